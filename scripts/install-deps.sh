@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install cairn's build, test and bench dependencies from Debian 12 packages.
+# Skips apt entirely when everything is already present (keeps `make test` fast).
+set -euo pipefail
+PKGS=(
+  build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev
+  libuv1-dev node-llhttp libjson-c-dev libisal-dev libcurl4-openssl-dev libcmocka-dev
+  python3-pytest python3-requests python3-consul python3-dnspython bind9-dnsutils curl
+)
+if [ "${1:-}" = "--bench" ]; then
+  PKGS+=(wrk etcd-server etcd-client nginx-light)
+fi
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

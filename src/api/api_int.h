@@ -1,0 +1,149 @@
+/* api/api_int.h: shared among api/*.c only.
+ *
+ * Every endpoint is a row in a route table. Two kinds of handlers:
+ *
+ *  - READ handlers are pure functions of the state: they fill a struct
+ *    api_read (status, JSON body, X-Consul-Index, and the watch that covers
+ *    what they read). The framework (blocking.c) runs them, and for a blocking
+ *    query (?index=N, N>0) parks the request on that watch until the result's
+ *    index passes N or ?wait runs out, re-running the handler on every wake
+ *    (Consul's blockingQuery loop). A read handler may be run many times for
+ *    one request: it must not keep state between runs.
+ *
+ *  - WRITE/OTHER handlers (api_handler_fn) do their own thing and answer with
+ *    api_reply_* exactly once, typically after api_propose's callback.
+ *
+ * Errors are Consul's: plain-text bodies, 400/404/405/413/500, sent by
+ * api_error(). */
+#ifndef CN_API_INT_H
+#define CN_API_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "base/buf.h"
+#include "base/jsonw.h"
+#include "state/state.h"
+
+enum api_consistency { API_CONS_DEFAULT = 0, API_CONS_STALE, API_CONS_CONSISTENT };
+
+struct api {
+    uv_loop_t *loop;
+    struct srv *srv;
+    struct agent_local *local;
+    struct api_config cfg; /* strings owned (copied) */
+    uint64_t rng;          /* xorshift state for query jitter */
+};
+
+struct api_ctx; /* one per request, freed when answered */
+
+struct api_read {
+    int status;               /* 200 (default) or 404 */
+    struct cn_buf body;       /* response body */
+    const char *content_type; /* default "application/json"; NULL-able for raw */
+    uint64_t index;           /* X-Consul-Index; forced >= 1 */
+    /* What the result depends on, for blocking. Unset (wt_set false) means the
+     * query cannot block (answers immediately). */
+    bool wt_set;
+    enum state_table wt;
+    char *wkey;    /* NULL = any change in wt; owned by the read (cn_free'd) */
+    bool wprefix;  /* wkey is a KV prefix */
+};
+
+/* Sets the watch spec; key copied (may be NULL). */
+void api_read_watch(struct api_read *r, enum state_table t, const char *key, bool prefix);
+
+typedef void (*api_read_fn)(struct api_ctx *c, struct api_read *r);
+typedef void (*api_handler_fn)(struct api_ctx *c);
+
+/* Method bits for a route. */
+#define API_GET (1u << HTTP_M_GET)
+#define API_PUT (1u << HTTP_M_PUT)
+#define API_POST (1u << HTTP_M_POST)
+#define API_DELETE (1u << HTTP_M_DELETE)
+
+struct api_route {
+    const char *path; /* "/v1/kv/" */
+    bool prefix;      /* true: path is a prefix, the rest is c->arg */
+    unsigned methods; /* allowed methods (405 otherwise) */
+    api_read_fn read; /* GET handler (blocking-capable), or NULL */
+    api_handler_fn handle; /* every other method (and GET when read is NULL) */
+};
+
+/* Route tables, each terminated by a row with path == NULL. */
+extern const struct api_route api_kv_routes[];      /* kv.c: /v1/kv/ */
+extern const struct api_route api_txn_routes[];     /* txn.c: /v1/txn */
+extern const struct api_route api_status_routes[];  /* status.c: /v1/status/*, operator raft config */
+extern const struct api_route api_catalog_routes[]; /* catalog.c */
+extern const struct api_route api_health_routes[];  /* health.c */
+extern const struct api_route api_agent_routes[];   /* agent.c (uses agent/local.h) */
+
+struct api_ctx {
+    struct api *api;
+    struct http_req *req;
+    const struct api_route *route;
+    const char *arg;   /* path remainder after a prefix route ("" if none), decoded */
+    /* common query parameters, parsed by the router */
+    uint64_t min_index; /* ?index */
+    uint64_t wait_ms;   /* ?wait, clamped, 0 if absent */
+    enum api_consistency cons;
+    bool pretty;
+    /* blocking state (blocking.c) */
+    struct srv_watch watch;
+    uint64_t deadline_ms;
+    void *user; /* handler scratch (freed by the handler) */
+};
+
+/* ---- query parameters (http_req_param wrappers) ---------------------------- */
+/* Presence-based boolean, Consul style: absent -> false; "?x", "?x=" -> true;
+ * otherwise Go's strconv.ParseBool ("1","t","T","true","TRUE","True" /
+ * "0","f",...). Returns 0/1, or -1 for garbage (caller answers 400). */
+int api_flag(struct api_ctx *c, const char *name);
+/* Value of ?name or NULL. */
+const char *api_param(struct api_ctx *c, const char *name);
+/* Unsigned integer parameter: 0 absent, 1 ok, -1 invalid. */
+int api_param_u64(struct api_ctx *c, const char *name, uint64_t *out);
+
+/* ---- replies (each frees the ctx; call exactly once) --------------------- */
+/* Plain-text error, Consul style. */
+void api_error(struct api_ctx *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 200 with a JSON body (application/json), with no index headers (writes). */
+void api_reply_json(struct api_ctx *c, int status, const struct cn_buf *body);
+/* Convenience for the literal `true`/`false` answers of writes. */
+void api_reply_bool(struct api_ctx *c, bool v);
+/* 200 with an empty body. */
+void api_reply_empty(struct api_ctx *c);
+/* A read answer with X-Consul-Index/KnownLeader/LastContact/
+ * Effective-Consistency headers (used by blocking.c; also by non-blocking
+ * reads that still want the headers). */
+void api_reply_read(struct api_ctx *c, struct api_read *r);
+
+/* Pretty-aware JSON writer on a buffer. */
+void api_jsonw(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b);
+
+/* ---- writes --------------------------------------------------------------- */
+/* Propose an encoded command; `done` runs once on the loop thread with the
+ * state_apply outcome (rc) and result. If the client has gone away meanwhile,
+ * done still runs (reply functions then just free). On CN_EIO/CN_ESHUTDOWN
+ * the framework answers 500 itself and `done` is not called. */
+typedef void (*api_done_fn)(struct api_ctx *c, int rc, const struct state_result *res);
+void api_propose(struct api_ctx *c, struct cn_buf *cmd, api_done_fn done);
+
+/* ---- shared JSON encoders (encode.c) -------------------------------------- */
+void api_json_kv(struct cn_jsonw *w, const struct state_kv *kv);
+void api_json_kv_copy(struct cn_jsonw *w, const struct state_kv_copy *kv);
+void api_json_node(struct cn_jsonw *w, const struct state_node *n, const char *dc);
+/* AgentService shape (ID, Service, Tags, Meta, Port, Address, TaggedAddresses,
+ * Weights, EnableTagOverride, CreateIndex, ModifyIndex...) */
+void api_json_service(struct cn_jsonw *w, const struct state_service *svc, const char *dc);
+/* HealthCheck shape; svc_tags from the owning service (may be NULL). */
+void api_json_check(struct cn_jsonw *w, const struct state_check *chk,
+                    const struct state_service *svc);
+void api_json_map(struct cn_jsonw *w, const struct state_map *m);
+
+/* ---- blocking framework (blocking.c) -------------------------------------- */
+void api_run_read(struct api_ctx *c);
+
+#endif

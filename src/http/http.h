@@ -1,0 +1,112 @@
+/* http/http.h: an HTTP/1.1 server on libuv, parsing with llhttp.
+ *
+ * Keep-alive; pipelined requests are served strictly in order (the next request
+ * on a connection is not dispatched until the previous one has been answered);
+ * bounded header bytes, body bytes and idle time; requests can be parked for a
+ * long time (blocking queries) cheaply: a parked request holds only its
+ * connection and request structs (no read buffer) and one entry in a deadline
+ * heap driven by a single uv_timer.
+ *
+ * Knows nothing of Consul or JSON. All on the loop thread. */
+#ifndef CN_HTTP_H
+#define CN_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct http_server;
+struct http_req;
+
+enum http_method {
+    HTTP_M_OTHER = 0,
+    HTTP_M_GET,
+    HTTP_M_HEAD,
+    HTTP_M_PUT,
+    HTTP_M_POST,
+    HTTP_M_DELETE,
+    HTTP_M_OPTIONS,
+    HTTP_M_PATCH,
+};
+
+struct http_param { /* one query parameter, percent-decoded, NUL-terminated */
+    const char *key;
+    const char *value; /* "" when given as "?key" or "?key=" */
+    bool has_value;    /* false for "?key" without '=' */
+};
+
+struct http_req {
+    enum http_method method;
+    const char *method_str;
+    const char *path; /* percent-decoded path, without the query; NUL-terminated */
+    size_t path_len;
+    const char *raw_target; /* the request target as received */
+    struct http_param *params;
+    size_t nparams;
+    const char *body; /* NUL-terminated for convenience (not counted) */
+    size_t body_len;
+    void *user; /* free for the handler */
+};
+
+/* Called for every complete request. The handler must eventually call
+ * http_respond exactly once (now or later: a parked request). */
+typedef void (*http_handler_cb)(void *arg, struct http_req *req);
+/* Called if the client goes away (or the server closes) while a request is
+ * unanswered; after it returns the request must not be used except to call
+ * http_respond, which then just frees it. */
+typedef void (*http_abort_cb)(struct http_req *req);
+typedef void (*http_timeout_cb)(struct http_req *req);
+
+struct http_options {
+    const char *host; /* bind address, e.g. "127.0.0.1" or "::1" or "0.0.0.0" */
+    int port;         /* 0 = ephemeral; see http_server_port */
+    size_t max_header_bytes; /* 0 = 64 KiB -> 431 */
+    size_t max_body_bytes;   /* 0 = 8 MiB -> 413 */
+    uint64_t idle_timeout_ms;   /* keep-alive idle; 0 = 120 s */
+    uint64_t header_timeout_ms; /* time to receive a full request once started; 0 = 30 s */
+    int backlog;                /* 0 = 4096 */
+    http_handler_cb handler;
+    void *handler_arg;
+};
+
+int http_server_start(uv_loop_t *loop, const struct http_options *opt, struct http_server **out,
+                      char *err, size_t errcap);
+int http_server_port(const struct http_server *s);
+/* Stop listening, abort parked requests (abort callbacks run), close all
+ * connections; `done` (may be NULL) runs when every handle is closed. */
+void http_server_stop(struct http_server *s, void (*done)(void *), void *arg);
+
+/* Lookups. Header names are case-insensitive. Return NULL when absent. */
+const char *http_req_header(const struct http_req *req, const char *name);
+const struct http_param *http_req_param(const struct http_req *req, const char *key);
+
+/* Send the response. extra_headers are pre-formatted lines, each ending in
+ * "\r\n" (e.g. "X-Consul-Index: 5\r\n"), may be NULL. Content-Length and
+ * Date are added here; content_type NULL means no Content-Type header.
+ * Copies everything. Frees req (after abort: only frees). */
+void http_respond(struct http_req *req, int status, const char *content_type,
+                  const char *extra_headers, size_t extra_len, const void *body, size_t body_len);
+
+/* Park: call on_timeout (exactly once) after timeout_ms unless answered or
+ * aborted first. on_abort as above. Re-parking replaces the deadline. */
+void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on_timeout,
+                   http_abort_cb on_abort);
+/* Cancel a pending park deadline (the request stays unanswered). */
+void http_req_unpark(struct http_req *req);
+
+/* Counters for /agent/self and benchmarks. */
+struct http_stats {
+    uint64_t requests, connections_open, parked;
+};
+void http_server_stats(const struct http_server *s, struct http_stats *out);
+
+/* The request parser alone, for fuzzing and unit tests: feed bytes, get the
+ * parsed requests through cb (req valid during the call only). Returns the
+ * HTTP status of the first error (400, 413, 431, 414...) or 0. */
+int http_parse_buffer(const char *data, size_t len, size_t max_header_bytes,
+                      size_t max_body_bytes, void (*cb)(void *arg, struct http_req *req),
+                      void *arg);
+
+#endif

@@ -1,0 +1,83 @@
+/* server/server.h: the write path and the watch registry.
+ *
+ * Every mutation goes through one path: srv_propose (encoded state command)
+ * -> append to the log -> persist (writer thread, group commit: whatever queued
+ * since the last fsync shares one fsync) -> commit -> state_apply on the loop
+ * thread -> the proposer's callback with the result -> wake watchers whose
+ * (table, key) changed. Today the log has a single voter, so an entry commits
+ * when it is durable on this server; the Raft issue replaces the commit rule,
+ * not the path.
+ *
+ * Snapshots: after `snapshot_entries` applied entries the loop encodes the
+ * state and the writer thread saves it and compacts the log behind it.
+ * Restart recovers the latest snapshot plus the log after it.
+ *
+ * Owns the struct state; everything here runs on the loop thread except the
+ * writer, which touches only storage and copies of entries. */
+#ifndef CN_SERVER_H
+#define CN_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "state/state.h"
+
+struct srv;
+
+struct srv_options {
+    const char *data_dir;      /* storage lives in data_dir/raft */
+    uint64_t snapshot_entries; /* 0 = 16384 */
+    uint64_t node_id;          /* this server's raft id (1 when bootstrapping alone) */
+};
+
+int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, char *err,
+             size_t errcap);
+/* Stop accepting proposals, finish in-flight writes (their callbacks run with
+ * CN_ESHUTDOWN if not committed), join the writer, close storage. */
+void srv_close(struct srv *s);
+
+struct state *srv_state(struct srv *s); /* borrowed; read on the loop thread only */
+
+/* Result callback: rc is the state_apply outcome (0, CN_ECONFLICT, ...) or a
+ * write-path failure (CN_EIO, CN_ESHUTDOWN). res is owned by srv and valid only
+ * during the call; NULL when rc is a write-path failure. */
+typedef void (*srv_done_cb)(void *arg, int rc, const struct state_result *res);
+
+/* Propose an encoded command (copied). cb runs exactly once, on the loop
+ * thread, after the entry is durable and applied (or failed). Returns 0 or
+ * CN_ENOMEM / CN_ESHUTDOWN (then cb is not called). */
+int srv_propose(struct srv *s, const void *cmd, size_t len, srv_done_cb cb, void *arg);
+
+/* Leadership view for API headers (single voter: always leader). */
+bool srv_is_leader(const struct srv *s);
+bool srv_known_leader(const struct srv *s);
+uint64_t srv_last_contact_ms(const struct srv *s); /* 0 on the leader */
+uint64_t srv_commit_index(const struct srv *s);
+
+/* ---- watches (blocking queries) --------------------------------------------
+ * A watch is embedded in the waiter's struct (no allocation for the caller;
+ * srv keeps a hash of key -> list). It fires once (then is removed) when a
+ * change to (table, key) is applied — or, with prefix=true, a change to any
+ * key starting with `key`; key NULL = any change to the table. Firing happens
+ * after the whole command is applied, so the callback may read the state. */
+struct srv_watch;
+typedef void (*srv_watch_cb)(struct srv_watch *w, uint64_t index);
+struct srv_watch {
+    srv_watch_cb cb;
+    void *data;
+    /* private */
+    struct srv_watch *next, *prev;
+    struct srv_watch_bucket *bucket;
+    uint64_t fired_index;
+};
+/* key is copied. Returns 0 or CN_ENOMEM. A watch may be armed on one key only;
+ * re-arming an armed watch removes it first. */
+int srv_watch_arm(struct srv *s, struct srv_watch *w, enum state_table t, const char *key,
+                  bool prefix, srv_watch_cb cb, void *data);
+void srv_watch_disarm(struct srv *s, struct srv_watch *w); /* no-op if not armed */
+size_t srv_watch_count(const struct srv *s);
+
+#endif

@@ -1,0 +1,300 @@
+/* state/state.h: the replicated state machine: catalog (nodes, services,
+ * checks) and KV. It is the single source of truth: every change arrives as an
+ * encoded command applied at a Raft log index (state_apply), and every item
+ * remembers that index as CreateIndex/ModifyIndex.
+ *
+ * Pure: no I/O, no clock, no locks, no randomness. Driven only by the loop
+ * thread. Read functions hand out borrowed pointers that stay valid until the
+ * next state_apply/state_restore. All allocation goes through cn_malloc; an
+ * out-of-memory error during apply leaves the state unchanged (commands are
+ * all-or-nothing).
+ *
+ * Commands are built with the state_cmd_* encoders (cmd.c) and carried through
+ * the log as opaque bytes; state_apply decodes and rejects malformed bytes
+ * with CN_ECORRUPT without changing anything. */
+#ifndef CN_STATE_H
+#define CN_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+
+struct state;
+
+/* ---- values ------------------------------------------------------------ */
+
+struct state_pair { /* one entry of a string map (Meta, TaggedAddresses) */
+    char *k;
+    char *v;
+};
+struct state_map { /* sorted by k, unique keys */
+    size_t n;
+    struct state_pair *items;
+};
+
+struct state_taddr { /* service TaggedAddresses entry */
+    char *name;
+    char *address;
+    int port;
+};
+
+struct state_node {
+    char *name; /* "Node" */
+    char *id;   /* "ID": UUID or "" */
+    char *address;
+    struct state_map tagged_addresses; /* "lan" -> ip, ... */
+    struct state_map meta;
+    uint64_t create_index, modify_index;
+};
+
+struct state_service {
+    char *node; /* node name */
+    char *id;
+    char *service; /* the service name ("Service" in catalog JSON) */
+    char *kind;    /* "" for typical services */
+    char **tags;
+    size_t ntags;
+    char *address;
+    int port;
+    struct state_map meta;
+    struct state_taddr *taddrs;
+    size_t ntaddrs;
+    int weight_passing, weight_warning; /* default 1, 1 */
+    bool enable_tag_override;
+    uint64_t create_index, modify_index;
+};
+
+/* Check status strings are exactly Consul's: "passing", "warning", "critical"
+ * ("maintenance" is only a DNS/UI view, never stored). */
+struct state_check {
+    char *node;
+    char *check_id;
+    char *name;
+    char *status;
+    char *notes;
+    char *output;
+    char *service_id;   /* "" for node checks */
+    char *service_name; /* "" for node checks */
+    char *type;         /* "ttl", "http", "tcp", "" ... */
+    /* Definition (what a check runner needs; what Consul echoes in Definition) */
+    int64_t interval_ns, timeout_ns, ttl_ns, deregister_after_ns;
+    char *http;   /* URL or "" */
+    char *method; /* "" = GET */
+    char *tcp;    /* host:port or "" */
+    char *header_json; /* raw JSON object map[string][]string, or "" */
+    char *body;
+    bool tls_skip_verify;
+    uint64_t create_index, modify_index;
+};
+
+struct state_kv {
+    const char *key;      /* NUL-terminated */
+    size_t key_len;
+    const uint8_t *value; /* may be NULL when value_len == 0 */
+    size_t value_len;
+    uint64_t flags;
+    uint64_t create_index, modify_index, lock_index;
+    const char *session; /* NULL when not locked */
+};
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+struct state *state_new(void); /* NULL on OOM */
+void state_free(struct state *s);
+
+/* Tables, for indexes and change notifications. */
+enum state_table {
+    STATE_T_KV = 0,
+    STATE_T_NODES,    /* node rows; key = node name */
+    STATE_T_SERVICES, /* service instances; key = service name */
+    STATE_T_CHECKS,   /* health checks; key = node name */
+    STATE_T__COUNT
+};
+
+/* Called synchronously from state_apply for every item a command changed,
+ * after the change is visible: (STATE_T_KV, key) per KV key set or deleted;
+ * (STATE_T_NODES, node) when a node row or anything on the node changed;
+ * (STATE_T_SERVICES, name) when an instance of `name`, its checks, or a
+ * node-level check on a node running it changed (health/service views);
+ * (STATE_T_CHECKS, node) when a check on that node changed.
+ * The key pointer is only valid during the call. May be called several times
+ * for the same key in one command. */
+typedef void (*state_change_cb)(void *arg, enum state_table t, const char *key, uint64_t index);
+void state_set_change_cb(struct state *s, state_change_cb cb, void *arg);
+
+/* ---- commands ----------------------------------------------------------- */
+
+enum state_cmd_type {
+    STATE_CMD_NOOP = 0,     /* leader no-op; bumps nothing but the applied index */
+    STATE_CMD_KV_TXN = 1,   /* one or more KV ops, all-or-nothing */
+    STATE_CMD_REGISTER = 2, /* catalog register: node [+ service] [+ checks] */
+    STATE_CMD_DEREGISTER = 3,
+    STATE_CMD_CHECK_STATUS = 4, /* update one check's status/output */
+};
+
+/* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
+ * txn with one SET (or CAS with ?cas=); DELETE is DELETE / DELETE_CAS /
+ * DELETE_TREE. */
+enum state_kv_verb {
+    STATE_KV_SET = 0,
+    STATE_KV_CAS,              /* index: 0 = must not exist, else ModifyIndex must equal */
+    STATE_KV_GET,              /* fails the txn if missing */
+    STATE_KV_GET_OR_EMPTY,     /* never fails */
+    STATE_KV_GET_TREE,         /* all keys under prefix */
+    STATE_KV_CHECK_INDEX,      /* fails unless ModifyIndex == index */
+    STATE_KV_CHECK_NOT_EXISTS, /* fails if the key exists */
+    STATE_KV_DELETE,
+    STATE_KV_DELETE_CAS,  /* fails unless ModifyIndex == index */
+    STATE_KV_DELETE_TREE, /* key is a prefix */
+    STATE_KV_CHECK_SESSION, /* fails unless held by `session` (no sessions yet: fails unless equal) */
+    STATE_KV__COUNT
+};
+
+struct state_kv_op {
+    enum state_kv_verb verb;
+    const char *key;
+    const void *value;
+    size_t value_len;
+    uint64_t flags;
+    uint64_t index;
+    const char *session; /* may be NULL */
+};
+
+/* Encoders append one command to `out`. Inputs are borrowed. Return 0,
+ * CN_ENOMEM, or CN_EINVAL (e.g. zero ops, more than STATE_TXN_MAX_OPS). */
+#define STATE_TXN_MAX_OPS 128
+int state_cmd_kv_txn(struct cn_buf *out, const struct state_kv_op *ops, size_t nops);
+
+struct state_register {
+    struct state_node node;        /* name, id, address, tagged_addresses, meta */
+    bool skip_node_update;
+    struct state_service *service; /* NULL: none; service->node is ignored (= node.name) */
+    struct state_check *checks;    /* check->node ignored; service_name filled by apply */
+    size_t nchecks;
+};
+int state_cmd_register(struct cn_buf *out, const struct state_register *r);
+/* service_id and check_id may be NULL: NULL both = remove the node and all on it. */
+int state_cmd_deregister(struct cn_buf *out, const char *node, const char *service_id,
+                         const char *check_id);
+int state_cmd_check_status(struct cn_buf *out, const char *node, const char *check_id,
+                           const char *status, const char *output);
+int state_cmd_noop(struct cn_buf *out);
+
+/* Type of an encoded command, or -1 if empty/unknown. */
+int state_cmd_type(const void *cmd, size_t len);
+
+/* ---- apply -------------------------------------------------------------- */
+
+struct state_kv_copy { /* an owned KV pair for results */
+    char *key;
+    uint8_t *value; /* NULL when has_value == false */
+    size_t value_len;
+    bool has_value; /* Consul returns Value:null for write verbs */
+    uint64_t flags, create_index, modify_index, lock_index;
+    char *session;
+};
+
+struct state_txn_error {
+    uint32_t op_index;
+    char what[200];
+};
+
+struct state_result {
+    /* 0 = applied; CN_ECONFLICT = a txn check/cas failed and nothing changed
+     * (errors[] says which op); CN_ENOTFOUND = deregister/check_status of an
+     * unknown item (nothing changed); CN_EINVAL = semantically invalid command
+     * (e.g. service on unknown node w/o address); CN_ECORRUPT = undecodable. */
+    int rc;
+    /* For a one-op KV txn the boolean Consul returns for PUT/DELETE. */
+    bool ok;
+    struct state_kv_copy *results;
+    size_t nresults;
+    struct state_txn_error *errors;
+    size_t nerrors;
+};
+
+void state_result_init(struct state_result *r);
+void state_result_free(struct state_result *r);
+
+/* Apply one committed command at log index `index` (must be greater than the
+ * last applied index; NOOPs included). `res` may be NULL. Returns res->rc or,
+ * for CN_ENOMEM, leaves the state unchanged and returns CN_ENOMEM (the caller
+ * treats that as fatal: a replica cannot skip a committed entry).
+ * CN_ECONFLICT/CN_ENOTFOUND/CN_EINVAL are normal outcomes, not failures: the
+ * entry still counts as applied. */
+int state_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
+                struct state_result *res);
+
+uint64_t state_last_index(const struct state *s); /* last applied log index */
+
+/* ---- indexes ------------------------------------------------------------- */
+
+/* Highest index that changed `t` (including deletions); 0 if never. */
+uint64_t state_table_index(const struct state *s, enum state_table t);
+/* Highest index that changed anything visible through service `name` (incl.
+ * deregistration of its last instance, and node checks of its nodes). */
+uint64_t state_service_index(const struct state *s, const char *name);
+/* Highest index that changed node `name` or anything on it. */
+uint64_t state_node_index(const struct state *s, const char *name);
+
+/* ---- KV reads ------------------------------------------------------------ */
+
+const struct state_kv *state_kv_get(const struct state *s, const char *key);
+/* Visit live keys starting with `prefix` ("" = all) in byte order; cost is
+ * O(log n + matches), never a walk of the whole store. cb returns nonzero to
+ * stop. Returns the number visited. */
+typedef int (*state_kv_visit_cb)(void *arg, const struct state_kv *kv);
+size_t state_kv_scan(const struct state *s, const char *prefix, state_kv_visit_cb cb, void *arg);
+/* Visit keys > `after` (exclusive; NULL = from the start of prefix) under prefix;
+ * lets ?keys&separator= skip a whole rolled-up subtree in O(log n). */
+size_t state_kv_scan_from(const struct state *s, const char *prefix, const char *after,
+                          state_kv_visit_cb cb, void *arg);
+/* Highest ModifyIndex under prefix, counting deleted keys (tombstones) so the
+ * index never goes backwards after a delete; 0 if nothing ever lived there. */
+uint64_t state_kv_prefix_index(const struct state *s, const char *prefix);
+size_t state_kv_count(const struct state *s);
+
+/* ---- catalog reads ------------------------------------------------------- */
+
+const struct state_node *state_node_get(const struct state *s, const char *name);
+/* All in a stable order: nodes by name; services by (node, id); checks by
+ * (node, check_id). cb returns nonzero to stop. */
+typedef int (*state_node_cb)(void *arg, const struct state_node *n);
+typedef int (*state_service_cb)(void *arg, const struct state_service *svc);
+typedef int (*state_check_cb)(void *arg, const struct state_check *c);
+void state_nodes_foreach(const struct state *s, state_node_cb cb, void *arg);
+void state_services_foreach(const struct state *s, state_service_cb cb, void *arg); /* all */
+/* Instances of service `name`, ordered by (node, id); O(instances). */
+void state_service_instances(const struct state *s, const char *name, state_service_cb cb,
+                             void *arg);
+void state_node_services(const struct state *s, const char *node, state_service_cb cb, void *arg);
+const struct state_service *state_service_get(const struct state *s, const char *node,
+                                              const char *service_id);
+void state_checks_foreach(const struct state *s, state_check_cb cb, void *arg);
+/* Checks on `node`: node-level checks and service checks, by check_id. */
+void state_node_checks(const struct state *s, const char *node, state_check_cb cb, void *arg);
+/* Checks that health/service shows for one instance: the node's node-level
+ * checks then the instance's own checks. */
+void state_instance_checks(const struct state *s, const struct state_service *svc,
+                           state_check_cb cb, void *arg);
+/* All checks attached to instances of service `name`. */
+void state_service_checks(const struct state *s, const char *name, state_check_cb cb, void *arg);
+const struct state_check *state_check_get(const struct state *s, const char *node,
+                                          const char *check_id);
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* Serialize the whole state (with last index and all table/service/node
+ * indexes, and KV tombstones) into out. Versioned format, see docs/formats.md. */
+int state_snapshot_encode(const struct state *s, struct cn_buf *out);
+/* Replace s's contents by a decoded snapshot. On any error (CN_ECORRUPT with
+ * a reason in err, CN_ENOMEM) s is unchanged. */
+int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err,
+                           size_t errcap);
+
+/* Memory accounting (approximate bytes owned), for benchmarks and /agent/self. */
+size_t state_mem_bytes(const struct state *s);
+
+#endif

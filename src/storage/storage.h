@@ -1,0 +1,94 @@
+/* storage/storage.h: the durable Raft log and snapshots on disk.
+ *
+ * Knows nothing of what an entry means: entries are (index, term, type,
+ * payload bytes). Layout under `dir`:
+ *   dir/wal/SSSSSSSSSSSSSSSSSSSS.wal   segments named by their first index
+ *   dir/snapshots/snap-IIIIIIIIIIIIIIIIIIII-TTTTTTTTTTTTTTTTTTTT.snap
+ *   dir/meta                            term and vote (hard state), for Raft
+ * Every record and snapshot carries a CRC32C. Formats: docs/formats.md.
+ *
+ * Thread model: a struct stor is used by one thread at a time (the server's
+ * writer thread once the loop runs; the loop thread during open/recovery).
+ *
+ * Recovery rules (stor_open): a torn tail of the LAST segment (a partial
+ * record, a record whose checksum fails with nothing valid after it, or a
+ * zero-filled tail) was never acknowledged: it is truncated and reported
+ * through the log callback. Damage anywhere else (a bad record followed by
+ * more data, a bad segment header, a gap in indexes, a corrupt snapshot that
+ * is the only one) refuses to open: CN_ECORRUPT with a message naming the
+ * file and byte offset. */
+#ifndef CN_STORAGE_H
+#define CN_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct stor;
+
+struct stor_entry {
+    uint64_t index;
+    uint64_t term;
+    uint8_t type; /* opaque to storage */
+    const void *data;
+    size_t len;
+};
+
+struct stor_hard_state {
+    uint64_t term;
+    uint64_t vote; /* 0 = none */
+    uint64_t commit;
+};
+
+typedef void (*stor_log_cb)(void *arg, const char *msg);
+
+struct stor_options {
+    size_t segment_bytes; /* roll to a new segment past this; 0 = 64 MiB */
+    stor_log_cb log;      /* recovery notices (may be NULL) */
+    void *log_arg;
+};
+
+/* Open (creating dirs as needed) and recover. On error *out is NULL and err
+ * holds a message like "wal/00000000000000000001.wal: offset 8192: checksum
+ * mismatch in record followed by valid data". */
+int stor_open(const char *dir, const struct stor_options *opt, struct stor **out, char *err,
+              size_t errcap);
+void stor_close(struct stor *st);
+
+/* What recovery found. first_index..last_index are the entries on disk (first
+ * > last when empty); snapshot fields are 0 when there is none. */
+struct stor_info {
+    uint64_t first_index, last_index, last_term;
+    uint64_t snap_index, snap_term;
+    struct stor_hard_state hs;
+};
+void stor_get_info(const struct stor *st, struct stor_info *info);
+
+/* Latest valid snapshot: *data is newly allocated (caller cn_free()s).
+ * CN_ENOTFOUND when there is none. */
+int stor_snapshot_load(struct stor *st, uint64_t *index, uint64_t *term, void **data,
+                       size_t *len);
+
+/* Visit entries lo..hi (inclusive) in order; the entry's data pointer is valid
+ * only during the callback. cb returns nonzero to stop (that value is
+ * returned). CN_ECORRUPT if a record fails its checksum on re-read. */
+typedef int (*stor_entry_cb)(void *arg, const struct stor_entry *e);
+int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void *arg);
+
+/* Append entries (indexes must continue last_index+1 contiguously, or start at
+ * a lower index to overwrite a suffix, which is truncated first). Written but
+ * not durable until stor_sync. Returns 0, CN_EIO, CN_EINVAL. */
+int stor_append(struct stor *st, const struct stor_entry *entries, size_t n);
+/* fdatasync the current segment (and directory after segment creation). */
+int stor_sync(struct stor *st);
+/* Drop entries > index (Raft conflict); durable on return. */
+int stor_truncate_suffix(struct stor *st, uint64_t index);
+
+int stor_set_hard_state(struct stor *st, const struct stor_hard_state *hs); /* durable */
+
+/* Write a snapshot durably (tmp file, fsync, rename, fsync dir), then delete
+ * older snapshots (keeping `retain`, min 1, newest) and WAL segments wholly at
+ * or below `index` (log compaction). */
+int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data,
+                       size_t len, int retain);
+
+#endif
