@@ -84,11 +84,12 @@ static size_t fmt_frac(char *out, size_t cap, uint64_t v, uint64_t unit, const c
     uint64_t whole = v / unit, frac = v % unit;
     char fb[24] = "";
     if (frac) {
-        int w = 0;
-        for (uint64_t u = unit; u > 1; u /= 10)
-            w++;
-        snprintf(fb, sizeof(fb), ".%0*llu", w, (unsigned long long)frac);
-        size_t l = strlen(fb);
+        /* Digits of frac, left-padded with zeros to the width of unit-1. */
+        size_t l = 1;
+        fb[0] = '.';
+        for (uint64_t u = unit / 10; u >= 1 && l < sizeof(fb) - 1; u /= 10)
+            fb[l++] = (char)('0' + (frac / u) % 10);
+        fb[l] = '\0';
         while (l > 1 && fb[l - 1] == '0')
             fb[--l] = '\0';
     }
