@@ -1,4 +1,4 @@
-/* api/api_int.h: shared among api/*.c only.
+/* api/api_int.h: shared among the api module files only.
  *
  * Every endpoint is a row in a route table. Two kinds of handlers:
  *
@@ -74,7 +74,7 @@ struct api_route {
 /* Route tables, each terminated by a row with path == NULL. */
 extern const struct api_route api_kv_routes[];      /* kv.c: /v1/kv/ */
 extern const struct api_route api_txn_routes[];     /* txn.c: /v1/txn */
-extern const struct api_route api_status_routes[];  /* status.c: /v1/status/*, operator raft config */
+extern const struct api_route api_status_routes[];  /* status.c: /v1/status/..., operator raft config */
 extern const struct api_route api_catalog_routes[]; /* catalog.c */
 extern const struct api_route api_health_routes[];  /* health.c */
 extern const struct api_route api_agent_routes[];   /* agent.c (uses agent/local.h) */
@@ -92,7 +92,10 @@ struct api_ctx {
     /* blocking state (blocking.c) */
     struct srv_watch watch;
     uint64_t deadline_ms;
-    void *user; /* handler scratch (freed by the handler) */
+    void *user; /* handler scratch (owned and freed by the handler) */
+    /* continuation of api_propose */
+    void (*propose_done)(struct api_ctx *c, int rc, const struct state_result *res);
+    bool timed_out; /* blocking: the wait ran out; answer whatever the read gives */
 };
 
 /* ---- query parameters (http_req_param wrappers) ---------------------------- */

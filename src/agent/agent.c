@@ -1,0 +1,388 @@
+/* agent/agent.c: one process, one libuv loop.
+ *
+ * Start-up: load configuration (flags over config files over defaults),
+ * prepare the data dir (-dev: a temporary one, removed at exit), recover the
+ * server (snapshot + log replay), start HTTP, register this node in the
+ * catalog with its serfHealth check, and run until SIGINT/SIGTERM. Shutdown
+ * closes the HTTP listener and parked queries, lets in-flight writes finish,
+ * joins the log writer and closes every handle before exiting. */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+#include "agent/local.h"
+#include "api/api.h"
+#include "base/dur.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "http/http.h"
+#include "server/server.h"
+
+struct agent {
+    uv_loop_t loop;
+    struct agent_config cfg;
+    struct srv *srv;
+    struct api *api;
+    struct agent_local *local;
+    struct http_server *http;
+    uv_signal_t sigint, sigterm;
+    char dev_dir[256];
+    char node_id[40];
+    char advertise[64];
+    bool stopping;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int random_uuid(char out[37])
+{
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return CN_EIO;
+    ssize_t n = read(fd, b, sizeof(b));
+    close(fd);
+    if (n != (ssize_t)sizeof(b))
+        return CN_EIO;
+    b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return 0;
+}
+
+static int valid_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!strchr("0123456789abcdefABCDEF", s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Node ID: the configured one, else the one kept in DATA_DIR/node-id, else a
+ * new random UUID written there (Consul keeps it in the same file). */
+static int load_node_id(struct agent *ag, char *err, size_t errcap)
+{
+    if (ag->cfg.node_id && *ag->cfg.node_id) {
+        if (!valid_uuid(ag->cfg.node_id)) {
+            snprintf(err, errcap, "node ID \"%s\" is not a valid UUID", ag->cfg.node_id);
+            return CN_EINVAL;
+        }
+        snprintf(ag->node_id, sizeof(ag->node_id), "%s", ag->cfg.node_id);
+        return 0;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/node-id", ag->cfg.data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char buf[64] = "";
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+            buf[--n] = '\0';
+        if (!valid_uuid(buf)) {
+            snprintf(err, errcap, "%s: not a valid UUID", path);
+            return CN_ECORRUPT;
+        }
+        snprintf(ag->node_id, sizeof(ag->node_id), "%s", buf);
+        return 0;
+    }
+    if (random_uuid(ag->node_id)) {
+        snprintf(err, errcap, "cannot read /dev/urandom");
+        return CN_EIO;
+    }
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", ag->node_id) < 0 || fflush(f) || fsync(fileno(f))) {
+        snprintf(err, errcap, "%s: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return CN_EIO;
+    }
+    fclose(f);
+    return 0;
+}
+
+static void on_closed_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void http_stopped(void *arg)
+{
+    struct agent *ag = arg;
+    agent_local_free(ag->local);
+    ag->local = NULL;
+    srv_close(ag->srv);
+    ag->srv = NULL;
+    uv_close((uv_handle_t *)&ag->sigint, NULL);
+    uv_close((uv_handle_t *)&ag->sigterm, NULL);
+}
+
+static void shutdown_agent(struct agent *ag)
+{
+    if (ag->stopping)
+        return;
+    ag->stopping = true;
+    cn_info("agent", "caught signal, shutting down");
+    if (ag->http)
+        http_server_stop(ag->http, http_stopped, ag);
+    else
+        http_stopped(ag);
+    ag->http = NULL;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    shutdown_agent(h->data);
+}
+
+static int prepare_data_dir(struct agent *ag, char *err, size_t errcap)
+{
+    struct agent_config *c = &ag->cfg;
+    if (c->dev) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(ag->dev_dir, sizeof(ag->dev_dir), "%s/cairn-dev-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(ag->dev_dir)) {
+            snprintf(err, errcap, "cannot create a temporary data dir: %s", strerror(errno));
+            return CN_EIO;
+        }
+        cn_free(c->data_dir);
+        c->data_dir = cn_strdup(ag->dev_dir);
+        c->server = true;
+        c->bootstrap = true;
+        return c->data_dir ? 0 : CN_ENOMEM;
+    }
+    if (!c->data_dir || !*c->data_dir) {
+        snprintf(err, errcap, "must specify a data directory using -data-dir");
+        return CN_EINVAL;
+    }
+    if (mkdir(c->data_dir, 0700) && errno != EEXIST) {
+        snprintf(err, errcap, "cannot create data dir %s: %s", c->data_dir, strerror(errno));
+        return CN_EIO;
+    }
+    struct stat st;
+    if (stat(c->data_dir, &st) || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errcap, "data dir %s is not a directory", c->data_dir);
+        return CN_EINVAL;
+    }
+    return 0;
+}
+
+static int validate(struct agent *ag, char *err, size_t errcap)
+{
+    struct agent_config *c = &ag->cfg;
+    if (!c->server) {
+        snprintf(err, errcap,
+                 "client agents are not supported yet: run with -server -bootstrap (or -dev)");
+        return CN_EINVAL;
+    }
+    if (c->bootstrap_expect > 1) {
+        snprintf(err, errcap,
+                 "-bootstrap-expect=%lld: multi-server clusters arrive with Raft replication; "
+                 "use -bootstrap for a single server",
+                 (long long)c->bootstrap_expect);
+        return CN_EINVAL;
+    }
+    if (!c->bootstrap && c->bootstrap_expect != 1) {
+        snprintf(err, errcap, "a single server needs -bootstrap or -bootstrap-expect=1");
+        return CN_EINVAL;
+    }
+    if (!c->node_name || !*c->node_name) {
+        char host[256];
+        if (gethostname(host, sizeof(host)))
+            snprintf(host, sizeof(host), "cairn");
+        host[sizeof(host) - 1] = '\0';
+        cn_free(c->node_name);
+        c->node_name = cn_strdup(host);
+        if (!c->node_name)
+            return CN_ENOMEM;
+    }
+    const char *adv = c->advertise_addr && *c->advertise_addr ? c->advertise_addr : c->bind_addr;
+    if (!strcmp(adv, "0.0.0.0") || !strcmp(adv, "::"))
+        adv = "127.0.0.1";
+    snprintf(ag->advertise, sizeof(ag->advertise), "%s", adv);
+    return 0;
+}
+
+static int run(struct agent *ag)
+{
+    char err[1024] = "";
+    int rc;
+    struct agent_config *c = &ag->cfg;
+    if ((rc = validate(ag, err, sizeof(err))) || (rc = prepare_data_dir(ag, err, sizeof(err))) ||
+        (rc = load_node_id(ag, err, sizeof(err)))) {
+        cn_error("agent", "%s", err);
+        return 1;
+    }
+    raise_nofile();
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&ag->loop);
+
+    struct srv_options so = {.data_dir = c->data_dir,
+                             .snapshot_entries = (uint64_t)c->raft_snapshot_threshold,
+                             .node_id = 1};
+    rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start: %s", err);
+        goto out_loop;
+    }
+    ag->local = agent_local_new(&ag->loop, ag->srv, c->node_name, ag->node_id, ag->advertise,
+                                c->datacenter);
+    if (!ag->local) {
+        cn_error("agent", "out of memory");
+        rc = CN_ENOMEM;
+        goto out_srv;
+    }
+    struct cn_buf cj = CN_BUF_INIT;
+    agent_config_json(c, &cj);
+    cn_buf_cstr(&cj);
+    int64_t dq = 0, mq = 0;
+    cn_dur_parse(c->default_query_time, &dq);
+    cn_dur_parse(c->max_query_time, &mq);
+    struct api_config ac = {
+        .node_name = c->node_name,
+        .node_id = ag->node_id,
+        .datacenter = c->datacenter,
+        .advertise_addr = ag->advertise,
+        .server_port = (int)c->server_port,
+        .serf_lan_port = (int)c->serf_lan_port,
+        .version = CAIRN_VERSION,
+        .kv_max_value_size = (uint64_t)c->kv_max_value_size,
+        .txn_max_req_len = (uint64_t)c->txn_max_req_len,
+        .default_query_ms = (uint64_t)(dq / CN_NS_PER_MS),
+        .max_query_ms = (uint64_t)(mq / CN_NS_PER_MS),
+        .config_json = cj.p,
+    };
+    rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
+    cn_buf_free(&cj);
+    if (rc) {
+        cn_error("agent", "out of memory");
+        goto out_local;
+    }
+    struct http_options ho = {
+        .host = c->client_addr,
+        .port = (int)c->http_port,
+        .max_body_bytes = (size_t)c->http_max_body,
+        .handler = api_handle,
+        .handler_arg = ag->api,
+    };
+    rc = http_server_start(&ag->loop, &ho, &ag->http, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start HTTP on %s:%lld: %s", c->client_addr,
+                 (long long)c->http_port, err);
+        goto out_api;
+    }
+    rc = agent_local_start(ag->local);
+    if (rc) {
+        cn_error("agent", "cannot register this node: %s", cn_strerror(rc));
+        goto out_http;
+    }
+    uv_signal_init(&ag->loop, &ag->sigint);
+    uv_signal_init(&ag->loop, &ag->sigterm);
+    ag->sigint.data = ag->sigterm.data = ag;
+    uv_signal_start(&ag->sigint, on_signal, SIGINT);
+    uv_signal_start(&ag->sigterm, on_signal, SIGTERM);
+
+    cn_info("agent", "cairn agent running!");
+    cn_info("agent", "           Version: %s", CAIRN_VERSION);
+    cn_info("agent", "           Node ID: %s", ag->node_id);
+    cn_info("agent", "         Node name: %s", c->node_name);
+    cn_info("agent", "        Datacenter: %s", c->datacenter);
+    cn_info("agent", "            Server: true (Bootstrap: true)");
+    cn_info("agent", "       Client Addr: %s (HTTP: %d)", c->client_addr,
+            http_server_port(ag->http));
+    cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
+            (long long)c->server_port);
+    cn_info("agent", "          Data dir: %s%s", c->data_dir, c->dev ? " (dev: removed at exit)" : "");
+
+    uv_run(&ag->loop, UV_RUN_DEFAULT);
+    api_free(ag->api);
+    ag->api = NULL;
+    /* Close anything still open (there should be nothing) and drain. */
+    uv_walk(&ag->loop, on_closed_walk, NULL);
+    uv_run(&ag->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ag->loop);
+    cn_info("agent", "shutdown complete");
+    return 0;
+
+out_http:
+    http_server_stop(ag->http, NULL, NULL);
+    uv_run(&ag->loop, UV_RUN_DEFAULT);
+out_api:
+    api_free(ag->api);
+out_local:
+    agent_local_free(ag->local);
+out_srv:
+    srv_close(ag->srv);
+out_loop:
+    uv_walk(&ag->loop, on_closed_walk, NULL);
+    uv_run(&ag->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ag->loop);
+    return 1;
+}
+
+int agent_main(int argc, char **argv)
+{
+    struct agent *ag = cn_calloc(1, sizeof(*ag));
+    if (!ag) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    char err[1024] = "";
+    bool help = false;
+    int status;
+    if (agent_config_load(&ag->cfg, argc - 1, argv + 1, &help, err, sizeof(err))) {
+        fprintf(stderr, "==> %s\n", err);
+        status = 1;
+    } else if (help) {
+        struct cn_buf u = CN_BUF_INIT;
+        agent_config_usage(&u);
+        fwrite(u.p, 1, u.len, stdout);
+        cn_buf_free(&u);
+        status = 0;
+    } else {
+        cn_log_set_level((enum cn_log_level)cn_log_level_parse(ag->cfg.log_level));
+        status = run(ag);
+    }
+    if (ag->dev_dir[0])
+        nftw(ag->dev_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    agent_config_free(&ag->cfg);
+    cn_free(ag);
+    return status;
+}

@@ -1,0 +1,461 @@
+/* agent/config.c: the options table and its loaders (see config.h). */
+#include "agent/config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/dur.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+enum opt_type { OPT_BOOL, OPT_INT, OPT_STR, OPT_DUR, OPT_LIST };
+
+struct opt {
+    const char *flag; /* command-line name without '-' (NULL: file only) */
+    const char *key;  /* JSON config key, dotted for nested objects (NULL: flag only) */
+    enum opt_type type;
+    size_t off;
+    const char *def; /* default, as text */
+    int64_t min, max;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct agent_config, f)
+
+static const struct opt opts[] = {
+    {"dev", NULL, OPT_BOOL, OFF(dev), "false", 0, 0,
+     "Development mode: a single in-memory-style server with a temporary data dir removed at exit."},
+    {"server", "server", OPT_BOOL, OFF(server), "false", 0, 0, "Run as a server."},
+    {"bootstrap", "bootstrap", OPT_BOOL, OFF(bootstrap), "false", 0, 0,
+     "Bootstrap a single-server cluster (this server elects itself)."},
+    {"bootstrap-expect", "bootstrap_expect", OPT_INT, OFF(bootstrap_expect), "0", 0, 7,
+     "Number of servers expected in the cluster (only 1 is supported until Raft lands)."},
+    {"data-dir", "data_dir", OPT_STR, OFF(data_dir), "", 0, 0, "Path to the data directory."},
+    {"node", "node_name", OPT_STR, OFF(node_name), "", 0, 0,
+     "Name of this node (default: the hostname)."},
+    {"node-id", "node_id", OPT_STR, OFF(node_id), "", 0, 0,
+     "UUID of this node (default: generated once and kept in the data dir)."},
+    {"datacenter", "datacenter", OPT_STR, OFF(datacenter), "dc1", 0, 0, "Datacenter name."},
+    {"domain", "domain", OPT_STR, OFF(domain), "consul.", 0, 0, "DNS domain."},
+    {"client", "client_addr", OPT_STR, OFF(client_addr), "127.0.0.1", 0, 0,
+     "Address the HTTP (and DNS) interfaces bind to."},
+    {"bind", "bind_addr", OPT_STR, OFF(bind_addr), "127.0.0.1", 0, 0,
+     "Address for server-to-server traffic."},
+    {"advertise", "advertise_addr", OPT_STR, OFF(advertise_addr), "", 0, 0,
+     "Address advertised to others (default: the bind address)."},
+    {"http-port", "ports.http", OPT_INT, OFF(http_port), "8500", 0, 65535, "HTTP API port."},
+    {"dns-port", "ports.dns", OPT_INT, OFF(dns_port), "8600", -1, 65535, "DNS port (-1 disables)."},
+    {"server-port", "ports.server", OPT_INT, OFF(server_port), "8300", 0, 65535,
+     "Server RPC (Raft) port."},
+    {"serf-lan-port", "ports.serf_lan", OPT_INT, OFF(serf_lan_port), "8301", 0, 65535,
+     "LAN gossip port (reported in members)."},
+    {"log-level", "log_level", OPT_STR, OFF(log_level), "info", 0, 0,
+     "trace, debug, info, warn or error."},
+    {"raft-snapshot-threshold", "raft_snapshot_threshold", OPT_INT,
+     OFF(raft_snapshot_threshold), "16384", 1, INT64_C(1) << 40,
+     "Applied log entries between snapshots."},
+    {NULL, "limits.kv_max_value_size", OPT_INT, OFF(kv_max_value_size), "524288", 1,
+     INT64_C(64) << 20, "Largest KV value in bytes (413 above)."},
+    {NULL, "limits.txn_max_req_len", OPT_INT, OFF(txn_max_req_len), "524288", 1,
+     INT64_C(64) << 20, "Largest /v1/txn body in bytes (413 above)."},
+    {NULL, "limits.http_max_body", OPT_INT, OFF(http_max_body), "8388608", 1024,
+     INT64_C(256) << 20, "Largest HTTP request body in bytes (413 above)."},
+    {NULL, "default_query_time", OPT_DUR, OFF(default_query_time), "5m", 0, 0,
+     "Blocking-query wait when ?wait is not given."},
+    {NULL, "max_query_time", OPT_DUR, OFF(max_query_time), "10m", 0, 0,
+     "Longest blocking-query wait."},
+    {"config-dir", NULL, OPT_STR, OFF(config_dir), "", 0, 0,
+     "Directory of *.json config files, loaded in lexical order."},
+    {"config-file", NULL, OPT_LIST, OFF(config_files), "", 0, 0,
+     "A JSON config file (repeatable)."},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static int set_value(struct agent_config *cfg, const struct opt *o, const char *text,
+                     char *err, size_t errcap, const char *where)
+{
+    char *base = (char *)cfg;
+    switch (o->type) {
+    case OPT_BOOL: {
+        bool *b = (bool *)(base + o->off);
+        if (!strcmp(text, "true") || !strcmp(text, "1") || !*text)
+            *b = true;
+        else if (!strcmp(text, "false") || !strcmp(text, "0"))
+            *b = false;
+        else {
+            snprintf(err, errcap, "%s: expected true or false, got \"%s\"", where, text);
+            return CN_EINVAL;
+        }
+        return 0;
+    }
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        if (errno || end == text || *end) {
+            snprintf(err, errcap, "%s: expected an integer, got \"%s\"", where, text);
+            return CN_EINVAL;
+        }
+        if (v < o->min || v > o->max) {
+            snprintf(err, errcap, "%s: %lld is out of range [%lld, %lld]", where, v,
+                     (long long)o->min, (long long)o->max);
+            return CN_EINVAL;
+        }
+        *(int64_t *)(base + o->off) = v;
+        return 0;
+    }
+    case OPT_DUR: {
+        int64_t ns;
+        if (cn_dur_parse(text, &ns) || ns < 0) {
+            snprintf(err, errcap, "%s: invalid duration \"%s\"", where, text);
+            return CN_EINVAL;
+        }
+    }
+        __attribute__((fallthrough)); /* stored as text */
+    case OPT_STR: {
+        char **s = (char **)(base + o->off);
+        char *d = cn_strdup(text);
+        if (!d)
+            return CN_ENOMEM;
+        cn_free(*s);
+        *s = d;
+        return 0;
+    }
+    case OPT_LIST: {
+        if (cfg->nconfig_files >= sizeof(cfg->config_files) / sizeof(cfg->config_files[0])) {
+            snprintf(err, errcap, "%s: too many config files", where);
+            return CN_EINVAL;
+        }
+        char *d = cn_strdup(text);
+        if (!d)
+            return CN_ENOMEM;
+        cfg->config_files[cfg->nconfig_files++] = d;
+        return 0;
+    }
+    }
+    return CN_EINVAL;
+}
+
+static void set_defaults(struct agent_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    char err[64];
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].type != OPT_LIST)
+            set_value(cfg, &opts[i], opts[i].def, err, sizeof(err), "default");
+}
+
+static const struct opt *find_key(const char *key)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].key && strcmp(opts[i].key, key) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static int has_nested(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].key && strncmp(opts[i].key, prefix, n) == 0 && opts[i].key[n] == '.')
+            return 1;
+    return 0;
+}
+
+static int load_object(struct agent_config *cfg, struct json_object *obj, const char *prefix,
+                       const char *file, char *err, size_t errcap)
+{
+    json_object_object_foreach(obj, key, val)
+    {
+        char path[256];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        char where[512];
+        snprintf(where, sizeof(where), "config file %s: key \"%s\"", file, path);
+        if (json_object_is_type(val, json_type_object) && has_nested(path)) {
+            int rc = load_object(cfg, val, path, file, err, errcap);
+            if (rc)
+                return rc;
+            continue;
+        }
+        const struct opt *o = find_key(path);
+        if (!o) {
+            snprintf(err, errcap, "%s: unknown configuration key", where);
+            return CN_EINVAL;
+        }
+        const char *text;
+        char num[32];
+        switch (o->type) {
+        case OPT_BOOL:
+            if (!json_object_is_type(val, json_type_boolean)) {
+                snprintf(err, errcap, "%s: expected a boolean", where);
+                return CN_EINVAL;
+            }
+            text = json_object_get_boolean(val) ? "true" : "false";
+            break;
+        case OPT_INT:
+            if (!json_object_is_type(val, json_type_int)) {
+                snprintf(err, errcap, "%s: expected an integer", where);
+                return CN_EINVAL;
+            }
+            snprintf(num, sizeof(num), "%lld", (long long)json_object_get_int64(val));
+            text = num;
+            break;
+        default:
+            if (!json_object_is_type(val, json_type_string)) {
+                snprintf(err, errcap, "%s: expected a string", where);
+                return CN_EINVAL;
+            }
+            text = json_object_get_string(val);
+            break;
+        }
+        int rc = set_value(cfg, o, text, err, errcap, where);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int load_file(struct agent_config *cfg, const char *path, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errcap, "config file %s: %s", path, strerror(errno));
+        return CN_EINVAL;
+    }
+    struct cn_buf b = CN_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (cn_buf_append(&b, chunk, n) || b.len > (1u << 24)) {
+            rc = CN_ETOOBIG;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        snprintf(err, errcap, "config file %s: too large", path);
+        cn_buf_free(&b);
+        return CN_EINVAL;
+    }
+    char jerr[256];
+    struct json_object *obj = cn_json_parse(b.p ? b.p : "", b.len, jerr, sizeof(jerr));
+    cn_buf_free(&b);
+    if (!obj) {
+        snprintf(err, errcap, "config file %s: %s", path, jerr);
+        return CN_EINVAL;
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        snprintf(err, errcap, "config file %s: top level must be a JSON object", path);
+        json_object_put(obj);
+        return CN_EINVAL;
+    }
+    rc = load_object(cfg, obj, "", path, err, errcap);
+    json_object_put(obj);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_dir(struct agent_config *cfg, const char *dir, char *err, size_t errcap)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errcap, "config dir %s: %s", dir, strerror(errno));
+        return CN_EINVAL;
+    }
+    char *names[256];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < 256) {
+        size_t l = strlen(de->d_name);
+        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
+            names[n++] = cn_strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), cmp_str);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i] ? names[i] : "");
+        if (!rc && names[i])
+            rc = load_file(cfg, path, err, errcap);
+        cn_free(names[i]);
+    }
+    return rc;
+}
+
+static const struct opt *find_flag(const char *name)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].flag && strcmp(opts[i].flag, name) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *help, char *err,
+                      size_t errcap)
+{
+    set_defaults(cfg);
+    *help = false;
+    /* Two passes: config files first, then flags on top (Consul's precedence). */
+    const struct opt *given[64];
+    char *values[64];
+    size_t ngiven = 0;
+    int rc = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "-help") || !strcmp(a, "--help")) {
+            *help = true;
+            return 0;
+        }
+        if (a[0] != '-') {
+            snprintf(err, errcap, "unexpected argument \"%s\"", a);
+            rc = CN_EINVAL;
+            goto out;
+        }
+        a += a[1] == '-' ? 2 : 1;
+        char name[128];
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        if (nl >= sizeof(name)) {
+            snprintf(err, errcap, "flag provided but not defined: -%.40s...", a);
+            rc = CN_EINVAL;
+            goto out;
+        }
+        memcpy(name, a, nl);
+        name[nl] = '\0';
+        const struct opt *o = find_flag(name);
+        if (!o) {
+            snprintf(err, errcap, "flag provided but not defined: -%s", name);
+            rc = CN_EINVAL;
+            goto out;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (o->type == OPT_BOOL)
+            val = "true";
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else {
+            snprintf(err, errcap, "flag needs an argument: -%s", name);
+            rc = CN_EINVAL;
+            goto out;
+        }
+        if (ngiven >= 64) {
+            snprintf(err, errcap, "too many flags");
+            rc = CN_EINVAL;
+            goto out;
+        }
+        given[ngiven] = o;
+        values[ngiven++] = (char *)val;
+    }
+    /* config files and dir named by flags */
+    for (size_t i = 0; i < ngiven; i++) {
+        char where[160];
+        snprintf(where, sizeof(where), "flag -%s", given[i]->flag);
+        if (given[i]->type == OPT_LIST || given[i]->off == OFF(config_dir)) {
+            rc = set_value(cfg, given[i], values[i], err, errcap, where);
+            if (rc)
+                goto out;
+        }
+    }
+    if (cfg->config_dir && *cfg->config_dir) {
+        rc = load_dir(cfg, cfg->config_dir, err, errcap);
+        if (rc)
+            goto out;
+    }
+    for (size_t i = 0; i < cfg->nconfig_files; i++) {
+        rc = load_file(cfg, cfg->config_files[i], err, errcap);
+        if (rc)
+            goto out;
+    }
+    for (size_t i = 0; i < ngiven; i++) {
+        if (given[i]->type == OPT_LIST || given[i]->off == OFF(config_dir))
+            continue;
+        char where[160];
+        snprintf(where, sizeof(where), "flag -%s", given[i]->flag);
+        rc = set_value(cfg, given[i], values[i], err, errcap, where);
+        if (rc)
+            goto out;
+    }
+    if (cn_log_level_parse(cfg->log_level) < 0) {
+        snprintf(err, errcap, "invalid log level \"%s\" (trace, debug, info, warn, error)",
+                 cfg->log_level);
+        rc = CN_EINVAL;
+    }
+out:
+    return rc;
+}
+
+void agent_config_free(struct agent_config *cfg)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (opts[i].type == OPT_STR || opts[i].type == OPT_DUR) {
+            char **s = (char **)((char *)cfg + opts[i].off);
+            cn_free(*s);
+            *s = NULL;
+        }
+    }
+    for (size_t i = 0; i < cfg->nconfig_files; i++)
+        cn_free(cfg->config_files[i]);
+    cfg->nconfig_files = 0;
+}
+
+void agent_config_usage(struct cn_buf *out)
+{
+    cn_buf_puts(out, "Usage: cairn agent [options]\n\n"
+                     "  Starts the cairn agent and runs until an interrupt is received.\n\n"
+                     "Options:\n\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (!opts[i].flag)
+            continue;
+        cn_buf_printf(out, "  -%s%s\n      %s", opts[i].flag,
+                      opts[i].type == OPT_BOOL ? "" : "=<value>", opts[i].help);
+        if (opts[i].def[0] && opts[i].type != OPT_BOOL)
+            cn_buf_printf(out, " Default: %s.", opts[i].def);
+        cn_buf_puts(out, "\n\n");
+    }
+}
+
+void agent_config_markdown(struct cn_buf *out)
+{
+    cn_buf_puts(out, "| flag | config key | default | meaning |\n| --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < NOPTS; i++)
+        cn_buf_printf(out, "| %s%s | %s | %s | %s |\n", opts[i].flag ? "`-" : "",
+                      opts[i].flag ? opts[i].flag : "", opts[i].key ? opts[i].key : "",
+                      opts[i].def, opts[i].help);
+}
+
+int agent_config_json(const struct agent_config *cfg, struct cn_buf *out)
+{
+    struct cn_jsonw w;
+    cn_jsonw_init(&w, out, 0);
+    cn_jsonw_obj_open(&w);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (!o->key)
+            continue;
+        const char *base = (const char *)cfg;
+        cn_jsonw_key(&w, o->key);
+        if (o->type == OPT_BOOL)
+            cn_jsonw_bool(&w, *(const bool *)(base + o->off));
+        else if (o->type == OPT_INT)
+            cn_jsonw_i64(&w, *(const int64_t *)(base + o->off));
+        else
+            cn_jsonw_str(&w, *(char *const *)(base + o->off));
+    }
+    cn_jsonw_obj_close(&w);
+    return w.err;
+}

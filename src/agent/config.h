@@ -1,0 +1,57 @@
+/* agent/config.h: the agent's configuration. One options table (config.c)
+ * drives command-line flags (Consul's names), JSON config files (Consul's
+ * keys), defaults, validation, `cairn agent -h` and docs/config.md.
+ * Precedence: defaults < config files (in the order given) < flags. */
+#ifndef CN_AGENT_CONFIG_H
+#define CN_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+
+struct agent_config {
+    bool dev;
+    bool server;
+    bool bootstrap;
+    int64_t bootstrap_expect;
+    char *data_dir;
+    char *node_name;
+    char *node_id;
+    char *datacenter;
+    char *domain;
+    char *client_addr;
+    char *bind_addr;
+    char *advertise_addr;
+    int64_t http_port;
+    int64_t dns_port;
+    int64_t server_port;
+    int64_t serf_lan_port;
+    char *log_level;
+    int64_t raft_snapshot_threshold;
+    int64_t kv_max_value_size;
+    int64_t txn_max_req_len;
+    int64_t http_max_body;
+    char *default_query_time; /* Go duration */
+    char *max_query_time;
+    char *config_files[16];
+    size_t nconfig_files;
+    char *config_dir;
+};
+
+/* Parse argv (after "agent"). Loads config files named by -config-file /
+ * -config-dir, then applies flags over them. On error returns CN_EINVAL with
+ * a message naming the flag or file and key ("config file a.json: key
+ * \"ports.http\": expected a number"). *help set when -h was given. */
+int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *help, char *err,
+                      size_t errcap);
+void agent_config_free(struct agent_config *cfg);
+/* Usage text generated from the options table. */
+void agent_config_usage(struct cn_buf *out);
+/* The effective configuration as JSON (for /v1/agent/self DebugConfig). */
+int agent_config_json(const struct agent_config *cfg, struct cn_buf *out);
+/* docs/config.md body generated from the table. */
+void agent_config_markdown(struct cn_buf *out);
+
+#endif

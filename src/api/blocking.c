@@ -1,0 +1,93 @@
+/* api/blocking.c: Consul's blocking-query loop (agent/consul/rpc.go
+ * blockingQuery, api-docs/features/blocking.mdx).
+ *
+ * Run the read. If the client sent ?index=N (N > 0) and the result's index is
+ * still <= N, park the request: arm a watch on exactly what the read looked
+ * at, and set a deadline of wait (default 5 min, max 10 min) plus a random
+ * jitter of up to wait/16. The apply path fires the watch when that data
+ * changes; we re-run the read, and if its index has not passed N (an
+ * unrelated change in the same table) park again. At the deadline we answer
+ * with whatever the read returns. No polling anywhere. */
+#include <string.h>
+
+#include "api/api_int.h"
+#include "base/clock.h"
+#include "base/mem.h"
+
+static uint64_t jitter(struct api *a, uint64_t wait_ms)
+{
+    /* xorshift64: cheap, good enough to de-synchronise herds. */
+    uint64_t x = a->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    a->rng = x;
+    uint64_t span = wait_ms / 16;
+    return span ? x % span : 0;
+}
+
+static void on_timeout(struct http_req *req);
+static void on_abort(struct http_req *req);
+static void on_watch(struct srv_watch *w, uint64_t index);
+
+void api_run_read(struct api_ctx *c)
+{
+    struct api_read r;
+    memset(&r, 0, sizeof(r));
+    r.status = 200;
+    c->route->read(c, &r);
+    if (r.status >= 400 && r.status != 404) {
+        /* The read rejected the request: a plain-text error. */
+        struct http_req *req = c->req;
+        srv_watch_disarm(c->api->srv, &c->watch);
+        cn_free(c);
+        http_respond(req, r.status, "text/plain; charset=utf-8", NULL, 0, r.body.p ? r.body.p : "",
+                     r.body.len);
+        cn_buf_free(&r.body);
+        cn_free(r.wkey);
+        return;
+    }
+    uint64_t idx = r.index ? r.index : 1;
+    if (c->min_index == 0 || idx > c->min_index || !r.wt_set || c->timed_out) {
+        api_reply_read(c, &r);
+        return;
+    }
+    /* Park (or stay parked). */
+    uint64_t now = cn_now_ms();
+    if (!c->deadline_ms) {
+        uint64_t wait = c->wait_ms ? c->wait_ms : c->api->cfg.default_query_ms;
+        c->deadline_ms = now + wait + jitter(c->api, wait);
+    }
+    if (srv_watch_arm(c->api->srv, &c->watch, r.wt, r.wkey, r.wprefix, on_watch, c)) {
+        api_reply_read(c, &r); /* out of memory: answer now rather than never */
+        return;
+    }
+    cn_buf_free(&r.body);
+    cn_free(r.wkey);
+    uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 0;
+    http_req_park(c->req, left, on_timeout, on_abort);
+}
+
+static void on_watch(struct srv_watch *w, uint64_t index)
+{
+    struct api_ctx *c = w->data;
+    (void)index;
+    http_req_unpark(c->req);
+    api_run_read(c);
+}
+
+static void on_timeout(struct http_req *req)
+{
+    struct api_ctx *c = req->user;
+    srv_watch_disarm(c->api->srv, &c->watch);
+    c->timed_out = true;
+    api_run_read(c);
+}
+
+static void on_abort(struct http_req *req)
+{
+    struct api_ctx *c = req->user;
+    srv_watch_disarm(c->api->srv, &c->watch);
+    cn_free(c);
+    http_respond(req, 499, NULL, NULL, 0, "", 0); /* only frees: the client is gone */
+}

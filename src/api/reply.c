@@ -1,0 +1,166 @@
+/* api/reply.c: the one place where HTTP-facing answers are formed: Consul's
+ * plain-text errors, JSON bodies, the read headers, and the write path into
+ * the server (api_propose). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api_int.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+#define CT_JSON "application/json"
+#define CT_TEXT "text/plain; charset=utf-8"
+
+static void ctx_free(struct api_ctx *c)
+{
+    srv_watch_disarm(c->api->srv, &c->watch);
+    cn_free(c);
+}
+
+static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs,
+                    size_t hlen, const void *body, size_t len)
+{
+    struct http_req *req = c->req;
+    ctx_free(c);
+    http_respond(req, status, ctype, hdrs, hlen, body, len);
+}
+
+void api_error(struct api_ctx *c, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+    respond(c, status, CT_TEXT, NULL, 0, msg, (size_t)n);
+}
+
+void api_reply_json(struct api_ctx *c, int status, const struct cn_buf *body)
+{
+    respond(c, status, CT_JSON, NULL, 0, body->p, body->len);
+}
+
+void api_reply_bool(struct api_ctx *c, bool v)
+{
+    respond(c, 200, CT_JSON, NULL, 0, v ? "true" : "false", v ? 4 : 5);
+}
+
+void api_reply_empty(struct api_ctx *c)
+{
+    respond(c, 200, NULL, NULL, 0, "", 0);
+}
+
+static const char *cons_name(enum api_consistency m)
+{
+    return m == API_CONS_STALE ? "stale" : m == API_CONS_CONSISTENT ? "consistent" : "leader";
+}
+
+void api_reply_read(struct api_ctx *c, struct api_read *r)
+{
+    struct srv *s = c->api->srv;
+    char hdrs[256];
+    uint64_t idx = r->index ? r->index : 1; /* never 0: agent/consul/rpc.go blockingQuery */
+    /* Go canonicalises header names, so real Consul sends exactly these. */
+    int n = snprintf(hdrs, sizeof(hdrs),
+                     "X-Consul-Index: %llu\r\nX-Consul-Knownleader: %s\r\n"
+                     "X-Consul-Lastcontact: %llu\r\nX-Consul-Effective-Consistency: %s\r\n",
+                     (unsigned long long)idx, srv_known_leader(s) ? "true" : "false",
+                     (unsigned long long)srv_last_contact_ms(s), cons_name(c->cons));
+    int status = r->status ? r->status : 200;
+    const char *ct = r->content_type ? r->content_type : CT_JSON;
+    if (status == 404 && r->body.len == 0)
+        ct = NULL;
+    respond(c, status, ct, hdrs, (size_t)n, r->body.p ? r->body.p : "", r->body.len);
+    cn_buf_free(&r->body);
+    cn_free(r->wkey);
+    r->wkey = NULL;
+}
+
+void api_read_watch(struct api_read *r, enum state_table t, const char *key, bool prefix)
+{
+    cn_free(r->wkey);
+    r->wkey = key ? cn_strdup(key) : NULL;
+    r->wt = t;
+    r->wprefix = prefix;
+    /* Out of memory degrades to watching the whole table: still correct. */
+    r->wt_set = true;
+}
+
+void api_jsonw(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b)
+{
+    cn_jsonw_init(w, b, c->pretty);
+}
+
+const char *api_param(struct api_ctx *c, const char *name)
+{
+    const struct http_param *p = http_req_param(c->req, name);
+    return p ? p->value : NULL;
+}
+
+int api_flag(struct api_ctx *c, const char *name)
+{
+    const struct http_param *p = http_req_param(c->req, name);
+    if (!p)
+        return 0;
+    const char *v = p->value;
+    if (!p->has_value || !*v)
+        return 1;
+    /* Go's strconv.ParseBool */
+    static const char *yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    static const char *no[] = {"0", "f", "F", "false", "FALSE", "False"};
+    for (int i = 0; i < 6; i++) {
+        if (strcmp(v, yes[i]) == 0)
+            return 1;
+        if (strcmp(v, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+int api_param_u64(struct api_ctx *c, const char *name, uint64_t *out)
+{
+    const char *v = api_param(c, name);
+    if (!v)
+        return 0;
+    if (!*v)
+        return -1;
+    uint64_t x = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return 1;
+}
+
+static void on_applied(void *arg, int rc, const struct state_result *res)
+{
+    struct api_ctx *c = arg;
+    api_done_fn done = c->propose_done;
+    c->propose_done = NULL;
+    if (!res) {
+        api_error(c, 500, "rpc error: %s", cn_strerror(rc));
+        return;
+    }
+    done(c, rc, res);
+}
+
+void api_propose(struct api_ctx *c, struct cn_buf *cmd, api_done_fn done)
+{
+    c->propose_done = done;
+    int rc = srv_propose(c->api->srv, cmd->p, cmd->len, on_applied, c);
+    if (rc) {
+        c->propose_done = NULL;
+        api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
+    }
+}

@@ -1,0 +1,183 @@
+/* api/router.c: request entry point. Finds the route, parses the query
+ * parameters every endpoint shares (?index, ?wait, ?stale, ?consistent,
+ * ?pretty), and dispatches to the read framework or the route's handler.
+ * Consul's route table (agent/http_register.go) registers an explicit method
+ * list per path: a known path with a wrong method is 405, an unknown path 404. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "base/clock.h"
+#include "base/dur.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+static const struct api_route *const tables[] = {
+    api_kv_routes, api_txn_routes, api_status_routes, api_catalog_routes, api_health_routes,
+    api_agent_routes,
+};
+
+static char *dupe(const char *s)
+{
+    return s ? cn_strdup(s) : NULL;
+}
+
+int api_new(uv_loop_t *loop, struct srv *srv, struct agent_local *local,
+            const struct api_config *cfg, struct api **out)
+{
+    struct api *a = cn_calloc(1, sizeof(*a));
+    if (!a)
+        return CN_ENOMEM;
+    a->loop = loop;
+    a->srv = srv;
+    a->local = local;
+    a->cfg = *cfg;
+    a->cfg.node_name = dupe(cfg->node_name ? cfg->node_name : "");
+    a->cfg.node_id = dupe(cfg->node_id ? cfg->node_id : "");
+    a->cfg.datacenter = dupe(cfg->datacenter ? cfg->datacenter : "dc1");
+    a->cfg.advertise_addr = dupe(cfg->advertise_addr ? cfg->advertise_addr : "127.0.0.1");
+    a->cfg.version = dupe(cfg->version ? cfg->version : CAIRN_VERSION);
+    a->cfg.config_json = dupe(cfg->config_json ? cfg->config_json : "{}");
+    if (!a->cfg.kv_max_value_size)
+        a->cfg.kv_max_value_size = 512 * 1024;
+    if (!a->cfg.txn_max_req_len)
+        a->cfg.txn_max_req_len = 512 * 1024;
+    if (!a->cfg.default_query_ms)
+        a->cfg.default_query_ms = 5 * 60 * 1000;
+    if (!a->cfg.max_query_ms)
+        a->cfg.max_query_ms = 10 * 60 * 1000;
+    a->rng = cn_now_ns() | 1;
+    if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
+        !a->cfg.version || !a->cfg.config_json) {
+        api_free(a);
+        return CN_ENOMEM;
+    }
+    *out = a;
+    return 0;
+}
+
+void api_free(struct api *a)
+{
+    if (!a)
+        return;
+    cn_free((char *)a->cfg.node_name);
+    cn_free((char *)a->cfg.node_id);
+    cn_free((char *)a->cfg.datacenter);
+    cn_free((char *)a->cfg.advertise_addr);
+    cn_free((char *)a->cfg.version);
+    cn_free((char *)a->cfg.config_json);
+    cn_free(a);
+}
+
+/* Find the route for path; *path_known tells whether some route matched the
+ * path regardless of method. */
+static const struct api_route *find_route(const char *path, enum http_method m,
+                                          const char **arg, int *path_known)
+{
+    const struct api_route *any = NULL;
+    const char *any_arg = NULL;
+    *path_known = 0;
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (const struct api_route *r = tables[t]; r->path; r++) {
+            size_t n = strlen(r->path);
+            const char *rest;
+            if (r->prefix) {
+                if (strncmp(path, r->path, n) != 0)
+                    continue;
+                rest = path + n;
+            } else {
+                if (strcmp(path, r->path) != 0)
+                    continue;
+                rest = "";
+            }
+            *path_known = 1;
+            if (r->methods & (1u << (m == HTTP_M_HEAD ? HTTP_M_GET : m))) {
+                *arg = rest;
+                return r;
+            }
+            if (!any) {
+                any = r;
+                any_arg = rest;
+            }
+        }
+    }
+    (void)any_arg;
+    return NULL;
+}
+
+static int parse_common(struct api_ctx *c)
+{
+    struct api *a = c->api;
+    uint64_t idx = 0;
+    int rc = api_param_u64(c, "index", &idx);
+    if (rc < 0) {
+        api_error(c, 400, "Invalid index");
+        return -1;
+    }
+    c->min_index = idx;
+    const char *w = api_param(c, "wait");
+    if (w && *w) {
+        int64_t ns;
+        if (cn_dur_parse(w, &ns) || ns < 0) {
+            api_error(c, 400, "Invalid wait time");
+            return -1;
+        }
+        c->wait_ms = (uint64_t)(ns / CN_NS_PER_MS);
+    }
+    if (c->wait_ms > a->cfg.max_query_ms)
+        c->wait_ms = a->cfg.max_query_ms;
+    int stale = api_flag(c, "stale");
+    int consistent = api_flag(c, "consistent");
+    int pretty = api_flag(c, "pretty");
+    if (stale < 0 || consistent < 0) {
+        api_error(c, 400, "Invalid value for %s", stale < 0 ? "stale" : "consistent");
+        return -1;
+    }
+    if (stale > 0 && consistent > 0) {
+        api_error(c, 400, "Cannot specify ?stale with ?consistent, conflicting semantics.");
+        return -1;
+    }
+    c->cons = stale > 0 ? API_CONS_STALE : consistent > 0 ? API_CONS_CONSISTENT : API_CONS_DEFAULT;
+    /* Consul checks for the key's presence only (old agent/http.go marshalJSON). */
+    c->pretty = http_req_param(c->req, "pretty") != NULL || pretty > 0;
+    return 0;
+}
+
+void api_handle(void *arg, struct http_req *req)
+{
+    struct api *a = arg;
+    struct api_ctx *c = cn_calloc(1, sizeof(*c));
+    if (!c) {
+        static const char msg[] = "out of memory";
+        http_respond(req, 500, "text/plain; charset=utf-8", NULL, 0, msg, sizeof(msg) - 1);
+        return;
+    }
+    c->api = a;
+    c->req = req;
+    req->user = c;
+    /* Consul rejects a newline in resource names (api-structure.mdx). */
+    if (memchr(req->path, '\n', req->path_len) || memchr(req->path, '\r', req->path_len)) {
+        api_error(c, 400, "Invalid request path: contains a newline");
+        return;
+    }
+    int known;
+    const char *rest = "";
+    const struct api_route *r = find_route(req->path, req->method, &rest, &known);
+    if (!r) {
+        if (known)
+            api_error(c, 405, "method %s not allowed", req->method_str ? req->method_str : "");
+        else
+            api_error(c, 404, "404 page not found");
+        return;
+    }
+    c->route = r;
+    c->arg = rest;
+    if (parse_common(c))
+        return;
+    if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
+        api_run_read(c);
+    else if (r->handle)
+        r->handle(c);
+    else
+        api_error(c, 405, "method %s not allowed", req->method_str ? req->method_str : "");
+}
