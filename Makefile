@@ -1,0 +1,56 @@
+# cairn — top-level entry points. See README.md.
+#   make run    install deps, build (release), start a dev agent on 127.0.0.1:8500
+#   make test   install deps, build with ASan+UBSan, run unit, integration and fuzz tiers
+#   make bench  install bench deps (wrk, etcd, nginx), build release, print figures
+
+SHELL := /bin/bash
+JOBS ?= 2
+REL := build/release
+ASAN := build/asan
+FUZZ := build/fuzz
+FUZZ_SECONDS ?= 10
+PYTEST ?= /usr/bin/python3 -m pytest
+
+.PHONY: all deps build build-asan build-fuzz run test unit integration fuzz bench format clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_TESTS=OFF >/dev/null
+	@ninja -C $(REL) -j$(JOBS) cairn
+
+build-asan: deps
+	@cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON >/dev/null
+	@ninja -C $(ASAN) -j$(JOBS)
+
+build-fuzz: deps
+	@CC=clang-14 cmake -S . -B $(FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIRN_FUZZ=ON -DCAIRN_TESTS=OFF >/dev/null
+	@ninja -C $(FUZZ) -j$(JOBS)
+
+run: build
+	./$(REL)/cairn agent -dev
+
+test: build-asan
+	@$(MAKE) --no-print-directory unit integration fuzz
+
+unit:
+	ctest --test-dir $(ASAN) --output-on-failure -j$(JOBS)
+
+integration:
+	CAIRN_BIN=$(CURDIR)/$(ASAN)/cairn $(PYTEST) -q tests/integration
+
+fuzz: build-fuzz
+	@./scripts/run-fuzz.sh $(FUZZ)/tests/fuzz $(FUZZ_SECONDS)
+
+bench: build
+	@./scripts/install-deps.sh --bench
+	CAIRN_BIN=$(CURDIR)/$(REL)/cairn ./bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
