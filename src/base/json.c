@@ -8,10 +8,37 @@
 #include "base/dur.h"
 #include "base/err.h"
 
+/* json-c 0.16 accepts single-quoted strings even in strict mode; JSON (and
+ * Go's encoding/json, which Consul uses) does not. Find a quote outside a
+ * double-quoted string. Returns its offset or -1. */
+static long stray_single_quote(const char *p, size_t n)
+{
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '\'') {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
 struct json_object *cn_json_parse(const char *p, size_t n, char *err, size_t errcap)
 {
     if (n > INT32_MAX) {
         snprintf(err, errcap, "JSON body too large");
+        return NULL;
+    }
+    long q = stray_single_quote(p, n);
+    if (q >= 0) {
+        snprintf(err, errcap, "invalid JSON at offset %ld: unexpected single quote", q);
         return NULL;
     }
     struct json_tokener *tok = json_tokener_new_ex(64);

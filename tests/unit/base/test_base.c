@@ -1,0 +1,264 @@
+/* Unit tests for base/: durations, JSON writer, base64, strict JSON parsing
+ * and key matching, binary encoding, buffers, allocation-failure injection. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "base/crc.h"
+#include "base/dur.h"
+#include "base/enc.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/jsonw.h"
+#include "base/mem.h"
+
+static void test_dur_parse_go_syntax(void **state)
+{
+    (void)state;
+    struct {
+        const char *in;
+        int64_t ns;
+    } ok[] = {
+        {"10s", 10 * CN_NS_PER_S},     {"10.0s", 10 * CN_NS_PER_S},
+        {"0.001s", CN_NS_PER_MS},      {"2.9873s", 2987300000},
+        {"120000ms", 120 * CN_NS_PER_S}, {"1m30s", 90 * CN_NS_PER_S},
+        {"1.5h", 5400 * CN_NS_PER_S},  {"300us", 300000},
+        {"300\xc2\xb5s", 300000},      {"5ns", 5},
+        {"0", 0},                      {"-1s", -CN_NS_PER_S},
+        {".5s", CN_NS_PER_S / 2},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int64_t ns = 12345;
+        assert_int_equal(cn_dur_parse(ok[i].in, &ns), 0);
+        assert_true(ns == ok[i].ns);
+    }
+    const char *bad[] = {"", "10", "s", "1x", "1.s.", "--1s", "1s2", "99999999999999999999h", "."};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t ns = 7;
+        assert_int_equal(cn_dur_parse(bad[i], &ns), CN_EINVAL);
+        assert_true(ns == 7);
+    }
+}
+
+static void test_dur_format_like_go(void **state)
+{
+    (void)state;
+    char b[64];
+    struct {
+        int64_t ns;
+        const char *out;
+    } cases[] = {
+        {0, "0s"},
+        {10 * CN_NS_PER_S, "10s"},
+        {90 * CN_NS_PER_S, "1m30s"},
+        {1500 * CN_NS_PER_MS, "1.5s"},
+        {CN_NS_PER_MS, "1ms"},
+        {3723500000000LL, "1h2m3.5s"},
+        {7200 * CN_NS_PER_S, "2h0m0s"},
+        {5, "5ns"},
+        {-CN_NS_PER_S, "-1s"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cn_dur_format(cases[i].ns, b, sizeof(b));
+        assert_string_equal(b, cases[i].out);
+    }
+}
+
+static void test_jsonw_compact_and_escapes(void **state)
+{
+    (void)state;
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    cn_jsonw_init(&w, &b, 0);
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "K", "a\"b\\c\n<&>\x01");
+    cn_jsonw_ku64(&w, "U", UINT64_MAX);
+    cn_jsonw_ki64(&w, "I", -42);
+    cn_jsonw_key(&w, "A");
+    cn_jsonw_arr_open(&w);
+    cn_jsonw_bool(&w, 1);
+    cn_jsonw_null(&w);
+    cn_jsonw_base64(&w, "test", 4);
+    cn_jsonw_arr_close(&w);
+    cn_jsonw_key(&w, "E");
+    cn_jsonw_arr_open(&w);
+    cn_jsonw_arr_close(&w);
+    cn_jsonw_obj_close(&w);
+    assert_int_equal(w.err, 0);
+    cn_buf_cstr(&b);
+    assert_string_equal(b.p, "{\"K\":\"a\\\"b\\\\c\\n\\u003c\\u0026\\u003e\\u0001\","
+                             "\"U\":18446744073709551615,\"I\":-42,"
+                             "\"A\":[true,null,\"dGVzdA==\"],\"E\":[]}");
+    cn_buf_free(&b);
+}
+
+static void test_jsonw_pretty(void **state)
+{
+    (void)state;
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    cn_jsonw_init(&w, &b, 1);
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_ku64(&w, "a", 1);
+    cn_jsonw_key(&w, "b");
+    cn_jsonw_arr_open(&w);
+    cn_jsonw_str(&w, "x");
+    cn_jsonw_arr_close(&w);
+    cn_jsonw_obj_close(&w);
+    cn_buf_cstr(&b);
+    assert_string_equal(b.p, "{\n    \"a\": 1,\n    \"b\": [\n        \"x\"\n    ]\n}");
+    cn_buf_free(&b);
+}
+
+static void test_base64_round_trip_and_errors(void **state)
+{
+    (void)state;
+    const char *vec[][2] = {{"", ""},         {"f", "Zg=="},     {"fo", "Zm8="},
+                            {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                            {"foobar", "Zm9vYmFy"}};
+    for (size_t i = 0; i < 7; i++) {
+        struct cn_buf e = CN_BUF_INIT, d = CN_BUF_INIT;
+        assert_int_equal(cn_base64_encode(&e, vec[i][0], strlen(vec[i][0])), 0);
+        assert_int_equal(e.len, strlen(vec[i][1]));
+        assert_memory_equal(e.p ? e.p : "", vec[i][1], e.len);
+        assert_int_equal(cn_base64_decode(&d, vec[i][1], strlen(vec[i][1])), 0);
+        assert_int_equal(d.len, strlen(vec[i][0]));
+        if (d.len)
+            assert_memory_equal(d.p, vec[i][0], d.len);
+        cn_buf_free(&e);
+        cn_buf_free(&d);
+    }
+    struct cn_buf d = CN_BUF_INIT;
+    assert_int_equal(cn_base64_decode(&d, "Zm9v!", 5), CN_EINVAL);
+    assert_int_equal(cn_base64_decode(&d, "Z", 1), CN_EINVAL);
+    assert_int_equal(d.len, 0);
+    cn_buf_free(&d);
+}
+
+static void test_json_parse_strict(void **state)
+{
+    (void)state;
+    char err[128];
+    struct json_object *o = cn_json_parse("{\"a\":1} ", 8, err, sizeof(err));
+    assert_non_null(o);
+    json_object_put(o);
+    o = cn_json_parse("12", 2, err, sizeof(err));
+    assert_non_null(o);
+    json_object_put(o);
+    assert_null(cn_json_parse("{\"a\":1} x", 9, err, sizeof(err)));
+    assert_non_null(strstr(err, "offset 8"));
+    assert_null(cn_json_parse("{\"a\":", 5, err, sizeof(err)));
+    assert_null(cn_json_parse("", 0, err, sizeof(err)));
+    assert_null(cn_json_parse("{'a':1}", 7, err, sizeof(err)));
+    assert_null(cn_json_parse("[1,]", 4, err, sizeof(err)));
+}
+
+static void test_json_keys_case_and_snake(void **state)
+{
+    (void)state;
+    assert_true(cn_json_key_eq("service_id", "ServiceID"));
+    assert_true(cn_json_key_eq("serviceid", "ServiceID"));
+    assert_true(cn_json_key_eq("DeregisterCriticalServiceAfter", "deregister_critical_service_after"));
+    assert_false(cn_json_key_eq("ServiceIDs", "ServiceID"));
+    assert_false(cn_json_key_eq("Name", "Names"));
+    char err[64];
+    const char *doc = "{\"name\":\"web\",\"port\":80,\"enable_tag_override\":true,"
+                      "\"ttl\":\"10s\",\"Neg\":-1,\"Str\":5}";
+    struct json_object *o = cn_json_parse(doc, strlen(doc), err, sizeof(err));
+    assert_non_null(o);
+    const char *s = NULL;
+    assert_int_equal(cn_json_get_str(o, "Name", &s), 1);
+    assert_string_equal(s, "web");
+    uint64_t u = 0;
+    assert_int_equal(cn_json_get_u64(o, "Port", &u), 1);
+    assert_true(u == 80);
+    int b = 0;
+    assert_int_equal(cn_json_get_bool(o, "EnableTagOverride", &b), 1);
+    assert_true(b);
+    int64_t ns = 0;
+    assert_int_equal(cn_json_get_dur(o, "TTL", &ns), 1);
+    assert_true(ns == 10 * CN_NS_PER_S);
+    assert_int_equal(cn_json_get_u64(o, "Neg", &u), CN_EINVAL);
+    assert_int_equal(cn_json_get_str(o, "Str", &s), CN_EINVAL);
+    assert_int_equal(cn_json_get_str(o, "Missing", &s), 0);
+    json_object_put(o);
+}
+
+static void test_enc_dec_bounds(void **state)
+{
+    (void)state;
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(cn_enc_u8(&b, 7), 0);
+    assert_int_equal(cn_enc_u32(&b, 0xdeadbeef), 0);
+    assert_int_equal(cn_enc_u64(&b, UINT64_MAX - 1), 0);
+    assert_int_equal(cn_enc_str(&b, "hello"), 0);
+    struct cn_dec d;
+    cn_dec_init(&d, b.p, b.len);
+    assert_int_equal(cn_dec_u8(&d), 7);
+    assert_true(cn_dec_u32(&d) == 0xdeadbeef);
+    assert_true(cn_dec_u64(&d) == UINT64_MAX - 1);
+    char *s = cn_dec_strdup(&d);
+    assert_string_equal(s, "hello");
+    cn_free(s);
+    assert_true(cn_dec_done(&d));
+    /* Every truncation is detected, never read past the end. */
+    for (size_t cut = 0; cut < b.len; cut++) {
+        cn_dec_init(&d, b.p, cut);
+        cn_dec_u8(&d);
+        cn_dec_u32(&d);
+        cn_dec_u64(&d);
+        s = cn_dec_strdup(&d);
+        assert_null(s);
+        assert_int_equal(d.err, CN_ECORRUPT);
+    }
+    cn_buf_free(&b);
+}
+
+static void test_buf_oom_keeps_contents(void **state)
+{
+    (void)state;
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(cn_buf_puts(&b, "abc"), 0);
+    char big[4096];
+    memset(big, 'x', sizeof(big));
+    cn_mem_fail_after(0);
+    assert_int_equal(cn_buf_append(&b, big, sizeof(big)), CN_ENOMEM);
+    cn_mem_fail_after(-1);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.p, "abc", 3);
+    assert_int_equal(cn_buf_printf(&b, "%d-%s", 42, "z"), 0);
+    cn_buf_cstr(&b);
+    assert_string_equal(b.p, "abc42-z");
+    cn_buf_free(&b);
+}
+
+static void test_crc32c_known_vector(void **state)
+{
+    (void)state;
+    /* RFC 3720 B.4: CRC32C("123456789") = 0xE3069283 */
+    assert_true(cn_crc32c(0, "123456789", 9) == 0xE3069283u);
+    uint32_t c = cn_crc32c(0, "1234", 4);
+    assert_true(cn_crc32c(c, "56789", 5) == 0xE3069283u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dur_parse_go_syntax),
+        cmocka_unit_test(test_dur_format_like_go),
+        cmocka_unit_test(test_jsonw_compact_and_escapes),
+        cmocka_unit_test(test_jsonw_pretty),
+        cmocka_unit_test(test_base64_round_trip_and_errors),
+        cmocka_unit_test(test_json_parse_strict),
+        cmocka_unit_test(test_json_keys_case_and_snake),
+        cmocka_unit_test(test_enc_dec_bounds),
+        cmocka_unit_test(test_buf_oom_keeps_contents),
+        cmocka_unit_test(test_crc32c_known_vector),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
