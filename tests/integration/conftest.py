@@ -1,0 +1,482 @@
+"""Shared fixtures for cairn's integration tests.
+
+Run with Debian's interpreter (it sees python3-pytest, python3-requests,
+python3-consul and python3-dnspython):
+
+    /usr/bin/python3 -m pytest tests/integration
+
+Every test module gets its own agent (module-scoped ``agent`` fixture) on
+free loopback ports with a fresh data dir. Tests that need to restart or
+crash agents build their own with ``agent_factory``. An agent's stderr goes
+to a file in the test's tmp dir; when a test fails, the tail of every live
+agent's log is attached to the report.
+
+The binary is $CAIRN_BIN (default: the ASan build).
+"""
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+CAIRN_BIN = os.environ.get("CAIRN_BIN", "/work/main/build/asan/cairn")
+
+# Generous guards: these only stop a hung test, they never judge speed. The
+# ASan build on a shared 2-core machine can be slow to start.
+START_TIMEOUT = float(os.environ.get("CAIRN_START_TIMEOUT", "60"))
+STOP_TIMEOUT = 30.0
+HTTP_TIMEOUT = 30.0
+
+_port_lock = threading.Lock()
+_ports_handed_out = set()
+
+
+def free_port():
+    """A loopback TCP port that is free now and not handed out before in this
+    process (so two agents never race for the same one)."""
+    with _port_lock:
+        for _ in range(200):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            if port not in _ports_handed_out:
+                # The agent may also want the UDP side of the port (DNS).
+                try:
+                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    u.bind(("127.0.0.1", port))
+                    u.close()
+                except OSError:
+                    continue
+                _ports_handed_out.add(port)
+                return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(pred, timeout=15.0, interval=0.05, what="condition"):
+    """Poll pred() until it returns a truthy value; return that value. Fails
+    the test after `timeout` seconds (a guard, not a performance limit)."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except (requests.RequestException, OSError, ValueError) as e:
+            last_exc = e
+        if time.monotonic() > deadline:
+            msg = "timed out after %.0fs waiting for %s" % (timeout, what)
+            if last_exc is not None:
+                msg += " (last error: %r)" % (last_exc,)
+            pytest.fail(msg)
+        time.sleep(interval)
+
+
+_LIVE_AGENTS = []
+
+
+class Agent:
+    """One cairn agent process: a single bootstrapped server on loopback."""
+
+    def __init__(self, workdir, name="node1", extra_args=(), data_dir=None):
+        self.workdir = str(workdir)
+        self.name = name
+        self.data_dir = data_dir or os.path.join(self.workdir, "data-" + name)
+        self.log_path = os.path.join(self.workdir, name + ".stderr.log")
+        self.http_port = free_port()
+        self.server_port = free_port()
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.http = requests.Session()
+        self.starts = 0
+        os.makedirs(self.data_dir, exist_ok=True)
+
+    # ---- process control -------------------------------------------------
+
+    def argv(self):
+        return [
+            CAIRN_BIN, "agent", "-server", "-bootstrap",
+            "-data-dir=" + self.data_dir,
+            "-node=" + self.name,
+            "-datacenter=dc1",
+            "-client=127.0.0.1",
+            "-http-port=%d" % self.http_port,
+            "-server-port=%d" % self.server_port,
+            "-log-level=info",
+        ] + self.extra_args
+
+    def start(self, wait=True):
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        if not os.path.exists(CAIRN_BIN):
+            pytest.fail("cairn binary not found at %s (set CAIRN_BIN)" % CAIRN_BIN)
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(("\n===== start #%d: %s\n" % (self.starts, " ".join(self.argv())))
+                      .encode())
+            log.flush()
+            env = dict(os.environ)
+            # Sanitizer reports go to stderr (the log) and are checked by
+            # assert_no_sanitizer_report().
+            env.setdefault("ASAN_OPTIONS", "abort_on_error=0")
+            env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, env=env)
+        self.http = requests.Session()
+        if self not in _LIVE_AGENTS:
+            _LIVE_AGENTS.append(self)
+        if wait:
+            self.wait_ready()
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        """Ready = /v1/status/leader is a non-empty JSON string and this node
+        is listed in /v1/catalog/nodes."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail("agent %s exited with %s during startup; log:\n%s"
+                            % (self.name, self.proc.returncode, self.log_tail()))
+            try:
+                r = self.http.get(self.url("/v1/status/leader"), timeout=5)
+                if r.status_code == 200 and isinstance(r.json(), str) and r.json():
+                    r = self.http.get(self.url("/v1/catalog/nodes"), timeout=5)
+                    if r.status_code == 200 and any(
+                            n.get("Node") == self.name for n in r.json()):
+                        return
+                last = "%s %r" % (r.status_code, r.text[:200])
+            except (requests.RequestException, ValueError) as e:
+                last = repr(e)
+            time.sleep(0.1)
+        pytest.fail("agent %s not ready after %.0fs (last: %s); log:\n%s"
+                    % (self.name, timeout, last, self.log_tail()))
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM and wait; returns the exit code (None if it was not running)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                pytest.fail("agent %s ignored SIGTERM for %.0fs; log:\n%s"
+                            % (self.name, timeout, self.log_tail()))
+        self.http.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.http.close()
+
+    def restart(self, wait=True, extra_args=None):
+        """Clean stop (if running) and start again on the same data dir and
+        ports."""
+        if self.running():
+            self.stop()
+        if extra_args is not None:
+            self.extra_args = list(extra_args)
+        return self.start(wait=wait)
+
+    def wait_exit(self, timeout=START_TIMEOUT):
+        """Wait for the process to exit on its own; returns the exit code or
+        None if it is still running after `timeout`."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self):
+        if self.running():
+            try:
+                self.stop()
+            except BaseException:
+                self.kill9()
+        if self in _LIVE_AGENTS:
+            _LIVE_AGENTS.remove(self)
+
+    # ---- logs ------------------------------------------------------------
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=150):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def sanitizer_report(self):
+        text = self.log_text()
+        for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            i = text.find(pat)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return None
+
+    # ---- HTTP ------------------------------------------------------------
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        return self.http.get(self.url(path), **kw)
+
+    def put(self, path, data=None, **kw):
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        return self.http.put(self.url(path), data=data, **kw)
+
+    def delete(self, path, **kw):
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        return self.http.delete(self.url(path), **kw)
+
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        return self.http.request(method, self.url(path), **kw)
+
+    def put_json(self, path, obj, **kw):
+        return self.put(path, data=json.dumps(obj), **kw)
+
+    def kv_put(self, key, value, **params):
+        r = self.put("/v1/kv/" + key, data=value, params=params)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()
+
+    def kv_get(self, key, **params):
+        """The KVPair dict, or None on 404."""
+        r = self.get("/v1/kv/" + key, params=params)
+        if r.status_code == 404:
+            return None
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()[0]
+
+    def consul(self):
+        import consul
+        return consul.Consul(host="127.0.0.1", port=self.http_port)
+
+    def raw(self, data, nresp=1, timeout=HTTP_TIMEOUT):
+        return raw_http(self.http_port, data, nresp=nresp, timeout=timeout)
+
+
+# ---- raw HTTP ---------------------------------------------------------------
+
+class RawResponse:
+    def __init__(self, version, status, reason, headers, body):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value) exactly as sent
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def header_names(self):
+        return [k for k, _ in self.headers]
+
+    def __repr__(self):
+        return "RawResponse(%d %s, %r, %r)" % (self.status, self.reason, self.headers,
+                                               self.body[:200])
+
+
+class _Reader:
+    def __init__(self, sock, timeout):
+        self.sock = sock
+        self.buf = b""
+        self.deadline = time.monotonic() + timeout
+
+    def _fill(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("raw HTTP read timed out")
+        self.sock.settimeout(left)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self.buf += chunk
+        return True
+
+    def readline(self):
+        while b"\r\n" not in self.buf:
+            if not self._fill():
+                raise EOFError("connection closed mid-line: %r" % self.buf[:200])
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read(self, n):
+        while len(self.buf) < n:
+            if not self._fill():
+                raise EOFError("connection closed with %d of %d body bytes"
+                               % (len(self.buf), n))
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_to_eof(self):
+        try:
+            while self._fill():
+                pass
+        except ConnectionResetError:
+            pass
+        out, self.buf = self.buf, b""
+        return out
+
+
+def read_response(reader, head=False):
+    line = reader.readline()
+    m = re.match(rb"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", line)
+    if not m:
+        raise ValueError("bad status line %r" % line)
+    version, status, reason = m.group(1).decode(), int(m.group(2)), (m.group(3) or b"").decode()
+    headers = []
+    while True:
+        h = reader.readline()
+        if h == b"":
+            break
+        k, _, v = h.partition(b":")
+        headers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+    resp = RawResponse(version, status, reason, headers, b"")
+    if head or status in (204, 304) or 100 <= status < 200:
+        return resp
+    te = (resp.header("Transfer-Encoding") or "").lower()
+    cl = resp.header("Content-Length")
+    if "chunked" in te:
+        body = b""
+        while True:
+            size = int(reader.readline().split(b";")[0], 16)
+            if size == 0:
+                while reader.readline() != b"":
+                    pass
+                break
+            body += reader.read(size)
+            reader.readline()
+        resp.body = body
+    elif cl is not None:
+        resp.body = reader.read(int(cl))
+    else:
+        resp.body = reader.read_to_eof()
+    return resp
+
+
+def raw_http(port, data, nresp=1, timeout=HTTP_TIMEOUT):
+    """Send `data` (bytes) in one sendall on a fresh connection and read
+    `nresp` responses in order. Returns a list of RawResponse."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        reader = _Reader(s, timeout)
+        return [read_response(reader) for _ in range(nresp)]
+    finally:
+        s.close()
+
+
+def raw_send_large(port, head, body_len, tail=b"", chunk=65536, timeout=HTTP_TIMEOUT):
+    """Send `head`, then up to body_len bytes of 'x', then `tail`, stopping
+    early if the server answers (or closes) first, so a server that rejects
+    early is not defeated by a reset. Returns the RawResponse."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head)
+        sent = 0
+        block = b"x" * chunk
+        while sent < body_len:
+            r, w, _ = select.select([s], [s], [], timeout)
+            if r:
+                break  # the server has something to say (or closed)
+            if not w:
+                raise TimeoutError("server neither reads nor answers")
+            n = min(chunk, body_len - sent)
+            try:
+                sent += s.send(block[:n])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        if sent >= body_len and tail:
+            try:
+                s.sendall(tail)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        reader = _Reader(s, timeout)
+        return read_response(reader)
+    finally:
+        s.close()
+
+
+# ---- fixtures ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def agent(request, tmp_path_factory):
+    """One agent for the whole test module, fresh data dir, free ports."""
+    mod = request.module.__name__.rsplit(".", 1)[-1].replace("test_", "")
+    a = Agent(tmp_path_factory.mktemp(mod), name="it-" + mod.replace("_", "-"))
+    a.start()
+    yield a
+    rc = a.stop() if a.running() else a.proc.returncode
+    a.close()
+    report = a.sanitizer_report()
+    assert report is None, "sanitizer report in agent log:\n" + report
+    assert rc == 0, "agent exited %s after SIGTERM; log:\n%s" % (rc, a.log_tail())
+
+
+@pytest.fixture
+def agent_factory(tmp_path):
+    """Build extra agents inside one test; all are stopped afterwards."""
+    made = []
+
+    def make(name="node1", extra_args=(), start=True, data_dir=None):
+        a = Agent(tmp_path, name=name, extra_args=extra_args, data_dir=data_dir)
+        made.append(a)
+        if start:
+            a.start()
+        return a
+
+    yield make
+    reports = []
+    for a in made:
+        a.close()
+        rep = a.sanitizer_report()
+        if rep:
+            reports.append("%s:\n%s" % (a.name, rep))
+    assert not reports, "sanitizer report in agent log:\n" + "\n".join(reports)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for a in list(_LIVE_AGENTS):
+            rep.sections.append(("cairn agent %s stderr (tail, %s)" % (a.name, a.log_path),
+                                 a.log_tail()))
+
+
+def index_of(resp):
+    """X-Consul-Index as an int (fails the test if absent or malformed)."""
+    v = resp.headers.get("X-Consul-Index")
+    assert v is not None, "no X-Consul-Index on %s %s" % (resp.request.method, resp.url)
+    assert re.fullmatch(r"\d+", v), "bad X-Consul-Index %r" % v
+    return int(v)

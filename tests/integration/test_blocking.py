@@ -1,0 +1,212 @@
+"""Blocking queries (Consul api-docs/features/blocking.mdx): ?index=N&wait=T
+parks until the result's index passes N or the wait runs out.
+
+No speed assertions: the writers sleep a little so the reader is parked
+first, and upper bounds are only generous guards against a hang. Lower bounds
+check that a query really waited (the server may add jitter, never subtract).
+"""
+
+import base64
+import threading
+import time
+
+from conftest import index_of
+
+GUARD = 20.0  # seconds; only catches a query that never wakes
+
+
+def _later(delay, fn):
+    err = []
+
+    def run():
+        time.sleep(delay)
+        try:
+            fn()
+        except BaseException as e:  # reported by the caller
+            err.append(e)
+    t = threading.Thread(target=run)
+    t.start()
+    return t, err
+
+
+def test_put_wakes_key_watcher(agent):
+    agent.kv_put("blk/a", b"one")
+    r = agent.get("/v1/kv/blk/a")
+    idx = index_of(r)
+    t, err = _later(0.5, lambda: agent.kv_put("blk/a", b"two"))
+    start = time.monotonic()
+    r = agent.get("/v1/kv/blk/a", params={"index": idx, "wait": "30s"}, timeout=60)
+    elapsed = time.monotonic() - start
+    t.join()
+    assert not err, err
+    assert r.status_code == 200
+    [kv] = r.json()
+    assert base64.b64decode(kv["Value"]) == b"two"
+    assert index_of(r) > idx
+    assert index_of(r) == kv["ModifyIndex"]
+    assert elapsed < GUARD
+
+
+def test_wait_expires_with_same_index(agent):
+    agent.kv_put("blk/quiet", b"q")
+    r = agent.get("/v1/kv/blk/quiet")
+    idx = index_of(r)
+    start = time.monotonic()
+    r = agent.get("/v1/kv/blk/quiet", params={"index": idx, "wait": "1s"}, timeout=60)
+    elapsed = time.monotonic() - start
+    assert r.status_code == 200
+    assert index_of(r) == idx
+    assert base64.b64decode(r.json()[0]["Value"]) == b"q"
+    assert elapsed >= 0.9, "returned after %.2fs with wait=1s and no change" % elapsed
+    assert elapsed < GUARD
+
+
+def test_unrelated_write_does_not_wake(agent):
+    agent.kv_put("blk/watched", b"w")
+    r = agent.get("/v1/kv/blk/watched")
+    idx = index_of(r)
+
+    def writes():
+        agent.kv_put("blk/unrelated", b"u1")
+        agent.kv_put("blk/watched-not", b"u2")  # shares a prefix, different key
+        agent.put_json("/v1/catalog/register", {"Node": "blkn", "Address": "192.0.2.1"})
+    t, err = _later(0.3, writes)
+    start = time.monotonic()
+    r = agent.get("/v1/kv/blk/watched", params={"index": idx, "wait": "2s"}, timeout=60)
+    elapsed = time.monotonic() - start
+    t.join()
+    assert not err, err
+    assert r.status_code == 200
+    assert index_of(r) == idx
+    assert base64.b64decode(r.json()[0]["Value"]) == b"w"
+    assert elapsed >= 1.8, "an unrelated write woke the watcher after %.2fs" % elapsed
+
+
+def test_missing_key_wakes_on_creation(agent):
+    r = agent.get("/v1/kv/blk/later")
+    assert r.status_code == 404
+    idx = index_of(r)
+    t, err = _later(0.5, lambda: agent.kv_put("blk/later", b"here"))
+    start = time.monotonic()
+    r = agent.get("/v1/kv/blk/later", params={"index": idx, "wait": "30s"}, timeout=60)
+    elapsed = time.monotonic() - start
+    t.join()
+    assert not err, err
+    assert r.status_code == 200
+    assert base64.b64decode(r.json()[0]["Value"]) == b"here"
+    assert index_of(r) > idx
+    assert elapsed < GUARD
+
+
+def test_delete_wakes_key_watcher_with_404(agent):
+    agent.kv_put("blk/gone", b"x")
+    idx = index_of(agent.get("/v1/kv/blk/gone"))
+    t, err = _later(0.5, lambda: agent.delete("/v1/kv/blk/gone"))
+    r = agent.get("/v1/kv/blk/gone", params={"index": idx, "wait": "30s"}, timeout=60)
+    t.join()
+    assert not err, err
+    assert r.status_code == 404
+    assert index_of(r) > idx
+
+
+def test_recurse_watcher_wakes_on_child_write(agent):
+    agent.kv_put("blkdir/a", b"1")
+    r = agent.get("/v1/kv/blkdir/", params={"recurse": ""})
+    idx = index_of(r)
+    t, err = _later(0.5, lambda: agent.kv_put("blkdir/deep/b", b"2"))
+    r = agent.get("/v1/kv/blkdir/", params={"recurse": "", "index": idx, "wait": "30s"},
+                  timeout=60)
+    t.join()
+    assert not err, err
+    assert r.status_code == 200
+    assert [p["Key"] for p in r.json()] == ["blkdir/a", "blkdir/deep/b"]
+    assert index_of(r) > idx
+
+
+def test_health_service_wakes_on_registration(agent):
+    r = agent.get("/v1/health/service/blksvc")
+    assert r.status_code == 200 and r.json() == []
+    idx = index_of(r)
+    t, err = _later(0.5, lambda: agent.put_json("/v1/catalog/register", {
+        "Node": "blknode", "Address": "192.0.2.2",
+        "Service": {"ID": "blksvc1", "Service": "blksvc", "Port": 80}}))
+    start = time.monotonic()
+    r = agent.get("/v1/health/service/blksvc", params={"index": idx, "wait": "30s"},
+                  timeout=60)
+    elapsed = time.monotonic() - start
+    t.join()
+    assert not err, err
+    assert r.status_code == 200
+    assert [e["Service"]["ID"] for e in r.json()] == ["blksvc1"]
+    assert index_of(r) > idx
+    assert elapsed < GUARD
+
+
+def test_health_service_wakes_on_check_change(agent):
+    agent.put_json("/v1/catalog/register", {
+        "Node": "blknode2", "Address": "192.0.2.3",
+        "Service": {"ID": "hc1", "Service": "blkhc", "Port": 80},
+        "Check": {"CheckID": "hc1chk", "Name": "hc", "Status": "passing", "ServiceID": "hc1"}})
+    r = agent.get("/v1/health/service/blkhc", params={"passing": ""})
+    assert len(r.json()) == 1
+    idx = index_of(r)
+    t, err = _later(0.5, lambda: agent.put_json("/v1/catalog/register", {
+        "Node": "blknode2", "Address": "192.0.2.3",
+        "Check": {"CheckID": "hc1chk", "Name": "hc", "Status": "critical",
+                  "ServiceID": "hc1"}}))
+    r = agent.get("/v1/health/service/blkhc",
+                  params={"passing": "", "index": idx, "wait": "30s"}, timeout=60)
+    t.join()
+    assert not err, err
+    assert r.status_code == 200
+    assert r.json() == []
+    assert index_of(r) > idx
+
+
+def test_catalog_services_wakes_on_new_service(agent):
+    r = agent.get("/v1/catalog/services")
+    idx = index_of(r)
+    t, err = _later(0.5, lambda: agent.put_json("/v1/catalog/register", {
+        "Node": "blknode3", "Address": "192.0.2.4",
+        "Service": {"ID": "ns1", "Service": "blknew", "Port": 80}}))
+    r = agent.get("/v1/catalog/services", params={"index": idx, "wait": "30s"}, timeout=60)
+    t.join()
+    assert not err, err
+    assert "blknew" in r.json()
+    assert index_of(r) > idx
+
+
+def test_many_watchers_all_wake(agent):
+    agent.kv_put("blk/herd", b"0")
+    idx = index_of(agent.get("/v1/kv/blk/herd"))
+    results = [None] * 20
+
+    def watch(i):
+        import requests
+        try:
+            results[i] = requests.get(agent.url("/v1/kv/blk/herd"),
+                                      params={"index": idx, "wait": "30s"}, timeout=60)
+        except Exception as e:  # reported below
+            results[i] = e
+    threads = [threading.Thread(target=watch, args=(i,)) for i in range(len(results))]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)
+    agent.kv_put("blk/herd", b"1")
+    for th in threads:
+        th.join(timeout=60)
+    for r in results:
+        assert not isinstance(r, Exception), r
+        assert r is not None and r.status_code == 200
+        assert base64.b64decode(r.json()[0]["Value"]) == b"1"
+        assert index_of(r) > idx
+
+
+def test_index_zero_and_no_index_return_at_once(agent):
+    agent.kv_put("blk/z", b"z")
+    for params in ({"index": "0", "wait": "30s"}, {"wait": "30s"}):
+        start = time.monotonic()
+        r = agent.get("/v1/kv/blk/z", params=params, timeout=60)
+        assert r.status_code == 200
+        # Not a blocking query at all: it must not sit out the 30 s wait.
+        assert time.monotonic() - start < GUARD
