@@ -1,0 +1,175 @@
+/* Agent configuration: defaults, flags in Consul's forms, config files,
+ * precedence (flags over files), and clear errors for bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/config.h"
+#include "base/err.h"
+
+static int load(struct agent_config *c, char *err, size_t cap, int argc, char **argv)
+{
+    bool help;
+    return agent_config_load(c, argc, argv, &help, err, cap);
+}
+
+static char *write_tmp(const char *content)
+{
+    static char path[64];
+    strcpy(path, "/tmp/cairn-cfg-XXXXXX.json");
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    close(fd);
+    return path;
+}
+
+static void test_defaults_match_consul(void **state)
+{
+    (void)state;
+    struct agent_config c;
+    char err[256];
+    assert_int_equal(load(&c, err, sizeof(err), 0, NULL), 0);
+    assert_int_equal(c.http_port, 8500);
+    assert_int_equal(c.dns_port, 8600);
+    assert_int_equal(c.server_port, 8300);
+    assert_string_equal(c.datacenter, "dc1");
+    assert_string_equal(c.domain, "consul.");
+    assert_string_equal(c.client_addr, "127.0.0.1");
+    assert_false(c.dev);
+    agent_config_free(&c);
+}
+
+static void test_flag_forms(void **state)
+{
+    (void)state;
+    struct agent_config c;
+    char err[256];
+    char *argv[] = {"-server", "-bootstrap", "--data-dir=/tmp/x", "-node", "n1",
+                    "-http-port=18500", "-datacenter=east"};
+    assert_int_equal(load(&c, err, sizeof(err), 7, argv), 0);
+    assert_true(c.server && c.bootstrap);
+    assert_string_equal(c.data_dir, "/tmp/x");
+    assert_string_equal(c.node_name, "n1");
+    assert_int_equal(c.http_port, 18500);
+    assert_string_equal(c.datacenter, "east");
+    agent_config_free(&c);
+}
+
+static void test_bad_flags_are_clear_errors(void **state)
+{
+    (void)state;
+    struct agent_config c;
+    char err[256];
+    char *a1[] = {"-no-such-flag"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a1), CN_EINVAL);
+    assert_non_null(strstr(err, "-no-such-flag"));
+    agent_config_free(&c);
+    char *a2[] = {"-http-port=eighty"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a2), CN_EINVAL);
+    assert_non_null(strstr(err, "http-port"));
+    agent_config_free(&c);
+    char *a3[] = {"-http-port=70000"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a3), CN_EINVAL);
+    assert_non_null(strstr(err, "out of range"));
+    agent_config_free(&c);
+    char *a4[] = {"-node"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a4), CN_EINVAL);
+    assert_non_null(strstr(err, "needs an argument"));
+    agent_config_free(&c);
+    char *a5[] = {"-log-level=loud"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a5), CN_EINVAL);
+    agent_config_free(&c);
+}
+
+static void test_config_file_and_precedence(void **state)
+{
+    (void)state;
+    char *path = write_tmp("{\"datacenter\":\"west\",\"node_name\":\"file-node\","
+                           "\"ports\":{\"http\":9500},\"server\":true,"
+                           "\"limits\":{\"kv_max_value_size\":1024}}");
+    char flag[128];
+    snprintf(flag, sizeof(flag), "-config-file=%s", path);
+    struct agent_config c;
+    char err[256];
+    char *argv[] = {flag, "-node=flag-node"};
+    assert_int_equal(load(&c, err, sizeof(err), 2, argv), 0);
+    assert_string_equal(c.datacenter, "west");
+    assert_string_equal(c.node_name, "flag-node"); /* flags win */
+    assert_int_equal(c.http_port, 9500);
+    assert_int_equal(c.kv_max_value_size, 1024);
+    assert_true(c.server);
+    agent_config_free(&c);
+    unlink(path);
+}
+
+static void test_config_file_errors_name_file_and_key(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "{\"datacenter\":",              /* malformed */
+        "{\"no_such_key\":1}",           /* unknown key */
+        "{\"ports\":{\"http\":\"80\"}}", /* wrong type */
+        "[1,2]",                         /* not an object */
+        "{\"max_query_time\":\"soon\"}", /* bad duration */
+    };
+    const char *expect[] = {"invalid JSON", "no_such_key", "ports.http", "object",
+                            "max_query_time"};
+    for (size_t i = 0; i < 5; i++) {
+        char *path = write_tmp(bad[i]);
+        char flag[128];
+        snprintf(flag, sizeof(flag), "-config-file=%s", path);
+        struct agent_config c;
+        char err[256] = "";
+        char *argv[] = {flag};
+        assert_int_equal(load(&c, err, sizeof(err), 1, argv), CN_EINVAL);
+        assert_non_null(strstr(err, path));
+        assert_non_null(strstr(err, expect[i]));
+        agent_config_free(&c);
+        unlink(path);
+    }
+    struct agent_config c;
+    char err[256];
+    char *argv[] = {"-config-file=/nonexistent/cairn.json"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, argv), CN_EINVAL);
+    assert_non_null(strstr(err, "/nonexistent/cairn.json"));
+    agent_config_free(&c);
+}
+
+static void test_help_and_usage(void **state)
+{
+    (void)state;
+    struct agent_config c;
+    char err[64];
+    bool help = false;
+    char *argv[] = {"-h"};
+    assert_int_equal(agent_config_load(&c, 1, argv, &help, err, sizeof(err)), 0);
+    assert_true(help);
+    agent_config_free(&c);
+    struct cn_buf u = CN_BUF_INIT;
+    agent_config_usage(&u);
+    cn_buf_cstr(&u);
+    assert_non_null(strstr(u.p, "-data-dir"));
+    assert_non_null(strstr(u.p, "-bootstrap"));
+    cn_buf_free(&u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_match_consul),
+        cmocka_unit_test(test_flag_forms),
+        cmocka_unit_test(test_bad_flags_are_clear_errors),
+        cmocka_unit_test(test_config_file_and_precedence),
+        cmocka_unit_test(test_config_file_errors_name_file_and_key),
+        cmocka_unit_test(test_help_and_usage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
