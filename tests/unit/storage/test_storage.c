@@ -1,0 +1,896 @@
+/* Unit tests for src/storage: WAL append/read/roll/truncate, snapshots and
+ * compaction, hard state, and crash recovery (torn tails vs corruption). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "storage/storage.h"
+
+/* ---- fixture ------------------------------------------------------------ */
+
+struct fx {
+    char dir[64];
+    int nlog;
+    char lastlog[512];
+    struct stor_options opt;
+    char err[512];
+};
+
+static void log_cb(void *arg, const char *msg)
+{
+    struct fx *f = arg;
+    f->nlog++;
+    snprintf(f->lastlog, sizeof f->lastlog, "%s", msg);
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/cn-stor-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->opt.log = log_cb;
+    f->opt.log_arg = f;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static struct stor *open_ok(struct fx *f)
+{
+    struct stor *st = NULL;
+    int rc = stor_open(f->dir, &f->opt, &st, f->err, sizeof f->err);
+    if (rc)
+        fail_msg("stor_open: %s: %s", cn_strerror(rc), f->err);
+    return st;
+}
+
+static int open_rc(struct fx *f)
+{
+    struct stor *st = NULL;
+    int rc = stor_open(f->dir, &f->opt, &st, f->err, sizeof f->err);
+    assert_true((rc == 0) == (st != NULL));
+    stor_close(st);
+    return rc;
+}
+
+static void seg_path(struct fx *f, uint64_t first, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/wal/%020" PRIu64 ".wal", f->dir, first);
+}
+
+static int count_files(struct fx *f, const char *sub, const char *prefix)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", f->dir, sub);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.' && strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Sorted first indexes of the segment files on disk. */
+static int list_segs(struct fx *f, uint64_t *out, int cap)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/wal", f->dir);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) == 24 && n < cap)
+            out[n++] = strtoull(de->d_name, NULL, 10);
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            uint64_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return n;
+}
+
+static uint8_t *read_file(const char *p, size_t *len)
+{
+    FILE *fp = fopen(p, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return b;
+}
+
+static void write_file(const char *p, const void *b, size_t len)
+{
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    fclose(fp);
+}
+
+static void flip_byte(const char *p, size_t off)
+{
+    size_t len;
+    uint8_t *b = read_file(p, &len);
+    assert_true(off < len);
+    b[off] ^= 0x5a;
+    write_file(p, b, len);
+    free(b);
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+#define REC_HDR 25
+#define SEG_HDR 24
+
+static size_t plen(uint64_t index)
+{
+    return 20 + (size_t)(index % 13) * 3;
+}
+
+static void payload(uint64_t index, uint64_t term, uint8_t *out)
+{
+    for (size_t j = 0; j < plen(index); j++)
+        out[j] = (uint8_t)(index * 31 + term * 7 + j);
+}
+
+/* Append lo..hi with term `term`, in batches of `batch`. */
+static int append_range(struct stor *st, uint64_t lo, uint64_t hi, uint64_t term, size_t batch)
+{
+    struct stor_entry es[64];
+    uint8_t bufs[64][64];
+    assert_true(batch <= 64);
+    for (uint64_t i = lo; i <= hi;) {
+        size_t n = 0;
+        for (; n < batch && i <= hi; n++, i++) {
+            payload(i, term, bufs[n]);
+            es[n] = (struct stor_entry){.index = i, .term = term, .type = (uint8_t)(i % 3),
+                                        .data = bufs[n], .len = plen(i)};
+        }
+        int rc = stor_append(st, es, n);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+struct check {
+    uint64_t next;
+    const uint64_t *terms; /* terms[index] */
+    int stop_at;           /* return 7 at this index (0: never) */
+};
+
+static int check_cb(void *arg, const struct stor_entry *e)
+{
+    struct check *c = arg;
+    uint8_t want[64];
+    assert_int_equal(e->index, c->next);
+    assert_int_equal(e->term, c->terms[e->index]);
+    assert_int_equal(e->type, e->index % 3);
+    assert_int_equal(e->len, plen(e->index));
+    payload(e->index, e->term, want);
+    assert_memory_equal(e->data, want, e->len);
+    c->next++;
+    return (int)e->index == c->stop_at ? 7 : 0;
+}
+
+static void check_range(struct stor *st, uint64_t lo, uint64_t hi, const uint64_t *terms)
+{
+    struct check c = {.next = lo, .terms = terms};
+    assert_int_equal(stor_read(st, lo, hi, check_cb, &c), 0);
+    assert_int_equal(c.next, hi + 1);
+}
+
+static uint64_t terms1[4096];
+
+static void fill_terms(uint64_t *t, uint64_t lo, uint64_t hi, uint64_t term)
+{
+    for (uint64_t i = lo; i <= hi; i++)
+        t[i] = term;
+}
+
+/* Byte offset of entry `index` inside a segment whose first is `first`. */
+static size_t rec_offset(uint64_t first, uint64_t index)
+{
+    size_t off = SEG_HDR;
+    for (uint64_t i = first; i < index; i++)
+        off += REC_HDR + plen(i);
+    return off;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_append_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_true(in.first_index > in.last_index);
+    assert_int_equal(in.last_index, 0);
+    assert_int_equal(stor_read(st, 1, 1, check_cb, NULL), CN_ENOTFOUND);
+
+    fill_terms(terms1, 1, 100, 3);
+    assert_int_equal(append_range(st, 1, 100, 3, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    check_range(st, 1, 100, terms1);
+    check_range(st, 37, 37, terms1);
+    stor_close(st);
+
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.first_index, 1);
+    assert_int_equal(in.last_index, 100);
+    assert_int_equal(in.last_term, 3);
+    check_range(st, 1, 100, terms1);
+    assert_int_equal(stor_read(st, 50, 101, check_cb, NULL), CN_ENOTFOUND);
+    assert_int_equal(stor_read(st, 0, 3, check_cb, NULL), CN_ENOTFOUND);
+    assert_int_equal(stor_read(st, 5, 4, check_cb, NULL), 0); /* empty range */
+    /* The callback's nonzero return stops the walk and is returned. */
+    struct check c = {.next = 10, .terms = terms1, .stop_at = 12};
+    assert_int_equal(stor_read(st, 10, 20, check_cb, &c), 7);
+    assert_int_equal(c.next, 13);
+    /* Continuing after reopen. */
+    fill_terms(terms1, 101, 120, 4);
+    assert_int_equal(append_range(st, 101, 120, 4, 7), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    st = open_ok(f);
+    check_range(st, 1, 120, terms1);
+    stor_close(st);
+    assert_int_equal(f->nlog, 0);
+}
+
+static void test_invalid_append(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    uint8_t b[4] = {1, 2, 3, 4};
+    struct stor_entry e = {.index = 2, .term = 1, .data = b, .len = 4};
+    assert_int_equal(stor_append(st, &e, 1), CN_EINVAL); /* gap after empty log */
+    e.index = 0;
+    assert_int_equal(stor_append(st, &e, 1), CN_EINVAL);
+    e.index = 1;
+    assert_int_equal(stor_append(st, &e, 1), 0);
+    e.index = 3;
+    assert_int_equal(stor_append(st, &e, 1), CN_EINVAL); /* gap */
+    struct stor_entry two[2] = {{.index = 2, .term = 1, .data = b, .len = 4},
+                                {.index = 4, .term = 1, .data = b, .len = 4}};
+    assert_int_equal(stor_append(st, two, 2), CN_EINVAL); /* not contiguous */
+    e.index = 2;
+    e.data = NULL;
+    assert_int_equal(stor_append(st, &e, 1), CN_EINVAL);
+    e.data = b;
+    e.len = (64u << 20) + 1;
+    assert_int_equal(stor_append(st, &e, 1), CN_ETOOBIG);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 1);
+    stor_close(st);
+}
+
+static void test_segment_rolling(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 300, 2);
+    assert_int_equal(append_range(st, 1, 150, 2, 1), 0);
+    assert_int_equal(append_range(st, 151, 300, 2, 64), 0); /* batches spanning rolls */
+    assert_int_equal(stor_sync(st), 0);
+    check_range(st, 1, 300, terms1);
+    stor_close(st);
+
+    uint64_t segs[512];
+    int n = list_segs(f, segs, 512);
+    assert_true(n > 20);
+    assert_int_equal(segs[0], 1);
+    /* Every segment but the last stays within segment_bytes (records here
+     * are far smaller than it). */
+    for (int i = 0; i < n; i++) {
+        char p[128];
+        struct stat sb;
+        seg_path(f, segs[i], p, sizeof p);
+        assert_int_equal(stat(p, &sb), 0);
+        assert_true(sb.st_size <= 512);
+    }
+    st = open_ok(f);
+    check_range(st, 1, 300, terms1);
+    check_range(st, segs[3] - 1, segs[5] + 1, terms1); /* across boundaries */
+    stor_close(st);
+    assert_int_equal(f->nlog, 0);
+}
+
+static void test_truncate_suffix(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 60, 1);
+    assert_int_equal(append_range(st, 1, 60, 1, 8), 0);
+    assert_int_equal(stor_truncate_suffix(st, 30), 0);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 30);
+    assert_int_equal(in.last_term, 1);
+    assert_int_equal(stor_read(st, 31, 31, check_cb, NULL), CN_ENOTFOUND);
+    assert_int_equal(stor_truncate_suffix(st, 30), 0); /* no-op */
+    fill_terms(terms1, 31, 45, 2);
+    assert_int_equal(append_range(st, 31, 45, 2, 4), 0);
+    /* A conflicting append overwrites the suffix from its first index. */
+    fill_terms(terms1, 40, 50, 3);
+    assert_int_equal(append_range(st, 40, 50, 3, 64), 0);
+    assert_int_equal(stor_sync(st), 0);
+    check_range(st, 1, 50, terms1);
+    stor_close(st);
+
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 50);
+    assert_int_equal(in.last_term, 3);
+    check_range(st, 1, 50, terms1);
+    /* Truncating at a segment boundary removes whole files. */
+    uint64_t segs[64];
+    int n = list_segs(f, segs, 64);
+    assert_true(n >= 3);
+    assert_int_equal(stor_truncate_suffix(st, segs[1] - 1), 0);
+    assert_int_equal(list_segs(f, segs, 64), 1);
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, segs[1] - 1);
+    fill_terms(terms1, segs[1], segs[1] + 20, 5);
+    assert_int_equal(append_range(st, segs[1], segs[1] + 20, 5, 3), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    st = open_ok(f);
+    check_range(st, 1, segs[1] + 20, terms1);
+    /* Truncating everything leaves an empty log that restarts at 1. */
+    assert_int_equal(stor_truncate_suffix(st, 0), 0);
+    assert_int_equal(list_segs(f, segs, 64), 0);
+    stor_get_info(st, &in);
+    assert_true(in.first_index > in.last_index);
+    fill_terms(terms1, 1, 5, 9);
+    assert_int_equal(append_range(st, 1, 5, 9, 5), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    st = open_ok(f);
+    check_range(st, 1, 5, terms1);
+    stor_close(st);
+    assert_int_equal(f->nlog, 0);
+}
+
+static void test_snapshot_compaction(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    uint64_t idx, term;
+    void *data;
+    size_t len;
+    assert_int_equal(stor_snapshot_load(st, &idx, &term, &data, &len), CN_ENOTFOUND);
+    fill_terms(terms1, 1, 200, 2);
+    assert_int_equal(append_range(st, 1, 200, 2, 16), 0);
+    assert_int_equal(stor_sync(st), 0);
+    uint64_t before[128];
+    int nbefore = list_segs(f, before, 128);
+
+    const char snap1[] = "state at 150";
+    assert_int_equal(stor_snapshot_save(st, 150, 2, snap1, sizeof snap1, 2), 0);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 150);
+    assert_int_equal(in.snap_term, 2);
+    assert_int_equal(in.last_index, 200);
+    assert_true(in.first_index > 1 && in.first_index <= 151);
+    uint64_t after[128];
+    int nafter = list_segs(f, after, 128);
+    assert_true(nafter < nbefore);
+    assert_int_equal(after[0], in.first_index);
+    check_range(st, in.first_index, 200, terms1);
+    assert_int_equal(stor_read(st, 1, 5, check_cb, NULL), CN_ENOTFOUND);
+    uint64_t first = in.first_index;
+    stor_close(st);
+
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.first_index, first);
+    assert_int_equal(in.last_index, 200);
+    assert_int_equal(in.snap_index, 150);
+    assert_int_equal(stor_snapshot_load(st, &idx, &term, &data, &len), 0);
+    assert_int_equal(idx, 150);
+    assert_int_equal(term, 2);
+    assert_int_equal(len, sizeof snap1);
+    assert_memory_equal(data, snap1, len);
+    cn_free(data);
+    check_range(st, first, 200, terms1);
+
+    /* Retention keeps the newest two snapshots. */
+    assert_int_equal(stor_snapshot_save(st, 170, 2, "b", 1, 2), 0);
+    assert_int_equal(stor_snapshot_save(st, 180, 2, "c", 1, 2), 0);
+    assert_int_equal(count_files(f, "snapshots", "snap-"), 2);
+    assert_int_equal(stor_snapshot_save(st, 100, 2, "old", 3, 2), CN_EINVAL);
+
+    /* A snapshot past the end of the log (InstallSnapshot) empties it. */
+    assert_int_equal(stor_snapshot_save(st, 250, 4, NULL, 0, 1), 0);
+    assert_int_equal(count_files(f, "snapshots", "snap-"), 1);
+    assert_int_equal(list_segs(f, after, 128), 0);
+    stor_get_info(st, &in);
+    assert_int_equal(in.first_index, 251);
+    assert_int_equal(in.last_index, 250);
+    assert_int_equal(in.last_term, 4);
+    uint8_t b[2] = {0};
+    struct stor_entry e = {.index = 253, .term = 4, .data = b, .len = 2};
+    assert_int_equal(stor_append(st, &e, 1), CN_EINVAL);
+    fill_terms(terms1, 251, 260, 4);
+    assert_int_equal(append_range(st, 251, 260, 4, 4), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.first_index, 251);
+    assert_int_equal(in.last_index, 260);
+    assert_int_equal(in.snap_index, 250);
+    assert_int_equal(stor_snapshot_load(st, &idx, &term, &data, &len), 0);
+    assert_int_equal(len, 0);
+    cn_free(data);
+    check_range(st, 251, 260, terms1);
+    stor_close(st);
+    assert_int_equal(f->nlog, 0);
+}
+
+/* A crash after the snapshot's rename but before compaction: recovery
+ * finishes the compaction; an empty log ends at the snapshot. */
+static void test_snapshot_only_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    assert_int_equal(stor_snapshot_save(st, 20, 2, "x", 1, 1), 0);
+    stor_close(st);
+    /* Leftover tmp file from a save that died is removed on open. */
+    char p[160];
+    snprintf(p, sizeof p, "%s/snapshots/tmp-junk.snap", f->dir);
+    write_file(p, "junk", 4);
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.first_index, 21);
+    assert_int_equal(in.last_index, 20);
+    assert_int_equal(in.last_term, 2);
+    stor_close(st);
+    assert_int_equal(count_files(f, "snapshots", "tmp-"), 0);
+}
+
+static void test_hard_state(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.hs.term, 0);
+    assert_int_equal(in.hs.vote, 0);
+    struct stor_hard_state hs = {.term = 7, .vote = 3, .commit = 42};
+    assert_int_equal(stor_set_hard_state(st, &hs), 0);
+    hs.commit = 43;
+    assert_int_equal(stor_set_hard_state(st, &hs), 0);
+    stor_close(st);
+    char p[160];
+    snprintf(p, sizeof p, "%s/meta.tmp", f->dir);
+    write_file(p, "partial", 7);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.hs.term, 7);
+    assert_int_equal(in.hs.vote, 3);
+    assert_int_equal(in.hs.commit, 43);
+    stor_close(st);
+    assert_int_equal(access(p, F_OK), -1);
+
+    snprintf(p, sizeof p, "%s/meta", f->dir);
+    flip_byte(p, 14);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "meta"));
+}
+
+static void test_lock(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    assert_int_equal(open_rc(f), CN_EAGAIN);
+    assert_non_null(strstr(f->err, "LOCK"));
+    stor_close(st);
+    assert_int_equal(open_rc(f), 0);
+}
+
+/* Cut the last record at every byte inside it: reopening must yield exactly
+ * the earlier records, report the truncation once, and leave the file at the
+ * end of the last good record. */
+static void test_torn_every_offset(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 3), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p[128];
+    seg_path(f, 1, p, sizeof p);
+    size_t len;
+    uint8_t *orig = read_file(p, &len);
+    size_t last = rec_offset(1, 10);
+    assert_int_equal(len, last + REC_HDR + plen(10));
+    for (size_t cut = last + 1; cut < len; cut++) {
+        write_file(p, orig, cut);
+        f->nlog = 0;
+        st = open_ok(f);
+        struct stor_info in;
+        stor_get_info(st, &in);
+        assert_int_equal(in.last_index, 9);
+        check_range(st, 1, 9, terms1);
+        assert_int_equal(f->nlog, 1);
+        assert_non_null(strstr(f->lastlog, "wal/00000000000000000001.wal"));
+        assert_non_null(strstr(f->lastlog, "torn"));
+        struct stat sb;
+        assert_int_equal(stat(p, &sb), 0);
+        assert_int_equal((size_t)sb.st_size, last);
+        /* And the log continues cleanly from there. */
+        assert_int_equal(append_range(st, 10, 10, 1, 1), 0);
+        assert_int_equal(stor_sync(st), 0);
+        stor_close(st);
+        size_t l2;
+        uint8_t *now = read_file(p, &l2);
+        assert_int_equal(l2, len);
+        assert_memory_equal(now, orig, len);
+        free(now);
+    }
+    /* The whole last record replaced by garbage that claims to reach EOF. */
+    memcpy(orig + last, "\xff\xff\xff\x00", 4);
+    write_file(p, orig, len);
+    f->nlog = 0;
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 9);
+    assert_int_equal(f->nlog, 1);
+    stor_close(st);
+    free(orig);
+}
+
+static void test_torn_checksum_last_record(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p[128];
+    seg_path(f, 1, p, sizeof p);
+    flip_byte(p, rec_offset(1, 10) + REC_HDR + 3); /* payload of the last one */
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 9);
+    assert_int_equal(f->nlog, 1);
+    assert_non_null(strstr(f->lastlog, "checksum mismatch"));
+    stor_close(st);
+}
+
+static void test_zero_tail(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 5, 1);
+    assert_int_equal(append_range(st, 1, 5, 1, 5), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p[128];
+    seg_path(f, 1, p, sizeof p);
+    size_t len;
+    uint8_t *b = read_file(p, &len);
+    b = realloc(b, len + 4096);
+    memset(b + len, 0, 4096);
+    write_file(p, b, len + 4096);
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 5);
+    check_range(st, 1, 5, terms1);
+    assert_int_equal(f->nlog, 1);
+    assert_non_null(strstr(f->lastlog, "zero-filled"));
+    stor_close(st);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal((size_t)sb.st_size, len);
+    free(b);
+}
+
+static void test_flip_middle_of_last_segment(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p[128], want[128];
+    seg_path(f, 1, p, sizeof p);
+    size_t off = rec_offset(1, 5);
+    flip_byte(p, off + REC_HDR + 1);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    snprintf(want, sizeof want, "wal/00000000000000000001.wal: offset %zu: ", off);
+    assert_non_null(strstr(f->err, want));
+    assert_non_null(strstr(f->err, "checksum mismatch"));
+    assert_int_equal(f->nlog, 0);
+    /* Nothing was truncated. */
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal((size_t)sb.st_size, rec_offset(1, 11));
+}
+
+/* A flipped length that makes a middle record claim to run past EOF looks
+ * like a torn tail, but valid records follow it: corruption. */
+static void test_flip_length_middle_record(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p[128], want[128];
+    seg_path(f, 1, p, sizeof p);
+    size_t off = rec_offset(1, 6);
+    flip_byte(p, off + 1); /* payload_len byte 1: +0x5a00 */
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    snprintf(want, sizeof want, "wal/00000000000000000001.wal: offset %zu: ", off);
+    assert_non_null(strstr(f->err, want));
+    assert_non_null(strstr(f->err, "valid data"));
+}
+
+static void test_flip_older_segment(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 60, 1);
+    assert_int_equal(append_range(st, 1, 60, 1, 5), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    uint64_t segs[64];
+    int n = list_segs(f, segs, 64);
+    assert_true(n >= 3);
+    char p[128], want[128];
+    seg_path(f, segs[1], p, sizeof p);
+    /* The LAST record of an older segment: a torn tail would be allowed in
+     * the last segment only. */
+    size_t off = rec_offset(segs[1], segs[2] - 1);
+    flip_byte(p, off + REC_HDR);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    snprintf(want, sizeof want, "wal/%020" PRIu64 ".wal: offset %zu: checksum mismatch", segs[1],
+             off);
+    assert_non_null(strstr(f->err, want));
+
+    /* Truncating an older segment is corruption too. */
+    flip_byte(p, off + REC_HDR);
+    assert_int_equal(open_rc(f), 0);
+    assert_int_equal(truncate(p, (off_t)off + 3), 0);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "partial record header"));
+}
+
+static void test_bad_segment_header(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 40, 1);
+    assert_int_equal(append_range(st, 1, 40, 1, 5), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    uint64_t segs[64];
+    int n = list_segs(f, segs, 64);
+    assert_true(n >= 2);
+    char p[128], want[128];
+    seg_path(f, segs[0], p, sizeof p);
+    flip_byte(p, 2);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    snprintf(want, sizeof want, "wal/%020" PRIu64 ".wal: offset 0: bad segment magic", segs[0]);
+    assert_non_null(strstr(f->err, want));
+    flip_byte(p, 2);
+    flip_byte(p, 15); /* first index field: header checksum fails */
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "header checksum"));
+    flip_byte(p, 15);
+    assert_int_equal(open_rc(f), 0);
+
+    /* A last segment caught while being created (partial or zeroed header)
+     * is removed; a wholly bad header on it is not. */
+    uint64_t next = 41;
+    seg_path(f, next, p, sizeof p);
+    write_file(p, "CNWAL0", 6);
+    f->nlog = 0;
+    assert_int_equal(open_rc(f), 0);
+    assert_int_equal(f->nlog, 1);
+    assert_int_equal(access(p, F_OK), -1);
+    uint8_t zeros[100] = {0};
+    write_file(p, zeros, sizeof zeros);
+    assert_int_equal(open_rc(f), 0);
+    assert_int_equal(access(p, F_OK), -1);
+    write_file(p, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", 34);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "offset 0: bad segment magic"));
+    unlink(p);
+
+    /* A missing middle segment is a gap. */
+    seg_path(f, segs[1], p, sizeof p);
+    unlink(p);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "does not follow"));
+}
+
+static void test_corrupt_snapshot(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_snapshot_save(st, 5, 1, "older", 5, 3), 0);
+    assert_int_equal(stor_snapshot_save(st, 8, 1, "newest snapshot", 15, 3), 0);
+    stor_close(st);
+    char p[160];
+    snprintf(p, sizeof p, "%s/snapshots/snap-%020d-%020d.snap", f->dir, 8, 1);
+    flip_byte(p, 44 + 4);
+    /* No silent fallback to the older one. */
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "snapshots/snap-00000000000000000008-00000000000000000001.snap"));
+    assert_non_null(strstr(f->err, "payload checksum"));
+    flip_byte(p, 44 + 4);
+    flip_byte(p, 13); /* index in the header */
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "header checksum"));
+    flip_byte(p, 13);
+    assert_int_equal(truncate(p, 50), 0);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "payload length"));
+}
+
+static void test_gap_at_start(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 40, 1);
+    assert_int_equal(append_range(st, 1, 40, 1, 5), 0);
+    /* An empty log may not restart past index 1 without a snapshot. */
+    assert_int_equal(stor_truncate_suffix(st, 0), 0);
+    assert_int_equal(append_range(st, 5, 6, 1, 2), CN_EINVAL);
+    assert_int_equal(append_range(st, 1, 40, 1, 5), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    /* A log whose first segment vanished misses entries: refuse. */
+    uint64_t segs[64];
+    assert_true(list_segs(f, segs, 64) >= 2);
+    char p[128];
+    seg_path(f, 1, p, sizeof p);
+    unlink(p);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "entries are missing"));
+}
+
+/* Out-of-memory anywhere in open, append, read or snapshot leaves no leak
+ * and, for append, no change. */
+static void test_oom(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 100, 1);
+    assert_int_equal(append_range(st, 1, 50, 1, 8), 0);
+    assert_int_equal(stor_snapshot_save(st, 20, 1, "s", 1, 1), 0);
+    stor_close(st);
+    int saw_ok = 0;
+    for (long k = 0; k < 40 && !saw_ok; k++) {
+        cn_mem_fail_after(k);
+        struct stor *s2 = NULL;
+        int rc = stor_open(f->dir, &f->opt, &s2, f->err, sizeof f->err);
+        cn_mem_fail_after(-1);
+        if (rc == 0) {
+            saw_ok = 1;
+            stor_close(s2);
+        } else {
+            assert_int_equal(rc, CN_ENOMEM);
+            assert_null(s2);
+        }
+    }
+    assert_true(saw_ok);
+    st = open_ok(f);
+    struct stor_info in;
+    for (long k = 0; k < 10; k++) {
+        cn_mem_fail_after(k);
+        int rc = append_range(st, 51, 100, 1, 50);
+        cn_mem_fail_after(-1);
+        stor_get_info(st, &in);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, CN_ENOMEM);
+        assert_int_equal(in.last_index, 50);
+    }
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 100);
+    void *data;
+    size_t len;
+    uint64_t idx, term;
+    cn_mem_fail_after(0);
+    assert_int_equal(stor_snapshot_load(st, &idx, &term, &data, &len), CN_ENOMEM);
+    cn_mem_fail_after(-1);
+    stor_close(st);
+    st = open_ok(f);
+    check_range(st, in.first_index, 100, terms1);
+    stor_close(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segment_rolling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncate_suffix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_only_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hard_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_every_offset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_checksum_last_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flip_middle_of_last_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flip_length_middle_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flip_older_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_segment_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
