@@ -1,0 +1,439 @@
+/* api/catalog.c: /v1/catalog/... (website/content/api-docs/catalog.mdx,
+ * agent/catalog_endpoint.go). Reads are blocking-capable read functions that
+ * name the watch covering what they looked at; writes go through Raft. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api_int.h"
+#include "api/decode.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+/* ---- shared filters (also used by health.c) ---------------------------------- */
+
+/* ?node-meta=k:v (repeatable): the node must carry every pair. */
+bool api_node_meta_match(struct api_ctx *c, const struct state_node *n)
+{
+    const struct http_req *req = c->req;
+    for (size_t i = 0; i < req->nparams; i++) {
+        if (strcmp(req->params[i].key, "node-meta") != 0)
+            continue;
+        if (!n)
+            return false;
+        const char *kv = req->params[i].value;
+        const char *colon = strchr(kv, ':');
+        size_t klen = colon ? (size_t)(colon - kv) : strlen(kv);
+        const char *want = colon ? colon + 1 : "";
+        bool found = false;
+        for (size_t j = 0; j < n->meta.n; j++) {
+            if (strlen(n->meta.items[j].k) == klen && !strncmp(n->meta.items[j].k, kv, klen)) {
+                found = !strcmp(n->meta.items[j].v, want);
+                break;
+            }
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* ?tag=t (repeatable): the instance must carry every tag; Consul compares
+ * tags case-insensitively (state store serviceTagFilter). */
+bool api_tags_match(struct api_ctx *c, const struct state_service *s)
+{
+    const struct http_req *req = c->req;
+    for (size_t i = 0; i < req->nparams; i++) {
+        if (strcmp(req->params[i].key, "tag") != 0)
+            continue;
+        bool found = false;
+        for (size_t j = 0; j < s->ntags && !found; j++)
+            found = !strcasecmp(s->tags[j], req->params[i].value);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static void read_oom(struct api_read *r)
+{
+    cn_buf_reset(&r->body);
+    cn_buf_puts(&r->body, "out of memory");
+    r->status = 500;
+}
+
+static void read_error(struct api_read *r, int status, const char *msg)
+{
+    cn_buf_reset(&r->body);
+    cn_buf_puts(&r->body, msg);
+    r->status = status;
+}
+
+/* ---- GET /v1/catalog/datacenters ------------------------------------------------ */
+
+static void r_datacenters(struct api_ctx *c, struct api_read *r)
+{
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    cn_jsonw_arr_open(&w);
+    cn_jsonw_str(&w, c->api->cfg.datacenter);
+    cn_jsonw_arr_close(&w);
+    if (w.err)
+        read_oom(r);
+}
+
+/* ---- GET /v1/catalog/nodes ----------------------------------------------------- */
+
+struct nodes_walk {
+    struct api_ctx *c;
+    struct cn_jsonw *w;
+};
+
+static int nodes_cb(void *arg, const struct state_node *n)
+{
+    struct nodes_walk *nw = arg;
+    if (api_node_meta_match(nw->c, n))
+        api_json_node(nw->w, n, nw->c->api->cfg.datacenter);
+    return nw->w->err;
+}
+
+static void r_nodes(struct api_ctx *c, struct api_read *r)
+{
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct nodes_walk nw = {c, &w};
+    cn_jsonw_arr_open(&w);
+    state_nodes_foreach(st, nodes_cb, &nw);
+    cn_jsonw_arr_close(&w);
+    if (w.err)
+        return read_oom(r);
+    r->index = state_table_index(st, STATE_T_NODES);
+    api_read_watch(r, STATE_T_NODES, NULL, false);
+}
+
+/* ---- GET /v1/catalog/services ---------------------------------------------------- */
+
+struct svc_list {
+    struct api_ctx *c;
+    struct state *st;
+    const struct state_service **v;
+    size_t n, cap;
+    int err;
+};
+
+static int collect_cb(void *arg, const struct state_service *s)
+{
+    struct svc_list *l = arg;
+    if (!api_node_meta_match(l->c, state_node_get(l->st, s->node)))
+        return 0;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        const struct state_service **nv = cn_realloc(l->v, ncap * sizeof(*nv));
+        if (!nv) {
+            l->err = CN_ENOMEM;
+            return 1;
+        }
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = s;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const struct state_service *x = *(const struct state_service *const *)a;
+    const struct state_service *y = *(const struct state_service *const *)b;
+    return strcmp(x->service, y->service);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void r_services(struct api_ctx *c, struct api_read *r)
+{
+    struct state *st = srv_state(c->api->srv);
+    struct svc_list l = {.c = c, .st = st};
+    const char **tags = NULL;
+    size_t tcap = 0;
+    state_services_foreach(st, collect_cb, &l);
+    if (l.err)
+        goto oom;
+    qsort(l.v, l.n, sizeof(*l.v), by_name);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    cn_jsonw_obj_open(&w);
+    for (size_t i = 0; i < l.n;) {
+        size_t j = i, nt = 0;
+        while (j < l.n && !strcmp(l.v[j]->service, l.v[i]->service)) {
+            for (size_t k = 0; k < l.v[j]->ntags; k++) {
+                if (nt == tcap) {
+                    size_t ncap = tcap ? tcap * 2 : 16;
+                    const char **nt2 = cn_realloc(tags, ncap * sizeof(*nt2));
+                    if (!nt2)
+                        goto oom;
+                    tags = nt2;
+                    tcap = ncap;
+                }
+                tags[nt++] = l.v[j]->tags[k];
+            }
+            j++;
+        }
+        qsort(tags, nt, sizeof(*tags), str_cmp);
+        cn_jsonw_key(&w, l.v[i]->service);
+        cn_jsonw_arr_open(&w);
+        for (size_t k = 0; k < nt; k++)
+            if (k == 0 || strcmp(tags[k], tags[k - 1]))
+                cn_jsonw_str(&w, tags[k]);
+        cn_jsonw_arr_close(&w);
+        i = j;
+    }
+    cn_jsonw_obj_close(&w);
+    if (w.err)
+        goto oom;
+    cn_free(l.v);
+    cn_free(tags);
+    r->index = state_table_index(st, STATE_T_SERVICES);
+    api_read_watch(r, STATE_T_SERVICES, NULL, false);
+    return;
+oom:
+    cn_free(l.v);
+    cn_free(tags);
+    read_oom(r);
+}
+
+/* ---- GET /v1/catalog/service/:name ------------------------------------------------ */
+
+static void json_taddrs(struct cn_jsonw *w, const struct state_service *s)
+{
+    cn_jsonw_obj_open(w);
+    for (size_t i = 0; i < s->ntaddrs; i++) {
+        cn_jsonw_key(w, s->taddrs[i].name);
+        cn_jsonw_obj_open(w);
+        cn_jsonw_kstr(w, "Address", s->taddrs[i].address);
+        cn_jsonw_ki64(w, "Port", s->taddrs[i].port);
+        cn_jsonw_obj_close(w);
+    }
+    cn_jsonw_obj_close(w);
+}
+
+/* CatalogService (api/catalog.go): node fields, then the flat Service* ones. */
+static void json_catalog_service(struct cn_jsonw *w, const struct state_node *n,
+                                 const struct state_service *s, const char *dc)
+{
+    static const struct state_map empty;
+    static const char proxy[] = "{\"MeshGateway\":{},\"Expose\":{}}";
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "ID", n ? n->id : "");
+    cn_jsonw_kstr(w, "Node", s->node);
+    cn_jsonw_kstr(w, "Address", n ? n->address : "");
+    cn_jsonw_kstr(w, "Datacenter", dc);
+    cn_jsonw_key(w, "TaggedAddresses");
+    api_json_map(w, n ? &n->tagged_addresses : &empty);
+    cn_jsonw_key(w, "NodeMeta");
+    api_json_map(w, n ? &n->meta : &empty);
+    cn_jsonw_kstr(w, "ServiceKind", s->kind);
+    cn_jsonw_kstr(w, "ServiceID", s->id);
+    cn_jsonw_kstr(w, "ServiceName", s->service);
+    cn_jsonw_key(w, "ServiceTags");
+    cn_jsonw_arr_open(w);
+    for (size_t i = 0; i < s->ntags; i++)
+        cn_jsonw_str(w, s->tags[i]);
+    cn_jsonw_arr_close(w);
+    cn_jsonw_kstr(w, "ServiceAddress", s->address);
+    cn_jsonw_key(w, "ServiceTaggedAddresses");
+    if (s->ntaddrs)
+        json_taddrs(w, s);
+    else
+        cn_jsonw_null(w);
+    cn_jsonw_key(w, "ServiceWeights");
+    cn_jsonw_obj_open(w);
+    cn_jsonw_ki64(w, "Passing", s->weight_passing);
+    cn_jsonw_ki64(w, "Warning", s->weight_warning);
+    cn_jsonw_obj_close(w);
+    cn_jsonw_key(w, "ServiceMeta");
+    api_json_map(w, &s->meta);
+    cn_jsonw_ki64(w, "ServicePort", s->port);
+    cn_jsonw_kbool(w, "ServiceEnableTagOverride", s->enable_tag_override);
+    cn_jsonw_key(w, "ServiceProxy");
+    cn_jsonw_raw(w, proxy, sizeof(proxy) - 1);
+    cn_jsonw_key(w, "ServiceConnect");
+    cn_jsonw_raw(w, "{}", 2);
+    cn_jsonw_ku64(w, "CreateIndex", s->create_index);
+    cn_jsonw_ku64(w, "ModifyIndex", s->modify_index);
+    cn_jsonw_obj_close(w);
+}
+
+struct inst_walk {
+    struct api_ctx *c;
+    struct state *st;
+    struct cn_jsonw *w;
+};
+
+static int inst_cb(void *arg, const struct state_service *s)
+{
+    struct inst_walk *iw = arg;
+    const struct state_node *n = state_node_get(iw->st, s->node);
+    if (api_tags_match(iw->c, s) && api_node_meta_match(iw->c, n))
+        json_catalog_service(iw->w, n, s, iw->c->api->cfg.datacenter);
+    return iw->w->err;
+}
+
+static void r_service(struct api_ctx *c, struct api_read *r)
+{
+    if (!*c->arg)
+        return read_error(r, 400, "Missing service name");
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct inst_walk iw = {c, st, &w};
+    cn_jsonw_arr_open(&w);
+    state_service_instances(st, c->arg, inst_cb, &iw);
+    cn_jsonw_arr_close(&w);
+    if (w.err)
+        return read_oom(r);
+    r->index = state_service_index(st, c->arg);
+    api_read_watch(r, STATE_T_SERVICES, c->arg, false);
+}
+
+/* ---- GET /v1/catalog/node/:node, /v1/catalog/node-services/:node ---------------- */
+
+struct node_svc_walk {
+    struct cn_jsonw *w;
+    const char *dc;
+    bool keyed; /* map by ID (node/:node) or list (node-services/:node) */
+};
+
+static int node_svc_cb(void *arg, const struct state_service *s)
+{
+    struct node_svc_walk *nw = arg;
+    if (nw->keyed)
+        cn_jsonw_key(nw->w, s->id);
+    api_json_service(nw->w, s, nw->dc);
+    return nw->w->err;
+}
+
+static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
+{
+    if (!*c->arg)
+        return read_error(r, 400, "Missing node name");
+    struct state *st = srv_state(c->api->srv);
+    const struct state_node *n = state_node_get(st, c->arg);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    r->index = state_node_index(st, c->arg);
+    api_read_watch(r, STATE_T_NODES, c->arg, false);
+    if (!n && keyed) {
+        /* Consul answers 200 with a null body: the Go client decodes into a
+         * nil *CatalogNode (api/catalog.go Node). */
+        cn_jsonw_null(&w);
+        if (w.err)
+            read_oom(r);
+        return;
+    }
+    struct node_svc_walk nw = {&w, c->api->cfg.datacenter, keyed};
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_key(&w, "Node");
+    if (n)
+        api_json_node(&w, n, c->api->cfg.datacenter);
+    else
+        cn_jsonw_null(&w);
+    cn_jsonw_key(&w, "Services");
+    if (keyed)
+        cn_jsonw_obj_open(&w);
+    else
+        cn_jsonw_arr_open(&w);
+    if (n)
+        state_node_services(st, c->arg, node_svc_cb, &nw);
+    if (keyed)
+        cn_jsonw_obj_close(&w);
+    else
+        cn_jsonw_arr_close(&w);
+    cn_jsonw_obj_close(&w);
+    if (w.err)
+        read_oom(r);
+}
+
+static void r_node(struct api_ctx *c, struct api_read *r)
+{
+    node_read(c, r, true);
+}
+
+static void r_node_services(struct api_ctx *c, struct api_read *r)
+{
+    node_read(c, r, false);
+}
+
+/* ---- PUT /v1/catalog/register, /v1/catalog/deregister ------------------------------ */
+
+/* Map a state_apply outcome of a catalog write to Consul's answer. */
+static void write_done(struct api_ctx *c, int rc, const struct state_result *res)
+{
+    if (rc == 0 || rc == CN_ENOTFOUND) {
+        /* Deregistering something already gone is a no-op in Consul's state
+         * store, answered `true`. */
+        api_reply_bool(c, true);
+        return;
+    }
+    const char *why = res && res->nerrors ? res->errors[0].what : cn_strerror(rc);
+    api_error(c, rc == CN_EINVAL ? 400 : 500, "%s", why);
+}
+
+static void h_register(struct api_ctx *c)
+{
+    char err[512];
+    struct state_register reg;
+    int rc = api_decode_catalog_register(c->req->body, c->req->body_len, &reg, err, sizeof(err));
+    if (rc) {
+        api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
+        return;
+    }
+    struct cn_buf cmd = CN_BUF_INIT;
+    rc = state_cmd_register(&cmd, &reg);
+    api_register_free(&reg);
+    if (rc) {
+        cn_buf_free(&cmd);
+        api_error(c, rc == CN_EINVAL ? 400 : 500, "Invalid register request: %s", cn_strerror(rc));
+        return;
+    }
+    api_propose(c, &cmd, write_done);
+    cn_buf_free(&cmd);
+}
+
+static void h_deregister(struct api_ctx *c)
+{
+    char err[512];
+    struct api_catalog_dereg d;
+    int rc = api_decode_catalog_deregister(c->req->body, c->req->body_len, &d, err, sizeof(err));
+    if (rc) {
+        api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
+        return;
+    }
+    struct cn_buf cmd = CN_BUF_INIT;
+    rc = state_cmd_deregister(&cmd, d.node, d.service_id, d.check_id);
+    api_catalog_dereg_free(&d);
+    if (rc) {
+        cn_buf_free(&cmd);
+        api_error(c, rc == CN_EINVAL ? 400 : 500, "Invalid deregister request: %s",
+                  cn_strerror(rc));
+        return;
+    }
+    api_propose(c, &cmd, write_done);
+    cn_buf_free(&cmd);
+}
+
+const struct api_route api_catalog_routes[] = {
+    {"/v1/catalog/register", false, API_PUT, NULL, h_register},
+    {"/v1/catalog/deregister", false, API_PUT, NULL, h_deregister},
+    {"/v1/catalog/datacenters", false, API_GET, r_datacenters, NULL},
+    {"/v1/catalog/nodes", false, API_GET, r_nodes, NULL},
+    {"/v1/catalog/services", false, API_GET, r_services, NULL},
+    {"/v1/catalog/service/", true, API_GET, r_service, NULL},
+    {"/v1/catalog/node/", true, API_GET, r_node, NULL},
+    {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL},
+    {NULL, false, 0, NULL, NULL},
+};

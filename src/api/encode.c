@@ -1,0 +1,145 @@
+/* api/encode.c: the catalog/health JSON shapes shared by catalog.c, health.c
+ * and agent.c (Node, AgentService/NodeService, HealthCheck), in Consul's field
+ * order (api/catalog.go, api/agent.go, api/health.go). Slices and maps that
+ * Consul normalises to []/{} are never written as null: some clients iterate
+ * without null checks (agent/health_endpoint.go, agent_endpoint.go). */
+#include <string.h>
+
+#include "api/api_int.h"
+#include "base/dur.h"
+
+void api_json_map(struct cn_jsonw *w, const struct state_map *m)
+{
+    cn_jsonw_obj_open(w);
+    for (size_t i = 0; m && i < m->n; i++)
+        cn_jsonw_kstr(w, m->items[i].k, m->items[i].v);
+    cn_jsonw_obj_close(w);
+}
+
+void api_json_node(struct cn_jsonw *w, const struct state_node *n, const char *dc)
+{
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "ID", n->id);
+    cn_jsonw_kstr(w, "Node", n->name);
+    cn_jsonw_kstr(w, "Address", n->address);
+    cn_jsonw_kstr(w, "Datacenter", dc);
+    cn_jsonw_key(w, "TaggedAddresses");
+    api_json_map(w, &n->tagged_addresses);
+    cn_jsonw_key(w, "Meta");
+    api_json_map(w, &n->meta);
+    cn_jsonw_ku64(w, "CreateIndex", n->create_index);
+    cn_jsonw_ku64(w, "ModifyIndex", n->modify_index);
+    cn_jsonw_obj_close(w);
+}
+
+static void json_tags(struct cn_jsonw *w, char *const *tags, size_t n)
+{
+    cn_jsonw_arr_open(w);
+    for (size_t i = 0; i < n; i++)
+        cn_jsonw_str(w, tags[i]);
+    cn_jsonw_arr_close(w);
+}
+
+static void json_taddrs(struct cn_jsonw *w, const struct state_service *s)
+{
+    cn_jsonw_obj_open(w);
+    for (size_t i = 0; i < s->ntaddrs; i++) {
+        cn_jsonw_key(w, s->taddrs[i].name);
+        cn_jsonw_obj_open(w);
+        cn_jsonw_kstr(w, "Address", s->taddrs[i].address);
+        cn_jsonw_ki64(w, "Port", s->taddrs[i].port);
+        cn_jsonw_obj_close(w);
+    }
+    cn_jsonw_obj_close(w);
+}
+
+static void json_weights(struct cn_jsonw *w, const struct state_service *s)
+{
+    cn_jsonw_obj_open(w);
+    cn_jsonw_ki64(w, "Passing", s->weight_passing);
+    cn_jsonw_ki64(w, "Warning", s->weight_warning);
+    cn_jsonw_obj_close(w);
+}
+
+void api_json_service(struct cn_jsonw *w, const struct state_service *s, const char *dc)
+{
+    cn_jsonw_obj_open(w);
+    if (s->kind && *s->kind)
+        cn_jsonw_kstr(w, "Kind", s->kind);
+    cn_jsonw_kstr(w, "ID", s->id);
+    cn_jsonw_kstr(w, "Service", s->service);
+    cn_jsonw_key(w, "Tags");
+    json_tags(w, s->tags, s->ntags);
+    cn_jsonw_key(w, "Meta");
+    api_json_map(w, &s->meta);
+    cn_jsonw_ki64(w, "Port", s->port);
+    cn_jsonw_kstr(w, "Address", s->address);
+    if (s->ntaddrs) { /* omitempty in NodeService/AgentService */
+        cn_jsonw_key(w, "TaggedAddresses");
+        json_taddrs(w, s);
+    }
+    cn_jsonw_key(w, "Weights");
+    json_weights(w, s);
+    cn_jsonw_kbool(w, "EnableTagOverride", s->enable_tag_override);
+    if (dc)
+        cn_jsonw_kstr(w, "Datacenter", dc);
+    cn_jsonw_ku64(w, "CreateIndex", s->create_index);
+    cn_jsonw_ku64(w, "ModifyIndex", s->modify_index);
+    cn_jsonw_obj_close(w);
+}
+
+static void kdur(struct cn_jsonw *w, const char *k, int64_t ns)
+{
+    char buf[64] = "";
+    if (ns > 0)
+        cn_dur_format(ns, buf, sizeof(buf));
+    cn_jsonw_kstr(w, k, buf);
+}
+
+void api_json_check(struct cn_jsonw *w, const struct state_check *c,
+                    const struct state_service *svc)
+{
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "Node", c->node);
+    cn_jsonw_kstr(w, "CheckID", c->check_id);
+    cn_jsonw_kstr(w, "Name", c->name);
+    cn_jsonw_kstr(w, "Status", c->status);
+    cn_jsonw_kstr(w, "Notes", c->notes);
+    cn_jsonw_kstr(w, "Output", c->output);
+    cn_jsonw_kstr(w, "ServiceID", c->service_id);
+    cn_jsonw_kstr(w, "ServiceName", c->service_name);
+    cn_jsonw_key(w, "ServiceTags");
+    json_tags(w, svc ? svc->tags : NULL, svc ? svc->ntags : 0);
+    cn_jsonw_kstr(w, "Type", c->type);
+    kdur(w, "Interval", c->interval_ns);
+    kdur(w, "Timeout", c->timeout_ns);
+    cn_jsonw_ki64(w, "ExposedPort", 0);
+    /* HealthCheckDefinition: only what is set (omitempty in Consul). */
+    cn_jsonw_key(w, "Definition");
+    cn_jsonw_obj_open(w);
+    if (c->http && *c->http) {
+        cn_jsonw_kstr(w, "HTTP", c->http);
+        if (c->header_json && *c->header_json) {
+            cn_jsonw_key(w, "Header");
+            cn_jsonw_raw(w, c->header_json, strlen(c->header_json));
+        }
+        if (c->method && *c->method)
+            cn_jsonw_kstr(w, "Method", c->method);
+        if (c->body && *c->body)
+            cn_jsonw_kstr(w, "Body", c->body);
+        if (c->tls_skip_verify)
+            cn_jsonw_kbool(w, "TLSSkipVerify", 1);
+    }
+    if (c->tcp && *c->tcp)
+        cn_jsonw_kstr(w, "TCP", c->tcp);
+    if (c->interval_ns > 0)
+        kdur(w, "Interval", c->interval_ns);
+    if (c->timeout_ns > 0)
+        kdur(w, "Timeout", c->timeout_ns);
+    if (c->deregister_after_ns > 0)
+        kdur(w, "DeregisterCriticalServiceAfter", c->deregister_after_ns);
+    cn_jsonw_obj_close(w);
+    cn_jsonw_ku64(w, "CreateIndex", c->create_index);
+    cn_jsonw_ku64(w, "ModifyIndex", c->modify_index);
+    cn_jsonw_obj_close(w);
+}

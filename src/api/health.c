@@ -1,0 +1,193 @@
+/* api/health.c: /v1/health/... (website/content/api-docs/health.mdx,
+ * agent/health_endpoint.go). All reads block; /health/service is the hottest
+ * endpoint of all (consul-template, Fabio, Traefik, Prometheus long-poll it),
+ * so it walks only the instances of one service. Empty results are [] with
+ * 200; Checks/ServiceTags/Tags are [] never null. */
+#include <string.h>
+
+#include "api/api_int.h"
+#include "api/decode.h"
+#include "base/err.h"
+
+static void read_error(struct api_read *r, int status, const char *msg)
+{
+    cn_buf_reset(&r->body);
+    cn_buf_puts(&r->body, msg);
+    r->status = status;
+}
+
+/* ---- GET /v1/health/node/:node ------------------------------------------------- */
+
+struct chk_walk {
+    struct api_ctx *c;
+    struct state *st;
+    struct cn_jsonw *w;
+    const char *state; /* /health/state filter, NULL = any */
+    bool node_meta;    /* apply ?node-meta */
+};
+
+static int chk_cb(void *arg, const struct state_check *chk)
+{
+    struct chk_walk *cw = arg;
+    if (cw->state && strcmp(chk->status, cw->state) != 0)
+        return 0;
+    if (cw->node_meta && !api_node_meta_match(cw->c, state_node_get(cw->st, chk->node)))
+        return 0;
+    const struct state_service *svc =
+        *chk->service_id ? state_service_get(cw->st, chk->node, chk->service_id) : NULL;
+    api_json_check(cw->w, chk, svc);
+    return cw->w->err;
+}
+
+static void r_node(struct api_ctx *c, struct api_read *r)
+{
+    if (!*c->arg)
+        return read_error(r, 400, "Missing node name");
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct chk_walk cw = {c, st, &w, NULL, false};
+    cn_jsonw_arr_open(&w);
+    state_node_checks(st, c->arg, chk_cb, &cw);
+    cn_jsonw_arr_close(&w);
+    if (w.err)
+        return read_error(r, 500, "out of memory");
+    r->index = state_node_index(st, c->arg);
+    api_read_watch(r, STATE_T_NODES, c->arg, false);
+}
+
+/* ---- GET /v1/health/checks/:service ---------------------------------------------- */
+
+static void r_checks(struct api_ctx *c, struct api_read *r)
+{
+    if (!*c->arg)
+        return read_error(r, 400, "Missing service name");
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct chk_walk cw = {c, st, &w, NULL, true};
+    cn_jsonw_arr_open(&w);
+    state_service_checks(st, c->arg, chk_cb, &cw);
+    cn_jsonw_arr_close(&w);
+    if (w.err)
+        return read_error(r, 500, "out of memory");
+    r->index = state_service_index(st, c->arg);
+    api_read_watch(r, STATE_T_SERVICES, c->arg, false);
+}
+
+/* ---- GET /v1/health/state/:state --------------------------------------------------- */
+
+static void r_state(struct api_ctx *c, struct api_read *r)
+{
+    const char *want = c->arg;
+    if (strcmp(want, "any") != 0 && !api_valid_status(want))
+        return read_error(r, 400, "Invalid check state");
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct chk_walk cw = {c, st, &w, strcmp(want, "any") ? want : NULL, true};
+    cn_jsonw_arr_open(&w);
+    state_checks_foreach(st, chk_cb, &cw);
+    cn_jsonw_arr_close(&w);
+    if (w.err)
+        return read_error(r, 500, "out of memory");
+    r->index = state_table_index(st, STATE_T_CHECKS);
+    api_read_watch(r, STATE_T_CHECKS, NULL, false);
+}
+
+/* ---- GET /v1/health/service/:service ------------------------------------------------ */
+
+struct svc_walk {
+    struct api_ctx *c;
+    struct state *st;
+    struct cn_jsonw *w;
+    bool passing;
+    bool all_passing; /* scratch for one instance */
+};
+
+static int passing_cb(void *arg, const struct state_check *chk)
+{
+    struct svc_walk *sw = arg;
+    if (strcmp(chk->status, "passing") != 0) {
+        sw->all_passing = false;
+        return 1;
+    }
+    return 0;
+}
+
+static int inst_chk_cb(void *arg, const struct state_check *chk)
+{
+    struct svc_walk *sw = arg;
+    const struct state_service *svc =
+        *chk->service_id ? state_service_get(sw->st, chk->node, chk->service_id) : NULL;
+    api_json_check(sw->w, chk, svc);
+    return sw->w->err;
+}
+
+static int inst_cb(void *arg, const struct state_service *s)
+{
+    struct svc_walk *sw = arg;
+    const struct state_node *n = state_node_get(sw->st, s->node);
+    if (!n || !api_tags_match(sw->c, s) || !api_node_meta_match(sw->c, n))
+        return 0;
+    if (sw->passing) {
+        /* ?passing drops an instance with any non-passing check, node checks
+         * (serfHealth, maintenance) included; warning counts as failing. */
+        sw->all_passing = true;
+        state_instance_checks(sw->st, s, passing_cb, sw);
+        if (!sw->all_passing)
+            return 0;
+    }
+    struct cn_jsonw *w = sw->w;
+    cn_jsonw_obj_open(w);
+    cn_jsonw_key(w, "Node");
+    api_json_node(w, n, sw->c->api->cfg.datacenter);
+    cn_jsonw_key(w, "Service");
+    api_json_service(w, s, NULL);
+    cn_jsonw_key(w, "Checks");
+    cn_jsonw_arr_open(w);
+    state_instance_checks(sw->st, s, inst_chk_cb, sw);
+    cn_jsonw_arr_close(w);
+    cn_jsonw_obj_close(w);
+    return w->err;
+}
+
+static void r_service(struct api_ctx *c, struct api_read *r)
+{
+    if (!*c->arg)
+        return read_error(r, 400, "Missing service name");
+    int passing = api_flag(c, "passing");
+    if (passing < 0)
+        return read_error(r, 400, "Invalid value for ?passing");
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct svc_walk sw = {c, st, &w, passing > 0, false};
+    cn_jsonw_arr_open(&w);
+    state_service_instances(st, c->arg, inst_cb, &sw);
+    cn_jsonw_arr_close(&w);
+    if (w.err)
+        return read_error(r, 500, "out of memory");
+    r->index = state_service_index(st, c->arg);
+    api_read_watch(r, STATE_T_SERVICES, c->arg, false);
+}
+
+/* Connect/ingress: cairn has no service mesh, so no instance is ever
+ * connect-capable; answer like Consul does for such a service: []. */
+static void r_connect(struct api_ctx *c, struct api_read *r)
+{
+    struct state *st = srv_state(c->api->srv);
+    cn_buf_puts(&r->body, "[]");
+    r->index = state_service_index(st, c->arg);
+    api_read_watch(r, STATE_T_SERVICES, c->arg, false);
+}
+
+const struct api_route api_health_routes[] = {
+    {"/v1/health/node/", true, API_GET, r_node, NULL},
+    {"/v1/health/checks/", true, API_GET, r_checks, NULL},
+    {"/v1/health/service/", true, API_GET, r_service, NULL},
+    {"/v1/health/state/", true, API_GET, r_state, NULL},
+    {"/v1/health/connect/", true, API_GET, r_connect, NULL},
+    {"/v1/health/ingress/", true, API_GET, r_connect, NULL},
+    {NULL, false, 0, NULL, NULL},
+};
