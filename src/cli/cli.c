@@ -1,0 +1,386 @@
+/* cli/cli.c: the command table and dispatch. One table holds every command's
+ * name, synopsis, usage text, flags and handler, so `-h` output, the command
+ * listings and the parser can never disagree.
+ *
+ * Dispatch mirrors the mitchellh/cli framework Consul uses: `-h`/`-help`/
+ * `--help` anywhere prints the command's help to stdout and exits 0; a command
+ * group without a known subcommand prints its help to stderr and exits 1; an
+ * unknown or missing top-level command prints the usage to stderr and exits 127;
+ * a flag error prints the error and exits 1. */
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+
+/* Consul's "HTTP API Options" and "API Options" that make sense without TLS
+ * client certificates (https://developer.hashicorp.com/consul/commands#api-options). */
+const struct cli_flag cli__http_flags[] = {
+    {"http-addr", CLI_STR, "address",
+     "The `address` and port of the Cairn HTTP agent. The value can be an IP address or DNS "
+     "address, but it must also include the port. It may be prefixed with http:// or "
+     "https://, or be unix:///path/to/socket. This can also be specified via the "
+     "CAIRN_HTTP_ADDR or CONSUL_HTTP_ADDR environment variables. The default value is "
+     "127.0.0.1:8500."},
+    {"token", CLI_STR, "value",
+     "ACL token to use in the request, sent as X-Consul-Token. This can also be specified via "
+     "the CAIRN_HTTP_TOKEN or CONSUL_HTTP_TOKEN environment variables."},
+    {"datacenter", CLI_STR, "name",
+     "Name of the datacenter to query. If unspecified, this will default to the datacenter of "
+     "the queried agent."},
+    {"stale", CLI_BOOL, NULL,
+     "Permit any Cairn server (non-leader) to respond to this request. This allows for lower "
+     "latency and higher throughput, but can result in stale data. The default value is "
+     "false."},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct cli_cmd cli__cmds[] = {
+    {"agent", "Runs a Cairn agent",
+     "Usage: cairn agent [options]\n\n"
+     "  Starts a Cairn agent. Run \"cairn agent -h\" for its options.",
+     NULL, 0, NULL},
+    {"catalog", "Interact with the catalog",
+     "Usage: cairn catalog <subcommand> [options] [args]\n\n"
+     "  This command has subcommands for interacting with Cairn's catalog. The catalog\n"
+     "  should not be confused with the agent, although the APIs and responses may be\n"
+     "  similar.\n\n"
+     "  List all nodes in the catalog:\n\n"
+     "      $ cairn catalog nodes\n\n"
+     "  List all services in the catalog:\n\n"
+     "      $ cairn catalog services",
+     NULL, 0, NULL},
+    {"catalog nodes", "Lists all nodes in the given datacenter",
+     "Usage: cairn catalog nodes [options]\n\n"
+     "  Retrieves the list nodes registered in a given datacenter. By default, the\n"
+     "  datacenter of the local agent is queried.\n\n"
+     "  To retrieve the list of nodes:\n\n"
+     "      $ cairn catalog nodes\n\n"
+     "  To print detailed information including full node IDs, tagged addresses, and\n"
+     "  metadata information:\n\n"
+     "      $ cairn catalog nodes -detailed\n\n"
+     "  To list nodes which are running a particular service:\n\n"
+     "      $ cairn catalog nodes -service=web",
+     cli__catalog_nodes_flags, 1, cli__run_catalog_nodes},
+    {"catalog services", "Lists all registered services in a datacenter",
+     "Usage: cairn catalog services [options]\n\n"
+     "  Retrieves the list services registered in a given datacenter. By default, the\n"
+     "  datacenter of the local agent is queried.\n\n"
+     "  To retrieve the list of services:\n\n"
+     "      $ cairn catalog services\n\n"
+     "  To include the services' tags in the output:\n\n"
+     "      $ cairn catalog services -tags\n\n"
+     "  To list services which run on a particular node:\n\n"
+     "      $ cairn catalog services -node=web",
+     cli__catalog_services_flags, 1, cli__run_catalog_services},
+    {"info", "Provides debugging information for operators.",
+     "Usage: cairn info [options]\n\n"
+     "  Provides debugging information for operators.",
+     NULL, 1, cli__run_info},
+    {"kv", "Interact with the key-value store",
+     "Usage: cairn kv <subcommand> [options] [args]\n\n"
+     "  This command has subcommands for interacting with Cairn's key-value store.\n"
+     "  Here are some simple examples, and more detailed examples are available in\n"
+     "  the subcommands or the documentation.\n\n"
+     "  Create or update the key named \"redis/config/connections\" with the value \"5\":\n\n"
+     "      $ cairn kv put redis/config/connections 5\n\n"
+     "  Read this value back:\n\n"
+     "      $ cairn kv get redis/config/connections\n\n"
+     "  Or get detailed key information:\n\n"
+     "      $ cairn kv get -detailed redis/config/connections\n\n"
+     "  Finally, delete the key:\n\n"
+     "      $ cairn kv delete redis/config/connections",
+     NULL, 0, NULL},
+    {"kv delete", "Removes data from the KV store",
+     "Usage: cairn kv delete [options] KEY_OR_PREFIX\n\n"
+     "  Removes the value from the key-value store at the given path. If no key\n"
+     "  exists at the path, no action is taken.\n\n"
+     "  To delete the value for the key named \"foo\" in the key-value store:\n\n"
+     "      $ cairn kv delete foo\n\n"
+     "  To delete all keys which start with \"foo\", specify the -recurse option:\n\n"
+     "      $ cairn kv delete -recurse foo\n\n"
+     "  This will delete the keys named \"foo\", \"food\", and \"foo/bar/zip\" if they\n"
+     "  existed.",
+     cli__kv_delete_flags, 1, cli__run_kv_delete},
+    {"kv export", "Exports a tree from the KV store as JSON",
+     "Usage: cairn kv export [KEY_OR_PREFIX]\n\n"
+     "  Retrieves key-value pairs for the given prefix from the key-value store, and\n"
+     "  writes a JSON representation to stdout. This can be used with the command\n"
+     "  \"cairn kv import\" (or \"consul kv import\") to move entire trees between\n"
+     "  clusters.\n\n"
+     "      $ cairn kv export vault",
+     NULL, 1, cli__run_kv_export},
+    {"kv get", "Retrieves or lists data from the KV store",
+     "Usage: cairn kv get [options] [KEY_OR_PREFIX]\n\n"
+     "  Retrieves the value from the key-value store at the given key name. If no key\n"
+     "  exists with that name, an error is returned. If a key exists with that name\n"
+     "  but has no data, nothing is returned. If the name or prefix is omitted, it\n"
+     "  defaults to \"\" which is the root of the key-value store.\n\n"
+     "      $ cairn kv get foo\n\n"
+     "  To view detailed information about the key, specify the \"-detailed\" flag:\n\n"
+     "      $ cairn kv get -detailed foo\n\n"
+     "  To list all key-value pairs under a prefix, specify the \"-recurse\" flag:\n\n"
+     "      $ cairn kv get -recurse foo\n\n"
+     "  To list only the keys under a prefix, use the \"-keys\" option instead:\n\n"
+     "      $ cairn kv get -keys foo",
+     cli__kv_get_flags, 1, cli__run_kv_get},
+    {"kv import", "Imports a tree stored as JSON to the KV store",
+     "Usage: cairn kv import [DATA]\n\n"
+     "  Imports key-value pairs to the key-value store from the JSON representation\n"
+     "  generated by the \"cairn kv export\" command.\n\n"
+     "  The data can be read from a file by prefixing the filename with the \"@\"\n"
+     "  symbol. For example:\n\n"
+     "      $ cairn kv import @filename.json\n\n"
+     "  Or it can be read from stdin using the \"-\" symbol:\n\n"
+     "      $ cat filename.json | cairn kv import -\n\n"
+     "  Alternatively the data may be provided as the final parameter to the command,\n"
+     "  though care must be taken with regards to shell escaping.",
+     NULL, 1, cli__run_kv_import},
+    {"kv put", "Sets or updates data in the KV store",
+     "Usage: cairn kv put [options] KEY [DATA]\n\n"
+     "  Writes the data to the given path in the key-value store. The data can be of\n"
+     "  any type.\n\n"
+     "      $ cairn kv put config/redis/maxconns 5\n\n"
+     "  The data can also be consumed from a file on disk by prefixing with the \"@\"\n"
+     "  symbol:\n\n"
+     "      $ cairn kv put config/program/license @license.lic\n\n"
+     "  Or it can be read from stdin using the \"-\" symbol:\n\n"
+     "      $ echo \"abcd1234\" | cairn kv put config/program/license -\n\n"
+     "  The DATA argument itself is optional. If omitted, this will create an empty\n"
+     "  key-value pair at the specified path.\n\n"
+     "  To perform a Check-And-Set operation, specify the -cas flag with the\n"
+     "  appropriate -modify-index flag corresponding to the key you want to perform\n"
+     "  the CAS operation on:\n\n"
+     "      $ cairn kv put -cas -modify-index=844 config/redis/maxconns 5",
+     cli__kv_put_flags, 1, cli__run_kv_put},
+    {"members", "Lists the members of a Cairn cluster",
+     "Usage: cairn members [options]\n\n"
+     "  Outputs the members of a running Cairn agent.",
+     cli__members_flags, 1, cli__run_members},
+    {"services", "Interact with services",
+     "Usage: cairn services <subcommand> [options] [args]\n\n"
+     "  This command has subcommands for interacting with services. The subcommands\n"
+     "  default to working with services registered with the local agent.\n\n"
+     "  Register a service using flags:\n\n"
+     "      $ cairn services register -name=web -port=8080 -tag=v1\n\n"
+     "  Register services from a JSON definition file:\n\n"
+     "      $ cairn services register web.json\n\n"
+     "  Deregister a service by ID:\n\n"
+     "      $ cairn services deregister -id=web",
+     NULL, 0, NULL},
+    {"services deregister", "Deregister services with the local agent",
+     "Usage: cairn services deregister [options] [FILE...]\n\n"
+     "  Deregister one or more services that were previously registered with the\n"
+     "  local agent.\n\n"
+     "      $ cairn services deregister web.json db.json\n\n"
+     "  The -id flag may be used to deregister a single service by ID:\n\n"
+     "      $ cairn services deregister -id=web\n\n"
+     "  Services are deregistered from the local agent catalog. This command must be\n"
+     "  run against the same agent where the service was registered.",
+     cli__services_deregister_flags, 1, cli__run_services_deregister},
+    {"services register", "Register services with the local agent",
+     "Usage: cairn services register [options] [FILE...]\n\n"
+     "  Register one or more services using the local agent API. Services can be\n"
+     "  registered from JSON definition files in Consul's format ({\"service\": {...}}\n"
+     "  or {\"services\": [...]}) or using flags. The service is registered and the\n"
+     "  command returns. The caller must remember to call \"cairn services\n"
+     "  deregister\" or a similar API to deregister the service when complete.\n\n"
+     "      $ cairn services register web.json\n\n"
+     "  When both files and flags are given, the flags fill in what the files leave\n"
+     "  unset; tags and meta are added.",
+     cli__services_register_flags, 1, cli__run_services_register},
+    {"version", "Prints the Cairn version",
+     "Usage: cairn version [options]\n\n"
+     "  Prints the Cairn version and the protocol versions it understands.",
+     cli__version_flags, 0, cli__run_version},
+};
+const size_t cli__ncmds = sizeof(cli__cmds) / sizeof(cli__cmds[0]);
+
+static const struct cli_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < cli__ncmds; i++)
+        if (strcmp(cli__cmds[i].name, name) == 0)
+            return &cli__cmds[i];
+    return NULL;
+}
+
+/* Direct children of `parent` ("" for top level), in table (alphabetical) order. */
+static void list_children(FILE *f, const char *parent)
+{
+    size_t pl = strlen(parent), w = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < cli__ncmds; i++) {
+            const char *n = cli__cmds[i].name;
+            if (pl) {
+                if (strncmp(n, parent, pl) != 0 || n[pl] != ' ')
+                    continue;
+                n += pl + 1;
+            }
+            if (strchr(n, ' '))
+                continue;
+            if (pass == 0 && strlen(n) > w)
+                w = strlen(n);
+            if (pass == 1)
+                fprintf(f, "    %-*s    %s\n", (int)w, n, cli__cmds[i].synopsis);
+        }
+    }
+}
+
+static void top_usage(FILE *f)
+{
+    fprintf(f, "Usage: cairn [--version] [--help] <command> [<args>]\n\nAvailable commands "
+               "are:\n");
+    list_children(f, "");
+    fputc('\n', f);
+}
+
+static void cmd_help(FILE *f, const struct cli_cmd *cmd)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_printf(&b, "%s\n", cmd->usage);
+    if (cmd->http)
+        cli__flags_usage(&b, "HTTP API Options", cli__http_flags);
+    cli__flags_usage(&b, "Command Options", cmd->flags);
+    if (!cmd->run) {
+        cn_buf_puts(&b, "\nSubcommands:\n");
+    }
+    if (b.p)
+        fwrite(b.p, 1, b.len, f);
+    if (!cmd->run)
+        list_children(f, cmd->name);
+    cn_buf_free(&b);
+}
+
+static int run_cmd(const struct cli_cmd *cmd, int argc, char **argv, FILE *out, FILE *err)
+{
+    const struct cli_flag *tables[2];
+    size_t nt = 0;
+    if (cmd->http)
+        tables[nt++] = cli__http_flags;
+    if (cmd->flags)
+        tables[nt++] = cmd->flags;
+    struct cli_args a;
+    char msg[512];
+    int rc = cli__args_parse(&a, tables, nt, argc, argv, msg, sizeof(msg));
+    int exit_code;
+    if (rc < 0) {
+        fprintf(err, "%s\nRun \"cairn %s -h\" for usage.\n",
+                rc == CN_ENOMEM ? "out of memory" : msg, cmd->name);
+        exit_code = 1;
+    } else if (a.help) {
+        cmd_help(out, cmd);
+        exit_code = 0;
+    } else {
+        struct cli_ctx c = {.out = out, .err = err, .cmd = cmd->name, .args = &a};
+        exit_code = cmd->run(&c, &a);
+        cli__ctx_close(&c);
+    }
+    cli__args_free(&a);
+    return exit_code;
+}
+
+static int has_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "-help") || !strcmp(argv[i], "--help"))
+            return 1;
+    }
+    return 0;
+}
+
+int cli__main_io(int argc, char **argv, FILE *out, FILE *err)
+{
+    if (argc < 2) {
+        top_usage(err);
+        return 127;
+    }
+    const char *first = argv[1];
+    if (!strcmp(first, "-v") || !strcmp(first, "-version") || !strcmp(first, "--version"))
+        return run_cmd(find_cmd("version"), argc - 2, argv + 2, out, err);
+    if (!strcmp(first, "-h") || !strcmp(first, "-help") || !strcmp(first, "--help")) {
+        top_usage(out);
+        return 0;
+    }
+    const struct cli_cmd *cmd = find_cmd(first);
+    if (!cmd) {
+        fprintf(err, "Unknown command: \"%s\"\n\n", first);
+        top_usage(err);
+        return 127;
+    }
+    int used = 2;
+    if (!cmd->run && argc > 2) {
+        char name[128];
+        snprintf(name, sizeof(name), "%s %s", first, argv[2]);
+        const struct cli_cmd *sub = find_cmd(name);
+        if (sub) {
+            cmd = sub;
+            used = 3;
+        }
+    }
+    if (cmd->run)
+        return run_cmd(cmd, argc - used, argv + used, out, err);
+    if (has_help(argc - used, argv + used)) {
+        cmd_help(out, cmd);
+        return 0;
+    }
+    if (strcmp(cmd->name, "agent") == 0) {
+        fprintf(err, "cairn agent: not available in this build\n");
+        return 1;
+    }
+    /* A group with a missing or unknown subcommand, as Consul: help and exit 1. */
+    if (argc > used)
+        fprintf(err, "Unknown subcommand: \"%s %s\"\n\n", cmd->name, argv[used]);
+    cmd_help(err, cmd);
+    return 1;
+}
+
+int cli_main(int argc, char **argv)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cli__main_io(argc, argv, stdout, stderr);
+    fflush(stdout);
+    curl_global_cleanup();
+    return rc;
+}
+
+/* ---- version ---------------------------------------------------------------- */
+
+const struct cli_flag cli__version_flags[] = {
+    {"format", CLI_STR, "pretty|json", "Output format {pretty|json}. The default is pretty."},
+    {NULL, 0, NULL, NULL},
+};
+
+int cli__run_version(struct cli_ctx *c, const struct cli_args *a)
+{
+    if (a->npos > 0) {
+        fprintf(c->err, "Too many arguments (expected 0, got %zu)\n", a->npos);
+        return 1;
+    }
+    const char *fmt = cli__flag_str(a, "format", "pretty");
+    /* Cairn speaks Consul's HTTP API; the protocol line mirrors `consul version`
+     * so tools that scrape it keep working. */
+    if (strcmp(fmt, "pretty") == 0) {
+        fprintf(c->out,
+                "Cairn v%s\n"
+                "Protocol 2 spoken by default, understands 2 to 3 (agent will automatically use "
+                "protocol >2 when speaking to compatible agents)\n",
+                CAIRN_VERSION);
+        return 0;
+    }
+    if (strcmp(fmt, "json") == 0) {
+        fprintf(c->out,
+                "{\n    \"Version\": \"%s\",\n    \"Revision\": \"\",\n    \"Prerelease\": \"\",\n"
+                "    \"RPC\": {\n        \"Default\": 2,\n        \"Min\": 2,\n        \"Max\": 3\n"
+                "    }\n}\n",
+                CAIRN_VERSION);
+        return 0;
+    }
+    fprintf(c->err, "Unknown format: %s\n", fmt);
+    return 1;
+}
