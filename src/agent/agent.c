@@ -37,6 +37,8 @@ struct agent {
     struct agent_local *local;
     struct http_server *http;
     uv_signal_t sigint, sigterm;
+    uv_timer_t reaper;
+    uint64_t reap_mark; /* commit index at the previous reaper tick */
     char dev_dir[256];
     char node_id[40];
     char advertise[64];
@@ -135,6 +137,33 @@ static int load_node_id(struct agent *ag, char *err, size_t errcap)
     return 0;
 }
 
+/* KV tombstones keep prefix indexes from going backwards after deletes, but
+ * must not live forever. Like Consul's tombstone GC (tombstone_ttl 15m), every
+ * TOMBSTONE_TTL_MS we reap the tombstones older than the previous tick, so a
+ * tombstone lives between one and two periods. The reap goes through the log
+ * like any other change, so every replica forgets the same tombstones. */
+#define TOMBSTONE_TTL_MS (15 * 60 * 1000)
+
+static void on_reap_done(void *arg, int rc, const struct state_result *res)
+{
+    (void)arg, (void)res;
+    if (rc && rc != CN_ESHUTDOWN)
+        cn_warn("agent", "tombstone reap failed: %s", cn_strerror(rc));
+}
+
+static void on_reap_timer(uv_timer_t *t)
+{
+    struct agent *ag = t->data;
+    uint64_t mark = ag->reap_mark;
+    ag->reap_mark = srv_commit_index(ag->srv);
+    if (!mark)
+        return;
+    struct cn_buf cmd = CN_BUF_INIT;
+    if (state_cmd_kv_reap(&cmd, mark) == 0)
+        srv_propose(ag->srv, cmd.p, cmd.len, on_reap_done, ag);
+    cn_buf_free(&cmd);
+}
+
 static void on_closed_walk(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -151,6 +180,7 @@ static void http_stopped(void *arg)
     ag->srv = NULL;
     uv_close((uv_handle_t *)&ag->sigint, NULL);
     uv_close((uv_handle_t *)&ag->sigterm, NULL);
+    uv_close((uv_handle_t *)&ag->reaper, NULL);
 }
 
 static void shutdown_agent(struct agent *ag)
@@ -318,6 +348,11 @@ static int run(struct agent *ag)
     ag->sigint.data = ag->sigterm.data = ag;
     uv_signal_start(&ag->sigint, on_signal, SIGINT);
     uv_signal_start(&ag->sigterm, on_signal, SIGTERM);
+    uv_timer_init(&ag->loop, &ag->reaper);
+    ag->reaper.data = ag;
+    ag->reap_mark = srv_commit_index(ag->srv);
+    uv_timer_start(&ag->reaper, on_reap_timer, TOMBSTONE_TTL_MS, TOMBSTONE_TTL_MS);
+    uv_unref((uv_handle_t *)&ag->reaper);
 
     cn_info("agent", "cairn agent running!");
     cn_info("agent", "           Version: %s", CAIRN_VERSION);
