@@ -1,0 +1,120 @@
+/* http/http_int.h: private to src/http/. The request parser (parse.c) and the
+ * connection machinery (server.c) share these structs.
+ *
+ * Memory, per connection:
+ *   struct http__conn   malloc'd at accept, freed in the uv_close callback;
+ *                       holds the uv_tcp_t, the llhttp state and at most one
+ *                       request (the one being parsed or answered).
+ *   struct http__req    one fixed-size block (free list) that starts with the
+ *                       public struct http_req and ends with the first arena
+ *                       block; everything the request points to (target,
+ *                       headers, params, body) lives in its arena and is freed
+ *                       at once by http__req_free().
+ *   pending bytes       pipelined input read while a request is unanswered,
+ *                       malloc'd only while non-empty.
+ * Read buffers are never held by a connection: one shared buffer per server
+ * serves every read (the loop thread consumes it before the next read). */
+#ifndef CN_HTTP_INT_H
+#define CN_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include "http/http.h"
+
+/* ---- arena: bump allocation plus one growable "open" string on top ---- */
+
+struct http__blk {
+    struct http__blk *next;
+    char data[];
+};
+
+struct http__arena {
+    char *cur, *end;         /* free space of the current block */
+    char *open;              /* start of the open string, or NULL */
+    struct http__blk *blocks; /* malloc'd overflow blocks */
+};
+
+void *http__arena_alloc(struct http__arena *a, size_t n);
+/* Append to the open string (starting one if none). 0 or CN_ENOMEM. */
+int http__arena_grow(struct http__arena *a, const char *p, size_t n);
+/* Close the open string (NUL-terminated; "" if none was open). NULL on OOM. */
+char *http__arena_finish(struct http__arena *a, size_t *len);
+
+/* ---- requests ---- */
+
+struct http__hdr {
+    struct http__hdr *next;
+    const char *name, *value;
+};
+
+enum { /* http__req.flags */
+    HTTP__R_KEEP_ALIVE = 1u << 0,
+    HTTP__R_HTTP10 = 1u << 1,      /* HTTP/1.0: keep-alive must be announced */
+    HTTP__R_ABORTED = 1u << 2,     /* the connection is gone */
+    HTTP__R_PARKED = 1u << 3,      /* a park deadline is pending */
+    HTTP__R_HEADERS_DONE = 1u << 4,
+    HTTP__R_EXPECT = 1u << 5,      /* Expect: 100-continue */
+    HTTP__R_HEAP_BODY = 1u << 6,   /* body is malloc'd (chunked), not in the arena */
+    HTTP__R_ABORT_SENT = 1u << 7,  /* abort callback already ran */
+};
+
+struct http__conn;
+
+struct http__req {
+    struct http_req pub; /* first: the public pointer converts by cast */
+    struct http_server *srv; /* for the free list; NULL once detached */
+    struct http__conn *conn; /* NULL once aborted */
+    struct http__hdr *hdrs, *hdr_tail;
+    const char *cur_name; /* header name waiting for its value */
+    char *body_buf;       /* see HTTP__R_HEAP_BODY */
+    size_t body_cap;
+    http_timeout_cb on_timeout;
+    http_abort_cb on_abort;
+    uint32_t flags;
+    struct http__arena arena;
+    char inline_arena[]; /* up to HTTP__REQ_BLOCK */
+};
+
+/* One block holds the request and its first arena bytes: enough for a typical
+ * Consul client request (a few headers and parameters) so that a parked
+ * blocking query costs one conn + one block, well under 2 KiB. */
+#define HTTP__REQ_BLOCK 1280
+
+struct http__req *http__req_new(struct http_server *srv);
+void http__req_free(struct http__req *r);
+
+/* ---- the parser, shared by connections and http_parse_buffer ---- */
+
+struct http__parser {
+    llhttp_t ll;
+    struct http_server *srv; /* NULL in http_parse_buffer */
+    struct http__req *req;   /* the message being parsed (or just completed) */
+    size_t max_header_bytes, max_body_bytes;
+    size_t hdr_bytes;        /* request line + headers seen so far (spans) */
+    size_t raw_hdr_bytes;    /* bytes of reads that ended inside the headers */
+    int err_status;          /* set by our callbacks: 413, 431, 400, 500 */
+    /* Called from on_headers_complete when the client waits for
+     * "100 Continue" (may be NULL). */
+    void (*on_continue)(struct http__parser *p);
+    void (*on_begin)(struct http__parser *p); /* a message started (may be NULL) */
+};
+
+void http__parser_init(struct http__parser *p, struct http_server *srv, size_t max_header_bytes,
+                       size_t max_body_bytes);
+/* Feed bytes. Returns 0 with *used = n when everything was consumed, 0 with
+ * *used < n and p->req set to a complete request when paused at its end (the
+ * caller takes p->req, and calls http__parser_resume before feeding again), or
+ * an HTTP error status (400, 413, 431, 500). */
+int http__parser_feed(struct http__parser *p, const char *data, size_t n, size_t *used,
+                      bool *complete);
+void http__parser_resume(struct http__parser *p);
+/* Split and decode the request target into req->pub (path, params).
+ * Returns 0 or an HTTP status (400, 500). Exposed for unit tests. */
+int http__parse_target(struct http__req *r, const char *raw, size_t len);
+
+#endif

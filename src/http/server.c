@@ -1,0 +1,934 @@
+/* http/server.c: connections, keep-alive, pipelining, parking and timeouts.
+ *
+ * Each connection runs one request at a time: llhttp pauses at the end of a
+ * message, the request is dispatched, and parsing resumes only after
+ * http_respond(). Bytes that arrive meanwhile (pipelined requests) are kept in
+ * a small per-connection pending buffer; reading continues so that a client
+ * that goes away is noticed, until the pending bytes exceed the request limits
+ * (backpressure).
+ *
+ * Every connection has at most one deadline (idle keep-alive, header timeout,
+ * or the park deadline of its unanswered request) in one min-heap per server,
+ * driven by a single uv_timer. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "http/http_int.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+#define REQ_FREE_MAX 256
+#define WREQ_FREE_MAX 128
+#define WREQ_SMALL 4096 /* bytes of response data in a pooled write request */
+#define NO_HEAP UINT32_MAX
+
+enum dl_kind { DL_NONE, DL_IDLE, DL_HEADER, DL_PARK };
+
+struct http__wreq {
+    uv_write_t w;
+    struct http__conn *c;
+    struct http__wreq *next_free;
+    size_t cap;
+    char data[];
+};
+
+struct http__conn {
+    uv_tcp_t tcp;
+    struct http__parser p;
+    struct http_server *srv;
+    struct http__conn *prev, *next; /* srv->conns */
+    struct http__req *cur;          /* dispatched and unanswered */
+    char *pend;                     /* pipelined bytes not yet parsed */
+    size_t pend_off, pend_len, pend_cap;
+    uint64_t deadline, park_deadline, msg_start;
+    uint32_t heap_idx;
+    uint16_t writes; /* in flight */
+    uint8_t dl_kind;
+    bool closing : 1, in_run : 1, reading : 1, close_after_write : 1, shutting : 1;
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t timer;
+    struct http_options opt;
+    int port;
+    struct http__conn *conns;
+    struct http__conn **heap;
+    size_t heap_len, heap_cap;
+    bool timer_armed, stopping, rbuf_busy;
+    uint64_t timer_due;
+    int open_handles;
+    void (*done)(void *);
+    void *done_arg;
+    void *req_free; /* free blocks linked through their first word */
+    size_t nreq_free;
+    struct http__wreq *wreq_free;
+    size_t nwreq_free;
+    char *rbuf; /* the one read buffer */
+    time_t date_sec;
+    char date[48]; /* "Date: ...\r\n" */
+    size_t date_len;
+    struct http_stats stats;
+};
+
+static void conn_close(struct http__conn *c);
+static void conn_run(struct http__conn *c, const char *data, size_t n);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* ---- request blocks ---- */
+
+struct http__req *http__req_new(struct http_server *srv)
+{
+    struct http__req *r;
+    if (srv && srv->req_free) {
+        r = srv->req_free;
+        srv->req_free = *(void **)r;
+        srv->nreq_free--;
+    } else {
+        r = cn_malloc(HTTP__REQ_BLOCK);
+        if (!r)
+            return NULL;
+    }
+    memset(r, 0, sizeof(*r));
+    r->srv = srv;
+    r->arena.cur = r->inline_arena;
+    r->arena.end = (char *)r + HTTP__REQ_BLOCK;
+    return r;
+}
+
+void http__req_free(struct http__req *r)
+{
+    struct http__blk *b = r->arena.blocks;
+    while (b) {
+        struct http__blk *n = b->next;
+        cn_free(b);
+        b = n;
+    }
+    cn_free(r->body_buf);
+    struct http_server *srv = r->srv;
+    if (srv && !srv->stopping && srv->nreq_free < REQ_FREE_MAX) {
+        *(void **)r = srv->req_free;
+        srv->req_free = r;
+        srv->nreq_free++;
+    } else {
+        cn_free(r);
+    }
+}
+
+/* ---- write requests ---- */
+
+static struct http__wreq *wreq_get(struct http_server *srv, size_t need)
+{
+    struct http__wreq *w;
+    if (need <= WREQ_SMALL && srv->wreq_free) {
+        w = srv->wreq_free;
+        srv->wreq_free = w->next_free;
+        srv->nwreq_free--;
+        return w;
+    }
+    size_t cap = need <= WREQ_SMALL ? WREQ_SMALL : need;
+    w = cn_malloc(sizeof(*w) + cap);
+    if (w)
+        w->cap = cap;
+    return w;
+}
+
+static void wreq_put(struct http_server *srv, struct http__wreq *w)
+{
+    if (w->cap == WREQ_SMALL && !srv->stopping && srv->nwreq_free < WREQ_FREE_MAX) {
+        w->next_free = srv->wreq_free;
+        srv->wreq_free = w;
+        srv->nwreq_free++;
+    } else {
+        cn_free(w);
+    }
+}
+
+/* ---- deadline heap ---- */
+
+static bool heap_less(struct http_server *s, size_t a, size_t b)
+{
+    return s->heap[a]->deadline < s->heap[b]->deadline;
+}
+
+static void heap_swap(struct http_server *s, size_t a, size_t b)
+{
+    struct http__conn *t = s->heap[a];
+    s->heap[a] = s->heap[b];
+    s->heap[b] = t;
+    s->heap[a]->heap_idx = (uint32_t)a;
+    s->heap[b]->heap_idx = (uint32_t)b;
+}
+
+static void heap_fix(struct http_server *s, size_t i)
+{
+    while (i > 0 && heap_less(s, i, (i - 1) / 2)) {
+        heap_swap(s, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < s->heap_len && heap_less(s, l, m))
+            m = l;
+        if (l + 1 < s->heap_len && heap_less(s, l + 1, m))
+            m = l + 1;
+        if (m == i)
+            break;
+        heap_swap(s, i, m);
+        i = m;
+    }
+}
+
+static void heap_del(struct http_server *s, struct http__conn *c)
+{
+    size_t i = c->heap_idx;
+    if (i == NO_HEAP)
+        return;
+    c->heap_idx = NO_HEAP;
+    s->heap_len--;
+    if (i != s->heap_len) {
+        s->heap[i] = s->heap[s->heap_len];
+        s->heap[i]->heap_idx = (uint32_t)i;
+        heap_fix(s, i);
+    }
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void timer_arm(struct http_server *s)
+{
+    if (!s->heap_len || s->stopping)
+        return;
+    uint64_t top = s->heap[0]->deadline;
+    /* Deadlines mostly move later (idle connections that keep talking); the
+     * timer is only pulled earlier, and a timer that fires early re-arms. */
+    if (s->timer_armed && s->timer_due <= top)
+        return;
+    uint64_t now = uv_now(s->loop);
+    uv_timer_start(&s->timer, timer_cb, top > now ? top - now : 0, 0);
+    s->timer_armed = true;
+    s->timer_due = top;
+}
+
+/* Returns false only when out of memory (the heap could not grow). */
+static bool heap_set(struct http_server *s, struct http__conn *c, uint64_t deadline)
+{
+    c->deadline = deadline;
+    if (c->heap_idx == NO_HEAP) {
+        if (s->heap_len == s->heap_cap) {
+            size_t cap = s->heap_cap ? 2 * s->heap_cap : 64;
+            struct http__conn **h = cn_realloc(s->heap, cap * sizeof(*h));
+            if (!h)
+                return false;
+            s->heap = h;
+            s->heap_cap = cap;
+        }
+        c->heap_idx = (uint32_t)s->heap_len;
+        s->heap[s->heap_len++] = c;
+    }
+    heap_fix(s, c->heap_idx);
+    timer_arm(s);
+    return true;
+}
+
+/* Recompute the connection's deadline and whether it should read. */
+static void conn_update(struct http__conn *c)
+{
+    struct http_server *s = c->srv;
+    if (c->closing)
+        return;
+    uint64_t now = uv_now(s->loop);
+    enum dl_kind kind;
+    uint64_t dl = 0;
+    if (c->cur) {
+        kind = (c->cur->flags & HTTP__R_PARKED) ? DL_PARK : DL_NONE;
+        dl = c->park_deadline;
+    } else if (c->p.req) {
+        kind = DL_HEADER;
+        dl = c->msg_start + s->opt.header_timeout_ms;
+    } else {
+        kind = DL_IDLE;
+        dl = now + s->opt.idle_timeout_ms;
+    }
+    c->dl_kind = (uint8_t)kind;
+    if (kind == DL_NONE) {
+        heap_del(s, c);
+    } else if (!heap_set(s, c, dl)) {
+        conn_close(c);
+        return;
+    }
+
+    size_t pending = c->pend_len - c->pend_off;
+    bool want = !c->close_after_write &&
+                pending <= s->opt.max_header_bytes + s->opt.max_body_bytes;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
+            c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+static const char *const wday[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* "Date:" in IMF-fixdate (RFC 7231 §7.1.1.1), formatted once per second. */
+static void date_refresh(struct http_server *s)
+{
+    time_t now = time(NULL);
+    if (now == s->date_sec && s->date_len)
+        return;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int n = snprintf(s->date, sizeof(s->date), "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                     wday[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12], tm.tm_year + 1900,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+    s->date_len = n > 0 && (size_t)n < sizeof(s->date) ? (size_t)n : 0;
+    s->date_sec = now;
+}
+
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
+static char *put_u64(char *o, uint64_t v)
+{
+    char tmp[24];
+    int i = 0;
+    do {
+        tmp[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i)
+        *o++ = tmp[--i];
+    return o;
+}
+
+static void write_cb(uv_write_t *w, int status);
+
+static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len)
+{
+    w->c = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc) {
+        wreq_put(c->srv, w);
+        return rc;
+    }
+    c->writes++;
+    return 0;
+}
+
+/* Format the whole response into one buffer and write it with one uv_write. */
+static int write_response(struct http__conn *c, int status, const char *ctype, const char *extra,
+                          size_t extra_len, const void *body, size_t body_len, bool head,
+                          bool keep, bool http10)
+{
+    struct http_server *s = c->srv;
+    if (status < 100 || status > 999)
+        status = 500;
+    const char *rs = reason(status);
+    size_t rlen = strlen(rs), clen = ctype ? strlen(ctype) : 0;
+    date_refresh(s);
+    size_t need = 13 + rlen + 2 + s->date_len + (ctype ? 14 + clen + 2 : 0) + 16 + 20 + 2 +
+                  24 + extra_len + 2 + (head ? 0 : body_len);
+    struct http__wreq *w = wreq_get(s, need);
+    if (!w)
+        return CN_ENOMEM;
+    char *o = w->data;
+    o = put(o, "HTTP/1.1 ", 9);
+    *o++ = (char)('0' + status / 100);
+    *o++ = (char)('0' + status / 10 % 10);
+    *o++ = (char)('0' + status % 10);
+    *o++ = ' ';
+    o = put(o, rs, rlen);
+    o = put(o, "\r\n", 2);
+    o = put(o, s->date, s->date_len);
+    if (ctype) {
+        o = put(o, "Content-Type: ", 14);
+        o = put(o, ctype, clen);
+        o = put(o, "\r\n", 2);
+    }
+    o = put(o, "Content-Length: ", 16);
+    o = put_u64(o, body_len);
+    o = put(o, "\r\n", 2);
+    if (!keep)
+        o = put(o, "Connection: close\r\n", 19);
+    else if (http10) /* RFC 7230 §A.1.2: 1.0 keep-alive must be announced */
+        o = put(o, "Connection: keep-alive\r\n", 24);
+    if (extra_len)
+        o = put(o, extra, extra_len);
+    o = put(o, "\r\n", 2);
+    if (!head && body_len)
+        o = put(o, body, body_len);
+    return conn_write(c, w, (size_t)(o - w->data));
+}
+
+static void shutdown_cb(uv_shutdown_t *sr, int status)
+{
+    struct http__conn *c = sr->handle->data;
+    cn_free(sr);
+    conn_close(c);
+}
+
+/* Send FIN after the last response, then close: closing at once could reset
+ * the connection before the client has read it. */
+static void conn_shutdown(struct http__conn *c)
+{
+    if (c->shutting || c->closing)
+        return;
+    c->shutting = true;
+    uv_shutdown_t *sr = cn_malloc(sizeof(*sr));
+    if (!sr || uv_shutdown(sr, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+        cn_free(sr);
+        conn_close(c);
+    }
+}
+
+static void write_cb(uv_write_t *wr, int status)
+{
+    struct http__wreq *w = (struct http__wreq *)wr;
+    struct http__conn *c = w->c;
+    c->writes--;
+    wreq_put(c->srv, w);
+    if (status < 0)
+        conn_close(c);
+    else if (c->close_after_write && !c->writes)
+        conn_shutdown(c);
+}
+
+static void conn_drop_pending(struct http__conn *c)
+{
+    cn_free(c->pend);
+    c->pend = NULL;
+    c->pend_off = c->pend_len = c->pend_cap = 0;
+}
+
+/* Answer a request that failed to parse with a plain-text error, then close. */
+static void conn_fail(struct http__conn *c, int status)
+{
+    if (c->p.req) {
+        http__req_free(c->p.req);
+        c->p.req = NULL;
+    }
+    conn_drop_pending(c);
+    c->close_after_write = true;
+    const char *rs = reason(status);
+    char body[64];
+    int n = snprintf(body, sizeof(body), "%s\n", rs);
+    if (write_response(c, status, "text/plain; charset=utf-8", NULL, 0, body, (size_t)n, false,
+                       false, false) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_update(c);
+}
+
+/* ---- requests ---- */
+
+static void req_abort(struct http__req *r)
+{
+    struct http_server *s = r->srv;
+    r->conn = NULL;
+    r->flags |= HTTP__R_ABORTED;
+    if (r->flags & HTTP__R_PARKED) {
+        r->flags &= ~(uint32_t)HTTP__R_PARKED;
+        s->stats.parked--;
+    }
+    /* The handler may hold the request past the server's life: it goes back
+     * to the allocator, not to the server's free list. */
+    r->srv = NULL;
+    if (r->on_abort && !(r->flags & HTTP__R_ABORT_SENT)) {
+        r->flags |= HTTP__R_ABORT_SENT;
+        r->on_abort(&r->pub); /* may call http_respond, which frees r */
+    }
+}
+
+static void dispatch(struct http__conn *c)
+{
+    struct http__req *r = c->p.req;
+    c->p.req = NULL;
+    c->cur = r;
+    r->conn = c;
+    c->srv->opt.handler(c->srv->opt.handler_arg, &r->pub);
+}
+
+void http_respond(struct http_req *req, int status, const char *content_type,
+                  const char *extra_headers, size_t extra_len, const void *body, size_t body_len)
+{
+    struct http__req *r = (struct http__req *)req;
+    struct http__conn *c = r->conn;
+    if (!c) {
+        http__req_free(r);
+        return;
+    }
+    struct http_server *s = c->srv;
+    if (r->flags & HTTP__R_PARKED) {
+        r->flags &= ~(uint32_t)HTTP__R_PARKED;
+        s->stats.parked--;
+    }
+    c->cur = NULL;
+    r->conn = NULL;
+    bool keep = (r->flags & HTTP__R_KEEP_ALIVE) && !s->stopping;
+    s->stats.requests++;
+    int rc = write_response(c, status, content_type, extra_headers, extra_len, body, body_len,
+                            req->method == HTTP_M_HEAD, keep, r->flags & HTTP__R_HTTP10);
+    http__req_free(r);
+    if (rc) {
+        conn_close(c);
+        return;
+    }
+    if (!keep) {
+        c->close_after_write = true;
+        conn_drop_pending(c);
+        if (!c->in_run)
+            conn_update(c);
+        return;
+    }
+    conn_run(c, NULL, 0);
+}
+
+void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on_timeout,
+                   http_abort_cb on_abort)
+{
+    struct http__req *r = (struct http__req *)req;
+    r->on_timeout = on_timeout;
+    r->on_abort = on_abort;
+    struct http__conn *c = r->conn;
+    if (!c)
+        return;
+    if (!(r->flags & HTTP__R_PARKED)) {
+        r->flags |= HTTP__R_PARKED;
+        c->srv->stats.parked++;
+    }
+    /* At least 1 ms so that re-parking from the timeout callback cannot
+     * spin the timer loop. */
+    c->park_deadline = uv_now(c->srv->loop) + (timeout_ms ? timeout_ms : 1);
+    conn_update(c);
+}
+
+void http_req_unpark(struct http_req *req)
+{
+    struct http__req *r = (struct http__req *)req;
+    struct http__conn *c = r->conn;
+    if (!c || !(r->flags & HTTP__R_PARKED))
+        return;
+    r->flags &= ~(uint32_t)HTTP__R_PARKED;
+    c->srv->stats.parked--;
+    conn_update(c);
+}
+
+/* ---- timers ---- */
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct http_server *s = t->data;
+    s->timer_armed = false;
+    uint64_t now = uv_now(s->loop);
+    while (s->heap_len && s->heap[0]->deadline <= now) {
+        struct http__conn *c = s->heap[0];
+        heap_del(s, c);
+        if (c->dl_kind == DL_PARK && c->cur) {
+            struct http__req *r = c->cur;
+            r->flags &= ~(uint32_t)HTTP__R_PARKED;
+            s->stats.parked--;
+            if (r->on_timeout)
+                r->on_timeout(&r->pub);
+        } else {
+            /* Idle keep-alive, or a request still incomplete after
+             * header_timeout_ms (slowloris): just close. */
+            conn_close(c);
+        }
+    }
+    timer_arm(s);
+}
+
+/* ---- reading ---- */
+
+static bool pend_append(struct http__conn *c, const char *d, size_t n)
+{
+    if (c->pend_off && c->pend_off == c->pend_len)
+        c->pend_off = c->pend_len = 0;
+    if (c->pend_len + n > c->pend_cap) {
+        /* Slide the unparsed tail down before growing: no quadratic copying,
+         * since each byte moves at most once per doubling. */
+        if (c->pend_off > 0) {
+            memmove(c->pend, c->pend + c->pend_off, c->pend_len - c->pend_off);
+            c->pend_len -= c->pend_off;
+            c->pend_off = 0;
+        }
+        if (c->pend_len + n > c->pend_cap) {
+            size_t cap = c->pend_cap ? c->pend_cap : 1024;
+            while (cap < c->pend_len + n)
+                cap *= 2;
+            char *p = cn_realloc(c->pend, cap);
+            if (!p)
+                return false;
+            c->pend = p;
+            c->pend_cap = cap;
+        }
+    }
+    memcpy(c->pend + c->pend_len, d, n);
+    c->pend_len += n;
+    return true;
+}
+
+/* Parse and dispatch until the connection has an unanswered request or no
+ * more bytes. `data` are fresh bytes (only when no request is outstanding and
+ * nothing is pending). Re-entrant calls (a handler answering at once) return
+ * immediately: the outer loop carries on. */
+static void conn_run(struct http__conn *c, const char *data, size_t n)
+{
+    if (c->in_run)
+        return;
+    c->in_run = true;
+    for (;;) {
+        if (c->closing || c->cur || c->close_after_write)
+            break;
+        const char *d;
+        size_t len;
+        bool from_pend = c->pend_len > c->pend_off;
+        if (from_pend) {
+            d = c->pend + c->pend_off;
+            len = c->pend_len - c->pend_off;
+        } else if (n) {
+            d = data;
+            len = n;
+            n = 0;
+        } else {
+            break;
+        }
+        http__parser_resume(&c->p);
+        size_t used;
+        bool complete;
+        int st = http__parser_feed(&c->p, d, len, &used, &complete);
+        if (from_pend)
+            c->pend_off += used;
+        if (st) {
+            conn_fail(c, st);
+            break;
+        }
+        if (!from_pend && used < len && !pend_append(c, d + used, len - used)) {
+            conn_close(c);
+            break;
+        }
+        if (complete)
+            dispatch(c);
+    }
+    c->in_run = false;
+    if (c->closing)
+        return;
+    if (c->pend_off == c->pend_len && c->pend_cap)
+        conn_drop_pending(c); /* an idle or parked connection keeps no buffer */
+    conn_update(c);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct http__conn *c = h->data;
+    struct http_server *s = c->srv;
+    if (!s->rbuf_busy) {
+        s->rbuf_busy = true;
+        *buf = uv_buf_init(s->rbuf, READ_BUF_SIZE);
+        return;
+    }
+    char *p = cn_malloc(READ_BUF_SIZE);
+    *buf = uv_buf_init(p, p ? READ_BUF_SIZE : 0);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct http__conn *c = st->data;
+    struct http_server *s = c->srv;
+    if (nread > 0 && !c->closing && !c->close_after_write) {
+        if (c->cur || c->pend_len > c->pend_off) {
+            /* Unanswered request: keep the bytes for later. */
+            if (!pend_append(c, buf->base, (size_t)nread))
+                conn_close(c);
+            else if (!c->cur)
+                conn_run(c, NULL, 0);
+            else
+                conn_update(c); /* maybe stop reading: backpressure */
+        } else {
+            conn_run(c, buf->base, (size_t)nread);
+        }
+    } else if (nread < 0 && !c->closing) {
+        /* EOF or error. An unanswered request is aborted; a response still
+         * being written is allowed to finish. */
+        if (c->cur || c->p.req || !c->writes) {
+            conn_close(c);
+        } else {
+            c->close_after_write = true;
+            conn_drop_pending(c);
+            uv_read_stop(st);
+            c->reading = false;
+        }
+    }
+    if (buf->base == s->rbuf)
+        s->rbuf_busy = false;
+    else
+        cn_free(buf->base);
+}
+
+/* ---- connections ---- */
+
+static void srv_handle_closed(struct http_server *s)
+{
+    if (--s->open_handles > 0 || !s->stopping)
+        return;
+    void (*done)(void *) = s->done;
+    void *arg = s->done_arg;
+    while (s->req_free) {
+        void *n = *(void **)s->req_free;
+        cn_free(s->req_free);
+        s->req_free = n;
+    }
+    while (s->wreq_free) {
+        struct http__wreq *n = s->wreq_free->next_free;
+        cn_free(s->wreq_free);
+        s->wreq_free = n;
+    }
+    cn_free(s->heap);
+    cn_free(s->rbuf);
+    cn_free(s);
+    if (done)
+        done(arg);
+}
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    struct http__conn *c = h->data;
+    struct http_server *s = c->srv;
+    cn_free(c);
+    srv_handle_closed(s);
+}
+
+static void conn_close(struct http__conn *c)
+{
+    if (c->closing)
+        return;
+    struct http_server *s = c->srv;
+    c->closing = true;
+    heap_del(s, c);
+    if (c->p.req) {
+        http__req_free(c->p.req);
+        c->p.req = NULL;
+    }
+    conn_drop_pending(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->stats.connections_open--;
+    struct http__req *r = c->cur;
+    c->cur = NULL;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+    if (r)
+        req_abort(r);
+}
+
+static void on_begin(struct http__parser *p)
+{
+    struct http__conn *c = (struct http__conn *)((char *)p - offsetof(struct http__conn, p));
+    c->msg_start = uv_now(c->srv->loop);
+}
+
+static void on_continue(struct http__parser *p)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct http__conn *c = (struct http__conn *)((char *)p - offsetof(struct http__conn, p));
+    struct http__wreq *w = wreq_get(c->srv, sizeof(msg) - 1);
+    if (!w)
+        return; /* the client sends the body after a while anyway */
+    memcpy(w->data, msg, sizeof(msg) - 1);
+    if (conn_write(c, w, sizeof(msg) - 1) != 0)
+        c->close_after_write = true;
+}
+
+static void accepted_closed_cb(uv_handle_t *h)
+{
+    struct http__conn *c = h->data;
+    struct http_server *s = c->srv;
+    cn_free(c);
+    srv_handle_closed(s);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    struct http_server *s = ls->data;
+    if (status < 0) {
+        cn_warn("http", "accept: %s", uv_strerror(status));
+        return;
+    }
+    if (s->stopping)
+        return;
+    struct http__conn *c = cn_calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->srv = s;
+    c->heap_idx = NO_HEAP;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    s->open_handles++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, accepted_closed_cb);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http__parser_init(&c->p, s, s->opt.max_header_bytes, s->opt.max_body_bytes);
+    c->p.on_begin = on_begin;
+    c->p.on_continue = on_continue;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->stats.connections_open++;
+    conn_update(c);
+}
+
+/* ---- server ---- */
+
+static void srv_closed_cb(uv_handle_t *h)
+{
+    srv_handle_closed(h->data);
+}
+
+int http_server_start(uv_loop_t *loop, const struct http_options *opt, struct http_server **out,
+                      char *err, size_t errcap)
+{
+    *out = NULL;
+    if (!opt || !opt->handler || !opt->host) {
+        snprintf(err, errcap, "http: no handler or host");
+        return CN_EINVAL;
+    }
+    struct http_server *s = cn_calloc(1, sizeof(*s));
+    char *rbuf = cn_malloc(READ_BUF_SIZE);
+    if (!s || !rbuf) {
+        cn_free(s);
+        cn_free(rbuf);
+        snprintf(err, errcap, "http: out of memory");
+        return CN_ENOMEM;
+    }
+    s->rbuf = rbuf;
+    s->loop = loop;
+    s->opt = *opt;
+    if (!s->opt.max_header_bytes)
+        s->opt.max_header_bytes = 64 * 1024;
+    if (!s->opt.max_body_bytes)
+        s->opt.max_body_bytes = 8 * 1024 * 1024;
+    if (!s->opt.idle_timeout_ms)
+        s->opt.idle_timeout_ms = 120 * 1000;
+    if (!s->opt.header_timeout_ms)
+        s->opt.header_timeout_ms = 30 * 1000;
+    if (s->opt.backlog <= 0)
+        s->opt.backlog = 4096;
+
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->open_handles = 2;
+
+    struct sockaddr_storage ss;
+    int rc = strchr(opt->host, ':') ? uv_ip6_addr(opt->host, opt->port, (void *)&ss)
+                                    : uv_ip4_addr(opt->host, opt->port, (void *)&ss);
+    const char *what = "address";
+    if (rc == 0) {
+        what = "bind";
+        rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
+    }
+    if (rc == 0) {
+        what = "listen";
+        rc = uv_listen((uv_stream_t *)&s->listener, s->opt.backlog, on_connection);
+    }
+    if (rc == 0) {
+        int len = sizeof(ss);
+        what = "getsockname";
+        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+        if (rc == 0)
+            s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    if (rc != 0) {
+        snprintf(err, errcap, "http: %s %s:%d: %s", what, opt->host, opt->port, uv_strerror(rc));
+        /* The handles are freed by their close callbacks on the next loop run. */
+        s->stopping = true;
+        uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
+        uv_close((uv_handle_t *)&s->listener, srv_closed_cb);
+        return rc == UV_ENOMEM ? CN_ENOMEM : CN_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(struct http_server *s, void (*done)(void *), void *arg)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->done = done;
+    s->done_arg = arg;
+    /* Handles close only on the next loop turn, so s stays valid for the
+     * whole of this function even when the last close callback frees it. */
+    uv_close((uv_handle_t *)&s->listener, srv_closed_cb);
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
+    while (s->conns)
+        conn_close(s->conns);
+}
+
+void http_server_stats(const struct http_server *s, struct http_stats *out)
+{
+    *out = s->stats;
+}
