@@ -1,0 +1,369 @@
+/* api/txn_decode.c: the /v1/txn body decoder (see api/txn.h). Kept apart from
+ * the endpoint (txn.c) so tests and the fuzzer link it without a server. */
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "api/txn.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/jsonw.h"
+#include "base/mem.h"
+
+static const char *const verb_names[] = {
+    [API_TXN_SET] = "set",
+    [API_TXN_CAS] = "cas",
+    [API_TXN_LOCK] = "lock",
+    [API_TXN_UNLOCK] = "unlock",
+    [API_TXN_GET] = "get",
+    [API_TXN_GET_OR_EMPTY] = "get-or-empty",
+    [API_TXN_GET_TREE] = "get-tree",
+    [API_TXN_CHECK_INDEX] = "check-index",
+    [API_TXN_CHECK_SESSION] = "check-session",
+    [API_TXN_CHECK_NOT_EXISTS] = "check-not-exists",
+    [API_TXN_DELETE] = "delete",
+    [API_TXN_DELETE_TREE] = "delete-tree",
+    [API_TXN_DELETE_CAS] = "delete-cas",
+    [API_TXN_UNKNOWN] = "",
+};
+
+const char *api_txn_verb_name(enum api_txn_verb v)
+{
+    return (unsigned)v <= API_TXN_UNKNOWN ? verb_names[v] : "";
+}
+
+bool api_txn_verb_writes(enum api_txn_verb v)
+{
+    switch (v) {
+    case API_TXN_SET:
+    case API_TXN_CAS:
+    case API_TXN_LOCK:
+    case API_TXN_UNLOCK:
+    case API_TXN_DELETE:
+    case API_TXN_DELETE_CAS:
+    case API_TXN_DELETE_TREE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The state machine's verb for each API verb that has one. */
+static bool state_verb(enum api_txn_verb v, enum state_kv_verb *out)
+{
+    switch (v) {
+    case API_TXN_SET: *out = STATE_KV_SET; return true;
+    case API_TXN_CAS: *out = STATE_KV_CAS; return true;
+    case API_TXN_GET: *out = STATE_KV_GET; return true;
+    case API_TXN_GET_OR_EMPTY: *out = STATE_KV_GET_OR_EMPTY; return true;
+    case API_TXN_GET_TREE: *out = STATE_KV_GET_TREE; return true;
+    case API_TXN_CHECK_INDEX: *out = STATE_KV_CHECK_INDEX; return true;
+    case API_TXN_CHECK_SESSION: *out = STATE_KV_CHECK_SESSION; return true;
+    case API_TXN_CHECK_NOT_EXISTS: *out = STATE_KV_CHECK_NOT_EXISTS; return true;
+    case API_TXN_DELETE: *out = STATE_KV_DELETE; return true;
+    case API_TXN_DELETE_TREE: *out = STATE_KV_DELETE_TREE; return true;
+    case API_TXN_DELETE_CAS: *out = STATE_KV_DELETE_CAS; return true;
+    default: return false;
+    }
+}
+
+int api_goquote(struct cn_buf *b, const char *s)
+{
+    int rc = cn_buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
+        switch (*p) {
+        case '"': rc = cn_buf_puts(b, "\\\""); break;
+        case '\\': rc = cn_buf_puts(b, "\\\\"); break;
+        case '\a': rc = cn_buf_puts(b, "\\a"); break;
+        case '\b': rc = cn_buf_puts(b, "\\b"); break;
+        case '\f': rc = cn_buf_puts(b, "\\f"); break;
+        case '\n': rc = cn_buf_puts(b, "\\n"); break;
+        case '\r': rc = cn_buf_puts(b, "\\r"); break;
+        case '\t': rc = cn_buf_puts(b, "\\t"); break;
+        case '\v': rc = cn_buf_puts(b, "\\v"); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                rc = cn_buf_printf(b, "\\x%02x", *p);
+            else
+                rc = cn_buf_putc(b, (char)*p);
+        }
+    }
+    if (!rc)
+        rc = cn_buf_putc(b, '"');
+    return rc;
+}
+
+static const char *json_type_word(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_boolean: return "bool";
+    case json_type_double:
+    case json_type_int: return "number";
+    case json_type_string: return "string";
+    case json_type_array: return "array";
+    case json_type_object: return "object";
+    default: return "null";
+    }
+}
+
+/* Go's encoding/json wording for a type mismatch, so the 400 reads like
+ * Consul's "Failed to parse body: json: cannot unmarshal ...". */
+static int type_error(char *err, size_t errcap, struct json_object *v, const char *field,
+                      const char *gotype)
+{
+    snprintf(err, errcap,
+             "Failed to parse body: json: cannot unmarshal %s into Go struct field %s of type %s",
+             json_type_word(v), field, gotype);
+    return CN_EINVAL;
+}
+
+static int add_error(struct api_txn *t, size_t op_index, const char *what)
+{
+    struct state_txn_error *e = cn_realloc(t->errors, (t->nerrors + 1) * sizeof(*e));
+    if (!e)
+        return CN_ENOMEM;
+    t->errors = e;
+    e = &t->errors[t->nerrors++];
+    memset(e, 0, sizeof(*e));
+    e->op_index = (uint32_t)op_index;
+    snprintf(e->what, sizeof(e->what), "%s", what);
+    return 0;
+}
+
+/* A string member: absent/null -> *out = "" (Go's zero value). */
+static int get_string(struct json_object *kv, const char *name, const char *field,
+                      const char **out, char *err, size_t errcap)
+{
+    struct json_object *v = cn_json_get(kv, name);
+    *out = "";
+    if (!v)
+        return 0;
+    if (!json_object_is_type(v, json_type_string))
+        return type_error(err, errcap, v, field, "string");
+    const char *s = json_object_get_string(v);
+    if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+        /* A C string cannot carry it; refuse rather than silently truncate. */
+        snprintf(err, errcap, "Failed to parse body: %s contains a NUL character", field);
+        return CN_EINVAL;
+    }
+    *out = s;
+    return 0;
+}
+
+static int get_u64(struct json_object *kv, const char *name, const char *field, uint64_t *out,
+                   char *err, size_t errcap)
+{
+    *out = 0;
+    int rc = cn_json_get_u64(kv, name, out);
+    if (rc < 0)
+        return type_error(err, errcap, cn_json_get(kv, name), field, "uint64");
+    return 0;
+}
+
+static int decode_kv(struct api_txn *t, struct json_object *kv, struct api_txn_op *op,
+                     char *err, size_t errcap)
+{
+    if (!json_object_is_type(kv, json_type_object))
+        return type_error(err, errcap, kv, "TxnOp.KV", "api.KVTxnOp");
+    int rc;
+    if ((rc = get_string(kv, "Verb", "KVTxnOp.Verb", &op->verb_str, err, errcap)) ||
+        (rc = get_string(kv, "Key", "KVTxnOp.Key", &op->kv.key, err, errcap)) ||
+        (rc = get_string(kv, "Session", "KVTxnOp.Session", &op->kv.session, err, errcap)) ||
+        (rc = get_u64(kv, "Flags", "KVTxnOp.Flags", &op->kv.flags, err, errcap)) ||
+        (rc = get_u64(kv, "Index", "KVTxnOp.Index", &op->kv.index, err, errcap)))
+        return rc;
+    if (!*op->kv.session)
+        op->kv.session = NULL;
+
+    op->verb = API_TXN_UNKNOWN;
+    for (int v = 0; v < API_TXN_UNKNOWN; v++) {
+        if (strcmp(op->verb_str, verb_names[v]) == 0) {
+            op->verb = (enum api_txn_verb)v;
+            break;
+        }
+    }
+    op->kv.verb = STATE_KV_SET;
+    state_verb(op->verb, &op->kv.verb);
+    if (api_txn_verb_writes(op->verb))
+        t->nwrites++;
+
+    /* Value: base64 (encoding/json's []byte), null = none. */
+    struct json_object *v = cn_json_get(kv, "Value");
+    if (v) {
+        if (!json_object_is_type(v, json_type_string))
+            return type_error(err, errcap, v, "KVTxnOp.Value", "[]uint8");
+        const char *s = json_object_get_string(v);
+        size_t n = (size_t)json_object_get_string_len(v);
+        if (n > 0) {
+            struct cn_buf b = CN_BUF_INIT;
+            rc = cn_base64_decode(&b, s, n);
+            if (rc)
+                cn_buf_free(&b); /* it may hold reserved memory */
+            if (rc == CN_ENOMEM) {
+                snprintf(err, errcap, "out of memory");
+                return rc;
+            }
+            if (rc) {
+                snprintf(err, errcap,
+                         "Failed to parse body: illegal base64 data in Value of key \"%.200s\"",
+                         op->kv.key);
+                return CN_EINVAL;
+            }
+            if (b.len == 0) {
+                cn_buf_free(&b);
+            } else {
+                op->kv.value = b.p; /* owned by t, freed in api_txn_free */
+                op->kv.value_len = b.len;
+            }
+        }
+    }
+    return 0;
+}
+
+int api_txn_decode(const char *body, size_t len, const struct api_txn_limits *lim,
+                   struct api_txn *t, char *err, size_t errcap)
+{
+    int rc;
+    memset(t, 0, sizeof(*t));
+    if (len > lim->max_req_len) {
+        snprintf(err, errcap, "Request body too large, max size: %zu bytes", lim->max_req_len);
+        return CN_ETOOBIG;
+    }
+    /* Go's decoder reports an empty body as EOF. */
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (i == len) {
+        snprintf(err, errcap, "Failed to parse body: EOF");
+        return CN_EINVAL;
+    }
+    /* `null` decodes to an empty list in Go: a valid, empty transaction.
+     * (json-c represents null as a NULL object, so look for it first.) */
+    size_t e = len;
+    while (e > i && (body[e - 1] == ' ' || body[e - 1] == '\t' || body[e - 1] == '\r' ||
+                     body[e - 1] == '\n'))
+        e--;
+    if (e - i == 4 && memcmp(body + i, "null", 4) == 0)
+        return 0;
+    char perr[160];
+    struct json_object *root = cn_json_parse(body, len, perr, sizeof(perr));
+    if (!root) {
+        snprintf(err, errcap, "Failed to parse body: %s", perr);
+        return CN_EINVAL;
+    }
+    t->root = root;
+    if (!json_object_is_type(root, json_type_array)) {
+        snprintf(err, errcap,
+                 "Failed to parse body: json: cannot unmarshal %s into Go value of type api.TxnOps",
+                 json_type_word(root));
+        rc = CN_EINVAL;
+        goto fail;
+    }
+    size_t n = json_object_array_length(root);
+    /* Type errors in the elements come first (they fail the decode), then the
+     * count limit, then per-op value sizes: convertOps' order. */
+    if (n > 0) {
+        t->ops = cn_calloc(n, sizeof(*t->ops));
+        if (!t->ops) {
+            snprintf(err, errcap, "out of memory");
+            rc = CN_ENOMEM;
+            goto fail;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        struct json_object *o = json_object_array_get_idx(root, k);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+            snprintf(err, errcap,
+                     "Failed to parse body: json: cannot unmarshal %s into Go value of type "
+                     "api.TxnOp",
+                     o ? json_type_word(o) : "null");
+            rc = CN_EINVAL;
+            goto fail;
+        }
+        struct json_object *kv = cn_json_get(o, "KV");
+        if (kv) {
+            struct api_txn_op *op = &t->ops[t->nops++];
+            op->kv.key = "";
+            if ((rc = decode_kv(t, kv, op, err, errcap)))
+                goto fail;
+            continue;
+        }
+        static const char *const others[] = {"Node", "Service", "Check"};
+        for (size_t j = 0; j < 3; j++) {
+            struct json_object *x = cn_json_get(o, others[j]);
+            if (x) {
+                snprintf(err, errcap,
+                         "Failed to parse body: %s operations in /v1/txn are not supported by "
+                         "cairn yet (op %zu); only KV operations are",
+                         others[j], k);
+                rc = CN_EINVAL;
+                goto fail;
+            }
+        }
+        /* Nothing we know: Go leaves the TxnOp empty and convertOps drops it. */
+    }
+    if (n > lim->max_ops) {
+        snprintf(err, errcap, "Transaction contains too many operations (%zu > %zu)", n,
+                 lim->max_ops);
+        rc = CN_ETOOBIG;
+        goto fail;
+    }
+    for (size_t k = 0; k < t->nops; k++) {
+        const struct api_txn_op *op = &t->ops[k];
+        if (op->kv.value_len > lim->max_value_size) {
+            struct cn_buf q = CN_BUF_INIT;
+            rc = api_goquote(&q, op->kv.key) || cn_buf_cstr(&q) ? CN_ENOMEM : 0;
+            snprintf(err, errcap, "Value for key %.300s is too large (%zu > %zu bytes)",
+                     rc ? "?" : q.p, op->kv.value_len, lim->max_value_size);
+            cn_buf_free(&q);
+            rc = CN_ETOOBIG;
+            goto fail;
+        }
+    }
+
+    /* Per-op errors. kvsPreApply runs over all ops first and, if any fails,
+     * those are all Consul reports; otherwise the state store's dispatch
+     * reports unknown verbs. */
+    for (size_t k = 0; k < t->nops; k++) {
+        if (!*t->ops[k].kv.key && t->ops[k].verb != API_TXN_DELETE_TREE &&
+            (rc = add_error(t, k, "Must provide key")))
+            goto oom;
+    }
+    if (t->nerrors == 0) {
+        for (size_t k = 0; k < t->nops; k++) {
+            if (t->ops[k].verb != API_TXN_UNKNOWN)
+                continue;
+            struct cn_buf w = CN_BUF_INIT;
+            if (cn_buf_puts(&w, "unknown KV verb ") || api_goquote(&w, t->ops[k].verb_str) ||
+                cn_buf_cstr(&w)) {
+                cn_buf_free(&w);
+                goto oom;
+            }
+            rc = add_error(t, k, w.p);
+            cn_buf_free(&w);
+            if (rc)
+                goto oom;
+        }
+    }
+    return 0;
+
+oom:
+    snprintf(err, errcap, "out of memory");
+    rc = CN_ENOMEM;
+fail:
+    api_txn_free(t);
+    return rc;
+}
+
+void api_txn_free(struct api_txn *t)
+{
+    for (size_t k = 0; k < t->nops; k++)
+        cn_free((void *)t->ops[k].kv.value);
+    cn_free(t->ops);
+    cn_free(t->errors);
+    if (t->root)
+        json_object_put(t->root);
+    memset(t, 0, sizeof(*t));
+}
