@@ -242,8 +242,10 @@ static int wrap(struct cn_buf *b, const char *text)
             rc = cn_buf_putc(b, ' ');
             col++;
         }
-        if (rc == 0)
-            rc = cn_buf_append(b, p, w);
+        /* Go's flag package shows `word` as the placeholder: drop the backquotes. */
+        for (size_t i = 0; rc == 0 && i < w; i++)
+            if (p[i] != '`')
+                rc = cn_buf_putc(b, p[i]);
         col += (int)w;
         p += w;
     }
