@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Bulk loaders for bench/run.sh (stdlib only; run with /usr/bin/python3).
+
+  load.py kv-cairn PORT N        N KV pairs (32-byte keys, 256-byte values)
+                                  via PUT /v1/txn batches of 64 sets
+  load.py kv-etcd PORT N         the same pairs into etcd via the v3 JSON
+                                  gateway (POST /v3/kv/txn, 64 puts each)
+  load.py services-cairn PORT N  N service instances via /v1/catalog/register
+                                  (100 nodes, 50 service names), 8 connections
+  load.py web PORT N             N instances of service "web" (passing check)
+  load.py rss PID                VmRSS of PID in bytes
+
+Every loop is bounded by its count; every request has a timeout. Prints one
+line "LOADED <what> <count> <seconds>" for the caller."""
+
+import base64
+import http.client
+import json
+import sys
+import threading
+import time
+
+BATCH = 64
+TIMEOUT = 60
+
+
+def key32(prefix, i):
+    k = "%s/%09d" % (prefix, i)
+    return (k + "x" * 32)[:32]
+
+
+VALUE = b"v" * 256
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def request(conn, method, path, body, ok=(200,)):
+    conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status not in ok:
+        raise SystemExit("%s %s -> %d %r" % (method, path, r.status, data[:200]))
+    return data
+
+
+def kv_cairn(port, n):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    for start in range(0, n, BATCH):
+        ops = [{"KV": {"Verb": "set", "Key": key32("mem", i), "Value": b64(VALUE)}}
+               for i in range(start, min(n, start + BATCH))]
+        request(conn, "PUT", "/v1/txn", json.dumps(ops))
+    conn.close()
+
+
+def kv_etcd(port, n):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    vb = b64(VALUE)
+    for start in range(0, n, BATCH):
+        puts = [{"requestPut": {"key": b64(key32("mem", i).encode()), "value": vb}}
+                for i in range(start, min(n, start + BATCH))]
+        request(conn, "POST", "/v3/kv/txn", json.dumps({"success": puts}))
+    conn.close()
+
+
+def parallel(port, n, nconn, body_fn, path):
+    errors = []
+
+    def worker(w):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+            for i in range(w, n, nconn):
+                request(conn, "PUT", path, json.dumps(body_fn(i)))
+            conn.close()
+        except BaseException as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(nconn)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit("load failed: %r" % errors[0])
+
+
+def services_cairn(port, n):
+    def body(i):
+        node = i % 100
+        return {"Node": "memnode-%03d" % node, "Address": "10.1.%d.%d" % (node // 250, node % 250),
+                "Service": {"ID": "memsvc-%06d" % i, "Service": "memsvc-%02d" % (i % 50),
+                            "Tags": ["primary", "v1"], "Port": 1000 + i % 50000,
+                            "Meta": {"version": "1.0"}}}
+    parallel(port, n, 8, body, "/v1/catalog/register")
+
+
+def web(port, n):
+    def body(i):
+        return {"Node": "webnode-%02d" % i, "Address": "10.2.0.%d" % (i + 1),
+                "Service": {"ID": "web-%02d" % i, "Service": "web", "Tags": ["http"],
+                            "Port": 8080},
+                "Check": {"CheckID": "web-%02d-alive" % i, "Name": "alive",
+                          "Status": "passing", "ServiceID": "web-%02d" % i}}
+    parallel(port, n, 1, body, "/v1/catalog/register")
+
+
+def rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise SystemExit("no VmRSS for %d" % pid)
+
+
+def main():
+    what = sys.argv[1]
+    if what == "rss":
+        print(rss(int(sys.argv[2])))
+        return
+    port, n = int(sys.argv[2]), int(sys.argv[3])
+    fn = {"kv-cairn": kv_cairn, "kv-etcd": kv_etcd, "services-cairn": services_cairn,
+          "web": web}[what]
+    t0 = time.monotonic()
+    fn(port, n)
+    print("LOADED %s %d %.2f" % (what, n, time.monotonic() - t0))
+
+
+if __name__ == "__main__":
+    main()
