@@ -1,0 +1,452 @@
+/* api/agent.c: /v1/agent/... (website/content/api-docs/agent/index.mdx,
+ * agent/service.mdx, agent/check.mdx; agent/agent_endpoint.go). Writes go
+ * through the agent's local state (agent/local.h), which writes through to the
+ * catalog and calls back once applied. Agent reads are not blocking queries.
+ *
+ * python-consul 0.7.1 (Debian's python3-consul) sends GET for service and
+ * check deregistration and for check pass/warn/fail, as Consul before 1.0
+ * accepted: those routes take GET and PUT. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/local.h"
+#include "api/api_int.h"
+#include "api/decode.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+static bool have_local(struct api_ctx *c)
+{
+    if (c->api->local)
+        return true;
+    api_error(c, 500, "agent local state is not available");
+    return false;
+}
+
+/* agent_local_done_cb -> Consul's answer: empty 200 or a plain-text error. */
+static void local_done(void *arg, int rc, const char *msg)
+{
+    struct api_ctx *c = arg;
+    switch (rc) {
+    case 0:
+        api_reply_empty(c);
+        return;
+    case CN_EINVAL:
+        api_error(c, 400, "%s", msg);
+        return;
+    case CN_ENOTFOUND:
+        api_error(c, 404, "%s", msg);
+        return;
+    case CN_ESHUTDOWN:
+        api_error(c, 503, "%s", msg);
+        return;
+    default:
+        api_error(c, 500, "%s", msg);
+        return;
+    }
+}
+
+static void reply_buf(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b)
+{
+    if (w->err) {
+        cn_buf_free(b);
+        api_error(c, 500, "out of memory");
+        return;
+    }
+    api_reply_json(c, 200, b);
+    cn_buf_free(b);
+}
+
+/* ---- GET /v1/agent/self, /v1/agent/members ------------------------------------- */
+
+static void json_member(struct api_ctx *c, struct cn_jsonw *w, bool wan)
+{
+    const struct api_config *cfg = &c->api->cfg;
+    char port[16], build[96];
+    snprintf(port, sizeof(port), "%d", cfg->server_port > 0 ? cfg->server_port : 8300);
+    snprintf(build, sizeof(build), "%.64s:cairn", cfg->version ? cfg->version : "");
+    struct cn_buf name = CN_BUF_INIT;
+    if (wan)
+        cn_buf_printf(&name, "%s.%s", cfg->node_name, cfg->datacenter);
+    else
+        cn_buf_puts(&name, cfg->node_name);
+    cn_buf_cstr(&name);
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "Name", name.p ? name.p : "");
+    cn_jsonw_kstr(w, "Addr", cfg->advertise_addr);
+    int serf = cfg->serf_lan_port > 0 ? cfg->serf_lan_port : 8301;
+    cn_jsonw_ki64(w, "Port", wan ? serf + 1 : serf);
+    /* serf member tags a Consul server advertises (agent/consul/server.go). */
+    cn_jsonw_key(w, "Tags");
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "acls", "0");
+    cn_jsonw_kstr(w, "bootstrap", "1");
+    cn_jsonw_kstr(w, "build", build);
+    cn_jsonw_kstr(w, "dc", cfg->datacenter);
+    cn_jsonw_kstr(w, "id", cfg->node_id);
+    cn_jsonw_kstr(w, "port", port);
+    cn_jsonw_kstr(w, "raft_vsn", "3");
+    cn_jsonw_kstr(w, "role", "consul");
+    cn_jsonw_kstr(w, "segment", "");
+    cn_jsonw_kstr(w, "vsn", "2");
+    cn_jsonw_kstr(w, "vsn_max", "3");
+    cn_jsonw_kstr(w, "vsn_min", "2");
+    cn_jsonw_obj_close(w);
+    cn_jsonw_ki64(w, "Status", 1); /* serf StatusAlive */
+    cn_jsonw_ki64(w, "ProtocolMin", 1);
+    cn_jsonw_ki64(w, "ProtocolMax", 5);
+    cn_jsonw_ki64(w, "ProtocolCur", 2);
+    cn_jsonw_ki64(w, "DelegateMin", 2);
+    cn_jsonw_ki64(w, "DelegateMax", 5);
+    cn_jsonw_ki64(w, "DelegateCur", 4);
+    cn_jsonw_obj_close(w);
+    cn_buf_free(&name);
+}
+
+static void h_members(struct api_ctx *c)
+{
+    int wan = api_flag(c, "wan");
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    cn_jsonw_arr_open(&w);
+    json_member(c, &w, wan > 0);
+    cn_jsonw_arr_close(&w);
+    reply_buf(c, &w, &b);
+}
+
+static void kstat(struct cn_jsonw *w, const char *k, uint64_t v)
+{
+    char s[24];
+    snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
+    cn_jsonw_kstr(w, k, s);
+}
+
+static int count_ttl(void *arg, const struct state_check *chk)
+{
+    if (chk->ttl_ns > 0)
+        (*(size_t *)arg)++;
+    return 0;
+}
+
+static void h_self(struct api_ctx *c)
+{
+    const struct api_config *cfg = &c->api->cfg;
+    struct srv *s = c->api->srv;
+    struct agent_local *l = c->api->local;
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    cn_jsonw_obj_open(&w);
+    /* Config: what clients read (Prometheus/Fabio: Datacenter, NodeName;
+     * python-consul and Spring: Datacenter; version checks: Version). */
+    cn_jsonw_key(&w, "Config");
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "Datacenter", cfg->datacenter);
+    cn_jsonw_kstr(&w, "PrimaryDatacenter", cfg->datacenter);
+    cn_jsonw_kstr(&w, "NodeName", cfg->node_name);
+    cn_jsonw_kstr(&w, "NodeID", cfg->node_id);
+    cn_jsonw_kstr(&w, "Partition", "");
+    cn_jsonw_kstr(&w, "Revision", "cairn");
+    cn_jsonw_kbool(&w, "Server", 1);
+    cn_jsonw_kstr(&w, "Version", cfg->version);
+    cn_jsonw_kstr(&w, "BuildDate", "");
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_key(&w, "DebugConfig");
+    const char *cj = cfg->config_json && *cfg->config_json ? cfg->config_json : "{}";
+    cn_jsonw_raw(&w, cj, strlen(cj));
+    /* A neutral network coordinate: cairn has no Vivaldi. */
+    cn_jsonw_key(&w, "Coord");
+    cn_jsonw_raw(&w,
+                 "{\"Vec\":[0,0,0,0,0,0,0,0],\"Error\":1.5,\"Adjustment\":0,\"Height\":0.00001}",
+                 strlen("{\"Vec\":[0,0,0,0,0,0,0,0],\"Error\":1.5,\"Adjustment\":0,"
+                        "\"Height\":0.00001}"));
+    cn_jsonw_key(&w, "Member");
+    json_member(c, &w, false);
+    cn_jsonw_key(&w, "Stats");
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_key(&w, "agent");
+    cn_jsonw_obj_open(&w);
+    kstat(&w, "check_monitors", 0);
+    size_t nttl = 0, nchk = l ? agent_local_check_count(l) : 0;
+    if (l)
+        agent_local_checks_foreach(l, count_ttl, &nttl);
+    kstat(&w, "check_ttls", nttl);
+    kstat(&w, "checks", nchk);
+    kstat(&w, "services", l ? agent_local_service_count(l) : 0);
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_key(&w, "consul");
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "bootstrap", "true");
+    cn_jsonw_kstr(&w, "known_datacenters", "1");
+    cn_jsonw_kstr(&w, "leader", srv_is_leader(s) ? "true" : "false");
+    cn_jsonw_kstr(&w, "server", "true");
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_key(&w, "raft");
+    cn_jsonw_obj_open(&w);
+    struct state *st = srv_state(s);
+    kstat(&w, "applied_index", state_last_index(st));
+    kstat(&w, "commit_index", srv_commit_index(s));
+    cn_jsonw_kstr(&w, "state", srv_is_leader(s) ? "Leader" : "Follower");
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_key(&w, "runtime");
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "os", "linux");
+    cn_jsonw_kstr(&w, "version", "cairn");
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_key(&w, "Meta");
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "consul-network-segment", "");
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_obj_close(&w);
+    reply_buf(c, &w, &b);
+}
+
+/* ---- GET /v1/agent/services, /v1/agent/service/:id, /v1/agent/checks --------------- */
+
+struct agent_walk {
+    struct api_ctx *c;
+    struct state *st;
+    struct cn_jsonw *w;
+};
+
+/* The catalog's row carries the indexes; fall back to the local copy while a
+ * write is still on its way. */
+static const struct state_service *catalog_svc(struct api_ctx *c, const struct state_service *s)
+{
+    const struct state_service *cs =
+        state_service_get(srv_state(c->api->srv), agent_local_node(c->api->local), s->id);
+    return cs ? cs : s;
+}
+
+static int svc_map_cb(void *arg, const struct state_service *s)
+{
+    struct agent_walk *aw = arg;
+    cn_jsonw_key(aw->w, s->id);
+    api_json_service(aw->w, catalog_svc(aw->c, s), aw->c->api->cfg.datacenter);
+    return aw->w->err;
+}
+
+static void h_services(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    struct agent_walk aw = {c, srv_state(c->api->srv), &w};
+    cn_jsonw_obj_open(&w);
+    agent_local_services_foreach(c->api->local, svc_map_cb, &aw);
+    cn_jsonw_obj_close(&w);
+    reply_buf(c, &w, &b);
+}
+
+static void h_service(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    const struct state_service *s = agent_local_service(c->api->local, c->arg);
+    if (!s) {
+        api_error(c, 404, "unknown service ID: %s", c->arg);
+        return;
+    }
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    api_json_service(&w, catalog_svc(c, s), c->api->cfg.datacenter);
+    reply_buf(c, &w, &b);
+}
+
+static int chk_map_cb(void *arg, const struct state_check *chk)
+{
+    struct agent_walk *aw = arg;
+    const char *node = agent_local_node(aw->c->api->local);
+    const struct state_check *cc = state_check_get(aw->st, node, chk->check_id);
+    if (!cc)
+        cc = chk;
+    const struct state_service *svc =
+        *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
+    cn_jsonw_key(aw->w, chk->check_id);
+    api_json_check(aw->w, cc, svc);
+    return aw->w->err;
+}
+
+static void h_checks(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    struct agent_walk aw = {c, srv_state(c->api->srv), &w};
+    cn_jsonw_obj_open(&w);
+    agent_local_checks_foreach(c->api->local, chk_map_cb, &aw);
+    cn_jsonw_obj_close(&w);
+    reply_buf(c, &w, &b);
+}
+
+/* ---- services: register, deregister, maintenance --------------------------------------- */
+
+static void h_service_register(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    int replace = api_flag(c, "replace-existing-checks");
+    if (replace < 0) {
+        api_error(c, 400, "Invalid value for ?replace-existing-checks");
+        return;
+    }
+    char err[512];
+    struct api_svc_def def;
+    int rc = api_decode_service_def(c->req->body, c->req->body_len, &def, err, sizeof(err));
+    if (rc) {
+        api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
+        return;
+    }
+    agent_local_add_service(c->api->local, &def, replace > 0, local_done, c);
+}
+
+static void h_service_deregister(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    if (!*c->arg) {
+        api_error(c, 400, "Missing service ID");
+        return;
+    }
+    agent_local_remove_service(c->api->local, c->arg, local_done, c);
+}
+
+/* ?enable is required and parsed like Go's strconv.ParseBool
+ * (agent_endpoint.go AgentServiceMaintenance). */
+static int parse_enable(struct api_ctx *c, bool *enable)
+{
+    const struct http_param *p = http_req_param(c->req, "enable");
+    if (!p) {
+        api_error(c, 400, "Missing value for enable");
+        return -1;
+    }
+    int v = p->value && *p->value ? api_flag(c, "enable") : -1;
+    if (v < 0) {
+        api_error(c, 400, "Invalid value for enable: \"%s\"", p->value ? p->value : "");
+        return -1;
+    }
+    *enable = v > 0;
+    return 0;
+}
+
+static void h_service_maintenance(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    if (!*c->arg) {
+        api_error(c, 400, "Missing service ID");
+        return;
+    }
+    bool enable;
+    if (parse_enable(c, &enable))
+        return;
+    agent_local_service_maintenance(c->api->local, c->arg, enable, api_param(c, "reason"),
+                                    local_done, c);
+}
+
+static void h_node_maintenance(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    bool enable;
+    if (parse_enable(c, &enable))
+        return;
+    agent_local_node_maintenance(c->api->local, enable, api_param(c, "reason"), local_done, c);
+}
+
+/* ---- checks: register, deregister, TTL updates ------------------------------------------- */
+
+static void h_check_register(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    char err[512];
+    struct state_check chk;
+    int rc = api_decode_check_def(c->req->body, c->req->body_len, &chk, err, sizeof(err));
+    if (rc) {
+        api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
+        return;
+    }
+    agent_local_add_check(c->api->local, &chk, local_done, c);
+}
+
+static void h_check_deregister(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    if (!*c->arg) {
+        api_error(c, 400, "Missing check ID");
+        return;
+    }
+    agent_local_remove_check(c->api->local, c->arg, local_done, c);
+}
+
+static void ttl_update(struct api_ctx *c, const char *status)
+{
+    if (!have_local(c))
+        return;
+    const char *note = api_param(c, "note");
+    agent_local_update_ttl(c->api->local, c->arg, status, note ? note : "", local_done, c);
+}
+
+static void h_check_pass(struct api_ctx *c)
+{
+    ttl_update(c, "passing");
+}
+
+static void h_check_warn(struct api_ctx *c)
+{
+    ttl_update(c, "warning");
+}
+
+static void h_check_fail(struct api_ctx *c)
+{
+    ttl_update(c, "critical");
+}
+
+static void h_check_update(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    char err[512];
+    char *status, *output;
+    int rc = api_decode_check_update(c->req->body, c->req->body_len, &status, &output, err,
+                                     sizeof(err));
+    if (rc) {
+        api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
+        return;
+    }
+    agent_local_update_ttl(c->api->local, c->arg, status, output, local_done, c);
+    cn_free(status);
+    cn_free(output);
+}
+
+#define GP (API_GET | API_PUT)
+
+/* Order matters: the router takes the first row whose path and method match,
+ * so the fixed paths come before the /v1/agent/service/:id prefix. */
+const struct api_route api_agent_routes[] = {
+    {"/v1/agent/self", false, API_GET, NULL, h_self},
+    {"/v1/agent/members", false, API_GET, NULL, h_members},
+    {"/v1/agent/services", false, API_GET, NULL, h_services},
+    {"/v1/agent/checks", false, API_GET, NULL, h_checks},
+    {"/v1/agent/maintenance", false, API_PUT, NULL, h_node_maintenance},
+    {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register},
+    {"/v1/agent/service/deregister/", true, GP, NULL, h_service_deregister},
+    {"/v1/agent/service/maintenance/", true, API_PUT, NULL, h_service_maintenance},
+    {"/v1/agent/service/", true, API_GET, NULL, h_service},
+    {"/v1/agent/check/register", false, API_PUT, NULL, h_check_register},
+    {"/v1/agent/check/deregister/", true, GP, NULL, h_check_deregister},
+    {"/v1/agent/check/pass/", true, GP, NULL, h_check_pass},
+    {"/v1/agent/check/warn/", true, GP, NULL, h_check_warn},
+    {"/v1/agent/check/fail/", true, GP, NULL, h_check_fail},
+    {"/v1/agent/check/update/", true, API_PUT, NULL, h_check_update},
+    {NULL, false, 0, NULL, NULL},
+};
