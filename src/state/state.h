@@ -132,6 +132,11 @@ enum state_cmd_type {
     STATE_CMD_REGISTER = 2, /* catalog register: node [+ service] [+ checks] */
     STATE_CMD_DEREGISTER = 3,
     STATE_CMD_CHECK_STATUS = 4, /* update one check's status/output */
+    /* Forget KV tombstones with ModifyIndex <= N (proposed periodically by the
+     * leader, like Consul's tombstone GC). Changes no table index and notifies
+     * nothing; state_kv_prefix_index may drop for prefixes that only held
+     * reaped tombstones. */
+    STATE_CMD_KV_REAP = 5,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -149,6 +154,11 @@ enum state_kv_verb {
     STATE_KV_DELETE_CAS,  /* fails unless ModifyIndex == index */
     STATE_KV_DELETE_TREE, /* key is a prefix */
     STATE_KV_CHECK_SESSION, /* fails unless held by `session` (no sessions yet: fails unless equal) */
+    /* ?acquire= / ?release=. No sessions exist yet, so (like Consul with an
+     * unknown session) these always fail: rc CN_EINVAL, What "missing session",
+     * "invalid session \"<id>\"" or "failed to unlock key ...". */
+    STATE_KV_LOCK,
+    STATE_KV_UNLOCK,
     STATE_KV__COUNT
 };
 
@@ -181,6 +191,7 @@ int state_cmd_deregister(struct cn_buf *out, const char *node, const char *servi
 int state_cmd_check_status(struct cn_buf *out, const char *node, const char *check_id,
                            const char *status, const char *output);
 int state_cmd_noop(struct cn_buf *out);
+int state_cmd_kv_reap(struct cn_buf *out, uint64_t index);
 
 /* Type of an encoded command, or -1 if empty/unknown. */
 int state_cmd_type(const void *cmd, size_t len);
@@ -287,7 +298,7 @@ const struct state_check *state_check_get(const struct state *s, const char *nod
 /* ---- snapshots ----------------------------------------------------------- */
 
 /* Serialize the whole state (with last index and all table/service/node
- * indexes, and KV tombstones) into out. Versioned format, see docs/formats.md. */
+ * indexes, and KV tombstones) into out. Versioned format, see docs/format-state.md. */
 int state_snapshot_encode(const struct state *s, struct cn_buf *out);
 /* Replace s's contents by a decoded snapshot. On any error (CN_ECORRUPT with
  * a reason in err, CN_ENOMEM) s is unchanged. */

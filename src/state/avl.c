@@ -1,0 +1,176 @@
+/* state/avl.c: an intrusive AVL tree with an optional augmentation hook.
+ * Nodes are relinked, never copied, so pointers to records stay valid while
+ * they are detached (the undo log relies on that). Recursion depth is the
+ * tree height (< AVL_MAX_DEPTH). */
+#include "state/state_int.h"
+
+static void set_h(struct avl *n, int h)
+{
+    n->hx = (n->hx & ~(uint64_t)0xff) | (uint64_t)h;
+}
+
+static void update(struct avl *n, const struct avl_ops *ops)
+{
+    int hl = AVL_H(n->l), hr = AVL_H(n->r);
+    set_h(n, (hl > hr ? hl : hr) + 1);
+    if (ops->fix)
+        ops->fix(n);
+}
+
+static struct avl *rot_right(struct avl *n, const struct avl_ops *ops)
+{
+    struct avl *l = n->l;
+    n->l = l->r;
+    l->r = n;
+    update(n, ops);
+    update(l, ops);
+    return l;
+}
+
+static struct avl *rot_left(struct avl *n, const struct avl_ops *ops)
+{
+    struct avl *r = n->r;
+    n->r = r->l;
+    r->l = n;
+    update(n, ops);
+    update(r, ops);
+    return r;
+}
+
+static struct avl *balance(struct avl *n, const struct avl_ops *ops)
+{
+    update(n, ops);
+    int bf = AVL_H(n->l) - AVL_H(n->r);
+    if (bf > 1) {
+        if (AVL_H(n->l->l) < AVL_H(n->l->r))
+            n->l = rot_left(n->l, ops);
+        return rot_right(n, ops);
+    }
+    if (bf < -1) {
+        if (AVL_H(n->r->r) < AVL_H(n->r->l))
+            n->r = rot_right(n->r, ops);
+        return rot_left(n, ops);
+    }
+    return n;
+}
+
+struct avl *state__avl_find(struct avl *t, const void *key, const struct avl_ops *ops)
+{
+    while (t) {
+        int c = ops->cmp(key, t);
+        if (c == 0)
+            return t;
+        t = c < 0 ? t->l : t->r;
+    }
+    return NULL;
+}
+
+static struct avl *ins(struct avl *t, struct avl *n, const void *key, const struct avl_ops *ops)
+{
+    if (!t) {
+        n->l = n->r = NULL;
+        update(n, ops);
+        return n;
+    }
+    if (ops->cmp(key, t) < 0)
+        t->l = ins(t->l, n, key, ops);
+    else
+        t->r = ins(t->r, n, key, ops);
+    return balance(t, ops);
+}
+
+void state__avl_insert(struct avl **root, struct avl *n, const struct avl_ops *ops)
+{
+    *root = ins(*root, n, ops->key(n), ops);
+}
+
+static struct avl *del_min(struct avl *t, struct avl **min, const struct avl_ops *ops)
+{
+    if (!t->l) {
+        *min = t;
+        return t->r;
+    }
+    t->l = del_min(t->l, min, ops);
+    return balance(t, ops);
+}
+
+static struct avl *del(struct avl *t, const void *key, struct avl **out,
+                       const struct avl_ops *ops)
+{
+    if (!t)
+        return NULL;
+    int c = ops->cmp(key, t);
+    if (c < 0) {
+        t->l = del(t->l, key, out, ops);
+    } else if (c > 0) {
+        t->r = del(t->r, key, out, ops);
+    } else {
+        *out = t;
+        if (!t->l)
+            return t->r;
+        if (!t->r)
+            return t->l;
+        struct avl *m;
+        struct avl *r = del_min(t->r, &m, ops);
+        m->l = t->l;
+        m->r = r;
+        return balance(m, ops);
+    }
+    return balance(t, ops);
+}
+
+struct avl *state__avl_remove(struct avl **root, const void *key, const struct avl_ops *ops)
+{
+    struct avl *out = NULL;
+    *root = del(*root, key, &out, ops);
+    return out;
+}
+
+static struct avl *rep(struct avl *t, const void *key, struct avl *old, struct avl *nw,
+                       const struct avl_ops *ops)
+{
+    if (t == old) {
+        nw->l = old->l;
+        nw->r = old->r;
+        update(nw, ops);
+        return nw;
+    }
+    if (ops->cmp(key, t) < 0)
+        t->l = rep(t->l, key, old, nw, ops);
+    else
+        t->r = rep(t->r, key, old, nw, ops);
+    if (ops->fix)
+        ops->fix(t);
+    return t;
+}
+
+void state__avl_replace(struct avl **root, struct avl *old, struct avl *nw,
+                        const struct avl_ops *ops)
+{
+    *root = rep(*root, ops->key(old), old, nw, ops);
+}
+
+void state__avl_seek(struct avl_iter *it, struct avl *t, const void *key, bool after,
+                     const struct avl_ops *ops)
+{
+    it->n = 0;
+    while (t) {
+        int c = key ? ops->cmp(key, t) : -1;
+        if (c < 0 || (c == 0 && !after)) {
+            it->stk[it->n++] = t;
+            t = t->l;
+        } else {
+            t = t->r;
+        }
+    }
+}
+
+struct avl *state__avl_next(struct avl_iter *it)
+{
+    if (it->n == 0)
+        return NULL;
+    struct avl *n = it->stk[--it->n];
+    for (struct avl *t = n->r; t; t = t->l)
+        it->stk[it->n++] = t;
+    return n;
+}

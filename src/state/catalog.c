@@ -1,0 +1,919 @@
+/* state/catalog.c: nodes, services and checks. Register/deregister follow
+ * Consul's EnsureRegistration/deleteNodeTxn family (agent/consul/state/
+ * catalog.go): upserts that change nothing bump nothing; a node-row change
+ * bumps the indexes of every service on the node (node data is part of the
+ * health views); unknown items on deregister are a successful no-op. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/enc.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "state/state_int.h"
+
+#define NODE(x) CN_CONTAINER_OF(x, struct node_rec, a)
+#define SVC(x) CN_CONTAINER_OF(x, struct svc_rec, by_id)
+#define SVCN(x) CN_CONTAINER_OF(x, struct svc_rec, by_name)
+#define CHK(x) CN_CONTAINER_OF(x, struct chk_rec, a)
+#define NAME(x) CN_CONTAINER_OF(x, struct name_rec, a)
+
+/* ---- tree ops --------------------------------------------------------------- */
+
+static int str_cmp(const void *key, const char *s)
+{
+    return strcmp((const char *)key, s);
+}
+
+static int pair_cmp(const void *key, const struct pair_key *k)
+{
+    const struct pair_key *p = key;
+    int c = strcmp(p->a, k->a);
+    return c ? c : strcmp(p->b, k->b);
+}
+
+static size_t map_mem(const struct state_map *m)
+{
+    size_t n = m->n ? state__chunk(m->n * sizeof(*m->items)) : 0;
+    for (size_t i = 0; i < m->n; i++)
+        n += state__str_mem(m->items[i].k) + state__str_mem(m->items[i].v);
+    return n;
+}
+
+static size_t node_mem(const struct node_rec *r)
+{
+    return state__chunk(sizeof(*r)) + state__str_mem(r->n.name) + state__str_mem(r->n.id) +
+           state__str_mem(r->n.address) + map_mem(&r->n.tagged_addresses) + map_mem(&r->n.meta);
+}
+
+static size_t svc_mem(const struct svc_rec *r)
+{
+    const struct state_service *v = &r->s;
+    size_t n = state__chunk(sizeof(*r)) + state__str_mem(v->node) + state__str_mem(v->id) +
+               state__str_mem(v->service) + state__str_mem(v->kind) +
+               state__str_mem(v->address) + map_mem(&v->meta);
+    if (v->ntags)
+        n += state__chunk(v->ntags * sizeof(char *));
+    for (size_t i = 0; i < v->ntags; i++)
+        n += state__str_mem(v->tags[i]);
+    if (v->ntaddrs)
+        n += state__chunk(v->ntaddrs * sizeof(*v->taddrs));
+    for (size_t i = 0; i < v->ntaddrs; i++)
+        n += state__str_mem(v->taddrs[i].name) + state__str_mem(v->taddrs[i].address);
+    return n;
+}
+
+#define CHECK_STRS(c)                                                                              \
+    {(c)->node,   (c)->check_id,   (c)->name,     (c)->status, (c)->notes,                         \
+     (c)->output, (c)->service_id, (c)->service_name, (c)->type, (c)->http,                       \
+     (c)->method, (c)->tcp,        (c)->header_json,  (c)->body}
+
+static size_t chk_mem(const struct chk_rec *r)
+{
+    const char *strs[] = CHECK_STRS(&r->c);
+    size_t n = state__chunk(sizeof(*r));
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        n += state__str_mem(strs[i]);
+    return n;
+}
+
+static int node_cmp(const void *key, const struct avl *n)
+{
+    return str_cmp(key, NODE(n)->n.name);
+}
+static const void *node_key(const struct avl *n)
+{
+    return NODE(n)->n.name;
+}
+static void node_free(struct state *s, struct avl *n)
+{
+    struct node_rec *r = NODE(n);
+    s->mem -= node_mem(r);
+    state__node_clear(&r->n);
+    cn_free(r);
+}
+const struct avl_ops state__node_ops = {node_cmp, node_key, NULL, node_free};
+
+static int svc_id_cmp(const void *key, const struct avl *n)
+{
+    return pair_cmp(key, &SVC(n)->k);
+}
+static const void *svc_id_key(const struct avl *n)
+{
+    return &SVC(n)->k;
+}
+static void svc_free_rec(struct state *s, struct svc_rec *r)
+{
+    s->mem -= svc_mem(r);
+    state__service_clear(&r->s);
+    cn_free(r);
+}
+static void svc_id_free(struct state *s, struct avl *n)
+{
+    svc_free_rec(s, SVC(n));
+}
+const struct avl_ops state__svc_id_ops = {svc_id_cmp, svc_id_key, NULL, svc_id_free};
+
+static int svc_name_cmp(const void *key, const struct avl *n)
+{
+    return pair_cmp(key, &SVCN(n)->k);
+}
+static const void *svc_name_key(const struct avl *n)
+{
+    return &SVCN(n)->k;
+}
+static void svc_name_free(struct state *s, struct avl *n)
+{
+    svc_free_rec(s, SVCN(n)); /* never the owning entry: see link_service */
+}
+const struct avl_ops state__svc_name_ops = {svc_name_cmp, svc_name_key, NULL, svc_name_free};
+
+static int chk_cmp(const void *key, const struct avl *n)
+{
+    return pair_cmp(key, &CHK(n)->k);
+}
+static const void *chk_key(const struct avl *n)
+{
+    return &CHK(n)->k;
+}
+static void chk_free(struct state *s, struct avl *n)
+{
+    struct chk_rec *r = CHK(n);
+    s->mem -= chk_mem(r);
+    state__check_clear(&r->c);
+    cn_free(r);
+}
+const struct avl_ops state__chk_ops = {chk_cmp, chk_key, NULL, chk_free};
+
+static int name_cmp(const void *key, const struct avl *n)
+{
+    return str_cmp(key, NAME(n)->name);
+}
+static const void *name_key(const struct avl *n)
+{
+    return NAME(n)->name;
+}
+static void name_free(struct state *s, struct avl *n)
+{
+    struct name_rec *r = NAME(n);
+    s->mem -= state__chunk(sizeof(*r) + strlen(r->name) + 1);
+    cn_free(r);
+}
+const struct avl_ops state__name_ops = {name_cmp, name_key, NULL, name_free};
+
+struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index)
+{
+    size_t n = strlen(name);
+    struct name_rec *r = cn_malloc(sizeof(*r) + n + 1);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    memcpy(r->name, name, n + 1);
+    r->index = index;
+    s->mem += state__chunk(sizeof(*r) + n + 1);
+    return r;
+}
+
+/* ---- record copies -------------------------------------------------------- */
+
+static char *sdup(const char *s, bool *fail)
+{
+    char *d = cn_strdup(s ? s : "");
+    if (!d)
+        *fail = true;
+    return d;
+}
+
+static void map_dup(struct state_map *dst, const struct state_map *src, bool *fail)
+{
+    dst->n = 0;
+    dst->items = NULL;
+    if (!src->n || *fail)
+        return;
+    if (!(dst->items = cn_calloc(src->n, sizeof(*dst->items)))) {
+        *fail = true;
+        return;
+    }
+    dst->n = src->n;
+    for (size_t i = 0; i < src->n; i++) {
+        dst->items[i].k = sdup(src->items[i].k, fail);
+        dst->items[i].v = sdup(src->items[i].v, fail);
+    }
+}
+
+struct node_rec *state__node_dup(struct state *s, const struct state_node *n)
+{
+    struct node_rec *r = cn_calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    bool fail = false;
+    r->n.name = sdup(n->name, &fail);
+    r->n.id = sdup(n->id, &fail);
+    r->n.address = sdup(n->address, &fail);
+    map_dup(&r->n.tagged_addresses, &n->tagged_addresses, &fail);
+    map_dup(&r->n.meta, &n->meta, &fail);
+    r->n.create_index = n->create_index;
+    r->n.modify_index = n->modify_index;
+    if (fail) {
+        state__node_clear(&r->n);
+        cn_free(r);
+        return NULL;
+    }
+    s->mem += node_mem(r);
+    return r;
+}
+
+struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v)
+{
+    struct svc_rec *r = cn_calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    struct state_service *d = &r->s;
+    bool fail = false;
+    d->node = sdup(v->node, &fail);
+    d->id = sdup(v->id, &fail);
+    d->service = sdup(v->service, &fail);
+    d->kind = sdup(v->kind, &fail);
+    d->address = sdup(v->address, &fail);
+    if (v->ntags && !fail) {
+        if ((d->tags = cn_calloc(v->ntags, sizeof(char *))))
+            d->ntags = v->ntags;
+        else
+            fail = true;
+        for (size_t i = 0; i < d->ntags; i++)
+            d->tags[i] = sdup(v->tags[i], &fail);
+    }
+    map_dup(&d->meta, &v->meta, &fail);
+    if (v->ntaddrs && !fail) {
+        if ((d->taddrs = cn_calloc(v->ntaddrs, sizeof(*d->taddrs))))
+            d->ntaddrs = v->ntaddrs;
+        else
+            fail = true;
+        for (size_t i = 0; i < d->ntaddrs; i++) {
+            d->taddrs[i].name = sdup(v->taddrs[i].name, &fail);
+            d->taddrs[i].address = sdup(v->taddrs[i].address, &fail);
+            d->taddrs[i].port = v->taddrs[i].port;
+        }
+    }
+    d->port = v->port;
+    d->weight_passing = v->weight_passing;
+    d->weight_warning = v->weight_warning;
+    d->enable_tag_override = v->enable_tag_override;
+    d->create_index = v->create_index;
+    d->modify_index = v->modify_index;
+    if (fail) {
+        state__service_clear(d);
+        cn_free(r);
+        return NULL;
+    }
+    r->k.a = d->node;
+    r->k.b = d->id;
+    s->mem += svc_mem(r);
+    return r;
+}
+
+struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c)
+{
+    struct chk_rec *r = cn_calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    struct state_check *d = &r->c;
+    bool fail = false;
+    *d = *c; /* scalars; every string is replaced below */
+    d->node = sdup(c->node, &fail);
+    d->check_id = sdup(c->check_id, &fail);
+    d->name = sdup(c->name, &fail);
+    d->status = sdup(c->status, &fail);
+    d->notes = sdup(c->notes, &fail);
+    d->output = sdup(c->output, &fail);
+    d->service_id = sdup(c->service_id, &fail);
+    d->service_name = sdup(c->service_name, &fail);
+    d->type = sdup(c->type, &fail);
+    d->http = sdup(c->http, &fail);
+    d->method = sdup(c->method, &fail);
+    d->tcp = sdup(c->tcp, &fail);
+    d->header_json = sdup(c->header_json, &fail);
+    d->body = sdup(c->body, &fail);
+    if (fail) {
+        state__check_clear(d);
+        cn_free(r);
+        return NULL;
+    }
+    r->k.a = d->node;
+    r->k.b = d->check_id;
+    s->mem += chk_mem(r);
+    return r;
+}
+
+/* ---- comparisons (ignore indexes) ------------------------------------------ */
+
+static bool seq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool map_eq(const struct state_map *a, const struct state_map *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (!seq(a->items[i].k, b->items[i].k) || !seq(a->items[i].v, b->items[i].v))
+            return false;
+    return true;
+}
+
+static bool node_same(const struct state_node *a, const struct state_node *b)
+{
+    return seq(a->name, b->name) && seq(a->id, b->id) && seq(a->address, b->address) &&
+           map_eq(&a->tagged_addresses, &b->tagged_addresses) && map_eq(&a->meta, &b->meta);
+}
+
+static bool svc_same(const struct state_service *a, const struct state_service *b)
+{
+    if (!seq(a->node, b->node) || !seq(a->id, b->id) || !seq(a->service, b->service) ||
+        !seq(a->kind, b->kind) || !seq(a->address, b->address) || a->port != b->port ||
+        a->ntags != b->ntags || a->ntaddrs != b->ntaddrs || !map_eq(&a->meta, &b->meta) ||
+        a->weight_passing != b->weight_passing || a->weight_warning != b->weight_warning ||
+        a->enable_tag_override != b->enable_tag_override)
+        return false;
+    for (size_t i = 0; i < a->ntags; i++)
+        if (!seq(a->tags[i], b->tags[i]))
+            return false;
+    for (size_t i = 0; i < a->ntaddrs; i++)
+        if (!seq(a->taddrs[i].name, b->taddrs[i].name) ||
+            !seq(a->taddrs[i].address, b->taddrs[i].address) ||
+            a->taddrs[i].port != b->taddrs[i].port)
+            return false;
+    return true;
+}
+
+static bool chk_same(const struct state_check *a, const struct state_check *b)
+{
+    const char *x[] = CHECK_STRS(a);
+    const char *y[] = CHECK_STRS(b);
+    for (size_t i = 0; i < sizeof(x) / sizeof(x[0]); i++)
+        if (!seq(x[i], y[i]))
+            return false;
+    return a->interval_ns == b->interval_ns && a->timeout_ns == b->timeout_ns &&
+           a->ttl_ns == b->ttl_ns && a->deregister_after_ns == b->deregister_after_ns &&
+           a->tls_skip_verify == b->tls_skip_verify;
+}
+
+/* ---- lookups ------------------------------------------------------------------ */
+
+static struct node_rec *find_node(const struct state *s, const char *name)
+{
+    struct avl *a = state__avl_find(s->nodes, name, &state__node_ops);
+    return a ? NODE(a) : NULL;
+}
+
+static struct svc_rec *find_svc(const struct state *s, const char *node, const char *id)
+{
+    struct pair_key k = {node, id};
+    struct avl *a = state__avl_find(s->services, &k, &state__svc_id_ops);
+    return a ? SVC(a) : NULL;
+}
+
+static struct chk_rec *find_chk(const struct state *s, const char *node, const char *id)
+{
+    struct pair_key k = {node, id};
+    struct avl *a = state__avl_find(s->checks, &k, &state__chk_ops);
+    return a ? CHK(a) : NULL;
+}
+
+/* First record of `node` in a (node, id)-keyed tree, or after (node, after). */
+static void seek_node(struct avl_iter *it, struct avl *root, const struct avl_ops *ops,
+                      const char *node, const char *after)
+{
+    struct pair_key k = {node, after ? after : ""};
+    state__avl_seek(it, root, &k, after != NULL, ops);
+}
+
+static struct svc_rec *next_svc(struct avl_iter *it, const char *node)
+{
+    struct avl *a = state__avl_next(it);
+    return a && strcmp(SVC(a)->s.node, node) == 0 ? SVC(a) : NULL;
+}
+
+static struct chk_rec *next_chk(struct avl_iter *it, const char *node)
+{
+    struct avl *a = state__avl_next(it);
+    return a && strcmp(CHK(a)->c.node, node) == 0 ? CHK(a) : NULL;
+}
+
+/* ---- index bumps and notifications ---------------------------------------- */
+
+static int touch_node(struct txn *t, const char *node)
+{
+    struct name_rec *nr = state__name_touch(t, &t->s->node_names, node);
+    if (!nr || state__tx_reserve(t, 0, 1))
+        return CN_ENOMEM;
+    state__tx_note(t, STATE_T_NODES, nr->name);
+    return 0;
+}
+
+static int touch_service(struct txn *t, const char *name)
+{
+    struct name_rec *nr = state__name_touch(t, &t->s->svc_names, name);
+    if (!nr || state__tx_reserve(t, 0, 1))
+        return CN_ENOMEM;
+    state__tx_note(t, STATE_T_SERVICES, nr->name);
+    return 0;
+}
+
+/* Everything health views show for the node's instances changed. */
+static int touch_node_services(struct txn *t, const char *node)
+{
+    struct avl_iter it;
+    struct svc_rec *v;
+    seek_node(&it, t->s->services, &state__svc_id_ops, node, NULL);
+    while ((v = next_svc(&it, node)))
+        if (touch_service(t, v->s.service))
+            return CN_ENOMEM;
+    return 0;
+}
+
+static int check_changed(struct txn *t, const struct state_check *c)
+{
+    struct name_rec *nr = state__name_touch(t, &t->s->node_names, c->node);
+    if (!nr || state__tx_reserve(t, 0, 2))
+        return CN_ENOMEM;
+    t->s->tidx[STATE_T_CHECKS] = t->idx;
+    state__tx_note(t, STATE_T_CHECKS, nr->name);
+    state__tx_note(t, STATE_T_NODES, nr->name);
+    if (*c->service_id)
+        return touch_service(t, c->service_name);
+    return touch_node_services(t, c->node);
+}
+
+static int einval(struct txn *t, const char *fmt, const char *a, const char *b)
+{
+    int rc = state__tx_error(t, 0, fmt, a, b);
+    return rc ? rc : CN_EINVAL;
+}
+
+/* ---- mutations ------------------------------------------------------------------ */
+
+/* Link nw (a fresh record) in place of old (NULL: new key). Takes nw. */
+static int link_check(struct txn *t, struct chk_rec *old, struct chk_rec *nw)
+{
+    if (state__tx_reserve(t, 1, 0)) {
+        chk_free(t->s, &nw->a);
+        return CN_ENOMEM;
+    }
+    if (old)
+        state__tx_replace(t, &t->s->checks, &state__chk_ops, &old->a, &nw->a, true);
+    else
+        state__tx_insert(t, &t->s->checks, &state__chk_ops, &nw->a, true);
+    int rc = check_changed(t, &nw->c);
+    /* A check that moved between services (or to/from node level) changes
+     * the old service's view too. */
+    if (!rc && old && !seq(old->c.service_id, nw->c.service_id))
+        rc = check_changed(t, &old->c);
+    return rc;
+}
+
+static int unlink_check(struct txn *t, struct chk_rec *c)
+{
+    if (state__tx_reserve(t, 1, 0))
+        return CN_ENOMEM;
+    state__tx_remove(t, &t->s->checks, &state__chk_ops, &c->a, true);
+    return check_changed(t, &c->c);
+}
+
+static int link_service(struct txn *t, struct svc_rec *old, struct svc_rec *nw)
+{
+    struct state *s = t->s;
+    struct name_rec *nn = state__name_touch(t, &s->svc_names, nw->s.service);
+    bool renamed = old && strcmp(old->s.service, nw->s.service) != 0;
+    struct name_rec *on = renamed ? state__name_touch(t, &s->svc_names, old->s.service) : NULL;
+    if (!nn || (renamed && !on) || state__tx_reserve(t, 3, 2)) {
+        svc_free_rec(s, nw);
+        return CN_ENOMEM;
+    }
+    /* The by_id entry owns the record; the by_name entry only links it. */
+    if (old) {
+        state__tx_replace(t, &s->services, &state__svc_id_ops, &old->by_id, &nw->by_id, true);
+        if (renamed) {
+            state__tx_remove(t, &on->inst, &state__svc_name_ops, &old->by_name, false);
+            state__tx_insert(t, &nn->inst, &state__svc_name_ops, &nw->by_name, false);
+            state__tx_note(t, STATE_T_SERVICES, on->name);
+        } else {
+            state__tx_replace(t, &nn->inst, &state__svc_name_ops, &old->by_name, &nw->by_name,
+                              false);
+        }
+    } else {
+        state__tx_insert(t, &s->services, &state__svc_id_ops, &nw->by_id, true);
+        state__tx_insert(t, &nn->inst, &state__svc_name_ops, &nw->by_name, false);
+    }
+    s->tidx[STATE_T_SERVICES] = t->idx;
+    state__tx_note(t, STATE_T_SERVICES, nn->name);
+    int rc = touch_node(t, nw->s.node);
+    if (rc || !renamed)
+        return rc;
+    /* Keep the checks' ServiceName in step with a renamed service. */
+    struct avl_iter it;
+    struct chk_rec *c;
+    seek_node(&it, s->checks, &state__chk_ops, nw->s.node, NULL);
+    while ((c = next_chk(&it, nw->s.node))) {
+        if (strcmp(c->c.service_id, nw->s.id) != 0)
+            continue;
+        struct state_check tmp = c->c;
+        tmp.service_name = nw->s.service;
+        tmp.modify_index = t->idx;
+        struct chk_rec *nc = state__chk_dup(s, &tmp);
+        if (!nc || (rc = link_check(t, c, nc)))
+            return CN_ENOMEM;
+        seek_node(&it, s->checks, &state__chk_ops, nw->s.node, nc->c.check_id);
+    }
+    return 0;
+}
+
+static int unlink_service(struct txn *t, struct svc_rec *v)
+{
+    struct state *s = t->s;
+    struct name_rec *nn = state__name_touch(t, &s->svc_names, v->s.service);
+    if (!nn || state__tx_reserve(t, 2, 1))
+        return CN_ENOMEM;
+    state__tx_remove(t, &s->services, &state__svc_id_ops, &v->by_id, true);
+    state__tx_remove(t, &nn->inst, &state__svc_name_ops, &v->by_name, false);
+    s->tidx[STATE_T_SERVICES] = t->idx;
+    state__tx_note(t, STATE_T_SERVICES, nn->name);
+    return touch_node(t, v->s.node);
+}
+
+/* ---- REGISTER ------------------------------------------------------------------- */
+
+static bool valid_status(const char *s)
+{
+    return !strcmp(s, "passing") || !strcmp(s, "warning") || !strcmp(s, "critical");
+}
+
+static int reg_node(struct txn *t, const struct state_node *node, bool skip)
+{
+    struct state *s = t->s;
+    struct node_rec *cur = find_node(s, node->name);
+    if (cur && skip)
+        return 0;
+    if (!*node->address)
+        return einval(t, cur || !skip ? "Must provide address if SkipNodeUpdate is not set%s%s"
+                                      : "Missing node registration%s%s",
+                      "", "");
+    if (cur && node_same(&cur->n, node))
+        return 0; /* no write, no index bump (ensureRegistrationTxn) */
+    struct node_rec *nr = state__node_dup(s, node);
+    if (!nr)
+        return CN_ENOMEM;
+    if (state__tx_reserve(t, 1, 1)) {
+        node_free(s, &nr->a);
+        return CN_ENOMEM;
+    }
+    nr->n.create_index = cur ? cur->n.create_index : t->idx;
+    nr->n.modify_index = t->idx;
+    if (cur)
+        state__tx_replace(t, &s->nodes, &state__node_ops, &cur->a, &nr->a, true);
+    else
+        state__tx_insert(t, &s->nodes, &state__node_ops, &nr->a, true);
+    s->tidx[STATE_T_NODES] = t->idx;
+    int rc = touch_node(t, nr->n.name);
+    return rc ? rc : touch_node_services(t, nr->n.name);
+}
+
+static int reg_service(struct txn *t, const char *node, const struct state_service *in)
+{
+    if (!*in->service)
+        return einval(t, "Must provide service name%s%s", "", "");
+    struct state_service tmp = *in;
+    tmp.node = (char *)node;
+    if (!*tmp.id)
+        tmp.id = tmp.service; /* Consul: ID defaults to the service name */
+    if (tmp.weight_passing == 0 && tmp.weight_warning == 0)
+        tmp.weight_passing = tmp.weight_warning = 1; /* api docs: default {1, 1} */
+    else if (tmp.weight_passing == 0)
+        tmp.weight_passing = 1;
+    struct svc_rec *cur = find_svc(t->s, node, tmp.id);
+    if (cur && svc_same(&cur->s, &tmp))
+        return 0;
+    struct svc_rec *nw = state__svc_dup(t->s, &tmp);
+    if (!nw)
+        return CN_ENOMEM;
+    nw->s.create_index = cur ? cur->s.create_index : t->idx;
+    nw->s.modify_index = t->idx;
+    return link_service(t, cur, nw);
+}
+
+static int reg_check(struct txn *t, const char *node, const struct state_check *in)
+{
+    struct state_check tmp = *in;
+    tmp.node = (char *)node;
+    if (!*tmp.check_id)
+        tmp.check_id = tmp.name;
+    if (!*tmp.check_id)
+        return einval(t, "failed inserting check on node %s: missing check ID%s", node, "");
+    if (!*tmp.status)
+        tmp.status = "critical"; /* ensureCheckTxn: the default status */
+    if (!valid_status(tmp.status))
+        return einval(t, "invalid check status \"%s\"%s", tmp.status, "");
+    tmp.service_name = "";
+    if (*tmp.service_id) {
+        struct svc_rec *v = find_svc(t->s, node, tmp.service_id);
+        if (!v)
+            return einval(t, "failed inserting check on node \"%s\": Missing service "
+                             "registration%s", node, "");
+        tmp.service_name = v->s.service;
+    }
+    struct chk_rec *cur = find_chk(t->s, node, tmp.check_id);
+    if (cur && chk_same(&cur->c, &tmp))
+        return 0;
+    struct chk_rec *nw = state__chk_dup(t->s, &tmp);
+    if (!nw)
+        return CN_ENOMEM;
+    nw->c.create_index = cur ? cur->c.create_index : t->idx;
+    nw->c.modify_index = t->idx;
+    return link_check(t, cur, nw);
+}
+
+int state__cat_apply_register(struct txn *t, struct cn_dec *d)
+{
+    struct state_node node;
+    struct state_service svc;
+    struct state_check *checks = NULL;
+    size_t nchecks = 0;
+    memset(&node, 0, sizeof(node));
+    memset(&svc, 0, sizeof(svc));
+    state__dec_node(d, &node);
+    uint8_t skip = cn_dec_u8(d), has_svc = cn_dec_u8(d);
+    if (!d->err && (skip > 1 || has_svc > 1))
+        d->err = CN_ECORRUPT;
+    if (has_svc && !d->err)
+        state__dec_service(d, &svc);
+    uint32_t n = cn_dec_u32(d);
+    if (!d->err && n > (d->len - d->off) / 16)
+        d->err = CN_ECORRUPT;
+    if (!d->err && n && !(checks = cn_calloc(n, sizeof(*checks))))
+        d->err = CN_ENOMEM;
+    for (uint32_t i = 0; i < n && !d->err; i++) {
+        state__dec_check(d, &checks[i]);
+        nchecks = i + 1;
+    }
+    int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
+    if (!rc) {
+        if (!*node.name)
+            rc = einval(t, "Must provide node%s%s", "", "");
+        else
+            rc = reg_node(t, &node, skip);
+    }
+    if (!rc && has_svc)
+        rc = reg_service(t, node.name, &svc);
+    for (size_t i = 0; !rc && i < nchecks; i++)
+        rc = reg_check(t, node.name, &checks[i]);
+    if (!rc && t->res)
+        t->res->ok = true;
+    state__node_clear(&node);
+    state__service_clear(&svc);
+    for (size_t i = 0; i < nchecks; i++)
+        state__check_clear(&checks[i]);
+    cn_free(checks);
+    return rc;
+}
+
+/* ---- DEREGISTER ------------------------------------------------------------------ */
+
+static int dereg_service(struct txn *t, struct svc_rec *v)
+{
+    struct avl_iter it;
+    struct chk_rec *c;
+    seek_node(&it, t->s->checks, &state__chk_ops, v->s.node, NULL);
+    while ((c = next_chk(&it, v->s.node))) {
+        if (strcmp(c->c.service_id, v->s.id) != 0)
+            continue;
+        if (unlink_check(t, c))
+            return CN_ENOMEM;
+        seek_node(&it, t->s->checks, &state__chk_ops, v->s.node, c->c.check_id);
+    }
+    return unlink_service(t, v);
+}
+
+static int dereg_node(struct txn *t, struct node_rec *n)
+{
+    struct state *s = t->s;
+    const char *name = n->n.name;
+    struct avl_iter it;
+    struct chk_rec *c;
+    struct svc_rec *v;
+    /* Checks first: node-level ones notify the services still on the node. */
+    seek_node(&it, s->checks, &state__chk_ops, name, NULL);
+    while ((c = next_chk(&it, name))) {
+        if (unlink_check(t, c))
+            return CN_ENOMEM;
+        seek_node(&it, s->checks, &state__chk_ops, name, c->c.check_id);
+    }
+    seek_node(&it, s->services, &state__svc_id_ops, name, NULL);
+    while ((v = next_svc(&it, name))) {
+        if (unlink_service(t, v))
+            return CN_ENOMEM;
+        seek_node(&it, s->services, &state__svc_id_ops, name, v->s.id);
+    }
+    if (state__tx_reserve(t, 1, 0))
+        return CN_ENOMEM;
+    state__tx_remove(t, &s->nodes, &state__node_ops, &n->a, true);
+    s->tidx[STATE_T_NODES] = t->idx;
+    return touch_node(t, name);
+}
+
+int state__cat_apply_deregister(struct txn *t, struct cn_dec *d)
+{
+    char *node = cn_dec_strdup(d);
+    uint8_t has_sid = cn_dec_u8(d);
+    char *sid = d->err ? NULL : cn_dec_strdup(d);
+    uint8_t has_cid = cn_dec_u8(d);
+    char *cid = d->err ? NULL : cn_dec_strdup(d);
+    int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
+    if (!rc && (has_sid > 1 || has_cid > 1 || (!has_sid && *sid) || (!has_cid && *cid)))
+        rc = CN_ECORRUPT;
+    bool found = false;
+    if (!rc && !has_sid && !has_cid) {
+        /* deleteNodeTxn: an unknown node is a successful no-op. */
+        struct node_rec *n = find_node(t->s, node);
+        if (n) {
+            found = true;
+            rc = dereg_node(t, n);
+        }
+    } else if (!rc) {
+        /* deleteServiceTxn / deleteCheckTxn: unknown items are no-ops too. */
+        struct svc_rec *v = has_sid ? find_svc(t->s, node, sid) : NULL;
+        if (v) {
+            found = true;
+            rc = dereg_service(t, v);
+        }
+        struct chk_rec *c = !rc && has_cid ? find_chk(t->s, node, cid) : NULL;
+        if (c) {
+            found = true;
+            rc = unlink_check(t, c);
+        }
+    }
+    if (!rc && t->res)
+        t->res->ok = found; /* rc stays 0: Consul's deregister returns true */
+    cn_free(node);
+    cn_free(sid);
+    cn_free(cid);
+    return rc;
+}
+
+/* ---- CHECK_STATUS ------------------------------------------------------------- */
+
+int state__cat_apply_check_status(struct txn *t, struct cn_dec *d)
+{
+    char *node = cn_dec_strdup(d);
+    char *cid = d->err ? NULL : cn_dec_strdup(d);
+    char *status = d->err ? NULL : cn_dec_strdup(d);
+    char *output = d->err ? NULL : cn_dec_strdup(d);
+    int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
+    struct chk_rec *c = rc ? NULL : find_chk(t->s, node, cid);
+    if (!rc && !c) {
+        rc = state__tx_error(t, 0, "check \"%s\" on node \"%s\" doesn't exist", cid, node);
+        rc = rc ? rc : CN_ENOTFOUND;
+    } else if (!rc && !valid_status(status)) {
+        rc = einval(t, "invalid check status \"%s\"%s", status, "");
+    } else if (!rc && (strcmp(c->c.status, status) || strcmp(c->c.output, output))) {
+        struct state_check tmp = c->c;
+        tmp.status = status;
+        tmp.output = output;
+        tmp.modify_index = t->idx;
+        struct chk_rec *nw = state__chk_dup(t->s, &tmp);
+        rc = nw ? link_check(t, c, nw) : CN_ENOMEM;
+    }
+    if (!rc && t->res)
+        t->res->ok = true;
+    cn_free(node);
+    cn_free(cid);
+    cn_free(status);
+    cn_free(output);
+    return rc;
+}
+
+/* ---- reads ---------------------------------------------------------------------- */
+
+const struct state_node *state_node_get(const struct state *s, const char *name)
+{
+    struct node_rec *r = name ? find_node(s, name) : NULL;
+    return r ? &r->n : NULL;
+}
+
+void state_nodes_foreach(const struct state *s, state_node_cb cb, void *arg)
+{
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
+    while ((a = state__avl_next(&it)))
+        if (cb(arg, &NODE(a)->n))
+            return;
+}
+
+void state_services_foreach(const struct state *s, state_service_cb cb, void *arg)
+{
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->services, NULL, false, &state__svc_id_ops);
+    while ((a = state__avl_next(&it)))
+        if (cb(arg, &SVC(a)->s))
+            return;
+}
+
+void state_service_instances(const struct state *s, const char *name, state_service_cb cb,
+                             void *arg)
+{
+    struct avl *nr = name ? state__avl_find(s->svc_names, name, &state__name_ops) : NULL;
+    if (!nr)
+        return;
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, NAME(nr)->inst, NULL, false, &state__svc_name_ops);
+    while ((a = state__avl_next(&it)))
+        if (cb(arg, &SVCN(a)->s))
+            return;
+}
+
+void state_node_services(const struct state *s, const char *node, state_service_cb cb, void *arg)
+{
+    struct avl_iter it;
+    struct svc_rec *v;
+    if (!node)
+        return;
+    seek_node(&it, s->services, &state__svc_id_ops, node, NULL);
+    while ((v = next_svc(&it, node)))
+        if (cb(arg, &v->s))
+            return;
+}
+
+const struct state_service *state_service_get(const struct state *s, const char *node,
+                                              const char *service_id)
+{
+    struct svc_rec *v = node && service_id ? find_svc(s, node, service_id) : NULL;
+    return v ? &v->s : NULL;
+}
+
+void state_checks_foreach(const struct state *s, state_check_cb cb, void *arg)
+{
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->checks, NULL, false, &state__chk_ops);
+    while ((a = state__avl_next(&it)))
+        if (cb(arg, &CHK(a)->c))
+            return;
+}
+
+/* Checks on node whose service_id equals sid (NULL: all). Returns nonzero
+ * when cb asked to stop. */
+static int node_checks(const struct state *s, const char *node, const char *sid,
+                       state_check_cb cb, void *arg)
+{
+    struct avl_iter it;
+    struct chk_rec *c;
+    seek_node(&it, s->checks, &state__chk_ops, node, NULL);
+    while ((c = next_chk(&it, node)))
+        if ((!sid || strcmp(c->c.service_id, sid) == 0) && cb(arg, &c->c))
+            return 1;
+    return 0;
+}
+
+void state_node_checks(const struct state *s, const char *node, state_check_cb cb, void *arg)
+{
+    if (node)
+        node_checks(s, node, NULL, cb, arg);
+}
+
+void state_instance_checks(const struct state *s, const struct state_service *svc,
+                           state_check_cb cb, void *arg)
+{
+    if (!svc || node_checks(s, svc->node, "", cb, arg))
+        return;
+    if (*svc->id)
+        node_checks(s, svc->node, svc->id, cb, arg);
+}
+
+struct svc_checks_ctx {
+    const struct state *s;
+    state_check_cb cb;
+    void *arg;
+    int stop;
+};
+
+static int svc_checks_visit(void *arg, const struct state_service *v)
+{
+    struct svc_checks_ctx *x = arg;
+    x->stop = node_checks(x->s, v->node, v->id, x->cb, x->arg);
+    return x->stop;
+}
+
+void state_service_checks(const struct state *s, const char *name, state_check_cb cb, void *arg)
+{
+    struct svc_checks_ctx x = {s, cb, arg, 0};
+    state_service_instances(s, name, svc_checks_visit, &x);
+}
+
+const struct state_check *state_check_get(const struct state *s, const char *node,
+                                          const char *check_id)
+{
+    struct chk_rec *c = node && check_id ? find_chk(s, node, check_id) : NULL;
+    return c ? &c->c : NULL;
+}

@@ -1,0 +1,415 @@
+/* state/cmd.c: command encoders (state_cmd_*) and the field codecs shared by
+ * command decoding and snapshots. Layout: docs/format-state.md. Every command
+ * starts with its type byte and STATE_CMD_VERSION; strings are u32 length +
+ * bytes (base/enc.h), maps are sorted by key. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/enc.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "state/state_int.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
+    } while (0)
+
+int state__enc_zstr(struct cn_buf *b, const char *s)
+{
+    if (!s)
+        s = "";
+    return cn_enc_bytes(b, s, strlen(s) + 1);
+}
+
+const char *state__dec_zstr(struct cn_dec *d, size_t *len)
+{
+    size_t n;
+    const uint8_t *p = cn_dec_bytes(d, &n);
+    if (!p)
+        return NULL;
+    if (n == 0 || p[n - 1] != 0 || memchr(p, 0, n - 1)) {
+        d->err = CN_ECORRUPT;
+        return NULL;
+    }
+    *len = n - 1;
+    return (const char *)p;
+}
+
+static int cmp_pair_ptr(const void *a, const void *b)
+{
+    const struct state_pair *x = *(const struct state_pair *const *)a;
+    const struct state_pair *y = *(const struct state_pair *const *)b;
+    return strcmp(x->k ? x->k : "", y->k ? y->k : "");
+}
+
+/* Maps are written sorted by key; duplicate keys are CN_EINVAL. */
+static int enc_map(struct cn_buf *b, const struct state_map *m)
+{
+    if (m->n > UINT32_MAX || (m->n && !m->items))
+        return CN_EINVAL;
+    const struct state_pair **v = cn_calloc(m->n ? m->n : 1, sizeof(*v));
+    if (!v)
+        return CN_ENOMEM;
+    for (size_t i = 0; i < m->n; i++)
+        v[i] = &m->items[i];
+    qsort(v, m->n, sizeof(*v), cmp_pair_ptr);
+    int rc = cn_enc_u32(b, (uint32_t)m->n);
+    for (size_t i = 0; !rc && i < m->n; i++) {
+        if (i && cmp_pair_ptr(&v[i - 1], &v[i]) == 0)
+            rc = CN_EINVAL;
+        else if (!(rc = cn_enc_str(b, v[i]->k)))
+            rc = cn_enc_str(b, v[i]->v);
+    }
+    cn_free(v);
+    return rc;
+}
+
+/* Smallest encoded element is 4 bytes: refuse counts the input cannot hold
+ * before allocating for them. */
+static size_t dec_count(struct cn_dec *d, size_t min_size)
+{
+    uint32_t n = cn_dec_u32(d);
+    if (d->err)
+        return 0;
+    if (n > (d->len - d->off) / min_size) {
+        d->err = CN_ECORRUPT;
+        return 0;
+    }
+    return n;
+}
+
+static char *dstr(struct cn_dec *d)
+{
+    return d->err ? NULL : cn_dec_strdup(d);
+}
+
+static void dec_map(struct cn_dec *d, struct state_map *m)
+{
+    size_t n = dec_count(d, 8);
+    if (d->err || n == 0)
+        return;
+    m->items = cn_calloc(n, sizeof(*m->items));
+    if (!m->items) {
+        d->err = CN_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < n && !d->err; i++) {
+        m->items[i].k = dstr(d);
+        m->items[i].v = dstr(d);
+        m->n = i + 1;
+        if (!d->err && i && strcmp(m->items[i - 1].k, m->items[i].k) >= 0)
+            d->err = CN_ECORRUPT; /* must be sorted and unique */
+    }
+}
+
+static void map_clear(struct state_map *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        cn_free(m->items[i].k);
+        cn_free(m->items[i].v);
+    }
+    cn_free(m->items);
+    m->items = NULL;
+    m->n = 0;
+}
+
+int state__enc_node(struct cn_buf *b, const struct state_node *n)
+{
+    TRY(cn_enc_str(b, n->name));
+    TRY(cn_enc_str(b, n->id));
+    TRY(cn_enc_str(b, n->address));
+    TRY(enc_map(b, &n->tagged_addresses));
+    return enc_map(b, &n->meta);
+}
+
+void state__dec_node(struct cn_dec *d, struct state_node *n)
+{
+    n->name = dstr(d);
+    n->id = dstr(d);
+    n->address = dstr(d);
+    dec_map(d, &n->tagged_addresses);
+    dec_map(d, &n->meta);
+}
+
+void state__node_clear(struct state_node *n)
+{
+    cn_free(n->name);
+    cn_free(n->id);
+    cn_free(n->address);
+    map_clear(&n->tagged_addresses);
+    map_clear(&n->meta);
+    memset(n, 0, sizeof(*n));
+}
+
+int state__enc_service(struct cn_buf *b, const struct state_service *v)
+{
+    if ((v->ntags && !v->tags) || (v->ntaddrs && !v->taddrs) || v->ntags > UINT32_MAX ||
+        v->ntaddrs > UINT32_MAX)
+        return CN_EINVAL;
+    TRY(cn_enc_str(b, v->id));
+    TRY(cn_enc_str(b, v->service));
+    TRY(cn_enc_str(b, v->kind));
+    TRY(cn_enc_u32(b, (uint32_t)v->ntags));
+    for (size_t i = 0; i < v->ntags; i++)
+        TRY(cn_enc_str(b, v->tags[i]));
+    TRY(cn_enc_str(b, v->address));
+    TRY(cn_enc_u32(b, (uint32_t)v->port));
+    TRY(enc_map(b, &v->meta));
+    TRY(cn_enc_u32(b, (uint32_t)v->ntaddrs));
+    for (size_t i = 0; i < v->ntaddrs; i++) {
+        TRY(cn_enc_str(b, v->taddrs[i].name));
+        TRY(cn_enc_str(b, v->taddrs[i].address));
+        TRY(cn_enc_u32(b, (uint32_t)v->taddrs[i].port));
+    }
+    TRY(cn_enc_u32(b, (uint32_t)v->weight_passing));
+    TRY(cn_enc_u32(b, (uint32_t)v->weight_warning));
+    return cn_enc_u8(b, v->enable_tag_override ? 1 : 0);
+}
+
+static bool dec_bool(struct cn_dec *d)
+{
+    uint8_t v = cn_dec_u8(d);
+    if (v > 1 && !d->err)
+        d->err = CN_ECORRUPT;
+    return v == 1;
+}
+
+void state__dec_service(struct cn_dec *d, struct state_service *v)
+{
+    v->id = dstr(d);
+    v->service = dstr(d);
+    v->kind = dstr(d);
+    size_t n = dec_count(d, 4);
+    if (!d->err && n) {
+        if (!(v->tags = cn_calloc(n, sizeof(char *))))
+            d->err = CN_ENOMEM;
+        for (size_t i = 0; i < n && !d->err; i++) {
+            v->tags[i] = dstr(d);
+            v->ntags = i + 1;
+        }
+    }
+    v->address = dstr(d);
+    v->port = (int)(int32_t)cn_dec_u32(d);
+    dec_map(d, &v->meta);
+    n = dec_count(d, 12);
+    if (!d->err && n) {
+        if (!(v->taddrs = cn_calloc(n, sizeof(*v->taddrs))))
+            d->err = CN_ENOMEM;
+        for (size_t i = 0; i < n && !d->err; i++) {
+            v->taddrs[i].name = dstr(d);
+            v->taddrs[i].address = dstr(d);
+            v->taddrs[i].port = (int)(int32_t)cn_dec_u32(d);
+            v->ntaddrs = i + 1;
+        }
+    }
+    v->weight_passing = (int)(int32_t)cn_dec_u32(d);
+    v->weight_warning = (int)(int32_t)cn_dec_u32(d);
+    v->enable_tag_override = dec_bool(d);
+}
+
+void state__service_clear(struct state_service *v)
+{
+    cn_free(v->node);
+    cn_free(v->id);
+    cn_free(v->service);
+    cn_free(v->kind);
+    for (size_t i = 0; i < v->ntags; i++)
+        cn_free(v->tags[i]);
+    cn_free(v->tags);
+    cn_free(v->address);
+    map_clear(&v->meta);
+    for (size_t i = 0; i < v->ntaddrs; i++) {
+        cn_free(v->taddrs[i].name);
+        cn_free(v->taddrs[i].address);
+    }
+    cn_free(v->taddrs);
+    memset(v, 0, sizeof(*v));
+}
+
+int state__enc_check(struct cn_buf *b, const struct state_check *c)
+{
+    TRY(cn_enc_str(b, c->check_id));
+    TRY(cn_enc_str(b, c->name));
+    TRY(cn_enc_str(b, c->status));
+    TRY(cn_enc_str(b, c->notes));
+    TRY(cn_enc_str(b, c->output));
+    TRY(cn_enc_str(b, c->service_id));
+    TRY(cn_enc_str(b, c->service_name));
+    TRY(cn_enc_str(b, c->type));
+    TRY(cn_enc_u64(b, (uint64_t)c->interval_ns));
+    TRY(cn_enc_u64(b, (uint64_t)c->timeout_ns));
+    TRY(cn_enc_u64(b, (uint64_t)c->ttl_ns));
+    TRY(cn_enc_u64(b, (uint64_t)c->deregister_after_ns));
+    TRY(cn_enc_str(b, c->http));
+    TRY(cn_enc_str(b, c->method));
+    TRY(cn_enc_str(b, c->tcp));
+    TRY(cn_enc_str(b, c->header_json));
+    TRY(cn_enc_str(b, c->body));
+    return cn_enc_u8(b, c->tls_skip_verify ? 1 : 0);
+}
+
+void state__dec_check(struct cn_dec *d, struct state_check *c)
+{
+    c->check_id = dstr(d);
+    c->name = dstr(d);
+    c->status = dstr(d);
+    c->notes = dstr(d);
+    c->output = dstr(d);
+    c->service_id = dstr(d);
+    c->service_name = dstr(d);
+    c->type = dstr(d);
+    c->interval_ns = (int64_t)cn_dec_u64(d);
+    c->timeout_ns = (int64_t)cn_dec_u64(d);
+    c->ttl_ns = (int64_t)cn_dec_u64(d);
+    c->deregister_after_ns = (int64_t)cn_dec_u64(d);
+    c->http = dstr(d);
+    c->method = dstr(d);
+    c->tcp = dstr(d);
+    c->header_json = dstr(d);
+    c->body = dstr(d);
+    c->tls_skip_verify = dec_bool(d);
+}
+
+void state__check_clear(struct state_check *c)
+{
+    char **strs[] = {&c->node,   &c->check_id,     &c->name, &c->status, &c->notes,
+                     &c->output, &c->service_id,   &c->service_name,     &c->type,
+                     &c->http,   &c->method,       &c->tcp,  &c->header_json, &c->body};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        cn_free(*strs[i]);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- encoders ------------------------------------------------------------ */
+
+static int begin(struct cn_buf *out, enum state_cmd_type t)
+{
+    TRY(cn_enc_u8(out, (uint8_t)t));
+    return cn_enc_u8(out, STATE_CMD_VERSION);
+}
+
+/* Encoders leave `out` as it was on error. */
+static int finish(struct cn_buf *out, size_t len0, int rc)
+{
+    if (rc)
+        out->len = len0;
+    return rc;
+}
+
+static int enc_txn(struct cn_buf *out, const struct state_kv_op *ops, size_t nops)
+{
+    TRY(begin(out, STATE_CMD_KV_TXN));
+    TRY(cn_enc_u32(out, (uint32_t)nops));
+    for (size_t i = 0; i < nops; i++) {
+        const struct state_kv_op *op = &ops[i];
+        if ((unsigned)op->verb >= STATE_KV__COUNT || !op->key || (op->value_len && !op->value))
+            return CN_EINVAL;
+        if (strlen(op->key) > UINT32_MAX - 1 || op->value_len > UINT32_MAX)
+            return CN_ETOOBIG;
+        TRY(cn_enc_u8(out, (uint8_t)op->verb));
+        TRY(state__enc_zstr(out, op->key));
+        TRY(cn_enc_bytes(out, op->value, op->value_len));
+        TRY(cn_enc_u64(out, op->flags));
+        TRY(cn_enc_u64(out, op->index));
+        TRY(cn_enc_u8(out, op->session ? 1 : 0));
+        TRY(state__enc_zstr(out, op->session));
+    }
+    return 0;
+}
+
+int state_cmd_kv_txn(struct cn_buf *out, const struct state_kv_op *ops, size_t nops)
+{
+    if (nops == 0 || nops > STATE_TXN_MAX_OPS || !ops)
+        return CN_EINVAL;
+    size_t len0 = out->len;
+    return finish(out, len0, enc_txn(out, ops, nops));
+}
+
+static int enc_register(struct cn_buf *out, const struct state_register *r)
+{
+    if (r->nchecks > UINT32_MAX || (r->nchecks && !r->checks))
+        return CN_EINVAL;
+    TRY(begin(out, STATE_CMD_REGISTER));
+    TRY(state__enc_node(out, &r->node));
+    TRY(cn_enc_u8(out, r->skip_node_update ? 1 : 0));
+    TRY(cn_enc_u8(out, r->service ? 1 : 0));
+    if (r->service)
+        TRY(state__enc_service(out, r->service));
+    TRY(cn_enc_u32(out, (uint32_t)r->nchecks));
+    for (size_t i = 0; i < r->nchecks; i++)
+        TRY(state__enc_check(out, &r->checks[i]));
+    return 0;
+}
+
+int state_cmd_register(struct cn_buf *out, const struct state_register *r)
+{
+    size_t len0 = out->len;
+    return finish(out, len0, enc_register(out, r));
+}
+
+static int enc_dereg(struct cn_buf *out, const char *node, const char *sid, const char *cid)
+{
+    TRY(begin(out, STATE_CMD_DEREGISTER));
+    TRY(cn_enc_str(out, node));
+    TRY(cn_enc_u8(out, sid ? 1 : 0));
+    TRY(cn_enc_str(out, sid));
+    TRY(cn_enc_u8(out, cid ? 1 : 0));
+    return cn_enc_str(out, cid);
+}
+
+int state_cmd_deregister(struct cn_buf *out, const char *node, const char *service_id,
+                         const char *check_id)
+{
+    if (!node)
+        return CN_EINVAL;
+    size_t len0 = out->len;
+    return finish(out, len0, enc_dereg(out, node, service_id, check_id));
+}
+
+static int enc_status(struct cn_buf *out, const char *node, const char *cid, const char *status,
+                      const char *output)
+{
+    TRY(begin(out, STATE_CMD_CHECK_STATUS));
+    TRY(cn_enc_str(out, node));
+    TRY(cn_enc_str(out, cid));
+    TRY(cn_enc_str(out, status));
+    return cn_enc_str(out, output);
+}
+
+int state_cmd_check_status(struct cn_buf *out, const char *node, const char *check_id,
+                           const char *status, const char *output)
+{
+    if (!node || !check_id || !status)
+        return CN_EINVAL;
+    size_t len0 = out->len;
+    return finish(out, len0, enc_status(out, node, check_id, status, output));
+}
+
+int state_cmd_noop(struct cn_buf *out)
+{
+    size_t len0 = out->len;
+    return finish(out, len0, begin(out, STATE_CMD_NOOP));
+}
+
+static int enc_reap(struct cn_buf *out, uint64_t index)
+{
+    TRY(begin(out, STATE_CMD_KV_REAP));
+    return cn_enc_u64(out, index);
+}
+
+int state_cmd_kv_reap(struct cn_buf *out, uint64_t index)
+{
+    size_t len0 = out->len;
+    return finish(out, len0, enc_reap(out, index));
+}
+
+int state_cmd_type(const void *cmd, size_t len)
+{
+    if (!cmd || len < 1)
+        return -1;
+    uint8_t t = *(const uint8_t *)cmd;
+    return t <= STATE_CMD_KV_REAP ? (int)t : -1;
+}

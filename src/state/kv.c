@@ -1,0 +1,523 @@
+/* state/kv.c: the KV table. One AVL tree holds live entries and tombstones
+ * (deleted keys: key + the deleting index), each node augmented with the
+ * highest ModifyIndex of its subtree, so a prefix's index (counting deletes)
+ * is an O(log n) query and reads never walk the store. Txn semantics follow
+ * Consul's agent/consul/state/txn.go and kvs.go (see docs/format-state.md). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/enc.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "state/state_int.h"
+
+#define KV(n) CN_CONTAINER_OF(n, struct kv_rec, a)
+
+static int kv_cmp(const void *key, const struct avl *n)
+{
+    return strcmp((const char *)key, KV(n)->kv.key);
+}
+
+static const void *kv_key(const struct avl *n)
+{
+    return KV(n)->kv.key;
+}
+
+static void kv_fix(struct avl *n)
+{
+    uint64_t m = KV(n)->kv.modify_index;
+    if (n->l && AVL_AUG(n->l) > m)
+        m = AVL_AUG(n->l);
+    if (n->r && AVL_AUG(n->r) > m)
+        m = AVL_AUG(n->r);
+    n->hx = (m << 8) | (n->hx & 0xffu);
+}
+
+static size_t kv_rec_size(size_t klen, size_t vlen, const char *session)
+{
+    return sizeof(struct kv_rec) + klen + 1 + (session ? strlen(session) + 1 : 0) + vlen;
+}
+
+static void kv_free(struct state *s, struct avl *n)
+{
+    struct kv_rec *r = KV(n);
+    s->mem -= state__chunk(kv_rec_size(r->kv.key_len, r->kv.value_len, r->kv.session));
+    cn_free(r);
+}
+
+const struct avl_ops state__kv_ops = {kv_cmp, kv_key, kv_fix, kv_free};
+
+struct kv_rec *state__kv_rec_new(struct state *s, const char *key, size_t klen, const void *val,
+                                 size_t vlen, const char *session, bool tomb)
+{
+    if (tomb)
+        vlen = 0, session = NULL;
+    size_t sz = kv_rec_size(klen, vlen, session);
+    struct kv_rec *r = cn_malloc(sz);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    char *p = r->data;
+    memcpy(p, key, klen);
+    p[klen] = '\0';
+    r->kv.key = p;
+    r->kv.key_len = klen;
+    p += klen + 1;
+    if (session) {
+        size_t sl = strlen(session);
+        memcpy(p, session, sl + 1);
+        r->kv.session = p;
+        p += sl + 1;
+    }
+    if (vlen) {
+        memcpy(p, val, vlen);
+        r->kv.value = (const uint8_t *)p;
+    }
+    r->kv.value_len = vlen;
+    s->mem += state__chunk(sz);
+    return r;
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+static struct kv_rec *live(const struct state *s, const char *key)
+{
+    struct avl *n = state__avl_find(s->kv, key, &state__kv_ops);
+    return n && !KV_IS_TOMB(KV(n)) ? KV(n) : NULL;
+}
+
+const struct state_kv *state_kv_get(const struct state *s, const char *key)
+{
+    struct kv_rec *r = key ? live(s, key) : NULL;
+    return r ? &r->kv : NULL;
+}
+
+size_t state_kv_count(const struct state *s)
+{
+    return s->kv_live;
+}
+
+static size_t scan(struct avl_iter *it, const char *prefix, state_kv_visit_cb cb, void *arg)
+{
+    size_t plen = strlen(prefix), n = 0;
+    struct avl *a;
+    while ((a = state__avl_next(it))) {
+        struct kv_rec *r = KV(a);
+        if (strncmp(r->kv.key, prefix, plen) != 0)
+            break;
+        if (KV_IS_TOMB(r))
+            continue;
+        n++;
+        if (cb && cb(arg, &r->kv))
+            break;
+    }
+    return n;
+}
+
+size_t state_kv_scan(const struct state *s, const char *prefix, state_kv_visit_cb cb, void *arg)
+{
+    return state_kv_scan_from(s, prefix, NULL, cb, arg);
+}
+
+size_t state_kv_scan_from(const struct state *s, const char *prefix, const char *after,
+                          state_kv_visit_cb cb, void *arg)
+{
+    struct avl_iter it;
+    if (!prefix)
+        prefix = "";
+    if (after && strcmp(after, prefix) >= 0)
+        state__avl_seek(&it, s->kv, after, true, &state__kv_ops);
+    else
+        state__avl_seek(&it, s->kv, prefix, false, &state__kv_ops);
+    return scan(&it, prefix, cb, arg);
+}
+
+/* Range-max over keys starting with prefix. In key order the sign of
+ * strncmp(key, prefix, plen) is monotonic (<0 before the range, 0 in it, >0
+ * after), so the range is found along two root-to-leaf paths. */
+static uint64_t umax(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+static uint64_t aug(const struct avl *n)
+{
+    return n ? AVL_AUG(n) : 0;
+}
+
+uint64_t state_kv_prefix_index(const struct state *s, const char *prefix)
+{
+    if (!prefix || !*prefix)
+        return aug(s->kv);
+    size_t plen = strlen(prefix);
+    const struct avl *n = s->kv;
+    while (n) {
+        int c = strncmp(KV(n)->kv.key, prefix, plen);
+        if (c < 0) {
+            n = n->r;
+        } else if (c > 0) {
+            n = n->l;
+        } else {
+            uint64_t m = KV(n)->kv.modify_index;
+            for (const struct avl *x = n->l; x;) { /* keys >= prefix */
+                if (strncmp(KV(x)->kv.key, prefix, plen) < 0) {
+                    x = x->r;
+                } else {
+                    m = umax(m, umax(KV(x)->kv.modify_index, aug(x->r)));
+                    x = x->l;
+                }
+            }
+            for (const struct avl *x = n->r; x;) { /* keys still in range */
+                if (strncmp(KV(x)->kv.key, prefix, plen) > 0) {
+                    x = x->l;
+                } else {
+                    m = umax(m, umax(KV(x)->kv.modify_index, aug(x->l)));
+                    x = x->r;
+                }
+            }
+            return m;
+        }
+    }
+    return 0;
+}
+
+/* ---- writes inside a command ------------------------------------------- */
+
+/* Link nw in place of the record at its key (old: NULL, tombstone or live). */
+static int put_rec(struct txn *t, struct kv_rec *old, struct kv_rec *nw)
+{
+    struct state *s = t->s;
+    if (state__tx_reserve(t, 1, 1)) {
+        kv_free(s, &nw->a);
+        return CN_ENOMEM;
+    }
+    bool was_live = old && !KV_IS_TOMB(old), now_live = !KV_IS_TOMB(nw);
+    if (old)
+        state__tx_replace(t, &s->kv, &state__kv_ops, &old->a, &nw->a, true);
+    else
+        state__tx_insert(t, &s->kv, &state__kv_ops, &nw->a, true);
+    if (old && !was_live)
+        s->kv_tombs--;
+    if (now_live)
+        s->kv_live++;
+    else
+        s->kv_tombs++;
+    if (was_live)
+        s->kv_live--;
+    s->tidx[STATE_T_KV] = t->idx;
+    state__tx_note(t, STATE_T_KV, nw->kv.key);
+    return 0;
+}
+
+static int delete_rec(struct txn *t, struct kv_rec *old, struct kv_rec **out)
+{
+    struct kv_rec *nw = state__kv_rec_new(t->s, old->kv.key, old->kv.key_len, NULL, 0, NULL, true);
+    if (!nw)
+        return CN_ENOMEM;
+    nw->kv.modify_index = t->idx; /* create_index 0 marks the tombstone */
+    if (out)
+        *out = nw;
+    return put_rec(t, old, nw);
+}
+
+struct dop { /* one decoded op; strings borrowed from the command bytes */
+    uint8_t verb;
+    const char *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+    uint64_t flags, index;
+    const char *session; /* NULL: none */
+};
+
+static int add_result(struct txn *t, const struct state_kv *kv, bool with_value)
+{
+    struct state_result *r = t->res;
+    if (!r)
+        return 0;
+    struct state_kv_copy *v = cn_realloc(r->results, (r->nresults + 1) * sizeof(*v));
+    if (!v)
+        return CN_ENOMEM;
+    r->results = v;
+    v = &r->results[r->nresults];
+    memset(v, 0, sizeof(*v));
+    if (!(v->key = cn_strndup(kv->key, kv->key_len)))
+        return CN_ENOMEM;
+    if (kv->session && !(v->session = cn_strdup(kv->session))) {
+        cn_free(v->key);
+        return CN_ENOMEM;
+    }
+    if (with_value) {
+        v->has_value = true;
+        v->value_len = kv->value_len;
+        if (kv->value_len) {
+            if (!(v->value = cn_malloc(kv->value_len))) {
+                cn_free(v->key);
+                cn_free(v->session);
+                return CN_ENOMEM;
+            }
+            memcpy(v->value, kv->value, kv->value_len);
+        }
+    }
+    v->flags = kv->flags;
+    v->create_index = kv->create_index;
+    v->modify_index = kv->modify_index;
+    v->lock_index = kv->lock_index;
+    r->nresults++;
+    return 0;
+}
+
+/* Go's %q, enough for error texts: quotes, backslashes and control bytes
+ * escaped; other bytes as they are. */
+static const char *goq(char *buf, size_t cap, const char *s)
+{
+    size_t o = 0;
+    buf[o++] = '"';
+    for (; *s && o + 6 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else if (c == '\t') {
+            buf[o++] = '\\';
+            buf[o++] = 't';
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+/* Set (or cas-set) key: keeps CreateIndex, LockIndex and Session; an update
+ * that changes nothing writes nothing (kvsSetTxn's Equal check). */
+static int do_set(struct txn *t, const struct dop *op, struct kv_rec *cur)
+{
+    if (cur && cur->kv.flags == op->flags && cur->kv.value_len == op->vlen &&
+        (op->vlen == 0 || memcmp(cur->kv.value, op->val, op->vlen) == 0))
+        return add_result(t, &cur->kv, false);
+    struct kv_rec *nw = state__kv_rec_new(t->s, op->key, op->klen, op->val, op->vlen,
+                                          cur ? cur->kv.session : NULL, false);
+    if (!nw)
+        return CN_ENOMEM;
+    nw->kv.flags = op->flags;
+    nw->kv.create_index = cur ? cur->kv.create_index : t->idx;
+    nw->kv.modify_index = t->idx;
+    nw->kv.lock_index = cur ? cur->kv.lock_index : 0;
+    struct avl *old = state__avl_find(t->s->kv, op->key, &state__kv_ops);
+    int rc = put_rec(t, old ? KV(old) : NULL, nw);
+    return rc ? rc : add_result(t, &nw->kv, false);
+}
+
+/* Run one op. Returns 0 or CN_ENOMEM; a failed op records an error and sets
+ * *failed (CN_ECONFLICT or CN_EINVAL) and changes nothing; *ok is the
+ * boolean a plain PUT/DELETE would return. */
+static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, bool *ok)
+{
+    char q1[160], q2[40], q3[40];
+    struct kv_rec *cur = live(t->s, op->key);
+    const char *ks = op->key;
+    *ok = true;
+    switch (op->verb) {
+    case STATE_KV_SET:
+    case STATE_KV_CAS:
+        if (op->klen == 0) {
+            *failed = CN_EINVAL, *ok = false;
+            return state__tx_error(t, i, "missing key name");
+        }
+        if (op->verb == STATE_KV_CAS &&
+            ((op->index == 0 && cur) || (op->index != 0 && (!cur || cur->kv.modify_index != op->index)))) {
+            *ok = false, *failed = CN_ECONFLICT;
+            return state__tx_error(t, i, "failed to set key %s, index is stale",
+                                   goq(q1, sizeof(q1), ks));
+        }
+        return do_set(t, op, cur);
+    case STATE_KV_GET:
+        if (!cur) {
+            *ok = false, *failed = CN_ECONFLICT;
+            return state__tx_error(t, i, "key %s doesn't exist", goq(q1, sizeof(q1), ks));
+        }
+        return add_result(t, &cur->kv, true);
+    case STATE_KV_GET_OR_EMPTY: {
+        if (cur)
+            return add_result(t, &cur->kv, true);
+        /* Consul echoes the op's entry with a nil Value. */
+        struct state_kv e = {.key = op->key, .key_len = op->klen, .flags = op->flags,
+                             .modify_index = op->index};
+        return add_result(t, &e, false);
+    }
+    case STATE_KV_GET_TREE: {
+        struct avl_iter it;
+        struct avl *a;
+        state__avl_seek(&it, t->s->kv, op->key, false, &state__kv_ops);
+        while ((a = state__avl_next(&it)) && strncmp(KV(a)->kv.key, op->key, op->klen) == 0) {
+            if (KV_IS_TOMB(KV(a)))
+                continue;
+            int rc = add_result(t, &KV(a)->kv, true);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    case STATE_KV_CHECK_INDEX:
+        if (!cur) {
+            *ok = false, *failed = CN_ECONFLICT;
+            return state__tx_error(t, i, "failed to check index, key %s doesn't exist",
+                                   goq(q1, sizeof(q1), ks));
+        }
+        if (cur->kv.modify_index != op->index) {
+            *ok = false, *failed = CN_ECONFLICT;
+            return state__tx_error(t, i,
+                                   "failed index check for key %s, current modify index %" PRIu64
+                                   " != %" PRIu64,
+                                   goq(q1, sizeof(q1), ks), cur->kv.modify_index, op->index);
+        }
+        return add_result(t, &cur->kv, false);
+    case STATE_KV_CHECK_NOT_EXISTS:
+        if (cur) {
+            *ok = false, *failed = CN_ECONFLICT;
+            return state__tx_error(t, i, "key %s exists", goq(q1, sizeof(q1), ks));
+        }
+        return 0;
+    case STATE_KV_CHECK_SESSION: {
+        const char *want = op->session ? op->session : "";
+        if (!cur || strcmp(cur->kv.session ? cur->kv.session : "", want) != 0) {
+            *ok = false, *failed = CN_ECONFLICT;
+            if (!cur)
+                return state__tx_error(t, i, "failed to check session, key %s doesn't exist",
+                                       goq(q1, sizeof(q1), ks));
+            return state__tx_error(t, i, "failed session check for key %s, current session %s != %s",
+                                   goq(q1, sizeof(q1), ks),
+                                   goq(q2, sizeof(q2), cur->kv.session ? cur->kv.session : ""),
+                                   goq(q3, sizeof(q3), want));
+        }
+        return add_result(t, &cur->kv, false);
+    }
+    case STATE_KV_DELETE:
+        return cur ? delete_rec(t, cur, NULL) : 0;
+    case STATE_KV_DELETE_CAS:
+        /* kvsDeleteCASTxn: a missing key "succeeds" without a tombstone. */
+        if (!cur)
+            return 0;
+        if (cur->kv.modify_index != op->index) {
+            *ok = false, *failed = CN_ECONFLICT;
+            return state__tx_error(t, i, "failed to delete key %s, index is stale",
+                                   goq(q1, sizeof(q1), ks));
+        }
+        return delete_rec(t, cur, NULL);
+    case STATE_KV_DELETE_TREE: {
+        /* One tombstone per deleted key (Consul keeps one for the prefix):
+         * then every sub-prefix's index stays monotonic too. Re-seek after
+         * each change: replacing nodes invalidates an iterator's stack. */
+        struct avl_iter it;
+        struct avl *a;
+        state__avl_seek(&it, t->s->kv, op->key, false, &state__kv_ops);
+        while ((a = state__avl_next(&it)) && strncmp(KV(a)->kv.key, op->key, op->klen) == 0) {
+            if (KV_IS_TOMB(KV(a)))
+                continue;
+            struct kv_rec *tomb;
+            int rc = delete_rec(t, KV(a), &tomb);
+            if (rc)
+                return rc;
+            state__avl_seek(&it, t->s->kv, tomb->kv.key, true, &state__kv_ops);
+        }
+        return 0;
+    }
+    case STATE_KV_LOCK:
+    case STATE_KV_UNLOCK:
+        /* No sessions exist yet, so no session can be valid (kvsLockTxn /
+         * kvsUnlockTxn with an unknown session). */
+        *ok = false;
+        *failed = CN_EINVAL;
+        if (!op->session || !*op->session)
+            return state__tx_error(t, i, "missing session");
+        if (op->verb == STATE_KV_LOCK)
+            return state__tx_error(t, i, "invalid session %s", goq(q1, sizeof(q1), op->session));
+        return state__tx_error(t, i,
+                               "failed to unlock key %s, lock isn't held, or is held by another "
+                               "session",
+                               goq(q1, sizeof(q1), ks));
+    }
+    return CN_ECORRUPT;
+}
+
+int state__kv_apply_txn(struct txn *t, struct cn_dec *d)
+{
+    struct dop ops[STATE_TXN_MAX_OPS];
+    uint32_t n = cn_dec_u32(d);
+    if (d->err || n == 0 || n > STATE_TXN_MAX_OPS)
+        return CN_ECORRUPT;
+    for (uint32_t i = 0; i < n; i++) {
+        struct dop *op = &ops[i];
+        op->verb = cn_dec_u8(d);
+        op->key = state__dec_zstr(d, &op->klen);
+        op->val = cn_dec_bytes(d, &op->vlen);
+        op->flags = cn_dec_u64(d);
+        op->index = cn_dec_u64(d);
+        uint8_t has_sess = cn_dec_u8(d);
+        size_t sl;
+        const char *sess = state__dec_zstr(d, &sl);
+        if (d->err || op->verb >= STATE_KV__COUNT || has_sess > 1 || (!has_sess && sl))
+            return CN_ECORRUPT;
+        op->session = has_sess ? sess : NULL;
+    }
+    if (!cn_dec_done(d))
+        return CN_ECORRUPT;
+    /* Like txnDispatch: every op runs (later ones see earlier writes) and
+     * every failure is reported; any failure undoes the whole txn. */
+    int failed = 0, rc;
+    bool ok = true;
+    for (uint32_t i = 0; i < n; i++) {
+        int f = 0;
+        bool op_ok;
+        if ((rc = do_op(t, i, &ops[i], &f, &op_ok)))
+            return rc;
+        if (f == CN_EINVAL || (f && !failed))
+            failed = f;
+        if (n == 1)
+            ok = op_ok;
+    }
+    if (t->res)
+        t->res->ok = failed ? false : ok;
+    return failed;
+}
+
+int state__kv_apply_reap(struct txn *t, struct cn_dec *d)
+{
+    uint64_t upto = cn_dec_u64(d);
+    if (!cn_dec_done(d))
+        return CN_ECORRUPT;
+    struct state *s = t->s;
+    struct avl_iter it;
+    struct avl *a;
+    size_t k = 0;
+    state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
+    while ((a = state__avl_next(&it)))
+        k += KV_IS_TOMB(KV(a)) && KV(a)->kv.modify_index <= upto;
+    if (t->res)
+        t->res->ok = true;
+    if (k == 0)
+        return 0;
+    struct kv_rec **v = cn_malloc(k * sizeof(*v));
+    if (!v || state__tx_reserve(t, k, 0)) {
+        cn_free(v);
+        return CN_ENOMEM;
+    }
+    size_t j = 0;
+    state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
+    while ((a = state__avl_next(&it)))
+        if (KV_IS_TOMB(KV(a)) && KV(a)->kv.modify_index <= upto)
+            v[j++] = KV(a);
+    for (j = 0; j < k; j++)
+        state__tx_remove(t, &s->kv, &state__kv_ops, &v[j]->a, true);
+    s->kv_tombs -= k;
+    cn_free(v);
+    return 0;
+}

@@ -1,0 +1,434 @@
+/* state/snapshot.c: the whole state as one versioned byte string (layout in
+ * docs/format-state.md), and its strict decoder. Restore builds a fresh
+ * state and swaps it in only when every record decoded and validated. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/crc.h"
+#include "base/enc.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "state/state_int.h"
+
+#define SNAP_MAGIC "CNST"
+#define SNAP_VERSION 1
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
+    } while (0)
+
+static int enc_names(struct cn_buf *b, struct avl *root)
+{
+    struct avl_iter it;
+    struct avl *a;
+    uint32_t n = 0;
+    state__avl_seek(&it, root, NULL, false, &state__name_ops);
+    while (state__avl_next(&it))
+        n++;
+    TRY(cn_enc_u32(b, n));
+    state__avl_seek(&it, root, NULL, false, &state__name_ops);
+    while ((a = state__avl_next(&it))) {
+        struct name_rec *r = CN_CONTAINER_OF(a, struct name_rec, a);
+        TRY(cn_enc_str(b, r->name));
+        TRY(cn_enc_u64(b, r->index));
+    }
+    return 0;
+}
+
+static uint32_t count(struct avl *root, const struct avl_ops *ops)
+{
+    struct avl_iter it;
+    uint32_t n = 0;
+    state__avl_seek(&it, root, NULL, false, ops);
+    while (state__avl_next(&it))
+        n++;
+    return n;
+}
+
+static int encode(const struct state *s, struct cn_buf *b)
+{
+    struct avl_iter it;
+    struct avl *a;
+    TRY(cn_buf_append(b, SNAP_MAGIC, 4));
+    TRY(cn_enc_u8(b, SNAP_VERSION));
+    TRY(cn_enc_u64(b, s->last_index));
+    for (int i = 0; i < STATE_T__COUNT; i++)
+        TRY(cn_enc_u64(b, s->tidx[i]));
+
+    TRY(cn_enc_u64(b, (uint64_t)(s->kv_live + s->kv_tombs)));
+    state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct kv_rec *r = CN_CONTAINER_OF(a, struct kv_rec, a);
+        bool tomb = KV_IS_TOMB(r);
+        TRY(cn_enc_u8(b, tomb ? 1 : 0));
+        TRY(cn_enc_bytes(b, r->kv.key, r->kv.key_len));
+        if (!tomb) {
+            TRY(cn_enc_bytes(b, r->kv.value, r->kv.value_len));
+            TRY(cn_enc_u64(b, r->kv.flags));
+            TRY(cn_enc_u64(b, r->kv.create_index));
+            TRY(cn_enc_u64(b, r->kv.lock_index));
+            TRY(cn_enc_u8(b, r->kv.session ? 1 : 0));
+            TRY(cn_enc_str(b, r->kv.session));
+        }
+        TRY(cn_enc_u64(b, r->kv.modify_index));
+    }
+
+    TRY(enc_names(b, s->svc_names));
+    TRY(enc_names(b, s->node_names));
+
+    TRY(cn_enc_u32(b, count(s->nodes, &state__node_ops)));
+    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct state_node *n = &CN_CONTAINER_OF(a, struct node_rec, a)->n;
+        TRY(state__enc_node(b, n));
+        TRY(cn_enc_u64(b, n->create_index));
+        TRY(cn_enc_u64(b, n->modify_index));
+    }
+    TRY(cn_enc_u32(b, count(s->services, &state__svc_id_ops)));
+    state__avl_seek(&it, s->services, NULL, false, &state__svc_id_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct state_service *v = &CN_CONTAINER_OF(a, struct svc_rec, by_id)->s;
+        TRY(cn_enc_str(b, v->node));
+        TRY(state__enc_service(b, v));
+        TRY(cn_enc_u64(b, v->create_index));
+        TRY(cn_enc_u64(b, v->modify_index));
+    }
+    TRY(cn_enc_u32(b, count(s->checks, &state__chk_ops)));
+    state__avl_seek(&it, s->checks, NULL, false, &state__chk_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct state_check *c = &CN_CONTAINER_OF(a, struct chk_rec, a)->c;
+        TRY(cn_enc_str(b, c->node));
+        TRY(state__enc_check(b, c));
+        TRY(cn_enc_u64(b, c->create_index));
+        TRY(cn_enc_u64(b, c->modify_index));
+    }
+    return 0;
+}
+
+int state_snapshot_encode(const struct state *s, struct cn_buf *out)
+{
+    size_t len0 = out->len;
+    int rc = encode(s, out);
+    if (!rc)
+        rc = cn_enc_u32(out, cn_crc32c(0, out->p + len0, out->len - len0));
+    if (rc)
+        out->len = len0;
+    return rc;
+}
+
+/* ---- restore ----------------------------------------------------------------- */
+
+struct rd {
+    struct cn_dec d;
+    struct state *s;
+    char *err;
+    size_t errcap;
+    bool failed;
+};
+
+static int fail(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct rd *r, const char *fmt, ...)
+{
+    if (!r->failed && r->err && r->errcap) {
+        int n = snprintf(r->err, r->errcap, "state snapshot at offset %zu: ", r->d.off);
+        if (n >= 0 && (size_t)n < r->errcap) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(r->err + n, r->errcap - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    r->failed = true;
+    return CN_ECORRUPT;
+}
+
+/* After a field group: CN_ENOMEM, a corrupt-input message, or 0. */
+static int dec_check(struct rd *r, const char *what)
+{
+    if (r->d.err == CN_ENOMEM)
+        return CN_ENOMEM;
+    if (r->d.err)
+        return fail(r, "truncated or malformed %s", what);
+    return 0;
+}
+
+static int check_idx(struct rd *r, const char *what, uint64_t create, uint64_t modify)
+{
+    uint64_t last = r->s->last_index;
+    if (create == 0 || create > modify || modify > last)
+        return fail(r, "%s: bad indexes create=%" PRIu64 " modify=%" PRIu64 " (last %" PRIu64 ")",
+                    what, create, modify, last);
+    return 0;
+}
+
+static int rd_kv(struct rd *r)
+{
+    struct state *s = r->s;
+    uint64_t n = cn_dec_u64(&r->d);
+    TRY(dec_check(r, "kv count"));
+    if (n > (r->d.len - r->d.off) / 13)
+        return fail(r, "kv count %" PRIu64 " too large", n);
+    const char *prev = NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t kind = cn_dec_u8(&r->d);
+        size_t klen, vlen = 0, sl = 0;
+        const uint8_t *key = cn_dec_bytes(&r->d, &klen), *val = NULL, *sess = NULL;
+        uint64_t flags = 0, create = 0, lock = 0;
+        uint8_t has_sess = 0;
+        if (kind == 0) {
+            val = cn_dec_bytes(&r->d, &vlen);
+            flags = cn_dec_u64(&r->d);
+            create = cn_dec_u64(&r->d);
+            lock = cn_dec_u64(&r->d);
+            has_sess = cn_dec_u8(&r->d);
+            sess = cn_dec_bytes(&r->d, &sl);
+        }
+        uint64_t modify = cn_dec_u64(&r->d);
+        TRY(dec_check(r, "kv entry"));
+        if (kind > 1 || has_sess > 1 || (!has_sess && sl))
+            return fail(r, "kv entry %" PRIu64 ": bad flags", i);
+        if (memchr(key, 0, klen) || (sess && memchr(sess, 0, sl)))
+            return fail(r, "kv entry %" PRIu64 ": NUL in key or session", i);
+        char sbuf[256];
+        if (sl >= sizeof(sbuf))
+            return fail(r, "kv entry %" PRIu64 ": session too long", i);
+        memcpy(sbuf, sess ? (const char *)sess : "", sl);
+        sbuf[sl] = '\0';
+        struct kv_rec *kr = state__kv_rec_new(s, (const char *)key, klen, val, vlen,
+                                              has_sess ? sbuf : NULL, kind == 1);
+        if (!kr)
+            return CN_ENOMEM;
+        kr->kv.flags = flags;
+        kr->kv.create_index = create;
+        kr->kv.modify_index = modify;
+        kr->kv.lock_index = lock;
+        if (prev && strcmp(prev, kr->kv.key) >= 0) {
+            state__kv_ops.free(s, &kr->a);
+            return fail(r, "kv keys out of order at entry %" PRIu64, i);
+        }
+        int rc = kind == 1 ? (modify == 0 || modify > s->last_index
+                                  ? fail(r, "kv tombstone %" PRIu64 ": bad index", i)
+                                  : 0)
+                           : check_idx(r, "kv entry", create, modify);
+        if (rc) {
+            state__kv_ops.free(s, &kr->a);
+            return rc;
+        }
+        state__avl_insert(&s->kv, &kr->a, &state__kv_ops);
+        if (kind == 1)
+            s->kv_tombs++;
+        else
+            s->kv_live++;
+        prev = kr->kv.key;
+    }
+    return 0;
+}
+
+static int rd_names(struct rd *r, struct avl **root, const char *what)
+{
+    uint32_t n = cn_dec_u32(&r->d);
+    TRY(dec_check(r, what));
+    char *prev = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        char *name = cn_dec_strdup(&r->d);
+        uint64_t idx = cn_dec_u64(&r->d);
+        int rc = dec_check(r, what);
+        if (!rc && (!*name || (prev && strcmp(prev, name) >= 0)))
+            rc = fail(r, "%s: empty or out of order name", what);
+        if (!rc && (idx == 0 || idx > r->s->last_index))
+            rc = fail(r, "%s %s: bad index %" PRIu64, what, name, idx);
+        struct name_rec *nr = rc ? NULL : state__name_new(r->s, name, idx);
+        if (!rc && !nr)
+            rc = CN_ENOMEM;
+        cn_free(name);
+        if (rc)
+            return rc;
+        state__avl_insert(root, &nr->a, &state__name_ops);
+        prev = nr->name;
+    }
+    return 0;
+}
+
+static int rd_nodes(struct rd *r)
+{
+    struct state *s = r->s;
+    uint32_t n = cn_dec_u32(&r->d);
+    TRY(dec_check(r, "node count"));
+    const char *prev = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        struct state_node tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        state__dec_node(&r->d, &tmp);
+        tmp.create_index = cn_dec_u64(&r->d);
+        tmp.modify_index = cn_dec_u64(&r->d);
+        int rc = dec_check(r, "node");
+        if (!rc && (!*tmp.name || (prev && strcmp(prev, tmp.name) >= 0)))
+            rc = fail(r, "node %" PRIu32 ": empty or out of order name", i);
+        if (!rc && !state__avl_find(s->node_names, tmp.name, &state__name_ops))
+            rc = fail(r, "node %s has no index entry", tmp.name);
+        if (!rc)
+            rc = check_idx(r, "node", tmp.create_index, tmp.modify_index);
+        struct node_rec *nr = rc ? NULL : state__node_dup(s, &tmp);
+        if (!rc && !nr)
+            rc = CN_ENOMEM;
+        state__node_clear(&tmp);
+        if (rc)
+            return rc;
+        state__avl_insert(&s->nodes, &nr->a, &state__node_ops);
+        prev = nr->n.name;
+    }
+    return 0;
+}
+
+static int rd_services(struct rd *r)
+{
+    struct state *s = r->s;
+    uint32_t n = cn_dec_u32(&r->d);
+    TRY(dec_check(r, "service count"));
+    const struct svc_rec *prev = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        struct state_service tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.node = cn_dec_strdup(&r->d);
+        if (!r->d.err)
+            state__dec_service(&r->d, &tmp);
+        tmp.create_index = cn_dec_u64(&r->d);
+        tmp.modify_index = cn_dec_u64(&r->d);
+        int rc = dec_check(r, "service");
+        struct avl *nm = NULL;
+        if (!rc && (!*tmp.id || !*tmp.service))
+            rc = fail(r, "service %" PRIu32 ": empty id or name", i);
+        if (!rc && prev &&
+            (strcmp(prev->s.node, tmp.node) > 0 ||
+             (strcmp(prev->s.node, tmp.node) == 0 && strcmp(prev->s.id, tmp.id) >= 0)))
+            rc = fail(r, "service %" PRIu32 ": out of order", i);
+        if (!rc && !state__avl_find(s->nodes, tmp.node, &state__node_ops))
+            rc = fail(r, "service %s on unknown node %s", tmp.id, tmp.node);
+        if (!rc && !(nm = state__avl_find(s->svc_names, tmp.service, &state__name_ops)))
+            rc = fail(r, "service name %s has no index entry", tmp.service);
+        if (!rc)
+            rc = check_idx(r, "service", tmp.create_index, tmp.modify_index);
+        struct svc_rec *v = rc ? NULL : state__svc_dup(s, &tmp);
+        if (!rc && !v)
+            rc = CN_ENOMEM;
+        state__service_clear(&tmp);
+        if (rc)
+            return rc;
+        state__avl_insert(&s->services, &v->by_id, &state__svc_id_ops);
+        state__avl_insert(&CN_CONTAINER_OF(nm, struct name_rec, a)->inst, &v->by_name,
+                          &state__svc_name_ops);
+        prev = v;
+    }
+    return 0;
+}
+
+static bool valid_status(const char *st)
+{
+    return !strcmp(st, "passing") || !strcmp(st, "warning") || !strcmp(st, "critical");
+}
+
+static int rd_checks(struct rd *r)
+{
+    struct state *s = r->s;
+    uint32_t n = cn_dec_u32(&r->d);
+    TRY(dec_check(r, "check count"));
+    const struct chk_rec *prev = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        struct state_check tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.node = cn_dec_strdup(&r->d);
+        if (!r->d.err)
+            state__dec_check(&r->d, &tmp);
+        tmp.create_index = cn_dec_u64(&r->d);
+        tmp.modify_index = cn_dec_u64(&r->d);
+        int rc = dec_check(r, "check");
+        if (!rc && (!*tmp.check_id || !valid_status(tmp.status)))
+            rc = fail(r, "check %" PRIu32 ": empty id or bad status", i);
+        if (!rc && prev &&
+            (strcmp(prev->c.node, tmp.node) > 0 ||
+             (strcmp(prev->c.node, tmp.node) == 0 && strcmp(prev->c.check_id, tmp.check_id) >= 0)))
+            rc = fail(r, "check %" PRIu32 ": out of order", i);
+        if (!rc && !state__avl_find(s->nodes, tmp.node, &state__node_ops))
+            rc = fail(r, "check %s on unknown node %s", tmp.check_id, tmp.node);
+        if (!rc) {
+            const struct state_service *v =
+                *tmp.service_id ? state_service_get(s, tmp.node, tmp.service_id) : NULL;
+            if (*tmp.service_id ? !v || strcmp(v->service, tmp.service_name) != 0
+                                : *tmp.service_name != '\0')
+                rc = fail(r, "check %s: service %s not on node %s", tmp.check_id,
+                          tmp.service_id, tmp.node);
+        }
+        if (!rc)
+            rc = check_idx(r, "check", tmp.create_index, tmp.modify_index);
+        struct chk_rec *c = rc ? NULL : state__chk_dup(s, &tmp);
+        if (!rc && !c)
+            rc = CN_ENOMEM;
+        state__check_clear(&tmp);
+        if (rc)
+            return rc;
+        state__avl_insert(&s->checks, &c->a, &state__chk_ops);
+        prev = c;
+    }
+    return 0;
+}
+
+static int decode(struct rd *r)
+{
+    struct state *s = r->s;
+    s->last_index = cn_dec_u64(&r->d);
+    for (int i = 0; i < STATE_T__COUNT; i++)
+        s->tidx[i] = cn_dec_u64(&r->d);
+    TRY(dec_check(r, "header"));
+    if (s->last_index > AVL_AUG_MAX)
+        return fail(r, "last index %" PRIu64 " out of range", s->last_index);
+    for (int i = 0; i < STATE_T__COUNT; i++)
+        if (s->tidx[i] > s->last_index)
+            return fail(r, "table index %d beyond last index", i);
+    TRY(rd_kv(r));
+    TRY(rd_names(r, &s->svc_names, "service index"));
+    TRY(rd_names(r, &s->node_names, "node index"));
+    TRY(rd_nodes(r));
+    TRY(rd_services(r));
+    TRY(rd_checks(r));
+    if (r->d.off != r->d.len)
+        return fail(r, "%zu trailing bytes", r->d.len - r->d.off);
+    return 0;
+}
+
+int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err,
+                           size_t errcap)
+{
+    struct rd r = {.err = err, .errcap = errcap};
+    if (err && errcap)
+        err[0] = '\0';
+    cn_dec_init(&r.d, data, len);
+    if (!data || len < 4 + 1 + 4)
+        return fail(&r, "too short (%zu bytes)", len);
+    if (memcmp(data, SNAP_MAGIC, 4) != 0)
+        return fail(&r, "bad magic");
+    const uint8_t *p = data;
+    if (cn_get_u32(p + len - 4) != cn_crc32c(0, p, len - 4))
+        return fail(&r, "checksum mismatch");
+    if (p[4] != SNAP_VERSION)
+        return fail(&r, "unsupported version %u", p[4]);
+    cn_dec_init(&r.d, p + 5, len - 9);
+    if (!(r.s = state_new()))
+        return CN_ENOMEM;
+    int rc = decode(&r);
+    if (rc) {
+        state_free(r.s);
+        return rc;
+    }
+    struct state old = *s;
+    *s = *r.s;
+    s->cb = old.cb;
+    s->cb_arg = old.cb_arg;
+    *r.s = old;
+    state_free(r.s);
+    return 0;
+}

@@ -1,0 +1,216 @@
+/* state/state_int.h: private to src/state/. The data structures behind
+ * state.h and the undo log that makes every command all-or-nothing.
+ *
+ * Layout. Every table is an intrusive AVL tree (avl.c) of records allocated
+ * one by one with cn_malloc. Records are immutable once linked: a change
+ * builds a new record and swaps it into the same tree position
+ * (state__avl_replace, no rebalancing), so the old one can be swapped back.
+ *
+ * Atomicity. A command runs inside a struct txn. Every structural change is
+ * logged in t->u (reserved *before* the change, so logging never fails);
+ * scalar counters are saved at the start. On any error the log is walked
+ * backwards (rollback: no allocation at all), on success it is walked to free
+ * the records that were replaced or removed (commit). Change notifications are
+ * queued during the command and delivered at commit, before those records are
+ * freed, so the key pointers they carry stay valid during the callback. */
+#ifndef CN_STATE_INT_H
+#define CN_STATE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/enc.h"
+#include "state/state.h"
+
+#define CN_CONTAINER_OF(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* ---- AVL tree (avl.c) ---------------------------------------------------- */
+
+/* hx packs the height (low 8 bits) and 56 bits of per-tree augmentation
+ * (the KV tree keeps the subtree's highest ModifyIndex there). */
+struct avl {
+    struct avl *l, *r;
+    uint64_t hx;
+};
+#define AVL_H(n) ((n) ? (int)((n)->hx & 0xffu) : 0)
+#define AVL_AUG(n) ((n)->hx >> 8)
+#define AVL_AUG_MAX ((UINT64_C(1) << 56) - 1)
+
+struct avl_ops {
+    int (*cmp)(const void *key, const struct avl *n); /* key vs node */
+    const void *(*key)(const struct avl *n);          /* the node's own key */
+    void (*fix)(struct avl *n); /* recompute augmentation from children; NULL = none */
+    void (*free)(struct state *s, struct avl *n);
+};
+
+struct avl *state__avl_find(struct avl *root, const void *key, const struct avl_ops *ops);
+/* Key must not be present. Never allocates. */
+void state__avl_insert(struct avl **root, struct avl *n, const struct avl_ops *ops);
+/* Unlink and return the node with `key` (NULL if absent). */
+struct avl *state__avl_remove(struct avl **root, const void *key, const struct avl_ops *ops);
+/* nw (same key as old) takes old's place; old's links are left intact. */
+void state__avl_replace(struct avl **root, struct avl *old, struct avl *nw,
+                        const struct avl_ops *ops);
+
+#define AVL_MAX_DEPTH 96 /* AVL height <= 1.44 log2(n + 2): 92 for 2^64 nodes */
+struct avl_iter {
+    struct avl *stk[AVL_MAX_DEPTH];
+    int n;
+};
+/* Position before the first node >= key (after: > key); key NULL = first. */
+void state__avl_seek(struct avl_iter *it, struct avl *root, const void *key, bool after,
+                     const struct avl_ops *ops);
+struct avl *state__avl_next(struct avl_iter *it);
+
+/* ---- records --------------------------------------------------------------- */
+
+/* One KV entry: node, public view and bytes in one allocation:
+ * data = key NUL [session NUL] value. A tombstone has create_index == 0,
+ * no value and modify_index = the index that deleted the key. */
+struct kv_rec {
+    struct avl a;
+    struct state_kv kv;
+    char data[];
+};
+#define KV_IS_TOMB(r) ((r)->kv.create_index == 0)
+
+struct node_rec {
+    struct avl a;
+    struct state_node n;
+};
+
+/* A service instance lives in two trees keyed by (node, id): the global one
+ * (s->services) and its name's instance tree (name_rec.inst). */
+struct pair_key { /* (node, id) keys of services and checks */
+    const char *a, *b;
+};
+
+struct svc_rec {
+    struct avl by_id;
+    struct avl by_name;
+    struct pair_key k; /* (s.node, s.id) */
+    struct state_service s;
+};
+
+struct chk_rec {
+    struct avl a;
+    struct pair_key k; /* (c.node, c.check_id) */
+    struct state_check c;
+};
+
+/* Per-name index entry (service names and node names); kept after the last
+ * instance is gone so indexes never go backwards. */
+struct name_rec {
+    struct avl a;
+    uint64_t index;
+    struct avl *inst; /* service names only: svc_rec.by_name tree */
+    char name[];
+};
+
+struct state {
+    uint64_t last_index;
+    uint64_t tidx[STATE_T__COUNT];
+    struct avl *kv;
+    size_t kv_live, kv_tombs;
+    struct avl *nodes;      /* node_rec by name */
+    struct avl *services;   /* svc_rec.by_id by (node, id) */
+    struct avl *checks;     /* chk_rec by (node, check_id) */
+    struct avl *svc_names;  /* name_rec */
+    struct avl *node_names; /* name_rec */
+    size_t mem;
+    state_change_cb cb;
+    void *cb_arg;
+};
+
+extern const struct avl_ops state__kv_ops;
+extern const struct avl_ops state__node_ops;
+extern const struct avl_ops state__svc_id_ops;
+extern const struct avl_ops state__svc_name_ops;
+extern const struct avl_ops state__chk_ops;
+extern const struct avl_ops state__name_ops;
+
+/* Approximate heap cost of one allocation of n bytes (glibc chunk). */
+size_t state__chunk(size_t n);
+size_t state__str_mem(const char *s);
+
+/* ---- command transactions (state.c) -------------------------------------- */
+
+enum undo_kind { U_INSERT, U_REMOVE, U_REPLACE, U_U64 };
+struct undo {
+    uint8_t kind;
+    bool own; /* this entry frees the record (a record in two trees has one owner) */
+    struct avl **root;
+    const struct avl_ops *ops;
+    struct avl *a; /* INSERT: new; REMOVE: removed; REPLACE: old */
+    struct avl *b; /* REPLACE: new */
+    uint64_t *p, v; /* U64: where, old value */
+};
+
+struct note {
+    enum state_table t;
+    const char *key;
+};
+
+struct txn {
+    struct state *s;
+    uint64_t idx;
+    struct undo *u;
+    size_t nu, cu;
+    struct note *notes;
+    size_t nn, cn;
+    struct state_result *res; /* may be NULL */
+};
+
+/* Make room for n more undo entries and m more notes. 0 or CN_ENOMEM. */
+int state__tx_reserve(struct txn *t, size_t n, size_t m);
+/* The mutations below never fail: reserve first. */
+void state__tx_insert(struct txn *t, struct avl **root, const struct avl_ops *ops, struct avl *n,
+                      bool own);
+void state__tx_remove(struct txn *t, struct avl **root, const struct avl_ops *ops, struct avl *n,
+                      bool own);
+void state__tx_replace(struct txn *t, struct avl **root, const struct avl_ops *ops,
+                       struct avl *old, struct avl *nw, bool own);
+void state__tx_set_u64(struct txn *t, uint64_t *p, uint64_t v);
+void state__tx_note(struct txn *t, enum state_table tb, const char *key);
+/* Error message for the result (errors[]); CN_ENOMEM if it cannot be stored. */
+int state__tx_error(struct txn *t, uint32_t op, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Get or create the name_rec for name in *root (logged). NULL on OOM. */
+struct name_rec *state__name_touch(struct txn *t, struct avl **root, const char *name);
+
+/* ---- per-command appliers ---------------------------------------------------- */
+int state__kv_apply_txn(struct txn *t, struct cn_dec *d);
+int state__kv_apply_reap(struct txn *t, struct cn_dec *d);
+int state__cat_apply_register(struct txn *t, struct cn_dec *d);
+int state__cat_apply_deregister(struct txn *t, struct cn_dec *d);
+int state__cat_apply_check_status(struct txn *t, struct cn_dec *d);
+
+/* ---- records lifecycle ----------------------------------------------------- */
+struct kv_rec *state__kv_rec_new(struct state *s, const char *key, size_t klen,
+                                 const void *val, size_t vlen, const char *session, bool tomb);
+void state__free_tree(struct state *s, struct avl *root, const struct avl_ops *ops);
+struct node_rec *state__node_dup(struct state *s, const struct state_node *n);
+struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v);
+struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c);
+struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index);
+
+/* ---- command/snapshot field codecs (cmd.c) --------------------------------- */
+#define STATE_CMD_VERSION 1
+int state__enc_node(struct cn_buf *b, const struct state_node *n);
+int state__enc_service(struct cn_buf *b, const struct state_service *v);
+int state__enc_check(struct cn_buf *b, const struct state_check *c);
+/* Decode into caller-owned structs whose strings are cn_malloc'd; on error the
+ * partially decoded struct is still freeable with state__*_clear. */
+void state__dec_node(struct cn_dec *d, struct state_node *n);
+void state__dec_service(struct cn_dec *d, struct state_service *v);
+void state__dec_check(struct cn_dec *d, struct state_check *c);
+void state__node_clear(struct state_node *n);
+void state__service_clear(struct state_service *v);
+void state__check_clear(struct state_check *c);
+/* A NUL-terminated string carried with its NUL ("z-string"); borrowed. */
+int state__enc_zstr(struct cn_buf *b, const char *s);
+const char *state__dec_zstr(struct cn_dec *d, size_t *len);
+
+#endif
