@@ -354,6 +354,12 @@ static void test_truncate_suffix(void **state)
     assert_int_equal(in.last_term, 1);
     assert_int_equal(stor_read(st, 31, 31, check_cb, NULL), CN_ENOTFOUND);
     assert_int_equal(stor_truncate_suffix(st, 30), 0); /* no-op */
+    /* Durable on return: a reopen without any sync sees the cut. */
+    stor_close(st);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 30);
+    assert_int_equal(in.last_term, 1);
     fill_terms(terms1, 31, 45, 2);
     assert_int_equal(append_range(st, 31, 45, 2, 4), 0);
     /* A conflicting append overwrites the suffix from its first index. */
@@ -668,6 +674,40 @@ static void test_flip_middle_of_last_segment(void **state)
     assert_int_equal((size_t)sb.st_size, rec_offset(1, 11));
 }
 
+/* A bad last record followed by non-zero bytes that are not a record is not
+ * a torn write (those end in the record or in zeros): refuse. */
+static void test_bad_record_then_garbage(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p[128], want[128];
+    seg_path(f, 1, p, sizeof p);
+    size_t len;
+    uint8_t *b = read_file(p, &len);
+    size_t off = rec_offset(1, 10);
+    b[off + REC_HDR] ^= 1;
+    b = realloc(b, len + 30);
+    memset(b + len, 0xab, 30);
+    write_file(p, b, len + 30);
+    free(b);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    snprintf(want, sizeof want, "wal/00000000000000000001.wal: offset %zu: ", off);
+    assert_non_null(strstr(f->err, want));
+    assert_non_null(strstr(f->err, "followed by more data"));
+    /* The same record followed only by zeros is a torn tail. */
+    b = read_file(p, &len);
+    memset(b + len - 30, 0, 30);
+    write_file(p, b, len);
+    free(b);
+    f->nlog = 0;
+    assert_int_equal(open_rc(f), 0);
+    assert_int_equal(f->nlog, 1);
+}
+
 /* A flipped length that makes a middle record claim to run past EOF looks
  * like a torn tail, but valid records follow it: corruption. */
 static void test_flip_length_middle_record(void **state)
@@ -886,6 +926,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flip_middle_of_last_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flip_length_middle_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_record_then_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flip_older_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_segment_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_snapshot, setup, teardown),
