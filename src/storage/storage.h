@@ -5,7 +5,9 @@
  *   dir/wal/SSSSSSSSSSSSSSSSSSSS.wal   segments named by their first index
  *   dir/snapshots/snap-IIIIIIIIIIIIIIIIIIII-TTTTTTTTTTTTTTTTTTTT.snap
  *   dir/meta                            term and vote (hard state), for Raft
- * Every record and snapshot carries a CRC32C. Formats: docs/formats.md.
+ * Every record and snapshot carries a CRC32C. Formats and recovery rules:
+ * docs/format-storage.md. dir/LOCK is flock()ed while open (a second opener
+ * gets CN_EAGAIN).
  *
  * Thread model: a struct stor is used by one thread at a time (the server's
  * writer thread once the loop runs; the loop thread during open/recovery).
@@ -70,24 +72,34 @@ int stor_snapshot_load(struct stor *st, uint64_t *index, uint64_t *term, void **
 
 /* Visit entries lo..hi (inclusive) in order; the entry's data pointer is valid
  * only during the callback. cb returns nonzero to stop (that value is
- * returned). CN_ECORRUPT if a record fails its checksum on re-read. */
+ * returned). 0 for lo > hi; CN_ENOTFOUND unless first_index <= lo and
+ * hi <= last_index; CN_ECORRUPT if a record fails its checksum on re-read. */
 typedef int (*stor_entry_cb)(void *arg, const struct stor_entry *e);
 int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void *arg);
 
 /* Append entries (indexes must continue last_index+1 contiguously, or start at
- * a lower index to overwrite a suffix, which is truncated first). Written but
- * not durable until stor_sync. Returns 0, CN_EIO, CN_EINVAL. */
+ * a lower index >= first_index to overwrite a suffix, which is truncated
+ * first, durably). An empty log may start anywhere up to
+ * max(last_index, snap_index) + 1. Data is copied. Written but not durable
+ * until stor_sync. Returns 0, CN_EINVAL, CN_ETOOBIG (a payload > 64 MiB),
+ * CN_ENOMEM (nothing changed) or CN_EIO (the store is then poisoned: every
+ * later mutating call returns CN_EIO; restart to recover). */
 int stor_append(struct stor *st, const struct stor_entry *entries, size_t n);
 /* fdatasync the current segment (and directory after segment creation). */
 int stor_sync(struct stor *st);
-/* Drop entries > index (Raft conflict); durable on return. */
+/* Drop entries > index (Raft conflict); durable on return. 0 when there is
+ * nothing to drop. */
 int stor_truncate_suffix(struct stor *st, uint64_t index);
 
-int stor_set_hard_state(struct stor *st, const struct stor_hard_state *hs); /* durable */
+/* Durable on return (meta.tmp, fsync, rename, fsync dir: three syncs, so
+ * persist commit advances lazily). No I/O when hs equals the current state. */
+int stor_set_hard_state(struct stor *st, const struct stor_hard_state *hs);
 
 /* Write a snapshot durably (tmp file, fsync, rename, fsync dir), then delete
  * older snapshots (keeping `retain`, min 1, newest) and WAL segments wholly at
- * or below `index` (log compaction). */
+ * or below `index` (log compaction). data is borrowed. A snapshot at or past
+ * last_index empties the log (first = index + 1, last = index). CN_EINVAL if
+ * older than the current snapshot; CN_EIO. */
 int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data,
                        size_t len, int retain);
 
