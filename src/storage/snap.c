@@ -335,8 +335,10 @@ int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const voi
     }
     st->snap_index = index;
     st->snap_term = term;
-    /* Only now that the snapshot is durable may anything older go. */
-    int rc2 = snap_prune(st, retain);
-    rc = stor__wal_compact(st, index);
-    return rc ? rc : rc2;
+    /* Only now that the snapshot is durable may anything older go. An old
+     * snapshot left behind is harmless (the newest wins and the next save
+     * retries), so a failed prune is reported but does not fail the save. */
+    if ((rc = snap_prune(st, retain)) != 0)
+        stor__logf(st, "snapshots: removing old snapshots: %s", cn_strerror(rc));
+    return stor__wal_compact(st, index);
 }
