@@ -4,6 +4,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -162,6 +163,71 @@ static inline int recorded(const struct recorder *r, enum state_table t, const c
     for (int i = 0; i < r->n; i++)
         n += r->v[i].t == t && strcmp(r->v[i].key, key) == 0;
     return n;
+}
+
+/* Same snapshot except the last applied index (bytes 5..12) and the CRC. */
+static inline void assert_same_but_index(const struct cn_buf *a, const struct state *s)
+{
+    struct cn_buf b;
+    snap(s, &b);
+    assert_int_equal(a->len, b.len);
+    assert_memory_equal(a->p, b.p, 5);
+    assert_memory_equal(a->p + 13, b.p + 13, a->len - 17);
+    cn_buf_free(&b);
+}
+
+/* A state with something of everything: live keys, tombstones, nodes with
+ * maps, services with tags/tagged addresses, node and service checks, and
+ * indexes of deleted items. Uses indexes 1..20. */
+static inline void populate(struct state *s)
+{
+    kvset(s, 1, "a", "1");
+    kvset(s, 2, "a/b", "22");
+    kvset(s, 3, "a\xff", "bin");
+    kvset(s, 4, "gone/x", "x");
+    assert_int_equal(op1(s, 5, STATE_KV_DELETE_TREE, "gone/", NULL, 0, NULL), 0);
+    struct state_kv_op op = kvop(STATE_KV_SET, "flagged", "", 0);
+    op.flags = UINT64_MAX;
+    assert_int_equal(txn(s, 6, &op, 1, NULL), 0);
+
+    struct reg_fixture f;
+    reg_init(&f, "n1", "10.0.0.1");
+    struct state_pair ta[] = {{"lan", "10.0.0.1"}, {"wan", "1.2.3.4"}};
+    f.r.node.tagged_addresses.items = ta;
+    f.r.node.tagged_addresses.n = 2;
+    f.r.node.id = "8f1a2b3c-0000-0000-0000-000000000001";
+    reg_service(&f, "web1", "web", 8080);
+    static char *tags[] = {"v1", "primary"};
+    f.svc.tags = tags;
+    f.svc.ntags = 2;
+    static struct state_taddr staddr[] = {{"lan", "10.0.0.1", 8080}};
+    f.svc.taddrs = staddr;
+    f.svc.ntaddrs = 1;
+    struct state_pair sm[] = {{"version", "3"}};
+    f.svc.meta.items = sm;
+    f.svc.meta.n = 1;
+    f.svc.enable_tag_override = true;
+    struct state_check *c = reg_check(&f, "web-http", "web1", "passing");
+    c->type = "http";
+    c->http = "http://10.0.0.1:8080/health";
+    c->interval_ns = 10000000000LL;
+    c->timeout_ns = 1000000000LL;
+    c->header_json = "{\"X\":[\"1\"]}";
+    reg_check(&f, "serfHealth", "", "passing");
+    assert_int_equal(reg_apply(s, 7, &f, NULL), 0);
+
+    reg_init(&f, "n2", "10.0.0.2");
+    reg_service(&f, "web2", "web", 8080);
+    c = reg_check(&f, "ttl", "web2", "warning");
+    c->type = "ttl";
+    c->ttl_ns = 30000000000LL;
+    c->output = "slow";
+    assert_int_equal(reg_apply(s, 8, &f, NULL), 0);
+    reg_init(&f, "n3", "10.0.0.3");
+    reg_service(&f, "old", "legacy", 1);
+    assert_int_equal(reg_apply(s, 9, &f, NULL), 0);
+    assert_int_equal(dereg(s, 10, "n3", NULL, NULL, NULL), 0);
+    assert_int_equal(state_apply(s, 11, "\x00\x01", 2, NULL), 0); /* NOOP */
 }
 
 #endif

@@ -1,1 +1,243 @@
-int main(void){return 0;}
+/* Commands: encoder validation, malformed bytes, and out-of-memory at every
+ * allocation of every command type leaving the state byte-identical. */
+#include "helpers.h"
+
+struct cmd {
+    const char *name;
+    struct cn_buf b;
+    int want; /* rc once allocation succeeds */
+};
+
+static void add_txn(struct cmd *c, const char *name, const struct state_kv_op *ops, size_t n,
+                    int want)
+{
+    c->name = name;
+    cn_buf_init(&c->b);
+    assert_int_equal(state_cmd_kv_txn(&c->b, ops, n), 0);
+    c->want = want;
+}
+
+/* Commands meant for a populate()d state. */
+static size_t build_cmds(struct cmd *v)
+{
+    size_t n = 0;
+    struct state_kv_op ok_ops[] = {
+        kvop(STATE_KV_SET, "new", "value", 0),    kvop(STATE_KV_SET, "a", "changed", 0),
+        kvop(STATE_KV_GET_TREE, "", NULL, 0),     kvop(STATE_KV_DELETE, "a/b", NULL, 0),
+        kvop(STATE_KV_CAS, "new", "v2", 12),      kvop(STATE_KV_DELETE_TREE, "a", NULL, 0),
+        kvop(STATE_KV_GET_OR_EMPTY, "zz", NULL, 0), kvop(STATE_KV_SET, "gone/x", "back", 0),
+    };
+    add_txn(&v[n++], "txn", ok_ops, 8, 0);
+    struct state_kv_op bad_ops[] = {
+        kvop(STATE_KV_SET, "new", "value", 0),
+        kvop(STATE_KV_DELETE_TREE, "", NULL, 0),
+        kvop(STATE_KV_GET, "a", NULL, 0),
+    };
+    add_txn(&v[n++], "txn-conflict", bad_ops, 3, CN_ECONFLICT);
+
+    struct reg_fixture f;
+    reg_init(&f, "n9", "10.0.0.9");
+    struct state_pair meta[] = {{"k", "v"}};
+    f.r.node.meta.items = meta;
+    f.r.node.meta.n = 1;
+    reg_service(&f, "api1", "api", 9000);
+    char *tags[] = {"t"};
+    f.svc.tags = tags;
+    f.svc.ntags = 1;
+    reg_check(&f, "node-ok", "", "passing");
+    reg_check(&f, "api-ok", "api1", "warning");
+    v[n].name = "register-new";
+    cn_buf_init(&v[n].b);
+    assert_int_equal(state_cmd_register(&v[n].b, &f.r), 0);
+    v[n++].want = 0;
+
+    reg_init(&f, "n1", "10.1.1.1"); /* node change + service rename + node check */
+    reg_service(&f, "web1", "renamed", 8080);
+    reg_check(&f, "serfHealth", "", "critical");
+    v[n].name = "register-update";
+    cn_buf_init(&v[n].b);
+    assert_int_equal(state_cmd_register(&v[n].b, &f.r), 0);
+    v[n++].want = 0;
+
+    reg_init(&f, "n2", "10.0.0.2");
+    reg_check(&f, "bad", "nosuch", "passing");
+    v[n].name = "register-invalid";
+    cn_buf_init(&v[n].b);
+    assert_int_equal(state_cmd_register(&v[n].b, &f.r), 0);
+    v[n++].want = CN_EINVAL;
+
+    const char *dr[][3] = {{"n1", NULL, NULL}, {"n2", "web2", NULL}, {"n1", NULL, "serfHealth"}};
+    for (int i = 0; i < 3; i++) {
+        v[n].name = "deregister";
+        cn_buf_init(&v[n].b);
+        assert_int_equal(state_cmd_deregister(&v[n].b, dr[i][0], dr[i][1], dr[i][2]), 0);
+        v[n++].want = 0;
+    }
+    v[n].name = "check-status";
+    cn_buf_init(&v[n].b);
+    assert_int_equal(state_cmd_check_status(&v[n].b, "n1", "serfHealth", "critical", "down"), 0);
+    v[n++].want = 0;
+    v[n].name = "check-status-missing";
+    cn_buf_init(&v[n].b);
+    assert_int_equal(state_cmd_check_status(&v[n].b, "n1", "zz", "critical", "down"), 0);
+    v[n++].want = CN_ENOTFOUND;
+    v[n].name = "reap";
+    cn_buf_init(&v[n].b);
+    assert_int_equal(state_cmd_kv_reap(&v[n].b, 100), 0);
+    v[n++].want = 0;
+    v[n].name = "noop";
+    cn_buf_init(&v[n].b);
+    assert_int_equal(state_cmd_noop(&v[n].b), 0);
+    v[n++].want = 0;
+    return n;
+}
+
+static void free_cmds(struct cmd *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cn_buf_free(&v[i].b);
+}
+
+static void test_oom_every_command(void **st)
+{
+    (void)st;
+    struct cmd v[16];
+    size_t nc = build_cmds(v);
+    for (size_t i = 0; i < nc; i++) {
+        struct state *s = state_new();
+        populate(s);
+        struct recorder r = {.n = 0};
+        state_set_change_cb(s, recorder_cb, &r);
+        struct cn_buf before;
+        snap(s, &before);
+        struct state_result res;
+        state_result_init(&res);
+        int rc = CN_ENOMEM;
+        long n;
+        for (n = 0; rc == CN_ENOMEM; n++) {
+            cn_mem_fail_after(n);
+            rc = state_apply(s, 12, v[i].b.p, v[i].b.len, &res);
+            cn_mem_fail_after(-1);
+            if (rc == CN_ENOMEM) {
+                assert_same_snap(&before, s);
+                assert_int_equal(r.n, 0);
+                assert_int_equal(res.rc, CN_ENOMEM);
+                assert_int_equal(res.nresults, 0);
+                assert_int_equal(state_last_index(s), 11);
+            }
+        }
+        if (rc != v[i].want)
+            fail_msg("%s: rc %d, want %d", v[i].name, rc, v[i].want);
+        assert_int_equal(res.rc, v[i].want);
+        assert_int_equal(state_last_index(s), 12);
+        if (v[i].want != 0) {
+            assert_same_but_index(&before, s);
+            assert_int_equal(r.n, 0);
+        } else if (strcmp(v[i].name, "noop") != 0) {
+            assert_true(n > 1); /* some allocation was exercised */
+        }
+        state_result_free(&res);
+        cn_buf_free(&before);
+        state_free(s);
+    }
+    free_cmds(v, nc);
+}
+
+static void test_malformed(void **st)
+{
+    (void)st;
+    struct cmd v[16];
+    size_t nc = build_cmds(v);
+    struct state *s = state_new();
+    populate(s);
+    struct cn_buf before;
+    snap(s, &before);
+    struct state_result res;
+    state_result_init(&res);
+    for (size_t i = 0; i < nc; i++) {
+        const struct cn_buf *b = &v[i].b;
+        assert_true(state_cmd_type(b->p, b->len) >= 0);
+        for (size_t len = 0; len < b->len; len++) {
+            int rc = state_apply(s, 12, b->p, len, &res);
+            if (rc != CN_ECORRUPT)
+                fail_msg("%s truncated to %zu: rc %d", v[i].name, len, rc);
+            assert_int_equal(res.rc, CN_ECORRUPT);
+        }
+        /* One byte too many, a wrong version, an unknown type. */
+        struct cn_buf x = CN_BUF_INIT;
+        assert_int_equal(cn_buf_append(&x, b->p, b->len), 0);
+        assert_int_equal(cn_buf_putc(&x, 0), 0);
+        assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
+        x.len--;
+        x.p[1] = 2;
+        assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
+        x.p[1] = 1;
+        x.p[0] = 77;
+        assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
+        cn_buf_free(&x);
+    }
+    assert_same_snap(&before, s);
+    assert_int_equal(state_cmd_type(NULL, 0), -1);
+    assert_int_equal(state_cmd_type("\x63", 1), -1);
+    state_result_free(&res);
+    cn_buf_free(&before);
+    free_cmds(v, nc);
+    state_free(s);
+}
+
+static void test_encoder_validation(void **st)
+{
+    (void)st;
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(cn_buf_puts(&b, "keep"), 0);
+    struct state_kv_op ops[STATE_TXN_MAX_OPS + 1];
+    for (int i = 0; i <= STATE_TXN_MAX_OPS; i++)
+        ops[i] = kvop(STATE_KV_GET, "k", NULL, 0);
+    assert_int_equal(state_cmd_kv_txn(&b, ops, 0), CN_EINVAL);
+    assert_int_equal(state_cmd_kv_txn(&b, ops, STATE_TXN_MAX_OPS + 1), CN_EINVAL);
+    assert_int_equal(state_cmd_kv_txn(&b, ops, STATE_TXN_MAX_OPS), 0);
+    b.len = 4;
+    ops[1].key = NULL;
+    assert_int_equal(state_cmd_kv_txn(&b, ops, 2), CN_EINVAL);
+    ops[1] = kvop(STATE_KV__COUNT, "k", NULL, 0);
+    assert_int_equal(state_cmd_kv_txn(&b, ops, 2), CN_EINVAL);
+    ops[1] = kvop(STATE_KV_SET, "k", NULL, 0);
+    ops[1].value_len = 3; /* no value pointer */
+    assert_int_equal(state_cmd_kv_txn(&b, ops, 2), CN_EINVAL);
+    assert_int_equal(b.len, 4); /* failed encoders leave the buffer alone */
+
+    struct reg_fixture f;
+    reg_init(&f, "n", "1.1.1.1");
+    struct state_pair dup[] = {{"a", "1"}, {"a", "2"}};
+    f.r.node.meta.items = dup;
+    f.r.node.meta.n = 2;
+    assert_int_equal(state_cmd_register(&b, &f.r), CN_EINVAL);
+    assert_int_equal(state_cmd_deregister(&b, NULL, NULL, NULL), CN_EINVAL);
+    assert_int_equal(state_cmd_check_status(&b, "n", NULL, "passing", ""), CN_EINVAL);
+    assert_int_equal(b.len, 4);
+
+    cn_mem_fail_after(0);
+    struct cn_buf e = CN_BUF_INIT;
+    assert_int_equal(state_cmd_noop(&e), CN_ENOMEM);
+    cn_mem_fail_after(-1);
+    cn_buf_free(&e);
+    cn_buf_free(&b);
+
+    /* An apply at a non-increasing index is refused without a change. */
+    struct state *s = state_new();
+    assert_int_equal(state_apply(s, 0, "\x00\x01", 2, NULL), CN_EINVAL);
+    assert_int_equal(state_apply(s, 1, "\x00\x01", 2, NULL), 0);
+    assert_int_equal(state_apply(s, 1, "\x00\x01", 2, NULL), CN_EINVAL);
+    assert_int_equal(state_last_index(s), 1);
+    state_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oom_every_command),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_encoder_validation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
