@@ -119,7 +119,7 @@ static int load_node_id(struct agent *ag, char *err, size_t errcap)
             snprintf(err, errcap, "%s: not a valid UUID", path);
             return CN_ECORRUPT;
         }
-        snprintf(ag->node_id, sizeof(ag->node_id), "%s", buf);
+        memcpy(ag->node_id, buf, 37); /* valid_uuid: exactly 36 chars + NUL */
         return 0;
     }
     if (random_uuid(ag->node_id)) {
@@ -338,6 +338,7 @@ static int run(struct agent *ag)
                  (long long)c->http_port, err);
         goto out_api;
     }
+    agent_local_set_server_port(ag->local, (int)c->server_port);
     rc = agent_local_start(ag->local);
     if (rc) {
         cn_error("agent", "cannot register this node: %s", cn_strerror(rc));
