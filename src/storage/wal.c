@@ -836,7 +836,7 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
                     goto corrupt;
                 }
             }
-            uint64_t at;
+            uint64_t at = 0;
             if ((rc = rd_find_record(r, off + 1, want + 1, &at)) < 0)
                 goto io;
             if (rc == 1) {
