@@ -24,6 +24,9 @@
 #define WREQ_FREE_MAX 128
 #define WREQ_SMALL 4096 /* bytes of response data in a pooled write request */
 #define NO_HEAP UINT32_MAX
+/* Responses queued but not yet accepted by the kernel above which a connection
+ * stops parsing (and reading) pipelined requests until the client reads. */
+#define WRITE_BACKLOG (256 * 1024)
 
 enum dl_kind { DL_NONE, DL_IDLE, DL_HEADER, DL_PARK };
 
@@ -47,8 +50,11 @@ struct http__conn {
     uint32_t heap_idx;
     uint16_t writes; /* in flight */
     uint8_t dl_kind;
-    bool closing : 1, in_run : 1, reading : 1, close_after_write : 1, shutting : 1;
+    bool closing : 1, in_run : 1, reading : 1, close_after_write : 1, shutting : 1, held : 1;
 };
+
+/* The budget of a parked request: its connection plus its request block. */
+_Static_assert(sizeof(struct http__conn) + HTTP__REQ_BLOCK <= 2048, "parked request > 2 KiB");
 
 struct http_server {
     uv_loop_t *loop;
@@ -264,7 +270,7 @@ static void conn_update(struct http__conn *c)
     }
 
     size_t pending = c->pend_len - c->pend_off;
-    bool want = !c->close_after_write &&
+    bool want = !c->close_after_write && !c->held &&
                 pending <= s->opt.max_header_bytes + s->opt.max_body_bytes;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
@@ -439,6 +445,8 @@ static void write_cb(uv_write_t *wr, int status)
         conn_close(c);
     else if (c->close_after_write && !c->writes)
         conn_shutdown(c);
+    else if (c->held && c->tcp.write_queue_size <= WRITE_BACKLOG / 2)
+        conn_run(c, NULL, 0);
 }
 
 static void conn_drop_pending(struct http__conn *c)
@@ -626,9 +634,15 @@ static void conn_run(struct http__conn *c, const char *data, size_t n)
     if (c->in_run)
         return;
     c->in_run = true;
+    c->held = false;
     for (;;) {
         if (c->closing || c->cur || c->close_after_write)
             break;
+        if (c->tcp.write_queue_size > WRITE_BACKLOG) {
+            /* The client sends requests but does not read the answers. */
+            c->held = true;
+            break;
+        }
         const char *d;
         size_t len;
         bool from_pend = c->pend_len > c->pend_off;
@@ -662,6 +676,10 @@ static void conn_run(struct http__conn *c, const char *data, size_t n)
     c->in_run = false;
     if (c->closing)
         return;
+    if (n && !pend_append(c, data, n)) { /* fresh bytes not parsed yet */
+        conn_close(c);
+        return;
+    }
     if (c->pend_off == c->pend_len && c->pend_cap)
         conn_drop_pending(c); /* an idle or parked connection keeps no buffer */
     conn_update(c);

@@ -165,7 +165,8 @@ static void watchdog_cb(uv_timer_t *t)
 static void later_cb(uv_timer_t *t)
 {
     struct fx *f = t->data;
-    strcat(f->order, "L");
+    if (strlen(f->order) < sizeof(f->order) - 2)
+        strcat(f->order, "L");
     if (!f->later_req)
         return;
     http_respond(f->later_req, 200, "text/plain", NULL, 0, "first", 5);
@@ -198,7 +199,8 @@ static void handler(void *arg, struct http_req *req)
     struct http_stats st0;
     http_server_stats(f->srv, &st0);
     f->conns_seen = (int)st0.connections_open;
-    strncat(f->order, req->path + 1, 1);
+    if (strlen(f->order) < sizeof(f->order) - 2)
+        strncat(f->order, req->path + 1, 1);
     if (strcmp(req->path, "/later") == 0) {
         /* Parked, answered later from a timer. */
         f->later_req = req;
@@ -220,6 +222,12 @@ static void handler(void *arg, struct http_req *req)
         f->parked_seen = (int)st.parked;
         if (st.parked == 2)
             fx_stop(f);
+    } else if (strncmp(req->path, "/fat", 4) == 0) {
+        /* 4 KiB answers, to fill the socket buffers quickly. */
+        char body[4096];
+        memset(body, 'f', sizeof(body));
+        memcpy(body, req->path, req->path_len + 1);
+        http_respond(req, 200, NULL, NULL, 0, body, sizeof(body));
     } else if (strcmp(req->path, "/echo") == 0) {
         http_respond(req, 200, "application/octet-stream", NULL, 0, req->body, req->body_len);
     } else {
@@ -338,6 +346,56 @@ static void test_pipelined(void **state)
     assert_string_equal(f.r[0].body, "first");
     assert_string_equal(f.r[1].body, "GET /b");
     assert_string_equal(f.r[2].body, "xyz");
+}
+
+#define FLOOD 5000
+
+static void *flood_sender(void *arg)
+{
+    struct client *c = arg;
+    static char reqs[FLOOD * 32];
+    size_t n = 0;
+    for (int i = 0; i < FLOOD; i++)
+        n += (size_t)snprintf(reqs + n, sizeof(reqs) - n, "GET /fat%d HTTP/1.1\r\n\r\n", i);
+    client_send(c, reqs, n);
+    return NULL;
+}
+
+static void c_flood(struct fx *f)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    client_open(c, f->port);
+    client_puts(c, "GET /later HTTP/1.1\r\n\r\n");
+    /* Many pipelined requests behind a parked one, sent while nobody reads
+     * the answers: the server must hold back (stop reading) rather than
+     * buffer without bound, and then serve all of them in order. */
+    pthread_t th;
+    pthread_create(&th, NULL, flood_sender, c);
+    struct resp *r = malloc(sizeof(*r));
+    if (client_read(c, r) == 0 && strcmp(r->body, "first") == 0)
+        f->nresp++;
+    /* Not reading for a while lets the answers pile up on the server. */
+    usleep(200 * 1000);
+    for (int i = 0; i < FLOOD; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "/fat%d", i);
+        if (client_read(c, r) != 0 || strcmp(r->body, want) != 0 || r->body_len != 4096)
+            break;
+        f->nresp++;
+    }
+    pthread_join(th, NULL);
+    free(r);
+    close(c->fd);
+    free(c);
+}
+
+static void test_pipeline_flood(void **state)
+{
+    struct fx f = {0};
+    struct http_options o = {.max_header_bytes = 1024, .max_body_bytes = 1024};
+    fx_run(&f, &o, c_flood);
+    assert_int_equal(f.nresp, FLOOD + 1);
+    assert_int_equal(f.dispatched, FLOOD + 1);
 }
 
 static void c_close(struct fx *f)
@@ -569,6 +627,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_pipeline_flood),
         cmocka_unit_test(test_connection_close),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_limits_live),
