@@ -1,0 +1,38 @@
+/* libFuzzer target for the /v1/agent/check/register and check/update body
+ * decoders (api/decode.h). Beyond "no crash, no leak": a decoded check has a
+ * name, an ID, a valid status and a known type; a decoded update has a valid
+ * status and output within Consul's cap. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/decode.h"
+#include "base/mem.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct state_check c;
+    char err[512];
+    if (api_decode_check_def((const char *)data, size, &c, err, sizeof(err)) == 0) {
+        if (!*c.name || !*c.check_id || !api_valid_status(c.status) || !c.type || !c.http ||
+            !c.header_json || !c.service_id)
+            abort();
+        if (strcmp(c.type, "ttl") && strcmp(c.type, "http") && strcmp(c.type, "tcp") &&
+            strcmp(c.type, "script"))
+            abort();
+        api_check_clear(&c);
+    } else if (!err[0] || c.check_id) {
+        abort();
+    }
+    char *st, *out;
+    if (api_decode_check_update((const char *)data, size, &st, &out, err, sizeof(err)) == 0) {
+        if (!api_valid_status(st) || strlen(out) > API_CHECK_OUTPUT_MAX + 64)
+            abort();
+        cn_free(st);
+        cn_free(out);
+    }
+    return 0;
+}
