@@ -116,8 +116,9 @@ enum state_table {
 /* Called synchronously from state_apply for every item a command changed,
  * after the change is visible: (STATE_T_KV, key) per KV key set or deleted;
  * (STATE_T_NODES, node) when a node row or anything on the node changed;
- * (STATE_T_SERVICES, name) when an instance of `name`, its checks, or a
- * node-level check on a node running it changed (health/service views);
+ * (STATE_T_SERVICES, name) when an instance of `name`, its checks, a
+ * node-level check on a node running it, or that node's row changed
+ * (health/service views show node data);
  * (STATE_T_CHECKS, node) when a check on that node changed.
  * The key pointer is only valid during the call. May be called several times
  * for the same key in one command. */
@@ -214,11 +215,15 @@ struct state_txn_error {
 
 struct state_result {
     /* 0 = applied; CN_ECONFLICT = a txn check/cas failed and nothing changed
-     * (errors[] says which op); CN_ENOTFOUND = deregister/check_status of an
-     * unknown item (nothing changed); CN_EINVAL = semantically invalid command
-     * (e.g. service on unknown node w/o address); CN_ECORRUPT = undecodable. */
+     * (errors[] says which op); CN_ENOTFOUND = check_status of an unknown
+     * check (nothing changed); CN_EINVAL = semantically invalid command
+     * (e.g. service on unknown node w/o address; errors[0].what says why);
+     * CN_ECORRUPT = undecodable. Deregistering an unknown node/service/check
+     * is rc 0 with ok = false (Consul's deregister is a no-op success). */
     int rc;
-    /* For a one-op KV txn the boolean Consul returns for PUT/DELETE. */
+    /* For a one-op KV txn the boolean Consul returns for PUT/DELETE; for a
+     * multi-op txn rc == 0; for register true; for deregister whether
+     * anything was found. */
     bool ok;
     struct state_kv_copy *results;
     size_t nresults;
@@ -234,7 +239,9 @@ void state_result_free(struct state_result *r);
  * for CN_ENOMEM, leaves the state unchanged and returns CN_ENOMEM (the caller
  * treats that as fatal: a replica cannot skip a committed entry).
  * CN_ECONFLICT/CN_ENOTFOUND/CN_EINVAL are normal outcomes, not failures: the
- * entry still counts as applied. */
+ * entry still counts as applied. CN_ECORRUPT changes nothing, not even the
+ * applied index; an index not above it is CN_EINVAL, also without change.
+ * `res` must be initialized (state_result_init); earlier contents are freed. */
 int state_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
                 struct state_result *res);
 
