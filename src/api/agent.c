@@ -244,6 +244,12 @@ static void h_services(struct api_ctx *c)
 
 static void h_service(struct api_ctx *c)
 {
+    /* Go's ServeMux picks the longest pattern: these paths belong to the
+     * write endpoints, whose wrong method is a 405, not an unknown service. */
+    if (!strcmp(c->arg, "register") || !strncmp(c->arg, "maintenance/", 12)) {
+        api_error(c, 405, "method %s not allowed", c->req->method_str ? c->req->method_str : "");
+        return;
+    }
     if (!have_local(c))
         return;
     const struct state_service *s = agent_local_service(c->api->local, c->arg);

@@ -163,7 +163,8 @@ static void r_services(struct api_ctx *c, struct api_read *r)
     state_services_foreach(st, collect_cb, &l);
     if (l.err)
         goto oom;
-    qsort(l.v, l.n, sizeof(*l.v), by_name);
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof(*l.v), by_name);
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
     cn_jsonw_obj_open(&w);
@@ -183,7 +184,8 @@ static void r_services(struct api_ctx *c, struct api_read *r)
             }
             j++;
         }
-        qsort(tags, nt, sizeof(*tags), str_cmp);
+        if (nt > 1)
+            qsort(tags, nt, sizeof(*tags), str_cmp);
         cn_jsonw_key(&w, l.v[i]->service);
         cn_jsonw_arr_open(&w);
         for (size_t k = 0; k < nt; k++)
