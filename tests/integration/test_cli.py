@@ -354,4 +354,4 @@ def test_info(agent, addr):
             v = stats[sec][k]
             expect.append("\t%s = %s" % (k, v if isinstance(v, str) else json.dumps(v)))
     assert out.splitlines() == expect
-    assert "datacenter" in out.lower() or "dc1" in out, out
+    assert expect, "agent/self has no Stats sections"
