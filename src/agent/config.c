@@ -432,10 +432,16 @@ void agent_config_usage(struct cn_buf *out)
 void agent_config_markdown(struct cn_buf *out)
 {
     cn_buf_puts(out, "| flag | config key | default | meaning |\n| --- | --- | --- | --- |\n");
-    for (size_t i = 0; i < NOPTS; i++)
-        cn_buf_printf(out, "| %s%s | %s | %s | %s |\n", opts[i].flag ? "`-" : "",
-                      opts[i].flag ? opts[i].flag : "", opts[i].key ? opts[i].key : "",
-                      opts[i].def, opts[i].help);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        cn_buf_puts(out, "| ");
+        if (o->flag)
+            cn_buf_printf(out, "`-%s`", o->flag);
+        cn_buf_puts(out, " | ");
+        if (o->key)
+            cn_buf_printf(out, "`%s`", o->key);
+        cn_buf_printf(out, " | %s | %s |\n", o->def[0] ? o->def : "", o->help);
+    }
 }
 
 int agent_config_json(const struct agent_config *cfg, struct cn_buf *out)

@@ -161,6 +161,37 @@ static void test_help_and_usage(void **state)
     cn_buf_free(&u);
 }
 
+/* docs/config.md is generated from the options table; this test keeps them
+ * in step. Regenerate with: CAIRN_REGEN_DOCS=1 ctest -R test_config */
+static void test_docs_config_md_matches_table(void **state)
+{
+    (void)state;
+    struct cn_buf md = CN_BUF_INIT;
+    cn_buf_puts(&md, "# Agent configuration\n\n"
+                     "Generated from the options table in `src/agent/config.c` (flags, config-file "
+                     "keys, defaults, help); a unit test fails when the two drift. Precedence: "
+                     "defaults < config files (`-config-dir`, then each `-config-file` in order) "
+                     "< flags. Unknown keys, wrong types and out-of-range values stop the agent "
+                     "at start with the file and key named.\n\n");
+    agent_config_markdown(&md);
+    const char *path = CAIRN_SOURCE_DIR "/docs/config.md";
+    if (getenv("CAIRN_REGEN_DOCS")) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fwrite(md.p, 1, md.len, f);
+        fclose(f);
+    }
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *disk = calloc(1, md.len + 2);
+    size_t n = fread(disk, 1, md.len + 1, f);
+    fclose(f);
+    assert_int_equal(n, md.len);
+    assert_memory_equal(disk, md.p, md.len);
+    free(disk);
+    cn_buf_free(&md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_config_file_and_precedence),
         cmocka_unit_test(test_config_file_errors_name_file_and_key),
         cmocka_unit_test(test_help_and_usage),
+        cmocka_unit_test(test_docs_config_md_matches_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
