@@ -107,6 +107,8 @@ def test_kill9_loses_no_acknowledged_write(agent_factory):
         # Writers stopped at the first error; every key they wrote is unique,
         # so anything beyond the acknowledged set is an in-flight write.
         assert len(got) >= len(all_acked)
+        print("round %d: %d acknowledged, %d present after kill -9 + restart"
+              % (rnd, len(all_acked), len(got)))
     # Still writable after recovery.
     assert a.kv_put("dur/after", b"ok") is True
 
@@ -181,6 +183,7 @@ def test_corrupt_wal_byte_refuses_to_start(agent_factory):
     if target is None:  # values not stored verbatim: use the middle of the data
         target = max(segs, key=data_end)
         pos = data_end(target) // 2
+    print("flipping byte %d of %s (data ends at %d)" % (pos, target, data_end(target)))
     assert pos < data_end(target) - 64, "corruption must not be in the tail"
     with open(target, "r+b") as f:
         f.seek(pos)
