@@ -237,6 +237,11 @@ static int prepare_data_dir(struct agent *ag, char *err, size_t errcap)
 static int validate(struct agent *ag, char *err, size_t errcap)
 {
     struct agent_config *c = &ag->cfg;
+    if (c->dev) {
+        /* -dev is a self-contained server: Consul's dev mode bootstraps itself. */
+        c->server = true;
+        c->bootstrap = true;
+    }
     if (!c->server) {
         snprintf(err, errcap,
                  "client agents are not supported yet: run with -server -bootstrap (or -dev)");
