@@ -116,6 +116,39 @@ class Agent:
         ] + self.extra_args
 
     def start(self, wait=True):
+        """Start the process (and wait until ready). On a first start, a port
+        another process grabbed since free_port() is retried on new ports."""
+        for attempt in range(3):
+            self._spawn()
+            if not wait:
+                return self
+            if self.starts == 1 + attempt and self._lost_port_race():
+                self.http_port, self.server_port = free_port(), free_port()
+                continue
+            self.wait_ready()
+            return self
+        pytest.fail("agent %s could not bind free ports; log:\n%s" % (self.name,
+                                                                      self.log_tail()))
+
+    def _lost_port_race(self):
+        """True if the process exited during startup because its port was
+        taken (then nothing was written to the data dir's state)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                text = self.log_text()
+                tail = text[text.rfind("===== start #"):]
+                return "address already in use" in tail.lower()
+            try:
+                r = self.http.get(self.url("/v1/status/leader"), timeout=5)
+                if r.status_code == 200:
+                    return False
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def _spawn(self):
         assert self.proc is None or self.proc.poll() is not None, "already running"
         if not os.path.exists(CAIRN_BIN):
             pytest.fail("cairn binary not found at %s (set CAIRN_BIN)" % CAIRN_BIN)
@@ -134,9 +167,6 @@ class Agent:
         self.http = requests.Session()
         if self not in _LIVE_AGENTS:
             _LIVE_AGENTS.append(self)
-        if wait:
-            self.wait_ready()
-        return self
 
     @property
     def pid(self):
