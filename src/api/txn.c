@@ -254,7 +254,10 @@ static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
 }
 
 /* lock/unlock need sessions, which do not exist yet: the state store's
- * answers for them (kvsLockTxn / kvsUnlockTxn) are known without looking. */
+ * answers for them (kvsLockTxn / kvsUnlockTxn) are known without looking, so
+ * answer them here as the per-op errors Consul reports (409) rather than
+ * logging a command that can only fail. When sessions land this goes and the
+ * ops flow to STATE_KV_LOCK/UNLOCK like any other. */
 static int session_errors(struct api_txn *t)
 {
     for (size_t k = 0; k < t->nops; k++) {

@@ -47,9 +47,8 @@ enum api_txn_verb {
 struct api_txn_op {
     enum api_txn_verb verb;
     const char *verb_str; /* as sent ("" if absent) */
-    /* kv.verb is meaningful unless verb is LOCK, UNLOCK or UNKNOWN (which
-     * the state machine has no verb for). kv.key is never NULL ("" if
-     * absent); kv.value is NULL when Value was absent, null or "". */
+    /* kv.verb is meaningful unless verb is UNKNOWN. kv.key is never NULL
+     * ("" if absent); kv.value is NULL when Value was absent, null or "". */
     struct state_kv_op kv;
 };
 

@@ -56,6 +56,8 @@ static bool state_verb(enum api_txn_verb v, enum state_kv_verb *out)
     switch (v) {
     case API_TXN_SET: *out = STATE_KV_SET; return true;
     case API_TXN_CAS: *out = STATE_KV_CAS; return true;
+    case API_TXN_LOCK: *out = STATE_KV_LOCK; return true;
+    case API_TXN_UNLOCK: *out = STATE_KV_UNLOCK; return true;
     case API_TXN_GET: *out = STATE_KV_GET; return true;
     case API_TXN_GET_OR_EMPTY: *out = STATE_KV_GET_OR_EMPTY; return true;
     case API_TXN_GET_TREE: *out = STATE_KV_GET_TREE; return true;

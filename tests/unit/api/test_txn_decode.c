@@ -41,8 +41,8 @@ static void test_every_verb(void **state)
     } cases[] = {
         {"set", API_TXN_SET, true, true, STATE_KV_SET},
         {"cas", API_TXN_CAS, true, true, STATE_KV_CAS},
-        {"lock", API_TXN_LOCK, true, false, 0},
-        {"unlock", API_TXN_UNLOCK, true, false, 0},
+        {"lock", API_TXN_LOCK, true, true, STATE_KV_LOCK},
+        {"unlock", API_TXN_UNLOCK, true, true, STATE_KV_UNLOCK},
         {"get", API_TXN_GET, false, true, STATE_KV_GET},
         {"get-or-empty", API_TXN_GET_OR_EMPTY, false, true, STATE_KV_GET_OR_EMPTY},
         {"get-tree", API_TXN_GET_TREE, false, true, STATE_KV_GET_TREE},
