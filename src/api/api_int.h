@@ -42,6 +42,7 @@ struct api_read {
     int status;               /* 200 (default) or 404 */
     struct cn_buf body;       /* response body */
     const char *content_type; /* default "application/json"; NULL-able for raw */
+    const char *extra_headers; /* static "Name: value\r\n" lines, or NULL */
     uint64_t index;           /* X-Consul-Index; forced >= 1 */
     /* What the result depends on, for blocking. Unset (wt_set false) means the
      * query cannot block (answers immediately). */

@@ -262,6 +262,8 @@ static void kv_get(struct api_ctx *c, struct api_read *r)
         /* The bytes as stored, never sniffed (CVE-2020-25864): Consul sends
          * exactly "text/plain" plus nosniff/CSP headers. */
         r->content_type = "text/plain";
+        r->extra_headers = "X-Content-Type-Options: nosniff\r\n"
+                           "Content-Security-Policy: sandbox\r\n";
         if (kv->value_len && cn_buf_append(&r->body, kv->value, kv->value_len))
             read_fail(r, 500, "out of memory");
         return;

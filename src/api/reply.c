@@ -64,7 +64,7 @@ static const char *cons_name(enum api_consistency m)
 void api_reply_read(struct api_ctx *c, struct api_read *r)
 {
     struct srv *s = c->api->srv;
-    char hdrs[256];
+    char hdrs[512];
     uint64_t idx = r->index ? r->index : 1; /* never 0: agent/consul/rpc.go blockingQuery */
     /* Go canonicalises header names, so real Consul sends exactly these. */
     int n = snprintf(hdrs, sizeof(hdrs),
@@ -72,6 +72,10 @@ void api_reply_read(struct api_ctx *c, struct api_read *r)
                      "X-Consul-Lastcontact: %llu\r\nX-Consul-Effective-Consistency: %s\r\n",
                      (unsigned long long)idx, srv_known_leader(s) ? "true" : "false",
                      (unsigned long long)srv_last_contact_ms(s), cons_name(c->cons));
+    if (r->extra_headers && n > 0 && (size_t)n < sizeof(hdrs))
+        n += snprintf(hdrs + n, sizeof(hdrs) - (size_t)n, "%s", r->extra_headers);
+    if (n < 0 || (size_t)n >= sizeof(hdrs))
+        n = (int)strlen(hdrs);
     int status = r->status ? r->status : 200;
     const char *ct = r->content_type ? r->content_type : CT_JSON;
     if (status == 404 && r->body.len == 0)
