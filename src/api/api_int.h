@@ -146,6 +146,8 @@ void api_json_service(struct cn_jsonw *w, const struct state_service *svc, const
 void api_json_check(struct cn_jsonw *w, const struct state_check *chk,
                     const struct state_service *svc);
 void api_json_map(struct cn_jsonw *w, const struct state_map *m);
+/* A service's TaggedAddresses as {"name":{"Address","Port"}}. */
+void api_json_taddrs(struct cn_jsonw *w, const struct state_service *svc);
 
 /* ---- blocking framework (blocking.c) -------------------------------------- */
 void api_run_read(struct api_ctx *c);

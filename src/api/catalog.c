@@ -210,19 +210,6 @@ oom:
 
 /* ---- GET /v1/catalog/service/:name ------------------------------------------------ */
 
-static void json_taddrs(struct cn_jsonw *w, const struct state_service *s)
-{
-    cn_jsonw_obj_open(w);
-    for (size_t i = 0; i < s->ntaddrs; i++) {
-        cn_jsonw_key(w, s->taddrs[i].name);
-        cn_jsonw_obj_open(w);
-        cn_jsonw_kstr(w, "Address", s->taddrs[i].address);
-        cn_jsonw_ki64(w, "Port", s->taddrs[i].port);
-        cn_jsonw_obj_close(w);
-    }
-    cn_jsonw_obj_close(w);
-}
-
 /* CatalogService (api/catalog.go): node fields, then the flat Service* ones. */
 static void json_catalog_service(struct cn_jsonw *w, const struct state_node *n,
                                  const struct state_service *s, const char *dc)
@@ -249,7 +236,7 @@ static void json_catalog_service(struct cn_jsonw *w, const struct state_node *n,
     cn_jsonw_kstr(w, "ServiceAddress", s->address);
     cn_jsonw_key(w, "ServiceTaggedAddresses");
     if (s->ntaddrs)
-        json_taddrs(w, s);
+        api_json_taddrs(w, s);
     else
         cn_jsonw_null(w);
     cn_jsonw_key(w, "ServiceWeights");

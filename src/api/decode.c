@@ -176,16 +176,6 @@ static int get_strv(struct json_object *o, const char *key, char ***dst, size_t 
     return 0;
 }
 
-static void map_clear(struct state_map *m)
-{
-    for (size_t i = 0; i < m->n; i++) {
-        cn_free(m->items[i].k);
-        cn_free(m->items[i].v);
-    }
-    cn_free(m->items);
-    m->items = NULL;
-    m->n = 0;
-}
 
 static int pair_cmp(const void *a, const void *b)
 {
@@ -213,7 +203,7 @@ static int get_map(struct json_object *o, const char *key, struct state_map *m, 
     json_object_object_foreach(v, k, val)
     {
         if (!val || !json_object_is_type(val, json_type_string)) {
-            map_clear(m);
+            state_map_clear(m);
             return fail(err, cap, DECODE_FAILED "%s[\"%s\"]: cannot use %s as string", key, k,
                         val ? type_name(val) : "null");
         }
@@ -222,7 +212,7 @@ static int get_map(struct json_object *o, const char *key, struct state_map *m, 
         p->v = cn_strndup(json_object_get_string(val), (size_t)json_object_get_string_len(val));
         m->n++;
         if (!p->k || !p->v) {
-            map_clear(m);
+            state_map_clear(m);
             return oom(err, cap);
         }
     }
@@ -284,7 +274,7 @@ void api_service_clear(struct state_service *s)
     cn_free(s->kind);
     free_strv(s->tags, s->ntags);
     cn_free(s->address);
-    map_clear(&s->meta);
+    state_map_clear(&s->meta);
     for (size_t i = 0; i < s->ntaddrs; i++) {
         cn_free(s->taddrs[i].name);
         cn_free(s->taddrs[i].address);
@@ -840,8 +830,8 @@ void api_register_free(struct state_register *r)
     cn_free(r->node.name);
     cn_free(r->node.id);
     cn_free(r->node.address);
-    map_clear(&r->node.tagged_addresses);
-    map_clear(&r->node.meta);
+    state_map_clear(&r->node.tagged_addresses);
+    state_map_clear(&r->node.meta);
     if (r->service) {
         api_service_clear(r->service);
         cn_free(r->service);

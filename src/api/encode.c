@@ -40,7 +40,7 @@ static void json_tags(struct cn_jsonw *w, char *const *tags, size_t n)
     cn_jsonw_arr_close(w);
 }
 
-static void json_taddrs(struct cn_jsonw *w, const struct state_service *s)
+void api_json_taddrs(struct cn_jsonw *w, const struct state_service *s)
 {
     cn_jsonw_obj_open(w);
     for (size_t i = 0; i < s->ntaddrs; i++) {
@@ -76,7 +76,7 @@ void api_json_service(struct cn_jsonw *w, const struct state_service *s, const c
     cn_jsonw_kstr(w, "Address", s->address);
     if (s->ntaddrs) { /* omitempty in NodeService/AgentService */
         cn_jsonw_key(w, "TaggedAddresses");
-        json_taddrs(w, s);
+        api_json_taddrs(w, s);
     }
     cn_jsonw_key(w, "Weights");
     json_weights(w, s);

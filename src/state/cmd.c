@@ -105,7 +105,7 @@ static void dec_map(struct cn_dec *d, struct state_map *m)
     }
 }
 
-static void map_clear(struct state_map *m)
+void state_map_clear(struct state_map *m)
 {
     for (size_t i = 0; i < m->n; i++) {
         cn_free(m->items[i].k);
@@ -139,8 +139,8 @@ void state__node_clear(struct state_node *n)
     cn_free(n->name);
     cn_free(n->id);
     cn_free(n->address);
-    map_clear(&n->tagged_addresses);
-    map_clear(&n->meta);
+    state_map_clear(&n->tagged_addresses);
+    state_map_clear(&n->meta);
     memset(n, 0, sizeof(*n));
 }
 
@@ -220,7 +220,7 @@ void state__service_clear(struct state_service *v)
         cn_free(v->tags[i]);
     cn_free(v->tags);
     cn_free(v->address);
-    map_clear(&v->meta);
+    state_map_clear(&v->meta);
     for (size_t i = 0; i < v->ntaddrs; i++) {
         cn_free(v->taddrs[i].name);
         cn_free(v->taddrs[i].address);

@@ -34,6 +34,9 @@ struct state_map { /* sorted by k, unique keys */
     struct state_pair *items;
 };
 
+/* Free every key and value of m (owned by m) and empty it. */
+void state_map_clear(struct state_map *m);
+
 struct state_taddr { /* service TaggedAddresses entry */
     char *name;
     char *address;
