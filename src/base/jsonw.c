@@ -11,10 +11,31 @@ void cn_jsonw_init(struct cn_jsonw *w, struct cn_buf *b, int pretty)
     w->pretty = pretty;
 }
 
-static void put(struct cn_jsonw *w, const char *s, size_t n)
+static void put_slow(struct cn_jsonw *w, const char *s, size_t n)
 {
     if (!w->err && cn_buf_append(w->b, s, n))
         w->err = CN_ENOMEM;
+}
+
+/* The hot path of every response body: a bounds check and a memcpy. */
+static inline void put(struct cn_jsonw *w, const char *s, size_t n)
+{
+    struct cn_buf *b = w->b;
+    if (b->cap - b->len > n) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+    } else {
+        put_slow(w, s, n);
+    }
+}
+
+static inline void put1(struct cn_jsonw *w, char c)
+{
+    struct cn_buf *b = w->b;
+    if (b->cap - b->len > 1)
+        b->p[b->len++] = c;
+    else
+        put_slow(w, &c, 1);
 }
 
 static void newline(struct cn_jsonw *w)
@@ -35,7 +56,7 @@ static void sep(struct cn_jsonw *w)
     }
     if (w->depth > 0) {
         if (w->need_comma[w->depth - 1])
-            put(w, ",", 1);
+            put1(w, ',');
         w->need_comma[w->depth - 1] = 1;
         newline(w);
     }
@@ -44,7 +65,7 @@ static void sep(struct cn_jsonw *w)
 static void open(struct cn_jsonw *w, char c)
 {
     sep(w);
-    put(w, &c, 1);
+    put1(w, c);
     if (w->depth >= CN_JSONW_MAX_DEPTH) {
         w->err = CN_ETOOBIG;
         return;
@@ -61,7 +82,7 @@ static void close_(struct cn_jsonw *w, char c)
     int had = w->need_comma[--w->depth];
     if (had)
         newline(w);
-    put(w, &c, 1);
+    put1(w, c);
 }
 
 void cn_jsonw_obj_open(struct cn_jsonw *w)
@@ -81,46 +102,67 @@ void cn_jsonw_arr_close(struct cn_jsonw *w)
     close_(w, ']');
 }
 
+/* Bytes that need escaping, as Go's encoding/json does it: control
+ * characters, '"', '\\', and (HTML-safe) '<', '>', '&'. */
+static const unsigned char needs_escape[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1,
+};
+
 static void escaped(struct cn_jsonw *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    put(w, "\"", 1);
+    /* Worst case every byte becomes \u00XX: reserve once, then write in place. */
+    if (w->err || cn_buf_reserve(w->b, n * 6 + 2)) {
+        w->err = CN_ENOMEM;
+        return;
+    }
+    char *o = w->b->p + w->b->len;
+    *o++ = '"';
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *rep = NULL;
-        char u[7];
-        if (c == '"')
-            rep = "\\\"";
-        else if (c == '\\')
-            rep = "\\\\";
-        else if (c == '\n')
-            rep = "\\n";
-        else if (c == '\r')
-            rep = "\\r";
-        else if (c == '\t')
-            rep = "\\t";
-        else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-            /* Go's encoding/json escapes <, > and & too; match it byte for byte. */
-            u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0';
-            u[4] = hex[c >> 4], u[5] = hex[c & 15], u[6] = 0;
-            rep = u;
-        }
-        if (rep) {
-            put(w, s + start, i - start);
-            put(w, rep, strlen(rep));
-            start = i + 1;
+        if (!needs_escape[c])
+            continue;
+        memcpy(o, s + start, i - start);
+        o += i - start;
+        start = i + 1;
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u', *o++ = '0', *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
         }
     }
-    put(w, s + start, n - start);
-    put(w, "\"", 1);
+    memcpy(o, s + start, n - start);
+    o += n - start;
+    *o++ = '"';
+    w->b->len = (size_t)(o - w->b->p);
 }
 
 void cn_jsonw_key(struct cn_jsonw *w, const char *k)
 {
     sep(w);
     escaped(w, k, strlen(k));
-    put(w, w->pretty ? ": " : ":", w->pretty ? 2 : 1);
+    if (w->pretty)
+        put(w, ": ", 2);
+    else
+        put1(w, ':');
     w->after_key = 1;
 }
 
