@@ -162,9 +162,9 @@ static void keys_rollup(const struct state *s, const char *prefix, struct list_c
             cursor = end;
             if (!subtree_end(end, l->plen))
                 goto done;
-            const struct state_kv *kv = state_kv_get(s, end);
-            if (kv)
-                keys_cb(l, kv); /* may roll up again */
+            struct state_kv kv;
+            if (state_kv_get(s, end, &kv))
+                keys_cb(l, &kv); /* may roll up again */
         }
         if (l->err)
             break;
@@ -249,7 +249,8 @@ static void kv_get(struct api_ctx *c, struct api_read *r)
         return;
     }
     api_read_watch(r, STATE_T_KV, key, false);
-    const struct state_kv *kv = state_kv_get(s, key);
+    struct state_kv v;
+    const struct state_kv *kv = state_kv_get(s, key, &v) ? &v : NULL;
     if (!kv) {
         /* 404 still carries an index so a client can block on a key that
          * does not exist yet (KVS.Get: the table's index, never 0). */

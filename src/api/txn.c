@@ -99,8 +99,9 @@ static int read_op(const struct state *s, const struct api_txn_op *op, size_t k,
                    struct cn_jsonw *w, struct state_txn_error *e)
 {
     const char *key = op->kv.key;
+    struct state_kv v;
     const struct state_kv *kv =
-        op->verb == API_TXN_GET_TREE ? NULL : state_kv_get(s, key);
+        op->verb != API_TXN_GET_TREE && state_kv_get(s, key, &v) ? &v : NULL;
     char tail[120];
     switch (op->verb) {
     case API_TXN_GET:

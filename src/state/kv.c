@@ -16,17 +16,17 @@
 
 static int kv_cmp(const void *key, const struct avl *n)
 {
-    return strcmp((const char *)key, KV(n)->kv.key);
+    return strcmp((const char *)key, KVR_KEY(KV(n)));
 }
 
 static const void *kv_key(const struct avl *n)
 {
-    return KV(n)->kv.key;
+    return KVR_KEY(KV(n));
 }
 
 static void kv_fix(struct avl *n)
 {
-    uint64_t m = KV(n)->kv.modify_index;
+    uint64_t m = KV(n)->modify;
     if (n->l && AVL_AUG(n->l) > m)
         m = AVL_AUG(n->l);
     if (n->r && AVL_AUG(n->r) > m)
@@ -34,49 +34,98 @@ static void kv_fix(struct avl *n)
     n->hx = (m << 8) | (n->hx & 0xffu);
 }
 
-static size_t kv_rec_size(size_t klen, size_t vlen, const char *session)
+static size_t kv_rec_size(size_t klen, size_t vlen, uint64_t bits, size_t slen)
 {
-    return sizeof(struct kv_rec) + klen + 1 + (session ? strlen(session) + 1 : 0) + vlen;
+    return offsetof(struct kv_rec, data) + klen + 1 + vlen + (bits & KVR_FLAGS ? 8 : 0) +
+           (bits & KVR_LOCK ? 8 : 0) + (bits & KVR_SESS ? slen + 1 : 0);
+}
+
+/* Where r's trailer starts (after key NUL value). */
+static const char *trailer(const struct kv_rec *r)
+{
+    return r->data + r->klen + 1 + r->vlen;
+}
+
+static size_t rec_size(const struct kv_rec *r)
+{
+    const char *p = trailer(r);
+    p += (r->cx & KVR_FLAGS ? 8 : 0) + (r->cx & KVR_LOCK ? 8 : 0);
+    return kv_rec_size(r->klen, r->vlen, r->cx, r->cx & KVR_SESS ? strlen(p) : 0);
 }
 
 static void kv_free(struct state *s, struct avl *n)
 {
     struct kv_rec *r = KV(n);
-    s->mem -= state__chunk(kv_rec_size(r->kv.key_len, r->kv.value_len, r->kv.session));
+    s->mem -= state__chunk(rec_size(r));
     cn_free(r);
 }
 
 const struct avl_ops state__kv_ops = {kv_cmp, kv_key, kv_fix, kv_free};
 
-struct kv_rec *state__kv_rec_new(struct state *s, const char *key, size_t klen, const void *val,
-                                 size_t vlen, const char *session, bool tomb)
+struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v)
 {
-    if (tomb)
-        vlen = 0, session = NULL;
-    size_t sz = kv_rec_size(klen, vlen, session);
+    bool tomb = v->create_index == 0;
+    size_t vlen = tomb ? 0 : v->value_len;
+    uint64_t bits = 0;
+    size_t slen = 0;
+    if (!tomb) {
+        bits |= (v->flags ? KVR_FLAGS : 0) | (v->lock_index ? KVR_LOCK : 0);
+        if (v->session) {
+            bits |= KVR_SESS;
+            slen = strlen(v->session);
+        }
+    }
+    if (v->key_len > UINT32_MAX || vlen > UINT32_MAX || v->create_index > AVL_AUG_MAX)
+        return NULL;
+    size_t sz = kv_rec_size(v->key_len, vlen, bits, slen);
     struct kv_rec *r = cn_malloc(sz);
     if (!r)
         return NULL;
-    memset(r, 0, sizeof(*r));
+    memset(r, 0, offsetof(struct kv_rec, data));
+    r->cx = v->create_index | bits;
+    r->modify = v->modify_index;
+    r->klen = (uint32_t)v->key_len;
+    r->vlen = (uint32_t)vlen;
     char *p = r->data;
-    memcpy(p, key, klen);
-    p[klen] = '\0';
-    r->kv.key = p;
-    r->kv.key_len = klen;
-    p += klen + 1;
-    if (session) {
-        size_t sl = strlen(session);
-        memcpy(p, session, sl + 1);
-        r->kv.session = p;
-        p += sl + 1;
+    memcpy(p, v->key, v->key_len);
+    p[v->key_len] = '\0';
+    p += v->key_len + 1;
+    if (vlen)
+        memcpy(p, v->value, vlen);
+    p += vlen;
+    if (bits & KVR_FLAGS) {
+        memcpy(p, &v->flags, 8);
+        p += 8;
     }
-    if (vlen) {
-        memcpy(p, val, vlen);
-        r->kv.value = (const uint8_t *)p;
+    if (bits & KVR_LOCK) {
+        memcpy(p, &v->lock_index, 8);
+        p += 8;
     }
-    r->kv.value_len = vlen;
+    if (bits & KVR_SESS)
+        memcpy(p, v->session, slen + 1);
     s->mem += state__chunk(sz);
     return r;
+}
+
+void state__kv_view(const struct kv_rec *r, struct state_kv *out)
+{
+    out->key = r->data;
+    out->key_len = r->klen;
+    out->value = r->vlen ? (const uint8_t *)r->data + r->klen + 1 : NULL;
+    out->value_len = r->vlen;
+    out->create_index = KVR_CREATE(r);
+    out->modify_index = r->modify;
+    const char *p = trailer(r);
+    out->flags = out->lock_index = 0;
+    if (r->cx & KVR_FLAGS) {
+        memcpy(&out->flags, p, 8);
+        p += 8;
+    }
+    if (r->cx & KVR_LOCK) {
+        memcpy(&out->lock_index, p, 8);
+        p += 8;
+    }
+    out->session = r->cx & KVR_SESS ? p : NULL;
 }
 
 /* ---- reads --------------------------------------------------------------- */
@@ -87,10 +136,12 @@ static struct kv_rec *live(const struct state *s, const char *key)
     return n && !KV_IS_TOMB(KV(n)) ? KV(n) : NULL;
 }
 
-const struct state_kv *state_kv_get(const struct state *s, const char *key)
+bool state_kv_get(const struct state *s, const char *key, struct state_kv *out)
 {
     struct kv_rec *r = key ? live(s, key) : NULL;
-    return r ? &r->kv : NULL;
+    if (r && out)
+        state__kv_view(r, out);
+    return r != NULL;
 }
 
 size_t state_kv_count(const struct state *s)
@@ -104,13 +155,17 @@ static size_t scan(struct avl_iter *it, const char *prefix, state_kv_visit_cb cb
     struct avl *a;
     while ((a = state__avl_next(it))) {
         struct kv_rec *r = KV(a);
-        if (strncmp(r->kv.key, prefix, plen) != 0)
+        if (strncmp(KVR_KEY(r), prefix, plen) != 0)
             break;
         if (KV_IS_TOMB(r))
             continue;
         n++;
-        if (cb && cb(arg, &r->kv))
-            break;
+        if (cb) {
+            struct state_kv v;
+            state__kv_view(r, &v);
+            if (cb(arg, &v))
+                break;
+        }
     }
     return n;
 }
@@ -153,26 +208,26 @@ uint64_t state_kv_prefix_index(const struct state *s, const char *prefix)
     size_t plen = strlen(prefix);
     const struct avl *n = s->kv;
     while (n) {
-        int c = strncmp(KV(n)->kv.key, prefix, plen);
+        int c = strncmp(KVR_KEY(KV(n)), prefix, plen);
         if (c < 0) {
             n = n->r;
         } else if (c > 0) {
             n = n->l;
         } else {
-            uint64_t m = KV(n)->kv.modify_index;
+            uint64_t m = KV(n)->modify;
             for (const struct avl *x = n->l; x;) { /* keys >= prefix */
-                if (strncmp(KV(x)->kv.key, prefix, plen) < 0) {
+                if (strncmp(KVR_KEY(KV(x)), prefix, plen) < 0) {
                     x = x->r;
                 } else {
-                    m = umax(m, umax(KV(x)->kv.modify_index, aug(x->r)));
+                    m = umax(m, umax(KV(x)->modify, aug(x->r)));
                     x = x->l;
                 }
             }
             for (const struct avl *x = n->r; x;) { /* keys still in range */
-                if (strncmp(KV(x)->kv.key, prefix, plen) > 0) {
+                if (strncmp(KVR_KEY(KV(x)), prefix, plen) > 0) {
                     x = x->l;
                 } else {
-                    m = umax(m, umax(KV(x)->kv.modify_index, aug(x->l)));
+                    m = umax(m, umax(KV(x)->modify, aug(x->l)));
                     x = x->r;
                 }
             }
@@ -206,16 +261,17 @@ static int put_rec(struct txn *t, struct kv_rec *old, struct kv_rec *nw)
     if (was_live)
         s->kv_live--;
     s->tidx[STATE_T_KV] = t->idx;
-    state__tx_note(t, STATE_T_KV, nw->kv.key);
+    state__tx_note(t, STATE_T_KV, KVR_KEY(nw));
     return 0;
 }
 
 static int delete_rec(struct txn *t, struct kv_rec *old, struct kv_rec **out)
 {
-    struct kv_rec *nw = state__kv_rec_new(t->s, old->kv.key, old->kv.key_len, NULL, 0, NULL, true);
+    /* create_index 0 marks the tombstone */
+    struct state_kv v = {.key = KVR_KEY(old), .key_len = old->klen, .modify_index = t->idx};
+    struct kv_rec *nw = state__kv_rec_new(t->s, &v);
     if (!nw)
         return CN_ENOMEM;
-    nw->kv.modify_index = t->idx; /* create_index 0 marks the tombstone */
     if (out)
         *out = nw;
     return put_rec(t, old, nw);
@@ -298,22 +354,26 @@ static const char *goq(char *buf, size_t cap, const char *s)
 
 /* Set (or cas-set) key: keeps CreateIndex, LockIndex and Session; an update
  * that changes nothing writes nothing (kvsSetTxn's Equal check). */
-static int do_set(struct txn *t, const struct dop *op, struct kv_rec *cur)
+static int do_set(struct txn *t, const struct dop *op, const struct state_kv *cur)
 {
-    if (cur && cur->kv.flags == op->flags && cur->kv.value_len == op->vlen &&
-        (op->vlen == 0 || memcmp(cur->kv.value, op->val, op->vlen) == 0))
-        return add_result(t, &cur->kv, false);
-    struct kv_rec *nw = state__kv_rec_new(t->s, op->key, op->klen, op->val, op->vlen,
-                                          cur ? cur->kv.session : NULL, false);
+    if (cur && cur->flags == op->flags && cur->value_len == op->vlen &&
+        (op->vlen == 0 || memcmp(cur->value, op->val, op->vlen) == 0))
+        return add_result(t, cur, false);
+    struct state_kv v = {.key = op->key,
+                         .key_len = op->klen,
+                         .value = op->val,
+                         .value_len = op->vlen,
+                         .flags = op->flags,
+                         .create_index = cur ? cur->create_index : t->idx,
+                         .modify_index = t->idx,
+                         .lock_index = cur ? cur->lock_index : 0,
+                         .session = cur ? cur->session : NULL};
+    struct kv_rec *nw = state__kv_rec_new(t->s, &v);
     if (!nw)
         return CN_ENOMEM;
-    nw->kv.flags = op->flags;
-    nw->kv.create_index = cur ? cur->kv.create_index : t->idx;
-    nw->kv.modify_index = t->idx;
-    nw->kv.lock_index = cur ? cur->kv.lock_index : 0;
     struct avl *old = state__avl_find(t->s->kv, op->key, &state__kv_ops);
     int rc = put_rec(t, old ? KV(old) : NULL, nw);
-    return rc ? rc : add_result(t, &nw->kv, false);
+    return rc ? rc : add_result(t, &v, false);
 }
 
 /* Run one op. Returns 0 or CN_ENOMEM; a failed op records an error and sets
@@ -323,6 +383,9 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
 {
     char q1[160], q2[40], q3[40];
     struct kv_rec *cur = live(t->s, op->key);
+    struct state_kv cv = {.key = NULL};
+    if (cur)
+        state__kv_view(cur, &cv);
     const char *ks = op->key;
     *ok = true;
     switch (op->verb) {
@@ -333,21 +396,21 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
             return state__tx_error(t, i, "missing key name");
         }
         if (op->verb == STATE_KV_CAS &&
-            ((op->index == 0 && cur) || (op->index != 0 && (!cur || cur->kv.modify_index != op->index)))) {
+            ((op->index == 0 && cur) || (op->index != 0 && (!cur || cv.modify_index != op->index)))) {
             *ok = false, *failed = CN_ECONFLICT;
             return state__tx_error(t, i, "failed to set key %s, index is stale",
                                    goq(q1, sizeof(q1), ks));
         }
-        return do_set(t, op, cur);
+        return do_set(t, op, cur ? &cv : NULL);
     case STATE_KV_GET:
         if (!cur) {
             *ok = false, *failed = CN_ECONFLICT;
             return state__tx_error(t, i, "key %s doesn't exist", goq(q1, sizeof(q1), ks));
         }
-        return add_result(t, &cur->kv, true);
+        return add_result(t, &cv, true);
     case STATE_KV_GET_OR_EMPTY: {
         if (cur)
-            return add_result(t, &cur->kv, true);
+            return add_result(t, &cv, true);
         /* Consul echoes the op's entry with a nil Value. */
         struct state_kv e = {.key = op->key, .key_len = op->klen, .flags = op->flags,
                              .modify_index = op->index};
@@ -357,10 +420,12 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
         struct avl_iter it;
         struct avl *a;
         state__avl_seek(&it, t->s->kv, op->key, false, &state__kv_ops);
-        while ((a = state__avl_next(&it)) && strncmp(KV(a)->kv.key, op->key, op->klen) == 0) {
+        while ((a = state__avl_next(&it)) && strncmp(KVR_KEY(KV(a)), op->key, op->klen) == 0) {
             if (KV_IS_TOMB(KV(a)))
                 continue;
-            int rc = add_result(t, &KV(a)->kv, true);
+            struct state_kv v;
+            state__kv_view(KV(a), &v);
+            int rc = add_result(t, &v, true);
             if (rc)
                 return rc;
         }
@@ -372,14 +437,14 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
             return state__tx_error(t, i, "failed to check index, key %s doesn't exist",
                                    goq(q1, sizeof(q1), ks));
         }
-        if (cur->kv.modify_index != op->index) {
+        if (cv.modify_index != op->index) {
             *ok = false, *failed = CN_ECONFLICT;
             return state__tx_error(t, i,
                                    "failed index check for key %s, current modify index %" PRIu64
                                    " != %" PRIu64,
-                                   goq(q1, sizeof(q1), ks), cur->kv.modify_index, op->index);
+                                   goq(q1, sizeof(q1), ks), cv.modify_index, op->index);
         }
-        return add_result(t, &cur->kv, false);
+        return add_result(t, &cv, false);
     case STATE_KV_CHECK_NOT_EXISTS:
         if (cur) {
             *ok = false, *failed = CN_ECONFLICT;
@@ -388,17 +453,17 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
         return 0;
     case STATE_KV_CHECK_SESSION: {
         const char *want = op->session ? op->session : "";
-        if (!cur || strcmp(cur->kv.session ? cur->kv.session : "", want) != 0) {
+        if (!cur || strcmp(cv.session ? cv.session : "", want) != 0) {
             *ok = false, *failed = CN_ECONFLICT;
             if (!cur)
                 return state__tx_error(t, i, "failed to check session, key %s doesn't exist",
                                        goq(q1, sizeof(q1), ks));
             return state__tx_error(t, i, "failed session check for key %s, current session %s != %s",
                                    goq(q1, sizeof(q1), ks),
-                                   goq(q2, sizeof(q2), cur->kv.session ? cur->kv.session : ""),
+                                   goq(q2, sizeof(q2), cv.session ? cv.session : ""),
                                    goq(q3, sizeof(q3), want));
         }
-        return add_result(t, &cur->kv, false);
+        return add_result(t, &cv, false);
     }
     case STATE_KV_DELETE:
         return cur ? delete_rec(t, cur, NULL) : 0;
@@ -406,7 +471,7 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
         /* kvsDeleteCASTxn: a missing key "succeeds" without a tombstone. */
         if (!cur)
             return 0;
-        if (cur->kv.modify_index != op->index) {
+        if (cv.modify_index != op->index) {
             *ok = false, *failed = CN_ECONFLICT;
             return state__tx_error(t, i, "failed to delete key %s, index is stale",
                                    goq(q1, sizeof(q1), ks));
@@ -419,14 +484,14 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
         struct avl_iter it;
         struct avl *a;
         state__avl_seek(&it, t->s->kv, op->key, false, &state__kv_ops);
-        while ((a = state__avl_next(&it)) && strncmp(KV(a)->kv.key, op->key, op->klen) == 0) {
+        while ((a = state__avl_next(&it)) && strncmp(KVR_KEY(KV(a)), op->key, op->klen) == 0) {
             if (KV_IS_TOMB(KV(a)))
                 continue;
             struct kv_rec *tomb;
             int rc = delete_rec(t, KV(a), &tomb);
             if (rc)
                 return rc;
-            state__avl_seek(&it, t->s->kv, tomb->kv.key, true, &state__kv_ops);
+            state__avl_seek(&it, t->s->kv, KVR_KEY(tomb), true, &state__kv_ops);
         }
         return 0;
     }
@@ -500,7 +565,7 @@ int state__kv_apply_reap(struct txn *t, struct cn_dec *d)
     size_t k = 0;
     state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
     while ((a = state__avl_next(&it)))
-        k += KV_IS_TOMB(KV(a)) && KV(a)->kv.modify_index <= upto;
+        k += KV_IS_TOMB(KV(a)) && KV(a)->modify <= upto;
     if (t->res)
         t->res->ok = true;
     if (k == 0)
@@ -513,7 +578,7 @@ int state__kv_apply_reap(struct txn *t, struct cn_dec *d)
     size_t j = 0;
     state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
     while ((a = state__avl_next(&it)))
-        if (KV_IS_TOMB(KV(a)) && KV(a)->kv.modify_index <= upto)
+        if (KV_IS_TOMB(KV(a)) && KV(a)->modify <= upto)
             v[j++] = KV(a);
     for (j = 0; j < k; j++)
         state__tx_remove(t, &s->kv, &state__kv_ops, &v[j]->a, true);

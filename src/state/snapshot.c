@@ -64,18 +64,20 @@ static int encode(const struct state *s, struct cn_buf *b)
     state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
     while ((a = state__avl_next(&it))) {
         const struct kv_rec *r = CN_CONTAINER_OF(a, struct kv_rec, a);
+        struct state_kv v;
+        state__kv_view(r, &v);
         bool tomb = KV_IS_TOMB(r);
         TRY(cn_enc_u8(b, tomb ? 1 : 0));
-        TRY(cn_enc_bytes(b, r->kv.key, r->kv.key_len));
+        TRY(cn_enc_bytes(b, v.key, v.key_len));
         if (!tomb) {
-            TRY(cn_enc_bytes(b, r->kv.value, r->kv.value_len));
-            TRY(cn_enc_u64(b, r->kv.flags));
-            TRY(cn_enc_u64(b, r->kv.create_index));
-            TRY(cn_enc_u64(b, r->kv.lock_index));
-            TRY(cn_enc_u8(b, r->kv.session ? 1 : 0));
-            TRY(cn_enc_str(b, r->kv.session));
+            TRY(cn_enc_bytes(b, v.value, v.value_len));
+            TRY(cn_enc_u64(b, v.flags));
+            TRY(cn_enc_u64(b, v.create_index));
+            TRY(cn_enc_u64(b, v.lock_index));
+            TRY(cn_enc_u8(b, v.session ? 1 : 0));
+            TRY(cn_enc_str(b, v.session));
         }
-        TRY(cn_enc_u64(b, r->kv.modify_index));
+        TRY(cn_enc_u64(b, v.modify_index));
     }
 
     TRY(enc_names(b, s->svc_names));
@@ -199,32 +201,34 @@ static int rd_kv(struct rd *r)
             return fail(r, "kv entry %" PRIu64 ": session too long", i);
         memcpy(sbuf, sess ? (const char *)sess : "", sl);
         sbuf[sl] = '\0';
-        struct kv_rec *kr = state__kv_rec_new(s, (const char *)key, klen, val, vlen,
-                                              has_sess ? sbuf : NULL, kind == 1);
+        struct state_kv v = {.key = (const char *)key,
+                             .key_len = klen,
+                             .value = val,
+                             .value_len = vlen,
+                             .flags = flags,
+                             .create_index = create,
+                             .modify_index = modify,
+                             .lock_index = lock,
+                             .session = has_sess ? sbuf : NULL};
+        /* Indexes first: they bound create_index below AVL_AUG_MAX, which
+         * state__kv_rec_new needs (it would fail as if out of memory). */
+        TRY(kind == 1 ? (modify == 0 || modify > s->last_index
+                             ? fail(r, "kv tombstone %" PRIu64 ": bad index", i)
+                             : 0)
+                      : check_idx(r, "kv entry", create, modify));
+        struct kv_rec *kr = state__kv_rec_new(s, &v);
         if (!kr)
             return CN_ENOMEM;
-        kr->kv.flags = flags;
-        kr->kv.create_index = create;
-        kr->kv.modify_index = modify;
-        kr->kv.lock_index = lock;
-        if (prev && strcmp(prev, kr->kv.key) >= 0) {
+        if (prev && strcmp(prev, KVR_KEY(kr)) >= 0) {
             state__kv_ops.free(s, &kr->a);
             return fail(r, "kv keys out of order at entry %" PRIu64, i);
-        }
-        int rc = kind == 1 ? (modify == 0 || modify > s->last_index
-                                  ? fail(r, "kv tombstone %" PRIu64 ": bad index", i)
-                                  : 0)
-                           : check_idx(r, "kv entry", create, modify);
-        if (rc) {
-            state__kv_ops.free(s, &kr->a);
-            return rc;
         }
         state__avl_insert(&s->kv, &kr->a, &state__kv_ops);
         if (kind == 1)
             s->kv_tombs++;
         else
             s->kv_live++;
-        prev = kr->kv.key;
+        prev = KVR_KEY(kr);
     }
     return 0;
 }

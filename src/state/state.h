@@ -5,7 +5,8 @@
  *
  * Pure: no I/O, no clock, no locks, no randomness. Driven only by the loop
  * thread. Read functions hand out borrowed pointers that stay valid until the
- * next state_apply/state_restore. All allocation goes through cn_malloc; an
+ * next state_apply/state_restore (KV reads fill a struct state_kv view whose
+ * pointers are borrowed that way). All allocation goes through cn_malloc; an
  * out-of-memory error during apply leaves the state unchanged (commands are
  * all-or-nothing).
  *
@@ -92,6 +93,10 @@ struct state_check {
     uint64_t create_index, modify_index;
 };
 
+/* A view of one KV entry, filled by state_kv_get and built per visit by the
+ * scans: the struct itself is the caller's (or, in a scan callback, only
+ * valid during the call); key, value and session point into the state and
+ * stay valid until the next state_apply/state_restore. */
 struct state_kv {
     const char *key;      /* NUL-terminated */
     size_t key_len;
@@ -262,10 +267,12 @@ uint64_t state_node_index(const struct state *s, const char *name);
 
 /* ---- KV reads ------------------------------------------------------------ */
 
-const struct state_kv *state_kv_get(const struct state *s, const char *key);
+/* True if `key` is live; then fills *out (may be NULL: existence check). */
+bool state_kv_get(const struct state *s, const char *key, struct state_kv *out);
 /* Visit live keys starting with `prefix` ("" = all) in byte order; cost is
  * O(log n + matches), never a walk of the whole store. cb returns nonzero to
- * stop. Returns the number visited. */
+ * stop; its `kv` is built for that one call (copy the struct to keep it).
+ * Returns the number visited. */
 typedef int (*state_kv_visit_cb)(void *arg, const struct state_kv *kv);
 size_t state_kv_scan(const struct state *s, const char *prefix, state_kv_visit_cb cb, void *arg);
 /* Visit keys > `after` (exclusive; NULL = from the start of prefix) under prefix;

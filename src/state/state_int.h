@@ -65,15 +65,32 @@ struct avl *state__avl_next(struct avl_iter *it);
 
 /* ---- records --------------------------------------------------------------- */
 
-/* One KV entry: node, public view and bytes in one allocation:
- * data = key NUL [session NUL] value. A tombstone has create_index == 0,
- * no value and modify_index = the index that deleted the key. */
+/* One KV entry in one allocation, no stored pointers (views are built on
+ * demand, state__kv_view):
+ *
+ *   avl links + subtree max (24) | cx (8) | modify (8) | klen, vlen (4 + 4)
+ *   data = key NUL value [flags u64] [lock_index u64] [session NUL]
+ *
+ * cx holds CreateIndex in its low 56 bits (indexes never exceed AVL_AUG_MAX:
+ * state_apply and restore refuse larger ones) and KVR_* bits above, saying
+ * which optional trailer fields follow the value; a field that is zero (or a
+ * NULL session) is not stored. Trailer integers are unaligned: read and
+ * written with memcpy. A plain 32-byte key + 256-byte value entry is 48 + 289
+ * bytes, one 352-byte glibc chunk. A tombstone has CreateIndex 0, only its key,
+ * and modify = the index that deleted the key. */
 struct kv_rec {
     struct avl a;
-    struct state_kv kv;
+    uint64_t cx;
+    uint64_t modify;
+    uint32_t klen, vlen; /* < 2^32: every decoder carries u32 lengths */
     char data[];
 };
-#define KV_IS_TOMB(r) ((r)->kv.create_index == 0)
+#define KVR_FLAGS (UINT64_C(1) << 56)
+#define KVR_LOCK (UINT64_C(1) << 57)
+#define KVR_SESS (UINT64_C(1) << 58)
+#define KVR_CREATE(r) ((r)->cx & AVL_AUG_MAX)
+#define KV_IS_TOMB(r) (KVR_CREATE(r) == 0)
+#define KVR_KEY(r) ((const char *)(r)->data)
 
 struct node_rec {
     struct avl a;
@@ -188,8 +205,11 @@ int state__cat_apply_deregister(struct txn *t, struct cn_dec *d);
 int state__cat_apply_check_status(struct txn *t, struct cn_dec *d);
 
 /* ---- records lifecycle ----------------------------------------------------- */
-struct kv_rec *state__kv_rec_new(struct state *s, const char *key, size_t klen,
-                                 const void *val, size_t vlen, const char *session, bool tomb);
+/* A record holding v's fields (borrowed, copied): v->create_index == 0 makes a
+ * tombstone (key and modify_index only). NULL on OOM or a length >= 2^32. */
+struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v);
+/* Fill *out with r's fields; its pointers point into r. */
+void state__kv_view(const struct kv_rec *r, struct state_kv *out);
 void state__free_tree(struct state *s, struct avl *root, const struct avl_ops *ops);
 struct node_rec *state__node_dup(struct state *s, const struct state_node *n);
 struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v);

@@ -77,10 +77,10 @@ static void check_keys(struct srv *s, int n)
     for (int i = 0; i < n; i++) {
         snprintf(key, sizeof(key), "k/%04d", i);
         snprintf(val, sizeof(val), "v%d", i);
-        const struct state_kv *kv = state_kv_get(srv_state(s), key);
-        assert_non_null(kv);
-        assert_int_equal(kv->value_len, strlen(val));
-        assert_memory_equal(kv->value, val, kv->value_len);
+        struct state_kv kv;
+        assert_true(state_kv_get(srv_state(s), key, &kv));
+        assert_int_equal(kv.value_len, strlen(val));
+        assert_memory_equal(kv.value, val, kv.value_len);
     }
 }
 
@@ -108,9 +108,9 @@ static void write_and_recover(uint64_t snapshot_every)
     run_until(&loop, &c, N);
     assert_int_equal(c.ok, N);
     assert_int_equal(w.fired, 1);
-    const struct state_kv *kv = state_kv_get(srv_state(s), "k/0042");
-    assert_non_null(kv);
-    assert_true(w.index == kv->modify_index);
+    struct state_kv kv;
+    assert_true(state_kv_get(srv_state(s), "k/0042", &kv));
+    assert_true(w.index == kv.modify_index);
     assert_true(srv_commit_index(s) >= N);
     uint64_t commit = srv_commit_index(s);
     close_srv(&loop, s);
@@ -122,14 +122,13 @@ static void write_and_recover(uint64_t snapshot_every)
     struct ctx c2 = {0};
     put(s, "after", "restart", &c2);
     run_until(&loop, &c2, 1);
-    kv = state_kv_get(srv_state(s), "after");
-    assert_non_null(kv);
-    assert_true(kv->modify_index == commit + 1);
+    assert_true(state_kv_get(srv_state(s), "after", &kv));
+    assert_true(kv.modify_index == commit + 1);
     close_srv(&loop, s);
 
     assert_int_equal(srv_open(&loop, &o, &s, err, sizeof(err)), 0);
     check_keys(s, N);
-    assert_non_null(state_kv_get(srv_state(s), "after"));
+    assert_true(state_kv_get(srv_state(s), "after", NULL));
     close_srv(&loop, s);
     uv_loop_close(&loop);
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);

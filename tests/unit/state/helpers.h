@@ -29,6 +29,17 @@ static inline struct state_kv_op kvop(enum state_kv_verb verb, const char *key, 
     return op;
 }
 
+/* state_kv_get as a pointer (NULL = absent), for terse asserts: the view
+ * lives in one of 8 rotating slots, so a result stays usable across the next
+ * few calls (its key/value pointers until the next apply). */
+static inline const struct state_kv *kvget(const struct state *s, const char *key)
+{
+    static struct state_kv ring[8];
+    static unsigned next;
+    struct state_kv *v = &ring[next++ % 8];
+    return state_kv_get(s, key, v) ? v : NULL;
+}
+
 /* Apply an encoded command; the buffer is freed. */
 static inline int apply_buf(struct state *s, uint64_t idx, struct cn_buf *b,
                             struct state_result *res)

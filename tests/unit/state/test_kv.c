@@ -18,9 +18,9 @@ static int teardown(void **st)
 static void test_set_get(void **st)
 {
     struct state *s = *st;
-    assert_null(state_kv_get(s, "k"));
+    assert_null(kvget(s, "k"));
     kvset(s, 5, "k", "v1");
-    const struct state_kv *kv = state_kv_get(s, "k");
+    const struct state_kv *kv = kvget(s, "k");
     assert_non_null(kv);
     assert_int_equal(kv->value_len, 2);
     assert_memory_equal(kv->value, "v1", 2);
@@ -32,7 +32,7 @@ static void test_set_get(void **st)
     assert_int_equal(state_table_index(s, STATE_T_KV), 5);
 
     kvset(s, 7, "k", "v2");
-    kv = state_kv_get(s, "k");
+    kv = kvget(s, "k");
     assert_int_equal(kv->create_index, 5);
     assert_int_equal(kv->modify_index, 7);
     assert_int_equal(state_last_index(s), 7);
@@ -46,7 +46,7 @@ static void test_set_get(void **st)
     assert_int_equal(res.results[0].modify_index, 7);
     assert_false(res.results[0].has_value);
     state_result_free(&res);
-    assert_int_equal(state_kv_get(s, "k")->modify_index, 7);
+    assert_int_equal(kvget(s, "k")->modify_index, 7);
     assert_int_equal(state_table_index(s, STATE_T_KV), 7);
     assert_int_equal(state_last_index(s), 9);
 
@@ -54,15 +54,15 @@ static void test_set_get(void **st)
     struct state_kv_op op = kvop(STATE_KV_SET, "k", "v2", 0);
     op.flags = 42;
     assert_int_equal(txn(s, 10, &op, 1, NULL), 0);
-    assert_int_equal(state_kv_get(s, "k")->flags, 42);
-    assert_int_equal(state_kv_get(s, "k")->modify_index, 10);
+    assert_int_equal(kvget(s, "k")->flags, 42);
+    assert_int_equal(kvget(s, "k")->modify_index, 10);
     kvset(s, 11, "empty", NULL);
-    assert_non_null(state_kv_get(s, "empty"));
-    assert_int_equal(state_kv_get(s, "empty")->value_len, 0);
+    assert_non_null(kvget(s, "empty"));
+    assert_int_equal(kvget(s, "empty")->value_len, 0);
 
     /* Index must move forward. */
     assert_int_equal(op1(s, 11, STATE_KV_SET, "x", "y", 0, NULL), CN_EINVAL);
-    assert_null(state_kv_get(s, "x"));
+    assert_null(kvget(s, "x"));
 }
 
 static void test_cas(void **st)
@@ -72,7 +72,7 @@ static void test_cas(void **st)
     state_result_init(&res);
     assert_int_equal(op1(s, 3, STATE_KV_CAS, "c", "a", 0, &res), 0);
     assert_true(res.ok);
-    assert_int_equal(state_kv_get(s, "c")->create_index, 3);
+    assert_int_equal(kvget(s, "c")->create_index, 3);
 
     assert_int_equal(op1(s, 4, STATE_KV_CAS, "c", "b", 0, &res), CN_ECONFLICT);
     assert_false(res.ok);
@@ -84,14 +84,14 @@ static void test_cas(void **st)
     assert_int_equal(op1(s, 5, STATE_KV_CAS, "c", "b", 2, &res), CN_ECONFLICT);
     assert_false(res.ok);
     assert_int_equal(op1(s, 6, STATE_KV_CAS, "missing", "b", 2, &res), CN_ECONFLICT);
-    assert_null(state_kv_get(s, "missing"));
+    assert_null(kvget(s, "missing"));
 
     assert_int_equal(op1(s, 7, STATE_KV_CAS, "c", "b", 3, &res), 0);
     assert_true(res.ok);
     assert_int_equal(res.nresults, 1);
     assert_int_equal(res.results[0].create_index, 3);
     assert_int_equal(res.results[0].modify_index, 7);
-    assert_memory_equal(state_kv_get(s, "c")->value, "b", 1);
+    assert_memory_equal(kvget(s, "c")->value, "b", 1);
     state_result_free(&res);
 }
 
@@ -110,26 +110,26 @@ static void test_delete(void **st)
 
     assert_int_equal(op1(s, 4, STATE_KV_DELETE, "d", NULL, 0, &res), 0);
     assert_true(res.ok);
-    assert_null(state_kv_get(s, "d"));
+    assert_null(kvget(s, "d"));
     assert_int_equal(state_kv_count(s), 0);
     assert_int_equal(state_kv_prefix_index(s, "d"), 4);
     assert_int_equal(state_table_index(s, STATE_T_KV), 4);
 
     /* Re-creating a deleted key starts a new life. */
     kvset(s, 5, "d", "2");
-    assert_int_equal(state_kv_get(s, "d")->create_index, 5);
+    assert_int_equal(kvget(s, "d")->create_index, 5);
     assert_int_equal(state_kv_count(s), 1);
 
     /* delete-cas: stale index fails, missing key succeeds, match deletes. */
     assert_int_equal(op1(s, 6, STATE_KV_DELETE_CAS, "d", NULL, 4, &res), CN_ECONFLICT);
     assert_false(res.ok);
     assert_string_equal(res.errors[0].what, "failed to delete key \"d\", index is stale");
-    assert_non_null(state_kv_get(s, "d"));
+    assert_non_null(kvget(s, "d"));
     assert_int_equal(op1(s, 7, STATE_KV_DELETE_CAS, "zz", NULL, 4, &res), 0);
     assert_true(res.ok);
     assert_int_equal(op1(s, 8, STATE_KV_DELETE_CAS, "d", NULL, 5, &res), 0);
     assert_true(res.ok);
-    assert_null(state_kv_get(s, "d"));
+    assert_null(kvget(s, "d"));
     state_result_free(&res);
 }
 
@@ -142,10 +142,10 @@ static void test_delete_tree(void **st)
     kvset(s, 4, "ab", "1");
     kvset(s, 5, "b", "1");
     assert_int_equal(op1(s, 6, STATE_KV_DELETE_TREE, "a/", NULL, 0, NULL), 0);
-    assert_non_null(state_kv_get(s, "a"));
-    assert_null(state_kv_get(s, "a/b"));
-    assert_null(state_kv_get(s, "a/c"));
-    assert_non_null(state_kv_get(s, "ab"));
+    assert_non_null(kvget(s, "a"));
+    assert_null(kvget(s, "a/b"));
+    assert_null(kvget(s, "a/c"));
+    assert_non_null(kvget(s, "ab"));
     assert_int_equal(state_kv_count(s), 3);
     /* Every deleted key keeps its own tombstone. */
     assert_int_equal(state_kv_prefix_index(s, "a/c"), 6);
@@ -232,7 +232,7 @@ static void test_prefix_index_and_reap(void **st)
     /* Never backwards after a delete: the tombstones count. */
     assert_int_equal(state_kv_prefix_index(s, "p/"), 30);
     assert_int_equal(state_kv_prefix_index(s, "p/a"), 20);
-    assert_null(state_kv_get(s, "p/a"));
+    assert_null(kvget(s, "p/a"));
     assert_int_equal(state_kv_scan(s, "p", NULL, NULL), 0);
 
     /* Reap tombstones with index <= 25: p/a goes, p/b stays. */

@@ -20,11 +20,11 @@ static void test_round_trip(void **st)
     assert_same_snap(&a, t);
 
     /* The restored state answers like the original. */
-    assert_null(state_kv_get(t, "other"));
+    assert_null(kvget(t, "other"));
     assert_int_equal(state_last_index(t), 11);
     assert_int_equal(state_kv_count(t), state_kv_count(s));
     assert_int_equal(state_kv_prefix_index(t, "gone/"), 5);
-    assert_int_equal(state_kv_get(t, "flagged")->flags, UINT64_MAX);
+    assert_int_equal(kvget(t, "flagged")->flags, UINT64_MAX);
     assert_int_equal(state_service_index(t, "legacy"), 10);
     assert_int_equal(state_node_index(t, "n3"), 10);
     assert_null(state_node_get(t, "n3"));

@@ -64,9 +64,9 @@ static void test_results_per_verb(void **st)
     assert_int_equal(r[8].create_index, 1);
     state_result_free(&res);
 
-    assert_null(state_kv_get(s, "t/b"));
-    assert_null(state_kv_get(s, "t/c"));
-    assert_memory_equal(state_kv_get(s, "t/a")->value, "A2", 2);
+    assert_null(kvget(s, "t/b"));
+    assert_null(kvget(s, "t/c"));
+    assert_memory_equal(kvget(s, "t/a")->value, "A2", 2);
 }
 
 static void test_all_or_nothing(void **st)
@@ -159,7 +159,7 @@ static void test_error_texts(void **st)
     assert_string_equal(res.errors[0].what, "failed to unlock key \"k\", lock isn't held, or is "
                                             "held by another session");
     assert_int_equal(op1(s, 16, STATE_KV_SET, "", "v", 0, &res), CN_EINVAL);
-    assert_int_equal(state_kv_get(s, "k")->modify_index, 5);
+    assert_int_equal(kvget(s, "k")->modify_index, 5);
     assert_int_equal(state_last_index(s), 16);
     state_result_free(&res);
 }
