@@ -2,7 +2,12 @@
  *   snapshots/snap-<index %020>-<term %020>.snap
  * written as snapshots/tmp-<index>-<term>.snap, fsynced, renamed, and the
  * directory fsynced, so a snapshot file is either whole or absent. Header
- * layout in docs/format-storage.md. */
+ * layout in docs/format-storage.md.
+ *
+ * Writing a file (stor_snapshot_write) and adopting it (stor_snapshot_install:
+ * bookkeeping, pruning, log compaction) are separate steps so that the slow
+ * one, tens of MB written and fsynced, can run on another thread or in a
+ * forked child while the owner keeps appending and syncing the log. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -287,18 +292,26 @@ static int snap_prune(struct stor *st, int retain)
     return rc;
 }
 
-int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data,
-                       size_t len, int retain)
+/* Open snapshots/ afresh by path: stor_snapshot_write must not share a file
+ * description with the owner's fds (a forked child may have closed them all,
+ * and readdir offsets are shared across dup()). */
+static int snapdir_open(const struct stor *st, char *err, size_t errcap)
 {
-    if (!st || index == 0 || (!data && len))
-        return CN_EINVAL;
-    if (index < st->snap_index || (index == st->snap_index && term < st->snap_term))
-        return CN_EINVAL; /* older than what we have: a caller bug */
-    if (st->failed)
-        return CN_EIO;
-    if (retain < 1)
-        retain = 1;
+    int fd = open(st->snapdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        stor__errf(err, errcap, "%s: open: %s", st->snapdir, strerror(errno));
+    return fd;
+}
 
+int stor_snapshot_write(const struct stor *st, uint64_t index, uint64_t term, const void *data,
+                        size_t len, char *err, size_t errcap)
+{
+    if (err && errcap)
+        err[0] = '\0';
+    if (!st || index == 0 || (!data && len)) {
+        stor__errf(err, errcap, "invalid arguments");
+        return CN_EINVAL;
+    }
     char tmp[STOR_NAME_MAX], name[STOR_NAME_MAX];
     snprintf(tmp, sizeof tmp, "tmp-%020" PRIu64 "-%020" PRIu64 ".snap", index, term);
     snap_name(name, sizeof name, index, term);
@@ -311,34 +324,98 @@ int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const voi
     cn_put_u32(h + 36, stor__crc(0, data, len));
     cn_put_u32(h + 40, stor__crc(0, h, 40));
 
-    int fd = openat(st->snapdfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int dfd = snapdir_open(st, err, errcap);
+    if (dfd < 0)
+        return CN_EIO;
+    int rc = 0;
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        stor__logf(st, "snapshots/%s: open: %s", tmp, strerror(errno));
+        stor__errf(err, errcap, "snapshots/%s: open: %s", tmp, strerror(errno));
+        close(dfd);
         return CN_EIO;
     }
-    int rc = stor__pwrite_all(fd, h, sizeof h, 0);
+    const char *what = "write";
+    rc = stor__pwrite_all(fd, h, sizeof h, 0);
     if (rc == 0 && len)
         rc = stor__pwrite_all(fd, data, len, STOR_SNAP_HDR);
-    if (rc == 0 && fsync(fd) != 0)
+    if (rc == 0 && fsync(fd) != 0) {
+        what = "fsync";
         rc = CN_EIO;
+    }
+    int e = errno;
     close(fd);
+    if (rc == 0 && renameat(dfd, tmp, dfd, name) != 0) {
+        what = "rename";
+        e = errno;
+        rc = CN_EIO;
+    }
     if (rc) {
-        /* Nothing durable changed: the tmp file is just garbage. */
-        stor__logf(st, "snapshots/%s: write failed: %s", tmp, strerror(errno));
-        unlinkat(st->snapdfd, tmp, 0);
+        /* Nothing the store relies on changed: the tmp file is garbage, and
+         * stor_open removes any that is left. */
+        stor__errf(err, errcap, "snapshots/%s: %s: %s", tmp, what, strerror(e));
+        unlinkat(dfd, tmp, 0);
+        close(dfd);
         return rc;
     }
-    if (renameat(st->snapdfd, tmp, st->snapdfd, name) != 0 || fsync(st->snapdfd) != 0) {
-        stor__logf(st, "snapshots/%s: rename: %s", name, strerror(errno));
-        st->failed = 1;
+    if (fsync(dfd) != 0) {
+        /* The new name may or may not survive a crash. Either outcome is a
+         * valid store (the file itself is durable and the log behind it is
+         * untouched until install), so this fails the snapshot without
+         * poisoning the store. */
+        stor__errf(err, errcap, "snapshots/: fsync after renaming %s: %s", name,
+                   strerror(errno));
+        close(dfd);
         return CN_EIO;
+    }
+    close(dfd);
+    return 0;
+}
+
+int stor_snapshot_install(struct stor *st, uint64_t index, uint64_t term, int retain)
+{
+    if (!st || index == 0)
+        return CN_EINVAL;
+    if (index < st->snap_index || (index == st->snap_index && term < st->snap_term))
+        return CN_EINVAL; /* older than what we have: a caller bug */
+    if (st->failed)
+        return CN_EIO;
+    if (retain < 1)
+        retain = 1;
+    char name[STOR_NAME_MAX];
+    snap_name(name, sizeof name, index, term);
+    struct stat sb;
+    if (fstatat(st->snapdfd, name, &sb, 0) != 0) {
+        /* Installing a file that is not there would compact away the only
+         * copy of the entries it was meant to cover. */
+        stor__logf(st, "snapshots/%s: install: %s", name, strerror(errno));
+        return errno == ENOENT ? CN_ENOTFOUND : CN_EIO;
     }
     st->snap_index = index;
     st->snap_term = term;
-    /* Only now that the snapshot is durable may anything older go. An old
-     * snapshot left behind is harmless (the newest wins and the next save
-     * retries), so a failed prune is reported but does not fail the save. */
-    if ((rc = snap_prune(st, retain)) != 0)
+    /* Only now that the snapshot is durable and adopted may anything older
+     * go. An old snapshot left behind is harmless (the newest wins and the
+     * next install retries), so a failed prune is reported but does not
+     * fail the install. */
+    int rc = snap_prune(st, retain);
+    if (rc)
         stor__logf(st, "snapshots: removing old snapshots: %s", cn_strerror(rc));
     return stor__wal_compact(st, index);
+}
+
+int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data,
+                       size_t len, int retain)
+{
+    if (!st || index == 0 || (!data && len))
+        return CN_EINVAL;
+    if (index < st->snap_index || (index == st->snap_index && term < st->snap_term))
+        return CN_EINVAL;
+    if (st->failed)
+        return CN_EIO;
+    char err[STOR_NAME_MAX + 160];
+    int rc = stor_snapshot_write(st, index, term, data, len, err, sizeof err);
+    if (rc) {
+        stor__logf(st, "%s", err);
+        return rc;
+    }
+    return stor_snapshot_install(st, index, term, retain);
 }

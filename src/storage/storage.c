@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -215,6 +216,7 @@ static void stor_free(struct stor *st)
         close(st->dirfd);
     cn_buf_free(&st->wbuf);
     cn_buf_free(&st->rbuf);
+    cn_free(st->snapdir);
     cn_free(st);
 }
 
@@ -288,6 +290,23 @@ int stor_open(const char *dir, const struct stor_options *opt, struct stor **out
         stor__errf(err, errcap, "%s: fsync: %s", dir, strerror(errno));
         goto fail;
     }
+    /* Absolute, so a later chdir cannot send stor_snapshot_write elsewhere. */
+    char *real = realpath(dir, NULL);
+    if (!real) {
+        stor__errf(err, errcap, "%s: realpath: %s", dir, strerror(errno));
+        goto fail;
+    }
+    size_t rl = strlen(real);
+    st->snapdir = cn_malloc(rl + sizeof "/snapshots");
+    if (!st->snapdir) {
+        free(real);
+        stor__errf(err, errcap, "out of memory");
+        rc = CN_ENOMEM;
+        goto fail;
+    }
+    memcpy(st->snapdir, real, rl);
+    memcpy(st->snapdir + rl, "/snapshots", sizeof "/snapshots");
+    free(real);
     st->waldfd = openat(st->dirfd, "wal", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     st->snapdfd = openat(st->dirfd, "snapshots", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (st->waldfd < 0 || st->snapdfd < 0) {

@@ -10,7 +10,9 @@
  * gets CN_EAGAIN).
  *
  * Thread model: a struct stor is used by one thread at a time (the server's
- * writer thread once the loop runs; the loop thread during open/recovery).
+ * writer thread once the loop runs; the loop thread during open/recovery),
+ * with one exception: stor_snapshot_write may run concurrently on another
+ * thread or in a forked child (see there).
  *
  * Recovery rules (stor_open): a torn tail of the LAST segment (a partial
  * record, a record whose checksum fails with nothing valid after it, or a
@@ -99,8 +101,33 @@ int stor_set_hard_state(struct stor *st, const struct stor_hard_state *hs);
  * older snapshots (keeping `retain`, min 1, newest) and WAL segments wholly at
  * or below `index` (log compaction). data is borrowed. A snapshot at or past
  * last_index empties the log (first = index + 1, last = index). CN_EINVAL if
- * older than the current snapshot; CN_EIO. */
+ * older than the current snapshot; CN_EIO. Same as stor_snapshot_write then
+ * stor_snapshot_install, on the owner's thread. */
 int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data,
                        size_t len, int retain);
+
+/* The two halves of stor_snapshot_save, for callers that must keep appending
+ * while a large snapshot is written.
+ *
+ * stor_snapshot_write: only creates the file snapshots/snap-<index>-<term>.snap
+ * durably (tmp file, fsync, rename, fsync of snapshots/). It opens snapshots/
+ * by path and reads nothing of `st` that changes after stor_open, so it may run
+ * on any thread, or in a forked child that closed every inherited fd,
+ * concurrently with the owner's appends, syncs and reads. At most one write
+ * per (index, term) at a time. It does not log (a child must not take the
+ * logger's locks): on failure err says why. data is borrowed. The new file is
+ * not the current snapshot until installed, except that a stor_open after a
+ * crash adopts the newest valid file, and the log still holds every entry
+ * after it because nothing was compacted yet. A failure leaves the store
+ * usable (no poisoning): the caller simply does not install. */
+int stor_snapshot_write(const struct stor *st, uint64_t index, uint64_t term, const void *data,
+                        size_t len, char *err, size_t errcap);
+/* On the owner's thread, after stor_snapshot_write(index, term) returned 0:
+ * make it the current snapshot (stor_get_info, stor_snapshot_load), delete
+ * older snapshot files (keeping `retain`, min 1, newest) and WAL segments
+ * wholly at or below `index`. A few unlinks and directory fsyncs: cheap
+ * enough between two log batches. CN_EINVAL if older than the current
+ * snapshot; CN_ENOTFOUND if the file is not there; CN_EIO. */
+int stor_snapshot_install(struct stor *st, uint64_t index, uint64_t term, int retain);
 
 #endif

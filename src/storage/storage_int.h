@@ -56,6 +56,7 @@ struct stor_seg {
 
 struct stor {
     int dirfd, waldfd, snapdfd, lockfd;
+    char *snapdir; /* absolute path of snapshots/ (stor_snapshot_write opens it afresh) */
     size_t seg_bytes;
     stor_log_cb log;
     void *log_arg;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -858,6 +859,183 @@ static void test_gap_at_start(void **state)
     assert_non_null(strstr(f->err, "entries are missing"));
 }
 
+/* ---- split snapshot: write (any thread) then install (owner) ------------- */
+
+struct snap_writer {
+    const struct stor *st;
+    uint64_t index, term;
+    const uint8_t *data;
+    size_t len;
+    int rc;
+    char err[256];
+};
+
+static void *snap_writer_main(void *arg)
+{
+    struct snap_writer *w = arg;
+    w->rc = stor_snapshot_write(w->st, w->index, w->term, w->data, w->len, w->err,
+                                sizeof w->err);
+    return NULL;
+}
+
+static uint8_t *snap_bytes(size_t len)
+{
+    uint8_t *b = malloc(len);
+    assert_non_null(b);
+    for (size_t i = 0; i < len; i++)
+        b[i] = (uint8_t)(i * 7 + i / 4096);
+    return b;
+}
+
+/* A large snapshot is written on another thread while the owner keeps
+ * appending and syncing; the log only shrinks at install. */
+static void test_snapshot_write_concurrent_with_appends(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 400, 3);
+    assert_int_equal(append_range(st, 1, 100, 3, 8), 0);
+    assert_int_equal(stor_sync(st), 0);
+
+    enum { LEN = 4 << 20 };
+    struct snap_writer w = {.st = st, .index = 100, .term = 3, .data = snap_bytes(LEN),
+                            .len = LEN};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, snap_writer_main, &w), 0);
+    for (uint64_t lo = 101; lo <= 400; lo += 20) {
+        assert_int_equal(append_range(st, lo, lo + 19, 3, 5), 0);
+        assert_int_equal(stor_sync(st), 0);
+    }
+    check_range(st, 1, 400, terms1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(w.rc, 0);
+
+    /* Written, not installed: bookkeeping and the log are untouched. */
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 0);
+    assert_int_equal(in.first_index, 1);
+    assert_int_equal(in.last_index, 400);
+    assert_int_equal(count_files(f, "snapshots", "snap-"), 1);
+    assert_int_equal(count_files(f, "snapshots", "tmp-"), 0);
+
+    assert_int_equal(stor_snapshot_install(st, 100, 3, 2), 0);
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 100);
+    assert_int_equal(in.snap_term, 3);
+    assert_true(in.first_index > 1 && in.first_index <= 101);
+    assert_int_equal(in.last_index, 400);
+    check_range(st, in.first_index, 400, terms1);
+    uint64_t idx, term;
+    void *data;
+    size_t len;
+    assert_int_equal(stor_snapshot_load(st, &idx, &term, &data, &len), 0);
+    assert_int_equal(idx, 100);
+    assert_int_equal(len, LEN);
+    assert_memory_equal(data, w.data, LEN);
+    cn_free(data);
+    uint64_t first = in.first_index;
+    stor_close(st);
+
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 100);
+    assert_int_equal(in.first_index, first);
+    assert_int_equal(in.last_index, 400);
+    check_range(st, first, 400, terms1);
+    stor_close(st);
+    free((void *)w.data);
+    assert_int_equal(f->nlog, 0);
+}
+
+/* A crash between stor_snapshot_write and stor_snapshot_install: the next
+ * open adopts the new file, finishes the compaction behind it, and the log
+ * still holds every entry after it. */
+static void test_snapshot_crash_between_write_and_install(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 260, 2);
+    assert_int_equal(append_range(st, 1, 200, 2, 16), 0);
+    assert_int_equal(stor_sync(st), 0);
+    assert_int_equal(stor_snapshot_save(st, 60, 2, "at 60", 5, 2), 0);
+    char err[256];
+    assert_int_equal(stor_snapshot_write(st, 150, 2, "state at 150", 12, err, sizeof err), 0);
+    assert_int_equal(append_range(st, 201, 260, 2, 16), 0);
+    assert_int_equal(stor_sync(st), 0);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 60);
+    assert_true(in.first_index <= 61);
+    stor_close(st); /* "crash": never installed */
+
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 150);
+    assert_int_equal(in.snap_term, 2);
+    assert_true(in.first_index > 61 && in.first_index <= 151);
+    assert_int_equal(in.last_index, 260);
+    check_range(st, in.first_index, 260, terms1);
+    uint64_t idx, term;
+    void *data;
+    size_t len;
+    assert_int_equal(stor_snapshot_load(st, &idx, &term, &data, &len), 0);
+    assert_int_equal(idx, 150);
+    assert_int_equal(len, 12);
+    assert_memory_equal(data, "state at 150", 12);
+    cn_free(data);
+    /* Appends continue after recovery. */
+    assert_int_equal(append_range(st, 261, 270, 2, 5), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+}
+
+/* Install refuses what would lose entries; a failed write does not poison
+ * the store. */
+static void test_snapshot_install_errors(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 512;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 120, 1);
+    assert_int_equal(append_range(st, 1, 100, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+
+    /* No such file: nothing is compacted. */
+    assert_int_equal(stor_snapshot_install(st, 90, 1, 1), CN_ENOTFOUND);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 0);
+    assert_int_equal(in.first_index, 1);
+    assert_true(f->nlog > 0);
+
+    char err[256];
+    assert_int_equal(stor_snapshot_write(st, 50, 1, "a", 1, err, sizeof err), 0);
+    assert_int_equal(stor_snapshot_install(st, 50, 1, 1), 0);
+    assert_int_equal(stor_snapshot_write(st, 40, 1, "b", 1, err, sizeof err), 0);
+    assert_int_equal(stor_snapshot_install(st, 40, 1, 1), CN_EINVAL);
+    assert_int_equal(stor_snapshot_write(st, 0, 1, "b", 1, err, sizeof err), CN_EINVAL);
+
+    /* The snapshots directory is gone (say, a failing disk): the write fails
+     * with a message, the log goes on. */
+    char a[160], b[160];
+    snprintf(a, sizeof a, "%s/snapshots", f->dir);
+    snprintf(b, sizeof b, "%s/snapshots.away", f->dir);
+    assert_int_equal(rename(a, b), 0);
+    err[0] = '\0';
+    assert_int_equal(stor_snapshot_write(st, 100, 1, "c", 1, err, sizeof err), CN_EIO);
+    assert_non_null(strstr(err, "snapshots"));
+    assert_int_equal(rename(b, a), 0);
+    assert_int_equal(append_range(st, 101, 120, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_get_info(st, &in);
+    assert_int_equal(in.snap_index, 50);
+    check_range(st, in.first_index, 120, terms1);
+    stor_close(st);
+}
+
 /* Out-of-memory anywhere in open, append, read or snapshot leaves no leak
  * and, for append, no change. */
 static void test_oom(void **state)
@@ -931,6 +1109,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_segment_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_write_concurrent_with_appends, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_crash_between_write_and_install, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_install_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
