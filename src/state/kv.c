@@ -287,40 +287,66 @@ struct dop { /* one decoded op; strings borrowed from the command bytes */
     const char *session; /* NULL: none */
 };
 
+/* Record a result (copied out by copy_results once the txn succeeded). */
 static int add_result(struct txn *t, const struct state_kv *kv, bool with_value)
 {
-    struct state_result *r = t->res;
-    if (!r)
+    if (!t->res)
         return 0;
-    struct state_kv_copy *v = cn_realloc(r->results, (r->nresults + 1) * sizeof(*v));
+    if (state__grow((void **)&t->kres, &t->ckres, t->nkres + 1, sizeof(*t->kres)))
+        return CN_ENOMEM;
+    t->kres[t->nkres].kv = *kv;
+    t->kres[t->nkres].with_value = with_value;
+    t->nkres++;
+    return 0;
+}
+
+/* Copy the recorded results into t->res as one allocation: the array, then
+ * each key NUL [value] [session NUL]. */
+static int copy_results(struct txn *t)
+{
+    struct state_result *r = t->res;
+    if (!r || t->nkres == 0)
+        return 0;
+    size_t sz = t->nkres * sizeof(struct state_kv_copy);
+    for (size_t i = 0; i < t->nkres; i++) {
+        const struct kv_res *k = &t->kres[i];
+        sz += k->kv.key_len + 1 + (k->with_value ? k->kv.value_len : 0) +
+              (k->kv.session ? strlen(k->kv.session) + 1 : 0);
+    }
+    struct state_kv_copy *v = cn_malloc(sz);
     if (!v)
         return CN_ENOMEM;
-    r->results = v;
-    v = &r->results[r->nresults];
-    memset(v, 0, sizeof(*v));
-    if (!(v->key = cn_strndup(kv->key, kv->key_len)))
-        return CN_ENOMEM;
-    if (kv->session && !(v->session = cn_strdup(kv->session))) {
-        cn_free(v->key);
-        return CN_ENOMEM;
-    }
-    if (with_value) {
-        v->has_value = true;
-        v->value_len = kv->value_len;
-        if (kv->value_len) {
-            if (!(v->value = cn_malloc(kv->value_len))) {
-                cn_free(v->key);
-                cn_free(v->session);
-                return CN_ENOMEM;
+    char *p = (char *)(v + t->nkres);
+    for (size_t i = 0; i < t->nkres; i++) {
+        const struct state_kv *kv = &t->kres[i].kv;
+        struct state_kv_copy *c = &v[i];
+        memset(c, 0, sizeof(*c));
+        c->key = p;
+        memcpy(p, kv->key, kv->key_len);
+        p[kv->key_len] = '\0';
+        p += kv->key_len + 1;
+        if (t->kres[i].with_value) {
+            c->has_value = true;
+            c->value_len = kv->value_len;
+            if (kv->value_len) {
+                c->value = (uint8_t *)p;
+                memcpy(p, kv->value, kv->value_len);
+                p += kv->value_len;
             }
-            memcpy(v->value, kv->value, kv->value_len);
         }
+        if (kv->session) {
+            size_t sl = strlen(kv->session) + 1;
+            c->session = p;
+            memcpy(p, kv->session, sl);
+            p += sl;
+        }
+        c->flags = kv->flags;
+        c->create_index = kv->create_index;
+        c->modify_index = kv->modify_index;
+        c->lock_index = kv->lock_index;
     }
-    v->flags = kv->flags;
-    v->create_index = kv->create_index;
-    v->modify_index = kv->modify_index;
-    v->lock_index = kv->lock_index;
-    r->nresults++;
+    r->results = v;
+    r->nresults = t->nkres;
     return 0;
 }
 
@@ -535,6 +561,12 @@ int state__kv_apply_txn(struct txn *t, struct cn_dec *d)
     }
     if (!cn_dec_done(d))
         return CN_ECORRUPT;
+    /* Room for the common case (one change and one result per op) before
+     * any record is allocated: growing these arrays between records would
+     * leave holes among them once freed. */
+    if (state__tx_reserve(t, n, n) ||
+        (t->res && state__grow((void **)&t->kres, &t->ckres, n, sizeof(*t->kres))))
+        return CN_ENOMEM;
     /* Like txnDispatch: every op runs (later ones see earlier writes) and
      * every failure is reported; any failure undoes the whole txn. */
     int failed = 0, rc;
@@ -549,6 +581,8 @@ int state__kv_apply_txn(struct txn *t, struct cn_dec *d)
         if (n == 1)
             ok = op_ok;
     }
+    if (!failed && (rc = copy_results(t)))
+        return rc;
     if (t->res)
         t->res->ok = failed ? false : ok;
     return failed;

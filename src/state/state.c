@@ -107,19 +107,14 @@ void state_result_free(struct state_result *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->nresults; i++) {
-        cn_free(r->results[i].key);
-        cn_free(r->results[i].value);
-        cn_free(r->results[i].session);
-    }
-    cn_free(r->results);
+    cn_free(r->results); /* with every string the results point to */
     cn_free(r->errors);
     state_result_init(r);
 }
 
 /* ---- the command transaction -------------------------------------------- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+int state__grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
@@ -136,9 +131,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 int state__tx_reserve(struct txn *t, size_t n, size_t m)
 {
-    if (grow((void **)&t->u, &t->cu, t->nu + n, sizeof(*t->u)))
+    if (state__grow((void **)&t->u, &t->cu, t->nu + n, sizeof(*t->u)))
         return CN_ENOMEM;
-    if (grow((void **)&t->notes, &t->cn, t->nn + m, sizeof(*t->notes)))
+    if (state__grow((void **)&t->notes, &t->cn, t->nn + m, sizeof(*t->notes)))
         return CN_ENOMEM;
     return 0;
 }
@@ -357,11 +352,6 @@ int state_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
         restore(s, &sv);
         s->last_index = index;
         if (res) {
-            for (size_t i = 0; i < res->nresults; i++) {
-                cn_free(res->results[i].key);
-                cn_free(res->results[i].value);
-                cn_free(res->results[i].session);
-            }
             cn_free(res->results);
             res->results = NULL;
             res->nresults = 0;
@@ -376,5 +366,6 @@ int state_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
     }
     cn_free(t.u);
     cn_free(t.notes);
+    cn_free(t.kres);
     return rc;
 }

@@ -207,7 +207,9 @@ int state_cmd_type(const void *cmd, size_t len);
 
 /* ---- apply -------------------------------------------------------------- */
 
-struct state_kv_copy { /* an owned KV pair for results */
+/* A KV pair in a result. It and the strings it points to belong to the
+ * state_result (one allocation, released by state_result_free). */
+struct state_kv_copy {
     char *key;
     uint8_t *value; /* NULL when has_value == false */
     size_t value_len;

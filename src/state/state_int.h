@@ -169,6 +169,15 @@ struct note {
     const char *key;
 };
 
+/* A KV result recorded while a txn runs and copied into res at its end
+ * (kv.c): its pointers (into records or the command) stay valid until commit
+ * frees replaced records. Copying late puts the result's allocation above
+ * the records the command created, so freeing it leaves no holes among them. */
+struct kv_res {
+    struct state_kv kv;
+    bool with_value;
+};
+
 struct txn {
     struct state *s;
     uint64_t idx;
@@ -177,8 +186,13 @@ struct txn {
     struct note *notes;
     size_t nn, cn;
     struct state_result *res; /* may be NULL */
+    struct kv_res *kres;      /* freed by state_apply */
+    size_t nkres, ckres;
 };
 
+/* Grow array *p (capacity *cap elements of elem bytes, doubling from 16) to
+ * hold need elements. 0 or CN_ENOMEM (then *p is unchanged). */
+int state__grow(void **p, size_t *cap, size_t need, size_t elem);
 /* Make room for n more undo entries and m more notes. 0 or CN_ENOMEM. */
 int state__tx_reserve(struct txn *t, size_t n, size_t m);
 /* The mutations below never fail: reserve first. */

@@ -185,6 +185,50 @@ static void test_get_tree_and_ok(void **st)
     state_result_free(&res);
 }
 
+/* Results are recorded as the ops run and copied out at the end: each shows
+ * the entry as its op saw it, even when a later op of the same txn replaced
+ * the record, and a get-tree may give more results than there are ops. */
+static void test_results_snapshot_each_op(void **st)
+{
+    struct state *s = *st;
+    char key[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "t/%02d", i);
+        kvset(s, (uint64_t)i + 1, key, "old");
+    }
+    struct state_kv_op ops[] = {
+        kvop(STATE_KV_GET, "t/03", NULL, 0),
+        kvop(STATE_KV_SET, "t/03", "new!", 0),
+        kvop(STATE_KV_GET, "t/03", NULL, 0),
+        kvop(STATE_KV_GET_TREE, "t/", NULL, 0),
+        kvop(STATE_KV_DELETE, "t/03", NULL, 0),
+    };
+    ops[1].flags = 5;
+    struct state_result res;
+    state_result_init(&res);
+    assert_int_equal(txn(s, 30, ops, 5, &res), 0);
+    assert_int_equal(res.nresults, 3 + 20);
+    assert_string_equal(res.results[0].key, "t/03");
+    assert_int_equal(res.results[0].value_len, 3);
+    assert_memory_equal(res.results[0].value, "old", 3);
+    assert_int_equal(res.results[0].flags, 0);
+    assert_false(res.results[1].has_value); /* a set's result has no value */
+    assert_null(res.results[1].value);
+    assert_int_equal(res.results[1].flags, 5);
+    assert_int_equal(res.results[1].modify_index, 30);
+    assert_int_equal(res.results[1].create_index, 4);
+    assert_memory_equal(res.results[2].value, "new!", 4);
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "t/%02d", i);
+        assert_string_equal(res.results[3 + i].key, key);
+        assert_true(res.results[3 + i].has_value);
+        assert_memory_equal(res.results[3 + i].value, i == 3 ? "new!" : "old", i == 3 ? 4 : 3);
+        assert_null(res.results[3 + i].session);
+    }
+    assert_null(kvget(s, "t/03"));
+    state_result_free(&res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +236,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_texts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_tree_and_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results_snapshot_each_op, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
