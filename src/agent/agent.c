@@ -289,8 +289,11 @@ static int run(struct agent *ag)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&ag->loop);
 
+    int64_t snap_ns = 0;
+    cn_dur_parse(c->raft_snapshot_interval, &snap_ns); /* validated by the config loader */
     struct srv_options so = {.data_dir = c->data_dir,
                              .snapshot_entries = (uint64_t)c->raft_snapshot_threshold,
+                             .snapshot_interval_ms = (uint64_t)(snap_ns / 1000000),
                              .node_id = 1};
     rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
     if (rc) {

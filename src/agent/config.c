@@ -61,6 +61,10 @@ static const struct opt opts[] = {
     {"raft-snapshot-threshold", "raft_snapshot_threshold", OPT_INT,
      OFF(raft_snapshot_threshold), "16384", 1, INT64_C(1) << 40,
      "Applied log entries between snapshots."},
+    {"raft-snapshot-interval", "raft_snapshot_interval", OPT_DUR, OFF(raft_snapshot_interval),
+     "30s", 0, 0,
+     "Minimum time between snapshots: one is taken once both this has passed and "
+     "raft_snapshot_threshold entries were applied since the last."},
     {NULL, "limits.kv_max_value_size", OPT_INT, OFF(kv_max_value_size), "524288", 1,
      INT64_C(64) << 20, "Largest KV value in bytes (413 above)."},
     {NULL, "limits.txn_max_req_len", OPT_INT, OFF(txn_max_req_len), "524288", 1,

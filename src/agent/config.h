@@ -30,6 +30,7 @@ struct agent_config {
     int64_t serf_lan_port;
     char *log_level;
     int64_t raft_snapshot_threshold;
+    char *raft_snapshot_interval; /* Go duration */
     int64_t kv_max_value_size;
     int64_t txn_max_req_len;
     int64_t http_max_body;

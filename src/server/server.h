@@ -8,12 +8,17 @@
  * when it is durable on this server; the Raft issue replaces the commit rule,
  * not the path.
  *
- * Snapshots: after `snapshot_entries` applied entries the loop encodes the
- * state and the writer thread saves it and compacts the log behind it.
- * Restart recovers the latest snapshot plus the log after it.
+ * Snapshots: once `snapshot_entries` entries were applied since the last one
+ * and `snapshot_interval_ms` passed, a forked child encodes its copy-on-write
+ * view of the state and writes the file; then the writer thread installs it
+ * (prunes, compacts the log behind it) between two batches. Neither the loop
+ * nor the log writer waits for it. Restart recovers the latest snapshot plus
+ * the log after it. Callbacks of a srv run only from its loop.
  *
  * Owns the struct state; everything here runs on the loop thread except the
- * writer, which touches only storage and copies of entries. */
+ * writer, which touches only storage and copies of entries, the snapshot
+ * thread (fork fallback: writes an encoded copy), and the snapshot child
+ * process. */
 #ifndef CN_SERVER_H
 #define CN_SERVER_H
 
@@ -30,6 +35,12 @@ struct srv;
 struct srv_options {
     const char *data_dir;      /* storage lives in data_dir/raft */
     uint64_t snapshot_entries; /* 0 = 16384 */
+    /* Minimum time between the starts of two snapshots; 0 = none (the agent
+     * passes raft_snapshot_interval, 30 s by default). */
+    uint64_t snapshot_interval_ms;
+    /* Never fork: encode on the loop (a stall) and write on the snapshot
+     * thread, the path taken anyway when fork() fails. For tests. */
+    bool snapshot_in_process;
     uint64_t node_id;          /* this server's raft id (1 when bootstrapping alone) */
 };
 
@@ -56,6 +67,8 @@ bool srv_is_leader(const struct srv *s);
 bool srv_known_leader(const struct srv *s);
 uint64_t srv_last_contact_ms(const struct srv *s); /* 0 on the leader */
 uint64_t srv_commit_index(const struct srv *s);
+/* Index of the latest installed snapshot (0: none since open or on disk). */
+uint64_t srv_snapshot_index(const struct srv *s);
 
 /* ---- watches (blocking queries) --------------------------------------------
  * A watch is embedded in the waiter's struct (no allocation for the caller;

@@ -249,7 +249,8 @@ def test_zero_filled_tail_is_not_corruption(agent_factory):
 
 
 def test_snapshot_and_restart_keep_everything(agent_factory):
-    a = agent_factory("dur-snap", extra_args=["-raft-snapshot-threshold=64"])
+    a = agent_factory("dur-snap", extra_args=["-raft-snapshot-threshold=64",
+                                                "-raft-snapshot-interval=100ms"])
     r = a.put_json("/v1/catalog/register", {
         "Node": "snapnode", "Address": "192.0.2.88",
         "Service": {"ID": "snapsvc1", "Service": "snapsvc", "Port": 1}})
