@@ -119,6 +119,8 @@ enum raft_msg_type {
     RAFT_MSG__COUNT
 };
 
+#define RAFT_CTX_TRANSFER 1 /* raft_msg.context of a VOTE after TIMEOUT_NOW */
+
 struct raft_snapshot_meta {
     uint64_t index; /* last included index */
     uint64_t term;  /* its term */
@@ -142,7 +144,9 @@ struct raft_msg {
     uint64_t hint_term;
     struct raft_entry *entries;
     size_t n_entries;
-    /* HEARTBEAT(_RESP): read context, echoed back (ReadIndex rounds). */
+    /* HEARTBEAT(_RESP): read context, echoed back (ReadIndex rounds).
+     * VOTE/PREVOTE: RAFT_CTX_TRANSFER when the campaign follows a
+     * TIMEOUT_NOW (it overrides the receivers' leader lease, pitfall #4). */
     uint64_t context;
     /* SNAPSHOT: metadata and the state machine bytes. */
     struct raft_snapshot_meta snap;

@@ -1,0 +1,303 @@
+/* raft/replication.c: AppendEntries both ways, heartbeats, and the leader's
+ * commit rule. Leader side: batches bounded by max_msg_bytes, pipelined in
+ * Replicate state within the inflight window, one probe at a time in Probe
+ * state (pitfall #11), fast backtracking from the follower's hint. Follower
+ * side: truncate only at a real conflict (#8), clamp commit to what the
+ * message verified (#9), acknowledge only durable entries (#12). */
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "raft/raft_int.h"
+
+/* ---- leader: sending ------------------------------------------------------------ */
+
+/* One APPEND to p; false if nothing was sent. */
+static bool send_one(struct raft *r, struct raft_prog *p, bool if_empty)
+{
+    if (raft__prog_paused(p))
+        return false;
+    uint64_t last = raft__log_last(&r->log);
+    if (p->next > last + 1)
+        p->next = last + 1;
+    uint64_t prev = p->next - 1, prev_term;
+    if (raft__log_term(&r->log, prev, &prev_term) != 0 || p->next < raft__log_first(&r->log)) {
+        /* The entries this follower needs are compacted away. */
+        raft__send_snapshot(r, p);
+        return false;
+    }
+    size_t bytes = 0, n = 0;
+    if (p->next <= last)
+        n = raft__log_span(&r->log, p->next, r->cfg.max_msg_bytes, &bytes);
+    if (n == 0 && !if_empty)
+        return false;
+    struct raft_msg m = {
+        .type = RAFT_MSG_APPEND,
+        .to = p->id,
+        .index = prev,
+        .log_term = prev_term,
+        /* The raw commit: the follower clamps it to what this message
+         * verifies (pitfall #9). */
+        .commit = r->log.commit,
+    };
+    if (n) {
+        m.entries = cn_malloc(n * sizeof(*m.entries));
+        if (!m.entries) {
+            r->step_err = CN_ENOMEM;
+            return false;
+        }
+        for (size_t i = 0; i < n; i++)
+            raft__entry_share(&m.entries[i], raft__log_get(&r->log, p->next + i));
+        m.n_entries = n;
+    }
+    raft__prog_sent(p, prev + n, n, bytes);
+    raft__send(r, &m);
+    return n > 0;
+}
+
+void raft__send_append(struct raft *r, struct raft_prog *p, bool if_empty)
+{
+    /* In Replicate state fill the window; elsewhere one message. */
+    if (!send_one(r, p, if_empty))
+        return;
+    size_t guard = r->cfg.max_inflight_msgs;
+    while (p->state == RAFT_PR_REPLICATE && guard-- > 0 && send_one(r, p, false)) {
+    }
+}
+
+void raft__bcast_append(struct raft *r)
+{
+    for (size_t i = 0; i < r->n_prs; i++)
+        raft__send_append(r, &r->prs[i], true);
+}
+
+void raft__bcast_heartbeat(struct raft *r)
+{
+    r->round++;
+    r->round_wanted = false;
+    r->round_tick[r->round % RAFT_ROUNDS] = r->ticks;
+    for (size_t i = 0; i < r->n_prs; i++) {
+        struct raft_prog *p = &r->prs[i];
+        struct raft_msg m = {
+            .type = RAFT_MSG_HEARTBEAT,
+            .to = p->id,
+            /* Pitfall #9 (etcd sendHeartbeat): never past what this follower
+             * is known to hold. */
+            .commit = p->match < r->log.commit ? p->match : r->log.commit,
+            .context = r->round,
+        };
+        raft__send(r, &m);
+    }
+    /* A lone voter confirms its own rounds. */
+    raft__read_ack(r);
+}
+
+int raft__append_local(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
+                       uint64_t *index)
+{
+    struct raft_entry e = {.term = r->term, .index = raft__log_last(&r->log) + 1, .type = type};
+    if (raft__buf_dup(&e.data, data, len) != 0)
+        return CN_ENOMEM;
+    int rc = raft__log_append(&r->log, &e, 1, true);
+    raft__buf_unref(&e.data);
+    if (rc != 0)
+        return rc;
+    *index = e.index;
+    if (type == RAFT_ENTRY_CONF)
+        raft__conf_refresh(r); /* thesis §4.1: in force once appended (#21) */
+    raft__bcast_append(r);
+    return 0;
+}
+
+bool raft__maybe_commit(struct raft *r)
+{
+    uint64_t match[RAFT_MAX_SERVERS];
+    size_t n = 0;
+    for (size_t i = 0; i < r->conf.n; i++) {
+        const struct raft_server *s = &r->conf.servers[i];
+        if (s->role != RAFT_VOTER)
+            continue; /* pitfall #25 */
+        if (s->id == r->cfg.id) {
+            /* Pitfall #12: ourselves only up to our durable index; #24: not
+             * at all once C_new has removed us (we are not in conf). */
+            match[n++] = r->log.persisted;
+        } else {
+            struct raft_prog *p = raft__prog_get(r, s->id);
+            match[n++] = p ? p->match : 0;
+        }
+    }
+    uint64_t c = raft__quorum_commit(match, n, &r->log, r->term, r->log.commit);
+    if (c == r->log.commit)
+        return false;
+    raft__log_commit_to(&r->log, c);
+    raft__read_release(r);
+    raft__conf_committed(r);
+    return true;
+}
+
+/* ---- leader: responses ------------------------------------------------------------ */
+
+void raft__handle_append_resp(struct raft *r, const struct raft_msg *m)
+{
+    struct raft_prog *p = raft__prog_get(r, m->from);
+    if (!p)
+        return;
+    p->recent_active = true;
+    if (m->reject) {
+        /* §5.3 with the follower's hint: skip a whole term per round trip. */
+        uint64_t hint = m->reject_hint;
+        if (m->hint_term > 0)
+            hint = raft__log_find_conflict_by_term(&r->log, m->reject_hint, m->hint_term);
+        if (raft__prog_maybe_decr(p, m->index, hint)) {
+            if (p->state == RAFT_PR_REPLICATE)
+                raft__prog_become_probe(p);
+            raft__send_append(r, p, true);
+        }
+        return;
+    }
+    if (m->index > raft__log_last(&r->log))
+        return; /* acks what we never sent: ignore */
+    bool moved = raft__prog_maybe_update(p, m->index);
+    if (p->state == RAFT_PR_REPLICATE)
+        raft__infl_free_le(&p->in, m->index);
+    if (!moved)
+        return;
+    if (p->state == RAFT_PR_PROBE) {
+        raft__prog_become_replicate(p);
+    } else if (p->state == RAFT_PR_SNAPSHOT && p->match + 1 >= raft__log_first(&r->log)) {
+        /* Pitfall #19: an ack that reconnects the follower to our log ends
+         * Snapshot state, however it caught up. */
+        raft__prog_become_probe(p);
+        raft__prog_become_replicate(p);
+    }
+    if (raft__maybe_commit(r)) {
+        if (r->state != RAFT_LEADER)
+            return; /* removed ourselves (#24) */
+        raft__bcast_append(r);
+    } else {
+        raft__send_append(r, p, false);
+    }
+    raft__transfer_check(r, p);
+}
+
+void raft__handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
+{
+    struct raft_prog *p = raft__prog_get(r, m->from);
+    if (!p)
+        return;
+    p->recent_active = true;
+    /* Pitfall #11: a heartbeat reply frees a probing follower. */
+    if (p->state == RAFT_PR_PROBE)
+        p->probe_sent = false;
+    /* A full window whose acks were lost would stall the follower forever:
+     * the reply proves it is reachable, so let one more APPEND through; a
+     * gap makes it reject, and the rejection resets us to Probe. */
+    if (p->state == RAFT_PR_REPLICATE && raft__infl_full(&p->in))
+        raft__infl_free_first(&p->in);
+    if (p->match < raft__log_last(&r->log))
+        raft__send_append(r, p, true);
+    if (m->context > p->hb_acked && m->context <= r->round) {
+        p->hb_acked = m->context;
+        raft__read_ack(r);
+    }
+}
+
+/* ---- follower ------------------------------------------------------------------------- */
+
+void raft__ack(struct raft *r, uint64_t to, uint64_t index)
+{
+    if (index <= r->log.persisted) {
+        struct raft_msg m = {.type = RAFT_MSG_APPEND_RESP, .to = to, .index = index};
+        raft__send(r, &m);
+        return;
+    }
+    /* Pitfall #12: acknowledge only what is durable; raft_persisted releases
+     * it (raft__release_ack). */
+    if (!r->ack_held || r->ack_to != to || index > r->ack_index) {
+        r->ack_to = to;
+        r->ack_index = index;
+    }
+    r->ack_held = true;
+}
+
+void raft__release_ack(struct raft *r)
+{
+    if (!r->ack_held || r->log.persisted == 0)
+        return;
+    uint64_t idx = r->ack_index <= r->log.persisted ? r->ack_index : r->log.persisted;
+    /* Partial acks are fine: entries up to the held index were verified by
+     * the leader's message, so any durable prefix of them is the leader's. */
+    if (idx == r->ack_index)
+        r->ack_held = false;
+    struct raft_msg m = {.type = RAFT_MSG_APPEND_RESP, .to = r->ack_to, .index = idx};
+    raft__send(r, &m);
+}
+
+static void heard_from_leader(struct raft *r, uint64_t from)
+{
+    r->leader = from;
+    r->election_elapsed = 0;
+    r->ticks_since_leader = 0;
+    r->hold_votes = false;
+}
+
+void raft__handle_append(struct raft *r, const struct raft_msg *m)
+{
+    heard_from_leader(r, m->from);
+    if (m->index < r->log.commit) {
+        /* Everything up to our commit is already agreed; say so. */
+        raft__ack(r, m->from, r->log.commit);
+        return;
+    }
+    uint64_t lastnew = 0;
+    bool truncated = false;
+    int rc = raft__log_maybe_append(&r->log, m->index, m->log_term, m->entries, m->n_entries,
+                                    &lastnew, &truncated);
+    if (rc == 1) {
+        bool conf = truncated;
+        for (size_t i = 0; i < m->n_entries && !conf; i++)
+            conf = m->entries[i].type == RAFT_ENTRY_CONF;
+        if (conf)
+            raft__conf_refresh(r); /* #21: follow the log, roll back on truncation */
+        /* Pitfall #9: commit only what this message verified. */
+        raft__log_commit_to(&r->log, m->commit < lastnew ? m->commit : lastnew);
+        raft__ack(r, m->from, lastnew);
+        return;
+    }
+    if (rc == CN_ENOMEM) {
+        r->step_err = CN_ENOMEM;
+        return;
+    }
+    if (rc == CN_ECORRUPT) {
+        raft__logf(r, CN_LOG_ERROR, "leader %llu conflicts with our committed log at <= %llu",
+                   (unsigned long long)m->from, (unsigned long long)r->log.commit);
+        return;
+    }
+    /* Mismatch at prev: hint the last index whose term is <= the leader's
+     * prev term, so the leader can skip a whole term per round trip. */
+    uint64_t last = raft__log_last(&r->log);
+    uint64_t hint = raft__log_find_conflict_by_term(&r->log, m->index < last ? m->index : last,
+                                                    m->log_term);
+    struct raft_msg resp = {
+        .type = RAFT_MSG_APPEND_RESP,
+        .to = m->from,
+        .index = m->index,
+        .reject = true,
+        .reject_hint = hint,
+        .hint_term = raft__log_term0(&r->log, hint),
+    };
+    raft__send(r, &resp);
+}
+
+void raft__handle_heartbeat(struct raft *r, const struct raft_msg *m)
+{
+    heard_from_leader(r, m->from);
+    /* The leader sent min(our match, commit) (pitfall #9). */
+    raft__log_commit_to(&r->log, m->commit);
+    struct raft_msg resp = {.type = RAFT_MSG_HEARTBEAT_RESP, .to = m->from, .context = m->context};
+    raft__send(r, &resp);
+}
+
+void raft__heard(struct raft *r, uint64_t from)
+{
+    heard_from_leader(r, from);
+}
