@@ -706,12 +706,14 @@ static void test_follower_ack_waits_for_persist(void **state)
     struct raft *r = raft_new(&cfg, &rs);
     struct raft_entry e[2] = {{.term = 1, .index = 1}, {.term = 1, .index = 2}};
     struct raft_msg m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1, .entries = e,
-                         .n_entries = 2};
+                         .n_entries = 2, .commit = 1};
     assert_int_equal(raft_step(r, &m), 0);
     struct raft_update u;
     assert_true(raft_ready(r, &u));
     assert_int_equal(u.n_entries, 2);
     assert_int_equal(u.n_msgs, 0); /* the ack waits for durability (#12) */
+    assert_int_equal(u.hs.commit, 1);
+    assert_int_equal(u.n_committed, 0); /* committed, but not durable here yet */
     assert_false(u.msgs_before_persist);
     raft_done(r, &u);
     /* Overwritten by a newer leader before the write completed (#13). */
@@ -731,6 +733,8 @@ static void test_follower_ack_waits_for_persist(void **state)
     assert_int_equal(u.msgs[0].type, RAFT_MSG_APPEND_RESP);
     assert_int_equal(u.msgs[0].index, 2);
     assert_false(u.msgs[0].reject);
+    assert_int_equal(u.n_committed, 1);
+    assert_int_equal(u.committed[0].index, 1);
     raft_done(r, &u);
     /* A delayed stale prefix (the first APPEND again) truncates nothing. */
     assert_int_equal(raft_step(r, &m), 0);
