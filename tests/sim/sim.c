@@ -1,0 +1,1899 @@
+/* tests/sim/sim.c: the simulated cluster — shell, fake disk, fake network,
+ * state machine and the invariant checks (raft-pitfalls.md §3).
+ *
+ * The shell follows raft.h step by step for every raft_ready:
+ *   a. the update becomes one disk "batch" (snapshot, entries, hard state),
+ *      applied at once to the node's volatile view V and, when it syncs, to
+ *      its durable image D (FIFO per node; a crash keeps D, loses the rest);
+ *   b. committed entries and snapshots go to the state machine;
+ *   c. messages: a leader's (msgs_before_persist) leave at once, any other's
+ *      wait until their batch is durable;
+ *   d. raft_done; raft_persisted(last index, term) when the batch syncs.
+ * Everything the cores emit is checked against history-wide records: leader
+ * per term, (index, term) -> entry registry, committed journal, votes sent. */
+#include "sim.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+#define SIM_SNAP_LEN 24 /* snapshot bytes: applied index, its term, running hash */
+
+/* ---- PRNG ------------------------------------------------------------------- */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void sim_rng_seed(struct sim_rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t sim_rng_next(struct sim_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+uint64_t sim_rng_below(struct sim_rng *r, uint64_t n)
+{
+    return n ? sim_rng_next(r) % n : 0;
+}
+
+bool sim_rng_chance(struct sim_rng *r, double p)
+{
+    if (p <= 0)
+        return false;
+    return (double)(sim_rng_next(r) >> 11) * 0x1.0p-53 < p;
+}
+
+/* ---- data --------------------------------------------------------------------- */
+struct sim_ent {
+    uint64_t term, index;
+    enum raft_entry_type type;
+    uint8_t *data;
+    size_t len;
+};
+
+struct sim_log {
+    struct raft_hard_state hs;
+    struct raft_snapshot_meta snap; /* snap.index == 0: none */
+    uint8_t snap_data[SIM_SNAP_LEN];
+    struct sim_ent *e; /* e[k].index == snap.index + 1 + k */
+    size_t n, cap;
+};
+
+struct sim_msg {
+    struct raft_msg m; /* deep copy: entries, their data, snap_data */
+    uint64_t deliver_at, seq;
+    uint64_t ack_term; /* APPEND_RESP ack: term of the acked entry when emitted */
+};
+
+struct sim_batch {
+    bool has_snap;
+    struct raft_snapshot_meta snap;
+    uint8_t snap_data[SIM_SNAP_LEN];
+    struct sim_ent *e;
+    size_t n;
+    bool hs_changed;
+    struct raft_hard_state hs;
+    struct sim_msg **msgs; /* sent when durable */
+    size_t n_msgs;
+    uint64_t sync_at;
+    struct sim_batch *next;
+};
+
+struct sim_read {
+    int node;
+    uint64_t required; /* highest index committed anywhere when the read was asked */
+    uint64_t index;    /* answer from the core */
+    uint8_t state;     /* 0 asked, 1 index known, 2 answered (applied >= index) */
+};
+
+struct sim_node {
+    int id;
+    bool started, up, removed, retired;
+    struct raft *r;
+    struct sim_log disk, view;
+    struct sim_batch *ph, *pt;
+    size_t npend;
+    enum sim_disk_mode dmode;
+    uint64_t last_sync_at;
+    struct raft_conf boot_conf;
+    /* state machine */
+    uint64_t sm_index, sm_term, sm_hash;
+    struct raft_conf sm_conf;
+    /* what the checks last saw in this incarnation */
+    enum raft_state st;
+    uint64_t term, commit, lead_term;
+    uint64_t prog_match[SIM_MAX_NODES + 1];
+    unsigned phase;
+    uint64_t restart_at, retire_at;
+    /* votes granted by messages actually sent: term -> candidate */
+    uint8_t *granted;
+    size_t granted_cap;
+    uint64_t *pend_reads; /* ctx list waiting for apply */
+    size_t n_pend_reads, cap_pend_reads;
+};
+
+struct sim_jrec {
+    uint64_t term, ehash, cum;
+    bool set;
+};
+
+struct sim_reg {
+    uint64_t term, hash, prev;
+};
+struct sim_regv {
+    struct sim_reg *v;
+    uint32_t n, cap;
+};
+
+struct sim {
+    struct sim_opts o;
+    struct sim_rng rng;
+    uint64_t now;
+    struct sim_node nodes[SIM_MAX_NODES + 1];
+    /* network */
+    struct sim_msg **net;
+    size_t n_net, cap_net;
+    uint64_t seq;
+    bool blocked[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+    /* history */
+    uint8_t *leader_of; /* term -> leader id */
+    size_t leader_cap;
+    struct sim_jrec *j; /* index -> committed entry */
+    size_t j_cap;
+    uint64_t max_committed;
+    struct sim_regv *reg; /* index -> (term, hash, prev term) seen in any log */
+    size_t reg_cap;
+    struct raft_conf conf_ref; /* latest committed configuration */
+    uint64_t conf_ref_index;
+    struct sim_read *reads;
+    size_t reads_cap;
+    uint64_t next_ctx, next_value;
+    /* failure */
+    enum sim_fail_kind fail_kind;
+    char fail[600];
+    uint64_t events;
+    int in_check;
+};
+
+/* ---- small helpers ------------------------------------------------------------ */
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p) {
+        fprintf(stderr, "cairn-sim: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "cairn-sim: out of memory\n");
+        abort();
+    }
+    return q;
+}
+
+/* Grow a zero-filled array so that index `need` is valid. */
+static void grow_zero(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need < *cap)
+        return;
+    size_t nc = *cap ? *cap : 64;
+    while (nc <= need)
+        nc *= 2;
+    *arr = xrealloc(*arr, nc * elem);
+    memset((char *)*arr + *cap * elem, 0, (nc - *cap) * elem);
+    *cap = nc;
+}
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 33);
+}
+
+static uint64_t ent_hash(enum raft_entry_type type, const void *data, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)type;
+    const uint8_t *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return mix64(h, len);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static const char *msg_name(int t)
+{
+    static const char *names[] = {"?",       "APPEND",      "APPEND_RESP", "HEARTBEAT",
+                                  "HB_RESP", "VOTE",        "VOTE_RESP",   "PREVOTE",
+                                  "PREVOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW"};
+    return t > 0 && t < RAFT_MSG__COUNT ? names[t] : "?";
+}
+
+static const char *state_name(enum raft_state st)
+{
+    switch (st) {
+    case RAFT_FOLLOWER: return "follower";
+    case RAFT_PRE_CANDIDATE: return "pre-candidate";
+    case RAFT_CANDIDATE: return "candidate";
+    case RAFT_LEADER: return "leader";
+    }
+    return "?";
+}
+
+/* ---- failure and trace -------------------------------------------------------- */
+void sim_fail(struct sim *s, enum sim_fail_kind kind, const char *fmt, ...)
+{
+    if (s->fail_kind != SIM_OK)
+        return;
+    s->fail_kind = kind;
+    int n = snprintf(s->fail, sizeof s->fail, "t=%" PRIu64 ": ", s->now);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->fail + n, sizeof s->fail - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (s->o.trace)
+        fprintf(s->o.trace, "t=%" PRIu64 " FAIL %s\n", s->now, s->fail);
+}
+
+void sim_tracef(struct sim *s, const char *fmt, ...)
+{
+    if (!s->o.trace)
+        return;
+    fprintf(s->o.trace, "t=%" PRIu64 " ", s->now);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(s->o.trace, fmt, ap);
+    va_end(ap);
+    fputc('\n', s->o.trace);
+}
+
+enum sim_fail_kind sim_failed(const struct sim *s)
+{
+    return s->fail_kind;
+}
+
+const char *sim_fail_msg(const struct sim *s)
+{
+    return s->fail;
+}
+
+uint64_t sim_now(const struct sim *s)
+{
+    return s->now;
+}
+
+struct sim_rng *sim_rng(struct sim *s)
+{
+    return &s->rng;
+}
+
+const struct sim_opts *sim_opts(const struct sim *s)
+{
+    return &s->o;
+}
+
+static void trace_msg(struct sim *s, const char *verb, const struct raft_msg *m)
+{
+    if (!s->o.trace)
+        return;
+    char extra[160] = "";
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+        snprintf(extra, sizeof extra, " prev=%" PRIu64 "/%" PRIu64 " n=%zu commit=%" PRIu64,
+                 m->index, m->log_term, m->n_entries, m->commit);
+        break;
+    case RAFT_MSG_APPEND_RESP:
+        snprintf(extra, sizeof extra, " index=%" PRIu64 "%s hint=%" PRIu64 "/%" PRIu64, m->index,
+                 m->reject ? " REJECT" : "", m->reject_hint, m->hint_term);
+        break;
+    case RAFT_MSG_HEARTBEAT:
+    case RAFT_MSG_HEARTBEAT_RESP:
+        snprintf(extra, sizeof extra, " commit=%" PRIu64 " ctx=%" PRIu64, m->commit, m->context);
+        break;
+    case RAFT_MSG_VOTE:
+    case RAFT_MSG_PREVOTE:
+        snprintf(extra, sizeof extra, " last=%" PRIu64 "/%" PRIu64, m->index, m->log_term);
+        break;
+    case RAFT_MSG_VOTE_RESP:
+    case RAFT_MSG_PREVOTE_RESP:
+        snprintf(extra, sizeof extra, "%s", m->reject ? " REJECT" : " GRANT");
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        snprintf(extra, sizeof extra, " snap=%" PRIu64 "/%" PRIu64, m->snap.index, m->snap.term);
+        break;
+    default: break;
+    }
+    fprintf(s->o.trace, "t=%" PRIu64 " %sn%" PRIu64 " -> n%" PRIu64 " %s term=%" PRIu64 "%s\n",
+            s->now, verb, m->from, m->to, msg_name(m->type), m->term, extra);
+}
+
+/* The cores' own log lines (--trace-core); one stream for the whole process. */
+static FILE *sim_core_trace;
+
+static void core_log(void *arg, int level, const char *msg)
+{
+    const int *id = arg; /* &node->id */
+    (void)level;
+    if (sim_core_trace)
+        fprintf(sim_core_trace, "      n%d core: %s\n", *id, msg);
+}
+
+/* ---- logs --------------------------------------------------------------------- */
+static void ent_copy(struct sim_ent *d, const struct raft_entry *e)
+{
+    d->term = e->term;
+    d->index = e->index;
+    d->type = e->type;
+    d->len = e->data.len;
+    d->data = NULL;
+    if (d->len) {
+        d->data = xcalloc(1, d->len);
+        memcpy(d->data, e->data.base, d->len);
+    }
+}
+
+static void ent_dup(struct sim_ent *d, const struct sim_ent *e)
+{
+    *d = *e;
+    if (e->len) {
+        d->data = xcalloc(1, e->len);
+        memcpy(d->data, e->data, e->len);
+    }
+}
+
+static uint64_t log_last(const struct sim_log *l)
+{
+    return l->n ? l->e[l->n - 1].index : l->snap.index;
+}
+
+static uint64_t log_last_term(const struct sim_log *l)
+{
+    return l->n ? l->e[l->n - 1].term : l->snap.term;
+}
+
+static bool log_term_at(const struct sim_log *l, uint64_t i, uint64_t *t)
+{
+    if (i == l->snap.index) {
+        *t = l->snap.term;
+        return true;
+    }
+    if (i < l->snap.index || i > log_last(l))
+        return false;
+    *t = l->e[i - l->snap.index - 1].term;
+    return true;
+}
+
+static void log_drop_from(struct sim_log *l, size_t k)
+{
+    for (size_t i = k; i < l->n; i++)
+        free(l->e[i].data);
+    if (k < l->n)
+        l->n = k;
+}
+
+/* Remove the first k entries. */
+static void log_drop_head(struct sim_log *l, size_t k)
+{
+    if (k > l->n)
+        k = l->n;
+    if (k == 0)
+        return;
+    for (size_t i = 0; i < k; i++)
+        free(l->e[i].data);
+    memmove(l->e, l->e + k, (l->n - k) * sizeof *l->e);
+    l->n -= k;
+}
+
+static void log_push(struct sim_log *l, const struct sim_ent *e)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->e = xrealloc(l->e, l->cap * sizeof *l->e);
+    }
+    ent_dup(&l->e[l->n++], e);
+}
+
+static void log_free(struct sim_log *l)
+{
+    log_drop_from(l, 0);
+    free(l->e);
+    memset(l, 0, sizeof *l);
+}
+
+static void log_copy(struct sim_log *d, const struct sim_log *src)
+{
+    log_free(d);
+    d->hs = src->hs;
+    d->snap = src->snap;
+    memcpy(d->snap_data, src->snap_data, SIM_SNAP_LEN);
+    for (size_t i = 0; i < src->n; i++)
+        log_push(d, &src->e[i]);
+}
+
+/* ---- history records -------------------------------------------------------- */
+static struct sim_jrec *jrec(struct sim *s, uint64_t index)
+{
+    grow_zero((void **)&s->j, &s->j_cap, index, sizeof *s->j);
+    return &s->j[index];
+}
+
+static const struct sim_jrec *jrec_c(const struct sim *s, uint64_t index)
+{
+    return index < s->j_cap && s->j[index].set ? &s->j[index] : NULL;
+}
+
+/* Log matching, incrementally: an (index, term) names one entry (same data) and
+ * one predecessor term, wherever and whenever it appears. By induction that is
+ * "same index and term => same prefix" (P Figure 3). */
+static void registry_check(struct sim *s, int node, const struct sim_ent *e, uint64_t prev_term)
+{
+    grow_zero((void **)&s->reg, &s->reg_cap, e->index, sizeof *s->reg);
+    struct sim_regv *rv = &s->reg[e->index];
+    uint64_t h = ent_hash(e->type, e->data, e->len);
+    for (uint32_t i = 0; i < rv->n; i++) {
+        if (rv->v[i].term != e->term)
+            continue;
+        if (rv->v[i].hash != h)
+            sim_fail(s, SIM_SAFETY,
+                     "log matching: n%d holds a different entry at %" PRIu64 "/%" PRIu64, node,
+                     e->index, e->term);
+        else if (rv->v[i].prev != prev_term)
+            sim_fail(s, SIM_SAFETY,
+                     "log matching: n%d entry %" PRIu64 "/%" PRIu64 " follows term %" PRIu64
+                     ", elsewhere term %" PRIu64,
+                     node, e->index, e->term, prev_term, rv->v[i].prev);
+        return;
+    }
+    if (rv->n == rv->cap) {
+        rv->cap = rv->cap ? rv->cap * 2 : 2;
+        rv->v = xrealloc(rv->v, rv->cap * sizeof *rv->v);
+    }
+    rv->v[rv->n++] = (struct sim_reg){e->term, h, prev_term};
+}
+
+/* ---- nodes ------------------------------------------------------------------ */
+static struct sim_node *node(struct sim *s, int id)
+{
+    return id >= 1 && id <= s->o.slots ? &s->nodes[id] : NULL;
+}
+
+static const struct sim_node *node_c(const struct sim *s, int id)
+{
+    return id >= 1 && id <= s->o.slots ? &s->nodes[id] : NULL;
+}
+
+bool sim_up(const struct sim *s, int id)
+{
+    const struct sim_node *nd = node_c(s, id);
+    return nd && nd->up;
+}
+
+struct raft *sim_core(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    return nd && nd->up ? nd->r : NULL;
+}
+
+void sim_status(const struct sim *s, int id, struct raft_status *st)
+{
+    const struct sim_node *nd = node_c(s, id);
+    memset(st, 0, sizeof *st);
+    if (nd && nd->up)
+        raft_get_status(nd->r, st);
+}
+
+enum raft_state sim_state(const struct sim *s, int id)
+{
+    struct raft_status st;
+    sim_status(s, id, &st);
+    return st.state;
+}
+
+uint64_t sim_term(const struct sim *s, int id)
+{
+    struct raft_status st;
+    sim_status(s, id, &st);
+    return st.term;
+}
+
+uint64_t sim_commit(const struct sim *s, int id)
+{
+    struct raft_status st;
+    sim_status(s, id, &st);
+    return st.commit;
+}
+
+uint64_t sim_last_index(const struct sim *s, int id)
+{
+    struct raft_status st;
+    sim_status(s, id, &st);
+    return st.last_index;
+}
+
+uint64_t sim_applied(const struct sim *s, int id)
+{
+    const struct sim_node *nd = node_c(s, id);
+    return nd ? nd->sm_index : 0;
+}
+
+int sim_leader(const struct sim *s)
+{
+    int best = 0;
+    uint64_t best_term = 0;
+    for (int id = 1; id <= s->o.slots; id++) {
+        const struct sim_node *nd = &s->nodes[id];
+        if (!nd->up)
+            continue;
+        struct raft_status st;
+        raft_get_status(nd->r, &st);
+        if (st.state == RAFT_LEADER && st.term >= best_term) {
+            best = id;
+            best_term = st.term;
+        }
+    }
+    return best;
+}
+
+uint64_t sim_committed_term(const struct sim *s, uint64_t index)
+{
+    const struct sim_jrec *j = jrec_c(s, index);
+    return j ? j->term : 0;
+}
+
+uint64_t sim_max_committed(const struct sim *s)
+{
+    return s->max_committed;
+}
+
+/* Does node's durable image hold committed entry (index, term)? */
+static bool durable_has(const struct sim_node *nd, uint64_t index, uint64_t term)
+{
+    if (index <= nd->disk.snap.index)
+        return true; /* in the snapshot, checked against the journal when installed */
+    uint64_t t;
+    return log_term_at(&nd->disk, index, &t) && t == term;
+}
+
+/* Committed never lost: at least a quorum of the committed configuration's
+ * voters hold (index, term) durably. With single-server changes a quorum of
+ * the leader's (possibly newer, uncommitted) configuration is also a quorum
+ * of the committed one (T§4.1), so the check is exact for a correct core. */
+static void check_quorum_durable(struct sim *s, uint64_t index, uint64_t term, const char *when)
+{
+    size_t voters = 0, have = 0;
+    for (size_t i = 0; i < s->conf_ref.n; i++) {
+        const struct raft_server *sv = &s->conf_ref.servers[i];
+        if (sv->role != RAFT_VOTER)
+            continue;
+        voters++;
+        const struct sim_node *nd = node_c(s, (int)sv->id);
+        if (nd && nd->started && durable_has(nd, index, term))
+            have++;
+    }
+    if (voters && have * 2 <= voters)
+        sim_fail(s, SIM_SAFETY,
+                 "committed entry %" PRIu64 "/%" PRIu64 " is durable on only %zu of %zu voters (%s)",
+                 index, term, have, voters, when);
+}
+
+/* ---- network ---------------------------------------------------------------- */
+static void msg_free(struct sim_msg *sm)
+{
+    if (!sm)
+        return;
+    for (size_t i = 0; i < sm->m.n_entries; i++)
+        free(sm->m.entries[i].data.base);
+    free(sm->m.entries);
+    free(sm->m.snap_data.base);
+    free(sm);
+}
+
+static struct sim_msg *msg_copy(const struct raft_msg *m)
+{
+    struct sim_msg *sm = xcalloc(1, sizeof *sm);
+    sm->m = *m;
+    sm->m.entries = NULL;
+    sm->m.snap_data = (struct raft_buf){NULL, 0};
+    if (m->n_entries) {
+        sm->m.entries = xcalloc(m->n_entries, sizeof *sm->m.entries);
+        for (size_t i = 0; i < m->n_entries; i++) {
+            sm->m.entries[i] = m->entries[i];
+            sm->m.entries[i].data.base = NULL;
+            if (m->entries[i].data.len) {
+                sm->m.entries[i].data.base = xcalloc(1, m->entries[i].data.len);
+                memcpy(sm->m.entries[i].data.base, m->entries[i].data.base,
+                       m->entries[i].data.len);
+            }
+        }
+    }
+    if (m->snap_data.len) {
+        sm->m.snap_data.base = xcalloc(1, m->snap_data.len);
+        memcpy(sm->m.snap_data.base, m->snap_data.base, m->snap_data.len);
+        sm->m.snap_data.len = m->snap_data.len;
+    }
+    return sm;
+}
+
+static void net_push(struct sim *s, struct sim_msg *sm)
+{
+    if (s->n_net == s->cap_net) {
+        s->cap_net = s->cap_net ? s->cap_net * 2 : 64;
+        s->net = xrealloc(s->net, s->cap_net * sizeof *s->net);
+    }
+    sm->seq = ++s->seq;
+    s->net[s->n_net++] = sm;
+}
+
+static uint64_t net_delay(struct sim *s)
+{
+    unsigned lo = s->o.delay_min, hi = s->o.delay_max < lo ? lo : s->o.delay_max;
+    return lo + sim_rng_below(&s->rng, hi - lo + 1);
+}
+
+/* A message actually leaves node `nd` (after its persist, or before it for a
+ * leader). Checks what the message claims against what is durable. */
+static void send_msg(struct sim *s, struct sim_node *nd, struct sim_msg *sm, bool early)
+{
+    const struct raft_msg *m = &sm->m;
+    if (m->from != (uint64_t)nd->id || m->to == m->from || !node(s, (int)m->to)) {
+        sim_fail(s, SIM_SAFETY, "n%d emitted a message from n%" PRIu64 " to n%" PRIu64, nd->id,
+                 m->from, m->to);
+        msg_free(sm);
+        return;
+    }
+    if (!early) {
+        /* pitfall #1/#12: nothing leaves before the state it depends on is durable */
+        bool pre = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP;
+        if (!pre && m->term > nd->disk.hs.term)
+            sim_fail(s, SIM_SAFETY,
+                     "n%d sent %s term=%" PRIu64 " while its durable term is %" PRIu64, nd->id,
+                     msg_name(m->type), m->term, nd->disk.hs.term);
+        if (m->type == RAFT_MSG_VOTE_RESP && !m->reject &&
+            (nd->disk.hs.term != m->term || nd->disk.hs.vote != m->to))
+            sim_fail(s, SIM_SAFETY,
+                     "n%d granted its term-%" PRIu64 " vote to n%" PRIu64
+                     " but the durable hard state is term=%" PRIu64 " vote=%" PRIu64,
+                     nd->id, m->term, m->to, nd->disk.hs.term, nd->disk.hs.vote);
+        uint64_t td = 0;
+        if (m->type == RAFT_MSG_APPEND_RESP && !m->reject && m->index > nd->disk.snap.index &&
+            (!log_term_at(&nd->disk, m->index, &td) || td != sm->ack_term))
+            sim_fail(s, SIM_SAFETY,
+                     "n%d acknowledged %" PRIu64 "/%" PRIu64 " but its disk holds %" PRIu64
+                     "/%" PRIu64 " (last durable %" PRIu64 ")",
+                     nd->id, m->index, sm->ack_term, m->index, td, log_last(&nd->disk));
+    }
+    if (m->type == RAFT_MSG_VOTE_RESP && !m->reject) {
+        grow_zero((void **)&nd->granted, &nd->granted_cap, m->term, 1);
+        if (nd->granted[m->term] && nd->granted[m->term] != m->to)
+            sim_fail(s, SIM_SAFETY,
+                     "n%d voted twice in term %" PRIu64 ": for n%d and n%" PRIu64 " (pitfall #1)",
+                     nd->id, m->term, nd->granted[m->term], m->to);
+        nd->granted[m->term] = (uint8_t)m->to;
+    }
+    trace_msg(s, "send ", m);
+    if (s->o.net == SIM_NET_MANUAL) {
+        sm->deliver_at = UINT64_MAX;
+        net_push(s, sm);
+        return;
+    }
+    if (sim_rng_chance(&s->rng, s->o.p_drop)) {
+        trace_msg(s, "lost ", m);
+        msg_free(sm);
+        return;
+    }
+    if (sim_rng_chance(&s->rng, s->o.p_dup)) {
+        struct sim_msg *d = msg_copy(m);
+        d->deliver_at = s->now + net_delay(s);
+        net_push(s, d);
+    }
+    sm->deliver_at = s->now + net_delay(s);
+    net_push(s, sm);
+}
+
+/* ---- state machine -------------------------------------------------------------- */
+static void sm_reset(struct sim_node *nd)
+{
+    nd->sm_index = nd->sm_term = nd->sm_hash = 0;
+    nd->sm_conf = nd->boot_conf;
+    if (nd->disk.snap.index) {
+        nd->sm_index = get64(nd->disk.snap_data);
+        nd->sm_term = get64(nd->disk.snap_data + 8);
+        nd->sm_hash = get64(nd->disk.snap_data + 16);
+        nd->sm_conf = nd->disk.snap.conf;
+    }
+}
+
+static void conf_committed(struct sim *s, uint64_t index, const struct raft_conf *c)
+{
+    if (index <= s->conf_ref_index)
+        return;
+    struct raft_conf old = s->conf_ref;
+    s->conf_ref = *c;
+    s->conf_ref_index = index;
+    for (int id = 1; id <= s->o.slots; id++) {
+        struct sim_node *nd = &s->nodes[id];
+        if (nd->started && !nd->removed && raft_conf_find(&old, (uint64_t)id) &&
+            !raft_conf_find(c, (uint64_t)id)) {
+            nd->removed = true;
+            sim_tracef(s, "n%d removed from the configuration at %" PRIu64, id, index);
+        }
+    }
+}
+
+static void sm_apply(struct sim *s, struct sim_node *nd, const struct raft_entry *e)
+{
+    if (e->index != nd->sm_index + 1) {
+        sim_fail(s, SIM_SAFETY,
+                 "n%d handed committed entry %" PRIu64 " to a state machine at %" PRIu64, nd->id,
+                 e->index, nd->sm_index);
+        return;
+    }
+    uint64_t eh = ent_hash(e->type, e->data.base, e->data.len);
+    uint64_t cum = mix64(mix64(mix64(nd->sm_hash, e->index), e->term), eh);
+    struct raft_conf c;
+    bool is_conf = e->type == RAFT_ENTRY_CONF;
+    if (is_conf && raft_conf_decode(e->data.base, e->data.len, &c) != 0) {
+        sim_fail(s, SIM_SAFETY, "n%d committed an undecodable CONF entry at %" PRIu64, nd->id,
+                 e->index);
+        return;
+    }
+    struct sim_jrec *j = jrec(s, e->index);
+    if (!j->set) {
+        *j = (struct sim_jrec){e->term, eh, cum, true};
+        if (e->index > s->max_committed)
+            s->max_committed = e->index;
+        check_quorum_durable(s, e->index, e->term, "when first committed");
+        if (is_conf)
+            conf_committed(s, e->index, &c);
+    } else if (j->term != e->term || j->ehash != eh) {
+        sim_fail(s, SIM_SAFETY,
+                 "state machine safety: n%d applied %" PRIu64 "/%" PRIu64
+                 " but %" PRIu64 "/%" PRIu64 " was applied elsewhere",
+                 nd->id, e->index, e->term, e->index, j->term);
+    } else if (j->cum != cum) {
+        sim_fail(s, SIM_SAFETY, "state machine safety: n%d's applied history differs at %" PRIu64,
+                 nd->id, e->index);
+    }
+    nd->sm_index = e->index;
+    nd->sm_term = e->term;
+    nd->sm_hash = cum;
+    if (is_conf)
+        nd->sm_conf = c;
+    sim_tracef(s, "n%d apply %" PRIu64 "/%" PRIu64 " %s", nd->id, e->index, e->term,
+               is_conf ? "CONF" : e->data.len ? "cmd" : "no-op");
+}
+
+static void sm_install(struct sim *s, struct sim_node *nd, const struct raft_snapshot_meta *meta,
+                       const struct raft_buf *data)
+{
+    if (data->len != SIM_SNAP_LEN) {
+        sim_fail(s, SIM_SAFETY, "n%d: snapshot %" PRIu64 " has %zu bytes, not %d", nd->id,
+                 meta->index, data->len, SIM_SNAP_LEN);
+        return;
+    }
+    const uint8_t *p = data->base;
+    uint64_t idx = get64(p), term = get64(p + 8), h = get64(p + 16);
+    const struct sim_jrec *j = jrec_c(s, idx);
+    if (idx != meta->index || term != meta->term)
+        sim_fail(s, SIM_SAFETY, "n%d: snapshot meta %" PRIu64 "/%" PRIu64
+                 " does not describe its data %" PRIu64 "/%" PRIu64,
+                 nd->id, meta->index, meta->term, idx, term);
+    else if (!j || j->term != term || j->cum != h)
+        sim_fail(s, SIM_SAFETY, "n%d: snapshot at %" PRIu64 " is not the committed history",
+                 nd->id, idx);
+    else if (idx <= nd->sm_index)
+        sim_fail(s, SIM_SAFETY,
+                 "n%d: core handed a snapshot at %" PRIu64 " to a state machine at %" PRIu64
+                 " (pitfall #18: stale snapshot)",
+                 nd->id, idx, nd->sm_index);
+    nd->sm_index = idx;
+    nd->sm_term = term;
+    nd->sm_hash = h;
+    nd->sm_conf = meta->conf;
+    sim_tracef(s, "n%d install snapshot %" PRIu64 "/%" PRIu64, nd->id, idx, term);
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+static struct sim_read *read_rec(struct sim *s, uint64_t ctx)
+{
+    grow_zero((void **)&s->reads, &s->reads_cap, ctx, sizeof *s->reads);
+    return &s->reads[ctx];
+}
+
+static void reads_serve(struct sim *s, struct sim_node *nd)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < nd->n_pend_reads; i++) {
+        struct sim_read *rd = read_rec(s, nd->pend_reads[i]);
+        if (nd->sm_index >= rd->index) {
+            rd->state = 2;
+            sim_tracef(s, "n%d read ctx=%" PRIu64 " served at applied=%" PRIu64, nd->id,
+                       nd->pend_reads[i], nd->sm_index);
+        } else {
+            nd->pend_reads[k++] = nd->pend_reads[i];
+        }
+    }
+    nd->n_pend_reads = k;
+}
+
+/* ---- disk ---------------------------------------------------------------------- */
+static void batch_free(struct sim_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->e[i].data);
+    free(b->e);
+    for (size_t i = 0; i < b->n_msgs; i++)
+        msg_free(b->msgs[i]);
+    free(b->msgs);
+    free(b);
+}
+
+/* Install a snapshot in an image: keep the suffix after it when the entry at
+ * its index matches (pitfall #18), else drop the whole log. Returns the first
+ * log position removed (entries removed are [0, n_old)). */
+static void image_snapshot(struct sim *s, struct sim_node *nd, struct sim_log *l,
+                           const struct raft_snapshot_meta *meta, const uint8_t *data, bool durable)
+{
+    uint64_t t;
+    size_t keep_from;
+    if (log_term_at(l, meta->index, &t) && t == meta->term && meta->index >= l->snap.index)
+        keep_from = (size_t)(meta->index - l->snap.index);
+    else
+        keep_from = l->n;
+    if (durable) {
+        /* entries folded into the snapshot are fine; anything after it that is
+         * dropped must not be committed */
+        for (size_t i = 0; i < keep_from; i++) {
+            const struct sim_ent *e = &l->e[i];
+            const struct sim_jrec *j = jrec_c(s, e->index);
+            if (e->index > meta->index && j && j->term == e->term)
+                sim_fail(s, SIM_SAFETY,
+                         "n%d: installing snapshot %" PRIu64 "/%" PRIu64
+                         " dropped committed entry %" PRIu64 "/%" PRIu64,
+                         nd->id, meta->index, meta->term, e->index, e->term);
+        }
+    }
+    log_drop_head(l, keep_from);
+    l->snap = *meta;
+    memcpy(l->snap_data, data, SIM_SNAP_LEN);
+}
+
+/* Write entries into an image: they replace everything from their first index
+ * (raft.h step a). Entries at or below the image's snapshot are skipped. */
+static bool image_entries(struct sim *s, struct sim_node *nd, struct sim_log *l,
+                          const struct sim_ent *e, size_t n, bool durable)
+{
+    size_t k = 0;
+    while (k < n && e[k].index <= l->snap.index)
+        k++;
+    if (k == n)
+        return true;
+    uint64_t first = e[k].index;
+    if (first > log_last(l) + 1) {
+        sim_fail(s, SIM_SAFETY,
+                 "n%d: entries start at %" PRIu64 " but the %s log ends at %" PRIu64 " (gap)",
+                 nd->id, first, durable ? "durable" : "volatile", log_last(l));
+        return false;
+    }
+    size_t pos = (size_t)(first - l->snap.index - 1);
+    if (durable) {
+        for (size_t i = pos; i < l->n; i++) {
+            const struct sim_ent *old = &l->e[i];
+            const struct sim_jrec *j = jrec_c(s, old->index);
+            if (!j || j->term != old->term)
+                continue;
+            size_t r = (size_t)(old->index - first) + k;
+            if (r >= n || e[r].term != old->term)
+                sim_fail(s, SIM_SAFETY,
+                         "n%d overwrote committed entry %" PRIu64 "/%" PRIu64 " on disk", nd->id,
+                         old->index, old->term);
+        }
+    }
+    log_drop_from(l, pos);
+    for (size_t i = k; i < n; i++)
+        log_push(l, &e[i]);
+    return true;
+}
+
+static void node_process(struct sim *s, struct sim_node *nd);
+
+/* The oldest pending write of nd becomes durable. */
+static void disk_sync_one(struct sim *s, struct sim_node *nd)
+{
+    struct sim_batch *b = nd->ph;
+    if (!b)
+        return;
+    nd->ph = b->next;
+    if (!nd->ph)
+        nd->pt = NULL;
+    nd->npend--;
+    struct sim_log *d = &nd->disk;
+    if (b->has_snap && b->snap.index > d->snap.index)
+        image_snapshot(s, nd, d, &b->snap, b->snap_data, true);
+    if (b->n)
+        image_entries(s, nd, d, b->e, b->n, true);
+    if (b->hs_changed) {
+        if (b->hs.term < d->hs.term)
+            sim_fail(s, SIM_SAFETY, "n%d: durable term went back from %" PRIu64 " to %" PRIu64,
+                     nd->id, d->hs.term, b->hs.term);
+        else if (b->hs.term == d->hs.term && d->hs.vote && b->hs.vote != d->hs.vote)
+            sim_fail(s, SIM_SAFETY,
+                     "n%d: durable vote in term %" PRIu64 " changed from n%" PRIu64
+                     " to n%" PRIu64,
+                     nd->id, d->hs.term, d->hs.vote, b->hs.vote);
+        d->hs = b->hs;
+    }
+    /* c. messages that waited for this write */
+    for (size_t i = 0; i < b->n_msgs; i++) {
+        send_msg(s, nd, b->msgs[i], false);
+        b->msgs[i] = NULL;
+    }
+    b->n_msgs = 0;
+    /* d. the async writer's acknowledgement (pitfall #13: it names the term) */
+    if (nd->up) {
+        if (b->n)
+            raft_persisted(nd->r, b->e[b->n - 1].index, b->e[b->n - 1].term);
+        else if (b->has_snap)
+            raft_persisted(nd->r, b->snap.index, b->snap.term);
+    }
+    batch_free(b);
+}
+
+static void disk_enqueue(struct sim *s, struct sim_node *nd, struct sim_batch *b)
+{
+    if (nd->dmode == SIM_DISK_ASYNC) {
+        uint64_t at = s->now + sim_rng_below(&s->rng, (uint64_t)s->o.disk_delay_max + 1);
+        if (at < nd->last_sync_at)
+            at = nd->last_sync_at;
+        nd->last_sync_at = at;
+        b->sync_at = at;
+    } else {
+        b->sync_at = nd->dmode == SIM_DISK_IMMEDIATE ? s->now : UINT64_MAX;
+    }
+    if (nd->pt)
+        nd->pt->next = b;
+    else
+        nd->ph = b;
+    nd->pt = b;
+    nd->npend++;
+    if (nd->dmode == SIM_DISK_IMMEDIATE)
+        while (nd->ph && nd->ph->sync_at <= s->now)
+            disk_sync_one(s, nd);
+}
+
+/* ---- the ready loop (raft.h steps a-d) ----------------------------------------- */
+static void node_process(struct sim *s, struct sim_node *nd)
+{
+    struct raft_update u;
+    int rounds = 0;
+    while (nd->up && s->fail_kind == SIM_OK && raft_ready(nd->r, &u)) {
+        if (++rounds > 10000) {
+            sim_fail(s, SIM_LIVENESS, "n%d: raft_ready never runs dry", nd->id);
+            return;
+        }
+        struct raft_status st;
+        raft_get_status(nd->r, &st);
+        struct sim_batch *b = xcalloc(1, sizeof *b);
+        struct sim_log *v = &nd->view;
+        /* a. persist: snapshot, then entries, then hard state */
+        if (u.snapshot) {
+            if (u.snapshot_data.len != SIM_SNAP_LEN) {
+                sim_fail(s, SIM_SAFETY, "n%d: update snapshot with %zu bytes", nd->id,
+                         u.snapshot_data.len);
+                batch_free(b);
+                return;
+            }
+            b->has_snap = true;
+            b->snap = *u.snapshot;
+            memcpy(b->snap_data, u.snapshot_data.base, SIM_SNAP_LEN);
+            if (b->snap.index > v->snap.index)
+                image_snapshot(s, nd, v, &b->snap, b->snap_data, false);
+        }
+        if (u.n_entries) {
+            if (st.state == RAFT_LEADER && u.entries[0].index <= log_last(v) &&
+                u.entries[0].index > v->snap.index)
+                sim_fail(s, SIM_SAFETY,
+                         "leader append-only: leader n%d rewrote its log from %" PRIu64
+                         " (last %" PRIu64 ")",
+                         nd->id, u.entries[0].index, log_last(v));
+            b->e = xcalloc(u.n_entries, sizeof *b->e);
+            b->n = u.n_entries;
+            uint64_t prev_term = 0;
+            bool have_prev = log_term_at(v, u.entries[0].index - 1, &prev_term);
+            for (size_t i = 0; i < u.n_entries; i++) {
+                const struct raft_entry *e = &u.entries[i];
+                ent_copy(&b->e[i], e);
+                if (i && e->index != u.entries[i - 1].index + 1)
+                    sim_fail(s, SIM_SAFETY, "n%d: update entries not contiguous at %" PRIu64,
+                             nd->id, e->index);
+                if (e->term > st.term)
+                    sim_fail(s, SIM_SAFETY,
+                             "n%d: entry %" PRIu64 "/%" PRIu64 " is newer than its term %" PRIu64,
+                             nd->id, e->index, e->term, st.term);
+                if (have_prev && e->term < prev_term)
+                    sim_fail(s, SIM_SAFETY,
+                             "n%d: log terms decrease at %" PRIu64 " (%" PRIu64 " after %" PRIu64
+                             ")",
+                             nd->id, e->index, e->term, prev_term);
+                if (have_prev)
+                    registry_check(s, nd->id, &b->e[i], prev_term);
+                have_prev = true;
+                prev_term = e->term;
+            }
+            image_entries(s, nd, v, b->e, b->n, false);
+        }
+        if (u.hs_changed) {
+            if (u.hs.term < v->hs.term)
+                sim_fail(s, SIM_SAFETY, "n%d: hard state term went back %" PRIu64 " -> %" PRIu64,
+                         nd->id, v->hs.term, u.hs.term);
+            b->hs_changed = true;
+            b->hs = u.hs;
+            v->hs = u.hs;
+        }
+        /* b. apply */
+        if (u.snapshot)
+            sm_install(s, nd, u.snapshot, &u.snapshot_data);
+        for (size_t i = 0; i < u.n_committed; i++)
+            sm_apply(s, nd, &u.committed[i]);
+        for (size_t i = 0; i < u.n_reads; i++) {
+            uint64_t ctx = u.reads[i].ctx;
+            struct sim_read *rd = ctx && ctx < s->next_ctx ? read_rec(s, ctx) : NULL;
+            if (!rd || rd->node != nd->id || rd->state != 0) {
+                sim_fail(s, SIM_SAFETY, "n%d answered unknown or repeated read ctx=%" PRIu64,
+                         nd->id, ctx);
+                continue;
+            }
+            if (u.reads[i].index < rd->required)
+                sim_fail(s, SIM_SAFETY,
+                         "stale read: n%d answered ctx=%" PRIu64 " at index %" PRIu64
+                         " but %" PRIu64 " was committed before it was asked (pitfall #26)",
+                         nd->id, ctx, u.reads[i].index, rd->required);
+            rd->index = u.reads[i].index;
+            rd->state = 1;
+            sim_tracef(s, "n%d read ctx=%" PRIu64 " index=%" PRIu64, nd->id, ctx, rd->index);
+            grow_zero((void **)&nd->pend_reads, &nd->cap_pend_reads, nd->n_pend_reads,
+                      sizeof *nd->pend_reads);
+            nd->pend_reads[nd->n_pend_reads++] = ctx;
+        }
+        /* c. messages */
+        if (u.n_msgs && u.msgs_before_persist && st.state != RAFT_LEADER)
+            sim_fail(s, SIM_SAFETY, "n%d (%s) flagged its messages msgs_before_persist", nd->id,
+                     state_name(st.state));
+        if (u.n_msgs && !u.msgs_before_persist)
+            b->msgs = xcalloc(u.n_msgs, sizeof *b->msgs);
+        for (size_t i = 0; i < u.n_msgs; i++) {
+            struct sim_msg *sm = msg_copy(&u.msgs[i]);
+            const struct raft_msg *m = &sm->m;
+            if (m->type == RAFT_MSG_APPEND_RESP && !m->reject && !u.msgs_before_persist &&
+                m->index > nd->disk.snap.index) {
+                /* raft.h: acks are held until raft_persisted covers them, or ride
+                 * with the write of their own update (pitfalls #12, #13) */
+                uint64_t tv = 0, td = 0;
+                log_term_at(v, m->index, &tv);
+                sm->ack_term = tv;
+                bool in_batch = (b->n && m->index >= b->e[0].index) ||
+                                (b->has_snap && m->index <= b->snap.index);
+                bool durable = log_term_at(&nd->disk, m->index, &td) && td == tv;
+                if (!in_batch && !durable)
+                    sim_fail(s, SIM_SAFETY,
+                             "n%d released an ack of %" PRIu64 "/%" PRIu64
+                             " that is neither durable nor in this update (disk: %" PRIu64
+                             "/%" PRIu64 "; pitfall #13)",
+                             nd->id, m->index, tv, m->index, td);
+            }
+            if (u.msgs_before_persist)
+                send_msg(s, nd, sm, true);
+            else
+                b->msgs[b->n_msgs++] = sm;
+        }
+        /* d. */
+        raft_done(nd->r, &u);
+        disk_enqueue(s, nd, b);
+    }
+    if (nd->up)
+        reads_serve(s, nd);
+}
+
+/* ---- per-event checks ------------------------------------------------------------ */
+static void leader_completeness(struct sim *s, struct sim_node *nd, uint64_t term)
+{
+    for (uint64_t i = nd->view.snap.index + 1; i <= s->max_committed; i++) {
+        const struct sim_jrec *j = jrec_c(s, i);
+        if (!j)
+            continue;
+        uint64_t t;
+        if (!log_term_at(&nd->view, i, &t) || t != j->term) {
+            sim_fail(s, SIM_SAFETY,
+                     "leader completeness: n%d leads term %" PRIu64
+                     " without committed entry %" PRIu64 "/%" PRIu64,
+                     nd->id, term, i, j->term);
+            return;
+        }
+    }
+}
+
+static void check_node(struct sim *s, struct sim_node *nd)
+{
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    if (st.term < nd->term)
+        sim_fail(s, SIM_SAFETY, "n%d: term went back %" PRIu64 " -> %" PRIu64, nd->id, nd->term,
+                 st.term);
+    if (st.term < nd->disk.hs.term)
+        sim_fail(s, SIM_SAFETY, "n%d: term %" PRIu64 " is below its durable term %" PRIu64,
+                 nd->id, st.term, nd->disk.hs.term);
+    if (st.commit < nd->commit)
+        sim_fail(s, SIM_SAFETY, "n%d: commit went back %" PRIu64 " -> %" PRIu64, nd->id,
+                 nd->commit, st.commit);
+    if (st.commit > st.last_index)
+        sim_fail(s, SIM_SAFETY, "n%d: commit %" PRIu64 " beyond last index %" PRIu64, nd->id,
+                 st.commit, st.last_index);
+    if (nd->sm_index > st.commit && nd->sm_index > st.snap_index)
+        sim_fail(s, SIM_SAFETY, "n%d: applied %" PRIu64 " beyond commit %" PRIu64, nd->id,
+                 nd->sm_index, st.commit);
+    if (st.last_index != log_last(&nd->view) || st.last_term != log_last_term(&nd->view))
+        sim_fail(s, SIM_SAFETY,
+                 "n%d: core log ends at %" PRIu64 "/%" PRIu64 " but it handed the shell %" PRIu64
+                 "/%" PRIu64,
+                 nd->id, st.last_index, st.last_term, log_last(&nd->view),
+                 log_last_term(&nd->view));
+    const struct raft_server *self = raft_conf_find(&st.conf, (uint64_t)nd->id);
+    if (self && self->role == RAFT_LEARNER && st.state != RAFT_FOLLOWER)
+        sim_fail(s, SIM_SAFETY, "n%d believes it is a learner but is %s (pitfall #25)", nd->id,
+                 state_name(st.state));
+    if (st.state != nd->st)
+        sim_tracef(s, "n%d %s -> %s term=%" PRIu64, nd->id, state_name(nd->st),
+                       state_name(st.state), st.term);
+    if (st.state == RAFT_LEADER) {
+        grow_zero((void **)&s->leader_of, &s->leader_cap, st.term, 1);
+        if (!s->leader_of[st.term]) {
+            s->leader_of[st.term] = (uint8_t)nd->id;
+            leader_completeness(s, nd, st.term);
+        } else if (s->leader_of[st.term] != nd->id) {
+            sim_fail(s, SIM_SAFETY, "election safety: n%d and n%d both led term %" PRIu64,
+                     s->leader_of[st.term], nd->id, st.term);
+        }
+        if (nd->lead_term != st.term) {
+            nd->lead_term = st.term;
+            memset(nd->prog_match, 0, sizeof nd->prog_match);
+        }
+        struct raft_progress pr[RAFT_MAX_SERVERS + 1];
+        size_t np = raft_get_progress(nd->r, pr, RAFT_MAX_SERVERS + 1);
+        for (size_t i = 0; i < np && i <= RAFT_MAX_SERVERS; i++) {
+            if (pr[i].match > st.last_index || pr[i].next > st.last_index + 1 ||
+                pr[i].match >= pr[i].next)
+                sim_fail(s, SIM_SAFETY,
+                         "leader n%d: progress of n%" PRIu64 " match=%" PRIu64 " next=%" PRIu64
+                         " with last=%" PRIu64,
+                         nd->id, pr[i].id, pr[i].match, pr[i].next, st.last_index);
+            if (pr[i].id >= 1 && pr[i].id <= SIM_MAX_NODES) {
+                if (pr[i].match < nd->prog_match[pr[i].id])
+                    sim_fail(s, SIM_SAFETY,
+                             "leader n%d: match of n%" PRIu64 " went back %" PRIu64 " -> %" PRIu64
+                             " (pitfall #10)",
+                             nd->id, pr[i].id, nd->prog_match[pr[i].id], pr[i].match);
+                nd->prog_match[pr[i].id] = pr[i].match;
+            }
+        }
+    }
+    nd->st = st.state;
+    nd->term = st.term;
+    nd->commit = st.commit;
+}
+
+static void check_all(struct sim *s)
+{
+    s->events++;
+    for (int id = 1; id <= s->o.slots && s->fail_kind == SIM_OK; id++)
+        if (s->nodes[id].up)
+            check_node(s, &s->nodes[id]);
+}
+
+void sim_check_full(struct sim *s)
+{
+    for (uint64_t i = 1; i <= s->max_committed && s->fail_kind == SIM_OK; i++) {
+        const struct sim_jrec *j = jrec_c(s, i);
+        if (j)
+            check_quorum_durable(s, i, j->term, "full sweep");
+    }
+    check_all(s);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+void sim_opts_default(struct sim_opts *o, uint64_t seed, int nodes)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = seed;
+    o->nodes = nodes;
+    o->slots = nodes;
+    o->election_ticks = 10;
+    o->heartbeat_ticks = 2;
+    o->pre_vote = true;
+    o->check_quorum = true;
+    o->lease_reads = false;
+    o->max_msg_bytes = 1 << 20;
+    o->max_inflight_msgs = 64;
+    o->net = SIM_NET_MANUAL;
+    o->disk = SIM_DISK_IMMEDIATE;
+    o->delay_min = 1;
+    o->delay_max = 20;
+    o->disk_delay_max = 20;
+}
+
+static struct raft *node_core(struct sim *s, struct sim_node *nd, const struct raft_restore *rs)
+{
+    struct raft_config c;
+    memset(&c, 0, sizeof c);
+    c.id = (uint64_t)nd->id;
+    c.election_ticks = s->o.election_ticks;
+    c.heartbeat_ticks = s->o.heartbeat_ticks;
+    c.rng_seed = mix64(s->o.seed, (uint64_t)nd->id * 7919 + (uint64_t)s->events);
+    c.pre_vote = s->o.pre_vote;
+    c.check_quorum = s->o.check_quorum;
+    c.lease_reads = s->o.lease_reads;
+    c.max_msg_bytes = s->o.max_msg_bytes;
+    c.max_inflight_msgs = s->o.max_inflight_msgs;
+    c.max_inflight_bytes = s->o.max_inflight_bytes;
+    c.log = core_log;
+    c.log_arg = &nd->id;
+    return raft_new(&c, rs);
+}
+
+static int node_boot(struct sim *s, struct sim_node *nd)
+{
+    struct raft_restore rs;
+    memset(&rs, 0, sizeof rs);
+    struct sim_log *d = &nd->disk;
+    rs.term = d->hs.term;
+    rs.vote = d->hs.vote;
+    rs.commit = d->hs.commit;
+    rs.snap = d->snap;
+    rs.conf = d->snap.index ? d->snap.conf : nd->boot_conf;
+    struct raft_entry *es = NULL;
+    if (d->n) {
+        es = xcalloc(d->n, sizeof *es);
+        for (size_t i = 0; i < d->n; i++)
+            es[i] = (struct raft_entry){d->e[i].term, d->e[i].index, d->e[i].type,
+                                        {d->e[i].data, d->e[i].len}};
+    }
+    rs.entries = es;
+    rs.n_entries = d->n;
+    nd->r = node_core(s, nd, &rs);
+    free(es);
+    if (!nd->r) {
+        sim_fail(s, SIM_SAFETY, "raft_new refused n%d's restore (term=%" PRIu64 " snap=%" PRIu64
+                 " entries=%zu)", nd->id, rs.term, rs.snap.index, rs.n_entries);
+        return -1;
+    }
+    nd->up = true;
+    log_copy(&nd->view, d);
+    sm_reset(nd);
+    nd->st = RAFT_FOLLOWER;
+    nd->term = 0;
+    nd->commit = 0;
+    nd->lead_term = 0;
+    if (d->snap.index &&
+        raft_set_snapshot(nd->r, &d->snap, d->snap_data, SIM_SNAP_LEN) != 0)
+        sim_fail(s, SIM_SAFETY, "n%d: raft_set_snapshot refused its own snapshot", nd->id);
+    node_process(s, nd);
+    check_all(s);
+    return 0;
+}
+
+struct sim *sim_new(const struct sim_opts *o)
+{
+    struct sim *s = xcalloc(1, sizeof *s);
+    s->o = *o;
+    if (s->o.slots < s->o.nodes)
+        s->o.slots = s->o.nodes;
+    if (s->o.slots > SIM_MAX_NODES)
+        s->o.slots = SIM_MAX_NODES;
+    int boot = s->o.voters_in_boot ? s->o.voters_in_boot : s->o.nodes;
+    sim_rng_seed(&s->rng, o->seed);
+    s->next_ctx = 1;
+    s->next_value = 1;
+    sim_core_trace = o->trace_core ? o->trace : NULL;
+    struct raft_conf bc;
+    memset(&bc, 0, sizeof bc);
+    for (int i = 1; i <= boot; i++) {
+        bc.servers[bc.n].id = (uint64_t)i;
+        bc.servers[bc.n].role = RAFT_VOTER;
+        snprintf(bc.servers[bc.n].addr, sizeof bc.servers[bc.n].addr, "n%d", i);
+        bc.n++;
+    }
+    s->conf_ref = bc;
+    for (int id = 1; id <= s->o.slots; id++) {
+        struct sim_node *nd = &s->nodes[id];
+        nd->id = id;
+        nd->dmode = s->o.disk;
+        nd->phase = (unsigned)sim_rng_below(&s->rng, SIM_TICK);
+        if (id <= s->o.nodes) {
+            nd->boot_conf = bc;
+            nd->started = true;
+            node_boot(s, nd);
+        }
+    }
+    return s;
+}
+
+static void node_down(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->up)
+        return;
+    raft_free(nd->r);
+    nd->r = NULL;
+    nd->up = false;
+    while (nd->ph) {
+        struct sim_batch *b = nd->ph;
+        nd->ph = b->next;
+        batch_free(b);
+    }
+    nd->pt = NULL;
+    nd->npend = 0;
+    nd->last_sync_at = 0;
+    log_copy(&nd->view, &nd->disk);
+    nd->n_pend_reads = 0;
+}
+
+void sim_free(struct sim *s)
+{
+    if (!s)
+        return;
+    for (int id = 1; id <= SIM_MAX_NODES; id++) {
+        struct sim_node *nd = &s->nodes[id];
+        node_down(s, nd);
+        log_free(&nd->disk);
+        log_free(&nd->view);
+        free(nd->granted);
+        free(nd->pend_reads);
+    }
+    for (size_t i = 0; i < s->n_net; i++)
+        msg_free(s->net[i]);
+    free(s->net);
+    free(s->leader_of);
+    free(s->j);
+    for (size_t i = 0; i < s->reg_cap; i++)
+        free(s->reg[i].v);
+    free(s->reg);
+    free(s->reads);
+    free(s);
+    sim_core_trace = NULL;
+}
+
+int sim_start_new(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || nd->started)
+        return CN_EINVAL;
+    nd->started = true;
+    memset(&nd->boot_conf, 0, sizeof nd->boot_conf);
+    sim_tracef(s, "n%d starts (new server, empty disk)", id);
+    return node_boot(s, nd);
+}
+
+void sim_crash(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return;
+    sim_tracef(s, "n%d CRASH (%zu unsynced writes lost)", id, nd->npend);
+    node_down(s, nd);
+    check_all(s);
+}
+
+int sim_restart(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || nd->up || !nd->started)
+        return CN_EINVAL;
+    sim_tracef(s, "n%d RESTART term=%" PRIu64 " vote=%" PRIu64 " commit=%" PRIu64
+               " snap=%" PRIu64 " last=%" PRIu64,
+               id, nd->disk.hs.term, nd->disk.hs.vote, nd->disk.hs.commit, nd->disk.snap.index,
+               log_last(&nd->disk));
+    return node_boot(s, nd);
+}
+
+void sim_set_disk_mode(struct sim *s, int id, enum sim_disk_mode m)
+{
+    struct sim_node *nd = node(s, id);
+    if (nd)
+        nd->dmode = m;
+}
+
+int sim_sync_one(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->ph)
+        return 0;
+    disk_sync_one(s, nd);
+    node_process(s, nd);
+    check_all(s);
+    return 1;
+}
+
+int sim_sync_all(struct sim *s, int id)
+{
+    int n = 0;
+    while (sim_sync_one(s, id))
+        n++;
+    return n;
+}
+
+size_t sim_pending_writes(const struct sim *s, int id)
+{
+    const struct sim_node *nd = node_c(s, id);
+    return nd ? nd->npend : 0;
+}
+
+/* ---- inputs ------------------------------------------------------------------- */
+void sim_tick(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return;
+    raft_tick(nd->r);
+    node_process(s, nd);
+    check_all(s);
+}
+
+void sim_tick_all(struct sim *s)
+{
+    for (int id = 1; id <= s->o.slots; id++)
+        sim_tick(s, id);
+}
+
+int sim_propose(struct sim *s, int id, uint64_t *index)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return CN_EAGAIN;
+    uint8_t v[16];
+    put64(v, 0x53494d5f56414cULL); /* "SIM_VAL": a command, never empty */
+    put64(v + 8, s->next_value++);
+    uint64_t idx = 0, term = 0;
+    int rc = raft_propose(nd->r, v, sizeof v, &idx, &term);
+    sim_tracef(s, "n%d propose value=%" PRIu64 " -> rc=%d index=%" PRIu64 " term=%" PRIu64, id,
+               s->next_value - 1, rc, idx, term);
+    if (index)
+        *index = rc == 0 ? idx : 0;
+    node_process(s, nd);
+    check_all(s);
+    return rc;
+}
+
+int sim_propose_conf(struct sim *s, int id, enum raft_conf_change cc, int target, uint64_t *index)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return CN_EAGAIN;
+    char addr[16];
+    snprintf(addr, sizeof addr, "n%d", target);
+    uint64_t idx = 0;
+    int rc = raft_propose_conf(nd->r, cc, (uint64_t)target, addr, &idx);
+    static const char *ccn[] = {"ADD_LEARNER", "PROMOTE", "REMOVE"};
+    sim_tracef(s, "n%d propose_conf %s n%d -> rc=%d index=%" PRIu64, id, ccn[cc], target, rc, idx);
+    if (index)
+        *index = rc == 0 ? idx : 0;
+    node_process(s, nd);
+    check_all(s);
+    if (rc == 0 && cc == RAFT_CC_ADD_LEARNER) {
+        struct sim_node *t = node(s, target);
+        if (t && !t->started)
+            sim_start_new(s, target);
+    }
+    return rc;
+}
+
+int sim_read_index(struct sim *s, int id, uint64_t *ctxp)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return CN_EAGAIN;
+    uint64_t ctx = s->next_ctx++;
+    struct sim_read *rd = read_rec(s, ctx);
+    rd->node = id;
+    rd->required = s->max_committed;
+    int rc = raft_read_index(nd->r, ctx);
+    sim_tracef(s, "n%d read_index ctx=%" PRIu64 " -> rc=%d (committed so far %" PRIu64 ")", id,
+               ctx, rc, rd->required);
+    if (rc != 0)
+        rd->state = 3; /* refused: never answered */
+    if (ctxp)
+        *ctxp = ctx;
+    node_process(s, nd);
+    check_all(s);
+    return rc;
+}
+
+bool sim_read_answered(const struct sim *s, uint64_t ctx, uint64_t *index)
+{
+    if (ctx >= s->reads_cap || s->reads[ctx].state != 2)
+        return false;
+    if (index)
+        *index = s->reads[ctx].index;
+    return true;
+}
+
+int sim_transfer(struct sim *s, int id, int to)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return CN_EAGAIN;
+    int rc = raft_transfer_leader(nd->r, (uint64_t)to);
+    sim_tracef(s, "n%d transfer leadership to n%d -> rc=%d", id, to, rc);
+    node_process(s, nd);
+    check_all(s);
+    return rc;
+}
+
+int sim_take_snapshot(struct sim *s, int id, uint64_t keep)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up || nd->sm_index == 0 || nd->sm_index <= nd->disk.snap.index ||
+        nd->sm_index <= nd->view.snap.index)
+        return CN_EINVAL;
+    struct raft_snapshot_meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.index = nd->sm_index;
+    meta.term = nd->sm_term;
+    meta.conf = nd->sm_conf;
+    uint8_t data[SIM_SNAP_LEN];
+    put64(data, nd->sm_index);
+    put64(data + 8, nd->sm_term);
+    put64(data + 16, nd->sm_hash);
+    int rc = raft_compact(nd->r, meta.index, keep);
+    sim_tracef(s, "n%d snapshot at %" PRIu64 "/%" PRIu64 " keep=%" PRIu64 " -> rc=%d", id,
+               meta.index, meta.term, keep, rc);
+    if (rc != 0)
+        return rc;
+    /* the snapshot file is written and synced before the log is compacted */
+    struct sim_log *ls[2] = {&nd->disk, &nd->view};
+    for (int k = 0; k < 2; k++) {
+        struct sim_log *l = ls[k];
+        size_t drop = 0;
+        while (drop < l->n && l->e[drop].index <= meta.index)
+            drop++;
+        if (drop == l->n && log_last(l) < meta.index)
+            drop = l->n;
+        log_drop_head(l, drop);
+        l->snap = meta;
+        memcpy(l->snap_data, data, SIM_SNAP_LEN);
+    }
+    rc = raft_set_snapshot(nd->r, &meta, data, sizeof data);
+    if (rc != 0)
+        sim_fail(s, SIM_SAFETY, "n%d: raft_set_snapshot(%" PRIu64 ") -> %d", id, meta.index, rc);
+    node_process(s, nd);
+    check_all(s);
+    return 0;
+}
+
+/* ---- network API ------------------------------------------------------------------ */
+static bool match_msg(const struct sim_msg *sm, struct sim_match m)
+{
+    return (!m.from || sm->m.from == (uint64_t)m.from) && (!m.to || sm->m.to == (uint64_t)m.to) &&
+           (!m.type || (int)sm->m.type == m.type);
+}
+
+static long net_find(const struct sim *s, struct sim_match m)
+{
+    for (size_t i = 0; i < s->n_net; i++)
+        if (match_msg(s->net[i], m))
+            return (long)i;
+    return -1;
+}
+
+static struct sim_msg *net_take(struct sim *s, size_t i)
+{
+    struct sim_msg *sm = s->net[i];
+    memmove(s->net + i, s->net + i + 1, (s->n_net - i - 1) * sizeof *s->net);
+    s->n_net--;
+    return sm;
+}
+
+size_t sim_net_count(const struct sim *s, struct sim_match m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_net; i++)
+        n += match_msg(s->net[i], m);
+    return n;
+}
+
+bool sim_peek(const struct sim *s, struct sim_match m, struct raft_msg *out)
+{
+    long i = net_find(s, m);
+    if (i < 0)
+        return false;
+    *out = s->net[i]->m;
+    out->entries = NULL;
+    out->snap_data = (struct raft_buf){NULL, 0};
+    return true;
+}
+
+/* Hand one message to its destination (or lose it to a crash or partition). */
+static void deliver(struct sim *s, struct sim_msg *sm)
+{
+    const struct raft_msg *m = &sm->m;
+    struct sim_node *to = node(s, (int)m->to), *from = node(s, (int)m->from);
+    if (!to || !to->up || s->blocked[m->from][m->to]) {
+        trace_msg(s, "drop ", m);
+        if (s->o.net == SIM_NET_AUTO && from && from->up) {
+            /* the transport notices a refused connection now and then */
+            if (to && !to->up && sim_rng_chance(&s->rng, 0.3)) {
+                raft_report_unreachable(from->r, m->to);
+                node_process(s, from);
+            }
+            if (m->type == RAFT_MSG_SNAPSHOT && sim_rng_chance(&s->rng, 0.5)) {
+                raft_report_snapshot(from->r, m->to, false);
+                node_process(s, from);
+            }
+            check_all(s);
+        }
+        msg_free(sm);
+        return;
+    }
+    trace_msg(s, "recv ", m);
+    int rc = raft_step(to->r, m);
+    if (rc != 0)
+        sim_fail(s, SIM_SAFETY, "n%d: raft_step(%s) -> %d", to->id, msg_name(m->type), rc);
+    node_process(s, to);
+    if (m->type == RAFT_MSG_SNAPSHOT && from && from->up && s->o.net == SIM_NET_AUTO) {
+        raft_report_snapshot(from->r, m->to, true);
+        node_process(s, from);
+    }
+    msg_free(sm);
+    check_all(s);
+}
+
+int sim_deliver(struct sim *s, struct sim_match m)
+{
+    long i = net_find(s, m);
+    if (i < 0)
+        return 0;
+    deliver(s, net_take(s, (size_t)i));
+    return 1;
+}
+
+int sim_drop(struct sim *s, struct sim_match m)
+{
+    int n = 0;
+    for (size_t i = 0; i < s->n_net;) {
+        if (match_msg(s->net[i], m)) {
+            struct sim_msg *sm = net_take(s, i);
+            trace_msg(s, "DROP ", &sm->m);
+            msg_free(sm);
+            n++;
+        } else {
+            i++;
+        }
+    }
+    return n;
+}
+
+int sim_drop_first(struct sim *s, struct sim_match m)
+{
+    long i = net_find(s, m);
+    if (i < 0)
+        return 0;
+    struct sim_msg *sm = net_take(s, (size_t)i);
+    trace_msg(s, "DROP ", &sm->m);
+    msg_free(sm);
+    return 1;
+}
+
+void sim_disk_lose_tail(struct sim *s, int id, uint64_t keep_last)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || nd->up || keep_last < nd->disk.snap.index)
+        return;
+    sim_tracef(s, "n%d loses its durable log after %" PRIu64 " (hard state kept: commit=%" PRIu64
+               ")", id, keep_last, nd->disk.hs.commit);
+    if (keep_last < log_last(&nd->disk))
+        log_drop_from(&nd->disk, (size_t)(keep_last - nd->disk.snap.index));
+    log_copy(&nd->view, &nd->disk);
+}
+
+int sim_dup(struct sim *s, struct sim_match m)
+{
+    long i = net_find(s, m);
+    if (i < 0)
+        return 0;
+    struct sim_msg *d = msg_copy(&s->net[i]->m);
+    d->deliver_at = s->net[i]->deliver_at;
+    trace_msg(s, "DUP  ", &d->m);
+    net_push(s, d);
+    return 1;
+}
+
+int sim_deliver_all(struct sim *s, int max)
+{
+    int n = 0;
+    while (s->n_net && n < max && s->fail_kind == SIM_OK) {
+        deliver(s, net_take(s, 0));
+        n++;
+    }
+    return n;
+}
+
+void sim_run_manual(struct sim *s, int ticks)
+{
+    for (int t = 0; t < ticks && s->fail_kind == SIM_OK; t++) {
+        s->now += SIM_TICK;
+        sim_tick_all(s);
+        for (int round = 0; round < 50 && s->fail_kind == SIM_OK; round++) {
+            int moved = sim_deliver_all(s, 10000);
+            for (int id = 1; id <= s->o.slots; id++)
+                moved += sim_sync_all(s, id);
+            if (!moved)
+                break;
+        }
+    }
+}
+
+void sim_block(struct sim *s, int from, int to, bool blocked)
+{
+    if (from >= 1 && from <= SIM_MAX_NODES && to >= 1 && to <= SIM_MAX_NODES)
+        s->blocked[from][to] = blocked;
+}
+
+void sim_isolate(struct sim *s, int id, bool isolated)
+{
+    for (int o = 1; o <= SIM_MAX_NODES; o++) {
+        sim_block(s, id, o, isolated);
+        sim_block(s, o, id, isolated);
+    }
+    sim_tracef(s, "n%d %s", id, isolated ? "ISOLATED" : "rejoins the network");
+}
+
+void sim_heal(struct sim *s)
+{
+    memset(s->blocked, 0, sizeof s->blocked);
+    sim_tracef(s, "network HEALED");
+}
+
+void sim_partition(struct sim *s, uint32_t mask_a)
+{
+    for (int a = 1; a <= SIM_MAX_NODES; a++)
+        for (int b = 1; b <= SIM_MAX_NODES; b++)
+            s->blocked[a][b] = ((mask_a >> a) & 1) != ((mask_a >> b) & 1);
+}
+
+/* ---- AUTO time ------------------------------------------------------------------ */
+void sim_advance(struct sim *s, uint64_t units, sim_tick_hook hook, void *arg)
+{
+    uint64_t end = s->now + units;
+    while (s->now < end && s->fail_kind == SIM_OK) {
+        if (s->now % SIM_TICK == 0 && hook)
+            hook(s, arg);
+        for (int id = 1; id <= s->o.slots; id++) {
+            struct sim_node *nd = &s->nodes[id];
+            if (nd->up && s->now % SIM_TICK == nd->phase)
+                sim_tick(s, id);
+        }
+        /* messages due now, oldest deadline first */
+        for (;;) {
+            long best = -1;
+            for (size_t i = 0; i < s->n_net; i++)
+                if (s->net[i]->deliver_at <= s->now &&
+                    (best < 0 || s->net[i]->deliver_at < s->net[best]->deliver_at))
+                    best = (long)i;
+            if (best < 0 || s->fail_kind != SIM_OK)
+                break;
+            deliver(s, net_take(s, (size_t)best));
+        }
+        for (int id = 1; id <= s->o.slots; id++) {
+            struct sim_node *nd = &s->nodes[id];
+            while (nd->up && nd->ph && nd->ph->sync_at <= s->now && s->fail_kind == SIM_OK) {
+                disk_sync_one(s, nd);
+                node_process(s, nd);
+                check_all(s);
+            }
+        }
+        s->now++;
+    }
+}
+
+uint64_t sim_log_term(const struct sim *s, int id, uint64_t index)
+{
+    const struct sim_node *nd = node_c(s, id);
+    uint64_t t = 0;
+    if (nd && log_term_at(&nd->view, index, &t))
+        return t;
+    return 0;
+}
+
+void sim_inject(struct sim *s, const struct raft_msg *m)
+{
+    struct sim_msg *sm = msg_copy(m);
+    sm->deliver_at = s->now;
+    deliver(s, sm);
+}
+
+int sim_deliver_all_except(struct sim *s, int max, int drop_type)
+{
+    int n = 0;
+    while (s->n_net && n < max && s->fail_kind == SIM_OK) {
+        struct sim_msg *sm = net_take(s, 0);
+        if ((int)sm->m.type == drop_type) {
+            trace_msg(s, "DROP ", &sm->m);
+            msg_free(sm);
+            continue;
+        }
+        deliver(s, sm);
+        n++;
+    }
+    return n;
+}
+
+/* ---- accessors for the random driver --------------------------------------------- */
+void sim_set_net_faults(struct sim *s, double p_drop, double p_dup)
+{
+    s->o.p_drop = p_drop;
+    s->o.p_dup = p_dup;
+}
+
+uint64_t sim_leaders_elected(const struct sim *s)
+{
+    uint64_t n = 0;
+    for (size_t t = 0; t < s->leader_cap; t++)
+        n += s->leader_of[t] != 0;
+    return n;
+}
+
+bool sim_node_removed(const struct sim *s, int id)
+{
+    const struct sim_node *nd = node_c(s, id);
+    return nd && nd->removed;
+}
+
+bool sim_node_started(const struct sim *s, int id)
+{
+    const struct sim_node *nd = node_c(s, id);
+    return nd && nd->started;
+}
+
+uint64_t sim_events(const struct sim *s)
+{
+    return s->events;
+}

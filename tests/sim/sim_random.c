@@ -1,0 +1,282 @@
+/* tests/sim/sim_random.c: one seeded random run.
+ *
+ * Everything derives from the seed: cluster size (unless forced), core options,
+ * network fault rates, disk latency, and a schedule of crashes, restarts,
+ * partitions (symmetric, one-way, bridge), client proposals, ReadIndex
+ * requests, snapshots, leadership transfers and membership changes (add a
+ * learner, promote it, remove a voter — the leader included).
+ *
+ * Phase 1 injects faults for `steps` ticks. Phase 2 heals everything (every
+ * live member restarted, links restored, no drops) and must elect a leader and
+ * commit a fresh proposal within 20 election timeouts: a liveness failure,
+ * reported apart from safety failures. */
+#include "sim.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "base/err.h"
+
+struct rnd {
+    struct sim_run_result *res;
+    bool faults;
+    double p_propose, p_read, p_crash, p_partition, p_conf, p_snapshot, p_transfer;
+    uint64_t partition_end; /* 0: no partition */
+    uint64_t restart_at[SIM_MAX_NODES + 1];
+    bool retired[SIM_MAX_NODES + 1];
+    int next_new; /* next never-used slot */
+    int slots;
+};
+
+static void heal_partition(struct sim *s, struct rnd *x)
+{
+    if (x->partition_end) {
+        sim_heal(s);
+        x->partition_end = 0;
+    }
+}
+
+static void start_partition(struct sim *s, struct rnd *x)
+{
+    struct sim_rng *r = sim_rng(s);
+    const struct sim_opts *o = sim_opts(s);
+    unsigned et = o->election_ticks;
+    x->partition_end = sim_now(s) + (et + sim_rng_below(r, 6 * et)) * SIM_TICK;
+    x->res->partitions++;
+    int kind = (int)sim_rng_below(r, 3);
+    if (kind == 0) {
+        uint32_t mask = 0;
+        for (int id = 1; id <= x->slots; id++)
+            if (sim_rng_chance(r, 0.5))
+                mask |= 1u << id;
+        sim_partition(s, mask);
+        sim_tracef(s, "PARTITION symmetric mask=0x%x", mask);
+    } else if (kind == 1) {
+        int a = 1 + (int)sim_rng_below(r, (uint64_t)x->slots);
+        int b = 1 + (int)sim_rng_below(r, (uint64_t)x->slots);
+        if (a == b)
+            b = a % x->slots + 1;
+        sim_block(s, a, b, true);
+        sim_tracef(s, "PARTITION one-way n%d -/-> n%d", a, b);
+    } else {
+        /* bridge: groups A and B cannot talk; the bridge node talks to both */
+        int bridge = 1 + (int)sim_rng_below(r, (uint64_t)x->slots);
+        uint32_t mask = 0;
+        for (int id = 1; id <= x->slots; id++)
+            if (id != bridge && sim_rng_chance(r, 0.5))
+                mask |= 1u << id;
+        sim_partition(s, mask);
+        for (int id = 1; id <= x->slots; id++) {
+            sim_block(s, bridge, id, false);
+            sim_block(s, id, bridge, false);
+        }
+        sim_tracef(s, "PARTITION bridge n%d between mask=0x%x and the rest", bridge, mask);
+    }
+}
+
+static int pick_up_member(struct sim *s, struct rnd *x)
+{
+    int c[SIM_MAX_NODES], n = 0;
+    for (int id = 1; id <= x->slots; id++)
+        if (sim_up(s, id) && !sim_node_removed(s, id))
+            c[n++] = id;
+    return n ? c[sim_rng_below(sim_rng(s), (uint64_t)n)] : 0;
+}
+
+static void conf_change(struct sim *s, struct rnd *x, int leader)
+{
+    struct raft_status st;
+    sim_status(s, leader, &st);
+    int voters[RAFT_MAX_SERVERS], nv = 0, learner = 0;
+    for (size_t i = 0; i < st.conf.n; i++) {
+        if (st.conf.servers[i].role == RAFT_VOTER)
+            voters[nv++] = (int)st.conf.servers[i].id;
+        else
+            learner = (int)st.conf.servers[i].id;
+    }
+    struct sim_rng *r = sim_rng(s);
+    int rc;
+    if (learner) {
+        /* promote once caught up (the shell's job, raft.h RAFT_CC_PROMOTE) */
+        struct raft_progress pr[RAFT_MAX_SERVERS];
+        size_t np = raft_get_progress(sim_core(s, leader), pr, RAFT_MAX_SERVERS);
+        bool caught_up = false;
+        for (size_t i = 0; i < np; i++)
+            if (pr[i].id == (uint64_t)learner && pr[i].match >= st.commit)
+                caught_up = true;
+        if (!caught_up)
+            return;
+        rc = sim_propose_conf(s, leader, RAFT_CC_PROMOTE, learner, NULL);
+    } else if (nv >= 3 && (x->next_new > x->slots || sim_rng_chance(r, 0.5))) {
+        int victim = voters[sim_rng_below(r, (uint64_t)nv)];
+        rc = sim_propose_conf(s, leader, RAFT_CC_REMOVE, victim, NULL);
+    } else if (x->next_new <= x->slots && nv < 6) {
+        rc = sim_propose_conf(s, leader, RAFT_CC_ADD_LEARNER, x->next_new, NULL);
+        if (rc == 0)
+            x->next_new++;
+    } else {
+        return;
+    }
+    if (rc == 0)
+        x->res->conf_changes++;
+}
+
+static void hook(struct sim *s, void *arg)
+{
+    struct rnd *x = arg;
+    struct sim_rng *r = sim_rng(s);
+    const struct sim_opts *o = sim_opts(s);
+    uint64_t now = sim_now(s);
+    unsigned et = o->election_ticks;
+
+    /* restarts and retirements */
+    for (int id = 1; id <= x->slots; id++) {
+        if (!sim_node_started(s, id) || x->retired[id])
+            continue;
+        if (sim_node_removed(s, id)) {
+            /* the operator shuts a removed server down a little later */
+            if (!x->faults || sim_rng_chance(r, 0.05)) {
+                sim_tracef(s, "n%d retired", id);
+                sim_crash(s, id);
+                x->retired[id] = true;
+            }
+            continue;
+        }
+        if (!sim_up(s, id) && (!x->faults || now >= x->restart_at[id]))
+            sim_restart(s, id);
+    }
+    if (x->faults) {
+        if (sim_rng_chance(r, x->p_crash)) {
+            int id = pick_up_member(s, x);
+            if (id) {
+                sim_crash(s, id);
+                x->restart_at[id] = now + (1 + sim_rng_below(r, 4 * et)) * SIM_TICK;
+                x->res->crashes++;
+            }
+        }
+        if (x->partition_end && now >= x->partition_end)
+            heal_partition(s, x);
+        else if (!x->partition_end && sim_rng_chance(r, x->p_partition))
+            start_partition(s, x);
+    }
+    int leader = sim_leader(s);
+    if (leader && sim_rng_chance(r, x->p_propose))
+        sim_propose(s, leader, NULL);
+    if (leader && sim_rng_chance(r, x->p_read) && sim_read_index(s, leader, NULL) == 0)
+        x->res->reads++;
+    if (leader && x->faults && sim_rng_chance(r, x->p_transfer)) {
+        int to = (int)sim_rng_below(r, (uint64_t)x->slots + 1); /* 0 = most up to date */
+        sim_transfer(s, leader, to);
+    }
+    if (leader && x->faults && sim_rng_chance(r, x->p_conf) && sim_up(s, leader))
+        conf_change(s, x, leader);
+    for (int id = 1; id <= x->slots; id++)
+        if (sim_up(s, id) && sim_rng_chance(r, x->p_snapshot) &&
+            sim_take_snapshot(s, id, sim_rng_below(r, 4)) == 0)
+            x->res->snapshots++;
+}
+
+static const double drops[] = {0, 0, 0.01, 0.05, 0.15};
+static const double dups[] = {0, 0.01, 0.05};
+static const unsigned delays[] = {3, 10, 25, 60};
+
+void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
+{
+    memset(res, 0, sizeof *res);
+    struct sim_rng r;
+    sim_rng_seed(&r, ro->seed ^ 0x5eed5eed5eedULL);
+    int nodes = sim_rng_chance(&r, 0.5) ? 5 : 3; /* drawn even when forced: same stream */
+    if (ro->nodes)
+        nodes = ro->nodes;
+    res->nodes = nodes;
+
+    struct sim_opts o;
+    sim_opts_default(&o, ro->seed, nodes);
+    o.slots = nodes + 3 > SIM_MAX_NODES ? SIM_MAX_NODES : nodes + 3;
+    o.net = SIM_NET_AUTO;
+    o.pre_vote = sim_rng_chance(&r, 0.8);
+    o.check_quorum = sim_rng_chance(&r, 0.8);
+    o.lease_reads = o.check_quorum && sim_rng_chance(&r, 0.5);
+    o.disk = sim_rng_chance(&r, 0.7) ? SIM_DISK_ASYNC : SIM_DISK_IMMEDIATE;
+    o.disk_delay_max = (unsigned)(1 + sim_rng_below(&r, 30));
+    o.p_drop = drops[sim_rng_below(&r, 5)];
+    o.p_dup = dups[sim_rng_below(&r, 3)];
+    o.delay_min = 1;
+    o.delay_max = delays[sim_rng_below(&r, 4)];
+    o.max_msg_bytes = sim_rng_chance(&r, 0.3) ? 40 : 1 << 16;
+    o.max_inflight_msgs = sim_rng_chance(&r, 0.3) ? 1 + sim_rng_below(&r, 3) : 64;
+    o.max_inflight_bytes = sim_rng_chance(&r, 0.2) ? 200 : 0;
+    o.trace = ro->trace;
+    o.trace_core = ro->trace_core;
+
+    struct rnd x;
+    memset(&x, 0, sizeof x);
+    x.res = res;
+    x.faults = true;
+    x.slots = o.slots;
+    x.next_new = nodes + 1;
+    x.p_propose = 0.2 + 0.6 * (double)sim_rng_below(&r, 100) / 100.0;
+    x.p_read = 0.05 + 0.1 * (double)sim_rng_below(&r, 100) / 100.0;
+    x.p_crash = 0.002 + 0.02 * (double)sim_rng_below(&r, 100) / 100.0;
+    x.p_partition = 0.002 + 0.02 * (double)sim_rng_below(&r, 100) / 100.0;
+    x.p_conf = sim_rng_chance(&r, 0.5) ? 0.02 : 0;
+    x.p_snapshot = sim_rng_chance(&r, 0.6) ? 0.01 + 0.04 * (double)sim_rng_below(&r, 100) / 100.0
+                                           : 0;
+    x.p_transfer = sim_rng_chance(&r, 0.4) ? 0.01 : 0;
+
+    struct sim *s = sim_new(&o);
+    sim_tracef(s,
+               "seed=%" PRIu64 " nodes=%d steps=%u pre_vote=%d check_quorum=%d lease=%d disk=%s "
+               "drop=%.2f dup=%.2f delay<=%u max_msg=%zu inflight=%zu/%zu",
+               ro->seed, nodes, ro->steps, o.pre_vote, o.check_quorum, o.lease_reads,
+               o.disk == SIM_DISK_ASYNC ? "async" : "immediate", o.p_drop, o.p_dup, o.delay_max,
+               o.max_msg_bytes, o.max_inflight_msgs, o.max_inflight_bytes);
+
+    /* phase 1: faults */
+    sim_advance(s, (uint64_t)ro->steps * SIM_TICK, hook, &x);
+
+    /* phase 2: heal, then liveness */
+    if (sim_failed(s) == SIM_OK) {
+        x.faults = false;
+        heal_partition(s, &x);
+        sim_heal(s);
+        sim_set_net_faults(s, 0, 0);
+        sim_tracef(s, "HEAL: faults stop; a leader must commit a new entry within %u ticks",
+                   20 * o.election_ticks);
+        uint64_t idx = 0, term = 0;
+        unsigned budget = 20 * o.election_ticks;
+        bool live = false;
+        for (unsigned t = 0; t < budget && sim_failed(s) == SIM_OK; t++) {
+            sim_advance(s, SIM_TICK, hook, &x);
+            if (idx && sim_committed_term(s, idx) == term) {
+                live = true;
+                break;
+            }
+            int leader = sim_leader(s);
+            struct raft_status st;
+            sim_status(s, leader, &st);
+            if (leader && (!idx || st.term != term)) {
+                uint64_t i;
+                if (sim_propose(s, leader, &i) == 0) {
+                    idx = i;
+                    term = st.term;
+                }
+            }
+        }
+        if (!live && sim_failed(s) == SIM_OK) {
+            int leader = sim_leader(s);
+            sim_fail(s, SIM_LIVENESS,
+                     "no new entry committed within %u ticks after healing (leader: n%d, "
+                     "proposal %" PRIu64 "/%" PRIu64 ")",
+                     budget, leader, idx, term);
+        }
+    }
+    if (sim_failed(s) == SIM_OK)
+        sim_check_full(s);
+    res->kind = sim_failed(s);
+    snprintf(res->msg, sizeof res->msg, "%s", sim_fail_msg(s));
+    res->events = sim_events(s);
+    res->commits = sim_max_committed(s);
+    res->elections = sim_leaders_elected(s);
+    sim_free(s);
+}
