@@ -174,6 +174,14 @@ void raft__tick_leader(struct raft *r)
         for (size_t i = 0; i < r->n_prs; i++)
             r->prs[i].recent_active = false;
     }
+    for (size_t i = 0; i < r->n_prs; i++) {
+        struct raft_prog *p = &r->prs[i];
+        /* Pitfall #19: a snapshot (or its ack) lost without the shell ever
+         * calling raft_report_snapshot must not park the follower forever:
+         * after a few election timeouts probe again from after it. */
+        if (p->state == RAFT_PR_SNAPSHOT && ++p->snap_elapsed >= 4 * r->cfg.election_ticks)
+            raft__prog_become_probe(p);
+    }
     if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
         r->heartbeat_elapsed = 0;
         raft__bcast_heartbeat(r);

@@ -65,6 +65,7 @@ void raft__prog_become_snapshot(struct raft_prog *p, uint64_t snap_index)
 {
     reset_state(p, RAFT_PR_SNAPSHOT);
     p->pending_snapshot = snap_index;
+    p->snap_elapsed = 0;
 }
 
 bool raft__prog_maybe_update(struct raft_prog *p, uint64_t n)

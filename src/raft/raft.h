@@ -89,7 +89,9 @@ struct raft_conf {
 };
 
 /* Stable little-endian encoding of a configuration (for CONF entries and
- * snapshots). Return 0 / negative CN_E* (CN_ECORRUPT on decode). */
+ * snapshots). Return 0 / negative CN_E* (CN_ECORRUPT on decode). encode sets
+ * *len to the size needed and returns CN_ETOOBIG if cap is short (out may be
+ * NULL with cap 0 to ask for the size). */
 int raft_conf_encode(const struct raft_conf *c, void *out, size_t cap, size_t *len);
 int raft_conf_decode(const void *p, size_t len, struct raft_conf *out);
 const struct raft_server *raft_conf_find(const struct raft_conf *c, uint64_t id);
@@ -191,7 +193,10 @@ void raft_free(struct raft *r);
 
 /* A message from the network. Messages that are stale, for another node,
  * malformed or from non-members are ignored (return 0): the network may bring
- * anything. Returns 0 or CN_ENOMEM (then nothing changed). */
+ * anything. Returns 0 or CN_ENOMEM (the message was dropped as if lost; a
+ * term change it carried may have been applied, which is always safe).
+ * Out of memory while SENDING drops that outgoing message, like a lossy
+ * network: Raft retransmits. */
 int raft_step(struct raft *r, const struct raft_msg *m);
 /* One logical clock tick. */
 void raft_tick(struct raft *r);
@@ -223,13 +228,23 @@ void raft_report_unreachable(struct raft *r, uint64_t id);
 void raft_report_snapshot(struct raft *r, uint64_t id, bool ok);
 /* Entries up to (index, term) are durable on this node's disk (the shell's
  * async writer). Ignored if the entry at index no longer has that term
- * (pitfall #13, the ABA race). */
+ * (pitfall #13, the ABA race) or was not handed out by raft_ready. After
+ * persisting an update call it with the last entry of u.entries, or with
+ * (u.snapshot->index, u.snapshot->term) when the update had only a
+ * snapshot: an installed snapshot is acknowledged to the leader, and entries
+ * after it are applied, only once it is durable. */
 void raft_persisted(struct raft *r, uint64_t index, uint64_t term);
 /* The shell has taken a snapshot of the state machine at `index` (<= applied):
- * the core may forget entries <= index - keep (keep entries for slow followers). */
+ * the core may forget entries <= index - keep (keep entries for slow followers).
+ * CN_EINVAL if index > applied. Never compacts past a snapshot still being
+ * sent to a follower (pitfall #19); the configuration as of the new first
+ * index is kept (pitfall #17). */
 int raft_compact(struct raft *r, uint64_t index, uint64_t keep);
 /* The snapshot the leader should send to followers that fell behind the log:
- * meta + bytes (copied; the shell gives the newest one it has). */
+ * meta + bytes (copied; the shell gives the newest one it has; its index must
+ * be >= the compaction point or followers behind it cannot be helped). A
+ * follower in Snapshot state for 4 election timeouts without news is probed
+ * again even if raft_report_snapshot never comes. */
 int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta, const void *data,
                       size_t len);
 
@@ -264,6 +279,12 @@ struct raft_update {
     /* role changes are reported through raft_status */
 };
 
+/* One update at a time: raft_ready returns false while the previous one has
+ * not been given back with raft_done. Marks move when raft_ready hands the
+ * update out (entries count as "being persisted", committed as "being
+ * applied"), so every true raft_ready must be followed by raft_done. Between
+ * the two the shell may call anything (the update holds its own references);
+ * the usual loop calls nothing. */
 bool raft_ready(struct raft *r, struct raft_update *u);
 void raft_done(struct raft *r, const struct raft_update *u);
 

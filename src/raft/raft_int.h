@@ -108,6 +108,7 @@ struct raft_prog {
     bool probe_sent;     /* Probe: one APPEND outstanding until a reply or heartbeat */
     bool recent_active;  /* CheckQuorum (pitfall #7) */
     uint64_t pending_snapshot;
+    unsigned snap_elapsed; /* ticks in Snapshot state without news */
     uint64_t hb_acked;   /* highest heartbeat round acknowledged (ReadIndex, lease) */
     struct raft_inflights in;
 };

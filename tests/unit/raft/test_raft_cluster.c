@@ -42,6 +42,8 @@ struct cluster {
     uint64_t applied_term[MAXIDX]; /* state machine safety across nodes */
     char applied_data[MAXIDX][16];
     bool pre_vote, check_quorum, lease_reads;
+    unsigned drop_pct; /* random message loss */
+    uint64_t drop_rng;
 };
 
 static struct raft_config mkcfg(const struct cluster *c, uint64_t id)
@@ -186,7 +188,12 @@ static bool deliver(struct cluster *c)
         void *owned;
         assert_int_equal(raft_msg_decode(q[i].buf, q[i].len, &m, &owned), 0);
         uint64_t to = m.to, from = m.from;
-        if (to <= MAXN && c->nodes[to].r && !c->cut[from][to] && !c->cut[to][from])
+        bool drop = false;
+        if (c->drop_pct) {
+            c->drop_rng = c->drop_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            drop = (c->drop_rng >> 33) % 100 < c->drop_pct;
+        }
+        if (!drop && to <= MAXN && c->nodes[to].r && !c->cut[from][to] && !c->cut[to][from])
             assert_int_equal(raft_step(c->nodes[to].r, &m), 0);
         cn_free(owned);
         free(q[i].buf);
@@ -745,6 +752,72 @@ static void test_follower_ack_waits_for_persist(void **state)
     raft_free(r);
 }
 
+/* A small randomized run: partitions come and go, proposals, reads and
+ * transfers; drain() checks state machine safety after every update and we
+ * check one leader per term. The simulator in tests/sim goes much further. */
+static void test_random_partitions(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        struct cluster *c = cluster_new(5, seed % 2 == 0, seed % 3 != 0);
+        c->drop_pct = (unsigned)(seed % 4) * 5;
+        c->drop_rng = seed;
+        uint64_t x = seed * 0x9E3779B97F4A7C15ULL;
+        uint64_t leader_of_term[512] = {0};
+        for (int step = 0; step < 400; step++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            unsigned op = (unsigned)(x % 20);
+            uint64_t a = 1 + (x >> 8) % 5, b = 1 + (x >> 16) % 5;
+            if (op == 0) {
+                c->cut[a][b] = c->cut[b][a] = true;
+            } else if (op == 1) {
+                isolate(c, a, true);
+            } else if (op == 2) {
+                memset(c->cut, 0, sizeof(c->cut));
+            } else if (op <= 6) {
+                for (uint64_t id = 1; id <= 5; id++) {
+                    uint64_t idx, term;
+                    if (raft_propose(c->nodes[id].r, "p", 1, &idx, &term) == 0)
+                        break;
+                }
+            } else if (op == 7) {
+                (void)raft_read_index(c->nodes[a].r, (uint64_t)step);
+            } else if (op == 8 && step % 7 == 0) {
+                (void)raft_transfer_leader(c->nodes[a].r, b);
+            }
+            for (uint64_t id = 1; id <= 5; id++)
+                raft_tick(c->nodes[id].r);
+            pump(c);
+            for (uint64_t id = 1; id <= 5; id++) {
+                struct raft_status st = status(c, id);
+                assert_true(st.applied <= st.commit && st.commit <= st.last_index);
+                if (st.state == RAFT_LEADER && st.term < 512) {
+                    /* Election safety. */
+                    if (leader_of_term[st.term] == 0)
+                        leader_of_term[st.term] = id;
+                    assert_int_equal(leader_of_term[st.term], id);
+                }
+            }
+        }
+        /* Heal: a leader emerges and everyone converges. */
+        memset(c->cut, 0, sizeof(c->cut));
+        c->drop_pct = 0;
+        tick_all(c, 60);
+        uint64_t l = leader_of(c);
+        assert_int_not_equal(l, 0);
+        uint64_t idx, term;
+        assert_int_equal(raft_propose(c->nodes[l].r, "end", 3, &idx, &term), 0);
+        tick_all(c, 6);
+        for (uint64_t id = 1; id <= 5; id++) {
+            assert_int_equal(status(c, id).commit, status(c, l).commit);
+            assert_int_equal(c->nodes[id].applied, status(c, l).commit);
+        }
+        cluster_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -763,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_single_node_commit_after_persist),
         cmocka_unit_test(test_restart_commit_clamp),
         cmocka_unit_test(test_follower_ack_waits_for_persist),
+        cmocka_unit_test(test_random_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
