@@ -94,6 +94,7 @@ struct srv {
     enum snap_phase snap_phase;
     uint64_t snap_index, snap_term; /* the snapshot in progress */
     uint64_t snap_t0;               /* uv_hrtime() at its start */
+    uint64_t snap_fork_us;          /* how long fork() held the loop (0: in process) */
     pid_t child;                    /* a snapshot child, or 0 */
     int child_fd;                   /* read end of its pipe, or -1 */
     pid_t reap_pid;                 /* a child that reported but was not reaped yet */
@@ -383,10 +384,12 @@ static int snapshot_fork(struct srv *s)
         return CN_EIO;
     }
     pid_t parent = getpid();
+    uint64_t t0 = uv_hrtime();
     pid_t pid = fork();
     if (pid == 0)
         snap_child(s, &buf, p[1], parent);
     int e = errno;
+    s->snap_fork_us = (uv_hrtime() - t0) / 1000;
     /* Untouched pages: freeing is an munmap, and the child has its own. */
     cn_buf_free(&buf);
     close(p[1]);
@@ -470,6 +473,7 @@ static void maybe_snapshot(struct srv *s)
     s->snap_term = s->term;
     s->last_snap_start = now; /* a failure retries after the interval, not at once */
     s->snap_t0 = uv_hrtime();
+    s->snap_fork_us = 0;
     if (!s->snap_in_process && snapshot_fork(s) == 0)
         return;
     if (snapshot_in_process(s) != 0)
@@ -519,9 +523,10 @@ static void on_async(uv_async_t *h)
                      (unsigned long long)s->snap_index, snap_err);
         else {
             s->last_snap_index = s->snap_index;
-            cn_info("server", "snapshot at index %llu saved: %zu bytes in %llu ms",
+            cn_info("server", "snapshot at index %llu saved: %zu bytes in %llu ms (fork %llu us)",
                     (unsigned long long)s->snap_index, s->last_snap_len,
-                    (unsigned long long)((uv_hrtime() - s->snap_t0) / 1000000));
+                    (unsigned long long)((uv_hrtime() - s->snap_t0) / 1000000),
+                    (unsigned long long)s->snap_fork_us);
         }
     }
     while (s->head && s->head->index <= synced) {

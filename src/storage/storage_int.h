@@ -42,6 +42,8 @@
 #define STOR_SEG_DEFAULT ((size_t)64 << 20)
 #define STOR_SEG_MIN ((size_t)256)
 #define STOR_SEG_MAX ((size_t)1 << 30)
+/* Snapshot files are written back to disk in chunks of this size. */
+#define STOR_SNAP_WB_CHUNK ((size_t)8 << 20)
 /* Reads of old entries and recovery scans go through buffers of this size. */
 #define STOR_READ_CHUNK ((size_t)1 << 20)
 
