@@ -52,6 +52,7 @@ static enum raft_vote_result tally(struct raft *r, uint64_t from, bool granted)
 static void campaign_real(struct raft *r, bool transfer)
 {
     raft__become_candidate(r);
+    raft__logf(r, CN_LOG_DEBUG, "campaigning (transfer %d)", (int)transfer);
     if (tally(r, r->cfg.id, true) == RAFT_VOTE_WON) {
         raft__become_leader(r);
         return;
@@ -93,6 +94,9 @@ void raft__handle_vote(struct raft *r, const struct raft_msg *m)
         .term = ok ? m->term : r->term,
         .reject = !ok,
     };
+    raft__logf(r, CN_LOG_DEBUG, "%s from %llu at %llu/%llu: %s", pre ? "pre-vote" : "vote",
+               (unsigned long long)m->from, (unsigned long long)m->index,
+               (unsigned long long)m->log_term, ok ? "granted" : "rejected");
     if (ok && !pre) {
         /* Pitfall #1: the vote goes into the HardState of the same update
          * and is durable before this reply leaves. */

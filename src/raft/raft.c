@@ -388,8 +388,16 @@ int raft_step(struct raft *r, const struct raft_msg *m)
             /* A granted pre-vote carries the request's term, not a newer
              * one anybody is in (#2's exception). */
         } else {
+            /* Figure 2: only a leader's message or a granted vote restarts
+             * the election timer. A vote request we may well reject must
+             * not, or candidates with stale logs keep resetting the one
+             * node that could win (etcd resets here; the paper does not). */
+            unsigned elapsed = r->election_elapsed;
+            bool was_follower = r->state == RAFT_FOLLOWER;
             raft__become_follower(r, m->term,
                                   from_leader_type(m->type) ? m->from : RAFT_NONE);
+            if (m->type == RAFT_MSG_VOTE && was_follower)
+                r->election_elapsed = elapsed;
         }
     } else if (m->term < r->term) {
         if (from_leader_type(m->type)) {

@@ -242,7 +242,8 @@ void raft_persisted(struct raft *r, uint64_t index, uint64_t term);
 int raft_compact(struct raft *r, uint64_t index, uint64_t keep);
 /* The snapshot the leader should send to followers that fell behind the log:
  * meta + bytes (copied; the shell gives the newest one it has; its index must
- * be >= the compaction point or followers behind it cannot be helped). A
+ * be >= the compaction point or followers behind it cannot be helped; a
+ * snapshot installed from a leader becomes the one to send automatically). A
  * follower in Snapshot state for 4 election timeouts without news is probed
  * again even if raft_report_snapshot never comes. */
 int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta, const void *data,

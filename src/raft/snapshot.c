@@ -60,6 +60,15 @@ void raft__handle_snapshot(struct raft *r, const struct raft_msg *m)
     r->inst = *s;
     r->inst_data = data;
     r->inst_pending = true;
+    /* Should we lead later, this is the snapshot to send to followers behind
+     * our (now snapshot-based) log; the shell may replace it with a newer one. */
+    if (!r->have_snap || r->snap.index < s->index) {
+        raft__buf_unref(&r->snap_data);
+        r->snap = *s;
+        r->snap_data = data;
+        raft__buf_ref(&r->snap_data);
+        r->have_snap = true;
+    }
     raft__logf(r, CN_LOG_INFO, "installing snapshot at %llu term %llu",
                (unsigned long long)s->index, (unsigned long long)s->term);
     raft__ack(r, m->from, s->index);

@@ -46,6 +46,13 @@ struct cluster {
     uint64_t drop_rng;
 };
 
+static void tlog(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    if (getenv("RAFT_TEST_LOG"))
+        fprintf(stderr, "[%d] %s\n", level, msg);
+}
+
 static struct raft_config mkcfg(const struct cluster *c, uint64_t id)
 {
     struct raft_config cfg = {
@@ -58,6 +65,7 @@ static struct raft_config mkcfg(const struct cluster *c, uint64_t id)
         .lease_reads = c->lease_reads,
         .max_msg_bytes = 64,
         .max_inflight_msgs = 4,
+        .log = tlog,
     };
     return cfg;
 }
@@ -758,7 +766,7 @@ static void test_follower_ack_waits_for_persist(void **state)
 static void test_random_partitions(void **state)
 {
     (void)state;
-    for (uint64_t seed = 1; seed <= 12; seed++) {
+    for (uint64_t seed = 1; seed <= 24; seed++) {
         struct cluster *c = cluster_new(5, seed % 2 == 0, seed % 3 != 0);
         c->drop_pct = (unsigned)(seed % 4) * 5;
         c->drop_rng = seed;
@@ -786,6 +794,16 @@ static void test_random_partitions(void **state)
                 (void)raft_read_index(c->nodes[a].r, (uint64_t)step);
             } else if (op == 8 && step % 7 == 0) {
                 (void)raft_transfer_leader(c->nodes[a].r, b);
+            } else if (op == 9) {
+                /* Snapshot + compaction on any node, leader or not. */
+                struct raft_status st = status(c, a);
+                if (st.applied > st.snap_index + 3) {
+                    struct raft_snapshot_meta meta = {.index = st.applied,
+                                                      .term = c->applied_term[st.applied]};
+                    meta.conf = st.conf;
+                    assert_int_equal(raft_set_snapshot(c->nodes[a].r, &meta, "S", 1), 0);
+                    assert_int_equal(raft_compact(c->nodes[a].r, st.applied, 1), 0);
+                }
             }
             for (uint64_t id = 1; id <= 5; id++)
                 raft_tick(c->nodes[id].r);
@@ -806,11 +824,29 @@ static void test_random_partitions(void **state)
         c->drop_pct = 0;
         tick_all(c, 60);
         uint64_t l = leader_of(c);
+        if (l == 0) {
+            fprintf(stderr, "seed %d pv %d cq %d\n", (int)seed, c->pre_vote, c->check_quorum);
+            for (uint64_t id = 1; id <= 5; id++) {
+                struct raft_status st = status(c, id);
+                fprintf(stderr, " n%d conf %d state %d term %d vote %d leader %d last %d/%d commit %d\n", (int)id, (int)st.conf.n, st.state, (int)st.term, (int)st.vote, (int)st.leader, (int)st.last_index, (int)st.last_term, (int)st.commit);
+            }
+        }
         assert_int_not_equal(l, 0);
         uint64_t idx, term;
         assert_int_equal(raft_propose(c->nodes[l].r, "end", 3, &idx, &term), 0);
         tick_all(c, 6);
         for (uint64_t id = 1; id <= 5; id++) {
+            if (status(c, id).commit != status(c, l).commit) {
+                fprintf(stderr, "seed %d leader %d\n", (int)seed, (int)l);
+                struct raft_progress pr[8];
+                size_t np = raft_get_progress(c->nodes[l].r, pr, 8);
+                for (size_t k = 0; k < np; k++)
+                    fprintf(stderr, " pr %d match %d next %d state %d\n", (int)pr[k].id, (int)pr[k].match, (int)pr[k].next, pr[k].state);
+                for (uint64_t k = 1; k <= 5; k++) {
+                    struct raft_status st = status(c, k);
+                    fprintf(stderr, " n%d state %d term %d last %d/%d commit %d snap %d\n", (int)k, st.state, (int)st.term, (int)st.last_index, (int)st.last_term, (int)st.commit, (int)st.snap_index);
+                }
+            }
             assert_int_equal(status(c, id).commit, status(c, l).commit);
             assert_int_equal(c->nodes[id].applied, status(c, l).commit);
         }
