@@ -343,7 +343,9 @@ static void on_child(uv_poll_t *h, int status, int events)
     if (n < 0 && (errno == EAGAIN || errno == EINTR) && status == 0)
         return; /* spurious wakeup */
     if (n != (ssize_t)sizeof(m)) {
-        /* EOF without a report: the child died (killed, crashed). */
+        /* EOF without a report: the child died (killed, crashed); or the
+         * poll failed, and then it must not go on behind our back. */
+        kill(s->child, SIGKILL);
         memset(&m, 0, sizeof(m));
         m.rc = CN_EIO;
         snprintf(m.err, sizeof(m.err), "snapshot process exited without reporting");
@@ -375,6 +377,7 @@ static void on_child(uv_poll_t *h, int status, int events)
  * (the buffer is reserved here, before the fork) and _exit()s. */
 static int snapshot_fork(struct srv *s)
 {
+    reap_child(s, true); /* the last child reported already: it is gone or exiting */
     struct cn_buf buf = CN_BUF_INIT;
     if (cn_buf_reserve(&buf, snap_estimate(s)))
         return CN_ENOMEM;
