@@ -596,26 +596,39 @@ static bool durable_has(const struct sim_node *nd, uint64_t index, uint64_t term
     return log_term_at(&nd->disk, index, &t) && t == term;
 }
 
-/* Committed never lost: at least a quorum of the committed configuration's
- * voters hold (index, term) durably. With single-server changes a quorum of
- * the leader's (possibly newer, uncommitted) configuration is also a quorum
- * of the committed one (T§4.1), so the check is exact for a correct core. */
-static void check_quorum_durable(struct sim *s, uint64_t index, uint64_t term, const char *when)
+static bool quorum_durable(const struct sim *s, const struct raft_conf *c, uint64_t index,
+                           uint64_t term, size_t *have, size_t *voters)
 {
-    size_t voters = 0, have = 0;
-    for (size_t i = 0; i < s->conf_ref.n; i++) {
-        const struct raft_server *sv = &s->conf_ref.servers[i];
+    *have = *voters = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct raft_server *sv = &c->servers[i];
         if (sv->role != RAFT_VOTER)
             continue;
-        voters++;
+        (*voters)++;
         const struct sim_node *nd = node_c(s, (int)sv->id);
         if (nd && nd->started && durable_has(nd, index, term))
-            have++;
+            (*have)++;
     }
-    if (voters && have * 2 <= voters)
-        sim_fail(s, SIM_SAFETY,
-                 "committed entry %" PRIu64 "/%" PRIu64 " is durable on only %zu of %zu voters (%s)",
-                 index, term, have, voters, when);
+    return *voters == 0 || *have * 2 > *voters;
+}
+
+/* Committed never lost: (index, term) is durable on a majority of the latest
+ * committed configuration's voters, or of `alt` — the configuration the
+ * committing leader counts with (single-server changes take effect when
+ * appended, T§4.1, so a just-appended removal can commit entries on a
+ * majority of the smaller configuration). */
+static void check_quorum_durable(struct sim *s, uint64_t index, uint64_t term,
+                                 const struct raft_conf *alt, const char *when)
+{
+    size_t have, voters, have2 = 0, voters2 = 0;
+    if (quorum_durable(s, &s->conf_ref, index, term, &have, &voters))
+        return;
+    if (alt && quorum_durable(s, alt, index, term, &have2, &voters2))
+        return;
+    sim_fail(s, SIM_SAFETY,
+             "committed entry %" PRIu64 "/%" PRIu64 " is durable on only %zu of %zu voters of "
+             "the committed configuration (and %zu of %zu of the leader's) (%s)",
+             index, term, have, voters, have2, voters2, when);
 }
 
 /* ---- network ---------------------------------------------------------------- */
@@ -784,7 +797,9 @@ static void sm_apply(struct sim *s, struct sim_node *nd, const struct raft_entry
         *j = (struct sim_jrec){e->term, eh, cum, true};
         if (e->index > s->max_committed)
             s->max_committed = e->index;
-        check_quorum_durable(s, e->index, e->term, "when first committed");
+        struct raft_status st;
+        raft_get_status(nd->r, &st);
+        check_quorum_durable(s, e->index, e->term, &st.conf, "when first committed");
         if (is_conf)
             conf_committed(s, e->index, &c);
     } else if (j->term != e->term || j->ehash != eh) {
@@ -1233,10 +1248,12 @@ static void check_all(struct sim *s)
 
 void sim_check_full(struct sim *s)
 {
+    struct raft_status st;
+    sim_status(s, sim_leader(s), &st);
     for (uint64_t i = 1; i <= s->max_committed && s->fail_kind == SIM_OK; i++) {
         const struct sim_jrec *j = jrec_c(s, i);
         if (j)
-            check_quorum_durable(s, i, j->term, "full sweep");
+            check_quorum_durable(s, i, j->term, st.conf.n ? &st.conf : NULL, "full sweep");
     }
     check_all(s);
 }
