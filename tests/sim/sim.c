@@ -1884,10 +1884,11 @@ int sim_deliver_all_except(struct sim *s, int max, int drop_type)
 }
 
 /* ---- accessors for the random driver --------------------------------------------- */
-void sim_set_net_faults(struct sim *s, double p_drop, double p_dup)
+void sim_set_net_faults(struct sim *s, double p_drop, double p_dup, unsigned delay_max)
 {
     s->o.p_drop = p_drop;
     s->o.p_dup = p_dup;
+    s->o.delay_max = delay_max;
 }
 
 uint64_t sim_leaders_elected(const struct sim *s)

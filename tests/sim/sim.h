@@ -182,7 +182,7 @@ void sim_partition(struct sim *s, uint32_t mask_a);
 typedef void (*sim_tick_hook)(struct sim *s, void *arg);
 void sim_advance(struct sim *s, uint64_t units, sim_tick_hook hook, void *arg);
 
-void sim_set_net_faults(struct sim *s, double p_drop, double p_dup);
+void sim_set_net_faults(struct sim *s, double p_drop, double p_dup, unsigned delay_max);
 bool sim_node_removed(const struct sim *s, int id); /* left the committed configuration */
 bool sim_node_started(const struct sim *s, int id);
 uint64_t sim_events(const struct sim *s);

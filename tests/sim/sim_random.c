@@ -36,15 +36,17 @@ static void heal_partition(struct sim *s, struct rnd *x)
     }
 }
 
-static void start_partition(struct sim *s, struct rnd *x)
+static void start_partition(struct sim *s, struct rnd *x, int leader)
 {
     struct sim_rng *r = sim_rng(s);
     const struct sim_opts *o = sim_opts(s);
     unsigned et = o->election_ticks;
     x->partition_end = sim_now(s) + (et + sim_rng_below(r, 6 * et)) * SIM_TICK;
     x->res->partitions++;
-    int kind = (int)sim_rng_below(r, 3);
-    if (kind == 0) {
+    int kind = (int)sim_rng_below(r, 4);
+    if (kind == 3 && leader) {
+        sim_isolate(s, leader, true);
+    } else if (kind == 0 || kind == 3) {
         uint32_t mask = 0;
         for (int id = 1; id <= x->slots; id++)
             if (sim_rng_chance(r, 0.5))
@@ -79,6 +81,15 @@ static int pick_up_member(struct sim *s, struct rnd *x)
     int c[SIM_MAX_NODES], n = 0;
     for (int id = 1; id <= x->slots; id++)
         if (sim_up(s, id) && !sim_node_removed(s, id))
+            c[n++] = id;
+    return n ? c[sim_rng_below(sim_rng(s), (uint64_t)n)] : 0;
+}
+
+static int any_leader(struct sim *s, struct rnd *x)
+{
+    int c[SIM_MAX_NODES], n = 0;
+    for (int id = 1; id <= x->slots; id++)
+        if (sim_up(s, id) && sim_state(s, id) == RAFT_LEADER)
             c[n++] = id;
     return n ? c[sim_rng_below(sim_rng(s), (uint64_t)n)] : 0;
 }
@@ -147,7 +158,11 @@ static void hook(struct sim *s, void *arg)
     }
     if (x->faults) {
         if (sim_rng_chance(r, x->p_crash)) {
-            int id = pick_up_member(s, x);
+            /* half of the crashes hit a leader: that is where the subtle
+             * histories (Figure 8, lost self-acks) come from */
+            int id = sim_rng_chance(r, 0.5) ? any_leader(s, x) : 0;
+            if (!id)
+                id = pick_up_member(s, x);
             if (id) {
                 sim_crash(s, id);
                 x->restart_at[id] = now + (1 + sim_rng_below(r, 4 * et)) * SIM_TICK;
@@ -157,12 +172,21 @@ static void hook(struct sim *s, void *arg)
         if (x->partition_end && now >= x->partition_end)
             heal_partition(s, x);
         else if (!x->partition_end && sim_rng_chance(r, x->p_partition))
-            start_partition(s, x);
+            start_partition(s, x, any_leader(s, x));
     }
-    int leader = sim_leader(s);
-    if (leader && sim_rng_chance(r, x->p_propose))
+    /* clients talk to whoever says it leads, a deposed leader included: that
+     * is how divergent uncommitted tails appear */
+    int leader = any_leader(s, x);
+    struct raft_status ls;
+    sim_status(s, leader, &ls);
+    /* clients keep at most 16 commands outstanding (a bounded backlog, so
+     * the liveness deadline measures recovery, not a queue) and stop when
+     * the faults stop: from then on only the liveness probe is proposed */
+    if (leader && x->faults && ls.last_index - ls.commit < 16 &&
+        sim_rng_chance(r, x->p_propose))
         sim_propose(s, leader, NULL);
-    if (leader && sim_rng_chance(r, x->p_read) && sim_read_index(s, leader, NULL) == 0)
+    if (leader && x->faults && sim_rng_chance(r, x->p_read) &&
+        sim_read_index(s, leader, NULL) == 0)
         x->res->reads++;
     if (leader && x->faults && sim_rng_chance(r, x->p_transfer)) {
         int to = (int)sim_rng_below(r, (uint64_t)x->slots + 1); /* 0 = most up to date */
@@ -217,20 +241,35 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
     x.next_new = nodes + 1;
     x.p_propose = 0.2 + 0.6 * (double)sim_rng_below(&r, 100) / 100.0;
     x.p_read = 0.05 + 0.1 * (double)sim_rng_below(&r, 100) / 100.0;
-    x.p_crash = 0.002 + 0.02 * (double)sim_rng_below(&r, 100) / 100.0;
+    x.p_crash = 0.005 + 0.03 * (double)sim_rng_below(&r, 100) / 100.0;
     x.p_partition = 0.002 + 0.02 * (double)sim_rng_below(&r, 100) / 100.0;
     x.p_conf = sim_rng_chance(&r, 0.5) ? 0.02 : 0;
     x.p_snapshot = sim_rng_chance(&r, 0.6) ? 0.01 + 0.04 * (double)sim_rng_below(&r, 100) / 100.0
                                            : 0;
     x.p_transfer = sim_rng_chance(&r, 0.4) ? 0.01 : 0;
 
+    /* a third of the seeds run a "chaos" profile: lossy, slow, tiny batches,
+     * frequent crashes and short partitions, i.e. many leaders with divergent
+     * uncommitted tails (what Figure 8 and the commit-clamp bugs need) */
+    bool chaos = sim_rng_chance(&r, 0.33);
+    if (chaos) {
+        o.p_drop = 0.2 + 0.2 * (double)sim_rng_below(&r, 100) / 100.0;
+        o.p_dup = 0.1;
+        o.delay_max = 80;
+        o.max_msg_bytes = 40;
+        o.max_inflight_msgs = 1 + sim_rng_below(&r, 2);
+        x.p_crash = 0.03 + 0.04 * (double)sim_rng_below(&r, 100) / 100.0;
+        x.p_partition = 0.05;
+        x.p_propose = 0.9;
+    }
+
     struct sim *s = sim_new(&o);
     sim_tracef(s,
                "seed=%" PRIu64 " nodes=%d steps=%u pre_vote=%d check_quorum=%d lease=%d disk=%s "
-               "drop=%.2f dup=%.2f delay<=%u max_msg=%zu inflight=%zu/%zu",
+               "drop=%.2f dup=%.2f delay<=%u max_msg=%zu inflight=%zu/%zu%s",
                ro->seed, nodes, ro->steps, o.pre_vote, o.check_quorum, o.lease_reads,
                o.disk == SIM_DISK_ASYNC ? "async" : "immediate", o.p_drop, o.p_dup, o.delay_max,
-               o.max_msg_bytes, o.max_inflight_msgs, o.max_inflight_bytes);
+               o.max_msg_bytes, o.max_inflight_msgs, o.max_inflight_bytes, chaos ? " chaos" : "");
 
     /* phase 1: faults */
     sim_advance(s, (uint64_t)ro->steps * SIM_TICK, hook, &x);
@@ -240,7 +279,9 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
         x.faults = false;
         heal_partition(s, &x);
         sim_heal(s);
-        sim_set_net_faults(s, 0, 0);
+        /* Raft needs broadcast time << election timeout for liveness (§5.6):
+         * after the heal, one-way delays are at most a tick */
+        sim_set_net_faults(s, 0, 0, o.delay_max < SIM_TICK ? o.delay_max : SIM_TICK);
         sim_tracef(s, "HEAL: faults stop; a leader must commit a new entry within %u ticks",
                    20 * o.election_ticks);
         uint64_t idx = 0, term = 0;
