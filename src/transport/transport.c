@@ -77,6 +77,7 @@ struct xport_peer {
     struct xconn *conn;
     uint64_t backoff_ms; /* the next delay's upper bound */
     bool removed;
+    bool warned; /* a refusal was logged at WARN since the last success */
 };
 
 struct xport {
@@ -394,7 +395,15 @@ static void refuse(struct xconn *c, const char *why)
 {
     char w[128];
     c->x->st.refused++;
-    xlog(c->x, CN_LOG_WARN, "refused %s peer %s: %s", c->outbound ? "outbound" : "inbound",
+    /* A misconfigured peer is redialed every few seconds: say it once at
+     * WARN, then at DEBUG until a connection to it succeeds. */
+    int level = CN_LOG_WARN;
+    if (c->peer) {
+        if (c->peer->warned)
+            level = CN_LOG_DEBUG;
+        c->peer->warned = true;
+    }
+    xlog(c->x, level, "refused %s peer %s: %s", c->outbound ? "outbound" : "inbound",
          who(c, w, sizeof(w)), why);
     conn_close(c);
 }
@@ -426,8 +435,10 @@ static void hello_done(struct xconn *c, const struct xport_hello *h)
     bool was_up = find_up(x, c->node_id) != NULL;
     c->state = CS_UP;
     x->st.conns_up++;
-    if (c->outbound && c->peer)
+    if (c->outbound && c->peer) {
         c->peer->backoff_ms = x->opt.backoff_min_ms;
+        c->peer->warned = false;
+    }
     xlog(x, CN_LOG_DEBUG, "%s connection with node %llu at %s is up",
          c->outbound ? "outbound" : "inbound", (unsigned long long)c->node_id, c->addr);
     if (!was_up)
