@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -19,6 +20,7 @@
 #include "base/buf.h"
 #include "base/enc.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "transport/transport.h"
 
 #define GUARD_MS 15000
@@ -38,11 +40,17 @@ struct node {
     int ups, downs;
     struct cn_buf log;
     bool stopped;
+    bool stop_on_frame;
 };
 
-static uv_loop_t loop;
-static uv_timer_t guard;
+/* A fresh loop per test; after a failure it is abandoned as it is (closing
+ * the transports' handles behind their back is not possible), so a failing
+ * test fails instead of hanging in teardown. */
+static uv_loop_t *loopp;
+#define loop (*loopp)
+static uv_timer_t *guard;
 static bool guard_fired;
+static int live; /* transports started and not yet stopped */
 
 static void on_frame(void *arg, uint64_t from, uint8_t type, const void *p, size_t len)
 {
@@ -54,6 +62,11 @@ static void on_frame(void *arg, uint64_t from, uint8_t type, const void *p, size
     assert_int_equal(cn_buf_append(&n->last, p, len), 0);
     if (from < 8)
         n->from_count[from]++;
+    if (n->stop_on_frame && n->x) {
+        xport_stop(n->x, NULL, NULL); /* from inside a read callback */
+        n->x = NULL;
+        live--;
+    }
 }
 
 static void on_state(void *arg, uint64_t id, bool up)
@@ -103,6 +116,7 @@ static void start_node(struct node *n, uint64_t id, int port)
     int rc = xport_start(&loop, &o, &n->x, err, sizeof(err));
     if (rc != 0)
         fail_msg("xport_start: %s", err);
+    live++;
     n->port = xport_port(n->x);
     assert_true(n->port > 0);
 }
@@ -122,10 +136,10 @@ typedef bool (*pred_fn)(void *ctx);
 static void run_until(pred_fn pred, void *ctx, const char *what)
 {
     guard_fired = false;
-    uv_timer_start(&guard, guard_cb, GUARD_MS, 0);
+    uv_timer_start(guard, guard_cb, GUARD_MS, 0);
     while (!pred(ctx) && !guard_fired)
         uv_run(&loop, UV_RUN_ONCE);
-    uv_timer_stop(&guard);
+    uv_timer_stop(guard);
     if (!pred(ctx))
         fail_msg("timed out waiting for %s", what);
 }
@@ -140,6 +154,7 @@ static void stop_node(struct node *n)
     xport_stop(n->x, stopped_cb, n);
     run_until(is_stopped, n, "stop");
     n->x = NULL;
+    live--;
 }
 
 static void free_node(struct node *n)
@@ -208,16 +223,27 @@ static void wait_log(struct node *n, const char *s)
 
 static int setup(void **state)
 {
-    assert_int_equal(uv_loop_init(&loop), 0);
-    uv_timer_init(&loop, &guard);
+    loopp = malloc(sizeof(*loopp));
+    guard = malloc(sizeof(*guard));
+    assert_int_equal(uv_loop_init(loopp), 0);
+    uv_timer_init(loopp, guard);
+    live = 0;
     return 0;
+}
+
+static void free_guard(uv_handle_t *h)
+{
+    free(h);
 }
 
 static int teardown(void **state)
 {
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    if (live > 0)
+        return 0; /* a failed test: abandon the loop */
+    uv_close((uv_handle_t *)guard, free_guard);
+    uv_run(loopp, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(loopp), 0);
+    free(loopp);
     return 0;
 }
 
@@ -598,8 +624,13 @@ static void test_backpressure(void **state)
     xport_get_stats(a.x, &st);
     assert_int_equal(st.drops_full, 3);
     assert_int_equal(st.queued_bytes, 4000 + sizeof(big));
-    /* Once written, room again. */
+    /* Once written, room again (but not without memory). */
     wait_frames(&b, 5);
+    cn_mem_fail_after(0);
+    assert_int_equal(xport_send(a.x, 2, XPORT_RAFT_MSG, m, sizeof(m)), CN_ENOMEM);
+    cn_mem_fail_after(-1);
+    xport_get_stats(a.x, &st);
+    assert_int_equal(st.queued_bytes, 0);
     assert_int_equal(xport_send(a.x, 2, XPORT_RAFT_MSG, m, sizeof(m)), 0);
     wait_frames(&b, 6);
     free_node(&a);
@@ -627,6 +658,33 @@ static void test_stop_with_pending(void **state)
     assert_int_equal(a.downs, downs); /* no callbacks after stop */
     run_until(is_stopped, &a, "stop");
     a.x = NULL;
+    live--;
+    free_node(&a);
+    free_node(&b);
+}
+
+static bool is_null(void *ctx)
+{
+    return ((struct node *)ctx)->x == NULL;
+}
+
+static void test_stop_inside_callback(void **state)
+{
+    struct node a = {0}, b = {.stop_on_frame = true};
+    start_node(&a, 1, 0);
+    start_node(&b, 2, 0);
+    assert_int_equal(xport_set_peer(a.x, 2, addr_of(b.port)), 0);
+    wait_up(&a, 2);
+    /* Two frames in one write: b stops on the first, never sees the second. */
+    assert_int_equal(send_str(&a, 2, "one"), 0);
+    assert_int_equal(send_str(&a, 2, "two"), 0);
+    run_until(is_null, &b, "b stopped");
+    struct pair p = {&a, 2};
+    run_until(sees_down, &p, "peer down");
+    assert_int_equal(b.frames, 1);
+    cn_mem_fail_after(0);
+    assert_int_equal(xport_set_peer(a.x, 3, "127.0.0.1:1"), CN_ENOMEM);
+    cn_mem_fail_after(-1);
     free_node(&a);
     free_node(&b);
 }
@@ -666,6 +724,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_bad_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_inside_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
