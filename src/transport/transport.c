@@ -838,8 +838,10 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
 {
     if (err && errcap)
         err[0] = '\0';
-    if (!opt->on_frame || opt->node_id == 0 || !opt->cluster_id) {
-        snprintf(err, errcap, "transport: on_frame, node_id and cluster_id are required");
+    if (!opt->on_frame || opt->node_id == 0 || !opt->cluster_id || opt->port < 0 ||
+        opt->port > 65535) {
+        snprintf(err, errcap, "transport: on_frame, node_id, cluster_id and a port in "
+                              "0..65535 are required");
         return CN_EINVAL;
     }
     struct xport *x = cn_calloc(1, sizeof(*x));

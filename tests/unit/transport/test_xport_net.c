@@ -705,6 +705,10 @@ static void test_start_errors(void **state)
     o.cluster_id = "c";
     o.host = "not-an-ip";
     assert_int_equal(xport_start(&loop, &o, &x, err, sizeof(err)), CN_EINVAL);
+    o.host = "127.0.0.1";
+    o.port = 65536;
+    assert_int_equal(xport_start(&loop, &o, &x, err, sizeof(err)), CN_EINVAL);
+    o.port = 0;
     o.host = NULL;
     o.chunk_size = 10;
     o.max_msg = 5;
