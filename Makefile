@@ -1,6 +1,7 @@
 # cairn — top-level entry points. See README.md.
 #   make run    install deps, build (release), start a dev agent on 127.0.0.1:8500
 #   make test   install deps, build with ASan+UBSan, run unit, integration and fuzz tiers
+#   make sim    SEEDS=N deterministic Raft simulation over N seeds (default 100000)
 #   make bench  install bench deps (wrk, etcd, nginx), build release, print figures
 
 SHELL := /bin/bash
@@ -11,7 +12,9 @@ FUZZ := build/fuzz
 FUZZ_SECONDS ?= 10
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps build build-asan build-fuzz run test unit integration fuzz bench format clean
+SEEDS ?= 100000
+
+.PHONY: all deps build build-asan build-fuzz run test unit integration fuzz sim bench format clean
 
 all: build
 
@@ -44,6 +47,11 @@ integration:
 
 fuzz: build-fuzz
 	@./scripts/run-fuzz.sh $(FUZZ)/tests/fuzz $(FUZZ_SECONDS)
+
+# Deterministic Raft simulation: scripted scenarios, then SEEDS random seeds
+# (release build; `make test` runs 2,000 seeds under ASan through ctest).
+sim: deps
+	./scripts/sim.sh $(SEEDS)
 
 bench: build
 	@./scripts/install-deps.sh --bench
