@@ -42,6 +42,20 @@ struct srv_options {
      * thread, the path taken anyway when fork() fails. For tests. */
     bool snapshot_in_process;
     uint64_t node_id;          /* this server's raft id (1 when bootstrapping alone) */
+    /* ---- cluster (Raft) ------------------------------------------------------
+     * The single-voter path is a Raft cluster of one. Fields below are
+     * optional; zero values give a bootstrapped single server. */
+    const char *bind_addr;      /* server RPC listen address ("127.0.0.1") */
+    int server_port;            /* server RPC port (8300); 0 = ephemeral */
+    const char *advertise_addr; /* "host" others dial; default bind_addr */
+    const char *cluster_id;     /* peers with another id are refused (the datacenter) */
+    bool bootstrap;             /* -bootstrap: a cluster of this server alone */
+    int bootstrap_expect;       /* -bootstrap-expect=N: bootstrap once N servers know each other */
+    const char *const *join;    /* -retry-join "host:port" of other servers' RPC ports */
+    size_t njoin;
+    uint64_t tick_ms;           /* Raft tick; 0 = 50 ms */
+    uint64_t election_ms;       /* election timeout; 0 = 1000 ms (Consul dev/default-ish) */
+    uint64_t heartbeat_ms;      /* heartbeat interval; 0 = election_ms / 10 */
 };
 
 int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, char *err,
@@ -62,7 +76,52 @@ typedef void (*srv_done_cb)(void *arg, int rc, const struct state_result *res);
  * CN_ENOMEM / CN_ESHUTDOWN (then cb is not called). */
 int srv_propose(struct srv *s, const void *cmd, size_t len, srv_done_cb cb, void *arg);
 
-/* Leadership view for API headers (single voter: always leader). */
+/* ---- cluster view and operations ----------------------------------------------
+ * Everything here runs on the loop thread; callbacks run exactly once. */
+
+struct srv_peer {
+    uint64_t id;
+    char node[64];    /* node name, when known */
+    char addr[64];    /* "host:port" of the server RPC port */
+    bool voter;
+    bool leader;
+    uint64_t match;   /* leader's view of its log, 0 elsewhere */
+};
+/* The configuration in force (voters and learners). Returns the count
+ * (may exceed cap: then only cap were written). */
+size_t srv_peers(const struct srv *s, struct srv_peer *out, size_t cap);
+/* Leader's "host:port" RPC address, or "" when unknown. Borrowed until the
+ * next loop iteration. */
+const char *srv_leader_addr(const struct srv *s);
+
+/* Read barrier for consistency modes (api/blocking.c calls it before running a
+ * read): STALE answers at once; DEFAULT is answered at once on a leader whose
+ * lease holds, else through ReadIndex (a follower asks the leader); CONSISTENT
+ * always does a ReadIndex round. cb(arg, 0) once the local state has applied
+ * everything the read must see; cb(arg, CN_EAGAIN) when no leader could be
+ * reached within the hold timeout (the API answers 500 "No cluster leader").
+ * Returns 0 or CN_ENOMEM (cb not called). */
+enum srv_read_mode { SRV_READ_DEFAULT = 0, SRV_READ_STALE, SRV_READ_CONSISTENT };
+typedef void (*srv_read_cb)(void *arg, int rc);
+int srv_read_barrier(struct srv *s, enum srv_read_mode mode, srv_read_cb cb, void *arg);
+
+/* Operations (Consul: /v1/operator/raft/..., /v1/agent/join, /v1/agent/leave).
+ * Each may be called on any server: followers forward to the leader. cb gets 0
+ * or CN_ENOTFOUND (unknown peer), CN_EINVAL, CN_EAGAIN (no leader / change in
+ * progress), CN_EIO. msg (may be NULL) explains a failure. */
+typedef void (*srv_op_cb)(void *arg, int rc, const char *msg);
+/* Dial "host:port", learn the server there and add it (as a learner promoted
+ * to voter once caught up). */
+int srv_join(struct srv *s, const char *addr, srv_op_cb cb, void *arg);
+/* Remove a server by id (id != 0) or by RPC address. */
+int srv_remove_peer(struct srv *s, uint64_t id, const char *addr, srv_op_cb cb, void *arg);
+/* Hand leadership to `id` (0 = the most up to date voter). */
+int srv_transfer_leader(struct srv *s, uint64_t id, srv_op_cb cb, void *arg);
+/* Graceful leave: transfer leadership if leader, remove this server from the
+ * configuration, and report when that change committed. */
+int srv_leave(struct srv *s, srv_op_cb cb, void *arg);
+
+/* Leadership view for API headers. */
 bool srv_is_leader(const struct srv *s);
 bool srv_known_leader(const struct srv *s);
 uint64_t srv_last_contact_ms(const struct srv *s); /* 0 on the leader */
