@@ -81,6 +81,12 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn info [options]\n\n"
      "  Provides debugging information for operators.",
      NULL, 1, cli__run_info},
+    {"join", "Tell Cairn agent to join cluster",
+     "Usage: cairn join [options] address ...\n\n"
+     "  Tells a running Cairn agent (with \"cairn agent\") to join the cluster\n"
+     "  by specifying at least one existing member: the server RPC address\n"
+     "  (host:port, port 8300 when omitted) of a server already in the cluster.",
+     cli__join_flags, 1, cli__run_join},
     {"kv", "Interact with the key-value store",
      "Usage: cairn kv <subcommand> [options] [args]\n\n"
      "  This command has subcommands for interacting with Cairn's key-value store.\n"
@@ -157,10 +163,44 @@ const struct cli_cmd cli__cmds[] = {
      "  the CAS operation on:\n\n"
      "      $ cairn kv put -cas -modify-index=844 config/redis/maxconns 5",
      cli__kv_put_flags, 1, cli__run_kv_put},
+    {"leave", "Gracefully leaves the Cairn cluster and shuts down",
+     "Usage: cairn leave [options]\n\n"
+     "  Causes the agent to gracefully leave the Cairn cluster and shutdown.",
+     NULL, 1, cli__run_leave},
     {"members", "Lists the members of a Cairn cluster",
      "Usage: cairn members [options]\n\n"
      "  Outputs the members of a running Cairn agent.",
      cli__members_flags, 1, cli__run_members},
+    {"operator", "Provides cluster-level tools for Cairn operators",
+     "Usage: cairn operator <subcommand> [options]\n\n"
+     "  Provides cluster-level tools for Cairn operators, such as interacting with\n"
+     "  the Raft subsystem. NOTE: Use this command with extreme caution, as improper\n"
+     "  use could lead to a Cairn outage and even loss of data.",
+     NULL, 0, NULL},
+    {"operator raft", "Provides cluster-level tools for Cairn operators",
+     "Usage: cairn operator raft <subcommand> [options]\n\n"
+     "  The Raft operator command is used to interact with Cairn's Raft subsystem. The\n"
+     "  command can be used to verify Raft peers or in rare cases to recover quorum by\n"
+     "  removing invalid peers.",
+     NULL, 0, NULL},
+    {"operator raft list-peers", "Display the current Raft peer configuration",
+     "Usage: cairn operator raft list-peers [options]\n\n"
+     "  Displays the current Raft peer configuration.",
+     NULL, 1, cli__run_raft_list_peers},
+    {"operator raft remove-peer", "Remove a Cairn server from the Raft configuration",
+     "Usage: cairn operator raft remove-peer [options]\n\n"
+     "  Remove the Cairn server with given -address (or -id) from the Raft\n"
+     "  configuration.\n\n"
+     "  There are rare cases where a peer may be left behind in the Raft quorum even\n"
+     "  though the server is no longer present and known to the cluster. This command\n"
+     "  can be used to remove the failed server so that it no longer affects the Raft\n"
+     "  quorum.",
+     cli__raft_remove_peer_flags, 1, cli__run_raft_remove_peer},
+    {"operator raft transfer-leader", "Transfer raft leadership to another node",
+     "Usage: cairn operator raft transfer-leader [options]\n\n"
+     "  Transfer raft leadership to another node (the most up to date voter\n"
+     "  unless -id names one).",
+     cli__raft_transfer_leader_flags, 1, cli__run_raft_transfer_leader},
     {"services", "Interact with services",
      "Usage: cairn services <subcommand> [options] [args]\n\n"
      "  This command has subcommands for interacting with services. The subcommands\n"
@@ -313,15 +353,16 @@ int cli__main_io(int argc, char **argv, FILE *out, FILE *err)
         top_usage(err);
         return 127;
     }
+    /* Descend through groups ("operator raft list-peers" is two deep). */
     int used = 2;
-    if (!cmd->run && argc > 2) {
+    while (!cmd->run && argc > used) {
         char name[128];
-        snprintf(name, sizeof(name), "%s %s", first, argv[2]);
+        snprintf(name, sizeof(name), "%s %s", cmd->name, argv[used]);
         const struct cli_cmd *sub = find_cmd(name);
-        if (sub) {
-            cmd = sub;
-            used = 3;
-        }
+        if (!sub)
+            break;
+        cmd = sub;
+        used++;
     }
     if (cmd->run)
         return run_cmd(cmd, argc - used, argv + used, out, err);
