@@ -510,3 +510,206 @@ def index_of(resp):
     assert v is not None, "no X-Consul-Index on %s %s" % (resp.request.method, resp.url)
     assert re.fullmatch(r"\d+", v), "bad X-Consul-Index %r" % v
     return int(v)
+
+
+# ---- clusters (test_cluster_ops.py, test_cluster_faults.py) --------------------
+
+class ClusterAgent(Agent):
+    """A server that forms or joins a Raft cluster: -bootstrap-expect=N (0 =
+    none, it waits to be joined) and one -retry-join per other server's RPC
+    port. Ready = /v1/status/leader is non-empty."""
+
+    def __init__(self, workdir, name, bootstrap_expect=0, join_ports=(), extra_args=()):
+        super().__init__(workdir, name=name, extra_args=extra_args)
+        self.bootstrap_expect = bootstrap_expect
+        self.join_ports = list(join_ports)
+        self.stopped = False  # SIGSTOPped by the test
+        self.member = False   # has seen a leader since its last start
+
+    def argv(self):
+        a = [
+            CAIRN_BIN, "agent", "-server",
+            "-data-dir=" + self.data_dir,
+            "-node=" + self.name,
+            "-datacenter=dc1",
+            "-client=127.0.0.1",
+            "-bind=127.0.0.1",
+            "-http-port=%d" % self.http_port,
+            "-server-port=%d" % self.server_port,
+            "-log-level=info",
+        ]
+        if self.bootstrap_expect:
+            a.append("-bootstrap-expect=%d" % self.bootstrap_expect)
+        a += ["-retry-join=127.0.0.1:%d" % p for p in self.join_ports]
+        return a + self.extra_args
+
+    @property
+    def rpc_addr(self):
+        return "127.0.0.1:%d" % self.server_port
+
+    def start(self, wait=True):
+        # Peers know this server by its ports: no retry on new ports here.
+        self.member = False
+        self._spawn()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def leader_addr(self):
+        """This server's view of the leader ("" when none); raises on HTTP
+        errors (callers poll)."""
+        r = self.get("/v1/status/leader", timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail("agent %s exited with %s during startup; log:\n%s"
+                            % (self.name, self.proc.returncode, self.log_tail()))
+            try:
+                last = self.leader_addr()
+                if last:
+                    self.member = True
+                    return
+            except (requests.RequestException, ValueError) as e:
+                last = repr(e)
+            time.sleep(0.1)
+        pytest.fail("agent %s has no leader after %.0fs (last: %s); log:\n%s"
+                    % (self.name, timeout, last, self.log_tail()))
+
+    def sigstop(self):
+        self.proc.send_signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def sigcont(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+        self.stopped = False
+
+    def close(self):
+        if self.stopped:
+            self.sigcont()
+        super().close()
+
+
+class Cluster:
+    """N ClusterAgents on loopback, each told every other one's RPC port."""
+
+    def __init__(self, workdir, n, bootstrap_expect=None, extra_args=(), prefix="n"):
+        self.workdir = str(workdir)
+        self.extra_args = list(extra_args)
+        self.prefix = prefix
+        self.agents = [ClusterAgent(workdir, "%s%d" % (prefix, i + 1),
+                                    bootstrap_expect=bootstrap_expect or n,
+                                    extra_args=extra_args)
+                       for i in range(n)]
+        ports = [a.server_port for a in self.agents]
+        for a in self.agents:
+            a.join_ports = [p for p in ports if p != a.server_port]
+
+    def start(self, timeout=START_TIMEOUT):
+        for a in self.agents:
+            a.start(wait=False)
+        self.wait_converged(agents=self.agents, timeout=timeout)
+        for a in self.agents:
+            a.member = True
+        return self
+
+    def add(self, name=None, join=True, bootstrap_expect=0, extra_args=None):
+        """A new server (not started); with join=True it -retry-joins every
+        current member."""
+        name = name or "%s%d" % (self.prefix, len(self.agents) + 1)
+        a = ClusterAgent(self.workdir, name, bootstrap_expect=bootstrap_expect,
+                         join_ports=[x.server_port for x in self.agents] if join else (),
+                         extra_args=self.extra_args if extra_args is None else extra_args)
+        self.agents.append(a)
+        return a
+
+    def live(self):
+        """Running, not stopped, and ready since their last start."""
+        return [a for a in self.agents if a.running() and not a.stopped and a.member]
+
+    def by_rpc(self, addr):
+        for a in self.agents:
+            if a.rpc_addr == addr:
+                return a
+        return None
+
+    def wait_converged(self, agents=None, timeout=START_TIMEOUT):
+        """Every given (default: live) agent names the same non-empty leader,
+        and that leader is one of them. Returns the leader agent."""
+        def check():
+            views = set()
+            for a in (agents or self.live()):
+                if a.proc.poll() is not None:
+                    pytest.fail("agent %s exited with %s; log:\n%s"
+                                % (a.name, a.proc.returncode, a.log_tail()))
+                views.add(a.leader_addr())
+            if len(views) != 1 or "" in views:
+                return None
+            return self.by_rpc(views.pop())
+        return wait_until(check, timeout=timeout, interval=0.1, what="one agreed leader")
+
+    def leader(self, timeout=START_TIMEOUT):
+        return self.wait_converged(timeout=timeout)
+
+    def followers(self):
+        ldr = self.leader()
+        return [a for a in self.live() if a is not ldr]
+
+    def peers(self, via=None):
+        """/v1/operator/raft/configuration Servers, read from `via` (default:
+        the leader)."""
+        via = via or self.leader()
+        r = via.get("/v1/operator/raft/configuration")
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()["Servers"]
+
+    def close(self):
+        # Stopped processes first get SIGCONT (by PID), then everyone stops.
+        for a in self.agents:
+            if a.stopped:
+                a.sigcont()
+        for a in self.agents:
+            a.close()
+
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    """Build clusters inside one test; all their agents are continued (if
+    SIGSTOPped) and stopped afterwards, and their logs checked for sanitizer
+    reports."""
+    made = []
+
+    def make(n=3, start=True, **kw):
+        c = Cluster(tmp_path / ("c%d" % len(made)), n, **kw)
+        os.makedirs(c.workdir, exist_ok=True)
+        made.append(c)
+        if start:
+            c.start()
+        return c
+
+    yield make
+    reports = []
+    for c in made:
+        c.close()
+        for a in c.agents:
+            rep = a.sanitizer_report()
+            if rep:
+                reports.append("%s:\n%s" % (a.name, rep))
+    assert not reports, "sanitizer report in agent log:\n" + "\n".join(reports)
+
+
+def cairn_cli(*args, http_port=None, timeout=60):
+    """Run the cairn CLI; returns the CompletedProcess (text)."""
+    argv = [CAIRN_BIN] + list(args)
+    if http_port is not None:
+        # Flags may follow positional arguments in cairn's CLI.
+        argv.append("-http-addr=127.0.0.1:%d" % http_port)
+    env = dict(os.environ)
+    env.pop("CONSUL_HTTP_ADDR", None)
+    env.pop("CAIRN_HTTP_ADDR", None)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
