@@ -5,7 +5,7 @@
 # timeout, 100 ms heartbeat: cairn's defaults, etcd's defaults). Prints numbers,
 # never passes or fails on them (docs/benchmarks.md, "Clusters").
 #
-#   CAIRN_BIN=build/release/cairn bench/cluster.sh      (or: make bench-cluster)
+#   CAIRN_BIN=build/release/cairn bench/cluster.sh
 #
 # Workloads (the bench/wrk scripts of bench/run.sh, same 32-byte keys and
 # 256-byte values):
@@ -20,7 +20,7 @@
 #
 # Knobs (environment): BENCH_SECONDS (10) per wrk run, BENCH_CONNS ("1 16
 # 128"), BENCH_FAILOVERS (3), BENCH_TMPDIR (build/bench: a real disk),
-# BENCH_SKIP ("" or words of: etcd wrk failover).
+# BENCH_SKIP ("" or words of: cairn etcd wrk failover).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +43,8 @@ for tool in "$CAIRN_BIN" wrk curl; do
 done
 HAVE_ETCD=1
 if skip etcd || ! command -v etcd >/dev/null; then HAVE_ETCD=0; fi
+HAVE_CAIRN=1
+if skip cairn; then HAVE_CAIRN=0; fi
 
 mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
 TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/cluster.XXXXXX")
@@ -190,14 +192,17 @@ VALUE=$(head -c 256 /dev/zero | tr '\0' v)
 
 if ! skip wrk; then
     mkdir -p "$TMP/wrk"
-    start_cairn "$TMP/wrk" || exit 1
-    L=$(cairn_leader); F=$(( (L + 1) % 3 ))
-    CL=http://127.0.0.1:${C_HTTP[L]}; CF=http://127.0.0.1:${C_HTTP[F]}
-    say "bench: cairn cluster up, leader c$L ($CL)"
-    curl -fsS -o /dev/null -X PUT --data-binary "$VALUE" "$CL/v1/kv/bench-get-key"
-    for _ in $(seq 100); do
-        curl -fsS -o /dev/null "$CF/v1/kv/bench-get-key?stale" 2>/dev/null && break; sleep 0.1
-    done
+    if [ "$HAVE_CAIRN" = 1 ]; then
+        start_cairn "$TMP/wrk" || exit 1
+        L=$(cairn_leader); F=$(( (L + 1) % 3 ))
+        CL=http://127.0.0.1:${C_HTTP[L]}; CF=http://127.0.0.1:${C_HTTP[F]}
+        say "bench: cairn cluster up, leader c$L ($CL)"
+        curl -fsS -o /dev/null -X PUT --data-binary "$VALUE" "$CL/v1/kv/bench-get-key"
+        for _ in $(seq 100); do
+            curl -fsS -o /dev/null "$CF/v1/kv/bench-get-key?stale" 2>/dev/null && break
+            sleep 0.1
+        done
+    fi
     if [ "$HAVE_ETCD" = 1 ]; then
         start_etcd "$TMP/wrk" || HAVE_ETCD=0
     fi
@@ -209,9 +214,11 @@ if ! skip wrk; then
         curl -fsS -o /dev/null -X POST -d "{\"key\":\"$k\",\"value\":\"$v\"}" "$ETL/v3/kv/put"
     fi
     for c in $BENCH_CONNS; do
-        run_wrk cairn_put "$c" "$CL/v1/kv/" "$HERE/wrk/cairn_kv_put.lua"
-        run_wrk cairn_get "$c" "$CL/v1/kv/bench-get-key" "$HERE/wrk/get.lua"
-        run_wrk cairn_get_stale "$c" "$CF/v1/kv/bench-get-key?stale" "$HERE/wrk/get.lua"
+        if [ "$HAVE_CAIRN" = 1 ]; then
+            run_wrk cairn_put "$c" "$CL/v1/kv/" "$HERE/wrk/cairn_kv_put.lua"
+            run_wrk cairn_get "$c" "$CL/v1/kv/bench-get-key" "$HERE/wrk/get.lua"
+            run_wrk cairn_get_stale "$c" "$CF/v1/kv/bench-get-key?stale" "$HERE/wrk/get.lua"
+        fi
         if [ "$HAVE_ETCD" = 1 ]; then
             run_wrk etcd_put "$c" "$ETL/v3/kv/put" "$HERE/wrk/etcd_put.lua"
             run_wrk etcd_get "$c" "$ETL/v3/kv/range" "$HERE/wrk/etcd_range.lua"
@@ -258,7 +265,7 @@ EOF
 if ! skip failover; then
     for run in $(seq "$BENCH_FAILOVERS"); do
         d=$TMP/fo-cairn-$run; mkdir -p "$d"
-        if start_cairn "$d"; then
+        if [ "$HAVE_CAIRN" = 1 ] && start_cairn "$d"; then
             sleep 1
             L=$(cairn_leader)
             urls=()
@@ -309,8 +316,9 @@ print("%-10s %5s | %9s %7s %7s | %9s %7s %7s | %7s %9s" % (
 for w in ("put", "get", "get_stale"):
     for c in conns:
         a = wrk.get(("cairn_" + w, c)); b = wrk.get(("etcd_" + w, c))
-        if not a:
+        if not a and not b:
             continue
+        a = a or [math.nan] * 3
         b = b or [math.nan] * 3
         print("%-10s %5d | %9s %7s %7s | %9s %7s %7s | %7s %9s" % (
             w, c, f(a[0]), f(a[1] / 1000, 2), f(a[2] / 1000, 2),
