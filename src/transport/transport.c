@@ -16,6 +16,7 @@
  * in its close callback (libuv cancels its pending connect/write requests
  * before that). A peer is freed when its timer's close completes. The
  * transport is freed when its last handle has closed after xport_stop. */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ struct xconn {
     struct xport_peer *peer; /* outbound: its peer (NULL once detached) */
     struct xconn *prev, *next;
     uint64_t node_id; /* outbound: expected; inbound: from the hello */
-    uint64_t hello_deadline;
+    uint64_t hello_deadline; /* now_ms() */
     enum conn_state state;
     bool outbound, closing, writing;
     char addr[ADDR_MAX]; /* the remote address, for logs */
@@ -126,6 +127,14 @@ static uint64_t rng_next(struct xport *x)
     x->rng ^= x->rng << 25;
     x->rng ^= x->rng >> 27;
     return x->rng * 2685821657736338717ull;
+}
+
+/* Milliseconds on the monotonic clock, read afresh: uv_now() is the time the
+ * loop cached at the start of its iteration, which lags behind after a long
+ * callback and would make a new connection's hello deadline early. */
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
 }
 
 static void maybe_finish_stop(struct xport *x)
@@ -547,7 +556,7 @@ static struct xconn *conn_new(struct xport *x, bool outbound)
     c->tcp.data = c;
     c->outbound = outbound;
     c->state = outbound ? CS_CONNECTING : CS_HELLO;
-    c->hello_deadline = uv_now(x->loop) + x->opt.hello_timeout_ms;
+    c->hello_deadline = now_ms() + x->opt.hello_timeout_ms;
     xport_decoder_init(&c->dec, x->opt.max_msg);
     memcpy(c->hello_out, x->hello, x->hello_len);
     c->hello_out_len = x->hello_len;
@@ -680,20 +689,40 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
+/* Whether the kernel holds news for this connection that the loop has not
+ * delivered yet: bytes or EOF to read, or the outcome of a connect. */
+static bool io_pending(struct xconn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = c->state == CS_CONNECTING ? POLLOUT : POLLIN};
+    return poll(&pfd, 1, 0) > 0;
+}
+
 /* Connections that have not completed their hello in time are closed (a
- * silent client must not hold a socket forever). */
+ * silent client must not hold a socket forever).
+ *
+ * The timeout is meant for the peer, not for us: when our own loop stalled
+ * (a long callback, a loaded machine), the peer's hello may already sit unread
+ * in the socket, and libuv runs timers before polling for I/O, so this sweep
+ * would see the deadline passed before the read callback sees the bytes. Such
+ * a connection gets the next I/O pass first (until twice the timeout, so a
+ * peer trickling its hello byte by byte cannot hold the socket for long). */
 static void sweep_cb(uv_timer_t *t)
 {
     struct xport *x = t->data;
-    uint64_t now = uv_now(x->loop);
+    uint64_t now = now_ms();
     for (struct xconn *c = x->conns, *n; c; c = n) {
         n = c->next;
-        if (c->state != CS_UP && now >= c->hello_deadline) {
-            char w[128];
-            xlog(x, CN_LOG_WARN, "closing the connection with %s: no hello within %llu ms",
-                 who(c, w, sizeof(w)), (unsigned long long)x->opt.hello_timeout_ms);
-            conn_close(c);
-        }
+        if (c->state == CS_UP || now < c->hello_deadline)
+            continue;
+        if (now < c->hello_deadline + x->opt.hello_timeout_ms && io_pending(c))
+            continue;
+        char w[128];
+        xlog(x, CN_LOG_WARN, "closing the connection with %s: no hello within %llu ms",
+             who(c, w, sizeof(w)), (unsigned long long)x->opt.hello_timeout_ms);
+        conn_close(c);
     }
 }
 
