@@ -31,6 +31,7 @@
 #define READ_BUF_SIZE (64 * 1024)
 #define MAX_IOV 64
 #define ADDR_MAX 64
+#define HELLO_GRACE_SWEEPS 3 /* see sweep_cb */
 
 enum conn_state { CS_CONNECTING, CS_HELLO, CS_UP };
 
@@ -51,6 +52,7 @@ struct xconn {
     struct xconn *prev, *next;
     uint64_t node_id; /* outbound: expected; inbound: from the hello */
     uint64_t hello_deadline; /* now_ms() */
+    unsigned hello_grace;    /* sweeps that found it late but with input waiting */
     enum conn_state state;
     bool outbound, closing, writing;
     char addr[ADDR_MAX]; /* the remote address, for logs */
@@ -707,8 +709,9 @@ static bool io_pending(struct xconn *c)
  * (a long callback, a loaded machine), the peer's hello may already sit unread
  * in the socket, and libuv runs timers before polling for I/O, so this sweep
  * would see the deadline passed before the read callback sees the bytes. Such
- * a connection gets the next I/O pass first (until twice the timeout, so a
- * peer trickling its hello byte by byte cannot hold the socket for long). */
+ * a connection gets the next I/O pass first. Counted in sweeps, not in time
+ * (a stall may last any time), and only a few: a peer trickling its hello
+ * byte by byte cannot hold the socket for long. */
 static void sweep_cb(uv_timer_t *t)
 {
     struct xport *x = t->data;
@@ -717,8 +720,10 @@ static void sweep_cb(uv_timer_t *t)
         n = c->next;
         if (c->state == CS_UP || now < c->hello_deadline)
             continue;
-        if (now < c->hello_deadline + x->opt.hello_timeout_ms && io_pending(c))
+        if (c->hello_grace < HELLO_GRACE_SWEEPS && io_pending(c)) {
+            c->hello_grace++;
             continue;
+        }
         char w[128];
         xlog(x, CN_LOG_WARN, "closing the connection with %s: no hello within %llu ms",
              who(c, w, sizeof(w)), (unsigned long long)x->opt.hello_timeout_ms);

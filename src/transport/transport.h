@@ -149,8 +149,7 @@ struct xport_options {
     uint64_t backoff_min_ms;   /* first reconnect delay; 0 = 50 ms */
     uint64_t backoff_max_ms;   /* cap; 0 = 5 s */
     uint64_t hello_timeout_ms; /* a connection must complete its hello; 0 = 5 s (a hello
-                                * that arrived while our loop stalled is read first,
-                                * up to twice this) */
+                                * that arrived while our loop stalled is read first) */
     uint64_t seed;          /* backoff jitter PRNG seed; 0 = from the clock */
     xport_frame_recv_cb on_frame; /* required */
     xport_peer_state_cb on_peer_state; /* may be NULL */
