@@ -92,8 +92,19 @@ bool raft__prog_maybe_decr(struct raft_prog *p, uint64_t rejected, uint64_t matc
         p->next = p->match + 1;
         return true;
     }
-    /* Probe: only the rejection of the probe we sent (next-1) counts. */
-    if (p->next == 0 || p->next - 1 != rejected)
+    /* Probe: only the rejection of the probe we sent (next-1) counts, and,
+     * as in Replicate, never one at or below match (pitfall #10: both tests
+     * make a rejection stale). After become_probe, next-1 == match, so the
+     * second test matters: within Raft's fault model such a rejection is a
+     * late duplicate, and acting on it cannot lower next (next > match
+     * always) but used to resend the same probe at once. A follower that
+     * lost entries it had acknowledged (outside the model, §3.8; pitfall
+     * #16) answers that probe the same way every time, so leader and
+     * follower exchanged APPEND/reject without end at network speed. Now the
+     * probe is retried once per heartbeat interval instead; such a follower
+     * cannot be repaired under its old ID (its match is part of the proof of
+     * every commit) and must be removed and rejoin as a new server. */
+    if (p->next == 0 || p->next - 1 != rejected || rejected <= p->match)
         return false;
     uint64_t n = rejected < match_hint + 1 ? rejected : match_hint + 1;
     if (n < p->match + 1)

@@ -147,6 +147,17 @@ void raft__handle_append_resp(struct raft *r, const struct raft_msg *m)
         uint64_t hint = m->reject_hint;
         if (m->hint_term > 0)
             hint = raft__log_find_conflict_by_term(&r->log, m->reject_hint, m->hint_term);
+        if (m->index == p->match && m->index + 1 == p->next && p->state == RAFT_PR_PROBE &&
+            !p->warned_lost) {
+            /* The rejection of our probe at its own match: a late duplicate,
+             * or the follower lost entries it acknowledged (pitfall #16);
+             * say so once, the operator has to replace it. */
+            p->warned_lost = true;
+            raft__logf(r, CN_LOG_WARN,
+                       "%llu rejects entry %llu it acknowledged: stale, or it lost its log "
+                       "(remove it and rejoin it under a new ID)",
+                       (unsigned long long)p->id, (unsigned long long)m->index);
+        }
         if (raft__prog_maybe_decr(p, m->index, hint)) {
             if (p->state == RAFT_PR_REPLICATE)
                 raft__prog_become_probe(p);

@@ -113,6 +113,7 @@ int main(int argc, char **argv)
             printf("%-34s %s\n", sim_scenarios[i].name, sim_scenarios[i].what);
         return 0;
     }
+    sim_scenario_trace_core = trace_core;
     if (scenario)
         return run_scenarios(scenario, trace ? stdout : NULL, argv[0]);
     if (!one && !seeds) {

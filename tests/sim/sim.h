@@ -216,5 +216,7 @@ struct sim_scenario {
 };
 extern const struct sim_scenario sim_scenarios[];
 extern const size_t sim_n_scenarios;
+/* --trace-core for scenarios: the cores' log lines join the trace. */
+extern bool sim_scenario_trace_core;
 
 #endif

@@ -76,6 +76,33 @@ static void test_match_monotonic_and_stale_rejects(void **state)
     raft__prog_free(&p);
 }
 
+/* Pitfall #10 in Probe state too: after falling back to Probe, next-1 ==
+ * match, so a rejection of that very probe names an entry the follower
+ * acknowledged. Counting it cannot lower next and used to resend the probe
+ * at once, forever, against a follower that lost acknowledged entries. */
+static void test_probe_reject_at_match_is_stale(void **state)
+{
+    (void)state;
+    struct raft_prog p;
+    assert_int_equal(raft__prog_init(&p, 2, 1, 4, 0), 0);
+    assert_true(raft__prog_maybe_update(&p, 11));
+    raft__prog_become_replicate(&p);
+    raft__prog_sent(&p, 12, 1, 10);
+    /* rejected 12 > match 11: back to Probe at match+1 */
+    assert_true(raft__prog_maybe_decr(&p, 12, 7));
+    raft__prog_become_probe(&p);
+    assert_int_equal(p.next, 12);
+    raft__prog_sent(&p, 11, 1, 10); /* the probe: prev = 11 = match */
+    assert_true(raft__prog_paused(&p));
+    /* its rejection is stale: next stays, the probe stays outstanding (the
+     * next heartbeat reply retries it, not this rejection) */
+    assert_false(raft__prog_maybe_decr(&p, 11, 7));
+    assert_int_equal(p.next, 12);
+    assert_int_equal(p.match, 11);
+    assert_true(raft__prog_paused(&p));
+    raft__prog_free(&p);
+}
+
 static void test_replicate_window_pauses(void **state)
 {
     (void)state;
@@ -112,6 +139,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inflights),
         cmocka_unit_test(test_match_monotonic_and_stale_rejects),
+        cmocka_unit_test(test_probe_reject_at_match_is_stale),
         cmocka_unit_test(test_replicate_window_pauses),
         cmocka_unit_test(test_snapshot_state),
     };
