@@ -561,9 +561,35 @@ static int decode_agent_check(struct json_object *o, struct state_check *c, stru
     return 0;
 }
 
+/* Offset of a "\u0000" escape inside a JSON string of p[0..n), or -1. json-c
+ * decodes it into the string (and cuts object keys at it), so the C strings
+ * built from the tree would silently lose everything after it: a node
+ * "a\u0000b" would be registered as "a". Refuse such bodies instead. */
+static long nul_escape_at(const char *p, size_t n)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_str) {
+            in_str = p[i] == '"';
+        } else if (p[i] == '"') {
+            in_str = false;
+        } else if (p[i] == '\\' && i + 1 < n) {
+            if (p[i + 1] == 'u' && i + 5 < n && !memcmp(p + i + 2, "0000", 4))
+                return (long)i;
+            i++; /* the escaped character */
+        }
+    }
+    return -1;
+}
+
 static struct json_object *parse_object(const char *body, size_t len, char *err, size_t cap)
 {
     char jerr[160];
+    long nul = body ? nul_escape_at(body, len) : -1;
+    if (nul >= 0) {
+        fail(err, cap, DECODE_FAILED "invalid JSON at offset %ld: NUL character in string", nul);
+        return NULL;
+    }
     struct json_object *o = cn_json_parse(body ? body : "", body ? len : 0, jerr, sizeof(jerr));
     if (!o) {
         fail(err, cap, DECODE_FAILED "%s", jerr);

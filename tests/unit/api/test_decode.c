@@ -513,6 +513,37 @@ static void test_catalog_deregister(void **state)
     assert_string_equal(err, "Request decode failed: CheckID: cannot use number as string");
 }
 
+/* An escaped NUL would cut the C strings built from the tree ("a\u0000b" -> "a"):
+ * every decoder refuses it, in values, array elements and object keys. */
+static void test_nul_escape_refused(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "{\"Node\":\"a\\u0000b\",\"Address\":\"1\"}",
+        "{\"Node\":\"a\",\"Address\":\"1\",\"NodeMeta\":{\"k\\u0000x\":\"v\"}}",
+        "{\"Node\":\"a\",\"Address\":\"1\",\"Service\":{\"Service\":\"s\",\"Tags\":[\"\\u0000\"]}}",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        struct state_register r;
+        assert_int_equal(reg(bodies[i], &r), CN_EINVAL);
+        if (!strstr(err, "NUL character"))
+            fail_msg("body %zu: unexpected error '%s'", i, err);
+    }
+    svc_fails_prefix("{\"Name\":\"w\\u0000eb\"}", "Request decode failed: invalid JSON at offset");
+    struct state_check c;
+    assert_int_equal(chk("{\"Name\":\"c\",\"TTL\":\"1s\",\"Notes\":\"\\u0000\"}", &c), CN_EINVAL);
+    struct api_catalog_dereg d;
+    const char *b = "{\"Node\":\"n\\u0000x\"}";
+    assert_int_equal(api_decode_catalog_deregister(b, strlen(b), &d, err, sizeof(err)),
+                     CN_EINVAL);
+    /* Not a NUL: an escaped backslash before "u0000", and other \u escapes. */
+    struct state_register r;
+    assert_int_equal(reg("{\"Node\":\"a\\\\u0000\",\"Address\":\"\\u0031\"}", &r), 0);
+    assert_string_equal(r.node.name, "a\\u0000");
+    assert_string_equal(r.node.address, "1");
+    api_register_free(&r);
+}
+
 /* ---- check update and output truncation ---------------------------------------------- */
 
 static void test_check_update(void **state)
@@ -664,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_check_def),
         cmocka_unit_test(test_catalog_register),
         cmocka_unit_test(test_catalog_deregister),
+        cmocka_unit_test(test_nul_escape_refused),
         cmocka_unit_test(test_check_update),
         cmocka_unit_test(test_copies),
         cmocka_unit_test(test_out_of_memory),
