@@ -928,21 +928,10 @@ static int rebuild_chk(void *arg, const struct state_check *c)
     return 0;
 }
 
-int agent_local_start(struct agent_local *l)
+/* The node and its serfHealth check (Consul's leader registers these for
+ * every live member: agent/consul/leader.go handleAliveMember). */
+static int propose_node(struct agent_local *l)
 {
-    struct state *st = srv_state(l->srv);
-    struct rebuild rb = {l, 0};
-    state_node_services(st, l->node, rebuild_svc, &rb);
-    if (!rb.rc)
-        state_node_checks(st, l->node, rebuild_chk, &rb);
-    if (rb.rc)
-        return rb.rc;
-    if (l->nsvcs || l->nchks)
-        cn_info("agent", "restored %zu services and %zu checks from the catalog", l->nsvcs,
-                l->nchks);
-
-    /* The node and its serfHealth check (Consul's leader registers these for
-     * every live member: agent/consul/leader.go handleAliveMember). */
     struct state_check serf;
     memset(&serf, 0, sizeof(serf));
     serf.node = l->node;
@@ -972,19 +961,80 @@ int agent_local_start(struct agent_local *l)
         return rc;
     }
     l->pending++;
+    return 0;
+}
 
-    if (l->server_port > 0) {
-        /* Consul servers appear in the catalog as the "consul" service. */
-        struct state_service svc;
-        memset(&svc, 0, sizeof(svc));
-        svc.node = l->node;
-        svc.id = svc.service = (char *)"consul";
-        svc.kind = svc.address = (char *)"";
-        svc.port = l->server_port;
-        svc.weight_passing = svc.weight_warning = 1;
-        struct op *op2 = op_new(l, OP_NODE, NULL, NULL);
-        if (op2)
-            propose_register(op2, &svc, NULL, 0);
+/* Consul servers appear in the catalog as the "consul" service. */
+static void propose_consul_service(struct agent_local *l)
+{
+    if (l->server_port <= 0)
+        return;
+    struct state_service svc;
+    memset(&svc, 0, sizeof(svc));
+    svc.node = l->node;
+    svc.id = svc.service = (char *)"consul";
+    svc.kind = svc.address = (char *)"";
+    svc.port = l->server_port;
+    svc.weight_passing = svc.weight_warning = 1;
+    struct op *op = op_new(l, OP_NODE, NULL, NULL);
+    if (op)
+        propose_register(op, &svc, NULL, 0);
+}
+
+/* Register svc (NULL: the node-level checks) with the local checks that
+ * belong to it, as one command. Failures are logged by finish(). */
+static void propose_resync(struct agent_local *l, struct state_service *svc)
+{
+    const char *sid = svc ? svc->id : "";
+    size_t n = 0;
+    for (size_t i = 0; i < l->nchks; i++)
+        n += !strcmp(l->chks[i]->c.service_id, sid);
+    if (!svc && !n)
+        return;
+    struct state_check *checks = n ? cn_calloc(n, sizeof(*checks)) : NULL;
+    struct op *op = n && !checks ? NULL : op_new(l, OP_NODE, NULL, NULL);
+    if (op) {
+        size_t k = 0;
+        for (size_t i = 0; i < l->nchks; i++)
+            if (!strcmp(l->chks[i]->c.service_id, sid))
+                checks[k++] = l->chks[i]->c; /* borrowed: encoded at once */
+        propose_register(op, svc, checks, n);
+    } else {
+        cn_warn("agent", "out of memory re-syncing local state");
     }
+    cn_free(checks);
+}
+
+void agent_local_resync(struct agent_local *l)
+{
+    if (!l || l->closing)
+        return;
+    if (propose_node(l)) {
+        cn_warn("agent", "could not re-register this node in the catalog");
+        return;
+    }
+    propose_consul_service(l);
+    for (size_t i = 0; i < l->nsvcs; i++)
+        propose_resync(l, l->svcs[i]);
+    propose_resync(l, NULL);
+}
+
+int agent_local_start(struct agent_local *l)
+{
+    struct state *st = srv_state(l->srv);
+    struct rebuild rb = {l, 0};
+    state_node_services(st, l->node, rebuild_svc, &rb);
+    if (!rb.rc)
+        state_node_checks(st, l->node, rebuild_chk, &rb);
+    if (rb.rc)
+        return rb.rc;
+    if (l->nsvcs || l->nchks)
+        cn_info("agent", "restored %zu services and %zu checks from the catalog", l->nsvcs,
+                l->nchks);
+
+    int rc = propose_node(l);
+    if (rc)
+        return rc;
+    propose_consul_service(l);
     return 0;
 }

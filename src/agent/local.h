@@ -45,6 +45,13 @@ void agent_local_set_server_port(struct agent_local *l, int port);
  * alive and reachable"). Returns 0, CN_ENOMEM or the srv_propose error; the
  * registration itself completes asynchronously (failures are logged). */
 int agent_local_start(struct agent_local *l);
+/* Anti-entropy, on demand: write this node's registration (node row,
+ * serfHealth, the "consul" service) and every local service and check back to
+ * the catalog. Consul's agent does this periodically (agent/ae); cairn writes
+ * through, so this is needed only after someone changed this node's catalog
+ * entries behind the agent's back (PUT /v1/catalog/register or deregister
+ * naming this node). Failures are logged. NULL ok. */
+void agent_local_resync(struct agent_local *l);
 /* Stop the timers and forget everything. Safe before or after srv_close:
  * callbacks of writes still in flight run later and find the local state
  * closing (they then only answer their caller with CN_ESHUTDOWN and free).

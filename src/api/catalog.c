@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agent/local.h"
 #include "api/api_int.h"
 #include "api/decode.h"
 #include "base/err.h"
@@ -372,6 +373,23 @@ static void write_done(struct api_ctx *c, int rc, const struct state_result *res
     api_error(c, rc == CN_EINVAL ? 400 : 500, "%s", why);
 }
 
+/* A catalog write naming this agent's own node can remove or overwrite what
+ * the agent registered (even the node itself); Consul's anti-entropy puts the
+ * agent's view back (agent/local/state.go SyncChanges). cairn syncs right after
+ * such a write instead of periodically. */
+static void write_done_own_node(struct api_ctx *c, int rc, const struct state_result *res)
+{
+    if (rc == 0 || rc == CN_ENOTFOUND)
+        agent_local_resync(c->api->local);
+    write_done(c, rc, res);
+}
+
+static api_done_fn write_cb_for(struct api_ctx *c, const char *node)
+{
+    const struct agent_local *l = c->api->local;
+    return l && node && !strcmp(node, agent_local_node(l)) ? write_done_own_node : write_done;
+}
+
 static void h_register(struct api_ctx *c)
 {
     char err[512];
@@ -383,13 +401,14 @@ static void h_register(struct api_ctx *c)
     }
     struct cn_buf cmd = CN_BUF_INIT;
     rc = state_cmd_register(&cmd, &reg);
+    api_done_fn done = write_cb_for(c, reg.node.name);
     api_register_free(&reg);
     if (rc) {
         cn_buf_free(&cmd);
         api_error(c, rc == CN_EINVAL ? 400 : 500, "Invalid register request: %s", cn_strerror(rc));
         return;
     }
-    api_propose(c, &cmd, write_done);
+    api_propose(c, &cmd, done);
     cn_buf_free(&cmd);
 }
 
@@ -404,6 +423,7 @@ static void h_deregister(struct api_ctx *c)
     }
     struct cn_buf cmd = CN_BUF_INIT;
     rc = state_cmd_deregister(&cmd, d.node, d.service_id, d.check_id);
+    api_done_fn done = write_cb_for(c, d.node);
     api_catalog_dereg_free(&d);
     if (rc) {
         cn_buf_free(&cmd);
@@ -411,7 +431,7 @@ static void h_deregister(struct api_ctx *c)
                   cn_strerror(rc));
         return;
     }
-    api_propose(c, &cmd, write_done);
+    api_propose(c, &cmd, done);
     cn_buf_free(&cmd);
 }
 

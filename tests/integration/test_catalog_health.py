@@ -401,3 +401,43 @@ def test_catalog_index_moves_on_change(agent):
 def test_stale_and_consistent_together_is_400(agent):
     r = agent.get("/v1/catalog/nodes?stale&consistent")
     assert r.status_code == 400
+
+
+# ---- catalog writes that name the agent's own node ---------------------------
+
+def _my_ids(agent):
+    r = agent.get("/v1/catalog/node/" + agent.name)
+    assert r.status_code == 200, r.text
+    if r.json() is None:
+        return None
+    return (sorted(r.json()["Services"]),
+            sorted(c["CheckID"] for c in agent.get("/v1/health/node/" + agent.name).json()))
+
+
+def test_catalog_writes_on_own_node_are_undone_by_anti_entropy(agent):
+    """Consul's anti-entropy puts the agent's registrations back after a
+    catalog write removed or overwrote them; without it the agent's TTL
+    updates failed forever with 'check ... doesn't exist'."""
+    r = agent.put_json("/v1/agent/service/register",
+                       {"Name": "ae-web", "Port": 80, "Check": {"TTL": "30s"}})
+    assert r.status_code == 200, r.text
+    before = wait_until(lambda: (lambda x: x if x and "ae-web" in x[0] else None)(_my_ids(agent)),
+                        what="ae-web in the catalog")
+    assert "serfHealth" in before[1] and "service:ae-web" in before[1]
+
+    # Overwrite the agent's service through the catalog: the agent's definition wins.
+    r = agent.put_json("/v1/catalog/register", {
+        "Node": agent.name, "Address": "127.0.0.1",
+        "Service": {"ID": "ae-web", "Service": "hijacked", "Port": 1}})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: agent.get("/v1/catalog/service/ae-web").json(), what="ae-web restored")
+    assert agent.get("/v1/catalog/service/ae-web").json()[0]["ServicePort"] == 80
+
+    # Deregister the whole node: everything comes back.
+    r = agent.put_json("/v1/catalog/deregister", {"Node": agent.name})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: _my_ids(agent) == before, what="own node re-registered")
+    r = agent.put("/v1/agent/check/pass/service:ae-web")
+    assert r.status_code == 200, r.text
+    r = agent.put("/v1/agent/service/deregister/ae-web")
+    assert r.status_code == 200, r.text
