@@ -75,6 +75,7 @@ bool raft__prog_maybe_update(struct raft_prog *p, uint64_t n)
      * only ever raise it. */
     if (n > p->match) {
         p->match = n;
+        p->rejects_at_match = 0;
         moved = true;
         p->probe_sent = false;
     }

@@ -110,7 +110,7 @@ struct raft_prog {
     uint64_t pending_snapshot;
     unsigned snap_elapsed; /* ticks in Snapshot state without news */
     uint64_t hb_acked;   /* highest heartbeat round acknowledged (ReadIndex, lease) */
-    bool warned_lost;    /* logged once: it rejects our probe at its own match */
+    unsigned rejects_at_match; /* our probe at match rejected, since match last moved */
     struct raft_inflights in;
 };
 

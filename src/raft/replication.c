@@ -134,6 +134,8 @@ bool raft__maybe_commit(struct raft *r)
     return true;
 }
 
+#define RAFT_LOST_LOG_REJECTS 10
+
 /* ---- leader: responses ------------------------------------------------------------ */
 
 void raft__handle_append_resp(struct raft *r, const struct raft_msg *m)
@@ -148,13 +150,14 @@ void raft__handle_append_resp(struct raft *r, const struct raft_msg *m)
         if (m->hint_term > 0)
             hint = raft__log_find_conflict_by_term(&r->log, m->reject_hint, m->hint_term);
         if (m->index == p->match && m->index + 1 == p->next && p->state == RAFT_PR_PROBE &&
-            !p->warned_lost) {
-            /* The rejection of our probe at its own match: a late duplicate,
-             * or the follower lost entries it acknowledged (pitfall #16);
-             * say so once, the operator has to replace it. */
-            p->warned_lost = true;
+            ++p->rejects_at_match == RAFT_LOST_LOG_REJECTS) {
+            /* Our probe at the follower's own match, rejected: once is a late
+             * duplicate (reordered rejections of earlier probes can pile up);
+             * ten in a row, with a probe per heartbeat, mean it lost entries
+             * it acknowledged (pitfall #16). Say so once; the operator has to
+             * replace it. */
             raft__logf(r, CN_LOG_WARN,
-                       "%llu rejects entry %llu it acknowledged: stale, or it lost its log "
+                       "%llu keeps rejecting entry %llu it acknowledged: it lost its log "
                        "(remove it and rejoin it under a new ID)",
                        (unsigned long long)p->id, (unsigned long long)m->index);
         }
