@@ -247,15 +247,13 @@ static int validate(struct agent *ag, char *err, size_t errcap)
                  "client agents are not supported yet: run with -server -bootstrap (or -dev)");
         return CN_EINVAL;
     }
-    if (c->bootstrap_expect > 1) {
-        snprintf(err, errcap,
-                 "-bootstrap-expect=%lld: multi-server clusters arrive with Raft replication; "
-                 "use -bootstrap for a single server",
+    if (c->bootstrap && c->bootstrap_expect > 1) {
+        snprintf(err, errcap, "-bootstrap and -bootstrap-expect=%lld are exclusive",
                  (long long)c->bootstrap_expect);
         return CN_EINVAL;
     }
-    if (!c->bootstrap && c->bootstrap_expect != 1) {
-        snprintf(err, errcap, "a single server needs -bootstrap or -bootstrap-expect=1");
+    if (!c->bootstrap && c->bootstrap_expect <= 1 && c->nretry_join == 0) {
+        snprintf(err, errcap, "a server needs -bootstrap, -bootstrap-expect=N or -retry-join");
         return CN_EINVAL;
     }
     if (!c->node_name || !*c->node_name) {
@@ -289,12 +287,30 @@ static int run(struct agent *ag)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&ag->loop);
 
-    int64_t snap_ns = 0;
+    int64_t snap_ns = 0, elect_ns = 0;
     cn_dur_parse(c->raft_snapshot_interval, &snap_ns); /* validated by the config loader */
+    cn_dur_parse(c->raft_election_timeout, &elect_ns);
+    uint64_t elect_ms = (uint64_t)(elect_ns / 1000000);
+    /* A tick of 50 ms, or finer for short timeouts (at least 10 ticks). */
+    uint64_t tick_ms = elect_ms && elect_ms < 500 ? (elect_ms / 10 ? elect_ms / 10 : 1) : 50;
     struct srv_options so = {.data_dir = c->data_dir,
                              .snapshot_entries = (uint64_t)c->raft_snapshot_threshold,
                              .snapshot_interval_ms = (uint64_t)(snap_ns / 1000000),
-                             .node_id = 1};
+                             /* 0: a random raft id kept in the data dir */
+                             .node_id = 0,
+                             /* -dev listens on no server port (nothing to join) */
+                             .bind_addr = c->dev ? NULL : c->bind_addr,
+                             .server_port = (int)c->server_port,
+                             .advertise_addr = ag->advertise,
+                             .cluster_id = c->datacenter,
+                             .bootstrap = c->bootstrap,
+                             .bootstrap_expect = (int)c->bootstrap_expect,
+                             .join = (const char *const *)c->retry_join,
+                             .njoin = c->nretry_join,
+                             .tick_ms = tick_ms,
+                             .election_ms = elect_ms,
+                             .node_name = c->node_name,
+                             .node_uuid = ag->node_id};
     rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start: %s", err);
@@ -368,7 +384,8 @@ static int run(struct agent *ag)
     cn_info("agent", "           Node ID: %s", ag->node_id);
     cn_info("agent", "         Node name: %s", c->node_name);
     cn_info("agent", "        Datacenter: %s", c->datacenter);
-    cn_info("agent", "            Server: true (Bootstrap: true)");
+    cn_info("agent", "            Server: true (Bootstrap: %s, expect %lld)",
+            c->bootstrap ? "true" : "false", (long long)c->bootstrap_expect);
     cn_info("agent", "       Client Addr: %s (HTTP: %d)", c->client_addr,
             http_server_port(ag->http));
     cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,

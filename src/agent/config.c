@@ -15,7 +15,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 
-enum opt_type { OPT_BOOL, OPT_INT, OPT_STR, OPT_DUR, OPT_LIST };
+enum opt_type { OPT_BOOL, OPT_INT, OPT_STR, OPT_DUR, OPT_LIST, OPT_STRS };
 
 struct opt {
     const char *flag; /* command-line name without '-' (NULL: file only) */
@@ -36,7 +36,11 @@ static const struct opt opts[] = {
     {"bootstrap", "bootstrap", OPT_BOOL, OFF(bootstrap), "false", 0, 0,
      "Bootstrap a single-server cluster (this server elects itself)."},
     {"bootstrap-expect", "bootstrap_expect", OPT_INT, OFF(bootstrap_expect), "0", 0, 7,
-     "Number of servers expected in the cluster (only 1 is supported until Raft lands)."},
+     "Number of servers expected in the cluster: they bootstrap it together once that many "
+     "servers with empty data dirs know each other (through -retry-join)."},
+    {"retry-join", "retry_join", OPT_STRS, OFF(retry_join), "", 0, 0,
+     "Server RPC address (host:port) of another server to join, retried until it answers "
+     "(repeatable; a JSON array in config files)."},
     {"data-dir", "data_dir", OPT_STR, OFF(data_dir), "", 0, 0, "Path to the data directory."},
     {"node", "node_name", OPT_STR, OFF(node_name), "", 0, 0,
      "Name of this node (default: the hostname)."},
@@ -65,6 +69,10 @@ static const struct opt opts[] = {
      "30s", 0, 0,
      "Minimum time between snapshots: one is taken once both this has passed and "
      "raft_snapshot_threshold entries were applied since the last."},
+    {"raft-election-timeout", "raft_election_timeout", OPT_DUR, OFF(raft_election_timeout), "1s",
+     0, 0,
+     "Raft election timeout (randomized in [t, 2t)); the heartbeat interval is a tenth of it "
+     "and the Raft tick 50 ms (or less for short timeouts)."},
     {NULL, "limits.kv_max_value_size", OPT_INT, OFF(kv_max_value_size), "524288", 1,
      INT64_C(64) << 20, "Largest KV value in bytes (413 above)."},
     {NULL, "limits.txn_max_req_len", OPT_INT, OFF(txn_max_req_len), "524288", 1,
@@ -132,6 +140,17 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
         *s = d;
         return 0;
     }
+    case OPT_STRS: {
+        if (cfg->nretry_join >= sizeof(cfg->retry_join) / sizeof(cfg->retry_join[0])) {
+            snprintf(err, errcap, "%s: too many addresses", where);
+            return CN_EINVAL;
+        }
+        char *d = cn_strdup(text);
+        if (!d)
+            return CN_ENOMEM;
+        cfg->retry_join[cfg->nretry_join++] = d;
+        return 0;
+    }
     case OPT_LIST: {
         if (cfg->nconfig_files >= sizeof(cfg->config_files) / sizeof(cfg->config_files[0])) {
             snprintf(err, errcap, "%s: too many config files", where);
@@ -152,7 +171,7 @@ static void set_defaults(struct agent_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     char err[64];
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].type != OPT_LIST)
+        if (opts[i].type != OPT_LIST && opts[i].type != OPT_STRS)
             set_value(cfg, &opts[i], opts[i].def, err, sizeof(err), "default");
 }
 
@@ -195,6 +214,20 @@ static int load_object(struct agent_config *cfg, struct json_object *obj, const 
         }
         const char *text;
         char num[32];
+        if (o->type == OPT_STRS && json_object_is_type(val, json_type_array)) {
+            size_t n = json_object_array_length(val);
+            for (size_t k = 0; k < n; k++) {
+                struct json_object *e = json_object_array_get_idx(val, k);
+                if (!json_object_is_type(e, json_type_string)) {
+                    snprintf(err, errcap, "%s: expected an array of strings", where);
+                    return CN_EINVAL;
+                }
+                int rc = set_value(cfg, o, json_object_get_string(e), err, errcap, where);
+                if (rc)
+                    return rc;
+            }
+            continue;
+        }
         switch (o->type) {
         case OPT_BOOL:
             if (!json_object_is_type(val, json_type_boolean)) {
@@ -415,6 +448,9 @@ void agent_config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->nconfig_files; i++)
         cn_free(cfg->config_files[i]);
     cfg->nconfig_files = 0;
+    for (size_t i = 0; i < cfg->nretry_join; i++)
+        cn_free(cfg->retry_join[i]);
+    cfg->nretry_join = 0;
 }
 
 void agent_config_usage(struct cn_buf *out)
@@ -463,6 +499,12 @@ int agent_config_json(const struct agent_config *cfg, struct cn_buf *out)
             cn_jsonw_bool(&w, *(const bool *)(base + o->off));
         else if (o->type == OPT_INT)
             cn_jsonw_i64(&w, *(const int64_t *)(base + o->off));
+        else if (o->type == OPT_STRS) {
+            cn_jsonw_arr_open(&w);
+            for (size_t k = 0; k < cfg->nretry_join; k++)
+                cn_jsonw_str(&w, cfg->retry_join[k]);
+            cn_jsonw_arr_close(&w);
+        }
         else
             cn_jsonw_str(&w, *(char *const *)(base + o->off));
     }

@@ -12,6 +12,7 @@
 
 #include "api/api_int.h"
 #include "base/clock.h"
+#include "base/err.h"
 #include "base/mem.h"
 
 static uint64_t jitter(struct api *a, uint64_t wait_ms)
@@ -30,7 +31,37 @@ static void on_timeout(struct http_req *req);
 static void on_abort(struct http_req *req);
 static void on_watch(struct srv_watch *w, uint64_t index);
 
+static void run_read(struct api_ctx *c);
+
+/* The read barrier (server.h srv_read_barrier) runs once per request, before
+ * its first read: ?stale answers from local state at once, the default asks
+ * the leader's lease (or a ReadIndex round), ?consistent always a round.
+ * Re-runs after a watch fired read local state: the watch proves it moved. */
+static void on_barrier(void *arg, int rc)
+{
+    struct api_ctx *c = arg;
+    if (rc) {
+        struct http_req *req = c->req;
+        srv_watch_disarm(c->api->srv, &c->watch);
+        cn_free(c);
+        static const char msg[] = "No cluster leader";
+        http_respond(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0,
+                     msg, sizeof(msg) - 1);
+        return;
+    }
+    run_read(c);
+}
+
 void api_run_read(struct api_ctx *c)
+{
+    enum srv_read_mode m = c->cons == API_CONS_STALE        ? SRV_READ_STALE
+                           : c->cons == API_CONS_CONSISTENT ? SRV_READ_CONSISTENT
+                                                            : SRV_READ_DEFAULT;
+    if (srv_read_barrier(c->api->srv, m, on_barrier, c) != 0)
+        on_barrier(c, CN_ENOMEM);
+}
+
+static void run_read(struct api_ctx *c)
 {
     struct api_read r;
     memset(&r, 0, sizeof(r));
@@ -73,7 +104,7 @@ static void on_watch(struct srv_watch *w, uint64_t index)
     struct api_ctx *c = w->data;
     (void)index;
     http_req_unpark(c->req);
-    api_run_read(c);
+    run_read(c);
 }
 
 static void on_timeout(struct http_req *req)
@@ -81,7 +112,7 @@ static void on_timeout(struct http_req *req)
     struct api_ctx *c = req->user;
     srv_watch_disarm(c->api->srv, &c->watch);
     c->timed_out = true;
-    api_run_read(c);
+    run_read(c);
 }
 
 static void on_abort(struct http_req *req)

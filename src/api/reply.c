@@ -153,7 +153,14 @@ static void on_applied(void *arg, int rc, const struct state_result *res)
     api_done_fn done = c->propose_done;
     c->propose_done = NULL;
     if (!res) {
-        api_error(c, 500, "rpc error: %s", cn_strerror(rc));
+        /* Consul's messages for the same failures (agent/consul/rpc.go
+         * structs.ErrNoLeader; raft.ErrLeadershipLost). */
+        if (rc == CN_EAGAIN)
+            api_error(c, 500, "No cluster leader");
+        else if (rc == CN_ECONFLICT)
+            api_error(c, 500, "leadership lost while committing log");
+        else
+            api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
         return;
     }
     done(c, rc, res);

@@ -37,25 +37,56 @@ static void finish(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b)
     cn_buf_free(b);
 }
 
+/* A server's RPC address as the configuration holds it; this server's own
+ * from the agent's config (the same string, and right even without a server
+ * port, as in -dev). */
+static void jsonw_peer_addr(struct cn_jsonw *w, const struct api_config *cfg,
+                            const struct srv_peer *p, bool self)
+{
+    if (self || !p->addr[0])
+        jsonw_addr(w, cfg);
+    else
+        cn_jsonw_str(w, p->addr);
+}
+
+static size_t peers(struct api_ctx *c, struct srv_peer *out, size_t cap)
+{
+    size_t n = srv_peers(c->api->srv, out, cap);
+    return n < cap ? n : cap;
+}
+
+static bool is_self(struct api_ctx *c, const struct srv_peer *p)
+{
+    const char *nid = c->api->cfg.node_id;
+    return p->node_id[0] && nid && !strcmp(p->node_id, nid);
+}
+
 static void status_leader(struct api_ctx *c)
 {
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
-    if (srv_known_leader(c->api->srv))
-        jsonw_addr(&w, &c->api->cfg); /* single voter: the leader is us */
-    else
+    struct srv *s = c->api->srv;
+    if (!srv_known_leader(s))
         cn_jsonw_str(&w, ""); /* Consul's answer while there is no leader */
+    else if (srv_is_leader(s) || !srv_leader_addr(s)[0])
+        jsonw_addr(&w, &c->api->cfg);
+    else
+        cn_jsonw_str(&w, srv_leader_addr(s));
     finish(c, &w, &b);
 }
 
 static void status_peers(struct api_ctx *c)
 {
+    struct srv_peer p[32];
+    size_t n = peers(c, p, 32);
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     cn_jsonw_arr_open(&w);
-    jsonw_addr(&w, &c->api->cfg);
+    for (size_t i = 0; i < n; i++)
+        if (p[i].voter)
+            jsonw_peer_addr(&w, &c->api->cfg, &p[i], is_self(c, &p[i]));
     cn_jsonw_arr_close(&w);
     finish(c, &w, &b);
 }
@@ -64,24 +95,34 @@ static void raft_configuration(struct api_ctx *c)
 {
     const struct api_config *cfg = &c->api->cfg;
     struct srv *s = c->api->srv;
+    struct srv_peer p[32];
+    size_t n = peers(c, p, 32);
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     /* structs.RaftConfigurationResponse; RaftServer field order: ID, Node,
      * Address, Leader, ProtocolVersion, Voter. ID is the node ID (raft
-     * protocol 3). */
+     * protocol 3); the raft id in hex when the node ID is not known yet. */
     cn_jsonw_obj_open(&w);
     cn_jsonw_key(&w, "Servers");
     cn_jsonw_arr_open(&w);
-    cn_jsonw_obj_open(&w);
-    cn_jsonw_kstr(&w, "ID", cfg->node_id);
-    cn_jsonw_kstr(&w, "Node", cfg->node_name);
-    cn_jsonw_key(&w, "Address");
-    jsonw_addr(&w, cfg);
-    cn_jsonw_kbool(&w, "Leader", srv_is_leader(s));
-    cn_jsonw_kstr(&w, "ProtocolVersion", "3");
-    cn_jsonw_kbool(&w, "Voter", 1);
-    cn_jsonw_obj_close(&w);
+    for (size_t i = 0; i < n; i++) {
+        bool self = is_self(c, &p[i]);
+        char id[40];
+        if (p[i].node_id[0])
+            snprintf(id, sizeof(id), "%s", p[i].node_id);
+        else
+            snprintf(id, sizeof(id), "%016llx", (unsigned long long)p[i].id);
+        cn_jsonw_obj_open(&w);
+        cn_jsonw_kstr(&w, "ID", id);
+        cn_jsonw_kstr(&w, "Node", self ? cfg->node_name : p[i].node);
+        cn_jsonw_key(&w, "Address");
+        jsonw_peer_addr(&w, cfg, &p[i], self);
+        cn_jsonw_kbool(&w, "Leader", p[i].leader);
+        cn_jsonw_kstr(&w, "ProtocolVersion", "3");
+        cn_jsonw_kbool(&w, "Voter", p[i].voter);
+        cn_jsonw_obj_close(&w);
+    }
     cn_jsonw_arr_close(&w);
     cn_jsonw_ku64(&w, "Index", srv_commit_index(s));
     cn_jsonw_obj_close(&w);

@@ -56,6 +56,10 @@ struct srv_options {
     uint64_t tick_ms;           /* Raft tick; 0 = 50 ms */
     uint64_t election_ms;       /* election timeout; 0 = 1000 ms (Consul dev/default-ish) */
     uint64_t heartbeat_ms;      /* heartbeat interval; 0 = election_ms / 10 */
+    const char *node_name;      /* exchanged with peers (srv_peer.node); NULL = "" */
+    const char *node_uuid;      /* the agent's node ID (srv_peer.node_id); NULL = "" */
+    uint64_t hold_ms;           /* how long writes/reads wait for a leader; 0 = 7000
+                                 * (Consul's rpc_hold_timeout) */
 };
 
 int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, char *err,
@@ -82,6 +86,7 @@ int srv_propose(struct srv *s, const void *cmd, size_t len, srv_done_cb cb, void
 struct srv_peer {
     uint64_t id;
     char node[64];    /* node name, when known */
+    char node_id[40]; /* the node's UUID, when known */
     char addr[64];    /* "host:port" of the server RPC port */
     bool voter;
     bool leader;
@@ -100,7 +105,8 @@ const char *srv_leader_addr(const struct srv *s);
  * always does a ReadIndex round. cb(arg, 0) once the local state has applied
  * everything the read must see; cb(arg, CN_EAGAIN) when no leader could be
  * reached within the hold timeout (the API answers 500 "No cluster leader").
- * Returns 0 or CN_ENOMEM (cb not called). */
+ * Returns 0 or CN_ENOMEM (cb not called). cb may run before srv_read_barrier
+ * returns (STALE, or a leader whose lease holds). */
 enum srv_read_mode { SRV_READ_DEFAULT = 0, SRV_READ_STALE, SRV_READ_CONSISTENT };
 typedef void (*srv_read_cb)(void *arg, int rc);
 int srv_read_barrier(struct srv *s, enum srv_read_mode mode, srv_read_cb cb, void *arg);
