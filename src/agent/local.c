@@ -1005,10 +1005,77 @@ static void propose_resync(struct agent_local *l, struct state_service *svc)
     cn_free(checks);
 }
 
+/* IDs of this node's catalog entries the agent does not know (collected
+ * first: proposing while walking the state could change it under the walk). */
+struct extras {
+    struct agent_local *l;
+    char **ids;
+    size_t n;
+    bool oom;
+};
+
+static void extras_add(struct extras *x, const char *id)
+{
+    char **n = cn_realloc(x->ids, (x->n + 1) * sizeof(*n));
+    if (n)
+        x->ids = n;
+    if (!n || !(x->ids[x->n] = cn_strdup(id))) {
+        x->oom = true;
+        return;
+    }
+    x->n++;
+}
+
+static int extra_svc(void *arg, const struct state_service *s)
+{
+    struct extras *x = arg;
+    if (strcmp(s->id, "consul") != 0 && !agent_local_service(x->l, s->id))
+        extras_add(x, s->id);
+    return x->oom;
+}
+
+static int extra_chk(void *arg, const struct state_check *c)
+{
+    struct extras *x = arg;
+    /* A check of a service being removed goes with its service. */
+    bool gone_with_svc = *c->service_id && !agent_local_service(x->l, c->service_id);
+    if (strcmp(c->check_id, AGENT_SERF_CHECK_ID) != 0 && !gone_with_svc &&
+        !agent_local_check(x->l, c->check_id))
+        extras_add(x, c->check_id);
+    return x->oom;
+}
+
+/* Deregister the collected IDs (services when `svc`, else checks). */
+static void extras_drop(struct extras *x, bool svc)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        struct op *op = op_new(x->l, OP_NODE, NULL, NULL);
+        if (op)
+            propose_dereg(op, svc ? x->ids[i] : NULL, svc ? NULL : x->ids[i]);
+        cn_free(x->ids[i]);
+    }
+    cn_free(x->ids);
+    if (x->oom)
+        cn_warn("agent", "out of memory re-syncing local state");
+    x->ids = NULL;
+    x->n = 0;
+    x->oom = false;
+}
+
 void agent_local_resync(struct agent_local *l)
 {
     if (!l || l->closing)
         return;
+    /* agent/local/state.go updateSyncState: what the catalog holds for this
+     * node but the agent does not know is removed ... */
+    struct state *st = srv_state(l->srv);
+    struct extras x = {l, NULL, 0, false};
+    state_node_services(st, l->node, extra_svc, &x);
+    extras_drop(&x, true);
+    state_node_checks(st, l->node, extra_chk, &x);
+    extras_drop(&x, false);
+    /* ... and what the agent knows is written back (a service's checks go
+     * with it, after the node they live on). */
     if (propose_node(l)) {
         cn_warn("agent", "could not re-register this node in the catalog");
         return;

@@ -45,9 +45,10 @@ void agent_local_set_server_port(struct agent_local *l, int port);
  * alive and reachable"). Returns 0, CN_ENOMEM or the srv_propose error; the
  * registration itself completes asynchronously (failures are logged). */
 int agent_local_start(struct agent_local *l);
-/* Anti-entropy, on demand: write this node's registration (node row,
- * serfHealth, the "consul" service) and every local service and check back to
- * the catalog. Consul's agent does this periodically (agent/ae); cairn writes
+/* Anti-entropy, on demand: remove this node's catalog services and checks the
+ * agent does not know (except "consul" and serfHealth), then write this node's
+ * registration (node row, serfHealth, the "consul" service) and every local
+ * service and check back to the catalog. Consul's agent does this periodically (agent/ae); cairn writes
  * through, so this is needed only after someone changed this node's catalog
  * entries behind the agent's back (PUT /v1/catalog/register or deregister
  * naming this node). Failures are logged. NULL ok. */

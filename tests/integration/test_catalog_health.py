@@ -441,3 +441,27 @@ def test_catalog_writes_on_own_node_are_undone_by_anti_entropy(agent):
     assert r.status_code == 200, r.text
     r = agent.put("/v1/agent/service/deregister/ae-web")
     assert r.status_code == 200, r.text
+
+
+def test_catalog_only_entries_on_own_node_are_removed_by_anti_entropy(agent):
+    """What the catalog holds for the agent's node but the agent does not know
+    is removed (Consul's anti-entropy), so /v1/agent/services and the catalog
+    agree -- and a restart, which rebuilds the agent from the catalog, cannot
+    adopt it as an agent registration."""
+    r = agent.put_json("/v1/agent/service/register", {"Name": "ae-keep"})
+    assert r.status_code == 200, r.text
+    r = agent.put_json("/v1/catalog/register", {
+        "Node": agent.name, "Address": "127.0.0.1",
+        "Service": {"Service": "ae-stray"},
+        "Checks": [{"CheckID": "ae-stray-chk", "ServiceID": "ae-stray", "Status": "passing"},
+                   {"CheckID": "ae-node-chk", "Status": "passing"}]})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: not agent.get("/v1/catalog/service/ae-stray").json(),
+               what="ae-stray removed")
+    wait_until(lambda: "ae-node-chk" not in
+               [c["CheckID"] for c in agent.get("/v1/health/node/" + agent.name).json()],
+               what="ae-node-chk removed")
+    ids = _my_ids(agent)
+    assert "ae-keep" in ids[0] and "consul" in ids[0] and "serfHealth" in ids[1]
+    assert "ae-stray" not in agent.get("/v1/agent/services").json()
+    assert agent.put("/v1/agent/service/deregister/ae-keep").status_code == 200
