@@ -643,14 +643,17 @@ class Cluster:
         and that leader is one of them. Returns the leader agent."""
         def check():
             views = set()
-            for a in (agents or self.live()):
+            group = agents or self.live()
+            for a in group:
                 if a.proc.poll() is not None:
                     pytest.fail("agent %s exited with %s; log:\n%s"
                                 % (a.name, a.proc.returncode, a.log_tail()))
                 views.add(a.leader_addr())
             if len(views) != 1 or "" in views:
                 return None
-            return self.by_rpc(views.pop())
+            ldr = self.by_rpc(views.pop())
+            # A dead or frozen leader may still be named until its lease runs out.
+            return ldr if ldr in group else None
         return wait_until(check, timeout=timeout, interval=0.1, what="one agreed leader")
 
     def leader(self, timeout=START_TIMEOUT):
