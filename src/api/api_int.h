@@ -79,6 +79,7 @@ extern const struct api_route api_status_routes[];  /* status.c: /v1/status/...,
 extern const struct api_route api_catalog_routes[]; /* catalog.c */
 extern const struct api_route api_health_routes[];  /* health.c */
 extern const struct api_route api_agent_routes[];   /* agent.c (uses agent/local.h) */
+extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
 
 struct api_ctx {
     struct api *api;

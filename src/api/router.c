@@ -14,7 +14,7 @@
 
 static const struct api_route *const tables[] = {
     api_kv_routes, api_txn_routes, api_status_routes, api_catalog_routes, api_health_routes,
-    api_agent_routes,
+    api_agent_routes, api_operator_routes,
 };
 
 static char *dupe(const char *s)

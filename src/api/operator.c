@@ -1,0 +1,269 @@
+/* api/operator.c: cluster operations over HTTP (website/content/api-docs/
+ * operator/raft.mdx, agent/index.mdx "Join Agent" and "Graceful Leave and
+ * Shutdown"; agent/operator_endpoint.go, agent/agent_endpoint.go):
+ *
+ *   DELETE /v1/operator/raft/peer?id=ID | ?address=IP:port  -> 200, empty body
+ *   POST   /v1/operator/raft/transfer-leader[?id=ID]         -> {"Success":true}
+ *   PUT    /v1/agent/join/:address                            -> 200, empty body
+ *   PUT    /v1/agent/leave                                    -> 200, empty body
+ *
+ * Each handler calls the matching srv_* operation and answers from its
+ * callback; the server forwards to the leader when needed. Failures are
+ * Consul's: a plain-text 500 carrying the server's message (the Go client
+ * shows it as "Unexpected response code: 500 (...)"), 400 for bad parameters.
+ * GET /v1/operator/raft/configuration lives in status.c.
+ *
+ * python-consul 0.7.1 (Debian's python3-consul) sends GET for agent join, as
+ * Consul before 1.0 accepted: the agent routes here take GET and PUT. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "base/err.h"
+#include "base/log.h"
+
+/* A server RPC port when an address names none (Consul's server port). */
+#define DEFAULT_SERVER_PORT 8300
+/* Time given to the leave answer to reach the client before the agent stops
+ * (stopping closes every connection, pending writes included). */
+#define LEAVE_EXIT_DELAY_MS 200
+
+/* srv_op_cb -> the HTTP answer; what to send on success is in c->user. */
+enum op_ok { OP_OK_EMPTY = 1, OP_OK_SUCCESS, OP_OK_LEAVE };
+
+static void maybe_exit_after_leave(struct api_ctx *c);
+
+static void op_done(void *arg, int rc, const char *msg)
+{
+    struct api_ctx *c = arg;
+    enum op_ok ok = (enum op_ok)(uintptr_t)c->user;
+    c->user = NULL;
+    if (rc == 0) {
+        if (ok == OP_OK_SUCCESS) {
+            /* api.TransferLeaderResponse */
+            struct cn_buf b = CN_BUF_INIT;
+            struct cn_jsonw w;
+            api_jsonw(c, &w, &b);
+            cn_jsonw_obj_open(&w);
+            cn_jsonw_kbool(&w, "Success", true);
+            cn_jsonw_obj_close(&w);
+            if (w.err)
+                api_error(c, 500, "out of memory");
+            else
+                api_reply_json(c, 200, &b);
+            cn_buf_free(&b);
+            return;
+        }
+        if (ok == OP_OK_LEAVE)
+            maybe_exit_after_leave(c); /* before the reply frees c */
+        api_reply_empty(c);
+        return;
+    }
+    const char *text = msg && *msg ? msg : NULL;
+    switch (rc) {
+    case CN_EINVAL:
+        api_error(c, 400, "%s", text ? text : "invalid request");
+        return;
+    case CN_EAGAIN:
+        /* Consul's structs.ErrNoLeader text when nothing better was said. */
+        api_error(c, 500, "%s", text ? text : "No cluster leader");
+        return;
+    default:
+        api_error(c, 500, "%s", text ? text : cn_strerror(rc));
+        return;
+    }
+}
+
+/* A synchronous refusal from srv_*: the callback will not run. */
+static void op_refused(struct api_ctx *c, int rc)
+{
+    c->user = NULL;
+    api_error(c, rc == CN_EINVAL ? 400 : 500, "%s", cn_strerror(rc));
+}
+
+/* ---- the server ID ------------------------------------------------------------
+ * Consul's ?id is the Raft server ID as /v1/operator/raft/configuration shows
+ * it: the node's UUID. cairn also takes its integer Raft ID, a node name or
+ * an RPC address, so an operator may paste whichever column of `operator raft
+ * list-peers` is at hand. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+#define MAX_PEERS 64
+
+/* 0 and *id set, or CN_ENOTFOUND. */
+static int resolve_id(struct api_ctx *c, const char *s, uint64_t *id)
+{
+    struct srv_peer peers[MAX_PEERS];
+    size_t n = srv_peers(c->api->srv, peers, MAX_PEERS);
+    if (n > MAX_PEERS)
+        n = MAX_PEERS;
+    for (size_t i = 0; i < n; i++)
+        if (peers[i].node_id[0] && strcmp(peers[i].node_id, s) == 0) {
+            *id = peers[i].id;
+            return 0;
+        }
+    if (parse_u64(s, id) == 0 && *id != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (peers[i].node[0] && strcmp(peers[i].node, s) == 0) {
+            *id = peers[i].id;
+            return 0;
+        }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(peers[i].addr, s) == 0) {
+            *id = peers[i].id;
+            return 0;
+        }
+    return CN_ENOTFOUND;
+}
+
+/* ---- DELETE /v1/operator/raft/peer ------------------------------------------ */
+
+static void h_raft_peer(struct api_ctx *c)
+{
+    /* Presence decides, as Consul's OperatorRaftPeer (params["id"]). */
+    const struct http_param *pid = http_req_param(c->req, "id");
+    const struct http_param *paddr = http_req_param(c->req, "address");
+    if (!pid && !paddr) {
+        api_error(c, 400,
+                  "Must specify either ?id with the server's ID or ?address with IP:port of "
+                  "peer to remove");
+        return;
+    }
+    if (pid && paddr) {
+        api_error(c, 400, "Must specify only one of ?id or ?address");
+        return;
+    }
+    uint64_t id = 0;
+    if (pid) {
+        /* Consul's leader-side text for an unknown ID (operator_raft_endpoint.go). */
+        if (resolve_id(c, pid->value, &id)) {
+            api_error(c, 500, "id \"%s\" was not found in the Raft configuration", pid->value);
+            return;
+        }
+    } else if (!*paddr->value) {
+        api_error(c, 500, "address \"\" was not found in the Raft configuration");
+        return;
+    }
+    c->user = (void *)(uintptr_t)OP_OK_EMPTY;
+    int rc = srv_remove_peer(c->api->srv, id, pid ? NULL : paddr->value, op_done, c);
+    if (rc)
+        op_refused(c, rc);
+}
+
+/* ---- POST /v1/operator/raft/transfer-leader ---------------------------------- */
+
+static void h_transfer_leader(struct api_ctx *c)
+{
+    const char *sid = api_param(c, "id");
+    uint64_t id = 0;
+    if (sid && *sid && resolve_id(c, sid, &id)) {
+        api_error(c, 500, "Failed to transfer Leader: id \"%s\" was not found in the Raft "
+                          "configuration", sid);
+        return;
+    }
+    c->user = (void *)(uintptr_t)OP_OK_SUCCESS;
+    int rc = srv_transfer_leader(c->api->srv, id, op_done, c);
+    if (rc)
+        op_refused(c, rc);
+}
+
+/* ---- PUT /v1/agent/join/:address --------------------------------------------- */
+
+static void h_agent_join(struct api_ctx *c)
+{
+    int wan = api_flag(c, "wan");
+    if (wan < 0) {
+        api_error(c, 400, "Invalid value for wan");
+        return;
+    }
+    if (wan > 0) {
+        /* cairn has one datacenter per cluster: there is no WAN pool. */
+        api_error(c, 500, "WAN join is not supported");
+        return;
+    }
+    if (!*c->arg) {
+        api_error(c, 400, "Missing address to join");
+        return;
+    }
+    /* Consul joins the Serf LAN port when none is given; cairn has no gossip
+     * layer and joins through the server RPC port, so that is the default. */
+    char addr[300];
+    const char *colon = strrchr(c->arg, ':');
+    const char *bracket = strrchr(c->arg, ']');
+    bool has_port = colon && (!bracket || colon > bracket);
+    int n = has_port ? snprintf(addr, sizeof(addr), "%s", c->arg)
+                     : snprintf(addr, sizeof(addr), "%s:%d", c->arg, DEFAULT_SERVER_PORT);
+    if (n < 0 || (size_t)n >= sizeof(addr)) {
+        api_error(c, 400, "Address too long");
+        return;
+    }
+    c->user = (void *)(uintptr_t)OP_OK_EMPTY;
+    int rc = srv_join(c->api->srv, addr, op_done, c);
+    if (rc)
+        op_refused(c, rc);
+}
+
+/* ---- PUT /v1/agent/leave ----------------------------------------------------- */
+
+/* Consul's agent shuts down after a graceful leave. The agent's own shutdown
+ * path is its SIGTERM handler (stop HTTP, close the server, drain the loop);
+ * raising SIGTERM a moment after answering reuses it without the API having
+ * to know the agent. One agent per process, so one static timer; a static
+ * handle also cannot leak if the loop is torn down before it fires. */
+static uv_timer_t leave_timer;
+static bool leave_timer_used;
+
+static void leave_timer_fired(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, NULL);
+    cn_info("api", "left the cluster: shutting down");
+    raise(SIGTERM);
+}
+
+static void maybe_exit_after_leave(struct api_ctx *c)
+{
+    if (leave_timer_used)
+        return;
+    if (uv_timer_init(c->api->loop, &leave_timer) != 0) {
+        raise(SIGTERM);
+        return;
+    }
+    leave_timer_used = true;
+    uv_timer_start(&leave_timer, leave_timer_fired, LEAVE_EXIT_DELAY_MS, 0);
+}
+
+static void h_agent_leave(struct api_ctx *c)
+{
+    c->user = (void *)(uintptr_t)OP_OK_LEAVE;
+    int rc = srv_leave(c->api->srv, op_done, c);
+    if (rc)
+        op_refused(c, rc);
+}
+
+#define GP (API_GET | API_PUT)
+
+const struct api_route api_operator_routes[] = {
+    {"/v1/operator/raft/peer", false, API_DELETE, NULL, h_raft_peer},
+    {"/v1/operator/raft/transfer-leader", false, API_POST, NULL, h_transfer_leader},
+    {"/v1/agent/join/", true, GP, NULL, h_agent_join},
+    {"/v1/agent/leave", false, GP, NULL, h_agent_leave},
+    {NULL, false, 0, NULL, NULL},
+};
