@@ -48,10 +48,11 @@ int agent_local_start(struct agent_local *l);
 /* Anti-entropy, on demand: remove this node's catalog services and checks the
  * agent does not know (except "consul" and serfHealth), then write this node's
  * registration (node row, serfHealth, the "consul" service) and every local
- * service and check back to the catalog. Consul's agent does this periodically (agent/ae); cairn writes
- * through, so this is needed only after someone changed this node's catalog
- * entries behind the agent's back (PUT /v1/catalog/register or deregister
- * naming this node). Failures are logged. NULL ok. */
+ * service and check back to the catalog. Consul's agent does this
+ * periodically (agent/ae); cairn writes through, so this is needed only after
+ * someone changed this node's catalog entries behind the agent's back
+ * (PUT /v1/catalog/register or deregister naming this node). Failures are
+ * logged. NULL ok. */
 void agent_local_resync(struct agent_local *l);
 /* Stop the timers and forget everything. Safe before or after srv_close:
  * callbacks of writes still in flight run later and find the local state
