@@ -402,13 +402,32 @@ static void op_free(struct op *op)
     cn_free(op);
 }
 
+/* A TTL expiry whose "critical" write failed (no leader, the check briefly
+ * missing from the catalog...) must not leave the check passing for good:
+ * the local state only changes once a write is applied, so fire the expiry
+ * again soon; it re-proposes while the local status still differs. */
+#define TTL_RETRY_MS 1000
+
+static void retry_expiry_later(struct agent_local *l, const char *check_id)
+{
+    long i = check_id ? chk_find(l, check_id) : -1;
+    if (l->closing || i < 0)
+        return;
+    struct lchk *ch = l->chks[i];
+    if (ch->timer_init && ch->c.ttl_ns > 0)
+        uv_timer_start(&ch->timer, on_ttl_expired, TTL_RETRY_MS, 0);
+}
+
 static void finish(struct op *op, int rc, const char *msg)
 {
     struct agent_local *l = op->l;
-    if (op->cb)
+    if (op->cb) {
         op->cb(op->arg, rc, msg ? msg : (rc ? cn_strerror(rc) : ""));
-    else if (rc)
+    } else if (rc) {
         cn_warn("agent", "local state sync failed: %s", msg ? msg : cn_strerror(rc));
+        if (op->kind == OP_STATUS)
+            retry_expiry_later(l, op->id);
+    }
     op_free(op);
     maybe_release(l);
 }
