@@ -252,10 +252,8 @@ static int validate(struct agent *ag, char *err, size_t errcap)
                  (long long)c->bootstrap_expect);
         return CN_EINVAL;
     }
-    if (!c->bootstrap && c->bootstrap_expect <= 1 && c->nretry_join == 0) {
-        snprintf(err, errcap, "a server needs -bootstrap, -bootstrap-expect=N or -retry-join");
-        return CN_EINVAL;
-    }
+    /* Neither -bootstrap, -bootstrap-expect nor -retry-join: like Consul, the
+     * server waits to be joined (cairn join through a member). */
     if (!c->node_name || !*c->node_name) {
         char host[256];
         if (gethostname(host, sizeof(host)))

@@ -156,14 +156,37 @@ struct pinfo { /* a server we heard of */
     char uuid[40];
     char addr[64];
     bool has_log;
-    bool dialed; /* xport_set_peer done */
+    bool dialed;     /* xport_set_peer done */
+    bool was_member; /* seen in a configuration: never added automatically again */
 };
 
-struct probe { /* a -retry-join address being asked for its raft id */
+/* An operation (remove, transfer) run on the leader for a local caller
+ * (cb) or for a follower that forwarded it (from, req_id). */
+enum op_kind { OP_REMOVE = 1, OP_TRANSFER = 2 };
+struct op {
+    struct op *next, *prev;
+    enum op_kind kind;
+    uint64_t id;
+    char addr[64];
+    bool fwd;        /* sent to the leader, waiting for its answer */
+    bool proposed;   /* a conf change at `index`: done once applied */
+    uint64_t index;
+    uint64_t req_id; /* fwd: our request; remote: theirs */
+    uint64_t from;   /* remote: the follower to answer */
+    uint64_t deadline;
+    srv_op_cb cb;
+    void *arg;
+};
+
+struct probe { /* a -retry-join (or srv_join) address asked for its raft id */
+    struct probe *next;
     struct srv *s;
     char addr[64];
     uint64_t id; /* learnt */
     bool busy;
+    bool once;   /* srv_join: one attempt, then report and go */
+    srv_op_cb cb;
+    void *arg;
     uv_tcp_t tcp;
     uv_connect_t conn;
     uv_write_t wr;
@@ -207,7 +230,8 @@ struct srv {
     struct pinfo dir[MAX_DIR];
     size_t ndir;
     struct probe *probes;
-    size_t nprobes;
+    char cluster[XPORT_CLUSTER_MAX + 1];
+    struct list ops;
     uv_timer_t tick;
     uv_idle_t idle;
     bool idle_on;
@@ -263,6 +287,10 @@ static void process_ready(struct srv *s);
 static void free_srv(struct srv *s);
 static void kick(struct srv *s);
 static void dispatch_held(struct srv *s);
+struct op;
+static void op_finish(struct srv *s, struct op *o, int rc, const char *msg);
+static int op_new(struct srv *s, int kind, uint64_t id, const char *addr, srv_op_cb cb,
+                  void *arg, uint64_t from, uint64_t req_id);
 
 /* ---- small lists ---------------------------------------------------------- */
 
@@ -996,9 +1024,14 @@ static void sync_conf(struct srv *s, const struct raft_conf *c)
     if (!memcmp(c, &s->conf, sizeof(*c)))
         return;
     s->conf = *c;
-    for (size_t i = 0; i < c->n; i++)
-        if (c->servers[i].id != s->id)
-            dial(s, c->servers[i].id, c->servers[i].addr);
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->servers[i].id == s->id)
+            continue;
+        dial(s, c->servers[i].id, c->servers[i].addr);
+        struct pinfo *p = dir_find(s, c->servers[i].id);
+        if (p)
+            p->was_member = true;
+    }
 }
 
 static void role_changed(struct srv *s, const struct raft_status *st)
@@ -1286,6 +1319,17 @@ static void on_async(uv_async_t *h)
 
 /* ---- forwarding protocol (FORWARD_REQ / FORWARD_RESP) ---------------------- */
 
+/* Whether this server has Raft state (a log, a snapshot, or a term): such
+ * a server neither joins a bootstrap nor is added automatically. */
+static bool has_log(struct srv *s)
+{
+    if (s->had_log || s->bootstrapped)
+        return true;
+    struct raft_status st;
+    raft_get_status(s->raft, &st);
+    return st.last_index > 0 || st.snap_index > 0;
+}
+
 static void send_info(struct srv *s, uint64_t to, bool want_reply)
 {
     struct cn_buf b = CN_BUF_INIT;
@@ -1295,7 +1339,7 @@ static void send_info(struct srv *s, uint64_t to, bool want_reply)
     rc = rc ? rc : cn_enc_str(&b, s->node);
     rc = rc ? rc : cn_enc_str(&b, s->uuid);
     rc = rc ? rc : cn_enc_str(&b, s->self_addr);
-    rc = rc ? rc : cn_enc_u8(&b, s->had_log || s->bootstrapped);
+    rc = rc ? rc : cn_enc_u8(&b, has_log(s));
     /* gossip: everything we know, so that servers given different join
      * lists still all learn each other */
     rc = rc ? rc : cn_enc_u32(&b, (uint32_t)s->ndir);
@@ -1423,6 +1467,8 @@ static void on_fw_req(struct srv *s, uint64_t from, const uint8_t *p, size_t len
         bool has_log = cn_dec_u8(&d);
         if (d.err || id != from)
             return;
+        bool known = dir_find(s, id) != NULL;
+        size_t before = s->ndir;
         struct pinfo *pi = dir_add(s, id);
         if (pi) {
             snprintf(pi->node, sizeof(pi->node), "%s", node);
@@ -1449,6 +1495,13 @@ static void on_fw_req(struct srv *s, uint64_t from, const uint8_t *p, size_t len
         }
         if (want)
             send_info(s, from, false);
+        if (!known || s->ndir > before) {
+            /* Tell everyone else about what we just learnt (gossip), so
+             * that a server joined through any member reaches the leader. */
+            for (size_t i = 0; i < s->ndir; i++)
+                if (s->dir[i].id != from && xport_peer_up(s->x, s->dir[i].id))
+                    send_info(s, s->dir[i].id, false);
+        }
         maybe_bootstrap(s);
         return;
     }
@@ -1467,6 +1520,24 @@ static void on_fw_req(struct srv *s, uint64_t from, const uint8_t *p, size_t len
             !cn_enc_u64(&b, idx) && !cn_enc_u64(&b, term))
             send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
         cn_buf_free(&b);
+        return;
+    }
+    if (kind == FW_OP) {
+        uint64_t req = cn_dec_u64(&d);
+        uint8_t ok = cn_dec_u8(&d);
+        uint64_t id = cn_dec_u64(&d);
+        char addr[64];
+        dec_str(&d, addr, sizeof(addr));
+        if (d.err || (ok != OP_REMOVE && ok != OP_TRANSFER))
+            return;
+        if (op_new(s, ok, id, addr, NULL, NULL, from, req) != 0) {
+            struct cn_buf b = CN_BUF_INIT;
+            if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, req) &&
+                !cn_enc_u32(&b, (uint32_t)CN_ENOMEM) && !cn_enc_u64(&b, 0) &&
+                !cn_enc_str(&b, "out of memory"))
+                send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
+            cn_buf_free(&b);
+        }
         return;
     }
     if (kind == FW_READ) {
@@ -1534,6 +1605,21 @@ static void on_fw_resp(struct srv *s, const uint8_t *p, size_t len)
             pr->deadline = uv_now(s->loop) + PENDING_MS;
             return;
         }
+    } else if (kind == FW_OP) {
+        char msg[256];
+        dec_str(&d, msg, sizeof(msg));
+        if (d.err)
+            return;
+        for (struct op *o = s->ops.head; o; o = o->next) {
+            if (!o->fwd || o->from || o->req_id != req)
+                continue;
+            if (rc == CN_EAGAIN) {
+                o->fwd = false; /* the leader moved on: retried on the next tick */
+                return;
+            }
+            op_finish(s, o, rc, msg[0] ? msg : NULL);
+            return;
+        }
     } else if (kind == FW_READ) {
         for (struct rreq *r = s->reads.head; r; r = r->next) {
             if (r->phase != R_FWD || r->ctx != req)
@@ -1584,13 +1670,35 @@ static void on_peer_state(void *arg, uint64_t id, bool up)
     }
 }
 
-/* ---- discovery probes (-retry-join) ------------------------------------------ */
+/* ---- discovery probes (-retry-join, srv_join) ------------------------------------ */
+
+static void probe_report(struct probe *p, int rc, const char *msg)
+{
+    if (p->cb) {
+        srv_op_cb cb = p->cb;
+        p->cb = NULL;
+        cb(p->arg, rc, msg);
+    }
+}
 
 static void probe_closed(uv_handle_t *h)
 {
     struct probe *p = h->data;
-    p->busy = false;
     struct srv *s = p->s;
+    p->busy = false;
+    if (p->once || s->closing) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "dial tcp %s: no cairn server answered", p->addr);
+        probe_report(p, p->id ? 0 : CN_EIO, p->id ? NULL : msg);
+        if (!s->closing) {
+            for (struct probe **pp = &s->probes; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                    *pp = p->next;
+                    break;
+                }
+            cn_free(p);
+        }
+    }
     if (--s->handles == 0 && s->closing)
         free_srv(s);
 }
@@ -1649,15 +1757,18 @@ static void probe_connected(uv_connect_t *c, int status)
     uv_read_start((uv_stream_t *)&p->tcp, probe_alloc, probe_read);
 }
 
-static void probe_start(struct srv *s, struct probe *p, const char *cluster)
+static int parse_addr(const char *addr, struct sockaddr_storage *sa)
 {
     char host[64];
-    snprintf(host, sizeof(host), "%s", p->addr);
+    snprintf(host, sizeof(host), "%s", addr);
     char *colon = strrchr(host, ':');
     if (!colon)
-        return;
+        return CN_EINVAL;
     *colon = '\0';
-    int port = atoi(colon + 1);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port <= 0 || port > 65535)
+        return CN_EINVAL;
     const char *h = host;
     if (h[0] == '[') {
         h++;
@@ -1665,36 +1776,209 @@ static void probe_start(struct srv *s, struct probe *p, const char *cluster)
         if (e)
             *e = '\0';
     }
+    if (uv_ip4_addr(h, (int)port, (struct sockaddr_in *)sa) &&
+        uv_ip6_addr(h, (int)port, (struct sockaddr_in6 *)sa))
+        return CN_EINVAL;
+    return 0;
+}
+
+/* 0 when started (probe_closed runs later), else an error and nothing runs. */
+static int probe_start(struct srv *s, struct probe *p)
+{
     struct sockaddr_storage sa;
-    if (uv_ip4_addr(h, port, (struct sockaddr_in *)&sa) &&
-        uv_ip6_addr(h, port, (struct sockaddr_in6 *)&sa))
-        return;
+    if (parse_addr(p->addr, &sa))
+        return CN_EINVAL;
     struct xport_hello hello = {.version = XPORT_VERSION, .node_id = s->id};
-    snprintf(hello.cluster, sizeof(hello.cluster), "%s", cluster);
+    snprintf(hello.cluster, sizeof(hello.cluster), "%s", s->cluster);
     if (xport_hello_encode(&hello, p->hello, sizeof(p->hello), &p->hello_len))
-        return;
+        return CN_EINVAL;
     p->in_len = 0;
     if (uv_tcp_init(s->loop, &p->tcp))
-        return;
+        return CN_EIO;
     p->tcp.data = p;
     p->conn.data = p;
     p->busy = true;
     s->handles++;
     if (uv_tcp_connect(&p->conn, &p->tcp, (struct sockaddr *)&sa, probe_connected))
         probe_end(p);
+    return 0;
 }
 
-static char g_cluster[XPORT_CLUSTER_MAX + 1];
+static struct probe *probe_new(struct srv *s, const char *addr)
+{
+    struct probe *p = cn_calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->s = s;
+    snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    p->next = s->probes;
+    s->probes = p;
+    return p;
+}
 
 static void run_probes(struct srv *s)
 {
     uint64_t now = uv_now(s->loop);
-    for (size_t i = 0; i < s->nprobes; i++) {
-        struct probe *p = &s->probes[i];
-        if (p->id || p->busy || p->next_ms > now)
+    for (struct probe *p = s->probes; p; p = p->next) {
+        if (p->id || p->busy || p->once || p->next_ms > now)
             continue;
         p->next_ms = now + 1000;
-        probe_start(s, p, g_cluster);
+        probe_start(s, p);
+    }
+}
+
+/* ---- operations ---------------------------------------------------------------------- */
+
+static void op_finish(struct srv *s, struct op *o, int rc, const char *msg)
+{
+    LIST_DEL(&s->ops, o);
+    if (o->from) {
+        struct cn_buf b = CN_BUF_INIT;
+        if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, o->req_id) &&
+            !cn_enc_u32(&b, (uint32_t)rc) && !cn_enc_u64(&b, 0) && !cn_enc_str(&b, msg))
+            send_raw(s, o->from, XPORT_FORWARD_RESP, b.p, b.len);
+        cn_buf_free(&b);
+    } else if (o->cb) {
+        o->cb(o->arg, rc, msg);
+    }
+    cn_free(o);
+}
+
+/* Run (or retry) an operation; on a follower, forward it to the leader. */
+static void op_dispatch(struct srv *s, struct op *o)
+{
+    if (o->fwd || o->proposed)
+        return;
+    if (s->role != RAFT_LEADER) {
+        if (o->from) {
+            op_finish(s, o, CN_EAGAIN, "leadership moved; retry");
+            return;
+        }
+        if (s->leader == RAFT_NONE || !s->x)
+            return; /* held until a leader is known */
+        struct cn_buf b = CN_BUF_INIT;
+        o->req_id = ++s->next_req;
+        if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, o->req_id) && !cn_enc_u8(&b, o->kind) &&
+            !cn_enc_u64(&b, o->id) && !cn_enc_str(&b, o->addr) &&
+            xport_send(s->x, s->leader, XPORT_FORWARD_REQ, b.p, b.len) == 0)
+            o->fwd = true;
+        cn_buf_free(&b);
+        return;
+    }
+    if (o->kind == OP_TRANSFER) {
+        int rc = raft_transfer_leader(s->raft, o->id);
+        kick(s);
+        op_finish(s, o, rc, rc == CN_EINVAL ? "no such voter" : rc ? "cannot transfer now" : NULL);
+        return;
+    }
+    struct raft_status st;
+    raft_get_status(s->raft, &st);
+    uint64_t target = 0;
+    for (size_t i = 0; i < st.conf.n; i++)
+        if ((o->id && st.conf.servers[i].id == o->id) ||
+            (!o->id && o->addr[0] && !strcmp(st.conf.servers[i].addr, o->addr)))
+            target = st.conf.servers[i].id;
+    if (!target) {
+        char msg[160];
+        if (o->id)
+            snprintf(msg, sizeof(msg), "id %016llx was not found in the Raft configuration",
+                     (unsigned long long)o->id);
+        else
+            snprintf(msg, sizeof(msg), "address \"%s\" was not found in the Raft configuration",
+                     o->addr);
+        op_finish(s, o, CN_ENOTFOUND, msg);
+        return;
+    }
+    uint64_t idx;
+    int rc = raft_propose_conf(s->raft, RAFT_CC_REMOVE, target, NULL, &idx);
+    if (rc == CN_EAGAIN)
+        return; /* another change in flight: retried on the next tick */
+    if (rc) {
+        op_finish(s, o, rc, "cannot change the configuration");
+        return;
+    }
+    o->proposed = true;
+    o->index = idx;
+    kick(s);
+}
+
+static int op_new(struct srv *s, int kind, uint64_t id, const char *addr, srv_op_cb cb,
+                  void *arg, uint64_t from, uint64_t req_id)
+{
+    if (s->closing)
+        return CN_ESHUTDOWN;
+    struct op *o = cn_calloc(1, sizeof(*o));
+    if (!o)
+        return CN_ENOMEM;
+    o->kind = (enum op_kind)kind;
+    o->id = id;
+    snprintf(o->addr, sizeof(o->addr), "%s", addr ? addr : "");
+    o->cb = cb;
+    o->arg = arg;
+    o->from = from;
+    o->req_id = req_id;
+    o->deadline = uv_now(s->loop) + s->hold_ms + FWD_MS;
+    LIST_PUSH(&s->ops, o);
+    op_dispatch(s, o);
+    return 0;
+}
+
+static void ops_tick(struct srv *s)
+{
+    uint64_t now = uv_now(s->loop);
+    for (struct op *o = s->ops.head, *nx; o; o = nx) {
+        nx = o->next;
+        if (o->proposed && s->applied >= o->index)
+            op_finish(s, o, 0, NULL);
+        else if (o->deadline <= now)
+            op_finish(s, o, CN_EAGAIN, o->fwd || o->proposed ? "timed out" : "No cluster leader");
+        else
+            op_dispatch(s, o);
+    }
+}
+
+/* Consul's leader adds the servers it learns of (serf members) to the Raft
+ * configuration, as non-voters until they caught up (autopilot). Here a
+ * server is added when it reached us (or a peer that gossiped it) with an
+ * empty log and was never a member: a removed server that still runs keeps
+ * its log and is not taken back. One change at a time. */
+static void autojoin(struct srv *s)
+{
+    if (s->role != RAFT_LEADER)
+        return;
+    struct raft_status st;
+    raft_get_status(s->raft, &st);
+    if (st.commit < st.last_index)
+        return; /* let the previous change (or the term's no-op) commit first */
+    uint64_t idx;
+    struct raft_progress pr[RAFT_MAX_SERVERS];
+    size_t npr = raft_get_progress(s->raft, pr, RAFT_MAX_SERVERS);
+    for (size_t i = 0; i < st.conf.n; i++) {
+        if (st.conf.servers[i].role != RAFT_LEARNER)
+            continue;
+        for (size_t k = 0; k < npr; k++)
+            if (pr[k].id == st.conf.servers[i].id && pr[k].match >= st.commit) {
+                if (raft_propose_conf(s->raft, RAFT_CC_PROMOTE, pr[k].id, NULL, &idx) == 0) {
+                    cn_info("server", "promoting server %016llx to voter",
+                            (unsigned long long)pr[k].id);
+                    kick(s);
+                }
+                return;
+            }
+    }
+    if (st.conf.n >= RAFT_MAX_SERVERS)
+        return;
+    for (size_t i = 0; i < s->ndir; i++) {
+        struct pinfo *p = &s->dir[i];
+        if (p->was_member || p->has_log || !p->addr[0] || !xport_peer_up(s->x, p->id) ||
+            raft_conf_find(&st.conf, p->id))
+            continue;
+        if (raft_propose_conf(s->raft, RAFT_CC_ADD_LEARNER, p->id, p->addr, &idx) == 0) {
+            cn_info("server", "adding server %016llx (%s, %s) as a non-voter",
+                    (unsigned long long)p->id, p->node, p->addr);
+            kick(s);
+        }
+        return;
     }
 }
 
@@ -1714,9 +1998,12 @@ static void on_tick(uv_timer_t *t)
     if (s->leader != RAFT_NONE)
         dispatch_held(s);
     expire(s);
-    if (s->nprobes)
+    ops_tick(s);
+    if (s->probes)
         run_probes(s);
     maybe_bootstrap(s);
+    if (s->x)
+        autojoin(s);
 }
 
 /* ---- open / close ------------------------------------------------------------------ */
@@ -1854,8 +2141,11 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     stor_get_info(s->st, &info);
     bool empty = info.snap_index == 0 && info.last_index < info.first_index;
     s->had_log = !empty;
-    bool multi = opt->bootstrap_expect > 1 || (opt->njoin > 0 && !opt->bootstrap);
-    bool alone = !multi || opt->bootstrap;
+    /* Bootstrap alone: -bootstrap, -bootstrap-expect=1, or no server port
+     * and nothing to join (-dev, tests: the zero options). */
+    bool alone = opt->bootstrap || opt->bootstrap_expect == 1 ||
+                 ((!opt->bind_addr || !*opt->bind_addr) && opt->bootstrap_expect < 2 &&
+                  opt->njoin == 0);
     if (opt->bind_addr && *opt->bind_addr) {
         const char *adv = opt->advertise_addr && *opt->advertise_addr ? opt->advertise_addr
                                                                       : opt->bind_addr;
@@ -1866,7 +2156,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     /* Start the transport first: the address we advertise needs its port. */
     if (opt->bind_addr && *opt->bind_addr) {
         const char *cid = opt->cluster_id && *opt->cluster_id ? opt->cluster_id : "dc1";
-        snprintf(g_cluster, sizeof(g_cluster), "%s", cid);
+        snprintf(s->cluster, sizeof(s->cluster), "%s", cid);
         struct xport_options xo = {.host = opt->bind_addr, .port = opt->server_port,
                                    .cluster_id = cid, .node_id = s->id,
                                    .on_frame = on_frame, .on_peer_state = on_peer_state,
@@ -2020,16 +2310,12 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     for (size_t i = 0; i < opt->njoin; i++) {
         if (!opt->join[i] || !strcmp(opt->join[i], s->self_addr))
             continue; /* ourselves: a join list shared by every server */
-        struct probe *np = cn_realloc(s->probes, (s->nprobes + 1) * sizeof(*np));
-        if (!np) {
+        if (!s->x)
+            break;
+        if (!probe_new(s, opt->join[i])) {
             snprintf(err, errcap, "out of memory");
             return fail_open(s, CN_ENOMEM);
         }
-        s->probes = np;
-        memset(&np[s->nprobes], 0, sizeof(*np));
-        np[s->nprobes].s = s;
-        snprintf(np[s->nprobes].addr, sizeof(np[0].addr), "%s", opt->join[i]);
-        s->nprobes++;
     }
 
     state_set_change_cb(s->state, on_change, s);
@@ -2080,7 +2366,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
             (unsigned long long)info.snap_index, (unsigned long long)info.first_index,
             (unsigned long long)info.last_index,
             s->bootstrapped ? "" : "; waiting for servers to bootstrap or a leader");
-    if (s->nprobes)
+    if (s->probes)
         run_probes(s);
     *out = s;
     return 0;
@@ -2091,7 +2377,11 @@ static void free_srv(struct srv *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_cond_destroy(&s->snap_cond);
-    cn_free(s->probes);
+    while (s->probes) {
+        struct probe *p = s->probes;
+        s->probes = p->next;
+        cn_free(p);
+    }
     cn_free(s);
 }
 
@@ -2176,9 +2466,14 @@ void srv_close(struct srv *s)
     s->state = NULL;
     srv__watches_free(s->watches);
     s->watches = NULL;
-    for (size_t i = 0; i < s->nprobes; i++)
-        if (s->probes[i].busy)
-            probe_end(&s->probes[i]);
+    while (s->ops.head)
+        op_finish(s, s->ops.head, CN_ESHUTDOWN, "shutting down");
+    for (struct probe *p = s->probes; p; p = p->next) {
+        if (p->busy)
+            probe_end(p);
+        else
+            probe_report(p, CN_ESHUTDOWN, "shutting down");
+    }
     if (s->x) {
         s->x_stopping = true;
         s->handles++;
@@ -2323,68 +2618,54 @@ uint64_t srv_snapshot_index(const struct srv *s)
     return s->last_snap_index;
 }
 
-/* ---- operations --------------------------------------------------------------------
- * Leader-side only for now: a follower answers CN_EAGAIN with the leader's
- * address in msg, so the caller can retry there. */
-
-static int op_leader_check(struct srv *s, srv_op_cb cb, void *arg)
-{
-    if (s->role == RAFT_LEADER)
-        return 0;
-    char msg[128];
-    snprintf(msg, sizeof(msg), "not the leader (leader: %s)", srv_leader_addr(s));
-    cb(arg, CN_EAGAIN, msg);
-    return CN_EAGAIN;
-}
+/* ---- operations (server.h) ------------------------------------------------------------ */
 
 int srv_join(struct srv *s, const char *addr, srv_op_cb cb, void *arg)
 {
-    (void)addr;
-    if (op_leader_check(s, cb, arg))
+    if (s->closing)
+        return CN_ESHUTDOWN;
+    struct sockaddr_storage sa;
+    if (!s->x) {
+        cb(arg, CN_EINVAL, "this server has no server RPC port");
         return 0;
-    cb(arg, CN_EINVAL, "join is not implemented yet");
+    }
+    if (!addr || parse_addr(addr, &sa)) {
+        cb(arg, CN_EINVAL, "expected host:port");
+        return 0;
+    }
+    struct probe *p = probe_new(s, addr);
+    if (!p)
+        return CN_ENOMEM;
+    p->once = true;
+    p->cb = cb;
+    p->arg = arg;
+    if (probe_start(s, p) != 0) {
+        s->probes = p->next;
+        cn_free(p);
+        cb(arg, CN_EIO, "cannot connect");
+    }
     return 0;
 }
 
 int srv_remove_peer(struct srv *s, uint64_t id, const char *addr, srv_op_cb cb, void *arg)
 {
-    if (op_leader_check(s, cb, arg))
-        return 0;
-    struct raft_status st;
-    raft_get_status(s->raft, &st);
-    uint64_t target = 0;
-    for (size_t i = 0; i < st.conf.n; i++)
-        if ((id && st.conf.servers[i].id == id) ||
-            (!id && addr && !strcmp(st.conf.servers[i].addr, addr)))
-            target = st.conf.servers[i].id;
-    if (!target) {
-        cb(arg, CN_ENOTFOUND, "no such server in the configuration");
+    if (!id && (!addr || !*addr)) {
+        cb(arg, CN_EINVAL, "an address or id is required");
         return 0;
     }
-    uint64_t idx;
-    int rc = raft_propose_conf(s->raft, RAFT_CC_REMOVE, target, NULL, &idx);
-    if (rc) {
-        cb(arg, rc, "a configuration change is in progress");
-        return 0;
-    }
-    kick(s);
-    cb(arg, 0, NULL);
-    return 0;
+    return op_new(s, OP_REMOVE, id, addr, cb, arg, 0, 0);
 }
 
 int srv_transfer_leader(struct srv *s, uint64_t id, srv_op_cb cb, void *arg)
 {
-    if (op_leader_check(s, cb, arg))
-        return 0;
-    int rc = raft_transfer_leader(s->raft, id);
-    kick(s);
-    cb(arg, rc, rc ? "cannot transfer leadership" : NULL);
-    return 0;
+    return op_new(s, OP_TRANSFER, id, NULL, cb, arg, 0, 0);
 }
 
 int srv_leave(struct srv *s, srv_op_cb cb, void *arg)
 {
-    return srv_remove_peer(s, s->id, NULL, cb, arg);
+    /* The core lets a leader remove itself: it steps down once the change
+     * committed (thesis §4.2.2), so no transfer is needed first. */
+    return op_new(s, OP_REMOVE, s->id, NULL, cb, arg, 0, 0);
 }
 
 /* ---- watches ------------------------------------------------------------------------ */

@@ -44,7 +44,10 @@ struct srv_options {
     uint64_t node_id;          /* this server's raft id (1 when bootstrapping alone) */
     /* ---- cluster (Raft) ------------------------------------------------------
      * The single-voter path is a Raft cluster of one. Fields below are
-     * optional; zero values give a bootstrapped single server. */
+     * optional; zero values give a bootstrapped single server. With a
+     * bind_addr, a server bootstraps alone only with `bootstrap` or
+     * bootstrap_expect == 1; otherwise it waits for bootstrap_expect servers
+     * or to be added by a leader. */
     const char *bind_addr;      /* server RPC listen address ("127.0.0.1") */
     int server_port;            /* server RPC port (8300); 0 = ephemeral */
     const char *advertise_addr; /* "host" others dial; default bind_addr */
