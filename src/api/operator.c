@@ -30,18 +30,18 @@
  * (stopping closes every connection, pending writes included). */
 #define LEAVE_EXIT_DELAY_MS 200
 
-/* srv_op_cb -> the HTTP answer; what to send on success is in c->user. */
-enum op_ok { OP_OK_EMPTY = 1, OP_OK_SUCCESS, OP_OK_LEAVE };
+/* srv_op_cb -> the HTTP answer; which operation it was is in c->user. */
+enum op_kind { OP_REMOVE = 1, OP_TRANSFER, OP_JOIN, OP_LEAVE };
 
 static void maybe_exit_after_leave(struct api_ctx *c);
 
 static void op_done(void *arg, int rc, const char *msg)
 {
     struct api_ctx *c = arg;
-    enum op_ok ok = (enum op_ok)(uintptr_t)c->user;
+    enum op_kind op = (enum op_kind)(uintptr_t)c->user;
     c->user = NULL;
     if (rc == 0) {
-        if (ok == OP_OK_SUCCESS) {
+        if (op == OP_TRANSFER) {
             /* api.TransferLeaderResponse */
             struct cn_buf b = CN_BUF_INIT;
             struct cn_jsonw w;
@@ -56,12 +56,20 @@ static void op_done(void *arg, int rc, const char *msg)
             cn_buf_free(&b);
             return;
         }
-        if (ok == OP_OK_LEAVE)
+        if (op == OP_LEAVE)
             maybe_exit_after_leave(c); /* before the reply frees c */
         api_reply_empty(c);
         return;
     }
     const char *text = msg && *msg ? msg : NULL;
+    if (op == OP_REMOVE && rc == CN_ENOTFOUND) {
+        /* The leader's text in Consul (operator_raft_endpoint.go). */
+        const struct http_param *pa = http_req_param(c->req, "address");
+        const struct http_param *pi = http_req_param(c->req, "id");
+        api_error(c, 500, "%s \"%s\" was not found in the Raft configuration",
+                  pa ? "address" : "id", pa ? pa->value : pi ? pi->value : "");
+        return;
+    }
     switch (rc) {
     case CN_EINVAL:
         api_error(c, 400, "%s", text ? text : "invalid request");
@@ -162,7 +170,7 @@ static void h_raft_peer(struct api_ctx *c)
         api_error(c, 500, "address \"\" was not found in the Raft configuration");
         return;
     }
-    c->user = (void *)(uintptr_t)OP_OK_EMPTY;
+    c->user = (void *)(uintptr_t)OP_REMOVE;
     int rc = srv_remove_peer(c->api->srv, id, pid ? NULL : paddr->value, op_done, c);
     if (rc)
         op_refused(c, rc);
@@ -179,7 +187,7 @@ static void h_transfer_leader(struct api_ctx *c)
                           "configuration", sid);
         return;
     }
-    c->user = (void *)(uintptr_t)OP_OK_SUCCESS;
+    c->user = (void *)(uintptr_t)OP_TRANSFER;
     int rc = srv_transfer_leader(c->api->srv, id, op_done, c);
     if (rc)
         op_refused(c, rc);
@@ -215,7 +223,7 @@ static void h_agent_join(struct api_ctx *c)
         api_error(c, 400, "Address too long");
         return;
     }
-    c->user = (void *)(uintptr_t)OP_OK_EMPTY;
+    c->user = (void *)(uintptr_t)OP_JOIN;
     int rc = srv_join(c->api->srv, addr, op_done, c);
     if (rc)
         op_refused(c, rc);
@@ -252,7 +260,7 @@ static void maybe_exit_after_leave(struct api_ctx *c)
 
 static void h_agent_leave(struct api_ctx *c)
 {
-    c->user = (void *)(uintptr_t)OP_OK_LEAVE;
+    c->user = (void *)(uintptr_t)OP_LEAVE;
     int rc = srv_leave(c->api->srv, op_done, c);
     if (rc)
         op_refused(c, rc);

@@ -18,8 +18,6 @@ import requests
 
 from conftest import START_TIMEOUT, wait_until
 
-pytest.skip("waiting for the Raft cluster wiring in server.c (replication, elections, "
-            "-retry-join...): enabled once it lands", allow_module_level=True)
 
 
 def kv_stale(agent, key):

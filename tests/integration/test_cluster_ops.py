@@ -4,10 +4,10 @@ cluster, driven through the HTTP API and the CLI as an operator would
 leave.mdx).
 
 The tests of the first part share one cluster and run in file order: three
-servers form it; a fourth joins with -retry-join and a fifth through
-`cairn join`; peers are removed by address and by ID; leadership moves to a
-named server; a follower leaves with `cairn leave`. The last test forms a
-fresh five-server cluster.
+servers form it; bad removals are refused; leadership moves to a named
+server; a fourth joins with -retry-join and a fifth through `cairn join`; a
+follower leaves with `cairn leave`. Removal by address and by ID, and the
+five-server formation, use clusters of their own.
 """
 
 import time
@@ -17,8 +17,12 @@ import requests
 
 from conftest import Cluster, START_TIMEOUT, cairn_cli, wait_until
 
-pytest.skip("waiting for the Raft cluster wiring in server.c (srv_join, srv_peers, "
-            "-retry-join...): enabled once it lands", allow_module_level=True)
+# Parts of the contract (server.h) not implemented yet: enabled as they land.
+JOIN_PENDING = pytest.mark.skip(reason="srv_join answers 'join is not implemented yet'")
+FORWARD_PENDING = pytest.mark.skip(
+    reason="operations sent to a follower are not forwarded to the leader yet "
+           "(srv_* answer 'not the leader')")
+
 
 
 def voters(servers):
@@ -87,52 +91,7 @@ def test_three_servers_list_peers(cl):
         wait_until(lambda: kv_stale(a, "ops/a"), what="ops/a on " + a.name)
 
 
-# ---- growing: -retry-join and `cairn join` --------------------------------------
-
-def test_fourth_server_retry_join(cl):
-    for i in range(20):
-        write_ok(cl, "ops/before-n4/%d" % i, b"v%d" % i)
-    n4 = cl.add("n4")  # no -bootstrap-expect: it only joins
-    n4.start(wait=False)
-    wait_until(lambda: n4.rpc_addr in voters(cl.peers()), timeout=START_TIMEOUT,
-               what="n4 to become a voter")
-    n4.wait_ready()
-    assert n4.leader_addr() == cl.leader().rpc_addr
-    # It received the data written before it existed.
-    for i in range(20):
-        wait_until(lambda: kv_stale(n4, "ops/before-n4/%d" % i), what="old data on n4")
-    assert kv_stale(n4, "ops/a")["Value"]
-    # And takes part in new writes.
-    write_ok(cl, "ops/after-n4", b"x")
-    wait_until(lambda: kv_stale(n4, "ops/after-n4"), what="new data on n4")
-
-
-def test_fifth_server_cairn_join(cl):
-    n5 = cl.add("n5", join=False)
-    n5.start(wait=False)
-    # Alone and not bootstrapped, it has no leader.
-    time.sleep(1.0)
-    assert n5.running()
-    assert n5.leader_addr() == ""
-    # Ask a member's agent to add it (Consul: `consul join` through any agent).
-    member = cl.followers()[0]
-    p = cairn_cli("join", n5.rpc_addr, http_port=member.http_port)
-    assert p.returncode == 0, (p.stdout, p.stderr)
-    assert p.stdout == "Successfully joined cluster by contacting 1 nodes.\n"
-    wait_until(lambda: n5.rpc_addr in voters(cl.peers()), timeout=START_TIMEOUT,
-               what="n5 to become a voter")
-    n5.wait_ready()
-    wait_until(lambda: kv_stale(n5, "ops/after-n4"), what="data on n5")
-    assert len(cl.peers()) == 5
-
-    # A join that cannot work is reported, exit 1.
-    p = cairn_cli("join", "127.0.0.1:1", http_port=member.http_port)
-    assert p.returncode == 1
-    assert "Error joining address '127.0.0.1:1'" in p.stderr
-    assert "Failed to join any nodes." in p.stderr
-
-
-# ---- shrinking: remove-peer -----------------------------------------------------
+# ---- refused operations ---------------------------------------------------------
 
 def test_remove_peer_errors(cl):
     ldr = cl.leader()
@@ -149,42 +108,7 @@ def test_remove_peer_errors(cl):
     p = cairn_cli("operator", "raft", "remove-peer", http_port=ldr.http_port)
     assert p.returncode == 1
     assert "an address or id is required" in p.stderr
-    assert len(cl.peers()) == 5
-
-
-def test_remove_peer_by_address_and_id(cl):
-    n5 = [a for a in cl.agents if a.name == "n5"][0]
-    n4 = [a for a in cl.agents if a.name == "n4"][0]
-    # The leader must not be the one we remove by address (keep it simple).
-    if cl.leader() in (n4, n5):
-        r = cl.leader().request("POST", "/v1/operator/raft/transfer-leader",
-                                params={"id": [s["ID"] for s in cl.peers()
-                                               if s["Node"] == "n1"][0]})
-        assert r.status_code == 200, r.text
-        wait_until(lambda: cl.leader().name == "n1", what="n1 leader")
-
-    via = [a for a in cl.agents if a.name == "n2"][0]
-    p = cairn_cli("operator", "raft", "remove-peer", "-address=" + n5.rpc_addr,
-                  http_port=via.http_port)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout == 'Removed peer with address "%s"\n' % n5.rpc_addr
-    n5.kill9()  # removed: it no longer counts (nor knows the leader)
-    wait_until(lambda: n5.rpc_addr not in voters(cl.peers()), what="n5 gone")
-    assert len(cl.peers()) == 4
-    write_ok(cl, "ops/after-remove-n5", b"1")
-
-    # By ID, over HTTP, as raft/configuration shows it.
-    sid = [s["ID"] for s in cl.peers() if s["Address"] == n4.rpc_addr][0]
-    r = cl.leader().delete("/v1/operator/raft/peer", params={"id": sid})
-    assert r.status_code == 200, r.text
-    assert r.text == ""
-    n4.kill9()
-    wait_until(lambda: n4.rpc_addr not in voters(cl.peers()), what="n4 gone")
-    assert sorted(s["Node"] for s in cl.peers()) == ["n1", "n2", "n3"]
-    # Three voters again: writes commit and reach everyone.
-    write_ok(cl, "ops/after-remove-n4", b"1")
-    for a in cl.live():
-        wait_until(lambda: kv_stale(a, "ops/after-remove-n4"), what="write on " + a.name)
+    assert len(cl.peers()) == 3
 
 
 # ---- leadership transfer ------------------------------------------------------------
@@ -209,8 +133,64 @@ def test_transfer_leader_to_named_server(cl):
     assert r.status_code == 405
 
 
+# ---- growing: -retry-join and `cairn join` --------------------------------------
+
+@JOIN_PENDING
+def test_fourth_server_retry_join(cl):
+    for i in range(20):
+        write_ok(cl, "ops/before-n4/%d" % i, b"v%d" % i)
+    n4 = cl.add("n4")  # no -bootstrap-expect: it only joins
+    n4.start(wait=False)
+    wait_until(lambda: n4.rpc_addr in voters(cl.peers()), timeout=START_TIMEOUT,
+               what="n4 to become a voter")
+    n4.wait_ready()
+    assert n4.leader_addr() == cl.leader().rpc_addr
+    # It received the data written before it existed.
+    for i in range(20):
+        wait_until(lambda: kv_stale(n4, "ops/before-n4/%d" % i), what="old data on n4")
+    assert kv_stale(n4, "ops/a")["Value"]
+    # And takes part in new writes.
+    write_ok(cl, "ops/after-n4", b"x")
+    wait_until(lambda: kv_stale(n4, "ops/after-n4"), what="new data on n4")
+
+
+@JOIN_PENDING
+def test_fifth_server_cairn_join(cl):
+    # A server must be told something to join; an address where nobody
+    # listens leaves it waiting outside any cluster.
+    n5 = cl.add("n5", join=False, extra_args=["-retry-join=127.0.0.1:1"])
+    n5.start(wait=False)
+    # Alone and not bootstrapped, it has no leader.
+    time.sleep(1.0)
+    assert n5.running()
+    assert n5.leader_addr() == ""
+    # Ask a member's agent to add it (Consul: `consul join` through any agent).
+    member = cl.leader()
+    p = cairn_cli("join", n5.rpc_addr, http_port=member.http_port)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert p.stdout == "Successfully joined cluster by contacting 1 nodes.\n"
+    wait_until(lambda: n5.rpc_addr in voters(cl.peers()), timeout=START_TIMEOUT,
+               what="n5 to become a voter")
+    n5.wait_ready()
+    wait_until(lambda: kv_stale(n5, "ops/after-n4"), what="data on n5")
+    assert len(cl.peers()) == 5
+    # Back to three for what follows: n4 and n5 leave the configuration.
+    for a in (n5, [x for x in cl.agents if x.name == "n4"][0]):
+        r = cl.leader().delete("/v1/operator/raft/peer", params={"address": a.rpc_addr})
+        assert r.status_code == 200, r.text
+        a.kill9()
+    wait_until(lambda: len(cl.peers()) == 3, what="back to three")
+
+    # A join that cannot work is reported, exit 1.
+    p = cairn_cli("join", "127.0.0.1:1", http_port=member.http_port)
+    assert p.returncode == 1
+    assert "Error joining address '127.0.0.1:1'" in p.stderr
+    assert "Failed to join any nodes." in p.stderr
+
+
 # ---- graceful leave -------------------------------------------------------------------
 
+@FORWARD_PENDING
 def test_leave_follower(cl):
     f = cl.followers()[0]
     p = cairn_cli("leave", http_port=f.http_port)
@@ -226,6 +206,50 @@ def test_leave_follower(cl):
     write_ok(cl, "ops/after-leave", b"1")
     for a in rest:
         wait_until(lambda: kv_stale(a, "ops/after-leave"), what="write on " + a.name)
+
+
+# ---- removal by address and by ID -------------------------------------------------
+
+def test_remove_peer_by_address_and_id(cluster_factory):
+    c = cluster_factory(5)
+    ldr = c.leader()
+    ldr.kv_put("rm/before", b"1")
+    victims = [a for a in c.live() if a is not ldr][:2]
+    # By address, with the CLI.
+    v = victims[0]
+    p = cairn_cli("operator", "raft", "remove-peer", "-address=" + v.rpc_addr,
+                  http_port=ldr.http_port)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == 'Removed peer with address "%s"\n' % v.rpc_addr
+    v.kill9()  # removed: it no longer counts (nor knows the leader)
+    wait_until(lambda: v.rpc_addr not in voters(c.peers()), what="first removal")
+    assert len(c.peers()) == 4
+    c.leader().kv_put("rm/after-1", b"1")
+
+    # By ID, over HTTP, as raft/configuration shows it.
+    v = victims[1]
+    sid = [s["ID"] for s in c.peers() if s["Address"] == v.rpc_addr][0]
+    r = c.leader().delete("/v1/operator/raft/peer", params={"id": sid})
+    assert r.status_code == 200, r.text
+    assert r.text == ""
+    v.kill9()
+    wait_until(lambda: v.rpc_addr not in voters(c.peers()), what="second removal")
+    assert len(c.peers()) == 3
+    # Three voters left: writes commit and reach every one of them.
+    c.leader().kv_put("rm/after-2", b"1")
+    for a in c.live():
+        wait_until(lambda: kv_stale(a, "rm/after-2"), what="write on " + a.name)
+
+
+@FORWARD_PENDING
+def test_remove_peer_through_a_follower(cluster_factory):
+    c = cluster_factory(4)
+    f, v = [a for a in c.live() if a is not c.leader()][:2]
+    p = cairn_cli("operator", "raft", "remove-peer", "-address=" + v.rpc_addr,
+                  http_port=f.http_port)
+    assert p.returncode == 0, p.stderr
+    v.kill9()
+    wait_until(lambda: len(c.peers()) == 3, what="removal through a follower")
 
 
 # ---- five servers ----------------------------------------------------------------------
@@ -246,3 +270,23 @@ def test_five_server_formation(cluster_factory):
     p = cairn_cli("operator", "raft", "list-peers", "-stale", http_port=f.http_port)
     assert p.returncode == 0, p.stderr
     assert len(p.stdout.strip().splitlines()) == 6
+
+
+def test_leave_leader(cluster_factory):
+    """The leader leaves: it answers, exits cleanly, and the other two elect a
+    leader among themselves with a configuration of two."""
+    c = cluster_factory(3)
+    ldr = c.leader()
+    ldr.kv_put("leave/before", b"1")
+    p = cairn_cli("leave", http_port=ldr.http_port)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "Graceful leave complete\n"
+    rc = ldr.wait_exit(timeout=30)
+    assert rc == 0, "left agent exited %s; log:\n%s" % (rc, ldr.log_tail())
+    new = c.wait_converged(timeout=START_TIMEOUT)
+    assert new is not ldr
+    wait_until(lambda: ldr.rpc_addr not in voters(c.peers()), what="leaver out of the config")
+    assert len(c.peers()) == 2
+    new.kv_put("leave/after", b"1")
+    for a in c.live():
+        wait_until(lambda: kv_stale(a, "leave/after"), what="write on " + a.name)
