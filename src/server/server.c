@@ -116,6 +116,7 @@ struct list { void *head, *tail; };
 struct omsg { /* an encoded Raft message waiting for a durable write */
     struct omsg *next;
     uint64_t to;
+    bool snap; /* a SNAPSHOT: a failed send is reported to the core */
     size_t len;
     uint8_t data[];
 };
@@ -824,13 +825,15 @@ static void send_raw(struct srv *s, uint64_t to, uint8_t type, const void *p, si
         xport_send(s->x, to, type, p, len);
 }
 
-static void send_encoded(struct srv *s, uint64_t to, const void *p, size_t len)
+static void send_encoded(struct srv *s, const struct omsg *m)
 {
     if (!s->x || s->x_stopping)
         return;
-    int rc = xport_send(s->x, to, XPORT_RAFT_MSG, p, len);
-    if (rc == CN_EAGAIN && s->raft && !xport_peer_up(s->x, to))
-        raft_report_unreachable(s->raft, to);
+    int rc = xport_send(s->x, m->to, XPORT_RAFT_MSG, m->data, m->len);
+    if (rc && s->raft && m->snap)
+        raft_report_snapshot(s->raft, m->to, false); /* probe again, not after a timeout */
+    if (rc == CN_EAGAIN && s->raft && !xport_peer_up(s->x, m->to))
+        raft_report_unreachable(s->raft, m->to);
 }
 
 static struct omsg *encode_msg(const struct raft_msg *m)
@@ -841,6 +844,7 @@ static struct omsg *encode_msg(const struct raft_msg *m)
         return NULL;
     o->next = NULL;
     o->to = m->to;
+    o->snap = m->type == RAFT_MSG_SNAPSHOT;
     if (raft_msg_encode(m, o->data, n, &o->len) != 0) {
         cn_free(o);
         return NULL;
@@ -1080,8 +1084,7 @@ static int restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, c
     s->applied_term = m->term;
     s->last_snap_index = m->index;
     /* Everything may have changed: wake every blocking query. */
-    for (int t = 0; t < STATE_T__COUNT; t++)
-        srv__watches_change(s->watches, (enum state_table)t, NULL, m->index);
+    srv__watches_fire_all(s->watches, m->index);
     for (struct prop *p = s->props.head, *nx; p; p = nx) {
         nx = p->next;
         if (p->phase == P_PENDING && p->index <= m->index)
@@ -1195,7 +1198,7 @@ static void handle_update(struct srv *s, const struct raft_update *u)
         if (!o)
             continue; /* lost, as on a network */
         if (now) {
-            send_encoded(s, o->to, o->data, o->len);
+            send_encoded(s, o);
             cn_free(o);
         } else {
             if (hold->msgs_tail)
@@ -1276,7 +1279,7 @@ static void on_async(uv_async_t *h)
             if (j->ack && s->raft)
                 raft_persisted(s->raft, j->ack_index, j->ack_term);
             for (struct omsg *m = j->msgs; m && !s->closing; m = m->next)
-                send_encoded(s, m->to, m->data, m->len);
+                send_encoded(s, m);
         }
         free_job(j);
     }

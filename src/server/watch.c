@@ -249,6 +249,13 @@ void srv__watches_change(struct srv_watches *ws, enum state_table t, const char 
     }
 }
 
+void srv__watches_fire_all(struct srv_watches *ws, uint64_t index)
+{
+    for (size_t i = 0; i < ws->nslots; i++)
+        while (ws->slots[i])
+            fire_bucket(ws, ws->slots[i], index); /* unlinks it from the slot */
+}
+
 void srv__watches_flush(struct srv_watches *ws)
 {
     while (ws->fired.head) {

@@ -160,6 +160,34 @@ static void test_growth_keeps_buckets_reachable(void **state)
     cn_free(w);
 }
 
+/* A snapshot installed from the leader replaces the whole state: every
+ * armed watch fires, whatever its key, table or kind. */
+static void test_fire_all(void **state)
+{
+    (void)state;
+    struct srv_watches *ws = srv__watches_new();
+    assert_non_null(ws);
+    struct waiter x[40];
+    char key[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "k/%d", i);
+        arm(ws, &x[i], (enum state_table)(i % STATE_T__COUNT), i % 5 == 0 ? NULL : key,
+            i % 3 == 0);
+    }
+    assert_int_equal(srv__watches_count(ws), 40);
+    srv__watches_fire_all(ws, 77);
+    srv__watches_flush(ws);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(x[i].fired, 1);
+        assert_int_equal(x[i].index, 77);
+    }
+    assert_int_equal(srv__watches_count(ws), 0);
+    srv__watches_fire_all(ws, 78); /* nothing armed: nothing happens */
+    srv__watches_flush(ws);
+    assert_int_equal(x[0].fired, 1);
+    srv__watches_free(ws);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_rearm_from_callback),
         cmocka_unit_test(test_disarm_after_fire_before_flush),
         cmocka_unit_test(test_growth_keeps_buckets_reachable),
+        cmocka_unit_test(test_fire_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,327 @@
+/* Three servers in one process, on one loop, talking over loopback TCP
+ * through the real transport: formation with bootstrap_expect and a join
+ * list (gossip fills in the rest), writes through a follower (forwarded,
+ * completed when applied locally), read barriers on a follower, failover
+ * after the leader closes, a restarted server catching up through a
+ * snapshot sent by the leader (its log was compacted past the follower),
+ * removal of a server, and the hold timeout without a leader. Deadlines in
+ * the waits only stop a hung test; nothing asserts on timing. */
+#include <ftw.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "server/server.h"
+
+#define N 3
+
+struct node {
+    char dir[64];
+    int port;
+    char addr[32];
+    struct srv *s;
+    struct srv_options o;
+    const char *join[N];
+};
+
+static uv_loop_t loop;
+static struct node nodes[N];
+
+struct ctx {
+    int done;
+    int ok;
+    int last_rc;
+};
+
+static void on_done(void *arg, int rc, const struct state_result *res)
+{
+    struct ctx *c = arg;
+    c->done++;
+    c->last_rc = rc;
+    if (rc == 0 && res && res->ok)
+        c->ok++;
+}
+
+static void on_read(void *arg, int rc)
+{
+    struct ctx *c = arg;
+    c->done++;
+    c->last_rc = rc;
+}
+
+static void on_op(void *arg, int rc, const char *msg)
+{
+    (void)msg;
+    struct ctx *c = arg;
+    c->done++;
+    c->last_rc = rc;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int f, struct FTW *ftw)
+{
+    (void)sb, (void)f, (void)ftw;
+    return remove(p);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Run the loop until pred() holds; a deadline of 30 s of loop time. */
+static bool spin(bool (*pred)(void *), void *arg)
+{
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, on_wake, 5, 5);
+    uint64_t deadline = uv_now(&loop) + 30000;
+    bool ok;
+    while (!(ok = pred(arg)) && uv_now(&loop) < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static bool ctx_done(void *arg)
+{
+    return ((struct ctx *)arg)->done > 0;
+}
+
+static void open_node(int i)
+{
+    char err[256];
+    assert_int_equal(srv_open(&loop, &nodes[i].o, &nodes[i].s, err, sizeof(err)), 0);
+}
+
+static void close_node(int i)
+{
+    srv_close(nodes[i].s);
+    nodes[i].s = NULL;
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* The index of the leader every open node agrees on, or -1. */
+static int agreed_leader(void)
+{
+    const char *seen = NULL;
+    for (int i = 0; i < N; i++) {
+        if (!nodes[i].s)
+            continue;
+        const char *l = srv_leader_addr(nodes[i].s);
+        if (!l[0] || (seen && strcmp(seen, l)))
+            return -1;
+        seen = l;
+    }
+    for (int i = 0; i < N; i++)
+        if (seen && nodes[i].s && !strcmp(nodes[i].addr, seen) && srv_is_leader(nodes[i].s))
+            return i;
+    return -1;
+}
+
+static bool have_leader(void *arg)
+{
+    (void)arg;
+    return agreed_leader() >= 0;
+}
+
+static int put(int i, const char *key, const char *val)
+{
+    struct state_kv_op op = {.verb = STATE_KV_SET, .key = key, .value = val,
+                             .value_len = strlen(val)};
+    struct cn_buf cmd = CN_BUF_INIT;
+    assert_int_equal(state_cmd_kv_txn(&cmd, &op, 1), 0);
+    struct ctx c = {0};
+    assert_int_equal(srv_propose(nodes[i].s, cmd.p, cmd.len, on_done, &c), 0);
+    cn_buf_free(&cmd);
+    assert_true(spin(ctx_done, &c));
+    return c.ok == 1 ? 0 : c.last_rc ? c.last_rc : CN_EIO;
+}
+
+static bool has_key(int i, const char *key)
+{
+    return state_kv_get(srv_state(nodes[i].s), key, NULL);
+}
+
+struct keyarg {
+    int node;
+    const char *key;
+};
+
+static bool key_there(void *arg)
+{
+    struct keyarg *k = arg;
+    return has_key(k->node, k->key);
+}
+
+static void setup_nodes(void)
+{
+    uv_loop_init(&loop);
+    memset(nodes, 0, sizeof(nodes));
+    for (int i = 0; i < N; i++) {
+        struct node *n = &nodes[i];
+        snprintf(n->dir, sizeof(n->dir), "/tmp/cairn-cl-XXXXXX");
+        assert_non_null(mkdtemp(n->dir));
+        n->port = free_port();
+        snprintf(n->addr, sizeof(n->addr), "127.0.0.1:%d", n->port);
+    }
+    for (int i = 0; i < N; i++) {
+        struct node *n = &nodes[i];
+        /* Each knows only the first server: gossip does the rest. */
+        n->join[0] = nodes[0].addr;
+        n->o = (struct srv_options){
+            .data_dir = n->dir, .bind_addr = "127.0.0.1", .server_port = n->port,
+            .cluster_id = "dc1", .bootstrap_expect = N, .join = n->join,
+            .njoin = i == 0 ? 0 : 1, .tick_ms = 10, .election_ms = 150,
+            .snapshot_entries = 100, .snapshot_interval_ms = 0, .hold_ms = 1500};
+        char name[16];
+        snprintf(name, sizeof(name), "n%d", i + 1);
+        n->o.node_name = strdup(name);
+        open_node(i);
+    }
+}
+
+static void teardown_nodes(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (nodes[i].s)
+            close_node(i);
+        free((void *)nodes[i].o.node_name);
+        nftw(nodes[i].dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_form_write_read_failover(void **state)
+{
+    (void)state;
+    setup_nodes();
+    assert_true(spin(have_leader, NULL));
+    int l = agreed_leader();
+    struct srv_peer peers[8];
+    assert_int_equal(srv_peers(nodes[l].s, peers, 8), N);
+    for (int i = 0; i < N; i++)
+        assert_true(peers[i].voter);
+
+    /* A write through each server; each is applied everywhere. */
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "w/%d", i);
+        assert_int_equal(put(i, key, "v"), 0);
+    }
+    int f = (l + 1) % N;
+    for (int i = 0; i < N; i++) {
+        /* the proposer has it when its callback runs */
+        snprintf(key, sizeof(key), "w/%d", i);
+        assert_true(has_key(i, key));
+    }
+    /* A read barrier on a follower makes the latest write visible there. */
+    assert_int_equal(put(l, "latest", "x"), 0);
+    struct ctx rc = {0};
+    assert_int_equal(srv_read_barrier(nodes[f].s, SRV_READ_CONSISTENT, on_read, &rc), 0);
+    assert_true(spin(ctx_done, &rc));
+    assert_int_equal(rc.last_rc, 0);
+    assert_true(has_key(f, "latest"));
+    assert_true(srv_known_leader(nodes[f].s));
+    assert_false(srv_is_leader(nodes[f].s));
+
+    /* The leader goes away: the others elect one and take writes. */
+    close_node(l);
+    assert_true(spin(have_leader, NULL));
+    int l2 = agreed_leader();
+    assert_true(l2 != l);
+    int f2 = 3 - l - l2;
+    assert_int_equal(put(f2, "after-failover", "y"), 0);
+    assert_true(has_key(l2, "after-failover") || spin(key_there, &(struct keyarg){l2,
+                                                                       "after-failover"}));
+
+    /* Many writes while it is down: the leader's snapshots compact the log
+     * past what the old leader has, so it catches up from a snapshot. */
+    for (int i = 0; i < 1300; i++) {
+        snprintf(key, sizeof(key), "bulk/%04d", i);
+        assert_int_equal(put(i % 2 ? l2 : f2, key, "z"), 0);
+    }
+    open_node(l);
+    assert_true(spin(key_there, &(struct keyarg){l, "bulk/1299"}));
+    assert_true(has_key(l, "w/0") && has_key(l, "after-failover"));
+    assert_true(srv_snapshot_index(nodes[l].s) > 0);
+    assert_true(spin(have_leader, NULL));
+    teardown_nodes();
+}
+
+static void test_remove_and_no_leader_hold(void **state)
+{
+    (void)state;
+    setup_nodes();
+    assert_true(spin(have_leader, NULL));
+    int l = agreed_leader();
+    int f = (l + 1) % N, g = (l + 2) % N;
+
+    /* Removing an unknown server fails; removing a follower (asked through
+     * the other follower, which forwards) shrinks the configuration. */
+    struct ctx c = {0};
+    assert_int_equal(srv_remove_peer(nodes[f].s, 0, "127.0.0.1:1", on_op, &c), 0);
+    assert_true(spin(ctx_done, &c));
+    assert_int_equal(c.last_rc, CN_ENOTFOUND);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(srv_remove_peer(nodes[f].s, 0, nodes[g].addr, on_op, &c), 0);
+    assert_true(spin(ctx_done, &c));
+    assert_int_equal(c.last_rc, 0);
+    struct srv_peer peers[8];
+    assert_int_equal(srv_peers(nodes[l].s, peers, 8), N - 1);
+    close_node(g);
+    assert_int_equal(put(f, "two", "voters"), 0);
+
+    /* Without the leader, a single voter of two has no quorum: a write is
+     * held for hold_ms, then fails with CN_EAGAIN (no leader) or
+     * CN_ECONFLICT (outcome unknown). */
+    close_node(l);
+    struct state_kv_op op = {.verb = STATE_KV_SET, .key = "held", .value = "x", .value_len = 1};
+    struct cn_buf cmd = CN_BUF_INIT;
+    assert_int_equal(state_cmd_kv_txn(&cmd, &op, 1), 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(srv_propose(nodes[f].s, cmd.p, cmd.len, on_done, &c), 0);
+    cn_buf_free(&cmd);
+    assert_true(spin(ctx_done, &c));
+    assert_true(c.last_rc == CN_EAGAIN || c.last_rc == CN_ECONFLICT);
+    assert_false(has_key(f, "held"));
+    /* A stale read needs nobody. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(srv_read_barrier(nodes[f].s, SRV_READ_STALE, on_read, &c), 0);
+    assert_int_equal(c.done, 1);
+    teardown_nodes();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_form_write_read_failover),
+        cmocka_unit_test(test_remove_and_no_leader_hold),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
