@@ -219,6 +219,42 @@ oom:
     api_error(c, 500, "out of memory");
 }
 
+/* A read-only txn reads like a GET: through the read barrier of its
+ * consistency mode (server.h srv_read_barrier). The decoded txn (moved here;
+ * it holds no pointer to itself) waits with the request. */
+struct txn_wait {
+    struct api_ctx *c;
+    struct api_txn t;
+};
+
+static void on_txn_barrier(void *arg, int rc)
+{
+    struct txn_wait *tw = arg;
+    if (rc)
+        api_error(tw->c, rc == CN_ESHUTDOWN ? 503 : 500, "No cluster leader");
+    else
+        txn_read(tw->c, &tw->t);
+    api_txn_free(&tw->t);
+    cn_free(tw);
+}
+
+static void txn_read_barrier(struct api_ctx *c, struct api_txn *t)
+{
+    struct txn_wait *tw = cn_malloc(sizeof(*tw));
+    if (!tw) {
+        api_txn_free(t);
+        api_error(c, 500, "out of memory");
+        return;
+    }
+    tw->c = c;
+    tw->t = *t;
+    enum srv_read_mode m = c->cons == API_CONS_STALE        ? SRV_READ_STALE
+                           : c->cons == API_CONS_CONSISTENT ? SRV_READ_CONSISTENT
+                                                            : SRV_READ_DEFAULT;
+    if (srv_read_barrier(c->api->srv, m, on_txn_barrier, tw) != 0)
+        on_txn_barrier(tw, CN_ENOMEM);
+}
+
 /* ---- write transactions --------------------------------------------------- */
 
 static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
@@ -319,8 +355,7 @@ static void txn_handle(struct api_ctx *c)
         return;
     }
     if (t.nwrites == 0) {
-        txn_read(c, &t);
-        api_txn_free(&t);
+        txn_read_barrier(c, &t);
         return;
     }
     struct state_kv_op *ops = cn_calloc(t.nops, sizeof(*ops));

@@ -67,6 +67,14 @@ def test_formation_replication_and_status(cluster_factory):
         else:
             assert int(r.headers["X-Consul-Lastcontact"]) >= 0
 
+    # A read-only txn on a follower goes through the same read barrier: it
+    # sees a write just acknowledged by the leader.
+    f = c.followers()[0]
+    ldr.put("/v1/kv/txn-seen", data="yes")
+    r = f.put("/v1/txn", json=[{"KV": {"Verb": "get", "Key": "txn-seen"}}])
+    assert r.status_code == 200, r.text
+    assert r.json()["Results"][0]["KV"]["Key"] == "txn-seen"
+
     # A CAS through a follower reports the leader's outcome.
     f = c.followers()[0]
     idx = f.get("/v1/kv/from/" + f.name).json()[0]["ModifyIndex"]
