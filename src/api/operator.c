@@ -70,25 +70,19 @@ static void op_done(void *arg, int rc, const char *msg)
                   pa ? "address" : "id", pa ? pa->value : pi ? pi->value : "");
         return;
     }
-    switch (rc) {
-    case CN_EINVAL:
-        api_error(c, 400, "%s", text ? text : "invalid request");
-        return;
-    case CN_EAGAIN:
-        /* Consul's structs.ErrNoLeader text when nothing better was said. */
-        api_error(c, 500, "%s", text ? text : "No cluster leader");
-        return;
-    default:
-        api_error(c, 500, "%s", text ? text : cn_strerror(rc));
-        return;
-    }
+    /* Past the HTTP layer's own checks, Consul answers every failure of the
+     * operation itself with a 500 carrying the error text; ErrNoLeader's
+     * text when the server said nothing better. */
+    if (!text)
+        text = rc == CN_EAGAIN ? "No cluster leader" : cn_strerror(rc);
+    api_error(c, 500, "%s", text);
 }
 
 /* A synchronous refusal from srv_*: the callback will not run. */
 static void op_refused(struct api_ctx *c, int rc)
 {
     c->user = NULL;
-    api_error(c, rc == CN_EINVAL ? 400 : 500, "%s", cn_strerror(rc));
+    api_error(c, 500, "%s", cn_strerror(rc));
 }
 
 /* ---- the server ID ------------------------------------------------------------

@@ -290,3 +290,32 @@ def test_leave_leader(cluster_factory):
     new.kv_put("leave/after", b"1")
     for a in c.live():
         wait_until(lambda: kv_stale(a, "leave/after"), what="write on " + a.name)
+
+
+@JOIN_PENDING
+def test_join_with_python_consul(cluster_factory):
+    """python-consul 0.7.1 joins with GET /v1/agent/join/<address>."""
+    c = cluster_factory(3)
+    new = c.add("py4", join=False, extra_args=["-retry-join=127.0.0.1:1"])
+    new.start(wait=False)
+    assert c.leader().consul().agent.join(new.rpc_addr) is True
+    wait_until(lambda: new.rpc_addr in voters(c.peers()), timeout=START_TIMEOUT,
+               what="py4 to become a voter")
+    new.wait_ready()
+
+
+def test_join_refusals(cluster_factory):
+    c = cluster_factory(3)
+    ldr = c.leader()
+    r = ldr.put("/v1/agent/join/127.0.0.1:1", params={"wan": "1"})
+    assert r.status_code == 500 and "WAN" in r.text
+    r = ldr.put("/v1/agent/join/")
+    assert r.status_code == 400
+    r = ldr.delete("/v1/agent/join/127.0.0.1:1")
+    assert r.status_code == 405
+    r = ldr.delete("/v1/agent/leave")
+    assert r.status_code == 405
+    # A join that cannot work is a 500 with the server's reason, and changes nothing.
+    r = ldr.put("/v1/agent/join/127.0.0.1:1")
+    assert r.status_code == 500 and r.text
+    assert len(c.peers()) == 3
