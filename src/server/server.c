@@ -214,6 +214,7 @@ struct srv {
     bool had_log;       /* the log was not empty at open */
     bool bootstrapped;  /* a configuration exists (log, snapshot or written by us) */
     uint64_t applied, applied_term;
+    struct raft_conf applied_conf; /* the configuration as of `applied` (for snapshots) */
     struct stor_hard_state hs_disk; /* what the writer was last asked to write */
     enum raft_state role;
     uint64_t leader;
@@ -654,17 +655,11 @@ static void on_child(uv_poll_t *h, int status, int events)
     queue_install(s);
 }
 
-/* The configuration as of the snapshot point. The core's configuration in
- * force may be newer (an uncommitted change), but a snapshot only covers
- * applied entries, and the configuration changes we track are applied ones:
- * s->conf is refreshed from the core after each update, so use the core's
- * view only when no change is in flight (the common case); otherwise the
- * receiver's core replaces it from the CONF entries that follow. */
+/* A snapshot covers applied entries: its configuration is the one as of
+ * the applied index, not the core's newest (possibly uncommitted) one. */
 static void snap_conf(struct srv *s, struct raft_conf *c)
 {
-    struct raft_status st;
-    raft_get_status(s->raft, &st);
-    *c = st.conf;
+    *c = s->applied_conf;
 }
 
 /* Why fork: encoding 100k KV pairs (~33 MB) takes 30-80 ms (docs/benchmarks.md),
@@ -890,6 +885,11 @@ static void apply_entry(struct srv *s, const struct raft_entry *e)
     }
     s->applied = e->index;
     s->applied_term = e->term;
+    if (e->type == RAFT_ENTRY_CONF) {
+        struct raft_conf c;
+        if (raft_conf_decode(e->data.base, e->data.len, &c) == 0)
+            s->applied_conf = c;
+    }
     for (struct prop *p = s->props.head, *nx; p; p = nx) {
         nx = p->next;
         if (p->phase != P_PENDING || p->index > e->index)
@@ -965,8 +965,11 @@ static bool read_now(struct srv *s, enum srv_read_mode mode)
         return false;
     struct raft_status st;
     raft_get_status(s->raft, &st);
+    /* The lease says nobody else leads; the commit index is only complete
+     * once an entry of this term (the no-op) committed: it is applied when
+     * the last applied entry has the current term. */
     if (st.lease_valid)
-        return st.applied >= st.commit && s->applied >= st.commit;
+        return s->applied_term == st.term && s->applied >= st.commit;
     /* A sole voter whose term's no-op is applied knows it is the leader. */
     size_t voters = 0;
     for (size_t i = 0; i < st.conf.n; i++)
@@ -1082,6 +1085,7 @@ static int restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, c
             (unsigned long long)m->index, len);
     s->applied = m->index;
     s->applied_term = m->term;
+    s->applied_conf = m->conf;
     s->last_snap_index = m->index;
     /* Everything may have changed: wake every blocking query. */
     srv__watches_fire_all(s->watches, m->index);
@@ -2272,6 +2276,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     if (!s->bootstrapped && alone && !empty)
         s->bootstrapped = true;
     s->hs_disk = (struct stor_hard_state){.term = rs.term, .vote = rs.vote, .commit = rs.commit};
+    s->applied_conf = rs.snap.index && rs.snap.conf.n ? rs.snap.conf : rs.conf;
 
     struct raft_config cfg;
     memset(&cfg, 0, sizeof(cfg));
