@@ -185,7 +185,8 @@ struct probe { /* a -retry-join (or srv_join) address asked for its raft id */
     char addr[64];
     uint64_t id; /* learnt */
     bool busy;
-    bool once;   /* srv_join: one attempt, then report and go */
+    bool once;   /* srv_join: a few attempts, then report and go */
+    int tries;   /* srv_join: attempts left */
     srv_op_cb cb;
     void *arg;
     uv_tcp_t tcp;
@@ -1693,7 +1694,11 @@ static void probe_closed(uv_handle_t *h)
     struct probe *p = h->data;
     struct srv *s = p->s;
     p->busy = false;
-    if (p->once || s->closing) {
+    if (p->once && !p->id && !s->closing && p->tries > 0) {
+        /* A server that is still starting refuses for a moment. */
+        p->tries--;
+        p->next_ms = uv_now(s->loop) + 300;
+    } else if (p->once || s->closing) {
         char msg[160];
         snprintf(msg, sizeof(msg), "dial tcp %s: no cairn server answered", p->addr);
         probe_report(p, p->id ? 0 : CN_EIO, p->id ? NULL : msg);
@@ -1827,7 +1832,7 @@ static void run_probes(struct srv *s)
 {
     uint64_t now = uv_now(s->loop);
     for (struct probe *p = s->probes; p; p = p->next) {
-        if (p->id || p->busy || p->once || p->next_ms > now)
+        if (p->id || p->busy || p->next_ms > now || (p->once && p->cb == NULL))
             continue;
         p->next_ms = now + 1000;
         probe_start(s, p);
@@ -2645,6 +2650,7 @@ int srv_join(struct srv *s, const char *addr, srv_op_cb cb, void *arg)
     if (!p)
         return CN_ENOMEM;
     p->once = true;
+    p->tries = 10; /* about 3 s */
     p->cb = cb;
     p->arg = arg;
     if (probe_start(s, p) != 0) {
