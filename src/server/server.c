@@ -858,9 +858,19 @@ static void prop_finish(struct srv *s, struct prop *p, int rc, const struct stat
     cn_free(p);
 }
 
+static void send_raw(struct srv *s, uint64_t to, uint8_t type, const void *p, size_t len);
+
 static void read_finish(struct srv *s, struct rreq *r, int rc)
 {
     LIST_DEL(&s->reads, r);
+    if (r->phase == R_REMOTE && rc) {
+        /* Tell the follower, which asks again (or the next leader). */
+        struct cn_buf b = CN_BUF_INIT;
+        if (!cn_enc_u8(&b, FW_READ) && !cn_enc_u64(&b, r->req_id) &&
+            !cn_enc_u32(&b, (uint32_t)rc) && !cn_enc_u64(&b, 0))
+            send_raw(s, r->from, XPORT_FORWARD_RESP, b.p, b.len);
+        cn_buf_free(&b);
+    }
     if (r->phase != R_REMOTE && r->cb)
         r->cb(r->arg, rc);
     cn_free(r);
@@ -1051,8 +1061,22 @@ static void role_changed(struct srv *s, const struct raft_status *st)
                 : st->state == RAFT_FOLLOWER  ? "follower"
                                               : "candidate",
                 (unsigned long long)st->term, (unsigned long long)st->leader);
+    bool new_leader = st->leader != s->leader;
     s->role = st->state;
     s->leader = st->leader;
+    if (new_leader) {
+        /* Consul answers "leadership lost" at once for what was in flight;
+         * we give an entry two election timeouts to show up applied with
+         * its term (then the answer is exact), else say the same. */
+        uint64_t soon = uv_now(s->loop) + 2 * s->election_ticks * s->tick_ms;
+        for (struct prop *p = s->props.head; p; p = p->next)
+            if (p->phase == P_PENDING && p->deadline > soon)
+                p->deadline = soon;
+        /* A read index asked of the old leader: ask the new one. */
+        for (struct rreq *r = s->reads.head; r; r = r->next)
+            if (r->phase == R_FWD)
+                r->phase = R_HELD;
+    }
     if (was_leader && st->state != RAFT_LEADER) {
         /* Reads waiting for a quorum round of a term we lost: ask again. */
         for (struct rreq *r = s->reads.head, *nx; r; r = nx) {
