@@ -17,13 +17,6 @@ import requests
 
 from conftest import Cluster, START_TIMEOUT, cairn_cli, wait_until
 
-# Parts of the contract (server.h) not implemented yet: enabled as they land.
-JOIN_PENDING = pytest.mark.skip(reason="srv_join answers 'join is not implemented yet'")
-FORWARD_PENDING = pytest.mark.skip(
-    reason="operations sent to a follower are not forwarded to the leader yet "
-           "(srv_* answer 'not the leader')")
-
-
 
 def voters(servers):
     return sorted(s["Address"] for s in servers if s["Voter"])
@@ -135,7 +128,6 @@ def test_transfer_leader_to_named_server(cl):
 
 # ---- growing: -retry-join and `cairn join` --------------------------------------
 
-@JOIN_PENDING
 def test_fourth_server_retry_join(cl):
     for i in range(20):
         write_ok(cl, "ops/before-n4/%d" % i, b"v%d" % i)
@@ -154,7 +146,6 @@ def test_fourth_server_retry_join(cl):
     wait_until(lambda: kv_stale(n4, "ops/after-n4"), what="new data on n4")
 
 
-@JOIN_PENDING
 def test_fifth_server_cairn_join(cl):
     # A server must be told something to join; an address where nobody
     # listens leaves it waiting outside any cluster.
@@ -190,7 +181,6 @@ def test_fifth_server_cairn_join(cl):
 
 # ---- graceful leave -------------------------------------------------------------------
 
-@FORWARD_PENDING
 def test_leave_follower(cl):
     f = cl.followers()[0]
     p = cairn_cli("leave", http_port=f.http_port)
@@ -241,7 +231,6 @@ def test_remove_peer_by_address_and_id(cluster_factory):
         wait_until(lambda: kv_stale(a, "rm/after-2"), what="write on " + a.name)
 
 
-@FORWARD_PENDING
 def test_remove_peer_through_a_follower(cluster_factory):
     c = cluster_factory(4)
     f, v = [a for a in c.live() if a is not c.leader()][:2]
@@ -292,7 +281,6 @@ def test_leave_leader(cluster_factory):
         wait_until(lambda: kv_stale(a, "leave/after"), what="write on " + a.name)
 
 
-@JOIN_PENDING
 def test_join_with_python_consul(cluster_factory):
     """python-consul 0.7.1 joins with GET /v1/agent/join/<address>."""
     c = cluster_factory(3)
