@@ -2393,6 +2393,21 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     /* Apply what the restored commit covers, persist the election. */
     s->opening = true;
     process_ready(s);
+    if (st.state == RAFT_LEADER && st.conf.n == 1) {
+        /* A sole voter commits its whole log with its first write (the
+         * election and the no-op): wait for it, so that the state is
+         * complete when srv_open returns, as it was before Raft (the agent
+         * rebuilds its registrations from it at once). A few fsyncs. */
+        for (int i = 0; i < 10000 && s->jobs_out && !s->write_err; i++) {
+            pthread_mutex_lock(&s->mu);
+            bool done = s->done_head != NULL;
+            pthread_mutex_unlock(&s->mu);
+            if (done)
+                on_async(&s->async);
+            else
+                usleep(1000);
+        }
+    }
     s->opening = false;
     raft_get_status(s->raft, &st);
     if (st.state != s->role || st.leader != s->leader)
