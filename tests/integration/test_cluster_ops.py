@@ -307,3 +307,19 @@ def test_join_refusals(cluster_factory):
     r = ldr.put("/v1/agent/join/127.0.0.1:1")
     assert r.status_code == 500 and r.text
     assert len(c.peers()) == 3
+
+
+def test_join_from_the_new_server(cluster_factory):
+    """Consul's usual direction: `cairn join` on the newcomer's agent, naming
+    a member."""
+    c = cluster_factory(3)
+    new = c.add("x4", join=False, extra_args=["-retry-join=127.0.0.1:1"])
+    new.start(wait=False)
+    p = cairn_cli("join", c.agents[0].rpc_addr, http_port=new.http_port)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert p.stdout == "Successfully joined cluster by contacting 1 nodes.\n"
+    wait_until(lambda: new.rpc_addr in voters(c.peers()), timeout=START_TIMEOUT,
+               what="x4 to become a voter")
+    new.wait_ready()
+    c.leader().kv_put("x4/after", b"1")
+    wait_until(lambda: kv_stale(new, "x4/after"), what="a write on x4")
