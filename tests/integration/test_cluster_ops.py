@@ -10,7 +10,6 @@ follower leaves with `cairn leave`. Removal by address and by ID, and the
 five-server formation, use clusters of their own.
 """
 
-import time
 
 import pytest
 import requests
@@ -151,10 +150,9 @@ def test_fifth_server_cairn_join(cl):
     # listens leaves it waiting outside any cluster.
     n5 = cl.add("n5", join=False, extra_args=["-retry-join=127.0.0.1:1"])
     n5.start(wait=False)
-    # Alone and not bootstrapped, it has no leader.
-    time.sleep(1.0)
+    # Alone and not bootstrapped: its API answers, with no leader.
+    wait_until(lambda: n5.leader_addr() == "", what="n5's HTTP API")
     assert n5.running()
-    assert n5.leader_addr() == ""
     # Ask a member's agent to add it (Consul: `consul join` through any agent).
     member = cl.leader()
     p = cairn_cli("join", n5.rpc_addr, http_port=member.http_port)
@@ -315,6 +313,7 @@ def test_join_from_the_new_server(cluster_factory):
     c = cluster_factory(3)
     new = c.add("x4", join=False, extra_args=["-retry-join=127.0.0.1:1"])
     new.start(wait=False)
+    wait_until(lambda: new.leader_addr() == "", what="x4's HTTP API")  # up, no leader
     p = cairn_cli("join", c.agents[0].rpc_addr, http_port=new.http_port)
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert p.stdout == "Successfully joined cluster by contacting 1 nodes.\n"
