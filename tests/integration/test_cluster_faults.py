@@ -13,7 +13,6 @@ import re
 import threading
 import time
 
-import pytest
 import requests
 
 from conftest import START_TIMEOUT, wait_until

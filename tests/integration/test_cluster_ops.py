@@ -12,7 +12,6 @@ five-server formation, use clusters of their own.
 
 
 import pytest
-import requests
 
 from conftest import Cluster, START_TIMEOUT, cairn_cli, wait_until
 
