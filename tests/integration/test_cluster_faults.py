@@ -18,7 +18,6 @@ import requests
 from conftest import START_TIMEOUT, wait_until
 
 
-
 def kv_stale(agent, key):
     r = agent.get("/v1/kv/" + key, params={"stale": ""}, timeout=5)
     if r.status_code == 404:
