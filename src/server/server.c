@@ -1218,6 +1218,14 @@ static void handle_update(struct srv *s, const struct raft_update *u)
         }
     }
     reads_applied(s);
+    /* Pitfall #14/#15: the hard state is written before this update's
+     * entries, so the commit it records must not name entries that are not
+     * durable yet (after a crash, stale entries at those indexes would be
+     * taken as committed). What is applied is durable here and committed. */
+    if (job && job->has_hs) {
+        job->hs.commit = u->hs.commit < s->applied ? u->hs.commit : s->applied;
+        s->hs_disk.commit = job->hs.commit;
+    }
     /* c. messages: a leader's at once; others after their write */
     struct wjob *hold = job ? job : s->jobs_tail;
     bool now = u->msgs_before_persist || !hold;
