@@ -117,6 +117,10 @@ struct cli_resp {
 /* Percent-encode a URL path (keeping '/') or a query value into b. */
 int cli__url_escape(struct cn_buf *b, const char *s, int keep_slash);
 
+/* Append "name=<escaped value>" to the query q, after a '&' when q is not empty.
+ * Does not NUL-terminate q (cn_buf_cstr once it is complete). */
+int cli__query_param(struct cn_buf *q, const char *name, const char *value);
+
 /* Send one request. `path` starts with "/v1/"; `query` is "" or "a=b&c" (already
  * escaped); the common -datacenter/-stale/-token flags are added here. A body
  * (may be NULL) is sent as-is. On a transport failure (connection refused,

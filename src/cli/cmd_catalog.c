@@ -334,6 +334,16 @@ out:
 
 /* ---- catalog ---------------------------------------------------------------- */
 
+/* The NUL-terminated path of a catalog listing into b: `all`, or `one` followed by
+ * the escaped name when a name is given. */
+static int list_path(struct cn_buf *b, const char *all, const char *one, const char *name)
+{
+    int rc = cn_buf_puts(b, *name ? one : all);
+    if (rc == 0 && *name)
+        rc = cli__url_escape(b, name, 0);
+    return rc ? rc : cn_buf_cstr(b);
+}
+
 /* "node-meta=k:v&..." query parameters from the repeatable -node-meta flag. */
 static int node_meta_query(struct cn_buf *q, const struct cli_args *a)
 {
@@ -346,9 +356,7 @@ static int node_meta_query(struct cn_buf *q, const struct cli_args *a)
         if (rc == 0)
             rc = cn_buf_cstr(&kv);
         if (rc == 0)
-            rc = cn_buf_puts(q, q->len ? "&node-meta=" : "node-meta=");
-        if (rc == 0)
-            rc = cli__url_escape(q, kv.p, 0);
+            rc = cli__query_param(q, "node-meta", kv.p);
         cn_buf_free(&kv);
     }
     return rc ? rc : cn_buf_cstr(q);
@@ -366,15 +374,8 @@ int cli__run_catalog_services(struct cli_ctx *c, const struct cli_args *a)
     struct json_object *root = NULL, *services = NULL;
     int ret = 1, own_services = 0;
     int rc = node_meta_query(&q, a);
-    if (rc == 0 && *node) {
-        rc = cn_buf_puts(&path, "/v1/catalog/node/");
-        if (rc == 0)
-            rc = cli__url_escape(&path, node, 0);
-    } else if (rc == 0) {
-        rc = cn_buf_puts(&path, "/v1/catalog/services");
-    }
     if (rc == 0)
-        rc = cn_buf_cstr(&path);
+        rc = list_path(&path, "/v1/catalog/services", "/v1/catalog/node/", node);
     if (rc < 0) {
         fprintf(c->err, "out of memory\n");
         goto out;
@@ -490,27 +491,14 @@ int cli__run_catalog_nodes(struct cli_ctx *c, const struct cli_args *a)
     struct json_object *root = NULL;
     int ret = 1;
     int rc = node_meta_query(&q, a);
-    if (rc == 0 && *near) {
-        rc = cn_buf_puts(&q, q.len ? "&near=" : "near=");
-        if (rc == 0)
-            rc = cli__url_escape(&q, near, 0);
-    }
-    if (rc == 0 && *filter) {
-        rc = cn_buf_puts(&q, q.len ? "&filter=" : "filter=");
-        if (rc == 0)
-            rc = cli__url_escape(&q, filter, 0);
-    }
+    if (rc == 0 && *near)
+        rc = cli__query_param(&q, "near", near);
+    if (rc == 0 && *filter)
+        rc = cli__query_param(&q, "filter", filter);
     if (rc == 0)
         rc = cn_buf_cstr(&q);
-    if (rc == 0 && *svc) {
-        rc = cn_buf_puts(&path, "/v1/catalog/service/");
-        if (rc == 0)
-            rc = cli__url_escape(&path, svc, 0);
-    } else if (rc == 0) {
-        rc = cn_buf_puts(&path, "/v1/catalog/nodes");
-    }
     if (rc == 0)
-        rc = cn_buf_cstr(&path);
+        rc = list_path(&path, "/v1/catalog/nodes", "/v1/catalog/service/", svc);
     if (rc < 0) {
         fprintf(c->err, "out of memory\n");
         goto out;

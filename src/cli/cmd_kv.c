@@ -81,6 +81,30 @@ static const char *strip_slash(const char *k)
     return k[0] == '/' ? k + 1 : k;
 }
 
+/* The optional KEY argument of get/delete/export, without its leading '/';
+ * NULL (message printed) when there are too many arguments. */
+static const char *key_arg(struct cli_ctx *c, const struct cli_args *a)
+{
+    if (a->npos > 1) {
+        fprintf(c->err, "Too many arguments (expected 1, got %zu)\n", a->npos);
+        return NULL;
+    }
+    return strip_slash(a->npos ? a->pos[0] : "");
+}
+
+/* The agent's answer as a JSON array of KV entries, owned by the caller;
+ * NULL (message printed) when it is not JSON or not an array. */
+static struct json_object *array_body(struct cli_ctx *c, struct cli_resp *r)
+{
+    struct json_object *root = cli__json_body(c, "Error querying Cairn agent", r);
+    if (root && !json_object_is_type(root, json_type_array)) {
+        fprintf(c->err, "Error querying Cairn agent: expected a JSON array\n");
+        json_object_put(root);
+        return NULL;
+    }
+    return root;
+}
+
 /* A PUT/DELETE answer is the JSON literal true or false. */
 static int answered_true(const struct cli_resp *r)
 {
@@ -159,11 +183,8 @@ int cli__run_kv_put(struct cli_ctx *c, const struct cli_args *a)
         rc = cn_buf_printf(&q, "flags=%llu", (unsigned long long)flags);
     if (rc == 0 && cas)
         rc = cn_buf_printf(&q, "%scas=%llu", q.len ? "&" : "", (unsigned long long)midx);
-    if (rc == 0 && (acquire || release)) {
-        rc = cn_buf_printf(&q, "%s%s=", q.len ? "&" : "", acquire ? "acquire" : "release");
-        if (rc == 0)
-            rc = cli__url_escape(&q, session, 0);
-    }
+    if (rc == 0 && (acquire || release))
+        rc = cli__query_param(&q, acquire ? "acquire" : "release", session);
     if (rc == 0)
         rc = cn_buf_cstr(&q);
     if (rc < 0) {
@@ -267,11 +288,9 @@ static void print_value(struct cli_ctx *c, const struct cn_buf *v, int b64)
 
 int cli__run_kv_get(struct cli_ctx *c, const struct cli_args *a)
 {
-    if (a->npos > 1) {
-        fprintf(c->err, "Too many arguments (expected 1, got %zu)\n", a->npos);
+    const char *key = key_arg(c, a);
+    if (!key)
         return 1;
-    }
-    const char *key = strip_slash(a->npos ? a->pos[0] : "");
     int keys = cli__flag_bool(a, "keys"), recurse = cli__flag_bool(a, "recurse");
     int detailed = cli__flag_bool(a, "detailed"), b64 = cli__flag_bool(a, "base64");
     if (!*key && !(recurse || keys)) {
@@ -307,13 +326,9 @@ int cli__run_kv_get(struct cli_ctx *c, const struct cli_args *a)
         }
         goto out;
     }
-    root = cli__json_body(c, "Error querying Cairn agent", &r);
+    root = array_body(c, &r);
     if (!root)
         goto out;
-    if (!json_object_is_type(root, json_type_array)) {
-        fprintf(c->err, "Error querying Cairn agent: expected a JSON array\n");
-        goto out;
-    }
     size_t n = json_object_array_length(root);
     if (keys) {
         for (size_t i = 0; i < n; i++) {
@@ -361,11 +376,9 @@ out:
 
 int cli__run_kv_delete(struct cli_ctx *c, const struct cli_args *a)
 {
-    if (a->npos > 1) {
-        fprintf(c->err, "Too many arguments (expected 1, got %zu)\n", a->npos);
+    const char *key = key_arg(c, a);
+    if (!key)
         return 1;
-    }
-    const char *key = strip_slash(a->npos ? a->pos[0] : "");
     int cas = cli__flag_bool(a, "cas"), recurse = cli__flag_bool(a, "recurse");
     uint64_t midx = cli__flag_u64(a, "modify-index");
     if (!*key && !recurse) {
@@ -428,11 +441,9 @@ out:
  * lower-case keys, tab indentation, "[]" when empty. */
 int cli__run_kv_export(struct cli_ctx *c, const struct cli_args *a)
 {
-    if (a->npos > 1) {
-        fprintf(c->err, "Too many arguments (expected 1, got %zu)\n", a->npos);
+    const char *key = key_arg(c, a);
+    if (!key)
         return 1;
-    }
-    const char *key = strip_slash(a->npos ? a->pos[0] : "");
     struct cn_buf path = CN_BUF_INIT, o = CN_BUF_INIT, v = CN_BUF_INIT;
     struct cli_resp r = {0};
     struct json_object *root = NULL;
@@ -445,13 +456,9 @@ int cli__run_kv_export(struct cli_ctx *c, const struct cli_args *a)
         goto out;
     size_t n = 0;
     if (r.code != 404) {
-        root = cli__json_body(c, "Error querying Cairn agent", &r);
+        root = array_body(c, &r);
         if (!root)
             goto out;
-        if (!json_object_is_type(root, json_type_array)) {
-            fprintf(c->err, "Error querying Cairn agent: expected a JSON array\n");
-            goto out;
-        }
         n = json_object_array_length(root);
     }
     int rc = cn_buf_puts(&o, n ? "[\n" : "[]");

@@ -123,9 +123,7 @@ int cli__run_raft_remove_peer(struct cli_ctx *c, const struct cli_args *a)
         return 1;
     }
     struct cn_buf q = CN_BUF_INIT;
-    int rc = cn_buf_puts(&q, *addr ? "address=" : "id=");
-    if (rc == 0)
-        rc = cli__url_escape(&q, *addr ? addr : id, 0);
+    int rc = cli__query_param(&q, *addr ? "address" : "id", *addr ? addr : id);
     if (rc == 0)
         rc = cn_buf_cstr(&q);
     if (rc < 0) {
@@ -155,12 +153,7 @@ int cli__run_raft_transfer_leader(struct cli_ctx *c, const struct cli_args *a)
     static const char what[] = "Error transfering leadership: Failed to transfer leadership";
     const char *id = cli__flag_str(a, "id", "");
     struct cn_buf q = CN_BUF_INIT;
-    int rc = 0;
-    if (*id) {
-        rc = cn_buf_puts(&q, "id=");
-        if (rc == 0)
-            rc = cli__url_escape(&q, id, 0);
-    }
+    int rc = *id ? cli__query_param(&q, "id", id) : 0;
     if (rc == 0)
         rc = cn_buf_cstr(&q);
     if (rc < 0) {

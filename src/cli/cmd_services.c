@@ -199,6 +199,27 @@ static struct json_object *services_from_files(struct cli_ctx *c, const struct c
     return all;
 }
 
+/* Consul's two forms of `services register|deregister`: definition files as
+ * arguments, or one service given by flags (`by_flags`), not both and not neither.
+ * Returns 0 with *svcs the files' services (NULL for the flag form, else a new
+ * reference), or 1 after printing why; `op` and `flags` complete Consul's messages. */
+static int services_form(struct cli_ctx *c, const struct cli_args *a, int by_flags,
+                         const char *op, const char *flags, struct json_object **svcs)
+{
+    *svcs = NULL;
+    if (a->npos == 0 && !by_flags) {
+        fprintf(c->err, "Service %s requires at least one argument or %s.\n", op, flags);
+        return 1;
+    }
+    if (a->npos > 0 && by_flags) {
+        fprintf(c->err, "Service %s requires arguments or -id, not both.\n", op);
+        return 1;
+    }
+    if (a->npos > 0 && !(*svcs = services_from_files(c, a)))
+        return 1;
+    return 0;
+}
+
 static int register_one(struct cli_ctx *c, struct json_object *svc)
 {
     const char *name = NULL;
@@ -221,20 +242,10 @@ static int register_one(struct cli_ctx *c, struct json_object *svc)
 int cli__run_services_register(struct cli_ctx *c, const struct cli_args *a)
 {
     const char *name = cli__flag_str(a, "name", "");
-    if (a->npos == 0 && !*name) {
-        fprintf(c->err, "Service registration requires at least one argument or flags.\n");
-        return 1;
-    }
-    if (a->npos > 0 && *name) {
-        fprintf(c->err, "Service registration requires arguments or -id, not both.\n");
-        return 1;
-    }
     struct json_object *svcs;
-    if (a->npos > 0) {
-        svcs = services_from_files(c, a);
-        if (!svcs)
-            return 1;
-    } else {
+    if (services_form(c, a, *name != 0, "registration", "flags", &svcs))
+        return 1;
+    if (!svcs) {
         svcs = json_object_new_array();
         json_object_array_add(svcs, json_object_new_object());
     }
@@ -251,20 +262,10 @@ int cli__run_services_register(struct cli_ctx *c, const struct cli_args *a)
 int cli__run_services_deregister(struct cli_ctx *c, const struct cli_args *a)
 {
     const char *id = cli__flag_str(a, "id", "");
-    if (a->npos == 0 && !*id) {
-        fprintf(c->err, "Service deregistration requires at least one argument or -id.\n");
-        return 1;
-    }
-    if (a->npos > 0 && *id) {
-        fprintf(c->err, "Service deregistration requires arguments or -id, not both.\n");
-        return 1;
-    }
     struct json_object *svcs;
-    if (a->npos > 0) {
-        svcs = services_from_files(c, a);
-        if (!svcs)
-            return 1;
-    } else {
+    if (services_form(c, a, *id != 0, "deregistration", "-id", &svcs))
+        return 1;
+    if (!svcs) {
         svcs = json_object_new_array();
         struct json_object *s = json_object_new_object();
         json_object_object_add(s, "ID", json_object_new_string(id));

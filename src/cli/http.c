@@ -161,6 +161,16 @@ int cli__url_escape(struct cn_buf *b, const char *s, int keep_slash)
     return rc;
 }
 
+int cli__query_param(struct cn_buf *q, const char *name, const char *value)
+{
+    int rc = q->len ? cn_buf_putc(q, '&') : 0;
+    if (rc == 0)
+        rc = cn_buf_puts(q, name);
+    if (rc == 0)
+        rc = cn_buf_putc(q, '=');
+    return rc ? rc : cli__url_escape(q, value, 0);
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
     struct cn_buf *b = ud;
