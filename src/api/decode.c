@@ -697,6 +697,23 @@ fail:
     return rc;
 }
 
+/* The body's "Check" (*one) and "Checks" array (*many, *nmany entries), and a
+ * when there are any, a zeroed array with room for all of them in *checks. */
+static int check_list(struct json_object *o, struct json_object **one, struct json_object **many,
+                      size_t *nmany, struct state_check **checks, char *err, size_t errcap)
+{
+    *one = cn_json_get(o, "Check");
+    *many = cn_json_get(o, "Checks");
+    if (*many && !json_object_is_type(*many, json_type_array))
+        return fail(err, errcap, DECODE_FAILED "Checks: cannot use %s as array",
+                    type_name(*many));
+    *nmany = *many ? json_object_array_length(*many) : 0;
+    size_t total = (*one ? 1 : 0) + *nmany;
+    if (total && !(*checks = cn_calloc(total, sizeof(**checks))))
+        return oom(err, errcap);
+    return 0;
+}
+
 int api_decode_service_def(const char *body, size_t len, struct api_svc_def *out, char *err,
                            size_t errcap)
 {
@@ -714,21 +731,11 @@ int api_decode_service_def(const char *body, size_t len, struct api_svc_def *out
     if (!*out->svc.id && (rc = set_str(&out->svc.id, out->svc.service, err, errcap)))
         goto fail;
 
-    struct json_object *one = cn_json_get(o, "Check");
-    struct json_object *many = cn_json_get(o, "Checks");
-    if (many && !json_object_is_type(many, json_type_array)) {
-        rc = fail(err, errcap, DECODE_FAILED "Checks: cannot use %s as array", type_name(many));
+    struct json_object *one, *many;
+    size_t nmany;
+    if ((rc = check_list(o, &one, &many, &nmany, &out->checks, err, errcap)))
         goto fail;
-    }
-    size_t nmany = many ? json_object_array_length(many) : 0;
     size_t total = (one ? 1 : 0) + nmany;
-    if (total) {
-        out->checks = cn_calloc(total, sizeof(*out->checks));
-        if (!out->checks) {
-            rc = oom(err, errcap);
-            goto fail;
-        }
-    }
     /* ServiceDefinition.CheckTypes: Check first, then Checks; ids number all
      * of them from 1 when there is more than one. */
     bool multi = total > 1;
@@ -994,21 +1001,11 @@ int api_decode_catalog_register(const char *body, size_t len, struct state_regis
             goto fail;
     }
 
-    struct json_object *one = cn_json_get(o, "Check");
-    struct json_object *many = cn_json_get(o, "Checks");
-    if (many && !json_object_is_type(many, json_type_array)) {
-        rc = fail(err, errcap, DECODE_FAILED "Checks: cannot use %s as array", type_name(many));
+    struct json_object *one, *many;
+    size_t nmany;
+    if ((rc = check_list(o, &one, &many, &nmany, &out->checks, err, errcap)))
         goto fail;
-    }
-    size_t nmany = many ? json_object_array_length(many) : 0;
     size_t total = (one ? 1 : 0) + nmany;
-    if (total) {
-        out->checks = cn_calloc(total, sizeof(*out->checks));
-        if (!out->checks) {
-            rc = oom(err, errcap);
-            goto fail;
-        }
-    }
     for (size_t i = 0; i < total; i++) {
         struct json_object *e = one ? (i == 0 ? one : json_object_array_get_idx(many, i - 1))
                                     : json_object_array_get_idx(many, i);
