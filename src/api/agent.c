@@ -228,7 +228,22 @@ static int svc_map_cb(void *arg, const struct state_service *s)
     return aw->w->err;
 }
 
-static void h_services(struct api_ctx *c)
+static int chk_map_cb(void *arg, const struct state_check *chk)
+{
+    struct agent_walk *aw = arg;
+    const char *node = agent_local_node(aw->c->api->local);
+    const struct state_check *cc = state_check_get(aw->st, node, chk->check_id);
+    if (!cc)
+        cc = chk;
+    const struct state_service *svc =
+        *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
+    cn_jsonw_key(aw->w, chk->check_id);
+    api_json_check(aw->w, cc, svc);
+    return aw->w->err;
+}
+
+/* The agent's services (or checks) as one JSON object keyed by their ids. */
+static void reply_local_map(struct api_ctx *c, bool checks)
 {
     if (!have_local(c))
         return;
@@ -237,9 +252,17 @@ static void h_services(struct api_ctx *c)
     api_jsonw(c, &w, &b);
     struct agent_walk aw = {c, srv_state(c->api->srv), &w};
     cn_jsonw_obj_open(&w);
-    agent_local_services_foreach(c->api->local, svc_map_cb, &aw);
+    if (checks)
+        agent_local_checks_foreach(c->api->local, chk_map_cb, &aw);
+    else
+        agent_local_services_foreach(c->api->local, svc_map_cb, &aw);
     cn_jsonw_obj_close(&w);
     reply_buf(c, &w, &b);
+}
+
+static void h_services(struct api_ctx *c)
+{
+    reply_local_map(c, false);
 }
 
 static void h_service(struct api_ctx *c)
@@ -264,32 +287,9 @@ static void h_service(struct api_ctx *c)
     reply_buf(c, &w, &b);
 }
 
-static int chk_map_cb(void *arg, const struct state_check *chk)
-{
-    struct agent_walk *aw = arg;
-    const char *node = agent_local_node(aw->c->api->local);
-    const struct state_check *cc = state_check_get(aw->st, node, chk->check_id);
-    if (!cc)
-        cc = chk;
-    const struct state_service *svc =
-        *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
-    cn_jsonw_key(aw->w, chk->check_id);
-    api_json_check(aw->w, cc, svc);
-    return aw->w->err;
-}
-
 static void h_checks(struct api_ctx *c)
 {
-    if (!have_local(c))
-        return;
-    struct cn_buf b = CN_BUF_INIT;
-    struct cn_jsonw w;
-    api_jsonw(c, &w, &b);
-    struct agent_walk aw = {c, srv_state(c->api->srv), &w};
-    cn_jsonw_obj_open(&w);
-    agent_local_checks_foreach(c->api->local, chk_map_cb, &aw);
-    cn_jsonw_obj_close(&w);
-    reply_buf(c, &w, &b);
+    reply_local_map(c, true);
 }
 
 /* ---- services: register, deregister, maintenance --------------------------------------- */
