@@ -601,6 +601,35 @@ static int carry_state(struct agent_local *l, struct state_check *c)
 
 /* ---- mutations ------------------------------------------------------------------------------------- */
 
+/* Finishes op with Consul's error when c is a script check, which this agent
+ * never runs (Consul's default: enable_script_checks = false); true if it did. */
+static bool reject_script(struct op *op, const struct state_check *c)
+{
+    if (strcmp(c->type, API_CHECK_SCRIPT) != 0)
+        return false;
+    finish(op, CN_EINVAL,
+           "Scripts are disabled on this agent; to enable, configure "
+           "'enable_script_checks' or 'enable_local_script_checks' to true");
+    return true;
+}
+
+/* Deregisters the service (OP_RM_SVC) or check (OP_RM_CHK) with this id. */
+static void propose_remove(struct agent_local *l, enum op_kind kind, const char *id,
+                           agent_local_done_cb cb, void *arg)
+{
+    struct op *op = op_new(l, kind, cb, arg);
+    if (!op)
+        return;
+    if (!(op->id = cn_strdup(id))) {
+        finish(op, CN_ENOMEM, "out of memory");
+        return;
+    }
+    if (kind == OP_RM_SVC)
+        propose_dereg(op, id, NULL);
+    else
+        propose_dereg(op, NULL, id);
+}
+
 static void propose_register(struct op *op, struct state_service *svc, struct state_check *checks,
                              size_t nchecks)
 {
@@ -631,15 +660,9 @@ void agent_local_add_service(struct agent_local *l, struct api_svc_def *def, boo
     op->def = *def;
     memset(def, 0, sizeof(*def));
     struct api_svc_def *d = &op->def;
-    for (size_t i = 0; i < d->nchecks; i++) {
-        if (!strcmp(d->checks[i].type, API_CHECK_SCRIPT)) {
-            /* Consul's default: enable_script_checks = false. */
-            finish(op, CN_EINVAL,
-                   "Scripts are disabled on this agent; to enable, configure "
-                   "'enable_script_checks' or 'enable_local_script_checks' to true");
+    for (size_t i = 0; i < d->nchecks; i++)
+        if (reject_script(op, &d->checks[i]))
             return;
-        }
-    }
     if (set_owned(&d->svc.node, l->node))
         goto oom;
     for (size_t i = 0; i < d->nchecks; i++)
@@ -690,14 +713,7 @@ void agent_local_remove_service(struct agent_local *l, const char *id, agent_loc
         answer(cb, arg, CN_ENOTFOUND, msg);
         return;
     }
-    struct op *op = op_new(l, OP_RM_SVC, cb, arg);
-    if (!op)
-        return;
-    if (!(op->id = cn_strdup(id))) {
-        finish(op, CN_ENOMEM, "out of memory");
-        return;
-    }
-    propose_dereg(op, id, NULL);
+    propose_remove(l, OP_RM_SVC, id, cb, arg);
 }
 
 static void unknown_check(agent_local_done_cb cb, void *arg, const char *id)
@@ -724,12 +740,8 @@ void agent_local_add_check(struct agent_local *l, struct state_check *chk, agent
     op->chk = *chk;
     memset(chk, 0, sizeof(*chk));
     struct state_check *c = &op->chk;
-    if (!strcmp(c->type, API_CHECK_SCRIPT)) {
-        finish(op, CN_EINVAL,
-               "Scripts are disabled on this agent; to enable, configure "
-               "'enable_script_checks' or 'enable_local_script_checks' to true");
+    if (reject_script(op, c))
         return;
-    }
     if (!strcmp(c->check_id, AGENT_SERF_CHECK_ID)) {
         finish(op, CN_EINVAL, "Check ID \"serfHealth\" is reserved for the node health check");
         return;
@@ -761,14 +773,7 @@ void agent_local_remove_check(struct agent_local *l, const char *id, agent_local
         unknown_check(cb, arg, id);
         return;
     }
-    struct op *op = op_new(l, OP_RM_CHK, cb, arg);
-    if (!op)
-        return;
-    if (!(op->id = cn_strdup(id))) {
-        finish(op, CN_ENOMEM, "out of memory");
-        return;
-    }
-    propose_dereg(op, NULL, id);
+    propose_remove(l, OP_RM_CHK, id, cb, arg);
 }
 
 static void propose_status(struct op *op)
