@@ -74,15 +74,9 @@ static int snap_list(struct stor *st, int clean, struct snap_ref **out, size_t *
 {
     *out = NULL;
     *n = 0;
-    int fd = dup(st->snapdfd);
-    if (fd < 0)
+    DIR *d = stor__opendir(st->snapdfd);
+    if (!d)
         return CN_EIO;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return CN_EIO;
-    }
-    rewinddir(d);
     struct snap_ref *v = NULL;
     size_t len = 0, cap = 0;
     int rc = 0, removed = 0;

@@ -92,6 +92,21 @@ void stor__seg_name(char *out, size_t cap, uint64_t first)
     snprintf(out, cap, "%020" PRIu64 ".wal", first);
 }
 
+DIR *stor__opendir(int dfd)
+{
+    int fd = dup(dfd);
+    if (fd < 0)
+        return NULL;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return NULL;
+    }
+    /* The dup shares dfd's offset, which an earlier walk may have moved. */
+    rewinddir(d);
+    return d;
+}
+
 /* mkdir that tolerates an existing directory; *created tells whether the
  * parent needs an fsync for the new entry to be durable. */
 static int mkdir_at(int dfd, const char *name, int *created)

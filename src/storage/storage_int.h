@@ -18,6 +18,7 @@
 #ifndef CN_STORAGE_INT_H
 #define CN_STORAGE_INT_H
 
+#include <dirent.h>
 #include <stdint.h>
 
 #include "base/buf.h"
@@ -89,6 +90,9 @@ int stor__pread_all(int fd, void *p, size_t n, uint64_t off);
 int stor__pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 uint32_t stor__crc(uint32_t crc, const void *p, size_t n);
 void stor__seg_name(char *out, size_t cap, uint64_t first);
+/* A new stream over the directory dfd (which stays open and is not moved), from
+ * its first entry; the caller closedir()s it. NULL on failure. */
+DIR *stor__opendir(int dfd);
 
 /* wal.c */
 int stor__wal_recover(struct stor *st, char *err, size_t errcap);

@@ -645,15 +645,9 @@ static int list_segments(struct stor *st, struct seg_file **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    int fd = dup(st->waldfd);
-    if (fd < 0)
+    DIR *d = stor__opendir(st->waldfd);
+    if (!d)
         return CN_EIO;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return CN_EIO;
-    }
-    rewinddir(d);
     struct seg_file *v = NULL;
     size_t len = 0, cap = 0;
     int rc = 0;
