@@ -38,6 +38,8 @@ struct agent {
     struct http_server *http;
     uv_signal_t sigint, sigterm;
     uv_timer_t reaper;
+    uv_timer_t ae;      /* anti-entropy check of this node's registration */
+    int ae_missing;     /* consecutive checks that found this node absent */
     uint64_t reap_mark; /* commit index at the previous reaper tick */
     char dev_dir[256];
     char node_id[40];
@@ -156,12 +158,35 @@ static void on_reap_timer(uv_timer_t *t)
     struct agent *ag = t->data;
     uint64_t mark = ag->reap_mark;
     ag->reap_mark = srv_commit_index(ag->srv);
-    if (!mark)
+    /* Consul's tombstone GC runs on the leader; the reap replicates. */
+    if (!mark || !srv_is_leader(ag->srv))
         return;
     struct cn_buf cmd = CN_BUF_INIT;
     if (state_cmd_kv_reap(&cmd, mark) == 0)
         srv_propose(ag->srv, cmd.p, cmd.len, on_reap_done, ag);
     cn_buf_free(&cmd);
+}
+
+/* The node registers itself when the agent starts; in a cluster that forms
+ * later than the hold timeout (7 s) that write fails. Consul's anti-entropy
+ * syncs periodically; we check cheaply that our node row exists and, once a
+ * leader is known and it stayed missing for two checks, write everything
+ * back (agent_local_resync). */
+#define AE_CHECK_MS 3000
+
+static void on_ae_timer(uv_timer_t *t)
+{
+    struct agent *ag = t->data;
+    if (!ag->local || !srv_known_leader(ag->srv) ||
+        state_node_get(srv_state(ag->srv), ag->cfg.node_name)) {
+        ag->ae_missing = 0;
+        return;
+    }
+    if (++ag->ae_missing < 2)
+        return;
+    ag->ae_missing = -3; /* then wait a few checks for the writes to land */
+    cn_info("agent", "this node is missing from the catalog: registering it again");
+    agent_local_resync(ag->local);
 }
 
 static void on_closed_walk(uv_handle_t *h, void *arg)
@@ -181,6 +206,7 @@ static void http_stopped(void *arg)
     uv_close((uv_handle_t *)&ag->sigint, NULL);
     uv_close((uv_handle_t *)&ag->sigterm, NULL);
     uv_close((uv_handle_t *)&ag->reaper, NULL);
+    uv_close((uv_handle_t *)&ag->ae, NULL);
 }
 
 static void shutdown_agent(struct agent *ag)
@@ -376,6 +402,10 @@ static int run(struct agent *ag)
     ag->reap_mark = srv_commit_index(ag->srv);
     uv_timer_start(&ag->reaper, on_reap_timer, TOMBSTONE_TTL_MS, TOMBSTONE_TTL_MS);
     uv_unref((uv_handle_t *)&ag->reaper);
+    uv_timer_init(&ag->loop, &ag->ae);
+    ag->ae.data = ag;
+    uv_timer_start(&ag->ae, on_ae_timer, AE_CHECK_MS, AE_CHECK_MS);
+    uv_unref((uv_handle_t *)&ag->ae);
 
     cn_info("agent", "cairn agent running!");
     cn_info("agent", "           Version: %s", CAIRN_VERSION);

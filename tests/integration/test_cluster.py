@@ -173,3 +173,24 @@ def test_no_leader_write_fails_after_hold(cluster_factory):
     assert time.monotonic() - t0 < 45  # a guard against hanging, not a timing check
     # Stale reads still answer from local state.
     assert keep.get("/v1/kv/nope", params={"stale": ""}).status_code == 404
+
+
+def test_late_cluster_registers_every_node(cluster_factory):
+    """A server that waited longer than the hold timeout (7 s) for the others
+    failed to register its node at start; once a leader exists, the agent's
+    anti-entropy check writes it back, so every node ends up in the catalog."""
+    c = cluster_factory(3, start=False)
+    first = c.agents[0]
+    first.start(wait=False)
+    time.sleep(9)
+    assert first.running()
+    for a in c.agents[1:]:
+        a.start(wait=False)
+    c.wait_converged(agents=c.agents)
+    for a in c.agents:
+        a.member = True
+
+    def all_nodes():
+        names = {n["Node"] for n in first.get("/v1/catalog/nodes").json()}
+        return names >= {a.name for a in c.agents}
+    wait_until(all_nodes, timeout=START_TIMEOUT, what="every node in the catalog")
