@@ -67,12 +67,12 @@ static void status_leader(struct api_ctx *c)
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     struct srv *s = c->api->srv;
-    if (!srv_known_leader(s))
-        cn_jsonw_str(&w, ""); /* Consul's answer while there is no leader */
-    else if (srv_is_leader(s) || !srv_leader_addr(s)[0])
+    if (srv_is_leader(s))
         jsonw_addr(&w, &c->api->cfg);
+    else if (srv_known_leader(s))
+        cn_jsonw_str(&w, srv_leader_addr(s)); /* "" while its address is unknown */
     else
-        cn_jsonw_str(&w, srv_leader_addr(s));
+        cn_jsonw_str(&w, ""); /* Consul's answer while there is no leader */
     finish(c, &w, &b);
 }
 
