@@ -1041,6 +1041,17 @@ static void sync_conf(struct srv *s, const struct raft_conf *c)
 {
     if (!memcmp(c, &s->conf, sizeof(*c)))
         return;
+    /* A server that left the configuration is not dialed any more. */
+    for (size_t i = 0; i < s->conf.n; i++) {
+        uint64_t id = s->conf.servers[i].id;
+        if (id == s->id || raft_conf_find(c, id))
+            continue;
+        struct pinfo *p = dir_find(s, id);
+        if (p)
+            p->dialed = false;
+        if (s->x && !s->x_stopping)
+            xport_remove_peer(s->x, id);
+    }
     s->conf = *c;
     for (size_t i = 0; i < c->n; i++) {
         if (c->servers[i].id == s->id)
