@@ -1,12 +1,12 @@
-/* server/server.h: the write path and the watch registry.
+/* server/server.h: the write path (a Raft shell) and the watch registry.
  *
  * Every mutation goes through one path: srv_propose (encoded state command)
- * -> append to the log -> persist (writer thread, group commit: whatever queued
- * since the last fsync shares one fsync) -> commit -> state_apply on the loop
- * thread -> the proposer's callback with the result -> wake watchers whose
- * (table, key) changed. Today the log has a single voter, so an entry commits
- * when it is durable on this server; the Raft issue replaces the commit rule,
- * not the path.
+ * -> the Raft core on the leader (a follower forwards it there) -> append to
+ * the log -> persist (writer thread, group commit: whatever queued since the
+ * last fsync shares one fsync) -> commit (a quorum, decided by raft/) ->
+ * state_apply on the loop thread of every server -> the proposer's callback
+ * with its own server's result -> wake watchers whose (table, key) changed.
+ * A single server is a Raft cluster of one. See docs/architecture.md.
  *
  * Snapshots: once `snapshot_entries` entries were applied since the last one
  * and `snapshot_interval_ms` passed, a forked child encodes its copy-on-write
@@ -41,7 +41,8 @@ struct srv_options {
     /* Never fork: encode on the loop (a stall) and write on the snapshot
      * thread, the path taken anyway when fork() fails. For tests. */
     bool snapshot_in_process;
-    uint64_t node_id;          /* this server's raft id (1 when bootstrapping alone) */
+    uint64_t node_id;          /* this server's raft id; 0 = a random one, generated once
+                                * and kept in data_dir/raft-id (never reused) */
     /* ---- cluster (Raft) ------------------------------------------------------
      * The single-voter path is a Raft cluster of one. Fields below are
      * optional; zero values give a bootstrapped single server. With a
