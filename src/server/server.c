@@ -263,6 +263,7 @@ struct srv {
      * handed back (jobs_tail: where later held messages wait) */
     struct wjob *jobs_tail;
     size_t jobs_out;
+    size_t hs_jobs_out; /* of which carry a hard state (term/vote) */
 
     /* shared with the writer and snapshot threads, under mu */
     pthread_mutex_t mu;
@@ -501,6 +502,8 @@ static void submit_job(struct srv *s, struct wjob *j)
 {
     s->jobs_tail = j;
     s->jobs_out++;
+    if (j->has_hs)
+        s->hs_jobs_out++;
     pthread_mutex_lock(&s->mu);
     if (s->wq_tail)
         s->wq_tail->next = j;
@@ -1237,9 +1240,13 @@ static void handle_update(struct srv *s, const struct raft_update *u)
         job->hs.commit = u->hs.commit < s->applied ? u->hs.commit : s->applied;
         s->hs_disk.commit = job->hs.commit;
     }
-    /* c. messages: a leader's at once; others after their write */
+    /* c. messages: a leader's at once; others after their write. A leader's
+     * too while the term and vote it was elected with are not durable yet
+     * (its election's job is still queued): revealing the term before the
+     * vote is durable could let a restart vote again in it (pitfall #1). */
     struct wjob *hold = job ? job : s->jobs_tail;
-    bool now = u->msgs_before_persist || !hold;
+    bool hs_pending = s->hs_jobs_out > 0 || (job && job->has_hs);
+    bool now = (u->msgs_before_persist && !hs_pending) || !hold;
     for (size_t i = 0; i < u->n_msgs && !s->closing; i++) {
         const struct raft_msg *m = &u->msgs[i];
         struct omsg *o = encode_msg(m);
@@ -1321,6 +1328,8 @@ static void on_async(uv_async_t *h)
         struct wjob *j = done;
         done = j->next;
         s->jobs_out--;
+        if (j->has_hs)
+            s->hs_jobs_out--;
         if (s->jobs_tail == j)
             s->jobs_tail = NULL;
         if (!j->rc) {
