@@ -161,6 +161,54 @@ static void test_help_and_usage(void **state)
     cn_buf_free(&u);
 }
 
+static void test_cluster_flags_and_config(void **state)
+{
+    (void)state;
+    struct agent_config c;
+    char err[256];
+    char *argv[] = {"-server", "-bootstrap-expect=3", "-retry-join=127.0.0.1:8301",
+                    "-retry-join", "127.0.0.1:8302", "-raft-election-timeout=500ms"};
+    assert_int_equal(load(&c, err, sizeof(err), 6, argv), 0);
+    assert_int_equal(c.bootstrap_expect, 3);
+    assert_int_equal(c.nretry_join, 2);
+    assert_string_equal(c.retry_join[0], "127.0.0.1:8301");
+    assert_string_equal(c.retry_join[1], "127.0.0.1:8302");
+    assert_string_equal(c.raft_election_timeout, "500ms");
+    agent_config_free(&c);
+
+    char *path = write_tmp("{\"retry_join\":[\"10.0.0.1:8300\",\"10.0.0.2:8300\"],"
+                           "\"raft_election_timeout\":\"2s\"}");
+    char flag[128];
+    snprintf(flag, sizeof(flag), "-config-file=%s", path);
+    char *a2[] = {flag};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a2), 0);
+    assert_int_equal(c.nretry_join, 2);
+    assert_string_equal(c.retry_join[1], "10.0.0.2:8300");
+    assert_string_equal(c.raft_election_timeout, "2s");
+    agent_config_free(&c);
+    unlink(path);
+
+    char *a3[] = {"-raft-election-timeout=soon"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a3), CN_EINVAL);
+    assert_non_null(strstr(err, "raft-election-timeout"));
+    agent_config_free(&c);
+    /* A single string is taken as a one-element list; anything else is refused. */
+    char *one = write_tmp("{\"retry_join\":\"10.0.0.1:8300\"}");
+    snprintf(flag, sizeof(flag), "-config-file=%s", one);
+    char *a4[] = {flag};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a4), 0);
+    assert_int_equal(c.nretry_join, 1);
+    agent_config_free(&c);
+    unlink(one);
+    char *bad = write_tmp("{\"retry_join\":[8300]}");
+    snprintf(flag, sizeof(flag), "-config-file=%s", bad);
+    char *a5[] = {flag};
+    assert_int_equal(load(&c, err, sizeof(err), 1, a5), CN_EINVAL);
+    assert_non_null(strstr(err, "retry_join"));
+    agent_config_free(&c);
+    unlink(bad);
+}
+
 /* docs/config.md is generated from the options table; this test keeps them
  * in step. Regenerate with: CAIRN_REGEN_DOCS=1 ctest -R test_config */
 static void test_docs_config_md_matches_table(void **state)
@@ -201,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_config_file_and_precedence),
         cmocka_unit_test(test_config_file_errors_name_file_and_key),
         cmocka_unit_test(test_help_and_usage),
+        cmocka_unit_test(test_cluster_flags_and_config),
         cmocka_unit_test(test_docs_config_md_matches_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
