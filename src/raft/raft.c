@@ -44,11 +44,32 @@ void raft__reset_timeout(struct raft *r)
     r->randomized_timeout = e + (unsigned)(rng_next(r) % e);
 }
 
+static void conf_at(const struct raft *r, uint64_t i, struct raft_conf *c, uint64_t *ci);
+
 bool raft__promotable(const struct raft *r)
 {
-    /* Pitfall #25: learners (and servers outside the configuration) never
-     * campaign. */
-    return raft__conf_is_voter(&r->conf, r->cfg.id);
+    /* Pitfall #25: learners never campaign. */
+    if (raft__conf_is_voter(&r->conf, r->cfg.id))
+        return true;
+    /* Thesis §4.2.2: "a server that is not part of its own latest
+     * configuration should still start new elections, as it might still be
+     * needed until the C_new entry is committed" (pitfalls #21, #24: configs
+     * take effect when appended, so a removal can sit uncommitted in our log).
+     * Often we hold the longest log (a removed leader that lost its quorum)
+     * and if we may not campaign the group can sit leaderless: in sim seed
+     * 80369 the one C_new voter with our entries learned the term of a stale
+     * candidate only from its rejections and kept running a term late, while
+     * we heard that term at once but were barred. We campaign only while
+     * C_new is not known committed and only if the configuration before it
+     * made us a voter; tally() never counts our own vote, since C_new lacks
+     * us. Once a leader of C_new runs, its voters ignore us under the lease
+     * check (#4). */
+    if (r->conf_index == 0 || r->conf_index <= r->log.commit)
+        return false;
+    struct raft_conf prev;
+    uint64_t pi;
+    conf_at(r, r->conf_index - 1, &prev, &pi);
+    return raft__conf_is_voter(&prev, r->cfg.id);
 }
 
 bool raft__in_lease(const struct raft *r)

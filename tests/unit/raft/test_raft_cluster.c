@@ -537,6 +537,70 @@ static void test_conf_change(void **state)
     cluster_free(c);
 }
 
+static void test_removed_server_campaigns_until_c_new_commits(void **state)
+{
+    (void)state;
+    /* Thesis §4.2.2 (sim seed 80369): a leader appends C_new removing itself,
+     * loses its quorum before C_new commits and steps down. It still holds
+     * the longest log, so it must keep starting elections until C_new
+     * commits, counting only C_new's voters; afterwards it must not. */
+    struct cluster *c = cluster_new(3, false, true);
+    elect(c, 1);
+    tick_all(c, 2);
+    propose(c, 1, "a");
+    tick_all(c, 2);
+    isolate(c, 2, true);
+    isolate(c, 3, true);
+    uint64_t idx;
+    assert_int_equal(raft_propose_conf(c->nodes[1].r, RAFT_CC_REMOVE, 1, NULL, &idx), 0);
+    pump(c);
+    assert_null(find_in(c, 1, 1)); /* in effect once appended (#21) */
+    assert_true(status(c, 1).commit < idx);
+    uint64_t term = status(c, 1).term;
+    bool campaigned = false;
+    for (int i = 0; i < 60; i++) {
+        tick(c, 1);
+        campaigned |= status(c, 1).state == RAFT_CANDIDATE;
+    }
+    assert_true(campaigned); /* CheckQuorum stepped it down, then it ran */
+    assert_true(status(c, 1).term > term);
+    /* n2 and n3 leave the lease of the old leader (they may campaign alone). */
+    for (int i = 0; i < 20; i++) {
+        tick(c, 2);
+        tick(c, 3);
+    }
+    /* With only n2 back, its grant is not a majority of C_new = {2,3}: the
+     * candidate's own vote does not count. */
+    isolate(c, 2, false);
+    for (int i = 0; i < 60; i++) {
+        tick(c, 1);
+        assert_int_not_equal(status(c, 1).state, RAFT_LEADER);
+    }
+    isolate(c, 3, false);
+    bool led = false;
+    for (int i = 0; i < 60 && !led; i++) {
+        tick(c, 1);
+        led = status(c, 1).state == RAFT_LEADER || status(c, 1).commit >= idx;
+    }
+    assert_true(led);
+    tick_all(c, 3);
+    /* It committed C_new and stepped down (#24); a C_new voter leads. */
+    assert_true(status(c, 1).commit >= idx);
+    assert_int_not_equal(status(c, 1).state, RAFT_LEADER);
+    uint64_t nl = leader_of(c);
+    assert_true(nl == 2 || nl == 3);
+    assert_null(find_in(c, nl, 1));
+    /* C_new is committed in its log now: it never campaigns again. */
+    term = status(c, 1).term;
+    for (int i = 0; i < 60; i++) {
+        tick(c, 1);
+        assert_int_equal(status(c, 1).state, RAFT_FOLLOWER);
+    }
+    assert_int_equal(status(c, 1).term, term);
+    propose(c, nl, "after");
+    cluster_free(c);
+}
+
 static void test_snapshot_send(void **state)
 {
     (void)state;
@@ -866,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_lease_blocks_disruptive_vote),
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_conf_change),
+        cmocka_unit_test(test_removed_server_campaigns_until_c_new_commits),
         cmocka_unit_test(test_snapshot_send),
         cmocka_unit_test(test_read_index),
         cmocka_unit_test(test_lease_read),
