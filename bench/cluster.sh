@@ -29,6 +29,9 @@ CAIRN_BIN=${CAIRN_BIN:-$ROOT/build/release/cairn}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_CONNS=${BENCH_CONNS:-"1 16 128"}
 BENCH_FAILOVERS=${BENCH_FAILOVERS:-3}
+# Election timeout for both systems (heartbeat = a tenth): 1000 ms is both defaults;
+# BENCH_ELECTION_MS=150 measures failover with tuned timeouts.
+BENCH_ELECTION_MS=${BENCH_ELECTION_MS:-1000}
 BENCH_SKIP=${BENCH_SKIP:-}
 PY=/usr/bin/python3
 export BENCH_WRK_DIR=$HERE/wrk
@@ -88,7 +91,8 @@ start_cairn() { # DIR
         done
         "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$dir/c$i" -node="c$i" \
             -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" \
-            -server-port="${C_RPC[i]}" -log-level=warn "${joins[@]}" 2>"$dir/c$i.log" &
+            -server-port="${C_RPC[i]}" -log-level=warn "${joins[@]}" \
+            -raft-election-timeout="${BENCH_ELECTION_MS}ms" 2>"$dir/c$i.log" &
         C_PID[i]=$!; PIDS+=("${C_PID[i]}")
     done
     local t
@@ -135,7 +139,8 @@ start_etcd() { # DIR
             --initial-advertise-peer-urls "http://127.0.0.1:${E_PEER[i]}" \
             --initial-cluster "$cluster" --initial-cluster-state new \
             --initial-cluster-token "bench-$$" \
-            --election-timeout 1000 --heartbeat-interval 100 \
+            --election-timeout "$BENCH_ELECTION_MS" \
+            --heartbeat-interval "$((BENCH_ELECTION_MS / 10))" \
             --log-level error >"$dir/e$i.log" 2>&1 &
         E_PID[i]=$!; PIDS+=("${E_PID[i]}")
     done
