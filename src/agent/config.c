@@ -69,7 +69,7 @@ static const struct opt opts[] = {
      "30s", 0, 0,
      "Minimum time between snapshots: one is taken once both this has passed and "
      "raft_snapshot_threshold entries were applied since the last."},
-    {"raft-election-timeout", "raft_election_timeout", OPT_DUR, OFF(raft_election_timeout), "1s",
+    {"raft-election-timeout", "raft_election_timeout", OPT_DUR, OFF(raft_election_timeout), "500ms",
      0, 0,
      "Raft election timeout (randomized in [t, 2t)); the heartbeat interval is a tenth of it "
      "and the Raft tick 50 ms (or less for short timeouts)."},

@@ -2164,7 +2164,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     s->child_fd = -1;
     s->tick_ms = opt->tick_ms ? opt->tick_ms : 50;
     s->hold_ms = opt->hold_ms ? opt->hold_ms : 7000;
-    uint64_t election_ms = opt->election_ms ? opt->election_ms : 1000;
+    uint64_t election_ms = opt->election_ms ? opt->election_ms : 500;
     uint64_t hb_ms = opt->heartbeat_ms ? opt->heartbeat_ms : election_ms / 10;
     s->election_ticks = (unsigned)(election_ms / s->tick_ms);
     if (s->election_ticks < 3)

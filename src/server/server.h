@@ -58,7 +58,7 @@ struct srv_options {
     const char *const *join;    /* -retry-join "host:port" of other servers' RPC ports */
     size_t njoin;
     uint64_t tick_ms;           /* Raft tick; 0 = 50 ms */
-    uint64_t election_ms;       /* election timeout; 0 = 1000 ms (Consul dev/default-ish) */
+    uint64_t election_ms;       /* election timeout; 0 = 500 ms (randomized to [t, 2t): failover < 1 s) */
     uint64_t heartbeat_ms;      /* heartbeat interval; 0 = election_ms / 10 */
     const char *node_name;      /* exchanged with peers (srv_peer.node); NULL = "" */
     const char *node_uuid;      /* the agent's node ID (srv_peer.node_id); NULL = "" */
