@@ -315,8 +315,14 @@ static int run(struct agent *ag)
     cn_dur_parse(c->raft_snapshot_interval, &snap_ns); /* validated by the config loader */
     cn_dur_parse(c->raft_election_timeout, &elect_ns);
     uint64_t elect_ms = (uint64_t)(elect_ns / 1000000);
-    /* A tick of 50 ms, or finer for short timeouts (at least 10 ticks). */
-    uint64_t tick_ms = elect_ms && elect_ms < 500 ? (elect_ms / 10 ? elect_ms / 10 : 1) : 50;
+    /* About 50 ticks per election timeout (10 ms at the 500 ms default, at most
+     * 50 ms): the randomized timer then has enough distinct values that two
+     * survivors rarely time out on the same tick and split the vote. */
+    uint64_t tick_ms = elect_ms / 50;
+    if (tick_ms < 1)
+        tick_ms = 1;
+    if (tick_ms > 50)
+        tick_ms = 50;
     struct srv_options so = {.data_dir = c->data_dir,
                              .snapshot_entries = (uint64_t)c->raft_snapshot_threshold,
                              .snapshot_interval_ms = (uint64_t)(snap_ns / 1000000),

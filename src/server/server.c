@@ -2162,7 +2162,10 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     s->snap_interval_ms = opt->snapshot_interval_ms;
     s->snap_in_process = opt->snapshot_in_process;
     s->child_fd = -1;
-    s->tick_ms = opt->tick_ms ? opt->tick_ms : 50;
+    /* 10 ms ticks give the election timer 50 distinct values in [500 ms, 1 s):
+     * with coarser ticks two survivors often time out on the same tick and
+     * split the vote (a 1.7 s failover seen at 50 ms ticks). */
+    s->tick_ms = opt->tick_ms ? opt->tick_ms : 10;
     s->hold_ms = opt->hold_ms ? opt->hold_ms : 7000;
     uint64_t election_ms = opt->election_ms ? opt->election_ms : 500;
     uint64_t hb_ms = opt->heartbeat_ms ? opt->heartbeat_ms : election_ms / 10;

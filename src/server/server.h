@@ -57,7 +57,7 @@ struct srv_options {
     int bootstrap_expect;       /* -bootstrap-expect=N: bootstrap once N servers know each other */
     const char *const *join;    /* -retry-join "host:port" of other servers' RPC ports */
     size_t njoin;
-    uint64_t tick_ms;           /* Raft tick; 0 = 50 ms */
+    uint64_t tick_ms;           /* Raft tick; 0 = 10 ms */
     uint64_t election_ms;       /* election timeout; 0 = 500 ms (randomized to [t, 2t): failover < 1 s) */
     uint64_t heartbeat_ms;      /* heartbeat interval; 0 = election_ms / 10 */
     const char *node_name;      /* exchanged with peers (srv_peer.node); NULL = "" */
