@@ -2227,7 +2227,11 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
         struct xport_options xo = {.host = opt->bind_addr, .port = opt->server_port,
                                    .cluster_id = cid, .node_id = s->id,
                                    .on_frame = on_frame, .on_peer_state = on_peer_state,
-                                   .arg = s};
+                                   .arg = s,
+                                   /* A snapshot travels as one message, in 1 MiB
+                                    * chunks: 1 GiB covers millions of KV pairs. The
+                                    * receiver grows its buffer only as bytes arrive. */
+                                   .max_msg = (size_t)1 << 30};
         char xerr[256] = "";
         rc = xport_start(loop, &xo, &s->x, xerr, sizeof(xerr));
         if (rc) {
