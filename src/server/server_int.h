@@ -1,8 +1,384 @@
-/* server/server_int.h: private to server/. The watch registry (watch.c). */
+/* server/server_int.h: private to server/. What the parts of the server
+ * module share: the struct srv (with, per field group, the file that writes
+ * it), the request/job types passed between them, and the srv__ functions
+ * each part offers the others. Nothing here is seen outside src/server/.
+ *
+ * Threads: everything runs on the loop thread except writer.c's
+ * srv__writer_main and snapshot.c's srv__snapper_main (and the snapshot
+ * child process); they touch only storage and the fields under `mu`. */
 #ifndef CN_SERVER_INT_H
 #define CN_SERVER_INT_H
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "base/buf.h"
+#include "raft/raft.h"
 #include "server/server.h"
+#include "storage/storage.h"
+#include "transport/transport.h"
+
+struct cn_dec;
+
+/* Entry types on disk (opaque to storage). 1 was the only type before Raft:
+ * an application command; an empty one is a leader's no-op. */
+#define STOR_NORMAL 1
+#define STOR_CONF 2
+#define SNAP_RETAIN 2  /* snapshot files kept on disk */
+#define SNAP_KEEP 1024 /* log entries kept behind a snapshot for slow followers */
+#define SNAP_MAGIC "CNS1"
+#define MAX_DIR 32       /* servers this one knows about */
+#define PENDING_MS 30000 /* a proposal with an index that never gets applied */
+#define FWD_MS 7000      /* a forwarded request without an answer */
+
+/* Sub-kinds inside XPORT_FORWARD_REQ / XPORT_FORWARD_RESP payloads. */
+enum { FW_INFO = 1, FW_PROPOSE = 2, FW_READ = 3, FW_OP = 4 };
+
+enum prop_phase { P_HELD, P_FWD, P_PENDING };
+
+struct prop {
+    struct prop *next, *prev;
+    enum prop_phase phase;
+    uint64_t index, term;
+    uint64_t req_id;   /* P_FWD: the forwarded request */
+    uint64_t deadline; /* uv_now() ms */
+    srv_done_cb cb;
+    void *arg;
+    size_t len;
+    uint8_t data[];
+};
+
+enum read_phase { R_HELD, R_RAFT, R_FWD, R_APPLY, R_REMOTE };
+
+struct rreq {
+    struct rreq *next, *prev;
+    enum read_phase phase;
+    enum srv_read_mode mode;
+    uint64_t ctx;          /* R_RAFT/R_REMOTE: raft_read_index context; R_FWD: request id */
+    uint64_t index;        /* R_APPLY */
+    uint64_t from, req_id; /* R_REMOTE: the follower that asked */
+    uint64_t deadline;
+    srv_read_cb cb;
+    void *arg;
+};
+
+struct list {
+    void *head, *tail;
+};
+
+struct omsg { /* an encoded Raft message waiting for a durable write */
+    struct omsg *next;
+    uint64_t to;
+    bool snap; /* a SNAPSHOT: a failed send is reported to the core */
+    size_t len;
+    uint8_t data[];
+};
+
+struct wjob { /* one update's durable part; loop -> writer -> loop */
+    struct wjob *next;
+    bool has_hs;
+    struct stor_hard_state hs;
+    bool has_snap;
+    uint64_t snap_index, snap_term;
+    void *snap_data; /* owned */
+    size_t snap_len;
+    struct stor_entry *ents; /* data points into blob */
+    size_t n;
+    void *blob;
+    bool ack; /* raft_persisted(ack_index, ack_term) when durable */
+    uint64_t ack_index, ack_term;
+    struct omsg *msgs, *msgs_tail; /* loop only */
+    int rc;
+};
+
+struct snap_job {
+    uint64_t index, term;
+    struct cn_buf data;
+};
+
+struct snap_msg {
+    int32_t rc;
+    uint64_t len;
+    char err[240];
+};
+
+enum snap_phase { SNAP_IDLE, SNAP_WRITING, SNAP_INSTALLING };
+
+struct pinfo { /* a server we heard of */
+    uint64_t id;
+    char node[64];
+    char uuid[40];
+    char addr[64];
+    bool has_log;
+    bool dialed;     /* xport_set_peer done */
+    bool was_member; /* seen in a configuration: never added automatically again */
+};
+
+/* An operation (remove, transfer) run on the leader for a local caller
+ * (cb) or for a follower that forwarded it (from, req_id). */
+enum op_kind { OP_REMOVE = 1, OP_TRANSFER = 2 };
+struct op {
+    struct op *next, *prev;
+    enum op_kind kind;
+    uint64_t id;
+    char addr[64];
+    bool fwd;      /* sent to the leader, waiting for its answer */
+    bool proposed; /* a conf change at `index`: done once applied */
+    uint64_t index;
+    uint64_t req_id; /* fwd: our request; remote: theirs */
+    uint64_t from;   /* remote: the follower to answer */
+    uint64_t deadline;
+    srv_op_cb cb;
+    void *arg;
+};
+
+struct probe { /* a -retry-join (or srv_join) address asked for its raft id */
+    struct probe *next;
+    struct srv *s;
+    char addr[64];
+    uint64_t id; /* learnt */
+    bool busy;
+    bool once; /* srv_join: a few attempts, then report and go */
+    int tries; /* srv_join: attempts left */
+    srv_op_cb cb;
+    void *arg;
+    uv_tcp_t tcp;
+    uv_connect_t conn;
+    uv_write_t wr;
+    uint8_t hello[XPORT_HELLO_MAX];
+    size_t hello_len;
+    uint8_t in[XPORT_HELLO_MAX];
+    size_t in_len;
+    uint64_t next_ms;
+};
+
+/* The server. Each group names the file(s) that write its fields; any part
+ * on the loop thread may read them. Fields under `mu` are the only ones the
+ * writer and snapshot threads touch. */
+struct srv {
+    /* set once by srv_open (server.c), read everywhere */
+    uv_loop_t *loop;
+    struct stor *st;
+    struct state *state;
+    struct srv_watches *watches;
+    uint64_t id;
+    char node[64], uuid[40], self_addr[64];
+    char cluster[XPORT_CLUSTER_MAX + 1];
+    uint64_t tick_ms, hold_ms;
+    unsigned election_ticks;
+    int expect;
+    bool had_log; /* the log was not empty at open */
+
+    /* lifecycle: server.c */
+    bool closing;
+    bool opening; /* inside srv_open: no snapshot yet */
+    int handles;  /* open libuv handles (+ the transport): freed at 0; also
+                   * counted by snapshot.c (child poll) and discovery.c (probes) */
+    bool timer_init;
+    uv_timer_t tick; /* ready.c's srv__on_tick */
+    uv_idle_t idle;  /* ready.c's kick */
+    bool idle_on;    /* ready.c */
+
+    /* the core: created by recover.c, replaced by discovery.c's bootstrap,
+     * freed by server.c; driven by every part on the loop thread */
+    struct raft *raft;
+    bool bootstrapped; /* a configuration exists (log, snapshot or written by us):
+                        * recover.c, discovery.c */
+
+    /* applied state: ready.c (entries), snapshot.c (a leader's snapshot),
+     * recover.c (at open) */
+    uint64_t applied, applied_term;
+    struct raft_conf applied_conf; /* the configuration as of `applied` (for snapshots) */
+
+    /* what the core last told us: ready.c (role_changed, sync_conf) */
+    enum raft_state role;
+    uint64_t leader;
+    struct raft_conf conf; /* last configuration given to the transport */
+
+    /* proposals and reads: requests.c; forward.c adds a leader's reads for
+     * followers (R_REMOTE); others complete them through srv__prop_finish
+     * and srv__read_finish */
+    struct list props; /* every phase; P_PENDING in index order among themselves */
+    struct list reads;
+    uint64_t next_ctx; /* read-index contexts: requests.c, forward.c */
+    uint64_t next_req; /* forwarded request ids: requests.c, ops.c */
+
+    /* operations: ops.c */
+    struct list ops;
+
+    /* transport: server.c starts and stops it; discovery.c owns the
+     * directory (ready.c's sync_conf marks entries dialed/was_member) */
+    struct xport *x;
+    bool x_stopping;
+    struct pinfo dir[MAX_DIR];
+    size_t ndir;
+    struct probe *probes; /* discovery.c; server.c frees them */
+
+    /* snapshots: snapshot.c (options set by server.c; last_snap_index also
+     * by recover.c) */
+    uint64_t snap_every;
+    uint64_t snap_interval_ms;
+    bool snap_in_process;
+    uint64_t last_snap_index;
+    uint64_t last_snap_start;
+    size_t last_snap_len;
+    enum snap_phase snap_phase;
+    uint64_t snap_index, snap_term;
+    uint64_t snap_t0;
+    uint64_t snap_fork_us;
+    pid_t child;
+    int child_fd;
+    pid_t reap_pid;
+    uv_poll_t child_poll;
+    bool poll_active;
+    uv_timer_t snap_timer;
+
+    /* write jobs, loop side: writer.c (submit, hand back); hs_disk also
+     * ready.c, discovery.c and recover.c. jobs_tail: the last job submitted
+     * and not handed back, where later held messages wait. */
+    struct wjob *jobs_tail;
+    size_t jobs_out;
+    size_t hs_jobs_out;             /* of which carry a hard state (term/vote) */
+    struct stor_hard_state hs_disk; /* what the writer was last asked to write */
+
+    /* shared with the writer thread (writer.c) and the snapshot thread
+     * (snapshot.c), under mu; created and destroyed by server.c */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;                /* -> writer: a job or an install */
+    pthread_cond_t snap_cond;           /* -> snapshot thread: snap_job */
+    struct wjob *wq_head, *wq_tail;     /* -> writer */
+    struct wjob *done_head, *done_tail; /* writer -> loop */
+    struct snap_job *snap_job;          /* loop -> snapshot thread */
+    bool install_pending;               /* loop/snapshot thread -> writer */
+    uint64_t install_index, install_term;
+    bool snap_done; /* writer/snapshot thread -> loop: snap_rc, snap_err */
+    int snap_rc;
+    char snap_err[256];
+    void *snap_bytes; /* writer -> loop: the installed file's payload */
+    size_t snap_bytes_len;
+    int write_err;
+    bool stop;
+    pthread_t writer, snapper;
+    bool writer_started, snapper_started;
+    uv_async_t async; /* writer.c's srv__on_async */
+    bool async_init;
+};
+
+#define LIST_PUSH(l, e)                                                                            \
+    do {                                                                                           \
+        (e)->next = NULL;                                                                          \
+        (e)->prev = (l)->tail;                                                                     \
+        if ((l)->tail)                                                                             \
+            ((__typeof__(e))(l)->tail)->next = (e);                                                \
+        else                                                                                       \
+            (l)->head = (e);                                                                       \
+        (l)->tail = (e);                                                                           \
+    } while (0)
+#define LIST_DEL(l, e)                                                                             \
+    do {                                                                                           \
+        if ((e)->prev)                                                                             \
+            (e)->prev->next = (e)->next;                                                           \
+        else                                                                                       \
+            (l)->head = (e)->next;                                                                 \
+        if ((e)->next)                                                                             \
+            (e)->next->prev = (e)->prev;                                                           \
+        else                                                                                       \
+            (l)->tail = (e)->prev;                                                                 \
+        (e)->next = (e)->prev = NULL;                                                              \
+    } while (0)
+
+/* ---- functions shared between the parts --------------------------------
+ * All run on the loop thread, except the two thread mains. */
+
+/* server.c: open/close and the public accessors */
+void srv__free(struct srv *s);                             /* the last handle closed */
+void srv__on_handle_closed(uv_handle_t *h);                /* h->data is the srv: handles-- */
+void srv__raft_log(void *arg, int level, const char *msg); /* raft_config.log */
+
+/* recover.c: what storage holds at open */
+/* Read data_dir/raft-id, or create it with a random id. */
+int srv__load_id(const char *data_dir, uint64_t *id, char *err, size_t errcap);
+/* Bootstrap a lone server's empty storage, restore the snapshot and the log
+ * after it into s->state and a new s->raft. 0 or an error described in err
+ * (s is then closed by the caller). */
+int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, unsigned hb_ticks,
+                 struct stor_info *info, char *err, size_t errcap);
+
+/* ready.c: the update cycle of the core (ready -> persist -> apply -> answer) */
+void srv__kick(struct srv *s);          /* process_ready once this loop iteration */
+void srv__process_ready(struct srv *s); /* handle every pending raft_update now */
+void srv__on_tick(uv_timer_t *t);       /* s->tick: raft_tick and the periodic work */
+/* The core's role or leader changed: re-route what waits on it. */
+void srv__role_changed(struct srv *s, const struct raft_status *st);
+/* Give the transport the configuration c (dial new members, drop old ones). */
+void srv__sync_conf(struct srv *s, const struct raft_conf *c);
+
+/* writer.c: the log writer thread and the jobs it hands back */
+void *srv__writer_main(void *arg); /* the writer thread */
+/* The durable part of update u (copied), plus hard state h when hs. NULL on
+ * out of memory. */
+struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct stor_hard_state *h);
+void srv__submit_job(struct srv *s, struct wjob *j); /* takes ownership */
+void srv__free_job(struct wjob *j);
+void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
+
+/* snapshot.c: taking (fork child or thread), installing, restoring */
+void *srv__snapper_main(void *arg); /* the snapshot thread (fork fallback) */
+void srv__maybe_snapshot(struct srv *s);
+void srv__on_snap_timer(uv_timer_t *t);
+void srv__reap_child(struct srv *s, bool block);
+void srv__child_poll_close(struct srv *s);
+/* Our snapshot finished (rc, err); bytes: the installed payload read back
+ * (borrowed, may be NULL): tell the core and compact. */
+void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const void *bytes,
+                        size_t blen);
+/* Split a snapshot payload into configuration and state (both borrowed). */
+int srv__snap_split(const void *p, size_t len, struct raft_conf *conf, const void **state,
+                    size_t *slen);
+/* A leader's snapshot replaces the state. 0 or an error (logged). */
+int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, const void *data,
+                          size_t len);
+
+/* requests.c: proposals and the read barrier */
+void srv__prop_finish(struct srv *s, struct prop *p, int rc, const struct state_result *res);
+void srv__read_finish(struct srv *s, struct rreq *r, int rc);
+void srv__reads_applied(struct srv *s); /* finish reads whose index is applied */
+void srv__dispatch_held(struct srv *s); /* a leader is known: move held requests */
+void srv__expire(struct srv *s);        /* fail requests past their deadline */
+
+/* forward.c: frames to and from peers (Raft messages, forwarded requests) */
+void srv__send_raw(struct srv *s, uint64_t to, uint8_t type, const void *p, size_t len);
+struct omsg *srv__encode_msg(const struct raft_msg *m); /* NULL on error */
+void srv__send_encoded(struct srv *s, const struct omsg *m);
+void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, size_t len);
+void srv__on_peer_state(void *arg, uint64_t id, bool up);
+void srv__dec_str(struct cn_dec *d, char *out, size_t cap); /* truncates to cap */
+
+/* discovery.c: the peer directory, probes, INFO exchange, bootstrap_expect */
+struct pinfo *srv__dir_find(struct srv *s, uint64_t id);
+void srv__dial(struct srv *s, uint64_t id, const char *addr);
+void srv__send_info(struct srv *s, uint64_t to, bool want_reply);
+void srv__on_info(struct srv *s, uint64_t from, struct cn_dec *d); /* FW_INFO received */
+void srv__maybe_bootstrap(struct srv *s);
+struct probe *srv__probe_new(struct srv *s, const char *addr);
+void srv__run_probes(struct srv *s);
+void srv__probe_end(struct probe *p);
+void srv__probe_report(struct probe *p, int rc, const char *msg);
+
+/* ops.c: membership operations (remove, transfer, leave) and autojoin */
+/* For a local caller (cb) or a follower's request (from, req_id). */
+int srv__op_new(struct srv *s, int kind, uint64_t id, const char *addr, srv_op_cb cb, void *arg,
+                uint64_t from, uint64_t req_id);
+void srv__op_finish(struct srv *s, struct op *o, int rc, const char *msg);
+void srv__ops_tick(struct srv *s);
+void srv__autojoin(struct srv *s); /* the leader adds/promotes learners */
+
+/* ---- the watch registry (watch.c) ---------------------------------------- */
 
 struct srv_watches;
 

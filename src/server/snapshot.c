@@ -1,0 +1,381 @@
+/* server/snapshot.c: snapshots. Once `snapshot_entries` entries were
+ * applied since the last one and `snapshot_interval_ms` passed, a forked
+ * child encodes its copy-on-write view and writes the file (see
+ * snapshot_fork for why this shape; the snapshot thread does it when fork
+ * fails); the writer installs it between two batches and reads it back, and
+ * the loop tells the core (raft_compact, keeping SNAP_KEEP entries for slow
+ * followers; raft_set_snapshot with the bytes). A snapshot file's payload is
+ * SNAP_MAGIC, the encoded configuration, then the encoded state; a payload
+ * without the magic (older files) is the state alone. A leader's snapshot
+ * replaces the state here too (srv__restore_snapshot). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/enc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "server/server_int.h"
+
+/* Prefix of a snapshot payload: magic, u32 length, encoded configuration. */
+static int snap_header(struct cn_buf *b, const struct raft_conf *c)
+{
+    size_t len = 0;
+    raft_conf_encode(c, NULL, 0, &len);
+    int rc = cn_buf_append(b, SNAP_MAGIC, 4);
+    if (!rc)
+        rc = cn_enc_u32(b, (uint32_t)len);
+    if (!rc)
+        rc = cn_buf_reserve(b, len);
+    if (!rc)
+        rc = raft_conf_encode(c, b->p + b->len, len, &len);
+    if (!rc)
+        b->len += len;
+    return rc;
+}
+
+/* Split a payload into configuration (conf->n = 0 for an old file) and state. */
+int srv__snap_split(const void *p, size_t len, struct raft_conf *conf, const void **state,
+                    size_t *slen)
+{
+    memset(conf, 0, sizeof(*conf));
+    const uint8_t *b = p;
+    if (len < 8 || memcmp(b, SNAP_MAGIC, 4) != 0) {
+        *state = p;
+        *slen = len;
+        return 0;
+    }
+    uint32_t cl = cn_get_u32(b + 4);
+    if (cl > len - 8 || raft_conf_decode(b + 8, cl, conf) != 0)
+        return CN_ECORRUPT;
+    *state = b + 8 + cl;
+    *slen = len - 8 - cl;
+    return 0;
+}
+
+static size_t snap_estimate(const struct srv *s)
+{
+    if (s->last_snap_len)
+        return s->last_snap_len + s->last_snap_len / 4 + 4096;
+    return state_mem_bytes(s->state) + 4096;
+}
+
+void srv__reap_child(struct srv *s, bool block)
+{
+    if (!s->reap_pid)
+        return;
+    pid_t r;
+    do
+        r = waitpid(s->reap_pid, NULL, block ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r != 0)
+        s->reap_pid = 0;
+}
+
+void srv__child_poll_close(struct srv *s)
+{
+    if (!s->poll_active)
+        return;
+    uv_close((uv_handle_t *)&s->child_poll, srv__on_handle_closed);
+    s->poll_active = false;
+    close(s->child_fd);
+    s->child_fd = -1;
+}
+
+static void queue_install(struct srv *s)
+{
+    s->snap_phase = SNAP_INSTALLING;
+    pthread_mutex_lock(&s->mu);
+    s->install_pending = true;
+    s->install_index = s->snap_index;
+    s->install_term = s->snap_term;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* In the child: only this thread exists, with a copy-on-write image of the
+ * parent at fork(). It takes no lock another thread may have held then (the
+ * logger's, s->mu): it encodes into memory reserved before the fork, writes
+ * the file (stor_snapshot_write does not log), reports and _exit()s. */
+static void snap_child(struct srv *s, struct cn_buf *buf, int wfd, pid_t parent)
+    __attribute__((noreturn));
+static void snap_child(struct srv *s, struct cn_buf *buf, int wfd, pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(2);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    if (wfd > 3)
+        close_range(3, (unsigned)wfd - 1, 0);
+    close_range((unsigned)wfd + 1, ~0u, 0);
+
+    struct snap_msg m;
+    memset(&m, 0, sizeof(m));
+    m.rc = state_snapshot_encode(s->state, buf);
+    if (m.rc)
+        snprintf(m.err, sizeof(m.err), "encoding the state: %s", cn_strerror(m.rc));
+    else
+        m.rc = stor_snapshot_write(s->st, s->snap_index, s->snap_term, buf->p, buf->len, m.err,
+                                   sizeof(m.err));
+    m.len = buf->len;
+    ssize_t w;
+    do
+        w = write(wfd, &m, sizeof(m));
+    while (w < 0 && errno == EINTR);
+    _exit(m.rc ? 1 : 0);
+}
+
+static void on_child(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct srv *s = h->data;
+    struct snap_msg m;
+    ssize_t n = read(s->child_fd, &m, sizeof(m));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR) && status == 0)
+        return;
+    if (n != (ssize_t)sizeof(m)) {
+        kill(s->child, SIGKILL);
+        memset(&m, 0, sizeof(m));
+        m.rc = CN_EIO;
+        snprintf(m.err, sizeof(m.err), "snapshot process exited without reporting");
+    }
+    srv__child_poll_close(s);
+    s->reap_pid = s->child;
+    s->child = 0;
+    srv__reap_child(s, false);
+    if (m.rc) {
+        uint64_t ms = (uv_hrtime() - s->snap_t0) / 1000000;
+        cn_error("server", "snapshot at index %llu failed after %llu ms: %s",
+                 (unsigned long long)s->snap_index, (unsigned long long)ms, m.err);
+        s->snap_phase = SNAP_IDLE;
+        return;
+    }
+    s->last_snap_len = (size_t)m.len;
+    queue_install(s);
+}
+
+/* A snapshot covers applied entries: its configuration is the one as of
+ * the applied index, not the core's newest (possibly uncommitted) one. */
+static void snap_conf(struct srv *s, struct raft_conf *c)
+{
+    *c = s->applied_conf;
+}
+
+/* Why fork: encoding 100k KV pairs (~33 MB) takes 30-80 ms (docs/benchmarks.md),
+ * a stall if done on the loop, and the state is a mutable tree owned by the
+ * loop. fork() gives the child a consistent copy-on-write view for the price
+ * of copying page tables; this is how Redis's BGSAVE works. Consul gets the
+ * same from go-memdb's immutable radix trees. */
+static int snapshot_fork(struct srv *s)
+{
+    srv__reap_child(s, true);
+    struct cn_buf buf = CN_BUF_INIT;
+    struct raft_conf c;
+    snap_conf(s, &c);
+    if (cn_buf_reserve(&buf, snap_estimate(s)) || snap_header(&buf, &c)) {
+        cn_buf_free(&buf);
+        return CN_ENOMEM;
+    }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        cn_buf_free(&buf);
+        return CN_EIO;
+    }
+    pid_t parent = getpid();
+    uint64_t t0 = uv_hrtime();
+    pid_t pid = fork();
+    if (pid == 0)
+        snap_child(s, &buf, p[1], parent);
+    int e = errno;
+    s->snap_fork_us = (uv_hrtime() - t0) / 1000;
+    cn_buf_free(&buf);
+    close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        cn_warn("server", "fork for a snapshot failed (%s): encoding on the loop instead",
+                strerror(e));
+        return CN_EIO;
+    }
+    s->child = pid;
+    s->child_fd = p[0];
+    if (fcntl(p[0], F_SETFL, O_NONBLOCK) != 0 || uv_poll_init(s->loop, &s->child_poll, p[0])) {
+        kill(pid, SIGKILL);
+        s->reap_pid = pid;
+        s->child = 0;
+        srv__reap_child(s, true);
+        close(p[0]);
+        s->child_fd = -1;
+        return CN_EIO;
+    }
+    s->handles++;
+    s->poll_active = true;
+    s->child_poll.data = s;
+    if (uv_poll_start(&s->child_poll, UV_READABLE | UV_DISCONNECT, on_child)) {
+        srv__child_poll_close(s);
+        kill(pid, SIGKILL);
+        s->reap_pid = pid;
+        s->child = 0;
+        srv__reap_child(s, true);
+        return CN_EIO;
+    }
+    return 0;
+}
+
+static int snapshot_in_process(struct srv *s)
+{
+    struct snap_job *job = cn_calloc(1, sizeof(*job));
+    if (!job)
+        return CN_ENOMEM;
+    job->index = s->snap_index;
+    job->term = s->snap_term;
+    struct raft_conf c;
+    snap_conf(s, &c);
+    int rc = cn_buf_reserve(&job->data, snap_estimate(s));
+    if (!rc)
+        rc = snap_header(&job->data, &c);
+    if (!rc)
+        rc = state_snapshot_encode(s->state, &job->data);
+    if (rc) {
+        cn_error("server", "snapshot at index %llu: encoding the state: %s",
+                 (unsigned long long)s->snap_index, cn_strerror(rc));
+        cn_buf_free(&job->data);
+        cn_free(job);
+        return rc;
+    }
+    s->last_snap_len = job->data.len;
+    pthread_mutex_lock(&s->mu);
+    s->snap_job = job;
+    pthread_cond_signal(&s->snap_cond);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* Consul's cadence (raft_snapshot_threshold and raft_snapshot_interval). */
+void srv__maybe_snapshot(struct srv *s)
+{
+    srv__reap_child(s, false);
+    if (s->snap_phase != SNAP_IDLE || s->closing || s->poll_active || !s->raft || s->opening)
+        return;
+    if (s->applied - s->last_snap_index < s->snap_every)
+        return;
+    uint64_t now = uv_now(s->loop);
+    if (s->snap_interval_ms && now - s->last_snap_start < s->snap_interval_ms)
+        return;
+    s->snap_phase = SNAP_WRITING;
+    s->snap_index = s->applied;
+    s->snap_term = s->applied_term;
+    s->last_snap_start = now;
+    s->snap_t0 = uv_hrtime();
+    s->snap_fork_us = 0;
+    if (!s->snap_in_process && snapshot_fork(s) == 0)
+        return;
+    if (snapshot_in_process(s) != 0)
+        s->snap_phase = SNAP_IDLE;
+}
+
+void srv__on_snap_timer(uv_timer_t *t)
+{
+    srv__maybe_snapshot(t->data);
+}
+
+void *srv__snapper_main(void *arg)
+{
+    struct srv *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->snap_job && !s->stop)
+            pthread_cond_wait(&s->snap_cond, &s->mu);
+        if (s->stop)
+            break;
+        struct snap_job *job = s->snap_job;
+        s->snap_job = NULL;
+        pthread_mutex_unlock(&s->mu);
+        char err[sizeof(s->snap_err)];
+        int rc = stor_snapshot_write(s->st, job->index, job->term, job->data.p, job->data.len, err,
+                                     sizeof(err));
+        pthread_mutex_lock(&s->mu);
+        if (rc) {
+            s->snap_done = true;
+            s->snap_rc = rc;
+            snprintf(s->snap_err, sizeof(s->snap_err), "%s", err);
+            uv_async_send(&s->async);
+        } else {
+            s->install_pending = true;
+            s->install_index = job->index;
+            s->install_term = job->term;
+            pthread_cond_signal(&s->cond);
+        }
+        cn_buf_free(&job->data);
+        cn_free(job);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* The snapshot thread or the writer finished a snapshot of ours (rc, err);
+ * bytes: the installed payload read back (borrowed, may be NULL). */
+void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const void *bytes,
+                        size_t blen)
+{
+    s->snap_phase = SNAP_IDLE;
+    if (snap_rc) {
+        cn_error("server", "snapshot at index %llu failed: %s", (unsigned long long)s->snap_index,
+                 snap_err);
+    } else {
+        s->last_snap_index = s->snap_index;
+        cn_info("server", "snapshot at index %llu saved: %zu bytes in %llu ms (fork %llu us)",
+                (unsigned long long)s->snap_index, s->last_snap_len,
+                (unsigned long long)((uv_hrtime() - s->snap_t0) / 1000000),
+                (unsigned long long)s->snap_fork_us);
+        if (s->raft) {
+            struct raft_snapshot_meta m = {.index = s->snap_index, .term = s->snap_term};
+            struct raft_conf c;
+            const void *sp;
+            size_t sl;
+            if (bytes && srv__snap_split(bytes, blen, &c, &sp, &sl) == 0) {
+                m.conf = c;
+                raft_set_snapshot(s->raft, &m, bytes, blen);
+            }
+            raft_compact(s->raft, s->snap_index, SNAP_KEEP);
+        }
+    }
+}
+
+int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, const void *data,
+                          size_t len)
+{
+    struct raft_conf c;
+    const void *sp;
+    size_t sl;
+    char err[256] = "";
+    int rc = srv__snap_split(data, len, &c, &sp, &sl);
+    if (!rc)
+        rc = state_snapshot_restore(s->state, sp, sl, err, sizeof(err));
+    if (rc) {
+        cn_error("server", "restoring snapshot at index %llu: %s", (unsigned long long)m->index,
+                 err[0] ? err : cn_strerror(rc));
+        return rc;
+    }
+    cn_info("server", "installed snapshot at index %llu from the leader (%zu bytes)",
+            (unsigned long long)m->index, len);
+    s->applied = m->index;
+    s->applied_term = m->term;
+    s->applied_conf = m->conf;
+    s->last_snap_index = m->index;
+    /* Everything may have changed: wake every blocking query. */
+    srv__watches_fire_all(s->watches, m->index);
+    for (struct prop *p = s->props.head, *nx; p; p = nx) {
+        nx = p->next;
+        if (p->phase == P_PENDING && p->index <= m->index)
+            srv__prop_finish(s, p, CN_ECONFLICT, NULL);
+    }
+    return 0;
+}

@@ -1,0 +1,253 @@
+/* server/writer.c: the log writer thread. It takes every job queued since
+ * its last round, writes the hard state first (so no durable entry is ever
+ * newer than the durable term), appends, fdatasyncs once, installs a
+ * finished snapshot between two batches, and hands the jobs back through a
+ * uv_async (srv__on_async, on the loop). It touches only storage and the
+ * copies in the jobs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "server/server_int.h"
+
+static int write_job(struct srv *s, struct wjob *j, bool *need_sync)
+{
+    int rc = 0;
+    if (j->has_snap) {
+        /* An installed snapshot replaces everything before it; entries after
+         * it from an old leader must not survive next to it (Log Matching),
+         * so the log is reset behind it. */
+        if (*need_sync && (rc = stor_sync(s->st)))
+            return rc;
+        *need_sync = false;
+        char err[256];
+        struct stor_info info;
+        stor_get_info(s->st, &info);
+        if (info.last_index > j->snap_index && info.first_index <= info.last_index)
+            if ((rc = stor_truncate_suffix(s->st, j->snap_index)))
+                return rc;
+        if (j->snap_index > info.snap_index) {
+            rc = stor_snapshot_write(s->st, j->snap_index, j->snap_term, j->snap_data, j->snap_len,
+                                     err, sizeof(err));
+            if (rc)
+                cn_error("server", "writing a received snapshot: %s", err);
+            if (!rc)
+                rc = stor_snapshot_install(s->st, j->snap_index, j->snap_term, SNAP_RETAIN);
+            if (rc)
+                return rc;
+        }
+    }
+    if (j->n) {
+        if ((rc = stor_append(s->st, j->ents, j->n)))
+            return rc;
+        *need_sync = true;
+    }
+    return 0;
+}
+
+void *srv__writer_main(void *arg)
+{
+    struct srv *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->wq_head && !s->install_pending && !s->stop)
+            pthread_cond_wait(&s->cond, &s->mu);
+        if (!s->wq_head && !s->install_pending && s->stop)
+            break;
+        struct wjob *batch = s->wq_head;
+        s->wq_head = s->wq_tail = NULL;
+        bool install = s->install_pending;
+        uint64_t inst_index = s->install_index, inst_term = s->install_term;
+        s->install_pending = false;
+        int rc = s->write_err;
+        pthread_mutex_unlock(&s->mu);
+
+        /* The newest hard state of the batch first: a durable entry must
+         * never carry a term above the durable term (raft_new refuses that),
+         * and a vote must be durable before the messages that reveal it. */
+        const struct stor_hard_state *hs = NULL;
+        for (struct wjob *j = batch; j; j = j->next)
+            if (j->has_hs)
+                hs = &j->hs;
+        if (!rc && hs)
+            rc = stor_set_hard_state(s->st, hs);
+        bool need_sync = false;
+        for (struct wjob *j = batch; j && !rc; j = j->next)
+            rc = write_job(s, j, &need_sync);
+        if (!rc && need_sync)
+            rc = stor_sync(s->st);
+        for (struct wjob *j = batch; j; j = j->next)
+            j->rc = rc;
+
+        /* The snapshot file is already durable: installing it is a few
+         * unlinks and directory fsyncs, cheap enough between two batches. */
+        int inst_rc = 0;
+        void *bytes = NULL;
+        size_t blen = 0;
+        if (install) {
+            inst_rc = stor_snapshot_install(s->st, inst_index, inst_term, SNAP_RETAIN);
+            uint64_t li, lt;
+            if (!inst_rc && stor_snapshot_load(s->st, &li, &lt, &bytes, &blen) != 0)
+                bytes = NULL;
+        }
+
+        pthread_mutex_lock(&s->mu);
+        if (rc && !s->write_err)
+            s->write_err = rc;
+        if (batch) {
+            struct wjob *last = batch;
+            while (last->next)
+                last = last->next;
+            if (s->done_tail)
+                s->done_tail->next = batch;
+            else
+                s->done_head = batch;
+            s->done_tail = last;
+        }
+        if (install) {
+            s->snap_done = true;
+            s->snap_rc = inst_rc;
+            snprintf(s->snap_err, sizeof(s->snap_err), "installing: %s", cn_strerror(inst_rc));
+            cn_free(s->snap_bytes);
+            s->snap_bytes = bytes;
+            s->snap_bytes_len = blen;
+        }
+        pthread_mutex_unlock(&s->mu);
+        uv_async_send(&s->async);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+void srv__free_job(struct wjob *j)
+{
+    while (j->msgs) {
+        struct omsg *m = j->msgs;
+        j->msgs = m->next;
+        cn_free(m);
+    }
+    cn_free(j->snap_data);
+    cn_free(j->ents);
+    cn_free(j->blob);
+    cn_free(j);
+}
+
+void srv__submit_job(struct srv *s, struct wjob *j)
+{
+    s->jobs_tail = j;
+    s->jobs_out++;
+    if (j->has_hs)
+        s->hs_jobs_out++;
+    pthread_mutex_lock(&s->mu);
+    if (s->wq_tail)
+        s->wq_tail->next = j;
+    else
+        s->wq_head = j;
+    s->wq_tail = j;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct stor_hard_state *h)
+{
+    struct wjob *j = cn_calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    if (hs) {
+        j->has_hs = true;
+        j->hs = *h;
+    }
+    if (u->snapshot) {
+        j->has_snap = true;
+        j->snap_index = u->snapshot->index;
+        j->snap_term = u->snapshot->term;
+        j->snap_len = u->snapshot_data.len;
+        j->snap_data = cn_malloc(j->snap_len ? j->snap_len : 1);
+        if (!j->snap_data)
+            goto oom;
+        memcpy(j->snap_data, u->snapshot_data.base, j->snap_len);
+        j->ack = true;
+        j->ack_index = j->snap_index;
+        j->ack_term = j->snap_term;
+    }
+    if (u->n_entries) {
+        size_t total = 0;
+        for (size_t i = 0; i < u->n_entries; i++)
+            total += u->entries[i].data.len;
+        j->ents = cn_malloc(u->n_entries * sizeof(*j->ents));
+        j->blob = cn_malloc(total ? total : 1);
+        if (!j->ents || !j->blob)
+            goto oom;
+        uint8_t *b = j->blob;
+        for (size_t i = 0; i < u->n_entries; i++) {
+            const struct raft_entry *e = &u->entries[i];
+            j->ents[i].index = e->index;
+            j->ents[i].term = e->term;
+            j->ents[i].type = e->type == RAFT_ENTRY_CONF ? STOR_CONF : STOR_NORMAL;
+            j->ents[i].data = b;
+            j->ents[i].len = e->data.len;
+            if (e->data.len)
+                memcpy(b, e->data.base, e->data.len);
+            b += e->data.len;
+        }
+        j->n = u->n_entries;
+        j->ack = true;
+        j->ack_index = u->entries[u->n_entries - 1].index;
+        j->ack_term = u->entries[u->n_entries - 1].term;
+    }
+    return j;
+oom:
+    srv__free_job(j);
+    return NULL;
+}
+
+void srv__on_async(uv_async_t *h)
+{
+    struct srv *s = h->data;
+    pthread_mutex_lock(&s->mu);
+    struct wjob *done = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    int err = s->write_err;
+    bool snap_done = s->snap_done;
+    int snap_rc = s->snap_rc;
+    char snap_err[sizeof(s->snap_err)];
+    memcpy(snap_err, s->snap_err, sizeof(snap_err));
+    void *bytes = s->snap_bytes;
+    size_t blen = s->snap_bytes_len;
+    s->snap_bytes = NULL;
+    s->snap_done = false;
+    pthread_mutex_unlock(&s->mu);
+
+    while (done) {
+        struct wjob *j = done;
+        done = j->next;
+        s->jobs_out--;
+        if (j->has_hs)
+            s->hs_jobs_out--;
+        if (s->jobs_tail == j)
+            s->jobs_tail = NULL;
+        if (!j->rc) {
+            if (j->ack && s->raft)
+                raft_persisted(s->raft, j->ack_index, j->ack_term);
+            for (struct omsg *m = j->msgs; m && !s->closing; m = m->next)
+                srv__send_encoded(s, m);
+        }
+        srv__free_job(j);
+    }
+    if (snap_done)
+        srv__snap_finished(s, snap_rc, snap_err, bytes, blen);
+    cn_free(bytes);
+    if (err) {
+        /* The disk refused a write: nothing after it can be acknowledged. */
+        for (struct prop *p = s->props.head, *nx; p; p = nx) {
+            nx = p->next;
+            srv__prop_finish(s, p, CN_EIO, NULL);
+        }
+    }
+    srv__process_ready(s);
+    if (!err)
+        srv__maybe_snapshot(s);
+}
