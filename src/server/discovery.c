@@ -179,15 +179,7 @@ void srv__maybe_bootstrap(struct srv *s)
         .term = 1, .index = 1, .type = RAFT_ENTRY_CONF, .data = {.base = buf, .len = len}};
     struct raft_restore rs = {.term = 1, .entries = &e, .n_entries = 1};
     struct raft_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.id = s->id;
-    cfg.election_ticks = s->election_ticks;
-    cfg.heartbeat_ticks = (unsigned)(s->election_ticks / 10 ? s->election_ticks / 10 : 1);
-    cfg.rng_seed = s->id ^ uv_hrtime();
-    cfg.pre_vote = cfg.check_quorum = cfg.lease_reads = true;
-    cfg.max_msg_bytes = 1 << 20;
-    cfg.max_inflight_msgs = 256;
-    cfg.log = srv__raft_log;
+    srv__raft_config(s, &cfg);
     struct raft *nr = raft_new(&cfg, &rs);
     if (!nr)
         return;

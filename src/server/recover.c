@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
 
@@ -81,11 +82,34 @@ static int rec_entry(void *arg, const struct stor_entry *e)
     return e->len ? cn_buf_append(&r->blob, e->data, e->len) : 0;
 }
 
+static void raft_log(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    cn_log_write((enum cn_log_level)level, "raft", "%s", msg);
+}
+
+/* The one configuration of this server's core, whether recovered at open or
+ * created by a bootstrap_expect bootstrap (discovery.c). */
+void srv__raft_config(const struct srv *s, struct raft_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->id = s->id;
+    cfg->election_ticks = s->election_ticks;
+    cfg->heartbeat_ticks = s->heartbeat_ticks;
+    cfg->rng_seed = s->id ^ uv_hrtime();
+    cfg->pre_vote = true;
+    cfg->check_quorum = true;
+    cfg->lease_reads = true;
+    cfg->max_msg_bytes = 1 << 20;
+    cfg->max_inflight_msgs = 256;
+    cfg->log = raft_log;
+}
+
 /* Recover what storage holds (bootstrapping a lone server first) and
  * create the core from it. Returns 0 or an error described in err; the
  * caller closes s on error. */
-int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, unsigned hb_ticks,
-                 struct stor_info *info, char *err, size_t errcap)
+int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct stor_info *info,
+                 char *err, size_t errcap)
 {
     int rc;
     /* A single server bootstraps itself: entry 1 is its configuration. */
@@ -185,17 +209,7 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, unsigne
     s->applied_conf = rs.snap.index && rs.snap.conf.n ? rs.snap.conf : rs.conf;
 
     struct raft_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.id = s->id;
-    cfg.election_ticks = s->election_ticks;
-    cfg.heartbeat_ticks = hb_ticks;
-    cfg.rng_seed = s->id ^ uv_hrtime();
-    cfg.pre_vote = true;
-    cfg.check_quorum = true;
-    cfg.lease_reads = true;
-    cfg.max_msg_bytes = 1 << 20;
-    cfg.max_inflight_msgs = 256;
-    cfg.log = srv__raft_log;
+    srv__raft_config(s, &cfg);
     s->raft = raft_new(&cfg, &rs);
     cn_free(rec.e);
     cn_buf_free(&rec.blob);

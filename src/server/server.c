@@ -27,12 +27,6 @@ static void log_cb(void *arg, const char *msg)
     cn_warn("storage", "%s", msg);
 }
 
-void srv__raft_log(void *arg, int level, const char *msg)
-{
-    (void)arg;
-    cn_log_write((enum cn_log_level)level, "raft", "%s", msg);
-}
-
 static void on_change(void *arg, enum state_table t, const char *key, uint64_t index)
 {
     struct srv *s = arg;
@@ -69,11 +63,11 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     s->election_ticks = (unsigned)(election_ms / s->tick_ms);
     if (s->election_ticks < 3)
         s->election_ticks = 3;
-    unsigned hb_ticks = (unsigned)(hb_ms / s->tick_ms);
-    if (hb_ticks < 1)
-        hb_ticks = 1;
-    if (hb_ticks >= s->election_ticks)
-        hb_ticks = s->election_ticks - 1;
+    s->heartbeat_ticks = (unsigned)(hb_ms / s->tick_ms);
+    if (s->heartbeat_ticks < 1)
+        s->heartbeat_ticks = 1;
+    if (s->heartbeat_ticks >= s->election_ticks)
+        s->heartbeat_ticks = s->election_ticks - 1;
     s->expect = opt->bootstrap_expect;
     snprintf(s->node, sizeof(s->node), "%s", opt->node_name ? opt->node_name : "");
     snprintf(s->uuid, sizeof(s->uuid), "%s", opt->node_uuid ? opt->node_uuid : "");
@@ -146,7 +140,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
             snprintf(s->self_addr, sizeof(s->self_addr), "%s:%d", host, xport_port(s->x));
     }
 
-    if ((rc = srv__recover(s, dir, empty, alone, hb_ticks, &info, err, errcap)))
+    if ((rc = srv__recover(s, dir, empty, alone, &info, err, errcap)))
         return fail_open(s, rc);
     /* A sole voter need not wait an election timeout to learn it is alone:
      * time is ticks, so run them now. */

@@ -170,7 +170,7 @@ struct srv {
     char node[64], uuid[40], self_addr[64];
     char cluster[XPORT_CLUSTER_MAX + 1];
     uint64_t tick_ms, hold_ms;
-    unsigned election_ticks;
+    unsigned election_ticks, heartbeat_ticks;
     int expect;
     bool had_log; /* the log was not empty at open */
 
@@ -296,9 +296,8 @@ struct srv {
  * All run on the loop thread, except the two thread mains. */
 
 /* server.c: open/close and the public accessors */
-void srv__free(struct srv *s);                             /* the last handle closed */
-void srv__on_handle_closed(uv_handle_t *h);                /* h->data is the srv: handles-- */
-void srv__raft_log(void *arg, int level, const char *msg); /* raft_config.log */
+void srv__free(struct srv *s);              /* the last handle closed */
+void srv__on_handle_closed(uv_handle_t *h); /* h->data is the srv: handles-- */
 
 /* recover.c: what storage holds at open */
 /* Read data_dir/raft-id, or create it with a random id. */
@@ -306,8 +305,10 @@ int srv__load_id(const char *data_dir, uint64_t *id, char *err, size_t errcap);
 /* Bootstrap a lone server's empty storage, restore the snapshot and the log
  * after it into s->state and a new s->raft. 0 or an error described in err
  * (s is then closed by the caller). */
-int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, unsigned hb_ticks,
-                 struct stor_info *info, char *err, size_t errcap);
+/* The configuration of this server's core (every path that creates one). */
+void srv__raft_config(const struct srv *s, struct raft_config *cfg);
+int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct stor_info *info,
+                 char *err, size_t errcap);
 
 /* ready.c: the update cycle of the core (ready -> persist -> apply -> answer) */
 void srv__kick(struct srv *s);          /* process_ready once this loop iteration */

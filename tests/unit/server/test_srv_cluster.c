@@ -151,8 +151,8 @@ static bool have_leader(void *arg)
 
 static int put(int i, const char *key, const char *val)
 {
-    struct state_kv_op op = {.verb = STATE_KV_SET, .key = key, .value = val,
-                             .value_len = strlen(val)};
+    struct state_kv_op op = {
+        .verb = STATE_KV_SET, .key = key, .value = val, .value_len = strlen(val)};
     struct cn_buf cmd = CN_BUF_INIT;
     assert_int_equal(state_cmd_kv_txn(&cmd, &op, 1), 0);
     struct ctx c = {0};
@@ -178,6 +178,8 @@ static bool key_there(void *arg)
     return has_key(k->node, k->key);
 }
 
+static uint64_t election_ms = 150, heartbeat_ms = 0;
+
 static void setup_nodes(void)
 {
     uv_loop_init(&loop);
@@ -193,11 +195,19 @@ static void setup_nodes(void)
         struct node *n = &nodes[i];
         /* Each knows only the first server: gossip does the rest. */
         n->join[0] = nodes[0].addr;
-        n->o = (struct srv_options){
-            .data_dir = n->dir, .bind_addr = "127.0.0.1", .server_port = n->port,
-            .cluster_id = "dc1", .bootstrap_expect = N, .join = n->join,
-            .njoin = i == 0 ? 0 : 1, .tick_ms = 10, .election_ms = 150,
-            .snapshot_entries = 100, .snapshot_interval_ms = 0, .hold_ms = 1500};
+        n->o = (struct srv_options){.data_dir = n->dir,
+                                    .bind_addr = "127.0.0.1",
+                                    .server_port = n->port,
+                                    .cluster_id = "dc1",
+                                    .bootstrap_expect = N,
+                                    .join = n->join,
+                                    .njoin = i == 0 ? 0 : 1,
+                                    .tick_ms = 10,
+                                    .election_ms = election_ms,
+                                    .heartbeat_ms = heartbeat_ms,
+                                    .snapshot_entries = 100,
+                                    .snapshot_interval_ms = 0,
+                                    .hold_ms = 1500};
         char name[16];
         snprintf(name, sizeof(name), "n%d", i + 1);
         n->o.node_name = strdup(name);
@@ -257,8 +267,8 @@ static void test_form_write_read_failover(void **state)
     assert_true(l2 != l);
     int f2 = 3 - l - l2;
     assert_int_equal(put(f2, "after-failover", "y"), 0);
-    assert_true(has_key(l2, "after-failover") || spin(key_there, &(struct keyarg){l2,
-                                                                       "after-failover"}));
+    assert_true(has_key(l2, "after-failover") ||
+                spin(key_there, &(struct keyarg){l2, "after-failover"}));
 
     /* Many writes while it is down: the leader's snapshots compact the log
      * past what the old leader has, so it catches up from a snapshot. */
@@ -317,11 +327,40 @@ static void test_remove_and_no_leader_hold(void **state)
     teardown_nodes();
 }
 
+static bool follower_quiet(void *arg)
+{
+    uint64_t ms = *(uint64_t *)arg;
+    for (int i = 0; i < N; i++)
+        if (nodes[i].s && !srv_is_leader(nodes[i].s) && srv_known_leader(nodes[i].s) &&
+            srv_last_contact_ms(nodes[i].s) >= ms)
+            return true;
+    return false;
+}
+
+/* Servers that bootstrap together (bootstrap_expect) use the configured
+ * heartbeat like any other: a follower of a leader that beats every 50 ticks
+ * goes 30 ticks without hearing from it at some point (with a heartbeat of
+ * election/10 = 10 ticks it never would). Nothing is written meanwhile. */
+static void test_bootstrap_uses_configured_heartbeat(void **state)
+{
+    (void)state;
+    election_ms = 1000;
+    heartbeat_ms = 500;
+    setup_nodes();
+    election_ms = 150;
+    heartbeat_ms = 0;
+    assert_true(spin(have_leader, NULL));
+    uint64_t quiet = 300;
+    assert_true(spin(follower_quiet, &quiet));
+    teardown_nodes();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_form_write_read_failover),
         cmocka_unit_test(test_remove_and_no_leader_hold),
+        cmocka_unit_test(test_bootstrap_uses_configured_heartbeat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
