@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -74,6 +73,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_cond_init(&s->snap_cond, NULL);
+    pthread_cond_init(&s->done_cond, NULL);
     s->state = state_new();
     s->watches = srv__watches_new();
     if (!s->state || !s->watches) {
@@ -208,15 +208,18 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
         /* A sole voter commits its whole log with its first write (the
          * election and the no-op): wait for it, so that the state is
          * complete when srv_open returns, as it was before Raft (the agent
-         * rebuilds its registrations from it at once). A few fsyncs. */
-        for (int i = 0; i < 10000 && s->jobs_out && !s->write_err; i++) {
+         * rebuilds its registrations from it at once). A few fsyncs: the
+         * writer signals done_cond with each batch it hands back, and
+         * handling a batch may queue the next (the no-op after the vote). */
+        while (s->jobs_out) {
             pthread_mutex_lock(&s->mu);
-            bool done = s->done_head != NULL;
+            while (!s->done_head && !s->write_err)
+                pthread_cond_wait(&s->done_cond, &s->mu);
+            int werr = s->write_err;
             pthread_mutex_unlock(&s->mu);
-            if (done)
-                srv__on_async(&s->async);
-            else
-                usleep(1000);
+            srv__on_async(&s->async);
+            if (werr)
+                break;
         }
     }
     s->opening = false;
@@ -241,6 +244,7 @@ void srv__free(struct srv *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_cond_destroy(&s->snap_cond);
+    pthread_cond_destroy(&s->done_cond);
     while (s->probes) {
         struct probe *p = s->probes;
         s->probes = p->next;

@@ -251,6 +251,7 @@ struct srv {
     pthread_mutex_t mu;
     pthread_cond_t cond;                /* -> writer: a job or an install */
     pthread_cond_t snap_cond;           /* -> snapshot thread: snap_job */
+    pthread_cond_t done_cond;           /* writer -> srv_open: done_head or write_err set */
     struct wjob *wq_head, *wq_tail;     /* -> writer */
     struct wjob *done_head, *done_tail; /* writer -> loop */
     struct snap_job *snap_job;          /* loop -> snapshot thread */

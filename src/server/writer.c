@@ -114,6 +114,7 @@ void *srv__writer_main(void *arg)
             s->snap_bytes = bytes;
             s->snap_bytes_len = blen;
         }
+        pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
         pthread_mutex_lock(&s->mu);
