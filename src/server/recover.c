@@ -148,7 +148,7 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         const void *sp;
         size_t sl;
         char rerr[256] = "";
-        rc = srv__snap_split(data, len, &c, &sp, &sl);
+        rc = srv__snap_split(data, len, &c, &sp, &sl, rerr, sizeof(rerr));
         if (!rc)
             rc = state_snapshot_restore(s->state, sp, sl, rerr, sizeof(rerr));
         if (rc) {
@@ -206,7 +206,7 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
     if (!s->bootstrapped && alone && !empty)
         s->bootstrapped = true;
     s->hs_disk = (struct stor_hard_state){.term = rs.term, .vote = rs.vote, .commit = rs.commit};
-    s->applied_conf = rs.snap.index && rs.snap.conf.n ? rs.snap.conf : rs.conf;
+    s->applied_conf = rs.snap.index ? rs.snap.conf : rs.conf;
 
     struct raft_config cfg;
     srv__raft_config(s, &cfg);

@@ -455,8 +455,3 @@ void srv_watch_disarm(struct srv *s, struct srv_watch *w)
     if (s->watches)
         srv__watches_disarm(s->watches, w);
 }
-
-size_t srv_watch_count(const struct srv *s)
-{
-    return srv__watches_count(s->watches);
-}

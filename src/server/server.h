@@ -160,6 +160,5 @@ struct srv_watch {
 int srv_watch_arm(struct srv *s, struct srv_watch *w, enum state_table t, const char *key,
                   bool prefix, srv_watch_cb cb, void *data);
 void srv_watch_disarm(struct srv *s, struct srv_watch *w); /* no-op if not armed */
-size_t srv_watch_count(const struct srv *s);
 
 #endif

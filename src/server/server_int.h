@@ -339,9 +339,11 @@ void srv__child_poll_close(struct srv *s);
  * (borrowed, may be NULL): tell the core and compact. */
 void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const void *bytes,
                         size_t blen);
-/* Split a snapshot payload into configuration and state (both borrowed). */
+/* Split a snapshot payload (SNAP_MAGIC, u32 length, configuration, state)
+ * into configuration and state (borrowed from p). 0, or CN_ECORRUPT with err
+ * set (a payload without the magic included). */
 int srv__snap_split(const void *p, size_t len, struct raft_conf *conf, const void **state,
-                    size_t *slen);
+                    size_t *slen, char *err, size_t errcap);
 /* A leader's snapshot replaces the state. 0 or an error (logged). */
 int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, const void *data,
                           size_t len);

@@ -6,7 +6,7 @@
  * the loop tells the core (raft_compact, keeping SNAP_KEEP entries for slow
  * followers; raft_set_snapshot with the bytes). A snapshot file's payload is
  * SNAP_MAGIC, the encoded configuration, then the encoded state; a payload
- * without the magic (older files) is the state alone. A leader's snapshot
+ * without the magic is refused (srv__snap_split). A leader's snapshot
  * replaces the state here too (srv__restore_snapshot). */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,20 +40,22 @@ static int snap_header(struct cn_buf *b, const struct raft_conf *c)
     return rc;
 }
 
-/* Split a payload into configuration (conf->n = 0 for an old file) and state. */
 int srv__snap_split(const void *p, size_t len, struct raft_conf *conf, const void **state,
-                    size_t *slen)
+                    size_t *slen, char *err, size_t errcap)
 {
     memset(conf, 0, sizeof(*conf));
     const uint8_t *b = p;
     if (len < 8 || memcmp(b, SNAP_MAGIC, 4) != 0) {
-        *state = p;
-        *slen = len;
-        return 0;
+        /* Snapshots of pre-release versions held the state alone: not
+         * supported (docs/format-storage.md). */
+        snprintf(err, errcap, "not a cairn snapshot: no %s header", SNAP_MAGIC);
+        return CN_ECORRUPT;
     }
     uint32_t cl = cn_get_u32(b + 4);
-    if (cl > len - 8 || raft_conf_decode(b + 8, cl, conf) != 0)
+    if (cl > len - 8 || raft_conf_decode(b + 8, cl, conf) != 0) {
+        snprintf(err, errcap, "bad configuration in the %s header", SNAP_MAGIC);
         return CN_ECORRUPT;
+    }
     *state = b + 8 + cl;
     *slen = len - 8 - cl;
     return 0;
@@ -340,7 +342,8 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const 
             struct raft_conf c;
             const void *sp;
             size_t sl;
-            if (bytes && srv__snap_split(bytes, blen, &c, &sp, &sl) == 0) {
+            char err[128];
+            if (bytes && srv__snap_split(bytes, blen, &c, &sp, &sl, err, sizeof(err)) == 0) {
                 m.conf = c;
                 raft_set_snapshot(s->raft, &m, bytes, blen);
             }
@@ -356,7 +359,7 @@ int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, con
     const void *sp;
     size_t sl;
     char err[256] = "";
-    int rc = srv__snap_split(data, len, &c, &sp, &sl);
+    int rc = srv__snap_split(data, len, &c, &sp, &sl, err, sizeof(err));
     if (!rc)
         rc = state_snapshot_restore(s->state, sp, sl, err, sizeof(err));
     if (rc) {

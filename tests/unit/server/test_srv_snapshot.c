@@ -17,6 +17,8 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "server/server.h"
+#include "state/state.h"
+#include "storage/storage.h"
 
 struct ctx {
     int done;
@@ -50,8 +52,8 @@ static void put_range(uv_loop_t *loop, struct srv *s, int lo, int hi)
         char key[32], val[64];
         snprintf(key, sizeof(key), "k/%05d", i);
         val_of(i, val, sizeof(val));
-        struct state_kv_op op = {.verb = STATE_KV_SET, .key = key, .value = val,
-                                 .value_len = strlen(val)};
+        struct state_kv_op op = {
+            .verb = STATE_KV_SET, .key = key, .value = val, .value_len = strlen(val)};
         struct cn_buf cmd = CN_BUF_INIT;
         assert_int_equal(state_cmd_kv_txn(&cmd, &op, 1), 0);
         assert_int_equal(srv_propose(s, cmd.p, cmd.len, on_done, &c), 0);
@@ -132,8 +134,8 @@ static void snapshot_while_writing(bool in_process)
     assert_non_null(mkdtemp(dir));
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct srv_options o = {.data_dir = dir, .snapshot_entries = 100, .node_id = 1,
-                            .snapshot_in_process = in_process};
+    struct srv_options o = {
+        .data_dir = dir, .snapshot_entries = 100, .node_id = 1, .snapshot_in_process = in_process};
     struct srv *s;
     char err[256];
     assert_int_equal(srv_open(&loop, &o, &s, err, sizeof(err)), 0);
@@ -191,8 +193,8 @@ static void test_interval_holds_snapshots_back(void **state)
     assert_non_null(mkdtemp(dir));
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct srv_options o = {.data_dir = dir, .snapshot_entries = 10,
-                            .snapshot_interval_ms = 3600 * 1000, .node_id = 1};
+    struct srv_options o = {
+        .data_dir = dir, .snapshot_entries = 10, .snapshot_interval_ms = 3600 * 1000, .node_id = 1};
     struct srv *s;
     char err[256];
     assert_int_equal(srv_open(&loop, &o, &s, err, sizeof(err)), 0);
@@ -216,8 +218,8 @@ static void close_mid_snapshot(bool in_process)
     assert_non_null(mkdtemp(dir));
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct srv_options o = {.data_dir = dir, .snapshot_entries = 2000, .node_id = 1,
-                            .snapshot_in_process = in_process};
+    struct srv_options o = {
+        .data_dir = dir, .snapshot_entries = 2000, .node_id = 1, .snapshot_in_process = in_process};
     struct srv *s;
     char err[256];
     assert_int_equal(srv_open(&loop, &o, &s, err, sizeof(err)), 0);
@@ -247,6 +249,43 @@ static void test_close_mid_snapshot_in_process(void **state)
     close_mid_snapshot(true);
 }
 
+/* A snapshot file whose payload lacks the CNS1 header (the state alone, as
+ * written before snapshots carried the configuration) is refused at open
+ * with an error that says so, not read as state. */
+static void test_snapshot_without_magic_refused(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cairn-snap-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char rdir[64];
+    snprintf(rdir, sizeof(rdir), "%s/raft", dir);
+    struct stor_options so = {0};
+    struct stor *st;
+    char err[256];
+    assert_int_equal(stor_open(rdir, &so, &st, err, sizeof(err)), 0);
+    struct state *sm = state_new();
+    assert_non_null(sm);
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(state_snapshot_encode(sm, &b), 0);
+    assert_int_equal(stor_snapshot_write(st, 5, 1, b.p, b.len, err, sizeof(err)), 0);
+    assert_int_equal(stor_snapshot_install(st, 5, 1, 2), 0);
+    cn_buf_free(&b);
+    state_free(sm);
+    stor_close(st);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct srv_options o = {.data_dir = dir, .node_id = 1};
+    struct srv *s = NULL;
+    err[0] = '\0';
+    assert_int_equal(srv_open(&loop, &o, &s, err, sizeof(err)), CN_ECORRUPT);
+    assert_null(s);
+    assert_non_null(strstr(err, "CNS1"));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_interval_holds_snapshots_back),
         cmocka_unit_test(test_close_mid_snapshot_forked),
         cmocka_unit_test(test_close_mid_snapshot_in_process),
+        cmocka_unit_test(test_snapshot_without_magic_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
