@@ -126,7 +126,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct lchk *ch = h->data;
     struct agent_local *l = ch->l;
-    api_check_clear(&ch->c);
+    state_check_clear(&ch->c);
     cn_free(ch);
     l->handles--;
     maybe_release(l);
@@ -140,7 +140,7 @@ static void chk_destroy(struct lchk *ch)
         uv_close((uv_handle_t *)&ch->timer, on_timer_closed);
         return; /* freed in the close callback */
     }
-    api_check_clear(&ch->c);
+    state_check_clear(&ch->c);
     cn_free(ch);
 }
 
@@ -184,7 +184,7 @@ void agent_local_free(struct agent_local *l)
         return;
     l->closing = true;
     for (size_t i = 0; i < l->nsvcs; i++) {
-        api_service_clear(l->svcs[i]);
+        state_service_clear(l->svcs[i]);
         cn_free(l->svcs[i]);
     }
     l->nsvcs = 0;
@@ -297,7 +297,7 @@ static int local_put_check(struct agent_local *l, struct state_check *c)
     struct lchk *ch;
     if (i >= 0) {
         ch = l->chks[i];
-        api_check_clear(&ch->c);
+        state_check_clear(&ch->c);
     } else {
         ch = cn_calloc(1, sizeof(*ch));
         if (!ch)
@@ -332,7 +332,7 @@ static int local_put_service(struct agent_local *l, struct state_service *s)
     struct state_service *dst;
     if (i >= 0) {
         dst = l->svcs[i];
-        api_service_clear(dst);
+        state_service_clear(dst);
     } else {
         dst = cn_calloc(1, sizeof(*dst));
         if (!dst)
@@ -361,7 +361,7 @@ static void local_drop_service(struct agent_local *l, const char *id)
         else
             k++;
     }
-    api_service_clear(s);
+    state_service_clear(s);
     cn_free(s);
 }
 
@@ -392,7 +392,7 @@ struct op {
 static void op_free(struct op *op)
 {
     api_svc_def_free(&op->def);
-    api_check_clear(&op->chk);
+    state_check_clear(&op->chk);
     cn_free(op->id);
     cn_free(op->status);
     cn_free(op->output);
@@ -605,7 +605,7 @@ static int carry_state(struct agent_local *l, struct state_check *c)
  * never runs (Consul's default: enable_script_checks = false); true if it did. */
 static bool reject_script(struct op *op, const struct state_check *c)
 {
-    if (strcmp(c->type, API_CHECK_SCRIPT) != 0)
+    if (strcmp(c->type, STATE_CHECK_SCRIPT) != 0)
         return false;
     finish(op, CN_EINVAL,
            "Scripts are disabled on this agent; to enable, configure "
@@ -729,12 +729,12 @@ void agent_local_add_check(struct agent_local *l, struct state_check *chk, agent
                            void *arg)
 {
     if (closing(l, cb, arg)) {
-        api_check_clear(chk);
+        state_check_clear(chk);
         return;
     }
     struct op *op = op_new(l, OP_ADD_CHK, cb, arg);
     if (!op) {
-        api_check_clear(chk);
+        state_check_clear(chk);
         return;
     }
     op->chk = *chk;
@@ -816,13 +816,13 @@ void agent_local_update_ttl(struct agent_local *l, const char *id, const char *s
         answer(cb, arg, CN_EIO, msg); /* a 500 in Consul; clients match the text */
         return;
     }
-    if (!api_valid_status(status)) {
+    if (!state_check_status_valid(status)) {
         char msg[300];
         snprintf(msg, sizeof(msg), "Invalid check status: '%.200s'", status ? status : "");
         answer(cb, arg, CN_EINVAL, msg);
         return;
     }
-    char *out = api_truncate_output(output ? output : "");
+    char *out = state_check_output_truncate(output ? output : "");
     if (!out) {
         answer(cb, arg, CN_ENOMEM, "out of memory");
         return;
@@ -930,8 +930,8 @@ static int rebuild_svc(void *arg, const struct state_service *s)
     if (!strcmp(s->id, "consul"))
         return 0; /* the node's own server service, not an agent registration */
     struct state_service copy;
-    if (api_service_copy(&copy, s) || local_put_service(rb->l, &copy)) {
-        api_service_clear(&copy);
+    if (state_service_copy(&copy, s) || local_put_service(rb->l, &copy)) {
+        state_service_clear(&copy);
         rb->rc = CN_ENOMEM;
         return 1;
     }
@@ -944,8 +944,8 @@ static int rebuild_chk(void *arg, const struct state_check *c)
     if (!strcmp(c->check_id, AGENT_SERF_CHECK_ID))
         return 0;
     struct state_check copy;
-    if (api_check_copy(&copy, c) || local_put_check(rb->l, &copy)) {
-        api_check_clear(&copy);
+    if (state_check_copy(&copy, c) || local_put_check(rb->l, &copy)) {
+        state_check_clear(&copy);
         rb->rc = CN_ENOMEM;
         return 1;
     }

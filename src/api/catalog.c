@@ -402,7 +402,7 @@ static void h_register(struct api_ctx *c)
     struct cn_buf cmd = CN_BUF_INIT;
     rc = state_cmd_register(&cmd, &reg);
     api_done_fn done = write_cb_for(c, reg.node.name);
-    api_register_free(&reg);
+    state_register_clear(&reg);
     if (rc) {
         cn_buf_free(&cmd);
         api_error(c, rc == CN_EINVAL ? 400 : 500, "Invalid register request: %s", cn_strerror(rc));

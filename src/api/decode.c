@@ -36,40 +36,25 @@ static int oom(char *err, size_t cap)
     return CN_ENOMEM;
 }
 
-bool api_valid_status(const char *s)
-{
-    return s && (!strcmp(s, "passing") || !strcmp(s, "warning") || !strcmp(s, "critical"));
-}
-
-char *api_truncate_output(const char *s)
-{
-    size_t n = strlen(s);
-    if (n <= API_CHECK_OUTPUT_MAX)
-        return cn_strdup(s);
-    /* agent/check.go: "%s ... (captured %d of %d bytes)" */
-    char tail[80];
-    int t = snprintf(tail, sizeof(tail), " ... (captured %d of %zu bytes)", API_CHECK_OUTPUT_MAX, n);
-    char *out = cn_malloc(API_CHECK_OUTPUT_MAX + (size_t)t + 1);
-    if (!out)
-        return NULL;
-    memcpy(out, s, API_CHECK_OUTPUT_MAX);
-    memcpy(out + API_CHECK_OUTPUT_MAX, tail, (size_t)t + 1);
-    return out;
-}
-
 /* ---- typed field helpers ---------------------------------------------------
  * Each returns 0, CN_EINVAL (message written) or CN_ENOMEM. */
 
 static const char *type_name(struct json_object *v)
 {
     switch (json_object_get_type(v)) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "bool";
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "bool";
     case json_type_double:
-    case json_type_int: return "number";
-    case json_type_object: return "object";
-    case json_type_array: return "array";
-    case json_type_string: return "string";
+    case json_type_int:
+        return "number";
+    case json_type_object:
+        return "object";
+    case json_type_array:
+        return "array";
+    case json_type_string:
+        return "string";
     }
     return "value";
 }
@@ -176,7 +161,6 @@ static int get_strv(struct json_object *o, const char *key, char ***dst, size_t 
     return 0;
 }
 
-
 static int pair_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct state_pair *)a)->k, ((const struct state_pair *)b)->k);
@@ -263,25 +247,6 @@ static bool is_any_addr(const char *a)
 }
 
 /* ---- service pieces ------------------------------------------------------- */
-
-void api_service_clear(struct state_service *s)
-{
-    if (!s)
-        return;
-    cn_free(s->node);
-    cn_free(s->id);
-    cn_free(s->service);
-    cn_free(s->kind);
-    free_strv(s->tags, s->ntags);
-    cn_free(s->address);
-    state_map_clear(&s->meta);
-    for (size_t i = 0; i < s->ntaddrs; i++) {
-        cn_free(s->taddrs[i].name);
-        cn_free(s->taddrs[i].address);
-    }
-    cn_free(s->taddrs);
-    memset(s, 0, sizeof(*s));
-}
 
 static int taddr_cmp(const void *a, const void *b)
 {
@@ -380,27 +345,6 @@ static int decode_service_common(struct json_object *o, const char *name_key,
 
 /* ---- checks ----------------------------------------------------------------- */
 
-void api_check_clear(struct state_check *c)
-{
-    if (!c)
-        return;
-    cn_free(c->node);
-    cn_free(c->check_id);
-    cn_free(c->name);
-    cn_free(c->status);
-    cn_free(c->notes);
-    cn_free(c->output);
-    cn_free(c->service_id);
-    cn_free(c->service_name);
-    cn_free(c->type);
-    cn_free(c->http);
-    cn_free(c->method);
-    cn_free(c->tcp);
-    cn_free(c->header_json);
-    cn_free(c->body);
-    memset(c, 0, sizeof(*c));
-}
-
 static int set_str(char **dst, const char *v, char *err, size_t cap)
 {
     char *n = cn_strdup(v ? v : "");
@@ -433,16 +377,16 @@ static int get_header(struct json_object *o, char **dst, char *err, size_t cap)
     }
     if (json_object_object_length(v) == 0)
         return set_str(dst, "", err, cap);
-    return set_str(dst,
-                   json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE),
-                   err, cap);
+    return set_str(
+        dst,
+        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+        err, cap);
 }
 
 /* What a check definition carried besides the state fields, for validation. */
 struct chk_extra {
-    bool script;   /* ScriptArgs/Args/Script */
-    bool other;    /* GRPC/UDP/H2PING/Docker/OSService: not run by cairn */
+    bool script; /* ScriptArgs/Args/Script */
+    bool other;  /* GRPC/UDP/H2PING/Docker/OSService: not run by cairn */
     const char *other_name;
     bool alias;
     bool meaningful; /* anything set at all (Consul drops empty checks) */
@@ -477,8 +421,7 @@ static int decode_check_type(struct json_object *o, struct state_check *c, struc
         return rc;
     x->script = nargs > 0 || *script;
     cn_free(script);
-    static const char *const others[] = {"GRPC", "UDP", "H2PING", "DockerContainerID",
-                                         "OSService"};
+    static const char *const others[] = {"GRPC", "UDP", "H2PING", "DockerContainerID", "OSService"};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         struct json_object *v = cn_json_get(o, others[i]);
         if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v))) {
@@ -499,13 +442,13 @@ static int decode_check_type(struct json_object *o, struct state_check *c, struc
 static const char *derive_type(const struct state_check *c, const struct chk_extra *x)
 {
     if (*c->http)
-        return API_CHECK_HTTP;
+        return STATE_CHECK_HTTP;
     if (*c->tcp)
-        return API_CHECK_TCP;
+        return STATE_CHECK_TCP;
     if (x->script)
-        return API_CHECK_SCRIPT;
+        return STATE_CHECK_SCRIPT;
     if (c->ttl_ns > 0)
-        return API_CHECK_TTL;
+        return STATE_CHECK_TTL;
     return "";
 }
 
@@ -619,7 +562,7 @@ int api_decode_check_def(const char *body, size_t len, struct state_check *out, 
         rc = fail(err, errcap, "Missing check name");
         goto fail;
     }
-    if (*out->status && !api_valid_status(out->status)) {
+    if (*out->status && !state_check_status_valid(out->status)) {
         rc = fail(err, errcap, "Bad check status");
         goto fail;
     }
@@ -634,7 +577,7 @@ int api_decode_check_def(const char *body, size_t len, struct state_check *out, 
     json_object_put(o);
     return 0;
 fail:
-    api_check_clear(out);
+    state_check_clear(out);
     json_object_put(o);
     return rc;
 }
@@ -645,9 +588,9 @@ void api_svc_def_free(struct api_svc_def *d)
 {
     if (!d)
         return;
-    api_service_clear(&d->svc);
+    state_service_clear(&d->svc);
     for (size_t i = 0; i < d->nchecks; i++)
-        api_check_clear(&d->checks[i]);
+        state_check_clear(&d->checks[i]);
     cn_free(d->checks);
     memset(d, 0, sizeof(*d));
 }
@@ -663,11 +606,11 @@ static int add_service_check(struct api_svc_def *d, struct json_object *o, size_
     if (rc)
         goto fail;
     if (!x.meaningful) {
-        api_check_clear(c);
+        state_check_clear(c);
         return 0;
     }
     d->nchecks++;
-    if (*c->status && !api_valid_status(c->status))
+    if (*c->status && !state_check_status_valid(c->status))
         return fail(err, cap, "Status for checks must 'passing', 'warning', 'critical'");
     const char *why = validate_check_type(c, &x);
     if (why)
@@ -693,7 +636,7 @@ static int add_service_check(struct api_svc_def *d, struct json_object *o, size_
         return rc;
     return 0;
 fail:
-    api_check_clear(c);
+    state_check_clear(c);
     return rc;
 }
 
@@ -705,8 +648,7 @@ static int check_list(struct json_object *o, struct json_object **one, struct js
     *one = cn_json_get(o, "Check");
     *many = cn_json_get(o, "Checks");
     if (*many && !json_object_is_type(*many, json_type_array))
-        return fail(err, errcap, DECODE_FAILED "Checks: cannot use %s as array",
-                    type_name(*many));
+        return fail(err, errcap, DECODE_FAILED "Checks: cannot use %s as array", type_name(*many));
     *nmany = *many ? json_object_array_length(*many) : 0;
     size_t total = (*one ? 1 : 0) + *nmany;
     if (total && !(*checks = cn_calloc(total, sizeof(**checks))))
@@ -767,113 +709,7 @@ fail:
     return rc;
 }
 
-/* ---- copies ------------------------------------------------------------------ */
-
-static int dup_into(char **dst, const char *src)
-{
-    *dst = cn_strdup(src ? src : "");
-    return *dst ? 0 : CN_ENOMEM;
-}
-
-static int map_copy(struct state_map *dst, const struct state_map *src)
-{
-    dst->n = 0;
-    dst->items = NULL;
-    if (!src->n)
-        return 0;
-    dst->items = cn_calloc(src->n, sizeof(*dst->items));
-    if (!dst->items)
-        return CN_ENOMEM;
-    for (size_t i = 0; i < src->n; i++) {
-        dst->n++;
-        if (dup_into(&dst->items[i].k, src->items[i].k) ||
-            dup_into(&dst->items[i].v, src->items[i].v))
-            return CN_ENOMEM;
-    }
-    return 0;
-}
-
-int api_check_copy(struct state_check *dst, const struct state_check *src)
-{
-    *dst = *src;
-    dst->node = dst->check_id = dst->name = dst->status = dst->notes = dst->output = NULL;
-    dst->service_id = dst->service_name = dst->type = dst->http = dst->method = NULL;
-    dst->tcp = dst->header_json = dst->body = NULL;
-    if (dup_into(&dst->node, src->node) || dup_into(&dst->check_id, src->check_id) ||
-        dup_into(&dst->name, src->name) || dup_into(&dst->status, src->status) ||
-        dup_into(&dst->notes, src->notes) || dup_into(&dst->output, src->output) ||
-        dup_into(&dst->service_id, src->service_id) ||
-        dup_into(&dst->service_name, src->service_name) || dup_into(&dst->type, src->type) ||
-        dup_into(&dst->http, src->http) || dup_into(&dst->method, src->method) ||
-        dup_into(&dst->tcp, src->tcp) || dup_into(&dst->header_json, src->header_json) ||
-        dup_into(&dst->body, src->body)) {
-        api_check_clear(dst);
-        return CN_ENOMEM;
-    }
-    return 0;
-}
-
-int api_service_copy(struct state_service *dst, const struct state_service *src)
-{
-    memset(dst, 0, sizeof(*dst));
-    dst->port = src->port;
-    dst->weight_passing = src->weight_passing;
-    dst->weight_warning = src->weight_warning;
-    dst->enable_tag_override = src->enable_tag_override;
-    dst->create_index = src->create_index;
-    dst->modify_index = src->modify_index;
-    if (dup_into(&dst->node, src->node) || dup_into(&dst->id, src->id) ||
-        dup_into(&dst->service, src->service) || dup_into(&dst->kind, src->kind) ||
-        dup_into(&dst->address, src->address) || map_copy(&dst->meta, &src->meta))
-        goto oom;
-    if (src->ntags) {
-        dst->tags = cn_calloc(src->ntags, sizeof(*dst->tags));
-        if (!dst->tags)
-            goto oom;
-        for (size_t i = 0; i < src->ntags; i++) {
-            dst->ntags++;
-            if (dup_into(&dst->tags[i], src->tags[i]))
-                goto oom;
-        }
-    }
-    if (src->ntaddrs) {
-        dst->taddrs = cn_calloc(src->ntaddrs, sizeof(*dst->taddrs));
-        if (!dst->taddrs)
-            goto oom;
-        for (size_t i = 0; i < src->ntaddrs; i++) {
-            dst->ntaddrs++;
-            dst->taddrs[i].port = src->taddrs[i].port;
-            if (dup_into(&dst->taddrs[i].name, src->taddrs[i].name) ||
-                dup_into(&dst->taddrs[i].address, src->taddrs[i].address))
-                goto oom;
-        }
-    }
-    return 0;
-oom:
-    api_service_clear(dst);
-    return CN_ENOMEM;
-}
-
 /* ---- catalog register / deregister ----------------------------------------------- */
-
-void api_register_free(struct state_register *r)
-{
-    if (!r)
-        return;
-    cn_free(r->node.name);
-    cn_free(r->node.id);
-    cn_free(r->node.address);
-    state_map_clear(&r->node.tagged_addresses);
-    state_map_clear(&r->node.meta);
-    if (r->service) {
-        api_service_clear(r->service);
-        cn_free(r->service);
-    }
-    for (size_t i = 0; i < r->nchecks; i++)
-        api_check_clear(&r->checks[i]);
-    cn_free(r->checks);
-    memset(r, 0, sizeof(*r));
-}
 
 /* 8-4-4-4-12 hex, as go-uuid ParseUUID wants. */
 static bool is_uuid(const char *s)
@@ -894,8 +730,7 @@ static bool is_uuid(const char *s)
 /* A catalog HealthCheck object: Node, CheckID, Name, Status, Notes, Output,
  * ServiceID, Type, Definition{...} (and the flat Interval/Timeout strings
  * newer Consul also carries). */
-static int decode_catalog_check(struct json_object *o, struct state_check *c, char *err,
-                                size_t cap)
+static int decode_catalog_check(struct json_object *o, struct state_check *c, char *err, size_t cap)
 {
     int rc;
     struct chk_extra x;
@@ -934,9 +769,9 @@ static int decode_catalog_check(struct json_object *o, struct state_check *c, ch
         return fail(err, cap, "Missing check ID or name");
     if (!*c->status && (rc = set_str(&c->status, "critical", err, cap)))
         return rc;
-    if (!api_valid_status(c->status))
+    if (!state_check_status_valid(c->status))
         return fail(err, cap, "Invalid check status: '%s'", c->status);
-    char *t = api_truncate_output(c->output);
+    char *t = state_check_output_truncate(c->output);
     if (!t)
         return oom(err, cap);
     cn_free(c->output);
@@ -944,8 +779,8 @@ static int decode_catalog_check(struct json_object *o, struct state_check *c, ch
     return 0;
 }
 
-int api_decode_catalog_register(const char *body, size_t len, struct state_register *out,
-                                char *err, size_t errcap)
+int api_decode_catalog_register(const char *body, size_t len, struct state_register *out, char *err,
+                                size_t errcap)
 {
     int rc;
     memset(out, 0, sizeof(*out));
@@ -978,8 +813,7 @@ int api_decode_catalog_register(const char *body, size_t len, struct state_regis
     struct json_object *sv = cn_json_get(o, "Service");
     if (sv) {
         if (!json_object_is_type(sv, json_type_object)) {
-            rc = fail(err, errcap, DECODE_FAILED "Service: cannot use %s as object",
-                      type_name(sv));
+            rc = fail(err, errcap, DECODE_FAILED "Service: cannot use %s as object", type_name(sv));
             goto fail;
         }
         out->service = cn_calloc(1, sizeof(*out->service));
@@ -1029,7 +863,7 @@ int api_decode_catalog_register(const char *body, size_t len, struct state_regis
     json_object_put(o);
     return 0;
 fail:
-    api_register_free(out);
+    state_register_clear(out);
     json_object_put(o);
     return rc;
 }
@@ -1077,8 +911,8 @@ fail:
     return rc;
 }
 
-int api_decode_check_update(const char *body, size_t len, char **status, char **output,
-                            char *err, size_t errcap)
+int api_decode_check_update(const char *body, size_t len, char **status, char **output, char *err,
+                            size_t errcap)
 {
     int rc;
     char *st = NULL, *out = NULL;
@@ -1089,11 +923,11 @@ int api_decode_check_update(const char *body, size_t len, char **status, char **
     if ((rc = get_str(o, "Status", &st, false, err, errcap)) ||
         (rc = get_str(o, "Output", &out, false, err, errcap)))
         goto fail;
-    if (!api_valid_status(st)) {
+    if (!state_check_status_valid(st)) {
         rc = fail(err, errcap, "Invalid check status: '%.200s'", st);
         goto fail;
     }
-    char *t = api_truncate_output(out);
+    char *t = state_check_output_truncate(out);
     if (!t) {
         rc = oom(err, errcap);
         goto fail;

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < d.nchecks; i++) {
         const struct state_check *c = &d.checks[i];
-        if (!c->check_id || !*c->check_id || !api_valid_status(c->status) ||
+        if (!c->check_id || !*c->check_id || !state_check_status_valid(c->status) ||
             strcmp(c->service_id, d.svc.id) || !c->http || !c->tcp || !c->type)
             abort();
     }

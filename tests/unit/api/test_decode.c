@@ -310,7 +310,7 @@ static void test_check_def(void **state)
     assert_string_equal(c.service_id, "");
     assert_string_equal(c.output, "");
     assert_int_equal(c.ttl_ns, 30 * CN_NS_PER_S);
-    api_check_clear(&c);
+    state_check_clear(&c);
     assert_null(c.check_id);
 
     assert_int_equal(chk("{\"name\":\"web\",\"id\":\"web-http\",\"service_id\":\"web\","
@@ -326,15 +326,15 @@ static void test_check_def(void **state)
     assert_string_equal(c.notes, "hi");
     assert_string_equal(c.header_json, "");
     assert_int_equal(c.timeout_ns, CN_NS_PER_S);
-    api_check_clear(&c);
+    state_check_clear(&c);
 
     assert_int_equal(chk("{\"Name\":\"n\",\"CheckID\":\"cid\",\"TTL\":1000000000}", &c), 0);
     assert_string_equal(c.check_id, "cid");
     assert_int_equal(c.ttl_ns, CN_NS_PER_S); /* integer nanoseconds */
-    api_check_clear(&c);
+    state_check_clear(&c);
 
     assert_int_equal(chk("{\"Name\":\"n\",\"TTL\":\"1s\",\"Status\":\"warning\"}", &c), 0);
-    api_check_clear(&c);
+    state_check_clear(&c);
 
     static const struct {
         const char *body, *msg;
@@ -412,7 +412,7 @@ static void test_catalog_register(void **state)
     assert_string_equal(r.checks[1].status, "critical");
     assert_string_equal(r.checks[1].type, "http");
     assert_string_equal(r.checks[1].node, "foobar");
-    api_register_free(&r);
+    state_register_clear(&r);
     assert_null(r.node.name);
 
     /* lower-case keys, service ID defaulted, SkipNodeUpdate without address */
@@ -424,7 +424,7 @@ static void test_catalog_register(void **state)
     assert_true(r.skip_node_update);
     assert_string_equal(r.service->id, "web");
     assert_int_equal(r.nchecks, 0);
-    api_register_free(&r);
+    state_register_clear(&r);
 
     /* A check with flat Interval and no Definition; type given explicitly */
     assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Check\":{\"CheckID\":\"c\","
@@ -434,7 +434,7 @@ static void test_catalog_register(void **state)
     assert_string_equal(r.checks[0].type, "ttl");
     assert_int_equal(r.checks[0].ttl_ns, 10 * CN_NS_PER_S);
     assert_null(r.service);
-    api_register_free(&r);
+    state_register_clear(&r);
 
     static const struct {
         const char *body, *msg;
@@ -484,7 +484,7 @@ static void test_catalog_register(void **state)
         reg("{\"Node\":\"n\",\"Address\":\"a\",\"NodeMeta\":{\"consul-network-segment\":\"\"}}",
             &r),
         0);
-    api_register_free(&r);
+    state_register_clear(&r);
 }
 
 static void test_catalog_deregister(void **state)
@@ -541,7 +541,7 @@ static void test_nul_escape_refused(void **state)
     assert_int_equal(reg("{\"Node\":\"a\\\\u0000\",\"Address\":\"\\u0031\"}", &r), 0);
     assert_string_equal(r.node.name, "a\\u0000");
     assert_string_equal(r.node.address, "1");
-    api_register_free(&r);
+    state_register_clear(&r);
 }
 
 /* ---- check update and output truncation ---------------------------------------------- */
@@ -582,11 +582,11 @@ static void test_check_update(void **state)
     cn_free(st);
     cn_free(out);
 
-    assert_true(api_valid_status("passing"));
-    assert_true(api_valid_status("warning"));
-    assert_true(api_valid_status("critical"));
-    assert_false(api_valid_status("maintenance"));
-    assert_false(api_valid_status(NULL));
+    assert_true(state_check_status_valid("passing"));
+    assert_true(state_check_status_valid("warning"));
+    assert_true(state_check_status_valid("critical"));
+    assert_false(state_check_status_valid("maintenance"));
+    assert_false(state_check_status_valid(NULL));
 }
 
 static void test_copies(void **state)
@@ -599,33 +599,33 @@ static void test_copies(void **state)
                          &d),
                      0);
     struct state_service s;
-    assert_int_equal(api_service_copy(&s, &d.svc), 0);
+    assert_int_equal(state_service_copy(&s, &d.svc), 0);
     assert_string_equal(s.tags[1], "y");
     assert_string_equal(s.meta.items[0].v, "v");
     assert_string_equal(s.taddrs[0].address, "1.1.1.1");
     assert_int_equal(s.taddrs[0].port, 2);
     assert_ptr_not_equal(s.id, d.svc.id);
     struct state_check c;
-    assert_int_equal(api_check_copy(&c, &d.checks[0]), 0);
+    assert_int_equal(state_check_copy(&c, &d.checks[0]), 0);
     assert_string_equal(c.check_id, "service:a");
     assert_int_equal(c.ttl_ns, 3 * CN_NS_PER_S);
-    api_service_clear(&s);
-    api_check_clear(&c);
+    state_service_clear(&s);
+    state_check_clear(&c);
     /* NULL strings in a source become "" */
     struct state_check z;
     memset(&z, 0, sizeof(z));
-    assert_int_equal(api_check_copy(&c, &z), 0);
+    assert_int_equal(state_check_copy(&c, &z), 0);
     assert_string_equal(c.status, "");
-    api_check_clear(&c);
+    state_check_clear(&c);
     for (long k = 0; k < 60; k++) {
         cn_mem_fail_after(k);
-        int rc1 = api_service_copy(&s, &d.svc);
-        int rc2 = api_check_copy(&c, &d.checks[0]);
+        int rc1 = state_service_copy(&s, &d.svc);
+        int rc2 = state_check_copy(&c, &d.checks[0]);
         cn_mem_fail_after(-1);
         if (!rc1)
-            api_service_clear(&s);
+            state_service_clear(&s);
         if (!rc2)
-            api_check_clear(&c);
+            state_check_clear(&c);
         assert_true(rc1 == 0 || rc1 == CN_ENOMEM);
         assert_true(rc2 == 0 || rc2 == CN_ENOMEM);
     }
@@ -674,9 +674,9 @@ static void test_out_of_memory(void **state)
         if (!rcs)
             api_svc_def_free(&d);
         if (!rcc)
-            api_check_clear(&c);
+            state_check_clear(&c);
         if (!rcr)
-            api_register_free(&r);
+            state_register_clear(&r);
         if (!rcd)
             api_catalog_dereg_free(&dd);
         cn_free(st);
