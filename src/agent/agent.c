@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
-#include "agent/local.h"
+#include "local/local.h"
 #include "api/api.h"
 #include "base/dur.h"
 #include "base/err.h"
@@ -34,7 +34,7 @@ struct agent {
     struct agent_config cfg;
     struct srv *srv;
     struct api *api;
-    struct agent_local *local;
+    struct local *local;
     struct http_server *http;
     uv_signal_t sigint, sigterm;
     uv_timer_t reaper;
@@ -171,7 +171,7 @@ static void on_reap_timer(uv_timer_t *t)
  * later than the hold timeout (7 s) that write fails. Consul's anti-entropy
  * syncs periodically; we check cheaply that our node row exists and, once a
  * leader is known and it stayed missing for two checks, write everything
- * back (agent_local_resync). */
+ * back (local_resync). */
 #define AE_CHECK_MS 3000
 
 static void on_ae_timer(uv_timer_t *t)
@@ -186,7 +186,7 @@ static void on_ae_timer(uv_timer_t *t)
         return;
     ag->ae_missing = -3; /* then wait a few checks for the writes to land */
     cn_info("agent", "this node is missing from the catalog: registering it again");
-    agent_local_resync(ag->local);
+    local_resync(ag->local);
 }
 
 static void on_closed_walk(uv_handle_t *h, void *arg)
@@ -199,7 +199,7 @@ static void on_closed_walk(uv_handle_t *h, void *arg)
 static void http_stopped(void *arg)
 {
     struct agent *ag = arg;
-    agent_local_free(ag->local);
+    local_free(ag->local);
     ag->local = NULL;
     srv_close(ag->srv);
     ag->srv = NULL;
@@ -233,7 +233,8 @@ static int prepare_data_dir(struct agent *ag, char *err, size_t errcap)
     struct agent_config *c = &ag->cfg;
     if (c->dev) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(ag->dev_dir, sizeof(ag->dev_dir), "%s/cairn-dev-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        snprintf(ag->dev_dir, sizeof(ag->dev_dir), "%s/cairn-dev-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(ag->dev_dir)) {
             snprintf(err, errcap, "cannot create a temporary data dir: %s", strerror(errno));
             return CN_EIO;
@@ -346,8 +347,8 @@ static int run(struct agent *ag)
         cn_error("agent", "cannot start: %s", err);
         goto out_loop;
     }
-    ag->local = agent_local_new(&ag->loop, ag->srv, c->node_name, ag->node_id, ag->advertise,
-                                c->datacenter);
+    ag->local =
+        local_new(&ag->loop, ag->srv, c->node_name, ag->node_id, ag->advertise, c->datacenter);
     if (!ag->local) {
         cn_error("agent", "out of memory");
         rc = CN_ENOMEM;
@@ -392,8 +393,8 @@ static int run(struct agent *ag)
                  (long long)c->http_port, err);
         goto out_api;
     }
-    agent_local_set_server_port(ag->local, (int)c->server_port);
-    rc = agent_local_start(ag->local);
+    local_set_server_port(ag->local, (int)c->server_port);
+    rc = local_start(ag->local);
     if (rc) {
         cn_error("agent", "cannot register this node: %s", cn_strerror(rc));
         goto out_http;
@@ -424,7 +425,8 @@ static int run(struct agent *ag)
             http_server_port(ag->http));
     cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
             (long long)c->server_port);
-    cn_info("agent", "          Data dir: %s%s", c->data_dir, c->dev ? " (dev: removed at exit)" : "");
+    cn_info("agent", "          Data dir: %s%s", c->data_dir,
+            c->dev ? " (dev: removed at exit)" : "");
 
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     api_free(ag->api);
@@ -442,7 +444,7 @@ out_http:
 out_api:
     api_free(ag->api);
 out_local:
-    agent_local_free(ag->local);
+    local_free(ag->local);
 out_srv:
     srv_close(ag->srv);
 out_loop:

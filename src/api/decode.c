@@ -584,20 +584,9 @@ fail:
 
 /* ---- service definition ------------------------------------------------------ */
 
-void api_svc_def_free(struct api_svc_def *d)
-{
-    if (!d)
-        return;
-    state_service_clear(&d->svc);
-    for (size_t i = 0; i < d->nchecks; i++)
-        state_check_clear(&d->checks[i]);
-    cn_free(d->checks);
-    memset(d, 0, sizeof(*d));
-}
-
 /* Decode one service check (CheckType) into d->checks[d->nchecks]; `multi`
  * selects the "service:<id>:<n>" id form. Empty checks are dropped. */
-static int add_service_check(struct api_svc_def *d, struct json_object *o, size_t ordinal,
+static int add_service_check(struct local_svc_def *d, struct json_object *o, size_t ordinal,
                              bool multi, char *err, size_t cap)
 {
     struct state_check *c = &d->checks[d->nchecks];
@@ -656,7 +645,7 @@ static int check_list(struct json_object *o, struct json_object **one, struct js
     return 0;
 }
 
-int api_decode_service_def(const char *body, size_t len, struct api_svc_def *out, char *err,
+int api_decode_service_def(const char *body, size_t len, struct local_svc_def *out, char *err,
                            size_t errcap)
 {
     int rc;
@@ -704,7 +693,7 @@ int api_decode_service_def(const char *body, size_t len, struct api_svc_def *out
     json_object_put(o);
     return 0;
 fail:
-    api_svc_def_free(out);
+    local_svc_def_free(out);
     json_object_put(o);
     return rc;
 }

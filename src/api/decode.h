@@ -1,5 +1,5 @@
 /* api/decode.h: JSON request bodies -> state structs, for the agent and
- * catalog write endpoints (and the agent's local state, agent/local.c).
+ * catalog write endpoints.
  *
  * Rules every decoder follows (Consul's, see consul-api.md §0 and §2.0):
  *  - object keys match case-insensitively and snake_case matches CamelCase
@@ -19,22 +19,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "local/local.h"
 #include "state/state.h"
 
-/* An agent service definition (/v1/agent/service/register body).
- * svc.node is "" (the agent fills its node name); svc.id defaults to the name.
- * checks[] are the service's Check/Checks with ids assigned ("service:<id>"
- * for one, "service:<id>:<n>" 1-based for several, unless given), service_id
- * = svc.id, service_name = svc.service, name defaulted to
- * "Service '<name>' check", status defaulted to "critical", type set. */
-struct api_svc_def {
-    struct state_service svc;
-    struct state_check *checks;
-    size_t nchecks;
-};
-int api_decode_service_def(const char *body, size_t len, struct api_svc_def *out, char *err,
+/* An agent service definition (/v1/agent/service/register body) into *out
+ * (see struct local_svc_def; released with local_svc_def_free). Checks get
+ * their ids, names ("Service '<name>' check"), status ("critical" unless
+ * given) and type. */
+int api_decode_service_def(const char *body, size_t len, struct local_svc_def *out, char *err,
                            size_t errcap);
-void api_svc_def_free(struct api_svc_def *d);
 
 /* An agent check definition (/v1/agent/check/register body): Name required
  * ("Missing check name"), ID/CheckID defaults to Name, Status defaults to
