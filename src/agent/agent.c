@@ -39,6 +39,7 @@ struct agent {
     uv_signal_t sigint, sigterm;
     uv_timer_t reaper;
     uv_timer_t ae;      /* anti-entropy check of this node's registration */
+    uv_timer_t leave;   /* after PUT /v1/agent/leave: shut down */
     int ae_missing;     /* consecutive checks that found this node absent */
     uint64_t reap_mark; /* commit index at the previous reaper tick */
     char dev_dir[256];
@@ -207,6 +208,7 @@ static void http_stopped(void *arg)
     uv_close((uv_handle_t *)&ag->sigterm, NULL);
     uv_close((uv_handle_t *)&ag->reaper, NULL);
     uv_close((uv_handle_t *)&ag->ae, NULL);
+    uv_close((uv_handle_t *)&ag->leave, NULL);
 }
 
 static void shutdown_agent(struct agent *ag)
@@ -214,7 +216,6 @@ static void shutdown_agent(struct agent *ag)
     if (ag->stopping)
         return;
     ag->stopping = true;
-    cn_info("agent", "caught signal, shutting down");
     if (ag->http)
         http_server_stop(ag->http, http_stopped, ag);
     else
@@ -225,7 +226,26 @@ static void shutdown_agent(struct agent *ag)
 static void on_signal(uv_signal_t *h, int signum)
 {
     (void)signum;
+    cn_info("agent", "caught signal, shutting down");
     shutdown_agent(h->data);
+}
+
+/* Time given to the leave answer to reach the client before the agent stops
+ * (stopping closes every connection, pending writes included). */
+#define LEAVE_EXIT_DELAY_MS 200
+
+static void on_leave_timer(uv_timer_t *t)
+{
+    cn_info("agent", "left the cluster: shutting down");
+    shutdown_agent(t->data);
+}
+
+/* api_config.on_leave: Consul's agent shuts down after a graceful leave. */
+static void on_left(void *arg)
+{
+    struct agent *ag = arg;
+    if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
+        uv_timer_start(&ag->leave, on_leave_timer, LEAVE_EXIT_DELAY_MS, 0);
 }
 
 static int prepare_data_dir(struct agent *ag, char *err, size_t errcap)
@@ -311,6 +331,9 @@ static int run(struct agent *ag)
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&ag->loop);
+    /* Before anything can answer a leave (closed with the rest). */
+    uv_timer_init(&ag->loop, &ag->leave);
+    ag->leave.data = ag;
 
     int64_t snap_ns = 0, elect_ns = 0;
     cn_dur_parse(c->raft_snapshot_interval, &snap_ns); /* validated by the config loader */
@@ -373,6 +396,8 @@ static int run(struct agent *ag)
         .default_query_ms = (uint64_t)(dq / CN_NS_PER_MS),
         .max_query_ms = (uint64_t)(mq / CN_NS_PER_MS),
         .config_json = cj.p,
+        .on_leave = on_left,
+        .on_leave_arg = ag,
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);

@@ -15,6 +15,10 @@
 struct api;
 struct local;
 
+/* Called once the server has left the cluster through PUT /v1/agent/leave,
+ * right after the 200 answer is queued (it still has to be written). */
+typedef void (*api_leave_cb)(void *arg);
+
 struct api_config {
     const char *node_name;      /* this agent's node */
     const char *node_id;        /* UUID */
@@ -28,6 +32,10 @@ struct api_config {
     uint64_t default_query_ms;  /* 0 = 5 min */
     uint64_t max_query_ms;      /* 0 = 10 min */
     const char *config_json;    /* the effective config, for /agent/self (may be NULL) */
+    /* Consul's agent shuts down after a graceful leave: the owner of the API
+     * stops itself from here (NULL: nothing happens after the answer). */
+    api_leave_cb on_leave;
+    void *on_leave_arg;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
