@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
-#include "agent/local.h"
+#include "local/local.h"
 #include "api/api.h"
 #include "base/dur.h"
 #include "base/err.h"
@@ -34,11 +34,12 @@ struct agent {
     struct agent_config cfg;
     struct srv *srv;
     struct api *api;
-    struct agent_local *local;
+    struct local *local;
     struct http_server *http;
     uv_signal_t sigint, sigterm;
     uv_timer_t reaper;
     uv_timer_t ae;      /* anti-entropy check of this node's registration */
+    uv_timer_t leave;   /* after PUT /v1/agent/leave: shut down */
     int ae_missing;     /* consecutive checks that found this node absent */
     uint64_t reap_mark; /* commit index at the previous reaper tick */
     char dev_dir[256];
@@ -171,7 +172,7 @@ static void on_reap_timer(uv_timer_t *t)
  * later than the hold timeout (7 s) that write fails. Consul's anti-entropy
  * syncs periodically; we check cheaply that our node row exists and, once a
  * leader is known and it stayed missing for two checks, write everything
- * back (agent_local_resync). */
+ * back (local_resync). */
 #define AE_CHECK_MS 3000
 
 static void on_ae_timer(uv_timer_t *t)
@@ -186,7 +187,7 @@ static void on_ae_timer(uv_timer_t *t)
         return;
     ag->ae_missing = -3; /* then wait a few checks for the writes to land */
     cn_info("agent", "this node is missing from the catalog: registering it again");
-    agent_local_resync(ag->local);
+    local_resync(ag->local);
 }
 
 static void on_closed_walk(uv_handle_t *h, void *arg)
@@ -199,7 +200,7 @@ static void on_closed_walk(uv_handle_t *h, void *arg)
 static void http_stopped(void *arg)
 {
     struct agent *ag = arg;
-    agent_local_free(ag->local);
+    local_free(ag->local);
     ag->local = NULL;
     srv_close(ag->srv);
     ag->srv = NULL;
@@ -207,6 +208,7 @@ static void http_stopped(void *arg)
     uv_close((uv_handle_t *)&ag->sigterm, NULL);
     uv_close((uv_handle_t *)&ag->reaper, NULL);
     uv_close((uv_handle_t *)&ag->ae, NULL);
+    uv_close((uv_handle_t *)&ag->leave, NULL);
 }
 
 static void shutdown_agent(struct agent *ag)
@@ -214,7 +216,6 @@ static void shutdown_agent(struct agent *ag)
     if (ag->stopping)
         return;
     ag->stopping = true;
-    cn_info("agent", "caught signal, shutting down");
     if (ag->http)
         http_server_stop(ag->http, http_stopped, ag);
     else
@@ -225,7 +226,26 @@ static void shutdown_agent(struct agent *ag)
 static void on_signal(uv_signal_t *h, int signum)
 {
     (void)signum;
+    cn_info("agent", "caught signal, shutting down");
     shutdown_agent(h->data);
+}
+
+/* Time given to the leave answer to reach the client before the agent stops
+ * (stopping closes every connection, pending writes included). */
+#define LEAVE_EXIT_DELAY_MS 200
+
+static void on_leave_timer(uv_timer_t *t)
+{
+    cn_info("agent", "left the cluster: shutting down");
+    shutdown_agent(t->data);
+}
+
+/* api_config.on_leave: Consul's agent shuts down after a graceful leave. */
+static void on_left(void *arg)
+{
+    struct agent *ag = arg;
+    if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
+        uv_timer_start(&ag->leave, on_leave_timer, LEAVE_EXIT_DELAY_MS, 0);
 }
 
 static int prepare_data_dir(struct agent *ag, char *err, size_t errcap)
@@ -233,7 +253,8 @@ static int prepare_data_dir(struct agent *ag, char *err, size_t errcap)
     struct agent_config *c = &ag->cfg;
     if (c->dev) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(ag->dev_dir, sizeof(ag->dev_dir), "%s/cairn-dev-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        snprintf(ag->dev_dir, sizeof(ag->dev_dir), "%s/cairn-dev-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(ag->dev_dir)) {
             snprintf(err, errcap, "cannot create a temporary data dir: %s", strerror(errno));
             return CN_EIO;
@@ -310,6 +331,9 @@ static int run(struct agent *ag)
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&ag->loop);
+    /* Before anything can answer a leave (closed with the rest). */
+    uv_timer_init(&ag->loop, &ag->leave);
+    ag->leave.data = ag;
 
     int64_t snap_ns = 0, elect_ns = 0;
     cn_dur_parse(c->raft_snapshot_interval, &snap_ns); /* validated by the config loader */
@@ -346,8 +370,8 @@ static int run(struct agent *ag)
         cn_error("agent", "cannot start: %s", err);
         goto out_loop;
     }
-    ag->local = agent_local_new(&ag->loop, ag->srv, c->node_name, ag->node_id, ag->advertise,
-                                c->datacenter);
+    ag->local =
+        local_new(&ag->loop, ag->srv, c->node_name, ag->node_id, ag->advertise, c->datacenter);
     if (!ag->local) {
         cn_error("agent", "out of memory");
         rc = CN_ENOMEM;
@@ -372,6 +396,8 @@ static int run(struct agent *ag)
         .default_query_ms = (uint64_t)(dq / CN_NS_PER_MS),
         .max_query_ms = (uint64_t)(mq / CN_NS_PER_MS),
         .config_json = cj.p,
+        .on_leave = on_left,
+        .on_leave_arg = ag,
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);
@@ -392,8 +418,8 @@ static int run(struct agent *ag)
                  (long long)c->http_port, err);
         goto out_api;
     }
-    agent_local_set_server_port(ag->local, (int)c->server_port);
-    rc = agent_local_start(ag->local);
+    local_set_server_port(ag->local, (int)c->server_port);
+    rc = local_start(ag->local);
     if (rc) {
         cn_error("agent", "cannot register this node: %s", cn_strerror(rc));
         goto out_http;
@@ -424,7 +450,8 @@ static int run(struct agent *ag)
             http_server_port(ag->http));
     cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
             (long long)c->server_port);
-    cn_info("agent", "          Data dir: %s%s", c->data_dir, c->dev ? " (dev: removed at exit)" : "");
+    cn_info("agent", "          Data dir: %s%s", c->data_dir,
+            c->dev ? " (dev: removed at exit)" : "");
 
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     api_free(ag->api);
@@ -442,7 +469,7 @@ out_http:
 out_api:
     api_free(ag->api);
 out_local:
-    agent_local_free(ag->local);
+    local_free(ag->local);
 out_srv:
     srv_close(ag->srv);
 out_loop:

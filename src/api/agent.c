@@ -1,6 +1,6 @@
 /* api/agent.c: /v1/agent/... (website/content/api-docs/agent/index.mdx,
  * agent/service.mdx, agent/check.mdx; agent/agent_endpoint.go). Writes go
- * through the agent's local state (agent/local.h), which writes through to the
+ * through the agent's local state (local/local.h), which writes through to the
  * catalog and calls back once applied. Agent reads are not blocking queries.
  *
  * python-consul 0.7.1 (Debian's python3-consul) sends GET for service and
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/local.h"
+#include "local/local.h"
 #include "api/api_int.h"
 #include "api/decode.h"
 #include "base/err.h"
@@ -23,7 +23,7 @@ static bool have_local(struct api_ctx *c)
     return false;
 }
 
-/* agent_local_done_cb -> Consul's answer: empty 200 or a plain-text error. */
+/* local_done_cb -> Consul's answer: empty 200 or a plain-text error. */
 static void local_done(void *arg, int rc, const char *msg)
 {
     struct api_ctx *c = arg;
@@ -133,7 +133,7 @@ static void h_self(struct api_ctx *c)
 {
     const struct api_config *cfg = &c->api->cfg;
     struct srv *s = c->api->srv;
-    struct agent_local *l = c->api->local;
+    struct local *l = c->api->local;
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
@@ -168,12 +168,12 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_key(&w, "agent");
     cn_jsonw_obj_open(&w);
     kstat(&w, "check_monitors", 0);
-    size_t nttl = 0, nchk = l ? agent_local_check_count(l) : 0;
+    size_t nttl = 0, nchk = l ? local_check_count(l) : 0;
     if (l)
-        agent_local_checks_foreach(l, count_ttl, &nttl);
+        local_checks_foreach(l, count_ttl, &nttl);
     kstat(&w, "check_ttls", nttl);
     kstat(&w, "checks", nchk);
-    kstat(&w, "services", l ? agent_local_service_count(l) : 0);
+    kstat(&w, "services", l ? local_service_count(l) : 0);
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
@@ -216,7 +216,7 @@ struct agent_walk {
 static const struct state_service *catalog_svc(struct api_ctx *c, const struct state_service *s)
 {
     const struct state_service *cs =
-        state_service_get(srv_state(c->api->srv), agent_local_node(c->api->local), s->id);
+        state_service_get(srv_state(c->api->srv), local_node(c->api->local), s->id);
     return cs ? cs : s;
 }
 
@@ -231,7 +231,7 @@ static int svc_map_cb(void *arg, const struct state_service *s)
 static int chk_map_cb(void *arg, const struct state_check *chk)
 {
     struct agent_walk *aw = arg;
-    const char *node = agent_local_node(aw->c->api->local);
+    const char *node = local_node(aw->c->api->local);
     const struct state_check *cc = state_check_get(aw->st, node, chk->check_id);
     if (!cc)
         cc = chk;
@@ -253,9 +253,9 @@ static void reply_local_map(struct api_ctx *c, bool checks)
     struct agent_walk aw = {c, srv_state(c->api->srv), &w};
     cn_jsonw_obj_open(&w);
     if (checks)
-        agent_local_checks_foreach(c->api->local, chk_map_cb, &aw);
+        local_checks_foreach(c->api->local, chk_map_cb, &aw);
     else
-        agent_local_services_foreach(c->api->local, svc_map_cb, &aw);
+        local_services_foreach(c->api->local, svc_map_cb, &aw);
     cn_jsonw_obj_close(&w);
     reply_buf(c, &w, &b);
 }
@@ -275,7 +275,7 @@ static void h_service(struct api_ctx *c)
     }
     if (!have_local(c))
         return;
-    const struct state_service *s = agent_local_service(c->api->local, c->arg);
+    const struct state_service *s = local_service(c->api->local, c->arg);
     if (!s) {
         api_error(c, 404, "unknown service ID: %s", c->arg);
         return;
@@ -304,13 +304,13 @@ static void h_service_register(struct api_ctx *c)
         return;
     }
     char err[512];
-    struct api_svc_def def;
+    struct local_svc_def def;
     int rc = api_decode_service_def(c->req->body, c->req->body_len, &def, err, sizeof(err));
     if (rc) {
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
-    agent_local_add_service(c->api->local, &def, replace > 0, local_done, c);
+    local_add_service(c->api->local, &def, replace > 0, local_done, c);
 }
 
 static void h_service_deregister(struct api_ctx *c)
@@ -321,7 +321,7 @@ static void h_service_deregister(struct api_ctx *c)
         api_error(c, 400, "Missing service ID");
         return;
     }
-    agent_local_remove_service(c->api->local, c->arg, local_done, c);
+    local_remove_service(c->api->local, c->arg, local_done, c);
 }
 
 /* ?enable is required and parsed like Go's strconv.ParseBool
@@ -353,8 +353,7 @@ static void h_service_maintenance(struct api_ctx *c)
     bool enable;
     if (parse_enable(c, &enable))
         return;
-    agent_local_service_maintenance(c->api->local, c->arg, enable, api_param(c, "reason"),
-                                    local_done, c);
+    local_service_maintenance(c->api->local, c->arg, enable, api_param(c, "reason"), local_done, c);
 }
 
 static void h_node_maintenance(struct api_ctx *c)
@@ -364,7 +363,7 @@ static void h_node_maintenance(struct api_ctx *c)
     bool enable;
     if (parse_enable(c, &enable))
         return;
-    agent_local_node_maintenance(c->api->local, enable, api_param(c, "reason"), local_done, c);
+    local_node_maintenance(c->api->local, enable, api_param(c, "reason"), local_done, c);
 }
 
 /* ---- checks: register, deregister, TTL updates ------------------------------------------- */
@@ -380,7 +379,7 @@ static void h_check_register(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
-    agent_local_add_check(c->api->local, &chk, local_done, c);
+    local_add_check(c->api->local, &chk, local_done, c);
 }
 
 static void h_check_deregister(struct api_ctx *c)
@@ -391,7 +390,7 @@ static void h_check_deregister(struct api_ctx *c)
         api_error(c, 400, "Missing check ID");
         return;
     }
-    agent_local_remove_check(c->api->local, c->arg, local_done, c);
+    local_remove_check(c->api->local, c->arg, local_done, c);
 }
 
 static void ttl_update(struct api_ctx *c, const char *status)
@@ -399,7 +398,7 @@ static void ttl_update(struct api_ctx *c, const char *status)
     if (!have_local(c))
         return;
     const char *note = api_param(c, "note");
-    agent_local_update_ttl(c->api->local, c->arg, status, note ? note : "", local_done, c);
+    local_update_ttl(c->api->local, c->arg, status, note ? note : "", local_done, c);
 }
 
 static void h_check_pass(struct api_ctx *c)
@@ -423,13 +422,13 @@ static void h_check_update(struct api_ctx *c)
         return;
     char err[512];
     char *status, *output;
-    int rc = api_decode_check_update(c->req->body, c->req->body_len, &status, &output, err,
-                                     sizeof(err));
+    int rc =
+        api_decode_check_update(c->req->body, c->req->body_len, &status, &output, err, sizeof(err));
     if (rc) {
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
-    agent_local_update_ttl(c->api->local, c->arg, status, output, local_done, c);
+    local_update_ttl(c->api->local, c->arg, status, output, local_done, c);
     cn_free(status);
     cn_free(output);
 }

@@ -13,27 +13,35 @@
 #include "server/server.h"
 
 struct api;
-struct agent_local;
+struct local;
+
+/* Called once the server has left the cluster through PUT /v1/agent/leave,
+ * right after the 200 answer is queued (it still has to be written). */
+typedef void (*api_leave_cb)(void *arg);
 
 struct api_config {
-    const char *node_name;  /* this agent's node */
-    const char *node_id;    /* UUID */
-    const char *datacenter; /* "dc1" */
+    const char *node_name;      /* this agent's node */
+    const char *node_id;        /* UUID */
+    const char *datacenter;     /* "dc1" */
     const char *advertise_addr; /* node address, e.g. "127.0.0.1" */
-    int server_port;        /* raft/server RPC port, for /status/leader (8300) */
-    int serf_lan_port;      /* for /agent/members (8301) */
+    int server_port;            /* raft/server RPC port, for /status/leader (8300) */
+    int serf_lan_port;          /* for /agent/members (8301) */
     const char *version;
-    uint64_t kv_max_value_size;   /* 0 = 512 KiB */
-    uint64_t txn_max_req_len;     /* 0 = 512 KiB */
-    uint64_t default_query_ms;    /* 0 = 5 min */
-    uint64_t max_query_ms;        /* 0 = 10 min */
-    const char *config_json;      /* the effective config, for /agent/self (may be NULL) */
+    uint64_t kv_max_value_size; /* 0 = 512 KiB */
+    uint64_t txn_max_req_len;   /* 0 = 512 KiB */
+    uint64_t default_query_ms;  /* 0 = 5 min */
+    uint64_t max_query_ms;      /* 0 = 10 min */
+    const char *config_json;    /* the effective config, for /agent/self (may be NULL) */
+    /* Consul's agent shuts down after a graceful leave: the owner of the API
+     * stops itself from here (NULL: nothing happens after the answer). */
+    api_leave_cb on_leave;
+    void *on_leave_arg;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
  * (agent endpoints then answer 500). */
-int api_new(uv_loop_t *loop, struct srv *srv, struct agent_local *local,
-            const struct api_config *cfg, struct api **out);
+int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct api_config *cfg,
+            struct api **out);
 void api_free(struct api *a);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);

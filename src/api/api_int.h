@@ -31,7 +31,7 @@ enum api_consistency { API_CONS_DEFAULT = 0, API_CONS_STALE, API_CONS_CONSISTENT
 struct api {
     uv_loop_t *loop;
     struct srv *srv;
-    struct agent_local *local;
+    struct local *local;
     struct api_config cfg; /* strings owned (copied) */
     uint64_t rng;          /* xorshift state for query jitter */
 };
@@ -39,17 +39,17 @@ struct api {
 struct api_ctx; /* one per request, freed when answered */
 
 struct api_read {
-    int status;               /* 200 (default) or 404 */
-    struct cn_buf body;       /* response body */
-    const char *content_type; /* default "application/json"; NULL-able for raw */
+    int status;                /* 200 (default) or 404 */
+    struct cn_buf body;        /* response body */
+    const char *content_type;  /* default "application/json"; NULL-able for raw */
     const char *extra_headers; /* static "Name: value\r\n" lines, or NULL */
-    uint64_t index;           /* X-Consul-Index; forced >= 1 */
+    uint64_t index;            /* X-Consul-Index; forced >= 1 */
     /* What the result depends on, for blocking. Unset (wt_set false) means the
      * query cannot block (answers immediately). */
     bool wt_set;
     enum state_table wt;
-    char *wkey;    /* NULL = any change in wt; owned by the read (cn_free'd) */
-    bool wprefix;  /* wkey is a KV prefix */
+    char *wkey;   /* NULL = any change in wt; owned by the read (cn_free'd) */
+    bool wprefix; /* wkey is a KV prefix */
 };
 
 /* Sets the watch spec; key copied (may be NULL). */
@@ -65,27 +65,28 @@ typedef void (*api_handler_fn)(struct api_ctx *c);
 #define API_DELETE (1u << HTTP_M_DELETE)
 
 struct api_route {
-    const char *path; /* "/v1/kv/" */
-    bool prefix;      /* true: path is a prefix, the rest is c->arg */
-    unsigned methods; /* allowed methods (405 otherwise) */
-    api_read_fn read; /* GET handler (blocking-capable), or NULL */
+    const char *path;      /* "/v1/kv/" */
+    bool prefix;           /* true: path is a prefix, the rest is c->arg */
+    unsigned methods;      /* allowed methods (405 otherwise) */
+    api_read_fn read;      /* GET handler (blocking-capable), or NULL */
     api_handler_fn handle; /* every other method (and GET when read is NULL) */
 };
 
 /* Route tables, each terminated by a row with path == NULL. */
-extern const struct api_route api_kv_routes[];      /* kv.c: /v1/kv/ */
-extern const struct api_route api_txn_routes[];     /* txn.c: /v1/txn */
-extern const struct api_route api_status_routes[];  /* status.c: /v1/status/..., operator raft config */
-extern const struct api_route api_catalog_routes[]; /* catalog.c */
-extern const struct api_route api_health_routes[];  /* health.c */
-extern const struct api_route api_agent_routes[];   /* agent.c (uses agent/local.h) */
+extern const struct api_route api_kv_routes[];  /* kv.c: /v1/kv/ */
+extern const struct api_route api_txn_routes[]; /* txn.c: /v1/txn */
+extern const struct api_route
+    api_status_routes[]; /* status.c: /v1/status/..., operator raft config */
+extern const struct api_route api_catalog_routes[];  /* catalog.c */
+extern const struct api_route api_health_routes[];   /* health.c */
+extern const struct api_route api_agent_routes[];    /* agent.c (uses local/local.h) */
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
 
 struct api_ctx {
     struct api *api;
     struct http_req *req;
     const struct api_route *route;
-    const char *arg;   /* path remainder after a prefix route ("" if none), decoded */
+    const char *arg; /* path remainder after a prefix route ("" if none), decoded */
     /* common query parameters, parsed by the router */
     uint64_t min_index; /* ?index */
     uint64_t wait_ms;   /* ?wait, clamped, 0 if absent */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "agent/local.h"
+#include "local/local.h"
 #include "api/api_int.h"
 #include "api/decode.h"
 #include "base/err.h"
@@ -380,14 +380,14 @@ static void write_done(struct api_ctx *c, int rc, const struct state_result *res
 static void write_done_own_node(struct api_ctx *c, int rc, const struct state_result *res)
 {
     if (rc == 0 || rc == CN_ENOTFOUND)
-        agent_local_resync(c->api->local);
+        local_resync(c->api->local);
     write_done(c, rc, res);
 }
 
 static api_done_fn write_cb_for(struct api_ctx *c, const char *node)
 {
-    const struct agent_local *l = c->api->local;
-    return l && node && !strcmp(node, agent_local_node(l)) ? write_done_own_node : write_done;
+    const struct local *l = c->api->local;
+    return l && node && !strcmp(node, local_node(l)) ? write_done_own_node : write_done;
 }
 
 static void h_register(struct api_ctx *c)
@@ -402,7 +402,7 @@ static void h_register(struct api_ctx *c)
     struct cn_buf cmd = CN_BUF_INIT;
     rc = state_cmd_register(&cmd, &reg);
     api_done_fn done = write_cb_for(c, reg.node.name);
-    api_register_free(&reg);
+    state_register_clear(&reg);
     if (rc) {
         cn_buf_free(&cmd);
         api_error(c, rc == CN_EINVAL ? 400 : 500, "Invalid register request: %s", cn_strerror(rc));

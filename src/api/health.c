@@ -80,7 +80,7 @@ static void r_checks(struct api_ctx *c, struct api_read *r)
 static void r_state(struct api_ctx *c, struct api_read *r)
 {
     const char *want = c->arg;
-    if (strcmp(want, "any") != 0 && !api_valid_status(want))
+    if (strcmp(want, "any") != 0 && !state_check_status_valid(want))
         return read_error(r, 400, "Invalid check state");
     struct state *st = srv_state(c->api->srv);
     struct cn_jsonw w;

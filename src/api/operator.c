@@ -15,7 +15,6 @@
  *
  * python-consul 0.7.1 (Debian's python3-consul) sends GET for agent join, as
  * Consul before 1.0 accepted: the agent routes here take GET and PUT. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +25,9 @@
 
 /* A server RPC port when an address names none (Consul's server port). */
 #define DEFAULT_SERVER_PORT 8300
-/* Time given to the leave answer to reach the client before the agent stops
- * (stopping closes every connection, pending writes included). */
-#define LEAVE_EXIT_DELAY_MS 200
 
 /* srv_op_cb -> the HTTP answer; which operation it was is in c->user. */
 enum op_kind { OP_REMOVE = 1, OP_TRANSFER, OP_JOIN, OP_LEAVE };
-
-static void maybe_exit_after_leave(struct api_ctx *c);
 
 static void op_done(void *arg, int rc, const char *msg)
 {
@@ -56,9 +50,12 @@ static void op_done(void *arg, int rc, const char *msg)
             cn_buf_free(&b);
             return;
         }
-        if (op == OP_LEAVE)
-            maybe_exit_after_leave(c); /* before the reply frees c */
-        api_reply_empty(c);
+        struct api *a = c->api;
+        api_reply_empty(c); /* frees c */
+        /* Consul's agent shuts down after a graceful leave: the API's owner
+         * does (api_config.on_leave). */
+        if (op == OP_LEAVE && a->cfg.on_leave)
+            a->cfg.on_leave(a->cfg.on_leave_arg);
         return;
     }
     const char *text = msg && *msg ? msg : NULL;
@@ -67,7 +64,10 @@ static void op_done(void *arg, int rc, const char *msg)
         const struct http_param *pa = http_req_param(c->req, "address");
         const struct http_param *pi = http_req_param(c->req, "id");
         api_error(c, 500, "%s \"%s\" was not found in the Raft configuration",
-                  pa ? "address" : "id", pa ? pa->value : pi ? pi->value : "");
+                  pa ? "address" : "id",
+                  pa   ? pa->value
+                  : pi ? pi->value
+                       : "");
         return;
     }
     /* Past the HTTP layer's own checks, Consul answers every failure of the
@@ -177,8 +177,10 @@ static void h_transfer_leader(struct api_ctx *c)
     const char *sid = api_param(c, "id");
     uint64_t id = 0;
     if (sid && *sid && resolve_id(c, sid, &id)) {
-        api_error(c, 500, "Failed to transfer Leader: id \"%s\" was not found in the Raft "
-                          "configuration", sid);
+        api_error(c, 500,
+                  "Failed to transfer Leader: id \"%s\" was not found in the Raft "
+                  "configuration",
+                  sid);
         return;
     }
     c->user = (void *)(uintptr_t)OP_TRANSFER;
@@ -224,33 +226,6 @@ static void h_agent_join(struct api_ctx *c)
 }
 
 /* ---- PUT /v1/agent/leave ----------------------------------------------------- */
-
-/* Consul's agent shuts down after a graceful leave. The agent's own shutdown
- * path is its SIGTERM handler (stop HTTP, close the server, drain the loop);
- * raising SIGTERM a moment after answering reuses it without the API having
- * to know the agent. One agent per process, so one static timer; a static
- * handle also cannot leak if the loop is torn down before it fires. */
-static uv_timer_t leave_timer;
-static bool leave_timer_used;
-
-static void leave_timer_fired(uv_timer_t *t)
-{
-    uv_close((uv_handle_t *)t, NULL);
-    cn_info("api", "left the cluster: shutting down");
-    raise(SIGTERM);
-}
-
-static void maybe_exit_after_leave(struct api_ctx *c)
-{
-    if (leave_timer_used)
-        return;
-    if (uv_timer_init(c->api->loop, &leave_timer) != 0) {
-        raise(SIGTERM);
-        return;
-    }
-    leave_timer_used = true;
-    uv_timer_start(&leave_timer, leave_timer_fired, LEAVE_EXIT_DELAY_MS, 0);
-}
 
 static void h_agent_leave(struct api_ctx *c)
 {

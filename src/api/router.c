@@ -13,8 +13,8 @@
 #include "base/mem.h"
 
 static const struct api_route *const tables[] = {
-    api_kv_routes, api_txn_routes, api_status_routes, api_catalog_routes, api_health_routes,
-    api_agent_routes, api_operator_routes,
+    api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
+    api_health_routes, api_agent_routes, api_operator_routes,
 };
 
 static char *dupe(const char *s)
@@ -22,8 +22,8 @@ static char *dupe(const char *s)
     return s ? cn_strdup(s) : NULL;
 }
 
-int api_new(uv_loop_t *loop, struct srv *srv, struct agent_local *local,
-            const struct api_config *cfg, struct api **out)
+int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct api_config *cfg,
+            struct api **out)
 {
     struct api *a = cn_calloc(1, sizeof(*a));
     if (!a)
@@ -71,8 +71,8 @@ void api_free(struct api *a)
 
 /* Find the route for path; *path_known tells whether some route matched the
  * path regardless of method. */
-static const struct api_route *find_route(const char *path, enum http_method m,
-                                          const char **arg, int *path_known)
+static const struct api_route *find_route(const char *path, enum http_method m, const char **arg,
+                                          int *path_known)
 {
     const struct api_route *any = NULL;
     const char *any_arg = NULL;

@@ -49,8 +49,8 @@ static size_t svc_mem(const struct svc_rec *r)
 {
     const struct state_service *v = &r->s;
     size_t n = state__chunk(sizeof(*r)) + state__str_mem(v->node) + state__str_mem(v->id) +
-               state__str_mem(v->service) + state__str_mem(v->kind) +
-               state__str_mem(v->address) + map_mem(&v->meta);
+               state__str_mem(v->service) + state__str_mem(v->kind) + state__str_mem(v->address) +
+               map_mem(&v->meta);
     if (v->ntags)
         n += state__chunk(v->ntags * sizeof(char *));
     for (size_t i = 0; i < v->ntags; i++)
@@ -63,9 +63,11 @@ static size_t svc_mem(const struct svc_rec *r)
 }
 
 #define CHECK_STRS(c)                                                                              \
-    {(c)->node,   (c)->check_id,   (c)->name,     (c)->status, (c)->notes,                         \
-     (c)->output, (c)->service_id, (c)->service_name, (c)->type, (c)->http,                       \
-     (c)->method, (c)->tcp,        (c)->header_json,  (c)->body}
+    {                                                                                              \
+        (c)->node, (c)->check_id, (c)->name, (c)->status, (c)->notes, (c)->output,                 \
+            (c)->service_id, (c)->service_name, (c)->type, (c)->http, (c)->method, (c)->tcp,       \
+            (c)->header_json, (c)->body                                                            \
+    }
 
 static size_t chk_mem(const struct chk_rec *r)
 {
@@ -88,7 +90,7 @@ static void node_free(struct state *s, struct avl *n)
 {
     struct node_rec *r = NODE(n);
     s->mem -= node_mem(r);
-    state__node_clear(&r->n);
+    state_node_clear(&r->n);
     cn_free(r);
 }
 const struct avl_ops state__node_ops = {node_cmp, node_key, NULL, node_free};
@@ -104,7 +106,7 @@ static const void *svc_id_key(const struct avl *n)
 static void svc_free_rec(struct state *s, struct svc_rec *r)
 {
     s->mem -= svc_mem(r);
-    state__service_clear(&r->s);
+    state_service_clear(&r->s);
     cn_free(r);
 }
 static void svc_id_free(struct state *s, struct avl *n)
@@ -139,7 +141,7 @@ static void chk_free(struct state *s, struct avl *n)
 {
     struct chk_rec *r = CHK(n);
     s->mem -= chk_mem(r);
-    state__check_clear(&r->c);
+    state_check_clear(&r->c);
     cn_free(r);
 }
 const struct avl_ops state__chk_ops = {chk_cmp, chk_key, NULL, chk_free};
@@ -175,46 +177,12 @@ struct name_rec *state__name_new(struct state *s, const char *name, uint64_t ind
 
 /* ---- record copies -------------------------------------------------------- */
 
-static char *sdup(const char *s, bool *fail)
-{
-    char *d = cn_strdup(s ? s : "");
-    if (!d)
-        *fail = true;
-    return d;
-}
-
-static void map_dup(struct state_map *dst, const struct state_map *src, bool *fail)
-{
-    dst->n = 0;
-    dst->items = NULL;
-    if (!src->n || *fail)
-        return;
-    if (!(dst->items = cn_calloc(src->n, sizeof(*dst->items)))) {
-        *fail = true;
-        return;
-    }
-    dst->n = src->n;
-    for (size_t i = 0; i < src->n; i++) {
-        dst->items[i].k = sdup(src->items[i].k, fail);
-        dst->items[i].v = sdup(src->items[i].v, fail);
-    }
-}
-
 struct node_rec *state__node_dup(struct state *s, const struct state_node *n)
 {
     struct node_rec *r = cn_calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    bool fail = false;
-    r->n.name = sdup(n->name, &fail);
-    r->n.id = sdup(n->id, &fail);
-    r->n.address = sdup(n->address, &fail);
-    map_dup(&r->n.tagged_addresses, &n->tagged_addresses, &fail);
-    map_dup(&r->n.meta, &n->meta, &fail);
-    r->n.create_index = n->create_index;
-    r->n.modify_index = n->modify_index;
-    if (fail) {
-        state__node_clear(&r->n);
+    if (state__node_copy(&r->n, n)) {
         cn_free(r);
         return NULL;
     }
@@ -227,46 +195,12 @@ struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v)
     struct svc_rec *r = cn_calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    struct state_service *d = &r->s;
-    bool fail = false;
-    d->node = sdup(v->node, &fail);
-    d->id = sdup(v->id, &fail);
-    d->service = sdup(v->service, &fail);
-    d->kind = sdup(v->kind, &fail);
-    d->address = sdup(v->address, &fail);
-    if (v->ntags && !fail) {
-        if ((d->tags = cn_calloc(v->ntags, sizeof(char *))))
-            d->ntags = v->ntags;
-        else
-            fail = true;
-        for (size_t i = 0; i < d->ntags; i++)
-            d->tags[i] = sdup(v->tags[i], &fail);
-    }
-    map_dup(&d->meta, &v->meta, &fail);
-    if (v->ntaddrs && !fail) {
-        if ((d->taddrs = cn_calloc(v->ntaddrs, sizeof(*d->taddrs))))
-            d->ntaddrs = v->ntaddrs;
-        else
-            fail = true;
-        for (size_t i = 0; i < d->ntaddrs; i++) {
-            d->taddrs[i].name = sdup(v->taddrs[i].name, &fail);
-            d->taddrs[i].address = sdup(v->taddrs[i].address, &fail);
-            d->taddrs[i].port = v->taddrs[i].port;
-        }
-    }
-    d->port = v->port;
-    d->weight_passing = v->weight_passing;
-    d->weight_warning = v->weight_warning;
-    d->enable_tag_override = v->enable_tag_override;
-    d->create_index = v->create_index;
-    d->modify_index = v->modify_index;
-    if (fail) {
-        state__service_clear(d);
+    if (state_service_copy(&r->s, v)) {
         cn_free(r);
         return NULL;
     }
-    r->k.a = d->node;
-    r->k.b = d->id;
+    r->k.a = r->s.node;
+    r->k.b = r->s.id;
     s->mem += svc_mem(r);
     return r;
 }
@@ -276,30 +210,12 @@ struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c)
     struct chk_rec *r = cn_calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    struct state_check *d = &r->c;
-    bool fail = false;
-    *d = *c; /* scalars; every string is replaced below */
-    d->node = sdup(c->node, &fail);
-    d->check_id = sdup(c->check_id, &fail);
-    d->name = sdup(c->name, &fail);
-    d->status = sdup(c->status, &fail);
-    d->notes = sdup(c->notes, &fail);
-    d->output = sdup(c->output, &fail);
-    d->service_id = sdup(c->service_id, &fail);
-    d->service_name = sdup(c->service_name, &fail);
-    d->type = sdup(c->type, &fail);
-    d->http = sdup(c->http, &fail);
-    d->method = sdup(c->method, &fail);
-    d->tcp = sdup(c->tcp, &fail);
-    d->header_json = sdup(c->header_json, &fail);
-    d->body = sdup(c->body, &fail);
-    if (fail) {
-        state__check_clear(d);
+    if (state_check_copy(&r->c, c)) {
         cn_free(r);
         return NULL;
     }
-    r->k.a = d->node;
-    r->k.b = d->check_id;
+    r->k.a = r->c.node;
+    r->k.b = r->c.check_id;
     s->mem += chk_mem(r);
     return r;
 }
@@ -555,8 +471,9 @@ static int reg_node(struct txn *t, const struct state_node *node, bool skip)
     if (cur && skip)
         return 0;
     if (!*node->address)
-        return einval(t, cur || !skip ? "Must provide address if SkipNodeUpdate is not set%s%s"
-                                      : "Missing node registration%s%s",
+        return einval(t,
+                      cur || !skip ? "Must provide address if SkipNodeUpdate is not set%s%s"
+                                   : "Missing node registration%s%s",
                       "", "");
     if (cur && node_same(&cur->n, node))
         return 0; /* no write, no index bump (ensureRegistrationTxn) */
@@ -617,8 +534,10 @@ static int reg_check(struct txn *t, const char *node, const struct state_check *
     if (*tmp.service_id) {
         struct svc_rec *v = find_svc(t->s, node, tmp.service_id);
         if (!v)
-            return einval(t, "failed inserting check on node \"%s\": Missing service "
-                             "registration%s", node, "");
+            return einval(t,
+                          "failed inserting check on node \"%s\": Missing service "
+                          "registration%s",
+                          node, "");
         tmp.service_name = v->s.service;
     }
     struct chk_rec *cur = find_chk(t->s, node, tmp.check_id);
@@ -668,10 +587,10 @@ int state__cat_apply_register(struct txn *t, struct cn_dec *d)
         rc = reg_check(t, node.name, &checks[i]);
     if (!rc && t->res)
         t->res->ok = true;
-    state__node_clear(&node);
-    state__service_clear(&svc);
+    state_node_clear(&node);
+    state_service_clear(&svc);
     for (size_t i = 0; i < nchecks; i++)
-        state__check_clear(&checks[i]);
+        state_check_clear(&checks[i]);
     cn_free(checks);
     return rc;
 }
@@ -864,8 +783,8 @@ void state_checks_foreach(const struct state *s, state_check_cb cb, void *arg)
 
 /* Checks on node whose service_id equals sid (NULL: all). Returns nonzero
  * when cb asked to stop. */
-static int node_checks(const struct state *s, const char *node, const char *sid,
-                       state_check_cb cb, void *arg)
+static int node_checks(const struct state *s, const char *node, const char *sid, state_check_cb cb,
+                       void *arg)
 {
     struct avl_iter it;
     struct chk_rec *c;

@@ -105,17 +105,6 @@ static void dec_map(struct cn_dec *d, struct state_map *m)
     }
 }
 
-void state_map_clear(struct state_map *m)
-{
-    for (size_t i = 0; i < m->n; i++) {
-        cn_free(m->items[i].k);
-        cn_free(m->items[i].v);
-    }
-    cn_free(m->items);
-    m->items = NULL;
-    m->n = 0;
-}
-
 int state__enc_node(struct cn_buf *b, const struct state_node *n)
 {
     TRY(cn_enc_str(b, n->name));
@@ -132,16 +121,6 @@ void state__dec_node(struct cn_dec *d, struct state_node *n)
     n->address = dstr(d);
     dec_map(d, &n->tagged_addresses);
     dec_map(d, &n->meta);
-}
-
-void state__node_clear(struct state_node *n)
-{
-    cn_free(n->name);
-    cn_free(n->id);
-    cn_free(n->address);
-    state_map_clear(&n->tagged_addresses);
-    state_map_clear(&n->meta);
-    memset(n, 0, sizeof(*n));
 }
 
 int state__enc_service(struct cn_buf *b, const struct state_service *v)
@@ -210,25 +189,6 @@ void state__dec_service(struct cn_dec *d, struct state_service *v)
     v->enable_tag_override = dec_bool(d);
 }
 
-void state__service_clear(struct state_service *v)
-{
-    cn_free(v->node);
-    cn_free(v->id);
-    cn_free(v->service);
-    cn_free(v->kind);
-    for (size_t i = 0; i < v->ntags; i++)
-        cn_free(v->tags[i]);
-    cn_free(v->tags);
-    cn_free(v->address);
-    state_map_clear(&v->meta);
-    for (size_t i = 0; i < v->ntaddrs; i++) {
-        cn_free(v->taddrs[i].name);
-        cn_free(v->taddrs[i].address);
-    }
-    cn_free(v->taddrs);
-    memset(v, 0, sizeof(*v));
-}
-
 int state__enc_check(struct cn_buf *b, const struct state_check *c)
 {
     TRY(cn_enc_str(b, c->check_id));
@@ -271,16 +231,6 @@ void state__dec_check(struct cn_dec *d, struct state_check *c)
     c->header_json = dstr(d);
     c->body = dstr(d);
     c->tls_skip_verify = dec_bool(d);
-}
-
-void state__check_clear(struct state_check *c)
-{
-    char **strs[] = {&c->node,   &c->check_id,     &c->name, &c->status, &c->notes,
-                     &c->output, &c->service_id,   &c->service_name,     &c->type,
-                     &c->http,   &c->method,       &c->tcp,  &c->header_json, &c->body};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-        cn_free(*strs[i]);
-    memset(c, 0, sizeof(*c));
 }
 
 /* ---- encoders ------------------------------------------------------------ */

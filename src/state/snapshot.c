@@ -280,7 +280,7 @@ static int rd_nodes(struct rd *r)
         struct node_rec *nr = rc ? NULL : state__node_dup(s, &tmp);
         if (!rc && !nr)
             rc = CN_ENOMEM;
-        state__node_clear(&tmp);
+        state_node_clear(&tmp);
         if (rc)
             return rc;
         state__avl_insert(&s->nodes, &nr->a, &state__node_ops);
@@ -320,7 +320,7 @@ static int rd_services(struct rd *r)
         struct svc_rec *v = rc ? NULL : state__svc_dup(s, &tmp);
         if (!rc && !v)
             rc = CN_ENOMEM;
-        state__service_clear(&tmp);
+        state_service_clear(&tmp);
         if (rc)
             return rc;
         state__avl_insert(&s->services, &v->by_id, &state__svc_id_ops);
@@ -364,15 +364,15 @@ static int rd_checks(struct rd *r)
                 *tmp.service_id ? state_service_get(s, tmp.node, tmp.service_id) : NULL;
             if (*tmp.service_id ? !v || strcmp(v->service, tmp.service_name) != 0
                                 : *tmp.service_name != '\0')
-                rc = fail(r, "check %s: service %s not on node %s", tmp.check_id,
-                          tmp.service_id, tmp.node);
+                rc = fail(r, "check %s: service %s not on node %s", tmp.check_id, tmp.service_id,
+                          tmp.node);
         }
         if (!rc)
             rc = check_idx(r, "check", tmp.create_index, tmp.modify_index);
         struct chk_rec *c = rc ? NULL : state__chk_dup(s, &tmp);
         if (!rc && !c)
             rc = CN_ENOMEM;
-        state__check_clear(&tmp);
+        state_check_clear(&tmp);
         if (rc)
             return rc;
         state__avl_insert(&s->checks, &c->a, &state__chk_ops);
@@ -404,8 +404,7 @@ static int decode(struct rd *r)
     return 0;
 }
 
-int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err,
-                           size_t errcap)
+int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err, size_t errcap)
 {
     struct rd r = {.err = err, .errcap = errcap};
     if (err && errcap)

@@ -84,21 +84,51 @@ struct state_check {
     char *type;         /* "ttl", "http", "tcp", "" ... */
     /* Definition (what a check runner needs; what Consul echoes in Definition) */
     int64_t interval_ns, timeout_ns, ttl_ns, deregister_after_ns;
-    char *http;   /* URL or "" */
-    char *method; /* "" = GET */
-    char *tcp;    /* host:port or "" */
+    char *http;        /* URL or "" */
+    char *method;      /* "" = GET */
+    char *tcp;         /* host:port or "" */
     char *header_json; /* raw JSON object map[string][]string, or "" */
     char *body;
     bool tls_skip_verify;
     uint64_t create_index, modify_index;
 };
 
+/* Check types cairn records (state_check.type); the decoders refuse the rest
+ * (gRPC, Docker, UDP, H2PING, alias, OS service) rather than storing a check
+ * nothing will ever run. */
+#define STATE_CHECK_TTL "ttl"
+#define STATE_CHECK_HTTP "http"
+#define STATE_CHECK_TCP "tcp"
+#define STATE_CHECK_SCRIPT "script" /* decoded, but the agent refuses it (scripts disabled) */
+
+/* ---- value helpers (values.c) ---------------------------------------------
+ * For structs whose strings and arrays the caller owns (cn_malloc'd): what the
+ * api/ decoders build and the agent's local/ registrations keep. */
+
+/* Free every string/array the struct owns (not the struct) and zero it.
+ * NULL strings are fine (a partly filled struct clears). NULL ok. */
+void state_node_clear(struct state_node *n);
+void state_service_clear(struct state_service *v);
+void state_check_clear(struct state_check *c);
+/* Deep copies: every string duplicated, NULL strings become "". 0 or
+ * CN_ENOMEM; on error dst is zeroed (nothing left allocated). */
+int state_service_copy(struct state_service *dst, const struct state_service *src);
+int state_check_copy(struct state_check *dst, const struct state_check *src);
+
+/* True for "passing", "warning", "critical". */
+bool state_check_status_valid(const char *s);
+/* Consul's check output cap (agent/check.go CheckBufSize): longer output
+ * becomes "<first 4096 bytes> ... (captured 4096 of N bytes)". Returns a new
+ * string (cn_free) or NULL on out of memory. */
+#define STATE_CHECK_OUTPUT_MAX 4096
+char *state_check_output_truncate(const char *s);
+
 /* A view of one KV entry, filled by state_kv_get and built per visit by the
  * scans: the struct itself is the caller's (or, in a scan callback, only
  * valid during the call); key, value and session point into the state and
  * stay valid until the next state_apply/state_restore. */
 struct state_kv {
-    const char *key;      /* NUL-terminated */
+    const char *key; /* NUL-terminated */
     size_t key_len;
     const uint8_t *value; /* may be NULL when value_len == 0 */
     size_t value_len;
@@ -160,9 +190,10 @@ enum state_kv_verb {
     STATE_KV_CHECK_INDEX,      /* fails unless ModifyIndex == index */
     STATE_KV_CHECK_NOT_EXISTS, /* fails if the key exists */
     STATE_KV_DELETE,
-    STATE_KV_DELETE_CAS,  /* fails unless ModifyIndex == index */
-    STATE_KV_DELETE_TREE, /* key is a prefix */
-    STATE_KV_CHECK_SESSION, /* fails unless held by `session` (no sessions yet: fails unless equal) */
+    STATE_KV_DELETE_CAS,    /* fails unless ModifyIndex == index */
+    STATE_KV_DELETE_TREE,   /* key is a prefix */
+    STATE_KV_CHECK_SESSION, /* fails unless held by `session` (no sessions yet: fails unless equal)
+                             */
     /* ?acquire= / ?release=. No sessions exist yet, so (like Consul with an
      * unknown session) these always fail: rc CN_EINVAL, What "missing session",
      * "invalid session \"<id>\"" or "failed to unlock key ...". */
@@ -187,13 +218,16 @@ struct state_kv_op {
 int state_cmd_kv_txn(struct cn_buf *out, const struct state_kv_op *ops, size_t nops);
 
 struct state_register {
-    struct state_node node;        /* name, id, address, tagged_addresses, meta */
+    struct state_node node; /* name, id, address, tagged_addresses, meta */
     bool skip_node_update;
     struct state_service *service; /* NULL: none; service->node is ignored (= node.name) */
     struct state_check *checks;    /* check->node ignored; service_name filled by apply */
     size_t nchecks;
 };
 int state_cmd_register(struct cn_buf *out, const struct state_register *r);
+/* Free what a caller-built register owns: the node's strings, the service
+ * (struct included), every check and the checks array; zero it. NULL ok. */
+void state_register_clear(struct state_register *r);
 /* service_id and check_id may be NULL: NULL both = remove the node and all on it. */
 int state_cmd_deregister(struct cn_buf *out, const char *node, const char *service_id,
                          const char *check_id);
@@ -321,8 +355,7 @@ const struct state_check *state_check_get(const struct state *s, const char *nod
 int state_snapshot_encode(const struct state *s, struct cn_buf *out);
 /* Replace s's contents by a decoded snapshot. On any error (CN_ECORRUPT with
  * a reason in err, CN_ENOMEM) s is unchanged. */
-int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err,
-                           size_t errcap);
+int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err, size_t errcap);
 
 /* Memory accounting (approximate bytes owned), for benchmarks and /agent/self. */
 size_t state_mem_bytes(const struct state *s);

@@ -159,8 +159,8 @@ struct undo {
     bool own; /* this entry frees the record (a record in two trees has one owner) */
     struct avl **root;
     const struct avl_ops *ops;
-    struct avl *a; /* INSERT: new; REMOVE: removed; REPLACE: old */
-    struct avl *b; /* REPLACE: new */
+    struct avl *a;  /* INSERT: new; REMOVE: removed; REPLACE: old */
+    struct avl *b;  /* REPLACE: new */
     uint64_t *p, v; /* U64: where, old value */
 };
 
@@ -200,8 +200,8 @@ void state__tx_insert(struct txn *t, struct avl **root, const struct avl_ops *op
                       bool own);
 void state__tx_remove(struct txn *t, struct avl **root, const struct avl_ops *ops, struct avl *n,
                       bool own);
-void state__tx_replace(struct txn *t, struct avl **root, const struct avl_ops *ops,
-                       struct avl *old, struct avl *nw, bool own);
+void state__tx_replace(struct txn *t, struct avl **root, const struct avl_ops *ops, struct avl *old,
+                       struct avl *nw, bool own);
 void state__tx_set_u64(struct txn *t, uint64_t *p, uint64_t v);
 void state__tx_note(struct txn *t, enum state_table tb, const char *key);
 /* Error message for the result (errors[]); CN_ENOMEM if it cannot be stored. */
@@ -236,13 +236,12 @@ int state__enc_node(struct cn_buf *b, const struct state_node *n);
 int state__enc_service(struct cn_buf *b, const struct state_service *v);
 int state__enc_check(struct cn_buf *b, const struct state_check *c);
 /* Decode into caller-owned structs whose strings are cn_malloc'd; on error the
- * partially decoded struct is still freeable with state__*_clear. */
+ * partially decoded struct is still freeable with state_*_clear. */
 void state__dec_node(struct cn_dec *d, struct state_node *n);
 void state__dec_service(struct cn_dec *d, struct state_service *v);
 void state__dec_check(struct cn_dec *d, struct state_check *c);
-void state__node_clear(struct state_node *n);
-void state__service_clear(struct state_service *v);
-void state__check_clear(struct state_check *c);
+/* Deep copy of a node (values.c), as state_service_copy. */
+int state__node_copy(struct state_node *dst, const struct state_node *src);
 /* A NUL-terminated string carried with its NUL ("z-string"); borrowed. */
 int state__enc_zstr(struct cn_buf *b, const char *s);
 const char *state__dec_zstr(struct cn_dec *d, size_t *len);

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < r.nchecks; i++)
             if (strcmp(r.checks[i].node, r.node.name) || !*r.checks[i].check_id ||
-                !api_valid_status(r.checks[i].status))
+                !state_check_status_valid(r.checks[i].status))
                 abort();
         struct cn_buf cmd = CN_BUF_INIT;
         if (state_cmd_register(&cmd, &r) == 0) {
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         cn_buf_free(&cmd);
-        api_register_free(&r);
+        state_register_clear(&r);
     } else if (!err[0] || r.node.name) {
         abort();
     }

@@ -17,19 +17,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct state_check c;
     char err[512];
     if (api_decode_check_def((const char *)data, size, &c, err, sizeof(err)) == 0) {
-        if (!*c.name || !*c.check_id || !api_valid_status(c.status) || !c.type || !c.http ||
+        if (!*c.name || !*c.check_id || !state_check_status_valid(c.status) || !c.type || !c.http ||
             !c.header_json || !c.service_id)
             abort();
         if (strcmp(c.type, "ttl") && strcmp(c.type, "http") && strcmp(c.type, "tcp") &&
             strcmp(c.type, "script"))
             abort();
-        api_check_clear(&c);
+        state_check_clear(&c);
     } else if (!err[0] || c.check_id) {
         abort();
     }
     char *st, *out;
     if (api_decode_check_update((const char *)data, size, &st, &out, err, sizeof(err)) == 0) {
-        if (!api_valid_status(st) || strlen(out) > API_CHECK_OUTPUT_MAX + 64)
+        if (!state_check_status_valid(st) || strlen(out) > STATE_CHECK_OUTPUT_MAX + 64)
             abort();
         cn_free(st);
         cn_free(out);

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct api_svc_def d;
+    struct local_svc_def d;
     char err[512];
     if (api_decode_service_def((const char *)data, size, &d, err, sizeof(err)) != 0) {
         if (!err[0] || d.checks || d.svc.id)
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < d.nchecks; i++) {
         const struct state_check *c = &d.checks[i];
-        if (!c->check_id || !*c->check_id || !api_valid_status(c->status) ||
+        if (!c->check_id || !*c->check_id || !state_check_status_valid(c->status) ||
             strcmp(c->service_id, d.svc.id) || !c->http || !c->tcp || !c->type)
             abort();
     }
@@ -45,6 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (state_cmd_register(&cmd, &r) == 0 && state_cmd_type(cmd.p, cmd.len) != STATE_CMD_REGISTER)
         abort();
     cn_buf_free(&cmd);
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
     return 0;
 }

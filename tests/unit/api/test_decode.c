@@ -18,7 +18,7 @@
 
 static char err[512];
 
-static int svc(const char *body, struct api_svc_def *d)
+static int svc(const char *body, struct local_svc_def *d)
 {
     err[0] = '\0';
     return api_decode_service_def(body, strlen(body), d, err, sizeof(err));
@@ -39,7 +39,7 @@ static int reg(const char *body, struct state_register *r)
 /* The decoder must fail with CN_EINVAL and exactly this message. */
 static void svc_fails(const char *body, const char *msg)
 {
-    struct api_svc_def d;
+    struct local_svc_def d;
     assert_int_equal(svc(body, &d), CN_EINVAL);
     assert_string_equal(err, msg);
     assert_null(d.checks);
@@ -48,7 +48,7 @@ static void svc_fails(const char *body, const char *msg)
 
 static void svc_fails_prefix(const char *body, const char *prefix)
 {
-    struct api_svc_def d;
+    struct local_svc_def d;
     assert_int_equal(svc(body, &d), CN_EINVAL);
     if (strncmp(err, prefix, strlen(prefix)) != 0)
         fail_msg("error '%s' does not start with '%s'", err, prefix);
@@ -59,7 +59,7 @@ static void svc_fails_prefix(const char *body, const char *prefix)
 static void test_service_every_field(void **state)
 {
     (void)state;
-    struct api_svc_def d;
+    struct local_svc_def d;
     const char *body =
         "{\"ID\":\"redis1\",\"Name\":\"redis\",\"Tags\":[\"primary\",\"v1\"],"
         "\"Address\":\"10.0.0.5\",\"Port\":8000,\"Kind\":\"\","
@@ -110,14 +110,14 @@ static void test_service_every_field(void **state)
     assert_int_equal(c->interval_ns, 10 * CN_NS_PER_S);
     assert_int_equal(c->timeout_ns, 2 * CN_NS_PER_S);
     assert_int_equal(c->deregister_after_ns, 90 * 60 * CN_NS_PER_S);
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
     assert_null(d.checks);
 }
 
 static void test_service_snake_and_lower_case(void **state)
 {
     (void)state;
-    struct api_svc_def d;
+    struct local_svc_def d;
     const char *body =
         "{\"name\":\"web\",\"id\":\"web-1\",\"tags\":[\"a\"],\"port\":80,"
         "\"enable_tag_override\":true,\"tagged_addresses\":{\"lan\":{\"address\":\"1.1.1.1\","
@@ -145,13 +145,13 @@ static void test_service_snake_and_lower_case(void **state)
     assert_string_equal(d.checks[2].status, "passing");
     /* A service's check always belongs to that service. */
     assert_string_equal(d.checks[2].service_id, "web-1");
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
 }
 
 static void test_service_defaults(void **state)
 {
     (void)state;
-    struct api_svc_def d;
+    struct local_svc_def d;
     assert_int_equal(svc("{\"Name\":\"db\"}", &d), 0);
     assert_string_equal(d.svc.id, "db");
     assert_string_equal(d.svc.address, "");
@@ -163,7 +163,7 @@ static void test_service_defaults(void **state)
     assert_int_equal(d.svc.weight_warning, 1);
     assert_false(d.svc.enable_tag_override);
     assert_int_equal(d.nchecks, 0);
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
 
     /* Check and Checks together: Check first; ids numbered over both. An
      * empty check object is dropped as Consul does (CheckType.Empty). */
@@ -175,12 +175,12 @@ static void test_service_defaults(void **state)
     assert_string_equal(d.checks[0].check_id, "service:db:1");
     assert_string_equal(d.checks[1].check_id, "service:db:3");
     assert_string_equal(d.checks[1].name, "second");
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
 
     /* null members are absent */
     assert_int_equal(svc("{\"Name\":\"db\",\"Tags\":null,\"Check\":null,\"Meta\":null}", &d), 0);
     assert_int_equal(d.nchecks, 0);
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
 
     /* ScriptArgs and Args are aliases; both make a script check */
     assert_int_equal(svc("{\"Name\":\"s\",\"Check\":{\"ScriptArgs\":[\"/bin/true\"],"
@@ -188,13 +188,13 @@ static void test_service_defaults(void **state)
                          &d),
                      0);
     assert_string_equal(d.checks[0].type, "script");
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
     assert_int_equal(svc("{\"Name\":\"s\",\"Check\":{\"args\":[\"/bin/true\"],"
                          "\"interval\":\"1s\"}}",
                          &d),
                      0);
     assert_string_equal(d.checks[0].type, "script");
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
 }
 
 static void test_service_errors(void **state)
@@ -211,8 +211,7 @@ static void test_service_errors(void **state)
     svc_fails("{\"Name\":\"a\",\"Port\":\"80\"}",
               "Request decode failed: Port: cannot use string as integer");
     svc_fails("{\"Name\":\"a\",\"Port\":-1}", "Invalid Port: -1 is out of range [0, 65535]");
-    svc_fails("{\"Name\":\"a\",\"Port\":65536}",
-              "Invalid Port: 65536 is out of range [0, 65535]");
+    svc_fails("{\"Name\":\"a\",\"Port\":65536}", "Invalid Port: 65536 is out of range [0, 65535]");
     svc_fails("{\"Name\":\"a\",\"Port\":1.5}",
               "Request decode failed: Port: cannot use number as integer");
     svc_fails("{\"Name\":\"a\",\"EnableTagOverride\":1}",
@@ -310,7 +309,7 @@ static void test_check_def(void **state)
     assert_string_equal(c.service_id, "");
     assert_string_equal(c.output, "");
     assert_int_equal(c.ttl_ns, 30 * CN_NS_PER_S);
-    api_check_clear(&c);
+    state_check_clear(&c);
     assert_null(c.check_id);
 
     assert_int_equal(chk("{\"name\":\"web\",\"id\":\"web-http\",\"service_id\":\"web\","
@@ -326,15 +325,15 @@ static void test_check_def(void **state)
     assert_string_equal(c.notes, "hi");
     assert_string_equal(c.header_json, "");
     assert_int_equal(c.timeout_ns, CN_NS_PER_S);
-    api_check_clear(&c);
+    state_check_clear(&c);
 
     assert_int_equal(chk("{\"Name\":\"n\",\"CheckID\":\"cid\",\"TTL\":1000000000}", &c), 0);
     assert_string_equal(c.check_id, "cid");
     assert_int_equal(c.ttl_ns, CN_NS_PER_S); /* integer nanoseconds */
-    api_check_clear(&c);
+    state_check_clear(&c);
 
     assert_int_equal(chk("{\"Name\":\"n\",\"TTL\":\"1s\",\"Status\":\"warning\"}", &c), 0);
-    api_check_clear(&c);
+    state_check_clear(&c);
 
     static const struct {
         const char *body, *msg;
@@ -412,7 +411,7 @@ static void test_catalog_register(void **state)
     assert_string_equal(r.checks[1].status, "critical");
     assert_string_equal(r.checks[1].type, "http");
     assert_string_equal(r.checks[1].node, "foobar");
-    api_register_free(&r);
+    state_register_clear(&r);
     assert_null(r.node.name);
 
     /* lower-case keys, service ID defaulted, SkipNodeUpdate without address */
@@ -424,7 +423,7 @@ static void test_catalog_register(void **state)
     assert_true(r.skip_node_update);
     assert_string_equal(r.service->id, "web");
     assert_int_equal(r.nchecks, 0);
-    api_register_free(&r);
+    state_register_clear(&r);
 
     /* A check with flat Interval and no Definition; type given explicitly */
     assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Check\":{\"CheckID\":\"c\","
@@ -434,7 +433,7 @@ static void test_catalog_register(void **state)
     assert_string_equal(r.checks[0].type, "ttl");
     assert_int_equal(r.checks[0].ttl_ns, 10 * CN_NS_PER_S);
     assert_null(r.service);
-    api_register_free(&r);
+    state_register_clear(&r);
 
     static const struct {
         const char *body, *msg;
@@ -484,7 +483,7 @@ static void test_catalog_register(void **state)
         reg("{\"Node\":\"n\",\"Address\":\"a\",\"NodeMeta\":{\"consul-network-segment\":\"\"}}",
             &r),
         0);
-    api_register_free(&r);
+    state_register_clear(&r);
 }
 
 static void test_catalog_deregister(void **state)
@@ -503,13 +502,11 @@ static void test_catalog_deregister(void **state)
     assert_null(d.check_id);
     api_catalog_dereg_free(&d);
     b = "{\"ServiceID\":\"s\"}";
-    assert_int_equal(api_decode_catalog_deregister(b, strlen(b), &d, err, sizeof(err)),
-                     CN_EINVAL);
+    assert_int_equal(api_decode_catalog_deregister(b, strlen(b), &d, err, sizeof(err)), CN_EINVAL);
     assert_string_equal(err, "Must provide node");
     assert_null(d.node);
     b = "{\"Node\":\"n\",\"CheckID\":7}";
-    assert_int_equal(api_decode_catalog_deregister(b, strlen(b), &d, err, sizeof(err)),
-                     CN_EINVAL);
+    assert_int_equal(api_decode_catalog_deregister(b, strlen(b), &d, err, sizeof(err)), CN_EINVAL);
     assert_string_equal(err, "Request decode failed: CheckID: cannot use number as string");
 }
 
@@ -534,14 +531,13 @@ static void test_nul_escape_refused(void **state)
     assert_int_equal(chk("{\"Name\":\"c\",\"TTL\":\"1s\",\"Notes\":\"\\u0000\"}", &c), CN_EINVAL);
     struct api_catalog_dereg d;
     const char *b = "{\"Node\":\"n\\u0000x\"}";
-    assert_int_equal(api_decode_catalog_deregister(b, strlen(b), &d, err, sizeof(err)),
-                     CN_EINVAL);
+    assert_int_equal(api_decode_catalog_deregister(b, strlen(b), &d, err, sizeof(err)), CN_EINVAL);
     /* Not a NUL: an escaped backslash before "u0000", and other \u escapes. */
     struct state_register r;
     assert_int_equal(reg("{\"Node\":\"a\\\\u0000\",\"Address\":\"\\u0031\"}", &r), 0);
     assert_string_equal(r.node.name, "a\\u0000");
     assert_string_equal(r.node.address, "1");
-    api_register_free(&r);
+    state_register_clear(&r);
 }
 
 /* ---- check update and output truncation ---------------------------------------------- */
@@ -562,13 +558,11 @@ static void test_check_update(void **state)
     cn_free(st);
     cn_free(out);
     b = "{\"Status\":\"ok\"}";
-    assert_int_equal(api_decode_check_update(b, strlen(b), &st, &out, err, sizeof(err)),
-                     CN_EINVAL);
+    assert_int_equal(api_decode_check_update(b, strlen(b), &st, &out, err, sizeof(err)), CN_EINVAL);
     assert_string_equal(err, "Invalid check status: 'ok'");
     assert_null(st);
     b = "{}";
-    assert_int_equal(api_decode_check_update(b, strlen(b), &st, &out, err, sizeof(err)),
-                     CN_EINVAL);
+    assert_int_equal(api_decode_check_update(b, strlen(b), &st, &out, err, sizeof(err)), CN_EINVAL);
     assert_string_equal(err, "Invalid check status: ''");
 
     /* Output longer than 4 KiB is cut the way Consul does. */
@@ -582,54 +576,54 @@ static void test_check_update(void **state)
     cn_free(st);
     cn_free(out);
 
-    assert_true(api_valid_status("passing"));
-    assert_true(api_valid_status("warning"));
-    assert_true(api_valid_status("critical"));
-    assert_false(api_valid_status("maintenance"));
-    assert_false(api_valid_status(NULL));
+    assert_true(state_check_status_valid("passing"));
+    assert_true(state_check_status_valid("warning"));
+    assert_true(state_check_status_valid("critical"));
+    assert_false(state_check_status_valid("maintenance"));
+    assert_false(state_check_status_valid(NULL));
 }
 
 static void test_copies(void **state)
 {
     (void)state;
-    struct api_svc_def d;
+    struct local_svc_def d;
     assert_int_equal(svc("{\"Name\":\"a\",\"Tags\":[\"x\",\"y\"],\"Meta\":{\"k\":\"v\"},"
                          "\"TaggedAddresses\":{\"lan\":{\"Address\":\"1.1.1.1\",\"Port\":2}},"
                          "\"Check\":{\"TTL\":\"3s\"}}",
                          &d),
                      0);
     struct state_service s;
-    assert_int_equal(api_service_copy(&s, &d.svc), 0);
+    assert_int_equal(state_service_copy(&s, &d.svc), 0);
     assert_string_equal(s.tags[1], "y");
     assert_string_equal(s.meta.items[0].v, "v");
     assert_string_equal(s.taddrs[0].address, "1.1.1.1");
     assert_int_equal(s.taddrs[0].port, 2);
     assert_ptr_not_equal(s.id, d.svc.id);
     struct state_check c;
-    assert_int_equal(api_check_copy(&c, &d.checks[0]), 0);
+    assert_int_equal(state_check_copy(&c, &d.checks[0]), 0);
     assert_string_equal(c.check_id, "service:a");
     assert_int_equal(c.ttl_ns, 3 * CN_NS_PER_S);
-    api_service_clear(&s);
-    api_check_clear(&c);
+    state_service_clear(&s);
+    state_check_clear(&c);
     /* NULL strings in a source become "" */
     struct state_check z;
     memset(&z, 0, sizeof(z));
-    assert_int_equal(api_check_copy(&c, &z), 0);
+    assert_int_equal(state_check_copy(&c, &z), 0);
     assert_string_equal(c.status, "");
-    api_check_clear(&c);
+    state_check_clear(&c);
     for (long k = 0; k < 60; k++) {
         cn_mem_fail_after(k);
-        int rc1 = api_service_copy(&s, &d.svc);
-        int rc2 = api_check_copy(&c, &d.checks[0]);
+        int rc1 = state_service_copy(&s, &d.svc);
+        int rc2 = state_check_copy(&c, &d.checks[0]);
         cn_mem_fail_after(-1);
         if (!rc1)
-            api_service_clear(&s);
+            state_service_clear(&s);
         if (!rc2)
-            api_check_clear(&c);
+            state_check_clear(&c);
         assert_true(rc1 == 0 || rc1 == CN_ENOMEM);
         assert_true(rc2 == 0 || rc2 == CN_ENOMEM);
     }
-    api_svc_def_free(&d);
+    local_svc_def_free(&d);
 }
 
 /* Every allocation failing in turn: CN_ENOMEM and nothing leaked (ASan). */
@@ -648,7 +642,7 @@ static void test_out_of_memory(void **state)
     const char *ubody = "{\"Status\":\"passing\",\"Output\":\"o\"}";
     bool done = false;
     for (long k = 0; !done; k++) {
-        struct api_svc_def d;
+        struct local_svc_def d;
         struct state_check c;
         struct state_register r;
         struct api_catalog_dereg dd;
@@ -672,11 +666,11 @@ static void test_out_of_memory(void **state)
                 done = false;
         }
         if (!rcs)
-            api_svc_def_free(&d);
+            local_svc_def_free(&d);
         if (!rcc)
-            api_check_clear(&c);
+            state_check_clear(&c);
         if (!rcr)
-            api_register_free(&r);
+            state_register_clear(&r);
         if (!rcd)
             api_catalog_dereg_free(&dd);
         cn_free(st);

@@ -1,4 +1,4 @@
-/* agent/local.h: the agent's local state (Consul's agent/local): the services
+/* local/local.h: the agent's local state (Consul's agent/local): the services
  * and checks registered through /v1/agent/..., keyed by ID, plus the TTL
  * timers of TTL checks and this node's own registration (node row, the
  * "serfHealth" node check, and on servers the "consul" service).
@@ -10,41 +10,56 @@
  * caller's callback. The local maps therefore mirror what the catalog holds for
  * this node (minus serfHealth and the "consul" service, which belong to the
  * node, not to the agent's registrations), and a restart rebuilds them from the
- * catalog (agent_local_start).
+ * catalog (local_start).
  *
- * All on the loop thread. Owns its timers; never touches HTTP. */
-#ifndef CN_AGENT_LOCAL_H
-#define CN_AGENT_LOCAL_H
+ * All on the loop thread. Owns its timers. Sits below api/ and agent/ (both
+ * use it) and above server/ and state/: it must not include api/ or agent/,
+ * parse JSON or touch HTTP. */
+#ifndef CN_LOCAL_H
+#define CN_LOCAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <uv.h>
 
-#include "api/decode.h"
 #include "server/server.h"
 #include "state/state.h"
 
-struct agent_local;
+struct local;
+
+/* An agent service definition (/v1/agent/service/register body, decoded by
+ * api/decode.h): the service and its checks. svc.node is "" (the agent fills
+ * its node name); svc.id defaults to the name. checks[] carry ids
+ * ("service:<id>" for one, "service:<id>:<n>" 1-based for several, unless
+ * given), service_id = svc.id, service_name = svc.service, a name, a status
+ * and a type. Owns every string and the checks array. */
+struct local_svc_def {
+    struct state_service svc;
+    struct state_check *checks;
+    size_t nchecks;
+};
+/* Free what d owns and zero it. NULL ok. */
+void local_svc_def_free(struct local_svc_def *d);
 
 /* Check ID prefixes/names Consul uses (agent/agent.go). */
-#define AGENT_SERF_CHECK_ID "serfHealth"
-#define AGENT_SERVICE_MAINT_PREFIX "_service_maintenance:"
-#define AGENT_NODE_MAINT_CHECK_ID "_node_maintenance"
+#define LOCAL_SERF_CHECK_ID "serfHealth"
+#define LOCAL_SERVICE_MAINT_PREFIX "_service_maintenance:"
+#define LOCAL_NODE_MAINT_CHECK_ID "_node_maintenance"
 
 /* Strings are copied. NULL on out of memory. Nothing is proposed yet. */
-struct agent_local *agent_local_new(uv_loop_t *loop, struct srv *srv, const char *node,
-                                    const char *node_id, const char *address, const char *dc);
-/* Optional, before agent_local_start: the server RPC port. When > 0 the node
+struct local *local_new(uv_loop_t *loop, struct srv *srv, const char *node, const char *node_id,
+                        const char *address, const char *dc);
+/* Optional, before local_start: the server RPC port. When > 0 the node
  * also registers the "consul" service on it, as Consul servers do (tools list
  * /v1/catalog/services and expect "consul" there). */
-void agent_local_set_server_port(struct agent_local *l, int port);
+void local_set_server_port(struct local *l, int port);
 /* After the server has recovered: rebuild the local services/checks from this
  * node's catalog entries (re-arming TTL timers with their full TTL), then
  * propose this node's registration (node row + serfHealth, passing, "Agent
  * alive and reachable"). Returns 0, CN_ENOMEM or the srv_propose error; the
  * registration itself completes asynchronously (failures are logged). */
-int agent_local_start(struct agent_local *l);
+int local_start(struct local *l);
 /* Anti-entropy, on demand: remove this node's catalog services and checks the
  * agent does not know (except "consul" and serfHealth), then write this node's
  * registration (node row, serfHealth, the "consul" service) and every local
@@ -53,13 +68,13 @@ int agent_local_start(struct agent_local *l);
  * someone changed this node's catalog entries behind the agent's back
  * (PUT /v1/catalog/register or deregister naming this node). Failures are
  * logged. NULL ok. */
-void agent_local_resync(struct agent_local *l);
+void local_resync(struct local *l);
 /* Stop the timers and forget everything. Safe before or after srv_close:
  * callbacks of writes still in flight run later and find the local state
  * closing (they then only answer their caller with CN_ESHUTDOWN and free).
  * The memory is released once every timer handle has closed and every
  * in-flight write has called back, so the loop must run afterwards. NULL ok. */
-void agent_local_free(struct agent_local *l);
+void local_free(struct local *l);
 
 /* ---- mutations ---------------------------------------------------------------
  * Each calls `cb` exactly once, possibly before returning, with rc:
@@ -68,7 +83,7 @@ void agent_local_free(struct agent_local *l);
  *   CN_ENOTFOUND unknown ID        -> 404 with msg (Consul's text);
  *   other        server failure    -> 500 with msg.
  * msg is valid during the call only (never NULL). */
-typedef void (*agent_local_done_cb)(void *arg, int rc, const char *msg);
+typedef void (*local_done_cb)(void *arg, int rc, const char *msg);
 
 /* Register (or replace) a service with its checks; takes ownership of *def
  * (it is zeroed). With replace_checks, checks of this service that the new
@@ -76,43 +91,40 @@ typedef void (*agent_local_done_cb)(void *arg, int rc, const char *msg);
  * that already exists keeps its current status and output (Consul carries
  * check state over a re-registration). Script checks are refused (scripts are
  * disabled on this agent, as by default in Consul). */
-void agent_local_add_service(struct agent_local *l, struct api_svc_def *def, bool replace_checks,
-                             agent_local_done_cb cb, void *arg);
+void local_add_service(struct local *l, struct local_svc_def *def, bool replace_checks,
+                       local_done_cb cb, void *arg);
 /* Remove a service and its checks. Unknown ID -> CN_ENOTFOUND. */
-void agent_local_remove_service(struct agent_local *l, const char *id, agent_local_done_cb cb,
-                                void *arg);
+void local_remove_service(struct local *l, const char *id, local_done_cb cb, void *arg);
 /* Register a check; takes ownership of *chk's strings (it is zeroed). A
  * service_id must name a local service ("ServiceID \"x\" does not exist" -> 500). */
-void agent_local_add_check(struct agent_local *l, struct state_check *chk, agent_local_done_cb cb,
-                           void *arg);
+void local_add_check(struct local *l, struct state_check *chk, local_done_cb cb, void *arg);
 /* Remove a check. Unknown ID -> CN_ENOTFOUND. */
-void agent_local_remove_check(struct agent_local *l, const char *id, agent_local_done_cb cb,
-                              void *arg);
+void local_remove_check(struct local *l, const char *id, local_done_cb cb, void *arg);
 /* TTL check update (/agent/check/pass|warn|fail|update): resets the TTL timer
  * and writes the new status/output only if either changed. status must be
  * passing/warning/critical; output is truncated to 4 KiB. Unknown ID ->
  * CN_ENOTFOUND; a check without TTL -> 500 "CheckID \"x\" does not have
  * associated TTL". */
-void agent_local_update_ttl(struct agent_local *l, const char *id, const char *status,
-                            const char *output, agent_local_done_cb cb, void *arg);
+void local_update_ttl(struct local *l, const char *id, const char *status, const char *output,
+                      local_done_cb cb, void *arg);
 /* Service maintenance: enable adds the critical check
  * "_service_maintenance:<id>" (Notes = reason or Consul's default text);
  * disable removes it. Unknown service -> CN_ENOTFOUND
  * ("No service registered with ID \"x\""). Idempotent. */
-void agent_local_service_maintenance(struct agent_local *l, const char *id, bool enable,
-                                     const char *reason, agent_local_done_cb cb, void *arg);
+void local_service_maintenance(struct local *l, const char *id, bool enable, const char *reason,
+                               local_done_cb cb, void *arg);
 /* Node maintenance: the critical check "_node_maintenance". Idempotent. */
-void agent_local_node_maintenance(struct agent_local *l, bool enable, const char *reason,
-                                  agent_local_done_cb cb, void *arg);
+void local_node_maintenance(struct local *l, bool enable, const char *reason, local_done_cb cb,
+                            void *arg);
 
 /* ---- reads (borrowed, valid until the next mutation is applied) ---------------- */
-const struct state_service *agent_local_service(const struct agent_local *l, const char *id);
-const struct state_check *agent_local_check(const struct agent_local *l, const char *id);
+const struct state_service *local_service(const struct local *l, const char *id);
+const struct state_check *local_check(const struct local *l, const char *id);
 /* In ID order (Go marshals map keys sorted). cb returns nonzero to stop. */
-void agent_local_services_foreach(const struct agent_local *l, state_service_cb cb, void *arg);
-void agent_local_checks_foreach(const struct agent_local *l, state_check_cb cb, void *arg);
-size_t agent_local_service_count(const struct agent_local *l);
-size_t agent_local_check_count(const struct agent_local *l);
-const char *agent_local_node(const struct agent_local *l);
+void local_services_foreach(const struct local *l, state_service_cb cb, void *arg);
+void local_checks_foreach(const struct local *l, state_check_cb cb, void *arg);
+size_t local_service_count(const struct local *l);
+size_t local_check_count(const struct local *l);
+const char *local_node(const struct local *l);
 
 #endif

@@ -1,0 +1,223 @@
+/* api/decode_check.c: check definitions: the check-type fields shared by
+ * the agent and catalog shapes, their validation (agent/structs/check_type.go
+ * Validate, then what cairn cannot run), /v1/agent/check/register and
+ * /v1/agent/check/update bodies. */
+#include <string.h>
+
+#include "api/decode_int.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/mem.h"
+
+/* Header: map[string][]string, kept as compact JSON for the check runner and
+ * for echoing in Definition. */
+static int get_header(struct json_object *o, char **dst, char *err, size_t cap)
+{
+    struct json_object *v = cn_json_get(o, "Header");
+    if (!v)
+        return api__set_str(dst, "", err, cap);
+    if (!json_object_is_type(v, json_type_object))
+        return api__fail(err, cap,
+                         API_DECODE_FAILED "Header: cannot use %s as map of string arrays",
+                         api__type_name(v));
+    json_object_object_foreach(v, k, val)
+    {
+        bool ok = val && json_object_is_type(val, json_type_array);
+        for (size_t i = 0; ok && i < json_object_array_length(val); i++) {
+            struct json_object *e = json_object_array_get_idx(val, i);
+            ok = e && json_object_is_type(e, json_type_string);
+        }
+        if (!ok)
+            return api__fail(err, cap,
+                             API_DECODE_FAILED "Header[\"%s\"]: must be an array of strings", k);
+    }
+    if (json_object_object_length(v) == 0)
+        return api__set_str(dst, "", err, cap);
+    return api__set_str(
+        dst,
+        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+        err, cap);
+}
+
+/* The check-type fields shared by agent CheckDefinition/CheckType and the
+ * catalog's HealthCheckDefinition; `o` is the object holding them. */
+int api__decode_check_type(struct json_object *o, struct state_check *c, struct api__chk_extra *x,
+                           char *err, size_t cap)
+{
+    int rc;
+    char **args = NULL;
+    size_t nargs = 0;
+    char *script = NULL;
+    if ((rc = api__get_str(o, "HTTP", &c->http, false, err, cap)) ||
+        (rc = api__get_str(o, "Method", &c->method, false, err, cap)) ||
+        (rc = api__get_str(o, "TCP", &c->tcp, false, err, cap)) ||
+        (rc = api__get_str(o, "Body", &c->body, false, err, cap)) ||
+        (rc = get_header(o, &c->header_json, err, cap)) ||
+        (rc = api__get_bool(o, "TLSSkipVerify", &c->tls_skip_verify, err, cap)) ||
+        (rc = api__get_dur(o, "Interval", &c->interval_ns, err, cap)) ||
+        (rc = api__get_dur(o, "Timeout", &c->timeout_ns, err, cap)) ||
+        (rc = api__get_dur(o, "TTL", &c->ttl_ns, err, cap)) ||
+        (rc = api__get_dur(o, "DeregisterCriticalServiceAfter", &c->deregister_after_ns, err, cap)))
+        return rc;
+    /* The Go client sends ScriptArgs; config files and older docs use Args. */
+    const char *akey = cn_json_get(o, "ScriptArgs") ? "ScriptArgs" : "Args";
+    if ((rc = api__get_strv(o, akey, &args, &nargs, err, cap)))
+        return rc;
+    api__free_strv(args, nargs);
+    if ((rc = api__get_str(o, "Script", &script, false, err, cap)))
+        return rc;
+    x->script = nargs > 0 || *script;
+    cn_free(script);
+    static const char *const others[] = {"GRPC", "UDP", "H2PING", "DockerContainerID", "OSService"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        struct json_object *v = cn_json_get(o, others[i]);
+        if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v))) {
+            x->other = true;
+            x->other_name = others[i];
+        }
+    }
+    for (const char *const *k = (const char *const[]){"AliasNode", "AliasService", NULL}; *k; k++) {
+        struct json_object *v = cn_json_get(o, *k);
+        if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v)))
+            x->alias = true;
+    }
+    if (*c->http || *c->tcp || c->interval_ns || c->ttl_ns || x->script || x->other || x->alias)
+        x->meaningful = true;
+    return 0;
+}
+
+const char *api__derive_type(const struct state_check *c, const struct api__chk_extra *x)
+{
+    if (*c->http)
+        return STATE_CHECK_HTTP;
+    if (*c->tcp)
+        return STATE_CHECK_TCP;
+    if (x->script)
+        return STATE_CHECK_SCRIPT;
+    if (c->ttl_ns > 0)
+        return STATE_CHECK_TTL;
+    return "";
+}
+
+/* structs.CheckType.Validate, then what cairn cannot run. Message without the
+ * "Invalid check: " prefix. */
+const char *api__validate_check_type(const struct state_check *c, const struct api__chk_extra *x)
+{
+    bool interval_check = x->script || *c->http || *c->tcp || x->other;
+    if (c->interval_ns > 0 && c->ttl_ns > 0)
+        return "Interval and TTL cannot both be specified";
+    if (interval_check && c->interval_ns <= 0)
+        return "Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks";
+    if (interval_check && x->alias)
+        return "Interval cannot be set for Alias checks";
+    if (x->alias && c->ttl_ns > 0)
+        return "TTL must be not be set for Alias checks";
+    if (!interval_check && !x->alias && c->ttl_ns <= 0)
+        return "TTL must be > 0 for TTL checks";
+    if (x->alias)
+        return "Alias checks are not supported by cairn";
+    if (x->other)
+        return "only TTL, HTTP, TCP and script checks are supported by cairn";
+    if (*c->http && *c->tcp)
+        return "HTTP and TCP cannot both be specified";
+    return NULL;
+}
+
+/* An agent-style check object (CheckDefinition or a service's CheckType).
+ * Leaves defaults for the caller (ID/Name depend on context). */
+int api__decode_agent_check(struct json_object *o, struct state_check *c, struct api__chk_extra *x,
+                            char *err, size_t cap)
+{
+    int rc;
+    memset(c, 0, sizeof(*c));
+    memset(x, 0, sizeof(*x));
+    if (!json_object_is_type(o, json_type_object))
+        return api__fail(err, cap, API_DECODE_FAILED "check: cannot use %s as object",
+                         api__type_name(o));
+    /* Both ID and CheckID are in use (CheckDefinition.ID, CheckType.CheckID). */
+    const char *idkey = cn_json_get(o, "CheckID") ? "CheckID" : "ID";
+    if ((rc = api__get_str(o, idkey, &c->check_id, false, err, cap)) ||
+        (rc = api__get_str(o, "Name", &c->name, false, err, cap)) ||
+        (rc = api__get_str(o, "Status", &c->status, false, err, cap)) ||
+        (rc = api__get_str(o, "Notes", &c->notes, false, err, cap)) ||
+        (rc = api__get_str(o, "ServiceID", &c->service_id, false, err, cap)) ||
+        (rc = api__decode_check_type(o, c, x, err, cap)))
+        return rc;
+    if (*c->check_id || *c->name || *c->status || *c->notes || *c->service_id)
+        x->meaningful = true;
+    if ((rc = api__set_str(&c->node, "", err, cap)) ||
+        (rc = api__set_str(&c->output, "", err, cap)) ||
+        (rc = api__set_str(&c->service_name, "", err, cap)) ||
+        (rc = api__set_str(&c->type, api__derive_type(c, x), err, cap)))
+        return rc;
+    return 0;
+}
+
+int api_decode_check_def(const char *body, size_t len, struct state_check *out, char *err,
+                         size_t errcap)
+{
+    struct api__chk_extra x;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    struct json_object *o = api__parse_object(body, len, err, errcap);
+    if (!o)
+        return CN_EINVAL;
+    if ((rc = api__decode_agent_check(o, out, &x, err, errcap)))
+        goto fail;
+    /* agent_endpoint.go AgentRegisterCheck */
+    if (!*out->name) {
+        rc = api__fail(err, errcap, "Missing check name");
+        goto fail;
+    }
+    if (*out->status && !state_check_status_valid(out->status)) {
+        rc = api__fail(err, errcap, "Bad check status");
+        goto fail;
+    }
+    const char *why = api__validate_check_type(out, &x);
+    if (why) {
+        rc = api__fail(err, errcap, "Invalid check: %s", why);
+        goto fail;
+    }
+    if ((!*out->check_id && (rc = api__set_str(&out->check_id, out->name, err, errcap))) ||
+        (!*out->status && (rc = api__set_str(&out->status, "critical", err, errcap))))
+        goto fail;
+    json_object_put(o);
+    return 0;
+fail:
+    state_check_clear(out);
+    json_object_put(o);
+    return rc;
+}
+
+int api_decode_check_update(const char *body, size_t len, char **status, char **output, char *err,
+                            size_t errcap)
+{
+    int rc;
+    char *st = NULL, *out = NULL;
+    *status = *output = NULL;
+    struct json_object *o = api__parse_object(body, len, err, errcap);
+    if (!o)
+        return CN_EINVAL;
+    if ((rc = api__get_str(o, "Status", &st, false, err, errcap)) ||
+        (rc = api__get_str(o, "Output", &out, false, err, errcap)))
+        goto fail;
+    if (!state_check_status_valid(st)) {
+        rc = api__fail(err, errcap, "Invalid check status: '%.200s'", st);
+        goto fail;
+    }
+    char *t = state_check_output_truncate(out);
+    if (!t) {
+        rc = api__oom(err, errcap);
+        goto fail;
+    }
+    cn_free(out);
+    *status = st;
+    *output = t;
+    json_object_put(o);
+    return 0;
+fail:
+    cn_free(st);
+    cn_free(out);
+    json_object_put(o);
+    return rc;
+}

@@ -1,0 +1,108 @@
+/* local/local_int.h: shared among the files of local/ (not a contract for
+ * anyone else). local.c: the maps, lifetime, reads, TTL timers; ops.c: the
+ * write-through of one change (struct local__op); mutate.c: the public
+ * mutations; sync.c: start and anti-entropy. All on the loop thread. */
+#ifndef CN_LOCAL_INT_H
+#define CN_LOCAL_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "local/local.h"
+#include "server/server.h"
+#include "state/state.h"
+
+struct local__chk {
+    struct state_check c; /* owned strings */
+    struct local *l;
+    uv_timer_t timer; /* TTL checks; initialised lazily */
+    bool timer_init;
+};
+
+struct local {
+    uv_loop_t *loop;
+    struct srv *srv;
+    char *node, *node_id, *address, *dc;
+    int server_port;
+    struct state_pair tagged[4]; /* lan, lan_ipv4, wan, wan_ipv4 -> address */
+    struct state_pair meta[1];   /* consul-network-segment -> "" */
+    struct state_service **svcs; /* sorted by id, owned */
+    size_t nsvcs, capsvcs;
+    struct local__chk **chks; /* sorted by check_id, owned */
+    size_t nchks, capchks;
+    size_t pending; /* proposals in flight */
+    size_t handles; /* timer handles not yet closed */
+    bool closing;
+};
+
+enum local__op_kind {
+    OP_ADD_SVC,
+    OP_RM_SVC,
+    OP_ADD_CHK,
+    OP_RM_CHK,
+    OP_STATUS,
+    OP_NODE, /* this node's own registration: nothing local to apply */
+};
+
+struct local__op {
+    struct local *l;
+    enum local__op_kind kind;
+    local_done_cb cb;
+    void *arg;
+    struct local_svc_def def; /* OP_ADD_SVC */
+    struct state_check chk;   /* OP_ADD_CHK */
+    char *id;                 /* OP_RM_SVC, OP_RM_CHK, OP_STATUS */
+    char *status, *output;    /* OP_STATUS */
+    char **stale;             /* OP_ADD_SVC with replace: check IDs still to remove */
+    size_t nstale, next;
+};
+
+/* ---- local.c ---------------------------------------------------------------- */
+
+/* Index of the check with this id in l->chks, or -(insertion point)-1. */
+long local__chk_find(const struct local *l, const char *id);
+/* Free l once it is closing, nothing is in flight and every handle closed. */
+void local__maybe_release(struct local *l);
+/* (Re)arm or stop the TTL timer of ch to match ch->c.ttl_ns. */
+void local__ttl_rearm(struct local *l, struct local__chk *ch);
+/* After a failed "critical" write of a TTL expiry: fire the expiry again soon. */
+void local__retry_expiry_later(struct local *l, const char *check_id);
+/* Insert or replace in the local maps; take the strings of *c / *s (zeroed).
+ * 0 or CN_ENOMEM. */
+int local__put_check(struct local *l, struct state_check *c);
+int local__put_service(struct local *l, struct state_service *s);
+/* Remove from the local maps (a service takes its checks with it). */
+void local__drop_check(struct local *l, const char *id);
+void local__drop_service(struct local *l, const char *id);
+
+/* ---- ops.c ---------------------------------------------------------------------- */
+
+/* A new op answering cb(arg) when finished; NULL (cb already answered with
+ * CN_ENOMEM) on out of memory. */
+struct local__op *local__op_new(struct local *l, enum local__op_kind kind, local_done_cb cb,
+                                void *arg);
+void local__op_free(struct local__op *op);
+/* Answer op's caller (or log a failure of an internal op) and free op. */
+void local__finish(struct local__op *op, int rc, const char *msg);
+/* Answer a caller at once (no op). */
+void local__answer(local_done_cb cb, void *arg, int rc, const char *msg);
+/* True (and cb answered CN_ESHUTDOWN) when l is closing. */
+bool local__closing(struct local *l, local_done_cb cb, void *arg);
+/* *dst = a copy of v ("" for NULL); the old *dst freed. 0 or CN_ENOMEM. */
+int local__set_owned(char **dst, const char *v);
+/* A re-registered check keeps its current status and output. 0 or CN_ENOMEM. */
+int local__carry_state(struct local *l, struct state_check *c);
+/* Propose for op: register svc and/or checks (borrowed, encoded at once) on
+ * this node; deregister a service or check; a check status; this node's own
+ * registration (node row + serfHealth; returns 0 or the proposal error). */
+void local__propose_register(struct local__op *op, struct state_service *svc,
+                             struct state_check *checks, size_t nchecks);
+void local__propose_dereg(struct local__op *op, const char *service_id, const char *check_id);
+void local__propose_status(struct local__op *op);
+void local__propose_internal_status(struct local *l, const char *id, const char *status,
+                                    const char *output);
+int local__propose_node(struct local *l);
+
+#endif

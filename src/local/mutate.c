@@ -1,0 +1,296 @@
+/* local/mutate.c: the mutations of local.h (services, checks, TTL updates,
+ * maintenance): validate against the local maps, answer what needs no write
+ * at once, and hand the rest to an op (ops.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "local/local_int.h"
+
+/* agent/agent.go defaultServiceMaintReason / defaultNodeMaintReason */
+#define DEFAULT_SERVICE_MAINT_REASON                                                               \
+    "Maintenance mode is enabled for this service, but no reason was provided. This is a "         \
+    "default message."
+#define DEFAULT_NODE_MAINT_REASON                                                                  \
+    "Maintenance mode is enabled for this node, but no reason was provided. This is a default "    \
+    "message."
+/* agent/checks/check.go CheckTTL getExpiredOutput */
+/* ---- mutations ------------------------------------------------------------------------------- */
+
+/* Finishes op with Consul's error when c is a script check, which this agent
+ * never runs (Consul's default: enable_script_checks = false); true if it did. */
+static bool reject_script(struct local__op *op, const struct state_check *c)
+{
+    if (strcmp(c->type, STATE_CHECK_SCRIPT) != 0)
+        return false;
+    local__finish(op, CN_EINVAL,
+                  "Scripts are disabled on this agent; to enable, configure "
+                  "'enable_script_checks' or 'enable_local_script_checks' to true");
+    return true;
+}
+
+/* Deregisters the service (OP_RM_SVC) or check (OP_RM_CHK) with this id. */
+static void propose_remove(struct local *l, enum local__op_kind kind, const char *id,
+                           local_done_cb cb, void *arg)
+{
+    struct local__op *op = local__op_new(l, kind, cb, arg);
+    if (!op)
+        return;
+    if (!(op->id = cn_strdup(id))) {
+        local__finish(op, CN_ENOMEM, "out of memory");
+        return;
+    }
+    if (kind == OP_RM_SVC)
+        local__propose_dereg(op, id, NULL);
+    else
+        local__propose_dereg(op, NULL, id);
+}
+
+void local_add_service(struct local *l, struct local_svc_def *def, bool replace_checks,
+                       local_done_cb cb, void *arg)
+{
+    if (local__closing(l, cb, arg)) {
+        local_svc_def_free(def);
+        return;
+    }
+    struct local__op *op = local__op_new(l, OP_ADD_SVC, cb, arg);
+    if (!op) {
+        local_svc_def_free(def);
+        return;
+    }
+    op->def = *def;
+    memset(def, 0, sizeof(*def));
+    struct local_svc_def *d = &op->def;
+    for (size_t i = 0; i < d->nchecks; i++)
+        if (reject_script(op, &d->checks[i]))
+            return;
+    if (local__set_owned(&d->svc.node, l->node))
+        goto oom;
+    for (size_t i = 0; i < d->nchecks; i++)
+        if (local__set_owned(&d->checks[i].node, l->node) || local__carry_state(l, &d->checks[i]))
+            goto oom;
+    if (replace_checks) {
+        for (size_t i = 0; i < l->nchks; i++) {
+            const struct state_check *c = &l->chks[i]->c;
+            if (strcmp(c->service_id, d->svc.id) != 0)
+                continue;
+            /* The maintenance check is not part of any definition. */
+            if (!strncmp(c->check_id, LOCAL_SERVICE_MAINT_PREFIX,
+                         strlen(LOCAL_SERVICE_MAINT_PREFIX)))
+                continue;
+            bool kept = false;
+            for (size_t k = 0; k < d->nchecks && !kept; k++)
+                kept = !strcmp(d->checks[k].check_id, c->check_id);
+            if (kept)
+                continue;
+            char **ns = cn_realloc(op->stale, (op->nstale + 1) * sizeof(*ns));
+            if (!ns)
+                goto oom;
+            op->stale = ns;
+            if (!(ns[op->nstale] = cn_strdup(c->check_id)))
+                goto oom;
+            op->nstale++;
+        }
+    }
+    local__propose_register(op, &d->svc, d->checks, d->nchecks);
+    return;
+oom:
+    local__finish(op, CN_ENOMEM, "out of memory");
+}
+
+void local_remove_service(struct local *l, const char *id, local_done_cb cb, void *arg)
+{
+    if (local__closing(l, cb, arg))
+        return;
+    if (!local_service(l, id)) {
+        char msg[600];
+        /* Take care: clients match on "Unknown service" (agent/agent.go
+         * vetServiceUpdateWithAuthorizer). */
+        snprintf(msg, sizeof(msg),
+                 "Unknown service ID \"%.400s\". Ensure that the service ID is passed, not the "
+                 "service name.",
+                 id);
+        local__answer(cb, arg, CN_ENOTFOUND, msg);
+        return;
+    }
+    propose_remove(l, OP_RM_SVC, id, cb, arg);
+}
+
+static void unknown_check(local_done_cb cb, void *arg, const char *id)
+{
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "Unknown check ID \"%.400s\". Ensure that the check ID is passed, not the check name.",
+             id);
+    local__answer(cb, arg, CN_ENOTFOUND, msg);
+}
+
+void local_add_check(struct local *l, struct state_check *chk, local_done_cb cb, void *arg)
+{
+    if (local__closing(l, cb, arg)) {
+        state_check_clear(chk);
+        return;
+    }
+    struct local__op *op = local__op_new(l, OP_ADD_CHK, cb, arg);
+    if (!op) {
+        state_check_clear(chk);
+        return;
+    }
+    op->chk = *chk;
+    memset(chk, 0, sizeof(*chk));
+    struct state_check *c = &op->chk;
+    if (reject_script(op, c))
+        return;
+    if (!strcmp(c->check_id, LOCAL_SERF_CHECK_ID)) {
+        local__finish(op, CN_EINVAL,
+                      "Check ID \"serfHealth\" is reserved for the node health check");
+        return;
+    }
+    const struct state_service *svc = NULL;
+    if (*c->service_id) {
+        svc = local_service(l, c->service_id);
+        if (!svc) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "ServiceID \"%.400s\" does not exist", c->service_id);
+            local__finish(op, CN_EIO, msg); /* Consul answers 500 here */
+            return;
+        }
+    }
+    if (local__set_owned(&c->node, l->node) ||
+        local__set_owned(&c->service_name, svc ? svc->service : "") || local__carry_state(l, c)) {
+        local__finish(op, CN_ENOMEM, "out of memory");
+        return;
+    }
+    local__propose_register(op, NULL, c, 1);
+}
+
+void local_remove_check(struct local *l, const char *id, local_done_cb cb, void *arg)
+{
+    if (local__closing(l, cb, arg))
+        return;
+    if (!local_check(l, id)) {
+        unknown_check(cb, arg, id);
+        return;
+    }
+    propose_remove(l, OP_RM_CHK, id, cb, arg);
+}
+
+void local_update_ttl(struct local *l, const char *id, const char *status, const char *output,
+                      local_done_cb cb, void *arg)
+{
+    if (local__closing(l, cb, arg))
+        return;
+    long i = local__chk_find(l, id);
+    if (i < 0) {
+        unknown_check(cb, arg, id);
+        return;
+    }
+    struct local__chk *ch = l->chks[i];
+    if (ch->c.ttl_ns <= 0) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "CheckID \"%.400s\" does not have associated TTL", id);
+        local__answer(cb, arg, CN_EIO, msg); /* a 500 in Consul; clients match the text */
+        return;
+    }
+    if (!state_check_status_valid(status)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Invalid check status: '%.200s'", status ? status : "");
+        local__answer(cb, arg, CN_EINVAL, msg);
+        return;
+    }
+    char *out = state_check_output_truncate(output ? output : "");
+    if (!out) {
+        local__answer(cb, arg, CN_ENOMEM, "out of memory");
+        return;
+    }
+    /* Every update resets the TTL; only a change is written, so a service
+     * heartbeating every few seconds costs no Raft entries. */
+    local__ttl_rearm(l, ch);
+    if (!strcmp(ch->c.status, status) && !strcmp(ch->c.output, out)) {
+        cn_free(out);
+        local__answer(cb, arg, 0, "");
+        return;
+    }
+    struct local__op *op = local__op_new(l, OP_STATUS, cb, arg);
+    if (!op) {
+        cn_free(out);
+        return;
+    }
+    op->output = out;
+    op->id = cn_strdup(id);
+    op->status = cn_strdup(status);
+    if (!op->id || !op->status) {
+        local__finish(op, CN_ENOMEM, "out of memory");
+        return;
+    }
+    local__propose_status(op);
+}
+
+/* Register a maintenance check (critical, no runner). */
+static void add_maint_check(struct local *l, const char *id, const char *name, const char *notes,
+                            const struct state_service *svc, local_done_cb cb, void *arg)
+{
+    struct local__op *op = local__op_new(l, OP_ADD_CHK, cb, arg);
+    if (!op)
+        return;
+    struct state_check *c = &op->chk;
+    if (local__set_owned(&c->node, l->node) || local__set_owned(&c->check_id, id) ||
+        local__set_owned(&c->name, name) || local__set_owned(&c->status, "critical") ||
+        local__set_owned(&c->notes, notes) || local__set_owned(&c->output, "") ||
+        local__set_owned(&c->service_id, svc ? svc->id : "") ||
+        local__set_owned(&c->service_name, svc ? svc->service : "") ||
+        local__set_owned(&c->type, "maintenance") || local__set_owned(&c->http, "") ||
+        local__set_owned(&c->method, "") || local__set_owned(&c->tcp, "") ||
+        local__set_owned(&c->header_json, "") || local__set_owned(&c->body, "")) {
+        local__finish(op, CN_ENOMEM, "out of memory");
+        return;
+    }
+    local__propose_register(op, NULL, c, 1);
+}
+
+void local_service_maintenance(struct local *l, const char *id, bool enable, const char *reason,
+                               local_done_cb cb, void *arg)
+{
+    if (local__closing(l, cb, arg))
+        return;
+    const struct state_service *svc = local_service(l, id);
+    if (!svc) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "No service registered with ID \"%.400s\"", id);
+        local__answer(cb, arg, CN_ENOTFOUND, msg);
+        return;
+    }
+    struct cn_buf cid = CN_BUF_INIT;
+    if (cn_buf_printf(&cid, LOCAL_SERVICE_MAINT_PREFIX "%s", id) || cn_buf_cstr(&cid)) {
+        cn_buf_free(&cid);
+        local__answer(cb, arg, CN_ENOMEM, "out of memory");
+        return;
+    }
+    bool on = local_check(l, cid.p) != NULL;
+    if (enable && !on)
+        add_maint_check(l, cid.p, "Service Maintenance Mode",
+                        reason && *reason ? reason : DEFAULT_SERVICE_MAINT_REASON, svc, cb, arg);
+    else if (!enable && on)
+        local_remove_check(l, cid.p, cb, arg);
+    else
+        local__answer(cb, arg, 0, "");
+    cn_buf_free(&cid);
+}
+
+void local_node_maintenance(struct local *l, bool enable, const char *reason, local_done_cb cb,
+                            void *arg)
+{
+    if (local__closing(l, cb, arg))
+        return;
+    bool on = local_check(l, LOCAL_NODE_MAINT_CHECK_ID) != NULL;
+    if (enable && !on)
+        add_maint_check(l, LOCAL_NODE_MAINT_CHECK_ID, "Node Maintenance Mode",
+                        reason && *reason ? reason : DEFAULT_NODE_MAINT_REASON, NULL, cb, arg);
+    else if (!enable && on)
+        local_remove_check(l, LOCAL_NODE_MAINT_CHECK_ID, cb, arg);
+    else
+        local__answer(cb, arg, 0, "");
+}

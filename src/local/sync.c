@@ -1,0 +1,188 @@
+/* local/sync.c: the local state against the catalog: at start, rebuild the
+ * local maps from this node's catalog entries and register the node; on
+ * demand, anti-entropy (local_resync). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "local/local_int.h"
+
+/* ---- start: rebuild from the catalog, register the node -------------------------------------- */
+
+struct rebuild {
+    struct local *l;
+    int rc;
+};
+
+static int rebuild_svc(void *arg, const struct state_service *s)
+{
+    struct rebuild *rb = arg;
+    if (!strcmp(s->id, "consul"))
+        return 0; /* the node's own server service, not an agent registration */
+    struct state_service copy;
+    if (state_service_copy(&copy, s) || local__put_service(rb->l, &copy)) {
+        state_service_clear(&copy);
+        rb->rc = CN_ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+static int rebuild_chk(void *arg, const struct state_check *c)
+{
+    struct rebuild *rb = arg;
+    if (!strcmp(c->check_id, LOCAL_SERF_CHECK_ID))
+        return 0;
+    struct state_check copy;
+    if (state_check_copy(&copy, c) || local__put_check(rb->l, &copy)) {
+        state_check_clear(&copy);
+        rb->rc = CN_ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+/* Consul servers appear in the catalog as the "consul" service. */
+static void propose_consul_service(struct local *l)
+{
+    if (l->server_port <= 0)
+        return;
+    struct state_service svc;
+    memset(&svc, 0, sizeof(svc));
+    svc.node = l->node;
+    svc.id = svc.service = (char *)"consul";
+    svc.kind = svc.address = (char *)"";
+    svc.port = l->server_port;
+    svc.weight_passing = svc.weight_warning = 1;
+    struct local__op *op = local__op_new(l, OP_NODE, NULL, NULL);
+    if (op)
+        local__propose_register(op, &svc, NULL, 0);
+}
+
+/* Register svc (NULL: the node-level checks) with the local checks that
+ * belong to it, as one command. Failures are logged by local__finish(). */
+static void propose_resync(struct local *l, struct state_service *svc)
+{
+    const char *sid = svc ? svc->id : "";
+    size_t n = 0;
+    for (size_t i = 0; i < l->nchks; i++)
+        n += !strcmp(l->chks[i]->c.service_id, sid);
+    if (!svc && !n)
+        return;
+    struct state_check *checks = n ? cn_calloc(n, sizeof(*checks)) : NULL;
+    struct local__op *op = n && !checks ? NULL : local__op_new(l, OP_NODE, NULL, NULL);
+    if (op) {
+        size_t k = 0;
+        for (size_t i = 0; i < l->nchks; i++)
+            if (!strcmp(l->chks[i]->c.service_id, sid))
+                checks[k++] = l->chks[i]->c; /* borrowed: encoded at once */
+        local__propose_register(op, svc, checks, n);
+    } else {
+        cn_warn("agent", "out of memory re-syncing local state");
+    }
+    cn_free(checks);
+}
+
+/* IDs of this node's catalog entries the agent does not know (collected
+ * first: proposing while walking the state could change it under the walk). */
+struct extras {
+    struct local *l;
+    char **ids;
+    size_t n;
+    bool oom;
+};
+
+static void extras_add(struct extras *x, const char *id)
+{
+    char **n = cn_realloc(x->ids, (x->n + 1) * sizeof(*n));
+    if (n)
+        x->ids = n;
+    if (!n || !(x->ids[x->n] = cn_strdup(id))) {
+        x->oom = true;
+        return;
+    }
+    x->n++;
+}
+
+static int extra_svc(void *arg, const struct state_service *s)
+{
+    struct extras *x = arg;
+    if (strcmp(s->id, "consul") != 0 && !local_service(x->l, s->id))
+        extras_add(x, s->id);
+    return x->oom;
+}
+
+static int extra_chk(void *arg, const struct state_check *c)
+{
+    struct extras *x = arg;
+    /* A check of a service being removed goes with its service. */
+    bool gone_with_svc = *c->service_id && !local_service(x->l, c->service_id);
+    if (strcmp(c->check_id, LOCAL_SERF_CHECK_ID) != 0 && !gone_with_svc &&
+        !local_check(x->l, c->check_id))
+        extras_add(x, c->check_id);
+    return x->oom;
+}
+
+/* Deregister the collected IDs (services when `svc`, else checks). */
+static void extras_drop(struct extras *x, bool svc)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        struct local__op *op = local__op_new(x->l, OP_NODE, NULL, NULL);
+        if (op)
+            local__propose_dereg(op, svc ? x->ids[i] : NULL, svc ? NULL : x->ids[i]);
+        cn_free(x->ids[i]);
+    }
+    cn_free(x->ids);
+    if (x->oom)
+        cn_warn("agent", "out of memory re-syncing local state");
+    x->ids = NULL;
+    x->n = 0;
+    x->oom = false;
+}
+
+void local_resync(struct local *l)
+{
+    if (!l || l->closing)
+        return;
+    /* agent/local/state.go updateSyncState: what the catalog holds for this
+     * node but the agent does not know is removed ... */
+    struct state *st = srv_state(l->srv);
+    struct extras x = {l, NULL, 0, false};
+    state_node_services(st, l->node, extra_svc, &x);
+    extras_drop(&x, true);
+    state_node_checks(st, l->node, extra_chk, &x);
+    extras_drop(&x, false);
+    /* ... and what the agent knows is written back (a service's checks go
+     * with it, after the node they live on). */
+    if (local__propose_node(l)) {
+        cn_warn("agent", "could not re-register this node in the catalog");
+        return;
+    }
+    propose_consul_service(l);
+    for (size_t i = 0; i < l->nsvcs; i++)
+        propose_resync(l, l->svcs[i]);
+    propose_resync(l, NULL);
+}
+
+int local_start(struct local *l)
+{
+    struct state *st = srv_state(l->srv);
+    struct rebuild rb = {l, 0};
+    state_node_services(st, l->node, rebuild_svc, &rb);
+    if (!rb.rc)
+        state_node_checks(st, l->node, rebuild_chk, &rb);
+    if (rb.rc)
+        return rb.rc;
+    if (l->nsvcs || l->nchks)
+        cn_info("agent", "restored %zu services and %zu checks from the catalog", l->nsvcs,
+                l->nchks);
+
+    int rc = local__propose_node(l);
+    if (rc)
+        return rc;
+    propose_consul_service(l);
+    return 0;
+}
