@@ -18,6 +18,9 @@ static bool send_one(struct raft *r, struct raft_prog *p, bool if_empty)
     if (raft__prog_paused(p))
         return false;
     uint64_t last = raft__log_last(&r->log);
+    /* next moves past last only by an ack, and acks past last are dropped;
+     * a leader's log never shrinks. */
+    CN_ASSERT(p->next <= last + 1);
     if (p->next > last + 1)
         p->next = last + 1;
     uint64_t prev = p->next - 1, prev_term;
