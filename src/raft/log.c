@@ -4,6 +4,7 @@
  * outgoing messages and handed-out updates. */
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "raft/raft_int.h"
@@ -48,6 +49,7 @@ void raft__buf_unref(struct raft_buf *b)
 {
     if (b->base) {
         struct blob *bl = blob_of(b->base);
+        CN_ASSERT(bl->refs > 0 && bl->len == b->len);
         if (--bl->refs == 0)
             cn_free(bl);
     }
@@ -177,8 +179,10 @@ oom:
 
 void raft__log_truncate(struct raft_log *l, uint64_t after)
 {
-    if (after < l->snap_index)
-        after = l->snap_index;
+    /* Dropping a committed entry would let a different one take its index:
+     * the state machine and the disk would then disagree with the quorum. */
+    CN_INVARIANT(after >= l->commit);
+    CN_ASSERT(after >= l->snap_index);
     if (after >= raft__log_last(l))
         return;
     size_t keep = (size_t)(after - l->snap_index);
@@ -259,8 +263,7 @@ static int merge(struct raft_log *l, uint64_t prev_i, const struct raft_entry *e
 }
 
 int raft__log_maybe_append(struct raft_log *l, uint64_t prev_i, uint64_t prev_t,
-                           const struct raft_entry *e, size_t n, uint64_t *lastnew,
-                           bool *truncated)
+                           const struct raft_entry *e, size_t n, uint64_t *lastnew, bool *truncated)
 {
     *truncated = false;
     uint64_t have;
@@ -297,12 +300,16 @@ void raft__log_commit_to(struct raft_log *l, uint64_t i)
         i = last;
     if (i > l->commit)
         l->commit = i;
+    CN_ASSERT(l->commit <= last);
 }
 
 void raft__log_compact(struct raft_log *l, uint64_t i)
 {
     if (i <= l->snap_index || i > raft__log_last(l))
         return;
+    /* Only applied (hence committed) entries are ever compacted away. */
+    CN_INVARIANT(i <= l->commit);
+    CN_ASSERT(i <= l->applied);
     size_t drop = (size_t)(i - l->snap_index);
     uint64_t t = l->e[drop - 1].term;
     raft__entries_release(l->e, drop);

@@ -3,6 +3,7 @@
  * window of pipelined APPENDs (thesis §10.2.2, pitfalls #10, #11, #19). */
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "raft/raft_int.h"
@@ -53,6 +54,7 @@ void raft__prog_become_probe(struct raft_prog *p)
         reset_state(p, RAFT_PR_PROBE);
         p->next = p->match + 1;
     }
+    CN_ASSERT(p->match < p->next);
 }
 
 void raft__prog_become_replicate(struct raft_prog *p)
@@ -81,6 +83,7 @@ bool raft__prog_maybe_update(struct raft_prog *p, uint64_t n)
     }
     if (p->next < n + 1)
         p->next = n + 1;
+    CN_ASSERT(p->match < p->next); /* pitfall #10 */
     return moved;
 }
 
@@ -110,10 +113,10 @@ bool raft__prog_maybe_decr(struct raft_prog *p, uint64_t rejected, uint64_t matc
     uint64_t n = rejected < match_hint + 1 ? rejected : match_hint + 1;
     if (n < p->match + 1)
         n = p->match + 1;
-    if (n < 1)
-        n = 1;
+    CN_ASSERT(n >= 1); /* n > match >= 0 */
     p->next = n;
     p->probe_sent = false;
+    CN_ASSERT(p->match < p->next);
     return true;
 }
 
@@ -121,7 +124,9 @@ void raft__prog_sent(struct raft_prog *p, uint64_t last, size_t n, size_t bytes)
 {
     if (p->state == RAFT_PR_REPLICATE) {
         if (n > 0) {
-            /* Optimistic: assume it arrives; the window bounds how far. */
+            /* Optimistic: assume it arrives; the window bounds how far. The
+             * batch starts at next, so next only moves forward here. */
+            CN_ASSERT(last >= p->next && last - n + 1 == p->next);
             p->next = last + 1;
             raft__infl_add(&p->in, last, bytes);
         }
@@ -150,8 +155,13 @@ bool raft__infl_full(const struct raft_inflights *in)
 
 void raft__infl_add(struct raft_inflights *in, uint64_t idx, size_t bytes)
 {
+    /* Callers check full first: never overrun the ring. Pipelined APPENDs
+     * cover increasing indexes, so the ring stays sorted (free_le relies on
+     * it). */
+    CN_ASSERT(in->count < in->max_msgs);
     if (in->count >= in->max_msgs)
-        return; /* callers check full first; never overrun the ring */
+        return;
+    CN_ASSERT(in->count == 0 || idx > in->idx[(in->start + in->count - 1) % in->max_msgs]);
     size_t slot = (in->start + in->count) % in->max_msgs;
     in->idx[slot] = idx;
     in->size[slot] = bytes;
@@ -162,6 +172,7 @@ void raft__infl_add(struct raft_inflights *in, uint64_t idx, size_t bytes)
 void raft__infl_free_le(struct raft_inflights *in, uint64_t idx)
 {
     while (in->count > 0 && in->idx[in->start] <= idx) {
+        CN_ASSERT(in->bytes >= in->size[in->start]);
         in->bytes -= in->size[in->start];
         in->start = (in->start + 1) % in->max_msgs;
         in->count--;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -196,6 +197,9 @@ void raft__conf_refresh(struct raft *r)
 
 static void reset_common(struct raft *r, uint64_t term)
 {
+    /* Figure 2: currentTerm only increases; it is durable, and a term that
+     * went backwards could grant a second vote in a term already voted in. */
+    CN_INVARIANT(term >= r->term);
     if (term != r->term) {
         /* Pitfall #1 (etcd#2461): the vote is cleared only by a new term. */
         r->term = term;
@@ -238,6 +242,8 @@ void raft__become_candidate(struct raft *r)
 
 void raft__become_leader(struct raft *r)
 {
+    /* Only a candidate that voted for itself in this term wins (§5.2). */
+    CN_ASSERT(r->state == RAFT_CANDIDATE && r->vote == r->cfg.id);
     r->state = RAFT_LEADER;
     r->leader = r->cfg.id;
     r->ticks_since_leader = 0;
@@ -415,8 +421,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
              * node that could win (etcd resets here; the paper does not). */
             unsigned elapsed = r->election_elapsed;
             bool was_follower = r->state == RAFT_FOLLOWER;
-            raft__become_follower(r, m->term,
-                                  from_leader_type(m->type) ? m->from : RAFT_NONE);
+            raft__become_follower(r, m->term, from_leader_type(m->type) ? m->from : RAFT_NONE);
             if (m->type == RAFT_MSG_VOTE && was_follower)
                 r->election_elapsed = elapsed;
         }
@@ -429,10 +434,10 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         } else if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE) {
             /* Pitfall #5: answer a lower-term pre-vote with a rejection that
              * carries our term; never drop it silently. */
-            struct raft_msg resp = {
-                .type = m->type == RAFT_MSG_PREVOTE ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP,
-                .to = m->from,
-                .reject = true};
+            struct raft_msg resp = {.type = m->type == RAFT_MSG_PREVOTE ? RAFT_MSG_PREVOTE_RESP
+                                                                        : RAFT_MSG_VOTE_RESP,
+                                    .to = m->from,
+                                    .reject = true};
             raft__send(r, &resp);
         }
         return 0; /* any other stale message: ignore (#2: replies must match) */
@@ -457,9 +462,16 @@ int raft_step(struct raft *r, const struct raft_msg *m)
             raft__handle_append_resp(r, m);
         else if (m->type == RAFT_MSG_HEARTBEAT_RESP)
             raft__handle_heartbeat_resp(r, m);
-        else if (from_leader_type(m->type))
+        else if (from_leader_type(m->type)) {
+            /* Election Safety (Figure 3): at most one leader per term. Only
+             * a peer outside the fault model (one that lost its durable
+             * vote) can cause this in production, where it is logged and
+             * the message dropped; in our own tests and the simulator every
+             * peer is cairn's core, so it is our bug. */
             raft__logf(r, CN_LOG_ERROR, "two leaders in one term: %llu and us",
                        (unsigned long long)m->from);
+            CN_ASSERT(!"two leaders in one term");
+        }
         return 0;
     case RAFT_PRE_CANDIDATE:
     case RAFT_CANDIDATE:
@@ -542,8 +554,11 @@ void raft_report_snapshot(struct raft *r, uint64_t id, bool ok)
 
 void raft_persisted(struct raft *r, uint64_t index, uint64_t term)
 {
+    uint64_t before = r->log.persisted;
     if (!raft__log_persisted(&r->log, index, term))
         return;
+    CN_ASSERT(r->log.persisted > before && r->log.persisted <= raft__log_last(&r->log));
+    (void)before;
     raft__release_ack(r);
     /* Pitfall #12: the leader's own match is its durable index; a single
      * voter commits here and nowhere else (etcd#14370). */

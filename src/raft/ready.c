@@ -10,6 +10,7 @@
  *   msgs      the outbox; a follower's acks are not in it until durable. */
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "raft/raft_int.h"
@@ -29,8 +30,7 @@ void raft__upd_release(struct raft *r)
     memset(s, 0, sizeof(*s));
 }
 
-static struct raft_entry *share_range(const struct raft_log *l, uint64_t lo, uint64_t hi,
-                                      size_t *n)
+static struct raft_entry *share_range(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t *n)
 {
     *n = 0;
     if (hi < lo)
@@ -60,11 +60,18 @@ bool raft_ready(struct raft *r, struct raft_update *u)
     uint64_t last = raft__log_last(l);
     uint64_t elo = l->unstable > raft__log_first(l) ? l->unstable : raft__log_first(l);
     uint64_t applied = r->inst_pending ? r->inst.index : l->applied;
+    /* commit <= last: commit_to clamps to the log, truncation never goes
+     * below commit, an installed snapshot's index becomes both. */
+    CN_ASSERT(l->commit <= last && l->persisted <= last && l->applied <= l->commit);
+    CN_ASSERT(l->unstable >= raft__log_first(l) && l->unstable <= last + 1);
     uint64_t chi = l->commit < l->persisted ? l->commit : l->persisted;
-    if (chi > last)
-        chi = last;
     uint64_t clo = applied + 1 > raft__log_first(l) ? applied + 1 : raft__log_first(l);
     struct raft_hard_state hs = {r->term, r->vote, l->commit};
+    /* The term is durable: never hand out a lower one than last time. And
+     * a vote, once handed out for persistence, holds for its whole term. */
+    CN_INVARIANT(hs.term >= r->prev_hs.term);
+    CN_INVARIANT(hs.term > r->prev_hs.term || r->prev_hs.vote == RAFT_NONE ||
+                 hs.vote == r->prev_hs.vote);
     bool hs_changed = memcmp(&hs, &r->prev_hs, sizeof(hs)) != 0;
 
     if (!hs_changed && !r->inst_pending && elo > last && clo > chi && r->n_msgs == 0 &&
@@ -109,8 +116,8 @@ bool raft_ready(struct raft *r, struct raft_update *u)
     /* Only a leader's messages may leave before this update is durable
      * (thesis §10.2.1), and only if the term and vote they were sent under
      * were already persisted by an earlier update (pitfall #1). */
-    u->msgs_before_persist = r->state == RAFT_LEADER && hs.term == r->prev_hs.term &&
-                             hs.vote == r->prev_hs.vote;
+    u->msgs_before_persist =
+        r->state == RAFT_LEADER && hs.term == r->prev_hs.term && hs.vote == r->prev_hs.vote;
     u->hs_changed = hs_changed;
     u->hs = hs;
     u->snapshot = s->has_snap ? &s->snap : NULL;

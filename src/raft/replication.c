@@ -4,6 +4,7 @@
  * state (pitfall #11), fast backtracking from the follower's hint. Follower
  * side: truncate only at a real conflict (#8), clamp commit to what the
  * message verified (#9), acknowledge only durable entries (#12). */
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -17,6 +18,9 @@ static bool send_one(struct raft *r, struct raft_prog *p, bool if_empty)
     if (raft__prog_paused(p))
         return false;
     uint64_t last = raft__log_last(&r->log);
+    /* next moves past last only by an ack, and acks past last are dropped;
+     * a leader's log never shrinks. */
+    CN_ASSERT(p->next <= last + 1);
     if (p->next > last + 1)
         p->next = last + 1;
     uint64_t prev = p->next - 1, prev_term;
@@ -94,6 +98,8 @@ void raft__bcast_heartbeat(struct raft *r)
 int raft__append_local(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
                        uint64_t *index)
 {
+    /* Log terms never decrease (Log Matching relies on it). */
+    CN_ASSERT(r->state == RAFT_LEADER && raft__log_last_term(&r->log) <= r->term);
     struct raft_entry e = {.term = r->term, .index = raft__log_last(&r->log) + 1, .type = type};
     if (raft__buf_dup(&e.data, data, len) != 0)
         return CN_ENOMEM;
@@ -128,6 +134,10 @@ bool raft__maybe_commit(struct raft *r)
     uint64_t c = raft__quorum_commit(match, n, &r->log, r->term, r->log.commit);
     if (c == r->log.commit)
         return false;
+    /* Figure 8: a leader commits only forward, only entries of its own
+     * term, and only what it holds. */
+    CN_INVARIANT(c > r->log.commit);
+    CN_ASSERT(c <= raft__log_last(&r->log) && raft__log_term0(&r->log, c) == r->term);
     raft__log_commit_to(&r->log, c);
     raft__read_release(r);
     raft__conf_committed(r);
@@ -289,8 +299,8 @@ void raft__handle_append(struct raft *r, const struct raft_msg *m)
     /* Mismatch at prev: hint the last index whose term is <= the leader's
      * prev term, so the leader can skip a whole term per round trip. */
     uint64_t last = raft__log_last(&r->log);
-    uint64_t hint = raft__log_find_conflict_by_term(&r->log, m->index < last ? m->index : last,
-                                                    m->log_term);
+    uint64_t hint =
+        raft__log_find_conflict_by_term(&r->log, m->index < last ? m->index : last, m->log_term);
     struct raft_msg resp = {
         .type = RAFT_MSG_APPEND_RESP,
         .to = m->from,

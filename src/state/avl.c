@@ -2,6 +2,7 @@
  * Nodes are relinked, never copied, so pointers to records stay valid while
  * they are detached (the undo log relies on that). Recursion depth is the
  * tree height (< AVL_MAX_DEPTH). */
+#include "base/assert.h"
 #include "state/state_int.h"
 
 static void set_h(struct avl *n, int h)
@@ -72,7 +73,9 @@ static struct avl *ins(struct avl *t, struct avl *n, const void *key, const stru
         update(n, ops);
         return n;
     }
-    if (ops->cmp(key, t) < 0)
+    int c = ops->cmp(key, t);
+    CN_ASSERT(c != 0); /* callers must not insert a key that is present */
+    if (c < 0)
         t->l = ins(t->l, n, key, ops);
     else
         t->r = ins(t->r, n, key, ops);
@@ -94,8 +97,7 @@ static struct avl *del_min(struct avl *t, struct avl **min, const struct avl_ops
     return balance(t, ops);
 }
 
-static struct avl *del(struct avl *t, const void *key, struct avl **out,
-                       const struct avl_ops *ops)
+static struct avl *del(struct avl *t, const void *key, struct avl **out, const struct avl_ops *ops)
 {
     if (!t)
         return NULL;
@@ -129,7 +131,9 @@ struct avl *state__avl_remove(struct avl **root, const void *key, const struct a
 static struct avl *rep(struct avl *t, const void *key, struct avl *old, struct avl *nw,
                        const struct avl_ops *ops)
 {
+    CN_ASSERT(t != NULL); /* old must be linked in this tree */
     if (t == old) {
+        CN_ASSERT(ops->cmp(ops->key(nw), old) == 0);
         nw->l = old->l;
         nw->r = old->r;
         update(nw, ops);

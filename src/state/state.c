@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -140,6 +141,10 @@ int state__tx_reserve(struct txn *t, size_t n, size_t m)
 
 static struct undo *push(struct txn *t, uint8_t kind)
 {
+    /* Callers must reserve (state__tx_reserve) before changing anything:
+     * logging an undo entry can never fail, or the change could not be
+     * rolled back. */
+    CN_ASSERT(t->nu < t->cu);
     struct undo *u = &t->u[t->nu++];
     memset(u, 0, sizeof(*u));
     u->kind = kind;
@@ -160,7 +165,9 @@ void state__tx_insert(struct txn *t, struct avl **root, const struct avl_ops *op
 void state__tx_remove(struct txn *t, struct avl **root, const struct avl_ops *ops, struct avl *n,
                       bool own)
 {
-    state__avl_remove(root, ops->key(n), ops);
+    struct avl *gone = state__avl_remove(root, ops->key(n), ops);
+    CN_ASSERT(gone == n); /* the record removed is the one logged */
+    (void)gone;
     struct undo *u = push(t, U_REMOVE);
     u->root = root;
     u->ops = ops;
@@ -168,8 +175,8 @@ void state__tx_remove(struct txn *t, struct avl **root, const struct avl_ops *op
     u->own = own;
 }
 
-void state__tx_replace(struct txn *t, struct avl **root, const struct avl_ops *ops,
-                       struct avl *old, struct avl *nw, bool own)
+void state__tx_replace(struct txn *t, struct avl **root, const struct avl_ops *ops, struct avl *old,
+                       struct avl *nw, bool own)
 {
     state__avl_replace(root, old, nw, ops);
     struct undo *u = push(t, U_REPLACE);
@@ -190,6 +197,7 @@ void state__tx_set_u64(struct txn *t, uint64_t *p, uint64_t v)
 
 void state__tx_note(struct txn *t, enum state_table tb, const char *key)
 {
+    CN_ASSERT(t->nn < t->cn); /* reserved with the undo entries */
     t->notes[t->nn].t = tb;
     t->notes[t->nn].key = key;
     t->nn++;
@@ -237,11 +245,16 @@ static void rollback(struct txn *t)
     while (t->nu) {
         struct undo *u = &t->u[--t->nu];
         switch (u->kind) {
-        case U_INSERT:
-            state__avl_remove(u->root, u->ops->key(u->a), u->ops);
+        case U_INSERT: {
+            /* Undoing in reverse order restores each tree exactly: the node
+             * inserted is still the one under its key. */
+            struct avl *gone = state__avl_remove(u->root, u->ops->key(u->a), u->ops);
+            CN_ASSERT(gone == u->a);
+            (void)gone;
             if (u->own)
                 u->ops->free(t->s, u->a);
             break;
+        }
         case U_REMOVE:
             state__avl_insert(u->root, u->a, u->ops);
             break;

@@ -106,7 +106,7 @@ static int snap_list(struct stor *st, int clean, struct snap_ref **out, size_t *
         v[len++] = r;
     }
     closedir(d);
-    if (removed && fsync(st->snapdfd) != 0 && rc == 0)
+    if (removed && st->io->fsync(st->snapdfd) != 0 && rc == 0)
         rc = CN_EIO;
     if (rc) {
         cn_free(v);
@@ -121,8 +121,8 @@ static int snap_list(struct stor *st, int clean, struct snap_ref **out, size_t *
 
 /* Validate a snapshot file. With `data` non-NULL the payload is returned in
  * a new allocation. `why` gets a reason on CN_ECORRUPT. */
-static int snap_read(struct stor *st, const char *name, uint64_t index, uint64_t term,
-                     void **data, size_t *len, uint64_t *bad_off, char *why, size_t whycap)
+static int snap_read(struct stor *st, const char *name, uint64_t index, uint64_t term, void **data,
+                     size_t *len, uint64_t *bad_off, char *why, size_t whycap)
 {
     *bad_off = 0;
     int fd = openat(st->snapdfd, name, O_RDONLY | O_CLOEXEC);
@@ -162,8 +162,9 @@ static int snap_read(struct stor *st, const char *name, uint64_t index, uint64_t
         goto out;
     }
     if (cn_get_u64(h + 12) != index || cn_get_u64(h + 20) != term) {
-        snprintf(why, whycap, "header says index %" PRIu64 " term %" PRIu64
-                 ", not what the file name says", cn_get_u64(h + 12), cn_get_u64(h + 20));
+        snprintf(why, whycap,
+                 "header says index %" PRIu64 " term %" PRIu64 ", not what the file name says",
+                 cn_get_u64(h + 12), cn_get_u64(h + 20));
         goto out;
     }
     uint64_t plen = cn_get_u64(h + 28);
@@ -244,8 +245,7 @@ int stor__snap_recover(struct stor *st, char *err, size_t errcap)
     return rc;
 }
 
-int stor_snapshot_load(struct stor *st, uint64_t *index, uint64_t *term, void **data,
-                       size_t *len)
+int stor_snapshot_load(struct stor *st, uint64_t *index, uint64_t *term, void **data, size_t *len)
 {
     if (!st || !index || !term || !data || !len)
         return CN_EINVAL;
@@ -281,7 +281,7 @@ static int snap_prune(struct stor *st, int retain)
             rc = CN_EIO;
     }
     cn_free(v);
-    if (removed && fsync(st->snapdfd) != 0)
+    if (removed && st->io->fsync(st->snapdfd) != 0)
         rc = CN_EIO;
     return rc;
 }
@@ -322,14 +322,14 @@ int stor_snapshot_write(const struct stor *st, uint64_t index, uint64_t term, co
     if (dfd < 0)
         return CN_EIO;
     int rc = 0;
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = st->io->openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         stor__errf(err, errcap, "snapshots/%s: open: %s", tmp, strerror(errno));
         close(dfd);
         return CN_EIO;
     }
     const char *what = "write";
-    rc = stor__pwrite_all(fd, h, sizeof h, 0);
+    rc = stor__pwrite_all(st, fd, h, sizeof h, 0);
     /* Incremental writeback (Redis's rdb-save-incremental-fsync, RocksDB's
      * bytes_per_sync): start writing each chunk out as soon as it is in the
      * page cache and wait for the one before it, so at most two chunks are
@@ -342,7 +342,7 @@ int stor_snapshot_write(const struct stor *st, uint64_t index, uint64_t term, co
     uint64_t prev_off = 0, prev_len = 0;
     for (size_t off = 0; rc == 0 && off < len;) {
         size_t n = len - off < STOR_SNAP_WB_CHUNK ? len - off : STOR_SNAP_WB_CHUNK;
-        rc = stor__pwrite_all(fd, q + off, n, STOR_SNAP_HDR + off);
+        rc = stor__pwrite_all(st, fd, q + off, n, STOR_SNAP_HDR + off);
         if (rc)
             break;
         sync_file_range(fd, (off64_t)(STOR_SNAP_HDR + off), (off64_t)n, SYNC_FILE_RANGE_WRITE);
@@ -354,13 +354,13 @@ int stor_snapshot_write(const struct stor *st, uint64_t index, uint64_t term, co
         prev_len = n;
         off += n;
     }
-    if (rc == 0 && fsync(fd) != 0) {
+    if (rc == 0 && st->io->fsync(fd) != 0) {
         what = "fsync";
         rc = CN_EIO;
     }
     int e = errno;
     close(fd);
-    if (rc == 0 && renameat(dfd, tmp, dfd, name) != 0) {
+    if (rc == 0 && st->io->renameat(dfd, tmp, dfd, name) != 0) {
         what = "rename";
         e = errno;
         rc = CN_EIO;
@@ -373,13 +373,12 @@ int stor_snapshot_write(const struct stor *st, uint64_t index, uint64_t term, co
         close(dfd);
         return rc;
     }
-    if (fsync(dfd) != 0) {
+    if (st->io->fsync(dfd) != 0) {
         /* The new name may or may not survive a crash. Either outcome is a
          * valid store (the file itself is durable and the log behind it is
          * untouched until install), so this fails the snapshot without
          * poisoning the store. */
-        stor__errf(err, errcap, "snapshots/: fsync after renaming %s: %s", name,
-                   strerror(errno));
+        stor__errf(err, errcap, "snapshots/: fsync after renaming %s: %s", name, strerror(errno));
         close(dfd);
         return CN_EIO;
     }
@@ -418,8 +417,8 @@ int stor_snapshot_install(struct stor *st, uint64_t index, uint64_t term, int re
     return stor__wal_compact(st, index);
 }
 
-int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data,
-                       size_t len, int retain)
+int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data, size_t len,
+                       int retain)
 {
     if (!st || index == 0 || (!data && len))
         return CN_EINVAL;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/assert.h"
 #include "base/crc.h"
 #include "base/enc.h"
 #include "base/err.h"
@@ -58,15 +59,39 @@ int stor__pread_all(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
-int stor__pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+static ssize_t posix_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return pwrite(fd, buf, n, off);
+}
+
+static int posix_openat(int dfd, const char *path, int flags, mode_t mode)
+{
+    return openat(dfd, path, flags, mode);
+}
+
+const struct stor_io stor_io_posix = {
+    .pwrite = posix_pwrite,
+    .fdatasync = fdatasync,
+    .fsync = fsync,
+    .renameat = renameat,
+    .ftruncate = ftruncate,
+    .openat = posix_openat,
+};
+
+int stor__pwrite_all(const struct stor *st, int fd, const void *p, size_t n, uint64_t off)
 {
     const uint8_t *q = p;
     while (n) {
-        ssize_t r = pwrite(fd, q, n, (off_t)off);
+        /* A short write is not an error (a signal, a full quota that frees
+         * up): continue from where it stopped. */
+        ssize_t r = st->io->pwrite(fd, q, n, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
+        if (r == 0)
+            errno = EIO; /* no progress: would loop forever */
         if (r <= 0)
             return CN_EIO;
+        CN_ASSERT((size_t)r <= n);
         q += r;
         n -= (size_t)r;
         off += (uint64_t)r;
@@ -133,7 +158,7 @@ int stor__meta_load(struct stor *st, char *err, size_t errcap)
     /* A leftover meta.tmp is a hard-state write that never reached its
      * rename: it was not acknowledged, so it is dropped. */
     if (unlinkat(st->dirfd, "meta.tmp", 0) == 0)
-        fsync(st->dirfd);
+        st->io->fsync(st->dirfd);
     int fd = openat(st->dirfd, "meta", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -182,20 +207,26 @@ int stor_set_hard_state(struct stor *st, const struct stor_hard_state *hs)
         return CN_EIO;
     if (hs->term == st->hs.term && hs->vote == st->hs.vote && hs->commit == st->hs.commit)
         return 0; /* already durable: spare three syncs */
+    /* Raft thesis §3.8: the durable term never goes backwards and a durable
+     * vote holds for its whole term; overwriting either could elect two
+     * leaders in one term. (commit may go down: it is a hint, clamped on
+     * restart to the log that survived, pitfall #15.) */
+    CN_INVARIANT(hs->term >= st->hs.term);
+    CN_INVARIANT(hs->term > st->hs.term || st->hs.vote == 0 || hs->vote == st->hs.vote);
     uint8_t buf[STOR_META_LEN];
     meta_encode(buf, hs);
-    int fd = openat(st->dirfd, "meta.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = st->io->openat(st->dirfd, "meta.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         stor__logf(st, "meta.tmp: open: %s", strerror(errno));
         return CN_EIO;
     }
-    int rc = stor__pwrite_all(fd, buf, sizeof buf, 0);
-    if (rc == 0 && fsync(fd) != 0)
+    int rc = stor__pwrite_all(st, fd, buf, sizeof buf, 0);
+    if (rc == 0 && st->io->fsync(fd) != 0)
         rc = CN_EIO;
     close(fd);
-    if (rc == 0 && renameat(st->dirfd, "meta.tmp", st->dirfd, "meta") != 0)
+    if (rc == 0 && st->io->renameat(st->dirfd, "meta.tmp", st->dirfd, "meta") != 0)
         rc = CN_EIO;
-    if (rc == 0 && fsync(st->dirfd) != 0)
+    if (rc == 0 && st->io->fsync(st->dirfd) != 0)
         rc = CN_EIO;
     if (rc) {
         /* Whether the old or the new record is on disk is now unknown. */
@@ -261,6 +292,7 @@ int stor_open(const char *dir, const struct stor_options *opt, struct stor **out
     st->dirfd = st->waldfd = st->snapdfd = st->lockfd = st->fd = st->rfd = -1;
     cn_buf_init(&st->wbuf);
     cn_buf_init(&st->rbuf);
+    st->io = opt && opt->io ? opt->io : &stor_io_posix;
     st->first_index = 1;
     st->seg_bytes = STOR_SEG_DEFAULT;
     if (opt) {
@@ -301,7 +333,7 @@ int stor_open(const char *dir, const struct stor_options *opt, struct stor **out
                    strerror(e1 ? -e1 : -e2));
         goto fail;
     }
-    if (created && fsync(st->dirfd) != 0) {
+    if (created && st->io->fsync(st->dirfd) != 0) {
         stor__errf(err, errcap, "%s: fsync: %s", dir, strerror(errno));
         goto fail;
     }

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct stor;
 
@@ -45,10 +46,39 @@ struct stor_hard_state {
 
 typedef void (*stor_log_cb)(void *arg, const char *msg);
 
+/* The I/O seam: every call through which the store changes what is on disk
+ * (and the opens that precede such changes) goes through one of these, with
+ * POSIX semantics (-1 and errno on failure). The default, stor_io_posix, is
+ * the real calls; unit tests pass their own table to inject EIO, short
+ * writes and torn writes (tests/unit/storage). Reads, unlinks and directory
+ * walks call the system directly. A table must stay valid while the store
+ * is open and be safe to call from any thread stor_snapshot_write runs on.
+ *
+ * What the store does with failures (docs/format-storage.md, "I/O errors"):
+ * a short pwrite is continued until the whole buffer is written (0 bytes
+ * written counts as an error); a failed write, fdatasync/fsync, rename or
+ * truncate on the log or the hard state POISONS the store: that call and
+ * every later stor_append, stor_sync, stor_truncate_suffix,
+ * stor_set_hard_state and stor_snapshot_install return CN_EIO, and no
+ * fsync is ever retried (after a failed fsync the kernel may have dropped
+ * the dirty pages and a retry would report success: PostgreSQL's
+ * "fsyncgate"). Only a restart, which re-reads and repairs what is on disk,
+ * recovers. */
+struct stor_io {
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int (*fdatasync)(int fd);
+    int (*fsync)(int fd);
+    int (*renameat)(int olddfd, const char *oldpath, int newdfd, const char *newpath);
+    int (*ftruncate)(int fd, off_t len);
+    int (*openat)(int dfd, const char *path, int flags, mode_t mode);
+};
+extern const struct stor_io stor_io_posix;
+
 struct stor_options {
     size_t segment_bytes; /* roll to a new segment past this; 0 = 64 MiB */
     stor_log_cb log;      /* recovery notices (may be NULL) */
     void *log_arg;
+    const struct stor_io *io; /* NULL: stor_io_posix (borrowed, must outlive the store) */
 };
 
 /* Open (creating dirs as needed) and recover. On error *out is NULL and err
@@ -69,8 +99,7 @@ void stor_get_info(const struct stor *st, struct stor_info *info);
 
 /* Latest valid snapshot: *data is newly allocated (caller cn_free()s).
  * CN_ENOTFOUND when there is none. */
-int stor_snapshot_load(struct stor *st, uint64_t *index, uint64_t *term, void **data,
-                       size_t *len);
+int stor_snapshot_load(struct stor *st, uint64_t *index, uint64_t *term, void **data, size_t *len);
 
 /* Visit entries lo..hi (inclusive) in order; the entry's data pointer is valid
  * only during the callback. cb returns nonzero to stop (that value is
@@ -103,8 +132,8 @@ int stor_set_hard_state(struct stor *st, const struct stor_hard_state *hs);
  * last_index empties the log (first = index + 1, last = index). CN_EINVAL if
  * older than the current snapshot; CN_EIO. Same as stor_snapshot_write then
  * stor_snapshot_install, on the owner's thread. */
-int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data,
-                       size_t len, int retain);
+int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const void *data, size_t len,
+                       int retain);
 
 /* The two halves of stor_snapshot_save, for callers that must keep appending
  * while a large snapshot is written.

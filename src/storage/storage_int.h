@@ -58,6 +58,7 @@ struct stor_seg {
 };
 
 struct stor {
+    const struct stor_io *io; /* never NULL: the seam for writes and syncs */
     int dirfd, waldfd, snapdfd, lockfd;
     char *snapdir; /* absolute path of snapshots/ (stor_snapshot_write opens it afresh) */
     size_t seg_bytes;
@@ -66,9 +67,9 @@ struct stor {
 
     struct stor_seg *segs;
     size_t nsegs, segcap;
-    int fd;          /* last segment, read-write; -1 when none */
-    int dir_dirty;   /* wal/ needs an fsync before the next sync returns */
-    int rfd;         /* cached read-only fd of an older segment, or -1 */
+    int fd;        /* last segment, read-write; -1 when none */
+    int dir_dirty; /* wal/ needs an fsync before the next sync returns */
+    int rfd;       /* cached read-only fd of an older segment, or -1 */
     uint64_t rfd_first;
 
     uint32_t *offs;
@@ -87,7 +88,9 @@ void stor__logf(struct stor *st, const char *fmt, ...) __attribute__((format(pri
 void stor__errf(char *err, size_t errcap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int stor__pread_all(int fd, void *p, size_t n, uint64_t off);
-int stor__pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+/* Write all n bytes through st->io, continuing short writes. 0 or CN_EIO
+ * (errno set; a write that made no progress sets EIO). */
+int stor__pwrite_all(const struct stor *st, int fd, const void *p, size_t n, uint64_t off);
 uint32_t stor__crc(uint32_t crc, const void *p, size_t n);
 void stor__seg_name(char *out, size_t cap, uint64_t first);
 /* A new stream over the directory dfd (which stays open and is not moved), from

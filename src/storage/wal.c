@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/assert.h"
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -217,8 +218,10 @@ int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void 
                 cn_get_u32(h + 4) != rec_crc(h, e.data, e.len)) {
                 char name[STOR_NAME_MAX];
                 stor__seg_name(name, sizeof name, st->segs[k].first);
-                stor__logf(st, "wal/%s: offset %" PRIu64 ": record %" PRIu64
-                           " fails its checksum on re-read", name, rec_off(st, x), x);
+                stor__logf(st,
+                           "wal/%s: offset %" PRIu64 ": record %" PRIu64
+                           " fails its checksum on re-read",
+                           name, rec_off(st, x), x);
                 rc = CN_ECORRUPT;
                 break;
             }
@@ -239,16 +242,19 @@ int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void 
  * room for one more (reserved by the caller). */
 static int seg_create(struct stor *st, uint64_t first)
 {
+    /* A new segment continues the log (or starts an empty one). */
+    CN_INVARIANT(st->nsegs == 0 || first == st->segs[st->nsegs - 1].last + 1);
+    CN_ASSERT(st->nsegs < st->segcap);
     char name[STOR_NAME_MAX];
     stor__seg_name(name, sizeof name, first);
-    int fd = openat(st->waldfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = st->io->openat(st->waldfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         stor__logf(st, "wal/%s: create: %s", name, strerror(errno));
         return CN_EIO;
     }
     uint8_t h[STOR_SEG_HDR];
     seg_hdr_encode(h, first);
-    if (stor__pwrite_all(fd, h, sizeof h, 0) != 0) {
+    if (stor__pwrite_all(st, fd, h, sizeof h, 0) != 0) {
         stor__logf(st, "wal/%s: write header: %s", name, strerror(errno));
         close(fd);
         unlinkat(st->waldfd, name, 0);
@@ -270,14 +276,19 @@ static int seg_write(struct stor *st, const struct stor_entry *es, size_t n, siz
                      size_t blen)
 {
     struct stor_seg *s = &st->segs[st->nsegs - 1];
-    if (stor__pwrite_all(st->fd, st->wbuf.p + bstart, blen, s->size) != 0) {
+    /* Records go right after the segment's last one, at its end: a gap or an
+     * overlap here would be a hole in the durable log. */
+    CN_INVARIANT(n > 0 && es[0].index == s->last + 1);
+    CN_INVARIANT(st->nsegs == 1 || s->first == st->segs[st->nsegs - 2].last + 1);
+    CN_ASSERT(st->noffs == (size_t)(s->last + 1 - st->first_index));
+    if (stor__pwrite_all(st, st->fd, st->wbuf.p + bstart, blen, s->size) != 0) {
         char name[STOR_NAME_MAX];
         stor__seg_name(name, sizeof name, s->first);
         stor__logf(st, "wal/%s: offset %" PRIu64 ": write failed: %s", name, s->size,
                    strerror(errno));
         /* Try to leave no partial record behind; either way the store is
          * poisoned, since we cannot know what reached the disk. */
-        if (ftruncate(st->fd, (off_t)s->size) != 0)
+        if (st->io->ftruncate(st->fd, (off_t)s->size) != 0)
             stor__logf(st, "wal/%s: truncate after failed write: %s", name, strerror(errno));
         st->failed = 1;
         return CN_EIO;
@@ -287,6 +298,7 @@ static int seg_write(struct stor *st, const struct stor_entry *es, size_t n, siz
         st->offs[st->noffs++] = (uint32_t)off;
         off += STOR_REC_HDR + es[i].len;
     }
+    CN_ASSERT(off == s->size + blen && off <= STOR_SEG_MAX);
     s->size = off;
     s->last = es[n - 1].index;
     st->last_index = s->last;
@@ -315,8 +327,8 @@ int stor_append(struct stor *st, const struct stor_entry *es, size_t n)
         return CN_EINVAL;
     /* An empty log (fresh, or wholly covered by a snapshot) may restart
      * anywhere up to just past the snapshot, never leaving a gap. */
-    if (!st->nsegs && first > (st->last_index > st->snap_index ? st->last_index
-                                                                : st->snap_index) + 1)
+    if (!st->nsegs &&
+        first > (st->last_index > st->snap_index ? st->last_index : st->snap_index) + 1)
         return CN_EINVAL;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -330,8 +342,8 @@ int stor_append(struct stor *st, const struct stor_entry *es, size_t n)
      * roll at most once per record and, past the first, once per two
      * segments' worth of bytes (a segment plus the record that did not fit
      * in it exceed seg_bytes). */
-    size_t keep = st->nsegs && first <= st->last_index ? (size_t)(first - st->first_index)
-                                                       : st->noffs;
+    size_t keep =
+        st->nsegs && first <= st->last_index ? (size_t)(first - st->first_index) : st->noffs;
     size_t rolls = 2 + 2 * (total / (st->seg_bytes - STOR_SEG_HDR));
     if (rolls > n)
         rolls = n;
@@ -366,7 +378,7 @@ int stor_append(struct stor *st, const struct stor_entry *es, size_t n)
                     return rc;
                 /* The old segment must be durable on its own: later syncs
                  * only cover the live one. */
-                if (fdatasync(st->fd) != 0) {
+                if (st->io->fdatasync(st->fd) != 0) {
                     stor__logf(st, "wal: fdatasync before roll: %s", strerror(errno));
                     st->failed = 1;
                     return CN_EIO;
@@ -400,13 +412,13 @@ int stor_sync(struct stor *st)
         return CN_EINVAL;
     if (st->failed)
         return CN_EIO;
-    if (st->fd >= 0 && fdatasync(st->fd) != 0) {
+    if (st->fd >= 0 && st->io->fdatasync(st->fd) != 0) {
         stor__logf(st, "wal: fdatasync: %s", strerror(errno));
         st->failed = 1;
         return CN_EIO;
     }
     if (st->dir_dirty) {
-        if (fsync(st->waldfd) != 0) {
+        if (st->io->fsync(st->waldfd) != 0) {
             stor__logf(st, "wal/: fsync: %s", strerror(errno));
             st->failed = 1;
             return CN_EIO;
@@ -461,7 +473,7 @@ int stor_truncate_suffix(struct stor *st, uint64_t index)
         st->nsegs--;
         removed = 1;
     }
-    if (removed && fsync(st->waldfd) != 0) {
+    if (removed && st->io->fsync(st->waldfd) != 0) {
         rc = CN_EIO;
         goto fail;
     }
@@ -476,7 +488,7 @@ int stor_truncate_suffix(struct stor *st, uint64_t index)
         stor__seg_name(name, sizeof name, s->first);
         if (st->rfd >= 0 && st->rfd_first == s->first)
             rfd_drop(st);
-        st->fd = openat(st->waldfd, name, O_RDWR | O_CLOEXEC);
+        st->fd = st->io->openat(st->waldfd, name, O_RDWR | O_CLOEXEC, 0);
         if (st->fd < 0) {
             rc = CN_EIO;
             goto fail;
@@ -484,7 +496,7 @@ int stor_truncate_suffix(struct stor *st, uint64_t index)
     }
     if (s->last > index) {
         uint64_t end = rec_off(st, index + 1);
-        if (ftruncate(st->fd, (off_t)end) != 0 || fsync(st->fd) != 0) {
+        if (st->io->ftruncate(st->fd, (off_t)end) != 0 || st->io->fsync(st->fd) != 0) {
             rc = CN_EIO;
             goto fail;
         }
@@ -514,7 +526,7 @@ int stor__wal_compact(struct stor *st, uint64_t index)
     }
     if (drop == 0)
         return rc;
-    if (fsync(st->waldfd) != 0 && rc == 0)
+    if (st->io->fsync(st->waldfd) != 0 && rc == 0)
         rc = CN_EIO;
     if (drop == st->nsegs) {
         /* The snapshot covers the whole log: it now ends at the snapshot. */
@@ -695,7 +707,7 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
     const char *why = NULL;
     char whybuf[160], detail[256];
     uint64_t off = 0;
-    int fd = openat(st->waldfd, name, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    int fd = st->io->openat(st->waldfd, name, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
     if (fd < 0) {
         stor__errf(err, errcap, "wal/%s: open: %s", name, strerror(errno));
         return CN_EIO;
@@ -734,8 +746,7 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
         if ((rc = rd_all_zero(r, 0, &zero)) != 0)
             goto io;
         if (is_last && zero) {
-            stor__logf(st, "wal/%s: removed zero-filled segment (%" PRIu64 " bytes)", name,
-                       r->fsz);
+            stor__logf(st, "wal/%s: removed zero-filled segment (%" PRIu64 " bytes)", name, r->fsz);
             rc = SEG_REMOVE;
             goto out;
         }
@@ -744,8 +755,7 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
         goto corrupt;
     }
     if (cn_get_u32(h + 8) != STOR_VERSION) {
-        snprintf(whybuf, sizeof whybuf, "unsupported segment version %" PRIu32,
-                 cn_get_u32(h + 8));
+        snprintf(whybuf, sizeof whybuf, "unsupported segment version %" PRIu32, cn_get_u32(h + 8));
         why = whybuf;
         goto corrupt;
     }
@@ -824,8 +834,8 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
                 if ((rc = rd_all_zero(r, claimed, &zero)) != 0)
                     goto io;
                 if (!zero) {
-                    int k = snprintf(detail, sizeof detail, "%s in record followed by more data",
-                                     why);
+                    int k =
+                        snprintf(detail, sizeof detail, "%s in record followed by more data", why);
                     why = k > 0 ? detail : why;
                     goto corrupt;
                 }
@@ -835,20 +845,19 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
                 goto io;
             if (rc == 1) {
                 int k = snprintf(detail, sizeof detail,
-                                 "%s in record followed by valid data at offset %" PRIu64, why,
-                                 at);
+                                 "%s in record followed by valid data at offset %" PRIu64, why, at);
                 why = k > 0 ? detail : why;
                 goto corrupt;
             }
         }
         /* Never acknowledged: a sync would have covered the whole write. */
-        if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
+        if (st->io->ftruncate(fd, (off_t)off) != 0 || st->io->fsync(fd) != 0) {
             stor__errf(err, errcap, "wal/%s: truncate torn tail: %s", name, strerror(errno));
             rc = CN_EIO;
             goto out;
         }
-        stor__logf(st, "wal/%s: offset %" PRIu64 ": torn tail (%s): truncated %" PRIu64
-                   " bytes%s", name, off, why, r->fsz - off,
+        stor__logf(st, "wal/%s: offset %" PRIu64 ": torn tail (%s): truncated %" PRIu64 " bytes%s",
+                   name, off, why, r->fsz - off,
                    off == STOR_SEG_HDR ? ", segment now empty and removed" : "");
         r->fsz = off;
     }
@@ -934,7 +943,7 @@ int stor__wal_recover(struct stor *st, char *err, size_t errcap)
     cn_free(files);
     if (rc)
         return rc;
-    if (removed && fsync(st->waldfd) != 0) {
+    if (removed && st->io->fsync(st->waldfd) != 0) {
         stor__errf(err, errcap, "wal: fsync: %s", strerror(errno));
         return CN_EIO;
     }
@@ -948,7 +957,8 @@ int stor__wal_recover(struct stor *st, char *err, size_t errcap)
         stor__seg_name(name, sizeof name, st->first_index);
         stor__errf(err, errcap,
                    "wal/%s: offset 0: log starts at %" PRIu64 " but the snapshot ends at %" PRIu64
-                   ": entries are missing", name, st->first_index, st->snap_index);
+                   ": entries are missing",
+                   name, st->first_index, st->snap_index);
         return CN_ECORRUPT;
     }
     /* Finish a compaction a crash interrupted after the snapshot was saved. */

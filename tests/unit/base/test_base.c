@@ -1,13 +1,17 @@
 /* Unit tests for base/: durations, JSON writer, base64, strict JSON parsing
  * and key matching, binary encoding, buffers, allocation-failure injection. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "base/assert.h"
 #include "base/buf.h"
 #include "base/crc.h"
 #include "base/dur.h"
@@ -24,12 +28,18 @@ static void test_dur_parse_go_syntax(void **state)
         const char *in;
         int64_t ns;
     } ok[] = {
-        {"10s", 10 * CN_NS_PER_S},     {"10.0s", 10 * CN_NS_PER_S},
-        {"0.001s", CN_NS_PER_MS},      {"2.9873s", 2987300000},
-        {"120000ms", 120 * CN_NS_PER_S}, {"1m30s", 90 * CN_NS_PER_S},
-        {"1.5h", 5400 * CN_NS_PER_S},  {"300us", 300000},
-        {"300\xc2\xb5s", 300000},      {"5ns", 5},
-        {"0", 0},                      {"-1s", -CN_NS_PER_S},
+        {"10s", 10 * CN_NS_PER_S},
+        {"10.0s", 10 * CN_NS_PER_S},
+        {"0.001s", CN_NS_PER_MS},
+        {"2.9873s", 2987300000},
+        {"120000ms", 120 * CN_NS_PER_S},
+        {"1m30s", 90 * CN_NS_PER_S},
+        {"1.5h", 5400 * CN_NS_PER_S},
+        {"300us", 300000},
+        {"300\xc2\xb5s", 300000},
+        {"5ns", 5},
+        {"0", 0},
+        {"-1s", -CN_NS_PER_S},
         {".5s", CN_NS_PER_S / 2},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -118,8 +128,12 @@ static void test_jsonw_pretty(void **state)
 static void test_base64_round_trip_and_errors(void **state)
 {
     (void)state;
-    const char *vec[][2] = {{"", ""},         {"f", "Zg=="},     {"fo", "Zm8="},
-                            {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+    const char *vec[][2] = {{"", ""},
+                            {"f", "Zg=="},
+                            {"fo", "Zm8="},
+                            {"foo", "Zm9v"},
+                            {"foob", "Zm9vYg=="},
+                            {"fooba", "Zm9vYmE="},
                             {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < 7; i++) {
         struct cn_buf e = CN_BUF_INIT, d = CN_BUF_INIT;
@@ -163,7 +177,8 @@ static void test_json_keys_case_and_snake(void **state)
     (void)state;
     assert_true(cn_json_key_eq("service_id", "ServiceID"));
     assert_true(cn_json_key_eq("serviceid", "ServiceID"));
-    assert_true(cn_json_key_eq("DeregisterCriticalServiceAfter", "deregister_critical_service_after"));
+    assert_true(
+        cn_json_key_eq("DeregisterCriticalServiceAfter", "deregister_critical_service_after"));
     assert_false(cn_json_key_eq("ServiceIDs", "ServiceID"));
     assert_false(cn_json_key_eq("Name", "Names"));
     char err[64];
@@ -246,6 +261,76 @@ static void test_crc32c_known_vector(void **state)
     assert_true(cn_crc32c(c, "56789", 5) == 0xE3069283u);
 }
 
+/* Run fn in a child with stderr on a pipe: its exit status and what it printed. */
+static int run_child(void (*fn)(void), char *out, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(p[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static int side_effects;
+static void invariant_fails(void)
+{
+    uint64_t commit = 7, next = 5;
+    CN_INVARIANT(next >= commit);
+}
+static void invariant_holds(void)
+{
+    CN_INVARIANT(1 + 1 == 2);
+}
+static void assert_fails(void)
+{
+    CN_ASSERT(side_effects == 42);
+}
+
+static void test_invariant_aborts_with_location(void **state)
+{
+    (void)state;
+    char out[512];
+    int st = run_child(invariant_fails, out, sizeof out);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+    assert_non_null(strstr(out, "test_base.c:"));
+    assert_non_null(strstr(out, "invariant failed: next >= commit"));
+    st = run_child(invariant_holds, out, sizeof out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_assert_checked_in_test_builds(void **state)
+{
+    (void)state;
+    char out[512];
+    int st = run_child(assert_fails, out, sizeof out);
+    if (CN_ASSERT_ENABLED) {
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+        assert_non_null(strstr(out, "side_effects == 42"));
+    } else {
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    /* Compiled out or not, the condition is evaluated at most once. */
+    CN_ASSERT(++side_effects == 1 || !CN_ASSERT_ENABLED);
+    assert_int_equal(side_effects, CN_ASSERT_ENABLED ? 1 : 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +344,8 @@ int main(void)
         cmocka_unit_test(test_enc_dec_bounds),
         cmocka_unit_test(test_buf_oom_keeps_contents),
         cmocka_unit_test(test_crc32c_known_vector),
+        cmocka_unit_test(test_invariant_aborts_with_location),
+        cmocka_unit_test(test_assert_checked_in_test_builds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "base/assert.h"
 #include "raft/raft_int.h"
 
 static void test_inflights(void **state)
@@ -20,7 +21,10 @@ static void test_inflights(void **state)
     raft__infl_add(in, 8, 10);
     raft__infl_add(in, 9, 10);
     assert_true(raft__infl_full(in)); /* by messages */
-    raft__infl_add(in, 10, 10);       /* ignored: never overruns */
+    /* Adding to a full window is a caller bug (CN_ASSERT); a build without
+     * the checks ignores it rather than overrun the ring. */
+    if (!CN_ASSERT_ENABLED)
+        raft__infl_add(in, 10, 10);
     assert_int_equal(in->count, 3);
     raft__infl_free_le(in, 7);
     assert_int_equal(in->count, 2);
