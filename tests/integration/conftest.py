@@ -303,6 +303,25 @@ class Agent:
         assert r.status_code == 200, (r.status_code, r.text)
         return r.json()[0]
 
+    # ---- server counters (/v1/agent/self Stats.cairn) ----------------------
+
+    def stats(self):
+        """Stats.cairn of /v1/agent/self as ints: http_parked (blocking
+        queries parked right now), http_connections, http_requests, watches.
+        A fresh connection each time: safe from a helper thread."""
+        r = requests.get(self.url("/v1/agent/self"), timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return {k: int(v) for k, v in r.json()["Stats"]["cairn"].items()}
+
+    def parked(self):
+        return self.stats()["http_parked"]
+
+    def wait_parked(self, n, timeout=30.0):
+        """Wait until at least n blocking queries are parked: a write made
+        after this is seen by them as a change, never before they looked."""
+        wait_until(lambda: self.parked() >= n, timeout=timeout,
+                   what="%d parked blocking queries" % n)
+
     def consul(self):
         import consul
         return consul.Consul(host="127.0.0.1", port=self.http_port)
