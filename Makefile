@@ -46,7 +46,7 @@ integration:
 	CAIRN_BIN=$(CURDIR)/$(ASAN)/cairn $(PYTEST) -q tests/integration
 
 fuzz: build-fuzz
-	@./scripts/run-fuzz.sh $(FUZZ)/tests/fuzz $(FUZZ_SECONDS)
+	@./scripts/run-fuzz.sh $(FUZZ)/tests/fuzz $(FUZZ_SECONDS) $(FUZZ)/artifacts
 
 # Deterministic Raft simulation: scripted scenarios, then SEEDS random seeds
 # (release build; `make test` runs 2,000 seeds under ASan through ctest).
