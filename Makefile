@@ -47,7 +47,7 @@ build-fuzz: deps
 run: build
 	./$(REL)/cairn agent -dev
 
-test: build-asan
+test: format-check build-asan
 	@$(MAKE) --no-print-directory unit integration fuzz
 
 unit:
