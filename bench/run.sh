@@ -26,8 +26,8 @@ export BENCH_RUN_TAG=r$$
 skip() { [[ " $BENCH_SKIP " == *" $1 "* ]]; }
 say() { printf '%s\n' "$*" >&2; }
 
-# Thousands of parked connections need descriptors; 20000 is this machine's
-# hard limit (DESIGN.md).
+# Thousands of parked connections need descriptors: raise the soft limit to
+# the hard one (20000 on the development machine).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 20000 2>/dev/null || true
 
 for tool in "$CAIRN_BIN" wrk; do

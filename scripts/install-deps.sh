@@ -3,7 +3,7 @@
 # Skips apt entirely when everything is already present (keeps `make test` fast).
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libuv1-dev node-llhttp libjson-c-dev libisal-dev libcurl4-openssl-dev libcmocka-dev
   python3-pytest python3-requests python3-consul python3-dnspython bind9-dnsutils curl
 )

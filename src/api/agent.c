@@ -175,6 +175,17 @@ static void h_self(struct api_ctx *c)
     kstat(&w, "checks", nchk);
     kstat(&w, "services", l ? local_service_count(l) : 0);
     cn_jsonw_obj_close(&w);
+    /* cairn's own group (Consul's clients ignore unknown groups): tests wait
+     * on http_parked (blocking queries parked now) instead of sleeping. Only
+     * counts that stay put while nothing is parked, so that two reads of an
+     * idle agent agree (`cairn info` is compared with /agent/self). */
+    struct http_stats hs;
+    http_req_server_stats(c->req, &hs);
+    cn_jsonw_key(&w, "cairn");
+    cn_jsonw_obj_open(&w);
+    kstat(&w, "http_parked", hs.parked);
+    kstat(&w, "watches", srv_watch_count(s));
+    cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "bootstrap", "true");

@@ -1,7 +1,7 @@
 /* api/decode.h: JSON request bodies -> state structs, for the agent and
  * catalog write endpoints.
  *
- * Rules every decoder follows (Consul's, see consul-api.md §0 and §2.0):
+ * Rules every decoder follows (Consul's, see docs/consul-api-notes.md §0 and §2.0):
  *  - object keys match case-insensitively and snake_case matches CamelCase
  *    (cn_json_get); "ScriptArgs"/"Args" are aliases;
  *  - durations are Go duration strings ("10s", "1m30s") or integer ns;

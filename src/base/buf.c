@@ -104,12 +104,3 @@ int cn_buf_cstr(struct cn_buf *b)
     b->p[b->len] = '\0';
     return 0;
 }
-
-char *cn_buf_take(struct cn_buf *b, size_t *len)
-{
-    char *p = b->p;
-    if (len)
-        *len = b->len;
-    cn_buf_init(b);
-    return p;
-}

@@ -1,5 +1,5 @@
 /* base/buf.h: a growable byte buffer. The struct is owned by the caller;
- * the bytes by the buffer until cn_buf_free() or cn_buf_take().
+ * the bytes by the buffer until cn_buf_free().
  * Appends return 0 or CN_ENOMEM; on error the buffer keeps its old contents. */
 #ifndef CN_BUF_H
 #define CN_BUF_H
@@ -28,7 +28,5 @@ int cn_buf_vprintf(struct cn_buf *b, const char *fmt, va_list ap);
 int cn_buf_put_u64(struct cn_buf *b, uint64_t v); /* decimal */
 /* Ensure a NUL after the contents (not counted in len). */
 int cn_buf_cstr(struct cn_buf *b);
-/* Hand the bytes to the caller (must cn_free them); the buffer becomes empty. */
-char *cn_buf_take(struct cn_buf *b, size_t *len);
 
 #endif

@@ -13,10 +13,3 @@ uint64_t cn_now_ms(void)
 {
     return cn_now_ns() / 1000000ULL;
 }
-
-uint64_t cn_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000ULL + (uint64_t)ts.tv_nsec / 1000000ULL;
-}

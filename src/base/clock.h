@@ -7,6 +7,5 @@
 
 uint64_t cn_now_ms(void);      /* monotonic milliseconds */
 uint64_t cn_now_ns(void);      /* monotonic nanoseconds */
-uint64_t cn_wall_ms(void);     /* wall clock, ms since the epoch */
 
 #endif

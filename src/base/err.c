@@ -1,7 +1,5 @@
 #include "base/err.h"
 
-#include <errno.h>
-
 const char *cn_strerror(int rc)
 {
     switch (rc) {
@@ -14,25 +12,4 @@ const char *cn_strerror(int rc)
 #undef CN_ERR_CASE
     }
     return "unknown error";
-}
-
-int cn_err_from_errno(int e)
-{
-    switch (e) {
-    case ENOMEM:
-        return CN_ENOMEM;
-    case EINVAL:
-        return CN_EINVAL;
-    case ENOENT:
-        return CN_ENOTFOUND;
-    case EEXIST:
-        return CN_EEXIST;
-    case EAGAIN:
-        return CN_EAGAIN;
-    case EFBIG:
-    case E2BIG:
-        return CN_ETOOBIG;
-    default:
-        return CN_EIO;
-    }
 }

@@ -1,6 +1,6 @@
 /* base/err.h: cairn's single error space.
  * Every fallible function returns 0 on success or a negative CN_E* code.
- * libuv and errno values are translated once, at the edge (cn_err_from_errno). */
+ * libuv and errno values are translated once, at the edge. */
 #ifndef CN_ERR_H
 #define CN_ERR_H
 
@@ -27,8 +27,5 @@ enum cn_err {
 
 /* A static string describing `rc` (never NULL). */
 const char *cn_strerror(int rc);
-
-/* Map an errno value (positive) to a CN_E* code. */
-int cn_err_from_errno(int e);
 
 #endif

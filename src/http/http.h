@@ -101,6 +101,9 @@ struct http_stats {
     uint64_t requests, connections_open, parked;
 };
 void http_server_stats(const struct http_server *s, struct http_stats *out);
+/* The counters of the server that received req (all zero once req was
+ * aborted): lets a handler report them without holding the server. */
+void http_req_server_stats(const struct http_req *req, struct http_stats *out);
 
 /* The request parser alone, for fuzzing and unit tests: feed bytes, get the
  * parsed requests through cb (req valid during the call only). Returns the

@@ -950,3 +950,12 @@ void http_server_stats(const struct http_server *s, struct http_stats *out)
 {
     *out = s->stats;
 }
+
+void http_req_server_stats(const struct http_req *req, struct http_stats *out)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    if (r->srv)
+        *out = r->srv->stats;
+    else
+        memset(out, 0, sizeof(*out));
+}

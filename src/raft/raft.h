@@ -35,7 +35,7 @@
  * core and valid until raft_done. Everything passed in (messages, proposals)
  * is copied; the caller keeps ownership of its buffers.
  *
- * Safety rules implemented (see ../shared/reference/raft-pitfalls.md, cited by
+ * Safety rules implemented (see docs/raft-pitfalls.md, cited by
  * number in the .c files): PreVote; CheckQuorum; leader lease only with
  * CheckQuorum; commit counted only for current-term entries with a no-op on
  * election (Figure 8); truncation only at a real conflict; commit clamped to

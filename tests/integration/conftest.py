@@ -28,6 +28,8 @@ import pytest
 import requests
 
 CAIRN_BIN = os.environ.get("CAIRN_BIN", "/work/main/build/asan/cairn")
+TSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                         "tsan.supp")
 
 # Generous guards: these only stop a hung test, they never judge speed. The
 # ASan build on a shared 2-core machine can be slow to start.
@@ -162,6 +164,10 @@ class Agent:
             # assert_no_sanitizer_report().
             env.setdefault("ASAN_OPTIONS", "abort_on_error=0")
             env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+            # A TSan build (make tsan): every report is a failure; the
+            # suppressions file documents the few benign entries.
+            env.setdefault("TSAN_OPTIONS", "halt_on_error=0 second_deadlock_stack=1 "
+                           "suppressions=" + TSAN_SUPP)
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, env=env)
         self.http = requests.Session()
@@ -260,7 +266,8 @@ class Agent:
 
     def sanitizer_report(self):
         text = self.log_text()
-        for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                    "WARNING: ThreadSanitizer"):
             i = text.find(pat)
             if i >= 0:
                 return text[max(0, i - 200):i + 3000]
@@ -302,6 +309,25 @@ class Agent:
             return None
         assert r.status_code == 200, (r.status_code, r.text)
         return r.json()[0]
+
+    # ---- server counters (/v1/agent/self Stats.cairn) ----------------------
+
+    def stats(self):
+        """Stats.cairn of /v1/agent/self as ints: http_parked (blocking
+        queries parked right now) and watches (armed state watches).
+        A fresh connection each time: safe from a helper thread."""
+        r = requests.get(self.url("/v1/agent/self"), timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return {k: int(v) for k, v in r.json()["Stats"]["cairn"].items()}
+
+    def parked(self):
+        return self.stats()["http_parked"]
+
+    def wait_parked(self, n, timeout=30.0):
+        """Wait until at least n blocking queries are parked: a write made
+        after this is seen by them as a change, never before they looked."""
+        wait_until(lambda: self.parked() >= n, timeout=timeout,
+                   what="%d parked blocking queries" % n)
 
     def consul(self):
         import consul

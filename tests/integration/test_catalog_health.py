@@ -3,7 +3,7 @@ for deregister and TTL updates, as Consul 0.7 accepted) and raw requests.
 
 Expected behaviour: Consul's api-docs (catalog.mdx, health.mdx,
 agent/service.mdx, agent/check.mdx) as summarised in
-/work/shared/reference/consul-api.md."""
+docs/consul-api-notes.md."""
 
 import socket
 

@@ -1,6 +1,6 @@
 """Durability: an acknowledged write survives kill -9; clean restarts keep
 everything; a torn WAL tail is truncated on recovery, corruption elsewhere
-stops the agent with a message naming the file (DESIGN.md, storage.h).
+stops the agent with a message naming the file (docs/format-storage.md, storage.h).
 
 On-disk layout (src/storage/storage.h): DATA_DIR/raft/wal/*.wal and
 DATA_DIR/raft/snapshots/*.snap."""

@@ -3,7 +3,6 @@ python-consul 0.7.1."""
 
 import base64
 import threading
-import time
 
 from conftest import index_of
 
@@ -229,9 +228,10 @@ def test_python_consul_kv_index_blocking(agent):
     c = agent.consul()
     c.kv.put("pyb/k", "one")
     idx, kv = c.kv.get("pyb/k")
+    base = agent.parked()
 
     def writer():
-        time.sleep(0.5)
+        agent.wait_parked(base + 1)  # the watcher is parked: now write
         agent.consul().kv.put("pyb/k", "two")
     t = threading.Thread(target=writer)
     t.start()

@@ -1,5 +1,5 @@
 /* tests/sim/sim.c: the simulated cluster — shell, fake disk, fake network,
- * state machine and the invariant checks (raft-pitfalls.md §3).
+ * state machine and the invariant checks (docs/raft-pitfalls.md §3).
  *
  * The shell follows raft.h step by step for every raft_ready:
  *   a. the update becomes one disk "batch" (snapshot, entries, hard state),

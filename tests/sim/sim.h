@@ -5,7 +5,7 @@
  * a synced watermark (a crash loses what was not synced), a fake network
  * (delay, drop, duplicate, reorder, partitions), a deterministic state
  * machine (a running hash of applied commands) and the safety invariants of
- * ../../../shared/reference/raft-pitfalls.md §3 checked after every event.
+ * docs/raft-pitfalls.md §3 checked after every event.
  *
  * Two ways to drive it:
  *   - sim_run_random(): a seeded fault schedule (sim_random.c) followed by a

@@ -1,4 +1,4 @@
-/* tests/sim/sim_scenarios.c: scripted scenarios (raft-pitfalls.md §2).
+/* tests/sim/sim_scenarios.c: scripted scenarios (docs/raft-pitfalls.md §2).
  *
  * Each runs a cluster with a MANUAL network (nothing moves unless delivered)
  * and, unless it says otherwise, immediately durable disks. Ticks are given to
