@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Fail when the folders of src/ include each other in a cycle.
 
-DESIGN.md: arrows between folders point one way; no two folders include each
+docs/architecture.md: arrows between folders point one way; no two folders include each
 other, directly or through others. This builds the folder graph from every
 `#include "..."` in every file under SRC (any name, any depth; the files at the
 top of SRC, such as main.c, form the folder "."), resolving a name the way the

@@ -1,4 +1,4 @@
-/* base/assert.h: checks of cairn's own invariants (STYLE.md, "Errors").
+/* base/assert.h: checks of cairn's own invariants (docs/invariants.md).
  *
  *   CN_ASSERT(cond)     a debug check: evaluated in Debug/ASan builds and in
  *                       the simulator (any build without NDEBUG, or with
