@@ -46,6 +46,7 @@ struct agent {
     char node_id[40];
     char advertise[64];
     bool stopping;
+    int status; /* exit status once the loop drained: 1 after a fatal storage error */
 };
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -248,6 +249,17 @@ static void on_left(void *arg)
         uv_timer_start(&ag->leave, on_leave_timer, LEAVE_EXIT_DELAY_MS, 0);
 }
 
+/* srv_options.on_fatal: the log's storage failed. Like etcd (which panics on
+ * a failed WAL fsync), the agent exits non-zero: a supervisor restarts it and
+ * recovery keeps exactly what was durable. */
+static void on_fatal(void *arg, int rc, const char *msg)
+{
+    struct agent *ag = arg;
+    cn_error("agent", "%s (%s): shutting down", msg, cn_strerror(rc));
+    ag->status = 1;
+    shutdown_agent(ag);
+}
+
 static int prepare_data_dir(struct agent *ag, char *err, size_t errcap)
 {
     struct agent_config *c = &ag->cfg;
@@ -364,7 +376,9 @@ static int run(struct agent *ag)
                              .tick_ms = tick_ms,
                              .election_ms = elect_ms,
                              .node_name = c->node_name,
-                             .node_uuid = ag->node_id};
+                             .node_uuid = ag->node_id,
+                             .on_fatal = on_fatal,
+                             .fatal_arg = ag};
     rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start: %s", err);
@@ -461,7 +475,7 @@ static int run(struct agent *ag)
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ag->loop);
     cn_info("agent", "shutdown complete");
-    return 0;
+    return ag->status;
 
 out_http:
     http_server_stop(ag->http, NULL, NULL);

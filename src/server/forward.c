@@ -13,13 +13,13 @@
 
 void srv__send_raw(struct srv *s, uint64_t to, uint8_t type, const void *p, size_t len)
 {
-    if (s->x && !s->x_stopping)
+    if (s->x && !s->x_stopping && !s->failed)
         xport_send(s->x, to, type, p, len);
 }
 
 void srv__send_encoded(struct srv *s, const struct omsg *m)
 {
-    if (!s->x || s->x_stopping)
+    if (!s->x || s->x_stopping || s->failed)
         return;
     int rc = xport_send(s->x, m->to, XPORT_RAFT_MSG, m->data, m->len);
     if (rc && s->raft && m->snap)

@@ -57,6 +57,8 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
      * split the vote (a 1.7 s failover seen at 50 ms ticks). */
     s->tick_ms = opt->tick_ms ? opt->tick_ms : 10;
     s->hold_ms = opt->hold_ms ? opt->hold_ms : 7000;
+    s->on_fatal = opt->on_fatal;
+    s->fatal_arg = opt->fatal_arg;
     uint64_t election_ms = opt->election_ms ? opt->election_ms : 500;
     uint64_t hb_ms = opt->heartbeat_ms ? opt->heartbeat_ms : election_ms / 10;
     s->election_ticks = (unsigned)(election_ms / s->tick_ms);
@@ -88,7 +90,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
         return fail_open(s, rc);
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/raft", opt->data_dir);
-    struct stor_options so = {.segment_bytes = 0, .log = log_cb, .log_arg = s};
+    struct stor_options so = {.segment_bytes = 0, .log = log_cb, .log_arg = s, .io = opt->stor_io};
     char serr[512] = "";
     rc = stor_open(dir, &so, &s->st, serr, sizeof(serr));
     if (rc) {
@@ -454,4 +456,9 @@ void srv_watch_disarm(struct srv *s, struct srv_watch *w)
 {
     if (s->watches)
         srv__watches_disarm(s->watches, w);
+}
+
+size_t srv_watch_count(const struct srv *s)
+{
+    return srv__watches_count(s->watches);
 }

@@ -31,6 +31,7 @@
 #include "state/state.h"
 
 struct srv;
+struct stor_io;
 
 struct srv_options {
     const char *data_dir;      /* storage lives in data_dir/raft */
@@ -41,8 +42,8 @@ struct srv_options {
     /* Never fork: encode on the loop (a stall) and write on the snapshot
      * thread, the path taken anyway when fork() fails. For tests. */
     bool snapshot_in_process;
-    uint64_t node_id;          /* this server's raft id; 0 = a random one, generated once
-                                * and kept in data_dir/raft-id (never reused) */
+    uint64_t node_id; /* this server's raft id; 0 = a random one, generated once
+                       * and kept in data_dir/raft-id (never reused) */
     /* ---- cluster (Raft) ------------------------------------------------------
      * The single-voter path is a Raft cluster of one. Fields below are
      * optional; zero values give a bootstrapped single server. With a
@@ -57,13 +58,25 @@ struct srv_options {
     int bootstrap_expect;       /* -bootstrap-expect=N: bootstrap once N servers know each other */
     const char *const *join;    /* -retry-join "host:port" of other servers' RPC ports */
     size_t njoin;
-    uint64_t tick_ms;           /* Raft tick; 0 = 10 ms */
-    uint64_t election_ms;       /* election timeout; 0 = 500 ms (randomized to [t, 2t): failover < 1 s) */
-    uint64_t heartbeat_ms;      /* heartbeat interval; 0 = election_ms / 10 */
-    const char *node_name;      /* exchanged with peers (srv_peer.node); NULL = "" */
-    const char *node_uuid;      /* the agent's node ID (srv_peer.node_id); NULL = "" */
-    uint64_t hold_ms;           /* how long writes/reads wait for a leader; 0 = 7000
-                                 * (Consul's rpc_hold_timeout) */
+    uint64_t tick_ms;     /* Raft tick; 0 = 10 ms */
+    uint64_t election_ms; /* election timeout; 0 = 500 ms (randomized to [t, 2t): failover < 1 s) */
+    uint64_t heartbeat_ms; /* heartbeat interval; 0 = election_ms / 10 */
+    const char *node_name; /* exchanged with peers (srv_peer.node); NULL = "" */
+    const char *node_uuid; /* the agent's node ID (srv_peer.node_id); NULL = "" */
+    uint64_t hold_ms;      /* how long writes/reads wait for a leader; 0 = 7000
+                            * (Consul's rpc_hold_timeout) */
+    /* Called once, on the loop thread, when the log's storage failed (a write
+     * or fsync returned an error: the store is poisoned, docs/format-storage.md).
+     * By then the server has stopped taking part in Raft: it no longer ticks
+     * and sends nothing to peers, so a failed leader cannot go on leading and
+     * the others elect a new one; every pending and later write fails with
+     * CN_EIO. The caller should exit: a restart recovers what is durable.
+     * NULL: the server stays up in that state. */
+    void (*on_fatal)(void *arg, int rc, const char *msg);
+    void *fatal_arg;
+    /* The storage's system calls (tests inject faults); NULL = the real ones.
+     * Borrowed: must outlive the server. */
+    const struct stor_io *stor_io;
 };
 
 int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, char *err,
@@ -94,7 +107,7 @@ struct srv_peer {
     char addr[64];    /* "host:port" of the server RPC port */
     bool voter;
     bool leader;
-    uint64_t match;   /* leader's view of its log, 0 elsewhere */
+    uint64_t match; /* leader's view of its log, 0 elsewhere */
 };
 /* The configuration in force (voters and learners). Returns the count
  * (may exceed cap: then only cap were written). */
@@ -160,5 +173,7 @@ struct srv_watch {
 int srv_watch_arm(struct srv *s, struct srv_watch *w, enum state_table t, const char *key,
                   bool prefix, srv_watch_cb cb, void *data);
 void srv_watch_disarm(struct srv *s, struct srv_watch *w); /* no-op if not armed */
+/* Watches armed now (parked blocking queries and other waiters). */
+size_t srv_watch_count(const struct srv *s);
 
 #endif

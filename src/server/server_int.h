@@ -175,6 +175,9 @@ struct srv {
     bool had_log; /* the log was not empty at open */
 
     /* lifecycle: server.c */
+    bool failed; /* the log's storage failed: silent to peers (writer.c) */
+    void (*on_fatal)(void *arg, int rc, const char *msg);
+    void *fatal_arg;
     bool closing;
     bool opening; /* inside srv_open: no snapshot yet */
     int handles;  /* open libuv handles (+ the transport): freed at 0; also

@@ -205,6 +205,23 @@ oom:
     return NULL;
 }
 
+/* The store is poisoned (docs/format-storage.md): nothing written after the
+ * failure is durable, so this server must not go on voting, acknowledging or
+ * leading. It goes silent to its peers at once, as a crashed server would
+ * (a leader whose own writes fail would otherwise keep its followers'
+ * heartbeats flowing and hold the cluster without committing anything), and
+ * tells its owner, which exits. */
+static void storage_failed(struct srv *s, int err)
+{
+    s->failed = true;
+    if (s->timer_init)
+        uv_timer_stop(&s->tick);
+    cn_error("server", "storage failed (%s): this server stops taking part in the cluster",
+             cn_strerror(err));
+    if (s->on_fatal)
+        s->on_fatal(s->fatal_arg, err, "the log's storage failed");
+}
+
 void srv__on_async(uv_async_t *h)
 {
     struct srv *s = h->data;
@@ -241,6 +258,8 @@ void srv__on_async(uv_async_t *h)
     if (snap_done)
         srv__snap_finished(s, snap_rc, snap_err, bytes, blen);
     cn_free(bytes);
+    if (err && !s->failed)
+        storage_failed(s, err);
     if (err) {
         /* The disk refused a write: nothing after it can be acknowledged. */
         for (struct prop *p = s->props.head, *nx; p; p = nx) {

@@ -6,6 +6,7 @@
  * snapshot sent by the leader (its log was compacted past the follower),
  * removal of a server, and the hold timeout without a leader. Deadlines in
  * the waits only stop a hung test; nothing asserts on timing. */
+#include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -24,6 +25,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "server/server.h"
+#include "storage/storage.h"
 
 #define N 3
 
@@ -38,6 +40,50 @@ struct node {
 
 static uv_loop_t loop;
 static struct node nodes[N];
+
+/* Storage I/O with an injected failure: every fsync of a file under
+ * fail_dir fails with EIO (a disk gone bad under one server). */
+static char fail_dir[64];
+static int fatal_calls[N];
+
+static bool fd_fails(int fd)
+{
+    if (!fail_dir[0])
+        return false;
+    char link[64], path[512];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    if (n <= 0)
+        return false;
+    path[n] = 0;
+    return !strncmp(path, fail_dir, strlen(fail_dir));
+}
+
+static int faulty_fdatasync(int fd)
+{
+    if (fd_fails(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    return stor_io_posix.fdatasync(fd);
+}
+
+static int faulty_fsync(int fd)
+{
+    if (fd_fails(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    return stor_io_posix.fsync(fd);
+}
+
+static struct stor_io faulty_io;
+
+static void on_fatal(void *arg, int rc, const char *msg)
+{
+    (void)rc, (void)msg;
+    (*(int *)arg)++;
+}
 
 struct ctx {
     int done;
@@ -182,6 +228,11 @@ static uint64_t election_ms = 150, heartbeat_ms = 0;
 
 static void setup_nodes(void)
 {
+    faulty_io = stor_io_posix;
+    faulty_io.fdatasync = faulty_fdatasync;
+    faulty_io.fsync = faulty_fsync;
+    fail_dir[0] = 0;
+    memset(fatal_calls, 0, sizeof(fatal_calls));
     uv_loop_init(&loop);
     memset(nodes, 0, sizeof(nodes));
     for (int i = 0; i < N; i++) {
@@ -207,7 +258,10 @@ static void setup_nodes(void)
                                     .heartbeat_ms = heartbeat_ms,
                                     .snapshot_entries = 100,
                                     .snapshot_interval_ms = 0,
-                                    .hold_ms = 1500};
+                                    .hold_ms = 1500,
+                                    .on_fatal = on_fatal,
+                                    .fatal_arg = &fatal_calls[i],
+                                    .stor_io = &faulty_io};
         char name[16];
         snprintf(name, sizeof(name), "n%d", i + 1);
         n->o.node_name = strdup(name);
@@ -281,6 +335,45 @@ static void test_form_write_read_failover(void **state)
     assert_true(has_key(l, "w/0") && has_key(l, "after-failover"));
     assert_true(srv_snapshot_index(nodes[l].s) > 0);
     assert_true(spin(have_leader, NULL));
+    teardown_nodes();
+}
+
+/* The two servers other than `arg` agree on a leader that is not `arg`. */
+static bool others_lead(void *arg)
+{
+    int x = *(int *)arg, a = (x + 1) % N, b = (x + 2) % N;
+    const char *la = srv_leader_addr(nodes[a].s), *lb = srv_leader_addr(nodes[b].s);
+    return la[0] && !strcmp(la, lb) && strcmp(la, nodes[x].addr) &&
+           (srv_is_leader(nodes[a].s) || srv_is_leader(nodes[b].s));
+}
+
+static bool fatal_seen(void *arg)
+{
+    return fatal_calls[*(int *)arg] > 0;
+}
+
+/* A leader whose disk fails (fsync returns EIO) must not go on leading: its
+ * write fails, it tells its owner once, goes silent, and the two others
+ * elect a leader and take writes while it stays open. */
+static void test_leader_storage_failure(void **state)
+{
+    (void)state;
+    setup_nodes();
+    assert_true(spin(have_leader, NULL));
+    int l = agreed_leader();
+    int f = (l + 1) % N;
+    assert_int_equal(put(l, "before", "x"), 0);
+
+    snprintf(fail_dir, sizeof(fail_dir), "%s", nodes[l].dir);
+    assert_int_equal(put(l, "during", "x"), CN_EIO);
+    assert_true(spin(fatal_seen, &l));
+    assert_true(spin(others_lead, &l));
+    assert_int_equal(put(f, "after", "y"), 0);
+    assert_true(has_key(f, "before") && has_key(f, "after"));
+    assert_false(has_key(l, "after"));
+    assert_int_equal(fatal_calls[l], 1);
+    assert_int_equal(fatal_calls[f] + fatal_calls[(l + 2) % N], 0);
+    fail_dir[0] = 0;
     teardown_nodes();
 }
 
@@ -359,6 +452,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_form_write_read_failover),
+        cmocka_unit_test(test_leader_storage_failure),
         cmocka_unit_test(test_remove_and_no_leader_hold),
         cmocka_unit_test(test_bootstrap_uses_configured_heartbeat),
     };
