@@ -6,7 +6,8 @@
  *
  * Both ends of a connection usually live in this one process, so when it is
  * descheduled (a loaded machine) both stall together: hello timeouts are long
- * here (NODE_HELLO_MS) except where the timeout itself is tested. */
+ * here (NODE_HELLO_MS), and so is the heartbeat (NODE_HEARTBEAT_MS: silence
+ * closes a connection after 4 of them), except where they are tested. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,6 +33,7 @@
 
 #define GUARD_MS 15000
 #define NODE_HELLO_MS 10000
+#define NODE_HEARTBEAT_MS 2000
 
 struct node {
     struct xport *x;
@@ -39,7 +41,9 @@ struct node {
     int port;
     const char *cluster;
     size_t max_queue, chunk;
-    uint64_t hello_ms; /* 0: NODE_HELLO_MS */
+    uint64_t hello_ms;     /* 0: NODE_HELLO_MS */
+    uint64_t heartbeat_ms; /* 0: NODE_HEARTBEAT_MS */
+    bool default_backoff;  /* the transport's own (else 10..100 ms) */
     int frames;
     uint64_t last_from;
     uint8_t last_type;
@@ -111,9 +115,10 @@ static void start_node(struct node *n, uint64_t id, int port)
         .chunk_size = n->chunk,
         .max_queue = n->max_queue,
         .max_msg = 1 << 20,
-        .backoff_min_ms = 10,
-        .backoff_max_ms = 100,
+        .backoff_min_ms = n->default_backoff ? 0 : 10,
+        .backoff_max_ms = n->default_backoff ? 0 : 100,
         .hello_timeout_ms = n->hello_ms ? n->hello_ms : NODE_HELLO_MS,
+        .heartbeat_ms = n->heartbeat_ms ? n->heartbeat_ms : NODE_HEARTBEAT_MS,
         .seed = id,
         .on_frame = on_frame,
         .on_peer_state = on_state,
@@ -266,7 +271,9 @@ static void count_handle(uv_handle_t *h, void *arg)
     c->n++;
     size_t len = strlen(c->names);
     snprintf(c->names + len, sizeof(c->names) - len, " %s%s", uv_handle_type_name(h->type),
-             uv_is_closing(h) ? "(closing)" : uv_has_ref(h) ? "" : "(unref)");
+             uv_is_closing(h) ? "(closing)"
+             : uv_has_ref(h)  ? ""
+                              : "(unref)");
 }
 
 /* Every transport has been stopped: only handles still closing may remain.
@@ -477,7 +484,7 @@ static void test_wrong_node_id(void **state)
     assert_int_equal(xport_set_peer(a.x, 3, addr_of(b.port)), 0);
     wait_log(&a, "it is node 2, expected node 3");
     assert_int_equal(xport_set_peer(a.x, 1, addr_of(b.port)), CN_EINVAL); /* ourselves */
-    assert_int_equal(xport_set_peer(a.x, 4, "localhost:80"), CN_EINVAL);   /* not numeric */
+    assert_int_equal(xport_set_peer(a.x, 4, "localhost:80"), CN_EINVAL);  /* not numeric */
     assert_int_equal(xport_set_peer(a.x, 4, "127.0.0.1"), CN_EINVAL);
     assert_int_equal(xport_set_peer(a.x, 4, "127.0.0.1:0"), CN_EINVAL);
     assert_int_equal(xport_set_peer(a.x, 4, "[::1]:8300"), 0);
@@ -495,7 +502,8 @@ static int raw_connect(int port)
     struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     return fd;
@@ -547,20 +555,20 @@ static void test_raw_refusals(void **state)
     assert_closed(fd);
 
     fd = raw_connect(a.port);
-    size_t n = hello(b, 2, 7, "test-cluster");
+    size_t n = hello(b, 1, 7, "test-cluster"); /* before keepalives */
     raw_send(fd, b, n);
-    wait_log(&a, "protocol version 2, we speak 1");
+    wait_log(&a, "protocol version 1, we speak 2");
     assert_non_null(strstr(a.log.p, "refused inbound peer 127.0.0.1:"));
     assert_closed(fd);
 
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "other");
+    n = hello(b, XPORT_VERSION, 7, "other");
     raw_send(fd, b, n);
     wait_log(&a, "cluster ID \"other\" (node 7) differs");
     assert_closed(fd);
 
     fd = raw_connect(a.port);
-    n = hello(b, 1, 1, "test-cluster");
+    n = hello(b, XPORT_VERSION, 1, "test-cluster");
     raw_send(fd, b, n);
     wait_log(&a, "claims our own node ID 1");
     assert_closed(fd);
@@ -595,7 +603,7 @@ static void test_raw_bad_frames(void **state)
 
     /* A valid hello then a good frame: delivered, from node 7. */
     int fd = raw_connect(a.port);
-    size_t n = hello(b, 1, 7, "test-cluster");
+    size_t n = hello(b, XPORT_VERSION, 7, "test-cluster");
     n += frame(b + n, XPORT_RAFT_MSG, "good");
     raw_send(fd, b, n);
     wait_frames(&a, 1);
@@ -615,7 +623,7 @@ static void test_raw_bad_frames(void **state)
 
     /* Oversized claimed length (4 GiB - 1): refused on the header. */
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "test-cluster");
+    n = hello(b, XPORT_VERSION, 7, "test-cluster");
     xport_frame_header(b + n, XPORT_RAFT_MSG, 0, NULL, 0);
     cn_put_u32(b + n, 0xffffffffu);
     raw_send(fd, b, n + XPORT_FRAME_HDR);
@@ -624,7 +632,7 @@ static void test_raw_bad_frames(void **state)
 
     /* Truncated: half a frame, then the peer goes away. */
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "test-cluster");
+    n = hello(b, XPORT_VERSION, 7, "test-cluster");
     size_t f = frame(b + n, XPORT_RAFT_MSG, "truncated payload");
     raw_send(fd, b, n + f - 5);
     shutdown(fd, SHUT_WR);
@@ -633,7 +641,7 @@ static void test_raw_bad_frames(void **state)
 
     /* Unknown frame type. */
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "test-cluster");
+    n = hello(b, XPORT_VERSION, 7, "test-cluster");
     n += frame(b + n, 42, "??");
     raw_send(fd, b, n);
     wait_log(&a, "unknown frame type 42");
@@ -681,7 +689,7 @@ static void test_hello_timeout(void **state)
      * first (the peer was on time; we were late). */
     static uv_check_t stall;
     fd = raw_connect(s.port);
-    raw_send(fd, b, hello(b, 1, 8, "test-cluster"));
+    raw_send(fd, b, hello(b, XPORT_VERSION, 8, "test-cluster"));
     uv_check_init(&loop, &stall);
     uv_check_start(&stall, stall_cb);
     wait_up(&s, 8);
@@ -754,7 +762,7 @@ static void test_stop_with_pending(void **state)
     assert_int_equal(xport_set_peer(a.x, 5, addr_of(reserve_port(&rfd))), 0);
     int downs = a.downs;
     xport_stop(a.x, stopped_cb, &a);
-    xport_stop(a.x, stopped_cb, &a); /* no-op */
+    xport_stop(a.x, stopped_cb, &a);  /* no-op */
     assert_int_equal(a.downs, downs); /* no callbacks after stop */
     run_until(is_stopped, &a, "stop");
     a.x = NULL;
@@ -796,8 +804,8 @@ static void test_start_errors(void **state)
     start_node(&a, 1, 0);
     struct xport *x = NULL;
     char err[200];
-    struct xport_options o = {.host = "127.0.0.1", .port = a.port, .cluster_id = "c",
-                              .node_id = 2, .on_frame = on_frame};
+    struct xport_options o = {
+        .host = "127.0.0.1", .port = a.port, .cluster_id = "c", .node_id = 2, .on_frame = on_frame};
     assert_int_equal(xport_start(&loop, &o, &x, err, sizeof(err)), CN_EIO);
     assert_non_null(strstr(err, "listen on 127.0.0.1 port"));
     o.port = 0;
