@@ -15,10 +15,8 @@
  * Liveness: one sweep timer (every half heartbeat) sends KEEPALIVE frames on
  * connections with nothing written for a heartbeat, resets connections that
  * have received nothing for idle_timeout_ms, and abandons dials and hellos
- * past their deadlines. A sweep that runs late means our own loop stalled:
- * the stall is credited to every connection's silence, since the peers could
- * not have been heard meanwhile (and a peer that did write has its bytes
- * waiting in the socket, which io_pending sees).
+ * past their deadlines. Silence is counted in our loop's time, so that a
+ * stall of our own is not blamed on the peers (see sweep_cb).
  *
  * Lifetimes: a connection leaves the list when its close starts and is freed
  * in its close callback (libuv cancels its pending connect/write requests
@@ -66,6 +64,7 @@ struct xconn {
     unsigned grace;            /* sweeps that found it late but with input waiting */
     enum conn_state state;
     bool outbound, closing, writing;
+    bool dropped;        /* the queue was counted in drops_closed */
     char addr[ADDR_MAX]; /* the remote address, for logs */
     uint8_t hello_out[XPORT_HELLO_MAX];
     uint8_t hello_in[XPORT_HELLO_MAX];
@@ -216,22 +215,34 @@ static void report(struct xport *x, uint64_t id, bool up)
 
 static void peer_schedule(struct xport_peer *p);
 
-static void free_queue(struct xport *x, struct xconn *c)
+/* Count the queue as lost (once: the counters say so as soon as the close
+ * starts, though the memory may have to wait for the close callback). */
+static void count_dropped(struct xport *x, struct xconn *c)
 {
-    for (struct xmsg *m = c->qhead, *n; m; m = n) {
-        n = m->next;
+    if (c->dropped)
+        return;
+    c->dropped = true;
+    for (struct xmsg *m = c->qhead; m; m = m->next) {
         x->st.drops_closed++;
         x->st.queued_bytes -= m->len;
+    }
+    if (c->large) {
+        x->st.drops_closed++;
+        x->st.queued_bytes -= c->large->len - c->large->off;
+    }
+}
+
+static void free_queue(struct xport *x, struct xconn *c)
+{
+    count_dropped(x, c);
+    for (struct xmsg *m = c->qhead, *n; m; m = n) {
+        n = m->next;
         cn_free(m);
     }
     c->qhead = c->qtail = NULL;
     c->qbytes = 0;
-    if (c->large) {
-        x->st.drops_closed++;
-        x->st.queued_bytes -= c->large->len - c->large->off;
-        cn_free(c->large);
-        c->large = NULL;
-    }
+    cn_free(c->large);
+    c->large = NULL;
 }
 
 static void conn_closed(uv_handle_t *h)
@@ -265,11 +276,13 @@ static void conn_close_how(struct xconn *c, bool reset)
         if (!find_up(x, c->node_id))
             report(x, c->node_id, false);
     }
-    /* Messages queued on a dead connection are lost: free them now so the
-     * counters say so at once (the write in flight, if any, still points at
-     * its buffers, so those wait for the close callback). */
+    /* Messages queued on a dead connection are lost: free them now (but the
+     * write in flight, if any, still points at its buffers, so then they wait
+     * for the close callback); the counters say so at once. */
     if (!c->writing)
         free_queue(x, c);
+    else
+        count_dropped(x, c);
     struct xport_peer *p = c->peer;
     if (p) {
         p->conn = NULL;
@@ -785,17 +798,20 @@ static bool io_pending(struct xconn *c)
  * stall may last any time), and only a few: a peer trickling its hello byte
  * by byte cannot hold the socket for long.
  *
- * And a sweep that comes late by more than a period means the loop stalled:
- * a peer could not have been heard during the stall (its bytes would be
- * waiting, see above, but the peer itself may have stalled with us, as when
- * both share a machine that was descheduled), so the stall does not count
- * towards anyone's silence. */
+ * And silence is measured in our loop's time: one sweep counts at most two
+ * periods of it. A sweep that comes later than that means our loop stalled
+ * or crawled, and a peer could not have been heard meanwhile (its bytes
+ * would be waiting, see above, but the peer itself may have stalled with us,
+ * as when both share a machine that was descheduled): the excess does not
+ * count towards anyone's silence or dial. So a stalled loop stretches the
+ * timeouts instead of blaming the peers, and a slow one still finds a dead
+ * peer, within idle_timeout_ms / (2 periods) sweeps (4 by default). */
 static void sweep_cb(uv_timer_t *t)
 {
     struct xport *x = t->data;
     uint64_t now = now_ms();
     uint64_t gap = now - x->last_sweep;
-    uint64_t stall = gap > 2 * x->sweep_ms ? gap - x->sweep_ms : 0;
+    uint64_t stall = gap > 2 * x->sweep_ms ? gap - 2 * x->sweep_ms : 0;
     x->last_sweep = now;
     if (stall >= x->opt.idle_timeout_ms / 2)
         xlog(x, CN_LOG_DEBUG, "our loop stalled for %llu ms: peers' silence meanwhile not counted",
