@@ -6,6 +6,7 @@ third runs as user nobody so that nftables can tell its outbound connections
 apart. A cut drops, on input (as loss on a wire: a drop on output would be an
 error the sender sees at once), every packet to or from its RPC port and of
 the connections it opened to the others' RPC ports; HTTP stays reachable.
+Every other cut, it is made the leader first (transfer-leader).
 After each cut (writes keep going through the others meanwhile), the cut is
 lifted and a PUT through the cut-off server is retried (0.3 s timeout each)
 until one is acknowledged.
@@ -59,6 +60,20 @@ def put(i, key, timeout):
         return False
 
 
+def make_victim_leader():
+    want = "127.0.0.1:%d" % SRV[VICTIM]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if all(leader(i) == want for i in range(3)):
+            return
+        try:
+            requests.post("http://127.0.0.1:%d/v1/operator/raft/transfer-leader" % HTTP[VICTIM],
+                          params={"id": "n%d" % VICTIM}, timeout=5)
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="partition_heal_")
     os.chmod(work, 0o755)
@@ -88,6 +103,8 @@ def main():
         others = ",".join(str(p) for p in SRV if p != SRV[VICTIM])
         res = []
         for c in range(CYCLES):
+            if c % 2 == 1:  # every other cut isolates the leader
+                make_victim_leader()
             was_leader = leader(0) == "127.0.0.1:%d" % SRV[VICTIM]
             nft("add table inet part",
                 "add chain inet part out { type filter hook output priority 0 ; }",
