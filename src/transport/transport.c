@@ -12,6 +12,12 @@
  * next batch goes when it completes. So small messages slip in between the
  * fragments of a snapshot instead of waiting behind all of it.
  *
+ * Liveness: one sweep timer (every half heartbeat) sends KEEPALIVE frames on
+ * connections with nothing written for a heartbeat, resets connections that
+ * have received nothing for idle_timeout_ms, and abandons dials and hellos
+ * past their deadlines. Silence is counted in our loop's time, so that a
+ * stall of our own is not blamed on the peers (see sweep_cb).
+ *
  * Lifetimes: a connection leaves the list when its close starts and is freed
  * in its close callback (libuv cancels its pending connect/write requests
  * before that). A peer is freed when its timer's close completes. The
@@ -31,7 +37,7 @@
 #define READ_BUF_SIZE (64 * 1024)
 #define MAX_IOV 64
 #define ADDR_MAX 64
-#define HELLO_GRACE_SWEEPS 3 /* see sweep_cb */
+#define GRACE_SWEEPS 3 /* see sweep_cb */
 
 enum conn_state { CS_CONNECTING, CS_HELLO, CS_UP };
 
@@ -50,11 +56,15 @@ struct xconn {
     struct xport *x;
     struct xport_peer *peer; /* outbound: its peer (NULL once detached) */
     struct xconn *prev, *next;
-    uint64_t node_id; /* outbound: expected; inbound: from the hello */
-    uint64_t hello_deadline; /* now_ms() */
-    unsigned hello_grace;    /* sweeps that found it late but with input waiting */
+    uint64_t node_id;          /* outbound: expected; inbound: from the hello */
+    uint64_t hello_deadline;   /* now_ms() */
+    uint64_t connect_deadline; /* outbound, while CS_CONNECTING */
+    uint64_t last_recv;        /* bytes last arrived (or the connection opened) */
+    uint64_t last_sent;        /* a write last started */
+    unsigned grace;            /* sweeps that found it late but with input waiting */
     enum conn_state state;
     bool outbound, closing, writing;
+    bool dropped;        /* the queue was counted in drops_closed */
     char addr[ADDR_MAX]; /* the remote address, for logs */
     uint8_t hello_out[XPORT_HELLO_MAX];
     uint8_t hello_in[XPORT_HELLO_MAX];
@@ -79,6 +89,7 @@ struct xport_peer {
     uv_timer_t timer;
     struct xconn *conn;
     uint64_t backoff_ms; /* the next delay's upper bound */
+    uint64_t dials;
     bool removed;
     bool warned; /* a refusal was logged at WARN since the last success */
 };
@@ -90,6 +101,7 @@ struct xport {
     uv_tcp_t listener;
     bool listening;
     uv_timer_t sweep;
+    uint64_t sweep_ms, last_sweep;
     int port;
     struct xconn *conns;
     struct xport_peer *peers;
@@ -102,6 +114,7 @@ struct xport {
     char rbuf[READ_BUF_SIZE];
     size_t hello_len;
     uint8_t hello[XPORT_HELLO_MAX];
+    uint8_t keepalive[XPORT_FRAME_HDR]; /* the frame, written from here */
 };
 
 static void xlog(struct xport *x, int level, const char *fmt, ...)
@@ -178,6 +191,20 @@ bool xport_peer_up(const struct xport *x, uint64_t id)
     return find_up((struct xport *)x, id) != NULL;
 }
 
+static struct xport_peer *peer_find(struct xport *x, uint64_t id);
+
+int xport_peer_info(const struct xport *x, uint64_t id, struct xport_peer_info *out)
+{
+    struct xport_peer *p = peer_find((struct xport *)x, id);
+    if (!p)
+        return CN_ENOTFOUND;
+    out->up = xport_peer_up(x, id);
+    out->dialing = p->conn && p->conn->state != CS_UP;
+    out->dials = p->dials;
+    out->backoff_ms = p->backoff_ms;
+    return 0;
+}
+
 static void report(struct xport *x, uint64_t id, bool up)
 {
     if (!x->stopping && x->opt.on_peer_state)
@@ -188,22 +215,34 @@ static void report(struct xport *x, uint64_t id, bool up)
 
 static void peer_schedule(struct xport_peer *p);
 
-static void free_queue(struct xport *x, struct xconn *c)
+/* Count the queue as lost (once: the counters say so as soon as the close
+ * starts, though the memory may have to wait for the close callback). */
+static void count_dropped(struct xport *x, struct xconn *c)
 {
-    for (struct xmsg *m = c->qhead, *n; m; m = n) {
-        n = m->next;
+    if (c->dropped)
+        return;
+    c->dropped = true;
+    for (struct xmsg *m = c->qhead; m; m = m->next) {
         x->st.drops_closed++;
         x->st.queued_bytes -= m->len;
+    }
+    if (c->large) {
+        x->st.drops_closed++;
+        x->st.queued_bytes -= c->large->len - c->large->off;
+    }
+}
+
+static void free_queue(struct xport *x, struct xconn *c)
+{
+    count_dropped(x, c);
+    for (struct xmsg *m = c->qhead, *n; m; m = n) {
+        n = m->next;
         cn_free(m);
     }
     c->qhead = c->qtail = NULL;
     c->qbytes = 0;
-    if (c->large) {
-        x->st.drops_closed++;
-        x->st.queued_bytes -= c->large->len - c->large->off;
-        cn_free(c->large);
-        c->large = NULL;
-    }
+    cn_free(c->large);
+    c->large = NULL;
 }
 
 static void conn_closed(uv_handle_t *h)
@@ -217,7 +256,9 @@ static void conn_closed(uv_handle_t *h)
     maybe_finish_stop(x);
 }
 
-static void conn_close(struct xconn *c)
+/* reset: drop what the kernel still holds for the peer (SO_LINGER 0, an RST)
+ * rather than let it trickle out late; for connections presumed dead. */
+static void conn_close_how(struct xconn *c, bool reset)
 {
     if (c->closing)
         return;
@@ -235,11 +276,13 @@ static void conn_close(struct xconn *c)
         if (!find_up(x, c->node_id))
             report(x, c->node_id, false);
     }
-    /* Messages queued on a dead connection are lost: free them now so the
-     * counters say so at once (the write in flight, if any, still points at
-     * its buffers, so those wait for the close callback). */
+    /* Messages queued on a dead connection are lost: free them now (but the
+     * write in flight, if any, still points at its buffers, so then they wait
+     * for the close callback); the counters say so at once. */
     if (!c->writing)
         free_queue(x, c);
+    else
+        count_dropped(x, c);
     struct xport_peer *p = c->peer;
     if (p) {
         p->conn = NULL;
@@ -247,7 +290,14 @@ static void conn_close(struct xconn *c)
         if (!p->removed && !x->stopping)
             peer_schedule(p);
     }
+    if (reset && c->state != CS_CONNECTING && uv_tcp_close_reset(&c->tcp, conn_closed) == 0)
+        return;
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void conn_close(struct xconn *c)
+{
+    conn_close_how(c, false);
 }
 
 /* ---- writing ------------------------------------------------------------------------ */
@@ -287,6 +337,29 @@ static void flush(struct xconn *c)
         return;
     }
     c->writing = true;
+    c->last_sent = now_ms();
+}
+
+/* Nothing written for a heartbeat: tell the peer we are alive. Only between
+ * batches (a write in flight says as much, once it moves). */
+static void send_keepalive(struct xconn *c)
+{
+    if (c->writing || c->closing || c->state != CS_UP)
+        return;
+    c->w_small = 0;
+    c->w_frag = 0;
+    c->bufs[0] = uv_buf_init((char *)c->x->keepalive, XPORT_FRAME_HDR);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, 1, write_done);
+    if (rc < 0) {
+        xlog(c->x, CN_LOG_WARN, "write to node %llu at %s: %s", (unsigned long long)c->node_id,
+             c->addr, uv_strerror(rc));
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+    c->last_sent = now_ms();
+    c->x->st.keepalives_sent++;
 }
 
 static void write_done(uv_write_t *req, int status)
@@ -333,7 +406,7 @@ int xport_send(struct xport *x, uint64_t to, uint8_t type, const void *payload, 
 {
     if (x->stopping)
         return CN_ESHUTDOWN;
-    if (type == 0 || type > XPORT_TYPE__MAX || (len && !payload))
+    if (type == 0 || type == XPORT_KEEPALIVE || type > XPORT_TYPE__MAX || (len && !payload))
         return CN_EINVAL;
     if (len > x->opt.max_msg)
         return CN_ETOOBIG;
@@ -387,6 +460,10 @@ static int on_dec_frame(void *arg, uint8_t type, const void *payload, size_t len
 {
     struct xconn *c = arg;
     struct xport *x = c->x;
+    if (type == XPORT_KEEPALIVE) {
+        x->st.keepalives_recv++; /* its payload (none is sent) is ignored */
+        return 0;
+    }
     x->st.msgs_recv++;
     x->st.bytes_recv += len;
     x->opt.on_frame(x->opt.arg, c->node_id, type, payload, len);
@@ -487,6 +564,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (nread == 0)
+        return;
+    c->last_recv = now_ms();
+    c->grace = 0;
     const char *p = buf->base;
     size_t n = (size_t)nread;
     if (c->state == CS_HELLO) {
@@ -586,6 +667,8 @@ static int conn_begin(struct xconn *c)
         return rc;
     c->writing = true;
     c->state = CS_HELLO;
+    c->last_recv = c->last_sent = now_ms();
+    c->grace = 0;
     return 0;
 }
 
@@ -595,15 +678,15 @@ static void connect_cb(uv_connect_t *req, int status)
     if (c->closing)
         return;
     if (status < 0) {
-        xlog(c->x, CN_LOG_DEBUG, "connect to node %llu at %s: %s",
-             (unsigned long long)c->node_id, c->addr, uv_strerror(status));
+        xlog(c->x, CN_LOG_DEBUG, "connect to node %llu at %s: %s", (unsigned long long)c->node_id,
+             c->addr, uv_strerror(status));
         conn_close(c);
         return;
     }
     int rc = conn_begin(c);
     if (rc < 0) {
-        xlog(c->x, CN_LOG_WARN, "connection to node %llu at %s: %s",
-             (unsigned long long)c->node_id, c->addr, uv_strerror(rc));
+        xlog(c->x, CN_LOG_WARN, "connection to node %llu at %s: %s", (unsigned long long)c->node_id,
+             c->addr, uv_strerror(rc));
         conn_close(c);
     }
 }
@@ -620,13 +703,15 @@ static void peer_dial(struct xport_peer *p)
     }
     c->node_id = p->id;
     c->peer = p;
+    c->connect_deadline = now_ms() + x->opt.connect_timeout_ms;
     p->conn = c;
+    p->dials++;
     snprintf(c->addr, sizeof(c->addr), "%s", p->addr);
     c->creq.data = c;
     int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&p->sa, connect_cb);
     if (rc < 0) {
-        xlog(x, CN_LOG_DEBUG, "connect to node %llu at %s: %s", (unsigned long long)p->id,
-             p->addr, uv_strerror(rc));
+        xlog(x, CN_LOG_DEBUG, "connect to node %llu at %s: %s", (unsigned long long)p->id, p->addr,
+             uv_strerror(rc));
         conn_close(c); /* schedules the retry */
     }
 }
@@ -702,32 +787,80 @@ static bool io_pending(struct xconn *c)
     return poll(&pfd, 1, 0) > 0;
 }
 
-/* Connections that have not completed their hello in time are closed (a
- * silent client must not hold a socket forever).
+/* The sweep: keepalives out, and the deadlines (connect, hello, silence).
  *
- * The timeout is meant for the peer, not for us: when our own loop stalled
- * (a long callback, a loaded machine), the peer's hello may already sit unread
- * in the socket, and libuv runs timers before polling for I/O, so this sweep
- * would see the deadline passed before the read callback sees the bytes. Such
- * a connection gets the next I/O pass first. Counted in sweeps, not in time
- * (a stall may last any time), and only a few: a peer trickling its hello
- * byte by byte cannot hold the socket for long. */
+ * A deadline is meant for the peer, not for us: when our own loop stalled (a
+ * long callback, a loaded machine), the peer's bytes (its hello, its
+ * keepalives, the outcome of a connect) may already sit unread in the
+ * socket, and libuv runs timers before polling for I/O, so this sweep would
+ * see the deadline passed before the read callback sees the bytes. Such a
+ * connection gets the next I/O pass first. Counted in sweeps, not in time (a
+ * stall may last any time), and only a few: a peer trickling its hello byte
+ * by byte cannot hold the socket for long.
+ *
+ * And silence is measured in our loop's time: one sweep counts at most two
+ * periods of it. A sweep that comes later than that means our loop stalled
+ * or crawled, and a peer could not have been heard meanwhile (its bytes
+ * would be waiting, see above, but the peer itself may have stalled with us,
+ * as when both share a machine that was descheduled): the excess does not
+ * count towards anyone's silence or dial. So a stalled loop stretches the
+ * timeouts instead of blaming the peers, and a slow one still finds a dead
+ * peer, within idle_timeout_ms / (2 periods) sweeps (4 by default). */
 static void sweep_cb(uv_timer_t *t)
 {
     struct xport *x = t->data;
     uint64_t now = now_ms();
-    for (struct xconn *c = x->conns, *n; c; c = n) {
+    uint64_t gap = now - x->last_sweep;
+    uint64_t stall = gap > 2 * x->sweep_ms ? gap - 2 * x->sweep_ms : 0;
+    x->last_sweep = now;
+    if (stall >= x->opt.idle_timeout_ms / 2)
+        xlog(x, CN_LOG_DEBUG, "our loop stalled for %llu ms: peers' silence meanwhile not counted",
+             (unsigned long long)stall);
+    char w[128];
+    for (struct xconn *c = x->conns, *n; c && !x->stopping; c = n) {
         n = c->next;
-        if (c->state == CS_UP || now < c->hello_deadline)
+        if (c->closing)
             continue;
-        if (c->hello_grace < HELLO_GRACE_SWEEPS && io_pending(c)) {
-            c->hello_grace++;
+        if (c->state == CS_CONNECTING) {
+            c->connect_deadline += stall;
+            if (now < c->connect_deadline)
+                continue;
+            if (c->grace < GRACE_SWEEPS && io_pending(c)) {
+                c->grace++;
+                continue;
+            }
+            x->st.dial_timeouts++;
+            xlog(x, CN_LOG_DEBUG, "connect to node %llu at %s: no answer within %llu ms",
+                 (unsigned long long)c->node_id, c->addr,
+                 (unsigned long long)x->opt.connect_timeout_ms);
+            conn_close(c);
             continue;
         }
-        char w[128];
-        xlog(x, CN_LOG_WARN, "closing the connection with %s: no hello within %llu ms",
-             who(c, w, sizeof(w)), (unsigned long long)x->opt.hello_timeout_ms);
-        conn_close(c);
+        c->last_recv = c->last_recv + stall < now ? c->last_recv + stall : now;
+        bool silent = now - c->last_recv >= x->opt.idle_timeout_ms;
+        bool late = c->state == CS_HELLO && now >= c->hello_deadline;
+        if ((silent || late) && c->grace < GRACE_SWEEPS && io_pending(c)) {
+            c->grace++;
+            continue;
+        }
+        if (silent) {
+            /* The peer is gone (a partition, a crash, a stopped process):
+             * reset, so nothing queued reaches it late, and redial. */
+            x->st.idle_closed++;
+            xlog(x, c->state == CS_UP ? CN_LOG_INFO : CN_LOG_DEBUG,
+                 "closing the connection with %s: nothing received for %llu ms",
+                 who(c, w, sizeof(w)), (unsigned long long)(now - c->last_recv));
+            conn_close_how(c, true);
+            continue;
+        }
+        if (late) {
+            xlog(x, CN_LOG_WARN, "closing the connection with %s: no hello within %llu ms",
+                 who(c, w, sizeof(w)), (unsigned long long)x->opt.hello_timeout_ms);
+            conn_close(c);
+            continue;
+        }
+        if (c->state == CS_UP && now - c->last_sent >= x->opt.heartbeat_ms)
+            send_keepalive(c);
     }
 }
 
@@ -805,8 +938,7 @@ int xport_set_peer(struct xport *x, uint64_t id, const char *addr)
     if (x->stopping)
         return CN_ESHUTDOWN;
     struct sockaddr_storage sa;
-    if (id == 0 || id == x->opt.node_id || addr_parse(addr, &sa) != 0 ||
-        strlen(addr) >= ADDR_MAX)
+    if (id == 0 || id == x->opt.node_id || addr_parse(addr, &sa) != 0 || strlen(addr) >= ADDR_MAX)
         return CN_EINVAL;
     struct xport_peer *p = peer_find(x, id);
     if (p) {
@@ -874,8 +1006,9 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
         err[0] = '\0';
     if (!opt->on_frame || opt->node_id == 0 || !opt->cluster_id || opt->port < 0 ||
         opt->port > 65535) {
-        snprintf(err, errcap, "transport: on_frame, node_id, cluster_id and a port in "
-                              "0..65535 are required");
+        snprintf(err, errcap,
+                 "transport: on_frame, node_id, cluster_id and a port in "
+                 "0..65535 are required");
         return CN_EINVAL;
     }
     struct xport *x = cn_calloc(1, sizeof(*x));
@@ -890,14 +1023,25 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
         o->chunk_size = 1u << 20;
     if (!o->max_queue)
         o->max_queue = 8u << 20;
+    /* Everything about liveness follows the heartbeat: a peer is presumed
+     * dead after 4 silent heartbeats and redialed within about one, so that
+     * after a partition heals connections are back well within an election
+     * timeout (10 heartbeats in Raft's usual ratio). */
+    if (!o->heartbeat_ms)
+        o->heartbeat_ms = 50;
+    if (!o->idle_timeout_ms)
+        o->idle_timeout_ms = 4 * o->heartbeat_ms;
+    if (!o->connect_timeout_ms)
+        o->connect_timeout_ms = 2 * o->heartbeat_ms;
     if (!o->backoff_min_ms)
-        o->backoff_min_ms = 50;
+        o->backoff_min_ms = o->heartbeat_ms / 5 ? o->heartbeat_ms / 5 : 1;
     if (!o->backoff_max_ms)
-        o->backoff_max_ms = 5000;
+        o->backoff_max_ms =
+            o->heartbeat_ms > o->backoff_min_ms ? o->heartbeat_ms : o->backoff_min_ms;
     if (!o->hello_timeout_ms)
         o->hello_timeout_ms = 5000;
-    if (o->max_msg > UINT32_MAX || o->chunk_size > o->max_msg ||
-        o->max_queue < o->chunk_size || o->backoff_max_ms < o->backoff_min_ms) {
+    if (o->max_msg > UINT32_MAX || o->chunk_size > o->max_msg || o->max_queue < o->chunk_size ||
+        o->backoff_max_ms < o->backoff_min_ms) {
         snprintf(err, errcap,
                  "transport: need chunk_size <= max_msg < 4 GiB, max_queue >= chunk_size, "
                  "backoff_min_ms <= backoff_max_ms");
@@ -918,6 +1062,7 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
     }
     snprintf(x->cluster, sizeof(x->cluster), "%s", opt->cluster_id);
     o->cluster_id = x->cluster;
+    xport_frame_header(x->keepalive, XPORT_KEEPALIVE, 0, NULL, 0);
     o->host = NULL; /* not kept */
     x->rng = opt->seed ? opt->seed : (cn_now_ns() | 1);
 
@@ -955,8 +1100,16 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
     uv_timer_init(loop, &x->sweep);
     x->sweep.data = x;
     x->handles++;
-    uint64_t every = o->hello_timeout_ms / 4 ? o->hello_timeout_ms / 4 : 1;
-    uv_timer_start(&x->sweep, sweep_cb, every, every);
+    uint64_t every = o->hello_timeout_ms / 4;
+    if (o->heartbeat_ms / 2 < every)
+        every = o->heartbeat_ms / 2;
+    if (o->idle_timeout_ms / 4 < every)
+        every = o->idle_timeout_ms / 4;
+    if (o->connect_timeout_ms / 2 < every)
+        every = o->connect_timeout_ms / 2;
+    x->sweep_ms = every ? every : 1;
+    x->last_sweep = now_ms();
+    uv_timer_start(&x->sweep, sweep_cb, x->sweep_ms, x->sweep_ms);
     uv_unref((uv_handle_t *)&x->sweep);
     *out = x;
     return 0;

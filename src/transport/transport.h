@@ -2,8 +2,9 @@
  * later forwarded requests) over TCP, default port 8300.
  *
  * One libuv loop thread drives everything: a listener, one outbound
- * connection per configured peer (reconnected with bounded, jittered
- * exponential backoff), and whatever inbound connections peers open to us.
+ * connection per configured peer (reconnected with jittered exponential
+ * backoff capped at one heartbeat interval), and whatever inbound connections
+ * peers open to us.
  * Every connection starts with a hello in both directions (magic, protocol
  * version, cluster ID, node ID); then it carries frames (length, type,
  * CRC32C, payload). The layout is in docs/wire-format.md.
@@ -20,6 +21,16 @@
  * their order, except that a message larger than `chunk_size` (sent in
  * fragments) may be overtaken by smaller ones queued after it.
  *
+ * Liveness (wire-format.md, "Keepalives"): a connection that has received
+ * nothing for `idle_timeout_ms` (4 heartbeats) is presumed dead: it is reset
+ * (what is queued on it, in the process or in the kernel, is dropped, not
+ * delivered late) and the peer redialed. Each side sends a KEEPALIVE frame on
+ * a connection on which it has written nothing for a heartbeat interval. A
+ * dial that gets no answer (a dropped SYN) is abandoned after
+ * `connect_timeout_ms` (2 heartbeats), not after the kernel's SYN retries.
+ * Time during which our own loop did not run (a stall) is not counted
+ * against peers.
+ *
  * The module makes no Raft decisions: it does not know what a payload means
  * (the caller encodes with raft_msg_encode and decodes with raft_msg_decode).
  *
@@ -35,7 +46,7 @@
 #include <uv.h>
 
 #define XPORT_DEFAULT_PORT 8300
-#define XPORT_VERSION 1
+#define XPORT_VERSION 2 /* 2: KEEPALIVE frames (1 was never released) */
 
 /* Frame types. The two high bits of the type byte are fragment flags
  * (wire-format.md); a type is 1..63. */
@@ -43,7 +54,9 @@ enum xport_type {
     XPORT_RAFT_MSG = 1,     /* payload: raft_msg_encode() bytes */
     XPORT_FORWARD_REQ = 2,  /* reserved: a request forwarded to the leader */
     XPORT_FORWARD_RESP = 3, /* reserved: its answer */
-    XPORT_TYPE__MAX = 3,
+    XPORT_KEEPALIVE = 4,    /* the transport's own, empty: never passed to on_frame, and
+                             * xport_send refuses it */
+    XPORT_TYPE__MAX = 4,
 };
 
 /* ---- the pure codec -------------------------------------------------------------- */
@@ -139,22 +152,27 @@ typedef void (*xport_peer_state_cb)(void *arg, uint64_t id, bool up);
 typedef void (*xport_log_cb)(void *arg, int level, const char *msg);
 
 struct xport_options {
-    const char *host;       /* bind address (numeric IPv4/IPv6); NULL: no listener */
-    int port;               /* 0 = ephemeral (see xport_port) */
-    const char *cluster_id; /* 1..255 printable ASCII bytes; peers must match */
-    uint64_t node_id;       /* this server, > 0 */
-    size_t max_msg;         /* largest message sent or accepted; 0 = 64 MiB; <= 2^32-1 */
-    size_t chunk_size;      /* messages above it go as fragments; 0 = 1 MiB */
-    size_t max_queue;       /* bytes queued per connection (see xport_send); 0 = 8 MiB */
-    uint64_t backoff_min_ms;   /* first reconnect delay; 0 = 50 ms */
-    uint64_t backoff_max_ms;   /* cap; 0 = 5 s */
-    uint64_t hello_timeout_ms; /* a connection must complete its hello; 0 = 5 s (a hello
-                                * that arrived while our loop stalled is read first) */
-    uint64_t seed;          /* backoff jitter PRNG seed; 0 = from the clock */
-    xport_frame_recv_cb on_frame; /* required */
+    const char *host;                  /* bind address (numeric IPv4/IPv6); NULL: no listener */
+    int port;                          /* 0 = ephemeral (see xport_port) */
+    const char *cluster_id;            /* 1..255 printable ASCII bytes; peers must match */
+    uint64_t node_id;                  /* this server, > 0 */
+    size_t max_msg;                    /* largest message sent or accepted; 0 = 64 MiB; <= 2^32-1 */
+    size_t chunk_size;                 /* messages above it go as fragments; 0 = 1 MiB */
+    size_t max_queue;                  /* bytes queued per connection (see xport_send); 0 = 8 MiB */
+    uint64_t heartbeat_ms;             /* keepalive interval, and the unit of the defaults below;
+                                        * 0 = 50 ms (pass Raft's heartbeat interval) */
+    uint64_t idle_timeout_ms;          /* nothing received for this long: the connection is
+                                        * presumed dead, reset and redialed; 0 = 4 heartbeats */
+    uint64_t connect_timeout_ms;       /* a dial must connect within it; 0 = 2 heartbeats */
+    uint64_t backoff_min_ms;           /* first reconnect delay; 0 = heartbeat / 5 */
+    uint64_t backoff_max_ms;           /* cap; 0 = one heartbeat (or backoff_min_ms if larger) */
+    uint64_t hello_timeout_ms;         /* a connection must complete its hello; 0 = 5 s (a hello
+                                        * that arrived while our loop stalled is read first) */
+    uint64_t seed;                     /* backoff jitter PRNG seed; 0 = from the clock */
+    xport_frame_recv_cb on_frame;      /* required */
     xport_peer_state_cb on_peer_state; /* may be NULL */
-    void *arg;              /* for on_frame and on_peer_state */
-    xport_log_cb log;       /* may be NULL */
+    void *arg;                         /* for on_frame and on_peer_state */
+    xport_log_cb log;                  /* may be NULL */
     void *log_arg;
 };
 
@@ -186,23 +204,37 @@ int xport_remove_peer(struct xport *x, uint64_t id);
  *               message at a time; the message is dropped and counted (Raft
  *               treats it as lost and retries);
  *  CN_ETOOBIG   len > max_msg;
- *  CN_EINVAL    bad type; CN_ESHUTDOWN after xport_stop; CN_ENOMEM. */
+ *  CN_EINVAL    bad type (0, XPORT_KEEPALIVE, above XPORT_TYPE__MAX);
+ *  CN_ESHUTDOWN after xport_stop; CN_ENOMEM. */
 int xport_send(struct xport *x, uint64_t to, uint8_t type, const void *payload, size_t len);
 
 struct xport_stats {
-    uint64_t msgs_sent, msgs_recv;   /* messages (a fragmented one counts once) */
-    uint64_t bytes_sent, bytes_recv; /* payload bytes */
-    uint64_t drops_noconn;           /* xport_send without an established connection */
-    uint64_t drops_full;             /* xport_send refused by the queue bound */
-    uint64_t drops_closed;           /* queued messages lost with their connection */
-    uint64_t refused;                /* hellos refused (magic, version, cluster, node) */
-    uint64_t proto_errors;           /* connections closed for a bad frame */
-    uint64_t conns_up;               /* connections currently past their hello */
-    uint64_t queued_bytes;           /* bytes queued on all connections */
+    uint64_t msgs_sent, msgs_recv;             /* messages (a fragmented one counts once) */
+    uint64_t bytes_sent, bytes_recv;           /* payload bytes */
+    uint64_t drops_noconn;                     /* xport_send without an established connection */
+    uint64_t drops_full;                       /* xport_send refused by the queue bound */
+    uint64_t drops_closed;                     /* queued messages lost with their connection */
+    uint64_t refused;                          /* hellos refused (magic, version, cluster, node) */
+    uint64_t proto_errors;                     /* connections closed for a bad frame */
+    uint64_t conns_up;                         /* connections currently past their hello */
+    uint64_t queued_bytes;                     /* bytes queued on all connections */
+    uint64_t keepalives_sent, keepalives_recv; /* KEEPALIVE frames */
+    uint64_t idle_closed;   /* connections reset after idle_timeout_ms of silence */
+    uint64_t dial_timeouts; /* dials abandoned after connect_timeout_ms */
 };
 void xport_get_stats(const struct xport *x, struct xport_stats *out);
 /* Whether node `id` has an established connection (either direction). */
 bool xport_peer_up(const struct xport *x, uint64_t id);
+
+struct xport_peer_info {
+    bool up;             /* xport_peer_up() */
+    bool dialing;        /* our outbound connection to it is open but not yet up */
+    uint64_t dials;      /* outbound connections started (the first dial included) */
+    uint64_t backoff_ms; /* bound on the delay before the next redial if this one fails */
+};
+/* What we know of configured peer `id`. Returns 0 or CN_ENOTFOUND (not a
+ * peer added with xport_set_peer; *out untouched). */
+int xport_peer_info(const struct xport *x, uint64_t id, struct xport_peer_info *out);
 
 /* Stop listening, close every connection (queued messages are dropped) and
  * timer; `done` (may be NULL) runs once every handle is closed, after which

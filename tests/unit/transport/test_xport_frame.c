@@ -94,10 +94,10 @@ static void test_hello_refusals(void **state)
     /* Another version: refused, and the version is reported. */
     uint8_t v[XPORT_HELLO_MAX];
     memcpy(v, b, len);
-    v[8] = 2;
+    v[8] = 1;
     assert_int_equal(xport_hello_decode(v, 10, &g, &used, err, sizeof(err)), CN_EPROTO);
-    assert_int_equal(g.version, 2);
-    assert_string_equal(err, "protocol version 2, we speak 1");
+    assert_int_equal(g.version, 1);
+    assert_string_equal(err, "protocol version 1, we speak 2");
 
     /* A flipped byte anywhere after the version fails the checksum. */
     for (size_t i = 10; i < len; i++) {
@@ -200,6 +200,9 @@ static void test_decoder_errors(void **state)
     assert_int_equal(feed_err(wire, n, 1024, err), CN_EPROTO);
     n = put_frame(wire, 9, 0, "x");
     assert_int_equal(feed_err(wire, n, 1024, err), CN_EPROTO);
+    n = put_frame(wire, XPORT_TYPE__MAX + 1, 0, "");
+    assert_int_equal(feed_err(wire, n, 1024, err), CN_EPROTO);
+    assert_non_null(strstr(err, "unknown frame type 5"));
     n = put_frame(wire, XPORT_RAFT_MSG, XPORT_F_LAST, "x");
     assert_int_equal(feed_err(wire, n, 1024, err), CN_EPROTO);
     n = put_frame(wire, XPORT_RAFT_MSG, XPORT_F_LAST | XPORT_F_MORE, "x");
@@ -213,6 +216,28 @@ static void test_decoder_errors(void **state)
     n += put_frame(wire + n, XPORT_RAFT_MSG, XPORT_F_LAST, "0123456");
     assert_int_equal(feed_err(wire, n, 10, err), CN_ETOOBIG);
     assert_int_equal(feed_err(wire, n, 14, err), 0);
+}
+
+/* A KEEPALIVE is an ordinary frame to the codec (9 bytes, empty): the
+ * transport, not the decoder, keeps it from the application. */
+static void test_decoder_keepalive(void **state)
+{
+    uint8_t wire[64];
+    size_t n = put_frame(wire, XPORT_KEEPALIVE, 0, "");
+    assert_int_equal(n, XPORT_FRAME_HDR);
+    n += put_frame(wire + n, XPORT_RAFT_MSG, 0, "m");
+    n += put_frame(wire + n, XPORT_KEEPALIVE, 0, "");
+    struct xport_decoder d;
+    struct got g = {0};
+    xport_decoder_init(&d, 1024);
+    assert_int_equal(xport_decoder_feed(&d, wire, n, collect, &g, NULL, 0), 0);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.type[0], XPORT_KEEPALIVE);
+    assert_int_equal(g.len[0], 0);
+    assert_int_equal(g.type[1], XPORT_RAFT_MSG);
+    assert_int_equal(g.type[2], XPORT_KEEPALIVE);
+    assert_true(xport_decoder_idle(&d));
+    xport_decoder_free(&d);
 }
 
 static void test_decoder_stop_and_oom(void **state)
@@ -240,10 +265,10 @@ static void test_decoder_stop_and_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_roundtrip),       cmocka_unit_test(test_hello_encode_rejects),
-        cmocka_unit_test(test_hello_refusals),        cmocka_unit_test(test_decoder_split_any_way),
-        cmocka_unit_test(test_decoder_fragments),     cmocka_unit_test(test_decoder_errors),
-        cmocka_unit_test(test_decoder_stop_and_oom),
+        cmocka_unit_test(test_hello_roundtrip),      cmocka_unit_test(test_hello_encode_rejects),
+        cmocka_unit_test(test_hello_refusals),       cmocka_unit_test(test_decoder_split_any_way),
+        cmocka_unit_test(test_decoder_fragments),    cmocka_unit_test(test_decoder_errors),
+        cmocka_unit_test(test_decoder_stop_and_oom), cmocka_unit_test(test_decoder_keepalive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

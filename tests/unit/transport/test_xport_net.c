@@ -6,9 +6,11 @@
  *
  * Both ends of a connection usually live in this one process, so when it is
  * descheduled (a loaded machine) both stall together: hello timeouts are long
- * here (NODE_HELLO_MS) except where the timeout itself is tested. */
+ * here (NODE_HELLO_MS), and so is the heartbeat (NODE_HEARTBEAT_MS: silence
+ * closes a connection after 4 of them), except where they are tested. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +34,7 @@
 
 #define GUARD_MS 15000
 #define NODE_HELLO_MS 10000
+#define NODE_HEARTBEAT_MS 2000
 
 struct node {
     struct xport *x;
@@ -39,7 +42,9 @@ struct node {
     int port;
     const char *cluster;
     size_t max_queue, chunk;
-    uint64_t hello_ms; /* 0: NODE_HELLO_MS */
+    uint64_t hello_ms;     /* 0: NODE_HELLO_MS */
+    uint64_t heartbeat_ms; /* 0: NODE_HEARTBEAT_MS */
+    bool default_backoff;  /* the transport's own (else 10..100 ms) */
     int frames;
     uint64_t last_from;
     uint8_t last_type;
@@ -111,9 +116,10 @@ static void start_node(struct node *n, uint64_t id, int port)
         .chunk_size = n->chunk,
         .max_queue = n->max_queue,
         .max_msg = 1 << 20,
-        .backoff_min_ms = 10,
-        .backoff_max_ms = 100,
+        .backoff_min_ms = n->default_backoff ? 0 : 10,
+        .backoff_max_ms = n->default_backoff ? 0 : 100,
         .hello_timeout_ms = n->hello_ms ? n->hello_ms : NODE_HELLO_MS,
+        .heartbeat_ms = n->heartbeat_ms ? n->heartbeat_ms : NODE_HEARTBEAT_MS,
         .seed = id,
         .on_frame = on_frame,
         .on_peer_state = on_state,
@@ -266,7 +272,9 @@ static void count_handle(uv_handle_t *h, void *arg)
     c->n++;
     size_t len = strlen(c->names);
     snprintf(c->names + len, sizeof(c->names) - len, " %s%s", uv_handle_type_name(h->type),
-             uv_is_closing(h) ? "(closing)" : uv_has_ref(h) ? "" : "(unref)");
+             uv_is_closing(h) ? "(closing)"
+             : uv_has_ref(h)  ? ""
+                              : "(unref)");
 }
 
 /* Every transport has been stopped: only handles still closing may remain.
@@ -477,7 +485,7 @@ static void test_wrong_node_id(void **state)
     assert_int_equal(xport_set_peer(a.x, 3, addr_of(b.port)), 0);
     wait_log(&a, "it is node 2, expected node 3");
     assert_int_equal(xport_set_peer(a.x, 1, addr_of(b.port)), CN_EINVAL); /* ourselves */
-    assert_int_equal(xport_set_peer(a.x, 4, "localhost:80"), CN_EINVAL);   /* not numeric */
+    assert_int_equal(xport_set_peer(a.x, 4, "localhost:80"), CN_EINVAL);  /* not numeric */
     assert_int_equal(xport_set_peer(a.x, 4, "127.0.0.1"), CN_EINVAL);
     assert_int_equal(xport_set_peer(a.x, 4, "127.0.0.1:0"), CN_EINVAL);
     assert_int_equal(xport_set_peer(a.x, 4, "[::1]:8300"), 0);
@@ -495,7 +503,8 @@ static int raw_connect(int port)
     struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     return fd;
@@ -547,20 +556,20 @@ static void test_raw_refusals(void **state)
     assert_closed(fd);
 
     fd = raw_connect(a.port);
-    size_t n = hello(b, 2, 7, "test-cluster");
+    size_t n = hello(b, 1, 7, "test-cluster"); /* before keepalives */
     raw_send(fd, b, n);
-    wait_log(&a, "protocol version 2, we speak 1");
+    wait_log(&a, "protocol version 1, we speak 2");
     assert_non_null(strstr(a.log.p, "refused inbound peer 127.0.0.1:"));
     assert_closed(fd);
 
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "other");
+    n = hello(b, XPORT_VERSION, 7, "other");
     raw_send(fd, b, n);
     wait_log(&a, "cluster ID \"other\" (node 7) differs");
     assert_closed(fd);
 
     fd = raw_connect(a.port);
-    n = hello(b, 1, 1, "test-cluster");
+    n = hello(b, XPORT_VERSION, 1, "test-cluster");
     raw_send(fd, b, n);
     wait_log(&a, "claims our own node ID 1");
     assert_closed(fd);
@@ -595,7 +604,7 @@ static void test_raw_bad_frames(void **state)
 
     /* A valid hello then a good frame: delivered, from node 7. */
     int fd = raw_connect(a.port);
-    size_t n = hello(b, 1, 7, "test-cluster");
+    size_t n = hello(b, XPORT_VERSION, 7, "test-cluster");
     n += frame(b + n, XPORT_RAFT_MSG, "good");
     raw_send(fd, b, n);
     wait_frames(&a, 1);
@@ -615,7 +624,7 @@ static void test_raw_bad_frames(void **state)
 
     /* Oversized claimed length (4 GiB - 1): refused on the header. */
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "test-cluster");
+    n = hello(b, XPORT_VERSION, 7, "test-cluster");
     xport_frame_header(b + n, XPORT_RAFT_MSG, 0, NULL, 0);
     cn_put_u32(b + n, 0xffffffffu);
     raw_send(fd, b, n + XPORT_FRAME_HDR);
@@ -624,7 +633,7 @@ static void test_raw_bad_frames(void **state)
 
     /* Truncated: half a frame, then the peer goes away. */
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "test-cluster");
+    n = hello(b, XPORT_VERSION, 7, "test-cluster");
     size_t f = frame(b + n, XPORT_RAFT_MSG, "truncated payload");
     raw_send(fd, b, n + f - 5);
     shutdown(fd, SHUT_WR);
@@ -633,7 +642,7 @@ static void test_raw_bad_frames(void **state)
 
     /* Unknown frame type. */
     fd = raw_connect(a.port);
-    n = hello(b, 1, 7, "test-cluster");
+    n = hello(b, XPORT_VERSION, 7, "test-cluster");
     n += frame(b + n, 42, "??");
     raw_send(fd, b, n);
     wait_log(&a, "unknown frame type 42");
@@ -681,7 +690,7 @@ static void test_hello_timeout(void **state)
      * first (the peer was on time; we were late). */
     static uv_check_t stall;
     fd = raw_connect(s.port);
-    raw_send(fd, b, hello(b, 1, 8, "test-cluster"));
+    raw_send(fd, b, hello(b, XPORT_VERSION, 8, "test-cluster"));
     uv_check_init(&loop, &stall);
     uv_check_start(&stall, stall_cb);
     wait_up(&s, 8);
@@ -695,6 +704,276 @@ static void test_hello_timeout(void **state)
     assert_int_equal(st.conns_up, 1);
     free_node(&s);
     close(fd);
+}
+
+/* ---- liveness: keepalives, silent peers, dials that get no answer ------------------------ */
+
+/* A listening socket on 127.0.0.1 that the test accepts from by hand
+ * (non-blocking; the accepted sockets block, bounded like raw_connect's). */
+static int raw_listen(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, backlog), 0);
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+struct acceptor {
+    int lfd, fd; /* fd: the accepted socket, -1 until then */
+};
+
+static bool accepted(void *ctx)
+{
+    struct acceptor *a = ctx;
+    if (a->fd < 0) {
+        a->fd = accept(a->lfd, NULL, NULL);
+        if (a->fd >= 0) {
+            struct timeval tv = {.tv_sec = 5};
+            setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            setsockopt(a->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        }
+    }
+    return a->fd >= 0;
+}
+
+/* The test's end of a raw connection: decodes what the transport sends. */
+struct rawpeer {
+    int fd;
+    uint8_t hello[XPORT_HELLO_MAX];
+    size_t hello_len;
+    bool hello_done;
+    struct xport_decoder dec;
+    int frames, keepalives;
+};
+
+static int raw_frame(void *arg, uint8_t type, const void *p, size_t len)
+{
+    struct rawpeer *r = arg;
+    r->frames++;
+    if (type == XPORT_KEEPALIVE) {
+        assert_int_equal(len, 0);
+        r->keepalives++;
+    }
+    return 0;
+}
+
+/* Read what has arrived, without blocking. */
+static bool raw_got_keepalive(void *ctx)
+{
+    struct rawpeer *r = ctx;
+    uint8_t b[4096];
+    ssize_t n;
+    while ((n = recv(r->fd, b, sizeof(b), MSG_DONTWAIT)) > 0) {
+        const uint8_t *p = b;
+        size_t left = (size_t)n;
+        if (!r->hello_done) {
+            size_t take = sizeof(r->hello) - r->hello_len;
+            take = take < left ? take : left;
+            memcpy(r->hello + r->hello_len, p, take);
+            r->hello_len += take;
+            struct xport_hello h;
+            size_t used, before = r->hello_len - take;
+            int rc = xport_hello_decode(r->hello, r->hello_len, &h, &used, NULL, 0);
+            if (rc == CN_EAGAIN)
+                continue;
+            assert_int_equal(rc, 0);
+            r->hello_done = true;
+            p += used - before;
+            left -= used - before;
+        }
+        assert_int_equal(xport_decoder_feed(&r->dec, p, left, raw_frame, r, NULL, 0), 0);
+    }
+    return r->keepalives > 0;
+}
+
+static bool idle_closed_at_least_one(void *ctx)
+{
+    struct xport_stats st;
+    xport_get_stats(((struct node *)ctx)->x, &st);
+    return st.idle_closed >= 1;
+}
+
+/* A peer that completes its hello and then stops reading, then talking (a
+ * stopped process, a partition): the transport keeps writing keepalives while
+ * it can, is presumed dead after 4 heartbeats of silence, reset with what is
+ * queued for it dropped, and redialed. */
+static void test_silent_peer(void **state)
+{
+    struct node a = {
+        .heartbeat_ms = 20, .default_backoff = true, .chunk = 16384, .max_queue = 65536};
+    start_node(&a, 1, 0);
+    int port;
+    int lfd = raw_listen(8, &port);
+    assert_int_equal(xport_set_peer(a.x, 2, addr_of(port)), 0);
+    struct acceptor ac = {lfd, -1};
+    run_until(accepted, &ac, "a's dial");
+    struct rawpeer r = {.fd = ac.fd};
+    xport_decoder_init(&r.dec, 1 << 20);
+    uint8_t b[XPORT_HELLO_MAX];
+    raw_send(r.fd, b, hello(b, XPORT_VERSION, 2, "test-cluster"));
+    wait_up(&a, 2);
+
+    /* Nothing to say: a says that it is alive. */
+    run_until(raw_got_keepalive, &r, "a keepalive from a");
+    assert_int_equal(r.frames, r.keepalives);
+    xport_decoder_free(&r.dec);
+
+    /* The peer goes on talking (keepalives of its own) but stops reading:
+     * a's messages fill the socket, then a's queue. */
+    uint8_t ka[XPORT_FRAME_HDR];
+    xport_frame_header(ka, XPORT_KEEPALIVE, 0, NULL, 0);
+    static char m[16384];
+    int rc = 0;
+    for (int i = 0; i < 20000 && rc == 0; i++) {
+        rc = xport_send(a.x, 2, XPORT_RAFT_MSG, m, sizeof(m));
+        raw_send(r.fd, ka, sizeof(ka));
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(rc, CN_EAGAIN);
+    struct xport_stats st;
+    xport_get_stats(a.x, &st);
+    assert_int_equal(st.drops_full, 1);
+    assert_true(st.queued_bytes > 0);
+    assert_true(st.keepalives_recv >= 1);
+    assert_int_equal(st.idle_closed, 0);
+    assert_int_equal(a.frames, 0); /* keepalives are not messages */
+
+    /* Now silence: presumed dead, reset, the queue dropped. */
+    run_until(idle_closed_at_least_one, &a, "the silent peer presumed dead");
+    xport_get_stats(a.x, &st);
+    assert_int_equal(st.idle_closed, 1);
+    assert_true(st.drops_closed >= 1);
+    assert_int_equal(st.queued_bytes, 0);
+    assert_int_equal(a.downs, 1);
+    assert_false(xport_peer_up(a.x, 2));
+    assert_non_null(strstr(a.log.p, "nothing received for"));
+    close(r.fd);
+
+    /* And redialed. */
+    ac.fd = -1;
+    run_until(accepted, &ac, "a's redial");
+    struct xport_peer_info info;
+    assert_int_equal(xport_peer_info(a.x, 2, &info), 0);
+    assert_int_equal(info.dials, 2);
+    assert_true(info.dialing);
+    raw_send(ac.fd, b, hello(b, XPORT_VERSION, 2, "test-cluster"));
+    wait_up(&a, 2);
+    assert_int_equal(a.ups, 2);
+    assert_int_equal(xport_peer_info(a.x, 3, &info), CN_ENOTFOUND);
+    free_node(&a);
+    close(ac.fd);
+    close(lfd);
+}
+
+struct dials {
+    struct node *n;
+    uint64_t want;
+};
+
+static bool dial_timeouts_reach(void *ctx)
+{
+    struct dials *d = ctx;
+    struct xport_stats st;
+    xport_get_stats(d->n->x, &st);
+    return st.dial_timeouts >= d->want;
+}
+
+/* Dials into a partition (SYNs dropped: here by a listener whose accept queue
+ * is full) are abandoned after the connect timeout, not after the kernel's
+ * SYN retries, and retried with a delay capped at one heartbeat however long
+ * the partition lasts; after the heal the next dial gets through. */
+static void test_dial_timeout_and_heal(void **state)
+{
+    struct node a = {.heartbeat_ms = 20, .default_backoff = true};
+    start_node(&a, 1, 0);
+    int port;
+    int lfd = raw_listen(0, &port); /* room for one connection */
+    int filler = raw_connect(port);
+    assert_int_equal(xport_set_peer(a.x, 2, addr_of(port)), 0);
+    /* Eight failures: uncapped doubling from 4 ms would be past a second. */
+    struct dials d = {&a, 8};
+    run_until(dial_timeouts_reach, &d, "dials abandoned");
+    assert_non_null(strstr(a.log.p, "connect to node 2 at 127.0.0.1:"));
+    assert_non_null(strstr(a.log.p, "no answer within 40 ms"));
+    struct xport_peer_info info;
+    assert_int_equal(xport_peer_info(a.x, 2, &info), 0);
+    assert_false(info.up);
+    assert_true(info.dials >= 8);
+    assert_true(info.backoff_ms >= 1 && info.backoff_ms <= 20); /* one heartbeat */
+    assert_int_equal(a.ups, 0);
+
+    /* The heal: the queue drains, and a's next dial gets through. */
+    struct acceptor ac = {lfd, -1};
+    run_until(accepted, &ac, "the filler");
+    close(ac.fd);
+    close(filler);
+    ac.fd = -1;
+    run_until(accepted, &ac, "a's dial after the heal");
+    uint8_t b[XPORT_HELLO_MAX];
+    raw_send(ac.fd, b, hello(b, XPORT_VERSION, 2, "test-cluster"));
+    wait_up(&a, 2);
+    assert_int_equal(a.ups, 1);
+    free_node(&a);
+    close(ac.fd);
+    close(lfd);
+}
+
+struct kas {
+    struct node *a, *b;
+    uint64_t want;
+};
+
+static bool both_keepalives(void *ctx)
+{
+    struct kas *k = ctx;
+    struct xport_stats sa, sb;
+    xport_get_stats(k->a->x, &sa);
+    xport_get_stats(k->b->x, &sb);
+    return sa.keepalives_recv >= k->want && sb.keepalives_recv >= k->want;
+}
+
+static void stall_150_cb(uv_check_t *h)
+{
+    struct timespec ts = {.tv_nsec = 150 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* An idle link stays up on keepalives, for many idle timeouts; and when our
+ * own process stalls past the idle timeout after every poll (a descheduled
+ * machine), the stall is not blamed on the peer. */
+static void test_keepalive_and_own_stall(void **state)
+{
+    struct node a = {.heartbeat_ms = 20}, b = {.heartbeat_ms = 20};
+    start_node(&a, 1, 0);
+    start_node(&b, 2, 0);
+    assert_int_equal(xport_set_peer(a.x, 2, addr_of(b.port)), 0);
+    wait_up(&a, 2);
+    wait_up(&b, 1);
+    assert_int_equal(xport_send(a.x, 2, XPORT_KEEPALIVE, NULL, 0), CN_EINVAL);
+    struct kas k = {&a, &b, 20}; /* 5 idle timeouts at least */
+    run_until(both_keepalives, &k, "keepalives both ways");
+    static uv_check_t stall;
+    uv_check_init(&loop, &stall);
+    uv_check_start(&stall, stall_150_cb);
+    k.want += 5;
+    run_until(both_keepalives, &k, "keepalives through stalls");
+    uv_close((uv_handle_t *)&stall, NULL);
+    struct xport_stats sa, sb;
+    xport_get_stats(a.x, &sa);
+    xport_get_stats(b.x, &sb);
+    assert_int_equal(sa.idle_closed + sb.idle_closed, 0);
+    assert_int_equal(a.downs + b.downs, 0);
+    assert_int_equal(a.ups + b.ups, 2);
+    assert_int_equal(a.frames + b.frames, 0);
+    assert_int_equal(sa.msgs_recv + sb.msgs_recv, 0);
+    free_node(&a);
+    free_node(&b);
 }
 
 /* ---- backpressure and shutdown ----------------------------------------------------------- */
@@ -754,7 +1033,7 @@ static void test_stop_with_pending(void **state)
     assert_int_equal(xport_set_peer(a.x, 5, addr_of(reserve_port(&rfd))), 0);
     int downs = a.downs;
     xport_stop(a.x, stopped_cb, &a);
-    xport_stop(a.x, stopped_cb, &a); /* no-op */
+    xport_stop(a.x, stopped_cb, &a);  /* no-op */
     assert_int_equal(a.downs, downs); /* no callbacks after stop */
     run_until(is_stopped, &a, "stop");
     a.x = NULL;
@@ -796,8 +1075,8 @@ static void test_start_errors(void **state)
     start_node(&a, 1, 0);
     struct xport *x = NULL;
     char err[200];
-    struct xport_options o = {.host = "127.0.0.1", .port = a.port, .cluster_id = "c",
-                              .node_id = 2, .on_frame = on_frame};
+    struct xport_options o = {
+        .host = "127.0.0.1", .port = a.port, .cluster_id = "c", .node_id = 2, .on_frame = on_frame};
     assert_int_equal(xport_start(&loop, &o, &x, err, sizeof(err)), CN_EIO);
     assert_non_null(strstr(err, "listen on 127.0.0.1 port"));
     o.port = 0;
@@ -828,6 +1107,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hello_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_bad_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dial_timeout_and_heal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_and_own_stall, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_inside_callback, setup, teardown),
