@@ -117,6 +117,9 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     if (opt->bind_addr && *opt->bind_addr) {
         const char *cid = opt->cluster_id && *opt->cluster_id ? opt->cluster_id : "dc1";
         snprintf(s->cluster, sizeof(s->cluster), "%s", cid);
+        uint64_t hb_xport = (uint64_t)s->heartbeat_ticks * s->tick_ms;
+        if (hb_xport < 25)
+            hb_xport = 25;
         struct xport_options xo = {.host = opt->bind_addr,
                                    .port = opt->server_port,
                                    .cluster_id = cid,
@@ -127,7 +130,11 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
                                    /* A snapshot travels as one message, in 1 MiB
                                     * chunks: 1 GiB covers millions of KV pairs. The
                                     * receiver grows its buffer only as bytes arrive. */
-                                   .max_msg = (size_t)1 << 30};
+                                   .max_msg = (size_t)1 << 30,
+                                   /* Keepalives and the idle limit follow Raft's
+                                    * heartbeat, at least 25 ms: a shorter idle limit
+                                    * would reset links of a merely busy peer. */
+                                   .heartbeat_ms = hb_xport};
         char xerr[256] = "";
         rc = xport_start(loop, &xo, &s->x, xerr, sizeof(xerr));
         if (rc) {
