@@ -470,7 +470,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
              * peer is cairn's core, so it is our bug. */
             raft__logf(r, CN_LOG_ERROR, "two leaders in one term: %llu and us",
                        (unsigned long long)m->from);
-            CN_ASSERT(!"two leaders in one term");
+            CN_ASSERT(0 && "two leaders in one term");
         }
         return 0;
     case RAFT_PRE_CANDIDATE:

@@ -40,8 +40,9 @@ static void op_dispatch(struct srv *s, struct op *o)
             return; /* held until a leader is known */
         struct cn_buf b = CN_BUF_INIT;
         o->req_id = ++s->next_req;
-        if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, o->req_id) && !cn_enc_u8(&b, o->kind) &&
-            !cn_enc_u64(&b, o->id) && !cn_enc_str(&b, o->addr) &&
+        if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, o->req_id) &&
+            !cn_enc_u8(&b, (uint8_t)o->kind) && !cn_enc_u64(&b, o->id) &&
+            !cn_enc_str(&b, o->addr) &&
             xport_send(s->x, s->leader, XPORT_FORWARD_REQ, b.p, b.len) == 0)
             o->fwd = true;
         cn_buf_free(&b);

@@ -243,21 +243,25 @@ static uint64_t get64(const uint8_t *p)
     return v;
 }
 
-static const char *msg_name(int t)
+static const char *msg_name(enum raft_msg_type t)
 {
-    static const char *names[] = {"?",       "APPEND",      "APPEND_RESP", "HEARTBEAT",
-                                  "HB_RESP", "VOTE",        "VOTE_RESP",   "PREVOTE",
-                                  "PREVOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW"};
+    static const char *names[] = {
+        "?",         "APPEND",  "APPEND_RESP",  "HEARTBEAT", "HB_RESP",    "VOTE",
+        "VOTE_RESP", "PREVOTE", "PREVOTE_RESP", "SNAPSHOT",  "TIMEOUT_NOW"};
     return t > 0 && t < RAFT_MSG__COUNT ? names[t] : "?";
 }
 
 static const char *state_name(enum raft_state st)
 {
     switch (st) {
-    case RAFT_FOLLOWER: return "follower";
-    case RAFT_PRE_CANDIDATE: return "pre-candidate";
-    case RAFT_CANDIDATE: return "candidate";
-    case RAFT_LEADER: return "leader";
+    case RAFT_FOLLOWER:
+        return "follower";
+    case RAFT_PRE_CANDIDATE:
+        return "pre-candidate";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_LEADER:
+        return "leader";
     }
     return "?";
 }
@@ -343,7 +347,8 @@ static void trace_msg(struct sim *s, const char *verb, const struct raft_msg *m)
     case RAFT_MSG_SNAPSHOT:
         snprintf(extra, sizeof extra, " snap=%" PRIu64 "/%" PRIu64, m->snap.index, m->snap.term);
         break;
-    default: break;
+    default:
+        break;
     }
     fprintf(s->o.trace, "t=%" PRIu64 " %sn%" PRIu64 " -> n%" PRIu64 " %s term=%" PRIu64 "%s\n",
             s->now, verb, m->from, m->to, msg_name(m->type), m->term, extra);
@@ -656,8 +661,7 @@ static struct sim_msg *msg_copy(const struct raft_msg *m)
             sm->m.entries[i].data.base = NULL;
             if (m->entries[i].data.len) {
                 sm->m.entries[i].data.base = xcalloc(1, m->entries[i].data.len);
-                memcpy(sm->m.entries[i].data.base, m->entries[i].data.base,
-                       m->entries[i].data.len);
+                memcpy(sm->m.entries[i].data.base, m->entries[i].data.base, m->entries[i].data.len);
             }
         }
     }
@@ -804,8 +808,8 @@ static void sm_apply(struct sim *s, struct sim_node *nd, const struct raft_entry
             conf_committed(s, e->index, &c);
     } else if (j->term != e->term || j->ehash != eh) {
         sim_fail(s, SIM_SAFETY,
-                 "state machine safety: n%d applied %" PRIu64 "/%" PRIu64
-                 " but %" PRIu64 "/%" PRIu64 " was applied elsewhere",
+                 "state machine safety: n%d applied %" PRIu64 "/%" PRIu64 " but %" PRIu64
+                 "/%" PRIu64 " was applied elsewhere",
                  nd->id, e->index, e->term, e->index, j->term);
     } else if (j->cum != cum) {
         sim_fail(s, SIM_SAFETY, "state machine safety: n%d's applied history differs at %" PRIu64,
@@ -817,7 +821,9 @@ static void sm_apply(struct sim *s, struct sim_node *nd, const struct raft_entry
     if (is_conf)
         nd->sm_conf = c;
     sim_tracef(s, "n%d apply %" PRIu64 "/%" PRIu64 " %s", nd->id, e->index, e->term,
-               is_conf ? "CONF" : e->data.len ? "cmd" : "no-op");
+               is_conf       ? "CONF"
+               : e->data.len ? "cmd"
+                             : "no-op");
 }
 
 static void sm_install(struct sim *s, struct sim_node *nd, const struct raft_snapshot_meta *meta,
@@ -832,12 +838,13 @@ static void sm_install(struct sim *s, struct sim_node *nd, const struct raft_sna
     uint64_t idx = get64(p), term = get64(p + 8), h = get64(p + 16);
     const struct sim_jrec *j = jrec_c(s, idx);
     if (idx != meta->index || term != meta->term)
-        sim_fail(s, SIM_SAFETY, "n%d: snapshot meta %" PRIu64 "/%" PRIu64
-                 " does not describe its data %" PRIu64 "/%" PRIu64,
+        sim_fail(s, SIM_SAFETY,
+                 "n%d: snapshot meta %" PRIu64 "/%" PRIu64 " does not describe its data %" PRIu64
+                 "/%" PRIu64,
                  nd->id, meta->index, meta->term, idx, term);
     else if (!j || j->term != term || j->cum != h)
-        sim_fail(s, SIM_SAFETY, "n%d: snapshot at %" PRIu64 " is not the committed history",
-                 nd->id, idx);
+        sim_fail(s, SIM_SAFETY, "n%d: snapshot at %" PRIu64 " is not the committed history", nd->id,
+                 idx);
     else if (idx <= nd->sm_index)
         sim_fail(s, SIM_SAFETY,
                  "n%d: core handed a snapshot at %" PRIu64 " to a state machine at %" PRIu64
@@ -975,8 +982,7 @@ static void disk_sync_one(struct sim *s, struct sim_node *nd)
                      nd->id, d->hs.term, b->hs.term);
         else if (b->hs.term == d->hs.term && d->hs.vote && b->hs.vote != d->hs.vote)
             sim_fail(s, SIM_SAFETY,
-                     "n%d: durable vote in term %" PRIu64 " changed from n%" PRIu64
-                     " to n%" PRIu64,
+                     "n%d: durable vote in term %" PRIu64 " changed from n%" PRIu64 " to n%" PRIu64,
                      nd->id, d->hs.term, d->hs.vote, b->hs.vote);
         d->hs = b->hs;
     }
@@ -1177,11 +1183,11 @@ static void check_node(struct sim *s, struct sim_node *nd)
         sim_fail(s, SIM_SAFETY, "n%d: term went back %" PRIu64 " -> %" PRIu64, nd->id, nd->term,
                  st.term);
     if (st.term < nd->disk.hs.term)
-        sim_fail(s, SIM_SAFETY, "n%d: term %" PRIu64 " is below its durable term %" PRIu64,
-                 nd->id, st.term, nd->disk.hs.term);
+        sim_fail(s, SIM_SAFETY, "n%d: term %" PRIu64 " is below its durable term %" PRIu64, nd->id,
+                 st.term, nd->disk.hs.term);
     if (st.commit < nd->commit)
-        sim_fail(s, SIM_SAFETY, "n%d: commit went back %" PRIu64 " -> %" PRIu64, nd->id,
-                 nd->commit, st.commit);
+        sim_fail(s, SIM_SAFETY, "n%d: commit went back %" PRIu64 " -> %" PRIu64, nd->id, nd->commit,
+                 st.commit);
     if (st.commit > st.last_index)
         sim_fail(s, SIM_SAFETY, "n%d: commit %" PRIu64 " beyond last index %" PRIu64, nd->id,
                  st.commit, st.last_index);
@@ -1200,7 +1206,7 @@ static void check_node(struct sim *s, struct sim_node *nd)
                  state_name(st.state));
     if (st.state != nd->st)
         sim_tracef(s, "n%d %s -> %s term=%" PRIu64, nd->id, state_name(nd->st),
-                       state_name(st.state), st.term);
+                   state_name(st.state), st.term);
     if (st.state == RAFT_LEADER) {
         grow_zero((void **)&s->leader_of, &s->leader_cap, st.term, 1);
         if (!s->leader_of[st.term]) {
@@ -1312,16 +1318,17 @@ static int node_boot(struct sim *s, struct sim_node *nd)
     if (d->n) {
         es = xcalloc(d->n, sizeof *es);
         for (size_t i = 0; i < d->n; i++)
-            es[i] = (struct raft_entry){d->e[i].term, d->e[i].index, d->e[i].type,
-                                        {d->e[i].data, d->e[i].len}};
+            es[i] = (struct raft_entry){
+                d->e[i].term, d->e[i].index, d->e[i].type, {d->e[i].data, d->e[i].len}};
     }
     rs.entries = es;
     rs.n_entries = d->n;
     nd->r = node_core(s, nd, &rs);
     free(es);
     if (!nd->r) {
-        sim_fail(s, SIM_SAFETY, "raft_new refused n%d's restore (term=%" PRIu64 " snap=%" PRIu64
-                 " entries=%zu)", nd->id, rs.term, rs.snap.index, rs.n_entries);
+        sim_fail(s, SIM_SAFETY,
+                 "raft_new refused n%d's restore (term=%" PRIu64 " snap=%" PRIu64 " entries=%zu)",
+                 nd->id, rs.term, rs.snap.index, rs.n_entries);
         return -1;
     }
     nd->up = true;
@@ -1331,8 +1338,7 @@ static int node_boot(struct sim *s, struct sim_node *nd)
     nd->term = 0;
     nd->commit = 0;
     nd->lead_term = 0;
-    if (d->snap.index &&
-        raft_set_snapshot(nd->r, &d->snap, d->snap_data, SIM_SNAP_LEN) != 0)
+    if (d->snap.index && raft_set_snapshot(nd->r, &d->snap, d->snap_data, SIM_SNAP_LEN) != 0)
         sim_fail(s, SIM_SAFETY, "n%d: raft_set_snapshot refused its own snapshot", nd->id);
     node_process(s, nd);
     check_all(s);
@@ -1445,8 +1451,9 @@ int sim_restart(struct sim *s, int id)
     struct sim_node *nd = node(s, id);
     if (!nd || nd->up || !nd->started)
         return CN_EINVAL;
-    sim_tracef(s, "n%d RESTART term=%" PRIu64 " vote=%" PRIu64 " commit=%" PRIu64
-               " snap=%" PRIu64 " last=%" PRIu64,
+    sim_tracef(s,
+               "n%d RESTART term=%" PRIu64 " vote=%" PRIu64 " commit=%" PRIu64 " snap=%" PRIu64
+               " last=%" PRIu64,
                id, nd->disk.hs.term, nd->disk.hs.vote, nd->disk.hs.commit, nd->disk.snap.index,
                log_last(&nd->disk));
     return node_boot(s, nd);
@@ -1553,8 +1560,8 @@ int sim_read_index(struct sim *s, int id, uint64_t *ctxp)
     rd->node = id;
     rd->required = s->max_committed;
     int rc = raft_read_index(nd->r, ctx);
-    sim_tracef(s, "n%d read_index ctx=%" PRIu64 " -> rc=%d (committed so far %" PRIu64 ")", id,
-               ctx, rc, rd->required);
+    sim_tracef(s, "n%d read_index ctx=%" PRIu64 " -> rc=%d (committed so far %" PRIu64 ")", id, ctx,
+               rc, rd->required);
     if (rc != 0)
         rd->state = 3; /* refused: never answered */
     if (ctxp)
@@ -1744,8 +1751,9 @@ void sim_disk_lose_tail(struct sim *s, int id, uint64_t keep_last)
     struct sim_node *nd = node(s, id);
     if (!nd || nd->up || keep_last < nd->disk.snap.index)
         return;
-    sim_tracef(s, "n%d loses its durable log after %" PRIu64 " (hard state kept: commit=%" PRIu64
-               ")", id, keep_last, nd->disk.hs.commit);
+    sim_tracef(s,
+               "n%d loses its durable log after %" PRIu64 " (hard state kept: commit=%" PRIu64 ")",
+               id, keep_last, nd->disk.hs.commit);
     if (keep_last < log_last(&nd->disk))
         log_drop_from(&nd->disk, (size_t)(keep_last - nd->disk.snap.index));
     log_copy(&nd->view, &nd->disk);

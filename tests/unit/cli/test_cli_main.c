@@ -32,7 +32,7 @@ static struct run run_argv(int argc, char **argv)
 }
 
 #define RUN(...)                                                                                   \
-    run_argv((int)(sizeof((char *[]){"cairn", __VA_ARGS__}) / sizeof(char *)),                    \
+    run_argv((int)(sizeof((char *[]){"cairn", __VA_ARGS__}) / sizeof(char *)),                     \
              (char *[]){"cairn", __VA_ARGS__})
 
 static void done(struct run *r)
@@ -174,8 +174,8 @@ static void test_version(void **state)
     (void)state;
     struct run r = RUN("version");
     assert_int_equal(r.code, 0);
-    assert_true(strncmp(r.out, "Cairn v" CAIRN_VERSION "\n", strlen("Cairn v" CAIRN_VERSION) + 1)
-                == 0);
+    assert_true(strncmp(r.out, "Cairn v" CAIRN_VERSION "\n", strlen("Cairn v" CAIRN_VERSION) + 1) ==
+                0);
     assert_non_null(strstr(r.out, "Protocol 2 spoken by default"));
     done(&r);
     r = RUN("-v");
@@ -207,8 +207,14 @@ static void test_columnize(void **state)
     char *out = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
-    const char *rows[] = {"Node\x1f" "Address\x1f" "Status", "a-long-name\x1f" "1.2.3.4:1\x1f" "alive",
-                          " x \x1f" "y"};
+    const char *rows[] = {("Node\x1f"
+                           "Address\x1f"
+                           "Status"),
+                          ("a-long-name\x1f"
+                           "1.2.3.4:1\x1f"
+                           "alive"),
+                          (" x \x1f"
+                           "y")};
     cli__columnize(f, rows, 3);
     fclose(f);
     assert_string_equal(out, "Node         Address    Status\n"
@@ -250,10 +256,10 @@ static void test_go_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_top_level),   cmocka_unit_test(test_every_command_has_help),
-        cmocka_unit_test(test_groups),      cmocka_unit_test(test_flag_errors),
-        cmocka_unit_test(test_version),     cmocka_unit_test(test_connection_refused),
-        cmocka_unit_test(test_columnize),   cmocka_unit_test(test_tabwrite),
+        cmocka_unit_test(test_top_level), cmocka_unit_test(test_every_command_has_help),
+        cmocka_unit_test(test_groups),    cmocka_unit_test(test_flag_errors),
+        cmocka_unit_test(test_version),   cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_columnize), cmocka_unit_test(test_tabwrite),
         cmocka_unit_test(test_go_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,7 +33,7 @@ static void collect(void *arg, struct http_req *req)
     if (s->n >= 8)
         return;
     int i = s->n++;
-    s->method[i] = req->method;
+    s->method[i] = (int)req->method;
     snprintf(s->method_str[i], sizeof(s->method_str[i]), "%s", req->method_str);
     snprintf(s->path[i], sizeof(s->path[i]), "%s", req->path);
     assert_int_equal(strlen(req->path), req->path_len);
@@ -66,9 +66,9 @@ static void test_methods(void **state)
         const char *m;
         int want;
     } cases[] = {
-        {"GET", HTTP_M_GET},         {"HEAD", HTTP_M_HEAD},     {"PUT", HTTP_M_PUT},
-        {"POST", HTTP_M_POST},       {"DELETE", HTTP_M_DELETE}, {"OPTIONS", HTTP_M_OPTIONS},
-        {"PATCH", HTTP_M_PATCH},     {"PROPFIND", HTTP_M_OTHER},
+        {"GET", HTTP_M_GET},     {"HEAD", HTTP_M_HEAD},      {"PUT", HTTP_M_PUT},
+        {"POST", HTTP_M_POST},   {"DELETE", HTTP_M_DELETE},  {"OPTIONS", HTTP_M_OPTIONS},
+        {"PATCH", HTTP_M_PATCH}, {"PROPFIND", HTTP_M_OTHER},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char req[128];
@@ -281,9 +281,8 @@ static void test_pipelined(void **state)
 
     /* Connection: close ends the stream. */
     s = (struct seen){0};
-    assert_int_equal(parse("GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
-                           &s),
-                     0);
+    assert_int_equal(
+        parse("GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n", &s), 0);
     assert_int_equal(s.n, 1);
 }
 
@@ -311,10 +310,10 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_methods),   cmocka_unit_test(test_path_decoding),
-        cmocka_unit_test(test_query),     cmocka_unit_test(test_headers),
-        cmocka_unit_test(test_body),      cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_garbage),   cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_methods), cmocka_unit_test(test_path_decoding),
+        cmocka_unit_test(test_query),   cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_body),    cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_garbage), cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
