@@ -4,10 +4,11 @@
  * caller when it applies that (index, term) itself (the state machine is
  * deterministic, so its result is the leader's). Reads ask the leader for a
  * read index the same way, operations (ops.c) for their outcome. */
+#include <stdio.h>
 #include <string.h>
 
-#include "base/enc.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
 
@@ -44,110 +45,115 @@ struct omsg *srv__encode_msg(const struct raft_msg *m)
     return o;
 }
 
-void srv__dec_str(struct cn_dec *d, char *out, size_t cap)
+int srv__send_req(struct srv *s, uint64_t to, const struct srv_fwd_req *m)
 {
-    size_t n = 0;
-    const uint8_t *p = cn_dec_bytes(d, &n);
-    if (!p) {
-        out[0] = '\0';
-        return;
+    if (!s->x || s->x_stopping)
+        return CN_ESHUTDOWN;
+    struct cn_buf b = CN_BUF_INIT;
+    int rc = srv_fwd_req_encode(m, &b);
+    if (!rc)
+        rc = xport_send(s->x, to, XPORT_FORWARD_REQ, b.p, b.len);
+    cn_buf_free(&b);
+    return rc;
+}
+
+int srv__send_resp(struct srv *s, uint64_t to, const struct srv_fwd_resp *m)
+{
+    if (!s->x || s->x_stopping)
+        return CN_ESHUTDOWN;
+    struct cn_buf b = CN_BUF_INIT;
+    int rc = srv_fwd_resp_encode(m, &b);
+    if (!rc)
+        rc = xport_send(s->x, to, XPORT_FORWARD_RESP, b.p, b.len);
+    cn_buf_free(&b);
+    return rc;
+}
+
+static void answer(struct srv *s, uint64_t to, enum srv_fwd_kind kind, uint64_t req, int rc,
+                   uint64_t index, uint64_t term, const char *msg)
+{
+    struct srv_fwd_resp a = {.kind = kind,
+                             .req_id = req,
+                             .code = srv_fwd_code_from_err(rc),
+                             .index = index,
+                             .term = term};
+    snprintf(a.msg, sizeof(a.msg), "%s", msg ? msg : "");
+    srv__send_resp(s, to, &a);
+}
+
+static void on_propose(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
+{
+    uint64_t idx = 0, term = 0;
+    int rc = s->role == RAFT_LEADER
+                 ? raft_propose(s->raft, m->u.propose.cmd, m->u.propose.cmd_len, &idx, &term)
+                 : CN_EAGAIN;
+    if (!rc)
+        srv__kick(s);
+    answer(s, from, SRV_FWD_PROPOSE, m->req_id, rc, idx, term, NULL);
+}
+
+static void on_op(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
+{
+    int kind = m->u.op.op == SRV_FWD_OP_REMOVE ? OP_REMOVE : OP_TRANSFER;
+    if (srv__op_new(s, kind, m->u.op.id, m->u.op.addr, NULL, NULL, from, m->req_id) != 0)
+        answer(s, from, SRV_FWD_OP, m->req_id, CN_ENOMEM, 0, 0, "out of memory");
+}
+
+static void on_read(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
+{
+    struct rreq *r = cn_calloc(1, sizeof(*r));
+    int rc = r ? 0 : CN_ENOMEM;
+    if (r) {
+        r->phase = R_REMOTE;
+        r->mode =
+            m->u.read.mode == SRV_FWD_READ_CONSISTENT ? SRV_READ_CONSISTENT : SRV_READ_DEFAULT;
+        r->from = from;
+        r->req_id = m->req_id;
+        r->ctx = ++s->next_ctx;
+        r->deadline = uv_now(s->loop) + s->hold_ms;
+        rc = s->role == RAFT_LEADER ? raft_read_index(s->raft, r->ctx) : CN_EAGAIN;
+        if (rc)
+            cn_free(r);
+        else {
+            LIST_PUSH(&s->reads, r);
+            srv__kick(s);
+        }
     }
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(out, p, n);
-    out[n] = '\0';
+    if (rc)
+        answer(s, from, SRV_FWD_READ, m->req_id, rc, 0, 0, NULL);
 }
 
 static void on_fw_req(struct srv *s, uint64_t from, const uint8_t *p, size_t len)
 {
-    struct cn_dec d;
-    cn_dec_init(&d, p, len);
-    uint8_t kind = cn_dec_u8(&d);
-    if (kind == FW_INFO) {
-        srv__on_info(s, from, &d);
+    struct srv_fwd_req *m = cn_malloc(sizeof(*m)); /* an INFO is large */
+    if (!m)
         return;
+    char err[160];
+    if (srv_fwd_req_decode(p, len, m, err, sizeof(err)) != 0) {
+        cn_warn("server", "forwarded request from %016llx: %s", (unsigned long long)from, err);
+    } else if (m->kind == SRV_FWD_INFO) {
+        srv__on_info(s, from, m);
+    } else if (m->kind == SRV_FWD_PROPOSE) {
+        on_propose(s, from, m);
+    } else if (m->kind == SRV_FWD_OP) {
+        on_op(s, from, m);
+    } else if (m->kind == SRV_FWD_READ) {
+        on_read(s, from, m);
     }
-    if (kind == FW_PROPOSE) {
-        uint64_t req = cn_dec_u64(&d);
-        size_t n = 0;
-        const uint8_t *data = cn_dec_bytes(&d, &n);
-        if (d.err || !data)
-            return;
-        uint64_t idx = 0, term = 0;
-        int rc = s->role == RAFT_LEADER ? raft_propose(s->raft, data, n, &idx, &term) : CN_EAGAIN;
-        if (!rc)
-            srv__kick(s);
-        struct cn_buf b = CN_BUF_INIT;
-        if (!cn_enc_u8(&b, FW_PROPOSE) && !cn_enc_u64(&b, req) && !cn_enc_u32(&b, (uint32_t)rc) &&
-            !cn_enc_u64(&b, idx) && !cn_enc_u64(&b, term))
-            srv__send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
-        cn_buf_free(&b);
-        return;
-    }
-    if (kind == FW_OP) {
-        uint64_t req = cn_dec_u64(&d);
-        uint8_t ok = cn_dec_u8(&d);
-        uint64_t id = cn_dec_u64(&d);
-        char addr[64];
-        srv__dec_str(&d, addr, sizeof(addr));
-        if (d.err || (ok != OP_REMOVE && ok != OP_TRANSFER))
-            return;
-        if (srv__op_new(s, ok, id, addr, NULL, NULL, from, req) != 0) {
-            struct cn_buf b = CN_BUF_INIT;
-            if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, req) &&
-                !cn_enc_u32(&b, (uint32_t)CN_ENOMEM) && !cn_enc_u64(&b, 0) &&
-                !cn_enc_str(&b, "out of memory"))
-                srv__send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
-            cn_buf_free(&b);
-        }
-        return;
-    }
-    if (kind == FW_READ) {
-        uint64_t req = cn_dec_u64(&d);
-        uint8_t mode = cn_dec_u8(&d);
-        if (d.err)
-            return;
-        struct rreq *r = cn_calloc(1, sizeof(*r));
-        int rc = r ? 0 : CN_ENOMEM;
-        if (r) {
-            r->phase = R_REMOTE;
-            r->mode = mode == SRV_READ_CONSISTENT ? SRV_READ_CONSISTENT : SRV_READ_DEFAULT;
-            r->from = from;
-            r->req_id = req;
-            r->ctx = ++s->next_ctx;
-            r->deadline = uv_now(s->loop) + FWD_MS;
-            rc = s->role == RAFT_LEADER ? raft_read_index(s->raft, r->ctx) : CN_EAGAIN;
-            if (rc)
-                cn_free(r);
-            else {
-                LIST_PUSH(&s->reads, r);
-                srv__kick(s);
-            }
-        }
-        if (rc) {
-            struct cn_buf b = CN_BUF_INIT;
-            if (!cn_enc_u8(&b, FW_READ) && !cn_enc_u64(&b, req) && !cn_enc_u32(&b, (uint32_t)rc) &&
-                !cn_enc_u64(&b, 0))
-                srv__send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
-            cn_buf_free(&b);
-        }
-    }
+    cn_free(m);
 }
 
-static void on_fw_resp(struct srv *s, const uint8_t *p, size_t len)
+static void on_fw_resp(struct srv *s, uint64_t from, const uint8_t *p, size_t len)
 {
-    struct cn_dec d;
-    cn_dec_init(&d, p, len);
-    uint8_t kind = cn_dec_u8(&d);
-    uint64_t req = cn_dec_u64(&d);
-    int rc = (int)(int32_t)cn_dec_u32(&d);
-    uint64_t idx = cn_dec_u64(&d);
-    if (d.err)
+    struct srv_fwd_resp m;
+    char err[160];
+    if (srv_fwd_resp_decode(p, len, &m, err, sizeof(err)) != 0) {
+        cn_warn("server", "forwarding answer from %016llx: %s", (unsigned long long)from, err);
         return;
-    if (kind == FW_PROPOSE) {
-        uint64_t term = cn_dec_u64(&d);
-        if (d.err)
-            return;
+    }
+    int rc = srv_fwd_err_from_code(m.code);
+    uint64_t req = m.req_id, idx = m.index, term = m.term;
+    if (m.kind == SRV_FWD_PROPOSE) {
         for (struct prop *pr = s->props.head; pr; pr = pr->next) {
             if (pr->phase != P_FWD || pr->req_id != req)
                 continue;
@@ -167,11 +173,7 @@ static void on_fw_resp(struct srv *s, const uint8_t *p, size_t len)
             pr->deadline = uv_now(s->loop) + PENDING_MS;
             return;
         }
-    } else if (kind == FW_OP) {
-        char msg[256];
-        srv__dec_str(&d, msg, sizeof(msg));
-        if (d.err)
-            return;
+    } else if (m.kind == SRV_FWD_OP) {
         for (struct op *o = s->ops.head; o; o = o->next) {
             if (!o->fwd || o->from || o->req_id != req)
                 continue;
@@ -179,10 +181,10 @@ static void on_fw_resp(struct srv *s, const uint8_t *p, size_t len)
                 o->fwd = false; /* the leader moved on: retried on the next tick */
                 return;
             }
-            srv__op_finish(s, o, rc, msg[0] ? msg : NULL);
+            srv__op_finish(s, o, rc, m.msg[0] ? m.msg : NULL);
             return;
         }
-    } else if (kind == FW_READ) {
+    } else if (m.kind == SRV_FWD_READ) {
         for (struct rreq *r = s->reads.head; r; r = r->next) {
             if (r->phase != R_FWD || r->ctx != req)
                 continue;
@@ -216,7 +218,7 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
     } else if (type == XPORT_FORWARD_REQ) {
         on_fw_req(s, from, payload, len);
     } else if (type == XPORT_FORWARD_RESP) {
-        on_fw_resp(s, payload, len);
+        on_fw_resp(s, from, payload, len);
     }
 }
 

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/enc.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -155,11 +154,11 @@ static void handle_update(struct srv *s, const struct raft_update *u)
             if ((r->phase != R_RAFT && r->phase != R_REMOTE) || r->ctx != u->reads[i].ctx)
                 continue;
             if (r->phase == R_REMOTE) {
-                struct cn_buf b = CN_BUF_INIT;
-                if (!cn_enc_u8(&b, FW_READ) && !cn_enc_u64(&b, r->req_id) && !cn_enc_u32(&b, 0) &&
-                    !cn_enc_u64(&b, u->reads[i].index))
-                    srv__send_raw(s, r->from, XPORT_FORWARD_RESP, b.p, b.len);
-                cn_buf_free(&b);
+                struct srv_fwd_resp a = {.kind = SRV_FWD_READ,
+                                         .req_id = r->req_id,
+                                         .code = SRV_FWD_OK,
+                                         .index = u->reads[i].index};
+                srv__send_resp(s, r->from, &a);
                 srv__read_finish(s, r, 0);
             } else {
                 r->phase = R_APPLY;

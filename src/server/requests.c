@@ -5,7 +5,6 @@
  * CN_EAGAIN after hold_ms (Consul's rpc_hold_timeout, 7 s). */
 #include <string.h>
 
-#include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "server/server_int.h"
@@ -23,11 +22,9 @@ void srv__read_finish(struct srv *s, struct rreq *r, int rc)
     LIST_DEL(&s->reads, r);
     if (r->phase == R_REMOTE && rc) {
         /* Tell the follower, which asks again (or the next leader). */
-        struct cn_buf b = CN_BUF_INIT;
-        if (!cn_enc_u8(&b, FW_READ) && !cn_enc_u64(&b, r->req_id) &&
-            !cn_enc_u32(&b, (uint32_t)rc) && !cn_enc_u64(&b, 0))
-            srv__send_raw(s, r->from, XPORT_FORWARD_RESP, b.p, b.len);
-        cn_buf_free(&b);
+        struct srv_fwd_resp a = {
+            .kind = SRV_FWD_READ, .req_id = r->req_id, .code = srv_fwd_code_from_err(rc)};
+        srv__send_resp(s, r->from, &a);
     }
     if (r->phase != R_REMOTE && r->cb)
         r->cb(r->arg, rc);
@@ -45,18 +42,17 @@ void srv__reads_applied(struct srv *s)
 
 static void fw_send_propose(struct srv *s, struct prop *p)
 {
-    struct cn_buf b = CN_BUF_INIT;
     p->req_id = ++s->next_req;
-    if (cn_enc_u8(&b, FW_PROPOSE) || cn_enc_u64(&b, p->req_id) ||
-        cn_enc_bytes(&b, p->data, p->len)) {
-        cn_buf_free(&b);
-        return;
-    }
-    if (xport_send(s->x, s->leader, XPORT_FORWARD_REQ, b.p, b.len) == 0) {
+    struct srv_fwd_req m; /* not zeroed: the encoder reads only a PROPOSE's fields */
+    m.kind = SRV_FWD_PROPOSE;
+    m.req_id = p->req_id;
+    m.u.propose.term = m.u.propose.seq = m.u.propose.floor = 0;
+    m.u.propose.cmd = p->data;
+    m.u.propose.cmd_len = p->len;
+    if (srv__send_req(s, s->leader, &m) == 0) {
         p->phase = P_FWD;
         p->deadline = uv_now(s->loop) + FWD_MS;
     }
-    cn_buf_free(&b);
 }
 
 /* Try to move a held proposal forward: propose here, or forward. */
@@ -80,12 +76,13 @@ static void prop_dispatch(struct srv *s, struct prop *p)
 
 static void fw_send_read(struct srv *s, struct rreq *r)
 {
-    struct cn_buf b = CN_BUF_INIT;
     r->ctx = ++s->next_req;
-    if (!cn_enc_u8(&b, FW_READ) && !cn_enc_u64(&b, r->ctx) && !cn_enc_u8(&b, (uint8_t)r->mode) &&
-        xport_send(s->x, s->leader, XPORT_FORWARD_REQ, b.p, b.len) == 0)
+    struct srv_fwd_req m; /* not zeroed: the encoder reads only a READ's fields */
+    m.kind = SRV_FWD_READ;
+    m.req_id = r->ctx;
+    m.u.read.mode = r->mode == SRV_READ_CONSISTENT ? SRV_FWD_READ_CONSISTENT : SRV_FWD_READ_DEFAULT;
+    if (srv__send_req(s, s->leader, &m) == 0)
         r->phase = R_FWD;
-    cn_buf_free(&b);
 }
 
 static bool read_now(struct srv *s, enum srv_read_mode mode)

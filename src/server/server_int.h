@@ -19,11 +19,10 @@
 
 #include "base/buf.h"
 #include "raft/raft.h"
+#include "server/fwd_codec.h"
 #include "server/server.h"
 #include "storage/storage.h"
 #include "transport/transport.h"
-
-struct cn_dec;
 
 /* Entry types on disk (opaque to storage). 1 was the only type before Raft:
  * an application command; an empty one is a leader's no-op. */
@@ -35,9 +34,6 @@ struct cn_dec;
 #define MAX_DIR 32       /* servers this one knows about */
 #define PENDING_MS 30000 /* a proposal with an index that never gets applied */
 #define FWD_MS 7000      /* a forwarded request without an answer */
-
-/* Sub-kinds inside XPORT_FORWARD_REQ / XPORT_FORWARD_RESP payloads. */
-enum { FW_INFO = 1, FW_PROPOSE = 2, FW_READ = 3, FW_OP = 4 };
 
 enum prop_phase { P_HELD, P_FWD, P_PENDING };
 
@@ -359,13 +355,16 @@ struct omsg *srv__encode_msg(const struct raft_msg *m); /* NULL on error */
 void srv__send_encoded(struct srv *s, const struct omsg *m);
 void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, size_t len);
 void srv__on_peer_state(void *arg, uint64_t id, bool up);
-void srv__dec_str(struct cn_dec *d, char *out, size_t cap); /* truncates to cap */
+/* Encode (fwd_codec.h) and send a forwarding request or answer: 0, or the
+ * encoding's or xport_send's error (nothing sent). */
+int srv__send_req(struct srv *s, uint64_t to, const struct srv_fwd_req *m);
+int srv__send_resp(struct srv *s, uint64_t to, const struct srv_fwd_resp *m);
 
 /* discovery.c: the peer directory, probes, INFO exchange, bootstrap_expect */
 struct pinfo *srv__dir_find(struct srv *s, uint64_t id);
 void srv__dial(struct srv *s, uint64_t id, const char *addr);
 void srv__send_info(struct srv *s, uint64_t to, bool want_reply);
-void srv__on_info(struct srv *s, uint64_t from, struct cn_dec *d); /* FW_INFO received */
+void srv__on_info(struct srv *s, uint64_t from, const struct srv_fwd_req *m); /* INFO received */
 void srv__maybe_bootstrap(struct srv *s);
 struct probe *srv__probe_new(struct srv *s, const char *addr);
 void srv__run_probes(struct srv *s);
