@@ -89,7 +89,7 @@ int srv_fwd_req_encode(const struct srv_fwd_req *m, struct cn_buf *b)
             return CN_EINVAL;
         rc = cn_enc_u64(b, m->req_id);
         rc = rc ? rc : cn_enc_u64(b, m->u.propose.term);
-        rc = rc ? rc : cn_enc_u64(b, m->u.propose.seq);
+        rc = rc ? rc : cn_enc_u64(b, m->u.propose.epoch);
         rc = rc ? rc : cn_enc_u64(b, m->u.propose.floor);
         return rc ? rc : cn_enc_bytes(b, m->u.propose.cmd, m->u.propose.cmd_len);
     case SRV_FWD_READ:
@@ -288,7 +288,7 @@ int srv_fwd_req_decode(const void *p, size_t len, struct srv_fwd_req *m, char *e
     case SRV_FWD_PROPOSE:
         m->req_id = rd_u64(&r, "request id");
         m->u.propose.term = rd_u64(&r, "term");
-        m->u.propose.seq = rd_u64(&r, "seq");
+        m->u.propose.epoch = rd_u64(&r, "epoch");
         m->u.propose.floor = rd_u64(&r, "floor");
         m->u.propose.cmd = rd_bytes(&r, &m->u.propose.cmd_len, "command");
         break;
@@ -350,13 +350,18 @@ int srv_fwd_resp_decode(const void *p, size_t len, struct srv_fwd_resp *m, char 
 
 /* ---- envelope ----------------------------------------------------------- */
 
-int srv_env_encode(const struct srv_env *e, const void *cmd, size_t len, struct cn_buf *out)
+void srv_env_put(uint8_t *h, const struct srv_env *e)
 {
-    uint8_t h[SRV_ENV_LEN];
     h[0] = SRV_ENV_MAGIC;
     h[1] = SRV_ENV_VERSION;
     cn_put_u64(h + 2, e->origin);
     cn_put_u64(h + 10, e->req_id);
+}
+
+int srv_env_encode(const struct srv_env *e, const void *cmd, size_t len, struct cn_buf *out)
+{
+    uint8_t h[SRV_ENV_LEN];
+    srv_env_put(h, e);
     int rc = cn_buf_reserve(out, sizeof(h) + len);
     rc = rc ? rc : cn_buf_append(out, h, sizeof(h));
     return rc || !len ? rc : cn_buf_append(out, cmd, len);

@@ -74,7 +74,8 @@ struct srv_fwd_peer {
 
 struct srv_fwd_req {
     enum srv_fwd_kind kind;
-    uint64_t req_id; /* PROPOSE, READ, OP: the sender's id, echoed in the answer */
+    uint64_t req_id; /* PROPOSE, READ, OP: the sender's id, echoed in the answer. PROPOSE:
+                      * the attempt's id, increasing per sender epoch */
     union {
         struct {
             bool want_reply;
@@ -84,10 +85,11 @@ struct srv_fwd_req {
         } info;
         struct {
             uint64_t term;   /* T_sent: propose only if leader in exactly this term */
-            uint64_t seq;    /* this attempt (the sender's counter, increasing) */
-            uint64_t floor;  /* every attempt of the sender with seq < floor is closed:
-                              * never sent again (non-decreasing per sender) */
-            const void *cmd; /* borrowed: encode from the caller's, decode into the input */
+            uint64_t epoch;  /* the sender's process (random, fixed for its lifetime) */
+            uint64_t floor;  /* every attempt of this epoch with req_id < floor is closed:
+                              * never sent again (non-decreasing per epoch) */
+            const void *cmd; /* the entry: envelope then state command. Borrowed:
+                              * encode from the caller's, decode into the input */
             size_t cmd_len;
         } propose;
         struct {
@@ -138,6 +140,8 @@ struct srv_env {
     uint64_t req_id; /* unique per origin process */
 };
 
+/* Write the SRV_ENV_LEN bytes of the envelope to out. */
+void srv_env_put(uint8_t *out, const struct srv_env *e);
 /* Append the envelope then cmd (copied). 0 or CN_ENOMEM. */
 int srv_env_encode(const struct srv_env *e, const void *cmd, size_t len, struct cn_buf *out);
 /* 1: an envelope, *e filled and cmd, cmd_len set to the command inside p; 0: no

@@ -36,7 +36,7 @@ static void op_dispatch(struct srv *s, struct op *o)
         }
         if (s->leader == RAFT_NONE || !s->x)
             return; /* held until a leader is known */
-        o->req_id = ++s->next_req;
+        o->req_id = srv__next_id(s);
         struct srv_fwd_req m = {.kind = SRV_FWD_OP, .req_id = o->req_id};
         m.u.op.op = o->kind == OP_REMOVE ? SRV_FWD_OP_REMOVE : SRV_FWD_OP_TRANSFER;
         m.u.op.id = o->id;
@@ -100,7 +100,7 @@ int srv__op_new(struct srv *s, int kind, uint64_t id, const char *addr, srv_op_c
     o->arg = arg;
     o->from = from;
     o->req_id = req_id;
-    o->deadline = uv_now(s->loop) + s->hold_ms + FWD_MS;
+    o->deadline = uv_now(s->loop) + 2 * s->hold_ms; /* the hold, then the operation */
     LIST_PUSH(&s->ops, o);
     op_dispatch(s, o);
     return 0;

@@ -64,7 +64,7 @@ static struct srv_fwd_req *sample_propose(void)
     struct srv_fwd_req *m = req_new(SRV_FWD_PROPOSE);
     m->req_id = 0x1122334455667788ULL;
     m->u.propose.term = 5;
-    m->u.propose.seq = 42;
+    m->u.propose.epoch = 42;
     m->u.propose.floor = 40;
     m->u.propose.cmd = CMD;
     m->u.propose.cmd_len = sizeof(CMD) - 1;
@@ -117,7 +117,7 @@ static void test_req_round_trip(void **state)
     assert_int_equal(d->kind, SRV_FWD_PROPOSE);
     assert_true(d->req_id == m->req_id);
     assert_int_equal(d->u.propose.term, 5);
-    assert_int_equal(d->u.propose.seq, 42);
+    assert_int_equal(d->u.propose.epoch, 42);
     assert_int_equal(d->u.propose.floor, 40);
     assert_int_equal(d->u.propose.cmd_len, sizeof(CMD) - 1);
     assert_memory_equal(d->u.propose.cmd, CMD, sizeof(CMD) - 1);
@@ -178,7 +178,7 @@ static void test_golden_bytes(void **state)
     struct srv_fwd_req *m = req_new(SRV_FWD_PROPOSE);
     m->req_id = 0x0102030405060708ULL;
     m->u.propose.term = 2;
-    m->u.propose.seq = 3;
+    m->u.propose.epoch = 3;
     m->u.propose.floor = 1;
     m->u.propose.cmd = "ab";
     m->u.propose.cmd_len = 2;
@@ -187,7 +187,7 @@ static void test_golden_bytes(void **state)
     static const uint8_t want[] = {1, 2,                      /* version, kind */
                                    8, 7, 6, 5, 4,   3,  2, 1, /* req_id */
                                    2, 0, 0, 0, 0,   0,  0, 0, /* term */
-                                   3, 0, 0, 0, 0,   0,  0, 0, /* seq */
+                                   3, 0, 0, 0, 0,   0,  0, 0, /* epoch */
                                    1, 0, 0, 0, 0,   0,  0, 0, /* floor */
                                    2, 0, 0, 0, 'a', 'b'};     /* command */
     assert_int_equal(b.len, sizeof(want));
