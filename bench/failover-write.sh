@@ -10,7 +10,12 @@
 #   CAIRN_BIN=build/release/cairn bench/failover-write.sh
 #
 # Knobs (environment): BENCH_KILLS (20) runs, BENCH_CLIENT_TIMEOUT (10) s,
-# BENCH_TMPDIR (build/bench: a real disk), BENCH_KEEP=1 keeps the logs.
+# BENCH_TMPDIR (build/bench: a real disk), BENCH_KEEP=1 keeps the logs,
+# BENCH_FREEZE_MS (0): when > 0, the leader is first frozen (SIGSTOP), the
+# write sent, and the leader killed that many ms later: the write is then
+# in flight to the leader when it dies (on loopback a plain kill -9 resets
+# the connections at once, so the follower rarely forwards to a dead leader).
+# The latency is counted from the write's start in both modes.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +23,7 @@ ROOT=$(dirname "$HERE")
 CAIRN_BIN=${CAIRN_BIN:-$ROOT/build/release/cairn}
 BENCH_KILLS=${BENCH_KILLS:-20}
 BENCH_CLIENT_TIMEOUT=${BENCH_CLIENT_TIMEOUT:-10}
+BENCH_FREEZE_MS=${BENCH_FREEZE_MS:-0}
 PY=/usr/bin/python3
 
 say() { printf '%s\n' "$*" >&2; }
@@ -92,7 +98,7 @@ leader_index() {
     return 1
 }
 
-say "bench: $CAIRN_BIN ($("$CAIRN_BIN" version 2>/dev/null | head -1)), $BENCH_KILLS runs"
+say "bench: $CAIRN_BIN ($("$CAIRN_BIN" version 2>/dev/null | head -1)), $BENCH_KILLS runs, freeze ${BENCH_FREEZE_MS} ms"
 for run in $(seq 1 "$BENCH_KILLS"); do
     dir=$TMP/run$run
     mkdir -p "$dir"
@@ -111,20 +117,33 @@ for run in $(seq 1 "$BENCH_KILLS"); do
     done
     # kill -9 the leader and at once one write through the follower, from
     # one process so nothing waits between them.
-    line=$($PY - "${C_PID[l]}" "${C_HTTP[f]}" "$run" "$BENCH_CLIENT_TIMEOUT" <<'EOF'
-import http.client, os, signal, sys, time
-pid, port, run, timeout = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-os.kill(pid, signal.SIGKILL)
-t0 = time.monotonic()
-try:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    c.request("PUT", "/v1/kv/failover/%s" % run, body=b"v")
-    r = c.getresponse()
-    status, body = r.status, r.read().decode(errors="replace").strip()
-except Exception as e:  # the client timeout
-    status, body = "error", type(e).__name__
-ms = (time.monotonic() - t0) * 1000
-print("%.1f %s %s" % (ms, status, body.replace(" ", "_")[:60]))
+    line=$($PY - "${C_PID[l]}" "${C_HTTP[f]}" "$run" "$BENCH_CLIENT_TIMEOUT" "$BENCH_FREEZE_MS" <<'EOF'
+import http.client, os, signal, sys, threading, time
+pid, port, run = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+timeout, freeze_ms = float(sys.argv[4]), float(sys.argv[5])
+out = {}
+def write():
+    t0 = time.monotonic()
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request("PUT", "/v1/kv/failover/%s" % run, body=b"v")
+        r = c.getresponse()
+        out["r"] = (r.status, r.read().decode(errors="replace").strip())
+    except Exception as e:  # the client timeout
+        out["r"] = ("error", type(e).__name__)
+    out["ms"] = (time.monotonic() - t0) * 1000
+if freeze_ms > 0:
+    os.kill(pid, signal.SIGSTOP)
+    t = threading.Thread(target=write)
+    t.start()
+    time.sleep(freeze_ms / 1000.0)
+    os.kill(pid, signal.SIGKILL)
+    t.join()
+else:
+    os.kill(pid, signal.SIGKILL)
+    write()
+status, body = out["r"]
+print("%.1f %s %s" % (out["ms"], status, body.replace(" ", "_")[:60]))
 EOF
 )
     wait "${C_PID[l]}" 2>/dev/null
