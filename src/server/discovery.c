@@ -61,68 +61,61 @@ static bool has_log(struct srv *s)
     return st.last_index > 0 || st.snap_index > 0;
 }
 
-void srv__send_info(struct srv *s, uint64_t to, bool want_reply)
+static void peer_of(struct srv_fwd_peer *w, uint64_t id, const char *node, const char *uuid,
+                    const char *addr, bool has_log)
 {
-    struct cn_buf b = CN_BUF_INIT;
-    int rc = cn_enc_u8(&b, FW_INFO);
-    rc = rc ? rc : cn_enc_u8(&b, want_reply);
-    rc = rc ? rc : cn_enc_u64(&b, s->id);
-    rc = rc ? rc : cn_enc_str(&b, s->node);
-    rc = rc ? rc : cn_enc_str(&b, s->uuid);
-    rc = rc ? rc : cn_enc_str(&b, s->self_addr);
-    rc = rc ? rc : cn_enc_u8(&b, has_log(s));
-    /* gossip: everything we know, so that servers given different join
-     * lists still all learn each other */
-    rc = rc ? rc : cn_enc_u32(&b, (uint32_t)s->ndir);
-    for (size_t i = 0; i < s->ndir && !rc; i++) {
-        const struct pinfo *p = &s->dir[i];
-        rc = cn_enc_u64(&b, p->id);
-        rc = rc ? rc : cn_enc_str(&b, p->node);
-        rc = rc ? rc : cn_enc_str(&b, p->uuid);
-        rc = rc ? rc : cn_enc_str(&b, p->addr);
-        rc = rc ? rc : cn_enc_u8(&b, p->has_log);
-    }
-    if (!rc)
-        srv__send_raw(s, to, XPORT_FORWARD_REQ, b.p, b.len);
-    cn_buf_free(&b);
+    w->id = id;
+    snprintf(w->node, sizeof(w->node), "%s", node);
+    snprintf(w->uuid, sizeof(w->uuid), "%s", uuid);
+    snprintf(w->addr, sizeof(w->addr), "%s", addr);
+    w->has_log = has_log;
 }
 
-/* FW_INFO: a peer says who it is and gossips whom it knows. */
-void srv__on_info(struct srv *s, uint64_t from, struct cn_dec *d)
+void srv__send_info(struct srv *s, uint64_t to, bool want_reply)
 {
-    bool want = cn_dec_u8(d);
-    uint64_t id = cn_dec_u64(d);
-    char node[64], uuid[40], addr[64];
-    srv__dec_str(d, node, sizeof(node));
-    srv__dec_str(d, uuid, sizeof(uuid));
-    srv__dec_str(d, addr, sizeof(addr));
-    bool has_log = cn_dec_u8(d);
-    if (d->err || id != from)
+    struct srv_fwd_req *m = cn_calloc(1, sizeof(*m));
+    if (!m)
+        return;
+    m->kind = SRV_FWD_INFO;
+    m->u.info.want_reply = want_reply;
+    peer_of(&m->u.info.self, s->id, s->node, s->uuid, s->self_addr, has_log(s));
+    /* gossip: everything we know, so that servers given different join
+     * lists still all learn each other */
+    for (size_t i = 0; i < s->ndir && i < SRV_FWD_MAX_PEERS; i++) {
+        const struct pinfo *p = &s->dir[i];
+        peer_of(&m->u.info.peers[m->u.info.n++], p->id, p->node, p->uuid, p->addr, p->has_log);
+    }
+    srv__send_req(s, to, m);
+    cn_free(m);
+}
+
+/* INFO: a peer says who it is and gossips whom it knows. */
+void srv__on_info(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
+{
+    bool want = m->u.info.want_reply;
+    uint64_t id = m->u.info.self.id;
+    if (id != from)
         return;
     bool known = srv__dir_find(s, id) != NULL;
     size_t before = s->ndir;
     struct pinfo *pi = dir_add(s, id);
     if (pi) {
-        snprintf(pi->node, sizeof(pi->node), "%s", node);
-        snprintf(pi->uuid, sizeof(pi->uuid), "%s", uuid);
-        pi->has_log = has_log;
-        srv__dial(s, id, addr);
+        snprintf(pi->node, sizeof(pi->node), "%s", m->u.info.self.node);
+        snprintf(pi->uuid, sizeof(pi->uuid), "%s", m->u.info.self.uuid);
+        pi->has_log = m->u.info.self.has_log;
+        srv__dial(s, id, m->u.info.self.addr);
     }
-    uint32_t n = cn_dec_u32(d);
-    for (uint32_t i = 0; i < n && !d->err; i++) {
-        uint64_t gid = cn_dec_u64(d);
-        srv__dec_str(d, node, sizeof(node));
-        srv__dec_str(d, uuid, sizeof(uuid));
-        srv__dec_str(d, addr, sizeof(addr));
-        bool hl = cn_dec_u8(d);
-        if (d->err || gid == s->id || gid == 0)
+    for (uint32_t i = 0; i < m->u.info.n; i++) {
+        const struct srv_fwd_peer *gp = &m->u.info.peers[i];
+        uint64_t gid = gp->id;
+        if (gid == s->id || gid == 0)
             continue;
         struct pinfo *g = srv__dir_find(s, gid);
         if (!g && (g = dir_add(s, gid)) != NULL) {
-            snprintf(g->node, sizeof(g->node), "%s", node);
-            snprintf(g->uuid, sizeof(g->uuid), "%s", uuid);
-            g->has_log = hl;
-            srv__dial(s, gid, addr);
+            snprintf(g->node, sizeof(g->node), "%s", gp->node);
+            snprintf(g->uuid, sizeof(g->uuid), "%s", gp->uuid);
+            g->has_log = gp->has_log;
+            srv__dial(s, gid, gp->addr);
         }
     }
     if (want)

@@ -1,13 +1,16 @@
 /* server/forward.c: frames to and from peers. Raft messages go to the core;
- * followers forward writes to the leader (XPORT_FORWARD_REQ): the leader
- * proposes and answers (index, term) at once; the follower completes its
- * caller when it applies that (index, term) itself (the state machine is
- * deterministic, so its result is the leader's). Reads ask the leader for a
- * read index the same way, operations (ops.c) for their outcome. */
+ * followers forward writes to the leader (XPORT_FORWARD_REQ, encoded by
+ * fwd_codec.c): the leader proposes, if it leads the term the follower
+ * named, and answers (index, term) at once; the follower completes its
+ * caller when it applies the entry with its envelope itself (the state
+ * machine is deterministic, so its result is the leader's; requests.c).
+ * Reads ask the leader for a read index the same way, operations (ops.c)
+ * for their outcome. */
+#include <stdio.h>
 #include <string.h>
 
-#include "base/enc.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
 
@@ -44,134 +47,255 @@ struct omsg *srv__encode_msg(const struct raft_msg *m)
     return o;
 }
 
-void srv__dec_str(struct cn_dec *d, char *out, size_t cap)
+int srv__send_req(struct srv *s, uint64_t to, const struct srv_fwd_req *m)
 {
-    size_t n = 0;
-    const uint8_t *p = cn_dec_bytes(d, &n);
-    if (!p) {
-        out[0] = '\0';
+    if (!s->x || s->x_stopping || s->failed)
+        return CN_ESHUTDOWN;
+    struct cn_buf b = CN_BUF_INIT;
+    int rc = srv_fwd_req_encode(m, &b);
+    if (!rc)
+        rc = xport_send(s->x, to, XPORT_FORWARD_REQ, b.p, b.len);
+    cn_buf_free(&b);
+    return rc;
+}
+
+int srv__send_resp(struct srv *s, uint64_t to, const struct srv_fwd_resp *m)
+{
+    if (!s->x || s->x_stopping || s->failed)
+        return CN_ESHUTDOWN;
+    struct cn_buf b = CN_BUF_INIT;
+    int rc = srv_fwd_resp_encode(m, &b);
+    if (!rc)
+        rc = xport_send(s->x, to, XPORT_FORWARD_RESP, b.p, b.len);
+    cn_buf_free(&b);
+    return rc;
+}
+
+static void answer(struct srv *s, uint64_t to, enum srv_fwd_kind kind, uint64_t req, int rc,
+                   uint64_t index, uint64_t term, const char *msg)
+{
+    struct srv_fwd_resp a = {.kind = kind,
+                             .req_id = req,
+                             .code = srv_fwd_code_from_err(rc),
+                             .index = index,
+                             .term = term};
+    snprintf(a.msg, sizeof(a.msg), "%s", msg ? msg : "");
+    srv__send_resp(s, to, &a);
+}
+
+/* ---- the leader's table of forwarded proposals ---------------------------
+ * For its current term only: (origin, envelope id) -> index, so that a
+ * follower that sends an attempt again (its answer or request was lost) gets
+ * the same answer instead of a second entry. An origin's entries go once its
+ * floor passed their attempt id (it will never send them again); a full
+ * table refuses new forwards (BUSY, nothing done) rather than forget. */
+
+static void seen_reset(struct srv *s, uint64_t term)
+{
+    memset(s->seen_hash, 0, sizeof(s->seen_hash));
+    memset(s->seen_origin, 0, sizeof(s->seen_origin));
+    s->seen_free = NULL;
+    for (size_t i = FWD_SEEN_MAX; i-- > 0;) {
+        s->seen_pool[i].hnext = s->seen_free;
+        s->seen_free = &s->seen_pool[i];
+    }
+    s->n_seen = s->n_origins = 0;
+    s->seen_term = term;
+    s->seen_init = true;
+}
+
+static size_t seen_bucket(uint64_t origin, uint64_t id)
+{
+    uint64_t h = (origin ^ (id * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+    return (size_t)(h >> 54) % FWD_SEEN_BUCKETS;
+}
+
+static struct fwd_seen *seen_find(struct srv *s, uint64_t origin, uint64_t id)
+{
+    for (struct fwd_seen *e = s->seen_hash[seen_bucket(origin, id)]; e; e = e->hnext)
+        if (e->origin == origin && e->env_id == id)
+            return e;
+    return NULL;
+}
+
+static void seen_unlink(struct srv *s, struct fwd_seen *e)
+{
+    struct fwd_seen **pp = &s->seen_hash[seen_bucket(e->origin, e->env_id)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->hnext = s->seen_free;
+    s->seen_free = e;
+    s->n_seen--;
+}
+
+/* The record of origin `id` in `epoch` with `floor`: entries it closed go. */
+static struct fwd_origin *seen_origin(struct srv *s, uint64_t id, uint64_t epoch, uint64_t floor)
+{
+    struct fwd_origin *o = NULL;
+    for (size_t i = 0; i < s->n_origins && !o; i++)
+        if (s->seen_origin[i].id == id)
+            o = &s->seen_origin[i];
+    if (!o) {
+        if (s->n_origins == MAX_DIR)
+            return NULL;
+        o = &s->seen_origin[s->n_origins++];
+        *o = (struct fwd_origin){.id = id, .epoch = epoch};
+    }
+    if (o->epoch != epoch) {
+        /* A new process of that server: the old one sends nothing more. */
+        o->epoch = epoch;
+        o->floor = 0;
+        while (o->head) {
+            struct fwd_seen *e = o->head;
+            o->head = e->onext;
+            seen_unlink(s, e);
+        }
+        o->tail = NULL;
+    }
+    if (floor > o->floor)
+        o->floor = floor;
+    while (o->head && o->head->seq < o->floor) {
+        struct fwd_seen *e = o->head;
+        o->head = e->onext;
+        if (!o->head)
+            o->tail = NULL;
+        seen_unlink(s, e);
+    }
+    return o;
+}
+
+static void on_propose(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
+{
+    struct srv_fwd_resp a = {.kind = SRV_FWD_PROPOSE, .req_id = m->req_id, .code = SRV_FWD_OK};
+    struct raft_status st = {.state = RAFT_FOLLOWER};
+    if (s->raft)
+        raft_get_status(s->raft, &st);
+    struct srv_env env;
+    const void *cmd;
+    size_t clen;
+    if (srv_env_decode(m->u.propose.cmd, m->u.propose.cmd_len, &env, &cmd, &clen) != 1 ||
+        env.origin != from) {
+        cn_warn("server", "forwarded write from %016llx without its envelope: refused",
+                (unsigned long long)from);
+        a.code = SRV_FWD_PROTO;
+        srv__send_resp(s, from, &a);
         return;
     }
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(out, p, n);
-    out[n] = '\0';
+    /* Only in the term the follower knows us to lead: an entry for this
+     * attempt can then only exist at that term (requests.c). */
+    if (st.state != RAFT_LEADER || st.term != m->u.propose.term) {
+        a.code = SRV_FWD_NOT_LEADER;
+        a.term = st.term;
+        srv__send_resp(s, from, &a);
+        return;
+    }
+    if (!s->seen_init || s->seen_term != st.term)
+        seen_reset(s, st.term);
+    struct fwd_origin *o = seen_origin(s, from, m->u.propose.epoch, m->u.propose.floor);
+    struct fwd_seen *e = seen_find(s, from, env.req_id);
+    if (e) {
+        a.index = e->index; /* proposed already in this term: the same answer */
+        a.term = st.term;
+        srv__send_resp(s, from, &a);
+        return;
+    }
+    if (!o || !s->seen_free) {
+        a.code = SRV_FWD_BUSY;
+        a.term = st.term;
+        srv__send_resp(s, from, &a);
+        return;
+    }
+    uint64_t idx = 0, term = 0;
+    int rc = raft_propose(s->raft, m->u.propose.cmd, m->u.propose.cmd_len, &idx, &term);
+    if (rc) {
+        a.code = srv_fwd_code_from_err(rc); /* AGAIN (a transfer) or NOMEM: nothing done */
+        a.term = st.term;
+        srv__send_resp(s, from, &a);
+        return;
+    }
+    srv__kick(s);
+    e = s->seen_free;
+    s->seen_free = e->hnext;
+    *e = (struct fwd_seen){.origin = from, .env_id = env.req_id, .seq = m->req_id, .index = idx};
+    size_t b = seen_bucket(from, env.req_id);
+    e->hnext = s->seen_hash[b];
+    s->seen_hash[b] = e;
+    if (o->tail)
+        o->tail->onext = e;
+    else
+        o->head = e;
+    o->tail = e;
+    s->n_seen++;
+    a.index = idx;
+    a.term = term;
+    srv__send_resp(s, from, &a);
+}
+
+static void on_op(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
+{
+    int kind = m->u.op.op == SRV_FWD_OP_REMOVE ? OP_REMOVE : OP_TRANSFER;
+    if (srv__op_new(s, kind, m->u.op.id, m->u.op.addr, NULL, NULL, from, m->req_id) != 0)
+        answer(s, from, SRV_FWD_OP, m->req_id, CN_ENOMEM, 0, 0, "out of memory");
+}
+
+static void on_read(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
+{
+    struct rreq *r = cn_calloc(1, sizeof(*r));
+    int rc = r ? 0 : CN_ENOMEM;
+    if (r) {
+        r->phase = R_REMOTE;
+        r->mode =
+            m->u.read.mode == SRV_FWD_READ_CONSISTENT ? SRV_READ_CONSISTENT : SRV_READ_DEFAULT;
+        r->from = from;
+        r->req_id = m->req_id;
+        r->ctx = ++s->next_ctx;
+        r->deadline = uv_now(s->loop) + s->hold_ms;
+        rc = s->role == RAFT_LEADER ? raft_read_index(s->raft, r->ctx) : CN_EAGAIN;
+        if (rc)
+            cn_free(r);
+        else {
+            LIST_PUSH(&s->reads, r);
+            srv__kick(s);
+        }
+    }
+    if (rc)
+        answer(s, from, SRV_FWD_READ, m->req_id, rc, 0, 0, NULL);
 }
 
 static void on_fw_req(struct srv *s, uint64_t from, const uint8_t *p, size_t len)
 {
-    struct cn_dec d;
-    cn_dec_init(&d, p, len);
-    uint8_t kind = cn_dec_u8(&d);
-    if (kind == FW_INFO) {
-        srv__on_info(s, from, &d);
+    struct srv_fwd_req *m = cn_malloc(sizeof(*m)); /* an INFO is large */
+    if (!m)
         return;
+    char err[160];
+    if (srv_fwd_req_decode(p, len, m, err, sizeof(err)) != 0) {
+        cn_warn("server", "forwarded request from %016llx: %s", (unsigned long long)from, err);
+    } else if (m->kind == SRV_FWD_INFO) {
+        srv__on_info(s, from, m);
+    } else if (m->kind == SRV_FWD_PROPOSE) {
+        on_propose(s, from, m);
+    } else if (m->kind == SRV_FWD_OP) {
+        on_op(s, from, m);
+    } else if (m->kind == SRV_FWD_READ) {
+        on_read(s, from, m);
     }
-    if (kind == FW_PROPOSE) {
-        uint64_t req = cn_dec_u64(&d);
-        size_t n = 0;
-        const uint8_t *data = cn_dec_bytes(&d, &n);
-        if (d.err || !data)
-            return;
-        uint64_t idx = 0, term = 0;
-        int rc = s->role == RAFT_LEADER ? raft_propose(s->raft, data, n, &idx, &term) : CN_EAGAIN;
-        if (!rc)
-            srv__kick(s);
-        struct cn_buf b = CN_BUF_INIT;
-        if (!cn_enc_u8(&b, FW_PROPOSE) && !cn_enc_u64(&b, req) && !cn_enc_u32(&b, (uint32_t)rc) &&
-            !cn_enc_u64(&b, idx) && !cn_enc_u64(&b, term))
-            srv__send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
-        cn_buf_free(&b);
-        return;
-    }
-    if (kind == FW_OP) {
-        uint64_t req = cn_dec_u64(&d);
-        uint8_t ok = cn_dec_u8(&d);
-        uint64_t id = cn_dec_u64(&d);
-        char addr[64];
-        srv__dec_str(&d, addr, sizeof(addr));
-        if (d.err || (ok != OP_REMOVE && ok != OP_TRANSFER))
-            return;
-        if (srv__op_new(s, ok, id, addr, NULL, NULL, from, req) != 0) {
-            struct cn_buf b = CN_BUF_INIT;
-            if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, req) &&
-                !cn_enc_u32(&b, (uint32_t)CN_ENOMEM) && !cn_enc_u64(&b, 0) &&
-                !cn_enc_str(&b, "out of memory"))
-                srv__send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
-            cn_buf_free(&b);
-        }
-        return;
-    }
-    if (kind == FW_READ) {
-        uint64_t req = cn_dec_u64(&d);
-        uint8_t mode = cn_dec_u8(&d);
-        if (d.err)
-            return;
-        struct rreq *r = cn_calloc(1, sizeof(*r));
-        int rc = r ? 0 : CN_ENOMEM;
-        if (r) {
-            r->phase = R_REMOTE;
-            r->mode = mode == SRV_READ_CONSISTENT ? SRV_READ_CONSISTENT : SRV_READ_DEFAULT;
-            r->from = from;
-            r->req_id = req;
-            r->ctx = ++s->next_ctx;
-            r->deadline = uv_now(s->loop) + FWD_MS;
-            rc = s->role == RAFT_LEADER ? raft_read_index(s->raft, r->ctx) : CN_EAGAIN;
-            if (rc)
-                cn_free(r);
-            else {
-                LIST_PUSH(&s->reads, r);
-                srv__kick(s);
-            }
-        }
-        if (rc) {
-            struct cn_buf b = CN_BUF_INIT;
-            if (!cn_enc_u8(&b, FW_READ) && !cn_enc_u64(&b, req) && !cn_enc_u32(&b, (uint32_t)rc) &&
-                !cn_enc_u64(&b, 0))
-                srv__send_raw(s, from, XPORT_FORWARD_RESP, b.p, b.len);
-            cn_buf_free(&b);
-        }
-    }
+    cn_free(m);
 }
 
-static void on_fw_resp(struct srv *s, const uint8_t *p, size_t len)
+static void on_fw_resp(struct srv *s, uint64_t from, const uint8_t *p, size_t len)
 {
-    struct cn_dec d;
-    cn_dec_init(&d, p, len);
-    uint8_t kind = cn_dec_u8(&d);
-    uint64_t req = cn_dec_u64(&d);
-    int rc = (int)(int32_t)cn_dec_u32(&d);
-    uint64_t idx = cn_dec_u64(&d);
-    if (d.err)
+    struct srv_fwd_resp m;
+    char err[160];
+    if (srv_fwd_resp_decode(p, len, &m, err, sizeof(err)) != 0) {
+        cn_warn("server", "forwarding answer from %016llx: %s", (unsigned long long)from, err);
         return;
-    if (kind == FW_PROPOSE) {
-        uint64_t term = cn_dec_u64(&d);
-        if (d.err)
-            return;
-        for (struct prop *pr = s->props.head; pr; pr = pr->next) {
-            if (pr->phase != P_FWD || pr->req_id != req)
-                continue;
-            if (rc) {
-                pr->phase = P_HELD; /* the leader moved on: retry until the hold ends */
-                return;
-            }
-            if (idx <= s->applied) {
-                /* Applied here before the answer came (possible only when
-                 * the transport switched connections): the result is gone. */
-                srv__prop_finish(s, pr, CN_ECONFLICT, NULL);
-                return;
-            }
-            pr->phase = P_PENDING;
-            pr->index = idx;
-            pr->term = term;
-            pr->deadline = uv_now(s->loop) + PENDING_MS;
-            return;
-        }
-    } else if (kind == FW_OP) {
-        char msg[256];
-        srv__dec_str(&d, msg, sizeof(msg));
-        if (d.err)
-            return;
+    }
+    int rc = srv_fwd_err_from_code(m.code);
+    uint64_t req = m.req_id, idx = m.index;
+    if (m.kind == SRV_FWD_PROPOSE) {
+        srv__prop_answer(s, &m);
+    } else if (m.kind == SRV_FWD_OP) {
         for (struct op *o = s->ops.head; o; o = o->next) {
             if (!o->fwd || o->from || o->req_id != req)
                 continue;
@@ -179,10 +303,10 @@ static void on_fw_resp(struct srv *s, const uint8_t *p, size_t len)
                 o->fwd = false; /* the leader moved on: retried on the next tick */
                 return;
             }
-            srv__op_finish(s, o, rc, msg[0] ? msg : NULL);
+            srv__op_finish(s, o, rc, m.msg[0] ? m.msg : NULL);
             return;
         }
-    } else if (kind == FW_READ) {
+    } else if (m.kind == SRV_FWD_READ) {
         for (struct rreq *r = s->reads.head; r; r = r->next) {
             if (r->phase != R_FWD || r->ctx != req)
                 continue;
@@ -216,7 +340,7 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
     } else if (type == XPORT_FORWARD_REQ) {
         on_fw_req(s, from, payload, len);
     } else if (type == XPORT_FORWARD_RESP) {
-        on_fw_resp(s, payload, len);
+        on_fw_resp(s, from, payload, len);
     }
 }
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/enc.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -15,11 +14,10 @@ void srv__op_finish(struct srv *s, struct op *o, int rc, const char *msg)
 {
     LIST_DEL(&s->ops, o);
     if (o->from) {
-        struct cn_buf b = CN_BUF_INIT;
-        if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, o->req_id) && !cn_enc_u32(&b, (uint32_t)rc) &&
-            !cn_enc_u64(&b, 0) && !cn_enc_str(&b, msg))
-            srv__send_raw(s, o->from, XPORT_FORWARD_RESP, b.p, b.len);
-        cn_buf_free(&b);
+        struct srv_fwd_resp a = {
+            .kind = SRV_FWD_OP, .req_id = o->req_id, .code = srv_fwd_code_from_err(rc)};
+        snprintf(a.msg, sizeof(a.msg), "%s", msg ? msg : "");
+        srv__send_resp(s, o->from, &a);
     } else if (o->cb) {
         o->cb(o->arg, rc, msg);
     }
@@ -38,14 +36,13 @@ static void op_dispatch(struct srv *s, struct op *o)
         }
         if (s->leader == RAFT_NONE || !s->x)
             return; /* held until a leader is known */
-        struct cn_buf b = CN_BUF_INIT;
-        o->req_id = ++s->next_req;
-        if (!cn_enc_u8(&b, FW_OP) && !cn_enc_u64(&b, o->req_id) &&
-            !cn_enc_u8(&b, (uint8_t)o->kind) && !cn_enc_u64(&b, o->id) &&
-            !cn_enc_str(&b, o->addr) &&
-            xport_send(s->x, s->leader, XPORT_FORWARD_REQ, b.p, b.len) == 0)
+        o->req_id = srv__next_id(s);
+        struct srv_fwd_req m = {.kind = SRV_FWD_OP, .req_id = o->req_id};
+        m.u.op.op = o->kind == OP_REMOVE ? SRV_FWD_OP_REMOVE : SRV_FWD_OP_TRANSFER;
+        m.u.op.id = o->id;
+        snprintf(m.u.op.addr, sizeof(m.u.op.addr), "%s", o->addr);
+        if (srv__send_req(s, s->leader, &m) == 0)
             o->fwd = true;
-        cn_buf_free(&b);
         return;
     }
     if (o->kind == OP_TRANSFER) {
@@ -103,7 +100,7 @@ int srv__op_new(struct srv *s, int kind, uint64_t id, const char *addr, srv_op_c
     o->arg = arg;
     o->from = from;
     o->req_id = req_id;
-    o->deadline = uv_now(s->loop) + s->hold_ms + FWD_MS;
+    o->deadline = uv_now(s->loop) + 2 * s->hold_ms; /* the hold, then the operation */
     LIST_PUSH(&s->ops, o);
     op_dispatch(s, o);
     return 0;

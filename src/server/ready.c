@@ -12,28 +12,39 @@
  *  - a leader's messages go at once (u.msgs_before_persist: the core counts
  *    the leader itself only once raft_persisted says so); anyone else's wait
  *    for the job of their update (or the last job outstanding) to be durable;
- *  - committed entries are applied in order and complete local proposals,
- *    matched by index AND term: another term at that index means the entry
- *    was replaced, and the proposer hears "leadership lost". */
+ *  - committed entries are applied in order; one whose envelope names this
+ *    server completes its request (whoever proposed it, at whatever index),
+ *    and the first entry of a later term kills the attempts of earlier terms
+ *    still waiting, which are then made again (requests.c). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/enc.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
 
-/* Apply one committed entry and complete the local proposal at its index. */
-static void apply_entry(struct srv *s, const struct raft_entry *e)
+/* Apply one committed entry; complete this server's request whose
+ * envelope it carries (requests.c), whoever proposed it. */
+static bool apply_entry(struct srv *s, const struct raft_entry *e)
 {
     struct state_result res;
     state_result_init(&res);
     int rc = 0;
-    bool ran = false;
+    bool mine = false;
+    struct srv_env env = {0};
     if (e->type == RAFT_ENTRY_NORMAL && e->data.len) {
-        rc = state_apply(s->state, e->index, e->data.base, e->data.len, &res);
-        ran = true;
+        const void *cmd;
+        size_t len;
+        /* Entries from before envelopes apply as they are; so does a
+         * malformed envelope (the state machine refuses it everywhere). */
+        int er = srv_env_decode(e->data.base, e->data.len, &env, &cmd, &len);
+        if (er < 0) {
+            cmd = e->data.base;
+            len = e->data.len;
+        }
+        mine = er == 1 && env.origin == s->id;
+        rc = state_apply(s->state, e->index, cmd, len, &res);
         if (rc == CN_ENOMEM) {
             /* A replica cannot skip a committed entry: stopping is the only
              * safe answer; the entry is durable and is applied after restart. */
@@ -43,22 +54,19 @@ static void apply_entry(struct srv *s, const struct raft_entry *e)
         }
     }
     s->applied = e->index;
+    bool later = e->term > s->applied_term;
     s->applied_term = e->term;
     if (e->type == RAFT_ENTRY_CONF) {
         struct raft_conf c;
         if (raft_conf_decode(e->data.base, e->data.len, &c) == 0)
             s->applied_conf = c;
     }
-    for (struct prop *p = s->props.head, *nx; p; p = nx) {
-        nx = p->next;
-        if (p->phase != P_PENDING || p->index > e->index)
-            continue;
-        if (p->index == e->index && p->term == e->term && ran)
-            srv__prop_finish(s, p, rc, &res);
-        else /* replaced by another leader's entry (or a snapshot) */
-            srv__prop_finish(s, p, CN_ECONFLICT, NULL);
-    }
+    if (mine)
+        srv__prop_applied(s, env.req_id, rc, &res);
     state_result_free(&res);
+    /* The first entry of a later term: earlier attempts not completed are
+     * dead (requests.c). */
+    return later && srv__props_term_passed(s, e->term);
 }
 
 void srv__sync_conf(struct srv *s, const struct raft_conf *c)
@@ -100,13 +108,6 @@ void srv__role_changed(struct srv *s, const struct raft_status *st)
     s->role = st->state;
     s->leader = st->leader;
     if (new_leader) {
-        /* Consul answers "leadership lost" at once for what was in flight;
-         * we give an entry two election timeouts to show up applied with
-         * its term (then the answer is exact), else say the same. */
-        uint64_t soon = uv_now(s->loop) + 2 * s->election_ticks * s->tick_ms;
-        for (struct prop *p = s->props.head; p; p = p->next)
-            if (p->phase == P_PENDING && p->deadline > soon)
-                p->deadline = soon;
         /* A read index asked of the old leader: ask the new one. */
         for (struct rreq *r = s->reads.head; r; r = r->next)
             if (r->phase == R_FWD)
@@ -126,7 +127,8 @@ void srv__role_changed(struct srv *s, const struct raft_status *st)
         srv__dispatch_held(s);
 }
 
-static void handle_update(struct srv *s, const struct raft_update *u)
+/* Returns whether dead attempts wait to be made again. */
+static bool handle_update(struct srv *s, const struct raft_update *u)
 {
     /* a. the durable part, as a job for the writer */
     bool hs = u->hs_changed && (u->hs.term != s->hs_disk.term || u->hs.vote != s->hs_disk.vote);
@@ -143,23 +145,27 @@ static void handle_update(struct srv *s, const struct raft_update *u)
             s->hs_disk = h;
     }
     /* b. apply (snapshot first) */
-    if (u->snapshot &&
-        srv__restore_snapshot(s, u->snapshot, u->snapshot_data.base, u->snapshot_data.len) != 0) {
-        cn_error("server", "cannot install the leader's snapshot; exiting");
-        abort();
+    if (u->snapshot) {
+        if (srv__restore_snapshot(s, u->snapshot, u->snapshot_data.base, u->snapshot_data.len) !=
+            0) {
+            cn_error("server", "cannot install the leader's snapshot; exiting");
+            abort();
+        }
+        srv__props_snapshot(s, u->snapshot->index, u->snapshot->term);
     }
+    bool revived = false;
     for (size_t i = 0; i < u->n_committed; i++)
-        apply_entry(s, &u->committed[i]);
+        revived |= apply_entry(s, &u->committed[i]);
     for (size_t i = 0; i < u->n_reads; i++) {
         for (struct rreq *r = s->reads.head; r; r = r->next) {
             if ((r->phase != R_RAFT && r->phase != R_REMOTE) || r->ctx != u->reads[i].ctx)
                 continue;
             if (r->phase == R_REMOTE) {
-                struct cn_buf b = CN_BUF_INIT;
-                if (!cn_enc_u8(&b, FW_READ) && !cn_enc_u64(&b, r->req_id) && !cn_enc_u32(&b, 0) &&
-                    !cn_enc_u64(&b, u->reads[i].index))
-                    srv__send_raw(s, r->from, XPORT_FORWARD_RESP, b.p, b.len);
-                cn_buf_free(&b);
+                struct srv_fwd_resp a = {.kind = SRV_FWD_READ,
+                                         .req_id = r->req_id,
+                                         .code = SRV_FWD_OK,
+                                         .index = u->reads[i].index};
+                srv__send_resp(s, r->from, &a);
                 srv__read_finish(s, r, 0);
             } else {
                 r->phase = R_APPLY;
@@ -202,6 +208,7 @@ static void handle_update(struct srv *s, const struct raft_update *u)
     }
     if (job)
         srv__submit_job(s, job);
+    return revived;
 }
 
 void srv__process_ready(struct srv *s)
@@ -209,9 +216,9 @@ void srv__process_ready(struct srv *s)
     if (!s->raft)
         return;
     struct raft_update u;
-    bool any = false;
+    bool any = false, revived = false;
     while (raft_ready(s->raft, &u)) {
-        handle_update(s, &u);
+        revived |= handle_update(s, &u);
         raft_done(s->raft, &u);
         any = true;
     }
@@ -224,6 +231,8 @@ void srv__process_ready(struct srv *s)
         srv__sync_conf(s, &st.conf);
         if (st.state != s->role || st.leader != s->leader)
             srv__role_changed(s, &st);
+        if (revived && s->leader != RAFT_NONE)
+            srv__dispatch_held(s);
     }
     srv__maybe_snapshot(s);
 }

@@ -19,11 +19,10 @@
 
 #include "base/buf.h"
 #include "raft/raft.h"
+#include "server/fwd_codec.h"
 #include "server/server.h"
 #include "storage/storage.h"
 #include "transport/transport.h"
-
-struct cn_dec;
 
 /* Entry types on disk (opaque to storage). 1 was the only type before Raft:
  * an application command; an empty one is a leader's no-op. */
@@ -32,25 +31,51 @@ struct cn_dec;
 #define SNAP_RETAIN 2  /* snapshot files kept on disk */
 #define SNAP_KEEP 1024 /* log entries kept behind a snapshot for slow followers */
 #define SNAP_MAGIC "CNS1"
-#define MAX_DIR 32       /* servers this one knows about */
-#define PENDING_MS 30000 /* a proposal with an index that never gets applied */
-#define FWD_MS 7000      /* a forwarded request without an answer */
+#define MAX_DIR 32        /* servers this one knows about */
+#define FWD_SEEN_MAX 4096 /* a leader's table of forwarded proposals (this term) */
+#define FWD_SEEN_BUCKETS 1024
 
-/* Sub-kinds inside XPORT_FORWARD_REQ / XPORT_FORWARD_RESP payloads. */
-enum { FW_INFO = 1, FW_PROPOSE = 2, FW_READ = 3, FW_OP = 4 };
-
-enum prop_phase { P_HELD, P_FWD, P_PENDING };
+/* A write (srv_propose) until its callback ran. Its entry carries an
+ * envelope (this server's id, env_id), so it completes when an entry with
+ * that envelope is applied here, whoever proposed it and at whatever index.
+ * An attempt is made in one term (`term`): proposed here as leader, or
+ * forwarded to the leader of that term, which proposes only in that term. It
+ * is dead once an entry of a later term is applied here (any entry of its
+ * term is then applied or never will be): then, and only then, it is made
+ * again in the current term. */
+enum prop_phase {
+    P_HELD,    /* no attempt alive: wait for a leader (and applied_term > term) */
+    P_FWD,     /* forwarded in `term` as attempt `seq`, no answer yet */
+    P_PENDING, /* proposed in `term` at `index` (here or by the leader) */
+};
 
 struct prop {
     struct prop *next, *prev;
     enum prop_phase phase;
-    uint64_t index, term;
-    uint64_t req_id;   /* P_FWD: the forwarded request */
-    uint64_t deadline; /* uv_now() ms */
+    uint64_t env_id;    /* in the envelope: fixed for the request's life */
+    uint64_t term;      /* the term of the last attempt; 0: none made */
+    uint64_t index;     /* P_PENDING */
+    uint64_t seq;       /* P_FWD: the attempt's id (FORWARD_REQ req_id) */
+    uint64_t resend_at; /* P_FWD: send the attempt again if no answer by then */
+    bool refused;       /* P_FWD: not the leader of `term` any more: wait */
+    uint64_t deadline;  /* uv_now() ms: the caller's start + hold_ms */
     srv_done_cb cb;
     void *arg;
     size_t len;
-    uint8_t data[];
+    uint8_t data[]; /* the entry: envelope then command */
+};
+
+/* forward.c: what a leader proposed for followers in its current term, by
+ * (origin, envelope id), so that a request sent again is answered, not
+ * proposed again. */
+struct fwd_seen {
+    struct fwd_seen *hnext; /* bucket chain; free list */
+    struct fwd_seen *onext; /* the origin's list, in arrival order */
+    uint64_t origin, env_id, seq, index;
+};
+struct fwd_origin {
+    uint64_t id, epoch, floor;
+    struct fwd_seen *head, *tail;
 };
 
 enum read_phase { R_HELD, R_RAFT, R_FWD, R_APPLY, R_REMOTE };
@@ -208,8 +233,19 @@ struct srv {
      * and srv__read_finish */
     struct list props; /* every phase; P_PENDING in index order among themselves */
     struct list reads;
-    uint64_t next_ctx; /* read-index contexts: requests.c, forward.c */
-    uint64_t next_req; /* forwarded request ids: requests.c, ops.c */
+    uint64_t next_ctx;      /* read-index contexts: requests.c, forward.c */
+    uint64_t epoch;         /* random, this process's (0: not drawn yet): requests.c */
+    uint64_t next_req;      /* ids after epoch: envelopes, forwarded requests (srv__next_id) */
+    uint64_t props_unknown; /* writes failed with an unknown outcome */
+
+    /* forward.c: the leader's forwarded proposals, for seen_term only */
+    uint64_t seen_term;
+    bool seen_init;
+    size_t n_seen, n_origins;
+    struct fwd_seen *seen_free;
+    struct fwd_seen *seen_hash[FWD_SEEN_BUCKETS];
+    struct fwd_origin seen_origin[MAX_DIR];
+    struct fwd_seen seen_pool[FWD_SEEN_MAX];
 
     /* operations: ops.c */
     struct list ops;
@@ -356,7 +392,19 @@ void srv__prop_finish(struct srv *s, struct prop *p, int rc, const struct state_
 void srv__read_finish(struct srv *s, struct rreq *r, int rc);
 void srv__reads_applied(struct srv *s); /* finish reads whose index is applied */
 void srv__dispatch_held(struct srv *s); /* a leader is known: move held requests */
-void srv__expire(struct srv *s);        /* fail requests past their deadline */
+void srv__expire(struct srv *s);        /* fail requests past their deadline; resend forwards */
+uint64_t srv__next_id(struct srv *s);   /* a new id, unique in this process and across restarts */
+/* Apply path (ready.c): the entry of this server's request env_id was
+ * applied with rc, res. */
+void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct state_result *res);
+/* An entry of term `term` was applied: attempts of earlier terms not
+ * completed are dead; returns whether any was (then dispatch them). */
+bool srv__props_term_passed(struct srv *s, uint64_t term);
+/* A leader's snapshot up to (index, term) replaced the state: attempts whose
+ * entry it may contain fail with an unknown outcome. */
+void srv__props_snapshot(struct srv *s, uint64_t index, uint64_t term);
+/* A FORWARD_RESP for a PROPOSE (forward.c decoded it). */
+void srv__prop_answer(struct srv *s, const struct srv_fwd_resp *m);
 
 /* forward.c: frames to and from peers (Raft messages, forwarded requests) */
 void srv__send_raw(struct srv *s, uint64_t to, uint8_t type, const void *p, size_t len);
@@ -364,13 +412,16 @@ struct omsg *srv__encode_msg(const struct raft_msg *m); /* NULL on error */
 void srv__send_encoded(struct srv *s, const struct omsg *m);
 void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, size_t len);
 void srv__on_peer_state(void *arg, uint64_t id, bool up);
-void srv__dec_str(struct cn_dec *d, char *out, size_t cap); /* truncates to cap */
+/* Encode (fwd_codec.h) and send a forwarding request or answer: 0, or the
+ * encoding's or xport_send's error (nothing sent). */
+int srv__send_req(struct srv *s, uint64_t to, const struct srv_fwd_req *m);
+int srv__send_resp(struct srv *s, uint64_t to, const struct srv_fwd_resp *m);
 
 /* discovery.c: the peer directory, probes, INFO exchange, bootstrap_expect */
 struct pinfo *srv__dir_find(struct srv *s, uint64_t id);
 void srv__dial(struct srv *s, uint64_t id, const char *addr);
 void srv__send_info(struct srv *s, uint64_t to, bool want_reply);
-void srv__on_info(struct srv *s, uint64_t from, struct cn_dec *d); /* FW_INFO received */
+void srv__on_info(struct srv *s, uint64_t from, const struct srv_fwd_req *m); /* INFO received */
 void srv__maybe_bootstrap(struct srv *s);
 struct probe *srv__probe_new(struct srv *s, const char *addr);
 void srv__run_probes(struct srv *s);

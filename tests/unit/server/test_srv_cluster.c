@@ -26,6 +26,7 @@
 #include "base/err.h"
 #include "server/server.h"
 #include "storage/storage.h"
+#include "server/server_int.h" /* re-forwarding tests: raft ids, the log, a send switch */
 
 #define N 3
 
@@ -448,6 +449,162 @@ static void test_bootstrap_uses_configured_heartbeat(void **state)
     teardown_nodes();
 }
 
+/* ---- exact re-forwarding ------------------------------------------------ */
+
+static uint64_t last_index(int i)
+{
+    struct raft_status st;
+    raft_get_status(nodes[i].s->raft, &st);
+    return st.last_index;
+}
+
+struct grew {
+    int node;
+    uint64_t than;
+};
+
+static bool log_grew(void *arg)
+{
+    struct grew *g = arg;
+    return last_index(g->node) > g->than;
+}
+
+static bool other_leads(void *arg)
+{
+    int l = *(int *)arg;
+    for (int i = 0; i < N; i++)
+        if (i != l && nodes[i].s && srv_is_leader(nodes[i].s))
+            return true;
+    return false;
+}
+
+static void propose_set(int i, const char *key, struct ctx *c)
+{
+    struct state_kv_op op = {.verb = STATE_KV_SET, .key = key, .value = "v", .value_len = 1};
+    struct cn_buf cmd = CN_BUF_INIT;
+    assert_int_equal(state_cmd_kv_txn(&cmd, &op, 1), 0);
+    assert_int_equal(srv_propose(nodes[i].s, cmd.p, cmd.len, on_done, c), 0);
+    cn_buf_free(&cmd);
+}
+
+/* The key is on every open server, written by exactly one entry: a second
+ * application of a SET would have moved its modify index. */
+static void assert_applied_once(const char *key)
+{
+    for (int i = 0; i < N; i++) {
+        if (!nodes[i].s)
+            continue;
+        assert_true(has_key(i, key) || spin(key_there, &(struct keyarg){i, key}));
+        struct state_kv kv;
+        assert_true(state_kv_get(srv_state(nodes[i].s), key, &kv));
+        assert_int_equal(kv.create_index, kv.modify_index);
+    }
+}
+
+/* A write forwarded by a follower to the leader, which proposes it and then
+ * stops before it answered or replicated anything (its sends switched off,
+ * then closed): it completes through the next leader, once. Before
+ * re-forwarding it waited 7 s and failed. */
+static void test_forwarded_write_survives_leader_stop(void **state)
+{
+    (void)state;
+    setup_nodes();
+    assert_true(spin(have_leader, NULL));
+    int l = agreed_leader(), f = (l + 1) % N;
+    assert_int_equal(put(f, "warm", "1"), 0); /* connections are up */
+    struct grew g = {l, last_index(l)};
+    struct ctx c = {0};
+    nodes[l].s->x_stopping = true; /* the leader sends nothing more: no answer, no entry */
+    propose_set(f, "once/a", &c);
+    assert_true(spin(log_grew, &g)); /* the leader proposed it... */
+    close_node(l);                   /* ...and stops */
+    assert_true(spin(ctx_done, &c));
+    assert_int_equal(c.last_rc, 0);
+    assert_int_equal(c.ok, 1);
+    assert_applied_once("once/a");
+    teardown_nodes();
+}
+
+/* A leader proposes a write, cannot send anything (its sends are switched
+ * off), loses leadership to the others, then comes back: its entry was
+ * replaced, so the write is made again through the new leader, once. */
+static void test_deposed_leader_reproposes_once(void **state)
+{
+    (void)state;
+    setup_nodes();
+    assert_true(spin(have_leader, NULL));
+    int l = agreed_leader();
+    assert_int_equal(put(l, "warm", "1"), 0);
+    nodes[l].s->x_stopping = true; /* nothing leaves l */
+    struct ctx c = {0};
+    propose_set(l, "once/b", &c);
+    assert_true(spin(other_leads, &l));
+    assert_int_equal(c.done, 0);
+    nodes[l].s->x_stopping = false;
+    assert_true(spin(ctx_done, &c));
+    assert_int_equal(c.last_rc, 0);
+    assert_int_equal(c.ok, 1);
+    assert_applied_once("once/b");
+    teardown_nodes();
+}
+
+/* Feed the leader a forwarded PROPOSE as if from follower f. */
+static void forward_as(int l, int f, uint64_t attempt, uint64_t term, uint64_t origin,
+                       uint64_t env_id, const char *key)
+{
+    struct state_kv_op op = {.verb = STATE_KV_SET, .key = key, .value = "v", .value_len = 1};
+    struct cn_buf cmd = CN_BUF_INIT, entry = CN_BUF_INIT, msg = CN_BUF_INIT;
+    assert_int_equal(state_cmd_kv_txn(&cmd, &op, 1), 0);
+    struct srv_env env = {.origin = origin, .req_id = env_id};
+    assert_int_equal(srv_env_encode(&env, cmd.p, cmd.len, &entry), 0);
+    struct srv_fwd_req *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    m->kind = SRV_FWD_PROPOSE;
+    m->req_id = attempt;
+    m->u.propose.term = term;
+    m->u.propose.epoch = 77;
+    m->u.propose.floor = 1;
+    m->u.propose.cmd = entry.p;
+    m->u.propose.cmd_len = entry.len;
+    assert_int_equal(srv_fwd_req_encode(m, &msg), 0);
+    srv__on_frame(nodes[l].s, nodes[f].s->id, XPORT_FORWARD_REQ, msg.p, msg.len);
+    free(m);
+    cn_buf_free(&cmd);
+    cn_buf_free(&entry);
+    cn_buf_free(&msg);
+}
+
+/* The leader proposes a forwarded write once per term: the same request sent
+ * again (the same attempt, or another attempt of it) is answered from its
+ * table; a request for another term, or whose envelope names another
+ * server, is not proposed. */
+static void test_duplicate_forward_answered_not_reproposed(void **state)
+{
+    (void)state;
+    setup_nodes();
+    assert_true(spin(have_leader, NULL));
+    int l = agreed_leader(), f = (l + 1) % N;
+    assert_int_equal(put(f, "warm", "1"), 0);
+    struct raft_status st;
+    raft_get_status(nodes[l].s->raft, &st);
+    uint64_t fid = nodes[f].s->id, before = last_index(l);
+    forward_as(l, f, 1, st.term, fid, 12345, "dup/k");
+    assert_int_equal(last_index(l), before + 1);
+    forward_as(l, f, 1, st.term, fid, 12345, "dup/k"); /* the attempt again */
+    forward_as(l, f, 2, st.term, fid, 12345, "dup/k"); /* another attempt of it */
+    assert_int_equal(last_index(l), before + 1);
+    forward_as(l, f, 3, st.term - 1, fid, 999, "dup/old-term");
+    forward_as(l, f, 4, st.term + 1, fid, 998, "dup/new-term");
+    forward_as(l, f, 5, st.term, nodes[l].s->id, 997, "dup/not-theirs");
+    assert_int_equal(last_index(l), before + 1);
+    assert_applied_once("dup/k");
+    /* the follower's own write still goes through */
+    assert_int_equal(put(f, "dup/after", "1"), 0);
+    assert_false(has_key(l, "dup/old-term") || has_key(l, "dup/new-term") ||
+                 has_key(l, "dup/not-theirs"));
+    teardown_nodes();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +612,9 @@ int main(void)
         cmocka_unit_test(test_leader_storage_failure),
         cmocka_unit_test(test_remove_and_no_leader_hold),
         cmocka_unit_test(test_bootstrap_uses_configured_heartbeat),
+        cmocka_unit_test(test_forwarded_write_survives_leader_stop),
+        cmocka_unit_test(test_deposed_leader_reproposes_once),
+        cmocka_unit_test(test_duplicate_forward_answered_not_reproposed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,384 @@
+/* server/fwd_codec.c: encode and decode the forwarding protocol and the
+ * proposal envelope (fwd_codec.h; docs/wire-format.md). Little-endian
+ * integers, strings and byte strings as u32 length then bytes (base/enc.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/enc.h"
+#include "base/err.h"
+#include "server/fwd_codec.h"
+
+/* ---- error codes -------------------------------------------------------- */
+
+static const struct {
+    enum srv_fwd_code code;
+    int err;
+} codes[] = {
+    {SRV_FWD_OK, 0},
+    {SRV_FWD_NOMEM, CN_ENOMEM},
+    {SRV_FWD_INVAL, CN_EINVAL},
+    {SRV_FWD_NOTFOUND, CN_ENOTFOUND},
+    {SRV_FWD_CONFLICT, CN_ECONFLICT},
+    {SRV_FWD_TOOBIG, CN_ETOOBIG},
+    {SRV_FWD_IO, CN_EIO},
+    {SRV_FWD_CORRUPT, CN_ECORRUPT},
+    {SRV_FWD_EXIST, CN_EEXIST},
+    {SRV_FWD_SHUTDOWN, CN_ESHUTDOWN},
+    {SRV_FWD_PROTO, CN_EPROTO},
+    {SRV_FWD_AGAIN, CN_EAGAIN},
+    {SRV_FWD_RANGE, CN_ERANGE},
+    /* one way only: both mean "nothing was done, try again" locally */
+    {SRV_FWD_NOT_LEADER, CN_EAGAIN},
+    {SRV_FWD_BUSY, CN_EAGAIN},
+};
+
+enum srv_fwd_code srv_fwd_code_from_err(int rc)
+{
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i].err == rc)
+            return codes[i].code;
+    return SRV_FWD_IO;
+}
+
+int srv_fwd_err_from_code(enum srv_fwd_code c)
+{
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i].code == c)
+            return codes[i].err;
+    return CN_EPROTO;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+static int enc_str(struct cn_buf *b, const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap);
+    if (n >= cap)
+        return CN_EINVAL; /* not NUL-terminated within its field */
+    return cn_enc_bytes(b, s, n);
+}
+
+static int enc_peer(struct cn_buf *b, const struct srv_fwd_peer *p)
+{
+    int rc = cn_enc_u64(b, p->id);
+    rc = rc ? rc : enc_str(b, p->node, sizeof(p->node));
+    rc = rc ? rc : enc_str(b, p->uuid, sizeof(p->uuid));
+    rc = rc ? rc : enc_str(b, p->addr, sizeof(p->addr));
+    return rc ? rc : cn_enc_u8(b, p->has_log ? 1 : 0);
+}
+
+int srv_fwd_req_encode(const struct srv_fwd_req *m, struct cn_buf *b)
+{
+    int rc = cn_enc_u8(b, SRV_FWD_VERSION);
+    rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->kind);
+    if (rc)
+        return rc;
+    switch (m->kind) {
+    case SRV_FWD_INFO:
+        if (m->u.info.n > SRV_FWD_MAX_PEERS)
+            return CN_EINVAL;
+        rc = cn_enc_u8(b, m->u.info.want_reply ? 1 : 0);
+        rc = rc ? rc : enc_peer(b, &m->u.info.self);
+        rc = rc ? rc : cn_enc_u32(b, m->u.info.n);
+        for (uint32_t i = 0; i < m->u.info.n && !rc; i++)
+            rc = enc_peer(b, &m->u.info.peers[i]);
+        return rc;
+    case SRV_FWD_PROPOSE:
+        if (m->u.propose.cmd_len > UINT32_MAX)
+            return CN_EINVAL;
+        rc = cn_enc_u64(b, m->req_id);
+        rc = rc ? rc : cn_enc_u64(b, m->u.propose.term);
+        rc = rc ? rc : cn_enc_u64(b, m->u.propose.epoch);
+        rc = rc ? rc : cn_enc_u64(b, m->u.propose.floor);
+        return rc ? rc : cn_enc_bytes(b, m->u.propose.cmd, m->u.propose.cmd_len);
+    case SRV_FWD_READ:
+        if (m->u.read.mode != SRV_FWD_READ_DEFAULT && m->u.read.mode != SRV_FWD_READ_CONSISTENT)
+            return CN_EINVAL;
+        rc = cn_enc_u64(b, m->req_id);
+        return rc ? rc : cn_enc_u8(b, (uint8_t)m->u.read.mode);
+    case SRV_FWD_OP:
+        if (m->u.op.op != SRV_FWD_OP_REMOVE && m->u.op.op != SRV_FWD_OP_TRANSFER)
+            return CN_EINVAL;
+        rc = cn_enc_u64(b, m->req_id);
+        rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->u.op.op);
+        rc = rc ? rc : cn_enc_u64(b, m->u.op.id);
+        return rc ? rc : enc_str(b, m->u.op.addr, sizeof(m->u.op.addr));
+    }
+    return CN_EINVAL;
+}
+
+int srv_fwd_resp_encode(const struct srv_fwd_resp *m, struct cn_buf *b)
+{
+    if ((unsigned)m->code > SRV_FWD_CODE_MAX)
+        return CN_EINVAL;
+    if (m->kind != SRV_FWD_PROPOSE && m->kind != SRV_FWD_READ && m->kind != SRV_FWD_OP)
+        return CN_EINVAL;
+    int rc = cn_enc_u8(b, SRV_FWD_VERSION);
+    rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->kind);
+    rc = rc ? rc : cn_enc_u64(b, m->req_id);
+    rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->code);
+    if (rc)
+        return rc;
+    if (m->kind == SRV_FWD_PROPOSE) {
+        rc = cn_enc_u64(b, m->index);
+        return rc ? rc : cn_enc_u64(b, m->term);
+    }
+    if (m->kind == SRV_FWD_READ)
+        return cn_enc_u64(b, m->index);
+    return enc_str(b, m->msg, sizeof(m->msg));
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+struct rd {
+    const uint8_t *p;
+    size_t len, off;
+    bool bad;
+    char *err;
+    size_t errcap;
+};
+
+static void fail(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct rd *r, const char *fmt, ...)
+{
+    if (r->bad)
+        return; /* keep the first reason */
+    r->bad = true;
+    if (!r->err || !r->errcap)
+        return;
+    int n = snprintf(r->err, r->errcap, "at byte %zu: ", r->off);
+    if (n < 0 || (size_t)n >= r->errcap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err + n, r->errcap - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static const uint8_t *take(struct rd *r, size_t n, const char *what)
+{
+    if (r->bad)
+        return NULL;
+    if (r->len - r->off < n) {
+        fail(r, "truncated %s (%zu bytes needed, %zu left)", what, n, r->len - r->off);
+        return NULL;
+    }
+    const uint8_t *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+static uint8_t rd_u8(struct rd *r, const char *what)
+{
+    const uint8_t *p = take(r, 1, what);
+    return p ? p[0] : 0;
+}
+
+static uint64_t rd_u64(struct rd *r, const char *what)
+{
+    const uint8_t *p = take(r, 8, what);
+    return p ? cn_get_u64(p) : 0;
+}
+
+static uint32_t rd_u32(struct rd *r, const char *what)
+{
+    const uint8_t *p = take(r, 4, what);
+    return p ? cn_get_u32(p) : 0;
+}
+
+static bool rd_bool(struct rd *r, const char *what)
+{
+    size_t at = r->off;
+    uint8_t v = rd_u8(r, what);
+    if (v > 1) {
+        r->off = at;
+        fail(r, "%s is %u, not 0 or 1", what, v);
+    }
+    return v == 1;
+}
+
+static const uint8_t *rd_bytes(struct rd *r, size_t *n, const char *what)
+{
+    uint32_t len = rd_u32(r, what);
+    const uint8_t *p = take(r, len, what);
+    *n = p ? len : 0;
+    return p;
+}
+
+static void rd_str(struct rd *r, char *out, size_t cap, const char *what)
+{
+    size_t at = r->off, n;
+    out[0] = '\0';
+    const uint8_t *p = rd_bytes(r, &n, what);
+    if (!p)
+        return;
+    if (n >= cap) {
+        r->off = at;
+        fail(r, "%s is %zu bytes (at most %zu)", what, n, cap - 1);
+        return;
+    }
+    if (memchr(p, 0, n)) {
+        r->off = at;
+        fail(r, "%s contains a NUL byte", what);
+        return;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+static void rd_peer(struct rd *r, struct srv_fwd_peer *p)
+{
+    p->id = rd_u64(r, "peer id");
+    rd_str(r, p->node, sizeof(p->node), "node name");
+    rd_str(r, p->uuid, sizeof(p->uuid), "node id");
+    rd_str(r, p->addr, sizeof(p->addr), "address");
+    p->has_log = rd_bool(r, "has_log");
+}
+
+/* version and kind, common to requests and answers */
+static enum srv_fwd_kind rd_head(struct rd *r, bool req)
+{
+    uint8_t v = rd_u8(r, "version");
+    if (!r->bad && v != SRV_FWD_VERSION) {
+        r->off = 0;
+        fail(r, "version %u, we speak %u", v, SRV_FWD_VERSION);
+        return 0;
+    }
+    uint8_t k = rd_u8(r, "kind");
+    if (!r->bad && !(k == SRV_FWD_PROPOSE || k == SRV_FWD_READ || k == SRV_FWD_OP ||
+                     (req && k == SRV_FWD_INFO))) {
+        r->off--;
+        fail(r, "unknown %s kind %u", req ? "request" : "answer", k);
+        return 0;
+    }
+    return (enum srv_fwd_kind)k;
+}
+
+static int rd_end(struct rd *r)
+{
+    if (!r->bad && r->off != r->len)
+        fail(r, "%zu trailing bytes", r->len - r->off);
+    return r->bad ? CN_EPROTO : 0;
+}
+
+int srv_fwd_req_decode(const void *p, size_t len, struct srv_fwd_req *m, char *err, size_t errcap)
+{
+    struct rd r = {.p = p, .len = len, .err = err, .errcap = errcap};
+    if (err && errcap)
+        err[0] = '\0';
+    memset(m, 0, sizeof(*m));
+    m->kind = rd_head(&r, true);
+    if (r.bad)
+        return CN_EPROTO;
+    size_t at;
+    switch (m->kind) {
+    case SRV_FWD_INFO:
+        m->u.info.want_reply = rd_bool(&r, "want_reply");
+        rd_peer(&r, &m->u.info.self);
+        at = r.off;
+        m->u.info.n = rd_u32(&r, "peer count");
+        if (!r.bad && m->u.info.n > SRV_FWD_MAX_PEERS) {
+            r.off = at;
+            fail(&r, "%u peers (at most %u)", m->u.info.n, SRV_FWD_MAX_PEERS);
+        }
+        for (uint32_t i = 0; i < m->u.info.n && !r.bad; i++)
+            rd_peer(&r, &m->u.info.peers[i]);
+        break;
+    case SRV_FWD_PROPOSE:
+        m->req_id = rd_u64(&r, "request id");
+        m->u.propose.term = rd_u64(&r, "term");
+        m->u.propose.epoch = rd_u64(&r, "epoch");
+        m->u.propose.floor = rd_u64(&r, "floor");
+        m->u.propose.cmd = rd_bytes(&r, &m->u.propose.cmd_len, "command");
+        break;
+    case SRV_FWD_READ: {
+        m->req_id = rd_u64(&r, "request id");
+        at = r.off;
+        uint8_t mode = rd_u8(&r, "read mode");
+        if (!r.bad && mode != SRV_FWD_READ_DEFAULT && mode != SRV_FWD_READ_CONSISTENT) {
+            r.off = at;
+            fail(&r, "unknown read mode %u", mode);
+        }
+        m->u.read.mode = (enum srv_fwd_read_mode)mode;
+        break;
+    }
+    case SRV_FWD_OP: {
+        m->req_id = rd_u64(&r, "request id");
+        at = r.off;
+        uint8_t op = rd_u8(&r, "operation");
+        if (!r.bad && op != SRV_FWD_OP_REMOVE && op != SRV_FWD_OP_TRANSFER) {
+            r.off = at;
+            fail(&r, "unknown operation %u", op);
+        }
+        m->u.op.op = (enum srv_fwd_op)op;
+        m->u.op.id = rd_u64(&r, "server id");
+        rd_str(&r, m->u.op.addr, sizeof(m->u.op.addr), "address");
+        break;
+    }
+    }
+    return rd_end(&r);
+}
+
+int srv_fwd_resp_decode(const void *p, size_t len, struct srv_fwd_resp *m, char *err, size_t errcap)
+{
+    struct rd r = {.p = p, .len = len, .err = err, .errcap = errcap};
+    if (err && errcap)
+        err[0] = '\0';
+    memset(m, 0, sizeof(*m));
+    m->kind = rd_head(&r, false);
+    m->req_id = rd_u64(&r, "request id");
+    size_t at = r.off;
+    uint8_t code = rd_u8(&r, "code");
+    if (!r.bad && code > SRV_FWD_CODE_MAX) {
+        r.off = at;
+        fail(&r, "unknown code %u", code);
+    }
+    m->code = (enum srv_fwd_code)code;
+    if (r.bad)
+        return CN_EPROTO;
+    if (m->kind == SRV_FWD_PROPOSE) {
+        m->index = rd_u64(&r, "index");
+        m->term = rd_u64(&r, "term");
+    } else if (m->kind == SRV_FWD_READ) {
+        m->index = rd_u64(&r, "index");
+    } else {
+        rd_str(&r, m->msg, sizeof(m->msg), "message");
+    }
+    return rd_end(&r);
+}
+
+/* ---- envelope ----------------------------------------------------------- */
+
+void srv_env_put(uint8_t *h, const struct srv_env *e)
+{
+    h[0] = SRV_ENV_MAGIC;
+    h[1] = SRV_ENV_VERSION;
+    cn_put_u64(h + 2, e->origin);
+    cn_put_u64(h + 10, e->req_id);
+}
+
+int srv_env_encode(const struct srv_env *e, const void *cmd, size_t len, struct cn_buf *out)
+{
+    uint8_t h[SRV_ENV_LEN];
+    srv_env_put(h, e);
+    int rc = cn_buf_reserve(out, sizeof(h) + len);
+    rc = rc ? rc : cn_buf_append(out, h, sizeof(h));
+    return rc || !len ? rc : cn_buf_append(out, cmd, len);
+}
+
+int srv_env_decode(const void *p, size_t len, struct srv_env *e, const void **cmd, size_t *cmd_len)
+{
+    const uint8_t *b = p;
+    *cmd = p;
+    *cmd_len = len;
+    if (!len || b[0] != SRV_ENV_MAGIC)
+        return 0;
+    if (len < SRV_ENV_LEN || b[1] != SRV_ENV_VERSION)
+        return CN_EPROTO;
+    e->origin = cn_get_u64(b + 2);
+    e->req_id = cn_get_u64(b + 10);
+    *cmd = b + SRV_ENV_LEN;
+    *cmd_len = len - SRV_ENV_LEN;
+    return 1;
+}
