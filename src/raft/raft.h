@@ -108,24 +108,24 @@ enum raft_conf_change {
 /* ---- messages ---------------------------------------------------------------- */
 
 enum raft_msg_type {
-    RAFT_MSG_APPEND = 1,       /* AppendEntries (also heartbeat when n_entries = 0) */
-    RAFT_MSG_APPEND_RESP,      /* ack/reject of an append */
-    RAFT_MSG_HEARTBEAT,        /* commit + read context only; no log matching */
+    RAFT_MSG_APPEND = 1,  /* AppendEntries (also heartbeat when n_entries = 0) */
+    RAFT_MSG_APPEND_RESP, /* ack/reject of an append */
+    RAFT_MSG_HEARTBEAT,   /* commit + read context only; no log matching */
     RAFT_MSG_HEARTBEAT_RESP,
-    RAFT_MSG_VOTE,             /* RequestVote */
+    RAFT_MSG_VOTE, /* RequestVote */
     RAFT_MSG_VOTE_RESP,
-    RAFT_MSG_PREVOTE,          /* §9.6: term = candidate's term + 1, receivers never change term */
+    RAFT_MSG_PREVOTE, /* §9.6: term = candidate's term + 1, receivers never change term */
     RAFT_MSG_PREVOTE_RESP,
-    RAFT_MSG_SNAPSHOT,         /* InstallSnapshot: the whole snapshot (the transport chunks it) */
-    RAFT_MSG_TIMEOUT_NOW,      /* leadership transfer: campaign now, skipping PreVote */
+    RAFT_MSG_SNAPSHOT,    /* InstallSnapshot: the whole snapshot (the transport chunks it) */
+    RAFT_MSG_TIMEOUT_NOW, /* leadership transfer: campaign now, skipping PreVote */
     RAFT_MSG__COUNT
 };
 
 #define RAFT_CTX_TRANSFER 1 /* raft_msg.context of a VOTE after TIMEOUT_NOW */
 
 struct raft_snapshot_meta {
-    uint64_t index; /* last included index */
-    uint64_t term;  /* its term */
+    uint64_t index;        /* last included index */
+    uint64_t term;         /* its term */
     struct raft_conf conf; /* configuration as of index (pitfall #17) */
 };
 
@@ -160,17 +160,17 @@ struct raft_msg {
 typedef void (*raft_log_cb)(void *arg, int level, const char *msg);
 
 struct raft_config {
-    uint64_t id;                 /* this node, > 0 */
-    unsigned election_ticks;     /* election timeout, randomized in [e, 2e) */
-    unsigned heartbeat_ticks;    /* < election_ticks */
-    uint64_t rng_seed;           /* the only source of randomness */
-    bool pre_vote;               /* default true in production */
-    bool check_quorum;           /* default true in production; required for leases */
-    bool lease_reads;            /* raft_read_index answers from the lease when valid */
-    size_t max_msg_bytes;        /* cap on entry bytes in one APPEND (>=1 entry always) */
-    size_t max_inflight_msgs;    /* pipelined APPENDs in flight per follower */
-    size_t max_inflight_bytes;   /* and their bytes (0 = unlimited) */
-    raft_log_cb log;             /* may be NULL */
+    uint64_t id;               /* this node, > 0 */
+    unsigned election_ticks;   /* election timeout, randomized in [e, 2e) */
+    unsigned heartbeat_ticks;  /* < election_ticks */
+    uint64_t rng_seed;         /* the only source of randomness */
+    bool pre_vote;             /* default true in production */
+    bool check_quorum;         /* default true in production; required for leases */
+    bool lease_reads;          /* raft_read_index answers from the lease when valid */
+    size_t max_msg_bytes;      /* cap on entry bytes in one APPEND (>=1 entry always) */
+    size_t max_inflight_msgs;  /* pipelined APPENDs in flight per follower */
+    size_t max_inflight_bytes; /* and their bytes (0 = unlimited) */
+    raft_log_cb log;           /* may be NULL */
     void *log_arg;
 };
 
@@ -179,7 +179,7 @@ struct raft_config {
  * or the configuration in the snapshot; CONF entries in `entries` override it. */
 struct raft_restore {
     uint64_t term, vote, commit;
-    struct raft_snapshot_meta snap; /* snap.index == 0: none */
+    struct raft_snapshot_meta snap;   /* snap.index == 0: none */
     const struct raft_entry *entries; /* snap.index+1 .. last, contiguous */
     size_t n_entries;
     struct raft_conf conf;
@@ -215,6 +215,10 @@ int raft_propose_conf(struct raft *r, enum raft_conf_change cc, uint64_t id, con
  * the shell). With lease_reads and a valid lease it is answered without a
  * quorum round. */
 int raft_read_index(struct raft *r, uint64_t ctx);
+/* The same, but leadership is always confirmed by a quorum round sent after
+ * the call, even while the lease holds (Consul's ?consistent): it does not
+ * trust the lease's clock assumptions. */
+int raft_read_index_quorum(struct raft *r, uint64_t ctx);
 
 /* Leadership transfer (§3.10): stop proposals, catch `to` up, TimeoutNow;
  * aborted after an election timeout. to == RAFT_NONE: pick the most up to

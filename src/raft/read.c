@@ -36,12 +36,13 @@ bool raft__lease_valid(const struct raft *r)
            !r->lease_forbidden && r->ticks < r->lease_until;
 }
 
-int raft_read_index(struct raft *r, uint64_t ctx)
+static int read_index(struct raft *r, uint64_t ctx, bool lease_ok)
 {
     if (r->state != RAFT_LEADER)
         return CN_EAGAIN;
     bool term_committed = r->log.commit >= r->term_start;
-    if (term_committed && (sole_voter(r) || (r->cfg.lease_reads && raft__lease_valid(r))))
+    if (term_committed &&
+        (sole_voter(r) || (lease_ok && r->cfg.lease_reads && raft__lease_valid(r))))
         return push_ready(r, ctx, r->log.commit);
     if (r->n_preads == r->cap_preads) {
         size_t cap = r->cap_preads ? r->cap_preads * 2 : 8;
@@ -58,6 +59,16 @@ int raft_read_index(struct raft *r, uint64_t ctx)
     pr->round = r->round + 1;
     r->round_wanted = true;
     return 0;
+}
+
+int raft_read_index(struct raft *r, uint64_t ctx)
+{
+    return read_index(r, ctx, true);
+}
+
+int raft_read_index_quorum(struct raft *r, uint64_t ctx)
+{
+    return read_index(r, ctx, false);
 }
 
 void raft__read_release(struct raft *r)

@@ -249,9 +249,8 @@ static void on_read(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
             m->u.read.mode == SRV_FWD_READ_CONSISTENT ? SRV_READ_CONSISTENT : SRV_READ_DEFAULT;
         r->from = from;
         r->req_id = m->req_id;
-        r->ctx = ++s->next_ctx;
         r->deadline = uv_now(s->loop) + s->hold_ms;
-        rc = s->role == RAFT_LEADER ? raft_read_index(s->raft, r->ctx) : CN_EAGAIN;
+        rc = s->role == RAFT_LEADER ? srv__read_index(s, r) : CN_EAGAIN;
         if (rc)
             cn_free(r);
         else {

@@ -253,12 +253,35 @@ void srv__kick(struct srv *s)
     uv_idle_start(&s->idle, on_idle);
 }
 
+/* A tick timer's callbacks are not a clock: a process stopped for 3 s gets
+ * one callback when it resumes. The core counts time (election timeout, the
+ * leader's lease, CheckQuorum) in ticks only, so it must get one tick per
+ * tick_ms that passed, or a leader frozen while the others elected a new one
+ * would still trust its lease and answer reads from stale state. Past three
+ * election timeouts more ticks change nothing (every timer has fired). */
+unsigned srv__catch_up_ticks(struct srv *s)
+{
+    if (s->closing || !s->raft || s->failed)
+        return 0;
+    uv_update_time(s->loop);
+    uint64_t now = uv_now(s->loop);
+    if (now < s->tick_at + s->tick_ms)
+        return 0;
+    uint64_t owed = (now - s->tick_at) / s->tick_ms;
+    s->tick_at += owed * s->tick_ms;
+    uint64_t cap = 3 * (uint64_t)s->election_ticks + 1;
+    unsigned n = (unsigned)(owed < cap ? owed : cap);
+    for (unsigned i = 0; i < n; i++)
+        raft_tick(s->raft);
+    return n;
+}
+
 void srv__on_tick(uv_timer_t *t)
 {
     struct srv *s = t->data;
     if (s->closing || !s->raft)
         return;
-    raft_tick(s->raft);
+    srv__catch_up_ticks(s);
     srv__process_ready(s);
     struct raft_status st;
     raft_get_status(s->raft, &st);

@@ -254,11 +254,22 @@ static bool read_now(struct srv *s, enum srv_read_mode mode)
     return voters == 1 && st.last_term == st.term && s->applied >= st.last_index;
 }
 
+int srv__read_index(struct srv *s, struct rreq *r)
+{
+    /* The lease is only as good as the ticks behind it: count the time that
+     * passed (a stall included) before the core decides. */
+    if (srv__catch_up_ticks(s))
+        srv__kick(s);
+    r->ctx = ++s->next_ctx;
+    /* ?consistent never trusts the lease: always a quorum round. */
+    return r->mode == SRV_READ_CONSISTENT ? raft_read_index_quorum(s->raft, r->ctx)
+                                          : raft_read_index(s->raft, r->ctx);
+}
+
 static void read_dispatch(struct srv *s, struct rreq *r)
 {
     if (s->role == RAFT_LEADER) {
-        r->ctx = ++s->next_ctx;
-        if (raft_read_index(s->raft, r->ctx) == 0) {
+        if (srv__read_index(s, r) == 0) {
             r->phase = R_RAFT;
             srv__kick(s);
         }
@@ -346,6 +357,8 @@ int srv_read_barrier(struct srv *s, enum srv_read_mode mode, srv_read_cb cb, voi
 {
     if (s->closing)
         return CN_ESHUTDOWN;
+    if (mode != SRV_READ_STALE && srv__catch_up_ticks(s))
+        srv__kick(s);
     if (read_now(s, mode)) {
         cb(arg, 0);
         return 0;

@@ -188,6 +188,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
     s->handles++;
+    s->tick_at = uv_now(loop);
     uv_timer_start(&s->tick, srv__on_tick, s->tick_ms, s->tick_ms);
     uv_unref((uv_handle_t *)&s->tick);
     s->timer_init = true;

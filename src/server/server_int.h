@@ -194,6 +194,7 @@ struct srv {
     uint64_t id;
     char node[64], uuid[40], self_addr[64];
     char cluster[XPORT_CLUSTER_MAX + 1];
+    uint64_t tick_at; /* loop time (ms) up to which the core got its ticks (ready.c) */
     uint64_t tick_ms, hold_ms;
     unsigned election_ticks, heartbeat_ticks;
     int expect;
@@ -354,6 +355,14 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
 void srv__kick(struct srv *s);          /* process_ready once this loop iteration */
 void srv__process_ready(struct srv *s); /* handle every pending raft_update now */
 void srv__on_tick(uv_timer_t *t);       /* s->tick: raft_tick and the periodic work */
+/* Give the core the ticks the monotonic clock owes it since the last ones
+ * (ready.c); returns how many. Time, not timer callbacks, decides: after a
+ * stall (SIGSTOP, a frozen VM) the lease and the election timer see it. */
+unsigned srv__catch_up_ticks(struct srv *s);
+/* On the leader: ask the core for r's read index (a quorum round for
+ * SRV_READ_CONSISTENT, the lease allowed otherwise) after catching up the
+ * ticks; sets r->ctx. Returns raft_read_index's result. (requests.c) */
+int srv__read_index(struct srv *s, struct rreq *r);
 /* The core's role or leader changed: re-route what waits on it. */
 void srv__role_changed(struct srv *s, const struct raft_status *st);
 /* Give the transport the configuration c (dial new members, drop old ones). */

@@ -30,7 +30,7 @@ struct srv_watches {
     size_t nslots; /* power of two */
     size_t nbuckets;
     size_t nwatches;
-    size_t nprefix; /* prefix buckets alive (KV) */
+    size_t nprefix;                /* prefix buckets alive (KV) */
     struct srv_watch_bucket fired; /* pseudo-bucket holding fired watches */
 };
 

@@ -26,8 +26,8 @@ struct qmsg {
 
 struct node {
     struct raft *r;
-    uint64_t applied;                 /* last applied index */
-    uint64_t last_term_seen;          /* term never decreases */
+    uint64_t applied;        /* last applied index */
+    uint64_t last_term_seen; /* term never decreases */
     uint64_t reads_ctx[64], reads_idx[64];
     size_t n_reads;
     size_t n_snap_installed;
@@ -672,7 +672,13 @@ static void test_lease_read(void **state)
     /* Answered without any message exchange. */
     drain(c);
     assert_int_equal(c->nodes[1].n_reads, 1);
+    /* A quorum read is not answered from the lease: it needs a round. */
+    assert_int_equal(raft_read_index_quorum(c->nodes[1].r, 6), 0);
+    drain(c);
+    assert_int_equal(c->nodes[1].n_reads, 1);
     pump(c);
+    assert_int_equal(c->nodes[1].n_reads, 2);
+    assert_int_equal(c->nodes[1].reads_ctx[1], 6);
     isolate(c, 1, true);
     for (int i = 0; i < 10; i++)
         tick(c, 1);
@@ -683,8 +689,12 @@ static void test_lease_read(void **state)
 static void test_single_node_commit_after_persist(void **state)
 {
     (void)state;
-    struct raft_config cfg = {.id = 1, .election_ticks = 5, .heartbeat_ticks = 1, .rng_seed = 3,
-                              .pre_vote = true, .check_quorum = true};
+    struct raft_config cfg = {.id = 1,
+                              .election_ticks = 5,
+                              .heartbeat_ticks = 1,
+                              .rng_seed = 3,
+                              .pre_vote = true,
+                              .check_quorum = true};
     struct raft_restore rs;
     memset(&rs, 0, sizeof(rs));
     rs.conf.n = 1;
@@ -784,8 +794,13 @@ static void test_follower_ack_waits_for_persist(void **state)
     rs.conf.servers[1].id = 2;
     struct raft *r = raft_new(&cfg, &rs);
     struct raft_entry e[2] = {{.term = 1, .index = 1}, {.term = 1, .index = 2}};
-    struct raft_msg m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1, .entries = e,
-                         .n_entries = 2, .commit = 1};
+    struct raft_msg m = {.type = RAFT_MSG_APPEND,
+                         .from = 1,
+                         .to = 2,
+                         .term = 1,
+                         .entries = e,
+                         .n_entries = 2,
+                         .commit = 1};
     assert_int_equal(raft_step(r, &m), 0);
     struct raft_update u;
     assert_true(raft_ready(r, &u));
@@ -797,8 +812,14 @@ static void test_follower_ack_waits_for_persist(void **state)
     raft_done(r, &u);
     /* Overwritten by a newer leader before the write completed (#13). */
     struct raft_entry e2 = {.term = 2, .index = 2};
-    struct raft_msg m2 = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2, .index = 1,
-                          .log_term = 1, .entries = &e2, .n_entries = 1};
+    struct raft_msg m2 = {.type = RAFT_MSG_APPEND,
+                          .from = 1,
+                          .to = 2,
+                          .term = 2,
+                          .index = 1,
+                          .log_term = 1,
+                          .entries = &e2,
+                          .n_entries = 1};
     assert_int_equal(raft_step(r, &m2), 0);
     raft_persisted(r, 2, 1); /* the old write: stale */
     assert_true(raft_ready(r, &u));
@@ -892,7 +913,10 @@ static void test_random_partitions(void **state)
             fprintf(stderr, "seed %d pv %d cq %d\n", (int)seed, c->pre_vote, c->check_quorum);
             for (uint64_t id = 1; id <= 5; id++) {
                 struct raft_status st = status(c, id);
-                fprintf(stderr, " n%d conf %d state %d term %d vote %d leader %d last %d/%d commit %d\n", (int)id, (int)st.conf.n, st.state, (int)st.term, (int)st.vote, (int)st.leader, (int)st.last_index, (int)st.last_term, (int)st.commit);
+                fprintf(stderr,
+                        " n%d conf %d state %d term %d vote %d leader %d last %d/%d commit %d\n",
+                        (int)id, (int)st.conf.n, st.state, (int)st.term, (int)st.vote,
+                        (int)st.leader, (int)st.last_index, (int)st.last_term, (int)st.commit);
             }
         }
         assert_int_not_equal(l, 0);
@@ -905,10 +929,13 @@ static void test_random_partitions(void **state)
                 struct raft_progress pr[8];
                 size_t np = raft_get_progress(c->nodes[l].r, pr, 8);
                 for (size_t k = 0; k < np; k++)
-                    fprintf(stderr, " pr %d match %d next %d state %d\n", (int)pr[k].id, (int)pr[k].match, (int)pr[k].next, pr[k].state);
+                    fprintf(stderr, " pr %d match %d next %d state %d\n", (int)pr[k].id,
+                            (int)pr[k].match, (int)pr[k].next, pr[k].state);
                 for (uint64_t k = 1; k <= 5; k++) {
                     struct raft_status st = status(c, k);
-                    fprintf(stderr, " n%d state %d term %d last %d/%d commit %d snap %d\n", (int)k, st.state, (int)st.term, (int)st.last_index, (int)st.last_term, (int)st.commit, (int)st.snap_index);
+                    fprintf(stderr, " n%d state %d term %d last %d/%d commit %d snap %d\n", (int)k,
+                            st.state, (int)st.term, (int)st.last_index, (int)st.last_term,
+                            (int)st.commit, (int)st.snap_index);
                 }
             }
             assert_int_equal(status(c, id).commit, status(c, l).commit);
