@@ -299,6 +299,8 @@ class Run:
         d["ret"] = now()
         d["type"] = "ok" if ok else "info"
         d["value"] = v
+        if issued != mode:
+            d["issued"] = issued
         self.record(d)
         return ok, v, idx
 
@@ -457,8 +459,13 @@ class Run:
         self.kill_writes.append((now() - t, outcome))
 
     def nemesis(self, rng):
+        order = []
         while not self.stop_ev.is_set() and now() - self.t0 < self.duration:
-            kind = rng.choice(self.nemeses)
+            # Every kind once per round, in a seeded order.
+            if not order:
+                order = list(self.nemeses)
+                rng.shuffle(order)
+            kind = order.pop()
             hold = rng.uniform(2.0, 4.0)
             cut = self.fault(kind, rng, hold)
             self.faults.append(kind)
@@ -750,6 +757,8 @@ def summary(res, nemeses=None):
                 ops.get("ok", 0), ops.get("fail", 0), ops.get("info", 0),
                 yn(res.get("linearizable")), yn(res.get("converged")),
                 res.get("recovery", "-")))
+    if res.get("stale_note"):
+        line += " (%s)" % res["stale_note"]
     if res.get("kill_writes"):
         line += " write-after-leader-kill: " + "; ".join(res["kill_writes"])
     out = [line]
