@@ -800,6 +800,9 @@ def main(argv=None):
     if os.geteuid() != 0:
         print("fault harness: needs root (ip netns, nft)", file=sys.stderr)
         return 2
+    # Ctrl-C, SIGTERM and SIGHUP unwind through Run.execute's cleanup (SIGINT
+    # explicitly: a shell starts background jobs with it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     left = netns.cleanup_leftovers()
@@ -816,6 +819,10 @@ def main(argv=None):
                   broken=a.broken, out=a.out, keep=a.keep, threads=a.threads)
         try:
             res = run.execute()
+        except BaseException:
+            print("interrupted: seed=%d servers=%d; namespaces and servers removed, run dir %s"
+                  % (run.seed, run.n, run.dir), flush=True)
+            raise
         finally:
             run.net.destroy()
         print(summary(res, nemeses), flush=True)
@@ -826,4 +833,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
