@@ -39,7 +39,8 @@ INF = math.inf
 
 
 class Op:
-    __slots__ = ("id", "proc", "key", "f", "value", "type", "call", "ret", "raw")
+    __slots__ = ("id", "proc", "key", "f", "value", "type", "call", "ret", "raw", "mv",
+                 "free")
 
     def __init__(self, d):
         self.id = d["id"]
@@ -52,20 +53,26 @@ class Op:
         self.call = float(d["call"])
         self.ret = INF if self.type == "info" else float(d["ret"])
         self.raw = d
+        self.mv = self.value   # value as the search sees it (see check_key)
+        self.free = False      # an indeterminate write of a value nobody observed
 
     def __repr__(self):
         return "Op(%s)" % json.dumps(self.raw, sort_keys=True)
+
+
+# Stands for every value no read and no cas ever expects (see check_key).
+UNOBSERVED = "\x00unobserved"
 
 
 def step(state, op):
     """(accepted, new state) for applying op to the register `state`."""
     f, t = op.f, op.type
     if f == "read":
-        return (state == op.value, state)
+        return (state == op.mv, state)
     if f == "write":
-        return (True, op.value)
+        return (True, op.mv)
     if f == "cas":
-        exp, new = op.value
+        exp, new = op.mv
         if t == "ok":
             return (state == exp, new)
         if t == "fail":
@@ -117,6 +124,22 @@ def check_key(ops, init=None, budget=2_000_000):
     """Check the operations of one key. Returns a Result."""
     ops = [o for o in ops if relevant(o)]
     ops.sort(key=lambda o: o.call)
+    # Values matter only through equality with what reads returned and what
+    # cas operations expected: every other value is the same one, UNOBSERVED.
+    # An indeterminate write of such a value ("free") is then pointless when
+    # the register already holds UNOBSERVED, and all free writes pending at
+    # one point of the search are interchangeable (each may be linearized at
+    # any later point), so the search tries only the first of them there.
+    # Without this, k pending timed-out writes cost 2^k.
+    observed = {o.value for o in ops if o.f == "read"}
+    observed |= {o.value[0] for o in ops if o.f == "cas"}
+    observed.add(init)
+    for o in ops:
+        if o.f == "write":
+            o.mv = o.value if o.value in observed else UNOBSERVED
+            o.free = o.type == "info" and o.mv == UNOBSERVED
+        elif o.f == "cas":
+            o.mv = (o.value[0], o.value[1] if o.value[1] in observed else UNOBSERVED)
     for i, o in enumerate(ops):
         o.id = i  # dense ids for the bitset
     entries = []
@@ -161,6 +184,7 @@ def check_key(ops, init=None, budget=2_000_000):
     stack = []
     explored = 0
     best = (-1, None, None)
+    free_tried = False   # a free write was tried at this level of the search
     e = head.next
     while e is not None:
         explored += 1
@@ -168,14 +192,18 @@ def check_key(ops, init=None, budget=2_000_000):
             return Result(None, unknown=True, explored=explored)
         if e.is_call:
             op = e.op
+            if op.free and (free_tried or state == UNOBSERVED):
+                e = e.next
+                continue
             ok, ns = step(state, op)
             if ok:
                 nl = linearized | (1 << op.id)
                 if (nl, ns) not in cache:
                     cache.add((nl, ns))
-                    stack.append((e, state))
+                    stack.append((e, state, free_tried))
                     state, linearized = ns, nl
                     lift(e)
+                    free_tried = False
                     e = head.next
                     continue
             e = e.next
@@ -186,13 +214,16 @@ def check_key(ops, init=None, budget=2_000_000):
                 best = (len(stack), state, e.op)
             if not stack:
                 break
-            e, state = stack.pop()
+            e, state, free_tried = stack.pop()
+            free_tried = free_tried or e.op.free
             linearized &= ~(1 << e.op.id)
             unlift(e)
             e = e.next
     else:
         return Result(True, explored=explored)
     depth, bstate, blocked = best
+    if bstate == UNOBSERVED:
+        bstate = "<a value never read>"
     conc = [o for o in ops if o is not blocked and o.call <= blocked.ret
             and o.ret >= blocked.call][:12]
     return Result(False, detail={"best_depth": depth, "best_state": bstate,

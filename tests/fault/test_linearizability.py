@@ -191,3 +191,53 @@ def test_bad_key_found_among_good_ones():
          .op(1, "read", "a", 4, 5, key="bad"))
     res = h.check()
     assert res.ok is False and res.key == "bad"
+
+
+# ---- many indeterminate writes (timeouts during a partition) ---------------------
+
+def _timed_out_writes(h, k, start=10.0):
+    for i in range(k):
+        h.op(10 + i, "write", "lost%d" % i, start + i * 0.01, None, type="info")
+
+
+def test_many_timed_out_writes_stay_cheap():
+    # 40 pending indeterminate writes nobody reads: without the reduction the
+    # search would be exponential in them.
+    h = H().op(0, "write", "a", 0, 1)
+    _timed_out_writes(h, 40)
+    h.op(0, "read", "a", 20, 21).op(1, "write", "b", 22, 23).op(0, "read", "b", 24, 25)
+    res = h.check()
+    assert res.ok, res.describe()
+    assert res.explored < 100_000
+
+
+def test_timed_out_write_explains_a_failed_cas():
+    # cas(a->c) answered false although the last value seen was a: only a
+    # timed-out write taking effect in between explains it.
+    h = H().op(0, "write", "a", 0, 1)
+    _timed_out_writes(h, 30)
+    h.op(0, "read", "a", 20, 21).op(0, "cas", ["a", "c"], 22, 23, type="fail")
+    assert h.check().ok
+    # Without any write that could intervene, the same cas=false is wrong.
+    h = H().op(0, "write", "a", 0, 1).op(0, "read", "a", 20, 21)
+    h.op(0, "cas", ["a", "c"], 22, 23, type="fail")
+    assert h.check().ok is False
+
+
+def test_ghost_read_among_many_timed_out_writes():
+    h = H().op(0, "write", "a", 0, 1)
+    _timed_out_writes(h, 40)
+    h.op(0, "read", "ghost", 20, 21)
+    res = h.check()
+    assert res.ok is False
+    assert res.explored < 100_000
+
+
+def test_observed_timed_out_write_must_stay():
+    # The timed-out write of b was read; a later read of a is impossible: a's
+    # write completed long before, and the other timed-out writes are not a.
+    h = H().op(0, "write", "a", 0, 1)
+    _timed_out_writes(h, 20)
+    h.op(1, "write", "b", 5, None, type="info")
+    h.op(0, "read", "b", 20, 21).op(0, "read", "a", 22, 23)
+    assert h.check().ok is False
