@@ -71,6 +71,8 @@ class Server:
         self.proc = None
         self.stopped = False
         self.starts = 0
+        self.bootstrap = True     # -bootstrap-expect (not after a wipe: it joins)
+        self.killed = False       # down because the harness killed it
 
     def argv(self, bootstrap):
         net = self.run.net
@@ -83,8 +85,12 @@ class Server:
         a += ["-retry-join=" + net.rpc_addr(j) for j in range(self.run.n) if j != self.i]
         return a
 
-    def start(self, bootstrap=True):
+    def start(self, bootstrap=None):
         assert not self.running()
+        if bootstrap is not None:
+            self.bootstrap = bootstrap
+        bootstrap = self.bootstrap
+        self.killed = False
         os.makedirs(self.data_dir, exist_ok=True)
         self.starts += 1
         argv = ["ip", "netns", "exec", self.ns] + self.argv(bootstrap)
@@ -108,6 +114,7 @@ class Server:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
         self.stopped = False
+        self.killed = True
 
     def sigstop(self):
         if self.running():
@@ -120,17 +127,17 @@ class Server:
         self.stopped = False
 
     def terminate(self, timeout=30):
-        """SIGTERM (after SIGCONT); returns the exit code, or None if it had
-        to be killed."""
+        """SIGTERM (after SIGCONT); returns the exit code (None: it was not
+        running; "hung": killed after `timeout`)."""
         if not self.running():
-            return self.proc.returncode if self.proc else None
+            return None
         self.sigcont()
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill9()
-            return None
+            return "hung"
 
     def wipe(self):
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -197,6 +204,7 @@ class Run:
                      "fail": 0}
         self.rlock = threading.Lock()
         self.t0 = None
+        self.crashes = []
         self.result = {}
 
     # ---- helpers ---------------------------------------------------------------------
@@ -469,6 +477,7 @@ class Run:
             hold = rng.uniform(2.0, 4.0)
             cut = self.fault(kind, rng, hold)
             self.faults.append(kind)
+            self.check_crashes()
             t_heal = now()
             self.note("healed %s" % kind)
             if cut:
@@ -603,13 +612,23 @@ class Run:
 
     # ---- checks ------------------------------------------------------------------------
 
+    def check_crashes(self):
+        """A server that exited without the harness killing it is a crash:
+        recorded (the run fails), then it is restarted."""
+        for sv in self.servers:
+            if sv.proc is not None and not sv.running() and not sv.killed:
+                self.crashes.append("s%d exited %s" % (sv.i, sv.proc.returncode))
+                self.note("CRASH: s%d exited %s" % (sv.i, sv.proc.returncode))
+                sv.killed = True
+
     def heal_all(self):
+        self.check_crashes()
         self.net.heal()
         for sv in self.servers:
             if sv.stopped:
                 sv.sigcont()
             if not sv.running():
-                sv.start(bootstrap=sv.starts <= 1)
+                sv.start()
 
     def converge(self):
         """After the heal: every server's ?stale view equals the others' for
@@ -678,14 +697,20 @@ class Run:
             res["error"] = "%s: %s" % (type(e).__name__, e)
         finally:
             self.stop_ev.set()
+            self.check_crashes()
             codes = [sv.terminate() for sv in self.servers]
             res["exit_codes"] = codes
+            res["crashes"] = list(self.crashes)
+            # SIGTERM must end every running server cleanly (exit 0).
+            res["bad_exits"] = ["s%d exited %s on SIGTERM" % (i, c)
+                                for i, c in enumerate(codes) if c not in (0, None)]
             self.net.destroy()
             reports = [(sv.i, sv.sanitizer_report()) for sv in self.servers]
             res["sanitizer"] = [i for i, rep in reports if rep]
             res["history_path"] = self.write_history()
         res["passed"] = bool(not res.get("error") and res.get("linearizable") and
-                             res.get("converged") and not res["sanitizer"])
+                             res.get("converged") and not res["sanitizer"] and
+                             not res["crashes"] and not res["bad_exits"])
         if res["passed"] and not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
         return res
@@ -772,6 +797,8 @@ def summary(res, nemeses=None):
             out.append("  " + res.get("lin_detail", "").replace("\n", "\n  "))
         if res.get("converged") is False:
             out.append("  not converged: " + res.get("converge_why", ""))
+        for c in res.get("crashes", []) + res.get("bad_exits", []):
+            out.append("  " + c)
         if res.get("sanitizer"):
             out.append("  sanitizer report in the log of %s" %
                        ["s%d" % i for i in res["sanitizer"]])
