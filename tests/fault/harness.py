@@ -567,7 +567,7 @@ class Run:
         s = session()
         r = s.get(self.servers[via].base + "/v1/operator/raft/configuration", timeout=3)
         r.raise_for_status()
-        return {x["Address"] for x in r.json()["Servers"]}
+        return {x["Address"] for x in r.json()["Servers"] if x.get("Voter", True)}
 
     def member_change(self, rng, ldr, hold):
         """Under 10% loss on every link: remove a follower from the Raft
@@ -632,8 +632,9 @@ class Run:
 
     def converge(self):
         """After the heal: every server's ?stale view equals the others' for
-        every key, every acknowledged registration is on every server and
-        every acknowledged deregistration is gone. Returns (ok, why)."""
+        every key, every acknowledged registration is on every server, every
+        acknowledged deregistration is gone, and every server is in the
+        leader's Raft configuration. Returns (ok, why)."""
         s = session()
         deadline = now() + CONVERGE_BOUND
         why = ""
@@ -668,6 +669,16 @@ class Run:
                             i, sorted(must - nodes)[:5])
                     elif nodes & gone:
                         why = "s%d still has deregistered %s" % (i, sorted(nodes & gone)[:5])
+                if not why:
+                    # Every server is back in the Raft configuration.
+                    try:
+                        li = self.leader_index()
+                        missing = ({sv.rpc for sv in self.servers} - self.voters(li)
+                                   if li is not None else {"(no leader)"})
+                    except (requests.RequestException, ValueError, KeyError) as e:
+                        missing = {repr(e)}
+                    if missing:
+                        why = "not in the Raft configuration: %s" % sorted(missing)
                 if not why:
                     return True, ""
             time.sleep(0.2)
