@@ -61,7 +61,7 @@ FAULT_BIN ?= $(CURDIR)/$(ASAN)/cairn
 fault: deps
 	@cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON >/dev/null
 	@ninja -C $(ASAN) -j$(JOBS) cairn
-	CAIRN_BIN=$(FAULT_BIN) /usr/bin/python3 tests/fault/harness.py --runs $(RUNS) \
+	CAIRN_BIN=$(FAULT_BIN) /usr/bin/python3 tests/fault/harness.py -v --runs $(RUNS) \
 	  --duration $(DURATION) --servers $(FAULT_SERVERS) $(if $(SEED),--seed $(SEED))
 
 fuzz: build-fuzz

@@ -199,6 +199,7 @@ class Run:
         self.recovery_read = []
         self.recovery_write = []
         self.recovery_missing = [0, 0]
+        self.recovery_by_kind = []   # (fault kind, server, read s, write s)
         self.kill_writes = []        # (seconds, outcome) of the first write after a leader kill
         self.regs = {"ok": set(), "info": set(), "dereg_ok": set(), "dereg_info": set(),
                      "fail": 0}
@@ -438,12 +439,13 @@ class Run:
             t.start()
         return ts, out
 
-    def measure(self, cut, t_heal):
+    def measure(self, kind, cut, t_heal):
         probes = [(self.probe(self.servers[i], t_heal)) for i in sorted(set(cut))]
         for ts, _ in probes:
             for t in ts:
                 t.join(PROBE_BOUND + 3)
-        for _, out in probes:
+        for i, (_, out) in zip(sorted(set(cut)), probes):
+            self.recovery_by_kind.append((kind, i, out.get("read"), out.get("write")))
             for k, lst, m in (("read", self.recovery_read, 0), ("write", self.recovery_write, 1)):
                 if k in out:
                     lst.append(out[k])
@@ -481,7 +483,7 @@ class Run:
             t_heal = now()
             self.note("healed %s" % kind)
             if cut:
-                self.measure(cut, t_heal)
+                self.measure(kind, cut, t_heal)
             self.stop_ev.wait(rng.uniform(0.5, 1.5))
 
     def fault(self, kind, rng, hold):
@@ -774,6 +776,16 @@ class Run:
             fmt_dist(self.recovery_read, self.recovery_missing[0]),
             fmt_dist(self.recovery_write, self.recovery_missing[1]))
         res["kill_writes"] = ["%.2fs %s" % kw for kw in self.kill_writes]
+        by = {}
+        for kind, _, rd, wr in self.recovery_by_kind:
+            e = by.setdefault(kind, ([], [], [0, 0]))
+            for x, lst, m in ((rd, e[0], 0), (wr, e[1], 1)):
+                if x is None:
+                    e[2][m] += 1
+                else:
+                    lst.append(x)
+        res["recovery_by_kind"] = {k: "read %s write %s" % (fmt_dist(r, m[0]), fmt_dist(w, m[1]))
+                                   for k, (r, w, m) in sorted(by.items())}
 
 
 def rerun_cmd(res, nemeses):
@@ -787,7 +799,7 @@ def rerun_cmd(res, nemeses):
     return cmd
 
 
-def summary(res, nemeses=None):
+def summary(res, nemeses=None, verbose=False):
     yn = lambda b: "yes" if b else "no"  # noqa: E731
     ops = res.get("ops", {})
     line = ("seed=%d servers=%d faults=%s ops ok/fail/info=%d/%d/%d linearizable=%s "
@@ -801,6 +813,9 @@ def summary(res, nemeses=None):
     if res.get("kill_writes"):
         line += " write-after-leader-kill: " + "; ".join(res["kill_writes"])
     out = [line]
+    if verbose:
+        for k, v in res.get("recovery_by_kind", {}).items():
+            out.append("  recovery after %s: %s" % (k, v))
     if not res.get("passed"):
         if res.get("error"):
             out.append("  error: " + res["error"])
@@ -837,6 +852,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=6)
     ap.add_argument("--out", default=None, help="directory for run dirs (default $TMPDIR/cairn-fault)")
     ap.add_argument("--keep", action="store_true", help="keep the run dir of passed runs")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="recovery times per fault kind under each run line")
+    ap.add_argument("--json", default=None, help="append each run's result as a JSON line")
     a = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("fault harness: needs root (ip netns, nft)", file=sys.stderr)
@@ -866,7 +884,10 @@ def main(argv=None):
             raise
         finally:
             run.net.destroy()
-        print(summary(res, nemeses), flush=True)
+        print(summary(res, nemeses, a.verbose), flush=True)
+        if a.json:
+            with open(a.json, "a") as f:
+                f.write(json.dumps(res, default=str, sort_keys=True) + "\n")
         failed += not res["passed"]
     if a.runs > 1:
         print("%d of %d runs passed" % (a.runs - failed, a.runs))

@@ -51,7 +51,7 @@ def report(capsys, text):
 def test_quick_run(seed, capsys):
     run = harness.Run(seed, n=3, duration=DURATION, nemeses=harness.QUICK_NEMESES)
     res = run.execute()
-    text = harness.summary(res, harness.QUICK_NEMESES)
+    text = harness.summary(res, harness.QUICK_NEMESES, verbose=True)
     report(capsys, text)
     assert not res.get("error"), text
     assert set(harness.QUICK_NEMESES) <= set(res["faults"]), text
