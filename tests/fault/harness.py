@@ -470,7 +470,9 @@ class Run:
 
     def nemesis(self, rng):
         order = []
-        while not self.stop_ev.is_set() and now() - self.t0 < self.duration:
+        # Until the duration is over, and at least one full round (every kind once).
+        while not self.stop_ev.is_set() and (now() - self.t0 < self.duration or
+                                             len(self.faults) < len(self.nemeses)):
             # Every kind once per round, in a seeded order.
             if not order:
                 order = list(self.nemeses)
