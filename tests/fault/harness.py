@@ -39,7 +39,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 CAIRN_BIN = os.environ.get("CAIRN_BIN", os.path.join(REPO, "build", "asan", "cairn"))
 
 ALL_NEMESES = ["isolate-leader", "halves", "bridge", "oneway", "loss", "kill", "pause",
-               "member"]
+               "member", "halves-kill"]
 QUICK_NEMESES = ["isolate-leader", "halves", "kill"]
 
 OP_TIMEOUT = (1.0, 3.0)        # (connect, read) seconds for workload requests
@@ -512,6 +512,21 @@ class Run:
             self.stop_ev.wait(hold)
             net.heal()
             return a
+        if kind == "halves-kill":
+            # Two faults at once: random halves, and kill -9 of one server
+            # (either side) while cut; restarted, then the partition heals.
+            order = list(range(n))
+            rng.shuffle(order)
+            a, b = order[:n // 2], order[n // 2:]
+            net.apply(net.cut_rules([(x, y) for x in a for y in b]))
+            x = rng.randrange(n)
+            self.servers[x].kill9()
+            self.note("halves %s | %s, kill -9 s%d" % (a, b, x))
+            self.stop_ev.wait(hold)
+            self.servers[x].start()
+            self.stop_ev.wait(rng.uniform(0.5, 1.5))
+            net.heal()
+            return sorted(set(a + [x]))
         if kind == "bridge":
             order = list(range(n))
             rng.shuffle(order)
