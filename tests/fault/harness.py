@@ -774,7 +774,7 @@ class Run:
         tc = now()
         lin = linearizability.check(checked)
         res["check_s"] = now() - tc
-        res["linearizable"] = lin.ok is True
+        res["linearizable"] = lin.ok   # None: search budget exceeded
         res["lin_detail"] = lin.describe()
         stale = [d for d in h if d.get("mode") == "stale" and d["type"] == "ok"]
         if stale:
@@ -823,7 +823,8 @@ def summary(res, nemeses=None, verbose=False):
             "converged=%s (check %.1fs) recovery: %s" % (
                 res["seed"], res["servers"], ",".join(res.get("faults", [])) or "-",
                 ops.get("ok", 0), ops.get("fail", 0), ops.get("info", 0),
-                yn(res.get("linearizable")), yn(res.get("converged")), res.get("check_s", 0),
+                "unknown" if res.get("linearizable", False) is None else yn(res.get("linearizable")),
+                yn(res.get("converged")), res.get("check_s", 0),
                 res.get("recovery", "-")))
     if res.get("stale_note"):
         line += " (%s)" % res["stale_note"]
@@ -836,7 +837,7 @@ def summary(res, nemeses=None, verbose=False):
     if not res.get("passed"):
         if res.get("error"):
             out.append("  error: " + res["error"])
-        if res.get("linearizable") is False:
+        if res.get("linearizable") is not True and res.get("lin_detail"):
             out.append("  " + res.get("lin_detail", "").replace("\n", "\n  "))
         if res.get("converged") is False:
             out.append("  not converged: " + res.get("converge_why", ""))
