@@ -738,6 +738,10 @@ class Run:
             reports = [(sv.i, sv.sanitizer_report()) for sv in self.servers]
             res["sanitizer"] = [i for i, rep in reports if rep]
             res["history_path"] = self.write_history()
+        try:
+            self.analyze(res)
+        except Exception as e:
+            res.setdefault("error", "analysis: %s: %s" % (type(e).__name__, e))
         res["passed"] = bool(not res.get("error") and res.get("linearizable") and
                              res.get("converged") and not res["sanitizer"] and
                              not res["crashes"] and not res["bad_exits"])
@@ -769,7 +773,10 @@ class Run:
             t.join(OP_TIMEOUT[0] + OP_TIMEOUT[1] + 5)
         self.wait_formed()
         res["converged"], res["converge_why"] = self.converge()
-        h = self.history
+
+    def analyze(self, res):
+        """Check and summarise the history (also after a harness error)."""
+        h = list(self.history)
         checked = [d for d in h if d.get("mode") != "stale"]
         tc = now()
         lin = linearizability.check(checked)
