@@ -46,7 +46,7 @@ unit:
 integration:
 	CAIRN_BIN=$(CURDIR)/$(ASAN)/cairn $(PYTEST) -q tests/integration
 
-# Fault harness (tests/fault/, docs/testing.md): checker unit tests, two short
+# Fault harness (tests/fault/, docs/testing.md): checker unit tests, three short
 # seeded runs (3 servers: leader isolation, halves, kill -9) and the broken-mode
 # self-check. Needs root for network namespaces; skipped otherwise.
 fault-quick:

@@ -126,6 +126,9 @@ class Net:
         raise RuntimeError("no free 10.213.X.0/24")
 
     def create(self):
+        # Anything of this process's earlier runs that survived (ours: same pid).
+        self.created = [self.br] + [self.ns(i) for i in range(self.n)]
+        self.destroy()
         self.x = self._pick_subnet()
         sh("ip", "netns", "add", self.br)
         self.created.append(self.br)

@@ -1,13 +1,13 @@
 """The bounded fault runs `make test` does (`make fault-quick`): three cairn
-servers in network namespaces, a couple of seeds with leader isolation,
+servers in network namespaces, three seeds with leader isolation,
 random halves and kill -9 (every kind in each run), each run's KV history
 checked for linearizability and the catalog for convergence; then the
 harness's self-check: with stale reads recorded as linearizable under a
 follower's isolation the checker must find the history not linearizable.
 
 Needs root (ip netns, nft); skipped otherwise. $CAIRN_BIN as everywhere
-(default: the worktree's ASan build). FAULT_SEEDS=1,2 and
-FAULT_DURATION=20 change the quick runs.
+(default: the worktree's ASan build). FAULT_SEEDS=1,2,3 and
+FAULT_DURATION=15 change the quick runs.
 """
 
 import os
@@ -19,8 +19,8 @@ import pytest
 import harness
 import netns
 
-SEEDS = [int(x) for x in os.environ.get("FAULT_SEEDS", "1,2").split(",")]
-DURATION = float(os.environ.get("FAULT_DURATION", "20"))
+SEEDS = [int(x) for x in os.environ.get("FAULT_SEEDS", "1,2,3").split(",")]
+DURATION = float(os.environ.get("FAULT_DURATION", "15"))
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("ip"),
