@@ -6,8 +6,8 @@ harness's self-check: with stale reads recorded as linearizable under a
 follower's isolation the checker must find the history not linearizable.
 
 Needs root (ip netns, nft); skipped otherwise. $CAIRN_BIN as everywhere
-(default: the worktree's ASan build). FAULT_SEEDS=1,5,7 (three different fault orders) and
-FAULT_DURATION=15 change the quick runs.
+(default: the worktree's ASan build). FAULT_SEEDS=1,5,7 (three different
+fault orders) and FAULT_DURATION=15 change the quick runs.
 """
 
 import os
