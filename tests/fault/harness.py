@@ -39,7 +39,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 CAIRN_BIN = os.environ.get("CAIRN_BIN", os.path.join(REPO, "build", "asan", "cairn"))
 
 ALL_NEMESES = ["isolate-leader", "halves", "bridge", "oneway", "loss", "kill", "pause",
-               "member", "halves-kill"]
+               "member", "halves-kill", "pause-isolated"]
 QUICK_NEMESES = ["isolate-leader", "halves", "kill"]
 
 OP_TIMEOUT = (1.0, 3.0)        # (connect, read) seconds for workload requests
@@ -571,6 +571,20 @@ class Run:
             self.note("SIGSTOP s%d%s" % (x, " (leader)" if x == ldr else ""))
             self.stop_ev.wait(hold)
             self.servers[x].sigcont()
+            return [x]
+        if kind == "pause-isolated":
+            # A stalled leader (SIGSTOP) also cut from the others; it resumes
+            # while still cut, so only its own clock can tell it that its
+            # lease is over; 1 s later the partition heals.
+            x = ldr if ldr is not None else rng.randrange(n)
+            self.servers[x].sigstop()
+            net.apply(net.cut_rules([(x, j) for j in self.others(x)]))
+            self.note("SIGSTOP s%d%s and cut" % (x, " (leader)" if x == ldr else ""))
+            self.stop_ev.wait(hold)
+            self.servers[x].sigcont()
+            self.note("SIGCONT s%d, still cut" % x)
+            self.stop_ev.wait(1.0)
+            net.heal()
             return [x]
         if kind == "member":
             return self.member_change(rng, ldr, hold)
