@@ -53,7 +53,8 @@ fault-quick:
 	CAIRN_BIN=$(CURDIR)/$(ASAN)/cairn $(PYTEST) -q tests/fault
 
 # Longer runs: RUNS runs of DURATION seconds from SEED (default random),
-# alternating 3 and 5 servers, every fault kind. FAULT_BIN picks the binary.
+# alternating 3 and 5 servers, every fault kind (NEMESES=kill,halves,... to choose).
+# FAULT_BIN picks the binary.
 RUNS ?= 4
 DURATION ?= 60
 FAULT_SERVERS ?= 3,5
@@ -62,7 +63,8 @@ fault: deps
 	@cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON >/dev/null
 	@ninja -C $(ASAN) -j$(JOBS) cairn
 	CAIRN_BIN=$(FAULT_BIN) /usr/bin/python3 tests/fault/harness.py -v --runs $(RUNS) \
-	  --duration $(DURATION) --servers $(FAULT_SERVERS) $(if $(SEED),--seed $(SEED))
+	  --duration $(DURATION) --servers $(FAULT_SERVERS) $(if $(SEED),--seed $(SEED)) \
+	  $(if $(NEMESES),--nemeses $(NEMESES))
 
 fuzz: build-fuzz
 	@./scripts/run-fuzz.sh $(FUZZ)/tests/fuzz $(FUZZ_SECONDS)
