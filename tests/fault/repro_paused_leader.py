@@ -26,6 +26,7 @@ the servers run in network namespaces exactly as in the harness.
 import base64
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -45,13 +46,9 @@ def value(resp):
     return "%d %s" % (resp.status_code, resp.text.strip()[:40])
 
 
-def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    cut = "--partition" in sys.argv
-    cut_first = "--partition-first" in sys.argv   # cut, then SIGSTOP
-    tries = int(args[0]) if args else 10
-    pause_after = float(args[1]) if len(args) > 1 else 0.2
-    netns.cleanup_leftovers()
+def attempts(tries, cut=False, cut_first=False, pause_after=0.2, log=print):
+    """Run `tries` attempts on a fresh 3-server cluster; returns (number of
+    stale answers, run dir). Namespaces and servers are always removed."""
     run = harness.Run(0, n=3, duration=0)
     stale = 0
     try:
@@ -69,13 +66,16 @@ def main():
                 c.get(ldr.base + "/v1/kv/p", timeout=5)  # keep-alive connections to L
             old, new = "old%d" % k, "new%d" % k
             assert s.put(ldr.base + "/v1/kv/p", data=old, timeout=5).text.strip() == "true"
+            isolate = run.net.cut_rules([(ldr.i, j) for j in range(3) if j != ldr.i])
             if cut_first:
-                run.net.apply(run.net.cut_rules([(ldr.i, j) for j in range(3) if j != ldr.i]))
+                run.net.apply(isolate)
             ldr.sigstop()
             if cut and not cut_first:
-                run.net.apply(run.net.cut_rules([(ldr.i, j) for j in range(3) if j != ldr.i]))
+                run.net.apply(isolate)
             t = time.monotonic()
             while True:
+                if time.monotonic() - t > 60:
+                    raise RuntimeError("no new leader acknowledged a write in 60 s")
                 try:
                     r = s.put(other.base + "/v1/kv/p", data=new, timeout=3)
                     if r.text.strip() == "true":
@@ -105,20 +105,34 @@ def main():
             got = {m: value(out[m]) for m in conns}
             bad = [m for m in got if got[m] == old]
             stale += bool(bad)
-            print("%d: s%d paused; %s acknowledged by s%d after %.2fs; reads sent to the paused "
-                  "s%d: default -> %s, consistent -> %s (both answered %.3fs after SIGCONT)%s" % (
-                      k, ldr.i, new, other.i, acked, ldr.i, got["default"], got["consistent"],
-                      answered, "   STALE (%s)" % ",".join(bad) if bad else ""), flush=True)
+            log("%d: s%d paused; %s acknowledged by s%d after %.2fs; reads sent to the paused "
+                "s%d: default -> %s, consistent -> %s (both answered %.3fs after SIGCONT)%s" % (
+                    k, ldr.i, new, other.i, acked, ldr.i, got["default"], got["consistent"],
+                    answered, "   STALE (%s)" % ",".join(bad) if bad else ""))
             time.sleep(1.0)
     finally:
         for sv in run.servers:
+            sv.sigcont()
             sv.terminate()
         run.net.destroy()
-    print("stale answers: %d of %d" % (stale, tries))
+    return stale, run.dir
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    signal.signal(signal.SIGTERM, lambda n, f: sys.exit(128 + n))
+    netns.cleanup_leftovers()
+    stale, rundir = attempts(int(args[0]) if args else 10,
+                             cut="--partition" in sys.argv,
+                             cut_first="--partition-first" in sys.argv,
+                             pause_after=float(args[1]) if len(args) > 1 else 0.2,
+                             log=lambda text: print(text, flush=True))
+    n = int(args[0]) if args else 10
+    print("stale answers: %d of %d" % (stale, n))
     if stale:
-        print("server logs: %s" % run.dir)
+        print("server logs: %s" % rundir)
     else:
-        shutil.rmtree(run.dir, ignore_errors=True)
+        shutil.rmtree(rundir, ignore_errors=True)
     return 1 if stale else 0
 
 
