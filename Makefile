@@ -1,11 +1,12 @@
 # cairn — top-level entry points. See README.md.
 #   make run    install deps, build (release), start a dev agent on 127.0.0.1:8500
 #   make test   install deps, check formatting, build with ASan+UBSan, run unit,
-#               integration and fuzz tiers
+#               integration, fault and fuzz tiers
 #   make tsan   build with ThreadSanitizer (build/tsan), run unit and integration tiers
 #   make format-check   clang-format --dry-run -Werror over every tracked .c/.h
 #   make sim    SEEDS=N deterministic Raft simulation over N seeds (default 100000)
 #   make bench  install bench deps (wrk, etcd, nginx), build release, print figures
+#   make fault  RUNS=N DURATION=S servers in network namespaces under faults (root)
 
 SHELL := /bin/bash
 JOBS ?= 2
@@ -18,8 +19,8 @@ PYTEST ?= /usr/bin/python3 -m pytest
 
 SEEDS ?= 100000
 
-.PHONY: all deps build build-asan build-fuzz build-tsan run test unit integration fuzz tsan sim \
-	bench format format-check clean
+.PHONY: all deps build build-asan build-fuzz build-tsan run test unit integration fuzz tsan \
+	fault-quick fault sim bench format format-check clean
 
 all: build
 
@@ -48,13 +49,33 @@ run: build
 	./$(REL)/cairn agent -dev
 
 test: format-check build-asan
-	@$(MAKE) --no-print-directory unit integration fuzz
+	@$(MAKE) --no-print-directory unit integration fault-quick fuzz
 
 unit:
 	ctest --test-dir $(ASAN) --output-on-failure -j$(JOBS)
 
 integration:
 	CAIRN_BIN=$(CURDIR)/$(ASAN)/cairn $(PYTEST) -q tests/integration
+
+# Fault harness (tests/fault/, docs/testing.md): checker unit tests, three short
+# seeded runs (3 servers: leader isolation, halves, kill -9) and the broken-mode
+# self-check. Needs root for network namespaces; skipped otherwise.
+fault-quick:
+	CAIRN_BIN=$(CURDIR)/$(ASAN)/cairn $(PYTEST) -q tests/fault
+
+# Longer runs: RUNS runs of DURATION seconds from SEED (default random),
+# alternating 3 and 5 servers, every fault kind (NEMESES=kill,halves,... to choose).
+# FAULT_BIN picks the binary.
+RUNS ?= 4
+DURATION ?= 60
+FAULT_SERVERS ?= 3,5
+FAULT_BIN ?= $(CURDIR)/$(ASAN)/cairn
+fault: deps
+	@cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON >/dev/null
+	@ninja -C $(ASAN) -j$(JOBS) cairn
+	CAIRN_BIN=$(FAULT_BIN) /usr/bin/python3 tests/fault/harness.py -v --runs $(RUNS) \
+	  --duration $(DURATION) --servers $(FAULT_SERVERS) $(if $(SEED),--seed $(SEED)) \
+	  $(if $(NEMESES),--nemeses $(NEMESES))
 
 fuzz: build-fuzz
 	@./scripts/run-fuzz.sh $(FUZZ)/tests/fuzz $(FUZZ_SECONDS) $(FUZZ)/artifacts
