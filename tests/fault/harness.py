@@ -201,6 +201,7 @@ class Run:
         self.recovery_missing = [0, 0]
         self.recovery_by_kind = []   # (fault kind, server, read s, write s)
         self.kill_writes = []        # (seconds, outcome) of the first write after a leader kill
+        self.leader_kills = []       # (time of a leader's kill -9, its hold)
         self.regs = {"ok": set(), "info": set(), "dereg_ok": set(), "dereg_info": set(),
                      "fail": 0}
         self.rlock = threading.Lock()
@@ -560,6 +561,7 @@ class Run:
             self.servers[x].kill9()
             self.note("kill -9 s%d%s" % (x, " (leader)" if x == ldr else ""))
             if x == ldr:
+                self.leader_kills.append((now(), hold))
                 threading.Thread(target=self.write_after_leader_kill, args=(x,),
                                  daemon=True).start()
             self.stop_ev.wait(hold)
@@ -814,6 +816,7 @@ class Run:
             fmt_dist(self.recovery_read, self.recovery_missing[0]),
             fmt_dist(self.recovery_write, self.recovery_missing[1]))
         res["kill_writes"] = ["%.2fs %s" % kw for kw in self.kill_writes]
+        res["kill_gaps"] = ["%.2fs" % g for g in write_gaps(h, self.leader_kills)]
         by = {}
         for kind, _, rd, wr in self.recovery_by_kind:
             e = by.setdefault(kind, ([], [], [0, 0]))
@@ -824,6 +827,29 @@ class Run:
                     lst.append(x)
         res["recovery_by_kind"] = {k: "read %s write %s" % (fmt_dist(r, m[0]), fmt_dist(w, m[1]))
                                    for k, (r, w, m) in sorted(by.items())}
+
+
+def write_gaps(history, kills):
+    """For each leader kill at t (held `hold` seconds before the restart):
+    the longest stretch in [t, t + hold] with no acknowledged write or cas
+    completing, counted from t. The dip in write throughput a leader kill
+    costs the workload's clients (several threads, writes through every
+    server); measured, never asserted."""
+    done = sorted(d["ret"] for d in history
+                  if d["f"] in ("write", "cas") and d["type"] == "ok")
+    gaps = []
+    for t, hold in kills:
+        end = t + hold
+        prev, worst = t, 0.0
+        for r in done:
+            if r <= t:
+                continue
+            if r > end:
+                break
+            worst = max(worst, r - prev)
+            prev = r
+        gaps.append(max(worst, (end - prev) if prev == t else worst))
+    return gaps
 
 
 def rerun_cmd(res, nemeses):
@@ -851,6 +877,8 @@ def summary(res, nemeses=None, verbose=False):
         line += " (%s)" % res["stale_note"]
     if res.get("kill_writes"):
         line += " write-after-leader-kill: " + "; ".join(res["kill_writes"])
+    if res.get("kill_gaps"):
+        line += " write-gap-after-leader-kill: " + ", ".join(res["kill_gaps"])
     out = [line]
     if verbose:
         for k, v in res.get("recovery_by_kind", {}).items():
