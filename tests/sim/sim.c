@@ -625,18 +625,28 @@ static bool quorum_durable(const struct sim *s, const struct raft_conf *c, uint6
 }
 
 /* Committed never lost: (index, term) is durable on a majority of the latest
- * committed configuration's voters, or of `alt` — the configuration the
- * committing leader counts with (single-server changes take effect when
- * appended, T§4.1, so a just-appended removal can commit entries on a
- * majority of the smaller configuration). */
+ * committed configuration's voters, or of `alt` or `alt2` — the
+ * configuration the committing leader counts with (single-server changes
+ * take effect when appended, T§4.1, so a just-appended removal or promotion
+ * can commit entries on a majority of the other configuration). The first
+ * node to apply an entry is not always its leader (a leader applies only
+ * what it holds durably itself), so callers pass the applying node's
+ * configuration and, when it is still leading, that of the term's leader. */
 static void check_quorum_durable(struct sim *s, uint64_t index, uint64_t term,
-                                 const struct raft_conf *alt, const char *when)
+                                 const struct raft_conf *alt, const struct raft_conf *alt2,
+                                 const char *when)
 {
-    size_t have, voters, have2 = 0, voters2 = 0;
+    size_t have, voters, have2 = 0, voters2 = 0, have3 = 0, voters3 = 0;
     if (quorum_durable(s, &s->conf_ref, index, term, &have, &voters))
         return;
     if (alt && quorum_durable(s, alt, index, term, &have2, &voters2))
         return;
+    if (alt2 && quorum_durable(s, alt2, index, term, &have3, &voters3))
+        return;
+    if (alt2 && voters3) {
+        have2 = have3;
+        voters2 = voters3;
+    }
     sim_fail(s, SIM_SAFETY,
              "committed entry %" PRIu64 "/%" PRIu64 " is durable on only %zu of %zu voters of "
              "the committed configuration (and %zu of %zu of the leader's) (%s)",
@@ -810,9 +820,18 @@ static void sm_apply(struct sim *s, struct sim_node *nd, const struct raft_entry
         *j = (struct sim_jrec){e->term, eh, cum, true};
         if (e->index > s->max_committed)
             s->max_committed = e->index;
-        struct raft_status st;
+        struct raft_status st, ls;
         raft_get_status(nd->r, &st);
-        check_quorum_durable(s, e->index, e->term, &st.conf, "when first committed");
+        const struct raft_conf *lconf = NULL;
+        int lid = 0;
+        for (uint64_t t = st.term; t >= e->term && t < s->leader_cap && !lid; t--)
+            lid = s->leader_of[t];
+        if (lid && lid != nd->id && sim_up(s, lid)) {
+            raft_get_status(s->nodes[lid].r, &ls);
+            if (ls.state == RAFT_LEADER)
+                lconf = &ls.conf;
+        }
+        check_quorum_durable(s, e->index, e->term, &st.conf, lconf, "when first committed");
         if (is_conf)
             conf_committed(s, e->index, &c);
     } else if (j->term != e->term || j->ehash != eh) {
@@ -1026,6 +1045,10 @@ static void disk_sync_one(struct sim *s, struct sim_node *nd)
         image_entries(s, nd, d, b->e, b->n, true);
     /* d. the writer's acknowledgement (pitfall #13: it names the term), then
      * c. the messages that waited for this write (server/seq.c) */
+    if (b->n || b->has_snap)
+        sim_tracef(s, "n%d durable: snapshot %" PRIu64 ", entries %" PRIu64 "..%" PRIu64, nd->id,
+                   b->has_snap ? b->snap.index : 0, b->n ? b->e[0].index : 0,
+                   b->n ? b->e[b->n - 1].index : 0);
     struct srv_seq_done dn;
     if (!srv_seq_complete(&nd->seq, &b->sq, true, &dn))
         sim_fail(s, SIM_SCRIPT, "n%d: a batch synced out of order", nd->id);
@@ -1304,7 +1327,7 @@ void sim_check_full(struct sim *s)
     for (uint64_t i = 1; i <= s->max_committed && s->fail_kind == SIM_OK; i++) {
         const struct sim_jrec *j = jrec_c(s, i);
         if (j)
-            check_quorum_durable(s, i, j->term, st.conf.n ? &st.conf : NULL, "full sweep");
+            check_quorum_durable(s, i, j->term, st.conf.n ? &st.conf : NULL, NULL, "full sweep");
     }
     check_all(s);
 }
