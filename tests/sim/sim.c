@@ -726,8 +726,12 @@ static void send_msg(struct sim *s, struct sim_node *nd, struct sim_msg *sm)
             sim_fail(s, SIM_SAFETY,
                      "n%d sent %s term=%" PRIu64 " while its durable term is %" PRIu64, nd->id,
                      msg_name(m->type), m->term, nd->disk.hs.term);
+        /* (a newer durable term is fine: cairn's writer may write a later
+         * job's hard state first, and no vote is ever cast again in an older
+         * term) */
         if (m->type == RAFT_MSG_VOTE_RESP && !m->reject &&
-            (nd->disk.hs.term != m->term || nd->disk.hs.vote != m->to))
+            (nd->disk.hs.term < m->term ||
+             (nd->disk.hs.term == m->term && nd->disk.hs.vote != m->to)))
             sim_fail(s, SIM_SAFETY,
                      "n%d granted its term-%" PRIu64 " vote to n%" PRIu64
                      " but the durable hard state is term=%" PRIu64 " vote=%" PRIu64,
@@ -1017,17 +1021,37 @@ static void disk_hs(struct sim *s, struct sim_node *nd, struct sim_batch *b)
                nd->id, h->term, h->vote, h->commit);
 }
 
+/* cairn's writer takes every queued job in one round and writes the newest
+ * hard state among them before any of their snapshots and entries: that
+ * hard state becomes durable; older ones of the round are superseded.
+ * False if no pending write carries an unwritten hard state. */
+static bool disk_hs_round(struct sim *s, struct sim_node *nd)
+{
+    struct sim_batch *newest = NULL;
+    for (struct sim_batch *b = nd->ph; b; b = b->next)
+        if (b->sq.has_hs && !b->hs_done)
+            newest = b;
+    if (!newest)
+        return false;
+    for (struct sim_batch *b = nd->ph; b != newest; b = b->next)
+        b->hs_done = true;
+    disk_hs(s, nd, newest);
+    return true;
+}
+
 /* The oldest pending write of nd becomes durable. Async disks may first
- * make only its hard state durable (the rest later: a crash in between
- * keeps the hard state alone). */
+ * write only the newest pending hard state (the rest later: a crash in
+ * between keeps that hard state without the entries queued before it). */
 static void disk_sync_one(struct sim *s, struct sim_node *nd)
 {
     struct sim_batch *b = nd->ph;
     if (!b)
         return;
-    if (nd->dmode == SIM_DISK_ASYNC && b->sq.has_hs && !b->hs_done && (b->n || b->has_snap) &&
-        sim_rng_chance(&s->rng, 0.5)) {
-        disk_hs(s, nd, b);
+    bool hs_pending = false;
+    for (struct sim_batch *x = b; x && !hs_pending; x = x->next)
+        hs_pending = x->sq.has_hs && !x->hs_done;
+    if (nd->dmode == SIM_DISK_ASYNC && hs_pending && sim_rng_chance(&s->rng, 0.3)) {
+        disk_hs_round(s, nd);
         b->sync_at = s->now + 1 + sim_rng_below(&s->rng, (uint64_t)s->o.disk_delay_max + 1);
         if (b->sync_at > nd->last_sync_at)
             nd->last_sync_at = b->sync_at;
@@ -1543,6 +1567,15 @@ int sim_sync_one(struct sim *s, int id)
         return 0;
     disk_sync_one(s, nd);
     node_process(s, nd);
+    check_all(s);
+    return 1;
+}
+
+int sim_sync_hs(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !disk_hs_round(s, nd))
+        return 0;
     check_all(s);
     return 1;
 }
