@@ -18,15 +18,20 @@ void srv_seq_update(const struct srv_seq *q, const struct raft_update *u, uint64
     /* The hard state only when term or vote changed. Pitfalls #14/#15: it is
      * written before the job's entries, so the commit it records must not
      * name entries that are not durable yet (after a crash, stale entries at
-     * those indexes would be taken as committed); what is applied is durable
-     * here and committed. */
+     * those indexes would be taken as committed). What is applied is durable
+     * (the core hands out committed entries only once persisted) and
+     * committed, unless it is a snapshot still being written: then the last
+     * commit recorded, which named only durable entries, is the bound. */
     if (u->hs_changed && (u->hs.term != q->hs.term || u->hs.vote != q->hs.vote)) {
         j->has_hs = true;
         j->hs = u->hs;
         if (j->hs.commit > applied)
             j->hs.commit = applied;
+        if ((u->snapshot || q->n_snap_jobs) && j->hs.commit > q->hs.commit)
+            j->hs.commit = q->hs.commit;
     }
     if (u->snapshot) {
+        j->snap = true;
         j->ack = true;
         j->ack_index = u->snapshot->index;
         j->ack_term = u->snapshot->term;
@@ -58,6 +63,8 @@ void srv_seq_push(struct srv_seq *q, struct srv_seq_job *j)
         q->n_hs_jobs++;
         q->hs = j->hs;
     }
+    if (j->snap)
+        q->n_snap_jobs++;
 }
 
 void srv_seq_hold(struct srv_seq *q, struct srv_seq_msg *m)
@@ -82,6 +89,8 @@ bool srv_seq_complete(struct srv_seq *q, struct srv_seq_job *j, bool ok, struct 
     q->n_jobs--;
     if (j->has_hs)
         q->n_hs_jobs--;
+    if (j->snap)
+        q->n_snap_jobs--;
     j->next = NULL;
     d->persisted = ok && j->ack;
     d->index = j->ack_index;

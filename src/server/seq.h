@@ -9,7 +9,10 @@
  *    syncs and buys nothing); the commit recorded with it is clamped to the
  *    applied index, because the writer writes the hard state before the
  *    job's entries and a recorded commit must never name entries that may
- *    not be durable (pitfalls #14/#15);
+ *    not be durable (pitfalls #14/#15). While a snapshot is being written
+ *    (this update's or an earlier one's), the applied index is that
+ *    snapshot's, not durable yet either: the commit then stays at most the
+ *    one recorded last;
  *  - when the update's messages may leave: a leader's at once (the core
  *    counts the leader itself only once raft_persisted says so), except while
  *    a hard state (term/vote) is still being written, its own election's
@@ -55,7 +58,8 @@ struct srv_seq_job {          /* embedded in the caller's write job */
     struct srv_seq_job *next; /* the unit's FIFO */
     bool has_hs;              /* write hs before the job's snapshot and entries */
     struct raft_hard_state hs;
-    bool ack; /* raft_persisted(ack_index, ack_term) once durable */
+    bool snap; /* carries a snapshot */
+    bool ack;  /* raft_persisted(ack_index, ack_term) once durable */
     uint64_t ack_index, ack_term;
     struct srv_seq_msg *msgs, *msgs_tail; /* held until the job is durable */
 };
@@ -64,11 +68,12 @@ struct srv_seq {
     struct raft_hard_state hs;       /* the newest hard state asked to be written */
     struct srv_seq_job *head, *tail; /* jobs pushed and not completed, oldest first */
     size_t n_jobs, n_hs_jobs;        /* of which carry a hard state */
+    size_t n_snap_jobs;              /* of which carry a snapshot */
 };
 
 struct srv_seq_plan {
     bool write;             /* the update needs a job: push one described by `job` */
-    struct srv_seq_job job; /* has_hs/hs (commit clamped), ack; no messages */
+    struct srv_seq_job job; /* has_hs/hs (commit clamped), snap, ack; no messages */
     bool now;               /* the update's messages leave now; else hold them */
 };
 
@@ -88,8 +93,8 @@ void srv_seq_init(struct srv_seq *q, const struct raft_hard_state *durable);
 void srv_seq_update(const struct srv_seq *q, const struct raft_update *u, uint64_t applied,
                     struct srv_seq_plan *p);
 
-/* Queue job j (its has_hs/hs/ack set, e.g. from a plan; any other job the
- * caller writes, such as a bootstrap, goes through here too). */
+/* Queue job j (its has_hs/hs/snap/ack set, e.g. from a plan; any other job
+ * the caller writes, such as a bootstrap, goes through here too). */
 void srv_seq_push(struct srv_seq *q, struct srv_seq_job *j);
 
 /* Hold m until the newest outstanding job is durable. There must be one

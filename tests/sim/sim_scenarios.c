@@ -968,6 +968,81 @@ out:
     return finish(s, rc, why, cap);
 }
 
+/* The same with a snapshot: n3's stale entries are being replaced by a
+ * leader's snapshot (applied at once: the applied index is the snapshot's,
+ * which is not durable yet) when n3 campaigns; the writer writes the new term
+ * first and n3 crashes. The commit recorded with that term must not cover
+ * n3's stale entries either. */
+static int sc_commit_clamp_snapshot(FILE *trace, char *why, size_t cap)
+{
+    int rc = 0;
+    struct sim *s = mk(trace, 23, 3, 3, false, false);
+    uint64_t i, a;
+    struct raft_msg m;
+
+    EXPECT(win(s, 3, 3), "n3 did not win");
+    settle(s);
+    EXPECT(sim_propose(s, 3, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 3);
+    EXPECT(sim_propose(s, 3, &a) == 0, "propose refused");
+    EXPECT(sim_propose(s, 3, NULL) == 0, "propose refused");
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    sim_isolate(s, 3, true);
+    EXPECT(win(s, 1, 4), "n1 did not win");
+    uint64_t t1 = sim_term(s, 1);
+    for (int k = 0; k < 4; k++)
+        EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_committed_term(s, a) == t1, "index %" PRIu64 " not committed in term %" PRIu64, a,
+           t1);
+    for (int id = 1; id <= 2; id++)
+        EXPECT(sim_take_snapshot(s, id, 0) == 0, "snapshot at n%d refused", id);
+    /* n3 rejoins and follows n1 until the snapshot, whose write stays pending */
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    sim_isolate(s, 3, false);
+    bool sent = false;
+    for (int k = 0; k < 50 && !sent && sim_failed(s) == SIM_OK; k++) {
+        if (!sim_net_count(s, M(SIM_ANY, SIM_ANY, SIM_ANY)))
+            sim_tick(s, 1);
+        if (sim_peek(s, M(1, 3, RAFT_MSG_SNAPSHOT), &m)) {
+            sim_set_disk_mode(s, 3, SIM_DISK_MANUAL);
+            sent = true;
+            EXPECT(sim_deliver(s, M(1, 3, RAFT_MSG_SNAPSHOT)), "deliver");
+        } else {
+            sim_deliver(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+        }
+    }
+    EXPECT(sent, "n1 sent n3 no snapshot");
+    EXPECT(sim_pending_writes(s, 3) == 1, "n3 has %zu writes pending, expected 1",
+           sim_pending_writes(s, 3));
+    EXPECT(sim_applied(s, 3) > a, "n3 did not install the snapshot (applied %" PRIu64 ")",
+           sim_applied(s, 3));
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    for (unsigned k = 0; k < 4 * sim_opts(s)->election_ticks && sim_term(s, 3) == t1; k++)
+        sim_tick(s, 3);
+    EXPECT(sim_term(s, 3) > t1, "n3 did not campaign");
+    EXPECT(sim_sync_hs(s, 3) == 1, "n3's writes carry no hard state");
+    sim_crash(s, 3);
+    sim_set_disk_mode(s, 3, SIM_DISK_IMMEDIATE);
+    EXPECT(sim_restart(s, 3) == 0, "restart n3");
+    struct raft_status st;
+    sim_status(s, 3, &st);
+    EXPECT(st.commit < a, "n3 restarted with commit %" PRIu64 " over its stale entry %" PRIu64,
+           st.commit, a);
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    heartbeat(s, 1);
+    EXPECT(win(s, 1, 6), "n1 did not win again");
+    EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_applied(s, 3) == sim_applied(s, 1), "n3 applied %" PRIu64 " of %" PRIu64,
+           sim_applied(s, 3), sim_applied(s, 1));
+out:
+    return finish(s, rc, why, cap);
+}
+
 const struct sim_scenario sim_scenarios[] = {
     {"figure8_prev_term_commit", "item 3: an old-term entry on a majority is not committed",
      sc_figure8},
@@ -1001,5 +1076,8 @@ const struct sim_scenario sim_scenarios[] = {
     {"hard_state_commit_clamp",
      "items 14/15 (server): the commit written with a term is clamped to what is applied",
      sc_commit_clamp},
+    {"hard_state_commit_clamp_snapshot",
+     "items 14/15 (server): ... and not to the index of a snapshot still being written",
+     sc_commit_clamp_snapshot},
 };
 const size_t sim_n_scenarios = sizeof sim_scenarios / sizeof sim_scenarios[0];

@@ -113,6 +113,48 @@ static void test_snapshot_ack(void **st)
     assert_int_equal(p.job.ack_term, 4);
 }
 
+/* While a snapshot is being written, the applied index is the snapshot's
+ * and not durable: a term written meanwhile keeps the last commit recorded
+ * (else a crash between the two writes would restart with the old log under
+ * the snapshot's commit and apply stale entries as committed). */
+static void test_clamp_while_snapshot_pending(void **st)
+{
+    (void)st;
+    struct srv_seq q;
+    srv_seq_init(&q, &(struct raft_hard_state){.term = 2, .vote = 0, .commit = 5});
+    struct raft_snapshot_meta m = {.index = 40, .term = 3};
+    struct raft_update u = upd(false, 0, 0);
+    u.snapshot = &m;
+    u.hs_changed = true;
+    u.hs = (struct raft_hard_state){.term = 3, .vote = 0, .commit = 40};
+    struct srv_seq_plan p;
+    srv_seq_update(&q, &u, 40, &p);
+    assert_true(p.write && p.job.has_hs && p.job.snap);
+    assert_int_equal(p.job.hs.commit, 5);
+    struct srv_seq_job j1, j2;
+    push(&q, &p, &j1);
+    assert_int_equal(q.n_snap_jobs, 1);
+
+    /* a vote while the snapshot is still being written */
+    u = upd(false, 0, 0);
+    u.hs_changed = true;
+    u.hs = (struct raft_hard_state){.term = 4, .vote = 2, .commit = 40};
+    srv_seq_update(&q, &u, 40, &p);
+    assert_true(p.job.has_hs);
+    assert_int_equal(p.job.hs.commit, 5);
+    push(&q, &p, &j2);
+
+    struct srv_seq_done d;
+    assert_true(srv_seq_complete(&q, &j1, true, &d));
+    assert_true(d.persisted);
+    assert_int_equal(d.index, 40);
+    assert_int_equal(q.n_snap_jobs, 0);
+    /* the snapshot is durable: the applied index bounds the commit again */
+    u.hs = (struct raft_hard_state){.term = 5, .vote = 0, .commit = 42};
+    srv_seq_update(&q, &u, 41, &p);
+    assert_int_equal(p.job.hs.commit, 41);
+}
+
 /* A follower's messages wait for their job, or for the newest job
  * outstanding; with nothing outstanding they go at once. Jobs complete in
  * order, each acknowledging its entries and handing its messages back. */
@@ -250,8 +292,11 @@ static void test_failed_write(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hard_state_and_clamp),   cmocka_unit_test(test_snapshot_ack),
-        cmocka_unit_test(test_follower_messages_wait), cmocka_unit_test(test_leader_messages),
+        cmocka_unit_test(test_hard_state_and_clamp),
+        cmocka_unit_test(test_snapshot_ack),
+        cmocka_unit_test(test_clamp_while_snapshot_pending),
+        cmocka_unit_test(test_follower_messages_wait),
+        cmocka_unit_test(test_leader_messages),
         cmocka_unit_test(test_failed_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
