@@ -195,7 +195,6 @@ void srv__maybe_bootstrap(struct srv *s)
     j->blob = blob;
     j->has_hs = true;
     j->hs = (struct stor_hard_state){.term = 1};
-    s->hs_disk = j->hs;
     srv__submit_job(s, j);
     raft_free(s->raft);
     s->raft = nr;

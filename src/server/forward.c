@@ -37,7 +37,6 @@ struct omsg *srv__encode_msg(const struct raft_msg *m)
     struct omsg *o = cn_malloc(sizeof(*o) + n);
     if (!o)
         return NULL;
-    o->next = NULL;
     o->to = m->to;
     o->snap = m->type == RAFT_MSG_SNAPSHOT;
     if (raft_msg_encode(m, o->data, n, &o->len) != 0) {

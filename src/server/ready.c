@@ -4,14 +4,18 @@
  * one poll round shares one update, one log write and one fdatasync (group
  * commit).
  *
- * Update handling follows raft.h's order (thesis §10.2.1):
+ * Update handling follows raft.h's order (thesis §10.2.1), the sequencing
+ * rules being server/seq.c's (pure, shared with the simulator):
  *  - entries, the hard state (only when term or vote changed: it costs three
- *    syncs) and an incoming snapshot become a write job for the writer thread
- *    (writer.c), which hands it back once durable; the loop then calls
- *    raft_persisted(last index, last term) for each;
+ *    syncs; its commit clamped to the applied index) and an incoming snapshot
+ *    become a write job for the writer thread (writer.c), which hands it back
+ *    once durable; the loop then calls raft_persisted(last index, last term)
+ *    for each;
  *  - a leader's messages go at once (u.msgs_before_persist: the core counts
- *    the leader itself only once raft_persisted says so); anyone else's wait
- *    for the job of their update (or the last job outstanding) to be durable;
+ *    the leader itself only once raft_persisted says so) unless a term/vote
+ *    write is outstanding; anyone else's wait for the job of their update (or
+ *    the last job outstanding) to be durable. The job is made after the
+ *    update's committed entries are applied (the clamp needs that index);
  *  - committed entries are applied in order; one whose envelope names this
  *    server completes its request (whoever proposed it, at whatever index),
  *    and the first entry of a later term kills the attempts of earlier terms
@@ -127,23 +131,45 @@ void srv__role_changed(struct srv *s, const struct raft_status *st)
         srv__dispatch_held(s);
 }
 
-/* Returns whether dead attempts wait to be made again. */
-static bool handle_update(struct srv *s, const struct raft_update *u)
+/* The update's write job and messages, by server/seq.c's rules (what is
+ * written, the commit clamp, which messages wait for which job): the
+ * simulator runs the same rules with its fake disk. */
+static void persist_and_send(struct srv *s, const struct raft_update *u)
 {
-    /* a. the durable part, as a job for the writer */
-    bool hs = u->hs_changed && (u->hs.term != s->hs_disk.term || u->hs.vote != s->hs_disk.vote);
-    struct stor_hard_state h = {.term = u->hs.term, .vote = u->hs.vote, .commit = u->hs.commit};
-    struct wjob *job = NULL;
-    if (!s->closing && (hs || u->snapshot || u->n_entries)) {
-        job = srv__make_job(u, hs, &h);
+    if (s->closing)
+        return;
+    struct srv_seq_plan p;
+    srv_seq_update(&s->seq, u, s->applied, &p);
+    if (p.write) {
+        struct stor_hard_state h = {
+            .term = p.job.hs.term, .vote = p.job.hs.vote, .commit = p.job.hs.commit};
+        struct wjob *job = srv__make_job(u, p.job.has_hs, &h);
         if (!job) {
             /* Cannot persist: the node must not go on as if it had. */
             cn_error("server", "out of memory queuing a log write; exiting");
             abort();
         }
-        if (hs)
-            s->hs_disk = h;
+        job->sq = p.job;
+        /* Handed back on this (the loop) thread only: messages can still
+         * join it below. */
+        srv__submit_job(s, job);
     }
+    for (size_t i = 0; i < u->n_msgs; i++) {
+        struct omsg *o = srv__encode_msg(&u->msgs[i]);
+        if (!o)
+            continue; /* lost, as on a network */
+        if (p.now) {
+            srv__send_encoded(s, o);
+            cn_free(o);
+        } else {
+            srv_seq_hold(&s->seq, &o->link);
+        }
+    }
+}
+
+/* Returns whether dead attempts wait to be made again. */
+static bool handle_update(struct srv *s, const struct raft_update *u)
+{
     /* b. apply (snapshot first) */
     if (u->snapshot) {
         if (srv__restore_snapshot(s, u->snapshot, u->snapshot_data.base, u->snapshot_data.len) !=
@@ -175,39 +201,8 @@ static bool handle_update(struct srv *s, const struct raft_update *u)
         }
     }
     srv__reads_applied(s);
-    /* Pitfall #14/#15: the hard state is written before this update's
-     * entries, so the commit it records must not name entries that are not
-     * durable yet (after a crash, stale entries at those indexes would be
-     * taken as committed). What is applied is durable here and committed. */
-    if (job && job->has_hs) {
-        job->hs.commit = u->hs.commit < s->applied ? u->hs.commit : s->applied;
-        s->hs_disk.commit = job->hs.commit;
-    }
-    /* c. messages: a leader's at once; others after their write. A leader's
-     * too while the term and vote it was elected with are not durable yet
-     * (its election's job is still queued): revealing the term before the
-     * vote is durable could let a restart vote again in it (pitfall #1). */
-    struct wjob *hold = job ? job : s->jobs_tail;
-    bool hs_pending = s->hs_jobs_out > 0 || (job && job->has_hs);
-    bool now = (u->msgs_before_persist && !hs_pending) || !hold;
-    for (size_t i = 0; i < u->n_msgs && !s->closing; i++) {
-        const struct raft_msg *m = &u->msgs[i];
-        struct omsg *o = srv__encode_msg(m);
-        if (!o)
-            continue; /* lost, as on a network */
-        if (now) {
-            srv__send_encoded(s, o);
-            cn_free(o);
-        } else {
-            if (hold->msgs_tail)
-                hold->msgs_tail->next = o;
-            else
-                hold->msgs = o;
-            hold->msgs_tail = o;
-        }
-    }
-    if (job)
-        srv__submit_job(s, job);
+    /* a, c. the durable part as a job for the writer; messages now or held */
+    persist_and_send(s, u);
     return revived;
 }
 

@@ -205,7 +205,8 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         rs.conf = self_conf;
     if (!s->bootstrapped && alone && !empty)
         s->bootstrapped = true;
-    s->hs_disk = (struct stor_hard_state){.term = rs.term, .vote = rs.vote, .commit = rs.commit};
+    srv_seq_init(&s->seq,
+                 &(struct raft_hard_state){.term = rs.term, .vote = rs.vote, .commit = rs.commit});
     s->applied_conf = rs.snap.index ? rs.snap.conf : rs.conf;
 
     struct raft_config cfg;

@@ -221,7 +221,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
          * rebuilds its registrations from it at once). A few fsyncs: the
          * writer signals done_cond with each batch it hands back, and
          * handling a batch may queue the next (the no-op after the vote). */
-        while (s->jobs_out) {
+        while (s->seq.n_jobs) {
             pthread_mutex_lock(&s->mu);
             while (!s->done_head && !s->write_err)
                 pthread_cond_wait(&s->done_cond, &s->mu);
@@ -308,8 +308,8 @@ void srv_close(struct srv *s)
             srv__on_async(&s->async);
     }
     /* Remember how far we applied, so a restart serves it at once. */
-    if (s->st && !s->write_err && s->hs_disk.term) {
-        struct stor_hard_state hs = s->hs_disk;
+    if (s->st && !s->write_err && s->seq.hs.term) {
+        struct stor_hard_state hs = {.term = s->seq.hs.term, .vote = s->seq.hs.vote};
         hs.commit = s->applied;
         stor_set_hard_state(s->st, &hs);
     }

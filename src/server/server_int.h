@@ -20,6 +20,7 @@
 #include "base/buf.h"
 #include "raft/raft.h"
 #include "server/fwd_codec.h"
+#include "server/seq.h"
 #include "server/server.h"
 #include "storage/storage.h"
 #include "transport/transport.h"
@@ -96,8 +97,8 @@ struct list {
     void *head, *tail;
 };
 
-struct omsg { /* an encoded Raft message waiting for a durable write */
-    struct omsg *next;
+struct omsg {                /* an encoded Raft message, maybe waiting for a durable write */
+    struct srv_seq_msg link; /* held on a job (server/seq.h) */
     uint64_t to;
     bool snap; /* a SNAPSHOT: a failed send is reported to the core */
     size_t len;
@@ -106,7 +107,8 @@ struct omsg { /* an encoded Raft message waiting for a durable write */
 
 struct wjob { /* one update's durable part; loop -> writer -> loop */
     struct wjob *next;
-    bool has_hs;
+    struct srv_seq_job sq; /* loop only: ack and held messages (server/seq.h) */
+    bool has_hs;           /* the writer's copy of sq.has_hs/sq.hs */
     struct stor_hard_state hs;
     bool has_snap;
     uint64_t snap_index, snap_term;
@@ -115,9 +117,6 @@ struct wjob { /* one update's durable part; loop -> writer -> loop */
     struct stor_entry *ents; /* data points into blob */
     size_t n;
     void *blob;
-    bool ack; /* raft_persisted(ack_index, ack_term) when durable */
-    uint64_t ack_index, ack_term;
-    struct omsg *msgs, *msgs_tail; /* loop only */
     int rc;
 };
 
@@ -278,13 +277,10 @@ struct srv {
     bool poll_active;
     uv_timer_t snap_timer;
 
-    /* write jobs, loop side: writer.c (submit, hand back); hs_disk also
-     * ready.c, discovery.c and recover.c. jobs_tail: the last job submitted
-     * and not handed back, where later held messages wait. */
-    struct wjob *jobs_tail;
-    size_t jobs_out;
-    size_t hs_jobs_out;             /* of which carry a hard state (term/vote) */
-    struct stor_hard_state hs_disk; /* what the writer was last asked to write */
+    /* write jobs, loop side: the jobs submitted and not handed back, their
+     * held messages and the hard state last asked for (server/seq.h).
+     * writer.c (submit, hand back), ready.c (plan, hold), recover.c (init). */
+    struct srv_seq seq;
 
     /* shared with the writer thread (writer.c) and the snapshot thread
      * (snapshot.c), under mu; created and destroyed by server.c */
@@ -373,7 +369,9 @@ void *srv__writer_main(void *arg); /* the writer thread */
 /* The durable part of update u (copied), plus hard state h when hs. NULL on
  * out of memory. */
 struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct stor_hard_state *h);
-void srv__submit_job(struct srv *s, struct wjob *j); /* takes ownership */
+/* Queue j (ownership taken) in s->seq (its sq.has_hs/hs taken from
+ * has_hs/hs) and for the writer. */
+void srv__submit_job(struct srv *s, struct wjob *j);
 void srv__free_job(struct wjob *j);
 void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
 

@@ -4,7 +4,9 @@
  * finished snapshot between two batches, and hands the jobs back through a
  * uv_async (srv__on_async, on the loop). It touches only storage and the
  * copies in the jobs. */
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -123,12 +125,17 @@ void *srv__writer_main(void *arg)
     return NULL;
 }
 
+static struct omsg *omsg_of(struct srv_seq_msg *l)
+{
+    return (struct omsg *)(void *)((char *)l - offsetof(struct omsg, link));
+}
+
 void srv__free_job(struct wjob *j)
 {
-    while (j->msgs) {
-        struct omsg *m = j->msgs;
-        j->msgs = m->next;
-        cn_free(m);
+    while (j->sq.msgs) {
+        struct srv_seq_msg *m = j->sq.msgs;
+        j->sq.msgs = m->next;
+        cn_free(omsg_of(m));
     }
     cn_free(j->snap_data);
     cn_free(j->ents);
@@ -138,10 +145,11 @@ void srv__free_job(struct wjob *j)
 
 void srv__submit_job(struct srv *s, struct wjob *j)
 {
-    s->jobs_tail = j;
-    s->jobs_out++;
+    j->sq.has_hs = j->has_hs;
     if (j->has_hs)
-        s->hs_jobs_out++;
+        j->sq.hs = (struct raft_hard_state){
+            .term = j->hs.term, .vote = j->hs.vote, .commit = j->hs.commit};
+    srv_seq_push(&s->seq, &j->sq);
     pthread_mutex_lock(&s->mu);
     if (s->wq_tail)
         s->wq_tail->next = j;
@@ -170,9 +178,6 @@ struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct st
         if (!j->snap_data)
             goto oom;
         memcpy(j->snap_data, u->snapshot_data.base, j->snap_len);
-        j->ack = true;
-        j->ack_index = j->snap_index;
-        j->ack_term = j->snap_term;
     }
     if (u->n_entries) {
         size_t total = 0;
@@ -195,9 +200,6 @@ struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct st
             b += e->data.len;
         }
         j->n = u->n_entries;
-        j->ack = true;
-        j->ack_index = u->entries[u->n_entries - 1].index;
-        j->ack_term = u->entries[u->n_entries - 1].term;
     }
     return j;
 oom:
@@ -242,16 +244,20 @@ void srv__on_async(uv_async_t *h)
     while (done) {
         struct wjob *j = done;
         done = j->next;
-        s->jobs_out--;
-        if (j->has_hs)
-            s->hs_jobs_out--;
-        if (s->jobs_tail == j)
-            s->jobs_tail = NULL;
-        if (!j->rc) {
-            if (j->ack && s->raft)
-                raft_persisted(s->raft, j->ack_index, j->ack_term);
-            for (struct omsg *m = j->msgs; m && !s->closing; m = m->next)
+        /* Acknowledge, then release what waited for it (server/seq.c). */
+        struct srv_seq_done d;
+        if (!srv_seq_complete(&s->seq, &j->sq, !j->rc, &d)) {
+            cn_error("server", "a write job came back out of order; exiting");
+            abort();
+        }
+        if (d.persisted && s->raft)
+            raft_persisted(s->raft, d.index, d.term);
+        while (d.msgs) {
+            struct omsg *m = omsg_of(d.msgs);
+            d.msgs = d.msgs->next;
+            if (d.send && !s->closing)
                 srv__send_encoded(s, m);
+            cn_free(m);
         }
         srv__free_job(j);
     }

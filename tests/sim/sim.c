@@ -1,13 +1,19 @@
 /* tests/sim/sim.c: the simulated cluster — shell, fake disk, fake network,
  * state machine and the invariant checks (docs/raft-pitfalls.md §3).
  *
- * The shell follows raft.h step by step for every raft_ready:
- *   a. the update becomes one disk "batch" (snapshot, entries, hard state),
- *      applied at once to the node's volatile view V and, when it syncs, to
- *      its durable image D (FIFO per node; a crash keeps D, loses the rest);
+ * The shell follows raft.h step by step for every raft_ready, with the
+ * server's own sequencing rules (src/server/seq.c, the code cairn runs):
+ *   a. what the update must write becomes one disk "batch" (snapshot,
+ *      entries, and the hard state only when term or vote changed, its
+ *      commit clamped to the applied index), applied at once to the node's
+ *      volatile view V and, when it syncs, to its durable image D (FIFO per
+ *      node; a crash keeps D, loses the rest). As cairn's writer does, the
+ *      hard state is written first: in async mode it may become durable
+ *      before the batch's snapshot and entries, with a crash in between;
  *   b. committed entries and snapshots go to the state machine;
- *   c. messages: a leader's (msgs_before_persist) leave at once, any other's
- *      wait until their batch is durable;
+ *   c. messages: a leader's (msgs_before_persist) leave at once unless a
+ *      term/vote write is outstanding; any other's wait until their batch
+ *      (or the newest one outstanding) is durable;
  *   d. raft_done; raft_persisted(last index, term) when the batch syncs.
  * Everything the cores emit is checked against history-wide records: leader
  * per term, (index, term) -> entry registry, committed journal, votes sent. */
@@ -18,6 +24,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "server/seq.h"
 
 #define SIM_SNAP_LEN 24 /* snapshot bytes: applied index, its term, running hash */
 
@@ -84,7 +91,8 @@ struct sim_log {
 };
 
 struct sim_msg {
-    struct raft_msg m; /* deep copy: entries, their data, snap_data */
+    struct srv_seq_msg link; /* held on a batch (server/seq.h) */
+    struct raft_msg m;       /* deep copy: entries, their data, snap_data */
     uint64_t deliver_at, seq;
     uint64_t ack_term; /* APPEND_RESP ack: term of the acked entry when emitted */
 };
@@ -95,10 +103,8 @@ struct sim_batch {
     uint8_t snap_data[SIM_SNAP_LEN];
     struct sim_ent *e;
     size_t n;
-    bool hs_changed;
-    struct raft_hard_state hs;
-    struct sim_msg **msgs; /* sent when durable */
-    size_t n_msgs;
+    struct srv_seq_job sq; /* hard state, ack, messages sent when durable */
+    bool hs_done;          /* the hard state is durable already */
     uint64_t sync_at;
     struct sim_batch *next;
 };
@@ -117,6 +123,7 @@ struct sim_node {
     struct sim_log disk, view;
     struct sim_batch *ph, *pt;
     size_t npend;
+    struct srv_seq seq; /* the server's sequencing rules (src/server/seq.c) */
     enum sim_disk_mode dmode;
     uint64_t last_sync_at;
     struct raft_conf boot_conf;
@@ -618,18 +625,28 @@ static bool quorum_durable(const struct sim *s, const struct raft_conf *c, uint6
 }
 
 /* Committed never lost: (index, term) is durable on a majority of the latest
- * committed configuration's voters, or of `alt` — the configuration the
- * committing leader counts with (single-server changes take effect when
- * appended, T§4.1, so a just-appended removal can commit entries on a
- * majority of the smaller configuration). */
+ * committed configuration's voters, or of `alt` or `alt2` — the
+ * configuration the committing leader counts with (single-server changes
+ * take effect when appended, T§4.1, so a just-appended removal or promotion
+ * can commit entries on a majority of the other configuration). The first
+ * node to apply an entry is not always its leader (a leader applies only
+ * what it holds durably itself), so callers pass the applying node's
+ * configuration and, when it is still leading, that of the term's leader. */
 static void check_quorum_durable(struct sim *s, uint64_t index, uint64_t term,
-                                 const struct raft_conf *alt, const char *when)
+                                 const struct raft_conf *alt, const struct raft_conf *alt2,
+                                 const char *when)
 {
-    size_t have, voters, have2 = 0, voters2 = 0;
+    size_t have, voters, have2 = 0, voters2 = 0, have3 = 0, voters3 = 0;
     if (quorum_durable(s, &s->conf_ref, index, term, &have, &voters))
         return;
     if (alt && quorum_durable(s, alt, index, term, &have2, &voters2))
         return;
+    if (alt2 && quorum_durable(s, alt2, index, term, &have3, &voters3))
+        return;
+    if (alt2 && voters3) {
+        have2 = have3;
+        voters2 = voters3;
+    }
     sim_fail(s, SIM_SAFETY,
              "committed entry %" PRIu64 "/%" PRIu64 " is durable on only %zu of %zu voters of "
              "the committed configuration (and %zu of %zu of the leader's) (%s)",
@@ -689,9 +706,11 @@ static uint64_t net_delay(struct sim *s)
     return lo + sim_rng_below(&s->rng, hi - lo + 1);
 }
 
-/* A message actually leaves node `nd` (after its persist, or before it for a
- * leader). Checks what the message claims against what is durable. */
-static void send_msg(struct sim *s, struct sim_node *nd, struct sim_msg *sm, bool early)
+/* A message actually leaves node `nd`. Checks what the message claims
+ * against what is durable: the server's rules hold every message (a
+ * leader's included) until the term and vote it was sent under are durable,
+ * and a follower's until the entries it acknowledges are. */
+static void send_msg(struct sim *s, struct sim_node *nd, struct sim_msg *sm)
 {
     const struct raft_msg *m = &sm->m;
     if (m->from != (uint64_t)nd->id || m->to == m->from || !node(s, (int)m->to)) {
@@ -700,15 +719,19 @@ static void send_msg(struct sim *s, struct sim_node *nd, struct sim_msg *sm, boo
         msg_free(sm);
         return;
     }
-    if (!early) {
+    {
         /* pitfall #1/#12: nothing leaves before the state it depends on is durable */
         bool pre = m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP;
         if (!pre && m->term > nd->disk.hs.term)
             sim_fail(s, SIM_SAFETY,
                      "n%d sent %s term=%" PRIu64 " while its durable term is %" PRIu64, nd->id,
                      msg_name(m->type), m->term, nd->disk.hs.term);
+        /* (a newer durable term is fine: cairn's writer may write a later
+         * job's hard state first, and no vote is ever cast again in an older
+         * term) */
         if (m->type == RAFT_MSG_VOTE_RESP && !m->reject &&
-            (nd->disk.hs.term != m->term || nd->disk.hs.vote != m->to))
+            (nd->disk.hs.term < m->term ||
+             (nd->disk.hs.term == m->term && nd->disk.hs.vote != m->to)))
             sim_fail(s, SIM_SAFETY,
                      "n%d granted its term-%" PRIu64 " vote to n%" PRIu64
                      " but the durable hard state is term=%" PRIu64 " vote=%" PRIu64,
@@ -801,9 +824,18 @@ static void sm_apply(struct sim *s, struct sim_node *nd, const struct raft_entry
         *j = (struct sim_jrec){e->term, eh, cum, true};
         if (e->index > s->max_committed)
             s->max_committed = e->index;
-        struct raft_status st;
+        struct raft_status st, ls;
         raft_get_status(nd->r, &st);
-        check_quorum_durable(s, e->index, e->term, &st.conf, "when first committed");
+        const struct raft_conf *lconf = NULL;
+        int lid = 0;
+        for (uint64_t t = st.term; t >= e->term && t < s->leader_cap && !lid; t--)
+            lid = s->leader_of[t];
+        if (lid && lid != nd->id && sim_up(s, lid)) {
+            raft_get_status(s->nodes[lid].r, &ls);
+            if (ls.state == RAFT_LEADER)
+                lconf = &ls.conf;
+        }
+        check_quorum_durable(s, e->index, e->term, &st.conf, lconf, "when first committed");
         if (is_conf)
             conf_committed(s, e->index, &c);
     } else if (j->term != e->term || j->ehash != eh) {
@@ -881,14 +913,21 @@ static void reads_serve(struct sim *s, struct sim_node *nd)
 }
 
 /* ---- disk ---------------------------------------------------------------------- */
+static struct sim_msg *msg_of(struct srv_seq_msg *l)
+{
+    return (struct sim_msg *)(void *)((char *)l - offsetof(struct sim_msg, link));
+}
+
 static void batch_free(struct sim_batch *b)
 {
     for (size_t i = 0; i < b->n; i++)
         free(b->e[i].data);
     free(b->e);
-    for (size_t i = 0; i < b->n_msgs; i++)
-        msg_free(b->msgs[i]);
-    free(b->msgs);
+    while (b->sq.msgs) {
+        struct srv_seq_msg *m = b->sq.msgs;
+        b->sq.msgs = m->next;
+        msg_free(msg_of(m));
+    }
     free(b);
 }
 
@@ -961,12 +1000,64 @@ static bool image_entries(struct sim *s, struct sim_node *nd, struct sim_log *l,
 
 static void node_process(struct sim *s, struct sim_node *nd);
 
-/* The oldest pending write of nd becomes durable. */
+/* The hard state of batch b becomes durable (cairn's writer writes it
+ * before the batch's snapshot and entries). */
+static void disk_hs(struct sim *s, struct sim_node *nd, struct sim_batch *b)
+{
+    struct sim_log *d = &nd->disk;
+    if (!b->sq.has_hs || b->hs_done)
+        return;
+    b->hs_done = true;
+    const struct raft_hard_state *h = &b->sq.hs;
+    if (h->term < d->hs.term)
+        sim_fail(s, SIM_SAFETY, "n%d: durable term went back from %" PRIu64 " to %" PRIu64, nd->id,
+                 d->hs.term, h->term);
+    else if (h->term == d->hs.term && d->hs.vote && h->vote != d->hs.vote)
+        sim_fail(s, SIM_SAFETY,
+                 "n%d: durable vote in term %" PRIu64 " changed from n%" PRIu64 " to n%" PRIu64,
+                 nd->id, d->hs.term, d->hs.vote, h->vote);
+    d->hs = *h;
+    sim_tracef(s, "n%d hard state durable term=%" PRIu64 " vote=%" PRIu64 " commit=%" PRIu64,
+               nd->id, h->term, h->vote, h->commit);
+}
+
+/* cairn's writer takes every queued job in one round and writes the newest
+ * hard state among them before any of their snapshots and entries: that
+ * hard state becomes durable; older ones of the round are superseded.
+ * False if no pending write carries an unwritten hard state. */
+static bool disk_hs_round(struct sim *s, struct sim_node *nd)
+{
+    struct sim_batch *newest = NULL;
+    for (struct sim_batch *b = nd->ph; b; b = b->next)
+        if (b->sq.has_hs && !b->hs_done)
+            newest = b;
+    if (!newest)
+        return false;
+    for (struct sim_batch *b = nd->ph; b != newest; b = b->next)
+        b->hs_done = true;
+    disk_hs(s, nd, newest);
+    return true;
+}
+
+/* The oldest pending write of nd becomes durable. Async disks may first
+ * write only the newest pending hard state (the rest later: a crash in
+ * between keeps that hard state without the entries queued before it). */
 static void disk_sync_one(struct sim *s, struct sim_node *nd)
 {
     struct sim_batch *b = nd->ph;
     if (!b)
         return;
+    bool hs_pending = false;
+    for (struct sim_batch *x = b; x && !hs_pending; x = x->next)
+        hs_pending = x->sq.has_hs && !x->hs_done;
+    if (nd->dmode == SIM_DISK_ASYNC && hs_pending && sim_rng_chance(&s->rng, 0.3)) {
+        disk_hs_round(s, nd);
+        b->sync_at = s->now + 1 + sim_rng_below(&s->rng, (uint64_t)s->o.disk_delay_max + 1);
+        if (b->sync_at > nd->last_sync_at)
+            nd->last_sync_at = b->sync_at;
+        return;
+    }
+    disk_hs(s, nd, b);
     nd->ph = b->next;
     if (!nd->ph)
         nd->pt = NULL;
@@ -976,28 +1067,21 @@ static void disk_sync_one(struct sim *s, struct sim_node *nd)
         image_snapshot(s, nd, d, &b->snap, b->snap_data, true);
     if (b->n)
         image_entries(s, nd, d, b->e, b->n, true);
-    if (b->hs_changed) {
-        if (b->hs.term < d->hs.term)
-            sim_fail(s, SIM_SAFETY, "n%d: durable term went back from %" PRIu64 " to %" PRIu64,
-                     nd->id, d->hs.term, b->hs.term);
-        else if (b->hs.term == d->hs.term && d->hs.vote && b->hs.vote != d->hs.vote)
-            sim_fail(s, SIM_SAFETY,
-                     "n%d: durable vote in term %" PRIu64 " changed from n%" PRIu64 " to n%" PRIu64,
-                     nd->id, d->hs.term, d->hs.vote, b->hs.vote);
-        d->hs = b->hs;
-    }
-    /* c. messages that waited for this write */
-    for (size_t i = 0; i < b->n_msgs; i++) {
-        send_msg(s, nd, b->msgs[i], false);
-        b->msgs[i] = NULL;
-    }
-    b->n_msgs = 0;
-    /* d. the async writer's acknowledgement (pitfall #13: it names the term) */
-    if (nd->up) {
-        if (b->n)
-            raft_persisted(nd->r, b->e[b->n - 1].index, b->e[b->n - 1].term);
-        else if (b->has_snap)
-            raft_persisted(nd->r, b->snap.index, b->snap.term);
+    /* d. the writer's acknowledgement (pitfall #13: it names the term), then
+     * c. the messages that waited for this write (server/seq.c) */
+    if (b->n || b->has_snap)
+        sim_tracef(s, "n%d durable: snapshot %" PRIu64 ", entries %" PRIu64 "..%" PRIu64, nd->id,
+                   b->has_snap ? b->snap.index : 0, b->n ? b->e[0].index : 0,
+                   b->n ? b->e[b->n - 1].index : 0);
+    struct srv_seq_done dn;
+    if (!srv_seq_complete(&nd->seq, &b->sq, true, &dn))
+        sim_fail(s, SIM_SCRIPT, "n%d: a batch synced out of order", nd->id);
+    if (nd->up && dn.persisted)
+        raft_persisted(nd->r, dn.index, dn.term);
+    while (dn.msgs) {
+        struct sim_msg *sm = msg_of(dn.msgs);
+        dn.msgs = dn.msgs->next;
+        send_msg(s, nd, sm);
     }
     batch_free(b);
 }
@@ -1038,7 +1122,7 @@ static void node_process(struct sim *s, struct sim_node *nd)
         raft_get_status(nd->r, &st);
         struct sim_batch *b = xcalloc(1, sizeof *b);
         struct sim_log *v = &nd->view;
-        /* a. persist: snapshot, then entries, then hard state */
+        /* a. persist: hard state (seq.c decides, below), snapshot, entries */
         if (u.snapshot) {
             if (u.snapshot_data.len != SIM_SNAP_LEN) {
                 sim_fail(s, SIM_SAFETY, "n%d: update snapshot with %zu bytes", nd->id,
@@ -1089,8 +1173,6 @@ static void node_process(struct sim *s, struct sim_node *nd)
             if (u.hs.term < v->hs.term)
                 sim_fail(s, SIM_SAFETY, "n%d: hard state term went back %" PRIu64 " -> %" PRIu64,
                          nd->id, v->hs.term, u.hs.term);
-            b->hs_changed = true;
-            b->hs = u.hs;
             v->hs = u.hs;
         }
         /* b. apply */
@@ -1118,24 +1200,33 @@ static void node_process(struct sim *s, struct sim_node *nd)
                       sizeof *nd->pend_reads);
             nd->pend_reads[nd->n_pend_reads++] = ctx;
         }
+        /* a. (cont.) the server's rules: is there a write, with which hard
+         * state (commit clamped to what is applied now), and may this
+         * update's messages leave now? */
+        struct srv_seq_plan plan;
+        srv_seq_update(&nd->seq, &u, nd->sm_index, &plan);
+        if (plan.write) {
+            b->sq = plan.job;
+            srv_seq_push(&nd->seq, &b->sq);
+        } else {
+            batch_free(b);
+            b = NULL;
+        }
         /* c. messages */
         if (u.n_msgs && u.msgs_before_persist && st.state != RAFT_LEADER)
             sim_fail(s, SIM_SAFETY, "n%d (%s) flagged its messages msgs_before_persist", nd->id,
                      state_name(st.state));
-        if (u.n_msgs && !u.msgs_before_persist)
-            b->msgs = xcalloc(u.n_msgs, sizeof *b->msgs);
         for (size_t i = 0; i < u.n_msgs; i++) {
             struct sim_msg *sm = msg_copy(&u.msgs[i]);
             const struct raft_msg *m = &sm->m;
-            if (m->type == RAFT_MSG_APPEND_RESP && !m->reject && !u.msgs_before_persist &&
-                m->index > nd->disk.snap.index) {
+            if (m->type == RAFT_MSG_APPEND_RESP && !m->reject && m->index > nd->disk.snap.index) {
                 /* raft.h: acks are held until raft_persisted covers them, or ride
                  * with the write of their own update (pitfalls #12, #13) */
                 uint64_t tv = 0, td = 0;
                 log_term_at(v, m->index, &tv);
                 sm->ack_term = tv;
-                bool in_batch = (b->n && m->index >= b->e[0].index) ||
-                                (b->has_snap && m->index <= b->snap.index);
+                bool in_batch = b && ((b->n && m->index >= b->e[0].index) ||
+                                      (b->has_snap && m->index <= b->snap.index));
                 bool durable = log_term_at(&nd->disk, m->index, &td) && td == tv;
                 if (!in_batch && !durable)
                     sim_fail(s, SIM_SAFETY,
@@ -1144,14 +1235,15 @@ static void node_process(struct sim *s, struct sim_node *nd)
                              "/%" PRIu64 "; pitfall #13)",
                              nd->id, m->index, tv, m->index, td);
             }
-            if (u.msgs_before_persist)
-                send_msg(s, nd, sm, true);
+            if (plan.now)
+                send_msg(s, nd, sm);
             else
-                b->msgs[b->n_msgs++] = sm;
+                srv_seq_hold(&nd->seq, &sm->link);
         }
         /* d. */
         raft_done(nd->r, &u);
-        disk_enqueue(s, nd, b);
+        if (b)
+            disk_enqueue(s, nd, b);
     }
     if (nd->up)
         reads_serve(s, nd);
@@ -1259,7 +1351,7 @@ void sim_check_full(struct sim *s)
     for (uint64_t i = 1; i <= s->max_committed && s->fail_kind == SIM_OK; i++) {
         const struct sim_jrec *j = jrec_c(s, i);
         if (j)
-            check_quorum_durable(s, i, j->term, st.conf.n ? &st.conf : NULL, "full sweep");
+            check_quorum_durable(s, i, j->term, st.conf.n ? &st.conf : NULL, NULL, "full sweep");
     }
     check_all(s);
 }
@@ -1325,6 +1417,7 @@ static int node_boot(struct sim *s, struct sim_node *nd)
     rs.n_entries = d->n;
     nd->r = node_core(s, nd, &rs);
     free(es);
+    srv_seq_init(&nd->seq, &d->hs);
     if (!nd->r) {
         sim_fail(s, SIM_SAFETY,
                  "raft_new refused n%d's restore (term=%" PRIu64 " snap=%" PRIu64 " entries=%zu)",
@@ -1396,6 +1489,7 @@ static void node_down(struct sim *s, struct sim_node *nd)
     nd->pt = NULL;
     nd->npend = 0;
     nd->last_sync_at = 0;
+    srv_seq_init(&nd->seq, &nd->disk.hs);
     log_copy(&nd->view, &nd->disk);
     nd->n_pend_reads = 0;
 }
@@ -1473,6 +1567,15 @@ int sim_sync_one(struct sim *s, int id)
         return 0;
     disk_sync_one(s, nd);
     node_process(s, nd);
+    check_all(s);
+    return 1;
+}
+
+int sim_sync_hs(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !disk_hs_round(s, nd))
+        return 0;
     check_all(s);
     return 1;
 }

@@ -1,7 +1,9 @@
 /* tests/sim/sim.h: a deterministic simulated cluster of pure Raft cores.
  *
  * One process, virtual time, N raft cores (src/raft/raft.h) driven by a
- * "shell" that follows the contract of raft.h to the letter: fake disks with
+ * "shell" that follows the contract of raft.h to the letter, with the
+ * server's own sequencing rules (src/server/seq.c: what is written, the
+ * commit clamp, which messages wait for which write): fake disks with
  * a synced watermark (a crash loses what was not synced), a fake network
  * (delay, drop, duplicate, reorder, partitions), a deterministic state
  * machine (a running hash of applied commands) and the safety invariants of
@@ -101,6 +103,11 @@ int sim_restart(struct sim *s, int id);
 void sim_set_disk_mode(struct sim *s, int id, enum sim_disk_mode m);
 /* Make the oldest pending write of `id` durable (1) or nothing pending (0). */
 int sim_sync_one(struct sim *s, int id);
+/* cairn's writer takes every queued write in one round and writes the
+ * newest hard state among them before their snapshots and entries: make
+ * only that hard state durable (1), or nothing (0: no pending write carries
+ * an unwritten hard state). */
+int sim_sync_hs(struct sim *s, int id);
 /* Make every pending write of `id` durable; returns how many. */
 int sim_sync_all(struct sim *s, int id);
 size_t sim_pending_writes(const struct sim *s, int id);
@@ -194,8 +201,8 @@ void sim_check_full(struct sim *s);
 /* ---- random runs (sim_random.c) --------------------------------------------------- */
 struct sim_run_opts {
     uint64_t seed;
-    int nodes;       /* 3 or 5; 0 = chosen by the seed */
-    unsigned steps;  /* ticks of the fault phase */
+    int nodes;      /* 3 or 5; 0 = chosen by the seed */
+    unsigned steps; /* ticks of the fault phase */
     FILE *trace;
     bool trace_core;
 };

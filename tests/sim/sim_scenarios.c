@@ -190,8 +190,8 @@ static int sc_figure8(FILE *trace, char *why, size_t cap)
         else
             sim_deliver(s, M((int)m.from, (int)m.to, (int)m.type));
     }
-    EXPECT(sim_log_term(s, 3, k) == t1, "setup: n3 did not receive X (term %" PRIu64 ") at %" PRIu64,
-           t1, k);
+    EXPECT(sim_log_term(s, 3, k) == t1,
+           "setup: n3 did not receive X (term %" PRIu64 ") at %" PRIu64, t1, k);
     EXPECT(sim_log_term(s, 2, k + 1) == t1b, "setup: n2 did not take n1's no-op");
     /* X (term t1) is now on n1, n2, n3: a majority, but not of n1's term */
     EXPECT(sim_commit(s, 1) < k && sim_max_committed(s) < k,
@@ -204,8 +204,10 @@ static int sc_figure8(FILE *trace, char *why, size_t cap)
     EXPECT(win(s, 5, 8), "n5 did not win after n1's crash");
     settle(s);
     heartbeat(s, 5);
-    EXPECT(sim_committed_term(s, k) == t5, "index %" PRIu64 " committed with term %" PRIu64
-           ", expected n5's entry (term %" PRIu64 ")", k, sim_committed_term(s, k), t5);
+    EXPECT(sim_committed_term(s, k) == t5,
+           "index %" PRIu64 " committed with term %" PRIu64 ", expected n5's entry (term %" PRIu64
+           ")",
+           k, sim_committed_term(s, k), t5);
     EXPECT(sim_restart(s, 1) == 0, "restart n1");
     heartbeat(s, 5);
     heartbeat(s, 5);
@@ -470,8 +472,8 @@ static int sc_aba(FILE *trace, char *why, size_t cap)
     sim_set_disk_mode(s, 1, SIM_DISK_IMMEDIATE);
     settle(s);
     heartbeat(s, 3);
-    EXPECT(sim_committed_term(s, k) == t3, "index %" PRIu64 " not committed with term %" PRIu64,
-           k, t3);
+    EXPECT(sim_committed_term(s, k) == t3, "index %" PRIu64 " not committed with term %" PRIu64, k,
+           t3);
 out:
     return finish(s, rc, why, cap);
 }
@@ -495,8 +497,9 @@ static int partition_heal(FILE *trace, char *why, size_t cap, bool pre_vote)
     sim_run_manual(s, (int)(6 * et));
     EXPECT(sim_leader(s) == leader, "the majority lost its leader while n%d was cut off", iso);
     if (pre_vote)
-        EXPECT(sim_term(s, iso) == lterm, "with PreVote the isolated n%d inflated its term to %"
-               PRIu64, iso, sim_term(s, iso));
+        EXPECT(sim_term(s, iso) == lterm,
+               "with PreVote the isolated n%d inflated its term to %" PRIu64, iso,
+               sim_term(s, iso));
     else
         EXPECT(sim_term(s, iso) > lterm, "setup: isolated n%d did not inflate its term", iso);
     uint64_t elected = sim_leaders_elected(s);
@@ -796,8 +799,9 @@ static int sc_commit_regression(FILE *trace, char *why, size_t cap)
     EXPECT(sim_restart(s, 3) == 0, "n3 refused to start with a commit above its log");
     struct raft_status st;
     sim_status(s, 3, &st);
-    EXPECT(st.commit <= st.last_index, "n3 restored commit %" PRIu64 " above its last index %"
-           PRIu64, st.commit, st.last_index);
+    EXPECT(st.commit <= st.last_index,
+           "n3 restored commit %" PRIu64 " above its last index %" PRIu64, st.commit,
+           st.last_index);
     EXPECT(sim_applied(s, 3) <= st.last_index, "n3 applied beyond its surviving log");
     /* n3 lost entries it had acknowledged: outside Raft's fault model (§3.8,
      * pitfall #16). The leader's match for n3 stays at i (#10: it is part of
@@ -839,6 +843,206 @@ out:
     return finish(s, rc, why, cap);
 }
 
+/* ---- the server's sequencing rules (src/server/seq.c) ------------------------------ */
+/* Item 1, the server's half: a sole voter with a learner is re-elected
+ * after a restart. The core flags the election's own update "not before
+ * persist", but its next updates (heartbeats, the no-op's successors) are a
+ * leader's, flagged msgs_before_persist: the server still holds them while
+ * the election's term and vote are being written, or the learner would
+ * learn a term the leader could forget in a crash. */
+static int sc_new_leader_holds(FILE *trace, char *why, size_t cap)
+{
+    int rc = 0;
+    struct sim *s = mk(trace, 21, 1, 2, false, false);
+    uint64_t i;
+
+    EXPECT(win(s, 1, 3), "n1 did not win");
+    settle(s);
+    EXPECT(sim_propose_conf(s, 1, RAFT_CC_ADD_LEARNER, 2, NULL) == 0, "add learner refused");
+    for (int k = 0; k < 3; k++)
+        heartbeat(s, 1);
+    EXPECT(sim_applied(s, 2) == sim_applied(s, 1), "learner n2 applied %" PRIu64 " of %" PRIu64,
+           sim_applied(s, 2), sim_applied(s, 1));
+    sim_crash(s, 1);
+    sim_set_disk_mode(s, 1, SIM_DISK_MANUAL);
+    EXPECT(sim_restart(s, 1) == 0, "restart n1");
+    uint64_t t0 = sim_term(s, 1);
+    EXPECT(campaign(s, 1), "n1 did not campaign");
+    EXPECT(sim_state(s, 1) == RAFT_LEADER && sim_term(s, 1) > t0, "n1 did not lead a new term");
+    EXPECT(sim_pending_writes(s, 1) > 0, "n1's election wrote nothing");
+    /* heartbeats and a proposal while the election's write is pending */
+    for (unsigned k = 0; k < 2 * sim_opts(s)->heartbeat_ticks; k++)
+        sim_tick(s, 1);
+    EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+    EXPECT(sim_net_count(s, M(1, 2, SIM_ANY)) == 0,
+           "the new leader sent %zu messages before its term was durable",
+           sim_net_count(s, M(1, 2, SIM_ANY)));
+    sim_sync_all(s, 1);
+    EXPECT(sim_net_count(s, M(1, 2, SIM_ANY)) > 0, "nothing left once the term was durable");
+    sim_set_disk_mode(s, 1, SIM_DISK_IMMEDIATE);
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_applied(s, 2) >= i, "learner n2 did not catch up");
+out:
+    return finish(s, rc, why, cap);
+}
+
+/* Items 14/15, the server's half: cairn's writer writes the newest hard
+ * state of a round before the round's entries. n3 holds stale entries of an
+ * old term; the leader's APPEND over them (with a commit covering them) is
+ * being written when n3 campaigns: its new term goes to the same writer
+ * round. Were the commit recorded with that term the core's, a crash after
+ * the hard state and before the entries would restart n3 with its stale
+ * entries under a commit that covers them, and it would apply them. The
+ * server clamps that commit to the applied index (durable and committed). */
+static int sc_commit_clamp(FILE *trace, char *why, size_t cap)
+{
+    int rc = 0;
+    struct sim *s = mk(trace, 22, 3, 3, false, false);
+    uint64_t i, a;
+    struct raft_msg m;
+
+    EXPECT(win(s, 3, 3), "n3 did not win");
+    settle(s);
+    EXPECT(sim_propose(s, 3, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 3);
+    /* n3 appends two entries nobody else sees (durable on n3 alone) */
+    EXPECT(sim_propose(s, 3, &a) == 0, "propose refused");
+    EXPECT(sim_propose(s, 3, NULL) == 0, "propose refused");
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    /* n1 leads a new term with n2; its entries replace n3's at a, a+1 */
+    sim_isolate(s, 3, true);
+    EXPECT(win(s, 1, 4), "n1 did not win");
+    uint64_t t1 = sim_term(s, 1);
+    for (int k = 0; k < 3; k++)
+        EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_committed_term(s, a) == t1, "index %" PRIu64 " not committed in term %" PRIu64, a,
+           t1);
+    /* n3 rejoins: it follows n1 until the APPEND over its stale entries,
+     * whose write stays pending */
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    sim_isolate(s, 3, false);
+    bool sent = false;
+    for (int k = 0; k < 50 && !sent && sim_failed(s) == SIM_OK; k++) {
+        if (!sim_net_count(s, M(SIM_ANY, SIM_ANY, SIM_ANY)))
+            sim_tick(s, 1);
+        if (sim_peek(s, M(1, 3, RAFT_MSG_APPEND), &m) && m.index < a && m.commit >= a) {
+            sim_set_disk_mode(s, 3, SIM_DISK_MANUAL);
+            sent = true;
+        }
+        sim_deliver(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    }
+    EXPECT(sent, "n1 sent no APPEND over n3's stale entries with a commit above them");
+    EXPECT(sim_pending_writes(s, 3) == 1, "n3 has %zu writes pending, expected 1",
+           sim_pending_writes(s, 3));
+    EXPECT(sim_commit(s, 3) >= a, "n3 did not learn the commit (%" PRIu64 ")", sim_commit(s, 3));
+    /* n3 campaigns (term and vote to write) while the entries are pending */
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    for (unsigned k = 0; k < 4 * sim_opts(s)->election_ticks && sim_term(s, 3) == t1; k++)
+        sim_tick(s, 3);
+    EXPECT(sim_term(s, 3) > t1, "n3 did not campaign");
+    EXPECT(sim_pending_writes(s, 3) == 2, "n3 has %zu writes pending, expected 2",
+           sim_pending_writes(s, 3));
+    /* the writer wrote the round's hard state, then the node crashed */
+    EXPECT(sim_sync_hs(s, 3) == 1, "n3's writes carry no hard state");
+    sim_crash(s, 3);
+    sim_set_disk_mode(s, 3, SIM_DISK_IMMEDIATE);
+    EXPECT(sim_restart(s, 3) == 0, "restart n3");
+    struct raft_status st;
+    sim_status(s, 3, &st);
+    EXPECT(st.commit < a, "n3 restarted with commit %" PRIu64 " over its stale entry %" PRIu64,
+           st.commit, a);
+    /* the cluster goes on (n3's term deposes n1) and repairs n3 */
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    heartbeat(s, 1);
+    EXPECT(win(s, 1, 6), "n1 did not win again");
+    EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_applied(s, 3) == sim_applied(s, 1), "n3 applied %" PRIu64 " of %" PRIu64,
+           sim_applied(s, 3), sim_applied(s, 1));
+out:
+    return finish(s, rc, why, cap);
+}
+
+/* The same with a snapshot: n3's stale entries are being replaced by a
+ * leader's snapshot (applied at once: the applied index is the snapshot's,
+ * which is not durable yet) when n3 campaigns; the writer writes the new term
+ * first and n3 crashes. The commit recorded with that term must not cover
+ * n3's stale entries either. */
+static int sc_commit_clamp_snapshot(FILE *trace, char *why, size_t cap)
+{
+    int rc = 0;
+    struct sim *s = mk(trace, 23, 3, 3, false, false);
+    uint64_t i, a;
+    struct raft_msg m;
+
+    EXPECT(win(s, 3, 3), "n3 did not win");
+    settle(s);
+    EXPECT(sim_propose(s, 3, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 3);
+    EXPECT(sim_propose(s, 3, &a) == 0, "propose refused");
+    EXPECT(sim_propose(s, 3, NULL) == 0, "propose refused");
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    sim_isolate(s, 3, true);
+    EXPECT(win(s, 1, 4), "n1 did not win");
+    uint64_t t1 = sim_term(s, 1);
+    for (int k = 0; k < 4; k++)
+        EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_committed_term(s, a) == t1, "index %" PRIu64 " not committed in term %" PRIu64, a,
+           t1);
+    for (int id = 1; id <= 2; id++)
+        EXPECT(sim_take_snapshot(s, id, 0) == 0, "snapshot at n%d refused", id);
+    /* n3 rejoins and follows n1 until the snapshot, whose write stays pending */
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    sim_isolate(s, 3, false);
+    bool sent = false;
+    for (int k = 0; k < 50 && !sent && sim_failed(s) == SIM_OK; k++) {
+        if (!sim_net_count(s, M(SIM_ANY, SIM_ANY, SIM_ANY)))
+            sim_tick(s, 1);
+        if (sim_peek(s, M(1, 3, RAFT_MSG_SNAPSHOT), &m)) {
+            sim_set_disk_mode(s, 3, SIM_DISK_MANUAL);
+            sent = true;
+            EXPECT(sim_deliver(s, M(1, 3, RAFT_MSG_SNAPSHOT)), "deliver");
+        } else {
+            sim_deliver(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+        }
+    }
+    EXPECT(sent, "n1 sent n3 no snapshot");
+    EXPECT(sim_pending_writes(s, 3) == 1, "n3 has %zu writes pending, expected 1",
+           sim_pending_writes(s, 3));
+    EXPECT(sim_applied(s, 3) > a, "n3 did not install the snapshot (applied %" PRIu64 ")",
+           sim_applied(s, 3));
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    for (unsigned k = 0; k < 4 * sim_opts(s)->election_ticks && sim_term(s, 3) == t1; k++)
+        sim_tick(s, 3);
+    EXPECT(sim_term(s, 3) > t1, "n3 did not campaign");
+    EXPECT(sim_sync_hs(s, 3) == 1, "n3's writes carry no hard state");
+    sim_crash(s, 3);
+    sim_set_disk_mode(s, 3, SIM_DISK_IMMEDIATE);
+    EXPECT(sim_restart(s, 3) == 0, "restart n3");
+    struct raft_status st;
+    sim_status(s, 3, &st);
+    EXPECT(st.commit < a, "n3 restarted with commit %" PRIu64 " over its stale entry %" PRIu64,
+           st.commit, a);
+    sim_drop(s, M(SIM_ANY, SIM_ANY, SIM_ANY));
+    heartbeat(s, 1);
+    EXPECT(win(s, 1, 6), "n1 did not win again");
+    EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_applied(s, 3) == sim_applied(s, 1), "n3 applied %" PRIu64 " of %" PRIu64,
+           sim_applied(s, 3), sim_applied(s, 1));
+out:
+    return finish(s, rc, why, cap);
+}
+
 const struct sim_scenario sim_scenarios[] = {
     {"figure8_prev_term_commit", "item 3: an old-term entry on a majority is not committed",
      sc_figure8},
@@ -861,11 +1065,19 @@ const struct sim_scenario sim_scenarios[] = {
      sc_readindex},
     {"transfer_under_load_timeout", "item 28: lost TimeoutNow aborts; transfer under load",
      sc_transfer},
-    {"remove_leader", "item 24: removing the leader; it does not count itself",
-     sc_remove_leader},
+    {"remove_leader", "item 24: removing the leader; it does not count itself", sc_remove_leader},
     {"learner_join_snapshot", "items 17-19, 25: a learner joins via snapshot, is promoted",
      sc_learner_snapshot},
     {"restart_commit_regression", "item 15: durable commit above a lost log tail",
      sc_commit_regression},
+    {"new_leader_holds_messages",
+     "item 1 (server): a leader's messages wait while its election's term is written",
+     sc_new_leader_holds},
+    {"hard_state_commit_clamp",
+     "items 14/15 (server): the commit written with a term is clamped to what is applied",
+     sc_commit_clamp},
+    {"hard_state_commit_clamp_snapshot",
+     "items 14/15 (server): ... and not to the index of a snapshot still being written",
+     sc_commit_clamp_snapshot},
 };
 const size_t sim_n_scenarios = sizeof sim_scenarios / sizeof sim_scenarios[0];
