@@ -816,6 +816,9 @@ class Run:
             fmt_dist(self.recovery_read, self.recovery_missing[0]),
             fmt_dist(self.recovery_write, self.recovery_missing[1]))
         res["kill_writes"] = ["%.2fs %s" % kw for kw in self.kill_writes]
+        res["recovery_samples"] = {"read": list(self.recovery_read),
+                                   "write": list(self.recovery_write),
+                                   "missing": list(self.recovery_missing)}
         res["kill_gaps"] = ["%.2fs" % g for g in write_gaps(h, self.leader_kills)]
         by = {}
         for kind, _, rd, wr in self.recovery_by_kind:
