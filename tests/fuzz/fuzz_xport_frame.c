@@ -44,6 +44,8 @@ static int run(const uint8_t *p, size_t n, size_t step, struct seen *s)
     return rc;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -58,8 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = xport_hello_decode(data, size, &h, &used, err, sizeof(err));
     if (rc != 0)
         return 0;
-    if (used > size || h.node_id == 0 || h.version != XPORT_VERSION ||
-        strlen(h.cluster) == 0)
+    if (used > size || h.node_id == 0 || h.version != XPORT_VERSION || strlen(h.cluster) == 0)
         abort();
     /* A decoded hello re-encodes to the same bytes. */
     uint8_t again[XPORT_HELLO_MAX];
