@@ -14,6 +14,7 @@ static const struct cli_flag flags[] = {
     {NULL, 0, NULL, NULL},
 };
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 4096)

@@ -8,6 +8,7 @@
 
 #include "agent/config.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[] = "/tmp/cairn-fuzz-cfg-XXXXXX";

@@ -11,6 +11,7 @@
 
 static struct srv_fwd_req req; /* large (an INFO's peers): not on the stack */
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[160];

@@ -26,6 +26,7 @@ static void walk(void *arg, struct http_req *req)
         *sum += strlen(p->value);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t sum = 0;

@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "raft/raft.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct raft_msg m;

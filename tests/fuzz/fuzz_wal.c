@@ -90,6 +90,7 @@ static void discard(void *arg, const char *msg)
     (void)msg;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 {
     if (n < 1)
