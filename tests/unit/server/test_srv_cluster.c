@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,12 +46,24 @@ static struct node nodes[N];
 
 /* Storage I/O with an injected failure: every fsync of a file under
  * fail_dir fails with EIO (a disk gone bad under one server). */
+static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER; /* the writer threads read it */
 static char fail_dir[64];
 static int fatal_calls[N];
 
+static void set_fail_dir(const char *dir)
+{
+    pthread_mutex_lock(&fail_mu);
+    snprintf(fail_dir, sizeof(fail_dir), "%s", dir);
+    pthread_mutex_unlock(&fail_mu);
+}
+
 static bool fd_fails(int fd)
 {
-    if (!fail_dir[0])
+    char dir[sizeof(fail_dir)];
+    pthread_mutex_lock(&fail_mu);
+    memcpy(dir, fail_dir, sizeof(dir));
+    pthread_mutex_unlock(&fail_mu);
+    if (!dir[0])
         return false;
     char link[64], path[512];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -58,7 +71,7 @@ static bool fd_fails(int fd)
     if (n <= 0)
         return false;
     path[n] = 0;
-    return !strncmp(path, fail_dir, strlen(fail_dir));
+    return !strncmp(path, dir, strlen(dir));
 }
 
 static int faulty_fdatasync(int fd)
@@ -233,7 +246,7 @@ static void setup_nodes(void)
     faulty_io = stor_io_posix;
     faulty_io.fdatasync = faulty_fdatasync;
     faulty_io.fsync = faulty_fsync;
-    fail_dir[0] = 0;
+    set_fail_dir("");
     memset(fatal_calls, 0, sizeof(fatal_calls));
     uv_loop_init(&loop);
     memset(nodes, 0, sizeof(nodes));
@@ -366,7 +379,7 @@ static void test_leader_storage_failure(void **state)
     int f = (l + 1) % N;
     assert_int_equal(put(l, "before", "x"), 0);
 
-    snprintf(fail_dir, sizeof(fail_dir), "%s", nodes[l].dir);
+    set_fail_dir(nodes[l].dir);
     assert_int_equal(put(l, "during", "x"), CN_EIO);
     assert_true(spin(fatal_seen, &l));
     assert_true(spin(others_lead, &l));
@@ -375,7 +388,7 @@ static void test_leader_storage_failure(void **state)
     assert_false(has_key(l, "after"));
     assert_int_equal(fatal_calls[l], 1);
     assert_int_equal(fatal_calls[f] + fatal_calls[(l + 2) % N], 0);
-    fail_dir[0] = 0;
+    set_fail_dir("");
     teardown_nodes();
 }
 
