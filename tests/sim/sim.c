@@ -2327,6 +2327,21 @@ int sim_deliver(struct sim *s, struct sim_match m)
     return 1;
 }
 
+int sim_deliver_newest(struct sim *s, struct sim_match m)
+{
+    for (size_t i = s->n_net; i-- > 0;)
+        if (match_msg(s->net[i], m)) {
+            deliver(s, net_take(s, i));
+            return 1;
+        }
+    return 0;
+}
+
+void sim_skip_time(struct sim *s, uint64_t units)
+{
+    s->now += units;
+}
+
 int sim_drop(struct sim *s, struct sim_match m)
 {
     int n = 0;

@@ -188,6 +188,12 @@ struct sim_match {
 size_t sim_net_count(const struct sim *s, struct sim_match m);
 /* Deliver the oldest queued message matching `m` (1) or nothing matched (0). */
 int sim_deliver(struct sim *s, struct sim_match m);
+/* Deliver the newest queued message matching `m` (1) or nothing matched (0):
+ * a later message overtakes an earlier one. */
+int sim_deliver_newest(struct sim *s, struct sim_match m);
+/* Scripts: the clock jumps by `units` (nothing is ticked or delivered);
+ * deadlines and resend times of client writes see it. */
+void sim_skip_time(struct sim *s, uint64_t units);
 /* Drop every queued message matching `m`; returns how many. */
 int sim_drop(struct sim *s, struct sim_match m);
 /* Drop only the oldest matching message; 1 or 0. */
