@@ -3,7 +3,9 @@
  * One process, virtual time, N raft cores (src/raft/raft.h) driven by a
  * "shell" that follows the contract of raft.h to the letter, with the
  * server's own sequencing rules (src/server/seq.c: what is written, the
- * commit clamp, which messages wait for which write): fake disks with
+ * commit clamp, which messages wait for which write) and its rules for
+ * writes forwarded by followers (src/server/reqs.c: client writes through
+ * any node, below): fake disks with
  * a synced watermark (a crash loses what was not synced), a fake network
  * (delay, drop, duplicate, reorder, partitions), a deterministic state
  * machine (a running hash of applied commands) and the safety invariants of
