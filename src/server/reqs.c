@@ -131,6 +131,21 @@ bool srv_req_resend_due(const struct srv_req *r, uint64_t now, uint64_t cur_term
     return r->phase == SRV_REQ_FWD && !r->refused && r->resend_at <= now && cur_term == r->term;
 }
 
+bool srv_req_read_now(enum srv_req_read_mode mode, const struct srv_req_read_view *v)
+{
+    if (mode == SRV_REQ_READ_STALE)
+        return true;
+    if (!v->leader || mode == SRV_REQ_READ_CONSISTENT)
+        return false;
+    /* The lease says nobody else leads; the commit index is only complete
+     * once an entry of this term (the no-op) committed: it is applied when
+     * the last applied entry has the current term. */
+    if (v->lease_valid)
+        return v->applied_term == v->term && v->applied >= v->commit;
+    /* A sole voter whose term's no-op is applied knows it is the leader. */
+    return v->voters == 1 && v->last_term == v->term && v->applied >= v->last_index;
+}
+
 /* ---- the leader's table ---------------------------------------------------- */
 
 static void table_reset(struct srv_req_table *t, uint64_t term)

@@ -110,6 +110,26 @@ enum srv_req_expiry srv_req_expiry(const struct srv_req *r, uint64_t now, uint64
  * caller sends it and sets r->resend_at. */
 bool srv_req_resend_due(const struct srv_req *r, uint64_t now, uint64_t cur_term);
 
+/* ---- reads ------------------------------------------------------------------
+ * What the server knows when a read comes (?stale, default, ?consistent).
+ * The same values as enum srv_read_mode (server.h). */
+enum srv_req_read_mode { SRV_REQ_READ_DEFAULT = 0, SRV_REQ_READ_STALE, SRV_REQ_READ_CONSISTENT };
+struct srv_req_read_view {
+    bool leader, lease_valid;       /* the core's role; its CheckQuorum lease holds */
+    uint64_t term, commit;          /* the core's */
+    uint64_t last_index, last_term; /* the core's log */
+    uint64_t applied, applied_term; /* the state machine's */
+    size_t voters;                  /* in the configuration */
+};
+/* May the read be answered at once from local state? ?stale always; the
+ * default by a leader whose lease holds and whose last applied entry is of
+ * its term (its commit index is then complete) with everything committed
+ * applied, or by a sole voter whose term's entries are all applied;
+ * ?consistent never (always a quorum round). Otherwise: a read index from
+ * the core (the leader's own, or asked of the leader by a follower), then
+ * wait until applied reaches it. */
+bool srv_req_read_now(enum srv_req_read_mode mode, const struct srv_req_read_view *v);
+
 /* ---- the leader's table of forwarded proposals ---------------------------
  * For its current term only: (origin, env_id) -> index, so that a follower
  * that sends an attempt again (its answer or request was lost) gets the same

@@ -199,22 +199,24 @@ static void fw_send_read(struct srv *s, struct rreq *r)
 
 static bool read_now(struct srv *s, enum srv_read_mode mode)
 {
+    /* server/reqs.c decides, from what the core and the state say */
     if (mode == SRV_READ_STALE)
         return true;
     if (s->role != RAFT_LEADER || mode == SRV_READ_CONSISTENT)
         return false;
     struct raft_status st;
     raft_get_status(s->raft, &st);
-    /* The lease says nobody else leads; the commit index is only complete
-     * once an entry of this term (the no-op) committed: it is applied when
-     * the last applied entry has the current term. */
-    if (st.lease_valid)
-        return s->applied_term == st.term && s->applied >= st.commit;
-    /* A sole voter whose term's no-op is applied knows it is the leader. */
-    size_t voters = 0;
+    struct srv_req_read_view v = {.leader = true,
+                                  .lease_valid = st.lease_valid,
+                                  .term = st.term,
+                                  .commit = st.commit,
+                                  .last_index = st.last_index,
+                                  .last_term = st.last_term,
+                                  .applied = s->applied,
+                                  .applied_term = s->applied_term};
     for (size_t i = 0; i < st.conf.n; i++)
-        voters += st.conf.servers[i].role == RAFT_VOTER;
-    return voters == 1 && st.last_term == st.term && s->applied >= st.last_index;
+        v.voters += st.conf.servers[i].role == RAFT_VOTER;
+    return srv_req_read_now((enum srv_req_read_mode)mode, &v);
 }
 
 int srv__read_index(struct srv *s, struct rreq *r)

@@ -144,6 +144,10 @@ int main(int argc, char **argv)
         cw.not_leader += res.cw.not_leader;
         cw.busy += res.cw.busy;
         cw.stale += res.cw.stale;
+        cw.reads += res.cw.reads;
+        cw.reads_ok += res.cw.reads_ok;
+        cw.reads_local += res.cw.reads_local;
+        cw.reads_failed += res.cw.reads_failed;
         if (one)
             printf("seed %" PRIu64 ": nodes=%d events=%" PRIu64 " committed=%" PRIu64
                    " leaders=%" PRIu64 " crashes=%" PRIu64 " partitions=%" PRIu64 " conf=%" PRIu64
@@ -177,5 +181,8 @@ int main(int argc, char **argv)
            " not-leader, %" PRIu64 " busy, %" PRIu64 " late copies dropped\n",
            cw.submitted, cw.acked, cw.unknown, cw.failed, cw.forwards, cw.resends, cw.dups,
            cw.not_leader, cw.busy, cw.stale);
+    printf("client reads: %" PRIu64 " submitted, %" PRIu64 " answered (%" PRIu64
+           " at once under the lease), %" PRIu64 " failed\n",
+           cw.reads, cw.reads_ok, cw.reads_local, cw.reads_failed);
     return n_safety ? 1 : n_live ? 2 : 0;
 }

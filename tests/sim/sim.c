@@ -116,6 +116,8 @@ struct sim_read {
     uint64_t required; /* highest index committed anywhere when the read was asked */
     uint64_t index;    /* answer from the core */
     uint8_t state;     /* 0 asked, 1 index known, 2 answered (applied >= index) */
+    int remote_from;   /* a follower's READ: answer it (0: a local read) */
+    uint64_t remote_req;
 };
 
 struct sim_node {
@@ -148,6 +150,7 @@ struct sim_node {
     size_t n_cws;
     uint64_t epoch, next_req;  /* this incarnation's ids (the server's srv__next_id) */
     struct srv_req_table *tab; /* the leader's table of forwarded proposals */
+    struct sim_cr *crs;        /* client reads waiting on this node */
 };
 
 /* A client write on the node it was submitted to, until answered. Its
@@ -206,7 +209,7 @@ struct sim {
     size_t reads_cap;
     struct sim_wrec *w; /* write id -> record */
     size_t w_cap;
-    uint64_t next_wid, cw_outstanding, max_acked;
+    uint64_t next_wid, cw_outstanding, max_acked, next_rid, cr_outstanding;
     struct sim_cw_stats cw_stats;
     size_t table_cap;
     uint64_t next_ctx, next_value;
@@ -997,6 +1000,12 @@ static void reads_serve(struct sim *s, struct sim_node *nd)
  * attempts die only when an entry of a later term is applied there. */
 static void node_process(struct sim *s, struct sim_node *nd);
 static void check_all(struct sim *s);
+static bool cr_dispatch(struct sim *s, struct sim_node *nd);
+static void cr_tick(struct sim *s, struct sim_node *nd);
+static void cr_crash(struct sim *s, struct sim_node *nd);
+static void fwd_on_read(struct sim *s, struct sim_node *nd, uint64_t from,
+                        const struct srv_fwd_req *m);
+static void fwd_on_read_resp(struct sim *s, struct sim_node *nd, const struct srv_fwd_resp *m);
 
 static uint64_t cw_resend_units(const struct sim *s)
 {
@@ -1208,6 +1217,9 @@ static void cw_tick(struct sim *s, struct sim_node *nd)
     }
     if (cw_dispatch(s, nd))
         node_process(s, nd);
+    cr_tick(s, nd);
+    if (cr_dispatch(s, nd))
+        node_process(s, nd);
 }
 
 /* A crash: the clients of nd's writes lose their connection. */
@@ -1215,6 +1227,7 @@ static void cw_crash(struct sim *s, struct sim_node *nd)
 {
     while (nd->cws)
         cw_finish(s, nd, nd->cws, SIM_CW_UNKNOWN, 0);
+    cr_crash(s, nd);
     free(nd->tab);
     nd->tab = NULL;
     nd->epoch = nd->next_req = 0;
@@ -1225,6 +1238,10 @@ static void fwd_on_req(struct sim *s, struct sim_node *nd, uint64_t from, const 
 {
     struct srv_fwd_req m;
     char err[160];
+    if (srv_fwd_req_decode(p->base, p->len, &m, err, sizeof err) == 0 && m.kind == SRV_FWD_READ) {
+        fwd_on_read(s, nd, from, &m);
+        return;
+    }
     if (srv_fwd_req_decode(p->base, p->len, &m, err, sizeof err) != 0 ||
         m.kind != SRV_FWD_PROPOSE) {
         sim_fail(s, SIM_SAFETY, "n%d: undecodable forward from n%" PRIu64 ": %s", nd->id, from,
@@ -1304,6 +1321,10 @@ static void fwd_on_resp(struct sim *s, struct sim_node *nd, uint64_t from, const
     char err[160];
     if (srv_fwd_resp_decode(p->base, p->len, &m, err, sizeof err) != 0) {
         sim_fail(s, SIM_SAFETY, "n%d: undecodable answer from n%" PRIu64 ": %s", nd->id, from, err);
+        return;
+    }
+    if (m.kind == SRV_FWD_READ) {
+        fwd_on_read_resp(s, nd, &m);
         return;
     }
     for (struct sim_cw *c = nd->cws; c; c = c->next) {
@@ -1388,6 +1409,241 @@ bool sim_cw_converged(const struct sim *s, int *lagging)
         }
     }
     return true;
+}
+
+/* ---- client reads through any node (server/reqs.c: srv_req_read_now) --------------
+ * What requests.c and forward.c do: ?stale never comes here; a default read
+ * is answered at once when srv_req_read_now says so, else (and ?consistent
+ * always) a leader asks its core for a read index and a follower asks the
+ * leader it knows (a READ forward); the read is answered once the node
+ * applied that far. Check: what it reads (the node's applied index) is at
+ * least every index committed anywhere before the read was asked. */
+enum { CR_HELD, CR_FWD, CR_RAFT, CR_APPLY };
+
+struct sim_cr {
+    struct sim_cr *next;
+    uint64_t rid, ctx, index, required, deadline;
+    enum srv_req_read_mode mode;
+    int phase;
+    uint64_t to; /* CR_FWD: the leader asked */
+};
+
+static void cr_finish(struct sim *s, struct sim_node *nd, struct sim_cr *c, bool ok)
+{
+    struct sim_cr **pp = &nd->crs;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    s->cr_outstanding--;
+    if (ok) {
+        s->cw_stats.reads_ok++;
+        if (nd->sm_index < c->required)
+            sim_fail(s, SIM_SAFETY,
+                     "stale read: n%d answered r%" PRIu64 " (%s) at applied %" PRIu64
+                     " but %" PRIu64 " was committed before it was asked",
+                     nd->id, c->rid, c->mode == SRV_REQ_READ_CONSISTENT ? "consistent" : "default",
+                     nd->sm_index, c->required);
+        sim_tracef(s, "n%d read r%" PRIu64 " answered at applied %" PRIu64, nd->id, c->rid,
+                   nd->sm_index);
+    } else {
+        s->cw_stats.reads_failed++;
+    }
+    free(c);
+}
+
+static bool cr_read_now(struct sim_node *nd, enum srv_req_read_mode mode)
+{
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    struct srv_req_read_view v = {.leader = st.state == RAFT_LEADER,
+                                  .lease_valid = st.lease_valid,
+                                  .term = st.term,
+                                  .commit = st.commit,
+                                  .last_index = st.last_index,
+                                  .last_term = st.last_term,
+                                  .applied = nd->sm_index,
+                                  .applied_term = nd->sm_term};
+    for (size_t i = 0; i < st.conf.n; i++)
+        v.voters += st.conf.servers[i].role == RAFT_VOTER;
+    return srv_req_read_now(mode, &v);
+}
+
+/* A read index of the core of nd (a leader) for ctx; 0 or the core's error. */
+static int cr_core_read(struct sim *s, struct sim_node *nd, enum srv_req_read_mode mode,
+                        uint64_t ctx, int remote_from, uint64_t remote_req)
+{
+    struct sim_read *rd = read_rec(s, ctx);
+    rd->node = nd->id;
+    rd->required = s->max_committed;
+    rd->remote_from = remote_from;
+    rd->remote_req = remote_req;
+    int rc = mode == SRV_REQ_READ_CONSISTENT ? raft_read_index_quorum(nd->r, ctx)
+                                             : raft_read_index(nd->r, ctx);
+    if (rc)
+        rd->state = 3;
+    return rc;
+}
+
+/* Move what may move; returns whether the core got a read. */
+static bool cr_dispatch(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->up || !nd->crs)
+        return false;
+    bool fed = false;
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    for (struct sim_cr *c = nd->crs, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->phase == CR_RAFT) {
+            const struct sim_read *rd = read_rec(s, c->ctx);
+            if (rd->state == 1 || rd->state == 2) {
+                c->phase = CR_APPLY;
+                c->index = rd->index;
+            } else if (st.state != RAFT_LEADER) {
+                c->phase = CR_HELD; /* a quorum round of a term we lost: ask again */
+            }
+        }
+        if (c->phase == CR_FWD && st.leader != c->to)
+            c->phase = CR_HELD; /* asked the old leader: ask the new one */
+        if (c->phase == CR_APPLY && nd->sm_index >= c->index) {
+            cr_finish(s, nd, c, true);
+            continue;
+        }
+        if (c->phase != CR_HELD || st.leader == RAFT_NONE)
+            continue;
+        if (st.state == RAFT_LEADER) {
+            c->ctx = s->next_ctx++;
+            if (cr_core_read(s, nd, c->mode, c->ctx, 0, 0) == 0) {
+                c->phase = CR_RAFT;
+                fed = true;
+            }
+            continue;
+        }
+        struct srv_fwd_req m;
+        memset(&m, 0, sizeof m);
+        m.kind = SRV_FWD_READ;
+        m.req_id = c->ctx = node_next_id(s, nd);
+        m.u.read.mode =
+            c->mode == SRV_REQ_READ_CONSISTENT ? SRV_FWD_READ_CONSISTENT : SRV_FWD_READ_DEFAULT;
+        struct cn_buf b = CN_BUF_INIT;
+        if (srv_fwd_req_encode(&m, &b) == 0)
+            fwd_send(s, nd, st.leader, SIM_MSG_FWD_REQ, &b);
+        cn_buf_free(&b);
+        c->phase = CR_FWD;
+        c->to = st.leader;
+    }
+    return fed;
+}
+
+/* The leader: a follower's READ (forward.c: on_read). */
+static void fwd_on_read(struct sim *s, struct sim_node *nd, uint64_t from,
+                        const struct srv_fwd_req *m)
+{
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    enum srv_req_read_mode mode =
+        m->u.read.mode == SRV_FWD_READ_CONSISTENT ? SRV_REQ_READ_CONSISTENT : SRV_REQ_READ_DEFAULT;
+    int rc = st.state == RAFT_LEADER
+                 ? cr_core_read(s, nd, mode, s->next_ctx++, (int)from, m->req_id)
+                 : CN_EAGAIN;
+    if (rc) {
+        struct srv_fwd_resp a;
+        memset(&a, 0, sizeof a);
+        a.kind = SRV_FWD_READ;
+        a.req_id = m->req_id;
+        a.code = srv_fwd_code_from_err(rc);
+        struct cn_buf b = CN_BUF_INIT;
+        if (srv_fwd_resp_encode(&a, &b) == 0)
+            fwd_send(s, nd, from, SIM_MSG_FWD_RESP, &b);
+        cn_buf_free(&b);
+    }
+    node_process(s, nd);
+}
+
+/* The leader's core answered a follower's read index. */
+static void fwd_read_answered(struct sim *s, struct sim_node *nd, const struct sim_read *rd)
+{
+    struct srv_fwd_resp a;
+    memset(&a, 0, sizeof a);
+    a.kind = SRV_FWD_READ;
+    a.req_id = rd->remote_req;
+    a.code = SRV_FWD_OK;
+    a.index = rd->index;
+    struct cn_buf b = CN_BUF_INIT;
+    if (srv_fwd_resp_encode(&a, &b) == 0)
+        fwd_send(s, nd, (uint64_t)rd->remote_from, SIM_MSG_FWD_RESP, &b);
+    cn_buf_free(&b);
+}
+
+/* The follower: the leader's answer to a READ. */
+static void fwd_on_read_resp(struct sim *s, struct sim_node *nd, const struct srv_fwd_resp *m)
+{
+    for (struct sim_cr *c = nd->crs; c; c = c->next) {
+        if (c->phase != CR_FWD || c->ctx != m->req_id)
+            continue;
+        if (m->code != SRV_FWD_OK) {
+            c->phase = CR_HELD;
+        } else {
+            c->phase = CR_APPLY;
+            c->index = m->index;
+        }
+        break;
+    }
+    (void)s;
+}
+
+static void cr_tick(struct sim *s, struct sim_node *nd)
+{
+    for (struct sim_cr *c = nd->crs, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->deadline <= s->now)
+            cr_finish(s, nd, c, false);
+    }
+}
+
+static void cr_crash(struct sim *s, struct sim_node *nd)
+{
+    while (nd->crs)
+        cr_finish(s, nd, nd->crs, false);
+}
+
+uint64_t sim_client_read(struct sim *s, int id, bool consistent)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return 0;
+    enum srv_req_read_mode mode = consistent ? SRV_REQ_READ_CONSISTENT : SRV_REQ_READ_DEFAULT;
+    uint64_t rid = ++s->next_rid;
+    s->cw_stats.reads++;
+    if (cr_read_now(nd, mode)) {
+        s->cw_stats.reads_ok++;
+        s->cw_stats.reads_local++;
+        if (nd->sm_index < s->max_committed)
+            sim_fail(s, SIM_SAFETY,
+                     "stale read: n%d answered r%" PRIu64 " at once at applied %" PRIu64
+                     " but %" PRIu64 " was committed before it was asked",
+                     id, rid, nd->sm_index, s->max_committed);
+        return rid;
+    }
+    struct sim_cr *c = xcalloc(1, sizeof *c);
+    c->rid = rid;
+    c->mode = mode;
+    c->required = s->max_committed;
+    c->deadline = s->now + cw_hold_units(s);
+    c->next = nd->crs;
+    nd->crs = c;
+    s->cr_outstanding++;
+    sim_tracef(s, "n%d client read r%" PRIu64 " (%s), committed so far %" PRIu64, id, rid,
+               consistent ? "consistent" : "default", c->required);
+    if (cr_dispatch(s, nd))
+        node_process(s, nd);
+    check_all(s);
+    return rid;
+}
+
+uint64_t sim_cr_outstanding(const struct sim *s)
+{
+    return s->cr_outstanding;
 }
 
 /* ---- disk ---------------------------------------------------------------------- */
@@ -1679,6 +1935,8 @@ static void node_ready(struct sim *s, struct sim_node *nd)
                          nd->id, ctx, u.reads[i].index, rd->required);
             rd->index = u.reads[i].index;
             rd->state = 1;
+            if (rd->remote_from)
+                fwd_read_answered(s, nd, rd);
             sim_tracef(s, "n%d read ctx=%" PRIu64 " index=%" PRIu64, nd->id, ctx, rd->index);
             grow_zero((void **)&nd->pend_reads, &nd->cap_pend_reads, nd->n_pend_reads,
                       sizeof *nd->pend_reads);
@@ -1739,6 +1997,8 @@ static void node_process(struct sim *s, struct sim_node *nd)
 {
     node_ready(s, nd);
     if (s->fail_kind == SIM_OK && cw_dispatch(s, nd))
+        node_ready(s, nd);
+    if (s->fail_kind == SIM_OK && cr_dispatch(s, nd))
         node_ready(s, nd);
 }
 

@@ -165,6 +165,7 @@ enum sim_cw_state {
 };
 struct sim_cw_stats {
     uint64_t submitted, acked, unknown, failed, forwards, resends, dups, not_leader, busy, stale;
+    uint64_t reads, reads_ok, reads_local, reads_failed; /* client reads through any node */
 };
 /* Submit a client write to node id; its write id, or 0 (the node is down). */
 uint64_t sim_client_write(struct sim *s, int id);
@@ -174,6 +175,13 @@ uint64_t sim_cw_outstanding(const struct sim *s);
 const struct sim_cw_stats *sim_cw_stats(const struct sim *s);
 /* Entries usable in each leader's table of forwarded proposals (0: all). */
 void sim_set_table_cap(struct sim *s, size_t cap);
+/* A client read (default, or ?consistent) through node id, any role: its
+ * id, or 0 (the node is down). Answered when its node applied the read
+ * index (the leader's, asked by a follower), or at once when the lease
+ * allows (srv_req_read_now); checked against every index committed before
+ * it was asked. */
+uint64_t sim_client_read(struct sim *s, int id, bool consistent);
+uint64_t sim_cr_outstanding(const struct sim *s);
 /* Is id in the latest committed configuration? */
 bool sim_node_member(const struct sim *s, int id);
 /* Has every live member of the configuration applied every acknowledged

@@ -191,6 +191,12 @@ static void hook(struct sim *s, void *arg)
         if (id)
             sim_client_write(s, id);
     }
+    /* client reads (default or ?consistent) through any member */
+    if (x->faults && sim_cr_outstanding(s) < 16 && sim_rng_chance(r, x->p_read)) {
+        int id = pick_up_member(s, x);
+        if (id)
+            sim_client_read(s, id, sim_rng_chance(r, 0.3));
+    }
     if (leader && x->faults && sim_rng_chance(r, x->p_read) && sim_read_index(s, leader, NULL) == 0)
         x->res->reads++;
     if (leader && x->faults && sim_rng_chance(r, x->p_transfer)) {
