@@ -82,152 +82,49 @@ static void answer(struct srv *s, uint64_t to, enum srv_fwd_kind kind, uint64_t 
     srv__send_resp(s, to, &a);
 }
 
-/* ---- the leader's table of forwarded proposals ---------------------------
- * For its current term only: (origin, envelope id) -> index, so that a
- * follower that sends an attempt again (its answer or request was lost) gets
- * the same answer instead of a second entry. An origin's entries go once its
- * floor passed their attempt id (it will never send them again); a full
- * table refuses new forwards (BUSY, nothing done) rather than forget. */
-
-static void seen_reset(struct srv *s, uint64_t term)
-{
-    memset(s->seen_hash, 0, sizeof(s->seen_hash));
-    memset(s->seen_origin, 0, sizeof(s->seen_origin));
-    s->seen_free = NULL;
-    for (size_t i = FWD_SEEN_MAX; i-- > 0;) {
-        s->seen_pool[i].hnext = s->seen_free;
-        s->seen_free = &s->seen_pool[i];
-    }
-    s->n_seen = s->n_origins = 0;
-    s->seen_term = term;
-    s->seen_init = true;
-}
-
-static size_t seen_bucket(uint64_t origin, uint64_t id)
-{
-    uint64_t h = (origin ^ (id * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
-    return (size_t)(h >> 54) % FWD_SEEN_BUCKETS;
-}
-
-static struct fwd_seen *seen_find(struct srv *s, uint64_t origin, uint64_t id)
-{
-    for (struct fwd_seen *e = s->seen_hash[seen_bucket(origin, id)]; e; e = e->hnext)
-        if (e->origin == origin && e->env_id == id)
-            return e;
-    return NULL;
-}
-
-static void seen_unlink(struct srv *s, struct fwd_seen *e)
-{
-    struct fwd_seen **pp = &s->seen_hash[seen_bucket(e->origin, e->env_id)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    e->hnext = s->seen_free;
-    s->seen_free = e;
-    s->n_seen--;
-}
-
-/* The record of origin `id` in `epoch` with `floor`: entries it closed go. */
-static struct fwd_origin *seen_origin(struct srv *s, uint64_t id, uint64_t epoch, uint64_t floor)
-{
-    struct fwd_origin *o = NULL;
-    for (size_t i = 0; i < s->n_origins && !o; i++)
-        if (s->seen_origin[i].id == id)
-            o = &s->seen_origin[i];
-    if (!o) {
-        if (s->n_origins == MAX_DIR)
-            return NULL;
-        o = &s->seen_origin[s->n_origins++];
-        *o = (struct fwd_origin){.id = id, .epoch = epoch};
-    }
-    if (o->epoch != epoch) {
-        /* A new process of that server: the old one sends nothing more. */
-        o->epoch = epoch;
-        o->floor = 0;
-        while (o->head) {
-            struct fwd_seen *e = o->head;
-            o->head = e->onext;
-            seen_unlink(s, e);
-        }
-        o->tail = NULL;
-    }
-    if (floor > o->floor)
-        o->floor = floor;
-    while (o->head && o->head->seq < o->floor) {
-        struct fwd_seen *e = o->head;
-        o->head = e->onext;
-        if (!o->head)
-            o->tail = NULL;
-        seen_unlink(s, e);
-    }
-    return o;
-}
-
+/* A follower's write for the leader of m's term: proposed once per term
+ * and attempt, answered from the table when sent again (server/reqs.c). */
 static void on_propose(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
 {
     struct srv_fwd_resp a = {.kind = SRV_FWD_PROPOSE, .req_id = m->req_id, .code = SRV_FWD_OK};
     struct raft_status st = {.state = RAFT_FOLLOWER};
     if (s->raft)
         raft_get_status(s->raft, &st);
-    struct srv_env env;
-    const void *cmd;
-    size_t clen;
-    if (srv_env_decode(m->u.propose.cmd, m->u.propose.cmd_len, &env, &cmd, &clen) != 1 ||
-        env.origin != from) {
+    uint64_t idx = 0, term = 0;
+    switch (srv_req_table_check(&s->seen, st.state == RAFT_LEADER, st.term, from, m, &idx)) {
+    case SRV_REQ_STALE:
+        return; /* a late copy nobody waits for: no answer */
+    case SRV_REQ_BAD:
         cn_warn("server", "forwarded write from %016llx without its envelope: refused",
                 (unsigned long long)from);
         a.code = SRV_FWD_PROTO;
-        srv__send_resp(s, from, &a);
-        return;
-    }
-    /* Only in the term the follower knows us to lead: an entry for this
-     * attempt can then only exist at that term (requests.c). */
-    if (st.state != RAFT_LEADER || st.term != m->u.propose.term) {
+        break;
+    case SRV_REQ_NOT_LEADER:
         a.code = SRV_FWD_NOT_LEADER;
         a.term = st.term;
-        srv__send_resp(s, from, &a);
-        return;
-    }
-    if (!s->seen_init || s->seen_term != st.term)
-        seen_reset(s, st.term);
-    struct fwd_origin *o = seen_origin(s, from, m->u.propose.epoch, m->u.propose.floor);
-    struct fwd_seen *e = seen_find(s, from, env.req_id);
-    if (e) {
-        a.index = e->index; /* proposed already in this term: the same answer */
+        break;
+    case SRV_REQ_DUP:
+        a.index = idx; /* proposed already in this term: the same answer */
         a.term = st.term;
-        srv__send_resp(s, from, &a);
-        return;
-    }
-    if (!o || !s->seen_free) {
+        break;
+    case SRV_REQ_BUSY:
         a.code = SRV_FWD_BUSY;
         a.term = st.term;
-        srv__send_resp(s, from, &a);
-        return;
+        break;
+    case SRV_REQ_PROPOSE: {
+        int rc = raft_propose(s->raft, m->u.propose.cmd, m->u.propose.cmd_len, &idx, &term);
+        if (rc) {
+            a.code = srv_fwd_code_from_err(rc); /* AGAIN (a transfer) or NOMEM: nothing done */
+            a.term = st.term;
+            break;
+        }
+        srv__kick(s);
+        srv_req_table_add(&s->seen, from, m, idx);
+        a.index = idx;
+        a.term = term;
+        break;
     }
-    uint64_t idx = 0, term = 0;
-    int rc = raft_propose(s->raft, m->u.propose.cmd, m->u.propose.cmd_len, &idx, &term);
-    if (rc) {
-        a.code = srv_fwd_code_from_err(rc); /* AGAIN (a transfer) or NOMEM: nothing done */
-        a.term = st.term;
-        srv__send_resp(s, from, &a);
-        return;
     }
-    srv__kick(s);
-    e = s->seen_free;
-    s->seen_free = e->hnext;
-    *e = (struct fwd_seen){.origin = from, .env_id = env.req_id, .seq = m->req_id, .index = idx};
-    size_t b = seen_bucket(from, env.req_id);
-    e->hnext = s->seen_hash[b];
-    s->seen_hash[b] = e;
-    if (o->tail)
-        o->tail->onext = e;
-    else
-        o->head = e;
-    o->tail = e;
-    s->n_seen++;
-    a.index = idx;
-    a.term = term;
     srv__send_resp(s, from, &a);
 }
 

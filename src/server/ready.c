@@ -36,18 +36,13 @@ static bool apply_entry(struct srv *s, const struct raft_entry *e)
     state_result_init(&res);
     int rc = 0;
     bool mine = false;
-    struct srv_env env = {0};
+    uint64_t env_id = 0;
     if (e->type == RAFT_ENTRY_NORMAL && e->data.len) {
         const void *cmd;
         size_t len;
-        /* Entries from before envelopes apply as they are; so does a
-         * malformed envelope (the state machine refuses it everywhere). */
-        int er = srv_env_decode(e->data.base, e->data.len, &env, &cmd, &len);
-        if (er < 0) {
-            cmd = e->data.base;
-            len = e->data.len;
-        }
-        mine = er == 1 && env.origin == s->id;
+        /* Ours? (server/reqs.c; entries from before envelopes and malformed
+         * ones apply as they are) */
+        mine = srv_req_entry(e->data.base, e->data.len, s->id, &env_id, &cmd, &len) == 1;
         rc = state_apply(s->state, e->index, cmd, len, &res);
         if (rc == CN_ENOMEM) {
             /* A replica cannot skip a committed entry: stopping is the only
@@ -66,7 +61,7 @@ static bool apply_entry(struct srv *s, const struct raft_entry *e)
             s->applied_conf = c;
     }
     if (mine)
-        srv__prop_applied(s, env.req_id, rc, &res);
+        srv__prop_applied(s, env_id, rc, &res);
     state_result_free(&res);
     /* The first entry of a later term: earlier attempts not completed are
      * dead (requests.c). */
@@ -171,15 +166,15 @@ static void persist_and_send(struct srv *s, const struct raft_update *u)
 static bool handle_update(struct srv *s, const struct raft_update *u)
 {
     /* b. apply (snapshot first) */
+    bool revived = false;
     if (u->snapshot) {
         if (srv__restore_snapshot(s, u->snapshot, u->snapshot_data.base, u->snapshot_data.len) !=
             0) {
             cn_error("server", "cannot install the leader's snapshot; exiting");
             abort();
         }
-        srv__props_snapshot(s, u->snapshot->index, u->snapshot->term);
+        revived = srv__props_snapshot(s, u->snapshot->index, u->snapshot->term);
     }
-    bool revived = false;
     for (size_t i = 0; i < u->n_committed; i++)
         revived |= apply_entry(s, &u->committed[i]);
     for (size_t i = 0; i < u->n_reads; i++) {

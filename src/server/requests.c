@@ -83,49 +83,43 @@ static uint64_t retry_ms(const struct srv *s)
     return 10 * s->tick_ms;
 }
 
-/* The smallest attempt id still open (P_FWD), id included: every attempt
- * below it is closed for good. New attempts take larger ids, so this never
- * decreases. */
+/* The smallest attempt id still open (a forward without its answer), id
+ * included: every attempt below it is closed for good. New attempts take
+ * larger ids, so this never decreases. */
 static uint64_t open_floor(const struct srv *s, uint64_t id)
 {
     uint64_t f = id;
-    for (const struct prop *p = s->props.head; p; p = p->next)
-        if (p->phase == P_FWD && p->seq < f)
-            f = p->seq;
+    for (const struct prop *p = s->props.head; p; p = p->next) {
+        const struct srv_req *r = &p->rq;
+        f = srv_req_floor(&r, 1, f);
+    }
     return f;
 }
 
-static int fw_send_attempt(struct srv *s, struct prop *p)
+static int fw_send_attempt(struct srv *s, struct prop *p, uint64_t term, uint64_t seq)
 {
     struct srv_fwd_req m; /* not zeroed: the encoder reads only a PROPOSE's fields */
     m.kind = SRV_FWD_PROPOSE;
-    m.req_id = p->seq;
-    m.u.propose.term = p->term;
+    m.req_id = seq;
+    m.u.propose.term = term;
     m.u.propose.epoch = s->epoch;
-    m.u.propose.floor = open_floor(s, p->seq);
+    m.u.propose.floor = open_floor(s, seq);
     m.u.propose.cmd = p->data;
     m.u.propose.cmd_len = p->len;
     return srv__send_req(s, s->leader, &m);
 }
 
-/* An attempt may be made: none was, or the last one is dead. */
-static bool may_attempt(const struct srv *s, const struct prop *p)
-{
-    return !p->term || s->applied_term > p->term;
-}
-
-/* Try to move a held proposal forward: propose here, or forward. */
+/* Try to move a held proposal forward: propose here, or forward
+ * (server/reqs.c says when an attempt may be made). */
 static void prop_dispatch(struct srv *s, struct prop *p)
 {
-    if (!may_attempt(s, p))
+    if (!srv_req_may_attempt(&p->rq, s->applied_term))
         return;
     if (s->role == RAFT_LEADER) {
         uint64_t idx, term;
         int rc = raft_propose(s->raft, p->data, p->len, &idx, &term);
         if (rc == 0) {
-            p->phase = P_PENDING;
-            p->index = idx;
-            p->term = term;
+            srv_req_proposed(&p->rq, idx, term);
             srv__kick(s);
         }
         return;
@@ -134,57 +128,30 @@ static void prop_dispatch(struct srv *s, struct prop *p)
         return;
     struct raft_status st;
     raft_get_status(s->raft, &st);
-    if (st.leader != s->leader || st.term <= p->term)
+    if (st.leader != s->leader || !srv_req_may_forward(&p->rq, s->applied_term, st.term))
         return;
-    uint64_t old_term = p->term, old_seq = p->seq;
-    p->term = st.term;
-    p->seq = srv__next_id(s);
-    p->phase = P_FWD; /* counted in its own floor */
-    p->refused = false;
-    if (fw_send_attempt(s, p) != 0) {
-        /* Not sent (no connection): no attempt was made. */
-        p->phase = P_HELD;
-        p->term = old_term;
-        p->seq = old_seq;
-        return;
-    }
-    p->resend_at = uv_now(s->loop) + resend_ms(s);
+    uint64_t seq = srv__next_id(s);
+    if (fw_send_attempt(s, p, st.term, seq) != 0)
+        return; /* not sent (no connection): no attempt was made */
+    srv_req_forwarded(&p->rq, st.term, seq, uv_now(s->loop) + resend_ms(s));
 }
 
 void srv__prop_answer(struct srv *s, const struct srv_fwd_resp *m)
 {
     struct prop *p = s->props.head;
-    while (p && !(p->phase == P_FWD && p->seq == m->req_id))
+    while (p && !(p->rq.phase == SRV_REQ_FWD && p->rq.seq == m->req_id))
         p = p->next;
     if (!p)
         return; /* completed meanwhile, or an attempt that is dead */
-    if (m->code == SRV_FWD_OK) {
-        if (m->term != p->term)
-            return; /* not what we asked: ignore */
-        p->phase = P_PENDING;
-        p->index = m->index;
-        return;
-    }
-    if (m->code == SRV_FWD_NOT_LEADER) {
-        /* Not proposed now; an earlier copy of this attempt may have been,
-         * so wait until the attempt is dead (an entry of a later term
-         * applied here). */
-        p->refused = true;
-        return;
-    }
-    int rc = srv_fwd_err_from_code(m->code);
-    if (rc == CN_EAGAIN || rc == CN_ENOMEM) {
-        p->resend_at = uv_now(s->loop) + retry_ms(s); /* busy: nothing done, ask again */
-        return;
-    }
-    /* Refused for good (too large, invalid): nothing was proposed. */
-    srv__prop_finish(s, p, rc, NULL);
+    int rc = srv_req_answer(&p->rq, m, uv_now(s->loop), retry_ms(s));
+    if (rc)
+        srv__prop_finish(s, p, rc, NULL); /* refused for good: nothing was proposed */
 }
 
 void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct state_result *res)
 {
     for (struct prop *p = s->props.head; p; p = p->next)
-        if (p->env_id == env_id) {
+        if (p->rq.env_id == env_id) {
             srv__prop_finish(s, p, rc, res);
             return;
         }
@@ -193,12 +160,8 @@ void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct stat
 bool srv__props_term_passed(struct srv *s, uint64_t term)
 {
     bool any = false;
-    for (struct prop *p = s->props.head; p; p = p->next) {
-        if (p->phase == P_HELD || p->term >= term)
-            continue;
-        p->phase = P_HELD;
-        any = true;
-    }
+    for (struct prop *p = s->props.head; p; p = p->next)
+        any |= srv_req_term_passed(&p->rq, term);
     return any;
 }
 
@@ -210,17 +173,17 @@ static void prop_unknown(struct srv *s, struct prop *p, const char *why)
     srv__prop_finish(s, p, CN_ECONFLICT, NULL);
 }
 
-void srv__props_snapshot(struct srv *s, uint64_t index, uint64_t term)
+bool srv__props_snapshot(struct srv *s, uint64_t index, uint64_t term)
 {
-    (void)index;
+    bool any = false;
     for (struct prop *p = s->props.head, *nx; p; p = nx) {
         nx = p->next;
-        /* A live attempt of a term up to the snapshot's may be inside it (we
-         * never see its entry); a later one cannot. A held request has no
-         * live attempt. */
-        if (p->phase != P_HELD && p->term <= term)
+        enum srv_req_snap v = srv_req_snapshot(&p->rq, index, term);
+        if (v == SRV_REQ_SNAP_UNKNOWN)
             prop_unknown(s, p, "a snapshot from the leader covers it");
+        any |= v == SRV_REQ_SNAP_DEAD;
     }
+    return any;
 }
 
 static void fw_send_read(struct srv *s, struct rreq *r)
@@ -236,22 +199,24 @@ static void fw_send_read(struct srv *s, struct rreq *r)
 
 static bool read_now(struct srv *s, enum srv_read_mode mode)
 {
+    /* server/reqs.c decides, from what the core and the state say */
     if (mode == SRV_READ_STALE)
         return true;
     if (s->role != RAFT_LEADER || mode == SRV_READ_CONSISTENT)
         return false;
     struct raft_status st;
     raft_get_status(s->raft, &st);
-    /* The lease says nobody else leads; the commit index is only complete
-     * once an entry of this term (the no-op) committed: it is applied when
-     * the last applied entry has the current term. */
-    if (st.lease_valid)
-        return s->applied_term == st.term && s->applied >= st.commit;
-    /* A sole voter whose term's no-op is applied knows it is the leader. */
-    size_t voters = 0;
+    struct srv_req_read_view v = {.leader = true,
+                                  .lease_valid = st.lease_valid,
+                                  .term = st.term,
+                                  .commit = st.commit,
+                                  .last_index = st.last_index,
+                                  .last_term = st.last_term,
+                                  .applied = s->applied,
+                                  .applied_term = s->applied_term};
     for (size_t i = 0; i < st.conf.n; i++)
-        voters += st.conf.servers[i].role == RAFT_VOTER;
-    return voters == 1 && st.last_term == st.term && s->applied >= st.last_index;
+        v.voters += st.conf.servers[i].role == RAFT_VOTER;
+    return srv_req_read_now((enum srv_req_read_mode)mode, &v);
 }
 
 int srv__read_index(struct srv *s, struct rreq *r)
@@ -283,8 +248,7 @@ void srv__dispatch_held(struct srv *s)
 {
     for (struct prop *p = s->props.head, *nx; p; p = nx) {
         nx = p->next;
-        if (p->phase == P_HELD)
-            prop_dispatch(s, p);
+        prop_dispatch(s, p); /* reqs.c decides which may move */
     }
     for (struct rreq *r = s->reads.head, *nx; r; r = nx) {
         nx = r->next;
@@ -298,26 +262,28 @@ void srv__expire(struct srv *s)
     uint64_t now = uv_now(s->loop);
     for (struct prop *p = s->props.head, *nx; p; p = nx) {
         nx = p->next;
-        if (p->deadline <= now) {
+        enum srv_req_expiry x = srv_req_expiry(&p->rq, now, s->applied_term);
+        if (x == SRV_REQ_NO_LEADER) {
             /* Nothing of it can commit any more: no leader within the hold
-             * time (Consul: "No cluster leader"). Else the outcome is
-             * unknown; Consul says "leadership lost while committing log". */
-            if (p->phase == P_HELD && may_attempt(s, p))
-                srv__prop_finish(s, p, CN_EAGAIN, NULL);
-            else
-                prop_unknown(s, p, "the hold time ran out");
+             * time (Consul: "No cluster leader"). */
+            srv__prop_finish(s, p, CN_EAGAIN, NULL);
+            continue;
+        }
+        if (x == SRV_REQ_UNKNOWN) {
+            /* Consul says "leadership lost while committing log". */
+            prop_unknown(s, p, "the hold time ran out");
             continue;
         }
         /* A forward without an answer in the same term (lost with its
          * connection): send the same attempt again; the leader answers it
          * from its table if it already proposed it. */
-        if (p->phase == P_FWD && !p->refused && p->resend_at <= now && s->leader != RAFT_NONE &&
-            s->role != RAFT_LEADER && s->raft) {
+        if (p->rq.phase == SRV_REQ_FWD && s->leader != RAFT_NONE && s->role != RAFT_LEADER &&
+            s->raft) {
             struct raft_status st;
             raft_get_status(s->raft, &st);
-            if (st.term == p->term && st.leader == s->leader) {
-                fw_send_attempt(s, p);
-                p->resend_at = now + resend_ms(s);
+            if (st.leader == s->leader && srv_req_resend_due(&p->rq, now, st.term)) {
+                fw_send_attempt(s, p, p->rq.term, p->rq.seq);
+                p->rq.resend_at = now + resend_ms(s);
             }
         }
     }
@@ -338,12 +304,10 @@ int srv_propose(struct srv *s, const void *cmd, size_t len, srv_done_cb cb, void
     if (!p)
         return CN_ENOMEM;
     memset(p, 0, sizeof(*p));
-    p->phase = P_HELD;
+    srv_req_init(&p->rq, srv__next_id(s), uv_now(s->loop) + s->hold_ms);
     p->cb = cb;
     p->arg = arg;
-    p->env_id = srv__next_id(s);
-    p->deadline = uv_now(s->loop) + s->hold_ms;
-    struct srv_env env = {.origin = s->id, .req_id = p->env_id};
+    struct srv_env env = {.origin = s->id, .req_id = p->rq.env_id};
     srv_env_put(p->data, &env);
     if (len)
         memcpy(p->data + SRV_ENV_LEN, cmd, len);

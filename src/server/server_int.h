@@ -20,6 +20,7 @@
 #include "base/buf.h"
 #include "raft/raft.h"
 #include "server/fwd_codec.h"
+#include "server/reqs.h"
 #include "server/seq.h"
 #include "server/server.h"
 #include "storage/storage.h"
@@ -32,51 +33,20 @@
 #define SNAP_RETAIN 2  /* snapshot files kept on disk */
 #define SNAP_KEEP 1024 /* log entries kept behind a snapshot for slow followers */
 #define SNAP_MAGIC "CNS1"
-#define MAX_DIR 32        /* servers this one knows about */
-#define FWD_SEEN_MAX 4096 /* a leader's table of forwarded proposals (this term) */
-#define FWD_SEEN_BUCKETS 1024
+#define MAX_DIR 32 /* servers this one knows about */
 
-/* A write (srv_propose) until its callback ran. Its entry carries an
- * envelope (this server's id, env_id), so it completes when an entry with
- * that envelope is applied here, whoever proposed it and at whatever index.
- * An attempt is made in one term (`term`): proposed here as leader, or
- * forwarded to the leader of that term, which proposes only in that term. It
- * is dead once an entry of a later term is applied here (any entry of its
- * term is then applied or never will be): then, and only then, it is made
- * again in the current term. */
-enum prop_phase {
-    P_HELD,    /* no attempt alive: wait for a leader (and applied_term > term) */
-    P_FWD,     /* forwarded in `term` as attempt `seq`, no answer yet */
-    P_PENDING, /* proposed in `term` at `index` (here or by the leader) */
-};
-
+/* A write (srv_propose) until its callback ran: its rules (attempts,
+ * terms, deadlines) are server/reqs.c's, shared with the simulator. Its
+ * entry carries an envelope (this server's id, rq.env_id), so it completes
+ * when an entry with that envelope is applied here, whoever proposed it and
+ * at whatever index. */
 struct prop {
     struct prop *next, *prev;
-    enum prop_phase phase;
-    uint64_t env_id;    /* in the envelope: fixed for the request's life */
-    uint64_t term;      /* the term of the last attempt; 0: none made */
-    uint64_t index;     /* P_PENDING */
-    uint64_t seq;       /* P_FWD: the attempt's id (FORWARD_REQ req_id) */
-    uint64_t resend_at; /* P_FWD: send the attempt again if no answer by then */
-    bool refused;       /* P_FWD: not the leader of `term` any more: wait */
-    uint64_t deadline;  /* uv_now() ms: the caller's start + hold_ms */
+    struct srv_req rq; /* phase, attempt term/id/index, deadline (uv_now() ms) */
     srv_done_cb cb;
     void *arg;
     size_t len;
     uint8_t data[]; /* the entry: envelope then command */
-};
-
-/* forward.c: what a leader proposed for followers in its current term, by
- * (origin, envelope id), so that a request sent again is answered, not
- * proposed again. */
-struct fwd_seen {
-    struct fwd_seen *hnext; /* bucket chain; free list */
-    struct fwd_seen *onext; /* the origin's list, in arrival order */
-    uint64_t origin, env_id, seq, index;
-};
-struct fwd_origin {
-    uint64_t id, epoch, floor;
-    struct fwd_seen *head, *tail;
 };
 
 enum read_phase { R_HELD, R_RAFT, R_FWD, R_APPLY, R_REMOTE };
@@ -238,14 +208,9 @@ struct srv {
     uint64_t next_req;      /* ids after epoch: envelopes, forwarded requests (srv__next_id) */
     uint64_t props_unknown; /* writes failed with an unknown outcome */
 
-    /* forward.c: the leader's forwarded proposals, for seen_term only */
-    uint64_t seen_term;
-    bool seen_init;
-    size_t n_seen, n_origins;
-    struct fwd_seen *seen_free;
-    struct fwd_seen *seen_hash[FWD_SEEN_BUCKETS];
-    struct fwd_origin seen_origin[MAX_DIR];
-    struct fwd_seen seen_pool[FWD_SEEN_MAX];
+    /* forward.c: the leader's forwarded proposals, for its current term
+     * only (server/reqs.h) */
+    struct srv_req_table seen;
 
     /* operations: ops.c */
     struct list ops;
@@ -408,8 +373,9 @@ void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct stat
  * completed are dead; returns whether any was (then dispatch them). */
 bool srv__props_term_passed(struct srv *s, uint64_t term);
 /* A leader's snapshot up to (index, term) replaced the state: attempts whose
- * entry it may contain fail with an unknown outcome. */
-void srv__props_snapshot(struct srv *s, uint64_t index, uint64_t term);
+ * entry it may contain fail with an unknown outcome; returns whether an
+ * attempt died (then dispatch them). */
+bool srv__props_snapshot(struct srv *s, uint64_t index, uint64_t term);
 /* A FORWARD_RESP for a PROPOSE (forward.c decoded it). */
 void srv__prop_answer(struct srv *s, const struct srv_fwd_resp *m);
 

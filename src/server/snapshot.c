@@ -377,7 +377,7 @@ int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, con
     srv__watches_fire_all(s->watches, m->index);
     for (struct prop *p = s->props.head, *nx; p; p = nx) {
         nx = p->next;
-        if (p->phase == P_PENDING && p->index <= m->index)
+        if (p->rq.phase == SRV_REQ_PENDING && p->rq.index <= m->index)
             srv__prop_finish(s, p, CN_ECONFLICT, NULL);
     }
     return 0;

@@ -19,11 +19,10 @@
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: cairn-sim --seeds N [--start S] [--nodes 3|5] [--steps M]\n"
-            "       cairn-sim --seed S [--nodes 3|5] [--steps M] [--trace] [--trace-core]\n"
-            "       cairn-sim --scenario NAME|all [--trace] [--trace-core]\n"
-            "       cairn-sim --list\n");
+    fprintf(stderr, "usage: cairn-sim --seeds N [--start S] [--nodes 3|5] [--steps M]\n"
+                    "       cairn-sim --seed S [--nodes 3|5] [--steps M] [--trace] [--trace-core]\n"
+                    "       cairn-sim --scenario NAME|all [--trace] [--trace-core]\n"
+                    "       cairn-sim --list\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -123,18 +122,36 @@ int main(int argc, char **argv)
 
     uint64_t first = one ? seed : start, count = one ? 1 : seeds;
     uint64_t n_safety = 0, n_live = 0, events = 0, commits = 0;
+    struct sim_cw_stats cw = {0};
     double t0 = now_s();
     for (uint64_t k = 0; k < count; k++) {
-        struct sim_run_opts ro = {.seed = first + k, .nodes = (int)nodes, .steps = (unsigned)steps,
-                                  .trace = trace ? stdout : NULL, .trace_core = trace_core};
+        struct sim_run_opts ro = {.seed = first + k,
+                                  .nodes = (int)nodes,
+                                  .steps = (unsigned)steps,
+                                  .trace = trace ? stdout : NULL,
+                                  .trace_core = trace_core};
         struct sim_run_result res;
         sim_run_random(&ro, &res);
         events += res.events;
         commits += res.commits;
+        cw.submitted += res.cw.submitted;
+        cw.acked += res.cw.acked;
+        cw.unknown += res.cw.unknown;
+        cw.failed += res.cw.failed;
+        cw.forwards += res.cw.forwards;
+        cw.resends += res.cw.resends;
+        cw.dups += res.cw.dups;
+        cw.not_leader += res.cw.not_leader;
+        cw.busy += res.cw.busy;
+        cw.stale += res.cw.stale;
+        cw.reads += res.cw.reads;
+        cw.reads_ok += res.cw.reads_ok;
+        cw.reads_local += res.cw.reads_local;
+        cw.reads_failed += res.cw.reads_failed;
         if (one)
             printf("seed %" PRIu64 ": nodes=%d events=%" PRIu64 " committed=%" PRIu64
-                   " leaders=%" PRIu64 " crashes=%" PRIu64 " partitions=%" PRIu64
-                   " conf=%" PRIu64 " snapshots=%" PRIu64 " reads=%" PRIu64 "\n",
+                   " leaders=%" PRIu64 " crashes=%" PRIu64 " partitions=%" PRIu64 " conf=%" PRIu64
+                   " snapshots=%" PRIu64 " reads=%" PRIu64 "\n",
                    ro.seed, res.nodes, res.events, res.commits, res.elections, res.crashes,
                    res.partitions, res.conf_changes, res.snapshots, res.reads);
         if (res.kind != SIM_OK) {
@@ -158,5 +175,14 @@ int main(int argc, char **argv)
            "%" PRIu64 " safety, %" PRIu64 " liveness failures\n",
            count, count == 1 ? "" : "s", first, first + count - 1, steps, dt,
            dt > 0 ? (double)count / dt : 0.0, events, commits, n_safety, n_live);
+    printf("client writes: %" PRIu64 " submitted, %" PRIu64 " acknowledged, %" PRIu64
+           " outcome unknown, %" PRIu64 " failed (nothing committed); %" PRIu64
+           " forwards, %" PRIu64 " resent, leaders answered %" PRIu64 " from their table, %" PRIu64
+           " not-leader, %" PRIu64 " busy, %" PRIu64 " late copies dropped\n",
+           cw.submitted, cw.acked, cw.unknown, cw.failed, cw.forwards, cw.resends, cw.dups,
+           cw.not_leader, cw.busy, cw.stale);
+    printf("client reads: %" PRIu64 " submitted, %" PRIu64 " answered (%" PRIu64
+           " at once under the lease), %" PRIu64 " failed\n",
+           cw.reads, cw.reads_ok, cw.reads_local, cw.reads_failed);
     return n_safety ? 1 : n_live ? 2 : 0;
 }

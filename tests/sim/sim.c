@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "server/fwd_codec.h"
+#include "server/reqs.h"
 #include "server/seq.h"
 
 #define SIM_SNAP_LEN 24 /* snapshot bytes: applied index, its term, running hash */
@@ -114,6 +116,8 @@ struct sim_read {
     uint64_t required; /* highest index committed anywhere when the read was asked */
     uint64_t index;    /* answer from the core */
     uint8_t state;     /* 0 asked, 1 index known, 2 answered (applied >= index) */
+    int remote_from;   /* a follower's READ: answer it (0: a local read) */
+    uint64_t remote_req;
 };
 
 struct sim_node {
@@ -141,6 +145,31 @@ struct sim_node {
     size_t granted_cap;
     uint64_t *pend_reads; /* ctx list waiting for apply */
     size_t n_pend_reads, cap_pend_reads;
+    /* client writes waiting on this node, by server/reqs.c's rules */
+    struct sim_cw *cws;
+    size_t n_cws;
+    uint64_t epoch, next_req;  /* this incarnation's ids (the server's srv__next_id) */
+    struct srv_req_table *tab; /* the leader's table of forwarded proposals */
+    struct sim_cr *crs;        /* client reads waiting on this node */
+};
+
+/* A client write on the node it was submitted to, until answered. Its
+ * command is the envelope (node, env_id), then SIM_CW_MAGIC and the write's
+ * unique id. */
+#define SIM_CW_MAGIC 0x53494d5f435752ULL /* "SIM_CWR" */
+#define SIM_CW_LEN (SRV_ENV_LEN + 16)
+struct sim_cw {
+    struct sim_cw *next;
+    struct srv_req rq;
+    uint64_t wid;
+    uint8_t data[SIM_CW_LEN];
+};
+
+struct sim_wrec {         /* per write id, over the whole run */
+    uint8_t state;        /* enum sim_cw_state */
+    int node;             /* submitted to */
+    uint64_t applied;     /* the index it was committed at (0: not yet) */
+    uint64_t acked_index; /* SIM_CW_ACKED: where the client was told it applied */
 };
 
 struct sim_jrec {
@@ -178,6 +207,11 @@ struct sim {
     uint64_t conf_ref_index;
     struct sim_read *reads;
     size_t reads_cap;
+    struct sim_wrec *w; /* write id -> record */
+    size_t w_cap;
+    uint64_t next_wid, cw_outstanding, max_acked, next_rid, cr_outstanding;
+    struct sim_cw_stats cw_stats;
+    size_t table_cap;
     uint64_t next_ctx, next_value;
     /* failure */
     enum sim_fail_kind fail_kind;
@@ -255,6 +289,10 @@ static const char *msg_name(enum raft_msg_type t)
     static const char *names[] = {
         "?",         "APPEND",  "APPEND_RESP",  "HEARTBEAT", "HB_RESP",    "VOTE",
         "VOTE_RESP", "PREVOTE", "PREVOTE_RESP", "SNAPSHOT",  "TIMEOUT_NOW"};
+    if ((int)t == SIM_MSG_FWD_REQ)
+        return "FWD_REQ";
+    if ((int)t == SIM_MSG_FWD_RESP)
+        return "FWD_RESP";
     return t > 0 && t < RAFT_MSG__COUNT ? names[t] : "?";
 }
 
@@ -785,6 +823,45 @@ static void sm_reset(struct sim_node *nd)
     }
 }
 
+static struct sim_wrec *wrec(struct sim *s, uint64_t wid)
+{
+    grow_zero((void **)&s->w, &s->w_cap, wid, sizeof *s->w);
+    return &s->w[wid];
+}
+
+/* The write id in a client write's command, or 0. */
+static uint64_t cw_wid(const struct raft_entry *e)
+{
+    struct srv_env env;
+    const void *cmd;
+    size_t len;
+    if (e->type != RAFT_ENTRY_NORMAL ||
+        srv_env_decode(e->data.base, e->data.len, &env, &cmd, &len) != 1 || len != 16 ||
+        get64(cmd) != SIM_CW_MAGIC)
+        return 0;
+    return get64((const uint8_t *)cmd + 8);
+}
+
+/* An entry is committed for the first time: a client write is applied at
+ * most once, and never after its client was told it failed cleanly. */
+static void cw_committed(struct sim *s, const struct raft_entry *e)
+{
+    uint64_t wid = cw_wid(e);
+    if (!wid)
+        return;
+    struct sim_wrec *w = wrec(s, wid);
+    if (w->applied && w->applied != e->index)
+        sim_fail(s, SIM_SAFETY,
+                 "write w%" PRIu64 " (through n%d) applied twice: at %" PRIu64 " and %" PRIu64, wid,
+                 w->node, w->applied, e->index);
+    else if (w->state == SIM_CW_FAILED)
+        sim_fail(s, SIM_SAFETY,
+                 "write w%" PRIu64 " (through n%d) applied at %" PRIu64
+                 " after its client was told it failed (nothing could commit)",
+                 wid, w->node, e->index);
+    w->applied = e->index;
+}
+
 static void conf_committed(struct sim *s, uint64_t index, const struct raft_conf *c)
 {
     if (index <= s->conf_ref_index)
@@ -836,6 +913,7 @@ static void sm_apply(struct sim *s, struct sim_node *nd, const struct raft_entry
                 lconf = &ls.conf;
         }
         check_quorum_durable(s, e->index, e->term, &st.conf, lconf, "when first committed");
+        cw_committed(s, e);
         if (is_conf)
             conf_committed(s, e->index, &c);
     } else if (j->term != e->term || j->ehash != eh) {
@@ -910,6 +988,662 @@ static void reads_serve(struct sim *s, struct sim_node *nd)
         }
     }
     nd->n_pend_reads = k;
+}
+
+/* ---- client writes through any node (server/reqs.c) ------------------------------
+ * What src/server/requests.c, forward.c and ready.c do around the same pure
+ * rules: a write submitted to a node gets an envelope (node, env_id) and is
+ * proposed there if it leads, else forwarded (SIM_MSG_FWD_REQ, encoded by
+ * server/fwd_codec.c) to the leader it knows, in that term; the leader
+ * decides by its table (srv_req_table_check) and answers (SIM_MSG_FWD_RESP).
+ * The write completes when its node applies the entry with its envelope;
+ * attempts die only when an entry of a later term is applied there. */
+static void node_process(struct sim *s, struct sim_node *nd);
+static void check_all(struct sim *s);
+static bool cr_dispatch(struct sim *s, struct sim_node *nd);
+static void cr_tick(struct sim *s, struct sim_node *nd);
+static void cr_crash(struct sim *s, struct sim_node *nd);
+static void fwd_on_read(struct sim *s, struct sim_node *nd, uint64_t from,
+                        const struct srv_fwd_req *m);
+static void fwd_on_read_resp(struct sim *s, struct sim_node *nd, const struct srv_fwd_resp *m);
+
+static uint64_t cw_resend_units(const struct sim *s)
+{
+    return (uint64_t)s->o.election_ticks * SIM_TICK; /* requests.c: one election timeout */
+}
+
+static uint64_t cw_retry_units(void)
+{
+    return 10 * SIM_TICK; /* requests.c: ten ticks */
+}
+
+static uint64_t cw_hold_units(const struct sim *s)
+{
+    return 30 * (uint64_t)s->o.election_ticks * SIM_TICK; /* 7 s against ~230 ms */
+}
+
+static uint64_t node_next_id(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->epoch) {
+        nd->epoch = (sim_rng_next(&s->rng) >> 2) | 1;
+        nd->next_req = nd->epoch;
+    }
+    return ++nd->next_req;
+}
+
+/* A forwarding frame from nd to `to`: lost, duplicated and delayed like
+ * any message. */
+static void fwd_send(struct sim *s, struct sim_node *nd, uint64_t to, int type,
+                     const struct cn_buf *b)
+{
+    struct raft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = (enum raft_msg_type)type;
+    m.from = (uint64_t)nd->id;
+    m.to = to;
+    m.snap_data = (struct raft_buf){b->p, b->len}; /* the payload rides here */
+    struct sim_msg *sm = msg_copy(&m);
+    trace_msg(s, "send ", &sm->m);
+    if (s->o.net == SIM_NET_MANUAL) {
+        sm->deliver_at = UINT64_MAX;
+        net_push(s, sm);
+        return;
+    }
+    if (sim_rng_chance(&s->rng, s->o.p_drop)) {
+        trace_msg(s, "lost ", &sm->m);
+        msg_free(sm);
+        return;
+    }
+    if (sim_rng_chance(&s->rng, s->o.p_dup)) {
+        struct sim_msg *d = msg_copy(&sm->m);
+        d->deliver_at = s->now + net_delay(s);
+        net_push(s, d);
+    }
+    sm->deliver_at = s->now + net_delay(s);
+    net_push(s, sm);
+}
+
+static void cw_send_attempt(struct sim *s, struct sim_node *nd, struct sim_cw *c, uint64_t to,
+                            uint64_t term, uint64_t seq)
+{
+    uint64_t floor = seq;
+    for (struct sim_cw *o = nd->cws; o; o = o->next) {
+        const struct srv_req *r = &o->rq;
+        floor = srv_req_floor(&r, 1, floor);
+    }
+    struct srv_fwd_req m;
+    memset(&m, 0, sizeof m);
+    m.kind = SRV_FWD_PROPOSE;
+    m.req_id = seq;
+    m.u.propose.term = term;
+    m.u.propose.epoch = nd->epoch;
+    m.u.propose.floor = floor;
+    m.u.propose.cmd = c->data;
+    m.u.propose.cmd_len = sizeof c->data;
+    struct cn_buf b = CN_BUF_INIT;
+    if (srv_fwd_req_encode(&m, &b) == 0)
+        fwd_send(s, nd, to, SIM_MSG_FWD_REQ, &b);
+    cn_buf_free(&b);
+    sim_tracef(s, "n%d forward w%" PRIu64 " attempt=%" PRIu64 " term=%" PRIu64 " -> n%" PRIu64,
+               nd->id, c->wid, seq, term, to);
+}
+
+/* The client of c learns its outcome; c leaves its node. */
+static void cw_finish(struct sim *s, struct sim_node *nd, struct sim_cw *c, enum sim_cw_state st,
+                      uint64_t index)
+{
+    struct sim_cw **pp = &nd->cws;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    nd->n_cws--;
+    s->cw_outstanding--;
+    struct sim_wrec *w = wrec(s, c->wid);
+    w->state = (uint8_t)st;
+    static const char *const names[] = {"?", "?", "acknowledged", "outcome unknown", "failed"};
+    sim_tracef(s, "n%d w%" PRIu64 " %s (index %" PRIu64 ")", nd->id, c->wid, names[st], index);
+    if (st == SIM_CW_ACKED) {
+        s->cw_stats.acked++;
+        w->acked_index = index;
+        if (w->applied != index)
+            sim_fail(s, SIM_SAFETY,
+                     "write w%" PRIu64 " acknowledged by n%d at %" PRIu64
+                     " but committed at %" PRIu64,
+                     c->wid, nd->id, index, w->applied);
+        if (index > s->max_acked)
+            s->max_acked = index;
+    } else if (st == SIM_CW_UNKNOWN) {
+        s->cw_stats.unknown++;
+    } else if (st == SIM_CW_FAILED) {
+        s->cw_stats.failed++;
+        if (w->applied)
+            sim_fail(s, SIM_SAFETY,
+                     "write w%" PRIu64 " failed cleanly on n%d but was applied at %" PRIu64, c->wid,
+                     nd->id, w->applied);
+    }
+    free(c);
+}
+
+/* Move what may move (requests.c: prop_dispatch). Returns whether
+ * something was proposed here (the core then has an update). */
+static bool cw_dispatch(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->up || !nd->cws)
+        return false;
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    if (st.leader == RAFT_NONE)
+        return false;
+    bool proposed = false;
+    for (struct sim_cw *c = nd->cws; c; c = c->next) {
+        if (st.state == RAFT_LEADER) {
+            if (!srv_req_may_attempt(&c->rq, nd->sm_term))
+                continue;
+            uint64_t idx, term;
+            int rc = raft_propose(nd->r, c->data, sizeof c->data, &idx, &term);
+            sim_tracef(s, "n%d propose w%" PRIu64 " -> rc=%d index=%" PRIu64 " term=%" PRIu64,
+                       nd->id, c->wid, rc, idx, term);
+            if (rc == 0) {
+                srv_req_proposed(&c->rq, idx, term);
+                proposed = true;
+            }
+        } else if (srv_req_may_forward(&c->rq, nd->sm_term, st.term)) {
+            uint64_t seq = node_next_id(s, nd);
+            cw_send_attempt(s, nd, c, st.leader, st.term, seq);
+            srv_req_forwarded(&c->rq, st.term, seq, s->now + cw_resend_units(s));
+            s->cw_stats.forwards++;
+        }
+    }
+    return proposed;
+}
+
+/* Apply path (ready.c: apply_entry): e was applied on nd, whose last
+ * applied term was prev_term. */
+static void cw_applied(struct sim *s, struct sim_node *nd, const struct raft_entry *e,
+                       uint64_t prev_term)
+{
+    if (!nd->cws)
+        return;
+    uint64_t env_id = 0;
+    const void *cmd;
+    size_t len;
+    if (e->type == RAFT_ENTRY_NORMAL && e->data.len &&
+        srv_req_entry(e->data.base, e->data.len, (uint64_t)nd->id, &env_id, &cmd, &len) == 1) {
+        for (struct sim_cw *c = nd->cws; c; c = c->next)
+            if (c->rq.env_id == env_id) {
+                cw_finish(s, nd, c, SIM_CW_ACKED, e->index);
+                break;
+            }
+    }
+    if (e->term > prev_term)
+        for (struct sim_cw *c = nd->cws; c; c = c->next)
+            if (srv_req_term_passed(&c->rq, e->term))
+                sim_tracef(s,
+                           "n%d w%" PRIu64 ": an entry of term %" PRIu64
+                           " applied, its attempt is dead",
+                           nd->id, c->wid, e->term);
+}
+
+/* A leader's snapshot replaced nd's state (requests.c: srv__props_snapshot). */
+static void cw_snapshot(struct sim *s, struct sim_node *nd, const struct raft_snapshot_meta *m)
+{
+    for (struct sim_cw *c = nd->cws, *nx; c; c = nx) {
+        nx = c->next;
+        if (srv_req_snapshot(&c->rq, m->index, m->term) == SRV_REQ_SNAP_UNKNOWN)
+            cw_finish(s, nd, c, SIM_CW_UNKNOWN, 0);
+    }
+}
+
+/* Every tick (requests.c: srv__expire, then dispatch). */
+static void cw_tick(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->up || !nd->cws)
+        return;
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    for (struct sim_cw *c = nd->cws, *nx; c; c = nx) {
+        nx = c->next;
+        enum srv_req_expiry x = srv_req_expiry(&c->rq, s->now, nd->sm_term);
+        if (x != SRV_REQ_LIVE) {
+            cw_finish(s, nd, c, x == SRV_REQ_NO_LEADER ? SIM_CW_FAILED : SIM_CW_UNKNOWN, 0);
+            continue;
+        }
+        if (st.state != RAFT_LEADER && st.leader != RAFT_NONE &&
+            srv_req_resend_due(&c->rq, s->now, st.term)) {
+            cw_send_attempt(s, nd, c, st.leader, c->rq.term, c->rq.seq);
+            c->rq.resend_at = s->now + cw_resend_units(s);
+            s->cw_stats.resends++;
+        }
+    }
+    if (cw_dispatch(s, nd))
+        node_process(s, nd);
+    cr_tick(s, nd);
+    if (cr_dispatch(s, nd))
+        node_process(s, nd);
+}
+
+/* A crash: the clients of nd's writes lose their connection. */
+static void cw_crash(struct sim *s, struct sim_node *nd)
+{
+    while (nd->cws)
+        cw_finish(s, nd, nd->cws, SIM_CW_UNKNOWN, 0);
+    cr_crash(s, nd);
+    free(nd->tab);
+    nd->tab = NULL;
+    nd->epoch = nd->next_req = 0;
+}
+
+/* The leader side of a forwarded write (forward.c: on_propose). */
+static void fwd_on_req(struct sim *s, struct sim_node *nd, uint64_t from, const struct raft_buf *p)
+{
+    struct srv_fwd_req m;
+    char err[160];
+    if (srv_fwd_req_decode(p->base, p->len, &m, err, sizeof err) == 0 && m.kind == SRV_FWD_READ) {
+        fwd_on_read(s, nd, from, &m);
+        return;
+    }
+    if (srv_fwd_req_decode(p->base, p->len, &m, err, sizeof err) != 0 ||
+        m.kind != SRV_FWD_PROPOSE) {
+        sim_fail(s, SIM_SAFETY, "n%d: undecodable forward from n%" PRIu64 ": %s", nd->id, from,
+                 err);
+        return;
+    }
+    if (!nd->tab) {
+        nd->tab = xcalloc(1, sizeof *nd->tab);
+        nd->tab->cap = s->table_cap;
+    }
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    struct srv_fwd_resp a;
+    memset(&a, 0, sizeof a);
+    a.kind = SRV_FWD_PROPOSE;
+    a.req_id = m.req_id;
+    a.term = st.term;
+    uint64_t idx = 0, term = 0;
+    enum srv_req_verdict v =
+        srv_req_table_check(nd->tab, st.state == RAFT_LEADER, st.term, from, &m, &idx);
+    const char *what = "?";
+    switch (v) {
+    case SRV_REQ_STALE:
+        sim_tracef(
+            s, "n%d forward attempt=%" PRIu64 " term=%" PRIu64 " from n%" PRIu64 ": STALE, dropped",
+            nd->id, m.req_id, m.u.propose.term, from);
+        s->cw_stats.stale++;
+        node_process(s, nd);
+        return;
+    case SRV_REQ_BAD:
+        a.code = SRV_FWD_PROTO;
+        what = "BAD";
+        break;
+    case SRV_REQ_NOT_LEADER:
+        a.code = SRV_FWD_NOT_LEADER;
+        what = "NOT_LEADER";
+        s->cw_stats.not_leader++;
+        break;
+    case SRV_REQ_DUP:
+        a.index = idx;
+        what = "DUP";
+        s->cw_stats.dups++;
+        break;
+    case SRV_REQ_BUSY:
+        a.code = SRV_FWD_BUSY;
+        what = "BUSY";
+        s->cw_stats.busy++;
+        break;
+    case SRV_REQ_PROPOSE: {
+        int rc = raft_propose(nd->r, m.u.propose.cmd, m.u.propose.cmd_len, &idx, &term);
+        if (rc) {
+            a.code = srv_fwd_code_from_err(rc);
+            what = "refused";
+            break;
+        }
+        srv_req_table_add(nd->tab, from, &m, idx);
+        a.index = idx;
+        a.term = term;
+        what = "PROPOSED";
+        break;
+    }
+    }
+    sim_tracef(
+        s, "n%d forward attempt=%" PRIu64 " term=%" PRIu64 " from n%" PRIu64 ": %s index=%" PRIu64,
+        nd->id, m.req_id, m.u.propose.term, from, what, a.index);
+    struct cn_buf b = CN_BUF_INIT;
+    if (srv_fwd_resp_encode(&a, &b) == 0)
+        fwd_send(s, nd, from, SIM_MSG_FWD_RESP, &b);
+    cn_buf_free(&b);
+    node_process(s, nd);
+}
+
+/* The follower side (requests.c: srv__prop_answer). */
+static void fwd_on_resp(struct sim *s, struct sim_node *nd, uint64_t from, const struct raft_buf *p)
+{
+    struct srv_fwd_resp m;
+    char err[160];
+    if (srv_fwd_resp_decode(p->base, p->len, &m, err, sizeof err) != 0) {
+        sim_fail(s, SIM_SAFETY, "n%d: undecodable answer from n%" PRIu64 ": %s", nd->id, from, err);
+        return;
+    }
+    if (m.kind == SRV_FWD_READ) {
+        fwd_on_read_resp(s, nd, &m);
+        return;
+    }
+    for (struct sim_cw *c = nd->cws; c; c = c->next) {
+        if (c->rq.phase != SRV_REQ_FWD || c->rq.seq != m.req_id)
+            continue;
+        int rc = srv_req_answer(&c->rq, &m, s->now, cw_retry_units());
+        sim_tracef(s, "n%d w%" PRIu64 " answer code=%d index=%" PRIu64 " term=%" PRIu64, nd->id,
+                   c->wid, (int)m.code, m.index, m.term);
+        if (rc)
+            cw_finish(s, nd, c, SIM_CW_FAILED, 0);
+        break;
+    }
+}
+
+uint64_t sim_client_write(struct sim *s, int id)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return 0;
+    struct sim_cw *c = xcalloc(1, sizeof *c);
+    c->wid = ++s->next_wid;
+    srv_req_init(&c->rq, node_next_id(s, nd), s->now + cw_hold_units(s));
+    struct srv_env env = {.origin = (uint64_t)id, .req_id = c->rq.env_id};
+    srv_env_put(c->data, &env);
+    put64(c->data + SRV_ENV_LEN, SIM_CW_MAGIC);
+    put64(c->data + SRV_ENV_LEN + 8, c->wid);
+    struct sim_cw **pp = &nd->cws; /* in submission order */
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = c;
+    nd->n_cws++;
+    s->cw_outstanding++;
+    struct sim_wrec *w = wrec(s, c->wid);
+    w->state = SIM_CW_WAITING;
+    w->node = id;
+    s->cw_stats.submitted++;
+    sim_tracef(s, "n%d client write w%" PRIu64, id, c->wid);
+    if (cw_dispatch(s, nd))
+        node_process(s, nd);
+    check_all(s);
+    return c->wid;
+}
+
+enum sim_cw_state sim_cw_state(const struct sim *s, uint64_t wid)
+{
+    return wid < s->w_cap ? (enum sim_cw_state)s->w[wid].state : SIM_CW_NONE;
+}
+
+uint64_t sim_cw_applied_at(const struct sim *s, uint64_t wid)
+{
+    return wid < s->w_cap ? s->w[wid].applied : 0;
+}
+
+uint64_t sim_cw_outstanding(const struct sim *s)
+{
+    return s->cw_outstanding;
+}
+
+const struct sim_cw_stats *sim_cw_stats(const struct sim *s)
+{
+    return &s->cw_stats;
+}
+
+void sim_set_table_cap(struct sim *s, size_t cap)
+{
+    s->table_cap = cap;
+}
+
+bool sim_node_member(const struct sim *s, int id)
+{
+    return raft_conf_find(&s->conf_ref, (uint64_t)id) != NULL;
+}
+
+bool sim_cw_converged(const struct sim *s, int *lagging)
+{
+    for (int id = 1; id <= s->o.slots; id++) {
+        const struct sim_node *nd = &s->nodes[id];
+        if (nd->up && !nd->removed && sim_node_member(s, id) && nd->sm_index < s->max_acked) {
+            if (lagging)
+                *lagging = id;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- client reads through any node (server/reqs.c: srv_req_read_now) --------------
+ * What requests.c and forward.c do: ?stale never comes here; a default read
+ * is answered at once when srv_req_read_now says so, else (and ?consistent
+ * always) a leader asks its core for a read index and a follower asks the
+ * leader it knows (a READ forward); the read is answered once the node
+ * applied that far. Check: what it reads (the node's applied index) is at
+ * least every index committed anywhere before the read was asked. */
+enum { CR_HELD, CR_FWD, CR_RAFT, CR_APPLY };
+
+struct sim_cr {
+    struct sim_cr *next;
+    uint64_t rid, ctx, index, required, deadline;
+    enum srv_req_read_mode mode;
+    int phase;
+    uint64_t to; /* CR_FWD: the leader asked */
+};
+
+static void cr_finish(struct sim *s, struct sim_node *nd, struct sim_cr *c, bool ok)
+{
+    struct sim_cr **pp = &nd->crs;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    s->cr_outstanding--;
+    if (ok) {
+        s->cw_stats.reads_ok++;
+        if (nd->sm_index < c->required)
+            sim_fail(s, SIM_SAFETY,
+                     "stale read: n%d answered r%" PRIu64 " (%s) at applied %" PRIu64
+                     " but %" PRIu64 " was committed before it was asked",
+                     nd->id, c->rid, c->mode == SRV_REQ_READ_CONSISTENT ? "consistent" : "default",
+                     nd->sm_index, c->required);
+        sim_tracef(s, "n%d read r%" PRIu64 " answered at applied %" PRIu64, nd->id, c->rid,
+                   nd->sm_index);
+    } else {
+        s->cw_stats.reads_failed++;
+    }
+    free(c);
+}
+
+static bool cr_read_now(struct sim_node *nd, enum srv_req_read_mode mode)
+{
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    struct srv_req_read_view v = {.leader = st.state == RAFT_LEADER,
+                                  .lease_valid = st.lease_valid,
+                                  .term = st.term,
+                                  .commit = st.commit,
+                                  .last_index = st.last_index,
+                                  .last_term = st.last_term,
+                                  .applied = nd->sm_index,
+                                  .applied_term = nd->sm_term};
+    for (size_t i = 0; i < st.conf.n; i++)
+        v.voters += st.conf.servers[i].role == RAFT_VOTER;
+    return srv_req_read_now(mode, &v);
+}
+
+/* A read index of the core of nd (a leader) for ctx; 0 or the core's error. */
+static int cr_core_read(struct sim *s, struct sim_node *nd, enum srv_req_read_mode mode,
+                        uint64_t ctx, int remote_from, uint64_t remote_req)
+{
+    struct sim_read *rd = read_rec(s, ctx);
+    rd->node = nd->id;
+    rd->required = s->max_committed;
+    rd->remote_from = remote_from;
+    rd->remote_req = remote_req;
+    int rc = mode == SRV_REQ_READ_CONSISTENT ? raft_read_index_quorum(nd->r, ctx)
+                                             : raft_read_index(nd->r, ctx);
+    if (rc)
+        rd->state = 3;
+    return rc;
+}
+
+/* Move what may move; returns whether the core got a read. */
+static bool cr_dispatch(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->up || !nd->crs)
+        return false;
+    bool fed = false;
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    for (struct sim_cr *c = nd->crs, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->phase == CR_RAFT) {
+            const struct sim_read *rd = read_rec(s, c->ctx);
+            if (rd->state == 1 || rd->state == 2) {
+                c->phase = CR_APPLY;
+                c->index = rd->index;
+            } else if (st.state != RAFT_LEADER) {
+                c->phase = CR_HELD; /* a quorum round of a term we lost: ask again */
+            }
+        }
+        if (c->phase == CR_FWD && st.leader != c->to)
+            c->phase = CR_HELD; /* asked the old leader: ask the new one */
+        if (c->phase == CR_APPLY && nd->sm_index >= c->index) {
+            cr_finish(s, nd, c, true);
+            continue;
+        }
+        if (c->phase != CR_HELD || st.leader == RAFT_NONE)
+            continue;
+        if (st.state == RAFT_LEADER) {
+            c->ctx = s->next_ctx++;
+            if (cr_core_read(s, nd, c->mode, c->ctx, 0, 0) == 0) {
+                c->phase = CR_RAFT;
+                fed = true;
+            }
+            continue;
+        }
+        struct srv_fwd_req m;
+        memset(&m, 0, sizeof m);
+        m.kind = SRV_FWD_READ;
+        m.req_id = c->ctx = node_next_id(s, nd);
+        m.u.read.mode =
+            c->mode == SRV_REQ_READ_CONSISTENT ? SRV_FWD_READ_CONSISTENT : SRV_FWD_READ_DEFAULT;
+        struct cn_buf b = CN_BUF_INIT;
+        if (srv_fwd_req_encode(&m, &b) == 0)
+            fwd_send(s, nd, st.leader, SIM_MSG_FWD_REQ, &b);
+        cn_buf_free(&b);
+        c->phase = CR_FWD;
+        c->to = st.leader;
+    }
+    return fed;
+}
+
+/* The leader: a follower's READ (forward.c: on_read). */
+static void fwd_on_read(struct sim *s, struct sim_node *nd, uint64_t from,
+                        const struct srv_fwd_req *m)
+{
+    struct raft_status st;
+    raft_get_status(nd->r, &st);
+    enum srv_req_read_mode mode =
+        m->u.read.mode == SRV_FWD_READ_CONSISTENT ? SRV_REQ_READ_CONSISTENT : SRV_REQ_READ_DEFAULT;
+    int rc = st.state == RAFT_LEADER
+                 ? cr_core_read(s, nd, mode, s->next_ctx++, (int)from, m->req_id)
+                 : CN_EAGAIN;
+    if (rc) {
+        struct srv_fwd_resp a;
+        memset(&a, 0, sizeof a);
+        a.kind = SRV_FWD_READ;
+        a.req_id = m->req_id;
+        a.code = srv_fwd_code_from_err(rc);
+        struct cn_buf b = CN_BUF_INIT;
+        if (srv_fwd_resp_encode(&a, &b) == 0)
+            fwd_send(s, nd, from, SIM_MSG_FWD_RESP, &b);
+        cn_buf_free(&b);
+    }
+    node_process(s, nd);
+}
+
+/* The leader's core answered a follower's read index. */
+static void fwd_read_answered(struct sim *s, struct sim_node *nd, const struct sim_read *rd)
+{
+    struct srv_fwd_resp a;
+    memset(&a, 0, sizeof a);
+    a.kind = SRV_FWD_READ;
+    a.req_id = rd->remote_req;
+    a.code = SRV_FWD_OK;
+    a.index = rd->index;
+    struct cn_buf b = CN_BUF_INIT;
+    if (srv_fwd_resp_encode(&a, &b) == 0)
+        fwd_send(s, nd, (uint64_t)rd->remote_from, SIM_MSG_FWD_RESP, &b);
+    cn_buf_free(&b);
+}
+
+/* The follower: the leader's answer to a READ. */
+static void fwd_on_read_resp(struct sim *s, struct sim_node *nd, const struct srv_fwd_resp *m)
+{
+    for (struct sim_cr *c = nd->crs; c; c = c->next) {
+        if (c->phase != CR_FWD || c->ctx != m->req_id)
+            continue;
+        if (m->code != SRV_FWD_OK) {
+            c->phase = CR_HELD;
+        } else {
+            c->phase = CR_APPLY;
+            c->index = m->index;
+        }
+        break;
+    }
+    (void)s;
+}
+
+static void cr_tick(struct sim *s, struct sim_node *nd)
+{
+    for (struct sim_cr *c = nd->crs, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->deadline <= s->now)
+            cr_finish(s, nd, c, false);
+    }
+}
+
+static void cr_crash(struct sim *s, struct sim_node *nd)
+{
+    while (nd->crs)
+        cr_finish(s, nd, nd->crs, false);
+}
+
+uint64_t sim_client_read(struct sim *s, int id, bool consistent)
+{
+    struct sim_node *nd = node(s, id);
+    if (!nd || !nd->up)
+        return 0;
+    enum srv_req_read_mode mode = consistent ? SRV_REQ_READ_CONSISTENT : SRV_REQ_READ_DEFAULT;
+    uint64_t rid = ++s->next_rid;
+    s->cw_stats.reads++;
+    if (cr_read_now(nd, mode)) {
+        s->cw_stats.reads_ok++;
+        s->cw_stats.reads_local++;
+        if (nd->sm_index < s->max_committed)
+            sim_fail(s, SIM_SAFETY,
+                     "stale read: n%d answered r%" PRIu64 " at once at applied %" PRIu64
+                     " but %" PRIu64 " was committed before it was asked",
+                     id, rid, nd->sm_index, s->max_committed);
+        return rid;
+    }
+    struct sim_cr *c = xcalloc(1, sizeof *c);
+    c->rid = rid;
+    c->mode = mode;
+    c->required = s->max_committed;
+    c->deadline = s->now + cw_hold_units(s);
+    c->next = nd->crs;
+    nd->crs = c;
+    s->cr_outstanding++;
+    sim_tracef(s, "n%d client read r%" PRIu64 " (%s), committed so far %" PRIu64, id, rid,
+               consistent ? "consistent" : "default", c->required);
+    if (cr_dispatch(s, nd))
+        node_process(s, nd);
+    check_all(s);
+    return rid;
+}
+
+uint64_t sim_cr_outstanding(const struct sim *s)
+{
+    return s->cr_outstanding;
 }
 
 /* ---- disk ---------------------------------------------------------------------- */
@@ -999,6 +1733,7 @@ static bool image_entries(struct sim *s, struct sim_node *nd, struct sim_log *l,
 }
 
 static void node_process(struct sim *s, struct sim_node *nd);
+static void check_all(struct sim *s);
 
 /* The hard state of batch b becomes durable (cairn's writer writes it
  * before the batch's snapshot and entries). */
@@ -1109,7 +1844,7 @@ static void disk_enqueue(struct sim *s, struct sim_node *nd, struct sim_batch *b
 }
 
 /* ---- the ready loop (raft.h steps a-d) ----------------------------------------- */
-static void node_process(struct sim *s, struct sim_node *nd)
+static void node_ready(struct sim *s, struct sim_node *nd)
 {
     struct raft_update u;
     int rounds = 0;
@@ -1175,11 +1910,16 @@ static void node_process(struct sim *s, struct sim_node *nd)
                          nd->id, v->hs.term, u.hs.term);
             v->hs = u.hs;
         }
-        /* b. apply */
-        if (u.snapshot)
+        /* b. apply; client writes complete, or their attempts die (reqs.c) */
+        if (u.snapshot) {
             sm_install(s, nd, u.snapshot, &u.snapshot_data);
-        for (size_t i = 0; i < u.n_committed; i++)
+            cw_snapshot(s, nd, u.snapshot);
+        }
+        for (size_t i = 0; i < u.n_committed; i++) {
+            uint64_t prev_term = nd->sm_term;
             sm_apply(s, nd, &u.committed[i]);
+            cw_applied(s, nd, &u.committed[i], prev_term);
+        }
         for (size_t i = 0; i < u.n_reads; i++) {
             uint64_t ctx = u.reads[i].ctx;
             struct sim_read *rd = ctx && ctx < s->next_ctx ? read_rec(s, ctx) : NULL;
@@ -1195,6 +1935,8 @@ static void node_process(struct sim *s, struct sim_node *nd)
                          nd->id, ctx, u.reads[i].index, rd->required);
             rd->index = u.reads[i].index;
             rd->state = 1;
+            if (rd->remote_from)
+                fwd_read_answered(s, nd, rd);
             sim_tracef(s, "n%d read ctx=%" PRIu64 " index=%" PRIu64, nd->id, ctx, rd->index);
             grow_zero((void **)&nd->pend_reads, &nd->cap_pend_reads, nd->n_pend_reads,
                       sizeof *nd->pend_reads);
@@ -1247,6 +1989,17 @@ static void node_process(struct sim *s, struct sim_node *nd)
     }
     if (nd->up)
         reads_serve(s, nd);
+}
+
+/* The ready loop, then what client writes may do now (a leader known, an
+ * attempt dead): ready.c runs srv__dispatch_held after process_ready. */
+static void node_process(struct sim *s, struct sim_node *nd)
+{
+    node_ready(s, nd);
+    if (s->fail_kind == SIM_OK && cw_dispatch(s, nd))
+        node_ready(s, nd);
+    if (s->fail_kind == SIM_OK && cr_dispatch(s, nd))
+        node_ready(s, nd);
 }
 
 /* ---- per-event checks ------------------------------------------------------------ */
@@ -1481,6 +2234,7 @@ static void node_down(struct sim *s, struct sim_node *nd)
     raft_free(nd->r);
     nd->r = NULL;
     nd->up = false;
+    cw_crash(s, nd);
     while (nd->ph) {
         struct sim_batch *b = nd->ph;
         nd->ph = b->next;
@@ -1515,6 +2269,7 @@ void sim_free(struct sim *s)
         free(s->reg[i].v);
     free(s->reg);
     free(s->reads);
+    free(s->w);
     free(s);
     sim_core_trace = NULL;
 }
@@ -1602,6 +2357,7 @@ void sim_tick(struct sim *s, int id)
         return;
     raft_tick(nd->r);
     node_process(s, nd);
+    cw_tick(s, nd);
     check_all(s);
 }
 
@@ -1801,6 +2557,15 @@ static void deliver(struct sim *s, struct sim_msg *sm)
         return;
     }
     trace_msg(s, "recv ", m);
+    if ((int)m->type == SIM_MSG_FWD_REQ || (int)m->type == SIM_MSG_FWD_RESP) {
+        if ((int)m->type == SIM_MSG_FWD_REQ)
+            fwd_on_req(s, to, m->from, &m->snap_data);
+        else
+            fwd_on_resp(s, to, m->from, &m->snap_data);
+        msg_free(sm);
+        check_all(s);
+        return;
+    }
     int rc = raft_step(to->r, m);
     if (rc != 0)
         sim_fail(s, SIM_SAFETY, "n%d: raft_step(%s) -> %d", to->id, msg_name(m->type), rc);
@@ -1820,6 +2585,21 @@ int sim_deliver(struct sim *s, struct sim_match m)
         return 0;
     deliver(s, net_take(s, (size_t)i));
     return 1;
+}
+
+int sim_deliver_newest(struct sim *s, struct sim_match m)
+{
+    for (size_t i = s->n_net; i-- > 0;)
+        if (match_msg(s->net[i], m)) {
+            deliver(s, net_take(s, i));
+            return 1;
+        }
+    return 0;
+}
+
+void sim_skip_time(struct sim *s, uint64_t units)
+{
+    s->now += units;
 }
 
 int sim_drop(struct sim *s, struct sim_match m)

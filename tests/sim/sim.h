@@ -3,7 +3,9 @@
  * One process, virtual time, N raft cores (src/raft/raft.h) driven by a
  * "shell" that follows the contract of raft.h to the letter, with the
  * server's own sequencing rules (src/server/seq.c: what is written, the
- * commit clamp, which messages wait for which write): fake disks with
+ * commit clamp, which messages wait for which write) and its rules for
+ * writes forwarded by followers (src/server/reqs.c: client writes through
+ * any node, below): fake disks with
  * a synced watermark (a crash loses what was not synced), a fake network
  * (delay, drop, duplicate, reorder, partitions), a deterministic state
  * machine (a running hash of applied commands) and the safety invariants of
@@ -144,6 +146,48 @@ int sim_take_snapshot(struct sim *s, int id, uint64_t keep);
 uint64_t sim_committed_term(const struct sim *s, uint64_t index);
 uint64_t sim_max_committed(const struct sim *s);
 
+/* ---- client writes through any node (src/server/reqs.c) -------------------------
+ * A client write goes to one node, any role: proposed there if it leads,
+ * else forwarded to the leader it knows (messages of type SIM_MSG_FWD_REQ /
+ * SIM_MSG_FWD_RESP on the same faulty network, encoded by
+ * server/fwd_codec.c); it completes when that node applies its entry. Each
+ * carries a unique write id in its command: the checks fail a run when one
+ * is committed twice, acknowledged at an index other than the one it was
+ * committed at, or committed after its client was told it failed. */
+#define SIM_MSG_FWD_REQ 100
+#define SIM_MSG_FWD_RESP 101
+enum sim_cw_state {
+    SIM_CW_NONE,
+    SIM_CW_WAITING,
+    SIM_CW_ACKED,   /* applied on its node: the client was told so */
+    SIM_CW_UNKNOWN, /* the client was told the outcome is unknown (or lost its node) */
+    SIM_CW_FAILED,  /* the client was told it failed: it must never commit */
+};
+struct sim_cw_stats {
+    uint64_t submitted, acked, unknown, failed, forwards, resends, dups, not_leader, busy, stale;
+    uint64_t reads, reads_ok, reads_local, reads_failed; /* client reads through any node */
+};
+/* Submit a client write to node id; its write id, or 0 (the node is down). */
+uint64_t sim_client_write(struct sim *s, int id);
+enum sim_cw_state sim_cw_state(const struct sim *s, uint64_t wid);
+uint64_t sim_cw_applied_at(const struct sim *s, uint64_t wid); /* committed at; 0: not */
+uint64_t sim_cw_outstanding(const struct sim *s);
+const struct sim_cw_stats *sim_cw_stats(const struct sim *s);
+/* Entries usable in each leader's table of forwarded proposals (0: all). */
+void sim_set_table_cap(struct sim *s, size_t cap);
+/* A client read (default, or ?consistent) through node id, any role: its
+ * id, or 0 (the node is down). Answered when its node applied the read
+ * index (the leader's, asked by a follower), or at once when the lease
+ * allows (srv_req_read_now); checked against every index committed before
+ * it was asked. */
+uint64_t sim_client_read(struct sim *s, int id, bool consistent);
+uint64_t sim_cr_outstanding(const struct sim *s);
+/* Is id in the latest committed configuration? */
+bool sim_node_member(const struct sim *s, int id);
+/* Has every live member of the configuration applied every acknowledged
+ * write? (else *lagging) */
+bool sim_cw_converged(const struct sim *s, int *lagging);
+
 /* ---- network --------------------------------------------------------------------- */
 /* Filters: 0 = any for from/to/type. */
 struct sim_match {
@@ -154,6 +198,12 @@ struct sim_match {
 size_t sim_net_count(const struct sim *s, struct sim_match m);
 /* Deliver the oldest queued message matching `m` (1) or nothing matched (0). */
 int sim_deliver(struct sim *s, struct sim_match m);
+/* Deliver the newest queued message matching `m` (1) or nothing matched (0):
+ * a later message overtakes an earlier one. */
+int sim_deliver_newest(struct sim *s, struct sim_match m);
+/* Scripts: the clock jumps by `units` (nothing is ticked or delivered);
+ * deadlines and resend times of client writes see it. */
+void sim_skip_time(struct sim *s, uint64_t units);
 /* Drop every queued message matching `m`; returns how many. */
 int sim_drop(struct sim *s, struct sim_match m);
 /* Drop only the oldest matching message; 1 or 0. */
@@ -211,6 +261,7 @@ struct sim_run_result {
     char msg[512];
     int nodes;
     uint64_t events, commits, elections, crashes, partitions, conf_changes, snapshots, reads;
+    struct sim_cw_stats cw; /* client writes through any node */
 };
 void sim_run_random(const struct sim_run_opts *o, struct sim_run_result *res);
 

@@ -20,7 +20,7 @@
 struct rnd {
     struct sim_run_result *res;
     bool faults;
-    double p_propose, p_read, p_crash, p_partition, p_conf, p_snapshot, p_transfer;
+    double p_propose, p_read, p_crash, p_partition, p_conf, p_snapshot, p_transfer, p_write;
     uint64_t partition_end; /* 0: no partition */
     uint64_t restart_at[SIM_MAX_NODES + 1];
     bool retired[SIM_MAX_NODES + 1];
@@ -182,11 +182,22 @@ static void hook(struct sim *s, void *arg)
     /* clients keep at most 16 commands outstanding (a bounded backlog, so
      * the liveness deadline measures recovery, not a queue) and stop when
      * the faults stop: from then on only the liveness probe is proposed */
-    if (leader && x->faults && ls.last_index - ls.commit < 16 &&
-        sim_rng_chance(r, x->p_propose))
+    if (leader && x->faults && ls.last_index - ls.commit < 16 && sim_rng_chance(r, x->p_propose))
         sim_propose(s, leader, NULL);
-    if (leader && x->faults && sim_rng_chance(r, x->p_read) &&
-        sim_read_index(s, leader, NULL) == 0)
+    /* client writes through any member, followers included: they forward
+     * to the leader they know (server/reqs.c); at most 16 outstanding */
+    if (x->faults && sim_cw_outstanding(s) < 16 && sim_rng_chance(r, x->p_write)) {
+        int id = pick_up_member(s, x);
+        if (id)
+            sim_client_write(s, id);
+    }
+    /* client reads (default or ?consistent) through any member */
+    if (x->faults && sim_cr_outstanding(s) < 16 && sim_rng_chance(r, x->p_read)) {
+        int id = pick_up_member(s, x);
+        if (id)
+            sim_client_read(s, id, sim_rng_chance(r, 0.3));
+    }
+    if (leader && x->faults && sim_rng_chance(r, x->p_read) && sim_read_index(s, leader, NULL) == 0)
         x->res->reads++;
     if (leader && x->faults && sim_rng_chance(r, x->p_transfer)) {
         int to = (int)sim_rng_below(r, (uint64_t)x->slots + 1); /* 0 = most up to date */
@@ -198,6 +209,60 @@ static void hook(struct sim *s, void *arg)
         if (sim_up(s, id) && sim_rng_chance(r, x->p_snapshot) &&
             sim_take_snapshot(s, id, sim_rng_below(r, 4)) == 0)
             x->res->snapshots++;
+}
+
+/* After the heal: a write through every live member of the configuration
+ * completes, and every live member applies every acknowledged write, with no
+ * `budget` ticks in a row without progress. A write whose outcome is unknown (a leader's snapshot
+ * covered its entry) is made again as a new write, as a client would. */
+static void writes_live(struct sim *s, struct rnd *x, unsigned budget)
+{
+    uint64_t wid[SIM_MAX_NODES + 1] = {0};
+    unsigned retries = 0;
+    for (int id = 1; id <= x->slots; id++)
+        if (sim_up(s, id) && !sim_node_removed(s, id) && sim_node_member(s, id))
+            wid[id] = sim_client_write(s, id);
+    sim_tracef(s, "HEAL: a write through every live member must complete within %u ticks", budget);
+    /* A member that lags far (a learner fed one entry per round trip)
+     * applies slowly but steadily: the clock restarts whenever some member
+     * applied more, up to ten times the budget. */
+    uint64_t applied = 0;
+    for (unsigned t = 0, idle = 0; idle < budget && t < 10 * budget && sim_failed(s) == SIM_OK;
+         t++, idle++) {
+        uint64_t a = 0;
+        for (int id = 1; id <= x->slots; id++)
+            a += sim_up(s, id) ? sim_applied(s, id) : 0;
+        if (a > applied) {
+            applied = a;
+            idle = 0;
+        }
+        for (int id = 1; id <= x->slots; id++)
+            if (wid[id] && sim_cw_state(s, wid[id]) == SIM_CW_UNKNOWN && retries++ < 20)
+                wid[id] = sim_client_write(s, id);
+        bool done = sim_cw_converged(s, NULL);
+        for (int id = 1; id <= x->slots && done; id++)
+            done = !wid[id] || sim_cw_state(s, wid[id]) == SIM_CW_ACKED;
+        if (done)
+            return;
+        sim_advance(s, SIM_TICK, hook, x);
+    }
+    if (sim_failed(s) != SIM_OK)
+        return;
+    for (int id = 1; id <= x->slots; id++)
+        if (wid[id] && sim_cw_state(s, wid[id]) != SIM_CW_ACKED) {
+            sim_fail(s, SIM_LIVENESS,
+                     "the write w%" PRIu64 " through n%d was not acknowledged after healing "
+                     "(%u ticks without progress) (state %d, committed at %" PRIu64 ")",
+                     wid[id], id, budget, (int)sim_cw_state(s, wid[id]),
+                     sim_cw_applied_at(s, wid[id]));
+            return;
+        }
+    int lag = 0;
+    if (!sim_cw_converged(s, &lag))
+        sim_fail(s, SIM_LIVENESS,
+                 "n%d has not applied every acknowledged write after healing (%u ticks "
+                 "without progress)",
+                 lag, budget);
 }
 
 static const double drops[] = {0, 0, 0.01, 0.05, 0.15};
@@ -244,9 +309,10 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
     x.p_crash = 0.005 + 0.03 * (double)sim_rng_below(&r, 100) / 100.0;
     x.p_partition = 0.002 + 0.02 * (double)sim_rng_below(&r, 100) / 100.0;
     x.p_conf = sim_rng_chance(&r, 0.5) ? 0.02 : 0;
-    x.p_snapshot = sim_rng_chance(&r, 0.6) ? 0.01 + 0.04 * (double)sim_rng_below(&r, 100) / 100.0
-                                           : 0;
+    x.p_snapshot =
+        sim_rng_chance(&r, 0.6) ? 0.01 + 0.04 * (double)sim_rng_below(&r, 100) / 100.0 : 0;
     x.p_transfer = sim_rng_chance(&r, 0.4) ? 0.01 : 0;
+    x.p_write = 0.1 + 0.5 * (double)sim_rng_below(&r, 100) / 100.0;
 
     /* a third of the seeds run a "chaos" profile: lossy, slow, tiny batches,
      * frequent crashes and short partitions, i.e. many leaders with divergent
@@ -311,6 +377,8 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
                      "proposal %" PRIu64 "/%" PRIu64 ")",
                      budget, leader, idx, term);
         }
+        if (sim_failed(s) == SIM_OK)
+            writes_live(s, &x, budget);
     }
     if (sim_failed(s) == SIM_OK)
         sim_check_full(s);
@@ -319,5 +387,6 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
     res->events = sim_events(s);
     res->commits = sim_max_committed(s);
     res->elections = sim_leaders_elected(s);
+    res->cw = *sim_cw_stats(s);
     sim_free(s);
 }

@@ -1043,6 +1043,102 @@ out:
     return finish(s, rc, why, cap);
 }
 
+/* ---- forwarding (server/reqs.c) ----------------------------------------------------
+ * Client writes through a follower, which forwards them to the leader; the
+ * harness fails a run in which a write is committed twice. */
+
+/* Count the entries committed for write `wid`: the harness already fails on
+ * a second one; this says where the first one is. */
+static bool acked_once(struct sim *s, uint64_t wid)
+{
+    return sim_cw_state(s, wid) == SIM_CW_ACKED && sim_cw_applied_at(s, wid) != 0;
+}
+
+/* n2 forwards a write to n1 (term t1), n1 proposes it and reaches n3 only,
+ * then crashes. n3 wins term t2 and n2 learns it. The attempt is not dead
+ * yet: n3 carries its entry and commits it with its no-op. n2 must wait for
+ * an applied entry of a later term (it then has applied its own entry, or
+ * knows it never will commit) instead of forwarding again to n3 at once:
+ * that would commit the write twice. */
+static int sc_forward_new_leader(FILE *trace, char *why, size_t cap)
+{
+    int rc = 0;
+    struct sim *s = mk(trace, 31, 3, 3, true, true);
+    uint64_t w, f0;
+    EXPECT(win(s, 1, 3), "n1 did not win");
+    settle(s);
+    heartbeat(s, 1);
+    w = sim_client_write(s, 2);
+    EXPECT(sim_net_count(s, M(2, 1, SIM_MSG_FWD_REQ)) == 1, "n2 did not forward to n1");
+    f0 = sim_cw_stats(s)->forwards;
+    EXPECT(sim_deliver(s, M(2, 1, SIM_MSG_FWD_REQ)), "no forward");
+    EXPECT(sim_deliver(s, M(1, 3, RAFT_MSG_APPEND)), "no APPEND n1->n3");
+    sim_sync_all(s, 3);
+    sim_crash(s, 1);
+    sim_drop(s, M(1, SIM_ANY, SIM_ANY));
+    sim_drop(s, M(SIM_ANY, 1, SIM_ANY));
+    EXPECT(sim_cw_applied_at(s, w) == 0, "committed before n1 crashed");
+    EXPECT(win(s, 3, 6), "n3 did not win");
+    settle(s);
+    heartbeat(s, 3);
+    EXPECT(acked_once(s, w), "the write through n2 was not acknowledged (state %d)",
+           (int)sim_cw_state(s, w));
+    EXPECT(sim_cw_stats(s)->forwards == f0, "n2 forwarded the write again (%" PRIu64 " times)",
+           sim_cw_stats(s)->forwards - f0);
+out:
+    return finish(s, rc, why, cap);
+}
+
+/* n2's forward is proposed by n1 but the answer is lost; n2 sends the same
+ * attempt again (same term): n1 answers it from its table, no second entry. */
+static int sc_forward_resend(FILE *trace, char *why, size_t cap)
+{
+    int rc = 0;
+    struct sim *s = mk(trace, 32, 3, 3, true, true);
+    uint64_t w;
+    EXPECT(win(s, 1, 3), "n1 did not win");
+    settle(s);
+    heartbeat(s, 1);
+    w = sim_client_write(s, 2);
+    EXPECT(sim_deliver(s, M(2, 1, SIM_MSG_FWD_REQ)), "no forward");
+    EXPECT(sim_drop(s, M(1, 2, SIM_MSG_FWD_RESP)) == 1, "no answer to drop");
+    sim_skip_time(s, (uint64_t)sim_opts(s)->election_ticks * SIM_TICK);
+    sim_tick(s, 2);
+    EXPECT(sim_deliver(s, M(2, 1, SIM_MSG_FWD_REQ)), "n2 did not send its attempt again");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(acked_once(s, w), "the write through n2 was not acknowledged");
+    EXPECT(sim_cw_stats(s)->dups == 1, "n1 did not answer the repeat from its table");
+out:
+    return finish(s, rc, why, cap);
+}
+
+/* A copy of n2's first attempt (a duplicate frame) arrives after n2's next
+ * attempt, whose floor closed the first: n1 forgot the first (its entry is
+ * out of the table) and must drop the copy, not propose it again. */
+static int sc_forward_late_copy(FILE *trace, char *why, size_t cap)
+{
+    int rc = 0;
+    struct sim *s = mk(trace, 33, 3, 3, true, true);
+    uint64_t w1, w2;
+    EXPECT(win(s, 1, 3), "n1 did not win");
+    settle(s);
+    heartbeat(s, 1);
+    w1 = sim_client_write(s, 2);
+    EXPECT(sim_dup(s, M(2, 1, SIM_MSG_FWD_REQ)), "no forward to duplicate");
+    EXPECT(sim_deliver(s, M(2, 1, SIM_MSG_FWD_REQ)), "no forward");
+    EXPECT(sim_deliver(s, M(1, 2, SIM_MSG_FWD_RESP)), "no answer");
+    w2 = sim_client_write(s, 2);
+    EXPECT(sim_deliver_newest(s, M(2, 1, SIM_MSG_FWD_REQ)), "no second forward");
+    EXPECT(sim_deliver(s, M(2, 1, SIM_MSG_FWD_REQ)), "no late copy");
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(acked_once(s, w1) && acked_once(s, w2), "the writes were not acknowledged");
+    EXPECT(sim_cw_stats(s)->stale == 1, "n1 did not drop the late copy");
+out:
+    return finish(s, rc, why, cap);
+}
+
 const struct sim_scenario sim_scenarios[] = {
     {"figure8_prev_term_commit", "item 3: an old-term entry on a majority is not committed",
      sc_figure8},
@@ -1079,5 +1175,14 @@ const struct sim_scenario sim_scenarios[] = {
     {"hard_state_commit_clamp_snapshot",
      "items 14/15 (server): ... and not to the index of a snapshot still being written",
      sc_commit_clamp_snapshot},
+    {"forward_new_leader_no_reforward",
+     "(server) a forwarded write is not made again because a new leader is known",
+     sc_forward_new_leader},
+    {"forward_resend_answered_from_table",
+     "(server) an attempt sent again in its term is answered, not proposed again",
+     sc_forward_resend},
+    {"forward_late_copy_dropped",
+     "(server) a late copy of an attempt its sender closed is dropped, not proposed",
+     sc_forward_late_copy},
 };
 const size_t sim_n_scenarios = sizeof sim_scenarios / sizeof sim_scenarios[0];
