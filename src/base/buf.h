@@ -14,7 +14,10 @@ struct cn_buf {
     size_t cap;
 };
 
-#define CN_BUF_INIT {NULL, 0, 0}
+#define CN_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void cn_buf_init(struct cn_buf *b);
 void cn_buf_free(struct cn_buf *b);

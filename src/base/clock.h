@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-uint64_t cn_now_ms(void);      /* monotonic milliseconds */
-uint64_t cn_now_ns(void);      /* monotonic nanoseconds */
+uint64_t cn_now_ms(void); /* monotonic milliseconds */
+uint64_t cn_now_ns(void); /* monotonic nanoseconds */
 
 #endif

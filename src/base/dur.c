@@ -11,9 +11,14 @@ struct unit {
 };
 
 static const struct unit units[] = {
-    {"ns", 1},           {"us", 1000},           {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
-    {"\xce\xbcs", 1000}, /* U+03BC greek mu */ {"ms", 1000000},
-    {"s", 1000000000LL}, {"m", 60000000000LL},   {"h", 3600000000000LL},
+    {"ns", 1},
+    {"us", 1000},
+    {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
+    {"\xce\xbcs", 1000},
+    /* U+03BC greek mu */ {"ms", 1000000},
+    {"s", 1000000000LL},
+    {"m", 60000000000LL},
+    {"h", 3600000000000LL},
 };
 
 int cn_dur_parse(const char *s, int64_t *out)
@@ -106,7 +111,10 @@ size_t cn_dur_format(int64_t ns, char *out, size_t cap)
     if (v == 0)
         n = (size_t)snprintf(tmp, sizeof(tmp), "0s");
     else if (v < 1000ULL)
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%llu" "ns", (unsigned long long)v);
+        n = (size_t)snprintf(tmp, sizeof(tmp),
+                             "%llu"
+                             "ns",
+                             (unsigned long long)v);
     else if (v < 1000000ULL)
         n = fmt_frac(tmp, sizeof(tmp), v, 1000ULL, "\xc2\xb5s");
     else if (v < 1000000000ULL)

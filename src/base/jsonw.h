@@ -34,7 +34,7 @@ void cn_jsonw_i64(struct cn_jsonw *w, int64_t v);
 void cn_jsonw_bool(struct cn_jsonw *w, int v);
 void cn_jsonw_null(struct cn_jsonw *w);
 void cn_jsonw_base64(struct cn_jsonw *w, const void *p, size_t n); /* a "..." string */
-void cn_jsonw_raw(struct cn_jsonw *w, const char *json, size_t n);  /* pre-encoded value */
+void cn_jsonw_raw(struct cn_jsonw *w, const char *json, size_t n); /* pre-encoded value */
 
 /* Shorthands: key + value. */
 void cn_jsonw_kstr(struct cn_jsonw *w, const char *k, const char *s);

@@ -60,10 +60,10 @@ typedef void (*http_abort_cb)(struct http_req *req);
 typedef void (*http_timeout_cb)(struct http_req *req);
 
 struct http_options {
-    const char *host; /* bind address, e.g. "127.0.0.1" or "::1" or "0.0.0.0" */
-    int port;         /* 0 = ephemeral; see http_server_port */
-    size_t max_header_bytes; /* 0 = 64 KiB -> 431 */
-    size_t max_body_bytes;   /* 0 = 8 MiB -> 413 */
+    const char *host;           /* bind address, e.g. "127.0.0.1" or "::1" or "0.0.0.0" */
+    int port;                   /* 0 = ephemeral; see http_server_port */
+    size_t max_header_bytes;    /* 0 = 64 KiB -> 431 */
+    size_t max_body_bytes;      /* 0 = 8 MiB -> 413 */
     uint64_t idle_timeout_ms;   /* keep-alive idle; 0 = 120 s */
     uint64_t header_timeout_ms; /* time to receive a full request once started; 0 = 30 s */
     int backlog;                /* 0 = 4096 */
@@ -108,8 +108,7 @@ void http_req_server_stats(const struct http_req *req, struct http_stats *out);
 /* The request parser alone, for fuzzing and unit tests: feed bytes, get the
  * parsed requests through cb (req valid during the call only). Returns the
  * HTTP status of the first error (400, 413, 431, 414...) or 0. */
-int http_parse_buffer(const char *data, size_t len, size_t max_header_bytes,
-                      size_t max_body_bytes, void (*cb)(void *arg, struct http_req *req),
-                      void *arg);
+int http_parse_buffer(const char *data, size_t len, size_t max_header_bytes, size_t max_body_bytes,
+                      void (*cb)(void *arg, struct http_req *req), void *arg);
 
 #endif

@@ -34,8 +34,8 @@ struct http__blk {
 };
 
 struct http__arena {
-    char *cur, *end;         /* free space of the current block */
-    char *open;              /* start of the open string, or NULL */
+    char *cur, *end;          /* free space of the current block */
+    char *open;               /* start of the open string, or NULL */
     struct http__blk *blocks; /* malloc'd overflow blocks */
 };
 
@@ -53,20 +53,20 @@ struct http__hdr {
 };
 
 enum { /* http__req.flags */
-    HTTP__R_KEEP_ALIVE = 1u << 0,
-    HTTP__R_HTTP10 = 1u << 1,      /* HTTP/1.0: keep-alive must be announced */
-    HTTP__R_ABORTED = 1u << 2,     /* the connection is gone */
-    HTTP__R_PARKED = 1u << 3,      /* a park deadline is pending */
-    HTTP__R_HEADERS_DONE = 1u << 4,
-    HTTP__R_EXPECT = 1u << 5,      /* Expect: 100-continue */
-    HTTP__R_HEAP_BODY = 1u << 6,   /* body is malloc'd (chunked), not in the arena */
-    HTTP__R_ABORT_SENT = 1u << 7,  /* abort callback already ran */
+       HTTP__R_KEEP_ALIVE = 1u << 0,
+       HTTP__R_HTTP10 = 1u << 1,  /* HTTP/1.0: keep-alive must be announced */
+       HTTP__R_ABORTED = 1u << 2, /* the connection is gone */
+       HTTP__R_PARKED = 1u << 3,  /* a park deadline is pending */
+       HTTP__R_HEADERS_DONE = 1u << 4,
+       HTTP__R_EXPECT = 1u << 5,     /* Expect: 100-continue */
+       HTTP__R_HEAP_BODY = 1u << 6,  /* body is malloc'd (chunked), not in the arena */
+       HTTP__R_ABORT_SENT = 1u << 7, /* abort callback already ran */
 };
 
 struct http__conn;
 
 struct http__req {
-    struct http_req pub; /* first: the public pointer converts by cast */
+    struct http_req pub;     /* first: the public pointer converts by cast */
     struct http_server *srv; /* for the free list; NULL once detached */
     struct http__conn *conn; /* NULL once aborted */
     struct http__hdr *hdrs, *hdr_tail;
@@ -95,9 +95,9 @@ struct http__parser {
     struct http_server *srv; /* NULL in http_parse_buffer */
     struct http__req *req;   /* the message being parsed (or just completed) */
     size_t max_header_bytes, max_body_bytes;
-    size_t hdr_bytes;        /* request line + headers seen so far (spans) */
-    size_t raw_hdr_bytes;    /* bytes of reads that ended inside the headers */
-    int err_status;          /* set by our callbacks: 413, 431, 400, 500 */
+    size_t hdr_bytes;     /* request line + headers seen so far (spans) */
+    size_t raw_hdr_bytes; /* bytes of reads that ended inside the headers */
+    int err_status;       /* set by our callbacks: 413, 431, 400, 500 */
     /* Called from on_headers_complete when the client waits for
      * "100 Continue" (may be NULL). */
     void (*on_continue)(struct http__parser *p);

@@ -326,14 +326,22 @@ static int on_header_value_complete(llhttp_t *ll)
 static enum http_method map_method(uint8_t m)
 {
     switch (m) {
-    case HTTP_GET: return HTTP_M_GET;
-    case HTTP_HEAD: return HTTP_M_HEAD;
-    case HTTP_PUT: return HTTP_M_PUT;
-    case HTTP_POST: return HTTP_M_POST;
-    case HTTP_DELETE: return HTTP_M_DELETE;
-    case HTTP_OPTIONS: return HTTP_M_OPTIONS;
-    case HTTP_PATCH: return HTTP_M_PATCH;
-    default: return HTTP_M_OTHER;
+    case HTTP_GET:
+        return HTTP_M_GET;
+    case HTTP_HEAD:
+        return HTTP_M_HEAD;
+    case HTTP_PUT:
+        return HTTP_M_PUT;
+    case HTTP_POST:
+        return HTTP_M_POST;
+    case HTTP_DELETE:
+        return HTTP_M_DELETE;
+    case HTTP_OPTIONS:
+        return HTTP_M_OPTIONS;
+    case HTTP_PATCH:
+        return HTTP_M_PATCH;
+    default:
+        return HTTP_M_OTHER;
     }
 }
 
@@ -360,8 +368,8 @@ static int on_headers_complete(llhttp_t *ll)
      * interim 100 before the body; only HTTP/1.1 clients may. The 413 above
      * already refused an announced body that is too large. */
     if (expect && strcasecmp(expect, "100-continue") == 0 && !(r->flags & HTTP__R_HTTP10) &&
-        (ll->flags & (F_CONTENT_LENGTH | F_CHUNKED)) && (ll->content_length > 0 ||
-                                                         (ll->flags & F_CHUNKED))) {
+        (ll->flags & (F_CONTENT_LENGTH | F_CHUNKED)) &&
+        (ll->content_length > 0 || (ll->flags & F_CHUNKED))) {
         r->flags |= HTTP__R_EXPECT;
         if (p->on_continue)
             p->on_continue(p);
@@ -474,9 +482,8 @@ int http__parser_feed(struct http__parser *p, const char *data, size_t n, size_t
 
 /* ---- http_parse_buffer ---- */
 
-int http_parse_buffer(const char *data, size_t len, size_t max_header_bytes,
-                      size_t max_body_bytes, void (*cb)(void *arg, struct http_req *req),
-                      void *arg)
+int http_parse_buffer(const char *data, size_t len, size_t max_header_bytes, size_t max_body_bytes,
+                      void (*cb)(void *arg, struct http_req *req), void *arg)
 {
     struct http__parser p;
     http__parser_init(&p, NULL, max_header_bytes ? max_header_bytes : 64 * 1024,

@@ -286,33 +286,60 @@ static void conn_update(struct http__conn *c)
 static const char *reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Request Entity Too Large";
-    case 414: return "Request-URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Request Entity Too Large";
+    case 414:
+        return "Request-URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
@@ -371,8 +398,8 @@ static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len)
 
 /* Format the whole response into one buffer and write it with one uv_write. */
 static int write_response(struct http__conn *c, int status, const char *ctype, const char *extra,
-                          size_t extra_len, const void *body, size_t body_len, bool head,
-                          bool keep, bool http10)
+                          size_t extra_len, const void *body, size_t body_len, bool head, bool keep,
+                          bool http10)
 {
     struct http_server *s = c->srv;
     if (status < 100 || status > 999)
@@ -380,8 +407,8 @@ static int write_response(struct http__conn *c, int status, const char *ctype, c
     const char *rs = reason(status);
     size_t rlen = strlen(rs), clen = ctype ? strlen(ctype) : 0;
     date_refresh(s);
-    size_t need = 13 + rlen + 2 + s->date_len + (ctype ? 14 + clen + 2 : 0) + 16 + 20 + 2 +
-                  24 + extra_len + 2 + (head ? 0 : body_len);
+    size_t need = 13 + rlen + 2 + s->date_len + (ctype ? 14 + clen + 2 : 0) + 16 + 20 + 2 + 24 +
+                  extra_len + 2 + (head ? 0 : body_len);
     struct http__wreq *w = wreq_get(s, need);
     if (!w)
         return CN_ENOMEM;

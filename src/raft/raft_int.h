@@ -65,8 +65,7 @@ void raft__log_truncate(struct raft_log *l, uint64_t after);
  * the end; 0 if all are present (pitfall #8: only a real conflict). */
 uint64_t raft__log_find_conflict(const struct raft_log *l, const struct raft_entry *e, size_t n);
 /* Largest i <= index whose term is <= term (or snap_index): fast backtracking. */
-uint64_t raft__log_find_conflict_by_term(const struct raft_log *l, uint64_t index,
-                                         uint64_t term);
+uint64_t raft__log_find_conflict_by_term(const struct raft_log *l, uint64_t index, uint64_t term);
 /* Follower side of AppendEntries (Figure 2 receiver steps 2-4): returns 1 if
  * (prev_i, prev_t) matches and the entries were merged (*lastnew = prev_i+n),
  * 0 on mismatch, CN_ENOMEM (log unchanged), CN_ECORRUPT when the conflict is
@@ -105,11 +104,11 @@ struct raft_prog {
     uint64_t id;
     uint64_t match, next; /* match < next always (pitfall #10) */
     int state;
-    bool probe_sent;     /* Probe: one APPEND outstanding until a reply or heartbeat */
-    bool recent_active;  /* CheckQuorum (pitfall #7) */
+    bool probe_sent;    /* Probe: one APPEND outstanding until a reply or heartbeat */
+    bool recent_active; /* CheckQuorum (pitfall #7) */
     uint64_t pending_snapshot;
-    unsigned snap_elapsed; /* ticks in Snapshot state without news */
-    uint64_t hb_acked;   /* highest heartbeat round acknowledged (ReadIndex, lease) */
+    unsigned snap_elapsed;     /* ticks in Snapshot state without news */
+    uint64_t hb_acked;         /* highest heartbeat round acknowledged (ReadIndex, lease) */
     unsigned rejects_at_match; /* our probe at match rejected, since match last moved */
     struct raft_inflights in;
 };
@@ -202,21 +201,21 @@ struct raft {
 
     unsigned election_elapsed, heartbeat_elapsed, transfer_elapsed;
     unsigned randomized_timeout;
-    uint64_t ticks;              /* monotonic local tick count */
+    uint64_t ticks; /* monotonic local tick count */
     uint64_t ticks_since_leader;
     uint64_t rng;
     bool hold_votes; /* restarted with lease reads: refuse votes one timeout (#27) */
     int step_err;    /* CN_ENOMEM seen by a handler during raft_step */
 
     /* Leader state. */
-    uint64_t term_start;      /* index of this term's no-op */
+    uint64_t term_start; /* index of this term's no-op */
     uint64_t transferee;
-    bool tn_sent;             /* TimeoutNow sent for this transfer */
-    bool lease_forbidden;     /* TimeoutNow sent this term (pitfall #27/#28) */
-    uint64_t round;           /* last heartbeat round sent */
+    bool tn_sent;         /* TimeoutNow sent for this transfer */
+    bool lease_forbidden; /* TimeoutNow sent this term (pitfall #27/#28) */
+    uint64_t round;       /* last heartbeat round sent */
     uint64_t round_tick[RAFT_ROUNDS];
-    uint64_t lease_until;     /* lease valid while ticks < lease_until */
-    bool round_wanted;        /* reads wait for a round not sent yet */
+    uint64_t lease_until; /* lease valid while ticks < lease_until */
+    bool round_wanted;    /* reads wait for a round not sent yet */
     struct raft_pending_read *preads;
     size_t n_preads, cap_preads;
 

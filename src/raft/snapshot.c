@@ -16,8 +16,8 @@ void raft__send_snapshot(struct raft *r, struct raft_prog *p)
         p->probe_sent = true;
         return;
     }
-    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .to = p->id, .snap = r->snap,
-                         .snap_data = r->snap_data};
+    struct raft_msg m = {
+        .type = RAFT_MSG_SNAPSHOT, .to = p->id, .snap = r->snap, .snap_data = r->snap_data};
     raft__buf_ref(&m.snap_data);
     /* Pitfall #19: no appends to this follower while the snapshot travels. */
     raft__prog_become_snapshot(p, r->snap.index);

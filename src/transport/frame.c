@@ -163,7 +163,7 @@ static int frame_done(struct xport_decoder *d, const uint8_t *payload, size_t le
                       xport_frame_cb cb, void *arg, char *err, size_t errcap)
 {
     uint8_t flags = d->type & (XPORT_F_MORE | XPORT_F_LAST);
-    uint8_t type = d->type & (uint8_t)~(XPORT_F_MORE | XPORT_F_LAST);
+    uint8_t type = d->type & (uint8_t) ~(XPORT_F_MORE | XPORT_F_LAST);
     d->frames++;
     if (type == 0 || type > XPORT_TYPE__MAX) {
         SETERR("unknown frame type %u", (unsigned)type);
@@ -228,8 +228,7 @@ int xport_decoder_feed(struct xport_decoder *d, const void *data, size_t n, xpor
             d->crc = cn_get_u32(d->hdr + 5);
             d->hdr_len = 0;
             if (d->len > d->max_msg) {
-                SETERR("frame of %u bytes over the %zu-byte limit", (unsigned)d->len,
-                       d->max_msg);
+                SETERR("frame of %u bytes over the %zu-byte limit", (unsigned)d->len, d->max_msg);
                 return CN_ETOOBIG;
             }
             d->in_frame = true;

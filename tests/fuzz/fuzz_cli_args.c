@@ -7,10 +7,14 @@
 #include "cli/cli_int.h"
 
 static const struct cli_flag flags[] = {
-    {"recurse", CLI_BOOL, NULL, "r"},   {"cas", CLI_BOOL, NULL, "c"},
-    {"modify-index", CLI_U64, "n", "m"}, {"flags", CLI_U64, "n", "f"},
-    {"separator", CLI_STR, "s", "s"},   {"tag", CLI_LIST, "t", "t"},
-    {"meta", CLI_MAP, "k=v", "m"},      {"port", CLI_INT, "p", "p"},
+    {"recurse", CLI_BOOL, NULL, "r"},
+    {"cas", CLI_BOOL, NULL, "c"},
+    {"modify-index", CLI_U64, "n", "m"},
+    {"flags", CLI_U64, "n", "f"},
+    {"separator", CLI_STR, "s", "s"},
+    {"tag", CLI_LIST, "t", "t"},
+    {"meta", CLI_MAP, "k=v", "m"},
+    {"port", CLI_INT, "p", "p"},
     {NULL, 0, NULL, NULL},
 };
 

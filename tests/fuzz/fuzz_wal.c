@@ -34,8 +34,8 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
     return remove(p);
 }
 
-static void put_file(const char *dir, const char *name, const void *a, size_t an,
-                     const void *b, size_t bn)
+static void put_file(const char *dir, const char *name, const void *a, size_t an, const void *b,
+                     size_t bn)
 {
     char p[256];
     snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -135,8 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
     }
     case 4:
         put_file(dir, seg1, h, seg_prefix(h, 1, 1), NULL, 0);
-        put_file(dir,
-                 "snapshots/snap-00000000000000000001-00000000000000000001.snap", rest, rn,
+        put_file(dir, "snapshots/snap-00000000000000000001-00000000000000000001.snap", rest, rn,
                  NULL, 0);
         break;
     case 5:

@@ -52,8 +52,8 @@ static void test_flag_forms(void **state)
     (void)state;
     struct agent_config c;
     char err[256];
-    char *argv[] = {"-server", "-bootstrap", "--data-dir=/tmp/x", "-node", "n1",
-                    "-http-port=18500", "-datacenter=east"};
+    char *argv[] = {"-server", "-bootstrap",       "--data-dir=/tmp/x", "-node",
+                    "n1",      "-http-port=18500", "-datacenter=east"};
     assert_int_equal(load(&c, err, sizeof(err), 7, argv), 0);
     assert_true(c.server && c.bootstrap);
     assert_string_equal(c.data_dir, "/tmp/x");
@@ -166,8 +166,8 @@ static void test_cluster_flags_and_config(void **state)
     (void)state;
     struct agent_config c;
     char err[256];
-    char *argv[] = {"-server", "-bootstrap-expect=3", "-retry-join=127.0.0.1:8301",
-                    "-retry-join", "127.0.0.1:8302", "-raft-election-timeout=500ms"};
+    char *argv[] = {"-server",     "-bootstrap-expect=3", "-retry-join=127.0.0.1:8301",
+                    "-retry-join", "127.0.0.1:8302",      "-raft-election-timeout=500ms"};
     assert_int_equal(load(&c, err, sizeof(err), 6, argv), 0);
     assert_int_equal(c.bootstrap_expect, 3);
     assert_int_equal(c.nretry_join, 2);

@@ -301,8 +301,8 @@ static void test_size_limits(void **state)
     struct api_txn t;
     const char *big = "[{\"KV\":{\"Verb\":\"set\",\"Key\":\"a\",\"Value\":\"aGVsbG8=\"}}]";
     /* Whole body over the limit. */
-    assert_int_equal(api_txn_decode(big, strlen(big), &(struct api_txn_limits){10, 4, 128}, &t,
-                                    err, sizeof(err)),
+    assert_int_equal(api_txn_decode(big, strlen(big), &(struct api_txn_limits){10, 4, 128}, &t, err,
+                                    sizeof(err)),
                      CN_ETOOBIG);
     assert_string_equal(err, "Request body too large, max size: 10 bytes");
     /* One value over kv_max_value_size: Consul's text, key quoted with %q. */

@@ -53,10 +53,9 @@ static void test_bad(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "",           "ftp://host:21",  "http://",       "127.0.0.1:",    "127.0.0.1:0",
-        "host:65536", "host:80x",       "host:123456",   ":8500",         "http://h:1/v1",
-        "[::1",       "[]:80",          "[zz]:80",       "ho st:80",      "host:80:90",
-        "[::1]x",     "http:/host:80",  "h\n:80",
+        "",         "ftp://host:21", "http://",    "127.0.0.1:",    "127.0.0.1:0",   "host:65536",
+        "host:80x", "host:123456",   ":8500",      "http://h:1/v1", "[::1",          "[]:80",
+        "[zz]:80",  "ho st:80",      "host:80:90", "[::1]x",        "http:/host:80", "h\n:80",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct cli_addr a;

@@ -93,8 +93,7 @@ static void test_repeatable(void **state)
 {
     (void)state;
     struct cli_args a;
-    assert_int_equal(run(&a, ARGV("-tag=a", "-tag", "b", "--tag=c", "-meta=k=v=w", "-meta=x=")),
-                     0);
+    assert_int_equal(run(&a, ARGV("-tag=a", "-tag", "b", "--tag=c", "-meta=k=v=w", "-meta=x=")), 0);
     const struct cli_flag_val *t = cli__flag(&a, "tag");
     assert_int_equal(t->nlist, 3);
     assert_string_equal(t->list[0], "a");

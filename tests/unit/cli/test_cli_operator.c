@@ -120,7 +120,7 @@ static struct run run_argv(int argc, char **argv)
 }
 
 #define RUN(...)                                                                                   \
-    run_argv((int)(sizeof((char *[]){"cairn", __VA_ARGS__}) / sizeof(char *)),                    \
+    run_argv((int)(sizeof((char *[]){"cairn", __VA_ARGS__}) / sizeof(char *)),                     \
              (char *[]){"cairn", __VA_ARGS__})
 
 static void done(struct run *r)
@@ -157,11 +157,10 @@ static void test_list_peers(void **state)
     assert_int_equal(r.code, 0);
     assert_string_equal(f->line, "GET /v1/operator/raft/configuration HTTP/1.1");
     /* columnize: columns padded to the widest cell, two spaces apart. */
-    assert_string_equal(r.out,
-                        "Node      ID  Address         State     Voter  RaftProtocol\n"
-                        "n1        1   127.0.0.1:8301  follower  true   3\n"
-                        "node-two  2   127.0.0.1:8302  leader    true   3\n"
-                        "n3        3   127.0.0.1:8303  follower  false  <=1\n");
+    assert_string_equal(r.out, "Node      ID  Address         State     Voter  RaftProtocol\n"
+                               "n1        1   127.0.0.1:8301  follower  true   3\n"
+                               "node-two  2   127.0.0.1:8302  leader    true   3\n"
+                               "n3        3   127.0.0.1:8303  follower  false  <=1\n");
     assert_string_equal(r.err, "");
     done(&r);
 
@@ -203,8 +202,7 @@ static void test_remove_peer(void **state)
     struct fake *f = fake_start(200, "");
     r = RUN("operator", "raft", "remove-peer", "-address=127.0.0.1:8302", ADDR(f));
     assert_int_equal(r.code, 0);
-    assert_string_equal(f->line,
-                        "DELETE /v1/operator/raft/peer?address=127.0.0.1%3A8302 HTTP/1.1");
+    assert_string_equal(f->line, "DELETE /v1/operator/raft/peer?address=127.0.0.1%3A8302 HTTP/1.1");
     assert_string_equal(r.out, "Removed peer with address \"127.0.0.1:8302\"\n");
     done(&r);
     r = RUN("operator", "raft", "remove-peer", "-id=3", ADDR(f));
@@ -347,9 +345,9 @@ static void test_groups(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list_peers), cmocka_unit_test(test_remove_peer),
+        cmocka_unit_test(test_list_peers),      cmocka_unit_test(test_remove_peer),
         cmocka_unit_test(test_transfer_leader), cmocka_unit_test(test_join),
-        cmocka_unit_test(test_leave), cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_leave),           cmocka_unit_test(test_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,8 @@ static void handler(void *arg, struct http_req *req)
 int main(int argc, char **argv)
 {
     uv_loop_t *loop = uv_default_loop();
-    struct http_options o = {.host = "127.0.0.1", .port = argc > 1 ? atoi(argv[1]) : 0,
-                             .handler = handler};
+    struct http_options o = {
+        .host = "127.0.0.1", .port = argc > 1 ? atoi(argv[1]) : 0, .handler = handler};
     struct http_server *s;
     char err[256];
     if (http_server_start(loop, &o, &s, err, sizeof(err)) != 0) {

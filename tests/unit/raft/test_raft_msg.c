@@ -81,22 +81,44 @@ static void test_append(void **state)
         {.term = 3, .index = 11, .type = RAFT_ENTRY_NORMAL},
         {.term = 4, .index = 12, .type = RAFT_ENTRY_CONF, .data = {"\x01\x00", 2}},
     };
-    struct raft_msg m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 4, .index = 9,
-                         .log_term = 3, .commit = 8, .entries = e, .n_entries = 3};
+    struct raft_msg m = {.type = RAFT_MSG_APPEND,
+                         .from = 1,
+                         .to = 2,
+                         .term = 4,
+                         .index = 9,
+                         .log_term = 3,
+                         .commit = 8,
+                         .entries = e,
+                         .n_entries = 3};
     roundtrip(&m);
-    struct raft_msg r = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 4, .index = 9,
-                         .reject = true, .reject_hint = 5, .hint_term = 2};
+    struct raft_msg r = {.type = RAFT_MSG_APPEND_RESP,
+                         .from = 2,
+                         .to = 1,
+                         .term = 4,
+                         .index = 9,
+                         .reject = true,
+                         .reject_hint = 5,
+                         .hint_term = 2};
     roundtrip(&r);
-    struct raft_msg h = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 3, .term = 4,
-                         .commit = UINT64_MAX, .context = 77};
+    struct raft_msg h = {.type = RAFT_MSG_HEARTBEAT,
+                         .from = 1,
+                         .to = 3,
+                         .term = 4,
+                         .commit = UINT64_MAX,
+                         .context = 77};
     roundtrip(&h);
 }
 
 static void test_vote_and_snapshot(void **state)
 {
     (void)state;
-    struct raft_msg v = {.type = RAFT_MSG_PREVOTE, .from = 1, .to = 2, .term = 9, .index = 100,
-                         .log_term = 8, .context = RAFT_CTX_TRANSFER};
+    struct raft_msg v = {.type = RAFT_MSG_PREVOTE,
+                         .from = 1,
+                         .to = 2,
+                         .term = 9,
+                         .index = 100,
+                         .log_term = 8,
+                         .context = RAFT_CTX_TRANSFER};
     roundtrip(&v);
     struct raft_msg s = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 9};
     s.snap.index = 50;

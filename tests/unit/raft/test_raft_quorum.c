@@ -41,8 +41,8 @@ static void test_commit_current_term_only(void **state)
     /* Figure 8: index 2 of term 2 on a majority, leader in term 4. */
     struct raft_log l;
     raft__log_init(&l);
-    struct raft_entry e[3] = {{.term = 1, .index = 1}, {.term = 2, .index = 2},
-                              {.term = 4, .index = 3}};
+    struct raft_entry e[3] = {
+        {.term = 1, .index = 1}, {.term = 2, .index = 2}, {.term = 4, .index = 3}};
     assert_int_equal(raft__log_append(&l, e, 3, false), 0);
     uint64_t m5[] = {2, 2, 2, 1, 1};
     assert_int_equal(raft__quorum_commit(m5, 5, &l, 4, 1), 1);

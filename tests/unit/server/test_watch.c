@@ -171,8 +171,7 @@ static void test_fire_all(void **state)
     char key[32];
     for (int i = 0; i < 40; i++) {
         snprintf(key, sizeof(key), "k/%d", i);
-        arm(ws, &x[i], (enum state_table)(i % STATE_T__COUNT), i % 5 == 0 ? NULL : key,
-            i % 3 == 0);
+        arm(ws, &x[i], (enum state_table)(i % STATE_T__COUNT), i % 5 == 0 ? NULL : key, i % 3 == 0);
     }
     assert_int_equal(srv__watches_count(ws), 40);
     srv__watches_fire_all(ws, 77);

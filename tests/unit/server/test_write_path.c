@@ -38,8 +38,8 @@ static int rm_entry(const char *p, const struct stat *sb, int f, struct FTW *ftw
 
 static void put(struct srv *s, const char *key, const char *val, struct ctx *c)
 {
-    struct state_kv_op op = {.verb = STATE_KV_SET, .key = key, .value = val,
-                             .value_len = strlen(val)};
+    struct state_kv_op op = {
+        .verb = STATE_KV_SET, .key = key, .value = val, .value_len = strlen(val)};
     struct cn_buf cmd = CN_BUF_INIT;
     assert_int_equal(state_cmd_kv_txn(&cmd, &op, 1), 0);
     assert_int_equal(srv_propose(s, cmd.p, cmd.len, on_done, c), 0);

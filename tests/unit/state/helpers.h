@@ -109,8 +109,8 @@ static inline void reg_service(struct reg_fixture *f, const char *id, const char
     f->r.service = &f->svc;
 }
 
-static inline struct state_check *reg_check(struct reg_fixture *f, const char *id,
-                                            const char *sid, const char *status)
+static inline struct state_check *reg_check(struct reg_fixture *f, const char *id, const char *sid,
+                                            const char *status)
 {
     struct state_check *c = &f->checks[f->r.nchecks++];
     c->check_id = (char *)id;
