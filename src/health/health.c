@@ -65,6 +65,9 @@ static void def_free(struct health_check *c)
     for (size_t i = 0; i < c->nheaders; i++)
         cn_free(c->headers[i]);
     cn_free(c->headers);
+    for (size_t i = 0; c->args && c->args[i]; i++)
+        cn_free(c->args[i]);
+    cn_free(c->args);
 }
 
 static void on_check_closed(uv_handle_t *hd)
@@ -86,6 +89,8 @@ void health_stop(struct health_check *c)
     if (c->in_flight) {
         if (c->type == HEALTH_HTTP)
             health__http_abort(c);
+        else if (c->type == HEALTH_SCRIPT)
+            health__script_abort(c);
         else
             health__tcp_abort(c);
     }
@@ -143,16 +148,26 @@ static void on_timer(uv_timer_t *t)
     struct health_check *c = t->data;
     if (c->stopped)
         return;
-    if (c->in_flight) { /* a TCP timeout: the probe's deadline */
-        health__tcp_timeout(c);
+    if (c->in_flight) { /* the deadline of a TCP or script probe */
+        if (c->type == HEALTH_SCRIPT)
+            health__script_timeout(c);
+        else
+            health__tcp_timeout(c);
         return;
     }
     c->in_flight = true;
     c->h->in_flight++;
     if (c->type == HEALTH_HTTP)
         health__http_probe(c);
+    else if (c->type == HEALTH_SCRIPT)
+        health__script_probe(c);
     else
         health__tcp_probe(c);
+}
+
+void health__arm_deadline(struct health_check *c)
+{
+    uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0);
 }
 
 void health__done(struct health_check *c, const char *raw, const char *output)
@@ -222,7 +237,8 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     *out = NULL;
     if (h->closing)
         return CN_ESHUTDOWN;
-    if ((d->type != HEALTH_HTTP && d->type != HEALTH_TCP) || d->interval_ns <= 0 || !cb)
+    if ((d->type != HEALTH_HTTP && d->type != HEALTH_TCP && d->type != HEALTH_SCRIPT) ||
+        d->interval_ns <= 0 || !cb || (d->type == HEALTH_SCRIPT && (!d->nargs || !d->args)))
         return CN_EINVAL;
     struct health_check *c = cn_calloc(1, sizeof(*c));
     if (!c)
@@ -236,9 +252,18 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     c->method = cn_strdup(d->method && *d->method ? d->method : "GET");
     c->body = cn_strdup(d->body ? d->body : "");
     c->tls_server_name = cn_strdup(d->tls_server_name ? d->tls_server_name : "");
+    if (d->type == HEALTH_SCRIPT) {
+        c->args = cn_calloc(d->nargs + 1, sizeof(*c->args));
+        for (size_t i = 0; c->args && i < d->nargs; i++)
+            if (!(c->args[i] = cn_strdup(d->args[i] ? d->args[i] : ""))) {
+                def_free(c);
+                cn_free(c);
+                return CN_ENOMEM;
+            }
+    }
     int rc = CN_ENOMEM;
-    if (!c->target || !c->method || !c->body || !c->tls_server_name ||
-        (rc = parse_headers(c, d->header_json))) {
+    if ((d->type == HEALTH_SCRIPT && !c->args) || !c->target || !c->method || !c->body ||
+        !c->tls_server_name || (rc = parse_headers(c, d->header_json))) {
         def_free(c);
         cn_free(c);
         return rc ? rc : CN_ENOMEM;
@@ -247,7 +272,9 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     c->interval_ms = interval_ms ? interval_ms : 1;
     int64_t to = d->timeout_ns > 0 ? d->timeout_ns : HEALTH_DEFAULT_TIMEOUT_NS;
     if (to > d->interval_ns)
-        to = d->interval_ns; /* capped by the interval */
+        to = d->interval_ns;      /* capped by the interval */
+    if (d->type == HEALTH_SCRIPT) /* agent/checks/check.go CheckMonitor: 30 s unless given */
+        to = d->timeout_ns > 0 ? d->timeout_ns : HEALTH_SCRIPT_TIMEOUT_NS;
     c->timeout_ms = (uint64_t)(to / 1000000);
     if (!c->timeout_ms)
         c->timeout_ms = 1;
@@ -407,7 +434,7 @@ void health__tcp_probe(struct health_check *c)
     }
     p->c = c;
     c->probe = p;
-    uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0); /* the deadline */
+    health__arm_deadline(c);
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
     int portn = atoi(port);

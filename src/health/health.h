@@ -1,6 +1,7 @@
 /* health/health.h: the check runners of the agent (Consul's agent/checks):
  * HTTP probes through libcurl's multi-socket interface driven by the libuv
- * loop, TCP probes as non-blocking uv_tcp connects. Nothing here blocks the
+ * loop, TCP probes as non-blocking uv_tcp connects, scripts as child
+ * processes (uv_spawn) in their own process group, killed whole at timeout. Nothing here blocks the
  * loop: a probe is a handful of callbacks.
  *
  * A running check fires its first probe after a random stagger in
@@ -28,23 +29,27 @@ struct health_check;
 enum health_type {
     HEALTH_HTTP = 1,
     HEALTH_TCP = 2,
+    HEALTH_SCRIPT = 3, /* a child process in its own process group */
 };
 
 /* Consul's defaults (agent/checks/check.go). */
 #define HEALTH_DEFAULT_TIMEOUT_NS (10LL * 1000000000LL)
+#define HEALTH_SCRIPT_TIMEOUT_NS (30LL * 1000000000LL)
 #define HEALTH_OUTPUT_MAX 4096
 
 /* A definition; every string is copied by health_start (NULL = ""). */
 struct health_def {
     enum health_type type;
     const char *target;      /* HTTP: the URL; TCP: host:port */
+    const char *const *args; /* script: argv (nargs > 0), run without a shell */
+    size_t nargs;
     const char *method;      /* HTTP method, "" = GET */
     const char *header_json; /* {"Name":["v1","v2"]} or "" */
     const char *body;        /* HTTP request body */
     const char *tls_server_name;
     bool tls_skip_verify;
     int64_t interval_ns; /* > 0 */
-    int64_t timeout_ns;  /* <= 0: min(10 s, interval) */
+    int64_t timeout_ns;  /* <= 0: HTTP/TCP min(10 s, interval), script 30 s */
     int success_before_passing, failures_before_warning, failures_before_critical;
 };
 

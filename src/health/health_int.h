@@ -17,6 +17,7 @@ struct health_check {
     void *arg;
     char *target, *method, *body, *tls_server_name;
     char **headers; /* "Name: value" */
+    char **args;    /* script argv, NULL-terminated */
     size_t nheaders;
     bool tls_skip_verify;
     uint64_t interval_ms, timeout_ms;
@@ -44,9 +45,16 @@ void health__maybe_release(struct health *h);
 /* A probe finished with raw status and output: count, report, reschedule. */
 void health__done(struct health_check *c, const char *raw, const char *output);
 
+/* While a TCP or script probe runs, the check's timer is its deadline. */
+void health__arm_deadline(struct health_check *c);
+
 void health__tcp_probe(struct health_check *c);
 void health__tcp_abort(struct health_check *c);
 void health__tcp_timeout(struct health_check *c);
+
+void health__script_probe(struct health_check *c);
+void health__script_abort(struct health_check *c);
+void health__script_timeout(struct health_check *c);
 
 int health__http_init(struct health *h);
 void health__http_fini(struct health *h);

@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "health/health.h"
 #include "local/local.h"
 #include "server/server.h"
 #include "state/state.h"
@@ -19,7 +20,19 @@ struct local__chk {
     struct local *l;
     uv_timer_t timer; /* TTL checks; initialised lazily */
     bool timer_init;
+    /* run.c: the runner (HTTP, TCP, script) or the alias watch */
+    struct health_check *run;
+    struct srv_watch alias_watch;
+    bool alias_armed;
+    bool writing;               /* a runner's status write in flight */
+    uint64_t last_write_ms;     /* of a runner's result (uv_now) */
+    uint64_t critical_since_ms; /* seen critical by the reaper (0: not) */
+    bool reaping;               /* its service's deregistration proposed */
 };
+
+/* How often DeregisterCriticalServiceAfter is checked (Consul: 30 s; the
+ * finer grain keeps the deadline within a second of what was asked). */
+#define LOCAL_REAP_MS 1000
 
 struct local {
     uv_loop_t *loop;
@@ -35,6 +48,10 @@ struct local {
     size_t pending; /* proposals in flight */
     size_t handles; /* timer handles not yet closed */
     bool closing;
+    struct health *health; /* run.c: the check runners */
+    bool script_checks;    /* -enable-local-script-checks */
+    uv_timer_t reaper;     /* run.c: DeregisterCriticalServiceAfter */
+    bool reaper_init;
 };
 
 enum local__op_kind {
@@ -57,6 +74,7 @@ struct local__op {
     char *status, *output;    /* OP_STATUS */
     char **stale;             /* OP_ADD_SVC with replace: check IDs still to remove */
     size_t nstale, next;
+    bool runner; /* OP_STATUS of a runner's result (run.c) */
 };
 
 /* ---- local.c ---------------------------------------------------------------- */
@@ -76,6 +94,17 @@ int local__put_service(struct local *l, struct state_service *s);
 /* Remove from the local maps (a service takes its checks with it). */
 void local__drop_check(struct local *l, const char *id);
 void local__drop_service(struct local *l, const char *id);
+
+/* ---- run.c ---------------------------------------------------------------------- */
+
+/* (Re)start the runner or alias watch of ch to match ch->c (a TTL or
+ * maintenance check has none); stop it. */
+void local__runner_start(struct local *l, struct local__chk *ch);
+void local__runner_stop(struct local *l, struct local__chk *ch);
+/* A runner's status write for check id finished (applied or failed). */
+void local__runner_written(struct local *l, const char *id);
+/* Start the DeregisterCriticalServiceAfter reaper (idempotent). */
+void local__reaper_start(struct local *l);
 
 /* ---- ops.c ---------------------------------------------------------------------- */
 

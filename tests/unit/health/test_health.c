@@ -273,6 +273,41 @@ static void test_http_refused(void **st)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void script_case(const char *cmd, int64_t timeout_ns, const char *want_status,
+                        const char *want_in_output)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct health *h = health_new(&loop);
+    const char *args[] = {"/bin/sh", "-c", cmd};
+    struct health_def d = {.type = HEALTH_SCRIPT,
+                           .args = args,
+                           .nargs = 3,
+                           .interval_ns = 10000000,
+                           .timeout_ns = timeout_ns};
+    struct res r = {0};
+    struct health_check *c;
+    assert_int_equal(health_start(h, &d, on_result, &r, &c), 0);
+    run_until(&loop, &r, 1);
+    assert_string_equal(r.status, want_status);
+    if (!strstr(r.output, want_in_output))
+        fail_msg("output %s lacks %s", r.output, want_in_output);
+    health_stop(c);
+    health_free(h);
+    drain(&loop);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_script(void **st)
+{
+    script_case("echo fine", 0, "passing", "fine\n");
+    script_case("echo slow >&2; exit 1", 0, "warning", "slow\n");
+    script_case("exit 7", 0, "critical", "");
+    /* the group is killed: the background sleep holding the pipe dies too */
+    script_case("sleep 30 & sleep 30", 200000000, "critical", "Timed out (200ms) running check");
+    script_case("exec /nonexistent/x", 0, "critical", "");
+}
+
 static void test_bad_defs(void **st)
 {
     uv_loop_t loop;
@@ -302,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_http_timeout),
         cmocka_unit_test(test_http_refused),
         cmocka_unit_test(test_bad_defs),
+        cmocka_unit_test(test_script),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,448 @@
+"""Checks run by the agent (issue 6): HTTP and TCP probes against real
+loopback servers this test starts and stops, the counting fields,
+DeregisterCriticalServiceAfter, maintenance mode, alias and script checks,
+the agent health endpoints, and Consul's 400s for bad definitions.
+
+Expected behaviour: Consul's agent/checks (check.go CheckHTTP, CheckTCP,
+CheckMonitor, alias.go), agent/structs/check_type.go Validate, and the
+api-docs agent/check.mdx, agent/service.mdx (maintenance, agent health).
+No timing assertions: every wait is on observable state."""
+
+import http.server
+import socket
+import threading
+
+import requests
+
+from conftest import index_of, wait_until
+
+IV = "200ms"  # check interval used throughout: short, so the waits are short
+
+
+# ---- loopback test servers ----------------------------------------------------
+
+class HTTPTarget:
+    """A real HTTP server on loopback whose answer the test sets."""
+
+    def __init__(self, port=0):
+        self.code = 200
+        self.body = b"ok"
+        self.hits = 0
+        self.headers_seen = []
+        self.methods_seen = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                outer.hits += 1
+                outer.headers_seen.append(dict(self.headers))
+                outer.methods_seen.append(self.command)
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                self.send_response(outer.code)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        self.url = "http://127.0.0.1:%d/health" % self.port
+        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class TCPTarget:
+    """A listening TCP socket that accepts and closes."""
+
+    def __init__(self, port=0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.stopped = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+                c.close()
+            except OSError:
+                return
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+# ---- helpers -------------------------------------------------------------------
+
+def _check(agent, cid):
+    return agent.get("/v1/agent/checks").json().get(cid)
+
+
+def _status(agent, cid):
+    c = _check(agent, cid)
+    return c and c["Status"]
+
+
+def _wait_status(agent, cid, want, what=None):
+    wait_until(lambda: _status(agent, cid) == want, timeout=30,
+               what=what or "%s %s" % (cid, want))
+
+
+def _passing_ids(agent, name):
+    r = agent.get("/v1/health/service/" + name, params={"passing": "1"})
+    assert r.status_code == 200, r.text
+    return sorted(e["Service"]["ID"] for e in r.json())
+
+
+def _register(agent, svc):
+    r = agent.put_json("/v1/agent/service/register", svc)
+    assert r.status_code == 200, r.text
+
+
+def _deregister(agent, sid):
+    agent.put("/v1/agent/service/deregister/" + sid)
+
+
+# ---- HTTP ------------------------------------------------------------------------
+
+def test_http_check_follows_its_server(agent):
+    t = HTTPTarget()
+    try:
+        _register(agent, {"Name": "web", "ID": "web1", "Port": t.port,
+                          "Check": {"HTTP": t.url, "Interval": IV}})
+        cid = "service:web1"
+        assert _status(agent, cid) == "critical"  # Consul's initial status
+        _wait_status(agent, cid, "passing")
+        out = _check(agent, cid)["Output"]
+        assert out == "HTTP GET %s: 200 OK Output: ok" % t.url, out
+        assert _passing_ids(agent, "web") == ["web1"]
+        # The probe says who it is, as Consul's does.
+        assert t.headers_seen[-1].get("User-Agent") == "Consul Health Check"
+
+        t.code, t.body = 503, b"down for maintenance"
+        _wait_status(agent, cid, "critical")
+        assert "503 Service Unavailable Output: down for maintenance" in \
+            _check(agent, cid)["Output"]
+        assert _passing_ids(agent, "web") == []
+        # the catalog keeps listing every instance
+        r = agent.get("/v1/catalog/service/web")
+        assert [e["ServiceID"] for e in r.json()] == ["web1"]
+
+        t.code = 429
+        _wait_status(agent, cid, "warning")
+        t.code, t.body = 200, b"ok"
+        _wait_status(agent, cid, "passing")
+
+        # the server process goes away: critical with Go's error text shape
+        port = t.port
+        t.stop()
+        _wait_status(agent, cid, "critical")
+        assert _check(agent, cid)["Output"].startswith('Get "%s": ' % t.url)
+        # and it comes back on the same port: passing again
+        t = HTTPTarget(port)
+        _wait_status(agent, cid, "passing")
+    finally:
+        t.stop()
+        _deregister(agent, "web1")
+
+
+def test_http_method_header_body(agent):
+    t = HTTPTarget()
+    try:
+        _register(agent, {"Name": "api", "ID": "api1",
+                          "Check": {"HTTP": t.url, "Interval": IV, "Method": "POST",
+                                    "Header": {"X-Probe": ["yes"]}, "Body": "{}"}})
+        _wait_status(agent, "service:api1", "passing")
+        assert "POST" in t.methods_seen
+        assert t.headers_seen[-1].get("X-Probe") == "yes"
+        assert _check(agent, "service:api1")["Output"].startswith("HTTP POST ")
+    finally:
+        t.stop()
+        _deregister(agent, "api1")
+
+
+def test_blocking_passing_query_wakes_on_each_transition(agent):
+    t = HTTPTarget()
+    try:
+        _register(agent, {"Name": "blk", "ID": "blk1", "Check": {"HTTP": t.url, "Interval": IV}})
+        _wait_status(agent, "service:blk1", "passing")
+        for code, want in ((500, []), (200, ["blk1"])):
+            r = agent.get("/v1/health/service/blk", params={"passing": "1"})
+            idx = index_of(r)
+            res = {}
+
+            def block():
+                res["r"] = agent.get("/v1/health/service/blk",
+                                     params={"passing": "1", "index": str(idx), "wait": "60s"})
+
+            th = threading.Thread(target=block)
+            th.start()
+            agent.wait_parked(1)
+            t.code = code
+            th.join(90)
+            assert not th.is_alive()
+            got = res["r"]
+            assert got.status_code == 200
+            assert index_of(got) > idx
+            assert sorted(e["Service"]["ID"] for e in got.json()) == want
+    finally:
+        t.stop()
+        _deregister(agent, "blk1")
+
+
+def test_unchanged_results_cost_no_write(agent):
+    t = HTTPTarget()
+    try:
+        _register(agent, {"Name": "calm", "ID": "calm1",
+                          "Check": {"HTTP": t.url, "Interval": "100ms"}})
+        _wait_status(agent, "service:calm1", "passing")
+        idx = index_of(agent.get("/v1/health/service/calm"))
+        hits = t.hits
+        wait_until(lambda: t.hits >= hits + 5, what="5 more probes")
+        assert index_of(agent.get("/v1/health/service/calm")) == idx
+    finally:
+        t.stop()
+        _deregister(agent, "calm1")
+
+
+# ---- TCP -------------------------------------------------------------------------
+
+def test_tcp_check_follows_its_listener(agent):
+    t = TCPTarget()
+    try:
+        _register(agent, {"Name": "db", "ID": "db1", "Port": t.port,
+                          "Checks": [{"TCP": t.addr, "Interval": IV, "Timeout": "1s"}]})
+        cid = "service:db1"
+        _wait_status(agent, cid, "passing")
+        assert _check(agent, cid)["Output"] == "TCP connect %s: Success" % t.addr
+        port = t.port
+        t.stop()
+        _wait_status(agent, cid, "critical")
+        assert "connection refused" in _check(agent, cid)["Output"]
+        t = TCPTarget(port)
+        _wait_status(agent, cid, "passing")
+    finally:
+        t.stop()
+        _deregister(agent, "db1")
+
+
+def test_node_level_tcp_check_via_check_register(agent):
+    t = TCPTarget()
+    try:
+        r = agent.put_json("/v1/agent/check/register",
+                           {"name": "node tcp", "tcp": t.addr, "interval": IV})  # snake/lower
+        assert r.status_code == 200, r.text
+        _wait_status(agent, "node tcp", "passing")
+        r = agent.put("/v1/agent/check/deregister/node%20tcp")
+        assert r.status_code == 200
+        assert _check(agent, "node tcp") is None
+    finally:
+        t.stop()
+
+
+# ---- counting ------------------------------------------------------------------------
+
+def test_failures_before_critical_and_success_before_passing(agent):
+    t = HTTPTarget()
+    try:
+        _register(agent, {"Name": "cnt", "ID": "cnt1",
+                          "Check": {"HTTP": t.url, "Interval": "100ms",
+                                    "SuccessBeforePassing": 3, "FailuresBeforeCritical": 4}})
+        cid = "service:cnt1"
+        _wait_status(agent, cid, "passing")
+        assert t.hits >= 3
+        t.code = 500
+        before = t.hits
+        _wait_status(agent, cid, "critical")
+        assert t.hits - before >= 4, (before, t.hits)
+        t.code = 200
+        before = t.hits
+        _wait_status(agent, cid, "passing")
+        assert t.hits - before >= 3, (before, t.hits)
+    finally:
+        t.stop()
+        _deregister(agent, "cnt1")
+
+
+def test_failures_before_warning(agent):
+    t = HTTPTarget()
+    try:
+        _register(agent, {"Name": "fw", "ID": "fw1",
+                          "Check": {"HTTP": t.url, "Interval": "100ms",
+                                    "FailuresBeforeWarning": 1, "FailuresBeforeCritical": 50}})
+        _wait_status(agent, "service:fw1", "passing")
+        t.code = 500
+        _wait_status(agent, "service:fw1", "warning")
+    finally:
+        t.stop()
+        _deregister(agent, "fw1")
+
+
+# ---- DeregisterCriticalServiceAfter ------------------------------------------------------
+
+def test_deregister_critical_service_after(agent):
+    t = TCPTarget()
+    port = t.port
+    t.stop()  # nothing listens: the check goes critical
+    _register(agent, {"Name": "gone", "ID": "gone1",
+                      "Check": {"TCP": "127.0.0.1:%d" % port, "Interval": IV,
+                                "DeregisterCriticalServiceAfter": "1s"}})
+    wait_until(lambda: "gone1" not in agent.get("/v1/agent/services").json(), timeout=30,
+               what="the critical service reaped")
+    assert agent.get("/v1/catalog/service/gone").json() == []
+    assert _check(agent, "service:gone1") is None
+
+
+# ---- maintenance ---------------------------------------------------------------------------
+
+def test_service_and_node_maintenance(agent):
+    t = TCPTarget()
+    try:
+        _register(agent, {"Name": "mnt", "ID": "mnt1", "Check": {"TCP": t.addr, "Interval": IV}})
+        _wait_status(agent, "service:mnt1", "passing")
+        r = agent.put("/v1/agent/service/maintenance/mnt1", params={"enable": "true",
+                                                                   "reason": "deploy"})
+        assert r.status_code == 200, r.text
+        c = _check(agent, "_service_maintenance:mnt1")
+        assert c["Status"] == "critical" and c["Notes"] == "deploy"
+        assert _passing_ids(agent, "mnt") == []
+        r = agent.put("/v1/agent/service/maintenance/mnt1", params={"enable": "false"})
+        assert r.status_code == 200
+        assert _passing_ids(agent, "mnt") == ["mnt1"]
+
+        r = agent.put("/v1/agent/maintenance", params={"enable": "true"})
+        assert r.status_code == 200
+        assert _status(agent, "_node_maintenance") == "critical"
+        assert _passing_ids(agent, "mnt") == []
+        r = agent.put("/v1/agent/maintenance", params={"enable": "false"})
+        assert r.status_code == 200
+        assert _check(agent, "_node_maintenance") is None
+        assert _passing_ids(agent, "mnt") == ["mnt1"]
+    finally:
+        t.stop()
+        _deregister(agent, "mnt1")
+
+
+# ---- alias -------------------------------------------------------------------------------
+
+def test_alias_check_follows_its_target(agent):
+    t = TCPTarget()
+    try:
+        _register(agent, {"Name": "backend", "ID": "be1",
+                          "Check": {"TCP": t.addr, "Interval": IV}})
+        _register(agent, {"Name": "sidecar", "ID": "sc1",
+                          "Check": {"AliasService": "be1"}})
+        _wait_status(agent, "service:be1", "passing")
+        _wait_status(agent, "service:sc1", "passing")
+        port = t.port
+        t.stop()
+        _wait_status(agent, "service:be1", "critical")
+        _wait_status(agent, "service:sc1", "critical")
+        assert "failing" in _check(agent, "service:sc1")["Output"]
+        t = TCPTarget(port)
+        _wait_status(agent, "service:sc1", "passing")
+        # the target goes away: critical, "could not be found"
+        _deregister(agent, "be1")
+        _wait_status(agent, "service:sc1", "critical")
+        assert "could not be found" in _check(agent, "service:sc1")["Output"]
+    finally:
+        t.stop()
+        _deregister(agent, "be1")
+        _deregister(agent, "sc1")
+
+
+# ---- bad definitions ---------------------------------------------------------------------
+
+SCRIPTS_OFF = ("Scripts are disabled on this agent; to enable, configure "
+               "'enable_script_checks' or 'enable_local_script_checks' to true")
+
+
+def test_bad_definitions_get_400_and_change_nothing(agent):
+    before_checks = agent.get("/v1/agent/checks").json()
+    before_svcs = agent.get("/v1/agent/services").json()
+    bad = [
+        ({"Name": "b", "HTTP": "http://127.0.0.1:1/", "Interval": "ten"},
+         'Request decode failed: Interval: time: invalid duration "ten"'),
+        ({"Name": "b", "GRPC": "127.0.0.1:1", "Interval": "1s"},
+         "Invalid check: GRPC checks are not supported by cairn (TTL, HTTP, TCP, script and "
+         "alias checks are)"),
+        ({"Name": "b", "H2PING": "127.0.0.1:1", "Interval": "1s"},
+         "Invalid check: H2PING checks are not supported by cairn"),
+        ({"Name": "b", "UDP": "127.0.0.1:1", "Interval": "1s"},
+         "Invalid check: UDP checks are not supported by cairn"),
+        ({"Name": "b", "DockerContainerID": "x", "Shell": "/bin/sh", "Args": ["true"],
+          "Interval": "1s"},
+         "Invalid check: Docker checks are not supported by cairn"),
+        ({"Name": "b", "HTTP": "http://127.0.0.1:1/", "TCP": "127.0.0.1:1", "Interval": "1s"},
+         "Invalid check: HTTP and TCP cannot both be specified"),
+        ({"Name": "b", "HTTP": "http://127.0.0.1:1/"},
+         "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
+         "checks"),
+        ({"Name": "b", "TCP": "127.0.0.1:1", "Interval": "1s", "Timeout": "-1s"},
+         "Invalid check: Timeout must be >= 0"),
+        ({"Name": "b"}, "Invalid check: TTL must be > 0 for TTL checks"),
+        ({"Name": "b", "Args": ["/bin/true"], "Interval": "1s"}, SCRIPTS_OFF),
+    ]
+    for body, msg in bad:
+        r = agent.put_json("/v1/agent/check/register", body)
+        assert r.status_code == 400, (body, r.status_code, r.text)
+        assert r.text.startswith(msg), (body, r.text)
+        chk = {k: v for k, v in body.items() if k != "Name"}
+        if not chk:
+            continue  # an empty Check in a service is dropped, as Consul does
+        svc = {"Name": "bad-svc", "Check": chk}
+        r = agent.put_json("/v1/agent/service/register", svc)
+        assert r.status_code == 400, (svc, r.status_code, r.text)
+        assert r.text.startswith(msg), (svc, r.text)
+    assert agent.get("/v1/agent/checks").json() == before_checks
+    assert agent.get("/v1/agent/services").json() == before_svcs
+
+
+# ---- scripts (own agent: the flag) --------------------------------------------------------
+
+def test_script_checks_run_with_the_flag(agent_factory, tmp_path):
+    a = agent_factory(name="scripts", extra_args=["-enable-local-script-checks"])
+    flag = tmp_path / "healthy"
+    flag.write_text("")
+    r = a.put_json("/v1/agent/check/register",
+                   {"Name": "scr", "Args": ["/bin/sh", "-c",
+                                            "test -e %s && echo fine || exit 2" % flag],
+                    "Interval": IV})
+    assert r.status_code == 200, r.text
+    _wait_status(a, "scr", "passing")
+    assert _check(a, "scr")["Output"] == "fine\n"
+    flag.unlink()
+    _wait_status(a, "scr", "critical")
+    r = a.put_json("/v1/agent/check/register",
+                   {"Name": "warn", "Args": ["/bin/sh", "-c", "exit 1"], "Interval": IV})
+    assert r.status_code == 200
+    _wait_status(a, "warn", "warning")
+    r = a.put_json("/v1/agent/check/register",
+                   {"Name": "slow", "Args": ["/bin/sleep", "30"], "Interval": "1s",
+                    "Timeout": "300ms"})
+    assert r.status_code == 200
+    wait_until(lambda: "Timed out" in (_check(a, "slow") or {}).get("Output", ""), timeout=30,
+               what="script timeout")
+    assert _status(a, "slow") == "critical"
+    a.stop()
