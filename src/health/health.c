@@ -271,8 +271,10 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     uint64_t interval_ms = (uint64_t)(d->interval_ns / 1000000);
     c->interval_ms = interval_ms ? interval_ms : 1;
     int64_t to = d->timeout_ns > 0 ? d->timeout_ns : HEALTH_DEFAULT_TIMEOUT_NS;
-    if (to > d->interval_ns)
-        to = d->interval_ns;      /* capped by the interval */
+    /* check.go CheckHTTP/CheckTCP: the default (10 s) is capped by the
+     * interval; a Timeout given is used as is. */
+    if (d->timeout_ns <= 0 && to > d->interval_ns)
+        to = d->interval_ns;
     if (d->type == HEALTH_SCRIPT) /* agent/checks/check.go CheckMonitor: 30 s unless given */
         to = d->timeout_ns > 0 ? d->timeout_ns : HEALTH_SCRIPT_TIMEOUT_NS;
     c->timeout_ms = (uint64_t)(to / 1000000);

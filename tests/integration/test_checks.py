@@ -14,7 +14,7 @@ import threading
 
 import requests
 
-from conftest import index_of, wait_until
+from conftest import cairn_cli, index_of, wait_until
 
 IV = "200ms"  # check interval used throughout: short, so the waits are short
 
@@ -130,7 +130,7 @@ def test_http_check_follows_its_server(agent):
     t = HTTPTarget()
     try:
         _register(agent, {"Name": "web", "ID": "web1", "Port": t.port,
-                          "Check": {"HTTP": t.url, "Interval": IV}})
+                          "Check": {"HTTP": t.url, "Interval": IV, "Timeout": "5s"}})
         cid = "service:web1"
         assert _status(agent, cid) == "critical"  # Consul's initial status
         _wait_status(agent, cid, "passing")
@@ -171,7 +171,7 @@ def test_http_method_header_body(agent):
     t = HTTPTarget()
     try:
         _register(agent, {"Name": "api", "ID": "api1",
-                          "Check": {"HTTP": t.url, "Interval": IV, "Method": "POST",
+                          "Check": {"HTTP": t.url, "Interval": IV, "Timeout": "5s", "Method": "POST",
                                     "Header": {"X-Probe": ["yes"]}, "Body": "{}"}})
         _wait_status(agent, "service:api1", "passing")
         assert "POST" in t.methods_seen
@@ -185,7 +185,7 @@ def test_http_method_header_body(agent):
 def test_blocking_passing_query_wakes_on_each_transition(agent):
     t = HTTPTarget()
     try:
-        _register(agent, {"Name": "blk", "ID": "blk1", "Check": {"HTTP": t.url, "Interval": IV}})
+        _register(agent, {"Name": "blk", "ID": "blk1", "Check": {"HTTP": t.url, "Interval": IV, "Timeout": "5s"}})
         _wait_status(agent, "service:blk1", "passing")
         for code, want in ((500, []), (200, ["blk1"])):
             r = agent.get("/v1/health/service/blk", params={"passing": "1"})
@@ -215,7 +215,7 @@ def test_unchanged_results_cost_no_write(agent):
     t = HTTPTarget()
     try:
         _register(agent, {"Name": "calm", "ID": "calm1",
-                          "Check": {"HTTP": t.url, "Interval": "100ms"}})
+                          "Check": {"HTTP": t.url, "Interval": "100ms", "Timeout": "5s"}})
         _wait_status(agent, "service:calm1", "passing")
         idx = index_of(agent.get("/v1/health/service/calm"))
         hits = t.hits
@@ -267,7 +267,7 @@ def test_failures_before_critical_and_success_before_passing(agent):
     t = HTTPTarget()
     try:
         _register(agent, {"Name": "cnt", "ID": "cnt1",
-                          "Check": {"HTTP": t.url, "Interval": "100ms",
+                          "Check": {"HTTP": t.url, "Interval": "100ms", "Timeout": "5s",
                                     "SuccessBeforePassing": 3, "FailuresBeforeCritical": 4}})
         cid = "service:cnt1"
         _wait_status(agent, cid, "passing")
@@ -289,7 +289,7 @@ def test_failures_before_warning(agent):
     t = HTTPTarget()
     try:
         _register(agent, {"Name": "fw", "ID": "fw1",
-                          "Check": {"HTTP": t.url, "Interval": "100ms",
+                          "Check": {"HTTP": t.url, "Interval": "100ms", "Timeout": "5s",
                                     "FailuresBeforeWarning": 1, "FailuresBeforeCritical": 50}})
         _wait_status(agent, "service:fw1", "passing")
         t.code = 500
@@ -306,7 +306,7 @@ def test_deregister_critical_service_after(agent):
     port = t.port
     t.stop()  # nothing listens: the check goes critical
     _register(agent, {"Name": "gone", "ID": "gone1",
-                      "Check": {"TCP": "127.0.0.1:%d" % port, "Interval": IV,
+                      "Check": {"TCP": "127.0.0.1:%d" % port, "Interval": IV, "Timeout": "5s",
                                 "DeregisterCriticalServiceAfter": "1s"}})
     wait_until(lambda: "gone1" not in agent.get("/v1/agent/services").json(), timeout=30,
                what="the critical service reaped")
@@ -319,7 +319,7 @@ def test_deregister_critical_service_after(agent):
 def test_service_and_node_maintenance(agent):
     t = TCPTarget()
     try:
-        _register(agent, {"Name": "mnt", "ID": "mnt1", "Check": {"TCP": t.addr, "Interval": IV}})
+        _register(agent, {"Name": "mnt", "ID": "mnt1", "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s"}})
         _wait_status(agent, "service:mnt1", "passing")
         r = agent.put("/v1/agent/service/maintenance/mnt1", params={"enable": "true",
                                                                    "reason": "deploy"})
@@ -350,7 +350,7 @@ def test_alias_check_follows_its_target(agent):
     t = TCPTarget()
     try:
         _register(agent, {"Name": "backend", "ID": "be1",
-                          "Check": {"TCP": t.addr, "Interval": IV}})
+                          "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s"}})
         _register(agent, {"Name": "sidecar", "ID": "sc1",
                           "Check": {"AliasService": "be1"}})
         _wait_status(agent, "service:be1", "passing")
@@ -428,14 +428,14 @@ def test_script_checks_run_with_the_flag(agent_factory, tmp_path):
     r = a.put_json("/v1/agent/check/register",
                    {"Name": "scr", "Args": ["/bin/sh", "-c",
                                             "test -e %s && echo fine || exit 2" % flag],
-                    "Interval": IV})
+                    "Interval": IV, "Timeout": "5s"})
     assert r.status_code == 200, r.text
     _wait_status(a, "scr", "passing")
     assert _check(a, "scr")["Output"] == "fine\n"
     flag.unlink()
     _wait_status(a, "scr", "critical")
     r = a.put_json("/v1/agent/check/register",
-                   {"Name": "warn", "Args": ["/bin/sh", "-c", "exit 1"], "Interval": IV})
+                   {"Name": "warn", "Args": ["/bin/sh", "-c", "exit 1"], "Interval": IV, "Timeout": "5s"})
     assert r.status_code == 200
     _wait_status(a, "warn", "warning")
     r = a.put_json("/v1/agent/check/register",
@@ -446,3 +446,100 @@ def test_script_checks_run_with_the_flag(agent_factory, tmp_path):
                what="script timeout")
     assert _status(a, "slow") == "critical"
     a.stop()
+
+
+# ---- agent health endpoints (what load balancers poll) ----------------------------------
+
+def test_agent_health_service_endpoints(agent):
+    t1, t2 = HTTPTarget(), HTTPTarget()
+    try:
+        _register(agent, {"Name": "lb", "ID": "lb1", "Check": {"HTTP": t1.url, "Interval": IV, "Timeout": "5s"}})
+        _register(agent, {"Name": "lb", "ID": "lb2", "Check": {"HTTP": t2.url, "Interval": IV, "Timeout": "5s"}})
+        _wait_status(agent, "service:lb1", "passing")
+        _wait_status(agent, "service:lb2", "passing")
+
+        r = agent.get("/v1/agent/health/service/id/lb1")
+        assert r.status_code == 200, r.text
+        j = r.json()
+        assert j["AggregatedStatus"] == "passing"
+        assert j["Service"]["ID"] == "lb1" and j["Service"]["Service"] == "lb"
+        ids = [c["CheckID"] for c in j["Checks"]]
+        assert "service:lb1" in ids and "service:lb2" not in ids
+        r = agent.get("/v1/agent/health/service/id/lb1", params={"format": "text"})
+        assert (r.status_code, r.text) == (200, "passing")
+
+        r = agent.get("/v1/agent/health/service/name/lb")
+        assert r.status_code == 200
+        assert sorted(e["Service"]["ID"] for e in r.json()) == ["lb1", "lb2"]
+
+        t2.code = 429
+        _wait_status(agent, "service:lb2", "warning")
+        r = agent.get("/v1/agent/health/service/id/lb2", params={"format": "text"})
+        assert (r.status_code, r.text) == (429, "warning")
+        r = agent.get("/v1/agent/health/service/name/lb", params={"format": "text"})
+        assert (r.status_code, r.text) == (429, "warning")  # the worst of the instances
+
+        t2.code = 500
+        _wait_status(agent, "service:lb2", "critical")
+        r = agent.get("/v1/agent/health/service/name/lb")
+        assert r.status_code == 503
+        assert {e["Service"]["ID"]: e["AggregatedStatus"] for e in r.json()} == \
+            {"lb1": "passing", "lb2": "critical"}
+
+        agent.put("/v1/agent/service/maintenance/lb1", params={"enable": "true"})
+        r = agent.get("/v1/agent/health/service/id/lb1", params={"format": "text"})
+        assert (r.status_code, r.text) == (503, "maintenance")
+        agent.put("/v1/agent/service/maintenance/lb1", params={"enable": "false"})
+        r = agent.get("/v1/agent/health/service/id/lb1", params={"format": "text"})
+        assert (r.status_code, r.text) == (200, "passing")
+
+        r = agent.get("/v1/agent/health/service/id/nope")
+        assert r.status_code == 404
+        assert r.json() == {"AggregatedStatus": "critical", "Service": None, "Checks": None}
+        r = agent.get("/v1/agent/health/service/id/nope", params={"format": "text"})
+        assert (r.status_code, r.text) == (404, "ServiceId nope not found")
+        r = agent.get("/v1/agent/health/service/name/nope")
+        assert (r.status_code, r.json()) == (404, [])
+        r = agent.get("/v1/agent/health/service/name/nope", params={"format": "text"})
+        assert (r.status_code, r.text) == (404, "ServiceName nope Not Found")
+    finally:
+        t1.stop()
+        t2.stop()
+        _deregister(agent, "lb1")
+        _deregister(agent, "lb2")
+
+
+def test_cli_maint(agent):
+    _register(agent, {"Name": "cm", "ID": "cm1", "Check": {"TTL": "60s"}})
+    try:
+        p = cairn_cli("maint", http_port=agent.http_port)
+        assert (p.returncode, p.stdout) == (0, "")
+        p = cairn_cli("maint", "-enable", "-reason=kernel upgrade", http_port=agent.http_port)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == "Node maintenance is now enabled\n"
+        p = cairn_cli("maint", "-enable", "-service=cm1", http_port=agent.http_port)
+        assert p.stdout == 'Service maintenance is now enabled for "cm1"\n', p.stderr
+        p = cairn_cli("maint", http_port=agent.http_port)
+        assert p.returncode == 0
+        assert "Node:\n  Name:   %s\n  Reason: kernel upgrade\n" % agent.name in p.stdout
+        assert "Service:\n  ID:     cm1\n  Reason: Maintenance mode is enabled for this " \
+            "service" in p.stdout
+        assert _status(agent, "_node_maintenance") == "critical"
+        p = cairn_cli("maint", "-disable", http_port=agent.http_port)
+        assert p.stdout == "Node maintenance is now disabled\n"
+        p = cairn_cli("maint", "-disable", "-service=cm1", http_port=agent.http_port)
+        assert p.stdout == 'Service maintenance is now disabled for "cm1"\n'
+        p = cairn_cli("maint", http_port=agent.http_port)
+        assert p.stdout == ""
+        p = cairn_cli("maint", "-enable", "-disable", http_port=agent.http_port)
+        assert p.returncode == 1
+        assert p.stderr == "Only one of -enable or -disable may be provided\n"
+        p = cairn_cli("maint", "-service=cm1", http_port=agent.http_port)
+        assert (p.returncode, p.stderr) == (1, "Service requires either -enable or -disable\n")
+        p = cairn_cli("maint", "-enable", "-service=nope", http_port=agent.http_port)
+        assert p.returncode == 1
+        assert "Error enabling service maintenance" in p.stderr
+        assert 'No service registered with ID \\"nope\\"' in p.stderr or \
+            'No service registered with ID "nope"' in p.stderr
+    finally:
+        _deregister(agent, "cm1")
