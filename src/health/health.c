@@ -129,9 +129,18 @@ void health_stats(const struct health *h, struct health_stats *out)
 
 static void on_timer(uv_timer_t *t);
 
+/* Runs are due on multiples of HEALTH__COALESCE_MS of loop time: thousands of
+ * checks then wake the loop a few dozen times a second, not once per probe
+ * (each wakeup costs a context switch, the bulk of a loopback probe's CPU).
+ * A delay of at most that much is nothing against intervals of seconds. */
+#define HEALTH__COALESCE_MS 20
+
 static void schedule(struct health_check *c, uint64_t ms)
 {
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+    uint64_t now = uv_now(c->h->loop);
+    uint64_t due = now + ms;
+    due += (HEALTH__COALESCE_MS - due % HEALTH__COALESCE_MS) % HEALTH__COALESCE_MS;
+    uv_timer_start(&c->timer, on_timer, due - now, 0);
 }
 
 /* A uniformly random delay in [0, ms). */
