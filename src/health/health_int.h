@@ -39,6 +39,8 @@ struct health {
     CURLM *multi;
     uv_timer_t curl_timer;
     bool curl_timer_init;
+    CURL **done_batch; /* check_done: finished transfers being handled */
+    size_t done_n;
 };
 
 void health__maybe_release(struct health *h);

@@ -250,18 +250,40 @@ static void finish(struct http_probe *p, CURLcode res)
 
 static void check_done(struct health *h)
 {
-    CURLMsg *m;
-    int left;
-    while (h->multi && (m = curl_multi_info_read(h->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *e = m->easy_handle;
-        CURLcode res = m->data.result;
-        struct http_probe *p = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&p);
-        curl_multi_remove_handle(h->multi, e);
-        if (p)
-            finish(p, res);
+    /* Read the finished transfers first, then remove them: curl's remove
+     * scans the unread messages, so removing while reading would cost
+     * O(n^2) when many finish in one call (a burst of timeouts). */
+    enum { BATCH = 256 };
+    CURL *done[BATCH];
+    CURLcode res[BATCH];
+    for (;;) {
+        size_t n = 0;
+        CURLMsg *m;
+        int left;
+        while (n < BATCH && h->multi && (m = curl_multi_info_read(h->multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            done[n] = m->easy_handle;
+            res[n++] = m->data.result;
+        }
+        if (!n)
+            return;
+        /* A callback may stop other checks: health__http_abort clears their
+         * entries here before freeing them. */
+        h->done_batch = done;
+        h->done_n = n;
+        for (size_t i = 0; i < n; i++) {
+            if (!done[i])
+                continue;
+            struct http_probe *p = NULL;
+            curl_easy_getinfo(done[i], CURLINFO_PRIVATE, (char **)&p);
+            curl_multi_remove_handle(h->multi, done[i]);
+            done[i] = NULL;
+            if (p)
+                finish(p, res[i]);
+        }
+        h->done_batch = NULL;
+        h->done_n = 0;
     }
 }
 
@@ -341,6 +363,9 @@ void health__http_abort(struct health_check *c)
     struct http_probe *p = c->probe;
     c->probe = NULL;
     if (p) {
+        for (size_t i = 0; i < c->h->done_n; i++)
+            if (c->h->done_batch[i] == p->easy)
+                c->h->done_batch[i] = NULL;
         curl_multi_remove_handle(c->h->multi, p->easy);
         probe_free(p);
     }

@@ -95,6 +95,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct local__chk *ch = h->data;
     struct local *l = ch->l;
+    local__runner_forget(ch);
     state_check_clear(&ch->c);
     cn_free(ch);
     l->handles--;
@@ -110,6 +111,7 @@ static void chk_destroy(struct local__chk *ch)
         uv_close((uv_handle_t *)&ch->timer, on_timer_closed);
         return; /* freed in the close callback */
     }
+    local__runner_forget(ch);
     state_check_clear(&ch->c);
     cn_free(ch);
 }
@@ -182,6 +184,7 @@ void local_free(struct local *l)
             l->handles++;
         chk_destroy(l->chks[i]);
     }
+    local__wq_free(l);
     health_free(l->health); /* releases itself once its handles closed */
     l->health = NULL;
     if (l->reaper_init) {
@@ -290,6 +293,7 @@ int local__put_check(struct local *l, struct state_check *c)
     if (i >= 0) {
         ch = l->chks[i];
         local__runner_stop(l, ch);
+        local__runner_forget(ch);
         state_check_clear(&ch->c);
         ch->reaping = false;
         ch->critical_since_ms = 0;

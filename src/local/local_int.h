@@ -24,15 +24,18 @@ struct local__chk {
     struct health_check *run;
     struct srv_watch alias_watch;
     bool alias_armed;
-    bool writing;               /* a runner's status write in flight */
-    uint64_t last_write_ms;     /* of a runner's result (uv_now) */
-    uint64_t critical_since_ms; /* seen critical by the reaper (0: not) */
-    bool reaping;               /* its service's deregistration proposed */
+    bool writing;                    /* a runner's status write in flight */
+    bool queued;                     /* its id is in l->wq, waiting for a write slot */
+    char *want_status, *want_output; /* the latest result still to write, or NULL */
+    uint64_t last_write_ms;          /* of a runner's result (uv_now) */
+    uint64_t critical_since_ms;      /* seen critical by the reaper (0: not) */
+    bool reaping;                    /* its service's deregistration proposed */
 };
 
 /* How often DeregisterCriticalServiceAfter is checked (Consul: 30 s; the
  * finer grain keeps the deadline within a second of what was asked). */
 #define LOCAL_REAP_MS 1000
+#define LOCAL_RUN_WRITES 64
 
 struct local {
     uv_loop_t *loop;
@@ -52,6 +55,13 @@ struct local {
     bool script_checks;    /* -enable-local-script-checks */
     uv_timer_t reaper;     /* run.c: DeregisterCriticalServiceAfter */
     bool reaper_init;
+    /* run.c: runners' status writes. At most LOCAL_RUN_WRITES in flight (a
+     * mass transition must not put thousands of proposals in flight at once);
+     * the others wait in a FIFO of check ids, each written with its latest
+     * result when its turn comes. */
+    size_t run_writes;
+    char **wq;
+    size_t wq_head, wq_len, wq_cap;
 };
 
 enum local__op_kind {
@@ -103,6 +113,10 @@ void local__runner_start(struct local *l, struct local__chk *ch);
 void local__runner_stop(struct local *l, struct local__chk *ch);
 /* A runner's status write for check id finished (applied or failed). */
 void local__runner_written(struct local *l, const char *id);
+/* Free what the runner bookkeeping of ch holds (its unwritten result). */
+void local__runner_forget(struct local__chk *ch);
+/* Free the write queue (closing). */
+void local__wq_free(struct local *l);
 /* Start the DeregisterCriticalServiceAfter reaper (idempotent). */
 void local__reaper_start(struct local *l);
 

@@ -22,46 +22,145 @@
 static void on_result(void *arg, const char *status, const char *output);
 static void alias_arm(struct local *l, struct local__chk *ch);
 
-/* Write a runner's result if it is worth a write (see the top). */
+static void clear_want(struct local__chk *ch)
+{
+    cn_free(ch->want_status);
+    cn_free(ch->want_output);
+    ch->want_status = ch->want_output = NULL;
+}
+
+/* Propose ch's wanted result now (a write slot is free, none in flight). */
+static void write_now(struct local *l, struct local__chk *ch)
+{
+    struct local__op *op = local__op_new(l, OP_STATUS, NULL, NULL);
+    if (!op)
+        return;
+    op->runner = true;
+    op->id = cn_strdup(ch->c.check_id);
+    op->status = ch->want_status;
+    op->output = ch->want_output;
+    ch->want_status = ch->want_output = NULL;
+    if (!op->id) {
+        local__finish(op, CN_ENOMEM, "out of memory");
+        return;
+    }
+    if (strcmp(ch->c.status, op->status) != 0)
+        cn_info("agent", "Check \"%s\" is now %s", ch->c.check_id, op->status);
+    ch->writing = true;
+    ch->last_write_ms = uv_now(l->loop);
+    l->run_writes++;
+    local__propose_status(op);
+}
+
+static void enqueue(struct local *l, struct local__chk *ch)
+{
+    if (ch->queued)
+        return;
+    if (l->wq_head + l->wq_len == l->wq_cap) {
+        if (l->wq_head) { /* compact */
+            memmove(l->wq, l->wq + l->wq_head, l->wq_len * sizeof(*l->wq));
+            l->wq_head = 0;
+        }
+        if (l->wq_len == l->wq_cap) {
+            size_t ncap = l->wq_cap ? l->wq_cap * 2 : 256;
+            char **n = cn_realloc(l->wq, ncap * sizeof(*n));
+            if (!n)
+                return; /* the next result retries */
+            l->wq = n;
+            l->wq_cap = ncap;
+        }
+    }
+    char *id = cn_strdup(ch->c.check_id);
+    if (!id)
+        return;
+    l->wq[l->wq_head + l->wq_len++] = id;
+    ch->queued = true;
+}
+
+/* Fill free write slots from the queue. */
+static void drain(struct local *l)
+{
+    while (!l->closing && l->run_writes < LOCAL_RUN_WRITES && l->wq_len) {
+        char *id = l->wq[l->wq_head++];
+        l->wq_len--;
+        long i = local__chk_find(l, id);
+        cn_free(id);
+        if (i < 0)
+            continue; /* removed meanwhile */
+        struct local__chk *ch = l->chks[i];
+        ch->queued = false;
+        if (ch->writing)
+            continue; /* written again when that write ends */
+        if (ch->want_status)
+            write_now(l, ch);
+    }
+    if (!l->wq_len)
+        l->wq_head = 0;
+}
+
+/* A runner's result: keep it as the one to write if it is worth a write
+ * (see the top), and write it when a slot is free. */
 static void record(struct local *l, struct local__chk *ch, const char *status, const char *output)
 {
-    if (l->closing || ch->writing)
-        return; /* one write in flight per check; the next result retries */
+    if (l->closing)
+        return;
     char *out = state_check_output_truncate(output);
     if (!out)
         return;
     bool st = strcmp(ch->c.status, status) != 0;
     bool ou = strcmp(ch->c.output, out) != 0;
-    uint64_t now = uv_now(l->loop);
-    if (!st && (!ou || now - ch->last_write_ms < OUTPUT_SYNC_MS)) {
+    if (!st && (!ou || uv_now(l->loop) - ch->last_write_ms < OUTPUT_SYNC_MS)) {
+        cn_free(out);
+        clear_want(ch); /* back to what the catalog holds: nothing to write */
+        return;
+    }
+    char *sc = cn_strdup(status);
+    if (!sc) {
         cn_free(out);
         return;
     }
-    if (st)
-        cn_info("agent", "Check \"%s\" is now %s", ch->c.check_id, status);
-    struct local__op *op = local__op_new(l, OP_STATUS, NULL, NULL);
-    if (!op) {
-        cn_free(out);
-        return;
-    }
-    op->runner = true;
-    op->output = out;
-    op->id = cn_strdup(ch->c.check_id);
-    op->status = cn_strdup(status);
-    if (!op->id || !op->status) {
-        local__finish(op, CN_ENOMEM, "out of memory");
-        return;
-    }
-    ch->writing = true;
-    ch->last_write_ms = now;
-    local__propose_status(op);
+    clear_want(ch);
+    ch->want_status = sc;
+    ch->want_output = out;
+    if (ch->writing)
+        return; /* written when the write in flight ends */
+    if (l->run_writes < LOCAL_RUN_WRITES && !l->wq_len)
+        write_now(l, ch);
+    else
+        enqueue(l, ch);
 }
 
 void local__runner_written(struct local *l, const char *id)
 {
+    if (l->run_writes)
+        l->run_writes--;
     long i = id ? local__chk_find(l, id) : -1;
-    if (i >= 0)
-        l->chks[i]->writing = false;
+    if (i >= 0) {
+        struct local__chk *ch = l->chks[i];
+        ch->writing = false;
+        /* a newer result came meanwhile: still worth it? (applied state moved) */
+        if (ch->want_status) {
+            if (!strcmp(ch->c.status, ch->want_status) && !strcmp(ch->c.output, ch->want_output))
+                clear_want(ch);
+            else
+                enqueue(l, ch);
+        }
+    }
+    drain(l);
+}
+
+void local__runner_forget(struct local__chk *ch)
+{
+    clear_want(ch);
+}
+
+void local__wq_free(struct local *l)
+{
+    for (size_t i = 0; i < l->wq_len; i++)
+        cn_free(l->wq[l->wq_head + i]);
+    cn_free(l->wq);
+    l->wq = NULL;
+    l->wq_len = l->wq_head = l->wq_cap = 0;
 }
 
 static void on_result(void *arg, const char *status, const char *output)
