@@ -168,7 +168,8 @@ static void test_tcp(void **st)
     srv_start(&loop, &s, NULL);
     char target[64];
     snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
-    struct health_def d = {.type = HEALTH_TCP, .target = target, .interval_ns = 50000000};
+    struct health_def d = {
+        .type = HEALTH_TCP, .target = target, .interval_ns = 50000000, .timeout_ns = 5000000000LL};
     struct res r = {0};
     struct health_check *c;
     assert_int_equal(health_start(h, &d, on_result, &r, &c), 0);
@@ -211,7 +212,7 @@ static void http_case(const char *reply, const char *want_status, const char *wa
                            .method = method,
                            .header_json = hdr,
                            .interval_ns = 10000000,
-                           .timeout_ns = reply ? 0 : 200000000};
+                           .timeout_ns = reply ? 5000000000LL : 200000000};
     struct res r = {0};
     struct health_check *c;
     assert_int_equal(health_start(h, &d, on_result, &r, &c), 0);
@@ -257,7 +258,8 @@ static void test_http_refused(void **st)
     struct health *h = health_new(&loop);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", free_port());
-    struct health_def d = {.type = HEALTH_HTTP, .target = url, .interval_ns = 10000000};
+    struct health_def d = {
+        .type = HEALTH_HTTP, .target = url, .interval_ns = 10000000, .timeout_ns = 5000000000LL};
     struct res r = {0};
     struct health_check *c;
     assert_int_equal(health_start(h, &d, on_result, &r, &c), 0);
