@@ -90,13 +90,14 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
         (rc = api__get_int(o, "FailuresBeforeWarning", 0, INT32_MAX, &fbw, err, cap)) ||
         (rc = api__get_int(o, "FailuresBeforeCritical", 0, INT32_MAX, &fbc, err, cap)) ||
         (rc = api__get_str(o, "TLSServerName", &c->tls_server_name, false, err, cap)) ||
+        (rc = api__get_str(o, "UDP", &c->udp, false, err, cap)) ||
         (rc = api__get_str(o, "AliasNode", &c->alias_node, false, err, cap)) ||
         (rc = api__get_str(o, "AliasService", &c->alias_service, false, err, cap)))
         return rc;
     c->success_before_passing = (int)sbp;
     c->failures_before_warning = (int)fbw;
     c->failures_before_critical = (int)fbc;
-    static const char *const others[] = {"GRPC", "UDP", "H2PING", "DockerContainerID", "OSService"};
+    static const char *const others[] = {"GRPC", "H2PING", "DockerContainerID", "OSService"};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         struct json_object *v = cn_json_get(o, others[i]);
         if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v))) {
@@ -105,7 +106,8 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
         }
     }
     x->alias = *c->alias_node || *c->alias_service;
-    if (*c->http || *c->tcp || c->interval_ns || c->ttl_ns || x->script || x->other || x->alias)
+    if (*c->http || *c->tcp || *c->udp || c->interval_ns || c->ttl_ns || x->script || x->other ||
+        x->alias)
         x->meaningful = true;
     return 0;
 }
@@ -116,6 +118,8 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
         return STATE_CHECK_HTTP;
     if (*c->tcp)
         return STATE_CHECK_TCP;
+    if (c->udp && *c->udp)
+        return STATE_CHECK_UDP;
     if (x->script)
         return STATE_CHECK_SCRIPT;
     if (x->alias)
@@ -129,7 +133,7 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
  * "Invalid check: " prefix. */
 const char *api__validate_check_type(const struct state_check *c, const struct api__chk_extra *x)
 {
-    bool interval_check = x->script || *c->http || *c->tcp || x->other;
+    bool interval_check = x->script || *c->http || *c->tcp || (c->udp && *c->udp) || x->other;
     if (c->interval_ns > 0 && c->ttl_ns > 0)
         return "Interval and TTL cannot both be specified";
     if (interval_check && c->interval_ns <= 0)
@@ -145,23 +149,21 @@ const char *api__validate_check_type(const struct state_check *c, const struct a
     if (x->other) {
         /* Named, so a client knows which type: never accepted and left unrun. */
         const char *n = x->other_name;
+#define UNSUPPORTED                                                                                \
+    " checks are not supported by cairn (TTL, HTTP, TCP, UDP, script and alias checks are)"
         if (!strcmp(n, "GRPC"))
-            return "GRPC checks are not supported by cairn (TTL, HTTP, TCP, script and alias "
-                   "checks are)";
-        if (!strcmp(n, "UDP"))
-            return "UDP checks are not supported by cairn (TTL, HTTP, TCP, script and alias "
-                   "checks are)";
+            return "GRPC" UNSUPPORTED;
         if (!strcmp(n, "H2PING"))
-            return "H2PING checks are not supported by cairn (TTL, HTTP, TCP, script and alias "
-                   "checks are)";
+            return "H2PING" UNSUPPORTED;
         if (!strcmp(n, "DockerContainerID"))
-            return "Docker checks are not supported by cairn (TTL, HTTP, TCP, script and alias "
-                   "checks are)";
-        return "OSService checks are not supported by cairn (TTL, HTTP, TCP, script and alias "
-               "checks are)";
+            return "Docker" UNSUPPORTED;
+        return "OSService" UNSUPPORTED;
+#undef UNSUPPORTED
     }
     if (*c->http && *c->tcp)
         return "HTTP and TCP cannot both be specified";
+    if (c->udp && *c->udp && (*c->http || *c->tcp))
+        return "UDP cannot be combined with HTTP or TCP";
 
     return NULL;
 }

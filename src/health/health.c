@@ -91,6 +91,8 @@ void health_stop(struct health_check *c)
             health__http_abort(c);
         else if (c->type == HEALTH_SCRIPT)
             health__script_abort(c);
+        else if (c->type == HEALTH_UDP)
+            health__udp_abort(c);
         else
             health__tcp_abort(c);
     }
@@ -160,6 +162,8 @@ static void on_timer(uv_timer_t *t)
     if (c->in_flight) { /* the deadline of a TCP or script probe */
         if (c->type == HEALTH_SCRIPT)
             health__script_timeout(c);
+        else if (c->type == HEALTH_UDP)
+            health__udp_timeout(c);
         else
             health__tcp_timeout(c);
         return;
@@ -170,6 +174,8 @@ static void on_timer(uv_timer_t *t)
         health__http_probe(c);
     else if (c->type == HEALTH_SCRIPT)
         health__script_probe(c);
+    else if (c->type == HEALTH_UDP)
+        health__udp_probe(c);
     else
         health__tcp_probe(c);
 }
@@ -246,7 +252,8 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     *out = NULL;
     if (h->closing)
         return CN_ESHUTDOWN;
-    if ((d->type != HEALTH_HTTP && d->type != HEALTH_TCP && d->type != HEALTH_SCRIPT) ||
+    if ((d->type != HEALTH_HTTP && d->type != HEALTH_TCP && d->type != HEALTH_SCRIPT &&
+         d->type != HEALTH_UDP) ||
         d->interval_ns <= 0 || !cb || (d->type == HEALTH_SCRIPT && (!d->nargs || !d->args)))
         return CN_EINVAL;
     struct health_check *c = cn_calloc(1, sizeof(*c));
@@ -406,7 +413,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 /* Split "host:port" / "[v6]:port". 0 or CN_EINVAL. */
-static int split_hostport(const char *s, char *host, size_t cap, char *port, size_t pcap)
+int health__split_hostport(const char *s, char *host, size_t cap, char *port, size_t pcap)
 {
     const char *colon;
     if (*s == '[') {
@@ -434,7 +441,7 @@ static int split_hostport(const char *s, char *host, size_t cap, char *port, siz
 void health__tcp_probe(struct health_check *c)
 {
     char host[256], port[16];
-    if (split_hostport(c->target, host, sizeof(host), port, sizeof(port))) {
+    if (health__split_hostport(c->target, host, sizeof(host), port, sizeof(port))) {
         tcp_output(c, "critical", "missing port in address");
         return;
     }

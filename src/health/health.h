@@ -30,6 +30,7 @@ enum health_type {
     HEALTH_HTTP = 1,
     HEALTH_TCP = 2,
     HEALTH_SCRIPT = 3, /* a child process in its own process group */
+    HEALTH_UDP = 4,    /* one empty datagram; silence or an answer is passing */
 };
 
 /* Consul's defaults (agent/checks/check.go). */
@@ -40,7 +41,7 @@ enum health_type {
 /* A definition; every string is copied by health_start (NULL = ""). */
 struct health_def {
     enum health_type type;
-    const char *target;      /* HTTP: the URL; TCP: host:port */
+    const char *target;      /* HTTP: the URL; TCP, UDP: host:port */
     const char *const *args; /* script: argv (nargs > 0), run without a shell */
     size_t nargs;
     const char *method;      /* HTTP method, "" = GET */

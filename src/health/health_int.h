@@ -54,6 +54,13 @@ void health__tcp_probe(struct health_check *c);
 void health__tcp_abort(struct health_check *c);
 void health__tcp_timeout(struct health_check *c);
 
+/* "host:port" / "[v6]:port" into host and port. 0 or CN_EINVAL. */
+int health__split_hostport(const char *s, char *host, size_t cap, char *port, size_t pcap);
+
+void health__udp_probe(struct health_check *c);
+void health__udp_abort(struct health_check *c);
+void health__udp_timeout(struct health_check *c);
+
 void health__script_probe(struct health_check *c);
 void health__script_abort(struct health_check *c);
 void health__script_timeout(struct health_check *c);

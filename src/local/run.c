@@ -278,6 +278,13 @@ void local__runner_start(struct local *l, struct local__chk *ch)
     } else if (!strcmp(c->type, STATE_CHECK_TCP)) {
         d.type = HEALTH_TCP;
         d.target = c->tcp;
+    } else if (!strcmp(c->type, STATE_CHECK_UDP)) {
+        if (!c->udp || !*c->udp) {
+            record(l, ch, "critical", LOST_DEF);
+            return;
+        }
+        d.type = HEALTH_UDP;
+        d.target = c->udp;
     } else if (!strcmp(c->type, STATE_CHECK_SCRIPT)) {
         if (!c->nargs) {
             record(l, ch, "critical", LOST_DEF);

@@ -95,19 +95,21 @@ struct state_check {
      * not replicated (the catalog's copies hold 0/NULL). NULL strings = "". */
     int success_before_passing, failures_before_warning, failures_before_critical;
     char *tls_server_name;
+    char *udp; /* UDP checks: host:port */
     char *alias_node, *alias_service;
     char **args; /* script checks: argv, nargs entries */
     size_t nargs;
 };
 
 /* Check types cairn records (state_check.type); the decoders refuse the rest
- * (gRPC, Docker, UDP, H2PING, OS service) rather than storing a check
+ * (gRPC, Docker, H2PING, OS service) rather than storing a check
  * nothing will ever run. */
 #define STATE_CHECK_TTL "ttl"
 #define STATE_CHECK_HTTP "http"
 #define STATE_CHECK_TCP "tcp"
 #define STATE_CHECK_SCRIPT "script" /* run only with -enable-local-script-checks */
 #define STATE_CHECK_ALIAS "alias"
+#define STATE_CHECK_UDP "udp"
 
 /* ---- value helpers (values.c) ---------------------------------------------
  * For structs whose strings and arrays the caller owns (cn_malloc'd): what the

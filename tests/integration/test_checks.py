@@ -261,6 +261,27 @@ def test_node_level_tcp_check_via_check_register(agent):
         t.stop()
 
 
+# ---- UDP -------------------------------------------------------------------------------
+
+def test_udp_check(agent):
+    """Consul's CheckUDP: an answer or silence is passing, an ICMP port
+    unreachable (connection refused) is critical."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    addr = "127.0.0.1:%d" % u.getsockname()[1]
+    try:
+        _register(agent, {"Name": "dns", "ID": "dns1",
+                          "Check": {"UDP": addr, "Interval": IV, "Timeout": "300ms"}})
+        _wait_status(agent, "service:dns1", "passing")  # silence until the timeout
+        assert _check(agent, "service:dns1")["Output"] == "UDP connect %s: Success" % addr
+        u.close()  # nothing bound: the kernel answers port unreachable
+        _wait_status(agent, "service:dns1", "critical")
+        assert "connection refused" in _check(agent, "service:dns1")["Output"]
+    finally:
+        u.close()
+        _deregister(agent, "dns1")
+
+
 # ---- counting ------------------------------------------------------------------------
 
 def test_failures_before_critical_and_success_before_passing(agent):
@@ -385,12 +406,13 @@ def test_bad_definitions_get_400_and_change_nothing(agent):
         ({"Name": "b", "HTTP": "http://127.0.0.1:1/", "Interval": "ten"},
          'Request decode failed: Interval: time: invalid duration "ten"'),
         ({"Name": "b", "GRPC": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: GRPC checks are not supported by cairn (TTL, HTTP, TCP, script and "
-         "alias checks are)"),
+         "Invalid check: GRPC checks are not supported by cairn (TTL, HTTP, TCP, UDP, script "
+         "and alias checks are)"),
         ({"Name": "b", "H2PING": "127.0.0.1:1", "Interval": "1s"},
          "Invalid check: H2PING checks are not supported by cairn"),
-        ({"Name": "b", "UDP": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: UDP checks are not supported by cairn"),
+        ({"Name": "b", "UDP": "127.0.0.1:1"},
+         "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
+         "checks"),
         ({"Name": "b", "DockerContainerID": "x", "Shell": "/bin/sh", "Args": ["true"],
           "Interval": "1s"},
          "Invalid check: Docker checks are not supported by cairn"),

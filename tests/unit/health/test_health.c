@@ -310,6 +310,67 @@ static void test_script(void **st)
     script_case("exec /nonexistent/x", 0, "critical", "");
 }
 
+/* A UDP echo on the loop: answers every datagram. */
+static uv_udp_t echo;
+static char echo_buf[64];
+static uv_udp_send_t echo_send;
+
+static void echo_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    *b = uv_buf_init(echo_buf, sizeof(echo_buf));
+}
+
+static void echo_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct sockaddr *addr,
+                      unsigned flags)
+{
+    if (n < 0 || !addr)
+        return;
+    uv_buf_t r = uv_buf_init((char *)"pong", 4);
+    uv_udp_send(&echo_send, u, &r, 1, addr, NULL);
+}
+
+static void test_udp(void **st)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct health *h = health_new(&loop);
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_udp_init(&loop, &echo);
+    assert_int_equal(uv_udp_bind(&echo, (struct sockaddr *)&a, 0), 0);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    uv_udp_getsockname(&echo, (struct sockaddr *)&ss, &len);
+    uv_udp_recv_start(&echo, echo_alloc, echo_recv);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    struct health_def d = {
+        .type = HEALTH_UDP, .target = target, .interval_ns = 50000000, .timeout_ns = 5000000000LL};
+    struct res r = {0};
+    struct health_check *c;
+    assert_int_equal(health_start(h, &d, on_result, &r, &c), 0);
+    run_until(&loop, &r, 1);
+    assert_string_equal(r.status, "passing");
+    char want[128];
+    snprintf(want, sizeof(want), "UDP connect %s: Success", target);
+    assert_string_equal(r.output, want);
+    health_stop(c);
+    uv_close((uv_handle_t *)&echo, NULL);
+
+    /* nothing bound there: ICMP port unreachable -> connection refused */
+    snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
+    struct res r2 = {0};
+    assert_int_equal(health_start(h, &d, on_result, &r2, &c), 0);
+    run_until(&loop, &r2, 1);
+    assert_string_equal(r2.status, "critical");
+    if (!strstr(r2.output, "connection refused"))
+        fail_msg("output %s", r2.output);
+    health_stop(c);
+    health_free(h);
+    drain(&loop);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_bad_defs(void **st)
 {
     uv_loop_t loop;
@@ -339,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_http_timeout),
         cmocka_unit_test(test_http_refused),
         cmocka_unit_test(test_bad_defs),
+        cmocka_unit_test(test_udp),
         cmocka_unit_test(test_script),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
