@@ -39,6 +39,8 @@ struct health {
     CURLM *multi;
     uv_timer_t curl_timer;
     bool curl_timer_init;
+    CURL *pool[32]; /* http.c: reset easy handles for reuse */
+    size_t npool;
     CURL **done_batch; /* check_done: finished transfers being handled */
     size_t done_n;
 };
