@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/dur.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -38,8 +39,9 @@ static void report(struct script_probe *p)
     char head[200];
     const char *st;
     if (p->timed_out) {
-        snprintf(head, sizeof(head), "Timed out (%llums) running check",
-                 (unsigned long long)c->timeout_ms);
+        char d[64];
+        cn_dur_format((int64_t)c->timeout_ms * 1000000, d, sizeof(d)); /* Go's Duration */
+        snprintf(head, sizeof(head), "Timed out (%s) running check", d);
         health__done(c, "critical", head);
         return;
     }
