@@ -211,6 +211,41 @@ def test_blocking_passing_query_wakes_on_each_transition(agent):
         _deregister(agent, "blk1")
 
 
+def test_blocking_health_state_wakes_on_a_transition(agent):
+    t = TCPTarget()
+    try:
+        _register(agent, {"Name": "st", "ID": "st1",
+                          "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s"}})
+        _wait_status(agent, "service:st1", "passing")
+        r = agent.get("/v1/health/state/critical")
+        idx = index_of(r)
+        assert "service:st1" not in [c["CheckID"] for c in r.json()]
+        res = {}
+
+        def block():
+            res["r"] = agent.get("/v1/health/state/critical",
+                                 params={"index": str(idx), "wait": "60s"})
+
+        th = threading.Thread(target=block)
+        th.start()
+        agent.wait_parked(1)
+        t.stop()
+        th.join(90)
+        assert not th.is_alive()
+        got = res["r"]
+        assert index_of(got) > idx
+        # An unrelated write may wake it first: block again from there (bounded).
+        for _ in range(10):
+            if "service:st1" in [c["CheckID"] for c in got.json()]:
+                break
+            got = agent.get("/v1/health/state/critical",
+                            params={"index": str(index_of(got)), "wait": "60s"})
+        assert "service:st1" in [c["CheckID"] for c in got.json()]
+    finally:
+        t.stop()
+        _deregister(agent, "st1")
+
+
 def test_unchanged_results_cost_no_write(agent):
     t = HTTPTarget()
     try:
