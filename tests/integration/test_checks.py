@@ -600,3 +600,32 @@ def test_cli_maint(agent):
             'No service registered with ID "nope"' in p.stderr
     finally:
         _deregister(agent, "cm1")
+
+
+# ---- restart ---------------------------------------------------------------------------
+
+def test_checks_run_again_after_a_restart(agent_factory):
+    """The local state is rebuilt from the catalog at start: HTTP/TCP checks
+    run again; a script check, whose Args are not kept, turns critical
+    rather than staying as it was, unrun."""
+    a = agent_factory(name="restart", extra_args=["-enable-local-script-checks"])
+    t = TCPTarget()
+    try:
+        _register(a, {"Name": "r", "ID": "r1",
+                      "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s"}})
+        r = a.put_json("/v1/agent/check/register",
+                       {"Name": "scr", "Args": ["/bin/true"], "Interval": IV})
+        assert r.status_code == 200, r.text
+        _wait_status(a, "service:r1", "passing")
+        _wait_status(a, "scr", "passing")
+        a.restart()
+        port = t.port
+        t.stop()
+        _wait_status(a, "service:r1", "critical")
+        t = TCPTarget(port)
+        _wait_status(a, "service:r1", "passing")
+        _wait_status(a, "scr", "critical")
+        assert "not kept across an agent restart" in _check(a, "scr")["Output"]
+    finally:
+        t.stop()
+        a.stop()
