@@ -60,6 +60,7 @@ struct local {
      * the others wait in a FIFO of check ids, each written with its latest
      * result when its turn comes. */
     size_t run_writes;
+    bool draining;
     char **wq;
     size_t wq_head, wq_len, wq_cap;
 };

@@ -80,6 +80,11 @@ static void enqueue(struct local *l, struct local__chk *ch)
 /* Fill free write slots from the queue. */
 static void drain(struct local *l)
 {
+    /* A write failing at once finishes inside write_now and comes back
+     * here: the outer loop carries on instead (no recursion per entry). */
+    if (l->draining)
+        return;
+    l->draining = true;
     while (!l->closing && l->run_writes < LOCAL_RUN_WRITES && l->wq_len) {
         char *id = l->wq[l->wq_head++];
         l->wq_len--;
@@ -96,6 +101,7 @@ static void drain(struct local *l)
     }
     if (!l->wq_len)
         l->wq_head = 0;
+    l->draining = false;
 }
 
 /* A runner's result: keep it as the one to write if it is worth a write
