@@ -239,6 +239,25 @@ static int svc_map_cb(void *arg, const struct state_service *s)
     return aw->w->err;
 }
 
+/* The catalog's row (indexes, status) with the agent-only definition fields
+ * of the local copy (not replicated), for the Definition the agent shows.
+ * Borrows from both; valid until the next mutation. */
+static const struct state_check *with_agent_fields(struct state_check *m,
+                                                   const struct state_check *cc,
+                                                   const struct state_check *local)
+{
+    if (cc == local)
+        return cc;
+    *m = *cc;
+    m->tls_server_name = local->tls_server_name;
+    m->udp = local->udp;
+    m->args = local->args;
+    m->nargs = local->nargs;
+    m->alias_node = local->alias_node;
+    m->alias_service = local->alias_service;
+    return m;
+}
+
 static int chk_map_cb(void *arg, const struct state_check *chk)
 {
     struct agent_walk *aw = arg;
@@ -249,7 +268,8 @@ static int chk_map_cb(void *arg, const struct state_check *chk)
     const struct state_service *svc =
         *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
     cn_jsonw_key(aw->w, chk->check_id);
-    api_json_check(aw->w, cc, svc);
+    struct state_check m;
+    api_json_check(aw->w, with_agent_fields(&m, cc, chk), svc);
     return aw->w->err;
 }
 
@@ -471,7 +491,8 @@ static int agg_visit(void *arg, const struct state_check *chk)
     if (a->w) {
         const struct state_service *svc =
             *cc->service_id ? state_service_get(st, node, cc->service_id) : NULL;
-        api_json_check(a->w, cc, svc);
+        struct state_check m;
+        api_json_check(a->w, with_agent_fields(&m, cc, chk), svc);
         return a->w->err;
     }
     if (!strcmp(cc->check_id, LOCAL_NODE_MAINT_CHECK_ID) ||

@@ -308,6 +308,8 @@ def test_udp_check(agent):
         _register(agent, {"Name": "dns", "ID": "dns1",
                           "Check": {"UDP": addr, "Interval": IV, "Timeout": "300ms"}})
         _wait_status(agent, "service:dns1", "passing")  # silence until the timeout
+        assert _check(agent, "service:dns1")["Definition"]["UDP"] == addr
+        assert _check(agent, "service:dns1")["Type"] == "udp"
         assert _check(agent, "service:dns1")["Output"] == "UDP connect %s: Success" % addr
         u.close()  # nothing bound: the kernel answers port unreachable
         _wait_status(agent, "service:dns1", "critical")
@@ -411,6 +413,8 @@ def test_alias_check_follows_its_target(agent):
                           "Check": {"AliasService": "be1"}})
         _wait_status(agent, "service:be1", "passing")
         _wait_status(agent, "service:sc1", "passing")
+        assert _check(agent, "service:sc1")["Definition"]["AliasService"] == "be1"
+        assert _check(agent, "service:sc1")["Type"] == "alias"
         port = t.port
         t.stop()
         _wait_status(agent, "service:be1", "critical")
@@ -489,6 +493,8 @@ def test_script_checks_run_with_the_flag(agent_factory, tmp_path):
     assert r.status_code == 200, r.text
     _wait_status(a, "scr", "passing")
     assert _check(a, "scr")["Output"] == "fine\n"
+    assert _check(a, "scr")["Definition"]["ScriptArgs"][:2] == ["/bin/sh", "-c"]
+    assert _check(a, "scr")["Type"] == "script"
     flag.unlink()
     _wait_status(a, "scr", "critical")
     r = a.put_json("/v1/agent/check/register",
