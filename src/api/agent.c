@@ -251,6 +251,8 @@ static const struct state_check *with_agent_fields(struct state_check *m,
     *m = *cc;
     m->tls_server_name = local->tls_server_name;
     m->udp = local->udp;
+    m->grpc = local->grpc;
+    m->grpc_use_tls = local->grpc_use_tls;
     m->args = local->args;
     m->nargs = local->nargs;
     m->alias_node = local->alias_node;

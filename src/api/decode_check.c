@@ -91,13 +91,15 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
         (rc = api__get_int(o, "FailuresBeforeCritical", 0, INT32_MAX, &fbc, err, cap)) ||
         (rc = api__get_str(o, "TLSServerName", &c->tls_server_name, false, err, cap)) ||
         (rc = api__get_str(o, "UDP", &c->udp, false, err, cap)) ||
+        (rc = api__get_str(o, "GRPC", &c->grpc, false, err, cap)) ||
+        (rc = api__get_bool(o, "GRPCUseTLS", &c->grpc_use_tls, err, cap)) ||
         (rc = api__get_str(o, "AliasNode", &c->alias_node, false, err, cap)) ||
         (rc = api__get_str(o, "AliasService", &c->alias_service, false, err, cap)))
         return rc;
     c->success_before_passing = (int)sbp;
     c->failures_before_warning = (int)fbw;
     c->failures_before_critical = (int)fbc;
-    static const char *const others[] = {"GRPC", "H2PING", "DockerContainerID", "OSService"};
+    static const char *const others[] = {"H2PING", "DockerContainerID", "OSService"};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         struct json_object *v = cn_json_get(o, others[i]);
         if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v))) {
@@ -106,8 +108,8 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
         }
     }
     x->alias = *c->alias_node || *c->alias_service;
-    if (*c->http || *c->tcp || *c->udp || c->interval_ns || c->ttl_ns || x->script || x->other ||
-        x->alias)
+    if (*c->http || *c->tcp || *c->udp || *c->grpc || c->interval_ns || c->ttl_ns || x->script ||
+        x->other || x->alias)
         x->meaningful = true;
     return 0;
 }
@@ -120,6 +122,8 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
         return STATE_CHECK_TCP;
     if (c->udp && *c->udp)
         return STATE_CHECK_UDP;
+    if (c->grpc && *c->grpc)
+        return STATE_CHECK_GRPC;
     if (x->script)
         return STATE_CHECK_SCRIPT;
     if (x->alias)
@@ -133,7 +137,8 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
  * "Invalid check: " prefix. */
 const char *api__validate_check_type(const struct state_check *c, const struct api__chk_extra *x)
 {
-    bool interval_check = x->script || *c->http || *c->tcp || (c->udp && *c->udp) || x->other;
+    bool interval_check = x->script || *c->http || *c->tcp || (c->udp && *c->udp) ||
+                          (c->grpc && *c->grpc) || x->other;
     if (c->interval_ns > 0 && c->ttl_ns > 0)
         return "Interval and TTL cannot both be specified";
     if (interval_check && c->interval_ns <= 0)
@@ -150,9 +155,8 @@ const char *api__validate_check_type(const struct state_check *c, const struct a
         /* Named, so a client knows which type: never accepted and left unrun. */
         const char *n = x->other_name;
 #define UNSUPPORTED                                                                                \
-    " checks are not supported by cairn (TTL, HTTP, TCP, UDP, script and alias checks are)"
-        if (!strcmp(n, "GRPC"))
-            return "GRPC" UNSUPPORTED;
+    " checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, script and alias "             \
+    "checks are)"
         if (!strcmp(n, "H2PING"))
             return "H2PING" UNSUPPORTED;
         if (!strcmp(n, "DockerContainerID"))
@@ -162,8 +166,8 @@ const char *api__validate_check_type(const struct state_check *c, const struct a
     }
     if (*c->http && *c->tcp)
         return "HTTP and TCP cannot both be specified";
-    if (c->udp && *c->udp && (*c->http || *c->tcp))
-        return "UDP cannot be combined with HTTP or TCP";
+    if ((*c->http != 0) + (*c->tcp != 0) + (c->udp && *c->udp) + (c->grpc && *c->grpc) > 1)
+        return "only one of HTTP, TCP, UDP and GRPC may be specified";
 
     return NULL;
 }

@@ -137,6 +137,11 @@ void api_json_check(struct cn_jsonw *w, const struct state_check *c,
     /* Agent-only fields: present on the agent's own copy (/v1/agent/...). */
     if (c->udp && *c->udp)
         cn_jsonw_kstr(w, "UDP", c->udp);
+    if (c->grpc && *c->grpc) {
+        cn_jsonw_kstr(w, "GRPC", c->grpc);
+        if (c->grpc_use_tls)
+            cn_jsonw_kbool(w, "GRPCUseTLS", 1);
+    }
     if (c->nargs) {
         cn_jsonw_key(w, "ScriptArgs");
         cn_jsonw_arr_open(w);

@@ -87,7 +87,7 @@ void health_stop(struct health_check *c)
     struct health *h = c->h;
     c->stopped = true;
     if (c->in_flight) {
-        if (c->type == HEALTH_HTTP)
+        if (c->type == HEALTH_HTTP || c->type == HEALTH_GRPC)
             health__http_abort(c);
         else if (c->type == HEALTH_SCRIPT)
             health__script_abort(c);
@@ -170,7 +170,7 @@ static void on_timer(uv_timer_t *t)
     }
     c->in_flight = true;
     c->h->in_flight++;
-    if (c->type == HEALTH_HTTP)
+    if (c->type == HEALTH_HTTP || c->type == HEALTH_GRPC)
         health__http_probe(c);
     else if (c->type == HEALTH_SCRIPT)
         health__script_probe(c);
@@ -253,7 +253,7 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     if (h->closing)
         return CN_ESHUTDOWN;
     if ((d->type != HEALTH_HTTP && d->type != HEALTH_TCP && d->type != HEALTH_SCRIPT &&
-         d->type != HEALTH_UDP) ||
+         d->type != HEALTH_UDP && d->type != HEALTH_GRPC) ||
         d->interval_ns <= 0 || !cb || (d->type == HEALTH_SCRIPT && (!d->nargs || !d->args)))
         return CN_EINVAL;
     struct health_check *c = cn_calloc(1, sizeof(*c));
@@ -264,6 +264,7 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     c->cb = cb;
     c->arg = arg;
     c->tls_skip_verify = d->tls_skip_verify;
+    c->grpc_tls = d->grpc_use_tls;
     c->target = cn_strdup(d->target ? d->target : "");
     c->method = cn_strdup(d->method && *d->method ? d->method : "GET");
     c->body = cn_strdup(d->body ? d->body : "");

@@ -31,6 +31,7 @@ enum health_type {
     HEALTH_TCP = 2,
     HEALTH_SCRIPT = 3, /* a child process in its own process group */
     HEALTH_UDP = 4,    /* one empty datagram; silence or an answer is passing */
+    HEALTH_GRPC = 5,   /* grpc.health.v1.Health/Check over HTTP/2 (libcurl) */
 };
 
 /* Consul's defaults (agent/checks/check.go). */
@@ -41,7 +42,7 @@ enum health_type {
 /* A definition; every string is copied by health_start (NULL = ""). */
 struct health_def {
     enum health_type type;
-    const char *target;      /* HTTP: the URL; TCP, UDP: host:port */
+    const char *target;      /* HTTP: the URL; TCP, UDP: host:port; gRPC: host:port[/service] */
     const char *const *args; /* script: argv (nargs > 0), run without a shell */
     size_t nargs;
     const char *method;      /* HTTP method, "" = GET */
@@ -49,6 +50,7 @@ struct health_def {
     const char *body;        /* HTTP request body */
     const char *tls_server_name;
     bool tls_skip_verify;
+    bool grpc_use_tls;
     int64_t interval_ns; /* > 0 */
     int64_t timeout_ns;  /* <= 0: HTTP/TCP min(10 s, interval), script 30 s */
     int success_before_passing, failures_before_warning, failures_before_critical;

@@ -20,6 +20,7 @@ struct health_check {
     char **args;    /* script argv, NULL-terminated */
     size_t nheaders;
     bool tls_skip_verify;
+    bool grpc_tls; /* GRPCUseTLS */
     uint64_t interval_ms, timeout_ms;
     struct health_counter counter;
     uv_timer_t timer; /* the next run; a TCP probe's deadline while in flight */

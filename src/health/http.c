@@ -4,6 +4,7 @@
  * we never call a blocking curl function. One easy handle per probe, no
  * connection reuse (Consul's check client disables keep-alives), redirects
  * followed, CURLOPT_NOSIGNAL set (timeouts must not raise SIGALRM). */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,10 @@ struct http_probe {
     char status_line[128]; /* "200 OK" */
     struct cn_buf body;    /* first HEALTH_OUTPUT_MAX bytes */
     char errbuf[CURL_ERROR_SIZE];
+    /* gRPC */
+    char grpc_status[16], grpc_message[200]; /* trailers ("" when absent) */
+    char req[300];                           /* the framed HealthCheckRequest */
+    size_t req_len;
 };
 
 struct sock_ctx {
@@ -178,6 +183,32 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *arg)
 {
     struct http_probe *p = arg;
     size_t len = size * n;
+    if (p->c->type == HEALTH_GRPC) {
+        /* trailers come through here too (HTTP/2) */
+        static const struct {
+            const char *name;
+            size_t off, cap;
+        } keep[] = {
+            {"grpc-status:", offsetof(struct http_probe, grpc_status), 16},
+            {"grpc-message:", offsetof(struct http_probe, grpc_message), 200},
+        };
+        for (size_t k = 0; k < 2; k++) {
+            size_t nl = strlen(keep[k].name);
+            if (len > nl && !strncasecmp(ptr, keep[k].name, nl)) {
+                const char *v = ptr + nl;
+                size_t vl = len - nl;
+                while (vl && (*v == ' ' || *v == '\t'))
+                    v++, vl--;
+                while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+                    vl--;
+                if (vl >= keep[k].cap)
+                    vl = keep[k].cap - 1;
+                char *dst = (char *)p + keep[k].off;
+                memcpy(dst, v, vl);
+                dst[vl] = 0;
+            }
+        }
+    }
     if (len > 5 && !memcmp(ptr, "HTTP/", 5)) {
         const char *sp = memchr(ptr, ' ', len);
         if (sp) {
@@ -227,10 +258,59 @@ static void fail(struct health_check *c, const char *why)
     cn_buf_free(&out);
 }
 
+/* agent/checks/grpc.go: a SERVING answer with grpc-status 0 is passing;
+ * anything else critical, with grpc-go's error text shape. */
+static void finish_grpc(struct http_probe *p, CURLcode res)
+{
+    struct health_check *c = p->c;
+    char out[600];
+    const char *st = "critical";
+    long code = 0;
+    if (res == CURLE_OK)
+        curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (res == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(out, sizeof(out),
+                 "rpc error: code = DeadlineExceeded desc = context deadline exceeded");
+    } else if (res != CURLE_OK) {
+        snprintf(out, sizeof(out), "rpc error: code = Unavailable desc = connection error: %s",
+                 p->errbuf[0] ? p->errbuf : curl_easy_strerror(res));
+    } else if (code != 200) {
+        snprintf(out, sizeof(out),
+                 "rpc error: code = Unavailable desc = unexpected HTTP status code received from "
+                 "server: %ld",
+                 code);
+    } else if (p->grpc_status[0] && strcmp(p->grpc_status, "0") != 0) {
+        snprintf(out, sizeof(out), "rpc error: code = %s desc = %s", p->grpc_status,
+                 p->grpc_message);
+    } else {
+        /* 5-byte frame prefix, then HealthCheckResponse{status = 1 (varint)} */
+        const unsigned char *b = (const unsigned char *)p->body.p;
+        int serving = -1;
+        if (p->body.len >= 5 && b[0] == 0) {
+            size_t mlen = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+            serving = 0; /* an empty message: status UNKNOWN (0) */
+            if (mlen >= 2 && p->body.len >= 5 + mlen && b[5] == 0x08)
+                serving = b[6];
+        }
+        if (serving == 1) {
+            st = "passing";
+            snprintf(out, sizeof(out), "gRPC check %.400s: success", c->target);
+        } else {
+            snprintf(out, sizeof(out), "gRPC application didn't report service healthy");
+        }
+    }
+    probe_free(p);
+    health__done(c, st, out);
+}
+
 static void finish(struct http_probe *p, CURLcode res)
 {
     struct health_check *c = p->c;
     c->probe = NULL;
+    if (c->type == HEALTH_GRPC) {
+        finish_grpc(p, res);
+        return;
+    }
     if (res != CURLE_OK) {
         char why[CURL_ERROR_SIZE + 80];
         if (res == CURLE_OPERATION_TIMEDOUT)
@@ -301,6 +381,63 @@ static void check_done(struct health *h)
     }
 }
 
+static void start_transfer(struct http_probe *p);
+
+/* grpc.health.v1.Health/Check over HTTP/2: h2c with prior knowledge, or TLS
+ * with GRPCUseTLS. The target is host:port[/service]; the request is the
+ * 5-byte gRPC frame prefix and HealthCheckRequest{service = 1}, encoded by
+ * hand (two fields: no protobuf library). */
+static void grpc_setup(struct http_probe *p)
+{
+    struct health_check *c = p->c;
+    CURL *e = p->easy;
+    const char *t = c->target;
+    const char *slash = strchr(t, '/');
+    const char *svc = slash ? slash + 1 : "";
+    size_t hostlen = slash ? (size_t)(slash - t) : strlen(t);
+    size_t sl = strlen(svc);
+    if (sl > 200)
+        sl = 200;
+    unsigned char *r = (unsigned char *)p->req;
+    size_t mlen = sl ? 2 + sl : 0;
+    r[0] = 0;
+    r[1] = r[2] = 0;
+    r[3] = (unsigned char)(mlen >> 8);
+    r[4] = (unsigned char)mlen;
+    if (sl) {
+        r[5] = 0x0a; /* field 1, length-delimited */
+        r[6] = (unsigned char)sl;
+        memcpy(r + 7, svc, sl);
+    }
+    p->req_len = 5 + mlen;
+    char url[600];
+    snprintf(url, sizeof(url), "%s://%.*s/grpc.health.v1.Health/Check",
+             c->grpc_tls ? "https" : "http", (int)hostlen, t);
+    static const char *const hdrs[] = {"Content-Type: application/grpc", "TE: trailers",
+                                       "User-Agent: grpc-c/cairn-health", "Accept:"};
+    for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
+        struct curl_slist *n = curl_slist_append(p->hdrs, hdrs[i]);
+        if (!n) {
+            probe_free(p);
+            fail(c, "out of memory");
+            return;
+        }
+        p->hdrs = n;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     c->grpc_tls ? (long)CURL_HTTP_VERSION_2TLS
+                                 : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->req);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)p->req_len);
+    if (c->tls_skip_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    start_transfer(p);
+}
+
 void health__http_probe(struct health_check *c)
 {
     struct http_probe *p = cn_calloc(1, sizeof(*p));
@@ -316,6 +453,10 @@ void health__http_probe(struct health_check *c)
         return;
     }
     CURL *e = p->easy;
+    if (c->type == HEALTH_GRPC) {
+        grpc_setup(p);
+        return;
+    }
     for (size_t i = 0; i < c->nheaders; i++) {
         struct curl_slist *n = curl_slist_append(p->hdrs, c->headers[i]);
         if (!n) {
@@ -332,19 +473,8 @@ void health__http_probe(struct health_check *c)
         has_accept |= !strncasecmp(c->headers[i], "Accept:", 7);
     }
     curl_easy_setopt(e, CURLOPT_URL, c->target);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, p);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
     if (!has_ua)
         curl_easy_setopt(e, CURLOPT_USERAGENT, "Consul Health Check");
     if (!has_accept)
@@ -364,6 +494,25 @@ void health__http_probe(struct health_check *c)
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     (void)c->tls_server_name; /* see docs/consul-compat.md: SNI follows the URL's host */
+    start_transfer(p);
+}
+
+/* The options every probe shares, then hand it to the multi handle. */
+static void start_transfer(struct http_probe *p)
+{
+    struct health_check *c = p->c;
+    CURL *e = p->easy;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, p);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
     c->probe = p;
     if (curl_multi_add_handle(c->h->multi, e) != CURLM_OK) {
         c->probe = NULL;

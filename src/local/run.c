@@ -284,6 +284,14 @@ void local__runner_start(struct local *l, struct local__chk *ch)
     } else if (!strcmp(c->type, STATE_CHECK_TCP)) {
         d.type = HEALTH_TCP;
         d.target = c->tcp;
+    } else if (!strcmp(c->type, STATE_CHECK_GRPC)) {
+        if (!c->grpc || !*c->grpc) {
+            record(l, ch, "critical", LOST_DEF);
+            return;
+        }
+        d.type = HEALTH_GRPC;
+        d.target = c->grpc;
+        d.grpc_use_tls = c->grpc_use_tls;
     } else if (!strcmp(c->type, STATE_CHECK_UDP)) {
         if (!c->udp || !*c->udp) {
             record(l, ch, "critical", LOST_DEF);

@@ -93,6 +93,95 @@ class TCPTarget:
         self.sock.close()
 
 
+class GRPCHealthTarget:
+    """A minimal gRPC health server over h2c (HTTP/2 with prior knowledge),
+    hand-framed: it answers every request on any stream with 200,
+    content-type application/grpc, one HealthCheckResponse{status} message and
+    the grpc-status trailer. HPACK only as literals without indexing (and
+    :status 200 from the static table), so no HTTP/2 library is needed; it
+    never reads the request's headers."""
+
+    SERVING, NOT_SERVING = 1, 2
+
+    def __init__(self):
+        self.status = self.SERVING
+        self.hits = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @staticmethod
+    def _frame(t, f, s, p=b""):
+        return len(p).to_bytes(3, "big") + bytes([t, f]) + s.to_bytes(4, "big") + p
+
+    @staticmethod
+    def _lit(n, v):
+        return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+
+    def _serve(self, c):
+        buf = b""
+
+        def need(n):
+            nonlocal buf
+            while len(buf) < n:
+                d = c.recv(65536)
+                if not d:
+                    raise EOFError
+                buf += d
+            out, buf = buf[:n], buf[n:]
+            return out
+
+        need(24)  # the client preface
+        c.sendall(self._frame(4, 0, 0))  # our SETTINGS
+        while True:
+            h = need(9)
+            ln, t, f = int.from_bytes(h[:3], "big"), h[3], h[4]
+            s = int.from_bytes(h[5:9], "big") & 0x7FFFFFFF
+            p = need(ln)
+            if t == 4 and not f & 1:
+                c.sendall(self._frame(4, 1, 0))  # SETTINGS ack
+            elif t == 6 and not f & 1:
+                c.sendall(self._frame(6, 1, 0, p))  # PING ack
+            elif t in (0, 1) and f & 1:  # the request's last frame
+                self.hits += 1
+                msg = bytes([0x08, self.status])
+                c.sendall(self._frame(1, 4, s, b"\x88" +
+                                      self._lit(b"content-type", b"application/grpc")) +
+                          self._frame(0, 0, s, b"\x00" + len(msg).to_bytes(4, "big") + msg) +
+                          self._frame(1, 5, s, self._lit(b"grpc-status", b"0")))
+            elif t == 7:
+                return
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+
+            def run(c=c):
+                try:
+                    self._serve(c)
+                except Exception:
+                    pass
+                finally:
+                    c.close()
+
+            threading.Thread(target=run, daemon=True).start()
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
 # ---- helpers -------------------------------------------------------------------
 
 def _check(agent, cid):
@@ -319,6 +408,32 @@ def test_udp_check(agent):
         _deregister(agent, "dns1")
 
 
+# ---- gRPC ------------------------------------------------------------------------------
+
+def test_grpc_check(agent):
+    g = GRPCHealthTarget()
+    try:
+        _register(agent, {"Name": "rpc", "ID": "rpc1",
+                          "Check": {"GRPC": g.addr + "/my.Service", "Interval": IV,
+                                    "Timeout": "5s"}})
+        cid = "service:rpc1"
+        _wait_status(agent, cid, "passing")
+        assert _check(agent, cid)["Output"] == "gRPC check %s/my.Service: success" % g.addr
+        assert _check(agent, cid)["Type"] == "grpc"
+        assert _check(agent, cid)["Definition"]["GRPC"] == g.addr + "/my.Service"
+        g.status = GRPCHealthTarget.NOT_SERVING
+        _wait_status(agent, cid, "critical")
+        assert _check(agent, cid)["Output"] == "gRPC application didn't report service healthy"
+        g.status = GRPCHealthTarget.SERVING
+        _wait_status(agent, cid, "passing")
+        g.stop()
+        _wait_status(agent, cid, "critical")
+        assert _check(agent, cid)["Output"].startswith("rpc error: code = Unavailable")
+    finally:
+        g.stop()
+        _deregister(agent, "rpc1")
+
+
 # ---- counting ------------------------------------------------------------------------
 
 def test_failures_before_critical_and_success_before_passing(agent):
@@ -444,11 +559,11 @@ def test_bad_definitions_get_400_and_change_nothing(agent):
     bad = [
         ({"Name": "b", "HTTP": "http://127.0.0.1:1/", "Interval": "ten"},
          'Request decode failed: Interval: time: invalid duration "ten"'),
-        ({"Name": "b", "GRPC": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: GRPC checks are not supported by cairn (TTL, HTTP, TCP, UDP, script "
-         "and alias checks are)"),
+        ({"Name": "b", "GRPC": "127.0.0.1:1", "TCP": "127.0.0.1:1", "Interval": "1s"},
+         "Invalid check: only one of HTTP, TCP, UDP and GRPC may be specified"),
         ({"Name": "b", "H2PING": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: H2PING checks are not supported by cairn"),
+         "Invalid check: H2PING checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
+         "script and alias checks are)"),
         ({"Name": "b", "UDP": "127.0.0.1:1"},
          "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
          "checks"),
