@@ -78,8 +78,8 @@ static int tree_cb(void *arg, const struct state_kv *kv)
 }
 
 /* Format Consul's error text for a failed read op into e->what. */
-static int op_error(struct state_txn_error *e, size_t k, const char *fmt_before, const char *key,
-                    const char *fmt_after)
+static int op_error(struct state_txn_error *e, size_t k, const char *fmt_before,
+                    const char *key, const char *fmt_after)
 {
     struct cn_buf b = CN_BUF_INIT;
     int rc = cn_buf_puts(&b, fmt_before) || api_goquote(&b, key) || cn_buf_puts(&b, fmt_after) ||
@@ -95,8 +95,8 @@ static int op_error(struct state_txn_error *e, size_t k, const char *fmt_before,
 /* Run op k against the state. With w == NULL only decide whether it fails
  * (returns 1 and fills *e); otherwise write its results (it does not fail:
  * the caller checked first). Returns -1 on out of memory. */
-static int read_op(const struct state *s, const struct api_txn_op *op, size_t k, struct cn_jsonw *w,
-                   struct state_txn_error *e)
+static int read_op(const struct state *s, const struct api_txn_op *op, size_t k,
+                   struct cn_jsonw *w, struct state_txn_error *e)
 {
     const char *key = op->kv.key;
     struct state_kv v;
@@ -115,11 +115,8 @@ static int read_op(const struct state *s, const struct api_txn_op *op, size_t k,
             result_kv(w, kv, true);
         } else if (w) {
             /* Consul echoes the op's own entry with no value. */
-            struct state_kv empty = {.key = key,
-                                     .key_len = strlen(key),
-                                     .flags = op->kv.flags,
-                                     .modify_index = op->kv.index,
-                                     .session = op->kv.session};
+            struct state_kv empty = {.key = key, .key_len = strlen(key), .flags = op->kv.flags,
+                                     .modify_index = op->kv.index, .session = op->kv.session};
             result_kv(w, &empty, false);
         }
         return 0;
@@ -144,7 +141,8 @@ static int read_op(const struct state *s, const struct api_txn_op *op, size_t k,
         const char *have = kv && kv->session ? kv->session : "";
         const char *want = op->kv.session ? op->kv.session : "";
         if (!kv)
-            return op_error(e, k, "failed to check session, key ", key, " doesn't exist") ? -1 : 1;
+            return op_error(e, k, "failed to check session, key ", key, " doesn't exist") ? -1
+                                                                                            : 1;
         if (strcmp(have, want) != 0) {
             struct cn_buf b = CN_BUF_INIT;
             int rc = cn_buf_puts(&b, ", current session ") || api_goquote(&b, have) ||
