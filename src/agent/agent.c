@@ -433,6 +433,7 @@ static int run(struct agent *ag)
         goto out_api;
     }
     local_set_server_port(ag->local, (int)c->server_port);
+    local_set_script_checks(ag->local, c->enable_local_script_checks);
     rc = local_start(ag->local);
     if (rc) {
         cn_error("agent", "cannot register this node: %s", cn_strerror(rc));

@@ -69,6 +69,10 @@ static const struct opt opts[] = {
      "30s", 0, 0,
      "Minimum time between snapshots: one is taken once both this has passed and "
      "raft_snapshot_threshold entries were applied since the last."},
+    {"enable-local-script-checks", "enable_local_script_checks", OPT_BOOL,
+     OFF(enable_local_script_checks), "false", 0, 0,
+     "Run script checks (Args) registered through the local HTTP API; off, they are refused "
+     "with a 400."},
     {"raft-election-timeout", "raft_election_timeout", OPT_DUR, OFF(raft_election_timeout), "500ms",
      0, 0,
      "Raft election timeout (randomized in [t, 2t)); the heartbeat interval is a tenth of it "

@@ -239,6 +239,27 @@ static int svc_map_cb(void *arg, const struct state_service *s)
     return aw->w->err;
 }
 
+/* The catalog's row (indexes, status) with the agent-only definition fields
+ * of the local copy (not replicated), for the Definition the agent shows.
+ * Borrows from both; valid until the next mutation. */
+static const struct state_check *with_agent_fields(struct state_check *m,
+                                                   const struct state_check *cc,
+                                                   const struct state_check *local)
+{
+    if (cc == local)
+        return cc;
+    *m = *cc;
+    m->tls_server_name = local->tls_server_name;
+    m->udp = local->udp;
+    m->grpc = local->grpc;
+    m->grpc_use_tls = local->grpc_use_tls;
+    m->args = local->args;
+    m->nargs = local->nargs;
+    m->alias_node = local->alias_node;
+    m->alias_service = local->alias_service;
+    return m;
+}
+
 static int chk_map_cb(void *arg, const struct state_check *chk)
 {
     struct agent_walk *aw = arg;
@@ -249,7 +270,8 @@ static int chk_map_cb(void *arg, const struct state_check *chk)
     const struct state_service *svc =
         *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
     cn_jsonw_key(aw->w, chk->check_id);
-    api_json_check(aw->w, cc, svc);
+    struct state_check m;
+    api_json_check(aw->w, with_agent_fields(&m, cc, chk), svc);
     return aw->w->err;
 }
 
@@ -444,6 +466,185 @@ static void h_check_update(struct api_ctx *c)
     cn_free(output);
 }
 
+/* ---- GET /v1/agent/health/service/id/:id and /name/:name -----------------------------------
+ * agent/agent_endpoint.go AgentHealthServiceByID/ByName: the aggregated
+ * status of a local service's checks and its node's (structs.HealthChecks
+ * AggregatedStatus: maintenance > critical > warning > passing), answered as
+ * 200 passing, 429 warning, 503 critical or maintenance; ?format=text gives
+ * the status alone. What load balancers poll. */
+
+struct agg {
+    struct api_ctx *c;
+    const char *sid;
+    bool passing, warning, critical, maint;
+    struct cn_jsonw *w; /* second pass: write the checks */
+};
+
+static int agg_visit(void *arg, const struct state_check *chk)
+{
+    struct agg *a = arg;
+    if (*chk->service_id && strcmp(chk->service_id, a->sid) != 0)
+        return 0;
+    const char *node = local_node(a->c->api->local);
+    struct state *st = srv_state(a->c->api->srv);
+    const struct state_check *cc = state_check_get(st, node, chk->check_id);
+    if (!cc)
+        cc = chk;
+    if (a->w) {
+        const struct state_service *svc =
+            *cc->service_id ? state_service_get(st, node, cc->service_id) : NULL;
+        struct state_check m;
+        api_json_check(a->w, with_agent_fields(&m, cc, chk), svc);
+        return a->w->err;
+    }
+    if (!strcmp(cc->check_id, LOCAL_NODE_MAINT_CHECK_ID) ||
+        !strncmp(cc->check_id, LOCAL_SERVICE_MAINT_PREFIX, strlen(LOCAL_SERVICE_MAINT_PREFIX)))
+        a->maint = true;
+    else if (!strcmp(cc->status, "critical"))
+        a->critical = true;
+    else if (!strcmp(cc->status, "warning"))
+        a->warning = true;
+    else
+        a->passing = true;
+    return 0;
+}
+
+static const char *aggregate(struct api_ctx *c, const char *sid, int *code)
+{
+    struct agg a = {.c = c, .sid = sid};
+    local_checks_foreach(c->api->local, agg_visit, &a);
+    const char *st = a.maint      ? "maintenance"
+                     : a.critical ? "critical"
+                     : a.warning  ? "warning"
+                                  : "passing";
+    *code = !strcmp(st, "passing") ? 200 : !strcmp(st, "warning") ? 429 : 503;
+    return st;
+}
+
+static void json_service_checks(struct api_ctx *c, struct cn_jsonw *w,
+                                const struct state_service *s, const char *status)
+{
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "AggregatedStatus", status);
+    cn_jsonw_key(w, "Service");
+    api_json_service(w, catalog_svc(c, s), c->api->cfg.datacenter);
+    cn_jsonw_key(w, "Checks");
+    cn_jsonw_arr_open(w);
+    struct agg a = {.c = c, .sid = s->id, .w = w};
+    local_checks_foreach(c->api->local, agg_visit, &a);
+    cn_jsonw_arr_close(w);
+    cn_jsonw_obj_close(w);
+}
+
+static bool want_text(struct api_ctx *c)
+{
+    const char *f = api_param(c, "format");
+    return f && !strcmp(f, "text");
+}
+
+static void reply_json_code(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b, int code)
+{
+    if (w->err) {
+        cn_buf_free(b);
+        api_error(c, 500, "out of memory");
+        return;
+    }
+    api_reply_json(c, code, b);
+    cn_buf_free(b);
+}
+
+static void h_health_by_id(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    const struct state_service *s = local_service(c->api->local, c->arg);
+    if (!*c->arg) {
+        api_error(c, 400, "Missing serviceID");
+        return;
+    }
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    if (!s) {
+        if (want_text(c)) {
+            api_error(c, 404, "ServiceId %s not found", c->arg);
+            return;
+        }
+        api_jsonw(c, &w, &b);
+        cn_jsonw_obj_open(&w);
+        cn_jsonw_kstr(&w, "AggregatedStatus", "critical");
+        cn_jsonw_key(&w, "Service");
+        cn_jsonw_null(&w);
+        cn_jsonw_key(&w, "Checks");
+        cn_jsonw_null(&w);
+        cn_jsonw_obj_close(&w);
+        reply_json_code(c, &w, &b, 404);
+        return;
+    }
+    int code;
+    const char *st = aggregate(c, s->id, &code);
+    if (want_text(c)) {
+        api_error(c, code, "%s", st);
+        return;
+    }
+    api_jsonw(c, &w, &b);
+    json_service_checks(c, &w, s, st);
+    reply_json_code(c, &w, &b, code);
+}
+
+struct by_name {
+    struct api_ctx *c;
+    const char *name;
+    struct cn_jsonw *w; /* NULL: first pass, the worst status */
+    int code;
+    const char *status;
+};
+
+static int by_name_visit(void *arg, const struct state_service *s)
+{
+    struct by_name *bn = arg;
+    if (strcmp(s->service, bn->name) != 0)
+        return 0;
+    int code;
+    const char *st = aggregate(bn->c, s->id, &code);
+    if (bn->w) {
+        json_service_checks(bn->c, bn->w, s, st);
+        return bn->w->err;
+    }
+    /* the worst of all: passing 200 < warning 429 < critical 503 */
+    if (bn->code == 404 || code > bn->code) {
+        bn->code = code;
+        bn->status = st;
+    }
+    return 0;
+}
+
+static void h_health_by_name(struct api_ctx *c)
+{
+    if (!have_local(c))
+        return;
+    if (!*c->arg) {
+        api_error(c, 400, "Missing service Name");
+        return;
+    }
+    struct by_name bn = {.c = c, .name = c->arg, .code = 404};
+    local_services_foreach(c->api->local, by_name_visit, &bn);
+    if (want_text(c)) {
+        if (bn.code == 404)
+            api_error(c, 404, "ServiceName %s Not Found", c->arg);
+        else
+            api_error(c, bn.code, "%s", bn.status);
+        return;
+    }
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    cn_jsonw_arr_open(&w);
+    bn.w = &w;
+    local_services_foreach(c->api->local, by_name_visit, &bn);
+    cn_jsonw_arr_close(&w);
+    reply_json_code(c, &w, &b, bn.code);
+}
+
 #define GP (API_GET | API_PUT)
 
 /* Order matters: the router takes the first row whose path and method match,
@@ -454,6 +655,8 @@ const struct api_route api_agent_routes[] = {
     {"/v1/agent/services", false, API_GET, NULL, h_services},
     {"/v1/agent/checks", false, API_GET, NULL, h_checks},
     {"/v1/agent/maintenance", false, API_PUT, NULL, h_node_maintenance},
+    {"/v1/agent/health/service/id/", true, API_GET, NULL, h_health_by_id},
+    {"/v1/agent/health/service/name/", true, API_GET, NULL, h_health_by_name},
     {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register},
     {"/v1/agent/service/deregister/", true, GP, NULL, h_service_deregister},
     {"/v1/agent/service/maintenance/", true, API_PUT, NULL, h_service_maintenance},

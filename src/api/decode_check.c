@@ -2,6 +2,7 @@
  * the agent and catalog shapes, their validation (agent/structs/check_type.go
  * Validate, then what cairn cannot run), /v1/agent/check/register and
  * /v1/agent/check/update bodies. */
+#include <stdint.h>
 #include <string.h>
 
 #include "api/decode_int.h"
@@ -63,12 +64,42 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
     const char *akey = cn_json_get(o, "ScriptArgs") ? "ScriptArgs" : "Args";
     if ((rc = api__get_strv(o, akey, &args, &nargs, err, cap)))
         return rc;
-    api__free_strv(args, nargs);
-    if ((rc = api__get_str(o, "Script", &script, false, err, cap)))
+    if ((rc = api__get_str(o, "Script", &script, false, err, cap))) {
+        api__free_strv(args, nargs);
         return rc;
-    x->script = nargs > 0 || *script;
+    }
+    if (!nargs && *script) {
+        /* Consul's pre-1.0 Script: a shell command line. */
+        api__free_strv(args, nargs);
+        args = cn_calloc(3, sizeof(*args));
+        if (!args || !(args[0] = cn_strdup("/bin/sh")) || !(args[1] = cn_strdup("-c"))) {
+            api__free_strv(args, args ? 3 : 0);
+            cn_free(script);
+            return api__oom(err, cap);
+        }
+        args[2] = script;
+        script = NULL;
+        nargs = 3;
+    }
     cn_free(script);
-    static const char *const others[] = {"GRPC", "UDP", "H2PING", "DockerContainerID", "OSService"};
+    c->args = args;
+    c->nargs = nargs;
+    x->script = nargs > 0;
+    int64_t sbp = 0, fbw = 0, fbc = 0;
+    if ((rc = api__get_int(o, "SuccessBeforePassing", 0, INT32_MAX, &sbp, err, cap)) ||
+        (rc = api__get_int(o, "FailuresBeforeWarning", 0, INT32_MAX, &fbw, err, cap)) ||
+        (rc = api__get_int(o, "FailuresBeforeCritical", 0, INT32_MAX, &fbc, err, cap)) ||
+        (rc = api__get_str(o, "TLSServerName", &c->tls_server_name, false, err, cap)) ||
+        (rc = api__get_str(o, "UDP", &c->udp, false, err, cap)) ||
+        (rc = api__get_str(o, "GRPC", &c->grpc, false, err, cap)) ||
+        (rc = api__get_bool(o, "GRPCUseTLS", &c->grpc_use_tls, err, cap)) ||
+        (rc = api__get_str(o, "AliasNode", &c->alias_node, false, err, cap)) ||
+        (rc = api__get_str(o, "AliasService", &c->alias_service, false, err, cap)))
+        return rc;
+    c->success_before_passing = (int)sbp;
+    c->failures_before_warning = (int)fbw;
+    c->failures_before_critical = (int)fbc;
+    static const char *const others[] = {"H2PING", "DockerContainerID", "OSService"};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         struct json_object *v = cn_json_get(o, others[i]);
         if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v))) {
@@ -76,12 +107,9 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
             x->other_name = others[i];
         }
     }
-    for (const char *const *k = (const char *const[]){"AliasNode", "AliasService", NULL}; *k; k++) {
-        struct json_object *v = cn_json_get(o, *k);
-        if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v)))
-            x->alias = true;
-    }
-    if (*c->http || *c->tcp || c->interval_ns || c->ttl_ns || x->script || x->other || x->alias)
+    x->alias = *c->alias_node || *c->alias_service;
+    if (*c->http || *c->tcp || *c->udp || *c->grpc || c->interval_ns || c->ttl_ns || x->script ||
+        x->other || x->alias)
         x->meaningful = true;
     return 0;
 }
@@ -92,8 +120,14 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
         return STATE_CHECK_HTTP;
     if (*c->tcp)
         return STATE_CHECK_TCP;
+    if (c->udp && *c->udp)
+        return STATE_CHECK_UDP;
+    if (c->grpc && *c->grpc)
+        return STATE_CHECK_GRPC;
     if (x->script)
         return STATE_CHECK_SCRIPT;
+    if (x->alias)
+        return STATE_CHECK_ALIAS;
     if (c->ttl_ns > 0)
         return STATE_CHECK_TTL;
     return "";
@@ -103,7 +137,8 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
  * "Invalid check: " prefix. */
 const char *api__validate_check_type(const struct state_check *c, const struct api__chk_extra *x)
 {
-    bool interval_check = x->script || *c->http || *c->tcp || x->other;
+    bool interval_check = x->script || *c->http || *c->tcp || (c->udp && *c->udp) ||
+                          (c->grpc && *c->grpc) || x->other;
     if (c->interval_ns > 0 && c->ttl_ns > 0)
         return "Interval and TTL cannot both be specified";
     if (interval_check && c->interval_ns <= 0)
@@ -114,12 +149,26 @@ const char *api__validate_check_type(const struct state_check *c, const struct a
         return "TTL must be not be set for Alias checks";
     if (!interval_check && !x->alias && c->ttl_ns <= 0)
         return "TTL must be > 0 for TTL checks";
-    if (x->alias)
-        return "Alias checks are not supported by cairn";
-    if (x->other)
-        return "only TTL, HTTP, TCP and script checks are supported by cairn";
+    if (c->timeout_ns < 0)
+        return "Timeout must be >= 0";
+    if (x->other) {
+        /* Named, so a client knows which type: never accepted and left unrun. */
+        const char *n = x->other_name;
+#define UNSUPPORTED                                                                                \
+    " checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, script and alias "             \
+    "checks are)"
+        if (!strcmp(n, "H2PING"))
+            return "H2PING" UNSUPPORTED;
+        if (!strcmp(n, "DockerContainerID"))
+            return "Docker" UNSUPPORTED;
+        return "OSService" UNSUPPORTED;
+#undef UNSUPPORTED
+    }
     if (*c->http && *c->tcp)
         return "HTTP and TCP cannot both be specified";
+    if ((*c->http != 0) + (*c->tcp != 0) + (c->udp && *c->udp) + (c->grpc && *c->grpc) > 1)
+        return "only one of HTTP, TCP, UDP and GRPC may be specified";
+
     return NULL;
 }
 

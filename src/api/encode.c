@@ -130,8 +130,29 @@ void api_json_check(struct cn_jsonw *w, const struct state_check *c,
         if (c->tls_skip_verify)
             cn_jsonw_kbool(w, "TLSSkipVerify", 1);
     }
+    if (c->tls_server_name && *c->tls_server_name)
+        cn_jsonw_kstr(w, "TLSServerName", c->tls_server_name);
     if (c->tcp && *c->tcp)
         cn_jsonw_kstr(w, "TCP", c->tcp);
+    /* Agent-only fields: present on the agent's own copy (/v1/agent/...). */
+    if (c->udp && *c->udp)
+        cn_jsonw_kstr(w, "UDP", c->udp);
+    if (c->grpc && *c->grpc) {
+        cn_jsonw_kstr(w, "GRPC", c->grpc);
+        if (c->grpc_use_tls)
+            cn_jsonw_kbool(w, "GRPCUseTLS", 1);
+    }
+    if (c->nargs) {
+        cn_jsonw_key(w, "ScriptArgs");
+        cn_jsonw_arr_open(w);
+        for (size_t i = 0; i < c->nargs; i++)
+            cn_jsonw_str(w, c->args[i]);
+        cn_jsonw_arr_close(w);
+    }
+    if (c->alias_node && *c->alias_node)
+        cn_jsonw_kstr(w, "AliasNode", c->alias_node);
+    if (c->alias_service && *c->alias_service)
+        cn_jsonw_kstr(w, "AliasService", c->alias_service);
     if (c->interval_ns > 0)
         kdur(w, "Interval", c->interval_ns);
     if (c->timeout_ns > 0)

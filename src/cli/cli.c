@@ -167,6 +167,21 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn leave [options]\n\n"
      "  Causes the agent to gracefully leave the Cairn cluster and shutdown.",
      NULL, 1, cli__run_leave},
+    {"maint", "Controls node or service maintenance mode",
+     "Usage: cairn maint [options]\n\n"
+     "  Places a node or service into maintenance mode. During maintenance mode, the\n"
+     "  node or service will be excluded from all queries through the DNS or API\n"
+     "  interfaces, effectively taking it out of the pool of available nodes. This is\n"
+     "  done by registering an additional critical health check.\n\n"
+     "  When enabling maintenance mode for a node or service, you may optionally\n"
+     "  specify a reason string. This string will appear in the \"Notes\" field of\n"
+     "  the critical health check which is registered against the node or service.\n"
+     "  If no reason is provided, a default value will be used.\n\n"
+     "  Maintenance mode is persistent and will be restored on agent restart. It will\n"
+     "  therefore be required to disable maintenance mode on a given node or service\n"
+     "  before it will be placed back into any pool.\n\n"
+     "  If no arguments are given, the current maintenance status is listed.",
+     cli__maint_flags, 1, cli__run_maint},
     {"members", "Lists the members of a Cairn cluster",
      "Usage: cairn members [options]\n\n"
      "  Outputs the members of a running Cairn agent.",

@@ -198,6 +198,7 @@ int cli__run_raft_remove_peer(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_raft_transfer_leader(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_join(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_leave(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_maint(struct cli_ctx *c, const struct cli_args *a);
 
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];
@@ -212,6 +213,7 @@ extern const struct cli_flag cli__kv_delete_flags[];
 extern const struct cli_flag cli__raft_remove_peer_flags[];
 extern const struct cli_flag cli__raft_transfer_leader_flags[];
 extern const struct cli_flag cli__join_flags[];
+extern const struct cli_flag cli__maint_flags[];
 
 /* Read a whole file ("-" = stdin) into b. Returns 0 or CN_EIO with a message. */
 int cli__read_file(struct cn_buf *b, const char *path, char *err, size_t errcap);

@@ -95,6 +95,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct local__chk *ch = h->data;
     struct local *l = ch->l;
+    local__runner_forget(ch);
     state_check_clear(&ch->c);
     cn_free(ch);
     l->handles--;
@@ -104,11 +105,13 @@ static void on_timer_closed(uv_handle_t *h)
 /* Free a check that is no longer in the array. */
 static void chk_destroy(struct local__chk *ch)
 {
+    local__runner_stop(ch->l, ch);
     if (ch->timer_init) {
         uv_timer_stop(&ch->timer);
         uv_close((uv_handle_t *)&ch->timer, on_timer_closed);
         return; /* freed in the close callback */
     }
+    local__runner_forget(ch);
     state_check_clear(&ch->c);
     cn_free(ch);
 }
@@ -139,12 +142,29 @@ struct local *local_new(uv_loop_t *loop, struct srv *srv, const char *node, cons
     }
     l->meta[0].k = (char *)"consul-network-segment";
     l->meta[0].v = (char *)"";
+    l->health = health_new(loop);
+    if (!l->health) {
+        local_free(l);
+        return NULL;
+    }
     return l;
 }
 
 void local_set_server_port(struct local *l, int port)
 {
     l->server_port = port;
+}
+
+void local_set_script_checks(struct local *l, bool enable)
+{
+    l->script_checks = enable;
+}
+
+static void on_reaper_closed(uv_handle_t *h)
+{
+    struct local *l = h->data;
+    l->handles--;
+    local__maybe_release(l);
 }
 
 void local_free(struct local *l)
@@ -163,6 +183,15 @@ void local_free(struct local *l)
         if (l->chks[i]->timer_init)
             l->handles++;
         chk_destroy(l->chks[i]);
+    }
+    local__wq_free(l);
+    health_free(l->health); /* releases itself once its handles closed */
+    l->health = NULL;
+    if (l->reaper_init) {
+        l->reaper_init = false;
+        uv_timer_stop(&l->reaper);
+        l->handles++;
+        uv_close((uv_handle_t *)&l->reaper, on_reaper_closed);
     }
     local__maybe_release(l);
 }
@@ -263,7 +292,11 @@ int local__put_check(struct local *l, struct state_check *c)
     struct local__chk *ch;
     if (i >= 0) {
         ch = l->chks[i];
+        local__runner_stop(l, ch);
+        local__runner_forget(ch);
         state_check_clear(&ch->c);
+        ch->reaping = false;
+        ch->critical_since_ms = 0;
     } else {
         ch = cn_calloc(1, sizeof(*ch));
         if (!ch)
@@ -277,6 +310,7 @@ int local__put_check(struct local *l, struct state_check *c)
     ch->c = *c;
     memset(c, 0, sizeof(*c));
     local__ttl_rearm(l, ch);
+    local__runner_start(l, ch);
     return 0;
 }
 

@@ -54,6 +54,10 @@ struct local *local_new(uv_loop_t *loop, struct srv *srv, const char *node, cons
  * also registers the "consul" service on it, as Consul servers do (tools list
  * /v1/catalog/services and expect "consul" there). */
 void local_set_server_port(struct local *l, int port);
+/* Optional: run script checks (Args/ScriptArgs) registered through the HTTP
+ * API (-enable-local-script-checks). Off: they are refused with Consul's
+ * message. */
+void local_set_script_checks(struct local *l, bool enable);
 /* After the server has recovered: rebuild the local services/checks from this
  * node's catalog entries (re-arming TTL timers with their full TTL), then
  * propose this node's registration (node row + serfHealth, passing, "Agent
@@ -89,8 +93,12 @@ typedef void (*local_done_cb)(void *arg, int rc, const char *msg);
  * (it is zeroed). With replace_checks, checks of this service that the new
  * definition does not list are removed (?replace-existing-checks). A check
  * that already exists keeps its current status and output (Consul carries
- * check state over a re-registration). Script checks are refused (scripts are
- * disabled on this agent, as by default in Consul). */
+ * check state over a re-registration). Script checks are refused unless
+ * local_set_script_checks enabled them (Consul's default: disabled).
+ * HTTP, TCP, script and alias checks run as soon as they are applied (first
+ * run after a random stagger within the interval); only a status change, or
+ * an output change after 5 minutes, is written. A critical check with
+ * DeregisterCriticalServiceAfter removes its service once critical that long. */
 void local_add_service(struct local *l, struct local_svc_def *def, bool replace_checks,
                        local_done_cb cb, void *arg);
 /* Remove a service and its checks. Unknown ID -> CN_ENOTFOUND. */

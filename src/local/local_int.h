@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "health/health.h"
 #include "local/local.h"
 #include "server/server.h"
 #include "state/state.h"
@@ -19,7 +20,22 @@ struct local__chk {
     struct local *l;
     uv_timer_t timer; /* TTL checks; initialised lazily */
     bool timer_init;
+    /* run.c: the runner (HTTP, TCP, script) or the alias watch */
+    struct health_check *run;
+    struct srv_watch alias_watch;
+    bool alias_armed;
+    bool writing;                    /* a runner's status write in flight */
+    bool queued;                     /* its id is in l->wq, waiting for a write slot */
+    char *want_status, *want_output; /* the latest result still to write, or NULL */
+    uint64_t last_write_ms;          /* of a runner's result (uv_now) */
+    uint64_t critical_since_ms;      /* seen critical by the reaper (0: not) */
+    bool reaping;                    /* its service's deregistration proposed */
 };
+
+/* How often DeregisterCriticalServiceAfter is checked (Consul: 30 s; the
+ * finer grain keeps the deadline within a second of what was asked). */
+#define LOCAL_REAP_MS 1000
+#define LOCAL_RUN_WRITES 64
 
 struct local {
     uv_loop_t *loop;
@@ -35,6 +51,18 @@ struct local {
     size_t pending; /* proposals in flight */
     size_t handles; /* timer handles not yet closed */
     bool closing;
+    struct health *health; /* run.c: the check runners */
+    bool script_checks;    /* -enable-local-script-checks */
+    uv_timer_t reaper;     /* run.c: DeregisterCriticalServiceAfter */
+    bool reaper_init;
+    /* run.c: runners' status writes. At most LOCAL_RUN_WRITES in flight (a
+     * mass transition must not put thousands of proposals in flight at once);
+     * the others wait in a FIFO of check ids, each written with its latest
+     * result when its turn comes. */
+    size_t run_writes;
+    bool draining;
+    char **wq;
+    size_t wq_head, wq_len, wq_cap;
 };
 
 enum local__op_kind {
@@ -57,6 +85,7 @@ struct local__op {
     char *status, *output;    /* OP_STATUS */
     char **stale;             /* OP_ADD_SVC with replace: check IDs still to remove */
     size_t nstale, next;
+    bool runner; /* OP_STATUS of a runner's result (run.c) */
 };
 
 /* ---- local.c ---------------------------------------------------------------- */
@@ -76,6 +105,21 @@ int local__put_service(struct local *l, struct state_service *s);
 /* Remove from the local maps (a service takes its checks with it). */
 void local__drop_check(struct local *l, const char *id);
 void local__drop_service(struct local *l, const char *id);
+
+/* ---- run.c ---------------------------------------------------------------------- */
+
+/* (Re)start the runner or alias watch of ch to match ch->c (a TTL or
+ * maintenance check has none); stop it. */
+void local__runner_start(struct local *l, struct local__chk *ch);
+void local__runner_stop(struct local *l, struct local__chk *ch);
+/* A runner's status write for check id finished (applied or failed). */
+void local__runner_written(struct local *l, const char *id);
+/* Free what the runner bookkeeping of ch holds (its unwritten result). */
+void local__runner_forget(struct local__chk *ch);
+/* Free the write queue (closing). */
+void local__wq_free(struct local *l);
+/* Start the DeregisterCriticalServiceAfter reaper (idempotent). */
+void local__reaper_start(struct local *l);
 
 /* ---- ops.c ---------------------------------------------------------------------- */
 

@@ -24,7 +24,7 @@
  * never runs (Consul's default: enable_script_checks = false); true if it did. */
 static bool reject_script(struct local__op *op, const struct state_check *c)
 {
-    if (strcmp(c->type, STATE_CHECK_SCRIPT) != 0)
+    if (strcmp(c->type, STATE_CHECK_SCRIPT) != 0 || op->l->script_checks)
         return false;
     local__finish(op, CN_EINVAL,
                   "Scripts are disabled on this agent; to enable, configure "

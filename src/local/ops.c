@@ -27,11 +27,13 @@ void local__op_free(struct local__op *op)
 void local__finish(struct local__op *op, int rc, const char *msg)
 {
     struct local *l = op->l;
+    if (op->runner && !l->closing)
+        local__runner_written(l, op->id);
     if (op->cb) {
         op->cb(op->arg, rc, msg ? msg : (rc ? cn_strerror(rc) : ""));
     } else if (rc) {
         cn_warn("agent", "local state sync failed: %s", msg ? msg : cn_strerror(rc));
-        if (op->kind == OP_STATUS)
+        if (op->kind == OP_STATUS && !op->runner)
             local__retry_expiry_later(l, op->id);
     }
     local__op_free(op);

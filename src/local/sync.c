@@ -176,6 +176,7 @@ int local_start(struct local *l)
         state_node_checks(st, l->node, rebuild_chk, &rb);
     if (rb.rc)
         return rb.rc;
+    local__reaper_start(l);
     if (l->nsvcs || l->nchks)
         cn_info("agent", "restored %zu services and %zu checks from the catalog", l->nsvcs,
                 l->nchks);

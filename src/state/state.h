@@ -91,15 +91,28 @@ struct state_check {
     char *body;
     bool tls_skip_verify;
     uint64_t create_index, modify_index;
+    /* Agent-only definition fields: local/ runs the check with them; they are
+     * not replicated (the catalog's copies hold 0/NULL). NULL strings = "". */
+    int success_before_passing, failures_before_warning, failures_before_critical;
+    char *tls_server_name;
+    char *udp;  /* UDP checks: host:port */
+    char *grpc; /* gRPC checks: host:port[/service] */
+    bool grpc_use_tls;
+    char *alias_node, *alias_service;
+    char **args; /* script checks: argv, nargs entries */
+    size_t nargs;
 };
 
 /* Check types cairn records (state_check.type); the decoders refuse the rest
- * (gRPC, Docker, UDP, H2PING, alias, OS service) rather than storing a check
+ * (Docker, H2PING, OS service) rather than storing a check
  * nothing will ever run. */
 #define STATE_CHECK_TTL "ttl"
 #define STATE_CHECK_HTTP "http"
 #define STATE_CHECK_TCP "tcp"
-#define STATE_CHECK_SCRIPT "script" /* decoded, but the agent refuses it (scripts disabled) */
+#define STATE_CHECK_SCRIPT "script" /* run only with -enable-local-script-checks */
+#define STATE_CHECK_ALIAS "alias"
+#define STATE_CHECK_UDP "udp"
+#define STATE_CHECK_GRPC "grpc"
 
 /* ---- value helpers (values.c) ---------------------------------------------
  * For structs whose strings and arrays the caller owns (cn_malloc'd): what the

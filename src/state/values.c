@@ -63,6 +63,14 @@ void state_check_clear(struct state_check *c)
                      &c->method, &c->tcp,        &c->header_json,  &c->body};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         cn_free(*strs[i]);
+    cn_free(c->tls_server_name);
+    cn_free(c->udp);
+    cn_free(c->grpc);
+    cn_free(c->alias_node);
+    cn_free(c->alias_service);
+    for (size_t i = 0; i < c->nargs; i++)
+        cn_free(c->args[i]);
+    cn_free(c->args);
     memset(c, 0, sizeof(*c));
 }
 
@@ -128,6 +136,28 @@ int state_check_copy(struct state_check *dst, const struct state_check *src)
     dst->node = dst->check_id = dst->name = dst->status = dst->notes = dst->output = NULL;
     dst->service_id = dst->service_name = dst->type = dst->http = dst->method = NULL;
     dst->tcp = dst->header_json = dst->body = NULL;
+    dst->tls_server_name = dst->udp = dst->grpc = dst->alias_node = dst->alias_service = NULL;
+    dst->args = NULL;
+    dst->nargs = 0;
+    if ((src->tls_server_name && dup_into(&dst->tls_server_name, src->tls_server_name)) ||
+        (src->udp && dup_into(&dst->udp, src->udp)) ||
+        (src->grpc && dup_into(&dst->grpc, src->grpc)) ||
+        (src->alias_node && dup_into(&dst->alias_node, src->alias_node)) ||
+        (src->alias_service && dup_into(&dst->alias_service, src->alias_service))) {
+        state_check_clear(dst);
+        return CN_ENOMEM;
+    }
+    if (src->nargs) {
+        if (!(dst->args = cn_calloc(src->nargs, sizeof(*dst->args)))) {
+            state_check_clear(dst);
+            return CN_ENOMEM;
+        }
+        for (; dst->nargs < src->nargs; dst->nargs++)
+            if (dup_into(&dst->args[dst->nargs], src->args[dst->nargs])) {
+                state_check_clear(dst);
+                return CN_ENOMEM;
+            }
+    }
     if (dup_into(&dst->node, src->node) || dup_into(&dst->check_id, src->check_id) ||
         dup_into(&dst->name, src->name) || dup_into(&dst->status, src->status) ||
         dup_into(&dst->notes, src->notes) || dup_into(&dst->output, src->output) ||

@@ -21,7 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !c.header_json || !c.service_id)
             abort();
         if (strcmp(c.type, "ttl") && strcmp(c.type, "http") && strcmp(c.type, "tcp") &&
-            strcmp(c.type, "script"))
+            strcmp(c.type, "script") && strcmp(c.type, "udp") && strcmp(c.type, "alias") &&
+            strcmp(c.type, "grpc"))
+            abort();
+        /* every type accepted has what its runner needs */
+        if ((!strcmp(c.type, "script") && !c.nargs) || (!strcmp(c.type, "udp") && !*c.udp) ||
+            (!strcmp(c.type, "grpc") && !*c.grpc) ||
+            (!strcmp(c.type, "alias") && !*c.alias_service && !*c.alias_node))
             abort();
         state_check_clear(&c);
     } else if (!err[0] || c.check_id) {

@@ -249,10 +249,18 @@ static void test_service_errors(void **state)
               "OSService checks");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"TTL\":\"1s\",\"Interval\":\"1s\"}}",
               "Invalid check: Interval and TTL cannot both be specified");
-    svc_fails("{\"Name\":\"a\",\"Check\":{\"GRPC\":\"x:1\",\"Interval\":\"1s\"}}",
-              "Invalid check: only TTL, HTTP, TCP and script checks are supported by cairn");
-    svc_fails("{\"Name\":\"a\",\"Check\":{\"AliasService\":\"x\"}}",
-              "Invalid check: Alias checks are not supported by cairn");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"H2PING\":\"x:1\",\"Interval\":\"1s\"}}",
+              "Invalid check: H2PING checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
+              "script and alias checks are)");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"GRPC\":\"x:1\",\"TCP\":\"x:1\",\"Interval\":"
+              "\"1s\"}}",
+              "Invalid check: only one of HTTP, TCP, UDP and GRPC may be specified");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"AliasService\":\"x\",\"TCP\":\"h:1\","
+              "\"Interval\":\"1s\"}}",
+              "Invalid check: Interval cannot be set for Alias checks");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"TCP\":\"x:1\",\"Interval\":\"1s\","
+              "\"Timeout\":\"-1s\"}}",
+              "Invalid check: Timeout must be >= 0");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"HTTP\":\"h\",\"TCP\":\"t\",\"Interval\":\"1s\"}}",
               "Invalid check: HTTP and TCP cannot both be specified");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"TTL\":\"1s\",\"Status\":\"bad\"}}",
@@ -346,7 +354,8 @@ static void test_check_def(void **state)
          "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
          "checks"},
         {"{\"Name\":\"n\",\"DockerContainerID\":\"x\",\"Interval\":\"1s\"}",
-         "Invalid check: only TTL, HTTP, TCP and script checks are supported by cairn"},
+         "Invalid check: Docker checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
+         "script and alias checks are)"},
         {"{\"Name\":\"n\",\"TTL\":\"1s\",\"TLSSkipVerify\":\"yes\"}",
          "Request decode failed: TLSSkipVerify: cannot use string as bool"},
         {"{\"Name\":\"n\",\"TTL\":\"1s\",\"Header\":[]}",

@@ -1,0 +1,76 @@
+/* health/health_int.h: shared among the files of health/ (health.c:
+ * scheduling, counting, TCP; http.c: libcurl). Not a contract for anyone
+ * else. All on the loop thread. */
+#ifndef CN_HEALTH_INT_H
+#define CN_HEALTH_INT_H
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "health/health.h"
+
+struct health_check {
+    struct health *h;
+    struct health_check *prev, *next;
+    enum health_type type;
+    health_result_cb cb;
+    void *arg;
+    char *target, *method, *body, *tls_server_name;
+    char **headers; /* "Name: value" */
+    char **args;    /* script argv, NULL-terminated */
+    size_t nheaders;
+    bool tls_skip_verify;
+    bool grpc_tls; /* GRPCUseTLS */
+    uint64_t interval_ms, timeout_ms;
+    struct health_counter counter;
+    uv_timer_t timer; /* the next run; a TCP probe's deadline while in flight */
+    bool in_flight, stopped;
+    void *probe; /* TCP: struct tcp_probe; HTTP: struct http_probe */
+};
+
+struct health {
+    uv_loop_t *loop;
+    struct health_check *checks;
+    size_t nchecks;
+    size_t handles; /* closing handles */
+    bool closing;
+    uint64_t probes, probes_failed;
+    size_t in_flight;
+    /* http.c */
+    CURLM *multi;
+    uv_timer_t curl_timer;
+    bool curl_timer_init;
+    CURL *pool[32]; /* http.c: reset easy handles for reuse */
+    size_t npool;
+    CURL **done_batch; /* check_done: finished transfers being handled */
+    size_t done_n;
+};
+
+void health__maybe_release(struct health *h);
+/* A probe finished with raw status and output: count, report, reschedule. */
+void health__done(struct health_check *c, const char *raw, const char *output);
+
+/* While a TCP or script probe runs, the check's timer is its deadline. */
+void health__arm_deadline(struct health_check *c);
+
+void health__tcp_probe(struct health_check *c);
+void health__tcp_abort(struct health_check *c);
+void health__tcp_timeout(struct health_check *c);
+
+/* "host:port" / "[v6]:port" into host and port. 0 or CN_EINVAL. */
+int health__split_hostport(const char *s, char *host, size_t cap, char *port, size_t pcap);
+
+void health__udp_probe(struct health_check *c);
+void health__udp_abort(struct health_check *c);
+void health__udp_timeout(struct health_check *c);
+
+void health__script_probe(struct health_check *c);
+void health__script_abort(struct health_check *c);
+void health__script_timeout(struct health_check *c);
+
+int health__http_init(struct health *h);
+void health__http_fini(struct health *h);
+void health__http_probe(struct health_check *c);
+void health__http_abort(struct health_check *c);
+
+#endif
