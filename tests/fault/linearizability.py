@@ -10,8 +10,9 @@ A history is a list of operations (dicts, as the harness writes them):
            "cas"   value = [expected, new]: succeeds iff the current value is
                    `expected` (None: only if the key does not exist)
     type   "ok"    completed and succeeded (a cas answered true)
-           "fail"  definitely had no effect (4xx; a cas answered false, which
-                   is an observation: the value was not `expected`)
+           "fail"  definitely had no effect (4xx, or never sent; a cas answered
+                   false — status 200 — is also an observation: the value was
+                   not `expected`)
            "info"  indeterminate (timeout, 5xx): may take effect at any point
                    after its call, or never; its `ret` is ignored
     call, ret      invocation and completion times (one clock)
@@ -86,7 +87,10 @@ def relevant(op):
         return op.type == "ok"
     if op.f == "write":
         return op.type in ("ok", "info")
-    return True  # cas: ok, fail (an observation) and info
+    # cas: ok, info, and a fail that was answered (a "false": an observation);
+    # a fail that never reached a server (refused connection) or was refused
+    # before evaluation (4xx) observed nothing and had no effect.
+    return op.type != "fail" or ("error" not in op.raw and op.raw.get("status", 200) == 200)
 
 
 class _Entry:

@@ -159,6 +159,21 @@ def test_cas_failing_on_the_right_value():
     assert h.check().ok is False
 
 
+def test_cas_never_sent_observes_nothing():
+    """A cas whose connection was refused (the harness records type fail with
+    the exception) or refused with a 4xx observed nothing: it is no evidence
+    that the value differed."""
+    h = (H().op(0, "write", "a", 0, 1)
+         .op(1, "cas", ["a", "c"], 2, 3, type="fail"))
+    h.ops[-1]["error"] = "ConnectionError"
+    assert h.check().ok
+    h.ops[-1].pop("error")
+    h.ops[-1]["status"] = 400
+    assert h.check().ok
+    h.ops[-1]["status"] = 200  # answered false: an observation
+    assert h.check().ok is False
+
+
 def test_lost_acknowledged_write():
     h = (H().op(0, "write", "a", 0, 1)
          .op(0, "write", "b", 2, 3)
