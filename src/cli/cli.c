@@ -167,6 +167,17 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn leave [options]\n\n"
      "  Causes the agent to gracefully leave the Cairn cluster and shutdown.",
      NULL, 1, cli__run_leave},
+    {"lock", "Execute a command holding a lock",
+     "Usage: cairn lock [options] prefix child...\n\n"
+     "  Acquires a lock at a given prefix (the key prefix/.lock, as Consul's Go\n"
+     "  client lays it out), and invokes a child process while holding it. The child\n"
+     "  runs through the shell, in its own process group. If the lock is lost (its\n"
+     "  session invalidated, or the key taken), the child is stopped (SIGTERM, then\n"
+     "  SIGKILL after 5 s); it also dies if cairn lock itself is killed. On exit\n"
+     "  the lock is released and the session destroyed. Semaphores (-n > 1) are\n"
+     "  not implemented yet.\n\n"
+     "      $ cairn lock service/leader ./run-as-leader.sh",
+     cli__lock_flags, 1, cli__run_lock},
     {"members", "Lists the members of a Cairn cluster",
      "Usage: cairn members [options]\n\n"
      "  Outputs the members of a running Cairn agent.",

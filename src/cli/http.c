@@ -350,8 +350,7 @@ int cli__call(struct cli_ctx *c, const char *what, const char *method, const cha
     return 1;
 }
 
-struct json_object *cli__json_body(struct cli_ctx *c, const char *what,
-                                   const struct cli_resp *resp)
+struct json_object *cli__json_body(struct cli_ctx *c, const char *what, const struct cli_resp *resp)
 {
     char err[256];
     struct json_object *o =
