@@ -248,6 +248,15 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn version [options]\n\n"
      "  Prints the Cairn version and the protocol versions it understands.",
      cli__version_flags, 0, cli__run_version},
+    {"watch", "Watch for changes in Cairn",
+     "Usage: cairn watch -type=<type> [options] [child...]\n\n"
+     "  Watches for changes in a given data view from Cairn. If a child process is\n"
+     "  specified, it is invoked (through the shell) with the latest results on\n"
+     "  stdin; otherwise the results are printed on stdout, once per change. The\n"
+     "  watch keeps running across agent restarts (errors back off, 1 s to 30 s).\n\n"
+     "  Types: key (-key), keyprefix (-prefix), services, nodes,\n"
+     "  service (-service, -tag, -passing), checks (-service or -state).",
+     cli__watch_flags, 1, cli__run_watch},
 };
 const size_t cli__ncmds = sizeof(cli__cmds) / sizeof(cli__cmds[0]);
 

@@ -112,6 +112,8 @@ struct cli_ctx {
 struct cli_resp {
     long code;
     struct cn_buf body; /* owned; NUL-terminated after a successful request */
+    uint64_t index;     /* X-Consul-Index, when has_index */
+    int has_index;
 };
 
 /* Percent-encode a URL path (keeping '/') or a query value into b. */
@@ -198,6 +200,7 @@ int cli__run_raft_transfer_leader(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_join(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_leave(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_lock(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_watch(struct cli_ctx *c, const struct cli_args *a);
 
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];
@@ -213,6 +216,7 @@ extern const struct cli_flag cli__raft_remove_peer_flags[];
 extern const struct cli_flag cli__raft_transfer_leader_flags[];
 extern const struct cli_flag cli__join_flags[];
 extern const struct cli_flag cli__lock_flags[];
+extern const struct cli_flag cli__watch_flags[];
 
 /* Read a whole file ("-" = stdin) into b. Returns 0 or CN_EIO with a message. */
 int cli__read_file(struct cn_buf *b, const char *path, char *err, size_t errcap);
