@@ -174,8 +174,8 @@ const struct cli_cmd cli__cmds[] = {
      "  runs through the shell, in its own process group. If the lock is lost (its\n"
      "  session invalidated, or the key taken), the child is stopped (SIGTERM, then\n"
      "  SIGKILL after 5 s); it also dies if cairn lock itself is killed. On exit\n"
-     "  the lock is released and the session destroyed. Semaphores (-n > 1) are\n"
-     "  not implemented yet.\n\n"
+     "  the lock is released and the session destroyed. With -n > 1 it holds one of\n"
+     "  n slots of a semaphore (the Go client's SemaphorePrefix layout).\n\n"
      "      $ cairn lock service/leader ./run-as-leader.sh",
      cli__lock_flags, 1, cli__run_lock},
     {"members", "Lists the members of a Cairn cluster",

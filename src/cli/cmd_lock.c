@@ -10,7 +10,9 @@
  * the whole group) and dies with this process (PR_SET_PDEATHSIG), so a
  * kill -9 of `cairn lock` does not leave it running unlocked.
  *
- * Semaphores (-n > 1) are refused: not implemented yet. */
+ * With -n > 1 it is a semaphore in the Go client's layout (api/semaphore.go):
+ * PREFIX/<session> per contender, PREFIX/.lock the holders, so Go's
+ * SemaphorePrefix and `cairn lock -n` interoperate. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -28,16 +30,18 @@
 #include "base/dur.h"
 #include "base/err.h"
 #include "base/json.h"
+#include "base/jsonw.h"
 #include "cli/cli_int.h"
 
 #define LOCK_FLAG_VALUE "3304740253564472344" /* api.LockFlagValue 0x2ddccbc058a50c18 */
+#define SEM_FLAG_VALUE "16210313421097356768" /* api.SemaphoreFlagValue 0xe0f69a2baa414de0 */
 #define POLL "500ms"
 #define KILL_GRACE_MS 5000
 
 const struct cli_flag cli__lock_flags[] = {
     {"n", CLI_U64, "int",
      "Optional limit on the number of concurrent lock holders (1 = a lock; "
-     "more is a semaphore, not implemented yet)."},
+     "more is a semaphore)."},
     {"name", CLI_STR, "string", "Optional name to associate with the lock session."},
     {"timeout", CLI_STR, "duration", "Maximum amount of time to wait to acquire the lock."},
     {"monitor-retry", CLI_U64, "int",
@@ -73,7 +77,9 @@ static void sleep_ms(uint64_t ms)
 struct lk {
     struct cli_ctx *c;
     int verbose;
+    uint64_t limit;      /* 1: a lock; more: a semaphore */
     char key_path[1200]; /* /v1/kv/PREFIX/.lock, escaped */
+    char dir_path[1200]; /* /v1/kv/PREFIX/, escaped (semaphores) */
     char sid[64];
     uint64_t ttl_ms, last_renew;
     uint64_t index; /* X-Consul-Index of the key */
@@ -189,16 +195,202 @@ static int try_acquire(struct lk *l)
     return ret;
 }
 
+static void sem_release(struct lk *l);
+
 static void release_and_destroy(struct lk *l)
 {
     char q[160], path[128], err[512];
     struct cli_resp r = {0};
+    if (l->limit > 1) {
+        sem_release(l);
+        goto destroy;
+    }
     snprintf(q, sizeof(q), "release=%s&flags=" LOCK_FLAG_VALUE, l->sid);
     cli__http(l->c, "PUT", l->key_path, q, NULL, 0, &r, err, sizeof(err));
     cli__resp_free(&r);
+destroy:
     snprintf(path, sizeof(path), "/v1/session/destroy/%s", l->sid);
     cli__http(l->c, "PUT", path, "", NULL, 0, &r, err, sizeof(err));
     cli__resp_free(&r);
+}
+
+/* ---- semaphores (api/semaphore.go's layout) ------------------------------------
+ * Each contender holds PREFIX/<session> with its session; PREFIX/.lock holds
+ * {"Limit":N,"Holders":{"<session>":true,...}}, changed only with ?cas. A
+ * holder whose contender key lost its session is pruned by the next one to
+ * write the lock. */
+
+struct sem_view {
+    struct json_object *holders; /* object session -> true (owned) */
+    int64_t limit;               /* 0: no lock key yet */
+    uint64_t lock_index;         /* its ModifyIndex (0: absent) */
+};
+
+static int b64_json(struct json_object *e, struct json_object **out)
+{
+    const char *v = NULL;
+    *out = NULL;
+    if (cn_json_get_str(e, "Value", &v) != 1 || !v)
+        return 0;
+    struct cn_buf raw = CN_BUF_INIT;
+    char jerr[128];
+    if (cn_base64_decode(&raw, v, strlen(v)) == 0 && raw.len)
+        *out = cn_json_parse(raw.p, raw.len, jerr, sizeof(jerr));
+    cn_buf_free(&raw);
+    return *out ? 0 : -1;
+}
+
+/* Read PREFIX/ recursively (blocking on l->index): the lock's holders,
+ * pruned of sessions that hold no contender key. 0, or -1 on error. */
+static int sem_read(struct lk *l, struct sem_view *v)
+{
+    char q[128], err[512];
+    snprintf(q, sizeof(q), "recurse&index=%" PRIu64 "&wait=" POLL, l->index);
+    struct cli_resp r = {0};
+    int rc = cli__http(l->c, "GET", l->dir_path, q, NULL, 0, &r, err, sizeof(err));
+    memset(v, 0, sizeof(*v));
+    if (rc < 0 || (r.code != 200 && r.code != 404)) {
+        cli__resp_free(&r);
+        sleep_ms(200);
+        return -1;
+    }
+    l->index = r.has_index ? r.index : 0;
+    struct json_object *arr =
+        r.code == 200 ? cn_json_parse(r.body.p, r.body.len, err, sizeof(err)) : NULL;
+    struct json_object *alive = json_object_new_object();
+    struct json_object *lock = NULL;
+    size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+    const char *lock_key = strrchr(l->key_path, '/'); /* "/.lock" */
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(arr, i);
+        const char *key = NULL, *sess = NULL;
+        cn_json_get_str(e, "Key", &key);
+        cn_json_get_str(e, "Session", &sess);
+        size_t kl = key ? strlen(key) : 0;
+        if (key && kl >= 6 && strcmp(key + kl - 6, lock_key) == 0) {
+            cn_json_get_u64(e, "ModifyIndex", &v->lock_index);
+            b64_json(e, &lock);
+        } else if (sess && *sess) {
+            json_object_object_add(alive, sess, json_object_new_boolean(1));
+        }
+    }
+    v->holders = json_object_new_object();
+    if (lock) {
+        int64_t lim = 0;
+        cn_json_get_i64(lock, "Limit", &lim);
+        v->limit = lim;
+        struct json_object *h = cn_json_get(lock, "Holders");
+        if (h && json_object_is_type(h, json_type_object)) {
+            json_object_object_foreach(h, k, val)
+            {
+                (void)val;
+                if (json_object_object_get_ex(alive, k, NULL)) /* pruneDeadHolders */
+                    json_object_object_add(v->holders, k, json_object_new_boolean(1));
+            }
+        }
+    }
+    json_object_put(lock);
+    json_object_put(alive);
+    json_object_put(arr);
+    cli__resp_free(&r);
+    if (r.code == 404)
+        sleep_ms(100);
+    return 0;
+}
+
+/* CAS-write the lock with holders h. 1 written, 0 lost the race, -1 error. */
+static int sem_write(struct lk *l, struct json_object *h, uint64_t cas)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "Limit", json_object_new_int64((int64_t)l->limit));
+    json_object_object_add(o, "Holders", json_object_get(h));
+    const char *body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char q[128], err[512];
+    snprintf(q, sizeof(q), "cas=%" PRIu64 "&flags=" SEM_FLAG_VALUE, cas);
+    struct cli_resp r = {0};
+    int rc = cli__http(l->c, "PUT", l->key_path, q, body, strlen(body), &r, err, sizeof(err));
+    int ret = rc < 0 || r.code != 200 ? -1 : r.body.p && strncmp(r.body.p, "true", 4) == 0;
+    cli__resp_free(&r);
+    json_object_put(o);
+    return ret;
+}
+
+/* Try once to take a slot. 1 held, 0 not yet, -1 error (message printed). */
+static int sem_try(struct lk *l)
+{
+    struct sem_view v;
+    if (sem_read(l, &v) < 0)
+        return 0;
+    int ret = 0;
+    if (v.limit && (uint64_t)v.limit != l->limit) {
+        fprintf(l->c->err,
+                "Lock acquisition failed: semaphore limit conflict (lock: %" PRId64
+                ", local: %" PRIu64 ")\n",
+                v.limit, l->limit);
+        ret = -1;
+    } else if (json_object_object_get_ex(v.holders, l->sid, NULL)) {
+        ret = 1;
+    } else if ((uint64_t)json_object_object_length(v.holders) < l->limit) {
+        json_object_object_add(v.holders, l->sid, json_object_new_boolean(1));
+        ret = sem_write(l, v.holders, v.lock_index);
+        if (ret == 0)
+            l->index = 0; /* lost a race: read again at once */
+        else if (ret < 0)
+            ret = 0;
+    }
+    json_object_put(v.holders);
+    return ret;
+}
+
+/* Still a holder? 1 yes, 0 no, -1 error. */
+static int sem_held(struct lk *l)
+{
+    struct sem_view v;
+    if (sem_read(l, &v) < 0)
+        return -1;
+    int ret = json_object_object_get_ex(v.holders, l->sid, NULL) ? 1 : 0;
+    json_object_put(v.holders);
+    return ret;
+}
+
+static int contender_key(struct lk *l, const char *verb)
+{
+    char path[1400], q[160], err[512];
+    snprintf(path, sizeof(path), "%s%s", l->dir_path, l->sid);
+    struct cli_resp r = {0};
+    int ok;
+    if (strcmp(verb, "DELETE") == 0) {
+        ok = cli__http(l->c, "DELETE", path, "", NULL, 0, &r, err, sizeof(err)) == 0;
+    } else {
+        snprintf(q, sizeof(q), "acquire=%s&flags=" SEM_FLAG_VALUE, l->sid);
+        ok = cli__http(l->c, "PUT", path, q, NULL, 0, &r, err, sizeof(err)) == 0 && r.code == 200 &&
+             r.body.p && strncmp(r.body.p, "true", 4) == 0;
+        if (!ok)
+            fprintf(l->c->err, "Failed to make contender entry: %s\n",
+                    r.body.p && r.code ? r.body.p : err);
+    }
+    cli__resp_free(&r);
+    return ok ? 0 : -1;
+}
+
+/* Leave the holders (a CAS loop, bounded) and drop the contender key. */
+static void sem_release(struct lk *l)
+{
+    for (int i = 0; i < 20; i++) {
+        l->index = 0;
+        struct sem_view v;
+        if (sem_read(l, &v) < 0)
+            continue;
+        int done = 1;
+        if (json_object_object_get_ex(v.holders, l->sid, NULL)) {
+            json_object_object_del(v.holders, l->sid);
+            done = sem_write(l, v.holders, v.lock_index) == 1;
+        }
+        json_object_put(v.holders);
+        if (done)
+            break;
+    }
+    contender_key(l, "DELETE");
 }
 
 static pid_t spawn(const char *cmd)
@@ -241,8 +433,8 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->err, "Key prefix and child command must be specified\n");
         return 1;
     }
-    if (cli__flag_isset(a, "n") && cli__flag_u64(a, "n") != 1) {
-        fprintf(c->err, "Semaphores (-n > 1) are not implemented in cairn yet\n");
+    if (cli__flag_isset(a, "n") && cli__flag_u64(a, "n") == 0) {
+        fprintf(c->err, "Lock holder limit must be positive\n");
         return 1;
     }
     if (cli__flag_isset(a, "shell") && !cli__flag_bool(a, "shell")) {
@@ -253,6 +445,7 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
     memset(&l, 0, sizeof(l));
     l.c = c;
     l.verbose = cli__flag_bool(a, "verbose");
+    l.limit = cli__flag_isset(a, "n") ? cli__flag_u64(a, "n") : 1;
     const char *ttl = cli__flag_str(a, "ttl", "15s");
     const char *delay = cli__flag_str(a, "lock-delay", "15s");
     const char *tmo = cli__flag_str(a, "timeout", "");
@@ -278,6 +471,14 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
     int rc = cn_buf_append(&key, prefix, plen) || cn_buf_puts(&key, plen ? "/.lock" : ".lock") ||
              cn_buf_cstr(&key) || cn_buf_puts(&kp, "/v1/kv/") || cli__url_escape(&kp, key.p, 1) ||
              cn_buf_cstr(&kp);
+    struct cn_buf dir = CN_BUF_INIT;
+    rc = rc || cn_buf_puts(&dir, "/v1/kv/") || cn_buf_append(&dir, key.p, key.len - 5) ||
+         cn_buf_cstr(&dir);
+    if (!rc && dir.len < sizeof(l.dir_path))
+        snprintf(l.dir_path, sizeof(l.dir_path), "%s", dir.p);
+    else
+        rc = 1;
+    cn_buf_free(&dir);
     for (size_t i = 1; !rc && i < a->npos; i++)
         rc = (i > 1 && cn_buf_putc(&cmd, ' ')) || cn_buf_puts(&cmd, a->pos[i]);
     rc = rc || cn_buf_cstr(&cmd);
@@ -297,6 +498,8 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
     if (session_create(&l, cli__flag_str(a, "name", "Consul lock"), ttl, delay))
         goto out;
     l.last_renew = now_ms();
+    if (l.limit > 1 && contender_key(&l, "PUT"))
+        goto out_release;
 
     /* Acquire. */
     uint64_t give_up = tmo_ns ? now_ms() + (uint64_t)tmo_ns / 1000000u : 0;
@@ -312,6 +515,14 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
         if (maybe_renew(&l) == 1) {
             fprintf(c->err, "Lock acquisition failed: session lost\n");
             goto out;
+        }
+        if (l.limit > 1) {
+            int got = sem_try(&l);
+            if (got > 0)
+                break;
+            if (got < 0)
+                goto out_release;
+            continue; /* sem_try waited on the prefix */
         }
         int got = try_acquire(&l);
         if (got > 0)
@@ -345,8 +556,13 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
         }
         int r = maybe_renew(&l);
         int mine = 1, unlocked = 0;
-        if (r == 0)
+        if (r == 0 && l.limit > 1) {
+            int h = sem_held(&l);
+            r = h < 0 ? -1 : 0;
+            mine = h == 1;
+        } else if (r == 0) {
             r = read_key(&l, &mine, &unlocked);
+        }
         if (r == 1 || (r == 0 && !mine)) {
             lost = 1;
         } else if (r < 0 && ++errors > retries) {

@@ -4,6 +4,7 @@ time, also when the holder is kill -9'd, when its session's TTL runs out
 leader. Children append "start/end NAME TIME" lines to one file; the test
 checks the intervals do not overlap. A lost lock stops the child."""
 
+import json
 import os
 import signal
 import subprocess
@@ -107,6 +108,30 @@ def test_three_holders_never_overlap(agent, tmp_path):
     assert "Session" not in e and e["Flags"] == 0x2ddccbc058a50c18
 
 
+def test_semaphore_two_slots(agent, tmp_path):
+    """-n=2: Consul's semaphore layout; at most two children at once."""
+    path = str(tmp_path / "log")
+    procs = [start_lock(agent.http_port, path, "s%d" % i, "0.5", "-n=2", "-lock-delay=0s",
+                        prefix="sem/p") for i in range(4)]
+    rcs = finish(procs)
+    assert rcs == [0, 0, 0, 0], [p.stderr.read() for p in procs]
+    iv = intervals(path)
+    assert sorted(iv) == ["s0", "s1", "s2", "s3"]
+    points = sorted([(v[0], 1) for v in iv.values()] + [(v[1], -1) for v in iv.values()],
+                    key=lambda x: (x[0], x[1]))
+    running = peak = 0
+    for _, d in points:
+        running += d
+        peak = max(peak, running)
+    assert peak <= 2, iv
+    c = consul.Consul(port=agent.http_port)
+    _, e = c.kv.get("sem/p/.lock")
+    assert json.loads(e["Value"]) == {"Limit": 2, "Holders": {}}
+    assert e["Flags"] == 0xe0f69a2baa414de0
+    _, keys = c.kv.get("sem/p/", keys=True)
+    assert keys == ["sem/p/.lock"]  # every contender key removed
+
+
 def test_kill9_holder(agent, tmp_path):
     path = str(tmp_path / "log")
     a = start_lock(agent.http_port, path, "A", "600", "-ttl=10s", "-lock-delay=1s",
@@ -170,9 +195,9 @@ def test_child_exit_code_and_refusals(agent, tmp_path):
     r = subprocess.run([CAIRN_BIN, "lock", "-lock-delay=0s", "ec", "exit 3"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
-    r = subprocess.run([CAIRN_BIN, "lock", "-n=2", "sem", "true"], env=env,
+    r = subprocess.run([CAIRN_BIN, "lock", "-n=0", "sem", "true"], env=env,
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1 and "not implemented" in r.stderr
+    assert r.returncode == 1 and "must be positive" in r.stderr
     r = subprocess.run([CAIRN_BIN, "lock", "onlyprefix"], env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 1
