@@ -343,8 +343,10 @@ int api_txn_decode(const char *body, size_t len, const struct api_txn_limits *li
                 goto fail;
             continue;
         }
-        static const char *const others[] = {"Node", "Service", "Check"};
-        for (size_t j = 0; j < 3; j++) {
+        /* Session ops (structs.TxnSessionOp) are refused too, rather than
+         * dropped as an unknown op would be. */
+        static const char *const others[] = {"Node", "Service", "Check", "Session"};
+        for (size_t j = 0; j < 4; j++) {
             struct json_object *x = cn_json_get(o, others[j]);
             if (x) {
                 snprintf(err, errcap,

@@ -242,6 +242,17 @@ def test_txn_lock_verbs(agent, c):
         {"KV": {"Verb": "unlock", "Key": "tx/l", "Value": v, "Session": s}}])
     assert r.status_code == 200, r.text
     assert "Session" not in c.kv.get("tx/l")[1]
+    # an unknown session: a per-op error (409), nothing written
+    r = agent.http.put(url(agent, "/v1/txn"), json=[
+        {"KV": {"Verb": "lock", "Key": "tx/m", "Value": v, "Session": "nope"}}])
+    assert r.status_code == 409
+    assert r.json()["Errors"][0]["What"] == 'invalid session "nope"'
+    assert c.kv.get("tx/m")[1] is None
+    # Session operations are refused, not dropped
+    r = agent.http.put(url(agent, "/v1/txn"), json=[
+        {"Session": {"Verb": "delete", "Session": {"ID": s}}}])
+    assert r.status_code == 400 and "Session operations" in r.text
+    assert c.session.info(s)[1] is not None
     c.session.destroy(s)
     c.session.destroy(other)
 
