@@ -203,6 +203,7 @@ static void http_stopped(void *arg)
     struct agent *ag = arg;
     local_free(ag->local);
     ag->local = NULL;
+    api_stop(ag->api); /* its session timers read the server */
     srv_close(ag->srv);
     ag->srv = NULL;
     uv_close((uv_handle_t *)&ag->sigint, NULL);

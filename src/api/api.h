@@ -43,6 +43,9 @@ struct api_config {
 int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct api_config *cfg,
             struct api **out);
 void api_free(struct api *a);
+/* Stop the API's own timers and watches (the leader's session TTL clocks):
+ * call before srv_close. Requests are not served any more after it. */
+void api_stop(struct api *a);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
 

@@ -34,6 +34,7 @@ struct api {
     struct local *local;
     struct api_config cfg; /* strings owned (copied) */
     uint64_t rng;          /* xorshift state for query jitter */
+    struct api_sess *sess; /* session_ttl.c */
 };
 
 struct api_ctx; /* one per request, freed when answered */
@@ -81,6 +82,16 @@ extern const struct api_route api_catalog_routes[];  /* catalog.c */
 extern const struct api_route api_health_routes[];   /* health.c */
 extern const struct api_route api_agent_routes[];    /* agent.c (uses local/local.h) */
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
+extern const struct api_route api_session_routes[];  /* session.c */
+
+/* ---- sessions (session_ttl.c) ----------------------------------------------- */
+/* The leader's TTL clocks and the lock-delay clock; NULL-safe when absent. */
+int api__sess_new(struct api *a);
+void api__sess_free(struct api *a);
+/* A renewal answered by this server (the leader): restart v's clock. */
+void api__sess_renewed(struct api *a, const struct state_session *v);
+/* Milliseconds of lock-delay left for key (0: none). */
+uint64_t api__sess_lock_delay_ms(struct api *a, const char *key);
 
 struct api_ctx {
     struct api *api;

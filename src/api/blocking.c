@@ -45,8 +45,8 @@ static void on_barrier(void *arg, int rc)
         srv_watch_disarm(c->api->srv, &c->watch);
         cn_free(c);
         static const char msg[] = "No cluster leader";
-        http_respond(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0,
-                     msg, sizeof(msg) - 1);
+        http_respond(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0, msg,
+                     sizeof(msg) - 1);
         return;
     }
     run_read(c);

@@ -3,9 +3,9 @@
  *
  * GET is a read handler (the framework does blocking): one key, ?recurse for
  * a prefix, ?keys [&separator=] for key names, ?raw for the bare value. PUT
- * and DELETE become a one-op KV transaction through api_propose. Sessions do
- * not exist yet, so ?acquire answers what Consul answers for an unknown
- * session and ?release can never succeed. */
+ * and DELETE become a one-op KV transaction through api_propose; ?acquire=
+ * and ?release= are its lock/unlock verbs (a key in lock-delay answers false
+ * without a proposal). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,27 +430,15 @@ static void kv_put(struct api_ctx *c)
         api_error(c, 413, "Value exceeds %llu byte limit", (unsigned long long)max);
         return;
     }
-    /* No sessions exist yet: the state store's answers (kvsLockTxn /
-     * kvsUnlockTxn in agent/consul/state/kvs.go). An unknown session is an
-     * error ("invalid session", which lock clients match on), an unlock by a
-     * session that does not hold the key is a plain false. */
     if (acquire || release) {
-        const char *sess = acquire ? acquire : release;
-        if (!*sess) {
-            api_error(c, 500, "missing session");
-            return;
-        }
-        if (release) {
+        /* kvsLockTxn / kvsUnlockTxn decide in the state; lock-delay is
+         * checked here, as Consul's KVS endpoint does on its leader. */
+        op.verb = acquire ? STATE_KV_LOCK : STATE_KV_UNLOCK;
+        op.session = acquire ? acquire : release;
+        if (acquire && *acquire && api__sess_lock_delay_ms(c->api, key) > 0) {
             api_reply_bool(c, false);
             return;
         }
-        struct cn_buf q = CN_BUF_INIT;
-        if (api_goquote(&q, sess) || cn_buf_cstr(&q))
-            api_error(c, 500, "out of memory");
-        else
-            api_error(c, 500, "invalid session %s", q.p);
-        cn_buf_free(&q);
-        return;
     }
     op.value = req->body_len ? req->body : NULL;
     op.value_len = req->body_len;

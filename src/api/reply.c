@@ -19,8 +19,8 @@ static void ctx_free(struct api_ctx *c)
     cn_free(c);
 }
 
-static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs,
-                    size_t hlen, const void *body, size_t len)
+static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs, size_t hlen,
+                    const void *body, size_t len)
 {
     struct http_req *req = c->req;
     ctx_free(c);

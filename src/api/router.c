@@ -14,7 +14,7 @@
 
 static const struct api_route *const tables[] = {
     api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
-    api_health_routes, api_agent_routes, api_operator_routes,
+    api_health_routes, api_agent_routes, api_operator_routes, api_session_routes,
 };
 
 static char *dupe(const char *s)
@@ -48,7 +48,7 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
         a->cfg.max_query_ms = 10 * 60 * 1000;
     a->rng = cn_now_ns() | 1;
     if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
-        !a->cfg.version || !a->cfg.config_json) {
+        !a->cfg.version || !a->cfg.config_json || api__sess_new(a)) {
         api_free(a);
         return CN_ENOMEM;
     }
@@ -56,10 +56,17 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
     return 0;
 }
 
+void api_stop(struct api *a)
+{
+    if (a)
+        api__sess_free(a);
+}
+
 void api_free(struct api *a)
 {
     if (!a)
         return;
+    api__sess_free(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);

@@ -78,8 +78,8 @@ static int tree_cb(void *arg, const struct state_kv *kv)
 }
 
 /* Format Consul's error text for a failed read op into e->what. */
-static int op_error(struct state_txn_error *e, size_t k, const char *fmt_before,
-                    const char *key, const char *fmt_after)
+static int op_error(struct state_txn_error *e, size_t k, const char *fmt_before, const char *key,
+                    const char *fmt_after)
 {
     struct cn_buf b = CN_BUF_INIT;
     int rc = cn_buf_puts(&b, fmt_before) || api_goquote(&b, key) || cn_buf_puts(&b, fmt_after) ||
@@ -95,8 +95,8 @@ static int op_error(struct state_txn_error *e, size_t k, const char *fmt_before,
 /* Run op k against the state. With w == NULL only decide whether it fails
  * (returns 1 and fills *e); otherwise write its results (it does not fail:
  * the caller checked first). Returns -1 on out of memory. */
-static int read_op(const struct state *s, const struct api_txn_op *op, size_t k,
-                   struct cn_jsonw *w, struct state_txn_error *e)
+static int read_op(const struct state *s, const struct api_txn_op *op, size_t k, struct cn_jsonw *w,
+                   struct state_txn_error *e)
 {
     const char *key = op->kv.key;
     struct state_kv v;
@@ -115,8 +115,11 @@ static int read_op(const struct state *s, const struct api_txn_op *op, size_t k,
             result_kv(w, kv, true);
         } else if (w) {
             /* Consul echoes the op's own entry with no value. */
-            struct state_kv empty = {.key = key, .key_len = strlen(key), .flags = op->kv.flags,
-                                     .modify_index = op->kv.index, .session = op->kv.session};
+            struct state_kv empty = {.key = key,
+                                     .key_len = strlen(key),
+                                     .flags = op->kv.flags,
+                                     .modify_index = op->kv.index,
+                                     .session = op->kv.session};
             result_kv(w, &empty, false);
         }
         return 0;
@@ -141,8 +144,7 @@ static int read_op(const struct state *s, const struct api_txn_op *op, size_t k,
         const char *have = kv && kv->session ? kv->session : "";
         const char *want = op->kv.session ? op->kv.session : "";
         if (!kv)
-            return op_error(e, k, "failed to check session, key ", key, " doesn't exist") ? -1
-                                                                                            : 1;
+            return op_error(e, k, "failed to check session, key ", key, " doesn't exist") ? -1 : 1;
         if (strcmp(have, want) != 0) {
             struct cn_buf b = CN_BUF_INIT;
             int rc = cn_buf_puts(&b, ", current session ") || api_goquote(&b, have) ||
@@ -257,9 +259,20 @@ static void txn_read_barrier(struct api_ctx *c, struct api_txn *t)
 
 /* ---- write transactions --------------------------------------------------- */
 
+/* kvsLockTxn's session errors are per-op errors of the txn (409), as
+ * Consul's txnDispatch reports them. */
+static bool session_error(const struct state_result *res)
+{
+    for (size_t i = 0; i < res->nerrors; i++)
+        if (strncmp(res->errors[i].what, "missing session", 15) == 0 ||
+            strncmp(res->errors[i].what, "invalid session", 15) == 0)
+            return true;
+    return false;
+}
+
 static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
 {
-    if (rc == CN_ECONFLICT) {
+    if (rc == CN_ECONFLICT || (rc == CN_EINVAL && session_error(res))) {
         reply_errors(c, res->errors, res->nerrors);
         return;
     }
@@ -290,40 +303,6 @@ static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
     cn_buf_free(&b);
 }
 
-/* lock/unlock need sessions, which do not exist yet: the state store's
- * answers for them (kvsLockTxn / kvsUnlockTxn) are known without looking, so
- * answer them here as the per-op errors Consul reports (409) rather than
- * logging a command that can only fail. When sessions land this goes and the
- * ops flow to STATE_KV_LOCK/UNLOCK like any other. */
-static int session_errors(struct api_txn *t)
-{
-    for (size_t k = 0; k < t->nops; k++) {
-        const struct api_txn_op *op = &t->ops[k];
-        if (op->verb != API_TXN_LOCK && op->verb != API_TXN_UNLOCK)
-            continue;
-        struct state_txn_error *n = cn_realloc(t->errors, (t->nerrors + 1) * sizeof(*n));
-        if (!n)
-            return CN_ENOMEM;
-        t->errors = n;
-        struct state_txn_error *e = &t->errors[t->nerrors];
-        memset(e, 0, sizeof(*e));
-        int rc = 0;
-        if (!op->kv.session) {
-            e->op_index = (uint32_t)k;
-            snprintf(e->what, sizeof(e->what), "missing session");
-        } else if (op->verb == API_TXN_LOCK) {
-            rc = op_error(e, k, "invalid session ", op->kv.session, "");
-        } else {
-            rc = op_error(e, k, "failed to unlock key ", op->kv.key,
-                          ", lock isn't held, or is held by another session");
-        }
-        if (rc)
-            return rc;
-        t->nerrors++;
-    }
-    return 0;
-}
-
 static void txn_handle(struct api_ctx *c)
 {
     const struct api_config *cfg = &c->api->cfg;
@@ -342,11 +321,6 @@ static void txn_handle(struct api_ctx *c)
     int rc = api_txn_decode(c->req->body, c->req->body_len, &lim, &t, err, sizeof(err));
     if (rc) {
         api_error(c, rc == CN_ETOOBIG ? 413 : rc == CN_ENOMEM ? 500 : 400, "%s", err);
-        return;
-    }
-    if (t.nerrors == 0 && session_errors(&t)) {
-        api_txn_free(&t);
-        api_error(c, 500, "out of memory");
         return;
     }
     if (t.nerrors) {

@@ -54,20 +54,47 @@ bool api_txn_verb_writes(enum api_txn_verb v)
 static bool state_verb(enum api_txn_verb v, enum state_kv_verb *out)
 {
     switch (v) {
-    case API_TXN_SET: *out = STATE_KV_SET; return true;
-    case API_TXN_CAS: *out = STATE_KV_CAS; return true;
-    case API_TXN_LOCK: *out = STATE_KV_LOCK; return true;
-    case API_TXN_UNLOCK: *out = STATE_KV_UNLOCK; return true;
-    case API_TXN_GET: *out = STATE_KV_GET; return true;
-    case API_TXN_GET_OR_EMPTY: *out = STATE_KV_GET_OR_EMPTY; return true;
-    case API_TXN_GET_TREE: *out = STATE_KV_GET_TREE; return true;
-    case API_TXN_CHECK_INDEX: *out = STATE_KV_CHECK_INDEX; return true;
-    case API_TXN_CHECK_SESSION: *out = STATE_KV_CHECK_SESSION; return true;
-    case API_TXN_CHECK_NOT_EXISTS: *out = STATE_KV_CHECK_NOT_EXISTS; return true;
-    case API_TXN_DELETE: *out = STATE_KV_DELETE; return true;
-    case API_TXN_DELETE_TREE: *out = STATE_KV_DELETE_TREE; return true;
-    case API_TXN_DELETE_CAS: *out = STATE_KV_DELETE_CAS; return true;
-    default: return false;
+    case API_TXN_SET:
+        *out = STATE_KV_SET;
+        return true;
+    case API_TXN_CAS:
+        *out = STATE_KV_CAS;
+        return true;
+    case API_TXN_LOCK:
+        *out = STATE_KV_LOCK;
+        return true;
+    case API_TXN_UNLOCK:
+        *out = STATE_KV_UNLOCK;
+        return true;
+    case API_TXN_GET:
+        *out = STATE_KV_GET;
+        return true;
+    case API_TXN_GET_OR_EMPTY:
+        *out = STATE_KV_GET_OR_EMPTY;
+        return true;
+    case API_TXN_GET_TREE:
+        *out = STATE_KV_GET_TREE;
+        return true;
+    case API_TXN_CHECK_INDEX:
+        *out = STATE_KV_CHECK_INDEX;
+        return true;
+    case API_TXN_CHECK_SESSION:
+        *out = STATE_KV_CHECK_SESSION;
+        return true;
+    case API_TXN_CHECK_NOT_EXISTS:
+        *out = STATE_KV_CHECK_NOT_EXISTS;
+        return true;
+    case API_TXN_DELETE:
+        *out = STATE_KV_DELETE;
+        return true;
+    case API_TXN_DELETE_TREE:
+        *out = STATE_KV_DELETE_TREE;
+        return true;
+    case API_TXN_DELETE_CAS:
+        *out = STATE_KV_DELETE_CAS;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -76,15 +103,33 @@ int api_goquote(struct cn_buf *b, const char *s)
     int rc = cn_buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
         switch (*p) {
-        case '"': rc = cn_buf_puts(b, "\\\""); break;
-        case '\\': rc = cn_buf_puts(b, "\\\\"); break;
-        case '\a': rc = cn_buf_puts(b, "\\a"); break;
-        case '\b': rc = cn_buf_puts(b, "\\b"); break;
-        case '\f': rc = cn_buf_puts(b, "\\f"); break;
-        case '\n': rc = cn_buf_puts(b, "\\n"); break;
-        case '\r': rc = cn_buf_puts(b, "\\r"); break;
-        case '\t': rc = cn_buf_puts(b, "\\t"); break;
-        case '\v': rc = cn_buf_puts(b, "\\v"); break;
+        case '"':
+            rc = cn_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            rc = cn_buf_puts(b, "\\\\");
+            break;
+        case '\a':
+            rc = cn_buf_puts(b, "\\a");
+            break;
+        case '\b':
+            rc = cn_buf_puts(b, "\\b");
+            break;
+        case '\f':
+            rc = cn_buf_puts(b, "\\f");
+            break;
+        case '\n':
+            rc = cn_buf_puts(b, "\\n");
+            break;
+        case '\r':
+            rc = cn_buf_puts(b, "\\r");
+            break;
+        case '\t':
+            rc = cn_buf_puts(b, "\\t");
+            break;
+        case '\v':
+            rc = cn_buf_puts(b, "\\v");
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f)
                 rc = cn_buf_printf(b, "\\x%02x", *p);
@@ -100,13 +145,19 @@ int api_goquote(struct cn_buf *b, const char *s)
 static const char *json_type_word(struct json_object *v)
 {
     switch (json_object_get_type(v)) {
-    case json_type_boolean: return "bool";
+    case json_type_boolean:
+        return "bool";
     case json_type_double:
-    case json_type_int: return "number";
-    case json_type_string: return "string";
-    case json_type_array: return "array";
-    case json_type_object: return "object";
-    default: return "null";
+    case json_type_int:
+        return "number";
+    case json_type_string:
+        return "string";
+    case json_type_array:
+        return "array";
+    case json_type_object:
+        return "object";
+    default:
+        return "null";
     }
 }
 
@@ -135,8 +186,8 @@ static int add_error(struct api_txn *t, size_t op_index, const char *what)
 }
 
 /* A string member: absent/null -> *out = "" (Go's zero value). */
-static int get_string(struct json_object *kv, const char *name, const char *field,
-                      const char **out, char *err, size_t errcap)
+static int get_string(struct json_object *kv, const char *name, const char *field, const char **out,
+                      char *err, size_t errcap)
 {
     struct json_object *v = cn_json_get(kv, name);
     *out = "";
@@ -164,8 +215,8 @@ static int get_u64(struct json_object *kv, const char *name, const char *field, 
     return 0;
 }
 
-static int decode_kv(struct api_txn *t, struct json_object *kv, struct api_txn_op *op,
-                     char *err, size_t errcap)
+static int decode_kv(struct api_txn *t, struct json_object *kv, struct api_txn_op *op, char *err,
+                     size_t errcap)
 {
     if (!json_object_is_type(kv, json_type_object))
         return type_error(err, errcap, kv, "TxnOp.KV", "api.KVTxnOp");
@@ -292,8 +343,10 @@ int api_txn_decode(const char *body, size_t len, const struct api_txn_limits *li
                 goto fail;
             continue;
         }
-        static const char *const others[] = {"Node", "Service", "Check"};
-        for (size_t j = 0; j < 3; j++) {
+        /* Session ops (structs.TxnSessionOp) are refused too, rather than
+         * dropped as an unknown op would be. */
+        static const char *const others[] = {"Node", "Service", "Check", "Session"};
+        for (size_t j = 0; j < 4; j++) {
             struct json_object *x = cn_json_get(o, others[j]);
             if (x) {
                 snprintf(err, errcap,

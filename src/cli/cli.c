@@ -167,6 +167,17 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn leave [options]\n\n"
      "  Causes the agent to gracefully leave the Cairn cluster and shutdown.",
      NULL, 1, cli__run_leave},
+    {"lock", "Execute a command holding a lock",
+     "Usage: cairn lock [options] prefix child...\n\n"
+     "  Acquires a lock at a given prefix (the key prefix/.lock, as Consul's Go\n"
+     "  client lays it out), and invokes a child process while holding it. The child\n"
+     "  runs through the shell, in its own process group. If the lock is lost (its\n"
+     "  session invalidated, or the key taken), the child is stopped (SIGTERM, then\n"
+     "  SIGKILL after 5 s); it also dies if cairn lock itself is killed. On exit\n"
+     "  the lock is released and the session destroyed. With -n > 1 it holds one of\n"
+     "  n slots of a semaphore (the Go client's SemaphorePrefix layout).\n\n"
+     "      $ cairn lock service/leader ./run-as-leader.sh",
+     cli__lock_flags, 1, cli__run_lock},
     {"maint", "Controls node or service maintenance mode",
      "Usage: cairn maint [options]\n\n"
      "  Places a node or service into maintenance mode. During maintenance mode, the\n"
@@ -252,6 +263,15 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn version [options]\n\n"
      "  Prints the Cairn version and the protocol versions it understands.",
      cli__version_flags, 0, cli__run_version},
+    {"watch", "Watch for changes in Cairn",
+     "Usage: cairn watch -type=<type> [options] [child...]\n\n"
+     "  Watches for changes in a given data view from Cairn. If a child process is\n"
+     "  specified, it is invoked (through the shell) with the latest results on\n"
+     "  stdin; otherwise the results are printed on stdout, once per change. The\n"
+     "  watch keeps running across agent restarts (errors back off, 1 s to 30 s).\n\n"
+     "  Types: key (-key), keyprefix (-prefix), services, nodes,\n"
+     "  service (-service, -tag, -passing), checks (-service or -state).",
+     cli__watch_flags, 1, cli__run_watch},
 };
 const size_t cli__ncmds = sizeof(cli__cmds) / sizeof(cli__cmds[0]);
 

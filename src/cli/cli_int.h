@@ -112,6 +112,8 @@ struct cli_ctx {
 struct cli_resp {
     long code;
     struct cn_buf body; /* owned; NUL-terminated after a successful request */
+    uint64_t index;     /* X-Consul-Index, when has_index */
+    int has_index;
 };
 
 /* Percent-encode a URL path (keeping '/') or a query value into b. */
@@ -128,8 +130,7 @@ int cli__query_param(struct cn_buf *q, const char *name, const char *value);
  * CN_EIO; any HTTP status returns 0 with resp->code set. resp->body must be
  * freed by the caller (cli__resp_free) in every case. */
 int cli__http(struct cli_ctx *c, const char *method, const char *path, const char *query,
-              const void *body, size_t body_len, struct cli_resp *resp, char *err,
-              size_t errcap);
+              const void *body, size_t body_len, struct cli_resp *resp, char *err, size_t errcap);
 void cli__resp_free(struct cli_resp *r);
 void cli__ctx_close(struct cli_ctx *c);
 
@@ -165,11 +166,11 @@ int cli__go_json_str(struct cn_buf *b, const char *s, size_t n);
 typedef int (*cli_run_cb)(struct cli_ctx *c, const struct cli_args *a);
 
 struct cli_cmd {
-    const char *name;     /* "kv put"; a group ("kv") has run == NULL */
-    const char *synopsis; /* one line, in the parent's listing */
-    const char *usage;    /* "Usage: ..." paragraph, then a description */
+    const char *name;             /* "kv put"; a group ("kv") has run == NULL */
+    const char *synopsis;         /* one line, in the parent's listing */
+    const char *usage;            /* "Usage: ..." paragraph, then a description */
     const struct cli_flag *flags; /* command options, or NULL */
-    int http;             /* takes the HTTP API options */
+    int http;                     /* takes the HTTP API options */
     cli_run_cb run;
 };
 
@@ -199,6 +200,8 @@ int cli__run_raft_transfer_leader(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_join(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_leave(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_maint(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_lock(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_watch(struct cli_ctx *c, const struct cli_args *a);
 
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];
@@ -214,6 +217,8 @@ extern const struct cli_flag cli__raft_remove_peer_flags[];
 extern const struct cli_flag cli__raft_transfer_leader_flags[];
 extern const struct cli_flag cli__join_flags[];
 extern const struct cli_flag cli__maint_flags[];
+extern const struct cli_flag cli__lock_flags[];
+extern const struct cli_flag cli__watch_flags[];
 
 /* Read a whole file ("-" = stdin) into b. Returns 0 or CN_EIO with a message. */
 int cli__read_file(struct cn_buf *b, const char *path, char *err, size_t errcap);

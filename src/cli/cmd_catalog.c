@@ -101,8 +101,7 @@ static int map_kv(struct cn_buf *b, struct json_object *m)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct json_object *v = json_object_object_get(m, k[i]);
-        rc = cn_buf_printf(b, "%s%s=%s", i ? ", " : "", k[i],
-                           v ? json_object_get_string(v) : "");
+        rc = cn_buf_printf(b, "%s%s=%s", i ? ", " : "", k[i], v ? json_object_get_string(v) : "");
     }
     cn_free(k);
     return rc;
@@ -224,9 +223,18 @@ int cli__run_members(struct cli_ctx *c, const struct cli_args *a)
     }
     qsort(mem, nm, sizeof(*mem), cmp_member);
     int detailed = cli__flag_bool(a, "detailed");
-    int rc = cn_buf_puts(&rows[0], detailed ? "Node\x1f" "Address\x1f" "Status\x1f" "Tags"
-                                            : "Node\x1f" "Address\x1f" "Status\x1f" "Type\x1f"
-                                              "Build\x1f" "Protocol\x1f" "DC\x1f" "Partition\x1f"
+    int rc = cn_buf_puts(&rows[0], detailed ? "Node\x1f"
+                                              "Address\x1f"
+                                              "Status\x1f"
+                                              "Tags"
+                                            : "Node\x1f"
+                                              "Address\x1f"
+                                              "Status\x1f"
+                                              "Type\x1f"
+                                              "Build\x1f"
+                                              "Protocol\x1f"
+                                              "DC\x1f"
+                                              "Partition\x1f"
                                               "Segment");
     nrows = 1;
     for (size_t i = 0; rc == 0 && i < nm; i++) {
@@ -264,8 +272,8 @@ int cli__run_members(struct cli_ctx *c, const struct cli_args *a)
             else
                 seg = "";
             rc = cn_buf_printf(row, "%s\x1f%.*s\x1f%s\x1f%s\x1f%s\x1f%s", type,
-                               *build ? (int)bl : 5, *build ? build : "< 0.3",
-                               jstr(tags, "vsn"), jstr(tags, "dc"), part, seg);
+                               *build ? (int)bl : 5, *build ? build : "< 0.3", jstr(tags, "vsn"),
+                               jstr(tags, "dc"), part, seg);
         }
     }
     for (size_t i = 0; rc == 0 && i < nrows; i++)
@@ -402,8 +410,7 @@ int cli__run_catalog_services(struct cli_ctx *c, const struct cli_args *a)
                 }
                 struct json_object *tags = cn_json_get(s, "Tags");
                 for (size_t i = 0; tags && i < json_object_array_length(tags); i++)
-                    json_object_array_add(acc,
-                                          json_object_get(json_object_array_get_idx(tags, i)));
+                    json_object_array_add(acc, json_object_get(json_object_array_get_idx(tags, i)));
             }
         }
     } else {
@@ -428,9 +435,8 @@ int cli__run_catalog_services(struct cli_ctx *c, const struct cli_args *a)
     rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct json_object *tags = json_object_object_get(services, names[i]);
-        size_t nt = tags && json_object_is_type(tags, json_type_array)
-                        ? json_object_array_length(tags)
-                        : 0;
+        size_t nt =
+            tags && json_object_is_type(tags, json_type_array) ? json_object_array_length(tags) : 0;
         const char **ts = cn_calloc(nt ? nt : 1, sizeof(*ts));
         if (!ts) {
             rc = CN_ENOMEM;
@@ -523,9 +529,13 @@ int cli__run_catalog_nodes(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->err, "out of memory\n");
         goto out;
     }
-    rc = cn_buf_puts(&rows[0], detailed ? "Node\x1fID\x1f" "Address\x1f" "DC\x1f"
+    rc = cn_buf_puts(&rows[0], detailed ? "Node\x1fID\x1f"
+                                          "Address\x1f"
+                                          "DC\x1f"
                                           "TaggedAddresses\x1fMeta"
-                                        : "Node\x1fID\x1f" "Address\x1f" "DC");
+                                        : "Node\x1fID\x1f"
+                                          "Address\x1f"
+                                          "DC");
     nrows = 1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct json_object *nd = json_object_array_get_idx(root, i);

@@ -155,8 +155,7 @@ int cli__run_kv_put(struct cli_ctx *c, const struct cli_args *a)
     const char *session = cli__flag_str(a, "session", "");
     uint64_t midx = cli__flag_u64(a, "modify-index"), flags = cli__flag_u64(a, "flags");
 
-    struct cn_buf data = CN_BUF_INIT, value = CN_BUF_INIT, path = CN_BUF_INIT,
-                  q = CN_BUF_INIT;
+    struct cn_buf data = CN_BUF_INIT, value = CN_BUF_INIT, path = CN_BUF_INIT, q = CN_BUF_INIT;
     struct cli_resp r = {0};
     int ret = 1;
     if (a->npos == 2 && a->pos[1][0] && data_from_arg(c, a->pos[1], &data) < 0)
@@ -256,8 +255,9 @@ static void print_detailed(struct cli_ctx *c, struct json_object *p, const struc
 {
     struct cn_buf t = CN_BUF_INIT, o = CN_BUF_INIT;
     const char *session = pair_str(p, "Session");
-    cn_buf_printf(&t, "CreateIndex\t%llu\nFlags\t%llu\nKey\t%s\nLockIndex\t%llu\n"
-                      "ModifyIndex\t%llu\nSession\t%s\nValue\t",
+    cn_buf_printf(&t,
+                  "CreateIndex\t%llu\nFlags\t%llu\nKey\t%s\nLockIndex\t%llu\n"
+                  "ModifyIndex\t%llu\nSession\t%s\nValue\t",
                   (unsigned long long)pair_u64(p, "CreateIndex"),
                   (unsigned long long)pair_u64(p, "Flags"), pair_str(p, "Key"),
                   (unsigned long long)pair_u64(p, "LockIndex"),
@@ -315,8 +315,7 @@ int cli__run_kv_get(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->err, "Error! out of memory\n");
         goto out;
     }
-    if (cli__call(c, "Error querying Cairn agent", "GET", path.p, q.p ? q.p : "", NULL, 0, 1,
-                  &r))
+    if (cli__call(c, "Error querying Cairn agent", "GET", path.p, q.p ? q.p : "", NULL, 0, 1, &r))
         goto out;
     if (r.code == 404) {
         if (keys || recurse) {
@@ -534,8 +533,10 @@ int cli__run_kv_import(struct cli_ctx *c, const struct cli_args *a)
         uint64_t fl;
         if (!json_object_is_type(e, json_type_object) || cn_json_get_str(e, "key", &k) != 1 ||
             cn_json_get_str(e, "value", &val) < 0 || cn_json_get_u64(e, "flags", &fl) < 0) {
-            fprintf(c->err, "Cannot unmarshal data: entry %zu is not {\"key\", \"flags\", "
-                            "\"value\"}\n", i);
+            fprintf(c->err,
+                    "Cannot unmarshal data: entry %zu is not {\"key\", \"flags\", "
+                    "\"value\"}\n",
+                    i);
             goto out;
         }
         cn_buf_reset(&v);

@@ -67,7 +67,11 @@ int cli__run_raft_list_peers(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->err, "out of memory\n");
         goto out;
     }
-    int rc = cn_buf_puts(&rows[0], "Node\x1f" "ID\x1f" "Address\x1f" "State\x1f" "Voter\x1f"
+    int rc = cn_buf_puts(&rows[0], "Node\x1f"
+                                   "ID\x1f"
+                                   "Address\x1f"
+                                   "State\x1f"
+                                   "Voter\x1f"
                                    "RaftProtocol");
     nrows = 1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -82,8 +86,8 @@ int cli__run_raft_list_peers(struct cli_ctx *c, const struct cli_args *a)
                              ? json_object_get_string(idv)
                              : json_object_to_json_string_ext(idv, JSON_C_TO_STRING_PLAIN);
         const char *proto = jstr(s, "ProtocolVersion");
-        rc = cn_buf_printf(&rows[nrows++], "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", jstr(s, "Node"),
-                           id, jstr(s, "Address"), leader ? "leader" : "follower",
+        rc = cn_buf_printf(&rows[nrows++], "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", jstr(s, "Node"), id,
+                           jstr(s, "Address"), leader ? "leader" : "follower",
                            voter ? "true" : "false", *proto ? proto : "<=1");
     }
     for (size_t i = 0; rc == 0 && i < nrows; i++) {
@@ -132,8 +136,8 @@ int cli__run_raft_remove_peer(struct cli_ctx *c, const struct cli_args *a)
         return 1;
     }
     struct cli_resp r = {0};
-    int ret = cli__call(c, "Error removing peer", "DELETE", "/v1/operator/raft/peer", q.p,
-                        NULL, 0, 0, &r);
+    int ret = cli__call(c, "Error removing peer", "DELETE", "/v1/operator/raft/peer", q.p, NULL, 0,
+                        0, &r);
     cli__resp_free(&r);
     cn_buf_free(&q);
     if (ret)
@@ -166,14 +170,14 @@ int cli__run_raft_transfer_leader(struct cli_ctx *c, const struct cli_args *a)
     int ret = 1;
     char err[1024];
     /* Consul wraps the client error with "%w" after a space, not a colon. */
-    if (cli__http(c, "POST", "/v1/operator/raft/transfer-leader", q.p ? q.p : "", NULL, 0, &r,
-                  err, sizeof(err)) < 0) {
+    if (cli__http(c, "POST", "/v1/operator/raft/transfer-leader", q.p ? q.p : "", NULL, 0, &r, err,
+                  sizeof(err)) < 0) {
         fprintf(c->err, "%s %s\n", what, err);
         goto out;
     }
     if (r.code < 200 || r.code >= 300) {
-        fprintf(c->err, "%s Unexpected response code: %ld (%.*s)\n", what, r.code,
-                (int)r.body.len, r.body.p ? r.body.p : "");
+        fprintf(c->err, "%s Unexpected response code: %ld (%.*s)\n", what, r.code, (int)r.body.len,
+                r.body.p ? r.body.p : "");
         goto out;
     }
     root = cli__json_body(c, what, &r);

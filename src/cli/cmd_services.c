@@ -122,8 +122,8 @@ static void merge_map(struct json_object *svc, const char *name, const struct cl
  * tagged addresses and tags from flags are added to the file's. */
 static void combine(struct json_object *svc, const struct cli_args *a)
 {
-    static const char *const strs[] = {"id", "ID", "name", "Name", "address", "Address",
-                                       "kind", "Kind", "socket", "SocketPath"};
+    static const char *const strs[] = {"id",      "ID",   "name", "Name",   "address",
+                                       "Address", "kind", "Kind", "socket", "SocketPath"};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i += 2) {
         const char *fv = cli__flag_str(a, strs[i], "");
         const char *cur = NULL;
@@ -203,8 +203,8 @@ static struct json_object *services_from_files(struct cli_ctx *c, const struct c
  * arguments, or one service given by flags (`by_flags`), not both and not neither.
  * Returns 0 with *svcs the files' services (NULL for the flag form, else a new
  * reference), or 1 after printing why; `op` and `flags` complete Consul's messages. */
-static int services_form(struct cli_ctx *c, const struct cli_args *a, int by_flags,
-                         const char *op, const char *flags, struct json_object **svcs)
+static int services_form(struct cli_ctx *c, const struct cli_args *a, int by_flags, const char *op,
+                         const char *flags, struct json_object **svcs)
 {
     *svcs = NULL;
     if (a->npos == 0 && !by_flags) {
@@ -226,13 +226,13 @@ static int register_one(struct cli_ctx *c, struct json_object *svc)
     cn_json_get_str(svc, "Name", &name);
     if (!name)
         name = "";
-    const char *body =
-        json_object_to_json_string_ext(svc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *body = json_object_to_json_string_ext(svc, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
     char what[400];
     snprintf(what, sizeof(what), "Error registering service \"%s\"", name);
     struct cli_resp r = {0};
-    int bad = cli__call(c, what, "PUT", "/v1/agent/service/register", "", body, strlen(body), 0,
-                        &r);
+    int bad =
+        cli__call(c, what, "PUT", "/v1/agent/service/register", "", body, strlen(body), 0, &r);
     cli__resp_free(&r);
     if (!bad)
         fprintf(c->out, "Registered service: %s\n", name);

@@ -75,8 +75,8 @@ static int set_value(struct cli_args *a, int i, const char *v, char *err, size_t
         break;
     case CLI_INT:
         errno = 0;
-        if (!((v[0] >= '0' && v[0] <= '9') || ((v[0] == '-' || v[0] == '+') && v[1] >= '0' &&
-                                                v[1] <= '9')))
+        if (!((v[0] >= '0' && v[0] <= '9') ||
+              ((v[0] == '-' || v[0] == '+') && v[1] >= '0' && v[1] <= '9')))
             goto bad_num;
         fv->i64 = strtoll(v, &end, 10);
         if (errno || *end)
@@ -84,8 +84,8 @@ static int set_value(struct cli_args *a, int i, const char *v, char *err, size_t
         break;
     case CLI_MAP:
         if (!strchr(v, '=')) {
-            snprintf(err, errcap, "invalid value \"%s\" for flag -%s: missing \"=\" in argument",
-                     v, f->name);
+            snprintf(err, errcap, "invalid value \"%s\" for flag -%s: missing \"=\" in argument", v,
+                     f->name);
             return CN_EINVAL;
         }
         /* fall through */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -224,6 +225,28 @@ static int add_query(struct cn_buf *u, int *first, const char *k, const char *v)
     return rc;
 }
 
+/* X-Consul-Index, for blocking queries (cli_resp.index). */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct cli_resp *r = arg;
+    size_t len = size * n;
+    static const char name[] = "x-consul-index:";
+    if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+        uint64_t v = 0;
+        size_t i = sizeof(name) - 1;
+        while (i < len && p[i] == ' ')
+            i++;
+        int digits = 0;
+        for (; i < len && p[i] >= '0' && p[i] <= '9' && v < UINT64_MAX / 10; i++, digits++)
+            v = v * 10 + (uint64_t)(p[i] - '0');
+        if (digits) {
+            r->index = v;
+            r->has_index = 1;
+        }
+    }
+    return len;
+}
+
 int cli__http(struct cli_ctx *c, const char *method, const char *path, const char *query,
               const void *body, size_t body_len, struct cli_resp *resp, char *err, size_t errcap)
 {
@@ -233,6 +256,8 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
     int rc = 0;
 
     resp->code = 0;
+    resp->index = 0;
+    resp->has_index = 0;
     cn_buf_init(&resp->body);
     if (resolve_addr(c, err, errcap) < 0)
         return CN_EINVAL;
@@ -283,6 +308,8 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp->body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "cairn-cli/" CAIRN_VERSION);
@@ -350,8 +377,7 @@ int cli__call(struct cli_ctx *c, const char *what, const char *method, const cha
     return 1;
 }
 
-struct json_object *cli__json_body(struct cli_ctx *c, const char *what,
-                                   const struct cli_resp *resp)
+struct json_object *cli__json_body(struct cli_ctx *c, const char *what, const struct cli_resp *resp)
 {
     char err[256];
     struct json_object *o =

@@ -385,6 +385,9 @@ static int link_check(struct txn *t, struct chk_rec *old, struct chk_rec *nw)
      * the old service's view too. */
     if (!rc && old && !seq(old->c.service_id, nw->c.service_id))
         rc = check_changed(t, &old->c);
+    /* ensureCheckTxn: a critical check invalidates the sessions naming it. */
+    if (!rc && strcmp(nw->c.status, "critical") == 0)
+        rc = state__sess_invalidate_node(t, nw->c.node, nw->c.check_id);
     return rc;
 }
 
@@ -393,7 +396,9 @@ static int unlink_check(struct txn *t, struct chk_rec *c)
     if (state__tx_reserve(t, 1, 0))
         return CN_ENOMEM;
     state__tx_remove(t, &t->s->checks, &state__chk_ops, &c->a, true);
-    return check_changed(t, &c->c);
+    int rc = check_changed(t, &c->c);
+    /* deleteCheckTxn: so does a removed one. */
+    return rc ? rc : state__sess_invalidate_node(t, c->c.node, c->c.check_id);
 }
 
 static int link_service(struct txn *t, struct svc_rec *old, struct svc_rec *nw)
@@ -632,7 +637,8 @@ static int dereg_node(struct txn *t, struct node_rec *n)
             return CN_ENOMEM;
         seek_node(&it, s->services, &state__svc_id_ops, name, v->s.id);
     }
-    if (state__tx_reserve(t, 1, 0))
+    /* deleteNodeTxn: the node's remaining sessions go with it. */
+    if (state__sess_invalidate_node(t, name, NULL) || state__tx_reserve(t, 1, 0))
         return CN_ENOMEM;
     state__tx_remove(t, &s->nodes, &state__node_ops, &n->a, true);
     s->tidx[STATE_T_NODES] = t->idx;

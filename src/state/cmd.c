@@ -233,6 +233,57 @@ void state__dec_check(struct cn_dec *d, struct state_check *c)
     c->tls_skip_verify = dec_bool(d);
 }
 
+static int enc_strs(struct cn_buf *b, char *const *v, size_t n)
+{
+    if (n > UINT32_MAX || (n && !v))
+        return CN_EINVAL;
+    TRY(cn_enc_u32(b, (uint32_t)n));
+    for (size_t i = 0; i < n; i++)
+        TRY(cn_enc_str(b, v[i]));
+    return 0;
+}
+
+static void dec_strs(struct cn_dec *d, char ***v, size_t *nv)
+{
+    size_t n = dec_count(d, 4);
+    if (d->err || !n)
+        return;
+    if (!(*v = cn_calloc(n, sizeof(char *)))) {
+        d->err = CN_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < n && !d->err; i++) {
+        (*v)[i] = dstr(d);
+        *nv = i + 1;
+    }
+}
+
+int state__enc_session(struct cn_buf *b, const struct state_session *v)
+{
+    TRY(cn_enc_str(b, v->id));
+    TRY(cn_enc_str(b, v->name));
+    TRY(cn_enc_str(b, v->node));
+    TRY(cn_enc_str(b, v->behavior));
+    TRY(cn_enc_str(b, v->ttl));
+    TRY(cn_enc_u64(b, (uint64_t)v->ttl_ns));
+    TRY(cn_enc_u64(b, (uint64_t)v->lock_delay_ns));
+    TRY(enc_strs(b, v->node_checks, v->n_node_checks));
+    return enc_strs(b, v->service_checks, v->n_service_checks);
+}
+
+void state__dec_session(struct cn_dec *d, struct state_session *v)
+{
+    v->id = dstr(d);
+    v->name = dstr(d);
+    v->node = dstr(d);
+    v->behavior = dstr(d);
+    v->ttl = dstr(d);
+    v->ttl_ns = (int64_t)cn_dec_u64(d);
+    v->lock_delay_ns = (int64_t)cn_dec_u64(d);
+    dec_strs(d, &v->node_checks, &v->n_node_checks);
+    dec_strs(d, &v->service_checks, &v->n_service_checks);
+}
+
 /* ---- encoders ------------------------------------------------------------ */
 
 static int begin(struct cn_buf *out, enum state_cmd_type t)
@@ -356,10 +407,46 @@ int state_cmd_kv_reap(struct cn_buf *out, uint64_t index)
     return finish(out, len0, enc_reap(out, index));
 }
 
+static int enc_sess_create(struct cn_buf *out, const struct state_session *v)
+{
+    TRY(begin(out, STATE_CMD_SESSION_CREATE));
+    return state__enc_session(out, v);
+}
+
+int state_cmd_session_create(struct cn_buf *out, const struct state_session *v)
+{
+    if (!v || !v->id || !*v->id || strlen(v->id) > STATE_SESSION_ID_MAX)
+        return CN_EINVAL;
+    size_t len0 = out->len;
+    return finish(out, len0, enc_sess_create(out, v));
+}
+
+static int enc_sess_id(struct cn_buf *out, enum state_cmd_type t, const char *id)
+{
+    TRY(begin(out, t));
+    return state__enc_zstr(out, id);
+}
+
+int state_cmd_session_destroy(struct cn_buf *out, const char *id)
+{
+    if (!id)
+        return CN_EINVAL;
+    size_t len0 = out->len;
+    return finish(out, len0, enc_sess_id(out, STATE_CMD_SESSION_DESTROY, id));
+}
+
+int state_cmd_session_renew(struct cn_buf *out, const char *id)
+{
+    if (!id)
+        return CN_EINVAL;
+    size_t len0 = out->len;
+    return finish(out, len0, enc_sess_id(out, STATE_CMD_SESSION_RENEW, id));
+}
+
 int state_cmd_type(const void *cmd, size_t len)
 {
     if (!cmd || len < 1)
         return -1;
     uint8_t t = *(const uint8_t *)cmd;
-    return t <= STATE_CMD_KV_REAP ? (int)t : -1;
+    return t <= STATE_CMD_SESSION_RENEW ? (int)t : -1;
 }

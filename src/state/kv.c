@@ -402,6 +402,110 @@ static int do_set(struct txn *t, const struct dop *op, const struct state_kv *cu
     return rc ? rc : add_result(t, &v, false);
 }
 
+/* kvsLockTxn / kvsUnlockTxn (agent/consul/state/kvs.go). */
+static int do_lock(struct txn *t, uint32_t i, const struct dop *op, const struct state_kv *cur,
+                   int *failed, bool *ok)
+{
+    char q1[160];
+    const char *ks = op->key;
+    bool lock = op->verb == STATE_KV_LOCK;
+    if (!op->session || !*op->session) {
+        *ok = false, *failed = CN_EINVAL;
+        return state__tx_error(t, i, "missing session");
+    }
+    if (lock && !state__sess_find(t->s, op->session)) {
+        *ok = false, *failed = CN_EINVAL;
+        return state__tx_error(t, i, "invalid session %s", goq(q1, sizeof(q1), op->session));
+    }
+    bool mine = cur && cur->session && strcmp(cur->session, op->session) == 0;
+    if (lock && cur && cur->session && !mine) {
+        *ok = false, *failed = CN_ECONFLICT;
+        return state__tx_error(t, i, "failed to lock key %s, lock is already held",
+                               goq(q1, sizeof(q1), ks));
+    }
+    if (!lock && !mine) {
+        *ok = false, *failed = CN_ECONFLICT;
+        return state__tx_error(t, i,
+                               "failed to unlock key %s, lock isn't held, or is held by another "
+                               "session",
+                               goq(q1, sizeof(q1), ks));
+    }
+    struct state_kv v = {.key = op->key,
+                         .key_len = op->klen,
+                         .value = op->val,
+                         .value_len = op->vlen,
+                         .flags = op->flags,
+                         .create_index = cur ? cur->create_index : t->idx,
+                         .modify_index = t->idx,
+                         /* a re-acquire by the holder does not count */
+                         .lock_index = (cur ? cur->lock_index : 0) + (lock && !mine ? 1 : 0),
+                         .session = lock ? op->session : NULL};
+    struct kv_rec *nw = state__kv_rec_new(t->s, &v);
+    if (!nw)
+        return CN_ENOMEM;
+    struct avl *old = state__avl_find(t->s->kv, op->key, &state__kv_ops);
+    int rc = put_rec(t, old ? KV(old) : NULL, nw);
+    if (rc)
+        return rc;
+    state__kv_view(nw, &v); /* the result points into the record, not the command */
+    return add_result(t, &v, false);
+}
+
+/* Start key's lock-delay (replacing an older one). */
+static int set_lock_delay(struct txn *t, const char *key, int64_t delay_ns)
+{
+    struct state *s = t->s;
+    if (state__tx_reserve(t, 1, 0))
+        return CN_ENOMEM;
+    struct ld_rec *nw = state__ld_new(s, key, t->idx, delay_ns);
+    if (!nw)
+        return CN_ENOMEM;
+    struct avl *old = state__avl_find(s->lock_delays, key, &state__ld_ops);
+    if (old)
+        state__tx_replace(t, &s->lock_delays, &state__ld_ops, old, &nw->a, true);
+    else
+        state__tx_insert(t, &s->lock_delays, &state__ld_ops, &nw->a, true);
+    return 0;
+}
+
+int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t delay_ns)
+{
+    /* deleteSessionTxn: every key the session holds is released (Session
+     * cleared, ModifyIndex bumped) or deleted, then lock-delay starts for it.
+     * A walk of the whole store: O(keys) per invalidation. Re-seek after
+     * each change (replacing nodes invalidates the iterator's stack). */
+    struct state *s = t->s;
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
+    while ((a = state__avl_next(&it))) {
+        struct kv_rec *r = KV(a);
+        if (KV_IS_TOMB(r) || !(r->cx & KVR_SESS))
+            continue;
+        struct state_kv v;
+        state__kv_view(r, &v);
+        if (strcmp(v.session, id) != 0)
+            continue;
+        struct kv_rec *nw;
+        int rc;
+        if (del) {
+            rc = delete_rec(t, r, &nw);
+        } else {
+            v.session = NULL;
+            v.modify_index = t->idx;
+            if (!(nw = state__kv_rec_new(s, &v)))
+                return CN_ENOMEM;
+            rc = put_rec(t, r, nw);
+        }
+        if (!rc && delay_ns > 0)
+            rc = set_lock_delay(t, KVR_KEY(nw), delay_ns);
+        if (rc)
+            return rc;
+        state__avl_seek(&it, s->kv, KVR_KEY(nw), true, &state__kv_ops);
+    }
+    return 0;
+}
+
 /* Run one op. Returns 0 or CN_ENOMEM; a failed op records an error and sets
  * *failed (CN_ECONFLICT or CN_EINVAL) and changes nothing; *ok is the
  * boolean a plain PUT/DELETE would return. */
@@ -422,7 +526,8 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
             return state__tx_error(t, i, "missing key name");
         }
         if (op->verb == STATE_KV_CAS &&
-            ((op->index == 0 && cur) || (op->index != 0 && (!cur || cv.modify_index != op->index)))) {
+            ((op->index == 0 && cur) ||
+             (op->index != 0 && (!cur || cv.modify_index != op->index)))) {
             *ok = false, *failed = CN_ECONFLICT;
             return state__tx_error(t, i, "failed to set key %s, index is stale",
                                    goq(q1, sizeof(q1), ks));
@@ -438,8 +543,8 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
         if (cur)
             return add_result(t, &cv, true);
         /* Consul echoes the op's entry with a nil Value. */
-        struct state_kv e = {.key = op->key, .key_len = op->klen, .flags = op->flags,
-                             .modify_index = op->index};
+        struct state_kv e = {
+            .key = op->key, .key_len = op->klen, .flags = op->flags, .modify_index = op->index};
         return add_result(t, &e, false);
     }
     case STATE_KV_GET_TREE: {
@@ -465,10 +570,9 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
         }
         if (cv.modify_index != op->index) {
             *ok = false, *failed = CN_ECONFLICT;
-            return state__tx_error(t, i,
-                                   "failed index check for key %s, current modify index %" PRIu64
-                                   " != %" PRIu64,
-                                   goq(q1, sizeof(q1), ks), cv.modify_index, op->index);
+            return state__tx_error(
+                t, i, "failed index check for key %s, current modify index %" PRIu64 " != %" PRIu64,
+                goq(q1, sizeof(q1), ks), cv.modify_index, op->index);
         }
         return add_result(t, &cv, false);
     case STATE_KV_CHECK_NOT_EXISTS:
@@ -484,10 +588,10 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
             if (!cur)
                 return state__tx_error(t, i, "failed to check session, key %s doesn't exist",
                                        goq(q1, sizeof(q1), ks));
-            return state__tx_error(t, i, "failed session check for key %s, current session %s != %s",
-                                   goq(q1, sizeof(q1), ks),
-                                   goq(q2, sizeof(q2), cv.session ? cv.session : ""),
-                                   goq(q3, sizeof(q3), want));
+            return state__tx_error(
+                t, i, "failed session check for key %s, current session %s != %s",
+                goq(q1, sizeof(q1), ks), goq(q2, sizeof(q2), cv.session ? cv.session : ""),
+                goq(q3, sizeof(q3), want));
         }
         return add_result(t, &cv, false);
     }
@@ -523,18 +627,7 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
     }
     case STATE_KV_LOCK:
     case STATE_KV_UNLOCK:
-        /* No sessions exist yet, so no session can be valid (kvsLockTxn /
-         * kvsUnlockTxn with an unknown session). */
-        *ok = false;
-        *failed = CN_EINVAL;
-        if (!op->session || !*op->session)
-            return state__tx_error(t, i, "missing session");
-        if (op->verb == STATE_KV_LOCK)
-            return state__tx_error(t, i, "invalid session %s", goq(q1, sizeof(q1), op->session));
-        return state__tx_error(t, i,
-                               "failed to unlock key %s, lock isn't held, or is held by another "
-                               "session",
-                               goq(q1, sizeof(q1), ks));
+        return do_lock(t, i, op, cur ? &cv : NULL, failed, ok);
     }
     return CN_ECORRUPT;
 }
@@ -602,6 +695,27 @@ int state__kv_apply_reap(struct txn *t, struct cn_dec *d)
         k += KV_IS_TOMB(KV(a)) && KV(a)->modify <= upto;
     if (t->res)
         t->res->ok = true;
+    /* Lock-delays started at or before the reaped index go too (they are
+     * long over: the leader reaps what is older than its tombstone TTL). */
+    size_t nld = 0;
+    state__avl_seek(&it, s->lock_delays, NULL, false, &state__ld_ops);
+    while ((a = state__avl_next(&it)))
+        nld += CN_CONTAINER_OF(a, struct ld_rec, a)->index <= upto;
+    if (nld) {
+        struct ld_rec **l = cn_malloc(nld * sizeof(*l));
+        if (!l || state__tx_reserve(t, nld, 0)) {
+            cn_free(l);
+            return CN_ENOMEM;
+        }
+        size_t j = 0;
+        state__avl_seek(&it, s->lock_delays, NULL, false, &state__ld_ops);
+        while ((a = state__avl_next(&it)))
+            if (CN_CONTAINER_OF(a, struct ld_rec, a)->index <= upto)
+                l[j++] = CN_CONTAINER_OF(a, struct ld_rec, a);
+        for (j = 0; j < nld; j++)
+            state__tx_remove(t, &s->lock_delays, &state__ld_ops, &l[j]->a, true);
+        cn_free(l);
+    }
     if (k == 0)
         return 0;
     struct kv_rec **v = cn_malloc(k * sizeof(*v));

@@ -13,7 +13,8 @@
 #include "state/state_int.h"
 
 #define SNAP_MAGIC "CNST"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* 1: no sessions, four table indexes */
+#define SNAP_V1_TABLES 4
 
 #define TRY(x)                                                                                     \
     do {                                                                                           \
@@ -108,6 +109,24 @@ static int encode(const struct state *s, struct cn_buf *b)
         TRY(state__enc_check(b, c));
         TRY(cn_enc_u64(b, c->create_index));
         TRY(cn_enc_u64(b, c->modify_index));
+    }
+    TRY(cn_enc_u32(b, (uint32_t)s->nsess));
+    state__avl_seek(&it, s->sessions, NULL, false, &state__sess_id_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct state_session *v = &CN_CONTAINER_OF(a, struct sess_rec, by_id)->v;
+        TRY(state__enc_session(b, v));
+        TRY(cn_enc_u64(b, v->create_index));
+        TRY(cn_enc_u64(b, v->modify_index));
+        TRY(cn_enc_u64(b, v->renew_index));
+    }
+    TRY(cn_enc_u64(b, s->sess_renew));
+    TRY(cn_enc_u32(b, count(s->lock_delays, &state__ld_ops)));
+    state__avl_seek(&it, s->lock_delays, NULL, false, &state__ld_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct ld_rec *l = CN_CONTAINER_OF(a, struct ld_rec, a);
+        TRY(cn_enc_str(b, l->key));
+        TRY(cn_enc_u64(b, l->index));
+        TRY(cn_enc_u64(b, (uint64_t)l->delay_ns));
     }
     return 0;
 }
@@ -381,11 +400,74 @@ static int rd_checks(struct rd *r)
     return 0;
 }
 
-static int decode(struct rd *r)
+static int rd_sessions(struct rd *r)
+{
+    struct state *s = r->s;
+    uint32_t n = cn_dec_u32(&r->d);
+    TRY(dec_check(r, "session count"));
+    const char *prev = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        struct state_session tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        state__dec_session(&r->d, &tmp);
+        tmp.create_index = cn_dec_u64(&r->d);
+        tmp.modify_index = cn_dec_u64(&r->d);
+        tmp.renew_index = cn_dec_u64(&r->d);
+        int rc = dec_check(r, "session");
+        if (!rc && (!*tmp.id || (prev && strcmp(prev, tmp.id) >= 0)))
+            rc = fail(r, "session %" PRIu32 ": empty or out of order id", i);
+        if (!rc && (strcmp(tmp.behavior, "release") && strcmp(tmp.behavior, "delete")))
+            rc = fail(r, "session %s: bad behavior", tmp.id);
+        if (!rc && (tmp.ttl_ns < 0 || tmp.lock_delay_ns < 0 || tmp.renew_index > s->last_index))
+            rc = fail(r, "session %s: bad TTL, lock delay or renew index", tmp.id);
+        if (!rc && !state__avl_find(s->nodes, tmp.node, &state__node_ops))
+            rc = fail(r, "session %s on unknown node %s", tmp.id, tmp.node);
+        if (!rc)
+            rc = check_idx(r, "session", tmp.create_index, tmp.modify_index);
+        struct sess_rec *v = rc ? NULL : state__sess_dup(s, &tmp);
+        if (!rc && !v)
+            rc = CN_ENOMEM;
+        state_session_clear(&tmp);
+        if (rc)
+            return rc;
+        state__avl_insert(&s->sessions, &v->by_id, &state__sess_id_ops);
+        state__avl_insert(&s->sess_by_node, &v->by_node, &state__sess_node_ops);
+        s->nsess++;
+        prev = v->v.id;
+    }
+    s->sess_renew = cn_dec_u64(&r->d);
+    TRY(dec_check(r, "session renew index"));
+    if (s->sess_renew > s->last_index)
+        return fail(r, "session renew index beyond last index");
+    n = cn_dec_u32(&r->d);
+    TRY(dec_check(r, "lock-delay count"));
+    prev = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        char *key = cn_dec_strdup(&r->d);
+        uint64_t idx = cn_dec_u64(&r->d);
+        int64_t delay = (int64_t)cn_dec_u64(&r->d);
+        int rc = dec_check(r, "lock-delay");
+        if (!rc && (prev && strcmp(prev, key) >= 0))
+            rc = fail(r, "lock-delay %" PRIu32 ": out of order key", i);
+        if (!rc && (idx == 0 || idx > s->last_index || delay <= 0))
+            rc = fail(r, "lock-delay %" PRIu32 ": bad index or delay", i);
+        struct ld_rec *l = rc ? NULL : state__ld_new(s, key, idx, delay);
+        if (!rc && !l)
+            rc = CN_ENOMEM;
+        cn_free(key);
+        if (rc)
+            return rc;
+        state__avl_insert(&s->lock_delays, &l->a, &state__ld_ops);
+        prev = l->key;
+    }
+    return 0;
+}
+
+static int decode(struct rd *r, uint8_t version)
 {
     struct state *s = r->s;
     s->last_index = cn_dec_u64(&r->d);
-    for (int i = 0; i < STATE_T__COUNT; i++)
+    for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : STATE_T__COUNT); i++)
         s->tidx[i] = cn_dec_u64(&r->d);
     TRY(dec_check(r, "header"));
     if (s->last_index > AVL_AUG_MAX)
@@ -399,6 +481,8 @@ static int decode(struct rd *r)
     TRY(rd_nodes(r));
     TRY(rd_services(r));
     TRY(rd_checks(r));
+    if (version >= 2)
+        TRY(rd_sessions(r));
     if (r->d.off != r->d.len)
         return fail(r, "%zu trailing bytes", r->d.len - r->d.off);
     return 0;
@@ -417,12 +501,12 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
     const uint8_t *p = data;
     if (cn_get_u32(p + len - 4) != cn_crc32c(0, p, len - 4))
         return fail(&r, "checksum mismatch");
-    if (p[4] != SNAP_VERSION)
+    if (p[4] != 1 && p[4] != SNAP_VERSION)
         return fail(&r, "unsupported version %u", p[4]);
     cn_dec_init(&r.d, p + 5, len - 9);
     if (!(r.s = state_new()))
         return CN_ENOMEM;
-    int rc = decode(&r);
+    int rc = decode(&r, p[4]);
     if (rc) {
         state_free(r.s);
         return rc;

@@ -52,6 +52,8 @@ void state_free(struct state *s)
     if (!s)
         return;
     state__free_tree(s, s->kv, &state__kv_ops);
+    state__free_tree(s, s->sessions, &state__sess_id_ops); /* owns sess_rec */
+    state__free_tree(s, s->lock_delays, &state__ld_ops);
     state__free_tree(s, s->checks, &state__chk_ops);
     state__free_tree(s, s->services, &state__svc_id_ops); /* owns svc_rec */
     state__free_tree(s, s->nodes, &state__node_ops);
@@ -290,7 +292,8 @@ static void commit(struct txn *t)
 struct saved {
     uint64_t last_index;
     uint64_t tidx[STATE_T__COUNT];
-    size_t kv_live, kv_tombs;
+    size_t kv_live, kv_tombs, nsess;
+    uint64_t sess_renew;
 };
 
 static void save(const struct state *s, struct saved *v)
@@ -299,6 +302,8 @@ static void save(const struct state *s, struct saved *v)
     memcpy(v->tidx, s->tidx, sizeof(v->tidx));
     v->kv_live = s->kv_live;
     v->kv_tombs = s->kv_tombs;
+    v->nsess = s->nsess;
+    v->sess_renew = s->sess_renew;
 }
 
 static void restore(struct state *s, const struct saved *v)
@@ -307,6 +312,8 @@ static void restore(struct state *s, const struct saved *v)
     memcpy(s->tidx, v->tidx, sizeof(v->tidx));
     s->kv_live = v->kv_live;
     s->kv_tombs = v->kv_tombs;
+    s->nsess = v->nsess;
+    s->sess_renew = v->sess_renew;
 }
 
 static int dispatch(struct txn *t, const void *cmd, size_t len)
@@ -330,6 +337,12 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__cat_apply_check_status(t, &d);
     case STATE_CMD_KV_REAP:
         return state__kv_apply_reap(t, &d);
+    case STATE_CMD_SESSION_CREATE:
+        return state__sess_apply_create(t, &d);
+    case STATE_CMD_SESSION_DESTROY:
+        return state__sess_apply_destroy(t, &d);
+    case STATE_CMD_SESSION_RENEW:
+        return state__sess_apply_renew(t, &d);
     default:
         return CN_ECORRUPT;
     }

@@ -161,6 +161,7 @@ enum state_table {
     STATE_T_NODES,    /* node rows; key = node name */
     STATE_T_SERVICES, /* service instances; key = service name */
     STATE_T_CHECKS,   /* health checks; key = node name */
+    STATE_T_SESSIONS, /* sessions; key = session ID */
     STATE_T__COUNT
 };
 
@@ -170,7 +171,8 @@ enum state_table {
  * (STATE_T_SERVICES, name) when an instance of `name`, its checks, a
  * node-level check on a node running it, or that node's row changed
  * (health/service views show node data);
- * (STATE_T_CHECKS, node) when a check on that node changed.
+ * (STATE_T_CHECKS, node) when a check on that node changed;
+ * (STATE_T_SESSIONS, id) when a session was created or invalidated.
  * The key pointer is only valid during the call. May be called several times
  * for the same key in one command. */
 typedef void (*state_change_cb)(void *arg, enum state_table t, const char *key, uint64_t index);
@@ -189,6 +191,16 @@ enum state_cmd_type {
      * nothing; state_kv_prefix_index may drop for prefixes that only held
      * reaped tombstones. */
     STATE_CMD_KV_REAP = 5,
+    /* Sessions (session.c). CREATE validates the node and checks (Consul's
+     * texts) and fails with CN_EINVAL; DESTROY invalidates (releases or, with
+     * behavior "delete", deletes the keys it holds and starts their
+     * lock-delay) and is ok = false for an unknown session; RENEW (a renewal
+     * made through a follower, which cannot reach the leader's timers
+     * otherwise) records the index in the session (renew_index) and is
+     * CN_ENOTFOUND for an unknown one. */
+    STATE_CMD_SESSION_CREATE = 6,
+    STATE_CMD_SESSION_DESTROY = 7,
+    STATE_CMD_SESSION_RENEW = 8,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -205,11 +217,15 @@ enum state_kv_verb {
     STATE_KV_DELETE,
     STATE_KV_DELETE_CAS,    /* fails unless ModifyIndex == index */
     STATE_KV_DELETE_TREE,   /* key is a prefix */
-    STATE_KV_CHECK_SESSION, /* fails unless held by `session` (no sessions yet: fails unless equal)
-                             */
-    /* ?acquire= / ?release=. No sessions exist yet, so (like Consul with an
-     * unknown session) these always fail: rc CN_EINVAL, What "missing session",
-     * "invalid session \"<id>\"" or "failed to unlock key ...". */
+    STATE_KV_CHECK_SESSION, /* fails unless held by `session` */
+    /* ?acquire= / ?release= (kvsLockTxn / kvsUnlockTxn). Lock: CN_EINVAL
+     * "missing session" / "invalid session \"<id>\"" for an absent or unknown
+     * session; CN_ECONFLICT "failed to lock key ..., lock is already held"
+     * when another session holds it; else sets value, flags and Session,
+     * LockIndex + 1 unless the session already held it. Unlock: CN_ECONFLICT
+     * unless the session holds it; clears Session, keeps LockIndex.
+     * Lock-delay is not checked here: it is wall-clock time, checked by the
+     * proposer (state_kv_lock_delay) as Consul's KVS endpoint does. */
     STATE_KV_LOCK,
     STATE_KV_UNLOCK,
     STATE_KV__COUNT
@@ -248,6 +264,29 @@ int state_cmd_check_status(struct cn_buf *out, const char *node, const char *che
                            const char *status, const char *output);
 int state_cmd_noop(struct cn_buf *out);
 int state_cmd_kv_reap(struct cn_buf *out, uint64_t index);
+
+/* A session (Consul's structs.Session). Durations in ns; `ttl` is the text
+ * the client gave ("" = no TTL), echoed as Consul echoes it. */
+#define STATE_SESSION_ID_MAX 128
+struct state_session {
+    char *id; /* UUID, chosen by the proposer */
+    char *name;
+    char *node;
+    char *behavior; /* "release" or "delete" */
+    char *ttl;
+    int64_t ttl_ns;
+    int64_t lock_delay_ns;
+    char **node_checks;
+    size_t n_node_checks;
+    char **service_checks; /* check IDs on the node (Consul's ServiceChecks[].ID) */
+    size_t n_service_checks;
+    uint64_t create_index, modify_index;
+    uint64_t renew_index; /* last SESSION_RENEW applied (0: none) */
+};
+void state_session_clear(struct state_session *v);
+int state_cmd_session_create(struct cn_buf *out, const struct state_session *v);
+int state_cmd_session_destroy(struct cn_buf *out, const char *id);
+int state_cmd_session_renew(struct cn_buf *out, const char *id);
 
 /* Type of an encoded command, or -1 if empty/unknown. */
 int state_cmd_type(const void *cmd, size_t len);
@@ -360,6 +399,23 @@ void state_instance_checks(const struct state *s, const struct state_service *sv
 void state_service_checks(const struct state *s, const char *name, state_check_cb cb, void *arg);
 const struct state_check *state_check_get(const struct state *s, const char *node,
                                           const char *check_id);
+
+/* ---- sessions ------------------------------------------------------------ */
+
+const struct state_session *state_session_get(const struct state *s, const char *id);
+typedef int (*state_session_cb)(void *arg, const struct state_session *v);
+/* All sessions by ID, or those of one node by ID. cb returns nonzero to stop. */
+void state_sessions_foreach(const struct state *s, state_session_cb cb, void *arg);
+void state_node_sessions(const struct state *s, const char *node, state_session_cb cb, void *arg);
+size_t state_session_count(const struct state *s);
+/* Highest renew_index of any session ever (0: none): the leader's TTL timers
+ * rescan when it moves. */
+uint64_t state_session_renew_index(const struct state *s);
+/* Lock-delay of `key`: true if an invalidation at log index *index started a
+ * lock-delay of *delay_ns for it (entries stay until KV_REAP passes their
+ * index; the caller compares with the time it saw that index applied). */
+bool state_kv_lock_delay(const struct state *s, const char *key, uint64_t *index,
+                         int64_t *delay_ns);
 
 /* ---- snapshots ----------------------------------------------------------- */
 

@@ -125,16 +125,38 @@ struct name_rec {
     char name[];
 };
 
+/* A session lives in two trees: by ID (s->sessions, owner) and by (node, ID)
+ * (s->sess_by_node). Its strings are owned (cn_malloc'd). */
+struct sess_rec {
+    struct avl by_id;
+    struct avl by_node;
+    struct pair_key k; /* (v.node, v.id) */
+    struct state_session v;
+};
+
+/* A key's lock-delay: started at log index `index` for delay_ns. */
+struct ld_rec {
+    struct avl a;
+    uint64_t index;
+    int64_t delay_ns;
+    char key[];
+};
+
 struct state {
     uint64_t last_index;
     uint64_t tidx[STATE_T__COUNT];
     struct avl *kv;
     size_t kv_live, kv_tombs;
-    struct avl *nodes;      /* node_rec by name */
-    struct avl *services;   /* svc_rec.by_id by (node, id) */
-    struct avl *checks;     /* chk_rec by (node, check_id) */
-    struct avl *svc_names;  /* name_rec */
-    struct avl *node_names; /* name_rec */
+    struct avl *nodes;        /* node_rec by name */
+    struct avl *services;     /* svc_rec.by_id by (node, id) */
+    struct avl *checks;       /* chk_rec by (node, check_id) */
+    struct avl *svc_names;    /* name_rec */
+    struct avl *node_names;   /* name_rec */
+    struct avl *sessions;     /* sess_rec.by_id by id */
+    struct avl *sess_by_node; /* sess_rec.by_node by (node, id) */
+    size_t nsess;
+    uint64_t sess_renew;     /* highest renew_index ever applied */
+    struct avl *lock_delays; /* ld_rec by key */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -146,6 +168,9 @@ extern const struct avl_ops state__svc_id_ops;
 extern const struct avl_ops state__svc_name_ops;
 extern const struct avl_ops state__chk_ops;
 extern const struct avl_ops state__name_ops;
+extern const struct avl_ops state__sess_id_ops;
+extern const struct avl_ops state__sess_node_ops;
+extern const struct avl_ops state__ld_ops;
 
 /* Approximate heap cost of one allocation of n bytes (glibc chunk). */
 size_t state__chunk(size_t n);
@@ -217,6 +242,23 @@ int state__kv_apply_reap(struct txn *t, struct cn_dec *d);
 int state__cat_apply_register(struct txn *t, struct cn_dec *d);
 int state__cat_apply_deregister(struct txn *t, struct cn_dec *d);
 int state__cat_apply_check_status(struct txn *t, struct cn_dec *d);
+int state__sess_apply_create(struct txn *t, struct cn_dec *d);
+int state__sess_apply_destroy(struct txn *t, struct cn_dec *d);
+int state__sess_apply_renew(struct txn *t, struct cn_dec *d);
+
+/* ---- sessions (session.c) ---------------------------------------------------- */
+struct sess_rec *state__sess_find(const struct state *s, const char *id);
+/* Invalidate sessions of `node` that name check_id (check_id NULL: every
+ * session of the node): catalog.c calls it when a check turns critical or is
+ * removed, and when a node is removed. 0 or CN_ENOMEM. */
+int state__sess_invalidate_node(struct txn *t, const char *node, const char *check_id);
+/* KV side of an invalidation (kv.c): release (or delete, del = true) every
+ * key held by session `id` and start lock-delay for them. */
+int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t delay_ns);
+struct sess_rec *state__sess_dup(struct state *s, const struct state_session *v);
+int state__enc_session(struct cn_buf *b, const struct state_session *v);
+void state__dec_session(struct cn_dec *d, struct state_session *v);
+struct ld_rec *state__ld_new(struct state *s, const char *key, uint64_t index, int64_t delay_ns);
 
 /* ---- records lifecycle ----------------------------------------------------- */
 /* A record holding v's fields (borrowed, copied): v->create_index == 0 makes a

@@ -1,7 +1,8 @@
 /* fuzz_snapshot_restore: arbitrary bytes as a state snapshot, both as given
  * and with the trailing CRC32C fixed up so the decoder itself is exercised.
  * A snapshot that restores must re-encode to the same bytes (the format is
- * canonical) and the restored state must take commands. */
+ * canonical; an older version re-encodes as the current one) and the restored state must take
+ * commands. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,9 @@ static void one(const uint8_t *p, size_t n)
     int rc = state_snapshot_restore(s, p, n, err, sizeof(err));
     if (rc == 0 && state_last_index(s) < (UINT64_C(1) << 54)) {
         struct cn_buf b = CN_BUF_INIT;
-        if (state_snapshot_encode(s, &b) || b.len != n || memcmp(b.p, p, n))
+        /* Version 1 (no sessions) restores and is re-encoded as the
+         * current version; only the current one must round-trip exactly. */
+        if (state_snapshot_encode(s, &b) || (p[4] == 2 && (b.len != n || memcmp(b.p, p, n))))
             abort();
         cn_buf_reset(&b);
         struct state_kv_op ops[] = {

@@ -22,9 +22,9 @@ static size_t build_cmds(struct cmd *v)
 {
     size_t n = 0;
     struct state_kv_op ok_ops[] = {
-        kvop(STATE_KV_SET, "new", "value", 0),    kvop(STATE_KV_SET, "a", "changed", 0),
-        kvop(STATE_KV_GET_TREE, "", NULL, 0),     kvop(STATE_KV_DELETE, "a/b", NULL, 0),
-        kvop(STATE_KV_CAS, "new", "v2", 12),      kvop(STATE_KV_DELETE_TREE, "a", NULL, 0),
+        kvop(STATE_KV_SET, "new", "value", 0),      kvop(STATE_KV_SET, "a", "changed", 0),
+        kvop(STATE_KV_GET_TREE, "", NULL, 0),       kvop(STATE_KV_DELETE, "a/b", NULL, 0),
+        kvop(STATE_KV_CAS, "new", "v2", 12),        kvop(STATE_KV_DELETE_TREE, "a", NULL, 0),
         kvop(STATE_KV_GET_OR_EMPTY, "zz", NULL, 0), kvop(STATE_KV_SET, "gone/x", "back", 0),
     };
     add_txn(&v[n++], "txn", ok_ops, 8, 0);

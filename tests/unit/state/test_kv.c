@@ -285,8 +285,8 @@ static void test_mem_per_entry(void **st)
     for (int i = 0; i < N; i++) {
         snprintf(key, sizeof(key), "service/config/%017d", i);
         assert_int_equal(strlen(key), 32);
-        struct state_kv_op op = {.verb = STATE_KV_SET, .key = key, .value = val,
-                                 .value_len = sizeof(val)};
+        struct state_kv_op op = {
+            .verb = STATE_KV_SET, .key = key, .value = val, .value_len = sizeof(val)};
         cn_buf_reset(&b);
         assert_int_equal(state_cmd_kv_txn(&b, &op, 1), 0);
         assert_int_equal(state_apply(s, (uint64_t)i + 1, b.p, b.len, NULL), 0);

@@ -103,7 +103,7 @@ static void test_rejects_garbage(void **st)
     fix_crc(&bad);
     assert_int_equal(state_snapshot_restore(t, bad.p, bad.len, err, sizeof(err)), CN_ECORRUPT);
     assert_non_null(strstr(err, "version"));
-    bad.p[4] = 1;
+    bad.p[4] = 2;
     bad.p[0] = 'X';
     assert_int_equal(state_snapshot_restore(t, bad.p, bad.len, err, sizeof(err)), CN_ECORRUPT);
     assert_non_null(strstr(err, "magic"));
@@ -192,7 +192,7 @@ static void test_kv_optional_fields(void **st)
     (void)st;
     struct cn_buf b = CN_BUF_INIT;
     assert_int_equal(cn_buf_append(&b, "CNST", 4), 0);
-    assert_int_equal(cn_enc_u8(&b, 1), 0);
+    assert_int_equal(cn_enc_u8(&b, 2), 0);
     assert_int_equal(cn_enc_u64(&b, 3), 0); /* last index */
     for (int i = 0; i < STATE_T__COUNT; i++)
         assert_int_equal(cn_enc_u64(&b, i == STATE_T_KV ? 3 : 0), 0);
@@ -204,7 +204,10 @@ static void test_kv_optional_fields(void **st)
     enc_kv(&b, "e", "z", UINT64_MAX, 1, 2, "s", 3);
     for (int i = 0; i < 5; i++)
         assert_int_equal(cn_enc_u32(&b, 0), 0);
-    assert_int_equal(cn_enc_u32(&b, 0), 0);
+    assert_int_equal(cn_enc_u32(&b, 0), 0); /* sessions */
+    assert_int_equal(cn_enc_u64(&b, 0), 0); /* session renew index */
+    assert_int_equal(cn_enc_u32(&b, 0), 0); /* lock-delays */
+    assert_int_equal(cn_enc_u32(&b, 0), 0); /* crc */
     fix_crc(&b);
 
     struct state *t = state_new();
@@ -272,10 +275,8 @@ static void test_kv_optional_fields(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_empty_round_trip),
-        cmocka_unit_test(test_rejects_garbage),
-        cmocka_unit_test(test_restore_oom),
+        cmocka_unit_test(test_round_trip),         cmocka_unit_test(test_empty_round_trip),
+        cmocka_unit_test(test_rejects_garbage),    cmocka_unit_test(test_restore_oom),
         cmocka_unit_test(test_kv_optional_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,10 +20,10 @@ static void test_results_per_verb(void **st)
     kvset(s, 1, "t/a", "A");
     kvset(s, 2, "t/b", "B");
     struct state_kv_op ops[] = {
-        kvop(STATE_KV_SET, "t/c", "C", 0),          /* entry, no value */
-        kvop(STATE_KV_GET, "t/a", NULL, 0),         /* entry with value */
-        kvop(STATE_KV_GET_TREE, "t/", NULL, 0),     /* 3 entries with values */
-        kvop(STATE_KV_CHECK_INDEX, "t/c", NULL, 3), /* sees the earlier set */
+        kvop(STATE_KV_SET, "t/c", "C", 0),                /* entry, no value */
+        kvop(STATE_KV_GET, "t/a", NULL, 0),               /* entry with value */
+        kvop(STATE_KV_GET_TREE, "t/", NULL, 0),           /* 3 entries with values */
+        kvop(STATE_KV_CHECK_INDEX, "t/c", NULL, 3),       /* sees the earlier set */
         kvop(STATE_KV_CHECK_NOT_EXISTS, "t/zz", NULL, 0), /* no entry */
         kvop(STATE_KV_DELETE, "t/b", NULL, 0),            /* no entry */
         kvop(STATE_KV_GET_OR_EMPTY, "t/b", NULL, 0),      /* deleted above: empty entry */
@@ -79,10 +79,8 @@ static void test_all_or_nothing(void **st)
     struct cn_buf before;
     snap(s, &before);
     struct state_kv_op ops[] = {
-        kvop(STATE_KV_SET, "a", "1", 0),
-        kvop(STATE_KV_DELETE, "gone", NULL, 0),
-        kvop(STATE_KV_DELETE_TREE, "", NULL, 0),
-        kvop(STATE_KV_SET, "b", "2", 0),
+        kvop(STATE_KV_SET, "a", "1", 0),         kvop(STATE_KV_DELETE, "gone", NULL, 0),
+        kvop(STATE_KV_DELETE_TREE, "", NULL, 0), kvop(STATE_KV_SET, "b", "2", 0),
         kvop(STATE_KV_CAS, "x", "9", 99), /* fails after successful writes */
         kvop(STATE_KV_GET, "nope", NULL, 0),
     };
@@ -146,7 +144,7 @@ static void test_error_texts(void **st)
     assert_int_equal(txn(s, 12, &op, 1, &res), CN_ECONFLICT);
     assert_string_equal(res.errors[0].what, "failed to check session, key \"m\" doesn't exist");
 
-    /* Sessions do not exist yet: lock/unlock fail like an unknown session. */
+    /* Lock/unlock without a session, with an unknown one, or not held. */
     op = kvop(STATE_KV_LOCK, "k", "v", 0);
     assert_int_equal(txn(s, 13, &op, 1, &res), CN_EINVAL);
     assert_false(res.ok);
@@ -155,7 +153,7 @@ static void test_error_texts(void **st)
     assert_int_equal(txn(s, 14, &op, 1, &res), CN_EINVAL);
     assert_string_equal(res.errors[0].what, "invalid session \"s1\"");
     op.verb = STATE_KV_UNLOCK;
-    assert_int_equal(txn(s, 15, &op, 1, &res), CN_EINVAL);
+    assert_int_equal(txn(s, 15, &op, 1, &res), CN_ECONFLICT);
     assert_string_equal(res.errors[0].what, "failed to unlock key \"k\", lock isn't held, or is "
                                             "held by another session");
     assert_int_equal(op1(s, 16, STATE_KV_SET, "", "v", 0, &res), CN_EINVAL);
@@ -197,10 +195,8 @@ static void test_results_snapshot_each_op(void **st)
         kvset(s, (uint64_t)i + 1, key, "old");
     }
     struct state_kv_op ops[] = {
-        kvop(STATE_KV_GET, "t/03", NULL, 0),
-        kvop(STATE_KV_SET, "t/03", "new!", 0),
-        kvop(STATE_KV_GET, "t/03", NULL, 0),
-        kvop(STATE_KV_GET_TREE, "t/", NULL, 0),
+        kvop(STATE_KV_GET, "t/03", NULL, 0),    kvop(STATE_KV_SET, "t/03", "new!", 0),
+        kvop(STATE_KV_GET, "t/03", NULL, 0),    kvop(STATE_KV_GET_TREE, "t/", NULL, 0),
         kvop(STATE_KV_DELETE, "t/03", NULL, 0),
     };
     ops[1].flags = 5;
