@@ -31,7 +31,8 @@ struct opt {
 
 static const struct opt opts[] = {
     {"dev", NULL, OPT_BOOL, OFF(dev), "false", 0, 0,
-     "Development mode: a single in-memory-style server with a temporary data dir removed at exit."},
+     "Development mode: a single in-memory-style server with a temporary data dir removed at "
+     "exit."},
     {"server", "server", OPT_BOOL, OFF(server), "false", 0, 0, "Run as a server."},
     {"bootstrap", "bootstrap", OPT_BOOL, OFF(bootstrap), "false", 0, 0,
      "Bootstrap a single-server cluster (this server elects itself)."},
@@ -62,9 +63,8 @@ static const struct opt opts[] = {
      "LAN gossip port (reported in members)."},
     {"log-level", "log_level", OPT_STR, OFF(log_level), "info", 0, 0,
      "trace, debug, info, warn or error."},
-    {"raft-snapshot-threshold", "raft_snapshot_threshold", OPT_INT,
-     OFF(raft_snapshot_threshold), "16384", 1, INT64_C(1) << 40,
-     "Applied log entries between snapshots."},
+    {"raft-snapshot-threshold", "raft_snapshot_threshold", OPT_INT, OFF(raft_snapshot_threshold),
+     "16384", 1, INT64_C(1) << 40, "Applied log entries between snapshots."},
     {"raft-snapshot-interval", "raft_snapshot_interval", OPT_DUR, OFF(raft_snapshot_interval),
      "30s", 0, 0,
      "Minimum time between snapshots: one is taken once both this has passed and "
@@ -79,10 +79,10 @@ static const struct opt opts[] = {
      "and the Raft tick 50 ms (or less for short timeouts)."},
     {NULL, "limits.kv_max_value_size", OPT_INT, OFF(kv_max_value_size), "524288", 1,
      INT64_C(64) << 20, "Largest KV value in bytes (413 above)."},
-    {NULL, "limits.txn_max_req_len", OPT_INT, OFF(txn_max_req_len), "524288", 1,
-     INT64_C(64) << 20, "Largest /v1/txn body in bytes (413 above)."},
-    {NULL, "limits.http_max_body", OPT_INT, OFF(http_max_body), "8388608", 1024,
-     INT64_C(256) << 20, "Largest HTTP request body in bytes (413 above)."},
+    {NULL, "limits.txn_max_req_len", OPT_INT, OFF(txn_max_req_len), "524288", 1, INT64_C(64) << 20,
+     "Largest /v1/txn body in bytes (413 above)."},
+    {NULL, "limits.http_max_body", OPT_INT, OFF(http_max_body), "8388608", 1024, INT64_C(256) << 20,
+     "Largest HTTP request body in bytes (413 above)."},
     {NULL, "default_query_time", OPT_DUR, OFF(default_query_time), "5m", 0, 0,
      "Blocking-query wait when ?wait is not given."},
     {NULL, "max_query_time", OPT_DUR, OFF(max_query_time), "10m", 0, 0,
@@ -94,8 +94,8 @@ static const struct opt opts[] = {
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
-static int set_value(struct agent_config *cfg, const struct opt *o, const char *text,
-                     char *err, size_t errcap, const char *where)
+static int set_value(struct agent_config *cfg, const struct opt *o, const char *text, char *err,
+                     size_t errcap, const char *where)
 {
     char *base = (char *)cfg;
     switch (o->type) {
@@ -508,8 +508,7 @@ int agent_config_json(const struct agent_config *cfg, struct cn_buf *out)
             for (size_t k = 0; k < cfg->nretry_join; k++)
                 cn_jsonw_str(&w, cfg->retry_join[k]);
             cn_jsonw_arr_close(&w);
-        }
-        else
+        } else
             cn_jsonw_str(&w, *(char *const *)(base + o->off));
     }
     cn_jsonw_obj_close(&w);

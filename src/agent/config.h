@@ -33,7 +33,7 @@ struct agent_config {
     char *raft_snapshot_interval; /* Go duration */
     char *raft_election_timeout;  /* Go duration */
     bool enable_local_script_checks;
-    char *retry_join[16];         /* "host:port" of other servers' RPC ports */
+    char *retry_join[16]; /* "host:port" of other servers' RPC ports */
     size_t nretry_join;
     int64_t kv_max_value_size;
     int64_t txn_max_req_len;
