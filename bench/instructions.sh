@@ -18,6 +18,15 @@ PY=/usr/bin/python3
 command -v valgrind >/dev/null || { echo "bench: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
 [ $# -ge 1 ] || { echo "usage: $0 BIN [BIN...]" >&2; exit 2; }
 
+PID=""
+TMP=""
+cleanup() { # also on an error exit (set -e): never leave an agent behind
+    [ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
+    [ -n "$TMP" ] && rm -rf "$TMP"
+    PID=""; TMP=""
+}
+trap cleanup EXIT
+
 run_one() {
     local bin=$1 tmp port pid out
     tmp=$(mktemp -d)
@@ -25,7 +34,7 @@ run_one() {
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" \
         "$bin" agent -dev -http-port="$port" -log-level=warn >"$tmp/log" 2>&1 &
     pid=$!
-    trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' RETURN
+    PID=$pid TMP=$tmp
     for _ in $(seq 600); do
         curl -fs "127.0.0.1:$port/v1/status/leader" 2>/dev/null | grep -q . && break
         sleep 0.1
@@ -60,6 +69,7 @@ EOF
         rm -f "$f"
     done
     echo "$out"
+    cleanup
 }
 
 echo "instructions per request (callgrind Ir of the cairn process / $N requests)"
