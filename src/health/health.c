@@ -439,6 +439,20 @@ int health__split_hostport(const char *s, char *host, size_t cap, char *port, si
     return 0;
 }
 
+int health__addr(uv_loop_t *loop, const char *host, const char *port, int socktype,
+                 struct sockaddr_storage *sa, uv_getaddrinfo_t *gai, uv_getaddrinfo_cb cb)
+{
+    int portn = atoi(port);
+    if (!uv_ip4_addr(host, portn, (struct sockaddr_in *)sa) ||
+        !uv_ip6_addr(host, portn, (struct sockaddr_in6 *)sa))
+        return 1;
+    /* A name: resolved on libuv's thread pool, never on the loop. */
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = socktype;
+    return uv_getaddrinfo(loop, gai, cb, host, port, &hints);
+}
+
 void health__tcp_probe(struct health_check *c)
 {
     char host[256], port[16];
@@ -454,23 +468,13 @@ void health__tcp_probe(struct health_check *c)
     p->c = c;
     c->probe = p;
     health__arm_deadline(c);
-    struct sockaddr_in a4;
-    struct sockaddr_in6 a6;
-    int portn = atoi(port);
-    if (!uv_ip4_addr(host, portn, &a4)) {
-        tcp_connect(p, (struct sockaddr *)&a4);
-        return;
-    }
-    if (!uv_ip6_addr(host, portn, &a6)) {
-        tcp_connect(p, (struct sockaddr *)&a6);
-        return;
-    }
-    /* A name: resolved on libuv's thread pool, never on the loop. */
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
+    struct sockaddr_storage sa;
     p->gai.data = p;
-    int rc = uv_getaddrinfo(c->h->loop, &p->gai, on_resolved, host, port, &hints);
+    int rc = health__addr(c->h->loop, host, port, SOCK_STREAM, &sa, &p->gai, on_resolved);
+    if (rc == 1) {
+        tcp_connect(p, (struct sockaddr *)&sa);
+        return;
+    }
     if (rc) {
         c->probe = NULL;
         cn_free(p);

@@ -59,6 +59,11 @@ void health__tcp_timeout(struct health_check *c);
 
 /* "host:port" / "[v6]:port" into host and port. 0 or CN_EINVAL. */
 int health__split_hostport(const char *s, char *host, size_t cap, char *port, size_t pcap);
+/* The address of host:port for a probe: 1 with *sa filled when host is an
+ * IPv4 or IPv6 literal; else a lookup of `socktype` is started on libuv's
+ * thread pool (cb gets it; 0) or could not be (a UV error, < 0). */
+int health__addr(uv_loop_t *loop, const char *host, const char *port, int socktype,
+                 struct sockaddr_storage *sa, uv_getaddrinfo_t *gai, uv_getaddrinfo_cb cb);
 
 void health__udp_probe(struct health_check *c);
 void health__udp_abort(struct health_check *c);

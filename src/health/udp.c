@@ -148,22 +148,13 @@ void health__udp_probe(struct health_check *c)
     p->c = c;
     c->probe = p;
     health__arm_deadline(c);
-    struct sockaddr_in a4;
-    struct sockaddr_in6 a6;
-    int portn = atoi(port);
-    if (!uv_ip4_addr(host, portn, &a4)) {
-        start(p, (struct sockaddr *)&a4);
-        return;
-    }
-    if (!uv_ip6_addr(host, portn, &a6)) {
-        start(p, (struct sockaddr *)&a6);
-        return;
-    }
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_DGRAM;
+    struct sockaddr_storage sa;
     p->gai.data = p;
-    int rc = uv_getaddrinfo(c->h->loop, &p->gai, on_resolved, host, port, &hints);
+    int rc = health__addr(c->h->loop, host, port, SOCK_DGRAM, &sa, &p->gai, on_resolved);
+    if (rc == 1) {
+        start(p, (struct sockaddr *)&sa);
+        return;
+    }
     if (rc) {
         char why[200];
         snprintf(why, sizeof(why), "lookup: %s", uv_strerror(rc));
