@@ -7,6 +7,7 @@
  * closes the HTTP listener and parked queries, lets in-flight writes finish,
  * joins the log writer and closes every handle before exiting. */
 #include "agent/agent.h"
+#include "agent/debug_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -393,7 +394,7 @@ static int run(struct agent *ag)
         goto out_srv;
     }
     struct cn_buf cj = CN_BUF_INIT;
-    agent_config_json(c, &cj);
+    agent_debug_config_json(c, ag->node_id, ag->advertise, (int)c->http_port, &cj);
     cn_buf_cstr(&cj);
     int64_t dq = 0, mq = 0;
     cn_dur_parse(c->default_query_time, &dq);
