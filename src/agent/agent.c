@@ -214,13 +214,17 @@ static void http_stopped(void *arg)
     uv_close((uv_handle_t *)&ag->leave, NULL);
 }
 
+#define SHUTDOWN_GRACE_MS 2000
+
 static void shutdown_agent(struct agent *ag)
 {
     if (ag->stopping)
         return;
     ag->stopping = true;
+    /* Blocking queries in flight get the current result before the
+     * connections close (SHUTDOWN_GRACE_MS to write them). */
     if (ag->http)
-        http_server_stop(ag->http, http_stopped, ag);
+        http_server_drain(ag->http, SHUTDOWN_GRACE_MS, http_stopped, ag);
     else
         http_stopped(ag);
     ag->http = NULL;

@@ -77,6 +77,11 @@ int http_server_port(const struct http_server *s);
 /* Stop listening, abort parked requests (abort callbacks run), close all
  * connections; `done` (may be NULL) runs when every handle is closed. */
 void http_server_stop(struct http_server *s, void (*done)(void *), void *arg);
+/* A clean shutdown: stop listening, answer every parked request now (its
+ * timeout callback runs, as if its wait had run out), let those answers be
+ * written for up to grace_ms, and close every other connection at once.
+ * `done` as for http_server_stop. */
+void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(void *), void *arg);
 
 /* Lookups. Header names are case-insensitive. Return NULL when absent. */
 const char *http_req_header(const struct http_req *req, const char *name);
