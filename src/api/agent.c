@@ -200,7 +200,6 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_key(&w, "cairn");
     cn_jsonw_obj_open(&w);
     kstat(&w, "http_parked", hs.parked);
-    cn_jsonw_kstr(&w, "version", cfg->version);
     kstat(&w, "watches", srv_watch_count(s));
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "consul");
