@@ -446,11 +446,6 @@ static void h_service_register(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
-    if (api__service_default_taddrs(&def.svc)) {
-        local_svc_def_free(&def);
-        api_error(c, 500, "out of memory");
-        return;
-    }
     local_add_service(c->api->local, &def, replace > 0, local_done, c);
 }
 

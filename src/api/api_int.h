@@ -179,10 +179,6 @@ void api_json_map(struct cn_jsonw *w, const struct state_map *m);
  * content_hash (may be NULL) is /v1/agent/service/:id's ContentHash. */
 void api_json_agent_service(struct cn_jsonw *w, const struct state_service *svc, const char *dc,
                             const char *content_hash);
-/* taddr.c: Consul's agent-side default tagged addresses (lan_ipv4/wan_ipv4,
- * lan_ipv6/wan_ipv6) for a service with an IP Address. 0 or CN_ENOMEM (s
- * then holds what was added so far; still valid to free). */
-int api__service_default_taddrs(struct state_service *s);
 /* A service's TaggedAddresses as {"name":{"Address","Port"}}. */
 void api_json_taddrs(struct cn_jsonw *w, const struct state_service *svc);
 

@@ -291,8 +291,8 @@ static void probe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     if (rc == CN_EAGAIN && p->in_len < sizeof(p->in))
         return;
     if (rc == 0 && h.node_id && strcmp(h.cluster, p->s->cluster) != 0) {
-        snprintf(p->err, sizeof(p->err), "%s is a server of cluster \"%s\", not \"%s\"",
-                 p->addr, h.cluster, p->s->cluster);
+        snprintf(p->err, sizeof(p->err), "%s is a server of cluster \"%s\", not \"%s\"", p->addr,
+                 h.cluster, p->s->cluster);
     } else if (rc == 0 && h.node_id) {
         p->id = h.node_id;
         p->err[0] = 0;
@@ -319,8 +319,7 @@ static void probe_connected(uv_connect_t *c, int status)
     struct probe *p = c->data;
     if (status < 0 || p->s->closing) {
         /* Go's net.Dial text, as Consul's join errors show it. */
-        snprintf(p->err, sizeof(p->err), "dial tcp %s: connect: %s", p->addr,
-                 uv_strerror(status));
+        snprintf(p->err, sizeof(p->err), "dial tcp %s: connect: %s", p->addr, uv_strerror(status));
         srv__probe_end(p);
         return;
     }

@@ -1,17 +1,18 @@
-/* api/taddr.c: the tagged addresses Consul's agent adds to a service it
+/* local/taddr.c: the tagged addresses Consul's agent adds to a service it
  * registers (agent/agent.go addServiceInternal, "Set default tagged
  * addresses"): when the service has an Address that parses as an IP, the
  * entries lan_ipv4 and wan_ipv4 (an IPv4 address, IPv4-mapped IPv6 included,
  * as Go's net.IP.To4 counts it) or lan_ipv6 and wan_ipv6 (any other IPv6
  * address) are set to {Address, Port} unless the registration named them
- * itself. A hostname or an empty Address adds nothing. Only the agent
- * endpoint does this; /v1/catalog/register stores what it is given. */
+ * itself. A hostname or an empty Address adds nothing. Every agent-side
+ * registration gets them (local_add_service: the HTTP API and service
+ * definitions alike); /v1/catalog/register stores what it is given. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api_int.h"
+#include "local/local_int.h"
 #include "base/err.h"
 #include "base/mem.h"
 
@@ -39,7 +40,7 @@ static int ip_family(const char *a)
     return 0;
 }
 
-int api__service_default_taddrs(struct state_service *s)
+int local__default_taddrs(struct state_service *s)
 {
     if (!s->address || !*s->address)
         return 0;
