@@ -577,6 +577,13 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
     struct http__conn *c = r->conn;
     if (!c)
         return;
+    if (c->srv->draining) {
+        /* Shutting down: no request waits any more; answer it now as if its
+         * wait had run out (the caller parks as its last act). */
+        if (on_timeout)
+            on_timeout(req);
+        return;
+    }
     if (!(r->flags & HTTP__R_PARKED)) {
         r->flags |= HTTP__R_PARKED;
         c->srv->stats.parked++;
@@ -1013,12 +1020,24 @@ void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(vo
         if (r->on_timeout)
             r->on_timeout(&r->pub);
     }
-    /* Close everything that is not flushing an answer: idle keep-alive
-     * connections, half-received requests, requests still being worked on. */
+    /* Idle connections and half-received requests close now. A request still
+     * being worked on (a write waiting for its commit) keeps its connection
+     * for the grace: its answer, made with `stopping` set, closes it once
+     * written; so does an answer still being written. */
     for (struct http__conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (!(c->close_after_write && c->writes && !c->cur))
+        if (c->cur)
+            continue;
+        if (!c->writes) {
             conn_close(c);
+            continue;
+        }
+        c->close_after_write = true;
+        conn_drop_pending(c);
+        if (c->p.req) {
+            http__req_free(c->p.req);
+            c->p.req = NULL;
+        }
     }
     if (!s->conns) {
         if (!uv_is_closing((uv_handle_t *)&s->timer))
