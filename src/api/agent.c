@@ -214,8 +214,16 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_key(&w, "raft");
     cn_jsonw_obj_open(&w);
     struct state *st = srv_state(s);
+    /* raft.Raft.Stats: num_peers counts the other voters and learners. */
+    size_t npeers = srv_peers(s, NULL, 0); /* the count only */
     kstat(&w, "applied_index", state_last_index(st));
     kstat(&w, "commit_index", srv_commit_index(s));
+    char lc[32];
+    snprintf(lc, sizeof(lc), "%llums", (unsigned long long)srv_last_contact_ms(s));
+    cn_jsonw_kstr(&w, "last_contact", srv_is_leader(s) ? "0" : lc);
+    kstat(&w, "last_snapshot_index", srv_snapshot_index(s));
+    kstat(&w, "num_peers", npeers > 0 ? npeers - 1 : 0);
+    cn_jsonw_kstr(&w, "protocol_version", "3");
     cn_jsonw_kstr(&w, "state", srv_is_leader(s) ? "Leader" : "Follower");
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "runtime");

@@ -381,3 +381,23 @@ def test_cli_help_shapes():
     assert fl.returncode == 0 and fl.stdout.startswith("Usage: cairn force-leave")
     bad = run_cli("help", "nope")
     assert bad.returncode == 127 and 'Unknown command: "nope"' in bad.stderr
+
+
+def test_force_leave_removes_a_dead_server(cluster_factory):
+    # api-docs/agent#force-leave-and-shutdown: a failed server is forced out;
+    # Consul's leader then drops it from Raft. cairn removes it directly.
+    from conftest import cairn_cli
+    c = cluster_factory(4)
+    ldr = c.leader()
+    follower, victim = [a for a in c.live() if a is not ldr][:2]
+    victim.kill9()
+    p = cairn_cli("force-leave", victim.name, http_port=follower.http_port)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ""
+    wait_until(lambda: victim.rpc_addr not in [s["Address"] for s in c.peers()],
+               what="the dead server out of the Raft configuration")
+    c.leader().kv_put("fl/after", b"1")
+    # python-consul 0.7.1 sends GET; an unknown node is Consul's 500.
+    import consul
+    with pytest.raises(consul.ConsulException):
+        follower.consul().agent.force_leave("ghost")
