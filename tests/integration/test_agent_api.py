@@ -122,7 +122,7 @@ def test_agent_service_content_hash_and_hash_blocking(agent):
     t = threading.Thread(target=reader)
     t.start()
     agent.wait_parked(base + 1)
-    # An unrelated KV write wakes nothing here.
+    # An unrelated KV write does not answer it (nor would a re-parked wake).
     agent.kv_put("hb/unrelated", "x")
     register(agent, {"Name": "hb", "ID": "hb1", "Port": 1001})
     t.join(60)
