@@ -167,6 +167,11 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn leave [options]\n\n"
      "  Causes the agent to gracefully leave the Cairn cluster and shutdown.",
      NULL, 1, cli__run_leave},
+    {"reload", "Triggers the agent to reload configuration files",
+     "Usage: cairn reload [options]\n\n"
+     "  Causes the agent to reload configurations. This can be used instead\n"
+     "  of sending the SIGHUP signal to the agent.",
+     NULL, 1, cli__run_reload},
     {"lock", "Execute a command holding a lock",
      "Usage: cairn lock [options] prefix child...\n\n"
      "  Acquires a lock at a given prefix (the key prefix/.lock, as Consul's Go\n"

@@ -9,8 +9,9 @@
  * goes on: a watch survives agent restarts.
  *
  * Types: key (-key), keyprefix (-prefix), services, nodes, service
- * (-service, -tag, -passing), checks (-service or -state). The config-file
- * `watches` of the agent are not implemented. */
+ * (-service, -tag, -passing), checks (-service or -state). The agent runs
+ * the `watches` of its config files as children running this command
+ * (agent/watches.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -183,6 +185,13 @@ int cli__run_watch(struct cli_ctx *c, const struct cli_args *a)
     if (cn_buf_cstr(&handler))
         goto out;
     const char *wait = cli__flag_str(a, "wait", "30s");
+    /* Run by an agent for a config-file watch (agent/watches.c): die with it. */
+    const char *parent = getenv("CAIRN_WATCH_PARENT");
+    if (parent && *parent) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if ((long)getppid() != strtol(parent, NULL, 10))
+            goto out;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
