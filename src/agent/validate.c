@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/defs.h"
+#include "base/err.h"
 #include "base/mem.h"
 
 #include <sys/stat.h>
@@ -79,8 +80,14 @@ int agent_validate_main(int argc, char **argv)
     char err[16384];
     bool help = false;
     int rc = agent_config_load(&cfg, n, args, &help, err, sizeof(err));
-    if (!rc)
-        rc = agent_defs_validate(&cfg, err, sizeof(err));
+    /* the definitions of the files that did load are checked too: every error */
+    size_t used = rc ? strlen(err) : 0;
+    if (used + 1 < sizeof(err) && (rc == 0 || rc == CN_EINVAL) &&
+        agent_defs_validate(&cfg, err + used + (used ? 1 : 0), sizeof(err) - used - 1)) {
+        if (used)
+            err[used] = '\n';
+        rc = CN_EINVAL;
+    }
     agent_config_free(&cfg);
     if (rc) {
         fprintf(stderr, "Config validation failed: %s\n", err);
