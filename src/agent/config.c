@@ -695,7 +695,7 @@ void agent_config_markdown(struct cn_buf *out)
         cn_buf_printf(out, "| `%s` | %s | %s |\n", o->key,
                       !strcmp(o->def, "*") ? "any"
                       : o->def[0]          ? o->def
-                                           : "none (empty object)",
+                                           : "none",
                       o->help);
     }
 }

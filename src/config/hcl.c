@@ -749,6 +749,8 @@ static bool parse_body(struct parser *p, struct json_object *obj, enum tok_kind 
         first = false;
         char key[512];
         uint32_t l = p->t.line, c = p->t.col;
+        if (p->t.kind == T_EOF) /* a block left open */
+            break;
         if (!take_key(p, key, sizeof(key)))
             break;
         next(p);
