@@ -1,4 +1,4 @@
-/* Fuzz the agent's JSON config file loader: any bytes must give either a
+/* Fuzz the agent's config file loader (HCL or JSON): any bytes must give either a
  * configuration or a clear error, never a crash or a leak. */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,8 +11,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char path[] = "/tmp/cairn-fuzz-cfg-XXXXXX";
-    int fd = mkstemp(path);
+    /* the first byte picks the syntax (the loader goes by extension) */
+    char path[] = "/tmp/cairn-fuzz-cfg-XXXXXX.json";
+    int hcl = size > 0 && (data[0] & 1);
+    if (hcl)
+        memcpy(path + strlen(path) - 5, ".hcl\0", 5);
+    int fd = mkstemps(path, hcl ? 4 : 5);
     if (fd < 0)
         return 0;
     if (write(fd, data, size) != (ssize_t)size) {
