@@ -492,6 +492,10 @@ static void walk(struct loader *ld, struct json_object *obj, const char *prefix)
             add_err(ld, val ? val : obj, path, "unknown configuration key");
             continue;
         }
+        if (!val) { /* a JSON null has no position of its own */
+            add_err(ld, obj, path, "null is not a valid value");
+            continue;
+        }
         apply(ld, o, path, val);
     }
 }
