@@ -31,6 +31,105 @@ static void where(const struct agent_config_def *d, struct json_object *at, cons
         snprintf(err, errcap, "%s:%u:%u: %s: %s", d->file, p.line, p.col, what, msg);
 }
 
+/* The keys of Consul's service and check definitions (agent/config's
+ * ServiceDefinition and CheckDefinition), matched as the API matches them
+ * (any case, with or without underscores). Consul's config loader refuses any
+ * other key ("invalid config key"); so does cairn, with its position. */
+static const char *const svc_keys[] = {
+    "ID",    "Name",    "Tags",      "Address",    "TaggedAddresses",
+    "Meta",  "Port",    "Socket",    "SocketPath", "EnableTagOverride",
+    "Check", "Checks",  "Weights",   "Kind",       "Token",
+    "Proxy", "Connect", "Namespace", "Partition",  "Locality",
+};
+static const char *const chk_keys[] = {
+    "ID",
+    "CheckID",
+    "Name",
+    "Notes",
+    "ServiceID",
+    "Token",
+    "Status",
+    "Args",
+    "ScriptArgs",
+    "Script",
+    "HTTP",
+    "Header",
+    "Method",
+    "Body",
+    "DisableRedirects",
+    "TCP",
+    "TCPUseTLS",
+    "UDP",
+    "Interval",
+    "DockerContainerID",
+    "Shell",
+    "GRPC",
+    "GRPCUseTLS",
+    "TLSServerName",
+    "TLSSkipVerify",
+    "AliasNode",
+    "AliasService",
+    "Timeout",
+    "TTL",
+    "H2PING",
+    "H2PingUseTLS",
+    "OutputMaxSize",
+    "SuccessBeforePassing",
+    "FailuresBeforeWarning",
+    "FailuresBeforeCritical",
+    "DeregisterCriticalServiceAfter",
+    "OSService",
+};
+
+/* The first member of obj not in keys[], or NULL. */
+static const char *unknown_key(struct json_object *obj, const char *const *keys, size_t n,
+                               struct json_object **at)
+{
+    json_object_object_foreach(obj, k, v)
+    {
+        size_t i = 0;
+        while (i < n && !cn_json_key_eq(k, keys[i]))
+            i++;
+        if (i == n) {
+            *at = v ? v : obj;
+            return k;
+        }
+    }
+    return NULL;
+}
+
+/* Unknown keys in a service definition and its checks: 0, or CN_EINVAL with
+ * the message. */
+static int check_keys(const struct agent_config_def *d, bool service, char *err, size_t errcap)
+{
+    struct json_object *at = NULL;
+    char m[300];
+    const char *k = service
+                        ? unknown_key(d->def, svc_keys, sizeof(svc_keys) / sizeof(*svc_keys), &at)
+                        : unknown_key(d->def, chk_keys, sizeof(chk_keys) / sizeof(*chk_keys), &at);
+    if (!k && service) {
+        json_object_object_foreach(d->def, key, v)
+        {
+            if (!cn_json_key_eq(key, "check") && !cn_json_key_eq(key, "checks"))
+                continue;
+            size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
+            for (size_t i = 0; !k && i < n; i++) {
+                struct json_object *c =
+                    json_object_is_type(v, json_type_array) ? json_object_array_get_idx(v, i) : v;
+                if (json_object_is_type(c, json_type_object))
+                    k = unknown_key(c, chk_keys, sizeof(chk_keys) / sizeof(*chk_keys), &at);
+            }
+            if (k)
+                break;
+        }
+    }
+    if (!k)
+        return 0;
+    snprintf(m, sizeof(m), "invalid config key \"%.100s\"", k);
+    where(d, at, service ? "service" : "check", err, errcap, m);
+    return CN_EINVAL;
+}
+
 /* Move every member loosely named `name` of obj into the array arr. */
 static void take_checks(struct json_object *obj, const char *name, struct json_object *arr)
 {
@@ -87,6 +186,9 @@ int agent_defs_service(const struct agent_config_def *d, struct local_svc_def *o
                        size_t errcap)
 {
     memset(out, 0, sizeof(*out));
+    int krc = check_keys(d, true, err, errcap);
+    if (krc)
+        return krc;
     char *body = api_body(d->def, true);
     if (!body) {
         snprintf(err, errcap, "%s: out of memory", d->file);
@@ -104,6 +206,9 @@ int agent_defs_check(const struct agent_config_def *d, struct state_check *out, 
                      size_t errcap)
 {
     memset(out, 0, sizeof(*out));
+    int krc = check_keys(d, false, err, errcap);
+    if (krc)
+        return krc;
     char *body = api_body(d->def, false);
     if (!body) {
         snprintf(err, errcap, "%s: out of memory", d->file);

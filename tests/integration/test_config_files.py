@@ -202,6 +202,8 @@ BAD_FILES = [
     ("type.hcl", 'ports {\n  http = "8500"\n}\n', 2, 10, "expected an integer"),
     ("duration.json", '{\n  "raft_snapshot_interval": "soon"\n}\n', 2, 29, "invalid duration"),
     ("service.hcl", 'service {\n  port = 80\n}\n', 1, 9, "Missing service name"),
+    ("svckey.hcl", 'service {\n  name = "w"\n  check {\n    ttl = "1s"\n    intervall = "1s"\n  }\n}\n',
+     5, 17, 'service "w": invalid config key "intervall"'),
     ("unsupported.hcl", 'ports {\n  https = 8501\n}\n', 2, 11, "not supported by cairn"),
 ]
 
