@@ -277,6 +277,34 @@ static void test_config_dir_hcl_and_merge(void **state)
     rmdir(dir);
 }
 
+/* performance.raft_multiplier: Consul's scale, 1 s of election timeout per
+ * step; a -raft-election-timeout flag still wins. addresses.http is kept. */
+static void test_raft_multiplier_and_addresses(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cairn-cfgdir-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(
+        path, sizeof(path), "%s",
+        write_named(dir, "p.hcl",
+                    "performance { raft_multiplier = 2 }\naddresses { http = \"0.0.0.0\" }\n"));
+    char flag[300];
+    snprintf(flag, sizeof(flag), "-config-file=%s", path);
+    struct agent_config c;
+    char err[512];
+    char *argv[] = {flag, "-raft-election-timeout=300ms"};
+    assert_int_equal(load(&c, err, sizeof(err), 1, argv), 0);
+    assert_string_equal(c.raft_election_timeout, "2s");
+    assert_string_equal(c.http_addr, "0.0.0.0");
+    agent_config_free(&c);
+    assert_int_equal(load(&c, err, sizeof(err), 2, argv), 0);
+    assert_string_equal(c.raft_election_timeout, "300ms");
+    agent_config_free(&c);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Every error, each with file:line:column; unsupported features named. */
 static void test_every_error_with_position(void **state)
 {
@@ -364,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_cluster_flags_and_config),
         cmocka_unit_test(test_config_dir_hcl_and_merge),
         cmocka_unit_test(test_every_error_with_position),
+        cmocka_unit_test(test_raft_multiplier_and_addresses),
         cmocka_unit_test(test_docs_config_md_matches_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
