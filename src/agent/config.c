@@ -118,7 +118,8 @@ static const struct opt opts[] = {
     {NULL, "checks", OPT_DEFS, OFF(checks), "", 0, 0, "A list of check definitions."},
     {NULL, "watches", OPT_DEFS, OFF(watches), "", 0, 0,
      "Watches run by the agent (type key, keyprefix, services, nodes, service, checks; "
-     "handler_type script with args or handler), restarted on reload."},
+     "handler_type script with args or handler, or http with http_handler_config), restarted on "
+     "reload."},
     /* Consul keys cairn accepts and has nothing to do for. */
     {NULL, "disable_update_check", OPT_UNSUP, 0, "*", 0, 0, "(accepted: cairn never phones home)"},
     {NULL, "ui", OPT_UNSUP, 0, "false", 0, 0, "the web UI"},

@@ -278,7 +278,7 @@ int agent_defs_watch_argv(const struct agent_config_def *d, const char *http_add
         argv[n++] = a.p;
     }
     const char *type = NULL, *handler_type = "script";
-    struct json_object *args = NULL, *handler = NULL;
+    struct json_object *args = NULL, *handler = NULL, *httpc = NULL;
     json_object_object_foreach(d->def, k, v)
     {
         size_t i;
@@ -299,7 +299,7 @@ int agent_defs_watch_argv(const struct agent_config_def *d, const char *http_add
                                                                : "an object");
             goto bad_at;
         }
-        if (!strcmp(k, "datacenter") || !strcmp(k, "token") || !strcmp(k, "http_handler_config")) {
+        if (!strcmp(k, "datacenter") || !strcmp(k, "token")) {
             snprintf(m, sizeof(m), "key \"%s\": not supported by cairn", k);
             goto bad_at;
         }
@@ -311,6 +311,8 @@ int agent_defs_watch_argv(const struct agent_config_def *d, const char *http_add
             args = v;
         else if (!strcmp(k, "handler"))
             handler = v;
+        else if (!strcmp(k, "http_handler_config"))
+            httpc = v;
         if (!watch_keys[i].flag || !strcmp(k, "tag") || !strcmp(k, "passing"))
             ;
         else if (n < 24) {
@@ -369,10 +371,95 @@ int agent_defs_watch_argv(const struct agent_config_def *d, const char *http_add
         rc = CN_EINVAL;
         goto out;
     }
+    if (!strcmp(handler_type, "http")) {
+        /* Consul's http_handler_config: path, method, header, timeout,
+         * tls_skip_verify; becomes `cairn watch -http-handler=...` */
+        if (!httpc || args || handler) {
+            where(d, NULL, "watch", err, errcap,
+                  "an http watch needs http_handler_config (and no args or handler)");
+            rc = CN_EINVAL;
+            goto out;
+        }
+        const char *url = NULL;
+        json_object_object_foreach(httpc, hk, hv)
+        {
+            struct cn_buf a = CN_BUF_INIT;
+            int bad = 0;
+            if (!strcmp(hk, "path") && json_object_is_type(hv, json_type_string)) {
+                url = json_object_get_string(hv);
+                bad = cn_buf_printf(&a, "-http-handler=%s", url);
+            } else if (!strcmp(hk, "method") && json_object_is_type(hv, json_type_string)) {
+                bad = cn_buf_printf(&a, "-http-handler-method=%s", json_object_get_string(hv));
+            } else if (!strcmp(hk, "timeout") && json_object_is_type(hv, json_type_string)) {
+                bad = cn_buf_printf(&a, "-http-handler-timeout=%s", json_object_get_string(hv));
+            } else if (!strcmp(hk, "tls_skip_verify") &&
+                       json_object_is_type(hv, json_type_boolean)) {
+                if (!json_object_get_boolean(hv))
+                    continue;
+                bad = cn_buf_puts(&a, "-http-handler-tls-skip-verify");
+            } else if (!strcmp(hk, "header") && json_object_is_type(hv, json_type_object)) {
+                json_object_object_foreach(hv, name, vals)
+                {
+                    size_t nv = json_object_is_type(vals, json_type_array)
+                                    ? json_object_array_length(vals)
+                                    : 0;
+                    for (size_t t = 0; t < nv && n < 28; t++) {
+                        struct json_object *e = json_object_array_get_idx(vals, t);
+                        struct cn_buf hb = CN_BUF_INIT;
+                        if (!json_object_is_type(e, json_type_string) ||
+                            cn_buf_printf(&hb, "-http-handler-header=%s=%s", name,
+                                          json_object_get_string(e)) ||
+                            cn_buf_cstr(&hb)) {
+                            cn_buf_free(&hb);
+                            where(d, vals, "watch", err, errcap,
+                                  "http_handler_config.header: expected lists of strings");
+                            rc = CN_EINVAL;
+                            goto out;
+                        }
+                        argv[n++] = hb.p;
+                    }
+                    if (!json_object_is_type(vals, json_type_array)) {
+                        where(d, vals, "watch", err, errcap,
+                              "http_handler_config.header: expected lists of strings");
+                        rc = CN_EINVAL;
+                        goto out;
+                    }
+                }
+                continue;
+            } else {
+                snprintf(m, sizeof(m), "http_handler_config: unknown or mistyped key \"%.60s\"",
+                         hk);
+                where(d, hv, "watch", err, errcap, m);
+                rc = CN_EINVAL;
+                goto out;
+            }
+            if (bad || cn_buf_cstr(&a) || n >= 28) {
+                cn_buf_free(&a);
+                goto oom;
+            }
+            argv[n++] = a.p;
+        }
+        if (!url || !*url) {
+            where(d, httpc, "watch", err, errcap, "http_handler_config needs a path (the URL)");
+            rc = CN_EINVAL;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!argv[i])
+                goto oom;
+        *argvp = argv;
+        return 0;
+    }
     if (strcmp(handler_type, "script")) {
-        snprintf(m, sizeof(m), "handler_type \"%.40s\": not supported by cairn (only \"script\")",
+        snprintf(m, sizeof(m),
+                 "handler_type \"%.40s\": not supported by cairn (\"script\" or \"http\")",
                  handler_type);
         where(d, NULL, "watch", err, errcap, m);
+        rc = CN_EINVAL;
+        goto out;
+    }
+    if (httpc) {
+        where(d, httpc, "watch", err, errcap, "http_handler_config needs handler_type \"http\"");
         rc = CN_EINVAL;
         goto out;
     }

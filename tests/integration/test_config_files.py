@@ -379,3 +379,44 @@ def test_bad_watch_is_refused(tmp_path):
     f = write(tmp_path / "w.hcl", 'watches = [{ type = "event", args = ["true"] }]\n')
     err = start_fails(tmp_path, "-config-file=" + f)
     assert "w.hcl:1:12: watch: unsupported watch type \"event\"" in err
+
+
+def test_http_watch_handler_posts_each_change(file_agents, tmp_path):
+    """handler_type = "http" with http_handler_config (Consul's watches page):
+    the view's JSON is sent with the method and headers given."""
+    import http.server
+    import threading
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.command, self.path, self.headers.get("X-Token"),
+                        self.headers.get("X-Consul-Index"), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        d = tmp_path / "d"
+        d.mkdir()
+        write(d / "consul.hcl", CONSUL_HCL)
+        write(d / "watch.json", json.dumps({"watches": [{
+            "type": "keyprefix", "prefix": "hooks/", "handler_type": "http",
+            "http_handler_config": {
+                "path": "http://127.0.0.1:%d/hook" % srv.server_port, "method": "PUT",
+                "header": {"X-Token": ["abc"]}, "timeout": "5s"}}]}))
+        a = file_agents("consul", ["-config-dir=%s" % d])
+        assert a.kv_put("hooks/a", "1")
+        wait_until(lambda: any(b"hooks/a" in g[4] for g in got), what="the http handler")
+        g = [g for g in got if b"hooks/a" in g[4]][0]
+        assert g[:3] == ("PUT", "/hook", "abc")
+        assert int(g[3]) >= 1
+        assert json.loads(g[4])[0]["Key"] == "hooks/a"
+    finally:
+        srv.shutdown()
