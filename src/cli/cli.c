@@ -264,6 +264,10 @@ const struct cli_cmd cli__cmds[] = {
      "  When both files and flags are given, the flags fill in what the files leave\n"
      "  unset; tags and meta are added.",
      cli__services_register_flags, 1, cli__run_services_register},
+    /* Listed here for `cairn -h`; main.c hands `cairn validate` to the agent
+     * module (agent/validate.c), which owns the options table. */
+    {"validate", "Validate config files/directories",
+     "Usage: cairn validate [options] FILE_OR_DIRECTORY...", NULL, 0, NULL},
     {"version", "Prints the Cairn version",
      "Usage: cairn version [options]\n\n"
      "  Prints the Cairn version and the protocol versions it understands.",

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/defs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -31,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct agent_config cfg;
     char err[512];
     bool help;
-    agent_config_load(&cfg, 1, argv, &help, err, sizeof(err));
+    if (agent_config_load(&cfg, 1, argv, &help, err, sizeof(err)) == 0)
+        agent_defs_validate(&cfg, err, sizeof(err)); /* service, check, watch definitions */
     agent_config_free(&cfg);
     unlink(path);
     return 0;
