@@ -524,23 +524,41 @@ int agent_defs_validate(const struct agent_config *cfg, char *err, size_t errcap
     char e[1024];
     if (errcap)
         err[0] = '\0';
+    /* Consul refuses to start with a script check in a file unless
+     * enable_local_script_checks (or enable_script_checks) is set. */
+    static const char scripts_off[] =
+        "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
+        "'enable_local_script_checks' to true";
     for (size_t i = 0; i < cfg->services.n; i++) {
         struct local_svc_def def;
         if (agent_defs_service(&cfg->services.v[i], &def, e, sizeof(e))) {
             append(err, errcap, &len, e);
             bad++;
-        } else {
-            local_svc_def_free(&def);
+            continue;
         }
+        for (size_t k = 0; k < def.nchecks && !cfg->enable_local_script_checks; k++) {
+            if (!strcmp(def.checks[k].type, STATE_CHECK_SCRIPT)) {
+                where(&cfg->services.v[i], NULL, "service", e, sizeof(e), scripts_off);
+                append(err, errcap, &len, e);
+                bad++;
+                break;
+            }
+        }
+        local_svc_def_free(&def);
     }
     for (size_t i = 0; i < cfg->checks.n; i++) {
         struct state_check chk;
         if (agent_defs_check(&cfg->checks.v[i], &chk, e, sizeof(e))) {
             append(err, errcap, &len, e);
             bad++;
-        } else {
-            state_check_clear(&chk);
+            continue;
         }
+        if (!cfg->enable_local_script_checks && !strcmp(chk.type, STATE_CHECK_SCRIPT)) {
+            where(&cfg->checks.v[i], NULL, "check", e, sizeof(e), scripts_off);
+            append(err, errcap, &len, e);
+            bad++;
+        }
+        state_check_clear(&chk);
     }
     for (size_t i = 0; i < cfg->watches.n; i++) {
         char **argv;

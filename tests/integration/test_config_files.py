@@ -204,6 +204,9 @@ BAD_FILES = [
     ("service.hcl", 'service {\n  port = 80\n}\n', 1, 9, "Missing service name"),
     ("svckey.hcl", 'service {\n  name = "w"\n  check {\n    ttl = "1s"\n    intervall = "1s"\n  }\n}\n',
      5, 17, 'service "w": invalid config key "intervall"'),
+    # Consul: a script check in a file needs enable_local_script_checks
+    ("script.hcl", 'check {\n  name = "s"\n  args = ["/bin/true"]\n  interval = "10s"\n}\n', 1, 7,
+     'check "s": Scripts are disabled on this agent'),
     ("unsupported.hcl", 'ports {\n  https = 8501\n}\n', 2, 11, "not supported by cairn"),
 ]
 
