@@ -384,7 +384,10 @@ static void add_def(struct loader *ld, const struct opt *o, const char *path, st
         add_err(ld, v, path, "expected an object, got %s", got(v, g, sizeof(g)));
         return;
     }
-    struct agent_config_def *nv = cn_realloc(d->v, (d->n + 1) * sizeof(*nv));
+    /* capacity doubles at each power of two: no quadratic copying */
+    bool grow = (d->n & (d->n - 1)) == 0;
+    struct agent_config_def *nv =
+        grow ? cn_realloc(d->v, (d->n ? 2 * d->n : 1) * sizeof(*nv)) : d->v;
     char *file = cn_strdup(ld->file);
     if (!nv || !file) {
         if (nv)

@@ -1,6 +1,7 @@
 /* agent/filedefs.c: file-defined services and checks (see filedefs.h). */
 #include "agent/filedefs.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -37,17 +38,27 @@ static void ids_free(struct ids *s)
     s->n = 0;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* s sorted (ids_sort) */
 static bool ids_has(const struct ids *s, const char *id)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], id))
-            return true;
-    return false;
+    return s->n && bsearch(&id, s->v, s->n, sizeof(*s->v), cmp_id) != NULL;
+}
+
+static void ids_sort(struct ids *s)
+{
+    if (s->n)
+        qsort(s->v, s->n, sizeof(*s->v), cmp_id);
 }
 
 static void ids_add(struct ids *s, const char *id)
 {
-    char **nv = cn_realloc(s->v, (s->n + 1) * sizeof(*nv));
+    bool grow = (s->n & (s->n - 1)) == 0; /* capacity doubles at powers of two */
+    char **nv = grow ? cn_realloc(s->v, (s->n ? 2 * s->n : 1) * sizeof(*nv)) : s->v;
     char *d = cn_strdup(id);
     if (!nv || !d) {
         if (nv)
@@ -169,6 +180,8 @@ static void apply_wanted(struct agent_filedefs *f)
         local_add_check(f->local, &chk, on_done, f);
     }
     /* What the files defined before and no longer do. */
+    ids_sort(&svcs);
+    ids_sort(&chks);
     for (size_t i = 0; i < f->chks.n; i++) {
         if (!ids_has(&chks, f->chks.v[i])) {
             f->pending++;
