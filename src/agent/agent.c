@@ -29,6 +29,7 @@
 #include "base/dur.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/sdnotify.h"
 #include "base/mem.h"
 #include "http/http.h"
 #include "server/server.h"
@@ -236,6 +237,7 @@ static void shutdown_agent(struct agent *ag)
     if (ag->stopping)
         return;
     ag->stopping = true;
+    cn_sd_notify("STOPPING=1\nSTATUS=shutting down");
     /* Blocking queries in flight get the current result before the
      * connections close (SHUTDOWN_GRACE_MS to write them). */
     if (ag->http)
@@ -257,9 +259,22 @@ static void on_signal(uv_signal_t *h, int signum)
  * change at run time does (log level, file-defined services, checks and
  * watches); what cannot (ports, data dir, server mode, ...) is reported and
  * kept, as Consul's agent does. */
+static int reload_config(struct agent *ag, char *err, size_t errcap);
+
+/* systemd (Type=notify) is told RELOADING=1 while the files are read again and
+ * READY=1 after, whether the reload succeeded or not: the agent serves on. */
 static int reload(void *arg, char *err, size_t errcap)
 {
     struct agent *ag = arg;
+    cn_sd_notify("RELOADING=1\nSTATUS=reloading the configuration");
+    int rc = reload_config(ag, err, errcap);
+    cn_sd_notify(rc ? "READY=1\nSTATUS=serving (last reload failed: see the log)"
+                    : "READY=1\nSTATUS=serving");
+    return rc;
+}
+
+static int reload_config(struct agent *ag, char *err, size_t errcap)
+{
     struct agent_config nc;
     bool help = false;
     int rc = agent_config_load(&nc, ag->argc, ag->argv, &help, err, errcap);
@@ -569,6 +584,11 @@ static int run(struct agent *ag)
     cn_info("agent", "          Data dir: %s%s", c->data_dir,
             c->dev ? " (dev: removed at exit)" : "");
 
+    /* HTTP listens and this node is registered: tell systemd (Type=notify). */
+    int nrc = cn_sd_notify("READY=1\nSTATUS=serving");
+    if (nrc < 0)
+        cn_warn("agent", "cannot notify systemd on NOTIFY_SOCKET=%s: %s", getenv("NOTIFY_SOCKET"),
+                cn_strerror(nrc));
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     api_free(ag->api);
     ag->api = NULL;
