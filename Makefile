@@ -7,6 +7,10 @@
 #   make sim    SEEDS=N deterministic Raft simulation over N seeds (default 100000)
 #   make bench  install bench deps (wrk, etcd, nginx), build release, print figures
 #   make fault  RUNS=N DURATION=S servers in network namespaces under faults (root)
+#   make install    PREFIX=/usr/local DESTDIR= : release build, then cmake --install
+#   make uninstall  remove what make install installed (build/release's manifest)
+#   make deb        Debian package with dpkg-buildpackage (in build/deb/)
+#   make test-deb   build the .deb, install it here, run the agent, purge (root)
 
 SHELL := /bin/bash
 JOBS ?= 2
@@ -20,7 +24,7 @@ PYTEST ?= /usr/bin/python3 -m pytest
 SEEDS ?= 100000
 
 .PHONY: all deps build build-asan build-fuzz build-tsan run test unit integration fuzz tsan \
-	fault-quick fault sim bench format format-check clean
+	fault-quick fault sim bench format format-check clean install uninstall deb test-deb
 
 all: build
 
@@ -105,3 +109,30 @@ format-check: deps
 
 clean:
 	rm -rf build
+
+# Install (docs/packaging.md). Every install rule is CMake's install() (the
+# binary, man pages, completion, unit, config, docs, and any library rules),
+# so one `cmake --install` does all and its install_manifest.txt is what
+# uninstall removes.
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: deps
+	@cmake -S . -B $(REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_TESTS=OFF \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@ninja -C $(REL) -j$(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(REL)
+
+uninstall:
+	@./scripts/uninstall.sh $(REL)/install_manifest.txt dist/cairn.hcl
+
+# Debian package: dpkg-buildpackage from a copy of the tracked tree (a clean
+# clone's content, plus uncommitted changes) in build/deb/; the .deb lands
+# in build/deb/.
+deb:
+	@./scripts/install-deps.sh --deb
+	./scripts/build-deb.sh build/deb
+
+# Packaging test (tests/packaging/): builds the .deb, installs it on this
+# machine (root), checks user, dirs, conffile, unit, serves, purges.
+test-deb: deb
+	$(PYTEST) -q tests/packaging

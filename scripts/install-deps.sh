@@ -11,6 +11,10 @@ PKGS=(
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
 fi
+# `make deb` / `make test-deb`: Debian's packaging tools (docs/packaging.md).
+if [ "${1:-}" = "--deb" ]; then
+  PKGS+=(dpkg-dev debhelper lintian systemd)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

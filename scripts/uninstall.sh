@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Remove what `make install` installed: every path in CMake's
+# install_manifest.txt (written by `cmake --install`, DESTDIR included), then
+# the directories cairn alone owns once empty (etc/cairn.d, share/doc/cairn,
+# include/cairn, ...). A configuration the user changed is kept, as dpkg keeps
+# a changed conffile: cairn.hcl goes only if it is still the shipped one.
+#   uninstall.sh MANIFEST SHIPPED_CAIRN_HCL
+set -euo pipefail
+manifest=$1 shipped=${2:-}
+if [ ! -f "$manifest" ]; then
+  echo "uninstall: no $manifest (nothing was installed from this tree)" >&2
+  exit 1
+fi
+dirs=()
+while IFS= read -r f; do
+  [ -n "$f" ] || continue
+  if [ "$(basename "$f")" = cairn.hcl ] && [ -f "$f" ] && [ -n "$shipped" ] &&
+     ! cmp -s "$f" "$shipped"; then
+    echo "uninstall: keeping $f (changed since installed)"
+    continue
+  fi
+  if [ -e "$f" ] || [ -L "$f" ]; then
+    rm -f -- "$f"
+    echo "uninstall: removed $f"
+  fi
+  d=$(dirname "$f")
+  case $d in *cairn*) dirs+=("$d") ;; esac
+done <"$manifest"
+for d in "${dirs[@]}"; do
+  # Only directories named for cairn, and only when empty.
+  while [[ $d == *cairn* ]] && rmdir -- "$d" 2>/dev/null; do
+    echo "uninstall: removed $d/"
+    d=$(dirname "$d")
+  done
+done
