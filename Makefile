@@ -123,7 +123,7 @@ install: deps
 	DESTDIR=$(DESTDIR) cmake --install $(REL)
 
 uninstall:
-	@./scripts/uninstall.sh $(REL)/install_manifest.txt dist/cairn.hcl
+	@./scripts/uninstall.sh $(REL)/install_manifest.txt dist/cairn.hcl $(DESTDIR)
 
 # Debian package: dpkg-buildpackage from a copy of the tracked tree (a clean
 # clone's content, plus uncommitted changes) in build/deb/; the .deb lands
