@@ -12,7 +12,8 @@ remove and purge. What is checked, and the rule it follows:
   NOTIFY_SOCKET set as for Type=notify) reports READY=1, serves HTTP and
   writes its data in /var/lib/cairn; SIGHUP gives RELOADING=1 then
   READY=1, SIGTERM STOPPING=1 and a clean exit;
-- purge removes the user, /var/lib/cairn and /etc/cairn.d.
+- the unit is enabled at boot on install (dh_installsystemd);
+- purge removes the user, /var/lib/cairn, /etc/cairn.d and the enable link.
 The machine is left as found: the package purged and the user gone even
 when a step fails.
 """
@@ -35,6 +36,9 @@ import requests
 from conftest import run
 
 HCL = "/etc/cairn.d/cairn.hcl"
+# dh_installsystemd's postinst enables the unit at boot (deb-systemd-helper
+# makes the link even where systemd is not running); purge removes it.
+WANTS = "/etc/systemd/system/multi-user.target.wants/cairn.service"
 
 
 def installed():
@@ -200,6 +204,8 @@ def test_install_serve_remove_purge(system, tmp_path):
     run("dpkg", "-i", system)
     assert installed()
     check_installed_files()
+    if shutil.which("deb-systemd-helper"):
+        assert os.readlink(WANTS) == "/lib/systemd/system/cairn.service"
     serve_as_the_unit_does(tmp_path)
 
     # A local change to the conffile survives a reinstall.
@@ -221,6 +227,7 @@ def test_install_serve_remove_purge(system, tmp_path):
     assert run("dpkg-query", "-W", "cairn", check=False).returncode != 0
     assert not os.path.exists("/etc/cairn.d")
     assert not os.path.exists("/var/lib/cairn")
+    assert not os.path.lexists(WANTS)
     assert not user_exists()
     with pytest.raises(KeyError):
         grp.getgrnam("cairn")
