@@ -126,6 +126,9 @@ def check_installed_files():
     for key in ("datacenter", "node_name", "data_dir", "server"):
         assert key in text, key
     assert 'data_dir = "/var/lib/cairn"' in text
+    # The packaged configuration is valid (cairn.service's ExecReload runs this).
+    p = run("/usr/bin/cairn", "validate", "/etc/cairn.d")
+    assert "Configuration is valid!" in p.stdout, p.stdout
     # The binary and what was generated from it.
     v = run("/usr/bin/cairn", "version").stdout
     assert v.startswith("Cairn v0.1.0"), v
@@ -138,6 +141,7 @@ def check_installed_files():
     unit = open("/lib/systemd/system/cairn.service").read()
     assert "ExecStart=/usr/bin/cairn agent -config-dir=/etc/cairn.d\n" in unit
     assert "Type=notify\n" in unit and "User=cairn\n" in unit
+    assert "ExecReload=/usr/bin/cairn validate /etc/cairn.d\n" in unit
     if shutil.which("systemd-analyze"):
         p = run("systemd-analyze", "verify", "/lib/systemd/system/cairn.service", check=False)
         assert p.returncode == 0 and not (p.stdout + p.stderr).strip(), p.stdout + p.stderr
