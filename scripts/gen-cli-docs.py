@@ -10,6 +10,8 @@ by hand, so the pages and the completion cannot drift from the binary; the
     gen-cli-docs.py --check CAIRN_BIN OUTDIR    fail if OUTDIR's files differ from
                                                 what CAIRN_BIN prints now, or miss
                                                 any flag or command it prints
+    gen-cli-docs.py --self-test CAIRN_BIN       the check fails on pages that
+                                                drifted (a flag, a command gone)
 """
 
 import os
@@ -331,7 +333,57 @@ def generate(binary):
     }, cmds, opts
 
 
+def check_dir(binary, outdir):
+    """Exit status of --check, its messages captured."""
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--check", binary, outdir],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
+                       check=False)
+    return p.returncode, p.stdout.decode()
+
+
+def self_test(binary):
+    import tempfile
+    files, _, opts = generate(binary)
+    flag = opts[len(opts) // 2]["flag"]
+    mutations = [
+        # (file, old, new, message the check must print)
+        ("cairn-agent.1", ".B \\-%s\n" % roff(flag), ".B \\-renamed\n",
+         "cairn-agent.1 lacks -%s" % flag),
+        ("cairn-agent.1", '.BI "\\-%s=" value\n' % roff(flag),
+         '.BI "\\-renamed=" value\n', "cairn-agent.1 lacks -%s" % flag),
+        ("cairn.bash", " -%s" % flag, " -renamed", "cairn.bash lacks -%s" % flag),
+        ("cairn.1", ".B kv\n", ".B kvx\n", "cairn.1 lacks command kv"),
+        ("cairn.bash", "_cairn()", "_cairn()", None),  # no change: passes
+    ]
+    failures = []
+    applied = 0
+    for name, old, new, want in mutations:
+        with tempfile.TemporaryDirectory() as d:
+            for fname, text in files.items():
+                with open(os.path.join(d, fname), "w") as f:
+                    f.write(text)
+            path = os.path.join(d, name)
+            text = open(path).read()
+            if old not in text:
+                continue  # this flag is written the other way (bool or valued)
+            with open(path, "w") as f:
+                f.write(text.replace(old, new, 1))
+            applied += 1
+            rc, out = check_dir(binary, d)
+            if want is None and rc != 0:
+                failures.append("unchanged files fail the check: " + out)
+            if want is not None and (rc == 0 or want not in out):
+                failures.append("%s: %r -> %r not caught (rc %d): %s" % (name, old, new, rc, out))
+    if applied != len(mutations) - 1:  # one of the two flag spellings applies
+        failures.append("%d of %d mutations applied" % (applied, len(mutations) - 1))
+    for f in failures:
+        print("gen-cli-docs self-test: " + f, file=sys.stderr)
+    return 1 if failures else 0
+
+
 def main(argv):
+    if argv[1:2] == ["--self-test"] and len(argv) == 3:
+        return self_test(argv[2])
     check = argv[1:2] == ["--check"]
     args = argv[2:] if check else argv[1:]
     if len(args) != 2:
