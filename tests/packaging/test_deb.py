@@ -235,3 +235,15 @@ def test_install_serve_remove_purge(system, tmp_path):
     assert not user_exists()
     with pytest.raises(KeyError):
         grp.getgrnam("cairn")
+
+
+def test_install_with_an_existing_cairn_group(system):
+    """A `cairn` group already there (an admin's, or left by an older
+    install) must not fail postinst: the user joins it."""
+    run("addgroup", "--system", "--quiet", "cairn")
+    gid = grp.getgrnam("cairn").gr_gid
+    run("dpkg", "-i", system)
+    assert pwd.getpwnam("cairn").pw_gid == gid
+    assert os.stat("/var/lib/cairn").st_gid == gid
+    run("dpkg", "--purge", "cairn")
+    assert not user_exists()
