@@ -8,5 +8,7 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "agent") == 0)
         return agent_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "validate") == 0)
+        return agent_validate_main(argc - 1, argv + 1);
     return cli_main(argc, argv);
 }

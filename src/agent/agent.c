@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/defs.h"
+#include "agent/filedefs.h"
+#include "agent/watches.h"
 #include "local/local.h"
 #include "api/api.h"
 #include "base/dur.h"
@@ -33,11 +36,18 @@
 struct agent {
     uv_loop_t loop;
     struct agent_config cfg;
+    struct agent_config loaded; /* as the files and flags said, before -dev's changes: what a
+                                   reload compares against */
     struct srv *srv;
     struct api *api;
     struct local *local;
     struct http_server *http;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
+    int argc; /* the agent's flags, read again on reload */
+    char **argv;
+    struct agent_filedefs *filedefs;
+    struct agent_watches *watches;
+    char http_url[128]; /* this agent's HTTP address, for the watches */
     uv_timer_t reaper;
     uv_timer_t ae;      /* anti-entropy check of this node's registration */
     uv_timer_t leave;   /* after PUT /v1/agent/leave: shut down */
@@ -202,6 +212,10 @@ static void on_closed_walk(uv_handle_t *h, void *arg)
 static void http_stopped(void *arg)
 {
     struct agent *ag = arg;
+    agent_watches_stop(ag->watches);
+    ag->watches = NULL;
+    agent_filedefs_free(ag->filedefs);
+    ag->filedefs = NULL;
     local_free(ag->local);
     ag->local = NULL;
     api_stop(ag->api); /* its session timers read the server */
@@ -209,6 +223,7 @@ static void http_stopped(void *arg)
     ag->srv = NULL;
     uv_close((uv_handle_t *)&ag->sigint, NULL);
     uv_close((uv_handle_t *)&ag->sigterm, NULL);
+    uv_close((uv_handle_t *)&ag->sighup, NULL);
     uv_close((uv_handle_t *)&ag->reaper, NULL);
     uv_close((uv_handle_t *)&ag->ae, NULL);
     uv_close((uv_handle_t *)&ag->leave, NULL);
@@ -235,6 +250,74 @@ static void on_signal(uv_signal_t *h, int signum)
     (void)signum;
     cn_info("agent", "caught signal, shutting down");
     shutdown_agent(h->data);
+}
+
+/* Reload (SIGHUP, PUT /v1/agent/reload, `cairn reload`): read the files
+ * again with the same flags. Any error leaves everything as it was. What can
+ * change at run time does (log level, file-defined services, checks and
+ * watches); what cannot (ports, data dir, server mode, ...) is reported and
+ * kept, as Consul's agent does. */
+static int reload(void *arg, char *err, size_t errcap)
+{
+    struct agent *ag = arg;
+    struct agent_config nc;
+    bool help = false;
+    int rc = agent_config_load(&nc, ag->argc, ag->argv, &help, err, errcap);
+    if (!rc)
+        rc = agent_defs_validate(&nc, err, errcap);
+    if (rc) {
+        agent_config_free(&nc);
+        cn_error("agent", "reload failed, configuration unchanged: %s", err);
+        return rc ? rc : CN_EINVAL;
+    }
+    struct cn_buf fixed = CN_BUF_INIT;
+    if (agent_config_diff_fixed(&ag->loaded, &nc, &fixed) > 0 && !cn_buf_cstr(&fixed))
+        cn_warn("agent", "reload: these settings cannot change while running and are kept: %s",
+                fixed.p);
+    cn_buf_free(&fixed);
+    if (strcmp(nc.log_level, ag->cfg.log_level)) {
+        cn_info("agent", "reload: log level %s -> %s", ag->cfg.log_level, nc.log_level);
+        cn_log_set_level((enum cn_log_level)cn_log_level_parse(nc.log_level));
+        char *t = ag->cfg.log_level;
+        ag->cfg.log_level = nc.log_level;
+        nc.log_level = t;
+    }
+    /* The definitions move over; the old ones go with nc. */
+    agent_config_free(&ag->loaded);
+    bool h2;
+    char e2[64];
+    if (agent_config_load(&ag->loaded, ag->argc, ag->argv, &h2, e2, sizeof(e2)))
+        agent_config_free(&ag->loaded); /* only the next diff is less precise */
+    struct agent_config_defs t1 = ag->cfg.services, t2 = ag->cfg.checks, t3 = ag->cfg.watches;
+    ag->cfg.services = nc.services;
+    ag->cfg.checks = nc.checks;
+    ag->cfg.watches = nc.watches;
+    nc.services = t1;
+    nc.checks = t2;
+    nc.watches = t3;
+    agent_config_free(&nc);
+    agent_filedefs_apply(ag->filedefs, &ag->cfg);
+    agent_watches_stop(ag->watches);
+    ag->watches = agent_watches_start(&ag->loop, &ag->cfg.watches, ag->http_url);
+    struct cn_buf cj = CN_BUF_INIT;
+    if (!agent_debug_config_json(&ag->cfg, ag->node_id, ag->advertise, (int)ag->cfg.http_port,
+                                 &cj) &&
+        !cn_buf_cstr(&cj))
+        api_set_config_json(ag->api, cj.p);
+    cn_buf_free(&cj);
+    cn_info("agent", "reload: done (%zu services, %zu checks, %zu watches from files)",
+            ag->cfg.services.n, ag->cfg.checks.n, ag->cfg.watches.n);
+    return 0;
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct agent *ag = h->data;
+    char err[4096];
+    cn_info("agent", "caught SIGHUP, reloading the configuration");
+    if (!ag->stopping)
+        reload(ag, err, sizeof(err));
 }
 
 /* Time given to the leave answer to reach the client before the agent stops
@@ -418,6 +501,8 @@ static int run(struct agent *ag)
         .config_json = cj.p,
         .on_leave = on_left,
         .on_leave_arg = ag,
+        .on_reload = reload,
+        .on_reload_arg = ag,
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);
@@ -426,7 +511,7 @@ static int run(struct agent *ag)
         goto out_local;
     }
     struct http_options ho = {
-        .host = c->client_addr,
+        .host = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr,
         .port = (int)c->http_port,
         .max_body_bytes = (size_t)c->http_max_body,
         .handler = api_handle,
@@ -450,6 +535,18 @@ static int run(struct agent *ag)
     ag->sigint.data = ag->sigterm.data = ag;
     uv_signal_start(&ag->sigint, on_signal, SIGINT);
     uv_signal_start(&ag->sigterm, on_signal, SIGTERM);
+    uv_signal_init(&ag->loop, &ag->sighup);
+    ag->sighup.data = ag;
+    uv_signal_start(&ag->sighup, on_sighup, SIGHUP);
+    /* Services, checks and watches of the config files. */
+    const char *hh = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr;
+    if (!strcmp(hh, "0.0.0.0") || !*hh)
+        hh = "127.0.0.1";
+    snprintf(ag->http_url, sizeof(ag->http_url),
+             strchr(hh, ':') ? "http://[%s]:%d" : "http://%s:%d", hh, http_server_port(ag->http));
+    ag->filedefs = agent_filedefs_new(&ag->loop, ag->local);
+    agent_filedefs_apply(ag->filedefs, c);
+    ag->watches = agent_watches_start(&ag->loop, &c->watches, ag->http_url);
     uv_timer_init(&ag->loop, &ag->reaper);
     ag->reaper.data = ag;
     ag->reap_mark = srv_commit_index(ag->srv);
@@ -507,10 +604,14 @@ int agent_main(int argc, char **argv)
         fprintf(stderr, "out of memory\n");
         return 1;
     }
-    char err[1024] = "";
+    char err[8192] = "";
     bool help = false;
     int status;
-    if (agent_config_load(&ag->cfg, argc - 1, argv + 1, &help, err, sizeof(err))) {
+    ag->argc = argc - 1;
+    ag->argv = argv + 1;
+    if (agent_config_load(&ag->cfg, argc - 1, argv + 1, &help, err, sizeof(err)) ||
+        (!help && agent_defs_validate(&ag->cfg, err, sizeof(err))) ||
+        (!help && agent_config_load(&ag->loaded, argc - 1, argv + 1, &help, err, sizeof(err)))) {
         fprintf(stderr, "==> %s\n", err);
         status = 1;
     } else if (help) {
@@ -526,6 +627,7 @@ int agent_main(int argc, char **argv)
     if (ag->dev_dir[0])
         nftw(ag->dev_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     agent_config_free(&ag->cfg);
+    agent_config_free(&ag->loaded);
     cn_free(ag);
     return status;
 }

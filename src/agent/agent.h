@@ -6,5 +6,9 @@
 
 /* argv[0] is "agent". Returns the process exit status. */
 int agent_main(int argc, char **argv);
+/* `cairn validate [-config-format=] [-quiet] PATH...` (argv[0] is
+ * "validate"): load the files as the agent would, start nothing. Returns 0
+ * when valid, else 1 after printing every error. */
+int agent_validate_main(int argc, char **argv);
 
 #endif

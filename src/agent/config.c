@@ -3,28 +3,37 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/dur.h"
+#include "config/hcl.h"
+#include "config/load.h"
 #include "base/err.h"
 #include "base/json.h"
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/mem.h"
 
-enum opt_type { OPT_BOOL, OPT_INT, OPT_STR, OPT_DUR, OPT_LIST, OPT_STRS };
+/* OPT_UNSUP: a Consul key for a feature cairn lacks. `def` is the one value
+ * that asks for nothing (Consul's "disabled": "-1", "false"; "" for none) and
+ * is accepted; any other value is refused as "not supported", `help` naming
+ * the feature. OPT_DEFS: definitions kept as trees (struct agent_config_defs):
+ * an object, or a list of objects, appended in load order. */
+enum opt_type { OPT_BOOL, OPT_INT, OPT_STR, OPT_DUR, OPT_LIST, OPT_STRS, OPT_UNSUP, OPT_DEFS };
 
+/* One line per option: adding a Consul key is adding a row. */
 struct opt {
     const char *flag; /* command-line name without '-' (NULL: file only) */
-    const char *key;  /* JSON config key, dotted for nested objects (NULL: flag only) */
+    const char *key;  /* config key, dotted for nested objects (NULL: flag only) */
     enum opt_type type;
     size_t off;
     const char *def; /* default, as text */
     int64_t min, max;
-    const char *help;
+    const char *help; /* OPT_LIST: max is the offset of its size_t count */
 };
 
 #define OFF(f) offsetof(struct agent_config, f)
@@ -87,10 +96,98 @@ static const struct opt opts[] = {
      "Blocking-query wait when ?wait is not given."},
     {NULL, "max_query_time", OPT_DUR, OFF(max_query_time), "10m", 0, 0,
      "Longest blocking-query wait."},
-    {"config-dir", NULL, OPT_STR, OFF(config_dir), "", 0, 0,
-     "Directory of *.json config files, loaded in lexical order."},
-    {"config-file", NULL, OPT_LIST, OFF(config_files), "", 0, 0,
-     "A JSON config file (repeatable)."},
+    {"config-dir", NULL, OPT_LIST, OFF(config_dirs), "", 0, (int64_t)OFF(nconfig_dirs),
+     "Directory of config files: its *.hcl and *.json files are loaded in lexical order, other "
+     "files ignored (repeatable; directories before -config-file files)."},
+    {"config-file", NULL, OPT_LIST, OFF(config_files), "", 0, (int64_t)OFF(nconfig_files),
+     "A config file, HCL (.hcl) or JSON (.json) (repeatable; later files override earlier "
+     "ones)."},
+    {"config-format", NULL, OPT_STR, OFF(config_format), "", 0, 0,
+     "hcl or json: read every config file in that format whatever its extension (default: by "
+     "extension)."},
+    {NULL, "addresses.http", OPT_STR, OFF(http_addr), "", 0, 0,
+     "Address the HTTP API binds to (default: client_addr)."},
+    {NULL, "performance.raft_multiplier", OPT_INT, OFF(raft_multiplier), "0", 0, 10,
+     "Consul's Raft timing scale: sets raft_election_timeout to this many seconds (0: unset)."},
+    {NULL, "service", OPT_DEFS, OFF(services), "", 0, 0,
+     "A service definition, as the body of /v1/agent/service/register (snake_case or "
+     "CamelCase keys); registered at start and kept in step on reload."},
+    {NULL, "services", OPT_DEFS, OFF(services), "", 0, 0, "A list of service definitions."},
+    {NULL, "check", OPT_DEFS, OFF(checks), "", 0, 0,
+     "A check definition, as the body of /v1/agent/check/register."},
+    {NULL, "checks", OPT_DEFS, OFF(checks), "", 0, 0, "A list of check definitions."},
+    {NULL, "watches", OPT_DEFS, OFF(watches), "", 0, 0,
+     "Watches run by the agent (type key, keyprefix, services, nodes, service, checks; "
+     "handler_type script with args or handler, or http with http_handler_config), restarted on "
+     "reload."},
+    /* Consul keys cairn accepts and has nothing to do for. */
+    {NULL, "disable_update_check", OPT_UNSUP, 0, "*", 0, 0, "(accepted: cairn never phones home)"},
+    {NULL, "ui", OPT_UNSUP, 0, "false", 0, 0, "the web UI"},
+    {NULL, "ui_config.enabled", OPT_UNSUP, 0, "false", 0, 0, "the web UI"},
+    {NULL, "ports.https", OPT_UNSUP, 0, "-1", 0, 0, "HTTPS"},
+    {NULL, "ports.grpc", OPT_UNSUP, 0, "-1", 0, 0, "gRPC (xDS)"},
+    {NULL, "ports.grpc_tls", OPT_UNSUP, 0, "-1", 0, 0, "gRPC over TLS"},
+    {NULL, "ports.serf_wan", OPT_UNSUP, 0, "-1", 0, 0, "WAN gossip (federation)"},
+    {NULL, "ports.sidecar_min_port", OPT_UNSUP, 0, "", 0, 0, "Connect sidecars"},
+    {NULL, "ports.sidecar_max_port", OPT_UNSUP, 0, "", 0, 0, "Connect sidecars"},
+    {NULL, "addresses.https", OPT_UNSUP, 0, "", 0, 0, "HTTPS"},
+    {NULL, "addresses.grpc", OPT_UNSUP, 0, "", 0, 0, "gRPC (xDS)"},
+    {NULL, "limits.http_max_conns_per_client", OPT_UNSUP, 0, "", 0, 0,
+     "a per-client HTTP connection limit"},
+    {NULL, "limits.rpc_rate", OPT_UNSUP, 0, "", 0, 0, "RPC rate limiting"},
+    {NULL, "limits.rpc_max_burst", OPT_UNSUP, 0, "", 0, 0, "RPC rate limiting"},
+    {NULL, "acl.enabled", OPT_UNSUP, 0, "false", 0, 0, "ACLs"},
+    {NULL, "acl.default_policy", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
+    {NULL, "acl.down_policy", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
+    {NULL, "acl.enable_token_persistence", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
+    {NULL, "acl.tokens", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
+    {NULL, "tls", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "encrypt", OPT_UNSUP, 0, "", 0, 0, "gossip encryption"},
+    {NULL, "verify_incoming", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
+    {NULL, "verify_outgoing", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
+    {NULL, "verify_server_hostname", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
+    {NULL, "ca_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "cert_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "key_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "auto_encrypt", OPT_UNSUP, 0, "", 0, 0, "auto-encrypt (TLS)"},
+    {NULL, "connect", OPT_UNSUP, 0, "", 0, 0, "Connect (service mesh)"},
+    {NULL, "telemetry", OPT_UNSUP, 0, "", 0, 0, "telemetry sinks"},
+    {NULL, "primary_datacenter", OPT_UNSUP, 0, "", 0, 0, "multiple datacenters"},
+    {NULL, "retry_join_wan", OPT_UNSUP, 0, "", 0, 0, "WAN federation"},
+    {NULL, "enable_script_checks", OPT_UNSUP, 0, "false", 0, 0,
+     "script checks registered remotely (use enable_local_script_checks)"},
+    {NULL, "license_path", OPT_UNSUP, 0, "", 0, 0, "Consul Enterprise"},
+    {NULL, "auto_config", OPT_UNSUP, 0, "", 0, 0, "auto-config"},
+    {NULL, "config_entries", OPT_UNSUP, 0, "", 0, 0, "config entries"},
+    {NULL, "disable_remote_exec", OPT_UNSUP, 0, "true", 0, 0, "remote exec"},
+    {NULL, "enable_syslog", OPT_UNSUP, 0, "false", 0, 0, "syslog (cairn logs to stderr)"},
+    {NULL, "syslog_facility", OPT_UNSUP, 0, "", 0, 0, "syslog (cairn logs to stderr)"},
+    {NULL, "log_file", OPT_UNSUP, 0, "", 0, 0, "log files (cairn logs to stderr)"},
+    {NULL, "log_json", OPT_UNSUP, 0, "false", 0, 0, "JSON logs"},
+    {NULL, "pid_file", OPT_UNSUP, 0, "", 0, 0, "a pid file"},
+    {NULL, "enable_debug", OPT_UNSUP, 0, "false", 0, 0, "/debug/pprof endpoints"},
+    {NULL, "leave_on_terminate", OPT_UNSUP, 0, "false", 0, 0,
+     "leaving on SIGTERM (use cairn leave)"},
+    {NULL, "skip_leave_on_interrupt", OPT_UNSUP, 0, "true", 0, 0,
+     "leaving on SIGINT (use cairn leave)"},
+    {NULL, "rejoin_after_leave", OPT_UNSUP, 0, "", 0, 0, "gossip rejoin"},
+    {NULL, "start_join", OPT_UNSUP, 0, "", 0, 0, "start_join (use retry_join)"},
+    {NULL, "retry_interval", OPT_UNSUP, 0, "", 0, 0, "a configurable join retry interval"},
+    {NULL, "retry_max", OPT_UNSUP, 0, "0", 0, 0, "a bounded join retry count"},
+    {NULL, "raft_protocol", OPT_UNSUP, 0, "3", 0, 0, "Raft protocol versions other than 3"},
+    {NULL, "ui_dir", OPT_UNSUP, 0, "", 0, 0, "the web UI"},
+    {NULL, "advertise_addr_wan", OPT_UNSUP, 0, "", 0, 0, "WAN federation"},
+    {NULL, "translate_wan_addrs", OPT_UNSUP, 0, "false", 0, 0, "WAN federation"},
+    {NULL, "verify_incoming_rpc", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
+    {NULL, "verify_incoming_https", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
+    {NULL, "performance.leave_drain_time", OPT_UNSUP, 0, "", 0, 0, "a leave drain time"},
+    {NULL, "performance.rpc_hold_timeout", OPT_UNSUP, 0, "", 0, 0,
+     "a configurable RPC hold timeout"},
+    {NULL, "node_meta", OPT_UNSUP, 0, "", 0, 0, "node metadata from the agent's config"},
+    {NULL, "segment", OPT_UNSUP, 0, "", 0, 0, "network segments (Consul Enterprise)"},
+    {NULL, "partition", OPT_UNSUP, 0, "", 0, 0, "admin partitions (Consul Enterprise)"},
+    {NULL, "auto_reload_config", OPT_UNSUP, 0, "false", 0, 0,
+     "watching config files (use SIGHUP or cairn reload)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -156,16 +253,21 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
         return 0;
     }
     case OPT_LIST: {
-        if (cfg->nconfig_files >= sizeof(cfg->config_files) / sizeof(cfg->config_files[0])) {
-            snprintf(err, errcap, "%s: too many config files", where);
+        char **v = (char **)(base + o->off);
+        size_t *n = (size_t *)(base + o->max);
+        if (*n >= 16) {
+            snprintf(err, errcap, "%s: given more than 16 times", where);
             return CN_EINVAL;
         }
         char *d = cn_strdup(text);
         if (!d)
             return CN_ENOMEM;
-        cfg->config_files[cfg->nconfig_files++] = d;
+        v[(*n)++] = d;
         return 0;
     }
+    case OPT_UNSUP:
+    case OPT_DEFS:
+        break;
     }
     return CN_EINVAL;
 }
@@ -175,7 +277,8 @@ static void set_defaults(struct agent_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     char err[64];
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].type != OPT_LIST && opts[i].type != OPT_STRS)
+        if (opts[i].type != OPT_LIST && opts[i].type != OPT_STRS && opts[i].type != OPT_UNSUP &&
+            opts[i].type != OPT_DEFS)
             set_value(cfg, &opts[i], opts[i].def, err, sizeof(err), "default");
 }
 
@@ -196,144 +299,227 @@ static int has_nested(const char *prefix)
     return 0;
 }
 
-static int load_object(struct agent_config *cfg, struct json_object *obj, const char *prefix,
-                       const char *file, char *err, size_t errcap)
+/* ---- config files -------------------------------------------------------------- */
+
+/* One file being applied; errors accumulate (every one is reported). */
+struct loader {
+    struct agent_config *cfg;
+    const char *file;
+    char *err;
+    size_t errcap, elen;
+    int nerr;
+    bool oom;
+};
+
+static void add_err(struct loader *ld, struct json_object *at, const char *key, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
+static void add_err(struct loader *ld, struct json_object *at, const char *key, const char *fmt,
+                    ...)
+{
+    ld->nerr++;
+    if (ld->elen + 2 >= ld->errcap)
+        return;
+    char *p = ld->err + ld->elen;
+    size_t cap = ld->errcap - ld->elen;
+    struct cfg_pos pos = cfg_pos_of(at);
+    int k = snprintf(p, cap, "%s%s:%u:%u: key \"%s\": ", ld->elen ? "\n" : "", ld->file, pos.line,
+                     pos.col, key);
+    if (k > 0 && (size_t)k < cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p + k, cap - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    ld->elen += strlen(p);
+}
+
+static const char *type_name(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "a boolean";
+    case json_type_int:
+        return "an integer";
+    case json_type_double:
+        return "a number";
+    case json_type_string:
+        return "a string";
+    case json_type_array:
+        return "a list";
+    case json_type_object:
+        return "an object";
+    }
+    return "?";
+}
+
+/* "string \"80\"" / "an object": what was found, for messages. */
+static const char *got(struct json_object *v, char *buf, size_t cap)
+{
+    if (json_object_is_type(v, json_type_string))
+        snprintf(buf, cap, "string \"%.60s\"", json_object_get_string(v));
+    else if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_boolean))
+        snprintf(buf, cap, "%s", json_object_to_json_string(v));
+    else
+        snprintf(buf, cap, "%s", type_name(v));
+    return buf;
+}
+
+static void set_from_text(struct loader *ld, const struct opt *o, const char *path,
+                          struct json_object *at, const char *text)
+{
+    char e[512];
+    if (set_value(ld->cfg, o, text, e, sizeof(e), "value")) {
+        /* set_value's message starts with "value: " */
+        add_err(ld, at, path, "%s", strncmp(e, "value: ", 7) ? e : e + 7);
+    }
+}
+
+static void add_def(struct loader *ld, const struct opt *o, const char *path, struct json_object *v)
+{
+    struct agent_config_defs *d = (struct agent_config_defs *)((char *)ld->cfg + o->off);
+    if (!json_object_is_type(v, json_type_object)) {
+        char g[96];
+        add_err(ld, v, path, "expected an object, got %s", got(v, g, sizeof(g)));
+        return;
+    }
+    /* capacity doubles at each power of two: no quadratic copying */
+    bool grow = (d->n & (d->n - 1)) == 0;
+    struct agent_config_def *nv =
+        grow ? cn_realloc(d->v, (d->n ? 2 * d->n : 1) * sizeof(*nv)) : d->v;
+    char *file = cn_strdup(ld->file);
+    if (!nv || !file) {
+        if (nv)
+            d->v = nv;
+        cn_free(file);
+        ld->oom = true;
+        add_err(ld, v, path, "out of memory");
+        return;
+    }
+    d->v = nv;
+    d->v[d->n].def = json_object_get(v);
+    d->v[d->n].file = file;
+    d->n++;
+}
+
+static void apply(struct loader *ld, const struct opt *o, const char *path, struct json_object *val)
+{
+    char g[96], num[32];
+    switch (o->type) {
+    case OPT_UNSUP: {
+        bool fine = !strcmp(o->def, "*");
+        if (!fine && *o->def && val && !json_object_is_type(val, json_type_object) &&
+            !json_object_is_type(val, json_type_array))
+            fine = !strcmp(json_object_to_json_string(val), o->def);
+        if (!fine && json_object_is_type(val, json_type_object) &&
+            json_object_object_length(val) == 0)
+            fine = true;
+        if (!fine)
+            add_err(ld, val, path, "not supported by cairn (%s)%s%s", o->help,
+                    *o->def ? "; only this value is accepted: " : "", o->def);
+        return;
+    }
+    case OPT_DEFS:
+        if (json_object_is_type(val, json_type_array)) {
+            for (size_t k = 0; k < json_object_array_length(val); k++)
+                add_def(ld, o, path, json_object_array_get_idx(val, k));
+        } else {
+            add_def(ld, o, path, val);
+        }
+        return;
+    case OPT_STRS:
+        if (json_object_is_type(val, json_type_array)) {
+            for (size_t k = 0; k < json_object_array_length(val); k++) {
+                struct json_object *e = json_object_array_get_idx(val, k);
+                if (!json_object_is_type(e, json_type_string))
+                    add_err(ld, e, path, "expected a list of strings, got %s",
+                            got(e, g, sizeof(g)));
+                else
+                    set_from_text(ld, o, path, e, json_object_get_string(e));
+            }
+            return;
+        }
+        break;
+    case OPT_BOOL:
+        if (!json_object_is_type(val, json_type_boolean)) {
+            add_err(ld, val, path, "expected a boolean, got %s", got(val, g, sizeof(g)));
+            return;
+        }
+        set_from_text(ld, o, path, val, json_object_get_boolean(val) ? "true" : "false");
+        return;
+    case OPT_INT:
+        if (!json_object_is_type(val, json_type_int)) {
+            add_err(ld, val, path, "expected an integer, got %s", got(val, g, sizeof(g)));
+            return;
+        }
+        snprintf(num, sizeof(num), "%lld", (long long)json_object_get_int64(val));
+        set_from_text(ld, o, path, val, num);
+        return;
+    default:
+        break;
+    }
+    if (!json_object_is_type(val, json_type_string)) {
+        add_err(ld, val, path, "expected %s, got %s",
+                o->type == OPT_STRS ? "a string or a list of strings" : "a string",
+                got(val, g, sizeof(g)));
+        return;
+    }
+    set_from_text(ld, o, path, val, json_object_get_string(val));
+}
+
+static void walk(struct loader *ld, struct json_object *obj, const char *prefix)
 {
     json_object_object_foreach(obj, key, val)
     {
         char path[256];
         snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-        char where[512];
-        snprintf(where, sizeof(where), "config file %s: key \"%s\"", file, path);
-        if (json_object_is_type(val, json_type_object) && has_nested(path)) {
-            int rc = load_object(cfg, val, path, file, err, errcap);
-            if (rc)
-                return rc;
-            continue;
-        }
         const struct opt *o = find_key(path);
-        if (!o) {
-            snprintf(err, errcap, "%s: unknown configuration key", where);
-            return CN_EINVAL;
-        }
-        const char *text;
-        char num[32];
-        if (o->type == OPT_STRS && json_object_is_type(val, json_type_array)) {
-            size_t n = json_object_array_length(val);
-            for (size_t k = 0; k < n; k++) {
-                struct json_object *e = json_object_array_get_idx(val, k);
-                if (!json_object_is_type(e, json_type_string)) {
-                    snprintf(err, errcap, "%s: expected an array of strings", where);
-                    return CN_EINVAL;
+        if (!o && has_nested(path)) {
+            /* a nested object: `ports { ... }`, or the same block repeated */
+            if (json_object_is_type(val, json_type_object)) {
+                walk(ld, val, path);
+            } else if (json_object_is_type(val, json_type_array)) {
+                for (size_t k = 0; k < json_object_array_length(val); k++) {
+                    struct json_object *e = json_object_array_get_idx(val, k);
+                    if (json_object_is_type(e, json_type_object))
+                        walk(ld, e, path);
+                    else
+                        add_err(ld, e, path, "expected an object, got %s", type_name(e));
                 }
-                int rc = set_value(cfg, o, json_object_get_string(e), err, errcap, where);
-                if (rc)
-                    return rc;
+            } else {
+                add_err(ld, val, path, "expected an object, got %s", type_name(val));
             }
             continue;
         }
-        switch (o->type) {
-        case OPT_BOOL:
-            if (!json_object_is_type(val, json_type_boolean)) {
-                snprintf(err, errcap, "%s: expected a boolean", where);
-                return CN_EINVAL;
-            }
-            text = json_object_get_boolean(val) ? "true" : "false";
-            break;
-        case OPT_INT:
-            if (!json_object_is_type(val, json_type_int)) {
-                snprintf(err, errcap, "%s: expected an integer", where);
-                return CN_EINVAL;
-            }
-            snprintf(num, sizeof(num), "%lld", (long long)json_object_get_int64(val));
-            text = num;
-            break;
-        default:
-            if (!json_object_is_type(val, json_type_string)) {
-                snprintf(err, errcap, "%s: expected a string", where);
-                return CN_EINVAL;
-            }
-            text = json_object_get_string(val);
-            break;
+        if (!o) {
+            add_err(ld, val ? val : obj, path, "unknown configuration key");
+            continue;
         }
-        int rc = set_value(cfg, o, text, err, errcap, where);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int load_file(struct agent_config *cfg, const char *path, char *err, size_t errcap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errcap, "config file %s: %s", path, strerror(errno));
-        return CN_EINVAL;
-    }
-    struct cn_buf b = CN_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (cn_buf_append(&b, chunk, n) || b.len > (1u << 24)) {
-            rc = CN_ETOOBIG;
-            break;
+        if (!val) { /* a JSON null has no position of its own */
+            add_err(ld, obj, path, "null is not a valid value");
+            continue;
         }
+        apply(ld, o, path, val);
     }
-    fclose(f);
-    if (rc) {
-        snprintf(err, errcap, "config file %s: too large", path);
-        cn_buf_free(&b);
-        return CN_EINVAL;
-    }
-    char jerr[256];
-    struct json_object *obj = cn_json_parse(b.p ? b.p : "", b.len, jerr, sizeof(jerr));
-    cn_buf_free(&b);
-    if (!obj) {
-        snprintf(err, errcap, "config file %s: %s", path, jerr);
-        return CN_EINVAL;
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
-        snprintf(err, errcap, "config file %s: top level must be a JSON object", path);
-        json_object_put(obj);
-        return CN_EINVAL;
-    }
-    rc = load_object(cfg, obj, "", path, err, errcap);
-    json_object_put(obj);
-    return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Read and apply one file; errors appended. */
+static void load_file(struct loader *ld, const char *path, enum cfg_format fmt)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int load_dir(struct agent_config *cfg, const char *dir, char *err, size_t errcap)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(err, errcap, "config dir %s: %s", dir, strerror(errno));
-        return CN_EINVAL;
+    struct json_object *t = NULL;
+    char e[1024];
+    ld->file = path;
+    if (cfg_read_file(path, fmt, &t, e, sizeof(e))) {
+        ld->nerr++;
+        if (ld->elen + 2 < ld->errcap) {
+            snprintf(ld->err + ld->elen, ld->errcap - ld->elen, "%s%s", ld->elen ? "\n" : "", e);
+            ld->elen += strlen(ld->err + ld->elen);
+        }
+        return;
     }
-    char *names[256];
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < 256) {
-        size_t l = strlen(de->d_name);
-        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
-            names[n++] = cn_strdup(de->d_name);
-    }
-    closedir(d);
-    qsort(names, n, sizeof(names[0]), cmp_str);
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i] ? names[i] : "");
-        if (!rc && names[i])
-            rc = load_file(cfg, path, err, errcap);
-        cn_free(names[i]);
-    }
-    return rc;
+    walk(ld, t, "");
+    json_object_put(t);
 }
 
 static const struct opt *find_flag(const char *name)
@@ -402,28 +588,59 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *hel
         given[ngiven] = o;
         values[ngiven++] = (char *)val;
     }
-    /* config files and dir named by flags */
+    /* config files and dirs named by flags, and their format */
     for (size_t i = 0; i < ngiven; i++) {
         char where[160];
         snprintf(where, sizeof(where), "flag -%s", given[i]->flag);
-        if (given[i]->type == OPT_LIST || given[i]->off == OFF(config_dir)) {
+        if (given[i]->type == OPT_LIST || given[i]->off == OFF(config_format)) {
             rc = set_value(cfg, given[i], values[i], err, errcap, where);
             if (rc)
                 goto out;
         }
     }
-    if (cfg->config_dir && *cfg->config_dir) {
-        rc = load_dir(cfg, cfg->config_dir, err, errcap);
-        if (rc)
-            goto out;
+    enum cfg_format fmt;
+    if (cfg_format_parse(cfg->config_format, &fmt)) {
+        snprintf(err, errcap, "flag -config-format: expected hcl or json, got \"%s\"",
+                 cfg->config_format);
+        rc = CN_EINVAL;
+        goto out;
     }
-    for (size_t i = 0; i < cfg->nconfig_files; i++) {
-        rc = load_file(cfg, cfg->config_files[i], err, errcap);
-        if (rc)
-            goto out;
+    /* Consul: directories and files in the order given, each directory's
+     * files in lexical order; cairn reads directories first, then files. */
+    struct loader ld = {.cfg = cfg, .err = err, .errcap = errcap};
+    if (errcap)
+        err[0] = '\0';
+    for (size_t d = 0; d < cfg->nconfig_dirs; d++) {
+        char **paths = NULL;
+        size_t np = 0;
+        char e[512];
+        if (cfg_dir_files(cfg->config_dirs[d], fmt, &paths, &np, e, sizeof(e))) {
+            ld.nerr++;
+            if (ld.elen + 2 < errcap) {
+                snprintf(err + ld.elen, errcap - ld.elen, "%s%s", ld.elen ? "\n" : "", e);
+                ld.elen += strlen(err + ld.elen);
+            }
+            continue;
+        }
+        for (size_t k = 0; k < np; k++)
+            load_file(&ld, paths[k], fmt);
+        cfg_paths_free(paths, np);
+    }
+    for (size_t i = 0; i < cfg->nconfig_files; i++)
+        load_file(&ld, cfg->config_files[i], fmt);
+    if (ld.nerr) {
+        rc = ld.oom ? CN_ENOMEM : CN_EINVAL;
+        goto out;
+    }
+    /* performance.raft_multiplier: Consul's timing scale (1 s of election
+     * timeout per step), unless raft_election_timeout is set by a flag. */
+    if (cfg->raft_multiplier > 0) {
+        char t[32];
+        snprintf(t, sizeof(t), "%llds", (long long)cfg->raft_multiplier);
+        set_value(cfg, find_key("raft_election_timeout"), t, err, errcap, "raft_multiplier");
     }
     for (size_t i = 0; i < ngiven; i++) {
-        if (given[i]->type == OPT_LIST || given[i]->off == OFF(config_dir))
+        if (given[i]->type == OPT_LIST || given[i]->off == OFF(config_format))
             continue;
         char where[160];
         snprintf(where, sizeof(where), "flag -%s", given[i]->flag);
@@ -449,9 +666,25 @@ void agent_config_free(struct agent_config *cfg)
             *s = NULL;
         }
     }
-    for (size_t i = 0; i < cfg->nconfig_files; i++)
-        cn_free(cfg->config_files[i]);
-    cfg->nconfig_files = 0;
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (opts[i].type == OPT_LIST) {
+            char **v = (char **)((char *)cfg + opts[i].off);
+            size_t *n = (size_t *)((char *)cfg + opts[i].max);
+            for (size_t k = 0; k < *n; k++)
+                cn_free(v[k]);
+            *n = 0;
+        }
+    }
+    struct agent_config_defs *defs[] = {&cfg->services, &cfg->checks, &cfg->watches};
+    for (size_t i = 0; i < 3; i++) {
+        for (size_t k = 0; k < defs[i]->n; k++) {
+            json_object_put(defs[i]->v[k].def);
+            cn_free(defs[i]->v[k].file);
+        }
+        cn_free(defs[i]->v);
+        defs[i]->v = NULL;
+        defs[i]->n = 0;
+    }
     for (size_t i = 0; i < cfg->nretry_join; i++)
         cn_free(cfg->retry_join[i]);
     cfg->nretry_join = 0;
@@ -478,6 +711,8 @@ void agent_config_markdown(struct cn_buf *out)
     cn_buf_puts(out, "| flag | config key | default | meaning |\n| --- | --- | --- | --- |\n");
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
+        if (o->type == OPT_UNSUP)
+            continue;
         cn_buf_puts(out, "| ");
         if (o->flag)
             cn_buf_printf(out, "`-%s`", o->flag);
@@ -486,31 +721,60 @@ void agent_config_markdown(struct cn_buf *out)
             cn_buf_printf(out, "`%s`", o->key);
         cn_buf_printf(out, " | %s | %s |\n", o->def[0] ? o->def : "", o->help);
     }
-}
-
-int agent_config_json(const struct agent_config *cfg, struct cn_buf *out)
-{
-    struct cn_jsonw w;
-    cn_jsonw_init(&w, out, 0);
-    cn_jsonw_obj_open(&w);
+    cn_buf_puts(out, "\nConsul keys for features cairn does not have: a file that sets one to "
+                     "anything but the value shown (Consul's \"off\") is refused with "
+                     "\"not supported by cairn\".\n\n| config key | accepted value | feature "
+                     "|\n| --- | --- | --- |\n");
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
-        if (!o->key)
+        if (o->type != OPT_UNSUP)
             continue;
-        const char *base = (const char *)cfg;
-        cn_jsonw_key(&w, o->key);
-        if (o->type == OPT_BOOL)
-            cn_jsonw_bool(&w, *(const bool *)(base + o->off));
-        else if (o->type == OPT_INT)
-            cn_jsonw_i64(&w, *(const int64_t *)(base + o->off));
-        else if (o->type == OPT_STRS) {
-            cn_jsonw_arr_open(&w);
-            for (size_t k = 0; k < cfg->nretry_join; k++)
-                cn_jsonw_str(&w, cfg->retry_join[k]);
-            cn_jsonw_arr_close(&w);
-        } else
-            cn_jsonw_str(&w, *(char *const *)(base + o->off));
+        cn_buf_printf(out, "| `%s` | %s | %s |\n", o->key,
+                      !strcmp(o->def, "*") ? "any"
+                      : o->def[0]          ? o->def
+                                           : "none",
+                      o->help);
     }
-    cn_jsonw_obj_close(&w);
-    return w.err;
+}
+
+int agent_config_diff_fixed(const struct agent_config *a, const struct agent_config *b,
+                            struct cn_buf *out)
+{
+    int n = 0;
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (!o->key || o->type == OPT_UNSUP || o->type == OPT_DEFS || o->type == OPT_LIST ||
+            !strcmp(o->key, "log_level"))
+            continue;
+        const char *pa = (const char *)a + o->off, *pb = (const char *)b + o->off;
+        char va[64], vb[64];
+        const char *ta = va, *tb = vb;
+        switch (o->type) {
+        case OPT_BOOL:
+            ta = *(const bool *)pa ? "true" : "false";
+            tb = *(const bool *)pb ? "true" : "false";
+            break;
+        case OPT_INT:
+            snprintf(va, sizeof(va), "%lld", (long long)*(const int64_t *)pa);
+            snprintf(vb, sizeof(vb), "%lld", (long long)*(const int64_t *)pb);
+            break;
+        case OPT_STRS: {
+            bool same = a->nretry_join == b->nretry_join;
+            for (size_t k = 0; same && k < a->nretry_join; k++)
+                same = !strcmp(a->retry_join[k], b->retry_join[k]);
+            ta = "[...]";
+            tb = same ? ta : "[changed]";
+            break;
+        }
+        default:
+            ta = *(char *const *)pa ? *(char *const *)pa : "";
+            tb = *(char *const *)pb ? *(char *const *)pb : "";
+            break;
+        }
+        if (strcmp(ta, tb)) {
+            cn_buf_printf(out, "%s%s (%s -> %s)", n ? ", " : "", o->key, ta, tb);
+            n++;
+        }
+    }
+    return n;
 }

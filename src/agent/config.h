@@ -11,6 +11,20 @@
 
 #include "base/buf.h"
 
+struct json_object;
+
+/* Definitions read from config files (service/services, check/checks,
+ * watches): each object as written (a tree from config/hcl.h, positions kept),
+ * with the file it came from, in load order. */
+struct agent_config_def {
+    struct json_object *def; /* owned reference */
+    char *file;
+};
+struct agent_config_defs {
+    struct agent_config_def *v;
+    size_t n;
+};
+
 struct agent_config {
     bool dev;
     bool server;
@@ -42,20 +56,34 @@ struct agent_config {
     char *max_query_time;
     char *config_files[16];
     size_t nconfig_files;
-    char *config_dir;
+    char *config_dirs[16];
+    size_t nconfig_dirs;
+    char *config_format; /* "", "hcl" or "json" */
+    char *http_addr;     /* addresses.http ("": client_addr) */
+    int64_t raft_multiplier;
+    struct agent_config_defs services; /* service + services */
+    struct agent_config_defs checks;   /* check + checks */
+    struct agent_config_defs watches;
 };
 
-/* Parse argv (after "agent"). Loads config files named by -config-file /
- * -config-dir, then applies flags over them. On error returns CN_EINVAL with
- * a message naming the flag or file and key ("config file a.json: key
- * \"ports.http\": expected a number"). *help set when -h was given. */
+/* Parse argv (after "agent"). Loads config files named by -config-dir (each
+ * directory's *.hcl and *.json in lexical order) and -config-file (in order),
+ * HCL or JSON (config/hcl.h), then applies flags over them. Scalars: the
+ * later file wins; lists (retry_join, services, checks, watches) append.
+ * On error returns CN_EINVAL with every error found, one per line, each
+ * naming the flag, or the file:line:column and key
+ * ("a.hcl:3:10: key \"ports.http\": expected an integer, got string \"80\"").
+ * *help set when -h was given. cfg must be freed with agent_config_free in
+ * every case. */
 int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *help, char *err,
                       size_t errcap);
 void agent_config_free(struct agent_config *cfg);
 /* Usage text generated from the options table. */
 void agent_config_usage(struct cn_buf *out);
-/* The effective configuration as JSON (for /v1/agent/self DebugConfig). */
-int agent_config_json(const struct agent_config *cfg, struct cn_buf *out);
+/* Settings that cannot change while the agent runs and differ between a
+ * and b: appends "key (old -> new)" lines to out; returns how many. */
+int agent_config_diff_fixed(const struct agent_config *a, const struct agent_config *b,
+                            struct cn_buf *out);
 /* docs/config.md body generated from the table. */
 void agent_config_markdown(struct cn_buf *out);
 

@@ -756,6 +756,25 @@ static void h_health_by_name(struct api_ctx *c)
     reply_json_code(c, &w, &b, bn.code);
 }
 
+/* PUT /v1/agent/reload (https://developer.hashicorp.com/consul/api-docs/agent#reload-agent):
+ * 200 with an empty body once the files are re-read and applied; a file with
+ * an error leaves the running configuration as it was and answers 500 with
+ * the errors. */
+static void h_reload(struct api_ctx *c)
+{
+    char err[4096] = "";
+    if (!c->api->cfg.on_reload) {
+        api_error(c, 500, "reload is not available");
+        return;
+    }
+    int rc = c->api->cfg.on_reload(c->api->cfg.on_reload_arg, err, sizeof(err));
+    if (rc) {
+        api_error(c, 500, "Failed reloading config: %s", err);
+        return;
+    }
+    api_reply_empty(c);
+}
+
 #define GP (API_GET | API_PUT)
 #define ALL_METHODS (API_GET | API_PUT | API_POST | API_DELETE)
 
@@ -771,6 +790,7 @@ const struct api_route api_agent_routes[] = {
     {"/v1/agent/services", false, API_GET, NULL, h_services},
     {"/v1/agent/checks", false, API_GET, NULL, h_checks},
     {"/v1/agent/maintenance", false, API_PUT, NULL, h_node_maintenance},
+    {"/v1/agent/reload", false, API_PUT, NULL, h_reload},
     {"/v1/agent/health/service/id/", true, API_GET, NULL, h_health_by_id},
     {"/v1/agent/health/service/name/", true, API_GET, NULL, h_health_by_name},
     {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register},

@@ -5,6 +5,7 @@
 #ifndef CN_API_H
 #define CN_API_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -18,6 +19,10 @@ struct local;
 /* Called once the server has left the cluster through PUT /v1/agent/leave,
  * right after the 200 answer is queued (it still has to be written). */
 typedef void (*api_leave_cb)(void *arg);
+/* PUT /v1/agent/reload: re-read the configuration files. Returns 0, or an
+ * error with the message (every problem found) in err; the running
+ * configuration is then untouched. */
+typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 
 struct api_config {
     const char *node_name;      /* this agent's node */
@@ -36,6 +41,8 @@ struct api_config {
      * stops itself from here (NULL: nothing happens after the answer). */
     api_leave_cb on_leave;
     void *on_leave_arg;
+    api_reload_cb on_reload; /* NULL: /v1/agent/reload answers 500 */
+    void *on_reload_arg;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
@@ -43,6 +50,9 @@ struct api_config {
 int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct api_config *cfg,
             struct api **out);
 void api_free(struct api *a);
+/* Replace the effective configuration shown by /v1/agent/self (copied), after
+ * a reload. Returns 0 or CN_ENOMEM (the old one kept). */
+int api_set_config_json(struct api *a, const char *config_json);
 /* Stop the API's own timers and watches (the leader's session TTL clocks):
  * call before srv_close. Requests are not served any more after it. */
 void api_stop(struct api *a);

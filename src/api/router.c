@@ -62,6 +62,16 @@ void api_stop(struct api *a)
         api__sess_free(a);
 }
 
+int api_set_config_json(struct api *a, const char *config_json)
+{
+    char *d = dupe(config_json ? config_json : "{}");
+    if (!d)
+        return CN_ENOMEM;
+    cn_free((char *)a->cfg.config_json);
+    a->cfg.config_json = d;
+    return 0;
+}
+
 void api_free(struct api *a)
 {
     if (!a)

@@ -175,6 +175,11 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn leave [options]\n\n"
      "  Causes the agent to gracefully leave the Cairn cluster and shutdown.",
      NULL, 1, cli__run_leave},
+    {"reload", "Triggers the agent to reload configuration files",
+     "Usage: cairn reload [options]\n\n"
+     "  Causes the agent to reload configurations. This can be used instead\n"
+     "  of sending the SIGHUP signal to the agent.",
+     NULL, 1, cli__run_reload},
     {"lock", "Execute a command holding a lock",
      "Usage: cairn lock [options] prefix child...\n\n"
      "  Acquires a lock at a given prefix (the key prefix/.lock, as Consul's Go\n"
@@ -267,6 +272,10 @@ const struct cli_cmd cli__cmds[] = {
      "  When both files and flags are given, the flags fill in what the files leave\n"
      "  unset; tags and meta are added.",
      cli__services_register_flags, 1, cli__run_services_register},
+    /* Listed here for `cairn -h`; main.c hands `cairn validate` to the agent
+     * module (agent/validate.c), which owns the options table. */
+    {"validate", "Validate config files/directories",
+     "Usage: cairn validate [options] FILE_OR_DIRECTORY...", NULL, 0, NULL},
     {"version", "Prints the Cairn version",
      "Usage: cairn version [options]\n\n"
      "  Prints the Cairn version and the protocol versions it understands.",

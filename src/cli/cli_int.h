@@ -200,6 +200,7 @@ int cli__run_raft_transfer_leader(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_join(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_force_leave(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_leave(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_reload(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_maint(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_lock(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_watch(struct cli_ctx *c, const struct cli_args *a);

@@ -12,6 +12,7 @@
 #include "base/json.h"
 #include "base/jsonw.h"
 #include "cli/cli_int.h"
+#include "config/hcl.h"
 
 const struct cli_flag cli__services_register_flags[] = {
     {"id", CLI_STR, "string",
@@ -162,7 +163,10 @@ static struct json_object *services_from_files(struct cli_ctx *c, const struct c
             fprintf(c->err, "Error: %s\n", err);
             goto fail;
         }
-        root = cn_json_parse(data.p ? data.p : "", data.len, err, sizeof(err));
+        /* Consul's definition files: HCL (.hcl) or JSON (anything else). */
+        root = cfg_parse(data.p, data.len,
+                         cfg_format_of_path(path) == CFG_FMT_HCL ? CFG_FMT_HCL : CFG_FMT_JSON, err,
+                         sizeof(err));
         cn_buf_free(&data);
         if (!root || !json_object_is_type(root, json_type_object)) {
             fprintf(c->err, "Error: Error decoding %s: %s\n", path,
@@ -174,6 +178,13 @@ static struct json_object *services_from_files(struct cli_ctx *c, const struct c
         size_t before = json_object_array_length(all);
         if (one && json_object_is_type(one, json_type_object))
             json_object_array_add(all, json_object_get(one));
+        /* HCL: `service { }` repeated is a list; `services { }` once an object */
+        for (size_t j = 0;
+             one && json_object_is_type(one, json_type_array) && j < json_object_array_length(one);
+             j++)
+            json_object_array_add(all, json_object_get(json_object_array_get_idx(one, j)));
+        if (many && json_object_is_type(many, json_type_object))
+            json_object_array_add(all, json_object_get(many));
         for (size_t j = 0; many && json_object_is_type(many, json_type_array) &&
                            j < json_object_array_length(many);
              j++) {
@@ -222,6 +233,14 @@ static int services_form(struct cli_ctx *c, const struct cli_args *a, int by_fla
 
 static int register_one(struct cli_ctx *c, struct json_object *svc)
 {
+    /* HCL's one `checks { }` block is an object: the API wants a list */
+    const char *ck = find_key(svc, "checks");
+    struct json_object *cv = ck ? json_object_object_get(svc, ck) : NULL;
+    if (cv && json_object_is_type(cv, json_type_object)) {
+        struct json_object *arr = json_object_new_array();
+        json_object_array_add(arr, json_object_get(cv));
+        put_member(svc, "Checks", arr);
+    }
     const char *name = NULL;
     cn_json_get_str(svc, "Name", &name);
     if (!name)

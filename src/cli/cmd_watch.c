@@ -9,8 +9,9 @@
  * goes on: a watch survives agent restarts.
  *
  * Types: key (-key), keyprefix (-prefix), services, nodes, service
- * (-service, -tag, -passing), checks (-service or -state). The config-file
- * `watches` of the agent are not implemented. */
+ * (-service, -tag, -passing), checks (-service or -state). The agent runs
+ * the `watches` of its config files as children running this command
+ * (agent/watches.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -18,14 +19,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "base/buf.h"
+#include "base/dur.h"
 #include "base/err.h"
 #include "base/json.h"
 #include "cli/cli_int.h"
@@ -40,6 +44,14 @@ const struct cli_flag cli__watch_flags[] = {
     {"passing", CLI_BOOL, NULL, "Only passing instances ('service')."},
     {"state", CLI_STR, "string", "Specifies the states to watch ('checks')."},
     {"wait", CLI_STR, "duration", "cairn: the blocking wait of each round (30s)."},
+    {"http-handler", CLI_STR, "url",
+     "cairn: POST each change to this URL instead of running a handler (a config-file watch's "
+     "http_handler_config)."},
+    {"http-handler-method", CLI_STR, "method", "cairn: method of -http-handler (POST)."},
+    {"http-handler-header", CLI_MAP, "name=value",
+     "cairn: a header of -http-handler (repeatable)."},
+    {"http-handler-timeout", CLI_STR, "duration", "cairn: timeout of -http-handler (10s)."},
+    {"http-handler-tls-skip-verify", CLI_BOOL, NULL, "cairn: do not verify -http-handler's TLS."},
     {NULL, 0, NULL, NULL},
 };
 
@@ -122,6 +134,13 @@ static int view(struct cli_ctx *c, const struct cli_args *a, struct cn_buf *path
 }
 
 /* Run the handler with data on stdin; its exit status is reported, not fatal. */
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
 static void run_handler(struct cli_ctx *c, const char *cmd, const char *data, size_t len)
 {
     int fds[2];
@@ -163,6 +182,54 @@ static void run_handler(struct cli_ctx *c, const char *cmd, const char *data, si
                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 }
 
+/* Consul's HTTP watch handler (api/watch/funcs.go makeHTTPHandler): the
+ * view's JSON as the body, X-Consul-Index set; a failure is reported, not
+ * fatal. */
+static void run_http_handler(struct cli_ctx *c, const struct cli_args *a, uint64_t index,
+                             const char *data, size_t len)
+{
+    CURL *h = curl_easy_init();
+    if (!h) {
+        fprintf(c->err, "Error: http handler: out of memory\n");
+        return;
+    }
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    char ix[64];
+    snprintf(ix, sizeof(ix), "X-Consul-Index: %" PRIu64, index);
+    hdrs = curl_slist_append(hdrs, ix);
+    const struct cli_flag_val *hv = cli__flag(a, "http-handler-header");
+    for (size_t i = 0; hv && i < hv->nlist; i++) {
+        const char *eq = strchr(hv->list[i], '=');
+        char line[1024];
+        snprintf(line, sizeof(line), "%.*s: %s", (int)(eq - hv->list[i]), hv->list[i], eq + 1);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    int64_t ns = 0;
+    if (cn_dur_parse(cli__flag_str(a, "http-handler-timeout", "10s"), &ns) || ns <= 0)
+        ns = 10000 * CN_NS_PER_MS;
+    curl_easy_setopt(h, CURLOPT_URL, cli__flag_str(a, "http-handler", ""));
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, cli__flag_str(a, "http-handler-method", "POST"));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, data);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(ns / 1000000));
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    if (cli__flag_bool(a, "http-handler-tls-skip-verify")) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (rc != CURLE_OK)
+        fprintf(c->err, "Warning: http handler: %s\n", curl_easy_strerror(rc));
+    else if (code < 200 || code > 299)
+        fprintf(c->err, "Warning: http handler: unsuccessful response status %ld\n", code);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+}
+
 static uint64_t jitter(uint64_t ms)
 {
     uint32_t r = 0;
@@ -183,6 +250,13 @@ int cli__run_watch(struct cli_ctx *c, const struct cli_args *a)
     if (cn_buf_cstr(&handler))
         goto out;
     const char *wait = cli__flag_str(a, "wait", "30s");
+    /* Run by an agent for a config-file watch (agent/watches.c): die with it. */
+    const char *parent = getenv("CAIRN_WATCH_PARENT");
+    if (parent && *parent) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if ((long)getppid() != strtol(parent, NULL, 10))
+            goto out;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -237,6 +311,8 @@ int cli__run_watch(struct cli_ctx *c, const struct cli_args *a)
              * changed the table index of a missing key): nothing to fire */
             bool same = fired && out.len == last.len && !memcmp(out.p, last.p, out.len);
             if (same) {
+            } else if (cli__flag_isset(a, "http-handler")) {
+                run_http_handler(c, a, ni, out.p, out.len);
             } else if (handler.len) {
                 run_handler(c, handler.p, out.p, out.len);
             } else {

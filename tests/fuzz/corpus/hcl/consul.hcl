@@ -1,0 +1,2 @@
+datacenter = "dc1"
+node_name = "consul"
