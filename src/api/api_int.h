@@ -51,6 +51,9 @@ struct api_read {
     enum state_table wt;
     char *wkey;   /* NULL = any change in wt; owned by the read (cn_free'd) */
     bool wprefix; /* wkey is a KV prefix */
+    /* The index is not monotonic (user events: derived from an event ID):
+     * a blocking query waits while it equals ?index, not while it is <=. */
+    bool index_ne;
 };
 
 /* Sets the watch spec; key copied (may be NULL). */
@@ -83,6 +86,17 @@ extern const struct api_route api_health_routes[];   /* health.c */
 extern const struct api_route api_agent_routes[];    /* agent.c (uses local/local.h) */
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
 extern const struct api_route api_session_routes[];  /* session.c */
+
+/* coordinate.c: /v1/coordinate/; event.c: /v1/event/ */
+extern const struct api_route api_coordinate_routes[];
+extern const struct api_route api_event_routes[];
+
+/* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
+ * (session.c). */
+int api__uuid(char *out, size_t cap);
+/* Consul's uuidToUint64 (event.c): a user event ID folded to the 64-bit
+ * index /v1/event/list reports. */
+uint64_t api__event_index(const char *id);
 
 /* ---- sessions (session_ttl.c) ----------------------------------------------- */
 /* The leader's TTL clocks and the lock-delay clock; NULL-safe when absent. */

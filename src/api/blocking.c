@@ -79,7 +79,8 @@ static void run_read(struct api_ctx *c)
         return;
     }
     uint64_t idx = r.index ? r.index : 1;
-    if (c->min_index == 0 || idx > c->min_index || !r.wt_set || c->timed_out) {
+    bool moved = r.index_ne ? idx != c->min_index : idx > c->min_index;
+    if (c->min_index == 0 || moved || !r.wt_set || c->timed_out) {
         api_reply_read(c, &r);
         return;
     }

@@ -15,6 +15,9 @@
 #define SNAP_MAGIC "CNST"
 #define SNAP_VERSION 2 /* 1: no sessions, four table indexes */
 #define SNAP_V1_TABLES 4
+/* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
+ * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
+#define SNAP_V2_TABLES 5
 
 #define TRY(x)                                                                                     \
     do {                                                                                           \
@@ -58,7 +61,7 @@ static int encode(const struct state *s, struct cn_buf *b)
     TRY(cn_buf_append(b, SNAP_MAGIC, 4));
     TRY(cn_enc_u8(b, SNAP_VERSION));
     TRY(cn_enc_u64(b, s->last_index));
-    for (int i = 0; i < STATE_T__COUNT; i++)
+    for (int i = 0; i < SNAP_V2_TABLES; i++)
         TRY(cn_enc_u64(b, s->tidx[i]));
 
     TRY(cn_enc_u64(b, (uint64_t)(s->kv_live + s->kv_tombs)));
@@ -467,7 +470,7 @@ static int decode(struct rd *r, uint8_t version)
 {
     struct state *s = r->s;
     s->last_index = cn_dec_u64(&r->d);
-    for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : STATE_T__COUNT); i++)
+    for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : SNAP_V2_TABLES); i++)
         s->tidx[i] = cn_dec_u64(&r->d);
     TRY(dec_check(r, "header"));
     if (s->last_index > AVL_AUG_MAX)
@@ -515,6 +518,10 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
     *s = *r.s;
     s->cb = old.cb;
     s->cb_arg = old.cb_arg;
+    /* The user-event ring is agent memory, not snapshot data: it stays. */
+    s->ev = old.ev;
+    s->tidx[STATE_T_EVENTS] = old.tidx[STATE_T_EVENTS];
+    memset(&old.ev, 0, sizeof(old.ev));
     *r.s = old;
     state_free(r.s);
     return 0;

@@ -59,6 +59,7 @@ void state_free(struct state *s)
     state__free_tree(s, s->nodes, &state__node_ops);
     free_name_tree(s, s->svc_names);
     free_name_tree(s, s->node_names);
+    state__events_free(s);
     cn_free(s);
 }
 
@@ -96,7 +97,7 @@ uint64_t state_node_index(const struct state *s, const char *name)
 
 size_t state_mem_bytes(const struct state *s)
 {
-    return s->mem;
+    return s->mem + s->ev.mem;
 }
 
 /* ---- results ------------------------------------------------------------- */
@@ -343,6 +344,8 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__sess_apply_destroy(t, &d);
     case STATE_CMD_SESSION_RENEW:
         return state__sess_apply_renew(t, &d);
+    case STATE_CMD_EVENT_FIRE:
+        return state__event_apply_fire(t, &d);
     default:
         return CN_ECORRUPT;
     }

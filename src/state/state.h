@@ -162,6 +162,7 @@ enum state_table {
     STATE_T_SERVICES, /* service instances; key = service name */
     STATE_T_CHECKS,   /* health checks; key = node name */
     STATE_T_SESSIONS, /* sessions; key = session ID */
+    STATE_T_EVENTS,   /* user events (event.c); key = event name; not in snapshots */
     STATE_T__COUNT
 };
 
@@ -201,6 +202,9 @@ enum state_cmd_type {
     STATE_CMD_SESSION_CREATE = 6,
     STATE_CMD_SESSION_DESTROY = 7,
     STATE_CMD_SESSION_RENEW = 8,
+    /* A user event (event.c): appended to the ring of the most recent
+     * STATE_EVENTS_MAX events; CN_EINVAL for a malformed ID or empty name. */
+    STATE_CMD_EVENT_FIRE = 9,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -416,6 +420,32 @@ uint64_t state_session_renew_index(const struct state *s);
  * index; the caller compares with the time it saw that index applied). */
 bool state_kv_lock_delay(const struct state *s, const char *key, uint64_t *index,
                          int64_t *delay_ns);
+
+/* ---- user events (event.c) ------------------------------------------------
+ * Consul's user events (agent/user_event.go) travel by gossip; cairn has none
+ * yet, so an event is a log entry (EVENT_FIRE) and every server keeps the
+ * STATE_EVENTS_MAX most recent in a ring, as each Consul agent keeps its last
+ * 256 (agent.eventBuf). The ring is agent memory, not replicated data: it is
+ * not in snapshots, and a snapshot restore keeps the ring as it was (Consul's
+ * agents keep their buffer whatever happens to Raft). Filters are regular
+ * expressions the reader applies (api/event.c), as the receiving agent does. */
+#define STATE_EVENTS_MAX 256
+#define STATE_EVENT_ID_LEN 36 /* a UUID: 8-4-4-4-12 hex digits */
+struct state_event {
+    char *id; /* UUID chosen by the proposer */
+    char *name;
+    uint8_t *payload; /* NULL when payload_len == 0 (Consul's "Payload": null) */
+    size_t payload_len;
+    char *node_filter, *service_filter, *tag_filter; /* "" = none */
+    uint64_t ltime; /* the log index it was applied at (Consul: serf's Lamport time) */
+};
+/* Inputs borrowed; payload may be NULL with payload_len 0. 0, CN_ENOMEM or
+ * CN_EINVAL (NULL id or name). */
+int state_cmd_event_fire(struct cn_buf *out, const struct state_event *e);
+/* Visit the ring oldest first; cb returns nonzero to stop. Borrowed events. */
+typedef int (*state_event_cb)(void *arg, const struct state_event *e);
+void state_events_foreach(const struct state *s, state_event_cb cb, void *arg);
+size_t state_event_count(const struct state *s);
 
 /* ---- snapshots ----------------------------------------------------------- */
 

@@ -157,6 +157,13 @@ struct state {
     size_t nsess;
     uint64_t sess_renew;     /* highest renew_index ever applied */
     struct avl *lock_delays; /* ld_rec by key */
+    /* User events (event.c): a ring of the newest STATE_EVENTS_MAX, each one
+     * allocation; agent memory kept across snapshot restores. */
+    struct {
+        struct state_event *e[STATE_EVENTS_MAX];
+        size_t head, n; /* oldest at head */
+        size_t mem;     /* counted apart from `mem`: it survives restores */
+    } ev;
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -245,6 +252,9 @@ int state__cat_apply_check_status(struct txn *t, struct cn_dec *d);
 int state__sess_apply_create(struct txn *t, struct cn_dec *d);
 int state__sess_apply_destroy(struct txn *t, struct cn_dec *d);
 int state__sess_apply_renew(struct txn *t, struct cn_dec *d);
+int state__event_apply_fire(struct txn *t, struct cn_dec *d);
+/* Free every event of the ring (state_free). */
+void state__events_free(struct state *s);
 
 /* ---- sessions (session.c) ---------------------------------------------------- */
 struct sess_rec *state__sess_find(const struct state *s, const char *id);
