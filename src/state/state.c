@@ -60,6 +60,7 @@ void state_free(struct state *s)
     free_name_tree(s, s->svc_names);
     free_name_tree(s, s->node_names);
     state__events_free(s);
+    state__free_tree(s, s->queries, &state__query_ops);
     cn_free(s);
 }
 
@@ -293,7 +294,7 @@ static void commit(struct txn *t)
 struct saved {
     uint64_t last_index;
     uint64_t tidx[STATE_T__COUNT];
-    size_t kv_live, kv_tombs, nsess;
+    size_t kv_live, kv_tombs, nsess, nqueries;
     uint64_t sess_renew;
 };
 
@@ -304,6 +305,7 @@ static void save(const struct state *s, struct saved *v)
     v->kv_live = s->kv_live;
     v->kv_tombs = s->kv_tombs;
     v->nsess = s->nsess;
+    v->nqueries = s->nqueries;
     v->sess_renew = s->sess_renew;
 }
 
@@ -314,6 +316,7 @@ static void restore(struct state *s, const struct saved *v)
     s->kv_live = v->kv_live;
     s->kv_tombs = v->kv_tombs;
     s->nsess = v->nsess;
+    s->nqueries = v->nqueries;
     s->sess_renew = v->sess_renew;
 }
 
@@ -346,6 +349,10 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__sess_apply_renew(t, &d);
     case STATE_CMD_EVENT_FIRE:
         return state__event_apply_fire(t, &d);
+    case STATE_CMD_QUERY_SET:
+        return state__query_apply_set(t, &d);
+    case STATE_CMD_QUERY_DELETE:
+        return state__query_apply_delete(t, &d);
     default:
         return CN_ECORRUPT;
     }

@@ -163,6 +163,7 @@ enum state_table {
     STATE_T_CHECKS,   /* health checks; key = node name */
     STATE_T_SESSIONS, /* sessions; key = session ID */
     STATE_T_EVENTS,   /* user events (event.c); key = event name; not in snapshots */
+    STATE_T_QUERIES,  /* prepared queries (query.c); key = query ID */
     STATE_T__COUNT
 };
 
@@ -205,6 +206,9 @@ enum state_cmd_type {
     /* A user event (event.c): appended to the ring of the most recent
      * STATE_EVENTS_MAX events; CN_EINVAL for a malformed ID or empty name. */
     STATE_CMD_EVENT_FIRE = 9,
+    /* Prepared queries (query.c): create or update one, delete one. */
+    STATE_CMD_QUERY_SET = 10,
+    STATE_CMD_QUERY_DELETE = 11,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -446,6 +450,42 @@ int state_cmd_event_fire(struct cn_buf *out, const struct state_event *e);
 typedef int (*state_event_cb)(void *arg, const struct state_event *e);
 void state_events_foreach(const struct state *s, state_event_cb cb, void *arg);
 size_t state_event_count(const struct state *s);
+
+/* ---- prepared queries (query.c) ----------------------------------------------
+ * Consul's prepared queries (agent/consul/state/prepared_query.go). The state
+ * keeps what its rules need (ID, name, session, whether it is a template) and
+ * the definition as opaque bytes the API layer writes and reads (its JSON), as
+ * it keeps KV values. Rules, with Consul's texts (CN_EINVAL; a missing query
+ * on update or delete is CN_ENOTFOUND):
+ *   - update/delete: the ID must exist: "Cannot modify non-existent prepared
+ *     query: '<id>'";
+ *   - a name may not equal another query's ID ("name '<n>' aliases an
+ *     existing query ID") nor another query's name ("name '<n>' aliases an
+ *     existing query name"); one template with an empty name at most ("a query
+ *     template with an empty name already exists");
+ *   - a session must exist ("invalid session \"<id>\""), and its invalidation
+ *     deletes the queries bound to it (inside the same command). */
+struct state_query {
+    char *id;
+    char *name; /* "" = none */
+    char *session;
+    bool is_template;
+    uint8_t *def; /* opaque definition (api/query.c: JSON) */
+    size_t def_len;
+    uint64_t create_index, modify_index;
+};
+/* op: 0 create (ID must be new), 1 update. Inputs borrowed. 0, CN_ENOMEM, CN_EINVAL. */
+int state_cmd_query_set(struct cn_buf *out, int op, const struct state_query *q);
+int state_cmd_query_delete(struct cn_buf *out, const char *id);
+const struct state_query *state_query_get(const struct state *s, const char *id);
+/* By name: the query named exactly `name` (templates included), else NULL. */
+const struct state_query *state_query_by_name(const struct state *s, const char *name);
+/* The template whose name is the longest prefix of `name` (an empty name
+ * matches everything), or NULL (Consul's name_prefix_match resolution). */
+const struct state_query *state_query_template_match(const struct state *s, const char *name);
+typedef int (*state_query_cb)(void *arg, const struct state_query *q);
+void state_queries_foreach(const struct state *s, state_query_cb cb, void *arg); /* by ID */
+size_t state_query_count(const struct state *s);
 
 /* ---- snapshots ----------------------------------------------------------- */
 

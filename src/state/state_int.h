@@ -164,6 +164,8 @@ struct state {
         size_t head, n; /* oldest at head */
         size_t mem;     /* counted apart from `mem`: it survives restores */
     } ev;
+    struct avl *queries; /* query_rec by id (query.c) */
+    size_t nqueries;
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -255,6 +257,19 @@ int state__sess_apply_renew(struct txn *t, struct cn_dec *d);
 int state__event_apply_fire(struct txn *t, struct cn_dec *d);
 /* Free every event of the ring (state_free). */
 void state__events_free(struct state *s);
+int state__query_apply_set(struct txn *t, struct cn_dec *d);
+int state__query_apply_delete(struct txn *t, struct cn_dec *d);
+/* Delete the queries bound to session `id` (session.c, on invalidation). */
+int state__query_session_gone(struct txn *t, const char *id);
+
+/* ---- prepared queries (query.c) ---------------------------------------------- */
+struct query_rec {
+    struct avl a;
+    struct state_query q; /* strings and def owned */
+};
+extern const struct avl_ops state__query_ops;
+/* A record holding copies of q's fields and the given indexes; NULL on OOM. */
+struct query_rec *state__query_new(struct state *s, const struct state_query *q);
 
 /* ---- sessions (session.c) ---------------------------------------------------- */
 struct sess_rec *state__sess_find(const struct state *s, const char *id);
