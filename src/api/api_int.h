@@ -87,9 +87,10 @@ extern const struct api_route api_agent_routes[];    /* agent.c (uses local/loca
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
 extern const struct api_route api_session_routes[];  /* session.c */
 
-/* coordinate.c: /v1/coordinate/; event.c: /v1/event/ */
+/* coordinate.c: /v1/coordinate/; event.c: /v1/event/; query.c: /v1/query */
 extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
+extern const struct api_route api_query_routes[];
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */

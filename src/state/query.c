@@ -238,8 +238,7 @@ int state__query_apply_set(struct txn *t, struct cn_dec *d)
         state__avl_seek(&it, s->queries, NULL, false, &state__query_ops);
         while (!rc && (a = state__avl_next(&it)))
             if (QR(a)->q.is_template && !*QR(a)->q.name && strcmp(QR(a)->q.id, id) != 0)
-                rc = fail(t, CN_EINVAL, "a query template with an empty name already exists%s",
-                          "");
+                rc = fail(t, CN_EINVAL, "a query template with an empty name already exists%s", "");
     }
     if (!rc && *sess && !state__sess_find(s, sess))
         rc = fail(t, CN_EINVAL, "invalid session \"%s\"", sess);
