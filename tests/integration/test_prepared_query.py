@@ -219,7 +219,7 @@ def test_python_consul_query_api(cat):
     c.query.update(q["ID"], "redis", name="pyq2")
     assert c.query.get(q["ID"])[0]["Name"] == "pyq2"
     c.query.delete(q["ID"])
-    assert c.query.get(q["ID"]) is None  # the client's answer to a 404
+    assert c.query.get(q["ID"])[1] is None  # the client's answer to a 404: (index, None)
 
 
 def test_cli_services_query_and_datacenters(cat):
