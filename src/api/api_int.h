@@ -122,6 +122,9 @@ struct api_ctx {
     struct srv_watch watch;
     uint64_t deadline_ms;
     void *user; /* handler scratch (owned and freed by the handler) */
+    /* When set, frees `user` if the ctx is freed with it still set (a write
+     * that failed before its done callback ran: no leader, shutdown). */
+    void (*user_free)(void *);
     /* continuation of api_propose */
     void (*propose_done)(struct api_ctx *c, int rc, const struct state_result *res);
     bool timed_out; /* blocking: the wait ran out; answer whatever the read gives */

@@ -97,8 +97,9 @@ static void json_event(struct cn_jsonw *w, const struct state_event *e, uint64_t
 /* ---- PUT /v1/event/fire/:name ----------------------------------------------- */
 
 struct fire {
-    struct state_event e;
+    struct state_event e; /* strings point into buf */
     char id[40];
+    char buf[]; /* name, filters and payload, copied from the request */
 };
 
 static void fire_done(struct api_ctx *c, int rc, const struct state_result *res)
@@ -123,6 +124,16 @@ static void fire_done(struct api_ctx *c, int rc, const struct state_result *res)
     cn_free(f);
 }
 
+static char *put(char **at, const char *s, size_t n)
+{
+    char *p = *at;
+    if (n)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    *at = p + n + 1;
+    return p;
+}
+
 static void h_fire(struct api_ctx *c)
 {
     const char *name = c->arg;
@@ -130,18 +141,25 @@ static void h_fire(struct api_ctx *c)
         api_error(c, 400, "Missing name");
         return;
     }
-    struct fire *f = cn_calloc(1, sizeof(*f));
+    const char *nf = api_param(c, "node"), *sf = api_param(c, "service"), *tf = api_param(c, "tag");
+    nf = nf ? nf : "";
+    sf = sf ? sf : "";
+    tf = tf ? tf : "";
+    size_t plen = c->req->body_len;
+    struct fire *f =
+        cn_malloc(sizeof(*f) + strlen(name) + strlen(nf) + strlen(sf) + strlen(tf) + plen + 5);
     if (!f) {
         api_error(c, 500, "out of memory");
         return;
     }
-    const char *nf = api_param(c, "node"), *sf = api_param(c, "service"), *tf = api_param(c, "tag");
-    f->e.name = (char *)name;
-    f->e.node_filter = (char *)(nf ? nf : "");
-    f->e.service_filter = (char *)(sf ? sf : "");
-    f->e.tag_filter = (char *)(tf ? tf : "");
-    f->e.payload = c->req->body_len ? (uint8_t *)c->req->body : NULL;
-    f->e.payload_len = c->req->body_len;
+    memset(f, 0, sizeof(*f));
+    char *at = f->buf;
+    f->e.name = put(&at, name, strlen(name));
+    f->e.node_filter = put(&at, nf, strlen(nf));
+    f->e.service_filter = put(&at, sf, strlen(sf));
+    f->e.tag_filter = put(&at, tf, strlen(tf));
+    f->e.payload = plen ? (uint8_t *)put(&at, c->req->body, plen) : NULL;
+    f->e.payload_len = plen;
     char err[256];
     if (validate(&f->e, err, sizeof(err))) {
         cn_free(f);
@@ -162,9 +180,8 @@ static void h_fire(struct api_ctx *c)
         api_error(c, 500, "UserEvent encoding failed: %s", cn_strerror(rc));
         return;
     }
-    /* The event's strings borrow from the request, which lives until the
-     * answer. */
     c->user = f;
+    c->user_free = cn_free;
     api_propose(c, &cmd, fire_done);
     cn_buf_free(&cmd);
 }

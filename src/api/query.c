@@ -101,6 +101,7 @@ static void write_query(struct api_ctx *c, const char *id)
         return;
     }
     c->user = q;
+    c->user_free = cn_free;
     api_propose(c, &cmd, set_done);
     cn_buf_free(&cmd);
 }
