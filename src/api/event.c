@@ -301,8 +301,20 @@ static void r_list(struct api_ctx *c, struct api_read *r)
     api_read_watch(r, STATE_T_EVENTS, NULL, false);
 }
 
+/* Consul's event list is agent-local (the agent's own buffer, no RPC): it
+ * answers without a leader. Run it as a ?stale read whatever the request
+ * asked: this server's ring, no read barrier. */
+static const struct api_route list_route = {"/v1/event/list", false, API_GET, r_list, NULL};
+
+static void h_list(struct api_ctx *c)
+{
+    c->route = &list_route;
+    c->cons = API_CONS_STALE;
+    api_run_read(c);
+}
+
 const struct api_route api_event_routes[] = {
     {"/v1/event/fire/", true, API_PUT, NULL, h_fire},
-    {"/v1/event/list", false, API_GET, r_list, NULL},
+    {"/v1/event/list", false, API_GET, NULL, h_list},
     {NULL, false, 0, NULL, NULL},
 };

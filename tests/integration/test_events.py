@@ -76,6 +76,8 @@ def test_list_filters_and_index(agent):
         ids[name] = r.json()["ID"]
     r = agent.get("/v1/event/list")
     assert r.status_code == 200
+    # Agent-local, as Consul's (its own buffer): no read barrier, no leader needed.
+    assert r.headers["X-Consul-Effective-Consistency"] == "stale"
     names = [e["Name"] for e in r.json() if e["Name"].startswith("ev-")]
     # This agent keeps only what its filters accept (shouldProcessUserEvent),
     # oldest first.
@@ -170,3 +172,10 @@ def test_events_reach_every_server(cluster_factory):
         assert lst[0]["LTime"] < lst[1]["LTime"]
     lt = {tuple(e["LTime"] for e in a.get("/v1/event/list?name=roll").json()) for a in c.agents}
     assert len(lt) == 1
+    # The list is agent-local: a server left alone (no quorum, no leader)
+    # still lists what it has.
+    alone = c.agents[0]
+    for a in c.agents[1:]:
+        a.kill9()
+    r = alone.get("/v1/event/list?name=roll")
+    assert r.status_code == 200 and [e["ID"] for e in r.json()] == [e1["ID"], e2["ID"]]
