@@ -114,6 +114,7 @@ void state_result_free(struct state_result *r)
         return;
     cn_free(r->results); /* with every string the results point to */
     cn_free(r->errors);
+    state__cat_results_free(r);
     state_result_init(r);
 }
 
@@ -353,6 +354,8 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__query_apply_set(t, &d);
     case STATE_CMD_QUERY_DELETE:
         return state__query_apply_delete(t, &d);
+    case STATE_CMD_CAT_TXN:
+        return state__cattxn_apply(t, &d);
     default:
         return CN_ECORRUPT;
     }
@@ -391,6 +394,7 @@ int state_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
             cn_free(res->results);
             res->results = NULL;
             res->nresults = 0;
+            state__cat_results_free(res);
             res->rc = rc;
             res->ok = false;
         }

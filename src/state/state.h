@@ -209,6 +209,8 @@ enum state_cmd_type {
     /* Prepared queries (query.c): create or update one, delete one. */
     STATE_CMD_QUERY_SET = 10,
     STATE_CMD_QUERY_DELETE = 11,
+    /* /v1/txn Node, Service and Check operations (cattxn.c), all-or-nothing. */
+    STATE_CMD_CAT_TXN = 12,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -317,6 +319,47 @@ struct state_txn_error {
     char what[200];
 };
 
+/* ---- catalog transactions (cattxn.c) -----------------------------------------
+ * /v1/txn Node, Service and Check operations (Consul's state/txn.go txnNode,
+ * txnService, txnCheck; api-docs/txn.mdx). Every op runs in order and sees
+ * the earlier ones; every failure is reported (errors[] with its op index and
+ * Consul's text) and any failure undoes the whole command (CN_ECONFLICT).
+ * get, set and cas give the item as it is after the op; deletes give nothing.
+ * cas and delete-cas compare `index` with the item's ModifyIndex (cas with
+ * index 0: the item must not exist). Texts: `node "n" doesn't exist`,
+ * `service "s" on node "n" doesn't exist`, `check "c" on node "n" doesn't
+ * exist`, `failed to set node "n", index is stale`, `failed to delete node
+ * "n", index is stale` (service and check alike), `Missing node
+ * registration` for a service or check on an unknown node, and the
+ * registration errors of REGISTER. */
+enum state_cat_kind { STATE_CAT_NODE = 1, STATE_CAT_SERVICE, STATE_CAT_CHECK };
+enum state_cat_verb {
+    STATE_CAT_SET = 0,
+    STATE_CAT_CAS,
+    STATE_CAT_GET,
+    STATE_CAT_DELETE,
+    STATE_CAT_DELETE_CAS,
+    STATE_CAT__COUNT
+};
+struct state_cat_op {
+    enum state_cat_kind kind;
+    enum state_cat_verb verb;
+    uint64_t index;               /* cas, delete-cas: the expected ModifyIndex */
+    struct state_node node;       /* NODE: the node; SERVICE: node.name names the node */
+    struct state_service service; /* SERVICE (service.node ignored) */
+    struct state_check check;     /* CHECK: check.node names the node */
+};
+/* Inputs borrowed. 0, CN_ENOMEM, CN_EINVAL (no ops, more than
+ * STATE_TXN_MAX_OPS, a bad kind or verb). */
+int state_cmd_cat_txn(struct cn_buf *out, const struct state_cat_op *ops, size_t nops);
+/* One result: deep copies (owned by the state_result), the member of `kind`. */
+struct state_cat_result {
+    enum state_cat_kind kind;
+    struct state_node node;
+    struct state_service service;
+    struct state_check check;
+};
+
 struct state_result {
     /* 0 = applied; CN_ECONFLICT = a txn check/cas failed and nothing changed
      * (errors[] says which op); CN_ENOTFOUND = check_status of an unknown
@@ -333,6 +376,9 @@ struct state_result {
     size_t nresults;
     struct state_txn_error *errors;
     size_t nerrors;
+    /* CAT_TXN results, in op order (get/set/cas ops only) */
+    struct state_cat_result *cat;
+    size_t ncat;
 };
 
 void state_result_init(struct state_result *r);

@@ -262,6 +262,20 @@ int state__query_apply_delete(struct txn *t, struct cn_dec *d);
 /* Delete the queries bound to session `id` (session.c, on invalidation). */
 int state__query_session_gone(struct txn *t, const char *id);
 
+/* ---- catalog txn operations (catalog.c entry points for cattxn.c) ------------
+ * Sets behave as a REGISTER of that one item (CN_EINVAL with the error
+ * recorded as op 0: the caller renumbers it); deletes are no-ops for unknown
+ * items. 0, CN_EINVAL or CN_ENOMEM. */
+int state__cat_set_node(struct txn *t, const struct state_node *n);
+int state__cat_set_service(struct txn *t, const char *node, const struct state_service *v);
+int state__cat_set_check(struct txn *t, const char *node, const struct state_check *c);
+int state__cat_del_node(struct txn *t, const char *node);
+int state__cat_del_service(struct txn *t, const char *node, const char *id);
+int state__cat_del_check(struct txn *t, const char *node, const char *id);
+int state__cattxn_apply(struct txn *t, struct cn_dec *d);
+/* Free the catalog results of r (state.c's result handling). */
+void state__cat_results_free(struct state_result *r);
+
 /* ---- prepared queries (query.c) ---------------------------------------------- */
 struct query_rec {
     struct avl a;
