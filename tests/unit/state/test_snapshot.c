@@ -194,7 +194,7 @@ static void test_kv_optional_fields(void **st)
     assert_int_equal(cn_buf_append(&b, "CNST", 4), 0);
     assert_int_equal(cn_enc_u8(&b, 3), 0);
     assert_int_equal(cn_enc_u64(&b, 3), 0); /* last index */
-    for (int i = 0; i < 5; i++) /* kv, nodes, services, checks, sessions */
+    for (int i = 0; i < 5; i++)             /* kv, nodes, services, checks, sessions */
         assert_int_equal(cn_enc_u64(&b, i == STATE_T_KV ? 3 : 0), 0);
     assert_int_equal(cn_enc_u64(&b, 5), 0);
     enc_kv(&b, "a", "x", 0, 1, 3, "sess-0123456789abcdef0123456789abcdef", 2);
