@@ -58,6 +58,9 @@ struct api_read {
     enum state_table wt;
     char *wkey;   /* NULL = any change in wt; owned by the read (cn_free'd) */
     bool wprefix; /* wkey is a KV prefix */
+    /* The index is not monotonic (user events: derived from an event ID):
+     * a blocking query waits while it equals ?index, not while it is <=. */
+    bool index_ne;
 };
 
 /* Sets the watch spec; key copied (may be NULL). */
@@ -91,6 +94,18 @@ extern const struct api_route api_agent_routes[];    /* agent.c (uses local/loca
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
 extern const struct api_route api_session_routes[];  /* session.c */
 
+/* coordinate.c: /v1/coordinate/; event.c: /v1/event/; query.c: /v1/query */
+extern const struct api_route api_coordinate_routes[];
+extern const struct api_route api_event_routes[];
+extern const struct api_route api_query_routes[];
+
+/* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
+ * (session.c). */
+int api__uuid(char *out, size_t cap);
+/* Consul's uuidToUint64 (event.c): a user event ID folded to the 64-bit
+ * index /v1/event/list reports. */
+uint64_t api__event_index(const char *id);
+
 /* ---- sessions (session_ttl.c) ----------------------------------------------- */
 /* The leader's TTL clocks and the lock-delay clock; NULL-safe when absent. */
 int api__sess_new(struct api *a);
@@ -115,6 +130,9 @@ struct api_ctx {
     struct srv_watch watch;
     uint64_t deadline_ms;
     void *user; /* handler scratch (owned and freed by the handler) */
+    /* When set, frees `user` if the ctx is freed with it still set (a write
+     * that failed before its done callback ran: no leader, shutdown). */
+    void (*user_free)(void *);
     /* continuation of api_propose */
     void (*propose_done)(struct api_ctx *c, int rc, const struct state_result *res);
     bool timed_out;    /* blocking: the wait ran out; answer whatever the read gives */

@@ -116,7 +116,7 @@ static void r_list(struct api_ctx *c, struct api_read *r)
 
 /* ---- create ----------------------------------------------------------------- */
 
-static int make_uuid(char *out, size_t cap)
+int api__uuid(char *out, size_t cap)
 {
     uint8_t b[16];
     if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
@@ -275,7 +275,7 @@ static void h_create(struct api_ctx *c)
     memset(&v, 0, sizeof(v));
     char err[512] = "out of memory", id[40];
     int status = decode_create(c, &v, err, sizeof(err));
-    if (!status && make_uuid(id, sizeof(id))) {
+    if (!status && api__uuid(id, sizeof(id))) {
         status = 500;
         snprintf(err, sizeof(err), "failed generating session ID");
     }

@@ -204,6 +204,12 @@ int cli__run_reload(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_maint(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_lock(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_watch(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_catalog_datacenters(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_event(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_services_query(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__catalog_datacenters_flags[];
+extern const struct cli_flag cli__event_flags[];
+extern const struct cli_flag cli__services_query_flags[];
 
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];

@@ -842,3 +842,38 @@ const struct state_check *state_check_get(const struct state *s, const char *nod
     struct chk_rec *c = node && check_id ? find_chk(s, node, check_id) : NULL;
     return c ? &c->c : NULL;
 }
+
+/* ---- entry points for catalog txn operations (cattxn.c) ---------------------- */
+
+int state__cat_set_node(struct txn *t, const struct state_node *n)
+{
+    return reg_node(t, n, false);
+}
+
+int state__cat_set_service(struct txn *t, const char *node, const struct state_service *v)
+{
+    return reg_service(t, node, v);
+}
+
+int state__cat_set_check(struct txn *t, const char *node, const struct state_check *c)
+{
+    return reg_check(t, node, c);
+}
+
+int state__cat_del_node(struct txn *t, const char *node)
+{
+    struct node_rec *n = find_node(t->s, node);
+    return n ? dereg_node(t, n) : 0;
+}
+
+int state__cat_del_service(struct txn *t, const char *node, const char *id)
+{
+    struct svc_rec *v = find_svc(t->s, node, id);
+    return v ? dereg_service(t, v) : 0;
+}
+
+int state__cat_del_check(struct txn *t, const char *node, const char *id)
+{
+    struct chk_rec *c = find_chk(t->s, node, id);
+    return c ? unlink_check(t, c) : 0;
+}

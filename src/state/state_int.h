@@ -157,6 +157,15 @@ struct state {
     size_t nsess;
     uint64_t sess_renew;     /* highest renew_index ever applied */
     struct avl *lock_delays; /* ld_rec by key */
+    /* User events (event.c): a ring of the newest STATE_EVENTS_MAX, each one
+     * allocation; agent memory kept across snapshot restores. */
+    struct {
+        struct state_event *e[STATE_EVENTS_MAX];
+        size_t head, n; /* oldest at head */
+        size_t mem;     /* counted apart from `mem`: it survives restores */
+    } ev;
+    struct avl *queries; /* query_rec by id (query.c) */
+    size_t nqueries;
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -245,6 +254,36 @@ int state__cat_apply_check_status(struct txn *t, struct cn_dec *d);
 int state__sess_apply_create(struct txn *t, struct cn_dec *d);
 int state__sess_apply_destroy(struct txn *t, struct cn_dec *d);
 int state__sess_apply_renew(struct txn *t, struct cn_dec *d);
+int state__event_apply_fire(struct txn *t, struct cn_dec *d);
+/* Free every event of the ring (state_free). */
+void state__events_free(struct state *s);
+int state__query_apply_set(struct txn *t, struct cn_dec *d);
+int state__query_apply_delete(struct txn *t, struct cn_dec *d);
+/* Delete the queries bound to session `id` (session.c, on invalidation). */
+int state__query_session_gone(struct txn *t, const char *id);
+
+/* ---- catalog txn operations (catalog.c entry points for cattxn.c) ------------
+ * Sets behave as a REGISTER of that one item (CN_EINVAL with the error
+ * recorded as op 0: the caller renumbers it); deletes are no-ops for unknown
+ * items. 0, CN_EINVAL or CN_ENOMEM. */
+int state__cat_set_node(struct txn *t, const struct state_node *n);
+int state__cat_set_service(struct txn *t, const char *node, const struct state_service *v);
+int state__cat_set_check(struct txn *t, const char *node, const struct state_check *c);
+int state__cat_del_node(struct txn *t, const char *node);
+int state__cat_del_service(struct txn *t, const char *node, const char *id);
+int state__cat_del_check(struct txn *t, const char *node, const char *id);
+int state__cattxn_apply(struct txn *t, struct cn_dec *d);
+/* Free the catalog results of r (state.c's result handling). */
+void state__cat_results_free(struct state_result *r);
+
+/* ---- prepared queries (query.c) ---------------------------------------------- */
+struct query_rec {
+    struct avl a;
+    struct state_query q; /* strings and def owned */
+};
+extern const struct avl_ops state__query_ops;
+/* A record holding copies of q's fields and the given indexes; NULL on OOM. */
+struct query_rec *state__query_new(struct state *s, const struct state_query *q);
 
 /* ---- sessions (session.c) ---------------------------------------------------- */
 struct sess_rec *state__sess_find(const struct state *s, const char *id);
