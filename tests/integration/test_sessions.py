@@ -267,3 +267,35 @@ def test_sessions_survive_restart(agent_factory):
     c2 = consul.Consul(host="127.0.0.1", port=a.http_port)
     assert c2.session.info(sid)[1]["Name"] == "keep"
     assert c2.kv.get("keep/lock")[1]["Session"] == sid
+
+
+def _applied(a):
+    return int(a.get("/v1/agent/self").json()["Stats"]["raft"]["applied_index"])
+
+
+def test_follower_renewal_is_not_a_log_write(cluster_factory):
+    """Consul's followers forward Session.Renew to the leader as an RPC
+    (agent/consul/session_endpoint.go, Renew: forwarded, then the leader's
+    resetSessionTimer); nothing is written to the log. Renewing through a
+    follower every 3 s keeps a 10 s session alive for 15 s while the leader's
+    applied index does not move; an unknown session is Consul's 404."""
+    cl = cluster_factory(3)
+    ldr = cl.leader()
+    f = cl.followers()[0]
+    r = f.put_json("/v1/session/create", {"TTL": "10s", "LockDelay": "0s"})
+    assert r.status_code == 200, r.text
+    sid = r.json()["ID"]
+    wait_until(lambda: _applied(f) == _applied(ldr), what="follower caught up")
+    before = _applied(ldr)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15:
+        r = f.put("/v1/session/renew/" + sid)
+        assert r.status_code == 200, r.text
+        assert r.json()[0]["ID"] == sid and r.json()[0]["TTL"] == "10s"
+        time.sleep(3)
+    assert ldr.get("/v1/session/info/" + sid).json()[0]["ID"] == sid
+    assert _applied(ldr) == before
+    r = f.put("/v1/session/renew/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404
+    assert r.text.strip() == "Session id '00000000-0000-0000-0000-000000000000' not found"
+    assert _applied(ldr) == before
