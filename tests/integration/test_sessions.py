@@ -128,9 +128,19 @@ def test_acquire_release_lockindex(agent, c):
     assert c.kv.put("lk/a", "four", acquire=s2) is True
     _, e = c.kv.get("lk/a")
     assert e["LockIndex"] == 2 and e["Session"] == s2
-    # cas with acquire conflicts (Consul's conflictingFlags)
+    # ?cas together with ?acquire (or ?release) is refused, nothing written:
+    # Consul's KVSPut (agent/kvs_endpoint.go) starts with
+    # conflictingFlags(resp, req, "cas", "acquire", "release"), which answers
+    # 400 "Conflicting flags: " + url.Values.Encode() (keys sorted) and a
+    # newline (agent/http.go). The "?cas with acquire" is this refusal.
     r = agent.http.put(url(agent, "/v1/kv/lk/a?cas=1&acquire=" + s2), data=b"x")
-    assert r.status_code == 400 and r.text.startswith("Conflicting flags")
+    assert r.status_code == 400
+    assert r.text == "Conflicting flags: acquire=%s&cas=1\n" % s2
+    r = agent.http.put(url(agent, "/v1/kv/lk/a?release=%s&cas=0" % s2), data=b"x")
+    assert r.status_code == 400
+    assert r.text == "Conflicting flags: cas=0&release=%s\n" % s2
+    _, e = c.kv.get("lk/a")
+    assert e["LockIndex"] == 2 and e["Session"] == s2 and e["Value"] == b"four"
     # after destroy with lock_delay=0 the key is free at once
     assert c.session.destroy(s2)
     _, e = c.kv.get("lk/a")
