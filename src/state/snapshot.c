@@ -243,6 +243,8 @@ static int rd_kv(struct rd *r)
             return fail(r, "kv keys out of order at entry %" PRIu64, i);
         }
         state__avl_insert(&s->kv, &kr->a, &state__kv_ops);
+        if (state__held_restore(s, kr))
+            return CN_ENOMEM;
         if (kind == 1)
             s->kv_tombs++;
         else

@@ -54,6 +54,7 @@ void state_free(struct state *s)
     state__free_tree(s, s->kv, &state__kv_ops);
     state__free_tree(s, s->sessions, &state__sess_id_ops); /* owns sess_rec */
     state__free_tree(s, s->lock_delays, &state__ld_ops);
+    state__free_tree(s, s->held, &state__held_ops);
     state__free_tree(s, s->checks, &state__chk_ops);
     state__free_tree(s, s->services, &state__svc_id_ops); /* owns svc_rec */
     state__free_tree(s, s->nodes, &state__node_ops);

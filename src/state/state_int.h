@@ -157,6 +157,7 @@ struct state {
     size_t nsess;
     uint64_t sess_renew;     /* highest renew_index ever applied */
     struct avl *lock_delays; /* ld_rec by key */
+    struct avl *held;        /* held_rec by (session, key): held.c */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -171,6 +172,7 @@ extern const struct avl_ops state__name_ops;
 extern const struct avl_ops state__sess_id_ops;
 extern const struct avl_ops state__sess_node_ops;
 extern const struct avl_ops state__ld_ops;
+extern const struct avl_ops state__held_ops;
 
 /* Approximate heap cost of one allocation of n bytes (glibc chunk). */
 size_t state__chunk(size_t n);
@@ -255,6 +257,21 @@ int state__sess_invalidate_node(struct txn *t, const char *node, const char *che
 /* KV side of an invalidation (kv.c): release (or delete, del = true) every
  * key held by session `id` and start lock-delay for them. */
 int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t delay_ns);
+/* ---- the session -> held keys index (held.c) ---------------------------------
+ * Derived from the KV tree, never encoded. */
+/* Before old is replaced by nw (either may be NULL or a tombstone): move
+ * the key's index record to nw's holder. 0 or CN_ENOMEM (nothing changed). */
+int state__held_update(struct txn *t, const struct kv_rec *old, const struct kv_rec *nw);
+/* Snapshot restore: index r (outside a txn). 0 or CN_ENOMEM. */
+int state__held_restore(struct state *s, const struct kv_rec *r);
+/* The first key (in key order) held by session, or NULL. Borrowed: valid
+ * until the index changes. */
+const char *state__held_first(const struct state *s, const char *session);
+size_t state__held_count(const struct state *s, const char *session);
+/* Debug and tests: does the index match the KV tree, for session (or, with
+ * NULL, entirely)? O(keys). */
+bool state__held_agrees(const struct state *s, const char *session);
+
 struct sess_rec *state__sess_dup(struct state *s, const struct state_session *v);
 int state__enc_session(struct cn_buf *b, const struct state_session *v);
 void state__dec_session(struct cn_dec *d, struct state_session *v);
