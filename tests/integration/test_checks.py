@@ -750,3 +750,65 @@ def test_checks_run_again_after_a_restart(agent_factory):
     finally:
         t.stop()
         a.stop()
+
+
+# ---- HTTPS: TLSServerName, TLSSkipVerify -------------------------------------------
+
+def _make_cert(tmp_path, name):
+    """A throwaway CA and a server certificate for DNS:name signed by it."""
+    import subprocess
+    d = str(tmp_path)
+    def run(*a):
+        subprocess.run(a, check=True, capture_output=True, cwd=d, timeout=60)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=cairn test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
+        "-keyout", "srv.key", "-out", "srv.csr")
+    with open(d + "/ext.cnf", "w") as f:
+        f.write("subjectAltName=DNS:%s\n" % name)
+    run("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "srv.pem")
+    return d + "/srv.pem", d + "/srv.key"
+
+
+def test_https_tls_server_name_and_skip_verify(agent, tmp_path):
+    """Consul's HTTP check sets tls.Config.ServerName = TLSServerName and
+    InsecureSkipVerify = TLSSkipVerify (agent/checks/check.go, CheckHTTP;
+    api-docs agent/check.mdx: "TLSServerName - Specifies an optional string
+    used to set the SNI host when connecting via TLS"). The connection still
+    goes to the URL's address with the URL's Host header. The certificate is
+    signed by a throwaway CA the agent does not trust."""
+    import ssl
+    cert, key = _make_cert(tmp_path, "svc.test")
+    t = HTTPTarget()
+    sni = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.sni_callback = lambda s, name, c: sni.append(name)
+    t.srv.socket = ctx.wrap_socket(t.srv.socket, server_side=True)
+    url = "https://127.0.0.1:%d/health" % t.port
+    try:
+        # TLSServerName is the SNI name; skip-verify accepts the untrusted CA
+        _register(agent, {"Name": "tls", "ID": "tls1", "Port": t.port,
+                          "Check": {"HTTP": url, "Interval": IV,
+                                    "TLSServerName": "svc.test", "TLSSkipVerify": True}})
+        _wait_status(agent, "service:tls1", "passing")
+        assert _check(agent, "service:tls1")["Output"] == \
+            "HTTP GET %s: 200 OK Output: ok" % url
+        assert "svc.test" in sni, sni
+        assert t.headers_seen[-1].get("Host") == "127.0.0.1:%d" % t.port
+        # without TLSSkipVerify the certificate is refused (not for
+        # 127.0.0.1, and not from a trusted CA): critical, with the URL
+        _register(agent, {"Name": "tls", "ID": "tls2", "Port": t.port,
+                          "Check": {"HTTP": url, "Interval": IV}})
+        _wait_status(agent, "service:tls2", "critical")
+        wait_until(lambda: _check(agent, "service:tls2")["Output"].startswith(
+            'Get "%s": ' % url), what="a TLS failure output")
+        hits = t.hits
+        wait_until(lambda: _check(agent, "service:tls1")["Status"] == "passing" and
+                   t.hits > hits + 2, what="tls1 keeps passing")
+        assert t.hits and _status(agent, "service:tls2") == "critical"
+    finally:
+        _deregister(agent, "tls1")
+        _deregister(agent, "tls2")
+        t.stop()
