@@ -13,7 +13,9 @@
 #include "state/state_int.h"
 
 #define SNAP_MAGIC "CNST"
-#define SNAP_VERSION 2 /* 1: no sessions, four table indexes */
+#define SNAP_VERSION                                                                               \
+    3 /* 1: no sessions, four table indexes; 2: checks without their                               \
+       * agent-only definition */
 #define SNAP_V1_TABLES 4
 
 #define TRY(x)                                                                                     \
@@ -147,6 +149,7 @@ int state_snapshot_encode(const struct state *s, struct cn_buf *out)
 struct rd {
     struct cn_dec d;
     struct state *s;
+    uint8_t version;
     char *err;
     size_t errcap;
     bool failed;
@@ -368,7 +371,7 @@ static int rd_checks(struct rd *r)
         memset(&tmp, 0, sizeof(tmp));
         tmp.node = cn_dec_strdup(&r->d);
         if (!r->d.err)
-            state__dec_check(&r->d, &tmp);
+            state__dec_check(&r->d, &tmp, r->version >= 3);
         tmp.create_index = cn_dec_u64(&r->d);
         tmp.modify_index = cn_dec_u64(&r->d);
         int rc = dec_check(r, "check");
@@ -503,8 +506,9 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
     const uint8_t *p = data;
     if (cn_get_u32(p + len - 4) != cn_crc32c(0, p, len - 4))
         return fail(&r, "checksum mismatch");
-    if (p[4] != 1 && p[4] != SNAP_VERSION)
+    if (p[4] < 1 || p[4] > SNAP_VERSION)
         return fail(&r, "unsupported version %u", p[4]);
+    r.version = p[4];
     cn_dec_init(&r.d, p + 5, len - 9);
     if (!(r.s = state_new()))
         return CN_ENOMEM;

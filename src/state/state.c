@@ -323,8 +323,9 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
     cn_dec_init(&d, cmd, len);
     uint8_t type = cn_dec_u8(&d);
     uint8_t ver = cn_dec_u8(&d);
-    if (d.err || ver != STATE_CMD_VERSION)
+    if (d.err || ver < STATE_CMD_VERSION_MIN || ver > STATE_CMD_VERSION)
         return CN_ECORRUPT;
+    t->ver = ver;
     switch (type) {
     case STATE_CMD_NOOP:
         return cn_dec_done(&d) ? 0 : CN_ECORRUPT;

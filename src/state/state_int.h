@@ -213,6 +213,7 @@ struct txn {
     struct note *notes;
     size_t nn, cn;
     struct state_result *res; /* may be NULL */
+    uint8_t ver;              /* the command's version (STATE_CMD_VERSION_MIN..) */
     struct kv_res *kres;      /* freed by state_apply */
     size_t nkres, ckres;
 };
@@ -290,7 +291,8 @@ struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c);
 struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index);
 
 /* ---- command/snapshot field codecs (cmd.c) --------------------------------- */
-#define STATE_CMD_VERSION 1
+#define STATE_CMD_VERSION 2     /* 2: a check carries its agent-only definition */
+#define STATE_CMD_VERSION_MIN 1 /* still applied (log entries written before) */
 int state__enc_node(struct cn_buf *b, const struct state_node *n);
 int state__enc_service(struct cn_buf *b, const struct state_service *v);
 int state__enc_check(struct cn_buf *b, const struct state_check *c);
@@ -298,7 +300,7 @@ int state__enc_check(struct cn_buf *b, const struct state_check *c);
  * partially decoded struct is still freeable with state_*_clear. */
 void state__dec_node(struct cn_dec *d, struct state_node *n);
 void state__dec_service(struct cn_dec *d, struct state_service *v);
-void state__dec_check(struct cn_dec *d, struct state_check *c);
+void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext);
 /* Deep copy of a node (values.c), as state_service_copy. */
 int state__node_copy(struct state_node *dst, const struct state_node *src);
 /* A NUL-terminated string carried with its NUL ("z-string"); borrowed. */
