@@ -725,28 +725,48 @@ def test_cli_maint(agent):
 
 # ---- restart ---------------------------------------------------------------------------
 
-def test_checks_run_again_after_a_restart(agent_factory):
-    """The local state is rebuilt from the catalog at start: HTTP/TCP checks
-    run again; a script check, whose Args are not kept, turns critical
-    rather than staying as it was, unrun."""
+def test_checks_run_again_after_a_restart(agent_factory, tmp_path):
+    """The local state is rebuilt from the catalog at start, and the catalog
+    keeps each check's whole definition: HTTP/TCP checks run again, and so
+    do a script check (its Args) and an alias check (its AliasService) --
+    they are not reset to critical. The catalog shows the definition in
+    Definition as Consul's does (structs.HealthCheckDefinition: ScriptArgs,
+    AliasService, ...; the counting thresholds are not part of it)."""
     a = agent_factory(name="restart", extra_args=["-enable-local-script-checks"])
     t = TCPTarget()
+    runs = str(tmp_path / "runs")
     try:
         _register(a, {"Name": "r", "ID": "r1",
-                      "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s"}})
+                      "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s",
+                                "FailuresBeforeCritical": 2}})
         r = a.put_json("/v1/agent/check/register",
-                       {"Name": "scr", "Args": ["/bin/true"], "Interval": IV})
+                       {"Name": "scr", "Args": ["/bin/sh", "-c", "echo run >> " + runs],
+                        "Interval": IV})
+        assert r.status_code == 200, r.text
+        r = a.put_json("/v1/agent/check/register",
+                       {"Name": "al", "AliasService": "r1"})
         assert r.status_code == 200, r.text
         _wait_status(a, "service:r1", "passing")
         _wait_status(a, "scr", "passing")
+        _wait_status(a, "al", "passing")
+        cat = {c["CheckID"]: c for c in a.get("/v1/health/node/restart").json()}
+        assert cat["scr"]["Definition"]["ScriptArgs"] == ["/bin/sh", "-c", "echo run >> " + runs]
+        assert cat["al"]["Definition"]["AliasService"] == "r1"
+        assert "FailuresBeforeCritical" not in cat["service:r1"]["Definition"]
         a.restart()
+        n = len(open(runs).read().split())
+        wait_until(lambda: len(open(runs).read().split()) > n + 2,
+                   what="the script check runs again after the restart")
+        assert _status(a, "scr") == "passing"
+        assert _check(a, "scr")["Definition"]["ScriptArgs"][0] == "/bin/sh"
         port = t.port
         t.stop()
         _wait_status(a, "service:r1", "critical")
+        _wait_status(a, "al", "critical")  # the alias follows its target
         t = TCPTarget(port)
         _wait_status(a, "service:r1", "passing")
-        _wait_status(a, "scr", "critical")
-        assert "not kept across an agent restart" in _check(a, "scr")["Output"]
+        _wait_status(a, "al", "passing")
+        assert "not kept" not in _check(a, "scr")["Output"]
     finally:
         t.stop()
         a.stop()
