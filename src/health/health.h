@@ -32,6 +32,7 @@ enum health_type {
     HEALTH_SCRIPT = 3, /* a child process in its own process group */
     HEALTH_UDP = 4,    /* one empty datagram; silence or an answer is passing */
     HEALTH_GRPC = 5,   /* grpc.health.v1.Health/Check over HTTP/2 (libcurl) */
+    HEALTH_H2PING = 6, /* an HTTP/2 PING (libnghttp2), over TLS with h2ping_use_tls */
 };
 
 /* Consul's defaults (agent/checks/check.go). */
@@ -51,6 +52,7 @@ struct health_def {
     const char *tls_server_name;
     bool tls_skip_verify;
     bool grpc_use_tls;
+    bool h2ping_use_tls;
     int64_t interval_ns; /* > 0 */
     int64_t timeout_ns;  /* <= 0: HTTP/TCP min(10 s, interval), script 30 s */
     int success_before_passing, failures_before_warning, failures_before_critical;

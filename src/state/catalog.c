@@ -72,7 +72,8 @@ static size_t svc_mem(const struct svc_rec *r)
 /* The agent-only definition strings (NULL when not carried). */
 #define CHECK_EXT_STRS(c)                                                                          \
     {                                                                                              \
-        (c)->tls_server_name, (c)->udp, (c)->grpc, (c)->alias_node, (c)->alias_service             \
+        (c)->tls_server_name, (c)->udp, (c)->grpc, (c)->alias_node, (c)->alias_service,            \
+            (c)->h2ping                                                                            \
     }
 
 static size_t chk_mem(const struct chk_rec *r)
@@ -298,7 +299,7 @@ static bool chk_same(const struct state_check *a, const struct state_check *b)
            a->success_before_passing == b->success_before_passing &&
            a->failures_before_warning == b->failures_before_warning &&
            a->failures_before_critical == b->failures_before_critical &&
-           a->grpc_use_tls == b->grpc_use_tls;
+           a->grpc_use_tls == b->grpc_use_tls && a->h2ping_use_tls == b->h2ping_use_tls;
 }
 
 /* ---- lookups ------------------------------------------------------------------ */

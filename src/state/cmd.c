@@ -234,7 +234,9 @@ int state__enc_check(struct cn_buf *b, const struct state_check *c)
     TRY(cn_enc_u8(b, c->grpc_use_tls ? 1 : 0));
     TRY(cn_enc_str(b, c->alias_node ? c->alias_node : ""));
     TRY(cn_enc_str(b, c->alias_service ? c->alias_service : ""));
-    return enc_strs(b, c->args, c->nargs);
+    TRY(enc_strs(b, c->args, c->nargs));
+    TRY(cn_enc_str(b, c->h2ping ? c->h2ping : ""));
+    return cn_enc_u8(b, c->h2ping_use_tls ? 1 : 0);
 }
 
 void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext)
@@ -272,6 +274,8 @@ void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext)
     c->alias_node = dstr_opt(d);
     c->alias_service = dstr_opt(d);
     dec_strs(d, &c->args, &c->nargs);
+    c->h2ping = dstr_opt(d);
+    c->h2ping_use_tls = dec_bool(d);
 }
 
 static int enc_strs(struct cn_buf *b, char *const *v, size_t n)

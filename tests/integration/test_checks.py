@@ -156,6 +156,8 @@ class GRPCHealthTarget:
             elif t == 7:
                 return
 
+    tls = None  # an ssl.SSLContext: serve HTTP/2 over TLS (ALPN h2)
+
     def _accept(self):
         while not self.stopped:
             try:
@@ -165,6 +167,8 @@ class GRPCHealthTarget:
 
             def run(c=c):
                 try:
+                    if self.tls is not None:
+                        c = self.tls.wrap_socket(c, server_side=True)
                     self._serve(c)
                 except Exception:
                     pass
@@ -560,10 +564,10 @@ def test_bad_definitions_get_400_and_change_nothing(agent):
         ({"Name": "b", "HTTP": "http://127.0.0.1:1/", "Interval": "ten"},
          'Request decode failed: Interval: time: invalid duration "ten"'),
         ({"Name": "b", "GRPC": "127.0.0.1:1", "TCP": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: only one of HTTP, TCP, UDP and GRPC may be specified"),
-        ({"Name": "b", "H2PING": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: H2PING checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
-         "script and alias checks are)"),
+         "Invalid check: only one of HTTP, TCP, UDP, GRPC and H2PING may be specified"),
+        ({"Name": "b", "H2PING": "127.0.0.1:1"},
+         "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
+         "checks"),
         ({"Name": "b", "UDP": "127.0.0.1:1"},
          "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
          "checks"),
@@ -835,3 +839,60 @@ def test_https_tls_server_name_and_skip_verify(agent, tmp_path):
         _deregister(agent, "tls1")
         _deregister(agent, "tls2")
         t.stop()
+
+
+# ---- H2PING ----------------------------------------------------------------------------
+
+def test_h2ping_check(agent, tmp_path):
+    """H2PING (Consul's CheckH2PING, agent/checks/check.go): dial the
+    address, start an HTTP/2 client connection (over TLS unless
+    H2PingUseTLS is false; it defaults to true) and send a PING; its ACK is
+    passing with "HTTP2 ping was successful", a dial failure critical with
+    "Failed to dial to ADDR: ...". The servers are the hand-framed HTTP/2
+    one above (it acks PINGs), in clear and behind a throwaway certificate
+    for svc.test (ALPN h2)."""
+    import ssl
+    h2c = GRPCHealthTarget()
+    tls = GRPCHealthTarget()
+    cert, key = _make_cert(tmp_path, "svc.test")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["h2"])
+    tls.tls = ctx
+    try:
+        r = agent.put_json("/v1/agent/check/register",
+                           {"Name": "h2c", "H2PING": h2c.addr, "H2PingUseTLS": False,
+                            "Interval": IV, "Timeout": "5s"})
+        assert r.status_code == 200, r.text
+        _wait_status(agent, "h2c", "passing")
+        c = _check(agent, "h2c")
+        assert c["Output"] == "HTTP2 ping was successful"
+        assert c["Type"] == "h2ping"
+        assert c["Definition"]["H2PING"] == h2c.addr
+        assert "H2PingUseTLS" not in c["Definition"]
+        # TLS by default: the certificate is for svc.test from an untrusted CA
+        r = agent.put_json("/v1/agent/check/register",
+                           {"Name": "h2s", "H2PING": tls.addr, "Interval": IV,
+                            "Timeout": "5s", "TLSServerName": "svc.test",
+                            "TLSSkipVerify": True})
+        assert r.status_code == 200, r.text
+        _wait_status(agent, "h2s", "passing")
+        assert _check(agent, "h2s")["Definition"]["H2PingUseTLS"] is True
+        r = agent.put_json("/v1/agent/check/register",
+                           {"Name": "h2v", "H2PING": tls.addr, "Interval": IV,
+                            "Timeout": "5s"})
+        assert r.status_code == 200, r.text
+        wait_until(lambda: _check(agent, "h2v")["Output"].startswith(
+            "Failed to dial to %s: tls: failed to verify certificate" % tls.addr),
+            what="a verification failure")
+        assert _status(agent, "h2v") == "critical"
+        # the server goes away: critical, Consul's dial failure text
+        h2c.stop()
+        _wait_status(agent, "h2c", "critical")
+        assert _check(agent, "h2c")["Output"].startswith(
+            "Failed to dial to %s: " % h2c.addr), _check(agent, "h2c")["Output"]
+    finally:
+        for cid in ("h2c", "h2s", "h2v"):
+            agent.put("/v1/agent/check/deregister/" + cid)
+        h2c.stop()
+        tls.stop()

@@ -243,9 +243,9 @@ static void test_encoder_validation(void **st)
  * thresholds, TLSServerName, UDP, GRPC/GRPCUseTLS, script args, alias
  * targets); a version 1 command, as earlier versions wrote to the log, is
  * still applied, with none of them. The v1 bytes are built here: a v2
- * register whose only check has an empty definition, its 37 trailing
+ * register whose only check has an empty definition, its 42 trailing
  * definition bytes cut (3 u32 counters, 3 empty strings, a bool, 2 empty
- * strings, an empty list) and its version byte set to 1. */
+ * strings, an empty list, an empty string, a bool) and its version byte set to 1. */
 static void test_check_definition_versions(void **st)
 {
     (void)st;
@@ -264,6 +264,8 @@ static void test_check_definition_versions(void **st)
     c->tls_server_name = "svc.test";
     c->grpc_use_tls = true;
     c->alias_node = "n9";
+    c->h2ping = "10.0.0.1:443";
+    c->h2ping_use_tls = true;
     assert_int_equal(reg_apply(s, 1, &f, NULL), 0);
     const struct state_check *got = state_check_get(s, "n1", "scr");
     assert_non_null(got);
@@ -275,6 +277,8 @@ static void test_check_definition_versions(void **st)
     assert_string_equal(got->tls_server_name, "svc.test");
     assert_true(got->grpc_use_tls);
     assert_string_equal(got->alias_node, "n9");
+    assert_string_equal(got->h2ping, "10.0.0.1:443");
+    assert_true(got->h2ping_use_tls);
     /* a changed definition alone is a change (re-registration writes it) */
     uint64_t mi = got->modify_index;
     c->failures_before_critical = 4;
@@ -293,8 +297,8 @@ static void test_check_definition_versions(void **st)
     assert_int_equal(state_cmd_register(&b, &f.r), 0);
     assert_int_equal((uint8_t)b.p[1], 2);
     b.p[1] = 1;
-    assert_int_equal(state_apply(s, 3, b.p, b.len, NULL), CN_ECORRUPT); /* 37 bytes extra */
-    b.len -= 37;
+    assert_int_equal(state_apply(s, 3, b.p, b.len, NULL), CN_ECORRUPT); /* 42 bytes extra */
+    b.len -= 42;
     assert_int_equal(state_apply(s, 3, b.p, b.len, NULL), 0);
     got = state_check_get(s, "n1", "old");
     assert_non_null(got);
@@ -324,7 +328,7 @@ static void test_check_definition_versions(void **st)
 
     /* A version 2 snapshot (checks without the definition) restores: built
      * from a version 3 one of a state whose only check has an empty
-     * definition, those 37 bytes cut out of the check's encoding. */
+     * definition, those 42 bytes cut out of the check's encoding. */
     struct state *u = state_new();
     assert_int_equal(state_apply(u, 3, b.p, b.len, NULL), 0);
     snap(u, &a);
@@ -332,9 +336,9 @@ static void test_check_definition_versions(void **st)
     assert_int_equal(state__enc_check(&e, state_check_get(u, "n1", "old")), 0);
     char *at = memmem(a.p, a.len, e.p, e.len);
     assert_non_null(at);
-    size_t cut = (size_t)(at - a.p) + e.len - 37;
-    memmove(a.p + cut, a.p + cut + 37, a.len - cut - 37);
-    a.len -= 37;
+    size_t cut = (size_t)(at - a.p) + e.len - 42;
+    memmove(a.p + cut, a.p + cut + 42, a.len - cut - 42);
+    a.len -= 42;
     a.p[4] = 2;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     t = state_new();
