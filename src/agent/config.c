@@ -73,6 +73,11 @@ static const struct opt opts[] = {
      OFF(enable_local_script_checks), "false", 0, 0,
      "Run script checks (Args) registered through the local HTTP API; off, they are refused "
      "with a 400."},
+    {NULL, "enable_agent_tls_for_checks", OPT_BOOL, OFF(enable_agent_tls_for_checks), "false", 0, 0,
+     "HTTP, gRPC and H2PING checks verify TLS servers against tls.defaults.ca_file (Consul's "
+     "agent TLS for checks) instead of the system's CAs."},
+    {NULL, "tls.defaults.ca_file", OPT_STR, OFF(tls_ca_file), "", 0, 0,
+     "PEM file of the CA certificates checks trust with enable_agent_tls_for_checks."},
     {"raft-election-timeout", "raft_election_timeout", OPT_DUR, OFF(raft_election_timeout), "500ms",
      0, 0,
      "Raft election timeout (randomized in [t, 2t)); the heartbeat interval is a tenth of it "

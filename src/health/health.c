@@ -46,12 +46,25 @@ struct health *health_new(uv_loop_t *loop)
     return h;
 }
 
+int health_set_ca_file(struct health *h, const char *path)
+{
+    char *p = NULL;
+    if (path && *path && !(p = cn_strdup(path)))
+        return CN_ENOMEM;
+    cn_free(h->ca_file);
+    h->ca_file = p;
+    health__h2ping_fini(h); /* the TLS context is made again with it */
+    return 0;
+}
+
 void health__maybe_release(struct health *h)
 {
     if (!h->closing || h->handles || h->nchecks)
         return;
     health__http_fini(h);
     health__h2ping_fini(h);
+    cn_free(h->ca_file);
+    h->ca_file = NULL;
     if (h->handles) /* the curl timer handle closing */
         return;
     cn_free(h);

@@ -76,6 +76,11 @@ void health_stop(struct health_check *c);
  * must run afterwards). NULL ok. */
 void health_free(struct health *h);
 
+/* Verify TLS servers (HTTP, gRPC, H2PING) against the CA certificates in
+ * the PEM file `path` (copied; "" = the system's) for probes started from now
+ * on. 0 or CN_ENOMEM. */
+int health_set_ca_file(struct health *h, const char *path);
+
 /* Counters (for tests and the bench). */
 struct health_stats {
     size_t checks;          /* running */

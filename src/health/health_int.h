@@ -45,6 +45,7 @@ struct health {
     size_t npool;
     CURL **done_batch; /* check_done: finished transfers being handled */
     size_t done_n;
+    char *ca_file; /* health_set_ca_file: NULL = the system's CAs */
     /* h2ping.c: one OpenSSL client context, made at the first TLS probe */
     struct ssl_ctx_st *ssl_ctx;
 };

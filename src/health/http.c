@@ -589,6 +589,8 @@ static void start_transfer(struct http_probe *p)
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
+    if (c->h->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->h->ca_file);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

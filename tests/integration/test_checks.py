@@ -896,3 +896,56 @@ def test_h2ping_check(agent, tmp_path):
             agent.put("/v1/agent/check/deregister/" + cid)
         h2c.stop()
         tls.stop()
+
+
+def test_tls_checks_verified_with_the_agents_ca(agent_factory, tmp_path):
+    """With enable_agent_tls_for_checks and tls.defaults.ca_file (Consul's
+    agent config: checks then use the agent's TLS configuration), HTTPS and
+    H2PING checks verify the server against that CA: the certificate is for
+    svc.test, so the check passes with TLSServerName "svc.test" (SNI and the
+    verified name), and fails without it (the URL's 127.0.0.1 is not in the
+    certificate) or with another name."""
+    import json
+    import ssl
+    cert, key = _make_cert(tmp_path, "svc.test")
+    cfg = tmp_path / "tls.json"
+    cfg.write_text(json.dumps({"enable_agent_tls_for_checks": True,
+                               "tls": {"defaults": {"ca_file": str(tmp_path / "ca.pem")}}}))
+    a = agent_factory(name="tlsca", extra_args=["-config-file=" + str(cfg)])
+    t = HTTPTarget()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    t.srv.socket = ctx.wrap_socket(t.srv.socket, server_side=True,
+                                   do_handshake_on_connect=False)
+    h2 = GRPCHealthTarget()
+    h2ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    h2ctx.load_cert_chain(cert, key)
+    h2ctx.set_alpn_protocols(["h2"])
+    h2.tls = h2ctx
+    url = "https://127.0.0.1:%d/health" % t.port
+    try:
+        def reg(cid, extra):
+            d = {"Name": cid, "HTTP": url, "Interval": IV, "Timeout": "5s"}
+            d.update(extra)
+            r = a.put_json("/v1/agent/check/register", d)
+            assert r.status_code == 200, r.text
+        reg("right", {"TLSServerName": "svc.test"})
+        reg("none", {})
+        reg("wrong", {"TLSServerName": "other.test"})
+        r = a.put_json("/v1/agent/check/register",
+                       {"Name": "h2", "H2PING": h2.addr, "Interval": IV, "Timeout": "5s",
+                        "TLSServerName": "svc.test"})
+        assert r.status_code == 200, r.text
+        _wait_status(a, "right", "passing")
+        _wait_status(a, "h2", "passing")
+        for cid in ("none", "wrong"):
+            wait_until(lambda: _check(a, cid)["Output"].startswith('Get "%s": ' % url),
+                       what="%s fails verification" % cid)
+            assert _status(a, cid) == "critical"
+        # the passing one keeps passing (verified every run)
+        hits = t.hits
+        wait_until(lambda: t.hits > hits + 2, what="more verified probes")
+        assert _status(a, "right") == "passing"
+    finally:
+        t.stop()
+        h2.stop()
