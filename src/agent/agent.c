@@ -525,6 +525,11 @@ static int run(struct agent *ag)
     }
     local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
+    if (c->enable_agent_tls_for_checks && *c->tls_ca_file &&
+        local_set_check_ca_file(ag->local, c->tls_ca_file)) {
+        cn_error("agent", "out of memory");
+        goto out_http;
+    }
     rc = local_start(ag->local);
     if (rc) {
         cn_error("agent", "cannot register this node: %s", cn_strerror(rc));

@@ -47,6 +47,11 @@ struct agent_config {
     char *raft_snapshot_interval; /* Go duration */
     char *raft_election_timeout;  /* Go duration */
     bool enable_local_script_checks;
+
+    /* TLS for checks (Consul's enable_agent_tls_for_checks, tls.defaults.ca_file) */
+    bool enable_agent_tls_for_checks;
+    char *tls_ca_file;
+
     char *retry_join[16]; /* "host:port" of other servers' RPC ports */
     size_t nretry_join;
     int64_t kv_max_value_size;

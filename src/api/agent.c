@@ -324,6 +324,8 @@ static const struct state_check *with_agent_fields(struct state_check *m,
     m->nargs = local->nargs;
     m->alias_node = local->alias_node;
     m->alias_service = local->alias_service;
+    m->h2ping = local->h2ping;
+    m->h2ping_use_tls = local->h2ping_use_tls;
     return m;
 }
 

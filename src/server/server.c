@@ -346,6 +346,7 @@ void srv_close(struct srv *s)
     s->watches = NULL;
     while (s->ops.head)
         srv__op_finish(s, s->ops.head, CN_ESHUTDOWN, "shutting down");
+    srv__renews_fail(s, CN_ESHUTDOWN);
     for (struct probe *p = s->probes; p; p = p->next) {
         if (p->busy)
             srv__probe_end(p);

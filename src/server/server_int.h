@@ -131,6 +131,17 @@ struct op {
     void *arg;
 };
 
+/* A session renewal waiting for the leader's answer (renew.c). */
+struct renew {
+    struct renew *next, *prev;
+    char session[SRV_FWD_SESSION_MAX];
+    uint64_t req_id;   /* of the last send (0: not sent to the current leader) */
+    uint64_t sent_at;  /* uv_now() of the last send */
+    uint64_t deadline; /* uv_now() ms: then CN_EAGAIN */
+    srv_renew_cb cb;
+    void *arg;
+};
+
 struct probe { /* a -retry-join (or srv_join) address asked for its raft id */
     struct probe *next;
     struct srv *s;
@@ -218,6 +229,11 @@ struct srv {
 
     /* operations: ops.c */
     struct list ops;
+
+    /* session renewals: renew.c (the handler set by srv_set_renew_handler) */
+    struct list renews;
+    srv_renew_fn renew_fn;
+    void *renew_arg;
 
     /* transport: server.c starts and stops it; discovery.c owns the
      * directory (ready.c's sync_conf marks entries dialed/was_member) */
@@ -315,6 +331,14 @@ int srv__load_id(const char *data_dir, uint64_t *id, char *err, size_t errcap);
 void srv__raft_config(const struct srv *s, struct raft_config *cfg);
 int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct stor_info *info,
                  char *err, size_t errcap);
+
+/* renew.c: session renewals. A leader's answer to a forwarded renewal, a
+ * follower's handling of the leader's answer, the tick (resends, the hold
+ * deadline), and failing them all at close. */
+void srv__on_renew(struct srv *s, uint64_t from, const struct srv_fwd_req *m);
+void srv__renew_answer(struct srv *s, const struct srv_fwd_resp *m);
+void srv__renews_tick(struct srv *s);
+void srv__renews_fail(struct srv *s, int rc);
 
 /* ready.c: the update cycle of the core (ready -> persist -> apply -> answer) */
 void srv__kick(struct srv *s);          /* process_ready once this loop iteration */

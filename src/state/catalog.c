@@ -69,12 +69,26 @@ static size_t svc_mem(const struct svc_rec *r)
             (c)->header_json, (c)->body                                                            \
     }
 
+/* The agent-only definition strings (NULL when not carried). */
+#define CHECK_EXT_STRS(c)                                                                          \
+    {                                                                                              \
+        (c)->tls_server_name, (c)->udp, (c)->grpc, (c)->alias_node, (c)->alias_service,            \
+            (c)->h2ping                                                                            \
+    }
+
 static size_t chk_mem(const struct chk_rec *r)
 {
     const char *strs[] = CHECK_STRS(&r->c);
+    const char *ext[] = CHECK_EXT_STRS(&r->c);
     size_t n = state__chunk(sizeof(*r));
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         n += state__str_mem(strs[i]);
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+        n += ext[i] ? state__str_mem(ext[i]) : 0;
+    if (r->c.nargs)
+        n += state__chunk(r->c.nargs * sizeof(char *));
+    for (size_t i = 0; i < r->c.nargs; i++)
+        n += state__str_mem(r->c.args[i]);
     return n;
 }
 
@@ -269,9 +283,23 @@ static bool chk_same(const struct state_check *a, const struct state_check *b)
     for (size_t i = 0; i < sizeof(x) / sizeof(x[0]); i++)
         if (!seq(x[i], y[i]))
             return false;
+    const char *xe[] = CHECK_EXT_STRS(a);
+    const char *ye[] = CHECK_EXT_STRS(b);
+    for (size_t i = 0; i < sizeof(xe) / sizeof(xe[0]); i++)
+        if (!seq(xe[i], ye[i]))
+            return false;
+    if (a->nargs != b->nargs)
+        return false;
+    for (size_t i = 0; i < a->nargs; i++)
+        if (!seq(a->args[i], b->args[i]))
+            return false;
     return a->interval_ns == b->interval_ns && a->timeout_ns == b->timeout_ns &&
            a->ttl_ns == b->ttl_ns && a->deregister_after_ns == b->deregister_after_ns &&
-           a->tls_skip_verify == b->tls_skip_verify;
+           a->tls_skip_verify == b->tls_skip_verify &&
+           a->success_before_passing == b->success_before_passing &&
+           a->failures_before_warning == b->failures_before_warning &&
+           a->failures_before_critical == b->failures_before_critical &&
+           a->grpc_use_tls == b->grpc_use_tls && a->h2ping_use_tls == b->h2ping_use_tls;
 }
 
 /* ---- lookups ------------------------------------------------------------------ */
@@ -576,7 +604,7 @@ int state__cat_apply_register(struct txn *t, struct cn_dec *d)
     if (!d->err && n && !(checks = cn_calloc(n, sizeof(*checks))))
         d->err = CN_ENOMEM;
     for (uint32_t i = 0; i < n && !d->err; i++) {
-        state__dec_check(d, &checks[i]);
+        state__dec_check(d, &checks[i], t->ver >= 2);
         nchecks = i + 1;
     }
     int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;

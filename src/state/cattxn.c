@@ -225,7 +225,7 @@ static int run_op(struct txn *t, uint32_t i, const struct state_cat_op *op)
     }
 }
 
-static void dec_op(struct cn_dec *d, struct state_cat_op *op)
+static void dec_op(struct cn_dec *d, struct state_cat_op *op, bool ext)
 {
     op->kind = (enum state_cat_kind)cn_dec_u8(d);
     op->verb = (enum state_cat_verb)cn_dec_u8(d);
@@ -243,7 +243,7 @@ static void dec_op(struct cn_dec *d, struct state_cat_op *op)
         if (!d->err) {
             char *n = op->check.node;
             op->check.node = NULL;
-            state__dec_check(d, &op->check);
+            state__dec_check(d, &op->check, ext);
             cn_free(op->check.node);
             op->check.node = n;
         }
@@ -264,7 +264,7 @@ int state__cattxn_apply(struct txn *t, struct cn_dec *d)
         return CN_ENOMEM;
     uint32_t got = 0;
     for (; got < n && !d->err; got++)
-        dec_op(d, &ops[got]);
+        dec_op(d, &ops[got], t->ver >= 2);
     int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
     if (rc == CN_ENOMEM || (rc && rc != CN_ENOMEM))
         goto out;

@@ -13,7 +13,9 @@
 #include "state/state_int.h"
 
 #define SNAP_MAGIC "CNST"
-#define SNAP_VERSION 3 /* 1: no sessions, four table indexes; 2: no prepared queries */
+/* 1: no sessions, four table indexes; 2: no prepared queries, checks without
+ * their agent-only definition */
+#define SNAP_VERSION 3
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
  * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
@@ -163,6 +165,7 @@ int state_snapshot_encode(const struct state *s, struct cn_buf *out)
 struct rd {
     struct cn_dec d;
     struct state *s;
+    uint8_t version;
     char *err;
     size_t errcap;
     bool failed;
@@ -259,6 +262,8 @@ static int rd_kv(struct rd *r)
             return fail(r, "kv keys out of order at entry %" PRIu64, i);
         }
         state__avl_insert(&s->kv, &kr->a, &state__kv_ops);
+        if (state__held_restore(s, kr))
+            return CN_ENOMEM;
         if (kind == 1)
             s->kv_tombs++;
         else
@@ -382,7 +387,7 @@ static int rd_checks(struct rd *r)
         memset(&tmp, 0, sizeof(tmp));
         tmp.node = cn_dec_strdup(&r->d);
         if (!r->d.err)
-            state__dec_check(&r->d, &tmp);
+            state__dec_check(&r->d, &tmp, r->version >= 3);
         tmp.create_index = cn_dec_u64(&r->d);
         tmp.modify_index = cn_dec_u64(&r->d);
         int rc = dec_check(r, "check");
@@ -565,6 +570,7 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
         return fail(&r, "checksum mismatch");
     if (p[4] < 1 || p[4] > SNAP_VERSION)
         return fail(&r, "unsupported version %u", p[4]);
+    r.version = p[4];
     cn_dec_init(&r.d, p + 5, len - 9);
     if (!(r.s = state_new()))
         return CN_ENOMEM;

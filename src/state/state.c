@@ -54,6 +54,7 @@ void state_free(struct state *s)
     state__free_tree(s, s->kv, &state__kv_ops);
     state__free_tree(s, s->sessions, &state__sess_id_ops); /* owns sess_rec */
     state__free_tree(s, s->lock_delays, &state__ld_ops);
+    state__free_tree(s, s->held, &state__held_ops);
     state__free_tree(s, s->checks, &state__chk_ops);
     state__free_tree(s, s->services, &state__svc_id_ops); /* owns svc_rec */
     state__free_tree(s, s->nodes, &state__node_ops);
@@ -327,8 +328,9 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
     cn_dec_init(&d, cmd, len);
     uint8_t type = cn_dec_u8(&d);
     uint8_t ver = cn_dec_u8(&d);
-    if (d.err || ver != STATE_CMD_VERSION)
+    if (d.err || ver < STATE_CMD_VERSION_MIN || ver > STATE_CMD_VERSION)
         return CN_ECORRUPT;
+    t->ver = ver;
     switch (type) {
     case STATE_CMD_NOOP:
         return cn_dec_done(&d) ? 0 : CN_ECORRUPT;

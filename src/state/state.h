@@ -101,6 +101,8 @@ struct state_check {
     char *alias_node, *alias_service;
     char **args; /* script checks: argv, nargs entries */
     size_t nargs;
+    char *h2ping; /* H2PING checks: host:port */
+    bool h2ping_use_tls;
 };
 
 /* Check types cairn records (state_check.type); the decoders refuse the rest
@@ -113,6 +115,7 @@ struct state_check {
 #define STATE_CHECK_ALIAS "alias"
 #define STATE_CHECK_UDP "udp"
 #define STATE_CHECK_GRPC "grpc"
+#define STATE_CHECK_H2PING "h2ping"
 
 /* ---- value helpers (values.c) ---------------------------------------------
  * For structs whose strings and arrays the caller owns (cn_malloc'd): what the

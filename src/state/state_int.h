@@ -166,6 +166,7 @@ struct state {
     } ev;
     struct avl *queries; /* query_rec by id (query.c) */
     size_t nqueries;
+    struct avl *held;        /* held_rec by (session, key): held.c */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -180,6 +181,7 @@ extern const struct avl_ops state__name_ops;
 extern const struct avl_ops state__sess_id_ops;
 extern const struct avl_ops state__sess_node_ops;
 extern const struct avl_ops state__ld_ops;
+extern const struct avl_ops state__held_ops;
 
 /* Approximate heap cost of one allocation of n bytes (glibc chunk). */
 size_t state__chunk(size_t n);
@@ -220,6 +222,7 @@ struct txn {
     struct note *notes;
     size_t nn, cn;
     struct state_result *res; /* may be NULL */
+    uint8_t ver;              /* the command's version (STATE_CMD_VERSION_MIN..) */
     struct kv_res *kres;      /* freed by state_apply */
     size_t nkres, ckres;
 };
@@ -294,6 +297,21 @@ int state__sess_invalidate_node(struct txn *t, const char *node, const char *che
 /* KV side of an invalidation (kv.c): release (or delete, del = true) every
  * key held by session `id` and start lock-delay for them. */
 int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t delay_ns);
+/* ---- the session -> held keys index (held.c) ---------------------------------
+ * Derived from the KV tree, never encoded. */
+/* Before old is replaced by nw (either may be NULL or a tombstone): move
+ * the key's index record to nw's holder. 0 or CN_ENOMEM (nothing changed). */
+int state__held_update(struct txn *t, const struct kv_rec *old, const struct kv_rec *nw);
+/* Snapshot restore: index r (outside a txn). 0 or CN_ENOMEM. */
+int state__held_restore(struct state *s, const struct kv_rec *r);
+/* The first key (in key order) held by session, or NULL. Borrowed: valid
+ * until the index changes. */
+const char *state__held_first(const struct state *s, const char *session);
+size_t state__held_count(const struct state *s, const char *session);
+/* Debug and tests: does the index match the KV tree, for session (or, with
+ * NULL, entirely)? O(keys). */
+bool state__held_agrees(const struct state *s, const char *session);
+
 struct sess_rec *state__sess_dup(struct state *s, const struct state_session *v);
 int state__enc_session(struct cn_buf *b, const struct state_session *v);
 void state__dec_session(struct cn_dec *d, struct state_session *v);
@@ -312,7 +330,8 @@ struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c);
 struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index);
 
 /* ---- command/snapshot field codecs (cmd.c) --------------------------------- */
-#define STATE_CMD_VERSION 1
+#define STATE_CMD_VERSION 2     /* 2: a check carries its agent-only definition */
+#define STATE_CMD_VERSION_MIN 1 /* still applied (log entries written before) */
 int state__enc_node(struct cn_buf *b, const struct state_node *n);
 int state__enc_service(struct cn_buf *b, const struct state_service *v);
 int state__enc_check(struct cn_buf *b, const struct state_check *c);
@@ -320,7 +339,7 @@ int state__enc_check(struct cn_buf *b, const struct state_check *c);
  * partially decoded struct is still freeable with state_*_clear. */
 void state__dec_node(struct cn_dec *d, struct state_node *n);
 void state__dec_service(struct cn_dec *d, struct state_service *v);
-void state__dec_check(struct cn_dec *d, struct state_check *c);
+void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext);
 /* Deep copy of a node (values.c), as state_service_copy. */
 int state__node_copy(struct state_node *dst, const struct state_node *src);
 /* A NUL-terminated string carried with its NUL ("z-string"); borrowed. */

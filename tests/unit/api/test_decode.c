@@ -249,12 +249,15 @@ static void test_service_errors(void **state)
               "OSService checks");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"TTL\":\"1s\",\"Interval\":\"1s\"}}",
               "Invalid check: Interval and TTL cannot both be specified");
-    svc_fails("{\"Name\":\"a\",\"Check\":{\"H2PING\":\"x:1\",\"Interval\":\"1s\"}}",
-              "Invalid check: H2PING checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
-              "script and alias checks are)");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"H2PING\":\"x:1\",\"TCP\":\"x:1\",\"Interval\":"
+              "\"1s\"}}",
+              "Invalid check: only one of HTTP, TCP, UDP, GRPC and H2PING may be specified");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"H2PING\":\"x:1\"}}",
+              "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or "
+              "OSService checks");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"GRPC\":\"x:1\",\"TCP\":\"x:1\",\"Interval\":"
               "\"1s\"}}",
-              "Invalid check: only one of HTTP, TCP, UDP and GRPC may be specified");
+              "Invalid check: only one of HTTP, TCP, UDP, GRPC and H2PING may be specified");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"AliasService\":\"x\",\"TCP\":\"h:1\","
               "\"Interval\":\"1s\"}}",
               "Invalid check: Interval cannot be set for Alias checks");
@@ -355,6 +358,7 @@ static void test_check_def(void **state)
          "checks"},
         {"{\"Name\":\"n\",\"DockerContainerID\":\"x\",\"Interval\":\"1s\"}",
          "Invalid check: Docker checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
+         "H2PING, "
          "script and alias checks are)"},
         {"{\"Name\":\"n\",\"TTL\":\"1s\",\"TLSSkipVerify\":\"yes\"}",
          "Request decode failed: TLSSkipVerify: cannot use string as bool"},
