@@ -15,7 +15,16 @@
 #include "base/log.h"
 #include "base/mem.h"
 
-enum opt_type { OPT_BOOL, OPT_INT, OPT_STR, OPT_DUR, OPT_LIST, OPT_STRS };
+enum opt_type {
+    OPT_BOOL,
+    OPT_INT,
+    OPT_STR,
+    OPT_DUR,
+    OPT_LIST,
+    OPT_STRS,
+    OPT_RECURSOR, /* DNS block below: a repeatable address */
+    OPT_TTLMAP,   /* DNS block below: {"name": "duration"} */
+};
 
 struct opt {
     const char *flag; /* command-line name without '-' (NULL: file only) */
@@ -91,8 +100,153 @@ static const struct opt opts[] = {
      "Directory of *.json config files, loaded in lexical order."},
     {"config-file", NULL, OPT_LIST, OFF(config_files), "", 0, 0,
      "A JSON config file (repeatable)."},
+
+    /* ---- DNS interface (src/dns/, docs/dns.md) --------------------------------- */
+    {"alt-domain", "alt_domain", OPT_STR, OFF(alt_domain), "", 0, 0,
+     "A second DNS domain answered like -domain (answers name the domain asked)."},
+    {NULL, "addresses.dns", OPT_STR, OFF(dns_addr), "", 0, 0,
+     "Address the DNS interface binds to (default: the client address)."},
+    {"recursor", "recursors", OPT_RECURSOR, OFF(recursors), "", 0, 0,
+     "Upstream DNS server (ip or ip:port) for names outside the domain (repeatable; a JSON "
+     "array in config files). Without one, such names are REFUSED."},
+    {NULL, "dns_config.node_ttl", OPT_DUR, OFF(dns_node_ttl), "0s", 0, 0, "TTL of node lookups."},
+    {NULL, "dns_config.service_ttl", OPT_TTLMAP, OFF(dns_service_ttl), "", 0, 0,
+     "TTL of service lookups by service name: {\"web\": \"10s\", \"db*\": \"5s\", \"*\": "
+     "\"1s\"} (exact name, then longest prefix*, then *; default 0)."},
+    {NULL, "dns_config.allow_stale", OPT_BOOL, OFF(dns_allow_stale), "true", 0, 0,
+     "Answer from this agent's state (cairn always does; false is refused)."},
+    {NULL, "dns_config.max_stale", OPT_DUR, OFF(dns_max_stale), "87600h", 0, 0,
+     "A follower that has not heard from a leader for longer answers SERVFAIL."},
+    {NULL, "dns_config.only_passing", OPT_BOOL, OFF(dns_only_passing), "false", 0, 0,
+     "Leave out instances with a warning check too (critical ones always are)."},
+    {NULL, "dns_config.enable_truncate", OPT_BOOL, OFF(dns_enable_truncate), "false", 0, 0,
+     "Set TC when udp_answer_limit trims an answer (answers cut to fit the UDP size always "
+     "have TC set)."},
+    {NULL, "dns_config.udp_answer_limit", OPT_INT, OFF(dns_udp_answer_limit), "0", 0, 65535,
+     "Most address or SRV records in a UDP answer to a query without EDNS (0: as many as fit; "
+     "Consul's default is 3)."},
+    {NULL, "dns_config.enable_additional_node_meta_txt", OPT_BOOL, OFF(dns_node_meta_txt), "true",
+     0, 0, "Node meta as TXT records in the additional section of node and SRV answers."},
+    {NULL, "dns_config.recursor_timeout", OPT_DUR, OFF(dns_recursor_timeout), "2s", 0, 0,
+     "How long to wait for a recursor before trying the next."},
+    {"dns-order-by-weight", "dns_config.order_by_weight", OPT_BOOL, OFF(dns_order_by_weight),
+     "false", 0, 0,
+     "cairn only: order service answers by descending weight instead of shuffling them."},
+    {NULL, "dns_config.soa.refresh", OPT_INT, OFF(dns_soa_refresh), "3600", 0, 0xFFFFFFFFll,
+     "SOA refresh (seconds)."},
+    {NULL, "dns_config.soa.retry", OPT_INT, OFF(dns_soa_retry), "600", 0, 0xFFFFFFFFll,
+     "SOA retry (seconds)."},
+    {NULL, "dns_config.soa.expire", OPT_INT, OFF(dns_soa_expire), "86400", 0, 0xFFFFFFFFll,
+     "SOA expire (seconds)."},
+    {NULL, "dns_config.soa.min_ttl", OPT_INT, OFF(dns_soa_min_ttl), "0", 0, 0xFFFFFFFFll,
+     "SOA minimum TTL (seconds): also the SOA's own TTL and so the negative-caching TTL."},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* ---- DNS interface options (src/dns/, docs/dns.md) --------------------------------
+ * The two option types only the DNS block has: recursors (a repeatable
+ * address) and dns_config.service_ttl (an object of durations). */
+
+static int dns_set_value(struct agent_config *cfg, const struct opt *o, const char *text, char *err,
+                         size_t errcap, const char *where)
+{
+    if (!*text)
+        return 0; /* the empty default */
+    if (o->type == OPT_RECURSOR) {
+        if (cfg->nrecursors >= sizeof(cfg->recursors) / sizeof(cfg->recursors[0])) {
+            snprintf(err, errcap, "%s: too many recursors (at most 8)", where);
+            return CN_EINVAL;
+        }
+        char *d = cn_strdup(text);
+        if (!d)
+            return CN_ENOMEM;
+        cfg->recursors[cfg->nrecursors++] = d;
+        return 0;
+    }
+    snprintf(err, errcap, "%s: expected an object of durations", where);
+    return CN_EINVAL;
+}
+
+static int dns_load_json(struct agent_config *cfg, const struct opt *o, struct json_object *val,
+                         char *err, size_t errcap, const char *where)
+{
+    if (o->type == OPT_RECURSOR) {
+        if (json_object_is_type(val, json_type_string))
+            return dns_set_value(cfg, o, json_object_get_string(val), err, errcap, where);
+        if (!json_object_is_type(val, json_type_array)) {
+            snprintf(err, errcap, "%s: expected an array of strings", where);
+            return CN_EINVAL;
+        }
+        for (size_t k = 0; k < json_object_array_length(val); k++) {
+            struct json_object *e = json_object_array_get_idx(val, k);
+            if (!json_object_is_type(e, json_type_string) || !*json_object_get_string(e)) {
+                snprintf(err, errcap, "%s: expected an array of addresses", where);
+                return CN_EINVAL;
+            }
+            int rc = dns_set_value(cfg, o, json_object_get_string(e), err, errcap, where);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (!json_object_is_type(val, json_type_object)) {
+        snprintf(err, errcap, "%s: expected an object of durations", where);
+        return CN_EINVAL;
+    }
+    json_object_object_foreach(val, name, d)
+    {
+        int64_t ns;
+        if (!json_object_is_type(d, json_type_string) ||
+            cn_dur_parse(json_object_get_string(d), &ns) || ns < 0) {
+            snprintf(err, errcap, "%s: \"%s\": expected a duration", where, name);
+            return CN_EINVAL;
+        }
+        if (cfg->ndns_service_ttl >=
+            sizeof(cfg->dns_service_ttl) / sizeof(cfg->dns_service_ttl[0])) {
+            snprintf(err, errcap, "%s: too many entries (at most 32)", where);
+            return CN_EINVAL;
+        }
+        char *n = cn_strdup(name), *t = cn_strdup(json_object_get_string(d));
+        if (!n || !t) {
+            cn_free(n);
+            cn_free(t);
+            return CN_ENOMEM;
+        }
+        cfg->dns_service_ttl[cfg->ndns_service_ttl].name = n;
+        cfg->dns_service_ttl[cfg->ndns_service_ttl++].ttl = t;
+    }
+    return 0;
+}
+
+static void dns_config_free(struct agent_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nrecursors; i++)
+        cn_free(cfg->recursors[i]);
+    cfg->nrecursors = 0;
+    for (size_t i = 0; i < cfg->ndns_service_ttl; i++) {
+        cn_free(cfg->dns_service_ttl[i].name);
+        cn_free(cfg->dns_service_ttl[i].ttl);
+    }
+    cfg->ndns_service_ttl = 0;
+}
+
+static void dns_config_json(const struct agent_config *cfg, const struct opt *o, struct cn_jsonw *w)
+{
+    if (o->type == OPT_RECURSOR) {
+        cn_jsonw_arr_open(w);
+        for (size_t k = 0; k < cfg->nrecursors; k++)
+            cn_jsonw_str(w, cfg->recursors[k]);
+        cn_jsonw_arr_close(w);
+        return;
+    }
+    cn_jsonw_obj_open(w);
+    for (size_t k = 0; k < cfg->ndns_service_ttl; k++) {
+        cn_jsonw_key(w, cfg->dns_service_ttl[k].name);
+        cn_jsonw_str(w, cfg->dns_service_ttl[k].ttl);
+    }
+    cn_jsonw_obj_close(w);
+}
+/* ---- end of the DNS interface options ---- */
 
 static int set_value(struct agent_config *cfg, const struct opt *o, const char *text, char *err,
                      size_t errcap, const char *where)
@@ -166,6 +320,9 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
         cfg->config_files[cfg->nconfig_files++] = d;
         return 0;
     }
+    case OPT_RECURSOR:
+    case OPT_TTLMAP:
+        return dns_set_value(cfg, o, text, err, errcap, where);
     }
     return CN_EINVAL;
 }
@@ -215,6 +372,12 @@ static int load_object(struct agent_config *cfg, struct json_object *obj, const 
         if (!o) {
             snprintf(err, errcap, "%s: unknown configuration key", where);
             return CN_EINVAL;
+        }
+        if (o->type == OPT_RECURSOR || o->type == OPT_TTLMAP) {
+            int rc = dns_load_json(cfg, o, val, err, errcap, where);
+            if (rc)
+                return rc;
+            continue;
         }
         const char *text;
         char num[32];
@@ -455,6 +618,7 @@ void agent_config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->nretry_join; i++)
         cn_free(cfg->retry_join[i]);
     cfg->nretry_join = 0;
+    dns_config_free(cfg);
 }
 
 void agent_config_usage(struct cn_buf *out)
@@ -503,6 +667,8 @@ int agent_config_json(const struct agent_config *cfg, struct cn_buf *out)
             cn_jsonw_bool(&w, *(const bool *)(base + o->off));
         else if (o->type == OPT_INT)
             cn_jsonw_i64(&w, *(const int64_t *)(base + o->off));
+        else if (o->type == OPT_RECURSOR || o->type == OPT_TTLMAP)
+            dns_config_json(cfg, o, &w);
         else if (o->type == OPT_STRS) {
             cn_jsonw_arr_open(&w);
             for (size_t k = 0; k < cfg->nretry_join; k++)
