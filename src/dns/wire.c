@@ -580,3 +580,73 @@ size_t dns_msg_finish(struct dns_msg *m)
         put16(m->buf + 4 + 2 * i, m->count[i]);
     return m->len;
 }
+
+/* ---- reading whole messages ---------------------------------------------------------- */
+
+static int rdata_check(const uint8_t *msg, size_t len, const struct dns_rr *rr)
+{
+    size_t p = rr->rdata, end = rr->rdata + rr->rdlen;
+    struct dns_name n;
+    switch (rr->type) {
+    case DNS_T_A:
+        return rr->rdlen == 4 ? 0 : CN_EPROTO;
+    case DNS_T_AAAA:
+        return rr->rdlen == 16 ? 0 : CN_EPROTO;
+    case DNS_T_NS:
+    case DNS_T_CNAME:
+    case DNS_T_PTR:
+        if (dns_name_decode(msg, len, &p, &n))
+            return CN_EPROTO;
+        break;
+    case DNS_T_SRV:
+        p += 6;
+        if (p > end || dns_name_decode(msg, len, &p, &n))
+            return CN_EPROTO;
+        break;
+    case DNS_T_SOA:
+        if (dns_name_decode(msg, len, &p, &n) || dns_name_decode(msg, len, &p, &n))
+            return CN_EPROTO;
+        p += 20;
+        break;
+    case DNS_T_TXT:
+        while (p < end)
+            p += 1 + (size_t)msg[p];
+        break;
+    default:
+        return 0;
+    }
+    return p == end ? 0 : CN_EPROTO;
+}
+
+int dns_msg_walk(const uint8_t *msg, size_t len, dns_rr_cb cb, void *arg)
+{
+    if (len < DNS_HDR_LEN)
+        return CN_EPROTO;
+    size_t pos = DNS_HDR_LEN;
+    for (int sec = 0; sec < 4; sec++) {
+        unsigned n = get16(msg + 4 + 2 * sec);
+        for (unsigned i = 0; i < n; i++) {
+            struct dns_rr rr;
+            memset(&rr, 0, offsetof(struct dns_rr, owner));
+            rr.section = sec;
+            if (sec == 0) {
+                if (dns_name_decode(msg, len, &pos, &rr.owner) || pos + 4 > len)
+                    return CN_EPROTO;
+                rr.type = get16(msg + pos);
+                rr.cls = get16(msg + pos + 2);
+                pos += 4;
+                rr.rdata = pos;
+            } else {
+                if (rr_read(msg, len, &pos, &rr.owner, &rr.type, &rr.cls, &rr.ttl, &rr.rdlen))
+                    return CN_EPROTO;
+                rr.rdata = pos - rr.rdlen;
+                if (rdata_check(msg, len, &rr))
+                    return CN_EPROTO;
+            }
+            int rc = cb ? cb(arg, msg, len, &rr) : 0;
+            if (rc)
+                return rc;
+        }
+    }
+    return pos == len ? 0 : CN_EPROTO;
+}

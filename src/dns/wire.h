@@ -197,4 +197,23 @@ size_t dns_msg_finish(struct dns_msg *m);
  * Writes 12 bytes into out. */
 void dns_msg_header_only(const uint8_t *msg, uint8_t out[DNS_HDR_LEN], uint16_t rcode);
 
+/* ---- reading whole messages (tests, fuzzing, the forwarder's checks) ---- */
+
+struct dns_rr {
+    int section; /* 0 question, 1 answer, 2 authority, 3 additional */
+    struct dns_name owner;
+    uint16_t type, cls;
+    uint32_t ttl;
+    size_t rdata; /* offset of the rdata in the message */
+    size_t rdlen;
+};
+/* Called for every record (and the questions); nonzero stops the walk and is
+ * returned. */
+typedef int (*dns_rr_cb)(void *arg, const uint8_t *msg, size_t len, const struct dns_rr *rr);
+/* Walk every section of msg strictly: every name decodes, every record
+ * fits, the counts match and no byte is left over. Names inside the rdata of
+ * NS, CNAME, PTR, SOA and SRV records are decoded too. Returns 0,
+ * CN_EPROTO, or what cb returned. */
+int dns_msg_walk(const uint8_t *msg, size_t len, dns_rr_cb cb, void *arg);
+
 #endif
