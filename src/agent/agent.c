@@ -496,6 +496,11 @@ static int run(struct agent *ag)
         cn_error("agent", "out of memory");
         goto out_local;
     }
+    rc = start_dns(ag, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start DNS: %s", err);
+        goto out_api;
+    }
     struct http_options ho = {
         .host = c->client_addr,
         .port = (int)c->http_port,
@@ -507,12 +512,7 @@ static int run(struct agent *ag)
     if (rc) {
         cn_error("agent", "cannot start HTTP on %s:%lld: %s", c->client_addr,
                  (long long)c->http_port, err);
-        goto out_api;
-    }
-    rc = start_dns(ag, err, sizeof(err));
-    if (rc) {
-        cn_error("agent", "cannot start DNS: %s", err);
-        goto out_http;
+        goto out_dns;
     }
     local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
@@ -561,10 +561,11 @@ static int run(struct agent *ag)
     return ag->status;
 
 out_http:
-    dns_server_stop(ag->dns, NULL, NULL);
-    ag->dns = NULL;
     http_server_stop(ag->http, NULL, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
+out_dns:
+    dns_server_stop(ag->dns, NULL, NULL);
+    ag->dns = NULL;
 out_api:
     api_free(ag->api);
 out_local:

@@ -13,6 +13,22 @@
 #include "base/mem.h"
 #include "dns/dns_int.h"
 
+/* One try at one recursor: its own socket, freed in its close callback, so a
+ * new try never reuses a handle whose close is still pending. */
+struct att {
+    union {
+        uv_udp_t udp;
+        uv_tcp_t tcp;
+    } h;
+    bool tcp;
+    struct dns_server *s;
+    struct dns__fwd *f; /* NULL once the try is over: late callbacks do nothing */
+    uv_connect_t creq;
+    uv_write_t wreq;
+    uint8_t *rbuf; /* TCP answer being read: 2-byte length + message */
+    size_t rlen;
+};
+
 struct dns__fwd {
     struct dns_server *s;
     struct dns__fwd *prev, *next;
@@ -21,46 +37,43 @@ struct dns__fwd {
     struct sockaddr_storage client;
     uint16_t client_id, id;
     size_t rec;    /* the recursor being tried */
-    bool over_tcp; /* this attempt is over TCP */
+    bool over_tcp; /* this try is over TCP */
     bool done;
-    uv_udp_t udp;
-    uv_tcp_t tcp;
-    uv_connect_t creq;
-    uv_write_t wreq;
+    struct att *att; /* the current try */
     uv_timer_t timer;
-    bool udp_open, tcp_open;
-    int handles;   /* open handles */
-    uint8_t *rbuf; /* TCP answer being read: 2-byte length + message */
-    size_t rlen;
     size_t qlen;
-    uint8_t q[]; /* the query with our id; 2 bytes of length in front for TCP */
+    uint8_t q[]; /* 2 bytes of length (for TCP), then the query with our id */
 };
 
 #define QBYTES(f) ((f)->q + 2)
 
 static void fwd_try(struct dns__fwd *f);
 
-static void on_fwd_closed(uv_handle_t *h)
+static void on_att_closed(uv_handle_t *h)
 {
-    struct dns__fwd *f = h->data;
-    struct dns_server *s = f->s;
-    if (--f->handles == 0) {
-        cn_free(f->rbuf);
-        cn_free(f);
-    }
+    struct att *a = h->data;
+    struct dns_server *s = a->s;
+    cn_free(a->rbuf);
+    cn_free(a);
     dns__handle_closed(s);
 }
 
 static void close_attempt(struct dns__fwd *f)
 {
-    if (f->udp_open) {
-        f->udp_open = false;
-        uv_close((uv_handle_t *)&f->udp, on_fwd_closed);
-    }
-    if (f->tcp_open) {
-        f->tcp_open = false;
-        uv_close((uv_handle_t *)&f->tcp, on_fwd_closed);
-    }
+    struct att *a = f->att;
+    if (!a)
+        return;
+    f->att = NULL;
+    a->f = NULL;
+    uv_close((uv_handle_t *)&a->h, on_att_closed);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct dns__fwd *f = h->data;
+    struct dns_server *s = f->s;
+    cn_free(f);
+    dns__handle_closed(s);
 }
 
 static void fwd_finish(struct dns__fwd *f, const uint8_t *msg, size_t len)
@@ -74,6 +87,7 @@ static void fwd_finish(struct dns__fwd *f, const uint8_t *msg, size_t len)
         uint8_t *m = (uint8_t *)msg;
         m[0] = (uint8_t)(f->client_id >> 8); /* the client's id back */
         m[1] = (uint8_t)f->client_id;
+        m[3] |= 0x80; /* RA: recursion is what this answer is */
         dns__reply(s, m, len, f->udp_client ? (const struct sockaddr *)&f->client : NULL, f->conn);
     } else if (f->udp_client || f->conn) {
         uint8_t hdr[DNS_HDR_LEN];
@@ -91,7 +105,7 @@ static void fwd_finish(struct dns__fwd *f, const uint8_t *msg, size_t len)
         f->next->prev = f->prev;
     s->nfwds--;
     close_attempt(f);
-    uv_close((uv_handle_t *)&f->timer, on_fwd_closed);
+    uv_close((uv_handle_t *)&f->timer, on_timer_closed);
 }
 
 static void next_recursor(struct dns__fwd *f)
@@ -111,11 +125,18 @@ static void on_timeout(uv_timer_t *t)
     next_recursor(f);
 }
 
-/* An answer from a recursor: ours when its id and question match. */
+/* An answer from a recursor: ours when its id matches and QR is set. */
 static bool answer_ok(const struct dns__fwd *f, const uint8_t *m, size_t n)
 {
     return n >= DNS_HDR_LEN && m[0] == (uint8_t)(f->id >> 8) && m[1] == (uint8_t)f->id &&
            (m[2] & 0x80);
+}
+
+/* Consul (agent/dns.go handleRecurse) moves on to the next recursor unless
+ * the answer is NOERROR or NXDOMAIN. */
+static bool answer_final(const uint8_t *m)
+{
+    return (m[3] & 0xF) == DNS_RC_NOERROR || (m[3] & 0xF) == DNS_RC_NXDOMAIN;
 }
 
 static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -129,12 +150,15 @@ static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                    unsigned flags)
 {
-    struct dns__fwd *f = h->data;
+    struct att *a = h->data;
+    struct dns__fwd *f = a->f;
     (void)addr;
     (void)flags;
-    if (nread > 0 && !f->done && answer_ok(f, (uint8_t *)buf->base, (size_t)nread)) {
+    if (f && nread > 0 && answer_ok(f, (uint8_t *)buf->base, (size_t)nread)) {
         const uint8_t *m = (const uint8_t *)buf->base;
-        if ((m[2] & 0x02) && f->conn) {
+        if (!answer_final(m)) {
+            next_recursor(f);
+        } else if ((m[2] & 0x02) && f->conn) {
             /* Truncated, and the client can take a long answer: over TCP. */
             close_attempt(f);
             f->over_tcp = true;
@@ -142,7 +166,7 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
         } else {
             fwd_finish(f, m, (size_t)nread);
         }
-    } else if (nread < 0 && !f->done) {
+    } else if (f && nread < 0) {
         next_recursor(f);
     }
     cn_free(buf->base);
@@ -150,69 +174,66 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
 
 static void on_udp_sent(uv_udp_send_t *r, int status)
 {
-    struct dns__fwd *f = r->data;
-    cn_free(r);
-    (void)f;
     (void)status; /* a failed send ends in the timeout */
+    cn_free(r);
 }
 
 static void tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    struct dns__fwd *f = h->data;
+    struct att *a = h->data;
     (void)hint;
-    if (!f->rbuf) {
-        f->rbuf = cn_malloc(2 + DNS_TCP_MAX);
-        f->rlen = 0;
+    if (!a->rbuf) {
+        a->rbuf = cn_malloc(2 + DNS_TCP_MAX);
+        a->rlen = 0;
     }
-    if (!f->rbuf) {
+    if (!a->rbuf || a->rlen >= 2 + DNS_TCP_MAX) {
         *buf = uv_buf_init(NULL, 0);
         return;
     }
-    *buf = uv_buf_init((char *)f->rbuf + f->rlen, (unsigned)(2 + DNS_TCP_MAX - f->rlen));
+    *buf = uv_buf_init((char *)a->rbuf + a->rlen, (unsigned)(2 + DNS_TCP_MAX - a->rlen));
 }
 
 static void on_tcp_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-    struct dns__fwd *f = st->data;
+    struct att *a = st->data;
+    struct dns__fwd *f = a->f;
     (void)buf;
-    if (f->done)
+    if (!f)
         return;
     if (nread < 0)
         return next_recursor(f);
-    f->rlen += (size_t)nread;
-    if (f->rlen < 2)
+    a->rlen += (size_t)nread;
+    if (a->rlen < 2)
         return;
-    size_t mlen = (size_t)f->rbuf[0] << 8 | f->rbuf[1];
-    if (f->rlen < 2 + mlen)
+    size_t mlen = (size_t)a->rbuf[0] << 8 | a->rbuf[1];
+    if (a->rlen < 2 + mlen)
         return;
-    if (!answer_ok(f, f->rbuf + 2, mlen))
+    if (!answer_ok(f, a->rbuf + 2, mlen) || !answer_final(a->rbuf + 2))
         return next_recursor(f);
-    fwd_finish(f, f->rbuf + 2, mlen);
+    fwd_finish(f, a->rbuf + 2, mlen);
 }
 
 static void on_tcp_written(uv_write_t *w, int status)
 {
-    struct dns__fwd *f = w->data;
-    if (status < 0 && !f->done && f->tcp_open && w->handle == (uv_stream_t *)&f->tcp)
-        next_recursor(f);
+    struct att *a = w->data;
+    if (status < 0 && a->f)
+        next_recursor(a->f);
 }
 
 static void on_connect(uv_connect_t *c, int status)
 {
-    struct dns__fwd *f = c->data;
-    if (status < 0) {
-        if (status != UV_ECANCELED && !f->done && f->tcp_open)
-            next_recursor(f);
+    struct att *a = c->data;
+    struct dns__fwd *f = a->f;
+    if (!f)
         return;
-    }
-    if (f->done)
-        return;
+    if (status < 0)
+        return next_recursor(f);
     f->q[0] = (uint8_t)(f->qlen >> 8);
     f->q[1] = (uint8_t)f->qlen;
     uv_buf_t b = uv_buf_init((char *)f->q, (unsigned)(f->qlen + 2));
-    f->wreq.data = f;
-    if (uv_write(&f->wreq, (uv_stream_t *)&f->tcp, &b, 1, on_tcp_written) ||
-        uv_read_start((uv_stream_t *)&f->tcp, tcp_alloc, on_tcp_read))
+    a->wreq.data = a;
+    if (uv_write(&a->wreq, (uv_stream_t *)&a->h.tcp, &b, 1, on_tcp_written) ||
+        uv_read_start((uv_stream_t *)&a->h.tcp, tcp_alloc, on_tcp_read))
         next_recursor(f);
 }
 
@@ -221,35 +242,33 @@ static void fwd_try(struct dns__fwd *f)
     struct dns_server *s = f->s;
     const struct sockaddr *to = (const struct sockaddr *)&s->rec[f->rec];
     uv_timer_start(&f->timer, on_timeout, s->rec_timeout_ms, 0);
-    if (f->over_tcp) {
-        uv_tcp_init(s->loop, &f->tcp);
-        f->tcp.data = f;
-        f->tcp_open = true;
-        f->handles++;
-        s->pending_close++;
-        cn_free(f->rbuf);
-        f->rbuf = NULL;
-        f->rlen = 0;
-        f->creq.data = f;
-        if (uv_tcp_connect(&f->creq, &f->tcp, to, on_connect))
+    struct att *a = cn_calloc(1, sizeof(*a));
+    if (!a)
+        return; /* the timeout moves on */
+    a->s = s;
+    a->f = f;
+    a->tcp = f->over_tcp;
+    f->att = a;
+    s->pending_close++;
+    if (a->tcp) {
+        uv_tcp_init(s->loop, &a->h.tcp);
+        a->h.tcp.data = a;
+        a->creq.data = a;
+        if (uv_tcp_connect(&a->creq, &a->h.tcp, to, on_connect))
             next_recursor(f);
         return;
     }
-    uv_udp_init(s->loop, &f->udp);
-    f->udp.data = f;
-    f->udp_open = true;
-    f->handles++;
-    s->pending_close++;
+    uv_udp_init(s->loop, &a->h.udp);
+    a->h.udp.data = a;
     uv_udp_send_t *r = cn_malloc(sizeof(*r));
     if (!r)
-        return; /* the timeout moves on */
-    r->data = f;
+        return;
     uv_buf_t b = uv_buf_init((char *)QBYTES(f), (unsigned)f->qlen);
-    if (uv_udp_send(r, &f->udp, &b, 1, to, on_udp_sent)) {
+    if (uv_udp_send(r, &a->h.udp, &b, 1, to, on_udp_sent)) {
         cn_free(r);
         return next_recursor(f);
     }
-    uv_udp_recv_start(&f->udp, udp_alloc, on_udp);
+    uv_udp_recv_start(&a->h.udp, udp_alloc, on_udp);
 }
 
 void dns__forward(struct dns_server *s, const uint8_t *q, size_t len, const struct sockaddr *addr,
@@ -278,7 +297,6 @@ void dns__forward(struct dns_server *s, const uint8_t *q, size_t len, const stru
     QBYTES(f)[1] = (uint8_t)f->id;
     uv_timer_init(s->loop, &f->timer);
     f->timer.data = f;
-    f->handles = 1;
     s->pending_close++;
     f->next = s->fwds;
     if (s->fwds)
