@@ -14,6 +14,13 @@ struct dns__inst { /* one healthy instance of a lookup */
     const struct state_node *node;
     const char *addr; /* the service address, else the node's */
     uint16_t weight;
+    uint8_t kind;   /* resolve.c's addr_kind of addr */
+    uint8_t ip[16]; /* addr parsed, when an IP */
+};
+
+struct dns__target { /* an instance's SRV target */
+    struct dns_name name;
+    bool ok, is_node;
 };
 
 /* The resolver's configuration (its own copies) and its scratch, reused by
@@ -34,6 +41,8 @@ struct dns_resolver {
     uint64_t rng;
     struct dns__inst *inst;
     size_t ninst, capinst;
+    struct dns__target *tgt; /* SRV targets, parallel to inst */
+    size_t captgt;
 };
 
 enum dns__action { DNS__ANSWER = 0, DNS__FORWARD = 1 };

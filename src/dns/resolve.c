@@ -88,6 +88,7 @@ void dns__resolver_free(struct dns_resolver *r)
         cn_free((char *)r->service_ttl[i].name);
     cn_free(r->service_ttl);
     cn_free(r->inst);
+    cn_free(r->tgt);
     memset(r, 0, sizeof(*r));
 }
 
@@ -144,9 +145,13 @@ static bool label_str(const struct dns_name *n, unsigned i, char *out, size_t ca
     return true;
 }
 
-/* "a.b.c" + ".node." + dc + domain: a target name. false when too long. */
+/* "a.b.c" + ".node." + dc + domain: a target name. false when too long.
+ * The "KIND.DC.DOMAIN" suffixes are built once per resolver and domain. */
 static bool build_name(struct dns_name *out, const char *first, const char *kind, const char *dc,
-                       const struct dns_name *base)
+                       const struct dns_name *base);
+
+static bool build_name_slow(struct dns_name *out, const char *first, const char *kind,
+                            const char *dc, const struct dns_name *base)
 {
     if (dns_name_from_text(out, first) || dns_name_append(out, kind, strlen(kind)) ||
         dns_name_append(out, dc, strlen(dc)))
@@ -158,6 +163,67 @@ static bool build_name(struct dns_name *out, const char *first, const char *kind
             return false;
     }
     return true;
+}
+
+/* out = the labels of `first` (dotted text), then the whole of sfx. */
+static bool name_join(struct dns_name *out, const char *first, const struct dns_name *sfx)
+{
+    if (dns_name_from_text(out, first))
+        return false;
+    size_t at = (size_t)out->len - 1;
+    if (at + sfx->len > DNS_NAME_MAX || out->nlabels + sfx->nlabels > sizeof(out->off))
+        return false;
+    memcpy(out->wire + at, sfx->wire, sfx->len);
+    for (unsigned i = 0; i < sfx->nlabels; i++)
+        out->off[out->nlabels + i] = (uint8_t)(at + sfx->off[i]);
+    out->nlabels = (uint8_t)(out->nlabels + sfx->nlabels);
+    out->len = (uint8_t)(at + sfx->len);
+    return true;
+}
+
+static struct dns_name *sfx_cache(const char *kind, const char *dc, const struct dns_name *base)
+{
+    /* Per thread of use (the loop thread): a handful of (kind, domain)
+     * suffixes; the dc and domains are fixed per resolver, checked anyway. */
+    static struct {
+        char kind[8];
+        char dc[64];
+        struct dns_name base, sfx;
+        bool ok;
+    } cache[8];
+    static unsigned next;
+    for (unsigned i = 0; i < 8; i++)
+        if (cache[i].ok && !strcmp(cache[i].kind, kind) && !strcmp(cache[i].dc, dc) &&
+            dns_name_equal(&cache[i].base, base) && cache[i].base.len == base->len)
+            return &cache[i].sfx;
+    unsigned i = next++ % 8;
+    cache[i].ok = false;
+    if (strlen(kind) >= sizeof(cache[i].kind) || strlen(dc) >= sizeof(cache[i].dc))
+        return NULL;
+    struct dns_name sfx;
+    if (dns_name_from_text(&sfx, kind) || dns_name_append(&sfx, dc, strlen(dc)))
+        return NULL;
+    for (unsigned k = 0; k < base->nlabels; k++) {
+        size_t l;
+        const uint8_t *lab = dns_name_label(base, k, &l);
+        if (dns_name_append(&sfx, (const char *)lab, l))
+            return NULL;
+    }
+    snprintf(cache[i].kind, sizeof(cache[i].kind), "%s", kind);
+    snprintf(cache[i].dc, sizeof(cache[i].dc), "%s", dc);
+    cache[i].base = *base;
+    cache[i].sfx = sfx;
+    cache[i].ok = true;
+    return &cache[i].sfx;
+}
+
+static bool build_name(struct dns_name *out, const char *first, const char *kind, const char *dc,
+                       const struct dns_name *base)
+{
+    struct dns_name *sfx = sfx_cache(kind, dc, base);
+    if (!sfx)
+        return build_name_slow(out, first, kind, dc, base);
+    return name_join(out, first, sfx);
 }
 
 static uint32_t service_ttl(const struct dns_resolver *r, const char *name)
@@ -212,10 +278,32 @@ static void nodata(struct ctx *c)
 
 enum addr_kind { ADDR_NONE, ADDR_V4, ADDR_V6, ADDR_HOST };
 
+/* Dotted-quad IPv4 as inet_pton(AF_INET) takes it (no leading zeros). */
+static bool parse_v4(const char *s, uint8_t ip[4])
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = 0, nd = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (nd && v == 0)
+                return false; /* a leading zero */
+            v = v * 10 + (unsigned)(*s++ - '0');
+            if (++nd > 3 || v > 255)
+                return false;
+        }
+        if (!nd || *s != (i == 3 ? '\0' : '.'))
+            return false;
+        s++;
+        ip[i] = (uint8_t)v;
+    }
+    return true;
+}
+
 static enum addr_kind parse_addr(const char *s, uint8_t ip[16])
 {
     if (!s || !*s)
         return ADDR_NONE;
+    if (parse_v4(s, ip))
+        return ADDR_V4;
     if (inet_pton(AF_INET, s, ip) == 1)
         return ADDR_V4;
     if (inet_pton(AF_INET6, s, ip) == 1)
@@ -334,8 +422,12 @@ static int inst_cb(void *arg, const struct state_service *s)
         wt = 0;
     if (wt > 65535)
         wt = 65535;
-    r->inst[r->ninst++] =
-        (struct dns__inst){s, n, *s->address ? s->address : n->address, (uint16_t)wt};
+    struct dns__inst *in = &r->inst[r->ninst++];
+    in->svc = s;
+    in->node = n;
+    in->addr = *s->address ? s->address : n->address;
+    in->weight = (uint16_t)wt;
+    in->kind = (uint8_t)parse_addr(in->addr, in->ip);
     return 0;
 }
 
@@ -366,9 +458,16 @@ static void order(struct dns_resolver *r)
 
 static bool same_addr_before(const struct dns_resolver *r, size_t i)
 {
-    for (size_t k = 0; k < i; k++)
-        if (strcmp(r->inst[k].addr, r->inst[i].addr) == 0)
+    const struct dns__inst *x = &r->inst[i];
+    for (size_t k = 0; k < i; k++) {
+        const struct dns__inst *y = &r->inst[k];
+        if (y->kind != x->kind)
+            continue;
+        if (x->kind == ADDR_V4   ? memcmp(x->ip, y->ip, 4) == 0
+            : x->kind == ADDR_V6 ? memcmp(x->ip, y->ip, 16) == 0
+                                 : strcmp(x->addr, y->addr) == 0)
             return true;
+    }
     return false;
 }
 
@@ -380,14 +479,17 @@ static bool srv_target(struct ctx *c, const struct dns__inst *in, struct dns_nam
     const struct state_service *s = in->svc;
     *is_node = false;
     if (*s->address && strcmp(s->address, in->node->address) != 0) {
-        uint8_t ip[16];
-        enum addr_kind k = parse_addr(s->address, ip);
-        if (k == ADDR_HOST)
+        /* in->addr is the service address here, parsed into in->ip. */
+        if (in->kind == ADDR_HOST)
             return dns_name_from_text(t, s->address) == 0;
+        static const char digits[] = "0123456789abcdef";
         char hex[33];
-        size_t nb = k == ADDR_V4 ? 4 : 16;
-        for (size_t i = 0; i < nb; i++)
-            snprintf(hex + 2 * i, 3, "%02x", ip[i]);
+        size_t nb = in->kind == ADDR_V4 ? 4 : 16;
+        for (size_t i = 0; i < nb; i++) {
+            hex[2 * i] = digits[in->ip[i] >> 4];
+            hex[2 * i + 1] = digits[in->ip[i] & 15];
+        }
+        hex[2 * nb] = '\0';
         return build_name(t, hex, "addr", c->r->dc, c->base);
     }
     *is_node = true;
@@ -427,38 +529,54 @@ static void service_lookup(struct ctx *c, const char *service, const char *tag)
     unsigned added = 0;
     bool trimmed = false;
     if (qt == DNS_T_SRV) {
-        struct dns_name t;
-        bool is_node;
-        for (size_t i = 0; i < r->ninst; i++) {
+        if (r->captgt < r->capinst) {
+            struct dns__target *p = cn_realloc(r->tgt, r->capinst * sizeof(*p));
+            if (!p) {
+                dns_msg_set_rcode(c->m, DNS_RC_SERVFAIL);
+                return;
+            }
+            r->tgt = p;
+            r->captgt = r->capinst;
+        }
+        size_t last = 0; /* instances looked at */
+        for (size_t i = 0; i < r->ninst; i++, last = i) {
             if (limit && added >= limit) {
                 trimmed = true;
                 break;
             }
             const struct dns__inst *in = &r->inst[i];
-            if (!srv_target(c, in, &t, &is_node))
+            struct dns__target *t = &r->tgt[i];
+            t->ok = srv_target(c, in, &t->name, &t->is_node);
+            if (!t->ok)
                 continue;
             int port = in->svc->port < 0 || in->svc->port > 65535 ? 0 : in->svc->port;
-            if (dns_msg_srv(c->m, DNS_S_ANSWER, owner, ttl, 1, in->weight, (uint16_t)port, &t))
+            if (dns_msg_srv(c->m, DNS_S_ANSWER, owner, ttl, 1, in->weight, (uint16_t)port,
+                            &t->name))
                 break;
             added++;
         }
         /* The targets' addresses (and node meta) in the additional section,
          * once per target, for the records that made it into the answer. */
-        for (size_t i = 0; i < added; i++) {
+        for (size_t i = 0; i < last; i++) {
             const struct dns__inst *in = &r->inst[i];
-            bool dup = false;
-            for (size_t k = 0; k < i && !dup; k++)
-                dup = r->inst[k].node == in->node && strcmp(r->inst[k].addr, in->addr) == 0;
-            if (dup || !srv_target(c, in, &t, &is_node))
+            const struct dns__target *t = &r->tgt[i];
+            bool dup = !t->ok;
+            for (size_t k = 0; k < i && !dup; k++) {
+                const struct dns__inst *o = &r->inst[k];
+                if (!r->tgt[k].ok || r->tgt[k].is_node != t->is_node)
+                    continue;
+                dup = t->is_node ? o->node == in->node
+                                 : o->kind == in->kind && !memcmp(o->ip, in->ip, 16) &&
+                                       in->kind != ADDR_HOST;
+            }
+            if (dup)
                 continue;
-            uint8_t ip[16];
-            enum addr_kind k = parse_addr(in->addr, ip);
-            if (k == ADDR_V4)
-                dns_msg_a(c->m, DNS_S_ADDITIONAL, &t, ttl, ip);
-            else if (k == ADDR_V6)
-                dns_msg_aaaa(c->m, DNS_S_ADDITIONAL, &t, ttl, ip);
-            if (is_node && r->node_meta_txt)
-                meta_txt(c, DNS_S_ADDITIONAL, &t, ttl, in->node);
+            if (in->kind == ADDR_V4)
+                dns_msg_a(c->m, DNS_S_ADDITIONAL, &t->name, ttl, in->ip);
+            else if (in->kind == ADDR_V6)
+                dns_msg_aaaa(c->m, DNS_S_ADDITIONAL, &t->name, ttl, in->ip);
+            if (t->is_node && r->node_meta_txt)
+                meta_txt(c, DNS_S_ADDITIONAL, &t->name, ttl, in->node);
         }
     } else if (qt == DNS_T_A || qt == DNS_T_AAAA || qt == DNS_T_ANY) {
         for (size_t i = 0; i < r->ninst; i++) {
@@ -469,9 +587,7 @@ static void service_lookup(struct ctx *c, const char *service, const char *tag)
                 trimmed = true;
                 break;
             }
-            uint8_t ip[16];
-            enum addr_kind k = parse_addr(in->addr, ip);
-            if (k == ADDR_HOST) {
+            if (in->kind == ADDR_HOST) {
                 /* One CNAME at most per owner (RFC 2181 §10.1): the first. */
                 if (added == 0) {
                     addr_record(c, DNS_S_ANSWER, owner, ttl, in->addr, qt);
@@ -480,10 +596,10 @@ static void service_lookup(struct ctx *c, const char *service, const char *tag)
                 break;
             }
             int rc = 0;
-            if (k == ADDR_V4 && qt != DNS_T_AAAA)
-                rc = dns_msg_a(c->m, DNS_S_ANSWER, owner, ttl, ip);
-            else if (k == ADDR_V6 && qt != DNS_T_A)
-                rc = dns_msg_aaaa(c->m, DNS_S_ANSWER, owner, ttl, ip);
+            if (in->kind == ADDR_V4 && qt != DNS_T_AAAA)
+                rc = dns_msg_a(c->m, DNS_S_ANSWER, owner, ttl, in->ip);
+            else if (in->kind == ADDR_V6 && qt != DNS_T_A)
+                rc = dns_msg_aaaa(c->m, DNS_S_ANSWER, owner, ttl, in->ip);
             else
                 continue;
             if (rc)

@@ -277,13 +277,19 @@ void dns_msg_set_flags(struct dns_msg *m, uint16_t flags)
     m->flags |= flags;
 }
 
-/* FNV-1a over the lowercased wire bytes of a name suffix. */
-static uint32_t suffix_hash(const uint8_t *w, size_t n)
+/* Hashes of every suffix of n, right to left: h[i] covers labels i.. (FNV-1a
+ * over the lowercased bytes, each label continuing from the suffix after it),
+ * so all of them cost one pass over the name. */
+static void suffix_hashes(const struct dns_name *n, uint32_t *h)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ lower(w[i])) * 16777619u;
-    return h;
+    uint32_t x = 2166136261u;
+    for (unsigned i = n->nlabels; i-- > 0;) {
+        const uint8_t *w = n->wire + n->off[i];
+        size_t l = (size_t)w[0] + 1;
+        for (size_t k = 0; k < l; k++)
+            x = (x ^ lower(w[k])) * 16777619u;
+        h[i] = x;
+    }
 }
 
 /* True when the name written in the message at `off` (our own bytes: labels
@@ -311,40 +317,53 @@ static bool msg_name_eq(const struct dns_msg *m, size_t off, const uint8_t *w, s
     return false;
 }
 
-/* Write name n at m->len, compressing against names already written. */
+/* Write name n at m->len: compressed against the names already written when
+ * m->compress, and remembered for later names either way (an SRV target is
+ * written whole, RFC 2782, yet the additional records' owners can point to
+ * it). */
 static int put_name(struct dns_msg *m, const struct dns_name *n, size_t room)
 {
+    if (n == m->qn && m->compress && m->len > DNS_HDR_LEN) {
+        /* The owner of most answers: the question, at offset 12. */
+        if (m->len + 2 > room)
+            return CN_ETOOBIG;
+        put16(m->buf + m->len, 0xC000 | DNS_HDR_LEN);
+        m->len += 2;
+        return 0;
+    }
     unsigned hit = n->nlabels; /* first label of the suffix found, nlabels = none */
     size_t ptr = 0;
-    uint32_t hashes[128];
+    uint32_t h[128];
+    suffix_hashes(n, h);
     if (m->compress) {
-        for (unsigned i = 0; i < n->nlabels; i++) {
+        for (unsigned i = 0; i < n->nlabels && hit == n->nlabels; i++) {
             const uint8_t *w = n->wire + n->off[i];
             size_t wl = (size_t)n->len - n->off[i];
-            hashes[i] = suffix_hash(w, wl);
-            for (unsigned k = 0; k < m->nct; k++) {
-                if (m->ct_hash[k] == hashes[i] && msg_name_eq(m, m->ct_off[k], w, wl)) {
+            for (unsigned k = h[i] & (DNS_CTAB_SLOTS - 1); m->ct[k].off;
+                 k = (k + 1) & (DNS_CTAB_SLOTS - 1)) {
+                if (m->ct[k].hash == h[i] && msg_name_eq(m, m->ct[k].off, w, wl)) {
                     hit = i;
-                    ptr = m->ct_off[k];
-                    goto found;
+                    ptr = m->ct[k].off;
+                    break;
                 }
             }
         }
     }
-found:;
     size_t raw = hit < n->nlabels ? n->off[hit] : n->len; /* bytes written as labels */
     size_t need = raw + (hit < n->nlabels ? 2 : 0);
     if (m->len + need > room)
         return CN_ETOOBIG;
     memcpy(m->buf + m->len, n->wire, raw);
-    if (m->compress) {
-        for (unsigned i = 0; i < hit && i < n->nlabels; i++) {
-            size_t at = m->len + n->off[i];
-            if (m->nct >= DNS_CTAB || at >= 0x3FFF)
-                break;
-            m->ct_off[m->nct] = (uint16_t)at;
-            m->ct_hash[m->nct++] = hashes[i];
-        }
+    for (unsigned i = 0; i < hit && i < n->nlabels && m->nct < DNS_CTAB; i++) {
+        size_t at = m->len + n->off[i];
+        if (at >= 0x3FFF)
+            break;
+        unsigned k = h[i] & (DNS_CTAB_SLOTS - 1);
+        while (m->ct[k].off)
+            k = (k + 1) & (DNS_CTAB_SLOTS - 1);
+        m->ct[k].hash = h[i];
+        m->ct[k].off = (uint16_t)at;
+        m->ct_log[m->nct++] = (uint16_t)k;
     }
     m->len += raw;
     if (hit < n->nlabels) {
@@ -354,10 +373,19 @@ found:;
     return 0;
 }
 
+/* Forget the suffixes remembered since `mark` (a record rolled back). In
+ * reverse order, so no probe chain of a kept entry loses a link. */
+static void ct_undo(struct dns_msg *m, unsigned mark)
+{
+    while (m->nct > mark)
+        m->ct[m->ct_log[--m->nct]].off = 0;
+}
+
 int dns_msg_start(struct dns_msg *m, uint8_t *buf, size_t cap, size_t limit,
                   const struct dns_query *q, uint16_t rcode)
 {
-    memset(m, 0, offsetof(struct dns_msg, ct_off));
+    memset(m, 0, offsetof(struct dns_msg, ct_log));
+    memset(m->ct, 0, sizeof(m->ct));
     m->buf = buf;
     m->cap = cap;
     if (limit > cap)
@@ -376,6 +404,7 @@ int dns_msg_start(struct dns_msg *m, uint8_t *buf, size_t cap, size_t limit,
     put16(buf, q->id);
     m->len = DNS_HDR_LEN;
     put_name(m, &q->qname, m->limit);
+    m->qn = &q->qname;
     put16(buf + m->len, q->qtype);
     put16(buf + m->len + 2, q->qclass);
     m->len += 4;
@@ -401,7 +430,7 @@ static size_t rr_begin(struct dns_msg *m, int sec, const struct dns_name *owner,
     size_t room = m->limit - m->reserve;
     if (put_name(m, owner, room) || m->len + 10 > room) {
         m->len = *mark;
-        m->nct = *ctmark;
+        ct_undo(m, *ctmark);
         return 0;
     }
     uint8_t *p = m->buf + m->len;
@@ -417,7 +446,7 @@ static int rr_end(struct dns_msg *m, int sec, size_t rdlen_at, size_t mark, unsi
 {
     if (!ok || m->len > m->limit - m->reserve) {
         m->len = mark;
-        m->nct = ctmark;
+        ct_undo(m, ctmark);
         return CN_ETOOBIG;
     }
     put16(m->buf + rdlen_at, (uint16_t)(m->len - rdlen_at - 2));

@@ -128,7 +128,8 @@ enum dns_decode_result dns_query_decode(const uint8_t *msg, size_t len, struct d
 
 enum dns_section { DNS_S_ANSWER = 0, DNS_S_AUTHORITY = 1, DNS_S_ADDITIONAL = 2 };
 
-#define DNS_CTAB 128 /* remembered name offsets for compression */
+#define DNS_CTAB 256       /* name suffixes remembered for compression */
+#define DNS_CTAB_SLOTS 512 /* their open-addressed table (a power of 2) */
 
 /* A response being written into buf. Records are added in section order; a
  * record that would pass `limit` is not written at all (the message is rolled
@@ -151,9 +152,13 @@ struct dns_msg {
     uint16_t opt_size;
     uint8_t ext_rcode;
     uint16_t flags;
-    unsigned nct;
-    uint16_t ct_off[DNS_CTAB];
-    uint32_t ct_hash[DNS_CTAB];
+    const struct dns_name *qn; /* the question's name, written at offset 12 */
+    unsigned nct;              /* suffixes remembered, in ct_log order */
+    uint16_t ct_log[DNS_CTAB]; /* their slots, to undo a record that did not fit */
+    struct {
+        uint32_t hash;
+        uint16_t off; /* 0: empty (no name starts before offset 12) */
+    } ct[DNS_CTAB_SLOTS];
 };
 
 /* Start a response to q in buf (cap bytes) that will be at most `limit`
