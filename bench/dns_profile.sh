@@ -48,4 +48,5 @@ PYEOF
     total=$(callgrind_annotate "$f" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
     echo "$t: $((total / N)) instructions per query ($N queries)"
     callgrind_annotate --inclusive=no "$f" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '3,14p'
+    [ -n "${BENCH_ANNOTATE:-}" ] && callgrind_annotate --auto=yes "$f" 2>/dev/null > "${BENCH_ANNOTATE}.$t"
 done

@@ -28,6 +28,8 @@ struct dns__target { /* an instance's SRV target */
 struct dns_resolver {
     struct dns_name domain, alt;
     bool has_alt;
+    struct dns_name sfx[3][2]; /* "node|addr|service.DC.DOMAIN" for the domain, the alt */
+    bool sfx_ok[3][2];
     char *dc;
     char *node_name;
     char *node_addr;

@@ -22,6 +22,10 @@
 #include "dns/dns_int.h"
 #include "state/state.h"
 
+static bool build_name_slow(struct dns_name *out, const char *first, const char *kind,
+                            const char *dc, const struct dns_name *base);
+static const char *const sfx_kind[3];
+
 static char *dup_or_empty(const char *s)
 {
     return cn_strdup(s ? s : "");
@@ -60,6 +64,12 @@ int dns__resolver_init(struct dns_resolver *r, const struct dns_options *o, uint
                 goto oom;
         }
     }
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < 2; b++) {
+            r->sfx_ok[k][b] =
+                (b == 0 || r->has_alt) &&
+                build_name_slow(&r->sfx[k][b], ".", sfx_kind[k], r->dc, b ? &r->alt : &r->domain);
+        }
     r->node_ttl = o->node_ttl;
     r->only_passing = o->only_passing;
     r->order_by_weight = o->order_by_weight;
@@ -145,11 +155,6 @@ static bool label_str(const struct dns_name *n, unsigned i, char *out, size_t ca
     return true;
 }
 
-/* "a.b.c" + ".node." + dc + domain: a target name. false when too long.
- * The "KIND.DC.DOMAIN" suffixes are built once per resolver and domain. */
-static bool build_name(struct dns_name *out, const char *first, const char *kind, const char *dc,
-                       const struct dns_name *base);
-
 static bool build_name_slow(struct dns_name *out, const char *first, const char *kind,
                             const char *dc, const struct dns_name *base)
 {
@@ -181,49 +186,18 @@ static bool name_join(struct dns_name *out, const char *first, const struct dns_
     return true;
 }
 
-static struct dns_name *sfx_cache(const char *kind, const char *dc, const struct dns_name *base)
-{
-    /* Per thread of use (the loop thread): a handful of (kind, domain)
-     * suffixes; the dc and domains are fixed per resolver, checked anyway. */
-    static struct {
-        char kind[8];
-        char dc[64];
-        struct dns_name base, sfx;
-        bool ok;
-    } cache[8];
-    static unsigned next;
-    for (unsigned i = 0; i < 8; i++)
-        if (cache[i].ok && !strcmp(cache[i].kind, kind) && !strcmp(cache[i].dc, dc) &&
-            dns_name_equal(&cache[i].base, base) && cache[i].base.len == base->len)
-            return &cache[i].sfx;
-    unsigned i = next++ % 8;
-    cache[i].ok = false;
-    if (strlen(kind) >= sizeof(cache[i].kind) || strlen(dc) >= sizeof(cache[i].dc))
-        return NULL;
-    struct dns_name sfx;
-    if (dns_name_from_text(&sfx, kind) || dns_name_append(&sfx, dc, strlen(dc)))
-        return NULL;
-    for (unsigned k = 0; k < base->nlabels; k++) {
-        size_t l;
-        const uint8_t *lab = dns_name_label(base, k, &l);
-        if (dns_name_append(&sfx, (const char *)lab, l))
-            return NULL;
-    }
-    snprintf(cache[i].kind, sizeof(cache[i].kind), "%s", kind);
-    snprintf(cache[i].dc, sizeof(cache[i].dc), "%s", dc);
-    cache[i].base = *base;
-    cache[i].sfx = sfx;
-    cache[i].ok = true;
-    return &cache[i].sfx;
-}
+enum { SFX_NODE, SFX_ADDR, SFX_SERVICE };
+static const char *const sfx_kind[3] = {"node", "addr", "service"};
 
-static bool build_name(struct dns_name *out, const char *first, const char *kind, const char *dc,
-                       const struct dns_name *base)
+/* first + "KIND.DC.DOMAIN" (the suffix prebuilt at init for the domain and
+ * the alt domain). false when the name would be too long. */
+static bool build_name(const struct dns_resolver *r, struct dns_name *out, const char *first,
+                       int kind, const struct dns_name *base)
 {
-    struct dns_name *sfx = sfx_cache(kind, dc, base);
-    if (!sfx)
-        return build_name_slow(out, first, kind, dc, base);
-    return name_join(out, first, sfx);
+    int b = base == &r->alt ? 1 : 0;
+    if (r->sfx_ok[kind][b])
+        return name_join(out, first, &r->sfx[kind][b]);
+    return build_name_slow(out, first, sfx_kind[kind], r->dc, base);
 }
 
 static uint32_t service_ttl(const struct dns_resolver *r, const char *name)
@@ -490,10 +464,10 @@ static bool srv_target(struct ctx *c, const struct dns__inst *in, struct dns_nam
             hex[2 * i + 1] = digits[in->ip[i] & 15];
         }
         hex[2 * nb] = '\0';
-        return build_name(t, hex, "addr", c->r->dc, c->base);
+        return build_name(c->r, t, hex, SFX_ADDR, c->base);
     }
     *is_node = true;
-    return build_name(t, in->node->name, "node", c->r->dc, c->base);
+    return build_name(c->r, t, in->node->name, SFX_NODE, c->base);
 }
 
 static void service_lookup(struct ctx *c, const char *service, const char *tag)
@@ -705,7 +679,7 @@ static int ptr_node_cb(void *arg, const struct state_node *n)
     struct ptr_walk *p = arg;
     struct dns_name t;
     if (addr_is(n->address, p->family, p->ip) &&
-        build_name(&t, n->name, "node", p->c->r->dc, p->c->base)) {
+        build_name(p->c->r, &t, n->name, SFX_NODE, p->c->base)) {
         if (dns_msg_name_rr(p->c->m, DNS_S_ANSWER, &p->c->q->qname, DNS_T_PTR, p->c->r->node_ttl,
                             &t))
             return 1;
@@ -719,7 +693,7 @@ static int ptr_svc_cb(void *arg, const struct state_service *s)
     struct ptr_walk *p = arg;
     struct dns_name t;
     if (addr_is(s->address, p->family, p->ip) &&
-        build_name(&t, s->service, "service", p->c->r->dc, p->c->base)) {
+        build_name(p->c->r, &t, s->service, SFX_SERVICE, p->c->base)) {
         if (dns_msg_name_rr(p->c->m, DNS_S_ANSWER, &p->c->q->qname, DNS_T_PTR,
                             service_ttl(p->c->r, s->service), &t))
             return 1;
@@ -773,7 +747,7 @@ static bool parse_reverse(const struct dns_name *qn, int *family, uint8_t ip[16]
 static void add_ns(struct ctx *c, int sec)
 {
     struct dns_name t;
-    if (!build_name(&t, c->r->node_name, "node", c->r->dc, c->base))
+    if (!build_name(c->r, &t, c->r->node_name, SFX_NODE, c->base))
         return;
     if (dns_msg_name_rr(c->m, sec, c->base, DNS_T_NS, c->r->node_ttl, &t) == 0)
         addr_record(c, DNS_S_ADDITIONAL, &t, c->r->node_ttl, c->r->node_addr, DNS_T_ANY);
