@@ -23,6 +23,19 @@ struct dns__target { /* an instance's SRV target */
     bool ok, is_node;
 };
 
+/* The healthy instances of one (service, tag) lookup, kept while the state
+ * has not moved (its last applied index is the same): the pointers into the
+ * state stay valid until the next apply (state/state.h), and a query that
+ * repeats skips the catalog walk. */
+#define DNS__CACHE 16
+struct dns__cache_ent {
+    const struct state *st;
+    uint64_t index; /* state_last_index when filled; 0: empty */
+    char name[64], tag[64];
+    struct dns__inst *inst;
+    size_t n, cap;
+};
+
 /* The resolver's configuration (its own copies) and its scratch, reused by
  * every query so the hot path allocates nothing once warmed up. */
 struct dns_resolver {
@@ -45,6 +58,8 @@ struct dns_resolver {
     size_t ninst, capinst;
     struct dns__target *tgt; /* SRV targets, parallel to inst */
     size_t captgt;
+    struct dns__cache_ent cache[DNS__CACHE];
+    unsigned cache_next;
 };
 
 enum dns__action { DNS__ANSWER = 0, DNS__FORWARD = 1 };

@@ -99,6 +99,8 @@ void dns__resolver_free(struct dns_resolver *r)
     cn_free(r->service_ttl);
     cn_free(r->inst);
     cn_free(r->tgt);
+    for (int i = 0; i < DNS__CACHE; i++)
+        cn_free(r->cache[i].inst);
     memset(r, 0, sizeof(*r));
 }
 
@@ -470,11 +472,54 @@ static bool srv_target(struct ctx *c, const struct dns__inst *in, struct dns_nam
     return build_name(c->r, t, in->node->name, SFX_NODE, c->base);
 }
 
+static struct dns__cache_ent *cache_find(struct dns_resolver *r, const struct state *st,
+                                         const char *service, const char *tag)
+{
+    uint64_t idx = state_last_index(st);
+    for (int i = 0; i < DNS__CACHE; i++) {
+        struct dns__cache_ent *e = &r->cache[i];
+        if (e->index && e->index == idx && e->st == st && !strcmp(e->name, service) &&
+            !strcmp(e->tag, tag))
+            return e;
+    }
+    return NULL;
+}
+
+static void cache_put(struct dns_resolver *r, const struct state *st, const char *service,
+                      const char *tag)
+{
+    if (strlen(service) >= sizeof(r->cache[0].name) || strlen(tag) >= sizeof(r->cache[0].tag))
+        return;
+    struct dns__cache_ent *e = &r->cache[r->cache_next++ % DNS__CACHE];
+    e->index = 0;
+    if (e->cap < r->ninst) {
+        struct dns__inst *p = cn_realloc(e->inst, r->ninst * sizeof(*p));
+        if (!p)
+            return; /* no cache entry: the next query walks again */
+        e->inst = p;
+        e->cap = r->ninst;
+    }
+    if (r->ninst)
+        memcpy(e->inst, r->inst, r->ninst * sizeof(*e->inst));
+    e->n = r->ninst;
+    e->st = st;
+    e->index = state_last_index(st);
+    snprintf(e->name, sizeof(e->name), "%s", service);
+    snprintf(e->tag, sizeof(e->tag), "%s", tag);
+}
+
 static void service_lookup(struct ctx *c, const char *service, const char *tag)
 {
     struct dns_resolver *r = c->r;
     struct walk w = {c, tag && *tag ? tag : NULL, 0, 0};
     r->ninst = 0;
+    struct dns__cache_ent *ce = cache_find(r, c->st, service, tag ? tag : "");
+    if (ce) {
+        r->ninst = ce->n; /* the cache never holds more than inst's capacity */
+        if (ce->n)
+            memcpy(r->inst, ce->inst, ce->n * sizeof(*r->inst));
+        goto walked;
+    }
     state_service_instances(c->st, service, inst_cb, &w);
     if (r->ninst == 0) {
         /* DNS names are case-insensitive; the catalog's are not: a name
@@ -493,6 +538,8 @@ static void service_lookup(struct ctx *c, const char *service, const char *tag)
         dns_msg_set_rcode(c->m, DNS_RC_SERVFAIL);
         return;
     }
+    cache_put(r, c->st, service, tag ? tag : "");
+walked:
     if (r->ninst == 0)
         return nxdomain(c);
     order(r);

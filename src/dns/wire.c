@@ -6,9 +6,23 @@
 
 #include "base/err.h"
 
+/* ASCII lowercase by table: one load, no branch (the hashing and compares
+ * of name compression run on every byte of every name written). */
+static const uint8_t lower_tab[256] = {
+#define L1(c) (uint8_t)((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+#define L4(c) L1(c), L1(c + 1), L1(c + 2), L1(c + 3)
+#define L16(c) L4(c), L4(c + 4), L4(c + 8), L4(c + 12)
+#define L64(c) L16(c), L16(c + 16), L16(c + 32), L16(c + 48)
+    L64(0), L64(64), L64(128), L64(192)
+#undef L64
+#undef L16
+#undef L4
+#undef L1
+};
+
 static inline uint8_t lower(uint8_t c)
 {
-    return (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return lower_tab[c];
 }
 
 static inline uint16_t get16(const uint8_t *p)
@@ -296,6 +310,10 @@ static void suffix_hashes(const struct dns_name *n, uint32_t *h)
  * and backward pointers) equals the uncompressed wire suffix w (n bytes). */
 static bool msg_name_eq(const struct dns_msg *m, size_t off, const uint8_t *w, size_t n)
 {
+    /* Most often the same bytes written whole (an SRV target, then the owner
+     * of its address record). */
+    if (off + n <= m->len && memcmp(m->buf + off, w, n) == 0)
+        return true;
     size_t i = 0;
     for (unsigned guard = 0; guard < 256; guard++) {
         if (off >= m->len)
@@ -335,26 +353,26 @@ static int put_name(struct dns_msg *m, const struct dns_name *n, size_t room)
     size_t ptr = 0;
     uint32_t h[128];
     suffix_hashes(n, h);
-    if (m->compress) {
-        for (unsigned i = 0; i < n->nlabels && hit == n->nlabels; i++) {
-            const uint8_t *w = n->wire + n->off[i];
-            size_t wl = (size_t)n->len - n->off[i];
-            for (unsigned k = h[i] & (DNS_CTAB_SLOTS - 1); m->ct[k].off;
-                 k = (k + 1) & (DNS_CTAB_SLOTS - 1)) {
-                if (m->ct[k].hash == h[i] && msg_name_eq(m, m->ct[k].off, w, wl)) {
-                    hit = i;
-                    ptr = m->ct[k].off;
-                    break;
-                }
+    /* The longest suffix already in the message: a pointer to it when
+     * compressing; either way only the labels before it are remembered. */
+    for (unsigned i = 0; i < n->nlabels && hit == n->nlabels; i++) {
+        const uint8_t *w = n->wire + n->off[i];
+        size_t wl = (size_t)n->len - n->off[i];
+        for (unsigned k = h[i] & (DNS_CTAB_SLOTS - 1); m->ct[k].off;
+             k = (k + 1) & (DNS_CTAB_SLOTS - 1)) {
+            if (m->ct[k].hash == h[i] && msg_name_eq(m, m->ct[k].off, w, wl)) {
+                hit = i;
+                ptr = m->ct[k].off;
+                break;
             }
         }
     }
-    size_t raw = hit < n->nlabels ? n->off[hit] : n->len; /* bytes written as labels */
-    size_t need = raw + (hit < n->nlabels ? 2 : 0);
-    if (m->len + need > room)
+    bool use = m->compress && hit < n->nlabels;
+    size_t raw = use ? n->off[hit] : n->len; /* bytes written as labels */
+    if (m->len + raw + (use ? 2 : 0) > room)
         return CN_ETOOBIG;
     memcpy(m->buf + m->len, n->wire, raw);
-    for (unsigned i = 0; i < hit && i < n->nlabels && m->nct < DNS_CTAB; i++) {
+    for (unsigned i = 0; i < hit && m->nct < DNS_CTAB; i++) {
         size_t at = m->len + n->off[i];
         if (at >= 0x3FFF)
             break;
@@ -366,7 +384,7 @@ static int put_name(struct dns_msg *m, const struct dns_name *n, size_t room)
         m->ct_log[m->nct++] = (uint16_t)k;
     }
     m->len += raw;
-    if (hit < n->nlabels) {
+    if (use) {
         put16(m->buf + m->len, (uint16_t)(0xC000 | ptr));
         m->len += 2;
     }
