@@ -85,8 +85,10 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
 
 struct dns__conn;
 struct dns__fwd;
+struct sreq;
 
 #define DNS__MAX_RECURSORS 8
+#define DNS__UDP_BATCH 16 /* datagrams per recvmmsg */
 
 struct dns_server {
     uv_loop_t *loop;
@@ -113,7 +115,11 @@ struct dns_server {
     void (*done)(void *arg);
     void *done_arg;
     bool rbuf_busy;
-    uint8_t rbuf[DNS_TCP_MAX];     /* the UDP receive buffer */
+    bool in_batch;          /* answering a recvmmsg slice: queue, sendmmsg follows */
+    struct sreq *sreq_free; /* server.c's pool of UDP send requests */
+    void *sreq_pool;
+    uint8_t *rbuf; /* the UDP receive buffer: DNS__UDP_BATCH slices of 64 KiB */
+    size_t rbuf_len;
     uint8_t wbuf[DNS_TCP_MAX + 2]; /* every answer is written here first */
 };
 

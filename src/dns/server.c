@@ -45,8 +45,17 @@ struct wreq {
 struct sreq {
     uv_udp_send_t r;
     struct dns_server *s;
+    struct sreq *next_free;
+    bool pooled;
     uint8_t data[];
 };
+
+/* Answers to one recvmmsg batch are queued (uv_udp_send from a pool of
+ * preallocated requests) rather than sent one by one: libuv holds sends made
+ * while it processes reads and writes them with sendmmsg, one system call
+ * for the batch. */
+#define SREQ_POOL 64
+#define SREQ_DATA 4096 /* answers larger than this take a one-off allocation */
 
 static void maybe_done(struct dns_server *s)
 {
@@ -55,6 +64,8 @@ static void maybe_done(struct dns_server *s)
     void (*done)(void *) = s->done;
     void *arg = s->done_arg;
     dns__resolver_free(&s->res);
+    cn_free(s->rbuf);
+    cn_free(s->sreq_pool);
     cn_free(s);
     if (done)
         done(arg);
@@ -118,8 +129,38 @@ static void handle(struct dns_server *s, const uint8_t *msg, size_t len,
 
 static void on_udp_sent(uv_udp_send_t *r, int status)
 {
+    struct sreq *q = r->data;
     (void)status;
-    cn_free(r->data);
+    if (q->pooled) {
+        q->next_free = q->s->sreq_free;
+        q->s->sreq_free = q;
+    } else {
+        cn_free(q);
+    }
+}
+
+static int udp_queue(struct dns_server *s, const uint8_t *msg, size_t len,
+                     const struct sockaddr *addr)
+{
+    struct sreq *r;
+    if (len <= SREQ_DATA && s->sreq_free) {
+        r = s->sreq_free;
+        s->sreq_free = r->next_free;
+    } else {
+        r = cn_malloc(sizeof(*r) + len);
+        if (!r)
+            return CN_ENOMEM;
+        r->pooled = false;
+    }
+    r->s = s;
+    memcpy(r->data, msg, len);
+    r->r.data = r;
+    uv_buf_t b = uv_buf_init((char *)r->data, (unsigned)len);
+    if (uv_udp_send(&r->r, &s->udp, &b, 1, addr, on_udp_sent)) {
+        on_udp_sent(&r->r, 0);
+        return CN_EIO;
+    }
+    return 0;
 }
 
 static void conn_close(struct dns__conn *c);
@@ -145,18 +186,15 @@ void dns__reply(struct dns_server *s, const uint8_t *msg, size_t len, const stru
     if (s->stopping)
         return;
     if (!conn) {
+        if (s->in_batch && (s->sreq_free || len > SREQ_DATA)) {
+            udp_queue(s, msg, len, addr);
+            return;
+        }
         uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
         int rc = uv_udp_try_send(&s->udp, &b, 1, addr);
         if (rc >= 0 || (rc != UV_EAGAIN && rc != UV_ENOSYS))
             return; /* sent, or lost like any datagram */
-        struct sreq *r = cn_malloc(sizeof(*r) + len);
-        if (!r)
-            return;
-        memcpy(r->data, msg, len);
-        r->r.data = r;
-        b = uv_buf_init((char *)r->data, (unsigned)len);
-        if (uv_udp_send(&r->r, &s->udp, &b, 1, addr, on_udp_sent))
-            cn_free(r);
+        udp_queue(s, msg, len, addr);
         return;
     }
     if (conn->closing)
@@ -182,6 +220,9 @@ void dns__reply(struct dns_server *s, const uint8_t *msg, size_t len, const stru
 
 /* ---- UDP ------------------------------------------------------------------------------ */
 
+/* One buffer for every read: with recvmmsg (UV_UDP_RECVMMSG) libuv cuts it
+ * into 64 KiB slices, one datagram each, so DNS__UDP_BATCH datagrams come in
+ * one system call under load. */
 static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct dns_server *s = h->data;
@@ -191,17 +232,20 @@ static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         return;
     }
     s->rbuf_busy = true;
-    *buf = uv_buf_init((char *)s->rbuf, sizeof(s->rbuf));
+    *buf = uv_buf_init((char *)s->rbuf, (unsigned)s->rbuf_len);
 }
 
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                    unsigned flags)
 {
     struct dns_server *s = h->data;
-    (void)flags;
-    if (nread > 0 && addr && !s->stopping)
+    if (nread > 0 && addr && !s->stopping) {
+        s->in_batch = (flags & UV_UDP_MMSG_CHUNK) != 0;
         handle(s, (const uint8_t *)buf->base, (size_t)nread, addr, NULL);
-    if (buf->base == (char *)s->rbuf)
+        s->in_batch = false;
+    }
+    /* A recvmmsg slice is not the buffer's end: UV_UDP_MMSG_FREE comes last. */
+    if (!(flags & UV_UDP_MMSG_CHUNK) && buf->base == (char *)s->rbuf)
         s->rbuf_busy = false;
 }
 
@@ -434,7 +478,25 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
         return CN_EINVAL;
     }
     const char *what = "udp bind";
-    uv_udp_init(loop, &s->udp);
+    s->rbuf_len = DNS__UDP_BATCH * (size_t)65536;
+    s->rbuf = cn_malloc(s->rbuf_len);
+    if (!s->rbuf) {
+        snprintf(err, errcap, "out of memory");
+        dns__resolver_free(&s->res);
+        cn_free(s);
+        return CN_ENOMEM;
+    }
+    s->sreq_pool = cn_calloc(SREQ_POOL, sizeof(struct sreq) + SREQ_DATA);
+    if (s->sreq_pool) {
+        for (size_t i = 0; i < SREQ_POOL; i++) {
+            struct sreq *r = (struct sreq *)((char *)s->sreq_pool + i * (sizeof(*r) + SREQ_DATA));
+            r->pooled = true;
+            r->next_free = s->sreq_free;
+            s->sreq_free = r;
+        }
+    }
+    if (uv_udp_init_ex(loop, &s->udp, AF_UNSPEC | UV_UDP_RECVMMSG))
+        uv_udp_init(loop, &s->udp);
     s->udp.data = s;
     s->udp_open = true;
     s->pending_close++;
