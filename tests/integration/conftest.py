@@ -567,6 +567,7 @@ class ClusterAgent(Agent):
             "-bind=127.0.0.1",
             "-http-port=%d" % self.http_port,
             "-server-port=%d" % self.server_port,
+            "-dns-port=%d" % self.dns_port,
             "-log-level=info",
         ]
         if self.bootstrap_expect:
