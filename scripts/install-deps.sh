@@ -9,8 +9,11 @@ PKGS=(
   python3-pytest python3-requests python3-consul python3-dnspython bind9-dnsutils curl
   iproute2 nftables
 )
+# DNS tests (tests/integration/test_dns.py): HAProxy's server-template fed by SRV records.
+PKGS+=(haproxy)
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
+  PKGS+=(dnsperf unbound valgrind) # bench/dns.sh, bench/dns_profile.sh
 fi
 missing=()
 for p in "${PKGS[@]}"; do

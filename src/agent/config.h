@@ -69,6 +69,27 @@ struct agent_config {
     struct agent_config_defs services; /* service + services */
     struct agent_config_defs checks;   /* check + checks */
     struct agent_config_defs watches;
+
+    /* ---- DNS interface (src/dns/, docs/dns.md) ---------------------------- */
+    char *alt_domain;
+    char *dns_addr;     /* addresses.dns: "" = client_addr */
+    char *recursors[8]; /* -recursor / recursors: "ip" or "ip:port" */
+    size_t nrecursors;
+    char *dns_node_ttl; /* Go durations */
+    struct {
+        char *name; /* a service, "prefix*" or "*" */
+        char *ttl;
+    } dns_service_ttl[32]; /* dns_config.service_ttl */
+    size_t ndns_service_ttl;
+    bool dns_allow_stale;
+    char *dns_max_stale;
+    bool dns_only_passing;
+    bool dns_enable_truncate;
+    int64_t dns_udp_answer_limit;
+    bool dns_node_meta_txt;
+    char *dns_recursor_timeout;
+    bool dns_order_by_weight; /* cairn's own */
+    int64_t dns_soa_refresh, dns_soa_retry, dns_soa_expire, dns_soa_min_ttl;
 };
 
 /* Parse argv (after "agent"). Loads config files named by -config-dir (each
