@@ -1,0 +1,180 @@
+"""Consul compatibility, second pass (issue 13): ?filter=, name case, the Go
+encoder's strings, catalog Weights, mesh fields refused, ?dc/?ns/?partition.
+
+Each test cites the Consul document it follows:
+  F  = website/content/api-docs/features/filtering.mdx (go-bexpr v0.1.2, the
+       version Consul vendors: grammar.peg, validate.go, evaluate.go)
+  C  = website/content/api-docs/catalog.mdx
+  H  = website/content/api-docs/health.mdx
+  A  = website/content/api-docs/agent/service.mdx, agent/check.mdx
+"""
+
+import base64
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def seeded(agent):
+    """Two nodes, three instances of two services, checks in three states."""
+    regs = [
+        {"Node": "db-1", "Address": "10.0.0.1", "NodeMeta": {"rack": "r1", "env": "prod"},
+         "Service": {"ID": "pg-1", "Service": "Postgres", "Tags": ["primary", "v15"],
+                     "Port": 5432, "Meta": {"env": "prod"},
+                     "Weights": {"Passing": 0, "Warning": 0}},
+         "Checks": [{"CheckID": "pg-1-alive", "Name": "alive", "Status": "passing",
+                     "ServiceID": "pg-1"}]},
+        {"Node": "db-2", "Address": "10.0.0.2", "NodeMeta": {"rack": "r2"},
+         "Service": {"ID": "pg-2", "Service": "postgres", "Tags": ["replica"],
+                     "Port": 5433, "Meta": {"env": "staging"}},
+         "Checks": [{"CheckID": "pg-2-alive", "Name": "alive", "Status": "critical",
+                     "ServiceID": "pg-2", "Output": "connection refused"}]},
+        {"Node": "db-2", "Address": "10.0.0.2", "NodeMeta": {"rack": "r2"},
+         "Service": {"ID": "web-1", "Service": "web", "Tags": [], "Port": 80},
+         "Checks": [{"CheckID": "web-1-http", "Name": "http", "Status": "warning",
+                     "ServiceID": "web-1"}]},
+    ]
+    for reg in regs:
+        r = agent.put("/v1/catalog/register", data=json.dumps(reg))
+        assert r.status_code == 200, r.text
+        assert r.json() is True
+    return agent
+
+
+def get_json(agent, path, **params):
+    r = agent.get(path, params=params)
+    assert r.status_code == 200, (path, params, r.status_code, r.text)
+    return r.json()
+
+
+# ---- ?filter= -------------------------------------------------------------------
+
+def test_filter_catalog_nodes(seeded):
+    """F: `Meta.env == prod` (unquoted value), `"r2" in Meta.rack`? no: map `in`
+    tests keys; C "List Nodes" filtering selectors Node/Address/Meta."""
+    nodes = get_json(seeded, "/v1/catalog/nodes", filter='Meta.env == prod')
+    assert [n["Node"] for n in nodes] == ["db-1"]
+    nodes = get_json(seeded, "/v1/catalog/nodes", filter='"env" in Meta')
+    assert [n["Node"] for n in nodes] == ["db-1"]
+    nodes = get_json(seeded, "/v1/catalog/nodes", filter='Meta["rack"] == "r2"')
+    assert [n["Node"] for n in nodes] == ["db-2"]
+    # an absent map key: != is true (evaluate.go)
+    nodes = get_json(seeded, "/v1/catalog/nodes", filter='Meta.env != prod and Node matches "^db"')
+    assert [n["Node"] for n in nodes] == ["db-2"]
+
+
+def test_filter_catalog_service_and_services(seeded):
+    """C: List Nodes for Service and List Services filter on structs.ServiceNode."""
+    insts = get_json(seeded, "/v1/catalog/service/postgres",
+                     filter='ServiceTags contains "primary"')
+    assert [i["ServiceID"] for i in insts] == ["pg-1"]
+    insts = get_json(seeded, "/v1/catalog/service/postgres",
+                     filter='ServicePort == 5433 or NodeMeta.rack == r1')
+    assert sorted(i["ServiceID"] for i in insts) == ["pg-1", "pg-2"]
+    insts = get_json(seeded, "/v1/catalog/service/postgres", filter='ServiceMeta.env == `prod`')
+    assert [i["ServiceID"] for i in insts] == ["pg-1"]
+    svcs = get_json(seeded, "/v1/catalog/services", filter='ServiceTags is empty')
+    assert "web" in svcs and not any(k.lower() == "postgres" for k in svcs)
+
+
+def test_filter_catalog_node_services(seeded):
+    """C: Retrieve Map of Services for a Node / List Services for Node filter
+    on structs.NodeService."""
+    out = get_json(seeded, "/v1/catalog/node/db-2", filter='Service == web')
+    assert list(out["Services"]) == ["web-1"]
+    out = get_json(seeded, "/v1/catalog/node-services/db-2", filter='Port != 80')
+    assert [s["ID"] for s in out["Services"]] == ["pg-2"]
+
+
+def test_filter_health(seeded):
+    """H: service (CheckServiceNode: Node.*, Service.*, Checks.*), node,
+    checks, state (HealthCheck)."""
+    out = get_json(seeded, "/v1/health/service/postgres",
+                   filter='Checks.Status == critical')
+    assert [e["Service"]["ID"] for e in out] == ["pg-2"]
+    out = get_json(seeded, "/v1/health/service/postgres",
+                   filter='Service.Tags contains primary and Node.Meta.rack == r1')
+    assert [e["Service"]["ID"] for e in out] == ["pg-1"]
+    out = get_json(seeded, "/v1/health/service/postgres", filter='Checks is not empty')
+    assert len(out) == 2
+    out = get_json(seeded, "/v1/health/state/any", filter='Status != passing and Status != critical')
+    assert [c["CheckID"] for c in out] == ["web-1-http"]
+    out = get_json(seeded, "/v1/health/node/db-2", filter='Output contains refused')
+    assert [c["CheckID"] for c in out] == ["pg-2-alive"]
+    out = get_json(seeded, "/v1/health/checks/postgres", filter='not (Status == passing)')
+    assert [c["CheckID"] for c in out] == ["pg-2-alive"]
+
+
+def test_filter_agent_services_and_checks(seeded):
+    """A: List Services / List Checks accept filter (AgentService, HealthCheck)."""
+    for body in ({"ID": "a-1", "Name": "api", "Tags": ["blue"], "Port": 8080,
+                  "Meta": {"team": "x"}},
+                 {"ID": "a-2", "Name": "api", "Tags": ["green"], "Port": 8081,
+                  "Check": {"CheckID": "a-2-ttl", "Name": "ttl", "TTL": "30s"}}):
+        r = seeded.put("/v1/agent/service/register", data=json.dumps(body))
+        assert r.status_code == 200, r.text
+    out = get_json(seeded, "/v1/agent/services", filter='Tags contains blue')
+    assert list(out) == ["a-1"]
+    out = get_json(seeded, "/v1/agent/services", filter='Meta.team is empty and Service == api')
+    assert list(out) == ["a-2"]
+    out = get_json(seeded, "/v1/agent/checks", filter='ServiceID == "a-2"')
+    assert list(out) == ["a-2-ttl"]
+    # pretty output stays valid JSON when items are dropped
+    r = seeded.get("/v1/agent/services", params={"filter": 'Port == 8081', "pretty": ""})
+    assert list(json.loads(r.text)) == ["a-2"]
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/catalog/nodes", "/v1/catalog/services", "/v1/catalog/service/web",
+    "/v1/catalog/node/db-1", "/v1/catalog/node-services/db-1", "/v1/health/service/web",
+    "/v1/health/node/db-1", "/v1/health/checks/web", "/v1/health/state/any",
+    "/v1/agent/services", "/v1/agent/checks",
+])
+def test_filter_errors_are_400(seeded, path):
+    """F + go-bexpr: a malformed expression or an unknown selector is refused
+    with "Failed to create boolean expression evaluator: ..." (400)."""
+    r = seeded.get(path, params={"filter": "Foo == 1"})
+    assert r.status_code == 400, r.text
+    assert r.text == 'Failed to create boolean expression evaluator: Selector "Foo" is not valid'
+    r = seeded.get(path, params={"filter": "(("})
+    assert r.status_code == 400
+    assert r.text.startswith("Failed to create boolean expression evaluator: 1:")
+
+
+def test_filter_error_texts(seeded):
+    """go-bexpr validate.go texts: operator not allowed for the type, coercion."""
+    r = seeded.get("/v1/health/service/web", params={"filter": "Service == web"})
+    assert r.status_code == 400
+    assert r.text == ('Failed to create boolean expression evaluator: '
+                      'Invalid match operator "Equal" for selector "Service"')
+    r = seeded.get("/v1/catalog/service/web", params={"filter": "ServicePort == eighty"})
+    assert r.status_code == 400
+    assert 'Failed to coerce value "eighty" for selector "ServicePort"' in r.text
+    r = seeded.get("/v1/catalog/nodes", params={"filter": 'Node matches "("'})
+    assert r.status_code == 400
+    assert r.text.startswith(
+        'Failed to create boolean expression evaluator: Failed to compile regular expression "("')
+
+
+def test_filter_blocking_query(seeded):
+    """A blocking query with a filter returns when the index moves and applies
+    the filter to the new result."""
+    r = seeded.get("/v1/catalog/service/web", params={"filter": "ServicePort == 81"})
+    assert r.json() == []
+    idx = int(r.headers["X-Consul-Index"])
+    reg = {"Node": "db-1", "Address": "10.0.0.1",
+           "Service": {"ID": "web-2", "Service": "web", "Port": 81}}
+    assert seeded.put("/v1/catalog/register", data=json.dumps(reg)).status_code == 200
+    r = seeded.get("/v1/catalog/service/web",
+                   params={"filter": "ServicePort == 81", "index": idx, "wait": "5s"})
+    assert r.status_code == 200
+    assert [i["ServiceID"] for i in r.json()] == ["web-2"]
+
+
+def test_filter_python_consul(seeded):
+    """python-consul's health.service/catalog.service do not pass `filter`;
+    a plain requests call is what such clients do (Prometheus' consul_sd)."""
+    r = seeded.get("/v1/health/service/postgres",
+                   params={"filter": 'Service.Meta.env == "prod"', "passing": "1"})
+    assert [e["Service"]["ID"] for e in r.json()] == ["pg-1"]
