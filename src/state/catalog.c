@@ -146,9 +146,20 @@ static void chk_free(struct state *s, struct avl *n)
 }
 const struct avl_ops state__chk_ops = {chk_cmp, chk_key, NULL, chk_free};
 
+/* Service and node names index case-insensitively, as Consul's state store
+ * lower-cases its name indexes on write and query (agent/consul/state
+ * catalog_schema.go: Lowercase: true): /v1/catalog/service/WEB finds "web".
+ * The record keeps the name first registered; every instance keeps its own. */
 static int name_cmp(const void *key, const struct avl *n)
 {
-    return str_cmp(key, NAME(n)->name);
+    /* ASCII only, whatever the locale: the state machine is deterministic */
+    const unsigned char *a = key, *b = (const unsigned char *)NAME(n)->name;
+    for (;; a++, b++) {
+        int x = *a >= 'A' && *a <= 'Z' ? *a + 32 : *a;
+        int y = *b >= 'A' && *b <= 'Z' ? *b + 32 : *b;
+        if (x != y || !x)
+            return x - y;
+    }
 }
 static const void *name_key(const struct avl *n)
 {

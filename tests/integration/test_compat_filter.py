@@ -116,7 +116,7 @@ def test_filter_agent_services_and_checks(seeded):
         assert r.status_code == 200, r.text
     out = get_json(seeded, "/v1/agent/services", filter='Tags contains blue')
     assert list(out) == ["a-1"]
-    out = get_json(seeded, "/v1/agent/services", filter='Meta.team is empty and Service == api')
+    out = get_json(seeded, "/v1/agent/services", filter='Meta is empty and Service == api')
     assert list(out) == ["a-2"]
     out = get_json(seeded, "/v1/agent/checks", filter='ServiceID == "a-2"')
     assert list(out) == ["a-2-ttl"]
@@ -178,3 +178,126 @@ def test_filter_python_consul(seeded):
     r = seeded.get("/v1/health/service/postgres",
                    params={"filter": 'Service.Meta.env == "prod"', "passing": "1"})
     assert [e["Service"]["ID"] for e in r.json()] == ["pg-1"]
+
+
+def test_filter_string_is_empty_refused(seeded):
+    """go-bexpr v0.1.2 field_config.go: a string field allows ==, !=, in,
+    not in, matches, not matches; `is empty` is for lists and maps."""
+    r = seeded.get("/v1/agent/services", params={"filter": "Meta.team is empty"})
+    assert r.status_code == 400
+    assert r.text == ('Failed to create boolean expression evaluator: '
+                      'Invalid match operator "Is Empty" for selector "Meta.team"')
+
+
+# ---- names match case-insensitively ------------------------------------------------
+
+def test_service_names_case_insensitive(seeded):
+    """Consul lower-cases its service name index (state/catalog_schema.go:
+    Lowercase: true): /v1/catalog/service/POSTGRES finds "Postgres" and
+    "postgres"; each instance keeps the name it was registered with."""
+    for path in ("/v1/catalog/service/POSTGRES", "/v1/health/service/PostGres",
+                 "/v1/catalog/service/postgres"):
+        out = get_json(seeded, path)
+        names = sorted((e.get("ServiceName") or e["Service"]["Service"]) for e in out)
+        assert names == ["Postgres", "postgres"], (path, out)
+    out = get_json(seeded, "/v1/health/checks/POSTGRES")
+    assert sorted(c["CheckID"] for c in out) == ["pg-1-alive", "pg-2-alive"]
+
+
+def test_service_name_case_blocking_wakes(seeded):
+    """A blocking query on WEB wakes when "web" changes (the watch key folds
+    case the same way)."""
+    r = seeded.get("/v1/catalog/service/WEB")
+    idx = int(r.headers["X-Consul-Index"])
+    reg = {"Node": "db-1", "Address": "10.0.0.1",
+           "Service": {"ID": "web-3", "Service": "web", "Port": 83}}
+    assert seeded.put("/v1/catalog/register", data=json.dumps(reg)).status_code == 200
+    r = seeded.get("/v1/catalog/service/WEB", params={"index": idx, "wait": "10s"})
+    assert int(r.headers["X-Consul-Index"]) > idx
+    assert "web-3" in [i["ServiceID"] for i in r.json()]
+
+
+# ---- Weights on /v1/catalog/register ------------------------------------------------
+
+def test_catalog_register_zero_weights(seeded):
+    """C: the Go client's CatalogRegistration always carries Weights, zero when
+    unset; Consul validates weights only on the agent endpoint and stores the
+    default {Passing: 1, Warning: 1} (structs.NodeService.ToServiceNode)."""
+    out = get_json(seeded, "/v1/catalog/service/Postgres", filter='ServiceID == "pg-1"')
+    assert out[0]["ServiceWeights"] == {"Passing": 1, "Warning": 1}
+    r = seeded.put("/v1/agent/service/register",
+                   data=json.dumps({"Name": "w0", "Weights": {"Passing": 0, "Warning": 0}}))
+    assert r.status_code == 400
+    assert r.text == "Invalid Weights: Passing must be greater than 0"
+
+
+# ---- no service mesh: Proxy, Connect, Kind refused ---------------------------------
+
+@pytest.mark.parametrize("extra,what", [
+    ({"Kind": "connect-proxy"}, 'Kind "connect-proxy"'),
+    ({"Proxy": {"DestinationServiceName": "web"}}, "Proxy"),
+    ({"Connect": {"Native": True}}, "Connect"),
+    ({"Connect": {"SidecarService": {}}}, None),
+    ({"Connect": {"SidecarService": {"Port": 21000}}}, "Connect"),
+])
+def test_mesh_fields_refused(seeded, extra, what):
+    """A/C: cairn has no service mesh; a registration asking for one is
+    refused with 400 rather than stored without it. Empty objects (what
+    clients send for "none") are accepted."""
+    body = dict({"Name": "meshy", "Port": 1}, **extra)
+    r = seeded.put("/v1/agent/service/register", data=json.dumps(body))
+    cat = {"Node": "db-1", "Address": "10.0.0.1",
+           "Service": dict({"Service": "meshy", "Port": 1}, **extra)}
+    rc = seeded.put("/v1/catalog/register", data=json.dumps(cat))
+    if what is None:
+        assert r.status_code == 200, r.text
+        assert rc.status_code == 200, rc.text
+        return
+    for resp in (r, rc):
+        assert resp.status_code == 400, resp.text
+        assert what in resp.text and "service mesh" in resp.text
+
+
+# ---- ?dc=, ?ns=, ?partition=, ?peer= ----------------------------------------------
+
+def test_other_datacenter(seeded):
+    """agent/consul/rpc.go: a request for a datacenter with no route fails
+    with structs.ErrNoDCPath, "No path to datacenter" (500); the local name
+    is fine."""
+    r = seeded.get("/v1/catalog/nodes", params={"dc": "elsewhere"})
+    assert r.status_code == 500
+    assert r.text == "No path to datacenter"
+    r = seeded.get("/v1/kv/x", params={"dc": "elsewhere"})
+    assert r.status_code == 500
+    assert seeded.get("/v1/catalog/nodes", params={"dc": "dc1"}).status_code == 200
+
+
+@pytest.mark.parametrize("kind,name,text", [
+    ("param", "ns", 'Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature'),
+    ("param", "partition",
+     'Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature'),
+    ("header", "X-Consul-Namespace",
+     'Invalid header: "X-Consul-Namespace" - Namespaces are a Consul Enterprise feature'),
+    ("header", "X-Consul-Partition",
+     'Invalid header: "X-Consul-Partition" - Partitions are a Consul Enterprise feature'),
+])
+def test_enterprise_scope_refused(seeded, kind, name, text):
+    """agent/http_ce.go parseEntMeta/parseEntMetaPartition: Consul CE answers
+    400 to any non-empty namespace or partition (even "default")."""
+    for value in ("team-a", "default"):
+        if kind == "param":
+            r = seeded.get("/v1/catalog/services", params={name: value})
+        else:
+            r = seeded.get("/v1/catalog/services", headers={name: value})
+        assert r.status_code == 400, r.text
+        assert r.text == text
+    # empty means "not given"
+    r = seeded.get("/v1/catalog/services", params={"ns": ""})
+    assert r.status_code == 200
+
+
+def test_unknown_peer_is_empty(seeded):
+    """C/H (peering): reads for a peer with no imported data answer empty."""
+    assert get_json(seeded, "/v1/health/service/web", peer="nowhere") == []
+    assert get_json(seeded, "/v1/catalog/service/web", peer="nowhere") == []
+    assert get_json(seeded, "/v1/catalog/services", peer="nowhere") == {}
