@@ -301,3 +301,43 @@ def test_unknown_peer_is_empty(seeded):
     assert get_json(seeded, "/v1/health/service/web", peer="nowhere") == []
     assert get_json(seeded, "/v1/catalog/service/web", peer="nowhere") == []
     assert get_json(seeded, "/v1/catalog/services", peer="nowhere") == {}
+
+
+# ---- JSON strings as Go's encoder writes them ------------------------------------
+
+def _cli(agent, *args):
+    import os
+    import subprocess
+    from conftest import CAIRN_BIN
+    env = dict(os.environ, CAIRN_HTTP_ADDR="127.0.0.1:%d" % agent.http_port)
+    env.pop("CONSUL_HTTP_ADDR", None)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    return subprocess.run([CAIRN_BIN] + list(args), capture_output=True, env=env, timeout=60)
+
+
+def test_invalid_utf8_kv_like_go(seeded):
+    """Consul's JSON is Go's encoding/json: an invalid UTF-8 byte in a key is
+    written as \\ufffd (one per byte), <, > and & as \\u003c..., and the
+    raw bytes stay exact through ?raw and the base64 Value."""
+    key = b"utf8/bad\xff\xfe<&>"
+    value = b"\x00\xff\xc3raw"
+    path = "/v1/kv/" + "".join("%%%02X" % c for c in key)
+    r = seeded.put(path, data=value)
+    assert r.status_code == 200 and r.json() is True, r.text
+    r = seeded.get("/v1/kv/utf8/", params={"recurse": ""})
+    assert r.status_code == 200
+    assert b'"Key":"utf8/bad\\ufffd\\ufffd\\u003c\\u0026\\u003e"' in r.content, r.content
+    entries = r.json()  # valid JSON
+    assert entries[0]["Key"] == "utf8/bad\ufffd\ufffd<&>"
+    assert base64.b64decode(entries[0]["Value"]) == value
+    assert seeded.get(path, params={"raw": ""}).content == value
+    r = seeded.get("/v1/kv/utf8/", params={"keys": ""})
+    assert r.json() == ["utf8/bad\ufffd\ufffd<&>"]
+    # the CLI reads cairn's own output again
+    p = _cli(seeded, "kv", "get", "-recurse", "utf8/")
+    assert p.returncode == 0, p.stderr
+    assert "utf8/bad" in p.stdout.decode("utf-8", "replace")
+    p = _cli(seeded, "kv", "export", "utf8/")
+    assert p.returncode == 0, p.stderr
+    exported = json.loads(p.stdout)
+    assert base64.b64decode(exported[0]["value"]) == value
