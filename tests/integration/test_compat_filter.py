@@ -21,8 +21,7 @@ def seeded(agent):
     regs = [
         {"Node": "db-1", "Address": "10.0.0.1", "NodeMeta": {"rack": "r1", "env": "prod"},
          "Service": {"ID": "pg-1", "Service": "Postgres", "Tags": ["primary", "v15"],
-                     "Port": 5432, "Meta": {"env": "prod"},
-                     "Weights": {"Passing": 0, "Warning": 0}},
+                     "Port": 5432, "Meta": {"env": "prod"}},
          "Checks": [{"CheckID": "pg-1-alive", "Name": "alive", "Status": "passing",
                      "ServiceID": "pg-1"}]},
         {"Node": "db-2", "Address": "10.0.0.2", "NodeMeta": {"rack": "r2"},
@@ -223,7 +222,11 @@ def test_catalog_register_zero_weights(seeded):
     """C: the Go client's CatalogRegistration always carries Weights, zero when
     unset; Consul validates weights only on the agent endpoint and stores the
     default {Passing: 1, Warning: 1} (structs.NodeService.ToServiceNode)."""
-    out = get_json(seeded, "/v1/catalog/service/Postgres", filter='ServiceID == "pg-1"')
+    reg = {"Node": "db-1", "Address": "10.0.0.1",
+           "Service": {"ID": "wz", "Service": "wz", "Weights": {"Passing": 0, "Warning": 0}}}
+    r = seeded.put("/v1/catalog/register", data=json.dumps(reg))
+    assert r.status_code == 200, r.text
+    out = get_json(seeded, "/v1/catalog/service/wz")
     assert out[0]["ServiceWeights"] == {"Passing": 1, "Warning": 1}
     r = seeded.put("/v1/agent/service/register",
                    data=json.dumps({"Name": "w0", "Weights": {"Passing": 0, "Warning": 0}}))
