@@ -169,6 +169,11 @@ def test_filter_blocking_query(seeded):
                    params={"filter": "ServicePort == 81", "index": idx, "wait": "5s"})
     assert r.status_code == 200
     assert [i["ServiceID"] for i in r.json()] == ["web-2"]
+    # a malformed filter on a blocking query is answered at once
+    r = seeded.get("/v1/catalog/service/web",
+                   params={"filter": "ServicePort ==", "index": idx + 100, "wait": "30s"})
+    assert r.status_code == 400
+    assert r.text.startswith("Failed to create boolean expression evaluator: ")
 
 
 def test_filter_python_consul(seeded):
