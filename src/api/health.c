@@ -200,6 +200,10 @@ static void r_service(struct api_ctx *c, struct api_read *r)
  * connect-capable; answer like Consul does for such a service: []. */
 static void r_connect(struct api_ctx *c, struct api_read *r)
 {
+    struct filter *f;
+    if (api_filter_open(c, api_filter_check_service_node, &f, r))
+        return; /* a bad ?filter= is still 400 */
+    filter_free(f);
     struct state *st = srv_state(c->api->srv);
     cn_buf_puts(&r->body, "[]");
     r->index = state_service_index(st, c->arg);

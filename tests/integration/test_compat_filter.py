@@ -128,7 +128,7 @@ def test_filter_agent_services_and_checks(seeded):
     "/v1/catalog/nodes", "/v1/catalog/services", "/v1/catalog/service/web",
     "/v1/catalog/node/db-1", "/v1/catalog/node-services/db-1", "/v1/health/service/web",
     "/v1/health/node/db-1", "/v1/health/checks/web", "/v1/health/state/any",
-    "/v1/agent/services", "/v1/agent/checks",
+    "/v1/agent/services", "/v1/agent/checks", "/v1/health/connect/web",
 ])
 def test_filter_errors_are_400(seeded, path):
     """F + go-bexpr: a malformed expression or an unknown selector is refused
