@@ -357,7 +357,8 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
     if (!*c->arg)
         return read_error(r, 400, "Missing node name");
     struct state *st = srv_state(c->api->srv);
-    const struct state_node *n = state_node_get(st, c->arg);
+    /* node names match ignoring case, as in Consul's node index */
+    const struct state_node *n = state_node_lookup(st, c->arg);
     struct filter *f;
     if (api_filter_open(c, api_filter_service, &f, r))
         return;
@@ -387,7 +388,7 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
     else
         cn_jsonw_arr_open(&w);
     if (n)
-        state_node_services(st, c->arg, node_svc_cb, &nw);
+        state_node_services(st, n->name, node_svc_cb, &nw);
     if (keyed)
         cn_jsonw_obj_close(&w);
     else

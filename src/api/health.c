@@ -55,7 +55,9 @@ static void r_node(struct api_ctx *c, struct api_read *r)
     api_jsonw(c, &w, &r->body);
     struct chk_walk cw = {c, st, &w, NULL, false, f};
     cn_jsonw_arr_open(&w);
-    state_node_checks(st, c->arg, chk_cb, &cw);
+    /* node names match ignoring case, as in Consul's node index */
+    const struct state_node *n = state_node_lookup(st, c->arg);
+    state_node_checks(st, n ? n->name : c->arg, chk_cb, &cw);
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)

@@ -735,6 +735,32 @@ const struct state_node *state_node_get(const struct state *s, const char *name)
     return r ? &r->n : NULL;
 }
 
+static bool ascii_case_eq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int x = *a >= 'A' && *a <= 'Z' ? *a + 32 : *a;
+        int y = *b >= 'A' && *b <= 'Z' ? *b + 32 : *b;
+        if (x != y)
+            return false;
+        if (!x)
+            return true;
+    }
+}
+
+const struct state_node *state_node_lookup(const struct state *s, const char *name)
+{
+    const struct state_node *n = state_node_get(s, name);
+    if (n || !name)
+        return n;
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
+    while ((a = state__avl_next(&it)))
+        if (ascii_case_eq(NODE(a)->n.name, name))
+            return &NODE(a)->n;
+    return NULL;
+}
+
 void state_nodes_foreach(const struct state *s, state_node_cb cb, void *arg)
 {
     struct avl_iter it;

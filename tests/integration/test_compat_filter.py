@@ -206,6 +206,13 @@ def test_service_names_case_insensitive(seeded):
         assert names == ["Postgres", "postgres"], (path, out)
     out = get_json(seeded, "/v1/health/checks/POSTGRES")
     assert sorted(c["CheckID"] for c in out) == ["pg-1-alive", "pg-2-alive"]
+    # node names too (Consul's node index is lower-cased); the output keeps "db-2"
+    out = get_json(seeded, "/v1/catalog/node/DB-2")
+    assert out["Node"]["Node"] == "db-2" and sorted(out["Services"]) == ["pg-2", "web-1"]
+    out = get_json(seeded, "/v1/catalog/node-services/Db-2")
+    assert sorted(s["ID"] for s in out["Services"]) == ["pg-2", "web-1"]
+    out = get_json(seeded, "/v1/health/node/DB-2")
+    assert sorted(c["CheckID"] for c in out) == ["pg-2-alive", "web-1-http"]
 
 
 def test_service_name_case_blocking_wakes(seeded):
