@@ -19,6 +19,8 @@
 /* Deeper nesting than this is refused (a stack bound; go-bexpr has none). */
 #define FILTER_MAX_DEPTH 64
 #define FILTER_MAX_SEL 32
+/* and/or chains recurse once per operator (parsing and evaluating): bound them */
+#define FILTER_MAX_TERMS 4096
 
 enum op { OP_EQ, OP_NE, OP_IN, OP_NOT_IN, OP_EMPTY, OP_NOT_EMPTY, OP_MATCHES, OP_NOT_MATCHES };
 
@@ -57,6 +59,7 @@ struct parser {
     const char *s;
     size_t n, pos;
     int depth;
+    int terms;
     int err;   /* 0, CN_EINVAL (a hard error: stop), CN_ENOMEM */
     char *msg; /* error text */
     size_t mcap;
@@ -622,6 +625,11 @@ static struct node *parse_bin(struct parser *p, enum ntype t)
         return NULL;
     size_t save = p->pos;
     if (ws(p) && lit(p, t == N_OR ? "or" : "and") && ws(p)) {
+        if (++p->terms > FILTER_MAX_TERMS) {
+            node_free(l);
+            perr(p, save, "more than %d and/or operators", FILTER_MAX_TERMS);
+            return NULL;
+        }
         struct node *r = parse_bin(p, t);
         if (r) {
             struct node *b = node_new(p, t);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -251,6 +252,18 @@ static void test_syntax_errors(void **st)
     bad("x in", NULL);
     bad("x in 1", NULL);
     bad("Service.Service == web andService.Port == 1", NULL);
+    /* too long a chain */
+    {
+        size_t n = 5000 * 27 + 32;
+        char *chain = malloc(n);
+        assert_non_null(chain);
+        size_t o = 0;
+        for (int i = 0; i < 5000; i++)
+            o += (size_t)snprintf(chain + o, n - o, "%sService.Port == 1", i ? " or " : "");
+        bad(chain, NULL);
+        assert_non_null(strstr(err, "and/or operators"));
+        free(chain);
+    }
     /* too deep */
     char deep[400];
     memset(deep, '(', 200);
