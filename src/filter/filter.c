@@ -60,8 +60,9 @@ struct parser {
     size_t n, pos;
     int depth;
     int terms;
-    int err;   /* 0, CN_EINVAL (a hard error: stop), CN_ENOMEM */
-    char *msg; /* error text */
+    size_t far; /* the farthest position any rule reached: where pigeon reports "no match" */
+    int err;    /* 0, CN_EINVAL (a hard error: stop), CN_ENOMEM */
+    char *msg;  /* error text */
     size_t mcap;
 };
 
@@ -97,15 +98,21 @@ static bool ws(struct parser *p) /* [ \t\r\n]+ */
     while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\r' ||
                              p->s[p->pos] == '\n'))
         p->pos++;
+    if (p->pos > p->far)
+        p->far = p->pos;
     return p->pos > st;
 }
 
 static bool lit(struct parser *p, const char *w)
 {
     size_t l = strlen(w);
+    if (p->pos > p->far)
+        p->far = p->pos;
     if (p->n - p->pos < l || memcmp(p->s + p->pos, w, l) != 0)
         return false;
     p->pos += l;
+    if (p->pos > p->far)
+        p->far = p->pos;
     return true;
 }
 
@@ -286,7 +293,7 @@ static int string_lit(struct parser *p, char **v, size_t *vl)
     size_t start = p->pos;
     const char *end = memchr(p->s + p->pos + 1, q, p->n - p->pos - 1);
     if (!end) {
-        perr(p, p->n, "rule string: Unterminated string literal");
+        perr(p, p->n, "rule \"string\": Unterminated string literal");
         return -1;
     }
     size_t blen = (size_t)(end - (p->s + p->pos + 1));
@@ -311,7 +318,7 @@ static int string_lit(struct parser *p, char **v, size_t *vl)
         }
         if (go_unquote(body, blen, d, vl) != 0) {
             cn_free(d);
-            perr(p, start, "rule string: invalid syntax");
+            perr(p, start, "rule \"string\": invalid syntax");
             return -1;
         }
         *v = d;
@@ -329,6 +336,8 @@ static bool ident(struct parser *p, size_t *st, size_t *len)
            (is_alpha(p->s[p->pos]) || is_digit(p->s[p->pos]) || p->s[p->pos] == '_'))
         p->pos++;
     *len = p->pos - *st;
+    if (p->pos > p->far)
+        p->far = p->pos;
     return true;
 }
 
@@ -366,13 +375,13 @@ static int selector(struct parser *p, char **sel, size_t *nsel)
             if (r < 0)
                 goto fail;
             if (r == 0) {
-                perr(p, here, "rule index: Invalid index");
+                perr(p, p->pos, "rule \"index\": Invalid index");
                 goto fail;
             }
             ws(p);
             if (!lit(p, "]")) {
                 cn_free(part);
-                perr(p, here, "rule index: Unclosed index expression");
+                perr(p, p->pos, "rule \"index\": Unclosed index expression");
                 goto fail;
             }
         } else {
@@ -445,7 +454,7 @@ static int value(struct parser *p, char **v, size_t *vl)
         }
         char nx = p->pos < p->n ? p->s[p->pos] : 0;
         if (!(p->pos == p->n || nx == ' ' || nx == '\t' || nx == '\r' || nx == '\n' || nx == ')')) {
-            perr(p, st, "rule number: Invalid number literal");
+            perr(p, p->pos, "rule \"number\": Invalid number literal");
             return -1;
         }
         if (!(*v = dupn(p, p->s + st, p->pos - st)))
@@ -563,7 +572,7 @@ static struct node *parse_match(struct parser *p)
     if (r <= 0) {
         cn_free(v);
         if (r == 0)
-            perr(p, selat, "rule match: Invalid selector");
+            perr(p, selat, "rule \"match\": Invalid selector");
         return NULL;
     }
     return match_new(p, sel, nsel, op, v, vl);
@@ -605,7 +614,7 @@ static struct node *parse_not(struct parser *p)
                 goto out;
             }
             node_free(e);
-            perr(p, p->pos, "rule grouping: Unmatched parentheses");
+            perr(p, p->pos, "rule \"grouping\": Unmatched parentheses");
             goto out;
         }
         if (p->err)
@@ -972,10 +981,10 @@ int filter_new(const char *expr, size_t len, const struct filter_field *schema, 
     if (root && !p.err) {
         ws(&p);
         if (p.pos != p.n) {
-            perr(&p, p.pos, "no match found, expected: \"and\", \"or\" or EOF");
+            perr(&p, p.far > p.pos ? p.far : p.pos, "no match found");
         }
     } else if (!p.err) {
-        perr(&p, p.pos, "no match found, expected: a match expression, \"not\" or \"(\"");
+        perr(&p, p.far, "no match found");
     }
     if (p.err) {
         node_free(root);

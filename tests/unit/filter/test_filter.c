@@ -252,6 +252,13 @@ static void test_syntax_errors(void **st)
     bad("x in", NULL);
     bad("x in 1", NULL);
     bad("Service.Service == web andService.Port == 1", NULL);
+    /* pigeon's positions and rule names, as Consul's answers show them
+     * (hashicorp/consul#9441, #7338) */
+    bad("Node.Node == 10.10.10.10", "1:19 (18): rule \"number\": Invalid number literal");
+    bad("foo", NULL);
+    assert_int_equal(strncmp(err, "1:4 (3): no match found", 23), 0);
+    bad("Node.Node == \"abc", "1:18 (17): rule \"string\": Unterminated string literal");
+    bad("(Node.Node == x", "1:16 (15): rule \"grouping\": Unmatched parentheses");
     /* too long a chain */
     {
         size_t n = 5000 * 27 + 32;
