@@ -7,6 +7,7 @@
  * closes the HTTP listener and parked queries, lets in-flight writes finish,
  * joins the log writer and closes every handle before exiting. */
 #include "agent/agent.h"
+#include "agent/debug_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,13 +214,17 @@ static void http_stopped(void *arg)
     uv_close((uv_handle_t *)&ag->leave, NULL);
 }
 
+#define SHUTDOWN_GRACE_MS 2000
+
 static void shutdown_agent(struct agent *ag)
 {
     if (ag->stopping)
         return;
     ag->stopping = true;
+    /* Blocking queries in flight get the current result before the
+     * connections close (SHUTDOWN_GRACE_MS to write them). */
     if (ag->http)
-        http_server_stop(ag->http, http_stopped, ag);
+        http_server_drain(ag->http, SHUTDOWN_GRACE_MS, http_stopped, ag);
     else
         http_stopped(ag);
     ag->http = NULL;
@@ -393,7 +398,7 @@ static int run(struct agent *ag)
         goto out_srv;
     }
     struct cn_buf cj = CN_BUF_INIT;
-    agent_config_json(c, &cj);
+    agent_debug_config_json(c, ag->node_id, ag->advertise, (int)c->http_port, &cj);
     cn_buf_cstr(&cj);
     int64_t dq = 0, mq = 0;
     cn_dur_parse(c->default_query_time, &dq);

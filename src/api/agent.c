@@ -14,6 +14,7 @@
 #include "api/decode.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/version.h"
 
 static bool have_local(struct api_ctx *c)
 {
@@ -64,7 +65,10 @@ static void json_member(struct api_ctx *c, struct cn_jsonw *w, bool wan)
     const struct api_config *cfg = &c->api->cfg;
     char port[16], build[96];
     snprintf(port, sizeof(port), "%d", cfg->server_port > 0 ? cfg->server_port : 8300);
-    snprintf(build, sizeof(build), "%.64s:cairn", cfg->version ? cfg->version : "");
+    /* Consul's "build" tag is "<version>:<revision>"; tools parse the version
+     * from it, so it carries the Consul API version, and cairn's own. */
+    snprintf(build, sizeof(build), "%s:cairn-%.48s", CN_CONSUL_API_VERSION,
+             cfg->version ? cfg->version : "");
     struct cn_buf name = CN_BUF_INIT;
     if (wan)
         cn_buf_printf(&name, "%s.%s", cfg->node_name, cfg->datacenter);
@@ -138,20 +142,24 @@ static void h_self(struct api_ctx *c)
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     cn_jsonw_obj_open(&w);
-    /* Config: what clients read (Prometheus/Fabio: Datacenter, NodeName;
-     * python-consul and Spring: Datacenter; version checks: Version). */
+    /* Config: agent_endpoint.go AgentSelf's struct, in its order. Version is
+     * the Consul API version cairn follows (base/version.h): Nomad, Vault and
+     * Fabio gate features on it. Partition is omitempty (empty outside
+     * Consul Enterprise). CairnVersion is cairn's own. */
     cn_jsonw_key(&w, "Config");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "Datacenter", cfg->datacenter);
     cn_jsonw_kstr(&w, "PrimaryDatacenter", cfg->datacenter);
     cn_jsonw_kstr(&w, "NodeName", cfg->node_name);
     cn_jsonw_kstr(&w, "NodeID", cfg->node_id);
-    cn_jsonw_kstr(&w, "Partition", "");
     cn_jsonw_kstr(&w, "Revision", "cairn");
     cn_jsonw_kbool(&w, "Server", 1);
-    cn_jsonw_kstr(&w, "Version", cfg->version);
-    cn_jsonw_kstr(&w, "BuildDate", "");
+    cn_jsonw_kstr(&w, "Version", CN_CONSUL_API_VERSION);
+    cn_jsonw_kstr(&w, "BuildDate", "1970-01-01T00:00:00Z");
+    cn_jsonw_kstr(&w, "CairnVersion", cfg->version);
     cn_jsonw_obj_close(&w);
+    /* DebugConfig: RuntimeConfig's key names for what cairn has (built by
+     * the agent from its configuration, agent/debug_config.c). */
     cn_jsonw_key(&w, "DebugConfig");
     const char *cj = cfg->config_json && *cfg->config_json ? cfg->config_json : "{}";
     cn_jsonw_raw(&w, cj, strlen(cj));
@@ -175,6 +183,14 @@ static void h_self(struct api_ctx *c)
     kstat(&w, "checks", nchk);
     kstat(&w, "services", l ? local_service_count(l) : 0);
     cn_jsonw_obj_close(&w);
+    /* agent/agent.go Stats "build" group. */
+    cn_jsonw_key(&w, "build");
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "prerelease", "");
+    cn_jsonw_kstr(&w, "revision", "cairn");
+    cn_jsonw_kstr(&w, "version", CN_CONSUL_API_VERSION);
+    cn_jsonw_kstr(&w, "version_metadata", "");
+    cn_jsonw_obj_close(&w);
     /* cairn's own group (Consul's clients ignore unknown groups): tests wait
      * on http_parked (blocking queries parked now) instead of sleeping. Only
      * counts that stay put while nothing is parked, so that two reads of an
@@ -188,20 +204,34 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "acl", "disabled");
     cn_jsonw_kstr(&w, "bootstrap", "true");
     cn_jsonw_kstr(&w, "known_datacenters", "1");
     cn_jsonw_kstr(&w, "leader", srv_is_leader(s) ? "true" : "false");
+    cn_jsonw_kstr(&w, "leader_addr", srv_leader_addr(s));
     cn_jsonw_kstr(&w, "server", "true");
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "raft");
     cn_jsonw_obj_open(&w);
     struct state *st = srv_state(s);
+    /* raft.Raft.Stats: num_peers counts the other voters and learners. */
+    size_t npeers = srv_peers(s, NULL, 0); /* the count only */
     kstat(&w, "applied_index", state_last_index(st));
     kstat(&w, "commit_index", srv_commit_index(s));
+    char lc[32];
+    snprintf(lc, sizeof(lc), "%llums", (unsigned long long)srv_last_contact_ms(s));
+    cn_jsonw_kstr(&w, "last_contact", srv_is_leader(s) ? "0" : lc);
+    kstat(&w, "last_snapshot_index", srv_snapshot_index(s));
+    kstat(&w, "num_peers", npeers > 0 ? npeers - 1 : 0);
+    cn_jsonw_kstr(&w, "protocol_version", "3");
     cn_jsonw_kstr(&w, "state", srv_is_leader(s) ? "Leader" : "Follower");
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "runtime");
     cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "arch", api__host_arch());
+    kstat(&w, "cpu_count", api__host_ncpu());
+    kstat(&w, "goroutines", 0);
+    kstat(&w, "max_procs", 1);
     cn_jsonw_kstr(&w, "os", "linux");
     cn_jsonw_kstr(&w, "version", "cairn");
     cn_jsonw_obj_close(&w);
@@ -212,6 +242,43 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_obj_close(&w);
     cn_jsonw_obj_close(&w);
     reply_buf(c, &w, &b);
+}
+
+/* ---- GET /v1/agent/version (agent/index.mdx "Retrieve version information") --- */
+
+static void h_version(struct api_ctx *c)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "SHA", "cairn");
+    cn_jsonw_kstr(&w, "BuildDate", "1970-01-01T00:00:00Z");
+    cn_jsonw_kstr(&w, "HumanVersion", CN_CONSUL_API_VERSION);
+    cn_jsonw_kstr(&w, "FIPS", "");
+    cn_jsonw_kstr(&w, "CairnVersion", c->api->cfg.version);
+    cn_jsonw_obj_close(&w);
+    reply_buf(c, &w, &b);
+}
+
+/* ---- GET /v1/agent/host (agent/index.mdx "Read Host Information") ----------- */
+
+static void h_host(struct api_ctx *c)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    api__host_json(&w);
+    reply_buf(c, &w, &b);
+}
+
+/* ---- /v1/acl/..., /v1/agent/token/... ----------------------------------------
+ * ACLs are not implemented: every ACL endpoint answers as Consul does while
+ * ACLs are disabled (acl_endpoint.go checkACLDisabled, agent_endpoint.go
+ * AgentToken): 401 "ACL support disabled". */
+static void h_acl_disabled(struct api_ctx *c)
+{
+    api_error(c, 401, "ACL support disabled");
 }
 
 /* ---- GET /v1/agent/services, /v1/agent/service/:id, /v1/agent/checks --------------- */
@@ -239,7 +306,7 @@ static int svc_map_cb(void *arg, const struct state_service *s)
     api_filter_mark(aw->w, &m);
     cn_jsonw_key(aw->w, s->id);
     size_t at = aw->w->b->len;
-    api_json_service(aw->w, catalog_svc(aw->c, s), aw->c->api->cfg.datacenter);
+    api_json_agent_service(aw->w, catalog_svc(aw->c, s), aw->c->api->cfg.datacenter, NULL);
     api_filter_keep(aw->f, aw->w, &m, at);
     return aw->w->err;
 }
@@ -323,26 +390,70 @@ static void h_services(struct api_ctx *c)
     reply_local_map(c, false);
 }
 
-static void h_service(struct api_ctx *c)
+/* GET /v1/agent/service/:id: the AgentService with its ContentHash, also in
+ * X-Consul-ContentHash. With ?hash=H equal to the current hash the request
+ * waits (hash-based blocking, features/blocking.mdx; agent_endpoint.go
+ * AgentService) until the service's local definition changes or ?wait runs
+ * out. The watch is on this node's catalog rows: the agent's services and
+ * checks write through to them, so any change of the service's definition or
+ * health wakes the request, which re-hashes and parks again if the answer is
+ * the same. The hash is FNV-1a 64 of the JSON without ContentHash. */
+static uint64_t fnv1a(const char *p, size_t n)
 {
-    /* Go's ServeMux picks the longest pattern: these paths belong to the
-     * write endpoints, whose wrong method is a 405, not an unknown service. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void r_service(struct api_ctx *c, struct api_read *r)
+{
+    r->no_meta = true; /* agent endpoint: no X-Consul-Index */
     if (!strcmp(c->arg, "register") || !strncmp(c->arg, "maintenance/", 12)) {
-        api_error(c, 405, "method %s not allowed", c->req->method_str ? c->req->method_str : "");
+        /* Go's ServeMux picks the longest pattern: these paths belong to the
+         * write endpoints, whose wrong method is a 405, not an unknown service. */
+        r->status = 405;
+        cn_buf_printf(&r->body, "method %s not allowed",
+                      c->req->method_str ? c->req->method_str : "");
         return;
     }
-    if (!have_local(c))
+    if (!c->api->local) {
+        r->status = 500;
+        cn_buf_puts(&r->body, "agent local state is not available");
         return;
+    }
     const struct state_service *s = local_service(c->api->local, c->arg);
     if (!s) {
-        api_error(c, 404, "unknown service ID: %s", c->arg);
+        r->status = 404;
+        cn_buf_printf(&r->body, "unknown service ID: %s", c->arg);
+        r->content_type = "text/plain; charset=utf-8";
         return;
     }
-    struct cn_buf b = CN_BUF_INIT;
+    const struct state_service *cs = catalog_svc(c, s);
+    struct cn_buf tmp = CN_BUF_INIT;
     struct cn_jsonw w;
-    api_jsonw(c, &w, &b);
-    api_json_service(&w, catalog_svc(c, s), c->api->cfg.datacenter);
-    reply_buf(c, &w, &b);
+    cn_jsonw_init(&w, &tmp, false);
+    api_json_agent_service(&w, cs, c->api->cfg.datacenter, NULL);
+    char hash[24];
+    snprintf(hash, sizeof(hash), "%llx", (unsigned long long)fnv1a(tmp.p ? tmp.p : "", tmp.len));
+    cn_buf_free(&tmp);
+    api_jsonw(c, &w, &r->body);
+    api_json_agent_service(&w, cs, c->api->cfg.datacenter, hash);
+    if (w.err) {
+        r->status = 500;
+        cn_buf_free(&r->body);
+        cn_buf_puts(&r->body, "out of memory");
+        return;
+    }
+    snprintf(c->hash_hdr, sizeof(c->hash_hdr), "X-Consul-Contenthash: %s\r\n", hash);
+    r->extra_headers = c->hash_hdr;
+    const char *want = api_param(c, "hash");
+    if (want && *want && !strcmp(want, hash)) {
+        r->park = true;
+        api_read_watch(r, STATE_T_NODES, local_node(c->api->local), false);
+    }
 }
 
 static void h_checks(struct api_ctx *c)
@@ -552,7 +663,7 @@ static void json_service_checks(struct api_ctx *c, struct cn_jsonw *w,
     cn_jsonw_obj_open(w);
     cn_jsonw_kstr(w, "AggregatedStatus", status);
     cn_jsonw_key(w, "Service");
-    api_json_service(w, catalog_svc(c, s), c->api->cfg.datacenter);
+    api_json_agent_service(w, catalog_svc(c, s), c->api->cfg.datacenter, NULL);
     cn_jsonw_key(w, "Checks");
     cn_jsonw_arr_open(w);
     struct agg a = {.c = c, .sid = s->id, .w = w};
@@ -671,11 +782,16 @@ static void h_health_by_name(struct api_ctx *c)
 }
 
 #define GP (API_GET | API_PUT)
+#define ALL_METHODS (API_GET | API_PUT | API_POST | API_DELETE)
 
 /* Order matters: the router takes the first row whose path and method match,
  * so the fixed paths come before the /v1/agent/service/:id prefix. */
 const struct api_route api_agent_routes[] = {
     {"/v1/agent/self", false, API_GET, NULL, h_self},
+    {"/v1/agent/version", false, API_GET, NULL, h_version},
+    {"/v1/agent/host", false, API_GET, NULL, h_host},
+    {"/v1/agent/token/", true, ALL_METHODS, NULL, h_acl_disabled},
+    {"/v1/acl/", true, ALL_METHODS, NULL, h_acl_disabled},
     {"/v1/agent/members", false, API_GET, NULL, h_members},
     {"/v1/agent/services", false, API_GET, NULL, h_services},
     {"/v1/agent/checks", false, API_GET, NULL, h_checks},
@@ -685,7 +801,7 @@ const struct api_route api_agent_routes[] = {
     {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register},
     {"/v1/agent/service/deregister/", true, GP, NULL, h_service_deregister},
     {"/v1/agent/service/maintenance/", true, API_PUT, NULL, h_service_maintenance},
-    {"/v1/agent/service/", true, API_GET, NULL, h_service},
+    {"/v1/agent/service/", true, API_GET, r_service, NULL},
     {"/v1/agent/check/register", false, API_PUT, NULL, h_check_register},
     {"/v1/agent/check/deregister/", true, GP, NULL, h_check_deregister},
     {"/v1/agent/check/pass/", true, GP, NULL, h_check_pass},

@@ -46,6 +46,13 @@ struct api_read {
     const char *content_type;  /* default "application/json"; NULL-able for raw */
     const char *extra_headers; /* static "Name: value\r\n" lines, or NULL */
     uint64_t index;            /* X-Consul-Index; forced >= 1 */
+    /* No X-Consul-Index/KnownLeader/LastContact/Effective-Consistency: the
+     * endpoint is not a blocking query in Consul (no setMeta), e.g.
+     * /v1/catalog/datacenters. Such a read never parks. */
+    bool no_meta;
+    /* Park even without ?index (hash-based blocking: the read saw the
+     * client's ?hash unchanged); needs the watch set. */
+    bool park;
     /* What the result depends on, for blocking. Unset (wt_set false) means the
      * query cannot block (answers immediately). */
     bool wt_set;
@@ -104,13 +111,15 @@ struct api_ctx {
     uint64_t wait_ms;   /* ?wait, clamped, 0 if absent */
     enum api_consistency cons;
     bool pretty;
+    bool cached; /* ?cached (agent caching; answered as a cache miss) */
     /* blocking state (blocking.c) */
     struct srv_watch watch;
     uint64_t deadline_ms;
     void *user; /* handler scratch (owned and freed by the handler) */
     /* continuation of api_propose */
     void (*propose_done)(struct api_ctx *c, int rc, const struct state_result *res);
-    bool timed_out; /* blocking: the wait ran out; answer whatever the read gives */
+    bool timed_out;    /* blocking: the wait ran out; answer whatever the read gives */
+    char hash_hdr[64]; /* X-Consul-Contenthash line of /v1/agent/service/:id */
 };
 
 /* ---- query parameters (http_req_param wrappers) ---------------------------- */
@@ -124,6 +133,10 @@ const char *api_param(struct api_ctx *c, const char *name);
 int api_param_u64(struct api_ctx *c, const char *name, uint64_t *out);
 
 /* ---- replies (each frees the ctx; call exactly once) --------------------- */
+/* http_respond with the headers Consul puts on every answer
+ * (X-Consul-Default-Acl-Policy) before hdrs. Does not touch any ctx. */
+void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                     size_t hlen, const void *body, size_t len);
 /* Plain-text error, Consul style. */
 void api_error(struct api_ctx *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -153,13 +166,20 @@ void api_propose(struct api_ctx *c, struct cn_buf *cmd, api_done_fn done);
 void api_json_kv(struct cn_jsonw *w, const struct state_kv *kv);
 void api_json_kv_copy(struct cn_jsonw *w, const struct state_kv_copy *kv);
 void api_json_node(struct cn_jsonw *w, const struct state_node *n, const char *dc);
-/* AgentService shape (ID, Service, Tags, Meta, Port, Address, TaggedAddresses,
- * Weights, EnableTagOverride, CreateIndex, ModifyIndex...) */
+/* NodeService shape (structs.NodeService, as /v1/health/service and
+ * /v1/catalog/node/:node send it): Kind, ID, Service, Tags, Address,
+ * TaggedAddresses, Meta, Port, Weights, EnableTagOverride, Proxy, Connect,
+ * CreateIndex, ModifyIndex. dc is unused (NodeService has no Datacenter). */
 void api_json_service(struct cn_jsonw *w, const struct state_service *svc, const char *dc);
 /* HealthCheck shape; svc_tags from the owning service (may be NULL). */
 void api_json_check(struct cn_jsonw *w, const struct state_check *chk,
                     const struct state_service *svc);
 void api_json_map(struct cn_jsonw *w, const struct state_map *m);
+/* AgentService shape of /v1/agent/services and /v1/agent/service/:id
+ * (agent_endpoint.go buildAgentService): no Raft indexes, Datacenter;
+ * content_hash (may be NULL) is /v1/agent/service/:id's ContentHash. */
+void api_json_agent_service(struct cn_jsonw *w, const struct state_service *svc, const char *dc,
+                            const char *content_hash);
 /* A service's TaggedAddresses as {"name":{"Address","Port"}}. */
 void api_json_taddrs(struct cn_jsonw *w, const struct state_service *svc);
 
@@ -188,6 +208,13 @@ bool api_filter_keep(const struct filter *f, struct cn_jsonw *w, const struct ap
                      size_t value_at);
 /* Does the JSON value in p[0..n) (leading separators skipped) match f? */
 bool api_filter_test(const struct filter *f, const char *p, size_t n);
+
+/* ---- host facts (host.c) ------------------------------------------------ */
+/* /v1/agent/host's HostInfo (gopsutil shapes: Memory, CPU, Host, Disk,
+ * CollectionTime, Errors) read from /proc, uname and statvfs. */
+void api__host_json(struct cn_jsonw *w);
+const char *api__host_arch(void);
+uint64_t api__host_ncpu(void);
 
 /* ---- blocking framework (blocking.c) -------------------------------------- */
 void api_run_read(struct api_ctx *c);

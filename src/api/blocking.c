@@ -45,8 +45,8 @@ static void on_barrier(void *arg, int rc)
         srv_watch_disarm(c->api->srv, &c->watch);
         cn_free(c);
         static const char msg[] = "No cluster leader";
-        http_respond(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0, msg,
-                     sizeof(msg) - 1);
+        api_respond_raw(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0,
+                        msg, sizeof(msg) - 1);
         return;
     }
     run_read(c);
@@ -54,6 +54,11 @@ static void on_barrier(void *arg, int rc)
 
 void api_run_read(struct api_ctx *c)
 {
+    /* Agent endpoints read the agent's own state: no server round. */
+    if (!strncmp(c->route->path, "/v1/agent/", 10)) {
+        run_read(c);
+        return;
+    }
     enum srv_read_mode m = c->cons == API_CONS_STALE        ? SRV_READ_STALE
                            : c->cons == API_CONS_CONSISTENT ? SRV_READ_CONSISTENT
                                                             : SRV_READ_DEFAULT;
@@ -72,14 +77,15 @@ static void run_read(struct api_ctx *c)
         struct http_req *req = c->req;
         srv_watch_disarm(c->api->srv, &c->watch);
         cn_free(c);
-        http_respond(req, r.status, "text/plain; charset=utf-8", NULL, 0, r.body.p ? r.body.p : "",
-                     r.body.len);
+        api_respond_raw(req, r.status, "text/plain; charset=utf-8", NULL, 0,
+                        r.body.p ? r.body.p : "", r.body.len);
         cn_buf_free(&r.body);
         cn_free(r.wkey);
         return;
     }
     uint64_t idx = r.index ? r.index : 1;
-    if (c->min_index == 0 || idx > c->min_index || !r.wt_set || c->timed_out) {
+    bool park = r.park || (c->min_index != 0 && idx <= c->min_index && !r.no_meta);
+    if (!park || !r.wt_set || c->timed_out) {
         api_reply_read(c, &r);
         return;
     }
@@ -120,5 +126,5 @@ static void on_abort(struct http_req *req)
     struct api_ctx *c = req->user;
     srv_watch_disarm(c->api->srv, &c->watch);
     cn_free(c);
-    http_respond(req, 499, NULL, NULL, 0, "", 0); /* only frees: the client is gone */
+    api_respond_raw(req, 499, NULL, NULL, 0, "", 0); /* only frees: the client is gone */
 }

@@ -75,6 +75,7 @@ static void read_error(struct api_read *r, int status, const char *msg)
 
 static void r_datacenters(struct api_ctx *c, struct api_read *r)
 {
+    r->no_meta = true; /* Consul's CatalogDatacenters sets no index headers */
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
     cn_jsonw_arr_open(&w);

@@ -61,7 +61,42 @@ static void json_weights(struct cn_jsonw *w, const struct state_service *s)
     cn_jsonw_obj_close(w);
 }
 
+/* The empty ConnectProxyConfig and ServiceConnect Consul's NodeService always
+ * carries (not pointers in structs.NodeService, so never omitted). */
+#define EMPTY_PROXY "{\"MeshGateway\":{},\"Expose\":{}}"
+
 void api_json_service(struct cn_jsonw *w, const struct state_service *s, const char *dc)
+{
+    (void)dc;
+    cn_jsonw_obj_open(w);
+    if (s->kind && *s->kind)
+        cn_jsonw_kstr(w, "Kind", s->kind);
+    cn_jsonw_kstr(w, "ID", s->id);
+    cn_jsonw_kstr(w, "Service", s->service);
+    cn_jsonw_key(w, "Tags");
+    json_tags(w, s->tags, s->ntags);
+    cn_jsonw_kstr(w, "Address", s->address);
+    if (s->ntaddrs) { /* omitempty in NodeService */
+        cn_jsonw_key(w, "TaggedAddresses");
+        api_json_taddrs(w, s);
+    }
+    cn_jsonw_key(w, "Meta");
+    api_json_map(w, &s->meta);
+    cn_jsonw_ki64(w, "Port", s->port);
+    cn_jsonw_key(w, "Weights");
+    json_weights(w, s);
+    cn_jsonw_kbool(w, "EnableTagOverride", s->enable_tag_override);
+    cn_jsonw_key(w, "Proxy");
+    cn_jsonw_raw(w, EMPTY_PROXY, sizeof(EMPTY_PROXY) - 1);
+    cn_jsonw_key(w, "Connect");
+    cn_jsonw_raw(w, "{}", 2);
+    cn_jsonw_ku64(w, "CreateIndex", s->create_index);
+    cn_jsonw_ku64(w, "ModifyIndex", s->modify_index);
+    cn_jsonw_obj_close(w);
+}
+
+void api_json_agent_service(struct cn_jsonw *w, const struct state_service *s, const char *dc,
+                            const char *content_hash)
 {
     cn_jsonw_obj_open(w);
     if (s->kind && *s->kind)
@@ -74,17 +109,16 @@ void api_json_service(struct cn_jsonw *w, const struct state_service *s, const c
     api_json_map(w, &s->meta);
     cn_jsonw_ki64(w, "Port", s->port);
     cn_jsonw_kstr(w, "Address", s->address);
-    if (s->ntaddrs) { /* omitempty in NodeService/AgentService */
+    if (s->ntaddrs) { /* omitempty in api.AgentService */
         cn_jsonw_key(w, "TaggedAddresses");
         api_json_taddrs(w, s);
     }
     cn_jsonw_key(w, "Weights");
     json_weights(w, s);
     cn_jsonw_kbool(w, "EnableTagOverride", s->enable_tag_override);
-    if (dc)
-        cn_jsonw_kstr(w, "Datacenter", dc);
-    cn_jsonw_ku64(w, "CreateIndex", s->create_index);
-    cn_jsonw_ku64(w, "ModifyIndex", s->modify_index);
+    cn_jsonw_kstr(w, "Datacenter", dc ? dc : "");
+    if (content_hash)
+        cn_jsonw_kstr(w, "ContentHash", content_hash);
     cn_jsonw_obj_close(w);
 }
 

@@ -27,7 +27,7 @@
 #define DEFAULT_SERVER_PORT 8300
 
 /* srv_op_cb -> the HTTP answer; which operation it was is in c->user. */
-enum op_kind { OP_REMOVE = 1, OP_TRANSFER, OP_JOIN, OP_LEAVE };
+enum op_kind { OP_REMOVE = 1, OP_TRANSFER, OP_JOIN, OP_LEAVE, OP_FORCE_LEAVE };
 
 static void op_done(void *arg, int rc, const char *msg)
 {
@@ -235,9 +235,59 @@ static void h_agent_leave(struct api_ctx *c)
         op_refused(c, rc);
 }
 
+/* ---- PUT /v1/agent/force-leave/:node[?prune][?wan] ----------------------------
+ * api-docs/agent/index.mdx "Force Leave and Shutdown": Consul moves a failed
+ * member to "left"; for a server, its leader then removes it from the Raft
+ * configuration (autopilot/reconcile). cairn has no gossip pool, so the
+ * members are the Raft configuration's servers: force-leave removes the named
+ * server from it (?prune changes nothing more: there is no member list to
+ * prune it from). An unknown node is Consul's agent error, a 500. */
+static void h_force_leave(struct api_ctx *c)
+{
+    int prune = api_flag(c, "prune"), wan = api_flag(c, "wan");
+    if (prune < 0 || wan < 0) {
+        api_error(c, 400, "Invalid value for %s", prune < 0 ? "prune" : "wan");
+        return;
+    }
+    if (!*c->arg) {
+        api_error(c, 400, "Missing node name");
+        return;
+    }
+    if (wan > 0) {
+        api_error(c, 500, "WAN force-leave is not supported: cairn has no WAN pool");
+        return;
+    }
+    if (!strcmp(c->arg, c->api->cfg.node_name)) {
+        /* Consul would mark itself left while still running; cairn refuses
+         * rather than drop the server it answers from (use leave). */
+        api_error(c, 500, "agent: cannot force-leave this agent's own node '%s': use leave",
+                  c->arg);
+        return;
+    }
+    struct srv_peer peers[MAX_PEERS];
+    size_t n = srv_peers(c->api->srv, peers, MAX_PEERS);
+    if (n > MAX_PEERS)
+        n = MAX_PEERS;
+    uint64_t id = 0;
+    for (size_t i = 0; i < n && !id; i++)
+        if (peers[i].node[0] && !strcmp(peers[i].node, c->arg))
+            id = peers[i].id;
+    if (!id) {
+        /* agent/agent.go ForceLeave */
+        api_error(c, 500, "agent: No node found with name '%s'", c->arg);
+        return;
+    }
+    cn_info("api", "Force leaving node: %s%s", c->arg, prune > 0 ? " (prune)" : "");
+    c->user = (void *)(uintptr_t)OP_FORCE_LEAVE;
+    int rc = srv_remove_peer(c->api->srv, id, NULL, op_done, c);
+    if (rc)
+        op_refused(c, rc);
+}
+
 #define GP (API_GET | API_PUT)
 
 const struct api_route api_operator_routes[] = {
+    {"/v1/agent/force-leave/", true, GP, NULL, h_force_leave},
     {"/v1/operator/raft/peer", false, API_DELETE, NULL, h_raft_peer},
     {"/v1/operator/raft/transfer-leader", false, API_POST, NULL, h_transfer_leader},
     {"/v1/agent/join/", true, GP, NULL, h_agent_join},

@@ -19,12 +19,40 @@ static void ctx_free(struct api_ctx *c)
     cn_free(c);
 }
 
+/* Consul's wrap() (agent/http.go) sets the ACL default policy on every
+ * answer; with ACLs disabled it is the configured default, "allow". Go
+ * canonicalises the name. */
+#define ACL_POLICY_HDR "X-Consul-Default-Acl-Policy: allow\r\n"
+
+void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                     size_t hlen, const void *body, size_t len)
+{
+    char small[1024];
+    size_t pl = sizeof(ACL_POLICY_HDR) - 1;
+    if (pl + hlen <= sizeof(small)) {
+        memcpy(small, ACL_POLICY_HDR, pl);
+        if (hlen)
+            memcpy(small + pl, hdrs, hlen);
+        http_respond(req, status, ctype, small, pl + hlen, body, len);
+        return;
+    }
+    char *big = cn_malloc(pl + hlen);
+    if (!big) {
+        http_respond(req, status, ctype, hdrs, hlen, body, len);
+        return;
+    }
+    memcpy(big, ACL_POLICY_HDR, pl);
+    memcpy(big + pl, hdrs, hlen);
+    http_respond(req, status, ctype, big, pl + hlen, body, len);
+    cn_free(big);
+}
+
 static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs, size_t hlen,
                     const void *body, size_t len)
 {
     struct http_req *req = c->req;
     ctx_free(c);
-    http_respond(req, status, ctype, hdrs, hlen, body, len);
+    api_respond_raw(req, status, ctype, hdrs, hlen, body, len);
 }
 
 void api_error(struct api_ctx *c, int status, const char *fmt, ...)
@@ -61,21 +89,40 @@ static const char *cons_name(enum api_consistency m)
     return m == API_CONS_STALE ? "stale" : m == API_CONS_CONSISTENT ? "consistent" : "leader";
 }
 
+/* Endpoints whose documentation lists agent caching (api-docs/catalog.mdx,
+ * health.mdx: "Agent Caching: simple" or "background refresh"). cairn keeps
+ * no agent cache: every ?cached read is a miss answered from the state,
+ * labelled as Consul labels a miss (features/caching.mdx). */
+static bool route_caches(const struct api_route *r)
+{
+    static const char *const paths[] = {"/v1/catalog/services", "/v1/catalog/service/",
+                                        "/v1/health/service/", "/v1/health/connect/", "/v1/query/"};
+    for (size_t i = 0; r && i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (!strcmp(r->path, paths[i]))
+            return true;
+    return false;
+}
+
 void api_reply_read(struct api_ctx *c, struct api_read *r)
 {
     struct srv *s = c->api->srv;
-    char hdrs[512];
-    uint64_t idx = r->index ? r->index : 1; /* never 0: agent/consul/rpc.go blockingQuery */
-    /* Go canonicalises header names, so real Consul sends exactly these. */
-    int n = snprintf(hdrs, sizeof(hdrs),
+    char hdrs[512] = "";
+    int n = 0;
+    if (!r->no_meta) {
+        uint64_t idx = r->index ? r->index : 1; /* never 0: agent/consul/rpc.go blockingQuery */
+        /* Go canonicalises header names, so real Consul sends exactly these. */
+        n = snprintf(hdrs, sizeof(hdrs),
                      "X-Consul-Index: %llu\r\nX-Consul-Knownleader: %s\r\n"
                      "X-Consul-Lastcontact: %llu\r\nX-Consul-Effective-Consistency: %s\r\n",
                      (unsigned long long)idx, srv_known_leader(s) ? "true" : "false",
                      (unsigned long long)srv_last_contact_ms(s), cons_name(c->cons));
-    if (r->extra_headers && n > 0 && (size_t)n < sizeof(hdrs))
+    }
+    if (c->cached && route_caches(c->route) && n >= 0 && (size_t)n < sizeof(hdrs))
+        n += snprintf(hdrs + n, sizeof(hdrs) - (size_t)n, "X-Cache: MISS\r\nAge: 0\r\n");
+    if (r->extra_headers && n >= 0 && (size_t)n < sizeof(hdrs))
         n += snprintf(hdrs + n, sizeof(hdrs) - (size_t)n, "%s", r->extra_headers);
     if (n < 0 || (size_t)n >= sizeof(hdrs))
-        n = (int)strlen(hdrs);
+        n = (int)strnlen(hdrs, sizeof(hdrs) - 1);
     int status = r->status ? r->status : 200;
     const char *ct = r->content_type ? r->content_type : CT_JSON;
     if (status == 404 && r->body.len == 0)

@@ -144,6 +144,13 @@ static int parse_common(struct api_ctx *c)
         api_error(c, 400, "Cannot specify ?stale with ?consistent, conflicting semantics.");
         return -1;
     }
+    /* features/caching.mdx: "Combining ?cached with ?consistent is an error"
+     * (agent/http.go parseConsistency). */
+    c->cached = http_req_param(c->req, "cached") != NULL;
+    if (c->cached && consistent > 0) {
+        api_error(c, 400, "Cannot specify ?cached with ?consistent, conflicting semantics.");
+        return -1;
+    }
     c->cons = stale > 0 ? API_CONS_STALE : consistent > 0 ? API_CONS_CONSISTENT : API_CONS_DEFAULT;
     /* Consul checks for the key's presence only (old agent/http.go marshalJSON). */
     c->pretty = http_req_param(c->req, "pretty") != NULL || pretty > 0;
@@ -247,7 +254,7 @@ void api_handle(void *arg, struct http_req *req)
     struct api_ctx *c = cn_calloc(1, sizeof(*c));
     if (!c) {
         static const char msg[] = "out of memory";
-        http_respond(req, 500, "text/plain; charset=utf-8", NULL, 0, msg, sizeof(msg) - 1);
+        api_respond_raw(req, 500, "text/plain; charset=utf-8", NULL, 0, msg, sizeof(msg) - 1);
         return;
     }
     c->api = a;

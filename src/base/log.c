@@ -26,6 +26,12 @@ int cn_log_level_parse(const char *s)
 
 void cn_log_write(enum cn_log_level lvl, const char *sub, const char *fmt, ...)
 {
+    /* Lines that come through callbacks (raft, transport, storage) reach
+     * here without the CN_LOG macro's check: -log-level applies to them too. */
+    if ((int)lvl < cn_log_min_level)
+        return;
+    if ((int)lvl < CN_LOG_TRACE || (int)lvl > CN_LOG_ERROR)
+        lvl = CN_LOG_ERROR;
     char line[2048];
     struct timespec ts;
     struct tm tm;

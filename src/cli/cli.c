@@ -14,6 +14,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/version.h"
 #include "cli/cli.h"
 #include "cli/cli_int.h"
 
@@ -77,6 +78,13 @@ const struct cli_cmd cli__cmds[] = {
      "  To list services which run on a particular node:\n\n"
      "      $ cairn catalog services -node=web",
      cli__catalog_services_flags, 1, cli__run_catalog_services},
+    {"force-leave", "Forces a member of the cluster to enter the \"left\" state",
+     "Usage: cairn force-leave [options] name\n\n"
+     "  Forces a member of a Cairn cluster to enter the \"left\" state. Note\n"
+     "  that if the member is still actually alive, it will eventually rejoin\n"
+     "  the cluster. cairn has no gossip pool: the members are the servers of\n"
+     "  the Raft configuration, and a server forced to leave is removed from it.",
+     cli__force_leave_flags, 1, cli__run_force_leave},
     {"info", "Provides debugging information for operators.",
      "Usage: cairn info [options]\n\n"
      "  Provides debugging information for operators.",
@@ -382,6 +390,26 @@ int cli__main_io(int argc, char **argv, FILE *out, FILE *err)
         top_usage(out);
         return 0;
     }
+    /* `cairn help [COMMAND [SUBCOMMAND]]`: the same text as -h, on stdout. */
+    if (!strcmp(first, "help")) {
+        if (argc == 2) {
+            top_usage(out);
+            return 0;
+        }
+        char name[256] = "";
+        for (int i = 2; i < argc; i++) {
+            size_t l = strlen(name);
+            snprintf(name + l, sizeof(name) - l, "%s%s", l ? " " : "", argv[i]);
+        }
+        const struct cli_cmd *hc = find_cmd(name);
+        if (!hc) {
+            fprintf(err, "Unknown command: \"%s\"\n\n", name);
+            top_usage(err);
+            return 127;
+        }
+        cmd_help(out, hc);
+        return 0;
+    }
     const struct cli_cmd *cmd = find_cmd(first);
     if (!cmd) {
         fprintf(err, "Unknown command: \"%s\"\n\n", first);
@@ -444,17 +472,18 @@ int cli__run_version(struct cli_ctx *c, const struct cli_args *a)
     if (strcmp(fmt, "pretty") == 0) {
         fprintf(c->out,
                 "Cairn v%s\n"
+                "Consul API v%s (the Consul release whose HTTP API cairn follows)\n"
                 "Protocol 2 spoken by default, understands 2 to 3 (agent will automatically use "
                 "protocol >2 when speaking to compatible agents)\n",
-                CAIRN_VERSION);
+                CAIRN_VERSION, CN_CONSUL_API_VERSION);
         return 0;
     }
     if (strcmp(fmt, "json") == 0) {
         fprintf(c->out,
                 "{\n    \"Version\": \"%s\",\n    \"Revision\": \"\",\n    \"Prerelease\": \"\",\n"
                 "    \"RPC\": {\n        \"Default\": 2,\n        \"Min\": 2,\n        \"Max\": 3\n"
-                "    }\n}\n",
-                CAIRN_VERSION);
+                "    },\n    \"ConsulAPIVersion\": \"%s\"\n}\n",
+                CAIRN_VERSION, CN_CONSUL_API_VERSION);
         return 0;
     }
     fprintf(c->err, "Unknown format: %s\n", fmt);

@@ -240,6 +240,45 @@ int cli__run_join(struct cli_ctx *c, const struct cli_args *a)
     return 0;
 }
 
+/* ---- force-leave ----------------------------------------------------------------
+ * command/forceleave: exactly one node name; PUT /v1/agent/force-leave/:node
+ * (?prune); nothing printed on success; "Error force leaving: ..." and 1 on
+ * failure. */
+
+const struct cli_flag cli__force_leave_flags[] = {
+    {"prune", CLI_BOOL, NULL, "Remove agent completely from list of members"},
+    {"wan", CLI_BOOL, NULL, "Exclusively leave the agent from the WAN serf pool."},
+    {NULL, 0, NULL, NULL},
+};
+
+int cli__run_force_leave(struct cli_ctx *c, const struct cli_args *a)
+{
+    if (a->npos != 1) {
+        fprintf(c->err, "A single node name must be specified to force leave.\n");
+        return 1;
+    }
+    struct cn_buf path = CN_BUF_INIT;
+    int rc = cn_buf_puts(&path, "/v1/agent/force-leave/");
+    if (rc == 0)
+        rc = cli__url_escape(&path, a->pos[0], 0);
+    if (rc == 0)
+        rc = cn_buf_cstr(&path);
+    if (rc < 0) {
+        cn_buf_free(&path);
+        fprintf(c->err, "out of memory\n");
+        return 1;
+    }
+    char query[32] = "";
+    int prune = cli__flag_bool(a, "prune"), wan = cli__flag_bool(a, "wan");
+    snprintf(query, sizeof(query), "%s%s%s", prune ? "prune=1" : "", prune && wan ? "&" : "",
+             wan ? "wan=1" : "");
+    struct cli_resp r = {0};
+    rc = cli__call(c, "Error force leaving", "PUT", path.p, query, NULL, 0, 0, &r);
+    cli__resp_free(&r);
+    cn_buf_free(&path);
+    return rc == 0 ? 0 : 1;
+}
+
 /* ---- leave --------------------------------------------------------------------- */
 
 int cli__run_leave(struct cli_ctx *c, const struct cli_args *a)

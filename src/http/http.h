@@ -77,6 +77,13 @@ int http_server_port(const struct http_server *s);
 /* Stop listening, abort parked requests (abort callbacks run), close all
  * connections; `done` (may be NULL) runs when every handle is closed. */
 void http_server_stop(struct http_server *s, void (*done)(void *), void *arg);
+/* A clean shutdown: stop listening, answer every parked request now (its
+ * timeout callback runs, as if its wait had run out), give the answers
+ * being written and the requests still being worked on up to grace_ms to
+ * finish (each connection closes after its answer), and close idle
+ * connections at once.
+ * `done` as for http_server_stop. */
+void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(void *), void *arg);
 
 /* Lookups. Header names are case-insensitive. Return NULL when absent. */
 const char *http_req_header(const struct http_req *req, const char *name);
@@ -90,7 +97,9 @@ void http_respond(struct http_req *req, int status, const char *content_type,
                   const char *extra_headers, size_t extra_len, const void *body, size_t body_len);
 
 /* Park: call on_timeout (exactly once) after timeout_ms unless answered or
- * aborted first. on_abort as above. Re-parking replaces the deadline. */
+ * aborted first. on_abort as above. Re-parking replaces the deadline. While
+ * the server drains (http_server_drain) on_timeout runs at once, before this
+ * returns: park only as the last thing done with req. */
 void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on_timeout,
                    http_abort_cb on_abort);
 /* Cancel a pending park deadline (the request stays unanswered). */

@@ -65,7 +65,7 @@ struct http_server {
     struct http__conn *conns;
     struct http__conn **heap;
     size_t heap_len, heap_cap;
-    bool timer_armed, stopping, rbuf_busy;
+    bool timer_armed, stopping, rbuf_busy, draining;
     uint64_t timer_due;
     int open_handles;
     void (*done)(void *);
@@ -82,6 +82,7 @@ struct http_server {
 };
 
 static void conn_close(struct http__conn *c);
+static void srv_closed_cb(uv_handle_t *h);
 static void conn_run(struct http__conn *c, const char *data, size_t n);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -576,6 +577,13 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
     struct http__conn *c = r->conn;
     if (!c)
         return;
+    if (c->srv->draining) {
+        /* Shutting down: no request waits any more; answer it now as if its
+         * wait had run out (the caller parks as its last act). */
+        if (on_timeout)
+            on_timeout(req);
+        return;
+    }
     if (!(r->flags & HTTP__R_PARKED)) {
         r->flags |= HTTP__R_PARKED;
         c->srv->stats.parked++;
@@ -816,6 +824,9 @@ static void conn_close(struct http__conn *c)
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
     if (r)
         req_abort(r);
+    /* A graceful stop ends when the last answer is flushed. */
+    if (s->draining && !s->conns && !uv_is_closing((uv_handle_t *)&s->timer))
+        uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
 }
 
 static void on_begin(struct http__parser *p)
@@ -971,6 +982,69 @@ void http_server_stop(struct http_server *s, void (*done)(void *), void *arg)
     uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
     while (s->conns)
         conn_close(s->conns);
+}
+
+static void drain_timer_cb(uv_timer_t *t)
+{
+    struct http_server *s = t->data;
+    /* The grace ran out: close whatever still has an answer in flight (the
+     * last conn_close closes the timer). */
+    while (s->conns)
+        conn_close(s->conns);
+    if (!uv_is_closing((uv_handle_t *)&s->timer))
+        uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
+}
+
+void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(void *), void *arg)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->draining = true;
+    s->done = done;
+    s->done_arg = arg;
+    uv_close((uv_handle_t *)&s->listener, srv_closed_cb);
+    uv_timer_stop(&s->timer);
+    s->timer_armed = false;
+    /* Answer every parked request now, as if its wait had run out: the
+     * handler answers with what it has (with `stopping` set, each answer
+     * closes its connection once written). */
+    for (struct http__conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        struct http__req *r = c->cur;
+        if (!r || !(r->flags & HTTP__R_PARKED))
+            continue;
+        r->flags &= ~(uint32_t)HTTP__R_PARKED;
+        s->stats.parked--;
+        heap_del(s, c);
+        if (r->on_timeout)
+            r->on_timeout(&r->pub);
+    }
+    /* Idle connections and half-received requests close now. A request still
+     * being worked on (a write waiting for its commit) keeps its connection
+     * for the grace: its answer, made with `stopping` set, closes it once
+     * written; so does an answer still being written. */
+    for (struct http__conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->cur)
+            continue;
+        if (!c->writes) {
+            conn_close(c);
+            continue;
+        }
+        c->close_after_write = true;
+        conn_drop_pending(c);
+        if (c->p.req) {
+            http__req_free(c->p.req);
+            c->p.req = NULL;
+        }
+    }
+    if (!s->conns) {
+        if (!uv_is_closing((uv_handle_t *)&s->timer))
+            uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
+        return;
+    }
+    uv_timer_start(&s->timer, drain_timer_cb, grace_ms ? grace_ms : 1, 0);
 }
 
 void http_server_stats(const struct http_server *s, struct http_stats *out)

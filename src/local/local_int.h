@@ -149,4 +149,9 @@ void local__propose_internal_status(struct local *l, const char *id, const char 
                                     const char *output);
 int local__propose_node(struct local *l);
 
+/* taddr.c: Consul's agent-side default tagged addresses (lan_ipv4/wan_ipv4,
+ * lan_ipv6/wan_ipv6) for a service with an IP Address. 0 or CN_ENOMEM (s
+ * then holds what was added so far; still valid to free). */
+int local__default_taddrs(struct state_service *s);
+
 #endif

@@ -67,7 +67,7 @@ void local_add_service(struct local *l, struct local_svc_def *def, bool replace_
     for (size_t i = 0; i < d->nchecks; i++)
         if (reject_script(op, &d->checks[i]))
             return;
-    if (local__set_owned(&d->svc.node, l->node))
+    if (local__set_owned(&d->svc.node, l->node) || local__default_taddrs(&d->svc))
         goto oom;
     for (size_t i = 0; i < d->nchecks; i++)
         if (local__set_owned(&d->checks[i].node, l->node) || local__carry_state(l, &d->checks[i]))

@@ -212,19 +212,36 @@ void srv__probe_report(struct probe *p, int rc, const char *msg)
     }
 }
 
+/* -retry-join keeps probing every second; like Consul's retry_join it says
+ * why an address did not answer, with the address and the error, the first
+ * time, whenever the reason changes, and every 30th attempt after that. */
+static void log_retry_failure(struct probe *p)
+{
+    p->fails++;
+    if (strcmp(p->err, p->logged) != 0 || p->fails % 30 == 1) {
+        cn_warn("server", "retry-join: failed to join %s: %s (attempt %u; retrying every 1s)",
+                p->addr, p->err, p->fails);
+        snprintf(p->logged, sizeof(p->logged), "%s", p->err);
+    }
+}
+
 static void probe_closed(uv_handle_t *h)
 {
     struct probe *p = h->data;
     struct srv *s = p->s;
     p->busy = false;
+    if (!p->id && !p->err[0])
+        snprintf(p->err, sizeof(p->err), "%s: no cairn server answered", p->addr);
     if (p->once && !p->id && !s->closing && p->tries > 0) {
         /* A server that is still starting refuses for a moment. */
         p->tries--;
         p->next_ms = uv_now(s->loop) + 300;
     } else if (p->once || s->closing) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "srv__dial tcp %s: no cairn server answered", p->addr);
-        srv__probe_report(p, p->id ? 0 : CN_EIO, p->id ? NULL : msg);
+        /* Joining our own address joins nothing: an error, never a success. */
+        bool ok = p->id && !p->self;
+        char msg[240];
+        snprintf(msg, sizeof(msg), "Failed to join %s: %s", p->addr, p->err);
+        srv__probe_report(p, ok ? 0 : p->self ? CN_EINVAL : CN_EIO, ok ? NULL : msg);
         if (!s->closing) {
             for (struct probe **pp = &s->probes; *pp; pp = &(*pp)->next)
                 if (*pp == p) {
@@ -233,6 +250,11 @@ static void probe_closed(uv_handle_t *h)
                 }
             cn_free(p);
         }
+    } else if (!p->id) {
+        log_retry_failure(p);
+    } else if (p->fails) {
+        cn_info("server", "retry-join: %s answered after %u failed attempts", p->addr, p->fails);
+        p->fails = 0;
     }
     if (--s->handles == 0 && s->closing)
         srv__free(s);
@@ -257,6 +279,8 @@ static void probe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     (void)b;
     struct probe *p = st->data;
     if (n < 0 || p->s->closing) {
+        snprintf(p->err, sizeof(p->err), "%s: %s before a cairn hello", p->addr,
+                 n == UV_EOF ? "connection closed" : uv_strerror((int)n));
         srv__probe_end(p);
         return;
     }
@@ -266,10 +290,20 @@ static void probe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     int rc = xport_hello_decode(p->in, p->in_len, &h, &used, NULL, 0);
     if (rc == CN_EAGAIN && p->in_len < sizeof(p->in))
         return;
-    if (rc == 0 && h.node_id) {
+    if (rc == 0 && h.node_id && strcmp(h.cluster, p->s->cluster) != 0) {
+        snprintf(p->err, sizeof(p->err), "%s is a server of cluster \"%s\", not \"%s\"", p->addr,
+                 h.cluster, p->s->cluster);
+    } else if (rc == 0 && h.node_id) {
         p->id = h.node_id;
-        if (h.node_id != p->s->id)
+        p->err[0] = 0;
+        p->self = h.node_id == p->s->id;
+        if (p->self)
+            snprintf(p->err, sizeof(p->err), "%s is this server's own address", p->addr);
+        else
             srv__dial(p->s, h.node_id, p->addr);
+    } else {
+        snprintf(p->err, sizeof(p->err), "%s: not a cairn server RPC port (no cairn hello)",
+                 p->addr);
     }
     srv__probe_end(p);
 }
@@ -284,6 +318,8 @@ static void probe_connected(uv_connect_t *c, int status)
 {
     struct probe *p = c->data;
     if (status < 0 || p->s->closing) {
+        /* Go's net.Dial text, as Consul's join errors show it. */
+        snprintf(p->err, sizeof(p->err), "dial tcp %s: connect: %s", p->addr, uv_strerror(status));
         srv__probe_end(p);
         return;
     }
@@ -328,6 +364,7 @@ static int probe_start(struct srv *s, struct probe *p)
     if (xport_hello_encode(&hello, p->hello, sizeof(p->hello), &p->hello_len))
         return CN_EINVAL;
     p->in_len = 0;
+    p->err[0] = 0;
     if (uv_tcp_init(s->loop, &p->tcp))
         return CN_EIO;
     p->tcp.data = p;

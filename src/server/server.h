@@ -110,7 +110,7 @@ struct srv_peer {
     uint64_t match; /* leader's view of its log, 0 elsewhere */
 };
 /* The configuration in force (voters and learners). Returns the count
- * (may exceed cap: then only cap were written). */
+ * (may exceed cap: then only cap were written; out may be NULL with cap 0). */
 size_t srv_peers(const struct srv *s, struct srv_peer *out, size_t cap);
 /* Leader's "host:port" RPC address, or "" when unknown. Borrowed until the
  * next loop iteration. */

@@ -149,6 +149,10 @@ struct probe { /* a -retry-join (or srv_join) address asked for its raft id */
     uint8_t in[XPORT_HELLO_MAX];
     size_t in_len;
     uint64_t next_ms;
+    char err[200];    /* why the last attempt found no server ("" if it did) */
+    char logged[200]; /* -retry-join: the failure last logged */
+    unsigned fails;   /* -retry-join: failed attempts in a row */
+    bool self;        /* the address answered with this server's own id */
 };
 
 /* The server. Each group names the file(s) that write its fields; any part

@@ -120,6 +120,7 @@ struct fx {
     uv_timer_t watchdog, later;
     bool stopping, done, watchdog_fired;
     bool self_stop; /* the loop stops itself (abort callback, handler) */
+    bool drain;     /* stop with http_server_drain instead of http_server_stop */
     void (*client)(struct fx *f);
     pthread_t th;
     struct http_req *later_req;
@@ -145,7 +146,10 @@ static void fx_stop(struct fx *f)
         return;
     f->stopping = true;
     http_server_stats(f->srv, &f->stats);
-    http_server_stop(f->srv, on_done, f);
+    if (f->drain)
+        http_server_drain(f->srv, 5000, on_done, f);
+    else
+        http_server_stop(f->srv, on_done, f);
     uv_close((uv_handle_t *)&f->async, NULL);
     uv_close((uv_handle_t *)&f->watchdog, NULL);
     uv_close((uv_handle_t *)&f->later, NULL);
@@ -623,6 +627,53 @@ static void test_stop_with_parked(void **state)
     assert_true(f.eof2);
 }
 
+/* A clean shutdown answers parked requests (their timeout callback, as if
+ * the wait ran out), each answer closes its connection, and an idle
+ * keep-alive connection is closed without an answer. */
+static void c_drain_parked(struct fx *f)
+{
+    struct client *c1 = calloc(1, sizeof(*c1)), *c2 = calloc(1, sizeof(*c2));
+    struct client *idle = calloc(1, sizeof(*idle));
+    client_open(idle, f->port);
+    client_puts(idle, "GET /hello HTTP/1.1\r\n\r\n");
+    struct resp r0;
+    f->nresp = client_read(idle, &r0) == 0 ? 1 : 0;
+    client_open(c1, f->port);
+    client_open(c2, f->port);
+    client_puts(c1, "GET /park2 HTTP/1.1\r\n\r\n");
+    client_puts(c2, "GET /park2 HTTP/1.1\r\n\r\n");
+    if (client_read(c1, &f->r[1]) == 0)
+        f->nresp++;
+    if (client_read(c2, &f->r[2]) == 0)
+        f->nresp++;
+    f->eof = client_eof(c1) && client_eof(c2);
+    f->eof2 = client_eof(idle);
+    close(c1->fd);
+    close(c2->fd);
+    close(idle->fd);
+    free(c1);
+    free(c2);
+    free(idle);
+}
+
+static void test_drain_answers_parked(void **state)
+{
+    struct fx f = {.self_stop = true, .drain = true};
+    struct http_options o = {0};
+    fx_run(&f, &o, c_drain_parked);
+    assert_int_equal(f.parked_seen, 2);
+    assert_int_equal(f.timeouts, 2);
+    assert_int_equal(f.aborts, 0);
+    assert_int_equal(f.nresp, 3);
+    for (int i = 1; i <= 2; i++) {
+        assert_int_equal(f.r[i].status, 200);
+        assert_memory_equal(f.r[i].body, "timeout", 7);
+        assert_non_null(strcasestr(f.r[i].head, "Connection: close"));
+    }
+    assert_true(f.eof);
+    assert_true(f.eof2);
+}
+
 int main(void)
 {
     /* libuv writes with write(2): a peer that closed early must not kill us
@@ -639,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_while_parked),
         cmocka_unit_test(test_idle_and_header_timeout),
         cmocka_unit_test(test_stop_with_parked),
+        cmocka_unit_test(test_drain_answers_parked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
