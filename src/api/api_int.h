@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "base/buf.h"
 #include "base/jsonw.h"
+#include "filter/filter.h"
 #include "state/state.h"
 
 enum api_consistency { API_CONS_DEFAULT = 0, API_CONS_STALE, API_CONS_CONSISTENT };
@@ -199,6 +200,32 @@ void api_json_agent_service(struct cn_jsonw *w, const struct state_service *svc,
                             const char *content_hash);
 /* A service's TaggedAddresses as {"name":{"Address","Port"}}. */
 void api_json_taddrs(struct cn_jsonw *w, const struct state_service *svc);
+
+/* ---- ?filter= (filter.c) -------------------------------------------------- */
+/* Selector schemas, one per item type (Consul's struct of each endpoint). */
+extern const struct filter_field api_filter_node[];               /* structs.Node */
+extern const struct filter_field api_filter_service[];            /* NodeService, AgentService */
+extern const struct filter_field api_filter_service_node[];       /* structs.ServiceNode */
+extern const struct filter_field api_filter_check[];              /* structs.HealthCheck */
+extern const struct filter_field api_filter_check_service_node[]; /* CheckServiceNode */
+/* Compile ?filter= against schema: 0 with *out (NULL when there is no
+ * filter), or -1 with r set to Consul's 400 (500 on OOM). *out is the
+ * caller's (filter_free). */
+int api_filter_open(struct api_ctx *c, const struct filter_field *schema, struct filter **out,
+                    struct api_read *r);
+/* Filtering items as they are written: mark the writer before an item (its
+ * key, for a map), write it, then api_filter_keep(value_at = the buffer
+ * length where its value starts) rolls the writer back to the mark when the
+ * item does not match. f NULL keeps everything. */
+struct api_fmark {
+    size_t len;
+    uint8_t comma, after_key;
+};
+void api_filter_mark(const struct cn_jsonw *w, struct api_fmark *m);
+bool api_filter_keep(const struct filter *f, struct cn_jsonw *w, const struct api_fmark *m,
+                     size_t value_at);
+/* Does the JSON value in p[0..n) (leading separators skipped) match f? */
+bool api_filter_test(const struct filter *f, const char *p, size_t n);
 
 /* ---- host facts (host.c) ------------------------------------------------ */
 /* /v1/agent/host's HostInfo (gopsutil shapes: Memory, CPU, Host, Disk,

@@ -160,9 +160,20 @@ static void chk_free(struct state *s, struct avl *n)
 }
 const struct avl_ops state__chk_ops = {chk_cmp, chk_key, NULL, chk_free};
 
+/* Service and node names index case-insensitively, as Consul's state store
+ * lower-cases its name indexes on write and query (agent/consul/state
+ * catalog_schema.go: Lowercase: true): /v1/catalog/service/WEB finds "web".
+ * The record keeps the name first registered; every instance keeps its own. */
 static int name_cmp(const void *key, const struct avl *n)
 {
-    return str_cmp(key, NAME(n)->name);
+    /* ASCII only, whatever the locale: the state machine is deterministic */
+    const unsigned char *a = key, *b = (const unsigned char *)NAME(n)->name;
+    for (;; a++, b++) {
+        int x = *a >= 'A' && *a <= 'Z' ? *a + 32 : *a;
+        int y = *b >= 'A' && *b <= 'Z' ? *b + 32 : *b;
+        if (x != y || !x)
+            return x - y;
+    }
 }
 static const void *name_key(const struct avl *n)
 {
@@ -750,6 +761,32 @@ const struct state_node *state_node_get(const struct state *s, const char *name)
 {
     struct node_rec *r = name ? find_node(s, name) : NULL;
     return r ? &r->n : NULL;
+}
+
+static bool ascii_case_eq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int x = *a >= 'A' && *a <= 'Z' ? *a + 32 : *a;
+        int y = *b >= 'A' && *b <= 'Z' ? *b + 32 : *b;
+        if (x != y)
+            return false;
+        if (!x)
+            return true;
+    }
+}
+
+const struct state_node *state_node_lookup(const struct state *s, const char *name)
+{
+    const struct state_node *n = state_node_get(s, name);
+    if (n || !name)
+        return n;
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
+    while ((a = state__avl_next(&it)))
+        if (ascii_case_eq(NODE(a)->n.name, name))
+            return &NODE(a)->n;
+    return NULL;
 }
 
 void state_nodes_foreach(const struct state *s, state_node_cb cb, void *arg)

@@ -282,10 +282,22 @@ static int rd_names(struct rd *r, struct avl **root, const char *what)
         char *name = cn_dec_strdup(&r->d);
         uint64_t idx = cn_dec_u64(&r->d);
         int rc = dec_check(r, what);
-        if (!rc && (!*name || (prev && strcmp(prev, name) >= 0)))
-            rc = fail(r, "%s: empty or out of order name", what);
+        if (!rc && (!*name || (prev && strcmp(prev, name) == 0)))
+            rc = fail(r, "%s: empty or repeated name", what);
         if (!rc && (idx == 0 || idx > r->s->last_index))
             rc = fail(r, "%s %s: bad index %" PRIu64, what, name, idx);
+        /* Names index case-insensitively (catalog.c name_cmp): a snapshot
+         * written before that may hold "Web" and "web"; they become one entry
+         * with the later index. */
+        struct avl *dup = rc ? NULL : state__avl_find(*root, name, &state__name_ops);
+        if (dup) {
+            struct name_rec *d = CN_CONTAINER_OF(dup, struct name_rec, a);
+            if (idx > d->index)
+                d->index = idx;
+            cn_free(name);
+            prev = d->name;
+            continue;
+        }
         struct name_rec *nr = rc ? NULL : state__name_new(r->s, name, idx);
         if (!rc && !nr)
             rc = CN_ENOMEM;
