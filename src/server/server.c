@@ -329,7 +329,7 @@ void srv_close(struct srv *s)
         srv__free_job(j);
     }
     if (s->snap_job) {
-        cn_buf_free(&s->snap_job->data);
+        srv__encbuf_unmap(&s->snap_job->data);
         cn_free(s->snap_job);
         s->snap_job = NULL;
     }

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,11 +62,41 @@ int srv__snap_split(const void *p, size_t len, struct raft_conf *conf, const voi
     return 0;
 }
 
+/* Room for one encoding: the encoded state is smaller than the state's
+ * memory; a previous snapshot's size doubled covers growth since. */
 static size_t snap_estimate(const struct srv *s)
 {
-    if (s->last_snap_len)
-        return s->last_snap_len + s->last_snap_len / 4 + 4096;
-    return state_mem_bytes(s->state) + 4096;
+    size_t a = state_mem_bytes(s->state), b = s->last_snap_len * 2;
+    return (a > b ? a : b) + ((size_t)16 << 20);
+}
+
+/* The encode buffer is an anonymous mapping of its own, not heap memory: a
+ * snapshot's tens of MB handed back to malloc stay resident in the process
+ * (an arena's free chunks are not returned to the kernel, and glibc's
+ * dynamic mmap threshold sends large blocks to the heap after the first
+ * one is freed). munmap returns them at once, whatever thread frees them.
+ * Pages are only touched by the encoder (in the fork child's copy when
+ * forked): the parent faults in the header's page and no more. The buffer
+ * is fixed (cn_buf.fixed): an encoding that outgrows it fails cleanly
+ * instead of reallocating memory malloc does not own. */
+static int encbuf_map(struct cn_buf *b, size_t cap)
+{
+    cn_buf_init(b);
+    void *p =
+        mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return CN_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    b->fixed = true;
+    return 0;
+}
+
+void srv__encbuf_unmap(struct cn_buf *b)
+{
+    if (b->p && b->fixed)
+        munmap(b->p, b->cap);
+    cn_buf_init(b);
 }
 
 void srv__reap_child(struct srv *s, bool block)
@@ -179,16 +210,18 @@ static void snap_conf(struct srv *s, struct raft_conf *c)
 static int snapshot_fork(struct srv *s)
 {
     srv__reap_child(s, true);
-    struct cn_buf buf = CN_BUF_INIT;
+    struct cn_buf buf;
     struct raft_conf c;
     snap_conf(s, &c);
-    if (cn_buf_reserve(&buf, snap_estimate(s)) || snap_header(&buf, &c)) {
-        cn_buf_free(&buf);
+    if (encbuf_map(&buf, snap_estimate(s)))
+        return CN_ENOMEM;
+    if (snap_header(&buf, &c)) {
+        srv__encbuf_unmap(&buf);
         return CN_ENOMEM;
     }
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
-        cn_buf_free(&buf);
+        srv__encbuf_unmap(&buf);
         return CN_EIO;
     }
     pid_t parent = getpid();
@@ -198,7 +231,7 @@ static int snapshot_fork(struct srv *s)
         snap_child(s, &buf, p[1], parent);
     int e = errno;
     s->snap_fork_us = (uv_hrtime() - t0) / 1000;
-    cn_buf_free(&buf);
+    srv__encbuf_unmap(&buf); /* the child has its own copy */
     close(p[1]);
     if (pid < 0) {
         close(p[0]);
@@ -240,7 +273,7 @@ static int snapshot_in_process(struct srv *s)
     job->term = s->snap_term;
     struct raft_conf c;
     snap_conf(s, &c);
-    int rc = cn_buf_reserve(&job->data, snap_estimate(s));
+    int rc = encbuf_map(&job->data, snap_estimate(s));
     if (!rc)
         rc = snap_header(&job->data, &c);
     if (!rc)
@@ -248,7 +281,7 @@ static int snapshot_in_process(struct srv *s)
     if (rc) {
         cn_error("server", "snapshot at index %llu: encoding the state: %s",
                  (unsigned long long)s->snap_index, cn_strerror(rc));
-        cn_buf_free(&job->data);
+        srv__encbuf_unmap(&job->data);
         cn_free(job);
         return rc;
     }
@@ -315,7 +348,7 @@ void *srv__snapper_main(void *arg)
             s->install_term = job->term;
             pthread_cond_signal(&s->cond);
         }
-        cn_buf_free(&job->data);
+        srv__encbuf_unmap(&job->data);
         cn_free(job);
     }
     pthread_mutex_unlock(&s->mu);
