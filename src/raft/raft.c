@@ -363,8 +363,6 @@ void raft_free(struct raft *r)
     cn_free(r->msgs);
     prs_clear(r);
     raft__log_free(&r->log);
-    raft__buf_unref(&r->snap_data);
-    raft__buf_unref(&r->inst_data);
     cn_free(r->preads);
     cn_free(r->reads);
     cn_free(r);
@@ -586,16 +584,10 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep)
     return 0;
 }
 
-int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta, const void *data,
-                      size_t len)
+int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta)
 {
-    if (!meta || (len && !data) || meta->index == 0 || meta->conf.n > RAFT_MAX_SERVERS)
+    if (!meta || meta->index == 0 || meta->conf.n > RAFT_MAX_SERVERS)
         return CN_EINVAL;
-    struct raft_buf b;
-    if (raft__buf_dup(&b, data, len) != 0)
-        return CN_ENOMEM;
-    raft__buf_unref(&r->snap_data);
-    r->snap_data = b;
     r->snap = *meta;
     r->have_snap = true;
     return 0;

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -51,6 +52,13 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     s->snap_every = opt->snapshot_entries ? opt->snapshot_entries : 16384;
     s->snap_interval_ms = opt->snapshot_interval_ms;
     s->snap_in_process = opt->snapshot_in_process;
+    /* Snapshot streaming (snapstream.c): 1 MiB chunks, 4 in flight. The
+     * environment may set a smaller chunk (tests) or a larger one. */
+    s->snap_chunk = opt->snapshot_chunk_bytes ? opt->snapshot_chunk_bytes : (size_t)1 << 20;
+    const char *ck = getenv("CAIRN_SNAPSHOT_CHUNK_BYTES");
+    if (ck && atol(ck) >= 64 && atol(ck) <= (1L << 26))
+        s->snap_chunk = (size_t)atol(ck);
+    s->snap_window = 4;
     s->child_fd = -1;
     /* 10 ms ticks give the election timer 50 distinct values in [500 ms, 1 s):
      * with coarser ticks two survivors often time out on the same tick and
@@ -333,8 +341,7 @@ void srv_close(struct srv *s)
         cn_free(s->snap_job);
         s->snap_job = NULL;
     }
-    cn_free(s->snap_bytes);
-    s->snap_bytes = NULL;
+    srv__sstream_close_all(s);
     raft_free(s->raft);
     s->raft = NULL;
     if (s->st)

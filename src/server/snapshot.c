@@ -200,6 +200,7 @@ static void on_child(uv_poll_t *h, int status, int events)
 static void snap_conf(struct srv *s, struct raft_conf *c)
 {
     *c = s->applied_conf;
+    s->snap_taken_conf = *c; /* named to the core with the snapshot */
 }
 
 /* Why fork: encoding 100k KV pairs (~33 MB) takes 30-80 ms (docs/benchmarks.md),
@@ -355,10 +356,9 @@ void *srv__snapper_main(void *arg)
     return NULL;
 }
 
-/* The snapshot thread or the writer finished a snapshot of ours (rc, err);
- * bytes: the installed payload read back (borrowed, may be NULL). */
-void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const void *bytes,
-                        size_t blen)
+/* The snapshot thread or the writer finished a snapshot of ours. The core
+ * gets its name, not its bytes: followers are sent the file (snapstream.c). */
+void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err)
 {
     s->snap_phase = SNAP_IDLE;
     if (snap_rc) {
@@ -371,30 +371,33 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const 
                 (unsigned long long)((uv_hrtime() - s->snap_t0) / 1000000),
                 (unsigned long long)s->snap_fork_us);
         if (s->raft) {
-            struct raft_snapshot_meta m = {.index = s->snap_index, .term = s->snap_term};
-            struct raft_conf c;
-            const void *sp;
-            size_t sl;
-            char err[128];
-            if (bytes && srv__snap_split(bytes, blen, &c, &sp, &sl, err, sizeof(err)) == 0) {
-                m.conf = c;
-                raft_set_snapshot(s->raft, &m, bytes, blen);
-            }
+            struct raft_snapshot_meta m = {
+                .index = s->snap_index, .term = s->snap_term, .conf = s->snap_taken_conf};
+            raft_set_snapshot(s->raft, &m);
             raft_compact(s->raft, s->snap_index, SNAP_KEEP);
         }
     }
 }
 
-int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, const void *data,
-                          size_t len)
+/* A leader's snapshot, received to a file (snapstream.c; the writer may be
+ * renaming it into place right now), replaces the state: restored from a
+ * read-only mapping of the file, unmapped at once. */
+int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m)
 {
     struct raft_conf c;
     const void *sp;
     size_t sl;
     char err[256] = "";
-    int rc = srv__snap_split(data, len, &c, &sp, &sl, err, sizeof(err));
+    struct stor_snap_map map;
+    int rc = stor_snapshot_map(s->st, m->index, m->term, true, &map, err, sizeof(err));
+    if (rc == CN_ENOTFOUND)
+        rc = stor_snapshot_map(s->st, m->index, m->term, false, &map, err, sizeof(err));
+    if (!rc)
+        rc = srv__snap_split(map.data, map.len, &c, &sp, &sl, err, sizeof(err));
     if (!rc)
         rc = state_snapshot_restore(s->state, sp, sl, err, sizeof(err));
+    size_t len = map.len;
+    stor_snapshot_unmap(&map);
     if (rc) {
         cn_error("server", "restoring snapshot at index %llu: %s", (unsigned long long)m->index,
                  err[0] ? err : cn_strerror(rc));
