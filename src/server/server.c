@@ -33,6 +33,16 @@ static void on_change(void *arg, enum state_table t, const char *key, uint64_t i
     srv__watches_change(s->watches, t, key, index);
 }
 
+/* CAIRN_XPORT_MAX_MSG (bytes, tests): a lower transport message limit, to
+ * show that snapshots larger than one message still travel. */
+size_t srv__xport_max_msg(void)
+{
+    const char *v = getenv("CAIRN_XPORT_MAX_MSG");
+    if (v && atol(v) >= 65536 && atol(v) <= (1L << 30))
+        return (size_t)atol(v);
+    return 0;
+}
+
 static int fail_open(struct srv *s, int rc)
 {
     srv_close(s);
@@ -135,10 +145,11 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
                                    .on_frame = srv__on_frame,
                                    .on_peer_state = srv__on_peer_state,
                                    .arg = s,
-                                   /* A snapshot travels as one message, in 1 MiB
-                                    * chunks: 1 GiB covers millions of KV pairs. The
-                                    * receiver grows its buffer only as bytes arrive. */
-                                   .max_msg = (size_t)1 << 30,
+                                   /* Snapshots are streamed in chunks (snapstream.c):
+                                    * the limit is the transport's default (64 MiB,
+                                    * above any entry); tests may lower it. */
+                                   .max_msg = srv__xport_max_msg(),
+                                   .chunk_size = srv__xport_max_msg() / 2,
                                    /* Keepalives and the idle limit follow Raft's
                                     * heartbeat, at least 25 ms: a shorter idle limit
                                     * would reset links of a merely busy peer. */

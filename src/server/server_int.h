@@ -389,6 +389,9 @@ struct omsg *srv__encode_msg(const struct raft_msg *m); /* NULL on error */
 void srv__send_encoded(struct srv *s, const struct omsg *m);
 void srv__send_encoded_now(struct srv *s, const struct omsg *m); /* no streaming */
 
+/* server.c: the transport's message limit (0: its default, 64 MiB) */
+size_t srv__xport_max_msg(void);
+
 /* snapstream.c: snapshots streamed from file to file in chunks */
 void srv__sstream_start(struct srv *s, const struct omsg *m); /* a SNAPSHOT to send */
 void srv__sstream_on_chunk(struct srv *s, uint64_t from, const void *p, size_t len);
