@@ -2,9 +2,10 @@
  * applied since the last one and `snapshot_interval_ms` passed, a forked
  * child encodes its copy-on-write view and writes the file (see
  * snapshot_fork for why this shape; the snapshot thread does it when fork
- * fails); the writer installs it between two batches and reads it back, and
- * the loop tells the core (raft_compact, keeping SNAP_KEEP entries for slow
- * followers; raft_set_snapshot with the bytes). A snapshot file's payload is
+ * fails); the writer installs it between two batches, and the loop tells
+ * the core (raft_compact, keeping SNAP_KEEP entries for slow followers;
+ * raft_set_snapshot with its index, term and configuration: the bytes stay
+ * in the file, streamed to followers by snapstream.c). A snapshot file's payload is
  * SNAP_MAGIC, the encoded configuration, then the encoded state; a payload
  * without the magic is refused (srv__snap_split). A leader's snapshot
  * replaces the state here too (srv__restore_snapshot). */

@@ -274,6 +274,8 @@ static void ssi_drop(struct srv *s, struct ssi *in)
 {
     if (s->sin == in)
         s->sin = NULL;
+    if (!in->ready && !in->dead)
+        stor_snapshot_discard_recv(s->st, in->index, in->term); /* abandoned */
     in->dead = true;
     if (!in->busy)
         ssi_free(in);

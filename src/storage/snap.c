@@ -563,3 +563,10 @@ int stor_snapshot_adopt_recv(struct stor *st, uint64_t index, uint64_t term)
     }
     return 0;
 }
+
+void stor_snapshot_discard_recv(const struct stor *st, uint64_t index, uint64_t term)
+{
+    char tmp[STOR_NAME_MAX];
+    recv_name(tmp, sizeof tmp, index, term);
+    unlinkat(st->snapdfd, tmp, 0);
+}

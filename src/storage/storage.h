@@ -196,5 +196,7 @@ void stor_snapshot_unmap(struct stor_snap_map *m);
  * then stor_snapshot_install makes it current. CN_ENOTFOUND, CN_EIO (a
  * failed directory fsync poisons the store). */
 int stor_snapshot_adopt_recv(struct stor *st, uint64_t index, uint64_t term);
+/* Remove an unfinished received file (a transfer abandoned). Any thread. */
+void stor_snapshot_discard_recv(const struct stor *st, uint64_t index, uint64_t term);
 
 #endif
