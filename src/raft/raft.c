@@ -569,6 +569,23 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep)
     if (index > r->log.applied)
         return CN_EINVAL;
     uint64_t target = index > keep ? index - keep : 0;
+    if (r->cfg.compact_keep_bytes) {
+        /* ...and no more of them than compact_keep_bytes of payload: a
+         * follower further behind gets the snapshot (streamed from the
+         * file by the shell, cheap), not the memory of a long tail. */
+        uint64_t bytes = 0, i = index;
+        while (i > target && i > r->log.snap_index) {
+            const struct raft_entry *e = raft__log_get(&r->log, i);
+            if (!e)
+                break;
+            bytes += e->data.len;
+            if (bytes > r->cfg.compact_keep_bytes)
+                break;
+            i--;
+        }
+        if (i > target)
+            target = i;
+    }
     /* Pitfall #19: never compact away the entries right after a snapshot
      * still being sent; the follower would need another one, forever. */
     for (size_t i = 0; i < r->n_prs; i++)

@@ -179,6 +179,8 @@ struct raft_config {
     size_t max_msg_bytes;      /* cap on entry bytes in one APPEND (>=1 entry always) */
     size_t max_inflight_msgs;  /* pipelined APPENDs in flight per follower */
     size_t max_inflight_bytes; /* and their bytes (0 = unlimited) */
+    size_t compact_keep_bytes; /* raft_compact keeps at most this many payload bytes
+                                * behind the snapshot (0 = only the `keep` count) */
     raft_log_cb log;           /* may be NULL */
     void *log_arg;
 };
@@ -248,7 +250,8 @@ void raft_report_snapshot(struct raft *r, uint64_t id, bool ok);
  * after it are applied, only once it is durable. */
 void raft_persisted(struct raft *r, uint64_t index, uint64_t term);
 /* The shell has taken a snapshot of the state machine at `index` (<= applied):
- * the core may forget entries <= index - keep (keep entries for slow followers).
+ * the core may forget entries <= index - keep (keep entries for slow followers,
+ * and no more than cfg.compact_keep_bytes of payload when that is set).
  * CN_EINVAL if index > applied. Never compacts past a snapshot still being
  * sent to a follower (pitfall #19); the configuration as of the new first
  * index is kept (pitfall #17). */

@@ -101,6 +101,7 @@ void srv__raft_config(const struct srv *s, struct raft_config *cfg)
     cfg->check_quorum = true;
     cfg->lease_reads = true;
     cfg->max_msg_bytes = 1 << 20;
+    cfg->compact_keep_bytes = SNAP_KEEP_BYTES;
     size_t xmax = srv__xport_max_msg();
     if (xmax && xmax / 4 < cfg->max_msg_bytes)
         cfg->max_msg_bytes = xmax / 4; /* an APPEND must fit a transport message */

@@ -32,6 +32,7 @@
 #define STOR_CONF 2
 #define SNAP_RETAIN 2  /* snapshot files kept on disk */
 #define SNAP_KEEP 1024 /* log entries kept behind a snapshot for slow followers */
+#define SNAP_KEEP_BYTES ((size_t)4 << 20) /* ...and at most this much payload */
 #define SNAP_MAGIC "CNS1"
 #define MAX_DIR 32 /* servers this one knows about */
 

@@ -11,6 +11,7 @@
  * replaces the state here too (srv__restore_snapshot). */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -376,6 +377,13 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err)
                 .index = s->snap_index, .term = s->snap_term, .conf = s->snap_taken_conf};
             raft_set_snapshot(s->raft, &m);
             raft_compact(s->raft, s->snap_index, SNAP_KEEP);
+            /* The compacted entries went back to malloc, in chunks all over
+             * the heap that glibc does not return on its own: give the free
+             * pages back now (madvise; a few ms for a heap of 100 MB). */
+            uint64_t t0 = uv_hrtime();
+            malloc_trim(0);
+            cn_debug("server", "malloc_trim after compaction: %llu us",
+                     (unsigned long long)((uv_hrtime() - t0) / 1000));
         }
     }
 }
