@@ -39,12 +39,10 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
+#include "server/ss_codec.h"
 
-#define SS_HDR 32
-#define SS_ACK_LEN 25
+#define SS_HDR SS_CHUNK_HDR
 #define SS_STALL_TICKS 20 /* election timeouts without ack progress */
-
-enum { SS_PROGRESS = 0, SS_DONE = 1, SS_FAIL = 2 };
 
 struct sso { /* a stream out, to one follower */
     struct sso *next;
@@ -59,8 +57,8 @@ struct sso { /* a stream out, to one follower */
     uint8_t *buf;     /* SS_HDR + snap_chunk */
 };
 
-struct ss_chunk {
-    struct ss_chunk *next;
+struct ss_qchunk {
+    struct ss_qchunk *next;
     uint64_t off;
     size_t len;
     uint8_t data[];
@@ -72,7 +70,7 @@ struct ssi { /* the stream in, from a leader */
     int fd;
     uint64_t received, written;
     size_t queued;
-    struct ss_chunk *qh, *qt;
+    struct ss_qchunk *qh, *qt;
     bool busy; /* a write, fsync or check is in flight */
     bool dead, ready, failed;
     int check_rc;
@@ -132,11 +130,7 @@ static void on_read(uv_fs_t *req)
         sso_end(s, o, true);
         return;
     }
-    uint8_t *h = o->buf;
-    cn_put_u64(h, o->index);
-    cn_put_u64(h + 8, o->term);
-    cn_put_u64(h + 16, o->size);
-    cn_put_u64(h + 24, o->sent);
+    srv_ss_chunk_header(o->buf, o->index, o->term, o->size, o->sent);
     int rc = s->x && !s->x_stopping
                  ? xport_send(s->x, o->to, XPORT_SNAP_CHUNK, o->buf, SS_HDR + (size_t)n)
                  : CN_ESHUTDOWN;
@@ -228,11 +222,11 @@ void srv__sstream_start(struct srv *s, const struct omsg *m)
 
 void srv__sstream_on_ack(struct srv *s, uint64_t from, const void *p, size_t len)
 {
-    if (len != SS_ACK_LEN)
+    struct ss_ack a;
+    if (srv_ss_ack_decode(p, len, &a) != 0)
         return;
-    const uint8_t *b = p;
-    uint64_t index = cn_get_u64(b), term = cn_get_u64(b + 8), off = cn_get_u64(b + 16);
-    uint8_t st = b[24];
+    uint64_t index = a.index, term = a.term, off = a.off;
+    uint8_t st = a.status;
     struct sso *o = sso_find(s, from);
     if (!o || o->index != index || o->term != term || o->dead)
         return;
@@ -263,7 +257,7 @@ static void ssi_free(struct ssi *in)
     if (in->fd >= 0)
         close(in->fd);
     while (in->qh) {
-        struct ss_chunk *c = in->qh;
+        struct ss_qchunk *c = in->qh;
         in->qh = c->next;
         cn_free(c);
     }
@@ -285,10 +279,8 @@ static void send_ack(struct srv *s, uint64_t to, uint64_t index, uint64_t term, 
                      uint8_t st)
 {
     uint8_t b[SS_ACK_LEN];
-    cn_put_u64(b, index);
-    cn_put_u64(b + 8, term);
-    cn_put_u64(b + 16, off);
-    b[24] = st;
+    struct ss_ack a = {.index = index, .term = term, .off = off, .status = st};
+    srv_ss_ack_encode(b, &a);
     srv__send_raw(s, to, XPORT_SNAP_ACK, b, sizeof(b));
 }
 
@@ -358,7 +350,7 @@ static void on_write(uv_fs_t *req)
     ssize_t r = req->result;
     uv_fs_req_cleanup(req);
     in->busy = false;
-    struct ss_chunk *c = in->qh;
+    struct ss_qchunk *c = in->qh;
     in->qh = c->next;
     if (!in->qh)
         in->qt = NULL;
@@ -402,14 +394,11 @@ static void ssi_next(struct ssi *in)
 
 void srv__sstream_on_chunk(struct srv *s, uint64_t from, const void *p, size_t len)
 {
-    if (len < SS_HDR || !s->raft)
-        return;
-    const uint8_t *b = p;
-    uint64_t index = cn_get_u64(b), term = cn_get_u64(b + 8), size = cn_get_u64(b + 16),
-             off = cn_get_u64(b + 24);
-    size_t n = len - SS_HDR;
-    if (index == 0 || size == 0 || off > size || n > size - off || n == 0)
+    struct ss_chunk ch;
+    if (!s->raft || srv_ss_chunk_decode(p, len, &ch) != 0)
         return; /* malformed: ignored, the leader times out */
+    uint64_t index = ch.index, term = ch.term, size = ch.size, off = ch.off;
+    size_t n = ch.len;
     struct raft_status st;
     raft_get_status(s->raft, &st);
     if (index <= st.commit) {
@@ -449,7 +438,7 @@ void srv__sstream_on_chunk(struct srv *s, uint64_t from, const void *p, size_t l
         ssi_fail(s, in, "chunk out of order");
         return;
     }
-    struct ss_chunk *c = cn_malloc(sizeof(*c) + n);
+    struct ss_qchunk *c = cn_malloc(sizeof(*c) + n);
     if (!c) {
         ssi_fail(s, in, "out of memory");
         return;
@@ -457,7 +446,7 @@ void srv__sstream_on_chunk(struct srv *s, uint64_t from, const void *p, size_t l
     c->next = NULL;
     c->off = off;
     c->len = n;
-    memcpy(c->data, b + SS_HDR, n);
+    memcpy(c->data, ch.data, n);
     if (in->qt)
         in->qt->next = c;
     else
