@@ -107,6 +107,7 @@ def test_kill9_mid_transfer_then_catch_up(stream_env, monkeypatch, cluster_facto
         ldr.kill9()
         ldr.start(wait=False)
         lag.wait_ready()
+        ldr.wait_ready()  # a member again (it may well lead once more)
     c.wait_converged(timeout=START_TIMEOUT)
     assert_has_all(lag, "s", written)
     c.leader().kv_put("s/after-kill", b"1")
