@@ -24,6 +24,17 @@ void srv__send_encoded(struct srv *s, const struct omsg *m)
 {
     if (!s->x || s->x_stopping || s->failed)
         return;
+    if (m->snap) {
+        srv__sstream_start(s, m); /* the bytes first, from the file */
+        return;
+    }
+    srv__send_encoded_now(s, m);
+}
+
+void srv__send_encoded_now(struct srv *s, const struct omsg *m)
+{
+    if (!s->x || s->x_stopping || s->failed)
+        return;
     int rc = xport_send(s->x, m->to, XPORT_RAFT_MSG, m->data, m->len);
     if (rc && s->raft && m->snap)
         raft_report_snapshot(s->raft, m->to, false); /* probe again, not after a timeout */
@@ -39,6 +50,8 @@ struct omsg *srv__encode_msg(const struct raft_msg *m)
         return NULL;
     o->to = m->to;
     o->snap = m->type == RAFT_MSG_SNAPSHOT;
+    o->snap_index = m->snap.index;
+    o->snap_term = m->snap.term;
     if (raft_msg_encode(m, o->data, n, &o->len) != 0) {
         cn_free(o);
         return NULL;
@@ -232,7 +245,8 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
         void *owned = NULL;
         if (raft_msg_decode(payload, len, &m, &owned) != 0)
             return;
-        if (m.from == from && s->raft)
+        if (m.from == from && s->raft &&
+            (m.type != RAFT_MSG_SNAPSHOT || srv__sstream_deliverable(s, from, &m)))
             raft_step(s->raft, &m);
         cn_free(owned);
         srv__kick(s);
@@ -240,6 +254,11 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
         on_fw_req(s, from, payload, len);
     } else if (type == XPORT_FORWARD_RESP) {
         on_fw_resp(s, from, payload, len);
+    } else if (type == XPORT_SNAP_CHUNK) {
+        srv__sstream_on_chunk(s, from, payload, len);
+    } else if (type == XPORT_SNAP_ACK) {
+        srv__sstream_on_ack(s, from, payload, len);
+        srv__kick(s);
     }
 }
 
@@ -251,6 +270,7 @@ void srv__on_peer_state(void *arg, uint64_t id, bool up)
     if (up) {
         srv__send_info(s, id, true);
     } else if (s->raft) {
+        srv__sstream_peer_down(s, id);
         raft_report_unreachable(s->raft, id);
     }
 }

@@ -174,8 +174,7 @@ static bool handle_update(struct srv *s, const struct raft_update *u)
     /* b. apply (snapshot first) */
     bool revived = false;
     if (u->snapshot) {
-        if (srv__restore_snapshot(s, u->snapshot, u->snapshot_data.base, u->snapshot_data.len) !=
-            0) {
+        if (srv__restore_snapshot(s, u->snapshot) != 0) {
             cn_error("server", "cannot install the leader's snapshot; exiting");
             abort();
         }
@@ -288,6 +287,7 @@ void srv__on_tick(uv_timer_t *t)
     srv__expire(s);
     srv__ops_tick(s);
     srv__renews_tick(s);
+    srv__sstream_tick(s);
     if (s->probes)
         srv__run_probes(s);
     srv__maybe_bootstrap(s);

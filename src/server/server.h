@@ -42,8 +42,9 @@ struct srv_options {
     /* Never fork: encode on the loop (a stall) and write on the snapshot
      * thread, the path taken anyway when fork() fails. For tests. */
     bool snapshot_in_process;
-    uint64_t node_id; /* this server's raft id; 0 = a random one, generated once
-                       * and kept in data_dir/raft-id (never reused) */
+    size_t snapshot_chunk_bytes; /* snapshot streaming chunk; 0 = 1 MiB */
+    uint64_t node_id;            /* this server's raft id; 0 = a random one, generated once
+                                  * and kept in data_dir/raft-id (never reused) */
     /* ---- cluster (Raft) ------------------------------------------------------
      * The single-voter path is a Raft cluster of one. Fields below are
      * optional; zero values give a bootstrapped single server. With a
