@@ -7,6 +7,7 @@ PKGS=(
   libuv1-dev node-llhttp libjson-c-dev libisal-dev libcurl4-openssl-dev libcmocka-dev
   python3-pytest python3-requests python3-consul python3-dnspython bind9-dnsutils curl
   iproute2 nftables
+  libxxhash-dev
 )
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
