@@ -28,14 +28,20 @@ int cairn_lb__maglev_build(struct cairn_lb *lb, uint32_t m)
     if (lb->nlive == 0)
         return 0;
     if (!m) {
-        /* 65537 by default; with more than 655 backends, the first prime
-         * >= 100 per backend, so each backend has ~100 slots and the
-         * peak-to-average stays within 1% (docs/lb.md) */
+        /* 65537 by default; larger when needed so the lightest backend has
+         * ~100 slots (its share then within ~1% of its weight): the first
+         * prime >= 100 * sum(w) / min(w), capped at 2^24 slots (docs/lb.md) */
+        uint32_t wmin = UINT32_MAX;
+        for (size_t k = 0; k < lb->nlive; k++)
+            if (lb->weights[lb->live[k]] < wmin)
+                wmin = lb->weights[lb->live[k]];
+        uint64_t want = lb->wsum * 100 / wmin;
+        if (want > (1u << 24))
+            want = 1u << 24;
+        if (want < lb->nlive)
+            want = lb->nlive;
         m = 65537;
-        uint64_t want = (uint64_t)lb->nlive * 100;
         if (want > m) {
-            if (want > 0xfffffffbULL)
-                return -EINVAL;
             m = (uint32_t)want;
             while (!cairn_lb__is_prime(m))
                 m++;
