@@ -5,7 +5,8 @@
  * goes backwards"), an index of 0 is treated as 1. A failure (transport or
  * 5xx) is retried after an exponential backoff with full jitter
  * (backoff_min * 2^k, capped at backoff_max, uniform in [d/2, d]) while the
- * owner keeps serving what it had. */
+ * owner keeps serving what it had; the first query after a failure does not
+ * block, so a reconnect is seen at once. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,9 @@ static void *bq_main(void *arg)
         bool ok = rc == 0 && (q->c.status == 200 || q->c.status == 404);
         if (!ok) {
             atomic_fetch_add(&q->failures, 1);
+            /* after a failure, first ask without blocking: the set may have
+             * moved (or the index reset) while we could not see it */
+            index = 0;
             sleep_ms(q, jitter(q, delay));
             delay = delay * 2 > q->backoff_max ? q->backoff_max : delay * 2;
             continue;
