@@ -246,6 +246,7 @@ int main(int argc, char **argv)
                 ns[nn++] = strtoull(t, NULL, 10);
         }
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     keys = malloc(NKEYS * sizeof *keys);
     for (size_t i = 0; i < NKEYS; i++)
         keys[i] = rnd();
