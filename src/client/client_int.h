@@ -72,4 +72,13 @@ struct cairn__bq {
 int cairn__bq_start(struct cairn__bq *q, const struct cairn_client_opts *o);
 void cairn__bq_stop(struct cairn__bq *q);
 
+/* Parsers of agent answers (fuzzed by tests/fuzz/fuzz_client_answer.c). */
+/* A /v1/health/service answer into a snapshot (1 reference), NULL when it
+ * is not a JSON array or on ENOMEM. Entries without Node.Node or
+ * Service.ID, and critical ones, are left out. */
+struct cairn_snapshot *cairn__snapshot_parse(const char *body, uint64_t index);
+/* The first entry of a GET /v1/kv answer: value (malloc'd), length,
+ * ModifyIndex. 0, -EPROTO or -ENOMEM. */
+int cairn__kv_parse_entry(const char *body, char **val, size_t *len, uint64_t *mi);
+
 #endif

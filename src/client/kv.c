@@ -62,7 +62,7 @@ static int key_path(struct cairn__buf *p, const char *key)
 }
 
 /* The first entry of a GET /v1/kv answer: value and ModifyIndex. */
-static int parse_entry(const char *body, char **val, size_t *len, uint64_t *mi)
+int cairn__kv_parse_entry(const char *body, char **val, size_t *len, uint64_t *mi)
 {
     struct json_object *arr = json_tokener_parse(body), *e, *v;
     int rc = -EPROTO;
@@ -97,7 +97,7 @@ int cairn_kv_get(struct cairn_client *c, const char *key, char **val, size_t *le
     if (rc)
         return rc;
     size_t l = 0;
-    rc = parse_entry(c->body.p, val, &l, modify_index);
+    rc = cairn__kv_parse_entry(c->body.p, val, &l, modify_index);
     if (len)
         *len = l;
     return rc;
@@ -165,7 +165,7 @@ static void kv_answer(struct cairn__bq *q, long status, const char *body, size_t
     char *val = NULL;
     size_t vlen = 0;
     uint64_t mi = 0;
-    if (status == 200 && parse_entry(body, &val, &vlen, &mi) != 0)
+    if (status == 200 && cairn__kv_parse_entry(body, &val, &vlen, &mi) != 0)
         return;
     if (w->seen && mi == w->last_mi) {
         free(val);

@@ -169,7 +169,7 @@ static int by_id(const void *a, const void *b)
     return strcmp(x->pub.id, y->pub.id);
 }
 
-static struct cairn_snapshot *snap_parse(const char *body, uint64_t index)
+struct cairn_snapshot *cairn__snapshot_parse(const char *body, uint64_t index)
 {
     struct json_object *arr = json_tokener_parse(body);
     if (!arr || !json_object_is_type(arr, json_type_array)) {
@@ -223,6 +223,20 @@ static struct cairn_snapshot *snap_parse(const char *body, uint64_t index)
         return NULL;
     }
     qsort(s->inst, s->n, sizeof *s->inst, by_id);
+    /* a malformed answer may repeat an instance: keep the first */
+    size_t m = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (m && strcmp(s->inst[m - 1].pub.id, s->inst[i].pub.id) == 0) {
+            free((char *)s->inst[i].pub.id);
+            free((char *)s->inst[i].pub.node);
+            free((char *)s->inst[i].pub.service_id);
+            free((char *)s->inst[i].pub.address);
+            free((char *)s->inst[i].pub.json);
+            continue;
+        }
+        s->inst[m++] = s->inst[i];
+    }
+    s->n = m;
     uint64_t d = 0x9e3779b97f4a7c15ULL ^ s->n;
     for (size_t i = 0; i < s->n; i++) {
         s->inst[i].snap = s;
@@ -270,7 +284,7 @@ static void on_answer(struct cairn__bq *q, long status, const char *body, size_t
     struct cairn_watch *w = (struct cairn_watch *)q; /* q is the first member */
     if (status != 200)
         return; /* 404: not a health endpoint answer; keep the last set */
-    struct cairn_snapshot *s = snap_parse(body, index);
+    struct cairn_snapshot *s = cairn__snapshot_parse(body, index);
     if (!s) {
         atomic_fetch_add(&q->failures, 1);
         return;
