@@ -80,5 +80,12 @@ struct cairn_snapshot *cairn__snapshot_parse(const char *body, uint64_t index);
 /* The first entry of a GET /v1/kv answer: value (malloc'd), length,
  * ModifyIndex. 0, -EPROTO or -ENOMEM. */
 int cairn__kv_parse_entry(const char *body, char **val, size_t *len, uint64_t *mi);
+/* Publish s (takes its reference) as w's current snapshot, releasing the
+ * previous one once no reader can still be taking it (watch.c). */
+void cairn__watch_publish(struct cairn_watch *w, struct cairn_snapshot *s);
+/* A watch with no thread, for tests of publication; free with
+ * cairn__watch_free (releases the current snapshot). */
+struct cairn_watch *cairn__watch_alloc(void);
+void cairn__watch_free(struct cairn_watch *w);
 
 #endif

@@ -251,7 +251,7 @@ struct cairn_snapshot *cairn__snapshot_parse(const char *body, uint64_t index)
 
 /* ---- publication ---------------------------------------------------------------- */
 
-static void publish(struct cairn_watch *w, struct cairn_snapshot *s)
+void cairn__watch_publish(struct cairn_watch *w, struct cairn_snapshot *s)
 {
     struct cairn_snapshot *old = atomic_exchange(&w->cur, s);
     unsigned ph = atomic_fetch_add(&w->phase, 1);
@@ -295,7 +295,7 @@ static void on_answer(struct cairn__bq *q, long status, const char *body, size_t
         return;
     }
     cairn_snapshot_table(s, w->policy); /* eagerly, off the readers' path */
-    publish(w, s);
+    cairn__watch_publish(w, s);
     pthread_mutex_lock(&w->ready_mu);
     w->ready = true;
     pthread_cond_broadcast(&w->ready_cv);
@@ -395,6 +395,17 @@ int cairn_watch_wait(struct cairn_watch *w, long timeout_ms)
     bool ready = w->ready;
     pthread_mutex_unlock(&w->ready_mu);
     return ready ? 0 : -ETIMEDOUT;
+}
+
+struct cairn_watch *cairn__watch_alloc(void)
+{
+    return calloc(1, sizeof(struct cairn_watch));
+}
+
+void cairn__watch_free(struct cairn_watch *w)
+{
+    cairn_snapshot_release(atomic_load(&w->cur));
+    free(w);
 }
 
 unsigned cairn_watch_failures(const struct cairn_watch *w)
