@@ -43,6 +43,7 @@ static int cmpd(const void *a, const void *b)
 static uint64_t *keys;
 static volatile size_t sink;
 
+static uint32_t g_maglev_size; /* 0: the default ladder */
 static char (*ids)[32];
 static struct cairn_lb_backend *bes;
 
@@ -59,7 +60,7 @@ static void make(size_t n, int mixed, uint32_t salt)
 static struct cairn_lb *build(enum cairn_lb_policy p, struct cairn_lb_backend *b, size_t n,
                               uint32_t ppw, double *secs)
 {
-    struct cairn_lb_opts o = {p, 0, ppw, 0, 1.25};
+    struct cairn_lb_opts o = {p, 0, ppw, p == CAIRN_LB_MAGLEV ? g_maglev_size : 0, 1.25};
     int err = 0;
     double t0 = now();
     struct cairn_lb *lb = cairn_lb_new(b, n, &o, &err);
@@ -274,13 +275,16 @@ int main(int argc, char **argv)
         printf("%-10s %8s %10s %9s %9s %8s %8s %8s %8s %8s %8s\n", "policy", "ns/pick", "memory",
                "build_ms", "rebld_ms", "pta_eq", "ideal", "pta_mix", "maxdev", "rm/ideal",
                "add/idl");
-        for (size_t pi = 0; pi < sizeof pols / sizeof pols[0]; pi++) {
-            enum cairn_lb_policy p = pols[pi];
+        /* one more row: maglev with a 1048573-slot table, beside the default */
+        for (size_t pi = 0; pi <= sizeof pols / sizeof pols[0]; pi++) {
+            enum cairn_lb_policy p = pi < sizeof pols / sizeof pols[0] ? pols[pi] : CAIRN_LB_MAGLEV;
+            g_maglev_size = pi < sizeof pols / sizeof pols[0] ? 0 : 1048573;
+            const char *pname = g_maglev_size ? "maglev-1M" : cairn_lb_policy_name(p);
             make(n, 0, 1);
             double tb, tr;
             struct cairn_lb *lb = build(p, bes, n, ppw, &tb);
             if (!lb) {
-                printf("%-10s refused (see docs/lb.md)\n", cairn_lb_policy_name(p));
+                printf("%-10s refused (see docs/lb.md)\n", pname);
                 continue;
             }
             double ns_pick = ns_per_pick(lb, 0);
@@ -331,9 +335,11 @@ int main(int argc, char **argv)
                 if (!mix)
                     ptam = -1;
             }
-            printf("%-10s %8.1f %9.1fK %9.3f %9.3f %8.4f %8.4f %8.4f %8.4f %8.3f %8.3f\n",
-                   cairn_lb_policy_name(p), ns_pick, (double)cairn_lb_memory(lb) / 1024.0, tb * 1e3,
-                   tr * 1e3, pta, ideal, ptam, devm, rm, add);
+            printf("%-10s %8.1f %9.1fK %9.3f %9.3f %8.4f %8.4f %8.4f %8.4f %8.3f %8.3f\n", pname,
+                   ns_pick, (double)cairn_lb_memory(lb) / 1024.0, tb * 1e3, tr * 1e3, pta, ideal,
+                   ptam, devm, rm, add);
+            if (p == CAIRN_LB_MAGLEV)
+                printf("%-10s M = %u slots (the mixed-weight table may be larger)\n", "", lb->m);
             if (p == CAIRN_LB_RING) {
                 printf("%-10s %8.1f   (plain binary search over the same %zu points)\n",
                        "ring-bsrch", ns_per_pick(lb, 1), lb->npts);

@@ -28,24 +28,22 @@ int cairn_lb__maglev_build(struct cairn_lb *lb, uint32_t m)
     if (lb->nlive == 0)
         return 0;
     if (!m) {
-        /* 65537 by default; larger when needed so the lightest backend has
-         * ~100 slots (its share then within ~1% of its weight): the first
-         * prime >= 100 * sum(w) / min(w), capped at 2^24 slots (docs/lb.md) */
+        /* The size must not follow every membership change: a new M is a new
+         * table and moves nearly every key. So M comes from a fixed ladder of
+         * primes near powers of two: the first >= 100 * sum(w) / min(w), so
+         * the lightest backend has ~100 slots (its share within ~1% of its
+         * weight); it changes only when that need crosses a rung. */
+        static const uint32_t ladder[] = {65537,   131071,  262139,  524287,  1048573,
+                                          2097143, 4194301, 8388593, 16777213};
         uint32_t wmin = UINT32_MAX;
         for (size_t k = 0; k < lb->nlive; k++)
             if (lb->weights[lb->live[k]] < wmin)
                 wmin = lb->weights[lb->live[k]];
         uint64_t want = lb->wsum * 100 / wmin;
-        if (want > (1u << 24))
-            want = 1u << 24;
-        if (want < lb->nlive)
-            want = lb->nlive;
-        m = 65537;
-        if (want > m) {
-            m = (uint32_t)want;
-            while (!cairn_lb__is_prime(m))
-                m++;
-        }
+        size_t r = 0;
+        while (r + 1 < sizeof ladder / sizeof ladder[0] && ladder[r] < want)
+            r++;
+        m = ladder[r];
     }
     if (m < lb->nlive)
         return -EINVAL;
