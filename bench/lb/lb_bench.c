@@ -300,8 +300,10 @@ int main(int argc, char **argv)
             uint64_t smp = sample;
             if (p == CAIRN_LB_RENDEZVOUS)
                 smp = sample / (n > 100 ? n / 100 : 1); /* O(n) picks */
+            /* exact shares (ring, maglev) are cheap at any size */
+            int exact = p == CAIRN_LB_RING || p == CAIRN_LB_MAGLEV;
             if (keyed || p == CAIRN_LB_RANDOM || p == CAIRN_LB_SWRR) {
-                if (!quick || n <= 1000)
+                if (!quick || n <= 1000 || exact)
                     balance(lb, smp, &pta, &dev, &ideal);
             }
             if (keyed && !(quick && p == CAIRN_LB_RENDEZVOUS && n > 1000)) {
@@ -332,7 +334,7 @@ int main(int argc, char **argv)
             if (p != CAIRN_LB_BOUNDED && p != CAIRN_LB_P2C && p != CAIRN_LB_JUMP) {
                 make(n, 1, 1);
                 struct cairn_lb *mix = build(p, bes, n, ppw, NULL);
-                if (mix && (!quick || n <= 1000) &&
+                if (mix && (!quick || n <= 1000 || exact) &&
                     (keyed || p == CAIRN_LB_RANDOM || p == CAIRN_LB_SWRR))
                     balance(mix, smp, &ptam, &devm, &idealm);
                 cairn_lb_release(mix);
