@@ -32,9 +32,9 @@ int cairn_lb__maglev_build(struct cairn_lb *lb, uint32_t m)
          * table and moves nearly every key. So M comes from a fixed ladder of
          * primes near powers of two: the first >= 100 * sum(w) / min(w), so
          * the lightest backend has ~100 slots (its share within ~1% of its
-         * weight); it changes only when that need crosses a rung. */
-        static const uint32_t ladder[] = {65537,   131071,  262139,  524287,  1048573,
-                                          2097143, 4194301, 8388593, 16777213};
+         * weight); it changes only when that need crosses a rung. The top rung
+         * bounds the memory (weights are input): 4194301 slots, 16 MB. */
+        static const uint32_t ladder[] = {65537, 131071, 262139, 524287, 1048573, 2097143, 4194301};
         uint32_t wmin = UINT32_MAX;
         for (size_t k = 0; k < lb->nlive; k++)
             if (lb->weights[lb->live[k]] < wmin)

@@ -53,11 +53,28 @@ static int sort_points(struct pt *p, size_t n)
     return 0;
 }
 
+/* About 2^22 points at most (64 MB with the index; plus one per backend):
+ * weights are input (a registry's Weights.Passing may be 65535), so past the
+ * cap each backend gets its weight's share of the cap instead of
+ * ppw * weight: deterministic for a membership, still proportional. */
+#define RING_MAX_POINTS (1ULL << 22)
+
+/* Points of backend i: ppw * w_i, or, when that would pass the cap, its
+ * share of the cap (at least one point for a weight > 0). */
+static uint64_t points_of(const struct cairn_lb *lb, uint32_t ppw, bool scaled, size_t i)
+{
+    if (!scaled)
+        return (uint64_t)ppw * lb->weights[i];
+    uint64_t np = (uint64_t)lb->weights[i] * RING_MAX_POINTS / lb->wsum;
+    return np == 0 && lb->weights[i] ? 1 : np;
+}
+
 int cairn_lb__ring_build(struct cairn_lb *lb, uint32_t ppw)
 {
-    uint64_t total = (uint64_t)ppw * lb->wsum;
-    if (total > (1ULL << 28))
-        return -EINVAL; /* more than 268M points: ring_points too large */
+    bool scaled = (uint64_t)ppw * lb->wsum > RING_MAX_POINTS;
+    uint64_t total = 0;
+    for (size_t i = 0; i < lb->n; i++)
+        total += points_of(lb, ppw, scaled, i);
     lb->npts = (size_t)total;
     if (lb->npts == 0)
         return 0;
@@ -66,7 +83,7 @@ int cairn_lb__ring_build(struct cairn_lb *lb, uint32_t ppw)
         return -ENOMEM;
     size_t k = 0;
     for (size_t i = 0; i < lb->n; i++) {
-        uint64_t np = (uint64_t)ppw * lb->weights[i];
+        uint64_t np = points_of(lb, ppw, scaled, i);
         /* point j of backend i: a mix of the id's hash and j, so the points
          * of a backend do not depend on the others (minimal disruption) */
         for (uint64_t j = 0; j < np; j++) {

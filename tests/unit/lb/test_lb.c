@@ -235,6 +235,24 @@ static void test_maglev_size_stable(void **s)
     cairn_lb_release(b);
 }
 
+/* Weights are input (a registry's Weights.Passing): 100 backends of weight
+ * 65535 must not make a table of gigabytes. */
+static void test_heavy_weights_bounded_memory(void **s)
+{
+    (void)s;
+    make(100, 0);
+    for (size_t i = 0; i < 100; i++)
+        bes[i].weight = i == 0 ? 1 : CAIRN_LB_WEIGHT_MAX;
+    struct cairn_lb *r = build(CAIRN_LB_RING, bes, 100), *m = build(CAIRN_LB_MAGLEV, bes, 100);
+    assert_true(cairn_lb_memory(r) <= (size_t)100 << 20);
+    assert_true(cairn_lb_memory(m) <= (size_t)17 << 20);
+    double sh[100];
+    assert_int_equal(cairn_lb_shares(r, sh), 0); /* still proportional */
+    assert_true(sh[50] > 0.009 && sh[50] < 0.011);
+    cairn_lb_release(r);
+    cairn_lb_release(m);
+}
+
 static void test_bounded_cap(void **s)
 {
     (void)s;
@@ -391,10 +409,15 @@ static void test_threads(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_order_independent), cmocka_unit_test(test_golden),
-        cmocka_unit_test(test_weights),           cmocka_unit_test(test_disruption),
-        cmocka_unit_test(test_bounded_cap),       cmocka_unit_test(test_maglev_size_stable),
-        cmocka_unit_test(test_p2c_swrr),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_order_independent),
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_weights),
+        cmocka_unit_test(test_disruption),
+        cmocka_unit_test(test_bounded_cap),
+        cmocka_unit_test(test_maglev_size_stable),
+        cmocka_unit_test(test_heavy_weights_bounded_memory),
+        cmocka_unit_test(test_p2c_swrr),
+        cmocka_unit_test(test_errors),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
