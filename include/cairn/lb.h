@@ -72,7 +72,8 @@ struct cairn_lb_backend {
 struct cairn_lb_opts {
     enum cairn_lb_policy policy;
     uint64_t seed;        /* hash seed; 0 is a fine value (the registry uses 0) */
-    uint32_t ring_points; /* ring, bounded: points per weight unit; 0: 160 */
+    uint32_t ring_points; /* ring, bounded: points per weight unit; 0: 160 (scaled down past
+                             2^22 points in all: docs/lb.md) */
     uint32_t maglev_size; /* maglev: a prime; 0: 65537, or the first prime >= 100*n if larger */
     double bounded_c;     /* bounded: capacity factor > 1; 0: 1.25 */
 };
