@@ -74,7 +74,8 @@ struct cairn_lb_opts {
     uint64_t seed;        /* hash seed; 0 is a fine value (the registry uses 0) */
     uint32_t ring_points; /* ring, bounded: points per weight unit; 0: 160 (scaled down past
                              2^22 points in all: docs/lb.md) */
-    uint32_t maglev_size; /* maglev: a prime; 0: 65537, or the first prime >= 100*n if larger */
+    uint32_t maglev_size; /* maglev: a prime; 0: from the ladder 65537, 131071, ... 4194301,
+                             the first >= 100*sum(w)/min(w): docs/lb.md */
     double bounded_c;     /* bounded: capacity factor > 1; 0: 1.25 */
 };
 
