@@ -16,11 +16,12 @@ TSAN := build/tsan
 FUZZ := build/fuzz
 FUZZ_SECONDS ?= 10
 PYTEST ?= /usr/bin/python3 -m pytest
+PREFIX ?= /usr/local
 
 SEEDS ?= 100000
 
 .PHONY: all deps build build-asan build-fuzz build-tsan run test unit integration fuzz tsan \
-	fault-quick fault sim bench format format-check clean
+	fault-quick fault sim bench format format-check clean install bench-lb
 
 all: build
 
@@ -95,6 +96,18 @@ sim: deps
 bench: build
 	@./scripts/install-deps.sh --bench
 	CAIRN_BIN=$(CURDIR)/$(REL)/cairn ./bench/run.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the cairn binary, libcairn
+# (shared and static), include/cairn/*.h and cairn.pc (CMake install() rules).
+install: deps
+	@cmake -S . -B $(REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_TESTS=OFF \
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@ninja -C $(REL) -j$(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(REL) --prefix $(PREFIX)
+
+# bench/lb: the lb figures (docs/lb.md)
+bench-lb:
+	./bench/lb/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -8,6 +8,7 @@ PKGS=(
   libnghttp2-dev libssl-dev
   python3-pytest python3-requests python3-consul python3-dnspython bind9-dnsutils curl
   iproute2 nftables
+  libxxhash-dev
 )
 # DNS tests (tests/integration/test_dns.py): HAProxy's server-template fed by SRV records.
 PKGS+=(haproxy)

@@ -7,6 +7,7 @@
 
 #include "api/api_int.h"
 #include "api/decode.h"
+#include "api/pick.h"
 #include "base/err.h"
 
 static void read_error(struct api_read *r, int status, const char *msg)
@@ -181,6 +182,9 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     int passing = api_flag(c, "passing");
     if (passing < 0)
         return read_error(r, 400, "Invalid value for ?passing");
+    const char *pick_err = api_pick_check(c); /* cairn's ?pick= (api/pick.c) */
+    if (pick_err)
+        return read_error(r, 400, pick_err);
     struct state *st = srv_state(c->api->srv);
     struct filter *f;
     if (api_filter_open(c, api_filter_check_service_node, &f, r))
@@ -196,6 +200,7 @@ static void r_service(struct api_ctx *c, struct api_read *r)
         return read_error(r, 500, "out of memory");
     r->index = state_service_index(st, c->arg);
     api_read_watch(r, STATE_T_SERVICES, c->arg, false);
+    api_pick_apply(c, r);
 }
 
 /* Connect/ingress: cairn has no service mesh, so no instance is ever

@@ -253,6 +253,15 @@ const struct cli_cmd cli__cmds[] = {
      "  Transfer raft leadership to another node (the most up to date voter\n"
      "  unless -id names one).",
      cli__raft_transfer_leader_flags, 1, cli__run_raft_transfer_leader},
+    {"pick", "Picks one healthy instance of a service for a key",
+     "Usage: cairn pick [options] SERVICE KEY\n\n"
+     "  Prints the instance of SERVICE that the registry's consistent hashing picks\n"
+     "  for KEY among the healthy instances (cairn's ?pick= on /v1/health/service).\n"
+     "  Every agent and server with the same healthy set picks the same instance for\n"
+     "  the same key, and so does libcairn's cairn_pick().\n\n"
+     "      $ cairn pick web user-42\n"
+     "      $ cairn pick -policy=rendezvous web user-42",
+     cli__pick_flags, 1, cli__run_pick},
     {"services", "Interact with services",
      "Usage: cairn services <subcommand> [options] [args]\n\n"
      "  This command has subcommands for interacting with services. The subcommands\n"
