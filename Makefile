@@ -20,11 +20,12 @@ TSAN := build/tsan
 FUZZ := build/fuzz
 FUZZ_SECONDS ?= 10
 PYTEST ?= /usr/bin/python3 -m pytest
+PREFIX ?= /usr/local
 
 SEEDS ?= 100000
 
 .PHONY: all deps build build-asan build-fuzz build-tsan run test unit integration fuzz tsan \
-	fault-quick fault sim bench format format-check clean install uninstall deb test-deb
+	fault-quick fault sim bench format format-check clean install uninstall deb test-deb bench-lb
 
 all: build
 
@@ -100,6 +101,18 @@ bench: build
 	@./scripts/install-deps.sh --bench
 	CAIRN_BIN=$(CURDIR)/$(REL)/cairn ./bench/run.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the cairn binary, libcairn
+# (shared and static), include/cairn/*.h and cairn.pc (CMake install() rules).
+install: deps
+	@cmake -S . -B $(REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_TESTS=OFF \
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@ninja -C $(REL) -j$(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(REL) --prefix $(PREFIX)
+
+# bench/lb: the lb figures (docs/lb.md)
+bench-lb:
+	./bench/lb/run.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -110,18 +123,11 @@ format-check: deps
 clean:
 	rm -rf build
 
-# Install (docs/packaging.md). Every install rule is CMake's install() (the
-# binary, man pages, completion, unit, config, docs, and any library rules),
-# so one `cmake --install` does all and its install_manifest.txt is what
-# uninstall removes.
-PREFIX ?= /usr/local
+# Uninstall (docs/packaging.md). Every install rule is CMake's install() (the
+# binary, man pages, completion, unit, config, docs, libcairn), so `make
+# install` above is one `cmake --install`, and its install_manifest.txt is
+# what uninstall removes (give the same DESTDIR).
 DESTDIR ?=
-install: deps
-	@cmake -S . -B $(REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_TESTS=OFF \
-	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
-	@ninja -C $(REL) -j$(JOBS)
-	DESTDIR=$(DESTDIR) cmake --install $(REL)
-
 uninstall:
 	@./scripts/uninstall.sh $(REL)/install_manifest.txt dist/cairn.hcl $(DESTDIR)
 

@@ -32,7 +32,7 @@ run_one() {
     tmp=$(mktemp -d)
     port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" \
-        "$bin" agent -dev -http-port="$port" -log-level=warn >"$tmp/log" 2>&1 &
+        "$bin" agent -dev -http-port="$port" -dns-port=-1 -log-level=warn >"$tmp/log" 2>&1 &
     pid=$!
     PID=$pid TMP=$tmp
     for _ in $(seq 600); do

@@ -5,11 +5,16 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libuv1-dev node-llhttp libjson-c-dev libisal-dev libcurl4-openssl-dev libcmocka-dev
+  libnghttp2-dev libssl-dev
   python3-pytest python3-requests python3-consul python3-dnspython bind9-dnsutils curl
   iproute2 nftables
+  libxxhash-dev
 )
+# DNS tests (tests/integration/test_dns.py): HAProxy's server-template fed by SRV records.
+PKGS+=(haproxy)
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
+  PKGS+=(dnsperf unbound valgrind) # bench/dns.sh, bench/dns_profile.sh
 fi
 # `make deb` / `make test-deb`: Debian's packaging tools (docs/packaging.md).
 if [ "${1:-}" = "--deb" ]; then

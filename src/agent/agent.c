@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "base/sdnotify.h"
 #include "base/mem.h"
+#include "dns/dns.h"
 #include "http/http.h"
 #include "server/server.h"
 
@@ -43,6 +44,7 @@ struct agent {
     struct api *api;
     struct local *local;
     struct http_server *http;
+    struct dns_server *dns; /* NULL when -dns-port=-1 */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
     char **argv;
@@ -213,6 +215,8 @@ static void on_closed_walk(uv_handle_t *h, void *arg)
 static void http_stopped(void *arg)
 {
     struct agent *ag = arg;
+    dns_server_stop(ag->dns, NULL, NULL);
+    ag->dns = NULL;
     agent_watches_stop(ag->watches);
     ag->watches = NULL;
     agent_filedefs_free(ag->filedefs);
@@ -315,7 +319,9 @@ static int reload_config(struct agent *ag, char *err, size_t errcap)
     agent_watches_stop(ag->watches);
     ag->watches = agent_watches_start(&ag->loop, &ag->cfg.watches, ag->http_url);
     struct cn_buf cj = CN_BUF_INIT;
-    if (!agent_config_json(&ag->cfg, &cj) && !cn_buf_cstr(&cj))
+    if (!agent_debug_config_json(&ag->cfg, ag->node_id, ag->advertise, (int)ag->cfg.http_port,
+                                 &cj) &&
+        !cn_buf_cstr(&cj))
         api_set_config_json(ag->api, cj.p);
     cn_buf_free(&cj);
     cn_info("agent", "reload: done (%zu services, %zu checks, %zu watches from files)",
@@ -432,6 +438,78 @@ static int validate(struct agent *ag, char *err, size_t errcap)
     return 0;
 }
 
+/* ---- the DNS interface (src/dns/, docs/dns.md) ---------------------------------------- */
+
+static uint64_t dns_last_contact(void *arg)
+{
+    return srv_last_contact_ms(((struct agent *)arg)->srv);
+}
+
+static struct state *dns_state(void *arg)
+{
+    return srv_state(((struct agent *)arg)->srv);
+}
+
+static uint32_t dur_s(const char *text)
+{
+    int64_t ns = 0;
+    cn_dur_parse(text, &ns); /* validated by the config loader */
+    int64_t s = ns / CN_NS_PER_S;
+    return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+static int start_dns(struct agent *ag, char *err, size_t errcap)
+{
+    struct agent_config *c = &ag->cfg;
+    if (c->dns_port < 0)
+        return 0;
+    if (!c->dns_allow_stale) {
+        snprintf(err, errcap,
+                 "dns_config.allow_stale=false is not supported: cairn's DNS answers from "
+                 "this agent's state (docs/dns.md)");
+        return CN_EINVAL;
+    }
+    struct dns_service_ttl ttls[32];
+    for (size_t i = 0; i < c->ndns_service_ttl; i++)
+        ttls[i] =
+            (struct dns_service_ttl){c->dns_service_ttl[i].name, dur_s(c->dns_service_ttl[i].ttl)};
+    int64_t rt = 0;
+    cn_dur_parse(c->dns_recursor_timeout, &rt);
+    struct dns_options o = {
+        .host = c->dns_addr && *c->dns_addr ? c->dns_addr : c->client_addr,
+        .port = (int)c->dns_port,
+        .domain = c->domain,
+        .alt_domain = c->alt_domain,
+        .datacenter = c->datacenter,
+        .node_name = c->node_name,
+        .node_addr = ag->advertise,
+        .node_ttl = dur_s(c->dns_node_ttl),
+        .service_ttl = ttls,
+        .nservice_ttl = c->ndns_service_ttl,
+        .only_passing = c->dns_only_passing,
+        .order_by_weight = c->dns_order_by_weight,
+        .node_meta_txt = c->dns_node_meta_txt,
+        .udp_answer_limit = (unsigned)c->dns_udp_answer_limit,
+        .enable_truncate = c->dns_enable_truncate,
+        .soa_refresh = (uint32_t)c->dns_soa_refresh,
+        .soa_retry = (uint32_t)c->dns_soa_retry,
+        .soa_expire = (uint32_t)c->dns_soa_expire,
+        .soa_min_ttl = (uint32_t)c->dns_soa_min_ttl,
+        .recursors = (const char *const *)c->recursors,
+        .nrecursors = c->nrecursors,
+        .recursor_timeout_ms = (uint32_t)(rt / CN_NS_PER_MS),
+        .max_stale_ms = (uint64_t)(dur_s(c->dns_max_stale)) * 1000,
+        .last_contact_ms = dns_last_contact,
+        .state = dns_state,
+        .state_arg = ag,
+    };
+    int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);
+    if (!rc)
+        cn_info("agent", "DNS on %s:%d (UDP and TCP), domain %s", o.host, dns_server_port(ag->dns),
+                c->domain);
+    return rc;
+}
+
 static int run(struct agent *ag)
 {
     char err[1024] = "";
@@ -523,6 +601,11 @@ static int run(struct agent *ag)
         cn_error("agent", "out of memory");
         goto out_local;
     }
+    rc = start_dns(ag, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start DNS: %s", err);
+        goto out_api;
+    }
     struct http_options ho = {
         .host = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr,
         .port = (int)c->http_port,
@@ -534,10 +617,15 @@ static int run(struct agent *ag)
     if (rc) {
         cn_error("agent", "cannot start HTTP on %s:%lld: %s", c->client_addr,
                  (long long)c->http_port, err);
-        goto out_api;
+        goto out_dns;
     }
     local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
+    if (c->enable_agent_tls_for_checks && *c->tls_ca_file &&
+        local_set_check_ca_file(ag->local, c->tls_ca_file)) {
+        cn_error("agent", "out of memory");
+        goto out_http;
+    }
     rc = local_start(ag->local);
     if (rc) {
         cn_error("agent", "cannot register this node: %s", cn_strerror(rc));
@@ -602,6 +690,9 @@ static int run(struct agent *ag)
 out_http:
     http_server_stop(ag->http, NULL, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
+out_dns:
+    dns_server_stop(ag->dns, NULL, NULL);
+    ag->dns = NULL;
 out_api:
     api_free(ag->api);
 out_local:

@@ -23,7 +23,18 @@
  * is accepted; any other value is refused as "not supported", `help` naming
  * the feature. OPT_DEFS: definitions kept as trees (struct agent_config_defs):
  * an object, or a list of objects, appended in load order. */
-enum opt_type { OPT_BOOL, OPT_INT, OPT_STR, OPT_DUR, OPT_LIST, OPT_STRS, OPT_UNSUP, OPT_DEFS };
+enum opt_type {
+    OPT_BOOL,
+    OPT_INT,
+    OPT_STR,
+    OPT_DUR,
+    OPT_LIST,
+    OPT_STRS,
+    OPT_UNSUP,
+    OPT_DEFS,
+    OPT_RECURSOR, /* DNS block below: a repeatable address */
+    OPT_TTLMAP,   /* DNS block below: {"name": "duration"} */
+};
 
 /* One line per option: adding a Consul key is adding a row. */
 struct opt {
@@ -82,6 +93,11 @@ static const struct opt opts[] = {
      OFF(enable_local_script_checks), "false", 0, 0,
      "Run script checks (Args) registered through the local HTTP API; off, they are refused "
      "with a 400."},
+    {NULL, "enable_agent_tls_for_checks", OPT_BOOL, OFF(enable_agent_tls_for_checks), "false", 0, 0,
+     "HTTP, gRPC and H2PING checks verify TLS servers against tls.defaults.ca_file (Consul's "
+     "agent TLS for checks) instead of the system's CAs."},
+    {NULL, "tls.defaults.ca_file", OPT_STR, OFF(tls_ca_file), "", 0, 0,
+     "PEM file of the CA certificates checks trust with enable_agent_tls_for_checks."},
     {"raft-election-timeout", "raft_election_timeout", OPT_DUR, OFF(raft_election_timeout), "500ms",
      0, 0,
      "Raft election timeout (randomized in [t, 2t)); the heartbeat interval is a tenth of it "
@@ -141,7 +157,17 @@ static const struct opt opts[] = {
     {NULL, "acl.down_policy", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
     {NULL, "acl.enable_token_persistence", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
     {NULL, "acl.tokens", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
-    {NULL, "tls", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.cert_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.key_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.ca_path", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.verify_incoming", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.verify_outgoing", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.verify_server_hostname", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.tls_min_version", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.tls_cipher_suites", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.internal_rpc", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.https", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.grpc", OPT_UNSUP, 0, "", 0, 0, "TLS"},
     {NULL, "encrypt", OPT_UNSUP, 0, "", 0, 0, "gossip encryption"},
     {NULL, "verify_incoming", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
     {NULL, "verify_outgoing", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
@@ -188,8 +214,137 @@ static const struct opt opts[] = {
     {NULL, "partition", OPT_UNSUP, 0, "", 0, 0, "admin partitions (Consul Enterprise)"},
     {NULL, "auto_reload_config", OPT_UNSUP, 0, "false", 0, 0,
      "watching config files (use SIGHUP or cairn reload)"},
+
+    /* ---- DNS interface (src/dns/, docs/dns.md) --------------------------------- */
+    {"alt-domain", "alt_domain", OPT_STR, OFF(alt_domain), "", 0, 0,
+     "A second DNS domain answered like -domain (answers name the domain asked)."},
+    {NULL, "addresses.dns", OPT_STR, OFF(dns_addr), "", 0, 0,
+     "Address the DNS interface binds to (default: the client address)."},
+    {"recursor", "recursors", OPT_RECURSOR, OFF(recursors), "", 0, 0,
+     "Upstream DNS server (ip or ip:port) for names outside the domain (repeatable; a JSON "
+     "array in config files). Without one, such names are REFUSED."},
+    {NULL, "dns_config.node_ttl", OPT_DUR, OFF(dns_node_ttl), "0s", 0, 0, "TTL of node lookups."},
+    {NULL, "dns_config.service_ttl", OPT_TTLMAP, OFF(dns_service_ttl), "", 0, 0,
+     "TTL of service lookups by service name: {\"web\": \"10s\", \"db*\": \"5s\", \"*\": "
+     "\"1s\"} (exact name, then longest prefix*, then *; default 0)."},
+    {NULL, "dns_config.allow_stale", OPT_BOOL, OFF(dns_allow_stale), "true", 0, 0,
+     "Answer from this agent's state (cairn always does; false is refused)."},
+    {NULL, "dns_config.max_stale", OPT_DUR, OFF(dns_max_stale), "87600h", 0, 0,
+     "A follower that has not heard from a leader for longer answers SERVFAIL."},
+    {NULL, "dns_config.only_passing", OPT_BOOL, OFF(dns_only_passing), "false", 0, 0,
+     "Leave out instances with a warning check too (critical ones always are)."},
+    {NULL, "dns_config.enable_truncate", OPT_BOOL, OFF(dns_enable_truncate), "false", 0, 0,
+     "Set TC when udp_answer_limit trims an answer (answers cut to fit the UDP size always "
+     "have TC set)."},
+    {NULL, "dns_config.udp_answer_limit", OPT_INT, OFF(dns_udp_answer_limit), "0", 0, 65535,
+     "Most address or SRV records in a UDP answer to a query without EDNS (0: as many as fit; "
+     "Consul's default is 3)."},
+    {NULL, "dns_config.enable_additional_node_meta_txt", OPT_BOOL, OFF(dns_node_meta_txt), "true",
+     0, 0, "Node meta as TXT records in the additional section of node and SRV answers."},
+    {NULL, "dns_config.recursor_timeout", OPT_DUR, OFF(dns_recursor_timeout), "2s", 0, 0,
+     "How long to wait for a recursor before trying the next."},
+    {"dns-order-by-weight", "dns_config.order_by_weight", OPT_BOOL, OFF(dns_order_by_weight),
+     "false", 0, 0,
+     "cairn only: order service answers by descending weight instead of shuffling them."},
+    {NULL, "dns_config.soa.refresh", OPT_INT, OFF(dns_soa_refresh), "3600", 0, 0xFFFFFFFFll,
+     "SOA refresh (seconds)."},
+    {NULL, "dns_config.soa.retry", OPT_INT, OFF(dns_soa_retry), "600", 0, 0xFFFFFFFFll,
+     "SOA retry (seconds)."},
+    {NULL, "dns_config.soa.expire", OPT_INT, OFF(dns_soa_expire), "86400", 0, 0xFFFFFFFFll,
+     "SOA expire (seconds)."},
+    {NULL, "dns_config.soa.min_ttl", OPT_INT, OFF(dns_soa_min_ttl), "0", 0, 0xFFFFFFFFll,
+     "SOA minimum TTL (seconds): also the SOA's own TTL and so the negative-caching TTL."},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* ---- DNS interface options (src/dns/, docs/dns.md) --------------------------------
+ * The two option types only the DNS block has: recursors (a repeatable
+ * address) and dns_config.service_ttl (an object of durations). */
+
+static int dns_set_value(struct agent_config *cfg, const struct opt *o, const char *text, char *err,
+                         size_t errcap, const char *where)
+{
+    if (!*text)
+        return 0; /* the empty default */
+    if (o->type == OPT_RECURSOR) {
+        if (cfg->nrecursors >= sizeof(cfg->recursors) / sizeof(cfg->recursors[0])) {
+            snprintf(err, errcap, "%s: too many recursors (at most 8)", where);
+            return CN_EINVAL;
+        }
+        char *d = cn_strdup(text);
+        if (!d)
+            return CN_ENOMEM;
+        cfg->recursors[cfg->nrecursors++] = d;
+        return 0;
+    }
+    snprintf(err, errcap, "%s: expected an object of durations", where);
+    return CN_EINVAL;
+}
+
+static int dns_load_json(struct agent_config *cfg, const struct opt *o, struct json_object *val,
+                         char *err, size_t errcap, const char *where)
+{
+    if (o->type == OPT_RECURSOR) {
+        if (json_object_is_type(val, json_type_string))
+            return dns_set_value(cfg, o, json_object_get_string(val), err, errcap, where);
+        if (!json_object_is_type(val, json_type_array)) {
+            snprintf(err, errcap, "%s: expected an array of strings", where);
+            return CN_EINVAL;
+        }
+        for (size_t k = 0; k < json_object_array_length(val); k++) {
+            struct json_object *e = json_object_array_get_idx(val, k);
+            if (!json_object_is_type(e, json_type_string) || !*json_object_get_string(e)) {
+                snprintf(err, errcap, "%s: expected an array of addresses", where);
+                return CN_EINVAL;
+            }
+            int rc = dns_set_value(cfg, o, json_object_get_string(e), err, errcap, where);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (!json_object_is_type(val, json_type_object)) {
+        snprintf(err, errcap, "%s: expected an object of durations", where);
+        return CN_EINVAL;
+    }
+    json_object_object_foreach(val, name, d)
+    {
+        int64_t ns;
+        if (!json_object_is_type(d, json_type_string) ||
+            cn_dur_parse(json_object_get_string(d), &ns) || ns < 0) {
+            snprintf(err, errcap, "%s: \"%s\": expected a duration", where, name);
+            return CN_EINVAL;
+        }
+        if (cfg->ndns_service_ttl >=
+            sizeof(cfg->dns_service_ttl) / sizeof(cfg->dns_service_ttl[0])) {
+            snprintf(err, errcap, "%s: too many entries (at most 32)", where);
+            return CN_EINVAL;
+        }
+        char *n = cn_strdup(name), *t = cn_strdup(json_object_get_string(d));
+        if (!n || !t) {
+            cn_free(n);
+            cn_free(t);
+            return CN_ENOMEM;
+        }
+        cfg->dns_service_ttl[cfg->ndns_service_ttl].name = n;
+        cfg->dns_service_ttl[cfg->ndns_service_ttl++].ttl = t;
+    }
+    return 0;
+}
+
+static void dns_config_free(struct agent_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nrecursors; i++)
+        cn_free(cfg->recursors[i]);
+    cfg->nrecursors = 0;
+    for (size_t i = 0; i < cfg->ndns_service_ttl; i++) {
+        cn_free(cfg->dns_service_ttl[i].name);
+        cn_free(cfg->dns_service_ttl[i].ttl);
+    }
+    cfg->ndns_service_ttl = 0;
+}
+
+/* ---- end of the DNS interface options ---- */
 
 static int set_value(struct agent_config *cfg, const struct opt *o, const char *text, char *err,
                      size_t errcap, const char *where)
@@ -268,6 +423,9 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
     case OPT_UNSUP:
     case OPT_DEFS:
         break;
+    case OPT_RECURSOR:
+    case OPT_TTLMAP:
+        return dns_set_value(cfg, o, text, err, errcap, where);
     }
     return CN_EINVAL;
 }
@@ -418,6 +576,13 @@ static void apply(struct loader *ld, const struct opt *o, const char *path, stru
         if (!fine)
             add_err(ld, val, path, "not supported by cairn (%s)%s%s", o->help,
                     *o->def ? "; only this value is accepted: " : "", o->def);
+        return;
+    }
+    case OPT_RECURSOR:
+    case OPT_TTLMAP: {
+        char e[512];
+        if (dns_load_json(ld->cfg, o, val, e, sizeof(e), "value"))
+            add_err(ld, val, path, "%s", strncmp(e, "value: ", 7) ? e : e + 7);
         return;
     }
     case OPT_DEFS:
@@ -688,6 +853,7 @@ void agent_config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->nretry_join; i++)
         cn_free(cfg->retry_join[i]);
     cfg->nretry_join = 0;
+    dns_config_free(cfg);
 }
 
 void agent_config_usage(struct cn_buf *out)
@@ -758,6 +924,23 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
             snprintf(va, sizeof(va), "%lld", (long long)*(const int64_t *)pa);
             snprintf(vb, sizeof(vb), "%lld", (long long)*(const int64_t *)pb);
             break;
+        case OPT_RECURSOR: {
+            bool same = a->nrecursors == b->nrecursors;
+            for (size_t k = 0; same && k < a->nrecursors; k++)
+                same = !strcmp(a->recursors[k], b->recursors[k]);
+            ta = "[...]";
+            tb = same ? ta : "[changed]";
+            break;
+        }
+        case OPT_TTLMAP: {
+            bool same = a->ndns_service_ttl == b->ndns_service_ttl;
+            for (size_t k = 0; same && k < a->ndns_service_ttl; k++)
+                same = !strcmp(a->dns_service_ttl[k].name, b->dns_service_ttl[k].name) &&
+                       !strcmp(a->dns_service_ttl[k].ttl, b->dns_service_ttl[k].ttl);
+            ta = "{...}";
+            tb = same ? ta : "{changed}";
+            break;
+        }
         case OPT_STRS: {
             bool same = a->nretry_join == b->nretry_join;
             for (size_t k = 0; same && k < a->nretry_join; k++)
@@ -777,31 +960,4 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
         }
     }
     return n;
-}
-
-int agent_config_json(const struct agent_config *cfg, struct cn_buf *out)
-{
-    struct cn_jsonw w;
-    cn_jsonw_init(&w, out, 0);
-    cn_jsonw_obj_open(&w);
-    for (size_t i = 0; i < NOPTS; i++) {
-        const struct opt *o = &opts[i];
-        if (!o->key || o->type == OPT_UNSUP || o->type == OPT_DEFS)
-            continue;
-        const char *base = (const char *)cfg;
-        cn_jsonw_key(&w, o->key);
-        if (o->type == OPT_BOOL)
-            cn_jsonw_bool(&w, *(const bool *)(base + o->off));
-        else if (o->type == OPT_INT)
-            cn_jsonw_i64(&w, *(const int64_t *)(base + o->off));
-        else if (o->type == OPT_STRS) {
-            cn_jsonw_arr_open(&w);
-            for (size_t k = 0; k < cfg->nretry_join; k++)
-                cn_jsonw_str(&w, cfg->retry_join[k]);
-            cn_jsonw_arr_close(&w);
-        } else
-            cn_jsonw_str(&w, *(char *const *)(base + o->off));
-    }
-    cn_jsonw_obj_close(&w);
-    return w.err;
 }

@@ -47,6 +47,11 @@ struct agent_config {
     char *raft_snapshot_interval; /* Go duration */
     char *raft_election_timeout;  /* Go duration */
     bool enable_local_script_checks;
+
+    /* TLS for checks (Consul's enable_agent_tls_for_checks, tls.defaults.ca_file) */
+    bool enable_agent_tls_for_checks;
+    char *tls_ca_file;
+
     char *retry_join[16]; /* "host:port" of other servers' RPC ports */
     size_t nretry_join;
     int64_t kv_max_value_size;
@@ -64,6 +69,27 @@ struct agent_config {
     struct agent_config_defs services; /* service + services */
     struct agent_config_defs checks;   /* check + checks */
     struct agent_config_defs watches;
+
+    /* ---- DNS interface (src/dns/, docs/dns.md) ---------------------------- */
+    char *alt_domain;
+    char *dns_addr;     /* addresses.dns: "" = client_addr */
+    char *recursors[8]; /* -recursor / recursors: "ip" or "ip:port" */
+    size_t nrecursors;
+    char *dns_node_ttl; /* Go durations */
+    struct {
+        char *name; /* a service, "prefix*" or "*" */
+        char *ttl;
+    } dns_service_ttl[32]; /* dns_config.service_ttl */
+    size_t ndns_service_ttl;
+    bool dns_allow_stale;
+    char *dns_max_stale;
+    bool dns_only_passing;
+    bool dns_enable_truncate;
+    int64_t dns_udp_answer_limit;
+    bool dns_node_meta_txt;
+    char *dns_recursor_timeout;
+    bool dns_order_by_weight; /* cairn's own */
+    int64_t dns_soa_refresh, dns_soa_retry, dns_soa_expire, dns_soa_min_ttl;
 };
 
 /* Parse argv (after "agent"). Loads config files named by -config-dir (each
@@ -80,8 +106,6 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *hel
 void agent_config_free(struct agent_config *cfg);
 /* Usage text generated from the options table. */
 void agent_config_usage(struct cn_buf *out);
-/* The effective configuration as JSON (for /v1/agent/self DebugConfig). */
-int agent_config_json(const struct agent_config *cfg, struct cn_buf *out);
 /* Settings that cannot change while the agent runs and differ between a
  * and b: appends "key (old -> new)" lines to out; returns how many. */
 int agent_config_diff_fixed(const struct agent_config *a, const struct agent_config *b,

@@ -287,6 +287,7 @@ struct agent_walk {
     struct api_ctx *c;
     struct state *st;
     struct cn_jsonw *w;
+    struct filter *f; /* ?filter= (AgentService or HealthCheck) */
 };
 
 /* The catalog's row carries the indexes; fall back to the local copy while a
@@ -301,8 +302,12 @@ static const struct state_service *catalog_svc(struct api_ctx *c, const struct s
 static int svc_map_cb(void *arg, const struct state_service *s)
 {
     struct agent_walk *aw = arg;
+    struct api_fmark m;
+    api_filter_mark(aw->w, &m);
     cn_jsonw_key(aw->w, s->id);
+    size_t at = aw->w->b->len;
     api_json_agent_service(aw->w, catalog_svc(aw->c, s), aw->c->api->cfg.datacenter, NULL);
+    api_filter_keep(aw->f, aw->w, &m, at);
     return aw->w->err;
 }
 
@@ -324,6 +329,8 @@ static const struct state_check *with_agent_fields(struct state_check *m,
     m->nargs = local->nargs;
     m->alias_node = local->alias_node;
     m->alias_service = local->alias_service;
+    m->h2ping = local->h2ping;
+    m->h2ping_use_tls = local->h2ping_use_tls;
     return m;
 }
 
@@ -336,9 +343,13 @@ static int chk_map_cb(void *arg, const struct state_check *chk)
         cc = chk;
     const struct state_service *svc =
         *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
+    struct api_fmark fm;
+    api_filter_mark(aw->w, &fm);
     cn_jsonw_key(aw->w, chk->check_id);
+    size_t at = aw->w->b->len;
     struct state_check m;
     api_json_check(aw->w, with_agent_fields(&m, cc, chk), svc);
+    api_filter_keep(aw->f, aw->w, &fm, at);
     return aw->w->err;
 }
 
@@ -347,16 +358,32 @@ static void reply_local_map(struct api_ctx *c, bool checks)
 {
     if (!have_local(c))
         return;
+    struct filter *f = NULL;
+    const char *expr = api_param(c, "filter");
+    if (expr && *expr) {
+        char err[512];
+        int rc = filter_new(expr, strlen(expr), checks ? api_filter_check : api_filter_service, &f,
+                            err, sizeof(err));
+        if (rc) {
+            /* agent/agent_endpoint.go: BadRequestError from bexpr.CreateFilter */
+            if (rc == CN_ENOMEM)
+                api_error(c, 500, "out of memory");
+            else
+                api_error(c, 400, "Failed to create boolean expression evaluator: %s", err);
+            return;
+        }
+    }
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
-    struct agent_walk aw = {c, srv_state(c->api->srv), &w};
+    struct agent_walk aw = {c, srv_state(c->api->srv), &w, f};
     cn_jsonw_obj_open(&w);
     if (checks)
         local_checks_foreach(c->api->local, chk_map_cb, &aw);
     else
         local_services_foreach(c->api->local, svc_map_cb, &aw);
     cn_jsonw_obj_close(&w);
+    filter_free(f);
     reply_buf(c, &w, &b);
 }
 

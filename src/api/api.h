@@ -59,4 +59,34 @@ void api_stop(struct api *a);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
 
+/* ---- prepared queries, for the DNS interface (NAME.query.consul) -------------
+ * Execute prepared query `name_or_id` (an ID, a query's exact name, or a name
+ * a name_prefix_match template matches: longest prefix wins) against st, as
+ * GET /v1/query/:id/execute does (api/query_exec.c): instances of the query's
+ * service with no critical check (no non-passing one with OnlyPassing; checks
+ * in IgnoreCheckIDs ignored), matching NodeMeta, ServiceMeta and Tags ("!t"
+ * excludes), shuffled, the `near` node (or the query's Near; "_agent" = this
+ * agent's node) moved first when among the first ten, then cut to `limit`
+ * (0 = all). */
+struct api_query_exec {
+    /* in */
+    const char *name_or_id;
+    const char *agent_node; /* this agent's node name, for "_agent" */
+    const char *near;       /* the request's ?near=, or NULL */
+    size_t limit;
+    uint64_t rng; /* shuffle seed, advanced (xorshift64; 0 = no shuffle) */
+    /* out: instances borrowed from st (valid until its next change); the
+     * array and strings are owned (api_query_exec_free) */
+    const struct state_service **inst;
+    size_t ninst;
+    char *service; /* the (rendered) service name */
+    char *dns_ttl; /* DNS.TTL as given ("" = none) */
+    char *query_id;
+};
+/* 0; CN_ENOTFOUND (err "Query not found": no such query); CN_EINVAL (a
+ * template that does not render, err says why); CN_ENOMEM. On error x's
+ * outputs are freed. */
+int api_query_execute(struct state *st, struct api_query_exec *x, char *err, size_t cap);
+void api_query_exec_free(struct api_query_exec *x);
+
 #endif

@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "base/buf.h"
 #include "base/jsonw.h"
+#include "filter/filter.h"
 #include "state/state.h"
 
 enum api_consistency { API_CONS_DEFAULT = 0, API_CONS_STALE, API_CONS_CONSISTENT };
@@ -58,6 +59,9 @@ struct api_read {
     enum state_table wt;
     char *wkey;   /* NULL = any change in wt; owned by the read (cn_free'd) */
     bool wprefix; /* wkey is a KV prefix */
+    /* The index is not monotonic (user events: derived from an event ID):
+     * a blocking query waits while it equals ?index, not while it is <=. */
+    bool index_ne;
 };
 
 /* Sets the watch spec; key copied (may be NULL). */
@@ -91,6 +95,18 @@ extern const struct api_route api_agent_routes[];    /* agent.c (uses local/loca
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
 extern const struct api_route api_session_routes[];  /* session.c */
 
+/* coordinate.c: /v1/coordinate/; event.c: /v1/event/; query.c: /v1/query */
+extern const struct api_route api_coordinate_routes[];
+extern const struct api_route api_event_routes[];
+extern const struct api_route api_query_routes[];
+
+/* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
+ * (session.c). */
+int api__uuid(char *out, size_t cap);
+/* Consul's uuidToUint64 (event.c): a user event ID folded to the 64-bit
+ * index /v1/event/list reports. */
+uint64_t api__event_index(const char *id);
+
 /* ---- sessions (session_ttl.c) ----------------------------------------------- */
 /* The leader's TTL clocks and the lock-delay clock; NULL-safe when absent. */
 int api__sess_new(struct api *a);
@@ -115,6 +131,9 @@ struct api_ctx {
     struct srv_watch watch;
     uint64_t deadline_ms;
     void *user; /* handler scratch (owned and freed by the handler) */
+    /* When set, frees `user` if the ctx is freed with it still set (a write
+     * that failed before its done callback ran: no leader, shutdown). */
+    void (*user_free)(void *);
     /* continuation of api_propose */
     void (*propose_done)(struct api_ctx *c, int rc, const struct state_result *res);
     bool timed_out;    /* blocking: the wait ran out; answer whatever the read gives */
@@ -181,6 +200,32 @@ void api_json_agent_service(struct cn_jsonw *w, const struct state_service *svc,
                             const char *content_hash);
 /* A service's TaggedAddresses as {"name":{"Address","Port"}}. */
 void api_json_taddrs(struct cn_jsonw *w, const struct state_service *svc);
+
+/* ---- ?filter= (filter.c) -------------------------------------------------- */
+/* Selector schemas, one per item type (Consul's struct of each endpoint). */
+extern const struct filter_field api_filter_node[];               /* structs.Node */
+extern const struct filter_field api_filter_service[];            /* NodeService, AgentService */
+extern const struct filter_field api_filter_service_node[];       /* structs.ServiceNode */
+extern const struct filter_field api_filter_check[];              /* structs.HealthCheck */
+extern const struct filter_field api_filter_check_service_node[]; /* CheckServiceNode */
+/* Compile ?filter= against schema: 0 with *out (NULL when there is no
+ * filter), or -1 with r set to Consul's 400 (500 on OOM). *out is the
+ * caller's (filter_free). */
+int api_filter_open(struct api_ctx *c, const struct filter_field *schema, struct filter **out,
+                    struct api_read *r);
+/* Filtering items as they are written: mark the writer before an item (its
+ * key, for a map), write it, then api_filter_keep(value_at = the buffer
+ * length where its value starts) rolls the writer back to the mark when the
+ * item does not match. f NULL keeps everything. */
+struct api_fmark {
+    size_t len;
+    uint8_t comma, after_key;
+};
+void api_filter_mark(const struct cn_jsonw *w, struct api_fmark *m);
+bool api_filter_keep(const struct filter *f, struct cn_jsonw *w, const struct api_fmark *m,
+                     size_t value_at);
+/* Does the JSON value in p[0..n) (leading separators skipped) match f? */
+bool api_filter_test(const struct filter *f, const char *p, size_t n);
 
 /* ---- host facts (host.c) ------------------------------------------------ */
 /* /v1/agent/host's HostInfo (gopsutil shapes: Memory, CPU, Host, Disk,

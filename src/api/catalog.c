@@ -90,25 +90,34 @@ static void r_datacenters(struct api_ctx *c, struct api_read *r)
 struct nodes_walk {
     struct api_ctx *c;
     struct cn_jsonw *w;
+    struct filter *f;
 };
 
 static int nodes_cb(void *arg, const struct state_node *n)
 {
     struct nodes_walk *nw = arg;
-    if (api_node_meta_match(nw->c, n))
+    if (api_node_meta_match(nw->c, n)) {
+        struct api_fmark m;
+        api_filter_mark(nw->w, &m);
         api_json_node(nw->w, n, nw->c->api->cfg.datacenter);
+        api_filter_keep(nw->f, nw->w, &m, m.len);
+    }
     return nw->w->err;
 }
 
 static void r_nodes(struct api_ctx *c, struct api_read *r)
 {
     struct state *st = srv_state(c->api->srv);
+    struct filter *f;
+    if (api_filter_open(c, api_filter_node, &f, r))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct nodes_walk nw = {c, &w};
+    struct nodes_walk nw = {c, &w, f};
     cn_jsonw_arr_open(&w);
     state_nodes_foreach(st, nodes_cb, &nw);
     cn_jsonw_arr_close(&w);
+    filter_free(f);
     if (w.err)
         return read_oom(r);
     r->index = state_table_index(st, STATE_T_NODES);
@@ -123,13 +132,31 @@ struct svc_list {
     const struct state_service **v;
     size_t n, cap;
     int err;
+    struct filter *f;      /* ?filter= over each instance (structs.ServiceNode) */
+    struct cn_buf scratch; /* an instance's JSON, for the filter */
 };
+
+static void json_catalog_service(struct cn_jsonw *w, const struct state_node *n,
+                                 const struct state_service *s, const char *dc);
 
 static int collect_cb(void *arg, const struct state_service *s)
 {
     struct svc_list *l = arg;
-    if (!api_node_meta_match(l->c, state_node_get(l->st, s->node)))
+    const struct state_node *node = state_node_get(l->st, s->node);
+    if (!api_node_meta_match(l->c, node))
         return 0;
+    if (l->f) {
+        struct cn_jsonw w;
+        cn_buf_reset(&l->scratch);
+        cn_jsonw_init(&w, &l->scratch, 0);
+        json_catalog_service(&w, node, s, l->c->api->cfg.datacenter);
+        if (w.err) {
+            l->err = w.err;
+            return 1;
+        }
+        if (!api_filter_test(l->f, l->scratch.p, l->scratch.len))
+            return 0;
+    }
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 64;
         const struct state_service **nv = cn_realloc(l->v, ncap * sizeof(*nv));
@@ -162,7 +189,11 @@ static void r_services(struct api_ctx *c, struct api_read *r)
     struct svc_list l = {.c = c, .st = st};
     const char **tags = NULL;
     size_t tcap = 0;
+    if (api_filter_open(c, api_filter_service_node, &l.f, r))
+        return;
     state_services_foreach(st, collect_cb, &l);
+    filter_free(l.f);
+    cn_buf_free(&l.scratch);
     if (l.err)
         goto oom;
     if (l.n > 1)
@@ -263,14 +294,19 @@ struct inst_walk {
     struct api_ctx *c;
     struct state *st;
     struct cn_jsonw *w;
+    struct filter *f;
 };
 
 static int inst_cb(void *arg, const struct state_service *s)
 {
     struct inst_walk *iw = arg;
     const struct state_node *n = state_node_get(iw->st, s->node);
-    if (api_tags_match(iw->c, s) && api_node_meta_match(iw->c, n))
+    if (api_tags_match(iw->c, s) && api_node_meta_match(iw->c, n)) {
+        struct api_fmark m;
+        api_filter_mark(iw->w, &m);
         json_catalog_service(iw->w, n, s, iw->c->api->cfg.datacenter);
+        api_filter_keep(iw->f, iw->w, &m, m.len);
+    }
     return iw->w->err;
 }
 
@@ -279,12 +315,16 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     if (!*c->arg)
         return read_error(r, 400, "Missing service name");
     struct state *st = srv_state(c->api->srv);
+    struct filter *f;
+    if (api_filter_open(c, api_filter_service_node, &f, r))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct inst_walk iw = {c, st, &w};
+    struct inst_walk iw = {c, st, &w, f};
     cn_jsonw_arr_open(&w);
     state_service_instances(st, c->arg, inst_cb, &iw);
     cn_jsonw_arr_close(&w);
+    filter_free(f);
     if (w.err)
         return read_oom(r);
     r->index = state_service_index(st, c->arg);
@@ -297,14 +337,19 @@ struct node_svc_walk {
     struct cn_jsonw *w;
     const char *dc;
     bool keyed; /* map by ID (node/:node) or list (node-services/:node) */
+    struct filter *f;
 };
 
 static int node_svc_cb(void *arg, const struct state_service *s)
 {
     struct node_svc_walk *nw = arg;
+    struct api_fmark m;
+    api_filter_mark(nw->w, &m);
     if (nw->keyed)
         cn_jsonw_key(nw->w, s->id);
+    size_t at = nw->w->b->len;
     api_json_service(nw->w, s, nw->dc);
+    api_filter_keep(nw->f, nw->w, &m, at);
     return nw->w->err;
 }
 
@@ -313,7 +358,11 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
     if (!*c->arg)
         return read_error(r, 400, "Missing node name");
     struct state *st = srv_state(c->api->srv);
-    const struct state_node *n = state_node_get(st, c->arg);
+    /* node names match ignoring case, as in Consul's node index */
+    const struct state_node *n = state_node_lookup(st, c->arg);
+    struct filter *f;
+    if (api_filter_open(c, api_filter_service, &f, r))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
     r->index = state_node_index(st, c->arg);
@@ -322,11 +371,12 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
         /* Consul answers 200 with a null body: the Go client decodes into a
          * nil *CatalogNode (api/catalog.go Node). */
         cn_jsonw_null(&w);
+        filter_free(f);
         if (w.err)
             read_oom(r);
         return;
     }
-    struct node_svc_walk nw = {&w, c->api->cfg.datacenter, keyed};
+    struct node_svc_walk nw = {&w, c->api->cfg.datacenter, keyed, f};
     cn_jsonw_obj_open(&w);
     cn_jsonw_key(&w, "Node");
     if (n)
@@ -339,12 +389,13 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
     else
         cn_jsonw_arr_open(&w);
     if (n)
-        state_node_services(st, c->arg, node_svc_cb, &nw);
+        state_node_services(st, n->name, node_svc_cb, &nw);
     if (keyed)
         cn_jsonw_obj_close(&w);
     else
         cn_jsonw_arr_close(&w);
     cn_jsonw_obj_close(&w);
+    filter_free(f);
     if (w.err)
         read_oom(r);
 }

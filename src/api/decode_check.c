@@ -94,12 +94,18 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
         (rc = api__get_str(o, "GRPC", &c->grpc, false, err, cap)) ||
         (rc = api__get_bool(o, "GRPCUseTLS", &c->grpc_use_tls, err, cap)) ||
         (rc = api__get_str(o, "AliasNode", &c->alias_node, false, err, cap)) ||
-        (rc = api__get_str(o, "AliasService", &c->alias_service, false, err, cap)))
+        (rc = api__get_str(o, "AliasService", &c->alias_service, false, err, cap)) ||
+        (rc = api__get_str(o, "H2PING", &c->h2ping, false, err, cap)))
+        return rc;
+    /* H2PingUseTLS defaults to true (structs.CheckType; api-docs agent/check.mdx) */
+    c->h2ping_use_tls = true;
+    if (cn_json_get(o, "H2PingUseTLS") &&
+        (rc = api__get_bool(o, "H2PingUseTLS", &c->h2ping_use_tls, err, cap)))
         return rc;
     c->success_before_passing = (int)sbp;
     c->failures_before_warning = (int)fbw;
     c->failures_before_critical = (int)fbc;
-    static const char *const others[] = {"H2PING", "DockerContainerID", "OSService"};
+    static const char *const others[] = {"DockerContainerID", "OSService"};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         struct json_object *v = cn_json_get(o, others[i]);
         if (v && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v))) {
@@ -108,8 +114,8 @@ int api__decode_check_type(struct json_object *o, struct state_check *c, struct 
         }
     }
     x->alias = *c->alias_node || *c->alias_service;
-    if (*c->http || *c->tcp || *c->udp || *c->grpc || c->interval_ns || c->ttl_ns || x->script ||
-        x->other || x->alias)
+    if (*c->http || *c->tcp || *c->udp || *c->grpc || *c->h2ping || c->interval_ns || c->ttl_ns ||
+        x->script || x->other || x->alias)
         x->meaningful = true;
     return 0;
 }
@@ -124,6 +130,8 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
         return STATE_CHECK_UDP;
     if (c->grpc && *c->grpc)
         return STATE_CHECK_GRPC;
+    if (c->h2ping && *c->h2ping)
+        return STATE_CHECK_H2PING;
     if (x->script)
         return STATE_CHECK_SCRIPT;
     if (x->alias)
@@ -138,7 +146,7 @@ const char *api__derive_type(const struct state_check *c, const struct api__chk_
 const char *api__validate_check_type(const struct state_check *c, const struct api__chk_extra *x)
 {
     bool interval_check = x->script || *c->http || *c->tcp || (c->udp && *c->udp) ||
-                          (c->grpc && *c->grpc) || x->other;
+                          (c->grpc && *c->grpc) || (c->h2ping && *c->h2ping) || x->other;
     if (c->interval_ns > 0 && c->ttl_ns > 0)
         return "Interval and TTL cannot both be specified";
     if (interval_check && c->interval_ns <= 0)
@@ -155,10 +163,8 @@ const char *api__validate_check_type(const struct state_check *c, const struct a
         /* Named, so a client knows which type: never accepted and left unrun. */
         const char *n = x->other_name;
 #define UNSUPPORTED                                                                                \
-    " checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, script and alias "             \
+    " checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, H2PING, script and alias "     \
     "checks are)"
-        if (!strcmp(n, "H2PING"))
-            return "H2PING" UNSUPPORTED;
         if (!strcmp(n, "DockerContainerID"))
             return "Docker" UNSUPPORTED;
         return "OSService" UNSUPPORTED;
@@ -166,8 +172,10 @@ const char *api__validate_check_type(const struct state_check *c, const struct a
     }
     if (*c->http && *c->tcp)
         return "HTTP and TCP cannot both be specified";
-    if ((*c->http != 0) + (*c->tcp != 0) + (c->udp && *c->udp) + (c->grpc && *c->grpc) > 1)
-        return "only one of HTTP, TCP, UDP and GRPC may be specified";
+    if ((*c->http != 0) + (*c->tcp != 0) + (c->udp && *c->udp) + (c->grpc && *c->grpc) +
+            (c->h2ping && *c->h2ping) >
+        1)
+        return "only one of HTTP, TCP, UDP, GRPC and H2PING may be specified";
 
     return NULL;
 }

@@ -58,8 +58,12 @@ static int get_taddrs(struct json_object *o, struct state_service *s, char *err,
     return 0;
 }
 
-/* Weights {Passing, Warning}; default 1/1. structs.ValidateWeights. */
-static int get_weights(struct json_object *o, struct state_service *s, char *err, size_t cap)
+/* Weights {Passing, Warning}; default 1/1. structs.ValidateWeights. The
+ * agent endpoint refuses invalid weights; the catalog's (`lenient`) takes
+ * them and keeps the default, as NodeService.ToServiceNode does: the Go
+ * client sends {"Passing":0,"Warning":0} on every catalog registration. */
+static int get_weights(struct json_object *o, struct state_service *s, bool lenient, char *err,
+                       size_t cap)
 {
     s->weight_passing = 1;
     s->weight_warning = 1;
@@ -74,12 +78,65 @@ static int get_weights(struct json_object *o, struct state_service *s, char *err
     if ((rc = api__get_int(v, "Passing", INT32_MIN, INT32_MAX, &p, err, cap)) ||
         (rc = api__get_int(v, "Warning", INT32_MIN, INT32_MAX, &w, err, cap)))
         return rc;
+    if (lenient && (p < 1 || w < 0))
+        return 0;
     if (p < 1)
         return api__fail(err, cap, "Invalid Weights: Passing must be greater than 0");
     if (w < 0)
         return api__fail(err, cap, "Invalid Weights: Warning must be greater or equal than 0");
     s->weight_passing = (int)p;
     s->weight_warning = (int)w;
+    return 0;
+}
+
+/* Does a JSON value say something? null, false, 0, "", {} and [] do not, nor
+ * an object of only such values ({"Native":false}). */
+static bool meaningful(struct json_object *v)
+{
+    if (!v)
+        return false;
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return false;
+    case json_type_boolean:
+        return json_object_get_boolean(v);
+    case json_type_int:
+        return json_object_get_int64(v) != 0;
+    case json_type_double:
+        return json_object_get_double(v) != 0;
+    case json_type_string:
+        return json_object_get_string_len(v) != 0;
+    case json_type_array:
+        return json_object_array_length(v) != 0;
+    case json_type_object: {
+        json_object_object_foreach(v, k, val)
+        {
+            (void)k;
+            if (meaningful(val))
+                return true;
+        }
+        return false;
+    }
+    }
+    return true;
+}
+
+/* cairn has no service mesh: a proxy, a gateway, Connect-native services and
+ * sidecars are refused rather than stored and ignored (docs/consul-compat.md). */
+static int refuse_mesh(struct json_object *o, char *err, size_t cap)
+{
+    struct json_object *kind = cn_json_get(o, "Kind");
+    if (kind && json_object_is_type(kind, json_type_string) && json_object_get_string_len(kind))
+        return api__fail(err, cap,
+                         "Invalid service: Kind \"%s\" is not supported: cairn has no service "
+                         "mesh (only typical services)",
+                         json_object_get_string(kind));
+    static const char *const keys[] = {"Proxy", "Connect"};
+    for (size_t i = 0; i < 2; i++)
+        if (meaningful(cn_json_get(o, keys[i])))
+            return api__fail(err, cap,
+                             "Invalid service: %s is not supported: cairn has no service mesh",
+                             keys[i]);
     return 0;
 }
 
@@ -91,6 +148,10 @@ int api__decode_service_common(struct json_object *o, const char *name_key, stru
     int rc;
     int64_t port = 0;
     memset(s, 0, sizeof(*s));
+    /* the catalog's NodeService names its service "Service" */
+    bool catalog = !strcmp(name_key, "Service");
+    if ((rc = refuse_mesh(o, err, cap)))
+        return rc;
     if ((rc = api__get_str(o, "Kind", &s->kind, false, err, cap)) ||
         (rc = api__get_str(o, "ID", &s->id, false, err, cap)) ||
         (rc = api__get_str(o, name_key, &s->service, false, err, cap)) ||
@@ -99,7 +160,7 @@ int api__decode_service_common(struct json_object *o, const char *name_key, stru
         (rc = api__get_map(o, "Meta", &s->meta, err, cap)) ||
         (rc = api__get_int(o, "Port", 0, 65535, &port, err, cap)) ||
         (rc = api__get_bool(o, "EnableTagOverride", &s->enable_tag_override, err, cap)) ||
-        (rc = get_taddrs(o, s, err, cap)) || (rc = get_weights(o, s, err, cap)))
+        (rc = get_taddrs(o, s, err, cap)) || (rc = get_weights(o, s, catalog, err, cap)))
         return rc;
     s->port = (int)port;
     s->node = cn_strdup("");

@@ -183,6 +183,11 @@ void api_json_check(struct cn_jsonw *w, const struct state_check *c,
             cn_jsonw_str(w, c->args[i]);
         cn_jsonw_arr_close(w);
     }
+    if (c->h2ping && *c->h2ping) {
+        cn_jsonw_kstr(w, "H2PING", c->h2ping);
+        if (c->h2ping_use_tls)
+            cn_jsonw_kbool(w, "H2PingUseTLS", 1);
+    }
     if (c->alias_node && *c->alias_node)
         cn_jsonw_kstr(w, "AliasNode", c->alias_node);
     if (c->alias_service && *c->alias_service)

@@ -7,6 +7,7 @@
 
 #include "api/api_int.h"
 #include "api/decode.h"
+#include "api/pick.h"
 #include "base/err.h"
 
 static void read_error(struct api_read *r, int status, const char *msg)
@@ -24,6 +25,7 @@ struct chk_walk {
     struct cn_jsonw *w;
     const char *state; /* /health/state filter, NULL = any */
     bool node_meta;    /* apply ?node-meta */
+    struct filter *f;  /* ?filter= (structs.HealthCheck) */
 };
 
 static int chk_cb(void *arg, const struct state_check *chk)
@@ -35,7 +37,10 @@ static int chk_cb(void *arg, const struct state_check *chk)
         return 0;
     const struct state_service *svc =
         *chk->service_id ? state_service_get(cw->st, chk->node, chk->service_id) : NULL;
+    struct api_fmark m;
+    api_filter_mark(cw->w, &m);
     api_json_check(cw->w, chk, svc);
+    api_filter_keep(cw->f, cw->w, &m, m.len);
     return cw->w->err;
 }
 
@@ -44,12 +49,18 @@ static void r_node(struct api_ctx *c, struct api_read *r)
     if (!*c->arg)
         return read_error(r, 400, "Missing node name");
     struct state *st = srv_state(c->api->srv);
+    struct filter *f;
+    if (api_filter_open(c, api_filter_check, &f, r))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct chk_walk cw = {c, st, &w, NULL, false};
+    struct chk_walk cw = {c, st, &w, NULL, false, f};
     cn_jsonw_arr_open(&w);
-    state_node_checks(st, c->arg, chk_cb, &cw);
+    /* node names match ignoring case, as in Consul's node index */
+    const struct state_node *n = state_node_lookup(st, c->arg);
+    state_node_checks(st, n ? n->name : c->arg, chk_cb, &cw);
     cn_jsonw_arr_close(&w);
+    filter_free(f);
     if (w.err)
         return read_error(r, 500, "out of memory");
     r->index = state_node_index(st, c->arg);
@@ -63,12 +74,16 @@ static void r_checks(struct api_ctx *c, struct api_read *r)
     if (!*c->arg)
         return read_error(r, 400, "Missing service name");
     struct state *st = srv_state(c->api->srv);
+    struct filter *f;
+    if (api_filter_open(c, api_filter_check, &f, r))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct chk_walk cw = {c, st, &w, NULL, true};
+    struct chk_walk cw = {c, st, &w, NULL, true, f};
     cn_jsonw_arr_open(&w);
     state_service_checks(st, c->arg, chk_cb, &cw);
     cn_jsonw_arr_close(&w);
+    filter_free(f);
     if (w.err)
         return read_error(r, 500, "out of memory");
     r->index = state_service_index(st, c->arg);
@@ -83,12 +98,16 @@ static void r_state(struct api_ctx *c, struct api_read *r)
     if (strcmp(want, "any") != 0 && !state_check_status_valid(want))
         return read_error(r, 400, "Invalid check state");
     struct state *st = srv_state(c->api->srv);
+    struct filter *f;
+    if (api_filter_open(c, api_filter_check, &f, r))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct chk_walk cw = {c, st, &w, strcmp(want, "any") ? want : NULL, true};
+    struct chk_walk cw = {c, st, &w, strcmp(want, "any") ? want : NULL, true, f};
     cn_jsonw_arr_open(&w);
     state_checks_foreach(st, chk_cb, &cw);
     cn_jsonw_arr_close(&w);
+    filter_free(f);
     if (w.err)
         return read_error(r, 500, "out of memory");
     r->index = state_table_index(st, STATE_T_CHECKS);
@@ -103,6 +122,7 @@ struct svc_walk {
     struct cn_jsonw *w;
     bool passing;
     bool all_passing; /* scratch for one instance */
+    struct filter *f; /* ?filter= (structs.CheckServiceNode) */
 };
 
 static int passing_cb(void *arg, const struct state_check *chk)
@@ -139,6 +159,8 @@ static int inst_cb(void *arg, const struct state_service *s)
             return 0;
     }
     struct cn_jsonw *w = sw->w;
+    struct api_fmark m;
+    api_filter_mark(w, &m);
     cn_jsonw_obj_open(w);
     cn_jsonw_key(w, "Node");
     api_json_node(w, n, sw->c->api->cfg.datacenter);
@@ -149,6 +171,7 @@ static int inst_cb(void *arg, const struct state_service *s)
     state_instance_checks(sw->st, s, inst_chk_cb, sw);
     cn_jsonw_arr_close(w);
     cn_jsonw_obj_close(w);
+    api_filter_keep(sw->f, w, &m, m.len);
     return w->err;
 }
 
@@ -159,23 +182,35 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     int passing = api_flag(c, "passing");
     if (passing < 0)
         return read_error(r, 400, "Invalid value for ?passing");
+    const char *pick_err = api_pick_check(c); /* cairn's ?pick= (api/pick.c) */
+    if (pick_err)
+        return read_error(r, 400, pick_err);
     struct state *st = srv_state(c->api->srv);
+    struct filter *f;
+    if (api_filter_open(c, api_filter_check_service_node, &f, r))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct svc_walk sw = {c, st, &w, passing > 0, false};
+    struct svc_walk sw = {c, st, &w, passing > 0, false, f};
     cn_jsonw_arr_open(&w);
     state_service_instances(st, c->arg, inst_cb, &sw);
     cn_jsonw_arr_close(&w);
+    filter_free(f);
     if (w.err)
         return read_error(r, 500, "out of memory");
     r->index = state_service_index(st, c->arg);
     api_read_watch(r, STATE_T_SERVICES, c->arg, false);
+    api_pick_apply(c, r);
 }
 
 /* Connect/ingress: cairn has no service mesh, so no instance is ever
  * connect-capable; answer like Consul does for such a service: []. */
 static void r_connect(struct api_ctx *c, struct api_read *r)
 {
+    struct filter *f;
+    if (api_filter_open(c, api_filter_check_service_node, &f, r))
+        return; /* a bad ?filter= is still 400 */
+    filter_free(f);
     struct state *st = srv_state(c->api->srv);
     cn_buf_puts(&r->body, "[]");
     r->index = state_service_index(st, c->arg);

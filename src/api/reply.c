@@ -16,6 +16,8 @@
 static void ctx_free(struct api_ctx *c)
 {
     srv_watch_disarm(c->api->srv, &c->watch);
+    if (c->user_free && c->user)
+        c->user_free(c->user); /* a write answered without its done callback */
     cn_free(c);
 }
 

@@ -12,10 +12,13 @@
 #include "base/err.h"
 #include "base/mem.h"
 
+// clang-format off
 static const struct api_route *const tables[] = {
     api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
     api_health_routes, api_agent_routes, api_operator_routes, api_session_routes,
+    api_coordinate_routes, api_event_routes, api_query_routes,
 };
+// clang-format on
 
 static char *dupe(const char *s)
 {
@@ -167,6 +170,97 @@ static int parse_common(struct api_ctx *c)
     return 0;
 }
 
+/* ---- ?dc=, ?ns=, ?partition=, ?peer= (issue 13) ---------------------------- */
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Endpoints that go through an RPC carrying a datacenter (and, in Consul CE,
+ * parse the enterprise meta): ?dc= naming another one has no path. */
+static bool rpc_route(const char *path)
+{
+    static const char *const pre[] = {"/v1/catalog/",   "/v1/health/", "/v1/kv/",
+                                      "/v1/session/",   "/v1/txn",     "/v1/agent/service",
+                                      "/v1/agent/check"};
+    for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
+        if (has_prefix(path, pre[i]))
+            return true;
+    return false;
+}
+
+/* Consul CE (agent/http_ce.go parseEntMeta, parseEntMetaPartition): any
+ * namespace or partition, even "default", is refused with 400; federation
+ * (agent/consul/rpc.go forwardDC): structs.ErrNoDCPath, 500. Returns 0 or
+ * answers and returns -1. */
+static int check_scope(struct api_ctx *c)
+{
+    const char *path = c->req->path;
+    if (!rpc_route(path))
+        return 0;
+    const char *h = http_req_header(c->req, "X-Consul-Namespace");
+    if (h && *h) {
+        api_error(c, 400,
+                  "Invalid header: \"X-Consul-Namespace\" - Namespaces are a Consul Enterprise "
+                  "feature");
+        return -1;
+    }
+    const char *v = api_param(c, "ns");
+    if (v && *v) {
+        api_error(c, 400,
+                  "Invalid query parameter: \"ns\" - Namespaces are a Consul Enterprise feature");
+        return -1;
+    }
+    h = http_req_header(c->req, "X-Consul-Partition");
+    if (h && *h) {
+        api_error(c, 400,
+                  "Invalid header: \"X-Consul-Partition\" - Partitions are a Consul Enterprise "
+                  "feature");
+        return -1;
+    }
+    v = api_param(c, "partition");
+    if (v && *v) {
+        api_error(c, 400,
+                  "Invalid query parameter: \"partition\" - Partitions are a Consul Enterprise "
+                  "feature");
+        return -1;
+    }
+    v = api_param(c, "dc");
+    if (v && *v && strcmp(v, c->api->cfg.datacenter) != 0 && !has_prefix(path, "/v1/agent/")) {
+        api_error(c, 500, "No path to datacenter");
+        return -1;
+    }
+    return 0;
+}
+
+/* ?peer=NAME on catalog and health reads: cairn has no cluster peering, so
+ * every peer is unknown and, as in Consul's state store (no rows for that
+ * peer), the answer is empty: [] ({} for the services map, null for a node). */
+static bool maybe_unknown_peer(struct api_ctx *c)
+{
+    const char *peer = api_param(c, "peer");
+    const char *path = c->req->path;
+    if (!peer || !*peer || c->req->method != HTTP_M_GET ||
+        !(has_prefix(path, "/v1/catalog/") || has_prefix(path, "/v1/health/")) ||
+        has_prefix(path, "/v1/catalog/datacenters"))
+        return false;
+    struct api_read r;
+    memset(&r, 0, sizeof(r));
+    const char *body = "[]";
+    if (!strcmp(path, "/v1/catalog/services"))
+        body = "{}";
+    else if (has_prefix(path, "/v1/catalog/node/"))
+        body = "null";
+    if (cn_buf_puts(&r.body, body)) {
+        api_error(c, 500, "out of memory");
+        return true;
+    }
+    r.index = state_last_index(srv_state(c->api->srv));
+    api_reply_read(c, &r);
+    return true;
+}
+
 void api_handle(void *arg, struct http_req *req)
 {
     struct api *a = arg;
@@ -197,6 +291,8 @@ void api_handle(void *arg, struct http_req *req)
     c->route = r;
     c->arg = rest;
     if (parse_common(c))
+        return;
+    if (check_scope(c) || maybe_unknown_peer(c))
         return;
     if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
         api_run_read(c);

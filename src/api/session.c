@@ -3,8 +3,9 @@
  *
  * create/destroy go through the log (SESSION_CREATE / SESSION_DESTROY; the
  * state validates the node and checks). renew restarts the session's clock
- * in the leader's memory (session_ttl.c): no log write; through a follower
- * it is a SESSION_RENEW entry, the only way the leader hears of it. info,
+ * in the leader's memory (session_ttl.c): no log write; a follower forwards
+ * it to the leader as a request (srv_session_renew), as Consul's followers
+ * forward the Session.Renew RPC. info,
  * node and list are blocking reads on the sessions table's index. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -116,7 +117,7 @@ static void r_list(struct api_ctx *c, struct api_read *r)
 
 /* ---- create ----------------------------------------------------------------- */
 
-static int make_uuid(char *out, size_t cap)
+int api__uuid(char *out, size_t cap)
 {
     uint8_t b[16];
     if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
@@ -275,7 +276,7 @@ static void h_create(struct api_ctx *c)
     memset(&v, 0, sizeof(v));
     char err[512] = "out of memory", id[40];
     int status = decode_create(c, &v, err, sizeof(err));
-    if (!status && make_uuid(id, sizeof(id))) {
+    if (!status && api__uuid(id, sizeof(id))) {
         status = 500;
         snprintf(err, sizeof(err), "failed generating session ID");
     }
@@ -310,7 +311,7 @@ static void done_destroy(struct api_ctx *c, int rc, const struct state_result *r
         api_reply_bool(c, true); /* destroying an unknown session is a success */
 }
 
-static void propose_id(struct api_ctx *c, bool renew, api_done_fn done)
+static void propose_destroy(struct api_ctx *c, api_done_fn done)
 {
     if (!*c->arg) {
         api_error(c, 400, "Missing session");
@@ -321,8 +322,7 @@ static void propose_id(struct api_ctx *c, bool renew, api_done_fn done)
         return;
     }
     struct cn_buf cmd = CN_BUF_INIT;
-    int rc =
-        renew ? state_cmd_session_renew(&cmd, c->arg) : state_cmd_session_destroy(&cmd, c->arg);
+    int rc = state_cmd_session_destroy(&cmd, c->arg);
     if (rc) {
         cn_buf_free(&cmd);
         api_error(c, 500, "%s", cn_strerror(rc));
@@ -334,7 +334,7 @@ static void propose_id(struct api_ctx *c, bool renew, api_done_fn done)
 
 static void h_destroy(struct api_ctx *c)
 {
-    propose_id(c, false, done_destroy);
+    propose_destroy(c, done_destroy);
 }
 
 static void reply_session(struct api_ctx *c, const struct state_session *v)
@@ -352,23 +352,62 @@ static void reply_session(struct api_ctx *c, const struct state_session *v)
     cn_buf_free(&b);
 }
 
-static void done_renew(struct api_ctx *c, int rc, const struct state_result *res)
+static void renew_reply_local(struct api_ctx *c)
 {
     const struct state_session *v = state_session_get(srv_state(c->api->srv), c->arg);
-    if (rc == CN_ENOTFOUND || (rc == 0 && !v))
+    if (!v)
         api_error(c, 404, "Session id '%s' not found", c->arg);
-    else if (rc)
-        api_error(c, 500, "%s", res && res->nerrors ? res->errors[0].what : cn_strerror(rc));
     else
         reply_session(c, v);
+}
+
+/* The leader renewed it but this follower has not applied the session yet
+ * (created through another server a moment ago): catch up, then answer. */
+static void on_renew_caught_up(void *arg, int rc)
+{
+    struct api_ctx *c = arg;
+    if (rc == CN_EAGAIN)
+        api_error(c, 500, "No cluster leader");
+    else if (rc)
+        api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
+    else
+        renew_reply_local(c);
+}
+
+static void on_renewed(void *arg, int rc)
+{
+    struct api_ctx *c = arg;
+    if (rc == CN_ENOTFOUND) {
+        api_error(c, 404, "Session id '%s' not found", c->arg);
+    } else if (rc == CN_EAGAIN) {
+        api_error(c, 500, "No cluster leader");
+    } else if (rc) {
+        api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
+    } else if (state_session_get(srv_state(c->api->srv), c->arg)) {
+        renew_reply_local(c);
+    } else {
+        int brc = srv_read_barrier(c->api->srv, SRV_READ_DEFAULT, on_renew_caught_up, c);
+        if (brc)
+            api_error(c, 500, "rpc error: %s", cn_strerror(brc));
+    }
 }
 
 static void h_renew(struct api_ctx *c)
 {
     struct srv *srv = c->api->srv;
+    if (!*c->arg) {
+        api_error(c, 400, "Missing session");
+        return;
+    }
+    if (strlen(c->arg) > STATE_SESSION_ID_MAX) {
+        api_error(c, 400, "Invalid session ID");
+        return;
+    }
     if (!srv_is_leader(srv)) {
-        /* Only the leader keeps clocks; tell it through the log. */
-        propose_id(c, true, done_renew);
+        /* Only the leader keeps clocks: ask it (a request, not a log write). */
+        int rc = srv_session_renew(srv, c->arg, on_renewed, c);
+        if (rc)
+            api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
         return;
     }
     const struct state_session *v = state_session_get(srv_state(srv), c->arg);

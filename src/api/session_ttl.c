@@ -5,8 +5,11 @@
  * ID and in one min-heap of deadlines, driven by one uv timer that sleeps
  * until the earliest deadline (or at most POLL_MS, to notice leadership
  * changes and new sessions). A renewal on the leader moves the session's
- * deadline in memory; nothing is written. A renewal through a follower
- * arrives as a SESSION_RENEW entry (state_session.renew_index). When the
+ * deadline in memory; nothing is written. A renewal through a follower is
+ * forwarded to the leader as a request (server/renew.c, SRV_FWD_RENEW),
+ * which calls this file's handler: no log entry either. (Older versions
+ * wrote a SESSION_RENEW entry, state_session.renew_index; such entries in a
+ * log still restart the clock.) When the
  * sessions table (or the renew index) moved, the next wake-up rescans the
  * table: O(sessions), at most once per POLL_MS, and never while idle. A
  * server that becomes leader starts every clock from then (Consul's
@@ -346,6 +349,17 @@ void api__sess_renewed(struct api *a, const struct state_session *v)
         arm(m, v, cn_now_ms());
 }
 
+/* srv_renew_fn: the leader's side of a renewal, made here or forwarded. */
+static int on_renew(void *arg, const char *id)
+{
+    struct api *a = arg;
+    const struct state_session *v = state_session_get(srv_state(a->srv), id);
+    if (!v)
+        return CN_ENOTFOUND;
+    api__sess_renewed(a, v);
+    return 0;
+}
+
 int api__sess_new(struct api *a)
 {
     struct api_sess *m = cn_calloc(1, sizeof(*m));
@@ -370,6 +384,7 @@ int api__sess_new(struct api *a)
             cn_free(m);
             return CN_ENOMEM;
         }
+        srv_set_renew_handler(a->srv, on_renew, a);
     }
     uv_timer_init(a->loop, &m->timer);
     m->timer.data = m;
@@ -395,6 +410,8 @@ void api__sess_free(struct api *a)
         return;
     if (a->srv && m->watch.bucket) /* srv_close unlinks every watch */
         srv_watch_disarm(a->srv, &m->watch);
+    if (a->srv) /* m is freed before the server closes (api_stop) */
+        srv_set_renew_handler(a->srv, NULL, NULL);
     a->sess = NULL;
     uv_close((uv_handle_t *)&m->timer, on_closed);
 }

@@ -303,6 +303,73 @@ static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
     cn_buf_free(&b);
 }
 
+/* Node, Service and Check operations: one CAT_TXN command (state/cattxn.c),
+ * reads included (they see the txn's earlier writes; a read-only catalog txn
+ * is a log entry too, unlike Consul's Txn.Read). Results as Consul's
+ * TxnResult: {"Node": structs.Node}, {"Service": structs.NodeService},
+ * {"Check": structs.HealthCheck}. */
+static void cattxn_done(struct api_ctx *c, int rc, const struct state_result *res)
+{
+    if (rc == CN_ECONFLICT) {
+        reply_errors(c, res->errors, res->nerrors);
+        return;
+    }
+    if (rc != 0) {
+        api_error(c, 500, "%s", res->nerrors ? res->errors[0].what : cn_strerror(rc));
+        return;
+    }
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_key(&w, "Results");
+    cn_jsonw_arr_open(&w);
+    for (size_t i = 0; i < res->ncat; i++) {
+        const struct state_cat_result *r = &res->cat[i];
+        cn_jsonw_obj_open(&w);
+        if (r->kind == STATE_CAT_NODE) {
+            cn_jsonw_key(&w, "Node");
+            api_json_node(&w, &r->node, c->api->cfg.datacenter);
+        } else if (r->kind == STATE_CAT_SERVICE) {
+            cn_jsonw_key(&w, "Service");
+            api_json_service(&w, &r->service, NULL);
+        } else {
+            cn_jsonw_key(&w, "Check");
+            api_json_check(&w, &r->check, NULL);
+        }
+        cn_jsonw_obj_close(&w);
+    }
+    cn_jsonw_arr_close(&w);
+    cn_jsonw_key(&w, "Errors");
+    cn_jsonw_null(&w);
+    cn_jsonw_obj_close(&w);
+    if (w.err)
+        api_error(c, 500, "out of memory");
+    else
+        api_reply_json(c, 200, &b);
+    cn_buf_free(&b);
+}
+
+static void cattxn_propose(struct api_ctx *c, struct api_txn *t)
+{
+    struct state_cat_op *ops = cn_calloc(t->nops, sizeof(*ops));
+    struct cn_buf cmd = CN_BUF_INIT;
+    int rc = ops ? 0 : CN_ENOMEM;
+    for (size_t k = 0; !rc && k < t->nops; k++)
+        ops[k] = t->ops[k].cat;
+    if (!rc)
+        rc = state_cmd_cat_txn(&cmd, ops, t->nops);
+    cn_free(ops);
+    api_txn_free(t);
+    if (rc) {
+        cn_buf_free(&cmd);
+        api_error(c, 500, "%s", cn_strerror(rc));
+        return;
+    }
+    api_propose(c, &cmd, cattxn_done);
+    cn_buf_free(&cmd);
+}
+
 static void txn_handle(struct api_ctx *c)
 {
     const struct api_config *cfg = &c->api->cfg;
@@ -326,6 +393,10 @@ static void txn_handle(struct api_ctx *c)
     if (t.nerrors) {
         reply_errors(c, t.errors, t.nerrors);
         api_txn_free(&t);
+        return;
+    }
+    if (t.ncat) {
+        cattxn_propose(c, &t);
         return;
     }
     if (t.nwrites == 0) {

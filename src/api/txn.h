@@ -13,6 +13,10 @@
  *   - problems Consul reports per operation (a 409 rollback with
  *     {"OpIndex","What"}) are collected in api_txn.errors: "Must provide key"
  *     (kvsPreApply) and, when there is none of those, `unknown KV verb "x"`.
+ * Node, Service and Check ops (structs.TxnNodeOp, TxnServiceOp, TxnCheckOp)
+ * are decoded too; a transaction mixing them with KV ops is refused with 400
+ * (cairn runs them as one CAT_TXN command, KV as one KV_TXN); Session ops are
+ * refused with 400.
  * Object keys match in any case, snake_case included (base/json.h). Verbs are
  * case-sensitive, as in Consul. An op object with no KV/Node/Service/Check
  * member (or only null ones) is skipped, as Go's decoder leaves it empty and
@@ -44,7 +48,22 @@ enum api_txn_verb {
     API_TXN_UNKNOWN, /* reported in errors as `unknown KV verb "..."` */
 };
 
+/* What an op works on: KV, or (cattxn) a Node, Service or Check. */
+enum api_txn_kind {
+    API_TXN_KIND_KV = 0,
+    API_TXN_KIND_NODE,
+    API_TXN_KIND_SERVICE,
+    API_TXN_KIND_CHECK
+};
+
 struct api_txn_op {
+    enum api_txn_kind kind;
+    /* kind != KV: the catalog op (strings borrowed from the parsed tree;
+     * the tags array and the maps' item arrays owned by the txn), and
+     * cat_verb_ok false for a verb Consul does not know (reported in errors
+     * as `unknown Node verb "x"`). kv.key is "" and verb UNKNOWN for them. */
+    struct state_cat_op cat;
+    bool cat_verb_ok;
     enum api_txn_verb verb;
     const char *verb_str; /* as sent ("" if absent) */
     /* kv.verb is meaningful unless verb is UNKNOWN. kv.key is never NULL
@@ -62,6 +81,7 @@ struct api_txn {
     struct api_txn_op *ops; /* kept ops, in order */
     size_t nops;
     size_t nwrites; /* ops whose verb changes the state (agent/txn_endpoint.go isWrite) */
+    size_t ncat;    /* Node/Service/Check ops (never mixed with KV ops: 400) */
     struct state_txn_error *errors; /* per-op errors: answer 409 if nerrors > 0 */
     size_t nerrors;
     /* private: the parsed tree (keys, verbs and sessions point into it) and

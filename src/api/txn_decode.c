@@ -275,6 +275,189 @@ static int decode_kv(struct api_txn *t, struct json_object *kv, struct api_txn_o
     return 0;
 }
 
+/* ---- Node, Service and Check ops (structs.TxnNodeOp, TxnServiceOp,
+ * TxnCheckOp; api-docs/txn.mdx) ------------------------------------------------ */
+
+static const char *const cat_verbs[] = {
+    [STATE_CAT_SET] = "set",
+    [STATE_CAT_CAS] = "cas",
+    [STATE_CAT_GET] = "get",
+    [STATE_CAT_DELETE] = "delete",
+    [STATE_CAT_DELETE_CAS] = "delete-cas",
+};
+
+/* An object of strings into m (items owned by the txn, strings borrowed). */
+static int get_smap(struct json_object *o, const char *name, const char *field, struct state_map *m,
+                    char *err, size_t errcap)
+{
+    struct json_object *v = cn_json_get(o, name);
+    if (!v)
+        return 0;
+    if (!json_object_is_type(v, json_type_object))
+        return type_error(err, errcap, v, field, "map[string]string");
+    size_t n = (size_t)json_object_object_length(v);
+    if (!n)
+        return 0;
+    m->items = cn_calloc(n, sizeof(*m->items));
+    if (!m->items) {
+        snprintf(err, errcap, "out of memory");
+        return CN_ENOMEM;
+    }
+    json_object_object_foreach(v, key, val)
+    {
+        if (!val || !json_object_is_type(val, json_type_string))
+            return type_error(err, errcap, val, field, "string");
+        for (size_t i = 0; i < m->n; i++)
+            if (!strcmp(m->items[i].k, key))
+                goto next; /* json-c keeps the last; so does Go */
+        m->items[m->n].k = key;
+        m->items[m->n].v = (char *)json_object_get_string(val);
+        m->n++;
+    next:;
+    }
+    return 0;
+}
+
+static int get_str(struct json_object *o, const char *name, const char *field, char **out,
+                   char *err, size_t errcap)
+{
+    const char *s = "";
+    int rc = get_string(o, name, field, &s, err, errcap);
+    *out = (char *)s;
+    return rc;
+}
+
+static int decode_node(struct json_object *n, struct state_cat_op *c, char *err, size_t errcap)
+{
+    int rc;
+    if ((rc = get_str(n, "ID", "Node.ID", &c->node.id, err, errcap)) ||
+        (rc = get_str(n, "Node", "Node.Node", &c->node.name, err, errcap)) ||
+        (rc = get_str(n, "Address", "Node.Address", &c->node.address, err, errcap)) ||
+        (rc = get_smap(n, "TaggedAddresses", "Node.TaggedAddresses", &c->node.tagged_addresses, err,
+                       errcap)) ||
+        (rc = get_smap(n, "Meta", "Node.Meta", &c->node.meta, err, errcap)))
+        return rc;
+    return get_u64(n, "ModifyIndex", "Node.ModifyIndex", &c->index, err, errcap);
+}
+
+static int decode_service(struct json_object *s, struct state_cat_op *c, char *err, size_t errcap)
+{
+    int rc;
+    uint64_t port = 0;
+    if ((rc = get_str(s, "ID", "AgentService.ID", &c->service.id, err, errcap)) ||
+        (rc = get_str(s, "Service", "AgentService.Service", &c->service.service, err, errcap)) ||
+        (rc = get_str(s, "Address", "AgentService.Address", &c->service.address, err, errcap)) ||
+        (rc = get_str(s, "Kind", "AgentService.Kind", &c->service.kind, err, errcap)) ||
+        (rc = get_smap(s, "Meta", "AgentService.Meta", &c->service.meta, err, errcap)) ||
+        (rc = get_u64(s, "Port", "AgentService.Port", &port, err, errcap)) ||
+        (rc = get_u64(s, "ModifyIndex", "AgentService.ModifyIndex", &c->index, err, errcap)))
+        return rc;
+    if (port > 65535)
+        return type_error(err, errcap, cn_json_get(s, "Port"), "AgentService.Port", "int");
+    c->service.port = (int)port;
+    if (*c->service.kind) {
+        snprintf(err, errcap,
+                 "Failed to parse body: Kind \"%.64s\" is not supported: cairn has no service mesh",
+                 c->service.kind);
+        return CN_EINVAL;
+    }
+    int eto = 0;
+    if (cn_json_get_bool(s, "EnableTagOverride", &eto) < 0)
+        return type_error(err, errcap, cn_json_get(s, "EnableTagOverride"),
+                          "AgentService.EnableTagOverride", "bool");
+    c->service.enable_tag_override = eto != 0;
+    struct json_object *tags = cn_json_get(s, "Tags");
+    if (tags) {
+        if (!json_object_is_type(tags, json_type_array))
+            return type_error(err, errcap, tags, "AgentService.Tags", "[]string");
+        size_t n = json_object_array_length(tags);
+        c->service.tags = n ? cn_calloc(n, sizeof(char *)) : NULL;
+        if (n && !c->service.tags) {
+            snprintf(err, errcap, "out of memory");
+            return CN_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *e = json_object_array_get_idx(tags, i);
+            if (!e || !json_object_is_type(e, json_type_string))
+                return type_error(err, errcap, e, "AgentService.Tags", "string");
+            c->service.tags[c->service.ntags++] = (char *)json_object_get_string(e);
+        }
+    }
+    return 0;
+}
+
+static int decode_check(struct json_object *h, struct state_cat_op *c, char *err, size_t errcap)
+{
+    int rc;
+    if ((rc = get_str(h, "Node", "HealthCheck.Node", &c->check.node, err, errcap)) ||
+        (rc = get_str(h, "CheckID", "HealthCheck.CheckID", &c->check.check_id, err, errcap)) ||
+        (rc = get_str(h, "Name", "HealthCheck.Name", &c->check.name, err, errcap)) ||
+        (rc = get_str(h, "Status", "HealthCheck.Status", &c->check.status, err, errcap)) ||
+        (rc = get_str(h, "Notes", "HealthCheck.Notes", &c->check.notes, err, errcap)) ||
+        (rc = get_str(h, "Output", "HealthCheck.Output", &c->check.output, err, errcap)) ||
+        (rc =
+             get_str(h, "ServiceID", "HealthCheck.ServiceID", &c->check.service_id, err, errcap)) ||
+        (rc = get_u64(h, "ModifyIndex", "HealthCheck.ModifyIndex", &c->index, err, errcap)))
+        return rc;
+    /* The catalog keeps no definition for a check registered this way (none
+     * runs it), as for /v1/catalog/register. */
+    c->check.service_name = (char *)"";
+    c->check.type = (char *)"";
+    c->check.http = c->check.method = c->check.tcp = (char *)"";
+    c->check.header_json = c->check.body = (char *)"";
+    return 0;
+}
+
+static int decode_cat(struct api_txn *t, struct json_object *o, enum api_txn_kind kind,
+                      struct api_txn_op *op, char *err, size_t errcap)
+{
+    static const char *const names[] = {"", "Node", "Service", "Check"};
+    struct json_object *x = cn_json_get(o, names[kind]);
+    if (!json_object_is_type(x, json_type_object))
+        return type_error(err, errcap, x, names[kind], "object");
+    struct state_cat_op *c = &op->cat;
+    c->kind = (enum state_cat_kind)kind;
+    char *empty = (char *)"";
+    c->node.name = c->node.id = c->node.address = empty;
+    c->service.id = c->service.service = c->service.kind = c->service.address = empty;
+    c->check.node = c->check.check_id = c->check.name = c->check.status = empty;
+    c->check.notes = c->check.output = c->check.service_id = empty;
+    int rc = get_string(x, "Verb", "TxnOp.Verb", &op->verb_str, err, errcap);
+    if (rc)
+        return rc;
+    if (kind == API_TXN_KIND_NODE) {
+        struct json_object *n = cn_json_get(x, "Node");
+        if (n && !json_object_is_type(n, json_type_object))
+            return type_error(err, errcap, n, "TxnNodeOp.Node", "structs.Node");
+        rc = n ? decode_node(n, c, err, errcap) : 0;
+    } else if (kind == API_TXN_KIND_SERVICE) {
+        rc = get_str(x, "Node", "TxnServiceOp.Node", &c->node.name, err, errcap);
+        struct json_object *s = cn_json_get(x, "Service");
+        if (!rc && s && !json_object_is_type(s, json_type_object))
+            return type_error(err, errcap, s, "TxnServiceOp.Service", "structs.NodeService");
+        if (!rc && s)
+            rc = decode_service(s, c, err, errcap);
+    } else {
+        struct json_object *h = cn_json_get(x, "Check");
+        if (h && !json_object_is_type(h, json_type_object))
+            return type_error(err, errcap, h, "TxnCheckOp.Check", "structs.HealthCheck");
+        rc = h ? decode_check(h, c, err, errcap) : 0;
+    }
+    if (rc)
+        return rc;
+    for (int v = 0; v < STATE_CAT__COUNT; v++) {
+        if (!strcmp(op->verb_str, cat_verbs[v])) {
+            c->verb = (enum state_cat_verb)v;
+            op->cat_verb_ok = true;
+        }
+    }
+    op->kind = kind;
+    t->ncat++;
+    if (op->cat_verb_ok && c->verb != STATE_CAT_GET)
+        t->nwrites++;
+    return 0;
+}
+
 int api_txn_decode(const char *body, size_t len, const struct api_txn_limits *lim,
                    struct api_txn *t, char *err, size_t errcap)
 {
@@ -343,21 +526,39 @@ int api_txn_decode(const char *body, size_t len, const struct api_txn_limits *li
                 goto fail;
             continue;
         }
-        /* Session ops (structs.TxnSessionOp) are refused too, rather than
-         * dropped as an unknown op would be. */
-        static const char *const others[] = {"Node", "Service", "Check", "Session"};
-        for (size_t j = 0; j < 4; j++) {
-            struct json_object *x = cn_json_get(o, others[j]);
-            if (x) {
-                snprintf(err, errcap,
-                         "Failed to parse body: %s operations in /v1/txn are not supported by "
-                         "cairn yet (op %zu); only KV operations are",
-                         others[j], k);
-                rc = CN_EINVAL;
+        static const char *const cats[] = {"Node", "Service", "Check"};
+        bool done = false;
+        for (size_t j = 0; j < 3 && !done; j++) {
+            if (!cn_json_get(o, cats[j]))
+                continue;
+            struct api_txn_op *op = &t->ops[t->nops++];
+            op->kv.key = "";
+            op->verb = API_TXN_UNKNOWN;
+            op->verb_str = "";
+            if ((rc = decode_cat(t, o, (enum api_txn_kind)(j + 1), op, err, errcap)))
                 goto fail;
-            }
+            done = true;
+        }
+        if (done)
+            continue;
+        /* Session ops (structs.TxnSessionOp) are refused, rather than
+         * dropped as an unknown op would be. */
+        if (cn_json_get(o, "Session")) {
+            snprintf(err, errcap,
+                     "Failed to parse body: Session operations in /v1/txn are not supported by "
+                     "cairn yet (op %zu)",
+                     k);
+            rc = CN_EINVAL;
+            goto fail;
         }
         /* Nothing we know: Go leaves the TxnOp empty and convertOps drops it. */
+    }
+    if (t->ncat && t->ncat != t->nops) {
+        snprintf(err, errcap,
+                 "Failed to parse body: a transaction mixing KV and Node/Service/Check "
+                 "operations is not supported by cairn yet");
+        rc = CN_EINVAL;
+        goto fail;
     }
     if (n > lim->max_ops) {
         snprintf(err, errcap, "Transaction contains too many operations (%zu > %zu)", n,
@@ -382,13 +583,29 @@ int api_txn_decode(const char *body, size_t len, const struct api_txn_limits *li
      * those are all Consul reports; otherwise the state store's dispatch
      * reports unknown verbs. */
     for (size_t k = 0; k < t->nops; k++) {
-        if (!*t->ops[k].kv.key && t->ops[k].verb != API_TXN_DELETE_TREE &&
-            (rc = add_error(t, k, "Must provide key")))
+        if (t->ops[k].kind == API_TXN_KIND_KV && !*t->ops[k].kv.key &&
+            t->ops[k].verb != API_TXN_DELETE_TREE && (rc = add_error(t, k, "Must provide key")))
+            goto oom;
+    }
+    for (size_t k = 0; t->nerrors == 0 && k < t->nops; k++) {
+        static const char *const what[] = {"", "Node", "Service", "Check"};
+        const struct api_txn_op *op = &t->ops[k];
+        if (op->kind == API_TXN_KIND_KV || op->cat_verb_ok)
+            continue;
+        struct cn_buf w = CN_BUF_INIT;
+        if (cn_buf_printf(&w, "unknown %s verb ", what[op->kind]) ||
+            api_goquote(&w, op->verb_str) || cn_buf_cstr(&w)) {
+            cn_buf_free(&w);
+            goto oom;
+        }
+        rc = add_error(t, k, w.p);
+        cn_buf_free(&w);
+        if (rc)
             goto oom;
     }
     if (t->nerrors == 0) {
         for (size_t k = 0; k < t->nops; k++) {
-            if (t->ops[k].verb != API_TXN_UNKNOWN)
+            if (t->ops[k].kind != API_TXN_KIND_KV || t->ops[k].verb != API_TXN_UNKNOWN)
                 continue;
             struct cn_buf w = CN_BUF_INIT;
             if (cn_buf_puts(&w, "unknown KV verb ") || api_goquote(&w, t->ops[k].verb_str) ||
@@ -414,8 +631,14 @@ fail:
 
 void api_txn_free(struct api_txn *t)
 {
-    for (size_t k = 0; k < t->nops; k++)
+    for (size_t k = 0; k < t->nops; k++) {
         cn_free((void *)t->ops[k].kv.value);
+        struct state_cat_op *c = &t->ops[k].cat;
+        cn_free(c->service.tags);
+        cn_free(c->node.meta.items);
+        cn_free(c->node.tagged_addresses.items);
+        cn_free(c->service.meta.items);
+    }
     cn_free(t->ops);
     cn_free(t->errors);
     if (t->root)

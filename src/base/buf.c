@@ -10,11 +10,13 @@ void cn_buf_init(struct cn_buf *b)
 {
     b->p = NULL;
     b->len = b->cap = 0;
+    b->fixed = false;
 }
 
 void cn_buf_free(struct cn_buf *b)
 {
-    cn_free(b->p);
+    if (!b->fixed)
+        cn_free(b->p);
     cn_buf_init(b);
 }
 
@@ -27,6 +29,8 @@ int cn_buf_reserve(struct cn_buf *b, size_t extra)
 {
     if (b->cap - b->len > extra)
         return 0;
+    if (b->fixed)
+        return CN_ENOMEM;
     size_t need = b->len + extra + 1;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)

@@ -5,6 +5,7 @@
 #define CN_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,11 +13,14 @@ struct cn_buf {
     char *p;
     size_t len;
     size_t cap;
+    /* p is memory the caller owns (an mmap()ed region, say): never grown
+     * (appends past cap return CN_ENOMEM) and never freed by cn_buf_free. */
+    bool fixed;
 };
 
 #define CN_BUF_INIT                                                                                \
     {                                                                                              \
-        NULL, 0, 0                                                                                 \
+        NULL, 0, 0, false                                                                          \
     }
 
 void cn_buf_init(struct cn_buf *b);

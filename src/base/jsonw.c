@@ -1,5 +1,6 @@
 #include "base/jsonw.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -102,11 +103,45 @@ void cn_jsonw_arr_close(struct cn_jsonw *w)
     close_(w, ']');
 }
 
-/* Bytes that need escaping, as Go's encoding/json does it: control
- * characters, '"', '\\', and (HTML-safe) '<', '>', '&'. */
+/* Bytes that need a look, as Go's encoding/json (encodeState.string) has
+ * it: control characters, '"', '\\', (HTML-safe) '<', '>', '&' (1), and
+ * every byte of a multi-byte sequence (2), which must be valid UTF-8. */
 static const unsigned char needs_escape[256] = {
-    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1,
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1, [0x80 ... 0xff] = 2,
 };
+
+/* The length of the valid UTF-8 sequence at s[0..n) (s[0] >= 0x80), or 0
+ * when it is not one: Go's utf8.DecodeRune, which refuses overlong forms,
+ * surrogates and code points above U+10FFFF, one byte at a time. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return len;
+}
 
 static void escaped(struct cn_jsonw *w, const char *s, size_t n)
 {
@@ -123,6 +158,24 @@ static void escaped(struct cn_jsonw *w, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         if (!needs_escape[c])
             continue;
+        if (needs_escape[c] == 2) {
+            const unsigned char *u = (const unsigned char *)s + i;
+            size_t len = utf8_len(u, n - i);
+            /* U+2028 and U+2029 are escaped (JSONP-safe), as Go does */
+            bool sep = len == 3 && u[0] == 0xE2 && u[1] == 0x80 && (u[2] & 0xFE) == 0xA8;
+            if (len && !sep) {
+                i += len - 1;
+                continue;
+            }
+            memcpy(o, s + start, i - start);
+            o += i - start;
+            /* an invalid byte becomes one U+FFFD, written as Go writes it */
+            memcpy(o, sep ? (u[2] == 0xA8 ? "\\u2028" : "\\u2029") : "\\ufffd", 6);
+            o += 6;
+            i += sep ? 2 : 0;
+            start = i + 1;
+            continue;
+        }
         memcpy(o, s + start, i - start);
         o += i - start;
         start = i + 1;

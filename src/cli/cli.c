@@ -55,6 +55,12 @@ const struct cli_cmd cli__cmds[] = {
      "  List all services in the catalog:\n\n"
      "      $ cairn catalog services",
      NULL, 0, NULL},
+    {"catalog datacenters", "Lists all known datacenters",
+     "Usage: cairn catalog datacenters [options]\n\n"
+     "  Retrieves the list of all known datacenters. This datacenter is the only one\n"
+     "  until WAN federation exists.\n\n"
+     "      $ cairn catalog datacenters",
+     cli__catalog_datacenters_flags, 1, cli__run_catalog_datacenters},
     {"catalog nodes", "Lists all nodes in the given datacenter",
      "Usage: cairn catalog nodes [options]\n\n"
      "  Retrieves the list nodes registered in a given datacenter. By default, the\n"
@@ -78,6 +84,13 @@ const struct cli_cmd cli__cmds[] = {
      "  To list services which run on a particular node:\n\n"
      "      $ cairn catalog services -node=web",
      cli__catalog_services_flags, 1, cli__run_catalog_services},
+    {"event", "Fire a new event",
+     "Usage: cairn event [options] [payload]\n\n"
+     "  Dispatches a custom user event across a datacenter. An event must provide\n"
+     "  a name, but a payload is optional. Events support filtering using regular\n"
+     "  expressions on node name, service, and tag definitions.\n\n"
+     "      $ cairn event -name=deploy -service=web v1.2.3",
+     cli__event_flags, 1, cli__run_event},
     {"force-leave", "Forces a member of the cluster to enter the \"left\" state",
      "Usage: cairn force-leave [options] name\n\n"
      "  Forces a member of a Cairn cluster to enter the \"left\" state. Note\n"
@@ -240,6 +253,15 @@ const struct cli_cmd cli__cmds[] = {
      "  Transfer raft leadership to another node (the most up to date voter\n"
      "  unless -id names one).",
      cli__raft_transfer_leader_flags, 1, cli__run_raft_transfer_leader},
+    {"pick", "Picks one healthy instance of a service for a key",
+     "Usage: cairn pick [options] SERVICE KEY\n\n"
+     "  Prints the instance of SERVICE that the registry's consistent hashing picks\n"
+     "  for KEY among the healthy instances (cairn's ?pick= on /v1/health/service).\n"
+     "  Every agent and server with the same healthy set picks the same instance for\n"
+     "  the same key, and so does libcairn's cairn_pick().\n\n"
+     "      $ cairn pick web user-42\n"
+     "      $ cairn pick -policy=rendezvous web user-42",
+     cli__pick_flags, 1, cli__run_pick},
     {"services", "Interact with services",
      "Usage: cairn services <subcommand> [options] [args]\n\n"
      "  This command has subcommands for interacting with services. The subcommands\n"
@@ -261,6 +283,14 @@ const struct cli_cmd cli__cmds[] = {
      "  Services are deregistered from the local agent catalog. This command must be\n"
      "  run against the same agent where the service was registered.",
      cli__services_deregister_flags, 1, cli__run_services_deregister},
+    {"services query", "Lists the instances of a service with their health (cairn's own)",
+     "Usage: cairn services query NAME [options]\n\n"
+     "  Lists every instance of service NAME in the catalog with its node, ID,\n"
+     "  address, port, aggregated health (the worst of its checks: critical >\n"
+     "  warning > passing; maintenance when a maintenance check is on) and tags.\n"
+     "  Consul has no such command: this is cairn's.\n\n"
+     "      $ cairn services query web -tag=primary -passing",
+     cli__services_query_flags, 1, cli__run_services_query},
     {"services register", "Register services with the local agent",
      "Usage: cairn services register [options] [FILE...]\n\n"
      "  Register one or more services using the local agent API. Services can be\n"
@@ -287,7 +317,7 @@ const struct cli_cmd cli__cmds[] = {
      "  stdin; otherwise the results are printed on stdout, once per change. The\n"
      "  watch keeps running across agent restarts (errors back off, 1 s to 30 s).\n\n"
      "  Types: key (-key), keyprefix (-prefix), services, nodes,\n"
-     "  service (-service, -tag, -passing), checks (-service or -state).",
+     "  service (-service, -tag, -passing), checks (-service or -state), event (-name).",
      cli__watch_flags, 1, cli__run_watch},
 };
 const size_t cli__ncmds = sizeof(cli__cmds) / sizeof(cli__cmds[0]);

@@ -204,6 +204,13 @@ int cli__run_reload(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_maint(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_lock(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_watch(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_catalog_datacenters(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_event(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_services_query(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__catalog_datacenters_flags[];
+extern const struct cli_flag cli__event_flags[];
+extern const struct cli_flag cli__services_query_flags[];
+int cli__run_pick(struct cli_ctx *c, const struct cli_args *a);
 
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];
@@ -222,6 +229,7 @@ extern const struct cli_flag cli__force_leave_flags[];
 extern const struct cli_flag cli__maint_flags[];
 extern const struct cli_flag cli__lock_flags[];
 extern const struct cli_flag cli__watch_flags[];
+extern const struct cli_flag cli__pick_flags[];
 
 /* Read a whole file ("-" = stdin) into b. Returns 0 or CN_EIO with a message. */
 int cli__read_file(struct cn_buf *b, const char *path, char *err, size_t errcap);

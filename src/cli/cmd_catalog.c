@@ -575,3 +575,38 @@ out:
     cn_buf_free(&q);
     return ret;
 }
+
+/* ---- cairn catalog datacenters ------------------------------------------------- */
+
+const struct cli_flag cli__catalog_datacenters_flags[] = {
+    {NULL, 0, NULL, NULL},
+};
+
+/* Consul's `catalog datacenters`: one name per line, as the agent lists them. */
+int cli__run_catalog_datacenters(struct cli_ctx *c, const struct cli_args *a)
+{
+    if (a->npos > 0) {
+        fprintf(c->err, "Too many arguments (expected 0, got %zu)\n", a->npos);
+        return 1;
+    }
+    struct cli_resp r = {0};
+    struct json_object *root = NULL;
+    int ret = 1;
+    const char *what = "Error listing datacenters";
+    if (cli__call(c, what, "GET", "/v1/catalog/datacenters", "", NULL, 0, 0, &r))
+        goto out;
+    if (!(root = cli__json_body(c, what, &r)))
+        goto out;
+    size_t n = json_object_is_type(root, json_type_array) ? json_object_array_length(root) : 0;
+    if (n == 0) {
+        fprintf(c->err, "No datacenters found\n");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        fprintf(c->out, "%s\n", json_object_get_string(json_object_array_get_idx(root, i)));
+    ret = 0;
+out:
+    json_object_put(root);
+    cli__resp_free(&r);
+    return ret;
+}

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "base/err.h"
 #include "base/json.h"
 #include "base/jsonw.h"
+#include "base/mem.h"
 #include "cli/cli_int.h"
 
 #define LOCK_FLAG_VALUE "3304740253564472344" /* api.LockFlagValue 0x2ddccbc058a50c18 */
@@ -47,7 +49,9 @@ const struct cli_flag cli__lock_flags[] = {
     {"monitor-retry", CLI_U64, "int",
      "Number of times to retry if the agent returns an error while monitoring the lock (3)."},
     {"child-exit-code", CLI_BOOL, NULL, "Exit 2 if the child process exited with an error."},
-    {"shell", CLI_BOOL, NULL, "Use a shell to run the command (true; false is not supported)."},
+    {"shell", CLI_BOOL, NULL,
+     "Use a shell to run the command (true: /bin/sh -c with the arguments joined; false: the "
+     "arguments run as they are)."},
     {"verbose", CLI_BOOL, NULL, "Enable verbose (debugging) output."},
     {"ttl", CLI_STR, "duration", "cairn: the session's TTL (15s)."},
     {"lock-delay", CLI_STR, "duration", "cairn: the session's lock-delay (15s)."},
@@ -393,7 +397,10 @@ static void sem_release(struct lk *l)
     contender_key(l, "DELETE");
 }
 
-static pid_t spawn(const char *cmd)
+/* Run the child: through /bin/sh -c with the arguments joined by spaces
+ * (Consul's ExecScript), or with -shell=false the arguments as they are,
+ * looked up on PATH (Consul's ExecSubprocess). */
+static pid_t spawn(const char *cmd, char *const *argv)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -405,7 +412,12 @@ static pid_t spawn(const char *cmd)
         _exit(127); /* the parent died before prctl */
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    if (argv) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "Error running child: %s: %s\n", argv[0], strerror(errno));
+    } else {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    }
     _exit(127);
 }
 
@@ -437,10 +449,7 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->err, "Lock holder limit must be positive\n");
         return 1;
     }
-    if (cli__flag_isset(a, "shell") && !cli__flag_bool(a, "shell")) {
-        fprintf(c->err, "-shell=false is not implemented in cairn yet\n");
-        return 1;
-    }
+    bool shell = !cli__flag_isset(a, "shell") || cli__flag_bool(a, "shell");
     struct lk l;
     memset(&l, 0, sizeof(l));
     l.c = c;
@@ -495,6 +504,7 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
     signal(SIGTERM, on_signal);
     int ret = 1;
     pid_t child = 0;
+    char **cargv = NULL;
     if (session_create(&l, cli__flag_str(a, "name", "Consul lock"), ttl, delay))
         goto out;
     l.last_renew = now_ms();
@@ -539,7 +549,16 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->err, "Lock acquired on %s (session %s)\n", key.p, l.sid);
 
     /* Run and monitor. */
-    child = spawn(cmd.p);
+    if (!shell) { /* execvp wants the list NULL-terminated */
+        cargv = cn_calloc(a->npos, sizeof(*cargv));
+        if (!cargv) {
+            fprintf(c->err, "Failed to run child: out of memory\n");
+            goto out_release;
+        }
+        for (size_t i = 1; i < a->npos; i++)
+            cargv[i - 1] = (char *)a->pos[i];
+    }
+    child = spawn(cmd.p, cargv);
     if (child < 0) {
         fprintf(c->err, "Failed to run child: %s\n", strerror(errno));
         goto out_release;
@@ -587,6 +606,7 @@ int cli__run_lock(struct cli_ctx *c, const struct cli_args *a)
 out_release:
     release_and_destroy(&l);
 out:
+    cn_free(cargv);
     cn_buf_free(&key);
     cn_buf_free(&cmd);
     return ret;

@@ -9,9 +9,9 @@
  * goes on: a watch survives agent restarts.
  *
  * Types: key (-key), keyprefix (-prefix), services, nodes, service
- * (-service, -tag, -passing), checks (-service or -state). The agent runs
- * the `watches` of its config files as children running this command
- * (agent/watches.c). */
+ * (-service, -tag, -passing), checks (-service or -state), event (-name). The
+ * agent runs the `watches` of its config files as children running this
+ * command (agent/watches.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -36,13 +36,14 @@
 
 const struct cli_flag cli__watch_flags[] = {
     {"type", CLI_STR, "string",
-     "Specifies the watch type: key, keyprefix, services, nodes, service or checks."},
+     "Specifies the watch type: key, keyprefix, services, nodes, service, checks or event."},
     {"key", CLI_STR, "string", "Specifies the key to watch. Only for 'key' type."},
     {"prefix", CLI_STR, "string", "Specifies the key prefix to watch. Only for 'keyprefix' type."},
     {"service", CLI_STR, "string", "Specifies the service to watch ('service', 'checks')."},
     {"tag", CLI_LIST, "value", "Specifies the service tag(s) to filter on ('service')."},
     {"passing", CLI_BOOL, NULL, "Only passing instances ('service')."},
     {"state", CLI_STR, "string", "Specifies the states to watch ('checks')."},
+    {"name", CLI_STR, "string", "Specifies an event name to watch ('event')."},
     {"wait", CLI_STR, "duration", "cairn: the blocking wait of each round (30s)."},
     {"http-handler", CLI_STR, "url",
      "cairn: POST each change to this URL instead of running a handler (a config-file watch's "
@@ -119,6 +120,13 @@ static int view(struct cli_ctx *c, const struct cli_args *a, struct cn_buf *path
         else
             rc = cn_buf_puts(path, "/v1/health/state/") ||
                  cli__url_escape(path, *st ? st : "any", 0);
+    } else if (!strcmp(type, "event")) {
+        /* /v1/event/list: its index is the last event's ID folded to 64
+         * bits, so any change of it (not only growth) fires. */
+        const char *ev = cli__flag_str(a, "name", "");
+        rc = cn_buf_puts(path, "/v1/event/list");
+        if (!rc && *ev)
+            rc = cli__query_param(q, "name", ev) || cn_buf_putc(q, '&');
     } else if (!*type) {
         fprintf(c->err, "Error: Watch type must be specified\n");
         return 1;

@@ -46,11 +46,25 @@ struct health *health_new(uv_loop_t *loop)
     return h;
 }
 
+int health_set_ca_file(struct health *h, const char *path)
+{
+    char *p = NULL;
+    if (path && *path && !(p = cn_strdup(path)))
+        return CN_ENOMEM;
+    cn_free(h->ca_file);
+    h->ca_file = p;
+    health__h2ping_fini(h); /* the TLS context is made again with it */
+    return 0;
+}
+
 void health__maybe_release(struct health *h)
 {
     if (!h->closing || h->handles || h->nchecks)
         return;
     health__http_fini(h);
+    health__h2ping_fini(h);
+    cn_free(h->ca_file);
+    h->ca_file = NULL;
     if (h->handles) /* the curl timer handle closing */
         return;
     cn_free(h);
@@ -93,6 +107,8 @@ void health_stop(struct health_check *c)
             health__script_abort(c);
         else if (c->type == HEALTH_UDP)
             health__udp_abort(c);
+        else if (c->type == HEALTH_H2PING)
+            health__h2ping_abort(c);
         else
             health__tcp_abort(c);
     }
@@ -164,6 +180,8 @@ static void on_timer(uv_timer_t *t)
             health__script_timeout(c);
         else if (c->type == HEALTH_UDP)
             health__udp_timeout(c);
+        else if (c->type == HEALTH_H2PING)
+            health__h2ping_timeout(c);
         else
             health__tcp_timeout(c);
         return;
@@ -176,6 +194,8 @@ static void on_timer(uv_timer_t *t)
         health__script_probe(c);
     else if (c->type == HEALTH_UDP)
         health__udp_probe(c);
+    else if (c->type == HEALTH_H2PING)
+        health__h2ping_probe(c);
     else
         health__tcp_probe(c);
 }
@@ -253,7 +273,7 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     if (h->closing)
         return CN_ESHUTDOWN;
     if ((d->type != HEALTH_HTTP && d->type != HEALTH_TCP && d->type != HEALTH_SCRIPT &&
-         d->type != HEALTH_UDP && d->type != HEALTH_GRPC) ||
+         d->type != HEALTH_UDP && d->type != HEALTH_GRPC && d->type != HEALTH_H2PING) ||
         d->interval_ns <= 0 || !cb || (d->type == HEALTH_SCRIPT && (!d->nargs || !d->args)))
         return CN_EINVAL;
     struct health_check *c = cn_calloc(1, sizeof(*c));
@@ -265,6 +285,7 @@ int health_start(struct health *h, const struct health_def *d, health_result_cb 
     c->arg = arg;
     c->tls_skip_verify = d->tls_skip_verify;
     c->grpc_tls = d->grpc_use_tls;
+    c->h2ping_tls = d->h2ping_use_tls;
     c->target = cn_strdup(d->target ? d->target : "");
     c->method = cn_strdup(d->method && *d->method ? d->method : "GET");
     c->body = cn_strdup(d->body ? d->body : "");

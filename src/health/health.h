@@ -32,6 +32,7 @@ enum health_type {
     HEALTH_SCRIPT = 3, /* a child process in its own process group */
     HEALTH_UDP = 4,    /* one empty datagram; silence or an answer is passing */
     HEALTH_GRPC = 5,   /* grpc.health.v1.Health/Check over HTTP/2 (libcurl) */
+    HEALTH_H2PING = 6, /* an HTTP/2 PING (libnghttp2), over TLS with h2ping_use_tls */
 };
 
 /* Consul's defaults (agent/checks/check.go). */
@@ -51,6 +52,7 @@ struct health_def {
     const char *tls_server_name;
     bool tls_skip_verify;
     bool grpc_use_tls;
+    bool h2ping_use_tls;
     int64_t interval_ns; /* > 0 */
     int64_t timeout_ns;  /* <= 0: HTTP/TCP min(10 s, interval), script 30 s */
     int success_before_passing, failures_before_warning, failures_before_critical;
@@ -73,6 +75,11 @@ void health_stop(struct health_check *c);
 /* Stop every check and release h once its handles have closed (the loop
  * must run afterwards). NULL ok. */
 void health_free(struct health *h);
+
+/* Verify TLS servers (HTTP, gRPC, H2PING) against the CA certificates in
+ * the PEM file `path` (copied; "" = the system's) for probes started from now
+ * on. 0 or CN_ENOMEM. */
+int health_set_ca_file(struct health *h, const char *path);
 
 /* Counters (for tests and the bench). */
 struct health_stats {

@@ -20,7 +20,8 @@ struct health_check {
     char **args;    /* script argv, NULL-terminated */
     size_t nheaders;
     bool tls_skip_verify;
-    bool grpc_tls; /* GRPCUseTLS */
+    bool grpc_tls;   /* GRPCUseTLS */
+    bool h2ping_tls; /* H2PingUseTLS */
     uint64_t interval_ms, timeout_ms;
     struct health_counter counter;
     uv_timer_t timer; /* the next run; a TCP probe's deadline while in flight */
@@ -44,6 +45,9 @@ struct health {
     size_t npool;
     CURL **done_batch; /* check_done: finished transfers being handled */
     size_t done_n;
+    char *ca_file; /* health_set_ca_file: NULL = the system's CAs */
+    /* h2ping.c: one OpenSSL client context, made at the first TLS probe */
+    struct ssl_ctx_st *ssl_ctx;
 };
 
 void health__maybe_release(struct health *h);
@@ -72,6 +76,12 @@ void health__udp_timeout(struct health_check *c);
 void health__script_probe(struct health_check *c);
 void health__script_abort(struct health_check *c);
 void health__script_timeout(struct health_check *c);
+
+/* H2PING (h2ping.c): HTTP/2 PING over TCP, or TLS with H2PingUseTLS. */
+void health__h2ping_probe(struct health_check *c);
+void health__h2ping_abort(struct health_check *c);
+void health__h2ping_timeout(struct health_check *c);
+void health__h2ping_fini(struct health *h); /* frees the TLS context */
 
 int health__http_init(struct health *h);
 void health__http_fini(struct health *h);

@@ -18,8 +18,9 @@ struct http_probe {
     struct health_check *c;
     CURL *easy;
     struct curl_slist *hdrs;
-    char status_line[128]; /* "200 OK" */
-    struct cn_buf body;    /* first HEALTH_OUTPUT_MAX bytes */
+    struct curl_slist *connect_to; /* TLSServerName: the name's address is the URL's */
+    char status_line[128];         /* "200 OK" */
+    struct cn_buf body;            /* first HEALTH_OUTPUT_MAX bytes */
     char errbuf[CURL_ERROR_SIZE];
     /* gRPC */
     char grpc_status[16], grpc_message[200]; /* trailers ("" when absent) */
@@ -241,6 +242,7 @@ static void probe_free(struct http_probe *p)
         }
     }
     curl_slist_free_all(p->hdrs);
+    curl_slist_free_all(p->connect_to);
     cn_buf_free(&p->body);
     cn_free(p);
 }
@@ -382,6 +384,7 @@ static void check_done(struct health *h)
 }
 
 static void start_transfer(struct http_probe *p);
+static const char *set_url(struct http_probe *p, const char *url);
 
 /* grpc.health.v1.Health/Check over HTTP/2: h2c with prior knowledge, or TLS
  * with GRPCUseTLS. The target is host:port[/service]; the request is the
@@ -424,7 +427,13 @@ static void grpc_setup(struct http_probe *p)
         }
         p->hdrs = n;
     }
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
+    const char *why = set_url(p, url);
+    if (why) {
+        probe_free(p);
+        fail(c, why);
+        return;
+    }
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                      c->grpc_tls ? (long)CURL_HTTP_VERSION_2TLS
                                  : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
@@ -436,6 +445,73 @@ static void grpc_setup(struct http_probe *p)
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     start_transfer(p);
+}
+
+/* Set the probe's URL. With TLSServerName on an https URL, Consul (Go's
+ * tls.Config.ServerName) sends that name in SNI and verifies the
+ * certificate against it, while connecting to the URL's host and sending
+ * the URL's Host header. libcurl takes SNI and the verified name from the
+ * URL, so: the URL's host becomes the name, CURLOPT_CONNECT_TO sends the
+ * connection to the real host and port, and the Host header (unless the
+ * definition sets one) is the original authority. 0, or an error message. */
+static const char *set_url(struct http_probe *p, const char *url)
+{
+    struct health_check *c = p->c;
+    CURL *e = p->easy;
+    if (!*c->tls_server_name || strncasecmp(url, "https://", 8) != 0) {
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        return NULL;
+    }
+    const char *why = "out of memory";
+    char *host = NULL, *port = NULL, *nurl = NULL;
+    CURLU *u = curl_url();
+    if (!u)
+        return why;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        why = "invalid URL";
+        goto out;
+    }
+    char ct[600], hh[600];
+    char *orig_port = NULL;
+    bool explicit_port = curl_url_get(u, CURLUPART_PORT, &orig_port, 0) == CURLUE_OK;
+    curl_free(orig_port);
+    int n1 = snprintf(ct, sizeof(ct), "%s:%s:%s:%s", c->tls_server_name, port, host, port);
+    int n2 = explicit_port ? snprintf(hh, sizeof(hh), "Host: %s:%s", host, port)
+                           : snprintf(hh, sizeof(hh), "Host: %s", host);
+    if (n1 < 0 || (size_t)n1 >= sizeof(ct) || n2 < 0 || (size_t)n2 >= sizeof(hh)) {
+        why = "TLSServerName or URL too long";
+        goto out;
+    }
+    if (curl_url_set(u, CURLUPART_HOST, c->tls_server_name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &nurl, 0) != CURLUE_OK) {
+        why = "invalid TLSServerName";
+        goto out;
+    }
+    bool has_host = false;
+    for (size_t i = 0; i < c->nheaders; i++)
+        has_host |= !strncasecmp(c->headers[i], "Host:", 5);
+    struct curl_slist *l = curl_slist_append(NULL, ct);
+    if (!l)
+        goto out;
+    p->connect_to = l;
+    if (!has_host) {
+        struct curl_slist *h2 = curl_slist_append(p->hdrs, hh);
+        if (!h2)
+            goto out;
+        p->hdrs = h2;
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
+    }
+    curl_easy_setopt(e, CURLOPT_CONNECT_TO, p->connect_to);
+    curl_easy_setopt(e, CURLOPT_URL, nurl);
+    why = NULL;
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_free(nurl);
+    curl_url_cleanup(u);
+    return why;
 }
 
 void health__http_probe(struct health_check *c)
@@ -472,7 +548,6 @@ void health__http_probe(struct health_check *c)
         has_ua |= !strncasecmp(c->headers[i], "User-Agent:", 11);
         has_accept |= !strncasecmp(c->headers[i], "Accept:", 7);
     }
-    curl_easy_setopt(e, CURLOPT_URL, c->target);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     if (!has_ua)
@@ -481,6 +556,12 @@ void health__http_probe(struct health_check *c)
         p->hdrs = curl_slist_append(p->hdrs, "Accept: text/plain, text/*, */*");
     if (p->hdrs)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
+    const char *why = set_url(p, c->target);
+    if (why) {
+        probe_free(p);
+        fail(c, why);
+        return;
+    }
     if (strcmp(c->method, "GET") != 0 || *c->body)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
     if (!strcmp(c->method, "HEAD"))
@@ -493,7 +574,6 @@ void health__http_probe(struct health_check *c)
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    (void)c->tls_server_name; /* see docs/consul-compat.md: SNI follows the URL's host */
     start_transfer(p);
 }
 
@@ -509,6 +589,8 @@ static void start_transfer(struct http_probe *p)
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
+    if (c->h->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->h->ca_file);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

@@ -160,6 +160,11 @@ void local_set_script_checks(struct local *l, bool enable)
     l->script_checks = enable;
 }
 
+int local_set_check_ca_file(struct local *l, const char *path)
+{
+    return l->health ? health_set_ca_file(l->health, path) : 0;
+}
+
 static void on_reaper_closed(uv_handle_t *h)
 {
     struct local *l = h->data;

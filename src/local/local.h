@@ -58,6 +58,10 @@ void local_set_server_port(struct local *l, int port);
  * API (-enable-local-script-checks). Off: they are refused with Consul's
  * message. */
 void local_set_script_checks(struct local *l, bool enable);
+/* HTTP, gRPC and H2PING checks verify TLS servers against the CA
+ * certificates in this PEM file (copied path) instead of the system's
+ * (Consul's enable_agent_tls_for_checks with ca_file). 0 or CN_ENOMEM. */
+int local_set_check_ca_file(struct local *l, const char *path);
 /* After the server has recovered: rebuild the local services/checks from this
  * node's catalog entries (re-arming TTL timers with their full TTL), then
  * propose this node's registration (node row + serfHealth, passing, "Agent

@@ -292,6 +292,14 @@ void local__runner_start(struct local *l, struct local__chk *ch)
         d.type = HEALTH_GRPC;
         d.target = c->grpc;
         d.grpc_use_tls = c->grpc_use_tls;
+    } else if (!strcmp(c->type, STATE_CHECK_H2PING)) {
+        if (!c->h2ping || !*c->h2ping) {
+            record(l, ch, "critical", LOST_DEF);
+            return;
+        }
+        d.type = HEALTH_H2PING;
+        d.target = c->h2ping;
+        d.h2ping_use_tls = c->h2ping_use_tls;
     } else if (!strcmp(c->type, STATE_CHECK_UDP)) {
         if (!c->udp || !*c->udp) {
             record(l, ch, "critical", LOST_DEF);

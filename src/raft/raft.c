@@ -363,8 +363,6 @@ void raft_free(struct raft *r)
     cn_free(r->msgs);
     prs_clear(r);
     raft__log_free(&r->log);
-    raft__buf_unref(&r->snap_data);
-    raft__buf_unref(&r->inst_data);
     cn_free(r->preads);
     cn_free(r->reads);
     cn_free(r);
@@ -571,6 +569,23 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep)
     if (index > r->log.applied)
         return CN_EINVAL;
     uint64_t target = index > keep ? index - keep : 0;
+    if (r->cfg.compact_keep_bytes) {
+        /* ...and no more of them than compact_keep_bytes of payload: a
+         * follower further behind gets the snapshot (streamed from the
+         * file by the shell, cheap), not the memory of a long tail. */
+        uint64_t bytes = 0, i = index;
+        while (i > target && i > r->log.snap_index) {
+            const struct raft_entry *e = raft__log_get(&r->log, i);
+            if (!e)
+                break;
+            bytes += e->data.len;
+            if (bytes > r->cfg.compact_keep_bytes)
+                break;
+            i--;
+        }
+        if (i > target)
+            target = i;
+    }
     /* Pitfall #19: never compact away the entries right after a snapshot
      * still being sent; the follower would need another one, forever. */
     for (size_t i = 0; i < r->n_prs; i++)
@@ -586,16 +601,10 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep)
     return 0;
 }
 
-int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta, const void *data,
-                      size_t len)
+int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta)
 {
-    if (!meta || (len && !data) || meta->index == 0 || meta->conf.n > RAFT_MAX_SERVERS)
+    if (!meta || meta->index == 0 || meta->conf.n > RAFT_MAX_SERVERS)
         return CN_EINVAL;
-    struct raft_buf b;
-    if (raft__buf_dup(&b, data, len) != 0)
-        return CN_ENOMEM;
-    raft__buf_unref(&r->snap_data);
-    r->snap_data = b;
     r->snap = *meta;
     r->have_snap = true;
     return 0;

@@ -116,7 +116,7 @@ enum raft_msg_type {
     RAFT_MSG_VOTE_RESP,
     RAFT_MSG_PREVOTE, /* §9.6: term = candidate's term + 1, receivers never change term */
     RAFT_MSG_PREVOTE_RESP,
-    RAFT_MSG_SNAPSHOT,    /* InstallSnapshot: the whole snapshot (the transport chunks it) */
+    RAFT_MSG_SNAPSHOT,    /* InstallSnapshot, by reference: snap (index, term, conf) */
     RAFT_MSG_TIMEOUT_NOW, /* leadership transfer: campaign now, skipping PreVote */
     RAFT_MSG__COUNT
 };
@@ -150,8 +150,17 @@ struct raft_msg {
      * VOTE/PREVOTE: RAFT_CTX_TRANSFER when the campaign follows a
      * TIMEOUT_NOW (it overrides the receivers' leader lease, pitfall #4). */
     uint64_t context;
-    /* SNAPSHOT: metadata and the state machine bytes. */
+    /* SNAPSHOT: the snapshot's metadata; the core never sees its bytes.
+     * The leader's shell, given a SNAPSHOT message to send, streams the
+     * bytes of its snapshot file (index, term) to the follower's shell,
+     * which writes them to disk and makes them durable; only then does it
+     * deliver this message to its core (a SNAPSHOT delivered to a core
+     * promises that the bytes of (index, term) are on that node's disk).
+     * A shell that cannot send it (the file was replaced by a newer one,
+     * the transfer failed) calls raft_report_snapshot(id, false). */
     struct raft_snapshot_meta snap;
+    /* Opaque bytes of the shell's own (the codec carries them; the core
+     * never sets or reads them). */
     struct raft_buf snap_data;
 };
 
@@ -170,6 +179,8 @@ struct raft_config {
     size_t max_msg_bytes;      /* cap on entry bytes in one APPEND (>=1 entry always) */
     size_t max_inflight_msgs;  /* pipelined APPENDs in flight per follower */
     size_t max_inflight_bytes; /* and their bytes (0 = unlimited) */
+    size_t compact_keep_bytes; /* raft_compact keeps at most this many payload bytes
+                                * behind the snapshot (0 = only the `keep` count) */
     raft_log_cb log;           /* may be NULL */
     void *log_arg;
 };
@@ -239,19 +250,20 @@ void raft_report_snapshot(struct raft *r, uint64_t id, bool ok);
  * after it are applied, only once it is durable. */
 void raft_persisted(struct raft *r, uint64_t index, uint64_t term);
 /* The shell has taken a snapshot of the state machine at `index` (<= applied):
- * the core may forget entries <= index - keep (keep entries for slow followers).
+ * the core may forget entries <= index - keep (keep entries for slow followers,
+ * and no more than cfg.compact_keep_bytes of payload when that is set).
  * CN_EINVAL if index > applied. Never compacts past a snapshot still being
  * sent to a follower (pitfall #19); the configuration as of the new first
  * index is kept (pitfall #17). */
 int raft_compact(struct raft *r, uint64_t index, uint64_t keep);
-/* The snapshot the leader should send to followers that fell behind the log:
- * meta + bytes (copied; the shell gives the newest one it has; its index must
- * be >= the compaction point or followers behind it cannot be helped; a
- * snapshot installed from a leader becomes the one to send automatically). A
- * follower in Snapshot state for 4 election timeouts without news is probed
- * again even if raft_report_snapshot never comes. */
-int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta, const void *data,
-                      size_t len);
+/* The snapshot the leader should send to followers that fell behind the log,
+ * by reference: (index, term, conf); the bytes stay in the shell's file (the
+ * shell gives the newest one it has; its index must be >= the compaction
+ * point or followers behind it cannot be helped; a snapshot installed from a
+ * leader becomes the one to send automatically). A follower in Snapshot
+ * state for 4 election timeouts without news is probed again even if
+ * raft_report_snapshot never comes. */
+int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta);
 
 /* ---- output -------------------------------------------------------------------- */
 
@@ -267,9 +279,11 @@ struct raft_read_state {
 struct raft_update {
     bool hs_changed;
     struct raft_hard_state hs;
-    /* persist: snapshot first (if snapshot != NULL), then entries */
+    /* persist: snapshot first (if snapshot != NULL), then entries. The
+     * snapshot is one a SNAPSHOT message delivered: its bytes are already
+     * on the shell's disk (RAFT_MSG_SNAPSHOT); persisting it means adopting
+     * that file as the node's snapshot. */
     const struct raft_snapshot_meta *snapshot;
-    struct raft_buf snapshot_data;
     const struct raft_entry *entries;
     size_t n_entries;
     /* apply in order */

@@ -175,7 +175,6 @@ struct raft_update_store {
     size_t n_reads;
     bool has_snap;
     struct raft_snapshot_meta snap;
-    struct raft_buf snap_data;
 };
 
 struct raft {
@@ -234,11 +233,9 @@ struct raft {
     /* Leader: the snapshot to send (raft_set_snapshot). */
     bool have_snap;
     struct raft_snapshot_meta snap;
-    struct raft_buf snap_data;
     /* Follower: a received snapshot not yet handed out. */
     bool inst_pending;
     struct raft_snapshot_meta inst;
-    struct raft_buf inst_data;
 
     struct raft_hard_state prev_hs;
     struct raft_update_store upd;

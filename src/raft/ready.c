@@ -26,7 +26,6 @@ void raft__upd_release(struct raft *r)
         raft__msg_free(&s->msgs[i]);
     cn_free(s->msgs);
     cn_free(s->reads);
-    raft__buf_unref(&s->snap_data);
     memset(s, 0, sizeof(*s));
 }
 
@@ -105,9 +104,6 @@ bool raft_ready(struct raft *r, struct raft_update *u)
     if (r->inst_pending) {
         s->has_snap = true;
         s->snap = r->inst;
-        s->snap_data = r->inst_data; /* moved */
-        r->inst_data.base = NULL;
-        r->inst_data.len = 0;
         r->inst_pending = false;
         if (l->applied < r->inst.index)
             l->applied = r->inst.index;
@@ -121,7 +117,6 @@ bool raft_ready(struct raft *r, struct raft_update *u)
     u->hs_changed = hs_changed;
     u->hs = hs;
     u->snapshot = s->has_snap ? &s->snap : NULL;
-    u->snapshot_data = s->snap_data;
     u->entries = s->ents;
     u->n_entries = s->n_ents;
     u->committed = s->comm;

@@ -1,7 +1,8 @@
 /* raft/snapshot.c: InstallSnapshot (thesis §5.1, paper Figure 13). The leader
- * sends the snapshot the shell gave it (raft_set_snapshot) when a follower
+ * sends the snapshot the shell named (raft_set_snapshot) when a follower
  * needs entries it has compacted; the follower keeps a matching suffix and
- * ignores stale snapshots (pitfall #18). */
+ * ignores stale snapshots (pitfall #18). The core handles snapshots by
+ * (index, term, configuration) only: the bytes stay in the shells' files. */
 #include "base/err.h"
 #include "base/log.h"
 #include "raft/raft_int.h"
@@ -16,9 +17,10 @@ void raft__send_snapshot(struct raft *r, struct raft_prog *p)
         p->probe_sent = true;
         return;
     }
-    struct raft_msg m = {
-        .type = RAFT_MSG_SNAPSHOT, .to = p->id, .snap = r->snap, .snap_data = r->snap_data};
-    raft__buf_ref(&m.snap_data);
+    /* By reference: the shell streams the bytes of snapshot (index, term)
+     * from its disk and delivers this message once they are on the
+     * follower's disk (raft.h, RAFT_MSG_SNAPSHOT). */
+    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .to = p->id, .snap = r->snap};
     /* Pitfall #19: no appends to this follower while the snapshot travels. */
     raft__prog_become_snapshot(p, r->snap.index);
     raft__send(r, &m);
@@ -42,11 +44,6 @@ void raft__handle_snapshot(struct raft *r, const struct raft_msg *m)
         raft__ack(r, m->from, r->log.commit);
         return;
     }
-    struct raft_buf data;
-    if (raft__buf_dup(&data, m->snap_data.base, m->snap_data.len) != 0) {
-        r->step_err = CN_ENOMEM;
-        return;
-    }
     /* Anything durable of the old log beyond what was committed is not the
      * snapshot's; the ack for s->index waits for raft_persisted(s). */
     uint64_t keep = r->log.persisted < r->log.commit ? r->log.persisted : r->log.commit;
@@ -56,17 +53,12 @@ void raft__handle_snapshot(struct raft *r, const struct raft_msg *m)
     /* Pitfall #17: the configuration comes with the snapshot. */
     r->base_conf = s->conf;
     raft__conf_refresh(r);
-    raft__buf_unref(&r->inst_data);
     r->inst = *s;
-    r->inst_data = data;
     r->inst_pending = true;
     /* Should we lead later, this is the snapshot to send to followers behind
      * our (now snapshot-based) log; the shell may replace it with a newer one. */
     if (!r->have_snap || r->snap.index < s->index) {
-        raft__buf_unref(&r->snap_data);
         r->snap = *s;
-        r->snap_data = data;
-        raft__buf_ref(&r->snap_data);
         r->have_snap = true;
     }
     raft__logf(r, CN_LOG_INFO, "installing snapshot at %llu term %llu",

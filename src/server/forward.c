@@ -5,7 +5,7 @@
  * caller when it applies the entry with its envelope itself (the state
  * machine is deterministic, so its result is the leader's; requests.c).
  * Reads ask the leader for a read index the same way, operations (ops.c)
- * for their outcome. */
+ * for their outcome, session renewals (renew.c) for a TTL clock reset. */
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +24,17 @@ void srv__send_encoded(struct srv *s, const struct omsg *m)
 {
     if (!s->x || s->x_stopping || s->failed)
         return;
+    if (m->snap) {
+        srv__sstream_start(s, m); /* the bytes first, from the file */
+        return;
+    }
+    srv__send_encoded_now(s, m);
+}
+
+void srv__send_encoded_now(struct srv *s, const struct omsg *m)
+{
+    if (!s->x || s->x_stopping || s->failed)
+        return;
     int rc = xport_send(s->x, m->to, XPORT_RAFT_MSG, m->data, m->len);
     if (rc && s->raft && m->snap)
         raft_report_snapshot(s->raft, m->to, false); /* probe again, not after a timeout */
@@ -39,6 +50,8 @@ struct omsg *srv__encode_msg(const struct raft_msg *m)
         return NULL;
     o->to = m->to;
     o->snap = m->type == RAFT_MSG_SNAPSHOT;
+    o->snap_index = m->snap.index;
+    o->snap_term = m->snap.term;
     if (raft_msg_encode(m, o->data, n, &o->len) != 0) {
         cn_free(o);
         return NULL;
@@ -174,6 +187,8 @@ static void on_fw_req(struct srv *s, uint64_t from, const uint8_t *p, size_t len
         on_op(s, from, m);
     } else if (m->kind == SRV_FWD_READ) {
         on_read(s, from, m);
+    } else if (m->kind == SRV_FWD_RENEW) {
+        srv__on_renew(s, from, m);
     }
     cn_free(m);
 }
@@ -190,6 +205,8 @@ static void on_fw_resp(struct srv *s, uint64_t from, const uint8_t *p, size_t le
     uint64_t req = m.req_id, idx = m.index;
     if (m.kind == SRV_FWD_PROPOSE) {
         srv__prop_answer(s, &m);
+    } else if (m.kind == SRV_FWD_RENEW) {
+        srv__renew_answer(s, &m);
     } else if (m.kind == SRV_FWD_OP) {
         for (struct op *o = s->ops.head; o; o = o->next) {
             if (!o->fwd || o->from || o->req_id != req)
@@ -228,7 +245,8 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
         void *owned = NULL;
         if (raft_msg_decode(payload, len, &m, &owned) != 0)
             return;
-        if (m.from == from && s->raft)
+        if (m.from == from && s->raft &&
+            (m.type != RAFT_MSG_SNAPSHOT || srv__sstream_deliverable(s, from, &m)))
             raft_step(s->raft, &m);
         cn_free(owned);
         srv__kick(s);
@@ -236,6 +254,11 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
         on_fw_req(s, from, payload, len);
     } else if (type == XPORT_FORWARD_RESP) {
         on_fw_resp(s, from, payload, len);
+    } else if (type == XPORT_SNAP_CHUNK) {
+        srv__sstream_on_chunk(s, from, payload, len);
+    } else if (type == XPORT_SNAP_ACK) {
+        srv__sstream_on_ack(s, from, payload, len);
+        srv__kick(s);
     }
 }
 
@@ -247,6 +270,7 @@ void srv__on_peer_state(void *arg, uint64_t id, bool up)
     if (up) {
         srv__send_info(s, id, true);
     } else if (s->raft) {
+        srv__sstream_peer_down(s, id);
         raft_report_unreachable(s->raft, id);
     }
 }

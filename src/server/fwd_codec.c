@@ -104,6 +104,11 @@ int srv_fwd_req_encode(const struct srv_fwd_req *m, struct cn_buf *b)
         rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->u.op.op);
         rc = rc ? rc : cn_enc_u64(b, m->u.op.id);
         return rc ? rc : enc_str(b, m->u.op.addr, sizeof(m->u.op.addr));
+    case SRV_FWD_RENEW:
+        if (!m->u.renew.session[0])
+            return CN_EINVAL;
+        rc = cn_enc_u64(b, m->req_id);
+        return rc ? rc : enc_str(b, m->u.renew.session, sizeof(m->u.renew.session));
     }
     return CN_EINVAL;
 }
@@ -112,7 +117,8 @@ int srv_fwd_resp_encode(const struct srv_fwd_resp *m, struct cn_buf *b)
 {
     if ((unsigned)m->code > SRV_FWD_CODE_MAX)
         return CN_EINVAL;
-    if (m->kind != SRV_FWD_PROPOSE && m->kind != SRV_FWD_READ && m->kind != SRV_FWD_OP)
+    if (m->kind != SRV_FWD_PROPOSE && m->kind != SRV_FWD_READ && m->kind != SRV_FWD_OP &&
+        m->kind != SRV_FWD_RENEW)
         return CN_EINVAL;
     int rc = cn_enc_u8(b, SRV_FWD_VERSION);
     rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->kind);
@@ -126,6 +132,8 @@ int srv_fwd_resp_encode(const struct srv_fwd_resp *m, struct cn_buf *b)
     }
     if (m->kind == SRV_FWD_READ)
         return cn_enc_u64(b, m->index);
+    if (m->kind == SRV_FWD_RENEW)
+        return 0; /* the code says it all */
     return enc_str(b, m->msg, sizeof(m->msg));
 }
 
@@ -247,7 +255,7 @@ static enum srv_fwd_kind rd_head(struct rd *r, bool req)
     }
     uint8_t k = rd_u8(r, "kind");
     if (!r->bad && !(k == SRV_FWD_PROPOSE || k == SRV_FWD_READ || k == SRV_FWD_OP ||
-                     (req && k == SRV_FWD_INFO))) {
+                     k == SRV_FWD_RENEW || (req && k == SRV_FWD_INFO))) {
         r->off--;
         fail(r, "unknown %s kind %u", req ? "request" : "answer", k);
         return 0;
@@ -316,6 +324,15 @@ int srv_fwd_req_decode(const void *p, size_t len, struct srv_fwd_req *m, char *e
         rd_str(&r, m->u.op.addr, sizeof(m->u.op.addr), "address");
         break;
     }
+    case SRV_FWD_RENEW:
+        m->req_id = rd_u64(&r, "request id");
+        at = r.off;
+        rd_str(&r, m->u.renew.session, sizeof(m->u.renew.session), "session id");
+        if (!r.bad && !m->u.renew.session[0]) {
+            r.off = at;
+            fail(&r, "empty session id");
+        }
+        break;
     }
     return rd_end(&r);
 }
@@ -342,6 +359,8 @@ int srv_fwd_resp_decode(const void *p, size_t len, struct srv_fwd_resp *m, char 
         m->term = rd_u64(&r, "term");
     } else if (m->kind == SRV_FWD_READ) {
         m->index = rd_u64(&r, "index");
+    } else if (m->kind == SRV_FWD_RENEW) {
+        /* nothing after the code */
     } else {
         rd_str(&r, m->msg, sizeof(m->msg), "message");
     }

@@ -25,12 +25,15 @@
 #define SRV_FWD_UUID_MAX 40
 #define SRV_FWD_ADDR_MAX 64
 #define SRV_FWD_MSG_MAX 256
+#define SRV_FWD_SESSION_MAX 129 /* a session ID (state's STATE_SESSION_ID_MAX + NUL) */
 
 enum srv_fwd_kind {
     SRV_FWD_INFO = 1,    /* request only: who I am, whom I know */
     SRV_FWD_PROPOSE = 2, /* a write for the leader of a given term */
     SRV_FWD_READ = 3,    /* a read index */
     SRV_FWD_OP = 4,      /* a membership operation (remove, transfer) */
+    SRV_FWD_RENEW = 5,   /* a session renewal: the leader restarts its TTL clock (no log
+                          * write; Consul's Session.Renew RPC forwarded to the leader) */
 };
 
 /* Answer codes on the wire. FROZEN: a value keeps its meaning forever; new
@@ -74,7 +77,7 @@ struct srv_fwd_peer {
 
 struct srv_fwd_req {
     enum srv_fwd_kind kind;
-    uint64_t req_id; /* PROPOSE, READ, OP: the sender's id, echoed in the answer. PROPOSE:
+    uint64_t req_id; /* PROPOSE, READ, OP, RENEW: the sender's id, echoed in the answer. PROPOSE:
                       * the attempt's id, increasing per sender epoch */
     union {
         struct {
@@ -100,11 +103,15 @@ struct srv_fwd_req {
             uint64_t id; /* 0: by address */
             char addr[SRV_FWD_ADDR_MAX];
         } op;
+        struct {
+            char session[SRV_FWD_SESSION_MAX];
+        } renew;
     } u;
 };
 
 struct srv_fwd_resp {
-    enum srv_fwd_kind kind; /* PROPOSE, READ or OP */
+    enum srv_fwd_kind kind; /* PROPOSE, READ, OP or RENEW (RENEW: the code alone; OK
+                             * renewed, NOTFOUND no such session, NOT_LEADER retry) */
     uint64_t req_id;
     enum srv_fwd_code code;
     uint64_t index;            /* PROPOSE (OK): where proposed; READ (OK): the read index */

@@ -111,6 +111,9 @@ void srv__role_changed(struct srv *s, const struct raft_status *st)
         for (struct rreq *r = s->reads.head; r; r = r->next)
             if (r->phase == R_FWD)
                 r->phase = R_HELD;
+        /* Renewals asked of the old leader: ask the new one (or renew here). */
+        for (struct renew *w = s->renews.head; w; w = w->next)
+            w->req_id = 0;
     }
     if (was_leader && st->state != RAFT_LEADER) {
         /* Reads waiting for a quorum round of a term we lost: ask again. */
@@ -122,8 +125,11 @@ void srv__role_changed(struct srv *s, const struct raft_status *st)
                 r->phase = R_HELD;
         }
     }
-    if (st->leader != RAFT_NONE)
+    if (st->leader != RAFT_NONE) {
         srv__dispatch_held(s);
+        if (new_leader && s->renews.head)
+            srv__renews_tick(s);
+    }
 }
 
 /* The update's write job and messages, by server/seq.c's rules (what is
@@ -168,8 +174,7 @@ static bool handle_update(struct srv *s, const struct raft_update *u)
     /* b. apply (snapshot first) */
     bool revived = false;
     if (u->snapshot) {
-        if (srv__restore_snapshot(s, u->snapshot, u->snapshot_data.base, u->snapshot_data.len) !=
-            0) {
+        if (srv__restore_snapshot(s, u->snapshot) != 0) {
             cn_error("server", "cannot install the leader's snapshot; exiting");
             abort();
         }
@@ -281,6 +286,8 @@ void srv__on_tick(uv_timer_t *t)
         srv__dispatch_held(s);
     srv__expire(s);
     srv__ops_tick(s);
+    srv__renews_tick(s);
+    srv__sstream_tick(s);
     if (s->probes)
         srv__run_probes(s);
     srv__maybe_bootstrap(s);

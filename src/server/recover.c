@@ -101,6 +101,10 @@ void srv__raft_config(const struct srv *s, struct raft_config *cfg)
     cfg->check_quorum = true;
     cfg->lease_reads = true;
     cfg->max_msg_bytes = 1 << 20;
+    cfg->compact_keep_bytes = SNAP_KEEP_BYTES;
+    size_t xmax = srv__xport_max_msg();
+    if (xmax && xmax / 4 < cfg->max_msg_bytes)
+        cfg->max_msg_bytes = xmax / 4; /* an APPEND must fit a transport message */
     cfg->max_inflight_msgs = 256;
     cfg->log = raft_log;
 }
@@ -136,14 +140,18 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
     struct raft_restore rs;
     memset(&rs, 0, sizeof(rs));
     if (info->snap_index) {
-        uint64_t si, stt;
-        void *data;
-        size_t len;
-        rc = stor_snapshot_load(s->st, &si, &stt, &data, &len);
+        /* Mapped, not read into the heap: restored, then unmapped. */
+        uint64_t si = info->snap_index, stt = info->snap_term;
+        struct stor_snap_map map;
+        char merr[256] = "";
+        rc = stor_snapshot_map(s->st, si, stt, false, &map, merr, sizeof(merr));
         if (rc) {
-            snprintf(err, errcap, "%s: loading snapshot: %s", dir, cn_strerror(rc));
+            snprintf(err, errcap, "%s: loading snapshot: %s", dir,
+                     merr[0] ? merr : cn_strerror(rc));
             return rc;
         }
+        const void *data = map.data;
+        size_t len = map.len;
         struct raft_conf c;
         const void *sp;
         size_t sl;
@@ -151,8 +159,8 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         rc = srv__snap_split(data, len, &c, &sp, &sl, rerr, sizeof(rerr));
         if (!rc)
             rc = state_snapshot_restore(s->state, sp, sl, rerr, sizeof(rerr));
+        stor_snapshot_unmap(&map);
         if (rc) {
-            cn_free(data);
             snprintf(err, errcap, "%s: snapshot at index %llu: %s", dir, (unsigned long long)si,
                      rerr[0] ? rerr : cn_strerror(rc));
             return rc;
@@ -164,9 +172,6 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         rs.snap.term = stt;
         rs.snap.conf = c;
         s->bootstrapped = true;
-        /* kept for raft_set_snapshot below */
-        s->snap_bytes = data;
-        s->snap_bytes_len = len;
     }
     struct rec rec = {0};
     rec.blob = (struct cn_buf)CN_BUF_INIT;
@@ -218,10 +223,7 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         snprintf(err, errcap, "%s: the recovered log is inconsistent", dir);
         return CN_ECORRUPT;
     }
-    if (s->snap_bytes) {
-        raft_set_snapshot(s->raft, &rs.snap, s->snap_bytes, s->snap_bytes_len);
-        cn_free(s->snap_bytes);
-        s->snap_bytes = NULL;
-    }
+    if (rs.snap.index)
+        raft_set_snapshot(s->raft, &rs.snap);
     return 0;
 }

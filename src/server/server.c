@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -30,6 +31,16 @@ static void on_change(void *arg, enum state_table t, const char *key, uint64_t i
 {
     struct srv *s = arg;
     srv__watches_change(s->watches, t, key, index);
+}
+
+/* CAIRN_XPORT_MAX_MSG (bytes, tests): a lower transport message limit, to
+ * show that snapshots larger than one message still travel. */
+size_t srv__xport_max_msg(void)
+{
+    const char *v = getenv("CAIRN_XPORT_MAX_MSG");
+    if (v && atol(v) >= 65536 && atol(v) <= (1L << 30))
+        return (size_t)atol(v);
+    return 0;
 }
 
 static int fail_open(struct srv *s, int rc)
@@ -51,6 +62,13 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     s->snap_every = opt->snapshot_entries ? opt->snapshot_entries : 16384;
     s->snap_interval_ms = opt->snapshot_interval_ms;
     s->snap_in_process = opt->snapshot_in_process;
+    /* Snapshot streaming (snapstream.c): 1 MiB chunks, 4 in flight. The
+     * environment may set a smaller chunk (tests) or a larger one. */
+    s->snap_chunk = opt->snapshot_chunk_bytes ? opt->snapshot_chunk_bytes : (size_t)1 << 20;
+    const char *ck = getenv("CAIRN_SNAPSHOT_CHUNK_BYTES");
+    if (ck && atol(ck) >= 64 && atol(ck) <= (1L << 26))
+        s->snap_chunk = (size_t)atol(ck);
+    s->snap_window = 4;
     s->child_fd = -1;
     /* 10 ms ticks give the election timer 50 distinct values in [500 ms, 1 s):
      * with coarser ticks two survivors often time out on the same tick and
@@ -127,10 +145,11 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
                                    .on_frame = srv__on_frame,
                                    .on_peer_state = srv__on_peer_state,
                                    .arg = s,
-                                   /* A snapshot travels as one message, in 1 MiB
-                                    * chunks: 1 GiB covers millions of KV pairs. The
-                                    * receiver grows its buffer only as bytes arrive. */
-                                   .max_msg = (size_t)1 << 30,
+                                   /* Snapshots are streamed in chunks (snapstream.c):
+                                    * the limit is the transport's default (64 MiB,
+                                    * above any entry); tests may lower it. */
+                                   .max_msg = srv__xport_max_msg(),
+                                   .chunk_size = srv__xport_max_msg() / 2,
                                    /* Keepalives and the idle limit follow Raft's
                                     * heartbeat, at least 25 ms: a shorter idle limit
                                     * would reset links of a merely busy peer. */
@@ -329,12 +348,11 @@ void srv_close(struct srv *s)
         srv__free_job(j);
     }
     if (s->snap_job) {
-        cn_buf_free(&s->snap_job->data);
+        srv__encbuf_unmap(&s->snap_job->data);
         cn_free(s->snap_job);
         s->snap_job = NULL;
     }
-    cn_free(s->snap_bytes);
-    s->snap_bytes = NULL;
+    srv__sstream_close_all(s);
     raft_free(s->raft);
     s->raft = NULL;
     if (s->st)
@@ -346,6 +364,7 @@ void srv_close(struct srv *s)
     s->watches = NULL;
     while (s->ops.head)
         srv__op_finish(s, s->ops.head, CN_ESHUTDOWN, "shutting down");
+    srv__renews_fail(s, CN_ESHUTDOWN);
     for (struct probe *p = s->probes; p; p = p->next) {
         if (p->busy)
             srv__probe_end(p);

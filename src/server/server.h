@@ -42,8 +42,9 @@ struct srv_options {
     /* Never fork: encode on the loop (a stall) and write on the snapshot
      * thread, the path taken anyway when fork() fails. For tests. */
     bool snapshot_in_process;
-    uint64_t node_id; /* this server's raft id; 0 = a random one, generated once
-                       * and kept in data_dir/raft-id (never reused) */
+    size_t snapshot_chunk_bytes; /* snapshot streaming chunk; 0 = 1 MiB */
+    uint64_t node_id;            /* this server's raft id; 0 = a random one, generated once
+                                  * and kept in data_dir/raft-id (never reused) */
     /* ---- cluster (Raft) ------------------------------------------------------
      * The single-voter path is a Raft cluster of one. Fields below are
      * optional; zero values give a bootstrapped single server. With a
@@ -143,6 +144,22 @@ int srv_transfer_leader(struct srv *s, uint64_t id, srv_op_cb cb, void *arg);
 /* Graceful leave: transfer leadership if leader, remove this server from the
  * configuration, and report when that change committed. */
 int srv_leave(struct srv *s, srv_op_cb cb, void *arg);
+
+/* Session renewals (Consul: a Session.Renew RPC, forwarded to the leader;
+ * never a log write). The leader's TTL clocks live above this module: the
+ * owner of the clocks installs `fn`, which the leader calls for a renewal
+ * made on it or forwarded to it by a follower; fn returns 0 (renewed) or
+ * CN_ENOTFOUND (no such session in the leader's state). */
+typedef int (*srv_renew_fn)(void *arg, const char *session);
+void srv_set_renew_handler(struct srv *s, srv_renew_fn fn, void *arg);
+/* Renew `session` on the leader: at once on the leader, else forwarded
+ * (SRV_FWD_RENEW), sent again to the next leader if the one asked is gone.
+ * cb(arg, rc) exactly once: 0, CN_ENOTFOUND, CN_EAGAIN (no leader answered
+ * within the hold timeout) or CN_ESHUTDOWN. Returns 0, or CN_ENOMEM /
+ * CN_EINVAL (an id over STATE_SESSION_ID_MAX) / CN_ESHUTDOWN with cb not
+ * called. cb may run before this returns (on the leader). */
+typedef void (*srv_renew_cb)(void *arg, int rc);
+int srv_session_renew(struct srv *s, const char *session, srv_renew_cb cb, void *arg);
 
 /* Leadership view for API headers. */
 bool srv_is_leader(const struct srv *s);

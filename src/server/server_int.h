@@ -32,6 +32,7 @@
 #define STOR_CONF 2
 #define SNAP_RETAIN 2  /* snapshot files kept on disk */
 #define SNAP_KEEP 1024 /* log entries kept behind a snapshot for slow followers */
+#define SNAP_KEEP_BYTES ((size_t)4 << 20) /* ...and at most this much payload */
 #define SNAP_MAGIC "CNS1"
 #define MAX_DIR 32 /* servers this one knows about */
 
@@ -70,7 +71,8 @@ struct list {
 struct omsg {                /* an encoded Raft message, maybe waiting for a durable write */
     struct srv_seq_msg link; /* held on a job (server/seq.h) */
     uint64_t to;
-    bool snap; /* a SNAPSHOT: a failed send is reported to the core */
+    bool snap; /* a SNAPSHOT: streamed first (snapstream.c); a failed send is reported */
+    uint64_t snap_index, snap_term;
     size_t len;
     uint8_t data[];
 };
@@ -80,10 +82,8 @@ struct wjob { /* one update's durable part; loop -> writer -> loop */
     struct srv_seq_job sq; /* loop only: ack and held messages (server/seq.h) */
     bool has_hs;           /* the writer's copy of sq.has_hs/sq.hs */
     struct stor_hard_state hs;
-    bool has_snap;
+    bool has_snap; /* adopt the received file of (snap_index, snap_term) */
     uint64_t snap_index, snap_term;
-    void *snap_data; /* owned */
-    size_t snap_len;
     struct stor_entry *ents; /* data points into blob */
     size_t n;
     void *blob;
@@ -128,6 +128,17 @@ struct op {
     uint64_t from;   /* remote: the follower to answer */
     uint64_t deadline;
     srv_op_cb cb;
+    void *arg;
+};
+
+/* A session renewal waiting for the leader's answer (renew.c). */
+struct renew {
+    struct renew *next, *prev;
+    char session[SRV_FWD_SESSION_MAX];
+    uint64_t req_id;   /* of the last send (0: not sent to the current leader) */
+    uint64_t sent_at;  /* uv_now() of the last send */
+    uint64_t deadline; /* uv_now() ms: then CN_EAGAIN */
+    srv_renew_cb cb;
     void *arg;
 };
 
@@ -219,6 +230,11 @@ struct srv {
     /* operations: ops.c */
     struct list ops;
 
+    /* session renewals: renew.c (the handler set by srv_set_renew_handler) */
+    struct list renews;
+    srv_renew_fn renew_fn;
+    void *renew_arg;
+
     /* transport: server.c starts and stops it; discovery.c owns the
      * directory (ready.c's sync_conf marks entries dialed/was_member) */
     struct xport *x;
@@ -245,6 +261,13 @@ struct srv {
     uv_poll_t child_poll;
     bool poll_active;
     uv_timer_t snap_timer;
+    struct raft_conf snap_taken_conf; /* configuration of the snapshot being taken */
+
+    /* snapshot streams (snapstream.c): out to followers, in from a leader */
+    struct sso *sout;
+    struct ssi *sin;
+    size_t snap_chunk;    /* bytes per XPORT_SNAP_CHUNK */
+    unsigned snap_window; /* chunks in flight per stream */
 
     /* write jobs, loop side: the jobs submitted and not handed back, their
      * held messages and the hard state last asked for (server/seq.h).
@@ -265,8 +288,6 @@ struct srv {
     bool snap_done; /* writer/snapshot thread -> loop: snap_rc, snap_err */
     int snap_rc;
     char snap_err[256];
-    void *snap_bytes; /* writer -> loop: the installed file's payload */
-    size_t snap_bytes_len;
     int write_err;
     bool stop;
     pthread_t writer, snapper;
@@ -316,6 +337,14 @@ void srv__raft_config(const struct srv *s, struct raft_config *cfg);
 int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct stor_info *info,
                  char *err, size_t errcap);
 
+/* renew.c: session renewals. A leader's answer to a forwarded renewal, a
+ * follower's handling of the leader's answer, the tick (resends, the hold
+ * deadline), and failing them all at close. */
+void srv__on_renew(struct srv *s, uint64_t from, const struct srv_fwd_req *m);
+void srv__renew_answer(struct srv *s, const struct srv_fwd_resp *m);
+void srv__renews_tick(struct srv *s);
+void srv__renews_fail(struct srv *s, int rc);
+
 /* ready.c: the update cycle of the core (ready -> persist -> apply -> answer) */
 void srv__kick(struct srv *s);          /* process_ready once this loop iteration */
 void srv__process_ready(struct srv *s); /* handle every pending raft_update now */
@@ -347,21 +376,21 @@ void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
 /* snapshot.c: taking (fork child or thread), installing, restoring */
 void *srv__snapper_main(void *arg); /* the snapshot thread (fork fallback) */
 void srv__maybe_snapshot(struct srv *s);
+/* Release a snapshot encode buffer (an anonymous mapping, see snapshot.c). */
+void srv__encbuf_unmap(struct cn_buf *b);
 void srv__on_snap_timer(uv_timer_t *t);
 void srv__reap_child(struct srv *s, bool block);
 void srv__child_poll_close(struct srv *s);
-/* Our snapshot finished (rc, err); bytes: the installed payload read back
+/* Our snapshot finished (rc, err)
  * (borrowed, may be NULL): tell the core and compact. */
-void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const void *bytes,
-                        size_t blen);
+void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err);
 /* Split a snapshot payload (SNAP_MAGIC, u32 length, configuration, state)
  * into configuration and state (borrowed from p). 0, or CN_ECORRUPT with err
  * set (a payload without the magic included). */
 int srv__snap_split(const void *p, size_t len, struct raft_conf *conf, const void **state,
                     size_t *slen, char *err, size_t errcap);
 /* A leader's snapshot replaces the state. 0 or an error (logged). */
-int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, const void *data,
-                          size_t len);
+int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m);
 
 /* requests.c: proposals and the read barrier */
 void srv__prop_finish(struct srv *s, struct prop *p, int rc, const struct state_result *res);
@@ -387,6 +416,20 @@ void srv__prop_answer(struct srv *s, const struct srv_fwd_resp *m);
 void srv__send_raw(struct srv *s, uint64_t to, uint8_t type, const void *p, size_t len);
 struct omsg *srv__encode_msg(const struct raft_msg *m); /* NULL on error */
 void srv__send_encoded(struct srv *s, const struct omsg *m);
+void srv__send_encoded_now(struct srv *s, const struct omsg *m); /* no streaming */
+
+/* server.c: the transport's message limit (0: its default, 64 MiB) */
+size_t srv__xport_max_msg(void);
+
+/* snapstream.c: snapshots streamed from file to file in chunks */
+void srv__sstream_start(struct srv *s, const struct omsg *m); /* a SNAPSHOT to send */
+void srv__sstream_on_chunk(struct srv *s, uint64_t from, const void *p, size_t len);
+void srv__sstream_on_ack(struct srv *s, uint64_t from, const void *p, size_t len);
+/* May a SNAPSHOT message from `from` reach the core (its bytes are here)? */
+bool srv__sstream_deliverable(struct srv *s, uint64_t from, const struct raft_msg *m);
+void srv__sstream_tick(struct srv *s);
+void srv__sstream_peer_down(struct srv *s, uint64_t id);
+void srv__sstream_close_all(struct srv *s);
 void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, size_t len);
 void srv__on_peer_state(void *arg, uint64_t id, bool up);
 /* Encode (fwd_codec.h) and send a forwarding request or answer: 0, or the

@@ -2,17 +2,20 @@
  * applied since the last one and `snapshot_interval_ms` passed, a forked
  * child encodes its copy-on-write view and writes the file (see
  * snapshot_fork for why this shape; the snapshot thread does it when fork
- * fails); the writer installs it between two batches and reads it back, and
- * the loop tells the core (raft_compact, keeping SNAP_KEEP entries for slow
- * followers; raft_set_snapshot with the bytes). A snapshot file's payload is
+ * fails); the writer installs it between two batches, and the loop tells
+ * the core (raft_compact, keeping SNAP_KEEP entries for slow followers;
+ * raft_set_snapshot with its index, term and configuration: the bytes stay
+ * in the file, streamed to followers by snapstream.c). A snapshot file's payload is
  * SNAP_MAGIC, the encoded configuration, then the encoded state; a payload
  * without the magic is refused (srv__snap_split). A leader's snapshot
  * replaces the state here too (srv__restore_snapshot). */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,11 +64,41 @@ int srv__snap_split(const void *p, size_t len, struct raft_conf *conf, const voi
     return 0;
 }
 
+/* Room for one encoding: the encoded state is smaller than the state's
+ * memory; a previous snapshot's size doubled covers growth since. */
 static size_t snap_estimate(const struct srv *s)
 {
-    if (s->last_snap_len)
-        return s->last_snap_len + s->last_snap_len / 4 + 4096;
-    return state_mem_bytes(s->state) + 4096;
+    size_t a = state_mem_bytes(s->state), b = s->last_snap_len * 2;
+    return (a > b ? a : b) + ((size_t)16 << 20);
+}
+
+/* The encode buffer is an anonymous mapping of its own, not heap memory: a
+ * snapshot's tens of MB handed back to malloc stay resident in the process
+ * (an arena's free chunks are not returned to the kernel, and glibc's
+ * dynamic mmap threshold sends large blocks to the heap after the first
+ * one is freed). munmap returns them at once, whatever thread frees them.
+ * Pages are only touched by the encoder (in the fork child's copy when
+ * forked): the parent faults in the header's page and no more. The buffer
+ * is fixed (cn_buf.fixed): an encoding that outgrows it fails cleanly
+ * instead of reallocating memory malloc does not own. */
+static int encbuf_map(struct cn_buf *b, size_t cap)
+{
+    cn_buf_init(b);
+    void *p =
+        mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return CN_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    b->fixed = true;
+    return 0;
+}
+
+void srv__encbuf_unmap(struct cn_buf *b)
+{
+    if (b->p && b->fixed)
+        munmap(b->p, b->cap);
+    cn_buf_init(b);
 }
 
 void srv__reap_child(struct srv *s, bool block)
@@ -169,6 +202,7 @@ static void on_child(uv_poll_t *h, int status, int events)
 static void snap_conf(struct srv *s, struct raft_conf *c)
 {
     *c = s->applied_conf;
+    s->snap_taken_conf = *c; /* named to the core with the snapshot */
 }
 
 /* Why fork: encoding 100k KV pairs (~33 MB) takes 30-80 ms (docs/benchmarks.md),
@@ -179,16 +213,18 @@ static void snap_conf(struct srv *s, struct raft_conf *c)
 static int snapshot_fork(struct srv *s)
 {
     srv__reap_child(s, true);
-    struct cn_buf buf = CN_BUF_INIT;
+    struct cn_buf buf;
     struct raft_conf c;
     snap_conf(s, &c);
-    if (cn_buf_reserve(&buf, snap_estimate(s)) || snap_header(&buf, &c)) {
-        cn_buf_free(&buf);
+    if (encbuf_map(&buf, snap_estimate(s)))
+        return CN_ENOMEM;
+    if (snap_header(&buf, &c)) {
+        srv__encbuf_unmap(&buf);
         return CN_ENOMEM;
     }
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
-        cn_buf_free(&buf);
+        srv__encbuf_unmap(&buf);
         return CN_EIO;
     }
     pid_t parent = getpid();
@@ -198,7 +234,7 @@ static int snapshot_fork(struct srv *s)
         snap_child(s, &buf, p[1], parent);
     int e = errno;
     s->snap_fork_us = (uv_hrtime() - t0) / 1000;
-    cn_buf_free(&buf);
+    srv__encbuf_unmap(&buf); /* the child has its own copy */
     close(p[1]);
     if (pid < 0) {
         close(p[0]);
@@ -240,7 +276,7 @@ static int snapshot_in_process(struct srv *s)
     job->term = s->snap_term;
     struct raft_conf c;
     snap_conf(s, &c);
-    int rc = cn_buf_reserve(&job->data, snap_estimate(s));
+    int rc = encbuf_map(&job->data, snap_estimate(s));
     if (!rc)
         rc = snap_header(&job->data, &c);
     if (!rc)
@@ -248,7 +284,7 @@ static int snapshot_in_process(struct srv *s)
     if (rc) {
         cn_error("server", "snapshot at index %llu: encoding the state: %s",
                  (unsigned long long)s->snap_index, cn_strerror(rc));
-        cn_buf_free(&job->data);
+        srv__encbuf_unmap(&job->data);
         cn_free(job);
         return rc;
     }
@@ -315,17 +351,16 @@ void *srv__snapper_main(void *arg)
             s->install_term = job->term;
             pthread_cond_signal(&s->cond);
         }
-        cn_buf_free(&job->data);
+        srv__encbuf_unmap(&job->data);
         cn_free(job);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
-/* The snapshot thread or the writer finished a snapshot of ours (rc, err);
- * bytes: the installed payload read back (borrowed, may be NULL). */
-void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const void *bytes,
-                        size_t blen)
+/* The snapshot thread or the writer finished a snapshot of ours. The core
+ * gets its name, not its bytes: followers are sent the file (snapstream.c). */
+void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err)
 {
     s->snap_phase = SNAP_IDLE;
     if (snap_rc) {
@@ -338,30 +373,40 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err, const 
                 (unsigned long long)((uv_hrtime() - s->snap_t0) / 1000000),
                 (unsigned long long)s->snap_fork_us);
         if (s->raft) {
-            struct raft_snapshot_meta m = {.index = s->snap_index, .term = s->snap_term};
-            struct raft_conf c;
-            const void *sp;
-            size_t sl;
-            char err[128];
-            if (bytes && srv__snap_split(bytes, blen, &c, &sp, &sl, err, sizeof(err)) == 0) {
-                m.conf = c;
-                raft_set_snapshot(s->raft, &m, bytes, blen);
-            }
+            struct raft_snapshot_meta m = {
+                .index = s->snap_index, .term = s->snap_term, .conf = s->snap_taken_conf};
+            raft_set_snapshot(s->raft, &m);
             raft_compact(s->raft, s->snap_index, SNAP_KEEP);
+            /* The compacted entries went back to malloc, in chunks all over
+             * the heap that glibc does not return on its own: give the free
+             * pages back now (madvise; a few ms for a heap of 100 MB). */
+            uint64_t t0 = uv_hrtime();
+            malloc_trim(0);
+            cn_debug("server", "malloc_trim after compaction: %llu us",
+                     (unsigned long long)((uv_hrtime() - t0) / 1000));
         }
     }
 }
 
-int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m, const void *data,
-                          size_t len)
+/* A leader's snapshot, received to a file (snapstream.c; the writer may be
+ * renaming it into place right now), replaces the state: restored from a
+ * read-only mapping of the file, unmapped at once. */
+int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m)
 {
     struct raft_conf c;
     const void *sp;
     size_t sl;
     char err[256] = "";
-    int rc = srv__snap_split(data, len, &c, &sp, &sl, err, sizeof(err));
+    struct stor_snap_map map;
+    int rc = stor_snapshot_map(s->st, m->index, m->term, true, &map, err, sizeof(err));
+    if (rc == CN_ENOTFOUND)
+        rc = stor_snapshot_map(s->st, m->index, m->term, false, &map, err, sizeof(err));
+    if (!rc)
+        rc = srv__snap_split(map.data, map.len, &c, &sp, &sl, err, sizeof(err));
     if (!rc)
         rc = state_snapshot_restore(s->state, sp, sl, err, sizeof(err));
+    size_t len = map.len;
+    stor_snapshot_unmap(&map);
     if (rc) {
         cn_error("server", "restoring snapshot at index %llu: %s", (unsigned long long)m->index,
                  err[0] ? err : cn_strerror(rc));

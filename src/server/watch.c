@@ -50,12 +50,35 @@ static uint64_t seed(enum state_table t, bool prefix, bool any)
     return h;
 }
 
+/* Service and node names match case-insensitively (state/catalog.c
+ * name_cmp), so their watch keys do too: a query for WEB wakes on "web". */
+static bool folded(enum state_table t)
+{
+    return t == STATE_T_SERVICES || t == STATE_T_NODES;
+}
+
+static unsigned char fold(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
 static uint64_t hash_key(enum state_table t, const char *key, size_t len, bool prefix, bool any)
 {
     uint64_t h = seed(t, prefix, any);
+    bool f = folded(t);
     for (size_t i = 0; i < len; i++)
-        h = step(h, (unsigned char)key[i]);
+        h = step(h, f ? fold((unsigned char)key[i]) : (unsigned char)key[i]);
     return h;
+}
+
+static bool key_eq(enum state_table t, const char *a, const char *b, size_t len)
+{
+    if (!folded(t))
+        return memcmp(a, b, len) == 0;
+    for (size_t i = 0; i < len; i++)
+        if (fold((unsigned char)a[i]) != fold((unsigned char)b[i]))
+            return false;
+    return true;
 }
 
 struct srv_watches *srv__watches_new(void)
@@ -100,7 +123,7 @@ static struct srv_watch_bucket *lookup(struct srv_watches *ws, uint64_t h, enum 
     for (; *p; p = &(*p)->chain) {
         struct srv_watch_bucket *b = *p;
         if (b->hash == h && b->table == t && b->prefix == prefix && b->any == any &&
-            b->key_len == len && memcmp(b->key, key, len) == 0) {
+            b->key_len == len && key_eq(t, b->key, key, len)) {
             if (pp)
                 *pp = p;
             return b;

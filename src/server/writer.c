@@ -24,17 +24,16 @@ static int write_job(struct srv *s, struct wjob *j, bool *need_sync)
         if (*need_sync && (rc = stor_sync(s->st)))
             return rc;
         *need_sync = false;
-        char err[256];
         struct stor_info info;
         stor_get_info(s->st, &info);
         if (info.last_index > j->snap_index && info.first_index <= info.last_index)
             if ((rc = stor_truncate_suffix(s->st, j->snap_index)))
                 return rc;
         if (j->snap_index > info.snap_index) {
-            rc = stor_snapshot_write(s->st, j->snap_index, j->snap_term, j->snap_data, j->snap_len,
-                                     err, sizeof(err));
+            /* The file came in chunks and is durable (snapstream.c). */
+            rc = stor_snapshot_adopt_recv(s->st, j->snap_index, j->snap_term);
             if (rc)
-                cn_error("server", "writing a received snapshot: %s", err);
+                cn_error("server", "adopting a received snapshot: %s", cn_strerror(rc));
             if (!rc)
                 rc = stor_snapshot_install(s->st, j->snap_index, j->snap_term, SNAP_RETAIN);
             if (rc)
@@ -86,14 +85,8 @@ void *srv__writer_main(void *arg)
         /* The snapshot file is already durable: installing it is a few
          * unlinks and directory fsyncs, cheap enough between two batches. */
         int inst_rc = 0;
-        void *bytes = NULL;
-        size_t blen = 0;
-        if (install) {
+        if (install)
             inst_rc = stor_snapshot_install(s->st, inst_index, inst_term, SNAP_RETAIN);
-            uint64_t li, lt;
-            if (!inst_rc && stor_snapshot_load(s->st, &li, &lt, &bytes, &blen) != 0)
-                bytes = NULL;
-        }
 
         pthread_mutex_lock(&s->mu);
         if (rc && !s->write_err)
@@ -112,9 +105,6 @@ void *srv__writer_main(void *arg)
             s->snap_done = true;
             s->snap_rc = inst_rc;
             snprintf(s->snap_err, sizeof(s->snap_err), "installing: %s", cn_strerror(inst_rc));
-            cn_free(s->snap_bytes);
-            s->snap_bytes = bytes;
-            s->snap_bytes_len = blen;
         }
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
@@ -137,7 +127,6 @@ void srv__free_job(struct wjob *j)
         j->sq.msgs = m->next;
         cn_free(omsg_of(m));
     }
-    cn_free(j->snap_data);
     cn_free(j->ents);
     cn_free(j->blob);
     cn_free(j);
@@ -173,11 +162,6 @@ struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct st
         j->has_snap = true;
         j->snap_index = u->snapshot->index;
         j->snap_term = u->snapshot->term;
-        j->snap_len = u->snapshot_data.len;
-        j->snap_data = cn_malloc(j->snap_len ? j->snap_len : 1);
-        if (!j->snap_data)
-            goto oom;
-        memcpy(j->snap_data, u->snapshot_data.base, j->snap_len);
     }
     if (u->n_entries) {
         size_t total = 0;
@@ -235,9 +219,6 @@ void srv__on_async(uv_async_t *h)
     int snap_rc = s->snap_rc;
     char snap_err[sizeof(s->snap_err)];
     memcpy(snap_err, s->snap_err, sizeof(snap_err));
-    void *bytes = s->snap_bytes;
-    size_t blen = s->snap_bytes_len;
-    s->snap_bytes = NULL;
     s->snap_done = false;
     pthread_mutex_unlock(&s->mu);
 
@@ -262,8 +243,7 @@ void srv__on_async(uv_async_t *h)
         srv__free_job(j);
     }
     if (snap_done)
-        srv__snap_finished(s, snap_rc, snap_err, bytes, blen);
-    cn_free(bytes);
+        srv__snap_finished(s, snap_rc, snap_err);
     if (err && !s->failed)
         storage_failed(s, err);
     if (err) {

@@ -69,12 +69,26 @@ static size_t svc_mem(const struct svc_rec *r)
             (c)->header_json, (c)->body                                                            \
     }
 
+/* The agent-only definition strings (NULL when not carried). */
+#define CHECK_EXT_STRS(c)                                                                          \
+    {                                                                                              \
+        (c)->tls_server_name, (c)->udp, (c)->grpc, (c)->alias_node, (c)->alias_service,            \
+            (c)->h2ping                                                                            \
+    }
+
 static size_t chk_mem(const struct chk_rec *r)
 {
     const char *strs[] = CHECK_STRS(&r->c);
+    const char *ext[] = CHECK_EXT_STRS(&r->c);
     size_t n = state__chunk(sizeof(*r));
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         n += state__str_mem(strs[i]);
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+        n += ext[i] ? state__str_mem(ext[i]) : 0;
+    if (r->c.nargs)
+        n += state__chunk(r->c.nargs * sizeof(char *));
+    for (size_t i = 0; i < r->c.nargs; i++)
+        n += state__str_mem(r->c.args[i]);
     return n;
 }
 
@@ -146,9 +160,20 @@ static void chk_free(struct state *s, struct avl *n)
 }
 const struct avl_ops state__chk_ops = {chk_cmp, chk_key, NULL, chk_free};
 
+/* Service and node names index case-insensitively, as Consul's state store
+ * lower-cases its name indexes on write and query (agent/consul/state
+ * catalog_schema.go: Lowercase: true): /v1/catalog/service/WEB finds "web".
+ * The record keeps the name first registered; every instance keeps its own. */
 static int name_cmp(const void *key, const struct avl *n)
 {
-    return str_cmp(key, NAME(n)->name);
+    /* ASCII only, whatever the locale: the state machine is deterministic */
+    const unsigned char *a = key, *b = (const unsigned char *)NAME(n)->name;
+    for (;; a++, b++) {
+        int x = *a >= 'A' && *a <= 'Z' ? *a + 32 : *a;
+        int y = *b >= 'A' && *b <= 'Z' ? *b + 32 : *b;
+        if (x != y || !x)
+            return x - y;
+    }
 }
 static const void *name_key(const struct avl *n)
 {
@@ -269,9 +294,23 @@ static bool chk_same(const struct state_check *a, const struct state_check *b)
     for (size_t i = 0; i < sizeof(x) / sizeof(x[0]); i++)
         if (!seq(x[i], y[i]))
             return false;
+    const char *xe[] = CHECK_EXT_STRS(a);
+    const char *ye[] = CHECK_EXT_STRS(b);
+    for (size_t i = 0; i < sizeof(xe) / sizeof(xe[0]); i++)
+        if (!seq(xe[i], ye[i]))
+            return false;
+    if (a->nargs != b->nargs)
+        return false;
+    for (size_t i = 0; i < a->nargs; i++)
+        if (!seq(a->args[i], b->args[i]))
+            return false;
     return a->interval_ns == b->interval_ns && a->timeout_ns == b->timeout_ns &&
            a->ttl_ns == b->ttl_ns && a->deregister_after_ns == b->deregister_after_ns &&
-           a->tls_skip_verify == b->tls_skip_verify;
+           a->tls_skip_verify == b->tls_skip_verify &&
+           a->success_before_passing == b->success_before_passing &&
+           a->failures_before_warning == b->failures_before_warning &&
+           a->failures_before_critical == b->failures_before_critical &&
+           a->grpc_use_tls == b->grpc_use_tls && a->h2ping_use_tls == b->h2ping_use_tls;
 }
 
 /* ---- lookups ------------------------------------------------------------------ */
@@ -576,7 +615,7 @@ int state__cat_apply_register(struct txn *t, struct cn_dec *d)
     if (!d->err && n && !(checks = cn_calloc(n, sizeof(*checks))))
         d->err = CN_ENOMEM;
     for (uint32_t i = 0; i < n && !d->err; i++) {
-        state__dec_check(d, &checks[i]);
+        state__dec_check(d, &checks[i], t->ver >= 2);
         nchecks = i + 1;
     }
     int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
@@ -724,6 +763,32 @@ const struct state_node *state_node_get(const struct state *s, const char *name)
     return r ? &r->n : NULL;
 }
 
+static bool ascii_case_eq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int x = *a >= 'A' && *a <= 'Z' ? *a + 32 : *a;
+        int y = *b >= 'A' && *b <= 'Z' ? *b + 32 : *b;
+        if (x != y)
+            return false;
+        if (!x)
+            return true;
+    }
+}
+
+const struct state_node *state_node_lookup(const struct state *s, const char *name)
+{
+    const struct state_node *n = state_node_get(s, name);
+    if (n || !name)
+        return n;
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
+    while ((a = state__avl_next(&it)))
+        if (ascii_case_eq(NODE(a)->n.name, name))
+            return &NODE(a)->n;
+    return NULL;
+}
+
 void state_nodes_foreach(const struct state *s, state_node_cb cb, void *arg)
 {
     struct avl_iter it;
@@ -841,4 +906,39 @@ const struct state_check *state_check_get(const struct state *s, const char *nod
 {
     struct chk_rec *c = node && check_id ? find_chk(s, node, check_id) : NULL;
     return c ? &c->c : NULL;
+}
+
+/* ---- entry points for catalog txn operations (cattxn.c) ---------------------- */
+
+int state__cat_set_node(struct txn *t, const struct state_node *n)
+{
+    return reg_node(t, n, false);
+}
+
+int state__cat_set_service(struct txn *t, const char *node, const struct state_service *v)
+{
+    return reg_service(t, node, v);
+}
+
+int state__cat_set_check(struct txn *t, const char *node, const struct state_check *c)
+{
+    return reg_check(t, node, c);
+}
+
+int state__cat_del_node(struct txn *t, const char *node)
+{
+    struct node_rec *n = find_node(t->s, node);
+    return n ? dereg_node(t, n) : 0;
+}
+
+int state__cat_del_service(struct txn *t, const char *node, const char *id)
+{
+    struct svc_rec *v = find_svc(t->s, node, id);
+    return v ? dereg_service(t, v) : 0;
+}
+
+int state__cat_del_check(struct txn *t, const char *node, const char *id)
+{
+    struct chk_rec *c = find_chk(t->s, node, id);
+    return c ? unlink_check(t, c) : 0;
 }

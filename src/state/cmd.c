@@ -86,6 +86,17 @@ static char *dstr(struct cn_dec *d)
     return d->err ? NULL : cn_dec_strdup(d);
 }
 
+/* An optional string: "" decodes to NULL (no allocation for an absent field). */
+static char *dstr_opt(struct cn_dec *d)
+{
+    char *v = dstr(d);
+    if (v && !*v) {
+        cn_free(v);
+        v = NULL;
+    }
+    return v;
+}
+
 static void dec_map(struct cn_dec *d, struct state_map *m)
 {
     size_t n = dec_count(d, 8);
@@ -189,6 +200,9 @@ void state__dec_service(struct cn_dec *d, struct state_service *v)
     v->enable_tag_override = dec_bool(d);
 }
 
+static int enc_strs(struct cn_buf *b, char *const *v, size_t n);
+static void dec_strs(struct cn_dec *d, char ***v, size_t *nv);
+
 int state__enc_check(struct cn_buf *b, const struct state_check *c)
 {
     TRY(cn_enc_str(b, c->check_id));
@@ -208,10 +222,24 @@ int state__enc_check(struct cn_buf *b, const struct state_check *c)
     TRY(cn_enc_str(b, c->tcp));
     TRY(cn_enc_str(b, c->header_json));
     TRY(cn_enc_str(b, c->body));
-    return cn_enc_u8(b, c->tls_skip_verify ? 1 : 0);
+    TRY(cn_enc_u8(b, c->tls_skip_verify ? 1 : 0));
+    /* Command version 2 / snapshot version 3: the agent-only definition,
+     * so a restarted agent runs exactly the checks it had. */
+    TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->success_before_passing));
+    TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->failures_before_warning));
+    TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->failures_before_critical));
+    TRY(cn_enc_str(b, c->tls_server_name ? c->tls_server_name : ""));
+    TRY(cn_enc_str(b, c->udp ? c->udp : ""));
+    TRY(cn_enc_str(b, c->grpc ? c->grpc : ""));
+    TRY(cn_enc_u8(b, c->grpc_use_tls ? 1 : 0));
+    TRY(cn_enc_str(b, c->alias_node ? c->alias_node : ""));
+    TRY(cn_enc_str(b, c->alias_service ? c->alias_service : ""));
+    TRY(enc_strs(b, c->args, c->nargs));
+    TRY(cn_enc_str(b, c->h2ping ? c->h2ping : ""));
+    return cn_enc_u8(b, c->h2ping_use_tls ? 1 : 0);
 }
 
-void state__dec_check(struct cn_dec *d, struct state_check *c)
+void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext)
 {
     c->check_id = dstr(d);
     c->name = dstr(d);
@@ -231,6 +259,23 @@ void state__dec_check(struct cn_dec *d, struct state_check *c)
     c->header_json = dstr(d);
     c->body = dstr(d);
     c->tls_skip_verify = dec_bool(d);
+    if (!ext)
+        return; /* command version 1, snapshot versions 1-2: not carried */
+    c->success_before_passing = (int)(int32_t)cn_dec_u32(d);
+    c->failures_before_warning = (int)(int32_t)cn_dec_u32(d);
+    c->failures_before_critical = (int)(int32_t)cn_dec_u32(d);
+    if (!d->err && (c->success_before_passing < 0 || c->failures_before_warning < 0 ||
+                    c->failures_before_critical < 0))
+        d->err = CN_ECORRUPT;
+    c->tls_server_name = dstr_opt(d);
+    c->udp = dstr_opt(d);
+    c->grpc = dstr_opt(d);
+    c->grpc_use_tls = dec_bool(d);
+    c->alias_node = dstr_opt(d);
+    c->alias_service = dstr_opt(d);
+    dec_strs(d, &c->args, &c->nargs);
+    c->h2ping = dstr_opt(d);
+    c->h2ping_use_tls = dec_bool(d);
 }
 
 static int enc_strs(struct cn_buf *b, char *const *v, size_t n)
@@ -448,5 +493,5 @@ int state_cmd_type(const void *cmd, size_t len)
     if (!cmd || len < 1)
         return -1;
     uint8_t t = *(const uint8_t *)cmd;
-    return t <= STATE_CMD_SESSION_RENEW ? (int)t : -1;
+    return t <= STATE_CMD_CAT_TXN ? (int)t : -1;
 }

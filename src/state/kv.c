@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -243,7 +244,7 @@ uint64_t state_kv_prefix_index(const struct state *s, const char *prefix)
 static int put_rec(struct txn *t, struct kv_rec *old, struct kv_rec *nw)
 {
     struct state *s = t->s;
-    if (state__tx_reserve(t, 1, 1)) {
+    if (state__tx_reserve(t, 1, 1) || state__held_update(t, old, nw)) {
         kv_free(s, &nw->a);
         return CN_ENOMEM;
     }
@@ -472,20 +473,18 @@ int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t dela
 {
     /* deleteSessionTxn: every key the session holds is released (Session
      * cleared, ModifyIndex bumped) or deleted, then lock-delay starts for it.
-     * A walk of the whole store: O(keys) per invalidation. Re-seek after
-     * each change (replacing nodes invalidates the iterator's stack). */
+     * The held index (held.c) names them: O(held * log n). Each change
+     * removes the key's index record, so the first one left is the next. */
     struct state *s = t->s;
-    struct avl_iter it;
-    struct avl *a;
-    state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
-    while ((a = state__avl_next(&it))) {
+    CN_ASSERT(state__held_agrees(s, id));
+    const char *key;
+    while ((key = state__held_first(s, id))) {
+        struct avl *a = state__avl_find(s->kv, key, &state__kv_ops);
+        CN_INVARIANT(a != NULL && !KV_IS_TOMB(KV(a)));
         struct kv_rec *r = KV(a);
-        if (KV_IS_TOMB(r) || !(r->cx & KVR_SESS))
-            continue;
         struct state_kv v;
         state__kv_view(r, &v);
-        if (strcmp(v.session, id) != 0)
-            continue;
+        CN_INVARIANT(v.session && strcmp(v.session, id) == 0);
         struct kv_rec *nw;
         int rc;
         if (del) {
@@ -501,7 +500,6 @@ int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t dela
             rc = set_lock_delay(t, KVR_KEY(nw), delay_ns);
         if (rc)
             return rc;
-        state__avl_seek(&it, s->kv, KVR_KEY(nw), true, &state__kv_ops);
     }
     return 0;
 }

@@ -313,6 +313,8 @@ static int invalidate(struct txn *t, struct sess_rec *r)
 {
     int rc = state__kv_session_gone(t, r->v.id, strcmp(r->v.behavior, "delete") == 0,
                                     r->v.lock_delay_ns);
+    if (!rc)
+        rc = state__query_session_gone(t, r->v.id);
     if (rc)
         return rc;
     if (state__tx_reserve(t, 2, 0))

@@ -13,8 +13,13 @@
 #include "state/state_int.h"
 
 #define SNAP_MAGIC "CNST"
-#define SNAP_VERSION 2 /* 1: no sessions, four table indexes */
+/* 1: no sessions, four table indexes; 2: no prepared queries, checks without
+ * their agent-only definition */
+#define SNAP_VERSION 3
 #define SNAP_V1_TABLES 4
+/* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
+ * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
+#define SNAP_V2_TABLES 5
 
 #define TRY(x)                                                                                     \
     do {                                                                                           \
@@ -58,7 +63,7 @@ static int encode(const struct state *s, struct cn_buf *b)
     TRY(cn_buf_append(b, SNAP_MAGIC, 4));
     TRY(cn_enc_u8(b, SNAP_VERSION));
     TRY(cn_enc_u64(b, s->last_index));
-    for (int i = 0; i < STATE_T__COUNT; i++)
+    for (int i = 0; i < SNAP_V2_TABLES; i++)
         TRY(cn_enc_u64(b, s->tidx[i]));
 
     TRY(cn_enc_u64(b, (uint64_t)(s->kv_live + s->kv_tombs)));
@@ -128,6 +133,19 @@ static int encode(const struct state *s, struct cn_buf *b)
         TRY(cn_enc_u64(b, l->index));
         TRY(cn_enc_u64(b, (uint64_t)l->delay_ns));
     }
+    TRY(cn_enc_u64(b, s->tidx[STATE_T_QUERIES]));
+    TRY(cn_enc_u32(b, (uint32_t)s->nqueries));
+    state__avl_seek(&it, s->queries, NULL, false, &state__query_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct state_query *q = &CN_CONTAINER_OF(a, struct query_rec, a)->q;
+        TRY(cn_enc_str(b, q->id));
+        TRY(cn_enc_str(b, q->name));
+        TRY(cn_enc_str(b, q->session));
+        TRY(cn_enc_u8(b, q->is_template ? 1 : 0));
+        TRY(cn_enc_bytes(b, q->def, q->def_len));
+        TRY(cn_enc_u64(b, q->create_index));
+        TRY(cn_enc_u64(b, q->modify_index));
+    }
     return 0;
 }
 
@@ -147,6 +165,7 @@ int state_snapshot_encode(const struct state *s, struct cn_buf *out)
 struct rd {
     struct cn_dec d;
     struct state *s;
+    uint8_t version;
     char *err;
     size_t errcap;
     bool failed;
@@ -243,6 +262,8 @@ static int rd_kv(struct rd *r)
             return fail(r, "kv keys out of order at entry %" PRIu64, i);
         }
         state__avl_insert(&s->kv, &kr->a, &state__kv_ops);
+        if (state__held_restore(s, kr))
+            return CN_ENOMEM;
         if (kind == 1)
             s->kv_tombs++;
         else
@@ -261,10 +282,22 @@ static int rd_names(struct rd *r, struct avl **root, const char *what)
         char *name = cn_dec_strdup(&r->d);
         uint64_t idx = cn_dec_u64(&r->d);
         int rc = dec_check(r, what);
-        if (!rc && (!*name || (prev && strcmp(prev, name) >= 0)))
-            rc = fail(r, "%s: empty or out of order name", what);
+        if (!rc && (!*name || (prev && strcmp(prev, name) == 0)))
+            rc = fail(r, "%s: empty or repeated name", what);
         if (!rc && (idx == 0 || idx > r->s->last_index))
             rc = fail(r, "%s %s: bad index %" PRIu64, what, name, idx);
+        /* Names index case-insensitively (catalog.c name_cmp): a snapshot
+         * written before that may hold "Web" and "web"; they become one entry
+         * with the later index. */
+        struct avl *dup = rc ? NULL : state__avl_find(*root, name, &state__name_ops);
+        if (dup) {
+            struct name_rec *d = CN_CONTAINER_OF(dup, struct name_rec, a);
+            if (idx > d->index)
+                d->index = idx;
+            cn_free(name);
+            prev = d->name;
+            continue;
+        }
         struct name_rec *nr = rc ? NULL : state__name_new(r->s, name, idx);
         if (!rc && !nr)
             rc = CN_ENOMEM;
@@ -366,7 +399,7 @@ static int rd_checks(struct rd *r)
         memset(&tmp, 0, sizeof(tmp));
         tmp.node = cn_dec_strdup(&r->d);
         if (!r->d.err)
-            state__dec_check(&r->d, &tmp);
+            state__dec_check(&r->d, &tmp, r->version >= 3);
         tmp.create_index = cn_dec_u64(&r->d);
         tmp.modify_index = cn_dec_u64(&r->d);
         int rc = dec_check(r, "check");
@@ -463,11 +496,55 @@ static int rd_sessions(struct rd *r)
     return 0;
 }
 
+static int rd_queries(struct rd *r)
+{
+    struct state *s = r->s;
+    s->tidx[STATE_T_QUERIES] = cn_dec_u64(&r->d);
+    uint32_t n = cn_dec_u32(&r->d);
+    TRY(dec_check(r, "query count"));
+    if (s->tidx[STATE_T_QUERIES] > s->last_index)
+        return fail(r, "query table index beyond last index");
+    const char *prev = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        struct state_query q;
+        memset(&q, 0, sizeof(q));
+        q.id = cn_dec_strdup(&r->d);
+        q.name = cn_dec_strdup(&r->d);
+        q.session = cn_dec_strdup(&r->d);
+        uint8_t tmpl = cn_dec_u8(&r->d);
+        q.def = (uint8_t *)cn_dec_bytes(&r->d, &q.def_len);
+        q.create_index = cn_dec_u64(&r->d);
+        q.modify_index = cn_dec_u64(&r->d);
+        q.is_template = tmpl == 1;
+        int rc = dec_check(r, "query");
+        if (!rc && (tmpl > 1 || !*q.id || (prev && strcmp(prev, q.id) >= 0)))
+            rc = fail(r, "query %" PRIu32 ": empty or out of order id, or bad template flag", i);
+        if (!rc && *q.session && !state__avl_find(s->sessions, q.session, &state__sess_id_ops))
+            rc = fail(r, "query %s bound to unknown session %s", q.id, q.session);
+        if (!rc && *q.name && state_query_by_name(s, q.name))
+            rc = fail(r, "query %s: duplicate name %s", q.id, q.name);
+        if (!rc)
+            rc = check_idx(r, "query", q.create_index, q.modify_index);
+        struct query_rec *qr = rc ? NULL : state__query_new(s, &q);
+        if (!rc && !qr)
+            rc = CN_ENOMEM;
+        cn_free(q.id);
+        cn_free(q.name);
+        cn_free(q.session);
+        if (rc)
+            return rc;
+        state__avl_insert(&s->queries, &qr->a, &state__query_ops);
+        s->nqueries++;
+        prev = qr->q.id;
+    }
+    return 0;
+}
+
 static int decode(struct rd *r, uint8_t version)
 {
     struct state *s = r->s;
     s->last_index = cn_dec_u64(&r->d);
-    for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : STATE_T__COUNT); i++)
+    for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : SNAP_V2_TABLES); i++)
         s->tidx[i] = cn_dec_u64(&r->d);
     TRY(dec_check(r, "header"));
     if (s->last_index > AVL_AUG_MAX)
@@ -483,6 +560,8 @@ static int decode(struct rd *r, uint8_t version)
     TRY(rd_checks(r));
     if (version >= 2)
         TRY(rd_sessions(r));
+    if (version >= 3)
+        TRY(rd_queries(r));
     if (r->d.off != r->d.len)
         return fail(r, "%zu trailing bytes", r->d.len - r->d.off);
     return 0;
@@ -501,8 +580,9 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
     const uint8_t *p = data;
     if (cn_get_u32(p + len - 4) != cn_crc32c(0, p, len - 4))
         return fail(&r, "checksum mismatch");
-    if (p[4] != 1 && p[4] != SNAP_VERSION)
+    if (p[4] < 1 || p[4] > SNAP_VERSION)
         return fail(&r, "unsupported version %u", p[4]);
+    r.version = p[4];
     cn_dec_init(&r.d, p + 5, len - 9);
     if (!(r.s = state_new()))
         return CN_ENOMEM;
@@ -515,6 +595,10 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
     *s = *r.s;
     s->cb = old.cb;
     s->cb_arg = old.cb_arg;
+    /* The user-event ring is agent memory, not snapshot data: it stays. */
+    s->ev = old.ev;
+    s->tidx[STATE_T_EVENTS] = old.tidx[STATE_T_EVENTS];
+    memset(&old.ev, 0, sizeof(old.ev));
     *r.s = old;
     state_free(r.s);
     return 0;

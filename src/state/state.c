@@ -54,11 +54,14 @@ void state_free(struct state *s)
     state__free_tree(s, s->kv, &state__kv_ops);
     state__free_tree(s, s->sessions, &state__sess_id_ops); /* owns sess_rec */
     state__free_tree(s, s->lock_delays, &state__ld_ops);
+    state__free_tree(s, s->held, &state__held_ops);
     state__free_tree(s, s->checks, &state__chk_ops);
     state__free_tree(s, s->services, &state__svc_id_ops); /* owns svc_rec */
     state__free_tree(s, s->nodes, &state__node_ops);
     free_name_tree(s, s->svc_names);
     free_name_tree(s, s->node_names);
+    state__events_free(s);
+    state__free_tree(s, s->queries, &state__query_ops);
     cn_free(s);
 }
 
@@ -96,7 +99,7 @@ uint64_t state_node_index(const struct state *s, const char *name)
 
 size_t state_mem_bytes(const struct state *s)
 {
-    return s->mem;
+    return s->mem + s->ev.mem;
 }
 
 /* ---- results ------------------------------------------------------------- */
@@ -112,6 +115,7 @@ void state_result_free(struct state_result *r)
         return;
     cn_free(r->results); /* with every string the results point to */
     cn_free(r->errors);
+    state__cat_results_free(r);
     state_result_init(r);
 }
 
@@ -292,7 +296,7 @@ static void commit(struct txn *t)
 struct saved {
     uint64_t last_index;
     uint64_t tidx[STATE_T__COUNT];
-    size_t kv_live, kv_tombs, nsess;
+    size_t kv_live, kv_tombs, nsess, nqueries;
     uint64_t sess_renew;
 };
 
@@ -303,6 +307,7 @@ static void save(const struct state *s, struct saved *v)
     v->kv_live = s->kv_live;
     v->kv_tombs = s->kv_tombs;
     v->nsess = s->nsess;
+    v->nqueries = s->nqueries;
     v->sess_renew = s->sess_renew;
 }
 
@@ -313,6 +318,7 @@ static void restore(struct state *s, const struct saved *v)
     s->kv_live = v->kv_live;
     s->kv_tombs = v->kv_tombs;
     s->nsess = v->nsess;
+    s->nqueries = v->nqueries;
     s->sess_renew = v->sess_renew;
 }
 
@@ -322,8 +328,9 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
     cn_dec_init(&d, cmd, len);
     uint8_t type = cn_dec_u8(&d);
     uint8_t ver = cn_dec_u8(&d);
-    if (d.err || ver != STATE_CMD_VERSION)
+    if (d.err || ver < STATE_CMD_VERSION_MIN || ver > STATE_CMD_VERSION)
         return CN_ECORRUPT;
+    t->ver = ver;
     switch (type) {
     case STATE_CMD_NOOP:
         return cn_dec_done(&d) ? 0 : CN_ECORRUPT;
@@ -343,6 +350,14 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__sess_apply_destroy(t, &d);
     case STATE_CMD_SESSION_RENEW:
         return state__sess_apply_renew(t, &d);
+    case STATE_CMD_EVENT_FIRE:
+        return state__event_apply_fire(t, &d);
+    case STATE_CMD_QUERY_SET:
+        return state__query_apply_set(t, &d);
+    case STATE_CMD_QUERY_DELETE:
+        return state__query_apply_delete(t, &d);
+    case STATE_CMD_CAT_TXN:
+        return state__cattxn_apply(t, &d);
     default:
         return CN_ECORRUPT;
     }
@@ -381,6 +396,7 @@ int state_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
             cn_free(res->results);
             res->results = NULL;
             res->nresults = 0;
+            state__cat_results_free(res);
             res->rc = rc;
             res->ok = false;
         }

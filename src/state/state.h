@@ -101,6 +101,8 @@ struct state_check {
     char *alias_node, *alias_service;
     char **args; /* script checks: argv, nargs entries */
     size_t nargs;
+    char *h2ping; /* H2PING checks: host:port */
+    bool h2ping_use_tls;
 };
 
 /* Check types cairn records (state_check.type); the decoders refuse the rest
@@ -113,6 +115,7 @@ struct state_check {
 #define STATE_CHECK_ALIAS "alias"
 #define STATE_CHECK_UDP "udp"
 #define STATE_CHECK_GRPC "grpc"
+#define STATE_CHECK_H2PING "h2ping"
 
 /* ---- value helpers (values.c) ---------------------------------------------
  * For structs whose strings and arrays the caller owns (cn_malloc'd): what the
@@ -162,6 +165,8 @@ enum state_table {
     STATE_T_SERVICES, /* service instances; key = service name */
     STATE_T_CHECKS,   /* health checks; key = node name */
     STATE_T_SESSIONS, /* sessions; key = session ID */
+    STATE_T_EVENTS,   /* user events (event.c); key = event name; not in snapshots */
+    STATE_T_QUERIES,  /* prepared queries (query.c); key = query ID */
     STATE_T__COUNT
 };
 
@@ -201,6 +206,14 @@ enum state_cmd_type {
     STATE_CMD_SESSION_CREATE = 6,
     STATE_CMD_SESSION_DESTROY = 7,
     STATE_CMD_SESSION_RENEW = 8,
+    /* A user event (event.c): appended to the ring of the most recent
+     * STATE_EVENTS_MAX events; CN_EINVAL for a malformed ID or empty name. */
+    STATE_CMD_EVENT_FIRE = 9,
+    /* Prepared queries (query.c): create or update one, delete one. */
+    STATE_CMD_QUERY_SET = 10,
+    STATE_CMD_QUERY_DELETE = 11,
+    /* /v1/txn Node, Service and Check operations (cattxn.c), all-or-nothing. */
+    STATE_CMD_CAT_TXN = 12,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -309,6 +322,47 @@ struct state_txn_error {
     char what[200];
 };
 
+/* ---- catalog transactions (cattxn.c) -----------------------------------------
+ * /v1/txn Node, Service and Check operations (Consul's state/txn.go txnNode,
+ * txnService, txnCheck; api-docs/txn.mdx). Every op runs in order and sees
+ * the earlier ones; every failure is reported (errors[] with its op index and
+ * Consul's text) and any failure undoes the whole command (CN_ECONFLICT).
+ * get, set and cas give the item as it is after the op; deletes give nothing.
+ * cas and delete-cas compare `index` with the item's ModifyIndex (cas with
+ * index 0: the item must not exist). Texts: `node "n" doesn't exist`,
+ * `service "s" on node "n" doesn't exist`, `check "c" on node "n" doesn't
+ * exist`, `failed to set node "n", index is stale`, `failed to delete node
+ * "n", index is stale` (service and check alike), `Missing node
+ * registration` for a service or check on an unknown node, and the
+ * registration errors of REGISTER. */
+enum state_cat_kind { STATE_CAT_NODE = 1, STATE_CAT_SERVICE, STATE_CAT_CHECK };
+enum state_cat_verb {
+    STATE_CAT_SET = 0,
+    STATE_CAT_CAS,
+    STATE_CAT_GET,
+    STATE_CAT_DELETE,
+    STATE_CAT_DELETE_CAS,
+    STATE_CAT__COUNT
+};
+struct state_cat_op {
+    enum state_cat_kind kind;
+    enum state_cat_verb verb;
+    uint64_t index;               /* cas, delete-cas: the expected ModifyIndex */
+    struct state_node node;       /* NODE: the node; SERVICE: node.name names the node */
+    struct state_service service; /* SERVICE (service.node ignored) */
+    struct state_check check;     /* CHECK: check.node names the node */
+};
+/* Inputs borrowed. 0, CN_ENOMEM, CN_EINVAL (no ops, more than
+ * STATE_TXN_MAX_OPS, a bad kind or verb). */
+int state_cmd_cat_txn(struct cn_buf *out, const struct state_cat_op *ops, size_t nops);
+/* One result: deep copies (owned by the state_result), the member of `kind`. */
+struct state_cat_result {
+    enum state_cat_kind kind;
+    struct state_node node;
+    struct state_service service;
+    struct state_check check;
+};
+
 struct state_result {
     /* 0 = applied; CN_ECONFLICT = a txn check/cas failed and nothing changed
      * (errors[] says which op); CN_ENOTFOUND = check_status of an unknown
@@ -325,6 +379,9 @@ struct state_result {
     size_t nresults;
     struct state_txn_error *errors;
     size_t nerrors;
+    /* CAT_TXN results, in op order (get/set/cas ops only) */
+    struct state_cat_result *cat;
+    size_t ncat;
 };
 
 void state_result_init(struct state_result *r);
@@ -375,6 +432,11 @@ size_t state_kv_count(const struct state *s);
 /* ---- catalog reads ------------------------------------------------------- */
 
 const struct state_node *state_node_get(const struct state *s, const char *name);
+/* The node a client names, as Consul's lower-cased node index finds it: the
+ * exact name, else the first node whose name equals it ignoring ASCII case
+ * (a scan of the nodes, only on such a miss). For read paths (HTTP, DNS):
+ * the write path matches names exactly. NULL when none. */
+const struct state_node *state_node_lookup(const struct state *s, const char *name);
 /* All in a stable order: nodes by name; services by (node, id); checks by
  * (node, check_id). cb returns nonzero to stop. */
 typedef int (*state_node_cb)(void *arg, const struct state_node *n);
@@ -416,6 +478,68 @@ uint64_t state_session_renew_index(const struct state *s);
  * index; the caller compares with the time it saw that index applied). */
 bool state_kv_lock_delay(const struct state *s, const char *key, uint64_t *index,
                          int64_t *delay_ns);
+
+/* ---- user events (event.c) ------------------------------------------------
+ * Consul's user events (agent/user_event.go) travel by gossip; cairn has none
+ * yet, so an event is a log entry (EVENT_FIRE) and every server keeps the
+ * STATE_EVENTS_MAX most recent in a ring, as each Consul agent keeps its last
+ * 256 (agent.eventBuf). The ring is agent memory, not replicated data: it is
+ * not in snapshots, and a snapshot restore keeps the ring as it was (Consul's
+ * agents keep their buffer whatever happens to Raft). Filters are regular
+ * expressions the reader applies (api/event.c), as the receiving agent does. */
+#define STATE_EVENTS_MAX 256
+#define STATE_EVENT_ID_LEN 36 /* a UUID: 8-4-4-4-12 hex digits */
+struct state_event {
+    char *id; /* UUID chosen by the proposer */
+    char *name;
+    uint8_t *payload; /* NULL when payload_len == 0 (Consul's "Payload": null) */
+    size_t payload_len;
+    char *node_filter, *service_filter, *tag_filter; /* "" = none */
+    uint64_t ltime; /* the log index it was applied at (Consul: serf's Lamport time) */
+};
+/* Inputs borrowed; payload may be NULL with payload_len 0. 0, CN_ENOMEM or
+ * CN_EINVAL (NULL id or name). */
+int state_cmd_event_fire(struct cn_buf *out, const struct state_event *e);
+/* Visit the ring oldest first; cb returns nonzero to stop. Borrowed events. */
+typedef int (*state_event_cb)(void *arg, const struct state_event *e);
+void state_events_foreach(const struct state *s, state_event_cb cb, void *arg);
+size_t state_event_count(const struct state *s);
+
+/* ---- prepared queries (query.c) ----------------------------------------------
+ * Consul's prepared queries (agent/consul/state/prepared_query.go). The state
+ * keeps what its rules need (ID, name, session, whether it is a template) and
+ * the definition as opaque bytes the API layer writes and reads (its JSON), as
+ * it keeps KV values. Rules, with Consul's texts (CN_EINVAL; a missing query
+ * on update or delete is CN_ENOTFOUND):
+ *   - update/delete: the ID must exist: "Cannot modify non-existent prepared
+ *     query: '<id>'";
+ *   - a name may not equal another query's ID ("name '<n>' aliases an
+ *     existing query ID") nor another query's name ("name '<n>' aliases an
+ *     existing query name"); one template with an empty name at most ("a query
+ *     template with an empty name already exists");
+ *   - a session must exist ("invalid session \"<id>\""), and its invalidation
+ *     deletes the queries bound to it (inside the same command). */
+struct state_query {
+    char *id;
+    char *name; /* "" = none */
+    char *session;
+    bool is_template;
+    uint8_t *def; /* opaque definition (api/query.c: JSON) */
+    size_t def_len;
+    uint64_t create_index, modify_index;
+};
+/* op: 0 create (ID must be new), 1 update. Inputs borrowed. 0, CN_ENOMEM, CN_EINVAL. */
+int state_cmd_query_set(struct cn_buf *out, int op, const struct state_query *q);
+int state_cmd_query_delete(struct cn_buf *out, const char *id);
+const struct state_query *state_query_get(const struct state *s, const char *id);
+/* By name: the query named exactly `name` (templates included), else NULL. */
+const struct state_query *state_query_by_name(const struct state *s, const char *name);
+/* The template whose name is the longest prefix of `name` (an empty name
+ * matches everything), or NULL (Consul's name_prefix_match resolution). */
+const struct state_query *state_query_template_match(const struct state *s, const char *name);
+typedef int (*state_query_cb)(void *arg, const struct state_query *q);
+void state_queries_foreach(const struct state *s, state_query_cb cb, void *arg); /* by ID */
+size_t state_query_count(const struct state *s);
 
 /* ---- snapshots ----------------------------------------------------------- */
 

@@ -157,6 +157,16 @@ struct state {
     size_t nsess;
     uint64_t sess_renew;     /* highest renew_index ever applied */
     struct avl *lock_delays; /* ld_rec by key */
+    /* User events (event.c): a ring of the newest STATE_EVENTS_MAX, each one
+     * allocation; agent memory kept across snapshot restores. */
+    struct {
+        struct state_event *e[STATE_EVENTS_MAX];
+        size_t head, n; /* oldest at head */
+        size_t mem;     /* counted apart from `mem`: it survives restores */
+    } ev;
+    struct avl *queries; /* query_rec by id (query.c) */
+    size_t nqueries;
+    struct avl *held;        /* held_rec by (session, key): held.c */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -171,6 +181,7 @@ extern const struct avl_ops state__name_ops;
 extern const struct avl_ops state__sess_id_ops;
 extern const struct avl_ops state__sess_node_ops;
 extern const struct avl_ops state__ld_ops;
+extern const struct avl_ops state__held_ops;
 
 /* Approximate heap cost of one allocation of n bytes (glibc chunk). */
 size_t state__chunk(size_t n);
@@ -211,6 +222,7 @@ struct txn {
     struct note *notes;
     size_t nn, cn;
     struct state_result *res; /* may be NULL */
+    uint8_t ver;              /* the command's version (STATE_CMD_VERSION_MIN..) */
     struct kv_res *kres;      /* freed by state_apply */
     size_t nkres, ckres;
 };
@@ -245,6 +257,36 @@ int state__cat_apply_check_status(struct txn *t, struct cn_dec *d);
 int state__sess_apply_create(struct txn *t, struct cn_dec *d);
 int state__sess_apply_destroy(struct txn *t, struct cn_dec *d);
 int state__sess_apply_renew(struct txn *t, struct cn_dec *d);
+int state__event_apply_fire(struct txn *t, struct cn_dec *d);
+/* Free every event of the ring (state_free). */
+void state__events_free(struct state *s);
+int state__query_apply_set(struct txn *t, struct cn_dec *d);
+int state__query_apply_delete(struct txn *t, struct cn_dec *d);
+/* Delete the queries bound to session `id` (session.c, on invalidation). */
+int state__query_session_gone(struct txn *t, const char *id);
+
+/* ---- catalog txn operations (catalog.c entry points for cattxn.c) ------------
+ * Sets behave as a REGISTER of that one item (CN_EINVAL with the error
+ * recorded as op 0: the caller renumbers it); deletes are no-ops for unknown
+ * items. 0, CN_EINVAL or CN_ENOMEM. */
+int state__cat_set_node(struct txn *t, const struct state_node *n);
+int state__cat_set_service(struct txn *t, const char *node, const struct state_service *v);
+int state__cat_set_check(struct txn *t, const char *node, const struct state_check *c);
+int state__cat_del_node(struct txn *t, const char *node);
+int state__cat_del_service(struct txn *t, const char *node, const char *id);
+int state__cat_del_check(struct txn *t, const char *node, const char *id);
+int state__cattxn_apply(struct txn *t, struct cn_dec *d);
+/* Free the catalog results of r (state.c's result handling). */
+void state__cat_results_free(struct state_result *r);
+
+/* ---- prepared queries (query.c) ---------------------------------------------- */
+struct query_rec {
+    struct avl a;
+    struct state_query q; /* strings and def owned */
+};
+extern const struct avl_ops state__query_ops;
+/* A record holding copies of q's fields and the given indexes; NULL on OOM. */
+struct query_rec *state__query_new(struct state *s, const struct state_query *q);
 
 /* ---- sessions (session.c) ---------------------------------------------------- */
 struct sess_rec *state__sess_find(const struct state *s, const char *id);
@@ -255,6 +297,21 @@ int state__sess_invalidate_node(struct txn *t, const char *node, const char *che
 /* KV side of an invalidation (kv.c): release (or delete, del = true) every
  * key held by session `id` and start lock-delay for them. */
 int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t delay_ns);
+/* ---- the session -> held keys index (held.c) ---------------------------------
+ * Derived from the KV tree, never encoded. */
+/* Before old is replaced by nw (either may be NULL or a tombstone): move
+ * the key's index record to nw's holder. 0 or CN_ENOMEM (nothing changed). */
+int state__held_update(struct txn *t, const struct kv_rec *old, const struct kv_rec *nw);
+/* Snapshot restore: index r (outside a txn). 0 or CN_ENOMEM. */
+int state__held_restore(struct state *s, const struct kv_rec *r);
+/* The first key (in key order) held by session, or NULL. Borrowed: valid
+ * until the index changes. */
+const char *state__held_first(const struct state *s, const char *session);
+size_t state__held_count(const struct state *s, const char *session);
+/* Debug and tests: does the index match the KV tree, for session (or, with
+ * NULL, entirely)? O(keys). */
+bool state__held_agrees(const struct state *s, const char *session);
+
 struct sess_rec *state__sess_dup(struct state *s, const struct state_session *v);
 int state__enc_session(struct cn_buf *b, const struct state_session *v);
 void state__dec_session(struct cn_dec *d, struct state_session *v);
@@ -273,7 +330,8 @@ struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c);
 struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index);
 
 /* ---- command/snapshot field codecs (cmd.c) --------------------------------- */
-#define STATE_CMD_VERSION 1
+#define STATE_CMD_VERSION 2     /* 2: a check carries its agent-only definition */
+#define STATE_CMD_VERSION_MIN 1 /* still applied (log entries written before) */
 int state__enc_node(struct cn_buf *b, const struct state_node *n);
 int state__enc_service(struct cn_buf *b, const struct state_service *v);
 int state__enc_check(struct cn_buf *b, const struct state_check *c);
@@ -281,7 +339,7 @@ int state__enc_check(struct cn_buf *b, const struct state_check *c);
  * partially decoded struct is still freeable with state_*_clear. */
 void state__dec_node(struct cn_dec *d, struct state_node *n);
 void state__dec_service(struct cn_dec *d, struct state_service *v);
-void state__dec_check(struct cn_dec *d, struct state_check *c);
+void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext);
 /* Deep copy of a node (values.c), as state_service_copy. */
 int state__node_copy(struct state_node *dst, const struct state_node *src);
 /* A NUL-terminated string carried with its NUL ("z-string"); borrowed. */

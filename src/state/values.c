@@ -67,6 +67,7 @@ void state_check_clear(struct state_check *c)
     cn_free(c->udp);
     cn_free(c->grpc);
     cn_free(c->alias_node);
+    cn_free(c->h2ping);
     cn_free(c->alias_service);
     for (size_t i = 0; i < c->nargs; i++)
         cn_free(c->args[i]);
@@ -137,13 +138,15 @@ int state_check_copy(struct state_check *dst, const struct state_check *src)
     dst->service_id = dst->service_name = dst->type = dst->http = dst->method = NULL;
     dst->tcp = dst->header_json = dst->body = NULL;
     dst->tls_server_name = dst->udp = dst->grpc = dst->alias_node = dst->alias_service = NULL;
+    dst->h2ping = NULL;
     dst->args = NULL;
     dst->nargs = 0;
     if ((src->tls_server_name && dup_into(&dst->tls_server_name, src->tls_server_name)) ||
         (src->udp && dup_into(&dst->udp, src->udp)) ||
         (src->grpc && dup_into(&dst->grpc, src->grpc)) ||
         (src->alias_node && dup_into(&dst->alias_node, src->alias_node)) ||
-        (src->alias_service && dup_into(&dst->alias_service, src->alias_service))) {
+        (src->alias_service && dup_into(&dst->alias_service, src->alias_service)) ||
+        (src->h2ping && dup_into(&dst->h2ping, src->h2ping))) {
         state_check_clear(dst);
         return CN_ENOMEM;
     }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -433,4 +434,139 @@ int stor_snapshot_save(struct stor *st, uint64_t index, uint64_t term, const voi
         return rc;
     }
     return stor_snapshot_install(st, index, term, retain);
+}
+
+/* ---- snapshots by reference: streamed out, received in chunks, mapped ---- */
+
+static void recv_name(char *out, size_t cap, uint64_t index, uint64_t term)
+{
+    /* "tmp-": stor_open removes it, like an unfinished save */
+    snprintf(out, cap, "tmp-%020" PRIu64 "-%020" PRIu64 ".recv", index, term);
+}
+
+int stor_snapshot_open(const struct stor *st, uint64_t index, uint64_t term, int mode,
+                       uint64_t *size)
+{
+    bool recv = mode != STOR_SNAP_READ;
+    if (!st || index == 0)
+        return CN_EINVAL;
+    char name[STOR_NAME_MAX];
+    if (recv)
+        recv_name(name, sizeof name, index, term);
+    else
+        snap_name(name, sizeof name, index, term);
+    int flags =
+        mode == STOR_RECV_CREATE ? O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC : O_RDONLY | O_CLOEXEC;
+    int fd = openat(st->snapdfd, name, flags, 0644);
+    if (fd < 0)
+        return errno == ENOENT ? CN_ENOTFOUND : CN_EIO;
+    struct stat sb;
+    if (size) {
+        if (fstat(fd, &sb) != 0) {
+            close(fd);
+            return CN_EIO;
+        }
+        *size = (uint64_t)sb.st_size;
+    }
+    return fd;
+}
+
+int stor_snapshot_map(const struct stor *st, uint64_t index, uint64_t term, bool recv,
+                      struct stor_snap_map *m, char *err, size_t errcap)
+{
+    memset(m, 0, sizeof *m);
+    if (err && errcap)
+        err[0] = '\0';
+    char name[STOR_NAME_MAX];
+    if (recv)
+        recv_name(name, sizeof name, index, term);
+    else
+        snap_name(name, sizeof name, index, term);
+    int fd = openat(st->snapdfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        stor__errf(err, errcap, "snapshots/%s: open: %s", name, strerror(errno));
+        return errno == ENOENT ? CN_ENOTFOUND : CN_EIO;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        stor__errf(err, errcap, "snapshots/%s: stat: %s", name, strerror(errno));
+        close(fd);
+        return CN_EIO;
+    }
+    uint64_t fsz = (uint64_t)sb.st_size;
+    if (fsz < STOR_SNAP_HDR || fsz > SIZE_MAX / 2) {
+        stor__errf(err, errcap, "snapshots/%s: bad size %" PRIu64, name, fsz);
+        close(fd);
+        return CN_ECORRUPT;
+    }
+    void *p = mmap(NULL, (size_t)fsz, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        stor__errf(err, errcap, "snapshots/%s: mmap: %s", name, strerror(errno));
+        return CN_ENOMEM;
+    }
+    madvise(p, (size_t)fsz, MADV_SEQUENTIAL);
+    const uint8_t *h = p;
+    const char *why = NULL;
+    if (memcmp(h, STOR_SNAP_MAGIC, 8) != 0)
+        why = "bad magic";
+    else if (cn_get_u32(h + 40) != stor__crc(0, h, 40))
+        why = "header checksum mismatch";
+    else if (cn_get_u32(h + 8) != STOR_VERSION)
+        why = "unsupported version";
+    else if (cn_get_u64(h + 12) != index || cn_get_u64(h + 20) != term)
+        why = "header index/term differ from the name";
+    else if (cn_get_u64(h + 28) != fsz - STOR_SNAP_HDR)
+        why = "payload length differs from the file's";
+    else if (stor__crc(0, h + STOR_SNAP_HDR, (size_t)(fsz - STOR_SNAP_HDR)) != cn_get_u32(h + 36))
+        why = "payload checksum mismatch";
+    if (why) {
+        stor__errf(err, errcap, "snapshots/%s: %s", name, why);
+        munmap(p, (size_t)fsz);
+        return CN_ECORRUPT;
+    }
+    m->base = p;
+    m->maplen = (size_t)fsz;
+    m->data = h + STOR_SNAP_HDR;
+    m->len = (size_t)(fsz - STOR_SNAP_HDR);
+    return 0;
+}
+
+void stor_snapshot_unmap(struct stor_snap_map *m)
+{
+    if (m->base)
+        munmap(m->base, m->maplen);
+    memset(m, 0, sizeof *m);
+}
+
+int stor_snapshot_adopt_recv(struct stor *st, uint64_t index, uint64_t term)
+{
+    if (!st || index == 0)
+        return CN_EINVAL;
+    if (st->failed)
+        return CN_EIO;
+    char tmp[STOR_NAME_MAX], name[STOR_NAME_MAX];
+    recv_name(tmp, sizeof tmp, index, term);
+    snap_name(name, sizeof name, index, term);
+    if (st->io->renameat(st->snapdfd, tmp, st->snapdfd, name) != 0) {
+        int e = errno;
+        /* already adopted (a retransmitted snapshot) */
+        struct stat sb;
+        if (e == ENOENT && fstatat(st->snapdfd, name, &sb, 0) == 0)
+            return 0;
+        stor__logf(st, "snapshots/%s: rename: %s", tmp, strerror(e));
+        return e == ENOENT ? CN_ENOTFOUND : CN_EIO;
+    }
+    if (st->io->fsync(st->snapdfd) != 0) {
+        st->failed = 1;
+        return CN_EIO;
+    }
+    return 0;
+}
+
+void stor_snapshot_discard_recv(const struct stor *st, uint64_t index, uint64_t term)
+{
+    char tmp[STOR_NAME_MAX];
+    recv_name(tmp, sizeof tmp, index, term);
+    unlinkat(st->snapdfd, tmp, 0);
 }

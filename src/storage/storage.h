@@ -24,6 +24,7 @@
 #ifndef CN_STORAGE_H
 #define CN_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -158,5 +159,44 @@ int stor_snapshot_write(const struct stor *st, uint64_t index, uint64_t term, co
  * enough between two log batches. CN_EINVAL if older than the current
  * snapshot; CN_ENOTFOUND if the file is not there; CN_EIO. */
 int stor_snapshot_install(struct stor *st, uint64_t index, uint64_t term, int retain);
+
+/* ---- snapshots by reference (streamed to and from peers) ----------------
+
+ * The Raft core names snapshots by (index, term); the bytes stay in these
+ * files. A leader streams a snapshot file, header included, to a follower,
+ * which writes what it receives to snapshots/tmp-<index>-<term>.recv (a
+ * "tmp-" file: stor_open removes it), fsyncs it, checks it with
+ * stor_snapshot_map, and, once the core asks to install it, adopts it
+ * (stor_snapshot_adopt_recv, then stor_snapshot_install).
+ *
+ * stor_snapshot_open: an fd on snapshots/snap-<index>-<term>.snap read-only
+ * (STOR_SNAP_READ), on the .recv temp file read-only (STOR_RECV_READ) or
+ * created/truncated read-write (STOR_RECV_CREATE); *size (may be NULL) its
+ * size. Returns the fd (>= 0) or CN_ENOTFOUND / CN_EIO / CN_EINVAL. Any
+ * thread (reads nothing that changes after stor_open). */
+enum { STOR_SNAP_READ = 0, STOR_RECV_READ = 1, STOR_RECV_CREATE = 2 };
+int stor_snapshot_open(const struct stor *st, uint64_t index, uint64_t term, int mode,
+                       uint64_t *size);
+
+/* A snapshot file mapped read-only and checked in full (header fields and
+ * both checksums): data/len is the payload. Mapped file pages are
+ * page cache, not heap: unmapped, they leave the process. Any thread. */
+struct stor_snap_map {
+    const void *data;
+    size_t len;
+    void *base;
+    size_t maplen;
+};
+int stor_snapshot_map(const struct stor *st, uint64_t index, uint64_t term, bool recv,
+                      struct stor_snap_map *m, char *err, size_t errcap);
+void stor_snapshot_unmap(struct stor_snap_map *m);
+
+/* Owner's thread: rename the received temp file of (index, term) to its
+ * snapshot name and fsync snapshots/ (0 also when it was adopted already);
+ * then stor_snapshot_install makes it current. CN_ENOTFOUND, CN_EIO (a
+ * failed directory fsync poisons the store). */
+int stor_snapshot_adopt_recv(struct stor *st, uint64_t index, uint64_t term);
+/* Remove an unfinished received file (a transfer abandoned). Any thread. */
+void stor_snapshot_discard_recv(const struct stor *st, uint64_t index, uint64_t term);
 
 #endif

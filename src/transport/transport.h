@@ -56,7 +56,9 @@ enum xport_type {
     XPORT_FORWARD_RESP = 3, /* reserved: its answer */
     XPORT_KEEPALIVE = 4,    /* the transport's own, empty: never passed to on_frame, and
                              * xport_send refuses it */
-    XPORT_TYPE__MAX = 4,
+    XPORT_SNAP_CHUNK = 5,   /* a piece of a snapshot file (server/snapstream.c) */
+    XPORT_SNAP_ACK = 6,     /* its acknowledgement: flow control */
+    XPORT_TYPE__MAX = 6,
 };
 
 /* ---- the pure codec -------------------------------------------------------------- */

@@ -22,11 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (strcmp(c.type, "ttl") && strcmp(c.type, "http") && strcmp(c.type, "tcp") &&
             strcmp(c.type, "script") && strcmp(c.type, "udp") && strcmp(c.type, "alias") &&
-            strcmp(c.type, "grpc"))
+            strcmp(c.type, "grpc") && strcmp(c.type, "h2ping"))
             abort();
         /* every type accepted has what its runner needs */
         if ((!strcmp(c.type, "script") && !c.nargs) || (!strcmp(c.type, "udp") && !*c.udp) ||
-            (!strcmp(c.type, "grpc") && !*c.grpc) ||
+            (!strcmp(c.type, "grpc") && !*c.grpc) || (!strcmp(c.type, "h2ping") && !*c.h2ping) ||
             (!strcmp(c.type, "alias") && !*c.alias_service && !*c.alias_node))
             abort();
         state_check_clear(&c);

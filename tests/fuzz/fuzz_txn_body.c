@@ -26,6 +26,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < t.nops; i++) {
             const struct api_txn_op *op = &t.ops[i];
+            if (op->kind != API_TXN_KIND_KV) {
+                /* a catalog op: never mixed with KV, its strings set */
+                if (t.ncat != t.nops || !op->cat.node.name || !op->verb_str)
+                    abort();
+                writes += op->cat_verb_ok && op->cat.verb != STATE_CAT_GET;
+                continue;
+            }
             if (!op->kv.key || !op->verb_str || op->verb > API_TXN_UNKNOWN)
                 abort();
             if ((op->kv.value == NULL) != (op->kv.value_len == 0))

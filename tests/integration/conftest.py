@@ -97,6 +97,9 @@ class Agent:
         self.log_path = os.path.join(self.workdir, name + ".stderr.log")
         self.http_port = free_port()
         self.server_port = free_port()
+        # Every agent answers DNS (UDP and TCP) on a free port of its own, not
+        # the default 8600 (several agents run at once).
+        self.dns_port = free_port()
         self.extra_args = list(extra_args)
         self.proc = None
         self.http = requests.Session()
@@ -114,6 +117,7 @@ class Agent:
             "-client=127.0.0.1",
             "-http-port=%d" % self.http_port,
             "-server-port=%d" % self.server_port,
+            "-dns-port=%d" % self.dns_port,
             "-log-level=info",
         ] + self.extra_args
 
@@ -126,6 +130,7 @@ class Agent:
                 return self
             if self.starts == 1 + attempt and self._lost_port_race():
                 self.http_port, self.server_port = free_port(), free_port()
+                self.dns_port = free_port()
                 continue
             self.wait_ready()
             return self
@@ -562,6 +567,7 @@ class ClusterAgent(Agent):
             "-bind=127.0.0.1",
             "-http-port=%d" % self.http_port,
             "-server-port=%d" % self.server_port,
+            "-dns-port=%d" % self.dns_port,
             "-log-level=info",
         ]
         if self.bootstrap_expect:

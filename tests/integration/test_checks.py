@@ -156,6 +156,8 @@ class GRPCHealthTarget:
             elif t == 7:
                 return
 
+    tls = None  # an ssl.SSLContext: serve HTTP/2 over TLS (ALPN h2)
+
     def _accept(self):
         while not self.stopped:
             try:
@@ -165,6 +167,8 @@ class GRPCHealthTarget:
 
             def run(c=c):
                 try:
+                    if self.tls is not None:
+                        c = self.tls.wrap_socket(c, server_side=True)
                     self._serve(c)
                 except Exception:
                     pass
@@ -560,10 +564,10 @@ def test_bad_definitions_get_400_and_change_nothing(agent):
         ({"Name": "b", "HTTP": "http://127.0.0.1:1/", "Interval": "ten"},
          'Request decode failed: Interval: time: invalid duration "ten"'),
         ({"Name": "b", "GRPC": "127.0.0.1:1", "TCP": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: only one of HTTP, TCP, UDP and GRPC may be specified"),
-        ({"Name": "b", "H2PING": "127.0.0.1:1", "Interval": "1s"},
-         "Invalid check: H2PING checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
-         "script and alias checks are)"),
+         "Invalid check: only one of HTTP, TCP, UDP, GRPC and H2PING may be specified"),
+        ({"Name": "b", "H2PING": "127.0.0.1:1"},
+         "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
+         "checks"),
         ({"Name": "b", "UDP": "127.0.0.1:1"},
          "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
          "checks"),
@@ -725,28 +729,223 @@ def test_cli_maint(agent):
 
 # ---- restart ---------------------------------------------------------------------------
 
-def test_checks_run_again_after_a_restart(agent_factory):
-    """The local state is rebuilt from the catalog at start: HTTP/TCP checks
-    run again; a script check, whose Args are not kept, turns critical
-    rather than staying as it was, unrun."""
+def test_checks_run_again_after_a_restart(agent_factory, tmp_path):
+    """The local state is rebuilt from the catalog at start, and the catalog
+    keeps each check's whole definition: HTTP/TCP checks run again, and so
+    do a script check (its Args) and an alias check (its AliasService) --
+    they are not reset to critical. The catalog shows the definition in
+    Definition as Consul's does (structs.HealthCheckDefinition: ScriptArgs,
+    AliasService, ...; the counting thresholds are not part of it)."""
     a = agent_factory(name="restart", extra_args=["-enable-local-script-checks"])
     t = TCPTarget()
+    runs = str(tmp_path / "runs")
     try:
         _register(a, {"Name": "r", "ID": "r1",
-                      "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s"}})
+                      "Check": {"TCP": t.addr, "Interval": IV, "Timeout": "5s",
+                                "FailuresBeforeCritical": 2}})
         r = a.put_json("/v1/agent/check/register",
-                       {"Name": "scr", "Args": ["/bin/true"], "Interval": IV})
+                       {"Name": "scr", "Args": ["/bin/sh", "-c", "echo run >> " + runs],
+                        "Interval": IV})
+        assert r.status_code == 200, r.text
+        r = a.put_json("/v1/agent/check/register",
+                       {"Name": "al", "AliasService": "r1"})
         assert r.status_code == 200, r.text
         _wait_status(a, "service:r1", "passing")
         _wait_status(a, "scr", "passing")
+        _wait_status(a, "al", "passing")
+        cat = {c["CheckID"]: c for c in a.get("/v1/health/node/restart").json()}
+        assert cat["scr"]["Definition"]["ScriptArgs"] == ["/bin/sh", "-c", "echo run >> " + runs]
+        assert cat["al"]["Definition"]["AliasService"] == "r1"
+        assert "FailuresBeforeCritical" not in cat["service:r1"]["Definition"]
         a.restart()
+        n = len(open(runs).read().split())
+        wait_until(lambda: len(open(runs).read().split()) > n + 2,
+                   what="the script check runs again after the restart")
+        assert _status(a, "scr") == "passing"
+        assert _check(a, "scr")["Definition"]["ScriptArgs"][0] == "/bin/sh"
         port = t.port
         t.stop()
         _wait_status(a, "service:r1", "critical")
+        _wait_status(a, "al", "critical")  # the alias follows its target
         t = TCPTarget(port)
         _wait_status(a, "service:r1", "passing")
-        _wait_status(a, "scr", "critical")
-        assert "not kept across an agent restart" in _check(a, "scr")["Output"]
+        _wait_status(a, "al", "passing")
+        assert "not kept" not in _check(a, "scr")["Output"]
     finally:
         t.stop()
         a.stop()
+
+
+# ---- HTTPS: TLSServerName, TLSSkipVerify -------------------------------------------
+
+def _make_cert(tmp_path, name):
+    """A throwaway CA and a server certificate for DNS:name signed by it."""
+    import subprocess
+    d = str(tmp_path)
+    def run(*a):
+        subprocess.run(a, check=True, capture_output=True, cwd=d, timeout=60)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=cairn test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
+        "-keyout", "srv.key", "-out", "srv.csr")
+    with open(d + "/ext.cnf", "w") as f:
+        f.write("subjectAltName=DNS:%s\n" % name)
+    run("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "srv.pem")
+    return d + "/srv.pem", d + "/srv.key"
+
+
+def test_https_tls_server_name_and_skip_verify(agent, tmp_path):
+    """Consul's HTTP check sets tls.Config.ServerName = TLSServerName and
+    InsecureSkipVerify = TLSSkipVerify (agent/checks/check.go, CheckHTTP;
+    api-docs agent/check.mdx: "TLSServerName - Specifies an optional string
+    used to set the SNI host when connecting via TLS"). The connection still
+    goes to the URL's address with the URL's Host header. The certificate is
+    signed by a throwaway CA the agent does not trust."""
+    import ssl
+    cert, key = _make_cert(tmp_path, "svc.test")
+    t = HTTPTarget()
+    sni = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.sni_callback = lambda s, name, c: sni.append(name)
+    # the handshake runs in the request's thread, not in accept
+    t.srv.socket = ctx.wrap_socket(t.srv.socket, server_side=True,
+                                   do_handshake_on_connect=False)
+    url = "https://127.0.0.1:%d/health" % t.port
+    try:
+        # TLSServerName is the SNI name; skip-verify accepts the untrusted CA
+        _register(agent, {"Name": "tls", "ID": "tls1", "Port": t.port,
+                          "Check": {"HTTP": url, "Interval": IV, "Timeout": "5s",
+                                    "TLSServerName": "svc.test", "TLSSkipVerify": True}})
+        _wait_status(agent, "service:tls1", "passing")
+        assert _check(agent, "service:tls1")["Output"] == \
+            "HTTP GET %s: 200 OK Output: ok" % url
+        assert "svc.test" in sni, sni
+        assert t.headers_seen[-1].get("Host") == "127.0.0.1:%d" % t.port
+        # without TLSSkipVerify the certificate is refused (not for
+        # 127.0.0.1, and not from a trusted CA): critical, with the URL
+        _register(agent, {"Name": "tls", "ID": "tls2", "Port": t.port,
+                          "Check": {"HTTP": url, "Interval": IV, "Timeout": "5s"}})
+        _wait_status(agent, "service:tls2", "critical")
+        wait_until(lambda: _check(agent, "service:tls2")["Output"].startswith(
+            'Get "%s": ' % url), what="a TLS failure output")
+        # the server still answers tls1's probes (and only those reach a handler)
+        hits = t.hits
+        wait_until(lambda: t.hits > hits + 2, what="more probes of tls1")
+        assert _status(agent, "service:tls1") == "passing"
+        assert _status(agent, "service:tls2") == "critical"
+    finally:
+        _deregister(agent, "tls1")
+        _deregister(agent, "tls2")
+        t.stop()
+
+
+# ---- H2PING ----------------------------------------------------------------------------
+
+def test_h2ping_check(agent, tmp_path):
+    """H2PING (Consul's CheckH2PING, agent/checks/check.go): dial the
+    address, start an HTTP/2 client connection (over TLS unless
+    H2PingUseTLS is false; it defaults to true) and send a PING; its ACK is
+    passing with "HTTP2 ping was successful", a dial failure critical with
+    "Failed to dial to ADDR: ...". The servers are the hand-framed HTTP/2
+    one above (it acks PINGs), in clear and behind a throwaway certificate
+    for svc.test (ALPN h2)."""
+    import ssl
+    h2c = GRPCHealthTarget()
+    tls = GRPCHealthTarget()
+    cert, key = _make_cert(tmp_path, "svc.test")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["h2"])
+    tls.tls = ctx
+    try:
+        r = agent.put_json("/v1/agent/check/register",
+                           {"Name": "h2c", "H2PING": h2c.addr, "H2PingUseTLS": False,
+                            "Interval": IV, "Timeout": "5s"})
+        assert r.status_code == 200, r.text
+        _wait_status(agent, "h2c", "passing")
+        c = _check(agent, "h2c")
+        assert c["Output"] == "HTTP2 ping was successful"
+        assert c["Type"] == "h2ping"
+        assert c["Definition"]["H2PING"] == h2c.addr
+        assert "H2PingUseTLS" not in c["Definition"]
+        # TLS by default: the certificate is for svc.test from an untrusted CA
+        r = agent.put_json("/v1/agent/check/register",
+                           {"Name": "h2s", "H2PING": tls.addr, "Interval": IV,
+                            "Timeout": "5s", "TLSServerName": "svc.test",
+                            "TLSSkipVerify": True})
+        assert r.status_code == 200, r.text
+        _wait_status(agent, "h2s", "passing")
+        assert _check(agent, "h2s")["Definition"]["H2PingUseTLS"] is True
+        r = agent.put_json("/v1/agent/check/register",
+                           {"Name": "h2v", "H2PING": tls.addr, "Interval": IV,
+                            "Timeout": "5s"})
+        assert r.status_code == 200, r.text
+        wait_until(lambda: _check(agent, "h2v")["Output"].startswith(
+            "Failed to dial to %s: tls: failed to verify certificate" % tls.addr),
+            what="a verification failure")
+        assert _status(agent, "h2v") == "critical"
+        # the server goes away: critical, Consul's dial failure text
+        h2c.stop()
+        _wait_status(agent, "h2c", "critical")
+        assert _check(agent, "h2c")["Output"].startswith(
+            "Failed to dial to %s: " % h2c.addr), _check(agent, "h2c")["Output"]
+    finally:
+        for cid in ("h2c", "h2s", "h2v"):
+            agent.put("/v1/agent/check/deregister/" + cid)
+        h2c.stop()
+        tls.stop()
+
+
+def test_tls_checks_verified_with_the_agents_ca(agent_factory, tmp_path):
+    """With enable_agent_tls_for_checks and tls.defaults.ca_file (Consul's
+    agent config: checks then use the agent's TLS configuration), HTTPS and
+    H2PING checks verify the server against that CA: the certificate is for
+    svc.test, so the check passes with TLSServerName "svc.test" (SNI and the
+    verified name), and fails without it (the URL's 127.0.0.1 is not in the
+    certificate) or with another name."""
+    import json
+    import ssl
+    cert, key = _make_cert(tmp_path, "svc.test")
+    cfg = tmp_path / "tls.json"
+    cfg.write_text(json.dumps({"enable_agent_tls_for_checks": True,
+                               "tls": {"defaults": {"ca_file": str(tmp_path / "ca.pem")}}}))
+    a = agent_factory(name="tlsca", extra_args=["-config-file=" + str(cfg)])
+    t = HTTPTarget()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    t.srv.socket = ctx.wrap_socket(t.srv.socket, server_side=True,
+                                   do_handshake_on_connect=False)
+    h2 = GRPCHealthTarget()
+    h2ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    h2ctx.load_cert_chain(cert, key)
+    h2ctx.set_alpn_protocols(["h2"])
+    h2.tls = h2ctx
+    url = "https://127.0.0.1:%d/health" % t.port
+    try:
+        def reg(cid, extra):
+            d = {"Name": cid, "HTTP": url, "Interval": IV, "Timeout": "5s"}
+            d.update(extra)
+            r = a.put_json("/v1/agent/check/register", d)
+            assert r.status_code == 200, r.text
+        reg("right", {"TLSServerName": "svc.test"})
+        reg("none", {})
+        reg("wrong", {"TLSServerName": "other.test"})
+        r = a.put_json("/v1/agent/check/register",
+                       {"Name": "h2", "H2PING": h2.addr, "Interval": IV, "Timeout": "5s",
+                        "TLSServerName": "svc.test"})
+        assert r.status_code == 200, r.text
+        _wait_status(a, "right", "passing")
+        _wait_status(a, "h2", "passing")
+        for cid in ("none", "wrong"):
+            wait_until(lambda: _check(a, cid)["Output"].startswith('Get "%s": ' % url),
+                       what="%s fails verification" % cid)
+            assert _status(a, cid) == "critical"
+        # the passing one keeps passing (verified every run)
+        hits = t.hits
+        wait_until(lambda: t.hits > hits + 2, what="more verified probes")
+        assert _status(a, "right") == "passing"
+    finally:
+        t.stop()
+        h2.stop()

@@ -220,3 +220,28 @@ def test_cluster_lock_across_leader_kill(cluster_factory, tmp_path):
     assert sorted(iv) == ["A", "B"]
     assert iv["A"][1] is not None  # A's child was not stopped: the lock survived
     assert_no_overlap(iv)
+
+
+def test_shell_false_runs_the_arguments_as_they_are(agent, tmp_path):
+    """consul lock -shell=false runs the child without a shell (Consul's
+    command/lock: ExecSubprocess(args) instead of ExecScript(joined args)):
+    an argument with spaces and shell syntax reaches the child unchanged.
+    With the default (-shell=true) the same words go through /bin/sh."""
+    env = dict(os.environ, CAIRN_HTTP_ADDR="127.0.0.1:%d" % agent.http_port)
+    out = str(tmp_path / "args")
+    prog = "import sys; open(%r, 'w').write(repr(sys.argv[1:]))" % out
+    r = subprocess.run([CAIRN_BIN, "lock", "-lock-delay=0s", "-shell=false", "sh/f",
+                        "/usr/bin/python3", "-c", prog, "a b", "$HOME;x"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        assert f.read() == repr(["a b", "$HOME;x"])
+    # no shell: a shell word is not a program
+    r = subprocess.run([CAIRN_BIN, "lock", "-lock-delay=0s", "-shell=false",
+                        "-child-exit-code", "sh/f", "exit 3"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "exit 3" in r.stderr
+    # the shell (default) runs the same word
+    r = subprocess.run([CAIRN_BIN, "lock", "-lock-delay=0s", "-child-exit-code", "sh/f",
+                        "exit 0"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

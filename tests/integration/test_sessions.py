@@ -128,9 +128,19 @@ def test_acquire_release_lockindex(agent, c):
     assert c.kv.put("lk/a", "four", acquire=s2) is True
     _, e = c.kv.get("lk/a")
     assert e["LockIndex"] == 2 and e["Session"] == s2
-    # cas with acquire conflicts (Consul's conflictingFlags)
+    # ?cas together with ?acquire (or ?release) is refused, nothing written:
+    # Consul's KVSPut (agent/kvs_endpoint.go) starts with
+    # conflictingFlags(resp, req, "cas", "acquire", "release"), which answers
+    # 400 "Conflicting flags: " + url.Values.Encode() (keys sorted) and a
+    # newline (agent/http.go). The issue's "?cas with acquire" is this refusal.
     r = agent.http.put(url(agent, "/v1/kv/lk/a?cas=1&acquire=" + s2), data=b"x")
-    assert r.status_code == 400 and r.text.startswith("Conflicting flags")
+    assert r.status_code == 400
+    assert r.text == "Conflicting flags: acquire=%s&cas=1\n" % s2
+    r = agent.http.put(url(agent, "/v1/kv/lk/a?release=%s&cas=0" % s2), data=b"x")
+    assert r.status_code == 400
+    assert r.text == "Conflicting flags: cas=0&release=%s\n" % s2
+    _, e = c.kv.get("lk/a")
+    assert e["LockIndex"] == 2 and e["Session"] == s2 and e["Value"] == b"four"
     # after destroy with lock_delay=0 the key is free at once
     assert c.session.destroy(s2)
     _, e = c.kv.get("lk/a")
@@ -267,3 +277,35 @@ def test_sessions_survive_restart(agent_factory):
     c2 = consul.Consul(host="127.0.0.1", port=a.http_port)
     assert c2.session.info(sid)[1]["Name"] == "keep"
     assert c2.kv.get("keep/lock")[1]["Session"] == sid
+
+
+def _applied(a):
+    return int(a.get("/v1/agent/self").json()["Stats"]["raft"]["applied_index"])
+
+
+def test_follower_renewal_is_not_a_log_write(cluster_factory):
+    """Consul's followers forward Session.Renew to the leader as an RPC
+    (agent/consul/session_endpoint.go, Renew: forwarded, then the leader's
+    resetSessionTimer); nothing is written to the log. Renewing through a
+    follower every 3 s keeps a 10 s session alive for 15 s while the leader's
+    applied index does not move; an unknown session is Consul's 404."""
+    cl = cluster_factory(3)
+    ldr = cl.leader()
+    f = cl.followers()[0]
+    r = f.put_json("/v1/session/create", {"TTL": "10s", "LockDelay": "0s"})
+    assert r.status_code == 200, r.text
+    sid = r.json()["ID"]
+    wait_until(lambda: _applied(f) == _applied(ldr), what="follower caught up")
+    before = _applied(ldr)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15:
+        r = f.put("/v1/session/renew/" + sid)
+        assert r.status_code == 200, r.text
+        assert r.json()[0]["ID"] == sid and r.json()[0]["TTL"] == "10s"
+        time.sleep(3)
+    assert ldr.get("/v1/session/info/" + sid).json()[0]["ID"] == sid
+    assert _applied(ldr) == before
+    r = f.put("/v1/session/renew/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404
+    assert r.text.strip() == "Session id '00000000-0000-0000-0000-000000000000' not found"
+    assert _applied(ldr) == before

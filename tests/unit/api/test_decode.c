@@ -249,12 +249,15 @@ static void test_service_errors(void **state)
               "OSService checks");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"TTL\":\"1s\",\"Interval\":\"1s\"}}",
               "Invalid check: Interval and TTL cannot both be specified");
-    svc_fails("{\"Name\":\"a\",\"Check\":{\"H2PING\":\"x:1\",\"Interval\":\"1s\"}}",
-              "Invalid check: H2PING checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
-              "script and alias checks are)");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"H2PING\":\"x:1\",\"TCP\":\"x:1\",\"Interval\":"
+              "\"1s\"}}",
+              "Invalid check: only one of HTTP, TCP, UDP, GRPC and H2PING may be specified");
+    svc_fails("{\"Name\":\"a\",\"Check\":{\"H2PING\":\"x:1\"}}",
+              "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or "
+              "OSService checks");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"GRPC\":\"x:1\",\"TCP\":\"x:1\",\"Interval\":"
               "\"1s\"}}",
-              "Invalid check: only one of HTTP, TCP, UDP and GRPC may be specified");
+              "Invalid check: only one of HTTP, TCP, UDP, GRPC and H2PING may be specified");
     svc_fails("{\"Name\":\"a\",\"Check\":{\"AliasService\":\"x\",\"TCP\":\"h:1\","
               "\"Interval\":\"1s\"}}",
               "Invalid check: Interval cannot be set for Alias checks");
@@ -355,6 +358,7 @@ static void test_check_def(void **state)
          "checks"},
         {"{\"Name\":\"n\",\"DockerContainerID\":\"x\",\"Interval\":\"1s\"}",
          "Invalid check: Docker checks are not supported by cairn (TTL, HTTP, TCP, UDP, gRPC, "
+         "H2PING, "
          "script and alias checks are)"},
         {"{\"Name\":\"n\",\"TTL\":\"1s\",\"TLSSkipVerify\":\"yes\"}",
          "Request decode failed: TLSSkipVerify: cannot use string as bool"},
@@ -492,6 +496,58 @@ static void test_catalog_register(void **state)
         reg("{\"Node\":\"n\",\"Address\":\"a\",\"NodeMeta\":{\"consul-network-segment\":\"\"}}",
             &r),
         0);
+    state_register_clear(&r);
+}
+
+/* catalog.mdx / structs.NodeService.ToServiceNode: the catalog keeps the
+ * default weights when the given ones are invalid (the Go client sends
+ * {0,0}); the agent endpoint refuses them (test_service_errors). */
+static void test_catalog_register_lenient_weights(void **state)
+{
+    (void)state;
+    struct state_register r;
+    assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Service\":{"
+                         "\"Service\":\"s\",\"Weights\":{\"Passing\":0,\"Warning\":0}}}",
+                         &r),
+                     0);
+    assert_int_equal(r.service->weight_passing, 1);
+    assert_int_equal(r.service->weight_warning, 1);
+    state_register_clear(&r);
+    assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Service\":{"
+                         "\"Service\":\"s\",\"Weights\":{\"Passing\":5,\"Warning\":2}}}",
+                         &r),
+                     0);
+    assert_int_equal(r.service->weight_passing, 5);
+    assert_int_equal(r.service->weight_warning, 2);
+    state_register_clear(&r);
+}
+
+/* No service mesh: Kind, Proxy and Connect (Native, SidecarService) are
+ * refused on both decoders; empty values are what clients send for none. */
+static void test_mesh_refused(void **state)
+{
+    (void)state;
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\"}",
+              "Invalid service: Kind \"connect-proxy\" is not supported: cairn has no service "
+              "mesh (only typical services)");
+    svc_fails("{\"Name\":\"a\",\"Proxy\":{\"DestinationServiceName\":\"b\"}}",
+              "Invalid service: Proxy is not supported: cairn has no service mesh");
+    svc_fails("{\"Name\":\"a\",\"Connect\":{\"Native\":true}}",
+              "Invalid service: Connect is not supported: cairn has no service mesh");
+    svc_fails("{\"Name\":\"a\",\"connect\":{\"sidecar_service\":{\"port\":1}}}",
+              "Invalid service: Connect is not supported: cairn has no service mesh");
+    struct local_svc_def d;
+    assert_int_equal(svc("{\"Name\":\"a\",\"Kind\":\"\",\"Proxy\":null,\"Connect\":{"
+                         "\"Native\":false,\"SidecarService\":null}}",
+                         &d),
+                     0);
+    local_svc_def_free(&d);
+    struct state_register r;
+    assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Service\":{"
+                         "\"Service\":\"s\",\"Kind\":\"mesh-gateway\"}}",
+                         &r),
+                     CN_EINVAL);
+    assert_non_null(strstr(err, "Kind \"mesh-gateway\" is not supported"));
     state_register_clear(&r);
 }
 
@@ -697,6 +753,8 @@ int main(void)
         cmocka_unit_test(test_service_errors),
         cmocka_unit_test(test_check_def),
         cmocka_unit_test(test_catalog_register),
+        cmocka_unit_test(test_catalog_register_lenient_weights),
+        cmocka_unit_test(test_mesh_refused),
         cmocka_unit_test(test_catalog_deregister),
         cmocka_unit_test(test_nul_escape_refused),
         cmocka_unit_test(test_check_update),

@@ -257,11 +257,52 @@ static void test_bad_base64(void **state)
 static void test_not_kv_ops(void **state)
 {
     (void)state;
-    expect_400("[{\"Node\":{\"Verb\":\"get\",\"Node\":{\"Node\":\"n\"}}}]",
-               "Node operations in /v1/txn are not supported by cairn yet");
+    /* Session ops are refused; KV mixed with catalog ops too. */
+    expect_400("[{\"Session\":{\"Verb\":\"delete\"}}]",
+               "Session operations in /v1/txn are not supported by cairn yet");
     expect_400("[{\"KV\":{\"Verb\":\"get\",\"Key\":\"a\"}},{\"service\":{}}]",
-               "Service operations");
-    expect_400("[{\"Check\":{}}]", "Check operations");
+               "mixing KV and Node/Service/Check operations is not supported");
+    expect_400("[{\"Check\":5}]", "cannot unmarshal number into Go struct field Check");
+    expect_400("[{\"Service\":{\"Verb\":\"set\",\"Service\":{\"Tags\":[1]}}}]",
+               "AgentService.Tags");
+    expect_400("[{\"Service\":{\"Verb\":\"set\",\"Service\":{\"Kind\":\"connect-proxy\"}}}]",
+               "no service mesh");
+}
+
+/* Node, Service and Check ops (api-docs/txn.mdx): fields, verbs, writes. */
+static void test_catalog_ops(void **state)
+{
+    (void)state;
+    struct api_txn t;
+    assert_int_equal(
+        decode("[{\"Node\":{\"Verb\":\"cas\",\"Node\":{\"ID\":\"i\",\"Node\":\"n1\","
+               "\"Address\":\"10.0.0.1\",\"Meta\":{\"a\":\"b\"},\"ModifyIndex\":7}}},"
+               "{\"Service\":{\"Verb\":\"set\",\"Node\":\"n1\",\"Service\":{\"ID\":\"w1\","
+               "\"Service\":\"web\",\"Tags\":[\"a\",\"b\"],\"Port\":80,"
+               "\"EnableTagOverride\":true}}},"
+               "{\"check\":{\"verb\":\"get\",\"check\":{\"node\":\"n1\",\"checkid\":\"c1\"}}},"
+               "{\"Node\":{\"Verb\":\"nope\",\"Node\":{\"Node\":\"n1\"}}}]",
+               &t),
+        0);
+    assert_int_equal(t.nops, 4);
+    assert_int_equal(t.ncat, 4);
+    assert_int_equal(t.nwrites, 2); /* cas, set; get and the unknown verb are not */
+    assert_int_equal(t.ops[0].kind, API_TXN_KIND_NODE);
+    assert_int_equal(t.ops[0].cat.verb, STATE_CAT_CAS);
+    assert_int_equal(t.ops[0].cat.index, 7);
+    assert_string_equal(t.ops[0].cat.node.name, "n1");
+    assert_string_equal(t.ops[0].cat.node.meta.items[0].v, "b");
+    assert_int_equal(t.ops[1].kind, API_TXN_KIND_SERVICE);
+    assert_string_equal(t.ops[1].cat.node.name, "n1");
+    assert_int_equal(t.ops[1].cat.service.ntags, 2);
+    assert_int_equal(t.ops[1].cat.service.port, 80);
+    assert_true(t.ops[1].cat.service.enable_tag_override);
+    assert_int_equal(t.ops[2].kind, API_TXN_KIND_CHECK);
+    assert_string_equal(t.ops[2].cat.check.check_id, "c1");
+    assert_int_equal(t.nerrors, 1);
+    assert_int_equal(t.errors[0].op_index, 3);
+    assert_string_equal(t.errors[0].what, "unknown Node verb \"nope\"");
+    api_txn_free(&t);
 }
 
 static char *many_ops(size_t n)
@@ -366,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_bad_base64),
         cmocka_unit_test(test_not_kv_ops),
+        cmocka_unit_test(test_catalog_ops),
         cmocka_unit_test(test_op_limit),
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_goquote),

@@ -107,6 +107,42 @@ static void test_jsonw_compact_and_escapes(void **state)
     cn_buf_free(&b);
 }
 
+/* Go's encoding/json (encodeState.string): each byte that does not start a
+ * valid UTF-8 sequence (utf8.DecodeRune: no overlong forms, surrogates or
+ * code points past U+10FFFF) becomes one \ufffd; U+2028/U+2029 are escaped;
+ * valid multi-byte characters pass through as they are. */
+static void test_jsonw_utf8_like_go(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"caf\xc3\xa9", "\"caf\xc3\xa9\""},
+        {"\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xe2\x82\xac\xf0\x9f\x98\x80\""},
+        {"a\xff" "b", "\"a\\ufffdb\""},
+        {"\xc3", "\"\\ufffd\""},                                  /* truncated */
+        {"\xc3\x28", "\"\\ufffd(\""},                             /* bad continuation */
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},                       /* overlong '/' */
+        {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},            /* overlong, 3 bytes */
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},            /* a surrogate */
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* > U+10FFFF */
+        {"\xe2\x80\xa8x\xe2\x80\xa9", "\"\\u2028x\\u2029\""},
+        {"\xe2\x80\xa7", "\"\xe2\x80\xa7\""},
+        {"<\xfe>", "\"\\u003c\\ufffd\\u003e\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cn_buf b = CN_BUF_INIT;
+        struct cn_jsonw w;
+        cn_jsonw_init(&w, &b, 0);
+        cn_jsonw_str(&w, cases[i].in);
+        assert_int_equal(w.err, 0);
+        assert_int_equal(cn_buf_cstr(&b), 0);
+        assert_string_equal(b.p, cases[i].out);
+        cn_buf_free(&b);
+    }
+}
+
 static void test_jsonw_pretty(void **state)
 {
     (void)state;
@@ -336,6 +372,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dur_parse_go_syntax),
         cmocka_unit_test(test_dur_format_like_go),
+        cmocka_unit_test(test_jsonw_utf8_like_go),
         cmocka_unit_test(test_jsonw_compact_and_escapes),
         cmocka_unit_test(test_jsonw_pretty),
         cmocka_unit_test(test_base64_round_trip_and_errors),

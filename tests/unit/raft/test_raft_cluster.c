@@ -613,7 +613,7 @@ static void test_snapshot_send(void **state)
     struct raft *l = c->nodes[1].r;
     struct raft_snapshot_meta meta = {.index = last, .term = status(c, 1).term};
     meta.conf = status(c, 1).conf;
-    assert_int_equal(raft_set_snapshot(l, &meta, "SNAPSHOT", 8), 0);
+    assert_int_equal(raft_set_snapshot(l, &meta), 0);
     assert_int_equal(raft_compact(l, last, 5), 0);
     assert_int_equal(status(c, 1).snap_index, last - 5);
     assert_int_equal(raft_compact(l, last + 1, 0), CN_EINVAL); /* not applied */
@@ -886,7 +886,7 @@ static void test_random_partitions(void **state)
                     struct raft_snapshot_meta meta = {.index = st.applied,
                                                       .term = c->applied_term[st.applied]};
                     meta.conf = st.conf;
-                    assert_int_equal(raft_set_snapshot(c->nodes[a].r, &meta, "S", 1), 0);
+                    assert_int_equal(raft_set_snapshot(c->nodes[a].r, &meta), 0);
                     assert_int_equal(raft_compact(c->nodes[a].r, st.applied, 1), 0);
                 }
             }

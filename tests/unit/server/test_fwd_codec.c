@@ -143,6 +143,56 @@ static void test_req_round_trip(void **state)
     assert_int_equal(d->u.op.id, 99);
     assert_string_equal(d->u.op.addr, "10.0.0.1:8300");
     free(m), free(d);
+
+    m = req_new(SRV_FWD_RENEW);
+    m->req_id = 5;
+    strcpy(m->u.renew.session, "adf4238a-882b-9ddc-4a9d-5b6758e4159e");
+    enc_req(m, &b);
+    d = dec_req_ok(&b);
+    assert_int_equal(d->kind, SRV_FWD_RENEW);
+    assert_int_equal(d->req_id, 5);
+    assert_string_equal(d->u.renew.session, "adf4238a-882b-9ddc-4a9d-5b6758e4159e");
+    free(m), free(d);
+    cn_buf_free(&b);
+}
+
+/* RENEW (kind 5): version, kind, req_id, the session id as u32 length then
+ * bytes; its answer is the code alone. An empty id is refused both ways. */
+static void test_renew_bytes(void **state)
+{
+    (void)state;
+    struct srv_fwd_req *m = req_new(SRV_FWD_RENEW);
+    m->req_id = 7;
+    strcpy(m->u.renew.session, "ab");
+    struct cn_buf b = CN_BUF_INIT;
+    enc_req(m, &b);
+    static const uint8_t want[] = {1, 5, 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 'a', 'b'};
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.p, want, sizeof(want));
+    m->u.renew.session[0] = '\0';
+    cn_buf_reset(&b);
+    assert_int_equal(srv_fwd_req_encode(m, &b), CN_EINVAL);
+    free(m);
+    static const uint8_t empty[] = {1, 5, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    struct srv_fwd_req *d = calloc(1, sizeof(*d));
+    char err[160];
+    assert_int_equal(srv_fwd_req_decode(empty, sizeof(empty), d, err, sizeof(err)), CN_EPROTO);
+    assert_non_null(strstr(err, "empty session id"));
+    static const uint8_t trailing[] = {1, 5, 7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'a', 0};
+    assert_int_equal(srv_fwd_req_decode(trailing, sizeof(trailing), d, err, sizeof(err)),
+                     CN_EPROTO);
+    free(d);
+
+    struct srv_fwd_resp r = {.kind = SRV_FWD_RENEW, .req_id = 7, .code = SRV_FWD_NOTFOUND};
+    cn_buf_reset(&b);
+    assert_int_equal(srv_fwd_resp_encode(&r, &b), 0);
+    static const uint8_t rwant[] = {1, 5, 7, 0, 0, 0, 0, 0, 0, 0, SRV_FWD_NOTFOUND};
+    assert_int_equal(b.len, sizeof(rwant));
+    assert_memory_equal(b.p, rwant, sizeof(rwant));
+    struct srv_fwd_resp out;
+    assert_int_equal(srv_fwd_resp_decode(b.p, b.len, &out, err, sizeof(err)), 0);
+    assert_int_equal(out.kind, SRV_FWD_RENEW);
+    assert_int_equal(out.code, SRV_FWD_NOTFOUND);
     cn_buf_free(&b);
 }
 
@@ -398,9 +448,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_req_round_trip), cmocka_unit_test(test_resp_round_trip),
-        cmocka_unit_test(test_golden_bytes),   cmocka_unit_test(test_codes_frozen),
-        cmocka_unit_test(test_req_strict),     cmocka_unit_test(test_resp_strict),
-        cmocka_unit_test(test_encode_refuses), cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_golden_bytes),   cmocka_unit_test(test_renew_bytes),
+        cmocka_unit_test(test_codes_frozen),   cmocka_unit_test(test_req_strict),
+        cmocka_unit_test(test_resp_strict),    cmocka_unit_test(test_encode_refuses),
+        cmocka_unit_test(test_envelope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -331,6 +331,46 @@ static void test_deregister(void **st)
     state_set_change_cb(s, NULL, NULL);
 }
 
+/* Consul lower-cases its name indexes (catalog_schema.go Lowercase: true):
+ * service names and node lookups match ignoring ASCII case; each record
+ * keeps the spelling it was registered with. */
+static void test_names_ignore_case(void **st)
+{
+    struct state *s = *st;
+    struct reg_fixture f;
+    reg_init(&f, "DB-1", "10.0.0.1");
+    reg_service(&f, "pg-1", "Postgres", 5432);
+    assert_int_equal(reg_apply(s, 3, &f, NULL), 0);
+    reg_init(&f, "db-2", "10.0.0.2");
+    reg_service(&f, "pg-2", "postgres", 5433);
+    assert_int_equal(reg_apply(s, 4, &f, NULL), 0);
+    struct names x = {.n = 0};
+    state_service_instances(s, "POSTGRES", svc_names_cb, &x);
+    assert_int_equal(x.n, 2);
+    assert_string_equal(x.v[0], "DB-1/pg-1");
+    assert_string_equal(x.v[1], "db-2/pg-2");
+    assert_string_equal(state_service_get(s, "DB-1", "pg-1")->service, "Postgres");
+    assert_int_equal(state_service_index(s, "pOsTgReS"), 4);
+    /* lookups: exact first, then ignoring case; writes stay exact */
+    assert_null(state_node_get(s, "db-1"));
+    assert_string_equal(state_node_lookup(s, "db-1")->name, "DB-1");
+    assert_string_equal(state_node_lookup(s, "DB-2")->name, "db-2");
+    assert_null(state_node_lookup(s, "db-3"));
+    assert_int_equal(state_node_index(s, "db-1"), 3);
+    /* deregistering the last instance of one spelling keeps the other */
+    struct cn_buf cmd = CN_BUF_INIT;
+    assert_int_equal(state_cmd_deregister(&cmd, "db-2", "pg-2", NULL), 0);
+    struct state_result res;
+    state_result_init(&res);
+    assert_int_equal(state_apply(s, 5, cmd.p, cmd.len, &res), 0);
+    state_result_free(&res);
+    cn_buf_free(&cmd);
+    x.n = 0;
+    state_service_instances(s, "postgres", svc_names_cb, &x);
+    assert_int_equal(x.n, 1);
+    assert_int_equal(state_service_index(s, "Postgres"), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_service_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deregister, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_ignore_case, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

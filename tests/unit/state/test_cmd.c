@@ -2,6 +2,10 @@
  * allocation of every command type leaving the state byte-identical. */
 #include "helpers.h"
 
+#include "base/crc.h"
+#include "base/enc.h"
+#include "state/state_int.h" /* state__enc_check: to build old-format bytes */
+
 struct cmd {
     const char *name;
     struct cn_buf b;
@@ -169,9 +173,12 @@ static void test_malformed(void **st)
         assert_int_equal(cn_buf_putc(&x, 0), 0);
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
         x.len--;
-        x.p[1] = 2;
+        char ver = x.p[1];
+        x.p[1] = 3;
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
-        x.p[1] = 1;
+        x.p[1] = 0;
+        assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
+        x.p[1] = ver;
         x.p[0] = 77;
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
         cn_buf_free(&x);
@@ -232,11 +239,136 @@ static void test_encoder_validation(void **st)
     state_free(s);
 }
 
+/* Command version 2 carries a check's agent-only definition (counting
+ * thresholds, TLSServerName, UDP, GRPC/GRPCUseTLS, script args, alias
+ * targets); a version 1 command, as earlier versions wrote to the log, is
+ * still applied, with none of them. The v1 bytes are built here: a v2
+ * register whose only check has an empty definition, its 42 trailing
+ * definition bytes cut (3 u32 counters, 3 empty strings, a bool, 2 empty
+ * strings, an empty list, an empty string, a bool) and its version byte set to 1. */
+static void test_check_definition_versions(void **st)
+{
+    (void)st;
+    struct state *s = state_new();
+    struct reg_fixture f;
+    reg_init(&f, "n1", "10.0.0.1");
+    struct state_check *c = reg_check(&f, "scr", "", "passing");
+    c->type = "script";
+    c->interval_ns = 10000000000LL;
+    char *args[] = {"/bin/check", "--fast", "a b"};
+    c->args = args;
+    c->nargs = 3;
+    c->success_before_passing = 2;
+    c->failures_before_warning = 1;
+    c->failures_before_critical = 3;
+    c->tls_server_name = "svc.test";
+    c->grpc_use_tls = true;
+    c->alias_node = "n9";
+    c->h2ping = "10.0.0.1:443";
+    c->h2ping_use_tls = true;
+    assert_int_equal(reg_apply(s, 1, &f, NULL), 0);
+    const struct state_check *got = state_check_get(s, "n1", "scr");
+    assert_non_null(got);
+    assert_int_equal(got->nargs, 3);
+    assert_string_equal(got->args[2], "a b");
+    assert_int_equal(got->success_before_passing, 2);
+    assert_int_equal(got->failures_before_warning, 1);
+    assert_int_equal(got->failures_before_critical, 3);
+    assert_string_equal(got->tls_server_name, "svc.test");
+    assert_true(got->grpc_use_tls);
+    assert_string_equal(got->alias_node, "n9");
+    assert_string_equal(got->h2ping, "10.0.0.1:443");
+    assert_true(got->h2ping_use_tls);
+    /* a changed definition alone is a change (re-registration writes it) */
+    uint64_t mi = got->modify_index;
+    c->failures_before_critical = 4;
+    assert_int_equal(reg_apply(s, 2, &f, NULL), 0);
+    got = state_check_get(s, "n1", "scr");
+    assert_int_equal(got->failures_before_critical, 4);
+    assert_int_equal(got->modify_index, 2);
+    assert_true(mi < got->modify_index);
+
+    /* version 1 */
+    reg_init(&f, "n1", "10.0.0.1");
+    c = reg_check(&f, "old", "", "warning");
+    c->type = "ttl";
+    c->ttl_ns = 30000000000LL;
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(state_cmd_register(&b, &f.r), 0);
+    assert_int_equal((uint8_t)b.p[1], 2);
+    b.p[1] = 1;
+    assert_int_equal(state_apply(s, 3, b.p, b.len, NULL), CN_ECORRUPT); /* 42 bytes extra */
+    b.len -= 42;
+    assert_int_equal(state_apply(s, 3, b.p, b.len, NULL), 0);
+    got = state_check_get(s, "n1", "old");
+    assert_non_null(got);
+    assert_string_equal(got->status, "warning");
+    assert_int_equal(got->ttl_ns, 30000000000LL);
+    assert_int_equal(got->nargs, 0);
+    assert_null(got->tls_server_name);
+    assert_int_equal(got->failures_before_critical, 0);
+    /* the script check registered with v2 is untouched by it */
+    assert_int_equal(state_check_get(s, "n1", "scr")->nargs, 3);
+
+    /* and a snapshot (version 3) keeps the definition */
+    struct cn_buf a;
+    snap(s, &a);
+    assert_int_equal(a.p[4], 3);
+    struct state *t = state_new();
+    char err[160];
+    assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
+    assert_same_snap(&a, t);
+    got = state_check_get(t, "n1", "scr");
+    assert_int_equal(got->nargs, 3);
+    assert_string_equal(got->args[1], "--fast");
+    assert_int_equal(got->failures_before_critical, 4);
+    assert_int_equal(state_mem_bytes(t), state_mem_bytes(s));
+    cn_buf_free(&a);
+    state_free(t);
+
+    /* A version 2 snapshot (checks without the definition, no queries) restores: built
+     * from a version 3 one of a state whose only check has an empty
+     * definition, those 42 bytes cut out of the check's encoding. */
+    struct state *u = state_new();
+    assert_int_equal(state_apply(u, 3, b.p, b.len, NULL), 0);
+    snap(u, &a);
+    struct cn_buf e = CN_BUF_INIT;
+    assert_int_equal(state__enc_check(&e, state_check_get(u, "n1", "old")), 0);
+    char *at = memmem(a.p, a.len, e.p, e.len);
+    assert_non_null(at);
+    size_t cut = (size_t)(at - a.p) + e.len - 42;
+    memmove(a.p + cut, a.p + cut + 42, a.len - cut - 42);
+    a.len -= 42;
+    /* and version 2 has no prepared-query table: drop its index (u64) and its
+     * count (u32 0) before the CRC */
+    memmove(a.p + a.len - 16, a.p + a.len - 4, 4);
+    a.len -= 12;
+    a.p[4] = 2;
+    cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
+    t = state_new();
+    assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
+    got = state_check_get(t, "n1", "old");
+    assert_non_null(got);
+    assert_string_equal(got->status, "warning");
+    assert_int_equal(got->ttl_ns, 30000000000LL);
+    assert_int_equal(state_mem_bytes(t), state_mem_bytes(u));
+    a.p[4] = 3; /* the same bytes as version 3 are short: refused */
+    cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
+    assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), CN_ECORRUPT);
+    cn_buf_free(&e);
+    cn_buf_free(&a);
+    cn_buf_free(&b);
+    state_free(t);
+    state_free(u);
+    state_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oom_every_command),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_check_definition_versions),
         cmocka_unit_test(test_encoder_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
  * invalidation (destroy, node removal, a check turning critical or removed)
  * releasing or deleting keys and starting lock-delay; snapshots carry it. */
 #include "helpers.h"
+#include "state/state_int.h" /* the held-keys index, checked against the KV tree */
 
 static int setup(void **st)
 {
@@ -256,6 +257,85 @@ static void test_snapshot_and_oom(void **st)
     state_free(t);
 }
 
+/* The session -> held keys index follows every KV change (lock, re-lock by
+ * the holder, plain PUT on a locked key, unlock, delete, delete-tree, a
+ * lock taken over after release) and invalidation walks only it; a
+ * restored snapshot rebuilds it, and a failed (out of memory) command
+ * leaves it as it was. */
+static void test_held_index(void **st)
+{
+    struct state *s = *st;
+    node1(s, 1);
+    assert_int_equal(mksess(s, 2, "s1", "n1", "release", NULL, 0, 0, NULL), 0);
+    assert_int_equal(mksess(s, 3, "s2", "n1", "delete", NULL, 0, 0, NULL), 0);
+    uint64_t i = 4;
+    char key[32];
+    for (int k = 0; k < 50; k++) { /* 50 unlocked keys around the locked ones */
+        snprintf(key, sizeof(key), "free/%02d", k);
+        kvset(s, i++, key, "v");
+    }
+    for (int k = 0; k < 10; k++) {
+        snprintf(key, sizeof(key), "l/%02d", k);
+        assert_int_equal(lock(s, i++, STATE_KV_LOCK, key, "v", k % 2 ? "s2" : "s1", NULL), 0);
+    }
+    assert_int_equal(state__held_count(s, "s1"), 5);
+    assert_int_equal(state__held_count(s, "s2"), 5);
+    assert_true(state__held_agrees(s, NULL));
+    /* the holder re-locks; a plain PUT keeps the lock; the other cannot take it */
+    assert_int_equal(lock(s, i++, STATE_KV_LOCK, "l/00", "w", "s1", NULL), 0);
+    kvset(s, i++, "l/02", "plain");
+    assert_int_not_equal(lock(s, i++, STATE_KV_LOCK, "l/04", "x", "s2", NULL), 0);
+    assert_string_equal(kvget(s, "l/04")->session, "s1");
+    assert_int_equal(state__held_count(s, "s1"), 5);
+    /* unlock, then the other session takes it */
+    assert_int_equal(lock(s, i++, STATE_KV_UNLOCK, "l/04", "x", "s1", NULL), 0);
+    assert_int_equal(lock(s, i++, STATE_KV_LOCK, "l/04", "y", "s2", NULL), 0);
+    assert_int_equal(state__held_count(s, "s1"), 4);
+    assert_int_equal(state__held_count(s, "s2"), 6);
+    /* delete a locked key, and a tree holding two */
+    assert_int_equal(op1(s, i++, STATE_KV_DELETE, "l/06", NULL, 0, NULL), 0);
+    assert_int_equal(op1(s, i++, STATE_KV_DELETE_TREE, "l/0", NULL, 0, NULL), 0);
+    assert_int_equal(state__held_count(s, "s1") + state__held_count(s, "s2"), 0);
+    assert_true(state__held_agrees(s, NULL));
+    for (int k = 0; k < 6; k++) {
+        snprintf(key, sizeof(key), "m/%02d", k);
+        assert_int_equal(lock(s, i++, STATE_KV_LOCK, key, "v", k < 3 ? "s1" : "s2", NULL), 0);
+    }
+    /* a snapshot rebuilds the index */
+    struct cn_buf a;
+    snap(s, &a);
+    struct state *t = state_new();
+    char err[160];
+    assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
+    assert_int_equal(state__held_count(t, "s1"), 3);
+    assert_true(state__held_agrees(t, NULL));
+    assert_int_equal(state_mem_bytes(t), state_mem_bytes(s));
+    /* destroy s2 under failing allocations: all or nothing, index included */
+    for (long n = 0;; n++) {
+        struct cn_buf b = CN_BUF_INIT;
+        assert_int_equal(state_cmd_session_destroy(&b, "s2"), 0);
+        cn_mem_fail_after(n);
+        int rc = state_apply(t, i, b.p, b.len, NULL);
+        cn_mem_fail_after(-1);
+        cn_buf_free(&b);
+        assert_true(state__held_agrees(t, NULL));
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, CN_ENOMEM);
+        assert_int_equal(state__held_count(t, "s2"), 3);
+        assert_same_snap(&a, t);
+    }
+    assert_int_equal(state__held_count(t, "s2"), 0);
+    assert_null(kvget(t, "m/03")); /* behavior delete */
+    assert_int_equal(state__held_count(t, "s1"), 3);
+    /* release: s1's keys stay, unlocked */
+    assert_int_equal(destroy(t, i + 1, "s1", NULL), 0);
+    assert_null(kvget(t, "m/00")->session);
+    assert_true(state__held_agrees(t, NULL));
+    cn_buf_free(&a);
+    state_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +344,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalidation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_check_and_renew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_oom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

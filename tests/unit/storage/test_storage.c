@@ -995,6 +995,85 @@ static void test_snapshot_crash_between_write_and_install(void **state)
     stor_close(st);
 }
 
+/* Snapshots by reference (issue 19): a snapshot file copied byte for byte,
+ * in pieces, into the receive temp file of another store is checked whole
+ * by stor_snapshot_map (a flipped byte is refused), adopted by rename,
+ * installed, and mapped again; an abandoned temp file is discarded, and one
+ * left by a crash is removed by the next open. */
+static void test_snapshot_stream_files(void **state)
+{
+    struct fx *f = *state;
+    struct stor *src = open_ok(f);
+    assert_int_equal(append_range(src, 1, 40, 2, 8), 0);
+    assert_int_equal(stor_sync(src), 0);
+    size_t n = 100000;
+    uint8_t *bytes = snap_bytes(n);
+    assert_int_equal(stor_snapshot_save(src, 30, 2, bytes, n, 2), 0);
+    uint64_t size = 0;
+    int in = stor_snapshot_open(src, 30, 2, STOR_SNAP_READ, &size);
+    assert_true(in >= 0);
+    assert_int_equal(size, n + 44);
+    assert_int_equal(stor_snapshot_open(src, 31, 2, STOR_SNAP_READ, NULL), CN_ENOTFOUND);
+
+    struct fx g = *f;
+    strcpy(g.dir, "/tmp/cn-stor-XXXXXX");
+    assert_non_null(mkdtemp(g.dir));
+    struct stor *dst = open_ok(&g);
+    int out = stor_snapshot_open(dst, 30, 2, STOR_RECV_CREATE, NULL);
+    assert_true(out >= 0);
+    uint8_t chunk[777];
+    for (uint64_t off = 0; off < size;) {
+        size_t k = size - off < sizeof chunk ? (size_t)(size - off) : sizeof chunk;
+        assert_int_equal(pread(in, chunk, k, (off_t)off), (ssize_t)k);
+        assert_int_equal(pwrite(out, chunk, k, (off_t)off), (ssize_t)k);
+        off += k;
+    }
+    close(in);
+    struct stor_snap_map m;
+    char err[256];
+    assert_int_equal(stor_snapshot_map(dst, 30, 2, true, &m, err, sizeof err), 0);
+    assert_int_equal(m.len, n);
+    assert_memory_equal(m.data, bytes, n);
+    stor_snapshot_unmap(&m);
+    /* A flipped payload byte fails the check. */
+    uint8_t b;
+    assert_int_equal(pread(out, &b, 1, 5000), 1);
+    b ^= 1;
+    assert_int_equal(pwrite(out, &b, 1, 5000), 1);
+    assert_int_equal(stor_snapshot_map(dst, 30, 2, true, &m, err, sizeof err), CN_ECORRUPT);
+    assert_non_null(strstr(err, "checksum"));
+    b ^= 1;
+    assert_int_equal(pwrite(out, &b, 1, 5000), 1);
+    close(out);
+    /* Adopt and install: the store's snapshot. */
+    assert_int_equal(stor_snapshot_adopt_recv(dst, 30, 2), 0);
+    assert_int_equal(stor_snapshot_adopt_recv(dst, 30, 2), 0); /* again: already there */
+    assert_int_equal(stor_snapshot_install(dst, 30, 2, 2), 0);
+    assert_int_equal(stor_snapshot_map(dst, 30, 2, false, &m, err, sizeof err), 0);
+    assert_memory_equal(m.data, bytes, n);
+    stor_snapshot_unmap(&m);
+    /* An abandoned transfer's file goes; one left by a crash goes at open. */
+    out = stor_snapshot_open(dst, 50, 3, STOR_RECV_CREATE, NULL);
+    assert_true(out >= 0);
+    close(out);
+    stor_snapshot_discard_recv(dst, 50, 3);
+    assert_int_equal(count_files(&g, "snapshots", "tmp-"), 0);
+    out = stor_snapshot_open(dst, 60, 3, STOR_RECV_CREATE, NULL);
+    assert_true(out >= 0);
+    close(out);
+    assert_int_equal(count_files(&g, "snapshots", "tmp-"), 1);
+    stor_close(dst);
+    dst = open_ok(&g);
+    assert_int_equal(count_files(&g, "snapshots", "tmp-"), 0);
+    struct stor_info info;
+    stor_get_info(dst, &info);
+    assert_int_equal(info.snap_index, 30);
+    stor_close(dst);
+    stor_close(src);
+    free(bytes);
+    nftw(g.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Install refuses what would lose entries; a failed write does not poison
  * the store. */
 static void test_snapshot_install_errors(void **state)
@@ -1394,6 +1473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_crash_between_write_and_install, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_install_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_stream_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_eio_on_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_short_writes, setup, teardown),

@@ -1,0 +1,346 @@
+/* api/query.c: prepared queries over HTTP (website/content/api-docs/query.mdx,
+ * agent/prepared_query_endpoint.go): POST/GET /v1/query, GET/PUT/DELETE
+ * /v1/query/:id, GET /v1/query/:id_or_name/execute and /explain.
+ *
+ * Writes are QUERY_SET / QUERY_DELETE log entries (state/query.c); the
+ * definition is decoded and validated here first (query_def.c). Errors of
+ * Consul's PreparedQuery.Apply come back from its RPC as 500 with the error's
+ * text; cairn answers the same. Reads answer at once (Consul documents no
+ * blocking for these) with the usual index headers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "api/query.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+static void read_error(struct api_read *r, int status, const char *msg)
+{
+    cn_buf_reset(&r->body);
+    cn_buf_puts(&r->body, msg);
+    r->status = status;
+    r->content_type = "text/plain; charset=utf-8"; /* a 404 keeps the index headers */
+}
+
+/* ---- writes ------------------------------------------------------------------- */
+
+struct qw {
+    char id[40];
+};
+
+static void set_done(struct api_ctx *c, int rc, const struct state_result *res)
+{
+    struct qw *q = c->user;
+    c->user = NULL;
+    if (rc) {
+        const char *why = res && res->nerrors ? res->errors[0].what : cn_strerror(rc);
+        api_error(c, 500, "%s", why);
+    } else if (q) {
+        struct cn_buf b = CN_BUF_INIT;
+        struct cn_jsonw w;
+        api_jsonw(c, &w, &b);
+        cn_jsonw_obj_open(&w);
+        cn_jsonw_kstr(&w, "ID", q->id);
+        cn_jsonw_obj_close(&w);
+        if (w.err)
+            api_error(c, 500, "out of memory");
+        else
+            api_reply_json(c, 200, &b);
+        cn_buf_free(&b);
+    } else {
+        api_reply_empty(c);
+    }
+    cn_free(q);
+}
+
+/* Decode, validate and propose; id NULL = create (a new UUID). */
+static void write_query(struct api_ctx *c, const char *id)
+{
+    char err[512];
+    int status = 400;
+    struct api_pq def;
+    const char *body = c->req->body_len ? c->req->body : "{}";
+    size_t len = c->req->body_len ? c->req->body_len : 2;
+    int rc = api__pq_decode(body, len, c->api->cfg.datacenter, &def, &status, err, sizeof(err));
+    if (rc) {
+        if (status == 500 && rc == CN_EINVAL)
+            api_error(c, 500, "Invalid prepared query: %s", err);
+        else
+            api_error(c, status, "%s", err);
+        return;
+    }
+    struct qw *q = NULL;
+    if (!id) {
+        q = cn_calloc(1, sizeof(*q));
+        if (!q || api__uuid(q->id, sizeof(q->id))) {
+            cn_free(q);
+            api__pq_clear(&def);
+            api_error(c, 500, "UUID generation failed");
+            return;
+        }
+    }
+    struct cn_buf d = CN_BUF_INIT, cmd = CN_BUF_INIT;
+    struct state_query sq = {.id = (char *)(q ? q->id : id),
+                             .name = def.name,
+                             .session = def.session,
+                             .is_template = *def.tmpl_type != '\0'};
+    rc = api__pq_encode_def(&def, &d);
+    if (!rc) {
+        sq.def = (uint8_t *)d.p;
+        sq.def_len = d.len;
+        rc = state_cmd_query_set(&cmd, q ? 0 : 1, &sq);
+    }
+    api__pq_clear(&def);
+    cn_buf_free(&d);
+    if (rc) {
+        cn_free(q);
+        cn_buf_free(&cmd);
+        api_error(c, 500, "%s", cn_strerror(rc));
+        return;
+    }
+    c->user = q;
+    c->user_free = cn_free;
+    api_propose(c, &cmd, set_done);
+    cn_buf_free(&cmd);
+}
+
+static void h_create(struct api_ctx *c)
+{
+    write_query(c, NULL);
+}
+
+/* "<id>", "<id>/execute", "<id>/explain": the id part and which. */
+enum qpath { QP_PLAIN, QP_EXECUTE, QP_EXPLAIN };
+static enum qpath split(const char *arg, char *id, size_t cap)
+{
+    size_t n = strlen(arg);
+    enum qpath k = QP_PLAIN;
+    if (n >= 8 && !strcmp(arg + n - 8, "/execute")) {
+        k = QP_EXECUTE;
+        n -= 8;
+    } else if (n >= 8 && !strcmp(arg + n - 8, "/explain")) {
+        k = QP_EXPLAIN;
+        n -= 8;
+    }
+    snprintf(id, cap, "%.*s", (int)n, arg);
+    return k;
+}
+
+static void h_specific(struct api_ctx *c)
+{
+    char id[512];
+    enum qpath k = split(c->arg, id, sizeof(id));
+    if (k != QP_PLAIN) {
+        api_error(c, 405, "method %s not allowed", c->req->method_str ? c->req->method_str : "");
+        return;
+    }
+    if (c->req->method == HTTP_M_PUT) {
+        if (!state_query_get(srv_state(c->api->srv), id)) {
+            api_error(c, 500, "Cannot modify non-existent prepared query: '%s'", id);
+            return;
+        }
+        write_query(c, id);
+        return;
+    }
+    struct cn_buf cmd = CN_BUF_INIT;
+    if (state_cmd_query_delete(&cmd, id)) {
+        cn_buf_free(&cmd);
+        api_error(c, 500, "out of memory");
+        return;
+    }
+    c->user = NULL;
+    api_propose(c, &cmd, set_done);
+    cn_buf_free(&cmd);
+}
+
+/* ---- reads -------------------------------------------------------------------- */
+
+struct list_walk {
+    struct cn_jsonw *w;
+    int err;
+};
+
+static int list_cb(void *arg, const struct state_query *sq)
+{
+    struct list_walk *lw = arg;
+    struct api_pq q;
+    if (api__pq_from_state(sq, &q)) {
+        lw->err = CN_ENOMEM;
+        return 1;
+    }
+    api__pq_json(lw->w, sq, &q);
+    api__pq_clear(&q);
+    return lw->w->err;
+}
+
+static void r_list(struct api_ctx *c, struct api_read *r)
+{
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct list_walk lw = {&w, 0};
+    cn_jsonw_arr_open(&w);
+    state_queries_foreach(st, list_cb, &lw);
+    cn_jsonw_arr_close(&w);
+    if (w.err || lw.err)
+        return read_error(r, 500, "out of memory");
+    r->index = state_table_index(st, STATE_T_QUERIES);
+}
+
+static void r_get(struct api_ctx *c, struct api_read *r, const char *id)
+{
+    struct state *st = srv_state(c->api->srv);
+    const struct state_query *sq = state_query_get(st, id);
+    if (!sq)
+        return read_error(r, 404, "Query not found");
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct list_walk lw = {&w, 0};
+    cn_jsonw_arr_open(&w);
+    list_cb(&lw, sq);
+    cn_jsonw_arr_close(&w);
+    if (w.err || lw.err)
+        return read_error(r, 500, "out of memory");
+    r->index = state_table_index(st, STATE_T_QUERIES);
+}
+
+struct chk_arg {
+    struct cn_jsonw *w;
+    const struct state_service *s;
+};
+
+static int inst_chk_cb(void *arg, const struct state_check *chk)
+{
+    struct chk_arg *a = arg;
+    api_json_check(a->w, chk, *chk->service_id ? a->s : NULL);
+    return a->w->err;
+}
+
+static void json_nodes(struct cn_jsonw *w, struct state *st, const struct api_query_exec *x,
+                       const char *dc)
+{
+    cn_jsonw_key(w, "Nodes");
+    cn_jsonw_arr_open(w);
+    for (size_t i = 0; i < x->ninst; i++) {
+        const struct state_service *s = x->inst[i];
+        cn_jsonw_obj_open(w);
+        cn_jsonw_key(w, "Node");
+        api_json_node(w, state_node_get(st, s->node), dc);
+        cn_jsonw_key(w, "Service");
+        api_json_service(w, s, NULL);
+        cn_jsonw_key(w, "Checks");
+        cn_jsonw_arr_open(w);
+        struct chk_arg ca = {w, s};
+        state_instance_checks(st, s, inst_chk_cb, &ca);
+        cn_jsonw_arr_close(w);
+        cn_jsonw_obj_close(w);
+    }
+    cn_jsonw_arr_close(w);
+}
+
+/* parseLimit: strconv.Atoi; its error travels as a 500 "Bad limit: ...". */
+static int parse_limit(struct api_ctx *c, size_t *out, char *err, size_t cap)
+{
+    const char *v = api_param(c, "limit");
+    *out = 0;
+    if (!v || !*v)
+        return 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*end || end == v) {
+        snprintf(err, cap, "Bad limit: strconv.Atoi: parsing \"%s\": invalid syntax", v);
+        return -1;
+    }
+    *out = n > 0 ? (size_t)n : 0;
+    return 0;
+}
+
+static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bool explain)
+{
+    struct state *st = srv_state(c->api->srv);
+    char err[512];
+    struct api_query_exec x = {.name_or_id = key,
+                               .agent_node = c->api->cfg.node_name,
+                               .near = api_param(c, "near"),
+                               .rng = c->api->rng};
+    if (parse_limit(c, &x.limit, err, sizeof(err)))
+        return read_error(r, 500, err);
+    if (explain) {
+        /* Explain: the query the name resolves to, rendered. */
+        const struct state_query *sq = state_query_get(st, key);
+        if (!sq)
+            sq = state_query_by_name(st, key);
+        if (!sq)
+            sq = state_query_template_match(st, key);
+        if (!sq)
+            return read_error(r, 404, "Query not found");
+        struct api_pq q, rq;
+        if (api__pq_from_state(sq, &q))
+            return read_error(r, 500, "out of memory");
+        int rc = 0;
+        const struct api_pq *use = &q;
+        if (sq->is_template) {
+            rc = api__pq_render(&q, key, &rq, err, sizeof(err));
+            use = &rq;
+        }
+        if (rc) {
+            api__pq_clear(&q);
+            return read_error(r, 500, err);
+        }
+        struct cn_jsonw w;
+        api_jsonw(c, &w, &r->body);
+        cn_jsonw_obj_open(&w);
+        cn_jsonw_key(&w, "Query");
+        api__pq_json(&w, sq, use);
+        cn_jsonw_obj_close(&w);
+        if (sq->is_template)
+            api__pq_clear(&rq);
+        api__pq_clear(&q);
+        if (w.err)
+            return read_error(r, 500, "out of memory");
+        r->index = state_table_index(st, STATE_T_QUERIES);
+        return;
+    }
+    int rc = api_query_execute(st, &x, err, sizeof(err));
+    c->api->rng = x.rng ? x.rng : c->api->rng;
+    if (rc)
+        return read_error(r, rc == CN_ENOTFOUND ? 404 : 500, err);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "Service", x.service);
+    json_nodes(&w, st, &x, c->api->cfg.datacenter);
+    cn_jsonw_key(&w, "DNS");
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "TTL", x.dns_ttl);
+    cn_jsonw_obj_close(&w);
+    cn_jsonw_kstr(&w, "Datacenter", c->api->cfg.datacenter);
+    cn_jsonw_ki64(&w, "Failovers", 0);
+    cn_jsonw_obj_close(&w);
+    uint64_t si = state_service_index(st, x.service);
+    uint64_t qi = state_table_index(st, STATE_T_QUERIES);
+    api_query_exec_free(&x);
+    if (w.err)
+        return read_error(r, 500, "out of memory");
+    r->index = si > qi ? si : qi;
+}
+
+static void r_specific(struct api_ctx *c, struct api_read *r)
+{
+    char id[512];
+    enum qpath k = split(c->arg, id, sizeof(id));
+    if (!*id)
+        return read_error(r, 400, "Missing query ID");
+    if (k == QP_PLAIN)
+        r_get(c, r, id);
+    else
+        r_execute(c, r, id, k == QP_EXPLAIN);
+}
+
+const struct api_route api_query_routes[] = {
+    {"/v1/query", false, API_GET | API_POST, r_list, h_create},
+    {"/v1/query/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific},
+    {NULL, false, 0, NULL, NULL},
+};

@@ -1,0 +1,68 @@
+/* dns/dns.h: Consul's DNS interface (website/content/docs/services/discovery/
+ * dns-static-lookups.mdx) over UDP and TCP on the agent's loop.
+ *
+ * Answers come from the local state (the agent's replica: stale reads, as
+ * Consul's default allow_stale), through a getter the agent hands in, so dns/
+ * depends on state/ and base/ only. Names outside the domain are refused, or
+ * forwarded to the configured recursors. The module owns its sockets and
+ * frees everything in dns_server_stop. docs/dns.md describes the behaviour. */
+#ifndef CN_DNS_H
+#define CN_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct state;
+struct dns_server;
+
+/* dns_config.service_ttl: a name, or a prefix ending in '*' ("*" = all). */
+struct dns_service_ttl {
+    const char *name;
+    uint32_t ttl;
+};
+
+struct dns_options {
+    const char *host;       /* an IPv4 or IPv6 literal */
+    int port;               /* 0: any free port (tests) */
+    const char *domain;     /* "consul." */
+    const char *alt_domain; /* NULL or "" for none */
+    const char *datacenter;
+    const char *node_name; /* this agent: the NS record's target */
+    const char *node_addr;
+    uint32_t node_ttl; /* seconds */
+    const struct dns_service_ttl *service_ttl;
+    size_t nservice_ttl;
+    bool only_passing;
+    bool order_by_weight;      /* cairn: SRV/A answers by descending weight, not shuffled */
+    bool node_meta_txt;        /* TXT node meta in the additional section */
+    unsigned udp_answer_limit; /* 0: none; else non-EDNS UDP answers keep this many */
+    bool enable_truncate;      /* TC also when udp_answer_limit trimmed */
+    uint32_t soa_refresh, soa_retry, soa_expire, soa_min_ttl;
+    const char *const *recursors; /* "ip" or "ip:port" */
+    size_t nrecursors;
+    uint32_t recursor_timeout_ms;
+    uint32_t tcp_idle_ms; /* between queries on a TCP connection */
+    uint32_t tcp_read_ms; /* to receive the rest of a query once it started */
+    /* dns_config.max_stale: when last_contact_ms (ms since this server last
+     * heard from a leader, 0 on the leader) passes max_stale_ms, answers
+     * are SERVFAIL instead of possibly stale. 0 / NULL: no bound. */
+    uint64_t max_stale_ms;
+    uint64_t (*last_contact_ms)(void *arg);
+    struct state *(*state)(void *arg); /* both called with state_arg */
+    void *state_arg;
+};
+
+/* Bind UDP and TCP on host:port and start answering. Strings of o are
+ * copied. Returns 0, CN_EINVAL (a bad option: err says which) or CN_EIO
+ * (cannot bind: err has the reason); nothing is left open on error. */
+int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_server **out,
+                     char *err, size_t errcap);
+/* The bound port (the UDP one; TCP is bound to the same). */
+int dns_server_port(const struct dns_server *s);
+/* Close every socket, connection and forward; `done` (may be NULL) runs once
+ * all handles are closed and s is freed. */
+void dns_server_stop(struct dns_server *s, void (*done)(void *arg), void *arg);
+
+#endif
