@@ -333,7 +333,7 @@ COMPLETION_CASES = [
     (["cairn", "ag"], 1, ["agent"]),
     (["cairn", "help", "oper"], 2, ["operator"]),
     (["cairn", "kv", "g"], 2, ["get"]),
-    (["cairn", "catalog", ""], 2, ["nodes", "services"]),
+    (["cairn", "catalog", "n"], 2, ["nodes"]),
     (["cairn", "agent", "-config-f"], 2, ["-config-file=", "-config-format="]),
     (["cairn", "agent", "-serv"], 2, ["-server", "-server-port="]),
     (["cairn", "agent", "-log-level", "=", "de"], 4, ["debug"]),
