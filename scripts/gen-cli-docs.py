@@ -381,17 +381,10 @@ def generate(binary):
     }, cmds, opts, flags
 
 
-def check_dir(binary, outdir):
-    """Exit status of --check, its messages captured."""
-    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--check", binary, outdir],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
-                       check=False)
-    return p.returncode, p.stdout.decode()
-
-
 def self_test(binary):
     import tempfile
-    files, _, opts, _ = generate(binary)
+    generated = generate(binary)
+    files, opts = generated[0], generated[2]
     flag = opts[len(opts) // 2]["flag"]
     mutations = [
         # (file, old, new, message the check must print)
@@ -417,7 +410,8 @@ def self_test(binary):
             with open(path, "w") as f:
                 f.write(text.replace(old, new, 1))
             applied += 1
-            rc, out = check_dir(binary, d)
+            bad = check_files(binary, generated, d)
+            rc, out = (1 if bad else 0), "\n".join(bad)
             if want is None and rc != 0:
                 failures.append("unchanged files fail the check: " + out)
             if want is not None and (rc == 0 or want not in out):
@@ -429,22 +423,9 @@ def self_test(binary):
     return 1 if failures else 0
 
 
-def main(argv):
-    if argv[1:2] == ["--self-test"] and len(argv) == 3:
-        return self_test(argv[2])
-    check = argv[1:2] == ["--check"]
-    args = argv[2:] if check else argv[1:]
-    if len(args) != 2:
-        sys.exit(__doc__)
-    binary, outdir = args
-    files, cmds, opts, cflags = generate(binary)
-    if not check:
-        os.makedirs(outdir, exist_ok=True)
-        for name, text in files.items():
-            path = os.path.join(outdir, name)
-            with open(path, "w") as f:
-                f.write(text)
-        return 0
+def check_files(binary, generated, outdir):
+    """What --check reports: a list of problems (empty: in step)."""
+    files, cmds, opts, cflags = generated
     bad = []
     for name, text in files.items():
         try:
@@ -487,6 +468,26 @@ def main(argv):
                                check=False)
             if p.returncode or p.stdout.strip():
                 bad.append("%s: groff warns: %s" % (page, p.stdout.decode().strip()))
+    return bad
+
+
+def main(argv):
+    if argv[1:2] == ["--self-test"] and len(argv) == 3:
+        return self_test(argv[2])
+    check = argv[1:2] == ["--check"]
+    args = argv[2:] if check else argv[1:]
+    if len(args) != 2:
+        sys.exit(__doc__)
+    binary, outdir = args
+    files, cmds, opts, cflags = generate(binary)
+    if not check:
+        os.makedirs(outdir, exist_ok=True)
+        for name, text in files.items():
+            path = os.path.join(outdir, name)
+            with open(path, "w") as f:
+                f.write(text)
+        return 0
+    bad = check_files(binary, (files, cmds, opts, cflags), outdir)
     for b in bad:
         print("gen-cli-docs: " + b, file=sys.stderr)
     return 1 if bad else 0
