@@ -166,7 +166,7 @@ struct state {
     } ev;
     struct avl *queries; /* query_rec by id (query.c) */
     size_t nqueries;
-    struct avl *held;        /* held_rec by (session, key): held.c */
+    struct avl *held; /* held_rec by (session, key): held.c */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;

@@ -120,7 +120,9 @@ static void test_jsonw_utf8_like_go(void **state)
     } cases[] = {
         {"caf\xc3\xa9", "\"caf\xc3\xa9\""},
         {"\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xe2\x82\xac\xf0\x9f\x98\x80\""},
-        {"a\xff" "b", "\"a\\ufffdb\""},
+        {"a\xff"
+         "b",
+         "\"a\\ufffdb\""},
         {"\xc3", "\"\\ufffd\""},                                  /* truncated */
         {"\xc3\x28", "\"\\ufffd(\""},                             /* bad continuation */
         {"\xc0\xaf", "\"\\ufffd\\ufffd\""},                       /* overlong '/' */
