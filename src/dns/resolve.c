@@ -739,6 +739,19 @@ static void query_lookup(struct ctx *c, const struct dns_name *qn, unsigned npar
         return nxdomain(c);
     struct qvisit v = {c, 0, 0, false};
     int rc = c->r->query_exec(c->r->query_arg, c->st, key, query_visit, &v);
+    if (rc == CN_ENOTFOUND && !v.visited) {
+        /* DNS names are case-insensitive (and resolvers may randomise the
+         * case, draft-vixie-dnsext-dns0x20): a name asked in other case than
+         * created is looked up lowercased too, as for services. */
+        bool differs = false;
+        for (char *p = name; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') {
+                *p = (char)(*p + 32);
+                differs = true;
+            }
+        if (differs)
+            rc = c->r->query_exec(c->r->query_arg, c->st, key, query_visit, &v);
+    }
     if (rc == CN_ENOTFOUND && !v.visited)
         return nxdomain(c);
     if (rc || v.err || !v.visited)
