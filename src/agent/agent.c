@@ -45,6 +45,7 @@ struct agent {
     struct local *local;
     struct http_server *http;
     struct dns_server *dns; /* NULL when -dns-port=-1 */
+    uint64_t dns_query_rng; /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
     char **argv;
@@ -450,6 +451,33 @@ static struct state *dns_state(void *arg)
     return srv_state(((struct agent *)arg)->srv);
 }
 
+/* NAME.query.DOMAIN: dns/ cannot include api/ (docs/architecture.md), so
+ * the agent hands it this executor of api/'s prepared queries, run against
+ * the state the resolver reads, as GET /v1/query/:name/execute would (Near
+ * "_agent" = this node; no ?near= or ?limit= in a DNS name). */
+static int dns_query(void *arg, const struct state *st, const char *name_or_id,
+                     dns_query_visit visit, void *varg)
+{
+    struct agent *ag = arg;
+    struct api_query_exec x = {
+        .name_or_id = name_or_id,
+        .agent_node = ag->cfg.node_name,
+        .rng = ag->dns_query_rng,
+    };
+    char err[256];
+    int rc = api_query_execute(st, &x, err, sizeof(err));
+    ag->dns_query_rng = x.rng ? x.rng : 88172645463325252ull;
+    if (rc) {
+        if (rc != CN_ENOTFOUND)
+            cn_warn("agent", "DNS prepared query %s: %s", name_or_id, err);
+        return rc;
+    }
+    struct dns_query_answer a = {x.service, x.dns_ttl, x.inst, x.ninst};
+    visit(varg, &a);
+    api_query_exec_free(&x);
+    return 0;
+}
+
 static uint32_t dur_s(const char *text)
 {
     int64_t ns = 0;
@@ -502,7 +530,10 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .last_contact_ms = dns_last_contact,
         .state = dns_state,
         .state_arg = ag,
+        .query_exec = dns_query,
+        .query_arg = ag,
     };
+    ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);
     if (!rc)
         cn_info("agent", "DNS on %s:%d (UDP and TCP), domain %s", o.host, dns_server_port(ag->dns),

@@ -86,7 +86,7 @@ struct api_query_exec {
 /* 0; CN_ENOTFOUND (err "Query not found": no such query); CN_EINVAL (a
  * template that does not render, err says why); CN_ENOMEM. On error x's
  * outputs are freed. */
-int api_query_execute(struct state *st, struct api_query_exec *x, char *err, size_t cap);
+int api_query_execute(const struct state *st, struct api_query_exec *x, char *err, size_t cap);
 void api_query_exec_free(struct api_query_exec *x);
 
 #endif

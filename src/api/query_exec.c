@@ -25,7 +25,7 @@ void api_query_exec_free(struct api_query_exec *x)
 
 /* PreparedQueryResolve: by ID, then a query's exact name, then the template
  * whose name is the longest prefix. */
-static const struct state_query *resolve(struct state *st, const char *key)
+static const struct state_query *resolve(const struct state *st, const char *key)
 {
     const struct state_query *q = state_query_get(st, key);
     if (!q)
@@ -36,7 +36,7 @@ static const struct state_query *resolve(struct state *st, const char *key)
 }
 
 struct walk {
-    struct state *st;
+    const struct state *st;
     const struct api_pq *q;
     const struct state_service **v;
     size_t n, cap;
@@ -130,7 +130,7 @@ static char *sdup(const char *s)
     return cn_strdup(s ? s : "");
 }
 
-static int run(struct state *st, struct api_query_exec *x, const struct api_pq *q)
+static int run(const struct state *st, struct api_query_exec *x, const struct api_pq *q)
 {
     struct walk w = {st, q, NULL, 0, 0, false, 0};
     state_service_instances(st, q->service, inst_cb, &w);
@@ -168,7 +168,7 @@ static int run(struct state *st, struct api_query_exec *x, const struct api_pq *
     return x->service && x->dns_ttl ? 0 : CN_ENOMEM;
 }
 
-int api_query_execute(struct state *st, struct api_query_exec *x, char *err, size_t cap)
+int api_query_execute(const struct state *st, struct api_query_exec *x, char *err, size_t cap)
 {
     x->inst = NULL;
     x->ninst = 0;

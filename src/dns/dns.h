@@ -15,7 +15,26 @@
 #include <uv.h>
 
 struct state;
+struct state_service;
 struct dns_server;
+
+/* A prepared query's execution (NAME.query[.DC].DOMAIN): the instances its
+ * filters kept (OnlyPassing, IgnoreCheckIDs, Tags, NodeMeta, ServiceMeta),
+ * in its order, borrowed from the state for the duration of the visit. */
+struct dns_query_answer {
+    const char *service; /* the query's (rendered) service name */
+    const char *ttl;     /* its DNS.TTL as written ("" = none: service_ttl applies) */
+    const struct state_service *const *inst;
+    size_t ninst;
+};
+typedef void (*dns_query_visit)(void *varg, const struct dns_query_answer *a);
+/* Execute prepared query `name_or_id` over st and call visit once with the
+ * result before returning. Returns 0 (visited), CN_ENOTFOUND (no such query:
+ * NXDOMAIN), anything else (SERVFAIL). The definition's decoding and its
+ * templates live in api/, above dns/, so the agent hands this in (as it
+ * hands the state getter): dns/ never includes api/. */
+typedef int (*dns_query_exec)(void *arg, const struct state *st, const char *name_or_id,
+                              dns_query_visit visit, void *varg);
 
 /* dns_config.service_ttl: a name, or a prefix ending in '*' ("*" = all). */
 struct dns_service_ttl {
@@ -52,6 +71,9 @@ struct dns_options {
     uint64_t (*last_contact_ms)(void *arg);
     struct state *(*state)(void *arg); /* both called with state_arg */
     void *state_arg;
+    /* Prepared queries; NULL: .query. names are NXDOMAIN. */
+    dns_query_exec query_exec;
+    void *query_arg;
 };
 
 /* Bind UDP and TCP on host:port and start answering. Strings of o are

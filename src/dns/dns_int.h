@@ -52,7 +52,9 @@ struct dns_resolver {
     bool only_passing, order_by_weight, node_meta_txt, enable_truncate;
     unsigned udp_answer_limit;
     uint32_t soa_refresh, soa_retry, soa_expire, soa_min_ttl;
-    bool recursors; /* any configured: forward instead of REFUSED */
+    bool recursors;            /* any configured: forward instead of REFUSED */
+    dns_query_exec query_exec; /* prepared queries (NULL: none) */
+    void *query_arg;
     uint64_t rng;
     struct dns__inst *inst;
     size_t ninst, capinst;

@@ -9,6 +9,8 @@
  *   HEXIP.addr[.DC].DOMAIN              the address itself
  *   reverse names under in-addr.arpa / ip6.arpa: PTR to nodes and services
  *   the domain's SOA and NS; ANY
+ *   NAME_OR_ID.query[.DC].DOMAIN        a prepared query's result (A/AAAA, SRV)
+ *   _NAME_OR_ID._tcp.query[.DC].DOMAIN  the same, RFC 2782 (the protocol ignored)
  * An instance with any critical check (node or service, maintenance
  * included: maintenance is a critical check) is left out; only_passing also
  * drops warnings (agent/dns.go: Filter(OnlyPassing)). */
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dur.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "dns/dns_int.h"
@@ -81,6 +84,8 @@ int dns__resolver_init(struct dns_resolver *r, const struct dns_options *o, uint
     r->soa_expire = o->soa_expire;
     r->soa_min_ttl = o->soa_min_ttl;
     r->recursors = o->nrecursors > 0;
+    r->query_exec = o->query_exec;
+    r->query_arg = o->query_arg;
     r->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
     return 0;
 oom:
@@ -370,30 +375,20 @@ static bool tag_match(const struct state_service *s, const char *tag)
     return false;
 }
 
-static int inst_cb(void *arg, const struct state_service *s)
+/* Append instance s of node n, `worst` its checks' worst status (0 passing,
+ * 1 warning: the SRV weight). 0 or CN_ENOMEM. */
+static int push_inst(struct dns_resolver *r, const struct state_service *s,
+                     const struct state_node *n, int worst)
 {
-    struct walk *w = arg;
-    struct dns_resolver *r = w->c->r;
-    if (w->tag && !tag_match(s, w->tag))
-        return 0;
-    const struct state_node *n = state_node_get(w->c->st, s->node);
-    if (!n)
-        return 0;
-    w->worst = 0;
-    state_instance_checks(w->c->st, s, chk_cb, w);
-    if (w->worst == 2 || (w->worst == 1 && r->only_passing))
-        return 0;
     if (r->ninst == r->capinst) {
         size_t cap = r->capinst ? r->capinst * 2 : 64;
         struct dns__inst *p = cn_realloc(r->inst, cap * sizeof(*p));
-        if (!p) {
-            w->err = CN_ENOMEM;
-            return 1;
-        }
+        if (!p)
+            return CN_ENOMEM;
         r->inst = p;
         r->capinst = cap;
     }
-    int wt = w->worst == 1 ? s->weight_warning : s->weight_passing;
+    int wt = worst == 1 ? s->weight_warning : s->weight_passing;
     if (wt < 0)
         wt = 0;
     if (wt > 65535)
@@ -407,7 +402,27 @@ static int inst_cb(void *arg, const struct state_service *s)
     return 0;
 }
 
-static void order(struct dns_resolver *r)
+static int inst_cb(void *arg, const struct state_service *s)
+{
+    struct walk *w = arg;
+    struct dns_resolver *r = w->c->r;
+    if (w->tag && !tag_match(s, w->tag))
+        return 0;
+    const struct state_node *n = state_node_get(w->c->st, s->node);
+    if (!n)
+        return 0;
+    w->worst = 0;
+    state_instance_checks(w->c->st, s, chk_cb, w);
+    if (w->worst == 2 || (w->worst == 1 && r->only_passing))
+        return 0;
+    if (push_inst(r, s, n, w->worst)) {
+        w->err = CN_ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+static void order(struct dns_resolver *r, bool shuffle)
 {
     size_t n = r->ninst;
     if (r->order_by_weight) {
@@ -424,7 +439,7 @@ static void order(struct dns_resolver *r)
         }
         return;
     }
-    for (size_t i = n; i > 1; i--) { /* Fisher-Yates: a new order per response */
+    for (size_t i = n; shuffle && i > 1; i--) { /* Fisher-Yates: a new order per response */
         size_t j = (size_t)(rng_next(r) % i);
         struct dns__inst t = r->inst[i - 1];
         r->inst[i - 1] = r->inst[j];
@@ -508,6 +523,8 @@ static void cache_put(struct dns_resolver *r, const struct state *st, const char
     snprintf(e->tag, sizeof(e->tag), "%s", tag);
 }
 
+static void answer_instances(struct ctx *c, uint32_t ttl);
+
 static void service_lookup(struct ctx *c, const char *service, const char *tag)
 {
     struct dns_resolver *r = c->r;
@@ -542,8 +559,15 @@ static void service_lookup(struct ctx *c, const char *service, const char *tag)
 walked:
     if (r->ninst == 0)
         return nxdomain(c);
-    order(r);
-    uint32_t ttl = service_ttl(r, service);
+    order(r, true);
+    answer_instances(c, service_ttl(r, service));
+}
+
+/* The answer (SRV with the targets' addresses additional, or A/AAAA) from
+ * the r->inst[0..ninst) in their order. */
+static void answer_instances(struct ctx *c, uint32_t ttl)
+{
+    struct dns_resolver *r = c->r;
     const struct dns_name *owner = &c->q->qname;
     uint16_t qt = c->q->qtype;
     unsigned limit = c->small_udp ? r->udp_answer_limit : 0;
@@ -632,6 +656,106 @@ walked:
         c->m->tc = true;
     if (added == 0 && !c->m->tc)
         nodata(c);
+}
+
+/* ---- prepared queries ------------------------------------------------------------- */
+
+struct qvisit {
+    struct ctx *c;
+    int worst;
+    int err;
+    bool visited;
+};
+
+/* The SRV weight's health: the query's execution already dropped the
+ * instances its rules exclude (a critical check left here is one of its
+ * IgnoreCheckIDs, which Consul's FilterIgnore removes), so only warnings
+ * count. */
+static int qchk_cb(void *arg, const struct state_check *chk)
+{
+    struct qvisit *v = arg;
+    if (strcmp(chk->status, "passing") != 0 && strcmp(chk->status, "critical") != 0)
+        v->worst = 1;
+    return 0;
+}
+
+static void query_visit(void *varg, const struct dns_query_answer *a)
+{
+    struct qvisit *v = varg;
+    struct ctx *c = v->c;
+    struct dns_resolver *r = c->r;
+    v->visited = true;
+    r->ninst = 0;
+    for (size_t i = 0; i < a->ninst && !v->err; i++) {
+        const struct state_service *s = a->inst[i];
+        const struct state_node *n = state_node_get(c->st, s->node);
+        if (!n)
+            continue;
+        v->worst = 0;
+        state_instance_checks(c->st, s, qchk_cb, v);
+        v->err = push_inst(r, s, n, v->worst);
+    }
+    if (v->err)
+        return;
+    if (r->ninst == 0)
+        return nxdomain(c); /* agent/dns.go: no nodes, not found */
+    /* agent/dns.go preparedQueryLookup: the query's DNS.TTL, else the
+     * agent's service_ttl for its service. */
+    uint32_t ttl = service_ttl(r, a->service ? a->service : "");
+    int64_t ns = 0;
+    if (a->ttl && *a->ttl && cn_dur_parse(a->ttl, &ns) == 0 && ns >= 0) {
+        int64_t sec = ns / 1000000000;
+        ttl = sec > UINT32_MAX ? UINT32_MAX : (uint32_t)sec;
+    }
+    /* The query's order (shuffled, its Near node first) is kept, unless
+     * cairn's order_by_weight asks otherwise. */
+    order(r, false);
+    answer_instances(c, ttl);
+}
+
+/* Labels [0, nparts) name the query: joined with '.', as Consul allows
+ * dots in query names; _NAME._PROTO (both labels starting with '_') is the
+ * RFC 2782 form, where the last label (the protocol) is ignored and the
+ * leading '_' dropped. */
+static void query_lookup(struct ctx *c, const struct dns_name *qn, unsigned nparts)
+{
+    char name[DNS_NAME_MAX + 1];
+    size_t len = 0;
+    unsigned n = nparts;
+    size_t l0, ll;
+    bool rfc2782 =
+        n >= 2 && dns_name_label(qn, 0, &l0)[0] == '_' && dns_name_label(qn, n - 1, &ll)[0] == '_';
+    if (rfc2782)
+        n--;
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            name[len++] = '.';
+        if (!label_str(qn, i, name + len, sizeof(name) - len, false))
+            return nxdomain(c);
+        len += strlen(name + len);
+    }
+    const char *key = rfc2782 ? name + 1 : name;
+    if (!c->r->query_exec || !*key)
+        return nxdomain(c);
+    struct qvisit v = {c, 0, 0, false};
+    int rc = c->r->query_exec(c->r->query_arg, c->st, key, query_visit, &v);
+    if (rc == CN_ENOTFOUND && !v.visited) {
+        /* DNS names are case-insensitive (and resolvers may randomise the
+         * case, draft-vixie-dnsext-dns0x20): a name asked in other case than
+         * created is looked up lowercased too, as for services. */
+        bool differs = false;
+        for (char *p = name; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') {
+                *p = (char)(*p + 32);
+                differs = true;
+            }
+        if (differs)
+            rc = c->r->query_exec(c->r->query_arg, c->st, key, query_visit, &v);
+    }
+    if (rc == CN_ENOTFOUND && !v.visited)
+        return nxdomain(c);
+    if (rc || v.err || !v.visited)
+        dns_msg_set_rcode(c->m, DNS_RC_SERVFAIL);
 }
 
 /* ---- node, addr and reverse lookups ----------------------------------------------- */
@@ -875,9 +999,9 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
     }
     /* The kind label, looked for from the right (agent/dns.go dispatch); an
      * SRV query may leave out "service" in the RFC 2782 form. */
-    int kind = -1;               /* 0 service, 1 node, 2 addr, 3 other Consul kinds */
+    int kind = -1;               /* 0 service, 1 node, 2 addr, 3 other Consul kinds, 4 query */
     unsigned at = 0, nparts = 0; /* at: the first label after the kind */
-    static const char *const other[] = {"connect", "virtual", "ingress", "query",  "ap",
+    static const char *const other[] = {"connect", "virtual", "ingress", "ap",
                                         "peer",    "sg",      "ns",      "cluster"};
     for (unsigned i = nl; i-- > 0;) {
         if (label_is(qn, i, "service"))
@@ -886,6 +1010,8 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
             kind = 1;
         else if (label_is(qn, i, "addr"))
             kind = 2;
+        else if (label_is(qn, i, "query"))
+            kind = 4;
         else {
             for (size_t k = 0; k < sizeof(other) / sizeof(other[0]) && kind < 0; k++)
                 if (label_is(qn, i, other[k]))
@@ -908,7 +1034,7 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
         }
     }
     if (kind < 0 || kind == 3)
-        goto nx; /* prepared queries, connect, peers...: cairn has none */
+        goto nx; /* connect, peers, sameness groups...: cairn has none */
     if (nl - at > 1)
         goto nx; /* labels between the kind and the domain: at most a datacenter */
     if (nl - at == 1) {
@@ -926,6 +1052,12 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
         if (nparts == 0)
             goto nx;
         addr_lookup(&c, qn, nparts);
+        return dns_msg_finish(&m);
+    }
+    if (kind == 4) {
+        if (nparts == 0)
+            goto nx;
+        query_lookup(&c, qn, nparts);
         return dns_msg_finish(&m);
     }
     {

@@ -4,12 +4,16 @@
  * name and records derived from it, compressed, at a size limit taken from
  * the input) and by the resolver over a small fixed catalog. Every answer
  * must read back strictly (dns_msg_walk), stay within its limit, and keep
- * the question. The input is also walked as a whole message. */
+ * the question. The input is also walked as a whole message. Prepared-query
+ * names (NAME.query.DOMAIN) reach a stub executor that answers by the name's
+ * first byte (not found, an error, no instance, or the instances of a
+ * service) with a TTL text chosen by its length. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/err.h"
 #include "dns/dns_int.h"
 #include "state/state.h"
 
@@ -47,6 +51,43 @@ static void reg(const char *node, const char *addr, const char *id, const char *
     cn_buf_free(&b);
 }
 
+struct fcollect {
+    const struct state_service *v[64];
+    size_t n;
+};
+
+static int fcollect_cb(void *arg, const struct state_service *s)
+{
+    struct fcollect *c = arg;
+    if (c->n < 64)
+        c->v[c->n++] = s;
+    return 0;
+}
+
+static int fquery(void *arg, const struct state *s, const char *name, dns_query_visit visit,
+                  void *varg)
+{
+    (void)arg;
+    size_t l = strlen(name);
+    if (l == 0 || l > DNS_NAME_MAX)
+        abort(); /* the resolver hands a non-empty C string of one name */
+    static const char *const ttls[] = {"", "5s", "1h30m", "bogus", "-3s", "9999999999h"};
+    struct fcollect c = {{0}, 0};
+    switch (name[0]) {
+    case 'n':
+        return CN_ENOTFOUND;
+    case 'e':
+        return CN_EINVAL;
+    case 'z':
+        break;
+    default:
+        state_service_instances(s, name[0] == 'h' ? "hosted" : "web", fcollect_cb, &c);
+    }
+    struct dns_query_answer a = {name, ttls[l % 6], c.v, c.n};
+    visit(varg, &a);
+    return 0;
+}
+
 static void setup(void)
 {
     st = state_new();
@@ -65,7 +106,8 @@ static void setup(void)
                             .node_addr = "10.0.0.1",
                             .node_meta_txt = true,
                             .udp_answer_limit = 0,
-                            .soa_min_ttl = 0};
+                            .soa_min_ttl = 0,
+                            .query_exec = fquery};
     char err[64];
     if (dns__resolver_init(&res, &o, 1, err, sizeof(err)))
         abort();

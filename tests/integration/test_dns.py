@@ -528,3 +528,129 @@ frontend f
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+# ---- prepared queries (NAME.query.DOMAIN) ---------------------------------------------
+# dns-dynamic-lookups.mdx / dns.mdx "Prepared query lookups":
+#   <query or name>.query[.<datacenter>].<domain>, and the RFC 2782 form
+#   _<query or name>._<protocol>.query[.<datacenter>].<domain> for SRV;
+# the answer is the query's execution (its OnlyPassing, Tags, NodeMeta filters),
+# TTL the query's DNS.TTL (else the agent's service_ttl); agent/dns.go
+# preparedQueryLookup answers NXDOMAIN for an unknown query or an empty result.
+
+@pytest.fixture(scope="module")
+def pq(agent):
+    def reg(node, addr, sid, tags, status, rack):
+        body = {"Node": node, "Address": addr, "NodeMeta": {"rack": rack},
+                "Service": {"ID": sid, "Service": "pqs", "Tags": tags,
+                            "Port": 7000 + int(sid[-1])},
+                "Check": {"CheckID": "chk-" + sid, "Name": "c", "Status": status,
+                          "ServiceID": sid}}
+        r = agent.put_json("/v1/catalog/register", body)
+        assert r.status_code == 200, r.text
+    reg("q1", "10.1.0.1", "pqs1", ["primary"], "passing", "r1")
+    reg("q2", "10.1.0.2", "pqs2", ["primary"], "warning", "r1")
+    reg("q3", "10.1.0.3", "pqs3", ["primary"], "critical", "r1")
+    reg("q4", "10.1.0.4", "pqs4", ["canary"], "passing", "r2")
+
+    def create(body):
+        r = agent.request("POST", "/v1/query", data=json.dumps(body))
+        assert r.status_code == 200, r.text
+        return r.json()["ID"]
+    ids = {
+        "primary": create({"Name": "pq-primary", "DNS": {"TTL": "17s"},
+                           "Service": {"Service": "pqs", "OnlyPassing": True,
+                                       "Tags": ["primary"]}}),
+        "all": create({"Name": "pq-all", "Service": {"Service": "pqs"}}),
+        "nocanary": create({"Name": "pq-nocanary",
+                            "Service": {"Service": "pqs", "Tags": ["!canary"],
+                                        "NodeMeta": {"rack": "r1"}}}),
+        "empty": create({"Name": "pq-empty", "Service": {"Service": "pqs",
+                                                         "Tags": ["nosuch"]}}),
+        "tmpl": create({"Name": "pqt-", "Template": {"Type": "name_prefix_match"},
+                        "DNS": {"TTL": "3s"}, "Service": {"Service": "${name.suffix}"}}),
+    }
+    return agent, ids
+
+
+def test_prepared_query_by_name_filters_and_ttl(pq):
+    agent, _ = pq
+    # OnlyPassing + Tags: q1 only (q2 warning, q3 critical, q4 untagged); TTL 17 s.
+    r = q(agent, "pq-primary.query.consul")
+    assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+    assert addrs(r) == ["10.1.0.1"]
+    assert [rrset.ttl for rrset in r.answer] == [17]
+    # Without OnlyPassing a warning instance stays, a critical one never does;
+    # no DNS.TTL: the agent's service_ttl (default 0).
+    r = q(agent, "pq-all.query.consul")
+    assert addrs(r) == ["10.1.0.1", "10.1.0.2", "10.1.0.4"]
+    assert [rrset.ttl for rrset in r.answer] == [0]
+    # "!canary" and NodeMeta rack=r1.
+    assert addrs(q(agent, "pq-nocanary.query.consul")) == ["10.1.0.1", "10.1.0.2"]
+    # The datacenter label, dig, and a name in other case.
+    assert addrs(q(agent, "pq-primary.query.dc1.consul")) == ["10.1.0.1"]
+    assert dig(agent, "+short", "pq-primary.query.consul").split() == ["10.1.0.1"]
+    assert addrs(q(agent, "PQ-Primary.QUERY.consul")) == ["10.1.0.1"]
+    # A change of health shows in the next answer (no stale cache).
+    r = agent.put_json("/v1/catalog/register", {
+        "Node": "q1", "Address": "10.1.0.1", "NodeMeta": {"rack": "r1"},
+        "Check": {"CheckID": "chk-pqs1", "Name": "c", "Status": "critical",
+                  "ServiceID": "pqs1"}})
+    assert r.status_code == 200
+    try:
+        r = q(agent, "pq-primary.query.consul")
+        assert r.rcode() == dns.rcode.NXDOMAIN and not r.answer
+        assert addrs(q(agent, "pq-all.query.consul")) == ["10.1.0.2", "10.1.0.4"]
+    finally:
+        r = agent.put_json("/v1/catalog/register", {
+            "Node": "q1", "Address": "10.1.0.1", "NodeMeta": {"rack": "r1"},
+            "Check": {"CheckID": "chk-pqs1", "Name": "c", "Status": "passing",
+                      "ServiceID": "pqs1"}})
+        assert r.status_code == 200
+    assert addrs(q(agent, "pq-primary.query.consul")) == ["10.1.0.1"]
+
+
+def test_prepared_query_by_id_and_srv(pq):
+    agent, ids = pq
+    r = q(agent, "%s.query.consul" % ids["primary"])
+    assert addrs(r) == ["10.1.0.1"]
+    # SRV: priority 1, the instance's port, the node as target, its address in
+    # the additional section, the query's TTL on both.
+    for name in ("pq-primary.query.consul", "_pq-primary._tcp.query.consul",
+                 "_%s._tcp.query.dc1.consul" % ids["primary"]):
+        r = q(agent, name, "SRV")
+        assert r.rcode() == dns.rcode.NOERROR, name
+        srv = answers(r, "SRV")
+        assert [(rr.priority, rr.port, rr.target.to_text()) for rr in srv] == \
+            [(1, 7001, "q1.node.dc1.consul.")], name
+        assert r.answer[0].ttl == 17
+        add = [(rrset.name.to_text(), rr.address, rrset.ttl) for rrset in r.additional
+               if rrset.rdtype == dns.rdatatype.A for rr in rrset]
+        assert add == [("q1.node.dc1.consul.", "10.1.0.1", 17)], name
+    # SRV weights: Weights default {Passing 1, Warning 1}.
+    r = q(agent, "pq-all.query.consul", "SRV")
+    assert sorted(rr.port for rr in answers(r, "SRV")) == [7001, 7002, 7004]
+
+
+def test_prepared_query_template(pq):
+    agent, _ = pq
+    # name_prefix_match: "pqt-pqs" renders Service "${name.suffix}" = "pqs".
+    r = q(agent, "pqt-pqs.query.consul")
+    assert addrs(r) == ["10.1.0.1", "10.1.0.2", "10.1.0.4"]
+    assert [rrset.ttl for rrset in r.answer] == [3]
+    # A rendering whose service has no instance: NXDOMAIN.
+    assert q(agent, "pqt-nosuch.query.consul").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_prepared_query_nxdomain(pq):
+    agent, ids = pq
+    for name in ("nope.query.consul", "pq-empty.query.consul", "query.consul",
+                 "pq-primary.query.dc9.consul", "_nope._tcp.query.consul"):
+        r = q(agent, name)
+        assert r.rcode() == dns.rcode.NXDOMAIN, name
+        soa = [rrset for rrset in r.authority if rrset.rdtype == dns.rdatatype.SOA]
+        assert soa and soa[0].name.to_text() == "consul.", name
+    # Deleted: gone from DNS too.
+    r = agent.request("DELETE", "/v1/query/" + ids["empty"])
+    assert r.status_code == 200
+    assert q(agent, "%s.query.consul" % ids["empty"]).rcode() == dns.rcode.NXDOMAIN

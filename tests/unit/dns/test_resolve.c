@@ -362,6 +362,127 @@ static void test_service_ttl(void **st)
     fx_free(f);
 }
 
+/* ---- prepared queries: the hook the agent hands in (a stub here) ---------------- */
+
+struct qstub {
+    char seen[4][256]; /* the names asked, in order */
+    int nseen;
+    int rc;          /* what the hook returns */
+    const char *ttl; /* the query's DNS.TTL */
+    bool empty;      /* an execution that kept nothing */
+    const struct state *st;
+};
+
+struct qcollect {
+    const struct state_service *v[16];
+    size_t n;
+};
+
+static int qcollect_cb(void *arg, const struct state_service *s)
+{
+    struct qcollect *c = arg;
+    if (c->n < 16)
+        c->v[c->n++] = s;
+    return 0;
+}
+
+/* Answers "myq" and "a.b" with every instance of web (the critical one too:
+ * filtering is the query's business, as with IgnoreCheckIDs), in catalog
+ * order. */
+static int qstub_exec(void *arg, const struct state *st, const char *name, dns_query_visit visit,
+                      void *varg)
+{
+    struct qstub *q = arg;
+    assert_ptr_equal(st, q->st);
+    if (q->nseen < 4)
+        snprintf(q->seen[q->nseen++], sizeof(q->seen[0]), "%s", name);
+    if (q->rc)
+        return q->rc;
+    if (strcmp(name, "myq") != 0 && strcmp(name, "a.b") != 0)
+        return CN_ENOTFOUND;
+    struct qcollect c = {{0}, 0};
+    if (!q->empty)
+        state_service_instances(st, "web", qcollect_cb, &c);
+    struct dns_query_answer a = {"web", q->ttl, c.v, c.n};
+    visit(varg, &a);
+    return 0;
+}
+
+static void test_prepared_query(void **st)
+{
+    (void)st;
+    struct fx *f = fx_new();
+    /* No hook: every .query. name is NXDOMAIN with the SOA. */
+    assert_int_equal(ask(f, "myq.query.consul", DNS_T_A, 0), DNS_RC_NXDOMAIN);
+    assert_int_equal(count_type(&f->a, 2, DNS_T_SOA), 1);
+    struct qstub qs;
+    memset(&qs, 0, sizeof(qs));
+    qs.ttl = "30s";
+    qs.st = f->st;
+    f->o.query_exec = qstub_exec;
+    f->o.query_arg = &qs;
+    struct dns_service_ttl t[] = {{"web", 9}};
+    f->o.service_ttl = t;
+    f->o.nservice_ttl = 1;
+    reinit(f);
+    /* A: the execution's instances as given (web3 critical included), the
+     * query's TTL. */
+    assert_int_equal(ask(f, "myq.query.consul", DNS_T_A, 0), DNS_RC_NOERROR);
+    assert_true(f->a.flags & DNS_F_AA);
+    assert_int_equal(count_type(&f->a, 1, DNS_T_A), 3);
+    assert_true(has(&f->a, 1, DNS_T_A, "10.0.0.1"));
+    assert_true(has(&f->a, 1, DNS_T_A, "192.168.0.2"));
+    assert_true(has(&f->a, 1, DNS_T_A, "10.0.0.3"));
+    assert_int_equal(f->a.rr[0].ttl, 30);
+    assert_int_equal(qs.nseen, 1);
+    assert_string_equal(qs.seen[0], "myq");
+    /* SRV: weights by health (warning: Weights.Warning), the query order kept
+     * (catalog order from this stub), targets' addresses additional. */
+    assert_int_equal(ask(f, "myq.query.dc1.consul", DNS_T_SRV, 1232), DNS_RC_NOERROR);
+    assert_int_equal(count_type(&f->a, 1, DNS_T_SRV), 3);
+    assert_string_equal(f->a.rr[0].data, "1 10 8080 n1.node.dc1.consul.");
+    assert_string_equal(f->a.rr[1].data, "1 1 8081 c0a80002.addr.dc1.consul.");
+    assert_string_equal(f->a.rr[2].data, "1 10 8082 n3.node.dc1.consul.");
+    assert_true(has(&f->a, 3, DNS_T_A, "10.0.0.3"));
+    /* RFC 2782: _NAME._PROTO, the protocol ignored; dots in a name. */
+    qs.nseen = 0;
+    assert_int_equal(ask(f, "_myq._tcp.query.consul", DNS_T_SRV, 1232), DNS_RC_NOERROR);
+    assert_int_equal(count_type(&f->a, 1, DNS_T_SRV), 3);
+    assert_int_equal(ask(f, "a.b.query.consul", DNS_T_A, 0), DNS_RC_NOERROR);
+    assert_int_equal(ask(f, "_a.b._udp.query.consul", DNS_T_SRV, 1232), DNS_RC_NOERROR);
+    assert_int_equal(qs.nseen, 3);
+    assert_string_equal(qs.seen[0], "myq");
+    assert_string_equal(qs.seen[1], "a.b");
+    assert_string_equal(qs.seen[2], "a.b");
+    /* Other case: asked as written, then lowercased. */
+    qs.nseen = 0;
+    assert_int_equal(ask(f, "MyQ.query.consul", DNS_T_A, 0), DNS_RC_NOERROR);
+    assert_int_equal(qs.nseen, 2);
+    assert_string_equal(qs.seen[0], "MyQ");
+    assert_string_equal(qs.seen[1], "myq");
+    /* No DNS.TTL: the agent's service_ttl for the query's service. */
+    qs.ttl = "";
+    assert_int_equal(ask(f, "myq.query.consul", DNS_T_A, 0), DNS_RC_NOERROR);
+    assert_int_equal(f->a.rr[0].ttl, 9);
+    /* Unknown, another datacenter, no name: NXDOMAIN (the hook is not asked
+     * for the last two). */
+    qs.nseen = 0;
+    assert_int_equal(ask(f, "nope.query.consul", DNS_T_A, 0), DNS_RC_NXDOMAIN);
+    assert_int_equal(count_type(&f->a, 2, DNS_T_SOA), 1);
+    assert_int_equal(ask(f, "myq.query.dc2.consul", DNS_T_A, 0), DNS_RC_NXDOMAIN);
+    assert_int_equal(ask(f, "query.consul", DNS_T_A, 0), DNS_RC_NXDOMAIN);
+    assert_int_equal(ask(f, "__._tcp.query.consul", DNS_T_SRV, 0), DNS_RC_NXDOMAIN);
+    assert_int_equal(qs.nseen, 2); /* "nope" and "_" */
+    /* An execution that kept nothing: NXDOMAIN (agent/dns.go). */
+    qs.empty = true;
+    assert_int_equal(ask(f, "myq.query.consul", DNS_T_A, 0), DNS_RC_NXDOMAIN);
+    qs.empty = false;
+    /* Any other failure (a template that does not render): SERVFAIL. */
+    qs.rc = CN_EINVAL;
+    assert_int_equal(ask(f, "myq.query.consul", DNS_T_A, 0), DNS_RC_SERVFAIL);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_shuffle),           cmocka_unit_test(test_truncation_and_limit),
         cmocka_unit_test(test_nxdomain_refused),  cmocka_unit_test(test_maintenance),
         cmocka_unit_test(test_node_addr_ptr_soa), cmocka_unit_test(test_service_ttl),
+        cmocka_unit_test(test_prepared_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
