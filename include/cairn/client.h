@@ -252,7 +252,8 @@ CAIRN_API uint64_t cairn_session_keeper_renewals(const struct cairn_session_keep
 CAIRN_API int cairn_kv_acquire(struct cairn_client *c, const char *key, const char *session,
                                const void *val, size_t len);
 /* PUT /v1/kv/:key?release=session: 1 when released, 0 when the session did
- * not hold it, or a negative errno. No lock-delay follows a release. */
+ * not hold it, or a negative errno. No lock-delay follows a release. As
+ * with Consul, the PUT body becomes the value: a release empties it. */
 CAIRN_API int cairn_kv_release(struct cairn_client *c, const char *key, const char *session);
 
 /* ---- leader election (docs/leader-election.md) ----------------------- */

@@ -98,7 +98,7 @@ static int put_id(struct cairn_client *c, const char *prefix, const char *id)
     if (!rc)
         rc = cairn__req(c, "PUT", p.p, "", NULL, 0, false);
     cairn__buf_free(&p);
-    return rc ? rc : cairn__status(c, true);
+    return rc ? rc : cairn__status(c, false); /* 404: -ENOENT with its message */
 }
 
 int cairn_session_destroy(struct cairn_client *c, const char *id)

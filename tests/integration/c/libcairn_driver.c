@@ -57,7 +57,7 @@ static void on_elected(struct cairn_election *e, const char *sid, void *arg)
 {
     (void)e;
     (void)arg;
-    event("elected %s%ld", sid, 0);
+    event("elected %s%.0ld", sid, 0);
 }
 
 static void on_lost(struct cairn_election *e, int reason, void *arg)
@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(cmd, "sess") && a1 && a2) {
             int rc;
             if (!strcmp(a1, "create") && a3) {
-                char *ld = strtok_r(NULL, " ", &save), *beh = strtok_r(NULL, " ", &save);
+                char *ld = a3, *beh = strtok_r(NULL, " ", &save);
                 struct cairn_session_opts so = {.name = "driver",
                                                 .ttl_ms = atol(a2),
                                                 .lock_delay_ms = ld ? atol(ld) : 0,
