@@ -92,6 +92,10 @@ static bool new_session(struct cairn_election *e)
         cairn_session_keeper_stop(e->keeper, 1); /* destroy: harmless when already gone */
         e->keeper = NULL;
     }
+    /* no keeper can report any more: clear the loss so retries sleep */
+    pthread_mutex_lock(&e->mu);
+    e->sess_lost = false;
+    pthread_mutex_unlock(&e->mu);
     struct cairn_session_opts so = {
         .name = e->session_name, .ttl_ms = e->ttl_ms, .lock_delay_ms = e->lock_delay_ms};
     char sid[CAIRN_SESSION_ID_LEN];
@@ -99,7 +103,6 @@ static bool new_session(struct cairn_election *e)
         return false;
     pthread_mutex_lock(&e->mu);
     memcpy(e->sid, sid, sizeof sid);
-    e->sess_lost = false;
     pthread_mutex_unlock(&e->mu);
     int err = 0;
     e->keeper = cairn_session_keeper_start(&e->copts, sid, e->ttl_ms, on_session_lost, e, &err);
