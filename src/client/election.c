@@ -1,5 +1,5 @@
 /* client/election.c: leader election on a KV key with a session, Consul's
- * recipe (website/content/docs/dynamic-app-config/sessions/application-leader-election.mdx,
+ * recipe (its "Application leader election" doc, developer.hashicorp.com,
  * and the Go client's api/lock.go): acquire; when refused, block on the key
  * until its Session is empty and retry, with a timed retry while a free key
  * is in lock-delay. docs/leader-election.md states the guarantees. */
