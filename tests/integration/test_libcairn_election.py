@@ -71,9 +71,10 @@ def test_sessions_and_locks_through_libcairn(agent):
         r = d.cmd("sess renew " + sid)
         assert r.startswith("err ") and r.endswith(" -2") and "404" in r, r
         # the keeper reports the loss of a session destroyed behind its back
-        assert d.cmd("keeper %s %d" % (other, TTL_MS)) == "ok"
+        # (destroyed first: its first renewal, sent at once, answers 404)
         assert agent.put("/v1/session/destroy/" + other).status_code == 200
-        assert _event(d, timeout=TTL_MS / 1000 + 10) == "sesslost %s -2" % other
+        assert d.cmd("keeper %s %d" % (other, TTL_MS)) == "ok"
+        assert _event(d, timeout=10) == "sesslost %s -2" % other
     finally:
         d.close()
 
@@ -162,3 +163,25 @@ def test_election_kill9_leader_ttl_expiry_elects_the_other(agent):
         assert _holder(agent, key)[0] == ev.split(" ")[1]
     finally:
         other.close()
+
+
+def test_election_leader_told_when_its_agent_is_gone(agent_factory):
+    """The guarantee on agent loss (docs/leader-election.md): with no
+    renewal succeeding, `lost(-ETIMEDOUT)` comes no later than TTL after the
+    sending of the last successful renewal, i.e. before the servers may
+    invalidate the session (TTL after receiving it, at the earliest)."""
+    a = agent_factory("elgone")
+    d = Driver(a, "elect-unused")
+    try:
+        assert d.cmd("elect svc/e4/leader me %d %d" % (TTL_MS, LOCK_DELAY_MS)) == "ok"
+        assert _event(d).startswith("elected ")
+        t0 = time.monotonic()
+        a.kill9()
+        ev = _event(d, timeout=TTL_MS / 1000 + 10)
+        took = time.monotonic() - t0
+        assert ev == "lost -110", ev  # -ETIMEDOUT
+        # the last renewal was sent at most TTL/2 before the kill
+        assert TTL_MS / 2000 - 0.5 <= took <= TTL_MS / 1000 + 1.0, took
+        assert d.cmd("leader") == "leader 0"
+    finally:
+        d.close()
