@@ -197,6 +197,104 @@ CAIRN_API struct cairn_kv_watch *cairn_kv_watch_start(const struct cairn_client_
                                                       void *arg, int *err);
 CAIRN_API void cairn_kv_watch_stop(struct cairn_kv_watch *w);
 
+/* ---- sessions and locks (website/content/api-docs/session.mdx, kv.mdx) -- */
+
+#define CAIRN_SESSION_ID_LEN 37 /* a session id (36-char UUID) and its NUL */
+#define CAIRN_NO_LOCK_DELAY (-1L)
+
+enum cairn_session_behavior { CAIRN_SESSION_RELEASE = 0, CAIRN_SESSION_DELETE = 1 };
+
+struct cairn_session_opts {
+    const char *name;   /* Name, optional */
+    const char *node;   /* Node; NULL: the agent's node */
+    long ttl_ms;        /* TTL; 0: none, else 10000..86400000 (Consul's bounds) */
+    long lock_delay_ms; /* LockDelay; 0: the agent's default (15 s);
+                           CAIRN_NO_LOCK_DELAY: none */
+    enum cairn_session_behavior behavior;
+    const char *const *node_checks; /* NodeChecks; none given: Consul's [serfHealth] */
+    size_t nnode_checks;
+    const char *const *service_checks; /* ServiceChecks by check ID */
+    size_t nservice_checks;
+};
+
+/* PUT /v1/session/create; id receives the new session's ID. */
+CAIRN_API int cairn_session_create(struct cairn_client *c, const struct cairn_session_opts *o,
+                                   char id[CAIRN_SESSION_ID_LEN]);
+/* PUT /v1/session/destroy/:id (the session's locks are released or deleted,
+ * with its lock-delay). */
+CAIRN_API int cairn_session_destroy(struct cairn_client *c, const char *id);
+/* PUT /v1/session/renew/:id. -ENOENT (404) means the session is gone for
+ * good (invalidated or destroyed): its locks are lost. Other errors
+ * (-EIO, -EPROTO) say nothing about the session. */
+CAIRN_API int cairn_session_renew(struct cairn_client *c, const char *id);
+
+/* A background thread renewing a TTL session every ttl_ms/2 (at once on
+ * start: start it right after cairn_session_create), retrying failed
+ * renewals every ttl_ms/10. lost(id, reason, arg) runs once on that thread
+ * when the session is lost: reason -ENOENT (renew answered 404) or
+ * -ETIMEDOUT (no renewal succeeded within ttl_ms of the start of the last
+ * successful one: the servers may invalidate it from then on, so the holder
+ * must stop acting on its locks); the thread then ends. */
+typedef void (*cairn_session_lost_cb)(const char *id, int reason, void *arg);
+struct cairn_session_keeper;
+CAIRN_API struct cairn_session_keeper *
+cairn_session_keeper_start(const struct cairn_client_opts *copts, const char *id, long ttl_ms,
+                           cairn_session_lost_cb lost, void *arg, int *err);
+/* Stop the thread (at once) and, when `destroy`, destroy the session
+ * (0 or the destroy's error). Frees k. */
+CAIRN_API int cairn_session_keeper_stop(struct cairn_session_keeper *k, int destroy);
+/* Renewals that succeeded so far. */
+CAIRN_API uint64_t cairn_session_keeper_renewals(const struct cairn_session_keeper *k);
+
+/* PUT /v1/kv/:key?acquire=session (value written when acquired): 1 when
+ * acquired (or already held by this session), 0 when held by another
+ * session or in lock-delay, or a negative errno. */
+CAIRN_API int cairn_kv_acquire(struct cairn_client *c, const char *key, const char *session,
+                               const void *val, size_t len);
+/* PUT /v1/kv/:key?release=session: 1 when released, 0 when the session did
+ * not hold it, or a negative errno. No lock-delay follows a release. As
+ * with Consul, the PUT body becomes the value: a release empties it. */
+CAIRN_API int cairn_kv_release(struct cairn_client *c, const char *key, const char *session);
+
+/* ---- leader election (docs/leader-election.md) ----------------------- */
+
+struct cairn_election;
+/* Callbacks run on the election's threads, serialized, never after
+ * cairn_election_resign() returned; they must not call resign. */
+typedef void (*cairn_elected_cb)(struct cairn_election *e, const char *session, void *arg);
+/* reason: -ENOENT / -ETIMEDOUT (the session was lost, see the keeper), or
+ * -ECANCELED (the key no longer names our session: deleted, released or
+ * taken by someone else). The campaign goes on with a new session. */
+typedef void (*cairn_lost_cb)(struct cairn_election *e, int reason, void *arg);
+
+struct cairn_election_opts {
+    const void *value; /* written to the key when elected (who leads); NULL: empty */
+    size_t value_len;
+    const char *session_name; /* NULL: "libcairn-election" */
+    long ttl_ms;              /* session TTL; 0: 15000 */
+    long lock_delay_ms;       /* as cairn_session_opts (0: the agent's 15 s) */
+    long wait_ms;             /* blocking query wait; 0: 60000 */
+    long retry_ms;            /* timed retry while the free key is in lock-delay, and
+                                 after errors; 0: 1000 */
+    cairn_elected_cb elected;
+    cairn_lost_cb lost;
+    void *arg;
+};
+
+/* Campaign for `key` from a background thread: create a TTL session (kept
+ * by a keeper), acquire the key; when that fails, block on the key until
+ * its Session is empty and try again (a timed retry while lock-delay
+ * refuses). NULL on error. */
+CAIRN_API struct cairn_election *cairn_election_start(const struct cairn_client_opts *copts,
+                                                      const char *key,
+                                                      const struct cairn_election_opts *eo,
+                                                      int *err);
+/* 1 while elected (as of the last callback). */
+CAIRN_API int cairn_election_is_leader(struct cairn_election *e);
+/* Step down and stop: release the key if held (no lock-delay), destroy the
+ * session, join the threads, free e. */
+CAIRN_API void cairn_election_resign(struct cairn_election *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,6 +80,12 @@ struct cairn_snapshot *cairn__snapshot_parse(const char *body, uint64_t index);
 /* The first entry of a GET /v1/kv answer: value (malloc'd), length,
  * ModifyIndex. 0, -EPROTO or -ENOMEM. */
 int cairn__kv_parse_entry(const char *body, char **val, size_t *len, uint64_t *mi);
+/* The Session of the first entry of a GET /v1/kv answer into sid ("" when
+ * the entry has none), its ModifyIndex into *mi (NULL-able). 0 or -EPROTO
+ * (not an array of objects, or a Session too long for an id). */
+int cairn__kv_parse_session(const char *body, char sid[CAIRN_SESSION_ID_LEN], uint64_t *mi);
+/* The ID of a /v1/session/create answer ({"ID":"..."}). 0 or -EPROTO. */
+int cairn__session_parse_id(const char *body, char id[CAIRN_SESSION_ID_LEN]);
 /* Publish s (takes its reference) as w's current snapshot, releasing the
  * previous one once no reader can still be taking it (watch.c). */
 void cairn__watch_publish(struct cairn_watch *w, struct cairn_snapshot *s);

@@ -2,6 +2,7 @@
  * (website/content/api-docs/kv.mdx). Values travel base64 in the JSON
  * answer of GET; ?cas answers true/false. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +144,70 @@ int cairn_kv_delete(struct cairn_client *c, const char *key)
         rc = cairn__req(c, "DELETE", p.p, "", NULL, 0, false);
     cairn__buf_free(&p);
     return rc ? rc : cairn__status(c, false);
+}
+
+/* ?acquire= / ?release=: the answer is true or false (kv.mdx). */
+static int lock_op(struct cairn_client *c, const char *key, const char *verb, const char *session,
+                   const void *val, size_t len)
+{
+    if (!c || !key || !*key || !session || !*session || (len && !val))
+        return -EINVAL;
+    struct cairn__buf q = {0};
+    int rc = cairn__buf_fmt(&q, "%s=", verb);
+    if (!rc)
+        rc = cairn__buf_esc(&q, session, false);
+    if (!rc)
+        rc = put(c, key, val, len, q.p);
+    cairn__buf_free(&q);
+    if (rc == -ECANCELED && c->status == 0)
+        return rc; /* interrupted (a helper thread's stop), no answer */
+    if (rc == -ECANCELED)
+        return 0;
+    if (rc)
+        return rc;
+    if (!c->body.p || strncmp(c->body.p, "true", 4) != 0) {
+        snprintf(c->err, sizeof c->err, "?%s: expected true or false, got %.100s", verb,
+                 c->body.p ? c->body.p : "");
+        return -EPROTO;
+    }
+    return 1;
+}
+
+int cairn_kv_acquire(struct cairn_client *c, const char *key, const char *session, const void *val,
+                     size_t len)
+{
+    return lock_op(c, key, "acquire", session, val, len);
+}
+
+int cairn_kv_release(struct cairn_client *c, const char *key, const char *session)
+{
+    return lock_op(c, key, "release", session, NULL, 0);
+}
+
+/* The Session of the first entry of a GET /v1/kv answer ("" when none). */
+int cairn__kv_parse_session(const char *body, char sid[CAIRN_SESSION_ID_LEN], uint64_t *mi)
+{
+    struct json_object *arr = json_tokener_parse(body), *e, *v;
+    int rc = -EPROTO;
+    sid[0] = '\0';
+    if (!arr || !json_object_is_type(arr, json_type_array) || json_object_array_length(arr) < 1)
+        goto out;
+    e = json_object_array_get_idx(arr, 0);
+    if (!json_object_is_type(e, json_type_object))
+        goto out;
+    if (mi && json_object_object_get_ex(e, "ModifyIndex", &v))
+        *mi = (uint64_t)json_object_get_int64(v);
+    rc = 0;
+    if (json_object_object_get_ex(e, "Session", &v) && json_object_is_type(v, json_type_string)) {
+        size_t n = (size_t)json_object_get_string_len(v);
+        if (n >= CAIRN_SESSION_ID_LEN || strlen(json_object_get_string(v)) != n)
+            rc = -EPROTO;
+        else
+            memcpy(sid, json_object_get_string(v), n + 1);
+    }
+out:
+    json_object_put(arr);
+    return rc;
 }
 
 /* ---- watch --------------------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* libFuzzer target for libcairn's parsers of agent answers (client/watch.c
- * cairn__snapshot_parse, client/kv.c cairn__kv_parse_entry). Beyond "no
+ * cairn__snapshot_parse, client/kv.c cairn__kv_parse_entry and
+ * cairn__kv_parse_session, client/session.c cairn__session_parse_id). Beyond "no
  * crash, no leak": a parsed snapshot is sorted by id with unique ids, every
  * keyed policy builds a table over it, and a pick lands on an instance with
  * weight > 0. */
@@ -43,6 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cairn__kv_parse_entry(body, &val, &len, &mi) == 0 && strlen(val) > len)
         abort();
     free(val);
+    /* ids are whole or refused: NUL-terminated within CAIRN_SESSION_ID_LEN */
+    char sid[CAIRN_SESSION_ID_LEN];
+    memset(sid, 'x', sizeof sid);
+    if (cairn__kv_parse_session(body, sid, &mi) == 0 && !memchr(sid, '\0', sizeof sid))
+        abort();
+    memset(sid, 'x', sizeof sid);
+    if (cairn__session_parse_id(body, sid) == 0 && (!memchr(sid, '\0', sizeof sid) || !sid[0]))
+        abort();
     free(body);
     return 0;
 }

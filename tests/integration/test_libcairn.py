@@ -33,6 +33,7 @@ class Driver:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=env, bufsize=1)
         self.changes = queue.Queue()
+        self.events = queue.Queue()  # election / session-keeper callbacks
         self.replies = queue.Queue()
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
@@ -40,7 +41,12 @@ class Driver:
     def _read(self):
         for line in self.p.stdout:
             line = line.rstrip("\n")
-            (self.changes if line.startswith("change ") else self.replies).put(line)
+            if line.startswith("change "):
+                self.changes.put(line)
+            elif line.startswith(("elected ", "lost ", "sesslost ")):
+                self.events.put(line)
+            else:
+                self.replies.put(line)
 
     def cmd(self, line):
         self.p.stdin.write(line + "\n")

@@ -12,6 +12,13 @@
  *   ttl CHECKID STATUS             -> "ok" / "err ..."
  *   kv put|get|cas KEY [VALUE [INDEX]] -> "ok [VALUE INDEX]" / "err N"
  *   failures                       -> "failures N"
+ *   sess create TTLMS LOCKDELAYMS [delete] -> "ok ID" / "err N"
+ *   sess renew|destroy ID          -> "ok" / "err N"
+ *   keeper ID TTLMS                -> "ok" (renews; "sesslost ID REASON" event on loss)
+ *   acquire KEY SID VALUE / release KEY SID -> "lock R" (1, 0 or a negative errno)
+ *   elect KEY VALUE TTLMS LOCKDELAYMS -> "ok"; events "elected SID" and "lost REASON"
+ *   leader                         -> "leader 0|1"
+ *   resign                         -> "ok" (release + destroy)
  *   quit */
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +44,35 @@ static void on_change(struct cairn_watch *w, const struct cairn_snapshot *s, voi
     pthread_mutex_unlock(&out_mu);
 }
 
+static void event(const char *fmt, const char *a, long n)
+{
+    pthread_mutex_lock(&out_mu);
+    printf(fmt, a, n);
+    printf("\n");
+    fflush(stdout);
+    pthread_mutex_unlock(&out_mu);
+}
+
+static void on_elected(struct cairn_election *e, const char *sid, void *arg)
+{
+    (void)e;
+    (void)arg;
+    event("elected %s%.0ld", sid, 0);
+}
+
+static void on_lost(struct cairn_election *e, int reason, void *arg)
+{
+    (void)e;
+    (void)arg;
+    event("lost%s %ld", "", reason);
+}
+
+static void on_sess_lost(const char *id, int reason, void *arg)
+{
+    (void)arg;
+    event("sesslost %s %ld", id, reason);
+}
+
 static void say(const char *fmt, const char *a, long n)
 {
     pthread_mutex_lock(&out_mu);
@@ -59,6 +95,8 @@ int main(int argc, char **argv)
     struct cairn_watch *w = cairn_watch_start(NULL, argv[1], &wo, &err);
     if (!w)
         return 2;
+    struct cairn_election *el = NULL;
+    struct cairn_session_keeper *keeper = NULL;
     char line[1024];
     while (fgets(line, sizeof line, stdin)) {
         line[strcspn(line, "\n")] = '\0';
@@ -134,12 +172,61 @@ int main(int argc, char **argv)
                 pthread_mutex_unlock(&out_mu);
                 free(val);
             }
+        } else if (!strcmp(cmd, "sess") && a1 && a2) {
+            int rc;
+            if (!strcmp(a1, "create") && a3) {
+                char *ld = a3, *beh = strtok_r(NULL, " ", &save);
+                struct cairn_session_opts so = {.name = "driver",
+                                                .ttl_ms = atol(a2),
+                                                .lock_delay_ms = ld ? atol(ld) : 0,
+                                                .behavior = beh && !strcmp(beh, "delete")
+                                                                ? CAIRN_SESSION_DELETE
+                                                                : CAIRN_SESSION_RELEASE};
+                char id[CAIRN_SESSION_ID_LEN];
+                rc = cairn_session_create(c, &so, id);
+                say(rc ? "err %s %ld" : "ok %s%.0ld", rc ? cairn_client_errmsg(c) : id, rc);
+            } else {
+                rc = !strcmp(a1, "renew") ? cairn_session_renew(c, a2)
+                                          : cairn_session_destroy(c, a2);
+                say(rc ? "err %s %ld" : "ok%s", rc ? cairn_client_errmsg(c) : "", rc);
+            }
+        } else if (!strcmp(cmd, "keeper") && a1 && a2) {
+            if (keeper)
+                cairn_session_keeper_stop(keeper, 0);
+            keeper = cairn_session_keeper_start(NULL, a1, atol(a2), on_sess_lost, NULL, &err);
+            say(keeper ? "ok%s" : "err %s %ld", "", err);
+        } else if (!strcmp(cmd, "acquire") && a1 && a2) {
+            int r = cairn_kv_acquire(c, a1, a2, a3, a3 ? strlen(a3) : 0);
+            say("lock%s %ld", "", r);
+        } else if (!strcmp(cmd, "release") && a1 && a2) {
+            int r = cairn_kv_release(c, a1, a2);
+            say("lock%s %ld", "", r);
+        } else if (!strcmp(cmd, "elect") && a1 && a2 && a3 && !el) {
+            char *ld = strtok_r(NULL, " ", &save);
+            struct cairn_election_opts eo = {.value = a2,
+                                             .value_len = strlen(a2),
+                                             .ttl_ms = atol(a3),
+                                             .lock_delay_ms = ld ? atol(ld) : 0,
+                                             .retry_ms = 100,
+                                             .elected = on_elected,
+                                             .lost = on_lost};
+            el = cairn_election_start(NULL, a1, &eo, &err);
+            say(el ? "ok%s" : "err %s %ld", "", err);
+        } else if (!strcmp(cmd, "leader")) {
+            say("leader%s %ld", "", el ? cairn_election_is_leader(el) : 0);
+        } else if (!strcmp(cmd, "resign")) {
+            cairn_election_resign(el);
+            el = NULL;
+            say("ok%s", "", 0);
         } else if (!strcmp(cmd, "failures")) {
             say("failures%s %ld", "", (long)cairn_watch_failures(w));
         } else {
             say("err unknown command%s %ld", "", -EINVAL);
         }
     }
+    cairn_election_resign(el);
+    if (keeper)
+        cairn_session_keeper_stop(keeper, 0);
     cairn_watch_stop(w);
     cairn_client_free(c);
     return 0;
