@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cairn/lb.h"
+#include "lb/lb_int.h" /* cairn_lb__bounded_steps: the work per pick */
 
 #define MAXN 2000
 
@@ -292,6 +293,61 @@ static void test_bounded_cap(void **s)
     cairn_lb_release(bl);
 }
 
+/* Bounded loads under one very hot key over 1,000 backends (mixed weights),
+ * with 10 requests per backend in flight: the cap ceil(c * L * w_i / W) holds
+ * on every pick, and the work per pick (candidates examined, counted by
+ * bounded.c) is bounded: at most CAIRN_LB_BOUNDED_RING_STEPS ring points
+ * plus each backend once, and small on average, where the plain walk passed
+ * every full backend after the hot key's point (hundreds of points a pick). */
+static void test_bounded_work_per_pick(void **s)
+{
+    (void)s;
+    size_t n = 1000, live = n * 10, T = live * 6;
+    make(n, 1);
+    struct cairn_lb_opts o = {CAIRN_LB_BOUNDED, 0, 100, 0, 1.25};
+    int err;
+    struct cairn_lb *lb = cairn_lb_new(bes, n, &o, &err);
+    assert_non_null(lb);
+    double wsum = 0;
+    for (size_t i = 0; i < n; i++)
+        wsum += cairn_lb_backend_weight(lb, i);
+    size_t *q = calloc(live, sizeof *q);
+    uint64_t worst = 0, total_steps = 0, held = 0;
+    uint64_t rng = 1;
+    for (size_t t = 0; t < T; t++) {
+        if (t >= live) {
+            cairn_lb_done(lb, q[t % live]);
+            held--;
+        }
+        /* 3 picks in 4 for one key, the rest spread */
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t key = (rng >> 62) ? 42 : rng >> 20;
+        uint64_t before = cairn_lb__bounded_steps;
+        size_t idx = cairn_lb_pick(lb, &key, sizeof key);
+        uint64_t st = cairn_lb__bounded_steps - before;
+        assert_true(idx < n);
+        held++;
+        q[t % live] = idx;
+        worst = st > worst ? st : worst;
+        total_steps += st;
+        assert_true(st >= 1 && st <= CAIRN_LB_BOUNDED_RING_STEPS + n);
+        /* the cap of the chosen backend, from the load it was picked under */
+        double cap = ceil(1.25 * (double)held * (double)cairn_lb_backend_weight(lb, idx) / wsum);
+        assert_true((double)cairn_lb_backend_load(lb, idx) <= cap);
+    }
+    double mean = (double)total_steps / (double)T;
+    printf("bounded: %zu picks, mean %.1f candidates a pick, worst %llu\n", T, mean,
+           (unsigned long long)worst);
+    /* hot picks walk the 64 ring points, then find room at the cursor */
+    assert_true(mean <= CAIRN_LB_BOUNDED_RING_STEPS + 16);
+    /* every backend at most c times its weighted share (rounded up) at the end */
+    for (size_t i = 0; i < n; i++)
+        assert_true((double)cairn_lb_backend_load(lb, i) <=
+                    ceil(1.25 * (double)held * (double)cairn_lb_backend_weight(lb, i) / wsum));
+    free(q);
+    cairn_lb_release(lb);
+}
+
 static void test_p2c_swrr(void **s)
 {
     (void)s;
@@ -414,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_weights),
         cmocka_unit_test(test_disruption),
         cmocka_unit_test(test_bounded_cap),
+        cmocka_unit_test(test_bounded_work_per_pick),
         cmocka_unit_test(test_maglev_size_stable),
         cmocka_unit_test(test_heavy_weights_bounded_memory),
         cmocka_unit_test(test_p2c_swrr),
