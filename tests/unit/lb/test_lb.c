@@ -16,7 +16,7 @@
 #include "cairn/lb.h"
 #include "lb/lb_int.h" /* cairn_lb__bounded_steps: the work per pick */
 
-#define MAXN 2000
+#define MAXN 10000
 
 static char idbuf[MAXN][32];
 static struct cairn_lb_backend bes[MAXN];
@@ -348,6 +348,80 @@ static void test_bounded_work_per_pick(void **s)
     cairn_lb_release(lb);
 }
 
+/* swrr over 10,000 backends of weights 1-100 (sum(w) * n ~ 5e9, once
+ * refused): built by the stride order, one period gives every backend
+ * exactly its weight, and its picks are spread: the gap between two picks of
+ * a backend of weight w never exceeds 2W/w + n/100 + 2 (measured worst: see
+ * the printout), where a schedule that bunched them would be W - w. */
+static void test_swrr_large(void **s)
+{
+    (void)s;
+    size_t n = 10000;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(idbuf[i], sizeof idbuf[i], "node-%zu/web-%zu", i, i);
+        bes[i].id = idbuf[i];
+        bes[i].id_len = 0;
+        bes[i].weight = (uint32_t)(1 + (i * 7919) % 100);
+    }
+    struct cairn_lb_opts o = {CAIRN_LB_SWRR, 0, 0, 0, 0};
+    int err = 0;
+    struct cairn_lb *lb = cairn_lb_new(bes, n, &o, &err);
+    assert_non_null(lb);
+    uint64_t W = 0;
+    for (size_t i = 0; i < n; i++)
+        W += cairn_lb_backend_weight(lb, i);
+    uint32_t *cnt = calloc(n, sizeof *cnt);
+    uint64_t *last = calloc(n, sizeof *last);
+    double worst = 0;
+    /* two periods, so that the gaps across the period boundary count */
+    for (uint64_t t = 1; t <= 2 * W; t++) {
+        size_t i = cairn_lb_pick(lb, NULL, 0);
+        assert_true(i < n);
+        if (t <= W)
+            cnt[i]++;
+        uint32_t w = cairn_lb_backend_weight(lb, i);
+        if (last[i]) {
+            double gap = (double)(t - last[i]);
+            double r = gap / ((double)W / w);
+            worst = r > worst ? r : worst;
+            assert_true(gap <= 2.0 * (double)W / w + (double)n / 100 + 2);
+        }
+        last[i] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(cnt[i], cairn_lb_backend_weight(lb, i));
+    printf("swrr 10,000 backends: worst gap / (W/w) = %.3f\n", worst);
+    free(cnt);
+    free(last);
+    cairn_lb_release(lb);
+}
+
+/* ring: past the 2^22-point cap the points per weight unit are scaled down
+ * uniformly, so each backend's point count stays exactly proportional to its
+ * weight (1,000 backends of weights 1-100 at 1000 points per unit). */
+static void test_ring_points_proportional(void **s)
+{
+    (void)s;
+    size_t n = 1000;
+    make(n, 1);
+    struct cairn_lb_opts o = {CAIRN_LB_RING, 0, 1000, 0, 0};
+    int err;
+    struct cairn_lb *lb = cairn_lb_new(bes, n, &o, &err);
+    assert_non_null(lb);
+    uint64_t W = 0;
+    for (size_t i = 0; i < n; i++)
+        W += cairn_lb_backend_weight(lb, i);
+    uint64_t ppw = (1ULL << 22) / W;
+    assert_true(ppw >= 1 && ppw < 1000);
+    size_t *pts = calloc(n, sizeof *pts);
+    for (size_t p = 0; p < lb->npts; p++)
+        pts[lb->owner[p]]++;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pts[i], ppw * cairn_lb_backend_weight(lb, i));
+    free(pts);
+    cairn_lb_release(lb);
+}
+
 static void test_p2c_swrr(void **s)
 {
     (void)s;
@@ -474,6 +548,8 @@ int main(void)
         cmocka_unit_test(test_maglev_size_stable),
         cmocka_unit_test(test_heavy_weights_bounded_memory),
         cmocka_unit_test(test_p2c_swrr),
+        cmocka_unit_test(test_swrr_large),
+        cmocka_unit_test(test_ring_points_proportional),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_threads),
     };
