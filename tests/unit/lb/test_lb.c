@@ -536,6 +536,53 @@ static void test_threads(void **s)
     }
 }
 
+/* Bounded loads from 4 threads at once, most picks on one hot key so that the
+ * cursor fallback races: every pick finds a backend (never CAIRN_LB_NONE),
+ * and once every thread has given its loads back every live load is 0 again
+ * (the compare-and-swap claims and cairn_lb_done() balance exactly). */
+static void *bounded_worker(void *arg)
+{
+    struct rd *r = arg;
+    size_t held[50];
+    for (uint64_t i = 0; i < 20000; i++) {
+        uint64_t key = (i % 4) ? 7 : i;
+        if (i >= 50)
+            cairn_lb_done(r->lb, held[i % 50]);
+        size_t idx = cairn_lb_pick(r->lb, &key, sizeof key);
+        if (idx == CAIRN_LB_NONE)
+            return NULL;
+        held[i % 50] = idx;
+        r->picks++;
+    }
+    for (size_t k = 0; k < 50; k++)
+        cairn_lb_done(r->lb, held[k]);
+    return NULL;
+}
+
+static void test_bounded_threads(void **s)
+{
+    (void)s;
+    make(200, 1);
+    struct cairn_lb_opts o = {CAIRN_LB_BOUNDED, 0, 50, 0, 1.25};
+    int err;
+    struct cairn_lb *lb = cairn_lb_new(bes, 200, &o, &err);
+    assert_non_null(lb);
+    pthread_t t[4];
+    struct rd r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i].lb = lb;
+        r[i].picks = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, bounded_worker, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(r[i].picks, 20000);
+    }
+    for (size_t i = 0; i < 200; i++)
+        assert_int_equal(cairn_lb_backend_load(lb, i), 0);
+    cairn_lb_release(lb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_ring_points_proportional),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_bounded_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
