@@ -94,7 +94,8 @@ CAIRN_API void cairn_lb_release(struct cairn_lb *lb);
  * of the chosen backend in canonical order, or CAIRN_LB_NONE. Never
  * allocates, never locks. For CAIRN_LB_BOUNDED this counts one live load on
  * the chosen backend and for CAIRN_LB_P2C one in-flight request: give it
- * back with cairn_lb_done(). */
+ * back with cairn_lb_done(). A bounded pick examines at most 64 ring points
+ * plus each backend once, whatever the load (docs/lb.md). */
 CAIRN_API size_t cairn_lb_pick(const struct cairn_lb *lb, const void *key, size_t len);
 /* The same with a precomputed key hash (cairn_lb_hash(lb, key, len)). */
 CAIRN_API size_t cairn_lb_pick_hash(const struct cairn_lb *lb, uint64_t h);

@@ -41,6 +41,7 @@ struct cairn_lb {
     double c;
     atomic_uint *load;
     atomic_ullong *total;
+    atomic_uint *cursor; /* bounded: the backend where the last fallback scan found room */
 
     /* random, p2c: Vose alias table over `live` (thresholds scaled to 2^32) */
     uint32_t *alias_prob;
@@ -85,6 +86,11 @@ size_t cairn_lb__jump_pick(const struct cairn_lb *lb, uint64_t h);
 
 int cairn_lb__bounded_build(struct cairn_lb *lb);
 size_t cairn_lb__bounded_pick(const struct cairn_lb *lb, uint64_t h);
+/* bounded: ring points walked before the fallback scan over backends */
+#define CAIRN_LB_BOUNDED_RING_STEPS 64
+/* bounded: candidates (ring points + backends) examined by this thread's
+ * picks so far, for the unit test's bound on the work per pick */
+extern _Thread_local uint64_t cairn_lb__bounded_steps;
 
 int cairn_lb__alias_build(struct cairn_lb *lb);
 size_t cairn_lb__random_pick(const struct cairn_lb *lb);

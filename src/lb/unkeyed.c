@@ -92,20 +92,81 @@ size_t cairn_lb__p2c_pick(const struct cairn_lb *lb)
 /* The schedule costs O(W * n) to compute (nginx's rule is a scan per pick):
  * refused above 2^28 steps (e.g. 10,000 backends of mixed weights 1-100),
  * where a period would also be too long to matter. */
+/* Stride order for the large sets: backend k's c-th pick (c from 0) sits at
+ * virtual time (c + 1/2) / w_k, and one period is the W smallest times (each
+ * backend's w_k times below 1: exactly w_k picks each). A min-heap of the
+ * live backends by their next time, compared exactly as (2c_a+1) w_b against
+ * (2c_b+1) w_a (both < 2^33), ties to the lower index: O(W log n) to build. */
+struct stride {
+    uint32_t k; /* index into lb->live */
+    uint32_t c; /* picks so far */
+    uint32_t w;
+};
+
+static bool stride_before(const struct stride *a, const struct stride *b)
+{
+    uint64_t x = (2 * (uint64_t)a->c + 1) * b->w, y = (2 * (uint64_t)b->c + 1) * a->w;
+    return x != y ? x < y : a->k < b->k;
+}
+
+static void stride_down(struct stride *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && stride_before(&h[l], &h[m]))
+            m = l;
+        if (l + 1 < n && stride_before(&h[l + 1], &h[m]))
+            m = l + 1;
+        if (m == i)
+            return;
+        struct stride t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static int stride_schedule(struct cairn_lb *lb)
+{
+    struct stride *h = malloc(lb->nlive * sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    for (size_t k = 0; k < lb->nlive; k++)
+        h[k] = (struct stride){(uint32_t)k, 0, lb->weights[lb->live[k]]};
+    for (size_t i = lb->nlive / 2; i-- > 0;)
+        stride_down(h, lb->nlive, i);
+    for (size_t t = 0; t < lb->nsched; t++) {
+        lb->sched[t] = lb->live[h[0].k];
+        h[0].c++;
+        stride_down(h, lb->nlive, 0);
+    }
+    free(h);
+    return 0;
+}
+
+/* One period of W = sum(w) picks, precomputed. Up to W * n = 2^28 (the
+ * build's work) by nginx's rule (every current weight grows by its weight,
+ * the largest wins and loses W); past that, for large sets (10,000 backends
+ * of weights 1-100: W * n ~ 5e9), by the stride order above, which is as
+ * smooth in the sense that matters (each backend exactly w_k times a period,
+ * its picks ~W/w_k apart) and costs O(W log n). W > 2^24 is refused (the
+ * schedule would pass 64 MB). */
 int cairn_lb__swrr_build(struct cairn_lb *lb)
 {
     if (lb->nlive == 0)
         return 0;
-    if (lb->wsum > (1u << 24) || lb->wsum * lb->nlive > (1ULL << 28))
+    if (lb->wsum > (1u << 24))
         return -EINVAL;
     lb->nsched = (size_t)lb->wsum;
     lb->sched = cairn_lb__alloc(lb, lb->nsched, sizeof *lb->sched);
     lb->pos = cairn_lb__alloc(lb, 1, sizeof *lb->pos);
-    int64_t *cur = calloc(lb->nlive, sizeof *cur);
-    if (!lb->sched || !lb->pos || !cur) {
-        free(cur);
+    if (!lb->sched || !lb->pos)
         return -ENOMEM;
-    }
+    if (lb->wsum * lb->nlive > (1ULL << 28))
+        return stride_schedule(lb);
+    int64_t *cur = calloc(lb->nlive, sizeof *cur);
+    if (!cur)
+        return -ENOMEM;
     int64_t total = (int64_t)lb->wsum;
     for (size_t t = 0; t < lb->nsched; t++) {
         size_t best = 0;

@@ -14,8 +14,9 @@
 #include <cmocka.h>
 
 #include "cairn/lb.h"
+#include "lb/lb_int.h" /* cairn_lb__bounded_steps: the work per pick */
 
-#define MAXN 2000
+#define MAXN 10000
 
 static char idbuf[MAXN][32];
 static struct cairn_lb_backend bes[MAXN];
@@ -292,6 +293,135 @@ static void test_bounded_cap(void **s)
     cairn_lb_release(bl);
 }
 
+/* Bounded loads under one very hot key over 1,000 backends (mixed weights),
+ * with 10 requests per backend in flight: the cap ceil(c * L * w_i / W) holds
+ * on every pick, and the work per pick (candidates examined, counted by
+ * bounded.c) is bounded: at most CAIRN_LB_BOUNDED_RING_STEPS ring points
+ * plus each backend once, and small on average, where the plain walk passed
+ * every full backend after the hot key's point (hundreds of points a pick). */
+static void test_bounded_work_per_pick(void **s)
+{
+    (void)s;
+    size_t n = 1000, live = n * 10, T = live * 6;
+    make(n, 1);
+    struct cairn_lb_opts o = {CAIRN_LB_BOUNDED, 0, 100, 0, 1.25};
+    int err;
+    struct cairn_lb *lb = cairn_lb_new(bes, n, &o, &err);
+    assert_non_null(lb);
+    double wsum = 0;
+    for (size_t i = 0; i < n; i++)
+        wsum += cairn_lb_backend_weight(lb, i);
+    size_t *q = calloc(live, sizeof *q);
+    uint64_t worst = 0, total_steps = 0, held = 0;
+    uint64_t rng = 1;
+    for (size_t t = 0; t < T; t++) {
+        if (t >= live) {
+            cairn_lb_done(lb, q[t % live]);
+            held--;
+        }
+        /* 3 picks in 4 for one key, the rest spread */
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t key = (rng >> 62) ? 42 : rng >> 20;
+        uint64_t before = cairn_lb__bounded_steps;
+        size_t idx = cairn_lb_pick(lb, &key, sizeof key);
+        uint64_t st = cairn_lb__bounded_steps - before;
+        assert_true(idx < n);
+        held++;
+        q[t % live] = idx;
+        worst = st > worst ? st : worst;
+        total_steps += st;
+        assert_true(st >= 1 && st <= CAIRN_LB_BOUNDED_RING_STEPS + n);
+        /* the cap of the chosen backend, from the load it was picked under */
+        double cap = ceil(1.25 * (double)held * (double)cairn_lb_backend_weight(lb, idx) / wsum);
+        assert_true((double)cairn_lb_backend_load(lb, idx) <= cap);
+    }
+    double mean = (double)total_steps / (double)T;
+    printf("bounded: %zu picks, mean %.1f candidates a pick, worst %llu\n", T, mean,
+           (unsigned long long)worst);
+    /* hot picks walk the 64 ring points, then find room at the cursor */
+    assert_true(mean <= CAIRN_LB_BOUNDED_RING_STEPS + 16);
+    /* every backend at most c times its weighted share (rounded up) at the end */
+    for (size_t i = 0; i < n; i++)
+        assert_true((double)cairn_lb_backend_load(lb, i) <=
+                    ceil(1.25 * (double)held * (double)cairn_lb_backend_weight(lb, i) / wsum));
+    free(q);
+    cairn_lb_release(lb);
+}
+
+/* swrr over 10,000 backends of weights 1-100 (sum(w) * n ~ 5e9, once
+ * refused): built by the stride order, one period gives every backend
+ * exactly its weight, and its picks are spread: the gap between two picks of
+ * a backend of weight w never exceeds 2W/w + n/100 + 2 (measured worst: see
+ * the printout), where a schedule that bunched them would be W - w. */
+static void test_swrr_large(void **s)
+{
+    (void)s;
+    size_t n = 10000;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(idbuf[i], sizeof idbuf[i], "node-%zu/web-%zu", i, i);
+        bes[i].id = idbuf[i];
+        bes[i].id_len = 0;
+        bes[i].weight = (uint32_t)(1 + (i * 7919) % 100);
+    }
+    struct cairn_lb_opts o = {CAIRN_LB_SWRR, 0, 0, 0, 0};
+    int err = 0;
+    struct cairn_lb *lb = cairn_lb_new(bes, n, &o, &err);
+    assert_non_null(lb);
+    uint64_t W = 0;
+    for (size_t i = 0; i < n; i++)
+        W += cairn_lb_backend_weight(lb, i);
+    uint32_t *cnt = calloc(n, sizeof *cnt);
+    uint64_t *last = calloc(n, sizeof *last);
+    double worst = 0;
+    /* two periods, so that the gaps across the period boundary count */
+    for (uint64_t t = 1; t <= 2 * W; t++) {
+        size_t i = cairn_lb_pick(lb, NULL, 0);
+        assert_true(i < n);
+        if (t <= W)
+            cnt[i]++;
+        uint32_t w = cairn_lb_backend_weight(lb, i);
+        if (last[i]) {
+            double gap = (double)(t - last[i]);
+            double r = gap / ((double)W / w);
+            worst = r > worst ? r : worst;
+            assert_true(gap <= 2.0 * (double)W / w + (double)n / 100 + 2);
+        }
+        last[i] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(cnt[i], cairn_lb_backend_weight(lb, i));
+    printf("swrr 10,000 backends: worst gap / (W/w) = %.3f\n", worst);
+    free(cnt);
+    free(last);
+    cairn_lb_release(lb);
+}
+
+/* ring: past the 2^22-point cap the points per weight unit are scaled down
+ * uniformly, so each backend's point count stays exactly proportional to its
+ * weight (1,000 backends of weights 1-100 at 1000 points per unit). */
+static void test_ring_points_proportional(void **s)
+{
+    (void)s;
+    size_t n = 1000;
+    make(n, 1);
+    struct cairn_lb_opts o = {CAIRN_LB_RING, 0, 1000, 0, 0};
+    int err;
+    struct cairn_lb *lb = cairn_lb_new(bes, n, &o, &err);
+    assert_non_null(lb);
+    uint64_t W = 0;
+    for (size_t i = 0; i < n; i++)
+        W += cairn_lb_backend_weight(lb, i);
+    uint64_t ppw = (1ULL << 22) / W;
+    assert_true(ppw >= 1 && ppw < 1000);
+    size_t *pts = calloc(n, sizeof *pts);
+    for (size_t p = 0; p < lb->npts; p++)
+        pts[lb->owner[p]]++;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pts[i], ppw * cairn_lb_backend_weight(lb, i));
+    free(pts);
+    cairn_lb_release(lb);
+}
+
 static void test_p2c_swrr(void **s)
 {
     (void)s;
@@ -406,6 +536,53 @@ static void test_threads(void **s)
     }
 }
 
+/* Bounded loads from 4 threads at once, most picks on one hot key so that the
+ * cursor fallback races: every pick finds a backend (never CAIRN_LB_NONE),
+ * and once every thread has given its loads back every live load is 0 again
+ * (the compare-and-swap claims and cairn_lb_done() balance exactly). */
+static void *bounded_worker(void *arg)
+{
+    struct rd *r = arg;
+    size_t held[50];
+    for (uint64_t i = 0; i < 20000; i++) {
+        uint64_t key = (i % 4) ? 7 : i;
+        if (i >= 50)
+            cairn_lb_done(r->lb, held[i % 50]);
+        size_t idx = cairn_lb_pick(r->lb, &key, sizeof key);
+        if (idx == CAIRN_LB_NONE)
+            return NULL;
+        held[i % 50] = idx;
+        r->picks++;
+    }
+    for (size_t k = 0; k < 50; k++)
+        cairn_lb_done(r->lb, held[k]);
+    return NULL;
+}
+
+static void test_bounded_threads(void **s)
+{
+    (void)s;
+    make(200, 1);
+    struct cairn_lb_opts o = {CAIRN_LB_BOUNDED, 0, 50, 0, 1.25};
+    int err;
+    struct cairn_lb *lb = cairn_lb_new(bes, 200, &o, &err);
+    assert_non_null(lb);
+    pthread_t t[4];
+    struct rd r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i].lb = lb;
+        r[i].picks = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, bounded_worker, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(r[i].picks, 20000);
+    }
+    for (size_t i = 0; i < 200; i++)
+        assert_int_equal(cairn_lb_backend_load(lb, i), 0);
+    cairn_lb_release(lb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,11 +591,15 @@ int main(void)
         cmocka_unit_test(test_weights),
         cmocka_unit_test(test_disruption),
         cmocka_unit_test(test_bounded_cap),
+        cmocka_unit_test(test_bounded_work_per_pick),
         cmocka_unit_test(test_maglev_size_stable),
         cmocka_unit_test(test_heavy_weights_bounded_memory),
         cmocka_unit_test(test_p2c_swrr),
+        cmocka_unit_test(test_swrr_large),
+        cmocka_unit_test(test_ring_points_proportional),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_bounded_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
