@@ -13,22 +13,15 @@
 #include "base/mem.h"
 #include "state/state_int.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
-
 static int enc(struct cn_buf *out, const struct state_event *e)
 {
-    TRY(cn_enc_u8(out, STATE_CMD_EVENT_FIRE));
-    TRY(cn_enc_u8(out, STATE_CMD_VERSION));
-    TRY(cn_enc_str(out, e->id));
-    TRY(cn_enc_str(out, e->name));
-    TRY(cn_enc_bytes(out, e->payload, e->payload_len));
-    TRY(cn_enc_str(out, e->node_filter ? e->node_filter : ""));
-    TRY(cn_enc_str(out, e->service_filter ? e->service_filter : ""));
+    CN_TRY(cn_enc_u8(out, STATE_CMD_EVENT_FIRE));
+    CN_TRY(cn_enc_u8(out, STATE_CMD_VERSION));
+    CN_TRY(cn_enc_str(out, e->id));
+    CN_TRY(cn_enc_str(out, e->name));
+    CN_TRY(cn_enc_bytes(out, e->payload, e->payload_len));
+    CN_TRY(cn_enc_str(out, e->node_filter ? e->node_filter : ""));
+    CN_TRY(cn_enc_str(out, e->service_filter ? e->service_filter : ""));
     return cn_enc_str(out, e->tag_filter ? e->tag_filter : "");
 }
 

@@ -13,13 +13,6 @@
 
 #define QR(n) CN_CONTAINER_OF(n, struct query_rec, a)
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
-
 static size_t rec_size(const struct state_query *q)
 {
     return sizeof(struct query_rec) + strlen(q->id) + strlen(q->name) + strlen(q->session) + 3 +
@@ -77,18 +70,18 @@ struct query_rec *state__query_new(struct state *s, const struct state_query *q)
 
 static int begin(struct cn_buf *out, enum state_cmd_type t)
 {
-    TRY(cn_enc_u8(out, (uint8_t)t));
+    CN_TRY(cn_enc_u8(out, (uint8_t)t));
     return cn_enc_u8(out, STATE_CMD_VERSION);
 }
 
 static int enc_set(struct cn_buf *out, int op, const struct state_query *q)
 {
-    TRY(begin(out, STATE_CMD_QUERY_SET));
-    TRY(cn_enc_u8(out, (uint8_t)op));
-    TRY(cn_enc_str(out, q->id));
-    TRY(cn_enc_str(out, q->name ? q->name : ""));
-    TRY(cn_enc_str(out, q->session ? q->session : ""));
-    TRY(cn_enc_u8(out, q->is_template ? 1 : 0));
+    CN_TRY(begin(out, STATE_CMD_QUERY_SET));
+    CN_TRY(cn_enc_u8(out, (uint8_t)op));
+    CN_TRY(cn_enc_str(out, q->id));
+    CN_TRY(cn_enc_str(out, q->name ? q->name : ""));
+    CN_TRY(cn_enc_str(out, q->session ? q->session : ""));
+    CN_TRY(cn_enc_u8(out, q->is_template ? 1 : 0));
     return cn_enc_bytes(out, q->def, q->def_len);
 }
 
@@ -315,6 +308,6 @@ int state__query_session_gone(struct txn *t, const char *id)
             }
         if (!hit)
             return 0;
-        TRY(remove_rec(t, hit));
+        CN_TRY(remove_rec(t, hit));
     }
 }
