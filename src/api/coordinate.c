@@ -27,11 +27,7 @@ static void h_datacenters(struct api_ctx *c)
     cn_jsonw_arr_close(&w);
     cn_jsonw_obj_close(&w);
     cn_jsonw_arr_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 200, &w, &b);
 }
 
 /* GET /v1/coordinate/nodes: blocking-capable; an empty list whose index is

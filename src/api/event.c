@@ -115,11 +115,7 @@ static void fire_done(struct api_ctx *c, int rc, const struct state_result *res)
         api_jsonw(c, &w, &b);
         /* Consul answers before the event is delivered: LTime 0. */
         json_event(&w, &f->e, 0);
-        if (w.err)
-            api_error(c, 500, "out of memory");
-        else
-            api_reply_json(c, 200, &b);
-        cn_buf_free(&b);
+        api_reply_jsonw(c, 200, &w, &b);
     }
     cn_free(f);
 }

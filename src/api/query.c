@@ -44,11 +44,7 @@ static void set_done(struct api_ctx *c, int rc, const struct state_result *res)
         cn_jsonw_obj_open(&w);
         cn_jsonw_kstr(&w, "ID", q->id);
         cn_jsonw_obj_close(&w);
-        if (w.err)
-            api_error(c, 500, "out of memory");
-        else
-            api_reply_json(c, 200, &b);
-        cn_buf_free(&b);
+        api_reply_jsonw(c, 200, &w, &b);
     } else {
         api_reply_empty(c);
     }

@@ -261,11 +261,7 @@ static void done_create(struct api_ctx *c, int rc, const struct state_result *re
         cn_jsonw_obj_open(&w);
         cn_jsonw_kstr(&w, "ID", id);
         cn_jsonw_obj_close(&w);
-        if (w.err)
-            api_error(c, 500, "out of memory");
-        else
-            api_reply_json(c, 200, &b);
-        cn_buf_free(&b);
+        api_reply_jsonw(c, 200, &w, &b);
     }
     cn_free(id);
 }
@@ -323,13 +319,7 @@ static void propose_destroy(struct api_ctx *c, api_done_fn done)
     }
     struct cn_buf cmd = CN_BUF_INIT;
     int rc = state_cmd_session_destroy(&cmd, c->arg);
-    if (rc) {
-        cn_buf_free(&cmd);
-        api_error(c, 500, "%s", cn_strerror(rc));
-        return;
-    }
-    api_propose(c, &cmd, done);
-    cn_buf_free(&cmd);
+    api_propose_rc(c, rc, &cmd, done);
 }
 
 static void h_destroy(struct api_ctx *c)
@@ -345,11 +335,7 @@ static void reply_session(struct api_ctx *c, const struct state_session *v)
     cn_jsonw_arr_open(&w);
     json_session(&w, v);
     cn_jsonw_arr_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 200, &w, &b);
 }
 
 static void renew_reply_local(struct api_ctx *c)

@@ -42,11 +42,7 @@ static void reply_errors(struct api_ctx *c, const struct state_txn_error *e, siz
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     write_errors(&w, e, n);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 409, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 409, &w, &b);
 }
 
 /* ---- read-only transactions (state.TxnRO) --------------------------------- */
@@ -296,11 +292,7 @@ static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
     cn_jsonw_key(&w, "Errors");
     cn_jsonw_null(&w);
     cn_jsonw_obj_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 200, &w, &b);
 }
 
 /* Node, Service and Check operations: one CAT_TXN command (state/cattxn.c),
@@ -343,11 +335,7 @@ static void cattxn_done(struct api_ctx *c, int rc, const struct state_result *re
     cn_jsonw_key(&w, "Errors");
     cn_jsonw_null(&w);
     cn_jsonw_obj_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 200, &w, &b);
 }
 
 static void cattxn_propose(struct api_ctx *c, struct api_txn *t)
@@ -361,13 +349,7 @@ static void cattxn_propose(struct api_ctx *c, struct api_txn *t)
         rc = state_cmd_cat_txn(&cmd, ops, t->nops);
     cn_free(ops);
     api_txn_free(t);
-    if (rc) {
-        cn_buf_free(&cmd);
-        api_error(c, 500, "%s", cn_strerror(rc));
-        return;
-    }
-    api_propose(c, &cmd, cattxn_done);
-    cn_buf_free(&cmd);
+    api_propose_rc(c, rc, &cmd, cattxn_done);
 }
 
 static void txn_handle(struct api_ctx *c)
