@@ -1,0 +1,15 @@
+/* base/text.h: small text helpers shared by the parsers (hex digits, UTF-8
+ * encoding of a code point). */
+#ifndef CN_TEXT_H
+#define CN_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The value of the hex digit c (0-9, a-f, A-F), or -1. */
+int cn_hexval(int c);
+/* Write code point cp as UTF-8 into o (room for 4 bytes); returns the length
+ * (1 to 4). cp must be at most 0x10FFFF; surrogates are encoded as given. */
+size_t cn_utf8_put(char *o, uint32_t cp);
+
+#endif
