@@ -24,6 +24,7 @@
 #include "api/api_int.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 
 /* serf's UserEventSizeLimit (512) counts the gossip name ("consul:event:" +
  * name) and the msgpack-encoded event; this adds the same parts with the
@@ -120,16 +121,6 @@ static void fire_done(struct api_ctx *c, int rc, const struct state_result *res)
     cn_free(f);
 }
 
-static char *put(char **at, const char *s, size_t n)
-{
-    char *p = *at;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = '\0';
-    *at = p + n + 1;
-    return p;
-}
-
 static void h_fire(struct api_ctx *c)
 {
     const char *name = c->arg;
@@ -150,11 +141,11 @@ static void h_fire(struct api_ctx *c)
     }
     memset(f, 0, sizeof(*f));
     char *at = f->buf;
-    f->e.name = put(&at, name, strlen(name));
-    f->e.node_filter = put(&at, nf, strlen(nf));
-    f->e.service_filter = put(&at, sf, strlen(sf));
-    f->e.tag_filter = put(&at, tf, strlen(tf));
-    f->e.payload = plen ? (uint8_t *)put(&at, c->req->body, plen) : NULL;
+    f->e.name = cn_str_pack(&at, name, strlen(name));
+    f->e.node_filter = cn_str_pack(&at, nf, strlen(nf));
+    f->e.service_filter = cn_str_pack(&at, sf, strlen(sf));
+    f->e.tag_filter = cn_str_pack(&at, tf, strlen(tf));
+    f->e.payload = plen ? (uint8_t *)cn_str_pack(&at, c->req->body, plen) : NULL;
     f->e.payload_len = plen;
     char err[256];
     if (validate(&f->e, err, sizeof(err))) {

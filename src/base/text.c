@@ -1,6 +1,8 @@
 /* base/text.c: see text.h. */
 #include "base/text.h"
 
+#include <string.h>
+
 int cn_hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -34,4 +36,14 @@ size_t cn_utf8_put(char *o, uint32_t cp)
     o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
     o[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+char *cn_str_pack(char **at, const void *s, size_t n)
+{
+    char *p = *at;
+    if (n)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    *at = p + n + 1;
+    return p;
 }

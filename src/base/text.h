@@ -1,5 +1,5 @@
-/* base/text.h: small text helpers shared by the parsers (hex digits, UTF-8
- * encoding of a code point). */
+/* base/text.h: small text helpers (hex digits, UTF-8 encoding of a code
+ * point, packing strings into one allocation). */
 #ifndef CN_TEXT_H
 #define CN_TEXT_H
 
@@ -11,5 +11,10 @@ int cn_hexval(int c);
 /* Write code point cp as UTF-8 into o (room for 4 bytes); returns the length
  * (1 to 4). cp must be at most 0x10FFFF; surrogates are encoded as given. */
 size_t cn_utf8_put(char *o, uint32_t cp);
+
+/* Copy n bytes of s and a NUL to *at (room for n + 1), advance *at past them,
+ * and return where the copy starts: packs strings after a record in one
+ * allocation. */
+char *cn_str_pack(char **at, const void *s, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 #include "state/state_int.h"
 
 #define QR(n) CN_CONTAINER_OF(n, struct query_rec, a)
@@ -35,16 +36,6 @@ static void q_free(struct state *s, struct avl *n)
 }
 const struct avl_ops state__query_ops = {q_cmp, q_key, NULL, q_free};
 
-static char *put(char **at, const void *p, size_t n)
-{
-    char *d = *at;
-    if (n)
-        memcpy(d, p, n);
-    d[n] = '\0';
-    *at = d + n + 1;
-    return d;
-}
-
 /* One allocation: the record, then id, name, session and def (NUL-ended). */
 struct query_rec *state__query_new(struct state *s, const struct state_query *q)
 {
@@ -54,10 +45,10 @@ struct query_rec *state__query_new(struct state *s, const struct state_query *q)
         return NULL;
     memset(r, 0, sizeof(*r));
     char *at = (char *)(r + 1);
-    r->q.id = put(&at, q->id, strlen(q->id));
-    r->q.name = put(&at, q->name, strlen(q->name));
-    r->q.session = put(&at, q->session, strlen(q->session));
-    r->q.def = (uint8_t *)put(&at, q->def, q->def_len);
+    r->q.id = cn_str_pack(&at, q->id, strlen(q->id));
+    r->q.name = cn_str_pack(&at, q->name, strlen(q->name));
+    r->q.session = cn_str_pack(&at, q->session, strlen(q->session));
+    r->q.def = (uint8_t *)cn_str_pack(&at, q->def, q->def_len);
     r->q.def_len = q->def_len;
     r->q.is_template = q->is_template;
     r->q.create_index = q->create_index;
@@ -206,9 +197,9 @@ int state__query_apply_set(struct txn *t, struct cn_dec *d)
     if (!id)
         return CN_ENOMEM;
     char *at = id;
-    put(&at, f[0], n[0]);
-    char *name = put(&at, f[1], n[1]);
-    char *sess = put(&at, f[2], n[2]);
+    cn_str_pack(&at, f[0], n[0]);
+    char *name = cn_str_pack(&at, f[1], n[1]);
+    char *sess = cn_str_pack(&at, f[2], n[2]);
     int rc = 0;
     struct avl *old = state__avl_find(s->queries, id, &state__query_ops);
     if (!*id)
