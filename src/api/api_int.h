@@ -168,6 +168,9 @@ void api_reply_empty(struct api_ctx *c);
  * Effective-Consistency headers (used by blocking.c; also by non-blocking
  * reads that still want the headers). */
 void api_reply_read(struct api_ctx *c, struct api_read *r);
+/* Turn a read into a plain-text error: body = msg, status (for a read
+ * handler to return; api_reply_read sends it). */
+void api_read_error(struct api_read *r, int status, const char *msg);
 
 /* Pretty-aware JSON writer on a buffer. */
 void api_jsonw(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b);

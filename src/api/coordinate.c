@@ -41,9 +41,7 @@ static void r_nodes(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_open(&w);
     cn_jsonw_arr_close(&w);
     if (w.err) {
-        cn_buf_reset(&r->body);
-        cn_buf_puts(&r->body, "out of memory");
-        r->status = 500;
+        api_read_error(r, 500, "out of memory");
         return;
     }
     r->index = state_table_index(st, STATE_T_NODES);

@@ -278,9 +278,7 @@ static void r_list(struct api_ctx *c, struct api_read *r)
     state_events_foreach(st, list_cb, &lw);
     cn_jsonw_arr_close(&w);
     if (w.err) {
-        cn_buf_reset(&r->body);
-        cn_buf_puts(&r->body, "out of memory");
-        r->status = 500;
+        api_read_error(r, 500, "out of memory");
         return;
     }
     r->index = lw.last_id ? api__event_index(lw.last_id) : 1;

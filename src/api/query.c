@@ -18,9 +18,7 @@
 
 static void read_error(struct api_read *r, int status, const char *msg)
 {
-    cn_buf_reset(&r->body);
-    cn_buf_puts(&r->body, msg);
-    r->status = status;
+    api_read_error(r, status, msg);
     r->content_type = "text/plain; charset=utf-8"; /* a 404 keeps the index headers */
 }
 

@@ -242,3 +242,10 @@ void api_propose_rc(struct api_ctx *c, int rc, struct cn_buf *cmd, api_done_fn d
         api_propose(c, cmd, done);
     cn_buf_free(cmd);
 }
+
+void api_read_error(struct api_read *r, int status, const char *msg)
+{
+    cn_buf_reset(&r->body);
+    cn_buf_puts(&r->body, msg);
+    r->status = status;
+}
