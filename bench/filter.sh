@@ -21,22 +21,10 @@ BENCH_CONNS=${BENCH_CONNS:-16}
 BENCH_INSTANCES=${BENCH_INSTANCES:-100}
 export BENCH_WRK_DIR=$HERE/wrk
 
-say() { printf '%s\n' "$*" >&2; }
-for tool in "$CAIRN_BIN" curl wrk; do
-    command -v "$tool" >/dev/null || { say "bench: $tool not found"; exit 1; }
-done
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/filter.XXXXXX")
-PORT=$(( 20000 + RANDOM % 20000 ))
-"$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
-    -http-port=$PORT -server-port=$((PORT + 1)) -log-level=warn 2>"$TMP/agent.log" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-URL=http://127.0.0.1:$PORT
-for _ in $(seq 1 200); do
-    curl -sf "$URL/v1/catalog/nodes" | grep -q bench && break
-    sleep 0.1
-done
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_need "$CAIRN_BIN" curl wrk
+bench_single filter
 for i in $(seq 1 "$BENCH_INSTANCES"); do
     env=staging; [ $((i % 10)) -eq 0 ] && env=prod
     curl -sf -X PUT "$URL/v1/catalog/register" -d "{\"Node\":\"n$i\",\"Address\":\"10.0.$((i / 250)).$((i % 250))\",

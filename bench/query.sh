@@ -23,18 +23,10 @@ BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_CONNS=${BENCH_CONNS:-32}
 BENCH_INSTANCES=${BENCH_INSTANCES:-100}
 
-say() { printf '%s\n' "$*" >&2; }
-for tool in "$CAIRN_BIN" curl wrk; do
-    command -v "$tool" >/dev/null || { say "bench: $tool not found"; exit 1; }
-done
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/query.XXXXXX")
-PORT=$(( 20000 + RANDOM % 20000 ))
-"$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
-    -http-port=$PORT -server-port=$((PORT + 1)) -log-level=warn 2>"$TMP/agent.log" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-URL=http://127.0.0.1:$PORT
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_need "$CAIRN_BIN" curl wrk
+bench_single query
 for _ in $(seq 1 300); do
     [ -n "$(curl -sf $URL/v1/status/leader 2>/dev/null | tr -d '"')" ] && break
     sleep 0.1

@@ -26,22 +26,10 @@ BENCH_SESSION_TTL=${BENCH_SESSION_TTL:-30s}
 BENCH_IDLE=${BENCH_IDLE:-10}
 export BENCH_WRK_DIR=$HERE/wrk BENCH_SESSIONS BENCH_SESSION_TTL BENCH_THREADS=2
 
-say() { printf '%s\n' "$*" >&2; }
-for tool in "$CAIRN_BIN" curl wrk; do
-    command -v "$tool" >/dev/null || { say "bench: $tool not found"; exit 1; }
-done
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/sessions.XXXXXX")
-PORT=$(( 20000 + RANDOM % 20000 ))
-"$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
-    -http-port=$PORT -dns-port=-1 -server-port=$((PORT + 1)) -log-level=warn 2>"$TMP/agent.log" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-URL=http://127.0.0.1:$PORT
-for _ in $(seq 1 200); do
-    curl -sf "$URL/v1/catalog/nodes" | grep -q bench && break
-    sleep 0.1
-done
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_need "$CAIRN_BIN" curl wrk
+bench_single sessions -dns-port=-1
 curl -sf -X PUT --data-binary 'v' "$URL/v1/kv/bench/key" >/dev/null
 : >"$TMP/ids"
 for _ in $(seq 1 128); do

@@ -168,9 +168,15 @@ void api_reply_empty(struct api_ctx *c);
  * Effective-Consistency headers (used by blocking.c; also by non-blocking
  * reads that still want the headers). */
 void api_reply_read(struct api_ctx *c, struct api_read *r);
+/* Turn a read into a plain-text error: body = msg, status (for a read
+ * handler to return; api_reply_read sends it). */
+void api_read_error(struct api_read *r, int status, const char *msg);
 
 /* Pretty-aware JSON writer on a buffer. */
 void api_jsonw(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b);
+/* Finish an answer written with api_jsonw: 500 "out of memory" if the writer
+ * failed, else `status` with the JSON body. Frees b either way. */
+void api_reply_jsonw(struct api_ctx *c, int status, const struct cn_jsonw *w, struct cn_buf *b);
 
 /* ---- writes --------------------------------------------------------------- */
 /* Propose an encoded command; `done` runs once on the loop thread with the
@@ -179,6 +185,9 @@ void api_jsonw(struct api_ctx *c, struct cn_jsonw *w, struct cn_buf *b);
  * the framework answers 500 itself and `done` is not called. */
 typedef void (*api_done_fn)(struct api_ctx *c, int rc, const struct state_result *res);
 void api_propose(struct api_ctx *c, struct cn_buf *cmd, api_done_fn done);
+/* api_propose if encoding the command succeeded (rc == 0), else answer 500
+ * with cn_strerror(rc). Frees cmd either way. */
+void api_propose_rc(struct api_ctx *c, int rc, struct cn_buf *cmd, api_done_fn done);
 
 /* ---- shared JSON encoders (encode.c) -------------------------------------- */
 void api_json_kv(struct cn_jsonw *w, const struct state_kv *kv);

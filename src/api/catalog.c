@@ -57,20 +57,6 @@ bool api_tags_match(struct api_ctx *c, const struct state_service *s)
     return true;
 }
 
-static void read_oom(struct api_read *r)
-{
-    cn_buf_reset(&r->body);
-    cn_buf_puts(&r->body, "out of memory");
-    r->status = 500;
-}
-
-static void read_error(struct api_read *r, int status, const char *msg)
-{
-    cn_buf_reset(&r->body);
-    cn_buf_puts(&r->body, msg);
-    r->status = status;
-}
-
 /* ---- GET /v1/catalog/datacenters ------------------------------------------------ */
 
 static void r_datacenters(struct api_ctx *c, struct api_read *r)
@@ -82,7 +68,7 @@ static void r_datacenters(struct api_ctx *c, struct api_read *r)
     cn_jsonw_str(&w, c->api->cfg.datacenter);
     cn_jsonw_arr_close(&w);
     if (w.err)
-        read_oom(r);
+        api_read_error(r, 500, "out of memory");
 }
 
 /* ---- GET /v1/catalog/nodes ----------------------------------------------------- */
@@ -119,7 +105,7 @@ static void r_nodes(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)
-        return read_oom(r);
+        return api_read_error(r, 500, "out of memory");
     r->index = state_table_index(st, STATE_T_NODES);
     api_read_watch(r, STATE_T_NODES, NULL, false);
 }
@@ -238,7 +224,7 @@ static void r_services(struct api_ctx *c, struct api_read *r)
 oom:
     cn_free(l.v);
     cn_free(tags);
-    read_oom(r);
+    api_read_error(r, 500, "out of memory");
 }
 
 /* ---- GET /v1/catalog/service/:name ------------------------------------------------ */
@@ -313,7 +299,7 @@ static int inst_cb(void *arg, const struct state_service *s)
 static void r_service(struct api_ctx *c, struct api_read *r)
 {
     if (!*c->arg)
-        return read_error(r, 400, "Missing service name");
+        return api_read_error(r, 400, "Missing service name");
     struct state *st = srv_state(c->api->srv);
     struct filter *f;
     if (api_filter_open(c, api_filter_service_node, &f, r))
@@ -326,7 +312,7 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)
-        return read_oom(r);
+        return api_read_error(r, 500, "out of memory");
     r->index = state_service_index(st, c->arg);
     api_read_watch(r, STATE_T_SERVICES, c->arg, false);
 }
@@ -356,7 +342,7 @@ static int node_svc_cb(void *arg, const struct state_service *s)
 static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
 {
     if (!*c->arg)
-        return read_error(r, 400, "Missing node name");
+        return api_read_error(r, 400, "Missing node name");
     struct state *st = srv_state(c->api->srv);
     /* node names match ignoring case, as in Consul's node index */
     const struct state_node *n = state_node_lookup(st, c->arg);
@@ -373,7 +359,7 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
         cn_jsonw_null(&w);
         filter_free(f);
         if (w.err)
-            read_oom(r);
+            api_read_error(r, 500, "out of memory");
         return;
     }
     struct node_svc_walk nw = {&w, c->api->cfg.datacenter, keyed, f};
@@ -397,7 +383,7 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
     cn_jsonw_obj_close(&w);
     filter_free(f);
     if (w.err)
-        read_oom(r);
+        api_read_error(r, 500, "out of memory");
 }
 
 static void r_node(struct api_ctx *c, struct api_read *r)

@@ -27,11 +27,7 @@ static void h_datacenters(struct api_ctx *c)
     cn_jsonw_arr_close(&w);
     cn_jsonw_obj_close(&w);
     cn_jsonw_arr_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 200, &w, &b);
 }
 
 /* GET /v1/coordinate/nodes: blocking-capable; an empty list whose index is
@@ -45,9 +41,7 @@ static void r_nodes(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_open(&w);
     cn_jsonw_arr_close(&w);
     if (w.err) {
-        cn_buf_reset(&r->body);
-        cn_buf_puts(&r->body, "out of memory");
-        r->status = 500;
+        api_read_error(r, 500, "out of memory");
         return;
     }
     r->index = state_table_index(st, STATE_T_NODES);

@@ -65,9 +65,9 @@ static void json_weights(struct cn_jsonw *w, const struct state_service *s)
  * carries (not pointers in structs.NodeService, so never omitted). */
 #define EMPTY_PROXY "{\"MeshGateway\":{},\"Expose\":{}}"
 
-void api_json_service(struct cn_jsonw *w, const struct state_service *s, const char *dc)
+/* The opening both service shapes share: {Kind (omitempty), ID, Service, Tags. */
+static void json_service_head(struct cn_jsonw *w, const struct state_service *s)
 {
-    (void)dc;
     cn_jsonw_obj_open(w);
     if (s->kind && *s->kind)
         cn_jsonw_kstr(w, "Kind", s->kind);
@@ -75,6 +75,12 @@ void api_json_service(struct cn_jsonw *w, const struct state_service *s, const c
     cn_jsonw_kstr(w, "Service", s->service);
     cn_jsonw_key(w, "Tags");
     json_tags(w, s->tags, s->ntags);
+}
+
+void api_json_service(struct cn_jsonw *w, const struct state_service *s, const char *dc)
+{
+    (void)dc;
+    json_service_head(w, s);
     cn_jsonw_kstr(w, "Address", s->address);
     if (s->ntaddrs) { /* omitempty in NodeService */
         cn_jsonw_key(w, "TaggedAddresses");
@@ -98,13 +104,7 @@ void api_json_service(struct cn_jsonw *w, const struct state_service *s, const c
 void api_json_agent_service(struct cn_jsonw *w, const struct state_service *s, const char *dc,
                             const char *content_hash)
 {
-    cn_jsonw_obj_open(w);
-    if (s->kind && *s->kind)
-        cn_jsonw_kstr(w, "Kind", s->kind);
-    cn_jsonw_kstr(w, "ID", s->id);
-    cn_jsonw_kstr(w, "Service", s->service);
-    cn_jsonw_key(w, "Tags");
-    json_tags(w, s->tags, s->ntags);
+    json_service_head(w, s);
     cn_jsonw_key(w, "Meta");
     api_json_map(w, &s->meta);
     cn_jsonw_ki64(w, "Port", s->port);

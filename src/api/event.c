@@ -24,6 +24,7 @@
 #include "api/api_int.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 
 /* serf's UserEventSizeLimit (512) counts the gossip name ("consul:event:" +
  * name) and the msgpack-encoded event; this adds the same parts with the
@@ -115,23 +116,9 @@ static void fire_done(struct api_ctx *c, int rc, const struct state_result *res)
         api_jsonw(c, &w, &b);
         /* Consul answers before the event is delivered: LTime 0. */
         json_event(&w, &f->e, 0);
-        if (w.err)
-            api_error(c, 500, "out of memory");
-        else
-            api_reply_json(c, 200, &b);
-        cn_buf_free(&b);
+        api_reply_jsonw(c, 200, &w, &b);
     }
     cn_free(f);
-}
-
-static char *put(char **at, const char *s, size_t n)
-{
-    char *p = *at;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = '\0';
-    *at = p + n + 1;
-    return p;
 }
 
 static void h_fire(struct api_ctx *c)
@@ -154,11 +141,11 @@ static void h_fire(struct api_ctx *c)
     }
     memset(f, 0, sizeof(*f));
     char *at = f->buf;
-    f->e.name = put(&at, name, strlen(name));
-    f->e.node_filter = put(&at, nf, strlen(nf));
-    f->e.service_filter = put(&at, sf, strlen(sf));
-    f->e.tag_filter = put(&at, tf, strlen(tf));
-    f->e.payload = plen ? (uint8_t *)put(&at, c->req->body, plen) : NULL;
+    f->e.name = cn_str_pack(&at, name, strlen(name));
+    f->e.node_filter = cn_str_pack(&at, nf, strlen(nf));
+    f->e.service_filter = cn_str_pack(&at, sf, strlen(sf));
+    f->e.tag_filter = cn_str_pack(&at, tf, strlen(tf));
+    f->e.payload = plen ? (uint8_t *)cn_str_pack(&at, c->req->body, plen) : NULL;
     f->e.payload_len = plen;
     char err[256];
     if (validate(&f->e, err, sizeof(err))) {
@@ -291,9 +278,7 @@ static void r_list(struct api_ctx *c, struct api_read *r)
     state_events_foreach(st, list_cb, &lw);
     cn_jsonw_arr_close(&w);
     if (w.err) {
-        cn_buf_reset(&r->body);
-        cn_buf_puts(&r->body, "out of memory");
-        r->status = 500;
+        api_read_error(r, 500, "out of memory");
         return;
     }
     r->index = lw.last_id ? api__event_index(lw.last_id) : 1;

@@ -10,13 +10,6 @@
 #include "api/pick.h"
 #include "base/err.h"
 
-static void read_error(struct api_read *r, int status, const char *msg)
-{
-    cn_buf_reset(&r->body);
-    cn_buf_puts(&r->body, msg);
-    r->status = status;
-}
-
 /* ---- GET /v1/health/node/:node ------------------------------------------------- */
 
 struct chk_walk {
@@ -47,7 +40,7 @@ static int chk_cb(void *arg, const struct state_check *chk)
 static void r_node(struct api_ctx *c, struct api_read *r)
 {
     if (!*c->arg)
-        return read_error(r, 400, "Missing node name");
+        return api_read_error(r, 400, "Missing node name");
     struct state *st = srv_state(c->api->srv);
     struct filter *f;
     if (api_filter_open(c, api_filter_check, &f, r))
@@ -62,7 +55,7 @@ static void r_node(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)
-        return read_error(r, 500, "out of memory");
+        return api_read_error(r, 500, "out of memory");
     r->index = state_node_index(st, c->arg);
     api_read_watch(r, STATE_T_NODES, c->arg, false);
 }
@@ -72,7 +65,7 @@ static void r_node(struct api_ctx *c, struct api_read *r)
 static void r_checks(struct api_ctx *c, struct api_read *r)
 {
     if (!*c->arg)
-        return read_error(r, 400, "Missing service name");
+        return api_read_error(r, 400, "Missing service name");
     struct state *st = srv_state(c->api->srv);
     struct filter *f;
     if (api_filter_open(c, api_filter_check, &f, r))
@@ -85,7 +78,7 @@ static void r_checks(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)
-        return read_error(r, 500, "out of memory");
+        return api_read_error(r, 500, "out of memory");
     r->index = state_service_index(st, c->arg);
     api_read_watch(r, STATE_T_SERVICES, c->arg, false);
 }
@@ -96,7 +89,7 @@ static void r_state(struct api_ctx *c, struct api_read *r)
 {
     const char *want = c->arg;
     if (strcmp(want, "any") != 0 && !state_check_status_valid(want))
-        return read_error(r, 400, "Invalid check state");
+        return api_read_error(r, 400, "Invalid check state");
     struct state *st = srv_state(c->api->srv);
     struct filter *f;
     if (api_filter_open(c, api_filter_check, &f, r))
@@ -109,7 +102,7 @@ static void r_state(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)
-        return read_error(r, 500, "out of memory");
+        return api_read_error(r, 500, "out of memory");
     r->index = state_table_index(st, STATE_T_CHECKS);
     api_read_watch(r, STATE_T_CHECKS, NULL, false);
 }
@@ -178,13 +171,13 @@ static int inst_cb(void *arg, const struct state_service *s)
 static void r_service(struct api_ctx *c, struct api_read *r)
 {
     if (!*c->arg)
-        return read_error(r, 400, "Missing service name");
+        return api_read_error(r, 400, "Missing service name");
     int passing = api_flag(c, "passing");
     if (passing < 0)
-        return read_error(r, 400, "Invalid value for ?passing");
+        return api_read_error(r, 400, "Invalid value for ?passing");
     const char *pick_err = api_pick_check(c); /* cairn's ?pick= (api/pick.c) */
     if (pick_err)
-        return read_error(r, 400, pick_err);
+        return api_read_error(r, 400, pick_err);
     struct state *st = srv_state(c->api->srv);
     struct filter *f;
     if (api_filter_open(c, api_filter_check_service_node, &f, r))
@@ -197,7 +190,7 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)
-        return read_error(r, 500, "out of memory");
+        return api_read_error(r, 500, "out of memory");
     r->index = state_service_index(st, c->arg);
     api_read_watch(r, STATE_T_SERVICES, c->arg, false);
     api_pick_apply(c, r);

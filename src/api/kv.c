@@ -69,13 +69,6 @@ static bool kv_flag(struct api_ctx *c, const char *name)
     return api_flag(c, name) != 0;
 }
 
-static void read_fail(struct api_read *r, int status, const char *msg)
-{
-    r->status = status;
-    cn_buf_reset(&r->body);
-    cn_buf_puts(&r->body, msg);
-}
-
 /* X-Consul-Index of a listing (KVS.List / KVS.ListKeys): the highest index
  * under the prefix, tombstones included, or the whole table's index when the
  * prefix is empty or nothing ever lived under it. */
@@ -199,7 +192,7 @@ static void kv_get_keys(struct api_ctx *c, struct api_read *r, const struct stat
         state_kv_scan(s, prefix, keys_cb, &l);
     cn_jsonw_arr_close(&w);
     if (w.err || l.err) {
-        read_fail(r, 500, "out of memory");
+        api_read_error(r, 500, "out of memory");
         return;
     }
     r->index = list_index(s, prefix);
@@ -221,7 +214,7 @@ static void kv_get_list(struct api_ctx *c, struct api_read *r, const struct stat
     state_kv_scan(s, prefix, list_cb, &l);
     cn_jsonw_arr_close(&w);
     if (w.err) {
-        read_fail(r, 500, "out of memory");
+        api_read_error(r, 500, "out of memory");
         return;
     }
     r->index = list_index(s, prefix);
@@ -245,7 +238,7 @@ static void kv_get(struct api_ctx *c, struct api_read *r)
     }
     const char *key = c->arg;
     if (!*key) {
-        read_fail(r, 400, "Missing key name");
+        api_read_error(r, 400, "Missing key name");
         return;
     }
     api_read_watch(r, STATE_T_KV, key, false);
@@ -266,7 +259,7 @@ static void kv_get(struct api_ctx *c, struct api_read *r)
         r->extra_headers = "X-Content-Type-Options: nosniff\r\n"
                            "Content-Security-Policy: sandbox\r\n";
         if (kv->value_len && cn_buf_append(&r->body, kv->value, kv->value_len))
-            read_fail(r, 500, "out of memory");
+            api_read_error(r, 500, "out of memory");
         return;
     }
     struct cn_jsonw w;
@@ -275,7 +268,7 @@ static void kv_get(struct api_ctx *c, struct api_read *r)
     api_json_kv(&w, kv);
     cn_jsonw_arr_close(&w);
     if (w.err)
-        read_fail(r, 500, "out of memory");
+        api_read_error(r, 500, "out of memory");
 }
 
 /* ---- PUT / DELETE ------------------------------------------------------------ */

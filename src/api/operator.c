@@ -43,11 +43,7 @@ static void op_done(void *arg, int rc, const char *msg)
             cn_jsonw_obj_open(&w);
             cn_jsonw_kbool(&w, "Success", true);
             cn_jsonw_obj_close(&w);
-            if (w.err)
-                api_error(c, 500, "out of memory");
-            else
-                api_reply_json(c, 200, &b);
-            cn_buf_free(&b);
+            api_reply_jsonw(c, 200, &w, &b);
             return;
         }
         struct api *a = c->api;

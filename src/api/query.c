@@ -18,9 +18,7 @@
 
 static void read_error(struct api_read *r, int status, const char *msg)
 {
-    cn_buf_reset(&r->body);
-    cn_buf_puts(&r->body, msg);
-    r->status = status;
+    api_read_error(r, status, msg);
     r->content_type = "text/plain; charset=utf-8"; /* a 404 keeps the index headers */
 }
 
@@ -44,11 +42,7 @@ static void set_done(struct api_ctx *c, int rc, const struct state_result *res)
         cn_jsonw_obj_open(&w);
         cn_jsonw_kstr(&w, "ID", q->id);
         cn_jsonw_obj_close(&w);
-        if (w.err)
-            api_error(c, 500, "out of memory");
-        else
-            api_reply_json(c, 200, &b);
-        cn_buf_free(&b);
+        api_reply_jsonw(c, 200, &w, &b);
     } else {
         api_reply_empty(c);
     }

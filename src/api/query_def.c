@@ -74,24 +74,17 @@ static int non_default(struct json_object *o, const char *key, const char *what,
     return 0;
 }
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
-
 static int decode_service(struct json_object *s, const char *local_dc, struct api_pq *q,
                           int *status, char *err, size_t cap)
 {
     struct json_object *fo = NULL;
-    TRY(api__get_str(s, "Service", &q->service, false, err, cap));
-    TRY(get_obj(s, "Failover", &fo, err, cap));
+    CN_TRY(api__get_str(s, "Service", &q->service, false, err, cap));
+    CN_TRY(get_obj(s, "Failover", &fo, err, cap));
     if (fo) {
         int64_t nn = 0;
-        TRY(api__get_int(fo, "NearestN", INT32_MIN, INT32_MAX, &nn, err, cap));
+        CN_TRY(api__get_int(fo, "NearestN", INT32_MIN, INT32_MAX, &nn, err, cap));
         q->nearest_n = nn;
-        TRY(api__get_strv(fo, "Datacenters", &q->dcs, &q->ndcs, err, cap));
+        CN_TRY(api__get_strv(fo, "Datacenters", &q->dcs, &q->ndcs, err, cap));
         for (size_t i = 0; local_dc && i < q->ndcs; i++)
             if (strcmp(q->dcs[i], local_dc) != 0)
                 return refuse(status, err, cap,
@@ -103,14 +96,14 @@ static int decode_service(struct json_object *s, const char *local_dc, struct ap
                           "Failover.Targets is not supported: cairn has no WAN federation or "
                           "cluster peering yet");
     }
-    TRY(api__get_bool(s, "OnlyPassing", &q->only_passing, err, cap));
-    TRY(api__get_strv(s, "IgnoreCheckIDs", &q->ignore, &q->nignore, err, cap));
-    TRY(api__get_str(s, "Near", &q->near, false, err, cap));
-    TRY(api__get_strv(s, "Tags", &q->tags, &q->ntags, err, cap));
-    TRY(api__get_map(s, "NodeMeta", &q->node_meta, err, cap));
-    TRY(api__get_map(s, "ServiceMeta", &q->service_meta, err, cap));
+    CN_TRY(api__get_bool(s, "OnlyPassing", &q->only_passing, err, cap));
+    CN_TRY(api__get_strv(s, "IgnoreCheckIDs", &q->ignore, &q->nignore, err, cap));
+    CN_TRY(api__get_str(s, "Near", &q->near, false, err, cap));
+    CN_TRY(api__get_strv(s, "Tags", &q->tags, &q->ntags, err, cap));
+    CN_TRY(api__get_map(s, "NodeMeta", &q->node_meta, err, cap));
+    CN_TRY(api__get_map(s, "ServiceMeta", &q->service_meta, err, cap));
     bool connect = false;
-    TRY(api__get_bool(s, "Connect", &connect, err, cap));
+    CN_TRY(api__get_bool(s, "Connect", &connect, err, cap));
     if (connect)
         return refuse(status, err, cap,
                       "Connect is not supported: cairn has no service mesh, so no instance is "
@@ -120,7 +113,7 @@ static int decode_service(struct json_object *s, const char *local_dc, struct ap
         return refuse(status, err, cap, "Peer is not supported: cairn has no cluster peering yet");
     if (cn_json_get_str(s, "SamenessGroup", &v) == 1 && *v)
         return refuse(status, err, cap, "SamenessGroup is a Consul Enterprise feature");
-    TRY(non_default(s, "Namespace", "Namespace", status, err, cap));
+    CN_TRY(non_default(s, "Namespace", "Namespace", status, err, cap));
     return non_default(s, "Partition", "Partition", status, err, cap);
 }
 
@@ -130,7 +123,7 @@ static int check_vars(const char *s, char *err, size_t cap);
 static int check_strv(char **v, size_t n, char *err, size_t cap)
 {
     for (size_t i = 0; i < n; i++)
-        TRY(check_vars(v[i], err, cap));
+        CN_TRY(check_vars(v[i], err, cap));
     return 0;
 }
 
@@ -149,7 +142,7 @@ static int validate(struct api_pq *q, char *err, size_t cap)
         return api__fail(err, cap, "Must provide a Service name to query");
     if (q->nearest_n < 0)
         return api__fail(err, cap, "Bad NearestN '%lld', must be >= 0", (long long)q->nearest_n);
-    TRY(api__validate_meta(&q->node_meta, true, err, cap));
+    CN_TRY(api__validate_meta(&q->node_meta, true, err, cap));
     if (*q->dns_ttl) {
         int64_t ns;
         if (cn_dur_parse(q->dns_ttl, &ns))
@@ -171,15 +164,15 @@ static int validate(struct api_pq *q, char *err, size_t cap)
             }
             regfree(&re);
         }
-        TRY(check_vars(q->service, err, cap));
-        TRY(check_vars(q->near, err, cap));
-        TRY(check_strv(q->tags, q->ntags, err, cap));
-        TRY(check_strv(q->ignore, q->nignore, err, cap));
-        TRY(check_strv(q->dcs, q->ndcs, err, cap));
+        CN_TRY(check_vars(q->service, err, cap));
+        CN_TRY(check_vars(q->near, err, cap));
+        CN_TRY(check_strv(q->tags, q->ntags, err, cap));
+        CN_TRY(check_strv(q->ignore, q->nignore, err, cap));
+        CN_TRY(check_strv(q->dcs, q->ndcs, err, cap));
         for (size_t i = 0; i < q->node_meta.n; i++)
-            TRY(check_vars(q->node_meta.items[i].v, err, cap));
+            CN_TRY(check_vars(q->node_meta.items[i].v, err, cap));
         for (size_t i = 0; i < q->service_meta.n; i++)
-            TRY(check_vars(q->service_meta.items[i].v, err, cap));
+            CN_TRY(check_vars(q->service_meta.items[i].v, err, cap));
     }
     return 0;
 }
@@ -188,20 +181,20 @@ static int decode_obj(struct json_object *o, const char *local_dc, bool check, s
                       int *status, char *err, size_t cap)
 {
     struct json_object *t = NULL, *s = NULL, *d = NULL;
-    TRY(api__get_str(o, "Name", &q->name, false, err, cap));
-    TRY(api__get_str(o, "Session", &q->session, false, err, cap));
-    TRY(api__get_str(o, "Token", &q->token, false, err, cap));
-    TRY(get_obj(o, "Template", &t, err, cap));
-    TRY(api__get_str(t, "Type", &q->tmpl_type, false, err, cap));
-    TRY(api__get_str(t, "Regexp", &q->tmpl_regexp, false, err, cap));
-    TRY(api__get_bool(t, "RemoveEmptyTags", &q->remove_empty_tags, err, cap));
-    TRY(get_obj(o, "Service", &s, err, cap));
+    CN_TRY(api__get_str(o, "Name", &q->name, false, err, cap));
+    CN_TRY(api__get_str(o, "Session", &q->session, false, err, cap));
+    CN_TRY(api__get_str(o, "Token", &q->token, false, err, cap));
+    CN_TRY(get_obj(o, "Template", &t, err, cap));
+    CN_TRY(api__get_str(t, "Type", &q->tmpl_type, false, err, cap));
+    CN_TRY(api__get_str(t, "Regexp", &q->tmpl_regexp, false, err, cap));
+    CN_TRY(api__get_bool(t, "RemoveEmptyTags", &q->remove_empty_tags, err, cap));
+    CN_TRY(get_obj(o, "Service", &s, err, cap));
     if (s)
-        TRY(decode_service(s, check ? local_dc : NULL, q, status, err, cap));
+        CN_TRY(decode_service(s, check ? local_dc : NULL, q, status, err, cap));
     else
-        TRY(api__get_str(NULL, "Service", &q->service, false, err, cap));
-    TRY(get_obj(o, "DNS", &d, err, cap));
-    TRY(api__get_str(d, "TTL", &q->dns_ttl, false, err, cap));
+        CN_TRY(api__get_str(NULL, "Service", &q->service, false, err, cap));
+    CN_TRY(get_obj(o, "DNS", &d, err, cap));
+    CN_TRY(api__get_str(d, "TTL", &q->dns_ttl, false, err, cap));
     *status = 500;
     return check ? validate(q, err, cap) : 0;
 }
@@ -460,7 +453,7 @@ static int copy_map(const struct vars *x, const struct state_map *in, struct sta
         out->n++;
         if (!p->k)
             return api__oom(err, cap);
-        TRY(interp(x, in->items[i].v, &p->v, err, cap));
+        CN_TRY(interp(x, in->items[i].v, &p->v, err, cap));
     }
     return 0;
 }
@@ -478,12 +471,12 @@ static int render(const struct api_pq *q, const struct vars *x, struct api_pq *o
     o->remove_empty_tags = q->remove_empty_tags;
     o->nearest_n = q->nearest_n;
     o->only_passing = q->only_passing;
-    TRY(interp(x, q->service, &o->service, err, cap));
-    TRY(interp(x, q->near, &o->near, err, cap));
-    TRY(interp_strv(x, q->dcs, q->ndcs, &o->dcs, &o->ndcs, false, err, cap));
-    TRY(interp_strv(x, q->ignore, q->nignore, &o->ignore, &o->nignore, false, err, cap));
-    TRY(interp_strv(x, q->tags, q->ntags, &o->tags, &o->ntags, q->remove_empty_tags, err, cap));
-    TRY(copy_map(x, &q->node_meta, &o->node_meta, err, cap));
+    CN_TRY(interp(x, q->service, &o->service, err, cap));
+    CN_TRY(interp(x, q->near, &o->near, err, cap));
+    CN_TRY(interp_strv(x, q->dcs, q->ndcs, &o->dcs, &o->ndcs, false, err, cap));
+    CN_TRY(interp_strv(x, q->ignore, q->nignore, &o->ignore, &o->nignore, false, err, cap));
+    CN_TRY(interp_strv(x, q->tags, q->ntags, &o->tags, &o->ntags, q->remove_empty_tags, err, cap));
+    CN_TRY(copy_map(x, &q->node_meta, &o->node_meta, err, cap));
     return copy_map(x, &q->service_meta, &o->service_meta, err, cap);
 }
 

@@ -76,6 +76,15 @@ void api_reply_json(struct api_ctx *c, int status, const struct cn_buf *body)
     respond(c, status, CT_JSON, NULL, 0, body->p, body->len);
 }
 
+void api_reply_jsonw(struct api_ctx *c, int status, const struct cn_jsonw *w, struct cn_buf *b)
+{
+    if (w->err)
+        api_error(c, 500, "out of memory");
+    else
+        api_reply_json(c, status, b);
+    cn_buf_free(b);
+}
+
 void api_reply_bool(struct api_ctx *c, bool v)
 {
     respond(c, 200, CT_JSON, NULL, 0, v ? "true" : "false", v ? 4 : 5);
@@ -223,4 +232,20 @@ void api_propose(struct api_ctx *c, struct cn_buf *cmd, api_done_fn done)
         c->propose_done = NULL;
         api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
     }
+}
+
+void api_propose_rc(struct api_ctx *c, int rc, struct cn_buf *cmd, api_done_fn done)
+{
+    if (rc)
+        api_error(c, 500, "%s", cn_strerror(rc));
+    else
+        api_propose(c, cmd, done);
+    cn_buf_free(cmd);
+}
+
+void api_read_error(struct api_read *r, int status, const char *msg)
+{
+    cn_buf_reset(&r->body);
+    cn_buf_puts(&r->body, msg);
+    r->status = status;
 }

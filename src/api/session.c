@@ -96,9 +96,7 @@ static void read_list(struct api_ctx *c, struct api_read *r, int which)
     }
     cn_jsonw_arr_close(&w);
     if (w.err) {
-        cn_buf_reset(&r->body);
-        cn_buf_puts(&r->body, "out of memory");
-        r->status = 500;
+        api_read_error(r, 500, "out of memory");
     }
 }
 
@@ -261,11 +259,7 @@ static void done_create(struct api_ctx *c, int rc, const struct state_result *re
         cn_jsonw_obj_open(&w);
         cn_jsonw_kstr(&w, "ID", id);
         cn_jsonw_obj_close(&w);
-        if (w.err)
-            api_error(c, 500, "out of memory");
-        else
-            api_reply_json(c, 200, &b);
-        cn_buf_free(&b);
+        api_reply_jsonw(c, 200, &w, &b);
     }
     cn_free(id);
 }
@@ -303,6 +297,20 @@ static void h_create(struct api_ctx *c)
 
 /* ---- destroy / renew ---------------------------------------------------------- */
 
+/* The session ID in the path (destroy, renew): 400 when missing or too long. */
+static bool session_arg_ok(struct api_ctx *c)
+{
+    if (!*c->arg) {
+        api_error(c, 400, "Missing session");
+        return false;
+    }
+    if (strlen(c->arg) > STATE_SESSION_ID_MAX) {
+        api_error(c, 400, "Invalid session ID");
+        return false;
+    }
+    return true;
+}
+
 static void done_destroy(struct api_ctx *c, int rc, const struct state_result *res)
 {
     if (rc)
@@ -313,23 +321,11 @@ static void done_destroy(struct api_ctx *c, int rc, const struct state_result *r
 
 static void propose_destroy(struct api_ctx *c, api_done_fn done)
 {
-    if (!*c->arg) {
-        api_error(c, 400, "Missing session");
+    if (!session_arg_ok(c))
         return;
-    }
-    if (strlen(c->arg) > STATE_SESSION_ID_MAX) {
-        api_error(c, 400, "Invalid session ID");
-        return;
-    }
     struct cn_buf cmd = CN_BUF_INIT;
     int rc = state_cmd_session_destroy(&cmd, c->arg);
-    if (rc) {
-        cn_buf_free(&cmd);
-        api_error(c, 500, "%s", cn_strerror(rc));
-        return;
-    }
-    api_propose(c, &cmd, done);
-    cn_buf_free(&cmd);
+    api_propose_rc(c, rc, &cmd, done);
 }
 
 static void h_destroy(struct api_ctx *c)
@@ -345,11 +341,7 @@ static void reply_session(struct api_ctx *c, const struct state_session *v)
     cn_jsonw_arr_open(&w);
     json_session(&w, v);
     cn_jsonw_arr_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 200, &w, &b);
 }
 
 static void renew_reply_local(struct api_ctx *c)
@@ -395,14 +387,8 @@ static void on_renewed(void *arg, int rc)
 static void h_renew(struct api_ctx *c)
 {
     struct srv *srv = c->api->srv;
-    if (!*c->arg) {
-        api_error(c, 400, "Missing session");
+    if (!session_arg_ok(c))
         return;
-    }
-    if (strlen(c->arg) > STATE_SESSION_ID_MAX) {
-        api_error(c, 400, "Invalid session ID");
-        return;
-    }
     if (!srv_is_leader(srv)) {
         /* Only the leader keeps clocks: ask it (a request, not a log write). */
         int rc = srv_session_renew(srv, c->arg, on_renewed, c);

@@ -42,11 +42,7 @@ static void reply_errors(struct api_ctx *c, const struct state_txn_error *e, siz
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     write_errors(&w, e, n);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 409, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 409, &w, &b);
 }
 
 /* ---- read-only transactions (state.TxnRO) --------------------------------- */
@@ -270,9 +266,17 @@ static bool session_error(const struct state_result *res)
     return false;
 }
 
-static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
+/* One element of a write's Results array. */
+typedef void (*result_fn)(struct api_ctx *c, struct cn_jsonw *w, const struct state_result *res,
+                          size_t i);
+
+/* The answer to an applied write: 409 with the errors when it rolled back,
+ * 500 on any other failure, else 200 {"Results":[...],"Errors":null} with n
+ * results, each object's content written by `one`. */
+static void reply_write(struct api_ctx *c, int rc, bool rolled_back, const struct state_result *res,
+                        size_t n, result_fn one)
 {
-    if (rc == CN_ECONFLICT || (rc == CN_EINVAL && session_error(res))) {
+    if (rolled_back) {
         reply_errors(c, res->errors, res->nerrors);
         return;
     }
@@ -286,21 +290,30 @@ static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
     cn_jsonw_obj_open(&w);
     cn_jsonw_key(&w, "Results");
     cn_jsonw_arr_open(&w);
-    for (size_t i = 0; i < res->nresults; i++) {
+    for (size_t i = 0; i < n; i++) {
         cn_jsonw_obj_open(&w);
-        cn_jsonw_key(&w, "KV");
-        api_json_kv_copy(&w, &res->results[i]);
+        one(c, &w, res, i);
         cn_jsonw_obj_close(&w);
     }
     cn_jsonw_arr_close(&w);
     cn_jsonw_key(&w, "Errors");
     cn_jsonw_null(&w);
     cn_jsonw_obj_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    api_reply_jsonw(c, 200, &w, &b);
+}
+
+static void kv_result(struct api_ctx *c, struct cn_jsonw *w, const struct state_result *res,
+                      size_t i)
+{
+    (void)c;
+    cn_jsonw_key(w, "KV");
+    api_json_kv_copy(w, &res->results[i]);
+}
+
+static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
+{
+    bool rolled_back = rc == CN_ECONFLICT || (rc == CN_EINVAL && session_error(res));
+    reply_write(c, rc, rolled_back, res, res->nresults, kv_result);
 }
 
 /* Node, Service and Check operations: one CAT_TXN command (state/cattxn.c),
@@ -308,46 +321,25 @@ static void txn_done(struct api_ctx *c, int rc, const struct state_result *res)
  * is a log entry too, unlike Consul's Txn.Read). Results as Consul's
  * TxnResult: {"Node": structs.Node}, {"Service": structs.NodeService},
  * {"Check": structs.HealthCheck}. */
+static void cat_result(struct api_ctx *c, struct cn_jsonw *w, const struct state_result *res,
+                       size_t i)
+{
+    const struct state_cat_result *r = &res->cat[i];
+    if (r->kind == STATE_CAT_NODE) {
+        cn_jsonw_key(w, "Node");
+        api_json_node(w, &r->node, c->api->cfg.datacenter);
+    } else if (r->kind == STATE_CAT_SERVICE) {
+        cn_jsonw_key(w, "Service");
+        api_json_service(w, &r->service, NULL);
+    } else {
+        cn_jsonw_key(w, "Check");
+        api_json_check(w, &r->check, NULL);
+    }
+}
+
 static void cattxn_done(struct api_ctx *c, int rc, const struct state_result *res)
 {
-    if (rc == CN_ECONFLICT) {
-        reply_errors(c, res->errors, res->nerrors);
-        return;
-    }
-    if (rc != 0) {
-        api_error(c, 500, "%s", res->nerrors ? res->errors[0].what : cn_strerror(rc));
-        return;
-    }
-    struct cn_buf b = CN_BUF_INIT;
-    struct cn_jsonw w;
-    api_jsonw(c, &w, &b);
-    cn_jsonw_obj_open(&w);
-    cn_jsonw_key(&w, "Results");
-    cn_jsonw_arr_open(&w);
-    for (size_t i = 0; i < res->ncat; i++) {
-        const struct state_cat_result *r = &res->cat[i];
-        cn_jsonw_obj_open(&w);
-        if (r->kind == STATE_CAT_NODE) {
-            cn_jsonw_key(&w, "Node");
-            api_json_node(&w, &r->node, c->api->cfg.datacenter);
-        } else if (r->kind == STATE_CAT_SERVICE) {
-            cn_jsonw_key(&w, "Service");
-            api_json_service(&w, &r->service, NULL);
-        } else {
-            cn_jsonw_key(&w, "Check");
-            api_json_check(&w, &r->check, NULL);
-        }
-        cn_jsonw_obj_close(&w);
-    }
-    cn_jsonw_arr_close(&w);
-    cn_jsonw_key(&w, "Errors");
-    cn_jsonw_null(&w);
-    cn_jsonw_obj_close(&w);
-    if (w.err)
-        api_error(c, 500, "out of memory");
-    else
-        api_reply_json(c, 200, &b);
-    cn_buf_free(&b);
+    reply_write(c, rc, rc == CN_ECONFLICT, res, res->ncat, cat_result);
 }
 
 static void cattxn_propose(struct api_ctx *c, struct api_txn *t)
@@ -361,13 +353,7 @@ static void cattxn_propose(struct api_ctx *c, struct api_txn *t)
         rc = state_cmd_cat_txn(&cmd, ops, t->nops);
     cn_free(ops);
     api_txn_free(t);
-    if (rc) {
-        cn_buf_free(&cmd);
-        api_error(c, 500, "%s", cn_strerror(rc));
-        return;
-    }
-    api_propose(c, &cmd, cattxn_done);
-    cn_buf_free(&cmd);
+    api_propose_rc(c, rc, &cmd, cattxn_done);
 }
 
 static void txn_handle(struct api_ctx *c)

@@ -28,4 +28,13 @@ enum cn_err {
 /* A static string describing `rc` (never NULL). */
 const char *cn_strerror(int rc);
 
+/* Evaluate `x` (an int-returning call); if it is non-zero, return it from the
+ * enclosing function. For encoders/decoders that chain many fallible steps. */
+#define CN_TRY(x)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
+    } while (0)
+
 #endif

@@ -118,6 +118,9 @@ struct cli_resp {
 
 /* Percent-encode a URL path (keeping '/') or a query value into b. */
 int cli__url_escape(struct cn_buf *b, const char *s, int keep_slash);
+/* b = prefix followed by seg percent-encoded as one path segment ('/' escaped),
+ * NUL-terminated: "/v1/agent/join/" + "10.0.0.1". 0, or < 0 (out of memory). */
+int cli__path_seg(struct cn_buf *b, const char *prefix, const char *seg);
 
 /* Append "name=<escaped value>" to the query q, after a '&' when q is not empty.
  * Does not NUL-terminate q (cn_buf_cstr once it is complete). */

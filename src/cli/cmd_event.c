@@ -59,8 +59,7 @@ int cli__run_event(struct cli_ctx *c, const struct cli_args *a)
     struct cli_resp r = {0};
     struct json_object *root = NULL;
     int ret = 1;
-    int rc = cn_buf_puts(&path, "/v1/event/fire/") || cli__url_escape(&path, name, 0) ||
-             cn_buf_cstr(&path);
+    int rc = cli__path_seg(&path, "/v1/event/fire/", name);
     if (!rc && *node)
         rc = cli__query_param(&q, "node", node);
     if (!rc && *svc)

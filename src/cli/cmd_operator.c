@@ -216,11 +216,7 @@ int cli__run_join(struct cli_ctx *c, const struct cli_args *a)
         struct cn_buf path = CN_BUF_INIT;
         char what[600];
         snprintf(what, sizeof(what), "Error joining address '%s'", a->pos[i]);
-        int rc = cn_buf_puts(&path, "/v1/agent/join/");
-        if (rc == 0)
-            rc = cli__url_escape(&path, a->pos[i], 0);
-        if (rc == 0)
-            rc = cn_buf_cstr(&path);
+        int rc = cli__path_seg(&path, "/v1/agent/join/", a->pos[i]);
         if (rc < 0) {
             cn_buf_free(&path);
             fprintf(c->err, "out of memory\n");
@@ -258,11 +254,7 @@ int cli__run_force_leave(struct cli_ctx *c, const struct cli_args *a)
         return 1;
     }
     struct cn_buf path = CN_BUF_INIT;
-    int rc = cn_buf_puts(&path, "/v1/agent/force-leave/");
-    if (rc == 0)
-        rc = cli__url_escape(&path, a->pos[0], 0);
-    if (rc == 0)
-        rc = cn_buf_cstr(&path);
+    int rc = cli__path_seg(&path, "/v1/agent/force-leave/", a->pos[0]);
     if (rc < 0) {
         cn_buf_free(&path);
         fprintf(c->err, "out of memory\n");

@@ -43,11 +43,7 @@ int cli__run_pick(struct cli_ctx *c, const struct cli_args *a)
     struct json_object *root = NULL;
     int ret = 1;
     const char *policy = cli__flag_str(a, "policy", "maglev");
-    int rc = cn_buf_puts(&path, "/v1/health/service/");
-    if (rc == 0)
-        rc = cli__url_escape(&path, a->pos[0], 0);
-    if (rc == 0)
-        rc = cn_buf_cstr(&path);
+    int rc = cli__path_seg(&path, "/v1/health/service/", a->pos[0]);
     if (rc == 0)
         rc = cli__query_param(&q, "pick", a->pos[1]);
     if (rc == 0)

@@ -88,8 +88,7 @@ int cli__run_services_query(struct cli_ctx *c, const struct cli_args *a)
     struct cli_resp r = {0};
     struct json_object *root = NULL;
     int ret = 1;
-    int rc = cn_buf_puts(&path, "/v1/health/service/") || cli__url_escape(&path, name, 0) ||
-             cn_buf_cstr(&path);
+    int rc = cli__path_seg(&path, "/v1/health/service/", name);
     const char *dc = cli__flag_str(a, "dc", "");
     if (!rc && *dc)
         rc = cli__query_param(&q, "dc", dc);

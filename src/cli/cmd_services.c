@@ -301,11 +301,7 @@ int cli__run_services_deregister(struct cli_ctx *c, const struct cli_args *a)
         if (!sid || !*sid)
             continue;
         struct cn_buf path = CN_BUF_INIT;
-        int rc = cn_buf_puts(&path, "/v1/agent/service/deregister/");
-        if (rc == 0)
-            rc = cli__url_escape(&path, sid, 0);
-        if (rc == 0)
-            rc = cn_buf_cstr(&path);
+        int rc = cli__path_seg(&path, "/v1/agent/service/deregister/", sid);
         if (rc < 0) {
             fprintf(c->err, "out of memory\n");
             cn_buf_free(&path);

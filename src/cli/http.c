@@ -162,6 +162,16 @@ int cli__url_escape(struct cn_buf *b, const char *s, int keep_slash)
     return rc;
 }
 
+int cli__path_seg(struct cn_buf *b, const char *prefix, const char *seg)
+{
+    int rc = cn_buf_puts(b, prefix);
+    if (rc == 0)
+        rc = cli__url_escape(b, seg, 0);
+    if (rc == 0)
+        rc = cn_buf_cstr(b);
+    return rc;
+}
+
 int cli__query_param(struct cn_buf *q, const char *name, const char *value)
 {
     int rc = q->len ? cn_buf_putc(q, '&') : 0;

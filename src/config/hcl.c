@@ -20,6 +20,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 
 enum tok_kind {
     T_EOF,
@@ -174,32 +175,10 @@ static void skip_space(struct parser *p)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int put_utf8(struct cn_buf *b, uint32_t cp)
 {
     char u[4];
-    size_t n;
-    if (cp < 0x80)
-        u[0] = (char)cp, n = 1;
-    else if (cp < 0x800)
-        u[0] = (char)(0xc0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-    else if (cp < 0x10000)
-        u[0] = (char)(0xe0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
-        u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
-    else
-        u[0] = (char)(0xf0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
-    return cn_buf_append(b, u, n);
+    return cn_buf_append(b, u, cn_utf8_put(u, cp));
 }
 
 /* n hex digits at the cursor; -1 when they are not. */
@@ -207,7 +186,7 @@ static long read_hex(struct parser *p, int n)
 {
     long v = 0;
     for (int k = 0; k < n; k++) {
-        int h = hexval(peekc(p, 0));
+        int h = cn_hexval(peekc(p, 0));
         if (h < 0)
             return -1;
         v = v * 16 + h;

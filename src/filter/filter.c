@@ -15,6 +15,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 
 /* Deeper nesting than this is refused (a stack bound; go-bexpr has none). */
 #define FILTER_MAX_DEPTH 64
@@ -162,41 +163,6 @@ static struct node *node_new(struct parser *p, enum ntype t)
     return nd;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static size_t utf8_put(char *o, uint32_t r)
-{
-    if (r < 0x80) {
-        o[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        o[0] = (char)(0xC0 | (r >> 6));
-        o[1] = (char)(0x80 | (r & 0x3F));
-        return 2;
-    }
-    if (r < 0x10000) {
-        o[0] = (char)(0xE0 | (r >> 12));
-        o[1] = (char)(0x80 | ((r >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (r & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (r >> 18));
-    o[1] = (char)(0x80 | ((r >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((r >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (r & 0x3F));
-    return 4;
-}
-
 /* Go's strconv.Unquote of a double-quoted literal's body s[0..n): 0, or -1
  * for invalid syntax. out has room for n+1 bytes (escapes only shrink). */
 static int go_unquote(const char *s, size_t n, char *out, size_t *outlen)
@@ -240,9 +206,9 @@ static int go_unquote(const char *s, size_t n, char *out, size_t *outlen)
             out[o++] = '\\';
             break;
         case 'x': {
-            if (i + 2 > n || hexval(s[i]) < 0 || hexval(s[i + 1]) < 0)
+            if (i + 2 > n || cn_hexval(s[i]) < 0 || cn_hexval(s[i + 1]) < 0)
                 return -1;
-            out[o++] = (char)(hexval(s[i]) * 16 + hexval(s[i + 1]));
+            out[o++] = (char)(cn_hexval(s[i]) * 16 + cn_hexval(s[i + 1]));
             i += 2;
             break;
         }
@@ -253,7 +219,7 @@ static int go_unquote(const char *s, size_t n, char *out, size_t *outlen)
                 return -1;
             uint32_t r = 0;
             for (size_t j = 0; j < k; j++) {
-                int h = hexval(s[i + j]);
+                int h = cn_hexval(s[i + j]);
                 if (h < 0)
                     return -1;
                 r = r * 16 + (uint32_t)h;
@@ -262,7 +228,7 @@ static int go_unquote(const char *s, size_t n, char *out, size_t *outlen)
             if (r > 0x10FFFF || (r >= 0xD800 && r < 0xE000))
                 return -1;
             /* a \u escape never expands beyond its own length */
-            o += utf8_put(out + o, r);
+            o += cn_utf8_put(out + o, r);
             break;
         }
         default:

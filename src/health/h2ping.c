@@ -377,22 +377,18 @@ static void connect_to(struct h2_probe *p, const struct sockaddr *sa)
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct h2_probe *p = req->data;
+    struct sockaddr_storage ss;
+    int rc = health__addr_result(status, res, &ss);
     if (!p->c) {
-        uv_freeaddrinfo(res);
         cn_free(p);
         return;
     }
-    if (status || !res) {
-        uv_freeaddrinfo(res);
+    if (rc) {
         char why[300];
-        snprintf(why, sizeof(why), "lookup %.200s: %s", p->host,
-                 uv_strerror(status ? status : UV_EAI_NONAME));
+        snprintf(why, sizeof(why), "lookup %.200s: %s", p->host, uv_strerror(rc));
         fail_dial(p, why);
         return;
     }
-    struct sockaddr_storage ss;
-    memcpy(&ss, res->ai_addr, res->ai_addrlen);
-    uv_freeaddrinfo(res);
     connect_to(p, (struct sockaddr *)&ss);
 }
 

@@ -413,24 +413,21 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct tcp_probe *p = req->data;
     struct health_check *c = p->c;
+    struct sockaddr_storage ss;
+    int rc = health__addr_result(status, res, &ss);
     if (!c) {
-        uv_freeaddrinfo(res);
         cn_free(p);
         return;
     }
-    if (status || !res) {
-        uv_freeaddrinfo(res);
+    if (rc) {
         c->probe = NULL;
         cn_free(p);
         uv_timer_stop(&c->timer);
         char why[200];
-        snprintf(why, sizeof(why), "lookup: %s", uv_strerror(status ? status : UV_EAI_NONAME));
+        snprintf(why, sizeof(why), "lookup: %s", uv_strerror(rc));
         tcp_output(c, "critical", why);
         return;
     }
-    struct sockaddr_storage ss;
-    memcpy(&ss, res->ai_addr, res->ai_addrlen);
-    uv_freeaddrinfo(res);
     tcp_connect(p, (struct sockaddr *)&ss);
 }
 
@@ -528,4 +525,13 @@ void health__tcp_timeout(struct health_check *c)
     c->in_flight = true; /* health__done counts it */
     c->h->in_flight++;
     tcp_output(c, "critical", "i/o timeout");
+}
+
+int health__addr_result(int status, struct addrinfo *res, struct sockaddr_storage *sa)
+{
+    int rc = status ? status : res ? 0 : UV_EAI_NONAME;
+    if (!rc)
+        memcpy(sa, res->ai_addr, res->ai_addrlen);
+    uv_freeaddrinfo(res);
+    return rc;
 }

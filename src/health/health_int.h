@@ -68,6 +68,10 @@ int health__split_hostport(const char *s, char *host, size_t cap, char *port, si
  * thread pool (cb gets it; 0) or could not be (a UV error, < 0). */
 int health__addr(uv_loop_t *loop, const char *host, const char *port, int socktype,
                  struct sockaddr_storage *sa, uv_getaddrinfo_t *gai, uv_getaddrinfo_cb cb);
+/* The end of a lookup started by health__addr (call it first thing in the
+ * callback): the first address into *sa, and res freed. 0, or a UV error
+ * (UV_EAI_NONAME for an empty answer). */
+int health__addr_result(int status, struct addrinfo *res, struct sockaddr_storage *sa);
 
 void health__udp_probe(struct health_check *c);
 void health__udp_abort(struct health_check *c);

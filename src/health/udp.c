@@ -113,21 +113,18 @@ static void start(struct udp_probe *p, const struct sockaddr *sa)
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct udp_probe *p = req->data;
+    struct sockaddr_storage ss;
+    int rc = health__addr_result(status, res, &ss);
     if (!p->c) {
-        uv_freeaddrinfo(res);
         cn_free(p);
         return;
     }
-    if (status || !res) {
-        uv_freeaddrinfo(res);
+    if (rc) {
         char why[200];
-        snprintf(why, sizeof(why), "lookup: %s", uv_strerror(status ? status : UV_EAI_NONAME));
+        snprintf(why, sizeof(why), "lookup: %s", uv_strerror(rc));
         result(p, "critical", why);
         return;
     }
-    struct sockaddr_storage ss;
-    memcpy(&ss, res->ai_addr, res->ai_addrlen);
-    uv_freeaddrinfo(res);
     start(p, (struct sockaddr *)&ss);
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 #include "http/http_int.h"
 
 /* ---- arena ---- */
@@ -75,16 +76,6 @@ char *http__arena_finish(struct http__arena *a, size_t *len)
 
 /* ---- percent-decoding (RFC 3986 §2.1) ---- */
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decode src[0..n) into dst (room for n + 1). '+' becomes ' ' when `plus`
  * (form encoding, as Go's url.QueryUnescape). Returns the decoded length, or
  * -1 on an invalid escape or an encoded NUL (which a C string cannot carry). */
@@ -96,7 +87,7 @@ static long pct_decode(char *dst, const char *src, size_t n, bool plus)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int h = hexval((unsigned char)src[i + 1]), l = hexval((unsigned char)src[i + 2]);
+            int h = cn_hexval((unsigned char)src[i + 1]), l = cn_hexval((unsigned char)src[i + 2]);
             if (h < 0 || l < 0 || (h == 0 && l == 0))
                 return -1;
             *o++ = (char)(h << 4 | l);

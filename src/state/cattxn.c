@@ -11,28 +11,21 @@
 #include "base/mem.h"
 #include "state/state_int.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
-
 /* ---- encoding ----------------------------------------------------------------- */
 
 static int enc_op(struct cn_buf *out, const struct state_cat_op *op)
 {
-    TRY(cn_enc_u8(out, (uint8_t)op->kind));
-    TRY(cn_enc_u8(out, (uint8_t)op->verb));
-    TRY(cn_enc_u64(out, op->index));
+    CN_TRY(cn_enc_u8(out, (uint8_t)op->kind));
+    CN_TRY(cn_enc_u8(out, (uint8_t)op->verb));
+    CN_TRY(cn_enc_u64(out, op->index));
     switch (op->kind) {
     case STATE_CAT_NODE:
         return state__enc_node(out, &op->node);
     case STATE_CAT_SERVICE:
-        TRY(cn_enc_str(out, op->node.name ? op->node.name : ""));
+        CN_TRY(cn_enc_str(out, op->node.name ? op->node.name : ""));
         return state__enc_service(out, &op->service);
     case STATE_CAT_CHECK:
-        TRY(cn_enc_str(out, op->check.node ? op->check.node : ""));
+        CN_TRY(cn_enc_str(out, op->check.node ? op->check.node : ""));
         return state__enc_check(out, &op->check);
     }
     return CN_EINVAL;

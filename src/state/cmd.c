@@ -10,13 +10,6 @@
 #include "base/mem.h"
 #include "state/state_int.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
-
 int state__enc_zstr(struct cn_buf *b, const char *s)
 {
     if (!s)
@@ -118,10 +111,10 @@ static void dec_map(struct cn_dec *d, struct state_map *m)
 
 int state__enc_node(struct cn_buf *b, const struct state_node *n)
 {
-    TRY(cn_enc_str(b, n->name));
-    TRY(cn_enc_str(b, n->id));
-    TRY(cn_enc_str(b, n->address));
-    TRY(enc_map(b, &n->tagged_addresses));
+    CN_TRY(cn_enc_str(b, n->name));
+    CN_TRY(cn_enc_str(b, n->id));
+    CN_TRY(cn_enc_str(b, n->address));
+    CN_TRY(enc_map(b, &n->tagged_addresses));
     return enc_map(b, &n->meta);
 }
 
@@ -139,23 +132,23 @@ int state__enc_service(struct cn_buf *b, const struct state_service *v)
     if ((v->ntags && !v->tags) || (v->ntaddrs && !v->taddrs) || v->ntags > UINT32_MAX ||
         v->ntaddrs > UINT32_MAX)
         return CN_EINVAL;
-    TRY(cn_enc_str(b, v->id));
-    TRY(cn_enc_str(b, v->service));
-    TRY(cn_enc_str(b, v->kind));
-    TRY(cn_enc_u32(b, (uint32_t)v->ntags));
+    CN_TRY(cn_enc_str(b, v->id));
+    CN_TRY(cn_enc_str(b, v->service));
+    CN_TRY(cn_enc_str(b, v->kind));
+    CN_TRY(cn_enc_u32(b, (uint32_t)v->ntags));
     for (size_t i = 0; i < v->ntags; i++)
-        TRY(cn_enc_str(b, v->tags[i]));
-    TRY(cn_enc_str(b, v->address));
-    TRY(cn_enc_u32(b, (uint32_t)v->port));
-    TRY(enc_map(b, &v->meta));
-    TRY(cn_enc_u32(b, (uint32_t)v->ntaddrs));
+        CN_TRY(cn_enc_str(b, v->tags[i]));
+    CN_TRY(cn_enc_str(b, v->address));
+    CN_TRY(cn_enc_u32(b, (uint32_t)v->port));
+    CN_TRY(enc_map(b, &v->meta));
+    CN_TRY(cn_enc_u32(b, (uint32_t)v->ntaddrs));
     for (size_t i = 0; i < v->ntaddrs; i++) {
-        TRY(cn_enc_str(b, v->taddrs[i].name));
-        TRY(cn_enc_str(b, v->taddrs[i].address));
-        TRY(cn_enc_u32(b, (uint32_t)v->taddrs[i].port));
+        CN_TRY(cn_enc_str(b, v->taddrs[i].name));
+        CN_TRY(cn_enc_str(b, v->taddrs[i].address));
+        CN_TRY(cn_enc_u32(b, (uint32_t)v->taddrs[i].port));
     }
-    TRY(cn_enc_u32(b, (uint32_t)v->weight_passing));
-    TRY(cn_enc_u32(b, (uint32_t)v->weight_warning));
+    CN_TRY(cn_enc_u32(b, (uint32_t)v->weight_passing));
+    CN_TRY(cn_enc_u32(b, (uint32_t)v->weight_warning));
     return cn_enc_u8(b, v->enable_tag_override ? 1 : 0);
 }
 
@@ -205,37 +198,37 @@ static void dec_strs(struct cn_dec *d, char ***v, size_t *nv);
 
 int state__enc_check(struct cn_buf *b, const struct state_check *c)
 {
-    TRY(cn_enc_str(b, c->check_id));
-    TRY(cn_enc_str(b, c->name));
-    TRY(cn_enc_str(b, c->status));
-    TRY(cn_enc_str(b, c->notes));
-    TRY(cn_enc_str(b, c->output));
-    TRY(cn_enc_str(b, c->service_id));
-    TRY(cn_enc_str(b, c->service_name));
-    TRY(cn_enc_str(b, c->type));
-    TRY(cn_enc_u64(b, (uint64_t)c->interval_ns));
-    TRY(cn_enc_u64(b, (uint64_t)c->timeout_ns));
-    TRY(cn_enc_u64(b, (uint64_t)c->ttl_ns));
-    TRY(cn_enc_u64(b, (uint64_t)c->deregister_after_ns));
-    TRY(cn_enc_str(b, c->http));
-    TRY(cn_enc_str(b, c->method));
-    TRY(cn_enc_str(b, c->tcp));
-    TRY(cn_enc_str(b, c->header_json));
-    TRY(cn_enc_str(b, c->body));
-    TRY(cn_enc_u8(b, c->tls_skip_verify ? 1 : 0));
+    CN_TRY(cn_enc_str(b, c->check_id));
+    CN_TRY(cn_enc_str(b, c->name));
+    CN_TRY(cn_enc_str(b, c->status));
+    CN_TRY(cn_enc_str(b, c->notes));
+    CN_TRY(cn_enc_str(b, c->output));
+    CN_TRY(cn_enc_str(b, c->service_id));
+    CN_TRY(cn_enc_str(b, c->service_name));
+    CN_TRY(cn_enc_str(b, c->type));
+    CN_TRY(cn_enc_u64(b, (uint64_t)c->interval_ns));
+    CN_TRY(cn_enc_u64(b, (uint64_t)c->timeout_ns));
+    CN_TRY(cn_enc_u64(b, (uint64_t)c->ttl_ns));
+    CN_TRY(cn_enc_u64(b, (uint64_t)c->deregister_after_ns));
+    CN_TRY(cn_enc_str(b, c->http));
+    CN_TRY(cn_enc_str(b, c->method));
+    CN_TRY(cn_enc_str(b, c->tcp));
+    CN_TRY(cn_enc_str(b, c->header_json));
+    CN_TRY(cn_enc_str(b, c->body));
+    CN_TRY(cn_enc_u8(b, c->tls_skip_verify ? 1 : 0));
     /* Command version 2 / snapshot version 3: the agent-only definition,
      * so a restarted agent runs exactly the checks it had. */
-    TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->success_before_passing));
-    TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->failures_before_warning));
-    TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->failures_before_critical));
-    TRY(cn_enc_str(b, c->tls_server_name ? c->tls_server_name : ""));
-    TRY(cn_enc_str(b, c->udp ? c->udp : ""));
-    TRY(cn_enc_str(b, c->grpc ? c->grpc : ""));
-    TRY(cn_enc_u8(b, c->grpc_use_tls ? 1 : 0));
-    TRY(cn_enc_str(b, c->alias_node ? c->alias_node : ""));
-    TRY(cn_enc_str(b, c->alias_service ? c->alias_service : ""));
-    TRY(enc_strs(b, c->args, c->nargs));
-    TRY(cn_enc_str(b, c->h2ping ? c->h2ping : ""));
+    CN_TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->success_before_passing));
+    CN_TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->failures_before_warning));
+    CN_TRY(cn_enc_u32(b, (uint32_t)(int32_t)c->failures_before_critical));
+    CN_TRY(cn_enc_str(b, c->tls_server_name ? c->tls_server_name : ""));
+    CN_TRY(cn_enc_str(b, c->udp ? c->udp : ""));
+    CN_TRY(cn_enc_str(b, c->grpc ? c->grpc : ""));
+    CN_TRY(cn_enc_u8(b, c->grpc_use_tls ? 1 : 0));
+    CN_TRY(cn_enc_str(b, c->alias_node ? c->alias_node : ""));
+    CN_TRY(cn_enc_str(b, c->alias_service ? c->alias_service : ""));
+    CN_TRY(enc_strs(b, c->args, c->nargs));
+    CN_TRY(cn_enc_str(b, c->h2ping ? c->h2ping : ""));
     return cn_enc_u8(b, c->h2ping_use_tls ? 1 : 0);
 }
 
@@ -282,9 +275,9 @@ static int enc_strs(struct cn_buf *b, char *const *v, size_t n)
 {
     if (n > UINT32_MAX || (n && !v))
         return CN_EINVAL;
-    TRY(cn_enc_u32(b, (uint32_t)n));
+    CN_TRY(cn_enc_u32(b, (uint32_t)n));
     for (size_t i = 0; i < n; i++)
-        TRY(cn_enc_str(b, v[i]));
+        CN_TRY(cn_enc_str(b, v[i]));
     return 0;
 }
 
@@ -305,14 +298,14 @@ static void dec_strs(struct cn_dec *d, char ***v, size_t *nv)
 
 int state__enc_session(struct cn_buf *b, const struct state_session *v)
 {
-    TRY(cn_enc_str(b, v->id));
-    TRY(cn_enc_str(b, v->name));
-    TRY(cn_enc_str(b, v->node));
-    TRY(cn_enc_str(b, v->behavior));
-    TRY(cn_enc_str(b, v->ttl));
-    TRY(cn_enc_u64(b, (uint64_t)v->ttl_ns));
-    TRY(cn_enc_u64(b, (uint64_t)v->lock_delay_ns));
-    TRY(enc_strs(b, v->node_checks, v->n_node_checks));
+    CN_TRY(cn_enc_str(b, v->id));
+    CN_TRY(cn_enc_str(b, v->name));
+    CN_TRY(cn_enc_str(b, v->node));
+    CN_TRY(cn_enc_str(b, v->behavior));
+    CN_TRY(cn_enc_str(b, v->ttl));
+    CN_TRY(cn_enc_u64(b, (uint64_t)v->ttl_ns));
+    CN_TRY(cn_enc_u64(b, (uint64_t)v->lock_delay_ns));
+    CN_TRY(enc_strs(b, v->node_checks, v->n_node_checks));
     return enc_strs(b, v->service_checks, v->n_service_checks);
 }
 
@@ -333,7 +326,7 @@ void state__dec_session(struct cn_dec *d, struct state_session *v)
 
 static int begin(struct cn_buf *out, enum state_cmd_type t)
 {
-    TRY(cn_enc_u8(out, (uint8_t)t));
+    CN_TRY(cn_enc_u8(out, (uint8_t)t));
     return cn_enc_u8(out, STATE_CMD_VERSION);
 }
 
@@ -347,21 +340,21 @@ static int finish(struct cn_buf *out, size_t len0, int rc)
 
 static int enc_txn(struct cn_buf *out, const struct state_kv_op *ops, size_t nops)
 {
-    TRY(begin(out, STATE_CMD_KV_TXN));
-    TRY(cn_enc_u32(out, (uint32_t)nops));
+    CN_TRY(begin(out, STATE_CMD_KV_TXN));
+    CN_TRY(cn_enc_u32(out, (uint32_t)nops));
     for (size_t i = 0; i < nops; i++) {
         const struct state_kv_op *op = &ops[i];
         if ((unsigned)op->verb >= STATE_KV__COUNT || !op->key || (op->value_len && !op->value))
             return CN_EINVAL;
         if (strlen(op->key) > UINT32_MAX - 1 || op->value_len > UINT32_MAX)
             return CN_ETOOBIG;
-        TRY(cn_enc_u8(out, (uint8_t)op->verb));
-        TRY(state__enc_zstr(out, op->key));
-        TRY(cn_enc_bytes(out, op->value, op->value_len));
-        TRY(cn_enc_u64(out, op->flags));
-        TRY(cn_enc_u64(out, op->index));
-        TRY(cn_enc_u8(out, op->session ? 1 : 0));
-        TRY(state__enc_zstr(out, op->session));
+        CN_TRY(cn_enc_u8(out, (uint8_t)op->verb));
+        CN_TRY(state__enc_zstr(out, op->key));
+        CN_TRY(cn_enc_bytes(out, op->value, op->value_len));
+        CN_TRY(cn_enc_u64(out, op->flags));
+        CN_TRY(cn_enc_u64(out, op->index));
+        CN_TRY(cn_enc_u8(out, op->session ? 1 : 0));
+        CN_TRY(state__enc_zstr(out, op->session));
     }
     return 0;
 }
@@ -378,15 +371,15 @@ static int enc_register(struct cn_buf *out, const struct state_register *r)
 {
     if (r->nchecks > UINT32_MAX || (r->nchecks && !r->checks))
         return CN_EINVAL;
-    TRY(begin(out, STATE_CMD_REGISTER));
-    TRY(state__enc_node(out, &r->node));
-    TRY(cn_enc_u8(out, r->skip_node_update ? 1 : 0));
-    TRY(cn_enc_u8(out, r->service ? 1 : 0));
+    CN_TRY(begin(out, STATE_CMD_REGISTER));
+    CN_TRY(state__enc_node(out, &r->node));
+    CN_TRY(cn_enc_u8(out, r->skip_node_update ? 1 : 0));
+    CN_TRY(cn_enc_u8(out, r->service ? 1 : 0));
     if (r->service)
-        TRY(state__enc_service(out, r->service));
-    TRY(cn_enc_u32(out, (uint32_t)r->nchecks));
+        CN_TRY(state__enc_service(out, r->service));
+    CN_TRY(cn_enc_u32(out, (uint32_t)r->nchecks));
     for (size_t i = 0; i < r->nchecks; i++)
-        TRY(state__enc_check(out, &r->checks[i]));
+        CN_TRY(state__enc_check(out, &r->checks[i]));
     return 0;
 }
 
@@ -398,11 +391,11 @@ int state_cmd_register(struct cn_buf *out, const struct state_register *r)
 
 static int enc_dereg(struct cn_buf *out, const char *node, const char *sid, const char *cid)
 {
-    TRY(begin(out, STATE_CMD_DEREGISTER));
-    TRY(cn_enc_str(out, node));
-    TRY(cn_enc_u8(out, sid ? 1 : 0));
-    TRY(cn_enc_str(out, sid));
-    TRY(cn_enc_u8(out, cid ? 1 : 0));
+    CN_TRY(begin(out, STATE_CMD_DEREGISTER));
+    CN_TRY(cn_enc_str(out, node));
+    CN_TRY(cn_enc_u8(out, sid ? 1 : 0));
+    CN_TRY(cn_enc_str(out, sid));
+    CN_TRY(cn_enc_u8(out, cid ? 1 : 0));
     return cn_enc_str(out, cid);
 }
 
@@ -418,10 +411,10 @@ int state_cmd_deregister(struct cn_buf *out, const char *node, const char *servi
 static int enc_status(struct cn_buf *out, const char *node, const char *cid, const char *status,
                       const char *output)
 {
-    TRY(begin(out, STATE_CMD_CHECK_STATUS));
-    TRY(cn_enc_str(out, node));
-    TRY(cn_enc_str(out, cid));
-    TRY(cn_enc_str(out, status));
+    CN_TRY(begin(out, STATE_CMD_CHECK_STATUS));
+    CN_TRY(cn_enc_str(out, node));
+    CN_TRY(cn_enc_str(out, cid));
+    CN_TRY(cn_enc_str(out, status));
     return cn_enc_str(out, output);
 }
 
@@ -442,7 +435,7 @@ int state_cmd_noop(struct cn_buf *out)
 
 static int enc_reap(struct cn_buf *out, uint64_t index)
 {
-    TRY(begin(out, STATE_CMD_KV_REAP));
+    CN_TRY(begin(out, STATE_CMD_KV_REAP));
     return cn_enc_u64(out, index);
 }
 
@@ -454,7 +447,7 @@ int state_cmd_kv_reap(struct cn_buf *out, uint64_t index)
 
 static int enc_sess_create(struct cn_buf *out, const struct state_session *v)
 {
-    TRY(begin(out, STATE_CMD_SESSION_CREATE));
+    CN_TRY(begin(out, STATE_CMD_SESSION_CREATE));
     return state__enc_session(out, v);
 }
 
@@ -468,7 +461,7 @@ int state_cmd_session_create(struct cn_buf *out, const struct state_session *v)
 
 static int enc_sess_id(struct cn_buf *out, enum state_cmd_type t, const char *id)
 {
-    TRY(begin(out, t));
+    CN_TRY(begin(out, t));
     return state__enc_zstr(out, id);
 }
 

@@ -11,24 +11,18 @@
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 #include "state/state_int.h"
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
 
 static int enc(struct cn_buf *out, const struct state_event *e)
 {
-    TRY(cn_enc_u8(out, STATE_CMD_EVENT_FIRE));
-    TRY(cn_enc_u8(out, STATE_CMD_VERSION));
-    TRY(cn_enc_str(out, e->id));
-    TRY(cn_enc_str(out, e->name));
-    TRY(cn_enc_bytes(out, e->payload, e->payload_len));
-    TRY(cn_enc_str(out, e->node_filter ? e->node_filter : ""));
-    TRY(cn_enc_str(out, e->service_filter ? e->service_filter : ""));
+    CN_TRY(cn_enc_u8(out, STATE_CMD_EVENT_FIRE));
+    CN_TRY(cn_enc_u8(out, STATE_CMD_VERSION));
+    CN_TRY(cn_enc_str(out, e->id));
+    CN_TRY(cn_enc_str(out, e->name));
+    CN_TRY(cn_enc_bytes(out, e->payload, e->payload_len));
+    CN_TRY(cn_enc_str(out, e->node_filter ? e->node_filter : ""));
+    CN_TRY(cn_enc_str(out, e->service_filter ? e->service_filter : ""));
     return cn_enc_str(out, e->tag_filter ? e->tag_filter : "");
 }
 
@@ -59,16 +53,6 @@ static bool uuid_ok(const char *p, size_t n)
     return true;
 }
 
-static char *put(char **at, const char *s, size_t n)
-{
-    char *p = *at;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = '\0';
-    *at = p + n + 1;
-    return p;
-}
-
 int state__event_apply_fire(struct txn *t, struct cn_dec *d)
 {
     struct state *s = t->s;
@@ -97,13 +81,13 @@ int state__event_apply_fire(struct txn *t, struct cn_dec *d)
         return CN_ENOMEM;
     }
     char *at = (char *)(e + 1);
-    e->id = put(&at, f[0], n[0]);
-    e->name = put(&at, f[1], n[1]);
-    e->payload = n[2] ? (uint8_t *)put(&at, f[2], n[2]) : NULL;
+    e->id = cn_str_pack(&at, f[0], n[0]);
+    e->name = cn_str_pack(&at, f[1], n[1]);
+    e->payload = n[2] ? (uint8_t *)cn_str_pack(&at, f[2], n[2]) : NULL;
     e->payload_len = n[2];
-    e->node_filter = put(&at, f[3], n[3]);
-    e->service_filter = put(&at, f[4], n[4]);
-    e->tag_filter = put(&at, f[5], n[5]);
+    e->node_filter = cn_str_pack(&at, f[3], n[3]);
+    e->service_filter = cn_str_pack(&at, f[4], n[4]);
+    e->tag_filter = cn_str_pack(&at, f[5], n[5]);
     e->ltime = t->idx;
     /* Nothing below fails: the ring changes only on success (no undo). */
     size_t slot = (s->ev.head + s->ev.n) % STATE_EVENTS_MAX;

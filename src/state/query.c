@@ -9,16 +9,10 @@
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 #include "state/state_int.h"
 
 #define QR(n) CN_CONTAINER_OF(n, struct query_rec, a)
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
 
 static size_t rec_size(const struct state_query *q)
 {
@@ -42,16 +36,6 @@ static void q_free(struct state *s, struct avl *n)
 }
 const struct avl_ops state__query_ops = {q_cmp, q_key, NULL, q_free};
 
-static char *put(char **at, const void *p, size_t n)
-{
-    char *d = *at;
-    if (n)
-        memcpy(d, p, n);
-    d[n] = '\0';
-    *at = d + n + 1;
-    return d;
-}
-
 /* One allocation: the record, then id, name, session and def (NUL-ended). */
 struct query_rec *state__query_new(struct state *s, const struct state_query *q)
 {
@@ -61,10 +45,10 @@ struct query_rec *state__query_new(struct state *s, const struct state_query *q)
         return NULL;
     memset(r, 0, sizeof(*r));
     char *at = (char *)(r + 1);
-    r->q.id = put(&at, q->id, strlen(q->id));
-    r->q.name = put(&at, q->name, strlen(q->name));
-    r->q.session = put(&at, q->session, strlen(q->session));
-    r->q.def = (uint8_t *)put(&at, q->def, q->def_len);
+    r->q.id = cn_str_pack(&at, q->id, strlen(q->id));
+    r->q.name = cn_str_pack(&at, q->name, strlen(q->name));
+    r->q.session = cn_str_pack(&at, q->session, strlen(q->session));
+    r->q.def = (uint8_t *)cn_str_pack(&at, q->def, q->def_len);
     r->q.def_len = q->def_len;
     r->q.is_template = q->is_template;
     r->q.create_index = q->create_index;
@@ -77,18 +61,18 @@ struct query_rec *state__query_new(struct state *s, const struct state_query *q)
 
 static int begin(struct cn_buf *out, enum state_cmd_type t)
 {
-    TRY(cn_enc_u8(out, (uint8_t)t));
+    CN_TRY(cn_enc_u8(out, (uint8_t)t));
     return cn_enc_u8(out, STATE_CMD_VERSION);
 }
 
 static int enc_set(struct cn_buf *out, int op, const struct state_query *q)
 {
-    TRY(begin(out, STATE_CMD_QUERY_SET));
-    TRY(cn_enc_u8(out, (uint8_t)op));
-    TRY(cn_enc_str(out, q->id));
-    TRY(cn_enc_str(out, q->name ? q->name : ""));
-    TRY(cn_enc_str(out, q->session ? q->session : ""));
-    TRY(cn_enc_u8(out, q->is_template ? 1 : 0));
+    CN_TRY(begin(out, STATE_CMD_QUERY_SET));
+    CN_TRY(cn_enc_u8(out, (uint8_t)op));
+    CN_TRY(cn_enc_str(out, q->id));
+    CN_TRY(cn_enc_str(out, q->name ? q->name : ""));
+    CN_TRY(cn_enc_str(out, q->session ? q->session : ""));
+    CN_TRY(cn_enc_u8(out, q->is_template ? 1 : 0));
     return cn_enc_bytes(out, q->def, q->def_len);
 }
 
@@ -213,9 +197,9 @@ int state__query_apply_set(struct txn *t, struct cn_dec *d)
     if (!id)
         return CN_ENOMEM;
     char *at = id;
-    put(&at, f[0], n[0]);
-    char *name = put(&at, f[1], n[1]);
-    char *sess = put(&at, f[2], n[2]);
+    cn_str_pack(&at, f[0], n[0]);
+    char *name = cn_str_pack(&at, f[1], n[1]);
+    char *sess = cn_str_pack(&at, f[2], n[2]);
     int rc = 0;
     struct avl *old = state__avl_find(s->queries, id, &state__query_ops);
     if (!*id)
@@ -315,6 +299,6 @@ int state__query_session_gone(struct txn *t, const char *id)
             }
         if (!hit)
             return 0;
-        TRY(remove_rec(t, hit));
+        CN_TRY(remove_rec(t, hit));
     }
 }

@@ -21,13 +21,6 @@
  * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
 #define SNAP_V2_TABLES 5
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
-
 static int enc_names(struct cn_buf *b, struct avl *root)
 {
     struct avl_iter it;
@@ -36,12 +29,12 @@ static int enc_names(struct cn_buf *b, struct avl *root)
     state__avl_seek(&it, root, NULL, false, &state__name_ops);
     while (state__avl_next(&it))
         n++;
-    TRY(cn_enc_u32(b, n));
+    CN_TRY(cn_enc_u32(b, n));
     state__avl_seek(&it, root, NULL, false, &state__name_ops);
     while ((a = state__avl_next(&it))) {
         struct name_rec *r = CN_CONTAINER_OF(a, struct name_rec, a);
-        TRY(cn_enc_str(b, r->name));
-        TRY(cn_enc_u64(b, r->index));
+        CN_TRY(cn_enc_str(b, r->name));
+        CN_TRY(cn_enc_u64(b, r->index));
     }
     return 0;
 }
@@ -60,91 +53,91 @@ static int encode(const struct state *s, struct cn_buf *b)
 {
     struct avl_iter it;
     struct avl *a;
-    TRY(cn_buf_append(b, SNAP_MAGIC, 4));
-    TRY(cn_enc_u8(b, SNAP_VERSION));
-    TRY(cn_enc_u64(b, s->last_index));
+    CN_TRY(cn_buf_append(b, SNAP_MAGIC, 4));
+    CN_TRY(cn_enc_u8(b, SNAP_VERSION));
+    CN_TRY(cn_enc_u64(b, s->last_index));
     for (int i = 0; i < SNAP_V2_TABLES; i++)
-        TRY(cn_enc_u64(b, s->tidx[i]));
+        CN_TRY(cn_enc_u64(b, s->tidx[i]));
 
-    TRY(cn_enc_u64(b, (uint64_t)(s->kv_live + s->kv_tombs)));
+    CN_TRY(cn_enc_u64(b, (uint64_t)(s->kv_live + s->kv_tombs)));
     state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
     while ((a = state__avl_next(&it))) {
         const struct kv_rec *r = CN_CONTAINER_OF(a, struct kv_rec, a);
         struct state_kv v;
         state__kv_view(r, &v);
         bool tomb = KV_IS_TOMB(r);
-        TRY(cn_enc_u8(b, tomb ? 1 : 0));
-        TRY(cn_enc_bytes(b, v.key, v.key_len));
+        CN_TRY(cn_enc_u8(b, tomb ? 1 : 0));
+        CN_TRY(cn_enc_bytes(b, v.key, v.key_len));
         if (!tomb) {
-            TRY(cn_enc_bytes(b, v.value, v.value_len));
-            TRY(cn_enc_u64(b, v.flags));
-            TRY(cn_enc_u64(b, v.create_index));
-            TRY(cn_enc_u64(b, v.lock_index));
-            TRY(cn_enc_u8(b, v.session ? 1 : 0));
-            TRY(cn_enc_str(b, v.session));
+            CN_TRY(cn_enc_bytes(b, v.value, v.value_len));
+            CN_TRY(cn_enc_u64(b, v.flags));
+            CN_TRY(cn_enc_u64(b, v.create_index));
+            CN_TRY(cn_enc_u64(b, v.lock_index));
+            CN_TRY(cn_enc_u8(b, v.session ? 1 : 0));
+            CN_TRY(cn_enc_str(b, v.session));
         }
-        TRY(cn_enc_u64(b, v.modify_index));
+        CN_TRY(cn_enc_u64(b, v.modify_index));
     }
 
-    TRY(enc_names(b, s->svc_names));
-    TRY(enc_names(b, s->node_names));
+    CN_TRY(enc_names(b, s->svc_names));
+    CN_TRY(enc_names(b, s->node_names));
 
-    TRY(cn_enc_u32(b, count(s->nodes, &state__node_ops)));
+    CN_TRY(cn_enc_u32(b, count(s->nodes, &state__node_ops)));
     state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
     while ((a = state__avl_next(&it))) {
         const struct state_node *n = &CN_CONTAINER_OF(a, struct node_rec, a)->n;
-        TRY(state__enc_node(b, n));
-        TRY(cn_enc_u64(b, n->create_index));
-        TRY(cn_enc_u64(b, n->modify_index));
+        CN_TRY(state__enc_node(b, n));
+        CN_TRY(cn_enc_u64(b, n->create_index));
+        CN_TRY(cn_enc_u64(b, n->modify_index));
     }
-    TRY(cn_enc_u32(b, count(s->services, &state__svc_id_ops)));
+    CN_TRY(cn_enc_u32(b, count(s->services, &state__svc_id_ops)));
     state__avl_seek(&it, s->services, NULL, false, &state__svc_id_ops);
     while ((a = state__avl_next(&it))) {
         const struct state_service *v = &CN_CONTAINER_OF(a, struct svc_rec, by_id)->s;
-        TRY(cn_enc_str(b, v->node));
-        TRY(state__enc_service(b, v));
-        TRY(cn_enc_u64(b, v->create_index));
-        TRY(cn_enc_u64(b, v->modify_index));
+        CN_TRY(cn_enc_str(b, v->node));
+        CN_TRY(state__enc_service(b, v));
+        CN_TRY(cn_enc_u64(b, v->create_index));
+        CN_TRY(cn_enc_u64(b, v->modify_index));
     }
-    TRY(cn_enc_u32(b, count(s->checks, &state__chk_ops)));
+    CN_TRY(cn_enc_u32(b, count(s->checks, &state__chk_ops)));
     state__avl_seek(&it, s->checks, NULL, false, &state__chk_ops);
     while ((a = state__avl_next(&it))) {
         const struct state_check *c = &CN_CONTAINER_OF(a, struct chk_rec, a)->c;
-        TRY(cn_enc_str(b, c->node));
-        TRY(state__enc_check(b, c));
-        TRY(cn_enc_u64(b, c->create_index));
-        TRY(cn_enc_u64(b, c->modify_index));
+        CN_TRY(cn_enc_str(b, c->node));
+        CN_TRY(state__enc_check(b, c));
+        CN_TRY(cn_enc_u64(b, c->create_index));
+        CN_TRY(cn_enc_u64(b, c->modify_index));
     }
-    TRY(cn_enc_u32(b, (uint32_t)s->nsess));
+    CN_TRY(cn_enc_u32(b, (uint32_t)s->nsess));
     state__avl_seek(&it, s->sessions, NULL, false, &state__sess_id_ops);
     while ((a = state__avl_next(&it))) {
         const struct state_session *v = &CN_CONTAINER_OF(a, struct sess_rec, by_id)->v;
-        TRY(state__enc_session(b, v));
-        TRY(cn_enc_u64(b, v->create_index));
-        TRY(cn_enc_u64(b, v->modify_index));
-        TRY(cn_enc_u64(b, v->renew_index));
+        CN_TRY(state__enc_session(b, v));
+        CN_TRY(cn_enc_u64(b, v->create_index));
+        CN_TRY(cn_enc_u64(b, v->modify_index));
+        CN_TRY(cn_enc_u64(b, v->renew_index));
     }
-    TRY(cn_enc_u64(b, s->sess_renew));
-    TRY(cn_enc_u32(b, count(s->lock_delays, &state__ld_ops)));
+    CN_TRY(cn_enc_u64(b, s->sess_renew));
+    CN_TRY(cn_enc_u32(b, count(s->lock_delays, &state__ld_ops)));
     state__avl_seek(&it, s->lock_delays, NULL, false, &state__ld_ops);
     while ((a = state__avl_next(&it))) {
         const struct ld_rec *l = CN_CONTAINER_OF(a, struct ld_rec, a);
-        TRY(cn_enc_str(b, l->key));
-        TRY(cn_enc_u64(b, l->index));
-        TRY(cn_enc_u64(b, (uint64_t)l->delay_ns));
+        CN_TRY(cn_enc_str(b, l->key));
+        CN_TRY(cn_enc_u64(b, l->index));
+        CN_TRY(cn_enc_u64(b, (uint64_t)l->delay_ns));
     }
-    TRY(cn_enc_u64(b, s->tidx[STATE_T_QUERIES]));
-    TRY(cn_enc_u32(b, (uint32_t)s->nqueries));
+    CN_TRY(cn_enc_u64(b, s->tidx[STATE_T_QUERIES]));
+    CN_TRY(cn_enc_u32(b, (uint32_t)s->nqueries));
     state__avl_seek(&it, s->queries, NULL, false, &state__query_ops);
     while ((a = state__avl_next(&it))) {
         const struct state_query *q = &CN_CONTAINER_OF(a, struct query_rec, a)->q;
-        TRY(cn_enc_str(b, q->id));
-        TRY(cn_enc_str(b, q->name));
-        TRY(cn_enc_str(b, q->session));
-        TRY(cn_enc_u8(b, q->is_template ? 1 : 0));
-        TRY(cn_enc_bytes(b, q->def, q->def_len));
-        TRY(cn_enc_u64(b, q->create_index));
-        TRY(cn_enc_u64(b, q->modify_index));
+        CN_TRY(cn_enc_str(b, q->id));
+        CN_TRY(cn_enc_str(b, q->name));
+        CN_TRY(cn_enc_str(b, q->session));
+        CN_TRY(cn_enc_u8(b, q->is_template ? 1 : 0));
+        CN_TRY(cn_enc_bytes(b, q->def, q->def_len));
+        CN_TRY(cn_enc_u64(b, q->create_index));
+        CN_TRY(cn_enc_u64(b, q->modify_index));
     }
     return 0;
 }
@@ -210,7 +203,7 @@ static int rd_kv(struct rd *r)
 {
     struct state *s = r->s;
     uint64_t n = cn_dec_u64(&r->d);
-    TRY(dec_check(r, "kv count"));
+    CN_TRY(dec_check(r, "kv count"));
     if (n > (r->d.len - r->d.off) / 13)
         return fail(r, "kv count %" PRIu64 " too large", n);
     const char *prev = NULL;
@@ -229,7 +222,7 @@ static int rd_kv(struct rd *r)
             sess = cn_dec_bytes(&r->d, &sl);
         }
         uint64_t modify = cn_dec_u64(&r->d);
-        TRY(dec_check(r, "kv entry"));
+        CN_TRY(dec_check(r, "kv entry"));
         if (kind > 1 || has_sess > 1 || (!has_sess && sl))
             return fail(r, "kv entry %" PRIu64 ": bad flags", i);
         if (memchr(key, 0, klen) || (sess && memchr(sess, 0, sl)))
@@ -250,10 +243,10 @@ static int rd_kv(struct rd *r)
                              .session = has_sess ? sbuf : NULL};
         /* Indexes first: they bound create_index below AVL_AUG_MAX, which
          * state__kv_rec_new needs (it would fail as if out of memory). */
-        TRY(kind == 1 ? (modify == 0 || modify > s->last_index
-                             ? fail(r, "kv tombstone %" PRIu64 ": bad index", i)
-                             : 0)
-                      : check_idx(r, "kv entry", create, modify));
+        CN_TRY(kind == 1 ? (modify == 0 || modify > s->last_index
+                                ? fail(r, "kv tombstone %" PRIu64 ": bad index", i)
+                                : 0)
+                         : check_idx(r, "kv entry", create, modify));
         struct kv_rec *kr = state__kv_rec_new(s, &v);
         if (!kr)
             return CN_ENOMEM;
@@ -276,7 +269,7 @@ static int rd_kv(struct rd *r)
 static int rd_names(struct rd *r, struct avl **root, const char *what)
 {
     uint32_t n = cn_dec_u32(&r->d);
-    TRY(dec_check(r, what));
+    CN_TRY(dec_check(r, what));
     char *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         char *name = cn_dec_strdup(&r->d);
@@ -314,7 +307,7 @@ static int rd_nodes(struct rd *r)
 {
     struct state *s = r->s;
     uint32_t n = cn_dec_u32(&r->d);
-    TRY(dec_check(r, "node count"));
+    CN_TRY(dec_check(r, "node count"));
     const char *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         struct state_node tmp;
@@ -345,7 +338,7 @@ static int rd_services(struct rd *r)
 {
     struct state *s = r->s;
     uint32_t n = cn_dec_u32(&r->d);
-    TRY(dec_check(r, "service count"));
+    CN_TRY(dec_check(r, "service count"));
     const struct svc_rec *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         struct state_service tmp;
@@ -392,7 +385,7 @@ static int rd_checks(struct rd *r)
 {
     struct state *s = r->s;
     uint32_t n = cn_dec_u32(&r->d);
-    TRY(dec_check(r, "check count"));
+    CN_TRY(dec_check(r, "check count"));
     const struct chk_rec *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         struct state_check tmp;
@@ -437,7 +430,7 @@ static int rd_sessions(struct rd *r)
 {
     struct state *s = r->s;
     uint32_t n = cn_dec_u32(&r->d);
-    TRY(dec_check(r, "session count"));
+    CN_TRY(dec_check(r, "session count"));
     const char *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         struct state_session tmp;
@@ -469,11 +462,11 @@ static int rd_sessions(struct rd *r)
         prev = v->v.id;
     }
     s->sess_renew = cn_dec_u64(&r->d);
-    TRY(dec_check(r, "session renew index"));
+    CN_TRY(dec_check(r, "session renew index"));
     if (s->sess_renew > s->last_index)
         return fail(r, "session renew index beyond last index");
     n = cn_dec_u32(&r->d);
-    TRY(dec_check(r, "lock-delay count"));
+    CN_TRY(dec_check(r, "lock-delay count"));
     prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         char *key = cn_dec_strdup(&r->d);
@@ -501,7 +494,7 @@ static int rd_queries(struct rd *r)
     struct state *s = r->s;
     s->tidx[STATE_T_QUERIES] = cn_dec_u64(&r->d);
     uint32_t n = cn_dec_u32(&r->d);
-    TRY(dec_check(r, "query count"));
+    CN_TRY(dec_check(r, "query count"));
     if (s->tidx[STATE_T_QUERIES] > s->last_index)
         return fail(r, "query table index beyond last index");
     const char *prev = NULL;
@@ -546,22 +539,22 @@ static int decode(struct rd *r, uint8_t version)
     s->last_index = cn_dec_u64(&r->d);
     for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : SNAP_V2_TABLES); i++)
         s->tidx[i] = cn_dec_u64(&r->d);
-    TRY(dec_check(r, "header"));
+    CN_TRY(dec_check(r, "header"));
     if (s->last_index > AVL_AUG_MAX)
         return fail(r, "last index %" PRIu64 " out of range", s->last_index);
     for (int i = 0; i < STATE_T__COUNT; i++)
         if (s->tidx[i] > s->last_index)
             return fail(r, "table index %d beyond last index", i);
-    TRY(rd_kv(r));
-    TRY(rd_names(r, &s->svc_names, "service index"));
-    TRY(rd_names(r, &s->node_names, "node index"));
-    TRY(rd_nodes(r));
-    TRY(rd_services(r));
-    TRY(rd_checks(r));
+    CN_TRY(rd_kv(r));
+    CN_TRY(rd_names(r, &s->svc_names, "service index"));
+    CN_TRY(rd_names(r, &s->node_names, "node index"));
+    CN_TRY(rd_nodes(r));
+    CN_TRY(rd_services(r));
+    CN_TRY(rd_checks(r));
     if (version >= 2)
-        TRY(rd_sessions(r));
+        CN_TRY(rd_sessions(r));
     if (version >= 3)
-        TRY(rd_queries(r));
+        CN_TRY(rd_queries(r));
     if (r->d.off != r->d.len)
         return fail(r, "%zu trailing bytes", r->d.len - r->d.off);
     return 0;

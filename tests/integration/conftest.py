@@ -503,6 +503,16 @@ def agent(request, tmp_path_factory):
     assert rc == 0, "agent exited %s after SIGTERM; log:\n%s" % (rc, a.log_tail())
 
 
+def assert_no_sanitizer_reports(agents):
+    """Fail with every stopped agent's sanitizer report (from its log), if any."""
+    reports = []
+    for a in agents:
+        rep = a.sanitizer_report()
+        if rep:
+            reports.append("%s:\n%s" % (a.name, rep))
+    assert not reports, "sanitizer report in agent log:\n" + "\n".join(reports)
+
+
 @pytest.fixture
 def agent_factory(tmp_path):
     """Build extra agents inside one test; all are stopped afterwards."""
@@ -516,13 +526,9 @@ def agent_factory(tmp_path):
         return a
 
     yield make
-    reports = []
     for a in made:
         a.close()
-        rep = a.sanitizer_report()
-        if rep:
-            reports.append("%s:\n%s" % (a.name, rep))
-    assert not reports, "sanitizer report in agent log:\n" + "\n".join(reports)
+    assert_no_sanitizer_reports(made)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -728,14 +734,9 @@ def cluster_factory(tmp_path):
         return c
 
     yield make
-    reports = []
     for c in made:
         c.close()
-        for a in c.agents:
-            rep = a.sanitizer_report()
-            if rep:
-                reports.append("%s:\n%s" % (a.name, rep))
-    assert not reports, "sanitizer report in agent log:\n" + "\n".join(reports)
+    assert_no_sanitizer_reports([a for c in made for a in c.agents])
 
 
 def cairn_cli(*args, http_port=None, timeout=60):

@@ -13,7 +13,7 @@ five-server formation, use clusters of their own.
 
 import pytest
 
-from conftest import Cluster, START_TIMEOUT, cairn_cli, wait_until
+from conftest import Cluster, START_TIMEOUT, assert_no_sanitizer_reports, cairn_cli, wait_until
 
 
 def voters(servers):
@@ -40,9 +40,7 @@ def cl(tmp_path_factory):
     c.start()
     yield c
     c.close()
-    reports = [a.sanitizer_report() for a in c.agents]
-    reports = [r for r in reports if r]
-    assert not reports, "sanitizer report:\n" + "\n".join(reports)
+    assert_no_sanitizer_reports(c.agents)
 
 
 # ---- 3 servers: configuration, status, CLI ------------------------------------

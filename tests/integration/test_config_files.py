@@ -18,7 +18,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import CAIRN_BIN, START_TIMEOUT, Agent, wait_until
+from conftest import CAIRN_BIN, START_TIMEOUT, Agent, assert_no_sanitizer_reports, wait_until
 
 CONSUL_HCL = 'datacenter = "dc1"\nnode_name = "consul"\n'
 
@@ -84,13 +84,9 @@ def file_agents(tmp_path):
         return a
 
     yield make
-    reports = []
     for a in made:
         a.close()
-        rep = a.sanitizer_report()
-        if rep:
-            reports.append(rep)
-    assert not reports, "\n".join(reports)
+    assert_no_sanitizer_reports(made)
 
 
 def write(path, text):
