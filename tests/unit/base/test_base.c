@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "base/text.h"
 #include "base/assert.h"
 #include "base/buf.h"
 #include "base/crc.h"
@@ -369,6 +370,37 @@ static void test_assert_checked_in_test_builds(void **state)
     assert_int_equal(side_effects, CN_ASSERT_ENABLED ? 1 : 0);
 }
 
+/* base/text.c: hex digits, UTF-8 of a code point at every length boundary,
+ * strings packed one after another with their NULs. */
+static void test_text_helpers(void **st)
+{
+    (void)st;
+    assert_int_equal(cn_hexval('0'), 0);
+    assert_int_equal(cn_hexval('9'), 9);
+    assert_int_equal(cn_hexval('a'), 10);
+    assert_int_equal(cn_hexval('F'), 15);
+    assert_int_equal(cn_hexval('g'), -1);
+    assert_int_equal(cn_hexval('/'), -1);
+    char o[4];
+    assert_int_equal(cn_utf8_put(o, 0x41), 1);
+    assert_memory_equal(o, "A", 1);
+    assert_int_equal(cn_utf8_put(o, 0x7FF), 2);
+    assert_memory_equal(o, "\xDF\xBF", 2);
+    assert_int_equal(cn_utf8_put(o, 0x800), 3);
+    assert_memory_equal(o, "\xE0\xA0\x80", 3);
+    assert_int_equal(cn_utf8_put(o, 0xFFFD), 3);
+    assert_memory_equal(o, "\xEF\xBF\xBD", 3);
+    assert_int_equal(cn_utf8_put(o, 0x10FFFF), 4);
+    assert_memory_equal(o, "\xF4\x8F\xBF\xBF", 4);
+    char buf[16], *at = buf;
+    char *a = cn_str_pack(&at, "ab", 2), *b = cn_str_pack(&at, "xyz", 3);
+    assert_ptr_equal(a, buf);
+    assert_string_equal(a, "ab");
+    assert_ptr_equal(b, buf + 3);
+    assert_string_equal(b, "xyz");
+    assert_ptr_equal(at, buf + 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_crc32c_known_vector),
         cmocka_unit_test(test_invariant_aborts_with_location),
         cmocka_unit_test(test_assert_checked_in_test_builds),
+        cmocka_unit_test(test_text_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
