@@ -193,6 +193,12 @@ static void fw_send_read(struct srv *s, struct rreq *r)
     m.kind = SRV_FWD_READ;
     m.req_id = r->ctx;
     m.u.read.mode = r->mode == SRV_READ_CONSISTENT ? SRV_FWD_READ_CONSISTENT : SRV_FWD_READ_DEFAULT;
+    r->resend_at = uv_now(s->loop) + resend_ms(s);
+    if (s->x_drop_reads) {
+        s->x_drop_reads--; /* tests: sent, and lost with its connection */
+        r->phase = R_FWD;
+        return;
+    }
     if (srv__send_req(s, s->leader, &m) == 0)
         r->phase = R_FWD;
 }
@@ -289,8 +295,17 @@ void srv__expire(struct srv *s)
     }
     for (struct rreq *r = s->reads.head, *nx; r; r = nx) {
         nx = r->next;
-        if (r->deadline <= now)
+        if (r->deadline <= now) {
             srv__read_finish(s, r, CN_EAGAIN);
+            continue;
+        }
+        /* A read index asked of the leader without an answer (the request or
+         * the answer lost with a connection, the leader unchanged): ask again
+         * under a new id, so a late answer to the old one is ignored. Reads
+         * are idempotent; before, it waited out the hold time and failed. */
+        if (r->phase == R_FWD && r->resend_at <= now && s->leader != RAFT_NONE &&
+            s->role != RAFT_LEADER && s->x)
+            fw_send_read(s, r);
     }
 }
 

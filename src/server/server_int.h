@@ -60,6 +60,7 @@ struct rreq {
     uint64_t index;        /* R_APPLY */
     uint64_t from, req_id; /* R_REMOTE: the follower that asked */
     uint64_t deadline;
+    uint64_t resend_at; /* R_FWD: when to ask again if no answer came */
     srv_read_cb cb;
     void *arg;
 };
@@ -239,6 +240,7 @@ struct srv {
      * directory (ready.c's sync_conf marks entries dialed/was_member) */
     struct xport *x;
     bool x_stopping;
+    unsigned x_drop_reads; /* tests: the next N forwarded reads are lost on the wire */
     struct pinfo dir[MAX_DIR];
     size_t ndir;
     struct probe *probes; /* discovery.c; server.c frees them */

@@ -619,6 +619,31 @@ static void test_duplicate_forward_answered_not_reproposed(void **state)
     teardown_nodes();
 }
 
+/* A follower's read index request to the leader is lost (no leader change,
+ * so nothing else re-dispatches it): it is asked again after a resend
+ * interval and succeeds. Before, it waited out the 7 s hold and failed. */
+static void test_lost_forwarded_read_asked_again(void **state)
+{
+    (void)state;
+    setup_nodes();
+    assert_true(spin(have_leader, NULL));
+    int l = agreed_leader(), f = (l + 1) % N;
+    assert_int_equal(put(f, "warm", "1"), 0); /* connections are up */
+    struct raft_status before;
+    raft_get_status(nodes[f].s->raft, &before);
+    nodes[f].s->x_drop_reads = 1;
+    struct ctx c = {0};
+    assert_int_equal(srv_read_barrier(nodes[f].s, SRV_READ_DEFAULT, on_read, &c), 0);
+    assert_true(spin(ctx_done, &c));
+    assert_int_equal(c.last_rc, 0);
+    assert_int_equal(nodes[f].s->x_drop_reads, 0); /* the first ask was the lost one */
+    struct raft_status after;
+    raft_get_status(nodes[f].s->raft, &after);
+    assert_int_equal(after.term, before.term); /* no election helped it along */
+    assert_int_equal(agreed_leader(), l);
+    teardown_nodes();
+}
+
 int main(void)
 {
     /* A peer's transport resets dead links (SO_LINGER 0); a write racing the
@@ -632,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_forwarded_write_survives_leader_stop),
         cmocka_unit_test(test_deposed_leader_reproposes_once),
         cmocka_unit_test(test_duplicate_forward_answered_not_reproposed),
+        cmocka_unit_test(test_lost_forwarded_read_asked_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
