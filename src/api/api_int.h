@@ -99,6 +99,11 @@ extern const struct api_route api_session_routes[];  /* session.c */
 extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
+extern const struct api_route api_intention_routes[]; /* intention.c: /v1/connect/intentions */
+/* Whether source may connect to destination by the intentions in st (the
+ * first match in evaluation order, else the default); *err CN_ENOMEM. */
+bool api__intention_allowed(struct state *st, const char *source, const char *destination,
+                            int *err);
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */
