@@ -104,6 +104,13 @@ extern const struct api_route api_intention_routes[]; /* intention.c: /v1/connec
  * first match in evaluation order, else the default); *err CN_ENOMEM. */
 bool api__intention_allowed(struct state *st, const char *source, const char *destination,
                             int *err);
+/* Decode and validate an intention body (exact_only: the PUT .../exact form)
+ * as the endpoints do: 0, CN_EINVAL with Consul's text in err, CN_ENOMEM. For
+ * the fuzz target. */
+int api__ixn_check_body(const char *body, size_t len, bool exact_only, char *err, size_t cap);
+/* "name" or "default/name" (a match entry, ?source=, ?destination=): 0 with
+ * *name pointing into in, or CN_EINVAL with the reason. */
+int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap);
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */

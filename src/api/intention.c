@@ -180,6 +180,28 @@ static void json_time(struct cn_jsonw *w, const char *k, int64_t ns)
     cn_jsonw_kstr(w, k, buf);
 }
 
+/* Meta: stored as compact canonical JSON (sorted keys, as Go writes a map);
+ * written as is, or re-written pair by pair for ?pretty. */
+static void json_meta(struct cn_jsonw *w, const char *meta)
+{
+    struct json_object *o = NULL;
+    if (*meta && w->pretty)
+        o = cn_json_parse(meta, strlen(meta), NULL, 0);
+    if (*meta && !o) {
+        cn_jsonw_raw(w, meta, strlen(meta));
+        return;
+    }
+    cn_jsonw_obj_open(w);
+    if (o) {
+        json_object_object_foreach(o, k, v)
+        {
+            cn_jsonw_kstr(w, k, v ? json_object_get_string(v) : "");
+        }
+        json_object_put(o);
+    }
+    cn_jsonw_obj_close(w);
+}
+
 /* structs.Intention as the API writes it. */
 static void json_ixn(struct cn_jsonw *w, const struct state_intention *x)
 {
@@ -194,12 +216,7 @@ static void json_ixn(struct cn_jsonw *w, const struct state_intention *x)
     cn_jsonw_kstr(w, "SourceType", "consul");
     cn_jsonw_kstr(w, "Action", x->action);
     cn_jsonw_key(w, "Meta");
-    if (*x->meta)
-        cn_jsonw_raw(w, x->meta, strlen(x->meta));
-    else {
-        cn_jsonw_obj_open(w);
-        cn_jsonw_obj_close(w);
-    }
+    json_meta(w, x->meta);
     cn_jsonw_ki64(w, "Precedence", x->precedence);
     if (x->created_ns)
         json_time(w, "CreatedAt", x->created_ns);
@@ -603,6 +620,26 @@ static void h_specific(struct api_ctx *c)
     struct cn_buf cmd = CN_BUF_INIT;
     int rc = state_cmd_intention_delete(&cmd, NULL, src, dst);
     propose(c, &cmd, rc, REPLY_TRUE, NULL);
+}
+
+int api__ixn_check_body(const char *body, size_t len, bool exact_only, char *err, size_t cap)
+{
+    struct ixn_body b;
+    int rc = decode_body(body, len, exact_only, &b, err, cap);
+    if (rc)
+        return rc;
+    if (exact_only) {
+        api__set_str(&b.source, "s", err, cap);
+        api__set_str(&b.destination, "d", err, cap);
+    }
+    rc = b.source && b.destination ? validate(&b, err, cap) : api__oom(err, cap);
+    body_clear(&b);
+    return rc;
+}
+
+int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap)
+{
+    return entry_name(in, name, err, cap);
 }
 
 /* Used by /v1/agent/connect/authorize when it exists, and by the tests of

@@ -58,6 +58,7 @@ def test_create_read_shapes(agent):
     assert x["Meta"] == {"team": "a"} and x["Precedence"] == 9
     assert x["CreatedAt"].endswith("Z") and x["CreateIndex"] == x["ModifyIndex"] > 0
     assert index_of(r) >= x["ModifyIndex"]
+    assert agent.get(BASE + "/" + iid, params={"pretty": ""}).json() == x
     # the same through the name
     e = agent.get(BASE + "/exact", params={"source": "web", "destination": "db"})
     assert e.status_code == 200 and e.json() == x
