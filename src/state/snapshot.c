@@ -14,7 +14,7 @@
 
 #define SNAP_MAGIC "CNST"
 /* 1: no sessions, four table indexes; 2: no prepared queries, checks without
- * their agent-only definition; 3: no intentions */
+ * their agent-only definition; 3: no intentions, no Connect CA */
 #define SNAP_VERSION 4
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
@@ -139,7 +139,8 @@ static int encode(const struct state *s, struct cn_buf *b)
         CN_TRY(cn_enc_u64(b, q->create_index));
         CN_TRY(cn_enc_u64(b, q->modify_index));
     }
-    return state__ixn_encode(s, b);
+    CN_TRY(state__ixn_encode(s, b));
+    return state__ca_encode(s, b);
 }
 
 int state_snapshot_encode(const struct state *s, struct cn_buf *out)
@@ -558,6 +559,8 @@ static int decode(struct rd *r, uint8_t version)
     if (version >= 4) {
         char why[160];
         int rc = state__ixn_decode(s, &r->d, why, sizeof(why));
+        if (!rc)
+            rc = state__ca_decode(s, &r->d, why, sizeof(why));
         if (rc == CN_ECORRUPT)
             return fail(r, "%s", why);
         CN_TRY(rc);

@@ -168,6 +168,7 @@ enum state_table {
     STATE_T_EVENTS,     /* user events (event.c); key = event name; not in snapshots */
     STATE_T_QUERIES,    /* prepared queries (query.c); key = query ID */
     STATE_T_INTENTIONS, /* service intentions (intention.c); key = destination */
+    STATE_T_CA,         /* the Connect CA record (ca.c); key = "ca" */
     STATE_T__COUNT
 };
 
@@ -219,6 +220,8 @@ enum state_cmd_type {
      * (source, destination); delete by ID or by name. */
     STATE_CMD_INTENTION_SET = 13,
     STATE_CMD_INTENTION_DELETE = 14,
+    /* The Connect CA (ca.c): the whole CA record, replaced. */
+    STATE_CMD_CA_SET = 15,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -587,6 +590,20 @@ void state_intentions_foreach(const struct state *s, state_intention_cb cb, void
 size_t state_intention_count(const struct state *s);
 /* Consul's precedence of a (source, destination) pair: 9, 8, 6 or 5. */
 int state_intention_precedence(const char *source, const char *destination);
+
+/* ---- the Connect CA (ca.c) ----------------------------------------------------
+ * One record: the CA's configuration, roots and signing key as bytes only
+ * connect/ reads (api/connect_ca.c, agent/), with the indexes of its first
+ * and latest CA_SET. */
+struct state_ca {
+    const uint8_t *data;
+    size_t len;
+    uint64_t create_index, modify_index;
+};
+/* Replace the CA record with data[0..len) (len > 0). 0, CN_ENOMEM, CN_EINVAL. */
+int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len);
+/* The record, or NULL before the leader initialised the CA. */
+const struct state_ca *state_ca_get(const struct state *s);
 
 /* ---- snapshots ----------------------------------------------------------- */
 

@@ -176,9 +176,10 @@ static void test_version3_restores(void **st)
     assert_int_equal(op1(s, 1, STATE_KV_SET, "k", "v", 0, NULL), 0);
     struct cn_buf a;
     snap(s, &a);
-    /* cut the empty intention section (u64 index, u32 count) before the CRC */
-    memmove(a.p + a.len - 16, a.p + a.len - 4, 4);
-    a.len -= 12;
+    /* cut the empty intention section (u64 index, u32 count) and CA section
+     * (u64 index, u8 0) before the CRC */
+    memmove(a.p + a.len - 25, a.p + a.len - 4, 4);
+    a.len -= 21;
     a.p[4] = 3;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     struct state *t = state_new();
@@ -195,6 +196,43 @@ static void test_version3_restores(void **st)
     state_free(t);
 }
 
+/* The Connect CA record (state/ca.c): set, replaced (create index kept),
+ * a snapshot carries it, a failed apply leaves it. */
+static void test_ca_record(void **st)
+{
+    (void)st;
+    struct state *s = state_new();
+    struct recorder r = {.n = 0};
+    state_set_change_cb(s, recorder_cb, &r);
+    assert_null(state_ca_get(s));
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(state_cmd_ca_set(&b, "one", 3), 0);
+    assert_int_equal(apply_buf(s, 4, &b, NULL), 0);
+    assert_int_equal(recorded(&r, STATE_T_CA, "ca"), 1);
+    assert_int_equal(state_cmd_ca_set(&b, "second", 6), 0);
+    assert_int_equal(apply_buf(s, 9, &b, NULL), 0);
+    const struct state_ca *c = state_ca_get(s);
+    assert_int_equal(c->len, 6);
+    assert_memory_equal(c->data, "second", 6);
+    assert_int_equal(c->create_index, 4);
+    assert_int_equal(c->modify_index, 9);
+    assert_int_equal(state_table_index(s, STATE_T_CA), 9);
+    assert_int_equal(state_cmd_ca_set(&b, "", 0), CN_EINVAL);
+    struct cn_buf a;
+    snap(s, &a);
+    struct state *t = state_new();
+    char err[200];
+    assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
+    assert_same_snap(&a, t);
+    c = state_ca_get(t);
+    assert_int_equal(c->create_index, 4);
+    assert_memory_equal(c->data, "second", 6);
+    assert_int_equal(state_mem_bytes(t), state_mem_bytes(s));
+    cn_buf_free(&a);
+    state_free(s);
+    state_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_version3_restores),
+        cmocka_unit_test(test_ca_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
