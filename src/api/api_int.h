@@ -35,7 +35,8 @@ struct api {
     struct local *local;
     struct api_config cfg; /* strings owned (copied) */
     uint64_t rng;          /* xorshift state for query jitter */
-    struct api_sess *sess; /* session_ttl.c */
+    struct api_sess *sess;       /* session_ttl.c */
+    struct api_connect *connect; /* connect_ca.c */
 };
 
 struct api_ctx; /* one per request, freed when answered */
@@ -100,10 +101,16 @@ extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
 extern const struct api_route api_intention_routes[]; /* intention.c: /v1/connect/intentions */
-/* Whether source may connect to destination by the intentions in st (the
- * first match in evaluation order, else the default); *err CN_ENOMEM. */
-bool api__intention_allowed(struct state *st, const char *source, const char *destination,
-                            int *err);
+/* The intention deciding source => destination in st: the first match in
+ * evaluation order, or NULL (the default decides); *err CN_ENOMEM. */
+const struct state_intention *api__intention_match(struct state *st, const char *source,
+                                                   const char *destination, int *err);
+extern const struct api_route api_connect_routes[]; /* connect_ca.c: CA, leaf, authorize */
+/* connect_ca.c: the leader's CA duties (initialise the CA when Connect is
+ * enabled and there is none) and the agent's leaf certificates. */
+int api__connect_new(struct api *a);
+void api__connect_stop(struct api *a);
+void api__connect_free(struct api *a);
 /* Decode and validate an intention body (exact_only: the PUT .../exact form)
  * as the endpoints do: 0, CN_EINVAL with Consul's text in err, CN_ENOMEM. For
  * the fuzz target. */

@@ -296,19 +296,23 @@ static int collect(struct state *st, struct ixn_list *l)
     return l->err;
 }
 
-/* Whether source may connect to destination: the first intention in
- * evaluation order whose source matches decides; none: the default. With
- * ACLs (not in cairn yet) Consul's default follows acl.default_policy; without
- * them it is allow. */
-static bool check_allowed(struct state *st, const char *source, const char *destination, int *err)
+/* The first intention in evaluation order matching source => destination,
+ * or NULL (then the default decides: with ACLs, not in cairn yet, Consul's
+ * follows acl.default_policy; without them it is allow). */
+const struct state_intention *api__intention_match(struct state *st, const char *source,
+                                                   const char *destination, int *err)
 {
     struct ixn_list l = {.by_dst = destination, .by_src = source};
     *err = collect(st, &l);
-    bool allowed = true;
-    if (!*err && l.n)
-        allowed = !strcmp(l.v[0]->action, "allow");
+    const struct state_intention *x = !*err && l.n ? l.v[0] : NULL;
     cn_free(l.v);
-    return allowed;
+    return x;
+}
+
+static bool check_allowed(struct state *st, const char *source, const char *destination, int *err)
+{
+    const struct state_intention *x = api__intention_match(st, source, destination, err);
+    return x ? !strcmp(x->action, "allow") : true;
 }
 
 /* ---- reads ----------------------------------------------------------------------- */
@@ -640,13 +644,6 @@ int api__ixn_check_body(const char *body, size_t len, bool exact_only, char *err
 int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap)
 {
     return entry_name(in, name, err, cap);
-}
-
-/* Used by /v1/agent/connect/authorize when it exists, and by the tests of
- * the evaluation order. */
-bool api__intention_allowed(struct state *st, const char *source, const char *destination, int *err)
-{
-    return check_allowed(st, source, destination, err);
 }
 
 const struct api_route api_intention_routes[] = {

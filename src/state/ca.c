@@ -56,7 +56,7 @@ static struct ca_rec *rec_new(struct state *s, const void *p, size_t n, uint64_t
     return r;
 }
 
-int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len)
+int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len, uint64_t expect)
 {
     if (!data || !len)
         return CN_EINVAL;
@@ -64,6 +64,8 @@ int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len)
     int rc = cn_enc_u8(out, STATE_CMD_CA_SET);
     if (!rc)
         rc = cn_enc_u8(out, STATE_CMD_VERSION);
+    if (!rc)
+        rc = cn_enc_u64(out, expect);
     if (!rc)
         rc = cn_enc_bytes(out, data, len);
     if (rc)
@@ -80,10 +82,18 @@ const struct state_ca *state_ca_get(const struct state *s)
 int state__ca_apply_set(struct txn *t, struct cn_dec *d)
 {
     size_t n;
+    uint64_t expect = cn_dec_u64(d);
     const void *p = cn_dec_bytes(d, &n);
     if (!cn_dec_done(d) || !n)
         return CN_ECORRUPT;
     struct avl *old = state__avl_find(t->s->ca, ca_key_name, &state__ca_ops);
+    /* conditional on the record the proposer read (0: none yet), so neither
+     * two first CAs nor two concurrent rotations both apply */
+    if (expect != (old ? CA(old)->c.modify_index : 0)) {
+        int e = state__tx_error(t, 0, "the CA changed since it was read (index %llu)",
+                                (unsigned long long)(old ? CA(old)->c.modify_index : 0));
+        return e ? e : CN_ECONFLICT;
+    }
     struct ca_rec *r = rec_new(t->s, p, n, old ? CA(old)->c.create_index : t->idx, t->idx);
     if (!r)
         return CN_ENOMEM;

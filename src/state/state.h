@@ -600,8 +600,10 @@ struct state_ca {
     size_t len;
     uint64_t create_index, modify_index;
 };
-/* Replace the CA record with data[0..len) (len > 0). 0, CN_ENOMEM, CN_EINVAL. */
-int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len);
+/* Replace the CA record with data[0..len) (len > 0) if its modify index is
+ * still `expect` (0: there is none yet), else the apply fails with
+ * CN_ECONFLICT. 0, CN_ENOMEM, CN_EINVAL. */
+int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len, uint64_t expect);
 /* The record, or NULL before the leader initialised the CA. */
 const struct state_ca *state_ca_get(const struct state *s);
 

@@ -206,10 +206,15 @@ static void test_ca_record(void **st)
     state_set_change_cb(s, recorder_cb, &r);
     assert_null(state_ca_get(s));
     struct cn_buf b = CN_BUF_INIT;
-    assert_int_equal(state_cmd_ca_set(&b, "one", 3), 0);
+    assert_int_equal(state_cmd_ca_set(&b, "one", 3, 0), 0);
     assert_int_equal(apply_buf(s, 4, &b, NULL), 0);
     assert_int_equal(recorded(&r, STATE_T_CA, "ca"), 1);
-    assert_int_equal(state_cmd_ca_set(&b, "second", 6), 0);
+    /* conditional: a second first CA, or a change from a stale read, fails */
+    assert_int_equal(state_cmd_ca_set(&b, "other", 5, 0), 0);
+    assert_int_equal(apply_buf(s, 5, &b, NULL), CN_ECONFLICT);
+    assert_int_equal(state_cmd_ca_set(&b, "other", 5, 3), 0);
+    assert_int_equal(apply_buf(s, 6, &b, NULL), CN_ECONFLICT);
+    assert_int_equal(state_cmd_ca_set(&b, "second", 6, 4), 0);
     assert_int_equal(apply_buf(s, 9, &b, NULL), 0);
     const struct state_ca *c = state_ca_get(s);
     assert_int_equal(c->len, 6);
@@ -217,7 +222,7 @@ static void test_ca_record(void **st)
     assert_int_equal(c->create_index, 4);
     assert_int_equal(c->modify_index, 9);
     assert_int_equal(state_table_index(s, STATE_T_CA), 9);
-    assert_int_equal(state_cmd_ca_set(&b, "", 0), CN_EINVAL);
+    assert_int_equal(state_cmd_ca_set(&b, "", 0, 9), CN_EINVAL);
     struct cn_buf a;
     snap(s, &a);
     struct state *t = state_new();
