@@ -84,6 +84,27 @@ const struct cli_cmd cli__cmds[] = {
      "  To list services which run on a particular node:\n\n"
      "      $ cairn catalog services -node=web",
      cli__catalog_services_flags, 1, cli__run_catalog_services},
+    {"connect", "Interact with the service mesh's certificate authority",
+     "Usage: cairn connect <subcommand> [options] [args]\n\n"
+     "  Subcommands for the built-in Connect CA (docs/consul-compat.md).\n\n"
+     "      $ cairn connect ca get-config",
+     NULL, 0, NULL},
+    {"connect ca", "Interact with the Connect Certificate Authority (CA)",
+     "Usage: cairn connect ca <subcommand> [options] [args]\n\n"
+     "  View or change the CA's configuration; a new PrivateKey and RootCert rotate\n"
+     "  the root (the new one is cross-signed by the old one).\n\n"
+     "      $ cairn connect ca get-config\n"
+     "      $ cairn connect ca set-config -config-file ca.json",
+     NULL, 0, NULL},
+    {"connect ca get-config", "Display the current Connect CA configuration",
+     "Usage: cairn connect ca get-config [options]\n\n"
+     "  Prints the CA configuration (GET /v1/connect/ca/configuration) as JSON.",
+     NULL, 1, cli__run_connect_ca_get},
+    {"connect ca set-config", "Modify the current Connect CA configuration",
+     "Usage: cairn connect ca set-config [options]\n\n"
+     "  Sends the configuration in -config-file to PUT /v1/connect/ca/configuration.\n\n"
+     "      $ cairn connect ca set-config -config-file ca.json",
+     cli__connect_ca_set_flags, 1, cli__run_connect_ca_set},
     {"event", "Fire a new event",
      "Usage: cairn event [options] [payload]\n\n"
      "  Dispatches a custom user event across a datacenter. An event must provide\n"

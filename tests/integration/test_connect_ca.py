@@ -191,3 +191,23 @@ def test_ca_survives_restart(agent_factory):
     a.restart()
     assert ca_ready(a) == d
     assert a.get("/v1/agent/self").json()["DebugConfig"]["ConnectEnabled"] is True
+
+
+def test_cli_get_and_set_config(dev, tmp_path):
+    from conftest import cairn_cli
+    ca_ready(dev)
+    addr = "-http-addr=127.0.0.1:%d" % dev.http_port
+    p = cairn_cli("connect", "ca", "get-config", addr)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["Provider"] == "consul"
+    f = tmp_path / "ca.json"
+    f.write_text(json.dumps({"Provider": "consul", "Config": {"LeafCertTTL": "12h"}}))
+    p = cairn_cli("connect", "ca", "set-config", "-config-file", str(f), addr)
+    assert (p.returncode, p.stdout) == (0, "Configuration updated!\n"), p.stderr
+    assert json.loads(cairn_cli("connect", "ca", "get-config", addr).stdout)["Config"][
+        "LeafCertTTL"] == "12h0m0s"
+    f.write_text(json.dumps({"Provider": "vault", "Config": {}}))
+    p = cairn_cli("connect", "ca", "set-config", "-config-file", str(f), addr)
+    assert p.returncode == 1 and "not supported" in p.stderr
+    p = cairn_cli("connect", "ca", "set-config", addr)
+    assert p.returncode == 1 and "-config-file is required" in p.stderr
