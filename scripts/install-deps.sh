@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libuv1-dev node-llhttp libjson-c-dev libisal-dev libcurl4-openssl-dev libcmocka-dev
-  libnghttp2-dev libssl-dev
+  libnghttp2-dev libssl-dev openssl
   python3-pytest python3-requests python3-consul python3-dnspython bind9-dnsutils curl
   iproute2 nftables
   libxxhash-dev

@@ -409,6 +409,7 @@ static int validate(struct agent *ag, char *err, size_t errcap)
         /* -dev is a self-contained server: Consul's dev mode bootstraps itself. */
         c->server = true;
         c->bootstrap = true;
+        c->connect_enabled = true; /* as Consul's dev mode */
     }
     if (!c->server) {
         snprintf(err, errcap,
@@ -615,6 +616,7 @@ static int run(struct agent *ag)
         .advertise_addr = ag->advertise,
         .server_port = (int)c->server_port,
         .serf_lan_port = (int)c->serf_lan_port,
+        .connect_enabled = c->connect_enabled,
         .version = CAIRN_VERSION,
         .kv_max_value_size = (uint64_t)c->kv_max_value_size,
         .txn_max_req_len = (uint64_t)c->txn_max_req_len,

@@ -42,6 +42,7 @@ struct agent_config {
     int64_t dns_port;
     int64_t server_port;
     int64_t serf_lan_port;
+    bool connect_enabled; /* connect.enabled (-dev: on) */
     char *log_level;
     int64_t raft_snapshot_threshold;
     char *raft_snapshot_interval; /* Go duration */

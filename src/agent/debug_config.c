@@ -41,7 +41,7 @@ int agent_debug_config_json(const struct agent_config *c, const char *node_id,
     cn_jsonw_arr_open(&w);
     cn_jsonw_str(&w, client);
     cn_jsonw_arr_close(&w);
-    cn_jsonw_kbool(&w, "ConnectEnabled", false);
+    cn_jsonw_kbool(&w, "ConnectEnabled", c->connect_enabled);
     kstr(&w, "DNSDomain", c->domain ? c->domain : "consul.");
     cn_jsonw_key(&w, "DNSAddrs");
     cn_jsonw_arr_open(&w);

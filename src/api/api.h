@@ -41,6 +41,9 @@ struct api_config {
      * stops itself from here (NULL: nothing happens after the answer). */
     api_leave_cb on_leave;
     void *on_leave_arg;
+    /* connect.enabled: this server initialises and serves the built-in CA,
+     * this agent issues leaf certificates (Consul: off unless -dev). */
+    bool connect_enabled;
     api_reload_cb on_reload; /* NULL: /v1/agent/reload answers 500 */
     void *on_reload_arg;
 };

@@ -33,9 +33,10 @@ struct api {
     uv_loop_t *loop;
     struct srv *srv;
     struct local *local;
-    struct api_config cfg; /* strings owned (copied) */
-    uint64_t rng;          /* xorshift state for query jitter */
-    struct api_sess *sess; /* session_ttl.c */
+    struct api_config cfg;       /* strings owned (copied) */
+    uint64_t rng;                /* xorshift state for query jitter */
+    struct api_sess *sess;       /* session_ttl.c */
+    struct api_connect *connect; /* connect_ca.c */
 };
 
 struct api_ctx; /* one per request, freed when answered */
@@ -99,6 +100,24 @@ extern const struct api_route api_session_routes[];  /* session.c */
 extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
+extern const struct api_route api_intention_routes[]; /* intention.c: /v1/connect/intentions */
+/* The intention deciding source => destination in st: the first match in
+ * evaluation order, or NULL (the default decides); *err CN_ENOMEM. */
+const struct state_intention *api__intention_match(struct state *st, const char *source,
+                                                   const char *destination, int *err);
+extern const struct api_route api_connect_routes[]; /* connect_ca.c: CA, leaf, authorize */
+/* connect_ca.c: the leader's CA duties (initialise the CA when Connect is
+ * enabled and there is none) and the agent's leaf certificates. */
+int api__connect_new(struct api *a);
+void api__connect_stop(struct api *a);
+void api__connect_free(struct api *a);
+/* Decode and validate an intention body (exact_only: the PUT .../exact form)
+ * as the endpoints do: 0, CN_EINVAL with Consul's text in err, CN_ENOMEM. For
+ * the fuzz target. */
+int api__ixn_check_body(const char *body, size_t len, bool exact_only, char *err, size_t cap);
+/* "name" or "default/name" (a match entry, ?source=, ?destination=): 0 with
+ * *name pointing into in, or CN_EINVAL with the reason. */
+int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap);
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */

@@ -16,7 +16,7 @@
 static const struct api_route *const tables[] = {
     api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
     api_health_routes, api_agent_routes, api_operator_routes, api_session_routes,
-    api_coordinate_routes, api_event_routes, api_query_routes,
+    api_coordinate_routes, api_event_routes, api_query_routes, api_intention_routes, api_connect_routes,
 };
 // clang-format on
 
@@ -51,7 +51,7 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
         a->cfg.max_query_ms = 10 * 60 * 1000;
     a->rng = cn_now_ns() | 1;
     if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
-        !a->cfg.version || !a->cfg.config_json || api__sess_new(a)) {
+        !a->cfg.version || !a->cfg.config_json || api__sess_new(a) || api__connect_new(a)) {
         api_free(a);
         return CN_ENOMEM;
     }
@@ -61,8 +61,10 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
 
 void api_stop(struct api *a)
 {
-    if (a)
+    if (a) {
         api__sess_free(a);
+        api__connect_stop(a);
+    }
 }
 
 int api_set_config_json(struct api *a, const char *config_json)
@@ -80,6 +82,7 @@ void api_free(struct api *a)
     if (!a)
         return;
     api__sess_free(a);
+    api__connect_free(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);

@@ -13,3 +13,10 @@ uint64_t cn_now_ms(void)
 {
     return cn_now_ns() / 1000000ULL;
 }
+
+int64_t cn_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}

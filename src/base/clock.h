@@ -7,5 +7,6 @@
 
 uint64_t cn_now_ms(void); /* monotonic milliseconds */
 uint64_t cn_now_ns(void); /* monotonic nanoseconds */
+int64_t cn_wall_ns(void); /* wall clock (CLOCK_REALTIME), nanoseconds since the epoch */
 
 #endif

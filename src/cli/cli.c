@@ -84,6 +84,27 @@ const struct cli_cmd cli__cmds[] = {
      "  To list services which run on a particular node:\n\n"
      "      $ cairn catalog services -node=web",
      cli__catalog_services_flags, 1, cli__run_catalog_services},
+    {"connect", "Interact with the service mesh's certificate authority",
+     "Usage: cairn connect <subcommand> [options] [args]\n\n"
+     "  Subcommands for the built-in Connect CA (docs/consul-compat.md).\n\n"
+     "      $ cairn connect ca get-config",
+     NULL, 0, NULL},
+    {"connect ca", "Interact with the Connect Certificate Authority (CA)",
+     "Usage: cairn connect ca <subcommand> [options] [args]\n\n"
+     "  View or change the CA's configuration; a new PrivateKey and RootCert rotate\n"
+     "  the root (the new one is cross-signed by the old one).\n\n"
+     "      $ cairn connect ca get-config\n"
+     "      $ cairn connect ca set-config -config-file ca.json",
+     NULL, 0, NULL},
+    {"connect ca get-config", "Display the current Connect CA configuration",
+     "Usage: cairn connect ca get-config [options]\n\n"
+     "  Prints the CA configuration (GET /v1/connect/ca/configuration) as JSON.",
+     NULL, 1, cli__run_connect_ca_get},
+    {"connect ca set-config", "Modify the current Connect CA configuration",
+     "Usage: cairn connect ca set-config [options]\n\n"
+     "  Sends the configuration in -config-file to PUT /v1/connect/ca/configuration.\n\n"
+     "      $ cairn connect ca set-config -config-file ca.json",
+     cli__connect_ca_set_flags, 1, cli__run_connect_ca_set},
     {"event", "Fire a new event",
      "Usage: cairn event [options] [payload]\n\n"
      "  Dispatches a custom user event across a datacenter. An event must provide\n"
@@ -102,6 +123,43 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn info [options]\n\n"
      "  Provides debugging information for operators.",
      NULL, 1, cli__run_info},
+    {"intention", "Interact with service intentions",
+     "Usage: cairn intention <subcommand> [options] [args]\n\n"
+     "  Intentions say which services may connect to which: allow or deny from a\n"
+     "  source service to a destination service, either of which may be \"*\".\n\n"
+     "  Allow web to talk to db, deny everything else to db, and check:\n\n"
+     "      $ cairn intention create web db\n"
+     "      $ cairn intention create -deny '*' db\n"
+     "      $ cairn intention check web db",
+     NULL, 0, NULL},
+    {"intention check", "Check whether a connection between two services is allowed",
+     "Usage: cairn intention check [options] SRC DST\n\n"
+     "  Prints \"Allowed\" and exits 0, or prints \"Denied\" and exits 2, by the\n"
+     "  first intention matching SRC => DST in evaluation order, else the default\n"
+     "  (allow).",
+     NULL, 1, cli__run_intention_check},
+    {"intention create", "Create intentions for service connections",
+     "Usage: cairn intention create [options] SRC DST\n\n"
+     "  Creates an intention allowing (or, with -deny, denying) connections from\n"
+     "  SRC to DST. Without -replace an existing intention for the pair is an\n"
+     "  error; with it, that intention is replaced.\n\n"
+     "      $ cairn intention create -deny -description='no direct access' web db",
+     cli__intention_create_flags, 1, cli__run_intention_create},
+    {"intention delete", "Delete an intention",
+     "Usage: cairn intention delete [options] (SRC DST | ID)\n\n"
+     "  Deletes the intention of the SRC => DST pair, or the one with ID.",
+     NULL, 1, cli__run_intention_delete},
+    {"intention get", "Show information about an intention",
+     "Usage: cairn intention get [options] (SRC DST | ID)", NULL, 1, cli__run_intention_get},
+    {"intention list", "List all intentions",
+     "Usage: cairn intention list [options]\n\n"
+     "  Lists every intention with its ID and precedence, in evaluation order.",
+     NULL, 1, cli__run_intention_list},
+    {"intention match", "Show intentions that match a source or destination",
+     "Usage: cairn intention match [options] NAME\n\n"
+     "  Lists the intentions whose destination (or, with -source, source) is NAME\n"
+     "  or \"*\", in evaluation order: the first that matches a request decides.",
+     cli__intention_match_flags, 1, cli__run_intention_match},
     {"join", "Tell Cairn agent to join cluster",
      "Usage: cairn join [options] address ...\n\n"
      "  Tells a running Cairn agent (with \"cairn agent\") to join the cluster\n"

@@ -237,4 +237,19 @@ extern const struct cli_flag cli__pick_flags[];
 /* Read a whole file ("-" = stdin) into b. Returns 0 or CN_EIO with a message. */
 int cli__read_file(struct cn_buf *b, const char *path, char *err, size_t errcap);
 
+/* cmd_connect.c */
+extern const struct cli_flag cli__connect_ca_set_flags[];
+int cli__run_connect_ca_get(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_connect_ca_set(struct cli_ctx *c, const struct cli_args *a);
+
+/* cmd_intention.c */
+extern const struct cli_flag cli__intention_create_flags[];
+extern const struct cli_flag cli__intention_match_flags[];
+int cli__run_intention_create(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_intention_get(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_intention_delete(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_intention_check(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_intention_match(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_intention_list(struct cli_ctx *c, const struct cli_args *a);
+
 #endif

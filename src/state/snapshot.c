@@ -14,8 +14,8 @@
 
 #define SNAP_MAGIC "CNST"
 /* 1: no sessions, four table indexes; 2: no prepared queries, checks without
- * their agent-only definition */
-#define SNAP_VERSION 3
+ * their agent-only definition; 3: no intentions, no Connect CA */
+#define SNAP_VERSION 4
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
  * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
@@ -139,7 +139,8 @@ static int encode(const struct state *s, struct cn_buf *b)
         CN_TRY(cn_enc_u64(b, q->create_index));
         CN_TRY(cn_enc_u64(b, q->modify_index));
     }
-    return 0;
+    CN_TRY(state__ixn_encode(s, b));
+    return state__ca_encode(s, b);
 }
 
 int state_snapshot_encode(const struct state *s, struct cn_buf *out)
@@ -555,6 +556,15 @@ static int decode(struct rd *r, uint8_t version)
         CN_TRY(rd_sessions(r));
     if (version >= 3)
         CN_TRY(rd_queries(r));
+    if (version >= 4) {
+        char why[160];
+        int rc = state__ixn_decode(s, &r->d, why, sizeof(why));
+        if (!rc)
+            rc = state__ca_decode(s, &r->d, why, sizeof(why));
+        if (rc == CN_ECORRUPT)
+            return fail(r, "%s", why);
+        CN_TRY(rc);
+    }
     if (r->d.off != r->d.len)
         return fail(r, "%zu trailing bytes", r->d.len - r->d.off);
     return 0;

@@ -62,6 +62,8 @@ void state_free(struct state *s)
     free_name_tree(s, s->node_names);
     state__events_free(s);
     state__free_tree(s, s->queries, &state__query_ops);
+    state__free_tree(s, s->intentions, &state__ixn_ops);
+    state__free_tree(s, s->ca, &state__ca_ops);
     cn_free(s);
 }
 
@@ -358,6 +360,12 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__query_apply_delete(t, &d);
     case STATE_CMD_CAT_TXN:
         return state__cattxn_apply(t, &d);
+    case STATE_CMD_INTENTION_SET:
+        return state__ixn_apply_set(t, &d);
+    case STATE_CMD_INTENTION_DELETE:
+        return state__ixn_apply_delete(t, &d);
+    case STATE_CMD_CA_SET:
+        return state__ca_apply_set(t, &d);
     default:
         return CN_ECORRUPT;
     }

@@ -161,12 +161,14 @@ void state_free(struct state *s);
 /* Tables, for indexes and change notifications. */
 enum state_table {
     STATE_T_KV = 0,
-    STATE_T_NODES,    /* node rows; key = node name */
-    STATE_T_SERVICES, /* service instances; key = service name */
-    STATE_T_CHECKS,   /* health checks; key = node name */
-    STATE_T_SESSIONS, /* sessions; key = session ID */
-    STATE_T_EVENTS,   /* user events (event.c); key = event name; not in snapshots */
-    STATE_T_QUERIES,  /* prepared queries (query.c); key = query ID */
+    STATE_T_NODES,      /* node rows; key = node name */
+    STATE_T_SERVICES,   /* service instances; key = service name */
+    STATE_T_CHECKS,     /* health checks; key = node name */
+    STATE_T_SESSIONS,   /* sessions; key = session ID */
+    STATE_T_EVENTS,     /* user events (event.c); key = event name; not in snapshots */
+    STATE_T_QUERIES,    /* prepared queries (query.c); key = query ID */
+    STATE_T_INTENTIONS, /* service intentions (intention.c); key = destination */
+    STATE_T_CA,         /* the Connect CA record (ca.c); key = "ca" */
     STATE_T__COUNT
 };
 
@@ -214,6 +216,12 @@ enum state_cmd_type {
     STATE_CMD_QUERY_DELETE = 11,
     /* /v1/txn Node, Service and Check operations (cattxn.c), all-or-nothing. */
     STATE_CMD_CAT_TXN = 12,
+    /* Service intentions (intention.c): create by ID, update by ID, upsert by
+     * (source, destination); delete by ID or by name. */
+    STATE_CMD_INTENTION_SET = 13,
+    STATE_CMD_INTENTION_DELETE = 14,
+    /* The Connect CA (ca.c): the whole CA record, replaced. */
+    STATE_CMD_CA_SET = 15,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -540,6 +548,64 @@ const struct state_query *state_query_template_match(const struct state *s, cons
 typedef int (*state_query_cb)(void *arg, const struct state_query *q);
 void state_queries_foreach(const struct state *s, state_query_cb cb, void *arg); /* by ID */
 size_t state_query_count(const struct state *s);
+
+/* ---- service intentions (intention.c) -----------------------------------------
+ * Consul's intentions (agent/structs/intention.go; stored as service-intentions
+ * config entries since 1.9): at most one per (source, destination) service
+ * pair, either of which may be the wildcard "*". The state keeps one namespace
+ * ("default"). Rules, with Consul's texts (CN_EINVAL; a missing ID on update or
+ * delete is CN_ENOTFOUND):
+ *   - create by ID: the pair must be free ("duplicate intention found: ALLOW
+ *     default/web => default/db (ID: ...)");
+ *   - update by ID: "Cannot modify non-existent intention: '<id>'"; moving it
+ *     onto another intention's pair is a duplicate;
+ *   - upsert by pair (Consul 1.9+): keeps the ID and creation time of the
+ *     pair's intention, else has neither;
+ *   - delete by ID: "Cannot delete non-existent intention: '<id>'"; by pair:
+ *     nothing there is success.
+ * Precedence is derived from the names (state_intention_precedence). */
+struct state_intention {
+    const char *id; /* "" = none (upserted by name) */
+    const char *source, *destination;
+    const char *action;             /* "allow" | "deny" */
+    const char *description;        /* "" = none */
+    const char *meta;               /* a JSON object's text, "" = none (api/intention.c) */
+    int64_t created_ns, updated_ns; /* wall clock of the leader's proposal; 0 = none */
+    int precedence;
+    uint64_t create_index, modify_index;
+};
+enum state_ixn_op { STATE_IXN_CREATE = 0, STATE_IXN_UPDATE = 1, STATE_IXN_UPSERT = 2 };
+/* x->updated_ns is the write's time; id, created and indexes of x are set by
+ * the rules above. Inputs borrowed. 0, CN_ENOMEM or CN_EINVAL. */
+int state_cmd_intention_set(struct cn_buf *out, int op, const struct state_intention *x);
+/* By id when id is non-empty, else by (source, destination). */
+int state_cmd_intention_delete(struct cn_buf *out, const char *id, const char *source,
+                               const char *destination);
+const struct state_intention *state_intention_get(const struct state *s, const char *source,
+                                                  const char *destination);
+const struct state_intention *state_intention_by_id(const struct state *s, const char *id);
+typedef int (*state_intention_cb)(void *arg, const struct state_intention *x);
+/* By (destination, source), bytewise; cb returns nonzero to stop. */
+void state_intentions_foreach(const struct state *s, state_intention_cb cb, void *arg);
+size_t state_intention_count(const struct state *s);
+/* Consul's precedence of a (source, destination) pair: 9, 8, 6 or 5. */
+int state_intention_precedence(const char *source, const char *destination);
+
+/* ---- the Connect CA (ca.c) ----------------------------------------------------
+ * One record: the CA's configuration, roots and signing key as bytes only
+ * connect/ reads (api/connect_ca.c, agent/), with the indexes of its first
+ * and latest CA_SET. */
+struct state_ca {
+    const uint8_t *data;
+    size_t len;
+    uint64_t create_index, modify_index;
+};
+/* Replace the CA record with data[0..len) (len > 0) if its modify index is
+ * still `expect` (0: there is none yet), else the apply fails with
+ * CN_ECONFLICT. 0, CN_ENOMEM, CN_EINVAL. */
+int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len, uint64_t expect);
+/* The record, or NULL before the leader initialised the CA. */
+const struct state_ca *state_ca_get(const struct state *s);
 
 /* ---- snapshots ----------------------------------------------------------- */
 

@@ -166,7 +166,9 @@ struct state {
     } ev;
     struct avl *queries; /* query_rec by id (query.c) */
     size_t nqueries;
-    struct avl *held; /* held_rec by (session, key): held.c */
+    struct avl *held;       /* held_rec by (session, key): held.c */
+    struct avl *intentions; /* ixn_rec by (destination, source): intention.c */
+    struct avl *ca;         /* at most one ca_rec: ca.c */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -264,6 +266,16 @@ int state__query_apply_set(struct txn *t, struct cn_dec *d);
 int state__query_apply_delete(struct txn *t, struct cn_dec *d);
 /* Delete the queries bound to session `id` (session.c, on invalidation). */
 int state__query_session_gone(struct txn *t, const char *id);
+int state__ixn_apply_set(struct txn *t, struct cn_dec *d);
+int state__ixn_apply_delete(struct txn *t, struct cn_dec *d);
+extern const struct avl_ops state__ixn_ops;
+/* The intentions section of a snapshot (snapshot.c's format 4). */
+int state__ixn_encode(const struct state *s, struct cn_buf *b);
+int state__ixn_decode(struct state *s, struct cn_dec *d, char *err, size_t errcap);
+int state__ca_apply_set(struct txn *t, struct cn_dec *d);
+extern const struct avl_ops state__ca_ops;
+int state__ca_encode(const struct state *s, struct cn_buf *b);
+int state__ca_decode(struct state *s, struct cn_dec *d, char *err, size_t errcap);
 
 /* ---- catalog txn operations (catalog.c entry points for cattxn.c) ------------
  * Sets behave as a REGISTER of that one item (CN_EINVAL with the error
