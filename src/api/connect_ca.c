@@ -299,6 +299,22 @@ static void on_set_done(struct api_ctx *c, int rc, const struct state_result *re
         api_reply_empty(c);
 }
 
+/* The request body as a JSON object ("{}" when empty), or NULL after
+ * answering 400. The caller puts it. */
+static struct json_object *body_object(struct api_ctx *c)
+{
+    char err[300];
+    struct json_object *o =
+        cn_json_parse(c->req->body_len ? c->req->body : "{}",
+                      c->req->body_len ? c->req->body_len : 2, err, sizeof(err));
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        api_error(c, 400, "Request decode failed: %s", o ? "not an object" : err);
+        return NULL;
+    }
+    return o;
+}
+
 static void h_config(struct api_ctx *c)
 {
     struct api_connect *k = c->api->connect;
@@ -307,14 +323,9 @@ static void h_config(struct api_ctx *c)
         return;
     }
     char err[512];
-    struct json_object *o =
-        cn_json_parse(c->req->body_len ? c->req->body : "{}",
-                      c->req->body_len ? c->req->body_len : 2, err, sizeof(err));
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        api_error(c, 400, "Request decode failed: %s", o ? "not an object" : err);
+    struct json_object *o = body_object(c);
+    if (!o)
         return;
-    }
     const char *prov = "";
     int force = 0;
     struct json_object *cfg = cn_json_get(o, "Config");
@@ -457,14 +468,9 @@ static void r_leaf(struct api_ctx *c, struct api_read *r)
 static void h_authorize(struct api_ctx *c)
 {
     char err[300];
-    struct json_object *o =
-        cn_json_parse(c->req->body_len ? c->req->body : "{}",
-                      c->req->body_len ? c->req->body_len : 2, err, sizeof(err));
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        api_error(c, 400, "Request decode failed: %s", o ? "not an object" : err);
+    struct json_object *o = body_object(c);
+    if (!o)
         return;
-    }
     const char *target = "", *uri = "";
     cn_json_get_str(o, "Target", &target);
     cn_json_get_str(o, "ClientCertURI", &uri);

@@ -386,15 +386,10 @@ static int pair_params(struct api_ctx *c, const char **src, const char **dst, ch
     return 0;
 }
 
-static void r_exact(struct api_ctx *c, struct api_read *r)
+/* One intention (x may be NULL: 404), blocking on the table. */
+static void read_one(struct api_ctx *c, struct api_read *r, const struct state_intention *x)
 {
-    struct state *st = srv_state(c->api->srv);
-    const char *src, *dst;
-    char err[600];
-    if (pair_params(c, &src, &dst, err, sizeof(err)))
-        return read_error(r, 400, err);
-    const struct state_intention *x = state_intention_get(st, src, dst);
-    index_and_watch(st, r);
+    index_and_watch(srv_state(c->api->srv), r);
     if (!x)
         return read_error(r, 404, "Intention not found");
     struct cn_jsonw w;
@@ -402,6 +397,16 @@ static void r_exact(struct api_ctx *c, struct api_read *r)
     json_ixn(&w, x);
     if (w.err)
         read_error(r, 500, "out of memory");
+}
+
+static void r_exact(struct api_ctx *c, struct api_read *r)
+{
+    struct state *st = srv_state(c->api->srv);
+    const char *src, *dst;
+    char err[600];
+    if (pair_params(c, &src, &dst, err, sizeof(err)))
+        return read_error(r, 400, err);
+    read_one(c, r, state_intention_get(st, src, dst));
 }
 
 static void r_match(struct api_ctx *c, struct api_read *r)
@@ -473,16 +478,7 @@ static void r_check(struct api_ctx *c, struct api_read *r)
 
 static void r_by_id(struct api_ctx *c, struct api_read *r)
 {
-    struct state *st = srv_state(c->api->srv);
-    const struct state_intention *x = state_intention_by_id(st, c->arg);
-    index_and_watch(st, r);
-    if (!x)
-        return read_error(r, 404, "Intention not found");
-    struct cn_jsonw w;
-    api_jsonw(c, &w, &r->body);
-    json_ixn(&w, x);
-    if (w.err)
-        read_error(r, 500, "out of memory");
+    read_one(c, r, state_intention_by_id(srv_state(c->api->srv), c->arg));
 }
 
 static void r_specific(struct api_ctx *c, struct api_read *r)

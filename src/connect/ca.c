@@ -1,6 +1,7 @@
 /* connect/ca.c: certificates for the built-in CA through OpenSSL 3 (EVP keys,
  * X509 builders). See ca.h. Every OpenSSL object is freed on every path; an
  * OpenSSL failure is CN_EIO with the first queued error's text. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -168,35 +169,35 @@ static int set_cn(X509_NAME *n, const char *cn)
                : -1;
 }
 
-int connect_ca_new_root(const char *trust_domain, int64_t now, int64_t ttl_s,
-                        struct connect_cert *out, char *err, size_t cap)
+struct ext {
+    int nid;
+    const char *value;
+};
+
+/* A certificate for a fresh P-256 key: subject CN cn, issued by issuer with
+ * signer's key (NULL, NULL: self-signed), with the extensions, valid ttl_s,
+ * into out (described, PEM certificate and key). */
+static int issue(const char *cn, X509 *issuer, EVP_PKEY *signer, const struct ext *exts,
+                 size_t nexts, int64_t now, int64_t ttl_s, const char *what,
+                 struct connect_cert *out, char *err, size_t cap)
 {
     memset(out, 0, sizeof(*out));
     EVP_PKEY *key = EVP_EC_gen("P-256");
     X509 *x = X509_new();
     int rc = CN_EIO;
     if (!key || !x) {
-        rc = ossl_fail(err, cap, "generating the root key");
+        rc = ossl_fail(err, cap, "generating a P-256 key");
         goto out;
     }
-    unsigned char r[4];
-    char cn[256], san[320];
-    if (RAND_bytes(r, sizeof(r)) != 1) {
-        rc = ossl_fail(err, cap, "random bytes");
-        goto out;
-    }
-    snprintf(cn, sizeof(cn), "pri-%02x%02x%02x%02x.consul.ca.%.8s.consul", r[0], r[1], r[2], r[3],
-             trust_domain);
-    snprintf(san, sizeof(san), "URI:spiffe://%s", trust_domain);
-    X509_NAME *name = X509_get_subject_name(x);
-    if (X509_set_version(x, 2) != 1 || random_serial(x) || set_times(x, now, ttl_s) ||
-        set_cn(name, cn) || X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, key) != 1 ||
-        add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
-        add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") ||
-        add_ext(x, x, NID_subject_key_identifier, "hash") ||
-        add_ext(x, x, NID_authority_key_identifier, "keyid:always") ||
-        add_ext(x, x, NID_subject_alt_name, san) || X509_sign(x, key, EVP_sha256()) <= 0) {
-        rc = ossl_fail(err, cap, "building the root certificate");
+    X509 *iss = issuer ? issuer : x;
+    bool ok = X509_set_version(x, 2) == 1 && !random_serial(x) && !set_times(x, now, ttl_s) &&
+              !set_cn(X509_get_subject_name(x), cn) &&
+              X509_set_issuer_name(x, X509_get_subject_name(iss)) == 1 &&
+              X509_set_pubkey(x, key) == 1;
+    for (size_t i = 0; ok && i < nexts; i++)
+        ok = !add_ext(x, iss, exts[i].nid, exts[i].value);
+    if (!ok || X509_sign(x, signer ? signer : key, EVP_sha256()) <= 0) {
+        rc = ossl_fail(err, cap, what);
         goto out;
     }
     describe(x, out);
@@ -211,6 +212,28 @@ out:
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;
+}
+
+int connect_ca_new_root(const char *trust_domain, int64_t now, int64_t ttl_s,
+                        struct connect_cert *out, char *err, size_t cap)
+{
+    unsigned char r[4];
+    char cn[256], san[320];
+    memset(out, 0, sizeof(*out));
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return ossl_fail(err, cap, "random bytes");
+    snprintf(cn, sizeof(cn), "pri-%02x%02x%02x%02x.consul.ca.%.8s.consul", r[0], r[1], r[2], r[3],
+             trust_domain);
+    snprintf(san, sizeof(san), "URI:spiffe://%s", trust_domain);
+    const struct ext exts[] = {
+        {NID_basic_constraints, "critical,CA:TRUE"},
+        {NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"},
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"},
+        {NID_subject_alt_name, san},
+    };
+    return issue(cn, NULL, NULL, exts, sizeof(exts) / sizeof(exts[0]), now, ttl_s,
+                 "building the root certificate", out, err, cap);
 }
 
 /* The CA certificate and key, checked to belong together. */
@@ -241,38 +264,18 @@ int connect_ca_sign_leaf(const char *ca_cert_pem, const char *ca_key_pem, const 
     int rc = load_ca(ca_cert_pem, ca_key_pem, &ca, &cakey, err, cap);
     if (rc)
         return rc;
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
     char san[1100];
     snprintf(san, sizeof(san), "URI:%s", uri);
-    rc = CN_EIO;
-    if (!key || !x) {
-        rc = ossl_fail(err, cap, "generating the leaf key");
-        goto out;
-    }
-    if (X509_set_version(x, 2) != 1 || random_serial(x) || set_times(x, now, ttl_s) ||
-        set_cn(X509_get_subject_name(x), cn) ||
-        X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 || X509_set_pubkey(x, key) != 1 ||
-        add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE") ||
-        add_ext(x, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment,keyAgreement") ||
-        add_ext(x, ca, NID_ext_key_usage, "serverAuth,clientAuth") ||
-        add_ext(x, ca, NID_subject_key_identifier, "hash") ||
-        add_ext(x, ca, NID_authority_key_identifier, "keyid:always") ||
-        add_ext(x, ca, NID_subject_alt_name, san) || X509_sign(x, cakey, EVP_sha256()) <= 0) {
-        rc = ossl_fail(err, cap, "signing the leaf certificate");
-        goto out;
-    }
-    describe(x, out);
-    out->cert_pem = pem_of(wr_cert, x);
-    out->key_pem = pem_of(wr_key, key);
-    rc = out->cert_pem && out->key_pem ? 0 : CN_ENOMEM;
-    if (rc)
-        snprintf(err, cap, "out of memory");
-out:
-    if (rc)
-        connect_cert_clear(out);
-    X509_free(x);
-    EVP_PKEY_free(key);
+    const struct ext exts[] = {
+        {NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature,keyEncipherment,keyAgreement"},
+        {NID_ext_key_usage, "serverAuth,clientAuth"},
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"},
+        {NID_subject_alt_name, san},
+    };
+    rc = issue(cn, ca, cakey, exts, sizeof(exts) / sizeof(exts[0]), now, ttl_s,
+               "signing the leaf certificate", out, err, cap);
     X509_free(ca);
     EVP_PKEY_free(cakey);
     return rc;
