@@ -112,6 +112,9 @@ static const struct opt opts[] = {
      "Blocking-query wait when ?wait is not given."},
     {NULL, "max_query_time", OPT_DUR, OFF(max_query_time), "10m", 0, 0,
      "Longest blocking-query wait."},
+    {NULL, "ae_interval", OPT_DUR, OFF(ae_interval), "1m", 0, 0,
+     "Client agents: base interval of the full anti-entropy sync with the catalog (Consul's "
+     "ae_interval): scaled up above 128 nodes, plus a random stagger."},
     {"config-dir", NULL, OPT_LIST, OFF(config_dirs), "", 0, (int64_t)OFF(nconfig_dirs),
      "Directory of config files: its *.hcl and *.json files are loaded in lexical order, other "
      "files ignored (repeatable; directories before -config-file files)."},

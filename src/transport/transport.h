@@ -58,7 +58,9 @@ enum xport_type {
                              * xport_send refuses it */
     XPORT_SNAP_CHUNK = 5,   /* a piece of a snapshot file (server/snapstream.c) */
     XPORT_SNAP_ACK = 6,     /* its acknowledgement: flow control */
-    XPORT_TYPE__MAX = 6,
+    XPORT_CLIENT_REQ = 7,   /* a client agent's request to a server (server/cl_codec.h) */
+    XPORT_CLIENT_RESP = 8,  /* its answer */
+    XPORT_TYPE__MAX = 8,
 };
 
 /* ---- the pure codec -------------------------------------------------------------- */
