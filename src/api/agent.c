@@ -207,6 +207,8 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_obj_open(&w);
     kstat(&w, "http_parked", hs.parked);
     kstat(&w, "watches", srv_watch_count(s));
+    /* client agents' requests this server is serving (parked ones included) */
+    kstat(&w, "client_requests", api_remote_count(c->api));
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);

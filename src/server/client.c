@@ -815,8 +815,9 @@ int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, si
                                .arg = s,
                                .max_msg = srv__xport_max_msg(),
                                .chunk_size = srv__xport_max_msg() / 2,
-                               /* a lost server is noticed within 4 heartbeats */
-                               .heartbeat_ms = 250};
+                               /* keepalives every 2 s; a silent server (partition,
+                                * SIGSTOP) is given up after 8 s; a closed one at once */
+                               .heartbeat_ms = SRV_CLIENT_IDLE_MS / 4};
     char xerr[256] = "";
     int rc = xport_start(s->loop, &xo, &s->x, xerr, sizeof(xerr));
     if (rc) {

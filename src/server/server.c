@@ -160,7 +160,9 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
                                    /* Keepalives and the idle limit follow Raft's
                                     * heartbeat, at least 25 ms: a shorter idle limit
                                     * would reset links of a merely busy peer. */
-                                   .heartbeat_ms = hb_xport};
+                                   .heartbeat_ms = hb_xport,
+                                   /* client agents' connections (client.c) */
+                                   .guest_idle_ms = SRV_CLIENT_IDLE_MS};
         char xerr[256] = "";
         rc = xport_start(loop, &xo, &s->x, xerr, sizeof(xerr));
         if (rc) {

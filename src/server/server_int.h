@@ -35,6 +35,9 @@
 #define SNAP_KEEP_BYTES ((size_t)4 << 20) /* ...and at most this much payload */
 #define SNAP_MAGIC "CNS1"
 #define MAX_DIR 32 /* servers this one knows about */
+/* A client agent's connection to a server: silence limit on both sides
+ * (keepalives every quarter of it). */
+#define SRV_CLIENT_IDLE_MS 8000
 
 /* A write (srv_propose) until its callback ran: its rules (attempts,
  * terms, deadlines) are server/reqs.c's, shared with the simulator. Its

@@ -173,6 +173,11 @@ struct xport_options {
     uint64_t hello_timeout_ms;         /* a connection must complete its hello; 0 = 5 s (a hello
                                         * that arrived while our loop stalled is read first) */
     uint64_t seed;                     /* backoff jitter PRNG seed; 0 = from the clock */
+    /* Inbound connections from nodes that are not peers (client agents,
+     * which send keepalives less often): presumed dead after this much
+     * silence, and sent a keepalive after a quarter of it without a write.
+     * 0 = as for peers. */
+    uint64_t guest_idle_ms;
     xport_frame_recv_cb on_frame;      /* required */
     xport_peer_state_cb on_peer_state; /* may be NULL */
     void *arg;                         /* for on_frame and on_peer_state */
