@@ -844,10 +844,11 @@ int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, si
 
 static void cl_timer_closed(uv_handle_t *h)
 {
-    struct srv *s = h->data;
+    struct srv *s = h->data; /* the handle lives in s->cl: freed last */
     cn_free(s->cl);
     s->cl = NULL;
-    srv__on_handle_closed(h);
+    if (--s->handles == 0 && s->closing)
+        srv__free(s);
 }
 
 void srv__client_close(struct srv *s)

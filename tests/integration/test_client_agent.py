@@ -13,7 +13,8 @@ import time
 import pytest
 import requests
 
-from conftest import CAIRN_BIN, Agent, Cluster, free_port, wait_until, index_of
+from conftest import (CAIRN_BIN, Agent, Cluster, assert_no_sanitizer_reports, free_port,
+                      index_of, wait_until)
 
 
 class ClientAgent(Agent):
@@ -57,6 +58,7 @@ def cluster(tmp_path):
     finally:
         for a in c.agents:
             a.close()
+    assert_no_sanitizer_reports(c.agents)
 
 
 @pytest.fixture
@@ -70,7 +72,10 @@ def clients(tmp_path, cluster):
         return a
     yield make
     for a in made:
+        rc = a.stop()
         a.close()
+        assert rc in (None, 0), "client %s exited %s; log:\n%s" % (a.name, rc, a.log_tail())
+    assert_no_sanitizer_reports(made)
 
 
 def catalog_nodes(agent):
