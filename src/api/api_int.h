@@ -33,9 +33,9 @@ struct api {
     uv_loop_t *loop;
     struct srv *srv;
     struct local *local;
-    struct api_config cfg; /* strings owned (copied) */
-    uint64_t rng;          /* xorshift state for query jitter */
-    struct api_sess *sess; /* session_ttl.c */
+    struct api_config cfg;     /* strings owned (copied) */
+    uint64_t rng;              /* xorshift state for query jitter */
+    struct api_sess *sess;     /* session_ttl.c */
     struct api_remote *remote; /* remote.c: client agents' requests served here */
 };
 

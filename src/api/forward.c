@@ -16,9 +16,8 @@
 
 /* Request headers a server's endpoints read. */
 static const char *const fwd_headers[] = {
-    "Content-Type",        "X-Consul-Token",     "Authorization",
-    "X-Consul-Namespace",  "X-Consul-Partition", "Cache-Control",
-    "X-Consul-Index",
+    "Content-Type",       "X-Consul-Token", "Authorization",  "X-Consul-Namespace",
+    "X-Consul-Partition", "Cache-Control",  "X-Consul-Index",
 };
 
 struct fwd {
@@ -42,9 +41,9 @@ static void on_answer(void *arg, int rc, const struct srv_cl_resp *m)
         /* Consul's texts: structs.ErrNoServers; a connection lost under an
          * RPC in flight. */
         reply_text(req, 500,
-                   rc == CN_EAGAIN   ? "No known Consul servers"
-                   : rc == CN_EIO    ? "rpc error making call: EOF"
-                                     : "agent shutting down");
+                   rc == CN_EAGAIN ? "No known Consul servers"
+                   : rc == CN_EIO  ? "rpc error making call: EOF"
+                                   : "agent shutting down");
         cn_free(f);
         return;
     }
@@ -63,8 +62,7 @@ static void on_answer(void *arg, int rc, const struct srv_cl_resp *m)
     if (bad)
         reply_text(req, 500, "out of memory");
     else
-        http_respond(req, m->status, m->has_ctype ? ctype : NULL, h.p, h.len, m->body,
-                     m->body_len);
+        http_respond(req, m->status, m->has_ctype ? ctype : NULL, h.p, h.len, m->body, m->body_len);
     cn_buf_free(&h);
     cn_free(f);
 }
@@ -114,8 +112,8 @@ void api__forward(struct api *a, struct http_req *req)
         const char *v = http_req_header(req, fwd_headers[i]);
         if (!v)
             continue;
-        m->hdrs[m->nhdrs++] = (struct srv_cl_hdr){fwd_headers[i], v, strlen(fwd_headers[i]),
-                                                  strlen(v)};
+        m->hdrs[m->nhdrs++] =
+            (struct srv_cl_hdr){fwd_headers[i], v, strlen(fwd_headers[i]), strlen(v)};
     }
     m->body = req->body;
     m->body_len = req->body_len;
@@ -132,5 +130,5 @@ void api__forward(struct api *a, struct http_req *req)
     /* No deadline of ours beyond the longest blocking wait plus the hold
      * (the answer always comes later: from a frame). */
     http_req_park(req, a->cfg.max_query_ms + a->cfg.max_query_ms / 16 + 60000, on_timeout,
-                      on_abort);
+                  on_abort);
 }

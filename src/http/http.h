@@ -121,9 +121,8 @@ typedef void (*http_vreq_done_cb)(void *arg, int status, const char *content_typ
 /* 0 with *out, or the HTTP status of what is wrong with the request (400 for
  * a malformed target or method, 500 out of memory). Everything is copied. */
 int http_vreq_new(uv_loop_t *loop, const char *method, size_t method_len, const char *target,
-                  size_t target_len, const struct http_vhdr *hdrs, size_t nhdrs,
-                  const void *body, size_t body_len, http_vreq_done_cb done, void *arg,
-                  struct http_req **out);
+                  size_t target_len, const struct http_vhdr *hdrs, size_t nhdrs, const void *body,
+                  size_t body_len, http_vreq_done_cb done, void *arg, struct http_req **out);
 /* The requester went away: the request's abort callback runs (as for a
  * closed connection) and `done` never runs; the handler's http_respond then
  * only frees it. */

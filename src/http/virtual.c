@@ -120,21 +120,19 @@ static const struct {
     const char *name;
     enum http_method m;
 } methods[] = {
-    {"GET", HTTP_M_GET},       {"HEAD", HTTP_M_HEAD},       {"PUT", HTTP_M_PUT},
-    {"POST", HTTP_M_POST},     {"DELETE", HTTP_M_DELETE},   {"OPTIONS", HTTP_M_OPTIONS},
+    {"GET", HTTP_M_GET},     {"HEAD", HTTP_M_HEAD},     {"PUT", HTTP_M_PUT},
+    {"POST", HTTP_M_POST},   {"DELETE", HTTP_M_DELETE}, {"OPTIONS", HTTP_M_OPTIONS},
     {"PATCH", HTTP_M_PATCH},
 };
 
 int http_vreq_new(uv_loop_t *loop, const char *method, size_t method_len, const char *target,
-                  size_t target_len, const struct http_vhdr *hdrs, size_t nhdrs,
-                  const void *body, size_t body_len, http_vreq_done_cb done, void *arg,
-                  struct http_req **out)
+                  size_t target_len, const struct http_vhdr *hdrs, size_t nhdrs, const void *body,
+                  size_t body_len, http_vreq_done_cb done, void *arg, struct http_req **out)
 {
     *out = NULL;
     int m = -1;
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (strlen(methods[i].name) == method_len &&
-            !memcmp(methods[i].name, method, method_len))
+        if (strlen(methods[i].name) == method_len && !memcmp(methods[i].name, method, method_len))
             m = (int)i;
     if (m < 0 || !target_len || memchr(target, 0, target_len))
         return 400;

@@ -214,8 +214,8 @@ static int svc_bytes(struct local *l, const struct state_service *s, struct cn_b
 static bool svc_same(struct local *l, const struct state_service *a, const struct state_service *b)
 {
     struct cn_buf x = CN_BUF_INIT, y = CN_BUF_INIT;
-    bool same = !svc_bytes(l, a, &x) && !svc_bytes(l, b, &y) && x.len == y.len &&
-                !memcmp(x.p, y.p, x.len);
+    bool same =
+        !svc_bytes(l, a, &x) && !svc_bytes(l, b, &y) && x.len == y.len && !memcmp(x.p, y.p, x.len);
     cn_buf_free(&x);
     cn_buf_free(&y);
     return same;

@@ -284,8 +284,7 @@ int srv_cl_req_decode(const void *p, size_t len, struct srv_cl_req *m, char *err
     return finish(&r);
 }
 
-int srv_cl_resp_decode(const void *p, size_t len, struct srv_cl_resp *m, char *err,
-                       size_t errcap)
+int srv_cl_resp_decode(const void *p, size_t len, struct srv_cl_resp *m, char *err, size_t errcap)
 {
     struct rd r = {p, len, 0, false, err, errcap};
     memset(m, 0, sizeof(*m));

@@ -85,8 +85,7 @@ int srv_cl_req_encode(const struct srv_cl_req *m, struct cn_buf *out);
 int srv_cl_resp_encode(const struct srv_cl_resp *m, struct cn_buf *out);
 /* 0 or CN_EPROTO (err says why and where; may be NULL). */
 int srv_cl_req_decode(const void *p, size_t len, struct srv_cl_req *m, char *err, size_t errcap);
-int srv_cl_resp_decode(const void *p, size_t len, struct srv_cl_resp *m, char *err,
-                       size_t errcap);
+int srv_cl_resp_decode(const void *p, size_t len, struct srv_cl_resp *m, char *err, size_t errcap);
 /* Walk a DUMP answer's commands: *off starts at 0. 1 with the next command
  * in *cmd, *len; 0 at the end; CN_EPROTO when truncated. */
 int srv_cl_dump_next(const void *p, size_t len, size_t *off, const void **cmd, size_t *cmd_len);

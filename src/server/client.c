@@ -94,8 +94,7 @@ static void on_client_applied(void *arg, int rc, const struct state_result *res)
     struct cl_prop *p = arg;
     struct srv *s = p->s;
     if (!s->closing)
-        answer_code(s, p->from, SRV_CL_PROPOSE, p->id, rc, s->applied,
-                    rc ? cn_strerror(rc) : NULL);
+        answer_code(s, p->from, SRV_CL_PROPOSE, p->id, rc, s->applied, rc ? cn_strerror(rc) : NULL);
     cn_free(p);
 }
 
