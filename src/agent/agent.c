@@ -812,8 +812,11 @@ static int run(struct agent *ag)
                 c->bootstrap ? "true" : "false", (long long)c->bootstrap_expect);
     cn_info("agent", "       Client Addr: %s (HTTP: %d)", c->client_addr,
             http_server_port(ag->http));
-    cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
-            (long long)c->server_port);
+    if (ag->client)
+        cn_info("agent", "      Cluster Addr: %s (client: no server RPC port)", ag->advertise);
+    else
+        cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
+                (long long)c->server_port);
     cn_info("agent", "          Data dir: %s%s", c->data_dir,
             c->dev ? " (dev: removed at exit)" : "");
 

@@ -187,13 +187,52 @@ static int count_node(void *arg, const struct state_node *n)
     return 0;
 }
 
+struct dump_wait {
+    struct srv *s;
+    uint64_t from, id;
+    char node[SRV_CL_NODE_MAX + 1];
+};
+
+static void dump_now(struct srv *s, uint64_t from, uint64_t id, const char *node);
+
+/* After the read barrier: this server has applied what the leader had
+ * committed when the dump was asked (a lagging follower would report
+ * drift that is not there). */
+static void on_dump_barrier(void *arg, int rc)
+{
+    struct dump_wait *w = arg;
+    struct srv *s = w->s;
+    if (!s->closing) {
+        if (rc)
+            answer_code(s, w->from, SRV_CL_DUMP, w->id, rc, 0, NULL);
+        else
+            dump_now(s, w->from, w->id, w->node);
+    }
+    cn_free(w);
+}
+
 static void serve_dump(struct srv *s, uint64_t from, const struct srv_cl_req *m)
 {
-    char node[SRV_CL_NODE_MAX + 1];
-    memcpy(node, m->target, m->target_len);
-    node[m->target_len] = '\0';
+    struct dump_wait *w = cn_malloc(sizeof(*w));
+    if (!w) {
+        answer_code(s, from, SRV_CL_DUMP, m->id, CN_ENOMEM, 0, NULL);
+        return;
+    }
+    w->s = s;
+    w->from = from;
+    w->id = m->id;
+    memcpy(w->node, m->target, m->target_len);
+    w->node[m->target_len] = '\0';
+    if (srv_read_barrier(s, SRV_READ_DEFAULT, on_dump_barrier, w) != 0) {
+        answer_code(s, from, SRV_CL_DUMP, m->id, CN_ENOMEM, 0, NULL);
+        cn_free(w);
+    }
+}
+
+static void dump_now(struct srv *s, uint64_t from, uint64_t id, const char *node)
+{
     struct dump d = {.st = s->state, .body = CN_BUF_INIT};
-    struct srv_cl_resp a = {.kind = SRV_CL_DUMP, .id = m->id, .index = s->applied};
+    struct srv_cl_resp a = {.kind = SRV_CL_DUMP, .id = id, .index = s->applied};
     state_nodes_foreach(s->state, count_node, &a.nodes);
     d.node = state_node_get(s->state, node);
     if (d.node) {
@@ -393,9 +432,10 @@ static void lose_pref(struct srv *s, const char *why)
         nx = k->next;
         if (k->sent_to != lost)
             continue;
-        if (k->idempotent)
+        if (k->idempotent) {
             k->sent_to = 0;
-        else
+            k->deadline = now + s->hold_ms; /* a new hold for the next server */
+        } else
             call_fail(s, k, CN_EIO);
     }
     int nxt = next_server(c, now);
