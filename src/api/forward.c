@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "base/dur.h"
 #include "base/err.h"
 #include "base/mem.h"
 
@@ -127,8 +128,20 @@ void api__forward(struct api *a, struct http_req *req)
                    rc == CN_EINVAL ? "Bad Request" : cn_strerror(rc));
         return;
     }
-    /* No deadline of ours beyond the longest blocking wait plus the hold
-     * (the answer always comes later: from a frame). */
-    http_req_park(req, a->cfg.max_query_ms + a->cfg.max_query_ms / 16 + 60000, on_timeout,
-                  on_abort);
+    /* The answer always comes later (from a frame). A deadline of ours in
+     * case it never does (an answer the server could not queue): a blocking
+     * query's wait and jitter, else nothing, plus the hold timeout and a
+     * margin. */
+    uint64_t wait_ms = 0;
+    if (http_req_param(req, "index")) {
+        const struct http_param *w = http_req_param(req, "wait");
+        int64_t ns = 0;
+        wait_ms = a->cfg.default_query_ms;
+        if (w && *w->value && !cn_dur_parse(w->value, &ns) && ns >= 0)
+            wait_ms = (uint64_t)(ns / CN_NS_PER_MS);
+        if (wait_ms > a->cfg.max_query_ms)
+            wait_ms = a->cfg.max_query_ms;
+        wait_ms += wait_ms / 16;
+    }
+    http_req_park(req, wait_ms + 7000 + 30000, on_timeout, on_abort);
 }

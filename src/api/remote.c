@@ -7,6 +7,7 @@
  * headers, body) goes back to the client. A CANCEL from the client, or the
  * client's last connection closing, aborts the request: a parked blocking
  * query is released at once, not at its deadline. */
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api_int.h"
@@ -60,6 +61,19 @@ static uint32_t split_headers(const char *h, size_t len, struct srv_cl_hdr *out,
     return n;
 }
 
+static void answer_status(struct api *a, uint64_t to, uint64_t id, int status, const char *msg)
+{
+    struct srv_cl_resp m = {.kind = SRV_CL_HTTP,
+                            .id = id,
+                            .status = (uint16_t)status,
+                            .has_ctype = true,
+                            .ctype = "text/plain; charset=utf-8",
+                            .ctype_len = strlen("text/plain; charset=utf-8"),
+                            .body = msg,
+                            .body_len = strlen(msg)};
+    srv_client_answer(a->srv, to, &m);
+}
+
 static void on_done(void *arg, int status, const char *ctype, const char *hdrs, size_t hlen,
                     const void *body, size_t blen)
 {
@@ -77,25 +91,21 @@ static void on_done(void *arg, int status, const char *ctype, const char *hdrs, 
         m->body = body;
         m->body_len = blen;
         int rc = srv_client_answer(a->srv, r->from, m);
-        if (rc && rc != CN_EAGAIN)
+        if (rc == CN_ETOOBIG) {
+            /* Over the transport's message limit: say so, not nothing. */
+            cn_warn("api", "answer of %zu bytes to client %016llx is over the RPC message limit",
+                    blen, (unsigned long long)r->from);
+            char msg[128];
+            snprintf(msg, sizeof(msg), "answer of %zu bytes too large for the client RPC", blen);
+            answer_status(a, r->from, r->id, 500, msg);
+        } else if (rc) {
+            /* The client's request times out on its side (api/forward.c). */
             cn_warn("api", "answer to client %016llx: %s", (unsigned long long)r->from,
                     cn_strerror(rc));
+        }
         cn_free(m);
     }
     unlink_rreq(a, r);
-}
-
-static void answer_status(struct api *a, uint64_t to, uint64_t id, int status, const char *msg)
-{
-    struct srv_cl_resp m = {.kind = SRV_CL_HTTP,
-                            .id = id,
-                            .status = (uint16_t)status,
-                            .has_ctype = true,
-                            .ctype = "text/plain; charset=utf-8",
-                            .ctype_len = strlen("text/plain; charset=utf-8"),
-                            .body = msg,
-                            .body_len = strlen(msg)};
-    srv_client_answer(a->srv, to, &m);
 }
 
 static void serve_http(struct api *a, uint64_t from, const struct srv_cl_req *m)

@@ -49,7 +49,7 @@ static bool kind_ok(int k, bool req)
 
 int srv_cl_req_encode(const struct srv_cl_req *m, struct cn_buf *b)
 {
-    if (!kind_ok(m->kind, true))
+    if (!kind_ok((int)m->kind, true))
         return CN_EINVAL;
     int rc = cn_enc_u8(b, SRV_CL_VERSION);
     rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->kind);
@@ -82,7 +82,7 @@ int srv_cl_req_encode(const struct srv_cl_req *m, struct cn_buf *b)
 
 int srv_cl_resp_encode(const struct srv_cl_resp *m, struct cn_buf *b)
 {
-    if (!kind_ok(m->kind, false))
+    if (!kind_ok((int)m->kind, false))
         return CN_EINVAL;
     int rc = cn_enc_u8(b, SRV_CL_VERSION);
     rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->kind);
