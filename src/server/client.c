@@ -523,6 +523,7 @@ void srv__client_learned(struct srv *s, uint64_t id, const char *addr)
         snprintf(v->addr, sizeof(v->addr), "%s", addr);
     }
     v->id = id;
+    v->configured = true; /* probes are made for configured addresses only */
     if (c->pref < 0)
         choose(s, (int)(v - c->sv));
 }
@@ -805,6 +806,10 @@ int srv_client_servers_set(struct srv *s, const char *const *addrs, size_t n)
     }
     c->n = w;
     c->pref = np;
+    /* The preferred server left the list (the gossip layer saw it fail or
+     * leave): move on now rather than at the next error. */
+    if (n > 0 && c->pref >= 0 && !c->sv[c->pref].configured)
+        lose_pref(s, "is no longer among the servers");
     srv__run_probes(s);
     return 0;
 }

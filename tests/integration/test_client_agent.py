@@ -255,6 +255,26 @@ def test_failover_to_another_server(cluster, clients):
     assert used_server() != addr
 
 
+def test_servers_learnt_from_one(cluster, clients):
+    """Given one server's address, a client learns the others from it (the
+    directory every server sends) and fails over to them."""
+    first = cluster.agents[0]
+    c1 = clients("c1", ports=[first.server_port]).start()
+    register(c1, "one", port=1)
+    first.kill9()
+    cluster.agents.remove(first)
+    def read_ok():
+        try:
+            r = c1.get("/v1/catalog/service/one", timeout=10)
+            return r if r.status_code == 200 and r.json() else None
+        except requests.RequestException:
+            return None
+    wait_until(read_ok, timeout=20, what="a read through a server learnt from the first")
+    cluster.wait_converged()
+    register(c1, "two", port=2)
+    assert cluster.agents[0].get("/v1/catalog/service/two").json()[0]["Node"] == "c1"
+
+
 def test_restart_resyncs_and_drift_repair(cluster, clients):
     c1 = clients("c1", ae_interval="1s").start()
     register(c1, "cache", port=6379, ttl="60s")
