@@ -213,6 +213,13 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "acl", "disabled");
+    if (srv_is_client(s)) {
+        /* agent/consul/client.go Stats: no raft group on a client. */
+        kstat(&w, "known_servers", srv_client_servers(s, NULL, 0));
+        cn_jsonw_kstr(&w, "server", "false");
+        cn_jsonw_obj_close(&w);
+        goto runtime;
+    }
     cn_jsonw_kstr(&w, "bootstrap", "true");
     cn_jsonw_kstr(&w, "known_datacenters", "1");
     cn_jsonw_kstr(&w, "leader", srv_is_leader(s) ? "true" : "false");
@@ -234,6 +241,7 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_kstr(&w, "protocol_version", "3");
     cn_jsonw_kstr(&w, "state", srv_is_leader(s) ? "Leader" : "Follower");
     cn_jsonw_obj_close(&w);
+runtime:
     cn_jsonw_key(&w, "runtime");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "arch", api__host_arch());

@@ -97,6 +97,9 @@ def test_client_registers_through_servers(cluster, clients):
     me = c1.get("/v1/agent/self").json()
     assert me["Config"]["Server"] is False
     assert me["Member"]["Tags"]["role"] == "node"
+    assert me["Stats"]["consul"]["server"] == "false" and "raft" not in me["Stats"]
+    wait_until(lambda: c1.get("/v1/agent/self").json()["Stats"]["consul"]["known_servers"]
+               == "3", what="three servers known")
     # The node entry carries the agent's address and tagged addresses.
     for s in cluster.agents:
         nodes = wait_until(lambda: (lambda n: n if "c1" in n and "c2" in n else None)(
