@@ -426,8 +426,12 @@ static void lose_pref(struct srv *s, const char *why)
         return;
     uint64_t lost = p->id;
     uint64_t now = uv_now(s->loop);
+    /* Said once per loss, not at every retry of a server still down. */
+    if (!p->failed_at || now - p->failed_at > CL_FAILED_MS)
+        cn_warn("client", "server %s %s: failing over", p->addr, why);
+    else
+        cn_debug("client", "server %s %s", p->addr, why);
     p->failed_at = now;
-    cn_warn("client", "server %s %s: failing over", p->addr, why);
     for (struct cl_call *k = c->calls.head, *nx; k; k = nx) {
         nx = k->next;
         if (k->sent_to != lost)

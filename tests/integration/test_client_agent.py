@@ -336,6 +336,9 @@ def test_client_refusals_and_members(tmp_path, cluster, clients):
     out = subprocess.run([CAIRN_BIN, "members", "-http-addr=127.0.0.1:%d" % c1.http_port],
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 0 and "c1" in out.stdout, out.stdout + out.stderr
+    # An alias of another node's health cannot be seen from a client's state.
+    r = c1.put_json("/v1/agent/check/register", {"Name": "a", "AliasNode": "s1"})
+    assert r.status_code == 400 and "not supported on client agents" in r.text
     # -bootstrap-expect and -bootstrap need -server (Consul's texts); DNS refused.
     for args, text in [(["-bootstrap-expect=3"], "'bootstrap_expect > 0' requires 'server = true'"),
                        (["-bootstrap"], "'bootstrap = true' requires 'server = true'")]:

@@ -30,8 +30,7 @@ static void done(void *arg, int status, const char *ct, const char *h, size_t hl
     snprintf(g->body, sizeof(g->body), "%.*s", (int)bl, b ? (const char *)b : "");
 }
 
-static struct http_req *mk(uv_loop_t *loop, const char *method, const char *target,
-                           struct got *g)
+static struct http_req *mk(uv_loop_t *loop, const char *method, const char *target, struct got *g)
 {
     struct http_vhdr h[1] = {{"X-Consul-Token", "secret", 14, 6}};
     struct http_req *r = NULL;
@@ -122,8 +121,7 @@ static void test_refusals(void **st)
     uv_loop_init(&loop);
     struct got g = {0};
     struct http_req *r = NULL;
-    assert_int_equal(http_vreq_new(&loop, "BREW", 4, "/", 1, NULL, 0, NULL, 0, done, &g, &r),
-                     400);
+    assert_int_equal(http_vreq_new(&loop, "BREW", 4, "/", 1, NULL, 0, NULL, 0, done, &g, &r), 400);
     assert_int_equal(http_vreq_new(&loop, "GET", 3, "nope", 4, NULL, 0, NULL, 0, done, &g, &r),
                      400);
     assert_int_equal(http_vreq_new(&loop, "GET", 3, "/a%zz", 5, NULL, 0, NULL, 0, done, &g, &r),
