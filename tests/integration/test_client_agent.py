@@ -353,6 +353,33 @@ def test_client_refusals_and_members(tmp_path, cluster, clients):
         p.stderr + p.stdout
 
 
+def test_no_server_reachable(tmp_path):
+    """No server answers: after the hold timeout (7 s) a forwarded read and a
+    registration both fail with Consul's text; the agent serves on."""
+    c1 = ClientAgent(tmp_path, "lonely", [free_port()])
+    c1.start(wait=False)
+    try:
+        wait_until(lambda: c1.get("/v1/agent/self", timeout=5).status_code == 200,
+                   what="the client's HTTP")
+        out = {}
+
+        def reg():
+            out["reg"] = c1.put_json("/v1/agent/service/register", {"Name": "x"}, timeout=30)
+        t = threading.Thread(target=reg)
+        t.start()
+        t0 = time.monotonic()
+        r = c1.get("/v1/kv/k", timeout=30)
+        assert (r.status_code, r.text) == (500, "No known Consul servers")
+        assert time.monotonic() - t0 >= 6
+        t.join(30)
+        assert out["reg"].status_code == 500 and "No known Consul servers" in out["reg"].text
+        assert c1.get("/v1/agent/services").json() == {}
+    finally:
+        c1.stop()
+        c1.close()
+    assert_no_sanitizer_reports([c1])
+
+
 def test_python_consul_against_client(cluster, clients):
     consul = pytest.importorskip("consul")
     c1 = clients("c1").start()
