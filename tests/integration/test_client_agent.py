@@ -207,18 +207,18 @@ def test_blocking_query_through_client(cluster, clients):
                what="released on the server when the client agent died")
 
 
+def used_server(c):
+    """The server RPC address the client agent uses now (its log says)."""
+    for line in reversed(c.log_text().splitlines()):
+        if "using server" in line:
+            return line.split("using server ")[1].split(" ")[0]
+    return None
+
+
 def test_failover_to_another_server(cluster, clients):
     c1 = clients("c1").start()
     register(c1, "api", port=9000)
-
-    def used_server():
-        # The server whose log says it serves c1 is not visible; kill the
-        # one c1 connects to: the first it names in its log.
-        for line in reversed(c1.log_text().splitlines()):
-            if "using server" in line:
-                return line.split("using server ")[1].split(" ")[0]
-        return None
-    addr = wait_until(used_server, what="a preferred server")
+    addr = wait_until(lambda: used_server(c1), what="a preferred server")
     victim = cluster.by_rpc(addr)
     # A blocking query parked on that server when it dies is sent again to
     # another one, and wakes on a write made there.
@@ -255,7 +255,7 @@ def test_failover_to_another_server(cluster, clients):
     # Writes too.
     register(c1, "api2", port=9001)
     assert [x["Node"] for x in cluster.agents[0].get("/v1/catalog/service/api2").json()] == ["c1"]
-    assert used_server() != addr
+    assert used_server(c1) != addr
 
 
 def test_servers_learnt_from_one(cluster, clients):
@@ -315,7 +315,10 @@ def test_restart_resyncs_and_drift_repair(cluster, clients):
 def test_server_restart_keeps_clients(cluster, clients):
     c1 = clients("c1").start()
     register(c1, "svc", port=1)
-    for srv in list(cluster.agents):
+    # The server the client uses, then another one.
+    used = wait_until(lambda: used_server(c1), what="a preferred server")
+    first = cluster.by_rpc(used)
+    for srv in [first, next(a for a in cluster.agents if a is not first)]:
         srv.restart(wait=False)
         srv.member = False
         srv.wait_ready()
