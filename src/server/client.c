@@ -872,11 +872,6 @@ int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, si
         snprintf(err, errcap, "server RPC: %s", xerr[0] ? xerr : cn_strerror(rc));
         return rc;
     }
-    for (size_t i = 0; i < opt->njoin; i++)
-        if (opt->join[i] && !srv__probe_new(s, opt->join[i])) {
-            snprintf(err, errcap, "out of memory");
-            return CN_ENOMEM;
-        }
     state_set_change_cb(s->state, on_change, s);
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = s;
@@ -884,7 +879,13 @@ int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, si
     uv_timer_start(&c->timer, on_cl_timer, CL_TIMER_MS, CL_TIMER_MS);
     uv_unref((uv_handle_t *)&c->timer);
     rebalance_at(s);
-    srv__run_probes(s);
+    /* -retry-join: the same entry as the gossip layer's server list. */
+    rc = srv_client_servers_set(s, opt->join, opt->njoin);
+    if (rc) {
+        snprintf(err, errcap, "%s",
+                 rc == CN_EINVAL ? "bad -retry-join address (host:port)" : "out of memory");
+        return rc;
+    }
     cn_info("server", "client agent: transport id %016llx, %zu server address%s to try",
             (unsigned long long)s->id, opt->njoin, opt->njoin == 1 ? "" : "es");
     return 0;
