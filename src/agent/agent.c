@@ -56,6 +56,10 @@ struct agent {
     uv_timer_t ae;      /* anti-entropy check of this node's registration */
     uv_timer_t leave;   /* after PUT /v1/agent/leave: shut down */
     int ae_missing;     /* consecutive checks that found this node absent */
+    bool client;        /* a client agent (no -server): agent/client.c */
+    bool local_started; /* client: local_start ran (after the first sync) */
+    bool ae_busy;       /* client: a sync's refresh in flight */
+    uint64_t ae_rng;
     uint64_t reap_mark; /* commit index at the previous reaper tick */
     char dev_dir[256];
     char node_id[40];
@@ -190,6 +194,84 @@ static void on_reap_timer(uv_timer_t *t)
  * leader is known and it stayed missing for two checks, write everything
  * back (local_resync). */
 #define AE_CHECK_MS 3000
+
+/* ---- client agents: anti-entropy through a server ---------------------------------
+ * Consul's agent/ae StateSyncer: a full sync every ae_interval (1 min) scaled
+ * by the cluster size (x1 up to 128 nodes, +1 per doubling above), plus a
+ * random stagger of up to that much, so 1,000 agents do not sync at once. A
+ * sync fetches the catalog's rows of this node (srv_client_refresh) and
+ * repairs what differs both ways (local_sync). The first sync also rebuilds
+ * the agent's registrations from the catalog (a restart with the same node
+ * name) and registers the node (local_start). */
+#define AE_RETRY_MS 2000
+
+static uint64_t ae_scale(uint64_t nodes)
+{
+    if (nodes <= 128)
+        return 1;
+    uint64_t f = 1;
+    for (uint64_t n = 128; n < nodes; n *= 2)
+        f++;
+    return f;
+}
+
+static uint64_t ae_rand(struct agent *ag, uint64_t span)
+{
+    ag->ae_rng ^= ag->ae_rng << 13;
+    ag->ae_rng ^= ag->ae_rng >> 7;
+    ag->ae_rng ^= ag->ae_rng << 17;
+    return span ? ag->ae_rng % span : 0;
+}
+
+static void on_client_ae_timer(uv_timer_t *t);
+
+static void on_refreshed(void *arg, int rc, uint64_t nodes)
+{
+    struct agent *ag = arg;
+    ag->ae_busy = false;
+    if (ag->stopping || !ag->local)
+        return;
+    if (rc) {
+        cn_warn("agent", "anti-entropy: cannot read this node from a server (%s): retrying",
+                cn_strerror(rc));
+        uv_timer_start(&ag->ae, on_client_ae_timer, AE_RETRY_MS + ae_rand(ag, AE_RETRY_MS), 0);
+        return;
+    }
+    if (!ag->local_started) {
+        ag->local_started = true;
+        int lrc = local_start(ag->local);
+        if (lrc)
+            cn_warn("agent", "cannot register this node: %s", cn_strerror(lrc));
+        local_sync(ag->local); /* what was registered before the first sync */
+    } else {
+        size_t w = local_sync(ag->local);
+        if (w)
+            cn_info("agent", "anti-entropy: %zu catalog writes to repair drift", w);
+    }
+    int64_t ns = 0;
+    cn_dur_parse(ag->cfg.ae_interval, &ns);
+    uint64_t base = (uint64_t)(ns / CN_NS_PER_MS);
+    if (base < 10)
+        base = 10;
+    uint64_t span = base * ae_scale(nodes);
+    uv_timer_start(&ag->ae, on_client_ae_timer, base + ae_rand(ag, span), 0);
+}
+
+static void client_sync(struct agent *ag)
+{
+    if (ag->ae_busy || ag->stopping)
+        return;
+    ag->ae_busy = true;
+    if (srv_client_refresh(ag->srv, ag->cfg.node_name, on_refreshed, ag) != 0) {
+        ag->ae_busy = false;
+        uv_timer_start(&ag->ae, on_client_ae_timer, AE_RETRY_MS, 0);
+    }
+}
+
+static void on_client_ae_timer(uv_timer_t *t)
+{
+    client_sync(t->data);
+}
 
 static void on_ae_timer(uv_timer_t *t)
 {
@@ -412,9 +494,23 @@ static int validate(struct agent *ag, char *err, size_t errcap)
         c->connect_enabled = true; /* as Consul's dev mode */
     }
     if (!c->server) {
-        snprintf(err, errcap,
-                 "client agents are not supported yet: run with -server -bootstrap (or -dev)");
-        return CN_EINVAL;
+        /* A client agent (Consul's builder.go texts). */
+        if (c->bootstrap_expect > 0) {
+            snprintf(err, errcap, "'bootstrap_expect > 0' requires 'server = true'");
+            return CN_EINVAL;
+        }
+        if (c->bootstrap) {
+            snprintf(err, errcap, "'bootstrap = true' requires 'server = true'");
+            return CN_EINVAL;
+        }
+        if (c->dns_port >= 0) {
+            snprintf(err, errcap,
+                     "the DNS interface is not available on client agents yet (it answers "
+                     "from a server's replicated state): run with -dns-port=-1, and query a "
+                     "server's DNS");
+            return CN_EINVAL;
+        }
+        ag->client = true;
     }
     if (c->bootstrap && c->bootstrap_expect > 1) {
         snprintf(err, errcap, "-bootstrap and -bootstrap-expect=%lld are exclusive",
@@ -590,7 +686,8 @@ static int run(struct agent *ag)
                              .node_name = c->node_name,
                              .node_uuid = ag->node_id,
                              .on_fatal = on_fatal,
-                             .fatal_arg = ag};
+                             .fatal_arg = ag,
+                             .client = ag->client};
     rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start: %s", err);
@@ -634,6 +731,11 @@ static int run(struct agent *ag)
         cn_error("agent", "out of memory");
         goto out_local;
     }
+    if (!ag->client && api_serve_clients(ag->api)) {
+        cn_error("agent", "out of memory");
+        rc = CN_ENOMEM;
+        goto out_api;
+    }
     rc = start_dns(ag, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start DNS: %s", err);
@@ -652,14 +754,17 @@ static int run(struct agent *ag)
                  (long long)c->http_port, err);
         goto out_dns;
     }
-    local_set_server_port(ag->local, (int)c->server_port);
+    if (!ag->client)
+        local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
     if (c->enable_agent_tls_for_checks && *c->tls_ca_file &&
         local_set_check_ca_file(ag->local, c->tls_ca_file)) {
         cn_error("agent", "out of memory");
         goto out_http;
     }
-    rc = local_start(ag->local);
+    /* A client agent starts its registrations after its first sync with a
+     * server (on_refreshed). */
+    rc = ag->client ? 0 : local_start(ag->local);
     if (rc) {
         cn_error("agent", "cannot register this node: %s", cn_strerror(rc));
         goto out_http;
@@ -688,7 +793,12 @@ static int run(struct agent *ag)
     uv_unref((uv_handle_t *)&ag->reaper);
     uv_timer_init(&ag->loop, &ag->ae);
     ag->ae.data = ag;
-    uv_timer_start(&ag->ae, on_ae_timer, AE_CHECK_MS, AE_CHECK_MS);
+    if (ag->client) {
+        ag->ae_rng = uv_hrtime() | 1;
+        client_sync(ag);
+    } else {
+        uv_timer_start(&ag->ae, on_ae_timer, AE_CHECK_MS, AE_CHECK_MS);
+    }
     uv_unref((uv_handle_t *)&ag->ae);
 
     cn_info("agent", "cairn agent running!");
@@ -696,12 +806,19 @@ static int run(struct agent *ag)
     cn_info("agent", "           Node ID: %s", ag->node_id);
     cn_info("agent", "         Node name: %s", c->node_name);
     cn_info("agent", "        Datacenter: %s", c->datacenter);
-    cn_info("agent", "            Server: true (Bootstrap: %s, expect %lld)",
-            c->bootstrap ? "true" : "false", (long long)c->bootstrap_expect);
+    if (ag->client)
+        cn_info("agent", "            Server: false (client agent, %zu server addresses)",
+                c->nretry_join);
+    else
+        cn_info("agent", "            Server: true (Bootstrap: %s, expect %lld)",
+                c->bootstrap ? "true" : "false", (long long)c->bootstrap_expect);
     cn_info("agent", "       Client Addr: %s (HTTP: %d)", c->client_addr,
             http_server_port(ag->http));
-    cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
-            (long long)c->server_port);
+    if (ag->client)
+        cn_info("agent", "      Cluster Addr: %s (client: no server RPC port)", ag->advertise);
+    else
+        cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
+                (long long)c->server_port);
     cn_info("agent", "          Data dir: %s%s", c->data_dir,
             c->dev ? " (dev: removed at exit)" : "");
 

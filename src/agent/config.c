@@ -53,7 +53,9 @@ static const struct opt opts[] = {
     {"dev", NULL, OPT_BOOL, OFF(dev), "false", 0, 0,
      "Development mode: a single in-memory-style server with a temporary data dir removed at "
      "exit."},
-    {"server", "server", OPT_BOOL, OFF(server), "false", 0, 0, "Run as a server."},
+    {"server", "server", OPT_BOOL, OFF(server), "false", 0, 0,
+     "Run as a server. Without it the agent is a client agent: no Raft state; it keeps its own "
+     "services and checks in the catalog through a server and forwards other requests to one."},
     {"bootstrap", "bootstrap", OPT_BOOL, OFF(bootstrap), "false", 0, 0,
      "Bootstrap a single-server cluster (this server elects itself)."},
     {"bootstrap-expect", "bootstrap_expect", OPT_INT, OFF(bootstrap_expect), "0", 0, 7,
@@ -61,7 +63,7 @@ static const struct opt opts[] = {
      "servers with empty data dirs know each other (through -retry-join)."},
     {"retry-join", "retry_join", OPT_STRS, OFF(retry_join), "", 0, 0,
      "Server RPC address (host:port) of another server to join, retried until it answers "
-     "(repeatable; a JSON array in config files)."},
+     "(repeatable; a JSON array in config files). On a client agent: the servers to use."},
     {"data-dir", "data_dir", OPT_STR, OFF(data_dir), "", 0, 0, "Path to the data directory."},
     {"node", "node_name", OPT_STR, OFF(node_name), "", 0, 0,
      "Name of this node (default: the hostname)."},
@@ -112,6 +114,9 @@ static const struct opt opts[] = {
      "Blocking-query wait when ?wait is not given."},
     {NULL, "max_query_time", OPT_DUR, OFF(max_query_time), "10m", 0, 0,
      "Longest blocking-query wait."},
+    {NULL, "ae_interval", OPT_DUR, OFF(ae_interval), "1m", 0, 0,
+     "Client agents: base interval of the full anti-entropy sync with the catalog (Consul's "
+     "ae_interval): scaled up above 128 nodes, plus a random stagger."},
     {"config-dir", NULL, OPT_LIST, OFF(config_dirs), "", 0, (int64_t)OFF(nconfig_dirs),
      "Directory of config files: its *.hcl and *.json files are loaded in lexical order, other "
      "files ignored (repeatable; directories before -config-file files)."},

@@ -47,6 +47,7 @@ struct agent_config {
     int64_t raft_snapshot_threshold;
     char *raft_snapshot_interval; /* Go duration */
     char *raft_election_timeout;  /* Go duration */
+    char *ae_interval;            /* Go duration: client agents' full sync */
     bool enable_local_script_checks;
 
     /* TLS for checks (Consul's enable_agent_tls_for_checks, tls.defaults.ca_file) */

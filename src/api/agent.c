@@ -83,14 +83,20 @@ static void json_member(struct api_ctx *c, struct cn_jsonw *w, bool wan)
     /* serf member tags a Consul server advertises (agent/consul/server.go). */
     cn_jsonw_key(w, "Tags");
     cn_jsonw_obj_open(w);
-    cn_jsonw_kstr(w, "acls", "0");
-    cn_jsonw_kstr(w, "bootstrap", "1");
+    bool client = srv_is_client(c->api->srv);
+    if (!client) {
+        cn_jsonw_kstr(w, "acls", "0");
+        cn_jsonw_kstr(w, "bootstrap", "1");
+    }
     cn_jsonw_kstr(w, "build", build);
     cn_jsonw_kstr(w, "dc", cfg->datacenter);
     cn_jsonw_kstr(w, "id", cfg->node_id);
-    cn_jsonw_kstr(w, "port", port);
-    cn_jsonw_kstr(w, "raft_vsn", "3");
-    cn_jsonw_kstr(w, "role", "consul");
+    if (!client) {
+        cn_jsonw_kstr(w, "port", port);
+        cn_jsonw_kstr(w, "raft_vsn", "3");
+    }
+    /* A client agent's tags (agent/consul/client.go): role "node". */
+    cn_jsonw_kstr(w, "role", client ? "node" : "consul");
     cn_jsonw_kstr(w, "segment", "");
     cn_jsonw_kstr(w, "vsn", "2");
     cn_jsonw_kstr(w, "vsn_max", "3");
@@ -153,7 +159,7 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_kstr(&w, "NodeName", cfg->node_name);
     cn_jsonw_kstr(&w, "NodeID", cfg->node_id);
     cn_jsonw_kstr(&w, "Revision", "cairn");
-    cn_jsonw_kbool(&w, "Server", 1);
+    cn_jsonw_kbool(&w, "Server", !srv_is_client(c->api->srv));
     cn_jsonw_kstr(&w, "Version", CN_CONSUL_API_VERSION);
     cn_jsonw_kstr(&w, "BuildDate", "1970-01-01T00:00:00Z");
     cn_jsonw_kstr(&w, "CairnVersion", cfg->version);
@@ -201,10 +207,19 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_obj_open(&w);
     kstat(&w, "http_parked", hs.parked);
     kstat(&w, "watches", srv_watch_count(s));
+    /* client agents' requests this server is serving (parked ones included) */
+    kstat(&w, "client_requests", api_remote_count(c->api));
     cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "acl", "disabled");
+    if (srv_is_client(s)) {
+        /* agent/consul/client.go Stats: no raft group on a client. */
+        kstat(&w, "known_servers", srv_client_servers(s, NULL, 0));
+        cn_jsonw_kstr(&w, "server", "false");
+        cn_jsonw_obj_close(&w);
+        goto runtime;
+    }
     cn_jsonw_kstr(&w, "bootstrap", "true");
     cn_jsonw_kstr(&w, "known_datacenters", "1");
     cn_jsonw_kstr(&w, "leader", srv_is_leader(s) ? "true" : "false");
@@ -226,6 +241,7 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_kstr(&w, "protocol_version", "3");
     cn_jsonw_kstr(&w, "state", srv_is_leader(s) ? "Leader" : "Follower");
     cn_jsonw_obj_close(&w);
+runtime:
     cn_jsonw_key(&w, "runtime");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "arch", api__host_arch());

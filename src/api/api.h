@@ -59,6 +59,11 @@ int api_set_config_json(struct api *a, const char *config_json);
 /* Stop the API's own timers and watches (the leader's session TTL clocks):
  * call before srv_close. Requests are not served any more after it. */
 void api_stop(struct api *a);
+/* On a server: serve client agents' API requests (api/remote.c) through
+ * this API. 0 or CN_ENOMEM. */
+int api_serve_clients(struct api *a);
+/* Client requests being served now (parked blocking queries included). */
+size_t api_remote_count(const struct api *a);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
 

@@ -37,7 +37,16 @@ struct api {
     uint64_t rng;                /* xorshift state for query jitter */
     struct api_sess *sess;       /* session_ttl.c */
     struct api_connect *connect; /* connect_ca.c */
+    struct api_remote *remote;   /* remote.c: client agents' requests served here */
 };
+
+/* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
+/* Paths a client agent answers itself (its own endpoints). */
+bool api__client_local(const char *path);
+/* Forward req to a server; its answer is sent back as it came. */
+void api__forward(struct api *a, struct http_req *req);
+/* Abort every client request served here; stop serving them. */
+void api__remote_free(struct api *a);
 
 struct api_ctx; /* one per request, freed when answered */
 

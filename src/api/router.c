@@ -62,6 +62,7 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
 void api_stop(struct api *a)
 {
     if (a) {
+        api__remote_free(a);
         api__sess_free(a);
         api__connect_stop(a);
     }
@@ -83,6 +84,7 @@ void api_free(struct api *a)
         return;
     api__sess_free(a);
     api__connect_free(a);
+    api__remote_free(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);
@@ -267,6 +269,11 @@ static bool maybe_unknown_peer(struct api_ctx *c)
 void api_handle(void *arg, struct http_req *req)
 {
     struct api *a = arg;
+    /* A client agent answers its own endpoints; a server the rest. */
+    if (srv_is_client(a->srv) && !api__client_local(req->path)) {
+        api__forward(a, req);
+        return;
+    }
     struct api_ctx *c = cn_calloc(1, sizeof(*c));
     if (!c) {
         static const char msg[] = "out of memory";

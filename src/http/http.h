@@ -105,6 +105,32 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
 /* Cancel a pending park deadline (the request stays unanswered). */
 void http_req_unpark(struct http_req *req);
 
+/* ---- virtual requests ---------------------------------------------------------------
+ * A request that did not come from a connection: a client agent's API
+ * request run on a server (api/remote.c). It behaves as a connection's
+ * request for the handler (headers, parameters, parking with a deadline,
+ * http_respond), and the answer goes to `done` instead of a socket (the
+ * extra headers as http_respond got them; no Date or Content-Length). */
+struct http_vhdr {
+    const char *name, *value; /* not NUL-terminated */
+    size_t name_len, value_len;
+};
+typedef void (*http_vreq_done_cb)(void *arg, int status, const char *content_type,
+                                  const char *extra_headers, size_t extra_len, const void *body,
+                                  size_t body_len);
+/* 0 with *out, or the HTTP status of what is wrong with the request (400 for
+ * a malformed target or method, 500 out of memory). Everything is copied. */
+int http_vreq_new(uv_loop_t *loop, const char *method, size_t method_len, const char *target,
+                  size_t target_len, const struct http_vhdr *hdrs, size_t nhdrs, const void *body,
+                  size_t body_len, http_vreq_done_cb done, void *arg, struct http_req **out);
+/* The requester went away: the request's abort callback runs (as for a
+ * closed connection) and `done` never runs; the handler's http_respond then
+ * only frees it. */
+void http_vreq_abort(struct http_req *req);
+/* Virtual requests created and not yet freed (tests: a cancelled blocking
+ * query holds nothing). */
+uint64_t http_vreq_live(void);
+
 /* Counters for /agent/self and benchmarks. */
 struct http_stats {
     uint64_t requests, connections_open, parked;

@@ -75,6 +75,7 @@ struct http__req {
     size_t body_cap;
     http_timeout_cb on_timeout;
     http_abort_cb on_abort;
+    struct http__virt *virt; /* a virtual request (virtual.c), else NULL */
     uint32_t flags;
     struct http__arena arena;
     char inline_arena[]; /* up to HTTP__REQ_BLOCK */
@@ -87,6 +88,18 @@ struct http__req {
 
 struct http__req *http__req_new(struct http_server *srv);
 void http__req_free(struct http__req *r);
+
+/* ---- virtual requests (virtual.c): what http_respond, http_req_park and
+ * http_req_unpark do for them ---- */
+struct http__virt;
+void http__virt_respond(struct http__req *r, int status, const char *content_type,
+                        const char *extra_headers, size_t extra_len, const void *body,
+                        size_t body_len);
+void http__virt_park(struct http__req *r, uint64_t timeout_ms);
+void http__virt_unpark(struct http__req *r);
+/* Link a header (name and value copied into the arena). 0 or CN_ENOMEM. */
+int http__req_add_header(struct http__req *r, const char *name, size_t nlen, const char *value,
+                         size_t vlen);
 
 /* ---- the parser, shared by connections and http_parse_buffer ---- */
 

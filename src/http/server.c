@@ -537,6 +537,10 @@ void http_respond(struct http_req *req, int status, const char *content_type,
                   const char *extra_headers, size_t extra_len, const void *body, size_t body_len)
 {
     struct http__req *r = (struct http__req *)req;
+    if (r->virt) {
+        http__virt_respond(r, status, content_type, extra_headers, extra_len, body, body_len);
+        return;
+    }
     struct http__conn *c = r->conn;
     if (!c) {
         http__req_free(r);
@@ -574,6 +578,10 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
     struct http__req *r = (struct http__req *)req;
     r->on_timeout = on_timeout;
     r->on_abort = on_abort;
+    if (r->virt) {
+        http__virt_park(r, timeout_ms);
+        return;
+    }
     struct http__conn *c = r->conn;
     if (!c)
         return;
@@ -597,6 +605,10 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
 void http_req_unpark(struct http_req *req)
 {
     struct http__req *r = (struct http__req *)req;
+    if (r->virt) {
+        http__virt_unpark(r);
+        return;
+    }
     struct http__conn *c = r->conn;
     if (!c || !(r->flags & HTTP__R_PARKED))
         return;

@@ -77,6 +77,15 @@ int local_start(struct local *l);
  * (PUT /v1/catalog/register or deregister naming this node). Failures are
  * logged. NULL ok. */
 void local_resync(struct local *l);
+/* Anti-entropy by difference (a client agent, after srv_client_refresh put
+ * the server's view of this node in srv_state): deregister this node's
+ * catalog services and checks the agent does not hold; re-register the node
+ * (with a passing serfHealth) when its row differs or is missing; re-register
+ * each service whose catalog copy is missing or differs, or one of whose
+ * checks is missing or has another status, output, name or notes (with its
+ * checks); the same for node-level checks. Consul's agent/local
+ * updateSyncState + syncChanges. Returns the writes started. NULL ok. */
+size_t local_sync(struct local *l);
 /* Stop the timers and forget everything. Safe before or after srv_close:
  * callbacks of writes still in flight run later and find the local state
  * closing (they then only answer their caller with CN_ESHUTDOWN and free).

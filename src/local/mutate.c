@@ -24,6 +24,14 @@
  * never runs (Consul's default: enable_script_checks = false); true if it did. */
 static bool reject_script(struct local__op *op, const struct state_check *c)
 {
+    /* A client agent's state holds its own node only: an alias of another
+     * node's service or node would never see it (refused, not ignored). */
+    if (srv_is_client(op->l->srv) && c->alias_node && *c->alias_node &&
+        strcmp(c->alias_node, op->l->node) != 0) {
+        local__finish(op, CN_EINVAL,
+                      "alias checks of another node are not supported on client agents yet");
+        return true;
+    }
     if (strcmp(c->type, STATE_CHECK_SCRIPT) != 0 || op->l->script_checks)
         return false;
     local__finish(op, CN_EINVAL,

@@ -114,6 +114,8 @@ static void on_applied(void *arg, int rc, const struct state_result *res)
         char msg[256];
         if (res && res->nerrors)
             snprintf(msg, sizeof(msg), "%s", res->errors[0].what);
+        else if (rc == CN_EAGAIN && srv_is_client(l->srv))
+            snprintf(msg, sizeof(msg), "No known Consul servers"); /* structs.ErrNoServers */
         else
             snprintf(msg, sizeof(msg), "rpc error: %s", cn_strerror(rc));
         local__finish(op,

@@ -187,3 +187,89 @@ int local_start(struct local *l)
     propose_consul_service(l);
     return 0;
 }
+
+/* ---- anti-entropy by difference (client agents) ---------------------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+    return !strcmp(a ? a : "", b ? b : "");
+}
+
+/* The service as a register command of this node: two services are the
+ * same registration when these bytes are. */
+static int svc_bytes(struct local *l, const struct state_service *s, struct cn_buf *out)
+{
+    struct state_service copy = *s;
+    copy.node = l->node;
+    copy.create_index = copy.modify_index = 0;
+    struct state_register reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.node.name = l->node;
+    reg.node.id = reg.node.address = (char *)"";
+    reg.skip_node_update = true;
+    reg.service = &copy;
+    return state_cmd_register(out, &reg);
+}
+
+static bool svc_same(struct local *l, const struct state_service *a, const struct state_service *b)
+{
+    struct cn_buf x = CN_BUF_INIT, y = CN_BUF_INIT;
+    bool same =
+        !svc_bytes(l, a, &x) && !svc_bytes(l, b, &y) && x.len == y.len && !memcmp(x.p, y.p, x.len);
+    cn_buf_free(&x);
+    cn_buf_free(&y);
+    return same;
+}
+
+/* Do the catalog's checks of service sid (node-level: "") match ours? */
+static bool checks_same(struct local *l, const struct state *st, const char *sid)
+{
+    for (size_t i = 0; i < l->nchks; i++) {
+        const struct state_check *c = &l->chks[i]->c;
+        if (strcmp(c->service_id, sid) != 0)
+            continue;
+        const struct state_check *k = state_check_get(st, l->node, c->check_id);
+        if (!k || !str_eq(k->status, c->status) || !str_eq(k->output, c->output) ||
+            !str_eq(k->name, c->name) || !str_eq(k->notes, c->notes) ||
+            !str_eq(k->service_id, c->service_id))
+            return false;
+    }
+    return true;
+}
+
+size_t local_sync(struct local *l)
+{
+    if (!l || l->closing)
+        return 0;
+    struct state *st = srv_state(l->srv);
+    size_t writes = 0;
+    /* What the catalog holds for this node that the agent does not: gone. */
+    struct extras x = {l, NULL, 0, false};
+    state_node_services(st, l->node, extra_svc, &x);
+    writes += x.n;
+    extras_drop(&x, true);
+    state_node_checks(st, l->node, extra_chk, &x);
+    writes += x.n;
+    extras_drop(&x, false);
+    /* The node row and serfHealth. */
+    const struct state_node *n = state_node_get(st, l->node);
+    const struct state_check *serf = state_check_get(st, l->node, LOCAL_SERF_CHECK_ID);
+    if (!n || !str_eq(n->address, l->address) || !str_eq(n->id, l->node_id) || !serf ||
+        !str_eq(serf->status, "passing")) {
+        if (local__propose_node(l) == 0)
+            writes++;
+    }
+    /* What the agent holds that the catalog lacks or has otherwise. */
+    for (size_t i = 0; i < l->nsvcs; i++) {
+        const struct state_service *cat = state_service_get(st, l->node, l->svcs[i]->id);
+        if (!cat || !svc_same(l, cat, l->svcs[i]) || !checks_same(l, st, l->svcs[i]->id)) {
+            propose_resync(l, l->svcs[i]);
+            writes++;
+        }
+    }
+    if (!checks_same(l, st, "")) {
+        propose_resync(l, NULL);
+        writes++;
+    }
+    return writes;
+}

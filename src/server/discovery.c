@@ -299,6 +299,8 @@ static void probe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         p->self = h.node_id == p->s->id;
         if (p->self)
             snprintf(p->err, sizeof(p->err), "%s is this server's own address", p->addr);
+        else if (p->s->cl)
+            srv__client_learned(p->s, h.node_id, p->addr);
         else
             srv__dial(p->s, h.node_id, p->addr);
     } else {
@@ -406,6 +408,19 @@ int srv_join(struct srv *s, const char *addr, srv_op_cb cb, void *arg)
     struct sockaddr_storage sa;
     if (!s->x) {
         cb(arg, CN_EINVAL, "this server has no server RPC port");
+        return 0;
+    }
+    if (s->cl) {
+        /* A client agent: one more server address to use. */
+        if (!addr || parse_addr(addr, &sa)) {
+            cb(arg, CN_EINVAL, "expected host:port");
+            return 0;
+        }
+        struct probe *p = srv__probe_new(s, addr);
+        if (!p)
+            return CN_ENOMEM;
+        srv__run_probes(s);
+        cb(arg, 0, NULL);
         return 0;
     }
     if (!addr || parse_addr(addr, &sa)) {

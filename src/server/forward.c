@@ -240,7 +240,13 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
     struct srv *s = arg;
     if (s->closing)
         return;
-    if (type == XPORT_RAFT_MSG) {
+    if (s->cl) {
+        srv__client_frame(s, from, type, payload, len);
+        return;
+    }
+    if (type == XPORT_CLIENT_REQ) {
+        srv__client_req_frame(s, from, payload, len);
+    } else if (type == XPORT_RAFT_MSG) {
         struct raft_msg m;
         void *owned = NULL;
         if (raft_msg_decode(payload, len, &m, &owned) != 0)
@@ -267,6 +273,12 @@ void srv__on_peer_state(void *arg, uint64_t id, bool up)
     struct srv *s = arg;
     if (s->closing)
         return;
+    if (s->cl) {
+        srv__client_peer_state(s, id, up);
+        return;
+    }
+    if (!up)
+        srv__client_gone(s, id);
     if (up) {
         srv__send_info(s, id, true);
     } else if (s->raft) {

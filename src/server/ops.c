@@ -166,8 +166,18 @@ void srv__autojoin(struct srv *s)
     }
 }
 
+/* A client agent is no member of the Raft configuration. */
+static bool on_client(struct srv *s, srv_op_cb cb, void *arg)
+{
+    if (s->cl)
+        cb(arg, CN_EINVAL, "not a server: this is a client agent");
+    return s->cl != NULL;
+}
+
 int srv_remove_peer(struct srv *s, uint64_t id, const char *addr, srv_op_cb cb, void *arg)
 {
+    if (on_client(s, cb, arg))
+        return 0;
     if (!id && (!addr || !*addr)) {
         cb(arg, CN_EINVAL, "an address or id is required");
         return 0;
@@ -177,11 +187,17 @@ int srv_remove_peer(struct srv *s, uint64_t id, const char *addr, srv_op_cb cb, 
 
 int srv_transfer_leader(struct srv *s, uint64_t id, srv_op_cb cb, void *arg)
 {
+    if (on_client(s, cb, arg))
+        return 0;
     return srv__op_new(s, OP_TRANSFER, id, NULL, cb, arg, 0, 0);
 }
 
 int srv_leave(struct srv *s, srv_op_cb cb, void *arg)
 {
+    if (s->cl) {
+        cb(arg, 0, NULL); /* nothing to leave without gossip: the agent stops */
+        return 0;
+    }
     /* The core lets a leader remove itself: it steps down once the change
      * committed (thesis §4.2.2), so no transfer is needed first. */
     return srv__op_new(s, OP_REMOVE, s->id, NULL, cb, arg, 0, 0);

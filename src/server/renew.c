@@ -63,8 +63,8 @@ int srv_session_renew(struct srv *s, const char *session, srv_renew_cb cb, void 
 {
     if (s->closing)
         return CN_ESHUTDOWN;
-    if (!*session || strlen(session) >= SRV_FWD_SESSION_MAX)
-        return CN_EINVAL;
+    if (!*session || strlen(session) >= SRV_FWD_SESSION_MAX || s->cl)
+        return CN_EINVAL; /* a client agent forwards /v1/session/renew whole */
     if (s->role == RAFT_LEADER) {
         cb(arg, renew_here(s, session));
         return 0;

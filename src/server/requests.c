@@ -313,6 +313,8 @@ int srv_propose(struct srv *s, const void *cmd, size_t len, srv_done_cb cb, void
 {
     if (s->closing)
         return CN_ESHUTDOWN;
+    if (s->cl)
+        return srv__client_propose(s, cmd, len, cb, arg);
     if (s->write_err)
         return CN_EIO;
     struct prop *p = cn_malloc(sizeof(*p) + SRV_ENV_LEN + len);
@@ -336,6 +338,10 @@ int srv_read_barrier(struct srv *s, enum srv_read_mode mode, srv_read_cb cb, voi
 {
     if (s->closing)
         return CN_ESHUTDOWN;
+    if (s->cl) {
+        cb(arg, 0); /* the mirror of this node: local reads only */
+        return 0;
+    }
     if (mode != SRV_READ_STALE && srv__catch_up_ticks(s))
         srv__kick(s);
     if (read_now(s, mode)) {

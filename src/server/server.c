@@ -106,6 +106,13 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
         s->id = opt->node_id;
     else if ((rc = srv__load_id(opt->data_dir, &s->id, err, errcap)))
         return fail_open(s, rc);
+    if (opt->client) {
+        /* No Raft, no log: the transport to the servers (client.c). */
+        if ((rc = srv__client_open(s, opt, err, errcap)))
+            return fail_open(s, rc);
+        *out = s;
+        return 0;
+    }
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/raft", opt->data_dir);
     struct stor_options so = {.segment_bytes = 0, .log = log_cb, .log_arg = s, .io = opt->stor_io};
@@ -153,7 +160,9 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
                                    /* Keepalives and the idle limit follow Raft's
                                     * heartbeat, at least 25 ms: a shorter idle limit
                                     * would reset links of a merely busy peer. */
-                                   .heartbeat_ms = hb_xport};
+                                   .heartbeat_ms = hb_xport,
+                                   /* client agents' connections (client.c) */
+                                   .guest_idle_ms = SRV_CLIENT_IDLE_MS};
         char xerr[256] = "";
         rc = xport_start(loop, &xo, &s->x, xerr, sizeof(xerr));
         if (rc) {
@@ -352,6 +361,8 @@ void srv_close(struct srv *s)
         cn_free(s->snap_job);
         s->snap_job = NULL;
     }
+    if (s->cl)
+        srv__client_close(s);
     srv__sstream_close_all(s);
     raft_free(s->raft);
     s->raft = NULL;
@@ -449,6 +460,8 @@ bool srv_is_leader(const struct srv *s)
 
 bool srv_known_leader(const struct srv *s)
 {
+    if (s->cl)
+        return srv__client_connected(s); /* a server answers for it */
     return s->raft && s->leader != RAFT_NONE;
 }
 

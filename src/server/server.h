@@ -28,6 +28,7 @@
 
 #include <uv.h>
 
+#include "server/cl_codec.h"
 #include "state/state.h"
 
 struct srv;
@@ -78,6 +79,9 @@ struct srv_options {
     /* The storage's system calls (tests inject faults); NULL = the real ones.
      * Borrowed: must outlive the server. */
     const struct stor_io *stor_io;
+    /* A client agent (no -server): no Raft, no log, no listener. `join` are
+     * the servers' RPC addresses to start from; see "Client agents" below. */
+    bool client;
 };
 
 int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, char *err,
@@ -192,5 +196,60 @@ int srv_watch_arm(struct srv *s, struct srv_watch *w, enum state_table t, const 
 void srv_watch_disarm(struct srv *s, struct srv_watch *w); /* no-op if not armed */
 /* Watches armed now (parked blocking queries and other waiters). */
 size_t srv_watch_count(const struct srv *s);
+
+/* ---- client agents ---------------------------------------------------------------
+ * A srv opened with `client` holds no Raft state and no replicated state.
+ * srv_state() is a mirror of this node's own catalog rows: replaced by the
+ * server's view at each srv_client_refresh, and changed by the agent's own
+ * writes as they are acknowledged (so local/ and the agent endpoints read it,
+ * and watches on it fire, as on a server). srv_propose sends the command to
+ * a server (SRV_CL_PROPOSE: register, deregister and check status only),
+ * which proposes it; the callback runs with the server's outcome (res NULL).
+ *
+ * Server manager (Consul's client router/manager): one preferred server at a
+ * time (one connection); a request goes to it; when it is lost (connection
+ * closed, or not up within a second) the next known server becomes preferred
+ * and idempotent requests in flight are sent again there; every 2-3 minutes
+ * (scaled up with the number of servers known) with nothing in flight it
+ * moves to a random known server (rebalance). Servers are learnt from the
+ * addresses given (probed for their transport id) and from the server
+ * directory each server sends (INFO). A request that no server took within
+ * the hold timeout (7 s) fails with CN_EAGAIN. */
+bool srv_is_client(const struct srv *s);
+/* Replace the configured server addresses ("host:port" of server RPC ports):
+ * the gossip layer's alive servers, or -retry-join's list. Servers learnt
+ * from a server's directory stay known; an address already known keeps its
+ * id. 0, CN_EINVAL (not a client, or a malformed address: nothing changed),
+ * CN_ENOMEM. */
+int srv_client_servers_set(struct srv *s, const char *const *addrs, size_t n);
+/* The servers a client knows (node may be ""; leader false; voter true);
+ * the preferred one first. Count (may exceed cap). On a server: srv_peers. */
+size_t srv_client_servers(const struct srv *s, struct srv_peer *out, size_t cap);
+/* An API request for a server (m->kind SRV_CL_HTTP; its id is set here).
+ * cb(arg, 0, answer) with the server's answer (borrowed during the call),
+ * or cb(arg, rc, NULL): CN_EAGAIN (no server took it within the hold
+ * timeout), CN_EIO (the server was lost with a non-idempotent request in
+ * flight: its outcome is unknown), CN_ESHUTDOWN. *handle (for
+ * srv_client_cancel) is set before cb can run. 0 or CN_ENOMEM/CN_EINVAL
+ * (cb not called). */
+typedef void (*srv_client_cb)(void *arg, int rc, const struct srv_cl_resp *answer);
+int srv_client_http(struct srv *s, struct srv_cl_req *m, bool idempotent, srv_client_cb cb,
+                    void *arg, uint64_t *handle);
+/* The caller went away: the server is told (CANCEL) and cb never runs. */
+void srv_client_cancel(struct srv *s, uint64_t handle);
+/* Anti-entropy: fetch the catalog's rows of `node` from a server into the
+ * mirror (replacing it; every watch fires). cb(arg, 0, nodes in the
+ * catalog) or cb(arg, rc, 0). Returns 0 or CN_ENOMEM/CN_EINVAL. */
+typedef void (*srv_refresh_cb)(void *arg, int rc, uint64_t nodes);
+int srv_client_refresh(struct srv *s, const char *node, srv_refresh_cb cb, void *arg);
+
+/* Server side: API requests of client agents (SRV_CL_HTTP and CANCEL) go
+ * to `fn`; `gone` runs when a client's last connection closed (its
+ * requests are dead). PROPOSE and DUMP are served by the server itself. */
+typedef void (*srv_client_api_fn)(void *arg, uint64_t from, const struct srv_cl_req *m);
+typedef void (*srv_client_gone_fn)(void *arg, uint64_t from);
+void srv_set_client_api(struct srv *s, srv_client_api_fn fn, srv_client_gone_fn gone, void *arg);
+/* Send a client the answer to its request. 0 or the encoding/send error. */
+int srv_client_answer(struct srv *s, uint64_t to, const struct srv_cl_resp *m);
 
 #endif

@@ -35,6 +35,9 @@
 #define SNAP_KEEP_BYTES ((size_t)4 << 20) /* ...and at most this much payload */
 #define SNAP_MAGIC "CNS1"
 #define MAX_DIR 32 /* servers this one knows about */
+/* A client agent's connection to a server: silence limit on both sides
+ * (keepalives every quarter of it). */
+#define SRV_CLIENT_IDLE_MS 8000
 
 /* A write (srv_propose) until its callback ran: its rules (attempts,
  * terms, deadlines) are server/reqs.c's, shared with the simulator. Its
@@ -296,6 +299,13 @@ struct srv {
     bool writer_started, snapper_started;
     uv_async_t async; /* writer.c's srv__on_async */
     bool async_init;
+
+    /* client agents (client.c): set on a client (no Raft); on a server the
+     * handler of their API requests (srv_set_client_api) */
+    struct srv_cl *cl;
+    srv_client_api_fn cl_api;
+    srv_client_gone_fn cl_gone;
+    void *cl_api_arg;
 };
 
 #define LIST_PUSH(l, e)                                                                            \
@@ -457,6 +467,20 @@ int srv__op_new(struct srv *s, int kind, uint64_t id, const char *addr, srv_op_c
 void srv__op_finish(struct srv *s, struct op *o, int rc, const char *msg);
 void srv__ops_tick(struct srv *s);
 void srv__autojoin(struct srv *s); /* the leader adds/promotes learners */
+
+/* client.c: client agents. On a client: open (transport, server manager,
+ * timer), close (pending requests fail), frames and peer state, a learnt
+ * server id, a proposal sent to a server. On a server: a client's request
+ * frame, a client gone. */
+int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, size_t errcap);
+void srv__client_close(struct srv *s);
+void srv__client_frame(struct srv *s, uint64_t from, uint8_t type, const void *p, size_t len);
+void srv__client_peer_state(struct srv *s, uint64_t id, bool up);
+void srv__client_learned(struct srv *s, uint64_t id, const char *addr);
+int srv__client_propose(struct srv *s, const void *cmd, size_t len, srv_done_cb cb, void *arg);
+void srv__client_req_frame(struct srv *s, uint64_t from, const void *p, size_t len);
+void srv__client_gone(struct srv *s, uint64_t id);
+bool srv__client_connected(const struct srv *s);
 
 /* ---- the watch registry (watch.c) ---------------------------------------- */
 

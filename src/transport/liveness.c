@@ -104,7 +104,10 @@ void xport__sweep_cb(uv_timer_t *t)
             continue;
         }
         c->last_recv = c->last_recv + stall < now ? c->last_recv + stall : now;
-        bool silent = now - c->last_recv >= x->opt.idle_timeout_ms;
+        bool guest = x->opt.guest_idle_ms && c->state == CS_UP && xport__is_guest(x, c);
+        uint64_t idle = guest ? x->opt.guest_idle_ms : x->opt.idle_timeout_ms;
+        uint64_t hb = guest ? x->opt.guest_idle_ms / 4 : x->opt.heartbeat_ms;
+        bool silent = now - c->last_recv >= idle;
         bool late = c->state == CS_HELLO && now >= c->hello_deadline;
         if ((silent || late) && c->grace < GRACE_SWEEPS && io_pending(c)) {
             c->grace++;
@@ -126,7 +129,7 @@ void xport__sweep_cb(uv_timer_t *t)
             xport__conn_close(c);
             continue;
         }
-        if (c->state == CS_UP && now - c->last_sent >= x->opt.heartbeat_ms)
+        if (c->state == CS_UP && now - c->last_sent >= hb)
             xport__send_keepalive(c);
     }
 }

@@ -120,6 +120,11 @@ static struct xport_peer *peer_find(struct xport *x, uint64_t id)
     return NULL;
 }
 
+bool xport__is_guest(struct xport *x, const struct xconn *c)
+{
+    return !c->peer && !peer_find(x, c->node_id);
+}
+
 static void peer_closed(uv_handle_t *h)
 {
     struct xport_peer *p = h->data;

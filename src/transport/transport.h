@@ -58,7 +58,9 @@ enum xport_type {
                              * xport_send refuses it */
     XPORT_SNAP_CHUNK = 5,   /* a piece of a snapshot file (server/snapstream.c) */
     XPORT_SNAP_ACK = 6,     /* its acknowledgement: flow control */
-    XPORT_TYPE__MAX = 6,
+    XPORT_CLIENT_REQ = 7,   /* a client agent's request to a server (server/cl_codec.h) */
+    XPORT_CLIENT_RESP = 8,  /* its answer */
+    XPORT_TYPE__MAX = 8,
 };
 
 /* ---- the pure codec -------------------------------------------------------------- */
@@ -154,23 +156,28 @@ typedef void (*xport_peer_state_cb)(void *arg, uint64_t id, bool up);
 typedef void (*xport_log_cb)(void *arg, int level, const char *msg);
 
 struct xport_options {
-    const char *host;                  /* bind address (numeric IPv4/IPv6); NULL: no listener */
-    int port;                          /* 0 = ephemeral (see xport_port) */
-    const char *cluster_id;            /* 1..255 printable ASCII bytes; peers must match */
-    uint64_t node_id;                  /* this server, > 0 */
-    size_t max_msg;                    /* largest message sent or accepted; 0 = 64 MiB; <= 2^32-1 */
-    size_t chunk_size;                 /* messages above it go as fragments; 0 = 1 MiB */
-    size_t max_queue;                  /* bytes queued per connection (see xport_send); 0 = 8 MiB */
-    uint64_t heartbeat_ms;             /* keepalive interval, and the unit of the defaults below;
-                                        * 0 = 50 ms (pass Raft's heartbeat interval) */
-    uint64_t idle_timeout_ms;          /* nothing received for this long: the connection is
-                                        * presumed dead, reset and redialed; 0 = 4 heartbeats */
-    uint64_t connect_timeout_ms;       /* a dial must connect within it; 0 = 2 heartbeats */
-    uint64_t backoff_min_ms;           /* first reconnect delay; 0 = heartbeat / 5 */
-    uint64_t backoff_max_ms;           /* cap; 0 = one heartbeat (or backoff_min_ms if larger) */
-    uint64_t hello_timeout_ms;         /* a connection must complete its hello; 0 = 5 s (a hello
-                                        * that arrived while our loop stalled is read first) */
-    uint64_t seed;                     /* backoff jitter PRNG seed; 0 = from the clock */
+    const char *host;            /* bind address (numeric IPv4/IPv6); NULL: no listener */
+    int port;                    /* 0 = ephemeral (see xport_port) */
+    const char *cluster_id;      /* 1..255 printable ASCII bytes; peers must match */
+    uint64_t node_id;            /* this server, > 0 */
+    size_t max_msg;              /* largest message sent or accepted; 0 = 64 MiB; <= 2^32-1 */
+    size_t chunk_size;           /* messages above it go as fragments; 0 = 1 MiB */
+    size_t max_queue;            /* bytes queued per connection (see xport_send); 0 = 8 MiB */
+    uint64_t heartbeat_ms;       /* keepalive interval, and the unit of the defaults below;
+                                  * 0 = 50 ms (pass Raft's heartbeat interval) */
+    uint64_t idle_timeout_ms;    /* nothing received for this long: the connection is
+                                  * presumed dead, reset and redialed; 0 = 4 heartbeats */
+    uint64_t connect_timeout_ms; /* a dial must connect within it; 0 = 2 heartbeats */
+    uint64_t backoff_min_ms;     /* first reconnect delay; 0 = heartbeat / 5 */
+    uint64_t backoff_max_ms;     /* cap; 0 = one heartbeat (or backoff_min_ms if larger) */
+    uint64_t hello_timeout_ms;   /* a connection must complete its hello; 0 = 5 s (a hello
+                                  * that arrived while our loop stalled is read first) */
+    uint64_t seed;               /* backoff jitter PRNG seed; 0 = from the clock */
+    /* Inbound connections from nodes that are not peers (client agents,
+     * which send keepalives less often): presumed dead after this much
+     * silence, and sent a keepalive after a quarter of it without a write.
+     * 0 = as for peers. */
+    uint64_t guest_idle_ms;
     xport_frame_recv_cb on_frame;      /* required */
     xport_peer_state_cb on_peer_state; /* may be NULL */
     void *arg;                         /* for on_frame and on_peer_state */

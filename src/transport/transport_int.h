@@ -136,4 +136,7 @@ void xport__on_connection(uv_stream_t *server, int status);
 void xport__peer_schedule(struct xport_peer *p);
 void xport__sweep_cb(uv_timer_t *t);
 
+/* An inbound connection from a node that is not a peer (transport.c). */
+bool xport__is_guest(struct xport *x, const struct xconn *c);
+
 #endif

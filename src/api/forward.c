@@ -1,0 +1,150 @@
+/* api/forward.c: a client agent's requests to the servers. Everything but
+ * the agent's own endpoints (/v1/agent/...) is forwarded whole to a server
+ * (srv_client_http: method, target, the headers that matter, body) and the
+ * server's answer is sent back as it came: status, Content-Type, the
+ * X-Consul-* headers and the body. So blocking queries, ?stale and
+ * ?consistent, X-Consul-Index/KnownLeader/LastContact and error texts are
+ * exactly a server's. The request is parked while it waits (no deadline of
+ * its own: the server's blocking deadline applies); a caller that goes away
+ * cancels it on the server. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "base/dur.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+/* Request headers a server's endpoints read. */
+static const char *const fwd_headers[] = {
+    "Content-Type",       "X-Consul-Token", "Authorization",  "X-Consul-Namespace",
+    "X-Consul-Partition", "Cache-Control",  "X-Consul-Index",
+};
+
+struct fwd {
+    struct api *a;
+    struct http_req *req;
+    uint64_t handle;
+};
+
+#define CT_TEXT "text/plain; charset=utf-8"
+
+static void reply_text(struct http_req *req, int status, const char *msg)
+{
+    api_respond_raw(req, status, CT_TEXT, NULL, 0, msg, strlen(msg));
+}
+
+static void on_answer(void *arg, int rc, const struct srv_cl_resp *m)
+{
+    struct fwd *f = arg;
+    struct http_req *req = f->req;
+    if (rc) {
+        /* Consul's texts: structs.ErrNoServers; a connection lost under an
+         * RPC in flight. */
+        reply_text(req, 500,
+                   rc == CN_EAGAIN ? "No known Consul servers"
+                   : rc == CN_EIO  ? "rpc error making call: EOF"
+                                   : "agent shutting down");
+        cn_free(f);
+        return;
+    }
+    struct cn_buf h = CN_BUF_INIT;
+    int bad = 0;
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct srv_cl_hdr *x = &m->hdrs[i];
+        bad |= cn_buf_append(&h, x->name, x->name_len) || cn_buf_puts(&h, ": ") ||
+               cn_buf_append(&h, x->value, x->value_len) || cn_buf_puts(&h, "\r\n");
+    }
+    char ctype[257];
+    if (m->has_ctype) {
+        memcpy(ctype, m->ctype, m->ctype_len);
+        ctype[m->ctype_len] = '\0';
+    }
+    if (bad)
+        reply_text(req, 500, "out of memory");
+    else
+        http_respond(req, m->status, m->has_ctype ? ctype : NULL, h.p, h.len, m->body, m->body_len);
+    cn_buf_free(&h);
+    cn_free(f);
+}
+
+static void on_abort(struct http_req *req)
+{
+    struct fwd *f = req->user;
+    srv_client_cancel(f->a->srv, f->handle);
+    cn_free(f);
+    http_respond(req, 500, NULL, NULL, 0, NULL, 0); /* only frees */
+}
+
+/* The agent drains (shutdown), or the server never answered. */
+static void on_timeout(struct http_req *req)
+{
+    struct fwd *f = req->user;
+    srv_client_cancel(f->a->srv, f->handle);
+    cn_free(f);
+    reply_text(req, 500, "rpc error making call: timeout or agent shutting down");
+}
+
+bool api__client_local(const char *path)
+{
+    /* The agent's Connect endpoints (CA roots, leaf certificates, authorize)
+     * need the CA and the intentions, which only servers hold: a server
+     * answers them (its leaf cache then serves the client's services). */
+    return !strncmp(path, "/v1/agent/", 10) && strncmp(path, "/v1/agent/connect/", 18) != 0;
+}
+
+void api__forward(struct api *a, struct http_req *req)
+{
+    struct fwd *f = cn_calloc(1, sizeof(*f));
+    if (!f) {
+        reply_text(req, 500, "out of memory");
+        return;
+    }
+    f->a = a;
+    f->req = req;
+    struct srv_cl_req *m = cn_calloc(1, sizeof(*m));
+    if (!m) {
+        cn_free(f);
+        reply_text(req, 500, "out of memory");
+        return;
+    }
+    m->method = req->method_str ? req->method_str : "GET";
+    m->method_len = strlen(m->method);
+    m->target = req->raw_target;
+    m->target_len = strlen(req->raw_target);
+    for (size_t i = 0; i < sizeof(fwd_headers) / sizeof(fwd_headers[0]); i++) {
+        const char *v = http_req_header(req, fwd_headers[i]);
+        if (!v)
+            continue;
+        m->hdrs[m->nhdrs++] =
+            (struct srv_cl_hdr){fwd_headers[i], v, strlen(fwd_headers[i]), strlen(v)};
+    }
+    m->body = req->body;
+    m->body_len = req->body_len;
+    bool idem = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD;
+    req->user = f;
+    int rc = srv_client_http(a->srv, m, idem, on_answer, f, &f->handle);
+    cn_free(m);
+    if (rc) {
+        cn_free(f);
+        reply_text(req, rc == CN_EINVAL ? 400 : 500,
+                   rc == CN_EINVAL ? "Bad Request" : cn_strerror(rc));
+        return;
+    }
+    /* The answer always comes later (from a frame). A deadline of ours in
+     * case it never does (an answer the server could not queue): a blocking
+     * query's wait and jitter, else nothing, plus the hold timeout and a
+     * margin. */
+    uint64_t wait_ms = 0;
+    if (http_req_param(req, "index")) {
+        const struct http_param *w = http_req_param(req, "wait");
+        int64_t ns = 0;
+        wait_ms = a->cfg.default_query_ms;
+        if (w && *w->value && !cn_dur_parse(w->value, &ns) && ns >= 0)
+            wait_ms = (uint64_t)(ns / CN_NS_PER_MS);
+        if (wait_ms > a->cfg.max_query_ms)
+            wait_ms = a->cfg.max_query_ms;
+        wait_ms += wait_ms / 16;
+    }
+    http_req_park(req, wait_ms + 7000 + 30000, on_timeout, on_abort);
+}
