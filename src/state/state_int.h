@@ -167,6 +167,13 @@ struct state {
     struct avl *queries; /* query_rec by id (query.c) */
     size_t nqueries;
     struct avl *held; /* held_rec by (session, key): held.c */
+    struct { /* a restore being staged (restore.c) */
+        uint8_t *p;
+        size_t len, cap;
+        uint64_t id, total;
+        uint32_t seq;
+        bool on;
+    } rst;
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -186,6 +193,10 @@ extern const struct avl_ops state__held_ops;
 /* Approximate heap cost of one allocation of n bytes (glibc chunk). */
 size_t state__chunk(size_t n);
 size_t state__str_mem(const char *s);
+
+/* restore.c: STATE_CMD_RESTORE_CHUNK / _COMMIT, outside the txn machinery. */
+int state__restore_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
+                         struct state_result *res);
 
 /* ---- command transactions (state.c) -------------------------------------- */
 
