@@ -641,6 +641,8 @@ static int run(struct agent *ag)
         .host = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr,
         .port = (int)c->http_port,
         .max_body_bytes = (size_t)c->http_max_body,
+        .large_body_path = API_SNAPSHOT_PATH,
+        .large_body_bytes = API_SNAPSHOT_MAX_BODY,
         .handler = api_handle,
         .handler_arg = ag->api,
     };

@@ -99,6 +99,7 @@ extern const struct api_route api_session_routes[];  /* session.c */
 extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
+extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */
@@ -164,6 +165,9 @@ void api_reply_json(struct api_ctx *c, int status, const struct cn_buf *body);
 void api_reply_bool(struct api_ctx *c, bool v);
 /* 200 with an empty body. */
 void api_reply_empty(struct api_ctx *c);
+/* Free the ctx without answering: the caller took the request over (a
+ * streamed answer, api/snapshot.c). */
+void api__ctx_detach(struct api_ctx *c);
 /* A read answer with X-Consul-Index/KnownLeader/LastContact/
  * Effective-Consistency headers (used by blocking.c; also by non-blocking
  * reads that still want the headers). */
