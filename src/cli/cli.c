@@ -304,6 +304,41 @@ const struct cli_cmd cli__cmds[] = {
      cli__services_register_flags, 1, cli__run_services_register},
     /* Listed here for `cairn -h`; main.c hands `cairn validate` to the agent
      * module (agent/validate.c), which owns the options table. */
+    {"snapshot", "Saves, restores and inspects snapshots of Cairn server state",
+     "Usage: cairn snapshot <subcommand> [options] [args]\n\n"
+     "  This command has subcommands for saving, restoring, and inspecting the state\n"
+     "  of the Cairn servers for disaster recovery. These are atomic, point-in-time\n"
+     "  snapshots which include key/value entries, service catalog, prepared queries,\n"
+     "  and sessions. Cairn reads only its own archives, not Consul's.\n\n"
+     "  Create a snapshot:\n\n"
+     "      $ cairn snapshot save backup.snap\n\n"
+     "  Restore a snapshot:\n\n"
+     "      $ cairn snapshot restore backup.snap\n\n"
+     "  Inspect a snapshot:\n\n"
+     "      $ cairn snapshot inspect backup.snap",
+     NULL, 0, NULL},
+    {"snapshot inspect", "Displays information about a Cairn snapshot file",
+     "Usage: cairn snapshot inspect [options] FILE\n\n"
+     "  Displays information about a snapshot file on disk, after checking every\n"
+     "  checksum in it: its ID, size, index, term, version, and the number of\n"
+     "  entries of each table.\n\n"
+     "      $ cairn snapshot inspect backup.snap",
+     cli__snapshot_inspect_flags, 0, cli__run_snapshot_inspect},
+    {"snapshot restore", "Restores snapshot of Cairn server state",
+     "Usage: cairn snapshot restore [options] FILE\n\n"
+     "  Restores an atomic, point-in-time snapshot of the state of the Cairn servers\n"
+     "  which includes key/value entries, service catalog, prepared queries, and\n"
+     "  sessions. The restore goes through the Raft log: every server replaces its\n"
+     "  state at the same index. A damaged file is refused and nothing changes.\n\n"
+     "      $ cairn snapshot restore backup.snap",
+     NULL, 1, cli__run_snapshot_restore},
+    {"snapshot save", "Saves snapshot of Cairn server state",
+     "Usage: cairn snapshot save [options] FILE\n\n"
+     "  Retrieves an atomic, point-in-time snapshot of the state of the Cairn servers\n"
+     "  which includes key/value entries, service catalog, prepared queries, and\n"
+     "  sessions, and verifies it once written. With -stale any server may answer.\n\n"
+     "      $ cairn snapshot save backup.snap",
+     NULL, 1, cli__run_snapshot_save},
     {"validate", "Validate config files/directories",
      "Usage: cairn validate [options] FILE_OR_DIRECTORY...", NULL, 0, NULL},
     {"version", "Prints the Cairn version",

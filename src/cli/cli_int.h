@@ -110,6 +110,10 @@ struct cli_ctx {
 };
 
 struct cli_resp {
+    /* In: set before the call. sink: the body goes to this file instead of
+     * memory (a snapshot); no_timeout: no overall time limit. */
+    FILE *sink;
+    int no_timeout;
     long code;
     struct cn_buf body; /* owned; NUL-terminated after a successful request */
     uint64_t index;     /* X-Consul-Index, when has_index */
@@ -214,6 +218,10 @@ extern const struct cli_flag cli__catalog_datacenters_flags[];
 extern const struct cli_flag cli__event_flags[];
 extern const struct cli_flag cli__services_query_flags[];
 int cli__run_pick(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_snapshot_save(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_snapshot_restore(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_snapshot_inspect(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__snapshot_inspect_flags[];
 
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];
