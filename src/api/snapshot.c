@@ -188,8 +188,8 @@ static void on_snap_done(void *arg, int rc, uint64_t index, uint64_t term)
     ss->index = index;
     ss->term = term;
     char err[256];
-    int fd = srv_snapshot_open_state(ss->api->srv, index, term, &ss->off, &ss->left, err,
-                                     sizeof(err));
+    int fd =
+        srv_snapshot_open_state(ss->api->srv, index, term, &ss->off, &ss->left, err, sizeof(err));
     if (fd < 0) {
         save_free(ss);
         api_error(c, 500, "%s", err);
@@ -214,9 +214,9 @@ static void on_snap_done(void *arg, int rc, uint64_t index, uint64_t term)
     }
     uint64_t total = head.len + ss->left + CN_SHA256_LEN + 8 + CN_SHA256_LEN;
     char hdrs[160];
-    int hl = snprintf(hdrs, sizeof(hdrs),
-                      "X-Consul-Index: %" PRIu64 "\r\nX-Consul-KnownLeader: %s\r\n", index,
-                      srv_known_leader(ss->api->srv) ? "true" : "false");
+    int hl =
+        snprintf(hdrs, sizeof(hdrs), "X-Consul-Index: %" PRIu64 "\r\nX-Consul-KnownLeader: %s\r\n",
+                 index, srv_known_leader(ss->api->srv) ? "true" : "false");
     struct http_req *req = c->req;
     api__ctx_detach(c);
     ss->c = NULL;

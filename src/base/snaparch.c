@@ -135,8 +135,8 @@ static int read_part(const uint8_t *b, size_t len, size_t *off, const char *tag,
 {
     size_t o = *off;
     if (len - o < SNAPARCH_PART_HDR)
-        return fail(err, cap, "truncated at offset %zu: part %s header needs %u bytes, %zu left",
-                    o, name, SNAPARCH_PART_HDR, len - o);
+        return fail(err, cap, "truncated at offset %zu: part %s header needs %u bytes, %zu left", o,
+                    name, SNAPARCH_PART_HDR, len - o);
     if (memcmp(b + o, tag, 4) != 0)
         return fail(err, cap, "offset %zu: expected part %s (tag %s)", o, name, tag);
     uint64_t n = cn_get_u64(b + o + 4);
@@ -193,7 +193,8 @@ int snaparch_read(const void *p, size_t len, struct snaparch *a, char *err, size
                     SNAPARCH_HEAD_LEN);
     a->version = cn_get_u32(b + 8);
     if (a->version != SNAPARCH_VERSION)
-        return fail(err, errcap, "offset 8: unsupported archive version %" PRIu32 " (this cairn reads %u)",
+        return fail(err, errcap,
+                    "offset 8: unsupported archive version %" PRIu32 " (this cairn reads %u)",
                     a->version, SNAPARCH_VERSION);
     size_t off = SNAPARCH_HEAD_LEN;
     const uint8_t *m;

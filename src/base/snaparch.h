@@ -24,7 +24,8 @@
 #define SNAPARCH_HEAD_LEN 12u /* magic + version */
 #define SNAPARCH_PART_HDR 12u /* tag + length */
 /* Bytes an archive adds around its two parts. */
-#define SNAPARCH_OVERHEAD (SNAPARCH_HEAD_LEN + 2 * (SNAPARCH_PART_HDR + CN_SHA256_LEN) + 8 + CN_SHA256_LEN)
+#define SNAPARCH_OVERHEAD                                                                          \
+    (SNAPARCH_HEAD_LEN + 2 * (SNAPARCH_PART_HDR + CN_SHA256_LEN) + 8 + CN_SHA256_LEN)
 
 /* ---- writing, as a stream ---- */
 struct snaparch_w {

@@ -149,8 +149,8 @@ int cli__run_snapshot_restore(struct cli_ctx *c, const struct cli_args *a)
     }
     struct cli_resp r = {0};
     r.no_timeout = 1;
-    int ret = cli__call(c, "Error restoring snapshot", "PUT", "/v1/snapshot", "", m.p, m.len, 0,
-                        &r);
+    int ret =
+        cli__call(c, "Error restoring snapshot", "PUT", "/v1/snapshot", "", m.p, m.len, 0, &r);
     cli__resp_free(&r);
     unmap_file(&m);
     if (ret)
@@ -208,9 +208,9 @@ int cli__run_snapshot_inspect(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->out, "\n    },\n    \"StateBytes\": %zu\n}\n", sa.state_len);
     } else {
         struct cn_buf text = CN_BUF_INIT, out = CN_BUF_INIT;
-        cn_buf_printf(&text, " ID\t%s\n Size\t%zu\n Index\t%" PRIu64 "\n Term\t%" PRIu64
-                             "\n Version\t%u\n",
-                      sa.id, m.len, sa.index, sa.term, sa.version);
+        cn_buf_printf(
+            &text, " ID\t%s\n Size\t%zu\n Index\t%" PRIu64 "\n Term\t%" PRIu64 "\n Version\t%u\n",
+            sa.id, m.len, sa.index, sa.term, sa.version);
         cli__tabwrite(&out, text.p, text.len);
         cn_buf_reset(&text);
         cn_buf_printf(&text, "\n Type\tCount\n ----\t----\n");

@@ -100,7 +100,7 @@ struct http__parser {
     size_t max_header_bytes, max_body_bytes;
     const char *large_path; /* http_options.large_body_path */
     size_t large_body_bytes;
-    size_t body_limit; /* of the message being parsed */
+    size_t body_limit;    /* of the message being parsed */
     size_t hdr_bytes;     /* request line + headers seen so far (spans) */
     size_t raw_hdr_bytes; /* bytes of reads that ended inside the headers */
     int err_status;       /* set by our callbacks: 413, 431, 400, 500 */

@@ -594,8 +594,8 @@ int http_stream_start(struct http_req *req, int status, const char *content_type
     const char *rs = reason(status);
     size_t rlen = strlen(rs), clen = content_type ? strlen(content_type) : 0;
     date_refresh(s);
-    size_t need = 13 + rlen + 2 + s->date_len + (content_type ? 14 + clen + 2 : 0) + 48 + 24 +
-                  extra_len + 2;
+    size_t need =
+        13 + rlen + 2 + s->date_len + (content_type ? 14 + clen + 2 : 0) + 48 + 24 + extra_len + 2;
     struct http__wreq *w = wreq_get(s, need);
     if (!w)
         return CN_ENOMEM;
@@ -673,8 +673,8 @@ void http_stream_end(struct http_req *req, bool ok)
     c->cur = NULL;
     r->conn = NULL;
     s->stats.requests++;
-    bool keep = ok && (r->flags & HTTP__R_KEEP_ALIVE) && !(r->flags & HTTP__R_HTTP10) &&
-                !s->stopping;
+    bool keep =
+        ok && (r->flags & HTTP__R_KEEP_ALIVE) && !(r->flags & HTTP__R_HTTP10) && !s->stopping;
     if (ok && (r->flags & HTTP__R_CHUNKED)) {
         struct http__wreq *w = wreq_get(s, 5);
         if (!w || conn_write(c, w, (size_t)(put(w->data, "0\r\n\r\n", 5) - w->data))) {

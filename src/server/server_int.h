@@ -251,7 +251,7 @@ struct srv {
     uint64_t last_snap_index, last_snap_term;
     struct srv_snapwait *snapwait; /* snapsave.c: callers waiting for a snapshot */
     bool snap_asap;                /* take one at once (a save asked, a restore applied) */
-    uint64_t restore_index;        /* the last restore applied (ready.c): compaction drops its chunks */
+    uint64_t restore_index; /* the last restore applied (ready.c): compaction drops its chunks */
     uint64_t last_snap_start;
     size_t last_snap_len;
     enum snap_phase snap_phase;

@@ -105,8 +105,8 @@ int srv_snapshot_open_state(struct srv *s, uint64_t index, uint64_t term, uint64
     uint64_t size = 0;
     int fd = stor_snapshot_open(s->st, index, term, STOR_SNAP_READ, &size);
     if (fd < 0) {
-        snprintf(err, errcap, "opening the snapshot at index %llu: %s",
-                 (unsigned long long)index, cn_strerror(fd));
+        snprintf(err, errcap, "opening the snapshot at index %llu: %s", (unsigned long long)index,
+                 cn_strerror(fd));
         return fd;
     }
     /* The payload: SNAP_MAGIC, u32 configuration length, configuration,

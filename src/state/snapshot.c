@@ -575,8 +575,8 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
     return restore(s, data, len, 0, err, errcap);
 }
 
-int state_snapshot_restore_at(struct state *s, const void *data, size_t len, uint64_t at,
-                              char *err, size_t errcap)
+int state_snapshot_restore_at(struct state *s, const void *data, size_t len, uint64_t at, char *err,
+                              size_t errcap)
 {
     if (at <= s->last_index || at > AVL_AUG_MAX) {
         if (err && errcap)

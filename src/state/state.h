@@ -564,8 +564,8 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
 /* Replace s's contents by a decoded snapshot as of log index `at` (> the
  * last applied index): indexes above `at` are lowered to it, the table
  * indexes and the last index become `at`. Same errors as above. */
-int state_snapshot_restore_at(struct state *s, const void *data, size_t len, uint64_t at,
-                              char *err, size_t errcap);
+int state_snapshot_restore_at(struct state *s, const void *data, size_t len, uint64_t at, char *err,
+                              size_t errcap);
 
 /* ---- restores through the log (restore.c) ------------------------------- */
 #define STATE_RESTORE_CHUNK_MAX ((size_t)4 << 20)

@@ -167,7 +167,7 @@ struct state {
     struct avl *queries; /* query_rec by id (query.c) */
     size_t nqueries;
     struct avl *held; /* held_rec by (session, key): held.c */
-    struct { /* a restore being staged (restore.c) */
+    struct {          /* a restore being staged (restore.c) */
         uint8_t *p;
         size_t len, cap;
         uint64_t id, total;
