@@ -171,6 +171,14 @@ static uint64_t cl(const struct rd *r, uint64_t v)
     return r->clamp && v > r->clamp ? r->clamp : v;
 }
 
+/* A modify index (of an entry, a name, a table): the restore point itself,
+ * so every read's X-Consul-Index moves past what it was before the restore
+ * and every parked blocking query sees a change (restore_at). */
+static uint64_t mod(const struct rd *r, uint64_t v)
+{
+    return r->clamp ? r->clamp : v;
+}
+
 static int fail(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct rd *r, const char *fmt, ...)
 {
@@ -228,7 +236,7 @@ static int rd_kv(struct rd *r)
             has_sess = cn_dec_u8(&r->d);
             sess = cn_dec_bytes(&r->d, &sl);
         }
-        uint64_t modify = cl(r, cn_dec_u64(&r->d));
+        uint64_t modify = mod(r, cn_dec_u64(&r->d));
         CN_TRY(dec_check(r, "kv entry"));
         if (kind > 1 || has_sess > 1 || (!has_sess && sl))
             return fail(r, "kv entry %" PRIu64 ": bad flags", i);
@@ -280,7 +288,7 @@ static int rd_names(struct rd *r, struct avl **root, const char *what)
     char *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         char *name = cn_dec_strdup(&r->d);
-        uint64_t idx = cl(r, cn_dec_u64(&r->d));
+        uint64_t idx = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, what);
         if (!rc && (!*name || (prev && strcmp(prev, name) == 0)))
             rc = fail(r, "%s: empty or repeated name", what);
@@ -321,7 +329,7 @@ static int rd_nodes(struct rd *r)
         memset(&tmp, 0, sizeof(tmp));
         state__dec_node(&r->d, &tmp);
         tmp.create_index = cl(r, cn_dec_u64(&r->d));
-        tmp.modify_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "node");
         if (!rc && (!*tmp.name || (prev && strcmp(prev, tmp.name) >= 0)))
             rc = fail(r, "node %" PRIu32 ": empty or out of order name", i);
@@ -354,7 +362,7 @@ static int rd_services(struct rd *r)
         if (!r->d.err)
             state__dec_service(&r->d, &tmp);
         tmp.create_index = cl(r, cn_dec_u64(&r->d));
-        tmp.modify_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "service");
         struct avl *nm = NULL;
         if (!rc && (!*tmp.id || !*tmp.service))
@@ -401,7 +409,7 @@ static int rd_checks(struct rd *r)
         if (!r->d.err)
             state__dec_check(&r->d, &tmp, r->version >= 3);
         tmp.create_index = cl(r, cn_dec_u64(&r->d));
-        tmp.modify_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "check");
         if (!rc && (!*tmp.check_id || !valid_status(tmp.status)))
             rc = fail(r, "check %" PRIu32 ": empty id or bad status", i);
@@ -444,7 +452,7 @@ static int rd_sessions(struct rd *r)
         memset(&tmp, 0, sizeof(tmp));
         state__dec_session(&r->d, &tmp);
         tmp.create_index = cl(r, cn_dec_u64(&r->d));
-        tmp.modify_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         tmp.renew_index = cl(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "session");
         if (!rc && (!*tmp.id || (prev && strcmp(prev, tmp.id) >= 0)))
@@ -499,7 +507,7 @@ static int rd_sessions(struct rd *r)
 static int rd_queries(struct rd *r)
 {
     struct state *s = r->s;
-    s->tidx[STATE_T_QUERIES] = cl(r, cn_dec_u64(&r->d));
+    s->tidx[STATE_T_QUERIES] = mod(r, cn_dec_u64(&r->d));
     uint32_t n = cn_dec_u32(&r->d);
     CN_TRY(dec_check(r, "query count"));
     if (s->tidx[STATE_T_QUERIES] > s->last_index)
@@ -514,7 +522,7 @@ static int rd_queries(struct rd *r)
         uint8_t tmpl = cn_dec_u8(&r->d);
         q.def = (uint8_t *)cn_dec_bytes(&r->d, &q.def_len);
         q.create_index = cl(r, cn_dec_u64(&r->d));
-        q.modify_index = cl(r, cn_dec_u64(&r->d));
+        q.modify_index = mod(r, cn_dec_u64(&r->d));
         q.is_template = tmpl == 1;
         int rc = dec_check(r, "query");
         if (!rc && (tmpl > 1 || !*q.id || (prev && strcmp(prev, q.id) >= 0)))
@@ -543,9 +551,9 @@ static int rd_queries(struct rd *r)
 static int decode(struct rd *r, uint8_t version)
 {
     struct state *s = r->s;
-    s->last_index = cl(r, cn_dec_u64(&r->d));
+    s->last_index = mod(r, cn_dec_u64(&r->d));
     for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : SNAP_V2_TABLES); i++)
-        s->tidx[i] = cl(r, cn_dec_u64(&r->d));
+        s->tidx[i] = mod(r, cn_dec_u64(&r->d));
     CN_TRY(dec_check(r, "header"));
     if (s->last_index > AVL_AUG_MAX)
         return fail(r, "last index %" PRIu64 " out of range", s->last_index);

@@ -217,9 +217,10 @@ enum state_cmd_type {
     /* A snapshot restore carried by the log (restore.c, PUT /v1/snapshot):
      * CHUNKs (restore id, sequence number from 0, total length, bytes) are
      * staged in memory; COMMIT (id, total length) replaces the whole state by
-     * the staged encoding at its own index: every index in it above the
-     * commit's is lowered to it, every table index becomes the commit's, so
-     * X-Consul-Index never goes backwards. A chunk out of sequence, a COMMIT
+     * the staged encoding at its own index: every ModifyIndex (entries,
+     * names, tables) becomes the commit's and every other index above it is
+     * lowered to it, so X-Consul-Index never goes backwards and every parked
+     * blocking query sees a change. A chunk out of sequence, a COMMIT
      * that does not match, or a staged encoding that does not decode is
      * CN_EINVAL and changes nothing (staging dropped). Chunks and a COMMIT
      * change no table index. */
@@ -562,8 +563,9 @@ int state_snapshot_encode(const struct state *s, struct cn_buf *out);
 int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err, size_t errcap);
 
 /* Replace s's contents by a decoded snapshot as of log index `at` (> the
- * last applied index): indexes above `at` are lowered to it, the table
- * indexes and the last index become `at`. Same errors as above. */
+ * last applied index): every modify index (entries, names, tables) and the
+ * last index become `at`; create, lock-delay and renew indexes above it are
+ * lowered to it. Same errors as above. */
 int state_snapshot_restore_at(struct state *s, const void *data, size_t len, uint64_t at, char *err,
                               size_t errcap);
 

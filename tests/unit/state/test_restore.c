@@ -55,7 +55,8 @@ static void test_restore_later_index(void **st)
     assert_false(state_restore_staging(t));
     assert_null(kvget(t, "mine"));
     assert_memory_equal(kvget(t, "a/b")->value, "22", 2);
-    assert_int_equal(kvget(t, "a/b")->modify_index, 2); /* items keep their indexes */
+    assert_int_equal(kvget(t, "a/b")->modify_index, idx); /* modified by the restore */
+    assert_int_equal(kvget(t, "a/b")->create_index, 2);
     assert_int_equal(state_last_index(t), idx);
     for (int i = 0; i < STATE_T__COUNT; i++)
         if (i != STATE_T_EVENTS)
