@@ -100,6 +100,7 @@ extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
 extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
+extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */

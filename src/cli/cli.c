@@ -223,6 +223,14 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn members [options]\n\n"
      "  Outputs the members of a running Cairn agent.",
      cli__members_flags, 1, cli__run_members},
+    {"monitor", "Stream logs from a Cairn agent",
+     "Usage: cairn monitor [options]\n\n"
+     "  Shows recent log messages of a Cairn agent, and attaches to the agent,\n"
+     "  outputting log messages as they occur in real time. The monitor lets you\n"
+     "  listen for log levels that may be filtered out of the agent's own log, such\n"
+     "  as debug. A reader too slow for the log loses lines, reported in a WARN\n"
+     "  line. It runs until interrupted or the agent goes away.",
+     cli__monitor_flags, 1, cli__run_monitor},
     {"operator", "Provides cluster-level tools for Cairn operators",
      "Usage: cairn operator <subcommand> [options]\n\n"
      "  Provides cluster-level tools for Cairn operators, such as interacting with\n"

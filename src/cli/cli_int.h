@@ -219,6 +219,8 @@ extern const struct cli_flag cli__event_flags[];
 extern const struct cli_flag cli__services_query_flags[];
 int cli__run_pick(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_snapshot_save(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_monitor(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__monitor_flags[];
 int cli__run_snapshot_restore(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_snapshot_inspect(struct cli_ctx *c, const struct cli_args *a);
 extern const struct cli_flag cli__snapshot_inspect_flags[];

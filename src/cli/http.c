@@ -184,7 +184,9 @@ int cli__query_param(struct cn_buf *q, const char *name, const char *value)
 
 static size_t on_sink(char *p, size_t size, size_t n, void *ud)
 {
-    return fwrite(p, size, n, ud) * size;
+    size_t w = fwrite(p, size, n, ud) * size;
+    fflush(ud); /* `cairn monitor` lines as they come */
+    return w;
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
