@@ -70,6 +70,7 @@ static void mon_end(struct mon *m)
 {
     /* No sink call is running once this returns (the logger's lock). */
     cn_log_sink_remove(m->sink);
+    cn_info("agent", "monitor: stream ended");
     if (m->req) {
         m->req->user = NULL;
         http_stream_end(m->req, false);
@@ -96,8 +97,8 @@ static void dropped_line(struct mon *m, uint64_t n, char *out, size_t cap, size_
         k = snprintf(out, cap,
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [WARN]  agent.monitor: Monitor dropped "
                      "%llu logs during monitor request\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, (unsigned long long)n);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, (unsigned long long)n);
     *len = k > 0 ? (size_t)k : 0;
 }
 
@@ -194,8 +195,8 @@ static void h_monitor(struct api_ctx *c)
     api__ctx_detach(c);
     m->req = req;
     req->user = m;
-    if (http_stream_start(req, 200, "text/plain; charset=utf-8", NULL, 0, -1, on_drain,
-                          on_abort) != 0) {
+    if (http_stream_start(req, 200, "text/plain; charset=utf-8", NULL, 0, -1, on_drain, on_abort) !=
+        0) {
         mon_end(m);
         return;
     }

@@ -145,8 +145,7 @@ int cn_log_file_open(const struct cn_log_file_opts *o, char *err, size_t errcap)
     lf.rotate_ns = o->rotate_ns;
     lf.max_files = o->max_files;
     if (open_new() != 0) {
-        snprintf(err, errcap, "log_file: cannot open %s/%s: %s", lf.dir, lf.name,
-                 strerror(errno));
+        snprintf(err, errcap, "log_file: cannot open %s/%s: %s", lf.dir, lf.name, strerror(errno));
         lf.name[0] = '\0';
         return CN_EIO;
     }

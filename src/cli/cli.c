@@ -84,6 +84,16 @@ const struct cli_cmd cli__cmds[] = {
      "  To list services which run on a particular node:\n\n"
      "      $ cairn catalog services -node=web",
      cli__catalog_services_flags, 1, cli__run_catalog_services},
+    {"debug", "Records a debugging archive for operators",
+     "Usage: cairn debug [options]\n\n"
+     "  Monitors a Cairn agent for the specified period of time, recording\n"
+     "  information about the agent, cluster, and environment to an archive\n"
+     "  written to the current directory: agent.json, host.json, members.json,\n"
+     "  raft.json, metrics.json (one capture per interval, when the agent serves\n"
+     "  /v1/agent/metrics), cairn.log (the log at debug level for the duration)\n"
+     "  and index.json, in a directory named like the archive.\n\n"
+     "      $ cairn debug -duration=30s -interval=10s -output=incident",
+     cli__debug_flags, 1, cli__run_debug},
     {"event", "Fire a new event",
      "Usage: cairn event [options] [payload]\n\n"
      "  Dispatches a custom user event across a datacenter. An event must provide\n"

@@ -35,8 +35,8 @@ int cli__run_monitor(struct cli_ctx *c, const struct cli_args *a)
     r.sink = c->out;
     r.no_timeout = 1;
     char err[512];
-    int rc = cli__http(c, "GET", "/v1/agent/monitor", q.p ? q.p : "", NULL, 0, &r, err,
-                       sizeof(err));
+    int rc =
+        cli__http(c, "GET", "/v1/agent/monitor", q.p ? q.p : "", NULL, 0, &r, err, sizeof(err));
     cn_buf_free(&q);
     cli__resp_free(&r);
     if (rc) {

@@ -321,7 +321,10 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     /* Generous: a write waits for a Raft commit, which may span an election. */
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, resp->no_timeout ? 0L : 60000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     resp->no_timeout   ? 0L
+                     : resp->timeout_ms ? resp->timeout_ms
+                                        : 60000L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, resp->sink ? on_sink : on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, resp->sink ? (void *)resp->sink : (void *)&resp->body);
