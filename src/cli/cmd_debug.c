@@ -21,10 +21,8 @@
 #include "cli/cli_int.h"
 
 const struct cli_flag cli__debug_flags[] = {
-    {"duration", CLI_STR, "duration",
-     "The total time to record information. The default is 2m."},
-    {"interval", CLI_STR, "duration",
-     "The time between metrics captures. The default is 30s."},
+    {"duration", CLI_STR, "duration", "The total time to record information. The default is 2m."},
+    {"interval", CLI_STR, "duration", "The time between metrics captures. The default is 30s."},
     {"output", CLI_STR, "path",
      "The path of the archive to create, without .tar.gz. The default is "
      "cairn-debug-<unix time>."},
@@ -95,8 +93,8 @@ static int capture(struct cli_ctx *c, struct cn_buf *tar, const char *dir, const
         return -1;
     }
     if (r.code == 404 || r.code == 405) {
-        cn_buf_printf(notes, "%s%s: not served by this agent (%ld), skipped", notes->len ? "\",\"" : "",
-                      path, r.code);
+        cn_buf_printf(notes, "%s%s: not served by this agent (%ld), skipped",
+                      notes->len ? "\",\"" : "", path, r.code);
         cli__resp_free(&r);
         return 0;
     }
@@ -138,8 +136,7 @@ int cli__run_debug(struct cli_ctx *c, const struct cli_args *a)
         }
     }
     char out[400], dir[400], path[420];
-    snprintf(out, sizeof(out), "%s",
-             cli__flag_str(a, "output", ""));
+    snprintf(out, sizeof(out), "%s", cli__flag_str(a, "output", ""));
     if (!out[0])
         snprintf(out, sizeof(out), "cairn-debug-%lld", (long long)time(NULL));
     const char *base = strrchr(out, '/');
