@@ -128,10 +128,10 @@ int cn_log_file_open(const struct cn_log_file_opts *o, char *err, size_t errcap)
         return CN_EINVAL;
     }
     if (p[pl - 1] == '/') { /* a directory: Consul's default file name */
-        snprintf(lf.dir, sizeof(lf.dir), "%.*s", (int)(pl - 1 ? pl - 1 : 1), p);
+        snprintf(lf.dir, sizeof(lf.dir), "%.*s", (int)((pl - 1) ? (pl - 1) : 1), p);
         snprintf(lf.name, sizeof(lf.name), "cairn.log");
     } else if (slash) {
-        snprintf(lf.dir, sizeof(lf.dir), "%.*s", (int)(slash - p ? slash - p : 1), p);
+        snprintf(lf.dir, sizeof(lf.dir), "%.*s", (int)((slash - p) ? (slash - p) : 1), p);
         snprintf(lf.name, sizeof(lf.name), "%s", slash + 1);
     } else {
         snprintf(lf.dir, sizeof(lf.dir), ".");

@@ -14,8 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "base/dur.h"
 #include "base/err.h"
 #include "cli/cli_int.h"
@@ -60,8 +58,6 @@ static void *log_thread(void *arg)
     /* The stream ends by our timeout (an "error" to curl): its status is
      * what the agent answered. */
     l->code = r.code;
-    if (!l->code && l->ctx.curl)
-        curl_easy_getinfo(l->ctx.curl, CURLINFO_RESPONSE_CODE, &l->code);
     cli__resp_free(&r);
     fclose(f);
     cli__ctx_close(&l->ctx);

@@ -39,6 +39,11 @@ int cli__run_monitor(struct cli_ctx *c, const struct cli_args *a)
         cli__http(c, "GET", "/v1/agent/monitor", q.p ? q.p : "", NULL, 0, &r, err, sizeof(err));
     cn_buf_free(&q);
     cli__resp_free(&r);
+    if (rc && r.code == 200) { /* Consul's words when the agent goes away */
+        fprintf(c->err, "Remote side ended the monitor! This usually means that the\n"
+                        "remote side has exited or crashed.\n");
+        return 0;
+    }
     if (rc) {
         fprintf(c->err, "Error starting monitor: %s\n", err);
         return 1;

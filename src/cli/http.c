@@ -354,6 +354,8 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
             *q = (char)tolower((unsigned char)*q);
         snprintf(err, errcap, "%s \"%s\": %s", verb, url.p,
                  cerr[0] ? cerr : curl_easy_strerror(cc));
+        /* A stream cut short still had a status (`cairn monitor`). */
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
         rc = CN_EIO;
         goto out;
     }

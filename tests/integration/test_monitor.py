@@ -141,3 +141,12 @@ def test_debug_archive(agent, tmp_path):
     r = subprocess.run([CAIRN_BIN, "debug", "-capture=pprof", "-duration=1s", "-interval=1s"],
                        capture_output=True, text=True, env=cli_env(agent))
     assert r.returncode == 1 and "pprof" in r.stderr
+
+
+def test_monitor_ends_when_the_agent_stops(agent_factory):
+    a = agent_factory("mon-stop")
+    p = monitor_proc(a)
+    read_until(p, lambda l: "monitor: a client follows the log" in l, "the monitor's first line")
+    assert a.stop() == 0
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0 and "Remote side ended the monitor" in err
