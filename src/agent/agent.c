@@ -68,6 +68,22 @@ struct agent {
     int status; /* exit status once the loop drained: 1 after a fatal storage error */
 };
 
+/* -log-level, -log-json, -log-file and its rotation (base/logfile.c). */
+static int start_logging(const struct agent_config *c, char *err, size_t errcap)
+{
+    cn_log_set_level((enum cn_log_level)cn_log_level_parse(c->log_level));
+    cn_log_set_json(c->log_json);
+    if (!c->log_file || !*c->log_file)
+        return 0;
+    int64_t ns = 0;
+    cn_dur_parse(c->log_rotate_duration, &ns); /* validated by the config loader */
+    struct cn_log_file_opts o = {.path = c->log_file,
+                                 .rotate_bytes = (uint64_t)c->log_rotate_bytes,
+                                 .rotate_ns = ns > 0 ? (uint64_t)ns : 0,
+                                 .max_files = (int)c->log_rotate_max_files};
+    return cn_log_file_open(&o, err, errcap);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;
@@ -745,6 +761,8 @@ static int run(struct agent *ag)
         .host = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr,
         .port = (int)c->http_port,
         .max_body_bytes = (size_t)c->http_max_body,
+        .large_body_path = API_SNAPSHOT_PATH,
+        .large_body_bytes = API_SNAPSHOT_MAX_BODY,
         .handler = api_handle,
         .handler_arg = ag->api,
     };
@@ -879,9 +897,12 @@ int agent_main(int argc, char **argv)
         fwrite(u.p, 1, u.len, stdout);
         cn_buf_free(&u);
         status = 0;
+    } else if (start_logging(&ag->cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "==> %s\n", err);
+        status = 1;
     } else {
-        cn_log_set_level((enum cn_log_level)cn_log_level_parse(ag->cfg.log_level));
         status = run(ag);
+        cn_log_file_close();
     }
     if (ag->dev_dir[0])
         nftw(ag->dev_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

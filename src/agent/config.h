@@ -44,6 +44,11 @@ struct agent_config {
     int64_t serf_lan_port;
     bool connect_enabled; /* connect.enabled (-dev: on) */
     char *log_level;
+    bool log_json;
+    char *log_file;
+    int64_t log_rotate_bytes;
+    char *log_rotate_duration; /* Go duration */
+    int64_t log_rotate_max_files;
     int64_t raft_snapshot_threshold;
     char *raft_snapshot_interval; /* Go duration */
     char *raft_election_timeout;  /* Go duration */

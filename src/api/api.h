@@ -24,6 +24,10 @@ typedef void (*api_leave_cb)(void *arg);
  * configuration is then untouched. */
 typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 
+/* PUT /v1/snapshot carries a whole archive in its body (api/snapshot.c). */
+#define API_SNAPSHOT_PATH "/v1/snapshot"
+#define API_SNAPSHOT_MAX_BODY ((size_t)4 << 30)
+
 struct api_config {
     const char *node_name;      /* this agent's node */
     const char *node_id;        /* UUID */

@@ -127,6 +127,8 @@ int api__ixn_check_body(const char *body, size_t len, bool exact_only, char *err
 /* "name" or "default/name" (a match entry, ?source=, ?destination=): 0 with
  * *name pointing into in, or CN_EINVAL with the reason. */
 int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap);
+extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
+extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */
@@ -192,6 +194,9 @@ void api_reply_json(struct api_ctx *c, int status, const struct cn_buf *body);
 void api_reply_bool(struct api_ctx *c, bool v);
 /* 200 with an empty body. */
 void api_reply_empty(struct api_ctx *c);
+/* Free the ctx without answering: the caller took the request over (a
+ * streamed answer, api/snapshot.c). */
+void api__ctx_detach(struct api_ctx *c);
 /* A read answer with X-Consul-Index/KnownLeader/LastContact/
  * Effective-Consistency headers (used by blocking.c; also by non-blocking
  * reads that still want the headers). */

@@ -90,6 +90,11 @@ void api_reply_bool(struct api_ctx *c, bool v)
     respond(c, 200, CT_JSON, NULL, 0, v ? "true" : "false", v ? 4 : 5);
 }
 
+void api__ctx_detach(struct api_ctx *c)
+{
+    ctx_free(c);
+}
+
 void api_reply_empty(struct api_ctx *c)
 {
     respond(c, 200, NULL, NULL, 0, "", 0);

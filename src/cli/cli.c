@@ -105,6 +105,16 @@ const struct cli_cmd cli__cmds[] = {
      "  Sends the configuration in -config-file to PUT /v1/connect/ca/configuration.\n\n"
      "      $ cairn connect ca set-config -config-file ca.json",
      cli__connect_ca_set_flags, 1, cli__run_connect_ca_set},
+    {"debug", "Records a debugging archive for operators",
+     "Usage: cairn debug [options]\n\n"
+     "  Monitors a Cairn agent for the specified period of time, recording\n"
+     "  information about the agent, cluster, and environment to an archive\n"
+     "  written to the current directory: agent.json, host.json, members.json,\n"
+     "  raft.json, metrics.json (one capture per interval, when the agent serves\n"
+     "  /v1/agent/metrics), cairn.log (the log at debug level for the duration)\n"
+     "  and index.json, in a directory named like the archive.\n\n"
+     "      $ cairn debug -duration=30s -interval=10s -output=incident",
+     cli__debug_flags, 1, cli__run_debug},
     {"event", "Fire a new event",
      "Usage: cairn event [options] [payload]\n\n"
      "  Dispatches a custom user event across a datacenter. An event must provide\n"
@@ -281,6 +291,14 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn members [options]\n\n"
      "  Outputs the members of a running Cairn agent.",
      cli__members_flags, 1, cli__run_members},
+    {"monitor", "Stream logs from a Cairn agent",
+     "Usage: cairn monitor [options]\n\n"
+     "  Shows recent log messages of a Cairn agent, and attaches to the agent,\n"
+     "  outputting log messages as they occur in real time. The monitor lets you\n"
+     "  listen for log levels that may be filtered out of the agent's own log, such\n"
+     "  as debug. A reader too slow for the log loses lines, reported in a WARN\n"
+     "  line. It runs until interrupted or the agent goes away.",
+     cli__monitor_flags, 1, cli__run_monitor},
     {"operator", "Provides cluster-level tools for Cairn operators",
      "Usage: cairn operator <subcommand> [options]\n\n"
      "  Provides cluster-level tools for Cairn operators, such as interacting with\n"
@@ -362,6 +380,41 @@ const struct cli_cmd cli__cmds[] = {
      cli__services_register_flags, 1, cli__run_services_register},
     /* Listed here for `cairn -h`; main.c hands `cairn validate` to the agent
      * module (agent/validate.c), which owns the options table. */
+    {"snapshot", "Saves, restores and inspects snapshots of Cairn server state",
+     "Usage: cairn snapshot <subcommand> [options] [args]\n\n"
+     "  This command has subcommands for saving, restoring, and inspecting the state\n"
+     "  of the Cairn servers for disaster recovery. These are atomic, point-in-time\n"
+     "  snapshots which include key/value entries, service catalog, prepared queries,\n"
+     "  and sessions. Cairn reads only its own archives, not Consul's.\n\n"
+     "  Create a snapshot:\n\n"
+     "      $ cairn snapshot save backup.snap\n\n"
+     "  Restore a snapshot:\n\n"
+     "      $ cairn snapshot restore backup.snap\n\n"
+     "  Inspect a snapshot:\n\n"
+     "      $ cairn snapshot inspect backup.snap",
+     NULL, 0, NULL},
+    {"snapshot inspect", "Displays information about a Cairn snapshot file",
+     "Usage: cairn snapshot inspect [options] FILE\n\n"
+     "  Displays information about a snapshot file on disk, after checking every\n"
+     "  checksum in it: its ID, size, index, term, version, and the number of\n"
+     "  entries of each table.\n\n"
+     "      $ cairn snapshot inspect backup.snap",
+     cli__snapshot_inspect_flags, 0, cli__run_snapshot_inspect},
+    {"snapshot restore", "Restores snapshot of Cairn server state",
+     "Usage: cairn snapshot restore [options] FILE\n\n"
+     "  Restores an atomic, point-in-time snapshot of the state of the Cairn servers\n"
+     "  which includes key/value entries, service catalog, prepared queries, and\n"
+     "  sessions. The restore goes through the Raft log: every server replaces its\n"
+     "  state at the same index. A damaged file is refused and nothing changes.\n\n"
+     "      $ cairn snapshot restore backup.snap",
+     NULL, 1, cli__run_snapshot_restore},
+    {"snapshot save", "Saves snapshot of Cairn server state",
+     "Usage: cairn snapshot save [options] FILE\n\n"
+     "  Retrieves an atomic, point-in-time snapshot of the state of the Cairn servers\n"
+     "  which includes key/value entries, service catalog, prepared queries, and\n"
+     "  sessions, and verifies it once written. With -stale any server may answer.\n\n"
+     "      $ cairn snapshot save backup.snap",
+     NULL, 1, cli__run_snapshot_save},
     {"validate", "Validate config files/directories",
      "Usage: cairn validate [options] FILE_OR_DIRECTORY...", NULL, 0, NULL},
     {"version", "Prints the Cairn version",

@@ -4,6 +4,7 @@
 #ifndef CN_CLI_INT_H
 #define CN_CLI_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,6 +111,11 @@ struct cli_ctx {
 };
 
 struct cli_resp {
+    /* In: set before the call. sink: the body goes to this file instead of
+     * memory (a snapshot); no_timeout: no overall time limit. */
+    FILE *sink;
+    int no_timeout;
+    long timeout_ms; /* 0: the default (60 s) */
     long code;
     struct cn_buf body; /* owned; NUL-terminated after a successful request */
     uint64_t index;     /* X-Consul-Index, when has_index */
@@ -214,6 +220,17 @@ extern const struct cli_flag cli__catalog_datacenters_flags[];
 extern const struct cli_flag cli__event_flags[];
 extern const struct cli_flag cli__services_query_flags[];
 int cli__run_pick(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_snapshot_save(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_monitor(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_debug(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__debug_flags[];
+/* tarball.c: a ustar member appended to tar; the whole written gzip'd. */
+int cli__tar_add(struct cn_buf *tar, const char *name, const void *data, size_t len, bool dir);
+int cli__tar_gz_write(const struct cn_buf *tar, const char *path, char *err, size_t errcap);
+extern const struct cli_flag cli__monitor_flags[];
+int cli__run_snapshot_restore(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_snapshot_inspect(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__snapshot_inspect_flags[];
 
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];

@@ -182,6 +182,13 @@ int cli__query_param(struct cn_buf *q, const char *name, const char *value)
     return rc ? rc : cli__url_escape(q, value, 0);
 }
 
+static size_t on_sink(char *p, size_t size, size_t n, void *ud)
+{
+    size_t w = fwrite(p, size, n, ud) * size;
+    fflush(ud); /* `cairn monitor` lines as they come */
+    return w;
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
     struct cn_buf *b = ud;
@@ -314,10 +321,13 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     /* Generous: a write waits for a Raft commit, which may span an election. */
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     resp->no_timeout   ? 0L
+                     : resp->timeout_ms ? resp->timeout_ms
+                                        : 60000L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp->body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, resp->sink ? on_sink : on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp->sink ? (void *)resp->sink : (void *)&resp->body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -344,6 +354,8 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
             *q = (char)tolower((unsigned char)*q);
         snprintf(err, errcap, "%s \"%s\": %s", verb, url.p,
                  cerr[0] ? cerr : curl_easy_strerror(cc));
+        /* A stream cut short still had a status (`cairn monitor`). */
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
         rc = CN_EIO;
         goto out;
     }

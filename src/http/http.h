@@ -67,6 +67,10 @@ struct http_options {
     uint64_t idle_timeout_ms;   /* keep-alive idle; 0 = 120 s */
     uint64_t header_timeout_ms; /* time to receive a full request once started; 0 = 30 s */
     int backlog;                /* 0 = 4096 */
+    /* Requests to this exact path (e.g. "/v1/snapshot", a restore's archive)
+     * may carry bodies up to large_body_bytes instead (NULL: none). */
+    const char *large_body_path;
+    size_t large_body_bytes;
     http_handler_cb handler;
     void *handler_arg;
 };
@@ -130,6 +134,26 @@ void http_vreq_abort(struct http_req *req);
 /* Virtual requests created and not yet freed (tests: a cancelled blocking
  * query holds nothing). */
 uint64_t http_vreq_live(void);
+/* ---- streamed responses -------------------------------------------------
+ * http_stream_start sends the status line and headers with
+ * "Transfer-Encoding: chunked" (Content-Length when content_length is not
+ * -1); the request stays the connection's current one (pipelined requests
+ * wait) until http_stream_end. Each http_stream_write is one chunk, copied.
+ * Backpressure is the caller's: http_stream_queued says how many bytes the
+ * socket has not taken yet, and on_drain runs when that falls to
+ * HTTP_STREAM_LOW or less after a write. on_abort runs if the client goes
+ * away; after it only http_stream_end may be called (it just frees).
+ * http_stream_end(ok = false) closes the connection without the final chunk,
+ * so the client sees a broken body, not a short one. */
+#define HTTP_STREAM_LOW (64 * 1024)
+typedef void (*http_drain_cb)(struct http_req *req);
+int http_stream_start(struct http_req *req, int status, const char *content_type,
+                      const char *extra_headers, size_t extra_len, int64_t content_length,
+                      http_drain_cb on_drain, http_abort_cb on_abort);
+/* 0, CN_ESHUTDOWN (the client is gone), CN_ENOMEM. */
+int http_stream_write(struct http_req *req, const void *p, size_t n);
+size_t http_stream_queued(const struct http_req *req);
+void http_stream_end(struct http_req *req, bool ok);
 
 /* Counters for /agent/self and benchmarks. */
 struct http_stats {

@@ -61,6 +61,8 @@ enum { /* http__req.flags */
        HTTP__R_EXPECT = 1u << 5,     /* Expect: 100-continue */
        HTTP__R_HEAP_BODY = 1u << 6,  /* body is malloc'd (chunked), not in the arena */
        HTTP__R_ABORT_SENT = 1u << 7, /* abort callback already ran */
+       HTTP__R_STREAM = 1u << 8,     /* a streamed response is under way */
+       HTTP__R_CHUNKED = 1u << 9,    /* ...in chunked transfer encoding */
 };
 
 struct http__conn;
@@ -76,6 +78,7 @@ struct http__req {
     http_timeout_cb on_timeout;
     http_abort_cb on_abort;
     struct http__virt *virt; /* a virtual request (virtual.c), else NULL */
+    http_drain_cb on_drain;  /* streamed responses */
     uint32_t flags;
     struct http__arena arena;
     char inline_arena[]; /* up to HTTP__REQ_BLOCK */
@@ -108,6 +111,9 @@ struct http__parser {
     struct http_server *srv; /* NULL in http_parse_buffer */
     struct http__req *req;   /* the message being parsed (or just completed) */
     size_t max_header_bytes, max_body_bytes;
+    const char *large_path; /* http_options.large_body_path */
+    size_t large_body_bytes;
+    size_t body_limit;    /* of the message being parsed */
     size_t hdr_bytes;     /* request line + headers seen so far (spans) */
     size_t raw_hdr_bytes; /* bytes of reads that ended inside the headers */
     int err_status;       /* set by our callbacks: 413, 431, 400, 500 */

@@ -346,8 +346,15 @@ static int on_headers_complete(llhttp_t *ll)
     if (ll->http_major == 1 && ll->http_minor == 0)
         r->flags |= HTTP__R_HTTP10;
 
+    p->body_limit = p->max_body_bytes;
+    if (p->large_path && r->pub.raw_target) {
+        size_t n = strlen(p->large_path);
+        const char *t = r->pub.raw_target;
+        if (strncmp(t, p->large_path, n) == 0 && (t[n] == '\0' || t[n] == '?'))
+            p->body_limit = p->large_body_bytes;
+    }
     if (ll->flags & F_CONTENT_LENGTH) {
-        if (ll->content_length > p->max_body_bytes)
+        if (ll->content_length > p->body_limit)
             return fail(p, 413);
         char *b = http__arena_alloc(&r->arena, (size_t)ll->content_length + 1);
         if (!b)
@@ -379,7 +386,7 @@ static int on_body(llhttp_t *ll, const char *at, size_t n)
         r->pub.body_len += n;
         return 0;
     }
-    if (n > p->max_body_bytes - r->pub.body_len)
+    if (n > p->body_limit - r->pub.body_len)
         return fail(p, 413);
     if (r->pub.body_len + n + 1 > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 256;
@@ -438,6 +445,7 @@ void http__parser_init(struct http__parser *p, struct http_server *srv, size_t m
     p->srv = srv;
     p->max_header_bytes = max_header_bytes;
     p->max_body_bytes = max_body_bytes;
+    p->body_limit = max_body_bytes;
 }
 
 void http__parser_resume(struct http__parser *p)

@@ -473,6 +473,9 @@ static void write_cb(uv_write_t *wr, int status)
         conn_close(c);
     else if (c->close_after_write && !c->writes)
         conn_shutdown(c);
+    else if (c->cur && (c->cur->flags & HTTP__R_STREAM) && c->cur->on_drain &&
+             c->tcp.write_queue_size <= HTTP_STREAM_LOW)
+        c->cur->on_drain(&c->cur->pub); /* may end the stream */
     else if (c->held && c->tcp.write_queue_size <= WRITE_BACKLOG / 2)
         conn_run(c, NULL, 0);
 }
@@ -560,6 +563,133 @@ void http_respond(struct http_req *req, int status, const char *content_type,
     http__req_free(r);
     if (rc) {
         conn_close(c);
+        return;
+    }
+    if (!keep) {
+        c->close_after_write = true;
+        conn_drop_pending(c);
+        if (!c->in_run)
+            conn_update(c);
+        return;
+    }
+    conn_run(c, NULL, 0);
+}
+
+/* ---- streamed responses ---- */
+
+int http_stream_start(struct http_req *req, int status, const char *content_type,
+                      const char *extra_headers, size_t extra_len, int64_t content_length,
+                      http_drain_cb on_drain, http_abort_cb on_abort)
+{
+    struct http__req *r = (struct http__req *)req;
+    struct http__conn *c = r->conn;
+    r->on_drain = on_drain;
+    r->on_abort = on_abort;
+    if (!c)
+        return CN_ESHUTDOWN;
+    struct http_server *s = c->srv;
+    if (r->flags & HTTP__R_PARKED) {
+        r->flags &= ~(uint32_t)HTTP__R_PARKED;
+        s->stats.parked--;
+    }
+    r->flags |= HTTP__R_STREAM;
+    if (content_length < 0)
+        r->flags |= HTTP__R_CHUNKED;
+    const char *rs = reason(status);
+    size_t rlen = strlen(rs), clen = content_type ? strlen(content_type) : 0;
+    date_refresh(s);
+    size_t need =
+        13 + rlen + 2 + s->date_len + (content_type ? 14 + clen + 2 : 0) + 48 + 24 + extra_len + 2;
+    struct http__wreq *w = wreq_get(s, need);
+    if (!w)
+        return CN_ENOMEM;
+    char *o = w->data;
+    o = put(o, "HTTP/1.1 ", 9);
+    *o++ = (char)('0' + status / 100);
+    *o++ = (char)('0' + status / 10 % 10);
+    *o++ = (char)('0' + status % 10);
+    *o++ = ' ';
+    o = put(o, rs, rlen);
+    o = put(o, "\r\n", 2);
+    o = put(o, s->date, s->date_len);
+    if (content_type) {
+        o = put(o, "Content-Type: ", 14);
+        o = put(o, content_type, clen);
+        o = put(o, "\r\n", 2);
+    }
+    if (content_length < 0) {
+        o = put(o, "Transfer-Encoding: chunked\r\n", 28);
+    } else {
+        o = put(o, "Content-Length: ", 16);
+        o = put_u64(o, (uint64_t)content_length);
+        o = put(o, "\r\n", 2);
+    }
+    if (r->flags & HTTP__R_HTTP10)
+        o = put(o, "Connection: close\r\n", 19);
+    if (extra_len)
+        o = put(o, extra_headers, extra_len);
+    o = put(o, "\r\n", 2);
+    int rc = conn_write(c, w, (size_t)(o - w->data));
+    if (rc)
+        return CN_EIO;
+    conn_update(c); /* no deadline while streaming; keep reading to see EOF */
+    return 0;
+}
+
+int http_stream_write(struct http_req *req, const void *p, size_t n)
+{
+    struct http__req *r = (struct http__req *)req;
+    struct http__conn *c = r->conn;
+    if (!c || c->closing)
+        return CN_ESHUTDOWN;
+    if (!n)
+        return 0;
+    bool chunked = r->flags & HTTP__R_CHUNKED;
+    struct http__wreq *w = wreq_get(c->srv, n + 24);
+    if (!w)
+        return CN_ENOMEM;
+    char *o = w->data;
+    if (chunked) {
+        int k = snprintf(o, 20, "%zx\r\n", n);
+        o += k;
+    }
+    o = put(o, p, n);
+    if (chunked)
+        o = put(o, "\r\n", 2);
+    return conn_write(c, w, (size_t)(o - w->data)) ? CN_EIO : 0;
+}
+
+size_t http_stream_queued(const struct http_req *req)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    return r->conn ? r->conn->tcp.write_queue_size : 0;
+}
+
+void http_stream_end(struct http_req *req, bool ok)
+{
+    struct http__req *r = (struct http__req *)req;
+    struct http__conn *c = r->conn;
+    if (!c) {
+        http__req_free(r);
+        return;
+    }
+    struct http_server *s = c->srv;
+    c->cur = NULL;
+    r->conn = NULL;
+    s->stats.requests++;
+    bool keep =
+        ok && (r->flags & HTTP__R_KEEP_ALIVE) && !(r->flags & HTTP__R_HTTP10) && !s->stopping;
+    if (ok && (r->flags & HTTP__R_CHUNKED)) {
+        struct http__wreq *w = wreq_get(s, 5);
+        if (!w || conn_write(c, w, (size_t)(put(w->data, "0\r\n\r\n", 5) - w->data))) {
+            http__req_free(r);
+            conn_close(c);
+            return;
+        }
+    }
+    http__req_free(r);
+    if (!ok) {
+        conn_close(c); /* the client must not take a broken body for a whole one */
         return;
     }
     if (!keep) {
@@ -890,6 +1020,10 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     http__parser_init(&c->p, s, s->opt.max_header_bytes, s->opt.max_body_bytes);
+    if (s->opt.large_body_path && s->opt.large_body_bytes > s->opt.max_body_bytes) {
+        c->p.large_path = s->opt.large_body_path;
+        c->p.large_body_bytes = s->opt.large_body_bytes;
+    }
     c->p.on_begin = on_begin;
     c->p.on_continue = on_continue;
     c->next = s->conns;

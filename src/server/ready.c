@@ -37,6 +37,14 @@ static bool apply_entry(struct srv *s, const struct raft_entry *e)
     int rc = 0;
     bool mine = false;
     uint64_t env_id = 0;
+    /* A restore's chunks and commit are proposed in one term: a staging
+     * left by a leader that lost its term is dropped on every server at the
+     * same entry (state/restore.c). */
+    if (e->term > s->applied_term && state_restore_staging(s->state)) {
+        cn_warn("server", "restore staged in term %llu abandoned at index %llu",
+                (unsigned long long)s->applied_term, (unsigned long long)e->index);
+        state_restore_abort(s->state);
+    }
     if (e->type == RAFT_ENTRY_NORMAL && e->data.len) {
         const void *cmd;
         size_t len;
@@ -44,6 +52,14 @@ static bool apply_entry(struct srv *s, const struct raft_entry *e)
          * ones apply as they are) */
         mine = srv_req_entry(e->data.base, e->data.len, s->id, &env_id, &cmd, &len) == 1;
         rc = state_apply(s->state, e->index, cmd, len, &res);
+        if (rc == 0 && state_cmd_type(cmd, len) == STATE_CMD_RESTORE_COMMIT) {
+            /* The whole state was replaced: wake every blocking query, and
+             * snapshot at once so the chunks leave the log. */
+            cn_info("server", "snapshot restored at index %llu", (unsigned long long)e->index);
+            srv__watches_fire_all(s->watches, e->index);
+            s->restore_index = e->index;
+            s->snap_asap = true;
+        }
         if (rc == CN_ENOMEM) {
             /* A replica cannot skip a committed entry: stopping is the only
              * safe answer; the entry is durable and is applied after restart. */

@@ -168,6 +168,7 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         s->applied = si;
         s->applied_term = stt;
         s->last_snap_index = si;
+        s->last_snap_term = stt;
         rs.snap.index = si;
         rs.snap.term = stt;
         rs.snap.conf = c;

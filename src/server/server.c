@@ -310,6 +310,7 @@ void srv_close(struct srv *s)
     if (!s)
         return;
     s->closing = true;
+    srv__snapwait_close(s);
     if (s->child) {
         kill(s->child, SIGKILL);
         s->reap_pid = s->child;

@@ -173,6 +173,27 @@ uint64_t srv_commit_index(const struct srv *s);
 /* Index of the latest installed snapshot (0: none since open or on disk). */
 uint64_t srv_snapshot_index(const struct srv *s);
 
+/* ---- snapshot saves (snapsave.c; GET /v1/snapshot) --------------------------
+ * srv_snapshot_take asks for a snapshot of this server's state at its
+ * applied index: the current one when nothing was applied since it, else a
+ * new one taken at once (Consul's cadence bypassed). `taken` runs on the loop
+ * at the moment the snapshot's index is chosen (the state is then exactly
+ * the snapshot's: count tables there); `done` once, with 0 and the
+ * snapshot's (index, term), or an error (CN_ESHUTDOWN at close). A restore
+ * being staged delays it. Returns 0 or CN_ENOMEM; *h cancels (callbacks not
+ * called after srv_snapshot_cancel). */
+struct srv_snapwait;
+typedef void (*srv_snap_taken_cb)(void *arg, uint64_t index);
+typedef void (*srv_snap_done_cb)(void *arg, int rc, uint64_t index, uint64_t term);
+int srv_snapshot_take(struct srv *s, srv_snap_taken_cb taken, srv_snap_done_cb done, void *arg,
+                      struct srv_snapwait **h);
+void srv_snapshot_cancel(struct srv *s, struct srv_snapwait *h);
+/* Open the snapshot file of (index, term) for reading: the fd (>= 0; the
+ * file stays readable after it is pruned), and where the encoded state
+ * starts and how long it is. A negative error code otherwise. */
+int srv_snapshot_open_state(struct srv *s, uint64_t index, uint64_t term, uint64_t *off,
+                            uint64_t *len, char *err, size_t errcap);
+
 /* ---- watches (blocking queries) --------------------------------------------
  * A watch is embedded in the waiter's struct (no allocation for the caller;
  * srv keeps a hash of key -> list). It fires once (then is removed) when a

@@ -253,7 +253,10 @@ struct srv {
     uint64_t snap_every;
     uint64_t snap_interval_ms;
     bool snap_in_process;
-    uint64_t last_snap_index;
+    uint64_t last_snap_index, last_snap_term;
+    struct srv_snapwait *snapwait; /* snapsave.c: callers waiting for a snapshot */
+    bool snap_asap;                /* take one at once (a save asked, a restore applied) */
+    uint64_t restore_index; /* the last restore applied (ready.c): compaction drops its chunks */
     uint64_t last_snap_start;
     size_t last_snap_len;
     enum snap_phase snap_phase;
@@ -396,6 +399,10 @@ void srv__child_poll_close(struct srv *s);
 /* Our snapshot finished (rc, err)
  * (borrowed, may be NULL): tell the core and compact. */
 void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err);
+/* snapsave.c: a snapshot at snap_index starts (state as of it) / ended. */
+void srv__snapwait_started(struct srv *s, uint64_t index, uint64_t term);
+void srv__snapwait_finished(struct srv *s, int rc);
+void srv__snapwait_close(struct srv *s);
 /* Split a snapshot payload (SNAP_MAGIC, u32 length, configuration, state)
  * into configuration and state (borrowed from p). 0, or CN_ECORRUPT with err
  * set (a payload without the magic included). */

@@ -191,6 +191,7 @@ static void on_child(uv_poll_t *h, int status, int events)
         cn_error("server", "snapshot at index %llu failed after %llu ms: %s",
                  (unsigned long long)s->snap_index, (unsigned long long)ms, m.err);
         s->snap_phase = SNAP_IDLE;
+        srv__snapwait_finished(s, m.rc);
         return;
     }
     s->last_snap_len = (size_t)m.len;
@@ -302,21 +303,38 @@ void srv__maybe_snapshot(struct srv *s)
     srv__reap_child(s, false);
     if (s->snap_phase != SNAP_IDLE || s->closing || s->poll_active || !s->raft || s->opening)
         return;
-    if (s->applied - s->last_snap_index < s->snap_every)
+    /* A restore's chunks staged but not committed: a snapshot now would
+     * lose them for whoever installs it (state/restore.c). */
+    if (state_restore_staging(s->state))
         return;
     uint64_t now = uv_now(s->loop);
-    if (s->snap_interval_ms && now - s->last_snap_start < s->snap_interval_ms)
-        return;
+    if (s->snap_asap) {
+        if (s->applied <= s->last_snap_index) {
+            s->snap_asap = false;
+            srv__snapwait_started(s, s->last_snap_index, s->last_snap_term);
+            srv__snapwait_finished(s, 0);
+            return;
+        }
+    } else {
+        if (s->applied - s->last_snap_index < s->snap_every)
+            return;
+        if (s->snap_interval_ms && now - s->last_snap_start < s->snap_interval_ms)
+            return;
+    }
+    s->snap_asap = false;
     s->snap_phase = SNAP_WRITING;
     s->snap_index = s->applied;
     s->snap_term = s->applied_term;
     s->last_snap_start = now;
     s->snap_t0 = uv_hrtime();
     s->snap_fork_us = 0;
+    srv__snapwait_started(s, s->snap_index, s->snap_term);
     if (!s->snap_in_process && snapshot_fork(s) == 0)
         return;
-    if (snapshot_in_process(s) != 0)
+    if (snapshot_in_process(s) != 0) {
         s->snap_phase = SNAP_IDLE;
+        srv__snapwait_finished(s, CN_EIO);
+    }
 }
 
 void srv__on_snap_timer(uv_timer_t *t)
@@ -368,6 +386,7 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err)
                  snap_err);
     } else {
         s->last_snap_index = s->snap_index;
+        s->last_snap_term = s->snap_term;
         cn_info("server", "snapshot at index %llu saved: %zu bytes in %llu ms (fork %llu us)",
                 (unsigned long long)s->snap_index, s->last_snap_len,
                 (unsigned long long)((uv_hrtime() - s->snap_t0) / 1000000),
@@ -376,7 +395,12 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err)
             struct raft_snapshot_meta m = {
                 .index = s->snap_index, .term = s->snap_term, .conf = s->snap_taken_conf};
             raft_set_snapshot(s->raft, &m);
-            raft_compact(s->raft, s->snap_index, SNAP_KEEP);
+            /* Keep no entry of a restore (its chunks are the whole state). */
+            uint64_t keep = SNAP_KEEP;
+            if (s->restore_index && s->restore_index <= s->snap_index &&
+                s->snap_index - s->restore_index < keep)
+                keep = s->snap_index - s->restore_index;
+            raft_compact(s->raft, s->snap_index, keep);
             /* The compacted entries went back to malloc, in chunks all over
              * the heap that glibc does not return on its own: give the free
              * pages back now (madvise; a few ms for a heap of 100 MB). */
@@ -386,6 +410,7 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err)
                      (unsigned long long)((uv_hrtime() - t0) / 1000));
         }
     }
+    srv__snapwait_finished(s, snap_rc ? snap_rc : 0);
 }
 
 /* A leader's snapshot, received to a file (snapstream.c; the writer may be
@@ -418,6 +443,7 @@ int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m)
     s->applied_term = m->term;
     s->applied_conf = m->conf;
     s->last_snap_index = m->index;
+    s->last_snap_term = m->term;
     /* Everything may have changed: wake every blocking query. */
     srv__watches_fire_all(s->watches, m->index);
     for (struct prop *p = s->props.head, *nx; p; p = nx) {

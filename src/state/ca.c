@@ -124,7 +124,7 @@ int state__ca_encode(const struct state *s, struct cn_buf *b)
     return cn_enc_u64(b, c->modify_index);
 }
 
-int state__ca_decode(struct state *s, struct cn_dec *d, char *err, size_t errcap)
+int state__ca_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err, size_t errcap)
 {
     s->tidx[STATE_T_CA] = cn_dec_u64(d);
     uint8_t has = cn_dec_u8(d);
@@ -138,6 +138,10 @@ int state__ca_decode(struct state *s, struct cn_dec *d, char *err, size_t errcap
     }
     if (!has)
         return 0;
+    if (clamp) {
+        mi = clamp;
+        ci = ci > clamp ? clamp : ci;
+    }
     struct ca_rec *r = rec_new(s, p, n, ci, mi);
     if (!r)
         return CN_ENOMEM;

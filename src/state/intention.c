@@ -369,7 +369,7 @@ int state__ixn_encode(const struct state *s, struct cn_buf *b)
     return 0;
 }
 
-int state__ixn_decode(struct state *s, struct cn_dec *d, char *err, size_t errcap)
+int state__ixn_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err, size_t errcap)
 {
     s->tidx[STATE_T_INTENTIONS] = cn_dec_u64(d);
     uint32_t n = cn_dec_u32(d);
@@ -420,6 +420,10 @@ int state__ixn_decode(struct state *s, struct cn_dec *d, char *err, size_t errca
             ok = *x.source && *x.destination &&
                  (!strcmp(x.action, "allow") || !strcmp(x.action, "deny")) && ci <= mi &&
                  mi <= s->last_index && (!*x.id || !find_id(s, x.id));
+        }
+        if (ok && clamp) {
+            x.modify_index = clamp;
+            x.create_index = x.create_index > clamp ? clamp : x.create_index;
         }
         struct ixn_rec *r = ok ? rec_new(s, &x) : NULL;
         cn_free(buf);

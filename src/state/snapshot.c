@@ -163,7 +163,22 @@ struct rd {
     char *err;
     size_t errcap;
     bool failed;
+    uint64_t clamp; /* 0, or the highest index allowed: higher ones are lowered to it */
 };
+
+/* An index read from the snapshot, lowered to the restore point (restore_at). */
+static uint64_t cl(const struct rd *r, uint64_t v)
+{
+    return r->clamp && v > r->clamp ? r->clamp : v;
+}
+
+/* A modify index (of an entry, a name, a table): the restore point itself,
+ * so every read's X-Consul-Index moves past what it was before the restore
+ * and every parked blocking query sees a change (restore_at). */
+static uint64_t mod(const struct rd *r, uint64_t v)
+{
+    return r->clamp ? r->clamp : v;
+}
 
 static int fail(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct rd *r, const char *fmt, ...)
@@ -217,12 +232,12 @@ static int rd_kv(struct rd *r)
         if (kind == 0) {
             val = cn_dec_bytes(&r->d, &vlen);
             flags = cn_dec_u64(&r->d);
-            create = cn_dec_u64(&r->d);
+            create = cl(r, cn_dec_u64(&r->d));
             lock = cn_dec_u64(&r->d);
             has_sess = cn_dec_u8(&r->d);
             sess = cn_dec_bytes(&r->d, &sl);
         }
-        uint64_t modify = cn_dec_u64(&r->d);
+        uint64_t modify = mod(r, cn_dec_u64(&r->d));
         CN_TRY(dec_check(r, "kv entry"));
         if (kind > 1 || has_sess > 1 || (!has_sess && sl))
             return fail(r, "kv entry %" PRIu64 ": bad flags", i);
@@ -274,7 +289,7 @@ static int rd_names(struct rd *r, struct avl **root, const char *what)
     char *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         char *name = cn_dec_strdup(&r->d);
-        uint64_t idx = cn_dec_u64(&r->d);
+        uint64_t idx = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, what);
         if (!rc && (!*name || (prev && strcmp(prev, name) == 0)))
             rc = fail(r, "%s: empty or repeated name", what);
@@ -314,8 +329,8 @@ static int rd_nodes(struct rd *r)
         struct state_node tmp;
         memset(&tmp, 0, sizeof(tmp));
         state__dec_node(&r->d, &tmp);
-        tmp.create_index = cn_dec_u64(&r->d);
-        tmp.modify_index = cn_dec_u64(&r->d);
+        tmp.create_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "node");
         if (!rc && (!*tmp.name || (prev && strcmp(prev, tmp.name) >= 0)))
             rc = fail(r, "node %" PRIu32 ": empty or out of order name", i);
@@ -347,8 +362,8 @@ static int rd_services(struct rd *r)
         tmp.node = cn_dec_strdup(&r->d);
         if (!r->d.err)
             state__dec_service(&r->d, &tmp);
-        tmp.create_index = cn_dec_u64(&r->d);
-        tmp.modify_index = cn_dec_u64(&r->d);
+        tmp.create_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "service");
         struct avl *nm = NULL;
         if (!rc && (!*tmp.id || !*tmp.service))
@@ -394,8 +409,8 @@ static int rd_checks(struct rd *r)
         tmp.node = cn_dec_strdup(&r->d);
         if (!r->d.err)
             state__dec_check(&r->d, &tmp, r->version >= 3);
-        tmp.create_index = cn_dec_u64(&r->d);
-        tmp.modify_index = cn_dec_u64(&r->d);
+        tmp.create_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "check");
         if (!rc && (!*tmp.check_id || !valid_status(tmp.status)))
             rc = fail(r, "check %" PRIu32 ": empty id or bad status", i);
@@ -437,9 +452,9 @@ static int rd_sessions(struct rd *r)
         struct state_session tmp;
         memset(&tmp, 0, sizeof(tmp));
         state__dec_session(&r->d, &tmp);
-        tmp.create_index = cn_dec_u64(&r->d);
-        tmp.modify_index = cn_dec_u64(&r->d);
-        tmp.renew_index = cn_dec_u64(&r->d);
+        tmp.create_index = cl(r, cn_dec_u64(&r->d));
+        tmp.modify_index = mod(r, cn_dec_u64(&r->d));
+        tmp.renew_index = cl(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "session");
         if (!rc && (!*tmp.id || (prev && strcmp(prev, tmp.id) >= 0)))
             rc = fail(r, "session %" PRIu32 ": empty or out of order id", i);
@@ -462,7 +477,7 @@ static int rd_sessions(struct rd *r)
         s->nsess++;
         prev = v->v.id;
     }
-    s->sess_renew = cn_dec_u64(&r->d);
+    s->sess_renew = cl(r, cn_dec_u64(&r->d));
     CN_TRY(dec_check(r, "session renew index"));
     if (s->sess_renew > s->last_index)
         return fail(r, "session renew index beyond last index");
@@ -471,7 +486,7 @@ static int rd_sessions(struct rd *r)
     prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         char *key = cn_dec_strdup(&r->d);
-        uint64_t idx = cn_dec_u64(&r->d);
+        uint64_t idx = cl(r, cn_dec_u64(&r->d));
         int64_t delay = (int64_t)cn_dec_u64(&r->d);
         int rc = dec_check(r, "lock-delay");
         if (!rc && (prev && strcmp(prev, key) >= 0))
@@ -493,7 +508,7 @@ static int rd_sessions(struct rd *r)
 static int rd_queries(struct rd *r)
 {
     struct state *s = r->s;
-    s->tidx[STATE_T_QUERIES] = cn_dec_u64(&r->d);
+    s->tidx[STATE_T_QUERIES] = mod(r, cn_dec_u64(&r->d));
     uint32_t n = cn_dec_u32(&r->d);
     CN_TRY(dec_check(r, "query count"));
     if (s->tidx[STATE_T_QUERIES] > s->last_index)
@@ -507,8 +522,8 @@ static int rd_queries(struct rd *r)
         q.session = cn_dec_strdup(&r->d);
         uint8_t tmpl = cn_dec_u8(&r->d);
         q.def = (uint8_t *)cn_dec_bytes(&r->d, &q.def_len);
-        q.create_index = cn_dec_u64(&r->d);
-        q.modify_index = cn_dec_u64(&r->d);
+        q.create_index = cl(r, cn_dec_u64(&r->d));
+        q.modify_index = mod(r, cn_dec_u64(&r->d));
         q.is_template = tmpl == 1;
         int rc = dec_check(r, "query");
         if (!rc && (tmpl > 1 || !*q.id || (prev && strcmp(prev, q.id) >= 0)))
@@ -537,9 +552,9 @@ static int rd_queries(struct rd *r)
 static int decode(struct rd *r, uint8_t version)
 {
     struct state *s = r->s;
-    s->last_index = cn_dec_u64(&r->d);
+    s->last_index = mod(r, cn_dec_u64(&r->d));
     for (int i = 0; i < (version == 1 ? SNAP_V1_TABLES : SNAP_V2_TABLES); i++)
-        s->tidx[i] = cn_dec_u64(&r->d);
+        s->tidx[i] = mod(r, cn_dec_u64(&r->d));
     CN_TRY(dec_check(r, "header"));
     if (s->last_index > AVL_AUG_MAX)
         return fail(r, "last index %" PRIu64 " out of range", s->last_index);
@@ -558,9 +573,9 @@ static int decode(struct rd *r, uint8_t version)
         CN_TRY(rd_queries(r));
     if (version >= 4) {
         char why[160];
-        int rc = state__ixn_decode(s, &r->d, why, sizeof(why));
+        int rc = state__ixn_decode(s, &r->d, r->clamp, why, sizeof(why));
         if (!rc)
-            rc = state__ca_decode(s, &r->d, why, sizeof(why));
+            rc = state__ca_decode(s, &r->d, r->clamp, why, sizeof(why));
         if (rc == CN_ECORRUPT)
             return fail(r, "%s", why);
         CN_TRY(rc);
@@ -570,9 +585,30 @@ static int decode(struct rd *r, uint8_t version)
     return 0;
 }
 
+static int restore(struct state *s, const void *data, size_t len, uint64_t at, char *err,
+                   size_t errcap);
+
 int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err, size_t errcap)
 {
-    struct rd r = {.err = err, .errcap = errcap};
+    return restore(s, data, len, 0, err, errcap);
+}
+
+int state_snapshot_restore_at(struct state *s, const void *data, size_t len, uint64_t at, char *err,
+                              size_t errcap)
+{
+    if (at <= s->last_index || at > AVL_AUG_MAX) {
+        if (err && errcap)
+            snprintf(err, errcap, "restore index %" PRIu64 " not after %" PRIu64, at,
+                     s->last_index);
+        return CN_EINVAL;
+    }
+    return restore(s, data, len, at, err, errcap);
+}
+
+static int restore(struct state *s, const void *data, size_t len, uint64_t at, char *err,
+                   size_t errcap)
+{
+    struct rd r = {.err = err, .errcap = errcap, .clamp = at};
     if (err && errcap)
         err[0] = '\0';
     cn_dec_init(&r.d, data, len);
@@ -593,6 +629,14 @@ int state_snapshot_restore(struct state *s, const void *data, size_t len, char *
     if (rc) {
         state_free(r.s);
         return rc;
+    }
+    if (at) {
+        /* Everything changed at the restore point (Consul bumps its indexes
+         * the same way): a blocking query's X-Consul-Index moves forward. */
+        r.s->last_index = at;
+        for (int i = 0; i < STATE_T__COUNT; i++)
+            if (i != STATE_T_EVENTS)
+                r.s->tidx[i] = at;
     }
     struct state old = *s;
     *s = *r.s;

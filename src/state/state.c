@@ -64,6 +64,7 @@ void state_free(struct state *s)
     state__free_tree(s, s->queries, &state__query_ops);
     state__free_tree(s, s->intentions, &state__ixn_ops);
     state__free_tree(s, s->ca, &state__ca_ops);
+    cn_free(s->rst.p);
     cn_free(s);
 }
 
@@ -383,6 +384,9 @@ int state_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
             res->rc = CN_EINVAL;
         return CN_EINVAL;
     }
+    int type = state_cmd_type(cmd, len);
+    if (type == STATE_CMD_RESTORE_CHUNK || type == STATE_CMD_RESTORE_COMMIT)
+        return state__restore_apply(s, index, cmd, len, res);
     struct txn t = {.s = s, .idx = index, .res = res};
     struct saved sv;
     save(s, &sv);

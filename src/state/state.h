@@ -222,6 +222,18 @@ enum state_cmd_type {
     STATE_CMD_INTENTION_DELETE = 14,
     /* The Connect CA (ca.c): the whole CA record, replaced. */
     STATE_CMD_CA_SET = 15,
+    /* A snapshot restore carried by the log (restore.c, PUT /v1/snapshot):
+     * CHUNKs (restore id, sequence number from 0, total length, bytes) are
+     * staged in memory; COMMIT (id, total length) replaces the whole state by
+     * the staged encoding at its own index: every ModifyIndex (entries,
+     * names, tables) becomes the commit's and every other index above it is
+     * lowered to it, so X-Consul-Index never goes backwards and every parked
+     * blocking query sees a change. A chunk out of sequence, a COMMIT
+     * that does not match, or a staged encoding that does not decode is
+     * CN_EINVAL and changes nothing (staging dropped). Chunks and a COMMIT
+     * change no table index. */
+    STATE_CMD_RESTORE_CHUNK = 16,
+    STATE_CMD_RESTORE_COMMIT = 17,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -615,6 +627,31 @@ int state_snapshot_encode(const struct state *s, struct cn_buf *out);
 /* Replace s's contents by a decoded snapshot. On any error (CN_ECORRUPT with
  * a reason in err, CN_ENOMEM) s is unchanged. */
 int state_snapshot_restore(struct state *s, const void *data, size_t len, char *err, size_t errcap);
+
+/* Replace s's contents by a decoded snapshot as of log index `at` (> the
+ * last applied index): every modify index (entries, names, tables) and the
+ * last index become `at`; create, lock-delay and renew indexes above it are
+ * lowered to it. Same errors as above. */
+int state_snapshot_restore_at(struct state *s, const void *data, size_t len, uint64_t at, char *err,
+                              size_t errcap);
+
+/* ---- restores through the log (restore.c) ------------------------------- */
+#define STATE_RESTORE_CHUNK_MAX ((size_t)4 << 20)
+int state_cmd_restore_chunk(struct cn_buf *out, uint64_t id, uint32_t seq, uint64_t total,
+                            const void *p, size_t n);
+int state_cmd_restore_commit(struct cn_buf *out, uint64_t id, uint64_t total);
+/* A restore is being staged: no snapshot may be taken (its chunks before
+ * the snapshot index would be lost to a server installing it). */
+bool state_restore_staging(const struct state *s);
+/* Drop a staged restore (the server calls it at the first entry of a later
+ * term: a restore's chunks and commit are proposed in one term). */
+void state_restore_abort(struct state *s);
+
+/* Counts by table, for snapshot archives (meta.json) and inspect. */
+struct state_counts {
+    size_t kv, kv_tombstones, nodes, services, checks, sessions, queries;
+};
+void state_counts(const struct state *s, struct state_counts *out);
 
 /* Memory accounting (approximate bytes owned), for benchmarks and /agent/self. */
 size_t state_mem_bytes(const struct state *s);

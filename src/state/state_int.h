@@ -169,6 +169,13 @@ struct state {
     struct avl *held;       /* held_rec by (session, key): held.c */
     struct avl *intentions; /* ixn_rec by (destination, source): intention.c */
     struct avl *ca;         /* at most one ca_rec: ca.c */
+    struct {                /* a restore being staged (restore.c) */
+        uint8_t *p;
+        size_t len, cap;
+        uint64_t id, total;
+        uint32_t seq;
+        bool on;
+    } rst;
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -188,6 +195,10 @@ extern const struct avl_ops state__held_ops;
 /* Approximate heap cost of one allocation of n bytes (glibc chunk). */
 size_t state__chunk(size_t n);
 size_t state__str_mem(const char *s);
+
+/* restore.c: STATE_CMD_RESTORE_CHUNK / _COMMIT, outside the txn machinery. */
+int state__restore_apply(struct state *s, uint64_t index, const void *cmd, size_t len,
+                         struct state_result *res);
 
 /* ---- command transactions (state.c) -------------------------------------- */
 
@@ -271,11 +282,13 @@ int state__ixn_apply_delete(struct txn *t, struct cn_dec *d);
 extern const struct avl_ops state__ixn_ops;
 /* The intentions section of a snapshot (snapshot.c's format 4). */
 int state__ixn_encode(const struct state *s, struct cn_buf *b);
-int state__ixn_decode(struct state *s, struct cn_dec *d, char *err, size_t errcap);
+/* clamp: 0, or a restore point (state_snapshot_restore_at): every modify
+ * index becomes it, create indexes above it are lowered to it. */
+int state__ixn_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err, size_t errcap);
 int state__ca_apply_set(struct txn *t, struct cn_dec *d);
 extern const struct avl_ops state__ca_ops;
 int state__ca_encode(const struct state *s, struct cn_buf *b);
-int state__ca_decode(struct state *s, struct cn_dec *d, char *err, size_t errcap);
+int state__ca_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err, size_t errcap);
 
 /* ---- catalog txn operations (catalog.c entry points for cattxn.c) ------------
  * Sets behave as a REGISTER of that one item (CN_EINVAL with the error

@@ -570,3 +570,8 @@ void stor_snapshot_discard_recv(const struct stor *st, uint64_t index, uint64_t 
     recv_name(tmp, sizeof tmp, index, term);
     unlinkat(st->snapdfd, tmp, 0);
 }
+
+size_t stor_snapshot_header_len(void)
+{
+    return STOR_SNAP_HDR;
+}

@@ -190,6 +190,8 @@ struct stor_snap_map {
 int stor_snapshot_map(const struct stor *st, uint64_t index, uint64_t term, bool recv,
                       struct stor_snap_map *m, char *err, size_t errcap);
 void stor_snapshot_unmap(struct stor_snap_map *m);
+/* Bytes of a snapshot file before its payload (the header). */
+size_t stor_snapshot_header_len(void);
 
 /* Owner's thread: rename the received temp file of (index, term) to its
  * snapshot name and fsync snapshots/ (0 also when it was adopted already);
