@@ -291,12 +291,14 @@ static void step(struct world *w, struct ev e)
             schedule_wake(w, e.to);
             return;
         }
-        /* resuming: what arrived while stalled first */
+        /* Resuming: the timers that expired meanwhile fire before the
+         * socket is read (the slow prober of the Lifeguard paper: its probe
+         * times out although the ack is waiting), then what arrived. */
+        gossip_tick(nd->g, w->now);
+        drain(w, e.to);
         for (size_t k = 0; k < nd->nheld; k++)
             deliver(w, &nd->held[k]);
         nd->nheld = 0;
-        gossip_tick(nd->g, w->now);
-        drain(w, e.to);
         schedule_wake(w, e.to);
         return;
     }
