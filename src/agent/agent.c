@@ -23,6 +23,7 @@
 #include "agent/config.h"
 #include "agent/defs.h"
 #include "agent/filedefs.h"
+#include "agent/lan.h"
 #include "agent/watches.h"
 #include "local/local.h"
 #include "api/api.h"
@@ -45,6 +46,7 @@ struct agent {
     struct local *local;
     struct http_server *http;
     struct dns_server *dns; /* NULL when -dns-port=-1 */
+    struct agent_lan *lan;  /* LAN gossip; NULL when -serf-lan-port=-1 or -dev */
     uint64_t dns_query_rng; /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
@@ -225,6 +227,8 @@ static void http_stopped(void *arg)
     local_free(ag->local);
     ag->local = NULL;
     api_stop(ag->api); /* its session timers read the server */
+    agent_lan_stop(ag->lan);
+    ag->lan = NULL;
     srv_close(ag->srv);
     ag->srv = NULL;
     uv_close((uv_handle_t *)&ag->sigint, NULL);
@@ -350,12 +354,28 @@ static void on_leave_timer(uv_timer_t *t)
     shutdown_agent(t->data);
 }
 
-/* api_config.on_leave: Consul's agent shuts down after a graceful leave. */
-static void on_left(void *arg)
+static void on_gossip_left(void *arg)
 {
     struct agent *ag = arg;
     if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
         uv_timer_start(&ag->leave, on_leave_timer, LEAVE_EXIT_DELAY_MS, 0);
+}
+
+/* api_config.on_leave: Consul's agent shuts down after a graceful leave,
+ * announced to the gossip pool first (members see it "left"). */
+static void on_left(void *arg)
+{
+    struct agent *ag = arg;
+    if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
+        agent_lan_leave(ag->lan, on_gossip_left, ag);
+}
+
+/* -join: none of the addresses answered (Consul's agent does not start). */
+static void on_join_fatal(void *arg)
+{
+    struct agent *ag = arg;
+    ag->status = 1;
+    shutdown_agent(ag);
 }
 
 /* srv_options.on_fatal: the log's storage failed. Like etcd (which panics on
@@ -431,6 +451,13 @@ static int validate(struct agent *ag, char *err, size_t errcap)
         c->node_name = cn_strdup(host);
         if (!c->node_name)
             return CN_ENOMEM;
+    }
+    if (!c->dev && c->serf_lan_port >= 0 && c->serf_lan_port == c->server_port) {
+        snprintf(err, errcap,
+                 "-serf-lan-port and -server-port are both %lld: the LAN gossip (UDP and TCP) "
+                 "needs a port of its own (or -serf-lan-port=-1 to run without gossip)",
+                 (long long)c->serf_lan_port);
+        return CN_EINVAL;
     }
     const char *adv = c->advertise_addr && *c->advertise_addr ? c->advertise_addr : c->bind_addr;
     if (!strcmp(adv, "0.0.0.0") || !strcmp(adv, "::"))
@@ -602,6 +629,20 @@ static int run(struct agent *ag)
         rc = CN_ENOMEM;
         goto out_srv;
     }
+    struct agent_lan_options lo = {
+        .cfg = c,
+        .srv = ag->srv,
+        .node_id = ag->node_id,
+        .advertise = ag->advertise,
+        .server_port = (int)c->server_port,
+        .on_fatal = on_join_fatal,
+        .fatal_arg = ag,
+    };
+    ag->lan = agent_lan_start(&ag->loop, &lo, &rc, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start gossip: %s", err);
+        goto out_local;
+    }
     struct cn_buf cj = CN_BUF_INIT;
     agent_debug_config_json(c, ag->node_id, ag->advertise, (int)c->http_port, &cj);
     cn_buf_cstr(&cj);
@@ -625,6 +666,7 @@ static int run(struct agent *ag)
         .on_leave_arg = ag,
         .on_reload = reload,
         .on_reload_arg = ag,
+        .gossip = agent_lan_net(ag->lan),
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);
@@ -727,6 +769,8 @@ out_dns:
 out_api:
     api_free(ag->api);
 out_local:
+    agent_lan_stop(ag->lan);
+    ag->lan = NULL;
     local_free(ag->local);
 out_srv:
     srv_close(ag->srv);

@@ -24,6 +24,8 @@ typedef void (*api_leave_cb)(void *arg);
  * configuration is then untouched. */
 typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 
+struct gossip_net;
+
 struct api_config {
     const char *node_name;      /* this agent's node */
     const char *node_id;        /* UUID */
@@ -43,6 +45,9 @@ struct api_config {
     void *on_leave_arg;
     api_reload_cb on_reload; /* NULL: /v1/agent/reload answers 500 */
     void *on_reload_arg;
+    /* The LAN gossip pool (gossip/net.h): /v1/agent/members, join and
+     * force-leave act on it. NULL (gossip disabled): members lists this agent. */
+    struct gossip_net *gossip;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
