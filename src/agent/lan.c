@@ -17,9 +17,9 @@
 struct lan_join { /* one address of -join or -retry-join */
     struct agent_lan *l;
     char addr[300];
-    bool retry;    /* -retry-join */
-    bool busy;     /* an attempt in flight */
-    int failures;  /* consecutive */
+    bool retry;   /* -retry-join */
+    bool busy;    /* an attempt in flight */
+    int failures; /* consecutive */
     char last[200];
 };
 

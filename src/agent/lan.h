@@ -29,7 +29,7 @@ struct agent_lan_options {
  * NULL with *rc < 0 and err on failure. */
 struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_options *o, int *rc,
                                   char *err, size_t errcap);
-void agent_lan_stop(struct agent_lan *l); /* NULL ok */
+void agent_lan_stop(struct agent_lan *l);              /* NULL ok */
 struct gossip_net *agent_lan_net(struct agent_lan *l); /* NULL ok -> NULL */
 /* Graceful leave: cb once it was announced (or after 2 s). NULL l: cb at once. */
 void agent_lan_leave(struct agent_lan *l, void (*cb)(void *arg), void *arg);

@@ -193,8 +193,7 @@ static void full(struct agent_reconcile *r)
     struct reaped x = {r, NULL, 0, 0};
     state_checks_foreach(srv_state(r->srv), find_reaped, &x);
     for (size_t i = 0; i < x.n; i++) {
-        cn_info("agent", "reconcile: node %s is no member any more: deregistering it",
-                x.names[i]);
+        cn_info("agent", "reconcile: node %s is no member any more: deregistering it", x.names[i]);
         deregister(r, x.names[i]);
     }
     cn_free(x.names);

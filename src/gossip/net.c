@@ -84,7 +84,9 @@ static void flush(struct gossip_net *n);
 
 static const EVP_CIPHER *cipher(size_t key_len)
 {
-    return key_len == 16 ? EVP_aes_128_gcm() : key_len == 24 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
+    return key_len == 16   ? EVP_aes_128_gcm()
+           : key_len == 24 ? EVP_aes_192_gcm()
+                           : EVP_aes_256_gcm();
 }
 
 /* plain -> out (replaced) */
@@ -98,10 +100,11 @@ static int seal(const struct gossip_net *n, const uint8_t *p, size_t len, struct
     if (RAND_bytes(o + 3, 12) != 1)
         return CN_EIO;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int l1 = 0, l2 = 0, ok = c && EVP_EncryptInit_ex(c, cipher(n->key_len), NULL, n->key, o + 3) &&
-                             EVP_EncryptUpdate(c, o + 15, &l1, p, (int)len) &&
-                             EVP_EncryptFinal_ex(c, o + 15 + l1, &l2) &&
-                             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, o + 15 + l1 + l2);
+    int l1 = 0, l2 = 0,
+        ok = c && EVP_EncryptInit_ex(c, cipher(n->key_len), NULL, n->key, o + 3) &&
+             EVP_EncryptUpdate(c, o + 15, &l1, p, (int)len) &&
+             EVP_EncryptFinal_ex(c, o + 15 + l1, &l2) &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, o + 15 + l1 + l2);
     EVP_CIPHER_CTX_free(c);
     if (!ok)
         return CN_EIO;
@@ -110,8 +113,7 @@ static int seal(const struct gossip_net *n, const uint8_t *p, size_t len, struct
 }
 
 /* sealed -> out; CN_ECORRUPT when it is not ours */
-static int open_sealed(const struct gossip_net *n, const uint8_t *p, size_t len,
-                       struct cn_buf *out)
+static int open_sealed(const struct gossip_net *n, const uint8_t *p, size_t len, struct cn_buf *out)
 {
     if (len < ENC_OVERHEAD || p[0] != 'c' || p[1] != 'e' || p[2] != 1)
         return CN_ECORRUPT;
@@ -358,9 +360,10 @@ static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     if (s->outgoing) {
         int rc = gossip_recv_stream(n->g, p, len, NULL, uv_now(n->loop));
         cn_buf_free(&tmp);
-        stream_end(s, rc, rc == CN_EPROTO ? "a member of another cluster (datacenter) answered"
-                          : rc        ? "malformed gossip answer"
-                                      : "");
+        stream_end(s, rc,
+                   rc == CN_EPROTO ? "a member of another cluster (datacenter) answered"
+                   : rc            ? "malformed gossip answer"
+                                   : "");
         flush(n);
         return;
     }
@@ -836,14 +839,13 @@ static bool server_of(const struct gossip_net *n, const struct gossip_member *m,
 {
     char role[16], dc[GOSSIP_CLUSTER_MAX + 1], port[8];
     if (gossip_tags_get(m->tags, m->tags_len, "role", role, sizeof(role)) ||
-        strcmp(role, "consul") ||
-        gossip_tags_get(m->tags, m->tags_len, "dc", dc, sizeof(dc)) || strcmp(dc, n->cluster) ||
-        gossip_tags_get(m->tags, m->tags_len, "port", port, sizeof(port)))
+        strcmp(role, "consul") || gossip_tags_get(m->tags, m->tags_len, "dc", dc, sizeof(dc)) ||
+        strcmp(dc, n->cluster) || gossip_tags_get(m->tags, m->tags_len, "port", port, sizeof(port)))
         return false;
     if (out) {
         snprintf(out->name, sizeof(out->name), "%s", m->name);
-        snprintf(out->addr, sizeof(out->addr), strchr(m->host, ':') ? "[%s]:%s" : "%s:%s",
-                 m->host, port);
+        snprintf(out->addr, sizeof(out->addr), strchr(m->host, ':') ? "[%s]:%s" : "%s:%s", m->host,
+                 port);
         if (gossip_tags_get(m->tags, m->tags_len, "id", out->id, sizeof(out->id)))
             out->id[0] = '\0';
     }
