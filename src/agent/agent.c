@@ -605,6 +605,9 @@ static int run(struct agent *ag)
                              /* -dev listens on no server port (nothing to join) */
                              .bind_addr = c->dev ? NULL : c->bind_addr,
                              .server_port = (int)c->server_port,
+                             /* told to the other servers (INFO): servers joined through
+                              * their RPC addresses find each other's gossip port */
+                             .serf_port = c->dev ? 0 : (int)c->serf_lan_port,
                              .advertise_addr = ag->advertise,
                              .cluster_id = c->datacenter,
                              .bootstrap = c->bootstrap,

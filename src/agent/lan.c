@@ -30,6 +30,8 @@ struct agent_lan {
     struct srv *srv;
     char self[GOSSIP_NAME_MAX + 1];
     uv_timer_t retry;
+    uv_timer_t hints; /* gossip addresses of servers known through Raft discovery */
+    int hint_busy;
     bool joined;    /* some join succeeded: retry-join stops (Consul) */
     int start_left; /* -join attempts still running */
     bool start_ok;
@@ -38,6 +40,7 @@ struct agent_lan {
     void (*on_fatal)(void *);
     void *fatal_arg;
     bool stopping;
+    int handles; /* closing */
 };
 
 static void on_join_done(void *arg, int rc, const char *why)
@@ -87,10 +90,53 @@ static void try_join(struct agent_lan *l, struct lan_join *j)
         on_join_done(j, rc, rc == CN_EINVAL ? "expected host[:port]" : cn_strerror(rc));
 }
 
+/* Servers that formed through RPC joins (-retry-join at server ports, the
+ * form before gossip) learn each other's gossip port from Raft discovery
+ * (srv_gossip_addrs): join the ones that are not live members. */
+struct hint_walk {
+    const char *addr;
+    bool live;
+};
+
+static int hint_cb(void *arg, const struct gossip_member *m)
+{
+    struct hint_walk *h = arg;
+    char a[80];
+    snprintf(a, sizeof(a), "%s:%u", m->host, m->port);
+    if ((m->status == GOSSIP_ALIVE || m->status == GOSSIP_SUSPECT) && !strcmp(a, h->addr))
+        h->live = true;
+    return h->live;
+}
+
+static void on_hint_done(void *arg, int rc, const char *why)
+{
+    struct agent_lan *l = arg;
+    l->hint_busy--;
+    if (rc && rc != CN_ESHUTDOWN)
+        cn_debug("agent", "gossip join of a server found through Raft discovery: %s", why);
+}
+
+static void on_hints(uv_timer_t *t)
+{
+    struct agent_lan *l = t->data;
+    if (!l->srv || l->stopping || l->hint_busy)
+        return;
+    char addrs[16][80];
+    size_t n = srv_gossip_addrs(l->srv, addrs, 16);
+    for (size_t i = 0; i < n && i < 16; i++) {
+        struct hint_walk h = {addrs[i], false};
+        gossip_foreach(gossip_net_core(l->net), hint_cb, &h);
+        if (!h.live && gossip_net_join(l->net, addrs[i], 8301, on_hint_done, l) == 0)
+            l->hint_busy++;
+    }
+}
+
 static void on_retry(uv_timer_t *t)
 {
     struct agent_lan *l = t->data;
-    if (l->joined || l->stopping) {
+    /* Joined: through one of these addresses, or another way (a server found
+     * through Raft discovery, someone joining us). */
+    if (l->joined || l->stopping || gossip_num_alive(gossip_net_core(l->net)) > 1) {
         uv_timer_stop(t);
         return;
     }
@@ -268,6 +314,10 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
         try_join(l, &l->joins[i]);
     if (c->nretry_join)
         uv_timer_start(&l->retry, on_retry, RETRY_JOIN_MS, RETRY_JOIN_MS);
+    uv_timer_init(loop, &l->hints);
+    l->hints.data = l;
+    if (o->srv)
+        uv_timer_start(&l->hints, on_hints, 1000, 3000);
     cn_info("agent", "gossip (LAN) on %s:%d%s", bind, gossip_net_port(l->net),
             key_len ? ", encrypted" : "");
     return l;
@@ -275,7 +325,9 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
 
 static void on_retry_closed(uv_handle_t *h)
 {
-    cn_free(h->data);
+    struct agent_lan *l = h->data;
+    if (--l->handles == 0)
+        cn_free(l);
 }
 
 void agent_lan_stop(struct agent_lan *l)
@@ -285,7 +337,9 @@ void agent_lan_stop(struct agent_lan *l)
     l->stopping = true;
     agent_reconcile_stop(l->rec);
     gossip_net_stop(l->net);
+    l->handles = 2;
     uv_close((uv_handle_t *)&l->retry, on_retry_closed);
+    uv_close((uv_handle_t *)&l->hints, on_retry_closed);
 }
 
 struct gossip_net *agent_lan_net(struct agent_lan *l)

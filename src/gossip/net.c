@@ -41,6 +41,7 @@ struct gossip_net {
     struct sub subs[MAX_SUBS];
     size_t nsubs;
     struct join *joins;
+    int resolving; /* getaddrinfo requests out (their callbacks free their join) */
     struct stream *streams;
     uint64_t next_token;
     uint64_t leave_started, leave_max;
@@ -165,7 +166,7 @@ int gossip_key_generate(char out[64])
 
 static void net_free_if_done(struct gossip_net *n)
 {
-    if (n->stopping && n->open_handles == 0 && !n->streams && !n->joins) {
+    if (n->stopping && n->open_handles == 0 && !n->streams && !n->joins && !n->resolving) {
         gossip_free(n->g);
         cn_free(n);
     }
@@ -642,12 +643,13 @@ void gossip_net_stop(struct gossip_net *n)
     n->joins = NULL;
     while (j) {
         struct join *nx = j->next;
+        j->cb(j->arg, CN_ESHUTDOWN, "shutting down");
+        j->cb = NULL;
         if (j->resolving) {
             /* its callback frees it (uv_cancel gives UV_ECANCELED) */
             uv_cancel((uv_req_t *)&j->gai);
             j->next = NULL;
         } else {
-            j->cb(j->arg, CN_ESHUTDOWN, "shutting down");
             cn_free(j);
         }
         j = nx;
@@ -676,6 +678,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct join *j = req->data;
     struct gossip_net *n = j->n;
     j->resolving = false;
+    n->resolving--;
+    if (!j->cb) { /* stopped meanwhile: already answered */
+        if (res)
+            uv_freeaddrinfo(res);
+        cn_free(j);
+        net_free_if_done(n);
+        return;
+    }
     if (status || !res || n->stopping) {
         char why[300];
         snprintf(why, sizeof(why), "lookup %s: %s", j->host,
@@ -768,6 +778,8 @@ int gossip_net_join(struct gossip_net *n, const char *addr, int default_port, go
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     int rc = uv_getaddrinfo(n->loop, &j->gai, on_resolved, j->host, NULL, &hints);
+    if (!rc)
+        n->resolving++;
     if (rc) {
         n->joins = j->next;
         cn_free(j);

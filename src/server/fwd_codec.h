@@ -19,7 +19,7 @@
 
 #include "base/buf.h"
 
-#define SRV_FWD_VERSION 1    /* first byte of every payload */
+#define SRV_FWD_VERSION 2    /* first byte of every payload (2: INFO peers carry serf_port) */
 #define SRV_FWD_MAX_PEERS 64 /* gossiped peers in one INFO */
 #define SRV_FWD_NODE_MAX 64  /* string fields: capacities including the NUL */
 #define SRV_FWD_UUID_MAX 40
@@ -73,6 +73,8 @@ struct srv_fwd_peer {
     char uuid[SRV_FWD_UUID_MAX];
     char addr[SRV_FWD_ADDR_MAX];
     bool has_log;
+    uint16_t serf_port; /* its LAN gossip port, 0 = none (servers that formed through RPC
+                         * joins find each other's gossip address this way) */
 };
 
 struct srv_fwd_req {
