@@ -912,6 +912,30 @@ static void on_ack(struct gossip *g, uint32_t seq)
     }
 }
 
+/* ACK a ping. A sender we hold suspect or failed is told so in the same
+ * packet (the buddy system's idea, on the answer: a member that was only
+ * stalled or cut off refutes as soon as it probes again, instead of at the
+ * next push/pull or reconnect). */
+static void answer_ping(struct gossip *g, const struct gossip_hdr *h, uint32_t seq)
+{
+    struct gossip_msg a[2];
+    unsigned n = 0;
+    memset(a, 0, sizeof(a));
+    const struct gm *s = find(g, h->name);
+    if (g->cfg.lifeguard && s && !s->self &&
+        (s->state == GOSSIP_SUSPECT || s->state == GOSSIP_FAILED)) {
+        a[n].type = s->state == GOSSIP_SUSPECT ? GMSG_SUSPECT : GMSG_DEAD;
+        a[n].inc = s->inc;
+        snprintf(a[n].node, sizeof(a[n].node), "%s", s->name);
+        snprintf(a[n].from, sizeof(a[n].from), "%s", g->self->name);
+        n++;
+    }
+    a[n].type = GMSG_ACK;
+    a[n].seq = seq;
+    n++;
+    send_pkt(g, h->host, h->port, a, n, false);
+}
+
 static int check_pkt(struct gossip *g, const void *p, size_t len, bool stream,
                      struct gossip_pkt *pkt)
 {
@@ -940,13 +964,8 @@ int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
     while (gossip_pkt_next(&pkt, &off, &m)) {
         switch (m.type) {
         case GMSG_PING:
-            if (!strcmp(m.node, g->self->name)) {
-                struct gossip_msg a;
-                memset(&a, 0, sizeof(a));
-                a.type = GMSG_ACK;
-                a.seq = m.seq;
-                send_one(g, pkt.hdr.host, pkt.hdr.port, &a);
-            }
+            if (!strcmp(m.node, g->self->name))
+                answer_ping(g, &pkt.hdr, m.seq);
             break;
         case GMSG_PINGREQ:
             on_pingreq(g, &pkt.hdr, &m);
