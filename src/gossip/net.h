@@ -57,7 +57,10 @@ bool gossip_net_leaving(const struct gossip_net *n);
 int gossip_net_force_leave(struct gossip_net *n, const char *name, bool prune);
 
 /* Membership events (after the core applied them), to every subscriber in
- * order of subscription; at most 8. The event is borrowed for the call. */
+ * order of subscription; at most 8. The event is borrowed for the call. A
+ * callback may read the member list (gossip_net_core, gossip_net_servers)
+ * but must not join, leave or force-leave from inside the call (the core's
+ * update is being handed out): defer those to a timer or the next event. */
 typedef void (*gossip_net_event_cb)(void *arg, const struct gossip_event *e);
 int gossip_net_subscribe(struct gossip_net *n, gossip_net_event_cb cb, void *arg);
 void gossip_net_unsubscribe(struct gossip_net *n, gossip_net_event_cb cb, void *arg);

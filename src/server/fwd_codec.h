@@ -19,7 +19,7 @@
 
 #include "base/buf.h"
 
-#define SRV_FWD_VERSION 2    /* first byte of every payload (2: INFO peers carry serf_port) */
+#define SRV_FWD_VERSION 1    /* first byte of every payload */
 #define SRV_FWD_MAX_PEERS 64 /* gossiped peers in one INFO */
 #define SRV_FWD_NODE_MAX 64  /* string fields: capacities including the NUL */
 #define SRV_FWD_UUID_MAX 40
