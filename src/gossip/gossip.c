@@ -812,10 +812,35 @@ static void reap_tick(struct gossip *g)
     }
 }
 
+/* Lifeguard's point is that a slow member should distrust its own
+ * deadlines. The shell ticks us at least every gossip interval; a gap of
+ * more than a probe interval means this process was not running (SIGSTOP, a
+ * starved CPU, a paused VM), so the timers that expired meanwhile measured
+ * our absence, not the others': the probe in flight is dropped (not
+ * counted as a failure), each expired suspicion gets a probe timeout of
+ * grace to read what arrived meanwhile (a refutation, typically), and the
+ * awareness score goes up (a missed deadline). */
+static void after_stall(struct gossip *g)
+{
+    g->st.stalls++;
+    awareness_delta(g, 1);
+    g->probe.active = false;
+    for (struct gsusp *s = g->susps; s; s = s->next)
+        if (s->deadline <= g->now)
+            s->deadline = g->now + g->cfg.probe_timeout_ms;
+    for (size_t i = 0; i < GOSSIP_RELAYS; i++)
+        if (g->relays[i].used && g->relays[i].deadline <= g->now)
+            g->relays[i].nack = false; /* a nack now would blame the target for us */
+}
+
 void gossip_tick(struct gossip *g, uint64_t now)
 {
     if (now > g->now)
         g->now = now;
+    if (g->cfg.lifeguard && g->last_tick && g->now - g->last_tick > g->cfg.probe_interval_ms &&
+        g->now - g->last_tick > 2ull * g->cfg.gossip_interval_ms)
+        after_stall(g);
+    g->last_tick = g->now;
     relay_tick(g);
     probe_tick(g);
     if (!g->probe.active && g->now >= g->next_probe)

@@ -46,6 +46,10 @@
  *     independent members (k = suspicion_mult - 2) suspect the same member;
  *   - buddy system: the probe of a suspect carries the SUSPECT message, so
  *     the suspect learns of it (and refutes) at once.
+ *   - missed deadlines: a tick that comes more than a probe interval late
+ *     (the process did not run) drops the probe in flight, gives expired
+ *     suspicions a probe timeout of grace to read what arrived meanwhile,
+ *     and raises the awareness score;
  * Turning `lifeguard` off gives plain SWIM (fixed interval and timeouts,
  * fixed suspicion timeout = min, no NACKs, no buddy), for comparison.
  *
@@ -163,6 +167,7 @@ struct gossip_stats {
     uint64_t streams_sent, stream_bytes_sent;
     uint64_t dropped_malformed, dropped_cluster; /* refused packets */
     uint64_t probes, probes_failed, refutes, suspects_started;
+    uint64_t stalls;    /* ticks that came more than a probe interval late (Lifeguard) */
     unsigned awareness; /* current score */
 };
 

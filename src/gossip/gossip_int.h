@@ -82,6 +82,7 @@ struct gossip {
     size_t nrelays;
 
     uint64_t now, next_probe, next_gossip, next_pp, next_reconnect, next_reap;
+    uint64_t last_tick; /* the previous gossip_tick (a long gap: we were stalled) */
     bool leaving;
 
     struct gbc *bq[GOSSIP_BC_LEVELS];

@@ -19,7 +19,7 @@ struct net {
     struct gossip *g[N];
     bool down[N]; /* drops everything to and from it */
     uint64_t now;
-    int events[N][8]; /* per observer, per event type */
+    int events[N][8];                     /* per observer, per event type */
     uint64_t failed_at[N], suspect_at[N]; /* about member i, first seen by anyone */
 };
 
