@@ -155,11 +155,16 @@ static void on_srv_join(void *arg, int rc, const char *msg)
     cn_free(addr);
 }
 
+/* Only a server without a Raft configuration (new, waiting for
+ * -bootstrap-expect or to be added) joins the servers it meets: one that is
+ * part of a cluster already never dials another cluster's servers met in
+ * the same gossip pool (two clusters' Raft traffic must not meet); a new
+ * server it meets joins it, and the leader adds that one (autojoin). */
 static void on_event(void *arg, const struct gossip_event *e)
 {
     struct agent_lan *l = arg;
     if (!l->srv || l->stopping || e->type != GOSSIP_EV_JOIN || !strcmp(e->m.name, l->self) ||
-        !gossip_net_is_server_event(l->net, e))
+        !gossip_net_is_server_event(l->net, e) || srv_peers(l->srv, NULL, 0) > 0)
         return;
     struct gossip_server s;
     struct gossip_server all[64];

@@ -177,3 +177,21 @@ def test_gossip_disabled_and_port_clash(agent_factory, tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert "needs a port of its own" in out.stderr
+
+
+def test_start_join(agent_factory, tmp_path):
+    """-join (start_join): joined at start; when no address answers, the
+    agent does not start (Consul's rule)."""
+    a = _single(agent_factory, "sa")
+    b = _single(agent_factory, "sb", "-join=127.0.0.1:%d" % a.serf_port)
+    wait_until(lambda: set(members(b)) == {"sa", "sb"}, timeout=10, what="sb joined sa")
+    import subprocess
+    from conftest import CAIRN_BIN, free_port
+    dead = free_port()
+    out = subprocess.run([CAIRN_BIN, "agent", "-server", "-bootstrap",
+                          "-data-dir=" + str(tmp_path / "nojoin"), "-http-port=0",
+                          "-dns-port=-1", "-server-port=%d" % free_port(),
+                          "-serf-lan-port=%d" % free_port(), "-join=127.0.0.1:%d" % dead],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "Failed to join any of the -join addresses" in out.stderr
