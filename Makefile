@@ -5,6 +5,7 @@
 #   make tsan   build with ThreadSanitizer (build/tsan), run unit and integration tiers
 #   make format-check   clang-format --dry-run -Werror over every tracked .c/.h
 #   make sim    SEEDS=N deterministic Raft simulation over N seeds (default 100000)
+#   make bench-gossip   gossip figures: simulator (100, 1,000 members) and real processes
 #   make bench  install bench deps (wrk, etcd, nginx), build release, print figures
 #   make fault  RUNS=N DURATION=S servers in network namespaces under faults (root)
 #   make install    PREFIX=/usr/local DESTDIR= : release build, then cmake --install
@@ -25,7 +26,8 @@ PREFIX ?= /usr/local
 SEEDS ?= 100000
 
 .PHONY: all deps build build-asan build-fuzz build-tsan run test unit integration fuzz tsan \
-	fault-quick fault sim bench format format-check clean install uninstall deb test-deb bench-lb
+	fault-quick fault sim bench format format-check clean install uninstall deb test-deb bench-lb \
+	bench-gossip
 
 all: build
 
@@ -112,6 +114,15 @@ install: deps
 # bench/lb: the lb figures (docs/lb.md)
 bench-lb:
 	./bench/lb/run.sh
+
+# Gossip figures (docs/benchmarks.md "Gossip"): the simulator at 100 and 1,000
+# members (SIZES, SECS), Lifeguard on and off; then kill -9 / SIGSTOP of a
+# server of three real processes (RUNS).
+bench-gossip: deps
+	./bench/gossip.sh
+	@cmake -S . -B $(REL) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@ninja -C $(REL) -j$(JOBS) cairn
+	CAIRN_BIN=$(CURDIR)/$(REL)/cairn RUNS=$${RUNS:-8} /usr/bin/python3 bench/gossip_kill.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

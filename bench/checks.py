@@ -164,7 +164,7 @@ def run(mode, tmp):
     data = os.path.join(tmp, "data-" + mode)
     log = open(os.path.join(tmp, "agent-%s.log" % mode), "w")
     agent = subprocess.Popen([CAIRN_BIN, "agent", "-server", "-bootstrap", "-data-dir=" + data,
-                              "-node=bench", "-client=127.0.0.1", "-http-port=%d" % http_port, "-dns-port=-1",
+                              "-node=bench", "-client=127.0.0.1", "-http-port=%d" % http_port, "-dns-port=-1", "-serf-lan-port=-1",
                               "-server-port=%d" % server_port, "-log-level=warn"],
                              stdout=log, stderr=log)
     target = None

@@ -90,7 +90,7 @@ start_cairn() { # DIR
             [ "$i" = "$j" ] || joins+=("-retry-join=127.0.0.1:${C_RPC[j]}")
         done
         "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$dir/c$i" -node="c$i" \
-            -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" -dns-port=-1 \
+            -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" -dns-port=-1 -serf-lan-port=-1 \
             -server-port="${C_RPC[i]}" -log-level=warn "${joins[@]}" \
             -raft-election-timeout="${BENCH_ELECTION_MS}ms" 2>"$dir/c$i.log" &
         C_PID[i]=$!; PIDS+=("${C_PID[i]}")

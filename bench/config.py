@@ -114,7 +114,7 @@ def main():
         proc = subprocess.Popen([BIN, "agent", "-server", "-bootstrap",
                                  "-data-dir=" + os.path.join(tmp, "data"),
                                  "-http-port=%d" % port, "-server-port=%d" % free_port(),
-                                 "-dns-port=-1", "-config-dir=" + d],
+                                 "-dns-port=-1", "-serf-lan-port=-1", "-config-dir=" + d],
                                 stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 300

@@ -68,7 +68,7 @@ start_cluster() { # DIR
             [ "$i" = "$j" ] || joins+=("-retry-join=127.0.0.1:${C_RPC[j]}")
         done
         "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$dir/c$i" -node="c$i" \
-            -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" -dns-port=-1 \
+            -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" -dns-port=-1 -serf-lan-port=-1 \
             -server-port="${C_RPC[i]}" -log-level=info "${joins[@]}" 2>"$dir/c$i.log" &
         C_PID[i]=$!; PIDS+=("${C_PID[i]}")
     done

@@ -22,7 +22,7 @@ bench_single() {
     TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/$name.XXXXXX")
     PORT=$(( 20000 + RANDOM % 20000 ))
     "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
-        -http-port=$PORT "$@" -server-port=$((PORT + 1)) -log-level=warn 2>"$TMP/agent.log" &
+        -http-port=$PORT -serf-lan-port=-1 "$@" -server-port=$((PORT + 1)) -log-level=warn 2>"$TMP/agent.log" &
     PID=$!
     trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
     URL=http://127.0.0.1:$PORT

@@ -46,7 +46,7 @@ def main():
     port = free_port()
     proc = subprocess.Popen([CAIRN_BIN, "agent", "-server", "-bootstrap",
                              "-data-dir=" + tmp + "/data", "-node=bench",
-                             "-client=127.0.0.1", "-http-port=%d" % port, "-dns-port=-1",
+                             "-client=127.0.0.1", "-http-port=%d" % port, "-dns-port=-1", "-serf-lan-port=-1",
                              "-server-port=%d" % free_port(), "-log-level=warn"],
                             stderr=open(tmp + "/agent.log", "w"))
     base = "http://127.0.0.1:%d" % port

@@ -84,7 +84,7 @@ def main():
             os.makedirs(d)
             argv = [BIN, "agent", "-server", "-data-dir=" + d, "-node=n%d" % i,
                     "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
-                    "-http-port=%d" % HTTP[i], "-dns-port=-1", "-server-port=%d" % SRV[i],
+                    "-http-port=%d" % HTTP[i], "-dns-port=-1", "-serf-lan-port=-1", "-server-port=%d" % SRV[i],
                     "-log-level=info", "-bootstrap-expect=3"]
             argv += ["-retry-join=127.0.0.1:%d" % p for p in SRV if p != SRV[i]]
             if i == VICTIM:

@@ -71,7 +71,7 @@ wait_http() {
 # ---- start the three servers -------------------------------------------------
 CAIRN_HTTP=$(free_port); CAIRN_RAFT=$(free_port)
 "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/cairn" -node=bench -datacenter=dc1 \
-    -client=127.0.0.1 -http-port="$CAIRN_HTTP" -dns-port=-1 -server-port="$CAIRN_RAFT" -log-level=warn \
+    -client=127.0.0.1 -http-port="$CAIRN_HTTP" -dns-port=-1 -serf-lan-port=-1 -server-port="$CAIRN_RAFT" -log-level=warn \
     2>"$TMP/cairn.log" &
 CAIRN_PID=$!; PIDS+=("$CAIRN_PID")
 for _ in $(seq 300); do

@@ -23,6 +23,7 @@
 #include "agent/config.h"
 #include "agent/defs.h"
 #include "agent/filedefs.h"
+#include "agent/lan.h"
 #include "agent/watches.h"
 #include "local/local.h"
 #include "api/api.h"
@@ -45,6 +46,7 @@ struct agent {
     struct local *local;
     struct http_server *http;
     struct dns_server *dns; /* NULL when -dns-port=-1 */
+    struct agent_lan *lan;  /* LAN gossip; NULL when -serf-lan-port=-1 or -dev */
     uint64_t dns_query_rng; /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
@@ -241,6 +243,31 @@ static uint64_t ae_rand(struct agent *ag, uint64_t span)
 
 static void on_client_ae_timer(uv_timer_t *t);
 
+/* A client agent follows the servers of the gossip pool (Consul's client
+ * router): every change among them replaces the client's server list (the
+ * -retry-join RPC addresses it started with stay in use until gossip knows
+ * at least one server). */
+#define GOSSIP_SERVERS_MAX 64
+static void on_gossip_event(void *arg, const struct gossip_event *e)
+{
+    struct agent *ag = arg;
+    struct gossip_net *net = agent_lan_net(ag->lan);
+    if (!net || !gossip_net_is_server_event(net, e))
+        return;
+    struct gossip_server sv[GOSSIP_SERVERS_MAX];
+    size_t n = gossip_net_servers(net, sv, GOSSIP_SERVERS_MAX);
+    if (n > GOSSIP_SERVERS_MAX)
+        n = GOSSIP_SERVERS_MAX;
+    if (!n)
+        return;
+    const char *addrs[GOSSIP_SERVERS_MAX];
+    for (size_t i = 0; i < n; i++)
+        addrs[i] = sv[i].addr;
+    int rc = srv_client_servers_set(ag->srv, addrs, n);
+    if (rc)
+        cn_warn("agent", "cannot use the servers found through gossip: %s", cn_strerror(rc));
+}
+
 static void on_refreshed(void *arg, int rc, uint64_t nodes)
 {
     struct agent *ag = arg;
@@ -323,6 +350,8 @@ static void http_stopped(void *arg)
     local_free(ag->local);
     ag->local = NULL;
     api_stop(ag->api); /* its session timers read the server */
+    agent_lan_stop(ag->lan);
+    ag->lan = NULL;
     srv_close(ag->srv);
     ag->srv = NULL;
     uv_close((uv_handle_t *)&ag->sigint, NULL);
@@ -448,12 +477,28 @@ static void on_leave_timer(uv_timer_t *t)
     shutdown_agent(t->data);
 }
 
-/* api_config.on_leave: Consul's agent shuts down after a graceful leave. */
-static void on_left(void *arg)
+static void on_gossip_left(void *arg)
 {
     struct agent *ag = arg;
     if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
         uv_timer_start(&ag->leave, on_leave_timer, LEAVE_EXIT_DELAY_MS, 0);
+}
+
+/* api_config.on_leave: Consul's agent shuts down after a graceful leave,
+ * announced to the gossip pool first (members see it "left"). */
+static void on_left(void *arg)
+{
+    struct agent *ag = arg;
+    if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
+        agent_lan_leave(ag->lan, on_gossip_left, ag);
+}
+
+/* -join: none of the addresses answered (Consul's agent does not start). */
+static void on_join_fatal(void *arg)
+{
+    struct agent *ag = arg;
+    ag->status = 1;
+    shutdown_agent(ag);
 }
 
 /* srv_options.on_fatal: the log's storage failed. Like etcd (which panics on
@@ -544,6 +589,13 @@ static int validate(struct agent *ag, char *err, size_t errcap)
         c->node_name = cn_strdup(host);
         if (!c->node_name)
             return CN_ENOMEM;
+    }
+    if (!c->dev && c->serf_lan_port >= 0 && c->serf_lan_port == c->server_port) {
+        snprintf(err, errcap,
+                 "-serf-lan-port and -server-port are both %lld: the LAN gossip (UDP and TCP) "
+                 "needs a port of its own (or -serf-lan-port=-1 to run without gossip)",
+                 (long long)c->serf_lan_port);
+        return CN_EINVAL;
     }
     const char *adv = c->advertise_addr && *c->advertise_addr ? c->advertise_addr : c->bind_addr;
     if (!strcmp(adv, "0.0.0.0") || !strcmp(adv, "::"))
@@ -691,6 +743,9 @@ static int run(struct agent *ag)
                              /* -dev listens on no server port (nothing to join) */
                              .bind_addr = c->dev ? NULL : c->bind_addr,
                              .server_port = (int)c->server_port,
+                             /* told to the other servers (INFO): servers joined through
+                              * their RPC addresses find each other's gossip port */
+                             .serf_port = c->dev ? 0 : (int)c->serf_lan_port,
                              .advertise_addr = ag->advertise,
                              .cluster_id = c->datacenter,
                              .bootstrap = c->bootstrap,
@@ -716,6 +771,26 @@ static int run(struct agent *ag)
         rc = CN_ENOMEM;
         goto out_srv;
     }
+    struct agent_lan_options lo = {
+        .cfg = c,
+        .srv = ag->client ? NULL : ag->srv, /* a client: role=node tags, no reconciliation */
+        .node_id = ag->node_id,
+        .advertise = ag->advertise,
+        .server_port = (int)c->server_port,
+        .on_fatal = on_join_fatal,
+        .fatal_arg = ag,
+    };
+    ag->lan = agent_lan_start(&ag->loop, &lo, &rc, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start gossip: %s", err);
+        goto out_local;
+    }
+    if (ag->client && ag->lan &&
+        gossip_net_subscribe(agent_lan_net(ag->lan), on_gossip_event, ag) != 0) {
+        cn_error("agent", "out of memory");
+        rc = CN_ENOMEM;
+        goto out_local;
+    }
     struct cn_buf cj = CN_BUF_INIT;
     agent_debug_config_json(c, ag->node_id, ag->advertise, (int)c->http_port, &cj);
     cn_buf_cstr(&cj);
@@ -740,6 +815,7 @@ static int run(struct agent *ag)
         .on_leave_arg = ag,
         .on_reload = reload,
         .on_reload_arg = ag,
+        .gossip = agent_lan_net(ag->lan),
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);
@@ -864,6 +940,8 @@ out_dns:
 out_api:
     api_free(ag->api);
 out_local:
+    agent_lan_stop(ag->lan);
+    ag->lan = NULL;
     local_free(ag->local);
 out_srv:
     srv_close(ag->srv);

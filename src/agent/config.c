@@ -61,9 +61,32 @@ static const struct opt opts[] = {
     {"bootstrap-expect", "bootstrap_expect", OPT_INT, OFF(bootstrap_expect), "0", 0, 7,
      "Number of servers expected in the cluster: they bootstrap it together once that many "
      "servers with empty data dirs know each other (through -retry-join)."},
-    {"retry-join", "retry_join", OPT_STRS, OFF(retry_join), "", 0, 0,
-     "Server RPC address (host:port) of another server to join, retried until it answers "
-     "(repeatable; a JSON array in config files). On a client agent: the servers to use."},
+    {"retry-join", "retry_join", OPT_STRS, OFF(retry_join), "", 0, (int64_t)OFF(nretry_join),
+     "Address of another agent to join, retried until it answers (repeatable; a JSON array in "
+     "config files): host[:port], tried both as a gossip address (serf_lan, 8301 when no port "
+     "is given, as Consul) and, on servers, as a server RPC address (cairn's earlier form). "
+     "A client agent finds the servers in the gossip pool, or uses RPC addresses given here."},
+    {"join", "start_join", OPT_STRS, OFF(start_join), "", 0, (int64_t)OFF(nstart_join),
+     "Gossip address (host[:port], default port 8301) to join once at start; the agent exits "
+     "when none of them answers (repeatable)."},
+    {"serf-lan-bind", "serf_lan", OPT_STR, OFF(serf_lan_bind), "", 0, 0,
+     "Address the LAN gossip (UDP and TCP) binds to (default: the bind address)."},
+    {"encrypt", "encrypt", OPT_STR, OFF(encrypt), "", 0, 0,
+     "Gossip encryption key: base64 of 16, 24 or 32 bytes (cairn keygen); AES-GCM. Every "
+     "member needs the same key; packets without it are dropped."},
+    {NULL, "gossip_lan.gossip_nodes", OPT_INT, OFF(gossip_nodes), "3", 1, 64,
+     "Members gossiped to every gossip interval."},
+    {NULL, "gossip_lan.gossip_interval", OPT_DUR, OFF(gossip_interval), "200ms", 0, 0,
+     "Gossip interval."},
+    {NULL, "gossip_lan.probe_interval", OPT_DUR, OFF(probe_interval), "1s", 0, 0,
+     "Failure-detection probe interval."},
+    {NULL, "gossip_lan.probe_timeout", OPT_DUR, OFF(probe_timeout), "500ms", 0, 0,
+     "Time to wait for a probe's ack before probing indirectly."},
+    {NULL, "gossip_lan.retransmit_mult", OPT_INT, OFF(retransmit_mult), "4", 1, 16,
+     "An update is gossiped retransmit_mult * ceil(log10(members + 1)) times."},
+    {NULL, "gossip_lan.suspicion_mult", OPT_INT, OFF(suspicion_mult), "4", 1, 32,
+     "Suspicion timeout: suspicion_mult * max(1, log10(members)) * probe_interval (at least; "
+     "up to 6 times that until others confirm)."},
     {"data-dir", "data_dir", OPT_STR, OFF(data_dir), "", 0, 0, "Path to the data directory."},
     {"node", "node_name", OPT_STR, OFF(node_name), "", 0, 0,
      "Name of this node (default: the hostname)."},
@@ -81,8 +104,8 @@ static const struct opt opts[] = {
     {"dns-port", "ports.dns", OPT_INT, OFF(dns_port), "8600", -1, 65535, "DNS port (-1 disables)."},
     {"server-port", "ports.server", OPT_INT, OFF(server_port), "8300", 0, 65535,
      "Server RPC (Raft) port."},
-    {"serf-lan-port", "ports.serf_lan", OPT_INT, OFF(serf_lan_port), "8301", 0, 65535,
-     "LAN gossip port (reported in members)."},
+    {"serf-lan-port", "ports.serf_lan", OPT_INT, OFF(serf_lan_port), "8301", -1, 65535,
+     "LAN gossip port, UDP and TCP (-1 disables gossip: members lists this agent only)."},
     {"log-level", "log_level", OPT_STR, OFF(log_level), "info", 0, 0,
      "trace, debug, info, warn or error."},
     {"log-json", "log_json", OPT_BOOL, OFF(log_json), "false", 0, 0,
@@ -184,7 +207,6 @@ static const struct opt opts[] = {
     {NULL, "tls.internal_rpc", OPT_UNSUP, 0, "", 0, 0, "TLS"},
     {NULL, "tls.https", OPT_UNSUP, 0, "", 0, 0, "TLS"},
     {NULL, "tls.grpc", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "encrypt", OPT_UNSUP, 0, "", 0, 0, "gossip encryption"},
     {NULL, "verify_incoming", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
     {NULL, "verify_outgoing", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
     {NULL, "verify_server_hostname", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
@@ -220,7 +242,6 @@ static const struct opt opts[] = {
     {NULL, "skip_leave_on_interrupt", OPT_UNSUP, 0, "true", 0, 0,
      "leaving on SIGINT (use cairn leave)"},
     {NULL, "rejoin_after_leave", OPT_UNSUP, 0, "", 0, 0, "gossip rejoin"},
-    {NULL, "start_join", OPT_UNSUP, 0, "", 0, 0, "start_join (use retry_join)"},
     {NULL, "retry_interval", OPT_UNSUP, 0, "", 0, 0, "a configurable join retry interval"},
     {NULL, "retry_max", OPT_UNSUP, 0, "0", 0, 0, "a bounded join retry count"},
     {NULL, "raft_protocol", OPT_UNSUP, 0, "3", 0, 0, "Raft protocol versions other than 3"},
@@ -419,15 +440,17 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
         *s = d;
         return 0;
     }
-    case OPT_STRS: {
-        if (cfg->nretry_join >= sizeof(cfg->retry_join) / sizeof(cfg->retry_join[0])) {
+    case OPT_STRS: { /* off: char *[16]; max: offset of its size_t count */
+        char **v = (char **)(base + o->off);
+        size_t *n = (size_t *)(base + o->max);
+        if (*n >= 16) {
             snprintf(err, errcap, "%s: too many addresses", where);
             return CN_EINVAL;
         }
         char *d = cn_strdup(text);
         if (!d)
             return CN_ENOMEM;
-        cfg->retry_join[cfg->nretry_join++] = d;
+        v[(*n)++] = d;
         return 0;
     }
     case OPT_LIST: {
@@ -876,6 +899,9 @@ void agent_config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->nretry_join; i++)
         cn_free(cfg->retry_join[i]);
     cfg->nretry_join = 0;
+    for (size_t i = 0; i < cfg->nstart_join; i++)
+        cn_free(cfg->start_join[i]);
+    cfg->nstart_join = 0;
     dns_config_free(cfg);
 }
 
@@ -965,9 +991,12 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
             break;
         }
         case OPT_STRS: {
-            bool same = a->nretry_join == b->nretry_join;
-            for (size_t k = 0; same && k < a->nretry_join; k++)
-                same = !strcmp(a->retry_join[k], b->retry_join[k]);
+            char *const *la = (char *const *)pa, *const *lb = (char *const *)pb;
+            size_t na = *(const size_t *)((const char *)a + o->max);
+            size_t nb = *(const size_t *)((const char *)b + o->max);
+            bool same = na == nb;
+            for (size_t k = 0; same && k < na; k++)
+                same = !strcmp(la[k], lb[k]);
             ta = "[...]";
             tb = same ? ta : "[changed]";
             break;

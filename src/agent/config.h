@@ -59,8 +59,14 @@ struct agent_config {
     bool enable_agent_tls_for_checks;
     char *tls_ca_file;
 
-    char *retry_join[16]; /* "host:port" of other servers' RPC ports */
+    char *retry_join[16]; /* "host[:port]": gossip or server RPC addresses */
     size_t nretry_join;
+    char *start_join[16]; /* -join / start_join: gossip addresses, once */
+    size_t nstart_join;
+    char *serf_lan_bind; /* "": bind_addr */
+    char *encrypt;       /* base64 gossip key, "" none */
+    int64_t gossip_nodes, retransmit_mult, suspicion_mult;
+    char *gossip_interval, *probe_interval, *probe_timeout; /* Go durations */
     int64_t kv_max_value_size;
     int64_t txn_max_req_len;
     int64_t http_max_body;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gossip/net.h"
 #include "local/local.h"
 #include "api/api_int.h"
 #include "api/decode.h"
@@ -113,14 +114,85 @@ static void json_member(struct api_ctx *c, struct cn_jsonw *w, bool wan)
     cn_buf_free(&name);
 }
 
+/* One gossip member as Consul's agent/members answer (api.AgentMember):
+ * serf's Status number, its tags, the memberlist protocol versions Consul
+ * reports. */
+static int tag_kv(void *arg, const char *k, size_t kl, const char *v, size_t vl)
+{
+    struct cn_jsonw *w = arg;
+    char key[256], val[256];
+    snprintf(key, sizeof(key), "%.*s", (int)kl, k);
+    snprintf(val, sizeof(val), "%.*s", (int)vl, v);
+    cn_jsonw_kstr(w, key, val);
+    return 0;
+}
+
+static void json_gossip_member(struct cn_jsonw *w, const struct gossip_member *m)
+{
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "Name", m->name);
+    cn_jsonw_kstr(w, "Addr", m->host);
+    cn_jsonw_ki64(w, "Port", m->port);
+    cn_jsonw_key(w, "Tags");
+    cn_jsonw_obj_open(w);
+    gossip_tags_foreach(m->tags, m->tags_len, tag_kv, w);
+    cn_jsonw_obj_close(w);
+    cn_jsonw_ki64(w, "Status", gossip_serf_status(m->status, m->leaving));
+    cn_jsonw_ki64(w, "ProtocolMin", 1);
+    cn_jsonw_ki64(w, "ProtocolMax", 5);
+    cn_jsonw_ki64(w, "ProtocolCur", 2);
+    cn_jsonw_ki64(w, "DelegateMin", 2);
+    cn_jsonw_ki64(w, "DelegateMax", 5);
+    cn_jsonw_ki64(w, "DelegateCur", 4);
+    cn_jsonw_obj_close(w);
+}
+
+struct member_walk {
+    struct cn_jsonw *w;
+    const char *segment; /* NULL: every member */
+};
+
+static int member_cb(void *arg, const struct gossip_member *m)
+{
+    struct member_walk *x = arg;
+    if (x->segment) {
+        char seg[128];
+        if (gossip_tags_get(m->tags, m->tags_len, "segment", seg, sizeof(seg)))
+            seg[0] = '\0';
+        if (strcmp(seg, x->segment))
+            return 0;
+    }
+    json_gossip_member(x->w, m);
+    return 0;
+}
+
+/* GET /v1/agent/members[?wan][?segment=]: the LAN gossip pool's members
+ * (every status: alive, leaving, left, failed, as Serf keeps them until
+ * reaped). ?segment= keeps the members of one network segment (cairn has
+ * only the default one, ""); "_all" (Consul's AllSegments) or no parameter:
+ * all. ?wan: cairn has no WAN pool; this server alone, as Consul's WAN
+ * members name it (node.dc). */
 static void h_members(struct api_ctx *c)
 {
     int wan = api_flag(c, "wan");
+    if (wan < 0) {
+        api_error(c, 400, "Invalid value for wan");
+        return;
+    }
+    const char *segment = api_param(c, "segment");
+    if (segment && !strcmp(segment, "_all"))
+        segment = NULL;
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     cn_jsonw_arr_open(&w);
-    json_member(c, &w, wan > 0);
+    if (wan > 0 || !c->api->cfg.gossip) {
+        if (wan > 0 || !segment || !*segment)
+            json_member(c, &w, wan > 0);
+    } else {
+        struct member_walk x = {&w, segment};
+        gossip_foreach(gossip_net_core(c->api->cfg.gossip), member_cb, &x);
+    }
     cn_jsonw_arr_close(&w);
     reply_buf(c, &w, &b);
 }
@@ -176,7 +248,12 @@ static void h_self(struct api_ctx *c)
                  strlen("{\"Vec\":[0,0,0,0,0,0,0,0],\"Error\":1.5,\"Adjustment\":0,"
                         "\"Height\":0.00001}"));
     cn_jsonw_key(&w, "Member");
-    json_member(c, &w, false);
+    struct gossip_member me;
+    if (c->api->cfg.gossip &&
+        !gossip_member_get(gossip_net_core(c->api->cfg.gossip), cfg->node_name, &me))
+        json_gossip_member(&w, &me);
+    else
+        json_member(c, &w, false);
     cn_jsonw_key(&w, "Stats");
     cn_jsonw_obj_open(&w);
     cn_jsonw_key(&w, "agent");

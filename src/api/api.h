@@ -27,6 +27,7 @@ typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 /* PUT /v1/snapshot carries a whole archive in its body (api/snapshot.c). */
 #define API_SNAPSHOT_PATH "/v1/snapshot"
 #define API_SNAPSHOT_MAX_BODY ((size_t)4 << 30)
+struct gossip_net;
 
 struct api_config {
     const char *node_name;      /* this agent's node */
@@ -50,6 +51,9 @@ struct api_config {
     bool connect_enabled;
     api_reload_cb on_reload; /* NULL: /v1/agent/reload answers 500 */
     void *on_reload_arg;
+    /* The LAN gossip pool (gossip/net.h): /v1/agent/members, join and
+     * force-leave act on it. NULL (gossip disabled): members lists this agent. */
+    struct gossip_net *gossip;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests

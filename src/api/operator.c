@@ -22,6 +22,8 @@
 #include "api/api_int.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
+#include "gossip/net.h"
 
 /* A server RPC port when an address names none (Consul's server port). */
 #define DEFAULT_SERVER_PORT 8300
@@ -187,6 +189,45 @@ static void h_transfer_leader(struct api_ctx *c)
 
 /* ---- PUT /v1/agent/join/:address --------------------------------------------- */
 
+struct join_try {
+    struct api_ctx *c;
+    bool rpc_too;
+    char addr[256];
+    char gossip_err[200];
+};
+
+static void on_rpc_join(void *arg, int rc, const char *msg)
+{
+    struct join_try *t = arg;
+    struct api_ctx *c = t->c;
+    if (rc) {
+        char both[512];
+        snprintf(both, sizeof(both), "as a gossip address: %s; as a server RPC address: %s",
+                 t->gossip_err, msg && *msg ? msg : cn_strerror(rc));
+        cn_free(t);
+        op_done(c, rc, both);
+        return;
+    }
+    cn_free(t);
+    op_done(c, 0, "");
+}
+
+static void on_gossip_join(void *arg, int rc, const char *why)
+{
+    struct join_try *t = arg;
+    struct api_ctx *c = t->c;
+    if (rc == 0 || rc == CN_ESHUTDOWN || !t->rpc_too) {
+        cn_free(t);
+        op_done(c, rc, why);
+        return;
+    }
+    snprintf(t->gossip_err, sizeof(t->gossip_err), "%s", why);
+    if (srv_join(c->api->srv, t->addr, on_rpc_join, t)) {
+        cn_free(t);
+        op_done(c, CN_ENOMEM, "out of memory");
+    }
+}
+
 static void h_agent_join(struct api_ctx *c)
 {
     int wan = api_flag(c, "wan");
@@ -203,19 +244,40 @@ static void h_agent_join(struct api_ctx *c)
         api_error(c, 400, "Missing address to join");
         return;
     }
-    /* Consul joins the Serf LAN port when none is given; cairn has no gossip
-     * layer and joins through the server RPC port, so that is the default. */
-    char addr[300];
+    /* Consul joins the Serf LAN port (8301) when none is given. With an
+     * explicit port the address may also be a server RPC address (cairn's
+     * join before gossip): a server tries it that way when the gossip join
+     * fails. */
     const char *colon = strrchr(c->arg, ':');
     const char *bracket = strrchr(c->arg, ']');
-    bool has_port = colon && (!bracket || colon > bracket);
-    int n = has_port ? snprintf(addr, sizeof(addr), "%s", c->arg)
-                     : snprintf(addr, sizeof(addr), "%s:%d", c->arg, DEFAULT_SERVER_PORT);
-    if (n < 0 || (size_t)n >= sizeof(addr)) {
+    bool has_port =
+        colon && (!bracket || colon > bracket) && (bracket || strchr(c->arg, ':') == colon);
+    if (strlen(c->arg) >= 256) {
         api_error(c, 400, "Address too long");
         return;
     }
     c->user = (void *)(uintptr_t)OP_JOIN;
+    if (c->api->cfg.gossip) {
+        struct join_try *t = cn_calloc(1, sizeof(*t));
+        if (!t) {
+            api_error(c, 500, "out of memory");
+            return;
+        }
+        t->c = c;
+        t->rpc_too = has_port;
+        snprintf(t->addr, sizeof(t->addr), "%s", c->arg);
+        int rc = gossip_net_join(c->api->cfg.gossip, c->arg, 8301, on_gossip_join, t);
+        if (rc) {
+            cn_free(t);
+            if (rc == CN_EINVAL)
+                api_error(c, 400, "Invalid address: %s", c->arg);
+            else
+                op_refused(c, rc);
+        }
+        return;
+    }
+    char addr[300];
+    snprintf(addr, sizeof(addr), has_port ? "%s" : "%s:%d", c->arg, DEFAULT_SERVER_PORT);
     int rc = srv_join(c->api->srv, addr, op_done, c);
     if (rc)
         op_refused(c, rc);
@@ -234,10 +296,10 @@ static void h_agent_leave(struct api_ctx *c)
 /* ---- PUT /v1/agent/force-leave/:node[?prune][?wan] ----------------------------
  * api-docs/agent/index.mdx "Force Leave and Shutdown": Consul moves a failed
  * member to "left"; for a server, its leader then removes it from the Raft
- * configuration (autopilot/reconcile). cairn has no gossip pool, so the
- * members are the Raft configuration's servers: force-leave removes the named
- * server from it (?prune changes nothing more: there is no member list to
- * prune it from). An unknown node is Consul's agent error, a 500. */
+ * configuration (autopilot/reconcile). cairn does both: the gossip member
+ * becomes left (with ?prune it is forgotten at once) and a server is removed
+ * from the Raft configuration. An unknown node is Consul's agent error, a
+ * 500. */
 static void h_force_leave(struct api_ctx *c)
 {
     int prune = api_flag(c, "prune"), wan = api_flag(c, "wan");
@@ -260,6 +322,12 @@ static void h_force_leave(struct api_ctx *c)
                   c->arg);
         return;
     }
+    /* The gossip member first (failed -> left, ?prune: forgotten at once;
+     * the leader deregisters its node), then, for a server, its removal from
+     * the Raft configuration (Consul's leader does it for a left server). */
+    bool in_gossip = false;
+    if (c->api->cfg.gossip)
+        in_gossip = gossip_net_force_leave(c->api->cfg.gossip, c->arg, prune > 0) == 0;
     struct srv_peer peers[MAX_PEERS];
     size_t n = srv_peers(c->api->srv, peers, MAX_PEERS);
     if (n > MAX_PEERS)
@@ -268,12 +336,16 @@ static void h_force_leave(struct api_ctx *c)
     for (size_t i = 0; i < n && !id; i++)
         if (peers[i].node[0] && !strcmp(peers[i].node, c->arg))
             id = peers[i].id;
-    if (!id) {
+    if (!id && !in_gossip) {
         /* agent/agent.go ForceLeave */
         api_error(c, 500, "agent: No node found with name '%s'", c->arg);
         return;
     }
     cn_info("api", "Force leaving node: %s%s", c->arg, prune > 0 ? " (prune)" : "");
+    if (!id) {
+        api_reply_empty(c);
+        return;
+    }
     c->user = (void *)(uintptr_t)OP_FORCE_LEAVE;
     int rc = srv_remove_peer(c->api->srv, id, NULL, op_done, c);
     if (rc)

@@ -7,7 +7,9 @@
  * group without a known subcommand prints its help to stderr and exits 1; an
  * unknown or missing top-level command prints the usage to stderr and exits 127;
  * a flag error prints the error and exits 1. */
+#include <errno.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -126,8 +128,8 @@ const struct cli_cmd cli__cmds[] = {
      "Usage: cairn force-leave [options] name\n\n"
      "  Forces a member of a Cairn cluster to enter the \"left\" state. Note\n"
      "  that if the member is still actually alive, it will eventually rejoin\n"
-     "  the cluster. cairn has no gossip pool: the members are the servers of\n"
-     "  the Raft configuration, and a server forced to leave is removed from it.",
+     "  the cluster. A server forced to leave is also removed from the Raft\n"
+     "  configuration; the leader deregisters a left member's node.",
      cli__force_leave_flags, 1, cli__run_force_leave},
     {"info", "Provides debugging information for operators.",
      "Usage: cairn info [options]\n\n"
@@ -173,9 +175,16 @@ const struct cli_cmd cli__cmds[] = {
     {"join", "Tell Cairn agent to join cluster",
      "Usage: cairn join [options] address ...\n\n"
      "  Tells a running Cairn agent (with \"cairn agent\") to join the cluster\n"
-     "  by specifying at least one existing member: the server RPC address\n"
-     "  (host:port, port 8300 when omitted) of a server already in the cluster.",
+     "  by specifying at least one existing member: its gossip address\n"
+     "  (host[:port], port 8301 when omitted), or a server's RPC address\n"
+     "  (host:port) as before gossip existed.",
      cli__join_flags, 1, cli__run_join},
+    {"keygen", "Generates a new encryption key",
+     "Usage: cairn keygen\n\n"
+     "  Generates a new encryption key that can be used to configure the\n"
+     "  agent to encrypt traffic. The output of this command is already\n"
+     "  in the proper format that the agent expects (the encrypt key).",
+     NULL, 0, cli__run_keygen},
     {"kv", "Interact with the key-value store",
      "Usage: cairn kv <subcommand> [options] [args]\n\n"
      "  This command has subcommands for interacting with Cairn's key-value store.\n"
@@ -601,6 +610,36 @@ int cli_main(int argc, char **argv)
     fflush(stdout);
     curl_global_cleanup();
     return rc;
+}
+
+/* ---- keygen ----------------------------------------------------------------- */
+
+/* Consul's `consul keygen`: 32 random bytes, base64 (the gossip `encrypt`
+ * key; AES-256-GCM). */
+int cli__run_keygen(struct cli_ctx *c, const struct cli_args *a)
+{
+    if (a->npos > 0) {
+        fprintf(c->err, "Too many arguments (expected 0, got %zu)\n", a->npos);
+        return 1;
+    }
+    unsigned char k[33] = {0};
+    if (getrandom(k, 32, 0) != 32) {
+        fprintf(c->err, "Error reading random data: %s\n", strerror(errno));
+        return 1;
+    }
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char out[48];
+    size_t o = 0;
+    for (size_t i = 0; i < 32; i += 3) {
+        unsigned v = (unsigned)k[i] << 16 | (unsigned)k[i + 1] << 8 | (i + 2 < 32 ? k[i + 2] : 0);
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = i + 1 < 32 ? b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < 32 ? b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+    fprintf(c->out, "%s\n", out);
+    return 0;
 }
 
 /* ---- version ---------------------------------------------------------------- */

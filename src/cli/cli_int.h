@@ -192,6 +192,7 @@ int cli__main_io(int argc, char **argv, FILE *out, FILE *err);
 
 /* Handlers, one per leaf command. */
 int cli__run_version(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_keygen(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_members(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_info(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_catalog_services(struct cli_ctx *c, const struct cli_args *a);

@@ -62,9 +62,10 @@ static bool has_log(struct srv *s)
 }
 
 static void peer_of(struct srv_fwd_peer *w, uint64_t id, const char *node, const char *uuid,
-                    const char *addr, bool has_log)
+                    const char *addr, bool has_log, uint16_t serf_port)
 {
     w->id = id;
+    w->serf_port = serf_port;
     snprintf(w->node, sizeof(w->node), "%s", node);
     snprintf(w->uuid, sizeof(w->uuid), "%s", uuid);
     snprintf(w->addr, sizeof(w->addr), "%s", addr);
@@ -78,12 +79,13 @@ void srv__send_info(struct srv *s, uint64_t to, bool want_reply)
         return;
     m->kind = SRV_FWD_INFO;
     m->u.info.want_reply = want_reply;
-    peer_of(&m->u.info.self, s->id, s->node, s->uuid, s->self_addr, has_log(s));
+    peer_of(&m->u.info.self, s->id, s->node, s->uuid, s->self_addr, has_log(s), s->serf_port);
     /* gossip: everything we know, so that servers given different join
      * lists still all learn each other */
     for (size_t i = 0; i < s->ndir && i < SRV_FWD_MAX_PEERS; i++) {
         const struct pinfo *p = &s->dir[i];
-        peer_of(&m->u.info.peers[m->u.info.n++], p->id, p->node, p->uuid, p->addr, p->has_log);
+        peer_of(&m->u.info.peers[m->u.info.n++], p->id, p->node, p->uuid, p->addr, p->has_log,
+                p->serf_port);
     }
     srv__send_req(s, to, m);
     cn_free(m);
@@ -103,6 +105,7 @@ void srv__on_info(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
         snprintf(pi->node, sizeof(pi->node), "%s", m->u.info.self.node);
         snprintf(pi->uuid, sizeof(pi->uuid), "%s", m->u.info.self.uuid);
         pi->has_log = m->u.info.self.has_log;
+        pi->serf_port = m->u.info.self.serf_port;
         srv__dial(s, id, m->u.info.self.addr);
     }
     for (uint32_t i = 0; i < m->u.info.n; i++) {
@@ -115,6 +118,7 @@ void srv__on_info(struct srv *s, uint64_t from, const struct srv_fwd_req *m)
             snprintf(g->node, sizeof(g->node), "%s", gp->node);
             snprintf(g->uuid, sizeof(g->uuid), "%s", gp->uuid);
             g->has_log = gp->has_log;
+            g->serf_port = gp->serf_port;
             srv__dial(s, gid, gp->addr);
         }
     }

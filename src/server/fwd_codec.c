@@ -65,7 +65,8 @@ static int enc_peer(struct cn_buf *b, const struct srv_fwd_peer *p)
     rc = rc ? rc : enc_str(b, p->node, sizeof(p->node));
     rc = rc ? rc : enc_str(b, p->uuid, sizeof(p->uuid));
     rc = rc ? rc : enc_str(b, p->addr, sizeof(p->addr));
-    return rc ? rc : cn_enc_u8(b, p->has_log ? 1 : 0);
+    rc = rc ? rc : cn_enc_u8(b, p->has_log ? 1 : 0);
+    return rc ? rc : cn_enc_u32(b, p->serf_port);
 }
 
 int srv_fwd_req_encode(const struct srv_fwd_req *m, struct cn_buf *b)
@@ -242,6 +243,10 @@ static void rd_peer(struct rd *r, struct srv_fwd_peer *p)
     rd_str(r, p->uuid, sizeof(p->uuid), "node id");
     rd_str(r, p->addr, sizeof(p->addr), "address");
     p->has_log = rd_bool(r, "has_log");
+    uint32_t sp = rd_u32(r, "serf port");
+    if (!r->bad && sp > 65535)
+        fail(r, "serf port %u", sp);
+    p->serf_port = (uint16_t)sp;
 }
 
 /* version and kind, common to requests and answers */

@@ -73,6 +73,8 @@ struct srv_fwd_peer {
     char uuid[SRV_FWD_UUID_MAX];
     char addr[SRV_FWD_ADDR_MAX];
     bool has_log;
+    uint16_t serf_port; /* its LAN gossip port, 0 = none (servers that formed through RPC
+                         * joins find each other's gossip address this way) */
 };
 
 struct srv_fwd_req {

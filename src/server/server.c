@@ -90,6 +90,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     s->expect = opt->bootstrap_expect;
     snprintf(s->node, sizeof(s->node), "%s", opt->node_name ? opt->node_name : "");
     snprintf(s->uuid, sizeof(s->uuid), "%s", opt->node_uuid ? opt->node_uuid : "");
+    s->serf_port = opt->serf_port > 0 && opt->serf_port <= 65535 ? (uint16_t)opt->serf_port : 0;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_cond_init(&s->snap_cond, NULL);
@@ -437,6 +438,21 @@ size_t srv_peers(const struct srv *s, struct srv_peer *out, size_t cap)
         }
     }
     return st.conf.n;
+}
+
+size_t srv_gossip_addrs(const struct srv *s, char (*out)[80], size_t cap)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < s->ndir; k++) {
+        const struct pinfo *p = &s->dir[k];
+        const char *colon = strrchr(p->addr, ':');
+        if (!p->serf_port || !colon || p->id == s->id)
+            continue;
+        if (n < cap)
+            snprintf(out[n], 80, "%.*s:%u", (int)(colon - p->addr), p->addr, p->serf_port);
+        n++;
+    }
+    return n;
 }
 
 const char *srv_leader_addr(const struct srv *s)

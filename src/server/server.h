@@ -54,6 +54,7 @@ struct srv_options {
      * or to be added by a leader. */
     const char *bind_addr;      /* server RPC listen address ("127.0.0.1") */
     int server_port;            /* server RPC port (8300); 0 = ephemeral */
+    int serf_port;              /* this agent's LAN gossip port, told to peers (0: none) */
     const char *advertise_addr; /* "host" others dial; default bind_addr */
     const char *cluster_id;     /* peers with another id are refused (the datacenter) */
     bool bootstrap;             /* -bootstrap: a cluster of this server alone */
@@ -117,6 +118,11 @@ struct srv_peer {
 /* The configuration in force (voters and learners). Returns the count
  * (may exceed cap: then only cap were written; out may be NULL with cap 0). */
 size_t srv_peers(const struct srv *s, struct srv_peer *out, size_t cap);
+/* The gossip addresses ("host:port" of the serf_lan port) of the servers
+ * this one heard of through Raft discovery (INFO), whose gossip port they
+ * told: how servers joined through their RPC addresses also find each
+ * other's gossip. Returns the count (may exceed cap). */
+size_t srv_gossip_addrs(const struct srv *s, char (*out)[80], size_t cap);
 /* Leader's "host:port" RPC address, or "" when unknown. Borrowed until the
  * next loop iteration. */
 const char *srv_leader_addr(const struct srv *s);

@@ -113,8 +113,9 @@ struct pinfo { /* a server we heard of */
     char uuid[40];
     char addr[64];
     bool has_log;
-    bool dialed;     /* xport_set_peer done */
-    bool was_member; /* seen in a configuration: never added automatically again */
+    uint16_t serf_port; /* its LAN gossip port (INFO), 0 = unknown */
+    bool dialed;        /* xport_set_peer done */
+    bool was_member;    /* seen in a configuration: never added automatically again */
 };
 
 /* An operation (remove, transfer) run on the leader for a local caller
@@ -181,6 +182,7 @@ struct srv {
     struct srv_watches *watches;
     uint64_t id;
     char node[64], uuid[40], self_addr[64];
+    uint16_t serf_port; /* ours, announced in INFO (0: no gossip) */
     char cluster[XPORT_CLUSTER_MAX + 1];
     uint64_t tick_at; /* loop time (ms) up to which the core got its ticks (ready.c) */
     uint64_t tick_ms, hold_ms;

@@ -100,6 +100,8 @@ class Agent:
         # Every agent answers DNS (UDP and TCP) on a free port of its own, not
         # the default 8600 (several agents run at once).
         self.dns_port = free_port()
+        # And LAN gossip (UDP and TCP) on a free port, not the default 8301.
+        self.serf_port = free_port()
         self.extra_args = list(extra_args)
         self.proc = None
         self.http = requests.Session()
@@ -118,6 +120,7 @@ class Agent:
             "-http-port=%d" % self.http_port,
             "-server-port=%d" % self.server_port,
             "-dns-port=%d" % self.dns_port,
+            "-serf-lan-port=%d" % self.serf_port,
             "-log-level=info",
         ] + self.extra_args
 
@@ -131,6 +134,7 @@ class Agent:
             if self.starts == 1 + attempt and self._lost_port_race():
                 self.http_port, self.server_port = free_port(), free_port()
                 self.dns_port = free_port()
+                self.serf_port = free_port()
                 continue
             self.wait_ready()
             return self
@@ -574,6 +578,7 @@ class ClusterAgent(Agent):
             "-http-port=%d" % self.http_port,
             "-server-port=%d" % self.server_port,
             "-dns-port=%d" % self.dns_port,
+            "-serf-lan-port=%d" % self.serf_port,
             "-log-level=info",
         ]
         if self.bootstrap_expect:

@@ -37,6 +37,7 @@ class ClientAgent(Agent):
             "-client=127.0.0.1",
             "-bind=127.0.0.1",
             "-http-port=%d" % self.http_port,
+            "-serf-lan-port=%d" % self.serf_port,
             "-dns-port=-1",
             "-log-level=debug",
             "-config-file=" + self.conf,
@@ -331,10 +332,37 @@ def test_server_restart_keeps_clients(cluster, clients):
     assert cluster.agents[2].get("/v1/catalog/service/svc2").json()[0]["Node"] == "c1"
 
 
+def test_client_finds_servers_through_gossip(cluster, clients):
+    """Consul's way: -retry-join names one gossip address; the client finds
+    the servers in the pool, and when it is killed the leader turns its
+    serfHealth critical and its service leaves ?passing answers."""
+    s1 = cluster.agents[0]
+    c1 = clients("gc1", ports=[], extra_args=["-retry-join=127.0.0.1:%d" % s1.serf_port]).start()
+    wait_until(lambda: c1.get("/v1/agent/self").json()["Stats"]["consul"]["known_servers"]
+               == "3", what="servers found through gossip")
+    want = {a.name for a in cluster.agents} | {"gc1"}
+    wait_until(lambda: want <= {m["Name"] for m in c1.get("/v1/agent/members").json()},
+               what="the whole pool in the client's member list")
+    names = {m["Name"]: m for m in c1.get("/v1/agent/members").json()}
+    assert names["gc1"]["Tags"]["role"] == "node"
+    assert all(names[a.name]["Tags"]["role"] == "consul" for a in cluster.agents)
+    r = c1.put_json("/v1/agent/service/register", {"ID": "web1", "Name": "gweb", "Port": 80})
+    assert r.status_code == 200, r.text
+
+    def serf(status):
+        chk = [c for c in s1.get("/v1/health/node/gc1").json() if c["CheckID"] == "serfHealth"]
+        return chk and chk[0]["Status"] == status
+    wait_until(lambda: serf("passing"), what="serfHealth passing")
+    assert [e["Node"]["Node"] for e in s1.get("/v1/health/service/gweb?passing").json()] == ["gc1"]
+    c1.kill9()
+    wait_until(lambda: serf("critical"), timeout=60, what="serfHealth critical after kill -9")
+    assert s1.get("/v1/health/service/gweb?passing").json() == []
+
+
 def test_client_refusals_and_members(tmp_path, cluster, clients):
     c1 = clients("c1").start()
-    m = c1.get("/v1/agent/members").json()
-    assert [x["Name"] for x in m] == ["c1"] and m[0]["Tags"]["role"] == "node"
+    m = {x["Name"]: x for x in c1.get("/v1/agent/members").json()}
+    assert m["c1"]["Tags"]["role"] == "node"
     import subprocess
     out = subprocess.run([CAIRN_BIN, "members", "-http-addr=127.0.0.1:%d" % c1.http_port],
                          capture_output=True, text=True, timeout=10)

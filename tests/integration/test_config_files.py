@@ -69,6 +69,7 @@ class FileAgent(Agent):
             "-http-port=%d" % self.http_port,
             "-server-port=%d" % self.server_port,
             "-dns-port=-1",
+            "-serf-lan-port=%d" % self.serf_port,
         ] + self.config_args + self.extra_args
 
 
@@ -104,7 +105,7 @@ def start_fails(tmp_path, *config_args):
     """Run an agent that must refuse to start; returns its stderr."""
     p = subprocess.run([CAIRN_BIN, "agent", "-server", "-bootstrap",
                         "-data-dir=" + str(tmp_path / "data-bad"), "-http-port=0",
-                        "-dns-port=-1"] + list(config_args),
+                        "-dns-port=-1", "-serf-lan-port=-1"] + list(config_args),
                        capture_output=True, text=True, timeout=START_TIMEOUT,
                        stdin=subprocess.DEVNULL)
     assert p.returncode == 1, p.stderr

@@ -1,0 +1,47 @@
+/* agent/lan.h: the agent's LAN gossip pool (gossip/net.h): its tags, joins
+ * (-join once at start, -retry-join until one answers), the servers found
+ * through gossip handed to the server's Raft discovery (srv_join), and the
+ * leader's reconciliation of members into the catalog (agent/reconcile.c). */
+#ifndef CN_AGENT_LAN_H
+#define CN_AGENT_LAN_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "agent/config.h"
+#include "gossip/net.h"
+#include "server/server.h"
+
+struct agent_lan;
+
+struct agent_lan_options {
+    const struct agent_config *cfg;
+    struct srv *srv; /* the server (NULL on a client agent) */
+    const char *node_id;
+    const char *advertise;
+    int server_port;             /* the RPC port the server listens on */
+    void (*on_fatal)(void *arg); /* -join: none of the addresses answered */
+    void *fatal_arg;
+};
+
+/* NULL with *rc = 0 when gossip is disabled (-serf-lan-port=-1 or -dev);
+ * NULL with *rc < 0 and err on failure. */
+struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_options *o, int *rc,
+                                  char *err, size_t errcap);
+void agent_lan_stop(struct agent_lan *l);              /* NULL ok */
+struct gossip_net *agent_lan_net(struct agent_lan *l); /* NULL ok -> NULL */
+/* Graceful leave: cb once it was announced (or after 2 s). NULL l: cb at once. */
+void agent_lan_leave(struct agent_lan *l, void (*cb)(void *arg), void *arg);
+
+/* agent/reconcile.c: on the leader, gossip members into the catalog (Consul's
+ * leader.go reconcileMember): alive -> node with serfHealth passing,
+ * failed -> serfHealth critical (sessions on it invalidated by the state),
+ * left/reaped -> node deregistered; everything again on becoming leader and
+ * every 60 s. */
+struct agent_reconcile;
+struct agent_reconcile *agent_reconcile_start(uv_loop_t *loop, struct srv *srv,
+                                              struct gossip_net *net, const char *self_node);
+void agent_reconcile_stop(struct agent_reconcile *r); /* NULL ok */
+
+#endif

@@ -1,0 +1,122 @@
+/* gossip/bcast.c: the transmit-limited broadcast queue (memberlist's
+ * TransmitLimitedQueue): one queued update per member, kept in lists by how
+ * often it was sent; a packet takes the least-sent first (newest first within
+ * a count), and an update sent retransmit_mult * ceil(log10(n + 1)) times is
+ * dropped. */
+#include <math.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "gossip/gossip_int.h"
+
+unsigned gossip__bc_limit(const struct gossip *g)
+{
+    double n = (double)(g->nalive + g->nfailed);
+    unsigned scale = (unsigned)ceil(log10(n + 1.0));
+    unsigned lim = g->cfg.retransmit_mult * (scale ? scale : 1);
+    return lim >= GOSSIP_BC_LEVELS ? GOSSIP_BC_LEVELS - 1 : (lim ? lim : 1);
+}
+
+static void unlink_bc(struct gossip *g, struct gbc *b)
+{
+    unsigned lvl = b->transmits < GOSSIP_BC_LEVELS ? b->transmits : GOSSIP_BC_LEVELS - 1;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        g->bq[lvl] = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    b->prev = b->next = NULL;
+}
+
+static void link_head(struct gossip *g, struct gbc *b)
+{
+    unsigned lvl = b->transmits < GOSSIP_BC_LEVELS ? b->transmits : GOSSIP_BC_LEVELS - 1;
+    b->prev = NULL;
+    b->next = g->bq[lvl];
+    if (b->next)
+        b->next->prev = b;
+    g->bq[lvl] = b;
+}
+
+void gossip__bc_drop(struct gossip *g, struct gm *m)
+{
+    struct gbc *b = m->bc;
+    if (!b)
+        return;
+    unlink_bc(g, b);
+    m->bc = NULL;
+    g->nbc--;
+    cn_free(b);
+}
+
+void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *msg)
+{
+    struct cn_buf e = CN_BUF_INIT;
+    if (gossip_enc_msg(&e, msg)) {
+        cn_buf_free(&e);
+        return; /* out of memory: the update still spreads by push/pull */
+    }
+    struct gbc *b = cn_malloc(sizeof(*b) + e.len);
+    if (!b) {
+        cn_buf_free(&e);
+        return;
+    }
+    gossip__bc_drop(g, m);
+    memset(b, 0, sizeof(*b));
+    b->about = m;
+    b->len = (uint16_t)e.len;
+    memcpy(b->msg, e.p, e.len);
+    cn_buf_free(&e);
+    m->bc = b;
+    link_head(g, b);
+    g->nbc++;
+}
+
+unsigned gossip__bc_fill(struct gossip *g, struct cn_buf *out, size_t space, unsigned max_msgs)
+{
+    if (!g->nbc || !max_msgs)
+        return 0;
+    unsigned limit = gossip__bc_limit(g);
+    struct gbc *taken[GOSSIP_MAX_MSGS];
+    unsigned nt = 0;
+    for (unsigned lvl = 0; lvl < GOSSIP_BC_LEVELS && nt < max_msgs && space >= 10; lvl++) {
+        for (struct gbc *b = g->bq[lvl]; b && nt < max_msgs && space >= 10; b = b->next) {
+            if (b->len > space)
+                continue;
+            if (cn_buf_append(out, b->msg, b->len))
+                break;
+            space -= b->len;
+            taken[nt++] = b;
+        }
+    }
+    for (unsigned i = 0; i < nt; i++) {
+        struct gbc *b = taken[i];
+        unlink_bc(g, b);
+        b->transmits++;
+        if (b->transmits >= limit) {
+            b->about->bc = NULL;
+            g->nbc--;
+            cn_free(b);
+        } else {
+            link_head(g, b);
+        }
+    }
+    return nt;
+}
+
+void gossip__bc_free_all(struct gossip *g)
+{
+    for (unsigned lvl = 0; lvl < GOSSIP_BC_LEVELS; lvl++) {
+        struct gbc *b = g->bq[lvl];
+        while (b) {
+            struct gbc *nx = b->next;
+            if (b->about)
+                b->about->bc = NULL;
+            cn_free(b);
+            b = nx;
+        }
+        g->bq[lvl] = NULL;
+    }
+    g->nbc = 0;
+}

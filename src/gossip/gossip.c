@@ -1,0 +1,1248 @@
+/* gossip/gossip.c: the SWIM + Lifeguard state machine (see gossip.h). */
+#include "gossip/gossip.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "gossip/codec.h"
+#include "gossip/gossip_int.h"
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+const char *gossip_status_name(enum gossip_status s)
+{
+    switch (s) {
+    case GOSSIP_ALIVE:
+        return "alive";
+    case GOSSIP_SUSPECT:
+        return "suspect";
+    case GOSSIP_FAILED:
+        return "failed";
+    case GOSSIP_LEFT:
+        return "left";
+    }
+    return "none";
+}
+
+int gossip_serf_status(enum gossip_status s, bool leaving)
+{
+    if (leaving && s != GOSSIP_FAILED)
+        return 2;
+    switch (s) {
+    case GOSSIP_ALIVE:
+    case GOSSIP_SUSPECT:
+        return 1;
+    case GOSSIP_LEFT:
+        return 3;
+    case GOSSIP_FAILED:
+        return 4;
+    }
+    return 0;
+}
+
+void gossip_config_default(struct gossip_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->probe_interval_ms = 1000;
+    c->probe_timeout_ms = 500;
+    c->suspicion_mult = 4;
+    c->suspicion_max_timeout_mult = 6;
+    c->indirect_checks = 3;
+    c->gossip_interval_ms = 200;
+    c->gossip_nodes = 3;
+    c->push_pull_interval_ms = 30000;
+    c->awareness_max = 8;
+    c->retransmit_mult = 4;
+    c->gossip_to_the_dead_ms = 30000;
+    c->reap_failed_ms = 72ull * 3600 * 1000;
+    c->reap_left_ms = 24ull * 3600 * 1000;
+    c->reconnect_interval_ms = 30000;
+    c->udp_max = GOSSIP_UDP_MAX;
+    c->lifeguard = true;
+}
+
+static uint64_t rnd(struct gossip *g)
+{
+    uint64_t x = g->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    g->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static uint64_t rnd_below(struct gossip *g, uint64_t n)
+{
+    return n ? rnd(g) % n : 0;
+}
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t scale(const struct gossip *g, uint64_t ms)
+{
+    return g->cfg.lifeguard ? ms * (g->awareness + 1) : ms;
+}
+
+static void awareness_delta(struct gossip *g, int d)
+{
+    if (!g->cfg.lifeguard)
+        return;
+    int v = (int)g->awareness + d;
+    int max = (int)g->cfg.awareness_max - 1;
+    g->awareness = (unsigned)(v < 0 ? 0 : v > max ? max : v);
+}
+
+/* ---- members ----------------------------------------------------------------- */
+
+static struct gm *find(const struct gossip *g, const char *name)
+{
+    uint64_t h = hash_name(name);
+    for (struct gm *m = g->buckets[h & (g->nbuckets - 1)]; m; m = m->hnext)
+        if (m->hash == h && !strcmp(m->name, name))
+            return m;
+    return NULL;
+}
+
+static int rehash(struct gossip *g, size_t nb)
+{
+    struct gm **b = cn_calloc(nb, sizeof(*b));
+    if (!b)
+        return CN_ENOMEM;
+    for (size_t i = 0; i < g->n; i++) {
+        struct gm *m = g->mem[i];
+        size_t k = m->hash & (nb - 1);
+        m->hnext = b[k];
+        b[k] = m;
+    }
+    cn_free(g->buckets);
+    g->buckets = b;
+    g->nbuckets = nb;
+    return 0;
+}
+
+static int set_blob(struct gm *m, const char *name, const uint8_t *tags, size_t tags_len)
+{
+    size_t nl = strlen(name);
+    char *p = cn_malloc(nl + 1 + tags_len + 1);
+    if (!p)
+        return CN_ENOMEM;
+    memcpy(p, name, nl + 1);
+    if (tags_len)
+        memcpy(p + nl + 1, tags, tags_len);
+    cn_free(m->name);
+    m->name = p;
+    m->tags = (uint8_t *)p + nl + 1;
+    m->tags_len = (uint16_t)tags_len;
+    return 0;
+}
+
+static void count_state(struct gossip *g, uint8_t st, int d)
+{
+    size_t *c = st == GOSSIP_FAILED ? &g->nfailed : st == GOSSIP_LEFT ? &g->nleft : &g->nalive;
+    *c = (size_t)((long)*c + d);
+}
+
+static struct gm *add_member(struct gossip *g, const char *name, const char *host, uint16_t port,
+                             const uint8_t *tags, size_t tags_len, uint32_t inc)
+{
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 16;
+        struct gm **v = cn_realloc(g->mem, nc * sizeof(*v));
+        if (!v)
+            return NULL;
+        g->mem = v;
+        g->cap = nc;
+    }
+    if ((g->n + 1) * 2 > g->nbuckets && rehash(g, g->nbuckets * 2))
+        return NULL;
+    struct gm *m = cn_calloc(1, sizeof(*m));
+    if (!m || set_blob(m, name, tags, tags_len)) {
+        cn_free(m);
+        return NULL;
+    }
+    snprintf(m->host, sizeof(m->host), "%s", host);
+    m->port = port;
+    m->inc = inc;
+    m->state = GOSSIP_ALIVE;
+    m->changed = g->now;
+    m->hash = hash_name(name);
+    /* A new member goes to a random place in the probe order (memberlist). */
+    size_t at = g->n ? (size_t)rnd_below(g, g->n + 1) : 0;
+    g->mem[g->n] = m;
+    m->idx = (uint32_t)g->n;
+    if (at != g->n) {
+        struct gm *o = g->mem[at];
+        g->mem[at] = m;
+        m->idx = (uint32_t)at;
+        g->mem[g->n] = o;
+        o->idx = (uint32_t)g->n;
+    }
+    g->n++;
+    size_t k = m->hash & (g->nbuckets - 1);
+    m->hnext = g->buckets[k];
+    g->buckets[k] = m;
+    count_state(g, GOSSIP_ALIVE, 1);
+    return m;
+}
+
+static void susp_free(struct gossip *g, struct gm *m)
+{
+    struct gsusp *s = m->susp;
+    if (!s)
+        return;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g->susps = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    m->susp = NULL;
+    cn_free(s);
+}
+
+static void remove_member(struct gossip *g, struct gm *m)
+{
+    CN_ASSERT(!m->self);
+    susp_free(g, m);
+    gossip__bc_drop(g, m);
+    size_t k = m->hash & (g->nbuckets - 1);
+    for (struct gm **pp = &g->buckets[k]; *pp; pp = &(*pp)->hnext)
+        if (*pp == m) {
+            *pp = m->hnext;
+            break;
+        }
+    size_t i = m->idx;
+    g->mem[i] = g->mem[g->n - 1];
+    g->mem[i]->idx = (uint32_t)i;
+    g->n--;
+    if (g->probe_at > g->n)
+        g->probe_at = g->n;
+    count_state(g, m->state, -1);
+    cn_free(m->name);
+    cn_free(m);
+}
+
+static void set_state(struct gossip *g, struct gm *m, uint8_t st)
+{
+    if (m->state == st)
+        return;
+    count_state(g, m->state, -1);
+    count_state(g, st, 1);
+    m->state = st;
+    m->changed = g->now;
+    if (st != GOSSIP_SUSPECT)
+        susp_free(g, m);
+}
+
+static void view(const struct gm *m, bool leaving, struct gossip_member *v)
+{
+    v->name = m->name;
+    v->host = m->host;
+    v->port = m->port;
+    v->status = (enum gossip_status)m->state;
+    v->incarnation = m->inc;
+    v->tags = m->tags_len ? m->tags : NULL;
+    v->tags_len = m->tags_len;
+    v->leaving = m->self && leaving;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void event(struct gossip *g, enum gossip_event_type t, const struct gm *m)
+{
+    if (g->nevents == g->events_cap) {
+        size_t nc = g->events_cap ? g->events_cap * 2 : 8;
+        struct gossip_event *v = cn_realloc(g->events, nc * sizeof(*v));
+        if (!v)
+            return;
+        g->events = v;
+        g->events_cap = nc;
+    }
+    size_t nl = strlen(m->name), hl = strlen(m->host);
+    char *p = cn_malloc(nl + 1 + hl + 1 + m->tags_len + 1);
+    if (!p)
+        return;
+    struct gossip_event *e = &g->events[g->nevents++];
+    e->type = t;
+    view(m, g->leaving, &e->m);
+    memcpy(p, m->name, nl + 1);
+    memcpy(p + nl + 1, m->host, hl + 1);
+    if (m->tags_len)
+        memcpy(p + nl + hl + 2, m->tags, m->tags_len);
+    e->m.name = p;
+    e->m.host = p + nl + 1;
+    e->m.tags = m->tags_len ? (const uint8_t *)p + nl + hl + 2 : NULL;
+}
+
+static struct gossip_out *new_out(struct gossip *g, const char *host, uint16_t port)
+{
+    if (g->nouts == g->outs_cap) {
+        size_t nc = g->outs_cap ? g->outs_cap * 2 : 8;
+        struct gossip_out *v = cn_realloc(g->outs, nc * sizeof(*v));
+        if (!v)
+            return NULL;
+        g->outs = v;
+        g->outs_cap = nc;
+    }
+    struct gossip_out *o = &g->outs[g->nouts];
+    memset(o, 0, sizeof(*o));
+    snprintf(o->host, sizeof(o->host), "%s", host);
+    o->port = port;
+    return o;
+}
+
+static int hdr(struct gossip *g, struct cn_buf *b, size_t *count_off)
+{
+    struct gossip_hdr h;
+    snprintf(h.cluster, sizeof(h.cluster), "%s", g->cluster);
+    snprintf(h.name, sizeof(h.name), "%s", g->self->name);
+    snprintf(h.host, sizeof(h.host), "%s", g->self->host);
+    h.port = g->self->port;
+    return gossip_enc_hdr(b, &h, count_off);
+}
+
+/* A datagram to host:port: msgs, then queued updates that fit (piggybacked). */
+static void send_pkt(struct gossip *g, const char *host, uint16_t port,
+                     const struct gossip_msg *msgs, unsigned n, bool need_bc)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    size_t count_off;
+    if (hdr(g, &b, &count_off))
+        goto out;
+    for (unsigned i = 0; i < n; i++)
+        if (gossip_enc_msg(&b, &msgs[i]))
+            goto out;
+    unsigned nb = 0;
+    if (b.len < g->cfg.udp_max)
+        nb = gossip__bc_fill(g, &b, g->cfg.udp_max - b.len, GOSSIP_MAX_MSGS - n);
+    if (need_bc && !nb)
+        goto out;
+    if (n + nb == 0)
+        goto out;
+    b.p[count_off] = (char)(n + nb);
+    struct gossip_out *o = new_out(g, host, port);
+    if (!o)
+        goto out;
+    o->data = (uint8_t *)b.p;
+    o->len = b.len;
+    g->nouts++;
+    g->st.packets_sent++;
+    g->st.bytes_sent += b.len;
+    return;
+out:
+    cn_buf_free(&b);
+}
+
+static void send_one(struct gossip *g, const char *host, uint16_t port,
+                     const struct gossip_msg *msg)
+{
+    send_pkt(g, host, port, msg, 1, false);
+}
+
+/* Our whole member list as a push/pull message. */
+static int encode_pp(struct gossip *g, struct cn_buf *b, bool join)
+{
+    size_t count_off, mark;
+    CN_TRY(hdr(g, b, &count_off));
+    b->p[count_off] = 1;
+    CN_TRY(gossip_enc_pp_begin(b, join, (uint32_t)g->n, &mark));
+    for (size_t i = 0; i < g->n; i++) {
+        struct gm *m = g->mem[i];
+        struct gossip_pp_state s;
+        snprintf(s.node, sizeof(s.node), "%s", m->name);
+        snprintf(s.host, sizeof(s.host), "%s", m->host);
+        s.port = m->port;
+        s.inc = m->inc;
+        s.status = m->state;
+        s.tags = m->tags;
+        s.tags_len = m->tags_len;
+        CN_TRY(gossip_enc_pp_state(b, &s));
+    }
+    gossip_enc_pp_end(b, mark);
+    return 0;
+}
+
+static void send_pp(struct gossip *g, const char *host, uint16_t port, bool join, uint64_t token)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    if (encode_pp(g, &b, join)) {
+        cn_buf_free(&b);
+        return;
+    }
+    struct gossip_out *o = new_out(g, host, port);
+    if (!o) {
+        cn_buf_free(&b);
+        return;
+    }
+    o->stream = true;
+    o->token = token;
+    o->data = (uint8_t *)b.p;
+    o->len = b.len;
+    g->nouts++;
+    g->st.streams_sent++;
+    g->st.stream_bytes_sent += b.len;
+}
+
+/* ---- updates (memberlist's aliveNode, suspectNode, deadNode) -------------------- */
+
+static void bc_alive(struct gossip *g, struct gm *m)
+{
+    struct gossip_msg a;
+    memset(&a, 0, sizeof(a));
+    a.type = GMSG_ALIVE;
+    a.inc = m->inc;
+    snprintf(a.node, sizeof(a.node), "%s", m->name);
+    snprintf(a.host, sizeof(a.host), "%s", m->host);
+    a.port = m->port;
+    a.tags = m->tags;
+    a.tags_len = m->tags_len;
+    gossip__bc_queue(g, m, &a);
+}
+
+static void bc_sd(struct gossip *g, struct gm *m, uint8_t type, uint32_t inc, const char *from)
+{
+    struct gossip_msg a;
+    memset(&a, 0, sizeof(a));
+    a.type = type;
+    a.inc = inc;
+    snprintf(a.node, sizeof(a.node), "%s", m->name);
+    snprintf(a.from, sizeof(a.from), "%s", from);
+    gossip__bc_queue(g, m, &a);
+}
+
+/* Someone suspects or declared us dead at incarnation inc: announce a higher
+ * one. Having to do so is a sign of our own slowness (LHA). */
+static void refute(struct gossip *g, uint32_t inc)
+{
+    struct gm *s = g->self;
+    s->inc = (inc > s->inc ? inc : s->inc) + 1;
+    g->st.refutes++;
+    awareness_delta(g, 1);
+    bc_alive(g, s);
+}
+
+static void on_alive(struct gossip *g, const char *name, const char *host, uint16_t port,
+                     const uint8_t *tags, size_t tags_len, uint32_t inc)
+{
+    struct gm *m = find(g, name);
+    if (!m) {
+        m = add_member(g, name, host, port, tags, tags_len, inc);
+        if (!m)
+            return;
+        bc_alive(g, m);
+        event(g, GOSSIP_EV_JOIN, m);
+        return;
+    }
+    if (m->self) {
+        bool differs = strcmp(host, m->host) || port != m->port || tags_len != m->tags_len ||
+                       (tags_len && memcmp(tags, m->tags, tags_len));
+        if (!g->leaving && (inc > m->inc || (inc == m->inc && differs)))
+            refute(g, inc);
+        return;
+    }
+    if (inc <= m->inc)
+        return;
+    bool changed = strcmp(host, m->host) || port != m->port || tags_len != m->tags_len ||
+                   (tags_len && memcmp(tags, m->tags, tags_len));
+    if (changed && (tags_len != m->tags_len || (tags_len && memcmp(tags, m->tags, tags_len))) &&
+        set_blob(m, name, tags, tags_len))
+        return;
+    snprintf(m->host, sizeof(m->host), "%s", host);
+    m->port = port;
+    m->inc = inc;
+    uint8_t old = m->state;
+    set_state(g, m, GOSSIP_ALIVE);
+    bc_alive(g, m);
+    if (old == GOSSIP_FAILED || old == GOSSIP_LEFT)
+        event(g, GOSSIP_EV_JOIN, m);
+    else if (changed)
+        event(g, GOSSIP_EV_UPDATE, m);
+}
+
+static uint64_t suspicion_min(const struct gossip *g, size_t n)
+{
+    double nodes = (double)(n < 1 ? 1 : n);
+    double node_scale = log10(nodes);
+    if (node_scale < 1.0)
+        node_scale = 1.0;
+    return (uint64_t)((double)g->cfg.suspicion_mult * node_scale *
+                      (double)g->cfg.probe_interval_ms);
+}
+
+/* Lifeguard's dynamic suspicion timeout: from max down to min with the log of
+ * the independent confirmations (memberlist's suspicion.go). */
+static uint64_t susp_timeout(const struct gsusp *s)
+{
+    if (s->k < 1)
+        return s->min;
+    double frac = log((double)s->n + 1.0) / log((double)s->k + 1.0);
+    double raw = (double)s->max - frac * (double)(s->max - s->min);
+    uint64_t t = raw < 0 ? 0 : (uint64_t)floor(raw);
+    return t < s->min ? s->min : t;
+}
+
+static bool susp_confirm(struct gsusp *s, const char *from)
+{
+    if (s->n >= s->k)
+        return false;
+    uint64_t h = hash_name(from);
+    for (uint32_t i = 0; i < s->nwho; i++)
+        if (s->who[i] == h)
+            return false;
+    if (s->nwho < sizeof(s->who) / sizeof(s->who[0]))
+        s->who[s->nwho++] = h;
+    s->n++;
+    s->deadline = s->start + susp_timeout(s);
+    return true;
+}
+
+static void on_suspect(struct gossip *g, const char *name, uint32_t inc, const char *from)
+{
+    struct gm *m = find(g, name);
+    if (!m || inc < m->inc)
+        return;
+    if (m->state == GOSSIP_SUSPECT && m->susp) {
+        if (susp_confirm(m->susp, from))
+            bc_sd(g, m, GMSG_SUSPECT, inc, from);
+        return;
+    }
+    if (m->state == GOSSIP_FAILED || m->state == GOSSIP_LEFT)
+        return;
+    if (m->self) {
+        if (!g->leaving)
+            refute(g, inc);
+        return;
+    }
+    struct gsusp *s = cn_calloc(1, sizeof(*s));
+    if (!s)
+        return;
+    m->inc = inc;
+    set_state(g, m, GOSSIP_SUSPECT);
+    bc_sd(g, m, GMSG_SUSPECT, inc, from);
+    size_t n = g->n;
+    uint32_t k = g->cfg.lifeguard && g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
+    if (n < 2 || n - 2 < k)
+        k = 0;
+    s->m = m;
+    s->k = k;
+    s->start = g->now;
+    s->min = suspicion_min(g, n);
+    s->max = g->cfg.lifeguard ? s->min * g->cfg.suspicion_max_timeout_mult : s->min;
+    s->who[0] = hash_name(from);
+    s->nwho = 1;
+    s->deadline = s->start + susp_timeout(s);
+    s->next = g->susps;
+    if (s->next)
+        s->next->prev = s;
+    g->susps = s;
+    m->susp = s;
+    g->st.suspects_started++;
+    event(g, GOSSIP_EV_SUSPECT, m);
+}
+
+static void on_dead(struct gossip *g, const char *name, uint32_t inc, const char *from)
+{
+    struct gm *m = find(g, name);
+    if (!m || inc < m->inc)
+        return;
+    bool leave = !strcmp(name, from);
+    if (m->state == GOSSIP_LEFT || (m->state == GOSSIP_FAILED && !leave))
+        return;
+    if (m->self) {
+        if (!g->leaving)
+            refute(g, inc);
+        return;
+    }
+    m->inc = inc;
+    set_state(g, m, leave ? GOSSIP_LEFT : GOSSIP_FAILED);
+    bc_sd(g, m, GMSG_DEAD, inc, from);
+    event(g, leave ? GOSSIP_EV_LEFT : GOSSIP_EV_FAILED, m);
+}
+
+/* memberlist's mergeState: remote FAILED (and SUSPECT) states only start a
+ * suspicion here, so that a member wrongly declared dead can still refute. */
+static void merge(struct gossip *g, const struct gossip_msg *pp, const char *sender)
+{
+    size_t off = 0;
+    struct gossip_pp_state s;
+    while (gossip_pp_next(pp, &off, &s)) {
+        switch (s.status) {
+        case GOSSIP_ALIVE:
+            on_alive(g, s.node, s.host, s.port, s.tags, s.tags_len, s.inc);
+            break;
+        case GOSSIP_LEFT:
+            on_dead(g, s.node, s.inc, s.node);
+            break;
+        default:
+            on_suspect(g, s.node, s.inc, sender);
+            break;
+        }
+    }
+}
+
+/* ---- probing ----------------------------------------------------------------- */
+
+static void shuffle(struct gossip *g)
+{
+    for (size_t i = g->n; i > 1; i--) {
+        size_t j = (size_t)rnd_below(g, i);
+        struct gm *t = g->mem[i - 1];
+        g->mem[i - 1] = g->mem[j];
+        g->mem[j] = t;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        g->mem[i]->idx = (uint32_t)i;
+}
+
+static bool probeable(const struct gm *m)
+{
+    return !m->self && (m->state == GOSSIP_ALIVE || m->state == GOSSIP_SUSPECT);
+}
+
+static void start_probe(struct gossip *g)
+{
+    g->next_probe = g->now + scale(g, g->cfg.probe_interval_ms);
+    if (g->leaving)
+        return;
+    struct gm *t = NULL;
+    for (size_t tries = 0; tries <= g->n && !t; tries++) {
+        if (g->probe_at >= g->n) {
+            shuffle(g);
+            g->probe_at = 0;
+        }
+        struct gm *m = g->mem[g->probe_at++];
+        if (probeable(m))
+            t = m;
+    }
+    if (!t)
+        return;
+    struct gossip_msg msgs[2];
+    unsigned n = 0;
+    memset(msgs, 0, sizeof(msgs));
+    if (g->cfg.lifeguard && t->state == GOSSIP_SUSPECT) {
+        /* Buddy system: tell the suspect first. */
+        msgs[n].type = GMSG_SUSPECT;
+        msgs[n].inc = t->inc;
+        snprintf(msgs[n].node, sizeof(msgs[n].node), "%s", t->name);
+        snprintf(msgs[n].from, sizeof(msgs[n].from), "%s", g->self->name);
+        n++;
+    }
+    msgs[n].type = GMSG_PING;
+    msgs[n].seq = ++g->seq;
+    snprintf(msgs[n].node, sizeof(msgs[n].node), "%s", t->name);
+    n++;
+    g->probe.active = true;
+    g->probe.indirect = false;
+    snprintf(g->probe.name, sizeof(g->probe.name), "%s", t->name);
+    g->probe.seq = g->seq;
+    g->probe.ack_deadline = g->now + scale(g, g->cfg.probe_timeout_ms);
+    g->probe.end = g->next_probe;
+    g->probe.expected_nacks = g->probe.nacks = 0;
+    g->st.probes++;
+    send_pkt(g, t->host, t->port, msgs, n, false);
+}
+
+static void probe_acked(struct gossip *g)
+{
+    g->probe.active = false;
+    awareness_delta(g, -1);
+}
+
+/* k distinct random members satisfying ok(), excluding `not` (memberlist's
+ * kRandomNodes: at most 3n draws). */
+static size_t pick_random(struct gossip *g, size_t k,
+                          bool (*ok)(const struct gossip *, const struct gm *),
+                          const struct gm * not, struct gm **out)
+{
+    size_t got = 0;
+    for (size_t i = 0; i < 3 * g->n && got < k; i++) {
+        struct gm *m = g->mem[rnd_below(g, g->n)];
+        if (m == not || !ok(g, m))
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < got && !dup; j++)
+            dup = out[j] == m;
+        if (!dup)
+            out[got++] = m;
+    }
+    return got;
+}
+
+static bool ok_alive(const struct gossip *g, const struct gm *m)
+{
+    (void)g;
+    return !m->self && m->state == GOSSIP_ALIVE;
+}
+
+static bool ok_gossip(const struct gossip *g, const struct gm *m)
+{
+    if (m->self)
+        return false;
+    if (m->state == GOSSIP_ALIVE || m->state == GOSSIP_SUSPECT)
+        return true;
+    return g->now - m->changed < g->cfg.gossip_to_the_dead_ms;
+}
+
+static bool ok_failed(const struct gossip *g, const struct gm *m)
+{
+    (void)g;
+    return m->state == GOSSIP_FAILED;
+}
+
+static void probe_tick(struct gossip *g)
+{
+    if (!g->probe.active)
+        return;
+    struct gm *t = find(g, g->probe.name);
+    if (!t || !probeable(t)) {
+        g->probe.active = false;
+        return;
+    }
+    if (!g->probe.indirect && g->now >= g->probe.ack_deadline) {
+        g->probe.indirect = true;
+        struct gm *via[16];
+        size_t k = g->cfg.indirect_checks < 16 ? g->cfg.indirect_checks : 16;
+        k = pick_random(g, k, ok_alive, t, via);
+        struct gossip_msg r;
+        memset(&r, 0, sizeof(r));
+        r.type = GMSG_PINGREQ;
+        r.seq = g->probe.seq;
+        snprintf(r.node, sizeof(r.node), "%s", t->name);
+        snprintf(r.host, sizeof(r.host), "%s", t->host);
+        r.port = t->port;
+        r.nack = g->cfg.lifeguard;
+        for (size_t i = 0; i < k; i++)
+            send_one(g, via[i]->host, via[i]->port, &r);
+        g->probe.expected_nacks = g->cfg.lifeguard ? (uint32_t)k : 0;
+    }
+    if (g->probe.indirect && g->now >= g->probe.end) {
+        g->probe.active = false;
+        g->st.probes_failed++;
+        if (g->probe.expected_nacks > 0) {
+            if (g->probe.nacks < g->probe.expected_nacks)
+                awareness_delta(g, (int)(g->probe.expected_nacks - g->probe.nacks));
+        } else {
+            awareness_delta(g, 1);
+        }
+        on_suspect(g, t->name, t->inc, g->self->name);
+    }
+}
+
+static void relay_tick(struct gossip *g)
+{
+    if (!g->nrelays)
+        return;
+    for (size_t i = 0; i < GOSSIP_RELAYS; i++) {
+        struct grelay *r = &g->relays[i];
+        if (!r->used || g->now < r->deadline)
+            continue;
+        if (r->nack) {
+            struct gossip_msg m;
+            memset(&m, 0, sizeof(m));
+            m.type = GMSG_NACK;
+            m.seq = r->seq_in;
+            send_one(g, r->host, r->port, &m);
+        }
+        r->used = false;
+        g->nrelays--;
+    }
+}
+
+static void susp_tick(struct gossip *g)
+{
+    struct gsusp *s = g->susps;
+    while (s) {
+        struct gsusp *nx = s->next;
+        if (g->now >= s->deadline) {
+            struct gm *m = s->m;
+            uint32_t inc = m->inc;
+            on_dead(g, m->name, inc, g->self->name);
+        }
+        s = nx;
+    }
+}
+
+static void gossip_round(struct gossip *g)
+{
+    g->next_gossip = g->now + g->cfg.gossip_interval_ms;
+    if (!g->nbc)
+        return;
+    struct gm *to[16];
+    size_t k = g->cfg.gossip_nodes < 16 ? g->cfg.gossip_nodes : 16;
+    k = pick_random(g, k, ok_gossip, NULL, to);
+    for (size_t i = 0; i < k && g->nbc; i++)
+        send_pkt(g, to[i]->host, to[i]->port, NULL, 0, true);
+}
+
+static uint64_t pp_interval(const struct gossip *g)
+{
+    /* memberlist's pushPullScale: longer past 32 members. */
+    uint64_t iv = g->cfg.push_pull_interval_ms;
+    if (g->nalive <= 32)
+        return iv;
+    double mult = ceil(log2((double)g->nalive) - log2(32.0)) + 1.0;
+    return (uint64_t)((double)iv * mult);
+}
+
+static void reap_tick(struct gossip *g)
+{
+    g->next_reap = g->now + 1000;
+    if (!g->nfailed && !g->nleft)
+        return;
+    for (size_t i = 0; i < g->n;) {
+        struct gm *m = g->mem[i];
+        uint64_t age = g->now - m->changed;
+        if ((m->state == GOSSIP_FAILED && age >= g->cfg.reap_failed_ms) ||
+            (m->state == GOSSIP_LEFT && age >= g->cfg.reap_left_ms)) {
+            event(g, GOSSIP_EV_REAP, m);
+            remove_member(g, m);
+            continue; /* mem[i] is another member now */
+        }
+        i++;
+    }
+}
+
+/* Lifeguard's point is that a slow member should distrust its own
+ * deadlines. The shell ticks us at least every gossip interval; a gap of
+ * more than a probe interval means this process was not running (SIGSTOP, a
+ * starved CPU, a paused VM), so the timers that expired meanwhile measured
+ * our absence, not the others': the probe in flight is dropped (not
+ * counted as a failure), each expired suspicion gets a probe timeout of
+ * grace to read what arrived meanwhile (a refutation, typically), and the
+ * awareness score goes up (a missed deadline). */
+static void after_stall(struct gossip *g)
+{
+    g->st.stalls++;
+    awareness_delta(g, 1);
+    g->probe.active = false;
+    for (struct gsusp *s = g->susps; s; s = s->next)
+        if (s->deadline <= g->now)
+            s->deadline = g->now + g->cfg.probe_timeout_ms;
+    for (size_t i = 0; i < GOSSIP_RELAYS; i++)
+        if (g->relays[i].used && g->relays[i].deadline <= g->now)
+            g->relays[i].nack = false; /* a nack now would blame the target for us */
+}
+
+void gossip_tick(struct gossip *g, uint64_t now)
+{
+    if (now > g->now)
+        g->now = now;
+    if (g->cfg.lifeguard && g->last_tick && g->now - g->last_tick > g->cfg.probe_interval_ms &&
+        g->now - g->last_tick > 2ull * g->cfg.gossip_interval_ms)
+        after_stall(g);
+    g->last_tick = g->now;
+    relay_tick(g);
+    probe_tick(g);
+    if (!g->probe.active && g->now >= g->next_probe)
+        start_probe(g);
+    susp_tick(g);
+    if (g->now >= g->next_gossip)
+        gossip_round(g);
+    if (g->now >= g->next_pp) {
+        g->next_pp = g->now + pp_interval(g);
+        struct gm *m;
+        if (!g->leaving && pick_random(g, 1, ok_alive, NULL, &m))
+            send_pp(g, m->host, m->port, false, 0);
+    }
+    if (g->now >= g->next_reconnect) {
+        g->next_reconnect = g->now + g->cfg.reconnect_interval_ms;
+        struct gm *m;
+        if (!g->leaving && g->nfailed && pick_random(g, 1, ok_failed, NULL, &m))
+            send_pp(g, m->host, m->port, false, 0);
+    }
+    if (g->now >= g->next_reap)
+        reap_tick(g);
+}
+
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+uint64_t gossip_next_deadline(const struct gossip *g, uint64_t now)
+{
+    uint64_t d = min64(g->next_gossip, g->next_pp);
+    if (g->probe.active)
+        d = min64(d, g->probe.indirect ? g->probe.end : g->probe.ack_deadline);
+    else
+        d = min64(d, g->next_probe);
+    if (g->nfailed)
+        d = min64(d, g->next_reconnect);
+    if (g->nfailed || g->nleft)
+        d = min64(d, g->next_reap);
+    for (const struct gsusp *s = g->susps; s; s = s->next)
+        d = min64(d, s->deadline);
+    if (g->nrelays)
+        for (size_t i = 0; i < GOSSIP_RELAYS; i++)
+            if (g->relays[i].used)
+                d = min64(d, g->relays[i].deadline);
+    return d < now ? now : d;
+}
+
+/* ---- receiving --------------------------------------------------------------- */
+
+static void on_pingreq(struct gossip *g, const struct gossip_hdr *h, const struct gossip_msg *m)
+{
+    struct grelay *r = NULL;
+    for (size_t i = 0; i < GOSSIP_RELAYS && !r; i++)
+        if (!g->relays[i].used)
+            r = &g->relays[i];
+    if (!r)
+        return; /* too many at once: the asker counts a missing nack */
+    memset(r, 0, sizeof(*r));
+    r->used = true;
+    r->nack = m->nack;
+    r->seq_in = m->seq;
+    r->seq_out = ++g->seq;
+    r->deadline = g->now + g->cfg.probe_timeout_ms;
+    snprintf(r->host, sizeof(r->host), "%s", h->host);
+    r->port = h->port;
+    g->nrelays++;
+    struct gossip_msg p;
+    memset(&p, 0, sizeof(p));
+    p.type = GMSG_PING;
+    p.seq = r->seq_out;
+    snprintf(p.node, sizeof(p.node), "%s", m->node);
+    send_one(g, m->host, m->port, &p);
+}
+
+static void on_ack(struct gossip *g, uint32_t seq)
+{
+    if (g->probe.active && seq == g->probe.seq) {
+        probe_acked(g);
+        return;
+    }
+    for (size_t i = 0; i < GOSSIP_RELAYS; i++) {
+        struct grelay *r = &g->relays[i];
+        if (r->used && r->seq_out == seq) {
+            struct gossip_msg a;
+            memset(&a, 0, sizeof(a));
+            a.type = GMSG_ACK;
+            a.seq = r->seq_in;
+            r->used = false;
+            g->nrelays--;
+            send_one(g, r->host, r->port, &a);
+            return;
+        }
+    }
+}
+
+/* ACK a ping. A sender we hold suspect or failed is told so in the same
+ * packet (the buddy system's idea, on the answer: a member that was only
+ * stalled or cut off refutes as soon as it probes again, instead of at the
+ * next push/pull or reconnect). */
+static void answer_ping(struct gossip *g, const struct gossip_hdr *h, uint32_t seq)
+{
+    struct gossip_msg a[2];
+    unsigned n = 0;
+    memset(a, 0, sizeof(a));
+    const struct gm *s = find(g, h->name);
+    if (g->cfg.lifeguard && s && !s->self &&
+        (s->state == GOSSIP_SUSPECT || s->state == GOSSIP_FAILED)) {
+        a[n].type = s->state == GOSSIP_SUSPECT ? GMSG_SUSPECT : GMSG_DEAD;
+        a[n].inc = s->inc;
+        snprintf(a[n].node, sizeof(a[n].node), "%s", s->name);
+        snprintf(a[n].from, sizeof(a[n].from), "%s", g->self->name);
+        n++;
+    }
+    a[n].type = GMSG_ACK;
+    a[n].seq = seq;
+    n++;
+    send_pkt(g, h->host, h->port, a, n, false);
+}
+
+static int check_pkt(struct gossip *g, const void *p, size_t len, bool stream,
+                     struct gossip_pkt *pkt)
+{
+    char err[96];
+    if (gossip_pkt_decode(p, len, stream, pkt, err, sizeof(err))) {
+        g->st.dropped_malformed++;
+        return CN_ECORRUPT;
+    }
+    if (strcmp(pkt->hdr.cluster, g->cluster)) {
+        g->st.dropped_cluster++;
+        return CN_EPROTO;
+    }
+    return 0;
+}
+
+int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
+{
+    if (now > g->now)
+        g->now = now;
+    struct gossip_pkt pkt;
+    CN_TRY(check_pkt(g, p, len, false, &pkt));
+    g->st.packets_recv++;
+    g->st.bytes_recv += len;
+    size_t off = 0;
+    struct gossip_msg m;
+    while (gossip_pkt_next(&pkt, &off, &m)) {
+        switch (m.type) {
+        case GMSG_PING:
+            if (!strcmp(m.node, g->self->name))
+                answer_ping(g, &pkt.hdr, m.seq);
+            break;
+        case GMSG_PINGREQ:
+            on_pingreq(g, &pkt.hdr, &m);
+            break;
+        case GMSG_ACK:
+            on_ack(g, m.seq);
+            break;
+        case GMSG_NACK:
+            if (g->probe.active && m.seq == g->probe.seq)
+                g->probe.nacks++;
+            break;
+        case GMSG_ALIVE:
+            on_alive(g, m.node, m.host, m.port, m.tags, m.tags_len, m.inc);
+            break;
+        case GMSG_SUSPECT:
+            on_suspect(g, m.node, m.inc, m.from);
+            break;
+        case GMSG_DEAD:
+            on_dead(g, m.node, m.inc, m.from);
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+int gossip_recv_stream(struct gossip *g, const void *p, size_t len, struct cn_buf *reply,
+                       uint64_t now)
+{
+    if (now > g->now)
+        g->now = now;
+    struct gossip_pkt pkt;
+    CN_TRY(check_pkt(g, p, len, true, &pkt));
+    size_t off = 0;
+    struct gossip_msg m;
+    if (!gossip_pkt_next(&pkt, &off, &m))
+        return CN_ECORRUPT;
+    if (reply) {
+        /* Answer with our state as it was, then take theirs. */
+        cn_buf_reset(reply);
+        int rc = encode_pp(g, reply, m.join);
+        if (rc)
+            return rc;
+    }
+    merge(g, &m, pkt.hdr.name);
+    return 0;
+}
+
+/* ---- the public API ---------------------------------------------------------- */
+
+struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
+{
+    if (!cfg->name || !*cfg->name || strlen(cfg->name) > GOSSIP_NAME_MAX || !cfg->host ||
+        !*cfg->host || strlen(cfg->host) > GOSSIP_HOST_MAX || !cfg->port || !cfg->cluster ||
+        !*cfg->cluster || strlen(cfg->cluster) > GOSSIP_CLUSTER_MAX ||
+        (cfg->tags_len && gossip_tags_valid(cfg->tags, cfg->tags_len)) || !cfg->probe_interval_ms ||
+        !cfg->probe_timeout_ms || !cfg->gossip_interval_ms || !cfg->push_pull_interval_ms ||
+        !cfg->awareness_max || !cfg->retransmit_mult || !cfg->reconnect_interval_ms ||
+        cfg->udp_max < 256 || cfg->udp_max > 65000)
+        return NULL;
+    struct gossip *g = cn_calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->cfg = *cfg;
+    g->cfg.name = g->cfg.host = g->cfg.cluster = NULL;
+    g->cfg.tags = NULL;
+    snprintf(g->cluster, sizeof(g->cluster), "%s", cfg->cluster);
+    g->rng = cfg->rng_seed ? cfg->rng_seed : 0x9E3779B97F4A7C15ull;
+    g->now = now;
+    if (rehash(g, 16)) {
+        cn_free(g);
+        return NULL;
+    }
+    g->self = add_member(g, cfg->name, cfg->host, cfg->port, cfg->tags, cfg->tags_len, 1);
+    if (!g->self) {
+        gossip_free(g);
+        return NULL;
+    }
+    g->self->self = true;
+    /* Random stagger of the periodic work (memberlist's triggerFunc). */
+    g->next_probe = now + rnd_below(g, cfg->probe_interval_ms);
+    g->next_gossip = now + rnd_below(g, cfg->gossip_interval_ms);
+    g->next_pp = now + rnd_below(g, cfg->push_pull_interval_ms);
+    g->next_reconnect = now + cfg->reconnect_interval_ms;
+    g->next_reap = now + 1000;
+    event(g, GOSSIP_EV_JOIN, g->self);
+    return g;
+}
+
+static void free_update(struct gossip *g)
+{
+    for (size_t i = 0; i < g->nouts; i++)
+        cn_free(g->outs[i].data);
+    for (size_t i = 0; i < g->nevents; i++)
+        cn_free((char *)g->events[i].m.name);
+    g->nouts = g->nevents = 0;
+}
+
+void gossip_free(struct gossip *g)
+{
+    if (!g)
+        return;
+    free_update(g);
+    gossip__bc_free_all(g);
+    while (g->susps)
+        susp_free(g, g->susps->m);
+    for (size_t i = 0; i < g->n; i++) {
+        cn_free(g->mem[i]->name);
+        cn_free(g->mem[i]);
+    }
+    cn_free(g->mem);
+    cn_free(g->buckets);
+    cn_free(g->outs);
+    cn_free(g->events);
+    cn_free(g);
+}
+
+int gossip_join(struct gossip *g, const char *host, uint16_t port, uint64_t token)
+{
+    if (!host || !*host || strlen(host) > GOSSIP_HOST_MAX || !port)
+        return CN_EINVAL;
+    size_t before = g->nouts;
+    send_pp(g, host, port, true, token);
+    return g->nouts > before ? 0 : CN_ENOMEM;
+}
+
+void gossip_leave(struct gossip *g)
+{
+    if (g->leaving)
+        return;
+    g->leaving = true;
+    g->probe.active = false;
+    struct gm *s = g->self;
+    set_state(g, s, GOSSIP_LEFT);
+    bc_sd(g, s, GMSG_DEAD, s->inc, s->name);
+    event(g, GOSSIP_EV_LEFT, s);
+}
+
+bool gossip_leave_sent(const struct gossip *g)
+{
+    if (!g->leaving)
+        return false;
+    if (g->nalive == 0 && g->nfailed == 0)
+        return true;
+    if (g->nalive == 0)
+        return true; /* nobody alive to tell */
+    const struct gbc *b = g->self->bc;
+    return !b || b->transmits >= 3;
+}
+
+int gossip_force_leave(struct gossip *g, const char *name, bool prune)
+{
+    struct gm *m = find(g, name);
+    if (!m)
+        return CN_ENOTFOUND;
+    if (m->self)
+        return CN_EINVAL;
+    if (m->state != GOSSIP_LEFT) {
+        set_state(g, m, GOSSIP_LEFT);
+        bc_sd(g, m, GMSG_DEAD, m->inc, m->name);
+        event(g, GOSSIP_EV_LEFT, m);
+    }
+    if (prune) {
+        /* Tell the others first (the update leaves with the member). */
+        struct gossip_msg d;
+        memset(&d, 0, sizeof(d));
+        d.type = GMSG_DEAD;
+        d.inc = m->inc;
+        snprintf(d.node, sizeof(d.node), "%s", m->name);
+        snprintf(d.from, sizeof(d.from), "%s", m->name);
+        struct gm *to[16];
+        size_t k =
+            pick_random(g, g->cfg.gossip_nodes < 16 ? g->cfg.gossip_nodes : 16, ok_alive, NULL, to);
+        for (size_t i = 0; i < k; i++)
+            send_one(g, to[i]->host, to[i]->port, &d);
+        event(g, GOSSIP_EV_REAP, m);
+        remove_member(g, m);
+    }
+    return 0;
+}
+
+int gossip_set_tags(struct gossip *g, const uint8_t *tags, size_t len)
+{
+    if (len && gossip_tags_valid(tags, len))
+        return CN_EINVAL;
+    struct gm *s = g->self;
+    CN_TRY(set_blob(s, s->name, tags, len));
+    s->inc++;
+    bc_alive(g, s);
+    event(g, GOSSIP_EV_UPDATE, s);
+    return 0;
+}
+
+int gossip_learn(struct gossip *g, const char *name, const char *host, uint16_t port,
+                 const uint8_t *tags, size_t tags_len, uint32_t inc)
+{
+    if (find(g, name))
+        return CN_EEXIST;
+    return add_member(g, name, host, port, tags, tags_len, inc) ? 0 : CN_ENOMEM;
+}
+
+bool gossip_ready(struct gossip *g, struct gossip_update *u)
+{
+    if (!g->nouts && !g->nevents)
+        return false;
+    u->outs = g->outs;
+    u->nouts = g->nouts;
+    u->events = g->events;
+    u->nevents = g->nevents;
+    return true;
+}
+
+void gossip_done(struct gossip *g, struct gossip_update *u)
+{
+    (void)u;
+    free_update(g);
+}
+
+int gossip_foreach(const struct gossip *g, gossip_member_cb cb, void *arg)
+{
+    struct gossip_member v;
+    for (size_t i = 0; i < g->n; i++) {
+        view(g->mem[i], g->leaving, &v);
+        int rc = cb(arg, &v);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int gossip_member_get(const struct gossip *g, const char *name, struct gossip_member *out)
+{
+    const struct gm *m = find(g, name);
+    if (!m)
+        return CN_ENOTFOUND;
+    view(m, g->leaving, out);
+    return 0;
+}
+
+size_t gossip_num_members(const struct gossip *g)
+{
+    return g->n;
+}
+
+size_t gossip_num_alive(const struct gossip *g)
+{
+    return g->nalive;
+}
+
+void gossip_get_stats(const struct gossip *g, struct gossip_stats *out)
+{
+    *out = g->st;
+    out->awareness = g->awareness;
+}

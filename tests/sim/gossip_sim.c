@@ -1,0 +1,796 @@
+/* tests/sim/gossip_sim.c: cairn-gossip-sim, a deterministic simulator of the
+ * gossip core (src/gossip/gossip.h): N members in virtual time, a seeded
+ * RNG, packet loss, delay, partitions, members that stall (stop processing;
+ * what arrives meanwhile is handled when they resume, as a CPU-starved
+ * process would) and crashes. Streams (push/pull over TCP) are not lost but
+ * wait for a stalled receiver, and fail to a crashed one.
+ *
+ *   cairn-gossip-sim --scenario NAME|all         the ctest scenarios (asserting)
+ *   cairn-gossip-sim --bench [options]           figures (bench/gossip.sh)
+ *     --nodes N --seconds S --loss P --stall P --crash K --seed X --no-lifeguard
+ *
+ * Bench output: time to first suspicion and to "every live member marked it
+ * failed" for each crashed member (median, p99), false positives (a member
+ * that never crashed marked failed by someone) per member-hour, and bytes
+ * sent per member per second (UDP + TCP). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "gossip/codec.h"
+#include "gossip/gossip.h"
+
+/* ---- the world ------------------------------------------------------------- */
+
+enum ev_kind { EV_WAKE, EV_UDP, EV_STREAM_REQ, EV_STREAM_REPLY };
+
+struct ev {
+    uint64_t at;
+    uint64_t order;
+    enum ev_kind kind;
+    uint32_t to, from;
+    uint64_t gen; /* EV_WAKE: the node's wake generation */
+    uint8_t *data;
+    size_t len;
+};
+
+struct node {
+    struct gossip *g;
+    bool crashed;
+    uint64_t stalled_until;
+    uint64_t wake_gen, wake_at;
+    struct ev *held; /* arrived while stalled */
+    size_t nheld, capheld;
+    int group;           /* partition */
+    uint32_t *failed_by; /* unused */
+};
+
+struct track {              /* per subject member */
+    uint64_t crashed_at;    /* 0: not crashed */
+    uint64_t first_suspect; /* after the crash */
+    uint64_t all_failed;    /* every live member marks it failed */
+    uint32_t nfailed;       /* observers that have it failed now */
+    uint32_t tag_seen;      /* observers that saw the dissemination update */
+    bool fp_open;           /* a false-positive episode is open */
+};
+
+struct world {
+    struct node *nodes;
+    struct track *tr;
+    uint32_t n, nlive;
+    uint64_t now;
+    uint64_t rng;
+    double loss;
+    uint32_t delay_min, delay_jitter;
+    struct ev *heap;
+    size_t nheap, capheap;
+    uint64_t order;
+    bool lifeguard;
+    /* figures */
+    uint64_t fp_events, fp_episodes;
+    uint64_t tag_target_inc;
+    uint32_t tag_subject;
+    uint64_t tag_all_at;
+    bool trace;
+};
+
+static uint64_t wrnd(struct world *w)
+{
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static double wfrac(struct world *w)
+{
+    return (double)(wrnd(w) >> 11) / 9007199254740992.0;
+}
+
+static void heap_push(struct world *w, struct ev e)
+{
+    if (w->nheap == w->capheap) {
+        w->capheap = w->capheap ? w->capheap * 2 : 1024;
+        w->heap = realloc(w->heap, w->capheap * sizeof(*w->heap));
+        if (!w->heap)
+            abort();
+    }
+    e.order = w->order++;
+    size_t i = w->nheap++;
+    while (i) {
+        size_t p = (i - 1) / 2;
+        struct ev *pe = &w->heap[p];
+        if (pe->at < e.at || (pe->at == e.at && pe->order < e.order))
+            break;
+        w->heap[i] = *pe;
+        i = p;
+    }
+    w->heap[i] = e;
+}
+
+static struct ev heap_pop(struct world *w)
+{
+    struct ev top = w->heap[0];
+    struct ev last = w->heap[--w->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= w->nheap)
+            break;
+        if (c + 1 < w->nheap &&
+            (w->heap[c + 1].at < w->heap[c].at ||
+             (w->heap[c + 1].at == w->heap[c].at && w->heap[c + 1].order < w->heap[c].order)))
+            c++;
+        if (last.at < w->heap[c].at || (last.at == w->heap[c].at && last.order < w->heap[c].order))
+            break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    w->heap[i] = last;
+    return top;
+}
+
+static uint32_t host_index(const char *host)
+{
+    /* hosts are "10.<a>.<b>.<c>" with index = a*65536 + b*256 + c */
+    unsigned a = 0, b = 0, c = 0;
+    if (sscanf(host, "10.%u.%u.%u", &a, &b, &c) != 3)
+        return UINT32_MAX;
+    return a * 65536 + b * 256 + c;
+}
+
+static void host_of(uint32_t i, char *out, size_t cap)
+{
+    snprintf(out, cap, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+}
+
+static void schedule_wake(struct world *w, uint32_t i)
+{
+    struct node *nd = &w->nodes[i];
+    if (nd->crashed)
+        return;
+    uint64_t at = gossip_next_deadline(nd->g, w->now);
+    if (nd->stalled_until > at)
+        at = nd->stalled_until;
+    if (nd->wake_gen && nd->wake_at == at)
+        return;
+    nd->wake_gen++;
+    nd->wake_at = at;
+    heap_push(w, (struct ev){.at = at, .kind = EV_WAKE, .to = i, .gen = nd->wake_gen});
+}
+
+static bool reachable(struct world *w, uint32_t a, uint32_t b)
+{
+    return w->nodes[a].group == w->nodes[b].group;
+}
+
+static void on_event(struct world *w, uint32_t obs, const struct gossip_event *e)
+{
+    uint32_t subj = host_index(e->m.host);
+    if (subj >= w->n || subj == obs)
+        return;
+    struct track *t = &w->tr[subj];
+    switch (e->type) {
+    case GOSSIP_EV_SUSPECT:
+        if (t->crashed_at && !t->first_suspect)
+            t->first_suspect = w->now;
+        break;
+    case GOSSIP_EV_FAILED:
+        t->nfailed++;
+        if (!t->crashed_at) {
+            w->fp_events++;
+            if (!t->fp_open) {
+                t->fp_open = true;
+                w->fp_episodes++;
+                if (w->trace)
+                    fprintf(stderr,
+                            "t=%" PRIu64 " FALSE POSITIVE: %u marked failed by %u (stalled until "
+                            "%" PRIu64 "; observer stalled until %" PRIu64 ")\n",
+                            w->now, subj, obs, w->nodes[subj].stalled_until,
+                            w->nodes[obs].stalled_until);
+            }
+        }
+        if (t->crashed_at && !t->all_failed && t->nfailed >= w->nlive)
+            t->all_failed = w->now;
+        break;
+    case GOSSIP_EV_JOIN:
+    case GOSSIP_EV_UPDATE:
+        if (e->type == GOSSIP_EV_JOIN && t->nfailed) {
+            /* a failed member back (joins only follow failed/left or new) */
+            t->nfailed--;
+            if (!t->nfailed)
+                t->fp_open = false;
+        }
+        if (w->tag_target_inc && subj == w->tag_subject && e->m.incarnation >= w->tag_target_inc) {
+            t->tag_seen++;
+            if (t->tag_seen >= w->nlive - 1 && !w->tag_all_at)
+                w->tag_all_at = w->now;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void drain(struct world *w, uint32_t i)
+{
+    struct node *nd = &w->nodes[i];
+    struct gossip_update u;
+    while (gossip_ready(nd->g, &u)) {
+        for (size_t k = 0; k < u.nevents; k++)
+            on_event(w, i, &u.events[k]);
+        for (size_t k = 0; k < u.nouts; k++) {
+            struct gossip_out *o = &u.outs[k];
+            uint32_t to = host_index(o->host);
+            if (to >= w->n)
+                continue;
+            if (!o->stream && wfrac(w) < w->loss)
+                continue;
+            if (!reachable(w, i, to))
+                continue;
+            uint8_t *d = malloc(o->len);
+            if (!d)
+                abort();
+            memcpy(d, o->data, o->len);
+            uint64_t delay = w->delay_min + (w->delay_jitter ? wrnd(w) % w->delay_jitter : 0);
+            heap_push(w, (struct ev){.at = w->now + delay,
+                                     .kind = o->stream ? EV_STREAM_REQ : EV_UDP,
+                                     .to = to,
+                                     .from = i,
+                                     .data = d,
+                                     .len = o->len});
+        }
+        gossip_done(nd->g, &u);
+    }
+}
+
+static void deliver(struct world *w, struct ev *e)
+{
+    struct node *nd = &w->nodes[e->to];
+    if (nd->crashed) {
+        free(e->data);
+        return;
+    }
+    if (e->kind == EV_UDP) {
+        gossip_recv(nd->g, e->data, e->len, w->now);
+    } else if (e->kind == EV_STREAM_REQ) {
+        struct cn_buf reply = CN_BUF_INIT;
+        if (gossip_recv_stream(nd->g, e->data, e->len, &reply, w->now) == 0 && reply.len &&
+            !w->nodes[e->from].crashed && reachable(w, e->to, e->from)) {
+            uint8_t *d = malloc(reply.len);
+            if (!d)
+                abort();
+            memcpy(d, reply.p, reply.len);
+            heap_push(w, (struct ev){.at = w->now + w->delay_min,
+                                     .kind = EV_STREAM_REPLY,
+                                     .to = e->from,
+                                     .from = e->to,
+                                     .data = d,
+                                     .len = reply.len});
+        }
+        cn_buf_free(&reply);
+    } else {
+        gossip_recv_stream(nd->g, e->data, e->len, NULL, w->now);
+    }
+    free(e->data);
+    drain(w, e->to);
+    schedule_wake(w, e->to);
+}
+
+static void step(struct world *w, struct ev e)
+{
+    w->now = e.at;
+    struct node *nd = &w->nodes[e.to];
+    if (e.kind == EV_WAKE) {
+        if (e.gen != nd->wake_gen || nd->crashed)
+            return;
+        nd->wake_gen = 0; /* none pending */
+        if (nd->stalled_until > w->now) {
+            schedule_wake(w, e.to);
+            return;
+        }
+        /* Resuming: the timers that expired meanwhile fire before the
+         * socket is read (the slow prober of the Lifeguard paper: its probe
+         * times out although the ack is waiting), then what arrived. */
+        gossip_tick(nd->g, w->now);
+        drain(w, e.to);
+        for (size_t k = 0; k < nd->nheld; k++)
+            deliver(w, &nd->held[k]);
+        nd->nheld = 0;
+        schedule_wake(w, e.to);
+        return;
+    }
+    if (nd->crashed) {
+        free(e.data);
+        return;
+    }
+    if (nd->stalled_until > w->now) {
+        if (nd->nheld == nd->capheld) {
+            nd->capheld = nd->capheld ? nd->capheld * 2 : 64;
+            nd->held = realloc(nd->held, nd->capheld * sizeof(*nd->held));
+            if (!nd->held)
+                abort();
+        }
+        nd->held[nd->nheld++] = e;
+        return;
+    }
+    deliver(w, &e);
+}
+
+static void run_until(struct world *w, uint64_t until)
+{
+    while (w->nheap && w->heap[0].at <= until)
+        step(w, heap_pop(w));
+    if (w->now < until)
+        w->now = until;
+}
+
+static void world_init(struct world *w, uint32_t n, uint64_t seed, bool lifeguard, double loss,
+                       bool full_view)
+{
+    memset(w, 0, sizeof(*w));
+    w->n = w->nlive = n;
+    w->rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    w->loss = loss;
+    w->delay_min = 1;
+    w->delay_jitter = 5;
+    w->lifeguard = lifeguard;
+    w->nodes = calloc(n, sizeof(*w->nodes));
+    w->tr = calloc(n, sizeof(*w->tr));
+    if (!w->nodes || !w->tr)
+        abort();
+    for (uint32_t i = 0; i < n; i++) {
+        char name[32], host[32];
+        snprintf(name, sizeof(name), "node-%u", i);
+        host_of(i, host, sizeof(host));
+        struct gossip_config c;
+        gossip_config_default(&c);
+        c.name = name;
+        c.host = host;
+        c.port = 8301;
+        c.cluster = "dc1";
+        c.rng_seed = wrnd(w);
+        c.lifeguard = lifeguard;
+        c.reap_failed_ms = 3600ull * 1000 * 1000; /* never, within a run */
+        w->nodes[i].g = gossip_new(&c, 0);
+        if (!w->nodes[i].g)
+            abort();
+    }
+    if (full_view) {
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t j = 0; j < n; j++) {
+                if (i == j)
+                    continue;
+                char name[32], host[32];
+                snprintf(name, sizeof(name), "node-%u", j);
+                host_of(j, host, sizeof(host));
+                gossip_learn(w->nodes[i].g, name, host, 8301, NULL, 0, 1);
+            }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        drain(w, i); /* the self-join events */
+        schedule_wake(w, i);
+    }
+}
+
+static void world_free(struct world *w)
+{
+    for (uint32_t i = 0; i < w->n; i++) {
+        gossip_free(w->nodes[i].g);
+        for (size_t k = 0; k < w->nodes[i].nheld; k++)
+            free(w->nodes[i].held[k].data);
+        free(w->nodes[i].held);
+    }
+    for (size_t k = 0; k < w->nheap; k++)
+        free(w->heap[k].data);
+    free(w->heap);
+    free(w->nodes);
+    free(w->tr);
+}
+
+static void crash(struct world *w, uint32_t i)
+{
+    if (w->nodes[i].crashed)
+        return;
+    w->nodes[i].crashed = true;
+    w->tr[i].crashed_at = w->now ? w->now : 1;
+    w->nlive--;
+}
+
+static void stall(struct world *w, uint32_t i, uint64_t ms)
+{
+    w->nodes[i].stalled_until = w->now + ms;
+}
+
+static enum gossip_status status_at(struct world *w, uint32_t obs, uint32_t subj)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "node-%u", subj);
+    struct gossip_member m;
+    if (gossip_member_get(w->nodes[obs].g, name, &m))
+        return 0;
+    return m.status;
+}
+
+/* ---- scenarios --------------------------------------------------------------- */
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            snprintf(why, whycap, __VA_ARGS__);                                                    \
+            return false;                                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* 20 members, no loss, 120 s: nobody is ever marked failed. */
+static bool sc_no_false_failures(char *why, size_t whycap)
+{
+    struct world w;
+    world_init(&w, 20, 1, true, 0.0, true);
+    run_until(&w, 120000);
+    uint64_t fp = w.fp_events;
+    world_free(&w);
+    CHECK(fp == 0, "%" PRIu64 " failure events without any fault", fp);
+    return true;
+}
+
+/* Members join through one seed member (push/pull) and all converge. */
+static bool sc_join_converges(char *why, size_t whycap)
+{
+    struct world w;
+    world_init(&w, 16, 2, true, 0.0, false);
+    for (uint32_t i = 1; i < w.n; i++) {
+        gossip_join(w.nodes[i].g, "10.0.0.0", 8301, i);
+        drain(&w, i);
+        schedule_wake(&w, i);
+    }
+    run_until(&w, 10000);
+    bool ok = true;
+    for (uint32_t i = 0; i < w.n && ok; i++)
+        ok = gossip_num_alive(w.nodes[i].g) == w.n;
+    uint64_t fp = w.fp_events;
+    world_free(&w);
+    CHECK(ok, "not every member knows every other after 10 s");
+    CHECK(fp == 0, "%" PRIu64 " failure events", fp);
+    return true;
+}
+
+/* 30 members, 3 crash: each is marked failed by every live member within the
+ * bound (a probe round, the max suspicion timeout, dissemination). */
+static bool sc_crash_detected(char *why, size_t whycap)
+{
+    struct world w;
+    world_init(&w, 30, 3, true, 0.0, true);
+    run_until(&w, 5000);
+    crash(&w, 3);
+    crash(&w, 17);
+    crash(&w, 29);
+    uint64_t t0 = w.now;
+    run_until(&w, t0 + 60000);
+    uint32_t ids[3] = {3, 17, 29};
+    for (int k = 0; k < 3; k++) {
+        struct track *t = &w.tr[ids[k]];
+        uint64_t all = t->all_failed, first = t->first_suspect;
+        uint64_t fp = w.fp_events;
+        if (!all) {
+            world_free(&w);
+            CHECK(false, "node-%u not marked failed by every live member within 60 s", ids[k]);
+        }
+        /* suspicion min for 30 members: 4 * log10(30) * 1 s = 5.9 s; max 35 s */
+        if (all - t0 > 45000 || first - t0 > 10000 || fp) {
+            world_free(&w);
+            CHECK(false,
+                  "node-%u: first suspicion after %" PRIu64 " ms, all failed after %" PRIu64
+                  " ms, %" PRIu64 " false positives",
+                  ids[k], first - t0, all - t0, fp);
+        }
+    }
+    world_free(&w);
+    return true;
+}
+
+/* An update reaches every member within O(log n) gossip rounds. */
+static bool sc_dissemination(char *why, size_t whycap)
+{
+    struct world w;
+    world_init(&w, 128, 4, true, 0.0, true);
+    run_until(&w, 3000);
+    struct cn_buf tags = CN_BUF_INIT;
+    gossip_tags_put(&tags, "build", "2");
+    w.tag_subject = 5;
+    struct gossip_member me;
+    gossip_member_get(w.nodes[5].g, "node-5", &me);
+    w.tag_target_inc = me.incarnation + 1;
+    gossip_set_tags(w.nodes[5].g, (const uint8_t *)tags.p, tags.len);
+    cn_buf_free(&tags);
+    uint64_t t0 = w.now;
+    drain(&w, 5);
+    schedule_wake(&w, 5);
+    run_until(&w, t0 + 20000);
+    uint64_t at = w.tag_all_at;
+    world_free(&w);
+    CHECK(at, "the update did not reach every member in 20 s");
+    double rounds = (double)(at - t0) / 200.0;
+    /* log2(128) = 7; fanout 3 plus piggybacking: a few log rounds at most */
+    CHECK(rounds <= 3.0 * 7, "took %.1f gossip rounds (> 3 log2 n)", rounds);
+    printf("    dissemination to 128 members: %" PRIu64 " ms (%.1f rounds)\n", at - t0, rounds);
+    return true;
+}
+
+/* A false suspicion is refuted: the suspect sees it (buddy system or gossip)
+ * and announces a higher incarnation; nobody marks it failed. */
+static bool sc_refutation(char *why, size_t whycap)
+{
+    struct world w;
+    world_init(&w, 10, 5, true, 0.0, true);
+    run_until(&w, 3000);
+    /* node-1 wrongly suspects node-2 (as a slow prober would) */
+    struct gossip_member m;
+    gossip_member_get(w.nodes[1].g, "node-2", &m);
+    uint32_t inc0 = m.incarnation;
+    /* A SUSPECT about node-2 "from node-5", handed to node-1 (as a slow
+     * prober's would arrive). */
+    struct cn_buf pkt = CN_BUF_INIT;
+    struct gossip_hdr h = {.port = 8301};
+    snprintf(h.cluster, sizeof(h.cluster), "dc1");
+    snprintf(h.name, sizeof(h.name), "node-5");
+    host_of(5, h.host, sizeof(h.host));
+    size_t count_off;
+    struct gossip_msg sm = {.type = GMSG_SUSPECT, .inc = inc0};
+    snprintf(sm.node, sizeof(sm.node), "node-2");
+    snprintf(sm.from, sizeof(sm.from), "node-5");
+    if (gossip_enc_hdr(&pkt, &h, &count_off) || gossip_enc_msg(&pkt, &sm))
+        abort();
+    pkt.p[count_off] = 1;
+    int rc = gossip_recv(w.nodes[1].g, pkt.p, pkt.len, w.now);
+    cn_buf_free(&pkt);
+    enum gossip_status st1 = status_at(&w, 1, 2);
+    drain(&w, 1);
+    schedule_wake(&w, 1);
+    CHECK(rc == 0 && st1 == GOSSIP_SUSPECT, "the forged suspicion was not taken (rc %d)", rc);
+    run_until(&w, w.now + 30000);
+    bool alive_everywhere = true;
+    for (uint32_t i = 0; i < w.n; i++)
+        if (i != 2 && status_at(&w, i, 2) != GOSSIP_ALIVE)
+            alive_everywhere = false;
+    gossip_member_get(w.nodes[2].g, "node-2", &m);
+    uint32_t inc1 = m.incarnation;
+    struct gossip_stats st;
+    gossip_get_stats(w.nodes[2].g, &st);
+    uint64_t fp = w.fp_events;
+    world_free(&w);
+    CHECK(st.refutes > 0 && inc1 > inc0, "node-2 never refuted (refutes %" PRIu64 ")", st.refutes);
+    CHECK(alive_everywhere, "node-2 not alive everywhere after refuting");
+    CHECK(fp == 0, "%" PRIu64 " failure events", fp);
+    return true;
+}
+
+/* Stalled members: members of 24 stall for 1-5 s (each second a member
+ * not stalled in the last 10 s stalls with probability 1/30), 5% loss,
+ * 5 minutes. With Lifeguard no healthy member is marked
+ * failed; plain SWIM (printed, not asserted) marks some: a resumed member's
+ * suspicion timers fire before it reads the refutations that arrived. */
+static uint64_t stalled_run(bool lifeguard)
+{
+    struct world w;
+    world_init(&w, 24, 6, lifeguard, 0.05, true);
+    run_until(&w, 3000);
+    for (uint64_t t = 3000; t < 303000; t += 1000) {
+        for (uint32_t i = 0; i < w.n; i++)
+            if (w.nodes[i].stalled_until + 10000 <= t && wfrac(&w) < 0.10 / 3.0)
+                stall(&w, i, 1000 + wrnd(&w) % 4001);
+        run_until(&w, t + 1000);
+    }
+    run_until(&w, w.now + 20000);
+    uint64_t fp = w.fp_events;
+    world_free(&w);
+    return fp;
+}
+
+static bool sc_stalled_prober(char *why, size_t whycap)
+{
+    uint64_t on = stalled_run(true), off = stalled_run(false);
+    printf("    stalled members: %" PRIu64 " false failure events with Lifeguard, %" PRIu64
+           " without\n",
+           on, off);
+    CHECK(on == 0, "%" PRIu64 " false failure events with stalled members (Lifeguard on)", on);
+    return true;
+}
+
+/* A partition heals: both sides mark the other failed, then alive again
+ * (reconnect and push/pull), and a restarted member rejoins. */
+static bool sc_partition_heals(char *why, size_t whycap)
+{
+    struct world w;
+    world_init(&w, 12, 7, true, 0.0, true);
+    run_until(&w, 3000);
+    for (uint32_t i = 0; i < 4; i++)
+        w.nodes[i].group = 1;
+    run_until(&w, w.now + 60000);
+    enum gossip_status mid = status_at(&w, 10, 1);
+    for (uint32_t i = 0; i < 4; i++)
+        w.nodes[i].group = 0;
+    run_until(&w, w.now + 90000);
+    bool all_alive = true;
+    for (uint32_t i = 0; i < w.n; i++)
+        for (uint32_t j = 0; j < w.n; j++)
+            if (i != j && status_at(&w, i, j) != GOSSIP_ALIVE)
+                all_alive = false;
+    world_free(&w);
+    CHECK(mid == GOSSIP_FAILED, "node-1 is %s on the other side during the partition",
+          gossip_status_name(mid));
+    CHECK(all_alive, "not every member alive everywhere 90 s after the partition healed");
+    return true;
+}
+
+struct scenario {
+    const char *name;
+    bool (*fn)(char *why, size_t whycap);
+};
+
+static const struct scenario scenarios[] = {
+    {"no_false_failures", sc_no_false_failures},
+    {"join_converges", sc_join_converges},
+    {"crash_detected", sc_crash_detected},
+    {"dissemination", sc_dissemination},
+    {"refutation", sc_refutation},
+    {"stalled_prober", sc_stalled_prober},
+    {"partition_heals", sc_partition_heals},
+};
+
+/* ---- bench --------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(uint64_t *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)ceil(p * (double)n) - 1;
+    return v[i < n ? i : n - 1];
+}
+
+static int bench(uint32_t n, uint32_t seconds, double loss, double stall_frac, uint32_t ncrash,
+                 uint64_t seed, bool lifeguard, bool trace)
+{
+    struct world w;
+    world_init(&w, n, seed, lifeguard, loss, true);
+    w.trace = trace;
+    uint64_t warm = 5000, end = warm + (uint64_t)seconds * 1000;
+    run_until(&w, warm);
+    uint64_t bytes0 = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct gossip_stats st;
+        gossip_get_stats(w.nodes[i].g, &st);
+        bytes0 += st.bytes_sent + st.stream_bytes_sent;
+    }
+    /* crashes spread over the first half; stalls: each second, each member
+     * not stalled in the last 10 s stalls with probability stall_frac / 3
+     * for 1-5 s (one stretch without an answer never exceeds 5 s: a longer
+     * one may rightly be declared failed) */
+    uint64_t *crash_at = calloc(ncrash ? ncrash : 1, sizeof(uint64_t));
+    for (uint32_t k = 0; k < ncrash; k++)
+        crash_at[k] = warm + (uint64_t)k * (seconds * 500ull / (ncrash ? ncrash : 1));
+    uint32_t next_crash = 0, crashed_ids[4096];
+    uint64_t member_ms = 0;
+    for (uint64_t t = warm; t < end; t += 1000) {
+        while (next_crash < ncrash && crash_at[next_crash] <= t) {
+            uint32_t who;
+            do
+                who = (uint32_t)(wrnd(&w) % n);
+            while (w.nodes[who].crashed);
+            crash(&w, who);
+            crashed_ids[next_crash++] = who;
+        }
+        if (stall_frac > 0)
+            for (uint32_t i = 0; i < n; i++)
+                if (!w.nodes[i].crashed && w.nodes[i].stalled_until + 10000 <= t &&
+                    wfrac(&w) < stall_frac / 3.0)
+                    stall(&w, i, 1000 + wrnd(&w) % 4001);
+        run_until(&w, t + 1000);
+        member_ms += (uint64_t)w.nlive * 1000;
+    }
+    uint64_t bytes1 = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct gossip_stats st;
+        gossip_get_stats(w.nodes[i].g, &st);
+        bytes1 += st.bytes_sent + st.stream_bytes_sent;
+    }
+    uint64_t first[4096], all[4096];
+    size_t nf = 0, na = 0, undetected = 0;
+    for (uint32_t k = 0; k < next_crash; k++) {
+        struct track *t = &w.tr[crashed_ids[k]];
+        if (t->first_suspect)
+            first[nf++] = t->first_suspect - t->crashed_at;
+        if (t->all_failed)
+            all[na++] = t->all_failed - t->crashed_at;
+        else
+            undetected++;
+    }
+    qsort(first, nf, sizeof(uint64_t), cmp_u64);
+    qsort(all, na, sizeof(uint64_t), cmp_u64);
+    double hours = (double)member_ms / 3.6e6;
+    printf("n=%u seconds=%u loss=%.3f stall=%.3f lifeguard=%s seed=%" PRIu64 "\n", n, seconds, loss,
+           stall_frac, lifeguard ? "on" : "off", seed);
+    printf("  crashed %u: first suspicion median %" PRIu64 " ms p99 %" PRIu64
+           " ms; all live members marked failed median %" PRIu64 " ms p99 %" PRIu64
+           " ms (%zu not within the run)\n",
+           next_crash, pct(first, nf, 0.5), pct(first, nf, 0.99), pct(all, na, 0.5),
+           pct(all, na, 0.99), undetected);
+    printf("  false positives: %" PRIu64 " members wrongly marked failed (%" PRIu64
+           " observer events) in %.2f member-hours = %.3f per member-hour\n",
+           w.fp_episodes, w.fp_events, hours, hours > 0 ? (double)w.fp_episodes / hours : 0.0);
+    printf("  bytes sent per member per second: %.0f\n",
+           (double)(bytes1 - bytes0) / ((double)n * seconds));
+    free(crash_at);
+    world_free(&w);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "--scenario")) {
+        int failed = 0, ran = 0;
+        for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+            if (strcmp(argv[2], "all") && strcmp(argv[2], scenarios[i].name))
+                continue;
+            ran++;
+            char why[512] = "";
+            bool ok = scenarios[i].fn(why, sizeof(why));
+            printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", scenarios[i].name, ok ? "" : ": ", why);
+            failed += !ok;
+        }
+        if (!ran) {
+            fprintf(stderr, "unknown scenario %s\n", argv[2]);
+            return 64;
+        }
+        return failed ? 1 : 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "--bench")) {
+        uint32_t n = 100, seconds = 300, ncrash = 10;
+        double loss = 0, stallf = 0;
+        uint64_t seed = 1;
+        bool lg = true, trace = false;
+        for (int i = 2; i < argc; i++) {
+            const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
+            if (!strcmp(a, "--nodes"))
+                n = (uint32_t)atoi(v), i++;
+            else if (!strcmp(a, "--seconds"))
+                seconds = (uint32_t)atoi(v), i++;
+            else if (!strcmp(a, "--loss"))
+                loss = atof(v), i++;
+            else if (!strcmp(a, "--stall"))
+                stallf = atof(v), i++;
+            else if (!strcmp(a, "--crash"))
+                ncrash = (uint32_t)atoi(v), i++;
+            else if (!strcmp(a, "--seed"))
+                seed = (uint64_t)atoll(v), i++;
+            else if (!strcmp(a, "--no-lifeguard"))
+                lg = false;
+            else if (!strcmp(a, "--trace"))
+                trace = true;
+            else {
+                fprintf(stderr, "unknown option %s\n", a);
+                return 64;
+            }
+        }
+        if (n < 2 || n > 20000 || ncrash >= n || ncrash > 4096) {
+            fprintf(stderr, "bad --nodes/--crash\n");
+            return 64;
+        }
+        return bench(n, seconds, loss, stallf, ncrash, seed, lg, trace);
+    }
+    fprintf(stderr, "usage: cairn-gossip-sim --scenario NAME|all\n"
+                    "       cairn-gossip-sim --bench [--nodes N] [--seconds S] [--loss P] "
+                    "[--stall P] [--crash K] [--seed X] [--no-lifeguard]\n");
+    return 64;
+}

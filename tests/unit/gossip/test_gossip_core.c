@@ -1,0 +1,261 @@
+/* tests/unit/gossip/test_gossip_core.c: the gossip core's rules on a few
+ * members wired directly (no loss, 1 ms delivery): join by push/pull,
+ * graceful leave, force-leave with prune, the suspicion timeout, LHA. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/err.h"
+#include "gossip/gossip.h"
+
+#define N 4
+
+struct net {
+    struct gossip *g[N];
+    bool down[N]; /* drops everything to and from it */
+    uint64_t now;
+    int events[N][8];                     /* per observer, per event type */
+    uint64_t failed_at[N], suspect_at[N]; /* about member i, first seen by anyone */
+};
+
+static int idx(const char *host)
+{
+    return host[strlen(host) - 1] - '0';
+}
+
+/* Packets in flight: pump() queues what a core sends (never calling into a
+ * core between its gossip_ready and gossip_done), deliver_all() hands them
+ * over until nothing is left. */
+struct pkt {
+    int from, to;
+    bool stream;
+    uint8_t *data;
+    size_t len;
+};
+static struct pkt q[4096];
+static size_t qhead, qtail;
+
+static void pump(struct net *n, int i)
+{
+    struct gossip_update u;
+    while (gossip_ready(n->g[i], &u)) {
+        for (size_t k = 0; k < u.nevents; k++) {
+            const struct gossip_event *e = &u.events[k];
+            n->events[i][e->type]++;
+            int who = idx(e->m.host);
+            if (e->type == GOSSIP_EV_FAILED && !n->failed_at[who])
+                n->failed_at[who] = n->now;
+            if (e->type == GOSSIP_EV_SUSPECT && !n->suspect_at[who])
+                n->suspect_at[who] = n->now;
+        }
+        for (size_t k = 0; k < u.nouts; k++) {
+            struct gossip_out *o = &u.outs[k];
+            int to = idx(o->host);
+            if (to < 0 || to >= N || !n->g[to] || n->down[to] || n->down[i])
+                continue;
+            assert_true(qtail - qhead < 4096);
+            struct pkt *p = &q[qtail++ % 4096];
+            p->from = i;
+            p->to = to;
+            p->stream = o->stream;
+            p->data = test_malloc(o->len);
+            memcpy(p->data, o->data, o->len);
+            p->len = o->len;
+        }
+        gossip_done(n->g[i], &u);
+    }
+}
+
+static void deliver_all(struct net *n)
+{
+    for (int i = 0; i < N; i++)
+        if (n->g[i])
+            pump(n, i);
+    while (qhead != qtail) {
+        struct pkt p = q[qhead++ % 4096];
+        if (!n->down[p.to] && !n->down[p.from]) {
+            if (p.stream) {
+                struct cn_buf reply = CN_BUF_INIT;
+                if (gossip_recv_stream(n->g[p.to], p.data, p.len, &reply, n->now) == 0)
+                    gossip_recv_stream(n->g[p.from], reply.p, reply.len, NULL, n->now);
+                cn_buf_free(&reply);
+                pump(n, p.from);
+            } else {
+                gossip_recv(n->g[p.to], p.data, p.len, n->now);
+            }
+            pump(n, p.to);
+        }
+        test_free(p.data);
+    }
+}
+
+static void run(struct net *n, uint64_t until)
+{
+    while (n->now < until) {
+        n->now += 10;
+        for (int i = 0; i < N; i++)
+            if (n->g[i] && !n->down[i])
+                gossip_tick(n->g[i], n->now);
+        deliver_all(n);
+    }
+}
+
+static void start(struct net *n, int count, bool lifeguard)
+{
+    memset(n, 0, sizeof(*n));
+    for (int i = 0; i < count; i++) {
+        char name[16], host[16];
+        snprintf(name, sizeof(name), "m%d", i);
+        snprintf(host, sizeof(host), "10.0.0.%d", i);
+        struct gossip_config c;
+        gossip_config_default(&c);
+        c.name = name;
+        c.host = host;
+        c.port = 8301;
+        c.cluster = "dc1";
+        c.rng_seed = (uint64_t)i + 11;
+        c.lifeguard = lifeguard;
+        n->g[i] = gossip_new(&c, 0);
+        assert_non_null(n->g[i]);
+    }
+    deliver_all(n);
+    for (int i = 1; i < count; i++) {
+        assert_int_equal(gossip_join(n->g[i], "10.0.0.0", 8301, 1), 0);
+        deliver_all(n);
+    }
+    run(n, 3000);
+    for (int i = 0; i < count; i++)
+        assert_int_equal(gossip_num_alive(n->g[i]), (size_t)count);
+}
+
+static void stop(struct net *n)
+{
+    for (int i = 0; i < N; i++)
+        gossip_free(n->g[i]);
+}
+
+static void test_join_leave(void **state)
+{
+    (void)state;
+    struct net n;
+    start(&n, 3, true);
+    assert_true(n.events[0][GOSSIP_EV_JOIN] >= 3); /* itself, m1, m2 */
+    gossip_leave(n.g[2]);
+    deliver_all(&n);
+    run(&n, n.now + 2000);
+    assert_true(gossip_leave_sent(n.g[2]));
+    struct gossip_member m;
+    assert_int_equal(gossip_member_get(n.g[0], "m2", &m), 0);
+    assert_int_equal(m.status, GOSSIP_LEFT);
+    assert_int_equal(gossip_serf_status(m.status, false), 3);
+    assert_int_equal(n.events[0][GOSSIP_EV_LEFT], 1);
+    assert_int_equal(n.events[0][GOSSIP_EV_FAILED], 0);
+    stop(&n);
+}
+
+static void test_failure_and_force_leave_prune(void **state)
+{
+    (void)state;
+    struct net n;
+    start(&n, 3, true);
+    uint64_t t0 = n.now;
+    n.down[2] = true;
+    run(&n, t0 + 30000);
+    struct gossip_member m;
+    assert_int_equal(gossip_member_get(n.g[0], "m2", &m), 0);
+    assert_int_equal(m.status, GOSSIP_FAILED);
+    assert_int_equal(gossip_serf_status(m.status, false), 4);
+    /* 3 members: k = 0 confirmations expected, so the timeout is the minimum,
+     * suspicion_mult * max(1, log10(3)) * probe interval = 4 s */
+    uint64_t susp = n.failed_at[2] - n.suspect_at[2];
+    assert_true(susp >= 4000 && susp <= 4100);
+    assert_int_equal(gossip_force_leave(n.g[0], "m2", true), 0);
+    assert_int_equal(gossip_member_get(n.g[0], "m2", &m), CN_ENOTFOUND);
+    assert_int_equal(gossip_force_leave(n.g[0], "m0", false), CN_EINVAL);
+    assert_int_equal(gossip_force_leave(n.g[0], "nobody", false), CN_ENOTFOUND);
+    deliver_all(&n);
+    assert_int_equal(n.events[0][GOSSIP_EV_REAP], 1);
+    stop(&n);
+}
+
+static void test_refute_after_stall(void **state)
+{
+    (void)state;
+    struct net n;
+    start(&n, 3, true);
+    /* m1 unreachable long enough to be failed, then back: it learns of it
+     * (the ack to its next probe says so) and refutes with a higher
+     * incarnation; everyone has it alive again. */
+    n.down[1] = true;
+    run(&n, n.now + 20000);
+    struct gossip_member m;
+    assert_int_equal(gossip_member_get(n.g[0], "m1", &m), 0);
+    assert_int_equal(m.status, GOSSIP_FAILED);
+    uint32_t inc = m.incarnation;
+    n.down[1] = false;
+    run(&n, n.now + 5000);
+    assert_int_equal(gossip_member_get(n.g[0], "m1", &m), 0);
+    assert_int_equal(m.status, GOSSIP_ALIVE);
+    assert_true(m.incarnation > inc);
+    assert_int_equal(gossip_member_get(n.g[2], "m1", &m), 0);
+    assert_int_equal(m.status, GOSSIP_ALIVE);
+    struct gossip_stats st;
+    gossip_get_stats(n.g[1], &st);
+    assert_true(st.refutes >= 1);
+    stop(&n);
+}
+
+static void test_local_health_awareness(void **state)
+{
+    (void)state;
+    struct net n;
+    start(&n, 2, true);
+    /* m0 alone: every probe of m1 fails with no member to ask for an
+     * indirect probe, so its awareness rises (and its probing slows). */
+    n.down[1] = true;
+    run(&n, n.now + 6000);
+    struct gossip_stats st;
+    gossip_get_stats(n.g[0], &st);
+    assert_true(st.awareness >= 1);
+    assert_true(st.probes_failed >= 1);
+    stop(&n);
+    /* Without Lifeguard the score never moves. */
+    start(&n, 2, false);
+    n.down[1] = true;
+    run(&n, n.now + 6000);
+    gossip_get_stats(n.g[0], &st);
+    assert_int_equal(st.awareness, 0);
+    stop(&n);
+}
+
+static void test_config_refused(void **state)
+{
+    (void)state;
+    struct gossip_config c;
+    gossip_config_default(&c);
+    c.name = "x";
+    c.host = "10.0.0.1";
+    c.port = 0; /* no port */
+    c.cluster = "dc1";
+    assert_null(gossip_new(&c, 0));
+    c.port = 1;
+    c.probe_interval_ms = 0;
+    assert_null(gossip_new(&c, 0));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_join_leave),
+        cmocka_unit_test(test_failure_and_force_leave_prune),
+        cmocka_unit_test(test_refute_after_stall),
+        cmocka_unit_test(test_local_health_awareness),
+        cmocka_unit_test(test_config_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
