@@ -302,6 +302,38 @@ const struct cli_cmd cli__cmds[] = {
      "  When both files and flags are given, the flags fill in what the files leave\n"
      "  unset; tags and meta are added.",
      cli__services_register_flags, 1, cli__run_services_register},
+    {"tls", "Builtin helpers for creating CAs and certificates",
+     "Usage: cairn tls <subcommand> <subcommand> [options]\n\n"
+     "  Helpers for a TLS setup: a CA and certificates for servers, clients and the\n"
+     "  CLI, with Consul's file names (docs/tls.md).\n\n"
+     "      $ cairn tls ca create\n"
+     "      $ cairn tls cert create -server -dc dc1\n"
+     "      $ cairn tls cert create -client -dc dc1",
+     NULL, 0, NULL},
+    {"tls ca", "Helpers for CAs",
+     "Usage: cairn tls ca <subcommand> [options]\n\n  Create a CA.", NULL, 0, NULL},
+    {"tls ca create", "Create a new cairn CA",
+     "Usage: cairn tls ca create [options]\n\n"
+     "  Create a new CA: an ECDSA P-256 key and a self-signed certificate,\n"
+     "  written to <domain>-agent-ca.pem and <domain>-agent-ca-key.pem.\n\n"
+     "      $ cairn tls ca create\n"
+     "      ==> Saved consul-agent-ca.pem\n"
+     "      ==> Saved consul-agent-ca-key.pem",
+     cli__tls_ca_flags, 0, cli__run_tls_ca_create},
+    {"tls cert", "Helpers for certificates",
+     "Usage: cairn tls cert <subcommand> [options]\n\n  Create a certificate.", NULL, 0,
+     NULL},
+    {"tls cert create", "Create a new certificate",
+     "Usage: cairn tls cert create [options]\n\n"
+     "  Create a new certificate signed by the CA: <dc>-<kind>-<domain>-<n>.pem and\n"
+     "  -key.pem, n the first free index. Server certificates name\n"
+     "  server.<dc>.<domain>, localhost and 127.0.0.1.\n\n"
+     "      $ cairn tls cert create -server\n"
+     "      ==> Using consul-agent-ca.pem and consul-agent-ca-key.pem\n"
+     "      ==> Saved dc1-server-consul-0.pem\n"
+     "      ==> Saved dc1-server-consul-0-key.pem\n"
+     "      $ cairn tls cert create -client",
+     cli__tls_cert_flags, 0, cli__run_tls_cert_create},
     /* Listed here for `cairn -h`; main.c hands `cairn validate` to the agent
      * module (agent/validate.c), which owns the options table. */
     {"validate", "Validate config files/directories",
