@@ -32,6 +32,7 @@
 #include "base/sdnotify.h"
 #include "base/mem.h"
 #include "dns/dns.h"
+#include "agent/tls.h"
 #include "http/http.h"
 #include "server/server.h"
 
@@ -43,7 +44,10 @@ struct agent {
     struct srv *srv;
     struct api *api;
     struct local *local;
-    struct http_server *http;
+    struct http_server *http;  /* NULL with ports.http = -1 */
+    struct http_server *https; /* NULL unless ports.https is set */
+    int http_draining;         /* listeners still draining at shutdown */
+    struct agent_tls tls;      /* contexts as loaded (start, reload) */
     struct dns_server *dns; /* NULL when -dns-port=-1 */
     uint64_t dns_query_rng; /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
@@ -216,6 +220,9 @@ static void on_closed_walk(uv_handle_t *h, void *arg)
 static void http_stopped(void *arg)
 {
     struct agent *ag = arg;
+    if (--ag->http_draining > 0)
+        return; /* the other listener (HTTP or HTTPS) still drains */
+    agent_tls_free(&ag->tls);
     dns_server_stop(ag->dns, NULL, NULL);
     ag->dns = NULL;
     agent_watches_stop(ag->watches);
@@ -245,11 +252,14 @@ static void shutdown_agent(struct agent *ag)
     cn_sd_notify("STOPPING=1\nSTATUS=shutting down");
     /* Blocking queries in flight get the current result before the
      * connections close (SHUTDOWN_GRACE_MS to write them). */
+    ag->http_draining = 1 + (ag->http != NULL) + (ag->https != NULL);
     if (ag->http)
         http_server_drain(ag->http, SHUTDOWN_GRACE_MS, http_stopped, ag);
-    else
-        http_stopped(ag);
+    if (ag->https)
+        http_server_drain(ag->https, SHUTDOWN_GRACE_MS, http_stopped, ag);
+    http_stopped(ag);
     ag->http = NULL;
+    ag->https = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -285,6 +295,19 @@ static int reload_config(struct agent *ag, char *err, size_t errcap)
     int rc = agent_config_load(&nc, ag->argc, ag->argv, &help, err, errcap);
     if (!rc)
         rc = agent_defs_validate(&nc, err, errcap);
+    /* Certificates and keys are read again (new connections use them; open
+     * ones keep theirs): a bad file fails the reload, nothing changes. */
+    struct agent_tls nt;
+    if (!rc && !(rc = agent_tls_load(&nc, &nt, err, errcap))) {
+        if (ag->https && nt.https)
+            http_server_set_tls(ag->https, nt.https);
+        if (ag->srv && nt.rpc && ag->tls.rpc)
+            srv_set_tls(ag->srv, nt.rpc);
+        if (nt.https || nt.rpc)
+            cn_info("agent", "reload: TLS certificates and keys loaded again");
+        agent_tls_free(&ag->tls);
+        ag->tls = nt;
+    }
     if (rc) {
         agent_config_free(&nc);
         cn_error("agent", "reload failed, configuration unchanged: %s", err);
@@ -547,7 +570,8 @@ static int run(struct agent *ag)
     int rc;
     struct agent_config *c = &ag->cfg;
     if ((rc = validate(ag, err, sizeof(err))) || (rc = prepare_data_dir(ag, err, sizeof(err))) ||
-        (rc = load_node_id(ag, err, sizeof(err)))) {
+        (rc = load_node_id(ag, err, sizeof(err))) ||
+        (rc = agent_tls_load(c, &ag->tls, err, sizeof(err)))) {
         cn_error("agent", "%s", err);
         return 1;
     }
@@ -589,7 +613,13 @@ static int run(struct agent *ag)
                              .node_name = c->node_name,
                              .node_uuid = ag->node_id,
                              .on_fatal = on_fatal,
-                             .fatal_arg = ag};
+                             .fatal_arg = ag,
+                             .tls = ag->tls.rpc,
+                             .tls_outgoing = ag->tls.rpc_outgoing,
+                             .tls_required = ag->tls.rpc_incoming,
+                             .tls_server_name = ag->tls.rpc_server_hostname
+                                                    ? ag->tls.rpc_server_name
+                                                    : NULL};
     rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start: %s", err);
@@ -644,11 +674,21 @@ static int run(struct agent *ag)
         .handler = api_handle,
         .handler_arg = ag->api,
     };
-    rc = http_server_start(&ag->loop, &ho, &ag->http, err, sizeof(err));
-    if (rc) {
+    if (c->http_port >= 0 &&
+        (rc = http_server_start(&ag->loop, &ho, &ag->http, err, sizeof(err)))) {
         cn_error("agent", "cannot start HTTP on %s:%lld: %s", c->client_addr,
                  (long long)c->http_port, err);
         goto out_dns;
+    }
+    /* HTTPS: the same router, limits and drain, over TLS (tls.https). */
+    ho.host = c->https_addr && *c->https_addr ? c->https_addr : c->client_addr;
+    ho.port = (int)c->https_port;
+    ho.tls = ag->tls.https;
+    if (c->https_port >= 0 &&
+        (rc = http_server_start(&ag->loop, &ho, &ag->https, err, sizeof(err)))) {
+        cn_error("agent", "cannot start HTTPS on %s:%lld: %s", ho.host, (long long)c->https_port,
+                 err);
+        goto out_http;
     }
     local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
@@ -674,8 +714,14 @@ static int run(struct agent *ag)
     const char *hh = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr;
     if (!strcmp(hh, "0.0.0.0") || !*hh)
         hh = "127.0.0.1";
-    snprintf(ag->http_url, sizeof(ag->http_url),
-             strchr(hh, ':') ? "http://[%s]:%d" : "http://%s:%d", hh, http_server_port(ag->http));
+    if (ag->http)
+        snprintf(ag->http_url, sizeof(ag->http_url),
+                 strchr(hh, ':') ? "http://[%s]:%d" : "http://%s:%d", hh,
+                 http_server_port(ag->http));
+    else /* HTTPS only: watches need CONSUL_CACERT in their environment */
+        snprintf(ag->http_url, sizeof(ag->http_url),
+                 strchr(hh, ':') ? "https://[%s]:%d" : "https://%s:%d", hh,
+                 http_server_port(ag->https));
     ag->filedefs = agent_filedefs_new(&ag->loop, ag->local);
     agent_filedefs_apply(ag->filedefs, c);
     ag->watches = agent_watches_start(&ag->loop, &c->watches, ag->http_url);
@@ -696,8 +742,15 @@ static int run(struct agent *ag)
     cn_info("agent", "        Datacenter: %s", c->datacenter);
     cn_info("agent", "            Server: true (Bootstrap: %s, expect %lld)",
             c->bootstrap ? "true" : "false", (long long)c->bootstrap_expect);
-    cn_info("agent", "       Client Addr: %s (HTTP: %d)", c->client_addr,
-            http_server_port(ag->http));
+    cn_info("agent", "       Client Addr: %s (HTTP: %d, HTTPS: %d)", c->client_addr,
+            ag->http ? http_server_port(ag->http) : -1,
+            ag->https ? http_server_port(ag->https) : -1);
+    cn_info("agent", "      Server RPC TLS: %s",
+            !ag->tls.rpc                                ? "off"
+            : ag->tls.rpc_incoming && ag->tls.rpc_outgoing ? "mutual (verify_incoming, verify_outgoing)"
+            : ag->tls.rpc_outgoing                         ? "outgoing (verify_outgoing)"
+            : ag->tls.rpc_incoming                         ? "incoming required (verify_incoming)"
+                                                           : "accepted (certificate configured)");
     cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
             (long long)c->server_port);
     cn_info("agent", "          Data dir: %s%s", c->data_dir,
@@ -719,7 +772,10 @@ static int run(struct agent *ag)
     return ag->status;
 
 out_http:
-    http_server_stop(ag->http, NULL, NULL);
+    if (ag->https)
+        http_server_stop(ag->https, NULL, NULL);
+    if (ag->http)
+        http_server_stop(ag->http, NULL, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
 out_dns:
     dns_server_stop(ag->dns, NULL, NULL);
@@ -734,6 +790,7 @@ out_loop:
     uv_walk(&ag->loop, on_closed_walk, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ag->loop);
+    agent_tls_free(&ag->tls);
     return 1;
 }
 
