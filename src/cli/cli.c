@@ -18,8 +18,8 @@
 #include "cli/cli.h"
 #include "cli/cli_int.h"
 
-/* Consul's "HTTP API Options" and "API Options" that make sense without TLS
- * client certificates (https://developer.hashicorp.com/consul/commands#api-options). */
+/* Consul's "HTTP API Options" and "API Options"
+ * (https://developer.hashicorp.com/consul/commands#api-options). */
 const struct cli_flag cli__http_flags[] = {
     {"http-addr", CLI_STR, "address",
      "The `address` and port of the Cairn HTTP agent. The value can be an IP address or DNS "
@@ -30,6 +30,21 @@ const struct cli_flag cli__http_flags[] = {
     {"token", CLI_STR, "value",
      "ACL token to use in the request, sent as X-Consul-Token. This can also be specified via "
      "the CAIRN_HTTP_TOKEN or CONSUL_HTTP_TOKEN environment variables."},
+    {"ca-file", CLI_STR, "value",
+     "Path to a CA file to use for TLS when communicating with Cairn. This can also be "
+     "specified via the CONSUL_CACERT environment variable."},
+    {"ca-path", CLI_STR, "value",
+     "Path to a directory of CA certificates to use for TLS when communicating with Cairn. "
+     "This can also be specified via the CONSUL_CAPATH environment variable."},
+    {"client-cert", CLI_STR, "value",
+     "Path to a client cert file to use for TLS when 'verify_incoming' is enabled. This can "
+     "also be specified via the CONSUL_CLIENT_CERT environment variable."},
+    {"client-key", CLI_STR, "value",
+     "Path to a client key file to use for TLS when 'verify_incoming' is enabled. This can "
+     "also be specified via the CONSUL_CLIENT_KEY environment variable."},
+    {"tls-server-name", CLI_STR, "value",
+     "The server name to use as the SNI host when connecting via TLS. This can also be "
+     "specified via the CONSUL_TLS_SERVER_NAME environment variable."},
     {"datacenter", CLI_STR, "name",
      "Name of the datacenter to query. If unspecified, this will default to the datacenter of "
      "the queried agent."},

@@ -238,6 +238,12 @@ int tls_ctx_new(const struct tls_opts *o, SSL_CTX **out, char *err, size_t errca
             goto fail;
         }
         if (SSL_CTX_use_PrivateKey_file(x, o->key_file, SSL_FILETYPE_PEM) != 1) {
+            if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+                ERR_clear_error();
+                snprintf(err, errcap, "%s: key_file \"%s\" does not match cert_file \"%s\"",
+                         o->what, o->key_file, o->cert_file);
+                goto fail;
+            }
             snprintf(err, errcap, "%s: key_file \"%s\": %s", o->what, o->key_file,
                      why(b, sizeof(b)));
             goto fail;
