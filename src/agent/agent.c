@@ -48,8 +48,8 @@ struct agent {
     struct http_server *https; /* NULL unless ports.https is set */
     int http_draining;         /* listeners still draining at shutdown */
     struct agent_tls tls;      /* contexts as loaded (start, reload) */
-    struct dns_server *dns; /* NULL when -dns-port=-1 */
-    uint64_t dns_query_rng; /* shuffles prepared-query answers (xorshift64, never 0) */
+    struct dns_server *dns;    /* NULL when -dns-port=-1 */
+    uint64_t dns_query_rng;    /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
     char **argv;
@@ -617,9 +617,8 @@ static int run(struct agent *ag)
                              .tls = ag->tls.rpc,
                              .tls_outgoing = ag->tls.rpc_outgoing,
                              .tls_required = ag->tls.rpc_incoming,
-                             .tls_server_name = ag->tls.rpc_server_hostname
-                                                    ? ag->tls.rpc_server_name
-                                                    : NULL};
+                             .tls_server_name =
+                                 ag->tls.rpc_server_hostname ? ag->tls.rpc_server_name : NULL};
     rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start: %s", err);
@@ -746,11 +745,12 @@ static int run(struct agent *ag)
             ag->http ? http_server_port(ag->http) : -1,
             ag->https ? http_server_port(ag->https) : -1);
     cn_info("agent", "      Server RPC TLS: %s",
-            !ag->tls.rpc                                ? "off"
-            : ag->tls.rpc_incoming && ag->tls.rpc_outgoing ? "mutual (verify_incoming, verify_outgoing)"
-            : ag->tls.rpc_outgoing                         ? "outgoing (verify_outgoing)"
-            : ag->tls.rpc_incoming                         ? "incoming required (verify_incoming)"
-                                                           : "accepted (certificate configured)");
+            !ag->tls.rpc ? "off"
+            : ag->tls.rpc_incoming && ag->tls.rpc_outgoing
+                ? "mutual (verify_incoming, verify_outgoing)"
+            : ag->tls.rpc_outgoing ? "outgoing (verify_outgoing)"
+            : ag->tls.rpc_incoming ? "incoming required (verify_incoming)"
+                                   : "accepted (certificate configured)");
     cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
             (long long)c->server_port);
     cn_info("agent", "          Data dir: %s%s", c->data_dir,

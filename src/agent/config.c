@@ -119,41 +119,54 @@ static const struct opt opts[] = {
     {NULL, "tls.defaults.tls_min_version", OPT_STR, OFF(tls_defaults.tls_min_version), "", 0, 0,
      "TLSv1_2 (default) or TLSv1_3; TLSv1_0 and TLSv1_1 are refused."},
     {NULL, "tls.defaults.tls_cipher_suites", OPT_STR, OFF(tls_defaults.tls_cipher_suites), "", 0, 0,
-     "Comma-separated TLS 1.2 cipher suites, Go names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...)."},
+     "Comma-separated TLS 1.2 cipher suites, Go names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "
+     "...)."},
     {NULL, "tls.internal_rpc.ca_file", OPT_STR, OFF(tls_rpc.ca_file), "", 0, 0,
      "server RPC: overrides tls.defaults.ca_file. PEM file of CA certificates."},
     {NULL, "tls.internal_rpc.ca_path", OPT_STR, OFF(tls_rpc.ca_path), "", 0, 0,
-     "server RPC: overrides tls.defaults.ca_path. Directory of PEM CA certificates (every file in it is loaded)."},
+     "server RPC: overrides tls.defaults.ca_path. Directory of PEM CA certificates (every file in "
+     "it is loaded)."},
     {NULL, "tls.internal_rpc.cert_file", OPT_STR, OFF(tls_rpc.cert_file), "", 0, 0,
      "server RPC: overrides tls.defaults.cert_file. PEM certificate (chain) presented to peers."},
     {NULL, "tls.internal_rpc.key_file", OPT_STR, OFF(tls_rpc.key_file), "", 0, 0,
      "server RPC: overrides tls.defaults.key_file. PEM private key of cert_file."},
     {NULL, "tls.internal_rpc.verify_incoming", OPT_BSTR, OFF(tls_rpc.verify_incoming), "", 0, 0,
-     "server RPC: overrides tls.defaults.verify_incoming. Require and verify a client certificate from the CA on incoming connections."},
+     "server RPC: overrides tls.defaults.verify_incoming. Require and verify a client certificate "
+     "from the CA on incoming connections."},
     {NULL, "tls.internal_rpc.verify_outgoing", OPT_BSTR, OFF(tls_rpc.verify_outgoing), "", 0, 0,
-     "server RPC: overrides tls.defaults.verify_outgoing. Use TLS on outgoing connections and verify the server's certificate against the CA."},
-    {NULL, "tls.internal_rpc.verify_server_hostname", OPT_BSTR, OFF(tls_rpc.verify_server_hostname), "", 0, 0,
-     "Server RPC: the peer's certificate must name server.<datacenter>.<domain> (implies verify_outgoing)."},
+     "server RPC: overrides tls.defaults.verify_outgoing. Use TLS on outgoing connections and "
+     "verify the server's certificate against the CA."},
+    {NULL, "tls.internal_rpc.verify_server_hostname", OPT_BSTR, OFF(tls_rpc.verify_server_hostname),
+     "", 0, 0,
+     "Server RPC: the peer's certificate must name server.<datacenter>.<domain> (implies "
+     "verify_outgoing)."},
     {NULL, "tls.internal_rpc.tls_min_version", OPT_STR, OFF(tls_rpc.tls_min_version), "", 0, 0,
-     "server RPC: overrides tls.defaults.tls_min_version. TLSv1_2 (default) or TLSv1_3; TLSv1_0 and TLSv1_1 are refused."},
+     "server RPC: overrides tls.defaults.tls_min_version. TLSv1_2 (default) or TLSv1_3; TLSv1_0 "
+     "and TLSv1_1 are refused."},
     {NULL, "tls.internal_rpc.tls_cipher_suites", OPT_STR, OFF(tls_rpc.tls_cipher_suites), "", 0, 0,
-     "server RPC: overrides tls.defaults.tls_cipher_suites. Comma-separated TLS 1.2 cipher suites, Go names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...)."},
+     "server RPC: overrides tls.defaults.tls_cipher_suites. Comma-separated TLS 1.2 cipher suites, "
+     "Go names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...)."},
     {NULL, "tls.https.ca_file", OPT_STR, OFF(tls_https.ca_file), "", 0, 0,
      "HTTPS: overrides tls.defaults.ca_file. PEM file of CA certificates."},
     {NULL, "tls.https.ca_path", OPT_STR, OFF(tls_https.ca_path), "", 0, 0,
-     "HTTPS: overrides tls.defaults.ca_path. Directory of PEM CA certificates (every file in it is loaded)."},
+     "HTTPS: overrides tls.defaults.ca_path. Directory of PEM CA certificates (every file in it is "
+     "loaded)."},
     {NULL, "tls.https.cert_file", OPT_STR, OFF(tls_https.cert_file), "", 0, 0,
      "HTTPS: overrides tls.defaults.cert_file. PEM certificate (chain) presented to peers."},
     {NULL, "tls.https.key_file", OPT_STR, OFF(tls_https.key_file), "", 0, 0,
      "HTTPS: overrides tls.defaults.key_file. PEM private key of cert_file."},
     {NULL, "tls.https.verify_incoming", OPT_BSTR, OFF(tls_https.verify_incoming), "", 0, 0,
-     "HTTPS: overrides tls.defaults.verify_incoming. Require and verify a client certificate from the CA on incoming connections."},
+     "HTTPS: overrides tls.defaults.verify_incoming. Require and verify a client certificate from "
+     "the CA on incoming connections."},
     {NULL, "tls.https.verify_outgoing", OPT_BSTR, OFF(tls_https.verify_outgoing), "", 0, 0,
-     "HTTPS: overrides tls.defaults.verify_outgoing. Use TLS on outgoing connections and verify the server's certificate against the CA."},
+     "HTTPS: overrides tls.defaults.verify_outgoing. Use TLS on outgoing connections and verify "
+     "the server's certificate against the CA."},
     {NULL, "tls.https.tls_min_version", OPT_STR, OFF(tls_https.tls_min_version), "", 0, 0,
-     "HTTPS: overrides tls.defaults.tls_min_version. TLSv1_2 (default) or TLSv1_3; TLSv1_0 and TLSv1_1 are refused."},
+     "HTTPS: overrides tls.defaults.tls_min_version. TLSv1_2 (default) or TLSv1_3; TLSv1_0 and "
+     "TLSv1_1 are refused."},
     {NULL, "tls.https.tls_cipher_suites", OPT_STR, OFF(tls_https.tls_cipher_suites), "", 0, 0,
-     "HTTPS: overrides tls.defaults.tls_cipher_suites. Comma-separated TLS 1.2 cipher suites, Go names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...)."},
+     "HTTPS: overrides tls.defaults.tls_cipher_suites. Comma-separated TLS 1.2 cipher suites, Go "
+     "names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...)."},
     {NULL, "ca_file", OPT_STR, OFF(tls_legacy.ca_file), "", 0, 0,
      "Deprecated (Consul): tls.defaults.ca_file when that is not set."},
     {NULL, "ca_path", OPT_STR, OFF(tls_legacy.ca_path), "", 0, 0,

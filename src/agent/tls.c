@@ -32,16 +32,29 @@ static void resolve(const struct agent_config *c, const struct agent_tls_keys *k
     o->key_file = pick(k->key_file, d->key_file, l->key_file, NULL);
     o->verify_incoming =
         truthy(pick(k->verify_incoming, legacy_vi, d->verify_incoming, l->verify_incoming));
-    o->verify_outgoing = truthy(pick(k->verify_outgoing, d->verify_outgoing, l->verify_outgoing,
-                                     NULL));
+    o->verify_outgoing =
+        truthy(pick(k->verify_outgoing, d->verify_outgoing, l->verify_outgoing, NULL));
     o->min_version = pick(k->tls_min_version, d->tls_min_version, l->tls_min_version, NULL);
-    o->cipher_suites =
-        pick(k->tls_cipher_suites, d->tls_cipher_suites, l->tls_cipher_suites, NULL);
+    o->cipher_suites = pick(k->tls_cipher_suites, d->tls_cipher_suites, l->tls_cipher_suites, NULL);
 }
 
 int agent_tls_load(const struct agent_config *c, struct agent_tls *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof(*out));
+    /* A bad version is named by the key that set it, before inheritance. */
+    const struct {
+        const char *key, *v;
+    } vers[] = {{"tls.defaults.", c->tls_defaults.tls_min_version},
+                {"tls.https.", c->tls_https.tls_min_version},
+                {"tls.internal_rpc.", c->tls_rpc.tls_min_version},
+                {"", c->tls_legacy.tls_min_version}};
+    for (size_t i = 0; i < sizeof(vers) / sizeof(vers[0]); i++) {
+        char e[300];
+        if (tls_min_version_check(vers[i].v, e, sizeof(e))) {
+            snprintf(err, errcap, "%s%s", vers[i].key, e);
+            return CN_EINVAL;
+        }
+    }
     struct tls_opts h = {.what = "tls.https"}, r = {.what = "tls.internal_rpc"};
     resolve(c, &c->tls_https, c->verify_incoming_https, &h);
     resolve(c, &c->tls_rpc, c->verify_incoming_rpc, &r);
@@ -50,8 +63,9 @@ int agent_tls_load(const struct agent_config *c, struct agent_tls *out, char *er
     if (out->rpc_server_hostname)
         r.verify_outgoing = true; /* Consul: verify_server_hostname implies verify_outgoing */
     if (c->http_port < 0 && c->https_port < 0) {
-        snprintf(err, errcap, "ports.http and ports.https are both -1: the agent would have no "
-                              "HTTP API");
+        snprintf(err, errcap,
+                 "ports.http and ports.https are both -1: the agent would have no "
+                 "HTTP API");
         return CN_EINVAL;
     }
     int rc;

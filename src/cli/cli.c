@@ -325,8 +325,8 @@ const struct cli_cmd cli__cmds[] = {
      "      $ cairn tls cert create -server -dc dc1\n"
      "      $ cairn tls cert create -client -dc dc1",
      NULL, 0, NULL},
-    {"tls ca", "Helpers for CAs",
-     "Usage: cairn tls ca <subcommand> [options]\n\n  Create a CA.", NULL, 0, NULL},
+    {"tls ca", "Helpers for CAs", "Usage: cairn tls ca <subcommand> [options]\n\n  Create a CA.",
+     NULL, 0, NULL},
     {"tls ca create", "Create a new cairn CA",
      "Usage: cairn tls ca create [options]\n\n"
      "  Create a new CA: an ECDSA P-256 key and a self-signed certificate,\n"
@@ -336,8 +336,7 @@ const struct cli_cmd cli__cmds[] = {
      "      ==> Saved consul-agent-ca-key.pem",
      cli__tls_ca_flags, 0, cli__run_tls_ca_create},
     {"tls cert", "Helpers for certificates",
-     "Usage: cairn tls cert <subcommand> [options]\n\n  Create a certificate.", NULL, 0,
-     NULL},
+     "Usage: cairn tls cert <subcommand> [options]\n\n  Create a certificate.", NULL, 0, NULL},
     {"tls cert create", "Create a new certificate",
      "Usage: cairn tls cert create [options]\n\n"
      "  Create a new certificate signed by the CA: <dc>-<kind>-<domain>-<n>.pem and\n"

@@ -12,7 +12,8 @@
 #include "tls/tls.h"
 
 const struct cli_flag cli__tls_ca_flags[] = {
-    {"days", CLI_INT, "value", "Provide number of days the CA is valid for. Defaults to 1825 days."},
+    {"days", CLI_INT, "value",
+     "Provide number of days the CA is valid for. Defaults to 1825 days."},
     {"domain", CLI_STR, "value", "Domain of Cairn cluster. Defaults to consul."},
     {"name-constraint", CLI_BOOL, NULL,
      "Add name constraints for the CA. Results in rejecting certificates for other DNS than "
@@ -28,11 +29,13 @@ const struct cli_flag cli__tls_cert_flags[] = {
     {"server", CLI_BOOL, NULL, "Generate server certificate."},
     {"client", CLI_BOOL, NULL, "Generate client certificate."},
     {"cli", CLI_BOOL, NULL, "Generate cli certificate."},
-    {"dc", CLI_STR, "value", "Provide the datacenter. Matters only for -server certificates. "
-                             "Defaults to dc1."},
+    {"dc", CLI_STR, "value",
+     "Provide the datacenter. Matters only for -server certificates. "
+     "Defaults to dc1."},
     {"domain", CLI_STR, "value", "Domain of Cairn cluster. Defaults to consul."},
-    {"days", CLI_INT, "value", "Provide number of days the certificate is valid for. Defaults "
-                               "to 365 days."},
+    {"days", CLI_INT, "value",
+     "Provide number of days the certificate is valid for. Defaults "
+     "to 365 days."},
     {"node", CLI_STR, "value",
      "When generating a server cert and this is set an additional dns name is included of the "
      "form <node>.server.<datacenter>.<domain>."},
@@ -109,8 +112,8 @@ int cli__run_tls_cert_create(struct cli_ctx *c, const struct cli_args *a)
         fprintf(c->err, "==> Error: too many arguments\n");
         return 1;
     }
-    int kinds = cli__flag_bool(a, "server") + cli__flag_bool(a, "client") +
-                cli__flag_bool(a, "cli");
+    int kinds =
+        cli__flag_bool(a, "server") + cli__flag_bool(a, "client") + cli__flag_bool(a, "cli");
     if (kinds != 1) {
         fprintf(c->err, "==> Please provide either -server, -client, or -cli\n");
         return 1;
@@ -162,11 +165,10 @@ int cli__run_tls_cert_create(struct cli_ctx *c, const struct cli_args *a)
     r.cert_path = cert;
     r.key_path = key;
     if (r.kind == TLS_CERT_SERVER)
-        fprintf(c->out,
-                "==> WARNING: Server Certificates grants authority to become a\n"
-                "    server and access all state in the cluster including root keys\n"
-                "    and all ACL tokens. Do not distribute them to production hosts\n"
-                "    that are not server nodes. Store them as securely as CA keys.\n");
+        fprintf(c->out, "==> WARNING: Server Certificates grants authority to become a\n"
+                        "    server and access all state in the cluster including root keys\n"
+                        "    and all ACL tokens. Do not distribute them to production hosts\n"
+                        "    that are not server nodes. Store them as securely as CA keys.\n");
     fprintf(c->out, "==> Using %s and %s\n", ca, cakey);
     char err[512];
     if (tls_cert_create(&r, err, sizeof(err))) {

@@ -382,8 +382,8 @@ static void probe_connected(uv_connect_t *c, int status)
          * not needed (the probe hangs up after reading it). */
         char err[200];
         p->tls = tls_conn_new(p->s->tls, false, true, p->s->tls_name[0] ? p->s->tls_name : NULL);
-        if (!p->tls || tls_conn_read(p->tls, (uv_stream_t *)&p->tcp, probe_plain, p, err,
-                                     sizeof(err)) < 0) {
+        if (!p->tls ||
+            tls_conn_read(p->tls, (uv_stream_t *)&p->tcp, probe_plain, p, err, sizeof(err)) < 0) {
             snprintf(p->err, sizeof(p->err), "%s: could not start TLS", p->addr);
             srv__probe_end(p);
             return;

@@ -57,8 +57,7 @@ static int write_pem(const char *path, bool key, void *obj, char *err, size_t er
         snprintf(err, errcap, "%s: %s", path, strerror(errno));
         return CN_EIO;
     }
-    int ok = key ? PEM_write_PrivateKey(f, obj, NULL, NULL, 0, NULL, NULL)
-                 : PEM_write_X509(f, obj);
+    int ok = key ? PEM_write_PrivateKey(f, obj, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, obj);
     if (fclose(f) != 0)
         ok = 0;
     if (!ok) {
@@ -124,8 +123,9 @@ int tls_ca_create(const struct tls_ca_req *r, char *err, size_t errcap)
         goto fail;
     if (r->name_constraint) {
         char nc[2048];
-        size_t len = (size_t)snprintf(nc, sizeof(nc), "critical,permitted;DNS:%s,permitted;DNS:"
-                                                      "localhost",
+        size_t len = (size_t)snprintf(nc, sizeof(nc),
+                                      "critical,permitted;DNS:%s,permitted;DNS:"
+                                      "localhost",
                                       r->domain);
         for (size_t i = 0; i < r->nextra && len < sizeof(nc); i++)
             len += (size_t)snprintf(nc + len, sizeof(nc) - len, ",permitted;DNS:%s",

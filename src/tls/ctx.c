@@ -184,7 +184,8 @@ int tls_ctx_new(const struct tls_opts *o, SSL_CTX **out, char *err, size_t errca
         snprintf(err, errcap, "%s: VerifyOutgoing set, and no CA certificate provided!", o->what);
         return CN_EINVAL;
     }
-    bool v13 = set(o->min_version) && strstr(o->min_version, "13") != NULL;
+    bool v13 = set(o->min_version) &&
+               (!strcmp(o->min_version, "TLSv1_3") || !strcmp(o->min_version, "tls13"));
     if (v13 && set(o->cipher_suites)) {
         snprintf(err, errcap,
                  "%s: tls_cipher_suites cannot be set with tls_min_version TLSv1_3 (TLS 1.3 "
@@ -255,10 +256,9 @@ int tls_ctx_new(const struct tls_opts *o, SSL_CTX **out, char *err, size_t errca
             goto fail;
         }
     }
-    SSL_CTX_set_verify(x,
-                       o->verify_incoming ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                          : SSL_VERIFY_NONE,
-                       NULL);
+    SSL_CTX_set_verify(
+        x, o->verify_incoming ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE,
+        NULL);
     *out = x;
     return 0;
 fail:

@@ -31,11 +31,11 @@
 /* One interface's settings; strings borrowed, NULL or "" when unset. */
 struct tls_opts {
     const char *ca_file, *ca_path, *cert_file, *key_file;
-    bool verify_incoming;        /* a peer (TLS client) must present a certificate from the CA */
-    bool verify_outgoing;        /* we verify the server we dial against the CA */
-    const char *min_version;     /* "TLSv1_2" (default when empty), "TLSv1_3" */
-    const char *cipher_suites;   /* Go names, comma-separated ("": OpenSSL's defaults) */
-    const char *what;            /* for errors: "tls.https", "tls.internal_rpc" */
+    bool verify_incoming;      /* a peer (TLS client) must present a certificate from the CA */
+    bool verify_outgoing;      /* we verify the server we dial against the CA */
+    const char *min_version;   /* "TLSv1_2" (default when empty), "TLSv1_3" */
+    const char *cipher_suites; /* Go names, comma-separated ("": OpenSSL's defaults) */
+    const char *what;          /* for errors: "tls.https", "tls.internal_rpc" */
 };
 
 /* Build a context that can act as server and client (TLS_method). Returns 0
@@ -93,9 +93,9 @@ bool tls_conn_peer_has_name(const struct tls_conn *t, const char *name);
 /* ---- the built-in CA (cert.c) ----------------------------------------------------- */
 
 struct tls_ca_req {
-    int days;                  /* validity */
-    const char *domain;        /* "consul": permitted name constraint and file names */
-    bool name_constraint;      /* add permitted DNS subtrees: domain, localhost, additional */
+    int days;             /* validity */
+    const char *domain;   /* "consul": permitted name constraint and file names */
+    bool name_constraint; /* add permitted DNS subtrees: domain, localhost, additional */
     const char *const *extra_constraints;
     size_t nextra;
     const char *cert_path, *key_path; /* where to write (0644 cert, 0600 key; O_EXCL) */

@@ -161,7 +161,7 @@ static int conn_write(struct xconn *c, unsigned n)
     c->wreq.data = c;
     if (c->tls)
         return tls_conn_write(c->tls, (uv_stream_t *)&c->tcp, c->bufs, n, tls_written, c) ? UV_EIO
-                                                                                         : 0;
+                                                                                          : 0;
     return uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, n, write_done);
 }
 

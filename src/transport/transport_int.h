@@ -42,7 +42,7 @@ struct xconn {
     /* conn.c */
     enum conn_state state;
     bool outbound, closing, writing;
-    bool dropped;        /* the queue was counted in drops_closed */
+    bool dropped; /* the queue was counted in drops_closed */
     /* TLS: the connection's state (NULL: plaintext); sniff: inbound, its
      * first byte decides TLS or plaintext; hello_sent: ours went out (with
      * TLS only after the handshake) */

@@ -338,7 +338,7 @@ static void test_every_error_with_position(void **state)
              path);
     assert_non_null(strstr(err, want));
     assert_null(strstr(err, "ports.grpc\"")); /* -1: Consul's "off", accepted */
-    assert_null(strstr(err, "ui_config")); /* enabled = false: accepted */
+    assert_null(strstr(err, "ui_config"));    /* enabled = false: accepted */
     agent_config_free(&c);
     unlink(path);
     rmdir(dir);
