@@ -411,3 +411,20 @@ def test_plaintext_server_refused(mtls_cluster, tmp_path, pki):
     a = rogue(c, tmp_path, pki, "plain", tls=False)
     wait_until(lambda: refused(c, lambda l: "a plaintext connection" in l), what="refusal logged")
     assert_never_joins(c, a)
+
+
+def test_libcairn_over_https(https_agent, pki):
+    driver = os.path.join(os.path.dirname(os.path.abspath(CAIRN_BIN)), "libcairn_driver")
+    if not os.path.exists(driver):
+        pytest.skip("libcairn_driver not built next to CAIRN_BIN")
+    a = https_agent
+    env = dict(os.environ, CAIRN_HTTP_ADDR="https://127.0.0.1:%d" % a.https_port,
+               CONSUL_CACERT=p(pki, "good", "consul-agent-ca.pem"),
+               CONSUL_CLIENT_CERT=p(pki, "good", "dc1-client-consul-0.pem"),
+               CONSUL_CLIENT_KEY=p(pki, "good", "dc1-client-consul-0-key.pem"))
+    out = subprocess.run([driver, "web-unused"], input="kv put lib/tls one\nkv get lib/tls\n",
+                         capture_output=True, text=True, timeout=30, env=env)
+    replies = [l for l in out.stdout.splitlines() if not l.startswith("change ")]
+    assert replies[:1] == ["ok"], out.stdout + out.stderr
+    assert replies[1].startswith("ok one "), out.stdout
+    assert a.get("/v1/kv/lib/tls?raw").text == "one"

@@ -52,9 +52,13 @@ static void make_cert(const char *ca, enum tls_cert_kind kind, const char *out)
     snprintf(cac, sizeof(cac), "%s-ca.pem", ca);
     snprintf(cak, sizeof(cak), "%s-ca-key.pem", ca);
     const char *ips[] = {"10.0.0.7"};
-    struct tls_cert_req r = {.kind = kind, .days = 30, .dc = "dc1", .domain = "consul",
+    struct tls_cert_req r = {.kind = kind,
+                             .days = 30,
+                             .dc = "dc1",
+                             .domain = "consul",
                              .node = kind == TLS_CERT_SERVER ? "n1" : NULL,
-                             .ips = ips, .nips = 1};
+                             .ips = ips,
+                             .nips = 1};
     r.ca_cert = path(cac);
     r.ca_key = path(cak);
     r.cert_path = path(cert);
@@ -134,7 +138,8 @@ static void test_ctx_errors(void **state)
 {
     (void)state;
     char err[512];
-    struct tls_opts ok = {.ca_file = path("a-ca.pem"), .cert_file = path("server.pem"),
+    struct tls_opts ok = {.ca_file = path("a-ca.pem"),
+                          .cert_file = path("server.pem"),
                           .key_file = path("server-key.pem")};
     assert_int_equal(ctx_err(ok, err, sizeof(err)), 0);
     struct tls_opts o = ok;
@@ -155,11 +160,13 @@ static void test_ctx_errors(void **state)
     o.cipher_suites = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_RC4_128_SHA";
     assert_int_equal(ctx_err(o, err, sizeof(err)), CN_EINVAL);
     assert_non_null(strstr(err, "unsupported cipher \"TLS_RSA_WITH_RC4_128_SHA\""));
-    o.cipher_suites = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384";
+    o.cipher_suites =
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384";
     assert_int_equal(ctx_err(o, err, sizeof(err)), 0);
     o.min_version = "TLSv1_3";
     assert_int_equal(ctx_err(o, err, sizeof(err)), CN_EINVAL);
-    o = (struct tls_opts){.verify_incoming = true, .cert_file = path("server.pem"),
+    o = (struct tls_opts){.verify_incoming = true,
+                          .cert_file = path("server.pem"),
                           .key_file = path("server-key.pem")};
     assert_int_equal(ctx_err(o, err, sizeof(err)), CN_EINVAL);
     assert_non_null(strstr(err, "VerifyIncoming set, and no CA certificate provided!"));
@@ -265,8 +272,8 @@ static void handshake(SSL_CTX *sctx, SSL_CTX *cctx, const char *name, struct end
         uv_pipe_open(&ends[i]->pipe, fds[i]);
         ends[i]->pipe.data = ends[i];
         ends[i]->server = i == 0;
-        ends[i]->t = i == 0 ? tls_conn_new(sctx, true, false, NULL)
-                            : tls_conn_new(cctx, false, true, name);
+        ends[i]->t =
+            i == 0 ? tls_conn_new(sctx, true, false, NULL) : tls_conn_new(cctx, false, true, name);
         assert_non_null(ends[i]->t);
         uv_read_start((uv_stream_t *)&ends[i]->pipe, alloc_cb, read_cb);
     }
