@@ -301,12 +301,28 @@ static int reload_config(struct agent *ag, char *err, size_t errcap)
     if (!rc && !(rc = agent_tls_load(&nc, &nt, err, errcap))) {
         if (ag->https && nt.https)
             http_server_set_tls(ag->https, nt.https);
-        if (ag->srv && nt.rpc && ag->tls.rpc)
+        bool same_mode = !nt.rpc == !ag->tls.rpc && nt.rpc_incoming == ag->tls.rpc_incoming &&
+                         nt.rpc_outgoing == ag->tls.rpc_outgoing &&
+                         nt.rpc_server_hostname == ag->tls.rpc_server_hostname;
+        if (!same_mode) {
+            cn_warn("agent", "reload: server RPC's TLS mode (on/off, verify_incoming, "
+                             "verify_outgoing, verify_server_hostname) cannot change while "
+                             "running and is kept (restart to change it)");
+        } else if (ag->srv && nt.rpc) {
             srv_set_tls(ag->srv, nt.rpc);
-        if (nt.https || nt.rpc)
+        }
+        if (nt.https || (same_mode && nt.rpc))
             cn_info("agent", "reload: TLS certificates and keys loaded again");
-        agent_tls_free(&ag->tls);
-        ag->tls = nt;
+        if (ag->tls.https)
+            SSL_CTX_free(ag->tls.https);
+        ag->tls.https = nt.https;
+        if (same_mode) {
+            if (ag->tls.rpc)
+                SSL_CTX_free(ag->tls.rpc);
+            ag->tls.rpc = nt.rpc;
+        } else if (nt.rpc) {
+            SSL_CTX_free(nt.rpc);
+        }
     }
     if (rc) {
         agent_config_free(&nc);

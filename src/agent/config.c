@@ -999,6 +999,9 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
         if (!o->key || o->type == OPT_UNSUP || o->type == OPT_DEFS || o->type == OPT_LIST ||
             !strcmp(o->key, "log_level"))
             continue;
+        /* TLS files reload; agent/tls.c's caller says what of server RPC's mode is kept. */
+        if (o->off >= OFF(tls_ca_file) && o->off <= OFF(verify_incoming_https))
+            continue;
         const char *pa = (const char *)a + o->off, *pb = (const char *)b + o->off;
         char va[64], vb[64];
         const char *ta = va, *tb = vb;
