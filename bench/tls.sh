@@ -15,7 +15,7 @@
 #              verify_server_hostname
 #
 # Knobs: BENCH_SECONDS (8) per wrk run, BENCH_CONNS (16), BENCH_TMPDIR
-# (build/bench: a real disk), BENCH_SKIP ("" or words of: nginx raft).
+# (build/bench: a real disk), BENCH_SKIP ("" or words of: https nginx raft).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -87,6 +87,7 @@ KEY=$TMP/pki/dc1-server-consul-0-key.pem
 echo "# bench/tls.sh: $(date -u +%FT%TZ), $(nproc) cores, ${BENCH_SECONDS}s per run, $BENCH_CONNS connections, $(openssl version)"
 
 # ---- one agent: HTTP and HTTPS --------------------------------------------------
+if ! skip https; then
 HP=$(free_port); SP=$(free_port); RP=$(free_port)
 cat >"$TMP/https.hcl" <<EOF
 tls { https { cert_file = "$CERT" key_file = "$KEY" } }
@@ -152,6 +153,7 @@ if [ "$NGINX" = 1 ]; then
 fi
 echo "cairn HTTPS/HTTP keep-alive:   $(ratio "$R_cairn_https_keepalive" "$R_cairn_http_keepalive")"
 cleanup
+fi
 
 # ---- Raft: 3 servers, plaintext vs mutual TLS -------------------------------------
 if ! skip raft; then
@@ -187,8 +189,8 @@ if ! skip raft; then
 tls {
   defaults {
     ca_file = "$CA"
-    cert_file = "$TMP/pki/dc1-server-consul-$((i + 1)).pem"
-    key_file = "$TMP/pki/dc1-server-consul-$((i + 1))-key.pem"
+    cert_file = "$TMP/pki/dc1-server-consul-$i.pem"
+    key_file = "$TMP/pki/dc1-server-consul-$i-key.pem"
     verify_incoming = true
     verify_outgoing = true
   }

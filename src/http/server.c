@@ -613,6 +613,8 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
     if (!(r->flags & HTTP__R_PARKED)) {
         r->flags |= HTTP__R_PARKED;
         c->srv->stats.parked++;
+        if (c->tls)
+            tls_conn_idle(c->tls); /* a parked query keeps no TLS buffers */
     }
     /* At least 1 ms so that re-parking from the timeout callback cannot
      * spin the timer loop. */

@@ -188,6 +188,11 @@ int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, un
     return drain(t, st, done, arg);
 }
 
+void tls_conn_idle(struct tls_conn *t)
+{
+    SSL_free_buffers(t->ssl); /* refuses (harmlessly) while records are pending */
+}
+
 void tls_conn_close_notify(struct tls_conn *t, uv_stream_t *st)
 {
     if (SSL_is_init_finished(t->ssl) && SSL_shutdown(t->ssl) >= 0)

@@ -214,7 +214,6 @@ int tls_ctx_new(const struct tls_opts *o, SSL_CTX **out, char *err, size_t errca
     rc = CN_EINVAL;
     SSL_CTX_set_min_proto_version(x, v13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(x, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(x, SSL_MODE_RELEASE_BUFFERS);
     if (*ciphers && SSL_CTX_set_cipher_list(x, ciphers) != 1) {
         snprintf(err, errcap, "%s: tls_cipher_suites: %s", o->what, why(b, sizeof(b)));
         goto fail;

@@ -84,6 +84,12 @@ bool tls_conn_ready(const struct tls_conn *t); /* handshake done */
 int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, unsigned nbufs,
                    void (*done)(void *arg, int status), void *arg);
 
+/* A connection that will be quiet for a while (a parked blocking query):
+ * give back OpenSSL's record buffers (about 34 KiB; allocated again on the
+ * next record). Buffers are kept between records otherwise, for keep-alive
+ * throughput. */
+void tls_conn_idle(struct tls_conn *t);
+
 /* Queue a close_notify alert (written to st). */
 void tls_conn_close_notify(struct tls_conn *t, uv_stream_t *st);
 

@@ -403,6 +403,7 @@ static void hello_done(struct xconn *c, const struct xport_hello *h)
 
 static int send_hello(struct xconn *c);
 static int conn_plain(void *arg, const char *p, size_t n);
+static bool tls_hello(struct xconn *c);
 static void tls_input(struct xconn *c, const char *p, size_t n);
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -465,6 +466,10 @@ static int conn_plain(void *arg, const char *p, size_t n)
     char w[128];
     if (c->closing)
         return 1;
+    /* TLS: ours first (the peer's hello, in this same read, brings the
+     * connection up and lets frames flush: they must follow our hello). */
+    if (c->tls && !c->hello_sent && !tls_hello(c))
+        return 1;
     if (c->state == CS_HELLO) {
         size_t before = c->hello_in_len;
         size_t take = sizeof(c->hello_in) - before;
@@ -505,7 +510,6 @@ static int conn_plain(void *arg, const char *p, size_t n)
  * names what it must) our hello, then the plaintext to conn_plain. */
 static void tls_step(struct xconn *c)
 {
-    struct xport *x = c->x;
     char err[256], why[400];
     int rc = tls_conn_read(c->tls, (uv_stream_t *)&c->tcp, conn_plain, c, err, sizeof(err));
     if (c->closing)
@@ -520,19 +524,30 @@ static void tls_step(struct xconn *c)
         xport__conn_close(c);
         return;
     }
-    if (!c->hello_sent && tls_conn_ready(c->tls)) {
-        if (!c->outbound && x->tls_name[0] && !tls_conn_peer_has_name(c->tls, x->tls_name)) {
-            /* verify_server_hostname: only a server certificate may speak Raft. */
-            snprintf(why, sizeof(why),
-                     "its certificate does not name %s (verify_server_hostname: a client "
-                     "certificate cannot pose as a server)",
-                     x->tls_name);
-            refuse(c, why);
-            return;
-        }
-        if (send_hello(c))
-            xport__conn_close(c);
+    if (!c->hello_sent && tls_conn_ready(c->tls))
+        tls_hello(c);
+}
+
+/* The handshake is done: check the peer's name, send our hello. False when
+ * the connection was refused or failed (closing). */
+static bool tls_hello(struct xconn *c)
+{
+    struct xport *x = c->x;
+    char why[400];
+    if (!c->outbound && x->tls_name[0] && !tls_conn_peer_has_name(c->tls, x->tls_name)) {
+        /* verify_server_hostname: only a server certificate may speak Raft. */
+        snprintf(why, sizeof(why),
+                 "its certificate does not name %s (verify_server_hostname: a client "
+                 "certificate cannot pose as a server)",
+                 x->tls_name);
+        refuse(c, why);
+        return false;
     }
+    if (send_hello(c)) {
+        xport__conn_close(c);
+        return false;
+    }
+    return true;
 }
 
 static void tls_input(struct xconn *c, const char *p, size_t n)

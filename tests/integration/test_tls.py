@@ -356,6 +356,8 @@ def test_mtls_cluster_replicates_and_fails_over(mtls_cluster):
     assert f.get("/v1/kv/m/c?raw").text == "3"
     ldr.start()  # rejoins over TLS
     wait_until(lambda: ldr.get("/v1/kv/m/c?raw&stale").text == "3", what="old leader caught up")
+    for a in c.agents:  # our hello always precedes frames (it once raced them)
+        assert "bad magic" not in a.log_text() and "refused outbound" not in a.log_text()
 
 
 def rogue(mtls_cluster, tmp_path, pki, name, **kw):
