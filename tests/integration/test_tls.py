@@ -360,12 +360,22 @@ def test_mtls_cluster_replicates_and_fails_over(mtls_cluster):
         assert "bad magic" not in a.log_text() and "refused outbound" not in a.log_text()
 
 
-def rogue(mtls_cluster, tmp_path, pki, name, **kw):
-    c = mtls_cluster
-    a = ClusterAgent(tmp_path, name, join_ports=[x.server_port for x in c.agents],
-                     extra_args=["-config-file=" + rpc_conf(tmp_path, pki, name=name, **kw)])
-    a.start(wait=False)
-    return a
+@pytest.fixture
+def rogue(mtls_cluster, tmp_path, pki):
+    """Start servers that try to join the mTLS cluster; all closed afterwards."""
+    made = []
+
+    def start(name, **kw):
+        c = mtls_cluster
+        a = ClusterAgent(tmp_path, name, join_ports=[x.server_port for x in c.agents],
+                         extra_args=["-config-file=" + rpc_conf(tmp_path, pki, name=name, **kw)])
+        made.append(a)
+        a.start(wait=False)
+        return a
+
+    yield start
+    for a in made:
+        a.close()
 
 
 def refused(c, pred):
@@ -374,43 +384,40 @@ def refused(c, pred):
 
 
 def assert_never_joins(c, a):
-    try:
-        # it never learns a leader and is not a member of the configuration
-        for _ in range(20):
-            assert a.get("/v1/status/leader").json() == ""
-            assert a.proc.poll() is None
-        ldr = c.leader()
-        peers = ldr.get("/v1/status/peers").json()
-        assert a.rpc_addr not in peers and len(peers) == 3
-    finally:
-        a.close()
+    # it never learns a leader and is not a member of the configuration
+    for _ in range(20):
+        assert a.get("/v1/status/leader").json() == ""
+        assert a.proc.poll() is None
+    ldr = c.leader()
+    peers = ldr.get("/v1/status/peers").json()
+    assert a.rpc_addr not in peers and len(peers) == 3
 
 
-def test_server_with_other_ca_refused(mtls_cluster, tmp_path, pki):
+def test_server_with_other_ca_refused(mtls_cluster, rogue):
     c = mtls_cluster
     # it trusts both CAs, but its certificate is from the other one: the cluster refuses it
-    a = rogue(c, tmp_path, pki, "evil", which="other", trust_both=True)
+    a = rogue("evil", which="other", trust_both=True)
     wait_until(lambda: refused(c, lambda l: "127.0.0.1:" in l and "TLS handshake: certificate "
                                "verification failed" in l), what="refusal logged")
     assert_never_joins(c, a)
     # one that trusts only its own CA refuses the cluster, and says why
-    a = rogue(c, tmp_path, pki, "evil2", which="other")
+    a = rogue("evil2", which="other")
     wait_until(lambda: "TLS handshake: certificate verification failed" in a.log_text(),
                what="its own refusal logged")
     assert_never_joins(c, a)
 
 
-def test_client_cert_cannot_pose_as_server(mtls_cluster, tmp_path, pki):
+def test_client_cert_cannot_pose_as_server(mtls_cluster, rogue):
     c = mtls_cluster
-    a = rogue(c, tmp_path, pki, "poser", cert="dc1-client-consul-0")
+    a = rogue("poser", cert="dc1-client-consul-0")
     wait_until(lambda: refused(c, lambda l: "does not name server.dc1.consul" in l),
                what="refusal logged")
     assert_never_joins(c, a)
 
 
-def test_plaintext_server_refused(mtls_cluster, tmp_path, pki):
+def test_plaintext_server_refused(mtls_cluster, rogue):
     c = mtls_cluster
-    a = rogue(c, tmp_path, pki, "plain", tls=False)
+    a = rogue("plain", tls=False)
     wait_until(lambda: refused(c, lambda l: "a plaintext connection" in l), what="refusal logged")
     assert_never_joins(c, a)
 
