@@ -174,15 +174,37 @@ int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *ar
     return 0;
 }
 
+/* Small buffers (Raft messages, frame headers) are gathered into records of
+ * up to 16 KiB: one record (one AEAD pass, 22 bytes of overhead) per batch
+ * rather than per buffer. */
 int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, unsigned nbufs,
                    void (*done)(void *arg, int status), void *arg)
 {
-    for (unsigned i = 0; i < nbufs; i++) {
-        if (!bufs[i].len)
+    char gather[16384];
+    size_t g = 0;
+    for (unsigned i = 0; i <= nbufs; i++) {
+        size_t len = i < nbufs ? bufs[i].len : 0;
+        bool last = i == nbufs;
+        if (!last && g + len <= sizeof(gather)) {
+            memcpy(gather + g, bufs[i].base, len);
+            g += len;
             continue;
-        if (SSL_write(t->ssl, bufs[i].base, (int)bufs[i].len) != (int)bufs[i].len) {
+        }
+        if (g && SSL_write(t->ssl, gather, (int)g) != (int)g) {
             ERR_clear_error();
             return CN_EIO;
+        }
+        g = 0;
+        if (last)
+            break;
+        if (len > sizeof(gather)) { /* a large buffer goes as it is */
+            if (SSL_write(t->ssl, bufs[i].base, (int)len) != (int)len) {
+                ERR_clear_error();
+                return CN_EIO;
+            }
+        } else {
+            memcpy(gather, bufs[i].base, len);
+            g = len;
         }
     }
     return drain(t, st, done, arg);
