@@ -437,3 +437,31 @@ def test_libcairn_over_https(https_agent, pki):
     assert replies[:1] == ["ok"], out.stdout + out.stderr
     assert replies[1].startswith("ok one "), out.stdout
     assert a.get("/v1/kv/lib/tls?raw").text == "one"
+
+
+def test_https_drain_on_sigterm(https_agent, pki):
+    """A blocking query parked on HTTPS is answered when the agent stops."""
+    import threading
+    a = https_agent
+    ca = p(pki, "good", "consul-agent-ca.pem")
+    cc = (p(pki, "good", "dc1-client-consul-0.pem"), p(pki, "good", "dc1-client-consul-0-key.pem"))
+    base = "https://127.0.0.1:%d" % a.https_port
+    requests.put(base + "/v1/kv/drain", data="x", verify=ca, cert=cc, timeout=10)
+    idx = requests.get(base + "/v1/kv/drain", verify=ca, cert=cc,
+                       timeout=10).headers["X-Consul-Index"]
+    got = {}
+
+    def block():
+        got["r"] = requests.get(base + "/v1/kv/drain?index=%s&wait=60s" % idx, verify=ca,
+                                cert=cc, timeout=30)
+
+    t = threading.Thread(target=block)
+    t.start()
+    wait_until(lambda: int(requests.get(base + "/v1/agent/self", verify=ca, cert=cc,
+                                        timeout=10).json()["Stats"]["cairn"]["http_parked"]) >= 1,
+               what="parked over HTTPS")
+    a.proc.send_signal(signal.SIGTERM)
+    t.join(20)
+    assert not t.is_alive()
+    assert got["r"].status_code == 200 and got["r"].json()[0]["Key"] == "drain"
+    assert a.proc.wait(20) == 0
