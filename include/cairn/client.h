@@ -34,8 +34,12 @@ extern "C" {
 #endif
 
 struct cairn_client_opts {
-    const char *addr;        /* "host:port", "http://host:port"; NULL: $CAIRN_HTTP_ADDR,
-                                $CONSUL_HTTP_ADDR, then 127.0.0.1:8500 */
+    const char *addr;        /* "host:port", "http://host:port", "https://host:port"; NULL:
+                                $CAIRN_HTTP_ADDR, $CONSUL_HTTP_ADDR, then 127.0.0.1:8500.
+                                https (or $CONSUL_HTTP_SSL=true): the CA and a client
+                                certificate from $CONSUL_CACERT, $CONSUL_CLIENT_CERT,
+                                $CONSUL_CLIENT_KEY ($CAIRN_ first);
+                                $CONSUL_HTTP_SSL_VERIFY=false skips verification */
     const char *token;       /* X-Consul-Token; NULL: $CAIRN_HTTP_TOKEN, $CONSUL_HTTP_TOKEN */
     long connect_timeout_ms; /* 0: 2000 */
     long timeout_ms;         /* a non-blocking request's whole time; 0: 10000 */

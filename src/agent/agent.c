@@ -33,6 +33,7 @@
 #include "base/sdnotify.h"
 #include "base/mem.h"
 #include "dns/dns.h"
+#include "agent/tls.h"
 #include "http/http.h"
 #include "server/server.h"
 
@@ -44,10 +45,13 @@ struct agent {
     struct srv *srv;
     struct api *api;
     struct local *local;
-    struct http_server *http;
-    struct dns_server *dns; /* NULL when -dns-port=-1 */
-    struct agent_lan *lan;  /* LAN gossip; NULL when -serf-lan-port=-1 or -dev */
-    uint64_t dns_query_rng; /* shuffles prepared-query answers (xorshift64, never 0) */
+    struct http_server *http;  /* NULL with ports.http = -1 */
+    struct http_server *https; /* NULL unless ports.https is set */
+    int http_draining;         /* listeners still draining at shutdown */
+    struct agent_tls tls;      /* contexts as loaded (start, reload) */
+    struct dns_server *dns;    /* NULL when -dns-port=-1 */
+    struct agent_lan *lan;     /* LAN gossip; NULL when -serf-lan-port=-1 or -dev */
+    uint64_t dns_query_rng;    /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
     char **argv;
@@ -341,6 +345,9 @@ static void on_closed_walk(uv_handle_t *h, void *arg)
 static void http_stopped(void *arg)
 {
     struct agent *ag = arg;
+    if (--ag->http_draining > 0)
+        return; /* the other listener (HTTP or HTTPS) still drains */
+    agent_tls_free(&ag->tls);
     dns_server_stop(ag->dns, NULL, NULL);
     ag->dns = NULL;
     agent_watches_stop(ag->watches);
@@ -372,11 +379,14 @@ static void shutdown_agent(struct agent *ag)
     cn_sd_notify("STOPPING=1\nSTATUS=shutting down");
     /* Blocking queries in flight get the current result before the
      * connections close (SHUTDOWN_GRACE_MS to write them). */
+    ag->http_draining = 1 + (ag->http != NULL) + (ag->https != NULL);
     if (ag->http)
         http_server_drain(ag->http, SHUTDOWN_GRACE_MS, http_stopped, ag);
-    else
-        http_stopped(ag);
+    if (ag->https)
+        http_server_drain(ag->https, SHUTDOWN_GRACE_MS, http_stopped, ag);
+    http_stopped(ag);
     ag->http = NULL;
+    ag->https = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -412,6 +422,35 @@ static int reload_config(struct agent *ag, char *err, size_t errcap)
     int rc = agent_config_load(&nc, ag->argc, ag->argv, &help, err, errcap);
     if (!rc)
         rc = agent_defs_validate(&nc, err, errcap);
+    /* Certificates and keys are read again (new connections use them; open
+     * ones keep theirs): a bad file fails the reload, nothing changes. */
+    struct agent_tls nt;
+    if (!rc && !(rc = agent_tls_load(&nc, &nt, err, errcap))) {
+        if (ag->https && nt.https)
+            http_server_set_tls(ag->https, nt.https);
+        bool same_mode = !nt.rpc == !ag->tls.rpc && nt.rpc_incoming == ag->tls.rpc_incoming &&
+                         nt.rpc_outgoing == ag->tls.rpc_outgoing &&
+                         nt.rpc_server_hostname == ag->tls.rpc_server_hostname;
+        if (!same_mode) {
+            cn_warn("agent", "reload: server RPC's TLS mode (on/off, verify_incoming, "
+                             "verify_outgoing, verify_server_hostname) cannot change while "
+                             "running and is kept (restart to change it)");
+        } else if (ag->srv && nt.rpc) {
+            srv_set_tls(ag->srv, nt.rpc);
+        }
+        if (nt.https || (same_mode && nt.rpc))
+            cn_info("agent", "reload: TLS certificates and keys loaded again");
+        if (ag->tls.https)
+            SSL_CTX_free(ag->tls.https);
+        ag->tls.https = nt.https;
+        if (same_mode) {
+            if (ag->tls.rpc)
+                SSL_CTX_free(ag->tls.rpc);
+            ag->tls.rpc = nt.rpc;
+        } else if (nt.rpc) {
+            SSL_CTX_free(nt.rpc);
+        }
+    }
     if (rc) {
         agent_config_free(&nc);
         cn_error("agent", "reload failed, configuration unchanged: %s", err);
@@ -712,7 +751,8 @@ static int run(struct agent *ag)
     int rc;
     struct agent_config *c = &ag->cfg;
     if ((rc = validate(ag, err, sizeof(err))) || (rc = prepare_data_dir(ag, err, sizeof(err))) ||
-        (rc = load_node_id(ag, err, sizeof(err)))) {
+        (rc = load_node_id(ag, err, sizeof(err))) ||
+        (rc = agent_tls_load(c, &ag->tls, err, sizeof(err)))) {
         cn_error("agent", "%s", err);
         return 1;
     }
@@ -758,7 +798,12 @@ static int run(struct agent *ag)
                              .node_uuid = ag->node_id,
                              .on_fatal = on_fatal,
                              .fatal_arg = ag,
-                             .client = ag->client};
+                             .client = ag->client,
+                             .tls = ag->tls.rpc,
+                             .tls_outgoing = ag->tls.rpc_outgoing,
+                             .tls_required = ag->tls.rpc_incoming,
+                             .tls_server_name =
+                                 ag->tls.rpc_server_hostname ? ag->tls.rpc_server_name : NULL};
     rc = srv_open(&ag->loop, &so, &ag->srv, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start: %s", err);
@@ -842,11 +887,21 @@ static int run(struct agent *ag)
         .handler = api_handle,
         .handler_arg = ag->api,
     };
-    rc = http_server_start(&ag->loop, &ho, &ag->http, err, sizeof(err));
-    if (rc) {
+    if (c->http_port >= 0 &&
+        (rc = http_server_start(&ag->loop, &ho, &ag->http, err, sizeof(err)))) {
         cn_error("agent", "cannot start HTTP on %s:%lld: %s", c->client_addr,
                  (long long)c->http_port, err);
         goto out_dns;
+    }
+    /* HTTPS: the same router, limits and drain, over TLS (tls.https). */
+    ho.host = c->https_addr && *c->https_addr ? c->https_addr : c->client_addr;
+    ho.port = (int)c->https_port;
+    ho.tls = ag->tls.https;
+    if (c->https_port >= 0 &&
+        (rc = http_server_start(&ag->loop, &ho, &ag->https, err, sizeof(err)))) {
+        cn_error("agent", "cannot start HTTPS on %s:%lld: %s", ho.host, (long long)c->https_port,
+                 err);
+        goto out_http;
     }
     if (!ag->client)
         local_set_server_port(ag->local, (int)c->server_port);
@@ -875,8 +930,14 @@ static int run(struct agent *ag)
     const char *hh = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr;
     if (!strcmp(hh, "0.0.0.0") || !*hh)
         hh = "127.0.0.1";
-    snprintf(ag->http_url, sizeof(ag->http_url),
-             strchr(hh, ':') ? "http://[%s]:%d" : "http://%s:%d", hh, http_server_port(ag->http));
+    if (ag->http)
+        snprintf(ag->http_url, sizeof(ag->http_url),
+                 strchr(hh, ':') ? "http://[%s]:%d" : "http://%s:%d", hh,
+                 http_server_port(ag->http));
+    else /* HTTPS only: watches need CONSUL_CACERT in their environment */
+        snprintf(ag->http_url, sizeof(ag->http_url),
+                 strchr(hh, ':') ? "https://[%s]:%d" : "https://%s:%d", hh,
+                 http_server_port(ag->https));
     ag->filedefs = agent_filedefs_new(&ag->loop, ag->local);
     agent_filedefs_apply(ag->filedefs, c);
     ag->watches = agent_watches_start(&ag->loop, &c->watches, ag->http_url);
@@ -906,8 +967,16 @@ static int run(struct agent *ag)
     else
         cn_info("agent", "            Server: true (Bootstrap: %s, expect %lld)",
                 c->bootstrap ? "true" : "false", (long long)c->bootstrap_expect);
-    cn_info("agent", "       Client Addr: %s (HTTP: %d)", c->client_addr,
-            http_server_port(ag->http));
+    cn_info("agent", "       Client Addr: %s (HTTP: %d, HTTPS: %d)", c->client_addr,
+            ag->http ? http_server_port(ag->http) : -1,
+            ag->https ? http_server_port(ag->https) : -1);
+    cn_info("agent", "      Server RPC TLS: %s",
+            !ag->tls.rpc ? "off"
+            : ag->tls.rpc_incoming && ag->tls.rpc_outgoing
+                ? "mutual (verify_incoming, verify_outgoing)"
+            : ag->tls.rpc_outgoing ? "outgoing (verify_outgoing)"
+            : ag->tls.rpc_incoming ? "incoming required (verify_incoming)"
+                                   : "accepted (certificate configured)");
     if (ag->client)
         cn_info("agent", "      Cluster Addr: %s (client: no server RPC port)", ag->advertise);
     else
@@ -932,7 +1001,10 @@ static int run(struct agent *ag)
     return ag->status;
 
 out_http:
-    http_server_stop(ag->http, NULL, NULL);
+    if (ag->https)
+        http_server_stop(ag->https, NULL, NULL);
+    if (ag->http)
+        http_server_stop(ag->http, NULL, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
 out_dns:
     dns_server_stop(ag->dns, NULL, NULL);
@@ -949,6 +1021,7 @@ out_loop:
     uv_walk(&ag->loop, on_closed_walk, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ag->loop);
+    agent_tls_free(&ag->tls);
     return 1;
 }
 

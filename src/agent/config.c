@@ -34,6 +34,7 @@ enum opt_type {
     OPT_DEFS,
     OPT_RECURSOR, /* DNS block below: a repeatable address */
     OPT_TTLMAP,   /* DNS block below: {"name": "duration"} */
+    OPT_BSTR,     /* a boolean kept as text: "true", "false", or "" when not given */
 };
 
 /* One line per option: adding a Consul key is adding a row. */
@@ -100,7 +101,13 @@ static const struct opt opts[] = {
      "Address for server-to-server traffic."},
     {"advertise", "advertise_addr", OPT_STR, OFF(advertise_addr), "", 0, 0,
      "Address advertised to others (default: the bind address)."},
-    {"http-port", "ports.http", OPT_INT, OFF(http_port), "8500", 0, 65535, "HTTP API port."},
+    {"http-port", "ports.http", OPT_INT, OFF(http_port), "8500", -1, 65535,
+     "HTTP API port (-1 disables it; then serve HTTPS)."},
+    {"https-port", "ports.https", OPT_INT, OFF(https_port), "-1", -1, 65535,
+     "HTTPS API port (-1: off, Consul's default; Consul's usual port is 8501). Needs "
+     "tls.https (or tls.defaults) cert_file and key_file."},
+    {NULL, "addresses.https", OPT_STR, OFF(https_addr), "", 0, 0,
+     "Address the HTTPS API binds to (default: client_addr)."},
     {"dns-port", "ports.dns", OPT_INT, OFF(dns_port), "8600", -1, 65535, "DNS port (-1 disables)."},
     {"server-port", "ports.server", OPT_INT, OFF(server_port), "8300", 0, 65535,
      "Server RPC (Raft) port."},
@@ -133,7 +140,91 @@ static const struct opt opts[] = {
      "HTTP, gRPC and H2PING checks verify TLS servers against tls.defaults.ca_file (Consul's "
      "agent TLS for checks) instead of the system's CAs."},
     {NULL, "tls.defaults.ca_file", OPT_STR, OFF(tls_ca_file), "", 0, 0,
-     "PEM file of the CA certificates checks trust with enable_agent_tls_for_checks."},
+     "PEM file of CA certificates: verifies client certificates (verify_incoming), servers "
+     "dialed (verify_outgoing) and, with enable_agent_tls_for_checks, checks' TLS servers."},
+    {NULL, "tls.defaults.ca_path", OPT_STR, OFF(tls_defaults.ca_path), "", 0, 0,
+     "Directory of PEM CA certificates (every file in it is loaded)."},
+    {NULL, "tls.defaults.cert_file", OPT_STR, OFF(tls_defaults.cert_file), "", 0, 0,
+     "PEM certificate (chain) presented to peers."},
+    {NULL, "tls.defaults.key_file", OPT_STR, OFF(tls_defaults.key_file), "", 0, 0,
+     "PEM private key of cert_file."},
+    {NULL, "tls.defaults.verify_incoming", OPT_BSTR, OFF(tls_defaults.verify_incoming), "", 0, 0,
+     "Require and verify a client certificate from the CA on incoming connections."},
+    {NULL, "tls.defaults.verify_outgoing", OPT_BSTR, OFF(tls_defaults.verify_outgoing), "", 0, 0,
+     "Use TLS on outgoing connections and verify the server's certificate against the CA."},
+    {NULL, "tls.defaults.tls_min_version", OPT_STR, OFF(tls_defaults.tls_min_version), "", 0, 0,
+     "TLSv1_2 (default) or TLSv1_3; TLSv1_0 and TLSv1_1 are refused."},
+    {NULL, "tls.defaults.tls_cipher_suites", OPT_STR, OFF(tls_defaults.tls_cipher_suites), "", 0, 0,
+     "Comma-separated TLS 1.2 cipher suites, Go names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "
+     "...)."},
+    {NULL, "tls.internal_rpc.ca_file", OPT_STR, OFF(tls_rpc.ca_file), "", 0, 0,
+     "server RPC: overrides tls.defaults.ca_file. PEM file of CA certificates."},
+    {NULL, "tls.internal_rpc.ca_path", OPT_STR, OFF(tls_rpc.ca_path), "", 0, 0,
+     "server RPC: overrides tls.defaults.ca_path. Directory of PEM CA certificates (every file in "
+     "it is loaded)."},
+    {NULL, "tls.internal_rpc.cert_file", OPT_STR, OFF(tls_rpc.cert_file), "", 0, 0,
+     "server RPC: overrides tls.defaults.cert_file. PEM certificate (chain) presented to peers."},
+    {NULL, "tls.internal_rpc.key_file", OPT_STR, OFF(tls_rpc.key_file), "", 0, 0,
+     "server RPC: overrides tls.defaults.key_file. PEM private key of cert_file."},
+    {NULL, "tls.internal_rpc.verify_incoming", OPT_BSTR, OFF(tls_rpc.verify_incoming), "", 0, 0,
+     "server RPC: overrides tls.defaults.verify_incoming. Require and verify a client certificate "
+     "from the CA on incoming connections."},
+    {NULL, "tls.internal_rpc.verify_outgoing", OPT_BSTR, OFF(tls_rpc.verify_outgoing), "", 0, 0,
+     "server RPC: overrides tls.defaults.verify_outgoing. Use TLS on outgoing connections and "
+     "verify the server's certificate against the CA."},
+    {NULL, "tls.internal_rpc.verify_server_hostname", OPT_BSTR, OFF(tls_rpc.verify_server_hostname),
+     "", 0, 0,
+     "Server RPC: the peer's certificate must name server.<datacenter>.<domain> (implies "
+     "verify_outgoing)."},
+    {NULL, "tls.internal_rpc.tls_min_version", OPT_STR, OFF(tls_rpc.tls_min_version), "", 0, 0,
+     "server RPC: overrides tls.defaults.tls_min_version. TLSv1_2 (default) or TLSv1_3; TLSv1_0 "
+     "and TLSv1_1 are refused."},
+    {NULL, "tls.internal_rpc.tls_cipher_suites", OPT_STR, OFF(tls_rpc.tls_cipher_suites), "", 0, 0,
+     "server RPC: overrides tls.defaults.tls_cipher_suites. Comma-separated TLS 1.2 cipher suites, "
+     "Go names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...)."},
+    {NULL, "tls.https.ca_file", OPT_STR, OFF(tls_https.ca_file), "", 0, 0,
+     "HTTPS: overrides tls.defaults.ca_file. PEM file of CA certificates."},
+    {NULL, "tls.https.ca_path", OPT_STR, OFF(tls_https.ca_path), "", 0, 0,
+     "HTTPS: overrides tls.defaults.ca_path. Directory of PEM CA certificates (every file in it is "
+     "loaded)."},
+    {NULL, "tls.https.cert_file", OPT_STR, OFF(tls_https.cert_file), "", 0, 0,
+     "HTTPS: overrides tls.defaults.cert_file. PEM certificate (chain) presented to peers."},
+    {NULL, "tls.https.key_file", OPT_STR, OFF(tls_https.key_file), "", 0, 0,
+     "HTTPS: overrides tls.defaults.key_file. PEM private key of cert_file."},
+    {NULL, "tls.https.verify_incoming", OPT_BSTR, OFF(tls_https.verify_incoming), "", 0, 0,
+     "HTTPS: overrides tls.defaults.verify_incoming. Require and verify a client certificate from "
+     "the CA on incoming connections."},
+    {NULL, "tls.https.verify_outgoing", OPT_BSTR, OFF(tls_https.verify_outgoing), "", 0, 0,
+     "HTTPS: overrides tls.defaults.verify_outgoing. Use TLS on outgoing connections and verify "
+     "the server's certificate against the CA."},
+    {NULL, "tls.https.tls_min_version", OPT_STR, OFF(tls_https.tls_min_version), "", 0, 0,
+     "HTTPS: overrides tls.defaults.tls_min_version. TLSv1_2 (default) or TLSv1_3; TLSv1_0 and "
+     "TLSv1_1 are refused."},
+    {NULL, "tls.https.tls_cipher_suites", OPT_STR, OFF(tls_https.tls_cipher_suites), "", 0, 0,
+     "HTTPS: overrides tls.defaults.tls_cipher_suites. Comma-separated TLS 1.2 cipher suites, Go "
+     "names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, ...)."},
+    {NULL, "ca_file", OPT_STR, OFF(tls_legacy.ca_file), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.ca_file when that is not set."},
+    {NULL, "ca_path", OPT_STR, OFF(tls_legacy.ca_path), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.ca_path when that is not set."},
+    {NULL, "cert_file", OPT_STR, OFF(tls_legacy.cert_file), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.cert_file when that is not set."},
+    {NULL, "key_file", OPT_STR, OFF(tls_legacy.key_file), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.key_file when that is not set."},
+    {NULL, "verify_incoming", OPT_BSTR, OFF(tls_legacy.verify_incoming), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.verify_incoming when that is not set."},
+    {NULL, "verify_outgoing", OPT_BSTR, OFF(tls_legacy.verify_outgoing), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.verify_outgoing when that is not set."},
+    {NULL, "verify_server_hostname", OPT_BSTR, OFF(tls_legacy.verify_server_hostname), "", 0, 0,
+     "Deprecated (Consul): tls.internal_rpc.verify_server_hostname when that is not set."},
+    {NULL, "tls_min_version", OPT_STR, OFF(tls_legacy.tls_min_version), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.tls_min_version when that is not set."},
+    {NULL, "tls_cipher_suites", OPT_STR, OFF(tls_legacy.tls_cipher_suites), "", 0, 0,
+     "Deprecated (Consul): tls.defaults.tls_cipher_suites when that is not set."},
+    {NULL, "verify_incoming_rpc", OPT_BSTR, OFF(verify_incoming_rpc), "", 0, 0,
+     "Deprecated (Consul): tls.internal_rpc.verify_incoming when that is not set."},
+    {NULL, "verify_incoming_https", OPT_BSTR, OFF(verify_incoming_https), "", 0, 0,
+     "Deprecated (Consul): tls.https.verify_incoming when that is not set."},
     {"raft-election-timeout", "raft_election_timeout", OPT_DUR, OFF(raft_election_timeout), "500ms",
      0, 0,
      "Raft election timeout (randomized in [t, 2t)); the heartbeat interval is a tenth of it "
@@ -179,13 +270,11 @@ static const struct opt opts[] = {
     {NULL, "disable_update_check", OPT_UNSUP, 0, "*", 0, 0, "(accepted: cairn never phones home)"},
     {NULL, "ui", OPT_UNSUP, 0, "false", 0, 0, "the web UI"},
     {NULL, "ui_config.enabled", OPT_UNSUP, 0, "false", 0, 0, "the web UI"},
-    {NULL, "ports.https", OPT_UNSUP, 0, "-1", 0, 0, "HTTPS"},
     {NULL, "ports.grpc", OPT_UNSUP, 0, "-1", 0, 0, "gRPC (xDS)"},
     {NULL, "ports.grpc_tls", OPT_UNSUP, 0, "-1", 0, 0, "gRPC over TLS"},
     {NULL, "ports.serf_wan", OPT_UNSUP, 0, "-1", 0, 0, "WAN gossip (federation)"},
     {NULL, "ports.sidecar_min_port", OPT_UNSUP, 0, "", 0, 0, "Connect sidecars"},
     {NULL, "ports.sidecar_max_port", OPT_UNSUP, 0, "", 0, 0, "Connect sidecars"},
-    {NULL, "addresses.https", OPT_UNSUP, 0, "", 0, 0, "HTTPS"},
     {NULL, "addresses.grpc", OPT_UNSUP, 0, "", 0, 0, "gRPC (xDS)"},
     {NULL, "limits.http_max_conns_per_client", OPT_UNSUP, 0, "", 0, 0,
      "a per-client HTTP connection limit"},
@@ -196,23 +285,9 @@ static const struct opt opts[] = {
     {NULL, "acl.down_policy", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
     {NULL, "acl.enable_token_persistence", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
     {NULL, "acl.tokens", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
-    {NULL, "tls.defaults.cert_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.defaults.key_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.defaults.ca_path", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.defaults.verify_incoming", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.defaults.verify_outgoing", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.defaults.verify_server_hostname", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.defaults.tls_min_version", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.defaults.tls_cipher_suites", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.internal_rpc", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "tls.https", OPT_UNSUP, 0, "", 0, 0, "TLS"},
+    {NULL, "tls.defaults.verify_server_hostname", OPT_UNSUP, 0, "", 0, 0,
+     "not a Consul key: use tls.internal_rpc.verify_server_hostname"},
     {NULL, "tls.grpc", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "verify_incoming", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
-    {NULL, "verify_outgoing", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
-    {NULL, "verify_server_hostname", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
-    {NULL, "ca_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "cert_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
-    {NULL, "key_file", OPT_UNSUP, 0, "", 0, 0, "TLS"},
     {NULL, "auto_encrypt", OPT_UNSUP, 0, "", 0, 0, "auto-encrypt (TLS)"},
     {NULL, "connect.enabled", OPT_BOOL, OFF(connect_enabled), "false", 0, 0,
      "Service mesh: the servers run the built-in CA (-dev turns it on)."},
@@ -248,8 +323,6 @@ static const struct opt opts[] = {
     {NULL, "ui_dir", OPT_UNSUP, 0, "", 0, 0, "the web UI"},
     {NULL, "advertise_addr_wan", OPT_UNSUP, 0, "", 0, 0, "WAN federation"},
     {NULL, "translate_wan_addrs", OPT_UNSUP, 0, "false", 0, 0, "WAN federation"},
-    {NULL, "verify_incoming_rpc", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
-    {NULL, "verify_incoming_https", OPT_UNSUP, 0, "false", 0, 0, "TLS"},
     {NULL, "performance.leave_drain_time", OPT_UNSUP, 0, "", 0, 0, "a leave drain time"},
     {NULL, "performance.rpc_hold_timeout", OPT_UNSUP, 0, "", 0, 0,
      "a configurable RPC hold timeout"},
@@ -466,6 +539,19 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
         v[(*n)++] = d;
         return 0;
     }
+    case OPT_BSTR: {
+        if (*text && strcmp(text, "true") && strcmp(text, "false")) {
+            snprintf(err, errcap, "%s: expected true or false, got \"%s\"", where, text);
+            return CN_EINVAL;
+        }
+        char **s = (char **)(base + o->off);
+        char *d = cn_strdup(text);
+        if (!d)
+            return CN_ENOMEM;
+        cn_free(*s);
+        *s = d;
+        return 0;
+    }
     case OPT_UNSUP:
     case OPT_DEFS:
         break;
@@ -652,6 +738,7 @@ static void apply(struct loader *ld, const struct opt *o, const char *path, stru
             return;
         }
         break;
+    case OPT_BSTR:
     case OPT_BOOL:
         if (!json_object_is_type(val, json_type_boolean)) {
             add_err(ld, val, path, "expected a boolean, got %s", got(val, g, sizeof(g)));
@@ -871,7 +958,7 @@ out:
 void agent_config_free(struct agent_config *cfg)
 {
     for (size_t i = 0; i < NOPTS; i++) {
-        if (opts[i].type == OPT_STR || opts[i].type == OPT_DUR) {
+        if (opts[i].type == OPT_STR || opts[i].type == OPT_DUR || opts[i].type == OPT_BSTR) {
             char **s = (char **)((char *)cfg + opts[i].off);
             cn_free(*s);
             *s = NULL;
@@ -960,6 +1047,9 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
         const struct opt *o = &opts[i];
         if (!o->key || o->type == OPT_UNSUP || o->type == OPT_DEFS || o->type == OPT_LIST ||
             !strcmp(o->key, "log_level"))
+            continue;
+        /* TLS files reload; agent/tls.c's caller says what of server RPC's mode is kept. */
+        if (o->off >= OFF(tls_ca_file) && o->off <= OFF(verify_incoming_https))
             continue;
         const char *pa = (const char *)a + o->off, *pb = (const char *)b + o->off;
         char va[64], vb[64];

@@ -57,7 +57,19 @@ struct agent_config {
 
     /* TLS for checks (Consul's enable_agent_tls_for_checks, tls.defaults.ca_file) */
     bool enable_agent_tls_for_checks;
-    char *tls_ca_file;
+    char *tls_ca_file; /* tls.defaults.ca_file */
+
+    /* ---- TLS (agent/tls.c, docs/tls.md): each value as given, "" when unset;
+     * booleans as "true"/"false"/"". tls.defaults (ca_file above), the
+     * per-interface overrides, and Consul's deprecated top-level keys. */
+    struct agent_tls_keys {
+        char *ca_file, *ca_path, *cert_file, *key_file;
+        char *verify_incoming, *verify_outgoing, *verify_server_hostname;
+        char *tls_min_version, *tls_cipher_suites;
+    } tls_defaults, tls_rpc, tls_https, tls_legacy;
+    char *verify_incoming_rpc, *verify_incoming_https; /* deprecated top-level */
+    int64_t https_port;
+    char *https_addr; /* addresses.https ("": client_addr) */
 
     char *retry_join[16]; /* "host[:port]": gossip or server RPC addresses */
     size_t nretry_join;

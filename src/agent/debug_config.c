@@ -59,10 +59,17 @@ int agent_debug_config_json(const struct agent_config *c, const char *node_id,
     cn_jsonw_ki64(&w, "GRPCTLSPort", -1);
     cn_jsonw_key(&w, "HTTPAddrs");
     cn_jsonw_arr_open(&w);
-    addr(&w, "tcp", client, http_port);
+    if (http_port >= 0)
+        addr(&w, "tcp", client, http_port);
     cn_jsonw_arr_close(&w);
     cn_jsonw_ki64(&w, "HTTPPort", http_port);
-    cn_jsonw_ki64(&w, "HTTPSPort", -1);
+    cn_jsonw_key(&w, "HTTPSAddrs");
+    cn_jsonw_arr_open(&w);
+    if (c->https_port >= 0)
+        addr(&w, "tcp", c->https_addr && *c->https_addr ? c->https_addr : c->client_addr,
+             (int)c->https_port);
+    cn_jsonw_arr_close(&w);
+    cn_jsonw_ki64(&w, "HTTPSPort", c->https_port);
     cn_jsonw_ki64(&w, "KVMaxValueSize", c->kv_max_value_size);
     kstr(&w, "LogLevel", c->log_level);
     kstr(&w, "NodeID", node_id);

@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/tls.h"
 #include "agent/defs.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -88,6 +89,12 @@ int agent_validate_main(int argc, char **argv)
             err[used] = '\n';
         rc = CN_EINVAL;
     }
+    /* TLS files are read (and TLSv1_1 refused) as the agent would at start. */
+    struct agent_tls tls;
+    if (rc == 0 && agent_tls_load(&cfg, &tls, err, sizeof(err)) == 0)
+        agent_tls_free(&tls);
+    else if (rc == 0)
+        rc = CN_EINVAL;
     agent_config_free(&cfg);
     if (rc) {
         fprintf(stderr, "Config validation failed: %s\n", err);

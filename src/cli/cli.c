@@ -20,8 +20,8 @@
 #include "cli/cli.h"
 #include "cli/cli_int.h"
 
-/* Consul's "HTTP API Options" and "API Options" that make sense without TLS
- * client certificates (https://developer.hashicorp.com/consul/commands#api-options). */
+/* Consul's "HTTP API Options" and "API Options"
+ * (https://developer.hashicorp.com/consul/commands#api-options). */
 const struct cli_flag cli__http_flags[] = {
     {"http-addr", CLI_STR, "address",
      "The `address` and port of the Cairn HTTP agent. The value can be an IP address or DNS "
@@ -32,6 +32,21 @@ const struct cli_flag cli__http_flags[] = {
     {"token", CLI_STR, "value",
      "ACL token to use in the request, sent as X-Consul-Token. This can also be specified via "
      "the CAIRN_HTTP_TOKEN or CONSUL_HTTP_TOKEN environment variables."},
+    {"ca-file", CLI_STR, "value",
+     "Path to a CA file to use for TLS when communicating with Cairn. This can also be "
+     "specified via the CONSUL_CACERT environment variable."},
+    {"ca-path", CLI_STR, "value",
+     "Path to a directory of CA certificates to use for TLS when communicating with Cairn. "
+     "This can also be specified via the CONSUL_CAPATH environment variable."},
+    {"client-cert", CLI_STR, "value",
+     "Path to a client cert file to use for TLS when 'verify_incoming' is enabled. This can "
+     "also be specified via the CONSUL_CLIENT_CERT environment variable."},
+    {"client-key", CLI_STR, "value",
+     "Path to a client key file to use for TLS when 'verify_incoming' is enabled. This can "
+     "also be specified via the CONSUL_CLIENT_KEY environment variable."},
+    {"tls-server-name", CLI_STR, "value",
+     "The server name to use as the SNI host when connecting via TLS. This can also be "
+     "specified via the CONSUL_TLS_SERVER_NAME environment variable."},
     {"datacenter", CLI_STR, "name",
      "Name of the datacenter to query. If unspecified, this will default to the datacenter of "
      "the queried agent."},
@@ -387,6 +402,37 @@ const struct cli_cmd cli__cmds[] = {
      "  When both files and flags are given, the flags fill in what the files leave\n"
      "  unset; tags and meta are added.",
      cli__services_register_flags, 1, cli__run_services_register},
+    {"tls", "Builtin helpers for creating CAs and certificates",
+     "Usage: cairn tls <subcommand> <subcommand> [options]\n\n"
+     "  Helpers for a TLS setup: a CA and certificates for servers, clients and the\n"
+     "  CLI, with Consul's file names (docs/tls.md).\n\n"
+     "      $ cairn tls ca create\n"
+     "      $ cairn tls cert create -server -dc dc1\n"
+     "      $ cairn tls cert create -client -dc dc1",
+     NULL, 0, NULL},
+    {"tls ca", "Helpers for CAs", "Usage: cairn tls ca <subcommand> [options]\n\n  Create a CA.",
+     NULL, 0, NULL},
+    {"tls ca create", "Create a new cairn CA",
+     "Usage: cairn tls ca create [options]\n\n"
+     "  Create a new CA: an ECDSA P-256 key and a self-signed certificate,\n"
+     "  written to <domain>-agent-ca.pem and <domain>-agent-ca-key.pem.\n\n"
+     "      $ cairn tls ca create\n"
+     "      ==> Saved consul-agent-ca.pem\n"
+     "      ==> Saved consul-agent-ca-key.pem",
+     cli__tls_ca_flags, 0, cli__run_tls_ca_create},
+    {"tls cert", "Helpers for certificates",
+     "Usage: cairn tls cert <subcommand> [options]\n\n  Create a certificate.", NULL, 0, NULL},
+    {"tls cert create", "Create a new certificate",
+     "Usage: cairn tls cert create [options]\n\n"
+     "  Create a new certificate signed by the CA: <dc>-<kind>-<domain>-<n>.pem and\n"
+     "  -key.pem, n the first free index. Server certificates name\n"
+     "  server.<dc>.<domain>, localhost and 127.0.0.1.\n\n"
+     "      $ cairn tls cert create -server\n"
+     "      ==> Using consul-agent-ca.pem and consul-agent-ca-key.pem\n"
+     "      ==> Saved dc1-server-consul-0.pem\n"
+     "      ==> Saved dc1-server-consul-0-key.pem\n"
+     "      $ cairn tls cert create -client",
+     cli__tls_cert_flags, 0, cli__run_tls_cert_create},
     /* Listed here for `cairn -h`; main.c hands `cairn validate` to the agent
      * module (agent/validate.c), which owns the options table. */
     {"snapshot", "Saves, restores and inspects snapshots of Cairn server state",

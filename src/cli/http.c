@@ -7,6 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <dirent.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
 #include <curl/curl.h>
 
 #include "base/err.h"
@@ -204,6 +208,94 @@ static int env_true(const char *name)
     return v && cli__parse_bool(v) == 1;
 }
 
+/* A TLS setting: the flag, else $CAIRN_<env>, else $CONSUL_<env>. */
+static const char *tls_opt(const struct cli_ctx *c, const char *flag, const char *env)
+{
+    const char *v = c->args ? cli__flag_str(c->args, flag, NULL) : NULL;
+    if (v && *v)
+        return v;
+    char name[64];
+    snprintf(name, sizeof(name), "CAIRN_%s", env);
+    v = getenv(name);
+    if (v && *v)
+        return v;
+    snprintf(name, sizeof(name), "CONSUL_%s", env);
+    v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* Consul's -ca-path loads every PEM file of the directory (OpenSSL's CAPATH
+ * wants hashed names): their concatenation is handed to libcurl. */
+static int load_ca_dir(const char *dir, struct cn_buf *out, char *err, size_t errcap)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errcap, "Error loading CA path %s: %s", dir, strerror(errno));
+        return CN_EINVAL;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(path, &st) || !S_ISREG(st.st_mode))
+            continue;
+        rc = cli__read_file(out, path, err, errcap);
+        if (!rc)
+            rc = cn_buf_putc(out, '\n');
+    }
+    closedir(d);
+    return rc;
+}
+
+/* TLS options of one request (https only). */
+static int set_tls(struct cli_ctx *c, CURL *h, struct cn_buf *ca_blob, char *err, size_t errcap)
+{
+    const char *ca = tls_opt(c, "ca-file", "CACERT");
+    const char *cap = tls_opt(c, "ca-path", "CAPATH");
+    const char *cert = tls_opt(c, "client-cert", "CLIENT_CERT");
+    const char *key = tls_opt(c, "client-key", "CLIENT_KEY");
+    if (ca)
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    if (cap && !ca) {
+        int rc = load_ca_dir(cap, ca_blob, err, errcap);
+        if (rc)
+            return rc;
+        struct curl_blob b = {.data = ca_blob->p, .len = ca_blob->len, .flags = 0};
+        curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+    if (key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, key);
+    const char *v = getenv("CAIRN_HTTP_SSL_VERIFY");
+    if (!v || !*v)
+        v = getenv("CONSUL_HTTP_SSL_VERIFY");
+    if (v && cli__parse_bool(v) == 0) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    return 0;
+}
+
+/* -tls-server-name: the URL names the server's certificate name (SNI and
+ * verification), CONNECT_TO sends it to the real address. */
+static int server_name_url(struct cli_ctx *c, const char *name, struct cn_buf *url,
+                           struct curl_slist **connect_to)
+{
+    const char *hp = c->addr.base + 8; /* after "https://" */
+    const char *colon = strrchr(hp, ':');
+    const char *port = colon && !strchr(colon, ']') ? colon + 1 : "443";
+    size_t hl = colon && !strchr(colon, ']') ? (size_t)(colon - hp) : strlen(hp);
+    char line[600];
+    snprintf(line, sizeof(line), "%s:%s:%.*s:%s", name, port, (int)hl, hp, port);
+    *connect_to = curl_slist_append(*connect_to, line);
+    return cn_buf_printf(url, "https://%s:%s", name, port);
+}
+
 static int resolve_addr(struct cli_ctx *c, char *err, size_t errcap)
 {
     if (c->addr_ok)
@@ -268,7 +360,8 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
               const void *body, size_t body_len, struct cli_resp *resp, char *err, size_t errcap)
 {
     struct cn_buf url = CN_BUF_INIT;
-    struct curl_slist *hdrs = NULL;
+    struct curl_slist *hdrs = NULL, *connect_to = NULL;
+    struct cn_buf ca_blob = CN_BUF_INIT;
     char cerr[CURL_ERROR_SIZE] = "";
     int rc = 0;
 
@@ -289,7 +382,9 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
     curl_easy_reset(h);
 
     int first = 1;
-    rc = cn_buf_puts(&url, c->addr.base);
+    bool https = !strncmp(c->addr.base, "https://", 8);
+    const char *sni = https ? tls_opt(c, "tls-server-name", "TLS_SERVER_NAME") : NULL;
+    rc = sni ? server_name_url(c, sni, &url, &connect_to) : cn_buf_puts(&url, c->addr.base);
     if (rc == 0)
         rc = cn_buf_puts(&url, path);
     if (rc == 0 && query && *query) {
@@ -335,6 +430,10 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
     curl_easy_setopt(h, CURLOPT_USERAGENT, "cairn-cli/" CAIRN_VERSION);
     if (c->addr.unix_path[0])
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->addr.unix_path);
+    if (connect_to)
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+    if (https && (rc = set_tls(c, h, &ca_blob, err, errcap)))
+        goto out;
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
@@ -366,6 +465,8 @@ int cli__http(struct cli_ctx *c, const char *method, const char *path, const cha
     }
 out:
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(connect_to);
+    cn_buf_free(&ca_blob);
     cn_buf_free(&url);
     return rc;
 }

@@ -23,8 +23,12 @@ int cairn__buf_esc(struct cairn__buf *b, const char *s, bool keep_slash);
 void cairn__buf_free(struct cairn__buf *b);
 
 struct cairn_client {
-    char base[320]; /* "http://host:port" */
+    char base[320]; /* "http://host:port" or "https://host:port" */
     char token[256];
+    /* https: from $CAIRN_/$CONSUL_CACERT, _CLIENT_CERT, _CLIENT_KEY ("": unset),
+     * and $CONSUL_HTTP_SSL_VERIFY=false */
+    char ca_file[256], client_cert[256], client_key[256];
+    bool no_verify;
     long connect_ms, timeout_ms;
     CURL *easy;
     CURLM *multi;      /* requests run through it so cairn__stop can wake them */

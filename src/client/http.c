@@ -85,16 +85,33 @@ int cairn__client_init(struct cairn_client *c, const struct cairn_client_opts *o
     const char *addr = d.addr ? d.addr : env_first("CAIRN_HTTP_ADDR", "CONSUL_HTTP_ADDR");
     if (!addr)
         addr = "127.0.0.1:8500";
-    if (strncmp(addr, "unix://", 7) == 0 || strncmp(addr, "https://", 8) == 0 || !*addr)
+    if (strncmp(addr, "unix://", 7) == 0 || !*addr)
         return -EINVAL; /* not supported by libcairn yet: docs/client.md */
-    if (strncmp(addr, "http://", 7) == 0)
+    const char *ssl = env_first("CAIRN_HTTP_SSL", "CONSUL_HTTP_SSL");
+    const char *scheme = ssl && (!strcmp(ssl, "true") || !strcmp(ssl, "1")) ? "https" : "http";
+    if (strncmp(addr, "http://", 7) == 0) {
         addr += 7;
+        scheme = "http";
+    } else if (strncmp(addr, "https://", 8) == 0) {
+        addr += 8;
+        scheme = "https";
+    }
+    /* TLS as the CLI: the environment names the CA and a client certificate. */
+    const char *v;
+    if ((v = env_first("CAIRN_CACERT", "CONSUL_CACERT")))
+        snprintf(c->ca_file, sizeof c->ca_file, "%s", v);
+    if ((v = env_first("CAIRN_CLIENT_CERT", "CONSUL_CLIENT_CERT")))
+        snprintf(c->client_cert, sizeof c->client_cert, "%s", v);
+    if ((v = env_first("CAIRN_CLIENT_KEY", "CONSUL_CLIENT_KEY")))
+        snprintf(c->client_key, sizeof c->client_key, "%s", v);
+    v = env_first("CAIRN_HTTP_SSL_VERIFY", "CONSUL_HTTP_SSL_VERIFY");
+    c->no_verify = v && (!strcmp(v, "false") || !strcmp(v, "0"));
     size_t n = strlen(addr);
     while (n && addr[n - 1] == '/')
         n--;
     if (n == 0 || n > 300 || memchr(addr, '/', n))
         return -EINVAL;
-    snprintf(c->base, sizeof c->base, "http://%.*s", (int)n, addr);
+    snprintf(c->base, sizeof c->base, "%s://%.*s", scheme, (int)n, addr);
     const char *tok = d.token ? d.token : env_first("CAIRN_HTTP_TOKEN", "CONSUL_HTTP_TOKEN");
     if (tok && strlen(tok) >= sizeof c->token)
         return -EINVAL;
@@ -219,6 +236,18 @@ int cairn__req(struct cairn_client *c, const char *method, const char *path, con
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "libcairn/" CAIRN_VERSION);
+    if (c->base[4] == 's') {
+        if (c->ca_file[0])
+            curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+        if (c->client_cert[0])
+            curl_easy_setopt(e, CURLOPT_SSLCERT, c->client_cert);
+        if (c->client_key[0])
+            curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key);
+        if (c->no_verify) {
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
     struct curl_slist *hdrs = NULL;
     char th[300];
     if (c->token[0]) {

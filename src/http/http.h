@@ -19,6 +19,7 @@
 
 struct http_server;
 struct http_req;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 enum http_method {
     HTTP_M_OTHER = 0,
@@ -73,11 +74,17 @@ struct http_options {
     size_t large_body_bytes;
     http_handler_cb handler;
     void *handler_arg;
+    /* HTTPS: TLS on every connection with this context (tls/tls.h;
+     * borrowed: the server takes its own reference). NULL: plain HTTP. */
+    struct ssl_ctx_st *tls;
 };
 
 int http_server_start(uv_loop_t *loop, const struct http_options *opt, struct http_server **out,
                       char *err, size_t errcap);
 int http_server_port(const struct http_server *s);
+/* HTTPS: connections accepted from now on use ctx (a reference is taken);
+ * open ones keep the context they started with (certificate reload). */
+void http_server_set_tls(struct http_server *s, struct ssl_ctx_st *ctx);
 /* Stop listening, abort parked requests (abort callbacks run), close all
  * connections; `done` (may be NULL) runs when every handle is closed. */
 void http_server_stop(struct http_server *s, void (*done)(void *), void *arg);

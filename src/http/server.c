@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "http/http_int.h"
+#include "tls/tls.h"
 
 #define READ_BUF_SIZE (64 * 1024)
 #define REQ_FREE_MAX 256
@@ -44,6 +45,7 @@ struct http__conn {
     struct http_server *srv;
     struct http__conn *prev, *next; /* srv->conns */
     struct http__req *cur;          /* dispatched and unanswered */
+    struct tls_conn *tls;           /* HTTPS: the connection's TLS state (else NULL) */
     char *pend;                     /* pipelined bytes not yet parsed */
     size_t pend_off, pend_len, pend_cap;
     uint64_t deadline, park_deadline, msg_start;
@@ -79,6 +81,7 @@ struct http_server {
     char date[48]; /* "Date: ...\r\n" */
     size_t date_len;
     struct http_stats stats;
+    SSL_CTX *tls; /* HTTPS: new connections use it (one reference held) */
 };
 
 static void conn_close(struct http__conn *c);
@@ -384,10 +387,26 @@ static char *put_u64(char *o, uint64_t v)
 
 static void write_cb(uv_write_t *w, int status);
 
+static void write_finished(struct http__conn *c, int status);
+
+static void tls_write_cb(void *arg, int status)
+{
+    write_finished(arg, status);
+}
+
 static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len)
 {
     w->c = c;
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    if (c->tls) {
+        /* The plaintext is copied into TLS records: the buffer goes back now. */
+        int rc = tls_conn_write(c->tls, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb, c);
+        wreq_put(c->srv, w);
+        if (rc)
+            return rc;
+        c->writes++;
+        return 0;
+    }
     int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
     if (rc) {
         wreq_put(c->srv, w);
@@ -456,6 +475,8 @@ static void conn_shutdown(struct http__conn *c)
     if (c->shutting || c->closing)
         return;
     c->shutting = true;
+    if (c->tls)
+        tls_conn_close_notify(c->tls, (uv_stream_t *)&c->tcp);
     uv_shutdown_t *sr = cn_malloc(sizeof(*sr));
     if (!sr || uv_shutdown(sr, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
         cn_free(sr);
@@ -467,8 +488,13 @@ static void write_cb(uv_write_t *wr, int status)
 {
     struct http__wreq *w = (struct http__wreq *)wr;
     struct http__conn *c = w->c;
-    c->writes--;
     wreq_put(c->srv, w);
+    write_finished(c, status);
+}
+
+static void write_finished(struct http__conn *c, int status)
+{
+    c->writes--;
     if (status < 0)
         conn_close(c);
     else if (c->close_after_write && !c->writes)
@@ -725,6 +751,8 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
     if (!(r->flags & HTTP__R_PARKED)) {
         r->flags |= HTTP__R_PARKED;
         c->srv->stats.parked++;
+        if (c->tls)
+            tls_conn_idle(c->tls); /* a parked query keeps no TLS buffers */
     }
     /* At least 1 ms so that re-parking from the timeout callback cannot
      * spin the timer loop. */
@@ -875,22 +903,79 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(p, p ? READ_BUF_SIZE : 0);
 }
 
+/* Request bytes (plaintext) from the client. */
+static void conn_input(struct http__conn *c, const char *data, size_t n)
+{
+    if (c->closing || c->close_after_write)
+        return;
+    if (c->cur || c->pend_len > c->pend_off) {
+        /* Unanswered request: keep the bytes for later. */
+        if (!pend_append(c, data, n))
+            conn_close(c);
+        else if (!c->cur)
+            conn_run(c, NULL, 0);
+        else
+            conn_update(c); /* maybe stop reading: backpressure */
+    } else {
+        conn_run(c, data, n);
+    }
+}
+
+static int tls_plain(void *arg, const char *p, size_t n)
+{
+    struct http__conn *c = arg;
+    conn_input(c, p, n);
+    return c->closing || c->close_after_write;
+}
+
+static void peer_name(struct http__conn *c, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(out, cap, "%s:%d", ip, port);
+}
+
+/* HTTPS: ciphertext in; the handshake, then request bytes to conn_input. */
+static void tls_input(struct http__conn *c, const char *data, size_t n)
+{
+    char err[256];
+    bool was_ready = tls_conn_ready(c->tls);
+    if (tls_conn_input(c->tls, data, n)) {
+        conn_close(c);
+        return;
+    }
+    int rc = tls_conn_read(c->tls, (uv_stream_t *)&c->tcp, tls_plain, c, err, sizeof(err));
+    if (rc < 0 && !c->closing) {
+        if (rc == CN_EPROTO && !was_ready) {
+            char who[80];
+            peer_name(c, who, sizeof(who));
+            /* Go's net/http text, which Consul logs */
+            cn_warn("http", "http: TLS handshake error from %s: %s", who, err);
+        }
+        conn_close(c);
+    }
+}
+
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct http__conn *c = st->data;
     struct http_server *s = c->srv;
     if (nread > 0 && !c->closing && !c->close_after_write) {
-        if (c->cur || c->pend_len > c->pend_off) {
-            /* Unanswered request: keep the bytes for later. */
-            if (!pend_append(c, buf->base, (size_t)nread))
-                conn_close(c);
-            else if (!c->cur)
-                conn_run(c, NULL, 0);
-            else
-                conn_update(c); /* maybe stop reading: backpressure */
-        } else {
-            conn_run(c, buf->base, (size_t)nread);
-        }
+        if (c->tls)
+            tls_input(c, buf->base, (size_t)nread);
+        else
+            conn_input(c, buf->base, (size_t)nread);
     } else if (nread < 0 && !c->closing) {
         /* EOF or error. An unanswered request is aborted; a response still
          * being written is allowed to finish. */
@@ -929,6 +1014,8 @@ static void srv_handle_closed(struct http_server *s)
     }
     cn_free(s->heap);
     cn_free(s->rbuf);
+    if (s->tls)
+        SSL_CTX_free(s->tls);
     cn_free(s);
     if (done)
         done(arg);
@@ -938,6 +1025,7 @@ static void conn_closed_cb(uv_handle_t *h)
 {
     struct http__conn *c = h->data;
     struct http_server *s = c->srv;
+    tls_conn_free(c->tls);
     cn_free(c);
     srv_handle_closed(s);
 }
@@ -1019,6 +1107,10 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (s->tls && !(c->tls = tls_conn_new(s->tls, true, false, NULL))) {
+        uv_close((uv_handle_t *)&c->tcp, accepted_closed_cb);
+        return;
+    }
     http__parser_init(&c->p, s, s->opt.max_header_bytes, s->opt.max_body_bytes);
     if (s->opt.large_body_path && s->opt.large_body_bytes > s->opt.max_body_bytes) {
         c->p.large_path = s->opt.large_body_path;
@@ -1060,6 +1152,10 @@ int http_server_start(uv_loop_t *loop, const struct http_options *opt, struct ht
     s->rbuf = rbuf;
     s->loop = loop;
     s->opt = *opt;
+    if (opt->tls) {
+        SSL_CTX_up_ref(opt->tls);
+        s->tls = opt->tls;
+    }
     if (!s->opt.max_header_bytes)
         s->opt.max_header_bytes = 64 * 1024;
     if (!s->opt.max_body_bytes)
@@ -1107,6 +1203,16 @@ int http_server_start(uv_loop_t *loop, const struct http_options *opt, struct ht
     }
     *out = s;
     return 0;
+}
+
+void http_server_set_tls(struct http_server *s, SSL_CTX *ctx)
+{
+    if (!ctx || s->stopping)
+        return;
+    SSL_CTX_up_ref(ctx);
+    if (s->tls)
+        SSL_CTX_free(s->tls); /* connections keep theirs until they close */
+    s->tls = ctx;
 }
 
 int http_server_port(const struct http_server *s)

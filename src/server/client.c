@@ -22,6 +22,8 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include <openssl/ssl.h>
+
 #include "server/server_int.h"
 
 #define CL_MAX_SERVERS 64
@@ -865,7 +867,18 @@ int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, si
                                .chunk_size = srv__xport_max_msg() / 2,
                                /* keepalives every 2 s; a silent server (partition,
                                 * SIGSTOP) is given up after 8 s; a closed one at once */
-                               .heartbeat_ms = SRV_CLIENT_IDLE_MS / 4};
+                               .heartbeat_ms = SRV_CLIENT_IDLE_MS / 4,
+                               /* servers requiring mutual TLS: dial with it */
+                               .tls = opt->tls,
+                               .tls_outgoing = opt->tls_outgoing,
+                               .tls_server_name = opt->tls_server_name};
+    if (opt->tls) {
+        SSL_CTX_up_ref(opt->tls);
+        s->tls = opt->tls;
+        s->tls_outgoing = opt->tls_outgoing;
+    }
+    if (opt->tls_server_name)
+        snprintf(s->tls_name, sizeof(s->tls_name), "%s", opt->tls_server_name);
     char xerr[256] = "";
     int rc = xport_start(s->loop, &xo, &s->x, xerr, sizeof(xerr));
     if (rc) {

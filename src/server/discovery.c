@@ -266,6 +266,8 @@ static void probe_closed(uv_handle_t *h)
 
 void srv__probe_end(struct probe *p)
 {
+    tls_conn_free(p->tls);
+    p->tls = NULL;
     if (!uv_is_closing((uv_handle_t *)&p->tcp))
         uv_close((uv_handle_t *)&p->tcp, probe_closed);
 }
@@ -276,6 +278,52 @@ static void probe_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
     struct probe *p = h->data;
     b->base = (char *)p->in + p->in_len;
     b->len = sizeof(p->in) - p->in_len;
+}
+
+static void probe_alloc_tls(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    (void)sz;
+    static char buf[16384]; /* the loop thread's: consumed before the next read */
+    (void)h;
+    *b = uv_buf_init(buf, sizeof(buf));
+}
+
+static int probe_plain(void *arg, const char *d, size_t n)
+{
+    struct probe *p = arg;
+    size_t room = sizeof(p->in) - p->in_len;
+    if (n > room)
+        n = room;
+    memcpy(p->in + p->in_len, d, n);
+    p->in_len += n;
+    return 0;
+}
+
+static void probe_hello(struct probe *p);
+
+static void probe_read_tls(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct probe *p = st->data;
+    if (!p->tls || uv_is_closing((uv_handle_t *)&p->tcp))
+        return;
+    if (n < 0 || p->s->closing) {
+        snprintf(p->err, sizeof(p->err), "%s: %s before a cairn hello (TLS)", p->addr,
+                 n == UV_EOF ? "connection closed" : uv_strerror((int)n));
+        srv__probe_end(p);
+        return;
+    }
+    char err[200];
+    int rc = tls_conn_input(p->tls, b->base, (size_t)n);
+    if (!rc)
+        rc = tls_conn_read(p->tls, st, probe_plain, p, err, sizeof(err));
+    if (rc < 0) {
+        snprintf(p->err, sizeof(p->err), "%s: TLS handshake: %s", p->addr,
+                 rc == CN_EPROTO ? err : cn_strerror(rc));
+        srv__probe_end(p);
+        return;
+    }
+    if (p->in_len)
+        probe_hello(p);
 }
 
 static void probe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
@@ -289,6 +337,12 @@ static void probe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     p->in_len += (size_t)n;
+    probe_hello(p);
+}
+
+/* What the peer sent so far (its hello, maybe incomplete). */
+static void probe_hello(struct probe *p)
+{
     struct xport_hello h;
     size_t used;
     int rc = xport_hello_decode(p->in, p->in_len, &h, &used, NULL, 0);
@@ -327,6 +381,20 @@ static void probe_connected(uv_connect_t *c, int status)
         /* Go's net.Dial text, as Consul's join errors show it. */
         snprintf(p->err, sizeof(p->err), "dial tcp %s: connect: %s", p->addr, uv_strerror(status));
         srv__probe_end(p);
+        return;
+    }
+    if (p->s->tls && p->s->tls_outgoing) {
+        /* The server answers its hello once the handshake is done; ours is
+         * not needed (the probe hangs up after reading it). */
+        char err[200];
+        p->tls = tls_conn_new(p->s->tls, false, true, p->s->tls_name[0] ? p->s->tls_name : NULL);
+        if (!p->tls ||
+            tls_conn_read(p->tls, (uv_stream_t *)&p->tcp, probe_plain, p, err, sizeof(err)) < 0) {
+            snprintf(p->err, sizeof(p->err), "%s: could not start TLS", p->addr);
+            srv__probe_end(p);
+            return;
+        }
+        uv_read_start((uv_stream_t *)&p->tcp, probe_alloc_tls, probe_read_tls);
         return;
     }
     uv_buf_t b = uv_buf_init((char *)p->hello, (unsigned)p->hello_len);

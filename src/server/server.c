@@ -163,7 +163,18 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
                                     * would reset links of a merely busy peer. */
                                    .heartbeat_ms = hb_xport,
                                    /* client agents' connections (client.c) */
-                                   .guest_idle_ms = SRV_CLIENT_IDLE_MS};
+                                   .guest_idle_ms = SRV_CLIENT_IDLE_MS,
+                                   .tls = opt->tls,
+                                   .tls_outgoing = opt->tls_outgoing,
+                                   .tls_required = opt->tls_required,
+                                   .tls_server_name = opt->tls_server_name};
+        if (opt->tls) {
+            SSL_CTX_up_ref(opt->tls);
+            s->tls = opt->tls;
+            s->tls_outgoing = opt->tls_outgoing;
+        }
+        if (opt->tls_server_name)
+            snprintf(s->tls_name, sizeof(s->tls_name), "%s", opt->tls_server_name);
         char xerr[256] = "";
         rc = xport_start(loop, &xo, &s->x, xerr, sizeof(xerr));
         if (rc) {
@@ -287,9 +298,23 @@ void srv__free(struct srv *s)
     while (s->probes) {
         struct probe *p = s->probes;
         s->probes = p->next;
+        tls_conn_free(p->tls);
         cn_free(p);
     }
+    if (s->tls)
+        SSL_CTX_free(s->tls);
     cn_free(s);
+}
+
+void srv_set_tls(struct srv *s, struct ssl_ctx_st *ctx)
+{
+    if (!ctx || !s->x)
+        return;
+    xport_set_tls(s->x, ctx);
+    SSL_CTX_up_ref(ctx);
+    if (s->tls)
+        SSL_CTX_free(s->tls);
+    s->tls = ctx;
 }
 
 void srv__on_handle_closed(uv_handle_t *h)

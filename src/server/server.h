@@ -31,6 +31,8 @@
 #include "server/cl_codec.h"
 #include "state/state.h"
 
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
 struct srv;
 struct stor_io;
 
@@ -83,6 +85,13 @@ struct srv_options {
     /* A client agent (no -server): no Raft, no log, no listener. `join` are
      * the servers' RPC addresses to start from; see "Client agents" below. */
     bool client;
+    /* Server RPC over TLS (transport.h, docs/tls.md): the context (a
+     * reference is taken; NULL: plaintext), dial with TLS, refuse
+     * plaintext inbound, and the name peers' certificates must carry
+     * (server.<dc>.<domain>, verify_server_hostname; NULL: none). */
+    struct ssl_ctx_st *tls;
+    bool tls_outgoing, tls_required;
+    const char *tls_server_name;
 };
 
 int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, char *err,
@@ -90,6 +99,9 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
 /* Stop accepting proposals, finish in-flight writes (their callbacks run with
  * CN_ESHUTDOWN if not committed), join the writer, close storage. */
 void srv_close(struct srv *s);
+/* Certificate reload: new server RPC connections (and join probes) use ctx
+ * (a reference is taken); open ones keep theirs. */
+void srv_set_tls(struct srv *s, struct ssl_ctx_st *ctx);
 
 struct state *srv_state(struct srv *s); /* borrowed; read on the loop thread only */
 

@@ -24,6 +24,7 @@
 #include "server/seq.h"
 #include "server/server.h"
 #include "storage/storage.h"
+#include "tls/tls.h"
 #include "transport/transport.h"
 
 /* Entry types on disk (opaque to storage). 1 was the only type before Raft:
@@ -164,6 +165,7 @@ struct probe { /* a -retry-join (or srv_join) address asked for its raft id */
     size_t hello_len;
     uint8_t in[XPORT_HELLO_MAX];
     size_t in_len;
+    struct tls_conn *tls; /* the server's RPC port over TLS (verify_outgoing) */
     uint64_t next_ms;
     char err[200];    /* why the last attempt found no server ("" if it did) */
     char logged[200]; /* -retry-join: the failure last logged */
@@ -246,6 +248,11 @@ struct srv {
     struct xport *x;
     bool x_stopping;
     unsigned x_drop_reads; /* tests: the next N forwarded reads are lost on the wire */
+    /* server.c: server RPC TLS (srv_options; the context replaced by
+     * srv_set_tls); discovery.c's probes dial with it */
+    struct ssl_ctx_st *tls;
+    bool tls_outgoing;
+    char tls_name[256];
     struct pinfo dir[MAX_DIR];
     size_t ndir;
     struct probe *probes; /* discovery.c; server.c frees them */

@@ -94,6 +94,7 @@ static void conn_closed(uv_handle_t *h)
     struct xport *x = c->x;
     free_queue(x, c);
     xport_decoder_free(&c->dec);
+    tls_conn_free(c->tls);
     cn_free(c);
     x->handles--;
     xport__maybe_finish_stop(x);
@@ -147,6 +148,23 @@ void xport__conn_close(struct xconn *c)
 
 static void write_done(uv_write_t *req, int status);
 
+static void tls_written(void *arg, int status)
+{
+    struct xconn *c = arg;
+    write_done(&c->wreq, status);
+}
+
+/* The one write in flight (c->wreq): c->bufs[0..n) as they are, or through
+ * TLS (the records carry copies: write_done then frees as usual). */
+static int conn_write(struct xconn *c, unsigned n)
+{
+    c->wreq.data = c;
+    if (c->tls)
+        return tls_conn_write(c->tls, (uv_stream_t *)&c->tcp, c->bufs, n, tls_written, c) ? UV_EIO
+                                                                                          : 0;
+    return uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, n, write_done);
+}
+
 static void flush(struct xconn *c)
 {
     if (c->writing || c->closing || c->state != CS_UP)
@@ -171,8 +189,7 @@ static void flush(struct xconn *c)
     }
     if (n == 0)
         return;
-    c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, n, write_done);
+    int rc = conn_write(c, n);
     if (rc < 0) {
         xport__log(c->x, CN_LOG_WARN, "write to node %llu at %s: %s",
                    (unsigned long long)c->node_id, c->addr, uv_strerror(rc));
@@ -192,8 +209,7 @@ void xport__send_keepalive(struct xconn *c)
     c->w_small = 0;
     c->w_frag = 0;
     c->bufs[0] = uv_buf_init((char *)c->x->keepalive, XPORT_FRAME_HDR);
-    c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, 1, write_done);
+    int rc = conn_write(c, 1);
     if (rc < 0) {
         xport__log(c->x, CN_LOG_WARN, "write to node %llu at %s: %s",
                    (unsigned long long)c->node_id, c->addr, uv_strerror(rc));
@@ -385,6 +401,11 @@ static void hello_done(struct xconn *c, const struct xport_hello *h)
     flush(c); /* nothing queued yet; harmless */
 }
 
+static int send_hello(struct xconn *c);
+static int conn_plain(void *arg, const char *p, size_t n);
+static bool tls_hello(struct xconn *c);
+static void tls_input(struct xconn *c, const char *p, size_t n);
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct xconn *c = s->data;
@@ -411,8 +432,44 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     c->last_recv = xport__now_ms();
     c->grace = 0;
-    const char *p = buf->base;
-    size_t n = (size_t)nread;
+    if (c->sniff) {
+        /* Inbound with TLS configured: a TLS record (handshake, 0x16) or a
+         * plaintext hello ("CAIRNRPC"). */
+        c->sniff = false;
+        if ((uint8_t)buf->base[0] == 0x16) {
+            c->tls = tls_conn_new(x->opt.tls, true, false, NULL);
+            if (!c->tls) {
+                xport__conn_close(c);
+                return;
+            }
+        } else if (x->opt.tls_required) {
+            refuse(c, "a plaintext connection, but tls.internal_rpc.verify_incoming is set "
+                      "(the peer must use TLS: verify_outgoing)");
+            return;
+        } else if (send_hello(c)) {
+            xport__conn_close(c);
+            return;
+        }
+    }
+    if (c->tls)
+        tls_input(c, buf->base, (size_t)nread);
+    else
+        conn_plain(c, buf->base, (size_t)nread);
+}
+
+/* Bytes of the connection's stream (decrypted with TLS): the peer's hello,
+ * then frames. Returns non-zero once the connection is closing. */
+static int conn_plain(void *arg, const char *p, size_t n)
+{
+    struct xconn *c = arg;
+    struct xport *x = c->x;
+    char w[128];
+    if (c->closing)
+        return 1;
+    /* TLS: ours first (the peer's hello, in this same read, brings the
+     * connection up and lets frames flush: they must follow our hello). */
+    if (c->tls && !c->hello_sent && !tls_hello(c))
+        return 1;
     if (c->state == CS_HELLO) {
         size_t before = c->hello_in_len;
         size_t take = sizeof(c->hello_in) - before;
@@ -425,19 +482,19 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         char err[160];
         int rc = xport_hello_decode(c->hello_in, c->hello_in_len, &h, &used, err, sizeof(err));
         if (rc == CN_EAGAIN)
-            return;
+            return 0;
         if (rc != 0) {
             refuse(c, err);
-            return;
+            return 1;
         }
         p += used - before;
         n -= used - before;
         hello_done(c, &h);
         if (c->closing)
-            return;
+            return 1;
     }
     if (n == 0)
-        return;
+        return 0;
     char err[200];
     int rc = xport_decoder_feed(&c->dec, p, n, on_dec_frame, c, err, sizeof(err));
     if (rc < 0 && !c->closing && !x->stopping) {
@@ -446,6 +503,60 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                    xport__who(c, w, sizeof(w)), err);
         xport__conn_close(c);
     }
+    return c->closing || x->stopping;
+}
+
+/* TLS: the handshake, then (once it is done and the peer's certificate
+ * names what it must) our hello, then the plaintext to conn_plain. */
+static void tls_step(struct xconn *c)
+{
+    char err[256], why[400];
+    int rc = tls_conn_read(c->tls, (uv_stream_t *)&c->tcp, conn_plain, c, err, sizeof(err));
+    if (c->closing)
+        return;
+    if (rc == CN_EPROTO || rc == CN_EIO) {
+        snprintf(why, sizeof(why), "TLS %s: %s", tls_conn_ready(c->tls) ? "error" : "handshake",
+                 rc == CN_EIO ? "write failed" : err);
+        refuse(c, why);
+        return;
+    }
+    if (rc == CN_ESHUTDOWN) {
+        xport__conn_close(c);
+        return;
+    }
+    if (!c->hello_sent && tls_conn_ready(c->tls))
+        tls_hello(c);
+}
+
+/* The handshake is done: check the peer's name, send our hello. False when
+ * the connection was refused or failed (closing). */
+static bool tls_hello(struct xconn *c)
+{
+    struct xport *x = c->x;
+    char why[400];
+    if (!c->outbound && x->tls_name[0] && !tls_conn_peer_has_name(c->tls, x->tls_name)) {
+        /* verify_server_hostname: only a server certificate may speak Raft. */
+        snprintf(why, sizeof(why),
+                 "its certificate does not name %s (verify_server_hostname: a client "
+                 "certificate cannot pose as a server)",
+                 x->tls_name);
+        refuse(c, why);
+        return false;
+    }
+    if (send_hello(c)) {
+        xport__conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+static void tls_input(struct xconn *c, const char *p, size_t n)
+{
+    if (tls_conn_input(c->tls, p, n)) {
+        xport__conn_close(c);
+        return;
+    }
+    tls_step(c);
 }
 
 /* ---- opening a connection -------------------------------------------------------------- */
@@ -494,26 +605,47 @@ static struct xconn *conn_new(struct xport *x, bool outbound)
     return c;
 }
 
-/* Send our hello and start reading the peer's. */
+/* Our hello: the first bytes of the stream (inside TLS when on). */
+static int send_hello(struct xconn *c)
+{
+    c->bufs[0] = uv_buf_init((char *)c->hello_out, (unsigned)c->hello_out_len);
+    c->w_small = 0;
+    c->w_frag = 0;
+    int rc = conn_write(c, 1);
+    if (rc < 0)
+        return rc;
+    c->hello_sent = true;
+    c->writing = true;
+    c->last_sent = xport__now_ms();
+    return 0;
+}
+
+/* Start reading the peer's hello and send ours: at once in plaintext; with
+ * TLS after the handshake (outbound: we start it); an inbound connection
+ * with TLS configured waits for its first byte (TLS or not). */
 static int conn_begin(struct xconn *c)
 {
+    struct xport *x = c->x;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 30);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     if (rc < 0)
         return rc;
-    c->bufs[0] = uv_buf_init((char *)c->hello_out, (unsigned)c->hello_out_len);
-    c->wreq.data = c;
-    c->w_small = 0;
-    c->w_frag = 0;
-    rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, 1, write_done);
-    if (rc < 0)
-        return rc;
-    c->writing = true;
     c->state = CS_HELLO;
     c->last_recv = c->last_sent = xport__now_ms();
     c->grace = 0;
-    return 0;
+    if (c->outbound && x->opt.tls && x->opt.tls_outgoing) {
+        c->tls = tls_conn_new(x->opt.tls, false, true, x->tls_name[0] ? x->tls_name : NULL);
+        if (!c->tls)
+            return UV_ENOMEM;
+        tls_step(c); /* the ClientHello (a failure closes c and logs) */
+        return 0;
+    }
+    if (!c->outbound && x->opt.tls) {
+        c->sniff = true;
+        return 0;
+    }
+    return send_hello(c);
 }
 
 static void connect_cb(uv_connect_t *req, int status)

@@ -40,6 +40,8 @@ void xport__maybe_finish_stop(struct xport *x)
         return;
     void (*done)(void *) = x->done;
     void *arg = x->done_arg;
+    if (x->opt.tls)
+        SSL_CTX_free(x->opt.tls);
     cn_free(x);
     if (done)
         done(arg);
@@ -278,6 +280,10 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
     o->cluster_id = x->cluster;
     xport_frame_header(x->keepalive, XPORT_KEEPALIVE, 0, NULL, 0);
     o->host = NULL; /* not kept */
+    if (opt->tls_server_name)
+        snprintf(x->tls_name, sizeof(x->tls_name), "%s", opt->tls_server_name);
+    o->tls_server_name = NULL;
+    o->tls = NULL; /* referenced once started (below) */
     x->rng = opt->seed ? opt->seed : (cn_now_ns() | 1);
 
     if (opt->host) {
@@ -325,8 +331,19 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
     x->last_sweep = xport__now_ms();
     uv_timer_start(&x->sweep, xport__sweep_cb, x->sweep_ms, x->sweep_ms);
     uv_unref((uv_handle_t *)&x->sweep);
+    xport_set_tls(x, opt->tls);
     *out = x;
     return 0;
+}
+
+void xport_set_tls(struct xport *x, struct ssl_ctx_st *ctx)
+{
+    if (!ctx || x->stopping)
+        return;
+    SSL_CTX_up_ref(ctx);
+    if (x->opt.tls)
+        SSL_CTX_free(x->opt.tls);
+    x->opt.tls = ctx;
 }
 
 void xport_stop(struct xport *x, void (*done)(void *), void *arg)

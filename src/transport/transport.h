@@ -141,6 +141,7 @@ bool xport_decoder_idle(const struct xport_decoder *d);
 /* ---- the transport ---------------------------------------------------------------- */
 
 struct xport;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 /* A complete message from node `from` (identified by the hello of the
  * connection it came on, inbound or outbound). payload is borrowed: valid
@@ -183,6 +184,18 @@ struct xport_options {
     void *arg;                         /* for on_frame and on_peer_state */
     xport_log_cb log;                  /* may be NULL */
     void *log_arg;
+    /* TLS (docs/tls.md, "Server RPC"). tls: the context (a reference is
+     * taken; NULL: plaintext only). An inbound connection whose first byte
+     * is a TLS record (0x16) is served over TLS, any other is plaintext,
+     * refused when tls_required. tls_outgoing: dial with TLS, verifying the
+     * peer against the context's CA. tls_server_name (copied; NULL: none):
+     * the name every peer's certificate must carry, in both directions
+     * (verify_server_hostname), so a client certificate cannot pose as a
+     * server. Without TLS the hello follows the TCP connect; with TLS it
+     * follows the handshake (and the name check). */
+    struct ssl_ctx_st *tls;
+    bool tls_outgoing, tls_required;
+    const char *tls_server_name;
 };
 
 /* Start: bind and listen on host:port (when host is set). The options and the
@@ -194,6 +207,9 @@ int xport_start(uv_loop_t *loop, const struct xport_options *opt, struct xport *
                 size_t errcap);
 /* The port actually bound (useful with port 0); 0 without a listener. */
 int xport_port(const struct xport *x);
+/* Certificate reload: connections opened from now on use ctx (a reference
+ * is taken; NULL is ignored); open ones keep theirs. */
+void xport_set_tls(struct xport *x, struct ssl_ctx_st *ctx);
 
 /* Add or update peer `id` at addr "host:port" (numeric IPv4, or [IPv6]:port;
  * copied). A new peer is dialed at once; a changed address closes the old

@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "tls/tls.h"
 #include "transport/transport.h"
 
 #define READ_BUF_SIZE (64 * 1024)
@@ -41,7 +42,12 @@ struct xconn {
     /* conn.c */
     enum conn_state state;
     bool outbound, closing, writing;
-    bool dropped;        /* the queue was counted in drops_closed */
+    bool dropped; /* the queue was counted in drops_closed */
+    /* TLS: the connection's state (NULL: plaintext); sniff: inbound, its
+     * first byte decides TLS or plaintext; hello_sent: ours went out (with
+     * TLS only after the handshake) */
+    struct tls_conn *tls;
+    bool sniff, hello_sent;
     char addr[ADDR_MAX]; /* the remote address, for logs */
     uint8_t hello_out[XPORT_HELLO_MAX];
     uint8_t hello_in[XPORT_HELLO_MAX];
@@ -108,6 +114,8 @@ struct xport {
     size_t hello_len;
     uint8_t hello[XPORT_HELLO_MAX];
     uint8_t keepalive[XPORT_FRAME_HDR]; /* the frame, written from here */
+    /* transport.c: TLS settings (opt.tls is replaced by xport_set_tls) */
+    char tls_name[256]; /* "" : no name check */
 };
 
 /* Milliseconds on the monotonic clock, read afresh: uv_now() is the time the

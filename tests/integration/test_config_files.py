@@ -202,7 +202,7 @@ BAD_FILES = [
     # Consul: a script check in a file needs enable_local_script_checks
     ("script.hcl", 'check {\n  name = "s"\n  args = ["/bin/true"]\n  interval = "10s"\n}\n', 1, 7,
      'check "s": Scripts are disabled on this agent'),
-    ("unsupported.hcl", 'ports {\n  https = 8501\n}\n', 2, 11, "not supported by cairn"),
+    ("unsupported.hcl", 'ports {\n  grpc_tls = 8503\n}\n', 2, 14, "not supported by cairn"),
 ]
 
 

@@ -313,7 +313,7 @@ static void test_every_error_with_position(void **state)
     assert_non_null(mkdtemp(dir));
     char *p =
         write_named(dir, "x.hcl",
-                    "bogus = 1\nports {\n  https = 8501\n  grpc = -1\n}\n"
+                    "bogus = 1\nports {\n  grpc_tls = 8503\n  grpc = -1\n}\n"
                     "acl { enabled = true }\nserver = \"yes\"\nui_config { enabled = false }\n");
     char path[256];
     snprintf(path, sizeof(path), "%s", p);
@@ -327,8 +327,8 @@ static void test_every_error_with_position(void **state)
     snprintf(want, sizeof(want), "%s:1:9: key \"bogus\": unknown configuration key", path);
     assert_non_null(strstr(err, want));
     snprintf(want, sizeof(want),
-             "%s:3:11: key \"ports.https\": not supported by cairn (HTTPS); only this value is "
-             "accepted: -1",
+             "%s:3:14: key \"ports.grpc_tls\": not supported by cairn (gRPC over TLS); only this "
+             "value is accepted: -1",
              path);
     assert_non_null(strstr(err, want));
     snprintf(want, sizeof(want), "%s:6:17: key \"acl.enabled\": not supported by cairn (ACLs)",
@@ -337,8 +337,8 @@ static void test_every_error_with_position(void **state)
     snprintf(want, sizeof(want), "%s:7:10: key \"server\": expected a boolean, got string \"yes\"",
              path);
     assert_non_null(strstr(err, want));
-    assert_null(strstr(err, "grpc"));      /* -1: Consul's "off", accepted */
-    assert_null(strstr(err, "ui_config")); /* enabled = false: accepted */
+    assert_null(strstr(err, "ports.grpc\"")); /* -1: Consul's "off", accepted */
+    assert_null(strstr(err, "ui_config"));    /* enabled = false: accepted */
     agent_config_free(&c);
     unlink(path);
     rmdir(dir);

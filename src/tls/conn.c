@@ -1,0 +1,231 @@
+/* tls/conn.c: TLS over a libuv stream through OpenSSL memory BIOs.
+ *
+ * The caller owns the socket: it passes what it read to tls_conn_input and
+ * gets plaintext back from tls_conn_read; whatever OpenSSL produces
+ * (records, handshake messages, alerts) is drained from the write BIO right
+ * after the call that produced it and written with one uv_write, so the
+ * order of uv_writes is the order of the records on the wire. A memory BIO
+ * grows as needed, so SSL_write never asks to be retried. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "tls/tls.h"
+
+struct tls_conn {
+    SSL *ssl;
+    BIO *rbio, *wbio; /* network -> SSL, SSL -> network (owned by ssl) */
+};
+
+struct tls_write {
+    uv_write_t req; /* first: the request is the allocation */
+    void (*done)(void *arg, int status);
+    void *arg;
+    char data[];
+};
+
+static bool is_ip(const char *h)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    return !uv_ip4_addr(h, 0, &a4) || !uv_ip6_addr(h, 0, &a6);
+}
+
+struct tls_conn *tls_conn_new(SSL_CTX *ctx, bool server, bool verify, const char *verify_name)
+{
+    struct tls_conn *t = cn_calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->ssl = SSL_new(ctx);
+    t->rbio = BIO_new(BIO_s_mem());
+    t->wbio = BIO_new(BIO_s_mem());
+    if (!t->ssl || !t->rbio || !t->wbio) {
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+        SSL_free(t->ssl);
+        cn_free(t);
+        ERR_clear_error();
+        return NULL;
+    }
+    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    if (server) {
+        SSL_set_accept_state(t->ssl);
+    } else {
+        SSL_set_connect_state(t->ssl);
+        SSL_set_verify(t->ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+        if (verify_name && *verify_name) {
+            X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
+            if (is_ip(verify_name)) {
+                X509_VERIFY_PARAM_set1_ip_asc(vp, verify_name);
+            } else {
+                SSL_set_tlsext_host_name(t->ssl, verify_name);
+                X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+                X509_VERIFY_PARAM_set1_host(vp, verify_name, 0);
+            }
+        }
+    }
+    return t;
+}
+
+void tls_conn_free(struct tls_conn *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl); /* frees both BIOs */
+    cn_free(t);
+}
+
+int tls_conn_input(struct tls_conn *t, const void *p, size_t n)
+{
+    if (n && BIO_write(t->rbio, p, (int)n) != (int)n)
+        return CN_ENOMEM;
+    return 0;
+}
+
+bool tls_conn_ready(const struct tls_conn *t)
+{
+    return SSL_is_init_finished(t->ssl);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct tls_write *w = (struct tls_write *)(void *)req;
+    if (w->done)
+        w->done(w->arg, status);
+    cn_free(w);
+}
+
+/* Write what OpenSSL queued in its network BIO. */
+static int drain(struct tls_conn *t, uv_stream_t *st, void (*done)(void *, int), void *arg)
+{
+    size_t n = BIO_ctrl_pending(t->wbio);
+    if (!n && !done)
+        return 0; /* with a callback, even nothing is written: it runs later, never now */
+    struct tls_write *w = cn_malloc(sizeof(*w) + n);
+    if (!w)
+        return CN_ENOMEM;
+    int got = BIO_read(t->wbio, w->data, (int)n);
+    w->done = done;
+    w->arg = arg;
+    uv_buf_t b = uv_buf_init(w->data, got > 0 ? (unsigned)got : 0);
+    if (uv_write(&w->req, st, &b, 1, on_written) != 0) {
+        cn_free(w);
+        return CN_EIO;
+    }
+    return 0;
+}
+
+static void fail_reason(struct tls_conn *t, int e, char *err, size_t errcap)
+{
+    long vr = SSL_get_verify_result(t->ssl);
+    unsigned long oe = ERR_peek_error();
+    if (vr != X509_V_OK) {
+        snprintf(err, errcap, "certificate verification failed: %s",
+                 X509_verify_cert_error_string(vr));
+    } else if (oe) {
+        const char *r = ERR_reason_error_string(oe);
+        snprintf(err, errcap, "%s", r ? r : "TLS error");
+    } else if (e == SSL_ERROR_SYSCALL) {
+        snprintf(err, errcap, "unexpected end of the TLS stream");
+    } else {
+        snprintf(err, errcap, "TLS error %d", e);
+    }
+    ERR_clear_error();
+}
+
+int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *arg, char *err,
+                  size_t errcap)
+{
+    char buf[16384];
+    if (!SSL_is_init_finished(t->ssl)) {
+        int r = SSL_do_handshake(t->ssl);
+        if (drain(t, st, NULL, NULL))
+            return CN_EIO;
+        if (r != 1) {
+            int e = SSL_get_error(t->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return 0;
+            fail_reason(t, e, err, errcap);
+            return CN_EPROTO;
+        }
+    }
+    for (;;) {
+        int n = SSL_read(t->ssl, buf, sizeof(buf));
+        if (n <= 0) {
+            int e = SSL_get_error(t->ssl, n);
+            if (drain(t, st, NULL, NULL))
+                return CN_EIO;
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                break;
+            if (e == SSL_ERROR_ZERO_RETURN)
+                return CN_ESHUTDOWN;
+            fail_reason(t, e, err, errcap);
+            return CN_EPROTO;
+        }
+        if (cb(arg, buf, (size_t)n))
+            return 1; /* the caller is closing: write nothing more */
+    }
+    if (drain(t, st, NULL, NULL)) /* tickets, key updates */
+        return CN_EIO;
+    return 0;
+}
+
+/* Small buffers (Raft messages, frame headers) are gathered into records of
+ * up to 16 KiB: one record (one AEAD pass, 22 bytes of overhead) per batch
+ * rather than per buffer. */
+int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, unsigned nbufs,
+                   void (*done)(void *arg, int status), void *arg)
+{
+    char gather[16384];
+    size_t g = 0;
+    for (unsigned i = 0; i <= nbufs; i++) {
+        size_t len = i < nbufs ? bufs[i].len : 0;
+        bool last = i == nbufs;
+        if (!last && g + len <= sizeof(gather)) {
+            memcpy(gather + g, bufs[i].base, len);
+            g += len;
+            continue;
+        }
+        if (g && SSL_write(t->ssl, gather, (int)g) != (int)g) {
+            ERR_clear_error();
+            return CN_EIO;
+        }
+        g = 0;
+        if (last)
+            break;
+        if (len > sizeof(gather)) { /* a large buffer goes as it is */
+            if (SSL_write(t->ssl, bufs[i].base, (int)len) != (int)len) {
+                ERR_clear_error();
+                return CN_EIO;
+            }
+        } else {
+            memcpy(gather, bufs[i].base, len);
+            g = len;
+        }
+    }
+    return drain(t, st, done, arg);
+}
+
+void tls_conn_idle(struct tls_conn *t)
+{
+    SSL_free_buffers(t->ssl); /* refuses (harmlessly) while records are pending */
+}
+
+void tls_conn_close_notify(struct tls_conn *t, uv_stream_t *st)
+{
+    if (SSL_is_init_finished(t->ssl) && SSL_shutdown(t->ssl) >= 0)
+        drain(t, st, NULL, NULL);
+    ERR_clear_error();
+}
+
+bool tls_conn_peer_has_name(const struct tls_conn *t, const char *name)
+{
+    X509 *c = SSL_get0_peer_certificate(t->ssl);
+    if (!c)
+        return false;
+    return X509_check_host(c, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
