@@ -37,7 +37,7 @@ enum mx_ns { MX_NS_CONSUL, MX_NS_CAIRN };
  * table (tests/integration/test_metrics.py checks every name is there). */
 #define MX_METRICS(X)                                                                              \
     X(API_HTTP, SAMPLE, CONSUL, "api.http", "ms",                                                  \
-      "Time to serve an HTTP API request, by method and route")                                   \
+      "Time to serve an HTTP API request, by method and route")                                    \
     X(RPC_QUERIES_BLOCKING, GAUGE, CONSUL, "rpc.queries_blocking", "queries",                      \
       "Blocking queries parked on this agent now")                                                 \
     X(BLOCKING_WOKEN, COUNTER, CAIRN, "api.blocking.woken", "queries",                             \
@@ -89,7 +89,7 @@ enum mx_ns { MX_NS_CONSUL, MX_NS_CAIRN };
     X(CHECK_RUNS, COUNTER, CAIRN, "checks.runs", "runs",                                           \
       "Results of this agent's check runners, by check type")                                      \
     X(CHECK_TRANSITIONS, COUNTER, CAIRN, "checks.transitions", "transitions",                      \
-      "Check results that change a check's status, by type and new status")                       \
+      "Check results that change a check's status, by type and new status")                        \
     X(DNS_DOMAIN_QUERY, SAMPLE, CONSUL, "dns.domain_query", "ms",                                  \
       "Answering a DNS query for a name in the domain")                                            \
     X(DNS_PTR_QUERY, SAMPLE, CONSUL, "dns.ptr_query", "ms", "Answering a reverse (PTR) DNS query") \

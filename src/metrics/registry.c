@@ -136,8 +136,7 @@ int mx_start(const struct mx_options *o, uint64_t now_ms, char *err, size_t errc
     for (int id = 0; id < MX__COUNT; id++) {
         char name[256];
         const struct mx_info *m = &infos[id];
-        snprintf(name, sizeof(name), "%s.%s", m->ns == MX_NS_CONSUL ? r->prefix : "cairn",
-                 m->name);
+        snprintf(name, sizeof(name), "%s.%s", m->ns == MX_NS_CONSUL ? r->prefix : "cairn", m->name);
         r->allowed[id] = allowed(name, rules, nr, o->filter_default);
         if (!r->allowed[id])
             continue;
@@ -212,6 +211,8 @@ double mx__quantile(const struct mx_hist *h, double q)
     uint64_t want = (uint64_t)ceil(q * (double)h->n);
     if (want < 1)
         want = 1;
+    if (want >= h->n)
+        return h->max;
     uint64_t cum = 0;
     double v = h->max;
     for (unsigned i = 0; i < MX_HBUCKETS; i++) {
