@@ -8,8 +8,7 @@
 #include "base/err.h"
 #include "metrics/metrics.h"
 
-int agent_telemetry_start(const struct agent_config *c, uv_loop_t *loop, char *err,
-                          size_t errcap)
+int agent_telemetry_start(const struct agent_config *c, uv_loop_t *loop, char *err, size_t errcap)
 {
     char host[256] = "";
     if (gethostname(host, sizeof(host) - 1))
@@ -27,8 +26,7 @@ int agent_telemetry_start(const struct agent_config *c, uv_loop_t *loop, char *e
     };
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int rc = mx_start(&o, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, err,
-                      errcap);
+    int rc = mx_start(&o, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, err, errcap);
     if (!rc)
         rc = mx_runtime_start(loop);
     return rc;

@@ -13,8 +13,7 @@
 
 /* Start the registry and its timer on loop. 0, CN_EINVAL (a bad
  * telemetry.prefix_filter rule, said in err) or CN_ENOMEM. */
-int agent_telemetry_start(const struct agent_config *c, uv_loop_t *loop, char *err,
-                          size_t errcap);
+int agent_telemetry_start(const struct agent_config *c, uv_loop_t *loop, char *err, size_t errcap);
 /* Gauges read from the HTTP server (borrowed until replaced; NULL: none). */
 void agent_telemetry_http(struct http_server *h);
 /* Close the timer (before the loop's last run) ... */

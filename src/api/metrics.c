@@ -33,8 +33,7 @@ void api__metrics_observe(struct http_req *req)
         for (char *p = path; *p; p++)
             if (*p == '/')
                 *p = '_';
-        struct mx_label l[2] = {{"method", req->method_str ? req->method_str : ""},
-                                {"path", path}};
+        struct mx_label l[2] = {{"method", req->method_str ? req->method_str : ""}, {"path", path}};
         s = mx_series(MX_API_HTTP, r, (uintptr_t)req->method, l, 2);
     }
     mx_series_add(s, (double)(cn_now_ns() - req->tag_ns) / 1e6);

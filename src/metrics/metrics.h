@@ -156,8 +156,9 @@ void mx_sample_since(enum mx_id id, uint64_t t0_ns);
 /* A series with labels: the first call for a (key1, key2) pair creates it
  * with `labels` (copied; at most MX_MAX_LABELS), later calls find it by the
  * pair alone, so key1/key2 must identify the label values (a route pointer,
- * a method). NULL when metrics are off, the name is filtered out, or out of
- * memory: mx_series_add accepts NULL. Valid until mx_stop. */
+ * a method); with labels NULL it only looks. NULL when metrics are off, the
+ * name is filtered out, not found (a lookup), or out of memory:
+ * mx_series_add accepts NULL. Valid until mx_stop. */
 struct mx_series *mx_series(enum mx_id id, const void *key1, uintptr_t key2,
                             const struct mx_label *labels, size_t n);
 /* Add v to a counter, set a gauge, or observe a sample. */

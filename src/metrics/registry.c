@@ -378,6 +378,8 @@ struct mx_series *mx_series(enum mx_id id, const void *key1, uintptr_t key2,
     for (struct mx_series *s = r->tab[k]; s; s = s->hnext)
         if (s->id == id && s->k1 == key1 && s->k2 == key2)
             return s;
+    if (!labels)
+        return NULL; /* a lookup only */
     if (n > MX_MAX_LABELS)
         n = MX_MAX_LABELS;
     if ((r->tn + 1) * 4 > r->tcap * 3 && grow(r))
