@@ -64,8 +64,8 @@ static struct json_object *find(struct json_object *root, const char *sec, const
         if (strcmp(json_object_get_string(json_object_object_get(e, "Name")), name))
             continue;
         if (lname) {
-            struct json_object *l = json_object_object_get(json_object_object_get(e, "Labels"),
-                                                           lname);
+            struct json_object *l =
+                json_object_object_get(json_object_object_get(e, "Labels"), lname);
             if (!l || strcmp(json_object_get_string(l), lval))
                 continue;
         }
@@ -165,6 +165,7 @@ static void test_labels_and_hostname(void **state)
     struct mx_series *a = mx_series(MX_API_HTTP, route, 1, l, 2);
     assert_non_null(a);
     assert_ptr_equal(mx_series(MX_API_HTTP, route, 1, NULL, 0), a); /* found by key */
+    assert_null(mx_series(MX_API_HTTP, route, 3, NULL, 0));         /* a lookup only */
     struct mx_label l2[2] = {{"method", "PUT"}, {"path", "v1_kv_"}};
     struct mx_series *b = mx_series(MX_API_HTTP, route, 2, l2, 2);
     assert_ptr_not_equal(a, b);
@@ -201,7 +202,8 @@ static void test_labels_and_hostname(void **state)
     assert_non_null(strstr(t, "# TYPE consul_api_http summary\n"));
     assert_non_null(strstr(t, "consul_api_http_count{method=\"GET\",path=\"v1_kv_\"} 2\n"));
     assert_non_null(strstr(t, "consul_api_http_sum{method=\"GET\",path=\"v1_kv_\"} 4\n"));
-    assert_non_null(strstr(t, "consul_api_http{method=\"PUT\",path=\"v1_kv_\",quantile=\"0.5\"} 7\n"));
+    assert_non_null(
+        strstr(t, "consul_api_http{method=\"PUT\",path=\"v1_kv_\",quantile=\"0.5\"} 7\n"));
     assert_non_null(strstr(t, "consul_node_1_raft_last_index 42\n"));
     /* declared series appear unset: counters 0, summaries with NaN quantiles */
     assert_non_null(strstr(t, "# TYPE consul_raft_apply counter\nconsul_raft_apply 0\n"));
@@ -378,10 +380,14 @@ static void test_gauge_fn(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_noop_without_registry), cmocka_unit_test(test_interval_aggregate),
-        cmocka_unit_test(test_labels_and_hostname),   cmocka_unit_test(test_prometheus_escaping),
-        cmocka_unit_test(test_quantiles),             cmocka_unit_test(test_retention),
-        cmocka_unit_test(test_filter),                cmocka_unit_test(test_many_series),
+        cmocka_unit_test(test_noop_without_registry),
+        cmocka_unit_test(test_interval_aggregate),
+        cmocka_unit_test(test_labels_and_hostname),
+        cmocka_unit_test(test_prometheus_escaping),
+        cmocka_unit_test(test_quantiles),
+        cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_filter),
+        cmocka_unit_test(test_many_series),
         cmocka_unit_test(test_gauge_fn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
