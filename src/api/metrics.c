@@ -17,7 +17,7 @@
 
 void api__metrics_tag(struct http_req *req, const struct api_route *r)
 {
-    if (!mx_running())
+    if (!mx_enabled(MX_API_HTTP))
         return;
     req->tag = r;
     req->tag_ns = cn_now_ns();

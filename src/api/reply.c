@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "metrics/metrics.h"
 
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -236,7 +237,7 @@ static void on_applied(void *arg, int rc, const struct state_result *res)
 void api_propose(struct api_ctx *c, struct cn_buf *cmd, api_done_fn done)
 {
     c->propose_done = done;
-    c->propose_ns = cn_now_ns();
+    c->propose_ns = mx_running() ? cn_now_ns() : 0;
     int rc = srv_propose(c->api->srv, cmd->p, cmd->len, on_applied, c);
     if (rc) {
         c->propose_done = NULL;

@@ -138,6 +138,9 @@ int mx_start(const struct mx_options *o, uint64_t now_ms, char *err, size_t errc
 /* Free the registry; updates become no-ops. */
 void mx_stop(void);
 bool mx_running(void);
+/* Whether id is kept (the registry runs and no telemetry.prefix_filter rule
+ * drops it): lets a caller skip even its clock reads. */
+bool mx_enabled(enum mx_id id);
 /* Whether the Prometheus form is on (retention_s > 0). */
 bool mx_prometheus_enabled(void);
 

@@ -101,6 +101,11 @@ bool mx_running(void)
     return mx__reg != NULL;
 }
 
+bool mx_enabled(enum mx_id id)
+{
+    return mx__reg && mx__reg->allowed[id];
+}
+
 bool mx_prometheus_enabled(void)
 {
     return mx__reg && mx__reg->retention_s > 0;

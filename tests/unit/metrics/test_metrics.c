@@ -308,6 +308,7 @@ static void test_filter(void **state)
     assert_non_null(find(j, "Counters", "consul.raft.apply", NULL, NULL));
     assert_null(find(j, "Samples", "consul.raft.commitTime", NULL, NULL));
     assert_null(find(j, "Samples", "consul.kvs.apply", NULL, NULL)); /* default false */
+    assert_true(mx_enabled(MX_RAFT_APPLY) && !mx_enabled(MX_RAFT_COMMIT_TIME));
     assert_non_null(find(j, "Gauges", "cairn.runtime.rss_bytes", NULL, NULL));
     json_object_put(j);
     struct mx_label l = {"method", "GET"};
