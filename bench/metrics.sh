@@ -59,8 +59,16 @@ start() {
         >/dev/null || { say "agent $name did not start: $(tail -3 "$TMP/$name.log")"; exit 1; }
 }
 
-start on 'telemetry { prometheus_retention_time = "60s" }'
-start off 'telemetry { filter_default = false }'
+# BENCH_OFF_FIRST=1 starts the "off" agent first (the two orders should agree);
+# BENCH_AA=1 gives both agents the "on" configuration (an A/A run: the noise).
+ON_CFG='telemetry { prometheus_retention_time = "60s" }'
+OFF_CFG='telemetry { filter_default = false }'
+[ "${BENCH_AA:-0}" = 1 ] && OFF_CFG=$ON_CFG
+if [ "${BENCH_OFF_FIRST:-0}" = 1 ]; then
+    start off "$OFF_CFG"; start on "$ON_CFG"
+else
+    start on "$ON_CFG"; start off "$OFF_CFG"
+fi
 
 rps() { wrk -t2 -c"$BENCH_CONNS" -d"${BENCH_SECONDS}s" -s "$HERE/wrk/get.lua" "$1" |
     grep WRKRESULT | awk '{print $2}'; }
@@ -118,3 +126,12 @@ done
 mq=$(printf '%s\n' "${quiet[@]}" | awk '{s+=$1} END {print s/NR}')
 ms=$(printf '%s\n' "${scraped[@]}" | awk '{s+=$1} END {print s/NR}')
 awk -v a="$ms" -v b="$mq" 'BEGIN {printf "  scraped/quiet: %.3f\n", a / b}'
+
+# 4. The update path alone (build/<dir>/bench_metrics: ninja bench_metrics).
+MICRO=${BENCH_METRICS_MICRO:-$(dirname "$CAIRN_BIN")/bench_metrics}
+if [ -x "$MICRO" ]; then
+    echo "the update path, ns per call (bench/metrics/micro.c)"
+    "$MICRO" | sed 's/^/  /'
+else
+    echo "(no $MICRO: ninja -C $(dirname "$CAIRN_BIN") bench_metrics for the ns per update)"
+fi
