@@ -19,8 +19,8 @@ static double since(uint64_t t0, uint64_t n)
 int main(void)
 {
     const char *rules[] = {"-consul.kvs"};
-    struct mx_options o = {.prefix = "consul", .filter_default = true, .rules = rules,
-                           .nrules = 1, .retention_s = 60};
+    struct mx_options o = {
+        .prefix = "consul", .filter_default = true, .rules = rules, .nrules = 1, .retention_s = 60};
     char err[128];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
