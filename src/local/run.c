@@ -105,8 +105,10 @@ static void drain(struct local *l)
     l->draining = false;
 }
 
-/* metrics: cairn.checks.runs {type} and cairn.checks.transitions {type,
- * status}, keyed by these interned names (a check's type is its own copy). */
+/* metrics: cairn.checks.runs {type} (here) and cairn.checks.transitions
+ * {type, status} (each status write that changes the status: runners, TTL
+ * updates and expiries; ops.c), keyed by these interned names (a check's
+ * type is its own copy). */
 static const char *const mx_types[] = {STATE_CHECK_HTTP,   STATE_CHECK_TCP, STATE_CHECK_GRPC,
                                        STATE_CHECK_H2PING, STATE_CHECK_UDP, STATE_CHECK_SCRIPT,
                                        STATE_CHECK_ALIAS,  STATE_CHECK_TTL, "other"};
@@ -120,17 +122,22 @@ static const char *intern(const char *const *set, size_t n, const char *v)
     return set[n - 1];
 }
 
-static void count_result(const struct local__chk *ch, const char *status, bool transition)
+static void count_run(const struct local__chk *ch)
 {
     if (!mx_running())
         return;
     const char *t = intern(mx_types, sizeof(mx_types) / sizeof(mx_types[0]), ch->c.type);
-    struct mx_label l[2] = {{"type", t}, {"status", NULL}};
-    mx_series_add(mx_series(MX_CHECK_RUNS, t, 0, l, 1), 1);
-    if (!transition)
+    struct mx_label l = {"type", t};
+    mx_series_add(mx_series(MX_CHECK_RUNS, t, 0, &l, 1), 1);
+}
+
+void local__count_transition(const char *type, const char *status)
+{
+    if (!mx_running())
         return;
+    const char *t = intern(mx_types, sizeof(mx_types) / sizeof(mx_types[0]), type);
     const char *st = intern(mx_statuses, sizeof(mx_statuses) / sizeof(mx_statuses[0]), status);
-    l[1].value = st;
+    struct mx_label l[2] = {{"type", t}, {"status", st}};
     mx_series_add(mx_series(MX_CHECK_TRANSITIONS, t, (uintptr_t)st, l, 2), 1);
 }
 
@@ -140,10 +147,7 @@ static void record(struct local *l, struct local__chk *ch, const char *status, c
 {
     if (l->closing)
         return;
-    /* a transition: a status other than the catalog's and the one waiting */
-    count_result(ch, status,
-                 strcmp(ch->c.status, status) != 0 &&
-                     (!ch->want_status || strcmp(ch->want_status, status) != 0));
+    count_run(ch);
     char *out = state_check_output_truncate(output);
     if (!out)
         return;

@@ -210,6 +210,19 @@ def test_check_transition_moves_counters(magent):
         magent.put("/v1/agent/service/deregister/mx1")
 
 
+def test_ttl_transition_counted(magent):
+    body = {"Name": "mxttl", "ID": "mxttl1", "Check": {"CheckID": "mxttl", "TTL": "30s"}}
+    assert magent.put_json("/v1/agent/service/register", body).status_code == 200
+    try:
+        before = value(scrape(magent), "cairn_checks_transitions", type="ttl", status="passing")
+        assert magent.put("/v1/agent/check/pass/mxttl").status_code == 200
+        assert magent.put("/v1/agent/check/pass/mxttl").status_code == 200  # no change
+        after = value(scrape(magent), "cairn_checks_transitions", type="ttl", status="passing")
+        assert after == before + 1
+    finally:
+        magent.put("/v1/agent/service/deregister/mxttl1")
+
+
 def test_dns_queries_move_counters(magent):
     before = scrape(magent)
     q = dns.message.make_query("consul.service.consul", "A")
