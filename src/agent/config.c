@@ -443,6 +443,10 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
             snprintf(err, errcap, "%s: given more than 16 times", where);
             return CN_EINVAL;
         }
+        if (o->off == OFF(telemetry_prefix_filter) && text[0] != '+' && text[0] != '-') {
+            snprintf(err, errcap, "%s: \"%s\" must start with + (allow) or - (block)", where, text);
+            return CN_EINVAL;
+        }
         char *d = cn_strdup(text);
         if (!d)
             return CN_ENOMEM;
