@@ -12,6 +12,8 @@ PKGS=(
 )
 # DNS tests (tests/integration/test_dns.py): HAProxy's server-template fed by SRV records.
 PKGS+=(haproxy)
+# tests/integration/test_metrics.py: `promtool check metrics` (/usr/bin/promtool).
+PKGS+=(prometheus)
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
   PKGS+=(dnsperf unbound valgrind) # bench/dns.sh, bench/dns_profile.sh

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/telemetry.h"
 #include "agent/defs.h"
 #include "agent/filedefs.h"
 #include "agent/lan.h"
@@ -380,6 +381,7 @@ static void shutdown_agent(struct agent *ag)
     /* Blocking queries in flight get the current result before the
      * connections close (SHUTDOWN_GRACE_MS to write them). */
     ag->http_draining = 1 + (ag->http != NULL) + (ag->https != NULL);
+    agent_telemetry_http(NULL);
     if (ag->http)
         http_server_drain(ag->http, SHUTDOWN_GRACE_MS, http_stopped, ag);
     if (ag->https)
@@ -762,6 +764,11 @@ static int run(struct agent *ag)
     /* Before anything can answer a leave (closed with the rest). */
     uv_timer_init(&ag->loop, &ag->leave);
     ag->leave.data = ag;
+    rc = agent_telemetry_start(c, &ag->loop, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start: %s", rc == CN_EINVAL ? err : cn_strerror(rc));
+        goto out_loop;
+    }
 
     int64_t snap_ns = 0, elect_ns = 0;
     cn_dur_parse(c->raft_snapshot_interval, &snap_ns); /* validated by the config loader */
@@ -903,6 +910,7 @@ static int run(struct agent *ag)
                  err);
         goto out_http;
     }
+    agent_telemetry_http(ag->http);
     if (!ag->client)
         local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
@@ -994,9 +1002,11 @@ static int run(struct agent *ag)
     api_free(ag->api);
     ag->api = NULL;
     /* Close anything still open (there should be nothing) and drain. */
+    agent_telemetry_stop_timer();
     uv_walk(&ag->loop, on_closed_walk, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ag->loop);
+    agent_telemetry_free();
     cn_info("agent", "shutdown complete");
     return ag->status;
 
@@ -1018,10 +1028,12 @@ out_local:
 out_srv:
     srv_close(ag->srv);
 out_loop:
+    agent_telemetry_stop_timer();
     uv_walk(&ag->loop, on_closed_walk, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ag->loop);
     agent_tls_free(&ag->tls);
+    agent_telemetry_free();
     return 1;
 }
 

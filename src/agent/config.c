@@ -298,7 +298,36 @@ static const struct opt opts[] = {
      "CA settings in the agent config (use PUT /v1/connect/ca/configuration)"},
     {NULL, "connect.enable_mesh_gateway_wan_federation", OPT_UNSUP, 0, "false", 0, 0,
      "mesh gateway WAN federation"},
-    {NULL, "telemetry", OPT_UNSUP, 0, "", 0, 0, "telemetry sinks"},
+    /* ---- telemetry (src/metrics/, docs/metrics.md) ---- */
+    {NULL, "telemetry.prometheus_retention_time", OPT_DUR, OFF(telemetry_prometheus_retention),
+     "0s", 0, 0,
+     "How long a labelled metric not updated stays in /v1/agent/metrics?format=prometheus; 0 "
+     "turns the Prometheus format off (415), as in Consul."},
+    {NULL, "telemetry.disable_hostname", OPT_BOOL, OFF(telemetry_disable_hostname), "false", 0, 0,
+     "Leave the hostname out of gauge names (go-metrics puts it after the prefix)."},
+    {NULL, "telemetry.metrics_prefix", OPT_STR, OFF(telemetry_metrics_prefix), "consul", 0, 0,
+     "Prefix of the metrics Consul also has (cairn's own are under \"cairn\")."},
+    {NULL, "telemetry.filter_default", OPT_BOOL, OFF(telemetry_filter_default), "true", 0, 0,
+     "Keep metrics no prefix_filter rule names (false: only those allowed by a rule)."},
+    {NULL, "telemetry.prefix_filter", OPT_LIST, OFF(telemetry_prefix_filter), "", 0,
+     (int64_t)OFF(ntelemetry_prefix_filter),
+     "Rules \"+prefix\" (keep) or \"-prefix\" (drop) on full metric names; the longest "
+     "matching prefix decides."},
+    {NULL, "telemetry.statsd_address", OPT_UNSUP, 0, "", 0, 0,
+     "a statsd sink (scrape /v1/agent/metrics)"},
+    {NULL, "telemetry.statsite_address", OPT_UNSUP, 0, "", 0, 0,
+     "a statsite sink (scrape /v1/agent/metrics)"},
+    {NULL, "telemetry.dogstatsd_addr", OPT_UNSUP, 0, "", 0, 0,
+     "a DogStatsD sink (scrape /v1/agent/metrics)"},
+    {NULL, "telemetry.dogstatsd_tags", OPT_UNSUP, 0, "", 0, 0,
+     "a DogStatsD sink (scrape /v1/agent/metrics)"},
+    {NULL, "telemetry.circonus_api_token", OPT_UNSUP, 0, "", 0, 0,
+     "a Circonus sink (scrape /v1/agent/metrics)"},
+    {NULL, "telemetry.circonus_submission_url", OPT_UNSUP, 0, "", 0, 0,
+     "a Circonus sink (scrape /v1/agent/metrics)"},
+    {NULL, "telemetry.circonus_check_id", OPT_UNSUP, 0, "", 0, 0,
+     "a Circonus sink (scrape /v1/agent/metrics)"},
+    {NULL, "telemetry.enable_host_metrics", OPT_UNSUP, 0, "false", 0, 0, "host metrics"},
     {NULL, "primary_datacenter", OPT_UNSUP, 0, "", 0, 0, "multiple datacenters"},
     {NULL, "retry_join_wan", OPT_UNSUP, 0, "", 0, 0, "WAN federation"},
     {NULL, "enable_script_checks", OPT_UNSUP, 0, "false", 0, 0,
@@ -533,6 +562,10 @@ static int set_value(struct agent_config *cfg, const struct opt *o, const char *
             snprintf(err, errcap, "%s: given more than 16 times", where);
             return CN_EINVAL;
         }
+        if (o->off == OFF(telemetry_prefix_filter) && text[0] != '+' && text[0] != '-') {
+            snprintf(err, errcap, "%s: \"%s\" must start with + (allow) or - (block)", where, text);
+            return CN_EINVAL;
+        }
         char *d = cn_strdup(text);
         if (!d)
             return CN_ENOMEM;
@@ -726,6 +759,7 @@ static void apply(struct loader *ld, const struct opt *o, const char *path, stru
         }
         return;
     case OPT_STRS:
+    case OPT_LIST: /* telemetry.prefix_filter: a list in files */
         if (json_object_is_type(val, json_type_array)) {
             for (size_t k = 0; k < json_object_array_length(val); k++) {
                 struct json_object *e = json_object_array_get_idx(val, k);

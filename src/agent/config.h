@@ -115,6 +115,14 @@ struct agent_config {
     char *dns_recursor_timeout;
     bool dns_order_by_weight; /* cairn's own */
     int64_t dns_soa_refresh, dns_soa_retry, dns_soa_expire, dns_soa_min_ttl;
+
+    /* ---- telemetry (src/metrics/, docs/metrics.md) ------------------------ */
+    char *telemetry_prometheus_retention; /* Go duration; "0s": no Prometheus output */
+    bool telemetry_disable_hostname;
+    char *telemetry_metrics_prefix;
+    bool telemetry_filter_default;
+    char *telemetry_prefix_filter[16]; /* "+prefix" / "-prefix" */
+    size_t ntelemetry_prefix_filter;
 };
 
 /* Parse argv (after "agent"). Loads config files named by -config-dir (each

@@ -129,6 +129,16 @@ int api__ixn_check_body(const char *body, size_t len, bool exact_only, char *err
 int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap);
 extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
 extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
+/* metrics.c: /v1/agent/metrics */
+extern const struct api_route api_metrics_routes[];
+
+/* ---- metrics (metrics.c) ---------------------------------------------------
+ * Tag a routed request for consul.api.http (a no-op with metrics off); record
+ * a tagged request as it is answered; record a write's apply time by route. */
+void api__metrics_tag(struct http_req *req, const struct api_route *r);
+void api__metrics_observe(struct http_req *req);
+struct api_ctx;
+void api__metrics_applied(struct api_ctx *c);
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */
@@ -166,8 +176,9 @@ struct api_ctx {
     void (*user_free)(void *);
     /* continuation of api_propose */
     void (*propose_done)(struct api_ctx *c, int rc, const struct state_result *res);
-    bool timed_out;    /* blocking: the wait ran out; answer whatever the read gives */
-    char hash_hdr[64]; /* X-Consul-Contenthash line of /v1/agent/service/:id */
+    bool timed_out;      /* blocking: the wait ran out; answer whatever the read gives */
+    uint64_t propose_ns; /* api_propose's start (metrics: kvs.apply, ...) */
+    char hash_hdr[64];   /* X-Consul-Contenthash line of /v1/agent/service/:id */
 };
 
 /* ---- query parameters (http_req_param wrappers) ---------------------------- */
@@ -190,6 +201,8 @@ void api_error(struct api_ctx *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* 200 with a JSON body (application/json), with no index headers (writes). */
 void api_reply_json(struct api_ctx *c, int status, const struct cn_buf *body);
+/* A body of any content type (copied). */
+void api_reply_raw(struct api_ctx *c, int status, const char *ctype, const void *body, size_t len);
 /* Convenience for the literal `true`/`false` answers of writes. */
 void api_reply_bool(struct api_ctx *c, bool v);
 /* 200 with an empty body. */

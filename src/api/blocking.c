@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "metrics/metrics.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -110,6 +111,7 @@ static void on_watch(struct srv_watch *w, uint64_t index)
 {
     struct api_ctx *c = w->data;
     (void)index;
+    mx_incr(MX_BLOCKING_WOKEN, 1);
     http_req_unpark(c->req);
     run_read(c);
 }
@@ -119,6 +121,7 @@ static void on_timeout(struct http_req *req)
     struct api_ctx *c = req->user;
     srv_watch_disarm(c->api->srv, &c->watch);
     c->timed_out = true;
+    mx_incr(MX_BLOCKING_TIMEOUTS, 1);
     run_read(c);
 }
 

@@ -7,8 +7,10 @@
 #include <strings.h>
 
 #include "api/api_int.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "metrics/metrics.h"
 
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -29,6 +31,8 @@ static void ctx_free(struct api_ctx *c)
 void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
                      size_t hlen, const void *body, size_t len)
 {
+    if (req->tag)
+        api__metrics_observe(req);
     char small[1024];
     size_t pl = sizeof(ACL_POLICY_HDR) - 1;
     if (pl + hlen <= sizeof(small)) {
@@ -83,6 +87,11 @@ void api_reply_jsonw(struct api_ctx *c, int status, const struct cn_jsonw *w, st
     else
         api_reply_json(c, status, b);
     cn_buf_free(b);
+}
+
+void api_reply_raw(struct api_ctx *c, int status, const char *ctype, const void *body, size_t len)
+{
+    respond(c, status, ctype, NULL, 0, body, len);
 }
 
 void api_reply_bool(struct api_ctx *c, bool v)
@@ -215,6 +224,7 @@ static void on_applied(void *arg, int rc, const struct state_result *res)
     struct api_ctx *c = arg;
     api_done_fn done = c->propose_done;
     c->propose_done = NULL;
+    api__metrics_applied(c);
     if (!res) {
         /* Consul's messages for the same failures (agent/consul/rpc.go
          * structs.ErrNoLeader; raft.ErrLeadershipLost). */
@@ -232,6 +242,7 @@ static void on_applied(void *arg, int rc, const struct state_result *res)
 void api_propose(struct api_ctx *c, struct cn_buf *cmd, api_done_fn done)
 {
     c->propose_done = done;
+    c->propose_ns = mx_running() ? cn_now_ns() : 0;
     int rc = srv_propose(c->api->srv, cmd->p, cmd->len, on_applied, c);
     if (rc) {
         c->propose_done = NULL;

@@ -17,7 +17,7 @@ static const struct api_route *const tables[] = {
     api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
     api_health_routes, api_agent_routes, api_operator_routes, api_session_routes,
     api_coordinate_routes, api_event_routes, api_query_routes, api_intention_routes, api_connect_routes,
-    api_snapshot_routes, api_monitor_routes,
+    api_snapshot_routes, api_monitor_routes, api_metrics_routes,
 };
 // clang-format on
 
@@ -301,6 +301,7 @@ void api_handle(void *arg, struct http_req *req)
     }
     c->route = r;
     c->arg = rest;
+    api__metrics_tag(req, r);
     if (parse_common(c))
         return;
     if (check_scope(c) || maybe_unknown_peer(c))

@@ -102,6 +102,8 @@ struct dns_server {
     uint64_t (*last_contact_ms)(void *arg);
     uint64_t max_stale_ms;
     void *state_arg;
+    /* metrics: consul.dns.domain_query / ptr_query {node} (NULL: off) */
+    struct mx_series *mx_domain, *mx_ptr;
     struct sockaddr_storage rec[DNS__MAX_RECURSORS];
     size_t nrec;
     uint32_t rec_timeout_ms;

@@ -18,6 +18,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "metrics/metrics.h"
 #include "dns/dns_int.h"
 
 #define MAX_CONNS 1024
@@ -106,8 +107,9 @@ static void handle(struct dns_server *s, const uint8_t *msg, size_t len,
     case DNS_DEC_OK:
         break;
     }
-    if (s->max_stale_ms && s->last_contact_ms &&
-        s->last_contact_ms(s->state_arg) > s->max_stale_ms) {
+    uint64_t t0 = s->mx_domain || s->mx_ptr ? uv_hrtime() : 0;
+    uint64_t lc = s->last_contact_ms ? s->last_contact_ms(s->state_arg) : 0;
+    if (s->max_stale_ms && lc > s->max_stale_ms) {
         /* dns_config.max_stale: this server lost its leader too long ago. */
         dns_msg_header_only(msg, hdr, DNS_RC_SERVFAIL);
         return dns__reply(s, hdr, sizeof(hdr), addr, conn);
@@ -120,11 +122,19 @@ static void handle(struct dns_server *s, const uint8_t *msg, size_t len,
                             (uint32_t)time(NULL), &action);
     if (action == DNS__FORWARD)
         return dns__forward(s, msg, len, addr, conn);
+    /* Consul (agent/dns.go) counts answers given on data whose leader
+     * contact is older than 5 s, and times each in-domain and PTR query. */
+    if (lc > 5000)
+        mx_incr(MX_DNS_STALE_QUERIES, 1);
     if (n == 0) {
         dns_msg_header_only(msg, hdr, DNS_RC_SERVFAIL);
-        return dns__reply(s, hdr, sizeof(hdr), addr, conn);
+        dns__reply(s, hdr, sizeof(hdr), addr, conn);
+    } else {
+        dns__reply(s, s->wbuf + 2, n, addr, conn);
     }
-    dns__reply(s, s->wbuf + 2, n, addr, conn);
+    if (t0)
+        mx_series_add(q.qtype == 12 /* PTR */ ? s->mx_ptr : s->mx_domain,
+                      (double)(uv_hrtime() - t0) / 1e6);
 }
 
 static void on_udp_sent(uv_udp_send_t *r, int status)
@@ -444,6 +454,9 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     s->state_arg = o->state_arg;
     s->last_contact_ms = o->last_contact_ms;
     s->max_stale_ms = o->max_stale_ms;
+    struct mx_label node = {"node", o->node_name ? o->node_name : ""};
+    s->mx_domain = mx_series(MX_DNS_DOMAIN_QUERY, NULL, 0, &node, 1);
+    s->mx_ptr = mx_series(MX_DNS_PTR_QUERY, NULL, 0, &node, 1);
     s->tcp_idle_ms = o->tcp_idle_ms ? o->tcp_idle_ms : 10000;
     s->tcp_read_ms = o->tcp_read_ms ? o->tcp_read_ms : 2000;
     s->rec_timeout_ms = o->recursor_timeout_ms ? o->recursor_timeout_ms : 2000;

@@ -49,6 +49,10 @@ struct http_req {
     const char *body; /* NUL-terminated for convenience (not counted) */
     size_t body_len;
     void *user; /* free for the handler */
+    /* Also the handler's, kept until the answer (zero at dispatch): api/
+     * tags a routed request with its route and start time for metrics. */
+    const void *tag;
+    uint64_t tag_ns;
 };
 
 /* Called for every complete request. The handler must eventually call

@@ -559,6 +559,8 @@ static void dispatch(struct http__conn *c)
     c->p.req = NULL;
     c->cur = r;
     r->conn = c;
+    r->pub.tag = NULL;
+    r->pub.tag_ns = 0;
     c->srv->opt.handler(c->srv->opt.handler_arg, &r->pub);
 }
 

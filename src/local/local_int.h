@@ -154,4 +154,7 @@ int local__propose_node(struct local *l);
  * then holds what was added so far; still valid to free). */
 int local__default_taddrs(struct state_service *s);
 
+/* run.c: count a check's status change for metrics (cairn.checks.transitions). */
+void local__count_transition(const char *type, const char *status);
+
 #endif

@@ -230,6 +230,9 @@ void local__propose_register(struct local__op *op, struct state_service *svc,
 
 void local__propose_status(struct local__op *op)
 {
+    const struct state_check *c = local_check(op->l, op->id);
+    if (c && c->status && op->status && strcmp(c->status, op->status) != 0)
+        local__count_transition(c->type ? c->type : "", op->status);
     struct cn_buf cmd = CN_BUF_INIT;
     int rc = state_cmd_check_status(&cmd, op->l->node, op->id, op->status, op->output);
     propose(op, &cmd, rc);

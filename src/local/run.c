@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "metrics/metrics.h"
 #include "local/local_int.h"
 
 /* Consul's check_update_interval: an output-only change waits this long. */
@@ -104,12 +105,49 @@ static void drain(struct local *l)
     l->draining = false;
 }
 
+/* metrics: cairn.checks.runs {type} (here) and cairn.checks.transitions
+ * {type, status} (each status write that changes the status: runners, TTL
+ * updates and expiries; ops.c), keyed by these interned names (a check's
+ * type is its own copy). */
+static const char *const mx_types[] = {STATE_CHECK_HTTP,   STATE_CHECK_TCP, STATE_CHECK_GRPC,
+                                       STATE_CHECK_H2PING, STATE_CHECK_UDP, STATE_CHECK_SCRIPT,
+                                       STATE_CHECK_ALIAS,  STATE_CHECK_TTL, "other"};
+static const char *const mx_statuses[] = {"passing", "warning", "critical", "maintenance", "other"};
+
+static const char *intern(const char *const *set, size_t n, const char *v)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!strcmp(set[i], v))
+            return set[i];
+    return set[n - 1];
+}
+
+static void count_run(const struct local__chk *ch)
+{
+    if (!mx_running())
+        return;
+    const char *t = intern(mx_types, sizeof(mx_types) / sizeof(mx_types[0]), ch->c.type);
+    struct mx_label l = {"type", t};
+    mx_series_add(mx_series(MX_CHECK_RUNS, t, 0, &l, 1), 1);
+}
+
+void local__count_transition(const char *type, const char *status)
+{
+    if (!mx_running())
+        return;
+    const char *t = intern(mx_types, sizeof(mx_types) / sizeof(mx_types[0]), type);
+    const char *st = intern(mx_statuses, sizeof(mx_statuses) / sizeof(mx_statuses[0]), status);
+    struct mx_label l[2] = {{"type", t}, {"status", st}};
+    mx_series_add(mx_series(MX_CHECK_TRANSITIONS, t, (uintptr_t)st, l, 2), 1);
+}
+
 /* A runner's result: keep it as the one to write if it is worth a write
  * (see the top), and write it when a slot is free. */
 static void record(struct local *l, struct local__chk *ch, const char *status, const char *output)
 {
     if (l->closing)
         return;
+    count_run(ch);
     char *out = state_check_output_truncate(output);
     if (!out)
         return;

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
+#include "metrics/metrics.h"
 
 void srv__send_raw(struct srv *s, uint64_t to, uint8_t type, const void *p, size_t len)
 {
@@ -132,6 +133,7 @@ static void on_propose(struct srv *s, uint64_t from, const struct srv_fwd_req *m
             break;
         }
         srv__kick(s);
+        mx_incr(MX_RAFT_APPLY, 1);
         srv_req_table_add(&s->seen, from, m, idx);
         a.index = idx;
         a.term = term;
@@ -252,8 +254,12 @@ void srv__on_frame(void *arg, uint64_t from, uint8_t type, const void *payload, 
         if (raft_msg_decode(payload, len, &m, &owned) != 0)
             return;
         if (m.from == from && s->raft &&
-            (m.type != RAFT_MSG_SNAPSHOT || srv__sstream_deliverable(s, from, &m)))
+            (m.type != RAFT_MSG_SNAPSHOT || srv__sstream_deliverable(s, from, &m))) {
+            struct pinfo *pi = srv__dir_find(s, from);
+            if (pi)
+                pi->last_rx_ms = uv_now(s->loop);
             raft_step(s->raft, &m);
+        }
         cn_free(owned);
         srv__kick(s);
     } else if (type == XPORT_FORWARD_REQ) {

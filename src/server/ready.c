@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
+#include "metrics/metrics.h"
 
 /* Apply one committed entry; complete this server's request whose
  * envelope it carries (requests.c), whoever proposed it. */
@@ -120,6 +121,11 @@ void srv__role_changed(struct srv *s, const struct raft_status *st)
                                              : "candidate",
                 (unsigned long long)st->term, (unsigned long long)st->leader);
     bool new_leader = st->leader != s->leader;
+    if (st->state != s->role)
+        mx_incr(st->state == RAFT_LEADER     ? MX_RAFT_STATE_LEADER
+                : st->state == RAFT_FOLLOWER ? MX_RAFT_STATE_FOLLOWER
+                                             : MX_RAFT_STATE_CANDIDATE,
+                1);
     s->role = st->state;
     s->leader = st->leader;
     if (new_leader) {
@@ -198,6 +204,8 @@ static bool handle_update(struct srv *s, const struct raft_update *u)
     }
     for (size_t i = 0; i < u->n_committed; i++)
         revived |= apply_entry(s, &u->committed[i]);
+    if (u->n_committed)
+        mx_gauge(MX_RAFT_COMMIT_NUM_LOGS, (double)u->n_committed);
     for (size_t i = 0; i < u->n_reads; i++) {
         for (struct rreq *r = s->reads.head; r; r = r->next) {
             if ((r->phase != R_RAFT && r->phase != R_REMOTE) || r->ctx != u->reads[i].ctx)
@@ -238,6 +246,10 @@ void srv__process_ready(struct srv *s)
     srv__watches_flush(s->watches);
     struct raft_status st;
     raft_get_status(s->raft, &st);
+    mx_gauge(MX_RAFT_APPLIED_INDEX, (double)s->applied);
+    mx_gauge(MX_RAFT_LAST_INDEX, (double)st.last_index);
+    mx_gauge(MX_RAFT_LOG_ENTRIES,
+             st.last_index >= st.first_index ? (double)(st.last_index - st.first_index + 1) : 0);
     if (!s->closing) {
         srv__sync_conf(s, &st.conf);
         if (st.state != s->role || st.leader != s->leader)
@@ -287,6 +299,24 @@ unsigned srv__catch_up_ticks(struct srv *s)
     return n;
 }
 
+/* hashicorp/raft samples each follower's last contact as the leader checks
+ * its lease; here every 500 ms, from the last Raft message each voter sent. */
+static void sample_last_contact(struct srv *s, const struct raft_status *st)
+{
+    uint64_t now = uv_now(s->loop);
+    if (now < s->lc_sample_ms + 500)
+        return;
+    s->lc_sample_ms = now;
+    for (size_t i = 0; i < st->conf.n; i++) {
+        const struct raft_server *v = &st->conf.servers[i];
+        if (v->id == s->id || v->role != RAFT_VOTER)
+            continue;
+        struct pinfo *p = srv__dir_find(s, v->id);
+        if (p && p->last_rx_ms && now >= p->last_rx_ms)
+            mx_sample(MX_RAFT_LEADER_LAST_CONTACT, (double)(now - p->last_rx_ms));
+    }
+}
+
 void srv__on_tick(uv_timer_t *t)
 {
     struct srv *s = t->data;
@@ -298,6 +328,8 @@ void srv__on_tick(uv_timer_t *t)
     raft_get_status(s->raft, &st);
     if (st.state != s->role || st.leader != s->leader)
         srv__role_changed(s, &st);
+    if (s->role == RAFT_LEADER)
+        sample_last_contact(s, &st);
     if (s->leader != RAFT_NONE)
         srv__dispatch_held(s);
     srv__expire(s);

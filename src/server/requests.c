@@ -21,10 +21,12 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
+#include "metrics/metrics.h"
 void srv__prop_finish(struct srv *s, struct prop *p, int rc, const struct state_result *res)
 {
     LIST_DEL(&s->props, p);
@@ -119,6 +121,7 @@ static void prop_dispatch(struct srv *s, struct prop *p)
         uint64_t idx, term;
         int rc = raft_propose(s->raft, p->data, p->len, &idx, &term);
         if (rc == 0) {
+            mx_incr(MX_RAFT_APPLY, 1);
             srv_req_proposed(&p->rq, idx, term);
             srv__kick(s);
         }
@@ -152,6 +155,8 @@ void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct stat
 {
     for (struct prop *p = s->props.head; p; p = p->next)
         if (p->rq.env_id == env_id) {
+            if (s->role == RAFT_LEADER)
+                mx_sample_since(MX_RAFT_COMMIT_TIME, p->t0_ns);
             srv__prop_finish(s, p, rc, res);
             return;
         }
@@ -324,6 +329,7 @@ int srv_propose(struct srv *s, const void *cmd, size_t len, srv_done_cb cb, void
     srv_req_init(&p->rq, srv__next_id(s), uv_now(s->loop) + s->hold_ms);
     p->cb = cb;
     p->arg = arg;
+    p->t0_ns = cn_now_ns();
     struct srv_env env = {.origin = s->id, .req_id = p->rq.env_id};
     srv_env_put(p->data, &env);
     if (len)

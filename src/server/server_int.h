@@ -50,6 +50,7 @@ struct prop {
     struct srv_req rq; /* phase, attempt term/id/index, deadline (uv_now() ms) */
     srv_done_cb cb;
     void *arg;
+    uint64_t t0_ns; /* srv_propose (metrics: raft.commitTime) */
     size_t len;
     uint8_t data[]; /* the entry: envelope then command */
 };
@@ -93,6 +94,12 @@ struct wjob { /* one update's durable part; loop -> writer -> loop */
     size_t n;
     void *blob;
     int rc;
+    /* metrics, handed back with the job: submitted (loop), durable (writer);
+     * the first job of a batch carries the batch's figures */
+    uint64_t submit_ns, done_ns;
+    bool batch_head;
+    uint32_t batch_n;
+    uint64_t write_ns, sync_ns;
 };
 
 struct snap_job {
@@ -114,9 +121,10 @@ struct pinfo { /* a server we heard of */
     char uuid[40];
     char addr[64];
     bool has_log;
-    uint16_t serf_port; /* its LAN gossip port (INFO), 0 = unknown */
-    bool dialed;        /* xport_set_peer done */
-    bool was_member;    /* seen in a configuration: never added automatically again */
+    uint16_t serf_port;  /* its LAN gossip port (INFO), 0 = unknown */
+    bool dialed;         /* xport_set_peer done */
+    bool was_member;     /* seen in a configuration: never added automatically again */
+    uint64_t last_rx_ms; /* uv_now of its last Raft message (raft.leader.lastContact) */
 };
 
 /* An operation (remove, transfer) run on the leader for a local caller
@@ -272,6 +280,7 @@ struct srv {
     uint64_t snap_index, snap_term;
     uint64_t snap_t0;
     uint64_t snap_fork_us;
+    uint64_t lc_sample_ms; /* ready.c: when raft.leader.lastContact was last sampled */
     pid_t child;
     int child_fd;
     pid_t reap_pid;

@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
+#include "metrics/metrics.h"
 
 /* Prefix of a snapshot payload: magic, u32 length, encoded configuration. */
 static int snap_header(struct cn_buf *b, const struct raft_conf *c)
@@ -387,6 +388,10 @@ void srv__snap_finished(struct srv *s, int snap_rc, const char *snap_err)
     } else {
         s->last_snap_index = s->snap_index;
         s->last_snap_term = s->snap_term;
+        mx_sample(MX_RAFT_SNAPSHOT_TAKE, (double)(uv_hrtime() - s->snap_t0) / 1e6);
+        if (s->snap_fork_us) /* forked; 0 when encoded in process */
+            mx_sample(MX_RAFT_SNAPSHOT_CREATE, (double)s->snap_fork_us / 1e3);
+        mx_gauge(MX_RAFT_SNAPSHOT_SIZE, (double)s->last_snap_len);
         cn_info("server", "snapshot at index %llu saved: %zu bytes in %llu ms (fork %llu us)",
                 (unsigned long long)s->snap_index, s->last_snap_len,
                 (unsigned long long)((uv_hrtime() - s->snap_t0) / 1000000),
@@ -423,6 +428,7 @@ int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m)
     size_t sl;
     char err[256] = "";
     struct stor_snap_map map;
+    uint64_t t0 = uv_hrtime();
     int rc = stor_snapshot_map(s->st, m->index, m->term, true, &map, err, sizeof(err));
     if (rc == CN_ENOTFOUND)
         rc = stor_snapshot_map(s->st, m->index, m->term, false, &map, err, sizeof(err));
@@ -439,6 +445,8 @@ int srv__restore_snapshot(struct srv *s, const struct raft_snapshot_meta *m)
     }
     cn_info("server", "installed snapshot at index %llu from the leader (%zu bytes)",
             (unsigned long long)m->index, len);
+    mx_gauge(MX_RAFT_FSM_RESTORE, (double)(uv_hrtime() - t0) / 1e6);
+    mx_gauge(MX_RAFT_SNAPSHOT_SIZE, (double)len);
     s->applied = m->index;
     s->applied_term = m->term;
     s->applied_conf = m->conf;

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
+#include "metrics/metrics.h"
 
 static int write_job(struct srv *s, struct wjob *j, bool *need_sync)
 {
@@ -68,6 +70,7 @@ void *srv__writer_main(void *arg)
         /* The newest hard state of the batch first: a durable entry must
          * never carry a term above the durable term (raft_new refuses that),
          * and a vote must be durable before the messages that reveal it. */
+        uint64_t t_start = cn_now_ns(), t_sync = 0;
         const struct stor_hard_state *hs = NULL;
         for (struct wjob *j = batch; j; j = j->next)
             if (j->has_hs)
@@ -77,10 +80,26 @@ void *srv__writer_main(void *arg)
         bool need_sync = false;
         for (struct wjob *j = batch; j && !rc; j = j->next)
             rc = write_job(s, j, &need_sync);
-        if (!rc && need_sync)
+        uint64_t t_write = cn_now_ns();
+        if (!rc && need_sync) {
             rc = stor_sync(s->st);
-        for (struct wjob *j = batch; j; j = j->next)
+            t_sync = cn_now_ns() - t_write;
+        }
+        uint64_t t_done = cn_now_ns();
+        uint32_t n_ents = 0;
+        for (struct wjob *j = batch; j; j = j->next) {
             j->rc = rc;
+            j->done_ns = t_done;
+            n_ents += (uint32_t)j->n;
+        }
+        if (batch) {
+            /* The loop turns these into samples (srv__on_async): the writer
+             * only fills the jobs it hands back under the mutex. */
+            batch->batch_head = true;
+            batch->batch_n = n_ents;
+            batch->write_ns = t_done - t_start;
+            batch->sync_ns = t_sync;
+        }
 
         /* The snapshot file is already durable: installing it is a few
          * unlinks and directory fsyncs, cheap enough between two batches. */
@@ -134,6 +153,7 @@ void srv__free_job(struct wjob *j)
 
 void srv__submit_job(struct srv *s, struct wjob *j)
 {
+    j->submit_ns = cn_now_ns();
     j->sq.has_hs = j->has_hs;
     if (j->has_hs)
         j->sq.hs = (struct raft_hard_state){
@@ -225,6 +245,14 @@ void srv__on_async(uv_async_t *h)
     while (done) {
         struct wjob *j = done;
         done = j->next;
+        if (j->n && s->role == RAFT_LEADER)
+            mx_sample(MX_RAFT_LEADER_DISPATCH_LOG, (double)(j->done_ns - j->submit_ns) / 1e6);
+        if (j->batch_head && j->batch_n) {
+            mx_sample(MX_RAFT_STORE_LOGS, (double)j->write_ns / 1e6);
+            mx_sample(MX_RAFT_LOGS_PER_BATCH, (double)j->batch_n);
+            if (j->sync_ns)
+                mx_sample(MX_RAFT_FSYNC, (double)j->sync_ns / 1e6);
+        }
         /* Acknowledge, then release what waited for it (server/seq.c). */
         struct srv_seq_done d;
         if (!srv_seq_complete(&s->seq, &j->sq, !j->rc, &d)) {

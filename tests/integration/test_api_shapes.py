@@ -48,6 +48,9 @@ EXTRA_OK = {
                     "CairnVersion": "cairn's own version, documented in consul-compat.md"},
     "coord": {"Height": "coordinate.Coordinate.Height"},
     "member": {},
+    "metrics": {},
+    "metrics-gauge": {},
+    "metrics-sample": {"Rate": "go-metrics AggregateSample.Rate (newer than the sample)"},
     "member-tags": {k: "serf tag a Consul server sets" for k in
                     ("acls", "build", "raft_vsn", "segment", "vsn", "vsn_max", "vsn_min",
                      "id")},
@@ -171,6 +174,23 @@ def test_agent_members(agent):
     assert len(got) == 1
     compare("member", doc, got[0], "agent/members")
     compare("member-tags", doc["Tags"], got[0]["Tags"], "agent/members Tags")
+
+
+def test_agent_metrics(agent):
+    doc = load("agent-metrics")
+    agent.kv_put("shape/metrics", "x")  # a counter and samples in the interval
+    got = agent.get("/v1/agent/metrics").json()
+    compare("metrics", doc, got, "agent/metrics")
+    assert isinstance(got["Timestamp"], str) and got["Timestamp"].endswith(" +0000 UTC")
+    assert got["Points"] == []
+    assert got["Gauges"] and got["Counters"] and got["Samples"]
+    for g in got["Gauges"]:
+        compare("metrics-gauge", doc["Gauges"][0], g, "agent/metrics Gauges")
+        assert isinstance(g["Labels"], dict)
+    for kind in ("Counters", "Samples"):
+        for c in got[kind]:
+            compare("metrics-sample", doc[kind][0], c, "agent/metrics " + kind)
+            assert isinstance(c["Count"], int) and isinstance(c["Labels"], dict)
 
 
 def test_fixtures_cite_their_doc():

@@ -110,6 +110,46 @@ static void test_config_file_and_precedence(void **state)
     unlink(path);
 }
 
+/* telemetry { }: Consul's keys and defaults; a prefix_filter rule must say
+ * + or -; the sinks cairn lacks are refused. */
+static void test_telemetry_keys(void **state)
+{
+    (void)state;
+    struct agent_config c;
+    char err[512];
+    char *none[] = {NULL};
+    assert_int_equal(load(&c, err, sizeof(err), 0, none), 0);
+    assert_string_equal(c.telemetry_prometheus_retention, "0s");
+    assert_string_equal(c.telemetry_metrics_prefix, "consul");
+    assert_true(c.telemetry_filter_default);
+    assert_false(c.telemetry_disable_hostname);
+    agent_config_free(&c);
+    char *path =
+        write_tmp("{\"telemetry\":{\"prometheus_retention_time\":\"60s\","
+                  "\"disable_hostname\":true,\"metrics_prefix\":\"svc\","
+                  "\"filter_default\":false,\"prefix_filter\":[\"+svc.raft\",\"-svc.api\"]}}");
+    char flag[128];
+    snprintf(flag, sizeof(flag), "-config-file=%s", path);
+    char *argv[] = {flag};
+    assert_int_equal(load(&c, err, sizeof(err), 1, argv), 0);
+    assert_string_equal(c.telemetry_prometheus_retention, "60s");
+    assert_string_equal(c.telemetry_metrics_prefix, "svc");
+    assert_true(c.telemetry_disable_hostname);
+    assert_false(c.telemetry_filter_default);
+    assert_int_equal(c.ntelemetry_prefix_filter, 2);
+    assert_string_equal(c.telemetry_prefix_filter[1], "-svc.api");
+    agent_config_free(&c);
+    unlink(path);
+    path = write_tmp("{\"telemetry\":{\"prefix_filter\":[\"svc.raft\"],"
+                     "\"statsd_address\":\"127.0.0.1:8125\"}}");
+    snprintf(flag, sizeof(flag), "-config-file=%s", path);
+    assert_int_equal(load(&c, err, sizeof(err), 1, argv), CN_EINVAL);
+    assert_non_null(strstr(err, "must start with + (allow) or - (block)"));
+    assert_non_null(strstr(err, "telemetry.statsd_address"));
+    agent_config_free(&c);
+    unlink(path);
+}
+
 static void test_config_file_errors_name_file_and_key(void **state)
 {
     (void)state;
@@ -394,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_every_error_with_position),
         cmocka_unit_test(test_raft_multiplier_and_addresses),
         cmocka_unit_test(test_docs_config_md_matches_table),
+        cmocka_unit_test(test_telemetry_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
