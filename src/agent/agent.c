@@ -625,6 +625,15 @@ static int run(struct agent *ag)
         .on_leave_arg = ag,
         .on_reload = reload,
         .on_reload_arg = ag,
+        .acl = {.enabled = c->acl_enabled,
+                .default_deny = !strcmp(c->acl_default_policy, "deny"),
+                .down_policy = c->acl_down_policy,
+                .token_persistence = c->acl_token_persistence,
+                .data_dir = c->data_dir,
+                .initial_management = c->acl_initial_management,
+                .agent_token = c->acl_agent_token,
+                .default_token = c->acl_default_token,
+                .agent_recovery = c->acl_agent_recovery},
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);

@@ -272,15 +272,6 @@ static void h_host(struct api_ctx *c)
     reply_buf(c, &w, &b);
 }
 
-/* ---- /v1/acl/..., /v1/agent/token/... ----------------------------------------
- * ACLs are not implemented: every ACL endpoint answers as Consul does while
- * ACLs are disabled (acl_endpoint.go checkACLDisabled, agent_endpoint.go
- * AgentToken): 401 "ACL support disabled". */
-static void h_acl_disabled(struct api_ctx *c)
-{
-    api_error(c, 401, "ACL support disabled");
-}
-
 /* ---- GET /v1/agent/services, /v1/agent/service/:id, /v1/agent/checks --------------- */
 
 struct agent_walk {
@@ -803,32 +794,29 @@ static void h_reload(struct api_ctx *c)
 }
 
 #define GP (API_GET | API_PUT)
-#define ALL_METHODS (API_GET | API_PUT | API_POST | API_DELETE)
 
 /* Order matters: the router takes the first row whose path and method match,
  * so the fixed paths come before the /v1/agent/service/:id prefix. */
 const struct api_route api_agent_routes[] = {
-    {"/v1/agent/self", false, API_GET, NULL, h_self},
-    {"/v1/agent/version", false, API_GET, NULL, h_version},
-    {"/v1/agent/host", false, API_GET, NULL, h_host},
-    {"/v1/agent/token/", true, ALL_METHODS, NULL, h_acl_disabled},
-    {"/v1/acl/", true, ALL_METHODS, NULL, h_acl_disabled},
-    {"/v1/agent/members", false, API_GET, NULL, h_members},
-    {"/v1/agent/services", false, API_GET, NULL, h_services},
-    {"/v1/agent/checks", false, API_GET, NULL, h_checks},
-    {"/v1/agent/maintenance", false, API_PUT, NULL, h_node_maintenance},
-    {"/v1/agent/reload", false, API_PUT, NULL, h_reload},
-    {"/v1/agent/health/service/id/", true, API_GET, NULL, h_health_by_id},
-    {"/v1/agent/health/service/name/", true, API_GET, NULL, h_health_by_name},
-    {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register},
-    {"/v1/agent/service/deregister/", true, GP, NULL, h_service_deregister},
-    {"/v1/agent/service/maintenance/", true, API_PUT, NULL, h_service_maintenance},
-    {"/v1/agent/service/", true, API_GET, r_service, NULL},
-    {"/v1/agent/check/register", false, API_PUT, NULL, h_check_register},
-    {"/v1/agent/check/deregister/", true, GP, NULL, h_check_deregister},
-    {"/v1/agent/check/pass/", true, GP, NULL, h_check_pass},
-    {"/v1/agent/check/warn/", true, GP, NULL, h_check_warn},
-    {"/v1/agent/check/fail/", true, GP, NULL, h_check_fail},
-    {"/v1/agent/check/update/", true, API_PUT, NULL, h_check_update},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/agent/self", false, API_GET, NULL, h_self, API_SELF(AGENT, READ), API_SELF(AGENT, READ)},
+    {"/v1/agent/version", false, API_GET, NULL, h_version, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/agent/host", false, API_GET, NULL, h_host, API_FIXED(OPERATOR, READ), API_FIXED(OPERATOR, READ)},
+    {"/v1/agent/members", false, API_GET, NULL, h_members, API_SELF(NODE, READ), API_SELF(NODE, READ)},
+    {"/v1/agent/services", false, API_GET, NULL, h_services, API_HANDLER, API_HANDLER},
+    {"/v1/agent/checks", false, API_GET, NULL, h_checks, API_HANDLER, API_HANDLER},
+    {"/v1/agent/maintenance", false, API_PUT, NULL, h_node_maintenance, API_SELF(NODE, WRITE), API_SELF(NODE, WRITE)},
+    {"/v1/agent/reload", false, API_PUT, NULL, h_reload, API_SELF(AGENT, WRITE), API_SELF(AGENT, WRITE)},
+    {"/v1/agent/health/service/id/", true, API_GET, NULL, h_health_by_id, API_HANDLER, API_HANDLER},
+    {"/v1/agent/health/service/name/", true, API_GET, NULL, h_health_by_name, API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
+    {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register, API_HANDLER, API_HANDLER},
+    {"/v1/agent/service/deregister/", true, GP, NULL, h_service_deregister, API_HANDLER, API_HANDLER},
+    {"/v1/agent/service/maintenance/", true, API_PUT, NULL, h_service_maintenance, API_HANDLER, API_HANDLER},
+    {"/v1/agent/service/", true, API_GET, r_service, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/register", false, API_PUT, NULL, h_check_register, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/deregister/", true, GP, NULL, h_check_deregister, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/pass/", true, GP, NULL, h_check_pass, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/warn/", true, GP, NULL, h_check_warn, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/fail/", true, GP, NULL, h_check_fail, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/update/", true, API_PUT, NULL, h_check_update, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -24,6 +24,19 @@ typedef void (*api_leave_cb)(void *arg);
  * configuration is then untouched. */
 typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 
+/* Consul's `acl { ... }` block (agent/config). Strings may be NULL. */
+struct api_acl_config {
+    bool enabled;
+    bool default_deny;      /* default_policy = "deny" */
+    const char *down_policy; /* accepted, unused: one datacenter, no remote resolution */
+    bool token_persistence; /* enable_token_persistence: /v1/agent/token writes to data_dir */
+    const char *data_dir;   /* where acl-tokens.json lives (persistence) */
+    const char *initial_management; /* tokens.initial_management (SecretID) */
+    const char *agent_token;        /* tokens.agent */
+    const char *default_token;      /* tokens.default */
+    const char *agent_recovery;     /* tokens.agent_recovery */
+};
+
 struct api_config {
     const char *node_name;      /* this agent's node */
     const char *node_id;        /* UUID */
@@ -43,6 +56,7 @@ struct api_config {
     void *on_leave_arg;
     api_reload_cb on_reload; /* NULL: /v1/agent/reload answers 500 */
     void *on_reload_arg;
+    struct api_acl_config acl;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
@@ -58,6 +72,17 @@ int api_set_config_json(struct api *a, const char *config_json);
 void api_stop(struct api *a);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
+
+/* ---- ACLs for the agent's own writes and DNS (api/acl_authz.c) -------------
+ * With ACLs on: may the agent token (acl.tokens.agent, else default, else
+ * anonymous) write node `node`'s registration, or (svc non-NULL) service
+ * `svc`? *accessor (may be NULL) gets the token's AccessorID for a log line.
+ * True when ACLs are off. */
+bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor,
+                       size_t cap);
+/* May the DNS interface (the default token) read service or node `name`
+ * (is_node)? True when ACLs are off. */
+bool api_acl_dns_may(struct api *a, bool is_node, const char *name);
 
 /* ---- prepared queries, for the DNS interface (NAME.query.consul) -------------
  * Execute prepared query `name_or_id` (an ID, a query's exact name, or a name

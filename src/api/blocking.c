@@ -42,8 +42,7 @@ static void on_barrier(void *arg, int rc)
     struct api_ctx *c = arg;
     if (rc) {
         struct http_req *req = c->req;
-        srv_watch_disarm(c->api->srv, &c->watch);
-        cn_free(c);
+        api__ctx_free(c);
         static const char msg[] = "No cluster leader";
         api_respond_raw(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0,
                         msg, sizeof(msg) - 1);
@@ -71,12 +70,12 @@ static void run_read(struct api_ctx *c)
     struct api_read r;
     memset(&r, 0, sizeof(r));
     r.status = 200;
+    c->acl.filtered = false;
     c->route->read(c, &r);
     if (r.status >= 400 && r.status != 404) {
         /* The read rejected the request: a plain-text error. */
         struct http_req *req = c->req;
-        srv_watch_disarm(c->api->srv, &c->watch);
-        cn_free(c);
+        api__ctx_free(c);
         api_respond_raw(req, r.status, "text/plain; charset=utf-8", NULL, 0,
                         r.body.p ? r.body.p : "", r.body.len);
         cn_buf_free(&r.body);
@@ -125,7 +124,6 @@ static void on_timeout(struct http_req *req)
 static void on_abort(struct http_req *req)
 {
     struct api_ctx *c = req->user;
-    srv_watch_disarm(c->api->srv, &c->watch);
-    cn_free(c);
+    api__ctx_free(c);
     api_respond_raw(req, 499, NULL, NULL, 0, "", 0); /* only frees: the client is gone */
 }

@@ -474,13 +474,13 @@ static void h_deregister(struct api_ctx *c)
 }
 
 const struct api_route api_catalog_routes[] = {
-    {"/v1/catalog/register", false, API_PUT, NULL, h_register},
-    {"/v1/catalog/deregister", false, API_PUT, NULL, h_deregister},
-    {"/v1/catalog/datacenters", false, API_GET, r_datacenters, NULL},
-    {"/v1/catalog/nodes", false, API_GET, r_nodes, NULL},
-    {"/v1/catalog/services", false, API_GET, r_services, NULL},
-    {"/v1/catalog/service/", true, API_GET, r_service, NULL},
-    {"/v1/catalog/node/", true, API_GET, r_node, NULL},
-    {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/catalog/register", false, API_PUT, NULL, h_register, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/deregister", false, API_PUT, NULL, h_deregister, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/datacenters", false, API_GET, r_datacenters, NULL, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/catalog/nodes", false, API_GET, r_nodes, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/services", false, API_GET, r_services, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
+    {"/v1/catalog/node/", true, API_GET, r_node, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
+    {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -480,6 +480,6 @@ static void kv_handle(struct api_ctx *c)
 }
 
 const struct api_route api_kv_routes[] = {
-    {"/v1/kv/", true, API_GET | API_PUT | API_DELETE, kv_get, kv_handle},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/kv/", true, API_GET | API_PUT | API_DELETE, kv_get, kv_handle, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

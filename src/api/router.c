@@ -13,12 +13,14 @@
 #include "base/mem.h"
 
 // clang-format off
-static const struct api_route *const tables[] = {
+const struct api_route *const api__route_tables[] = {
     api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
-    api_health_routes, api_agent_routes, api_operator_routes, api_session_routes,
-    api_coordinate_routes, api_event_routes, api_query_routes,
+    api_health_routes, api_acl_routes,   api_agent_routes,    api_operator_routes,
+    api_session_routes, api_coordinate_routes, api_event_routes, api_query_routes,
+    NULL,
 };
 // clang-format on
+#define tables api__route_tables
 
 static char *dupe(const char *s)
 {
@@ -51,18 +53,22 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
         a->cfg.max_query_ms = 10 * 60 * 1000;
     a->rng = cn_now_ns() | 1;
     if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
-        !a->cfg.version || !a->cfg.config_json || api__sess_new(a)) {
+        !a->cfg.version || !a->cfg.config_json || api__sess_new(a) || api__acl_new(a)) {
+        memset(&a->cfg.acl, 0, sizeof(a->cfg.acl));
         api_free(a);
         return CN_ENOMEM;
     }
+    memset(&a->cfg.acl, 0, sizeof(a->cfg.acl)); /* api__acl_new copied what it keeps */
     *out = a;
     return 0;
 }
 
 void api_stop(struct api *a)
 {
-    if (a)
+    if (a) {
         api__sess_free(a);
+        api__acl_stop(a);
+    }
 }
 
 int api_set_config_json(struct api *a, const char *config_json)
@@ -80,6 +86,7 @@ void api_free(struct api *a)
     if (!a)
         return;
     api__sess_free(a);
+    api__acl_free(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);
@@ -97,7 +104,7 @@ static const struct api_route *find_route(const char *path, enum http_method m, 
     const struct api_route *any = NULL;
     const char *any_arg = NULL;
     *path_known = 0;
-    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+    for (size_t t = 0; tables[t]; t++) {
         for (const struct api_route *r = tables[t]; r->path; r++) {
             size_t n = strlen(r->path);
             const char *rest;
@@ -292,7 +299,7 @@ void api_handle(void *arg, struct http_req *req)
     c->arg = rest;
     if (parse_common(c))
         return;
-    if (check_scope(c) || maybe_unknown_peer(c))
+    if (check_scope(c) || !api__acl_enter(c) || maybe_unknown_peer(c))
         return;
     if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
         api_run_read(c);

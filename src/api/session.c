@@ -406,11 +406,11 @@ static void h_renew(struct api_ctx *c)
 }
 
 const struct api_route api_session_routes[] = {
-    {"/v1/session/create", false, API_PUT, NULL, h_create},
-    {"/v1/session/destroy/", true, API_PUT, NULL, h_destroy},
-    {"/v1/session/renew/", true, API_PUT, NULL, h_renew},
-    {"/v1/session/info/", true, API_GET, r_info, NULL},
-    {"/v1/session/node/", true, API_GET, r_node, NULL},
-    {"/v1/session/list", false, API_GET, r_list, NULL},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/session/create", false, API_PUT, NULL, h_create, API_HANDLER, API_HANDLER},
+    {"/v1/session/destroy/", true, API_PUT, NULL, h_destroy, API_HANDLER, API_HANDLER},
+    {"/v1/session/renew/", true, API_PUT, NULL, h_renew, API_HANDLER, API_HANDLER},
+    {"/v1/session/info/", true, API_GET, r_info, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/session/node/", true, API_GET, r_node, NULL, API_ARG(SESSION, READ), API_ARG(SESSION, READ)},
+    {"/v1/session/list", false, API_GET, r_list, NULL, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -411,6 +411,6 @@ static void txn_handle(struct api_ctx *c)
 }
 
 const struct api_route api_txn_routes[] = {
-    {"/v1/txn", false, API_PUT, NULL, txn_handle},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/txn", false, API_PUT, NULL, txn_handle, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

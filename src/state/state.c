@@ -62,6 +62,7 @@ void state_free(struct state *s)
     free_name_tree(s, s->node_names);
     state__events_free(s);
     state__free_tree(s, s->queries, &state__query_ops);
+    state__free_tree(s, s->acl, &state__acl_ops);
     cn_free(s);
 }
 
@@ -358,6 +359,12 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__query_apply_delete(t, &d);
     case STATE_CMD_CAT_TXN:
         return state__cattxn_apply(t, &d);
+    case STATE_CMD_ACL_SET:
+        return state__acl_apply_set(t, &d);
+    case STATE_CMD_ACL_DELETE:
+        return state__acl_apply_delete(t, &d);
+    case STATE_CMD_ACL_BOOTSTRAP:
+        return state__acl_apply_bootstrap(t, &d);
     default:
         return CN_ECORRUPT;
     }
