@@ -81,5 +81,10 @@ bool acl_allowed(const struct acl_authz *z, enum acl_res r, const char *name, en
 /* The level that decides (ACL_L_UNSET: no rule, the default applies). */
 enum acl_level acl_level_for(const struct acl_authz *z, enum acl_res r, const char *name);
 bool acl_authz_is_manage(const struct acl_authz *z);
+/* Consul's KeyWritePrefix: write on prefix itself and no rule for a longer
+ * name under prefix grants less than write. */
+bool acl_write_prefix_ok(const struct acl_authz *z, enum acl_res r, const char *prefix);
+/* The same for any access: `a` on prefix and on every rule beneath it. */
+bool acl_prefix_ok(const struct acl_authz *z, enum acl_res r, const char *prefix, enum acl_access a);
 
 #endif

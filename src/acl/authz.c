@@ -222,3 +222,37 @@ bool acl_allowed(const struct acl_authz *z, enum acl_res r, const char *name, en
     }
     return false;
 }
+
+static bool grants(enum acl_level l, enum acl_access a)
+{
+    return l == ACL_L_WRITE || (l == ACL_L_LIST && a != ACL_A_WRITE) ||
+           (l == ACL_L_READ && a == ACL_A_READ);
+}
+
+bool acl_write_prefix_ok(const struct acl_authz *z, enum acl_res r, const char *prefix)
+{
+    return acl_prefix_ok(z, r, prefix, ACL_A_WRITE);
+}
+
+bool acl_prefix_ok(const struct acl_authz *z, enum acl_res r, const char *prefix, enum acl_access a)
+{
+    if (!z)
+        return false;
+    if (z->manage)
+        return true;
+    if (!acl_allowed(z, r, prefix, a))
+        return false;
+    if (r >= ACL_R_FIRST_SINGLE || r == ACL_R_NONE)
+        return true;
+    const struct table *t = &z->t[r];
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; i < t->nexact; i++)
+        if (t->exact[i].len >= pl && !memcmp(t->exact[i].name, prefix, pl) &&
+            !grants(t->exact[i].level, a))
+            return false;
+    for (size_t i = 0; i < t->nprefix; i++)
+        if (t->prefix[i].len > pl && !memcmp(t->prefix[i].name, prefix, pl) &&
+            !grants(t->prefix[i].level, a))
+            return false;
+    return true;
+}

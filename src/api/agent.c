@@ -290,9 +290,35 @@ static const struct state_service *catalog_svc(struct api_ctx *c, const struct s
     return cs ? cs : s;
 }
 
+/* ---- ACL helpers (Consul's agent endpoint checks) ----------------------------- */
+
+/* service:<access> on local service `id` (its name; the ID itself when
+ * unknown, as Consul's vetServiceUpdate falls back to a 404 later). */
+static bool svc_acl(struct api_ctx *c, const char *id, enum acl_access a)
+{
+    if (!c->acl.authz)
+        return true;
+    const struct state_service *s = c->api->local ? local_service(c->api->local, id) : NULL;
+    return api_acl_require(c, ACL_R_SERVICE, s ? s->service : id, a);
+}
+
+/* A check: service:write on its service, node:write on this node for a node
+ * check (vetCheckUpdate). */
+static bool chk_acl(struct api_ctx *c, const char *id)
+{
+    if (!c->acl.authz)
+        return true;
+    const struct state_check *k = c->api->local ? local_check(c->api->local, id) : NULL;
+    if (k && k->service_id && *k->service_id)
+        return svc_acl(c, k->service_id, ACL_A_WRITE);
+    return api_acl_require(c, ACL_R_NODE, c->api->cfg.node_name, ACL_A_WRITE);
+}
+
 static int svc_map_cb(void *arg, const struct state_service *s)
 {
     struct agent_walk *aw = arg;
+    if (!api_acl_keep(aw->c, ACL_R_SERVICE, s->service))
+        return 0;
     struct api_fmark m;
     api_filter_mark(aw->w, &m);
     cn_jsonw_key(aw->w, s->id);
@@ -332,6 +358,9 @@ static int chk_map_cb(void *arg, const struct state_check *chk)
     const struct state_check *cc = state_check_get(aw->st, node, chk->check_id);
     if (!cc)
         cc = chk;
+    if (!api_acl_keep(aw->c, *cc->service_name ? ACL_R_SERVICE : ACL_R_NODE,
+                      *cc->service_name ? cc->service_name : node))
+        return 0;
     const struct state_service *svc =
         *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
     struct api_fmark fm;
@@ -418,6 +447,8 @@ static void r_service(struct api_ctx *c, struct api_read *r)
         return;
     }
     const struct state_service *s = local_service(c->api->local, c->arg);
+    if (!api_acl_read_require(c, r, ACL_R_SERVICE, s ? s->service : c->arg, ACL_A_READ))
+        return;
     if (!s) {
         r->status = 404;
         cn_buf_printf(&r->body, "unknown service ID: %s", c->arg);
@@ -472,6 +503,10 @@ static void h_service_register(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
+    if (!api_acl_require(c, ACL_R_SERVICE, def.svc.service, ACL_A_WRITE)) {
+        local_svc_def_free(&def);
+        return;
+    }
     local_add_service(c->api->local, &def, replace > 0, local_done, c);
 }
 
@@ -483,6 +518,8 @@ static void h_service_deregister(struct api_ctx *c)
         api_error(c, 400, "Missing service ID");
         return;
     }
+    if (!svc_acl(c, c->arg, ACL_A_WRITE))
+        return;
     local_remove_service(c->api->local, c->arg, local_done, c);
 }
 
@@ -513,7 +550,7 @@ static void h_service_maintenance(struct api_ctx *c)
         return;
     }
     bool enable;
-    if (parse_enable(c, &enable))
+    if (parse_enable(c, &enable) || !svc_acl(c, c->arg, ACL_A_WRITE))
         return;
     local_service_maintenance(c->api->local, c->arg, enable, api_param(c, "reason"), local_done, c);
 }
@@ -541,6 +578,13 @@ static void h_check_register(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
+    bool ok = chk.service_id && *chk.service_id
+                  ? svc_acl(c, chk.service_id, ACL_A_WRITE)
+                  : api_acl_require(c, ACL_R_NODE, c->api->cfg.node_name, ACL_A_WRITE);
+    if (!ok) {
+        state_check_clear(&chk);
+        return;
+    }
     local_add_check(c->api->local, &chk, local_done, c);
 }
 
@@ -552,12 +596,14 @@ static void h_check_deregister(struct api_ctx *c)
         api_error(c, 400, "Missing check ID");
         return;
     }
+    if (!chk_acl(c, c->arg))
+        return;
     local_remove_check(c->api->local, c->arg, local_done, c);
 }
 
 static void ttl_update(struct api_ctx *c, const char *status)
 {
-    if (!have_local(c))
+    if (!have_local(c) || !chk_acl(c, c->arg))
         return;
     const char *note = api_param(c, "note");
     local_update_ttl(c->api->local, c->arg, status, note ? note : "", local_done, c);
@@ -580,7 +626,7 @@ static void h_check_fail(struct api_ctx *c)
 
 static void h_check_update(struct api_ctx *c)
 {
-    if (!have_local(c))
+    if (!have_local(c) || !chk_acl(c, c->arg))
         return;
     char err[512];
     char *status, *output;
@@ -691,6 +737,8 @@ static void h_health_by_id(struct api_ctx *c)
         api_error(c, 400, "Missing serviceID");
         return;
     }
+    if (!api_acl_require(c, ACL_R_SERVICE, s ? s->service : c->arg, ACL_A_READ))
+        return;
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     if (!s) {

@@ -260,7 +260,7 @@ static int list_cb(void *arg, const struct state_event *e)
     struct list_walk *lw = arg;
     if (lw->name && strcmp(lw->name, e->name) != 0)
         return 0;
-    if (!accepted(lw->c, e))
+    if (!accepted(lw->c, e) || !api_acl_keep(lw->c, ACL_R_EVENT, e->name))
         return 0;
     json_event(lw->w, e, e->ltime);
     lw->last_id = e->id;
