@@ -85,6 +85,7 @@ bool acl_authz_is_manage(const struct acl_authz *z);
  * name under prefix grants less than write. */
 bool acl_write_prefix_ok(const struct acl_authz *z, enum acl_res r, const char *prefix);
 /* The same for any access: `a` on prefix and on every rule beneath it. */
-bool acl_prefix_ok(const struct acl_authz *z, enum acl_res r, const char *prefix, enum acl_access a);
+bool acl_prefix_ok(const struct acl_authz *z, enum acl_res r, const char *prefix,
+                   enum acl_access a);
 
 #endif

@@ -13,10 +13,10 @@
 #include "config/hcl.h"
 
 static const char *const res_names[ACL_R__COUNT] = {
-    [ACL_R_NONE] = "",         [ACL_R_KEY] = "key",       [ACL_R_SERVICE] = "service",
-    [ACL_R_NODE] = "node",     [ACL_R_SESSION] = "session", [ACL_R_AGENT] = "agent",
-    [ACL_R_EVENT] = "event",   [ACL_R_QUERY] = "query",   [ACL_R_OPERATOR] = "operator",
-    [ACL_R_ACL] = "acl",       [ACL_R_KEYRING] = "keyring", [ACL_R_MESH] = "mesh",
+    [ACL_R_NONE] = "",       [ACL_R_KEY] = "key",         [ACL_R_SERVICE] = "service",
+    [ACL_R_NODE] = "node",   [ACL_R_SESSION] = "session", [ACL_R_AGENT] = "agent",
+    [ACL_R_EVENT] = "event", [ACL_R_QUERY] = "query",     [ACL_R_OPERATOR] = "operator",
+    [ACL_R_ACL] = "acl",     [ACL_R_KEYRING] = "keyring", [ACL_R_MESH] = "mesh",
 };
 
 const char *acl_res_name(enum acl_res r)
@@ -146,8 +146,8 @@ static int entries(struct pctx *c, enum acl_res r, bool prefix, const char *key,
         return 0;
     }
     if (!json_object_is_type(v, json_type_object))
-        return bad(c, "Failed to parse ACL rules: %s: expected `%s \"name\" { policy = ... }`",
-                   key, key);
+        return bad(c, "Failed to parse ACL rules: %s: expected `%s \"name\" { policy = ... }`", key,
+                   key);
     json_object_object_foreach(v, name, body)
     {
         if (json_object_is_type(body, json_type_array)) {
@@ -172,8 +172,8 @@ static int top(struct pctx *c, const char *k, struct json_object *v)
             if (k[n])
                 continue;
             enum acl_level l;
-            const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                      : NULL;
+            const char *s =
+                json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
             if (!s)
                 return bad(c, "Failed to parse ACL rules: %s: expected a string%s", k, "");
             if (!*s)
@@ -190,8 +190,7 @@ static int top(struct pctx *c, const char *k, struct json_object *v)
     return bad(c, "Failed to parse ACL rules: unknown resource \"%s\"%s", k, "");
 }
 
-int acl_policy_parse(const char *text, size_t len, struct acl_policy *out, char *err,
-                     size_t errcap)
+int acl_policy_parse(const char *text, size_t len, struct acl_policy *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof(*out));
     if (err && errcap)
@@ -202,8 +201,8 @@ int acl_policy_parse(const char *text, size_t len, struct acl_policy *out, char 
     if (i == len)
         return 0;
     char perr[256];
-    struct json_object *tree = cfg_parse(text, len, text[i] == '{' ? CFG_FMT_JSON : CFG_FMT_HCL,
-                                         perr, sizeof(perr));
+    struct json_object *tree =
+        cfg_parse(text, len, text[i] == '{' ? CFG_FMT_JSON : CFG_FMT_HCL, perr, sizeof(perr));
     struct pctx c = {.p = out, .err = err, .errcap = errcap};
     char dummy[1];
     if (!err || !errcap) {

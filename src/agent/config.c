@@ -847,7 +847,8 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *hel
                  cfg->log_level);
         rc = CN_EINVAL;
     }
-    if (!rc && strcmp(cfg->acl_default_policy, "allow") && strcmp(cfg->acl_default_policy, "deny")) {
+    if (!rc && strcmp(cfg->acl_default_policy, "allow") &&
+        strcmp(cfg->acl_default_policy, "deny")) {
         snprintf(err, errcap, "acl.default_policy: invalid value \"%s\" (allow or deny)",
                  cfg->acl_default_policy);
         rc = CN_EINVAL;

@@ -28,8 +28,8 @@
 #define GM_NAME "global-management"
 #define GM_DESC "Builtin Policy that grants unlimited access"
 #define GM_RULES                                                                                   \
-    "\nacl = \"write\"\nagent_prefix \"\" {\n  policy = \"write\"\n}\nevent_prefix \"\" {\n  "      \
-    "policy = \"write\"\n}\nkey_prefix \"\" {\n  policy = \"write\"\n}\nkeyring = \"write\"\n"      \
+    "\nacl = \"write\"\nagent_prefix \"\" {\n  policy = \"write\"\n}\nevent_prefix \"\" {\n  "     \
+    "policy = \"write\"\n}\nkey_prefix \"\" {\n  policy = \"write\"\n}\nkeyring = \"write\"\n"     \
     "node_prefix \"\" {\n  policy = \"write\"\n}\noperator = \"write\"\nmesh = \"write\"\n"        \
     "query_prefix \"\" {\n  policy = \"write\"\n}\nservice_prefix \"\" {\n  policy = \"write\"\n " \
     " intentions = \"write\"\n}\nsession_prefix \"\" {\n  policy = \"write\"\n}\n"
@@ -193,7 +193,9 @@ static int def_bytes(struct json_object *o, struct cn_buf *out)
 static void reply_obj(struct api_ctx *c, int status, struct json_object *o)
 {
     const char *t = json_object_to_json_string_ext(
-        o, c->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE : JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        o, c->pretty
+               ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE
+               : JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     struct cn_buf b = CN_BUF_INIT;
     if (!t || cn_buf_puts(&b, t))
         api_error(c, 500, "out of memory");
@@ -205,7 +207,9 @@ static void reply_obj(struct api_ctx *c, int status, struct json_object *o)
 static void read_obj(struct api_ctx *c, struct api_read *r, struct json_object *o)
 {
     const char *t = json_object_to_json_string_ext(
-        o, c->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE : JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        o, c->pretty
+               ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE
+               : JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (!t || cn_buf_puts(&r->body, t))
         api_read_error(r, 500, "out of memory");
 }
@@ -389,8 +393,8 @@ static int links_in(struct state *st, struct json_object *body, const char *key,
 /* Identities and auth methods: not in cairn; refused, never ignored. */
 static int unsupported_fields(struct json_object *body, char *err, size_t cap)
 {
-    static const char *const keys[] = {"ServiceIdentities", "NodeIdentities",
-                                       "TemplatedPolicies", "AuthMethod", "Rules", "Type"};
+    static const char *const keys[] = {"ServiceIdentities", "NodeIdentities", "TemplatedPolicies",
+                                       "AuthMethod",        "Rules",          "Type"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         struct json_object *v = cn_json_get(body, keys[i]);
         if (!v)
@@ -469,9 +473,10 @@ static void token_write(struct api_ctx *c, struct json_object *body, const struc
                 snprintf(err, sizeof(err), "Invalid Token: AccessorID is already in use"),
                     st_ = 400;
             else if (!strncmp(accessor, "00000000-0000-0000-0000-0000000000", 34))
-                snprintf(err, sizeof(err),
-                         "Invalid Token: UUIDs with the prefix \"00000000-0000-0000-0000-0000000000\" "
-                         "are reserved"),
+                snprintf(
+                    err, sizeof(err),
+                    "Invalid Token: UUIDs with the prefix \"00000000-0000-0000-0000-0000000000\" "
+                    "are reserved"),
                     st_ = 400;
             snprintf(acc, sizeof(acc), "%s", accessor);
         } else if (api__uuid(acc, sizeof(acc))) {
@@ -491,7 +496,8 @@ static void token_write(struct api_ctx *c, struct json_object *body, const struc
         if (!st_ && ttl < 0)
             snprintf(err, sizeof(err), "Token Expiration TTL should be > 0"), st_ = 400;
         else if (!st_ && ttl && exp)
-            snprintf(err, sizeof(err), "Token Expiration TTL and Expiration Time cannot both be set"),
+            snprintf(err, sizeof(err),
+                     "Token Expiration TTL and Expiration Time cannot both be set"),
                 st_ = 400;
         if (!st_ && ttl)
             exp = created + ttl;
@@ -575,7 +581,9 @@ static void token_clone(struct api_ctx *c, const char *id)
     const char *desc = jstr(body, "Description");
     const char *od_desc = jstr(od, "Description");
     json_object_object_add(nb, "Description",
-                           json_object_new_string(desc && *desc ? desc : od_desc ? od_desc : ""));
+                           json_object_new_string(desc && *desc ? desc
+                                                  : od_desc     ? od_desc
+                                                                : ""));
     struct json_object *x;
     if (json_object_object_get_ex(od, "Policies", &x))
         json_object_object_add(nb, "Policies", json_object_get(x));
@@ -788,11 +796,8 @@ static void h_bootstrap(struct api_ctx *c)
     struct cn_buf d = CN_BUF_INIT, cmd = CN_BUF_INIT;
     int rc = def_bytes(def, &d);
     json_object_put(def);
-    struct state_acl v = {.kind = STATE_ACL_TOKEN,
-                          .id = acc,
-                          .name = sec,
-                          .def = (uint8_t *)d.p,
-                          .def_len = d.len};
+    struct state_acl v = {
+        .kind = STATE_ACL_TOKEN, .id = acc, .name = sec, .def = (uint8_t *)d.p, .def_len = d.len};
     if (!rc)
         rc = state_cmd_acl_bootstrap(&cmd, &v);
     cn_buf_free(&d);
@@ -825,9 +830,11 @@ int api__acl_builtin_cmd(struct api *a, int which, const char *secret, struct cn
         }
         json_object_object_add(def, "AccessorID",
                                json_object_new_string(anon ? API_ACL_ANON_ID : acc));
-        json_object_object_add(def, "SecretID", json_object_new_string(anon ? "anonymous" : secret));
-        json_object_object_add(def, "Description",
-                               json_object_new_string(anon ? ANON_DESC : "Initial Management Token"));
+        json_object_object_add(def, "SecretID",
+                               json_object_new_string(anon ? "anonymous" : secret));
+        json_object_object_add(
+            def, "Description",
+            json_object_new_string(anon ? ANON_DESC : "Initial Management Token"));
         if (!anon) {
             struct json_object *pols = json_object_new_array(), *l = json_object_new_object();
             json_object_object_add(l, "ID", json_object_new_string(API_ACL_GM_ID));

@@ -49,7 +49,7 @@ struct api_acl {
     struct slot slots[SLOTS];
     uv_timer_t timer;
     struct pending *inflight; /* a leader upkeep write on its way */
-    bool warned_agent; /* "no agent token" logged */
+    bool warned_agent;        /* "no agent token" logged */
 };
 
 static int64_t now_unix_ns(void)
@@ -294,8 +294,8 @@ void api_acl_denied_text(const struct api_ctx *c, enum acl_res r, const char *na
     char on[600] = "";
     if (r < ACL_R_FIRST_SINGLE && name)
         snprintf(on, sizeof(on), " on \"%.500s\"", name);
-    snprintf(buf, cap, "Permission denied: %s lacks permission '%s:%s'%s%s", who,
-             acl_res_name(r), acl_access_name(a), on,
+    snprintf(buf, cap, "Permission denied: %s lacks permission '%s:%s'%s%s", who, acl_res_name(r),
+             acl_access_name(a), on,
              anon ? ". The anonymous token is used implicitly when a request does not specify a "
                     "token."
                   : "");
@@ -311,8 +311,8 @@ bool api_acl_require(struct api_ctx *c, enum acl_res r, const char *name, enum a
     return false;
 }
 
-bool api_acl_read_require(struct api_ctx *c, struct api_read *rd, enum acl_res r,
-                          const char *name, enum acl_access a)
+bool api_acl_read_require(struct api_ctx *c, struct api_read *rd, enum acl_res r, const char *name,
+                          enum acl_access a)
 {
     if (api_acl_ok(c, r, name, a))
         return true;
@@ -363,8 +363,7 @@ bool api__acl_enter(struct api_ctx *c)
 
 /* ---- the agent's own writes, DNS ----------------------------------------------- */
 
-bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor,
-                       size_t cap)
+bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor, size_t cap)
 {
     struct api_acl *m = a->acl;
     if (!m)

@@ -27,10 +27,10 @@ typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 /* Consul's `acl { ... }` block (agent/config). Strings may be NULL. */
 struct api_acl_config {
     bool enabled;
-    bool default_deny;      /* default_policy = "deny" */
+    bool default_deny;       /* default_policy = "deny" */
     const char *down_policy; /* accepted, unused: one datacenter, no remote resolution */
-    bool token_persistence; /* enable_token_persistence: /v1/agent/token writes to data_dir */
-    const char *data_dir;   /* where acl-tokens.json lives (persistence) */
+    bool token_persistence;  /* enable_token_persistence: /v1/agent/token writes to data_dir */
+    const char *data_dir;    /* where acl-tokens.json lives (persistence) */
     const char *initial_management; /* tokens.initial_management (SecretID) */
     const char *agent_token;        /* tokens.agent */
     const char *default_token;      /* tokens.default */

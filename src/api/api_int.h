@@ -98,7 +98,7 @@ enum api_acl_how { API_ACL_ARG = 1, API_ACL_SELF, API_ACL_FIXED, API_ACL_HANDLER
 #define API_SELF(r, a) API_ACL(ACL_R_##r, ACL_A_##a, API_ACL_SELF)
 #define API_FIXED(r, a) API_ACL(ACL_R_##r, ACL_A_##a, API_ACL_FIXED)
 #define API_HANDLER API_ACL(ACL_R_NONE, 0, API_ACL_HANDLER)
-#define API_ACL_RES(d) ((enum acl_res)((d) & 31))
+#define API_ACL_RES(d) ((enum acl_res)((d)&31))
 #define API_ACL_ACC(d) ((enum acl_access)(((d) >> 5) & 7))
 #define API_ACL_HOW(d) ((enum api_acl_how)((d) >> 8))
 
@@ -296,8 +296,8 @@ static inline bool api_acl_ok(const struct api_ctx *c, enum acl_res r, const cha
 /* Check; when denied answer 403 with Consul's text and return false. */
 bool api_acl_require(struct api_ctx *c, enum acl_res r, const char *name, enum acl_access a);
 /* The same for a read handler: fills r with the 403. */
-bool api_acl_read_require(struct api_ctx *c, struct api_read *r, enum acl_res res,
-                          const char *name, enum acl_access a);
+bool api_acl_read_require(struct api_ctx *c, struct api_read *r, enum acl_res res, const char *name,
+                          enum acl_access a);
 /* Consul's "Permission denied: ..." text for a denial into buf. */
 void api_acl_denied_text(const struct api_ctx *c, enum acl_res r, const char *name,
                          enum acl_access a, char *buf, size_t cap);

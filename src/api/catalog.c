@@ -441,8 +441,7 @@ static bool register_allowed(struct api_ctx *c, const struct state_register *reg
         return true;
     if (!reg->skip_node_update && !api_acl_require(c, ACL_R_NODE, reg->node.name, ACL_A_WRITE))
         return false;
-    if (reg->service &&
-        !api_acl_require(c, ACL_R_SERVICE, reg->service->service, ACL_A_WRITE))
+    if (reg->service && !api_acl_require(c, ACL_R_SERVICE, reg->service->service, ACL_A_WRITE))
         return false;
     for (size_t i = 0; i < reg->nchecks; i++) {
         const struct state_check *k = &reg->checks[i];
@@ -452,9 +451,8 @@ static bool register_allowed(struct api_ctx *c, const struct state_register *reg
                 return false;
             continue;
         }
-        const char *sname = reg->service && !strcmp(reg->service->id, sid)
-                                ? reg->service->service
-                                : NULL;
+        const char *sname =
+            reg->service && !strcmp(reg->service->id, sid) ? reg->service->service : NULL;
         if (!sname) {
             const struct state_service *sv =
                 state_service_get(srv_state(c->api->srv), reg->node.name, sid);
@@ -541,8 +539,10 @@ const struct api_route api_catalog_routes[] = {
     {"/v1/catalog/datacenters", false, API_GET, r_datacenters, NULL, API_ACL_OPEN, API_ACL_OPEN},
     {"/v1/catalog/nodes", false, API_GET, r_nodes, NULL, API_HANDLER, API_HANDLER},
     {"/v1/catalog/services", false, API_GET, r_services, NULL, API_HANDLER, API_HANDLER},
-    {"/v1/catalog/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
+    {"/v1/catalog/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
     {"/v1/catalog/node/", true, API_GET, r_node, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
-    {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
+    {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL, API_ARG(NODE, READ),
+     API_ARG(NODE, READ)},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

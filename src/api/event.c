@@ -289,7 +289,8 @@ static void r_list(struct api_ctx *c, struct api_read *r)
 /* Consul's event list is agent-local (the agent's own buffer, no RPC): it
  * answers without a leader. Run it as a ?stale read whatever the request
  * asked: this server's ring, no read barrier. */
-static const struct api_route list_route = {"/v1/event/list", false, API_GET, r_list, NULL, API_HANDLER, API_HANDLER};
+static const struct api_route list_route = {"/v1/event/list", false,      API_GET, r_list, NULL,
+                                            API_HANDLER,      API_HANDLER};
 
 static void h_list(struct api_ctx *c)
 {

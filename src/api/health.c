@@ -218,10 +218,14 @@ static void r_connect(struct api_ctx *c, struct api_read *r)
 
 const struct api_route api_health_routes[] = {
     {"/v1/health/node/", true, API_GET, r_node, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
-    {"/v1/health/checks/", true, API_GET, r_checks, NULL, API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
-    {"/v1/health/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
+    {"/v1/health/checks/", true, API_GET, r_checks, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {"/v1/health/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
     {"/v1/health/state/", true, API_GET, r_state, NULL, API_HANDLER, API_HANDLER},
-    {"/v1/health/connect/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
-    {"/v1/health/ingress/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
+    {"/v1/health/connect/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {"/v1/health/ingress/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -426,7 +426,8 @@ const struct api_route api_session_routes[] = {
     {"/v1/session/destroy/", true, API_PUT, NULL, h_destroy, API_HANDLER, API_HANDLER},
     {"/v1/session/renew/", true, API_PUT, NULL, h_renew, API_HANDLER, API_HANDLER},
     {"/v1/session/info/", true, API_GET, r_info, NULL, API_HANDLER, API_HANDLER},
-    {"/v1/session/node/", true, API_GET, r_node, NULL, API_ARG(SESSION, READ), API_ARG(SESSION, READ)},
+    {"/v1/session/node/", true, API_GET, r_node, NULL, API_ARG(SESSION, READ),
+     API_ARG(SESSION, READ)},
     {"/v1/session/list", false, API_GET, r_list, NULL, API_HANDLER, API_HANDLER},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -562,11 +562,11 @@ size_t state_query_count(const struct state *s);
  *     at. Tables are few hundred rows at most: name lookups walk a kind. */
 enum state_acl_kind { STATE_ACL_TOKEN = 1, STATE_ACL_POLICY = 2, STATE_ACL_ROLE = 3 };
 struct state_acl {
-    uint8_t kind;  /* enum state_acl_kind */
-    char *id;      /* AccessorID, policy ID, role ID */
-    char *name;    /* SecretID, policy Name, role Name */
+    uint8_t kind;            /* enum state_acl_kind */
+    char *id;                /* AccessorID, policy ID, role ID */
+    char *name;              /* SecretID, policy Name, role Name */
     int64_t expires_unix_ns; /* tokens: ExpirationTime (0 = never) */
-    uint8_t *def;  /* opaque (api/acl.c: JSON without indexes) */
+    uint8_t *def;            /* opaque (api/acl.c: JSON without indexes) */
     size_t def_len;
     uint64_t create_index, modify_index;
 };

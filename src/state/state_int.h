@@ -166,8 +166,8 @@ struct state {
     } ev;
     struct avl *queries; /* query_rec by id (query.c) */
     size_t nqueries;
-    struct avl *held; /* held_rec by (session, key): held.c */
-    struct avl *acl;  /* acl_rec by (kind, id): acl.c */
+    struct avl *held;       /* held_rec by (session, key): held.c */
+    struct avl *acl;        /* acl_rec by (kind, id): acl.c */
     uint64_t acl_bootstrap; /* index of the ACL bootstrap (0: never) */
     size_t mem;
     state_change_cb cb;
