@@ -608,6 +608,9 @@ static int run(struct agent *ag)
     int64_t dq = 0, mq = 0;
     cn_dur_parse(c->default_query_time, &dq);
     cn_dur_parse(c->max_query_time, &mq);
+    int64_t acl_min = 0, acl_max = 0;
+    cn_dur_parse(c->acl_token_min_ttl, &acl_min);
+    cn_dur_parse(c->acl_token_max_ttl, &acl_max);
     struct api_config ac = {
         .node_name = c->node_name,
         .node_id = ag->node_id,
@@ -633,7 +636,9 @@ static int run(struct agent *ag)
                 .initial_management = c->acl_initial_management,
                 .agent_token = c->acl_agent_token,
                 .default_token = c->acl_default_token,
-                .agent_recovery = c->acl_agent_recovery},
+                .agent_recovery = c->acl_agent_recovery,
+                .token_min_ttl_ns = acl_min,
+                .token_max_ttl_ns = acl_max},
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);

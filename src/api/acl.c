@@ -242,7 +242,8 @@ static void links_out(struct state *st, struct json_object *o, const char *key, 
 }
 
 /* The API shape of a stored object (NULL on OOM or a broken definition). */
-static struct json_object *obj_out(struct api_ctx *c, const struct state_acl *v, bool stub)
+static struct json_object *obj_out(struct api_ctx *c, const struct state_acl *v, bool stub,
+                                   bool reveal)
 {
     struct state *st = srv_state(c->api->srv);
     struct json_object *o = parse_def(v);
@@ -251,7 +252,7 @@ static struct json_object *obj_out(struct api_ctx *c, const struct state_acl *v,
     if (v->kind == STATE_ACL_TOKEN) {
         links_out(st, o, "Policies", STATE_ACL_POLICY);
         links_out(st, o, "Roles", STATE_ACL_ROLE);
-        if (!api_acl_ok(c, ACL_R_ACL, "", ACL_A_WRITE))
+        if (!reveal && !api_acl_ok(c, ACL_R_ACL, "", ACL_A_WRITE))
             json_object_object_add(o, "SecretID", json_object_new_string(HIDDEN));
         if (stub) {
             /* ACLTokenListStub: Hash, CreateTime, then Legacy after the indexes */
@@ -274,6 +275,7 @@ struct wr {
     uint8_t kind;
     char id[64];
     bool del;
+    bool reveal; /* bootstrap: the new secret goes to the (anonymous) caller */
 };
 
 static void write_done(struct api_ctx *c, int rc, const struct state_result *res)
@@ -295,7 +297,7 @@ static void write_done(struct api_ctx *c, int rc, const struct state_result *res
         return;
     }
     const struct state_acl *v = state_acl_get(srv_state(c->api->srv), w->kind, w->id);
-    struct json_object *o = v ? obj_out(c, v, false) : NULL;
+    struct json_object *o = v ? obj_out(c, v, false, w->reveal) : NULL;
     cn_free(w);
     if (!o) {
         api_error(c, 500, "Failed to retrieve the object after insertion");
@@ -306,7 +308,18 @@ static void write_done(struct api_ctx *c, int rc, const struct state_result *res
 }
 
 static void propose_obj(struct api_ctx *c, struct cn_buf *cmd, uint8_t kind, const char *id,
+                        bool del);
+static void propose_obj2(struct api_ctx *c, struct cn_buf *cmd, uint8_t kind, const char *id,
+                         bool del, bool reveal);
+
+static void propose_obj(struct api_ctx *c, struct cn_buf *cmd, uint8_t kind, const char *id,
                         bool del)
+{
+    propose_obj2(c, cmd, kind, id, del, false);
+}
+
+static void propose_obj2(struct api_ctx *c, struct cn_buf *cmd, uint8_t kind, const char *id,
+                         bool del, bool reveal)
 {
     struct wr *w = cn_calloc(1, sizeof(*w));
     if (!w) {
@@ -316,6 +329,7 @@ static void propose_obj(struct api_ctx *c, struct cn_buf *cmd, uint8_t kind, con
     }
     w->kind = kind;
     w->del = del;
+    w->reveal = reveal;
     snprintf(w->id, sizeof(w->id), "%s", id);
     c->user = w;
     c->user_free = cn_free;
@@ -426,6 +440,11 @@ static void token_write(struct api_ctx *c, struct json_object *body, const struc
     int64_t ttl = 0, exp = 0, created = now_unix_ns();
     const char *exp_s = jstr(body, "ExpirationTime");
     int st_ = 0;
+    int64_t mint, maxt;
+    api__acl_ttl_bounds(c->api, &mint, &maxt);
+    char mins[32], maxs[32];
+    cn_dur_format(mint, mins, sizeof(mins));
+    cn_dur_format(maxt, maxs, sizeof(maxs));
     if (unsupported_fields(body, err, sizeof(err)))
         st_ = 400;
     if (!st_ && cn_json_get(body, "ExpirationTTL") &&
@@ -503,12 +522,11 @@ static void token_write(struct api_ctx *c, struct json_object *body, const struc
             exp = created + ttl;
         if (!st_ && exp && exp < created)
             snprintf(err, sizeof(err), "ExpirationTime cannot be before CreateTime"), st_ = 400;
-        /* acl.token_min_expiration_ttl / max: Consul's defaults (1m, 24h) */
-        else if (!st_ && exp && exp - created > 24LL * 3600 * 1000000000LL)
-            snprintf(err, sizeof(err), "ExpirationTime cannot be more than 24h0m0s in the future"),
+        else if (!st_ && exp && exp - created > maxt)
+            snprintf(err, sizeof(err), "ExpirationTime cannot be more than %s in the future", maxs),
                 st_ = 400;
-        else if (!st_ && exp && exp - created < 60LL * 1000000000LL)
-            snprintf(err, sizeof(err), "ExpirationTime cannot be less than 1m0s in the future"),
+        else if (!st_ && exp && exp - created < mint)
+            snprintf(err, sizeof(err), "ExpirationTime cannot be less than %s in the future", mins),
                 st_ = 400;
     }
     (void)path_id;
@@ -672,7 +690,7 @@ static void r_token_id(struct api_ctx *c, struct api_read *r)
     const struct state_acl *v = state_acl_get(st, STATE_ACL_TOKEN, id);
     if (!live_token(v))
         return api_read_error(r, 403, "ACL not found");
-    struct json_object *o = obj_out(c, v, false);
+    struct json_object *o = obj_out(c, v, false, false);
     if (!o)
         return api_read_error(r, 500, "out of memory");
     read_obj(c, r, o);
@@ -731,7 +749,7 @@ static int list_cb(void *arg, const struct state_acl *v)
         return 0;
     if (lw->role && !links_have(v, "Roles", lw->role))
         return 0;
-    struct json_object *o = obj_out(lw->c, v, lw->stub);
+    struct json_object *o = obj_out(lw->c, v, lw->stub, false);
     if (o)
         json_object_array_add(lw->arr, o);
     return 0;
@@ -806,7 +824,7 @@ static void h_bootstrap(struct api_ctx *c)
         api_error(c, 500, "%s", cn_strerror(rc));
         return;
     }
-    propose_obj(c, &cmd, STATE_ACL_TOKEN, acc, false);
+    propose_obj2(c, &cmd, STATE_ACL_TOKEN, acc, false, true);
 }
 
 int api__acl_builtin_cmd(struct api *a, int which, const char *secret, struct cn_buf *cmd)
@@ -997,7 +1015,7 @@ static void read_one(struct api_ctx *c, struct api_read *r, uint8_t kind, bool b
         by_name ? state_acl_by_name(st, kind, c->arg) : state_acl_get(st, kind, c->arg);
     if (!v)
         return api_read_error(r, 403, "ACL not found");
-    struct json_object *o = obj_out(c, v, false);
+    struct json_object *o = obj_out(c, v, false, false);
     if (!o)
         return api_read_error(r, 500, "out of memory");
     read_obj(c, r, o);

@@ -45,6 +45,7 @@ struct api_acl {
     char *initial_management, *agent_recovery, *data_dir, *down_policy;
     char *agent_tok, *default_tok; /* settable at run time (/v1/agent/token) */
     bool persist;
+    int64_t min_ttl, max_ttl;
     uint64_t cache_index;
     struct slot slots[SLOTS];
     uv_timer_t timer;
@@ -596,6 +597,8 @@ int api__acl_new(struct api *a)
     m->data_dir = dupe(cfg->data_dir);
     m->down_policy = dupe(cfg->down_policy);
     m->cache_index = UINT64_MAX;
+    m->min_ttl = cfg->token_min_ttl_ns ? cfg->token_min_ttl_ns : 60LL * 1000000000LL;
+    m->max_ttl = cfg->token_max_ttl_ns ? cfg->token_max_ttl_ns : 24LL * 3600 * 1000000000LL;
     load_persisted(m);
     a->acl = m;
     if (a->loop) {
@@ -641,4 +644,10 @@ void api__acl_stop(struct api *a)
 void api__acl_free(struct api *a)
 {
     api__acl_stop(a);
+}
+
+void api__acl_ttl_bounds(const struct api *a, int64_t *min_ns, int64_t *max_ns)
+{
+    *min_ns = a->acl ? a->acl->min_ttl : 0;
+    *max_ns = a->acl ? a->acl->max_ttl : 0;
 }

@@ -31,10 +31,11 @@ struct api_acl_config {
     const char *down_policy; /* accepted, unused: one datacenter, no remote resolution */
     bool token_persistence;  /* enable_token_persistence: /v1/agent/token writes to data_dir */
     const char *data_dir;    /* where acl-tokens.json lives (persistence) */
-    const char *initial_management; /* tokens.initial_management (SecretID) */
-    const char *agent_token;        /* tokens.agent */
-    const char *default_token;      /* tokens.default */
-    const char *agent_recovery;     /* tokens.agent_recovery */
+    const char *initial_management;             /* tokens.initial_management (SecretID) */
+    const char *agent_token;                    /* tokens.agent */
+    const char *default_token;                  /* tokens.default */
+    const char *agent_recovery;                 /* tokens.agent_recovery */
+    int64_t token_min_ttl_ns, token_max_ttl_ns; /* 0: Consul's 1m and 24h */
 };
 
 struct api_config {

@@ -198,6 +198,10 @@ int api_param_u64(struct api_ctx *c, const char *name, uint64_t *out);
  * (X-Consul-Default-Acl-Policy) before hdrs. Does not touch any ctx. */
 void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
                      size_t hlen, const void *body, size_t len);
+/* api_respond_raw with a's X-Consul-Default-Acl-Policy (after the ctx is
+ * gone). */
+void api__respond_api(const struct api *a, struct http_req *req, int status, const char *ctype,
+                      const void *body, size_t len);
 /* Plain-text error, Consul style. */
 void api_error(struct api_ctx *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -332,6 +336,8 @@ int api__acl_set_agent_token(struct api *a, const char *type, const char *tok);
  * anonymous token, 2 = initial management token with `secret` (a BOOTSTRAP
  * when never bootstrapped). */
 int api__acl_builtin_cmd(struct api *a, int which, const char *secret, struct cn_buf *cmd);
+/* acl.token_min_expiration_ttl / token_max_expiration_ttl. */
+void api__acl_ttl_bounds(const struct api *a, int64_t *min_ns, int64_t *max_ns);
 /* "X-Consul-Default-Acl-Policy: allow|deny\r\n" */
 const char *api__acl_policy_hdr(const struct api *a);
 /* Builtins (acl_objs.c). */

@@ -42,10 +42,11 @@ static void on_barrier(void *arg, int rc)
     struct api_ctx *c = arg;
     if (rc) {
         struct http_req *req = c->req;
+        struct api *a = c->api;
         api__ctx_free(c);
         static const char msg[] = "No cluster leader";
-        api_respond_raw(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0,
-                        msg, sizeof(msg) - 1);
+        api__respond_api(a, req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", msg,
+                         sizeof(msg) - 1);
         return;
     }
     run_read(c);
@@ -75,9 +76,10 @@ static void run_read(struct api_ctx *c)
     if (r.status >= 400 && r.status != 404) {
         /* The read rejected the request: a plain-text error. */
         struct http_req *req = c->req;
+        struct api *a = c->api;
         api__ctx_free(c);
-        api_respond_raw(req, r.status, "text/plain; charset=utf-8", NULL, 0,
-                        r.body.p ? r.body.p : "", r.body.len);
+        api__respond_api(a, req, r.status, "text/plain; charset=utf-8", r.body.p ? r.body.p : "",
+                         r.body.len);
         cn_buf_free(&r.body);
         cn_free(r.wkey);
         return;

@@ -56,6 +56,12 @@ void api_respond_raw(struct http_req *req, int status, const char *ctype, const 
     respond_pol(req, ACL_POLICY_HDR, status, ctype, hdrs, hlen, body, len);
 }
 
+void api__respond_api(const struct api *a, struct http_req *req, int status, const char *ctype,
+                      const void *body, size_t len)
+{
+    respond_pol(req, api__acl_policy_hdr(a), status, ctype, NULL, 0, body, len);
+}
+
 static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs, size_t hlen,
                     const void *body, size_t len)
 {

@@ -57,8 +57,9 @@ static void test_hcl_forms(void **st)
     assert_int_equal(p.n, 7);
     acl_policy_clear(&p);
     /* repeated blocks, several names in one block (HCL object form) */
-    p = parse_ok("key_prefix \"a/\" { policy = \"read\" }\nkey_prefix \"b/\" { policy = \"list\" }\n"
-                 "session_prefix { \"\" { policy = \"write\" } }\n");
+    p = parse_ok(
+        "key_prefix \"a/\" { policy = \"read\" }\nkey_prefix \"b/\" { policy = \"list\" }\n"
+        "session_prefix { \"\" { policy = \"write\" } }\n");
     assert_int_equal(p.n, 3);
     acl_policy_clear(&p);
     /* empty text: an empty policy */
@@ -83,7 +84,8 @@ static void test_errors(void **st)
               "Invalid key_prefix policy: &acl.KeyPolicy{Prefix:\"app/\", Policy:\"bogus\"}");
     parse_err("service \"web\" { policy = \"list\" }", "Invalid service policy");
     parse_err("operator = \"list\"", "Invalid operator policy: \"list\"");
-    parse_err("foo \"x\" { policy = \"read\" }", "Failed to parse ACL rules: unknown resource \"foo\"");
+    parse_err("foo \"x\" { policy = \"read\" }",
+              "Failed to parse ACL rules: unknown resource \"foo\"");
     parse_err("key_prefix \"x\" { policy = \"read\" extra = 1 }", "unsupported field \"extra\"");
     parse_err("key_prefix \"x\" {", "Failed to parse ACL rules:");
     parse_err("{\"key\": 1}", "Failed to parse ACL rules");
@@ -122,7 +124,8 @@ static void test_longest_prefix(void **st)
     assert_true(acl_allowed(z, ACL_R_KEY, "a/b/c/d", ACL_A_LIST));
     assert_true(acl_allowed(z, ACL_R_KEY, "a/b/c/d", ACL_A_READ));
     assert_false(acl_allowed(z, ACL_R_KEY, "a/b/c/d", ACL_A_WRITE));
-    assert_int_equal(acl_level_for(z, ACL_R_KEY, "a/b"), ACL_L_WRITE); /* "a/b" is not under "a/b/" */
+    assert_int_equal(acl_level_for(z, ACL_R_KEY, "a/b"),
+                     ACL_L_WRITE); /* "a/b" is not under "a/b/" */
     /* KeyWritePrefix: a deny beneath stops a tree write */
     assert_false(acl_write_prefix_ok(z, ACL_R_KEY, "a/"));
     assert_true(acl_prefix_ok(z, ACL_R_KEY, "a/b/c/", ACL_A_READ));
@@ -140,11 +143,11 @@ static void test_merge_deny_wins(void **st)
     struct acl_policy p3 = parse_ok("operator = \"write\"\n");
     const struct acl_policy *pp[] = {&p1, &p2, &p3};
     struct acl_authz *z = acl_authz_new(pp, 3, true);
-    assert_false(acl_allowed(z, ACL_R_KEY, "app/x", ACL_A_READ));         /* deny wins */
-    assert_true(acl_allowed(z, ACL_R_SERVICE, "web", ACL_A_WRITE));       /* write > read */
-    assert_true(acl_allowed(z, ACL_R_OPERATOR, NULL, ACL_A_WRITE));       /* single merged */
-    assert_true(acl_allowed(z, ACL_R_KEY, "unrelated", ACL_A_WRITE));     /* default allow */
-    assert_true(acl_allowed(z, ACL_R_MESH, NULL, ACL_A_WRITE));           /* mesh from operator */
+    assert_false(acl_allowed(z, ACL_R_KEY, "app/x", ACL_A_READ));     /* deny wins */
+    assert_true(acl_allowed(z, ACL_R_SERVICE, "web", ACL_A_WRITE));   /* write > read */
+    assert_true(acl_allowed(z, ACL_R_OPERATOR, NULL, ACL_A_WRITE));   /* single merged */
+    assert_true(acl_allowed(z, ACL_R_KEY, "unrelated", ACL_A_WRITE)); /* default allow */
+    assert_true(acl_allowed(z, ACL_R_MESH, NULL, ACL_A_WRITE));       /* mesh from operator */
     acl_authz_unref(z);
     acl_policy_clear(&p1);
     acl_policy_clear(&p2);
@@ -193,10 +196,14 @@ static void test_twenty_rules(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hcl_forms),         cmocka_unit_test(test_json_form),
-        cmocka_unit_test(test_errors),            cmocka_unit_test(test_exact_beats_prefix),
-        cmocka_unit_test(test_longest_prefix),    cmocka_unit_test(test_merge_deny_wins),
-        cmocka_unit_test(test_levels_and_manage), cmocka_unit_test(test_twenty_rules),
+        cmocka_unit_test(test_hcl_forms),
+        cmocka_unit_test(test_json_form),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_exact_beats_prefix),
+        cmocka_unit_test(test_longest_prefix),
+        cmocka_unit_test(test_merge_deny_wins),
+        cmocka_unit_test(test_levels_and_manage),
+        cmocka_unit_test(test_twenty_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
