@@ -465,3 +465,73 @@ def test_failover_keeps_acls(tmp_path):
         for a in c.agents:
             a.close()
     assert_no_sanitizer_reports([a for a in c.agents if a is not ldr])
+
+
+# ---- the CLI ---------------------------------------------------------------------------
+
+def cli(a, *args, token=MGMT, stdin=None):
+    import subprocess
+    from conftest import CAIRN_BIN
+    env = dict(os.environ)
+    env["CAIRN_HTTP_ADDR"] = "127.0.0.1:%d" % a.http_port
+    env.pop("CONSUL_HTTP_TOKEN", None)
+    if token:
+        env["CAIRN_HTTP_TOKEN"] = token
+    else:
+        env.pop("CAIRN_HTTP_TOKEN", None)
+    p = subprocess.run([CAIRN_BIN] + list(args), env=env, input=stdin, capture_output=True,
+                       text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def field(out, name):
+    for line in out.splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("no %s in %r" % (name, out))
+
+
+def test_cli_flows(acl, tmp_path):
+    rules = tmp_path / "r.hcl"
+    rules.write_text('key_prefix "cli/" {\n  policy = "write"\n}\n')
+    rc, out, err = cli(acl, "acl", "policy", "create", "-name", "cli-kv", "-description", "d",
+                       "-rules", "@" + str(rules))
+    assert rc == 0, err
+    assert field(out, "Name") == "cli-kv" and 'key_prefix "cli/"' in out
+    rc, out, _ = cli(acl, "acl", "policy", "list")
+    assert rc == 0 and "cli-kv:" in out and "global-management:" in out
+    rc, out, err = cli(acl, "acl", "token", "create", "-description", "cli", "-policy-name",
+                       "cli-kv")
+    assert rc == 0, err
+    aid, sid = field(out, "AccessorID"), field(out, "SecretID")
+    assert "cli-kv" in out
+    rc, out, err = cli(acl, "kv", "put", "cli/a", "1", token=sid)
+    assert rc == 0, err
+    rc, out, err = cli(acl, "kv", "put", "nope", "1", token=sid)
+    assert rc == 1 and "Permission denied" in err
+    rc, out, err = cli(acl, "kv", "put", "-token=" + sid, "cli/b", "1", token=None)
+    assert rc == 0, err
+    rc, out, err = cli(acl, "acl", "token", "read", "-id", aid, "-format=json")
+    assert rc == 0 and json.loads(out)["AccessorID"] == aid
+    rc, out, err = cli(acl, "acl", "role", "create", "-name", "cli-role", "-policy-name", "cli-kv")
+    assert rc == 0, err
+    rc, out, err = cli(acl, "acl", "token", "update", "-id", aid, "-role-name", "cli-role")
+    assert rc == 0, err
+    assert "cli-role" in out and "cli-kv" in out  # policies kept, role added
+    rc, out, err = cli(acl, "acl", "token", "clone", "-id", aid, "-description", "copy")
+    assert rc == 0 and field(out, "Description") == "copy", err
+    rc, out, _ = cli(acl, "acl", "token", "read", "-self", token=sid)
+    assert rc == 0 and field(out, "AccessorID") == aid
+    rc, out, err = cli(acl, "acl", "bootstrap")
+    assert rc == 1 and "ACL bootstrap no longer allowed" in err
+    rc, out, err = cli(acl, "acl", "policy", "create", "-name", "cli-bad", "-rules",
+                       'key_prefix "x" { policy = "maybe" }')
+    assert rc == 1 and "Invalid key_prefix policy" in err
+    rc, out, err = cli(acl, "acl", "token", "delete", "-id", aid)
+    assert rc == 0 and out.strip() == 'Token "%s" deleted successfully' % aid
+    rc, out, err = cli(acl, "acl", "role", "delete", "-name", "cli-role")
+    assert rc == 0 and "deleted successfully" in out
+    rc, out, err = cli(acl, "acl", "policy", "delete", "-name", "cli-kv")
+    assert rc == 0 and "deleted successfully" in out
+    rc, out, err = cli(acl, "acl", "token", "list", token=None)
+    assert rc == 1 and "403" in err
