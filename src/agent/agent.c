@@ -455,6 +455,14 @@ static struct state *dns_state(void *arg)
  * the agent hands it this executor of api/'s prepared queries, run against
  * the state the resolver reads, as GET /v1/query/:name/execute would (Near
  * "_agent" = this node; no ?near= or ?limit= in a DNS name). */
+/* DNS answers with the default token's view (Consul's DNS uses the agent's
+ * default token). */
+static bool dns_acl_may(void *arg, bool is_node, const char *name)
+{
+    struct agent *ag = arg;
+    return api_acl_dns_may(ag->api, is_node, name);
+}
+
 static int dns_query(void *arg, const struct state *st, const char *name_or_id,
                      dns_query_visit visit, void *varg)
 {
@@ -532,6 +540,7 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .state_arg = ag,
         .query_exec = dns_query,
         .query_arg = ag,
+        .acl_may = c->acl_enabled ? dns_acl_may : NULL,
     };
     ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);

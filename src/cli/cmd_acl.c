@@ -14,10 +14,14 @@
 #include "cli/cli_int.h"
 
 #define FORMAT_FLAG                                                                                \
-    {"format", CLI_STR, "pretty|json", "Output format: \"pretty\" (default) or \"json\"."}
+    {                                                                                              \
+        "format", CLI_STR, "pretty|json", "Output format: \"pretty\" (default) or \"json\"."       \
+    }
 #define POLICY_LINK_FLAGS                                                                          \
-    {"policy-id", CLI_LIST, "value", "ID of a policy to link; may be given several times."},     \
-        {"policy-name", CLI_LIST, "value", "Name of a policy to link; may be given several times."}
+    {"policy-id", CLI_LIST, "value", "ID of a policy to link; may be given several times."},       \
+    {                                                                                              \
+        "policy-name", CLI_LIST, "value", "Name of a policy to link; may be given several times."  \
+    }
 
 const struct cli_flag cli__acl_bootstrap_flags[] = {FORMAT_FLAG, {NULL, 0, NULL, NULL}};
 const struct cli_flag cli__acl_list_flags[] = {FORMAT_FLAG, {NULL, 0, NULL, NULL}};
@@ -250,8 +254,7 @@ static int resolve_id(struct cli_ctx *c, const struct cli_args *a, enum kind k, 
     int rc = -1;
     const char *what = k == K_POLICY ? "Error reading policy" : "Error reading role";
     if (!cli__path_seg(&p, k == K_POLICY ? "/v1/acl/policy/name/" : "/v1/acl/role/name/", name) &&
-        !cli__call(c, what, "GET", p.p, "", NULL, 0, 0, &r) &&
-        (root = cli__json_body(c, what, &r)))
+        !cli__call(c, what, "GET", p.p, "", NULL, 0, 0, &r) && (root = cli__json_body(c, what, &r)))
         rc = cn_buf_puts(b, js(root, "ID")) || cn_buf_cstr(b) ? -1 : 0;
     json_object_put(root);
     cli__resp_free(&r);
@@ -296,8 +299,7 @@ static int policy_write(struct cli_ctx *c, const struct cli_args *a, bool update
             goto out;
         json_object_object_add(body, "ID", json_object_new_string(id.p));
         json_object_object_add(body, "Name", json_object_new_string(js(old, "Name")));
-        json_object_object_add(body, "Description",
-                               json_object_new_string(js(old, "Description")));
+        json_object_object_add(body, "Description", json_object_new_string(js(old, "Description")));
         json_object_object_add(body, "Rules", json_object_new_string(js(old, "Rules")));
         if (cli__flag_isset(a, "id"))
             add_str(body, a, "name", "Name");
@@ -325,8 +327,9 @@ static int policy_write(struct cli_ctx *c, const struct cli_args *a, bool update
     if (update ? path2(&path, "/v1/acl/policy/", id.p, NULL)
                : (cn_buf_puts(&path, "/v1/acl/policy") || cn_buf_cstr(&path)))
         goto out;
-    ret = request(c, a, K_POLICY, update ? "Failed to update policy" : "Failed to create new policy",
-                  "PUT", path.p, body, false);
+    ret =
+        request(c, a, K_POLICY, update ? "Failed to update policy" : "Failed to create new policy",
+                "PUT", path.p, body, false);
 out:
     json_object_put(body);
     json_object_put(old);
@@ -361,8 +364,7 @@ static int read_or_delete(struct cli_ctx *c, const struct cli_args *a, enum kind
     static const char *const Noun[] = {"Token", "Policy", "Role"};
     if (k == K_TOKEN) {
         if (!del && cli__flag_bool(a, "self")) {
-            ret = request(c, a, k, "Error reading token", "GET", "/v1/acl/token/self", NULL,
-                          false);
+            ret = request(c, a, k, "Error reading token", "GET", "/v1/acl/token/self", NULL, false);
             goto out;
         }
         const char *tid = cli__flag_str(a, "id", "");
@@ -445,8 +447,8 @@ static void merge_links(struct json_object *body, struct json_object *old, const
     }
     for (size_t i = 0; i < json_object_array_length(o); i++) {
         struct json_object *l = json_object_new_object();
-        json_object_object_add(
-            l, "ID", json_object_new_string(js(json_object_array_get_idx(o, i), "ID")));
+        json_object_object_add(l, "ID",
+                               json_object_new_string(js(json_object_array_get_idx(o, i), "ID")));
         json_object_array_add(n, l);
     }
 }
@@ -488,8 +490,7 @@ static int token_write(struct cli_ctx *c, const struct cli_args *a, int mode /* 
         !(old = cli__json_body(c, "Failed to get token", &r)))
         goto out;
     if (!cli__flag_isset(a, "description"))
-        json_object_object_add(body, "Description",
-                               json_object_new_string(js(old, "Description")));
+        json_object_object_add(body, "Description", json_object_new_string(js(old, "Description")));
     bool newpol = json_object_object_get_ex(body, "Policies", NULL);
     bool newrole = json_object_object_get_ex(body, "Roles", NULL);
     if (!newpol || cli__flag_bool(a, "merge-policies"))
@@ -533,8 +534,7 @@ static int role_write(struct cli_ctx *c, const struct cli_args *a, bool update)
             !(old = cli__json_body(c, "Error reading role", &r)))
             goto out;
         json_object_object_add(body, "Name", json_object_new_string(js(old, "Name")));
-        json_object_object_add(body, "Description",
-                               json_object_new_string(js(old, "Description")));
+        json_object_object_add(body, "Description", json_object_new_string(js(old, "Description")));
         if (cli__flag_isset(a, "id"))
             add_str(body, a, "name", "Name");
     } else {

@@ -535,3 +535,29 @@ def test_cli_flows(acl, tmp_path):
     assert rc == 0 and "deleted successfully" in out
     rc, out, err = cli(acl, "acl", "token", "list", token=None)
     assert rc == 1 and "403" in err
+
+
+def test_dns_uses_default_token(acl):
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    def rcode(name):
+        m = dns.message.make_query(name, "A", use_edns=False)
+        return dns.query.udp(m, "127.0.0.1", port=acl.dns_port, timeout=5).rcode()
+
+    acl.put_json("/v1/catalog/register", {"Node": "dnsnode", "Address": "10.9.0.1",
+                                          "Service": {"Service": "dnssvc", "Port": 1}})
+    # the anonymous token (no default token) reads nothing: NXDOMAIN, as if absent
+    assert rcode("dnssvc.service.consul.") == dns.rcode.NXDOMAIN
+    assert rcode("dnsnode.node.consul.") == dns.rcode.NXDOMAIN
+    mkpolicy(acl, "dns-read", 'service "dnssvc" { policy = "read" }\n'
+                              'node "dnsnode" { policy = "read" }\n')
+    d = mktoken(acl, "dns-read")["SecretID"]
+    assert acl.put_json("/v1/agent/token/default", {"Token": d}).status_code == 200
+    try:
+        wait_until(lambda: rcode("dnssvc.service.consul.") == dns.rcode.NOERROR,
+                   what="DNS answers with the default token")
+        assert rcode("dnsnode.node.consul.") == dns.rcode.NOERROR
+    finally:
+        acl.put_json("/v1/agent/token/default", {"Token": ""})
