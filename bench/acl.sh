@@ -32,7 +32,10 @@ cat >"$TMP/acl.hcl" <<HCL
 acl {
   enabled = true
   default_policy = "deny"
-  tokens { initial_management = "$MGMT" }
+  tokens {
+    initial_management = "$MGMT"
+    agent = "$MGMT"
+  }
 }
 HCL
 

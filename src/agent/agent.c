@@ -199,7 +199,8 @@ static void on_ae_timer(uv_timer_t *t)
         ag->ae_missing = 0;
         return;
     }
-    if (++ag->ae_missing < 2)
+    /* Blocked by ACLs (no usable agent token yet): try at every check. */
+    if (++ag->ae_missing < 2 && !local_acl_blocked(ag->local))
         return;
     ag->ae_missing = -3; /* then wait a few checks for the writes to land */
     cn_info("agent", "this node is missing from the catalog: registering it again");
@@ -455,6 +456,13 @@ static struct state *dns_state(void *arg)
  * the agent hands it this executor of api/'s prepared queries, run against
  * the state the resolver reads, as GET /v1/query/:name/execute would (Near
  * "_agent" = this node; no ?near= or ?limit= in a DNS name). */
+/* The agent's own node registration uses acl.tokens.agent (else default). */
+static bool local_acl_may(void *arg, const char *node, char *accessor, size_t cap)
+{
+    struct agent *ag = arg;
+    return api_acl_agent_may(ag->api, node, NULL, accessor, cap);
+}
+
 /* DNS answers with the default token's view (Consul's DNS uses the agent's
  * default token). */
 static bool dns_acl_may(void *arg, bool is_node, const char *name)
@@ -675,6 +683,8 @@ static int run(struct agent *ag)
     }
     local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
+    if (c->acl_enabled)
+        local_set_acl(ag->local, local_acl_may, ag);
     if (c->enable_agent_tls_for_checks && *c->tls_ca_file &&
         local_set_check_ca_file(ag->local, c->tls_ca_file)) {
         cn_error("agent", "out of memory");

@@ -402,6 +402,8 @@ bool api_acl_dns_may(struct api *a, bool is_node, const char *name)
 
 /* ---- the leader's upkeep ------------------------------------------------------- */
 
+static void on_tick(uv_timer_t *t);
+
 /* The write's callback may come after the API stopped: it holds this, not m. */
 struct pending {
     struct api_acl *m; /* NULL once m is gone */
@@ -412,8 +414,11 @@ static void upkeep_done(void *arg, int rc, const struct state_result *res)
     struct pending *p = arg;
     (void)rc;
     (void)res;
-    if (p->m)
+    if (p->m) {
         p->m->inflight = NULL;
+        /* more to do (the builtins come one write at a time): at once */
+        uv_timer_start(&p->m->timer, on_tick, 0, TICK_MS);
+    }
     cn_free(p);
 }
 

@@ -25,7 +25,8 @@ def acl_config(path, default="deny", extra=""):
     with open(path, "w") as f:
         f.write('acl {\n  enabled = true\n  default_policy = "%s"\n'
                 '  token_min_expiration_ttl = "1s"\n%s'
-                '  tokens {\n    initial_management = "%s"\n  }\n}\n' % (default, extra, MGMT))
+                '  tokens {\n    initial_management = "%s"\n    agent = "%s"\n  }\n}\n'
+                % (default, extra, MGMT, MGMT))
     return path
 
 
@@ -96,6 +97,30 @@ def test_builtins_and_shapes(acl):
     assert self_["SecretID"] == MGMT
     assert acl.get("/v1/acl/token/self", headers=NOTOK).status_code == 403
     assert acl.get("/v1/acl/token/self", headers=tok("nope")).text == "ACL not found"
+
+
+def test_agent_token_gates_own_registration(agent_factory, tmp_path):
+    """Default deny and no agent token: the node does not register itself
+    and the log says why (Consul's line); once the agent token is set it
+    does, by anti-entropy."""
+    p = str(tmp_path / "noagent.hcl")
+    with open(p, "w") as f:
+        f.write('acl {\n enabled = true\n default_policy = "deny"\n'
+                ' tokens { initial_management = "%s" }\n}\n' % MGMT)
+    a = agent_factory("noagent", extra_args=["-config-file=" + p], start=False)
+    a.wait_ready = lambda timeout=60: wait_until(
+        lambda: a.get("/v1/status/leader").json(), timeout=timeout, what="leader")
+    a.start()
+    wait_until(lambda: "Node info update blocked by ACLs: node=noagent" in a.log_text(),
+               what="the blocked-by-ACLs log line")
+    nodes = a.get("/v1/catalog/nodes", headers=tok(MGMT)).json()
+    assert all(n["Node"] != "noagent" for n in nodes)
+    assert MGMT not in a.log_text()  # secrets never logged
+    r = a.put_json("/v1/agent/token/agent", {"Token": MGMT}, headers=tok(MGMT))
+    assert r.status_code == 200, r.text
+    wait_until(lambda: any(n["Node"] == "noagent" for n in
+                           a.get("/v1/catalog/nodes", headers=tok(MGMT)).json()),
+               timeout=20, what="the node registered with the agent token")
 
 
 def test_bootstrap_once(agent_factory, tmp_path):
