@@ -310,10 +310,10 @@ static void test_check_definition_versions(void **st)
     /* the script check registered with v2 is untouched by it */
     assert_int_equal(state_check_get(s, "n1", "scr")->nargs, 3);
 
-    /* and a snapshot (version 3) keeps the definition */
+    /* and a snapshot (version 4) keeps the definition */
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(a.p[4], 3);
+    assert_int_equal(a.p[4], 4);
     struct state *t = state_new();
     char err[160];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -339,10 +339,10 @@ static void test_check_definition_versions(void **st)
     size_t cut = (size_t)(at - a.p) + e.len - 42;
     memmove(a.p + cut, a.p + cut + 42, a.len - cut - 42);
     a.len -= 42;
-    /* and version 2 has no prepared-query table: drop its index (u64) and its
-     * count (u32 0) before the CRC */
-    memmove(a.p + a.len - 16, a.p + a.len - 4, 4);
-    a.len -= 12;
+    /* and version 2 has no prepared-query table (its index u64 and count
+     * u32 0) nor ACL section (u64, u64, u32 0): drop them before the CRC */
+    memmove(a.p + a.len - 36, a.p + a.len - 4, 4);
+    a.len -= 32;
     a.p[4] = 2;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     t = state_new();
