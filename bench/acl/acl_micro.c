@@ -75,7 +75,8 @@ int main(void)
     printf("token cache probe (FNV-1a slot + CRYPTO_memcmp, what cairn does): %.1f ns\n",
            (t2b - t2) / n);
     printf("(before: SHA-256 of the secret + CRYPTO_memcmp of digests: %.1f ns)\n", (t2 - t1) / n);
-    printf("parse + compile the 20-rule policy (a cache miss): %.1f us\n", (t3 - t2b) / 20000 / 1e3);
+    printf("parse + compile the 20-rule policy (a cache miss): %.1f us\n",
+           (t3 - t2b) / 20000 / 1e3);
     printf("(%d)\n", sink > 0);
     acl_authz_unref(z);
     acl_policy_clear(&p);
