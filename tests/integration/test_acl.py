@@ -113,6 +113,9 @@ def test_agent_token_gates_own_registration(agent_factory, tmp_path):
     a.start()
     wait_until(lambda: "Node info update blocked by ACLs: node=noagent" in a.log_text(),
                what="the blocked-by-ACLs log line")
+    # the leader creates the initial management token a moment after it leads
+    wait_until(lambda: a.get("/v1/catalog/nodes", headers=tok(MGMT)).status_code == 200,
+               what="the initial management token")
     nodes = a.get("/v1/catalog/nodes", headers=tok(MGMT)).json()
     assert all(n["Node"] != "noagent" for n in nodes)
     assert MGMT not in a.log_text()  # secrets never logged
