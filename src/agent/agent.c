@@ -329,7 +329,8 @@ static void on_ae_timer(uv_timer_t *t)
         ag->ae_missing = 0;
         return;
     }
-    if (++ag->ae_missing < 2)
+    /* Blocked by ACLs (no usable agent token yet): try at every check. */
+    if (++ag->ae_missing < 2 && !local_acl_blocked(ag->local))
         return;
     ag->ae_missing = -3; /* then wait a few checks for the writes to land */
     cn_info("agent", "this node is missing from the catalog: registering it again");
@@ -661,6 +662,21 @@ static struct state *dns_state(void *arg)
  * the agent hands it this executor of api/'s prepared queries, run against
  * the state the resolver reads, as GET /v1/query/:name/execute would (Near
  * "_agent" = this node; no ?near= or ?limit= in a DNS name). */
+/* The agent's own node registration uses acl.tokens.agent (else default). */
+static bool local_acl_may(void *arg, const char *node, char *accessor, size_t cap)
+{
+    struct agent *ag = arg;
+    return api_acl_agent_may(ag->api, node, NULL, accessor, cap);
+}
+
+/* DNS answers with the default token's view (Consul's DNS uses the agent's
+ * default token). */
+static bool dns_acl_may(void *arg, bool is_node, const char *name)
+{
+    struct agent *ag = arg;
+    return api_acl_dns_may(ag->api, is_node, name);
+}
+
 static int dns_query(void *arg, const struct state *st, const char *name_or_id,
                      dns_query_visit visit, void *varg)
 {
@@ -738,6 +754,7 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .state_arg = ag,
         .query_exec = dns_query,
         .query_arg = ag,
+        .acl_may = c->acl_enabled ? dns_acl_may : NULL,
     };
     ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);
@@ -849,6 +866,9 @@ static int run(struct agent *ag)
     int64_t dq = 0, mq = 0;
     cn_dur_parse(c->default_query_time, &dq);
     cn_dur_parse(c->max_query_time, &mq);
+    int64_t acl_min = 0, acl_max = 0;
+    cn_dur_parse(c->acl_token_min_ttl, &acl_min);
+    cn_dur_parse(c->acl_token_max_ttl, &acl_max);
     struct api_config ac = {
         .node_name = c->node_name,
         .node_id = ag->node_id,
@@ -868,6 +888,17 @@ static int run(struct agent *ag)
         .on_reload = reload,
         .on_reload_arg = ag,
         .gossip = agent_lan_net(ag->lan),
+        .acl = {.enabled = c->acl_enabled,
+                .default_deny = !strcmp(c->acl_default_policy, "deny"),
+                .down_policy = c->acl_down_policy,
+                .token_persistence = c->acl_token_persistence,
+                .data_dir = c->data_dir,
+                .initial_management = c->acl_initial_management,
+                .agent_token = c->acl_agent_token,
+                .default_token = c->acl_default_token,
+                .agent_recovery = c->acl_agent_recovery,
+                .token_min_ttl_ns = acl_min,
+                .token_max_ttl_ns = acl_max},
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);
@@ -914,6 +945,8 @@ static int run(struct agent *ag)
     if (!ag->client)
         local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
+    if (c->acl_enabled)
+        local_set_acl(ag->local, local_acl_may, ag);
     if (c->enable_agent_tls_for_checks && *c->tls_ca_file &&
         local_set_check_ca_file(ag->local, c->tls_ca_file)) {
         cn_error("agent", "out of memory");

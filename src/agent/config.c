@@ -280,11 +280,44 @@ static const struct opt opts[] = {
      "a per-client HTTP connection limit"},
     {NULL, "limits.rpc_rate", OPT_UNSUP, 0, "", 0, 0, "RPC rate limiting"},
     {NULL, "limits.rpc_max_burst", OPT_UNSUP, 0, "", 0, 0, "RPC rate limiting"},
-    {NULL, "acl.enabled", OPT_UNSUP, 0, "false", 0, 0, "ACLs"},
-    {NULL, "acl.default_policy", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
-    {NULL, "acl.down_policy", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
-    {NULL, "acl.enable_token_persistence", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
-    {NULL, "acl.tokens", OPT_UNSUP, 0, "", 0, 0, "ACLs"},
+    {NULL, "acl.enabled", OPT_BOOL, OFF(acl_enabled), "false", 0, 0,
+     "Enable ACLs: every request is checked against its token (docs/acl.md)."},
+    {NULL, "acl.default_policy", OPT_STR, OFF(acl_default_policy), "allow", 0, 0,
+     "What a name no rule covers gets: \"allow\" or \"deny\"."},
+    {NULL, "acl.down_policy", OPT_STR, OFF(acl_down_policy), "extend-cache", 0, 0,
+     "Consul's down_policy (allow, deny, extend-cache, async-cache): accepted and validated; "
+     "cairn resolves every token locally, so it never applies."},
+    {NULL, "acl.enable_token_persistence", OPT_BOOL, OFF(acl_token_persistence), "false", 0, 0,
+     "Keep tokens set through /v1/agent/token in DATA_DIR/acl-tokens.json."},
+    {NULL, "acl.tokens.initial_management", OPT_STR, OFF(acl_initial_management), "", 0, 0,
+     "SecretID of a management token the leader creates (bootstraps ACLs with it)."},
+    {NULL, "acl.tokens.agent", OPT_STR, OFF(acl_agent_token), "", 0, 0,
+     "Token for the agent's own registrations and anti-entropy."},
+    {NULL, "acl.tokens.default", OPT_STR, OFF(acl_default_token), "", 0, 0,
+     "Token of requests that carry none (and of DNS)."},
+    {NULL, "acl.tokens.agent_recovery", OPT_STR, OFF(acl_agent_recovery), "", 0, 0,
+     "A local token with agent:write on this agent (when the servers are unreachable)."},
+    {NULL, "acl.token_min_expiration_ttl", OPT_DUR, OFF(acl_token_min_ttl), "1m", 0, 0,
+     "The shortest ExpirationTTL a token may be given."},
+    {NULL, "acl.token_max_expiration_ttl", OPT_DUR, OFF(acl_token_max_ttl), "24h", 0, 0,
+     "The longest ExpirationTTL a token may be given."},
+    {NULL, "acl.tokens.master", OPT_UNSUP, 0, "", 0, 0,
+     "the legacy name: use acl.tokens.initial_management"},
+    {NULL, "acl.tokens.agent_master", OPT_UNSUP, 0, "", 0, 0,
+     "the legacy name: use acl.tokens.agent_recovery"},
+    {NULL, "acl.tokens.replication", OPT_UNSUP, 0, "", 0, 0, "ACL replication (one datacenter)"},
+    {NULL, "acl.tokens.config_file_service_registration", OPT_UNSUP, 0, "", 0, 0,
+     "a separate token for file-defined services"},
+    {NULL, "acl.token_ttl", OPT_UNSUP, 0, "", 0, 0, "ACL token caching across datacenters"},
+    {NULL, "acl.policy_ttl", OPT_UNSUP, 0, "", 0, 0, "ACL policy caching across datacenters"},
+    {NULL, "acl.role_ttl", OPT_UNSUP, 0, "", 0, 0, "ACL role caching across datacenters"},
+    {NULL, "acl.enable_key_list_policy", OPT_UNSUP, 0, "", 0, 0,
+     "the key list policy switch (cairn's list level always applies)"},
+    {NULL, "acl_master_token", OPT_UNSUP, 0, "", 0, 0,
+     "the legacy name: use acl.tokens.initial_management"},
+    {NULL, "acl_token", OPT_UNSUP, 0, "", 0, 0, "the legacy name: use acl.tokens.default"},
+    {NULL, "acl_agent_token", OPT_UNSUP, 0, "", 0, 0, "the legacy name: use acl.tokens.agent"},
+    {NULL, "acl_default_policy", OPT_UNSUP, 0, "", 0, 0, "the legacy name: use acl.default_policy"},
     {NULL, "tls.defaults.verify_server_hostname", OPT_UNSUP, 0, "", 0, 0,
      "not a Consul key: use tls.internal_rpc.verify_server_hostname"},
     {NULL, "tls.grpc", OPT_UNSUP, 0, "", 0, 0, "TLS"},
@@ -985,6 +1018,22 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *hel
                  cfg->log_level);
         rc = CN_EINVAL;
     }
+    if (!rc && strcmp(cfg->acl_default_policy, "allow") &&
+        strcmp(cfg->acl_default_policy, "deny")) {
+        snprintf(err, errcap, "acl.default_policy: invalid value \"%s\" (allow or deny)",
+                 cfg->acl_default_policy);
+        rc = CN_EINVAL;
+    }
+    static const char *const downs[] = {"allow", "deny", "extend-cache", "async-cache"};
+    bool down_ok = false;
+    for (size_t i = 0; i < 4; i++)
+        down_ok = down_ok || !strcmp(cfg->acl_down_policy, downs[i]);
+    if (!rc && !down_ok) {
+        snprintf(err, errcap,
+                 "acl.down_policy: invalid value \"%s\" (allow, deny, extend-cache, async-cache)",
+                 cfg->acl_down_policy);
+        rc = CN_EINVAL;
+    }
 out:
     return rc;
 }
@@ -1128,6 +1177,11 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
         default:
             ta = *(char *const *)pa ? *(char *const *)pa : "";
             tb = *(char *const *)pb ? *(char *const *)pb : "";
+            if (!strncmp(o->key, "acl.tokens.", 11)) { /* secrets never reach a log */
+                bool same = !strcmp(ta, tb);
+                ta = "[hidden]";
+                tb = same ? ta : "[changed]";
+            }
             break;
         }
         if (strcmp(ta, tb)) {

@@ -32,7 +32,7 @@ int agent_debug_config_json(const struct agent_config *c, const char *node_id,
     cn_jsonw_init(&w, out, 0);
     const char *client = c->client_addr ? c->client_addr : "127.0.0.1";
     cn_jsonw_obj_open(&w);
-    cn_jsonw_kbool(&w, "ACLsEnabled", false);
+    cn_jsonw_kbool(&w, "ACLsEnabled", c->acl_enabled);
     kstr(&w, "AdvertiseAddrLAN", advertise);
     kstr(&w, "BindAddr", c->bind_addr);
     cn_jsonw_kbool(&w, "Bootstrap", c->bootstrap);

@@ -365,15 +365,6 @@ static void h_host(struct api_ctx *c)
     reply_buf(c, &w, &b);
 }
 
-/* ---- /v1/acl/..., /v1/agent/token/... ----------------------------------------
- * ACLs are not implemented: every ACL endpoint answers as Consul does while
- * ACLs are disabled (acl_endpoint.go checkACLDisabled, agent_endpoint.go
- * AgentToken): 401 "ACL support disabled". */
-static void h_acl_disabled(struct api_ctx *c)
-{
-    api_error(c, 401, "ACL support disabled");
-}
-
 /* ---- GET /v1/agent/services, /v1/agent/service/:id, /v1/agent/checks --------------- */
 
 struct agent_walk {
@@ -392,9 +383,35 @@ static const struct state_service *catalog_svc(struct api_ctx *c, const struct s
     return cs ? cs : s;
 }
 
+/* ---- ACL helpers (Consul's agent endpoint checks) ----------------------------- */
+
+/* service:<access> on local service `id` (its name; the ID itself when
+ * unknown, as Consul's vetServiceUpdate falls back to a 404 later). */
+static bool svc_acl(struct api_ctx *c, const char *id, enum acl_access a)
+{
+    if (!c->acl.authz)
+        return true;
+    const struct state_service *s = c->api->local ? local_service(c->api->local, id) : NULL;
+    return api_acl_require(c, ACL_R_SERVICE, s ? s->service : id, a);
+}
+
+/* A check: service:write on its service, node:write on this node for a node
+ * check (vetCheckUpdate). */
+static bool chk_acl(struct api_ctx *c, const char *id)
+{
+    if (!c->acl.authz)
+        return true;
+    const struct state_check *k = c->api->local ? local_check(c->api->local, id) : NULL;
+    if (k && k->service_id && *k->service_id)
+        return svc_acl(c, k->service_id, ACL_A_WRITE);
+    return api_acl_require(c, ACL_R_NODE, c->api->cfg.node_name, ACL_A_WRITE);
+}
+
 static int svc_map_cb(void *arg, const struct state_service *s)
 {
     struct agent_walk *aw = arg;
+    if (!api_acl_keep(aw->c, ACL_R_SERVICE, s->service))
+        return 0;
     struct api_fmark m;
     api_filter_mark(aw->w, &m);
     cn_jsonw_key(aw->w, s->id);
@@ -434,6 +451,9 @@ static int chk_map_cb(void *arg, const struct state_check *chk)
     const struct state_check *cc = state_check_get(aw->st, node, chk->check_id);
     if (!cc)
         cc = chk;
+    if (!api_acl_keep(aw->c, *cc->service_name ? ACL_R_SERVICE : ACL_R_NODE,
+                      *cc->service_name ? cc->service_name : node))
+        return 0;
     const struct state_service *svc =
         *cc->service_id ? state_service_get(aw->st, node, cc->service_id) : NULL;
     struct api_fmark fm;
@@ -520,6 +540,8 @@ static void r_service(struct api_ctx *c, struct api_read *r)
         return;
     }
     const struct state_service *s = local_service(c->api->local, c->arg);
+    if (!api_acl_read_require(c, r, ACL_R_SERVICE, s ? s->service : c->arg, ACL_A_READ))
+        return;
     if (!s) {
         r->status = 404;
         cn_buf_printf(&r->body, "unknown service ID: %s", c->arg);
@@ -574,6 +596,10 @@ static void h_service_register(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
+    if (!api_acl_require(c, ACL_R_SERVICE, def.svc.service, ACL_A_WRITE)) {
+        local_svc_def_free(&def);
+        return;
+    }
     local_add_service(c->api->local, &def, replace > 0, local_done, c);
 }
 
@@ -585,6 +611,8 @@ static void h_service_deregister(struct api_ctx *c)
         api_error(c, 400, "Missing service ID");
         return;
     }
+    if (!svc_acl(c, c->arg, ACL_A_WRITE))
+        return;
     local_remove_service(c->api->local, c->arg, local_done, c);
 }
 
@@ -615,7 +643,7 @@ static void h_service_maintenance(struct api_ctx *c)
         return;
     }
     bool enable;
-    if (parse_enable(c, &enable))
+    if (parse_enable(c, &enable) || !svc_acl(c, c->arg, ACL_A_WRITE))
         return;
     local_service_maintenance(c->api->local, c->arg, enable, api_param(c, "reason"), local_done, c);
 }
@@ -643,6 +671,13 @@ static void h_check_register(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
+    bool ok = chk.service_id && *chk.service_id
+                  ? svc_acl(c, chk.service_id, ACL_A_WRITE)
+                  : api_acl_require(c, ACL_R_NODE, c->api->cfg.node_name, ACL_A_WRITE);
+    if (!ok) {
+        state_check_clear(&chk);
+        return;
+    }
     local_add_check(c->api->local, &chk, local_done, c);
 }
 
@@ -654,12 +689,14 @@ static void h_check_deregister(struct api_ctx *c)
         api_error(c, 400, "Missing check ID");
         return;
     }
+    if (!chk_acl(c, c->arg))
+        return;
     local_remove_check(c->api->local, c->arg, local_done, c);
 }
 
 static void ttl_update(struct api_ctx *c, const char *status)
 {
-    if (!have_local(c))
+    if (!have_local(c) || !chk_acl(c, c->arg))
         return;
     const char *note = api_param(c, "note");
     local_update_ttl(c->api->local, c->arg, status, note ? note : "", local_done, c);
@@ -682,7 +719,7 @@ static void h_check_fail(struct api_ctx *c)
 
 static void h_check_update(struct api_ctx *c)
 {
-    if (!have_local(c))
+    if (!have_local(c) || !chk_acl(c, c->arg))
         return;
     char err[512];
     char *status, *output;
@@ -793,6 +830,8 @@ static void h_health_by_id(struct api_ctx *c)
         api_error(c, 400, "Missing serviceID");
         return;
     }
+    if (!api_acl_require(c, ACL_R_SERVICE, s ? s->service : c->arg, ACL_A_READ))
+        return;
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     if (!s) {
@@ -896,32 +935,37 @@ static void h_reload(struct api_ctx *c)
 }
 
 #define GP (API_GET | API_PUT)
-#define ALL_METHODS (API_GET | API_PUT | API_POST | API_DELETE)
 
 /* Order matters: the router takes the first row whose path and method match,
  * so the fixed paths come before the /v1/agent/service/:id prefix. */
 const struct api_route api_agent_routes[] = {
-    {"/v1/agent/self", false, API_GET, NULL, h_self},
-    {"/v1/agent/version", false, API_GET, NULL, h_version},
-    {"/v1/agent/host", false, API_GET, NULL, h_host},
-    {"/v1/agent/token/", true, ALL_METHODS, NULL, h_acl_disabled},
-    {"/v1/acl/", true, ALL_METHODS, NULL, h_acl_disabled},
-    {"/v1/agent/members", false, API_GET, NULL, h_members},
-    {"/v1/agent/services", false, API_GET, NULL, h_services},
-    {"/v1/agent/checks", false, API_GET, NULL, h_checks},
-    {"/v1/agent/maintenance", false, API_PUT, NULL, h_node_maintenance},
-    {"/v1/agent/reload", false, API_PUT, NULL, h_reload},
-    {"/v1/agent/health/service/id/", true, API_GET, NULL, h_health_by_id},
-    {"/v1/agent/health/service/name/", true, API_GET, NULL, h_health_by_name},
-    {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register},
-    {"/v1/agent/service/deregister/", true, GP, NULL, h_service_deregister},
-    {"/v1/agent/service/maintenance/", true, API_PUT, NULL, h_service_maintenance},
-    {"/v1/agent/service/", true, API_GET, r_service, NULL},
-    {"/v1/agent/check/register", false, API_PUT, NULL, h_check_register},
-    {"/v1/agent/check/deregister/", true, GP, NULL, h_check_deregister},
-    {"/v1/agent/check/pass/", true, GP, NULL, h_check_pass},
-    {"/v1/agent/check/warn/", true, GP, NULL, h_check_warn},
-    {"/v1/agent/check/fail/", true, GP, NULL, h_check_fail},
-    {"/v1/agent/check/update/", true, API_PUT, NULL, h_check_update},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/agent/self", false, API_GET, NULL, h_self, API_SELF(AGENT, READ), API_SELF(AGENT, READ)},
+    {"/v1/agent/version", false, API_GET, NULL, h_version, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/agent/host", false, API_GET, NULL, h_host, API_FIXED(OPERATOR, READ),
+     API_FIXED(OPERATOR, READ)},
+    {"/v1/agent/members", false, API_GET, NULL, h_members, API_SELF(NODE, READ),
+     API_SELF(NODE, READ)},
+    {"/v1/agent/services", false, API_GET, NULL, h_services, API_HANDLER, API_HANDLER},
+    {"/v1/agent/checks", false, API_GET, NULL, h_checks, API_HANDLER, API_HANDLER},
+    {"/v1/agent/maintenance", false, API_PUT, NULL, h_node_maintenance, API_SELF(NODE, WRITE),
+     API_SELF(NODE, WRITE)},
+    {"/v1/agent/reload", false, API_PUT, NULL, h_reload, API_SELF(AGENT, WRITE),
+     API_SELF(AGENT, WRITE)},
+    {"/v1/agent/health/service/id/", true, API_GET, NULL, h_health_by_id, API_HANDLER, API_HANDLER},
+    {"/v1/agent/health/service/name/", true, API_GET, NULL, h_health_by_name,
+     API_ARG(SERVICE, READ), API_ARG(SERVICE, READ)},
+    {"/v1/agent/service/register", false, API_PUT, NULL, h_service_register, API_HANDLER,
+     API_HANDLER},
+    {"/v1/agent/service/deregister/", true, GP, NULL, h_service_deregister, API_HANDLER,
+     API_HANDLER},
+    {"/v1/agent/service/maintenance/", true, API_PUT, NULL, h_service_maintenance, API_HANDLER,
+     API_HANDLER},
+    {"/v1/agent/service/", true, API_GET, r_service, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/register", false, API_PUT, NULL, h_check_register, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/deregister/", true, GP, NULL, h_check_deregister, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/pass/", true, GP, NULL, h_check_pass, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/warn/", true, GP, NULL, h_check_warn, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/fail/", true, GP, NULL, h_check_fail, API_HANDLER, API_HANDLER},
+    {"/v1/agent/check/update/", true, API_PUT, NULL, h_check_update, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -28,6 +28,19 @@ typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 #define API_SNAPSHOT_PATH "/v1/snapshot"
 #define API_SNAPSHOT_MAX_BODY ((size_t)4 << 30)
 struct gossip_net;
+/* Consul's `acl { ... }` block (agent/config). Strings may be NULL. */
+struct api_acl_config {
+    bool enabled;
+    bool default_deny;       /* default_policy = "deny" */
+    const char *down_policy; /* accepted, unused: one datacenter, no remote resolution */
+    bool token_persistence;  /* enable_token_persistence: /v1/agent/token writes to data_dir */
+    const char *data_dir;    /* where acl-tokens.json lives (persistence) */
+    const char *initial_management;             /* tokens.initial_management (SecretID) */
+    const char *agent_token;                    /* tokens.agent */
+    const char *default_token;                  /* tokens.default */
+    const char *agent_recovery;                 /* tokens.agent_recovery */
+    int64_t token_min_ttl_ns, token_max_ttl_ns; /* 0: Consul's 1m and 24h */
+};
 
 struct api_config {
     const char *node_name;      /* this agent's node */
@@ -54,6 +67,7 @@ struct api_config {
     /* The LAN gossip pool (gossip/net.h): /v1/agent/members, join and
      * force-leave act on it. NULL (gossip disabled): members lists this agent. */
     struct gossip_net *gossip;
+    struct api_acl_config acl;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
@@ -74,6 +88,17 @@ int api_serve_clients(struct api *a);
 size_t api_remote_count(const struct api *a);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
+
+/* ---- ACLs for the agent's own writes and DNS (api/acl_authz.c) -------------
+ * With ACLs on: may the agent token (acl.tokens.agent, else default, else
+ * anonymous) write node `node`'s registration, or (svc non-NULL) service
+ * `svc`? *accessor (may be NULL) gets the token's AccessorID for a log line.
+ * True when ACLs are off. */
+bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor,
+                       size_t cap);
+/* May the DNS interface (the default token) read service or node `name`
+ * (is_node)? True when ACLs are off. */
+bool api_acl_dns_may(struct api *a, bool is_node, const char *name);
 
 /* ---- prepared queries, for the DNS interface (NAME.query.consul) -------------
  * Execute prepared query `name_or_id` (an ID, a query's exact name, or a name

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "acl/acl.h"
 #include "api/api.h"
 #include "base/buf.h"
 #include "base/jsonw.h"
@@ -29,7 +30,10 @@
 
 enum api_consistency { API_CONS_DEFAULT = 0, API_CONS_STALE, API_CONS_CONSISTENT };
 
+struct api_acl; /* acl_authz.c */
+
 struct api {
+    struct api_acl *acl; /* NULL when ACLs are off */
     uv_loop_t *loop;
     struct srv *srv;
     struct local *local;
@@ -86,12 +90,36 @@ typedef void (*api_handler_fn)(struct api_ctx *c);
 #define API_POST (1u << HTTP_M_POST)
 #define API_DELETE (1u << HTTP_M_DELETE)
 
+/* The ACL column of a route (Consul's endpoint docs, "ACL Required"): what
+ * a GET (acl_get) and every other method (acl_set) need. API_ACL(res, access,
+ * how): how the name checked is found —
+ *   ARG:     the path remainder (c->arg): /v1/kv/<key>, /v1/catalog/service/<s>
+ *   SELF:    this agent's node name (agent:read on /v1/agent/self)
+ *   FIXED:   no name (operator, acl, keyring: single-valued resources)
+ *   HANDLER: the handler checks (names in the body, per-item list filtering,
+ *            several resources); it must call api_acl_* itself
+ * API_ACL_OPEN: anyone (Consul requires nothing: /v1/status/leader). A row
+ * with 0 is undeclared: tests/unit/api/test_acl_routes.c fails on it. The
+ * router enforces ARG, SELF and FIXED before the handler runs. */
+enum api_acl_how { API_ACL_ARG = 1, API_ACL_SELF, API_ACL_FIXED, API_ACL_HANDLER, API_ACL_NOCHECK };
+#define API_ACL(res, acc, how) ((uint16_t)((res) | ((acc) << 5) | ((how) << 8)))
+#define API_ACL_OPEN API_ACL(ACL_R_NONE, 0, API_ACL_NOCHECK)
+#define API_ARG(r, a) API_ACL(ACL_R_##r, ACL_A_##a, API_ACL_ARG)
+#define API_SELF(r, a) API_ACL(ACL_R_##r, ACL_A_##a, API_ACL_SELF)
+#define API_FIXED(r, a) API_ACL(ACL_R_##r, ACL_A_##a, API_ACL_FIXED)
+#define API_HANDLER API_ACL(ACL_R_NONE, 0, API_ACL_HANDLER)
+#define API_ACL_RES(d) ((enum acl_res)((d)&31))
+#define API_ACL_ACC(d) ((enum acl_access)(((d) >> 5) & 7))
+#define API_ACL_HOW(d) ((enum api_acl_how)((d) >> 8))
+
 struct api_route {
     const char *path;      /* "/v1/kv/" */
     bool prefix;           /* true: path is a prefix, the rest is c->arg */
     unsigned methods;      /* allowed methods (405 otherwise) */
     api_read_fn read;      /* GET handler (blocking-capable), or NULL */
     api_handler_fn handle; /* every other method (and GET when read is NULL) */
+    uint16_t acl_get;      /* ACL column for GET/HEAD */
+    uint16_t acl_set;      /* ACL column for the other methods */
 };
 
 /* Route tables, each terminated by a row with path == NULL. */
@@ -139,6 +167,9 @@ void api__metrics_tag(struct http_req *req, const struct api_route *r);
 void api__metrics_observe(struct http_req *req);
 struct api_ctx;
 void api__metrics_applied(struct api_ctx *c);
+extern const struct api_route api_acl_routes[]; /* acl.c: /v1/acl/..., /v1/agent/token/ */
+/* Every route table, NULL-terminated (router.c), for the route checks. */
+extern const struct api_route *const api__route_tables[];
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */
@@ -156,9 +187,21 @@ void api__sess_renewed(struct api *a, const struct state_session *v);
 /* Milliseconds of lock-delay left for key (0: none). */
 uint64_t api__sess_lock_delay_ms(struct api *a, const char *key);
 
+/* This request's ACL view, resolved by the router before any handler runs
+ * when ACLs are on (all zero when off). Anything that caches answers across
+ * requests (encoded discovery answers) must key on it or bypass it: an
+ * answer built for one token may show what another may not see. `authz`
+ * NULL means ACLs are off: everything allowed. */
+struct api_acl_view {
+    struct acl_authz *authz; /* a reference, dropped with the ctx */
+    char accessor[40];       /* the token's AccessorID (never its secret) */
+    bool filtered;           /* a list dropped items: X-Consul-Results-Filtered-By-ACLs */
+};
+
 struct api_ctx {
     struct api *api;
     struct http_req *req;
+    struct api_acl_view acl;
     const struct api_route *route;
     const char *arg; /* path remainder after a prefix route ("" if none), decoded */
     /* common query parameters, parsed by the router */
@@ -196,6 +239,10 @@ int api_param_u64(struct api_ctx *c, const char *name, uint64_t *out);
  * (X-Consul-Default-Acl-Policy) before hdrs. Does not touch any ctx. */
 void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
                      size_t hlen, const void *body, size_t len);
+/* api_respond_raw with a's X-Consul-Default-Acl-Policy (after the ctx is
+ * gone). */
+void api__respond_api(const struct api *a, struct http_req *req, int status, const char *ctype,
+                      const void *body, size_t len);
 /* Plain-text error, Consul style. */
 void api_error(struct api_ctx *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -288,6 +335,63 @@ bool api_filter_test(const struct filter *f, const char *p, size_t n);
 void api__host_json(struct cn_jsonw *w);
 const char *api__host_arch(void);
 uint64_t api__host_ncpu(void);
+
+/* ---- ACL checks (acl_authz.c) ----------------------------------------------- */
+/* May this request have `a` on (r, name)? True when ACLs are off. */
+static inline bool api_acl_ok(const struct api_ctx *c, enum acl_res r, const char *name,
+                              enum acl_access a)
+{
+    return !c->acl.authz || acl_allowed(c->acl.authz, r, name, a);
+}
+/* Check; when denied answer 403 with Consul's text and return false. */
+bool api_acl_require(struct api_ctx *c, enum acl_res r, const char *name, enum acl_access a);
+/* What no rule decides: true with ACLs off or default_policy "allow" (also
+ * the intentions' default, as Consul's IntentionDefaultAllow). */
+bool api_acl_default_allow(const struct api *a);
+/* The same for a read handler: fills r with the 403. */
+bool api_acl_read_require(struct api_ctx *c, struct api_read *r, enum acl_res res, const char *name,
+                          enum acl_access a);
+/* Consul's "Permission denied: ..." text for a denial into buf. */
+void api_acl_denied_text(const struct api_ctx *c, enum acl_res r, const char *name,
+                         enum acl_access a, char *buf, size_t cap);
+/* A list item check that records the drop (X-Consul-Results-Filtered-By-ACLs). */
+static inline bool api_acl_keep(struct api_ctx *c, enum acl_res r, const char *name)
+{
+    if (api_acl_ok(c, r, name, ACL_A_READ))
+        return true;
+    c->acl.filtered = true;
+    return false;
+}
+/* Router: resolve the token and enforce the route's column; false when it
+ * answered (403, or 403 "ACL not found"). */
+bool api__acl_enter(struct api_ctx *c);
+/* Free a ctx (its watch, user data, ACL reference); every path that frees a
+ * ctx goes through it. */
+void api__ctx_free(struct api_ctx *c);
+int api__acl_new(struct api *a);
+void api__acl_stop(struct api *a);
+void api__acl_free(struct api *a);
+/* Token text of the request (X-Consul-Token, Authorization: Bearer, ?token=),
+ * or NULL. */
+const char *api__acl_token_of(struct api_ctx *c);
+/* Resolve a secret (NULL/"" = the default token, else anonymous) to a
+ * referenced authorizer. 0, CN_ENOTFOUND (unknown or expired), CN_ENOMEM. */
+int api__acl_resolve(struct api *a, const char *secret, struct acl_authz **z, char *accessor,
+                     size_t cap);
+/* /v1/agent/token/:type: set (and persist) a token; CN_ENOTFOUND for an
+ * unknown type. */
+int api__acl_set_agent_token(struct api *a, const char *type, const char *tok);
+/* The leader's builtins (acl.c): which 0 = global-management policy, 1 =
+ * anonymous token, 2 = initial management token with `secret` (a BOOTSTRAP
+ * when never bootstrapped). */
+int api__acl_builtin_cmd(struct api *a, int which, const char *secret, struct cn_buf *cmd);
+/* acl.token_min_expiration_ttl / token_max_expiration_ttl. */
+void api__acl_ttl_bounds(const struct api *a, int64_t *min_ns, int64_t *max_ns);
+/* "X-Consul-Default-Acl-Policy: allow|deny\r\n" */
+const char *api__acl_policy_hdr(const struct api *a);
+/* Builtins (acl_objs.c). */
+#define API_ACL_GM_ID "00000000-0000-0000-0000-000000000001"
+#define API_ACL_ANON_ID "00000000-0000-0000-0000-000000000002"
 
 /* ---- blocking framework (blocking.c) -------------------------------------- */
 void api_run_read(struct api_ctx *c);

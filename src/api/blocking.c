@@ -43,11 +43,11 @@ static void on_barrier(void *arg, int rc)
     struct api_ctx *c = arg;
     if (rc) {
         struct http_req *req = c->req;
-        srv_watch_disarm(c->api->srv, &c->watch);
-        cn_free(c);
+        struct api *a = c->api;
+        api__ctx_free(c);
         static const char msg[] = "No cluster leader";
-        api_respond_raw(req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", NULL, 0,
-                        msg, sizeof(msg) - 1);
+        api__respond_api(a, req, rc == CN_ESHUTDOWN ? 503 : 500, "text/plain; charset=utf-8", msg,
+                         sizeof(msg) - 1);
         return;
     }
     run_read(c);
@@ -72,14 +72,15 @@ static void run_read(struct api_ctx *c)
     struct api_read r;
     memset(&r, 0, sizeof(r));
     r.status = 200;
+    c->acl.filtered = false;
     c->route->read(c, &r);
     if (r.status >= 400 && r.status != 404) {
         /* The read rejected the request: a plain-text error. */
         struct http_req *req = c->req;
-        srv_watch_disarm(c->api->srv, &c->watch);
-        cn_free(c);
-        api_respond_raw(req, r.status, "text/plain; charset=utf-8", NULL, 0,
-                        r.body.p ? r.body.p : "", r.body.len);
+        struct api *a = c->api;
+        api__ctx_free(c);
+        api__respond_api(a, req, r.status, "text/plain; charset=utf-8", r.body.p ? r.body.p : "",
+                         r.body.len);
         cn_buf_free(&r.body);
         cn_free(r.wkey);
         return;
@@ -128,7 +129,6 @@ static void on_timeout(struct http_req *req)
 static void on_abort(struct http_req *req)
 {
     struct api_ctx *c = req->user;
-    srv_watch_disarm(c->api->srv, &c->watch);
-    cn_free(c);
+    api__ctx_free(c);
     api_respond_raw(req, 499, NULL, NULL, 0, "", 0); /* only frees: the client is gone */
 }

@@ -82,7 +82,7 @@ struct nodes_walk {
 static int nodes_cb(void *arg, const struct state_node *n)
 {
     struct nodes_walk *nw = arg;
-    if (api_node_meta_match(nw->c, n)) {
+    if (api_node_meta_match(nw->c, n) && api_acl_keep(nw->c, ACL_R_NODE, n->name)) {
         struct api_fmark m;
         api_filter_mark(nw->w, &m);
         api_json_node(nw->w, n, nw->c->api->cfg.datacenter);
@@ -129,7 +129,7 @@ static int collect_cb(void *arg, const struct state_service *s)
 {
     struct svc_list *l = arg;
     const struct state_node *node = state_node_get(l->st, s->node);
-    if (!api_node_meta_match(l->c, node))
+    if (!api_node_meta_match(l->c, node) || !api_acl_keep(l->c, ACL_R_SERVICE, s->service))
         return 0;
     if (l->f) {
         struct cn_jsonw w;
@@ -287,7 +287,8 @@ static int inst_cb(void *arg, const struct state_service *s)
 {
     struct inst_walk *iw = arg;
     const struct state_node *n = state_node_get(iw->st, s->node);
-    if (api_tags_match(iw->c, s) && api_node_meta_match(iw->c, n)) {
+    if (api_tags_match(iw->c, s) && api_node_meta_match(iw->c, n) &&
+        api_acl_keep(iw->c, ACL_R_NODE, s->node)) {
         struct api_fmark m;
         api_filter_mark(iw->w, &m);
         json_catalog_service(iw->w, n, s, iw->c->api->cfg.datacenter);
@@ -320,6 +321,7 @@ static void r_service(struct api_ctx *c, struct api_read *r)
 /* ---- GET /v1/catalog/node/:node, /v1/catalog/node-services/:node ---------------- */
 
 struct node_svc_walk {
+    struct api_ctx *c;
     struct cn_jsonw *w;
     const char *dc;
     bool keyed; /* map by ID (node/:node) or list (node-services/:node) */
@@ -329,6 +331,8 @@ struct node_svc_walk {
 static int node_svc_cb(void *arg, const struct state_service *s)
 {
     struct node_svc_walk *nw = arg;
+    if (!api_acl_keep(nw->c, ACL_R_SERVICE, s->service))
+        return 0;
     struct api_fmark m;
     api_filter_mark(nw->w, &m);
     if (nw->keyed)
@@ -362,7 +366,7 @@ static void node_read(struct api_ctx *c, struct api_read *r, bool keyed)
             api_read_error(r, 500, "out of memory");
         return;
     }
-    struct node_svc_walk nw = {&w, c->api->cfg.datacenter, keyed, f};
+    struct node_svc_walk nw = {c, &w, c->api->cfg.datacenter, keyed, f};
     cn_jsonw_obj_open(&w);
     cn_jsonw_key(&w, "Node");
     if (n)
@@ -428,6 +432,38 @@ static api_done_fn write_cb_for(struct api_ctx *c, const char *node)
     return l && node && !strcmp(node, local_node(l)) ? write_done_own_node : write_done;
 }
 
+/* Consul's vetRegisterWithACL: node:write unless the node is left alone,
+ * service:write for the service, and for each check node:write (a node
+ * check) or service:write (a check of the service). */
+static bool register_allowed(struct api_ctx *c, const struct state_register *reg)
+{
+    if (!c->acl.authz)
+        return true;
+    if (!reg->skip_node_update && !api_acl_require(c, ACL_R_NODE, reg->node.name, ACL_A_WRITE))
+        return false;
+    if (reg->service && !api_acl_require(c, ACL_R_SERVICE, reg->service->service, ACL_A_WRITE))
+        return false;
+    for (size_t i = 0; i < reg->nchecks; i++) {
+        const struct state_check *k = &reg->checks[i];
+        const char *sid = k->service_id ? k->service_id : "";
+        if (!*sid) {
+            if (!api_acl_require(c, ACL_R_NODE, reg->node.name, ACL_A_WRITE))
+                return false;
+            continue;
+        }
+        const char *sname =
+            reg->service && !strcmp(reg->service->id, sid) ? reg->service->service : NULL;
+        if (!sname) {
+            const struct state_service *sv =
+                state_service_get(srv_state(c->api->srv), reg->node.name, sid);
+            sname = sv ? sv->service : sid;
+        }
+        if (!api_acl_require(c, ACL_R_SERVICE, sname, ACL_A_WRITE))
+            return false;
+    }
+    return true;
+}
+
 static void h_register(struct api_ctx *c)
 {
     char err[512];
@@ -435,6 +471,10 @@ static void h_register(struct api_ctx *c)
     int rc = api_decode_catalog_register(c->req->body, c->req->body_len, &reg, err, sizeof(err));
     if (rc) {
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
+        return;
+    }
+    if (!register_allowed(c, &reg)) {
+        state_register_clear(&reg);
         return;
     }
     struct cn_buf cmd = CN_BUF_INIT;
@@ -459,6 +499,26 @@ static void h_deregister(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
+    /* vetDeregisterWithACL: the service's or check's service:write, else
+     * node:write. */
+    if (c->acl.authz) {
+        struct state *st = srv_state(c->api->srv);
+        const char *svc = NULL;
+        if (d.service_id) {
+            const struct state_service *sv = state_service_get(st, d.node, d.service_id);
+            svc = sv ? sv->service : d.service_id;
+        } else if (d.check_id) {
+            const struct state_check *k = state_check_get(st, d.node, d.check_id);
+            if (k && k->service_name && *k->service_name)
+                svc = k->service_name;
+        }
+        bool ok = svc ? api_acl_require(c, ACL_R_SERVICE, svc, ACL_A_WRITE)
+                      : api_acl_require(c, ACL_R_NODE, d.node, ACL_A_WRITE);
+        if (!ok) {
+            api_catalog_dereg_free(&d);
+            return;
+        }
+    }
     struct cn_buf cmd = CN_BUF_INIT;
     rc = state_cmd_deregister(&cmd, d.node, d.service_id, d.check_id);
     api_done_fn done = write_cb_for(c, d.node);
@@ -474,13 +534,15 @@ static void h_deregister(struct api_ctx *c)
 }
 
 const struct api_route api_catalog_routes[] = {
-    {"/v1/catalog/register", false, API_PUT, NULL, h_register},
-    {"/v1/catalog/deregister", false, API_PUT, NULL, h_deregister},
-    {"/v1/catalog/datacenters", false, API_GET, r_datacenters, NULL},
-    {"/v1/catalog/nodes", false, API_GET, r_nodes, NULL},
-    {"/v1/catalog/services", false, API_GET, r_services, NULL},
-    {"/v1/catalog/service/", true, API_GET, r_service, NULL},
-    {"/v1/catalog/node/", true, API_GET, r_node, NULL},
-    {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/catalog/register", false, API_PUT, NULL, h_register, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/deregister", false, API_PUT, NULL, h_deregister, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/datacenters", false, API_GET, r_datacenters, NULL, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/catalog/nodes", false, API_GET, r_nodes, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/services", false, API_GET, r_services, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/catalog/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {"/v1/catalog/node/", true, API_GET, r_node, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
+    {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL, API_ARG(NODE, READ),
+     API_ARG(NODE, READ)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

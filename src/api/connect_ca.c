@@ -481,6 +481,8 @@ static void h_authorize(struct api_ctx *c)
         api_error(c, 400, "ClientCertURI not a valid Connect identifier");
     } else if (id.kind != 1) {
         api_error(c, 400, "ClientCertURI not a valid Service identifier");
+    } else if (!api_acl_require(c, ACL_R_SERVICE, target, ACL_A_WRITE)) {
+        /* answered: 403 (Consul: service:write on the target) */
     } else if (strcmp(id.ns, "default") != 0) {
         api_error(c, 400, "namespace \"%s\" is not supported: cairn has only default", id.ns);
     } else {
@@ -496,8 +498,11 @@ static void h_authorize(struct api_ctx *c)
                      "Matched L4 intention: %s default/%s => default/%s (ID: %s)", act, x->source,
                      x->destination, x->id);
             ok = !strcmp(x->action, "allow");
-        } else {
+        } else if (!c->api->acl) {
             snprintf(reason, sizeof(reason), "ACLs disabled, access is allowed by default");
+        } else {
+            snprintf(reason, sizeof(reason), "Default behavior configured by ACLs");
+            ok = api_acl_default_allow(c->api);
         }
         struct cn_buf b = CN_BUF_INIT;
         struct cn_jsonw w;
@@ -514,10 +519,15 @@ static void h_authorize(struct api_ctx *c)
 }
 
 const struct api_route api_connect_routes[] = {
-    {"/v1/connect/ca/roots", false, API_GET, r_roots, NULL},
-    {"/v1/agent/connect/ca/roots", false, API_GET, r_roots, NULL},
-    {"/v1/connect/ca/configuration", false, API_GET | API_PUT, r_config, h_config},
-    {"/v1/agent/connect/ca/leaf/", true, API_GET, r_leaf, NULL},
-    {"/v1/agent/connect/authorize", false, API_POST, NULL, h_authorize},
-    {NULL, false, 0, NULL, NULL},
+    /* the ACL column of Consul's docs: roots for anyone, the configuration
+     * operator:write (read too, since 1.8.6), a leaf service:write on the
+     * service, authorize service:write on the target (in the body) */
+    {"/v1/connect/ca/roots", false, API_GET, r_roots, NULL, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/agent/connect/ca/roots", false, API_GET, r_roots, NULL, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/connect/ca/configuration", false, API_GET | API_PUT, r_config, h_config,
+     API_FIXED(OPERATOR, WRITE), API_FIXED(OPERATOR, WRITE)},
+    {"/v1/agent/connect/ca/leaf/", true, API_GET, r_leaf, NULL, API_ARG(SERVICE, WRITE),
+     API_ARG(SERVICE, WRITE)},
+    {"/v1/agent/connect/authorize", false, API_POST, NULL, h_authorize, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -71,9 +71,11 @@ static void h_update(struct api_ctx *c)
 }
 
 const struct api_route api_coordinate_routes[] = {
-    {"/v1/coordinate/datacenters", false, API_GET, NULL, h_datacenters},
-    {"/v1/coordinate/nodes", false, API_GET, r_nodes, NULL},
-    {"/v1/coordinate/node/", true, API_GET, r_node, NULL},
-    {"/v1/coordinate/update", false, API_PUT, NULL, h_update},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/coordinate/datacenters", false, API_GET, NULL, h_datacenters, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/coordinate/nodes", false, API_GET, r_nodes, NULL, API_FIXED(NODE, READ),
+     API_FIXED(NODE, READ)},
+    {"/v1/coordinate/node/", true, API_GET, r_node, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
+    {"/v1/coordinate/update", false, API_PUT, NULL, h_update, API_SELF(NODE, WRITE),
+     API_SELF(NODE, WRITE)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -260,7 +260,7 @@ static int list_cb(void *arg, const struct state_event *e)
     struct list_walk *lw = arg;
     if (lw->name && strcmp(lw->name, e->name) != 0)
         return 0;
-    if (!accepted(lw->c, e))
+    if (!accepted(lw->c, e) || !api_acl_keep(lw->c, ACL_R_EVENT, e->name))
         return 0;
     json_event(lw->w, e, e->ltime);
     lw->last_id = e->id;
@@ -289,7 +289,8 @@ static void r_list(struct api_ctx *c, struct api_read *r)
 /* Consul's event list is agent-local (the agent's own buffer, no RPC): it
  * answers without a leader. Run it as a ?stale read whatever the request
  * asked: this server's ring, no read barrier. */
-static const struct api_route list_route = {"/v1/event/list", false, API_GET, r_list, NULL};
+static const struct api_route list_route = {"/v1/event/list", false,      API_GET, r_list, NULL,
+                                            API_HANDLER,      API_HANDLER};
 
 static void h_list(struct api_ctx *c)
 {
@@ -299,7 +300,7 @@ static void h_list(struct api_ctx *c)
 }
 
 const struct api_route api_event_routes[] = {
-    {"/v1/event/fire/", true, API_PUT, NULL, h_fire},
-    {"/v1/event/list", false, API_GET, NULL, h_list},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/event/fire/", true, API_PUT, NULL, h_fire, API_ARG(EVENT, WRITE), API_ARG(EVENT, WRITE)},
+    {"/v1/event/list", false, API_GET, NULL, h_list, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

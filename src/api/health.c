@@ -28,6 +28,11 @@ static int chk_cb(void *arg, const struct state_check *chk)
         return 0;
     if (cw->node_meta && !api_node_meta_match(cw->c, state_node_get(cw->st, chk->node)))
         return 0;
+    /* Consul's filterHealthChecks: a service check needs service:read, a
+     * node check node:read. */
+    if (!api_acl_keep(cw->c, *chk->service_name ? ACL_R_SERVICE : ACL_R_NODE,
+                      *chk->service_name ? chk->service_name : chk->node))
+        return 0;
     const struct state_service *svc =
         *chk->service_id ? state_service_get(cw->st, chk->node, chk->service_id) : NULL;
     struct api_fmark m;
@@ -141,7 +146,8 @@ static int inst_cb(void *arg, const struct state_service *s)
 {
     struct svc_walk *sw = arg;
     const struct state_node *n = state_node_get(sw->st, s->node);
-    if (!n || !api_tags_match(sw->c, s) || !api_node_meta_match(sw->c, n))
+    if (!n || !api_tags_match(sw->c, s) || !api_node_meta_match(sw->c, n) ||
+        !api_acl_keep(sw->c, ACL_R_NODE, n->name))
         return 0;
     if (sw->passing) {
         /* ?passing drops an instance with any non-passing check, node checks
@@ -211,11 +217,15 @@ static void r_connect(struct api_ctx *c, struct api_read *r)
 }
 
 const struct api_route api_health_routes[] = {
-    {"/v1/health/node/", true, API_GET, r_node, NULL},
-    {"/v1/health/checks/", true, API_GET, r_checks, NULL},
-    {"/v1/health/service/", true, API_GET, r_service, NULL},
-    {"/v1/health/state/", true, API_GET, r_state, NULL},
-    {"/v1/health/connect/", true, API_GET, r_connect, NULL},
-    {"/v1/health/ingress/", true, API_GET, r_connect, NULL},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/health/node/", true, API_GET, r_node, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
+    {"/v1/health/checks/", true, API_GET, r_checks, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {"/v1/health/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {"/v1/health/state/", true, API_GET, r_state, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/health/connect/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {"/v1/health/ingress/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

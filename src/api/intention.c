@@ -297,8 +297,8 @@ static int collect(struct state *st, struct ixn_list *l)
 }
 
 /* The first intention in evaluation order matching source => destination,
- * or NULL (then the default decides: with ACLs, not in cairn yet, Consul's
- * follows acl.default_policy; without them it is allow). */
+ * or NULL (then the default decides: acl.default_policy with ACLs on, as
+ * Consul's; allow without them). */
 const struct state_intention *api__intention_match(struct state *st, const char *source,
                                                    const char *destination, int *err)
 {
@@ -309,10 +309,11 @@ const struct state_intention *api__intention_match(struct state *st, const char 
     return x;
 }
 
-static bool check_allowed(struct state *st, const char *source, const char *destination, int *err)
+static bool check_allowed(struct api_ctx *c, const char *source, const char *destination, int *err)
 {
-    const struct state_intention *x = api__intention_match(st, source, destination, err);
-    return x ? !strcmp(x->action, "allow") : true;
+    const struct state_intention *x =
+        api__intention_match(srv_state(c->api->srv), source, destination, err);
+    return x ? !strcmp(x->action, "allow") : api_acl_default_allow(c->api);
 }
 
 /* ---- reads ----------------------------------------------------------------------- */
@@ -463,7 +464,7 @@ static void r_check(struct api_ctx *c, struct api_read *r)
     if (pair_params(c, &src, &dst, err, sizeof(err)))
         return read_error(r, 400, err);
     int rc;
-    bool ok = check_allowed(st, src, dst, &rc);
+    bool ok = check_allowed(c, src, dst, &rc);
     if (rc)
         return read_error(r, 500, "out of memory");
     struct cn_jsonw w;
@@ -643,7 +644,12 @@ int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap
 }
 
 const struct api_route api_intention_routes[] = {
-    {"/v1/connect/intentions", false, API_GET | API_POST, r_list, h_create},
-    {"/v1/connect/intentions/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific},
-    {NULL, false, 0, NULL, NULL},
+    /* Consul checks intentions:read/write on the destination (a service
+     * rule's `intentions` field); cairn checks mesh (which falls back to
+     * operator): coarser and stricter (docs/consul-compat.md). */
+    {"/v1/connect/intentions", false, API_GET | API_POST, r_list, h_create, API_FIXED(MESH, READ),
+     API_FIXED(MESH, WRITE)},
+    {"/v1/connect/intentions/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific,
+     API_FIXED(MESH, READ), API_FIXED(MESH, WRITE)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -79,6 +79,7 @@ static uint64_t list_index(const struct state *s, const char *prefix)
 }
 
 struct list_ctx {
+    struct api_ctx *c; /* ACL filtering (key:read per key) */
     struct cn_jsonw *w;
     size_t count;
     /* ?keys&separator= */
@@ -92,6 +93,8 @@ struct list_ctx {
 static int list_cb(void *arg, const struct state_kv *kv)
 {
     struct list_ctx *l = arg;
+    if (!api_acl_keep(l->c, ACL_R_KEY, kv->key))
+        return 0;
     api_json_kv(l->w, kv);
     l->count++;
     return 0;
@@ -100,7 +103,6 @@ static int list_cb(void *arg, const struct state_kv *kv)
 static int keys_cb(void *arg, const struct state_kv *kv)
 {
     struct list_ctx *l = arg;
-    l->count++;
     if (l->seplen && kv->key_len > l->plen) {
         const char *rest = kv->key + l->plen;
         const char *hit = memmem(rest, kv->key_len - l->plen, l->sep, l->seplen);
@@ -109,13 +111,21 @@ static int keys_cb(void *arg, const struct state_kv *kv)
              * separator after the prefix, once. Stop here so the caller can
              * jump over the whole rolled-up subtree. */
             size_t n = (size_t)(hit - kv->key) + l->seplen;
-            cn_jsonw_strn(l->w, kv->key, n);
             l->rolled = cn_strndup(kv->key, n);
-            if (!l->rolled)
+            if (!l->rolled) {
                 l->err = CN_ENOMEM;
+                return 1;
+            }
+            if (api_acl_keep(l->c, ACL_R_KEY, l->rolled)) {
+                cn_jsonw_strn(l->w, kv->key, n);
+                l->count++;
+            }
             return 1;
         }
     }
+    if (!api_acl_keep(l->c, ACL_R_KEY, kv->key))
+        return 0;
+    l->count++;
     cn_jsonw_strn(l->w, kv->key, kv->key_len);
     return 0;
 }
@@ -183,7 +193,8 @@ static void kv_get_keys(struct api_ctx *c, struct api_read *r, const struct stat
         sep = "";
 
     struct cn_jsonw w;
-    struct list_ctx l = {.w = &w, .plen = strlen(prefix), .sep = sep, .seplen = strlen(sep)};
+    struct list_ctx l = {
+        .c = c, .w = &w, .plen = strlen(prefix), .sep = sep, .seplen = strlen(sep)};
     api_jsonw(c, &w, &r->body);
     cn_jsonw_arr_open(&w);
     if (l.seplen)
@@ -208,7 +219,7 @@ static void kv_get_list(struct api_ctx *c, struct api_read *r, const struct stat
 {
     const char *prefix = c->arg;
     struct cn_jsonw w;
-    struct list_ctx l = {.w = &w};
+    struct list_ctx l = {.c = c, .w = &w};
     api_jsonw(c, &w, &r->body);
     cn_jsonw_arr_open(&w);
     state_kv_scan(s, prefix, list_cb, &l);
@@ -241,6 +252,8 @@ static void kv_get(struct api_ctx *c, struct api_read *r)
         api_read_error(r, 400, "Missing key name");
         return;
     }
+    if (!api_acl_read_require(c, r, ACL_R_KEY, key, ACL_A_READ))
+        return;
     api_read_watch(r, STATE_T_KV, key, false);
     struct state_kv v;
     const struct state_kv *kv = state_kv_get(s, key, &v) ? &v : NULL;
@@ -466,6 +479,17 @@ static void kv_delete(struct api_ctx *c)
 
 static void kv_handle(struct api_ctx *c)
 {
+    /* key:write; a recursive delete needs write on every key under the
+     * prefix (Consul's KeyWritePrefix: no rule beneath it may say less). */
+    bool tree = c->req->method == HTTP_M_DELETE && http_req_param(c->req, "recurse");
+    if (c->acl.authz && tree && !acl_write_prefix_ok(c->acl.authz, ACL_R_KEY, c->arg)) {
+        char msg[1024];
+        api_acl_denied_text(c, ACL_R_KEY, c->arg, ACL_A_WRITE, msg, sizeof(msg));
+        api_error(c, 403, "%s", msg);
+        return;
+    }
+    if (!api_acl_require(c, ACL_R_KEY, c->arg, ACL_A_WRITE))
+        return;
     switch (c->req->method) {
     case HTTP_M_PUT:
         kv_put(c);
@@ -480,6 +504,6 @@ static void kv_handle(struct api_ctx *c)
 }
 
 const struct api_route api_kv_routes[] = {
-    {"/v1/kv/", true, API_GET | API_PUT | API_DELETE, kv_get, kv_handle},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/kv/", true, API_GET | API_PUT | API_DELETE, kv_get, kv_handle, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

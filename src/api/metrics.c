@@ -122,6 +122,7 @@ static void metrics_get(struct api_ctx *c)
 }
 
 const struct api_route api_metrics_routes[] = {
-    {"/v1/agent/metrics", false, API_GET, NULL, metrics_get},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/agent/metrics", false, API_GET, NULL, metrics_get, API_SELF(AGENT, READ),
+     API_SELF(AGENT, READ)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -205,6 +205,7 @@ static void h_monitor(struct api_ctx *c)
 }
 
 const struct api_route api_monitor_routes[] = {
-    {"/v1/agent/monitor", false, API_GET, NULL, h_monitor},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/agent/monitor", false, API_GET, NULL, h_monitor, API_SELF(AGENT, READ),
+     API_SELF(AGENT, READ)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

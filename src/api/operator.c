@@ -355,10 +355,15 @@ static void h_force_leave(struct api_ctx *c)
 #define GP (API_GET | API_PUT)
 
 const struct api_route api_operator_routes[] = {
-    {"/v1/agent/force-leave/", true, GP, NULL, h_force_leave},
-    {"/v1/operator/raft/peer", false, API_DELETE, NULL, h_raft_peer},
-    {"/v1/operator/raft/transfer-leader", false, API_POST, NULL, h_transfer_leader},
-    {"/v1/agent/join/", true, GP, NULL, h_agent_join},
-    {"/v1/agent/leave", false, GP, NULL, h_agent_leave},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/agent/force-leave/", true, GP, NULL, h_force_leave, API_FIXED(OPERATOR, WRITE),
+     API_FIXED(OPERATOR, WRITE)},
+    {"/v1/operator/raft/peer", false, API_DELETE, NULL, h_raft_peer, API_FIXED(OPERATOR, WRITE),
+     API_FIXED(OPERATOR, WRITE)},
+    {"/v1/operator/raft/transfer-leader", false, API_POST, NULL, h_transfer_leader,
+     API_FIXED(OPERATOR, WRITE), API_FIXED(OPERATOR, WRITE)},
+    {"/v1/agent/join/", true, GP, NULL, h_agent_join, API_SELF(AGENT, WRITE),
+     API_SELF(AGENT, WRITE)},
+    {"/v1/agent/leave", false, GP, NULL, h_agent_leave, API_SELF(AGENT, WRITE),
+     API_SELF(AGENT, WRITE)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

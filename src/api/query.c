@@ -334,7 +334,9 @@ static void r_specific(struct api_ctx *c, struct api_read *r)
 }
 
 const struct api_route api_query_routes[] = {
-    {"/v1/query", false, API_GET | API_POST, r_list, h_create},
-    {"/v1/query/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/query", false, API_GET | API_POST, r_list, h_create, API_FIXED(QUERY, READ),
+     API_FIXED(QUERY, WRITE)},
+    {"/v1/query/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific,
+     API_FIXED(QUERY, READ), API_FIXED(QUERY, WRITE)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -15,11 +15,12 @@
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
 
-static void ctx_free(struct api_ctx *c)
+void api__ctx_free(struct api_ctx *c)
 {
     srv_watch_disarm(c->api->srv, &c->watch);
     if (c->user_free && c->user)
         c->user_free(c->user); /* a write answered without its done callback */
+    acl_authz_unref(c->acl.authz);
     cn_free(c);
 }
 
@@ -28,15 +29,15 @@ static void ctx_free(struct api_ctx *c)
  * canonicalises the name. */
 #define ACL_POLICY_HDR "X-Consul-Default-Acl-Policy: allow\r\n"
 
-void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
-                     size_t hlen, const void *body, size_t len)
+static void respond_pol(struct http_req *req, const char *pol, int status, const char *ctype,
+                        const char *hdrs, size_t hlen, const void *body, size_t len)
 {
     if (req->tag)
         api__metrics_observe(req);
     char small[1024];
-    size_t pl = sizeof(ACL_POLICY_HDR) - 1;
+    size_t pl = strlen(pol);
     if (pl + hlen <= sizeof(small)) {
-        memcpy(small, ACL_POLICY_HDR, pl);
+        memcpy(small, pol, pl);
         if (hlen)
             memcpy(small + pl, hdrs, hlen);
         http_respond(req, status, ctype, small, pl + hlen, body, len);
@@ -47,18 +48,31 @@ void api_respond_raw(struct http_req *req, int status, const char *ctype, const 
         http_respond(req, status, ctype, hdrs, hlen, body, len);
         return;
     }
-    memcpy(big, ACL_POLICY_HDR, pl);
+    memcpy(big, pol, pl);
     memcpy(big + pl, hdrs, hlen);
     http_respond(req, status, ctype, big, pl + hlen, body, len);
     cn_free(big);
+}
+
+void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                     size_t hlen, const void *body, size_t len)
+{
+    respond_pol(req, ACL_POLICY_HDR, status, ctype, hdrs, hlen, body, len);
+}
+
+void api__respond_api(const struct api *a, struct http_req *req, int status, const char *ctype,
+                      const void *body, size_t len)
+{
+    respond_pol(req, api__acl_policy_hdr(a), status, ctype, NULL, 0, body, len);
 }
 
 static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs, size_t hlen,
                     const void *body, size_t len)
 {
     struct http_req *req = c->req;
-    ctx_free(c);
-    api_respond_raw(req, status, ctype, hdrs, hlen, body, len);
+    const char *pol = api__acl_policy_hdr(c->api);
+    api__ctx_free(c);
+    respond_pol(req, pol, status, ctype, hdrs, hlen, body, len);
 }
 
 void api_error(struct api_ctx *c, int status, const char *fmt, ...)
@@ -101,7 +115,7 @@ void api_reply_bool(struct api_ctx *c, bool v)
 
 void api__ctx_detach(struct api_ctx *c)
 {
-    ctx_free(c);
+    api__ctx_free(c);
 }
 
 void api_reply_empty(struct api_ctx *c)
@@ -144,6 +158,9 @@ void api_reply_read(struct api_ctx *c, struct api_read *r)
     }
     if (c->cached && route_caches(c->route) && n >= 0 && (size_t)n < sizeof(hdrs))
         n += snprintf(hdrs + n, sizeof(hdrs) - (size_t)n, "X-Cache: MISS\r\nAge: 0\r\n");
+    if (c->acl.filtered && n >= 0 && (size_t)n < sizeof(hdrs))
+        n += snprintf(hdrs + n, sizeof(hdrs) - (size_t)n,
+                      "X-Consul-Results-Filtered-By-Acls: true\r\n");
     if (r->extra_headers && n >= 0 && (size_t)n < sizeof(hdrs))
         n += snprintf(hdrs + n, sizeof(hdrs) - (size_t)n, "%s", r->extra_headers);
     if (n < 0 || (size_t)n >= sizeof(hdrs))

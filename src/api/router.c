@@ -13,13 +13,15 @@
 #include "base/mem.h"
 
 // clang-format off
-static const struct api_route *const tables[] = {
+const struct api_route *const api__route_tables[] = {
     api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
-    api_health_routes, api_agent_routes, api_operator_routes, api_session_routes,
-    api_coordinate_routes, api_event_routes, api_query_routes, api_intention_routes, api_connect_routes,
-    api_snapshot_routes, api_monitor_routes, api_metrics_routes,
+    api_health_routes, api_acl_routes, api_agent_routes, api_operator_routes,
+    api_session_routes, api_coordinate_routes, api_event_routes, api_query_routes,
+    api_intention_routes, api_connect_routes, api_snapshot_routes, api_monitor_routes,
+    api_metrics_routes, NULL,
 };
 // clang-format on
+#define tables api__route_tables
 
 static char *dupe(const char *s)
 {
@@ -52,10 +54,13 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
         a->cfg.max_query_ms = 10 * 60 * 1000;
     a->rng = cn_now_ns() | 1;
     if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
-        !a->cfg.version || !a->cfg.config_json || api__sess_new(a) || api__connect_new(a)) {
+        !a->cfg.version || !a->cfg.config_json || api__sess_new(a) || api__connect_new(a) ||
+        api__acl_new(a)) {
+        memset(&a->cfg.acl, 0, sizeof(a->cfg.acl));
         api_free(a);
         return CN_ENOMEM;
     }
+    memset(&a->cfg.acl, 0, sizeof(a->cfg.acl)); /* api__acl_new copied what it keeps */
     *out = a;
     return 0;
 }
@@ -66,6 +71,7 @@ void api_stop(struct api *a)
         api__remote_free(a);
         api__sess_free(a);
         api__connect_stop(a);
+        api__acl_stop(a);
     }
 }
 
@@ -86,6 +92,7 @@ void api_free(struct api *a)
     api__sess_free(a);
     api__connect_free(a);
     api__remote_free(a);
+    api__acl_free(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);
@@ -103,7 +110,7 @@ static const struct api_route *find_route(const char *path, enum http_method m, 
     const struct api_route *any = NULL;
     const char *any_arg = NULL;
     *path_known = 0;
-    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+    for (size_t t = 0; tables[t]; t++) {
         for (const struct api_route *r = tables[t]; r->path; r++) {
             size_t n = strlen(r->path);
             const char *rest;
@@ -304,7 +311,7 @@ void api_handle(void *arg, struct http_req *req)
     api__metrics_tag(req, r);
     if (parse_common(c))
         return;
-    if (check_scope(c) || maybe_unknown_peer(c))
+    if (check_scope(c) || !api__acl_enter(c) || maybe_unknown_peer(c))
         return;
     if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
         api_run_read(c);

@@ -69,9 +69,17 @@ static void json_session(struct cn_jsonw *w, const struct state_session *v)
     cn_jsonw_obj_close(w);
 }
 
+struct one_walk {
+    struct api_ctx *c;
+    struct cn_jsonw *w;
+};
+
+/* Consul's filterSessions: session:read on the session's node. */
 static int json_one(void *arg, const struct state_session *v)
 {
-    json_session(arg, v);
+    struct one_walk *ow = arg;
+    if (api_acl_keep(ow->c, ACL_R_SESSION, v->node))
+        json_session(ow->w, v);
     return 0;
 }
 
@@ -85,14 +93,15 @@ static void read_list(struct api_ctx *c, struct api_read *r, int which)
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
     cn_jsonw_arr_open(&w); /* [] rather than null, as Consul's endpoints do */
+    struct one_walk ow = {c, &w};
     if (which == 0) {
         const struct state_session *v = state_session_get(st, c->arg);
         if (v)
-            json_session(&w, v);
+            json_one(&ow, v);
     } else if (which == 1) {
-        state_node_sessions(st, c->arg, json_one, &w);
+        state_node_sessions(st, c->arg, json_one, &ow);
     } else {
-        state_sessions_foreach(st, json_one, &w);
+        state_sessions_foreach(st, json_one, &ow);
     }
     cn_jsonw_arr_close(&w);
     if (w.err) {
@@ -270,6 +279,10 @@ static void h_create(struct api_ctx *c)
     memset(&v, 0, sizeof(v));
     char err[512] = "out of memory", id[40];
     int status = decode_create(c, &v, err, sizeof(err));
+    if (!status && !api_acl_ok(c, ACL_R_SESSION, v.node, ACL_A_WRITE)) {
+        status = 403;
+        api_acl_denied_text(c, ACL_R_SESSION, v.node, ACL_A_WRITE, err, sizeof(err));
+    }
     if (!status && api__uuid(id, sizeof(id))) {
         status = 500;
         snprintf(err, sizeof(err), "failed generating session ID");
@@ -308,7 +321,10 @@ static bool session_arg_ok(struct api_ctx *c)
         api_error(c, 400, "Invalid session ID");
         return false;
     }
-    return true;
+    /* session:write on the session's node (an unknown session: nothing to
+     * protect, the write is a no-op or a 404) */
+    const struct state_session *v = state_session_get(srv_state(c->api->srv), c->arg);
+    return !v || api_acl_require(c, ACL_R_SESSION, v->node, ACL_A_WRITE);
 }
 
 static void done_destroy(struct api_ctx *c, int rc, const struct state_result *res)
@@ -406,11 +422,12 @@ static void h_renew(struct api_ctx *c)
 }
 
 const struct api_route api_session_routes[] = {
-    {"/v1/session/create", false, API_PUT, NULL, h_create},
-    {"/v1/session/destroy/", true, API_PUT, NULL, h_destroy},
-    {"/v1/session/renew/", true, API_PUT, NULL, h_renew},
-    {"/v1/session/info/", true, API_GET, r_info, NULL},
-    {"/v1/session/node/", true, API_GET, r_node, NULL},
-    {"/v1/session/list", false, API_GET, r_list, NULL},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/session/create", false, API_PUT, NULL, h_create, API_HANDLER, API_HANDLER},
+    {"/v1/session/destroy/", true, API_PUT, NULL, h_destroy, API_HANDLER, API_HANDLER},
+    {"/v1/session/renew/", true, API_PUT, NULL, h_renew, API_HANDLER, API_HANDLER},
+    {"/v1/session/info/", true, API_GET, r_info, NULL, API_HANDLER, API_HANDLER},
+    {"/v1/session/node/", true, API_GET, r_node, NULL, API_ARG(SESSION, READ),
+     API_ARG(SESSION, READ)},
+    {"/v1/session/list", false, API_GET, r_list, NULL, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

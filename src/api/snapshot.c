@@ -382,6 +382,7 @@ static void h_snapshot(struct api_ctx *c)
 }
 
 const struct api_route api_snapshot_routes[] = {
-    {"/v1/snapshot", false, API_GET | API_PUT, NULL, h_snapshot},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/snapshot", false, API_GET | API_PUT, NULL, h_snapshot, API_FIXED(ACL, WRITE),
+     API_FIXED(ACL, WRITE)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -130,8 +130,9 @@ static void raft_configuration(struct api_ctx *c)
 }
 
 const struct api_route api_status_routes[] = {
-    {"/v1/status/leader", false, API_GET, NULL, status_leader},
-    {"/v1/status/peers", false, API_GET, NULL, status_peers},
-    {"/v1/operator/raft/configuration", false, API_GET, NULL, raft_configuration},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/status/leader", false, API_GET, NULL, status_leader, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/status/peers", false, API_GET, NULL, status_peers, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/operator/raft/configuration", false, API_GET, NULL, raft_configuration,
+     API_FIXED(OPERATOR, READ), API_FIXED(OPERATOR, READ)},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

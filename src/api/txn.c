@@ -356,6 +356,66 @@ static void cattxn_propose(struct api_ctx *c, struct api_txn *t)
     api_propose_rc(c, rc, &cmd, cattxn_done);
 }
 
+/* Consul's txn preCheck: each op's ACL, a denial reported as that op's
+ * error "Permission denied" (409), nothing applied. A tree read or delete
+ * needs the access on every rule under the prefix. */
+static bool op_allowed(struct api_ctx *c, const struct api_txn_op *op)
+{
+    const struct acl_authz *z = c->acl.authz;
+    if (op->kind == API_TXN_KIND_KV) {
+        switch (op->kv.verb) {
+        case STATE_KV_GET:
+        case STATE_KV_GET_OR_EMPTY:
+        case STATE_KV_CHECK_INDEX:
+        case STATE_KV_CHECK_NOT_EXISTS:
+        case STATE_KV_CHECK_SESSION:
+            return acl_allowed(z, ACL_R_KEY, op->kv.key, ACL_A_READ);
+        case STATE_KV_GET_TREE:
+            return acl_prefix_ok(z, ACL_R_KEY, op->kv.key, ACL_A_READ);
+        case STATE_KV_DELETE_TREE:
+            return acl_prefix_ok(z, ACL_R_KEY, op->kv.key, ACL_A_WRITE);
+        default:
+            return acl_allowed(z, ACL_R_KEY, op->kv.key, ACL_A_WRITE);
+        }
+    }
+    enum acl_access a = op->cat.verb == STATE_CAT_GET ? ACL_A_READ : ACL_A_WRITE;
+    const struct state_cat_op *k = &op->cat;
+    switch (op->kind) {
+    case API_TXN_KIND_NODE:
+        return acl_allowed(z, ACL_R_NODE, k->node.name ? k->node.name : "", a);
+    case API_TXN_KIND_SERVICE:
+        return acl_allowed(z, ACL_R_SERVICE, k->service.service ? k->service.service : "", a);
+    default:
+        if (k->check.service_name && *k->check.service_name)
+            return acl_allowed(z, ACL_R_SERVICE, k->check.service_name, a);
+        return acl_allowed(z, ACL_R_NODE, k->check.node ? k->check.node : "", a);
+    }
+}
+
+static bool txn_acl(struct api_ctx *c, struct api_txn *t)
+{
+    if (!c->acl.authz)
+        return true;
+    struct state_txn_error *e = NULL;
+    size_t n = 0;
+    for (size_t k = 0; k < t->nops; k++) {
+        if (op_allowed(c, &t->ops[k]))
+            continue;
+        if (!e && !(e = cn_calloc(t->nops, sizeof(*e)))) {
+            api_error(c, 500, "out of memory");
+            return false;
+        }
+        e[n].op_index = (uint32_t)k;
+        snprintf(e[n].what, sizeof(e[n].what), "Permission denied");
+        n++;
+    }
+    if (!n)
+        return true;
+    reply_errors(c, e, n);
+    cn_free(e);
+    return false;
+}
+
 static void txn_handle(struct api_ctx *c)
 {
     const struct api_config *cfg = &c->api->cfg;
@@ -378,6 +438,10 @@ static void txn_handle(struct api_ctx *c)
     }
     if (t.nerrors) {
         reply_errors(c, t.errors, t.nerrors);
+        api_txn_free(&t);
+        return;
+    }
+    if (!txn_acl(c, &t)) {
         api_txn_free(&t);
         return;
     }
@@ -411,6 +475,6 @@ static void txn_handle(struct api_ctx *c)
 }
 
 const struct api_route api_txn_routes[] = {
-    {"/v1/txn", false, API_PUT, NULL, txn_handle},
-    {NULL, false, 0, NULL, NULL},
+    {"/v1/txn", false, API_PUT, NULL, txn_handle, API_HANDLER, API_HANDLER},
+    {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -58,6 +58,130 @@ const struct cli_flag cli__http_flags[] = {
 };
 
 const struct cli_cmd cli__cmds[] = {
+    {"acl", "Interact with Cairn's ACLs",
+     "Usage: cairn acl <subcommand> [options] [args]\n\n"
+     "  This command has subcommands for interacting with Cairn's ACLs (docs/acl.md).\n\n"
+     "  Bootstrap ACLs:\n\n"
+     "      $ cairn acl bootstrap\n\n"
+     "  List policies, tokens and roles:\n\n"
+     "      $ cairn acl policy list\n"
+     "      $ cairn acl token list\n"
+     "      $ cairn acl role list",
+     NULL, 0, NULL},
+    {"acl bootstrap", "Bootstrap Cairn's ACL system",
+     "Usage: cairn acl bootstrap [options]\n"
+     "\n"
+     "  The bootstrap command makes the initial management token (global-management\n"
+     "  policy). It works once: afterwards it fails with the reset index.\n"
+     "\n"
+     "      $ cairn acl bootstrap",
+     cli__acl_bootstrap_flags, 1, cli__run_acl_bootstrap},
+    {"acl policy", "Manage Cairn's ACL policies",
+     "Usage: cairn acl policy <subcommand> [options] [args]\n\n"
+     "  Create, list, read, update and delete ACL policies.\n\n"
+     "      $ cairn acl policy create -name kv-app -rules @rules.hcl",
+     NULL, 0, NULL},
+    {"acl policy create", "Create an ACL policy",
+     "Usage: cairn acl policy create -name NAME [options]\n"
+     "\n"
+     "  Creates a policy; -rules is HCL or JSON text, @FILE or - (stdin).\n"
+     "\n"
+     "      $ cairn acl policy create -name kv-app -rules @rules.hcl",
+     cli__acl_policy_flags, 1, cli__run_acl_policy_create},
+    {"acl policy delete", "Delete an ACL policy",
+     "Usage: cairn acl policy delete (-id ID | -name NAME) [options]\n"
+     "\n"
+     "      $ cairn acl policy delete -name kv-app",
+     cli__acl_policy_flags, 1, cli__run_acl_policy_delete},
+    {"acl policy list", "Lists ACL policies",
+     "Usage: cairn acl policy list [options]\n"
+     "\n"
+     "      $ cairn acl policy list",
+     cli__acl_list_flags, 1, cli__run_acl_policy_list},
+    {"acl policy read", "Read an ACL policy",
+     "Usage: cairn acl policy read (-id ID | -name NAME) [options]\n"
+     "\n"
+     "      $ cairn acl policy read -name kv-app",
+     cli__acl_policy_flags, 1, cli__run_acl_policy_read},
+    {"acl policy update", "Update an ACL policy",
+     "Usage: cairn acl policy update (-id ID | -name NAME) [options]\n"
+     "\n"
+     "  Updates a policy; what is not given is kept. With -id, -name renames it.\n"
+     "\n"
+     "      $ cairn acl policy update -name kv-app -rules @rules.hcl",
+     cli__acl_policy_flags, 1, cli__run_acl_policy_update},
+    {"acl role", "Manage Cairn's ACL roles",
+     "Usage: cairn acl role <subcommand> [options] [args]\n\n"
+     "  Create, list, read, update and delete ACL roles.\n\n"
+     "      $ cairn acl role create -name app -policy-name kv-app",
+     NULL, 0, NULL},
+    {"acl role create", "Create an ACL role",
+     "Usage: cairn acl role create -name NAME [options]\n"
+     "\n"
+     "      $ cairn acl role create -name app -policy-name kv-app",
+     cli__acl_role_flags, 1, cli__run_acl_role_create},
+    {"acl role delete", "Delete an ACL role",
+     "Usage: cairn acl role delete (-id ID | -name NAME) [options]\n"
+     "\n"
+     "      $ cairn acl role delete -name app",
+     cli__acl_role_flags, 1, cli__run_acl_role_delete},
+    {"acl role list", "Lists ACL roles",
+     "Usage: cairn acl role list [options]\n"
+     "\n"
+     "      $ cairn acl role list",
+     cli__acl_list_flags, 1, cli__run_acl_role_list},
+    {"acl role read", "Read an ACL role",
+     "Usage: cairn acl role read (-id ID | -name NAME) [options]\n"
+     "\n"
+     "      $ cairn acl role read -name app",
+     cli__acl_role_flags, 1, cli__run_acl_role_read},
+    {"acl role update", "Update an ACL role",
+     "Usage: cairn acl role update (-id ID | -name NAME) [options]\n"
+     "\n"
+     "  Updates a role; given policies replace the role's.\n"
+     "\n"
+     "      $ cairn acl role update -name app -policy-name other",
+     cli__acl_role_flags, 1, cli__run_acl_role_update},
+    {"acl token", "Manage Cairn's ACL tokens",
+     "Usage: cairn acl token <subcommand> [options] [args]\n\n"
+     "  Create, list, read, update, clone and delete ACL tokens.\n\n"
+     "      $ cairn acl token create -description app -policy-name kv-app",
+     NULL, 0, NULL},
+    {"acl token clone", "Clone an ACL token",
+     "Usage: cairn acl token clone -id ACCESSOR [options]\n"
+     "\n"
+     "  A new token with the same policies, roles and expiration time.\n"
+     "\n"
+     "      $ cairn acl token clone -id 986193 -description copy",
+     cli__acl_token_flags, 1, cli__run_acl_token_clone},
+    {"acl token create", "Create an ACL token",
+     "Usage: cairn acl token create [options]\n"
+     "\n"
+     "      $ cairn acl token create -description app -policy-name kv-app -expires-ttl 1h",
+     cli__acl_token_flags, 1, cli__run_acl_token_create},
+    {"acl token delete", "Delete an ACL token",
+     "Usage: cairn acl token delete -id ACCESSOR [options]\n"
+     "\n"
+     "      $ cairn acl token delete -id 986193",
+     cli__acl_token_flags, 1, cli__run_acl_token_delete},
+    {"acl token list", "List ACL tokens",
+     "Usage: cairn acl token list [options]\n"
+     "\n"
+     "      $ cairn acl token list",
+     cli__acl_list_flags, 1, cli__run_acl_token_list},
+    {"acl token read", "Read an ACL token",
+     "Usage: cairn acl token read (-id ACCESSOR | -self) [options]\n"
+     "\n"
+     "      $ cairn acl token read -self",
+     cli__acl_token_flags, 1, cli__run_acl_token_read},
+    {"acl token update", "Update an ACL token",
+     "Usage: cairn acl token update -id ACCESSOR [options]\n"
+     "\n"
+     "  Updates a token; given policies or roles replace the token's (-merge-policies,\n"
+     "  -merge-roles add them instead); what is not given is kept.\n"
+     "\n"
+     "      $ cairn acl token update -id 986193 -policy-name other -merge-policies",
+     cli__acl_token_flags, 1, cli__run_acl_token_update},
     {"agent", "Runs a Cairn agent",
      "Usage: cairn agent [options]\n\n"
      "  Starts a Cairn agent. Run \"cairn agent -h\" for its options.",

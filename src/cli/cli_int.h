@@ -190,6 +190,27 @@ extern const size_t cli__ncmds;
 /* Same as cli_main() with the output streams given (tests use memstreams). */
 int cli__main_io(int argc, char **argv, FILE *out, FILE *err);
 
+/* cmd_acl.c */
+extern const struct cli_flag cli__acl_bootstrap_flags[], cli__acl_list_flags[],
+    cli__acl_policy_flags[], cli__acl_token_flags[], cli__acl_role_flags[];
+int cli__run_acl_bootstrap(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_policy_create(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_policy_list(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_policy_read(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_policy_update(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_policy_delete(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_token_create(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_token_list(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_token_read(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_token_update(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_token_delete(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_token_clone(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_role_create(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_role_list(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_role_read(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_role_update(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_acl_role_delete(struct cli_ctx *c, const struct cli_args *a);
+
 /* Handlers, one per leaf command. */
 int cli__run_version(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_keygen(struct cli_ctx *c, const struct cli_args *a);

@@ -74,6 +74,10 @@ struct dns_options {
     /* Prepared queries; NULL: .query. names are NXDOMAIN. */
     dns_query_exec query_exec;
     void *query_arg;
+    /* ACLs (Consul: DNS answers with the agent's default token): may a
+     * service (is_node false) or node be shown? NULL: everything. Called
+     * with query_arg. */
+    bool (*acl_may)(void *arg, bool is_node, const char *name);
 };
 
 /* Bind UDP and TCP on host:port and start answering. Strings of o are

@@ -55,6 +55,7 @@ struct dns_resolver {
     bool recursors;            /* any configured: forward instead of REFUSED */
     dns_query_exec query_exec; /* prepared queries (NULL: none) */
     void *query_arg;
+    bool (*acl_may)(void *arg, bool is_node, const char *name); /* NULL: all */
     uint64_t rng;
     struct dns__inst *inst;
     size_t ninst, capinst;

@@ -86,6 +86,7 @@ int dns__resolver_init(struct dns_resolver *r, const struct dns_options *o, uint
     r->recursors = o->nrecursors > 0;
     r->query_exec = o->query_exec;
     r->query_arg = o->query_arg;
+    r->acl_may = o->acl_may;
     r->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
     return 0;
 oom:
@@ -409,7 +410,7 @@ static int inst_cb(void *arg, const struct state_service *s)
     if (w->tag && !tag_match(s, w->tag))
         return 0;
     const struct state_node *n = state_node_get(w->c->st, s->node);
-    if (!n)
+    if (!n || (r->acl_may && !r->acl_may(r->query_arg, true, n->name)))
         return 0;
     w->worst = 0;
     state_instance_checks(w->c->st, s, chk_cb, w);
@@ -530,6 +531,8 @@ static void service_lookup(struct ctx *c, const char *service, const char *tag)
     struct dns_resolver *r = c->r;
     struct walk w = {c, tag && *tag ? tag : NULL, 0, 0};
     r->ninst = 0;
+    if (r->acl_may && !r->acl_may(r->query_arg, false, service))
+        return nxdomain(c);
     struct dns__cache_ent *ce = cache_find(r, c->st, service, tag ? tag : "");
     if (ce) {
         r->ninst = ce->n; /* the cache never holds more than inst's capacity */
@@ -780,7 +783,7 @@ static void node_lookup(struct ctx *c, const struct dns_name *qn, unsigned npart
             name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
         n = state_node_get(c->st, name);
     }
-    if (!n)
+    if (!n || (c->r->acl_may && !c->r->acl_may(c->r->query_arg, true, n->name)))
         return nxdomain(c);
     uint32_t ttl = c->r->node_ttl;
     uint16_t qt = c->q->qtype;

@@ -58,6 +58,14 @@ void local_set_server_port(struct local *l, int port);
  * API (-enable-local-script-checks). Off: they are refused with Consul's
  * message. */
 void local_set_script_checks(struct local *l, bool enable);
+/* ACLs: before the agent writes this node's own registration (at start and
+ * in anti-entropy) it asks `may` whether its agent token has node:write;
+ * when not, it logs Consul's "Node info update blocked by ACLs" and writes
+ * nothing. NULL (the default): always allowed. */
+typedef bool (*local_acl_cb)(void *arg, const char *node, char *accessor, size_t cap);
+void local_set_acl(struct local *l, local_acl_cb may, void *arg);
+/* Whether the last attempt to write this node's registration was blocked. */
+bool local_acl_blocked(const struct local *l);
 /* HTTP, gRPC and H2PING checks verify TLS servers against the CA
  * certificates in this PEM file (copied path) instead of the system's
  * (Consul's enable_agent_tls_for_checks with ca_file). 0 or CN_ENOMEM. */

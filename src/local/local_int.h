@@ -53,7 +53,10 @@ struct local {
     bool closing;
     struct health *health; /* run.c: the check runners */
     bool script_checks;    /* -enable-local-script-checks */
-    uv_timer_t reaper;     /* run.c: DeregisterCriticalServiceAfter */
+    local_acl_cb acl_may;  /* NULL: ACLs off */
+    void *acl_arg;
+    bool acl_blocked;  /* the last node write was refused by ACLs */
+    uv_timer_t reaper; /* run.c: DeregisterCriticalServiceAfter */
     bool reaper_init;
     /* run.c: runners' status writes. At most LOCAL_RUN_WRITES in flight (a
      * mass transition must not put thousands of proposals in flight at once);

@@ -143,9 +143,36 @@ static void extras_drop(struct extras *x, bool svc)
     x->oom = false;
 }
 
+void local_set_acl(struct local *l, local_acl_cb may, void *arg)
+{
+    l->acl_may = may;
+    l->acl_arg = arg;
+}
+
+bool local_acl_blocked(const struct local *l)
+{
+    return l && l->acl_blocked;
+}
+
+/* agent/local/state.go syncNodeInfo: with ACLs, the agent token must have
+ * node:write on this node; Consul logs and carries on without the write. */
+static bool node_write_ok(struct local *l)
+{
+    char acc[64] = "";
+    if (!l->acl_may || l->acl_may(l->acl_arg, l->node, acc, sizeof(acc))) {
+        l->acl_blocked = false;
+        return true;
+    }
+    if (!l->acl_blocked)
+        cn_warn("agent", "Node info update blocked by ACLs: node=%s accessorID=%s", l->node,
+                *acc ? acc : "(unknown)");
+    l->acl_blocked = true;
+    return false;
+}
+
 void local_resync(struct local *l)
 {
-    if (!l || l->closing)
+    if (!l || l->closing || !node_write_ok(l))
         return;
     /* agent/local/state.go updateSyncState: what the catalog holds for this
      * node but the agent does not know is removed ... */
@@ -181,6 +208,8 @@ int local_start(struct local *l)
         cn_info("agent", "restored %zu services and %zu checks from the catalog", l->nsvcs,
                 l->nchks);
 
+    if (!node_write_ok(l))
+        return 0; /* anti-entropy tries again */
     int rc = local__propose_node(l);
     if (rc)
         return rc;

@@ -14,7 +14,7 @@
 
 #define SNAP_MAGIC "CNST"
 /* 1: no sessions, four table indexes; 2: no prepared queries, checks without
- * their agent-only definition; 3: no intentions, no Connect CA */
+ * their agent-only definition; 3: no intentions, no Connect CA, no ACL tables */
 #define SNAP_VERSION 4
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
@@ -140,7 +140,22 @@ static int encode(const struct state *s, struct cn_buf *b)
         CN_TRY(cn_enc_u64(b, q->modify_index));
     }
     CN_TRY(state__ixn_encode(s, b));
-    return state__ca_encode(s, b);
+    CN_TRY(state__ca_encode(s, b));
+    CN_TRY(cn_enc_u64(b, s->tidx[STATE_T_ACL]));
+    CN_TRY(cn_enc_u64(b, s->acl_bootstrap));
+    CN_TRY(cn_enc_u32(b, count(s->acl, &state__acl_ops)));
+    state__avl_seek(&it, s->acl, NULL, false, &state__acl_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct state_acl *v = &CN_CONTAINER_OF(a, struct acl_rec, a)->v;
+        CN_TRY(cn_enc_u8(b, v->kind));
+        CN_TRY(cn_enc_str(b, v->id));
+        CN_TRY(cn_enc_str(b, v->name));
+        CN_TRY(cn_enc_u64(b, (uint64_t)v->expires_unix_ns));
+        CN_TRY(cn_enc_bytes(b, v->def, v->def_len));
+        CN_TRY(cn_enc_u64(b, v->create_index));
+        CN_TRY(cn_enc_u64(b, v->modify_index));
+    }
+    return 0;
 }
 
 int state_snapshot_encode(const struct state *s, struct cn_buf *out)
@@ -549,6 +564,51 @@ static int rd_queries(struct rd *r)
     return 0;
 }
 
+static int rd_acl(struct rd *r)
+{
+    struct state *s = r->s;
+    s->tidx[STATE_T_ACL] = cn_dec_u64(&r->d);
+    s->acl_bootstrap = cn_dec_u64(&r->d);
+    uint32_t n = cn_dec_u32(&r->d);
+    CN_TRY(dec_check(r, "acl count"));
+    if (s->tidx[STATE_T_ACL] > s->last_index || s->acl_bootstrap > s->last_index)
+        return fail(r, "acl table or bootstrap index beyond last index");
+    for (uint32_t i = 0; i < n; i++) {
+        struct state_acl v;
+        memset(&v, 0, sizeof(v));
+        v.kind = cn_dec_u8(&r->d);
+        v.id = cn_dec_strdup(&r->d);
+        v.name = cn_dec_strdup(&r->d);
+        v.expires_unix_ns = (int64_t)cn_dec_u64(&r->d);
+        v.def = (uint8_t *)cn_dec_bytes(&r->d, &v.def_len);
+        v.create_index = cn_dec_u64(&r->d);
+        v.modify_index = cn_dec_u64(&r->d);
+        int rc = dec_check(r, "acl object");
+        if (!rc && (v.kind < STATE_ACL_TOKEN || v.kind > STATE_ACL_ROLE || !*v.id || !*v.name ||
+                    strlen(v.id) > 200 || state_acl_get(s, v.kind, v.id)))
+            rc = fail(r, "acl object %" PRIu32 ": bad kind, empty or duplicate id", i);
+        if (!rc && state_acl_by_name(s, v.kind, v.name))
+            rc = fail(r, "acl object %s: duplicate name", v.id);
+        if (!rc)
+            rc = check_idx(r, "acl object", v.create_index, v.modify_index);
+        v.create_index = cl(r, v.create_index); /* a restore point (restore_at) */
+        v.modify_index = mod(r, v.modify_index);
+        struct acl_rec *ar = rc ? NULL : state__acl_new(s, &v);
+        if (!rc && !ar)
+            rc = CN_ENOMEM;
+        cn_free(v.id);
+        cn_free(v.name);
+        if (rc)
+            return rc;
+        if (state__avl_find(s->acl, ar->key, &state__acl_ops)) {
+            cn_free(ar);
+            return fail(r, "acl object %" PRIu32 ": duplicate", i);
+        }
+        state__avl_insert(&s->acl, &ar->a, &state__acl_ops);
+    }
+    return 0;
+}
+
 static int decode(struct rd *r, uint8_t version)
 {
     struct state *s = r->s;
@@ -579,6 +639,7 @@ static int decode(struct rd *r, uint8_t version)
         if (rc == CN_ECORRUPT)
             return fail(r, "%s", why);
         CN_TRY(rc);
+        CN_TRY(rd_acl(r));
     }
     if (r->d.off != r->d.len)
         return fail(r, "%zu trailing bytes", r->d.len - r->d.off);

@@ -65,6 +65,7 @@ void state_free(struct state *s)
     state__free_tree(s, s->intentions, &state__ixn_ops);
     state__free_tree(s, s->ca, &state__ca_ops);
     cn_free(s->rst.p);
+    state__free_tree(s, s->acl, &state__acl_ops);
     cn_free(s);
 }
 
@@ -367,6 +368,12 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__ixn_apply_delete(t, &d);
     case STATE_CMD_CA_SET:
         return state__ca_apply_set(t, &d);
+    case STATE_CMD_ACL_SET:
+        return state__acl_apply_set(t, &d);
+    case STATE_CMD_ACL_DELETE:
+        return state__acl_apply_delete(t, &d);
+    case STATE_CMD_ACL_BOOTSTRAP:
+        return state__acl_apply_bootstrap(t, &d);
     default:
         return CN_ECORRUPT;
     }

@@ -169,6 +169,7 @@ enum state_table {
     STATE_T_QUERIES,    /* prepared queries (query.c); key = query ID */
     STATE_T_INTENTIONS, /* service intentions (intention.c); key = destination */
     STATE_T_CA,         /* the Connect CA record (ca.c); key = "ca" */
+    STATE_T_ACL,        /* ACL tokens, policies, roles (acl.c); key = ID */
     STATE_T__COUNT
 };
 
@@ -234,6 +235,10 @@ enum state_cmd_type {
      * change no table index. */
     STATE_CMD_RESTORE_CHUNK = 16,
     STATE_CMD_RESTORE_COMMIT = 17,
+    /* ACL tokens, policies and roles (acl.c). */
+    STATE_CMD_ACL_SET = 18,
+    STATE_CMD_ACL_DELETE = 19,
+    STATE_CMD_ACL_BOOTSTRAP = 20,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -618,6 +623,44 @@ struct state_ca {
 int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len, uint64_t expect);
 /* The record, or NULL before the leader initialised the CA. */
 const struct state_ca *state_ca_get(const struct state *s);
+
+/* ---- ACL tokens, policies, roles (acl.c) -----------------------------------
+ * Consul's ACL tables (agent/consul/state/acl.go). The state keeps what its
+ * rules need — the kind, the ID (a token's AccessorID), the unique name (a
+ * token's SecretID, a policy's or role's Name), a token's expiration time —
+ * and the object itself as opaque bytes (its JSON, written and read only by
+ * api/acl.c), as it keeps prepared queries. Rules (CN_EINVAL with Consul's
+ * texts; update or delete of a missing object CN_ENOTFOUND):
+ *   - the name is unique within a kind: "Invalid Policy: A Policy with Name
+ *     \"N\" already exists", "Invalid Role: A Role with Name \"N\" already
+ *     exists", "Invalid Token: SecretID is already in use";
+ *   - create needs a new ID, update an existing one;
+ *   - BOOTSTRAP creates its token only once: afterwards CN_EEXIST with "ACL
+ *     bootstrap no longer allowed (reset index: N)", N the index it happened
+ *     at. Tables are few hundred rows at most: name lookups walk a kind. */
+enum state_acl_kind { STATE_ACL_TOKEN = 1, STATE_ACL_POLICY = 2, STATE_ACL_ROLE = 3 };
+struct state_acl {
+    uint8_t kind;            /* enum state_acl_kind */
+    char *id;                /* AccessorID, policy ID, role ID */
+    char *name;              /* SecretID, policy Name, role Name */
+    int64_t expires_unix_ns; /* tokens: ExpirationTime (0 = never) */
+    uint8_t *def;            /* opaque (api/acl.c: JSON without indexes) */
+    size_t def_len;
+    uint64_t create_index, modify_index;
+};
+/* op: 0 create (ID must be new), 1 update (ID must exist), 2 either. Inputs
+ * borrowed. 0, CN_ENOMEM, CN_EINVAL. */
+int state_cmd_acl_set(struct cn_buf *out, int op, const struct state_acl *v);
+int state_cmd_acl_delete(struct cn_buf *out, uint8_t kind, const char *id);
+int state_cmd_acl_bootstrap(struct cn_buf *out, const struct state_acl *token);
+const struct state_acl *state_acl_get(const struct state *s, uint8_t kind, const char *id);
+/* By unique name (SecretID for tokens). NULL when none. */
+const struct state_acl *state_acl_by_name(const struct state *s, uint8_t kind, const char *name);
+typedef int (*state_acl_cb)(void *arg, const struct state_acl *v);
+/* Every object of kind, by ID; cb returns nonzero to stop. */
+void state_acl_foreach(const struct state *s, uint8_t kind, state_acl_cb cb, void *arg);
+/* The index BOOTSTRAP was applied at (0: never). */
+uint64_t state_acl_bootstrap_index(const struct state *s);
 
 /* ---- snapshots ----------------------------------------------------------- */
 

@@ -176,6 +176,8 @@ struct state {
         uint32_t seq;
         bool on;
     } rst;
+    struct avl *acl;        /* acl_rec by (kind, id): acl.c */
+    uint64_t acl_bootstrap; /* index of the ACL bootstrap (0: never) */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -312,6 +314,18 @@ struct query_rec {
 extern const struct avl_ops state__query_ops;
 /* A record holding copies of q's fields and the given indexes; NULL on OOM. */
 struct query_rec *state__query_new(struct state *s, const struct state_query *q);
+
+/* ---- ACL objects (acl.c) ------------------------------------------------------ */
+struct acl_rec {
+    struct avl a;
+    struct state_acl v; /* strings and def owned (one allocation) */
+    char *key;          /* the tree key: kind digit then ID ("1<accessor>") */
+};
+extern const struct avl_ops state__acl_ops;
+struct acl_rec *state__acl_new(struct state *s, const struct state_acl *v);
+int state__acl_apply_set(struct txn *t, struct cn_dec *d);
+int state__acl_apply_delete(struct txn *t, struct cn_dec *d);
+int state__acl_apply_bootstrap(struct txn *t, struct cn_dec *d);
 
 /* ---- sessions (session.c) ---------------------------------------------------- */
 struct sess_rec *state__sess_find(const struct state *s, const char *id);

@@ -351,10 +351,10 @@ static void test_every_error_with_position(void **state)
     (void)state;
     char dir[] = "/tmp/cairn-cfgdir-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char *p =
-        write_named(dir, "x.hcl",
-                    "bogus = 1\nports {\n  grpc_tls = 8503\n  grpc = -1\n}\n"
-                    "acl { enabled = true }\nserver = \"yes\"\nui_config { enabled = false }\n");
+    char *p = write_named(
+        dir, "x.hcl",
+        "bogus = 1\nports {\n  grpc_tls = 8503\n  grpc = -1\n}\n"
+        "acl { tokens { master = \"x\" } }\nserver = \"yes\"\nui_config { enabled = false }\n");
     char path[256];
     snprintf(path, sizeof(path), "%s", p);
     char flag[300];
@@ -371,7 +371,9 @@ static void test_every_error_with_position(void **state)
              "value is accepted: -1",
              path);
     assert_non_null(strstr(err, want));
-    snprintf(want, sizeof(want), "%s:6:17: key \"acl.enabled\": not supported by cairn (ACLs)",
+    snprintf(want, sizeof(want),
+             "%s:6:25: key \"acl.tokens.master\": not supported by cairn (the legacy name: use "
+             "acl.tokens.initial_management)",
              path);
     assert_non_null(strstr(err, want));
     snprintf(want, sizeof(want), "%s:7:10: key \"server\": expected a boolean, got string \"yes\"",

@@ -340,10 +340,10 @@ static void test_check_definition_versions(void **st)
     memmove(a.p + cut, a.p + cut + 42, a.len - cut - 42);
     a.len -= 42;
     /* and version 2 has no prepared-query or intention table (an index u64
-     * and a count u32 0 each) nor a CA (an index u64, u8 0): drop them before
-     * the CRC */
-    memmove(a.p + a.len - 37, a.p + a.len - 4, 4);
-    a.len -= 33;
+     * and a count u32 0 each), no CA (an index u64, u8 0) and no ACL section
+     * (u64, u64, u32 0): drop them before the CRC */
+    memmove(a.p + a.len - 57, a.p + a.len - 4, 4);
+    a.len -= 53;
     a.p[4] = 2;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     t = state_new();

@@ -176,10 +176,10 @@ static void test_version3_restores(void **st)
     assert_int_equal(op1(s, 1, STATE_KV_SET, "k", "v", 0, NULL), 0);
     struct cn_buf a;
     snap(s, &a);
-    /* cut the empty intention section (u64 index, u32 count) and CA section
-     * (u64 index, u8 0) before the CRC */
-    memmove(a.p + a.len - 25, a.p + a.len - 4, 4);
-    a.len -= 21;
+    /* cut the empty intention section (u64 index, u32 count), CA section
+     * (u64 index, u8 0) and ACL section (u64, u64, u32 0) before the CRC */
+    memmove(a.p + a.len - 45, a.p + a.len - 4, 4);
+    a.len -= 41;
     a.p[4] = 3;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     struct state *t = state_new();

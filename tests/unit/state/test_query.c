@@ -190,7 +190,7 @@ static void test_version2_restores(void **st)
     assert_int_equal(state_last_index(t), 7);
     assert_int_equal(state_query_count(t), 0);
     /* Re-encoded: version 4, the same bytes plus empty query, intention
-     * and CA sections. */
+     * and CA sections, and an empty ACL section. */
     struct cn_buf want = CN_BUF_INIT;
     assert_int_equal(cn_buf_append(&want, b.p, b.len - 4), 0);
     ((uint8_t *)want.p)[4] = 4;
@@ -200,10 +200,13 @@ static void test_version2_restores(void **st)
     }
     assert_int_equal(cn_enc_u64(&want, 0), 0); /* no CA */
     assert_int_equal(cn_enc_u8(&want, 0), 0);
+    assert_int_equal(cn_enc_u64(&want, 0), 0); /* no ACL objects */
+    assert_int_equal(cn_enc_u64(&want, 0), 0);
+    assert_int_equal(cn_enc_u32(&want, 0), 0);
     assert_int_equal(cn_enc_u32(&want, cn_crc32c(0, want.p, want.len)), 0);
     assert_same_snap(&want, t);
     /* A version this build does not know is refused. */
-    ((uint8_t *)b.p)[4] = 4;
+    ((uint8_t *)b.p)[4] = 5;
     cn_put_u32((uint8_t *)b.p + b.len - 4, cn_crc32c(0, b.p, b.len - 4));
     assert_int_equal(state_snapshot_restore(t, b.p, b.len, err, sizeof(err)), CN_ECORRUPT);
     cn_buf_free(&b);

@@ -213,6 +213,9 @@ static void test_kv_optional_fields(void **st)
     assert_int_equal(cn_enc_u32(&b, 0), 0); /* intentions */
     assert_int_equal(cn_enc_u64(&b, 0), 0); /* CA table index */
     assert_int_equal(cn_enc_u8(&b, 0), 0);  /* no CA */
+    assert_int_equal(cn_enc_u64(&b, 0), 0); /* ACL table index */
+    assert_int_equal(cn_enc_u64(&b, 0), 0); /* ACL bootstrap index */
+    assert_int_equal(cn_enc_u32(&b, 0), 0); /* ACL objects */
     assert_int_equal(cn_enc_u32(&b, 0), 0); /* crc */
     fix_crc(&b);
 

@@ -1,0 +1,679 @@
+/* api/acl_authz.c: from a request's token to an authorizer (Consul's
+ * agent/consul/acl.go ACLResolver), the router's enforcement of each route's
+ * ACL column, and the leader's ACL upkeep (Consul's leader initializeACLs and
+ * the expired-token reaper).
+ *
+ * Resolution: the secret (X-Consul-Token, Authorization: Bearer, ?token=;
+ * none = acl.tokens.default, else the anonymous token) picks a slot of a
+ * cache of compiled authorizers by a hash of its bytes (FNV-1a: its time
+ * depends on the length only) and is compared with the slot's copy by
+ * CRYPTO_memcmp; the cache is flushed whenever the ACL table's index moves.
+ * A miss walks every token comparing secrets with CRYPTO_memcmp, then merges
+ * the token's policies and its roles' policies into one acl_authz
+ * (acl/authz.c). Secrets are never logged: log lines name AccessorIDs.
+ * (SHA-256 keyed the cache first: 1 us per request with OpenSSL 3's
+ * one-shot SHA256, 4% of a KV read; bench/acl/acl_micro.c.) */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "api/api_int.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+#define SLOTS 256
+#define PROBE 8
+#define TICK_MS 1000
+
+struct slot {
+    bool used;
+    char *secret; /* owned copy */
+    size_t len;
+    struct acl_authz *z;
+    char accessor[40];
+    int64_t expires; /* unix ns, 0 = never */
+};
+
+struct api_acl {
+    struct api *api;
+    bool default_allow;
+    char *initial_management, *agent_recovery, *data_dir, *down_policy;
+    char *agent_tok, *default_tok; /* settable at run time (/v1/agent/token) */
+    bool persist;
+    int64_t min_ttl, max_ttl;
+    uint64_t cache_index;
+    struct slot slots[SLOTS];
+    uv_timer_t timer;
+    struct pending *inflight; /* a leader upkeep write on its way */
+    bool warned_agent;        /* "no agent token" logged */
+};
+
+static int64_t now_unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+const char *api__acl_policy_hdr(const struct api *a)
+{
+    return a->acl && !a->acl->default_allow ? "X-Consul-Default-Acl-Policy: deny\r\n"
+                                            : "X-Consul-Default-Acl-Policy: allow\r\n";
+}
+
+static void flush(struct api_acl *m)
+{
+    for (size_t i = 0; i < SLOTS; i++) {
+        if (m->slots[i].used) {
+            acl_authz_unref(m->slots[i].z);
+            cn_free(m->slots[i].secret);
+        }
+        memset(&m->slots[i], 0, sizeof(m->slots[i]));
+    }
+}
+
+static bool str_ct_eq(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na != nb)
+        return false;
+    return CRYPTO_memcmp(a, b, na) == 0;
+}
+
+/* ---- compiling a token ------------------------------------------------------- */
+
+static struct json_object *def_of(const struct state_acl *v)
+{
+    return v ? cn_json_parse((const char *)v->def, v->def_len, NULL, 0) : NULL;
+}
+
+struct pols {
+    struct acl_policy p[64];
+    const struct acl_policy *pp[64];
+    size_t n;
+    bool manage;
+};
+
+static void add_policy(struct api *a, struct pols *ps, const char *id)
+{
+    if (!id)
+        return;
+    if (!strcmp(id, API_ACL_GM_ID)) {
+        ps->manage = true;
+        return;
+    }
+    if (ps->n == 64)
+        return;
+    const struct state_acl *pv = state_acl_get(srv_state(a->srv), STATE_ACL_POLICY, id);
+    struct json_object *d = def_of(pv);
+    if (!d)
+        return;
+    /* A policy limited to other datacenters does not apply here. */
+    struct json_object *dcs = cn_json_get(d, "Datacenters");
+    bool here = true;
+    if (dcs && json_object_is_type(dcs, json_type_array) && json_object_array_length(dcs)) {
+        here = false;
+        for (size_t i = 0; i < json_object_array_length(dcs); i++)
+            if (!strcmp(json_object_get_string(json_object_array_get_idx(dcs, i)),
+                        a->cfg.datacenter))
+                here = true;
+    }
+    const char *rules = NULL;
+    cn_json_get_str(d, "Rules", &rules);
+    if (here && rules && !acl_policy_parse(rules, strlen(rules), &ps->p[ps->n], NULL, 0)) {
+        ps->pp[ps->n] = &ps->p[ps->n];
+        ps->n++;
+    }
+    json_object_put(d);
+}
+
+static void add_links(struct api *a, struct pols *ps, struct json_object *d, bool roles)
+{
+    struct json_object *arr = cn_json_get(d, roles ? "Roles" : "Policies");
+    if (!arr || !json_object_is_type(arr, json_type_array))
+        return;
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        const char *id = NULL;
+        cn_json_get_str(json_object_array_get_idx(arr, i), "ID", &id);
+        if (!roles) {
+            add_policy(a, ps, id);
+            continue;
+        }
+        struct json_object *rd =
+            def_of(id ? state_acl_get(srv_state(a->srv), STATE_ACL_ROLE, id) : NULL);
+        if (rd) {
+            add_links(a, ps, rd, false);
+            json_object_put(rd);
+        }
+    }
+}
+
+/* The authorizer of a token object (or of no token: no policies). */
+static struct acl_authz *compile(struct api *a, const struct state_acl *tok)
+{
+    struct pols *ps = cn_calloc(1, sizeof(*ps));
+    if (!ps)
+        return NULL;
+    struct json_object *d = def_of(tok);
+    if (d) {
+        add_links(a, ps, d, false);
+        add_links(a, ps, d, true);
+        json_object_put(d);
+    }
+    struct acl_authz *z =
+        ps->manage ? acl_authz_manage() : acl_authz_new(ps->pp, ps->n, a->acl->default_allow);
+    for (size_t i = 0; i < ps->n; i++)
+        acl_policy_clear(&ps->p[i]);
+    cn_free(ps);
+    return z;
+}
+
+/* agent_recovery: agent:write on this agent's node, node:read (Consul's
+ * agent recovery authorizer). */
+static struct acl_authz *recovery_authz(struct api *a)
+{
+    struct acl_rule r[2] = {{ACL_R_AGENT, false, ACL_L_WRITE, (char *)a->cfg.node_name},
+                            {ACL_R_NODE, true, ACL_L_READ, ""}};
+    struct acl_policy p = {r, 2};
+    const struct acl_policy *pp = &p;
+    return acl_authz_new(&pp, 1, false);
+}
+
+struct find {
+    const char *secret;
+    const struct state_acl *hit;
+};
+static int find_cb(void *arg, const struct state_acl *v)
+{
+    struct find *f = arg;
+    if (str_ct_eq(v->name, f->secret) && !f->hit)
+        f->hit = v;
+    return 0; /* walk all: the time does not say which matched */
+}
+
+int api__acl_resolve(struct api *a, const char *secret, struct acl_authz **z, char *accessor,
+                     size_t cap)
+{
+    struct api_acl *m = a->acl;
+    struct state *st = srv_state(a->srv);
+    *z = NULL;
+    if (!secret || !*secret)
+        secret = m->default_tok && *m->default_tok ? m->default_tok : "anonymous";
+    uint64_t idx = state_table_index(st, STATE_T_ACL);
+    if (idx != m->cache_index) {
+        flush(m);
+        m->cache_index = idx;
+    }
+    size_t len = strlen(secret);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)secret[i]) * 0x100000001b3ull;
+    size_t home = (size_t)(h % SLOTS);
+    int64_t now = now_unix_ns();
+    size_t free_slot = SIZE_MAX;
+    for (size_t k = 0; k < PROBE; k++) {
+        struct slot *s = &m->slots[(home + k) % SLOTS];
+        if (!s->used) {
+            if (free_slot == SIZE_MAX)
+                free_slot = (home + k) % SLOTS;
+            continue;
+        }
+        if (s->len != len || CRYPTO_memcmp(s->secret, secret, len) != 0)
+            continue;
+        if (s->expires && now >= s->expires)
+            return CN_ENOTFOUND;
+        *z = acl_authz_ref(s->z);
+        snprintf(accessor, cap, "%s", s->accessor);
+        return 0;
+    }
+    struct acl_authz *nz = NULL;
+    char acc[40] = "";
+    int64_t expires = 0;
+    if (m->agent_recovery && *m->agent_recovery && str_ct_eq(secret, m->agent_recovery)) {
+        nz = recovery_authz(a);
+        snprintf(acc, sizeof(acc), "agent-recovery-token");
+    } else {
+        struct find f = {secret, NULL};
+        state_acl_foreach(st, STATE_ACL_TOKEN, find_cb, &f);
+        if (!f.hit) {
+            if (strcmp(secret, "anonymous") != 0)
+                return CN_ENOTFOUND;
+            /* The anonymous token before the leader created it: no policies. */
+            snprintf(acc, sizeof(acc), "%s", API_ACL_ANON_ID);
+            nz = compile(a, NULL);
+        } else {
+            if (f.hit->expires_unix_ns && now >= f.hit->expires_unix_ns)
+                return CN_ENOTFOUND;
+            snprintf(acc, sizeof(acc), "%s", f.hit->id);
+            expires = f.hit->expires_unix_ns;
+            nz = compile(a, f.hit);
+        }
+    }
+    if (!nz)
+        return CN_ENOMEM;
+    if (free_slot == SIZE_MAX) /* a full run: evict its first */
+        free_slot = home;
+    struct slot *s = &m->slots[free_slot];
+    if (s->used) {
+        acl_authz_unref(s->z);
+        cn_free(s->secret);
+    }
+    *s = (struct slot){.used = true, .z = nz, .expires = expires, .len = len};
+    s->secret = cn_strdup(secret);
+    if (!s->secret) {
+        s->used = false; /* not cached: resolved again next time */
+        *z = nz;
+        snprintf(accessor, cap, "%s", acc);
+        return 0;
+    }
+    snprintf(s->accessor, sizeof(s->accessor), "%s", acc);
+    *z = acl_authz_ref(nz);
+    snprintf(accessor, cap, "%s", acc);
+    return 0;
+}
+
+/* ---- the request's view --------------------------------------------------------- */
+
+const char *api__acl_token_of(struct api_ctx *c)
+{
+    const char *t = http_req_header(c->req, "X-Consul-Token");
+    if (t && *t)
+        return t;
+    t = http_req_header(c->req, "Authorization");
+    if (t && !strncasecmp(t, "Bearer ", 7)) {
+        t += 7;
+        while (*t == ' ')
+            t++;
+        if (*t)
+            return t;
+    }
+    t = api_param(c, "token");
+    return t && *t ? t : NULL;
+}
+
+void api_acl_denied_text(const struct api_ctx *c, enum acl_res r, const char *name,
+                         enum acl_access a, char *buf, size_t cap)
+{
+    bool anon = !strcmp(c->acl.accessor, API_ACL_ANON_ID);
+    char who[96];
+    if (anon)
+        snprintf(who, sizeof(who), "anonymous token");
+    else
+        snprintf(who, sizeof(who), "token with AccessorID '%s'", c->acl.accessor);
+    char on[600] = "";
+    if (r < ACL_R_FIRST_SINGLE && name)
+        snprintf(on, sizeof(on), " on \"%.500s\"", name);
+    snprintf(buf, cap, "Permission denied: %s lacks permission '%s:%s'%s%s", who, acl_res_name(r),
+             acl_access_name(a), on,
+             anon ? ". The anonymous token is used implicitly when a request does not specify a "
+                    "token."
+                  : "");
+}
+
+bool api_acl_default_allow(const struct api *a)
+{
+    return !a->acl || a->acl->default_allow;
+}
+
+bool api_acl_require(struct api_ctx *c, enum acl_res r, const char *name, enum acl_access a)
+{
+    if (api_acl_ok(c, r, name, a))
+        return true;
+    char msg[1024];
+    api_acl_denied_text(c, r, name, a, msg, sizeof(msg));
+    api_error(c, 403, "%s", msg);
+    return false;
+}
+
+bool api_acl_read_require(struct api_ctx *c, struct api_read *rd, enum acl_res r, const char *name,
+                          enum acl_access a)
+{
+    if (api_acl_ok(c, r, name, a))
+        return true;
+    char msg[1024];
+    api_acl_denied_text(c, r, name, a, msg, sizeof(msg));
+    api_read_error(rd, 403, msg);
+    return false;
+}
+
+bool api__acl_enter(struct api_ctx *c)
+{
+    struct api *a = c->api;
+    if (!a->acl)
+        return true;
+    const char *secret = api__acl_token_of(c);
+    int rc = api__acl_resolve(a, secret, &c->acl.authz, c->acl.accessor, sizeof(c->acl.accessor));
+    if (rc == CN_ENOTFOUND) {
+        api_error(c, 403, "ACL not found");
+        return false;
+    }
+    if (rc) {
+        api_error(c, 500, "%s", cn_strerror(rc));
+        return false;
+    }
+    bool get = c->req->method == HTTP_M_GET || c->req->method == HTTP_M_HEAD;
+    uint16_t d = get ? c->route->acl_get : c->route->acl_set;
+    const char *name = NULL;
+    switch (API_ACL_HOW(d)) {
+    case API_ACL_ARG:
+        name = c->arg;
+        break;
+    case API_ACL_SELF:
+        name = a->cfg.node_name;
+        break;
+    case API_ACL_FIXED:
+        name = "";
+        break;
+    case API_ACL_HANDLER:
+    case API_ACL_NOCHECK:
+        return true;
+    default:
+        /* An undeclared route: refuse rather than serve unchecked. */
+        api_error(c, 403, "Permission denied");
+        return false;
+    }
+    return api_acl_require(c, API_ACL_RES(d), name, API_ACL_ACC(d));
+}
+
+/* ---- the agent's own writes, DNS ----------------------------------------------- */
+
+bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor, size_t cap)
+{
+    struct api_acl *m = a->acl;
+    if (!m)
+        return true;
+    struct acl_authz *z = NULL;
+    char acc[40] = "";
+    const char *tok = m->agent_tok && *m->agent_tok ? m->agent_tok : NULL;
+    if (!tok && !m->warned_agent) {
+        m->warned_agent = true;
+        cn_warn("agent", "The 'acl.tokens.agent' field is empty: the agent's own writes use "
+                         "the default token");
+    }
+    if (api__acl_resolve(a, tok, &z, acc, sizeof(acc)))
+        return false;
+    bool ok = svc ? acl_allowed(z, ACL_R_SERVICE, svc, ACL_A_WRITE)
+                  : acl_allowed(z, ACL_R_NODE, node, ACL_A_WRITE);
+    acl_authz_unref(z);
+    if (accessor && cap)
+        snprintf(accessor, cap, "%s", acc);
+    return ok;
+}
+
+bool api_acl_dns_may(struct api *a, bool is_node, const char *name)
+{
+    if (!a || !a->acl)
+        return true;
+    struct acl_authz *z = NULL;
+    char acc[40];
+    if (api__acl_resolve(a, NULL, &z, acc, sizeof(acc)))
+        return false;
+    bool ok = acl_allowed(z, is_node ? ACL_R_NODE : ACL_R_SERVICE, name, ACL_A_READ);
+    acl_authz_unref(z);
+    return ok;
+}
+
+/* ---- the leader's upkeep ------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t);
+
+/* The write's callback may come after the API stopped: it holds this, not m. */
+struct pending {
+    struct api_acl *m; /* NULL once m is gone */
+};
+
+static void upkeep_done(void *arg, int rc, const struct state_result *res)
+{
+    struct pending *p = arg;
+    (void)rc;
+    (void)res;
+    if (p->m) {
+        p->m->inflight = NULL;
+        /* more to do (the builtins come one write at a time): at once */
+        uv_timer_start(&p->m->timer, on_tick, 0, TICK_MS);
+    }
+    cn_free(p);
+}
+
+static void propose(struct api_acl *m, struct cn_buf *cmd)
+{
+    struct pending *p = cn_calloc(1, sizeof(*p));
+    if (!p)
+        return;
+    p->m = m;
+    m->inflight = p;
+    if (srv_propose(m->api->srv, cmd->p, cmd->len, upkeep_done, p)) {
+        m->inflight = NULL;
+        cn_free(p);
+    }
+}
+
+struct expired {
+    int64_t now;
+    const struct state_acl *hit;
+};
+static int expired_cb(void *arg, const struct state_acl *v)
+{
+    struct expired *e = arg;
+    if (v->expires_unix_ns && v->expires_unix_ns <= e->now) {
+        e->hit = v;
+        return 1;
+    }
+    return 0;
+}
+
+static void upkeep(struct api_acl *m)
+{
+    struct api *a = m->api;
+    if (m->inflight || !a->srv || !srv_is_leader(a->srv))
+        return;
+    struct state *st = srv_state(a->srv);
+    struct cn_buf cmd = CN_BUF_INIT;
+    int which = -1;
+    if (!state_acl_get(st, STATE_ACL_POLICY, API_ACL_GM_ID))
+        which = 0;
+    else if (!state_acl_get(st, STATE_ACL_TOKEN, API_ACL_ANON_ID))
+        which = 1;
+    else if (m->initial_management && *m->initial_management &&
+             !state_acl_by_name(st, STATE_ACL_TOKEN, m->initial_management))
+        which = 2;
+    if (which >= 0) {
+        if (!api__acl_builtin_cmd(a, which, m->initial_management, &cmd))
+            propose(m, &cmd);
+        cn_buf_free(&cmd);
+        return;
+    }
+    struct expired e = {now_unix_ns(), NULL};
+    state_acl_foreach(st, STATE_ACL_TOKEN, expired_cb, &e);
+    if (e.hit) {
+        if (!state_cmd_acl_delete(&cmd, STATE_ACL_TOKEN, e.hit->id))
+            propose(m, &cmd);
+        cn_buf_free(&cmd);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    upkeep(t->data);
+}
+
+/* ---- persisted agent tokens (enable_token_persistence) ----------------------- */
+
+static char *dupe(const char *s)
+{
+    return s && *s ? cn_strdup(s) : NULL;
+}
+
+/* DATA_DIR/acl-tokens.json: {"agent": "...", "default": "...", "agent_recovery": "..."}
+ * (Consul's file). Read at start: its values win over the configuration. */
+static void load_persisted(struct api_acl *m)
+{
+    if (!m->persist || !m->data_dir)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/acl-tokens.json", m->data_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    struct json_object *o = cn_json_parse(buf, n, NULL, 0);
+    if (!o) {
+        cn_warn("agent", "failed to load persisted tokens from %s", path);
+        return;
+    }
+    const char *v = NULL;
+    if (cn_json_get_str(o, "agent", &v) == 1 && *v) {
+        cn_free(m->agent_tok);
+        m->agent_tok = dupe(v);
+    }
+    v = NULL;
+    if (cn_json_get_str(o, "default", &v) == 1 && *v) {
+        cn_free(m->default_tok);
+        m->default_tok = dupe(v);
+    }
+    v = NULL;
+    if (cn_json_get_str(o, "agent_recovery", &v) == 1 && *v) {
+        cn_free(m->agent_recovery);
+        m->agent_recovery = dupe(v);
+    }
+    json_object_put(o);
+}
+
+static int persist(struct api_acl *m)
+{
+    if (!m->persist || !m->data_dir)
+        return 0;
+    struct json_object *o = json_object_new_object();
+    if (!o)
+        return CN_ENOMEM;
+    if (m->agent_tok)
+        json_object_object_add(o, "agent", json_object_new_string(m->agent_tok));
+    if (m->default_tok)
+        json_object_object_add(o, "default", json_object_new_string(m->default_tok));
+    if (m->agent_recovery)
+        json_object_object_add(o, "agent_recovery", json_object_new_string(m->agent_recovery));
+    const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/acl-tokens.json", m->data_dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int rc = CN_EIO;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        size_t len = strlen(txt);
+        if (write(fd, txt, len) == (ssize_t)len && fsync(fd) == 0)
+            rc = 0;
+        close(fd);
+        if (!rc && rename(tmp, path) != 0)
+            rc = CN_EIO;
+    }
+    json_object_put(o);
+    return rc;
+}
+
+int api__acl_set_agent_token(struct api *a, const char *type, const char *tok)
+{
+    struct api_acl *m = a->acl;
+    char **slot = NULL;
+    if (!strcmp(type, "agent") || !strcmp(type, "acl_agent_token"))
+        slot = &m->agent_tok;
+    else if (!strcmp(type, "default") || !strcmp(type, "acl_token"))
+        slot = &m->default_tok;
+    else if (!strcmp(type, "agent_recovery") || !strcmp(type, "agent_master") ||
+             !strcmp(type, "acl_agent_master_token"))
+        slot = &m->agent_recovery;
+    else
+        return CN_ENOTFOUND;
+    char *d = dupe(tok);
+    if (tok && *tok && !d)
+        return CN_ENOMEM;
+    cn_free(*slot);
+    *slot = d;
+    flush(m); /* the default token's view may have changed */
+    m->warned_agent = false;
+    return persist(m);
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+int api__acl_new(struct api *a)
+{
+    const struct api_acl_config *cfg = &a->cfg.acl;
+    if (!cfg->enabled)
+        return 0;
+    struct api_acl *m = cn_calloc(1, sizeof(*m));
+    if (!m)
+        return CN_ENOMEM;
+    m->api = a;
+    m->default_allow = !cfg->default_deny;
+    m->persist = cfg->token_persistence;
+    m->initial_management = dupe(cfg->initial_management);
+    m->agent_recovery = dupe(cfg->agent_recovery);
+    m->agent_tok = dupe(cfg->agent_token);
+    m->default_tok = dupe(cfg->default_token);
+    m->data_dir = dupe(cfg->data_dir);
+    m->down_policy = dupe(cfg->down_policy);
+    m->cache_index = UINT64_MAX;
+    m->min_ttl = cfg->token_min_ttl_ns ? cfg->token_min_ttl_ns : 60LL * 1000000000LL;
+    m->max_ttl = cfg->token_max_ttl_ns ? cfg->token_max_ttl_ns : 24LL * 3600 * 1000000000LL;
+    load_persisted(m);
+    a->acl = m;
+    if (a->loop) {
+        uv_timer_init(a->loop, &m->timer);
+        m->timer.data = m;
+        uv_timer_start(&m->timer, on_tick, 50, TICK_MS);
+        uv_unref((uv_handle_t *)&m->timer);
+    }
+    return 0;
+}
+
+static void free_acl(struct api_acl *m)
+{
+    if (m->inflight)
+        m->inflight->m = NULL;
+    flush(m);
+    cn_free(m->initial_management);
+    cn_free(m->agent_recovery);
+    cn_free(m->agent_tok);
+    cn_free(m->default_tok);
+    cn_free(m->data_dir);
+    cn_free(m->down_policy);
+    cn_free(m);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    free_acl(h->data);
+}
+
+void api__acl_stop(struct api *a)
+{
+    struct api_acl *m = a->acl;
+    if (!m)
+        return;
+    a->acl = NULL;
+    if (a->loop)
+        uv_close((uv_handle_t *)&m->timer, on_closed);
+    else
+        free_acl(m);
+}
+
+void api__acl_free(struct api *a)
+{
+    api__acl_stop(a);
+}
+
+void api__acl_ttl_bounds(const struct api *a, int64_t *min_ns, int64_t *max_ns)
+{
+    *min_ns = a->acl ? a->acl->min_ttl : 0;
+    *max_ns = a->acl ? a->acl->max_ttl : 0;
+}
