@@ -34,6 +34,7 @@
 #include "dns/dns.h"
 #include "http/http.h"
 #include "server/server.h"
+#include "ui/ui.h"
 
 struct agent {
     uv_loop_t loop;
@@ -44,6 +45,7 @@ struct agent {
     struct api *api;
     struct local *local;
     struct http_server *http;
+    struct ui *ui;          /* in front of api: the web UI and "/" */
     struct dns_server *dns; /* NULL when -dns-port=-1 */
     uint64_t dns_query_rng; /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
@@ -637,12 +639,22 @@ static int run(struct agent *ag)
         cn_error("agent", "cannot start DNS: %s", err);
         goto out_api;
     }
+    struct ui_options uo = {.enabled = c->ui_enabled,
+                            .content_path = c->ui_content_path,
+                            .next = api_handle,
+                            .next_arg = ag->api};
+    ag->ui = ui_new(&uo);
+    if (!ag->ui) {
+        cn_error("agent", "out of memory");
+        rc = CN_ENOMEM;
+        goto out_dns;
+    }
     struct http_options ho = {
         .host = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr,
         .port = (int)c->http_port,
         .max_body_bytes = (size_t)c->http_max_body,
-        .handler = api_handle,
-        .handler_arg = ag->api,
+        .handler = ui_handle,
+        .handler_arg = ag->ui,
     };
     rc = http_server_start(&ag->loop, &ho, &ag->http, err, sizeof(err));
     if (rc) {
@@ -698,6 +710,8 @@ static int run(struct agent *ag)
             c->bootstrap ? "true" : "false", (long long)c->bootstrap_expect);
     cn_info("agent", "       Client Addr: %s (HTTP: %d)", c->client_addr,
             http_server_port(ag->http));
+    if (c->ui_enabled)
+        cn_info("agent", "            Web UI: %s%s", ag->http_url, c->ui_content_path);
     cn_info("agent", "      Cluster Addr: %s (Server: %lld)", ag->advertise,
             (long long)c->server_port);
     cn_info("agent", "          Data dir: %s%s", c->data_dir,
@@ -711,6 +725,8 @@ static int run(struct agent *ag)
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     api_free(ag->api);
     ag->api = NULL;
+    ui_free(ag->ui);
+    ag->ui = NULL;
     /* Close anything still open (there should be nothing) and drain. */
     uv_walk(&ag->loop, on_closed_walk, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
@@ -722,6 +738,8 @@ out_http:
     http_server_stop(ag->http, NULL, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
 out_dns:
+    ui_free(ag->ui);
+    ag->ui = NULL;
     dns_server_stop(ag->dns, NULL, NULL);
     ag->dns = NULL;
 out_api:
