@@ -99,6 +99,8 @@ extern const struct api_route api_session_routes[];  /* session.c */
 extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
+/* ui_internal.c: /v1/internal/ui/services and /nodes (the web UI's lists) */
+extern const struct api_route api_ui_routes[];
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */

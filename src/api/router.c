@@ -17,6 +17,7 @@ static const struct api_route *const tables[] = {
     api_kv_routes,     api_txn_routes,   api_status_routes,   api_catalog_routes,
     api_health_routes, api_agent_routes, api_operator_routes, api_session_routes,
     api_coordinate_routes, api_event_routes, api_query_routes,
+    api_ui_routes,
 };
 // clang-format on
 
