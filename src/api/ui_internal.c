@@ -8,6 +8,8 @@
  *      worst check. One blocking query for the whole services page.
  *  GET /v1/internal/ui/nodes     every node with its services and checks
  *      (UINodes, a NodeDump).
+ *  GET /v1/internal/ui/session-locks  cairn's own: the keys each session
+ *      holds (the sessions page), from the state's session -> keys index.
  *
  * Both block like any read; ?filter= is refused (Consul accepts it here;
  * cairn's UI filters in the browser). */
@@ -291,8 +293,52 @@ static void r_ui_nodes(struct api_ctx *c, struct api_read *r)
     api_read_watch(r, STATE_T_NODES, NULL, false);
 }
 
+/* ---- GET /v1/internal/ui/session-locks (cairn's) --------------------------- */
+
+struct locks_walk {
+    struct state *st;
+    struct cn_jsonw *w;
+};
+
+static int lock_key_cb(void *arg, const char *key)
+{
+    struct cn_jsonw *w = arg;
+    cn_jsonw_str(w, key);
+    return w->err;
+}
+
+static int locks_sess_cb(void *arg, const struct state_session *v)
+{
+    struct locks_walk *lw = arg;
+    cn_jsonw_key(lw->w, v->id);
+    cn_jsonw_arr_open(lw->w);
+    state_session_held_keys(lw->st, v->id, lock_key_cb, lw->w);
+    cn_jsonw_arr_close(lw->w);
+    return lw->w->err;
+}
+
+/* {"<session ID>": ["key it holds", ...]} for every session: the sessions
+ * page's "which keys does it lock", which Consul's API can only answer with
+ * a recursive read of the whole KV store. Any KV write may change it. */
+static void r_ui_session_locks(struct api_ctx *c, struct api_read *r)
+{
+    struct state *st = srv_state(c->api->srv);
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    struct locks_walk lw = {st, &w};
+    cn_jsonw_obj_open(&w);
+    state_sessions_foreach(st, locks_sess_cb, &lw);
+    cn_jsonw_obj_close(&w);
+    if (w.err)
+        return api_read_error(r, 500, "out of memory");
+    uint64_t k = state_table_index(st, STATE_T_KV), s = state_table_index(st, STATE_T_SESSIONS);
+    r->index = k > s ? k : s;
+    api_read_watch(r, STATE_T_KV, NULL, false);
+}
+
 const struct api_route api_ui_routes[] = {
     {"/v1/internal/ui/services", false, API_GET, r_ui_services, NULL},
     {"/v1/internal/ui/nodes", false, API_GET, r_ui_nodes, NULL},
+    {"/v1/internal/ui/session-locks", false, API_GET, r_ui_session_locks, NULL},
     {NULL, false, 0, NULL, NULL},
 };
