@@ -12,6 +12,8 @@ PKGS=(
 )
 # DNS tests (tests/integration/test_dns.py): HAProxy's server-template fed by SRV records.
 PKGS+=(haproxy)
+# Web UI tests (tests/integration/test_ui.py): headless Chromium driven by Selenium.
+PKGS+=(chromium chromium-driver python3-selenium)
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
   PKGS+=(dnsperf unbound valgrind) # bench/dns.sh, bench/dns_profile.sh
