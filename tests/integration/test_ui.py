@@ -332,3 +332,28 @@ def test_phone_width(ui_agent, browser):
         assert not css(d, "#services-table thead")[0].is_displayed()
     finally:
         d.set_window_size(1280, 900)
+
+
+def test_long_list_pages(ui_agent, browser):
+    """A long list shows 200 rows and a button for the next ones; the filter
+    covers every service."""
+    d = browser
+    for batch in range(4):  # 256 services in 4 transactions of 64
+        ops = [{"Service": {"Verb": "set", "Node": "it-ui", "Service": {
+            "ID": "bulk-%03d" % i, "Service": "bulk-%03d" % i}}}
+            for i in range(batch * 64, batch * 64 + 64)]
+        r = ui_agent.put_json("/v1/txn", ops)
+        assert r.status_code == 200, r.text
+    go(d, ui_agent, "#/services")
+    count = "return document.querySelectorAll('#services-table tbody tr').length"
+    wait(d, lambda d: css(d, 'tr[data-service="bulk-000"]') and d.execute_script(count) == 200,
+         "the first 200 rows")
+    more = css(d, "button.more")[0]
+    assert "Show" in more.text and "of 25" in more.text  # 256 + consul + web (+ bulk)
+    more.click()
+    wait(d, lambda d: d.execute_script(count) > 200 and not css(d, "button.more"), "all rows")
+    box = css(d, "#service-filter")[0]
+    box.send_keys("bulk-25")
+    wait(d, lambda d: d.execute_script(count) == 6, "bulk-250..255 only")
+    box.clear()
+    box.send_keys(Keys.SPACE, Keys.BACKSPACE)

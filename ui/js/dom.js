@@ -54,3 +54,21 @@ export function note(kind, ...kids) {
 export function link(...segs) {
   return '#/' + segs.map((s) => String(s).split('/').map(encodeURIComponent).join('/')).join('/');
 }
+
+// Long lists show PAGE rows, then a button for the next PAGE.
+export const PAGE = 200;
+export function pager(box, total, shown, onMore) {
+  if (shown >= total) {
+    fill(box);
+    return;
+  }
+  const b = h('button', {type: 'button', class: 'more'},
+    `Show ${Math.min(PAGE, total - shown)} more (${shown} of ${total} shown)`);
+  b.addEventListener('click', () => {
+    onMore();
+    // Keep keyboard focus on the button (it is rebuilt) for the next page.
+    const next = box.querySelector('button');
+    if (next) next.focus();
+  });
+  fill(box, b);
+}

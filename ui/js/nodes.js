@@ -1,6 +1,6 @@
 // nodes.js: every node with its services and checks
 // (GET /v1/internal/ui/nodes, blocking).
-import {h, fill, badge, worst, note, link} from './dom.js';
+import {h, fill, badge, worst, note, link, pager, PAGE} from './dom.js';
 import {watch} from './api.js';
 
 let filterText = '';
@@ -12,13 +12,18 @@ export function list(main, _args, {signal, setTitle}) {
   const summary = h('p', {class: 'summary', 'aria-live': 'polite'});
   const body = h('div', {id: 'nodes'});
   const err = h('div');
+  const more = h('div', {class: 'actions'});
   fill(main, h('h1', null, 'Nodes'),
-    h('div', {class: 'toolbar'}, h('label', {for: 'node-filter'}, 'Filter'), search), summary, err, body);
+    h('div', {class: 'toolbar'}, h('label', {for: 'node-filter'}, 'Filter'), search), summary, err, body,
+    more);
   let data = [];
+  let limit = PAGE;
   const render = () => {
     const q = filterText.trim().toLowerCase();
-    const shown = data.filter((n) => !q || n.Node.toLowerCase().includes(q) || n.Address.includes(q));
-    summary.textContent = q ? `${shown.length} of ${data.length} nodes` : `${data.length} nodes`;
+    const all = data.filter((n) => !q || n.Node.toLowerCase().includes(q) || n.Address.includes(q));
+    const shown = all.slice(0, limit);
+    pager(more, all.length, shown.length, () => { limit += PAGE; render(); });
+    summary.textContent = q ? `${all.length} of ${data.length} nodes match` : `${data.length} nodes`;
     body.replaceChildren(...shown.map((n) => {
       const st = worst(n.Checks);
       return h('section', {class: 'card', 'data-node': n.Node},
@@ -36,7 +41,7 @@ export function list(main, _args, {signal, setTitle}) {
     }));
     main.dataset.rendered = String(Date.now());
   };
-  search.addEventListener('input', () => { filterText = search.value; render(); });
+  search.addEventListener('input', () => { filterText = search.value; limit = PAGE; render(); });
   watch('internal/ui/nodes', {}, signal, (r) => {
     fill(err);
     data = r.data || [];

@@ -1,7 +1,7 @@
 // services.js: the services list (GET /v1/internal/ui/services: one
 // summary per name with its instances by health) and one service's
 // instances with their checks (GET /v1/health/service/:name).
-import {h, fill, badge, worst, note, link} from './dom.js';
+import {h, fill, badge, worst, note, link, pager, PAGE} from './dom.js';
 import {watch, encPath} from './api.js';
 
 let filterText = '';
@@ -37,13 +37,19 @@ export function list(main, _args, {signal, setTitle}) {
       h('th', {scope: 'col'}, 'Instances'), h('th', {scope: 'col'}, 'Tags'))),
     body);
   const err = h('div');
+  const more = h('div', {class: 'actions'});
   fill(main, h('h1', null, 'Services'),
     h('div', {class: 'toolbar'}, h('label', {for: 'service-filter'}, 'Filter'), search), summary,
-    err, table);
+    err, table, more);
   let data = [];
+  let limit = PAGE;
   const render = () => {
     const q = filterText.trim().toLowerCase();
-    const shown = data.filter((s) => matches(s, q));
+    const all = data.filter((s) => matches(s, q));
+    // A bounded page of rows (the DOM of 5,000 rows costs seconds to lay
+    // out); the rest one click away, the filter over everything.
+    const shown = all.slice(0, limit);
+    pager(more, all.length, shown.length, () => { limit += PAGE; render(); });
     const rows = shown.map((s) => h('tr', {'data-service': s.Name},
       h('th', {scope: 'row', 'data-label': 'Service'},
         h('a', {href: link('services', s.Name)}, s.Name)),
@@ -51,14 +57,14 @@ export function list(main, _args, {signal, setTitle}) {
         counts(s)),
       h('td', {'data-label': 'Tags'}, tags(s.Tags))));
     body.replaceChildren(...rows);
-    summary.textContent = q ? `${shown.length} of ${data.length} services` : `${data.length} services`;
+    summary.textContent = q ? `${all.length} of ${data.length} services match` : `${data.length} services`;
     main.dataset.rendered = String(Date.now());
     // bench/ui.sh reads this: the first time the list was on screen.
     if (data.length && !performance.getEntriesByName('cairn:services-rendered').length) {
       performance.mark('cairn:services-rendered');
     }
   };
-  search.addEventListener('input', () => { filterText = search.value; render(); });
+  search.addEventListener('input', () => { filterText = search.value; limit = PAGE; render(); });
   watch('internal/ui/services', {}, signal, (r) => {
     fill(err);
     data = r.data || [];
