@@ -18,5 +18,6 @@ BENCH_UI_RUNS=${BENCH_UI_RUNS:-5}
 . "$HERE/lib.sh"
 bench_need "$CAIRN_BIN" curl /usr/bin/chromium /usr/bin/chromedriver
 bench_single ui -ui -dns-port=-1
+curl -sf "$URL/v1/catalog/nodes" >/dev/null || { say "ui: the agent did not start:"; cat "$TMP/agent.log" >&2; exit 1; }
 say "ui: $CAIRN_BIN at $URL, $BENCH_UI_SERVICES services, $BENCH_UI_RUNS page loads each"
 /usr/bin/python3 "$HERE/ui_paint.py" "$URL" "$BENCH_UI_SERVICES" "$BENCH_UI_RUNS"
