@@ -941,7 +941,7 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
         if (!o->key || o->type == OPT_UNSUP || o->type == OPT_DEFS || o->type == OPT_LIST ||
-            !strcmp(o->key, "log_level"))
+            !strcmp(o->key, "log_level") || !strcmp(o->key, "ui") /* = ui_config.enabled */)
             continue;
         const char *pa = (const char *)a + o->off, *pb = (const char *)b + o->off;
         char va[64], vb[64];

@@ -255,7 +255,10 @@ def test_cluster_and_agent_pages(ui_agent, browser):
     go(d, ui_agent, "#/agent")
     pre = wait(d, lambda d: next((e for e in css(d, "#debug-config") if "NodeName" in e.text),
                                  None), "DebugConfig shown")
-    assert json.loads(pre.text)["NodeName"] == "it-ui"
+    shown = json.loads(pre.text)
+    assert shown["NodeName"] == "it-ui"
+    assert shown["UIConfig"] == {"ContentPath": "/ui/", "Dir": "", "Enabled": True,
+                                 "MetricsProvider": ""}
     shot(d, "agent")
 
 
