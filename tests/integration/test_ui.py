@@ -132,6 +132,8 @@ def test_service_with_failing_check_appears_live(ui_agent, browser):
     d.get(ui_agent.url("/ui/"))
     wait(d, lambda d: css(d, 'tr[data-service="consul"]'), "the consul service listed")
     d.execute_script("window.__noReload = 42")
+    # The page waits in a blocking query (parked in the agent), not a poll.
+    ui_agent.wait_parked(1)
     # Registered after the page rendered: it must come through the blocking query.
     r = ui_agent.put_json("/v1/agent/service/register", {
         "ID": "web1", "Name": "web", "Tags": ["v1", "<img src=x onerror=alert(1)>"],
