@@ -362,3 +362,33 @@ def test_long_list_pages(ui_agent, browser):
     wait(d, lambda d: d.execute_script(count) == 6, "bulk-250..255 only")
     box.clear()
     box.send_keys(Keys.SPACE, Keys.BACKSPACE)
+
+
+def test_odd_key_names_round_trip(ui_agent, browser):
+    d = browser
+    key = "app/odd/a b#?&%é"
+    r = ui_agent.put("/v1/kv/" + requests.utils.quote(key, safe="/"), data="odd")
+    assert r.json() is True
+    go(d, ui_agent, "#/kv/app/odd/")
+    link = wait(d, lambda d: (css(d, "#kv-list li.key a") or [None])[0], "the key listed")
+    assert link.text.endswith("a b#?&%é")
+    link.click()
+    wait(d, lambda d: css(d, "#kv-value") and
+         css(d, "#kv-value")[0].get_property("value") == "odd", "the value")
+    assert d.find_element(By.TAG_NAME, "h1").text == "a b#?&%é"
+
+
+def test_reconnects_after_agent_restart(ui_agent, browser):
+    """The agent going away shows in the header and the page's blocking
+    queries back off; when it is back they resume without a reload."""
+    d = browser
+    go(d, ui_agent, "#/services")
+    wait(d, lambda d: css(d, "#services-table tbody tr"), "services listed")
+    d.execute_script("window.__noReload = 7")
+    ui_agent.stop()
+    wait(d, lambda d: "retrying in" in d.find_element(By.ID, "live").text, "error shown")
+    ui_agent.start()
+    ui_agent.put_json("/v1/agent/service/register", {"ID": "after", "Name": "after-restart"})
+    wait(d, lambda d: css(d, 'tr[data-service="after-restart"]'), "live again (backoff <= 30 s)")
+    assert d.find_element(By.ID, "live").text == "live"
+    assert d.execute_script("return window.__noReload") == 7
