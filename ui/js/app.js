@@ -33,7 +33,10 @@ function route() {
     location.replace('#/services');
     return;
   }
-  if (!hash.startsWith('#/')) return; // the skip link (#main) and other anchors
+  if (!hash.startsWith('#/')) { // the skip link (#main) and other anchors
+    if (first) location.replace('#/services');
+    return;
+  }
   const path = hash.slice(2);
   if (current) current.abort();
   current = new AbortController();

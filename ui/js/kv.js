@@ -76,7 +76,7 @@ function folder(main, prefix, {signal, setTitle}) {
     async () => {
       await request('DELETE', 'kv/' + encPath(prefix), {params: {recurse: ''}});
       location.hash = link('kv', parentOf(prefix));
-    }, msg) : null;
+    }, msg, 'Delete this folder') : null;
   fill(main, prefix ? crumbs(prefix) : null, h('h1', null, title), err, body, msg, form, delFolder);
   watch('kv/' + encPath(prefix), {keys: '', separator: '/'}, signal, (r) => {
     fill(err);
@@ -96,7 +96,7 @@ function folder(main, prefix, {signal, setTitle}) {
 }
 
 // A Delete button that asks again in the page (no modal dialogs).
-function deleteButton(label, action, msg) {
+function deleteButton(label, action, msg, text = 'Delete') {
   const box = h('div', {class: 'actions danger'});
   const ask = () => {
     const yes = h('button', {type: 'button', class: 'danger', id: 'kv-confirm-delete'}, 'Yes, delete');
@@ -109,7 +109,7 @@ function deleteButton(label, action, msg) {
     yes.focus();
   };
   const reset = () => {
-    const b = h('button', {type: 'button', class: 'danger', id: 'kv-delete'}, 'Delete');
+    const b = h('button', {type: 'button', class: 'danger', id: 'kv-delete'}, text);
     b.addEventListener('click', ask);
     fill(box, b);
   };
