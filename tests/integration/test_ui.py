@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import sys
+import threading
 
 import pytest
 import requests
@@ -123,6 +124,54 @@ def test_served_files_headers(ui_agent):
     assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
     # The API behind it is untouched.
     assert ui_agent.get("/v1/status/leader").status_code == 200
+
+
+def test_internal_ui_endpoints(ui_agent):
+    """What the pages read: Consul's UIServices summary (plus instances by
+    health), the node dump, and the keys each session holds; all blocking."""
+    a = ui_agent
+    for i, tags in ((1, ["b", "a"]), (2, ["a"])):
+        r = a.put_json("/v1/agent/service/register", {
+            "ID": "sum%d" % i, "Name": "summed", "Tags": tags,
+            "Check": {"CheckID": "sum%d-ttl" % i, "TTL": "60s"}})
+        assert r.status_code == 200, r.text
+    assert a.put("/v1/agent/check/pass/sum1-ttl").status_code == 200
+    r = a.get("/v1/internal/ui/services")
+    assert r.status_code == 200 and int(r.headers["X-Consul-Index"]) > 0
+    s = next(x for x in r.json() if x["Name"] == "summed")
+    assert s["Tags"] == ["a", "b"] and s["Nodes"] == ["it-ui", "it-ui"]
+    assert s["InstanceCount"] == 2 and s["Datacenter"] == "dc1"
+    # serfHealth counted once for the service, plus the two TTL checks
+    assert (s["ChecksPassing"], s["ChecksWarning"], s["ChecksCritical"]) == (2, 0, 1)
+    assert (s["InstancesPassing"], s["InstancesWarning"], s["InstancesCritical"]) == (1, 0, 1)
+    assert s["ExternalSources"] is None and s["GatewayConfig"] == {}
+    # Blocking: parked until a check changes.
+    idx = int(r.headers["X-Consul-Index"])
+    base = a.parked()
+    got = {}
+    t = threading.Thread(target=lambda: got.update(r=requests.get(
+        a.url("/v1/internal/ui/services"), params={"index": idx, "wait": "30s"}, timeout=60)))
+    t.start()
+    a.wait_parked(base + 1)
+    assert a.put("/v1/agent/check/pass/sum2-ttl").status_code == 200
+    t.join()
+    r2 = got["r"]
+    assert int(r2.headers["X-Consul-Index"]) > idx
+    s = next(x for x in r2.json() if x["Name"] == "summed")
+    assert s["InstancesPassing"] == 2
+    nodes = a.get("/v1/internal/ui/nodes").json()
+    me = next(n for n in nodes if n["Node"] == "it-ui")
+    assert {"sum1", "sum2"} <= {x["ID"] for x in me["Services"]}
+    assert "serfHealth" in {c["CheckID"] for c in me["Checks"]}
+    sid = a.put_json("/v1/session/create", {"Name": "s"}).json()["ID"]
+    assert a.put("/v1/kv/held/k", data="v", params={"acquire": sid}).json() is True
+    assert a.get("/v1/internal/ui/session-locks").json()[sid] == ["held/k"]
+    a.put("/v1/session/destroy/" + sid)
+    for path in ("/v1/internal/ui/services", "/v1/internal/ui/nodes"):
+        r = a.get(path, params={"filter": "Name == x"})
+        assert r.status_code == 400 and "not supported" in r.text
+    for i in (1, 2):
+        a.put("/v1/agent/service/deregister/sum%d" % i)
 
 
 # ---- the pages, live ----------------------------------------------------------
