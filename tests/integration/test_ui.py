@@ -293,6 +293,13 @@ def test_sessions_show_their_locks(ui_agent, browser):
     wait(d, lambda d: css(d, '[data-session="%s"] [data-lock="locks/leader"]' % sid),
          "the lock shown live")
     shot(d, "sessions")
+    # Invalidate from the page: asks once more, then the lock is released.
+    button = css(d, '[data-session="%s"] button' % sid)[0]
+    button.click()
+    assert "Really" in button.text
+    button.click()
+    wait_until(lambda: "Session" not in ui_agent.kv_get("locks/leader"), what="lock released")
+    wait(d, lambda d: not css(d, '[data-session="%s"]' % sid), "the session gone from the page")
 
 
 def test_cluster_and_agent_pages(ui_agent, browser):

@@ -27,7 +27,13 @@ export function page(main, _args, {signal, setTitle}) {
     body.replaceChildren(...sessions.map((s) => {
       const held = locks[s.ID] || [];
       const destroy = h('button', {type: 'button', class: 'danger small'}, 'Invalidate');
+      // Asks once more in place: the first press arms it, the second acts.
+      destroy.addEventListener('blur', () => { destroy.textContent = 'Invalidate'; });
       destroy.addEventListener('click', async () => {
+        if (destroy.textContent === 'Invalidate') {
+          destroy.textContent = 'Really invalidate (releases its locks)?';
+          return;
+        }
         try {
           await request('PUT', 'session/destroy/' + encodeURIComponent(s.ID));
           fill(msg, note('ok', `Invalidated ${s.ID}.`));
