@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import pathlib
+import re
 import shutil
 import sys
 import threading
@@ -124,6 +125,18 @@ def test_served_files_headers(ui_agent):
     assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
     # The API behind it is untouched.
     assert ui_agent.get("/v1/status/leader").status_code == 200
+
+
+def test_ui_sources_have_no_html_sinks():
+    """API data reaches the DOM as text only: no HTML-parsing sinks, no eval,
+    no inline handlers or styles (the CSP would refuse them anyway), no
+    other origin."""
+    bad = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|"
+                     r"new Function|\bon[a-z]+=\"|style=\"|https?://")
+    for f in sorted((ROOT / "ui").rglob("*")):
+        if f.suffix in (".js", ".html"):
+            for n, line in enumerate(f.read_text().splitlines(), 1):
+                assert not bad.search(line), "%s:%d: %s" % (f, n, line.strip())
 
 
 def test_internal_ui_endpoints(ui_agent):
