@@ -14,6 +14,8 @@ PKGS=(
 PKGS+=(haproxy)
 # tests/integration/test_metrics.py: `promtool check metrics` (/usr/bin/promtool).
 PKGS+=(prometheus)
+# Web UI tests (tests/integration/test_ui.py): headless Chromium driven by Selenium.
+PKGS+=(chromium chromium-driver python3-selenium)
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
   PKGS+=(dnsperf unbound valgrind) # bench/dns.sh, bench/dns_profile.sh

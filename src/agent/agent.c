@@ -37,6 +37,7 @@
 #include "agent/tls.h"
 #include "http/http.h"
 #include "server/server.h"
+#include "ui/ui.h"
 
 struct agent {
     uv_loop_t loop;
@@ -50,6 +51,7 @@ struct agent {
     struct http_server *https; /* NULL unless ports.https is set */
     int http_draining;         /* listeners still draining at shutdown */
     struct agent_tls tls;      /* contexts as loaded (start, reload) */
+    struct ui *ui;             /* in front of api: the web UI and "/" */
     struct dns_server *dns;    /* NULL when -dns-port=-1 */
     struct agent_lan *lan;     /* LAN gossip; NULL when -serf-lan-port=-1 or -dev */
     uint64_t dns_query_rng;    /* shuffles prepared-query answers (xorshift64, never 0) */
@@ -916,14 +918,24 @@ static int run(struct agent *ag)
         cn_error("agent", "cannot start DNS: %s", err);
         goto out_api;
     }
+    struct ui_options uo = {.enabled = c->ui_enabled,
+                            .content_path = c->ui_content_path,
+                            .next = api_handle,
+                            .next_arg = ag->api};
+    ag->ui = ui_new(&uo);
+    if (!ag->ui) {
+        cn_error("agent", "out of memory");
+        rc = CN_ENOMEM;
+        goto out_dns;
+    }
     struct http_options ho = {
         .host = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr,
         .port = (int)c->http_port,
         .max_body_bytes = (size_t)c->http_max_body,
         .large_body_path = API_SNAPSHOT_PATH,
         .large_body_bytes = API_SNAPSHOT_MAX_BODY,
-        .handler = api_handle,
-        .handler_arg = ag->api,
+        .handler = ui_handle,
+        .handler_arg = ag->ui,
     };
     if (c->http_port >= 0 &&
         (rc = http_server_start(&ag->loop, &ho, &ag->http, err, sizeof(err)))) {
@@ -1011,6 +1023,8 @@ static int run(struct agent *ag)
     cn_info("agent", "       Client Addr: %s (HTTP: %d, HTTPS: %d)", c->client_addr,
             ag->http ? http_server_port(ag->http) : -1,
             ag->https ? http_server_port(ag->https) : -1);
+    if (c->ui_enabled)
+        cn_info("agent", "            Web UI: %s%s", ag->http_url, c->ui_content_path);
     cn_info("agent", "      Server RPC TLS: %s",
             !ag->tls.rpc ? "off"
             : ag->tls.rpc_incoming && ag->tls.rpc_outgoing
@@ -1034,6 +1048,8 @@ static int run(struct agent *ag)
     uv_run(&ag->loop, UV_RUN_DEFAULT);
     api_free(ag->api);
     ag->api = NULL;
+    ui_free(ag->ui);
+    ag->ui = NULL;
     /* Close anything still open (there should be nothing) and drain. */
     agent_telemetry_stop_timer();
     uv_walk(&ag->loop, on_closed_walk, NULL);
@@ -1050,6 +1066,8 @@ out_http:
         http_server_stop(ag->http, NULL, NULL);
     uv_run(&ag->loop, UV_RUN_DEFAULT);
 out_dns:
+    ui_free(ag->ui);
+    ag->ui = NULL;
     dns_server_stop(ag->dns, NULL, NULL);
     ag->dns = NULL;
 out_api:

@@ -17,6 +17,7 @@
 #include "base/jsonw.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "ui/ui.h"
 
 /* OPT_UNSUP: a Consul key for a feature cairn lacks. `def` is the one value
  * that asks for nothing (Consul's "disabled": "-1", "false"; "" for none) and
@@ -268,8 +269,19 @@ static const struct opt opts[] = {
      "reload."},
     /* Consul keys cairn accepts and has nothing to do for. */
     {NULL, "disable_update_check", OPT_UNSUP, 0, "*", 0, 0, "(accepted: cairn never phones home)"},
-    {NULL, "ui", OPT_UNSUP, 0, "false", 0, 0, "the web UI"},
-    {NULL, "ui_config.enabled", OPT_UNSUP, 0, "false", 0, 0, "the web UI"},
+    /* ---- web UI (src/ui/) ---- */
+    {"ui", "ui_config.enabled", OPT_BOOL, OFF(ui_enabled), "false", 0, 0,
+     "Serve the web UI at ui_config.content_path, and redirect / there (on by default with "
+     "-dev)."},
+    {NULL, "ui", OPT_BOOL, OFF(ui_enabled), "false", 0, 0,
+     "Consul's older name for ui_config.enabled."},
+    {NULL, "ui_config.content_path", OPT_STR, OFF(ui_content_path), "/ui/", 0, 0,
+     "URL path the web UI is served under (\"ui\" and \"/ui\" mean \"/ui/\")."},
+    {NULL, "ui_config.dir", OPT_UNSUP, 0, "", 0, 0,
+     "serving the UI from a directory (it is built into the binary)"},
+    {NULL, "ui_config.metrics_provider", OPT_UNSUP, 0, "", 0, 0, "UI metrics providers"},
+    {NULL, "ui_config.metrics_proxy", OPT_UNSUP, 0, "", 0, 0, "the UI metrics proxy"},
+    {NULL, "ui_config.dashboard_url_templates", OPT_UNSUP, 0, "", 0, 0, "UI dashboard links"},
     {NULL, "ports.grpc", OPT_UNSUP, 0, "-1", 0, 0, "gRPC (xDS)"},
     {NULL, "ports.grpc_tls", OPT_UNSUP, 0, "-1", 0, 0, "gRPC over TLS"},
     {NULL, "ports.serf_wan", OPT_UNSUP, 0, "-1", 0, 0, "WAN gossip (federation)"},
@@ -382,7 +394,8 @@ static const struct opt opts[] = {
     {NULL, "retry_interval", OPT_UNSUP, 0, "", 0, 0, "a configurable join retry interval"},
     {NULL, "retry_max", OPT_UNSUP, 0, "0", 0, 0, "a bounded join retry count"},
     {NULL, "raft_protocol", OPT_UNSUP, 0, "3", 0, 0, "Raft protocol versions other than 3"},
-    {NULL, "ui_dir", OPT_UNSUP, 0, "", 0, 0, "the web UI"},
+    {NULL, "ui_dir", OPT_UNSUP, 0, "", 0, 0,
+     "serving the UI from a directory (it is built into the binary)"},
     {NULL, "advertise_addr_wan", OPT_UNSUP, 0, "", 0, 0, "WAN federation"},
     {NULL, "translate_wan_addrs", OPT_UNSUP, 0, "false", 0, 0, "WAN federation"},
     {NULL, "performance.leave_drain_time", OPT_UNSUP, 0, "", 0, 0, "a leave drain time"},
@@ -963,6 +976,10 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *hel
                 goto out;
         }
     }
+    /* Consul's dev mode turns the UI on; a file or flag may still turn it off. */
+    for (size_t i = 0; i < ngiven; i++)
+        if (given[i]->off == OFF(dev) && strcmp(values[i], "false") && strcmp(values[i], "0"))
+            cfg->ui_enabled = true;
     enum cfg_format fmt;
     if (cfg_format_parse(cfg->config_format, &fmt)) {
         snprintf(err, errcap, "flag -config-format: expected hcl or json, got \"%s\"",
@@ -1012,6 +1029,20 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, bool *hel
         rc = set_value(cfg, given[i], values[i], err, errcap, where);
         if (rc)
             goto out;
+    }
+    char uip[160];
+    if (!rc && ui_content_path(cfg->ui_content_path, uip, sizeof(uip), err, errcap)) {
+        rc = CN_EINVAL;
+        goto out;
+    }
+    if (!rc && strcmp(uip, cfg->ui_content_path)) {
+        char *d = cn_strdup(uip);
+        if (!d) {
+            rc = CN_ENOMEM;
+            goto out;
+        }
+        cn_free(cfg->ui_content_path);
+        cfg->ui_content_path = d;
     }
     if (cn_log_level_parse(cfg->log_level) < 0) {
         snprintf(err, errcap, "invalid log level \"%s\" (trace, debug, info, warn, error)",
@@ -1129,7 +1160,7 @@ int agent_config_diff_fixed(const struct agent_config *a, const struct agent_con
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
         if (!o->key || o->type == OPT_UNSUP || o->type == OPT_DEFS || o->type == OPT_LIST ||
-            !strcmp(o->key, "log_level"))
+            !strcmp(o->key, "log_level") || !strcmp(o->key, "ui") /* = ui_config.enabled */)
             continue;
         /* TLS files reload; agent/tls.c's caller says what of server RPC's mode is kept. */
         if (o->off >= OFF(tls_ca_file) && o->off <= OFF(verify_incoming_https))

@@ -54,6 +54,8 @@ struct agent_config {
     char *raft_election_timeout;  /* Go duration */
     char *ae_interval;            /* Go duration: client agents' full sync */
     bool enable_local_script_checks;
+    bool ui_enabled;       /* ui_config.enabled (or ui), -ui; -dev's default */
+    char *ui_content_path; /* ui_config.content_path, normalized: "/ui/" */
 
     /* TLS for checks (Consul's enable_agent_tls_for_checks, tls.defaults.ca_file) */
     bool enable_agent_tls_for_checks;

@@ -87,6 +87,13 @@ int agent_debug_config_json(const struct agent_config *c, const char *node_id,
     cn_jsonw_kbool(&w, "ServerMode", true);
     cn_jsonw_ki64(&w, "ServerPort", c->server_port);
     cn_jsonw_ki64(&w, "TxnMaxReqLen", c->txn_max_req_len);
+    cn_jsonw_key(&w, "UIConfig"); /* RuntimeConfig.UIConfig, what cairn has of it */
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "ContentPath", c->ui_content_path ? c->ui_content_path : "/ui/");
+    cn_jsonw_kstr(&w, "Dir", "");
+    cn_jsonw_kbool(&w, "Enabled", c->ui_enabled);
+    cn_jsonw_kstr(&w, "MetricsProvider", "");
+    cn_jsonw_obj_close(&w);
     cn_jsonw_obj_close(&w);
     return w.err;
 }

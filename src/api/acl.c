@@ -794,6 +794,13 @@ static void h_bootstrap(struct api_ctx *c)
                   state_acl_bootstrap_index(st));
         return;
     }
+    if (!state_acl_get(st, STATE_ACL_POLICY, API_ACL_GM_ID)) {
+        /* The leader writes the builtins first (a few log entries after it
+         * is elected): a token linking a policy not there yet would show
+         * none. */
+        api_error(c, 500, "The ACL system is still initializing; try again");
+        return;
+    }
     char acc[40], sec[40], tb[64];
     if (api__uuid(acc, sizeof(acc)) || api__uuid(sec, sizeof(sec))) {
         api_error(c, 500, "UUID generation failed");

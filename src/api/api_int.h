@@ -170,6 +170,8 @@ void api__metrics_applied(struct api_ctx *c);
 extern const struct api_route api_acl_routes[]; /* acl.c: /v1/acl/..., /v1/agent/token/ */
 /* Every route table, NULL-terminated (router.c), for the route checks. */
 extern const struct api_route *const api__route_tables[];
+/* ui_internal.c: /v1/internal/ui/services and /nodes (the web UI's lists) */
+extern const struct api_route api_ui_routes[];
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */

@@ -160,3 +160,14 @@ bool state__held_agrees(const struct state *s, const char *session)
         total++;
     return n == total;
 }
+
+void state_session_held_keys(const struct state *s, const char *session, state_key_cb cb, void *arg)
+{
+    struct avl_iter it;
+    struct avl *a;
+    struct pair_key k = {session, ""};
+    state__avl_seek(&it, s->held, &k, false, &state__held_ops);
+    while ((a = state__avl_next(&it)) && strcmp(HELD(a)->k.a, session) == 0)
+        if (cb(arg, HELD(a)->k.b))
+            return;
+}

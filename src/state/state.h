@@ -495,6 +495,10 @@ typedef int (*state_session_cb)(void *arg, const struct state_session *v);
 void state_sessions_foreach(const struct state *s, state_session_cb cb, void *arg);
 void state_node_sessions(const struct state *s, const char *node, state_session_cb cb, void *arg);
 size_t state_session_count(const struct state *s);
+/* The keys session `id` holds (acquired), in key order; cb returns nonzero
+ * to stop. O(log n + held). */
+typedef int (*state_key_cb)(void *arg, const char *key);
+void state_session_held_keys(const struct state *s, const char *id, state_key_cb cb, void *arg);
 /* Highest renew_index of any session ever (0: none): the leader's TTL timers
  * rescan when it moves. */
 uint64_t state_session_renew_index(const struct state *s);

@@ -134,7 +134,11 @@ def test_bootstrap_once(agent_factory, tmp_path):
     a.wait_ready = lambda timeout=60: wait_until(
         lambda: a.get("/v1/status/leader").json(), timeout=timeout, what="leader")
     a.start()
-    r = a.put("/v1/acl/bootstrap")
+    # until the leader wrote the builtins, bootstrap asks to try again
+    out = {}
+    wait_until(lambda: out.setdefault("r", a.put("/v1/acl/bootstrap")).status_code != 500
+               or out.pop("r") is None, what="bootstrap past initialization")
+    r = out["r"]
     assert r.status_code == 200, r.text
     t = r.json()
     assert t["Description"] == "Bootstrap Token (Global Management)"
