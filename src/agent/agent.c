@@ -625,6 +625,7 @@ static int run(struct agent *ag)
         .on_leave_arg = ag,
         .on_reload = reload,
         .on_reload_arg = ag,
+        .http_cache_bytes = (uint64_t)c->http_cache_max_bytes,
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);

@@ -43,6 +43,9 @@ struct api_config {
     void *on_leave_arg;
     api_reload_cb on_reload; /* NULL: /v1/agent/reload answers 500 */
     void *on_reload_arg;
+    /* Bytes of encoded catalog/health answers kept (api/cache.c); 0: no
+     * cache. */
+    uint64_t http_cache_bytes;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
@@ -56,6 +59,16 @@ int api_set_config_json(struct api *a, const char *config_json);
 /* Stop the API's own timers and watches (the leader's session TTL clocks):
  * call before srv_close. Requests are not served any more after it. */
 void api_stop(struct api *a);
+/* The cache of encoded answers (api/cache.c): counters since start. */
+struct api_cache_stats {
+    uint64_t entries, bytes, cap_bytes; /* now: answers kept, their bytes, the cap */
+    uint64_t hits, misses;              /* lookups of cacheable requests */
+    uint64_t stores;                    /* answers encoded and kept */
+    uint64_t evictions;                 /* dropped for room (LRU) */
+    uint64_t invalidations;             /* dropped because what they read changed */
+    uint64_t mismatches;                /* CAIRN_HTTP_CACHE_CHECK: hits that differed */
+};
+void api_cache_stats(const struct api *a, struct api_cache_stats *out);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
 

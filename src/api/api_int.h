@@ -33,9 +33,10 @@ struct api {
     uv_loop_t *loop;
     struct srv *srv;
     struct local *local;
-    struct api_config cfg; /* strings owned (copied) */
-    uint64_t rng;          /* xorshift state for query jitter */
-    struct api_sess *sess; /* session_ttl.c */
+    struct api_config cfg;   /* strings owned (copied) */
+    uint64_t rng;            /* xorshift state for query jitter */
+    struct api_sess *sess;   /* session_ttl.c */
+    struct api_cache *cache; /* cache.c; NULL when disabled */
 };
 
 struct api_ctx; /* one per request, freed when answered */
@@ -242,6 +243,38 @@ bool api_filter_test(const struct filter *f, const char *p, size_t n);
 void api__host_json(struct cn_jsonw *w);
 const char *api__host_arch(void);
 uint64_t api__host_ncpu(void);
+
+/* ---- encoded answers (cache.c) ------------------------------------------- */
+#define API_CACHE_KEY_MAX 2048 /* longer keys are not cached */
+struct api_cache_key {
+    char buf[API_CACHE_KEY_MAX];
+    size_t len;
+    uint64_t hash;
+    bool ok; /* a miss that api__cache_store may fill */
+};
+struct api_cache_hit { /* borrowed from the cache: valid until the next change */
+    const char *body;
+    size_t len;
+    uint64_t index;
+    enum state_table wt;
+    const char *wkey;
+    bool wprefix;
+};
+int api__cache_new(struct api *a, size_t cap_bytes); /* cap 0: no cache */
+void api__cache_free(struct api *a);
+/* May this request be answered from the cache (and fill it)? The one place
+ * ACL filtering plugs in (see cache.c). */
+bool api__cache_allowed(const struct api_ctx *c);
+/* Hit: h filled, true. Miss: key filled for api__cache_store. */
+bool api__cache_get(struct api_ctx *c, struct api_cache_key *key, struct api_cache_hit *h);
+/* Keep r's answer under key (a no-op unless key->ok and r qualifies). */
+void api__cache_store(struct api_ctx *c, const struct api_cache_key *key, const struct api_read *r);
+/* CAIRN_HTTP_CACHE_CHECK (tests): every hit is compared with a fresh read. */
+bool api__cache_checking(const struct api *a);
+void api__cache_mismatch(struct api_ctx *c);
+/* api_reply_read with a borrowed body (r->body unused and left alone). */
+void api__reply_read_bytes(struct api_ctx *c, const struct api_read *r, const char *body,
+                           size_t len);
 
 /* ---- blocking framework (blocking.c) -------------------------------------- */
 void api_run_read(struct api_ctx *c);

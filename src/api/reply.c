@@ -114,7 +114,8 @@ static bool route_caches(const struct api_route *r)
     return false;
 }
 
-void api_reply_read(struct api_ctx *c, struct api_read *r)
+void api__reply_read_bytes(struct api_ctx *c, const struct api_read *r, const char *body,
+                           size_t len)
 {
     struct srv *s = c->api->srv;
     char hdrs[512] = "";
@@ -136,9 +137,14 @@ void api_reply_read(struct api_ctx *c, struct api_read *r)
         n = (int)strnlen(hdrs, sizeof(hdrs) - 1);
     int status = r->status ? r->status : 200;
     const char *ct = r->content_type ? r->content_type : CT_JSON;
-    if (status == 404 && r->body.len == 0)
+    if (status == 404 && len == 0)
         ct = NULL;
-    respond(c, status, ct, hdrs, (size_t)n, r->body.p ? r->body.p : "", r->body.len);
+    respond(c, status, ct, hdrs, (size_t)n, body ? body : "", len);
+}
+
+void api_reply_read(struct api_ctx *c, struct api_read *r)
+{
+    api__reply_read_bytes(c, r, r->body.p, r->body.len);
     cn_buf_free(&r->body);
     cn_free(r->wkey);
     r->wkey = NULL;

@@ -51,7 +51,8 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
         a->cfg.max_query_ms = 10 * 60 * 1000;
     a->rng = cn_now_ns() | 1;
     if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
-        !a->cfg.version || !a->cfg.config_json || api__sess_new(a)) {
+        !a->cfg.version || !a->cfg.config_json || api__sess_new(a) ||
+        api__cache_new(a, (size_t)cfg->http_cache_bytes)) {
         api_free(a);
         return CN_ENOMEM;
     }
@@ -61,8 +62,10 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
 
 void api_stop(struct api *a)
 {
-    if (a)
+    if (a) {
         api__sess_free(a);
+        api__cache_free(a); /* its watches live in the server */
+    }
 }
 
 int api_set_config_json(struct api *a, const char *config_json)
@@ -80,6 +83,7 @@ void api_free(struct api *a)
     if (!a)
         return;
     api__sess_free(a);
+    api__cache_free(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);

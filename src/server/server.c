@@ -485,6 +485,11 @@ void srv_watch_disarm(struct srv *s, struct srv_watch *w)
         srv__watches_disarm(s->watches, w);
 }
 
+bool srv_watch_live(const struct srv *s, const struct srv_watch *w)
+{
+    return s->watches && srv__watches_live(s->watches, w);
+}
+
 size_t srv_watch_count(const struct srv *s)
 {
     return srv__watches_count(s->watches);

@@ -474,5 +474,8 @@ void srv__watches_fire_all(struct srv_watches *ws, uint64_t index);
 /* Run callbacks of everything fired so far (callbacks may re-arm). */
 void srv__watches_flush(struct srv_watches *ws);
 size_t srv__watches_count(const struct srv_watches *ws);
+/* Armed and not fired yet (a fired watch waits in the fired list until its
+ * callback runs). */
+bool srv__watches_live(const struct srv_watches *ws, const struct srv_watch *w);
 
 #endif

@@ -292,3 +292,8 @@ size_t srv__watches_count(const struct srv_watches *ws)
 {
     return ws->nwatches;
 }
+
+bool srv__watches_live(const struct srv_watches *ws, const struct srv_watch *w)
+{
+    return w->bucket && w->bucket != &ws->fired;
+}
