@@ -259,7 +259,12 @@ struct api_cache_hit { /* borrowed from the cache: valid until the next change *
     enum state_table wt;
     const char *wkey;
     bool wprefix;
+    void *ent; /* for api__cache_hold */
 };
+/* Keep a hit's body alive past the next change (one reference); the
+ * returned function drops it: http_respond_ref's release. */
+void api__cache_hold(void *ent);
+void api__cache_release(void *ent);
 int api__cache_new(struct api *a, size_t cap_bytes); /* cap 0: no cache */
 void api__cache_free(struct api *a);
 /* May this request be answered from the cache (and fill it)? The one place
@@ -272,9 +277,14 @@ void api__cache_store(struct api_ctx *c, const struct api_cache_key *key, const 
 /* CAIRN_HTTP_CACHE_CHECK (tests): every hit is compared with a fresh read. */
 bool api__cache_checking(const struct api *a);
 void api__cache_mismatch(struct api_ctx *c);
-/* api_reply_read with a borrowed body (r->body unused and left alone). */
+/* api_reply_read with a borrowed body (r->body unused and left alone);
+ * release(arg) (may be NULL) once the body is no longer needed
+ * (http_respond_ref). */
 void api__reply_read_bytes(struct api_ctx *c, const struct api_read *r, const char *body,
-                           size_t len);
+                           size_t len, void (*release)(void *), void *arg);
+void api__respond_raw_ref(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                          size_t hlen, const void *body, size_t len, void (*release)(void *),
+                          void *arg);
 
 /* ---- blocking framework (blocking.c) -------------------------------------- */
 void api_run_read(struct api_ctx *c);

@@ -101,15 +101,15 @@ static void serve_hit(struct api_ctx *c, const struct api_cache_hit *h)
     r.status = 200;
     r.index = h->index;
     bool park = c->min_index != 0 && h->index <= c->min_index;
-    if (!park || c->timed_out) {
-        api__reply_read_bytes(c, &r, h->body, h->len);
+    if (!park || c->timed_out ||
+        srv_watch_arm(c->api->srv, &c->watch, h->wt, h->wkey, h->wprefix, on_watch, c)) {
+        /* The bytes are written from the entry, which stays alive until
+         * then even if a change drops it from the cache meanwhile. */
+        api__cache_hold(h->ent);
+        api__reply_read_bytes(c, &r, h->body, h->len, api__cache_release, h->ent);
         return;
     }
     uint64_t left = park_left(c);
-    if (srv_watch_arm(c->api->srv, &c->watch, h->wt, h->wkey, h->wprefix, on_watch, c)) {
-        api__reply_read_bytes(c, &r, h->body, h->len);
-        return;
-    }
     http_req_park(c->req, left, on_timeout, on_abort);
 }
 

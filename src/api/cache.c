@@ -36,6 +36,7 @@
 #include <xxhash.h>
 
 #include "api/api_int.h"
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -43,16 +44,18 @@
 #define PARAMS_MAX 32
 
 struct cache_ent {
-    struct cache_ent *chain;        /* hash chain */
+    struct cache_ent *chain;         /* hash chain */
     struct cache_ent *newer, *older; /* LRU list */
     struct api_cache *cache;
     struct srv_watch watch;
     uint64_t hash;
     uint64_t index;
     size_t key_len, wkey_len, body_len, charge;
+    uint32_t refs; /* answers being written from the body */
     uint8_t wt;
     bool wprefix, has_wkey;
-    char data[]; /* key, watch key + NUL, body */
+    bool dropped; /* out of the cache, freed when refs reaches 0 */
+    char data[];  /* key, watch key + NUL, body */
 };
 
 struct api_cache {
@@ -107,7 +110,8 @@ static struct cache_ent **slot_of(struct api_cache *k, uint64_t h)
     return &k->slots[h & (k->nslots - 1)];
 }
 
-/* Unlink e from everything and free it. */
+/* Unlink e from everything and free it (once no answer is being written
+ * from it: see api__cache_hold). */
 static void ent_drop(struct api_cache *k, struct cache_ent *e)
 {
     for (struct cache_ent **p = slot_of(k, e->hash); *p; p = &(*p)->chain)
@@ -119,7 +123,23 @@ static void ent_drop(struct api_cache *k, struct cache_ent *e)
     srv_watch_disarm(k->api->srv, &e->watch);
     k->st.entries--;
     k->st.bytes -= e->charge;
-    cn_free(e);
+    e->dropped = true;
+    e->cache = NULL;
+    if (!e->refs)
+        cn_free(e);
+}
+
+void api__cache_hold(void *ent)
+{
+    ((struct cache_ent *)ent)->refs++;
+}
+
+void api__cache_release(void *ent)
+{
+    struct cache_ent *e = ent;
+    CN_ASSERT(e->refs > 0);
+    if (--e->refs == 0 && e->dropped)
+        cn_free(e);
 }
 
 static void on_fired(struct srv_watch *w, uint64_t index)
@@ -177,9 +197,9 @@ void api_cache_stats(const struct api *a, struct api_cache_stats *out)
 /* ---- what may be cached -------------------------------------------------- */
 
 static const char *const routes[] = {
-    "/v1/health/service/", "/v1/health/checks/", "/v1/health/node/",  "/v1/health/state/",
-    "/v1/catalog/service/", "/v1/catalog/services", "/v1/catalog/nodes", "/v1/catalog/node/",
-    "/v1/catalog/node-services/",
+    "/v1/health/service/", "/v1/health/checks/",   "/v1/health/node/",
+    "/v1/health/state/",   "/v1/catalog/service/", "/v1/catalog/services",
+    "/v1/catalog/nodes",   "/v1/catalog/node/",    "/v1/catalog/node-services/",
 };
 
 static bool route_cached(const struct api_route *r)
@@ -311,8 +331,8 @@ static void grow(struct api_cache *k)
 /* Does this read's result qualify (the default answer shape, a watch)? */
 static bool cacheable_result(const struct api_read *r)
 {
-    return r->status == 200 && !r->content_type && !r->extra_headers && !r->no_meta &&
-           !r->park && !r->index_ne && r->wt_set && r->body.len > 0;
+    return r->status == 200 && !r->content_type && !r->extra_headers && !r->no_meta && !r->park &&
+           !r->index_ne && r->wt_set && r->body.len > 0;
 }
 
 /* Look c's answer up. On a hit fills h and returns true. On a miss key->ok
@@ -345,6 +365,7 @@ bool api__cache_get(struct api_ctx *c, struct api_cache_key *key, struct api_cac
     h->wt = (enum state_table)e->wt;
     h->wkey = ent_wkey(e);
     h->wprefix = e->wprefix;
+    h->ent = e;
     return true;
 }
 

@@ -26,8 +26,9 @@ static void ctx_free(struct api_ctx *c)
  * canonicalises the name. */
 #define ACL_POLICY_HDR "X-Consul-Default-Acl-Policy: allow\r\n"
 
-void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
-                     size_t hlen, const void *body, size_t len)
+void api__respond_raw_ref(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                          size_t hlen, const void *body, size_t len, void (*release)(void *),
+                          void *arg)
 {
     char small[1024];
     size_t pl = sizeof(ACL_POLICY_HDR) - 1;
@@ -35,18 +36,24 @@ void api_respond_raw(struct http_req *req, int status, const char *ctype, const 
         memcpy(small, ACL_POLICY_HDR, pl);
         if (hlen)
             memcpy(small + pl, hdrs, hlen);
-        http_respond(req, status, ctype, small, pl + hlen, body, len);
+        http_respond_ref(req, status, ctype, small, pl + hlen, body, len, release, arg);
         return;
     }
     char *big = cn_malloc(pl + hlen);
     if (!big) {
-        http_respond(req, status, ctype, hdrs, hlen, body, len);
+        http_respond_ref(req, status, ctype, hdrs, hlen, body, len, release, arg);
         return;
     }
     memcpy(big, ACL_POLICY_HDR, pl);
     memcpy(big + pl, hdrs, hlen);
-    http_respond(req, status, ctype, big, pl + hlen, body, len);
+    http_respond_ref(req, status, ctype, big, pl + hlen, body, len, release, arg);
     cn_free(big);
+}
+
+void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                     size_t hlen, const void *body, size_t len)
+{
+    api__respond_raw_ref(req, status, ctype, hdrs, hlen, body, len, NULL, NULL);
 }
 
 static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs, size_t hlen,
@@ -115,7 +122,7 @@ static bool route_caches(const struct api_route *r)
 }
 
 void api__reply_read_bytes(struct api_ctx *c, const struct api_read *r, const char *body,
-                           size_t len)
+                           size_t len, void (*release)(void *), void *arg)
 {
     struct srv *s = c->api->srv;
     char hdrs[512] = "";
@@ -139,12 +146,14 @@ void api__reply_read_bytes(struct api_ctx *c, const struct api_read *r, const ch
     const char *ct = r->content_type ? r->content_type : CT_JSON;
     if (status == 404 && len == 0)
         ct = NULL;
-    respond(c, status, ct, hdrs, (size_t)n, body ? body : "", len);
+    struct http_req *req = c->req;
+    ctx_free(c);
+    api__respond_raw_ref(req, status, ct, hdrs, (size_t)n, body ? body : "", len, release, arg);
 }
 
 void api_reply_read(struct api_ctx *c, struct api_read *r)
 {
-    api__reply_read_bytes(c, r, r->body.p, r->body.len);
+    api__reply_read_bytes(c, r, r->body.p, r->body.len, NULL, NULL);
     cn_buf_free(&r->body);
     cn_free(r->wkey);
     r->wkey = NULL;
