@@ -332,6 +332,7 @@ void srv_close(struct srv *s)
         hs.commit = s->applied;
         stor_set_hard_state(s->st, &hs);
     }
+    srv__snapshot_at_close(s);
     while (s->props.head)
         srv__prop_finish(s, s->props.head, CN_ESHUTDOWN, NULL);
     while (s->reads.head)

@@ -376,6 +376,8 @@ void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
 /* snapshot.c: taking (fork child or thread), installing, restoring */
 void *srv__snapper_main(void *arg); /* the snapshot thread (fork fallback) */
 void srv__maybe_snapshot(struct srv *s);
+/* srv_close: snapshot the applied state if the log since the last is long. */
+void srv__snapshot_at_close(struct srv *s);
 /* Release a snapshot encode buffer (an anonymous mapping, see snapshot.c). */
 void srv__encbuf_unmap(struct cn_buf *b);
 void srv__on_snap_timer(uv_timer_t *t);

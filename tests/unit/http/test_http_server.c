@@ -252,8 +252,7 @@ static void handler(void *arg, struct http_req *req)
         l->f = f;
         memset(l->body, 'r', sizeof(l->body));
         f->ref_out++;
-        http_respond_ref(req, 200, "text/plain", NULL, 0, l->body, sizeof(l->body), ref_release,
-                         l);
+        http_respond_ref(req, 200, "text/plain", NULL, 0, l->body, sizeof(l->body), ref_release, l);
     } else if (strcmp(req->path, "/echo") == 0) {
         http_respond(req, 200, "application/octet-stream", NULL, 0, req->body, req->body_len);
     } else {
