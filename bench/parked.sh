@@ -31,11 +31,13 @@ APID=""
 trap '[ -n "$APID" ] && kill $APID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 
 one() {
-    local name=$1 bin=$2 port
+    local name=$1 bin=$2 port rport
     port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    rport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     rm -rf "$TMP/data"
+    : >"$TMP/$name.log"
     "$bin" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
-        -http-port="$port" -server-port=$((port + 1)) -dns-port=-1 -log-level=warn \
+        -http-port="$port" -server-port="$rport" -dns-port=-1 -log-level=info \
         2>"$TMP/$name.log" &
     APID=$!
     local _
@@ -46,16 +48,21 @@ one() {
     local out
     out=$(timeout 600 /usr/bin/python3 "$HERE/parked.py" --port "$port" --pid "$APID" \
         --n "$BENCH_PARKED" 2>"$TMP/$name.client")
-    grep -q '^PARKED connections' <<<"$out" || { say "parked: $name failed:"; tail -5 "$TMP/$name.log" "$TMP/$name.client" >&2; }
+    grep -q '^PARKED connections' <<<"$out" || { say "parked: $name failed:"; tail -n 5 "$TMP/$name.log" "$TMP/$name.client" >&2; }
     kill "$APID" 2>/dev/null
     wait "$APID" 2>/dev/null
     APID=""
+    # The agent's own account of the wake (server/watch.c logs herds >= 1000).
+    local srvms
+    srvms=$(grep -o 'woke [0-9]* watchers in [0-9]* ms' "$TMP/$name.log" | tail -1 | awk '{print $5}')
+    out+=$'\n'"PARKED server_wake_ms ${srvms:-?}"
     awk -v n="$name" '
         /^PARKED connections/ {c=$3} /^PARKED bytes_per_parked/ {b=$3}
         /^PARKED woken_by_key/ {w=$3} /^PARKED wake_all_ms/ {t=$3} /^PARKED wake_p50_ms/ {p=$3}
         /^PARKED woken_by_unrelated_1s/ {u=$3} /^PARKED server_cpu_ms/ {s=$3}
-        END {printf "%-5s parked %6s  %5s B each  unrelated woke %s  key woke %6s: all in %7s ms (p50 %s ms)%s\n",
-             n, c, b, u, w, t, p, s != "" ? "  agent CPU " s " ms" : ""}' <<<"$out"
+        /^PARKED server_wake_ms/ {sw=$3}
+        END {printf "%-5s parked %6s  %5s B each  unrelated woke %s  key woke %6s: client saw all in %7s ms (p50 %s ms); agent CPU %s ms, agent answered all in %s ms\n",
+             n, c, b, u, w, t, p, s, sw}' <<<"$out"
 }
 
 for round in $(seq 1 "$BENCH_ROUNDS"); do
