@@ -76,6 +76,7 @@ struct http_server {
     size_t nreq_free;
     struct http__wreq *wreq_free;
     size_t nwreq_free;
+    size_t nwreq_out; /* write requests not yet given back */
     char *rbuf; /* the one read buffer */
     time_t date_sec;
     char date[48]; /* "Date: ...\r\n" */
@@ -139,19 +140,25 @@ static struct http__wreq *wreq_get(struct http_server *srv, size_t need)
         srv->wreq_free = w->next_free;
         srv->nwreq_free--;
         w->release = NULL;
+        srv->nwreq_out++;
         return w;
     }
-    size_t cap = need <= WREQ_SMALL ? WREQ_SMALL : need;
+    /* Small answers get a poolable block, except in a herd (thousands of
+     * parked queries answered at once): more blocks out than the pool keeps
+     * would each touch 4 KiB of fresh memory for a few hundred bytes. */
+    size_t cap = need <= WREQ_SMALL && srv->nwreq_out < WREQ_FREE_MAX ? WREQ_SMALL : need;
     w = cn_malloc(sizeof(*w) + cap);
     if (w) {
         w->cap = cap;
         w->release = NULL;
+        srv->nwreq_out++;
     }
     return w;
 }
 
 static void wreq_put(struct http_server *srv, struct http__wreq *w)
 {
+    srv->nwreq_out--;
     if (w->release) {
         w->release(w->release_arg);
         w->release = NULL;
