@@ -77,7 +77,7 @@ struct http_server {
     struct http__wreq *wreq_free;
     size_t nwreq_free;
     size_t nwreq_out; /* write requests not yet given back */
-    char *rbuf; /* the one read buffer */
+    char *rbuf;       /* the one read buffer */
     time_t date_sec;
     char date[48]; /* "Date: ...\r\n" */
     size_t date_len;

@@ -55,8 +55,7 @@ VARIANTS = [
     "/v1/health/service/nosuch",
     "/v1/health/checks/web",
     "/v1/health/node/n1",
-    "/v1/health/state/passing",
-    "/v1/health/state/any",
+    "/v1/health/checks/web?node-meta=rack:r1",
     "/v1/catalog/service/web",
     "/v1/catalog/service/web?tag=dev",
     "/v1/catalog/services",
@@ -245,3 +244,18 @@ def test_cache_disabled(agent_factory):
     read(cfg, "/v1/health/service/web")
     st = cache_stats(cfg)
     assert st["hits"] == 0 and st["entries"] == 0 and st["cap_bytes"] == 0
+
+
+def test_health_state_not_cached(agent_factory, monkeypatch):
+    """/v1/health/state shows ServiceTags and filters by ?node-meta, which
+    change without a check write: never served from the cache."""
+    monkeypatch.setenv("CAIRN_HTTP_CACHE_CHECK", "abort")
+    a = agent_factory("cache6")
+    register(a, 1)
+    for _ in range(2):
+        read(a, "/v1/health/state/any")
+    h = cache_stats(a)["hits"]
+    register(a, 1, tags=["changed"])
+    r = read(a, "/v1/health/state/any").json()
+    assert any(c.get("ServiceTags") == ["changed"] for c in r)
+    assert cache_stats(a)["hits"] == h
