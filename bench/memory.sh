@@ -146,10 +146,11 @@ fi
 
 # ---- restart time --------------------------------------------------------------
 if ! skip restart; then
-    H=$(free_port)
+    H=$(free_port); HS=$(free_port)
     run1() {
         "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/single" -node=s1 -datacenter=dc1 \
-            -client=127.0.0.1 -http-port="$H" -log-level=warn >/dev/null 2>>"$TMP/single.log" &
+            -client=127.0.0.1 -http-port="$H" -server-port="$HS" -dns-port=-1 -log-level=warn \
+            >/dev/null 2>>"$TMP/single.log" &
         SPID=$!; PIDS+=("$SPID")
     }
     serving() { # WHAT: seconds from spawn until a read of the last key answers

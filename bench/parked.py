@@ -17,6 +17,7 @@ human summary. Bounded: n connections, every wait has a timeout."""
 import argparse
 import asyncio
 import http.client
+import os
 import resource
 import sys
 import time
@@ -28,6 +29,13 @@ def rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def cpu_ms(pid):
+    """utime + stime of pid in ms (/proc/PID/stat fields 14 and 15)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
 def put(port, key, value):
@@ -127,12 +135,14 @@ async def run(args):
 
     # The watched key: everyone wakes.
     before = len(st.returned)
+    cpu0 = cpu_ms(args.pid)
     t0 = time.monotonic()
     put(args.port, args.key, b"1")
     deadline = time.monotonic() + 60
     while len(st.returned) < st.connected and time.monotonic() < deadline:
         await asyncio.sleep(0.005)
     woken = len(st.returned) - before
+    cpu_wake = cpu_ms(args.pid) - cpu0
     t_all = (max(st.returned) - t0) if st.returned and woken else float("nan")
     times = sorted(t - t0 for t in st.returned[before:])
     t_p50 = times[len(times) // 2] if times else float("nan")
@@ -150,6 +160,9 @@ async def run(args):
     print("PARKED woken_by_key %d" % woken)
     print("PARKED wake_all_ms %.1f" % (t_all * 1000))
     print("PARKED wake_p50_ms %.1f" % (t_p50 * 1000))
+    # The agent's CPU time from the write to the last answer: what waking
+    # costs the server, whatever the (single-threaded Python) client adds.
+    print("PARKED server_cpu_ms %.0f" % cpu_wake)
     print("PARKED statuses %s" % ",".join("%d:%d" % kv for kv in sorted(st.statuses.items())))
     print("parked %d queries (%d connect errors): %.0f bytes each; unrelated write woke %d; "
           "key write woke %d in %.1f ms (p50 %.1f ms)"

@@ -901,6 +901,7 @@ static int run(struct agent *ag)
                 .agent_recovery = c->acl_agent_recovery,
                 .token_min_ttl_ns = acl_min,
                 .token_max_ttl_ns = acl_max},
+        .http_cache_bytes = (uint64_t)c->http_cache_max_bytes,
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);

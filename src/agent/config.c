@@ -236,6 +236,10 @@ static const struct opt opts[] = {
      "Largest /v1/txn body in bytes (413 above)."},
     {NULL, "limits.http_max_body", OPT_INT, OFF(http_max_body), "8388608", 1024, INT64_C(256) << 20,
      "Largest HTTP request body in bytes (413 above)."},
+    {NULL, "http_cache_max_bytes", OPT_INT, OFF(http_cache_max_bytes), "16777216", 0,
+     INT64_C(1) << 40,
+     "Bytes of encoded catalog and health listings the HTTP API keeps, each until what it read "
+     "changes (least recently used dropped first; 0: no cache). cairn's own key."},
     {NULL, "default_query_time", OPT_DUR, OFF(default_query_time), "5m", 0, 0,
      "Blocking-query wait when ?wait is not given."},
     {NULL, "max_query_time", OPT_DUR, OFF(max_query_time), "10m", 0, 0,

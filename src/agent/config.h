@@ -84,7 +84,8 @@ struct agent_config {
     int64_t kv_max_value_size;
     int64_t txn_max_req_len;
     int64_t http_max_body;
-    char *default_query_time; /* Go duration */
+    int64_t http_cache_max_bytes; /* api/cache.c */
+    char *default_query_time;     /* Go duration */
     char *max_query_time;
     char *config_files[16];
     size_t nconfig_files;

@@ -287,6 +287,21 @@ static void h_self(struct api_ctx *c)
     /* client agents' requests this server is serving (parked ones included) */
     kstat(&w, "client_requests", api_remote_count(c->api));
     cn_jsonw_obj_close(&w);
+    /* The cache of encoded listings (api/cache.c). */
+    struct api_cache_stats cs;
+    api_cache_stats(c->api, &cs);
+    cn_jsonw_key(&w, "http_cache");
+    cn_jsonw_obj_open(&w);
+    kstat(&w, "entries", cs.entries);
+    kstat(&w, "bytes", cs.bytes);
+    kstat(&w, "cap_bytes", cs.cap_bytes);
+    kstat(&w, "hits", cs.hits);
+    kstat(&w, "misses", cs.misses);
+    kstat(&w, "stores", cs.stores);
+    kstat(&w, "evictions", cs.evictions);
+    kstat(&w, "invalidations", cs.invalidations);
+    kstat(&w, "mismatches", cs.mismatches);
+    cn_jsonw_obj_close(&w);
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "acl", "disabled");

@@ -68,6 +68,9 @@ struct api_config {
      * force-leave act on it. NULL (gossip disabled): members lists this agent. */
     struct gossip_net *gossip;
     struct api_acl_config acl;
+    /* Bytes of encoded catalog/health answers kept (api/cache.c); 0: no
+     * cache. */
+    uint64_t http_cache_bytes;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
@@ -86,6 +89,16 @@ void api_stop(struct api *a);
 int api_serve_clients(struct api *a);
 /* Client requests being served now (parked blocking queries included). */
 size_t api_remote_count(const struct api *a);
+/* The cache of encoded answers (api/cache.c): counters since start. */
+struct api_cache_stats {
+    uint64_t entries, bytes, cap_bytes; /* now: answers kept, their bytes, the cap */
+    uint64_t hits, misses;              /* lookups of cacheable requests */
+    uint64_t stores;                    /* answers encoded and kept */
+    uint64_t evictions;                 /* dropped for room (LRU) */
+    uint64_t invalidations;             /* dropped because what they read changed */
+    uint64_t mismatches;                /* CAIRN_HTTP_CACHE_CHECK: hits that differed */
+};
+void api_cache_stats(const struct api *a, struct api_cache_stats *out);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
 

@@ -42,6 +42,7 @@ struct api {
     struct api_sess *sess;       /* session_ttl.c */
     struct api_connect *connect; /* connect_ca.c */
     struct api_remote *remote;   /* remote.c: client agents' requests served here */
+    struct api_cache *cache;     /* cache.c; NULL when disabled */
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -394,6 +395,47 @@ const char *api__acl_policy_hdr(const struct api *a);
 /* Builtins (acl_objs.c). */
 #define API_ACL_GM_ID "00000000-0000-0000-0000-000000000001"
 #define API_ACL_ANON_ID "00000000-0000-0000-0000-000000000002"
+/* ---- encoded answers (cache.c) ------------------------------------------- */
+#define API_CACHE_KEY_MAX 2048 /* longer keys are not cached */
+struct api_cache_key {
+    char buf[API_CACHE_KEY_MAX];
+    size_t len;
+    uint64_t hash;
+    bool ok; /* a miss that api__cache_store may fill */
+};
+struct api_cache_hit { /* borrowed from the cache: valid until the next change */
+    const char *body;
+    size_t len;
+    uint64_t index;
+    enum state_table wt;
+    const char *wkey;
+    bool wprefix;
+    void *ent; /* for api__cache_hold */
+};
+/* Keep a hit's body alive past the next change (one reference); the
+ * returned function drops it: http_respond_ref's release. */
+void api__cache_hold(void *ent);
+void api__cache_release(void *ent);
+int api__cache_new(struct api *a, size_t cap_bytes); /* cap 0: no cache */
+void api__cache_free(struct api *a);
+/* May this request be answered from the cache (and fill it)? The one place
+ * ACL filtering plugs in (see cache.c). */
+bool api__cache_allowed(const struct api_ctx *c);
+/* Hit: h filled, true. Miss: key filled for api__cache_store. */
+bool api__cache_get(struct api_ctx *c, struct api_cache_key *key, struct api_cache_hit *h);
+/* Keep r's answer under key (a no-op unless key->ok and r qualifies). */
+void api__cache_store(struct api_ctx *c, const struct api_cache_key *key, const struct api_read *r);
+/* CAIRN_HTTP_CACHE_CHECK (tests): every hit is compared with a fresh read. */
+bool api__cache_checking(const struct api *a);
+void api__cache_mismatch(struct api_ctx *c);
+/* api_reply_read with a borrowed body (r->body unused and left alone);
+ * release(arg) (may be NULL) once the body is no longer needed
+ * (http_respond_ref). */
+void api__reply_read_bytes(struct api_ctx *c, const struct api_read *r, const char *body,
+                           size_t len, void (*release)(void *), void *arg);
+void api__respond_raw_ref(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                          size_t hlen, const void *body, size_t len, void (*release)(void *),
+                          void *arg);
 
 /* ---- blocking framework (blocking.c) -------------------------------------- */
 void api_run_read(struct api_ctx *c);

@@ -67,8 +67,63 @@ void api_run_read(struct api_ctx *c)
         on_barrier(c, CN_ENOMEM);
 }
 
+/* The deadline of a request about to park (set once, on its first park). */
+static uint64_t park_left(struct api_ctx *c)
+{
+    uint64_t now = cn_now_ms();
+    if (!c->deadline_ms) {
+        uint64_t wait = c->wait_ms ? c->wait_ms : c->api->cfg.default_query_ms;
+        c->deadline_ms = now + wait + jitter(c->api, wait);
+    }
+    return c->deadline_ms > now ? c->deadline_ms - now : 0;
+}
+
+/* CAIRN_HTTP_CACHE_CHECK: the hit must be what the read gives now. */
+static void check_hit(struct api_ctx *c, const struct api_cache_hit *h)
+{
+    struct api_read r;
+    memset(&r, 0, sizeof(r));
+    r.status = 200;
+    c->route->read(c, &r);
+    uint64_t idx = r.index ? r.index : 1;
+    if (r.status != 200 || idx != h->index || r.body.len != h->len ||
+        memcmp(r.body.p, h->body, h->len) != 0)
+        api__cache_mismatch(c);
+    cn_buf_free(&r.body);
+    cn_free(r.wkey);
+}
+
+/* An answer from the cache (api/cache.c): the same decisions as below for a
+ * read that answered 200 with the entry's index and watch. */
+static void serve_hit(struct api_ctx *c, const struct api_cache_hit *h)
+{
+    struct api_read r;
+    memset(&r, 0, sizeof(r));
+    r.status = 200;
+    r.index = h->index;
+    bool park = c->min_index != 0 && h->index <= c->min_index;
+    if (!park || c->timed_out ||
+        srv_watch_arm(c->api->srv, &c->watch, h->wt, h->wkey, h->wprefix, on_watch, c)) {
+        /* The bytes are written from the entry, which stays alive until
+         * then even if a change drops it from the cache meanwhile. */
+        api__cache_hold(h->ent);
+        api__reply_read_bytes(c, &r, h->body, h->len, api__cache_release, h->ent);
+        return;
+    }
+    uint64_t left = park_left(c);
+    http_req_park(c->req, left, on_timeout, on_abort);
+}
+
 static void run_read(struct api_ctx *c)
 {
+    struct api_cache_key key;
+    struct api_cache_hit hit;
+    if (api__cache_get(c, &key, &hit)) {
+        if (api__cache_checking(c->api))
+            check_hit(c, &hit);
+        serve_hit(c, &hit);
+        return;
+    }
     struct api_read r;
     memset(&r, 0, sizeof(r));
     r.status = 200;
@@ -85,6 +140,7 @@ static void run_read(struct api_ctx *c)
         cn_free(r.wkey);
         return;
     }
+    api__cache_store(c, &key, &r);
     uint64_t idx = r.index ? r.index : 1;
     bool unmoved = r.index_ne ? idx == c->min_index : idx <= c->min_index;
     bool park = r.park || (c->min_index != 0 && unmoved && !r.no_meta);
@@ -93,18 +149,13 @@ static void run_read(struct api_ctx *c)
         return;
     }
     /* Park (or stay parked). */
-    uint64_t now = cn_now_ms();
-    if (!c->deadline_ms) {
-        uint64_t wait = c->wait_ms ? c->wait_ms : c->api->cfg.default_query_ms;
-        c->deadline_ms = now + wait + jitter(c->api, wait);
-    }
+    uint64_t left = park_left(c);
     if (srv_watch_arm(c->api->srv, &c->watch, r.wt, r.wkey, r.wprefix, on_watch, c)) {
         api_reply_read(c, &r); /* out of memory: answer now rather than never */
         return;
     }
     cn_buf_free(&r.body);
     cn_free(r.wkey);
-    uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 0;
     http_req_park(c->req, left, on_timeout, on_abort);
 }
 

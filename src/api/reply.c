@@ -30,7 +30,8 @@ void api__ctx_free(struct api_ctx *c)
 #define ACL_POLICY_HDR "X-Consul-Default-Acl-Policy: allow\r\n"
 
 static void respond_pol(struct http_req *req, const char *pol, int status, const char *ctype,
-                        const char *hdrs, size_t hlen, const void *body, size_t len)
+                        const char *hdrs, size_t hlen, const void *body, size_t len,
+                        void (*release)(void *), void *arg)
 {
     if (req->tag)
         api__metrics_observe(req);
@@ -40,30 +41,39 @@ static void respond_pol(struct http_req *req, const char *pol, int status, const
         memcpy(small, pol, pl);
         if (hlen)
             memcpy(small + pl, hdrs, hlen);
-        http_respond(req, status, ctype, small, pl + hlen, body, len);
+        http_respond_ref(req, status, ctype, small, pl + hlen, body, len, release, arg);
         return;
     }
     char *big = cn_malloc(pl + hlen);
     if (!big) {
-        http_respond(req, status, ctype, hdrs, hlen, body, len);
+        http_respond_ref(req, status, ctype, hdrs, hlen, body, len, release, arg);
         return;
     }
     memcpy(big, pol, pl);
     memcpy(big + pl, hdrs, hlen);
-    http_respond(req, status, ctype, big, pl + hlen, body, len);
+    http_respond_ref(req, status, ctype, big, pl + hlen, body, len, release, arg);
     cn_free(big);
 }
 
 void api_respond_raw(struct http_req *req, int status, const char *ctype, const char *hdrs,
                      size_t hlen, const void *body, size_t len)
 {
-    respond_pol(req, ACL_POLICY_HDR, status, ctype, hdrs, hlen, body, len);
+    respond_pol(req, ACL_POLICY_HDR, status, ctype, hdrs, hlen, body, len, NULL, NULL);
 }
 
 void api__respond_api(const struct api *a, struct http_req *req, int status, const char *ctype,
                       const void *body, size_t len)
 {
-    respond_pol(req, api__acl_policy_hdr(a), status, ctype, NULL, 0, body, len);
+    respond_pol(req, api__acl_policy_hdr(a), status, ctype, NULL, 0, body, len, NULL, NULL);
+}
+
+/* A cache hit's borrowed body (cache.c): the cache serves no request while
+ * ACLs are on (api__cache_allowed), so the policy header is the default's. */
+void api__respond_raw_ref(struct http_req *req, int status, const char *ctype, const char *hdrs,
+                          size_t hlen, const void *body, size_t len, void (*release)(void *),
+                          void *arg)
+{
+    respond_pol(req, ACL_POLICY_HDR, status, ctype, hdrs, hlen, body, len, release, arg);
 }
 
 static void respond(struct api_ctx *c, int status, const char *ctype, const char *hdrs, size_t hlen,
@@ -72,7 +82,7 @@ static void respond(struct api_ctx *c, int status, const char *ctype, const char
     struct http_req *req = c->req;
     const char *pol = api__acl_policy_hdr(c->api);
     api__ctx_free(c);
-    respond_pol(req, pol, status, ctype, hdrs, hlen, body, len);
+    respond_pol(req, pol, status, ctype, hdrs, hlen, body, len, NULL, NULL);
 }
 
 void api_error(struct api_ctx *c, int status, const char *fmt, ...)
@@ -142,7 +152,8 @@ static bool route_caches(const struct api_route *r)
     return false;
 }
 
-void api_reply_read(struct api_ctx *c, struct api_read *r)
+void api__reply_read_bytes(struct api_ctx *c, const struct api_read *r, const char *body,
+                           size_t len, void (*release)(void *), void *arg)
 {
     struct srv *s = c->api->srv;
     char hdrs[512] = "";
@@ -167,9 +178,16 @@ void api_reply_read(struct api_ctx *c, struct api_read *r)
         n = (int)strnlen(hdrs, sizeof(hdrs) - 1);
     int status = r->status ? r->status : 200;
     const char *ct = r->content_type ? r->content_type : CT_JSON;
-    if (status == 404 && r->body.len == 0)
+    if (status == 404 && len == 0)
         ct = NULL;
-    respond(c, status, ct, hdrs, (size_t)n, r->body.p ? r->body.p : "", r->body.len);
+    struct http_req *req = c->req;
+    api__ctx_free(c);
+    api__respond_raw_ref(req, status, ct, hdrs, (size_t)n, body ? body : "", len, release, arg);
+}
+
+void api_reply_read(struct api_ctx *c, struct api_read *r)
+{
+    api__reply_read_bytes(c, r, r->body.p, r->body.len, NULL, NULL);
     cn_buf_free(&r->body);
     cn_free(r->wkey);
     r->wkey = NULL;

@@ -111,6 +111,14 @@ const struct http_param *http_req_param(const struct http_req *req, const char *
 void http_respond(struct http_req *req, int status, const char *content_type,
                   const char *extra_headers, size_t extra_len, const void *body, size_t body_len);
 
+/* http_respond with the body borrowed instead of copied: it is written from
+ * where it is, and release(release_arg) runs exactly once when it is no
+ * longer needed (written, failed, or nothing to send), possibly before this
+ * returns. release NULL: http_respond. */
+void http_respond_ref(struct http_req *req, int status, const char *content_type,
+                      const char *extra_headers, size_t extra_len, const void *body,
+                      size_t body_len, void (*release)(void *), void *release_arg);
+
 /* Park: call on_timeout (exactly once) after timeout_ms unless answered or
  * aborted first. on_abort as above. Re-parking replaces the deadline. While
  * the server drains (http_server_drain) on_timeout runs at once, before this

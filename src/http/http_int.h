@@ -84,10 +84,12 @@ struct http__req {
     char inline_arena[]; /* up to HTTP__REQ_BLOCK */
 };
 
-/* One block holds the request and its first arena bytes: enough for a typical
- * Consul client request (a few headers and parameters) so that a parked
- * blocking query costs one conn + one block, well under 2 KiB. */
-#define HTTP__REQ_BLOCK 1280
+/* One block holds the request and its first arena bytes: enough for a
+ * Consul client's blocking query (the Go client's four headers, a token and
+ * four parameters: test_parked_request_fits_inline) so that a parked query
+ * costs one conn (528 B with malloc's header), one block (784) and the API's
+ * context (224): about 1.5 KiB. Bigger requests take overflow blocks. */
+#define HTTP__REQ_BLOCK 768
 
 struct http__req *http__req_new(struct http_server *srv);
 void http__req_free(struct http__req *r);

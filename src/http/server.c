@@ -35,6 +35,8 @@ struct http__wreq {
     uv_write_t w;
     struct http__conn *c;
     struct http__wreq *next_free;
+    void (*release)(void *); /* a borrowed body (http_respond_ref): done with it */
+    void *release_arg;
     size_t cap;
     char data[];
 };
@@ -76,7 +78,8 @@ struct http_server {
     size_t nreq_free;
     struct http__wreq *wreq_free;
     size_t nwreq_free;
-    char *rbuf; /* the one read buffer */
+    size_t nwreq_out; /* write requests not yet given back */
+    char *rbuf;       /* the one read buffer */
     time_t date_sec;
     char date[48]; /* "Date: ...\r\n" */
     size_t date_len;
@@ -139,17 +142,30 @@ static struct http__wreq *wreq_get(struct http_server *srv, size_t need)
         w = srv->wreq_free;
         srv->wreq_free = w->next_free;
         srv->nwreq_free--;
+        w->release = NULL;
+        srv->nwreq_out++;
         return w;
     }
-    size_t cap = need <= WREQ_SMALL ? WREQ_SMALL : need;
+    /* Small answers get a poolable block, except in a herd (thousands of
+     * parked queries answered at once): more blocks out than the pool keeps
+     * would each touch 4 KiB of fresh memory for a few hundred bytes. */
+    size_t cap = need <= WREQ_SMALL && srv->nwreq_out < WREQ_FREE_MAX ? WREQ_SMALL : need;
     w = cn_malloc(sizeof(*w) + cap);
-    if (w)
+    if (w) {
         w->cap = cap;
+        w->release = NULL;
+        srv->nwreq_out++;
+    }
     return w;
 }
 
 static void wreq_put(struct http_server *srv, struct http__wreq *w)
 {
+    srv->nwreq_out--;
+    if (w->release) {
+        w->release(w->release_arg);
+        w->release = NULL;
+    }
     if (w->cap == WREQ_SMALL && !srv->stopping && srv->nwreq_free < WREQ_FREE_MAX) {
         w->next_free = srv->wreq_free;
         srv->wreq_free = w;
@@ -394,20 +410,25 @@ static void tls_write_cb(void *arg, int status)
     write_finished(arg, status);
 }
 
-static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len)
+/* Write w's len bytes, then the borrowed body `ref` (w->release set) if any. */
+static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len, const void *ref,
+                      size_t ref_len)
 {
     w->c = c;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    uv_buf_t b[2] = {uv_buf_init(w->data, (unsigned)len),
+                     uv_buf_init((char *)ref, (unsigned)ref_len)};
     if (c->tls) {
-        /* The plaintext is copied into TLS records: the buffer goes back now. */
-        int rc = tls_conn_write(c->tls, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb, c);
+        /* The plaintext is copied into TLS records: the buffer (and a
+         * borrowed body, released by wreq_put) goes back now. */
+        int rc =
+            tls_conn_write(c->tls, (uv_stream_t *)&c->tcp, b, ref_len ? 2 : 1, tls_write_cb, c);
         wreq_put(c->srv, w);
         if (rc)
             return rc;
         c->writes++;
         return 0;
     }
-    int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, b, ref_len ? 2 : 1, write_cb);
     if (rc) {
         wreq_put(c->srv, w);
         return rc;
@@ -416,10 +437,12 @@ static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len)
     return 0;
 }
 
-/* Format the whole response into one buffer and write it with one uv_write. */
+/* Format the whole response into one buffer and write it with one uv_write;
+ * with `release`, the body is borrowed (written from where it is, then
+ * released) instead of copied. */
 static int write_response(struct http__conn *c, int status, const char *ctype, const char *extra,
                           size_t extra_len, const void *body, size_t body_len, bool head, bool keep,
-                          bool http10)
+                          bool http10, void (*release)(void *), void *release_arg)
 {
     struct http_server *s = c->srv;
     if (status < 100 || status > 999)
@@ -427,11 +450,19 @@ static int write_response(struct http__conn *c, int status, const char *ctype, c
     const char *rs = reason(status);
     size_t rlen = strlen(rs), clen = ctype ? strlen(ctype) : 0;
     date_refresh(s);
+    bool ref = release && !head && body_len;
     size_t need = 13 + rlen + 2 + s->date_len + (ctype ? 14 + clen + 2 : 0) + 16 + 20 + 2 + 24 +
-                  extra_len + 2 + (head ? 0 : body_len);
+                  extra_len + 2 + (head || ref ? 0 : body_len);
     struct http__wreq *w = wreq_get(s, need);
-    if (!w)
+    if (!w) {
+        if (release)
+            release(release_arg);
         return CN_ENOMEM;
+    }
+    if (release) {
+        w->release = release;
+        w->release_arg = release_arg;
+    }
     char *o = w->data;
     o = put(o, "HTTP/1.1 ", 9);
     *o++ = (char)('0' + status / 100);
@@ -456,9 +487,9 @@ static int write_response(struct http__conn *c, int status, const char *ctype, c
     if (extra_len)
         o = put(o, extra, extra_len);
     o = put(o, "\r\n", 2);
-    if (!head && body_len)
+    if (!head && body_len && !ref)
         o = put(o, body, body_len);
-    return conn_write(c, w, (size_t)(o - w->data));
+    return conn_write(c, w, (size_t)(o - w->data), ref ? body : NULL, ref ? body_len : 0);
 }
 
 static void shutdown_cb(uv_shutdown_t *sr, int status)
@@ -526,7 +557,7 @@ static void conn_fail(struct http__conn *c, int status)
     char body[64];
     int n = snprintf(body, sizeof(body), "%s\n", rs);
     if (write_response(c, status, "text/plain; charset=utf-8", NULL, 0, body, (size_t)n, false,
-                       false, false) != 0) {
+                       false, false, NULL, NULL) != 0) {
         conn_close(c);
         return;
     }
@@ -564,17 +595,23 @@ static void dispatch(struct http__conn *c)
     c->srv->opt.handler(c->srv->opt.handler_arg, &r->pub);
 }
 
-void http_respond(struct http_req *req, int status, const char *content_type,
-                  const char *extra_headers, size_t extra_len, const void *body, size_t body_len)
+void http_respond_ref(struct http_req *req, int status, const char *content_type,
+                      const char *extra_headers, size_t extra_len, const void *body,
+                      size_t body_len, void (*release)(void *), void *release_arg)
 {
     struct http__req *r = (struct http__req *)req;
     if (r->virt) {
+        /* the answer is handed over (copied) during the call */
         http__virt_respond(r, status, content_type, extra_headers, extra_len, body, body_len);
+        if (release)
+            release(release_arg);
         return;
     }
     struct http__conn *c = r->conn;
     if (!c) {
         http__req_free(r);
+        if (release)
+            release(release_arg);
         return;
     }
     struct http_server *s = c->srv;
@@ -587,7 +624,8 @@ void http_respond(struct http_req *req, int status, const char *content_type,
     bool keep = (r->flags & HTTP__R_KEEP_ALIVE) && !s->stopping;
     s->stats.requests++;
     int rc = write_response(c, status, content_type, extra_headers, extra_len, body, body_len,
-                            req->method == HTTP_M_HEAD, keep, r->flags & HTTP__R_HTTP10);
+                            req->method == HTTP_M_HEAD, keep, r->flags & HTTP__R_HTTP10, release,
+                            release_arg);
     http__req_free(r);
     if (rc) {
         conn_close(c);
@@ -657,7 +695,7 @@ int http_stream_start(struct http_req *req, int status, const char *content_type
     if (extra_len)
         o = put(o, extra_headers, extra_len);
     o = put(o, "\r\n", 2);
-    int rc = conn_write(c, w, (size_t)(o - w->data));
+    int rc = conn_write(c, w, (size_t)(o - w->data), NULL, 0);
     if (rc)
         return CN_EIO;
     conn_update(c); /* no deadline while streaming; keep reading to see EOF */
@@ -684,7 +722,7 @@ int http_stream_write(struct http_req *req, const void *p, size_t n)
     o = put(o, p, n);
     if (chunked)
         o = put(o, "\r\n", 2);
-    return conn_write(c, w, (size_t)(o - w->data)) ? CN_EIO : 0;
+    return conn_write(c, w, (size_t)(o - w->data), NULL, 0) ? CN_EIO : 0;
 }
 
 size_t http_stream_queued(const struct http_req *req)
@@ -709,7 +747,7 @@ void http_stream_end(struct http_req *req, bool ok)
         ok && (r->flags & HTTP__R_KEEP_ALIVE) && !(r->flags & HTTP__R_HTTP10) && !s->stopping;
     if (ok && (r->flags & HTTP__R_CHUNKED)) {
         struct http__wreq *w = wreq_get(s, 5);
-        if (!w || conn_write(c, w, (size_t)(put(w->data, "0\r\n\r\n", 5) - w->data))) {
+        if (!w || conn_write(c, w, (size_t)(put(w->data, "0\r\n\r\n", 5) - w->data), NULL, 0)) {
             http__req_free(r);
             conn_close(c);
             return;
@@ -728,6 +766,13 @@ void http_stream_end(struct http_req *req, bool ok)
         return;
     }
     conn_run(c, NULL, 0);
+}
+
+void http_respond(struct http_req *req, int status, const char *content_type,
+                  const char *extra_headers, size_t extra_len, const void *body, size_t body_len)
+{
+    http_respond_ref(req, status, content_type, extra_headers, extra_len, body, body_len, NULL,
+                     NULL);
 }
 
 void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on_timeout,
@@ -1075,7 +1120,7 @@ static void on_continue(struct http__parser *p)
     if (!w)
         return; /* the client sends the body after a while anyway */
     memcpy(w->data, msg, sizeof(msg) - 1);
-    if (conn_write(c, w, sizeof(msg) - 1) != 0)
+    if (conn_write(c, w, sizeof(msg) - 1, NULL, 0) != 0)
         c->close_after_write = true;
 }
 

@@ -368,6 +368,7 @@ void srv_close(struct srv *s)
         hs.commit = s->applied;
         stor_set_hard_state(s->st, &hs);
     }
+    srv__snapshot_at_close(s);
     while (s->props.head)
         srv__prop_finish(s, s->props.head, CN_ESHUTDOWN, NULL);
     while (s->reads.head)
@@ -538,6 +539,11 @@ void srv_watch_disarm(struct srv *s, struct srv_watch *w)
 {
     if (s->watches)
         srv__watches_disarm(s->watches, w);
+}
+
+bool srv_watch_live(const struct srv *s, const struct srv_watch *w)
+{
+    return s->watches && srv__watches_live(s->watches, w);
 }
 
 size_t srv_watch_count(const struct srv *s)

@@ -233,6 +233,10 @@ struct srv_watch {
 int srv_watch_arm(struct srv *s, struct srv_watch *w, enum state_table t, const char *key,
                   bool prefix, srv_watch_cb cb, void *data);
 void srv_watch_disarm(struct srv *s, struct srv_watch *w); /* no-op if not armed */
+/* Armed and its data unchanged since: false once a change that fires it has
+ * been applied, even before its callback ran (callbacks run after the whole
+ * batch; a reader between the two must not trust what the watch guards). */
+bool srv_watch_live(const struct srv *s, const struct srv_watch *w);
 /* Watches armed now (parked blocking queries and other waiters). */
 size_t srv_watch_count(const struct srv *s);
 

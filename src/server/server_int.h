@@ -409,6 +409,8 @@ void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
 /* snapshot.c: taking (fork child or thread), installing, restoring */
 void *srv__snapper_main(void *arg); /* the snapshot thread (fork fallback) */
 void srv__maybe_snapshot(struct srv *s);
+/* srv_close: snapshot the applied state if the log since the last is long. */
+void srv__snapshot_at_close(struct srv *s);
 /* Release a snapshot encode buffer (an anonymous mapping, see snapshot.c). */
 void srv__encbuf_unmap(struct cn_buf *b);
 void srv__on_snap_timer(uv_timer_t *t);
@@ -525,5 +527,8 @@ void srv__watches_fire_all(struct srv_watches *ws, uint64_t index);
 /* Run callbacks of everything fired so far (callbacks may re-arm). */
 void srv__watches_flush(struct srv_watches *ws);
 size_t srv__watches_count(const struct srv_watches *ws);
+/* Armed and not fired yet (a fired watch waits in the fired list until its
+ * callback runs). */
+bool srv__watches_live(const struct srv_watches *ws, const struct srv_watch *w);
 
 #endif

@@ -298,6 +298,40 @@ static int snapshot_in_process(struct srv *s)
     return 0;
 }
 
+/* A clean close (srv_close, the loop and the writer stopped) with many
+ * entries applied since the last snapshot: snapshot now, in process, so the
+ * next start restores the state from one file instead of replaying the log
+ * through the state machine (100k KV pairs in 1,570 txn entries: ~0.4 s of
+ * replay and 100 MB of memory touched, against a restore of the snapshot).
+ * Below SNAP_AT_CLOSE_MIN entries the replay is cheap and the stop stays
+ * quick. Failure only costs the next start its replay. */
+#define SNAP_AT_CLOSE_MIN 1024
+void srv__snapshot_at_close(struct srv *s)
+{
+    if (!s->st || s->write_err || !s->raft || s->applied <= s->last_snap_index ||
+        s->applied - s->last_snap_index < SNAP_AT_CLOSE_MIN || !s->applied_term)
+        return;
+    uint64_t t0 = uv_hrtime();
+    struct raft_conf c;
+    snap_conf(s, &c);
+    struct cn_buf b;
+    int rc = encbuf_map(&b, snap_estimate(s));
+    if (!rc)
+        rc = snap_header(&b, &c);
+    if (!rc)
+        rc = state_snapshot_encode(s->state, &b);
+    if (!rc)
+        rc = stor_snapshot_save(s->st, s->applied, s->applied_term, b.p, b.len, SNAP_RETAIN);
+    if (rc)
+        cn_warn("server", "snapshot at close (index %llu): %s; the next start replays the log",
+                (unsigned long long)s->applied, cn_strerror(rc));
+    else
+        cn_info("server", "snapshot at close: index %llu, %zu bytes in %llu ms",
+                (unsigned long long)s->applied, b.len,
+                (unsigned long long)((uv_hrtime() - t0) / 1000000));
+    srv__encbuf_unmap(&b);
+}
+
 /* Consul's cadence (raft_snapshot_threshold and raft_snapshot_interval). */
 void srv__maybe_snapshot(struct srv *s)
 {

@@ -10,7 +10,9 @@
  * write touches no parked query. */
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "server/server_int.h"
 
@@ -279,16 +281,34 @@ void srv__watches_fire_all(struct srv_watches *ws, uint64_t index)
             fire_bucket(ws, ws->slots[i], index); /* unlinks it from the slot */
 }
 
+/* Wakes of at least this many watchers at once are logged with their
+ * duration (bench/parked.sh reads it: the callbacks answer the parked
+ * queries, so this is the server's side of a herd's wake). */
+#define FLUSH_LOG_MIN 1000
+
 void srv__watches_flush(struct srv_watches *ws)
 {
+    if (!ws->fired.head)
+        return;
+    uint64_t t0 = cn_now_ns();
+    size_t n = 0;
     while (ws->fired.head) {
         struct srv_watch *w = ws->fired.head;
         srv__watches_disarm(ws, w);
         w->cb(w, w->fired_index);
+        n++;
     }
+    if (n >= FLUSH_LOG_MIN)
+        cn_info("server", "woke %zu watchers in %llu ms", n,
+                (unsigned long long)((cn_now_ns() - t0) / 1000000));
 }
 
 size_t srv__watches_count(const struct srv_watches *ws)
 {
     return ws->nwatches;
+}
+
+bool srv__watches_live(const struct srv_watches *ws, const struct srv_watch *w)
+{
+    return w->bucket && w->bucket != &ws->fired;
 }

@@ -11,6 +11,7 @@
 
 #include "base/mem.h"
 #include "http/http.h"
+#include "http/http_int.h"
 
 /* What the callback saw, copied out (the request is valid only in the call). */
 struct seen {
@@ -58,6 +59,33 @@ static void collect(void *arg, struct http_req *req)
 static int parse(const char *s, struct seen *out)
 {
     return http_parse_buffer(s, strlen(s), 1024, 4096, collect, out);
+}
+
+/* A blocking query as Consul's Go client sends it (and cairn's parked.py,
+ * and wrk's GET) fits the request's inline block: a parked query costs one
+ * connection and one block of HTTP__REQ_BLOCK bytes, no overflow block. */
+static void inline_cb(void *arg, struct http_req *req)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    *(int *)arg = r->arena.blocks == NULL ? 1 : 2;
+}
+
+static void test_parked_request_fits_inline(void **state)
+{
+    (void)state;
+    static const char *const reqs[] = {
+        "GET /v1/health/service/web?dc=dc1&index=123456&passing=1&wait=300000ms HTTP/1.1\r\n"
+        "Host: 127.0.0.1:8500\r\nUser-Agent: Go-http-client/1.1\r\n"
+        "X-Consul-Token: 0b8ab1bb-8e4d-4b5e-a5a4-1a2b3c4d5e6f\r\nAccept-Encoding: gzip\r\n\r\n",
+        "GET /v1/kv/bench/parked?index=12345&wait=5m HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "GET /v1/health/service/web HTTP/1.1\r\nHost: 127.0.0.1:8500\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        int fits = 0;
+        assert_int_equal(http_parse_buffer(reqs[i], strlen(reqs[i]), 8192, 1024, inline_cb, &fits),
+                         0);
+        assert_int_equal(fits, 1);
+    }
 }
 
 static void test_methods(void **state)
@@ -314,7 +342,7 @@ int main(void)
         cmocka_unit_test(test_query),   cmocka_unit_test(test_headers),
         cmocka_unit_test(test_body),    cmocka_unit_test(test_limits),
         cmocka_unit_test(test_garbage), cmocka_unit_test(test_pipelined),
-        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_oom),     cmocka_unit_test(test_parked_request_fits_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

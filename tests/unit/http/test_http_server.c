@@ -126,6 +126,7 @@ struct fx {
     struct http_req *later_req;
     /* Loop-side observations. */
     int dispatched, aborts, timeouts, parked_seen, conns_seen;
+    int ref_out, ref_released; /* http_respond_ref bodies lent and given back */
     char order[128];
     bool later_answered_before_next;
     /* Client-side observations. */
@@ -196,6 +197,19 @@ static void on_timeout(struct http_req *req)
     http_respond(req, 200, "text/plain", "X-Why: timeout\r\n", 16, "timeout", 7);
 }
 
+struct lent {
+    struct fx *f;
+    char body[6000]; /* larger than a pooled write buffer */
+};
+
+static void ref_release(void *arg)
+{
+    struct lent *l = arg;
+    l->f->ref_released++;
+    memset(l->body, 'X', sizeof(l->body)); /* a write that used it late would show */
+    free(l);
+}
+
 static void handler(void *arg, struct http_req *req)
 {
     struct fx *f = arg;
@@ -233,6 +247,12 @@ static void handler(void *arg, struct http_req *req)
         memset(body, 'f', sizeof(body));
         memcpy(body, req->path, req->path_len + 1);
         http_respond(req, 200, NULL, NULL, 0, body, sizeof(body));
+    } else if (strcmp(req->path, "/ref") == 0) {
+        struct lent *l = malloc(sizeof(*l));
+        l->f = f;
+        memset(l->body, 'r', sizeof(l->body));
+        f->ref_out++;
+        http_respond_ref(req, 200, "text/plain", NULL, 0, l->body, sizeof(l->body), ref_release, l);
     } else if (strcmp(req->path, "/echo") == 0) {
         http_respond(req, 200, "application/octet-stream", NULL, 0, req->body, req->body_len);
     } else {
@@ -325,6 +345,46 @@ static void test_keepalive(void **state)
     assert_string_equal(strstr(f.r[3].head, "\r\n\r\n"), "\r\n\r\n"); /* no body */
     assert_int_equal(f.stats.requests, 4);
     assert_int_equal(f.conns_seen, 1);
+}
+
+static void c_ref(struct fx *f)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    client_open(c, f->port);
+    client_puts(c, "GET /ref HTTP/1.1\r\n\r\nGET /ref HTTP/1.1\r\n\r\n");
+    for (int i = 0; i < 2; i++)
+        if (client_read(c, &f->r[f->nresp]) == 0)
+            f->nresp++;
+    client_puts(c, "HEAD /ref HTTP/1.1\r\n\r\n");
+    char b[1024];
+    ssize_t n = recv(c->fd, b, sizeof(b) - 1, 0);
+    if (n > 0) {
+        b[n] = '\0';
+        snprintf(f->r[3].head, sizeof(f->r[3].head), "%s", b);
+    }
+    close(c->fd);
+    free(c);
+}
+
+/* A borrowed body is sent as it was lent and given back exactly once, also
+ * when nothing of it is sent (HEAD). */
+static void test_respond_ref(void **state)
+{
+    struct fx f = {0};
+    struct http_options o = {0};
+    fx_run(&f, &o, c_ref);
+    assert_int_equal(f.nresp, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(f.r[i].status, 200);
+        assert_int_equal(f.r[i].body_len, 6000);
+        for (size_t j = 0; j < 6000; j++)
+            if (f.r[i].body[j] != 'r')
+                fail_msg("byte %zu of answer %d is %c", j, i, f.r[i].body[j]);
+    }
+    assert_non_null(strstr(f.r[3].head, "Content-Length: 6000\r\n"));
+    assert_string_equal(strstr(f.r[3].head, "\r\n\r\n"), "\r\n\r\n");
+    assert_int_equal(f.ref_out, 3);
+    assert_int_equal(f.ref_released, 3);
 }
 
 static void c_pipelined(struct fx *f)
@@ -681,6 +741,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_respond_ref),
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_pipeline_flood),
         cmocka_unit_test(test_connection_close),

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Restart time of a single server holding N KV pairs: from exec to the first
+successful read of a key written last, after a clean stop (SIGTERM) and
+after kill -9. Prints numbers, never passes or fails on them.
+
+  CAIRN_BIN=build/release/cairn /usr/bin/python3 bench/restart.py
+  BENCH_BASE_BIN=/tmp/old/cairn CAIRN_BIN=... /usr/bin/python3 bench/restart.py   (A/B)
+
+BENCH_KEYS (100000) pairs of a 32-byte key and a 256-byte value are loaded
+once (bench/load.py kv-cairn: /v1/txn batches of 64) into a data dir, and
+that agent is killed with SIGKILL (so the seed holds the log and no
+snapshot). Each measured run copies the seed (every binary starts from the
+same files), starts the binary on it, waits until it serves, stops it (clean
+stop: SIGTERM; kill -9: SIGKILL), starts it again and times that start:
+exec until GET /v1/kv/<last key> answers 200, polled every 2 ms.
+BENCH_ROUNDS (3) rounds, the binaries alternating within each. CPU = the
+agent's user+system time from exec to that first answer (what the restart
+costs whatever else runs on the machine). BENCH_SEED_ARGS: extra agent
+arguments for the loading run (e.g. -raft-snapshot-threshold=1000). The agent's
+log (-log-level=info) is kept for the last run of each kind.
+"""
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import load  # noqa: E402
+
+BIN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build/release/cairn"))
+BASE = os.environ.get("BENCH_BASE_BIN", "")
+KEYS = int(os.environ.get("BENCH_KEYS", "100000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Agent:
+    def __init__(self, binary, data, log, extra=()):
+        self.http = free_port()
+        self.argv = [binary, "agent", "-server", "-bootstrap", "-data-dir=" + data,
+                     "-node=s1", "-client=127.0.0.1", "-http-port=%d" % self.http,
+                     "-server-port=%d" % free_port(), "-dns-port=-1",
+                     "-log-level=info"] + list(extra)
+        self.log = log
+        self.proc = None
+
+    def start(self):
+        with open(self.log, "ab") as f:
+            self.t0 = time.monotonic()
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=f,
+                                         stderr=f)
+
+    def serving(self, key, timeout=60):
+        """Seconds from exec until GET /v1/kv/key answers 200."""
+        deadline = self.t0 + timeout
+        while time.monotonic() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.http, timeout=2)
+                c.request("GET", "/v1/kv/" + key)
+                r = c.getresponse()
+                r.read()
+                c.close()
+                if r.status == 200:
+                    took = time.monotonic() - self.t0
+                    with open("/proc/%d/stat" % self.proc.pid) as f:
+                        fl = f.read().rsplit(")", 1)[1].split()
+                    self.cpu = (int(fl[11]) + int(fl[12])) / os.sysconf("SC_CLK_TCK")
+                    return took
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise SystemExit("agent exited: see " + self.log)
+            time.sleep(0.002)
+        raise SystemExit("not serving after %ds: see %s" % (timeout, self.log))
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(60)
+
+
+def put(port, key, value):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("PUT", "/v1/kv/" + key, body=value)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    assert r.status == 200, r.status
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="restart.", dir=os.environ.get("BENCH_TMPDIR",
+                                                                 os.path.join(ROOT, "build")))
+    try:
+        seed = os.path.join(tmp, "seed")
+        a = Agent(BIN, seed, os.path.join(tmp, "seed.log"),
+                  os.environ.get("BENCH_SEED_ARGS", "").split())
+        a.start()
+        t = time.monotonic()
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", a.http, timeout=2)
+                c.request("GET", "/v1/status/leader")
+                r = c.getresponse()
+                body = r.read()
+                c.close()
+                if r.status == 200 and body not in (b'""', b""):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() - t > 60:
+                raise SystemExit("seed agent did not start")
+            time.sleep(0.05)
+        t = time.monotonic()
+        load.kv_cairn(a.http, KEYS)
+        put(a.http, "mem-last", b"x")
+        print("loaded %d keys in %.1f s" % (KEYS, time.monotonic() - t), file=sys.stderr)
+        a.stop(signal.SIGKILL)
+        bins = [("base", BASE), ("new", BIN)] if BASE else [("new", BIN)]
+        print("%-5s %-5s %-12s %8s %8s" % ("round", "bin", "after", "serving", "CPU"))
+        for rnd in range(1, ROUNDS + 1):
+            for name, b in bins:
+                d = os.path.join(tmp, "d-" + name)
+                log = os.path.join(tmp, "%s.log" % name)
+                for after, sig in (("clean stop", signal.SIGTERM), ("kill -9", signal.SIGKILL)):
+                    # The seed as kill -9 left it (the log, no snapshot); this
+                    # binary serves it, stops by `sig`, and starts again.
+                    shutil.rmtree(d, ignore_errors=True)
+                    shutil.copytree(seed, d)
+                    x = Agent(b, d, log)
+                    x.start()
+                    x.serving("mem-last")
+                    x.stop(sig)
+                    x = Agent(b, d, log)
+                    x.start()
+                    s = x.serving("mem-last")
+                    print("%-5d %-5s %-12s %7.3fs %7.3fs" % (rnd, name, after, s, x.cpu),
+                          flush=True)
+                    x.stop(signal.SIGKILL)
+        if os.environ.get("BENCH_KEEP"):
+            print("kept " + tmp, file=sys.stderr)
+    finally:
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
