@@ -872,13 +872,7 @@ int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, si
                                .tls = opt->tls,
                                .tls_outgoing = opt->tls_outgoing,
                                .tls_server_name = opt->tls_server_name};
-    if (opt->tls) {
-        SSL_CTX_up_ref(opt->tls);
-        s->tls = opt->tls;
-        s->tls_outgoing = opt->tls_outgoing;
-    }
-    if (opt->tls_server_name)
-        snprintf(s->tls_name, sizeof(s->tls_name), "%s", opt->tls_server_name);
+    srv__keep_tls(s, opt);
     char xerr[256] = "";
     int rc = xport_start(s->loop, &xo, &s->x, xerr, sizeof(xerr));
     if (rc) {

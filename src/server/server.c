@@ -49,6 +49,17 @@ static int fail_open(struct srv *s, int rc)
     return rc;
 }
 
+void srv__keep_tls(struct srv *s, const struct srv_options *opt)
+{
+    if (opt->tls) {
+        SSL_CTX_up_ref(opt->tls); /* released in srv_close */
+        s->tls = opt->tls;
+        s->tls_outgoing = opt->tls_outgoing;
+    }
+    if (opt->tls_server_name)
+        snprintf(s->tls_name, sizeof(s->tls_name), "%s", opt->tls_server_name);
+}
+
 int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, char *err,
              size_t errcap)
 {
@@ -168,13 +179,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
                                    .tls_outgoing = opt->tls_outgoing,
                                    .tls_required = opt->tls_required,
                                    .tls_server_name = opt->tls_server_name};
-        if (opt->tls) {
-            SSL_CTX_up_ref(opt->tls);
-            s->tls = opt->tls;
-            s->tls_outgoing = opt->tls_outgoing;
-        }
-        if (opt->tls_server_name)
-            snprintf(s->tls_name, sizeof(s->tls_name), "%s", opt->tls_server_name);
+        srv__keep_tls(s, opt);
         char xerr[256] = "";
         rc = xport_start(loop, &xo, &s->x, xerr, sizeof(xerr));
         if (rc) {

@@ -362,6 +362,9 @@ void srv__on_handle_closed(uv_handle_t *h); /* h->data is the srv: handles-- */
 /* recover.c: what storage holds at open */
 /* Read data_dir/raft-id, or create it with a random id. */
 int srv__load_id(const char *data_dir, uint64_t *id, char *err, size_t errcap);
+/* Keep the server RPC TLS settings of opt (a reference to the context):
+ * srv_open for a server, srv__client_open for a client agent. */
+void srv__keep_tls(struct srv *s, const struct srv_options *opt);
 /* Bootstrap a lone server's empty storage, restore the snapshot and the log
  * after it into s->state and a new s->raft. 0 or an error described in err
  * (s is then closed by the caller). */
