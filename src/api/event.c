@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "base/regex.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/text.h"
@@ -35,10 +36,8 @@
 /* Compile a filter; on error writes Consul's "Invalid <what> filter: ..." */
 static int compile(regex_t *re, const char *pat, const char *what, char *err, size_t cap)
 {
-    int rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB);
-    if (rc) {
-        char why[160];
-        regerror(rc, re, why, sizeof(why));
+    char why[160];
+    if (cn_regcomp(re, pat, REG_EXTENDED | REG_NOSUB, why, sizeof(why))) {
         snprintf(err, cap, "Invalid %s filter: %s", what, why);
         return -1;
     }
@@ -221,8 +220,9 @@ static bool accepted(struct api_ctx *c, const struct state_event *e)
 {
     const char *node = c->api->cfg.node_name;
     regex_t re, tre;
+    char why[160];
     if (*e->node_filter) {
-        if (regcomp(&re, e->node_filter, REG_EXTENDED | REG_NOSUB))
+        if (cn_regcomp(&re, e->node_filter, REG_EXTENDED | REG_NOSUB, why, sizeof(why)))
             return false;
         bool ok = regexec(&re, node, 0, NULL, 0) == 0;
         regfree(&re);
@@ -231,11 +231,11 @@ static bool accepted(struct api_ctx *c, const struct state_event *e)
     }
     if (!*e->service_filter)
         return true;
-    if (regcomp(&re, e->service_filter, REG_EXTENDED | REG_NOSUB))
+    if (cn_regcomp(&re, e->service_filter, REG_EXTENDED | REG_NOSUB, why, sizeof(why)))
         return false;
     struct svc_match m = {&re, NULL, false};
     if (*e->tag_filter) {
-        if (regcomp(&tre, e->tag_filter, REG_EXTENDED | REG_NOSUB)) {
+        if (cn_regcomp(&tre, e->tag_filter, REG_EXTENDED | REG_NOSUB, why, sizeof(why))) {
             regfree(&re);
             return false;
         }

@@ -17,6 +17,7 @@
 #include "api/api_int.h"
 #include "api/decode_int.h"
 #include "api/query.h"
+#include "base/regex.h"
 #include "base/dur.h"
 #include "base/err.h"
 #include "base/json.h"
@@ -156,12 +157,9 @@ static int validate(struct api_pq *q, char *err, size_t cap)
             return api__fail(err, cap, "Bad Template.Type '%s'", q->tmpl_type);
         if (*q->tmpl_regexp) {
             regex_t re;
-            int rc = regcomp(&re, q->tmpl_regexp, REG_EXTENDED);
-            if (rc) {
-                char why[128];
-                regerror(rc, &re, why, sizeof(why));
+            char why[128];
+            if (cn_regcomp(&re, q->tmpl_regexp, REG_EXTENDED, why, sizeof(why)))
                 return api__fail(err, cap, "Bad Regexp: %s", why);
-            }
             regfree(&re);
         }
         CN_TRY(check_vars(q->service, err, cap));
@@ -490,8 +488,9 @@ int api__pq_render(const struct api_pq *q, const char *name, struct api_pq *out,
     regex_t re;
     bool have_re = false;
     if (*q->tmpl_regexp) {
-        if (regcomp(&re, q->tmpl_regexp, REG_EXTENDED))
-            return api__fail(err, cap, "Bad Regexp");
+        char why[128];
+        if (cn_regcomp(&re, q->tmpl_regexp, REG_EXTENDED, why, sizeof(why)))
+            return api__fail(err, cap, "Bad Regexp: %s", why);
         have_re = true;
         if (regexec(&re, name, 10, x.m, 0) == 0)
             x.nm = 10;

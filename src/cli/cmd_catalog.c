@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "base/regex.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/json.h"
@@ -179,8 +180,9 @@ int cli__run_members(struct cli_ctx *c, const struct cli_args *a)
 {
     const char *status_re = cli__flag_str(a, "status", ".*");
     regex_t re;
-    if (regcomp(&re, status_re, REG_EXTENDED | REG_NOSUB) != 0) {
-        fprintf(c->err, "Failed to compile status regexp: %s\n", status_re);
+    char why[160];
+    if (cn_regcomp(&re, status_re, REG_EXTENDED | REG_NOSUB, why, sizeof(why)) != 0) {
+        fprintf(c->err, "Failed to compile status regexp: %s: %s\n", status_re, why);
         return 1;
     }
     struct cli_resp r = {0};

@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "base/regex.h"
 #include "base/buf.h"
 #include "base/json.h"
 #include "cli/cli_int.h"
@@ -26,8 +27,9 @@ static int check_re(struct cli_ctx *c, const char *what, const char *re)
     regex_t r;
     if (!*re)
         return 0;
-    if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB)) {
-        fprintf(c->err, "Failed to compile %s filter regexp\n", what);
+    char why[160];
+    if (cn_regcomp(&r, re, REG_EXTENDED | REG_NOSUB, why, sizeof(why))) {
+        fprintf(c->err, "Failed to compile %s filter regexp: %s\n", what, why);
         return 1;
     }
     regfree(&r);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/regex.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/text.h"
@@ -763,12 +764,10 @@ static int validate(struct node *nd, const struct filter_field *schema, char *er
             snprintf(err, errcap, "Failed to compile regular expression \"%s\": NUL byte", nd->raw);
             return CN_EINVAL;
         }
-        int rc = regcomp(&nd->re, nd->raw, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char rb[256];
-            regerror(rc, &nd->re, rb, sizeof(rb));
+        char rb[256];
+        if (cn_regcomp(&nd->re, nd->raw, REG_EXTENDED | REG_NOSUB, rb, sizeof(rb))) {
             snprintf(err, errcap, "Failed to compile regular expression \"%s\": %s", nd->raw, rb);
-            return rc == REG_ESPACE ? CN_ENOMEM : CN_EINVAL;
+            return CN_EINVAL;
         }
         nd->has_re = true;
     }

@@ -154,6 +154,11 @@ def test_filter_error_texts(seeded):
     assert r.status_code == 400
     assert r.text.startswith(
         'Failed to create boolean expression evaluator: Failed to compile regular expression "("')
+    # A pattern glibc would expand into gigabytes is refused with RE2's words.
+    r = seeded.get("/v1/catalog/nodes", params={"filter": 'Node matches "(a{50}){50}"'})
+    assert (r.status_code, r.text) == (400, (
+        'Failed to create boolean expression evaluator: Failed to compile regular expression '
+        '"(a{50}){50}": expression too large'))
 
 
 def test_filter_blocking_query(seeded):

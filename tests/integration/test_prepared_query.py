@@ -177,6 +177,14 @@ def test_errors(cat):
     assert create(cat, {"Name": "dup", "Service": {"Service": "redis"}}, 500) == (
         "name 'dup' aliases an existing query name")
     assert create(cat, {"Name": "x", "Service": 5}, 400).startswith("Request decode failed: ")
+    # A template pattern that would expand past the bound, or over RE2's repeat
+    # limit, is refused before glibc compiles it (base/regex.c).
+    for pat, why in [("(a{100}){100}", "expression too large"),
+                     ("x{1001}", "invalid repeat count: `{1001}`")]:
+        assert create(cat, {"Name": "t-", "Template": {"Type": "name_prefix_match",
+                                                        "Regexp": pat},
+                            "Service": {"Service": "redis"}}, 500) == (
+            "Invalid prepared query: Bad Regexp: " + why)
     r = cat.put_json("/v1/query/00000000-0000-0000-0000-000000000000",
                      {"Name": "z", "Service": {"Service": "redis"}})
     assert (r.status_code, r.text) == (

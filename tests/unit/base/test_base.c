@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "base/regex.h"
 #include "base/text.h"
 #include "base/assert.h"
 #include "base/buf.h"
@@ -401,6 +402,64 @@ static void test_text_helpers(void **st)
     assert_ptr_equal(at, buf + 7);
 }
 
+/* cn_regcomp refuses what RE2 refuses and what glibc would expand beyond the
+ * bound, and compiles the patterns people write. */
+static void test_regex_bounds(void **state)
+{
+    (void)state;
+    char why[128];
+    regex_t re;
+    const char *ok[] = {"^geo-db-(.*?)-([^\\-]+?)$",
+                        "[a-z]{1000}",
+                        "(ab){300}",
+                        "a{2,1000}",
+                        "[(){}]{1000}",
+                        "a{",
+                        "x{1,}",
+                        "(a?){300}",
+                        "[[:alpha:]]+\\.",
+                        "\\(a{1000}\\)"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_int_equal(cn_regex_check(ok[i], why, sizeof(why)), 0);
+    }
+    assert_int_equal(cn_regcomp(&re, "^web-([0-9]+)$", REG_EXTENDED, why, sizeof(why)), 0);
+    regmatch_t m[2];
+    assert_int_equal(regexec(&re, "web-42", 2, m, 0), 0);
+    assert_int_equal(m[1].rm_so, 4);
+    regfree(&re);
+
+    struct {
+        const char *pat, *why;
+    } bad[] = {
+        {"a{1001}", "invalid repeat count: `{1001}`"},
+        {"a{1,1001}", "invalid repeat count: `{1,1001}`"},
+        {"a{99999999999999999999}", "invalid repeat count: `{99999999999999999999}`"},
+        {"(a{100}){100}", "expression too large"},
+        {"a{10}{10}{10}{10}", "expression too large"},
+        {"((a?){64}){64}", "expression too large"},
+        {"(a)\\1", "invalid escape sequence: `\\1`"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(cn_regcomp(&re, bad[i].pat, REG_EXTENDED, why, sizeof(why)), -1);
+        assert_string_equal(why, bad[i].why);
+    }
+    /* A literal longer than the bound, and nesting deeper than RE2's. */
+    char big[CN_REGEX_MAX_NODES + 2];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    assert_int_equal(cn_regex_check(big, why, sizeof(why)), -1);
+    assert_string_equal(why, "expression too large");
+    char deep[2 * CN_REGEX_MAX_DEPTH + 3];
+    memset(deep, '(', CN_REGEX_MAX_DEPTH + 1);
+    memset(deep + CN_REGEX_MAX_DEPTH + 1, ')', CN_REGEX_MAX_DEPTH + 1);
+    deep[sizeof(deep) - 1] = 0;
+    assert_int_equal(cn_regex_check(deep, why, sizeof(why)), -1);
+    assert_string_equal(why, "expression nests too deeply");
+    /* regcomp's own errors come through with its words. */
+    assert_int_equal(cn_regcomp(&re, "a(b", REG_EXTENDED, why, sizeof(why)), -1);
+    assert_true(strlen(why) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_invariant_aborts_with_location),
         cmocka_unit_test(test_assert_checked_in_test_builds),
         cmocka_unit_test(test_text_helpers),
+        cmocka_unit_test(test_regex_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
