@@ -37,12 +37,14 @@ struct api {
     uv_loop_t *loop;
     struct srv *srv;
     struct local *local;
-    struct api_config cfg;       /* strings owned (copied) */
-    uint64_t rng;                /* xorshift state for query jitter */
-    struct api_sess *sess;       /* session_ttl.c */
-    struct api_connect *connect; /* connect_ca.c */
-    struct api_remote *remote;   /* remote.c: client agents' requests served here */
-    struct api_cache *cache;     /* cache.c; NULL when disabled */
+    struct api_config cfg;        /* strings owned (copied) */
+    uint64_t rng;                 /* xorshift state for query jitter */
+    struct api_sess *sess;        /* session_ttl.c */
+    struct api_connect *connect;  /* connect_ca.c */
+    struct api_remote *remote;    /* remote.c: client agents' requests served here */
+    struct api_cache *cache;      /* cache.c; NULL when disabled */
+    api_dns_remote_fn dns_remote; /* dns_remote.c: client agents' DNS queries (servers) */
+    void *dns_remote_arg;
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -173,6 +175,7 @@ extern const struct api_route api_acl_routes[]; /* acl.c: /v1/acl/..., /v1/agent
 extern const struct api_route *const api__route_tables[];
 /* ui_internal.c: /v1/internal/ui/services and /nodes (the web UI's lists) */
 extern const struct api_route api_ui_routes[];
+extern const struct api_route api_dns_remote_routes[]; /* dns_remote.c */
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */
