@@ -52,6 +52,13 @@ struct api {
 bool api__client_local(const char *path);
 /* Forward req to a server; its answer is sent back as it came. */
 void api__forward(struct api *a, struct http_req *req);
+/* The node a request speaks for: a client agent's request run here names its
+ * node (X-Cairn-Agent-Node, set by the client's forward.c and honoured on
+ * virtual requests only), else this agent's. Consul's client agent answers
+ * these from its own view: a prepared query's Near "_agent", the event
+ * filters of /v1/event/list. */
+struct api_ctx;
+const char *api__agent_node(struct api_ctx *c);
 /* Abort every client request served here; stop serving them. */
 void api__remote_free(struct api *a);
 
