@@ -314,6 +314,32 @@ def test_restart_resyncs_and_drift_repair(cluster, clients):
                what="re-registered after the restart")
 
 
+def test_node_deleted_behind_its_back_is_restored(cluster, clients):
+    """The whole node deregistered on the servers (its services and checks
+    with it): the client's next anti-entropy sync puts all of it back, and
+    its own view (/v1/agent/services) never lost anything."""
+    c1 = clients("c1", ae_interval="1s").start()
+    register(c1, "api", port=8080, ttl="60s")
+    register(c1, "db", port=5432)
+    c1.put("/v1/agent/check/pass/service:api")
+    s = cluster.agents[0]
+    wait_until(lambda: {x["ServiceID"] for x in s.get("/v1/health/node/c1").json()}
+               >= {"api", ""}, what="the node's checks in the catalog")
+    before = index_of(s.get("/v1/catalog/nodes"))
+    r = s.put_json("/v1/catalog/deregister", {"Node": "c1"})
+    assert r.status_code == 200
+    assert s.get("/v1/catalog/node/c1?consistent").json() is None
+    assert set(c1.get("/v1/agent/services").json()) == {"api", "db"}
+
+    def restored():
+        n = s.get("/v1/catalog/node/c1?consistent").json()
+        checks = {x["CheckID"]: x["Status"] for x in s.get("/v1/health/node/c1").json()}
+        return n and set(n["Services"]) == {"api", "db"} and \
+            checks.get("service:api") == "passing" and "serfHealth" in checks
+    wait_until(restored, timeout=20, what="node, services and checks restored by anti-entropy")
+    assert index_of(s.get("/v1/catalog/nodes")) > before
+
+
 def test_server_restart_keeps_clients(cluster, clients):
     c1 = clients("c1").start()
     register(c1, "svc", port=1)
