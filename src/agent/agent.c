@@ -763,8 +763,8 @@ static int dns_remote_send(void *arg, const char *body, size_t len, void *query,
         .body = body,
         .body_len = len,
     };
-    const char *tok = ag->cfg.acl_default_token;
-    if (tok && *tok)
+    const char *tok = api_acl_default_token(ag->api);
+    if (tok)
         m.hdrs[m.nhdrs++] =
             (struct srv_cl_hdr){"X-Consul-Token", tok, strlen("X-Consul-Token"), strlen(tok)};
     return srv_client_http(ag->srv, &m, true, dns_remote_answered, query, handle);

@@ -408,6 +408,11 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
     return ok;
 }
 
+const char *api_acl_default_token(const struct api *a)
+{
+    return a && a->acl && a->acl->default_tok && *a->acl->default_tok ? a->acl->default_tok : NULL;
+}
+
 bool api_acl_dns_may(struct api *a, bool is_node, const char *name)
 {
     return api_acl_dns_may_as(a, NULL, is_node, name);

@@ -112,6 +112,9 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
 /* May the DNS interface (the default token) read service or node `name`
  * (is_node)? True when ACLs are off. */
 bool api_acl_dns_may(struct api *a, bool is_node, const char *name);
+/* acl.tokens.default as set now (config or PUT /v1/agent/token/default), or
+ * NULL (none, or ACLs off). Borrowed until the next token change. */
+const char *api_acl_default_token(const struct api *a);
 /* The same with token `secret` (NULL or "": the default token): a client
  * agent's DNS query resolved here carries the client's default token. */
 bool api_acl_dns_may_as(struct api *a, const char *secret, bool is_node, const char *name);

@@ -131,3 +131,50 @@ def test_client_dns_servfail_when_no_server(cluster, clients):
         a.wait_ready()
     wait_until(lambda: norm(q(c1, "c1.node.consul"))["rcode"] == "NOERROR", timeout=30,
                what="answers once the servers are back")
+
+
+def test_client_dns_with_the_clients_default_token(tmp_path):
+    """ACLs: the server filters a client's DNS answers with the client's
+    default token, not its own."""
+    from conftest import assert_no_sanitizer_reports
+    from test_acl import MGMT, AclAgent, acl_config, mkpolicy, mktoken
+    from test_client_agent import ClientAgent
+
+    class AclClient(ClientAgent):
+        def _spawn(self):
+            super()._spawn()
+            self.http.headers["X-Consul-Token"] = MGMT
+    cfg = acl_config(str(tmp_path / "acl.hcl"))
+    s = AclAgent(tmp_path, name="as1", extra_args=["-config-file=" + cfg])
+    c = c0 = None
+    try:
+        s.start()
+        wait_until(lambda: s.get("/v1/acl/policies").status_code == 200,
+                   what="the ACL system")
+        r = s.put_json("/v1/catalog/register", {"Node": "dnsnode", "Address": "10.9.0.1",
+                                                "Service": {"Service": "dnssvc", "Port": 1}})
+        assert r.status_code == 200, r.text
+        mkpolicy(s, "dns-read", 'service "dnssvc" { policy = "read" }\n'
+                                'node "dnsnode" { policy = "read" }\n')
+        d = mktoken(s, "dns-read")["SecretID"]
+        # A client without a default token: anonymous, nothing readable.
+        c0 = AclClient(tmp_path, "ac0", [s.server_port], dns=True,
+                       extra_args=["-config-file=" + cfg]).start()
+        assert norm(q(c0, "dnssvc.service.consul"))["rcode"] == "NXDOMAIN"
+        # A client whose default token reads them.
+        cfg2 = tmp_path / "acl2.hcl"
+        with open(cfg) as f:
+            cfg2.write_text(f.read().replace("tokens {\n", 'tokens {\n    default = "%s"\n' % d))
+        c = AclClient(tmp_path, "ac1", [s.server_port], dns=True,
+                      extra_args=["-config-file=%s" % cfg2]).start()
+        assert norm(q(c, "dnssvc.service.consul"))["answer"] == \
+            ["dnssvc.service.consul. 0 IN A 10.9.0.1"]
+        assert norm(q(c, "dnsnode.node.consul"))["rcode"] == "NOERROR"
+        # The server's own default token is still none.
+        assert norm(q(s, "dnssvc.service.consul"))["rcode"] == "NXDOMAIN"
+    finally:
+        for a in (c, c0, s):
+            if a:
+                a.stop()
+                a.close()
+    assert_no_sanitizer_reports([x for x in (c, c0, s) if x])
