@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/config.h"
@@ -28,6 +29,7 @@
 #include "agent/watches.h"
 #include "local/local.h"
 #include "api/api.h"
+#include "base/buf.h"
 #include "base/dur.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -608,13 +610,6 @@ static int validate(struct agent *ag, char *err, size_t errcap)
             snprintf(err, errcap, "'bootstrap = true' requires 'server = true'");
             return CN_EINVAL;
         }
-        if (c->dns_port >= 0) {
-            snprintf(err, errcap,
-                     "the DNS interface is not available on client agents yet (it answers "
-                     "from a server's replicated state): run with -dns-port=-1, and query a "
-                     "server's DNS");
-            return CN_EINVAL;
-        }
         ag->client = true;
     }
     if (c->bootstrap && c->bootstrap_expect > 1) {
@@ -679,13 +674,12 @@ static bool dns_acl_may(void *arg, bool is_node, const char *name)
     return api_acl_dns_may(ag->api, is_node, name);
 }
 
-static int dns_query(void *arg, const struct state *st, const char *name_or_id,
-                     dns_query_visit visit, void *varg)
+static int dns_query_node(struct agent *ag, const struct state *st, const char *agent_node,
+                          const char *name_or_id, dns_query_visit visit, void *varg)
 {
-    struct agent *ag = arg;
     struct api_query_exec x = {
         .name_or_id = name_or_id,
-        .agent_node = ag->cfg.node_name,
+        .agent_node = agent_node,
         .rng = ag->dns_query_rng,
     };
     char err[256];
@@ -700,6 +694,86 @@ static int dns_query(void *arg, const struct state *st, const char *name_or_id,
     visit(varg, &a);
     api_query_exec_free(&x);
     return 0;
+}
+
+static int dns_query(void *arg, const struct state *st, const char *name_or_id,
+                     dns_query_visit visit, void *varg)
+{
+    struct agent *ag = arg;
+    return dns_query_node(ag, st, ag->cfg.node_name, name_or_id, visit, varg);
+}
+
+/* ---- client agents' DNS: a client sends each query to a server (dns/remote.c),
+ * which resolves it here with the client's options, node name and token. */
+
+struct dns_as { /* the asking client */
+    struct agent *ag;
+    const char *token;
+};
+
+static int dns_query_as(void *arg, const struct state *st, const char *agent_node,
+                        const char *name_or_id, dns_query_visit visit, void *varg)
+{
+    struct dns_as *x = arg;
+    return dns_query_node(x->ag, st, agent_node, name_or_id, visit, varg);
+}
+
+static bool dns_acl_as(void *arg, bool is_node, const char *name)
+{
+    struct dns_as *x = arg;
+    return api_acl_dns_may_as(x->ag->api, x->token, is_node, name);
+}
+
+static int dns_serve_client(void *arg, const char *token, const void *body, size_t len,
+                            struct cn_buf *out, char *err, size_t errcap)
+{
+    struct agent *ag = arg;
+    struct dns_as as = {ag, token};
+    struct dns_remote_env env = {
+        .st = srv_state(ag->srv),
+        .last_contact_ms = srv_last_contact_ms(ag->srv),
+        .seed = uv_hrtime() ^ ag->dns_query_rng,
+        .serial = (uint32_t)time(NULL),
+        .query_exec = dns_query_as,
+        .query_arg = &as,
+        .acl_may = ag->cfg.acl_enabled ? dns_acl_as : NULL,
+    };
+    int rc = dns_remote_answer(body, len, &env, out, err, errcap);
+    return rc == DNS_REMOTE_ANSWER ? 0 : rc == DNS_REMOTE_FORWARD ? 1 : rc;
+}
+
+/* On the client: the query to a server as POST /v1/internal/cairn/dns, with
+ * this agent's default token (Consul's DNS reads with it). GET-like: sent
+ * again to another server when the one it went to is lost. */
+static void dns_remote_answered(void *arg, int rc, const struct srv_cl_resp *a)
+{
+    dns_remote_done(arg, rc, a ? a->status : 0, a ? a->body : NULL, a ? a->body_len : 0);
+}
+
+static int dns_remote_send(void *arg, const char *body, size_t len, void *query, uint64_t *handle)
+{
+    struct agent *ag = arg;
+    static const char target[] = "/v1/internal/cairn/dns";
+    struct srv_cl_req m = {
+        .kind = SRV_CL_HTTP,
+        .method = "POST",
+        .method_len = 4,
+        .target = target,
+        .target_len = sizeof(target) - 1,
+        .body = body,
+        .body_len = len,
+    };
+    const char *tok = api_acl_default_token(ag->api);
+    if (tok)
+        m.hdrs[m.nhdrs++] =
+            (struct srv_cl_hdr){"X-Consul-Token", tok, strlen("X-Consul-Token"), strlen(tok)};
+    return srv_client_http(ag->srv, &m, true, dns_remote_answered, query, handle);
+}
+
+static void dns_remote_cancel(void *arg, uint64_t handle)
+{
+    struct agent *ag = arg;
+    srv_client_cancel(ag->srv, handle);
 }
 
 static uint32_t dur_s(const char *text)
@@ -758,6 +832,11 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .query_arg = ag,
         .acl_may = c->acl_enabled ? dns_acl_may : NULL,
     };
+    if (ag->client) { /* no state here: a server resolves each query */
+        o.remote = dns_remote_send;
+        o.remote_cancel = dns_remote_cancel;
+        o.remote_arg = ag;
+    }
     ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);
     if (!rc)
@@ -914,6 +993,8 @@ static int run(struct agent *ag)
         rc = CN_ENOMEM;
         goto out_api;
     }
+    if (!ag->client)
+        api_set_dns_remote(ag->api, dns_serve_client, ag);
     rc = start_dns(ag, err, sizeof(err));
     if (rc) {
         cn_error("agent", "cannot start DNS: %s", err);

@@ -408,13 +408,23 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
     return ok;
 }
 
+const char *api_acl_default_token(const struct api *a)
+{
+    return a && a->acl && a->acl->default_tok && *a->acl->default_tok ? a->acl->default_tok : NULL;
+}
+
 bool api_acl_dns_may(struct api *a, bool is_node, const char *name)
+{
+    return api_acl_dns_may_as(a, NULL, is_node, name);
+}
+
+bool api_acl_dns_may_as(struct api *a, const char *secret, bool is_node, const char *name)
 {
     if (!a || !a->acl)
         return true;
     struct acl_authz *z = NULL;
     char acc[40];
-    if (api__acl_resolve(a, NULL, &z, acc, sizeof(acc)))
+    if (api__acl_resolve(a, secret && *secret ? secret : NULL, &z, acc, sizeof(acc)))
         return false;
     bool ok = acl_allowed(z, is_node ? ACL_R_NODE : ACL_R_SERVICE, name, ACL_A_READ);
     acl_authz_unref(z);

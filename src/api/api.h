@@ -112,6 +112,24 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
 /* May the DNS interface (the default token) read service or node `name`
  * (is_node)? True when ACLs are off. */
 bool api_acl_dns_may(struct api *a, bool is_node, const char *name);
+/* acl.tokens.default as set now (config or PUT /v1/agent/token/default), or
+ * NULL (none, or ACLs off). Borrowed until the next token change. */
+const char *api_acl_default_token(const struct api *a);
+/* The same with token `secret` (NULL or "": the default token): a client
+ * agent's DNS query resolved here carries the client's default token. */
+bool api_acl_dns_may_as(struct api *a, const char *secret, bool is_node, const char *name);
+
+/* ---- client agents' DNS queries (api/dns_remote.c) ----------------------------
+ * On a server: POST /v1/internal/cairn/dns (a client agent's DNS query, sent
+ * by its dns/remote.c through the client-agent RPC) is answered by fn(arg,
+ * token, body, len, out, err, errcap): 0 with the answer message in out
+ * (200, application/dns-message), 1 when the name is for the client's
+ * recursors (204), CN_EINVAL (400 with err) or another error (500). Without
+ * fn (a client agent) the path is 404. */
+struct cn_buf;
+typedef int (*api_dns_remote_fn)(void *arg, const char *token, const void *body, size_t len,
+                                 struct cn_buf *out, char *err, size_t errcap);
+void api_set_dns_remote(struct api *a, api_dns_remote_fn fn, void *arg);
 
 /* ---- prepared queries, for the DNS interface (NAME.query.consul) -------------
  * Execute prepared query `name_or_id` (an ID, a query's exact name, or a name

@@ -37,12 +37,14 @@ struct api {
     uv_loop_t *loop;
     struct srv *srv;
     struct local *local;
-    struct api_config cfg;       /* strings owned (copied) */
-    uint64_t rng;                /* xorshift state for query jitter */
-    struct api_sess *sess;       /* session_ttl.c */
-    struct api_connect *connect; /* connect_ca.c */
-    struct api_remote *remote;   /* remote.c: client agents' requests served here */
-    struct api_cache *cache;     /* cache.c; NULL when disabled */
+    struct api_config cfg;        /* strings owned (copied) */
+    uint64_t rng;                 /* xorshift state for query jitter */
+    struct api_sess *sess;        /* session_ttl.c */
+    struct api_connect *connect;  /* connect_ca.c */
+    struct api_remote *remote;    /* remote.c: client agents' requests served here */
+    struct api_cache *cache;      /* cache.c; NULL when disabled */
+    api_dns_remote_fn dns_remote; /* dns_remote.c: client agents' DNS queries (servers) */
+    void *dns_remote_arg;
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -50,6 +52,13 @@ struct api {
 bool api__client_local(const char *path);
 /* Forward req to a server; its answer is sent back as it came. */
 void api__forward(struct api *a, struct http_req *req);
+/* The node a request speaks for: a client agent's request run here names its
+ * node (X-Cairn-Agent-Node, set by the client's forward.c and honoured on
+ * virtual requests only), else this agent's. Consul's client agent answers
+ * these from its own view: a prepared query's Near "_agent", the event
+ * filters of /v1/event/list. */
+struct api_ctx;
+const char *api__agent_node(struct api_ctx *c);
 /* Abort every client request served here; stop serving them. */
 void api__remote_free(struct api *a);
 
@@ -173,6 +182,7 @@ extern const struct api_route api_acl_routes[]; /* acl.c: /v1/acl/..., /v1/agent
 extern const struct api_route *const api__route_tables[];
 /* ui_internal.c: /v1/internal/ui/services and /nodes (the web UI's lists) */
 extern const struct api_route api_ui_routes[];
+extern const struct api_route api_dns_remote_routes[]; /* dns_remote.c */
 
 /* A random UUID (36 chars + NUL) into out (cap >= 37): 0 or CN_EIO
  * (session.c). */

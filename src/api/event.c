@@ -218,7 +218,7 @@ static int svc_cb(void *arg, const struct state_service *v)
  * drops the event, as Consul's receiving agent does. */
 static bool accepted(struct api_ctx *c, const struct state_event *e)
 {
-    const char *node = c->api->cfg.node_name;
+    const char *node = api__agent_node(c);
     regex_t re, tre;
     char why[160];
     if (*e->node_filter) {

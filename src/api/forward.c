@@ -119,6 +119,12 @@ void api__forward(struct api *a, struct http_req *req)
         m->hdrs[m->nhdrs++] =
             (struct srv_cl_hdr){fwd_headers[i], v, strlen(fwd_headers[i]), strlen(v)};
     }
+    /* The client's node: what Consul's client agent answers from its own
+     * view (api__agent_node on the server). */
+    if (a->cfg.node_name && *a->cfg.node_name && m->nhdrs < SRV_CL_MAX_HDRS)
+        m->hdrs[m->nhdrs++] =
+            (struct srv_cl_hdr){"X-Cairn-Agent-Node", a->cfg.node_name,
+                                strlen("X-Cairn-Agent-Node"), strlen(a->cfg.node_name)};
     m->body = req->body;
     m->body_len = req->body_len;
     bool idem = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD;

@@ -256,7 +256,7 @@ static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bo
     struct state *st = srv_state(c->api->srv);
     char err[512];
     struct api_query_exec x = {.name_or_id = key,
-                               .agent_node = c->api->cfg.node_name,
+                               .agent_node = api__agent_node(c),
                                .near = api_param(c, "near"),
                                .rng = c->api->rng};
     if (parse_limit(c, &x.limit, err, sizeof(err)))

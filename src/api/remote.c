@@ -28,6 +28,13 @@ struct api_remote {
     size_t n;
 };
 
+const char *api__agent_node(struct api_ctx *c)
+{
+    const char *n =
+        http_req_is_virtual(c->req) ? http_req_header(c->req, "X-Cairn-Agent-Node") : NULL;
+    return n && *n ? n : c->api->cfg.node_name;
+}
+
 static void unlink_rreq(struct api *a, struct rreq *r)
 {
     if (r->prev)

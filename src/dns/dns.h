@@ -17,6 +17,7 @@
 struct state;
 struct state_service;
 struct dns_server;
+struct cn_buf;
 
 /* A prepared query's execution (NAME.query[.DC].DOMAIN): the instances its
  * filters kept (OnlyPassing, IgnoreCheckIDs, Tags, NodeMeta, ServiceMeta),
@@ -78,7 +79,58 @@ struct dns_options {
      * service (is_node false) or node be shown? NULL: everything. Called
      * with query_arg. */
     bool (*acl_may)(void *arg, bool is_node, const char *name);
+    /* A client agent (no replicated state): when `remote` is set, `state`,
+     * `last_contact_ms`, `query_exec` and `acl_may` are unused and every
+     * query is resolved by a server (dns/remote.c): remote(remote_arg, body,
+     * len, query, &handle) sends the request body (dns_remote_answer's
+     * input) to one and calls dns_remote_done(query, ...) once with its
+     * answer, unless remote_cancel(remote_arg, handle) ran first. remote
+     * returns 0, or an error (dns_remote_done never called: the query is
+     * answered SERVFAIL). No answer within remote_timeout_ms (0: 2000) is
+     * SERVFAIL too. */
+    int (*remote)(void *arg, const char *body, size_t len, void *query, uint64_t *handle);
+    void (*remote_cancel)(void *arg, uint64_t handle);
+    void *remote_arg;
+    uint32_t remote_timeout_ms;
 };
+
+/* The server's answer to a remote query: rc 0 and the HTTP status and body
+ * of POST /v1/internal/cairn/dns (200: the message; 204: for the
+ * recursors), or rc != 0 (no answer: SERVFAIL). msg is borrowed. */
+void dns_remote_done(void *query, int rc, int status, const void *msg, size_t len);
+
+/* ---- a client agent's query, resolved on a server (dns/remote.c) ---------------------
+ * The request body is JSON: the query message (base64), how it came (UDP
+ * without EDNS, the answer's size limit) and the asking agent's resolver
+ * options, so the answer is the one the client's own configuration gives:
+ *   {"Query":"<base64>","SmallUDP":bool,"Limit":n,"Options":{"Domain":..,
+ *    "AltDomain":..,"Datacenter":..,"NodeName":..,"NodeAddr":..,"NodeTTL":n,
+ *    "ServiceTTL":[{"Name":..,"TTL":n}],"OnlyPassing":b,"OrderByWeight":b,
+ *    "NodeMetaTXT":b,"UDPAnswerLimit":n,"EnableTruncate":b,"SOARefresh":n,
+ *    "SOARetry":n,"SOAExpire":n,"SOAMinTTL":n,"Recursors":b,"MaxStaleMs":n}}
+ * Unknown keys are refused. */
+struct dns_remote_env { /* the server's side of the resolution */
+    const struct state *st;
+    uint64_t last_contact_ms; /* ms since this server heard from a leader */
+    uint64_t seed;            /* shuffling */
+    uint32_t serial;          /* SOA serial (Unix seconds) */
+    /* Prepared queries, as dns_query_exec with the asking agent's node name
+     * (a query's Near "_agent"); NULL: .query. names are NXDOMAIN. */
+    int (*query_exec)(void *arg, const struct state *st, const char *agent_node,
+                      const char *name_or_id, dns_query_visit visit, void *varg);
+    void *query_arg;                                            /* also acl_may's */
+    bool (*acl_may)(void *arg, bool is_node, const char *name); /* NULL: all */
+};
+enum dns_remote_result {
+    DNS_REMOTE_ANSWER = 0,  /* out holds the answer message */
+    DNS_REMOTE_FORWARD = 1, /* the name is for the client's recursors */
+};
+/* Resolve a client's request. Returns DNS_REMOTE_ANSWER or
+ * DNS_REMOTE_FORWARD, CN_EINVAL (a bad request: err says why) or
+ * CN_ENOMEM. A query the resolver cannot answer (or a max_stale passed)
+ * is answered SERVFAIL in out, as the client's own DNS would. */
+int dns_remote_answer(const void *body, size_t len, const struct dns_remote_env *env,
+                      struct cn_buf *out, char *err, size_t errcap);
 
 /* Bind UDP and TCP on host:port and start answering. Strings of o are
  * copied. Returns 0, CN_EINVAL (a bad option: err says which) or CN_EIO

@@ -88,6 +88,7 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
 
 struct dns__conn;
 struct dns__fwd;
+struct dns__rq;
 struct sreq;
 
 #define DNS__MAX_RECURSORS 8
@@ -113,6 +114,14 @@ struct dns_server {
     size_t nconns;
     struct dns__fwd *fwds; /* forwards in flight */
     size_t nfwds;
+    /* remote.c: a client agent's queries, resolved by a server */
+    int (*remote)(void *arg, const char *body, size_t len, void *query, uint64_t *handle);
+    void (*remote_cancel)(void *arg, uint64_t handle);
+    void *remote_arg;
+    uint32_t remote_timeout_ms;
+    char *remote_opts;   /* the "Options" object of every request (JSON) */
+    struct dns__rq *rqs; /* in flight */
+    size_t nrqs;
     uint16_t next_id;
     int port;
     int pending_close; /* handles whose close callback has not run */
@@ -137,6 +146,16 @@ void dns__forward(struct dns_server *s, const uint8_t *q, size_t len, const stru
 void dns__forward_detach(struct dns_server *s, struct dns__conn *conn);
 /* Stop every forward (dns_server_stop). */
 void dns__forward_stop_all(struct dns_server *s);
+
+/* remote.c (a client agent): the "Options" JSON of o (cn_malloc'ed into
+ * *out), 0 or CN_ENOMEM; send q to a server and answer the client with what
+ * it resolved (or forward to the recursors, or SERVFAIL); a closing TCP
+ * connection; stop everything in flight. */
+int dns__remote_opts(const struct dns_options *o, char **out);
+void dns__remote(struct dns_server *s, const uint8_t *msg, size_t len, const struct dns_query *q,
+                 const struct sockaddr *addr, struct dns__conn *conn);
+void dns__remote_detach(struct dns_server *s, struct dns__conn *conn);
+void dns__remote_stop_all(struct dns_server *s);
 
 /* server.c: send an answer to a client (UDP address or TCP connection). */
 void dns__reply(struct dns_server *s, const uint8_t *msg, size_t len, const struct sockaddr *addr,

@@ -65,6 +65,7 @@ static void maybe_done(struct dns_server *s)
     void (*done)(void *) = s->done;
     void *arg = s->done_arg;
     dns__resolver_free(&s->res);
+    cn_free(s->remote_opts);
     cn_free(s->rbuf);
     cn_free(s->sreq_pool);
     cn_free(s);
@@ -107,6 +108,8 @@ static void handle(struct dns_server *s, const uint8_t *msg, size_t len,
     case DNS_DEC_OK:
         break;
     }
+    if (s->remote) /* a client agent: a server resolves it (remote.c) */
+        return dns__remote(s, msg, len, &q, addr, conn);
     uint64_t t0 = s->mx_domain || s->mx_ptr ? uv_hrtime() : 0;
     uint64_t lc = s->last_contact_ms ? s->last_contact_ms(s->state_arg) : 0;
     if (s->max_stale_ms && lc > s->max_stale_ms) {
@@ -279,6 +282,7 @@ static void conn_close(struct dns__conn *c)
     c->closing = true;
     struct dns_server *s = c->s;
     dns__forward_detach(s, c);
+    dns__remote_detach(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -474,9 +478,21 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
         }
     }
     s->nrec = o->nrecursors;
+    if (o->remote) {
+        s->remote = o->remote;
+        s->remote_cancel = o->remote_cancel;
+        s->remote_arg = o->remote_arg;
+        s->remote_timeout_ms = o->remote_timeout_ms ? o->remote_timeout_ms : 2000;
+        if (dns__remote_opts(o, &s->remote_opts)) {
+            snprintf(err, errcap, "out of memory");
+            cn_free(s);
+            return CN_ENOMEM;
+        }
+    }
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)s << 16) ^ uv_hrtime();
     int rc = dns__resolver_init(&s->res, o, seed, err, errcap);
     if (rc) {
+        cn_free(s->remote_opts);
         cn_free(s);
         return rc;
     }
@@ -487,6 +503,7 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     if (rc) {
         snprintf(err, errcap, "invalid address \"%s\"", host);
         dns__resolver_free(&s->res);
+        cn_free(s->remote_opts);
         cn_free(s);
         return CN_EINVAL;
     }
@@ -496,6 +513,7 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     if (!s->rbuf) {
         snprintf(err, errcap, "out of memory");
         dns__resolver_free(&s->res);
+        cn_free(s->remote_opts);
         cn_free(s);
         return CN_ENOMEM;
     }
@@ -559,6 +577,7 @@ void dns_server_stop(struct dns_server *s, void (*done)(void *arg), void *arg)
     s->done_arg = arg;
     s->pending_close++; /* held until everything below is started */
     dns__forward_stop_all(s);
+    dns__remote_stop_all(s);
     while (s->conns)
         conn_close(s->conns);
     if (s->udp_open)

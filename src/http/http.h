@@ -150,6 +150,8 @@ int http_vreq_new(uv_loop_t *loop, const char *method, size_t method_len, const 
  * closed connection) and `done` never runs; the handler's http_respond then
  * only frees it. */
 void http_vreq_abort(struct http_req *req);
+/* Is req a virtual request (a client agent's, run here)? */
+bool http_req_is_virtual(const struct http_req *req);
 /* Virtual requests created and not yet freed (tests: a cancelled blocking
  * query holds nothing). */
 uint64_t http_vreq_live(void);

@@ -102,6 +102,12 @@ void http__virt_respond(struct http__req *r, int status, const char *content_typ
                         size_t body_len);
 void http__virt_park(struct http__req *r, uint64_t timeout_ms);
 void http__virt_unpark(struct http__req *r);
+/* A streamed response to a virtual request is gathered whole and handed to
+ * its callback at http_stream_end (its receiver takes one message). */
+int http__virt_stream_start(struct http__req *r, int status, const char *content_type,
+                            const char *extra_headers, size_t extra_len);
+int http__virt_stream_write(struct http__req *r, const void *p, size_t n);
+void http__virt_stream_end(struct http__req *r, bool ok);
 /* Link a header (name and value copied into the arena). 0 or CN_ENOMEM. */
 int http__req_add_header(struct http__req *r, const char *name, size_t nlen, const char *value,
                          size_t vlen);

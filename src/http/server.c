@@ -651,6 +651,8 @@ int http_stream_start(struct http_req *req, int status, const char *content_type
     struct http__conn *c = r->conn;
     r->on_drain = on_drain;
     r->on_abort = on_abort;
+    if (r->virt)
+        return http__virt_stream_start(r, status, content_type, extra_headers, extra_len);
     if (!c)
         return CN_ESHUTDOWN;
     struct http_server *s = c->srv;
@@ -706,6 +708,8 @@ int http_stream_write(struct http_req *req, const void *p, size_t n)
 {
     struct http__req *r = (struct http__req *)req;
     struct http__conn *c = r->conn;
+    if (r->virt)
+        return http__virt_stream_write(r, p, n);
     if (!c || c->closing)
         return CN_ESHUTDOWN;
     if (!n)
@@ -735,6 +739,10 @@ void http_stream_end(struct http_req *req, bool ok)
 {
     struct http__req *r = (struct http__req *)req;
     struct http__conn *c = r->conn;
+    if (r->virt) {
+        http__virt_stream_end(r, ok);
+        return;
+    }
     if (!c) {
         http__req_free(r);
         return;

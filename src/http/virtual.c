@@ -6,6 +6,7 @@
  * handle has closed. */
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "http/http_int.h"
@@ -16,7 +17,16 @@ struct http__virt {
     http_vreq_done_cb done;
     void *arg;
     bool aborted;
+    /* a streamed response (http_stream_*), gathered whole */
+    bool streaming, too_big;
+    int sstatus;
+    char *sctype;
+    struct cn_buf shdrs, sbody;
 };
+
+/* What a streamed answer may gather: the client-agent RPC carries one
+ * message of at most 64 MiB (transport max_msg), headers included. */
+#define VIRT_STREAM_MAX (60u << 20)
 
 static uint64_t live;
 
@@ -25,9 +35,18 @@ uint64_t http_vreq_live(void)
     return live;
 }
 
+bool http_req_is_virtual(const struct http_req *req)
+{
+    return ((const struct http__req *)req)->virt != NULL;
+}
+
 static void virt_closed(uv_handle_t *h)
 {
-    cn_free(h->data);
+    struct http__virt *v = h->data;
+    cn_free(v->sctype);
+    cn_buf_free(&v->shdrs);
+    cn_buf_free(&v->sbody);
+    cn_free(v);
 }
 
 static void virt_release(struct http__req *r)
@@ -74,6 +93,54 @@ void http__virt_respond(struct http__req *r, int status, const char *content_typ
     struct http__virt *v = r->virt;
     if (!v->aborted && v->done)
         v->done(v->arg, status, content_type, extra_headers, extra_len, body, body_len);
+    virt_release(r);
+}
+
+int http__virt_stream_start(struct http__req *r, int status, const char *content_type,
+                            const char *extra_headers, size_t extra_len)
+{
+    struct http__virt *v = r->virt;
+    if (v->streaming)
+        return CN_EINVAL;
+    http__virt_unpark(r);
+    r->flags |= HTTP__R_STREAM;
+    v->streaming = true;
+    v->sstatus = status;
+    if (content_type && !(v->sctype = cn_strdup(content_type)))
+        return CN_ENOMEM;
+    if (extra_len && cn_buf_append(&v->shdrs, extra_headers, extra_len))
+        return CN_ENOMEM;
+    return v->aborted ? CN_ESHUTDOWN : 0;
+}
+
+int http__virt_stream_write(struct http__req *r, const void *p, size_t n)
+{
+    struct http__virt *v = r->virt;
+    if (v->aborted)
+        return CN_ESHUTDOWN;
+    if (v->sbody.len + n > VIRT_STREAM_MAX) {
+        v->too_big = true;
+        return CN_ETOOBIG;
+    }
+    return cn_buf_append(&v->sbody, p, n) ? CN_ENOMEM : 0;
+}
+
+void http__virt_stream_end(struct http__req *r, bool ok)
+{
+    struct http__virt *v = r->virt;
+    if (!v->aborted && v->done) {
+        if (ok) {
+            v->done(v->arg, v->sstatus, v->sctype, v->shdrs.p, v->shdrs.len, v->sbody.p,
+                    v->sbody.len);
+        } else {
+            /* A connection would be closed mid-body; one message cannot be
+             * cut, so the receiver gets an error instead. */
+            static const char big[] = "response too large to forward to a client agent";
+            static const char cut[] = "response stream ended early";
+            v->done(v->arg, 500, "text/plain; charset=utf-8", NULL, 0, v->too_big ? big : cut,
+                    v->too_big ? sizeof(big) - 1 : sizeof(cut) - 1);
+        }
+    }
     virt_release(r);
 }
 

@@ -21,9 +21,10 @@ class ClientAgent(Agent):
     """A client agent: -retry-join names servers' RPC ports; a config file
     sets the anti-entropy interval (short in tests)."""
 
-    def __init__(self, workdir, name, join_ports, ae_interval="2s", extra_args=()):
+    def __init__(self, workdir, name, join_ports, ae_interval="2s", extra_args=(), dns=False):
         super().__init__(workdir, name=name, extra_args=extra_args)
         self.join_ports = list(join_ports)
+        self.dns = dns  # answer DNS on self.dns_port (else -dns-port=-1)
         self.conf = os.path.join(self.workdir, name + ".json")
         with open(self.conf, "w") as f:
             json.dump({"ae_interval": ae_interval}, f)
@@ -38,7 +39,7 @@ class ClientAgent(Agent):
             "-bind=127.0.0.1",
             "-http-port=%d" % self.http_port,
             "-serf-lan-port=%d" % self.serf_port,
-            "-dns-port=-1",
+            "-dns-port=%d" % (self.dns_port if self.dns else -1),
             "-log-level=debug",
             "-config-file=" + self.conf,
         ] + ["-retry-join=127.0.0.1:%d" % p for p in self.join_ports] + self.extra_args
@@ -313,6 +314,32 @@ def test_restart_resyncs_and_drift_repair(cluster, clients):
                what="re-registered after the restart")
 
 
+def test_node_deleted_behind_its_back_is_restored(cluster, clients):
+    """The whole node deregistered on the servers (its services and checks
+    with it): the client's next anti-entropy sync puts all of it back, and
+    its own view (/v1/agent/services) never lost anything."""
+    c1 = clients("c1", ae_interval="1s").start()
+    register(c1, "api", port=8080, ttl="60s")
+    register(c1, "db", port=5432)
+    c1.put("/v1/agent/check/pass/service:api")
+    s = cluster.agents[0]
+    wait_until(lambda: {x["ServiceID"] for x in s.get("/v1/health/node/c1").json()}
+               >= {"api", ""}, what="the node's checks in the catalog")
+    before = index_of(s.get("/v1/catalog/nodes"))
+    r = s.put_json("/v1/catalog/deregister", {"Node": "c1"})
+    assert r.status_code == 200
+    assert s.get("/v1/catalog/node/c1?consistent").json() is None
+    assert set(c1.get("/v1/agent/services").json()) == {"api", "db"}
+
+    def restored():
+        n = s.get("/v1/catalog/node/c1?consistent").json()
+        checks = {x["CheckID"]: x["Status"] for x in s.get("/v1/health/node/c1").json()}
+        return n and set(n["Services"]) == {"api", "db"} and \
+            checks.get("service:api") == "passing" and "serfHealth" in checks
+    wait_until(restored, timeout=20, what="node, services and checks restored by anti-entropy")
+    assert index_of(s.get("/v1/catalog/nodes")) > before
+
+
 def test_server_restart_keeps_clients(cluster, clients):
     c1 = clients("c1").start()
     register(c1, "svc", port=1)
@@ -370,18 +397,13 @@ def test_client_refusals_and_members(tmp_path, cluster, clients):
     # An alias of another node's health cannot be seen from a client's state.
     r = c1.put_json("/v1/agent/check/register", {"Name": "a", "AliasNode": "s1"})
     assert r.status_code == 400 and "not supported on client agents" in r.text
-    # -bootstrap-expect and -bootstrap need -server (Consul's texts); DNS refused.
+    # -bootstrap-expect and -bootstrap need -server (Consul's texts).
     for args, text in [(["-bootstrap-expect=3"], "'bootstrap_expect > 0' requires 'server = true'"),
                        (["-bootstrap"], "'bootstrap = true' requires 'server = true'")]:
         p = subprocess.run([CAIRN_BIN, "agent", "-data-dir=" + str(tmp_path / "x"), "-node=x",
                             "-dns-port=-1", "-http-port=%d" % free_port()] + args,
                            capture_output=True, text=True, timeout=10)
         assert p.returncode != 0 and text in p.stderr + p.stdout
-    p = subprocess.run([CAIRN_BIN, "agent", "-data-dir=" + str(tmp_path / "y"), "-node=y",
-                        "-http-port=%d" % free_port(), "-dns-port=%d" % free_port()],
-                       capture_output=True, text=True, timeout=10)
-    assert p.returncode != 0 and "DNS interface is not available on client agents" in \
-        p.stderr + p.stdout
 
 
 def test_no_server_reachable(tmp_path):

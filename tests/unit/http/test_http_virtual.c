@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "base/err.h"
 #include "http/http.h"
 
 struct got {
@@ -61,6 +62,50 @@ static void test_parts_and_answer(void **st)
     assert_int_equal(g.status, 201);
     assert_string_equal(g.hdrs, "X-Consul-Index: 4\r\n");
     assert_string_equal(g.body, "true");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_true(http_vreq_live() == 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A streamed answer (http_stream_*) reaches the callback whole at its end;
+ * a stream ended early is a 500; an aborted one calls nothing. */
+static void test_stream(void **st)
+{
+    (void)st;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct got g = {0};
+    struct http_req *r = mk(&loop, "GET", "/v1/snapshot", &g);
+    assert_true(http_req_is_virtual(r));
+    assert_int_equal(http_stream_start(r, 200, "application/octet-stream", "X-Consul-Index: 9\r\n",
+                                       19, 6, NULL, NULL),
+                     0);
+    assert_int_equal(http_stream_queued(r), 0);
+    assert_int_equal(http_stream_write(r, "abc", 3), 0);
+    assert_int_equal(http_stream_write(r, "def", 3), 0);
+    assert_int_equal(g.calls, 0);
+    http_stream_end(r, true);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.status, 200);
+    assert_string_equal(g.ctype, "application/octet-stream");
+    assert_string_equal(g.hdrs, "X-Consul-Index: 9\r\n");
+    assert_string_equal(g.body, "abcdef");
+    struct got g2 = {0};
+    r = mk(&loop, "GET", "/v1/snapshot", &g2);
+    assert_int_equal(http_stream_start(r, 200, "application/octet-stream", NULL, 0, -1, NULL, NULL),
+                     0);
+    assert_int_equal(http_stream_write(r, "abc", 3), 0);
+    http_stream_end(r, false);
+    assert_int_equal(g2.calls, 1);
+    assert_int_equal(g2.status, 500);
+    assert_string_equal(g2.body, "response stream ended early");
+    struct got g3 = {0};
+    r = mk(&loop, "GET", "/v1/snapshot", &g3);
+    assert_int_equal(http_stream_start(r, 200, NULL, NULL, 0, -1, NULL, NULL), 0);
+    http_vreq_abort(r);
+    assert_int_equal(http_stream_write(r, "abc", 3), CN_ESHUTDOWN);
+    http_stream_end(r, false);
+    assert_int_equal(g3.calls, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_true(http_vreq_live() == 0);
     assert_int_equal(uv_loop_close(&loop), 0);
@@ -136,6 +181,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parts_and_answer),
+        cmocka_unit_test(test_stream),
         cmocka_unit_test(test_park_timeout_and_abort),
         cmocka_unit_test(test_refusals),
     };
