@@ -50,6 +50,11 @@ void gossip__bc_drop(struct gossip *g, struct gm *m)
     cn_free(b);
 }
 
+void gossip__bc_queue_free(struct gossip *g, const struct gossip_msg *msg)
+{
+    gossip__bc_queue(g, NULL, msg);
+}
+
 void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *msg)
 {
     struct cn_buf e = CN_BUF_INIT;
@@ -62,13 +67,15 @@ void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *m
         cn_buf_free(&e);
         return;
     }
-    gossip__bc_drop(g, m);
+    if (m)
+        gossip__bc_drop(g, m);
     memset(b, 0, sizeof(*b));
     b->about = m;
     b->len = (uint16_t)e.len;
     memcpy(b->msg, e.p, e.len);
     cn_buf_free(&e);
-    m->bc = b;
+    if (m)
+        m->bc = b;
     link_head(g, b);
     g->nbc++;
 }
@@ -95,7 +102,8 @@ unsigned gossip__bc_fill(struct gossip *g, struct cn_buf *out, size_t space, uns
         unlink_bc(g, b);
         b->transmits++;
         if (b->transmits >= limit) {
-            b->about->bc = NULL;
+            if (b->about)
+                b->about->bc = NULL;
             g->nbc--;
             cn_free(b);
         } else {
