@@ -223,7 +223,8 @@ int gossip_query(struct gossip *g, uint8_t op, const uint8_t *key, size_t key_le
     if (!timeout_ms) {
         /* serf's DefaultQueryTimeout */
         double scale = ceil(log10((double)g->nalive + 1.0));
-        timeout_ms = (uint64_t)g->cfg.gossip_interval_ms * 16u * (uint64_t)(scale ? scale : 1);
+        timeout_ms =
+            (uint64_t)g->cfg.gossip_interval_ms * 16u * (scale >= 1.0 ? (uint64_t)scale : 1u);
     }
     memset(q, 0, sizeof(*q));
     q->used = true;
