@@ -116,9 +116,11 @@ def test_rotation_cli_and_http(pool, tmp_path):
     e = listing(s1, **{"local-only": "true"})
     assert e["Keys"] == {k2: 4} and e["PrimaryKeys"] == {k2: 4} and e["NumNodes"] == 4
 
-    # every member stayed alive, everywhere; every keyring file holds [k2]
+    # every member stayed alive, everywhere (nobody was ever marked failed);
+    # every keyring file holds [k2]
     for a in c.agents + [cl]:
         assert alive(a) == names, a.name
+        assert " failed (127.0.0.1:" not in a.log_text(), a.name
         wait_until(lambda: keyring_file(a) == [k2], timeout=10, what="keyring file of " + a.name)
 
     # A restarted client (still started with -encrypt=k1) comes back with
@@ -203,6 +205,17 @@ def test_no_encryption(agent_factory):
     r = a.http.post(a.url("/v1/operator/keyring"), json={"Key": key()}, timeout=30)
     assert r.status_code == 500 and "No keyring to modify (encryption not enabled)" in r.text
     assert not os.path.exists(os.path.join(a.data_dir, "serf", "local.keyring"))
+
+
+def test_bad_keyring_file_stops_the_agent(agent_factory, tmp_path):
+    a = agent_factory("kf", start=False)
+    os.makedirs(os.path.join(a.data_dir, "serf"))
+    with open(os.path.join(a.data_dir, "serf", "local.keyring"), "w") as f:
+        f.write('["AAAA"]')
+    import subprocess
+    out = subprocess.run(a.argv(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "local.keyring: keyring entry 0: key size must be 16, 24 or 32 bytes" in out.stderr
 
 
 def test_verify_flags_roll_encryption_onto_a_plain_pool(agent_factory, tmp_path):
