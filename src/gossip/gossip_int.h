@@ -18,6 +18,7 @@ struct gm;
 struct gbc {
     struct gbc *prev, *next;
     struct gm *about;
+    uint64_t expires; /* a query's: dropped once g->now reaches it (0: never) */
     uint32_t transmits;
     uint16_t len;
     uint8_t msg[];
@@ -100,6 +101,7 @@ struct gossip {
 
     struct gbc *bq[GOSSIP_BC_LEVELS];
     size_t nbc;
+    size_t nbc_expiring; /* queued entries with an expiry (queries) */
 
     struct gossip_out *outs;
     size_t nouts, outs_cap;
@@ -140,8 +142,11 @@ void gossip__query_free_all(struct gossip *g);
 /* Queue an encoded message about m (replacing m's older one). */
 void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *msg);
 /* Queue a message about no member (a query): never replaced, sent until its
- * transmit limit. */
-void gossip__bc_queue_free(struct gossip *g, const struct gossip_msg *msg);
+ * transmit limit or until `expires` (a query's timeout: a member that joins
+ * later never hears a stale operation). */
+void gossip__bc_queue_free(struct gossip *g, const struct gossip_msg *msg, uint64_t expires);
+/* Drop the expired queries of the queue. */
+void gossip__bc_expire(struct gossip *g);
 /* Drop m's queued update. */
 void gossip__bc_drop(struct gossip *g, struct gm *m);
 /* Append queued updates that fit in `space` bytes (at most max_msgs), least

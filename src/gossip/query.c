@@ -13,6 +13,13 @@
 #include "base/mem.h"
 #include "gossip/gossip_int.h"
 
+/* serf's DefaultQueryTimeout: gossip interval x 16 x ceil(log10(n + 1)) */
+static uint64_t default_timeout(const struct gossip *g)
+{
+    double scale = ceil(log10((double)g->nalive + 1.0));
+    return (uint64_t)g->cfg.gossip_interval_ms * 16u * (scale >= 1.0 ? (uint64_t)scale : 1u);
+}
+
 static uint64_t seen_key(const char *origin, uint32_t id)
 {
     return gossip__hash(origin) ^ ((uint64_t)id * 0x9E3779B97F4A7C15ull);
@@ -168,8 +175,9 @@ void gossip__on_query(struct gossip *g, const struct gossip_msg *m)
             collect(g, q, &r);
         return;
     }
-    /* serf rebroadcasts every query it has not seen */
-    gossip__bc_queue_free(g, m);
+    /* serf rebroadcasts every query it has not seen, for as long as its
+     * origin waits for answers (our estimate of it: serf's default) */
+    gossip__bc_queue_free(g, m, g->now + default_timeout(g));
     struct cn_buf keys = CN_BUF_INIT;
     struct gossip_msg a;
     fill_resp_msg(&a, GMSG_QRESP, m->seq, &r, &keys);
@@ -220,12 +228,8 @@ int gossip_query(struct gossip *g, uint8_t op, const uint8_t *key, size_t key_le
             q = &g->queries[i];
     if (!q)
         return CN_EAGAIN;
-    if (!timeout_ms) {
-        /* serf's DefaultQueryTimeout */
-        double scale = ceil(log10((double)g->nalive + 1.0));
-        timeout_ms =
-            (uint64_t)g->cfg.gossip_interval_ms * 16u * (scale >= 1.0 ? (uint64_t)scale : 1u);
-    }
+    if (!timeout_ms)
+        timeout_ms = default_timeout(g);
     memset(q, 0, sizeof(*q));
     q->used = true;
     q->op = op;
@@ -246,13 +250,14 @@ int gossip_query(struct gossip *g, uint8_t op, const uint8_t *key, size_t key_le
     m.key_len = (uint8_t)key_len;
     if (key_len)
         memcpy(m.key, key, key_len);
-    gossip__bc_queue_free(g, &m);
+    gossip__bc_queue_free(g, &m, q->deadline);
     gossip__on_query(g, &m); /* ourselves first (may finish a pool of one) */
     return 0;
 }
 
 void gossip__query_tick(struct gossip *g)
 {
+    gossip__bc_expire(g);
     if (!g->nqueries)
         return;
     for (size_t i = 0; i < GOSSIP_QUERIES; i++)

@@ -438,12 +438,80 @@ static void test_query_in_a_pool(void **state)
         gossip_free(p.g[i]);
 }
 
+/* A query outlives neither its answers nor its timeout in the broadcast
+ * queue: a member that joins later never hears a stale operation. */
+static void test_stale_query_not_delivered(void **state)
+{
+    (void)state;
+    struct pool p;
+    memset(&p, 0, sizeof(p));
+    struct gossip_keyring kr;
+    memset(&kr, 0, sizeof(kr));
+    struct gossip_key a = mk(1, 32), b = mk(2, 32);
+    kr.keys[kr.n++] = a;
+    for (int i = 0; i < 3; i++) {
+        struct gossip_config c;
+        gossip_config_default(&c);
+        char name[16];
+        snprintf(name, sizeof(name), "n%d", i);
+        c.name = name;
+        c.host = "10.0.0.1";
+        c.port = (uint16_t)(9001 + i);
+        c.cluster = "dc1";
+        c.rng_seed = 7 + (uint64_t)i;
+        c.keyring = &kr;
+        p.g[i] = gossip_new(&c, 0);
+        assert_non_null(p.g[i]);
+    }
+    pump(&p, 0);
+    /* n0 alone: the query is answered by n0 at once */
+    assert_int_equal(gossip_query(p.g[0], GOSSIP_QOP_USE, a.k, a.len, 0, 0, 1), 0);
+    assert_int_equal(gossip_query(p.g[0], GOSSIP_QOP_INSTALL, b.k, b.len, 0, 500, 2), 0);
+    pump(&p, 0);
+    assert_int_equal(p.ndone, 2);
+    assert_int_equal(gossip_get_keyring(p.g[0])->n, 2);
+    /* n1 and n2 become members after the timeouts: they never get it */
+    uint64_t now = 0;
+    for (int t = 0; t < 40; t++) {
+        now += 200;
+        if (t == 30)
+            for (int i = 1; i < 3; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "n%d", i);
+                assert_int_equal(
+                    gossip_learn(p.g[0], name, "10.0.0.1", (uint16_t)(9001 + i), NULL, 0, 1), 0);
+                assert_int_equal(gossip_learn(p.g[i], "n0", "10.0.0.1", 9001, NULL, 0, 1), 0);
+            }
+        for (int i = 0; i < 3; i++)
+            gossip_tick(p.g[i], now);
+        pump(&p, now);
+    }
+    assert_int_equal(gossip_get_keyring(p.g[1])->n, 1);
+    assert_int_equal(gossip_get_keyring(p.g[2])->n, 1);
+    /* while a fresh one does reach them */
+    assert_int_equal(gossip_query(p.g[0], GOSSIP_QOP_LIST, NULL, 0, 0, 0, 3), 0);
+    for (int t = 0; t < 40 && p.ndone < 3; t++) {
+        now += 200;
+        for (int i = 0; i < 3; i++)
+            gossip_tick(p.g[i], now);
+        pump(&p, now);
+    }
+    assert_int_equal(p.ndone, 3);
+    assert_int_equal(p.done.nresp, 3);
+    for (int i = 0; i < 3; i++)
+        gossip_free(p.g[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_semantics),   cmocka_unit_test(test_b64),
-        cmocka_unit_test(test_file),        cmocka_unit_test(test_crypt_several_keys),
-        cmocka_unit_test(test_query_codec), cmocka_unit_test(test_query_in_a_pool),
+        cmocka_unit_test(test_semantics),
+        cmocka_unit_test(test_b64),
+        cmocka_unit_test(test_file),
+        cmocka_unit_test(test_crypt_several_keys),
+        cmocka_unit_test(test_query_codec),
+        cmocka_unit_test(test_query_in_a_pool),
+        cmocka_unit_test(test_stale_query_not_delivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
