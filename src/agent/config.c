@@ -75,7 +75,19 @@ static const struct opt opts[] = {
      "Address the LAN gossip (UDP and TCP) binds to (default: the bind address)."},
     {"encrypt", "encrypt", OPT_STR, OFF(encrypt), "", 0, 0,
      "Gossip encryption key: base64 of 16, 24 or 32 bytes (cairn keygen); AES-GCM. Every "
-     "member needs the same key; packets without it are dropped."},
+     "member needs the same key; packets without it are dropped. With a keyring file in the "
+     "data dir (serf/local.keyring, written at first start and by cairn keyring), the file "
+     "wins."},
+    {NULL, "encrypt_verify_incoming", OPT_BOOL, OFF(encrypt_verify_incoming), "true", 0, 0,
+     "With a gossip keyring: refuse unencrypted gossip (false while rolling encryption onto a "
+     "pool that has none)."},
+    {NULL, "encrypt_verify_outgoing", OPT_BOOL, OFF(encrypt_verify_outgoing), "true", 0, 0,
+     "With a gossip keyring: encrypt outgoing gossip (false while rolling encryption onto a "
+     "pool that has none)."},
+    {"disable-keyring-file", "disable_keyring_file", OPT_BOOL, OFF(disable_keyring_file), "false",
+     0, 0,
+     "Keep the gossip keyring in memory only: neither read nor write "
+     "DATA_DIR/serf/local.keyring."},
     {NULL, "gossip_lan.gossip_nodes", OPT_INT, OFF(gossip_nodes), "3", 1, 64,
      "Members gossiped to every gossip interval."},
     {NULL, "gossip_lan.gossip_interval", OPT_DUR, OFF(gossip_interval), "200ms", 0, 0,

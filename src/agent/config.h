@@ -77,8 +77,10 @@ struct agent_config {
     size_t nretry_join;
     char *start_join[16]; /* -join / start_join: gossip addresses, once */
     size_t nstart_join;
-    char *serf_lan_bind; /* "": bind_addr */
-    char *encrypt;       /* base64 gossip key, "" none */
+    char *serf_lan_bind;                                   /* "": bind_addr */
+    char *encrypt;                                         /* base64 gossip key, "" none */
+    bool encrypt_verify_incoming, encrypt_verify_outgoing; /* default true */
+    bool disable_keyring_file;                             /* no DATA_DIR/serf/local.keyring */
     int64_t gossip_nodes, retransmit_mult, suspicion_mult;
     char *gossip_interval, *probe_interval, *probe_timeout; /* Go durations */
     int64_t kv_max_value_size;

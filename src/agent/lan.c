@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/version.h"
+#include "gossip/keyfile.h"
 
 #define RETRY_JOIN_MS 2000
 #define LEAVE_WAIT_MS 2000
@@ -221,6 +222,56 @@ static int build_tags(const struct agent_lan_options *o, struct cn_buf *t)
     return rc;
 }
 
+/* Consul's setupBaseKeyrings: with `encrypt` and no keyring file, the file
+ * is created holding that key; an existing file wins over `encrypt` (a
+ * warning when it lacks that key); a file alone turns encryption on. With
+ * disable_keyring_file, only `encrypt`, in memory. *path gets the file (""
+ * when none is kept). */
+static int setup_keyring(const struct agent_config *c, struct gossip_keyring *kr, char *path,
+                         size_t pathcap, char *err, size_t errcap)
+{
+    memset(kr, 0, sizeof(*kr));
+    path[0] = '\0';
+    struct gossip_key ek;
+    bool have_encrypt = c->encrypt && *c->encrypt;
+    if (have_encrypt) {
+        char why[96];
+        if (gossip_key_from_b64(c->encrypt, &ek, why, sizeof(why))) {
+            snprintf(err, errcap, "encrypt: Invalid key: %s (generate one with cairn keygen)", why);
+            return CN_EINVAL;
+        }
+    }
+    if (c->disable_keyring_file || !c->data_dir || !*c->data_dir) {
+        if (have_encrypt)
+            kr->keys[kr->n++] = ek;
+        return 0;
+    }
+    snprintf(path, pathcap, "%s/%s", c->data_dir, GOSSIP_KEYRING_PATH);
+    int rc = gossip_keyring_load_file(path, kr, err, errcap);
+    if (rc == 0) {
+        if (have_encrypt && gossip_keyring_find(kr, ek.k, ek.len) < 0)
+            cn_warn("agent",
+                    "LAN keyring doesn't include key provided with -encrypt, using keyring (%s)",
+                    path);
+        else if (have_encrypt)
+            cn_info("agent", "gossip keyring loaded from %s (%zu keys; -encrypt is in it)", path,
+                    kr->n);
+        else
+            cn_info("agent", "gossip keyring loaded from %s (%zu keys)", path, kr->n);
+        return 0;
+    }
+    if (rc != CN_ENOTFOUND)
+        return rc;
+    if (!have_encrypt)
+        return 0;
+    kr->keys[kr->n++] = ek;
+    struct cn_buf b = CN_BUF_INIT;
+    rc = gossip_keyring_encode(kr, &b);
+    rc = rc ? rc : gossip_keyring_write_file(path, b.p, b.len, err, errcap);
+    cn_buf_free(&b);
+    return rc;
+}
+
 static uint32_t ms_of(const char *dur)
 {
     int64_t ns = 0;
@@ -246,14 +297,11 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
     l->on_fatal = o->on_fatal;
     l->fatal_arg = o->fatal_arg;
     snprintf(l->self, sizeof(l->self), "%s", c->node_name);
-    uint8_t key[32];
-    size_t key_len = 0;
-    if (c->encrypt && *c->encrypt && gossip_key_decode(c->encrypt, key, &key_len)) {
-        snprintf(err, errcap,
-                 "encrypt: not a base64 key of 16, 24 or 32 bytes (generate one with cairn "
-                 "keygen)");
+    struct gossip_keyring kr;
+    char kpath[4200];
+    *rc = setup_keyring(c, &kr, kpath, sizeof(kpath), err, errcap);
+    if (*rc) {
         cn_free(l);
-        *rc = CN_EINVAL;
         return NULL;
     }
     struct cn_buf tags = CN_BUF_INIT;
@@ -288,8 +336,10 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
         .cluster = c->datacenter,
         .tags = (const uint8_t *)tags.p,
         .tags_len = tags.len,
-        .key = key_len ? key : NULL,
-        .key_len = key_len,
+        .keyring = &kr,
+        .verify_incoming = c->encrypt_verify_incoming,
+        .verify_outgoing = c->encrypt_verify_outgoing,
+        .keyring_file = kpath[0] ? kpath : NULL,
         .tuning = &tune,
     };
     *rc = gossip_net_start(loop, &no, &l->net, err, errcap);
@@ -323,8 +373,10 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
     l->hints.data = l;
     if (o->srv)
         uv_timer_start(&l->hints, on_hints, 1000, 3000);
-    cn_info("agent", "gossip (LAN) on %s:%d%s", bind, gossip_net_port(l->net),
-            key_len ? ", encrypted" : "");
+    cn_info("agent", "gossip (LAN) on %s:%d%s%s%s", bind, gossip_net_port(l->net),
+            kr.n ? ", encrypted" : "",
+            kr.n && !c->encrypt_verify_incoming ? ", accepting unencrypted" : "",
+            kr.n && !c->encrypt_verify_outgoing ? ", sending unencrypted" : "");
     return l;
 }
 

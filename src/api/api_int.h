@@ -141,7 +141,9 @@ extern const struct api_route api_catalog_routes[];  /* catalog.c */
 extern const struct api_route api_health_routes[];   /* health.c */
 extern const struct api_route api_agent_routes[];    /* agent.c (uses local/local.h) */
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
-extern const struct api_route api_session_routes[];  /* session.c */
+/* operator_keyring.c: /v1/operator/keyring (gossip keyring queries) */
+extern const struct api_route api_keyring_routes[];
+extern const struct api_route api_session_routes[]; /* session.c */
 
 /* coordinate.c: /v1/coordinate/; event.c: /v1/event/; query.c: /v1/query */
 extern const struct api_route api_coordinate_routes[];

@@ -324,6 +324,19 @@ const struct cli_cmd cli__cmds[] = {
      "  agent to encrypt traffic. The output of this command is already\n"
      "  in the proper format that the agent expects (the encrypt key).",
      NULL, 0, cli__run_keygen},
+    {"keyring", "Manages gossip layer encryption keys",
+     "Usage: cairn keyring [options]\n\n"
+     "  Manages encryption keys used for gossip messages. Gossip encryption is\n"
+     "  optional. When enabled, this command may be used to examine active encryption\n"
+     "  keys in the cluster, add new keys, and remove old ones. When combined, this\n"
+     "  functionality provides the ability to perform key rotation cluster-wide,\n"
+     "  without disrupting the cluster.\n\n"
+     "  All operations performed by this command can only be run against server nodes,\n"
+     "  and affect the LAN keyring of every member (cairn has no WAN pool).\n\n"
+     "  All variations of the keyring command return 0 if all nodes reply and there\n"
+     "  are no errors. If any node fails to reply or reports failure, the exit code\n"
+     "  will be 1.",
+     cli__keyring_flags, 1, cli__run_keyring},
     {"kv", "Interact with the key-value store",
      "Usage: cairn kv <subcommand> [options] [args]\n\n"
      "  This command has subcommands for interacting with Cairn's key-value store.\n"
@@ -665,6 +678,13 @@ static void cmd_help(FILE *f, const struct cli_cmd *cmd)
     if (!cmd->run)
         list_children(f, cmd->name);
     cn_buf_free(&b);
+}
+
+void cli__cmd_help(FILE *f, const char *name)
+{
+    for (size_t i = 0; i < cli__ncmds; i++)
+        if (!strcmp(cli__cmds[i].name, name))
+            cmd_help(f, &cli__cmds[i]);
 }
 
 static int run_cmd(const struct cli_cmd *cmd, int argc, char **argv, FILE *out, FILE *err)

@@ -233,6 +233,11 @@ int cli__run_force_leave(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_leave(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_reload(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_maint(struct cli_ctx *c, const struct cli_args *a);
+/* cmd_keyring.c */
+int cli__run_keyring(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__keyring_flags[];
+/* A command's help (its -h text) by name, into f (cli.c). */
+void cli__cmd_help(FILE *f, const char *name);
 int cli__run_lock(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_watch(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_tls_ca_create(struct cli_ctx *c, const struct cli_args *a);

@@ -39,15 +39,52 @@ static void link_head(struct gossip *g, struct gbc *b)
     g->bq[lvl] = b;
 }
 
+/* Unlinked b leaves the queue for good. */
+static void free_bc(struct gossip *g, struct gbc *b)
+{
+    if (b->about)
+        b->about->bc = NULL;
+    if (b->expires)
+        g->nbc_expiring--;
+    g->nbc--;
+    cn_free(b);
+}
+
 void gossip__bc_drop(struct gossip *g, struct gm *m)
 {
     struct gbc *b = m->bc;
     if (!b)
         return;
     unlink_bc(g, b);
-    m->bc = NULL;
-    g->nbc--;
-    cn_free(b);
+    free_bc(g, b);
+}
+
+void gossip__bc_queue_free(struct gossip *g, const struct gossip_msg *msg, uint64_t expires)
+{
+    gossip__bc_queue(g, NULL, msg);
+    /* the new entry is the head of level 0 */
+    struct gbc *b = g->bq[0];
+    if (b && !b->about && !b->expires && expires) {
+        b->expires = expires;
+        g->nbc_expiring++;
+    }
+}
+
+void gossip__bc_expire(struct gossip *g)
+{
+    if (!g->nbc_expiring)
+        return;
+    for (unsigned lvl = 0; lvl < GOSSIP_BC_LEVELS; lvl++) {
+        struct gbc *b = g->bq[lvl];
+        while (b) {
+            struct gbc *nx = b->next;
+            if (b->expires && g->now >= b->expires) {
+                unlink_bc(g, b);
+                free_bc(g, b);
+            }
+            b = nx;
+        }
+    }
 }
 
 void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *msg)
@@ -62,13 +99,15 @@ void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *m
         cn_buf_free(&e);
         return;
     }
-    gossip__bc_drop(g, m);
+    if (m)
+        gossip__bc_drop(g, m);
     memset(b, 0, sizeof(*b));
     b->about = m;
     b->len = (uint16_t)e.len;
     memcpy(b->msg, e.p, e.len);
     cn_buf_free(&e);
-    m->bc = b;
+    if (m)
+        m->bc = b;
     link_head(g, b);
     g->nbc++;
 }
@@ -95,9 +134,7 @@ unsigned gossip__bc_fill(struct gossip *g, struct cn_buf *out, size_t space, uns
         unlink_bc(g, b);
         b->transmits++;
         if (b->transmits >= limit) {
-            b->about->bc = NULL;
-            g->nbc--;
-            cn_free(b);
+            free_bc(g, b);
         } else {
             link_head(g, b);
         }
@@ -119,4 +156,5 @@ void gossip__bc_free_all(struct gossip *g)
         g->bq[lvl] = NULL;
     }
     g->nbc = 0;
+    g->nbc_expiring = 0;
 }

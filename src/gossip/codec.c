@@ -70,6 +70,27 @@ static int body(struct cn_buf *b, const struct gossip_msg *m)
         CN_TRY(cn_enc_u32(b, m->inc));
         CN_TRY(str8(b, m->node));
         return str8(b, m->from);
+    case GMSG_QUERY:
+        CN_TRY(cn_enc_u32(b, m->seq));
+        CN_TRY(str8(b, m->node));
+        CN_TRY(str8(b, m->host));
+        CN_TRY(put16(b, m->port));
+        CN_TRY(cn_enc_u8(b, m->relay));
+        CN_TRY(cn_enc_u8(b, m->op));
+        CN_TRY(cn_enc_u8(b, m->key_len));
+        return m->key_len ? cn_buf_append(b, m->key, m->key_len) : 0;
+    case GMSG_QRELAY:
+    case GMSG_QRESP:
+        if (m->type == GMSG_QRELAY) {
+            CN_TRY(str8(b, m->host));
+            CN_TRY(put16(b, m->port));
+        }
+        CN_TRY(cn_enc_u32(b, m->seq));
+        CN_TRY(str8(b, m->node));
+        CN_TRY(cn_enc_u8(b, m->ok ? 1 : 0));
+        CN_TRY(str8(b, m->text));
+        CN_TRY(cn_enc_u8(b, m->nkeys));
+        return m->keys_len ? cn_buf_append(b, m->keys, m->keys_len) : 0;
     default:
         return CN_EINVAL;
     }
@@ -106,6 +127,13 @@ size_t gossip_msg_size(const struct gossip_msg *m)
     case GMSG_SUSPECT:
     case GMSG_DEAD:
         return 3 + 4 + 1 + strlen(m->node) + 1 + strlen(m->from);
+    case GMSG_QUERY:
+        return 3 + 4 + 1 + strlen(m->node) + 1 + strlen(m->host) + 2 + 3 + m->key_len;
+    case GMSG_QRESP:
+        return 3 + 4 + 1 + strlen(m->node) + 1 + 1 + strlen(m->text) + 1 + m->keys_len;
+    case GMSG_QRELAY:
+        return 3 + 1 + strlen(m->host) + 2 + 4 + 1 + strlen(m->node) + 1 + 1 + strlen(m->text) + 1 +
+               m->keys_len;
     default:
         return 0;
     }
@@ -218,6 +246,35 @@ static void gtags(struct rd *r, const uint8_t **t, size_t *n, const char *why)
     r->off += l;
 }
 
+/* A QRESP body (after QRELAY's address). */
+static void gqresp(struct rd *r, struct gossip_msg *m)
+{
+    m->seq = g32(r, "truncated query response");
+    gstr(r, m->node, GOSSIP_NAME_MAX, 1, "bad query response sender");
+    uint8_t ok = g8(r, "truncated query response");
+    if (!r->why && ok > 1)
+        r->why = "bad query response flag";
+    m->ok = ok == 1;
+    gstr(r, m->text, GOSSIP_QTEXT_MAX, 0, "bad query response message");
+    m->nkeys = g8(r, "truncated query response");
+    if (!r->why && m->nkeys > GOSSIP_QKEYS_MAX)
+        r->why = "too many keys in a query response";
+    size_t start = r->off;
+    for (unsigned i = 0; i < m->nkeys && !r->why; i++) {
+        uint8_t l = g8(r, "truncated query response key");
+        if (r->why)
+            break;
+        if ((l != 16 && l != 24 && l != 32) || !need(r, l, "truncated query response key")) {
+            if (!r->why)
+                r->why = "bad query response key size";
+            break;
+        }
+        r->off += l;
+    }
+    m->keys = m->nkeys ? r->p + start : NULL;
+    m->keys_len = r->off - start;
+}
+
 static void gstate(struct rd *r, struct gossip_pp_state *s)
 {
     gstr(r, s->node, GOSSIP_NAME_MAX, 1, "bad push/pull node name");
@@ -281,6 +338,36 @@ static void gmsg(struct rd *r, struct gossip_msg *m)
         m->inc = g32(&b, "truncated suspect/dead");
         gstr(&b, m->node, GOSSIP_NAME_MAX, 1, "bad suspect/dead node name");
         gstr(&b, m->from, GOSSIP_NAME_MAX, 1, "bad suspect/dead sender");
+        break;
+    case GMSG_QUERY: {
+        m->seq = g32(&b, "truncated query");
+        gstr(&b, m->node, GOSSIP_NAME_MAX, 1, "bad query origin");
+        gstr(&b, m->host, GOSSIP_HOST_MAX, 1, "bad query origin host");
+        m->port = g16(&b, "truncated query");
+        m->relay = g8(&b, "truncated query");
+        m->op = g8(&b, "truncated query");
+        m->key_len = g8(&b, "truncated query");
+        if (!b.why && m->relay > 5)
+            b.why = "bad query relay factor";
+        if (!b.why && (m->op < GOSSIP_QOP_LIST || m->op > GOSSIP_QOP_REMOVE))
+            b.why = "bad query operation";
+        if (!b.why &&
+            (m->op == GOSSIP_QOP_LIST ? m->key_len != 0
+                                      : m->key_len != 16 && m->key_len != 24 && m->key_len != 32))
+            b.why = "bad query key size";
+        if (!b.why && need(&b, m->key_len, "truncated query key")) {
+            memcpy(m->key, b.p + b.off, m->key_len);
+            b.off += m->key_len;
+        }
+        break;
+    }
+    case GMSG_QRELAY:
+        gstr(&b, m->host, GOSSIP_HOST_MAX, 1, "bad relay destination");
+        m->port = g16(&b, "truncated relay");
+        gqresp(&b, m);
+        break;
+    case GMSG_QRESP:
+        gqresp(&b, m);
         break;
     case GMSG_PUSHPULL: {
         if (blen != 0xffff) {

@@ -20,6 +20,14 @@
  *   PUSHPULL join u8 (0/1), n u32, then n states: node str8, host str8,
  *            port u16, inc u32, status u8 (1..4), tags (u16 len + bytes)
  *            (only in TCP messages, alone)
+ *   QUERY    id u32, origin str8, host str8, port u16, relay u8 (0..5),
+ *            op u8 (1..4: list, install, use, remove), key (u8 len: 0, or
+ *            16/24/32 for install/use/remove, + bytes)
+ *   QRESP    id u32, from str8, ok u8 (0/1), message (u8 len + printable
+ *            bytes, may be empty), nkeys u8 (0..16), nkeys keys (u8 len
+ *            16/24/32 + bytes; the first is the sender's primary)
+ *   QRELAY   host str8, port u16 (the query's origin), then a QRESP body:
+ *            a response sent through another member (relay factor)
  * Strict: an unknown version or type, a body that does not use exactly its
  * length, trailing bytes, a bad flag, status or tags encoding refuse the
  * whole packet. The encoding is canonical: what decodes re-encodes to the
@@ -46,7 +54,20 @@ enum gossip_msg_type {
     GMSG_SUSPECT = 6,
     GMSG_DEAD = 7,
     GMSG_PUSHPULL = 8,
+    GMSG_QUERY = 9,  /* a keyring query, gossiped (gossip.h) */
+    GMSG_QRESP = 10, /* a member's answer, straight to the origin */
+    GMSG_QRELAY = 11,
 };
+
+/* Query operations (serf's internal keyring queries). */
+enum gossip_qop {
+    GOSSIP_QOP_LIST = 1,
+    GOSSIP_QOP_INSTALL = 2,
+    GOSSIP_QOP_USE = 3,
+    GOSSIP_QOP_REMOVE = 4,
+};
+#define GOSSIP_QTEXT_MAX 255
+#define GOSSIP_QKEYS_MAX 16
 
 struct gossip_hdr {
     char cluster[GOSSIP_CLUSTER_MAX + 1];
@@ -72,6 +93,16 @@ struct gossip_msg {
     uint32_t nstates; /* PUSHPULL */
     const uint8_t *states;
     size_t states_len;
+    /* QUERY (seq = id, node = origin, host/port = its address), QRESP (seq =
+     * id, node = from), QRELAY (host/port = the origin, then a QRESP) */
+    uint8_t op, relay;
+    uint8_t key_len;
+    uint8_t key[32];
+    bool ok;
+    char text[GOSSIP_QTEXT_MAX + 1];
+    uint8_t nkeys;
+    const uint8_t *keys; /* nkeys x (u8 len + bytes), borrowed */
+    size_t keys_len;
 };
 
 /* One state of a PUSHPULL. */

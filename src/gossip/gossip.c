@@ -862,6 +862,7 @@ void gossip_tick(struct gossip *g, uint64_t now)
     }
     if (g->now >= g->next_reap)
         reap_tick(g);
+    gossip__query_tick(g);
 }
 
 static uint64_t min64(uint64_t a, uint64_t b)
@@ -886,6 +887,7 @@ uint64_t gossip_next_deadline(const struct gossip *g, uint64_t now)
         for (size_t i = 0; i < GOSSIP_RELAYS; i++)
             if (g->relays[i].used)
                 d = min64(d, g->relays[i].deadline);
+    d = gossip__query_deadline(g, d);
     return d < now ? now : d;
 }
 
@@ -1011,6 +1013,13 @@ int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
         case GMSG_DEAD:
             on_dead(g, m.node, m.inc, m.from);
             break;
+        case GMSG_QUERY:
+            gossip__on_query(g, &m);
+            break;
+        case GMSG_QRESP:
+        case GMSG_QRELAY:
+            gossip__on_qresp(g, &m);
+            break;
         default:
             break;
         }
@@ -1058,6 +1067,9 @@ struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
     g->cfg = *cfg;
     g->cfg.name = g->cfg.host = g->cfg.cluster = NULL;
     g->cfg.tags = NULL;
+    g->cfg.keyring = NULL;
+    if (cfg->keyring)
+        g->kr = *cfg->keyring;
     snprintf(g->cluster, sizeof(g->cluster), "%s", cfg->cluster);
     g->rng = cfg->rng_seed ? cfg->rng_seed : 0x9E3779B97F4A7C15ull;
     g->now = now;
@@ -1071,6 +1083,10 @@ struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
         return NULL;
     }
     g->self->self = true;
+    /* query ids of a restarted member differ from its last run's (the seed
+     * is, in the shell); not drawn from the PRNG, whose sequence the
+     * simulator's scenarios are tuned on */
+    g->qseq = (uint32_t)(g->rng ^ (g->rng >> 32));
     /* Random stagger of the periodic work (memberlist's triggerFunc). */
     g->next_probe = now + rnd_below(g, cfg->probe_interval_ms);
     g->next_gossip = now + rnd_below(g, cfg->gossip_interval_ms);
@@ -1088,6 +1104,8 @@ static void free_update(struct gossip *g)
     for (size_t i = 0; i < g->nevents; i++)
         cn_free((char *)g->events[i].m.name);
     g->nouts = g->nevents = 0;
+    gossip__query_free_done(g);
+    g->kr_changed = false;
 }
 
 void gossip_free(struct gossip *g)
@@ -1095,6 +1113,7 @@ void gossip_free(struct gossip *g)
     if (!g)
         return;
     free_update(g);
+    gossip__query_free_all(g);
     gossip__bc_free_all(g);
     while (g->susps)
         susp_free(g, g->susps->m);
@@ -1195,12 +1214,15 @@ int gossip_learn(struct gossip *g, const char *name, const char *host, uint16_t 
 
 bool gossip_ready(struct gossip *g, struct gossip_update *u)
 {
-    if (!g->nouts && !g->nevents)
+    if (!g->nouts && !g->nevents && !g->nqdone && !g->kr_changed)
         return false;
     u->outs = g->outs;
     u->nouts = g->nouts;
     u->events = g->events;
     u->nevents = g->nevents;
+    u->qdone = g->qdone;
+    u->nqdone = g->nqdone;
+    u->keyring_changed = g->kr_changed;
     return true;
 }
 
@@ -1245,4 +1267,39 @@ void gossip_get_stats(const struct gossip *g, struct gossip_stats *out)
 {
     *out = g->st;
     out->awareness = g->awareness;
+}
+
+/* ---- for query.c ---------------------------------------------------------------- */
+
+void gossip__send_plain(struct gossip *g, const char *host, uint16_t port,
+                        const struct gossip_msg *m)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    size_t count_off;
+    struct gossip_out *o;
+    if (hdr(g, &b, &count_off) || gossip_enc_msg(&b, m) || !(o = new_out(g, host, port))) {
+        cn_buf_free(&b);
+        return;
+    }
+    b.p[count_off] = 1;
+    o->data = (uint8_t *)b.p;
+    o->len = b.len;
+    g->nouts++;
+    g->st.packets_sent++;
+    g->st.bytes_sent += b.len;
+}
+
+size_t gossip__pick_alive(struct gossip *g, size_t k, const struct gm *not_this, struct gm **out)
+{
+    return pick_random(g, k, ok_alive, not_this, out);
+}
+
+struct gm *gossip__find(const struct gossip *g, const char *name)
+{
+    return find(g, name);
+}
+
+uint64_t gossip__hash(const char *s)
+{
+    return hash_name(s);
 }

@@ -70,6 +70,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "gossip/keyring.h"
 
 #define GOSSIP_NAME_MAX 128 /* node names, bytes */
 #define GOSSIP_HOST_MAX 63  /* an IP address as text */
@@ -115,6 +116,10 @@ struct gossip_config {
     uint32_t reconnect_interval_ms; /* 30000 */
     size_t udp_max;                 /* GOSSIP_UDP_MAX */
     bool lifeguard;                 /* LHA + dynamic suspicion + buddy + nacks */
+    /* The encryption keyring at start (copied; NULL or empty: none). The
+     * core keeps it and changes it as keyring queries say; the shell seals
+     * with its primary and opens with any key (gossip_get_keyring). */
+    const struct gossip_keyring *keyring;
 };
 /* The defaults above, strings NULL. */
 void gossip_config_default(struct gossip_config *c);
@@ -155,11 +160,38 @@ struct gossip_out {
     size_t len;
 };
 
+/* ---- keyring queries (serf's internal queries, keymanager.go) ----
+ * gossip_query gossips a QUERY (an operation: list, install, use or remove a
+ * key); every member that hears it first gossips it on, applies it to its
+ * own keyring and answers the origin directly (QRESP over UDP; with a relay
+ * factor r also through r random members, QRELAY). The origin applies it to
+ * itself at once and collects one answer per member until every member
+ * alive at the start answered or the timeout passed: then a
+ * gossip_query_done comes out in an update. */
+struct gossip_qresp {
+    char name[GOSSIP_NAME_MAX + 1];
+    bool ok;
+    char msg[256];              /* why not ok ("" when ok) */
+    struct gossip_keyring keys; /* list: the member's keys, primary first */
+};
+
+struct gossip_query_done {
+    uint64_t token;   /* gossip_query's */
+    uint8_t op;       /* enum gossip_qop (codec.h) */
+    size_t num_nodes; /* members alive (or suspect) when the query started */
+    bool timed_out;
+    struct gossip_qresp *resp; /* one per member that answered */
+    size_t nresp;
+};
+
 struct gossip_update {
     struct gossip_out *outs;
     size_t nouts;
     struct gossip_event *events;
     size_t nevents;
+    struct gossip_query_done *qdone; /* finished queries of ours */
+    size_t nqdone;
+    bool keyring_changed; /* our keyring changed (persist it) */
 };
 
 struct gossip_stats {
@@ -207,6 +239,15 @@ bool gossip_leave_sent(const struct gossip *g);
 int gossip_force_leave(struct gossip *g, const char *name, bool prune);
 /* Replace this member's tags (announced as a new incarnation). */
 int gossip_set_tags(struct gossip *g, const uint8_t *tags, size_t len);
+
+/* Start a keyring query (op: enum gossip_qop; key for install, use and
+ * remove; relay 0..5; timeout_ms 0: serf's default, gossip interval x 16 x
+ * ceil(log10(n + 1))). CN_EINVAL for bad arguments, CN_EAGAIN when 8 queries
+ * are in flight already. */
+int gossip_query(struct gossip *g, uint8_t op, const uint8_t *key, size_t key_len, unsigned relay,
+                 uint64_t timeout_ms, uint64_t token);
+/* The keyring in force (n == 0: no encryption). */
+const struct gossip_keyring *gossip_get_keyring(const struct gossip *g);
 
 /* Insert a member as ALIVE without announcing it (the simulator builds big
  * pools this way instead of n joins). */

@@ -8,6 +8,8 @@
 
 #define GOSSIP_BC_LEVELS 64 /* transmit counts tracked (the limit is clamped below) */
 #define GOSSIP_RELAYS 32    /* ping-reqs relayed at once */
+#define GOSSIP_QUERIES 8    /* our keyring queries in flight */
+#define GOSSIP_QSEEN 256    /* queries remembered (not applied twice) */
 
 struct gm;
 
@@ -16,6 +18,7 @@ struct gm;
 struct gbc {
     struct gbc *prev, *next;
     struct gm *about;
+    uint64_t expires; /* a query's: dropped once g->now reaches it (0: never) */
     uint32_t transmits;
     uint16_t len;
     uint8_t msg[];
@@ -54,6 +57,17 @@ struct grelay {
     uint16_t port;
 };
 
+/* One of our queries, collecting answers. */
+struct gquery {
+    bool used;
+    uint8_t op;
+    uint32_t id;
+    uint64_t token, deadline;
+    size_t num_nodes;
+    struct gossip_qresp *resp;
+    size_t nresp, cap;
+};
+
 struct gossip {
     struct gossip_config cfg;
     char cluster[GOSSIP_CLUSTER_MAX + 1];
@@ -87,17 +101,52 @@ struct gossip {
 
     struct gbc *bq[GOSSIP_BC_LEVELS];
     size_t nbc;
+    size_t nbc_expiring; /* queued entries with an expiry (queries) */
 
     struct gossip_out *outs;
     size_t nouts, outs_cap;
     struct gossip_event *events;
     size_t nevents, events_cap;
     struct gossip_stats st;
+
+    /* keyring queries (gossip.c) */
+    struct gossip_keyring kr;
+    bool kr_changed;
+    struct gquery queries[GOSSIP_QUERIES];
+    size_t nqueries;
+    uint32_t qseq;
+    uint64_t qseen[GOSSIP_QSEEN]; /* hash(origin) ^ id of queries seen */
+    size_t qseen_at;
+    struct gossip_query_done *qdone;
+    size_t nqdone, qdone_cap;
 };
+
+/* gossip.c, for query.c */
+/* A datagram without piggybacked updates (answers to a query's origin: the
+ * query's own transmits are not spent on the member that sent it). */
+void gossip__send_plain(struct gossip *g, const char *host, uint16_t port,
+                        const struct gossip_msg *m);
+size_t gossip__pick_alive(struct gossip *g, size_t k, const struct gm *not_this, struct gm **out);
+struct gm *gossip__find(const struct gossip *g, const char *name);
+uint64_t gossip__hash(const char *s);
+
+/* query.c */
+void gossip__on_query(struct gossip *g, const struct gossip_msg *m);
+void gossip__on_qresp(struct gossip *g, const struct gossip_msg *m); /* QRESP, QRELAY */
+void gossip__query_tick(struct gossip *g);
+uint64_t gossip__query_deadline(const struct gossip *g, uint64_t d);
+void gossip__query_free_done(struct gossip *g);
+void gossip__query_free_all(struct gossip *g);
 
 /* bcast.c */
 /* Queue an encoded message about m (replacing m's older one). */
 void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *msg);
+/* Queue a message about no member (a query): never replaced, sent until its
+ * transmit limit or until `expires` (a query's timeout: a member that joins
+ * later never hears a stale operation). */
+void gossip__bc_queue_free(struct gossip *g, const struct gossip_msg *msg, uint64_t expires);
+/* Drop the expired queries of the queue. */
+void gossip__bc_expire(struct gossip *g);
 /* Drop m's queued update. */
 void gossip__bc_drop(struct gossip *g, struct gm *m);
 /* Append queued updates that fit in `space` bytes (at most max_msgs), least

@@ -12,11 +12,14 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "gossip/codec.h"
+#include "gossip/crypt.h"
+#include "gossip/keyfile.h"
 
 #define MAX_SUBS 8
 #define MAX_FRAME (32u << 20)
 #define STREAM_TIMEOUT_MS 10000
-#define ENC_OVERHEAD (3 + 12 + 16)
+#define MAX_QUERIES 8
 
 struct sub {
     gossip_net_event_cb cb;
@@ -24,6 +27,24 @@ struct sub {
 };
 
 struct join;
+
+/* A keyring query of ours waiting for the core's gossip_query_done. */
+struct pquery {
+    bool used;
+    uint64_t token;
+    gossip_net_query_cb cb;
+    void *arg;
+};
+
+/* The keyring file, written off the loop (uv_queue_work). */
+struct kwrite {
+    uv_work_t work;
+    struct gossip_net *n;
+    char *path;
+    struct cn_buf data;
+    int rc;
+    char err[160];
+};
 
 struct gossip_net {
     uv_loop_t *loop;
@@ -36,8 +57,11 @@ struct gossip_net {
     bool stopping;
     int port;
     char cluster[GOSSIP_CLUSTER_MAX + 1];
-    uint8_t key[32];
-    size_t key_len;
+    bool verify_in, verify_out;
+    char *keyring_file;     /* NULL: not persisted */
+    bool kw_busy, kw_again; /* a write in flight; another one due after it */
+    struct pquery queries[MAX_QUERIES];
+    uint64_t next_qtoken;
     struct sub subs[MAX_SUBS];
     size_t nsubs;
     struct join *joins;
@@ -83,55 +107,26 @@ static void flush(struct gossip_net *n);
 
 /* ---- encryption ---------------------------------------------------------------- */
 
-static const EVP_CIPHER *cipher(size_t key_len)
+static const struct gossip_keyring *ring(const struct gossip_net *n)
 {
-    return key_len == 16   ? EVP_aes_128_gcm()
-           : key_len == 24 ? EVP_aes_192_gcm()
-                           : EVP_aes_256_gcm();
+    return gossip_get_keyring(n->g);
 }
 
-/* plain -> out (replaced) */
-static int seal(const struct gossip_net *n, const uint8_t *p, size_t len, struct cn_buf *out)
+/* What goes on the wire for plain p: sealed with the primary key when there
+ * is a keyring and encrypt_verify_outgoing holds. *wire points at p or
+ * into out. */
+static int wrap(const struct gossip_net *n, const uint8_t *p, size_t len, struct cn_buf *out,
+                const uint8_t **wire, size_t *wire_len)
 {
-    cn_buf_reset(out);
-    if (cn_buf_reserve(out, len + ENC_OVERHEAD))
-        return CN_ENOMEM;
-    uint8_t *o = (uint8_t *)out->p;
-    o[0] = 'c', o[1] = 'e', o[2] = 1;
-    if (RAND_bytes(o + 3, 12) != 1)
-        return CN_EIO;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int l1 = 0, l2 = 0,
-        ok = c && EVP_EncryptInit_ex(c, cipher(n->key_len), NULL, n->key, o + 3) &&
-             EVP_EncryptUpdate(c, o + 15, &l1, p, (int)len) &&
-             EVP_EncryptFinal_ex(c, o + 15 + l1, &l2) &&
-             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, o + 15 + l1 + l2);
-    EVP_CIPHER_CTX_free(c);
-    if (!ok)
-        return CN_EIO;
-    out->len = 15 + (size_t)l1 + (size_t)l2 + 16;
-    return 0;
-}
-
-/* sealed -> out; CN_ECORRUPT when it is not ours */
-static int open_sealed(const struct gossip_net *n, const uint8_t *p, size_t len, struct cn_buf *out)
-{
-    if (len < ENC_OVERHEAD || p[0] != 'c' || p[1] != 'e' || p[2] != 1)
-        return CN_ECORRUPT;
-    size_t clen = len - ENC_OVERHEAD;
-    cn_buf_reset(out);
-    if (cn_buf_reserve(out, clen + 16))
-        return CN_ENOMEM;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int l1 = 0, l2 = 0;
-    int ok = c && EVP_DecryptInit_ex(c, cipher(n->key_len), NULL, n->key, p + 3) &&
-             EVP_DecryptUpdate(c, (uint8_t *)out->p, &l1, p + 15, (int)clen) &&
-             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(p + 15 + clen)) &&
-             EVP_DecryptFinal_ex(c, (uint8_t *)out->p + l1, &l2) > 0;
-    EVP_CIPHER_CTX_free(c);
-    if (!ok)
-        return CN_ECORRUPT;
-    out->len = (size_t)l1 + (size_t)l2;
+    const struct gossip_keyring *kr = ring(n);
+    if (!kr->n || !n->verify_out) {
+        *wire = p;
+        *wire_len = len;
+        return 0;
+    }
+    CN_TRY(gossip_seal(&kr->keys[0], p, len, out));
+    *wire = (const uint8_t *)out->p;
+    *wire_len = out->len;
     return 0;
 }
 
@@ -166,8 +161,10 @@ int gossip_key_generate(char out[64])
 
 static void net_free_if_done(struct gossip_net *n)
 {
-    if (n->stopping && n->open_handles == 0 && !n->streams && !n->joins && !n->resolving) {
+    if (n->stopping && n->open_handles == 0 && !n->streams && !n->joins && !n->resolving &&
+        !n->kw_busy) {
         gossip_free(n->g);
+        cn_free(n->keyring_file);
         cn_free(n);
     }
 }
@@ -275,18 +272,14 @@ static void stream_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf)
 static int frame(struct gossip_net *n, const void *p, size_t len, struct cn_buf *out)
 {
     struct cn_buf body = CN_BUF_INIT;
-    const void *bp = p;
-    size_t bl = len;
-    if (n->key_len) {
-        int rc = seal(n, p, len, &body);
-        if (rc) {
-            cn_buf_free(&body);
-            return rc;
-        }
-        bp = body.p;
-        bl = body.len;
+    const uint8_t *bp = NULL;
+    size_t bl = 0;
+    int rc = wrap(n, p, len, &body, &bp, &bl);
+    if (rc) {
+        cn_buf_free(&body);
+        return rc;
     }
-    int rc = cn_enc_u32(out, (uint32_t)bl);
+    rc = cn_enc_u32(out, (uint32_t)bl);
     rc = rc ? rc : cn_buf_append(out, bp, bl);
     cn_buf_free(&body);
     return rc;
@@ -305,18 +298,13 @@ static const uint8_t *frame_body(struct stream *s, struct cn_buf *tmp, size_t *l
     }
     if (s->in.len < 4 + (size_t)fl)
         return NULL;
-    const uint8_t *p = (const uint8_t *)s->in.p + 4;
-    if (s->n->key_len) {
-        if (open_sealed(s->n, p, fl, tmp)) {
-            s->n->st.drop_key++;
-            *bad = 1;
-            return NULL;
-        }
-        *len = tmp->len;
-        return (const uint8_t *)tmp->p;
+    const uint8_t *p = (const uint8_t *)s->in.p + 4, *body = NULL;
+    if (gossip_unwrap(ring(s->n), s->n->verify_in, p, fl, tmp, &body, len)) {
+        s->n->st.drop_key++;
+        *bad = 1;
+        return NULL;
     }
-    *len = fl;
-    return p;
+    return body;
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -337,8 +325,10 @@ static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     struct gossip_net *n = s->n;
     if (nread < 0) {
         stream_end(s, CN_EIO,
-                   nread == UV_EOF ? "connection closed without an answer (not a gossip port?)"
-                                   : uv_strerror((int)nread));
+                   nread != UV_EOF ? uv_strerror((int)nread)
+                   : ring(n)->n    ? "connection closed without an answer (not a gossip port, "
+                                     "or a member without our encryption key)"
+                                   : "connection closed without an answer (not a gossip port?)");
         return;
     }
     s->in.len += (size_t)nread;
@@ -349,8 +339,8 @@ static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     if (bad) {
         cn_buf_free(&tmp);
         stream_end(s, CN_EPROTO,
-                   n->key_len ? "not a gossip answer, or another encryption key"
-                              : "not a gossip answer");
+                   ring(n)->n ? "not a gossip answer, or another encryption key"
+                              : "not a gossip answer (an encrypted pool?)");
         return;
     }
     if (!p) {
@@ -479,17 +469,14 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
     struct gossip_net *n = h->data;
     if (nread <= 0 || n->stopping)
         return;
-    const uint8_t *p = (const uint8_t *)buf->base;
-    size_t len = (size_t)nread;
+    const uint8_t *p = NULL;
+    size_t len = 0;
     struct cn_buf tmp = CN_BUF_INIT;
-    if (n->key_len) {
-        if (open_sealed(n, p, len, &tmp)) {
-            n->st.drop_key++;
-            cn_buf_free(&tmp);
-            return;
-        }
-        p = (const uint8_t *)tmp.p;
-        len = tmp.len;
+    if (gossip_unwrap(ring(n), n->verify_in, (const uint8_t *)buf->base, (size_t)nread, &tmp, &p,
+                      &len)) {
+        n->st.drop_key++;
+        cn_buf_free(&tmp);
+        return;
     }
     gossip_recv(n->g, p, len, uv_now(n->loop));
     cn_buf_free(&tmp);
@@ -503,17 +490,73 @@ static void udp_send(struct gossip_net *n, const struct gossip_out *o)
         uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&sa))
         return;
     struct cn_buf sealed = CN_BUF_INIT;
-    uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)o->len);
-    if (n->key_len) {
-        if (seal(n, o->data, o->len, &sealed)) {
-            cn_buf_free(&sealed);
-            return;
-        }
-        b = uv_buf_init(sealed.p, (unsigned)sealed.len);
+    const uint8_t *wire = NULL;
+    size_t wl = 0;
+    if (wrap(n, o->data, o->len, &sealed, &wire, &wl)) {
+        cn_buf_free(&sealed);
+        return;
     }
+    uv_buf_t b = uv_buf_init((char *)wire, (unsigned)wl);
     /* Datagrams may be lost anyway: a full socket buffer drops one. */
     uv_udp_try_send(&n->udp, &b, 1, (struct sockaddr *)&sa);
     cn_buf_free(&sealed);
+}
+
+/* ---- the keyring file ------------------------------------------------------------ */
+
+static void kw_run(uv_work_t *w)
+{
+    struct kwrite *k = w->data;
+    k->rc = gossip_keyring_write_file(k->path, k->data.p, k->data.len, k->err, sizeof(k->err));
+}
+
+static void persist(struct gossip_net *n);
+
+static void kw_done(uv_work_t *w, int status)
+{
+    struct kwrite *k = w->data;
+    struct gossip_net *n = k->n;
+    if (status)
+        cn_error("gossip", "keyring file %s not written: %s", k->path, uv_strerror(status));
+    else if (k->rc)
+        cn_error("gossip", "keyring file %s not written: %s", k->path, k->err);
+    cn_buf_free(&k->data);
+    cn_free(k);
+    n->kw_busy = false;
+    if (n->kw_again && !n->stopping) {
+        n->kw_again = false;
+        persist(n);
+    }
+    net_free_if_done(n);
+}
+
+/* Write the keyring (as it is now) to its file, off the loop; one write at
+ * a time, the newest state last. */
+static void persist(struct gossip_net *n)
+{
+    if (!n->keyring_file)
+        return;
+    if (n->kw_busy) {
+        n->kw_again = true;
+        return;
+    }
+    struct kwrite *k = cn_calloc(1, sizeof(*k));
+    if (!k || gossip_keyring_encode(ring(n), &k->data)) {
+        if (k)
+            cn_buf_free(&k->data);
+        cn_free(k);
+        cn_error("gossip", "keyring file %s not written: out of memory", n->keyring_file);
+        return;
+    }
+    k->n = n;
+    k->path = n->keyring_file;
+    k->work.data = k;
+    if (uv_queue_work(n->loop, &k->work, kw_run, kw_done)) {
+        cn_buf_free(&k->data);
+        cn_free(k);
+        return;
+    }
+    n->kw_busy = true;
 }
 
 /* ---- the update cycle ------------------------------------------------------------ */
@@ -541,6 +584,19 @@ static void flush(struct gossip_net *n)
             for (size_t k = 0; k < n->nsubs; k++)
                 n->subs[k].cb(n->subs[k].arg, e);
         }
+        for (size_t i = 0; i < u.nqdone; i++)
+            for (size_t k = 0; k < MAX_QUERIES; k++) {
+                struct pquery *q = &n->queries[k];
+                if (q->used && q->token == u.qdone[i].token) {
+                    q->used = false;
+                    q->cb(q->arg, 0, &u.qdone[i]);
+                }
+            }
+        if (u.keyring_changed) {
+            const struct gossip_keyring *kr = ring(n);
+            cn_info("gossip", "keyring changed: %zu key%s", kr->n, kr->n == 1 ? "" : "s");
+            persist(n);
+        }
         gossip_done(n->g, &u);
     }
     rearm(n);
@@ -558,18 +614,17 @@ int gossip_net_start(uv_loop_t *loop, const struct gossip_net_options *o, struct
     }
     n->loop = loop;
     snprintf(n->cluster, sizeof(n->cluster), "%s", o->cluster);
-    if (o->key_len) {
-        if (o->key_len != 16 && o->key_len != 24 && o->key_len != 32) {
-            cn_free(n);
-            snprintf(err, errcap, "gossip encryption key must be 16, 24 or 32 bytes");
-            return CN_EINVAL;
-        }
-        memcpy(n->key, o->key, o->key_len);
-        n->key_len = o->key_len;
+    n->verify_in = o->verify_incoming;
+    n->verify_out = o->verify_outgoing;
+    if (o->keyring_file && !(n->keyring_file = cn_strdup(o->keyring_file))) {
+        cn_free(n);
+        snprintf(err, errcap, "out of memory");
+        return CN_ENOMEM;
     }
     struct sockaddr_storage sa;
     if (uv_ip4_addr(o->bind_addr, o->port, (struct sockaddr_in *)&sa) &&
         uv_ip6_addr(o->bind_addr, o->port, (struct sockaddr_in6 *)&sa)) {
+        cn_free(n->keyring_file);
         cn_free(n);
         snprintf(err, errcap, "serf_lan bind address %s is not an IP address", o->bind_addr);
         return CN_EINVAL;
@@ -613,6 +668,7 @@ int gossip_net_start(uv_loop_t *loop, const struct gossip_net_options *o, struct
     c.cluster = o->cluster;
     c.tags = o->tags;
     c.tags_len = o->tags_len;
+    c.keyring = o->keyring;
     if (!c.rng_seed)
         c.rng_seed = uv_hrtime() ^ ((uint64_t)(uintptr_t)n << 17);
     n->g = gossip_new(&c, uv_now(loop));
@@ -656,6 +712,11 @@ void gossip_net_stop(struct gossip_net *n)
     }
     for (struct stream *s = n->streams; s; s = s->next)
         stream_end(s, CN_ESHUTDOWN, "shutting down");
+    for (size_t k = 0; k < MAX_QUERIES; k++)
+        if (n->queries[k].used) {
+            n->queries[k].used = false;
+            n->queries[k].cb(n->queries[k].arg, CN_ESHUTDOWN, NULL);
+        }
     uv_udp_recv_stop(&n->udp);
     uv_close((uv_handle_t *)&n->tcp, on_net_closed);
     uv_close((uv_handle_t *)&n->udp, on_net_closed);
@@ -900,4 +961,29 @@ void gossip_net_get_stats(const struct gossip_net *n, struct gossip_net_stats *o
 {
     *out = n->st;
     gossip_get_stats(n->g, &out->core);
+}
+
+int gossip_net_keyring_query(struct gossip_net *n, uint8_t op, const struct gossip_key *key,
+                             unsigned relay, gossip_net_query_cb cb, void *arg)
+{
+    if (n->stopping)
+        return CN_ESHUTDOWN;
+    struct pquery *q = NULL;
+    for (size_t k = 0; k < MAX_QUERIES && !q; k++)
+        if (!n->queries[k].used)
+            q = &n->queries[k];
+    if (!q)
+        return CN_EAGAIN;
+    uint64_t token = ++n->next_qtoken;
+    int rc = gossip_query(n->g, op, key ? key->k : NULL, key ? key->len : 0, relay, 0, token);
+    if (rc)
+        return rc;
+    *q = (struct pquery){true, token, cb, arg};
+    flush(n); /* a pool of one answers at once */
+    return 0;
+}
+
+const struct gossip_keyring *gossip_net_keyring(const struct gossip_net *n)
+{
+    return gossip_get_keyring(n->g);
 }

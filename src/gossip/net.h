@@ -4,11 +4,15 @@
  * encryption (AES-GCM, Consul's `encrypt` key), and subscribers that hear
  * every membership event. All on the loop thread.
  *
- * Frames on TCP: u32 little-endian length, then the message (encrypted when
- * a key is set); one request and one reply per connection. Datagrams: the
- * packet itself (encrypted when a key is set). An encrypted message is
- * 'c' 'e' 0x01, a 12-byte random nonce, the ciphertext, the 16-byte GCM tag;
- * with a key, anything else is dropped and counted (drop_key). */
+ * Frames on TCP: u32 little-endian length, then the message (sealed when a
+ * keyring is set, gossip/crypt.h); one request and one reply per
+ * connection. Datagrams: the packet itself (sealed when a keyring is set).
+ * Sealed with the keyring's primary key, opened with any of its keys; with
+ * a keyring, a plain message is dropped and counted (drop_key) unless
+ * verify_incoming is off, and plain ones are sent while verify_outgoing is
+ * off (Consul's encrypt_verify_incoming/outgoing). The keyring changes with
+ * keyring queries (gossip_net_keyring_query) and is then written to
+ * keyring_file (off the loop). */
 #ifndef CN_GOSSIP_NET_H
 #define CN_GOSSIP_NET_H
 
@@ -30,9 +34,10 @@ struct gossip_net_options {
     const char *cluster; /* the datacenter */
     const uint8_t *tags;
     size_t tags_len;
-    const uint8_t *key; /* NULL: no encryption; else 16, 24 or 32 bytes */
-    size_t key_len;
-    const struct gossip_config *tuning; /* timings; NULL: memberlist's LAN defaults */
+    const struct gossip_keyring *keyring;  /* NULL or empty: no encryption (copied) */
+    bool verify_incoming, verify_outgoing; /* with a keyring: Consul's encrypt_verify_* */
+    const char *keyring_file;              /* NULL: changes are not persisted */
+    const struct gossip_config *tuning;    /* timings; NULL: memberlist's LAN defaults */
 };
 
 int gossip_net_start(uv_loop_t *loop, const struct gossip_net_options *o, struct gossip_net **out,
@@ -80,9 +85,20 @@ size_t gossip_net_servers(const struct gossip_net *n, struct gossip_server *out,
  * and REAP remove. */
 bool gossip_net_is_server_event(const struct gossip_net *n, const struct gossip_event *e);
 
+/* ---- keyring queries (Consul's keyring operations over serf queries) ----
+ * Start one (op: enum gossip_qop, codec.h; key NULL for a list; relay 0..5):
+ * cb(arg, 0, done) once every member alive at the start answered or the
+ * query timed out (done borrowed for the call), or cb(arg, CN_ESHUTDOWN,
+ * NULL) when the pool stops first. CN_EINVAL, CN_EAGAIN (8 in flight). */
+typedef void (*gossip_net_query_cb)(void *arg, int rc, const struct gossip_query_done *done);
+int gossip_net_keyring_query(struct gossip_net *n, uint8_t op, const struct gossip_key *key,
+                             unsigned relay, gossip_net_query_cb cb, void *arg);
+/* This member's keyring (n == 0: no encryption). */
+const struct gossip_keyring *gossip_net_keyring(const struct gossip_net *n);
+
 struct gossip_net_stats {
     struct gossip_stats core;
-    uint64_t drop_key;      /* undecryptable, or plaintext with a key set */
+    uint64_t drop_key;      /* undecryptable, or plaintext while verifying incoming */
     uint64_t stream_errors; /* push/pull connections that failed */
 };
 void gossip_net_get_stats(const struct gossip_net *n, struct gossip_net_stats *out);

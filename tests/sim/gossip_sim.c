@@ -22,6 +22,7 @@
 #include "base/mem.h"
 #include "gossip/codec.h"
 #include "gossip/gossip.h"
+#include "gossip/keyring.h"
 
 /* ---- the world ------------------------------------------------------------- */
 
@@ -75,6 +76,18 @@ struct world {
     uint32_t tag_subject;
     uint64_t tag_all_at;
     bool trace;
+    /* encryption, modelled: a packet carries its sender's primary key (or
+     * none) and is dropped unless the receiver holds that key (the shell's
+     * AES-GCM open with every key of the ring, net.c) */
+    bool crypto;
+    uint64_t drop_key;
+    uint32_t fp_ignore; /* a member whose failure is expected (UINT32_MAX: none) */
+    /* the last finished keyring query */
+    bool qdone;
+    uint64_t q_started, q_slowest; /* virtual ms: the slowest query so far */
+    struct gossip_query_done last;
+    size_t last_ok, last_err;
+    struct gossip_qresp last_resp[64];
 };
 
 static uint64_t wrnd(struct world *w)
@@ -172,7 +185,7 @@ static bool reachable(struct world *w, uint32_t a, uint32_t b)
 static void on_event(struct world *w, uint32_t obs, const struct gossip_event *e)
 {
     uint32_t subj = host_index(e->m.host);
-    if (subj >= w->n || subj == obs)
+    if (subj >= w->n || subj == obs || obs == w->fp_ignore)
         return;
     struct track *t = &w->tr[subj];
     switch (e->type) {
@@ -182,7 +195,7 @@ static void on_event(struct world *w, uint32_t obs, const struct gossip_event *e
         break;
     case GOSSIP_EV_FAILED:
         t->nfailed++;
-        if (!t->crashed_at) {
+        if (!t->crashed_at && subj != w->fp_ignore) {
             w->fp_events++;
             if (!t->fp_open) {
                 t->fp_open = true;
@@ -217,6 +230,46 @@ static void on_event(struct world *w, uint32_t obs, const struct gossip_event *e
     }
 }
 
+/* A copy of p as it goes on the wire: with crypto, u8 key length, the
+ * sender's primary key, then the packet. */
+static uint8_t *seal(struct world *w, const struct gossip *g, const void *p, size_t len,
+                     size_t *out_len)
+{
+    const struct gossip_keyring *kr = gossip_get_keyring(g);
+    size_t kl = w->crypto && kr->n ? kr->keys[0].len : 0;
+    size_t hl = w->crypto ? 1 + kl : 0;
+    uint8_t *d = malloc(hl + len);
+    if (!d)
+        abort();
+    if (w->crypto) {
+        d[0] = (uint8_t)kl;
+        if (kl)
+            memcpy(d + 1, kr->keys[0].k, kl);
+    }
+    memcpy(d + hl, p, len);
+    *out_len = hl + len;
+    return d;
+}
+
+/* The packet inside, or NULL when the receiver cannot open it (counted). */
+static const uint8_t *unseal(struct world *w, const struct gossip *g, const uint8_t *p, size_t len,
+                             size_t *out_len)
+{
+    if (!w->crypto) {
+        *out_len = len;
+        return p;
+    }
+    const struct gossip_keyring *kr = gossip_get_keyring(g);
+    size_t kl = p[0];
+    bool ok = kl ? gossip_keyring_find(kr, p + 1, kl) >= 0 : kr->n == 0;
+    if (!ok) {
+        w->drop_key++;
+        return NULL;
+    }
+    *out_len = len - 1 - kl;
+    return p + 1 + kl;
+}
+
 static void drain(struct world *w, uint32_t i)
 {
     struct node *nd = &w->nodes[i];
@@ -224,6 +277,22 @@ static void drain(struct world *w, uint32_t i)
     while (gossip_ready(nd->g, &u)) {
         for (size_t k = 0; k < u.nevents; k++)
             on_event(w, i, &u.events[k]);
+        for (size_t k = 0; k < u.nqdone; k++) {
+            w->qdone = true;
+            if (w->now - w->q_started > w->q_slowest)
+                w->q_slowest = w->now - w->q_started;
+            w->last = u.qdone[k];
+            w->last.resp = NULL;
+            w->last_ok = w->last_err = 0;
+            for (size_t r = 0; r < u.qdone[k].nresp; r++) {
+                if (r < 64)
+                    w->last_resp[r] = u.qdone[k].resp[r];
+                if (u.qdone[k].resp[r].ok)
+                    w->last_ok++;
+                else
+                    w->last_err++;
+            }
+        }
         for (size_t k = 0; k < u.nouts; k++) {
             struct gossip_out *o = &u.outs[k];
             uint32_t to = host_index(o->host);
@@ -233,17 +302,15 @@ static void drain(struct world *w, uint32_t i)
                 continue;
             if (!reachable(w, i, to))
                 continue;
-            uint8_t *d = malloc(o->len);
-            if (!d)
-                abort();
-            memcpy(d, o->data, o->len);
+            size_t len = 0;
+            uint8_t *d = seal(w, nd->g, o->data, o->len, &len);
             uint64_t delay = w->delay_min + (w->delay_jitter ? wrnd(w) % w->delay_jitter : 0);
             heap_push(w, (struct ev){.at = w->now + delay,
                                      .kind = o->stream ? EV_STREAM_REQ : EV_UDP,
                                      .to = to,
                                      .from = i,
                                      .data = d,
-                                     .len = o->len});
+                                     .len = len});
         }
         gossip_done(nd->g, &u);
     }
@@ -256,26 +323,28 @@ static void deliver(struct world *w, struct ev *e)
         free(e->data);
         return;
     }
-    if (e->kind == EV_UDP) {
-        gossip_recv(nd->g, e->data, e->len, w->now);
+    size_t plen = 0;
+    const uint8_t *pkt = unseal(w, nd->g, e->data, e->len, &plen);
+    if (!pkt) {
+        /* not for us: dropped (a stream's requester sees no answer) */
+    } else if (e->kind == EV_UDP) {
+        gossip_recv(nd->g, pkt, plen, w->now);
     } else if (e->kind == EV_STREAM_REQ) {
         struct cn_buf reply = CN_BUF_INIT;
-        if (gossip_recv_stream(nd->g, e->data, e->len, &reply, w->now) == 0 && reply.len &&
+        if (gossip_recv_stream(nd->g, pkt, plen, &reply, w->now) == 0 && reply.len &&
             !w->nodes[e->from].crashed && reachable(w, e->to, e->from)) {
-            uint8_t *d = malloc(reply.len);
-            if (!d)
-                abort();
-            memcpy(d, reply.p, reply.len);
+            size_t dl = 0;
+            uint8_t *d = seal(w, nd->g, reply.p, reply.len, &dl);
             heap_push(w, (struct ev){.at = w->now + w->delay_min,
                                      .kind = EV_STREAM_REPLY,
                                      .to = e->from,
                                      .from = e->to,
                                      .data = d,
-                                     .len = reply.len});
+                                     .len = dl});
         }
         cn_buf_free(&reply);
     } else {
-        gossip_recv_stream(nd->g, e->data, e->len, NULL, w->now);
+        gossip_recv_stream(nd->g, pkt, plen, NULL, w->now);
     }
     free(e->data);
     drain(w, e->to);
@@ -330,10 +399,12 @@ static void run_until(struct world *w, uint64_t until)
         w->now = until;
 }
 
-static void world_init(struct world *w, uint32_t n, uint64_t seed, bool lifeguard, double loss,
-                       bool full_view)
+static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeguard, double loss,
+                          bool full_view, const struct gossip_keyring *kr)
 {
     memset(w, 0, sizeof(*w));
+    w->fp_ignore = UINT32_MAX;
+    w->crypto = kr != NULL;
     w->n = w->nlive = n;
     w->rng = seed * 0x9E3779B97F4A7C15ull + 1;
     w->loss = loss;
@@ -357,6 +428,7 @@ static void world_init(struct world *w, uint32_t n, uint64_t seed, bool lifeguar
         c.rng_seed = wrnd(w);
         c.lifeguard = lifeguard;
         c.reap_failed_ms = 3600ull * 1000 * 1000; /* never, within a run */
+        c.keyring = kr;
         w->nodes[i].g = gossip_new(&c, 0);
         if (!w->nodes[i].g)
             abort();
@@ -376,6 +448,12 @@ static void world_init(struct world *w, uint32_t n, uint64_t seed, bool lifeguar
         drain(w, i); /* the self-join events */
         schedule_wake(w, i);
     }
+}
+
+static void world_init(struct world *w, uint32_t n, uint64_t seed, bool lifeguard, double loss,
+                       bool full_view)
+{
+    world_init_kr(w, n, seed, lifeguard, loss, full_view, NULL);
 }
 
 static void world_free(struct world *w)
@@ -628,6 +706,120 @@ static bool sc_partition_heals(char *why, size_t whycap)
     return true;
 }
 
+static struct gossip_key test_key(uint8_t fill)
+{
+    struct gossip_key k;
+    memset(&k, 0, sizeof(k));
+    k.len = 32;
+    for (size_t i = 0; i < 32; i++)
+        k.k[i] = (uint8_t)(fill + i);
+    return k;
+}
+
+/* A keyring query from member `from`, run until it finishes (30 s at most). */
+static bool run_query(struct world *w, uint32_t from, uint8_t op, const struct gossip_key *k,
+                      unsigned relay)
+{
+    w->qdone = false;
+    w->q_started = w->now;
+    if (gossip_query(w->nodes[from].g, op, k ? k->k : NULL, k ? k->len : 0, relay, 0, 7))
+        return false;
+    drain(w, from);
+    schedule_wake(w, from);
+    uint64_t until = w->now + 30000;
+    while (!w->qdone && w->now < until)
+        run_until(w, w->now + 50);
+    return w->qdone;
+}
+
+/* Every member in [0, n) holds exactly these keys, primary first. */
+static bool keys_are(struct world *w, uint32_t n, const struct gossip_key *k, size_t nk)
+{
+    struct gossip_keyring want;
+    memset(&want, 0, sizeof(want));
+    for (size_t i = 0; i < nk; i++)
+        want.keys[want.n++] = k[i];
+    for (uint32_t i = 0; i < n; i++)
+        if (!gossip_keyring_equal(gossip_get_keyring(w->nodes[i].g), &want))
+            return false;
+    return true;
+}
+
+/* Key rotation as Consul's runbook does it (keyring -install, -use, -remove)
+ * over 12 members with 5% loss, answers relayed through 2 members: every
+ * step is answered by every live member and no live member loses contact
+ * with another. Member 11 is cut off (partitioned) during the rotation: it
+ * still holds only the removed key, and when the partition heals nobody can
+ * read it, nor it anyone: it stays failed on both sides. Removing the
+ * primary is refused everywhere with memberlist's text. */
+static bool sc_key_rotation(char *why, size_t whycap)
+{
+    struct gossip_key a = test_key(1), b = test_key(100);
+    struct gossip_keyring kr;
+    memset(&kr, 0, sizeof(kr));
+    kr.keys[kr.n++] = a;
+    struct world w;
+    uint64_t seed = getenv("SIM_SEED") ? (uint64_t)atoll(getenv("SIM_SEED")) : 11;
+    world_init_kr(&w, 12, seed, true, 0.05, true, &kr);
+    w.fp_ignore = 11;
+    run_until(&w, 5000);
+    w.nodes[11].group = 1;
+    run_until(&w, w.now + 60000);
+    bool ok = true;
+    char step[64] = "";
+#define STEP(name, op, key, nk, ...)                                                               \
+    do {                                                                                           \
+        snprintf(step, sizeof(step), "%s", name);                                                  \
+        struct gossip_key want_[] = {__VA_ARGS__};                                                 \
+        ok = run_query(&w, 0, op, key, 2) && !w.last.timed_out && w.last.num_nodes == 11 &&        \
+             w.last.nresp == 11 && w.last_ok == 11 && keys_are(&w, 11, want_, nk);                 \
+    } while (0)
+    STEP("install", GOSSIP_QOP_INSTALL, &b, 2, a, b);
+    if (ok)
+        STEP("use", GOSSIP_QOP_USE, &b, 2, b, a);
+    if (ok)
+        STEP("remove", GOSSIP_QOP_REMOVE, &a, 1, b);
+    if (ok)
+        STEP("list", GOSSIP_QOP_LIST, NULL, 1, b);
+#undef STEP
+    bool list_ok = true;
+    for (size_t i = 0; ok && i < w.last.nresp && i < 64; i++)
+        list_ok = list_ok && w.last_resp[i].keys.n == 1 &&
+                  gossip_keyring_find(&w.last_resp[i].keys, b.k, b.len) == 0;
+    size_t nresp = w.last.nresp, nok = w.last_ok;
+    bool timed_out = w.last.timed_out;
+    bool refused = run_query(&w, 3, GOSSIP_QOP_REMOVE, &b, 2) && w.last_err == 11 &&
+                   !strcmp(w.last_resp[0].msg, "Removing the primary key is not allowed");
+    run_until(&w, w.now + 30000);
+    uint64_t fp = w.fp_events;
+    bool old_only = gossip_keyring_find(gossip_get_keyring(w.nodes[11].g), a.k, a.len) == 0 &&
+                    gossip_get_keyring(w.nodes[11].g)->n == 1;
+    w.nodes[11].group = 0;
+    uint64_t drops0 = w.drop_key;
+    run_until(&w, w.now + 90000);
+    bool cut_off = true;
+    for (uint32_t i = 0; i < 11; i++)
+        if (status_at(&w, i, 11) != GOSSIP_FAILED || status_at(&w, 11, i) != GOSSIP_FAILED)
+            cut_off = false;
+    uint64_t drops = w.drop_key - drops0;
+    uint64_t slowest = w.q_slowest;
+    uint64_t fp2 = w.fp_events;
+    world_free(&w);
+    CHECK(ok, "step %s: %zu answers of %zu (%zu ok)%s, or the keyrings differ", step, nresp,
+          (size_t)11, nok, timed_out ? ", timed out" : "");
+    CHECK(list_ok, "a member listed other keys than the new one");
+    CHECK(refused, "removing the primary key was not refused by every member");
+    CHECK(fp == 0 && fp2 == 0, "%" PRIu64 " failure events among the members holding the keys",
+          fp + fp2);
+    CHECK(old_only, "the partitioned member's keyring changed");
+    CHECK(cut_off && drops > 0,
+          "the member holding only the removed key was not cut off (%" PRIu64 " drops)", drops);
+    printf("    rotation over 12 members, 5%% loss: every step answered by 11/11, the slowest in "
+           "%" PRIu64 " ms (virtual); %" PRIu64 " packets of the cut-off member dropped\n",
+           slowest, drops);
+    return true;
+}
+
 struct scenario {
     const char *name;
     bool (*fn)(char *why, size_t whycap);
@@ -641,6 +833,7 @@ static const struct scenario scenarios[] = {
     {"refutation", sc_refutation},
     {"stalled_prober", sc_stalled_prober},
     {"partition_heals", sc_partition_heals},
+    {"key_rotation", sc_key_rotation},
 };
 
 /* ---- bench --------------------------------------------------------------------- */
