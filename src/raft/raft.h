@@ -181,7 +181,13 @@ struct raft_config {
     size_t max_inflight_bytes; /* and their bytes (0 = unlimited) */
     size_t compact_keep_bytes; /* raft_compact keeps at most this many payload bytes
                                 * behind the snapshot (0 = only the `keep` count) */
-    raft_log_cb log;           /* may be NULL */
+    /* The in-memory log window (raft_ready's read-back, below): entries
+     * durable and applied leave memory but for a tail of at most
+     * log_window_entries entries and log_window_bytes of payload (either 0:
+     * no bound of that kind; both 0: every entry stays until raft_compact). */
+    size_t log_window_entries;
+    size_t log_window_bytes;
+    raft_log_cb log; /* may be NULL */
     void *log_arg;
 };
 
@@ -265,6 +271,17 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep);
  * raft_report_snapshot never comes. */
 int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta);
 
+/* The answer to a read-back (raft_update.fetch_lo/hi): entries (copied)
+ * contiguous from the request's fetch_lo. The core checks each against the
+ * terms it kept (Log Matching: same index and term, same entry), keeps them
+ * in a small read-back cache and sends them to the followers that wait. */
+void raft_fetched(struct raft *r, const struct raft_entry *e, size_t n);
+/* The read-back of [lo, ...) failed. first > lo: the shell's log now starts
+ * at `first` (entries before it were compacted with a snapshot): the core
+ * forgets them, and followers that need them get the snapshot. first <= lo
+ * (an I/O error): the followers are probed again later. */
+void raft_fetch_failed(struct raft *r, uint64_t lo, uint64_t first);
+
 /* ---- output -------------------------------------------------------------------- */
 
 struct raft_hard_state {
@@ -295,6 +312,14 @@ struct raft_update {
     bool msgs_before_persist;
     const struct raft_read_state *reads;
     size_t n_reads;
+    /* Read-back (fetch_hi > fetch_lo): a follower needs entries
+     * [fetch_lo, fetch_hi) that left the in-memory window. They are durable
+     * in the shell's log: the shell reads them without blocking its loop
+     * (another thread) and answers later with raft_fetched (a prefix of the
+     * range, at least one entry, bounded in bytes as the shell likes) or
+     * raft_fetch_failed. One request is outstanding at a time; one that got
+     * no answer for 4 election timeouts is asked again. */
+    uint64_t fetch_lo, fetch_hi;
     /* role changes are reported through raft_status */
 };
 
