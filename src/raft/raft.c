@@ -653,6 +653,8 @@ void raft_get_status(const struct raft *r, struct raft_status *st)
     st->first_index = raft__log_first(&r->log);
     st->snap_index = r->log.snap_index;
     st->snap_term = r->log.snap_term;
+    st->window_first = r->log.base + 1;
+    st->window_bytes = r->log.bytes;
     st->ticks_since_leader = r->ticks_since_leader;
     st->lease_valid = raft__lease_valid(r);
     st->transferee = r->transferee;

@@ -342,6 +342,10 @@ struct raft_status {
     uint64_t term, vote, leader; /* leader RAFT_NONE if unknown */
     uint64_t commit, applied, last_index, last_term, first_index;
     uint64_t snap_index, snap_term;
+    /* The in-memory window: entries window_first..last_index, window_bytes
+     * of payload (entries first_index..window_first-1 are on disk only). */
+    uint64_t window_first;
+    size_t window_bytes;
     uint64_t ticks_since_leader; /* for X-Consul-LastContact */
     bool lease_valid;
     uint64_t transferee;

@@ -106,6 +106,10 @@ void srv__raft_config(const struct srv *s, struct raft_config *cfg)
     if (xmax && xmax / 4 < cfg->max_msg_bytes)
         cfg->max_msg_bytes = xmax / 4; /* an APPEND must fit a transport message */
     cfg->max_inflight_msgs = 256;
+    /* The in-memory log window: followers further behind are served by
+     * read-back from the WAL (readback.c), or the snapshot. */
+    cfg->log_window_entries = s->log_window_entries;
+    cfg->log_window_bytes = s->log_window_bytes;
     cfg->log = raft_log;
 }
 

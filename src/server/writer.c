@@ -55,7 +55,7 @@ void *srv__writer_main(void *arg)
     struct srv *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->wq_head && !s->install_pending && !s->stop)
+        while (!s->wq_head && !s->install_pending && !s->rb_want && !s->stop)
             pthread_cond_wait(&s->cond, &s->mu);
         if (!s->wq_head && !s->install_pending && s->stop)
             break;
@@ -100,6 +100,9 @@ void *srv__writer_main(void *arg)
             batch->write_ns = t_done - t_start;
             batch->sync_ns = t_sync;
         }
+
+        /* Entries a follower needs that left the core's memory (readback.c). */
+        srv__readback_serve(s);
 
         /* The snapshot file is already durable: installing it is a few
          * unlinks and directory fsyncs, cheap enough between two batches. */
@@ -272,6 +275,7 @@ void srv__on_async(uv_async_t *h)
     }
     if (snap_done)
         srv__snap_finished(s, snap_rc, snap_err);
+    srv__readback_deliver(s);
     if (err && !s->failed)
         storage_failed(s, err);
     if (err) {
