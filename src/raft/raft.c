@@ -313,9 +313,37 @@ struct raft *raft_new(const struct raft_config *cfg, const struct raft_restore *
     if (r->base_conf.n > RAFT_MAX_SERVERS)
         why = "configuration too large";
     uint64_t prev_term = r->log.snap_term;
+    uint64_t ai = rs->applied > si ? rs->applied : si;
+    if (!why && ai > si) {
+        /* Applied by the shell at open: terms only (evicted from the start). */
+        const struct raft_run *t = rs->applied_terms;
+        size_t nt = rs->n_applied_terms;
+        if (ai > rs->commit || nt == 0 || !t || t[0].first != si + 1 ||
+            rs->applied_conf.n > RAFT_MAX_SERVERS)
+            why = "restored applied entries inconsistent";
+        for (size_t k = 0; !why && k < nt; k++) {
+            if ((k && t[k].first <= t[k - 1].first) || t[k].first > ai)
+                why = "restored applied entries inconsistent";
+            else if (t[k].term < prev_term || t[k].term > rs->term)
+                why = "restored entry terms out of order";
+            prev_term = t[k].term;
+        }
+        if (!why) {
+            r->log.runs = cn_malloc(nt * sizeof(*r->log.runs));
+            if (!r->log.runs)
+                why = "out of memory";
+        }
+        if (!why) {
+            memcpy(r->log.runs, t, nt * sizeof(*t));
+            r->log.n_runs = r->log.cap_runs = nt;
+            r->log.base = ai;
+            if (rs->applied_conf.n)
+                r->base_conf = rs->applied_conf;
+        }
+    }
     for (size_t i = 0; !why && i < rs->n_entries; i++) {
         const struct raft_entry *e = &rs->entries[i];
-        if (e->index != si + 1 + i)
+        if (e->index != ai + 1 + i)
             why = "restored entries not contiguous after the snapshot";
         else if (e->term < prev_term || e->term > rs->term)
             why = "restored entry terms out of order";
@@ -338,9 +366,9 @@ struct raft *raft_new(const struct raft_config *cfg, const struct raft_restore *
     /* Pitfall #15: commit never above what survived on disk, never below the
      * snapshot. Entries after the snapshot are re-applied from it. */
     r->log.commit = rs->commit < last ? rs->commit : last;
-    if (r->log.commit < si)
-        r->log.commit = si;
-    r->log.applied = si;
+    if (r->log.commit < ai)
+        r->log.commit = ai;
+    r->log.applied = ai;
     r->prev_hs.term = rs->term;
     r->prev_hs.vote = rs->vote;
     r->prev_hs.commit = rs->commit;

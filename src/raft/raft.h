@@ -191,15 +191,32 @@ struct raft_config {
     void *log_arg;
 };
 
+/* Terms of a stretch of log entries: runs[k] covers runs[k].first ..
+ * runs[k+1].first - 1 (the last run up to the stretch's end). */
+struct raft_run {
+    uint64_t first, term;
+};
+
 /* What the node recovered from disk (zeroed for a brand-new node). The core
  * copies the entries. `conf` is the bootstrap configuration for a new cluster,
- * or the configuration in the snapshot; CONF entries in `entries` override it. */
+ * or the configuration in the snapshot; CONF entries in `entries` override it.
+ *
+ * A shell may apply the entries it finds committed on disk (up to the durable
+ * commit) itself while reading its log at open, without handing their bytes
+ * to the core: it then sets `applied` (snap.index < applied <= commit), gives
+ * their terms as runs (snap.index+1 .. applied) and the configuration as of
+ * `applied`, and `entries` start at applied+1. The core starts with them
+ * applied and out of its memory window (read back like any evicted entry). */
 struct raft_restore {
     uint64_t term, vote, commit;
     struct raft_snapshot_meta snap;   /* snap.index == 0: none */
-    const struct raft_entry *entries; /* snap.index+1 .. last, contiguous */
+    const struct raft_entry *entries; /* (applied or snap.index)+1 .. last, contiguous */
     size_t n_entries;
     struct raft_conf conf;
+    uint64_t applied; /* 0: none applied by the shell */
+    const struct raft_run *applied_terms;
+    size_t n_applied_terms;
+    struct raft_conf applied_conf;
 };
 
 /* NULL on out of memory or invalid config/restore (reason through cfg->log). */

@@ -43,10 +43,6 @@ void raft__entries_release(struct raft_entry *e, size_t n);
  *   commit    known committed; applied = last handed out for apply.
  * base <= min(persisted, applied) once evicted; nothing at or below base is
  * ever truncated (it is committed). */
-struct raft_run {
-    uint64_t first, term;
-};
-
 struct raft_log {
     uint64_t snap_index, snap_term;
     uint64_t base;

@@ -31,7 +31,7 @@
 
 /* Apply one committed entry; complete this server's request whose
  * envelope it carries (requests.c), whoever proposed it. */
-static bool apply_entry(struct srv *s, const struct raft_entry *e)
+bool srv__apply_entry(struct srv *s, const struct raft_entry *e)
 {
     struct state_result res;
     state_result_init(&res);
@@ -203,7 +203,7 @@ static bool handle_update(struct srv *s, const struct raft_update *u)
         revived = srv__props_snapshot(s, u->snapshot->index, u->snapshot->term);
     }
     for (size_t i = 0; i < u->n_committed; i++)
-        revived |= apply_entry(s, &u->committed[i]);
+        revived |= srv__apply_entry(s, &u->committed[i]);
     if (u->n_committed)
         mx_gauge(MX_RAFT_COMMIT_NUM_LOGS, (double)u->n_committed);
     for (size_t i = 0; i < u->n_reads; i++) {

@@ -404,6 +404,10 @@ unsigned srv__catch_up_ticks(struct srv *s);
  * SRV_READ_CONSISTENT, the lease allowed otherwise) after catching up the
  * ticks; sets r->ctx. Returns raft_read_index's result. (requests.c) */
 int srv__read_index(struct srv *s, struct rreq *r);
+/* ready.c: apply one committed entry (recover.c applies the committed
+ * entries of the log this way while reading it at open). Returns whether
+ * dead attempts wait to be made again. */
+bool srv__apply_entry(struct srv *s, const struct raft_entry *e);
 /* The core's role or leader changed: re-route what waits on it. */
 void srv__role_changed(struct srv *s, const struct raft_status *st);
 /* Give the transport the configuration c (dial new members, drop old ones). */
