@@ -56,7 +56,7 @@ static int rb_entry(void *arg, const struct stor_entry *e)
     return e->len ? cn_buf_append(&r->blob, e->data, e->len) : 0;
 }
 
-void srv__readback_serve(struct srv *s)
+bool srv__readback_serve(struct srv *s)
 {
     pthread_mutex_lock(&s->mu);
     bool want = s->rb_want && !s->rb_done;
@@ -64,7 +64,7 @@ void srv__readback_serve(struct srv *s)
     s->rb_want = false;
     pthread_mutex_unlock(&s->mu);
     if (!want)
-        return;
+        return false;
 
     struct stor_info info;
     stor_get_info(s->st, &info);
@@ -108,7 +108,7 @@ void srv__readback_serve(struct srv *s)
     s->rb_n = r.n;
     s->rb_blob = blob;
     pthread_mutex_unlock(&s->mu);
-    /* writer.c signals `async` after its round */
+    return true; /* writer.c signals `async` */
 }
 
 void srv__readback_deliver(struct srv *s)

@@ -430,9 +430,9 @@ void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
 #define SRV_LOG_WINDOW_ENTRIES 1024        /* default raft log window */
 #define SRV_LOG_WINDOW_BYTES ((size_t)4 << 20)
 void srv__readback_ask(struct srv *s, uint64_t lo, uint64_t hi); /* loop */
-void srv__readback_serve(struct srv *s);                         /* writer thread, mu not held */
-void srv__readback_deliver(struct srv *s);                       /* loop: the answer to the core */
-void srv__readback_free(struct srv *s);                          /* srv_close, threads stopped */
+bool srv__readback_serve(struct srv *s);   /* writer thread, mu not held; true: served */
+void srv__readback_deliver(struct srv *s); /* loop: the answer to the core */
+void srv__readback_free(struct srv *s);    /* srv_close, threads stopped */
 
 /* snapshot.c: taking (fork child or thread), installing, restoring */
 void *srv__snapper_main(void *arg); /* the snapshot thread (fork fallback) */

@@ -101,9 +101,6 @@ void *srv__writer_main(void *arg)
             batch->sync_ns = t_sync;
         }
 
-        /* Entries a follower needs that left the core's memory (readback.c). */
-        srv__readback_serve(s);
-
         /* The snapshot file is already durable: installing it is a few
          * unlinks and directory fsyncs, cheap enough between two batches. */
         int inst_rc = 0;
@@ -131,6 +128,11 @@ void *srv__writer_main(void *arg)
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
+        /* Entries a follower needs that left the core's memory
+         * (readback.c): after the batch went back, so reads never delay
+         * a durable write's answer. */
+        if (srv__readback_serve(s))
+            uv_async_send(&s->async);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
