@@ -62,8 +62,8 @@ per() { # DELTA_BYTES -> bytes per entry
 }
 
 # ---- cairn: three servers -------------------------------------------------------
-HTTP=(); RPC=(); PID=()
-for i in 0 1 2; do HTTP[i]=$(free_port); RPC[i]=$(free_port); done
+HTTP=(); RPC=(); SERF=(); PID=()
+for i in 0 1 2; do HTTP[i]=$(free_port); RPC[i]=$(free_port); SERF[i]=$(free_port); done
 start_server() { # I
     local i=$1 j joins=()
     for j in 0 1 2; do [ "$i" = "$j" ] || joins+=("-retry-join=127.0.0.1:${RPC[j]}"); done
@@ -71,7 +71,8 @@ start_server() { # I
     # load, so that "after the load" includes snapshots taken and sent.
     "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$TMP/c$i" -node="c$i" \
         -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${HTTP[i]}" \
-        -server-port="${RPC[i]}" -log-level=info "${joins[@]}" \
+        -server-port="${RPC[i]}" -serf-lan-port="${SERF[i]}" -dns-port=-1 -log-level=info \
+        "${joins[@]}" \
         -raft-snapshot-threshold=1024 -raft-snapshot-interval=2s 2>>"$TMP/c$i.log" &
     PID[i]=$!; PIDS+=("${PID[i]}")
 }
@@ -149,7 +150,7 @@ if ! skip restart; then
     H=$(free_port); HS=$(free_port)
     run1() {
         "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/single" -node=s1 -datacenter=dc1 \
-            -client=127.0.0.1 -http-port="$H" -server-port="$HS" -dns-port=-1 -log-level=warn \
+            -client=127.0.0.1 -http-port="$H" -server-port="$HS" -serf-lan-port=-1 -dns-port=-1 -log-level=warn \
             >/dev/null 2>>"$TMP/single.log" &
         SPID=$!; PIDS+=("$SPID")
     }

@@ -6,7 +6,7 @@ after kill -9. Prints numbers, never passes or fails on them.
   CAIRN_BIN=build/release/cairn /usr/bin/python3 bench/restart.py
   BENCH_BASE_BIN=/tmp/old/cairn CAIRN_BIN=... /usr/bin/python3 bench/restart.py   (A/B)
 
-BENCH_KEYS (100000) pairs of a 32-byte key and a 256-byte value are loaded
+BENCH_KEYS (100000; 1000000 for the second target) pairs of a 32-byte key and a 256-byte value are loaded
 once (bench/load.py kv-cairn: /v1/txn batches of 64) into a data dir, and
 that agent is killed with SIGKILL (so the seed holds the log and no
 snapshot). Each measured run copies the seed (every binary starts from the
@@ -131,6 +131,12 @@ def main():
         print("loaded %d keys in %.1f s" % (KEYS, time.monotonic() - t), file=sys.stderr)
         a.stop(signal.SIGKILL)
         bins = [("base", BASE), ("new", BIN)] if BASE else [("new", BIN)]
+        env = " ".join("%s=%s" % (k, os.environ[k]) for k in
+                       ("BENCH_KEYS", "BENCH_ROUNDS", "BENCH_BASE_BIN", "BENCH_SEED_ARGS")
+                       if os.environ.get(k))
+        print("# %d keys; reproduce: %sCAIRN_BIN=%s /usr/bin/python3 bench/restart.py"
+              % (KEYS, env + " " if env else "", BIN))
+        print("# load average %.1f" % os.getloadavg()[0])
         print("%-5s %-5s %-12s %8s %8s" % ("round", "bin", "after", "serving", "CPU"))
         for rnd in range(1, ROUNDS + 1):
             for name, b in bins:

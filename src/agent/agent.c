@@ -882,6 +882,7 @@ static int run(struct agent *ag)
         tick_ms = 50;
     struct srv_options so = {.data_dir = c->data_dir,
                              .snapshot_entries = (uint64_t)c->raft_snapshot_threshold,
+                             .log_window_entries = (size_t)c->raft_log_window,
                              .snapshot_interval_ms = (uint64_t)(snap_ns / 1000000),
                              /* 0: a random raft id kept in the data dir */
                              .node_id = 0,

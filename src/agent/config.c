@@ -141,6 +141,11 @@ static const struct opt opts[] = {
      1 << 20, "Rotated log files to keep (0: all, -1: none)."},
     {"raft-snapshot-threshold", "raft_snapshot_threshold", OPT_INT, OFF(raft_snapshot_threshold),
      "16384", 1, INT64_C(1) << 40, "Applied log entries between snapshots."},
+    {"raft-log-window", "raft_log_window", OPT_INT, OFF(raft_log_window), "1024", 1,
+     INT64_C(1) << 32,
+     "cairn: applied log entries a server keeps in memory behind the newest (at most 4 MiB of "
+     "payload); followers further behind are sent older entries read back from the log on disk, "
+     "or the snapshot."},
     {"raft-snapshot-interval", "raft_snapshot_interval", OPT_DUR, OFF(raft_snapshot_interval),
      "30s", 0, 0,
      "Minimum time between snapshots: one is taken once both this has passed and "

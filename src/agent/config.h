@@ -50,6 +50,7 @@ struct agent_config {
     char *log_rotate_duration; /* Go duration */
     int64_t log_rotate_max_files;
     int64_t raft_snapshot_threshold;
+    int64_t raft_log_window;
     char *raft_snapshot_interval; /* Go duration */
     char *raft_election_timeout;  /* Go duration */
     char *ae_interval;            /* Go duration: client agents' full sync */

@@ -69,7 +69,11 @@ enum mx_ns { MX_NS_CONSUL, MX_NS_CAIRN };
       "Last log index applied to the state")                                                       \
     X(RAFT_LAST_INDEX, GAUGE, CONSUL, "raft.last_index", "index", "Last index of the log")         \
     X(RAFT_LOG_ENTRIES, GAUGE, CAIRN, "raft.log.entries", "entries",                               \
-      "Log entries held in memory (since the last compaction)")                                    \
+      "Log entries held in memory (the window: not yet durable or applied, and a tail)")           \
+    X(RAFT_LOG_MEMORY, GAUGE, CAIRN, "raft.log.memory", "bytes",                                   \
+      "Payload bytes of the log entries held in memory")                                           \
+    X(RAFT_LOG_READBACK, COUNTER, CAIRN, "raft.log.readback", "entries",                           \
+      "Log entries read back from disk for followers behind the in-memory window")                 \
     X(RAFT_SNAPSHOT_TAKE, SAMPLE, CONSUL, "raft.snapshot.takeSnapshot", "ms",                      \
       "Taking a snapshot, from its start to its install")                                          \
     X(RAFT_SNAPSHOT_CREATE, SAMPLE, CONSUL, "raft.snapshot.create", "ms",                          \

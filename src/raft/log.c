@@ -81,6 +81,7 @@ void raft__log_free(struct raft_log *l)
 {
     raft__entries_release(l->e, l->n);
     cn_free(l->e);
+    cn_free(l->runs);
     memset(l, 0, sizeof(*l));
 }
 
@@ -91,12 +92,32 @@ uint64_t raft__log_first(const struct raft_log *l)
 
 uint64_t raft__log_last(const struct raft_log *l)
 {
-    return l->snap_index + l->n;
+    return l->base + l->n;
+}
+
+/* The run holding evicted index i (snap_index < i <= base). */
+static size_t run_of(const struct raft_log *l, uint64_t i)
+{
+    CN_ASSERT(l->n_runs > 0 && i > l->snap_index && i <= l->base);
+    size_t lo = 0, hi = l->n_runs; /* runs[lo].first <= i < runs[hi].first */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->runs[mid].first <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static uint64_t base_term(const struct raft_log *l)
+{
+    return l->base == l->snap_index ? l->snap_term : l->runs[l->n_runs - 1].term;
 }
 
 uint64_t raft__log_last_term(const struct raft_log *l)
 {
-    return l->n ? l->e[l->n - 1].term : l->snap_term;
+    return l->n ? l->e[l->n - 1].term : base_term(l);
 }
 
 int raft__log_term(const struct raft_log *l, uint64_t i, uint64_t *t)
@@ -110,7 +131,10 @@ int raft__log_term(const struct raft_log *l, uint64_t i, uint64_t *t)
         return CN_ERANGE;
     if (i > raft__log_last(l))
         return CN_ENOTFOUND;
-    *t = l->e[i - l->snap_index - 1].term;
+    if (i <= l->base)
+        *t = l->runs[run_of(l, i)].term;
+    else
+        *t = l->e[i - l->base - 1].term;
     return 0;
 }
 
@@ -129,9 +153,9 @@ bool raft__log_match(const struct raft_log *l, uint64_t i, uint64_t t)
 
 const struct raft_entry *raft__log_get(const struct raft_log *l, uint64_t i)
 {
-    if (i <= l->snap_index || i > raft__log_last(l))
+    if (i <= l->base || i > raft__log_last(l))
         return NULL;
-    return &l->e[i - l->snap_index - 1];
+    return &l->e[i - l->base - 1];
 }
 
 static int log_reserve(struct raft_log *l, size_t extra)
@@ -159,8 +183,9 @@ int raft__log_append(struct raft_log *l, const struct raft_entry *src, size_t n,
             return CN_EINVAL;
     if (log_reserve(l, n) != 0)
         return CN_ENOMEM;
-    size_t done = 0;
+    size_t done = 0, bytes = 0;
     for (; done < n; done++) {
+        bytes += src[done].data.len;
         struct raft_entry *d = &l->e[l->n + done];
         if (share) {
             raft__entry_share(d, &src[done]);
@@ -171,6 +196,7 @@ int raft__log_append(struct raft_log *l, const struct raft_entry *src, size_t n,
         }
     }
     l->n += n;
+    l->bytes += bytes;
     return 0;
 oom:
     raft__entries_release(&l->e[l->n], done);
@@ -182,10 +208,12 @@ void raft__log_truncate(struct raft_log *l, uint64_t after)
     /* Dropping a committed entry would let a different one take its index:
      * the state machine and the disk would then disagree with the quorum. */
     CN_INVARIANT(after >= l->commit);
-    CN_ASSERT(after >= l->snap_index);
+    CN_ASSERT(after >= l->base);
     if (after >= raft__log_last(l))
         return;
-    size_t keep = (size_t)(after - l->snap_index);
+    size_t keep = (size_t)(after - l->base);
+    for (size_t k = keep; k < l->n; k++)
+        l->bytes -= l->e[k].data.len;
     raft__entries_release(&l->e[keep], l->n - keep);
     l->n = keep;
     /* Pitfall #13: whatever was handed out or acknowledged past the cut is
@@ -214,10 +242,17 @@ uint64_t raft__log_find_conflict_by_term(const struct raft_log *l, uint64_t inde
     uint64_t last = raft__log_last(l);
     if (index > last)
         index = last;
-    while (index > l->snap_index) {
-        if (l->e[index - l->snap_index - 1].term <= term)
+    while (index > l->base) {
+        if (l->e[index - l->base - 1].term <= term)
             return index;
         index--;
+    }
+    /* Evicted: a whole run at a time. */
+    while (index > l->snap_index) {
+        const struct raft_run *run = &l->runs[run_of(l, index)];
+        if (run->term <= term)
+            return index;
+        index = run->first - 1;
     }
     return index;
 }
@@ -257,6 +292,8 @@ static int merge(struct raft_log *l, uint64_t prev_i, const struct raft_entry *e
     raft__log_truncate(l, ci - 1);
     memcpy(&l->e[l->n], tmp, m * sizeof(*tmp));
     l->n += m;
+    for (size_t k = 0; k < m; k++)
+        l->bytes += tmp[k].data.len;
     cn_free(tmp);
     *truncated = true;
     return 1;
@@ -303,6 +340,20 @@ void raft__log_commit_to(struct raft_log *l, uint64_t i)
     CN_ASSERT(l->commit <= last);
 }
 
+/* Drop the runs at or below i (snap_index <= i <= base). */
+static void runs_drop_le(struct raft_log *l, uint64_t i)
+{
+    if (i >= l->base) {
+        l->n_runs = 0;
+        return;
+    }
+    size_t k = run_of(l, i + 1);
+    memmove(l->runs, l->runs + k, (l->n_runs - k) * sizeof(*l->runs));
+    l->n_runs -= k;
+    if (l->runs[0].first < i + 1)
+        l->runs[0].first = i + 1;
+}
+
 void raft__log_compact(struct raft_log *l, uint64_t i)
 {
     if (i <= l->snap_index || i > raft__log_last(l))
@@ -310,21 +361,107 @@ void raft__log_compact(struct raft_log *l, uint64_t i)
     /* Only applied (hence committed) entries are ever compacted away. */
     CN_INVARIANT(i <= l->commit);
     CN_ASSERT(i <= l->applied);
-    size_t drop = (size_t)(i - l->snap_index);
-    uint64_t t = l->e[drop - 1].term;
+    uint64_t t = raft__log_term0(l, i);
+    if (i <= l->base) {
+        /* Inside the evicted part: only terms to forget. */
+        runs_drop_le(l, i);
+        l->snap_index = i;
+        l->snap_term = t;
+        if (l->base == i)
+            CN_ASSERT(l->n_runs == 0);
+        return;
+    }
+    l->n_runs = 0;
+    size_t drop = (size_t)(i - l->base);
+    for (size_t k = 0; k < drop; k++)
+        l->bytes -= l->e[k].data.len;
     raft__entries_release(l->e, drop);
     memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
     l->n -= drop;
     l->snap_index = i;
     l->snap_term = t;
+    l->base = i;
     if (l->unstable < i + 1)
         l->unstable = i + 1;
+}
+
+uint64_t raft__log_evict_point(const struct raft_log *l, size_t keep_n, size_t keep_bytes)
+{
+    if (keep_n == 0 && keep_bytes == 0)
+        return l->base;
+    uint64_t hi = l->persisted < l->applied ? l->persisted : l->applied;
+    if (hi <= l->base)
+        return l->base;
+    /* Walk back from hi keeping the tail. */
+    uint64_t i = hi;
+    size_t n = 0, b = 0;
+    while (i > l->base) {
+        size_t sz = l->e[i - l->base - 1].data.len;
+        if ((keep_n && n + 1 > keep_n) || (keep_bytes && b + sz > keep_bytes))
+            break;
+        n++;
+        b += sz;
+        i--;
+    }
+    return i;
+}
+
+int raft__log_evict(struct raft_log *l, uint64_t i)
+{
+    if (i <= l->base)
+        return 0;
+    uint64_t hi = l->persisted < l->applied ? l->persisted : l->applied;
+    /* Only durable, applied (so committed, never truncated) entries leave
+     * memory: the shell can always read them back until it compacts them. */
+    CN_INVARIANT(i <= hi && i <= l->commit);
+    size_t drop = (size_t)(i - l->base);
+    /* Room for the new runs first: OOM must change nothing. */
+    size_t need = l->n_runs;
+    uint64_t prev = l->n_runs ? l->runs[l->n_runs - 1].term : 0;
+    for (size_t k = 0; k < drop; k++)
+        if (need == 0 || l->e[k].term != prev) {
+            need++;
+            prev = l->e[k].term;
+        }
+    if (need > l->cap_runs) {
+        size_t cap = l->cap_runs ? l->cap_runs : 4;
+        while (cap < need)
+            cap *= 2;
+        struct raft_run *nr = cn_realloc(l->runs, cap * sizeof(*nr));
+        if (!nr)
+            return CN_ENOMEM;
+        l->runs = nr;
+        l->cap_runs = cap;
+    }
+    for (size_t k = 0; k < drop; k++) {
+        const struct raft_entry *e = &l->e[k];
+        if (l->n_runs == 0 || l->runs[l->n_runs - 1].term != e->term)
+            l->runs[l->n_runs++] = (struct raft_run){.first = e->index, .term = e->term};
+        l->bytes -= e->data.len;
+    }
+    raft__entries_release(l->e, drop);
+    memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
+    l->n -= drop;
+    l->base = i;
+    /* A window that shrank a lot gives its array back. */
+    if (l->cap > 64 && l->n < l->cap / 4) {
+        size_t cap = l->n * 2 > 16 ? l->n * 2 : 16;
+        struct raft_entry *ne = cn_realloc(l->e, cap * sizeof(*ne));
+        if (ne) {
+            l->e = ne;
+            l->cap = cap;
+        }
+    }
+    return 0;
 }
 
 void raft__log_restore(struct raft_log *l, uint64_t idx, uint64_t term)
 {
     raft__entries_release(l->e, l->n);
     l->n = 0;
+    l->bytes = 0;
+    l->n_runs = 0;
+    l->base = idx;
     l->snap_index = idx;
     l->snap_term = term;
     l->unstable = idx + 1;
@@ -340,8 +477,9 @@ size_t raft__log_span(const struct raft_log *l, uint64_t lo, size_t max_bytes, s
 {
     size_t n = 0, b = 0;
     uint64_t last = raft__log_last(l);
+    CN_ASSERT(lo > l->base);
     for (uint64_t i = lo; i <= last; i++) {
-        size_t sz = l->e[i - l->snap_index - 1].data.len;
+        size_t sz = l->e[i - l->base - 1].data.len;
         if (n > 0 && b + sz > max_bytes)
             break;
         b += sz;

@@ -129,8 +129,8 @@ static void conf_at(const struct raft *r, uint64_t i, struct raft_conf *c, uint6
     const struct raft_log *l = &r->log;
     if (i > raft__log_last(l))
         i = raft__log_last(l);
-    for (; i > l->snap_index; i--) {
-        if (conf_from_entry(&l->e[i - l->snap_index - 1], c)) {
+    for (; i > l->base; i--) {
+        if (conf_from_entry(&l->e[i - l->base - 1], c)) {
             *ci = i;
             return;
         }
@@ -304,6 +304,7 @@ struct raft *raft_new(const struct raft_config *cfg, const struct raft_restore *
     uint64_t si = rs->snap.index;
     if (si > 0) {
         r->log.snap_index = si;
+        r->log.base = si;
         r->log.snap_term = rs->snap.term;
         r->base_conf = rs->snap.conf.n ? rs->snap.conf : rs->conf;
     } else {
@@ -312,9 +313,37 @@ struct raft *raft_new(const struct raft_config *cfg, const struct raft_restore *
     if (r->base_conf.n > RAFT_MAX_SERVERS)
         why = "configuration too large";
     uint64_t prev_term = r->log.snap_term;
+    uint64_t ai = rs->applied > si ? rs->applied : si;
+    if (!why && ai > si) {
+        /* Applied by the shell at open: terms only (evicted from the start). */
+        const struct raft_run *t = rs->applied_terms;
+        size_t nt = rs->n_applied_terms;
+        if (ai > rs->commit || nt == 0 || !t || t[0].first != si + 1 ||
+            rs->applied_conf.n > RAFT_MAX_SERVERS)
+            why = "restored applied entries inconsistent";
+        for (size_t k = 0; !why && k < nt; k++) {
+            if ((k && t[k].first <= t[k - 1].first) || t[k].first > ai)
+                why = "restored applied entries inconsistent";
+            else if (t[k].term < prev_term || t[k].term > rs->term)
+                why = "restored entry terms out of order";
+            prev_term = t[k].term;
+        }
+        if (!why) {
+            r->log.runs = cn_malloc(nt * sizeof(*r->log.runs));
+            if (!r->log.runs)
+                why = "out of memory";
+        }
+        if (!why) {
+            memcpy(r->log.runs, t, nt * sizeof(*t));
+            r->log.n_runs = r->log.cap_runs = nt;
+            r->log.base = ai;
+            if (rs->applied_conf.n)
+                r->base_conf = rs->applied_conf;
+        }
+    }
     for (size_t i = 0; !why && i < rs->n_entries; i++) {
         const struct raft_entry *e = &rs->entries[i];
-        if (e->index != si + 1 + i)
+        if (e->index != ai + 1 + i)
             why = "restored entries not contiguous after the snapshot";
         else if (e->term < prev_term || e->term > rs->term)
             why = "restored entry terms out of order";
@@ -337,9 +366,9 @@ struct raft *raft_new(const struct raft_config *cfg, const struct raft_restore *
     /* Pitfall #15: commit never above what survived on disk, never below the
      * snapshot. Entries after the snapshot are re-applied from it. */
     r->log.commit = rs->commit < last ? rs->commit : last;
-    if (r->log.commit < si)
-        r->log.commit = si;
-    r->log.applied = si;
+    if (r->log.commit < ai)
+        r->log.commit = ai;
+    r->log.applied = ai;
     r->prev_hs.term = rs->term;
     r->prev_hs.vote = rs->vote;
     r->prev_hs.commit = rs->commit;
@@ -362,6 +391,7 @@ void raft_free(struct raft *r)
         raft__msg_free(&r->msgs[i]);
     cn_free(r->msgs);
     prs_clear(r);
+    raft__rb_clear(r);
     raft__log_free(&r->log);
     cn_free(r->preads);
     cn_free(r->reads);
@@ -503,6 +533,9 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 void raft_tick(struct raft *r)
 {
     r->ticks++;
+    /* A read-back the shell never answered is asked again. */
+    if (r->fetch_out && r->ticks - r->fetch_tick > 4 * (uint64_t)r->cfg.election_ticks)
+        r->fetch_out = false;
     if (r->state == RAFT_LEADER) {
         r->ticks_since_leader = 0;
         raft__tick_leader(r);
@@ -562,6 +595,25 @@ void raft_persisted(struct raft *r, uint64_t index, uint64_t term)
      * voter commits here and nowhere else (etcd#14370). */
     if (r->state == RAFT_LEADER && raft__maybe_commit(r))
         raft__bcast_append(r);
+    raft__evict(r);
+}
+
+void raft__evict(struct raft *r)
+{
+    struct raft_log *l = &r->log;
+    uint64_t to = raft__log_evict_point(l, r->cfg.log_window_entries, r->cfg.log_window_bytes);
+    if (to <= l->base)
+        return;
+    /* base_conf is the configuration as of base: the last CONF entry that
+     * leaves the window becomes it (pitfall #17, as for compaction). */
+    struct raft_conf c;
+    bool have = false;
+    for (uint64_t i = to; i > l->base && !have; i--)
+        have = conf_from_entry(raft__log_get(l, i), &c);
+    if (raft__log_evict(l, to) != 0)
+        return; /* out of memory: the window stays larger, nothing lost */
+    if (have)
+        r->base_conf = c;
 }
 
 int raft_compact(struct raft *r, uint64_t index, uint64_t keep)
@@ -575,10 +627,9 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep)
          * file by the shell, cheap), not the memory of a long tail. */
         uint64_t bytes = 0, i = index;
         while (i > target && i > r->log.snap_index) {
+            /* Evicted entries cost no memory: only the window counts. */
             const struct raft_entry *e = raft__log_get(&r->log, i);
-            if (!e)
-                break;
-            bytes += e->data.len;
+            bytes += e ? e->data.len : 0;
             if (bytes > r->cfg.compact_keep_bytes)
                 break;
             i--;
@@ -594,10 +645,13 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep)
     if (target <= r->log.snap_index)
         return 0;
     /* Pitfall #17: the configuration as of the new snapshot point survives
-     * the compaction of its CONF entry. */
+     * the compaction of its CONF entry (base_conf already is the one as of
+     * base when the point is inside the evicted part). */
     uint64_t ci;
-    conf_at(r, target, &r->base_conf, &ci);
+    if (target > r->log.base)
+        conf_at(r, target, &r->base_conf, &ci);
     raft__log_compact(&r->log, target);
+    raft__rb_clear(r);
     return 0;
 }
 
@@ -627,6 +681,8 @@ void raft_get_status(const struct raft *r, struct raft_status *st)
     st->first_index = raft__log_first(&r->log);
     st->snap_index = r->log.snap_index;
     st->snap_term = r->log.snap_term;
+    st->window_first = r->log.base + 1;
+    st->window_bytes = r->log.bytes;
     st->ticks_since_leader = r->ticks_since_leader;
     st->lease_valid = raft__lease_valid(r);
     st->transferee = r->transferee;

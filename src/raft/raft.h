@@ -181,19 +181,42 @@ struct raft_config {
     size_t max_inflight_bytes; /* and their bytes (0 = unlimited) */
     size_t compact_keep_bytes; /* raft_compact keeps at most this many payload bytes
                                 * behind the snapshot (0 = only the `keep` count) */
-    raft_log_cb log;           /* may be NULL */
+    /* The in-memory log window (raft_ready's read-back, below): entries
+     * durable and applied leave memory but for a tail of at most
+     * log_window_entries entries and log_window_bytes of payload (either 0:
+     * no bound of that kind; both 0: every entry stays until raft_compact). */
+    size_t log_window_entries;
+    size_t log_window_bytes;
+    raft_log_cb log; /* may be NULL */
     void *log_arg;
+};
+
+/* Terms of a stretch of log entries: runs[k] covers runs[k].first ..
+ * runs[k+1].first - 1 (the last run up to the stretch's end). */
+struct raft_run {
+    uint64_t first, term;
 };
 
 /* What the node recovered from disk (zeroed for a brand-new node). The core
  * copies the entries. `conf` is the bootstrap configuration for a new cluster,
- * or the configuration in the snapshot; CONF entries in `entries` override it. */
+ * or the configuration in the snapshot; CONF entries in `entries` override it.
+ *
+ * A shell may apply the entries it finds committed on disk (up to the durable
+ * commit) itself while reading its log at open, without handing their bytes
+ * to the core: it then sets `applied` (snap.index < applied <= commit), gives
+ * their terms as runs (snap.index+1 .. applied) and the configuration as of
+ * `applied`, and `entries` start at applied+1. The core starts with them
+ * applied and out of its memory window (read back like any evicted entry). */
 struct raft_restore {
     uint64_t term, vote, commit;
     struct raft_snapshot_meta snap;   /* snap.index == 0: none */
-    const struct raft_entry *entries; /* snap.index+1 .. last, contiguous */
+    const struct raft_entry *entries; /* (applied or snap.index)+1 .. last, contiguous */
     size_t n_entries;
     struct raft_conf conf;
+    uint64_t applied; /* 0: none applied by the shell */
+    const struct raft_run *applied_terms;
+    size_t n_applied_terms;
+    struct raft_conf applied_conf;
 };
 
 /* NULL on out of memory or invalid config/restore (reason through cfg->log). */
@@ -265,6 +288,17 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t keep);
  * raft_report_snapshot never comes. */
 int raft_set_snapshot(struct raft *r, const struct raft_snapshot_meta *meta);
 
+/* The answer to a read-back (raft_update.fetch_lo/hi): entries (copied)
+ * contiguous from the request's fetch_lo. The core checks each against the
+ * terms it kept (Log Matching: same index and term, same entry), keeps them
+ * in a small read-back cache and sends them to the followers that wait. */
+void raft_fetched(struct raft *r, const struct raft_entry *e, size_t n);
+/* The read-back of [lo, ...) failed. first > lo: the shell's log now starts
+ * at `first` (entries before it were compacted with a snapshot): the core
+ * forgets them, and followers that need them get the snapshot. first <= lo
+ * (an I/O error): the followers are probed again later. */
+void raft_fetch_failed(struct raft *r, uint64_t lo, uint64_t first);
+
 /* ---- output -------------------------------------------------------------------- */
 
 struct raft_hard_state {
@@ -295,6 +329,14 @@ struct raft_update {
     bool msgs_before_persist;
     const struct raft_read_state *reads;
     size_t n_reads;
+    /* Read-back (fetch_hi > fetch_lo): a follower needs entries
+     * [fetch_lo, fetch_hi) that left the in-memory window. They are durable
+     * in the shell's log: the shell reads them without blocking its loop
+     * (another thread) and answers later with raft_fetched (a prefix of the
+     * range, at least one entry, bounded in bytes as the shell likes) or
+     * raft_fetch_failed. One request is outstanding at a time; one that got
+     * no answer for 4 election timeouts is asked again. */
+    uint64_t fetch_lo, fetch_hi;
     /* role changes are reported through raft_status */
 };
 
@@ -317,6 +359,10 @@ struct raft_status {
     uint64_t term, vote, leader; /* leader RAFT_NONE if unknown */
     uint64_t commit, applied, last_index, last_term, first_index;
     uint64_t snap_index, snap_term;
+    /* The in-memory window: entries window_first..last_index, window_bytes
+     * of payload (entries first_index..window_first-1 are on disk only). */
+    uint64_t window_first;
+    size_t window_bytes;
     uint64_t ticks_since_leader; /* for X-Consul-LastContact */
     bool lease_valid;
     uint64_t transferee;

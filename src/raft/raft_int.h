@@ -29,15 +29,28 @@ void raft__entries_release(struct raft_entry *e, size_t n);
 
 /* ---- the in-memory log (log.c) ---------------------------------------------- */
 
-/* Entries snap_index+1 .. last, contiguous. Marks, all indexes:
+/* The log is entries snap_index+1 .. last, contiguous, but only a window of
+ * it is in memory: entries base+1 .. last (e[0..n)). Entries snap_index+1 ..
+ * base were evicted (durable, applied, and older than the tail kept for
+ * followers a little behind): only their terms stay, as runs of equal term
+ * (runs[k].first .. runs[k+1].first-1, the last run ending at base); their
+ * bytes are read back from the shell's durable log when a follower needs
+ * them (raft_update.fetch_lo/hi, raft_fetched). snap_index <= base always.
+ * Marks, all indexes:
  *   unstable  first index not yet handed out for persistence (raft_ready);
  *   persisted last index known durable (raft_persisted); may lag snap_index
  *             while an installed snapshot is being written;
- *   commit    known committed; applied = last handed out for apply. */
+ *   commit    known committed; applied = last handed out for apply.
+ * base <= min(persisted, applied) once evicted; nothing at or below base is
+ * ever truncated (it is committed). */
 struct raft_log {
     uint64_t snap_index, snap_term;
+    uint64_t base;
+    struct raft_run *runs;
+    size_t n_runs, cap_runs;
     struct raft_entry *e;
     size_t n, cap;
+    size_t bytes; /* payload bytes in e[0..n) */
     uint64_t unstable, persisted, commit, applied;
 };
 
@@ -52,7 +65,7 @@ int raft__log_term(const struct raft_log *l, uint64_t i, uint64_t *t);
 /* Term of i, or 0 when unknown. */
 uint64_t raft__log_term0(const struct raft_log *l, uint64_t i);
 bool raft__log_match(const struct raft_log *l, uint64_t i, uint64_t t);
-/* Entry i or NULL (compacted / past the end). Borrowed. */
+/* Entry i or NULL (compacted, evicted / past the end). Borrowed. */
 const struct raft_entry *raft__log_get(const struct raft_log *l, uint64_t i);
 /* Append n entries whose first index is last+1 (checked: CN_EINVAL). Payloads
  * are copied into blobs (share = false) or shared (share = true: src payloads
@@ -80,9 +93,17 @@ bool raft__log_up_to_date(const struct raft_log *l, uint64_t idx, uint64_t term)
 void raft__log_commit_to(struct raft_log *l, uint64_t i);
 /* Forget entries <= i (snap_index < i <= last). */
 void raft__log_compact(struct raft_log *l, uint64_t i);
+/* Evict window entries <= i from memory (base < i <= min(persisted,
+ * applied)), keeping their terms. 0 or CN_ENOMEM (nothing changed). */
+int raft__log_evict(struct raft_log *l, uint64_t i);
+/* The index up to which the window may be evicted keeping a tail of at most
+ * keep_n entries and keep_bytes of payload behind min(persisted, applied)
+ * (either 0: no bound of that kind; both 0: evict nothing). <= base when
+ * there is nothing to evict. */
+uint64_t raft__log_evict_point(const struct raft_log *l, size_t keep_n, size_t keep_bytes);
 /* Replace everything by a snapshot at (idx, term): empty log. */
 void raft__log_restore(struct raft_log *l, uint64_t idx, uint64_t term);
-/* How many entries from lo (<= last) fit in max_bytes (at least one). */
+/* How many entries from lo (base < lo <= last) fit in max_bytes (at least one). */
 size_t raft__log_span(const struct raft_log *l, uint64_t lo, size_t max_bytes, size_t *bytes);
 /* The durable mark moves to i if (i, t) is in the log and was handed out
  * (pitfall #13). Returns true if it moved. */
@@ -184,7 +205,8 @@ struct raft {
     struct raft_log log;
 
     /* Membership, thesis rule (pitfall #21): the latest CONF entry in the log,
-     * committed or not, else base_conf (snapshot's or bootstrap). */
+     * committed or not, else base_conf: the configuration as of log.base (the
+     * snapshot's or bootstrap one, then the last CONF entry evicted). */
     struct raft_conf conf;
     uint64_t conf_index;
     struct raft_conf base_conf;
@@ -237,6 +259,15 @@ struct raft {
     bool inst_pending;
     struct raft_snapshot_meta inst;
 
+    /* Read-back of evicted entries (replication.c): the wanted range, the
+     * request handed out and not answered (fetch_out, since fetch_tick), and
+     * the last answer, kept for the followers that need it. */
+    bool fetch_want, fetch_out;
+    uint64_t fetch_lo, fetch_hi, fetch_tick;
+    struct raft_entry *rb;
+    size_t rb_n;
+    uint64_t rb_lo;
+
     struct raft_hard_state prev_hs;
     struct raft_update_store upd;
     bool defer_compact;
@@ -286,6 +317,12 @@ void raft__release_ack(struct raft *r);
 void raft__heard(struct raft *r, uint64_t from);
 int raft__append_local(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
                        uint64_t *index);
+
+/* Read-back: entries of the evicted part of the log (replication.c). */
+#define RAFT_FETCH_MAX 1024 /* entries asked at once */
+void raft__rb_clear(struct raft *r);
+/* Evict what the window allows (raft.c). */
+void raft__evict(struct raft *r);
 
 /* snapshot.c */
 void raft__send_snapshot(struct raft *r, struct raft_prog *p);

@@ -73,8 +73,10 @@ bool raft_ready(struct raft *r, struct raft_update *u)
                  hs.vote == r->prev_hs.vote);
     bool hs_changed = memcmp(&hs, &r->prev_hs, sizeof(hs)) != 0;
 
+    if (r->fetch_want && (r->fetch_out || r->fetch_lo <= l->snap_index || r->fetch_lo > l->base))
+        r->fetch_want = false; /* one at a time; compacted or back in memory: moot */
     if (!hs_changed && !r->inst_pending && elo > last && clo > chi && r->n_msgs == 0 &&
-        r->n_reads == 0)
+        r->n_reads == 0 && !r->fetch_want)
         return false;
 
     size_t ne = 0, nc = 0;
@@ -125,12 +127,20 @@ bool raft_ready(struct raft *r, struct raft_update *u)
     u->n_msgs = s->n_msgs;
     u->reads = s->reads;
     u->n_reads = s->n_reads;
+    if (r->fetch_want) {
+        u->fetch_lo = r->fetch_lo;
+        u->fetch_hi = r->fetch_hi;
+        r->fetch_want = false;
+        r->fetch_out = true;
+        r->fetch_tick = r->ticks;
+    }
 
     if (elo <= last)
         l->unstable = last + 1;
     if (nc)
         l->applied = chi;
     r->prev_hs = hs;
+    raft__evict(r);
     return true;
 }
 

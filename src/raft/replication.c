@@ -10,6 +10,110 @@
 #include "base/mem.h"
 #include "raft/raft_int.h"
 
+/* ---- leader: read-back of evicted entries ------------------------------------------ */
+
+void raft__rb_clear(struct raft *r)
+{
+    raft__entries_release(r->rb, r->rb_n);
+    cn_free(r->rb);
+    r->rb = NULL;
+    r->rb_n = 0;
+    r->rb_lo = 0;
+}
+
+/* Entry i from the read-back cache, or NULL. */
+static const struct raft_entry *rb_get(const struct raft *r, uint64_t i)
+{
+    if (i <= r->log.snap_index || i < r->rb_lo || i >= r->rb_lo + r->rb_n)
+        return NULL;
+    return &r->rb[i - r->rb_lo];
+}
+
+/* Ask the shell for evicted entries from lo (raft_ready hands it out). */
+static void want_fetch(struct raft *r, uint64_t lo)
+{
+    if (r->fetch_out || r->fetch_want)
+        return;
+    uint64_t hi = r->log.base + 1;
+    if (hi - lo > RAFT_FETCH_MAX)
+        hi = lo + RAFT_FETCH_MAX;
+    r->fetch_want = true;
+    r->fetch_lo = lo;
+    r->fetch_hi = hi;
+}
+
+void raft_fetched(struct raft *r, const struct raft_entry *e, size_t n)
+{
+    r->fetch_out = false;
+    if (n == 0 || !e)
+        return;
+    /* Keep what still is in the evicted part and matches the terms we kept
+     * (Log Matching); stop at the first entry that does not. */
+    size_t skip = 0, k = 0;
+    while (skip < n && e[skip].index <= r->log.snap_index)
+        skip++;
+    for (k = skip; k < n; k++) {
+        if (e[k].index != e[skip].index + (k - skip) || e[k].index > r->log.base ||
+            !raft__log_match(&r->log, e[k].index, e[k].term) || (e[k].data.len && !e[k].data.base))
+            break;
+    }
+    if (k < n && e[k].index <= r->log.base)
+        raft__logf(r, CN_LOG_ERROR, "read-back entry %llu does not match our log: dropped",
+                   (unsigned long long)e[k].index);
+    if (k == skip)
+        return;
+    struct raft_entry *c = cn_malloc((k - skip) * sizeof(*c));
+    if (!c)
+        return;
+    for (size_t i = skip; i < k; i++) {
+        c[i - skip] = e[i];
+        if (raft__buf_dup(&c[i - skip].data, e[i].data.base, e[i].data.len) != 0) {
+            raft__entries_release(c, i - skip);
+            cn_free(c);
+            return;
+        }
+    }
+    raft__rb_clear(r);
+    r->rb = c;
+    r->rb_n = k - skip;
+    r->rb_lo = e[skip].index;
+    if (r->state != RAFT_LEADER)
+        return;
+    for (size_t i = 0; i < r->n_prs; i++) {
+        struct raft_prog *p = &r->prs[i];
+        if (p->state != RAFT_PR_SNAPSHOT && rb_get(r, p->next))
+            raft__send_append(r, p, false);
+    }
+}
+
+void raft_fetch_failed(struct raft *r, uint64_t lo, uint64_t first)
+{
+    r->fetch_out = false;
+    if (first <= lo) {
+        raft__logf(r, CN_LOG_WARN, "read-back of entries from %llu failed", (unsigned long long)lo);
+        return;
+    }
+    /* The shell's log starts at `first`: forget what is before it (only
+     * evicted entries, all applied), so followers behind it get the
+     * snapshot that compacted them. */
+    uint64_t upto = first - 1;
+    if (upto > r->log.base)
+        upto = r->log.base;
+    if (upto > r->log.snap_index && upto <= r->log.applied) {
+        raft__logf(r, CN_LOG_INFO, "entries up to %llu were compacted from the durable log",
+                   (unsigned long long)upto);
+        raft__log_compact(&r->log, upto);
+        raft__rb_clear(r);
+    }
+    if (r->state != RAFT_LEADER)
+        return;
+    for (size_t i = 0; i < r->n_prs; i++) {
+        struct raft_prog *p = &r->prs[i];
+        if (p->state != RAFT_PR_SNAPSHOT && p->next < raft__log_first(&r->log))
+            raft__send_append(r, p, true); /* sends the snapshot */
+    }
+}
+
 /* ---- leader: sending ------------------------------------------------------------ */
 
 /* One APPEND to p; false if nothing was sent. */
@@ -30,8 +134,25 @@ static bool send_one(struct raft *r, struct raft_prog *p, bool if_empty)
         return false;
     }
     size_t bytes = 0, n = 0;
-    if (p->next <= last)
+    bool from_rb = false;
+    if (p->next <= last && p->next > r->log.base) {
         n = raft__log_span(&r->log, p->next, r->cfg.max_msg_bytes, &bytes);
+    } else if (p->next <= last) {
+        /* Evicted from memory: from the read-back cache, or ask the shell
+         * to read them back (the follower waits; nothing blocks). */
+        for (uint64_t i = p->next; i <= r->log.base; i++) {
+            const struct raft_entry *e = rb_get(r, i);
+            if (!e || (n > 0 && bytes + e->data.len > r->cfg.max_msg_bytes))
+                break;
+            bytes += e->data.len;
+            n++;
+        }
+        if (n == 0) {
+            want_fetch(r, p->next);
+            return false;
+        }
+        from_rb = true;
+    }
     if (n == 0 && !if_empty)
         return false;
     struct raft_msg m = {
@@ -50,7 +171,8 @@ static bool send_one(struct raft *r, struct raft_prog *p, bool if_empty)
             return false;
         }
         for (size_t i = 0; i < n; i++)
-            raft__entry_share(&m.entries[i], raft__log_get(&r->log, p->next + i));
+            raft__entry_share(&m.entries[i], from_rb ? rb_get(r, p->next + i)
+                                                     : raft__log_get(&r->log, p->next + i));
         m.n_entries = n;
     }
     raft__prog_sent(p, prev + n, n, bytes);

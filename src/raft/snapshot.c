@@ -48,6 +48,7 @@ void raft__handle_snapshot(struct raft *r, const struct raft_msg *m)
      * snapshot's; the ack for s->index waits for raft_persisted(s). */
     uint64_t keep = r->log.persisted < r->log.commit ? r->log.persisted : r->log.commit;
     raft__log_restore(&r->log, s->index, s->term);
+    raft__rb_clear(r);
     r->log.persisted = keep;
     r->log.commit = s->index;
     /* Pitfall #17: the configuration comes with the snapshot. */

@@ -31,7 +31,7 @@
 
 /* Apply one committed entry; complete this server's request whose
  * envelope it carries (requests.c), whoever proposed it. */
-static bool apply_entry(struct srv *s, const struct raft_entry *e)
+bool srv__apply_entry(struct srv *s, const struct raft_entry *e)
 {
     struct state_result res;
     state_result_init(&res);
@@ -203,7 +203,7 @@ static bool handle_update(struct srv *s, const struct raft_update *u)
         revived = srv__props_snapshot(s, u->snapshot->index, u->snapshot->term);
     }
     for (size_t i = 0; i < u->n_committed; i++)
-        revived |= apply_entry(s, &u->committed[i]);
+        revived |= srv__apply_entry(s, &u->committed[i]);
     if (u->n_committed)
         mx_gauge(MX_RAFT_COMMIT_NUM_LOGS, (double)u->n_committed);
     for (size_t i = 0; i < u->n_reads; i++) {
@@ -227,6 +227,10 @@ static bool handle_update(struct srv *s, const struct raft_update *u)
     srv__reads_applied(s);
     /* a, c. the durable part as a job for the writer; messages now or held */
     persist_and_send(s, u);
+    /* entries for followers behind the in-memory window: read back by the
+     * writer thread, handed to the core later (readback.c) */
+    if (u->fetch_hi > u->fetch_lo && !s->closing)
+        srv__readback_ask(s, u->fetch_lo, u->fetch_hi);
     return revived;
 }
 
@@ -249,7 +253,8 @@ void srv__process_ready(struct srv *s)
     mx_gauge(MX_RAFT_APPLIED_INDEX, (double)s->applied);
     mx_gauge(MX_RAFT_LAST_INDEX, (double)st.last_index);
     mx_gauge(MX_RAFT_LOG_ENTRIES,
-             st.last_index >= st.first_index ? (double)(st.last_index - st.first_index + 1) : 0);
+             st.last_index >= st.window_first ? (double)(st.last_index - st.window_first + 1) : 0);
+    mx_gauge(MX_RAFT_LOG_MEMORY, (double)st.window_bytes);
     if (!s->closing) {
         srv__sync_conf(s, &st.conf);
         if (st.state != s->role || st.leader != s->leader)

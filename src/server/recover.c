@@ -55,15 +55,50 @@ int srv__load_id(const char *data_dir, uint64_t *id, char *err, size_t errcap)
     return 0;
 }
 
+/* The log read at open: entries up to the durable commit are applied while
+ * read (their bytes are never copied; the core gets their terms as runs);
+ * the rest are copied for the core. */
 struct rec {
+    struct srv *s;
+    uint64_t apply_to;
+    struct raft_run *runs;
+    size_t n_runs, cap_runs;
+    bool conf_applied;
     struct raft_entry *e;
     size_t n, cap;
     struct cn_buf blob;
 };
 
+static int rec_apply(struct rec *r, const struct stor_entry *e)
+{
+    if (!r->n_runs || r->runs[r->n_runs - 1].term != e->term) {
+        if (r->n_runs == r->cap_runs) {
+            size_t nc = r->cap_runs ? r->cap_runs * 2 : 16;
+            struct raft_run *nr = cn_realloc(r->runs, nc * sizeof(*nr));
+            if (!nr)
+                return CN_ENOMEM;
+            r->runs = nr;
+            r->cap_runs = nc;
+        }
+        r->runs[r->n_runs++] = (struct raft_run){.first = e->index, .term = e->term};
+    }
+    struct raft_entry x = {.index = e->index,
+                           .term = e->term,
+                           .type = e->type == STOR_CONF ? RAFT_ENTRY_CONF : RAFT_ENTRY_NORMAL,
+                           .data = {.base = (void *)e->data, .len = e->len}};
+    if (x.type == RAFT_ENTRY_CONF) {
+        r->conf_applied = true;
+        r->s->bootstrapped = true;
+    }
+    srv__apply_entry(r->s, &x);
+    return 0;
+}
+
 static int rec_entry(void *arg, const struct stor_entry *e)
 {
     struct rec *r = arg;
+    if (e->index <= r->apply_to)
+        return rec_apply(r, e);
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 256;
         struct raft_entry *ne = cn_realloc(r->e, nc * sizeof(*ne));
@@ -106,6 +141,10 @@ void srv__raft_config(const struct srv *s, struct raft_config *cfg)
     if (xmax && xmax / 4 < cfg->max_msg_bytes)
         cfg->max_msg_bytes = xmax / 4; /* an APPEND must fit a transport message */
     cfg->max_inflight_msgs = 256;
+    /* The in-memory log window: followers further behind are served by
+     * read-back from the WAL (readback.c), or the snapshot. */
+    cfg->log_window_entries = s->log_window_entries;
+    cfg->log_window_bytes = s->log_window_bytes;
     cfg->log = raft_log;
 }
 
@@ -176,6 +215,11 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
     }
     struct rec rec = {0};
     rec.blob = (struct cn_buf)CN_BUF_INIT;
+    rec.s = s;
+    /* Committed for sure: up to the durable commit (written clamped to what
+     * was applied, so every entry up to it is committed). */
+    rec.apply_to = info->hs.commit < info->last_index ? info->hs.commit : info->last_index;
+    s->applied_conf = rs.snap.conf;
     if (info->last_index > s->applied && info->last_index >= info->first_index) {
         uint64_t lo = s->applied + 1;
         if (lo < info->first_index) {
@@ -183,8 +227,19 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
                      dir, (unsigned long long)info->first_index, (unsigned long long)s->applied);
             return CN_ECORRUPT;
         }
+        /* One allocation for the bytes not applied while read (no
+         * doubling copies). */
+        uint64_t copy_lo = rec.apply_to + 1 > lo ? rec.apply_to + 1 : lo;
+        size_t bytes = 0;
+        if (copy_lo <= info->last_index)
+            bytes = stor_bytes(s->st, copy_lo, info->last_index);
+        if (bytes && cn_buf_reserve(&rec.blob, bytes) != 0) {
+            snprintf(err, errcap, "%s: reading log: %s", dir, cn_strerror(CN_ENOMEM));
+            return CN_ENOMEM;
+        }
         rc = stor_read(s->st, lo, info->last_index, rec_entry, &rec);
         if (rc) {
+            cn_free(rec.runs);
             cn_free(rec.e);
             cn_buf_free(&rec.blob);
             snprintf(err, errcap, "%s: reading log: %s", dir, cn_strerror(rc));
@@ -196,7 +251,17 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
                 s->bootstrapped = true;
         }
     }
-    uint64_t last_term = rec.n ? rec.e[rec.n - 1].term : info->snap_term;
+    uint64_t last_term = rec.n        ? rec.e[rec.n - 1].term
+                         : rec.n_runs ? rec.runs[rec.n_runs - 1].term
+                                      : info->snap_term;
+    if (rec.n_runs) {
+        /* Applied while read: the core gets their terms only. */
+        rs.applied = s->applied;
+        rs.applied_terms = rec.runs;
+        rs.n_applied_terms = rec.n_runs;
+        if (rec.conf_applied)
+            rs.applied_conf = s->applied_conf;
+    }
     rs.term = info->hs.term;
     rs.vote = info->hs.vote;
     if (last_term > rs.term) { /* never written by this version; be lenient */
@@ -213,11 +278,13 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         s->bootstrapped = true;
     srv_seq_init(&s->seq,
                  &(struct raft_hard_state){.term = rs.term, .vote = rs.vote, .commit = rs.commit});
-    s->applied_conf = rs.snap.index ? rs.snap.conf : rs.conf;
+    if (!rec.conf_applied)
+        s->applied_conf = rs.snap.index ? rs.snap.conf : rs.conf;
 
     struct raft_config cfg;
     srv__raft_config(s, &cfg);
     s->raft = raft_new(&cfg, &rs);
+    cn_free(rec.runs);
     cn_free(rec.e);
     cn_buf_free(&rec.blob);
     if (!s->raft) {

@@ -71,6 +71,9 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
     }
     s->loop = loop;
     s->snap_every = opt->snapshot_entries ? opt->snapshot_entries : 16384;
+    s->log_window_entries =
+        opt->log_window_entries ? opt->log_window_entries : SRV_LOG_WINDOW_ENTRIES;
+    s->log_window_bytes = SRV_LOG_WINDOW_BYTES;
     s->snap_interval_ms = opt->snapshot_interval_ms;
     s->snap_in_process = opt->snapshot_in_process;
     /* Snapshot streaming (snapstream.c): 1 MiB chunks, 4 in flight. The
@@ -389,6 +392,7 @@ void srv_close(struct srv *s)
         s->done_head = j->next;
         srv__free_job(j);
     }
+    srv__readback_free(s);
     if (s->snap_job) {
         srv__encbuf_unmap(&s->snap_job->data);
         cn_free(s->snap_job);

@@ -46,8 +46,12 @@ struct srv_options {
      * thread, the path taken anyway when fork() fails. For tests. */
     bool snapshot_in_process;
     size_t snapshot_chunk_bytes; /* snapshot streaming chunk; 0 = 1 MiB */
-    uint64_t node_id;            /* this server's raft id; 0 = a random one, generated once
-                                  * and kept in data_dir/raft-id (never reused) */
+    /* Applied, durable log entries kept in memory behind the newest (the
+     * Raft log window; older ones are read back from the WAL for followers
+     * that need them); 0 = 1024. At most 4 MiB of payload either way. */
+    size_t log_window_entries;
+    uint64_t node_id; /* this server's raft id; 0 = a random one, generated once
+                       * and kept in data_dir/raft-id (never reused) */
     /* ---- cluster (Raft) ------------------------------------------------------
      * The single-voter path is a Raft cluster of one. Fields below are
      * optional; zero values give a bootstrapped single server. With a

@@ -268,6 +268,7 @@ struct srv {
     /* snapshots: snapshot.c (options set by server.c; last_snap_index also
      * by recover.c) */
     uint64_t snap_every;
+    size_t log_window_entries, log_window_bytes; /* the core's log window (recover.c) */
     uint64_t snap_interval_ms;
     bool snap_in_process;
     uint64_t last_snap_index, last_snap_term;
@@ -316,6 +317,16 @@ struct srv {
     char snap_err[256];
     int write_err;
     bool stop;
+    /* read-back of log entries the core evicted (readback.c): asked by the
+     * loop, read by the writer thread, handed back through `async` */
+    bool rb_want, rb_done;
+    uint64_t rb_lo, rb_hi;
+    int rb_rc; /* 0, or CN_ERANGE: the log starts at rb_first */
+    uint64_t rb_first;
+    struct raft_entry *rb_ents; /* payloads in rb_blob */
+    size_t rb_n;
+    uint8_t *rb_blob;
+    uint64_t rb_total; /* loop only: entries read back since start */
     pthread_t writer, snapper;
     bool writer_started, snapper_started;
     uv_async_t async; /* writer.c's srv__on_async */
@@ -393,6 +404,10 @@ unsigned srv__catch_up_ticks(struct srv *s);
  * SRV_READ_CONSISTENT, the lease allowed otherwise) after catching up the
  * ticks; sets r->ctx. Returns raft_read_index's result. (requests.c) */
 int srv__read_index(struct srv *s, struct rreq *r);
+/* ready.c: apply one committed entry (recover.c applies the committed
+ * entries of the log this way while reading it at open). Returns whether
+ * dead attempts wait to be made again. */
+bool srv__apply_entry(struct srv *s, const struct raft_entry *e);
 /* The core's role or leader changed: re-route what waits on it. */
 void srv__role_changed(struct srv *s, const struct raft_status *st);
 /* Give the transport the configuration c (dial new members, drop old ones). */
@@ -408,6 +423,16 @@ struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct st
 void srv__submit_job(struct srv *s, struct wjob *j);
 void srv__free_job(struct wjob *j);
 void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
+
+/* readback.c: entries the core evicted from memory, read back from the log
+ * for a follower behind the window (raft_update.fetch_lo/hi). */
+#define SRV_RB_MAX_BYTES ((size_t)4 << 20) /* payload read back at once */
+#define SRV_LOG_WINDOW_ENTRIES 1024        /* default raft log window */
+#define SRV_LOG_WINDOW_BYTES ((size_t)4 << 20)
+void srv__readback_ask(struct srv *s, uint64_t lo, uint64_t hi); /* loop */
+bool srv__readback_serve(struct srv *s);   /* writer thread, mu not held; true: served */
+void srv__readback_deliver(struct srv *s); /* loop: the answer to the core */
+void srv__readback_free(struct srv *s);    /* srv_close, threads stopped */
 
 /* snapshot.c: taking (fork child or thread), installing, restoring */
 void *srv__snapper_main(void *arg); /* the snapshot thread (fork fallback) */

@@ -55,7 +55,7 @@ void *srv__writer_main(void *arg)
     struct srv *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->wq_head && !s->install_pending && !s->stop)
+        while (!s->wq_head && !s->install_pending && !s->rb_want && !s->stop)
             pthread_cond_wait(&s->cond, &s->mu);
         if (!s->wq_head && !s->install_pending && s->stop)
             break;
@@ -128,6 +128,11 @@ void *srv__writer_main(void *arg)
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
+        /* Entries a follower needs that left the core's memory
+         * (readback.c): after the batch went back, so reads never delay
+         * a durable write's answer. */
+        if (srv__readback_serve(s))
+            uv_async_send(&s->async);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -272,6 +277,7 @@ void srv__on_async(uv_async_t *h)
     }
     if (snap_done)
         srv__snap_finished(s, snap_rc, snap_err);
+    srv__readback_deliver(s);
     if (err && !s->failed)
         storage_failed(s, err);
     if (err) {

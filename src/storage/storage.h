@@ -107,6 +107,9 @@ int stor_snapshot_load(struct stor *st, uint64_t *index, uint64_t *term, void **
  * returned). 0 for lo > hi; CN_ENOTFOUND unless first_index <= lo and
  * hi <= last_index; CN_ECORRUPT if a record fails its checksum on re-read. */
 typedef int (*stor_entry_cb)(void *arg, const struct stor_entry *e);
+/* Payload bytes of entries lo..hi (from the record index, no I/O); 0 unless
+ * first_index <= lo <= hi <= last_index. Sizes a buffer before stor_read. */
+size_t stor_bytes(const struct stor *st, uint64_t lo, uint64_t hi);
 int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void *arg);
 
 /* Append entries (indexes must continue last_index+1 contiguously, or start at

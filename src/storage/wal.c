@@ -168,6 +168,21 @@ static int seg_unlink(struct stor *st, size_t k)
 
 /* ---- reading ------------------------------------------------------------ */
 
+size_t stor_bytes(const struct stor *st, uint64_t lo, uint64_t hi)
+{
+    if (!st || lo > hi || st->nsegs == 0 || lo < st->first_index || hi > st->last_index)
+        return 0;
+    size_t total = 0;
+    for (uint64_t i = lo; i <= hi;) {
+        size_t k = seg_find(st, i);
+        uint64_t stop = hi < st->segs[k].last ? hi : st->segs[k].last;
+        uint64_t span = rec_end(st, k, stop) - rec_off(st, i);
+        total += (size_t)(span - (stop - i + 1) * STOR_REC_HDR);
+        i = stop + 1;
+    }
+    return total;
+}
+
 int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void *arg)
 {
     if (!st || !cb)

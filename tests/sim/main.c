@@ -121,7 +121,7 @@ int main(int argc, char **argv)
     }
 
     uint64_t first = one ? seed : start, count = one ? 1 : seeds;
-    uint64_t n_safety = 0, n_live = 0, events = 0, commits = 0;
+    uint64_t n_safety = 0, n_live = 0, events = 0, commits = 0, rb = 0, rbc = 0;
     struct sim_cw_stats cw = {0};
     double t0 = now_s();
     for (uint64_t k = 0; k < count; k++) {
@@ -134,6 +134,8 @@ int main(int argc, char **argv)
         sim_run_random(&ro, &res);
         events += res.events;
         commits += res.commits;
+        rb += res.rb_entries;
+        rbc += res.rb_compacted;
         cw.submitted += res.cw.submitted;
         cw.acked += res.cw.acked;
         cw.unknown += res.cw.unknown;
@@ -151,9 +153,10 @@ int main(int argc, char **argv)
         if (one)
             printf("seed %" PRIu64 ": nodes=%d events=%" PRIu64 " committed=%" PRIu64
                    " leaders=%" PRIu64 " crashes=%" PRIu64 " partitions=%" PRIu64 " conf=%" PRIu64
-                   " snapshots=%" PRIu64 " reads=%" PRIu64 "\n",
+                   " snapshots=%" PRIu64 " reads=%" PRIu64 " read-back=%" PRIu64 "/%" PRIu64 "\n",
                    ro.seed, res.nodes, res.events, res.commits, res.elections, res.crashes,
-                   res.partitions, res.conf_changes, res.snapshots, res.reads);
+                   res.partitions, res.conf_changes, res.snapshots, res.reads, res.rb_entries,
+                   res.rb_compacted);
         if (res.kind != SIM_OK) {
             if (res.kind == SIM_LIVENESS)
                 n_live++;
@@ -184,5 +187,8 @@ int main(int argc, char **argv)
     printf("client reads: %" PRIu64 " submitted, %" PRIu64 " answered (%" PRIu64
            " at once under the lease), %" PRIu64 " failed\n",
            cw.reads, cw.reads_ok, cw.reads_local, cw.reads_failed);
+    printf("log window: %" PRIu64 " entries read back from disk, %" PRIu64
+           " read-backs found their range compacted (a snapshot followed)\n",
+           rb, rbc);
     return n_safety ? 1 : n_live ? 2 : 0;
 }

@@ -158,6 +158,11 @@ struct sim_node {
     uint64_t epoch, next_req;  /* this incarnation's ids (the server's srv__next_id) */
     struct srv_req_table *tab; /* the leader's table of forwarded proposals */
     struct sim_cr *crs;        /* client reads waiting on this node */
+    /* A read-back asked by the core (raft_update.fetch_lo/hi), served from
+     * the durable image at fetch_at; lost in a crash. */
+    bool fetch;
+    uint64_t fetch_lo, fetch_hi, fetch_at;
+    uint64_t rb_entries, rb_compacted;
 };
 
 /* A client write on the node it was submitted to, until answered. Its
@@ -2025,6 +2030,19 @@ static void node_ready(struct sim *s, struct sim_node *nd)
             else
                 srv_seq_hold(&nd->seq, &sm->link);
         }
+        /* read-back: served later from the durable image (fetch_serve) */
+        if (u.fetch_hi > u.fetch_lo) {
+            if (nd->fetch)
+                sim_fail(s, SIM_SAFETY, "n%d asked a second read-back while one is out", nd->id);
+            nd->fetch = true;
+            nd->fetch_lo = u.fetch_lo;
+            nd->fetch_hi = u.fetch_hi;
+            nd->fetch_at = s->o.net == SIM_NET_AUTO
+                               ? s->now + 1 + sim_rng_below(&s->rng, (uint64_t)s->o.disk_delay_max)
+                               : 0;
+            sim_tracef(s, "n%d read-back asked %" PRIu64 "..%" PRIu64, nd->id, u.fetch_lo,
+                       u.fetch_hi - 1);
+        }
         /* d. */
         raft_done(nd->r, &u);
         if (b)
@@ -2032,6 +2050,64 @@ static void node_ready(struct sim *s, struct sim_node *nd)
     }
     if (nd->up)
         reads_serve(s, nd);
+}
+
+/* Serve nd's read-back from its durable image, as the server's writer
+ * thread reads the WAL: a prefix of the range (at most 64 entries, fewer at
+ * random), or "compacted" when the image's log starts after fetch_lo. */
+static void fetch_serve(struct sim *s, struct sim_node *nd)
+{
+    if (!nd->up || !nd->fetch)
+        return;
+    nd->fetch = false;
+    const struct sim_log *d = &nd->disk;
+    uint64_t lo = nd->fetch_lo;
+    if (lo <= d->snap.index) {
+        nd->rb_compacted++;
+        sim_tracef(s, "n%d read-back from %" PRIu64 ": compacted (disk starts at %" PRIu64 ")",
+                   nd->id, lo, d->snap.index + 1);
+        raft_fetch_failed(nd->r, lo, d->snap.index + 1);
+        node_process(s, nd);
+        check_all(s);
+        return;
+    }
+    if (lo > log_last(d)) {
+        sim_fail(s, SIM_SAFETY,
+                 "n%d asked to read back %" PRIu64 " which is not durable (disk ends at %" PRIu64
+                 ")",
+                 nd->id, lo, log_last(d));
+        return;
+    }
+    uint64_t hi = nd->fetch_hi;
+    if (hi > log_last(d) + 1)
+        hi = log_last(d) + 1;
+    size_t n = (size_t)(hi - lo);
+    size_t cap = 1 + (size_t)sim_rng_below(&s->rng, 64);
+    if (n > cap)
+        n = cap;
+    struct raft_entry *es = xcalloc(n, sizeof *es);
+    for (size_t i = 0; i < n; i++) {
+        const struct sim_ent *e = &d->e[lo - d->snap.index - 1 + i];
+        es[i] = (struct raft_entry){e->term, e->index, e->type, {e->data, e->len}};
+    }
+    nd->rb_entries += n;
+    sim_tracef(s, "n%d read-back %" PRIu64 "..%" PRIu64, nd->id, lo, lo + n - 1);
+    raft_fetched(nd->r, es, n);
+    free(es);
+    node_process(s, nd);
+    check_all(s);
+}
+
+uint64_t sim_readback_entries(const struct sim *s, int id)
+{
+    const struct sim_node *nd = node_c(s, id);
+    return nd ? nd->rb_entries : 0;
+}
+
+uint64_t sim_readback_compacted(const struct sim *s, int id)
+{
+    const struct sim_node *nd = node_c(s, id);
+    return nd ? nd->rb_compacted : 0;
 }
 
 /* The ready loop, then what client writes may do now (a leader known, an
@@ -2190,6 +2266,8 @@ static struct raft *node_core(struct sim *s, struct sim_node *nd, const struct r
     /* Half the seeds compact down to a few entries' worth of payload:
      * followers behind it need snapshots far more often. */
     c.compact_keep_bytes = (s->o.seed & 1) ? 64 : 0;
+    c.log_window_entries = s->o.log_window_entries;
+    c.log_window_bytes = s->o.log_window_bytes;
     c.log = core_log;
     c.log_arg = &nd->id;
     return raft_new(&c, rs);
@@ -2214,18 +2292,46 @@ static int node_boot(struct sim *s, struct sim_node *nd)
     }
     rs.entries = es;
     rs.n_entries = d->n;
+    /* Half the seeds apply what the disk holds as committed while reading
+     * it, as server/recover.c does, and give the core only its terms. */
+    size_t na = 0;
+    struct raft_run *runs = NULL;
+    size_t nruns = 0;
+    uint64_t upto = d->hs.commit < log_last(d) ? d->hs.commit : log_last(d);
+    if ((s->o.seed >> 1) & 1 && upto > d->snap.index) {
+        na = (size_t)(upto - d->snap.index);
+        runs = xcalloc(na, sizeof *runs);
+        rs.applied_conf = rs.conf;
+        for (size_t i = 0; i < na; i++) {
+            if (!nruns || runs[nruns - 1].term != es[i].term)
+                runs[nruns++] = (struct raft_run){es[i].index, es[i].term};
+            struct raft_conf c;
+            if (es[i].type == RAFT_ENTRY_CONF &&
+                raft_conf_decode(es[i].data.base, es[i].data.len, &c) == 0)
+                rs.applied_conf = c;
+        }
+        rs.applied = upto;
+        rs.applied_terms = runs;
+        rs.n_applied_terms = nruns;
+        rs.entries = es + na;
+        rs.n_entries = d->n - na;
+    }
     nd->r = node_core(s, nd, &rs);
-    free(es);
+    free(runs);
     srv_seq_init(&nd->seq, &d->hs);
     if (!nd->r) {
         sim_fail(s, SIM_SAFETY,
                  "raft_new refused n%d's restore (term=%" PRIu64 " snap=%" PRIu64 " entries=%zu)",
                  nd->id, rs.term, rs.snap.index, rs.n_entries);
+        free(es);
         return -1;
     }
     nd->up = true;
     log_copy(&nd->view, d);
     sm_reset(nd);
+    for (size_t i = 0; i < na; i++)
+        sm_apply(s, nd, &es[i]);
+    free(es);
     nd->st = RAFT_FOLLOWER;
     nd->term = 0;
     nd->commit = 0;
@@ -2281,6 +2387,7 @@ static void node_down(struct sim *s, struct sim_node *nd)
     nd->r = NULL;
     nd->up = false;
     nd->has_recv = false; /* temp files are removed at open */
+    nd->fetch = false;
     cw_crash(s, nd);
     while (nd->ph) {
         struct sim_batch *b = nd->ph;
@@ -2401,6 +2508,10 @@ void sim_tick(struct sim *s, int id)
 {
     struct sim_node *nd = node(s, id);
     if (!nd || !nd->up)
+        return;
+    if (nd->fetch && nd->fetch_at <= s->now)
+        fetch_serve(s, nd);
+    if (!nd->up || s->fail_kind != SIM_OK)
         return;
     raft_tick(nd->r);
     node_process(s, nd);
@@ -2790,6 +2901,8 @@ void sim_advance(struct sim *s, uint64_t units, sim_tick_hook hook, void *arg)
         }
         for (int id = 1; id <= s->o.slots; id++) {
             struct sim_node *nd = &s->nodes[id];
+            if (nd->up && nd->fetch && nd->fetch_at <= s->now && s->fail_kind == SIM_OK)
+                fetch_serve(s, nd);
             while (nd->up && nd->ph && nd->ph->sync_at <= s->now && s->fail_kind == SIM_OK) {
                 disk_sync_one(s, nd);
                 node_process(s, nd);

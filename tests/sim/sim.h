@@ -62,6 +62,11 @@ struct sim_opts {
     unsigned election_ticks, heartbeat_ticks;
     bool pre_vote, check_quorum, lease_reads;
     size_t max_msg_bytes, max_inflight_msgs, max_inflight_bytes;
+    /* The cores' in-memory log window (raft_config.log_window_*); entries
+     * that left it are read back from the node's durable disk image after a
+     * delay (AUTO: [1, disk_delay_max] units; otherwise at the node's next
+     * tick), as server/readback.c reads the WAL on the writer thread. */
+    size_t log_window_entries, log_window_bytes;
     enum sim_net_mode net;
     enum sim_disk_mode disk;
     /* AUTO network faults */
@@ -245,6 +250,11 @@ bool sim_node_started(const struct sim *s, int id);
 uint64_t sim_events(const struct sim *s);
 uint64_t sim_leaders_elected(const struct sim *s);
 
+/* Read-backs served to node id's core: entries returned, and requests that
+ * found their range compacted from the disk (a snapshot follows). */
+uint64_t sim_readback_entries(const struct sim *s, int id);
+uint64_t sim_readback_compacted(const struct sim *s, int id);
+
 /* Run the full invariant sweep (the expensive, non-incremental checks). */
 void sim_check_full(struct sim *s);
 
@@ -261,7 +271,8 @@ struct sim_run_result {
     char msg[512];
     int nodes;
     uint64_t events, commits, elections, crashes, partitions, conf_changes, snapshots, reads;
-    struct sim_cw_stats cw; /* client writes through any node */
+    uint64_t rb_entries, rb_compacted; /* read-backs of evicted entries (all nodes) */
+    struct sim_cw_stats cw;            /* client writes through any node */
 };
 void sim_run_random(const struct sim_run_opts *o, struct sim_run_result *res);
 

@@ -295,6 +295,16 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
     o.max_msg_bytes = sim_rng_chance(&r, 0.3) ? 40 : 1 << 16;
     o.max_inflight_msgs = sim_rng_chance(&r, 0.3) ? 1 + sim_rng_below(&r, 3) : 64;
     o.max_inflight_bytes = sim_rng_chance(&r, 0.2) ? 200 : 0;
+    /* Half the seeds keep a small in-memory log window: followers behind it
+     * are served by read-back from the disk image (or a snapshot). */
+    struct sim_rng wr; /* its own stream: the other options of a seed stay what they were */
+    sim_rng_seed(&wr, ro->seed ^ 0x77696e646f77ULL);
+    if (sim_rng_chance(&wr, 0.5)) {
+        o.log_window_entries = (size_t)sim_rng_below(&wr, 8);
+        o.log_window_bytes = sim_rng_chance(&wr, 0.5) ? 1 + (size_t)sim_rng_below(&wr, 64) : 0;
+        if (!o.log_window_entries && !o.log_window_bytes)
+            o.log_window_entries = 1;
+    }
     o.trace = ro->trace;
     o.trace_core = ro->trace_core;
 
@@ -332,10 +342,11 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
     struct sim *s = sim_new(&o);
     sim_tracef(s,
                "seed=%" PRIu64 " nodes=%d steps=%u pre_vote=%d check_quorum=%d lease=%d disk=%s "
-               "drop=%.2f dup=%.2f delay<=%u max_msg=%zu inflight=%zu/%zu%s",
+               "drop=%.2f dup=%.2f delay<=%u max_msg=%zu inflight=%zu/%zu window=%zu/%zu%s",
                ro->seed, nodes, ro->steps, o.pre_vote, o.check_quorum, o.lease_reads,
                o.disk == SIM_DISK_ASYNC ? "async" : "immediate", o.p_drop, o.p_dup, o.delay_max,
-               o.max_msg_bytes, o.max_inflight_msgs, o.max_inflight_bytes, chaos ? " chaos" : "");
+               o.max_msg_bytes, o.max_inflight_msgs, o.max_inflight_bytes, o.log_window_entries,
+               o.log_window_bytes, chaos ? " chaos" : "");
 
     /* phase 1: faults */
     sim_advance(s, (uint64_t)ro->steps * SIM_TICK, hook, &x);
@@ -387,6 +398,10 @@ void sim_run_random(const struct sim_run_opts *ro, struct sim_run_result *res)
     res->events = sim_events(s);
     res->commits = sim_max_committed(s);
     res->elections = sim_leaders_elected(s);
+    for (int id = 1; id <= o.slots; id++) {
+        res->rb_entries += sim_readback_entries(s, id);
+        res->rb_compacted += sim_readback_compacted(s, id);
+    }
     res->cw = *sim_cw_stats(s);
     sim_free(s);
 }

@@ -780,6 +780,82 @@ out:
     return finish(s, rc, why, cap);
 }
 
+/* ---- the bounded log window ---------------------------------------------------------- */
+/* A follower down while the leader commits far more entries than its
+ * in-memory window holds comes back and is sent the missing entries: read
+ * back from the leader's disk (compact = false), or, when the leader's disk
+ * no longer has them (a snapshot compacted them, compact = true), through
+ * the snapshot. Catching up must never lose an acknowledged entry (the
+ * checks run after every event). */
+static int window_catch_up(FILE *trace, char *why, size_t cap, bool compact)
+{
+    int rc = 0;
+    struct sim_opts o;
+    sim_opts_default(&o, compact ? 16 : 14, 3); /* even: compact_keep_bytes 0 */
+    o.max_msg_bytes = 64;                       /* a few entries per APPEND: many round trips */
+    o.log_window_entries = 4;
+    o.trace = trace;
+    o.trace_core = sim_scenario_trace_core;
+    struct sim *s = sim_new(&o);
+    uint64_t i = 0;
+
+    EXPECT(win(s, 1, 3), "n1 did not win");
+    settle(s);
+    for (int k = 0; k < 200; k++) {
+        if (k == 100) {
+            heartbeat(s, 1);
+            sim_crash(s, 3);
+        }
+        EXPECT(sim_propose(s, 1, &i) == 0, "propose refused");
+        if (k % 16 == 15)
+            settle(s);
+    }
+    settle(s);
+    heartbeat(s, 1);
+    EXPECT(sim_committed_term(s, i) != 0, "n1 and n2 did not commit %" PRIu64, i);
+    struct raft_status st;
+    sim_status(s, 1, &st);
+    if (compact) {
+        /* The core keeps 150 entries behind the snapshot, n3's next among
+         * them; the disk keeps none. */
+        EXPECT(sim_take_snapshot(s, 1, 150) == 0, "snapshot at n1 refused");
+        sim_status(s, 1, &st);
+        EXPECT(st.first_index > 1, "n1 did not compact");
+    }
+    EXPECT(sim_restart(s, 3) == 0, "restart n3");
+    for (int k = 0; k < 200 && sim_applied(s, 3) < sim_applied(s, 1); k++)
+        heartbeat(s, 1);
+    EXPECT(sim_applied(s, 3) == sim_applied(s, 1), "n3 applied %" PRIu64 " of %" PRIu64,
+           sim_applied(s, 3), sim_applied(s, 1));
+    if (compact) {
+        EXPECT(sim_readback_compacted(s, 1) > 0, "n1 never found its read-back compacted");
+    } else {
+        EXPECT(sim_readback_entries(s, 1) >= 90,
+               "n1 read back %" PRIu64 " entries (n3 missed 100, the window holds 4)",
+               sim_readback_entries(s, 1));
+        EXPECT(sim_readback_compacted(s, 1) == 0, "n1 found a read-back compacted");
+    }
+    /* The caught-up follower can lead: its own log is complete. */
+    sim_crash(s, 1);
+    EXPECT(win(s, 3, 6), "n3 could not win after catching up");
+    EXPECT(sim_propose(s, 3, &i) == 0, "propose at n3 refused");
+    settle(s);
+    heartbeat(s, 3);
+    EXPECT(sim_committed_term(s, i) != 0, "n3 cannot commit");
+out:
+    return finish(s, rc, why, cap);
+}
+
+static int sc_window_readback(FILE *trace, char *why, size_t cap)
+{
+    return window_catch_up(trace, why, cap, false);
+}
+
+static int sc_window_snapshot(FILE *trace, char *why, size_t cap)
+{
+    return window_catch_up(trace, why, cap, true);
+}
+
 /* ---- item 15 ----------------------------------------------------------------------- */
 static int sc_commit_regression(FILE *trace, char *why, size_t cap)
 {
@@ -1166,6 +1242,12 @@ const struct sim_scenario sim_scenarios[] = {
      sc_learner_snapshot},
     {"restart_commit_regression", "item 15: durable commit above a lost log tail",
      sc_commit_regression},
+    {"window_lagging_follower_readback",
+     "log window: a follower far behind catches up by read-back from the leader's disk",
+     sc_window_readback},
+    {"window_lagging_follower_snapshot",
+     "log window: ... and by snapshot when the leader's disk compacted those entries",
+     sc_window_snapshot},
     {"new_leader_holds_messages",
      "item 1 (server): a leader's messages wait while its election's term is written",
      sc_new_leader_holds},

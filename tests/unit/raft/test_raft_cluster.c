@@ -31,7 +31,16 @@ struct node {
     uint64_t reads_ctx[64], reads_idx[64];
     size_t n_reads;
     size_t n_snap_installed;
+    /* the node's "disk": every entry handed out for persistence */
+    uint64_t disk_term[MAXIDX];
+    uint8_t disk_type[MAXIDX];
+    char disk_data[MAXIDX][256];
+    size_t disk_len[MAXIDX];
+    uint64_t fetch_lo, fetch_hi; /* a read-back asked and not answered yet */
+    size_t n_fetches;
 };
+
+static size_t test_window; /* raft_config.log_window_entries of new nodes */
 
 struct cluster {
     size_t n;
@@ -65,6 +74,7 @@ static struct raft_config mkcfg(const struct cluster *c, uint64_t id)
         .lease_reads = c->lease_reads,
         .max_msg_bytes = 64,
         .max_inflight_msgs = 4,
+        .log_window_entries = test_window,
         .log = tlog,
     };
     return cfg;
@@ -150,6 +160,20 @@ static bool drain(struct cluster *c)
             if (u.n_entries) {
                 last_i = u.entries[u.n_entries - 1].index;
                 last_t = u.entries[u.n_entries - 1].term;
+            }
+            for (size_t i = 0; i < u.n_entries; i++) {
+                const struct raft_entry *e = &u.entries[i];
+                assert_true(e->index < MAXIDX && e->data.len < 256);
+                nd->disk_term[e->index] = e->term;
+                nd->disk_type[e->index] = (uint8_t)e->type;
+                nd->disk_len[e->index] = e->data.len;
+                memcpy(nd->disk_data[e->index], e->data.base ? e->data.base : "", e->data.len);
+            }
+            if (u.fetch_hi > u.fetch_lo) {
+                assert_int_equal(nd->fetch_hi, 0); /* one at a time */
+                nd->fetch_lo = u.fetch_lo;
+                nd->fetch_hi = u.fetch_hi;
+                nd->n_fetches++;
             }
             for (size_t i = 0; i < u.n_committed; i++) {
                 const struct raft_entry *e = &u.committed[i];
@@ -629,6 +653,104 @@ static void test_snapshot_send(void **state)
     cluster_free(c);
 }
 
+/* Answer node id's read-back from its "disk"; false if none was asked. */
+static bool serve_fetch(struct cluster *c, uint64_t id)
+{
+    struct node *nd = &c->nodes[id];
+    if (!nd->fetch_hi)
+        return false;
+    struct raft_entry e[64];
+    size_t n = 0;
+    for (uint64_t i = nd->fetch_lo; i < nd->fetch_hi && n < 64; i++, n++)
+        e[n] = (struct raft_entry){
+            .term = nd->disk_term[i],
+            .index = i,
+            .type = (enum raft_entry_type)nd->disk_type[i],
+            .data = {nd->disk_len[i] ? nd->disk_data[i] : NULL, nd->disk_len[i]}};
+    nd->fetch_lo = nd->fetch_hi = 0;
+    raft_fetched(nd->r, e, n);
+    pump(c);
+    return true;
+}
+
+/* The bounded window: a follower far behind is sent evicted entries read
+ * back by the shell; a read-back whose terms disagree is dropped. */
+static void test_window_readback(void **state)
+{
+    (void)state;
+    test_window = 2;
+    struct cluster *c = cluster_new(3, true, true);
+    test_window = 0;
+    elect(c, 1);
+    isolate(c, 3, true);
+    uint64_t last = 0;
+    for (int i = 0; i < 40; i++)
+        last = propose(c, 1, "w");
+    tick_all(c, 2);
+    struct raft_status s1 = status(c, 1);
+    assert_int_equal(s1.first_index, 1);      /* nothing compacted */
+    assert_true(s1.window_first >= last - 3); /* but out of memory */
+    assert_true(s1.window_bytes <= 4);
+    isolate(c, 3, false);
+    struct node *l = &c->nodes[1];
+    for (int k = 0; k < 40 && !l->fetch_hi; k++)
+        tick_all(c, 1);
+    /* (lo may be past n3's log: the leader's optimistic next in Replicate) */
+    assert_true(l->fetch_hi > l->fetch_lo && l->fetch_lo < s1.window_first);
+    /* A read-back that disagrees with the kept terms is dropped. */
+    struct raft_entry bad = {.term = 99, .index = l->fetch_lo, .data = {"x", 1}};
+    l->fetch_lo = l->fetch_hi = 0;
+    raft_fetched(l->r, &bad, 1);
+    pump(c);
+    assert_true(status(c, 3).commit < last);
+    /* It is asked again; served from the disk, the follower catches up. */
+    for (int k = 0; k < 200 && c->nodes[3].applied < status(c, 1).commit; k++) {
+        tick_all(c, 1);
+        serve_fetch(c, 1);
+    }
+    assert_int_equal(c->nodes[3].applied, status(c, 1).commit);
+    assert_true(l->n_fetches >= 2);
+    /* The follower's own window is bounded too. */
+    assert_true(status(c, 3).window_first >= status(c, 3).applied - 3);
+    propose(c, 1, "after");
+    tick_all(c, 2);
+    assert_int_equal(c->nodes[3].applied, status(c, 1).commit);
+    cluster_free(c);
+}
+
+/* A read-back of entries the shell's log no longer has: the core forgets
+ * them and sends the follower the snapshot. */
+static void test_window_fetch_compacted(void **state)
+{
+    (void)state;
+    test_window = 1;
+    struct cluster *c = cluster_new(3, true, true);
+    test_window = 0;
+    elect(c, 1);
+    isolate(c, 3, true);
+    uint64_t last = 0;
+    for (int i = 0; i < 30; i++)
+        last = propose(c, 1, "c");
+    struct raft *r = c->nodes[1].r;
+    struct raft_snapshot_meta meta = {.index = last, .term = status(c, 1).term};
+    meta.conf = status(c, 1).conf;
+    assert_int_equal(raft_set_snapshot(r, &meta), 0);
+    isolate(c, 3, false);
+    struct node *l = &c->nodes[1];
+    for (int k = 0; k < 40 && !l->fetch_hi; k++)
+        tick_all(c, 1);
+    assert_true(l->fetch_hi > l->fetch_lo);
+    uint64_t lo = l->fetch_lo;
+    l->fetch_lo = l->fetch_hi = 0;
+    raft_fetch_failed(r, lo, last + 1);
+    assert_int_equal(status(c, 1).first_index, status(c, 1).window_first);
+    pump(c);
+    tick_all(c, 4);
+    assert_int_equal(c->nodes[3].n_snap_installed, 1);
+    assert_int_equal(status(c, 3).snap_index, last);
+    cluster_free(c);
+}
+
 static void test_read_index(void **state)
 {
     (void)state;
@@ -959,6 +1081,8 @@ int main(void)
         cmocka_unit_test(test_conf_change),
         cmocka_unit_test(test_removed_server_campaigns_until_c_new_commits),
         cmocka_unit_test(test_snapshot_send),
+        cmocka_unit_test(test_window_readback),
+        cmocka_unit_test(test_window_fetch_compacted),
         cmocka_unit_test(test_read_index),
         cmocka_unit_test(test_lease_read),
         cmocka_unit_test(test_single_node_commit_after_persist),

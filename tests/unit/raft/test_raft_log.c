@@ -218,6 +218,105 @@ static void test_blob_sharing(void **state)
     raft__buf_unref(&b);
 }
 
+/* The window: durable, applied entries leave memory; their terms stay. */
+static void test_window_evict(void **state)
+{
+    (void)state;
+    struct raft_log l;
+    uint64_t t[] = {1, 1, 2, 2, 2, 3, 3, 4, 4, 4};
+    fill(&l, t, 10);
+    /* Nothing durable or applied yet: nothing to evict. */
+    assert_int_equal(raft__log_evict_point(&l, 2, 0), 0);
+    l.unstable = 11;
+    l.persisted = 9;
+    l.commit = 8;
+    l.applied = 7;
+    /* Both bounds 0: the window is unbounded. */
+    assert_int_equal(raft__log_evict_point(&l, 0, 0), 0);
+    /* A tail of 2 entries behind min(persisted, applied) = 7. */
+    assert_int_equal(raft__log_evict_point(&l, 2, 0), 5);
+    /* ...or of 3 payload bytes ("x" each). */
+    assert_int_equal(raft__log_evict_point(&l, 0, 3), 4);
+    assert_int_equal(raft__log_evict_point(&l, 10, 1), 6);
+    assert_int_equal(raft__log_evict(&l, 5), 0);
+    assert_int_equal(l.base, 5);
+    assert_int_equal(l.n, 5);
+    assert_int_equal(l.bytes, 5);
+    assert_int_equal(l.n_runs, 2); /* terms 1 (1-2) and 2 (3-5) */
+    /* The log still spans 1..10; evicted entries have terms, no bytes. */
+    assert_int_equal(raft__log_first(&l), 1);
+    assert_int_equal(raft__log_last(&l), 10);
+    assert_null(raft__log_get(&l, 5));
+    assert_non_null(raft__log_get(&l, 6));
+    for (uint64_t i = 1; i <= 10; i++)
+        assert_int_equal(raft__log_term0(&l, i), t[i - 1]);
+    assert_true(raft__log_match(&l, 4, 2));
+    assert_false(raft__log_match(&l, 4, 1));
+    /* Fast backtracking walks the runs. */
+    assert_int_equal(raft__log_find_conflict_by_term(&l, 9, 3), 7);
+    assert_int_equal(raft__log_find_conflict_by_term(&l, 9, 2), 5);
+    assert_int_equal(raft__log_find_conflict_by_term(&l, 4, 1), 2);
+    assert_int_equal(raft__log_find_conflict_by_term(&l, 9, 0), 0);
+    /* An APPEND whose prev is in the evicted part still matches by term. */
+    uint64_t lastnew = 0;
+    bool tr = false;
+    struct raft_entry e11 = ent(11, 4, "y");
+    assert_int_equal(raft__log_maybe_append(&l, 10, 4, &e11, 1, &lastnew, &tr), 1);
+    assert_int_equal(lastnew, 11);
+    assert_int_equal(raft__log_maybe_append(&l, 5, 1, &e11, 1, &lastnew, &tr), 0);
+    /* More eviction appends to the last run or starts one. */
+    assert_int_equal(raft__log_evict(&l, 7), 0);
+    assert_int_equal(l.n_runs, 3);
+    assert_int_equal(raft__log_term0(&l, 7), 3);
+    assert_int_equal(raft__log_last_term(&l), 4);
+    /* Compaction inside the evicted part forgets terms only. */
+    raft__log_compact(&l, 4);
+    assert_int_equal(raft__log_first(&l), 5);
+    assert_int_equal(l.snap_term, 2);
+    assert_int_equal(l.base, 7);
+    uint64_t term;
+    assert_int_equal(raft__log_term(&l, 3, &term), CN_ERANGE);
+    assert_int_equal(raft__log_term0(&l, 5), 2);
+    assert_int_equal(raft__log_term0(&l, 6), 3);
+    /* ...and past it drops window entries as before. */
+    l.applied = 8;
+    raft__log_compact(&l, 8);
+    assert_int_equal(l.base, 8);
+    assert_int_equal(l.n_runs, 0);
+    assert_int_equal(raft__log_term0(&l, 8), 4);
+    assert_int_equal(raft__log_last(&l), 11);
+    assert_int_equal(l.bytes, 3);
+    raft__log_free(&l);
+}
+
+/* A window emptied entirely: the last term comes from the runs. */
+static void test_window_all_evicted(void **state)
+{
+    (void)state;
+    struct raft_log l;
+    uint64_t t[] = {1, 2, 3};
+    fill(&l, t, 3);
+    l.unstable = 4;
+    l.persisted = l.commit = l.applied = 3;
+    assert_int_equal(raft__log_evict_point(&l, 0, 0), 0);
+    assert_int_equal(raft__log_evict(&l, 3), 0);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(raft__log_last(&l), 3);
+    assert_int_equal(raft__log_last_term(&l), 3);
+    assert_true(raft__log_up_to_date(&l, 3, 3));
+    struct raft_entry e4 = ent(4, 3, "z");
+    assert_int_equal(raft__log_append(&l, &e4, 1, false), 0);
+    assert_int_equal(raft__log_last(&l), 4);
+    /* Truncation stays in the window (after >= commit >= base). */
+    raft__log_truncate(&l, 3);
+    assert_int_equal(raft__log_last(&l), 3);
+    raft__log_restore(&l, 10, 5);
+    assert_int_equal(l.base, 10);
+    assert_int_equal(l.n_runs, 0);
+    assert_int_equal(raft__log_last_term(&l), 5);
+    raft__log_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +327,8 @@ int main(void)
         cmocka_unit_test(test_persisted_marks),
         cmocka_unit_test(test_oom_leaves_log_unchanged),
         cmocka_unit_test(test_blob_sharing),
+        cmocka_unit_test(test_window_evict),
+        cmocka_unit_test(test_window_all_evicted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -341,6 +341,15 @@ static void test_segment_rolling(void **state)
     st = open_ok(f);
     check_range(st, 1, 300, terms1);
     check_range(st, segs[3] - 1, segs[5] + 1, terms1); /* across boundaries */
+    /* stor_bytes: the payload bytes of a range, across segments too. */
+    size_t want = 0;
+    for (uint64_t i = segs[3] - 1; i <= segs[5] + 1; i++)
+        want += plen(i);
+    assert_int_equal(stor_bytes(st, segs[3] - 1, segs[5] + 1), want);
+    assert_int_equal(stor_bytes(st, 7, 7), plen(7));
+    assert_int_equal(stor_bytes(st, 0, 5), 0);   /* not all on disk */
+    assert_int_equal(stor_bytes(st, 5, 301), 0); /* past the end */
+    assert_int_equal(stor_bytes(st, 6, 5), 0);   /* empty */
     stor_close(st);
     assert_int_equal(f->nlog, 0);
 }
