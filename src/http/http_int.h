@@ -63,6 +63,7 @@ enum { /* http__req.flags */
        HTTP__R_ABORT_SENT = 1u << 7, /* abort callback already ran */
        HTTP__R_STREAM = 1u << 8,     /* a streamed response is under way */
        HTTP__R_CHUNKED = 1u << 9,    /* ...in chunked transfer encoding */
+       HTTP__R_EXACT = 1u << 10,     /* an exact-size block (http__req_compact) */
 };
 
 struct http__conn;
@@ -71,10 +72,8 @@ struct http__req {
     struct http_req pub;     /* first: the public pointer converts by cast */
     struct http_server *srv; /* for the free list; NULL once detached */
     struct http__conn *conn; /* NULL once aborted */
-    struct http__hdr *hdrs, *hdr_tail;
-    const char *cur_name; /* header name waiting for its value */
-    char *body_buf;       /* see HTTP__R_HEAP_BODY */
-    size_t body_cap;
+    struct http__hdr *hdrs;
+    char *body_buf; /* see HTTP__R_HEAP_BODY */
     http_timeout_cb on_timeout;
     http_abort_cb on_abort;
     struct http__virt *virt; /* a virtual request (virtual.c), else NULL */
@@ -84,15 +83,21 @@ struct http__req {
     char inline_arena[]; /* up to HTTP__REQ_BLOCK */
 };
 
-/* One block holds the request and its first arena bytes: enough for a
- * Consul client's blocking query (the Go client's four headers, a token and
- * four parameters: test_parked_request_fits_inline) so that a parked query
- * costs one conn (528 B with malloc's header), one block (784) and the API's
- * context (224): about 1.5 KiB. Bigger requests take overflow blocks. */
+/* One block holds the request and its first arena bytes while it is
+ * parsed: enough for a Consul client's blocking query (the Go client's four
+ * headers, a token and four parameters: test_parked_request_fits_inline).
+ * Bigger requests take overflow blocks. Blocks are pooled per server. */
 #define HTTP__REQ_BLOCK 768
 
 struct http__req *http__req_new(struct http_server *srv);
 void http__req_free(struct http__req *r);
+/* A complete request that fits its inline block moves to an exact-size
+ * allocation (every pointer into the block rebased) and the block goes back
+ * to the pool: what a parked request holds is its bytes, not 768. Returns
+ * the request to use from now on (r itself when it is left as it is: it has
+ * overflow blocks, or memory is short). Nothing may point into r yet but
+ * its own fields. */
+struct http__req *http__req_compact(struct http__req *r);
 
 /* ---- virtual requests (virtual.c): what http_respond, http_req_park and
  * http_req_unpark do for them ---- */
@@ -123,6 +128,12 @@ struct http__parser {
      * "100 Continue" (may be NULL). */
     void (*on_continue)(struct http__parser *p);
     void (*on_begin)(struct http__parser *p); /* a message started (may be NULL) */
+    /* the message being parsed */
+    struct http__hdr *hdr_tail; /* last of req->hdrs */
+    const char *cur_name;       /* header name waiting for its value */
+    size_t body_cap;            /* of req->body_buf */
+    void *owner;                /* the connection (server.c) */
+    uint64_t msg_start;         /* loop time of on_begin (server.c) */
 };
 
 void http__parser_init(struct http__parser *p, struct http_server *srv, size_t max_header_bytes,
