@@ -53,16 +53,18 @@ one() {
     wait "$APID" 2>/dev/null
     APID=""
     # The agent's own account of the wake (server/watch.c logs herds >= 1000).
-    local srvms
+    local srvms srvcpu
     srvms=$(grep -o 'woke [0-9]* watchers in [0-9]* ms' "$TMP/$name.log" | tail -1 | awk '{print $5}')
+    srvcpu=$(grep -o 'watchers in [0-9]* ms ([0-9]* ms of CPU)' "$TMP/$name.log" | tail -1 | awk '{print $5}' | tr -d '(')
     out+=$'\n'"PARKED server_wake_ms ${srvms:-?}"
-    awk -v n="$name" '
+    out+=$'\n'"PARKED server_wake_cpu_ms ${srvcpu:-?}"
+    awk -v n="$name" -v ld="$(cut -d' ' -f1 /proc/loadavg)" '
         /^PARKED connections/ {c=$3} /^PARKED bytes_per_parked/ {b=$3}
         /^PARKED woken_by_key/ {w=$3} /^PARKED wake_all_ms/ {t=$3} /^PARKED wake_p50_ms/ {p=$3}
         /^PARKED woken_by_unrelated_1s/ {u=$3} /^PARKED server_cpu_ms/ {s=$3}
-        /^PARKED server_wake_ms/ {sw=$3}
-        END {printf "%-5s parked %6s  %5s B each  unrelated woke %s  key woke %6s: client saw all in %7s ms (p50 %s ms); agent CPU %s ms, agent answered all in %s ms\n",
-             n, c, b, u, w, t, p, s, sw}' <<<"$out"
+        /^PARKED server_wake_ms/ {sw=$3} /^PARKED server_wake_cpu_ms/ {sc=$3}
+        END {printf "%-5s parked %6s  %5s B each  unrelated woke %s  key woke %6s: client saw all in %7s ms (p50 %s ms); agent CPU %s ms, agent answered all in %s ms (%s ms of CPU); load %s\n",
+             n, c, b, u, w, t, p, s, sw, sc, ld}' <<<"$out"
 }
 
 for round in $(seq 1 "$BENCH_ROUNDS"); do

@@ -98,6 +98,9 @@ void http__req_free(struct http__req *r);
  * overflow blocks, or memory is short). Nothing may point into r yet but
  * its own fields. */
 struct http__req *http__req_compact(struct http__req *r);
+/* Tests: how many open connections hold a parser, and how many a block of
+ * pipelined bytes. */
+void http__server_held(const struct http_server *s, size_t *parsers, size_t *pend);
 
 /* ---- virtual requests (virtual.c): what http_respond, http_req_park and
  * http_req_unpark do for them ---- */

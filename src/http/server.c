@@ -1466,6 +1466,15 @@ void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(vo
     uv_timer_start(&s->timer, drain_timer_cb, grace_ms ? grace_ms : 1, 0);
 }
 
+void http__server_held(const struct http_server *s, size_t *parsers, size_t *pend)
+{
+    *parsers = *pend = 0;
+    for (const struct http__conn *c = s->conns; c; c = c->next) {
+        *parsers += c->p != NULL;
+        *pend += c->pend != NULL;
+    }
+}
+
 void http_server_stats(const struct http_server *s, struct http_stats *out)
 {
     *out = s->stats;
