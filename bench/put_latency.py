@@ -65,6 +65,9 @@ def start_cluster(binary, root, extra):
             stdout=subprocess.DEVNULL, stderr=log))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            stop(procs)  # a port taken meanwhile by someone else: try others
+            return None, None
         leaders = set()
         try:
             for p in http_ports:
@@ -175,13 +178,20 @@ def main():
     for rnd in range(args.rounds):
         for name, binary in runs:
             root = tempfile.mkdtemp(prefix="putlat.", dir=tmp_root)
-            procs = []
+            procs = None
             try:
-                procs, port = start_cluster(binary, root, args.arg)
+                for _ in range(3):
+                    procs, port = start_cluster(binary, root, args.arg)
+                    if procs:
+                        break
+                    shutil.rmtree(root, ignore_errors=True)
+                    os.makedirs(root)
+                if not procs:
+                    raise SystemExit("a server exited at start three times (logs in %s)" % root)
                 lat = measure(port, args.n)
                 glat = measure_get(port, args.n)
             finally:
-                stop(procs)
+                stop(procs or [])
             print(line("LATENCY", rnd + 1, name, lat))
             print(line("STALEGET", rnd + 1, name, glat))
             print(line("FSYNC", rnd + 1, name, measure_fsync(root, args.n)))

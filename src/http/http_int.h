@@ -3,13 +3,18 @@
  *
  * Memory, per connection:
  *   struct http__conn   malloc'd at accept, freed in the uv_close callback;
- *                       holds the uv_tcp_t, the llhttp state and at most one
- *                       request (the one being parsed or answered).
- *   struct http__req    one fixed-size block (free list) that starts with the
- *                       public struct http_req and ends with the first arena
- *                       block; everything the request points to (target,
- *                       headers, params, body) lives in its arena and is freed
- *                       at once by http__req_free().
+ *                       holds the uv_tcp_t and at most one request (the one
+ *                       being answered).
+ *   struct http__parser llhttp's state and the message being parsed: from
+ *                       the server's pool, held only while a message is
+ *                       half-received (an idle or parked connection has none).
+ *   struct http__req    parsed into one fixed-size block (free list) that
+ *                       starts with the public struct http_req and ends with
+ *                       the first arena block; everything the request points
+ *                       to (target, headers, params, body) lives in its arena
+ *                       and is freed at once by http__req_free(). A complete
+ *                       request that fits is moved to an exact-size block
+ *                       (http__req_compact).
  *   pending bytes       pipelined input read while a request is unanswered,
  *                       malloc'd only while non-empty.
  * Read buffers are never held by a connection: one shared buffer per server
