@@ -31,19 +31,26 @@ APID=""
 trap '[ -n "$APID" ] && kill $APID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 
 one() {
-    local name=$1 bin=$2 port rport
-    port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    rport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    rm -rf "$TMP/data"
-    : >"$TMP/$name.log"
-    "$bin" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
-        -http-port="$port" -server-port="$rport" -dns-port=-1 -log-level=info \
-        2>"$TMP/$name.log" &
-    APID=$!
-    local _
-    for _ in $(seq 1 200); do
-        curl -sf "http://127.0.0.1:$port/v1/catalog/nodes" | grep -q bench && break
-        sleep 0.1
+    local name=$1 bin=$2 port rport try _
+    # A port picked here can be taken by someone else before the agent binds
+    # it (a shared machine): a fresh pair, up to three times.
+    for try in 1 2 3; do
+        port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        rport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        rm -rf "$TMP/data"
+        : >"$TMP/$name.log"
+        "$bin" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
+            -http-port="$port" -server-port="$rport" -dns-port=-1 -serf-lan-port=-1 \
+            -log-level=info 2>"$TMP/$name.log" &
+        APID=$!
+        for _ in $(seq 1 200); do
+            curl -sf "http://127.0.0.1:$port/v1/catalog/nodes" | grep -q bench && break 2
+            kill -0 "$APID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$APID" 2>/dev/null
+        wait "$APID" 2>/dev/null
+        say "parked: the agent did not start (attempt $try):"; tail -n 2 "$TMP/$name.log" >&2
     done
     local out
     out=$(timeout 600 /usr/bin/python3 "$HERE/parked.py" --port "$port" --pid "$APID" \
