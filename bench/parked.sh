@@ -31,19 +31,26 @@ APID=""
 trap '[ -n "$APID" ] && kill $APID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 
 one() {
-    local name=$1 bin=$2 port rport
-    port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    rport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    rm -rf "$TMP/data"
-    : >"$TMP/$name.log"
-    "$bin" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
-        -http-port="$port" -server-port="$rport" -dns-port=-1 -log-level=info \
-        2>"$TMP/$name.log" &
-    APID=$!
-    local _
-    for _ in $(seq 1 200); do
-        curl -sf "http://127.0.0.1:$port/v1/catalog/nodes" | grep -q bench && break
-        sleep 0.1
+    local name=$1 bin=$2 port rport try _
+    # A port picked here can be taken by someone else before the agent binds
+    # it (a shared machine): a fresh pair, up to three times.
+    for try in 1 2 3; do
+        port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        rport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        rm -rf "$TMP/data"
+        : >"$TMP/$name.log"
+        "$bin" agent -server -bootstrap -data-dir="$TMP/data" -node=bench -client=127.0.0.1 \
+            -http-port="$port" -server-port="$rport" -dns-port=-1 -serf-lan-port=-1 \
+            -log-level=info 2>"$TMP/$name.log" &
+        APID=$!
+        for _ in $(seq 1 200); do
+            curl -sf "http://127.0.0.1:$port/v1/catalog/nodes" | grep -q bench && break 2
+            kill -0 "$APID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$APID" 2>/dev/null
+        wait "$APID" 2>/dev/null
+        say "parked: the agent did not start (attempt $try):"; tail -n 2 "$TMP/$name.log" >&2
     done
     local out
     out=$(timeout 600 /usr/bin/python3 "$HERE/parked.py" --port "$port" --pid "$APID" \
@@ -53,16 +60,18 @@ one() {
     wait "$APID" 2>/dev/null
     APID=""
     # The agent's own account of the wake (server/watch.c logs herds >= 1000).
-    local srvms
+    local srvms srvcpu
     srvms=$(grep -o 'woke [0-9]* watchers in [0-9]* ms' "$TMP/$name.log" | tail -1 | awk '{print $5}')
+    srvcpu=$(grep -o 'watchers in [0-9]* ms ([0-9]* ms of CPU)' "$TMP/$name.log" | tail -1 | awk '{print $5}' | tr -d '(')
     out+=$'\n'"PARKED server_wake_ms ${srvms:-?}"
-    awk -v n="$name" '
+    out+=$'\n'"PARKED server_wake_cpu_ms ${srvcpu:-?}"
+    awk -v n="$name" -v ld="$(cut -d' ' -f1 /proc/loadavg)" '
         /^PARKED connections/ {c=$3} /^PARKED bytes_per_parked/ {b=$3}
         /^PARKED woken_by_key/ {w=$3} /^PARKED wake_all_ms/ {t=$3} /^PARKED wake_p50_ms/ {p=$3}
         /^PARKED woken_by_unrelated_1s/ {u=$3} /^PARKED server_cpu_ms/ {s=$3}
-        /^PARKED server_wake_ms/ {sw=$3}
-        END {printf "%-5s parked %6s  %5s B each  unrelated woke %s  key woke %6s: client saw all in %7s ms (p50 %s ms); agent CPU %s ms, agent answered all in %s ms\n",
-             n, c, b, u, w, t, p, s, sw}' <<<"$out"
+        /^PARKED server_wake_ms/ {sw=$3} /^PARKED server_wake_cpu_ms/ {sc=$3}
+        END {printf "%-5s parked %6s  %5s B each  unrelated woke %s  key woke %6s: client saw all in %7s ms (p50 %s ms); agent CPU %s ms, agent answered all in %s ms (%s ms of CPU); load %s\n",
+             n, c, b, u, w, t, p, s, sw, sc, ld}' <<<"$out"
 }
 
 for round in $(seq 1 "$BENCH_ROUNDS"); do

@@ -579,8 +579,8 @@ static void r_service(struct api_ctx *c, struct api_read *r)
         cn_buf_puts(&r->body, "out of memory");
         return;
     }
-    snprintf(c->hash_hdr, sizeof(c->hash_hdr), "X-Consul-Contenthash: %s\r\n", hash);
-    r->extra_headers = c->hash_hdr;
+    snprintf(r->extra_buf, sizeof(r->extra_buf), "X-Consul-Contenthash: %s\r\n", hash);
+    r->extra_headers = r->extra_buf;
     const char *want = api_param(c, "hash");
     if (want && *want && !strcmp(want, hash)) {
         r->park = true;

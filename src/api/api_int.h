@@ -68,7 +68,8 @@ struct api_read {
     int status;                /* 200 (default) or 404 */
     struct cn_buf body;        /* response body */
     const char *content_type;  /* default "application/json"; NULL-able for raw */
-    const char *extra_headers; /* static "Name: value\r\n" lines, or NULL */
+    const char *extra_headers; /* "Name: value\r\n" lines (static or extra_buf), or NULL */
+    char extra_buf[64];        /* room for a computed line (X-Consul-Contenthash) */
     uint64_t index;            /* X-Consul-Index; forced >= 1 */
     /* No X-Consul-Index/KnownLeader/LastContact/Effective-Consistency: the
      * endpoint is not a blocking query in Consul (no setMeta), e.g.
@@ -236,7 +237,6 @@ struct api_ctx {
     void (*propose_done)(struct api_ctx *c, int rc, const struct state_result *res);
     bool timed_out;      /* blocking: the wait ran out; answer whatever the read gives */
     uint64_t propose_ns; /* api_propose's start (metrics: kvs.apply, ...) */
-    char hash_hdr[64];   /* X-Consul-Contenthash line of /v1/agent/service/:id */
 };
 
 /* ---- query parameters (http_req_param wrappers) ---------------------------- */

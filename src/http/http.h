@@ -4,8 +4,8 @@
  * on a connection is not dispatched until the previous one has been answered);
  * bounded header bytes, body bytes and idle time; requests can be parked for a
  * long time (blocking queries) cheaply: a parked request holds only its
- * connection and request structs (no read buffer) and one entry in a deadline
- * heap driven by a single uv_timer.
+ * connection and its exact-size request (no read buffer, no parser) and one
+ * entry in a deadline heap driven by a single uv_timer.
  *
  * Knows nothing of Consul or JSON. All on the loop thread. */
 #ifndef CN_HTTP_H

@@ -3,13 +3,18 @@
  *
  * Memory, per connection:
  *   struct http__conn   malloc'd at accept, freed in the uv_close callback;
- *                       holds the uv_tcp_t, the llhttp state and at most one
- *                       request (the one being parsed or answered).
- *   struct http__req    one fixed-size block (free list) that starts with the
- *                       public struct http_req and ends with the first arena
- *                       block; everything the request points to (target,
- *                       headers, params, body) lives in its arena and is freed
- *                       at once by http__req_free().
+ *                       holds the uv_tcp_t and at most one request (the one
+ *                       being answered).
+ *   struct http__parser llhttp's state and the message being parsed: from
+ *                       the server's pool, held only while a message is
+ *                       half-received (an idle or parked connection has none).
+ *   struct http__req    parsed into one fixed-size block (free list) that
+ *                       starts with the public struct http_req and ends with
+ *                       the first arena block; everything the request points
+ *                       to (target, headers, params, body) lives in its arena
+ *                       and is freed at once by http__req_free(). A complete
+ *                       request that fits is moved to an exact-size block
+ *                       (http__req_compact).
  *   pending bytes       pipelined input read while a request is unanswered,
  *                       malloc'd only while non-empty.
  * Read buffers are never held by a connection: one shared buffer per server
@@ -63,6 +68,7 @@ enum { /* http__req.flags */
        HTTP__R_ABORT_SENT = 1u << 7, /* abort callback already ran */
        HTTP__R_STREAM = 1u << 8,     /* a streamed response is under way */
        HTTP__R_CHUNKED = 1u << 9,    /* ...in chunked transfer encoding */
+       HTTP__R_EXACT = 1u << 10,     /* an exact-size block (http__req_compact) */
 };
 
 struct http__conn;
@@ -71,10 +77,8 @@ struct http__req {
     struct http_req pub;     /* first: the public pointer converts by cast */
     struct http_server *srv; /* for the free list; NULL once detached */
     struct http__conn *conn; /* NULL once aborted */
-    struct http__hdr *hdrs, *hdr_tail;
-    const char *cur_name; /* header name waiting for its value */
-    char *body_buf;       /* see HTTP__R_HEAP_BODY */
-    size_t body_cap;
+    struct http__hdr *hdrs;
+    char *body_buf; /* see HTTP__R_HEAP_BODY */
     http_timeout_cb on_timeout;
     http_abort_cb on_abort;
     struct http__virt *virt; /* a virtual request (virtual.c), else NULL */
@@ -84,15 +88,24 @@ struct http__req {
     char inline_arena[]; /* up to HTTP__REQ_BLOCK */
 };
 
-/* One block holds the request and its first arena bytes: enough for a
- * Consul client's blocking query (the Go client's four headers, a token and
- * four parameters: test_parked_request_fits_inline) so that a parked query
- * costs one conn (528 B with malloc's header), one block (784) and the API's
- * context (224): about 1.5 KiB. Bigger requests take overflow blocks. */
+/* One block holds the request and its first arena bytes while it is
+ * parsed: enough for a Consul client's blocking query (the Go client's four
+ * headers, a token and four parameters: test_parked_request_fits_inline).
+ * Bigger requests take overflow blocks. Blocks are pooled per server. */
 #define HTTP__REQ_BLOCK 768
 
 struct http__req *http__req_new(struct http_server *srv);
 void http__req_free(struct http__req *r);
+/* A complete request that fits its inline block moves to an exact-size
+ * allocation (every pointer into the block rebased) and the block goes back
+ * to the pool: what a parked request holds is its bytes, not 768. Returns
+ * the request to use from now on (r itself when it is left as it is: it has
+ * overflow blocks, or memory is short). Nothing may point into r yet but
+ * its own fields. */
+struct http__req *http__req_compact(struct http__req *r);
+/* Tests: how many open connections hold a parser, and how many a block of
+ * pipelined bytes. */
+void http__server_held(const struct http_server *s, size_t *parsers, size_t *pend);
 
 /* ---- virtual requests (virtual.c): what http_respond, http_req_park and
  * http_req_unpark do for them ---- */
@@ -129,6 +142,12 @@ struct http__parser {
      * "100 Continue" (may be NULL). */
     void (*on_continue)(struct http__parser *p);
     void (*on_begin)(struct http__parser *p); /* a message started (may be NULL) */
+    /* the message being parsed */
+    struct http__hdr *hdr_tail; /* last of req->hdrs */
+    const char *cur_name;       /* header name waiting for its value */
+    size_t body_cap;            /* of req->body_buf */
+    void *owner;                /* the connection (server.c) */
+    uint64_t msg_start;         /* loop time of on_begin (server.c) */
 };
 
 void http__parser_init(struct http__parser *p, struct http_server *srv, size_t max_header_bytes,

@@ -238,6 +238,9 @@ static int on_message_begin(llhttp_t *ll)
     struct http__parser *p = P(ll);
     p->hdr_bytes = 0;
     p->raw_hdr_bytes = 0;
+    p->hdr_tail = NULL;
+    p->cur_name = NULL;
+    p->body_cap = 0;
     p->req = http__req_new(p->srv);
     if (!p->req)
         return fail(p, 500);
@@ -278,8 +281,8 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t n)
 static int on_header_field_complete(llhttp_t *ll)
 {
     struct http__parser *p = P(ll);
-    p->req->cur_name = http__arena_finish(&p->req->arena, NULL);
-    return p->req->cur_name ? 0 : fail(p, 500);
+    p->cur_name = http__arena_finish(&p->req->arena, NULL);
+    return p->cur_name ? 0 : fail(p, 500);
 }
 
 static int on_header_value(llhttp_t *ll, const char *at, size_t n)
@@ -303,14 +306,14 @@ static int on_header_value_complete(llhttp_t *ll)
     if (!h)
         return fail(p, 500);
     h->next = NULL;
-    h->name = r->cur_name ? r->cur_name : "";
+    h->name = p->cur_name ? p->cur_name : "";
     h->value = v;
-    r->cur_name = NULL;
-    if (r->hdr_tail)
-        r->hdr_tail->next = h;
+    p->cur_name = NULL;
+    if (p->hdr_tail)
+        p->hdr_tail->next = h;
     else
         r->hdrs = h;
-    r->hdr_tail = h;
+    p->hdr_tail = h;
     return 0;
 }
 
@@ -388,15 +391,15 @@ static int on_body(llhttp_t *ll, const char *at, size_t n)
     }
     if (n > p->body_limit - r->pub.body_len)
         return fail(p, 413);
-    if (r->pub.body_len + n + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 256;
+    if (r->pub.body_len + n + 1 > p->body_cap) {
+        size_t cap = p->body_cap ? p->body_cap : 256;
         while (cap < r->pub.body_len + n + 1)
             cap *= 2;
         char *nb = cn_realloc(r->body_buf, cap);
         if (!nb)
             return fail(p, 500);
         r->body_buf = nb;
-        r->body_cap = cap;
+        p->body_cap = cap;
         r->flags |= HTTP__R_HEAP_BODY;
     }
     memcpy(r->body_buf + r->pub.body_len, at, n);
@@ -420,6 +423,7 @@ static int on_message_complete(llhttp_t *ll)
     /* An upgrade (or CONNECT) is not ours to follow: answer, then close. */
     if (llhttp_should_keep_alive(ll) && !ll->upgrade)
         r->flags |= HTTP__R_KEEP_ALIVE;
+    p->req = http__req_compact(r);
     return HPE_PAUSED;
 }
 

@@ -22,6 +22,7 @@
 
 #define READ_BUF_SIZE (64 * 1024)
 #define REQ_FREE_MAX 256
+#define PARSER_FREE_MAX 64
 #define WREQ_FREE_MAX 128
 #define WREQ_SMALL 4096 /* bytes of response data in a pooled write request */
 #define NO_HEAP UINT32_MAX
@@ -41,24 +42,35 @@ struct http__wreq {
     char data[];
 };
 
+/* Bytes read but not parsed yet (pipelined requests), only while there are
+ * some. */
+struct http__pend {
+    size_t off, len, cap;
+    char data[];
+};
+
+/* What every open connection costs (idle, parked or busy): the libuv handle
+ * and this. The parser (struct http__parser, with llhttp's state) is taken
+ * from the server's pool when a message begins and given back once it is
+ * complete, so an idle or parked connection holds none. */
 struct http__conn {
     uv_tcp_t tcp;
-    struct http__parser p;
     struct http_server *srv;
     struct http__conn *prev, *next; /* srv->conns */
     struct http__req *cur;          /* dispatched and unanswered */
+    struct http__parser *p;         /* a message is being received (else NULL) */
     struct tls_conn *tls;           /* HTTPS: the connection's TLS state (else NULL) */
-    char *pend;                     /* pipelined bytes not yet parsed */
-    size_t pend_off, pend_len, pend_cap;
-    uint64_t deadline, park_deadline, msg_start;
+    struct http__pend *pend;        /* pipelined bytes not yet parsed (else NULL) */
+    uint64_t deadline, park_deadline;
     uint32_t heap_idx;
     uint16_t writes; /* in flight */
     uint8_t dl_kind;
     bool closing : 1, in_run : 1, reading : 1, close_after_write : 1, shutting : 1, held : 1;
 };
 
-/* The budget of a parked request: its connection plus its request block. */
-_Static_assert(sizeof(struct http__conn) + HTTP__REQ_BLOCK <= 2048, "parked request > 2 KiB");
+/* The budget of a parked connection beside its (compacted) request: 336 B
+ * with malloc's header on x86-64 (docs/benchmarks.md, bench/parked.sh). */
+_Static_assert(sizeof(struct http__conn) <= sizeof(uv_tcp_t) + 80, "http__conn grew");
 
 struct http_server {
     uv_loop_t *loop;
@@ -76,6 +88,8 @@ struct http_server {
     void *done_arg;
     void *req_free; /* free blocks linked through their first word */
     size_t nreq_free;
+    struct http__parser *parser_free; /* linked through their `owner` */
+    size_t nparser_free;
     struct http__wreq *wreq_free;
     size_t nwreq_free;
     size_t nwreq_out; /* write requests not yet given back */
@@ -114,6 +128,19 @@ struct http__req *http__req_new(struct http_server *srv)
     return r;
 }
 
+/* Give a block back to the pool (or the allocator): exact-size ones and
+ * those of a server going away go to the allocator. */
+static void req_block_put(struct http_server *srv, struct http__req *r, bool exact)
+{
+    if (!exact && srv && !srv->stopping && srv->nreq_free < REQ_FREE_MAX) {
+        *(void **)r = srv->req_free;
+        srv->req_free = r;
+        srv->nreq_free++;
+    } else {
+        cn_free(r);
+    }
+}
+
 void http__req_free(struct http__req *r)
 {
     struct http__blk *b = r->arena.blocks;
@@ -123,15 +150,61 @@ void http__req_free(struct http__req *r)
         b = n;
     }
     cn_free(r->body_buf);
-    struct http_server *srv = r->srv;
-    if (srv && !srv->stopping && srv->nreq_free < REQ_FREE_MAX) {
-        *(void **)r = srv->req_free;
-        srv->req_free = r;
-        srv->nreq_free++;
-    } else {
-        cn_free(r);
-    }
+    req_block_put(r->srv, r, r->flags & HTTP__R_EXACT);
 }
+
+/* p moved with the block [lo, lo + n) to nw: where it points now. Pointers
+ * elsewhere (static strings, heap bodies, overflow blocks) stay. */
+static void *rebase(const void *p, const char *lo, size_t n, char *nw)
+{
+    uintptr_t q = (uintptr_t)p, l = (uintptr_t)lo;
+    if (q >= l && q < l + n)
+        return nw + (q - l);
+    return (void *)q;
+}
+
+#define REBASE(field) ((field) = rebase((field), lo, used, nw))
+
+struct http__req *http__req_compact(struct http__req *r)
+{
+    /* Only a request entirely within its inline block: with overflow blocks
+     * the inline block's end is not known (and the request is big anyway). */
+    if (r->arena.blocks || r->arena.open || (r->flags & HTTP__R_EXACT) || r->virt)
+        return r;
+    const char *lo = (const char *)r;
+    size_t used = ((size_t)(r->arena.cur - lo) + 7) & ~(size_t)7;
+    if (used > HTTP__REQ_BLOCK)
+        used = HTTP__REQ_BLOCK;
+    if (used + 64 > HTTP__REQ_BLOCK)
+        return r; /* not worth a copy */
+    char *nw = cn_malloc(used);
+    if (!nw)
+        return r;
+    memcpy(nw, r, used);
+    struct http__req *q = (struct http__req *)nw;
+    REBASE(q->pub.method_str);
+    REBASE(q->pub.path);
+    REBASE(q->pub.raw_target);
+    REBASE(q->pub.params);
+    for (size_t i = 0; i < q->pub.nparams; i++) {
+        REBASE(q->pub.params[i].key);
+        REBASE(q->pub.params[i].value);
+    }
+    REBASE(q->pub.body);
+    REBASE(q->hdrs);
+    for (struct http__hdr *h = q->hdrs; h; h = h->next) {
+        REBASE(h->next);
+        REBASE(h->name);
+        REBASE(h->value);
+    }
+    /* No room left: a later arena allocation takes an overflow block. */
+    q->arena.cur = q->arena.end = nw + used;
+    q->flags |= HTTP__R_EXACT;
+    req_block_put(r->srv, r, false);
+    return q;
+}
+
+#undef REBASE
 
 /* ---- write requests ---- */
 
@@ -274,9 +347,9 @@ static void conn_update(struct http__conn *c)
     if (c->cur) {
         kind = (c->cur->flags & HTTP__R_PARKED) ? DL_PARK : DL_NONE;
         dl = c->park_deadline;
-    } else if (c->p.req) {
+    } else if (c->p && c->p->req) {
         kind = DL_HEADER;
-        dl = c->msg_start + s->opt.header_timeout_ms;
+        dl = c->p->msg_start + s->opt.header_timeout_ms;
     } else {
         kind = DL_IDLE;
         dl = now + s->opt.idle_timeout_ms;
@@ -289,7 +362,7 @@ static void conn_update(struct http__conn *c)
         return;
     }
 
-    size_t pending = c->pend_len - c->pend_off;
+    size_t pending = c->pend ? c->pend->len - c->pend->off : 0;
     bool want = !c->close_after_write && !c->held &&
                 pending <= s->opt.max_header_bytes + s->opt.max_body_bytes;
     if (want && !c->reading) {
@@ -541,16 +614,61 @@ static void conn_drop_pending(struct http__conn *c)
 {
     cn_free(c->pend);
     c->pend = NULL;
-    c->pend_off = c->pend_len = c->pend_cap = 0;
+}
+
+/* ---- parsers (one per connection receiving a message) ---- */
+
+static void on_begin(struct http__parser *p);
+static void on_continue(struct http__parser *p);
+
+static struct http__parser *parser_get(struct http__conn *c)
+{
+    struct http_server *s = c->srv;
+    struct http__parser *p = s->parser_free;
+    if (p) {
+        s->parser_free = p->owner;
+        s->nparser_free--;
+    } else if (!(p = cn_malloc(sizeof(*p)))) {
+        return NULL;
+    }
+    http__parser_init(p, s, s->opt.max_header_bytes, s->opt.max_body_bytes);
+    if (s->opt.large_body_path && s->opt.large_body_bytes > s->opt.max_body_bytes) {
+        p->large_path = s->opt.large_body_path;
+        p->large_body_bytes = s->opt.large_body_bytes;
+    }
+    p->on_begin = on_begin;
+    p->on_continue = on_continue;
+    p->owner = c;
+    c->p = p;
+    return p;
+}
+
+/* Between messages llhttp holds nothing a fresh parser would not: the next
+ * message starts from a new one. A half-received request is freed. */
+static void parser_put(struct http__conn *c)
+{
+    struct http__parser *p = c->p;
+    if (!p)
+        return;
+    c->p = NULL;
+    if (p->req) {
+        http__req_free(p->req);
+        p->req = NULL;
+    }
+    struct http_server *s = c->srv;
+    if (!s->stopping && s->nparser_free < PARSER_FREE_MAX) {
+        p->owner = s->parser_free;
+        s->parser_free = p;
+        s->nparser_free++;
+    } else {
+        cn_free(p);
+    }
 }
 
 /* Answer a request that failed to parse with a plain-text error, then close. */
 static void conn_fail(struct http__conn *c, int status)
 {
-    if (c->p.req) {
-        http__req_free(c->p.req);
-        c->p.req = NULL;
-    }
+    parser_put(c);
     conn_drop_pending(c);
     c->close_after_write = true;
     const char *rs = reason(status);
@@ -586,8 +704,8 @@ static void req_abort(struct http__req *r)
 
 static void dispatch(struct http__conn *c)
 {
-    struct http__req *r = c->p.req;
-    c->p.req = NULL;
+    struct http__req *r = c->p->req;
+    c->p->req = NULL;
     c->cur = r;
     r->conn = c;
     r->pub.tag = NULL;
@@ -859,29 +977,33 @@ static void timer_cb(uv_timer_t *t)
 
 static bool pend_append(struct http__conn *c, const char *d, size_t n)
 {
-    if (c->pend_off && c->pend_off == c->pend_len)
-        c->pend_off = c->pend_len = 0;
-    if (c->pend_len + n > c->pend_cap) {
+    struct http__pend *pb = c->pend;
+    if (pb && pb->off && pb->off == pb->len)
+        pb->off = pb->len = 0;
+    if (!pb || pb->len + n > pb->cap) {
         /* Slide the unparsed tail down before growing: no quadratic copying,
          * since each byte moves at most once per doubling. */
-        if (c->pend_off > 0) {
-            memmove(c->pend, c->pend + c->pend_off, c->pend_len - c->pend_off);
-            c->pend_len -= c->pend_off;
-            c->pend_off = 0;
+        if (pb && pb->off > 0) {
+            memmove(pb->data, pb->data + pb->off, pb->len - pb->off);
+            pb->len -= pb->off;
+            pb->off = 0;
         }
-        if (c->pend_len + n > c->pend_cap) {
-            size_t cap = c->pend_cap ? c->pend_cap : 1024;
-            while (cap < c->pend_len + n)
+        size_t len = pb ? pb->len : 0, cap = pb ? pb->cap : 0;
+        if (len + n > cap) {
+            cap = cap ? cap : 1024 - sizeof(*pb);
+            while (cap < len + n)
                 cap *= 2;
-            char *p = cn_realloc(c->pend, cap);
-            if (!p)
-                return false;
-            c->pend = p;
-            c->pend_cap = cap;
+            pb = cn_realloc(pb, sizeof(*pb) + cap);
+            if (!pb)
+                return false; /* c->pend is still the old one, freed with c */
+            if (!c->pend)
+                pb->off = pb->len = 0;
+            pb->cap = cap;
+            c->pend = pb;
         }
     }
-    memcpy(c->pend + c->pend_len, d, n);
-    c->pend_len += n;
+    memcpy(pb->data + pb->len, d, n);
+    pb->len += n;
     return true;
 }
 
@@ -905,10 +1027,10 @@ static void conn_run(struct http__conn *c, const char *data, size_t n)
         }
         const char *d;
         size_t len;
-        bool from_pend = c->pend_len > c->pend_off;
+        bool from_pend = c->pend && c->pend->len > c->pend->off;
         if (from_pend) {
-            d = c->pend + c->pend_off;
-            len = c->pend_len - c->pend_off;
+            d = c->pend->data + c->pend->off;
+            len = c->pend->len - c->pend->off;
         } else if (n) {
             d = data;
             len = n;
@@ -916,12 +1038,16 @@ static void conn_run(struct http__conn *c, const char *data, size_t n)
         } else {
             break;
         }
-        http__parser_resume(&c->p);
+        if (!c->p && !parser_get(c)) {
+            conn_close(c);
+            break;
+        }
+        http__parser_resume(c->p);
         size_t used;
         bool complete;
-        int st = http__parser_feed(&c->p, d, len, &used, &complete);
+        int st = http__parser_feed(c->p, d, len, &used, &complete);
         if (from_pend)
-            c->pend_off += used;
+            c->pend->off += used;
         if (st) {
             conn_fail(c, st);
             break;
@@ -940,8 +1066,10 @@ static void conn_run(struct http__conn *c, const char *data, size_t n)
         conn_close(c);
         return;
     }
-    if (c->pend_off == c->pend_len && c->pend_cap)
+    if (c->pend && c->pend->off == c->pend->len)
         conn_drop_pending(c); /* an idle or parked connection keeps no buffer */
+    if (c->p && !c->p->req)
+        parser_put(c); /* ...and no parser */
     conn_update(c);
 }
 
@@ -963,7 +1091,7 @@ static void conn_input(struct http__conn *c, const char *data, size_t n)
 {
     if (c->closing || c->close_after_write)
         return;
-    if (c->cur || c->pend_len > c->pend_off) {
+    if (c->cur || (c->pend && c->pend->len > c->pend->off)) {
         /* Unanswered request: keep the bytes for later. */
         if (!pend_append(c, data, n))
             conn_close(c);
@@ -1034,7 +1162,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     } else if (nread < 0 && !c->closing) {
         /* EOF or error. An unanswered request is aborted; a response still
          * being written is allowed to finish. */
-        if (c->cur || c->p.req || !c->writes) {
+        if (c->cur || (c->p && c->p->req) || !c->writes) {
             conn_close(c);
         } else {
             c->close_after_write = true;
@@ -1067,6 +1195,11 @@ static void srv_handle_closed(struct http_server *s)
         cn_free(s->wreq_free);
         s->wreq_free = n;
     }
+    while (s->parser_free) {
+        struct http__parser *n = s->parser_free->owner;
+        cn_free(s->parser_free);
+        s->parser_free = n;
+    }
     cn_free(s->heap);
     cn_free(s->rbuf);
     if (s->tls)
@@ -1092,10 +1225,7 @@ static void conn_close(struct http__conn *c)
     struct http_server *s = c->srv;
     c->closing = true;
     heap_del(s, c);
-    if (c->p.req) {
-        http__req_free(c->p.req);
-        c->p.req = NULL;
-    }
+    parser_put(c);
     conn_drop_pending(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -1116,14 +1246,14 @@ static void conn_close(struct http__conn *c)
 
 static void on_begin(struct http__parser *p)
 {
-    struct http__conn *c = (struct http__conn *)((char *)p - offsetof(struct http__conn, p));
-    c->msg_start = uv_now(c->srv->loop);
+    struct http__conn *c = p->owner;
+    p->msg_start = uv_now(c->srv->loop);
 }
 
 static void on_continue(struct http__parser *p)
 {
     static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    struct http__conn *c = (struct http__conn *)((char *)p - offsetof(struct http__conn, p));
+    struct http__conn *c = p->owner;
     struct http__wreq *w = wreq_get(c->srv, sizeof(msg) - 1);
     if (!w)
         return; /* the client sends the body after a while anyway */
@@ -1166,13 +1296,6 @@ static void on_connection(uv_stream_t *ls, int status)
         uv_close((uv_handle_t *)&c->tcp, accepted_closed_cb);
         return;
     }
-    http__parser_init(&c->p, s, s->opt.max_header_bytes, s->opt.max_body_bytes);
-    if (s->opt.large_body_path && s->opt.large_body_bytes > s->opt.max_body_bytes) {
-        c->p.large_path = s->opt.large_body_path;
-        c->p.large_body_bytes = s->opt.large_body_bytes;
-    }
-    c->p.on_begin = on_begin;
-    c->p.on_continue = on_continue;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -1341,10 +1464,7 @@ void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(vo
         }
         c->close_after_write = true;
         conn_drop_pending(c);
-        if (c->p.req) {
-            http__req_free(c->p.req);
-            c->p.req = NULL;
-        }
+        parser_put(c);
     }
     if (!s->conns) {
         if (!uv_is_closing((uv_handle_t *)&s->timer))
@@ -1352,6 +1472,15 @@ void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(vo
         return;
     }
     uv_timer_start(&s->timer, drain_timer_cb, grace_ms ? grace_ms : 1, 0);
+}
+
+void http__server_held(const struct http_server *s, size_t *parsers, size_t *pend)
+{
+    *parsers = *pend = 0;
+    for (const struct http__conn *c = s->conns; c; c = c->next) {
+        *parsers += c->p != NULL;
+        *pend += c->pend != NULL;
+    }
 }
 
 void http_server_stats(const struct http_server *s, struct http_stats *out)

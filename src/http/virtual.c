@@ -175,11 +175,10 @@ int http__req_add_header(struct http__req *r, const char *name, size_t nlen, con
     h->next = NULL;
     h->name = n;
     h->value = val;
-    if (r->hdr_tail)
-        r->hdr_tail->next = h;
-    else
-        r->hdrs = h;
-    r->hdr_tail = h;
+    struct http__hdr **tail = &r->hdrs; /* a few headers: walking is fine */
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = h;
     return 0;
 }
 

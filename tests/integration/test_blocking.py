@@ -10,6 +10,7 @@ count back where it started: an answered query no longer counts.
 """
 
 import base64
+import json
 import socket
 import threading
 import time
@@ -253,3 +254,48 @@ def test_client_gone_is_no_longer_parked(agent):
                what="the parked count to drop after the client hung up")
     # The agent still serves and the key is unchanged.
     assert agent.kv_get("blk/hangup")["Value"] is not None
+
+
+def _read_response(f):
+    """(status, headers dict lower-cased, body) of one HTTP/1.1 response."""
+    status = int(f.readline().split()[1])
+    headers = {}
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        k, _, v = line.decode().partition(":")
+        headers[k.strip().lower()] = v.strip()
+    body = f.read(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+def test_pipelined_request_behind_parked_query(agent):
+    """A request pipelined behind a parked query on the same connection waits
+    for it (answers in order), and the connection then serves another
+    blocking query: a parked connection keeps the bytes that came after its
+    request and parses them only once it has answered."""
+    agent.kv_put("blk/pipe", b"1")
+    idx = index_of(agent.get("/v1/kv/blk/pipe"))
+    base = agent.parked()
+    s = socket.create_connection(("127.0.0.1", agent.http_port), timeout=GUARD)
+    try:
+        f = s.makefile("rb")
+        s.sendall(b"GET /v1/kv/blk/pipe?index=%d&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /v1/kv/blk/pipe?raw HTTP/1.1\r\nHost: x\r\n\r\n" % idx)
+        agent.wait_parked(base + 1)
+        agent.kv_put("blk/pipe", b"2")
+        st, h, body = _read_response(f)
+        assert st == 200 and int(h["x-consul-index"]) > idx
+        assert base64.b64decode(json.loads(body)[0]["Value"]) == b"2"
+        st, h, body = _read_response(f)
+        assert st == 200 and body == b"2"
+        # The same connection parks again, and its wait runs out unchanged.
+        idx2 = int(h["x-consul-index"])
+        s.sendall(b"GET /v1/kv/blk/pipe?index=%d&wait=1s HTTP/1.1\r\nHost: x\r\n\r\n" % idx2)
+        st, h, body = _read_response(f)
+        assert st == 200 and int(h["x-consul-index"]) == idx2
+    finally:
+        s.close()
+    wait_until(lambda: agent.parked() == base, timeout=30,
+               what="the parked count back where it started")

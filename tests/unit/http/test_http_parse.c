@@ -67,7 +67,64 @@ static int parse(const char *s, struct seen *out)
 static void inline_cb(void *arg, struct http_req *req)
 {
     const struct http__req *r = (const struct http__req *)req;
-    *(int *)arg = r->arena.blocks == NULL ? 1 : 2;
+    *(int *)arg = r->arena.blocks == NULL && (r->flags & HTTP__R_EXACT) ? 1 : 2;
+}
+
+/* ...and once complete it is moved to an exact-size block
+ * (http__req_compact): a parked query holds its bytes, not the parse block.
+ * parked.py's query and one more header take 416 bytes (struct http__req, 200, and its arena). */
+static void compact_cb(void *arg, struct http_req *req)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    size_t *sz = arg;
+    assert_true(r->flags & HTTP__R_EXACT);
+    *sz = (size_t)(r->arena.end - (const char *)r);
+    /* every pointer was rebased into the new block */
+    const char *lo = (const char *)r, *hi = r->arena.end;
+    assert_true(req->path >= lo && req->path < hi);
+    assert_true(req->raw_target >= lo && req->raw_target < hi);
+    assert_string_equal(req->path, "/v1/kv/bench/parked");
+    assert_string_equal(req->raw_target, "/v1/kv/bench/parked?index=12345&wait=5m");
+    assert_int_equal(req->nparams, 2);
+    assert_true((const char *)req->params >= lo && (const char *)req->params < hi);
+    assert_string_equal(http_req_param(req, "index")->value, "12345");
+    assert_string_equal(http_req_param(req, "wait")->value, "5m");
+    assert_string_equal(http_req_header(req, "host"), "127.0.0.1");
+    assert_string_equal(http_req_header(req, "X-Test"), "yes");
+    assert_null(http_req_header(req, "X-None"));
+    assert_string_equal(req->body, "");
+}
+
+static void test_request_compacts(void **state)
+{
+    (void)state;
+    static const char req[] = "GET /v1/kv/bench/parked?index=12345&wait=5m HTTP/1.1\r\n"
+                              "Host: 127.0.0.1\r\nX-Test: yes\r\n\r\n";
+    size_t sz = 0;
+    assert_int_equal(http_parse_buffer(req, strlen(req), 8192, 1024, compact_cb, &sz), 0);
+    print_message("compacted parked query: %zu bytes (parse block %d)\n", sz, HTTP__REQ_BLOCK);
+    assert_true(sz <= 416);
+}
+
+/* A body in the block moves with it. */
+static void body_cb(void *arg, struct http_req *req)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    (void)arg;
+    assert_true(r->flags & HTTP__R_EXACT);
+    assert_true(req->body >= (const char *)r && req->body < r->arena.end);
+    assert_int_equal(req->body_len, 5);
+    assert_string_equal(req->body, "hello");
+    *(int *)arg = 1;
+}
+
+static void test_request_compacts_body(void **state)
+{
+    (void)state;
+    static const char req[] = "PUT /v1/kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    int seen = 0;
+    assert_int_equal(http_parse_buffer(req, strlen(req), 8192, 1024, body_cb, &seen), 0);
+    assert_int_equal(seen, 1);
 }
 
 static void test_parked_request_fits_inline(void **state)
@@ -338,11 +395,18 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_methods), cmocka_unit_test(test_path_decoding),
-        cmocka_unit_test(test_query),   cmocka_unit_test(test_headers),
-        cmocka_unit_test(test_body),    cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_garbage), cmocka_unit_test(test_pipelined),
-        cmocka_unit_test(test_oom),     cmocka_unit_test(test_parked_request_fits_inline),
+        cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_path_decoding),
+        cmocka_unit_test(test_query),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_body),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_parked_request_fits_inline),
+        cmocka_unit_test(test_request_compacts),
+        cmocka_unit_test(test_request_compacts_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "http/http.h"
+#include "http/http_int.h"
 
 /* ---- a blocking client ---- */
 
@@ -134,6 +135,7 @@ struct fx {
     int nresp;
     bool eof, eof2, got_continue;
     struct http_stats stats;
+    size_t held_parsers, held_pend; /* at fx_stop */
 };
 
 static void on_done(void *arg)
@@ -147,6 +149,7 @@ static void fx_stop(struct fx *f)
         return;
     f->stopping = true;
     http_server_stats(f->srv, &f->stats);
+    http__server_held(f->srv, &f->held_parsers, &f->held_pend);
     if (f->drain)
         http_server_drain(f->srv, 5000, on_done, f);
     else
@@ -241,6 +244,14 @@ static void handler(void *arg, struct http_req *req)
         f->parked_seen = (int)st.parked;
         if (st.parked == 2)
             fx_stop(f);
+    } else if (strcmp(req->path, "/park8") == 0) {
+        /* Stop (from the next loop turn) once eight requests are parked. */
+        http_req_park(req, 60000, on_timeout, on_abort);
+        struct http_stats st;
+        http_server_stats(f->srv, &st);
+        f->parked_seen = (int)st.parked;
+        if (st.parked == 8)
+            uv_async_send(&f->async);
     } else if (strncmp(req->path, "/fat", 4) == 0) {
         /* 4 KiB answers, to fill the socket buffers quickly. */
         char body[4096];
@@ -676,6 +687,39 @@ static void c_stop_parked(struct fx *f)
     free(c2);
 }
 
+/* Parked connections hold their request and nothing to parse with: no
+ * parser (pooled, taken only while a message is received) and no input
+ * buffer, except the one that was sent a pipelined request after its
+ * parked one. */
+static void c_park8(struct fx *f)
+{
+    struct client *c = calloc(8, sizeof(*c));
+    for (int i = 0; i < 8; i++) {
+        client_open(&c[i], f->port);
+        client_puts(&c[i], i == 7
+                               ? "GET /park8 HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+                               : "GET /park8 HTTP/1.1\r\nHost: a\r\n\r\n");
+    }
+    for (int i = 0; i < 8; i++) {
+        f->eof = client_eof(&c[i]); /* the server's stop closes them */
+        close(c[i].fd);
+    }
+    free(c);
+}
+
+static void test_parked_hold_no_parser(void **state)
+{
+    struct fx f = {0};
+    struct http_options o = {0};
+    fx_run(&f, &o, c_park8);
+    assert_int_equal(f.parked_seen, 8);
+    assert_int_equal(f.stats.parked, 8);
+    assert_int_equal(f.held_parsers, 0);
+    assert_int_equal(f.held_pend, 1);
+    assert_int_equal(f.aborts, 8);
+    assert_int_equal(f.dispatched, 8);
+}
+
 static void test_stop_with_parked(void **state)
 {
     struct fx f = {.self_stop = true};
@@ -751,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_while_parked),
         cmocka_unit_test(test_idle_and_header_timeout),
         cmocka_unit_test(test_stop_with_parked),
+        cmocka_unit_test(test_parked_hold_no_parser),
         cmocka_unit_test(test_drain_answers_parked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""Durable-put latency at one client on a three-server cluster.
+
+  put_latency.py --bin build/release/cairn [--base-bin OLD] [--n 3000] [--rounds 2]
+
+For each binary (alternating within each round, a fresh cluster each run):
+start three servers on 127.0.0.1 (fsync on, data under BENCH_TMPDIR or
+build/bench), wait for a leader, then send N sequential PUT /v1/kv/lat/<i>
+(32-byte keys, 256-byte values) over one keep-alive connection to the
+leader, after 200 unmeasured warm-up puts. Prints one LATENCY line per run:
+p50/p90/p99/p999/max in ms and the count of puts over 2 ms.
+
+The peers, in the same run, say where a tail comes from:
+  STALEGET  N sequential GET ?stale of one key on the leader's same
+            connection: no disk, no peer (the loop and the machine's
+            scheduling: its p99 is the floor of any request's).
+  FSYNC     N appends of 300 bytes + fdatasync to a file next to the
+            servers' data (what one durable write costs the disk, alone).
+Bounded: N requests, every wait has a timeout. Prints numbers; never passes
+or fails."""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def get(port, path, timeout=2):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def start_cluster(binary, root, extra):
+    http_ports = [free_port() for _ in range(3)]
+    rpc_ports = [free_port() for _ in range(3)]
+    procs = []
+    for i in range(3):
+        joins = ["-retry-join=127.0.0.1:%d" % rpc_ports[j] for j in range(3) if j != i]
+        log = open(os.path.join(root, "c%d.log" % i), "w")
+        procs.append(subprocess.Popen(
+            [binary, "agent", "-server", "-bootstrap-expect=3",
+             "-data-dir=" + os.path.join(root, "c%d" % i), "-node=c%d" % i,
+             "-client=127.0.0.1", "-bind=127.0.0.1", "-http-port=%d" % http_ports[i],
+             "-dns-port=-1", "-serf-lan-port=-1", "-server-port=%d" % rpc_ports[i],
+             "-log-level=warn"] + joins + extra,
+            stdout=subprocess.DEVNULL, stderr=log))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            stop(procs)  # a port taken meanwhile by someone else: try others
+            return None, None
+        leaders = set()
+        try:
+            for p in http_ports:
+                st, body = get(p, "/v1/status/leader")
+                leaders.add(json.loads(body) if st == 200 else "")
+        except OSError:
+            leaders = {""}
+        if len(leaders) == 1 and "" not in leaders:
+            lead = leaders.pop()
+            for i in range(3):
+                if lead == "127.0.0.1:%d" % rpc_ports[i]:
+                    return procs, http_ports[i]
+        time.sleep(0.1)
+    stop(procs)
+    raise SystemExit("no leader within 60 s (logs in %s)" % root)
+
+
+def stop(procs):
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def measure(port, n, warm=200):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    value = b"v" * 256
+    lat = []
+    for i in range(warm + n):
+        key = "lat/%029d" % i  # 32 bytes
+        t0 = time.perf_counter()
+        c.request("PUT", "/v1/kv/" + key, body=value)
+        r = c.getresponse()
+        r.read()
+        t1 = time.perf_counter()
+        if r.status != 200:
+            raise SystemExit("PUT -> %d" % r.status)
+        if i >= warm:
+            lat.append((t1 - t0) * 1000.0)
+    c.close()
+    return lat
+
+
+def measure_get(port, n):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        c.request("GET", "/v1/kv/lat/%029d?stale" % 0)
+        r = c.getresponse()
+        r.read()
+        lat.append((time.perf_counter() - t0) * 1000.0)
+    c.close()
+    return lat
+
+
+def measure_fsync(root, n):
+    path = os.path.join(root, "fsync.probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    lat = []
+    buf = b"x" * 300
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, buf)
+            os.fdatasync(fd)
+            lat.append((time.perf_counter() - t0) * 1000.0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return lat
+
+
+def line(tag, rnd, name, lat):
+    s = sorted(lat)
+    over = sum(1 for x in s if x > 2.0)
+    return ("%s round %d %-4s n %d p50 %.3f p90 %.3f p99 %.3f p999 %.3f max %.3f "
+            "over2ms %d load %s" % (tag, rnd, name, len(s), pct(s, 0.5), pct(s, 0.9),
+                                    pct(s, 0.99), pct(s, 0.999), s[-1], over, loadavg()))
+
+
+def pct(s, q):
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--base-bin")
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--arg", action="append", default=[], help="extra agent flag")
+    args = ap.parse_args()
+    tmp_root = os.environ.get("BENCH_TMPDIR") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bench")
+    os.makedirs(tmp_root, exist_ok=True)
+    runs = [("base", args.base_bin)] if args.base_bin else []
+    runs.append(("new", args.bin))
+    for rnd in range(args.rounds):
+        for name, binary in runs:
+            root = tempfile.mkdtemp(prefix="putlat.", dir=tmp_root)
+            procs = None
+            try:
+                for _ in range(3):
+                    procs, port = start_cluster(binary, root, args.arg)
+                    if procs:
+                        break
+                    shutil.rmtree(root, ignore_errors=True)
+                    os.makedirs(root)
+                if not procs:
+                    raise SystemExit("a server exited at start three times (logs in %s)" % root)
+                lat = measure(port, args.n)
+                glat = measure_get(port, args.n)
+            finally:
+                stop(procs or [])
+            print(line("LATENCY", rnd + 1, name, lat))
+            print(line("STALEGET", rnd + 1, name, glat))
+            print(line("FSYNC", rnd + 1, name, measure_fsync(root, args.n)))
+            if not os.environ.get("BENCH_KEEP"):
+                shutil.rmtree(root, ignore_errors=True)
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
