@@ -181,6 +181,7 @@ static void r_list(struct api_ctx *c, struct api_read *r)
     if (w.err || lw.err)
         return read_error(r, 500, "out of memory");
     r->index = state_table_index(st, STATE_T_QUERIES);
+    api_read_watch(r, STATE_T_QUERIES, NULL, false); /* blocking: YES (query.mdx) */
 }
 
 static void r_get(struct api_ctx *c, struct api_read *r, const char *id)
@@ -198,6 +199,7 @@ static void r_get(struct api_ctx *c, struct api_read *r, const char *id)
     if (w.err || lw.err)
         return read_error(r, 500, "out of memory");
     r->index = state_table_index(st, STATE_T_QUERIES);
+    api_read_watch(r, STATE_T_QUERIES, NULL, false); /* blocking: YES (query.mdx) */
 }
 
 struct chk_arg {
