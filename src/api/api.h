@@ -122,6 +122,7 @@ bool api_acl_dns_may(struct api *a, bool is_node, const char *name);
  * excludes), shuffled, the `near` node (or the query's Near; "_agent" = this
  * agent's node) moved first when among the first ten, then cut to `limit`
  * (0 = all). */
+struct acl_authz;
 struct api_query_exec {
     /* in */
     const char *name_or_id;
@@ -129,6 +130,14 @@ struct api_query_exec {
     const char *near;       /* the request's ?near=, or NULL */
     size_t limit;
     uint64_t rng; /* shuffle seed, advanced (xorshift64; 0 = no shuffle) */
+    /* ACLs (NULL = none): called once the query is found with its captured
+     * Token ("" = none); sets *z to the authorizer whose node:read and
+     * service:read filter the instances (before the limit), a reference the
+     * execution drops, or NULL for no filter; nonzero fails the execution
+     * with that code (err "ACL not found" for CN_ENOTFOUND). */
+    int (*acl)(void *arg, const char *query_token, struct acl_authz **z);
+    void *acl_arg;
+    bool filtered; /* out: the ACL filter dropped an instance */
     /* out: instances borrowed from st (valid until its next change); the
      * array and strings are owned (api_query_exec_free) */
     const struct state_service **inst;
