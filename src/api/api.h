@@ -32,7 +32,8 @@ struct gossip_net;
 struct api_acl_config {
     bool enabled;
     bool default_deny;       /* default_policy = "deny" */
-    const char *down_policy; /* accepted, unused: one datacenter, no remote resolution */
+    const char *down_policy; /* a client agent's tokens when no server answers (acl_authz.c) */
+    int64_t token_ttl_ns;    /* a client agent's resolved tokens: 0 = Consul's 30 s */
     bool token_persistence;  /* enable_token_persistence: /v1/agent/token writes to data_dir */
     const char *data_dir;    /* where acl-tokens.json lives (persistence) */
     const char *initial_management;             /* tokens.initial_management (SecretID) */
