@@ -30,40 +30,19 @@ BENCH_SKIP=${BENCH_SKIP:-}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_HS_CLIENTS=${BENCH_HS_CLIENTS:-4}
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 export BENCH_WRK_DIR=$HERE/wrk
 export BENCH_RUN_TAG=t$$
 
-skip() { [[ " $BENCH_SKIP " == *" $1 "* ]]; }
-say() { printf '%s\n' "$*" >&2; }
 for tool in "$CAIRN_BIN" wrk curl openssl; do
     command -v "$tool" >/dev/null || { say "bench: $tool not found"; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/tls.XXXXXX")
+bench_tmp tls
 CAIRN_BIN=$(cd "$(dirname "$CAIRN_BIN")" && pwd)/$(basename "$CAIRN_BIN")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    PIDS=()
-}
-finish() {
-    cleanup
-    if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$TMP"; else say "bench: kept $TMP"; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # rps NAME URL [wrk args...]: print "NAME <requests/s>" (wrk, 2 threads).
 rps() {
