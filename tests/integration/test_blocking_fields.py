@@ -236,3 +236,70 @@ def test_intentions_list_wakes_on_action_change(agent):
           lambda: agent.put_json("/v1/connect/intentions/exact?source=bfa&destination=bfb",
                                  {"Action": "deny"}),
           lambda j: action(j) == ["deny"])
+
+
+# ---- agent endpoints (hash-based blocking) ------------------------------------------------
+
+def test_agent_service_hash_wakes_on_tags_and_meta(agent):
+    svc = {"Name": "hashsvc", "ID": "hashsvc1", "Port": 1, "Tags": ["a"], "Meta": {"m": "1"}}
+    assert agent.put_json("/v1/agent/service/register", svc).status_code == 200
+    for change, seen in ((dict(svc, Tags=["b"]), lambda j: j["Tags"] == ["b"]),
+                         (dict(svc, Tags=["b"], Meta={"m": "2"}), lambda j: j["Meta"] == {"m": "2"})):
+        r = agent.get("/v1/agent/service/hashsvc1")
+        h = r.headers["X-Consul-Contenthash"]
+        base = agent.parked()
+        err = []
+
+        def run():
+            try:
+                agent.wait_parked(base + 1)
+                assert agent.put_json("/v1/agent/service/register", change).status_code == 200
+            except BaseException as e:
+                err.append(e)
+        t = threading.Thread(target=run)
+        t.start()
+        start = time.monotonic()
+        r = agent.get("/v1/agent/service/hashsvc1", params={"hash": h, "wait": "25s"}, timeout=60)
+        t.join()
+        assert not err, err
+        assert time.monotonic() - start < GUARD
+        assert r.headers["X-Consul-Contenthash"] != h and seen(r.json())
+
+
+# ---- ACL lists -------------------------------------------------------------------------------
+
+def test_acl_lists_wake_on_description_and_rules(tmp_path):
+    import os
+    from test_acl import ANON, AclAgent, acl_config
+    from conftest import wait_until
+    cfg = acl_config(os.path.join(str(tmp_path), "acl.hcl"))
+    a = AclAgent(tmp_path, name="bfacl", extra_args=["-config-file=" + cfg])
+    a.start()
+    try:
+        wait_until(lambda: a.get("/v1/acl/token/" + ANON).status_code == 200, what="builtins")
+        pol = a.put_json("/v1/acl/policy", {"Name": "bfp", "Rules": 'key "a" { policy = "read" }'})
+        assert pol.status_code == 200, pol.text
+        pid = pol.json()["ID"]
+        tk = a.put_json("/v1/acl/token", {"Description": "one", "Policies": [{"ID": pid}]}).json()
+        acc = tk["AccessorID"]
+
+        def desc(j):
+            return [t["Description"] for t in j if t["AccessorID"] == acc]
+        wakes(a, "/v1/acl/tokens",
+              lambda: a.put_json("/v1/acl/token/" + acc,
+                                 {"Description": "two", "Policies": [{"ID": pid}]}),
+              lambda j: desc(j) == ["two"])
+        # a policy renamed: the token list shows the new name of its link
+        wakes(a, "/v1/acl/tokens",
+              lambda: a.put_json("/v1/acl/policy/" + pid,
+                                 {"Name": "bfp2", "Rules": 'key "a" { policy = "read" }'}),
+              lambda j: [p["Name"] for t in j if t["AccessorID"] == acc
+                         for p in t["Policies"]] == ["bfp2"])
+        wakes(a, "/v1/acl/policies",
+              lambda: a.put_json("/v1/acl/policy/" + pid,
+                                 {"Name": "bfp2", "Description": "d2",
+                                  "Rules": 'key "a" { policy = "read" }'}),
+              lambda j: any(p["ID"] == pid and p["Description"] == "d2" for p in j))
+    finally:
+        a.stop()
+        a.close()
