@@ -108,3 +108,29 @@ bench_cairn3() {
         PIDS+=("${C_PID[i]}")
     done
 }
+
+# bench_nginx_conf DIR SERVER [HTTP]: write DIR/nginx.conf for one nginx worker
+# in the foreground (pid, error log and temp paths in DIR, no access log):
+# SERVER is the body of its one server block, HTTP extra http-level lines.
+bench_nginx_conf() {
+    mkdir -p "$1"
+    cat >"$1/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+${3:-}
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    server {
+$2
+    }
+}
+EOF
+}

@@ -76,26 +76,8 @@ fi
 NGINX=""
 if ! skip nginx && command -v nginx >/dev/null; then
     NP=$(free_port)
-    mkdir -p "$TMP/nginx"
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NP;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
+    bench_nginx_conf "$TMP/nginx" "        listen 127.0.0.1:$NP;
+        location / { return 200 \"ok\\n\"; }"
     nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>"$TMP/nginx/stderr.log" &
     NGINX_PID=$!; PIDS+=("$NGINX_PID")
     NGINX=http://127.0.0.1:$NP

@@ -117,30 +117,12 @@ curl -fsS --cacert "$CA" "https://127.0.0.1:$SP/v1/kv/b?raw" >/dev/null || { say
 NGINX=0
 if ! skip nginx && command -v nginx >/dev/null; then
     NP=$(free_port)
-    mkdir -p "$TMP/nginx"
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NP ssl;
+    bench_nginx_conf "$TMP/nginx" "        listen 127.0.0.1:$NP ssl;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
         keepalive_requests 1000000;
-        location / { return 200 "ok"; }
-    }
-}
-EOF
+        location / { return 200 \"ok\"; }"
     nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>"$TMP/nginx/stderr" &
     PIDS+=($!)
     for _ in $(seq 100); do
