@@ -40,6 +40,8 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from benchlib import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CAIRN_BIN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build/release/cairn"))
@@ -82,14 +84,6 @@ async def main():
         await s.serve_forever()
 asyncio.run(main())
 '''
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def proc_cpu(pid):

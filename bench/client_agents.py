@@ -25,12 +25,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,14 +39,6 @@ CAIRN_BIN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build/release/cairn"
 N = int(os.environ.get("BENCH_CLIENTS", "50"))
 READS = int(os.environ.get("BENCH_READS", "2000"))
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def rss_kb(pid, key="VmRSS:"):

@@ -34,11 +34,11 @@ BENCH_FAILOVERS=${BENCH_FAILOVERS:-3}
 BENCH_ELECTION_MS=${BENCH_ELECTION_MS:-1000}
 BENCH_SKIP=${BENCH_SKIP:-}
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 export BENCH_WRK_DIR=$HERE/wrk
 export BENCH_RUN_TAG=c$$
 
-skip() { [[ " $BENCH_SKIP " == *" $1 "* ]]; }
-say() { printf '%s\n' "$*" >&2; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 for tool in "$CAIRN_BIN" wrk curl; do
@@ -49,31 +49,10 @@ if skip etcd || ! command -v etcd >/dev/null; then HAVE_ETCD=0; fi
 HAVE_CAIRN=1
 if skip cairn; then HAVE_CAIRN=0; fi
 
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/cluster.XXXXXX")
+bench_tmp cluster
 RESULTS=$TMP/results.txt
 : >"$RESULTS"
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    PIDS=()
-}
-finish() {
-    cleanup
-    if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$TMP"; else say "bench: kept $TMP"; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 record() { echo "$*" >>"$RESULTS"; }
 
 # ---- clusters ------------------------------------------------------------------
@@ -81,20 +60,8 @@ record() { echo "$*" >>"$RESULTS"; }
 #   C_HTTP[i] C_RPC[i] C_PID[i]      E_CLIENT[i] E_PEER[i] E_PID[i]
 
 start_cairn() { # DIR
-    local dir=$1 i j joins
-    C_HTTP=(); C_RPC=(); C_PID=()
-    for i in 0 1 2; do C_HTTP[i]=$(free_port); C_RPC[i]=$(free_port); done
-    for i in 0 1 2; do
-        joins=()
-        for j in 0 1 2; do
-            [ "$i" = "$j" ] || joins+=("-retry-join=127.0.0.1:${C_RPC[j]}")
-        done
-        "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$dir/c$i" -node="c$i" \
-            -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" -dns-port=-1 -serf-lan-port=-1 \
-            -server-port="${C_RPC[i]}" -log-level=warn "${joins[@]}" \
-            -raft-election-timeout="${BENCH_ELECTION_MS}ms" 2>"$dir/c$i.log" &
-        C_PID[i]=$!; PIDS+=("${C_PID[i]}")
-    done
+    local dir=$1 i
+    bench_cairn3 "$dir" -log-level=warn -raft-election-timeout="${BENCH_ELECTION_MS}ms"
     local t
     for t in $(seq 600); do
         cairn_leader >/dev/null && return 0

@@ -26,24 +26,17 @@ import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from benchlib import free_port
+
 BIN = os.environ.get("CAIRN_BIN", "build/release/cairn")
 N = int(os.environ.get("BENCH_SERVICES", "2000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def hcl_text(n, port0=10000):

@@ -25,53 +25,22 @@ BENCH_KILLS=${BENCH_KILLS:-20}
 BENCH_CLIENT_TIMEOUT=${BENCH_CLIENT_TIMEOUT:-10}
 BENCH_FREEZE_MS=${BENCH_FREEZE_MS:-0}
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
-say() { printf '%s\n' "$*" >&2; }
 for tool in "$CAIRN_BIN" curl; do
     command -v "$tool" >/dev/null || { say "bench: $tool not found"; exit 1; }
 done
 
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/failover-write.XXXXXX")
+bench_tmp failover-write
 RESULTS=$TMP/results.txt
 : >"$RESULTS"
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    PIDS=()
-}
-finish() {
-    cleanup
-    if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$TMP"; else say "bench: kept $TMP"; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # Globals: C_HTTP[i] C_RPC[i] C_PID[i] for i in 0..2.
 start_cluster() { # DIR
-    local dir=$1 i j joins
-    C_HTTP=(); C_RPC=(); C_PID=()
-    for i in 0 1 2; do C_HTTP[i]=$(free_port); C_RPC[i]=$(free_port); done
-    for i in 0 1 2; do
-        joins=()
-        for j in 0 1 2; do
-            [ "$i" = "$j" ] || joins+=("-retry-join=127.0.0.1:${C_RPC[j]}")
-        done
-        "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$dir/c$i" -node="c$i" \
-            -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" -dns-port=-1 -serf-lan-port=-1 \
-            -server-port="${C_RPC[i]}" -log-level=info "${joins[@]}" 2>"$dir/c$i.log" &
-        C_PID[i]=$!; PIDS+=("${C_PID[i]}")
-    done
+    local dir=$1
+    bench_cairn3 "$dir" -log-level=info
     local t
     for t in $(seq 600); do
         leader_index >/dev/null && return 0

@@ -98,27 +98,9 @@ for e in "${ENDPOINTS[@]}"; do
     say "hotpath: $e answer $(wc -c <"$TMP/www/$e.json") bytes"
 done
 NP=$(free_port)
-cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    default_type application/json;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NP;
-        root $TMP/www;
-    }
-}
-EOF
+bench_nginx_conf "$TMP/nginx" "        listen 127.0.0.1:$NP;
+        root $TMP/www;" "    keepalive_requests 100000000;
+    default_type application/json;"
 nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>"$TMP/nginx/stderr.log" &
 PIDS+=($!)
 NGINX=http://127.0.0.1:$NP

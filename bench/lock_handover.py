@@ -15,7 +15,6 @@ only, never pass/fail.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,17 +22,11 @@ import time
 
 import requests
 
+from benchlib import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAIRN_BIN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build/release/cairn"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "50"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def pct(v, p):

@@ -20,42 +20,12 @@ CAIRN_BIN=${CAIRN_BIN:-$ROOT/build/release/cairn}
 N=${BENCH_KV_KEYS:-100000}
 BENCH_SKIP=${BENCH_SKIP:-}
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
-skip() { [[ " $BENCH_SKIP " == *" $1 "* ]]; }
-say() { printf '%s\n' "$*" >&2; }
 rss() { $PY "$HERE/load.py" rss "$1"; }
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# wait_http URL [seconds]: until it answers 2xx (bounded).
-wait_http() {
-    local t
-    for t in $(seq $((${2:-30} * 20))); do
-        curl -fsS --max-time 1 "$1" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
 
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/memory.XXXXXX")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    PIDS=()
-}
-finish() {
-    cleanup
-    if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$TMP"; else say "bench: kept $TMP"; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
+bench_tmp memory
 
 per() { # DELTA_BYTES -> bytes per entry
     $PY -c "print('%.0f' % ($1 / $N))"

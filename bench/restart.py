@@ -24,11 +24,12 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -39,14 +40,6 @@ BIN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build/release/cairn"))
 BASE = os.environ.get("BENCH_BASE_BIN", "")
 KEYS = int(os.environ.get("BENCH_KEYS", "100000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Agent:

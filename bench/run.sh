@@ -20,11 +20,11 @@ BENCH_SERVICES=${BENCH_SERVICES:-10000}
 BENCH_PARKED=${BENCH_PARKED:-5000}
 BENCH_SKIP=${BENCH_SKIP:-}
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 export BENCH_WRK_DIR=$HERE/wrk
 export BENCH_RUN_TAG=r$$
 
-skip() { [[ " $BENCH_SKIP " == *" $1 "* ]]; }
-say() { printf '%s\n' "$*" >&2; }
 
 # Thousands of parked connections need descriptors: raise the soft limit to
 # the hard one (20000 on the development machine).
@@ -34,39 +34,13 @@ for tool in "$CAIRN_BIN" wrk; do
     command -v "$tool" >/dev/null || { say "bench: $tool not found"; exit 1; }
 done
 
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/run.XXXXXX")
+bench_tmp run
 RESULTS=$TMP/results.txt
 : >"$RESULTS"
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$TMP"; else say "bench: kept $TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 rss() { $PY "$HERE/load.py" rss "$1"; }
 record() { echo "$*" >>"$RESULTS"; }
 
-# wait_http URL [seconds]: until it answers 2xx (bounded).
-wait_http() {
-    local i
-    for i in $(seq $((${2:-30} * 10))); do
-        curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    say "bench: $1 did not come up"; return 1
-}
 
 # ---- start the three servers -------------------------------------------------
 CAIRN_HTTP=$(free_port); CAIRN_RAFT=$(free_port)
@@ -102,26 +76,8 @@ fi
 NGINX=""
 if ! skip nginx && command -v nginx >/dev/null; then
     NP=$(free_port)
-    mkdir -p "$TMP/nginx"
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NP;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
+    bench_nginx_conf "$TMP/nginx" "        listen 127.0.0.1:$NP;
+        location / { return 200 \"ok\\n\"; }"
     nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>"$TMP/nginx/stderr.log" &
     NGINX_PID=$!; PIDS+=("$NGINX_PID")
     NGINX=http://127.0.0.1:$NP

@@ -20,43 +20,15 @@ NKV=${BENCH_KV_KEYS:-1000000}
 NSVC=${BENCH_SERVICES:-100000}
 BENCH_SKIP=${BENCH_SKIP:-}
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
-skip() { [[ " $BENCH_SKIP " == *" $1 "* ]]; }
-say() { printf '%s\n' "$*" >&2; }
 now() { date +%s.%N; }
 since() { $PY -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(now)"; }
 mib() { $PY -c "import sys; print('%.1f MiB' % (int(sys.argv[1]) / 1048576))" "$1"; }
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() { # URL [seconds]
-    local t
-    for t in $(seq $((${2:-30} * 20))); do
-        curl -fsS --max-time 1 "$1" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
 
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/snapshot.XXXXXX")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    PIDS=()
-}
-finish() {
-    cleanup
-    if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$TMP"; else say "bench: kept $TMP"; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
+BENCH_STOP_TICKS=100 # a large state takes its time to stop
+bench_tmp snapshot
 
 # start NAME: a single server; sets HTTPP (its HTTP port) and returns when it serves.
 start() {

@@ -30,40 +30,19 @@ BENCH_SKIP=${BENCH_SKIP:-}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_HS_CLIENTS=${BENCH_HS_CLIENTS:-4}
 PY=/usr/bin/python3
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 export BENCH_WRK_DIR=$HERE/wrk
 export BENCH_RUN_TAG=t$$
 
-skip() { [[ " $BENCH_SKIP " == *" $1 "* ]]; }
-say() { printf '%s\n' "$*" >&2; }
 for tool in "$CAIRN_BIN" wrk curl openssl; do
     command -v "$tool" >/dev/null || { say "bench: $tool not found"; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-mkdir -p "${BENCH_TMPDIR:-$ROOT/build/bench}"
-TMP=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/build/bench}/tls.XXXXXX")
+bench_tmp tls
 CAIRN_BIN=$(cd "$(dirname "$CAIRN_BIN")" && pwd)/$(basename "$CAIRN_BIN")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    PIDS=()
-}
-finish() {
-    cleanup
-    if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$TMP"; else say "bench: kept $TMP"; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # rps NAME URL [wrk args...]: print "NAME <requests/s>" (wrk, 2 threads).
 rps() {
@@ -138,30 +117,12 @@ curl -fsS --cacert "$CA" "https://127.0.0.1:$SP/v1/kv/b?raw" >/dev/null || { say
 NGINX=0
 if ! skip nginx && command -v nginx >/dev/null; then
     NP=$(free_port)
-    mkdir -p "$TMP/nginx"
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NP ssl;
+    bench_nginx_conf "$TMP/nginx" "        listen 127.0.0.1:$NP ssl;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
         keepalive_requests 1000000;
-        location / { return 200 "ok"; }
-    }
-}
-EOF
+        location / { return 200 \"ok\"; }"
     nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>"$TMP/nginx/stderr" &
     PIDS+=($!)
     for _ in $(seq 100); do

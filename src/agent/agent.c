@@ -949,6 +949,8 @@ static int run(struct agent *ag)
     cn_dur_parse(c->default_query_time, &dq);
     cn_dur_parse(c->max_query_time, &mq);
     int64_t acl_min = 0, acl_max = 0;
+    int64_t acl_ttl = 0;
+    cn_dur_parse(c->acl_token_ttl, &acl_ttl);
     cn_dur_parse(c->acl_token_min_ttl, &acl_min);
     cn_dur_parse(c->acl_token_max_ttl, &acl_max);
     struct api_config ac = {
@@ -979,6 +981,7 @@ static int run(struct agent *ag)
                 .agent_token = c->acl_agent_token,
                 .default_token = c->acl_default_token,
                 .agent_recovery = c->acl_agent_recovery,
+                .token_ttl_ns = acl_ttl,
                 .token_min_ttl_ns = acl_min,
                 .token_max_ttl_ns = acl_max},
         .http_cache_bytes = (uint64_t)c->http_cache_max_bytes,

@@ -318,8 +318,9 @@ static const struct opt opts[] = {
     {NULL, "acl.default_policy", OPT_STR, OFF(acl_default_policy), "allow", 0, 0,
      "What a name no rule covers gets: \"allow\" or \"deny\"."},
     {NULL, "acl.down_policy", OPT_STR, OFF(acl_down_policy), "extend-cache", 0, 0,
-     "Consul's down_policy (allow, deny, extend-cache, async-cache): accepted and validated; "
-     "cairn resolves every token locally, so it never applies."},
+     "What a client agent does with a token it cannot resolve because no server answers: "
+     "allow, deny, extend-cache (use a cached one past its TTL, else deny) or async-cache "
+     "(extend-cache, and a cached one past its TTL is used while it is fetched again)."},
     {NULL, "acl.enable_token_persistence", OPT_BOOL, OFF(acl_token_persistence), "false", 0, 0,
      "Keep tokens set through /v1/agent/token in DATA_DIR/acl-tokens.json."},
     {NULL, "acl.tokens.initial_management", OPT_STR, OFF(acl_initial_management), "", 0, 0,
@@ -341,7 +342,8 @@ static const struct opt opts[] = {
     {NULL, "acl.tokens.replication", OPT_UNSUP, 0, "", 0, 0, "ACL replication (one datacenter)"},
     {NULL, "acl.tokens.config_file_service_registration", OPT_UNSUP, 0, "", 0, 0,
      "a separate token for file-defined services"},
-    {NULL, "acl.token_ttl", OPT_UNSUP, 0, "", 0, 0, "ACL token caching across datacenters"},
+    {NULL, "acl.token_ttl", OPT_DUR, OFF(acl_token_ttl), "30s", 0, 0,
+     "How long a client agent uses a token it resolved through a server before asking again."},
     {NULL, "acl.policy_ttl", OPT_UNSUP, 0, "", 0, 0, "ACL policy caching across datacenters"},
     {NULL, "acl.role_ttl", OPT_UNSUP, 0, "", 0, 0, "ACL role caching across datacenters"},
     {NULL, "acl.enable_key_list_policy", OPT_UNSUP, 0, "", 0, 0,

@@ -123,7 +123,7 @@ struct agent_config {
     /* acl { } (docs/acl.md) */
     bool acl_enabled, acl_token_persistence;
     char *acl_default_policy, *acl_down_policy;
-    char *acl_token_min_ttl, *acl_token_max_ttl; /* Go durations */
+    char *acl_token_min_ttl, *acl_token_max_ttl, *acl_token_ttl; /* Go durations */
     char *acl_initial_management, *acl_agent_token, *acl_default_token, *acl_agent_recovery;
     int64_t dns_soa_refresh, dns_soa_retry, dns_soa_expire, dns_soa_min_ttl;
 

@@ -1208,6 +1208,7 @@ const struct api_route api_acl_routes[] = {
     {"/v1/acl/role/", true, API_GET | API_PUT | API_DELETE, r_role_id, h_role_id, AR, AW},
     {"/v1/acl/roles", false, API_GET, r_roles, NULL, AR, AW},
     {"/v1/acl/", true, ALLM, NULL, h_unsupported, ANY, ANY},
+    {"/v1/internal/acl/resolve", false, API_GET, NULL, api__acl_h_resolve, ANY, ANY},
     {"/v1/agent/token/", true, ALLM, NULL, h_agent_token, AW, AW},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

@@ -12,7 +12,17 @@
  * the token's policies and its roles' policies into one acl_authz
  * (acl/authz.c). Secrets are never logged: log lines name AccessorIDs.
  * (SHA-256 keyed the cache first: 1 us per request with OpenSSL 3's
- * one-shot SHA256, 4% of a KV read; bench/acl/acl_micro.c.) */
+ * one-shot SHA256, 4% of a KV read; bench/acl/acl_micro.c.)
+ *
+ * A client agent holds no ACL table: the requests it answers itself (its
+ * /v1/agent/ endpoints, its own registrations) resolve a token by asking a
+ * server (GET /v1/internal/acl/resolve with the token: its policies' rules),
+ * compile the rules here and keep the authorizer in the same slots for
+ * acl.token_ttl (Consul's 30 s). When no server answers, acl.down_policy
+ * decides (Consul's): allow (everything), deny (nothing), extend-cache (the
+ * cached authorizer past its TTL, else deny), async-cache (as extend-cache,
+ * and a cached one past its TTL answers at once while it is fetched again).
+ * The request is parked meanwhile and goes on through api__route_run. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,8 +49,12 @@ struct slot {
     size_t len;
     struct acl_authz *z;
     char accessor[40];
-    int64_t expires; /* unix ns, 0 = never */
+    int64_t expires;     /* unix ns, 0 = never */
+    uint64_t fetched_ms; /* client agents: when a server resolved it (uv_now) */
+    bool refreshing;     /* client agents: a fetch of it is on its way */
 };
+
+struct fetch; /* a client agent's resolution on its way */
 
 struct api_acl {
     struct api *api;
@@ -54,6 +68,10 @@ struct api_acl {
     uv_timer_t timer;
     struct pending *inflight; /* a leader upkeep write on its way */
     bool warned_agent;        /* "no agent token" logged */
+    /* client agents */
+    enum { DOWN_ALLOW, DOWN_DENY, DOWN_EXTEND, DOWN_ASYNC } down;
+    uint64_t ttl_ms;
+    struct fetch *fetches; /* on their way, cancelled when the API stops */
 };
 
 static int64_t now_unix_ns(void)
@@ -100,6 +118,7 @@ struct pols {
     const struct acl_policy *pp[64];
     size_t n;
     bool manage;
+    struct cn_jsonw *out; /* set: write each policy's rules here instead */
 };
 
 static void add_policy(struct api *a, struct pols *ps, const char *id)
@@ -128,7 +147,10 @@ static void add_policy(struct api *a, struct pols *ps, const char *id)
     }
     const char *rules = NULL;
     cn_json_get_str(d, "Rules", &rules);
-    if (here && rules && !acl_policy_parse(rules, strlen(rules), &ps->p[ps->n], NULL, 0)) {
+    if (here && rules && ps->out) {
+        cn_jsonw_str(ps->out, rules);
+        ps->n++;
+    } else if (here && rules && !acl_policy_parse(rules, strlen(rules), &ps->p[ps->n], NULL, 0)) {
         ps->pp[ps->n] = &ps->p[ps->n];
         ps->n++;
     }
@@ -197,6 +219,52 @@ static int find_cb(void *arg, const struct state_acl *v)
     if (str_ct_eq(v->name, f->secret) && !f->hit)
         f->hit = v;
     return 0; /* walk all: the time does not say which matched */
+}
+
+static size_t home_of(const char *secret, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)secret[i]) * 0x100000001b3ull;
+    return (size_t)(h % SLOTS);
+}
+
+/* The slot holding secret, or NULL; *free_slot: where to store it. */
+static struct slot *slot_find(struct api_acl *m, const char *secret, size_t len, size_t *free_slot)
+{
+    size_t home = home_of(secret, len);
+    *free_slot = SIZE_MAX;
+    for (size_t k = 0; k < PROBE; k++) {
+        struct slot *s = &m->slots[(home + k) % SLOTS];
+        if (!s->used) {
+            if (*free_slot == SIZE_MAX)
+                *free_slot = (home + k) % SLOTS;
+            continue;
+        }
+        if (s->len == len && CRYPTO_memcmp(s->secret, secret, len) == 0)
+            return s;
+    }
+    if (*free_slot == SIZE_MAX) /* a full run: evict its first */
+        *free_slot = home;
+    return NULL;
+}
+
+/* Store nz (taken) for secret in slot i; NULL when out of memory (nz is
+ * then not cached and stays the caller's). */
+static struct slot *slot_store(struct api_acl *m, size_t i, const char *secret, size_t len,
+                               struct acl_authz *nz, const char *acc, int64_t expires)
+{
+    struct slot *s = &m->slots[i];
+    char *copy = cn_strdup(secret);
+    if (!copy)
+        return NULL;
+    if (s->used) {
+        acl_authz_unref(s->z);
+        cn_free(s->secret);
+    }
+    *s = (struct slot){.used = true, .z = nz, .expires = expires, .len = len, .secret = copy};
+    snprintf(s->accessor, sizeof(s->accessor), "%s", acc);
+    return s;
 }
 
 int api__acl_resolve(struct api *a, const char *secret, struct acl_authz **z, char *accessor,
@@ -344,11 +412,16 @@ bool api_acl_read_require(struct api_ctx *c, struct api_read *rd, enum acl_res r
     return false;
 }
 
+static bool client_enter(struct api_ctx *c);
+static bool route_check(struct api_ctx *c);
+
 bool api__acl_enter(struct api_ctx *c)
 {
     struct api *a = c->api;
     if (!a->acl)
         return true;
+    if (srv_is_client(a->srv))
+        return client_enter(c);
     const char *secret = api__acl_token_of(c);
     int rc = api__acl_resolve(a, secret, &c->acl.authz, c->acl.accessor, sizeof(c->acl.accessor));
     if (rc == CN_ENOTFOUND) {
@@ -359,6 +432,13 @@ bool api__acl_enter(struct api_ctx *c)
         api_error(c, 500, "%s", cn_strerror(rc));
         return false;
     }
+    return route_check(c);
+}
+
+/* The route's ACL column against the resolved authorizer. */
+static bool route_check(struct api_ctx *c)
+{
+    struct api *a = c->api;
     bool get = c->req->method == HTTP_M_GET || c->req->method == HTTP_M_HEAD;
     uint16_t d = get ? c->route->acl_get : c->route->acl_set;
     const char *name = NULL;
@@ -383,6 +463,341 @@ bool api__acl_enter(struct api_ctx *c)
     return api_acl_require(c, API_ACL_RES(d), name, API_ACL_ACC(d));
 }
 
+/* ---- client agents: tokens resolved through a server ------------------------------ */
+
+void api__acl_h_resolve(struct api_ctx *c)
+{
+    struct api *a = c->api;
+    if (!a->acl) {
+        api_error(c, 401, "ACL support disabled");
+        return;
+    }
+    const struct state_acl *tok =
+        state_acl_get(srv_state(a->srv), STATE_ACL_TOKEN, c->acl.accessor);
+    struct pols *ps = cn_calloc(1, sizeof(*ps));
+    if (!ps) {
+        api_error(c, 500, "out of memory");
+        return;
+    }
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &b);
+    cn_jsonw_obj_open(&w);
+    cn_jsonw_kstr(&w, "AccessorID", c->acl.accessor);
+    cn_jsonw_ki64(&w, "ExpirationTime", tok ? tok->expires_unix_ns : 0);
+    cn_jsonw_key(&w, "Rules");
+    cn_jsonw_arr_open(&w);
+    ps->out = &w;
+    struct json_object *d = def_of(tok);
+    if (d) {
+        add_links(a, ps, d, false);
+        add_links(a, ps, d, true);
+        json_object_put(d);
+    }
+    cn_jsonw_arr_close(&w);
+    cn_jsonw_kbool(&w, "Management", ps->manage);
+    cn_jsonw_obj_close(&w);
+    cn_free(ps);
+    api_reply_jsonw(c, 200, &w, &b);
+}
+
+/* One GET /v1/internal/acl/resolve on its way to a server; c NULL = a
+ * refresh nobody waits for. */
+struct fetch {
+    struct fetch *next, *prev;
+    struct api_acl *m;
+    struct api_ctx *c;
+    uint64_t handle;
+    size_t len;
+    char secret[]; /* NUL-terminated */
+};
+
+static void fetch_unlink(struct fetch *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        f->m->fetches = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+}
+
+/* The secret a request (or the agent) uses: none = the default token, else
+ * the anonymous one. */
+static const char *effective(const struct api_acl *m, const char *secret)
+{
+    if (!secret || !*secret)
+        secret = m->default_tok && *m->default_tok ? m->default_tok : "anonymous";
+    return secret;
+}
+
+/* A server's answer into an authorizer (NULL: malformed or out of memory). */
+static struct acl_authz *compile_answer(struct api_acl *m, const struct srv_cl_resp *r, char *acc,
+                                        size_t cap, int64_t *expires)
+{
+    struct json_object *o = cn_json_parse((const char *)r->body, r->body_len, NULL, 0);
+    if (!o)
+        return NULL;
+    const char *id = NULL;
+    cn_json_get_str(o, "AccessorID", &id);
+    snprintf(acc, cap, "%s", id ? id : "");
+    struct json_object *e = cn_json_get(o, "ExpirationTime");
+    *expires = e ? json_object_get_int64(e) : 0;
+    struct json_object *mg = cn_json_get(o, "Management");
+    struct json_object *rules = cn_json_get(o, "Rules");
+    struct acl_authz *z = NULL;
+    if (mg && json_object_get_boolean(mg)) {
+        z = acl_authz_manage();
+    } else if (rules && json_object_is_type(rules, json_type_array)) {
+        struct pols *ps = cn_calloc(1, sizeof(*ps));
+        if (ps) {
+            for (size_t i = 0; i < json_object_array_length(rules) && ps->n < 64; i++) {
+                const char *t = json_object_get_string(json_object_array_get_idx(rules, i));
+                if (t && !acl_policy_parse(t, strlen(t), &ps->p[ps->n], NULL, 0)) {
+                    ps->pp[ps->n] = &ps->p[ps->n];
+                    ps->n++;
+                }
+            }
+            z = acl_authz_new(ps->pp, ps->n, m->default_allow);
+            for (size_t i = 0; i < ps->n; i++)
+                acl_policy_clear(&ps->p[i]);
+            cn_free(ps);
+        }
+    }
+    json_object_put(o);
+    return z;
+}
+
+/* What down_policy gives a token no server could resolve: an authorizer
+ * reference and its accessor, or NULL (deny with "ACL not found"). */
+static struct acl_authz *down_authz(struct api_acl *m, const struct slot *stale, char *acc,
+                                    size_t cap)
+{
+    if (stale && (m->down == DOWN_EXTEND || m->down == DOWN_ASYNC)) {
+        snprintf(acc, cap, "%s", stale->accessor);
+        return acl_authz_ref(stale->z);
+    }
+    snprintf(acc, cap, "%s", "");
+    if (m->down == DOWN_ALLOW)
+        return acl_authz_manage();
+    if (m->down == DOWN_DENY || m->down == DOWN_EXTEND || m->down == DOWN_ASYNC)
+        return acl_authz_new(NULL, 0, false);
+    return NULL;
+}
+
+static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r);
+static void on_park_timeout(struct http_req *req);
+static void on_park_abort(struct http_req *req);
+
+static int fetch_start(struct api_acl *m, const char *secret, struct api_ctx *c)
+{
+    size_t len = strlen(secret);
+    struct fetch *f = cn_calloc(1, sizeof(*f) + len + 1);
+    if (!f)
+        return CN_ENOMEM;
+    f->m = m;
+    f->c = c;
+    f->len = len;
+    memcpy(f->secret, secret, len + 1);
+    struct srv_cl_req q;
+    memset(&q, 0, sizeof(q));
+    static const char target[] = "/v1/internal/acl/resolve";
+    q.method = "GET";
+    q.method_len = 3;
+    q.target = target;
+    q.target_len = sizeof(target) - 1;
+    q.hdrs[q.nhdrs++] = (struct srv_cl_hdr){"X-Consul-Token", f->secret, 14, len};
+    int rc = srv_client_http(m->api->srv, &q, true, fetch_done, f, &f->handle);
+    if (rc) {
+        cn_free(f);
+        return rc;
+    }
+    f->next = m->fetches;
+    if (f->next)
+        f->next->prev = f;
+    m->fetches = f;
+    return 0;
+}
+
+/* A waiting request goes on (authorizer taken) or is answered. */
+static void resume(struct api_ctx *c, struct acl_authz *z, const char *acc, int status,
+                   const char *msg)
+{
+    http_req_unpark(c->req);
+    if (!z) {
+        api_error(c, status, "%s", msg);
+        return;
+    }
+    c->acl.authz = z;
+    snprintf(c->acl.accessor, sizeof(c->acl.accessor), "%s", acc);
+    if (route_check(c))
+        api__route_run(c);
+}
+
+static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r)
+{
+    struct fetch *f = arg;
+    struct api_acl *m = f->m;
+    fetch_unlink(f);
+    size_t free_slot;
+    struct slot *s = slot_find(m, f->secret, f->len, &free_slot);
+    if (s)
+        s->refreshing = false;
+    struct acl_authz *z = NULL;
+    char acc[40] = "";
+    int status = 0;
+    const char *msg = "";
+    if (!rc && r->status == 200) {
+        int64_t expires = 0;
+        z = compile_answer(m, r, acc, sizeof(acc), &expires);
+        if (z) {
+            struct slot *ns = slot_store(m, s ? (size_t)(s - m->slots) : free_slot, f->secret,
+                                         f->len, acl_authz_ref(z), acc, expires);
+            if (ns)
+                ns->fetched_ms = uv_now(m->api->loop);
+            else
+                acl_authz_unref(z); /* the reference meant for the slot */
+        } else {
+            status = 500;
+            msg = "out of memory";
+        }
+    } else if (!rc && r->status == 403) {
+        /* the servers do not know it (or it expired): forget it */
+        if (s) {
+            acl_authz_unref(s->z);
+            cn_free(s->secret);
+            memset(s, 0, sizeof(*s));
+        }
+        status = 403;
+        msg = "ACL not found";
+    } else {
+        /* no server answered (or none could): down_policy */
+        cn_warn("acl", "resolving a token through the servers failed (%s): down_policy applies",
+                rc ? cn_strerror(rc) : "server error");
+        z = down_authz(m, s, acc, sizeof(acc));
+        status = 403;
+        msg = "ACL not found";
+    }
+    struct api_ctx *c = f->c;
+    cn_free(f);
+    if (c)
+        resume(c, z, acc, status, msg);
+    else if (z)
+        acl_authz_unref(z);
+}
+
+static void on_park_timeout(struct http_req *req)
+{
+    /* srv_client_http answers within the hold timeout: only a drain gets
+     * here; the fetch's answer then finds the request gone. */
+    struct api_ctx *c = req->user;
+    struct api_acl *m = c->api->acl;
+    for (struct fetch *f = m ? m->fetches : NULL; f; f = f->next)
+        if (f->c == c)
+            f->c = NULL;
+    api_error(c, 500, "agent shutting down");
+}
+
+static void on_park_abort(struct http_req *req)
+{
+    struct api_ctx *c = req->user;
+    struct api_acl *m = c->api->acl;
+    for (struct fetch *f = m ? m->fetches : NULL; f; f = f->next)
+        if (f->c == c)
+            f->c = NULL; /* the answer still fills the cache */
+    api__ctx_free(c);
+    api_respond_raw(req, 499, NULL, NULL, 0, "", 0); /* only frees: the client is gone */
+}
+
+/* A fresh cached authorizer (a reference), else NULL; *stale: the slot
+ * past its TTL, if any. */
+static struct acl_authz *client_cached(struct api_acl *m, const char *secret, char *acc, size_t cap,
+                                       struct slot **stale, bool *expired)
+{
+    size_t free_slot;
+    *stale = NULL;
+    *expired = false;
+    struct slot *s = slot_find(m, secret, strlen(secret), &free_slot);
+    if (!s)
+        return NULL;
+    if (s->expires && now_unix_ns() >= s->expires) {
+        *expired = true;
+        return NULL;
+    }
+    if (uv_now(m->api->loop) - s->fetched_ms < m->ttl_ms) {
+        snprintf(acc, cap, "%s", s->accessor);
+        return acl_authz_ref(s->z);
+    }
+    *stale = s;
+    return NULL;
+}
+
+static bool client_enter(struct api_ctx *c)
+{
+    struct api_acl *m = c->api->acl;
+    const char *secret = effective(m, api__acl_token_of(c));
+    if (m->agent_recovery && *m->agent_recovery && str_ct_eq(secret, m->agent_recovery)) {
+        c->acl.authz = recovery_authz(c->api);
+        snprintf(c->acl.accessor, sizeof(c->acl.accessor), "agent-recovery-token");
+        if (!c->acl.authz) {
+            api_error(c, 500, "out of memory");
+            return false;
+        }
+        return route_check(c);
+    }
+    struct slot *stale;
+    bool expired;
+    c->acl.authz =
+        client_cached(m, secret, c->acl.accessor, sizeof(c->acl.accessor), &stale, &expired);
+    if (expired) {
+        api_error(c, 403, "ACL not found");
+        return false;
+    }
+    if (c->acl.authz)
+        return route_check(c);
+    if (stale && m->down == DOWN_ASYNC) {
+        /* async-cache: answer from the stale entry, fetch it again behind */
+        if (!stale->refreshing && !fetch_start(m, secret, NULL))
+            stale->refreshing = true;
+        c->acl.authz = acl_authz_ref(stale->z);
+        snprintf(c->acl.accessor, sizeof(c->acl.accessor), "%s", stale->accessor);
+        return route_check(c);
+    }
+    if (fetch_start(m, secret, c)) {
+        api_error(c, 500, "out of memory");
+        return false;
+    }
+    /* srv_client_http answers within the hold timeout (7 s); a margin */
+    http_req_park(c->req, 30000, on_park_timeout, on_park_abort);
+    return false;
+}
+
+/* The agent's own writes on a client: the cache only (they cannot wait); a
+ * miss starts a fetch and the next anti-entropy round finds it. */
+static int client_resolve_now(struct api *a, const char *secret, struct acl_authz **z, char *acc,
+                              size_t cap)
+{
+    struct api_acl *m = a->acl;
+    secret = effective(m, secret);
+    struct slot *stale;
+    bool expired;
+    *z = client_cached(m, secret, acc, cap, &stale, &expired);
+    if (*z)
+        return 0;
+    if (expired)
+        return CN_ENOTFOUND;
+    if (!stale || !stale->refreshing) {
+        if (!fetch_start(m, secret, NULL) && stale)
+            stale->refreshing = true;
+    }
+    if (stale && (m->down == DOWN_EXTEND || m->down == DOWN_ASYNC)) {
+        snprintf(acc, cap, "%s", stale->accessor);
+        *z = acl_authz_ref(stale->z);
+        return 0;
+    }
+    return CN_ENOTFOUND;
+}
+
 /* ---- the agent's own writes, DNS ----------------------------------------------- */
 
 bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor, size_t cap)
@@ -398,7 +813,9 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
         cn_warn("agent", "The 'acl.tokens.agent' field is empty: the agent's own writes use "
                          "the default token");
     }
-    if (api__acl_resolve(a, tok, &z, acc, sizeof(acc)))
+    int rc = srv_is_client(a->srv) ? client_resolve_now(a, tok, &z, acc, sizeof(acc))
+                                   : api__acl_resolve(a, tok, &z, acc, sizeof(acc));
+    if (rc)
         return false;
     bool ok = svc ? acl_allowed(z, ACL_R_SERVICE, svc, ACL_A_WRITE)
                   : acl_allowed(z, ACL_R_NODE, node, ACL_A_WRITE);
@@ -632,6 +1049,12 @@ int api__acl_new(struct api *a)
     m->default_tok = dupe(cfg->default_token);
     m->data_dir = dupe(cfg->data_dir);
     m->down_policy = dupe(cfg->down_policy);
+    const char *dp = cfg->down_policy ? cfg->down_policy : "extend-cache";
+    m->down = !strcmp(dp, "allow")         ? DOWN_ALLOW
+              : !strcmp(dp, "deny")        ? DOWN_DENY
+              : !strcmp(dp, "async-cache") ? DOWN_ASYNC
+                                           : DOWN_EXTEND;
+    m->ttl_ms = cfg->token_ttl_ns > 0 ? (uint64_t)(cfg->token_ttl_ns / 1000000) : 30000;
     m->cache_index = UINT64_MAX;
     m->min_ttl = cfg->token_min_ttl_ns ? cfg->token_min_ttl_ns : 60LL * 1000000000LL;
     m->max_ttl = cfg->token_max_ttl_ns ? cfg->token_max_ttl_ns : 24LL * 3600 * 1000000000LL;
@@ -650,6 +1073,7 @@ static void free_acl(struct api_acl *m)
 {
     if (m->inflight)
         m->inflight->m = NULL;
+
     flush(m);
     cn_free(m->initial_management);
     cn_free(m->agent_recovery);
@@ -671,6 +1095,12 @@ void api__acl_stop(struct api *a)
     if (!m)
         return;
     a->acl = NULL;
+    while (m->fetches) { /* before the server closes */
+        struct fetch *f = m->fetches;
+        m->fetches = f->next;
+        srv_client_cancel(a->srv, f->handle); /* its callback never runs */
+        cn_free(f);
+    }
     if (a->loop)
         uv_close((uv_handle_t *)&m->timer, on_closed);
     else

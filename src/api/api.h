@@ -32,7 +32,8 @@ struct gossip_net;
 struct api_acl_config {
     bool enabled;
     bool default_deny;       /* default_policy = "deny" */
-    const char *down_policy; /* accepted, unused: one datacenter, no remote resolution */
+    const char *down_policy; /* a client agent's tokens when no server answers (acl_authz.c) */
+    int64_t token_ttl_ns;    /* a client agent's resolved tokens: 0 = Consul's 30 s */
     bool token_persistence;  /* enable_token_persistence: /v1/agent/token writes to data_dir */
     const char *data_dir;    /* where acl-tokens.json lives (persistence) */
     const char *initial_management;             /* tokens.initial_management (SecretID) */
@@ -140,6 +141,7 @@ void api_set_dns_remote(struct api *a, api_dns_remote_fn fn, void *arg);
  * excludes), shuffled, the `near` node (or the query's Near; "_agent" = this
  * agent's node) moved first when among the first ten, then cut to `limit`
  * (0 = all). */
+struct acl_authz;
 struct api_query_exec {
     /* in */
     const char *name_or_id;
@@ -147,6 +149,14 @@ struct api_query_exec {
     const char *near;       /* the request's ?near=, or NULL */
     size_t limit;
     uint64_t rng; /* shuffle seed, advanced (xorshift64; 0 = no shuffle) */
+    /* ACLs (NULL = none): called once the query is found with its captured
+     * Token ("" = none); sets *z to the authorizer whose node:read and
+     * service:read filter the instances (before the limit), a reference the
+     * execution drops, or NULL for no filter; nonzero fails the execution
+     * with that code (err "ACL not found" for CN_ENOTFOUND). */
+    int (*acl)(void *arg, const char *query_token, struct acl_authz **z);
+    void *acl_arg;
+    bool filtered; /* out: the ACL filter dropped an instance */
     /* out: instances borrowed from st (valid until its next change); the
      * array and strings are owned (api_query_exec_free) */
     const struct state_service **inst;

@@ -378,8 +378,16 @@ static inline bool api_acl_keep(struct api_ctx *c, enum acl_res r, const char *n
     return false;
 }
 /* Router: resolve the token and enforce the route's column; false when it
- * answered (403, or 403 "ACL not found"). */
+ * answered (403, or 403 "ACL not found") or, on a client agent, parked the
+ * request to resolve the token through a server (it then goes on with
+ * api__route_run itself). */
 bool api__acl_enter(struct api_ctx *c);
+/* The route's read or handler, once the ACL check passed (router.c). */
+void api__route_run(struct api_ctx *c);
+/* GET /v1/internal/acl/resolve (cairn's own): the request's token as a
+ * client agent compiles it — AccessorID, ExpirationTime (unix ns, 0 =
+ * never), Management, and the Rules of every policy that applies here. */
+void api__acl_h_resolve(struct api_ctx *c);
 /* Free a ctx (its watch, user data, ACL reference); every path that frees a
  * ctx goes through it. */
 void api__ctx_free(struct api_ctx *c);

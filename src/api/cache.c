@@ -198,13 +198,12 @@ void api_cache_stats(const struct api *a, struct api_cache_stats *out)
 
 /* Each of these answers changes only when its read's watch fires (every
  * record it shows notes the watched key when it changes: state/catalog.c
- * touch_node_services and friends). Not /v1/health/state/: it watches the
- * checks table, but shows each check's ServiceTags and filters by
- * ?node-meta, which change with service and node writes that note no check
- * (its blocking queries miss those wakes too). */
+ * touch_node_services and friends). /v1/health/state/ watches the whole
+ * nodes table, which every node, service and check change notes. */
 static const char *const routes[] = {
-    "/v1/health/service/",  "/v1/health/checks/", "/v1/health/node/",  "/v1/catalog/service/",
-    "/v1/catalog/services", "/v1/catalog/nodes",  "/v1/catalog/node/", "/v1/catalog/node-services/",
+    "/v1/health/service/", "/v1/health/checks/",   "/v1/health/node/",
+    "/v1/health/state/",   "/v1/catalog/service/", "/v1/catalog/services",
+    "/v1/catalog/nodes",   "/v1/catalog/node/",    "/v1/catalog/node-services/",
 };
 
 static bool route_cached(const struct api_route *r)

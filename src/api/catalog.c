@@ -15,6 +15,15 @@
 /* ---- shared filters (also used by health.c) ---------------------------------- */
 
 /* ?node-meta=k:v (repeatable): the node must carry every pair. */
+uint64_t api_catalog_index(const struct state *st)
+{
+    uint64_t n = state_table_index(st, STATE_T_NODES);
+    uint64_t v = state_table_index(st, STATE_T_SERVICES);
+    uint64_t k = state_table_index(st, STATE_T_CHECKS);
+    uint64_t m = n > v ? n : v;
+    return m > k ? m : k;
+}
+
 bool api_node_meta_match(struct api_ctx *c, const struct state_node *n)
 {
     const struct http_req *req = c->req;
@@ -218,7 +227,15 @@ static void r_services(struct api_ctx *c, struct api_read *r)
         goto oom;
     cn_free(l.v);
     cn_free(tags);
+    /* ?node-meta and ?filter (structs.ServiceNode has the node's fields) make
+     * node rows part of the answer: their index counts too (Consul's
+     * ServicesByNodeMeta takes the max of the nodes and services tables). The
+     * watch holds: a node row change notes every service on the node. */
     r->index = state_table_index(st, STATE_T_SERVICES);
+    if (api_param(c, "node-meta") || api_param(c, "filter")) {
+        uint64_t ni = state_table_index(st, STATE_T_NODES);
+        r->index = ni > r->index ? ni : r->index;
+    }
     api_read_watch(r, STATE_T_SERVICES, NULL, false);
     return;
 oom:

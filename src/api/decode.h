@@ -66,5 +66,8 @@ struct api_ctx;
 bool api_node_meta_match(struct api_ctx *c, const struct state_node *n);
 /* ?tag=t, repeatable: the instance carries every tag (case-insensitive). */
 bool api_tags_match(struct api_ctx *c, const struct state_service *s);
+/* The highest index of the nodes, services and checks tables: the index of an
+ * answer that shows fields of all three (health/state, ui/services). */
+uint64_t api_catalog_index(const struct state *st);
 
 #endif

@@ -108,8 +108,12 @@ static void r_state(struct api_ctx *c, struct api_read *r)
     filter_free(f);
     if (w.err)
         return api_read_error(r, 500, "out of memory");
-    r->index = state_table_index(st, STATE_T_CHECKS);
-    api_read_watch(r, STATE_T_CHECKS, NULL, false);
+    /* The answer shows every check, each with its service's tags, and
+     * ?node-meta filters by node rows: the index covers the three tables, and
+     * the watch is the whole nodes table, which every node, service and check
+     * change notes (state/catalog.c touch_node, check_changed). */
+    r->index = api_catalog_index(st);
+    api_read_watch(r, STATE_T_NODES, NULL, false);
 }
 
 /* ---- GET /v1/health/service/:service ------------------------------------------------ */

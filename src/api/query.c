@@ -5,8 +5,20 @@
  * Writes are QUERY_SET / QUERY_DELETE log entries (state/query.c); the
  * definition is decoded and validated here first (query_def.c). Errors of
  * Consul's PreparedQuery.Apply come back from its RPC as 500 with the error's
- * text; cairn answers the same. Reads answer at once (Consul documents no
- * blocking for these) with the usual index headers. */
+ * text; cairn answers the same. The list and a read block on the queries
+ * table; execute and explain answer at once (Consul documents no blocking
+ * for them).
+ *
+ * ACLs (Consul's "Prepared Query Rules" and PreparedQuery.Apply/Get/List/
+ * Execute): a query's ACL name is its Name, "" for a template without one
+ * (so query_prefix "" write), and none for an unnamed static query. Writes
+ * need query:write on the new definition's name and on the stored query's;
+ * unnamed queries need nothing (their ID is the secret). The list shows what
+ * the token may read (unnamed queries to an acl:write token only), a read by
+ * ID needs query:read on a named query, explain as the list; every token but
+ * an acl:write one sees a captured Token as "<hidden>". Execute needs no
+ * query rule: the query's captured Token, else the caller's, filters the
+ * instances by node:read and service:read. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +32,42 @@ static void read_error(struct api_read *r, int status, const char *msg)
 {
     api_read_error(r, status, msg);
     r->content_type = "text/plain; charset=utf-8"; /* a 404 keeps the index headers */
+}
+
+/* ---- ACLs --------------------------------------------------------------------- */
+
+/* structs.PreparedQuery.GetACLPrefix: false for an unnamed static query. */
+static bool acl_name(const char *name, bool is_template, const char **out)
+{
+    *out = name ? name : "";
+    return (name && *name) || is_template;
+}
+
+/* A token that sees everything (Consul: ACLWrite). True with ACLs off. */
+static bool pq_manage(const struct api_ctx *c)
+{
+    return api_acl_ok(c, ACL_R_ACL, "", ACL_A_WRITE);
+}
+
+/* May this request see stored query sq (list, explain)? */
+static bool pq_visible(struct api_ctx *c, const struct state_query *sq)
+{
+    const char *n;
+    if (!acl_name(sq->name, sq->is_template, &n)) {
+        if (pq_manage(c))
+            return true;
+        c->acl.filtered = true;
+        return false;
+    }
+    return api_acl_keep(c, ACL_R_QUERY, n);
+}
+
+/* Write access to a definition's name (none needed for an unnamed one);
+ * answers 403 and returns false when denied. */
+static bool pq_may_write(struct api_ctx *c, const char *name, bool is_template)
+{
+    const char *n;
+    return !acl_name(name, is_template, &n) || api_acl_require(c, ACL_R_QUERY, n, ACL_A_WRITE);
 }
 
 /* ---- writes ------------------------------------------------------------------- */
@@ -63,6 +111,13 @@ static void write_query(struct api_ctx *c, const char *id)
             api_error(c, 500, "Invalid prepared query: %s", err);
         else
             api_error(c, status, "%s", err);
+        return;
+    }
+    /* PreparedQuery.Apply: write on the incoming name and the stored one */
+    const struct state_query *old = id ? state_query_get(srv_state(c->api->srv), id) : NULL;
+    if (!pq_may_write(c, def.name, *def.tmpl_type != '\0') ||
+        (old && !pq_may_write(c, old->name, old->is_template))) {
+        api__pq_clear(&def);
         return;
     }
     struct qw *q = NULL;
@@ -138,6 +193,9 @@ static void h_specific(struct api_ctx *c)
         write_query(c, id);
         return;
     }
+    const struct state_query *old = state_query_get(srv_state(c->api->srv), id);
+    if (old && !pq_may_write(c, old->name, old->is_template))
+        return;
     struct cn_buf cmd = CN_BUF_INIT;
     if (state_cmd_query_delete(&cmd, id)) {
         cn_buf_free(&cmd);
@@ -152,19 +210,34 @@ static void h_specific(struct api_ctx *c)
 /* ---- reads -------------------------------------------------------------------- */
 
 struct list_walk {
+    struct api_ctx *c;
     struct cn_jsonw *w;
     int err;
+    bool filter; /* the list: drop what the token may not read */
 };
+
+/* One query, its captured Token redacted for all but an acl:write token
+ * (redactPreparedQueryTokens). */
+static void show(struct list_walk *lw, const struct state_query *sq, const struct api_pq *q)
+{
+    static char hidden[] = "<hidden>";
+    struct api_pq v = *q;
+    if (*v.token && !pq_manage(lw->c))
+        v.token = hidden;
+    api__pq_json(lw->w, sq, &v);
+}
 
 static int list_cb(void *arg, const struct state_query *sq)
 {
     struct list_walk *lw = arg;
+    if (lw->filter && !pq_visible(lw->c, sq))
+        return 0;
     struct api_pq q;
     if (api__pq_from_state(sq, &q)) {
         lw->err = CN_ENOMEM;
         return 1;
     }
-    api__pq_json(lw->w, sq, &q);
+    show(lw, sq, &q);
     api__pq_clear(&q);
     return lw->w->err;
 }
@@ -174,13 +247,14 @@ static void r_list(struct api_ctx *c, struct api_read *r)
     struct state *st = srv_state(c->api->srv);
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct list_walk lw = {&w, 0};
+    struct list_walk lw = {c, &w, 0, true};
     cn_jsonw_arr_open(&w);
     state_queries_foreach(st, list_cb, &lw);
     cn_jsonw_arr_close(&w);
     if (w.err || lw.err)
         return read_error(r, 500, "out of memory");
     r->index = state_table_index(st, STATE_T_QUERIES);
+    api_read_watch(r, STATE_T_QUERIES, NULL, false); /* blocking: YES (query.mdx) */
 }
 
 static void r_get(struct api_ctx *c, struct api_read *r, const char *id)
@@ -189,15 +263,21 @@ static void r_get(struct api_ctx *c, struct api_read *r, const char *id)
     const struct state_query *sq = state_query_get(st, id);
     if (!sq)
         return read_error(r, 404, "Query not found");
+    /* PreparedQuery.Get: the ID is enough for an unnamed query */
+    const char *n;
+    if (acl_name(sq->name, sq->is_template, &n) &&
+        !api_acl_read_require(c, r, ACL_R_QUERY, n, ACL_A_READ))
+        return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct list_walk lw = {&w, 0};
+    struct list_walk lw = {c, &w, 0, false};
     cn_jsonw_arr_open(&w);
     list_cb(&lw, sq);
     cn_jsonw_arr_close(&w);
     if (w.err || lw.err)
         return read_error(r, 500, "out of memory");
     r->index = state_table_index(st, STATE_T_QUERIES);
+    api_read_watch(r, STATE_T_QUERIES, NULL, false); /* blocking: YES (query.mdx) */
 }
 
 struct chk_arg {
@@ -251,6 +331,26 @@ static int parse_limit(struct api_ctx *c, size_t *out, char *err, size_t cap)
     return 0;
 }
 
+/* Execute's ACL: the query's captured Token if any, else the caller's. */
+struct exec_acl_arg {
+    struct api_ctx *c;
+    bool unknown; /* the captured Token resolves to no token */
+};
+
+static int exec_acl(void *arg, const char *query_token, struct acl_authz **z)
+{
+    struct exec_acl_arg *ea = arg;
+    *z = NULL;
+    if (!query_token || !*query_token) {
+        *z = ea->c->acl.authz ? acl_authz_ref(ea->c->acl.authz) : NULL;
+        return 0;
+    }
+    char acc[40];
+    int rc = api__acl_resolve(ea->c->api, query_token, z, acc, sizeof(acc));
+    ea->unknown = rc == CN_ENOTFOUND;
+    return rc;
+}
+
 static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bool explain)
 {
     struct state *st = srv_state(c->api->srv);
@@ -261,6 +361,11 @@ static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bo
                                .rng = c->api->rng};
     if (parse_limit(c, &x.limit, err, sizeof(err)))
         return read_error(r, 500, err);
+    struct exec_acl_arg ea = {c, false};
+    if (c->api->acl) {
+        x.acl = exec_acl;
+        x.acl_arg = &ea;
+    }
     if (explain) {
         /* Explain: the query the name resolves to, rendered. */
         const struct state_query *sq = state_query_get(st, key);
@@ -270,6 +375,15 @@ static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bo
             sq = state_query_template_match(st, key);
         if (!sq)
             return read_error(r, 404, "Query not found");
+        /* PreparedQuery.Explain filters the query as the list does */
+        if (!pq_visible(c, sq)) {
+            char msg[512];
+            const char *n;
+            bool named = acl_name(sq->name, sq->is_template, &n);
+            api_acl_denied_text(c, named ? ACL_R_QUERY : ACL_R_ACL, n,
+                                named ? ACL_A_READ : ACL_A_WRITE, msg, sizeof(msg));
+            return read_error(r, 403, msg);
+        }
         struct api_pq q, rq;
         if (api__pq_from_state(sq, &q))
             return read_error(r, 500, "out of memory");
@@ -287,7 +401,8 @@ static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bo
         api_jsonw(c, &w, &r->body);
         cn_jsonw_obj_open(&w);
         cn_jsonw_key(&w, "Query");
-        api__pq_json(&w, sq, use);
+        struct list_walk lw = {c, &w, 0, false};
+        show(&lw, sq, use);
         cn_jsonw_obj_close(&w);
         if (sq->is_template)
             api__pq_clear(&rq);
@@ -299,8 +414,12 @@ static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bo
     }
     int rc = api_query_execute(st, &x, err, sizeof(err));
     c->api->rng = x.rng ? x.rng : c->api->rng;
+    if (ea.unknown)
+        return read_error(r, 403, "ACL not found");
     if (rc)
         return read_error(r, rc == CN_ENOTFOUND ? 404 : 500, err);
+    if (x.filtered)
+        c->acl.filtered = true;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
     cn_jsonw_obj_open(&w);
@@ -334,9 +453,8 @@ static void r_specific(struct api_ctx *c, struct api_read *r)
 }
 
 const struct api_route api_query_routes[] = {
-    {"/v1/query", false, API_GET | API_POST, r_list, h_create, API_FIXED(QUERY, READ),
-     API_FIXED(QUERY, WRITE)},
-    {"/v1/query/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific,
-     API_FIXED(QUERY, READ), API_FIXED(QUERY, WRITE)},
+    {"/v1/query", false, API_GET | API_POST, r_list, h_create, API_HANDLER, API_HANDLER},
+    {"/v1/query/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific, API_HANDLER,
+     API_HANDLER},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

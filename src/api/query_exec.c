@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acl/acl.h"
 #include "api/api.h"
 #include "api/query.h"
 #include "base/err.h"
@@ -42,6 +43,8 @@ struct walk {
     size_t n, cap;
     bool healthy; /* scratch */
     int err;
+    const struct acl_authz *z; /* NULL = no ACL filter */
+    bool filtered;
 };
 
 static int chk_cb(void *arg, const struct state_check *c)
@@ -98,6 +101,12 @@ static int inst_cb(void *arg, const struct state_service *s)
     const struct state_node *n = state_node_get(w->st, s->node);
     if (!n)
         return 0;
+    /* filterACL on CheckServiceNodes: node:read and service:read */
+    if (w->z && (!acl_allowed(w->z, ACL_R_NODE, n->name, ACL_A_READ) ||
+                 !acl_allowed(w->z, ACL_R_SERVICE, s->service, ACL_A_READ))) {
+        w->filtered = true;
+        return 0;
+    }
     w->healthy = true;
     state_instance_checks(w->st, s, chk_cb, w);
     if (!w->healthy || !meta_ok(&n->meta, &w->q->node_meta) ||
@@ -130,10 +139,12 @@ static char *sdup(const char *s)
     return cn_strdup(s ? s : "");
 }
 
-static int run(const struct state *st, struct api_query_exec *x, const struct api_pq *q)
+static int run(const struct state *st, struct api_query_exec *x, const struct api_pq *q,
+               const struct acl_authz *z)
 {
-    struct walk w = {st, q, NULL, 0, 0, false, 0};
+    struct walk w = {st, q, NULL, 0, 0, false, 0, z, false};
     state_service_instances(st, q->service, inst_cb, &w);
+    x->filtered = w.filtered;
     if (w.err) {
         cn_free(w.v);
         return w.err;
@@ -193,12 +204,22 @@ int api_query_execute(const struct state *st, struct api_query_exec *x, char *er
             rendered = true;
         }
     }
+    /* Consul's Execute: the query's captured Token if it has one, else the
+     * caller's token, filters the answer (api/query.c supplies it). */
+    struct acl_authz *z = NULL;
+    if (!rc && x->acl) {
+        rc = x->acl(x->acl_arg, def.token, &z);
+        if (rc)
+            snprintf(err, cap, "%s", rc == CN_ENOTFOUND ? "ACL not found" : cn_strerror(rc));
+    }
     if (!rc) {
         x->query_id = sdup(sq->id);
-        rc = x->query_id ? run(st, x, use) : CN_ENOMEM;
+        rc = x->query_id ? run(st, x, use, z) : CN_ENOMEM;
         if (rc == CN_ENOMEM)
             snprintf(err, cap, "out of memory");
     }
+    if (z)
+        acl_authz_unref(z);
     if (rendered)
         api__pq_clear(&r);
     api__pq_clear(&def);

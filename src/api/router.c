@@ -313,7 +313,16 @@ void api_handle(void *arg, struct http_req *req)
     api__metrics_tag(req, r);
     if (parse_common(c))
         return;
-    if (check_scope(c) || !api__acl_enter(c) || maybe_unknown_peer(c))
+    if (check_scope(c) || !api__acl_enter(c))
+        return;
+    api__route_run(c);
+}
+
+void api__route_run(struct api_ctx *c)
+{
+    struct http_req *req = c->req;
+    const struct api_route *r = c->route;
+    if (maybe_unknown_peer(c))
         return;
     if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
         api_run_read(c);

@@ -17,15 +17,9 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/decode.h"
 #include "base/err.h"
 #include "base/mem.h"
-
-static uint64_t catalog_index(struct state *st)
-{
-    uint64_t i = state_table_index(st, STATE_T_SERVICES);
-    uint64_t n = state_table_index(st, STATE_T_NODES), k = state_table_index(st, STATE_T_CHECKS);
-    return i > n ? (i > k ? i : k) : (n > k ? n : k);
-}
 
 static bool refuse_filter(struct api_ctx *c, struct api_read *r)
 {
@@ -224,7 +218,7 @@ static void r_ui_services(struct api_ctx *c, struct api_read *r)
     cn_free(srcs.v);
     if (rc || w.err)
         return api_read_error(r, 500, "out of memory");
-    r->index = catalog_index(st);
+    r->index = api_catalog_index(st);
     api_read_watch(r, STATE_T_SERVICES, NULL, false);
 }
 
@@ -289,7 +283,7 @@ static void r_ui_nodes(struct api_ctx *c, struct api_read *r)
     cn_jsonw_arr_close(&w);
     if (w.err)
         return api_read_error(r, 500, "out of memory");
-    r->index = catalog_index(st);
+    r->index = api_catalog_index(st);
     api_read_watch(r, STATE_T_NODES, NULL, false);
 }
 

@@ -1,7 +1,6 @@
 /* server/cl_codec.c: encode and decode the client-agent protocol
  * (cl_codec.h; docs/wire-format.md). Little-endian integers; byte strings
  * as u32 length then bytes (base/enc.h). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +8,7 @@
 #include "base/err.h"
 #include "server/cl_codec.h"
 #include "server/fwd_codec.h"
+#include "server/wire_rd.h"
 
 static bool hdr_ok(const struct srv_cl_hdr *h)
 {
@@ -115,83 +115,26 @@ int srv_cl_resp_encode(const struct srv_cl_resp *m, struct cn_buf *b)
 
 /* ---- decoding ----------------------------------------------------------- */
 
-struct rd {
-    const uint8_t *p;
-    size_t len, off;
-    bool bad;
-    char *err;
-    size_t errcap;
-};
-
-static void fail(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct rd *r, const char *fmt, ...)
-{
-    if (r->bad)
-        return;
-    r->bad = true;
-    if (!r->err || !r->errcap)
-        return;
-    int n = snprintf(r->err, r->errcap, "at byte %zu: ", r->off);
-    if (n < 0 || (size_t)n >= r->errcap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->err + n, r->errcap - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-static const uint8_t *take(struct rd *r, size_t n, const char *what)
-{
-    if (r->bad)
-        return NULL;
-    if (r->len - r->off < n) {
-        fail(r, "truncated %s (%zu bytes needed, %zu left)", what, n, r->len - r->off);
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint8_t rd_u8(struct rd *r, const char *what)
-{
-    const uint8_t *p = take(r, 1, what);
-    return p ? p[0] : 0;
-}
-
-static uint32_t rd_u32(struct rd *r, const char *what)
-{
-    const uint8_t *p = take(r, 4, what);
-    return p ? cn_get_u32(p) : 0;
-}
-
-static uint64_t rd_u64(struct rd *r, const char *what)
-{
-    const uint8_t *p = take(r, 8, what);
-    return p ? cn_get_u64(p) : 0;
-}
-
-static const char *rd_bytes(struct rd *r, size_t *n, size_t max, const char *what)
+static const char *rd_bytes(struct srv_rd *r, size_t *n, size_t max, const char *what)
 {
     size_t at = r->off;
-    uint32_t len = rd_u32(r, what);
+    uint32_t len = srv_rd_u32(r, what);
     if (!r->bad && len > max) {
         r->off = at;
-        fail(r, "%s is %u bytes (at most %zu)", what, len, max);
+        srv_rd_fail(r, "%s is %u bytes (at most %zu)", what, len, max);
         return NULL;
     }
-    const uint8_t *p = take(r, len, what);
-    *n = p ? len : 0;
-    return (const char *)p;
+    r->off = at;
+    return (const char *)srv_rd_bytes(r, n, what);
 }
 
-static void rd_hdrs(struct rd *r, struct srv_cl_hdr *h, uint32_t *n)
+static void rd_hdrs(struct srv_rd *r, struct srv_cl_hdr *h, uint32_t *n)
 {
     size_t at = r->off;
-    uint32_t c = rd_u32(r, "header count");
+    uint32_t c = srv_rd_u32(r, "header count");
     if (!r->bad && c > SRV_CL_MAX_HDRS) {
         r->off = at;
-        fail(r, "%u headers (at most %d)", c, SRV_CL_MAX_HDRS);
+        srv_rd_fail(r, "%u headers (at most %d)", c, SRV_CL_MAX_HDRS);
         return;
     }
     for (uint32_t i = 0; i < c && !r->bad; i++) {
@@ -200,43 +143,36 @@ static void rd_hdrs(struct rd *r, struct srv_cl_hdr *h, uint32_t *n)
         h[i].value = rd_bytes(r, &h[i].value_len, 8192, "header value");
         if (!r->bad && !hdr_ok(&h[i])) {
             r->off = at;
-            fail(r, "malformed header");
+            srv_rd_fail(r, "malformed header");
         }
     }
     *n = r->bad ? 0 : c;
 }
 
-static enum srv_cl_kind rd_head(struct rd *r, bool req, uint64_t *id)
+static enum srv_cl_kind rd_head(struct srv_rd *r, bool req, uint64_t *id)
 {
-    uint8_t v = rd_u8(r, "version");
+    uint8_t v = srv_rd_u8(r, "version");
     if (!r->bad && v != SRV_CL_VERSION) {
         r->off = 0;
-        fail(r, "version %u, we speak %u", v, SRV_CL_VERSION);
+        srv_rd_fail(r, "version %u, we speak %u", v, SRV_CL_VERSION);
         return 0;
     }
-    uint8_t k = rd_u8(r, "kind");
+    uint8_t k = srv_rd_u8(r, "kind");
     if (!r->bad && !kind_ok(k, req)) {
         r->off--;
-        fail(r, "unknown %s kind %u", req ? "request" : "answer", k);
+        srv_rd_fail(r, "unknown %s kind %u", req ? "request" : "answer", k);
     }
-    *id = rd_u64(r, "request id");
+    *id = srv_rd_u64(r, "request id");
     return (enum srv_cl_kind)k;
-}
-
-static int finish(struct rd *r)
-{
-    if (!r->bad && r->off != r->len)
-        fail(r, "%zu trailing bytes", r->len - r->off);
-    return r->bad ? CN_EPROTO : 0;
 }
 
 int srv_cl_req_decode(const void *p, size_t len, struct srv_cl_req *m, char *err, size_t errcap)
 {
-    struct rd r = {p, len, 0, false, err, errcap};
+    struct srv_rd r = {p, len, 0, false, err, errcap};
     memset(m, 0, sizeof(*m));
     m->kind = rd_head(&r, true, &m->id);
     if (r.bad)
-        return finish(&r);
+        return srv_rd_end(&r);
     size_t at;
     switch (m->kind) {
     case SRV_CL_HTTP:
@@ -244,12 +180,12 @@ int srv_cl_req_decode(const void *p, size_t len, struct srv_cl_req *m, char *err
         m->method = rd_bytes(&r, &m->method_len, SRV_CL_METHOD_MAX, "method");
         if (!r.bad && !m->method_len) {
             r.off = at;
-            fail(&r, "empty method");
+            srv_rd_fail(&r, "empty method");
         }
         for (size_t i = 0; !r.bad && i < m->method_len; i++)
             if (m->method[i] < 'A' || m->method[i] > 'Z') {
                 r.off = at;
-                fail(&r, "method is not upper-case letters");
+                srv_rd_fail(&r, "method is not upper-case letters");
             }
         at = r.off;
         m->target = rd_bytes(&r, &m->target_len, UINT32_MAX, "target");
@@ -257,7 +193,7 @@ int srv_cl_req_decode(const void *p, size_t len, struct srv_cl_req *m, char *err
             (!m->target_len || m->target[0] != '/' || memchr(m->target, 0, m->target_len) ||
              memchr(m->target, '\r', m->target_len) || memchr(m->target, '\n', m->target_len))) {
             r.off = at;
-            fail(&r, "target must start with / and hold no NUL, CR or LF");
+            srv_rd_fail(&r, "target must start with / and hold no NUL, CR or LF");
         }
         rd_hdrs(&r, m->hdrs, &m->nhdrs);
         m->body = rd_bytes(&r, &m->body_len, UINT32_MAX, "body");
@@ -267,7 +203,7 @@ int srv_cl_req_decode(const void *p, size_t len, struct srv_cl_req *m, char *err
         m->body = rd_bytes(&r, &m->body_len, UINT32_MAX, "command");
         if (!r.bad && !m->body_len) {
             r.off = at;
-            fail(&r, "empty command");
+            srv_rd_fail(&r, "empty command");
         }
         break;
     case SRV_CL_DUMP:
@@ -275,35 +211,35 @@ int srv_cl_req_decode(const void *p, size_t len, struct srv_cl_req *m, char *err
         m->target = rd_bytes(&r, &m->target_len, SRV_CL_NODE_MAX, "node");
         if (!r.bad && (!m->target_len || memchr(m->target, 0, m->target_len))) {
             r.off = at;
-            fail(&r, "node name empty or with a NUL");
+            srv_rd_fail(&r, "node name empty or with a NUL");
         }
         break;
     case SRV_CL_CANCEL:
         break;
     }
-    return finish(&r);
+    return srv_rd_end(&r);
 }
 
 int srv_cl_resp_decode(const void *p, size_t len, struct srv_cl_resp *m, char *err, size_t errcap)
 {
-    struct rd r = {p, len, 0, false, err, errcap};
+    struct srv_rd r = {p, len, 0, false, err, errcap};
     memset(m, 0, sizeof(*m));
     m->kind = rd_head(&r, false, &m->id);
     if (r.bad)
-        return finish(&r);
+        return srv_rd_end(&r);
     size_t at = r.off;
     if (m->kind == SRV_CL_HTTP) {
-        uint32_t st = rd_u32(&r, "status");
+        uint32_t st = srv_rd_u32(&r, "status");
         if (!r.bad && (st < 100 || st > 599)) {
             r.off = at;
-            fail(&r, "status %u", st);
+            srv_rd_fail(&r, "status %u", st);
         }
         m->status = (uint16_t)st;
         at = r.off;
-        uint8_t has = rd_u8(&r, "content type flag");
+        uint8_t has = srv_rd_u8(&r, "content type flag");
         if (!r.bad && has > 1) {
             r.off = at;
-            fail(&r, "content type flag is %u, not 0 or 1", has);
+            srv_rd_fail(&r, "content type flag is %u, not 0 or 1", has);
         }
         m->has_ctype = has == 1;
         if (m->has_ctype) {
@@ -312,21 +248,21 @@ int srv_cl_resp_decode(const void *p, size_t len, struct srv_cl_resp *m, char *e
             struct srv_cl_hdr t = {"Content-Type", m->ctype, 12, m->ctype_len};
             if (!r.bad && !hdr_ok(&t)) {
                 r.off = at;
-                fail(&r, "malformed content type");
+                srv_rd_fail(&r, "malformed content type");
             }
         }
         rd_hdrs(&r, m->hdrs, &m->nhdrs);
         m->body = rd_bytes(&r, &m->body_len, UINT32_MAX, "body");
-        return finish(&r);
+        return srv_rd_end(&r);
     }
-    m->code = rd_u8(&r, "code");
+    m->code = srv_rd_u8(&r, "code");
     if (!r.bad && m->code > SRV_FWD_CODE_MAX) {
         r.off = at;
-        fail(&r, "unknown code %u", m->code);
+        srv_rd_fail(&r, "unknown code %u", m->code);
     }
-    m->index = rd_u64(&r, "index");
+    m->index = srv_rd_u64(&r, "index");
     if (m->kind == SRV_CL_DUMP)
-        m->nodes = rd_u64(&r, "node count");
+        m->nodes = srv_rd_u64(&r, "node count");
     m->body = rd_bytes(&r, &m->body_len, m->kind == SRV_CL_PROPOSE ? SRV_CL_MSG_MAX : UINT32_MAX,
                        m->kind == SRV_CL_PROPOSE ? "message" : "commands");
     if (!r.bad && m->kind == SRV_CL_DUMP && m->code == SRV_FWD_OK) {
@@ -336,10 +272,10 @@ int srv_cl_resp_decode(const void *p, size_t len, struct srv_cl_resp *m, char *e
         while ((k = srv_cl_dump_next(m->body, m->body_len, &off, &c, &n)) == 1)
             ;
         if (k) {
-            fail(&r, "truncated command in a node dump");
+            srv_rd_fail(&r, "truncated command in a node dump");
         }
     }
-    return finish(&r);
+    return srv_rd_end(&r);
 }
 
 int srv_cl_dump_next(const void *p, size_t len, size_t *off, const void **cmd, size_t *cmd_len)

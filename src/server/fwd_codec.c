@@ -1,13 +1,13 @@
 /* server/fwd_codec.c: encode and decode the forwarding protocol and the
  * proposal envelope (fwd_codec.h; docs/wire-format.md). Little-endian
  * integers, strings and byte strings as u32 length then bytes (base/enc.h). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/enc.h"
 #include "base/err.h"
 #include "server/fwd_codec.h"
+#include "server/wire_rd.h"
 
 /* ---- error codes -------------------------------------------------------- */
 
@@ -140,144 +140,73 @@ int srv_fwd_resp_encode(const struct srv_fwd_resp *m, struct cn_buf *b)
 
 /* ---- decoding ----------------------------------------------------------- */
 
-struct rd {
-    const uint8_t *p;
-    size_t len, off;
-    bool bad;
-    char *err;
-    size_t errcap;
-};
-
-static void fail(struct rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct rd *r, const char *fmt, ...)
-{
-    if (r->bad)
-        return; /* keep the first reason */
-    r->bad = true;
-    if (!r->err || !r->errcap)
-        return;
-    int n = snprintf(r->err, r->errcap, "at byte %zu: ", r->off);
-    if (n < 0 || (size_t)n >= r->errcap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->err + n, r->errcap - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-static const uint8_t *take(struct rd *r, size_t n, const char *what)
-{
-    if (r->bad)
-        return NULL;
-    if (r->len - r->off < n) {
-        fail(r, "truncated %s (%zu bytes needed, %zu left)", what, n, r->len - r->off);
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint8_t rd_u8(struct rd *r, const char *what)
-{
-    const uint8_t *p = take(r, 1, what);
-    return p ? p[0] : 0;
-}
-
-static uint64_t rd_u64(struct rd *r, const char *what)
-{
-    const uint8_t *p = take(r, 8, what);
-    return p ? cn_get_u64(p) : 0;
-}
-
-static uint32_t rd_u32(struct rd *r, const char *what)
-{
-    const uint8_t *p = take(r, 4, what);
-    return p ? cn_get_u32(p) : 0;
-}
-
-static bool rd_bool(struct rd *r, const char *what)
+static bool rd_bool(struct srv_rd *r, const char *what)
 {
     size_t at = r->off;
-    uint8_t v = rd_u8(r, what);
+    uint8_t v = srv_rd_u8(r, what);
     if (v > 1) {
         r->off = at;
-        fail(r, "%s is %u, not 0 or 1", what, v);
+        srv_rd_fail(r, "%s is %u, not 0 or 1", what, v);
     }
     return v == 1;
 }
 
-static const uint8_t *rd_bytes(struct rd *r, size_t *n, const char *what)
-{
-    uint32_t len = rd_u32(r, what);
-    const uint8_t *p = take(r, len, what);
-    *n = p ? len : 0;
-    return p;
-}
-
-static void rd_str(struct rd *r, char *out, size_t cap, const char *what)
+static void rd_str(struct srv_rd *r, char *out, size_t cap, const char *what)
 {
     size_t at = r->off, n;
     out[0] = '\0';
-    const uint8_t *p = rd_bytes(r, &n, what);
+    const uint8_t *p = srv_rd_bytes(r, &n, what);
     if (!p)
         return;
     if (n >= cap) {
         r->off = at;
-        fail(r, "%s is %zu bytes (at most %zu)", what, n, cap - 1);
+        srv_rd_fail(r, "%s is %zu bytes (at most %zu)", what, n, cap - 1);
         return;
     }
     if (memchr(p, 0, n)) {
         r->off = at;
-        fail(r, "%s contains a NUL byte", what);
+        srv_rd_fail(r, "%s contains a NUL byte", what);
         return;
     }
     memcpy(out, p, n);
     out[n] = '\0';
 }
 
-static void rd_peer(struct rd *r, struct srv_fwd_peer *p)
+static void rd_peer(struct srv_rd *r, struct srv_fwd_peer *p)
 {
-    p->id = rd_u64(r, "peer id");
+    p->id = srv_rd_u64(r, "peer id");
     rd_str(r, p->node, sizeof(p->node), "node name");
     rd_str(r, p->uuid, sizeof(p->uuid), "node id");
     rd_str(r, p->addr, sizeof(p->addr), "address");
     p->has_log = rd_bool(r, "has_log");
-    uint32_t sp = rd_u32(r, "serf port");
+    uint32_t sp = srv_rd_u32(r, "serf port");
     if (!r->bad && sp > 65535)
-        fail(r, "serf port %u", sp);
+        srv_rd_fail(r, "serf port %u", sp);
     p->serf_port = (uint16_t)sp;
 }
 
 /* version and kind, common to requests and answers */
-static enum srv_fwd_kind rd_head(struct rd *r, bool req)
+static enum srv_fwd_kind rd_head(struct srv_rd *r, bool req)
 {
-    uint8_t v = rd_u8(r, "version");
+    uint8_t v = srv_rd_u8(r, "version");
     if (!r->bad && v != SRV_FWD_VERSION) {
         r->off = 0;
-        fail(r, "version %u, we speak %u", v, SRV_FWD_VERSION);
+        srv_rd_fail(r, "version %u, we speak %u", v, SRV_FWD_VERSION);
         return 0;
     }
-    uint8_t k = rd_u8(r, "kind");
+    uint8_t k = srv_rd_u8(r, "kind");
     if (!r->bad && !(k == SRV_FWD_PROPOSE || k == SRV_FWD_READ || k == SRV_FWD_OP ||
                      k == SRV_FWD_RENEW || (req && k == SRV_FWD_INFO))) {
         r->off--;
-        fail(r, "unknown %s kind %u", req ? "request" : "answer", k);
+        srv_rd_fail(r, "unknown %s kind %u", req ? "request" : "answer", k);
         return 0;
     }
     return (enum srv_fwd_kind)k;
 }
 
-static int rd_end(struct rd *r)
-{
-    if (!r->bad && r->off != r->len)
-        fail(r, "%zu trailing bytes", r->len - r->off);
-    return r->bad ? CN_EPROTO : 0;
-}
-
 int srv_fwd_req_decode(const void *p, size_t len, struct srv_fwd_req *m, char *err, size_t errcap)
 {
-    struct rd r = {.p = p, .len = len, .err = err, .errcap = errcap};
+    struct srv_rd r = {.p = p, .len = len, .err = err, .errcap = errcap};
     if (err && errcap)
         err[0] = '\0';
     memset(m, 0, sizeof(*m));
@@ -290,86 +219,86 @@ int srv_fwd_req_decode(const void *p, size_t len, struct srv_fwd_req *m, char *e
         m->u.info.want_reply = rd_bool(&r, "want_reply");
         rd_peer(&r, &m->u.info.self);
         at = r.off;
-        m->u.info.n = rd_u32(&r, "peer count");
+        m->u.info.n = srv_rd_u32(&r, "peer count");
         if (!r.bad && m->u.info.n > SRV_FWD_MAX_PEERS) {
             r.off = at;
-            fail(&r, "%u peers (at most %u)", m->u.info.n, SRV_FWD_MAX_PEERS);
+            srv_rd_fail(&r, "%u peers (at most %u)", m->u.info.n, SRV_FWD_MAX_PEERS);
         }
         for (uint32_t i = 0; i < m->u.info.n && !r.bad; i++)
             rd_peer(&r, &m->u.info.peers[i]);
         break;
     case SRV_FWD_PROPOSE:
-        m->req_id = rd_u64(&r, "request id");
-        m->u.propose.term = rd_u64(&r, "term");
-        m->u.propose.epoch = rd_u64(&r, "epoch");
-        m->u.propose.floor = rd_u64(&r, "floor");
-        m->u.propose.cmd = rd_bytes(&r, &m->u.propose.cmd_len, "command");
+        m->req_id = srv_rd_u64(&r, "request id");
+        m->u.propose.term = srv_rd_u64(&r, "term");
+        m->u.propose.epoch = srv_rd_u64(&r, "epoch");
+        m->u.propose.floor = srv_rd_u64(&r, "floor");
+        m->u.propose.cmd = srv_rd_bytes(&r, &m->u.propose.cmd_len, "command");
         break;
     case SRV_FWD_READ: {
-        m->req_id = rd_u64(&r, "request id");
+        m->req_id = srv_rd_u64(&r, "request id");
         at = r.off;
-        uint8_t mode = rd_u8(&r, "read mode");
+        uint8_t mode = srv_rd_u8(&r, "read mode");
         if (!r.bad && mode != SRV_FWD_READ_DEFAULT && mode != SRV_FWD_READ_CONSISTENT) {
             r.off = at;
-            fail(&r, "unknown read mode %u", mode);
+            srv_rd_fail(&r, "unknown read mode %u", mode);
         }
         m->u.read.mode = (enum srv_fwd_read_mode)mode;
         break;
     }
     case SRV_FWD_OP: {
-        m->req_id = rd_u64(&r, "request id");
+        m->req_id = srv_rd_u64(&r, "request id");
         at = r.off;
-        uint8_t op = rd_u8(&r, "operation");
+        uint8_t op = srv_rd_u8(&r, "operation");
         if (!r.bad && op != SRV_FWD_OP_REMOVE && op != SRV_FWD_OP_TRANSFER) {
             r.off = at;
-            fail(&r, "unknown operation %u", op);
+            srv_rd_fail(&r, "unknown operation %u", op);
         }
         m->u.op.op = (enum srv_fwd_op)op;
-        m->u.op.id = rd_u64(&r, "server id");
+        m->u.op.id = srv_rd_u64(&r, "server id");
         rd_str(&r, m->u.op.addr, sizeof(m->u.op.addr), "address");
         break;
     }
     case SRV_FWD_RENEW:
-        m->req_id = rd_u64(&r, "request id");
+        m->req_id = srv_rd_u64(&r, "request id");
         at = r.off;
         rd_str(&r, m->u.renew.session, sizeof(m->u.renew.session), "session id");
         if (!r.bad && !m->u.renew.session[0]) {
             r.off = at;
-            fail(&r, "empty session id");
+            srv_rd_fail(&r, "empty session id");
         }
         break;
     }
-    return rd_end(&r);
+    return srv_rd_end(&r);
 }
 
 int srv_fwd_resp_decode(const void *p, size_t len, struct srv_fwd_resp *m, char *err, size_t errcap)
 {
-    struct rd r = {.p = p, .len = len, .err = err, .errcap = errcap};
+    struct srv_rd r = {.p = p, .len = len, .err = err, .errcap = errcap};
     if (err && errcap)
         err[0] = '\0';
     memset(m, 0, sizeof(*m));
     m->kind = rd_head(&r, false);
-    m->req_id = rd_u64(&r, "request id");
+    m->req_id = srv_rd_u64(&r, "request id");
     size_t at = r.off;
-    uint8_t code = rd_u8(&r, "code");
+    uint8_t code = srv_rd_u8(&r, "code");
     if (!r.bad && code > SRV_FWD_CODE_MAX) {
         r.off = at;
-        fail(&r, "unknown code %u", code);
+        srv_rd_fail(&r, "unknown code %u", code);
     }
     m->code = (enum srv_fwd_code)code;
     if (r.bad)
         return CN_EPROTO;
     if (m->kind == SRV_FWD_PROPOSE) {
-        m->index = rd_u64(&r, "index");
-        m->term = rd_u64(&r, "term");
+        m->index = srv_rd_u64(&r, "index");
+        m->term = srv_rd_u64(&r, "term");
     } else if (m->kind == SRV_FWD_READ) {
-        m->index = rd_u64(&r, "index");
+        m->index = srv_rd_u64(&r, "index");
     } else if (m->kind == SRV_FWD_RENEW) {
         /* nothing after the code */
     } else {
         rd_str(&r, m->msg, sizeof(m->msg), "message");
     }
-    return rd_end(&r);
+    return srv_rd_end(&r);
 }
 
 /* ---- envelope ----------------------------------------------------------- */

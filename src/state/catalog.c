@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -619,6 +620,8 @@ int state__cat_apply_register(struct txn *t, struct cn_dec *d)
         nchecks = i + 1;
     }
     int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
+    if (!rc)
+        state__node_canon(t->s, node.name);
     if (!rc) {
         if (!*node.name)
             rc = einval(t, "Must provide node%s%s", "", "");
@@ -694,6 +697,8 @@ int state__cat_apply_deregister(struct txn *t, struct cn_dec *d)
     int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
     if (!rc && (has_sid > 1 || has_cid > 1 || (!has_sid && *sid) || (!has_cid && *cid)))
         rc = CN_ECORRUPT;
+    if (!rc)
+        state__node_canon(t->s, node);
     bool found = false;
     if (!rc && !has_sid && !has_cid) {
         /* deleteNodeTxn: an unknown node is a successful no-op. */
@@ -732,6 +737,8 @@ int state__cat_apply_check_status(struct txn *t, struct cn_dec *d)
     char *status = d->err ? NULL : cn_dec_strdup(d);
     char *output = d->err ? NULL : cn_dec_strdup(d);
     int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
+    if (!rc)
+        state__node_canon(t->s, node);
     struct chk_rec *c = rc ? NULL : find_chk(t->s, node, cid);
     if (!rc && !c) {
         rc = state__tx_error(t, 0, "check \"%s\" on node \"%s\" doesn't exist", cid, node);
@@ -787,6 +794,22 @@ const struct state_node *state_node_lookup(const struct state *s, const char *na
         if (ascii_case_eq(NODE(a)->n.name, name))
             return &NODE(a)->n;
     return NULL;
+}
+
+void state__node_canon(const struct state *s, char *name)
+{
+    if (!name || !*name || find_node(s, name))
+        return;
+    /* Every node has an entry in the (case-folded) name index and entries are
+     * never dropped: no entry, no node of that name in any spelling. */
+    if (!state__avl_find(s->node_names, name, &state__name_ops))
+        return;
+    const struct state_node *n = state_node_lookup(s, name);
+    if (!n)
+        return;
+    size_t len = strlen(name);
+    CN_ASSERT(strlen(n->name) == len); /* ASCII case folding keeps the length */
+    memcpy(name, n->name, len);
 }
 
 void state_nodes_foreach(const struct state *s, state_node_cb cb, void *arg)

@@ -264,6 +264,9 @@ int state__cattxn_apply(struct txn *t, struct cn_dec *d)
     /* txnDispatch: every op runs and every failure is reported. */
     bool failed = false;
     for (uint32_t i = 0; i < n; i++) {
+        /* after the ops before it: a node set earlier in the txn counts */
+        state__node_canon(t->s,
+                          ops[i].kind == STATE_CAT_CHECK ? ops[i].check.node : ops[i].node.name);
         int r = run_op(t, i, &ops[i]);
         if (r == 1)
             failed = true;

@@ -278,6 +278,8 @@ int state__sess_apply_create(struct txn *t, struct cn_dec *d)
         rc = einval(t, "Invalid session TTL or lock delay%s%s", "", "");
     if (!rc && state__sess_find(t->s, v.id))
         rc = einval(t, "Session ID '%s' already exists%s", v.id, "");
+    if (!rc)
+        state__node_canon(t->s, v.node);
     if (!rc && !state_node_get(t->s, v.node))
         rc = einval(t, "Missing node registration%s%s", "", "");
     for (size_t i = 0; !rc && i < v.n_node_checks; i++)

@@ -267,6 +267,13 @@ struct name_rec *state__name_touch(struct txn *t, struct avl **root, const char 
 int state__kv_apply_txn(struct txn *t, struct cn_dec *d);
 int state__kv_apply_reap(struct txn *t, struct cn_dec *d);
 int state__cat_apply_register(struct txn *t, struct cn_dec *d);
+/* Writes name nodes the way reads find them (Consul's node index is
+ * lower-cased): a name equal to a live node's ignoring ASCII case means that
+ * node. `name` (a decoded copy the caller owns; NULL allowed) is rewritten in
+ * place to the stored spelling, which has the same length. The exact name
+ * wins, so a state that already holds two spellings keeps both reachable.
+ * Depends on the state only: every server rewrites alike. */
+void state__node_canon(const struct state *s, char *name);
 int state__cat_apply_deregister(struct txn *t, struct cn_dec *d);
 int state__cat_apply_check_status(struct txn *t, struct cn_dec *d);
 int state__sess_apply_create(struct txn *t, struct cn_dec *d);

@@ -301,7 +301,7 @@ MATRIX = [
     ("PUT", "/v1/event/fire/m-ev", None, "write"),
     ("PUT", "/v1/session/create", {"Name": "s"}, "write"),
     ("GET", "/v1/session/node/acl1", None, "read"),
-    ("GET", "/v1/query", None, "read"),
+    ("GET", "/v1/query", None, "any"),  # filtered per query name (test_query_acl.py)
     ("GET", "/v1/acl/tokens", None, "aclread"),
     ("PUT", "/v1/acl/policy", {"Name": "never", "Rules": ""}, "mgmt"),
     ("GET", "/v1/status/leader", None, "any"),

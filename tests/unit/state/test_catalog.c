@@ -371,6 +371,77 @@ static void test_names_ignore_case(void **st)
     assert_int_equal(state_service_index(s, "Postgres"), 5);
 }
 
+static int count_nodes_cb(void *arg, const struct state_node *n)
+{
+    (void)n;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Writes name nodes ignoring ASCII case too (Consul's node index is
+ * lower-cased on write): register, check status, deregister, sessions and
+ * catalog txn ops naming "NODE-A" reach "node-a", and the stored spelling
+ * stays the first one. */
+static void test_writes_match_node_case(void **st)
+{
+    struct state *s = *st;
+    struct reg_fixture f;
+    reg_init(&f, "node-a", "10.0.0.1");
+    assert_int_equal(reg_apply(s, 3, &f, NULL), 0);
+    reg_init(&f, "Node-A", "10.0.0.2");
+    reg_service(&f, "web1", "web", 80);
+    reg_check(&f, "web-c", "web1", "passing");
+    assert_int_equal(reg_apply(s, 4, &f, NULL), 0);
+    int n = 0;
+    state_nodes_foreach(s, count_nodes_cb, &n);
+    assert_int_equal(n, 1);
+    assert_null(state_node_get(s, "Node-A"));
+    const struct state_node *node = state_node_get(s, "node-a");
+    assert_non_null(node);
+    assert_string_equal(node->address, "10.0.0.2");
+    assert_int_equal(node->create_index, 3);
+    assert_non_null(state_service_get(s, "node-a", "web1"));
+    assert_non_null(state_check_get(s, "node-a", "web-c"));
+    /* check status by another spelling */
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(state_cmd_check_status(&b, "NODE-A", "web-c", "critical", "down"), 0);
+    assert_int_equal(apply_buf(s, 5, &b, NULL), 0);
+    assert_string_equal(state_check_get(s, "node-a", "web-c")->status, "critical");
+    /* a session on "NODE-a" belongs to node-a */
+    struct state_session v;
+    memset(&v, 0, sizeof(v));
+    v.id = (char *)"11111111-0000-0000-0000-000000000001";
+    v.name = v.ttl = (char *)"";
+    v.node = (char *)"NODE-a";
+    v.behavior = (char *)"release";
+    assert_int_equal(state_cmd_session_create(&b, &v), 0);
+    assert_int_equal(apply_buf(s, 6, &b, NULL), 0);
+    assert_string_equal(state_session_get(s, v.id)->node, "node-a");
+    /* a catalog txn node set by another spelling updates the node */
+    struct state_cat_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = STATE_CAT_NODE;
+    op.verb = STATE_CAT_SET;
+    op.node.name = (char *)"NoDe-A";
+    op.node.address = (char *)"10.0.0.3";
+    assert_int_equal(state_cmd_cat_txn(&b, &op, 1), 0);
+    assert_int_equal(apply_buf(s, 7, &b, NULL), 0);
+    n = 0;
+    state_nodes_foreach(s, count_nodes_cb, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(state_node_get(s, "node-a")->address, "10.0.0.3");
+    /* deregistering the service, then the node, by other spellings */
+    assert_int_equal(dereg(s, 8, "NODE-A", "web1", NULL, NULL), 0);
+    assert_null(state_service_get(s, "node-a", "web1"));
+    assert_int_equal(dereg(s, 9, "Node-a", NULL, NULL, NULL), 0);
+    assert_null(state_node_get(s, "node-a"));
+    assert_null(state_session_get(s, v.id));
+    /* once gone, a new registration takes its own spelling */
+    reg_init(&f, "NODE-A", "10.0.0.4");
+    assert_int_equal(reg_apply(s, 10, &f, NULL), 0);
+    assert_non_null(state_node_get(s, "NODE-A"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deregister, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_ignore_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_match_node_case, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
