@@ -25,6 +25,7 @@
 #include "agent/defs.h"
 #include "agent/filedefs.h"
 #include "agent/lan.h"
+#include "agent/wan.h"
 #include "agent/watches.h"
 #include "local/local.h"
 #include "api/api.h"
@@ -54,6 +55,7 @@ struct agent {
     struct ui *ui;             /* in front of api: the web UI and "/" */
     struct dns_server *dns;    /* NULL when -dns-port=-1 */
     struct agent_lan *lan;     /* LAN gossip; NULL when -serf-lan-port=-1 or -dev */
+    struct agent_wan *wan;     /* WAN pool and routes; NULL on a client, -dev, serf_wan -1 */
     uint64_t dns_query_rng;    /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
@@ -361,6 +363,8 @@ static void http_stopped(void *arg)
     local_free(ag->local);
     ag->local = NULL;
     api_stop(ag->api); /* its session timers read the server */
+    agent_wan_stop(ag->wan);
+    ag->wan = NULL;
     agent_lan_stop(ag->lan);
     ag->lan = NULL;
     srv_close(ag->srv);
@@ -530,11 +534,19 @@ static void on_gossip_left(void *arg)
 
 /* api_config.on_leave: Consul's agent shuts down after a graceful leave,
  * announced to the gossip pool first (members see it "left"). */
-static void on_left(void *arg)
+static void on_wan_left(void *arg)
 {
     struct agent *ag = arg;
     if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
         agent_lan_leave(ag->lan, on_gossip_left, ag);
+}
+
+static void on_left(void *arg)
+{
+    struct agent *ag = arg;
+    /* A server leaves the WAN pool first, then the LAN (Consul's server). */
+    if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
+        agent_wan_leave(ag->wan, on_wan_left, ag);
 }
 
 /* -join: none of the addresses answered (Consul's agent does not start). */
@@ -856,6 +868,22 @@ static int run(struct agent *ag)
         cn_error("agent", "cannot start gossip: %s", err);
         goto out_local;
     }
+    struct agent_wan_options wo = {
+        .cfg = c,
+        .node_id = ag->node_id,
+        .advertise = ag->advertise,
+        .server_port = (int)c->server_port,
+        .tls = ag->tls.rpc,
+        .tls_outgoing = ag->tls.rpc_outgoing,
+        .tls_verify_hostname = ag->tls.rpc_server_hostname,
+        .on_fatal = on_join_fatal,
+        .fatal_arg = ag,
+    };
+    ag->wan = agent_wan_start(&ag->loop, &wo, &rc, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start WAN gossip: %s", err);
+        goto out_local;
+    }
     if (ag->client && ag->lan &&
         gossip_net_subscribe(agent_lan_net(ag->lan), on_gossip_event, ag) != 0) {
         cn_error("agent", "out of memory");
@@ -909,6 +937,9 @@ static int run(struct agent *ag)
         cn_error("agent", "out of memory");
         goto out_local;
     }
+    struct api_wan aw;
+    agent_wan_api(ag->wan, &aw);
+    api_set_wan(ag->api, &aw);
     if (!ag->client && api_serve_clients(ag->api)) {
         cn_error("agent", "out of memory");
         rc = CN_ENOMEM;
@@ -1074,6 +1105,8 @@ out_dns:
 out_api:
     api_free(ag->api);
 out_local:
+    agent_wan_stop(ag->wan);
+    ag->wan = NULL;
     agent_lan_stop(ag->lan);
     ag->lan = NULL;
     local_free(ag->local);

@@ -77,8 +77,16 @@ struct agent_config {
     size_t nretry_join;
     char *start_join[16]; /* -join / start_join: gossip addresses, once */
     size_t nstart_join;
-    char *serf_lan_bind; /* "": bind_addr */
-    char *encrypt;       /* base64 gossip key, "" none */
+    char *retry_join_wan[16]; /* WAN gossip addresses of other datacenters' servers */
+    size_t nretry_join_wan;
+    char *start_join_wan[16]; /* -join-wan / start_join_wan: once */
+    size_t nstart_join_wan;
+    char *serf_wan_bind; /* "": bind_addr */
+    int64_t serf_wan_port;
+    int64_t wan_gossip_nodes, wan_retransmit_mult, wan_suspicion_mult;
+    char *wan_gossip_interval, *wan_probe_interval, *wan_probe_timeout; /* Go durations */
+    char *serf_lan_bind;                                                /* "": bind_addr */
+    char *encrypt; /* base64 gossip key, "" none */
     int64_t gossip_nodes, retransmit_mult, suspicion_mult;
     char *gossip_interval, *probe_interval, *probe_timeout; /* Go durations */
     int64_t kv_max_value_size;

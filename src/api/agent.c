@@ -170,8 +170,9 @@ static int member_cb(void *arg, const struct gossip_member *m)
  * (every status: alive, leaving, left, failed, as Serf keeps them until
  * reaped). ?segment= keeps the members of one network segment (cairn has
  * only the default one, ""); "_all" (Consul's AllSegments) or no parameter:
- * all. ?wan: cairn has no WAN pool; this server alone, as Consul's WAN
- * members name it (node.dc). */
+ * all. ?wan: the WAN pool of servers (members named NODE.DC); a server
+ * without one (serf_wan -1) lists itself alone under that name, a client
+ * agent nothing. */
 static void h_members(struct api_ctx *c)
 {
     int wan = api_flag(c, "wan");
@@ -186,7 +187,12 @@ static void h_members(struct api_ctx *c)
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     cn_jsonw_arr_open(&w);
-    if (wan > 0 || !c->api->cfg.gossip) {
+    if (wan > 0 && c->api->wan.gossip) {
+        struct member_walk x = {&w, NULL};
+        gossip_foreach(gossip_net_core(c->api->wan.gossip), member_cb, &x);
+    } else if (wan > 0 && srv_is_client(c->api->srv)) {
+        /* Consul: a client agent is in no WAN pool; its list is empty. */
+    } else if (wan > 0 || !c->api->cfg.gossip) {
         if (wan > 0 || !segment || !*segment)
             json_member(c, &w, wan > 0);
     } else {

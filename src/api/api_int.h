@@ -43,6 +43,7 @@ struct api {
     struct api_connect *connect; /* connect_ca.c */
     struct api_remote *remote;   /* remote.c: client agents' requests served here */
     struct api_cache *cache;     /* cache.c; NULL when disabled */
+    struct api_wan wan;          /* other datacenters (forward.c); route NULL: none */
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -50,6 +51,11 @@ struct api {
 bool api__client_local(const char *path);
 /* Forward req to a server; its answer is sent back as it came. */
 void api__forward(struct api *a, struct http_req *req);
+/* ?dc=: forward req to a server of datacenter dc through the WAN router
+ * (answers 500 "No path to datacenter" when there is none). */
+void api__forward_dc(struct api *a, struct http_req *req, const char *dc);
+/* May ?dc= name another datacenter on this path (forwarded)? */
+bool api__dc_route(const char *path);
 /* Abort every client request served here; stop serving them. */
 void api__remote_free(struct api *a);
 

@@ -313,6 +313,17 @@ void api_handle(void *arg, struct http_req *req)
     api__metrics_tag(req, r);
     if (parse_common(c))
         return;
+    /* ?dc= another datacenter: its servers answer (Consul's forwardDC), with
+     * its ACLs, blocking and consistency; the token and headers go along. */
+    const char *dc = api_param(c, "dc");
+    if (dc && *dc && strcmp(dc, a->cfg.datacenter) != 0 && api__dc_route(req->path)) {
+        char dcname[API_DC_MAX];
+        snprintf(dcname, sizeof(dcname), "%s", dc);
+        api__ctx_free(c);
+        req->user = NULL;
+        api__forward_dc(a, req, dcname);
+        return;
+    }
     if (check_scope(c) || !api__acl_enter(c) || maybe_unknown_peer(c))
         return;
     if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
