@@ -653,6 +653,15 @@ static int validate(struct agent *ag, char *err, size_t errcap)
                  (long long)c->serf_lan_port);
         return CN_EINVAL;
     }
+    if (!c->dev && !ag->client && c->serf_lan_port >= 0 && c->serf_wan_port >= 0 &&
+        (c->serf_wan_port == c->server_port || c->serf_wan_port == c->serf_lan_port)) {
+        snprintf(err, errcap,
+                 "-serf-wan-port %lld is the %s port too: the WAN gossip needs a port of its own "
+                 "(or -serf-wan-port=-1 to run without it)",
+                 (long long)c->serf_wan_port,
+                 c->serf_wan_port == c->server_port ? "server" : "LAN gossip");
+        return CN_EINVAL;
+    }
     const char *adv = c->advertise_addr && *c->advertise_addr ? c->advertise_addr : c->bind_addr;
     if (!strcmp(adv, "0.0.0.0") || !strcmp(adv, "::"))
         adv = "127.0.0.1";

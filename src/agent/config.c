@@ -138,7 +138,7 @@ static const struct opt opts[] = {
      "LAN gossip port, UDP and TCP (-1 disables gossip: members lists this agent only)."},
     {"serf-wan-port", "ports.serf_wan", OPT_INT, OFF(serf_wan_port), "8302", -1, 65535,
      "WAN gossip port of a server, UDP and TCP: the pool of every datacenter's servers "
-     "(-1 disables it: no other datacenter is reachable)."},
+     "(-1 disables it, as does -serf-lan-port=-1: no other datacenter is reachable)."},
     {"log-level", "log_level", OPT_STR, OFF(log_level), "info", 0, 0,
      "trace, debug, info, warn or error."},
     {"log-json", "log_json", OPT_BOOL, OFF(log_json), "false", 0, 0,

@@ -151,7 +151,8 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
 {
     const struct agent_config *c = o->cfg;
     *rc = 0;
-    if (!c->server || c->dev || c->serf_wan_port < 0)
+    /* -serf-lan-port=-1 runs without gossip at all: no WAN pool either. */
+    if (!c->server || c->dev || c->serf_wan_port < 0 || c->serf_lan_port < 0)
         return NULL;
     struct agent_wan *w = cn_calloc(1, sizeof(*w));
     if (!w) {

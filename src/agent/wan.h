@@ -40,7 +40,7 @@ struct agent_wan_options {
 #define AGENT_WAN_HOLD_MS 2000
 
 /* NULL with *rc = 0 when there is no WAN pool (a client agent, -dev,
- * serf_wan -1); NULL with *rc < 0 and err on failure. */
+ * serf_wan -1, or serf_lan -1: no gossip at all); NULL with *rc < 0 and err on failure. */
 struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_options *o, int *rc,
                                   char *err, size_t errcap);
 /* Close the pool and every route (requests in flight fail with
