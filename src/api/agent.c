@@ -217,6 +217,19 @@ static int count_ttl(void *arg, const struct state_check *chk)
     return 0;
 }
 
+struct wan_count {
+    uint64_t members, failed, left;
+};
+
+static int wan_count_cb(void *arg, const struct gossip_member *m)
+{
+    struct wan_count *x = arg;
+    x->members++;
+    x->failed += m->status == GOSSIP_FAILED;
+    x->left += m->status == GOSSIP_LEFT;
+    return 0;
+}
+
 static void h_self(struct api_ctx *c)
 {
     const struct api_config *cfg = &c->api->cfg;
@@ -308,6 +321,23 @@ static void h_self(struct api_ctx *c)
     kstat(&w, "invalidations", cs.invalidations);
     kstat(&w, "mismatches", cs.mismatches);
     cn_jsonw_obj_close(&w);
+    if (c->api->wan.gossip) {
+        /* Consul's serf_wan group (serf.Stats), and what the pool refused. */
+        struct gossip_net_stats gs;
+        gossip_net_get_stats(c->api->wan.gossip, &gs);
+        struct wan_count wc = {0, 0, 0};
+        gossip_foreach(gossip_net_core(c->api->wan.gossip), wan_count_cb, &wc);
+        cn_jsonw_key(&w, "serf_wan");
+        cn_jsonw_obj_open(&w);
+        kstat(&w, "members", wc.members);
+        kstat(&w, "failed", wc.failed);
+        kstat(&w, "left", wc.left);
+        kstat(&w, "health_score", gs.core.awareness);
+        kstat(&w, "dropped_malformed", gs.core.dropped_malformed);
+        kstat(&w, "dropped_cluster", gs.core.dropped_cluster);
+        kstat(&w, "dropped_key", gs.drop_key);
+        cn_jsonw_obj_close(&w);
+    }
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "acl", "disabled");
@@ -319,7 +349,8 @@ static void h_self(struct api_ctx *c)
         goto runtime;
     }
     cn_jsonw_kstr(&w, "bootstrap", "true");
-    cn_jsonw_kstr(&w, "known_datacenters", "1");
+    size_t ndc = c->api->wan.datacenters ? c->api->wan.datacenters(c->api->wan.arg, NULL, 0) : 1;
+    kstat(&w, "known_datacenters", ndc ? ndc : 1);
     cn_jsonw_kstr(&w, "leader", srv_is_leader(s) ? "true" : "false");
     cn_jsonw_kstr(&w, "leader_addr", srv_leader_addr(s));
     cn_jsonw_kstr(&w, "server", "true");
