@@ -56,6 +56,11 @@ void api__forward(struct api *a, struct http_req *req);
 void api__forward_dc(struct api *a, struct http_req *req, const char *dc);
 /* May ?dc= name another datacenter on this path (forwarded)? */
 bool api__dc_route(const char *path);
+struct api_ctx;
+/* GET /v1/query/:id/execute with no healthy instance here and a Failover
+ * the WAN routes can serve: taken (answered later, query_failover.c);
+ * false: the usual read answers. */
+bool api__query_failover(struct api_ctx *c);
 /* Abort every client request served here; stop serving them. */
 void api__remote_free(struct api *a);
 

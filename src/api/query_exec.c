@@ -206,3 +206,14 @@ int api_query_execute(const struct state *st, struct api_query_exec *x, char *er
         api_query_exec_free(x);
     return rc;
 }
+
+int api__query_run(const struct state *st, struct api_query_exec *x, const struct api_pq *q)
+{
+    x->inst = NULL;
+    x->ninst = 0;
+    x->service = x->dns_ttl = x->query_id = NULL;
+    int rc = run(st, x, q);
+    if (rc)
+        api_query_exec_free(x);
+    return rc;
+}

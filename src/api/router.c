@@ -326,6 +326,8 @@ void api_handle(void *arg, struct http_req *req)
     }
     if (check_scope(c) || !api__acl_enter(c) || maybe_unknown_peer(c))
         return;
+    if (api__query_failover(c))
+        return;
     if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
         api_run_read(c);
     else if (r->handle)

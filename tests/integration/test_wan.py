@@ -329,3 +329,65 @@ def test_three_dcs_one_with_three_servers(cluster_factory, agent_factory, tmp_pa
     for _ in range(5):
         r = a2.get("/v1/kv/three", params={"dc": "dc1", "raw": "1"})
         assert r.status_code == 200 and r.content == b"1", r.text
+
+
+def _reg(a, node, status):
+    r = a.put_json("/v1/catalog/register", {
+        "Node": node, "Address": "10.9.0.1",
+        "Service": {"ID": "db", "Service": "db", "Port": 5432},
+        "Check": {"CheckID": "db-ok", "ServiceID": "db", "Name": "db", "Status": status}})
+    assert r.status_code == 200, r.text
+
+
+def test_prepared_query_failover_to_other_datacenters(agent_factory, tmp_path):
+    a1 = dc_server(agent_factory, tmp_path, "q1", "dc1")
+    a2 = dc_server(agent_factory, tmp_path, "q2", "dc2", join=a1)
+    a3 = dc_server(agent_factory, tmp_path, "q3", "dc3", join=a1)
+    wait_wan([a1, a2, a3], {"q1.dc1", "q2.dc2", "q3.dc3"})
+    _reg(a1, "db-dc1", "passing")
+    _reg(a2, "db-dc2", "critical")
+    _reg(a3, "db-dc3", "passing")
+    r = a1.request("POST", "/v1/query", json={
+        "Name": "db", "Service": {"Service": "db", "Failover": {
+            "Datacenters": ["dc1", "nope", "dc2", "dc3"]}}})
+    assert r.status_code == 200, r.text
+    r = a1.request("POST", "/v1/query", json={
+        "Name": "db-near", "Service": {"Service": "db", "Failover": {"NearestN": 1}}})
+    assert r.status_code == 200, r.text
+
+    def execute(name="db", **params):
+        r = a1.get("/v1/query/%s/execute" % name, params=params)
+        assert r.status_code == 200, r.text
+        j = r.json()
+        return j["Datacenter"], j["Failovers"], [n["Node"]["Node"] for n in j["Nodes"]]
+
+    assert execute() == ("dc1", 0, ["db-dc1"])
+    # dc1's instance critical: dc2 (listed first, also critical) then dc3
+    _reg(a1, "db-dc1", "critical")
+    assert execute() == ("dc3", 2, ["db-dc3"])
+    # NearestN 1: the first datacenter after the local one (router order:
+    # by name until coordinates order them): dc2, critical there too
+    dc, fo, nodes = execute("db-near")
+    assert (fo, nodes) == (1, [])
+    # dc2 healthy: it answers now, first in the list
+    _reg(a2, "db-dc2", "passing")
+    assert execute() == ("dc2", 1, ["db-dc2"])
+    assert execute("db-near") == ("dc2", 1, ["db-dc2"])
+    assert execute(limit="1") == ("dc2", 1, ["db-dc2"])
+    # and back home when dc1's instance returns
+    _reg(a1, "db-dc1", "passing")
+    assert execute() == ("dc1", 0, ["db-dc1"])
+    # a dark datacenter in the list is passed over
+    _reg(a1, "db-dc1", "critical")
+    os.kill(a2.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: execute()[0] == "dc3", timeout=30, what="failover past dark dc2")
+        assert time.monotonic() - t0 < 30
+        assert execute() == ("dc3", 2, ["db-dc3"])
+    finally:
+        os.kill(a2.pid, signal.SIGCONT)
+    # Failover.Targets (peering) is still refused
+    r = a1.request("POST", "/v1/query", json={
+        "Name": "t", "Service": {"Service": "db", "Failover": {"Targets": [{"Peer": "p"}]}}})
+    assert r.status_code == 400 and "peering" in r.text
