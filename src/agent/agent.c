@@ -731,6 +731,15 @@ static uint32_t dur_s(const char *text)
     return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
+/* POST /v1/internal/dns of another datacenter's DNS interface: this
+ * server's DNS answer to a query sent there. */
+static size_t dns_answer(void *arg, const uint8_t *q, size_t len, size_t limit, bool small_udp,
+                         uint8_t *out, size_t cap)
+{
+    struct agent *ag = arg;
+    return ag->dns ? dns_server_answer(ag->dns, q, len, limit, small_udp, out, cap) : 0;
+}
+
 static int start_dns(struct agent *ag, char *err, size_t errcap)
 {
     struct agent_config *c = &ag->cfg;
@@ -778,9 +787,16 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .query_exec = dns_query,
         .query_arg = ag,
         .acl_may = c->acl_enabled ? dns_acl_may : NULL,
+        /* SERVICE.service.DC / NODE.node.DC of another datacenter: asked of
+         * it over the WAN route (a server with a WAN pool) */
+        .remote = ag->wan ? agent_wan_dns_remote : NULL,
+        .remote_cancel = agent_wan_dns_cancel,
+        .remote_arg = ag->wan,
     };
     ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);
+    if (!rc)
+        api_set_dns_answer(ag->api, dns_answer, ag);
     if (!rc)
         cn_info("agent", "DNS on %s:%d (UDP and TCP), domain %s", o.host, dns_server_port(ag->dns),
                 c->domain);

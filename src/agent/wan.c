@@ -442,6 +442,76 @@ static size_t datacenters(void *arg, char (*out)[API_DC_MAX], size_t cap)
     return k;
 }
 
+/* ---- DNS for other datacenters ------------------------------------------------------ */
+
+struct wan_dnsq {
+    struct agent_wan *w;
+    char dc[WAN_DC_MAX];
+    struct srv *to;
+    uint64_t handle;
+    void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n);
+    void *ctx;
+};
+
+static void on_dns_answer(void *arg, int rc, const struct srv_cl_resp *m)
+{
+    struct wan_dnsq *d = arg;
+    report(d->w, d->dc, rc);
+    if (!rc && m->status != 200)
+        rc = CN_EPROTO;
+    d->done(d->ctx, rc, rc ? NULL : (const uint8_t *)m->body, rc ? 0 : m->body_len);
+    cn_free(d);
+}
+
+int agent_wan_dns_remote(void *arg, const char *dc, const uint8_t *q, size_t len, size_t limit,
+                         bool small_udp,
+                         void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n),
+                         void *ctx, uint64_t *handle)
+{
+    struct agent_wan *w = arg;
+    struct srv *to = NULL;
+    int rc = route(w, dc, &to);
+    if (rc)
+        return rc;
+    struct wan_dnsq *d = cn_calloc(1, sizeof(*d));
+    if (!d)
+        return CN_ENOMEM;
+    d->w = w;
+    snprintf(d->dc, sizeof(d->dc), "%s", dc);
+    d->to = to;
+    d->done = done;
+    d->ctx = ctx;
+    char target[96];
+    snprintf(target, sizeof(target), "/v1/internal/dns?limit=%zu%s", limit,
+             small_udp ? "&small_udp=1" : "");
+    struct srv_cl_req m;
+    memset(&m, 0, sizeof(m));
+    m.method = "POST";
+    m.method_len = 4;
+    m.target = target;
+    m.target_len = strlen(target);
+    m.hdrs[m.nhdrs++] = (struct srv_cl_hdr){"Content-Type", "application/octet-stream", 12, 24};
+    m.body = q;
+    m.body_len = len;
+    rc = srv_client_http(to, &m, true, on_dns_answer, d, &d->handle);
+    if (rc) {
+        cn_free(d);
+        return rc;
+    }
+    *handle = (uint64_t)(uintptr_t)d;
+    return 0;
+}
+
+void agent_wan_dns_cancel(void *arg, uint64_t handle)
+{
+    (void)arg;
+    struct wan_dnsq *d = (struct wan_dnsq *)(uintptr_t)handle;
+    if (!d)
+        return;
+    srv_client_cancel(d->to, d->handle);
+    cn_free(d);
+}
+
 void agent_wan_api(struct agent_wan *w, struct api_wan *out)
 {
     memset(out, 0, sizeof(*out));

@@ -50,6 +50,13 @@ struct gossip_net *agent_wan_net(struct agent_wan *w); /* NULL ok -> NULL */
 /* Graceful leave of the WAN pool: cb once announced (or after 2 s). NULL w:
  * cb at once. */
 void agent_wan_leave(struct agent_wan *w, void (*cb)(void *arg), void *arg);
+/* dns_options.remote / remote_cancel (arg: the agent_wan): a DNS query for
+ * another datacenter sent over its route as POST /v1/internal/dns. */
+int agent_wan_dns_remote(void *arg, const char *dc, const uint8_t *q, size_t len, size_t limit,
+                         bool small_udp,
+                         void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n),
+                         void *ctx, uint64_t *handle);
+void agent_wan_dns_cancel(void *arg, uint64_t handle);
 /* The router for api_set_wan (w may be NULL: no other datacenter). */
 void agent_wan_api(struct agent_wan *w, struct api_wan *out);
 

@@ -123,6 +123,12 @@ struct api_wan {
 };
 /* Install the router (copied; NULL: none). */
 void api_set_wan(struct api *a, const struct api_wan *w);
+/* POST /v1/internal/dns (another datacenter's DNS interface asking this
+ * one, agent/wan.c): fn answers a raw query from this server's DNS
+ * interface (dns_server_answer); NULL: 404-like refusal. */
+typedef size_t (*api_dns_answer_fn)(void *arg, const uint8_t *q, size_t len, size_t limit,
+                                    bool small_udp, uint8_t *out, size_t cap);
+void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg);
 
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);

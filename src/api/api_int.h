@@ -37,13 +37,15 @@ struct api {
     uv_loop_t *loop;
     struct srv *srv;
     struct local *local;
-    struct api_config cfg;       /* strings owned (copied) */
-    uint64_t rng;                /* xorshift state for query jitter */
-    struct api_sess *sess;       /* session_ttl.c */
-    struct api_connect *connect; /* connect_ca.c */
-    struct api_remote *remote;   /* remote.c: client agents' requests served here */
-    struct api_cache *cache;     /* cache.c; NULL when disabled */
-    struct api_wan wan;          /* other datacenters (forward.c); route NULL: none */
+    struct api_config cfg;        /* strings owned (copied) */
+    uint64_t rng;                 /* xorshift state for query jitter */
+    struct api_sess *sess;        /* session_ttl.c */
+    struct api_connect *connect;  /* connect_ca.c */
+    struct api_remote *remote;    /* remote.c: client agents' requests served here */
+    struct api_cache *cache;      /* cache.c; NULL when disabled */
+    struct api_wan wan;           /* other datacenters (forward.c); route NULL: none */
+    api_dns_answer_fn dns_answer; /* POST /v1/internal/dns (forward.c) */
+    void *dns_arg;
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -149,6 +151,7 @@ extern const struct api_route api_session_routes[];  /* session.c */
 extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
+extern const struct api_route api_wan_routes[];       /* forward.c: /v1/internal/dns */
 extern const struct api_route api_intention_routes[]; /* intention.c: /v1/connect/intentions */
 /* The intention deciding source => destination in st: the first match in
  * evaluation order, or NULL (the default decides); *err CN_ENOMEM. */

@@ -196,3 +196,45 @@ void api_set_wan(struct api *a, const struct api_wan *w)
     else
         memset(&a->wan, 0, sizeof(a->wan));
 }
+
+void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg)
+{
+    a->dns_answer = fn;
+    a->dns_arg = arg;
+}
+
+/* ---- POST /v1/internal/dns[?limit=N][&small_udp=1] --------------------------------
+ * cairn's form of the RPC Consul's DNS makes to another datacenter: the body
+ * is a DNS query as a client sent it to that datacenter's agent; the answer
+ * is this server's DNS answer (application/octet-stream). */
+static void h_internal_dns(struct api_ctx *c)
+{
+    struct api *a = c->api;
+    if (!a->dns_answer) {
+        api_error(c, 500, "this server runs no DNS interface");
+        return;
+    }
+    uint64_t limit = 512;
+    if (api_param_u64(c, "limit", &limit) < 0 || limit < 512 || limit > 65535) {
+        api_error(c, 400, "Invalid limit");
+        return;
+    }
+    int small = api_flag(c, "small_udp");
+    if (small < 0) {
+        api_error(c, 400, "Invalid value for small_udp");
+        return;
+    }
+    static uint8_t out[65535];
+    size_t n = a->dns_answer(a->dns_arg, (const uint8_t *)c->req->body, c->req->body_len,
+                             (size_t)limit, small > 0, out, sizeof(out));
+    if (n == 0) {
+        api_error(c, 400, "not a DNS query");
+        return;
+    }
+    api_reply_raw(c, 200, "application/octet-stream", out, n);
+}
+
+const struct api_route api_wan_routes[] = {
+    {"/v1/internal/dns", false, API_POST, NULL, h_internal_dns, API_ACL_OPEN, API_ACL_OPEN},
+    {NULL, false, 0, NULL, NULL, 0, 0},
+};

@@ -391,3 +391,44 @@ def test_prepared_query_failover_to_other_datacenters(agent_factory, tmp_path):
     r = a1.request("POST", "/v1/query", json={
         "Name": "t", "Service": {"Service": "db", "Failover": {"Targets": [{"Peer": "p"}]}}})
     assert r.status_code == 400 and "peering" in r.text
+
+
+def test_dns_names_of_another_datacenter(two_dcs):
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+    a1, a2 = two_dcs
+    for node, addr, status in (("web-a", "10.2.0.1", "passing"), ("web-b", "10.2.0.2", "critical")):
+        r = a2.put_json("/v1/catalog/register", {
+            "Node": node, "Address": addr,
+            "Service": {"ID": "web", "Service": "web", "Port": 8080},
+            "Check": {"CheckID": "web", "ServiceID": "web", "Name": "web", "Status": status}})
+        assert r.status_code == 200, r.text
+
+    def ask(agent, name, rdtype="A", tcp=False):
+        m = dns.message.make_query(name, rdtype, use_edns=False)
+        f = dns.query.tcp if tcp else dns.query.udp
+        return f(m, "127.0.0.1", port=agent.dns_port, timeout=10)
+
+    def rr(resp, rdtype):
+        t = dns.rdatatype.from_text(rdtype)
+        return [x for s in resp.answer if s.rdtype == t for x in s]
+
+    # dc1's agent answers for dc2 through dc2's servers: only the healthy one
+    r = ask(a1, "web.service.dc2.consul")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert [x.address for x in rr(r, "A")] == ["10.2.0.1"]
+    r = ask(a1, "web.service.dc2.consul", "SRV", tcp=True)
+    srv = rr(r, "SRV")
+    assert [(x.port, str(x.target)) for x in srv] == [(8080, "web-a.node.dc2.consul.")]
+    r = ask(a1, "web-b.node.dc2.consul")
+    assert [x.address for x in rr(r, "A")] == ["10.2.0.2"]
+    # dc1's own catalog has no such service
+    assert ask(a1, "web.service.consul").rcode() == dns.rcode.NXDOMAIN
+    # unknown datacenter: SERVFAIL at once (no path)
+    t0 = time.monotonic()
+    assert ask(a1, "web.service.nope.consul").rcode() == dns.rcode.SERVFAIL
+    assert time.monotonic() - t0 < 2
+    # unknown name in dc2: dc2's NXDOMAIN
+    assert ask(a1, "nothing.service.dc2.consul").rcode() == dns.rcode.NXDOMAIN
