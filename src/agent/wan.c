@@ -61,6 +61,8 @@ struct agent_wan {
     uint64_t rng;
 };
 
+static void on_wan_event(void *arg, const struct gossip_event *e);
+
 /* ---- joins ----------------------------------------------------------------------- */
 
 static void on_join_done(void *arg, int rc, const char *why)
@@ -233,6 +235,7 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
         cn_free(w);
         return NULL;
     }
+    gossip_net_subscribe(w->net, on_wan_event, w);
     uv_timer_init(loop, &w->retry);
     w->retry.data = w;
     for (size_t i = 0; i < c->nstart_join_wan && w->njoins < 32; i++) {
@@ -429,6 +432,48 @@ static void report(void *arg, const char *dc, int rc)
     d->dark = rc == CN_EAGAIN;
 }
 
+/* A server failed or left the WAN pool: its datacenter's route moves on to
+ * the servers still alive, or, with none left, is closed: what was in
+ * flight there answers "No path to datacenter" now instead of at the end of
+ * its own timeouts (the WAN pool noticed first). */
+static void on_wan_event(void *arg, const struct gossip_event *e)
+{
+    struct agent_wan *w = arg;
+    struct wan_server s;
+    if (w->stopping ||
+        (e->type != GOSSIP_EV_FAILED && e->type != GOSSIP_EV_LEFT && e->type != GOSSIP_EV_REAP) ||
+        wan_server_of(&e->m, &s))
+        return;
+    struct wan_dc *d = dc_find(w, s.dc);
+    if (!d)
+        return;
+    size_t n = 0;
+    struct wan_server *sv = members(w, &n);
+    if (!sv)
+        return;
+    const char *addrs[WAN_MAX_DC_SERVERS];
+    size_t na = wan_dc_servers(sv, n, s.dc, addrs, WAN_MAX_DC_SERVERS);
+    if (na > WAN_MAX_DC_SERVERS)
+        na = WAN_MAX_DC_SERVERS;
+    if (na > 0) {
+        char now[sizeof(d->addrs)];
+        join_addrs(now, sizeof(now), addrs, na);
+        if (strcmp(now, d->addrs) != 0 && srv_client_servers_set(d->srv, addrs, na) == 0)
+            memcpy(d->addrs, now, sizeof(now));
+        cn_free(sv);
+        return;
+    }
+    cn_free(sv);
+    struct srv *dead = d->srv;
+    char dc[WAN_DC_MAX];
+    snprintf(dc, sizeof(dc), "%s", d->dc);
+    size_t i = (size_t)(d - w->dcs);
+    memmove(&w->dcs[i], &w->dcs[i + 1], (w->ndcs - i - 1) * sizeof(w->dcs[0]));
+    w->ndcs--;
+    cn_warn("agent", "datacenter %s: no server alive in the WAN pool: route closed", dc);
+    srv_close(dead); /* requests in flight fail now (No path to datacenter) */
+}
+
 static size_t datacenters(void *arg, char (*out)[API_DC_MAX], size_t cap)
 {
     struct agent_wan *w = arg;
@@ -471,6 +516,15 @@ int agent_wan_dns_remote(void *arg, const char *dc, const uint8_t *q, size_t len
     struct agent_wan *w = arg;
     struct srv *to = NULL;
     int rc = route(w, dc, &to);
+    if (rc == CN_ENOTFOUND) {
+        /* unknown to the WAN pool: no such name (NXDOMAIN); known but with
+         * no server alive: a failure (SERVFAIL) */
+        size_t n = 0;
+        struct wan_server *sv = members(w, &n);
+        bool known = sv && wan_dc_known(sv, n, dc);
+        cn_free(sv);
+        return known ? CN_EAGAIN : CN_ENOTFOUND;
+    }
     if (rc)
         return rc;
     struct wan_dnsq *d = cn_calloc(1, sizeof(*d));

@@ -49,10 +49,14 @@ static void on_answer(void *arg, int rc, const struct srv_cl_resp *m)
         /* Consul's texts: structs.ErrNoServers (for another datacenter:
          * ErrNoDCPath, none of its servers took it); a connection lost under
          * an RPC in flight. */
+        /* For another datacenter anything but a loss in flight is no path:
+         * its route found no server, or was closed (its servers failed in
+         * the WAN pool). */
         reply_text(req, 500,
-                   rc == CN_EAGAIN ? (f->dc[0] ? NO_DC_PATH : "No known Consul servers")
-                   : rc == CN_EIO  ? "rpc error making call: EOF"
-                                   : "agent shutting down");
+                   rc == CN_EIO      ? "rpc error making call: EOF"
+                   : f->dc[0]        ? NO_DC_PATH
+                   : rc == CN_EAGAIN ? "No known Consul servers"
+                                     : "agent shutting down");
         cn_free(f);
         return;
     }

@@ -41,7 +41,8 @@ typedef int (*dns_query_exec)(void *arg, const struct state *st, const char *nam
  * it over its WAN route, and that datacenter's DNS interface answers it from
  * its state (dns_server_answer, with `limit` and `small_udp` as here). 0 and
  * *handle, then done(ctx, 0, answer, n) or done(ctx, rc, NULL, 0) (SERVFAIL)
- * exactly once, later, unless cancelled (then never). */
+ * exactly once, later, unless cancelled (then never); or CN_ENOTFOUND at
+ * once: no such datacenter (NXDOMAIN), another code: SERVFAIL. */
 typedef void (*dns_remote_done)(void *ctx, int rc, const uint8_t *answer, size_t n);
 typedef int (*dns_remote_fn)(void *arg, const char *dc, const uint8_t *q, size_t len, size_t limit,
                              bool small_udp, dns_remote_done done, void *ctx, uint64_t *handle);

@@ -7,6 +7,7 @@
  * SERVFAIL. A TCP client that goes away detaches its questions; stopping the
  * server cancels those in flight (their callbacks never run). */
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -22,6 +23,31 @@ struct dns__rem {
     uint64_t handle;
     uint8_t hdr[DNS_HDR_LEN]; /* the query's header, for SERVFAIL */
 };
+
+/* No such datacenter: this server's own NXDOMAIN (with the SOA), as for any
+ * name it does not know: the resolver again, without the remote path. */
+static void answer_nx(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
+                      bool small_udp, const struct sockaddr *addr, struct dns__conn *conn)
+{
+    struct dns_query dq;
+    int action;
+    size_t n = 0;
+    if (dns_query_decode(q, len, &dq) == DNS_DEC_OK) {
+        s->res.remote = false;
+        n = dns__resolve(&s->res, s->state(s->state_arg), &dq, s->wbuf + 2, DNS_TCP_MAX, limit,
+                         small_udp, (uint32_t)time(NULL), &action);
+        s->res.remote = true;
+        if (action != DNS__ANSWER)
+            n = 0;
+    }
+    if (n) {
+        dns__reply(s, s->wbuf + 2, n, addr, conn);
+    } else {
+        uint8_t h[DNS_HDR_LEN];
+        dns_msg_header_only(q, h, DNS_RC_SERVFAIL);
+        dns__reply(s, h, sizeof(h), addr, conn);
+    }
+}
 
 static void unlink_rem(struct dns__rem *r)
 {
@@ -80,8 +106,13 @@ void dns__remote(struct dns_server *s, const char *dc, const uint8_t *q, size_t 
         r->next->prev = r;
     s->rems = r;
     int rc = s->remote(s->remote_arg, dc, q, len, limit, small_udp, on_done, r, &r->handle);
-    if (rc)
+    if (rc == CN_ENOTFOUND) {
+        unlink_rem(r);
+        cn_free(r);
+        answer_nx(s, q, len, limit, small_udp, addr, conn);
+    } else if (rc) {
         on_done(r, rc, NULL, 0);
+    }
 }
 
 void dns__remote_detach(struct dns_server *s, struct dns__conn *conn)
