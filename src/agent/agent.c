@@ -789,9 +789,9 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .acl_may = c->acl_enabled ? dns_acl_may : NULL,
         /* SERVICE.service.DC / NODE.node.DC of another datacenter: asked of
          * it over the WAN route (a server with a WAN pool) */
-        .remote = ag->wan ? agent_wan_dns_remote : NULL,
-        .remote_cancel = agent_wan_dns_cancel,
-        .remote_arg = ag->wan,
+        .dc_remote = ag->wan ? agent_wan_dns_remote : NULL,
+        .dc_cancel = agent_wan_dns_cancel,
+        .dc_arg = ag->wan,
     };
     ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);

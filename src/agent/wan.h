@@ -50,7 +50,7 @@ struct gossip_net *agent_wan_net(struct agent_wan *w); /* NULL ok -> NULL */
 /* Graceful leave of the WAN pool: cb once announced (or after 2 s). NULL w:
  * cb at once. */
 void agent_wan_leave(struct agent_wan *w, void (*cb)(void *arg), void *arg);
-/* dns_options.remote / remote_cancel (arg: the agent_wan): a DNS query for
+/* dns_options.dc_remote / dc_cancel (arg: the agent_wan): a DNS query for
  * another datacenter sent over its route as POST /v1/internal/dns.
  * CN_ENOTFOUND: a datacenter the WAN pool does not know. */
 int agent_wan_dns_remote(void *arg, const char *dc, const uint8_t *q, size_t len, size_t limit,

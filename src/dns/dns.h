@@ -43,10 +43,11 @@ typedef int (*dns_query_exec)(void *arg, const struct state *st, const char *nam
  * *handle, then done(ctx, 0, answer, n) or done(ctx, rc, NULL, 0) (SERVFAIL)
  * exactly once, later, unless cancelled (then never); or CN_ENOTFOUND at
  * once: no such datacenter (NXDOMAIN), another code: SERVFAIL. */
-typedef void (*dns_remote_done)(void *ctx, int rc, const uint8_t *answer, size_t n);
-typedef int (*dns_remote_fn)(void *arg, const char *dc, const uint8_t *q, size_t len, size_t limit,
-                             bool small_udp, dns_remote_done done, void *ctx, uint64_t *handle);
-typedef void (*dns_remote_cancel_fn)(void *arg, uint64_t handle);
+typedef void (*dns_dc_done)(void *ctx, int rc, const uint8_t *answer, size_t n);
+typedef int (*dns_dc_remote_fn)(void *arg, const char *dc, const uint8_t *q, size_t len,
+                                size_t limit, bool small_udp, dns_dc_done done, void *ctx,
+                                uint64_t *handle);
+typedef void (*dns_dc_cancel_fn)(void *arg, uint64_t handle);
 
 /* dns_config.service_ttl: a name, or a prefix ending in '*' ("*" = all). */
 struct dns_service_ttl {
@@ -90,10 +91,10 @@ struct dns_options {
      * service (is_node false) or node be shown? NULL: everything. Called
      * with query_arg. */
     bool (*acl_may)(void *arg, bool is_node, const char *name);
-    /* Other datacenters (NULL: their names are NXDOMAIN); remote_arg. */
-    dns_remote_fn remote;
-    dns_remote_cancel_fn remote_cancel;
-    void *remote_arg;
+    /* Other datacenters (NULL: their names are NXDOMAIN); dc_arg. */
+    dns_dc_remote_fn dc_remote;
+    dns_dc_cancel_fn dc_cancel;
+    void *dc_arg;
 };
 
 /* Bind UDP and TCP on host:port and start answering. Strings of o are
@@ -102,7 +103,7 @@ struct dns_options {
 int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_server **out,
                      char *err, size_t errcap);
 /* Answer a query (as a client sent it) from this server's state, as a
- * client of another datacenter's agent asked it (dns_options.remote): the
+ * client of another datacenter's agent asked it (dns_options.dc_remote): the
  * message at most `limit` bytes, udp_answer_limit applied when small_udp.
  * Names this server would forward (recursors, another datacenter) answer
  * SERVFAIL. Returns the answer's length (0: not a query: nothing to say). */

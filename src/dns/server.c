@@ -122,8 +122,8 @@ static void handle(struct dns_server *s, const uint8_t *msg, size_t len,
                             (uint32_t)time(NULL), &action);
     if (action == DNS__FORWARD)
         return dns__forward(s, msg, len, addr, conn);
-    if (action == DNS__REMOTE)
-        return dns__remote(s, s->res.remote_dc, msg, len, limit, udp && !q.edns, addr, conn);
+    if (action == DNS__OTHER_DC)
+        return dns__dc_ask(s, s->res.other_dc, msg, len, limit, udp && !q.edns, addr, conn);
     /* Consul (agent/dns.go) counts answers given on data whose leader
      * contact is older than 5 s, and times each in-domain and PTR query. */
     if (lc > 5000)
@@ -281,7 +281,7 @@ static void conn_close(struct dns__conn *c)
     c->closing = true;
     struct dns_server *s = c->s;
     dns__forward_detach(s, c);
-    dns__remote_detach(s, c);
+    dns__dc_detach(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -455,9 +455,9 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     s->loop = loop;
     s->state = o->state;
     s->state_arg = o->state_arg;
-    s->remote = o->remote;
-    s->remote_cancel = o->remote_cancel;
-    s->remote_arg = o->remote_arg;
+    s->dc_remote = o->dc_remote;
+    s->dc_cancel = o->dc_cancel;
+    s->dc_arg = o->dc_arg;
     s->last_contact_ms = o->last_contact_ms;
     s->max_stale_ms = o->max_stale_ms;
     struct mx_label node = {"node", o->node_name ? o->node_name : ""};
@@ -599,7 +599,7 @@ void dns_server_stop(struct dns_server *s, void (*done)(void *arg), void *arg)
     s->done_arg = arg;
     s->pending_close++; /* held until everything below is started */
     dns__forward_stop_all(s);
-    dns__remote_stop_all(s);
+    dns__dc_stop_all(s);
     while (s->conns)
         conn_close(s->conns);
     if (s->udp_open)

@@ -1,7 +1,7 @@
-/* dns/remote.c: SERVICE.service.DC.DOMAIN and NODE.node.DC.DOMAIN for another
+/* dns/dcremote.c: SERVICE.service.DC.DOMAIN and NODE.node.DC.DOMAIN for another
  * datacenter (Consul answers them through an RPC to that datacenter's
  * servers). The query goes, as the client sent it, to the agent's
- * dns_options.remote (its WAN route); that datacenter's DNS interface answers
+ * dns_options.dc_remote (its WAN route); that datacenter's DNS interface answers
  * it from its own state (dns_server_answer) with this client's size limit,
  * and the answer is relayed (the client's id is in it already). A failure is
  * SERVFAIL. A TCP client that goes away detaches its questions; stopping the
@@ -14,8 +14,8 @@
 #include "base/mem.h"
 #include "dns/dns_int.h"
 
-struct dns__rem {
-    struct dns__rem *prev, *next;
+struct dns__dcq {
+    struct dns__dcq *prev, *next;
     struct dns_server *s;
     struct dns__conn *conn; /* TCP client, or NULL */
     bool udp_client;
@@ -33,10 +33,10 @@ static void answer_nx(struct dns_server *s, const uint8_t *q, size_t len, size_t
     int action;
     size_t n = 0;
     if (dns_query_decode(q, len, &dq) == DNS_DEC_OK) {
-        s->res.remote = false;
+        s->res.dc_remote = false;
         n = dns__resolve(&s->res, s->state(s->state_arg), &dq, s->wbuf + 2, DNS_TCP_MAX, limit,
                          small_udp, (uint32_t)time(NULL), &action);
-        s->res.remote = true;
+        s->res.dc_remote = true;
         if (action != DNS__ANSWER)
             n = 0;
     }
@@ -49,20 +49,20 @@ static void answer_nx(struct dns_server *s, const uint8_t *q, size_t len, size_t
     }
 }
 
-static void unlink_rem(struct dns__rem *r)
+static void unlink_rem(struct dns__dcq *r)
 {
     struct dns_server *s = r->s;
     if (r->prev)
         r->prev->next = r->next;
     else
-        s->rems = r->next;
+        s->dcqs = r->next;
     if (r->next)
         r->next->prev = r->prev;
 }
 
 static void on_done(void *ctx, int rc, const uint8_t *answer, size_t n)
 {
-    struct dns__rem *r = ctx;
+    struct dns__dcq *r = ctx;
     struct dns_server *s = r->s;
     unlink_rem(r);
     const struct sockaddr *to = r->udp_client ? (const struct sockaddr *)&r->client : NULL;
@@ -79,12 +79,12 @@ static void on_done(void *ctx, int rc, const uint8_t *answer, size_t n)
     cn_free(r);
 }
 
-void dns__remote(struct dns_server *s, const char *dc, const uint8_t *q, size_t len, size_t limit,
+void dns__dc_ask(struct dns_server *s, const char *dc, const uint8_t *q, size_t len, size_t limit,
                  bool small_udp, const struct sockaddr *addr, struct dns__conn *conn)
 {
     uint8_t h[DNS_HDR_LEN];
-    struct dns__rem *r = len >= DNS_HDR_LEN ? cn_calloc(1, sizeof(*r)) : NULL;
-    if (!r || !s->remote) {
+    struct dns__dcq *r = len >= DNS_HDR_LEN ? cn_calloc(1, sizeof(*r)) : NULL;
+    if (!r || !s->dc_remote) {
         cn_free(r);
         if (len >= DNS_HDR_LEN) {
             dns_msg_header_only(q, h, DNS_RC_SERVFAIL);
@@ -101,11 +101,11 @@ void dns__remote(struct dns_server *s, const char *dc, const uint8_t *q, size_t 
                addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                            : sizeof(struct sockaddr_in));
     }
-    r->next = s->rems;
+    r->next = s->dcqs;
     if (r->next)
         r->next->prev = r;
-    s->rems = r;
-    int rc = s->remote(s->remote_arg, dc, q, len, limit, small_udp, on_done, r, &r->handle);
+    s->dcqs = r;
+    int rc = s->dc_remote(s->dc_arg, dc, q, len, limit, small_udp, on_done, r, &r->handle);
     if (rc == CN_ENOTFOUND) {
         unlink_rem(r);
         cn_free(r);
@@ -115,20 +115,20 @@ void dns__remote(struct dns_server *s, const char *dc, const uint8_t *q, size_t 
     }
 }
 
-void dns__remote_detach(struct dns_server *s, struct dns__conn *conn)
+void dns__dc_detach(struct dns_server *s, struct dns__conn *conn)
 {
-    for (struct dns__rem *r = s->rems; r; r = r->next)
+    for (struct dns__dcq *r = s->dcqs; r; r = r->next)
         if (r->conn == conn)
             r->conn = NULL;
 }
 
-void dns__remote_stop_all(struct dns_server *s)
+void dns__dc_stop_all(struct dns_server *s)
 {
-    while (s->rems) {
-        struct dns__rem *r = s->rems;
+    while (s->dcqs) {
+        struct dns__dcq *r = s->dcqs;
         unlink_rem(r);
-        if (s->remote_cancel)
-            s->remote_cancel(s->remote_arg, r->handle);
+        if (s->dc_cancel)
+            s->dc_cancel(s->dc_arg, r->handle);
         cn_free(r);
     }
 }
