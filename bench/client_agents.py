@@ -122,7 +122,7 @@ def main():
         rpc = [free_port() for _ in range(3)]
         servers = []
         for i in range(3):
-            args = ["-server", "-bootstrap-expect=3", "-server-port=%d" % rpc[i]]
+            args = ["-server", "-bootstrap-expect=3", "-server-port=%d" % rpc[i], "-serf-wan-port=-1"]
             args += ["-retry-join=127.0.0.1:%d" % p for p in rpc if p != rpc[i]]
             servers.append(Proc(root, "s%d" % (i + 1), args))
         procs += servers

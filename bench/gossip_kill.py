@@ -78,7 +78,7 @@ def main():
         argv = [BIN, "agent", "-server", "-bootstrap-expect=3", "-data-dir=" + s["dir"],
                 "-node=" + s["name"], "-bind=127.0.0.1", "-client=127.0.0.1",
                 "-http-port=%d" % s["http"], "-server-port=%d" % s["rpc"], "-dns-port=-1",
-                "-serf-lan-port=%d" % s["serf"], "-log-level=warn"]
+                "-serf-lan-port=%d" % s["serf"], "-serf-wan-port=-1", "-log-level=warn"]
         argv += ["-retry-join=127.0.0.1:%d" % o["serf"] for o in srv if o is not s]
         s["proc"] = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(tmp, s["name"] + ".log"), "a"))

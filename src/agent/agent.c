@@ -26,6 +26,7 @@
 #include "agent/defs.h"
 #include "agent/filedefs.h"
 #include "agent/lan.h"
+#include "agent/wan.h"
 #include "agent/watches.h"
 #include "local/local.h"
 #include "api/api.h"
@@ -56,6 +57,7 @@ struct agent {
     struct ui *ui;             /* in front of api: the web UI and "/" */
     struct dns_server *dns;    /* NULL when -dns-port=-1 */
     struct agent_lan *lan;     /* LAN gossip; NULL when -serf-lan-port=-1 or -dev */
+    struct agent_wan *wan;     /* WAN pool and routes; NULL on a client, -dev, serf_wan -1 */
     uint64_t dns_query_rng;    /* shuffles prepared-query answers (xorshift64, never 0) */
     uv_signal_t sigint, sigterm, sighup;
     int argc; /* the agent's flags, read again on reload */
@@ -363,6 +365,8 @@ static void http_stopped(void *arg)
     local_free(ag->local);
     ag->local = NULL;
     api_stop(ag->api); /* its session timers read the server */
+    agent_wan_stop(ag->wan);
+    ag->wan = NULL;
     agent_lan_stop(ag->lan);
     ag->lan = NULL;
     srv_close(ag->srv);
@@ -532,11 +536,19 @@ static void on_gossip_left(void *arg)
 
 /* api_config.on_leave: Consul's agent shuts down after a graceful leave,
  * announced to the gossip pool first (members see it "left"). */
-static void on_left(void *arg)
+static void on_wan_left(void *arg)
 {
     struct agent *ag = arg;
     if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
         agent_lan_leave(ag->lan, on_gossip_left, ag);
+}
+
+static void on_left(void *arg)
+{
+    struct agent *ag = arg;
+    /* A server leaves the WAN pool first, then the LAN (Consul's server). */
+    if (!ag->stopping && !uv_is_active((uv_handle_t *)&ag->leave))
+        agent_wan_leave(ag->wan, on_wan_left, ag);
 }
 
 /* -join: none of the addresses answered (Consul's agent does not start). */
@@ -634,6 +646,15 @@ static int validate(struct agent *ag, char *err, size_t errcap)
                  "-serf-lan-port and -server-port are both %lld: the LAN gossip (UDP and TCP) "
                  "needs a port of its own (or -serf-lan-port=-1 to run without gossip)",
                  (long long)c->serf_lan_port);
+        return CN_EINVAL;
+    }
+    if (!c->dev && !ag->client && c->serf_lan_port >= 0 && c->serf_wan_port >= 0 &&
+        (c->serf_wan_port == c->server_port || c->serf_wan_port == c->serf_lan_port)) {
+        snprintf(err, errcap,
+                 "-serf-wan-port %lld is the %s port too: the WAN gossip needs a port of its own "
+                 "(or -serf-wan-port=-1 to run without it)",
+                 (long long)c->serf_wan_port,
+                 c->serf_wan_port == c->server_port ? "server" : "LAN gossip");
         return CN_EINVAL;
     }
     const char *adv = c->advertise_addr && *c->advertise_addr ? c->advertise_addr : c->bind_addr;
@@ -784,6 +805,15 @@ static uint32_t dur_s(const char *text)
     return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
+/* POST /v1/internal/dns of another datacenter's DNS interface: this
+ * server's DNS answer to a query sent there. */
+static size_t dns_answer(void *arg, const uint8_t *q, size_t len, size_t limit, bool small_udp,
+                         uint8_t *out, size_t cap)
+{
+    struct agent *ag = arg;
+    return ag->dns ? dns_server_answer(ag->dns, q, len, limit, small_udp, out, cap) : 0;
+}
+
 static int start_dns(struct agent *ag, char *err, size_t errcap)
 {
     struct agent_config *c = &ag->cfg;
@@ -831,6 +861,11 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .query_exec = dns_query,
         .query_arg = ag,
         .acl_may = c->acl_enabled ? dns_acl_may : NULL,
+        /* SERVICE.service.DC / NODE.node.DC of another datacenter: asked of
+         * it over the WAN route (a server with a WAN pool) */
+        .dc_remote = ag->wan ? agent_wan_dns_remote : NULL,
+        .dc_cancel = agent_wan_dns_cancel,
+        .dc_arg = ag->wan,
     };
     if (ag->client) { /* no state here: a server resolves each query */
         o.remote = dns_remote_send;
@@ -839,6 +874,8 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
     }
     ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);
+    if (!rc)
+        api_set_dns_answer(ag->api, dns_answer, ag);
     if (!rc)
         cn_info("agent", "DNS on %s:%d (UDP and TCP), domain %s", o.host, dns_server_port(ag->dns),
                 c->domain);
@@ -936,6 +973,22 @@ static int run(struct agent *ag)
         cn_error("agent", "cannot start gossip: %s", err);
         goto out_local;
     }
+    struct agent_wan_options wo = {
+        .cfg = c,
+        .node_id = ag->node_id,
+        .advertise = ag->advertise,
+        .server_port = (int)c->server_port,
+        .tls = ag->tls.rpc,
+        .tls_outgoing = ag->tls.rpc_outgoing,
+        .tls_verify_hostname = ag->tls.rpc_server_hostname,
+        .on_fatal = on_join_fatal,
+        .fatal_arg = ag,
+    };
+    ag->wan = agent_wan_start(&ag->loop, &wo, &rc, err, sizeof(err));
+    if (rc) {
+        cn_error("agent", "cannot start WAN gossip: %s", err);
+        goto out_local;
+    }
     if (ag->client && ag->lan &&
         gossip_net_subscribe(agent_lan_net(ag->lan), on_gossip_event, ag) != 0) {
         cn_error("agent", "out of memory");
@@ -992,6 +1045,9 @@ static int run(struct agent *ag)
         cn_error("agent", "out of memory");
         goto out_local;
     }
+    struct api_wan aw;
+    agent_wan_api(ag->wan, &aw);
+    api_set_wan(ag->api, &aw);
     if (!ag->client && api_serve_clients(ag->api)) {
         cn_error("agent", "out of memory");
         rc = CN_ENOMEM;
@@ -1159,6 +1215,8 @@ out_dns:
 out_api:
     api_free(ag->api);
 out_local:
+    agent_wan_stop(ag->wan);
+    ag->wan = NULL;
     agent_lan_stop(ag->lan);
     ag->lan = NULL;
     local_free(ag->local);

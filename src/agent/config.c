@@ -71,6 +71,28 @@ static const struct opt opts[] = {
     {"join", "start_join", OPT_STRS, OFF(start_join), "", 0, (int64_t)OFF(nstart_join),
      "Gossip address (host[:port], default port 8301) to join once at start; the agent exits "
      "when none of them answers (repeatable)."},
+    {"retry-join-wan", "retry_join_wan", OPT_STRS, OFF(retry_join_wan), "", 0,
+     (int64_t)OFF(nretry_join_wan),
+     "WAN gossip address (host[:port], default port 8302) of a server of another datacenter "
+     "to join, retried every 30 s until one answers (repeatable; servers only)."},
+    {"join-wan", "start_join_wan", OPT_STRS, OFF(start_join_wan), "", 0,
+     (int64_t)OFF(nstart_join_wan),
+     "WAN gossip address (host[:port], default port 8302) to join once at start; the agent "
+     "exits when none of them answers (repeatable; servers only)."},
+    {"serf-wan-bind", "serf_wan", OPT_STR, OFF(serf_wan_bind), "", 0, 0,
+     "Address the WAN gossip (UDP and TCP) binds to (default: the bind address)."},
+    {NULL, "gossip_wan.gossip_nodes", OPT_INT, OFF(wan_gossip_nodes), "4", 1, 64,
+     "WAN pool: members gossiped to every gossip interval."},
+    {NULL, "gossip_wan.gossip_interval", OPT_DUR, OFF(wan_gossip_interval), "500ms", 0, 0,
+     "WAN pool: gossip interval."},
+    {NULL, "gossip_wan.probe_interval", OPT_DUR, OFF(wan_probe_interval), "5s", 0, 0,
+     "WAN pool: failure-detection probe interval."},
+    {NULL, "gossip_wan.probe_timeout", OPT_DUR, OFF(wan_probe_timeout), "3s", 0, 0,
+     "WAN pool: time to wait for a probe's ack before probing indirectly."},
+    {NULL, "gossip_wan.retransmit_mult", OPT_INT, OFF(wan_retransmit_mult), "4", 1, 16,
+     "WAN pool: an update is gossiped retransmit_mult * ceil(log10(members + 1)) times."},
+    {NULL, "gossip_wan.suspicion_mult", OPT_INT, OFF(wan_suspicion_mult), "6", 1, 32,
+     "WAN pool: suspicion timeout multiplier (memberlist's WAN profile: 6)."},
     {"serf-lan-bind", "serf_lan", OPT_STR, OFF(serf_lan_bind), "", 0, 0,
      "Address the LAN gossip (UDP and TCP) binds to (default: the bind address)."},
     {"encrypt", "encrypt", OPT_STR, OFF(encrypt), "", 0, 0,
@@ -126,6 +148,9 @@ static const struct opt opts[] = {
      "Server RPC (Raft) port."},
     {"serf-lan-port", "ports.serf_lan", OPT_INT, OFF(serf_lan_port), "8301", -1, 65535,
      "LAN gossip port, UDP and TCP (-1 disables gossip: members lists this agent only)."},
+    {"serf-wan-port", "ports.serf_wan", OPT_INT, OFF(serf_wan_port), "8302", -1, 65535,
+     "WAN gossip port of a server, UDP and TCP: the pool of every datacenter's servers "
+     "(-1 disables it, as does -serf-lan-port=-1: no other datacenter is reachable)."},
     {"log-level", "log_level", OPT_STR, OFF(log_level), "info", 0, 0,
      "trace, debug, info, warn or error."},
     {"log-json", "log_json", OPT_BOOL, OFF(log_json), "false", 0, 0,
@@ -305,7 +330,6 @@ static const struct opt opts[] = {
     {NULL, "ui_config.dashboard_url_templates", OPT_UNSUP, 0, "", 0, 0, "UI dashboard links"},
     {NULL, "ports.grpc", OPT_UNSUP, 0, "-1", 0, 0, "gRPC (xDS)"},
     {NULL, "ports.grpc_tls", OPT_UNSUP, 0, "-1", 0, 0, "gRPC over TLS"},
-    {NULL, "ports.serf_wan", OPT_UNSUP, 0, "-1", 0, 0, "WAN gossip (federation)"},
     {NULL, "ports.sidecar_min_port", OPT_UNSUP, 0, "", 0, 0, "Connect sidecars"},
     {NULL, "ports.sidecar_max_port", OPT_UNSUP, 0, "", 0, 0, "Connect sidecars"},
     {NULL, "addresses.grpc", OPT_UNSUP, 0, "", 0, 0, "gRPC (xDS)"},
@@ -397,7 +421,6 @@ static const struct opt opts[] = {
      "a Circonus sink (scrape /v1/agent/metrics)"},
     {NULL, "telemetry.enable_host_metrics", OPT_UNSUP, 0, "false", 0, 0, "host metrics"},
     {NULL, "primary_datacenter", OPT_UNSUP, 0, "", 0, 0, "multiple datacenters"},
-    {NULL, "retry_join_wan", OPT_UNSUP, 0, "", 0, 0, "WAN federation"},
     {NULL, "enable_script_checks", OPT_UNSUP, 0, "false", 0, 0,
      "script checks registered remotely (use enable_local_script_checks)"},
     {NULL, "license_path", OPT_UNSUP, 0, "", 0, 0, "Consul Enterprise"},
@@ -1126,6 +1149,12 @@ void agent_config_free(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->nstart_join; i++)
         cn_free(cfg->start_join[i]);
     cfg->nstart_join = 0;
+    for (size_t i = 0; i < cfg->nretry_join_wan; i++)
+        cn_free(cfg->retry_join_wan[i]);
+    cfg->nretry_join_wan = 0;
+    for (size_t i = 0; i < cfg->nstart_join_wan; i++)
+        cn_free(cfg->start_join_wan[i]);
+    cfg->nstart_join_wan = 0;
     dns_config_free(cfg);
 }
 

@@ -78,7 +78,15 @@ struct agent_config {
     size_t nretry_join;
     char *start_join[16]; /* -join / start_join: gossip addresses, once */
     size_t nstart_join;
-    char *serf_lan_bind;                                   /* "": bind_addr */
+    char *retry_join_wan[16]; /* WAN gossip addresses of other datacenters' servers */
+    size_t nretry_join_wan;
+    char *start_join_wan[16]; /* -join-wan / start_join_wan: once */
+    size_t nstart_join_wan;
+    char *serf_wan_bind; /* "": bind_addr */
+    int64_t serf_wan_port;
+    int64_t wan_gossip_nodes, wan_retransmit_mult, wan_suspicion_mult;
+    char *wan_gossip_interval, *wan_probe_interval, *wan_probe_timeout; /* Go durations */
+    char *serf_lan_bind;                                                /* "": bind_addr */
     char *encrypt;                                         /* base64 gossip key, "" none */
     bool encrypt_verify_incoming, encrypt_verify_outgoing; /* default true */
     bool disable_keyring_file;                             /* no DATA_DIR/serf/local.keyring */

@@ -226,9 +226,10 @@ static int build_tags(const struct agent_lan_options *o, struct cn_buf *t)
  * is created holding that key; an existing file wins over `encrypt` (a
  * warning when it lacks that key); a file alone turns encryption on. With
  * disable_keyring_file, only `encrypt`, in memory. *path gets the file (""
- * when none is kept). */
-static int setup_keyring(const struct agent_config *c, struct gossip_keyring *kr, char *path,
-                         size_t pathcap, char *err, size_t errcap)
+ * when none is kept). lan.h. */
+int agent_gossip_keyring(const struct agent_config *c, const char *file, const char *pool,
+                         struct gossip_keyring *kr, char *path, size_t pathcap, char *err,
+                         size_t errcap)
 {
     memset(kr, 0, sizeof(*kr));
     path[0] = '\0';
@@ -246,18 +247,18 @@ static int setup_keyring(const struct agent_config *c, struct gossip_keyring *kr
             kr->keys[kr->n++] = ek;
         return 0;
     }
-    snprintf(path, pathcap, "%s/%s", c->data_dir, GOSSIP_KEYRING_PATH);
+    snprintf(path, pathcap, "%s/%s", c->data_dir, file);
     int rc = gossip_keyring_load_file(path, kr, err, errcap);
     if (rc == 0) {
         if (have_encrypt && gossip_keyring_find(kr, ek.k, ek.len) < 0)
             cn_warn("agent",
-                    "LAN keyring doesn't include key provided with -encrypt, using keyring (%s)",
-                    path);
+                    "%s keyring doesn't include key provided with -encrypt, using keyring (%s)",
+                    pool, path);
         else if (have_encrypt)
-            cn_info("agent", "gossip keyring loaded from %s (%zu keys; -encrypt is in it)", path,
-                    kr->n);
+            cn_info("agent", "%s gossip keyring loaded from %s (%zu keys; -encrypt is in it)", pool,
+                    path, kr->n);
         else
-            cn_info("agent", "gossip keyring loaded from %s (%zu keys)", path, kr->n);
+            cn_info("agent", "%s gossip keyring loaded from %s (%zu keys)", pool, path, kr->n);
         return 0;
     }
     if (rc != CN_ENOTFOUND)
@@ -299,7 +300,8 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
     snprintf(l->self, sizeof(l->self), "%s", c->node_name);
     struct gossip_keyring kr;
     char kpath[4200];
-    *rc = setup_keyring(c, &kr, kpath, sizeof(kpath), err, errcap);
+    *rc =
+        agent_gossip_keyring(c, GOSSIP_KEYRING_PATH, "LAN", &kr, kpath, sizeof(kpath), err, errcap);
     if (*rc) {
         cn_free(l);
         return NULL;

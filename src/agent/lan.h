@@ -27,6 +27,13 @@ struct agent_lan_options {
 
 /* NULL with *rc = 0 when gossip is disabled (-serf-lan-port=-1 or -dev);
  * NULL with *rc < 0 and err on failure. */
+/* A pool's keyring at start (Consul's setupBaseKeyrings): `encrypt` and/or
+ * DATA_DIR/<file> ("serf/local.keyring", "serf/remote.keyring"); *path gets
+ * the file kept ("" none). pool names the pool in log lines ("LAN", "WAN"). */
+int agent_gossip_keyring(const struct agent_config *c, const char *file, const char *pool,
+                         struct gossip_keyring *kr, char *path, size_t pathcap, char *err,
+                         size_t errcap);
+
 struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_options *o, int *rc,
                                   char *err, size_t errcap);
 void agent_lan_stop(struct agent_lan *l);              /* NULL ok */

@@ -170,8 +170,9 @@ static int member_cb(void *arg, const struct gossip_member *m)
  * (every status: alive, leaving, left, failed, as Serf keeps them until
  * reaped). ?segment= keeps the members of one network segment (cairn has
  * only the default one, ""); "_all" (Consul's AllSegments) or no parameter:
- * all. ?wan: cairn has no WAN pool; this server alone, as Consul's WAN
- * members name it (node.dc). */
+ * all. ?wan: the WAN pool of servers (members named NODE.DC); a server
+ * without one (serf_wan -1) lists itself alone under that name, a client
+ * agent nothing. */
 static void h_members(struct api_ctx *c)
 {
     int wan = api_flag(c, "wan");
@@ -186,7 +187,12 @@ static void h_members(struct api_ctx *c)
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     cn_jsonw_arr_open(&w);
-    if (wan > 0 || !c->api->cfg.gossip) {
+    if (wan > 0 && c->api->wan.gossip) {
+        struct member_walk x = {&w, NULL};
+        gossip_foreach(gossip_net_core(c->api->wan.gossip), member_cb, &x);
+    } else if (wan > 0 && srv_is_client(c->api->srv)) {
+        /* Consul: a client agent is in no WAN pool; its list is empty. */
+    } else if (wan > 0 || !c->api->cfg.gossip) {
         if (wan > 0 || !segment || !*segment)
             json_member(c, &w, wan > 0);
     } else {
@@ -208,6 +214,19 @@ static int count_ttl(void *arg, const struct state_check *chk)
 {
     if (chk->ttl_ns > 0)
         (*(size_t *)arg)++;
+    return 0;
+}
+
+struct wan_count {
+    uint64_t members, failed, left;
+};
+
+static int wan_count_cb(void *arg, const struct gossip_member *m)
+{
+    struct wan_count *x = arg;
+    x->members++;
+    x->failed += m->status == GOSSIP_FAILED;
+    x->left += m->status == GOSSIP_LEFT;
     return 0;
 }
 
@@ -302,6 +321,23 @@ static void h_self(struct api_ctx *c)
     kstat(&w, "invalidations", cs.invalidations);
     kstat(&w, "mismatches", cs.mismatches);
     cn_jsonw_obj_close(&w);
+    if (c->api->wan.gossip) {
+        /* Consul's serf_wan group (serf.Stats), and what the pool refused. */
+        struct gossip_net_stats gs;
+        gossip_net_get_stats(c->api->wan.gossip, &gs);
+        struct wan_count wc = {0, 0, 0};
+        gossip_foreach(gossip_net_core(c->api->wan.gossip), wan_count_cb, &wc);
+        cn_jsonw_key(&w, "serf_wan");
+        cn_jsonw_obj_open(&w);
+        kstat(&w, "members", wc.members);
+        kstat(&w, "failed", wc.failed);
+        kstat(&w, "left", wc.left);
+        kstat(&w, "health_score", gs.core.awareness);
+        kstat(&w, "dropped_malformed", gs.core.dropped_malformed);
+        kstat(&w, "dropped_cluster", gs.core.dropped_cluster);
+        kstat(&w, "dropped_key", gs.drop_key);
+        cn_jsonw_obj_close(&w);
+    }
     cn_jsonw_key(&w, "consul");
     cn_jsonw_obj_open(&w);
     cn_jsonw_kstr(&w, "acl", "disabled");
@@ -313,7 +349,8 @@ static void h_self(struct api_ctx *c)
         goto runtime;
     }
     cn_jsonw_kstr(&w, "bootstrap", "true");
-    cn_jsonw_kstr(&w, "known_datacenters", "1");
+    size_t ndc = c->api->wan.datacenters ? c->api->wan.datacenters(c->api->wan.arg, NULL, 0) : 1;
+    kstat(&w, "known_datacenters", ndc ? ndc : 1);
     cn_jsonw_kstr(&w, "leader", srv_is_leader(s) ? "true" : "false");
     cn_jsonw_kstr(&w, "leader_addr", srv_leader_addr(s));
     cn_jsonw_kstr(&w, "server", "true");

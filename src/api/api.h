@@ -100,6 +100,37 @@ struct api_cache_stats {
     uint64_t mismatches;                /* CAIRN_HTTP_CACHE_CHECK: hits that differed */
 };
 void api_cache_stats(const struct api *a, struct api_cache_stats *out);
+/* ---- other datacenters (WAN federation; the agent's agent/wan.c) -------------
+ * A request with ?dc= naming another datacenter, on an endpoint that goes
+ * through a datacenter's servers (catalog, health, KV, sessions, txn,
+ * prepared queries, events, coordinates; not /v1/agent/...), is forwarded
+ * whole (api/forward.c, as a client agent's) through the srv `route` gives;
+ * without a router every other datacenter has no path (500). */
+#define API_DC_MAX 64 /* a datacenter name's bytes, NUL included */
+struct api_wan {
+    /* The srv (client mode) reaching `dc`: 0 and *out, or CN_ENOTFOUND (an
+     * unknown datacenter, or none of its servers alive in the WAN pool),
+     * CN_EAGAIN (its servers were unreachable at the last try and none is
+     * connected since). */
+    int (*route)(void *arg, const char *dc, struct srv **out);
+    /* The outcome of a forwarded request: 0 (answered), CN_EAGAIN (no server
+     * of dc took it), CN_EIO (lost in flight). */
+    void (*report)(void *arg, const char *dc, int rc);
+    /* Known datacenters, local first, then in wan_datacenters() order; the
+     * count (may exceed cap). */
+    size_t (*datacenters)(void *arg, char (*out)[API_DC_MAX], size_t cap);
+    void *arg;
+    struct gossip_net *gossip; /* the WAN pool: members ?wan, join ?wan, force-leave ?wan */
+};
+/* Install the router (copied; NULL: none). */
+void api_set_wan(struct api *a, const struct api_wan *w);
+/* POST /v1/internal/dns (another datacenter's DNS interface asking this
+ * one, agent/wan.c): fn answers a raw query from this server's DNS
+ * interface (dns_server_answer); NULL: 404-like refusal. */
+typedef size_t (*api_dns_answer_fn)(void *arg, const uint8_t *q, size_t len, size_t limit,
+                                    bool small_udp, uint8_t *out, size_t cap);
+void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg);
+
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
 

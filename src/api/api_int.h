@@ -45,6 +45,9 @@ struct api {
     struct api_cache *cache;      /* cache.c; NULL when disabled */
     api_dns_remote_fn dns_remote; /* dns_remote.c: client agents' DNS queries (servers) */
     void *dns_remote_arg;
+    struct api_wan wan;           /* other datacenters (forward.c); route NULL: none */
+    api_dns_answer_fn dns_answer; /* POST /v1/internal/dns (forward.c) */
+    void *dns_arg;
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -59,6 +62,16 @@ void api__forward(struct api *a, struct http_req *req);
  * filters of /v1/event/list. */
 struct api_ctx;
 const char *api__agent_node(struct api_ctx *c);
+/* ?dc=: forward req to a server of datacenter dc through the WAN router
+ * (answers 500 "No path to datacenter" when there is none). */
+void api__forward_dc(struct api *a, struct http_req *req, const char *dc);
+/* May ?dc= name another datacenter on this path (forwarded)? */
+bool api__dc_route(const char *path);
+struct api_ctx;
+/* GET /v1/query/:id/execute with no healthy instance here and a Failover
+ * the WAN routes can serve: taken (answered later, query_failover.c);
+ * false: the usual read answers. */
+bool api__query_failover(struct api_ctx *c);
 /* Abort every client request served here; stop serving them. */
 void api__remote_free(struct api *a);
 
@@ -150,6 +163,7 @@ extern const struct api_route api_session_routes[]; /* session.c */
 extern const struct api_route api_coordinate_routes[];
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
+extern const struct api_route api_wan_routes[];       /* forward.c: /v1/internal/dns */
 extern const struct api_route api_intention_routes[]; /* intention.c: /v1/connect/intentions */
 /* The intention deciding source => destination in st: the first match in
  * evaluation order, or NULL (the default decides); *err CN_ENOMEM. */

@@ -74,7 +74,14 @@ static void r_datacenters(struct api_ctx *c, struct api_read *r)
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
     cn_jsonw_arr_open(&w);
-    cn_jsonw_str(&w, c->api->cfg.datacenter);
+    /* Every datacenter of the WAN pool, in the router's order (local first;
+     * agent/wan.c wan_datacenters); a client agent asks its server. */
+    char dcs[64][API_DC_MAX];
+    size_t n = c->api->wan.datacenters ? c->api->wan.datacenters(c->api->wan.arg, dcs, 64) : 0;
+    if (n == 0)
+        cn_jsonw_str(&w, c->api->cfg.datacenter);
+    for (size_t i = 0; i < n && i < 64; i++)
+        cn_jsonw_str(&w, dcs[i]);
     cn_jsonw_arr_close(&w);
     if (w.err)
         api_read_error(r, 500, "out of memory");

@@ -23,9 +23,14 @@ static const char *const fwd_headers[] = {
 
 struct fwd {
     struct api *a;
+    struct srv *to; /* the client-mode srv the request went through */
     struct http_req *req;
     uint64_t handle;
+    char dc[API_DC_MAX]; /* ?dc= forwarding: the datacenter; "" a client agent's */
 };
+
+/* Consul's structs.ErrNoDCPath. */
+#define NO_DC_PATH "No path to datacenter"
 
 #define CT_TEXT "text/plain; charset=utf-8"
 
@@ -38,13 +43,20 @@ static void on_answer(void *arg, int rc, const struct srv_cl_resp *m)
 {
     struct fwd *f = arg;
     struct http_req *req = f->req;
+    if (f->dc[0] && f->a->wan.report)
+        f->a->wan.report(f->a->wan.arg, f->dc, rc);
     if (rc) {
-        /* Consul's texts: structs.ErrNoServers; a connection lost under an
-         * RPC in flight. */
+        /* Consul's texts: structs.ErrNoServers (for another datacenter:
+         * ErrNoDCPath, none of its servers took it); a connection lost under
+         * an RPC in flight. */
+        /* For another datacenter anything but a loss in flight is no path:
+         * its route found no server, or was closed (its servers failed in
+         * the WAN pool). */
         reply_text(req, 500,
-                   rc == CN_EAGAIN ? "No known Consul servers"
-                   : rc == CN_EIO  ? "rpc error making call: EOF"
-                                   : "agent shutting down");
+                   rc == CN_EIO      ? "rpc error making call: EOF"
+                   : f->dc[0]        ? NO_DC_PATH
+                   : rc == CN_EAGAIN ? "No known Consul servers"
+                                     : "agent shutting down");
         cn_free(f);
         return;
     }
@@ -71,7 +83,7 @@ static void on_answer(void *arg, int rc, const struct srv_cl_resp *m)
 static void on_abort(struct http_req *req)
 {
     struct fwd *f = req->user;
-    srv_client_cancel(f->a->srv, f->handle);
+    srv_client_cancel(f->to, f->handle);
     cn_free(f);
     http_respond(req, 500, NULL, NULL, 0, NULL, 0); /* only frees */
 }
@@ -80,7 +92,7 @@ static void on_abort(struct http_req *req)
 static void on_timeout(struct http_req *req)
 {
     struct fwd *f = req->user;
-    srv_client_cancel(f->a->srv, f->handle);
+    srv_client_cancel(f->to, f->handle);
     cn_free(f);
     reply_text(req, 500, "rpc error making call: timeout or agent shutting down");
 }
@@ -93,7 +105,7 @@ bool api__client_local(const char *path)
     return !strncmp(path, "/v1/agent/", 10) && strncmp(path, "/v1/agent/connect/", 18) != 0;
 }
 
-void api__forward(struct api *a, struct http_req *req)
+static void forward_via(struct api *a, struct srv *to, const char *dc, struct http_req *req)
 {
     struct fwd *f = cn_calloc(1, sizeof(*f));
     if (!f) {
@@ -101,7 +113,9 @@ void api__forward(struct api *a, struct http_req *req)
         return;
     }
     f->a = a;
+    f->to = to;
     f->req = req;
+    snprintf(f->dc, sizeof(f->dc), "%s", dc ? dc : "");
     struct srv_cl_req *m = cn_calloc(1, sizeof(*m));
     if (!m) {
         cn_free(f);
@@ -129,7 +143,7 @@ void api__forward(struct api *a, struct http_req *req)
     m->body_len = req->body_len;
     bool idem = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD;
     req->user = f;
-    int rc = srv_client_http(a->srv, m, idem, on_answer, f, &f->handle);
+    int rc = srv_client_http(to, m, idem, on_answer, f, &f->handle);
     cn_free(m);
     if (rc) {
         cn_free(f);
@@ -154,3 +168,83 @@ void api__forward(struct api *a, struct http_req *req)
     }
     http_req_park(req, wait_ms + 7000 + 30000, on_timeout, on_abort);
 }
+
+void api__forward(struct api *a, struct http_req *req)
+{
+    forward_via(a, a->srv, NULL, req);
+}
+
+bool api__dc_route(const char *path)
+{
+    static const char *const pre[] = {"/v1/catalog/", "/v1/health/",     "/v1/kv/",
+                                      "/v1/session/", "/v1/txn",         "/v1/query",
+                                      "/v1/event/",   "/v1/coordinate/", "/v1/internal/ui/"};
+    /* Answered by every agent about the whole federation, not forwarded. */
+    if (!strcmp(path, "/v1/catalog/datacenters") || !strcmp(path, "/v1/coordinate/datacenters"))
+        return false;
+    for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
+        if (!strncmp(path, pre[i], strlen(pre[i])))
+            return true;
+    return false;
+}
+
+void api__forward_dc(struct api *a, struct http_req *req, const char *dc)
+{
+    struct srv *to = NULL;
+    int rc = a->wan.route ? a->wan.route(a->wan.arg, dc, &to) : CN_ENOTFOUND;
+    if (rc || !to) {
+        reply_text(req, 500, NO_DC_PATH);
+        return;
+    }
+    forward_via(a, to, dc, req);
+}
+
+void api_set_wan(struct api *a, const struct api_wan *w)
+{
+    if (w)
+        a->wan = *w;
+    else
+        memset(&a->wan, 0, sizeof(a->wan));
+}
+
+void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg)
+{
+    a->dns_answer = fn;
+    a->dns_arg = arg;
+}
+
+/* ---- POST /v1/internal/dns[?limit=N][&small_udp=1] --------------------------------
+ * cairn's form of the RPC Consul's DNS makes to another datacenter: the body
+ * is a DNS query as a client sent it to that datacenter's agent; the answer
+ * is this server's DNS answer (application/octet-stream). */
+static void h_internal_dns(struct api_ctx *c)
+{
+    struct api *a = c->api;
+    if (!a->dns_answer) {
+        api_error(c, 500, "this server runs no DNS interface");
+        return;
+    }
+    uint64_t limit = 512;
+    if (api_param_u64(c, "limit", &limit) < 0 || limit < 512 || limit > 65535) {
+        api_error(c, 400, "Invalid limit");
+        return;
+    }
+    int small = api_flag(c, "small_udp");
+    if (small < 0) {
+        api_error(c, 400, "Invalid value for small_udp");
+        return;
+    }
+    static uint8_t out[65535];
+    size_t n = a->dns_answer(a->dns_arg, (const uint8_t *)c->req->body, c->req->body_len,
+                             (size_t)limit, small > 0, out, sizeof(out));
+    if (n == 0) {
+        api_error(c, 400, "not a DNS query");
+        return;
+    }
+    api_reply_raw(c, 200, "application/octet-stream", out, n);
+}
+
+const struct api_route api_wan_routes[] = {
+    {"/v1/internal/dns", false, API_POST, NULL, h_internal_dns, API_ACL_OPEN, API_ACL_OPEN},
+    {NULL, false, 0, NULL, NULL, 0, 0},
+};

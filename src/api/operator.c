@@ -192,6 +192,7 @@ static void h_transfer_leader(struct api_ctx *c)
 struct join_try {
     struct api_ctx *c;
     bool rpc_too;
+    bool wan; /* ?wan: the WAN pool */
     char addr[256];
     char gossip_err[200];
 };
@@ -216,6 +217,13 @@ static void on_gossip_join(void *arg, int rc, const char *why)
 {
     struct join_try *t = arg;
     struct api_ctx *c = t->c;
+    if (rc && t->wan && rc != CN_ESHUTDOWN) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "WAN join %s: %s", t->addr, why);
+        cn_free(t);
+        op_done(c, rc, msg);
+        return;
+    }
     if (rc == 0 || rc == CN_ESHUTDOWN || !t->rpc_too) {
         cn_free(t);
         op_done(c, rc, why);
@@ -235,13 +243,42 @@ static void h_agent_join(struct api_ctx *c)
         api_error(c, 400, "Invalid value for wan");
         return;
     }
-    if (wan > 0) {
-        /* cairn has one datacenter per cluster: there is no WAN pool. */
-        api_error(c, 500, "WAN join is not supported");
-        return;
-    }
     if (!*c->arg) {
         api_error(c, 400, "Missing address to join");
+        return;
+    }
+    if (wan > 0) {
+        /* The WAN pool of servers (agent/wan.c), Serf WAN port 8302 by
+         * default. A client agent has none (Consul's texts). */
+        if (srv_is_client(c->api->srv)) {
+            api_error(c, 500, "Must be a server to join WAN cluster");
+            return;
+        }
+        if (!c->api->wan.gossip) {
+            api_error(c, 500, "WAN join: this server runs no WAN gossip (serf_wan port -1)");
+            return;
+        }
+        if (strlen(c->arg) >= 256) {
+            api_error(c, 400, "Address too long");
+            return;
+        }
+        c->user = (void *)(uintptr_t)OP_JOIN;
+        struct join_try *t = cn_calloc(1, sizeof(*t));
+        if (!t) {
+            api_error(c, 500, "out of memory");
+            return;
+        }
+        t->c = c;
+        t->wan = true;
+        snprintf(t->addr, sizeof(t->addr), "%s", c->arg);
+        int rc = gossip_net_join(c->api->wan.gossip, c->arg, 8302, on_gossip_join, t);
+        if (rc) {
+            cn_free(t);
+            if (rc == CN_EINVAL)
+                api_error(c, 400, "Invalid address: %s", c->arg);
+            else
+                op_refused(c, rc);
+        }
         return;
     }
     /* Consul joins the Serf LAN port (8301) when none is given. With an
@@ -312,7 +349,23 @@ static void h_force_leave(struct api_ctx *c)
         return;
     }
     if (wan > 0) {
-        api_error(c, 500, "WAN force-leave is not supported: cairn has no WAN pool");
+        /* A member of the WAN pool, named NODE.DC: it becomes left (?prune:
+         * forgotten), so its datacenter stops routing to it. */
+        if (!c->api->wan.gossip) {
+            api_error(c, 500, "agent: this agent runs no WAN gossip pool");
+            return;
+        }
+        int rc = gossip_net_force_leave(c->api->wan.gossip, c->arg, prune > 0);
+        if (rc == CN_EINVAL) {
+            api_error(c, 500, "agent: cannot force-leave this agent's own WAN member '%s'", c->arg);
+            return;
+        }
+        if (rc) {
+            api_error(c, 500, "agent: No node found with name '%s'", c->arg);
+            return;
+        }
+        cn_info("api", "Force leaving WAN member: %s%s", c->arg, prune > 0 ? " (prune)" : "");
+        api_reply_empty(c);
         return;
     }
     if (!strcmp(c->arg, c->api->cfg.node_name)) {

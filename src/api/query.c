@@ -422,22 +422,87 @@ static void r_execute(struct api_ctx *c, struct api_read *r, const char *key, bo
         c->acl.filtered = true;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    cn_jsonw_obj_open(&w);
-    cn_jsonw_kstr(&w, "Service", x.service);
-    json_nodes(&w, st, &x, c->api->cfg.datacenter);
-    cn_jsonw_key(&w, "DNS");
-    cn_jsonw_obj_open(&w);
-    cn_jsonw_kstr(&w, "TTL", x.dns_ttl);
-    cn_jsonw_obj_close(&w);
-    cn_jsonw_kstr(&w, "Datacenter", c->api->cfg.datacenter);
-    cn_jsonw_ki64(&w, "Failovers", 0);
-    cn_jsonw_obj_close(&w);
+    api__query_exec_json(&w, st, &x, c->api->cfg.datacenter, 0);
     uint64_t si = state_service_index(st, x.service);
     uint64_t qi = state_table_index(st, STATE_T_QUERIES);
     api_query_exec_free(&x);
     if (w.err)
         return read_error(r, 500, "out of memory");
     r->index = si > qi ? si : qi;
+}
+
+void api__query_exec_json(struct cn_jsonw *w, struct state *st, const struct api_query_exec *x,
+                          const char *dc, int failovers)
+{
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "Service", x->service ? x->service : "");
+    json_nodes(w, st, x, dc);
+    cn_jsonw_key(w, "DNS");
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "TTL", x->dns_ttl ? x->dns_ttl : "");
+    cn_jsonw_obj_close(w);
+    cn_jsonw_kstr(w, "Datacenter", dc);
+    cn_jsonw_ki64(w, "Failovers", failovers);
+    cn_jsonw_obj_close(w);
+}
+
+/* ---- POST /v1/internal/query/execute-remote[?limit=N] ----------------------------
+ * cairn's form of Consul's PreparedQuery.ExecuteRemote RPC: another
+ * datacenter's failover (api/query_failover.c) sends the definition it
+ * resolved (rendered, in the stored form) and this datacenter runs it
+ * against its own catalog. The answer is the execute answer, Datacenter
+ * this one. Forwarded over the WAN route like any ?dc= request. */
+static void h_exec_remote(struct api_ctx *c)
+{
+    char err[512];
+    int status = 400;
+    struct api_pq q;
+    if (!c->req->body_len) {
+        api_error(c, 400, "missing query definition");
+        return;
+    }
+    if (api__pq_decode_def(c->req->body, c->req->body_len, &q, &status, err, sizeof(err))) {
+        api_error(c, status, "%s", err);
+        return;
+    }
+    struct state *st = srv_state(c->api->srv);
+    struct api_query_exec x = {.agent_node = c->api->cfg.node_name, .rng = c->api->rng};
+    if (parse_limit(c, &x.limit, err, sizeof(err))) {
+        api__pq_clear(&q);
+        api_error(c, 500, "%s", err);
+        return;
+    }
+    struct exec_acl_arg ea = {c, false};
+    if (c->api->acl) {
+        x.acl = exec_acl;
+        x.acl_arg = &ea;
+    }
+    int rc = api__query_run(st, &x, &q);
+    c->api->rng = x.rng ? x.rng : c->api->rng;
+    api__pq_clear(&q);
+    if (rc) {
+        if (ea.unknown)
+            api_error(c, 403, "ACL not found");
+        else
+            api_error(c, 500, "%s", cn_strerror(rc));
+        return;
+    }
+    if (x.filtered)
+        c->acl.filtered = true;
+    struct api_read r;
+    memset(&r, 0, sizeof(r));
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r.body);
+    api__query_exec_json(&w, st, &x, c->api->cfg.datacenter, 0);
+    uint64_t si = state_service_index(st, x.service);
+    api_query_exec_free(&x);
+    if (w.err) {
+        cn_buf_free(&r.body);
+        api_error(c, 500, "out of memory");
+        return;
+    }
+    r.index = si;
+    api_reply_read(c, &r);
 }
 
 static void r_specific(struct api_ctx *c, struct api_read *r)
@@ -455,6 +520,8 @@ static void r_specific(struct api_ctx *c, struct api_read *r)
 const struct api_route api_query_routes[] = {
     {"/v1/query", false, API_GET | API_POST, r_list, h_create, API_HANDLER, API_HANDLER},
     {"/v1/query/", true, API_GET | API_PUT | API_DELETE, r_specific, h_specific, API_HANDLER,
+     API_HANDLER},
+    {"/v1/internal/query/execute-remote", false, API_POST, NULL, h_exec_remote, API_HANDLER,
      API_HANDLER},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

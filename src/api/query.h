@@ -22,7 +22,7 @@ struct api_pq {
     bool remove_empty_tags;
     char *service;
     int64_t nearest_n;
-    char **dcs; /* Failover.Datacenters: only the local datacenter is accepted */
+    char **dcs; /* Failover.Datacenters, tried in order (query_failover.c) */
     size_t ndcs;
     bool only_passing;
     char **ignore; /* IgnoreCheckIDs */
@@ -42,6 +42,11 @@ void api__pq_clear(struct api_pq *q);
  * Consul's Apply-time validation errors); CN_ENOMEM. On error q is cleared. */
 int api__pq_decode(const char *body, size_t len, const char *local_dc, struct api_pq *q,
                    int *status, char *err, size_t cap);
+/* Decode a definition in the stored form sent by another datacenter's
+ * failover: decoded as strictly, without Apply's rules (a name or session,
+ * which the stored form does not carry). Returns as api__pq_decode. */
+int api__pq_decode_def(const char *body, size_t len, struct api_pq *q, int *status, char *err,
+                       size_t cap);
 /* The canonical stored form (Token, Template, Service, DNS). 0 or CN_ENOMEM. */
 int api__pq_encode_def(const struct api_pq *q, struct cn_buf *out);
 /* Fill q from a stored query (its def and the state's ID-side fields). */
@@ -54,5 +59,14 @@ void api__pq_json(struct cn_jsonw *w, const struct state_query *sq, const struct
  * (a new definition; q untouched). 0, CN_EINVAL (err), CN_ENOMEM. */
 int api__pq_render(const struct api_pq *q, const char *name, struct api_pq *out, char *err,
                    size_t cap);
+
+/* Run a definition (already rendered) against st, as api_query_execute does
+ * after resolving a name: x's inputs (agent_node, near, limit, rng, acl) used,
+ * its outputs filled (query_id left NULL). 0, CN_ENOMEM, or x->acl's error
+ * (CN_ENOTFOUND: the definition's Token is no token). */
+int api__query_run(const struct state *st, struct api_query_exec *x, const struct api_pq *q);
+/* The execute answer (Service, Nodes, DNS, Datacenter, Failovers). */
+void api__query_exec_json(struct cn_jsonw *w, struct state *st, const struct api_query_exec *x,
+                          const char *dc, int failovers);
 
 #endif

@@ -5,11 +5,12 @@
  * name_prefix_match template for a name.
  *
  * What cairn refuses with 400 rather than pretends (docs/consul-compat.md):
- * failover to other datacenters or peers (no federation yet), Connect (no
+ * failover to peers (Failover.Targets: no cluster peering), Connect (no
  * service mesh), namespaces, partitions, peers and sameness groups (Consul
- * Enterprise or federation features). NearestN and Near are kept: with a
- * single datacenter and no network coordinates they fail over nowhere and
- * leave the order shuffled, as Consul does for a node without coordinates. */
+ * Enterprise or peering features). Failover.Datacenters and NearestN fail
+ * over to other datacenters of the WAN pool (api/query_failover.c); Near
+ * leaves the order shuffled without coordinates, as Consul does for a node
+ * without them. */
 #include <regex.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,17 +86,16 @@ static int decode_service(struct json_object *s, const char *local_dc, struct ap
         int64_t nn = 0;
         CN_TRY(api__get_int(fo, "NearestN", INT32_MIN, INT32_MAX, &nn, err, cap));
         q->nearest_n = nn;
+        /* Other datacenters are tried in order when this one has no healthy
+         * instance (api/query_failover.c, WAN federation); the local one and
+         * unknown ones are skipped at execution, as Consul does. */
         CN_TRY(api__get_strv(fo, "Datacenters", &q->dcs, &q->ndcs, err, cap));
-        for (size_t i = 0; local_dc && i < q->ndcs; i++)
-            if (strcmp(q->dcs[i], local_dc) != 0)
-                return refuse(status, err, cap,
-                              "Failover.Datacenters naming another datacenter is not supported: "
-                              "cairn has no WAN federation yet");
+        (void)local_dc;
         struct json_object *t = cn_json_get(fo, "Targets");
         if (t && (!json_object_is_type(t, json_type_array) || json_object_array_length(t) > 0))
             return refuse(status, err, cap,
-                          "Failover.Targets is not supported: cairn has no WAN federation or "
-                          "cluster peering yet");
+                          "Failover.Targets is not supported: cairn has no cluster peering "
+                          "(list datacenters in Failover.Datacenters)");
     }
     CN_TRY(api__get_bool(s, "OnlyPassing", &q->only_passing, err, cap));
     CN_TRY(api__get_strv(s, "IgnoreCheckIDs", &q->ignore, &q->nignore, err, cap));
@@ -274,6 +274,12 @@ int api__pq_decode(const char *body, size_t len, const char *local_dc, struct ap
                    int *status, char *err, size_t cap)
 {
     return decode(body, len, local_dc ? local_dc : "", q, status, err, cap);
+}
+
+int api__pq_decode_def(const char *body, size_t len, struct api_pq *q, int *status, char *err,
+                       size_t cap)
+{
+    return decode(body, len, NULL, q, status, err, cap);
 }
 
 int api__pq_encode_def(const struct api_pq *q, struct cn_buf *out)

@@ -227,3 +227,20 @@ int api_query_execute(const struct state *st, struct api_query_exec *x, char *er
         api_query_exec_free(x);
     return rc;
 }
+
+int api__query_run(const struct state *st, struct api_query_exec *x, const struct api_pq *q)
+{
+    x->inst = NULL;
+    x->ninst = 0;
+    x->service = x->dns_ttl = x->query_id = NULL;
+    /* As api_query_execute: the definition's Token, else the caller's. */
+    struct acl_authz *z = NULL;
+    int rc = x->acl ? x->acl(x->acl_arg, q->token, &z) : 0;
+    if (!rc)
+        rc = run(st, x, q, z);
+    if (z)
+        acl_authz_unref(z);
+    if (rc)
+        api_query_exec_free(x);
+    return rc;
+}

@@ -18,7 +18,8 @@ const struct api_route *const api__route_tables[] = {
     api_health_routes, api_acl_routes, api_agent_routes, api_operator_routes,
     api_session_routes, api_coordinate_routes, api_event_routes, api_query_routes,
     api_intention_routes, api_connect_routes, api_snapshot_routes, api_monitor_routes,
-    api_metrics_routes, api_ui_routes, api_dns_remote_routes, api_keyring_routes, NULL,
+    api_metrics_routes, api_ui_routes, api_dns_remote_routes, api_keyring_routes,
+    api_wan_routes, NULL,
 };
 // clang-format on
 #define tables api__route_tables
@@ -313,6 +314,17 @@ void api_handle(void *arg, struct http_req *req)
     api__metrics_tag(req, r);
     if (parse_common(c))
         return;
+    /* ?dc= another datacenter: its servers answer (Consul's forwardDC), with
+     * its ACLs, blocking and consistency; the token and headers go along. */
+    const char *dc = api_param(c, "dc");
+    if (dc && *dc && strcmp(dc, a->cfg.datacenter) != 0 && api__dc_route(req->path)) {
+        char dcname[API_DC_MAX];
+        snprintf(dcname, sizeof(dcname), "%s", dc);
+        api__ctx_free(c);
+        req->user = NULL;
+        api__forward_dc(a, req, dcname);
+        return;
+    }
     if (check_scope(c) || !api__acl_enter(c))
         return;
     api__route_run(c);
@@ -323,6 +335,8 @@ void api__route_run(struct api_ctx *c)
     struct http_req *req = c->req;
     const struct api_route *r = c->route;
     if (maybe_unknown_peer(c))
+        return;
+    if (api__query_failover(c))
         return;
     if ((req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) && r->read)
         api_run_read(c);

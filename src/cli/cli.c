@@ -198,8 +198,8 @@ const struct cli_cmd cli__cmds[] = {
      NULL, 0, NULL},
     {"catalog datacenters", "Lists all known datacenters",
      "Usage: cairn catalog datacenters [options]\n\n"
-     "  Retrieves the list of all known datacenters. This datacenter is the only one\n"
-     "  until WAN federation exists.\n\n"
+     "  Retrieves the list of all known datacenters: the agent's own first, then\n"
+     "  every datacenter whose servers are in the WAN gossip pool.\n\n"
      "      $ cairn catalog datacenters",
      cli__catalog_datacenters_flags, 1, cli__run_catalog_datacenters},
     {"catalog nodes", "Lists all nodes in the given datacenter",

@@ -37,6 +37,19 @@ typedef void (*dns_query_visit)(void *varg, const struct dns_query_answer *a);
 typedef int (*dns_query_exec)(void *arg, const struct state *st, const char *name_or_id,
                               dns_query_visit visit, void *varg);
 
+/* Names of another datacenter (SERVICE.service.DC.DOMAIN, NODE.node.DC.DOMAIN)
+ * are asked of that datacenter: the agent sends the query as the client sent
+ * it over its WAN route, and that datacenter's DNS interface answers it from
+ * its state (dns_server_answer, with `limit` and `small_udp` as here). 0 and
+ * *handle, then done(ctx, 0, answer, n) or done(ctx, rc, NULL, 0) (SERVFAIL)
+ * exactly once, later, unless cancelled (then never); or CN_ENOTFOUND at
+ * once: no such datacenter (NXDOMAIN), another code: SERVFAIL. */
+typedef void (*dns_dc_done)(void *ctx, int rc, const uint8_t *answer, size_t n);
+typedef int (*dns_dc_remote_fn)(void *arg, const char *dc, const uint8_t *q, size_t len,
+                                size_t limit, bool small_udp, dns_dc_done done, void *ctx,
+                                uint64_t *handle);
+typedef void (*dns_dc_cancel_fn)(void *arg, uint64_t handle);
+
 /* dns_config.service_ttl: a name, or a prefix ending in '*' ("*" = all). */
 struct dns_service_ttl {
     const char *name;
@@ -92,6 +105,10 @@ struct dns_options {
     void (*remote_cancel)(void *arg, uint64_t handle);
     void *remote_arg;
     uint32_t remote_timeout_ms;
+    /* Other datacenters (NULL: their names are NXDOMAIN); dc_arg. */
+    dns_dc_remote_fn dc_remote;
+    dns_dc_cancel_fn dc_cancel;
+    void *dc_arg;
 };
 
 /* The server's answer to a remote query: rc 0 and the HTTP status and body
@@ -137,6 +154,13 @@ int dns_remote_answer(const void *body, size_t len, const struct dns_remote_env 
  * (cannot bind: err has the reason); nothing is left open on error. */
 int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_server **out,
                      char *err, size_t errcap);
+/* Answer a query (as a client sent it) from this server's state, as a
+ * client of another datacenter's agent asked it (dns_options.dc_remote): the
+ * message at most `limit` bytes, udp_answer_limit applied when small_udp.
+ * Names this server would forward (recursors, another datacenter) answer
+ * SERVFAIL. Returns the answer's length (0: not a query: nothing to say). */
+size_t dns_server_answer(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
+                         bool small_udp, uint8_t *out, size_t cap);
 /* The bound port (the UDP one; TCP is bound to the same). */
 int dns_server_port(const struct dns_server *s);
 /* Close every socket, connection and forward; `done` (may be NULL) runs once

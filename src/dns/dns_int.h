@@ -38,6 +38,8 @@ struct dns__cache_ent {
 
 /* The resolver's configuration (its own copies) and its scratch, reused by
  * every query so the hot path allocates nothing once warmed up. */
+#define DNS__DC_MAX 64
+
 struct dns_resolver {
     struct dns_name domain, alt;
     bool has_alt;
@@ -55,6 +57,8 @@ struct dns_resolver {
     bool recursors;            /* any configured: forward instead of REFUSED */
     dns_query_exec query_exec; /* prepared queries (NULL: none) */
     void *query_arg;
+    bool dc_remote;             /* names of other datacenters are asked of them */
+    char other_dc[DNS__DC_MAX]; /* DNS__OTHER_DC: the datacenter named */
     bool (*acl_may)(void *arg, bool is_node, const char *name); /* NULL: all */
     uint64_t rng;
     struct dns__inst *inst;
@@ -65,7 +69,9 @@ struct dns_resolver {
     unsigned cache_next;
 };
 
-enum dns__action { DNS__ANSWER = 0, DNS__FORWARD = 1 };
+/* DNS__OTHER_DC: a service or node of another datacenter (r->other_dc), to
+ * be asked of it (dcremote.c). */
+enum dns__action { DNS__ANSWER = 0, DNS__FORWARD = 1, DNS__OTHER_DC = 2 };
 
 /* Copy what the resolver needs from o. 0, CN_EINVAL (bad domain: err) or
  * CN_ENOMEM. */
@@ -77,7 +83,8 @@ void dns__resolver_free(struct dns_resolver *r);
  * `small_udp`: a UDP query without EDNS, where udp_answer_limit applies.
  * `serial`: the SOA serial (the caller's clock, Unix seconds). Returns the
  * message length with *action = DNS__ANSWER, or 0 with *action =
- * DNS__FORWARD when the query belongs to the recursors. */
+ * DNS__FORWARD when the query belongs to the recursors, or DNS__OTHER_DC when
+ * it names a service or node of another datacenter (r->dc_remote set). */
 size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct dns_query *q,
                     uint8_t *buf, size_t cap, size_t limit, bool small_udp, uint32_t serial,
                     int *action);
@@ -89,6 +96,7 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
 struct dns__conn;
 struct dns__fwd;
 struct dns__rq;
+struct dns__dcq;
 struct sreq;
 
 #define DNS__MAX_RECURSORS 8
@@ -122,6 +130,10 @@ struct dns_server {
     char *remote_opts;   /* the "Options" object of every request (JSON) */
     struct dns__rq *rqs; /* in flight */
     size_t nrqs;
+    struct dns__dcq *dcqs; /* questions to other datacenters in flight (dcremote.c) */
+    dns_dc_remote_fn dc_remote;
+    dns_dc_cancel_fn dc_cancel;
+    void *dc_arg;
     uint16_t next_id;
     int port;
     int pending_close; /* handles whose close callback has not run */
@@ -156,6 +168,14 @@ void dns__remote(struct dns_server *s, const uint8_t *msg, size_t len, const str
                  const struct sockaddr *addr, struct dns__conn *conn);
 void dns__remote_detach(struct dns_server *s, struct dns__conn *conn);
 void dns__remote_stop_all(struct dns_server *s);
+/* dcremote.c: ask datacenter dc (through the agent's dns_options.dc_remote) and
+ * answer the client with what it answers (SERVFAIL on failure). */
+void dns__dc_ask(struct dns_server *s, const char *dc, const uint8_t *q, size_t len, size_t limit,
+                 bool small_udp, const struct sockaddr *addr, struct dns__conn *conn);
+/* The connection closes: its questions answer nobody. */
+void dns__dc_detach(struct dns_server *s, struct dns__conn *conn);
+/* Cancel every question in flight (dns_server_stop). */
+void dns__dc_stop_all(struct dns_server *s);
 
 /* server.c: send an answer to a client (UDP address or TCP connection). */
 void dns__reply(struct dns_server *s, const uint8_t *msg, size_t len, const struct sockaddr *addr,

@@ -86,6 +86,7 @@ int dns__resolver_init(struct dns_resolver *r, const struct dns_options *o, uint
     r->recursors = o->nrecursors > 0;
     r->query_exec = o->query_exec;
     r->query_arg = o->query_arg;
+    r->dc_remote = o->dc_remote != NULL;
     r->acl_may = o->acl_may;
     r->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
     return 0;
@@ -1041,9 +1042,18 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
     if (nl - at > 1)
         goto nx; /* labels between the kind and the domain: at most a datacenter */
     if (nl - at == 1) {
-        char dc[64];
-        if (!label_str(qn, nl - 1, dc, sizeof(dc), true) || strcasecmp(dc, r->dc) != 0)
-            goto nx; /* another datacenter: cairn federates none */
+        char dc[DNS__DC_MAX];
+        if (!label_str(qn, nl - 1, dc, sizeof(dc), true))
+            goto nx;
+        if (strcasecmp(dc, r->dc) != 0) {
+            /* another datacenter: a service or node is asked of it (the
+             * agent's WAN route); other kinds are NXDOMAIN */
+            if (!r->dc_remote || (kind != 0 && kind != 1) || nparts == 0)
+                goto nx;
+            snprintf(r->other_dc, sizeof(r->other_dc), "%s", dc);
+            *action = DNS__OTHER_DC;
+            return 0;
+        }
     }
     if (kind == 1) {
         if (nparts == 0)

@@ -125,6 +125,8 @@ static void handle(struct dns_server *s, const uint8_t *msg, size_t len,
                             (uint32_t)time(NULL), &action);
     if (action == DNS__FORWARD)
         return dns__forward(s, msg, len, addr, conn);
+    if (action == DNS__OTHER_DC)
+        return dns__dc_ask(s, s->res.other_dc, msg, len, limit, udp && !q.edns, addr, conn);
     /* Consul (agent/dns.go) counts answers given on data whose leader
      * contact is older than 5 s, and times each in-domain and PTR query. */
     if (lc > 5000)
@@ -283,6 +285,7 @@ static void conn_close(struct dns__conn *c)
     struct dns_server *s = c->s;
     dns__forward_detach(s, c);
     dns__remote_detach(s, c);
+    dns__dc_detach(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -456,6 +459,9 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     s->loop = loop;
     s->state = o->state;
     s->state_arg = o->state_arg;
+    s->dc_remote = o->dc_remote;
+    s->dc_cancel = o->dc_cancel;
+    s->dc_arg = o->dc_arg;
     s->last_contact_ms = o->last_contact_ms;
     s->max_stale_ms = o->max_stale_ms;
     struct mx_label node = {"node", o->node_name ? o->node_name : ""};
@@ -563,6 +569,40 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     return 0;
 }
 
+size_t dns_server_answer(struct dns_server *s, const uint8_t *msg, size_t len, size_t limit,
+                         bool small_udp, uint8_t *out, size_t cap)
+{
+    struct dns_query q;
+    if (cap < DNS_HDR_LEN)
+        return 0;
+    switch (dns_query_decode(msg, len, &q)) {
+    case DNS_DEC_DROP:
+        return 0;
+    case DNS_DEC_FORMERR:
+        dns_msg_header_only(msg, out, DNS_RC_FORMERR);
+        return DNS_HDR_LEN;
+    case DNS_DEC_NOTIMP:
+    case DNS_DEC_BADVERS:
+        dns_msg_header_only(msg, out, DNS_RC_NOTIMP);
+        return DNS_HDR_LEN;
+    case DNS_DEC_OK:
+        break;
+    }
+    if (limit < DNS_UDP_MIN)
+        limit = DNS_UDP_MIN;
+    if (limit > cap)
+        limit = cap;
+    int action;
+    struct state *st = s->state(s->state_arg);
+    size_t n =
+        dns__resolve(&s->res, st, &q, out, cap, limit, small_udp, (uint32_t)time(NULL), &action);
+    if (action != DNS__ANSWER || n == 0) {
+        dns_msg_header_only(msg, out, DNS_RC_SERVFAIL);
+        return DNS_HDR_LEN;
+    }
+    return n;
+}
+
 int dns_server_port(const struct dns_server *s)
 {
     return s->port;
@@ -578,6 +618,7 @@ void dns_server_stop(struct dns_server *s, void (*done)(void *arg), void *arg)
     s->pending_close++; /* held until everything below is started */
     dns__forward_stop_all(s);
     dns__remote_stop_all(s);
+    dns__dc_stop_all(s);
     while (s->conns)
         conn_close(s->conns);
     if (s->udp_open)

@@ -8,7 +8,8 @@
 
 #include "gossip/keyring.h"
 
-#define GOSSIP_KEYRING_PATH "serf/local.keyring" /* under the data dir */
+#define GOSSIP_KEYRING_PATH "serf/local.keyring"      /* under the data dir */
+#define GOSSIP_WAN_KEYRING_PATH "serf/remote.keyring" /* a server's WAN pool (agent/wan.c) */
 
 /* Read and parse: 0, CN_ENOTFOUND (no file), or another code with why in
  * err ("keyring file PATH: ..."). */

@@ -867,7 +867,8 @@ int srv__client_open(struct srv *s, const struct srv_options *opt, char *err, si
                                .chunk_size = srv__xport_max_msg() / 2,
                                /* keepalives every 2 s; a silent server (partition,
                                 * SIGSTOP) is given up after 8 s; a closed one at once */
-                               .heartbeat_ms = SRV_CLIENT_IDLE_MS / 4,
+                               .heartbeat_ms = opt->client_heartbeat_ms ? opt->client_heartbeat_ms
+                                                                        : SRV_CLIENT_IDLE_MS / 4,
                                /* servers requiring mutual TLS: dial with it */
                                .tls = opt->tls,
                                .tls_outgoing = opt->tls_outgoing,

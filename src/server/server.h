@@ -89,6 +89,10 @@ struct srv_options {
     /* A client agent (no -server): no Raft, no log, no listener. `join` are
      * the servers' RPC addresses to start from; see "Client agents" below. */
     bool client;
+    /* A client: keepalive interval of its server connection, which is
+     * presumed dead after 4 of them without a frame; 0 = 2 s (servers send
+     * a client keepalives every 2 s: keep it at 1 s or more). */
+    uint64_t client_heartbeat_ms;
     /* Server RPC over TLS (transport.h, docs/tls.md): the context (a
      * reference is taken; NULL: plaintext), dial with TLS, refuse
      * plaintext inbound, and the name peers' certificates must carry

@@ -100,8 +100,10 @@ class Agent:
         # Every agent answers DNS (UDP and TCP) on a free port of its own, not
         # the default 8600 (several agents run at once).
         self.dns_port = free_port()
-        # And LAN gossip (UDP and TCP) on a free port, not the default 8301.
+        # And LAN gossip (UDP and TCP) on a free port, not the default 8301;
+        # a server's WAN gossip too (not 8302).
         self.serf_port = free_port()
+        self.serf_wan_port = free_port()
         self.extra_args = list(extra_args)
         self.proc = None
         self.http = requests.Session()
@@ -121,6 +123,7 @@ class Agent:
             "-server-port=%d" % self.server_port,
             "-dns-port=%d" % self.dns_port,
             "-serf-lan-port=%d" % self.serf_port,
+            "-serf-wan-port=%d" % self.serf_wan_port,
             "-log-level=info",
         ] + self.extra_args
 
@@ -135,6 +138,7 @@ class Agent:
                 self.http_port, self.server_port = free_port(), free_port()
                 self.dns_port = free_port()
                 self.serf_port = free_port()
+                self.serf_wan_port = free_port()
                 continue
             self.wait_ready()
             return self
@@ -579,6 +583,7 @@ class ClusterAgent(Agent):
             "-server-port=%d" % self.server_port,
             "-dns-port=%d" % self.dns_port,
             "-serf-lan-port=%d" % self.serf_port,
+            "-serf-wan-port=%d" % self.serf_wan_port,
             "-log-level=info",
         ]
         if self.bootstrap_expect:

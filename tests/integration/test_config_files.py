@@ -70,6 +70,7 @@ class FileAgent(Agent):
             "-server-port=%d" % self.server_port,
             "-dns-port=-1",
             "-serf-lan-port=%d" % self.serf_port,
+            "-serf-wan-port=-1",
         ] + self.config_args + self.extra_args
 
 

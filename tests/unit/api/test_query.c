@@ -111,9 +111,17 @@ static void test_decode_errors(void **st)
           "\"Service\":{\"Service\":\"${name.full\"}}",
           500, "Failed to parse template: unterminated");
     /* Refused by cairn: 400 naming why. */
-    fails(
-        "{\"Name\":\"x\",\"Service\":{\"Service\":\"r\",\"Failover\":{\"Datacenters\":[\"dc2\"]}}}",
-        400, "Failover.Datacenters naming another datacenter is not supported");
+    /* Failover.Datacenters naming others is kept (WAN federation). */
+    {
+        struct api_pq q;
+        assert_int_equal(dec("{\"Name\":\"x\",\"Service\":{\"Service\":\"r\",\"Failover\":"
+                             "{\"Datacenters\":[\"dc2\",\"dc3\"]}}}",
+                             &q),
+                         0);
+        assert_int_equal(q.ndcs, 2);
+        assert_string_equal(q.dcs[1], "dc3");
+        api__pq_clear(&q);
+    }
     fails("{\"Name\":\"x\",\"Service\":{\"Service\":\"r\",\"Failover\":{\"Targets\":[{}]}}}", 400,
           "Failover.Targets is not supported");
     fails("{\"Name\":\"x\",\"Service\":{\"Service\":\"r\",\"Connect\":true}}", 400,

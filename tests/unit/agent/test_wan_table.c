@@ -1,0 +1,169 @@
+/* The routing table of other datacenters (agent/wan_table.c): which WAN
+ * members are servers of which datacenter, the alive ones per datacenter,
+ * and the one order datacenters are listed in. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/wan_table.h"
+#include "base/buf.h"
+#include "base/err.h"
+
+struct mem {
+    struct cn_buf tags;
+    struct gossip_member m;
+};
+
+static void mk(struct mem *x, const char *name, const char *host, const char *role, const char *dc,
+               const char *port, enum gossip_status st)
+{
+    x->tags = (struct cn_buf)CN_BUF_INIT;
+    if (role)
+        assert_int_equal(gossip_tags_put(&x->tags, "role", role), 0);
+    if (dc)
+        assert_int_equal(gossip_tags_put(&x->tags, "dc", dc), 0);
+    if (port)
+        assert_int_equal(gossip_tags_put(&x->tags, "port", port), 0);
+    x->m = (struct gossip_member){.name = name,
+                                  .host = host,
+                                  .port = 8302,
+                                  .status = st,
+                                  .tags = (const uint8_t *)x->tags.p,
+                                  .tags_len = x->tags.len};
+}
+
+static void test_server_of(void **state)
+{
+    (void)state;
+    struct mem x;
+    struct wan_server s;
+    mk(&x, "s1.dc2", "10.0.0.1", "consul", "dc2", "8300", GOSSIP_ALIVE);
+    assert_int_equal(wan_server_of(&x.m, &s), 0);
+    assert_string_equal(s.node, "s1");
+    assert_string_equal(s.dc, "dc2");
+    assert_string_equal(s.addr, "10.0.0.1:8300");
+    assert_true(s.alive);
+    assert_false(s.left);
+    cn_buf_free(&x.tags);
+    /* a node name holding dots: only the last ".dc" is the datacenter */
+    mk(&x, "web.example.dc2", "::1", "consul", "dc2", "8300", GOSSIP_SUSPECT);
+    assert_int_equal(wan_server_of(&x.m, &s), 0);
+    assert_string_equal(s.node, "web.example");
+    assert_string_equal(s.addr, "[::1]:8300");
+    assert_true(s.alive); /* Serf shows a suspect alive */
+    cn_buf_free(&x.tags);
+    mk(&x, "s1.dc2", "10.0.0.1", "consul", "dc2", "8300", GOSSIP_FAILED);
+    assert_int_equal(wan_server_of(&x.m, &s), 0);
+    assert_false(s.alive);
+    assert_false(s.left);
+    cn_buf_free(&x.tags);
+    mk(&x, "s1.dc2", "10.0.0.1", "consul", "dc2", "8300", GOSSIP_LEFT);
+    assert_int_equal(wan_server_of(&x.m, &s), 0);
+    assert_true(s.left);
+    cn_buf_free(&x.tags);
+}
+
+static void test_server_of_refuses(void **state)
+{
+    (void)state;
+    struct {
+        const char *name, *role, *dc, *port;
+    } bad[] = {
+        {"s1.dc2", "node", "dc2", "8300"},  /* a client agent's role */
+        {"s1.dc2", NULL, "dc2", "8300"},    /* no role */
+        {"s1.dc2", "consul", NULL, "8300"}, /* no dc */
+        {"s1.dc2", "consul", "", "8300"},   /* empty dc */
+        {"s1.dc2", "consul", "dc2", NULL},  /* no port */
+        {"s1.dc2", "consul", "dc2", "0"},   /* port out of range */
+        {"s1.dc2", "consul", "dc2", "65536"}, {"s1.dc2", "consul", "dc2", "83x"},
+        {"s1.dc3", "consul", "dc2", "8300"}, /* name and tag disagree */
+        {"s1dc2", "consul", "dc2", "8300"},  /* no dot */
+        {".dc2", "consul", "dc2", "8300"},   /* empty node */
+        {"dc2", "consul", "dc2", "8300"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct mem x;
+        struct wan_server s;
+        mk(&x, bad[i].name, "10.0.0.1", bad[i].role, bad[i].dc, bad[i].port, GOSSIP_ALIVE);
+        assert_int_equal(wan_server_of(&x.m, &s), CN_EINVAL);
+        cn_buf_free(&x.tags);
+    }
+}
+
+static struct wan_server sv(const char *node, const char *dc, const char *addr, bool alive,
+                            bool left)
+{
+    struct wan_server s;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.node, sizeof(s.node), "%s", node);
+    snprintf(s.dc, sizeof(s.dc), "%s", dc);
+    snprintf(s.addr, sizeof(s.addr), "%s", addr);
+    s.alive = alive;
+    s.left = left;
+    return s;
+}
+
+static void test_datacenters_order(void **state)
+{
+    (void)state;
+    struct wan_server t[] = {
+        sv("a", "dc3", "10.0.3.1:8300", true, false),
+        sv("b", "dc2", "10.0.2.1:8300", false, false), /* failed: still known */
+        sv("c", "dc1", "10.0.1.1:8300", true, false),
+        sv("d", "dc2", "10.0.2.2:8300", true, false),
+        sv("e", "dc0", "10.0.0.1:8300", false, true), /* left: forgotten */
+        sv("f", "aaa", "10.0.9.1:8300", true, false),
+    };
+    char out[8][WAN_DC_MAX];
+    size_t n = wan_datacenters(t, 6, "dc2", out, 8);
+    assert_int_equal(n, 4);
+    assert_string_equal(out[0], "dc2"); /* local first */
+    assert_string_equal(out[1], "aaa"); /* then by name */
+    assert_string_equal(out[2], "dc1");
+    assert_string_equal(out[3], "dc3");
+    /* the count past the capacity */
+    assert_int_equal(wan_datacenters(t, 6, "dc2", out, 2), 4);
+    assert_string_equal(out[1], "aaa");
+    /* no member at all (WAN pool just started): the local one */
+    assert_int_equal(wan_datacenters(NULL, 0, "dc9", out, 8), 1);
+    assert_string_equal(out[0], "dc9");
+    assert_true(wan_dc_known(t, 6, "dc3"));
+    assert_false(wan_dc_known(t, 6, "dc0"));
+    assert_false(wan_dc_known(t, 6, "nope"));
+}
+
+static void test_dc_servers(void **state)
+{
+    (void)state;
+    struct wan_server t[] = {
+        sv("b", "dc2", "10.0.2.9:8300", true, false),
+        sv("a", "dc2", "10.0.2.1:8300", true, false),
+        sv("x", "dc2", "10.0.2.5:8300", false, false), /* failed */
+        sv("c", "dc3", "10.0.3.1:8300", true, false),
+    };
+    const char *a[4];
+    size_t n = wan_dc_servers(t, 4, "dc2", a, 4);
+    assert_int_equal(n, 2);
+    assert_string_equal(a[0], "10.0.2.1:8300");
+    assert_string_equal(a[1], "10.0.2.9:8300");
+    assert_int_equal(wan_dc_servers(t, 4, "dc2", a, 1), 2);
+    assert_int_equal(wan_dc_servers(t, 4, "dc4", a, 4), 0);
+    t[3].alive = false;
+    assert_int_equal(wan_dc_servers(t, 4, "dc3", a, 4), 0); /* known, none alive */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_of),
+        cmocka_unit_test(test_server_of_refuses),
+        cmocka_unit_test(test_datacenters_order),
+        cmocka_unit_test(test_dc_servers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
