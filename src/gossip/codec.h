@@ -12,7 +12,10 @@
  * hosts 1..63. Integers little-endian. Bodies:
  *   PING     seq u32, target str8
  *   PINGREQ  seq u32, target str8, host str8, port u16, nack u8 (0/1)
- *   ACK      seq u32
+ *   ACK      seq u32 [coordinate]: the acking member's network coordinate
+ *            (coord/coord.h's wire form, COORD_WIRE_LEN bytes, Serf's ping
+ *            delegate payload) when the body runs past the seq; a relayed
+ *            ACK carries none
  *   NACK     seq u32
  *   ALIVE    inc u32, node str8, host str8, port u16, tags (u16 len + bytes)
  *   SUSPECT  inc u32, node str8, from str8
@@ -32,6 +35,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "coord/coord.h"
 #include "gossip/gossip.h"
 
 #define GOSSIP_WIRE_VERSION 1
@@ -72,6 +76,8 @@ struct gossip_msg {
     uint32_t nstates; /* PUSHPULL */
     const uint8_t *states;
     size_t states_len;
+    bool has_coord; /* ACK: the trailer is present */
+    struct coord coord;
 };
 
 /* One state of a PUSHPULL. */
