@@ -385,6 +385,12 @@ bool api__acl_enter(struct api_ctx *c)
 
 /* ---- the agent's own writes, DNS ----------------------------------------------- */
 
+const char *api__acl_agent_token(const struct api *a)
+{
+    const struct api_acl *m = a->acl;
+    return m && m->agent_tok && *m->agent_tok ? m->agent_tok : NULL;
+}
+
 bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor, size_t cap)
 {
     struct api_acl *m = a->acl;

@@ -55,4 +55,12 @@ void api__pq_json(struct cn_jsonw *w, const struct state_query *sq, const struct
 int api__pq_render(const struct api_pq *q, const char *name, struct api_pq *out, char *err,
                    size_t cap);
 
+/* ?near= sorting (coordinate.c; Consul's sortNodesByDistanceFrom): a
+ * stable order of n items by the estimated round trip from `source`'s
+ * coordinate (segment "") to the coordinate of node[i] (none: last); perm
+ * gets the order. False (perm untouched) when source has no coordinate:
+ * the order stays. */
+bool api__near_order(const struct state *st, const char *source, const char *const *node, size_t n,
+                     size_t *perm);
+
 #endif
