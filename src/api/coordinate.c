@@ -671,7 +671,11 @@ bool api__near_order(const struct state *st, const char *source, const char *con
     for (size_t i = 0; i < n; i++) {
         const struct state_coord *e = state_coord_get(st, node[i], "");
         keys[i].i = i;
-        if (e) {
+        if (!strcmp(node[i], source)) {
+            /* the source itself first: Consul estimates 2 x its height
+             * (plus adjustments), which may put a close neighbour first */
+            keys[i].d = -1;
+        } else if (e) {
             to_coord(e, &other);
             keys[i].d = coord_distance(&src, &other);
         } else {

@@ -57,8 +57,8 @@ int api__pq_render(const struct api_pq *q, const char *name, struct api_pq *out,
 
 /* ?near= sorting (coordinate.c; Consul's sortNodesByDistanceFrom): a
  * stable order of n items by the estimated round trip from `source`'s
- * coordinate (segment "") to the coordinate of node[i] (none: last); perm
- * gets the order. False (perm untouched) when source has no coordinate:
+ * coordinate (segment "") to the coordinate of node[i] (none: last; the
+ * source itself first); perm gets the order. False (perm untouched) when source has no coordinate:
  * the order stays. */
 bool api__near_order(const struct state *st, const char *source, const char *const *node, size_t n,
                      size_t *perm);
