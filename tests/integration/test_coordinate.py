@@ -248,3 +248,28 @@ def test_disabled(agent_factory, tmp_path):
         assert (r.status_code, r.text) == (401, "Coordinate support disabled"), path
     r = update(a, a.name, coord(0))
     assert (r.status_code, r.text) == (401, "Coordinate support disabled")
+
+
+def test_client_agent_sends_its_coordinate(trio, tmp_path):
+    """A client agent sends PUT /v1/coordinate/update to its server (with
+    the agent token), as Consul's agent does over RPC."""
+    from test_client_agent import ClientAgent
+    c = ClientAgent(tmp_path, "cc1", [], extra_args=[
+        "-retry-join=127.0.0.1:%d" % trio.agents[0].serf_port,
+        "-config-file=" + write_conf(tmp_path, FAST, "client.json")])
+    try:
+        c.start()
+        a = trio.agents[1]
+        wait_until(lambda: a.get("/v1/coordinate/node/cc1").status_code == 200, timeout=30,
+                   what="the client agent's coordinate in the table")
+        # and the client answers the coordinate endpoints through a server
+        assert "cc1" in [e["Node"] for e in c.get("/v1/coordinate/nodes").json()]
+        order = [n["Node"] for n in c.get("/v1/catalog/nodes?near=_agent").json()]
+        assert order[0] == "cc1"
+        out = cairn_cli("rtt", a.name, http_port=c.http_port)
+        assert out.returncode == 0 and "Estimated %s <-> cc1 rtt" % a.name in out.stdout, \
+            out.stderr
+    finally:
+        c.stop()
+        c.close()
+    assert_no_sanitizer_reports([c])
