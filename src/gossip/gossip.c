@@ -939,6 +939,14 @@ static void on_pingreq(struct gossip *g, const struct gossip_hdr *h, const struc
     send_one(g, m->host, m->port, &p);
 }
 
+/* Does m read an ACK's coordinate trailer? */
+static bool reads_coord(const struct gm *m)
+{
+    char v[8];
+    return m && gossip_tags_get(m->tags, m->tags_len, GOSSIP_TAG_COORD, v, sizeof(v)) == 0 &&
+           !strcmp(v, "1");
+}
+
 /* Serf's ping delegate (NotifyPingComplete): the ACK of a direct probe
  * carries the target's coordinate; with the round-trip time it moves ours,
  * and both are cached. An invalid coordinate or time is counted, nothing
@@ -1008,7 +1016,7 @@ static void answer_ping(struct gossip *g, const struct gossip_hdr *h, uint32_t s
     }
     a[n].type = GMSG_ACK;
     a[n].seq = seq;
-    if (g->cc) { /* Serf's AckPayload: our coordinate */
+    if (g->cc && reads_coord(s)) { /* Serf's AckPayload: our coordinate */
         a[n].has_coord = true;
         a[n].coord = *coord_client_get(g->cc);
     }
@@ -1099,6 +1107,20 @@ int gossip_recv_stream(struct gossip *g, const void *p, size_t len, struct cn_bu
 
 /* ---- the public API ---------------------------------------------------------- */
 
+/* Our tags: the shell's, plus GOSSIP_TAG_COORD (the ACK trailer's version)
+ * when we compute coordinates, so peers only send us trailers we read and
+ * we only send them to peers that said they read them (a peer built before
+ * coordinates refuses an ACK with a trailer). */
+static int self_tags(bool disabled, const uint8_t *tags, size_t len, struct cn_buf *out)
+{
+    char v[8];
+    if (len)
+        CN_TRY(cn_buf_append(out, tags, len));
+    if (disabled || gossip_tags_get(tags, len, GOSSIP_TAG_COORD, v, sizeof(v)) == 0)
+        return 0;
+    return gossip_tags_put(out, GOSSIP_TAG_COORD, "1");
+}
+
 struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
 {
     if (!cfg->name || !*cfg->name || strlen(cfg->name) > GOSSIP_NAME_MAX || !cfg->host ||
@@ -1122,7 +1144,13 @@ struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
         cn_free(g);
         return NULL;
     }
-    g->self = add_member(g, cfg->name, cfg->host, cfg->port, cfg->tags, cfg->tags_len, 1);
+    struct cn_buf tags = CN_BUF_INIT;
+    if (self_tags(cfg->disable_coordinates, cfg->tags, cfg->tags_len, &tags)) {
+        gossip_free(g);
+        return NULL;
+    }
+    g->self = add_member(g, cfg->name, cfg->host, cfg->port, (const uint8_t *)tags.p, tags.len, 1);
+    cn_buf_free(&tags);
     if (!g->self) {
         gossip_free(g);
         return NULL;
@@ -1245,7 +1273,12 @@ int gossip_set_tags(struct gossip *g, const uint8_t *tags, size_t len)
     if (len && gossip_tags_valid(tags, len))
         return CN_EINVAL;
     struct gm *s = g->self;
-    CN_TRY(set_blob(s, s->name, tags, len));
+    struct cn_buf t = CN_BUF_INIT;
+    int rc = self_tags(!g->cc, tags, len, &t);
+    if (!rc)
+        rc = set_blob(s, s->name, (const uint8_t *)t.p, t.len);
+    cn_buf_free(&t);
+    CN_TRY(rc);
     s->inc++;
     bc_alive(g, s);
     event(g, GOSSIP_EV_UPDATE, s);

@@ -122,6 +122,11 @@ struct gossip_config {
      * DisableCoordinates). */
     bool disable_coordinates;
 };
+/* The tag a member computing coordinates adds to its own (value "1", the
+ * ACK trailer's version): ACKs carry a coordinate only to members that
+ * have it, so a pool can mix members built before coordinates. */
+#define GOSSIP_TAG_COORD "coord_v"
+
 /* The defaults above, strings NULL. */
 void gossip_config_default(struct gossip_config *c);
 

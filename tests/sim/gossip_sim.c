@@ -365,6 +365,10 @@ static void world_init(struct world *w, uint32_t n, uint64_t seed, bool lifeguar
             abort();
     }
     if (full_view) {
+        /* what each member's ALIVE would say: it reads coordinate trailers */
+        struct cn_buf tags = CN_BUF_INIT;
+        if (gossip_tags_put(&tags, GOSSIP_TAG_COORD, "1"))
+            abort();
         for (uint32_t i = 0; i < n; i++)
             for (uint32_t j = 0; j < n; j++) {
                 if (i == j)
@@ -372,8 +376,9 @@ static void world_init(struct world *w, uint32_t n, uint64_t seed, bool lifeguar
                 char name[32], host[32];
                 snprintf(name, sizeof(name), "node-%u", j);
                 host_of(j, host, sizeof(host));
-                gossip_learn(w->nodes[i].g, name, host, 8301, NULL, 0, 1);
+                gossip_learn(w->nodes[i].g, name, host, 8301, (const uint8_t *)tags.p, tags.len, 1);
             }
+        cn_buf_free(&tags);
     }
     for (uint32_t i = 0; i < n; i++) {
         drain(w, i); /* the self-join events */

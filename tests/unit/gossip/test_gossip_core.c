@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "base/err.h"
+#include "gossip/codec.h"
 #include "gossip/gossip.h"
 
 #define N 4
@@ -43,6 +44,8 @@ static size_t qhead, qtail;
  * now, deliveries hop_us later, so every probe's round trip is hop_us. */
 static uint64_t hop_us;
 static bool no_coords;
+static int plain_member = -1; /* started without coordinates (an older build's view) */
+static unsigned trailers_to_plain;
 
 static void pump(struct net *n, int i)
 {
@@ -63,6 +66,16 @@ static void pump(struct net *n, int i)
             if (to < 0 || to >= N || !n->g[to] || n->down[to] || n->down[i])
                 continue;
             assert_true(qtail - qhead < 4096);
+            if (to == plain_member && !o->stream) {
+                struct gossip_pkt pk;
+                char why[96];
+                assert_int_equal(gossip_pkt_decode(o->data, o->len, false, &pk, why, sizeof(why)),
+                                 0);
+                size_t off = 0;
+                struct gossip_msg m;
+                while (gossip_pkt_next(&pk, &off, &m))
+                    trailers_to_plain += m.type == GMSG_ACK && m.has_coord;
+            }
             struct pkt *p = &q[qtail++ % 4096];
             p->from = i;
             p->to = to;
@@ -129,7 +142,7 @@ static void start(struct net *n, int count, bool lifeguard)
         c.cluster = "dc1";
         c.rng_seed = (uint64_t)i + 11;
         c.lifeguard = lifeguard;
-        c.disable_coordinates = no_coords;
+        c.disable_coordinates = no_coords || i == plain_member;
         n->g[i] = gossip_new(&c, 0);
         assert_non_null(n->g[i]);
     }
@@ -287,6 +300,28 @@ static void test_coordinates_from_probes(void **state)
     assert_int_equal(st.coord_updates, 0);
     stop(&n);
     no_coords = false;
+
+    /* a mixed pool: m1 computes none, so it does not carry the tag, and no
+     * ACK to it has a trailer (a member built before coordinates would
+     * refuse the packet); m0 and m2 still exchange theirs */
+    plain_member = 1;
+    trailers_to_plain = 0;
+    hop_us = 3000;
+    start(&n, 3, true);
+    run(&n, 20000);
+    hop_us = 0;
+    assert_int_equal(trailers_to_plain, 0);
+    assert_int_equal(gossip_coord_get(n.g[0], "m1", &c[0]), CN_ENOTFOUND);
+    assert_int_equal(gossip_coord_get(n.g[0], "m2", &c[0]), 0);
+    struct gossip_member me;
+    assert_int_equal(gossip_member_get(n.g[0], "m0", &me), 0);
+    char v[8];
+    assert_int_equal(gossip_tags_get(me.tags, me.tags_len, GOSSIP_TAG_COORD, v, sizeof(v)), 0);
+    assert_int_equal(gossip_member_get(n.g[0], "m1", &me), 0);
+    assert_int_equal(gossip_tags_get(me.tags, me.tags_len, GOSSIP_TAG_COORD, v, sizeof(v)),
+                     CN_ENOTFOUND);
+    stop(&n);
+    plain_member = -1;
 }
 
 static void test_config_refused(void **state)
