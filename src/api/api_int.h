@@ -146,6 +146,8 @@ void api__coord_stop(struct api *a);
  * For the fuzz target too. */
 struct json_object;
 struct coord;
+/* coordinate.Coordinate's JSON (Vec, Error, Adjustment, Height). */
+void api__json_coord(struct cn_jsonw *w, const struct coord *c);
 int api__coord_update_decode(const char *body, size_t len, struct json_object **root,
                              const char **node, const char **segment, struct coord *out, char *err,
                              size_t cap);

@@ -96,6 +96,11 @@ static void json_coord(struct cn_jsonw *w, const double *vec, double error, doub
     cn_jsonw_obj_close(w);
 }
 
+void api__json_coord(struct cn_jsonw *w, const struct coord *c)
+{
+    json_coord(w, c->vec, c->error, c->adjustment, c->height);
+}
+
 /* structs.Coordinate: Node, Segment, Coord (Partition is Enterprise's,
  * omitted when empty). */
 static void json_entry(struct cn_jsonw *w, const struct state_coord *e)
