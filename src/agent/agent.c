@@ -1001,6 +1001,9 @@ static int run(struct agent *ag)
     int64_t dq = 0, mq = 0;
     cn_dur_parse(c->default_query_time, &dq);
     cn_dur_parse(c->max_query_time, &mq);
+    int64_t sync_min = 0, coord_period = 0;
+    cn_dur_parse(c->sync_coordinate_interval_min, &sync_min);
+    cn_dur_parse(c->coordinate_update_period, &coord_period);
     int64_t acl_min = 0, acl_max = 0;
     int64_t acl_ttl = 0;
     cn_dur_parse(c->acl_token_ttl, &acl_ttl);
@@ -1038,6 +1041,10 @@ static int run(struct agent *ag)
                 .token_min_ttl_ns = acl_min,
                 .token_max_ttl_ns = acl_max},
         .http_cache_bytes = (uint64_t)c->http_cache_max_bytes,
+        .coord = {.disabled = c->disable_coordinates,
+                  .sync_interval_min_ms = (uint64_t)(sync_min / CN_NS_PER_MS),
+                  .sync_rate_target = (uint64_t)c->sync_coordinate_rate_target,
+                  .update_period_ms = (uint64_t)(coord_period / CN_NS_PER_MS)},
     };
     rc = api_new(&ag->loop, ag->srv, ag->local, &ac, &ag->api);
     cn_buf_free(&cj);

@@ -286,6 +286,16 @@ static const struct opt opts[] = {
      "Blocking-query wait when ?wait is not given."},
     {NULL, "max_query_time", OPT_DUR, OFF(max_query_time), "10m", 0, 0,
      "Longest blocking-query wait."},
+    {NULL, "disable_coordinates", OPT_BOOL, OFF(disable_coordinates), "false", 0, 0,
+     "Compute no network coordinates (gossip ACKs carry none; /v1/coordinate/* answers 401)."},
+    {NULL, "sync_coordinate_interval_min", OPT_DUR, OFF(sync_coordinate_interval_min), "15s", 0, 0,
+     "Shortest interval at which an agent sends its network coordinate to the servers (scaled "
+     "up by sync_coordinate_rate_target above it, plus a random stagger)."},
+    {NULL, "sync_coordinate_rate_target", OPT_INT, OFF(sync_coordinate_rate_target), "64", 1,
+     1000000, "Coordinate updates per second the whole cluster aims at (Consul: a float)."},
+    {NULL, "consul.coordinate.update_period", OPT_DUR, OFF(coordinate_update_period), "5s", 0, 0,
+     "Servers: how often the coordinates received are written to the log as one batch "
+     "(Consul's undocumented consul.coordinate.update_period)."},
     {NULL, "ae_interval", OPT_DUR, OFF(ae_interval), "1m", 0, 0,
      "Client agents: base interval of the full anti-entropy sync with the catalog (Consul's "
      "ae_interval): scaled up above 128 nodes, plus a random stagger."},

@@ -54,6 +54,11 @@ struct agent_config {
     char *raft_snapshot_interval; /* Go duration */
     char *raft_election_timeout;  /* Go duration */
     char *ae_interval;            /* Go duration: client agents' full sync */
+    /* network coordinates (api/coordinate.c) */
+    bool disable_coordinates;
+    char *sync_coordinate_interval_min;  /* Go duration: an agent sends its coordinate */
+    int64_t sync_coordinate_rate_target; /* updates per second, cluster-wide */
+    char *coordinate_update_period;      /* Go duration: a server's batch to the log */
     bool enable_local_script_checks;
     bool ui_enabled;       /* ui_config.enabled (or ui), -ui; -dev's default */
     char *ui_content_path; /* ui_config.content_path, normalized: "/ui/" */

@@ -322,6 +322,7 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
     tune.gossip_interval_ms = ms_of(c->gossip_interval);
     tune.probe_interval_ms = ms_of(c->probe_interval);
     tune.probe_timeout_ms = ms_of(c->probe_timeout);
+    tune.disable_coordinates = c->disable_coordinates;
     if (!tune.gossip_interval_ms || !tune.probe_interval_ms || !tune.probe_timeout_ms) {
         snprintf(err, errcap, "gossip_lan: intervals and timeouts must be at least 1ms");
         cn_buf_free(&tags);

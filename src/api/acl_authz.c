@@ -800,6 +800,12 @@ static int client_resolve_now(struct api *a, const char *secret, struct acl_auth
 
 /* ---- the agent's own writes, DNS ----------------------------------------------- */
 
+const char *api__acl_agent_token(const struct api *a)
+{
+    const struct api_acl *m = a->acl;
+    return m && m->agent_tok && *m->agent_tok ? m->agent_tok : NULL;
+}
+
 bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *accessor, size_t cap)
 {
     struct api_acl *m = a->acl;

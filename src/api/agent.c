@@ -260,12 +260,16 @@ static void h_self(struct api_ctx *c)
     cn_jsonw_key(&w, "DebugConfig");
     const char *cj = cfg->config_json && *cfg->config_json ? cfg->config_json : "{}";
     cn_jsonw_raw(&w, cj, strlen(cj));
-    /* A neutral network coordinate: cairn has no Vivaldi. */
+    /* This agent's LAN coordinate (the gossip pool's); without gossip or
+     * with disable_coordinates, a new coordinate (what Serf starts from). */
     cn_jsonw_key(&w, "Coord");
-    cn_jsonw_raw(&w,
-                 "{\"Vec\":[0,0,0,0,0,0,0,0],\"Error\":1.5,\"Adjustment\":0,\"Height\":0.00001}",
-                 strlen("{\"Vec\":[0,0,0,0,0,0,0,0],\"Error\":1.5,\"Adjustment\":0,"
-                        "\"Height\":0.00001}"));
+    struct coord co;
+    if (!c->api->cfg.gossip || gossip_coord_self(gossip_net_core(c->api->cfg.gossip), &co)) {
+        struct coord_config cc;
+        coord_config_default(&cc);
+        coord_init(&co, &cc);
+    }
+    api__json_coord(&w, &co);
     cn_jsonw_key(&w, "Member");
     struct gossip_member me;
     if (c->api->cfg.gossip &&

@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "coord/coord.h"
 #include "http/http.h"
 #include "server/server.h"
 
@@ -72,6 +73,17 @@ struct api_config {
     /* Bytes of encoded catalog/health answers kept (api/cache.c); 0: no
      * cache. */
     uint64_t http_cache_bytes;
+    /* Network coordinates (api/coordinate.c): the agent sends its gossip
+     * coordinate every max(sync_interval_min_ms, members / rate) plus a
+     * random stagger (Consul's sendCoordinate); a server writes what it
+     * received to the log every update_period_ms (Consul's batchUpdate).
+     * Zeros: Consul's 15 s, 64/s, 5 s. disabled: 401 on /v1/coordinate/. */
+    struct {
+        bool disabled;
+        uint64_t sync_interval_min_ms;
+        uint64_t sync_rate_target;
+        uint64_t update_period_ms;
+    } coord;
 };
 
 /* Build the API. Strings in cfg are copied. local may be NULL in unit tests
@@ -131,6 +143,16 @@ typedef size_t (*api_dns_answer_fn)(void *arg, const uint8_t *q, size_t len, siz
                                     bool small_udp, uint8_t *out, size_t cap);
 void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg);
 
+/* This datacenter's servers with a coordinate in the catalog (their LAN
+ * coordinates, segment ""), sorted by node name: what
+ * /v1/coordinate/datacenters lists for the local datacenter, for a WAN
+ * pool to use. Returns how many (may exceed cap: then cap were written);
+ * 0 on a client agent. */
+struct api_coord_server {
+    char node[129];
+    struct coord c;
+};
+size_t api_coord_local_servers(struct api *a, struct api_coord_server *out, size_t cap);
 /* The http_handler_cb: pass `api` as handler_arg. */
 void api_handle(void *api, struct http_req *req);
 

@@ -48,6 +48,7 @@ struct api {
     struct api_wan wan;           /* other datacenters (forward.c); route NULL: none */
     api_dns_answer_fn dns_answer; /* POST /v1/internal/dns (forward.c) */
     void *dns_arg;
+    struct api_coord *coord; /* coordinate.c: sending and batching coordinates */
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -161,6 +162,30 @@ extern const struct api_route api_session_routes[]; /* session.c */
 
 /* coordinate.c: /v1/coordinate/; event.c: /v1/event/; query.c: /v1/query */
 extern const struct api_route api_coordinate_routes[];
+/* The agent's coordinate sender and a server's batcher (coordinate.c). */
+int api__coord_new(struct api *a);
+void api__coord_stop(struct api *a);
+/* Decode and validate a PUT /v1/coordinate/update body as the endpoint
+ * does: 0 with *node, *segment (borrowed from *root, which the caller
+ * puts) and *out; else the status (400, 500) with Consul's text in err.
+ * For the fuzz target too. */
+struct json_object;
+struct coord;
+/* coordinate.Coordinate's JSON (Vec, Error, Adjustment, Height). */
+void api__json_coord(struct cn_jsonw *w, const struct coord *c);
+int api__coord_update_decode(const char *body, size_t len, struct json_object **root,
+                             const char **node, const char **segment, struct coord *out, char *err,
+                             size_t cap);
+/* api__near_order (coordinate.c) is declared in api/query.h. */
+/* The same over a JSON array being written: api__near_begin after the
+ * array's opening (NULL-safe, does nothing without ?near= or a source
+ * coordinate), api__near_item around each element (start = buffer length
+ * before it, after api_filter_keep), api__near_end before the array closes
+ * reorders the elements in the buffer. */
+struct api_near;
+struct api_near *api__near_begin(struct api_ctx *c, struct cn_jsonw *w);
+void api__near_item(struct api_near *nr, const char *node, size_t start);
+void api__near_end(struct api_near *nr, struct cn_jsonw *w);
 extern const struct api_route api_event_routes[];
 extern const struct api_route api_query_routes[];
 extern const struct api_route api_wan_routes[];       /* forward.c: /v1/internal/dns */
@@ -418,6 +443,8 @@ int api__acl_resolve(struct api *a, const char *secret, struct acl_authz **z, ch
 /* /v1/agent/token/:type: set (and persist) a token; CN_ENOTFOUND for an
  * unknown type. */
 int api__acl_set_agent_token(struct api *a, const char *type, const char *tok);
+/* tokens.agent (as set now), or NULL: a client agent's own requests. */
+const char *api__acl_agent_token(const struct api *a);
 /* The leader's builtins (acl.c): which 0 = global-management policy, 1 =
  * anonymous token, 2 = initial management token with `secret` (a BOOTSTRAP
  * when never bootstrapped). */

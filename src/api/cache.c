@@ -24,11 +24,10 @@
  *
  * What is cached (api__cache_allowed and cacheable_result): GET/HEAD reads of
  * the routes in `routes` below, without ?pick (a random policy answers
- * differently each time), whose read answered 200 with a JSON body, the
- * default headers and a watch. The key is the route, its argument, ?pretty
- * and every other query parameter (sorted by name, values of one name kept in
- * their order) except those that only steer the wait or the consistency
- * (index, wait, stale, consistent, cached, dc, token). */
+ * differently each time) or ?near (the order follows coordinates), whose read answered 200 with a
+ * JSON body, the default headers and a watch. The key is the route, its argument, ?pretty and every
+ * other query parameter (sorted by name, values of one name kept in their order) except those that
+ * only steer the wait or the consistency (index, wait, stale, consistent, cached, dc, token). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +231,9 @@ bool api__cache_allowed(const struct api_ctx *c)
     if (c->api->acl)
         return false;
     if (http_req_param(c->req, "pick") || http_req_param(c->req, "policy"))
+        return false;
+    /* ?near= orders by coordinates, which the entry's watch does not cover */
+    if (http_req_param(c->req, "near"))
         return false;
     return true;
 }

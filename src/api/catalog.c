@@ -93,6 +93,7 @@ struct nodes_walk {
     struct api_ctx *c;
     struct cn_jsonw *w;
     struct filter *f;
+    struct api_near *near;
 };
 
 static int nodes_cb(void *arg, const struct state_node *n)
@@ -100,6 +101,7 @@ static int nodes_cb(void *arg, const struct state_node *n)
     struct nodes_walk *nw = arg;
     if (api_node_meta_match(nw->c, n) && api_acl_keep(nw->c, ACL_R_NODE, n->name)) {
         struct api_fmark m;
+        api__near_item(nw->near, n->name, nw->w->b->len);
         api_filter_mark(nw->w, &m);
         api_json_node(nw->w, n, nw->c->api->cfg.datacenter);
         api_filter_keep(nw->f, nw->w, &m, m.len);
@@ -115,9 +117,11 @@ static void r_nodes(struct api_ctx *c, struct api_read *r)
         return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct nodes_walk nw = {c, &w, f};
+    struct nodes_walk nw = {c, &w, f, NULL};
     cn_jsonw_arr_open(&w);
+    nw.near = api__near_begin(c, &w); /* ?near= */
     state_nodes_foreach(st, nodes_cb, &nw);
+    api__near_end(nw.near, &w);
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)
@@ -305,6 +309,7 @@ struct inst_walk {
     struct state *st;
     struct cn_jsonw *w;
     struct filter *f;
+    struct api_near *near;
 };
 
 static int inst_cb(void *arg, const struct state_service *s)
@@ -314,6 +319,7 @@ static int inst_cb(void *arg, const struct state_service *s)
     if (api_tags_match(iw->c, s) && api_node_meta_match(iw->c, n) &&
         api_acl_keep(iw->c, ACL_R_NODE, s->node)) {
         struct api_fmark m;
+        api__near_item(iw->near, s->node, iw->w->b->len);
         api_filter_mark(iw->w, &m);
         json_catalog_service(iw->w, n, s, iw->c->api->cfg.datacenter);
         api_filter_keep(iw->f, iw->w, &m, m.len);
@@ -331,9 +337,11 @@ static void r_service(struct api_ctx *c, struct api_read *r)
         return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct inst_walk iw = {c, st, &w, f};
+    struct inst_walk iw = {c, st, &w, f, NULL};
     cn_jsonw_arr_open(&w);
+    iw.near = api__near_begin(c, &w); /* ?near= */
     state_service_instances(st, c->arg, inst_cb, &iw);
+    api__near_end(iw.near, &w);
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)

@@ -105,6 +105,51 @@ bool api__client_local(const char *path)
     return !strncmp(path, "/v1/agent/", 10) && strncmp(path, "/v1/agent/connect/", 18) != 0;
 }
 
+/* ?near=_agent names this agent (Consul's parseSource resolves it before
+ * the RPC): the server sees this agent's node name instead. 0, or CN_ENOMEM
+ * (out untouched when nothing is replaced: *out NULL). */
+static int resolve_near(const struct api *a, const char *target, char **out)
+{
+    *out = NULL;
+    const char *q = strchr(target, '?');
+    if (!q)
+        return 0;
+    struct cn_buf b = CN_BUF_INIT;
+    bool changed = false;
+    int rc = cn_buf_append(&b, target, (size_t)(q - target) + 1);
+    const char *p = q + 1;
+    while (!rc) {
+        const char *end = strchr(p, '&');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == 11 && !memcmp(p, "near=_agent", 11)) {
+            rc = cn_buf_puts(&b, "near=");
+            for (const char *c = a->cfg.node_name; !rc && *c; c++) {
+                unsigned char u = (unsigned char)*c;
+                if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                    u == '-' || u == '.' || u == '_' || u == '~')
+                    rc = cn_buf_putc(&b, (char)u);
+                else
+                    rc = cn_buf_printf(&b, "%%%02X", u);
+            }
+            changed = true;
+        } else {
+            rc = cn_buf_append(&b, p, n);
+        }
+        if (!end || rc)
+            break;
+        rc = cn_buf_putc(&b, '&');
+        p = end + 1;
+    }
+    if (!rc)
+        rc = cn_buf_cstr(&b);
+    if (rc || !changed) {
+        cn_buf_free(&b);
+        return rc;
+    }
+    *out = b.p;
+    return 0;
+}
+
 static void forward_via(struct api *a, struct srv *to, const char *dc, struct http_req *req)
 {
     struct fwd *f = cn_calloc(1, sizeof(*f));
@@ -124,8 +169,15 @@ static void forward_via(struct api *a, struct srv *to, const char *dc, struct ht
     }
     m->method = req->method_str ? req->method_str : "GET";
     m->method_len = strlen(m->method);
-    m->target = req->raw_target;
-    m->target_len = strlen(req->raw_target);
+    char *target = NULL;
+    if (resolve_near(a, req->raw_target, &target)) {
+        cn_free(m);
+        cn_free(f);
+        reply_text(req, 500, "out of memory");
+        return;
+    }
+    m->target = target ? target : req->raw_target;
+    m->target_len = strlen(m->target);
     for (size_t i = 0; i < sizeof(fwd_headers) / sizeof(fwd_headers[0]); i++) {
         const char *v = http_req_header(req, fwd_headers[i]);
         if (!v)
@@ -145,6 +197,7 @@ static void forward_via(struct api *a, struct srv *to, const char *dc, struct ht
     req->user = f;
     int rc = srv_client_http(to, m, idem, on_answer, f, &f->handle);
     cn_free(m);
+    cn_free(target);
     if (rc) {
         cn_free(f);
         reply_text(req, rc == CN_EINVAL ? 400 : 500,

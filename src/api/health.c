@@ -125,6 +125,7 @@ struct svc_walk {
     bool passing;
     bool all_passing; /* scratch for one instance */
     struct filter *f; /* ?filter= (structs.CheckServiceNode) */
+    struct api_near *near;
 };
 
 static int passing_cb(void *arg, const struct state_check *chk)
@@ -163,6 +164,7 @@ static int inst_cb(void *arg, const struct state_service *s)
     }
     struct cn_jsonw *w = sw->w;
     struct api_fmark m;
+    api__near_item(sw->near, n->name, w->b->len);
     api_filter_mark(w, &m);
     cn_jsonw_obj_open(w);
     cn_jsonw_key(w, "Node");
@@ -194,9 +196,11 @@ static void r_service(struct api_ctx *c, struct api_read *r)
         return;
     struct cn_jsonw w;
     api_jsonw(c, &w, &r->body);
-    struct svc_walk sw = {c, st, &w, passing > 0, false, f};
+    struct svc_walk sw = {c, st, &w, passing > 0, false, f, NULL};
     cn_jsonw_arr_open(&w);
+    sw.near = api__near_begin(c, &w); /* ?near= */
     state_service_instances(st, c->arg, inst_cb, &sw);
+    api__near_end(sw.near, &w);
     cn_jsonw_arr_close(&w);
     filter_free(f);
     if (w.err)

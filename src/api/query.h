@@ -68,5 +68,12 @@ int api__query_run(const struct state *st, struct api_query_exec *x, const struc
 /* The execute answer (Service, Nodes, DNS, Datacenter, Failovers). */
 void api__query_exec_json(struct cn_jsonw *w, struct state *st, const struct api_query_exec *x,
                           const char *dc, int failovers);
+/* ?near= sorting (coordinate.c; Consul's sortNodesByDistanceFrom): a
+ * stable order of n items by the estimated round trip from `source`'s
+ * coordinate (segment "") to the coordinate of node[i] (none: last; the
+ * source itself first); perm gets the order. False (perm untouched) when source has no coordinate:
+ * the order stays. */
+bool api__near_order(const struct state *st, const char *source, const char *const *node, size_t n,
+                     size_t *perm);
 
 #endif

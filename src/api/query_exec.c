@@ -160,7 +160,27 @@ static int run(const struct state *st, struct api_query_exec *x, const struct ap
     const char *near = x->near && *x->near ? x->near : q->near;
     if (near && !strcmp(near, "_agent"))
         near = x->agent_node;
+    if (near && *near && w.n > 1) {
+        /* sortNodesByDistanceFrom: by estimated round trip from the Near
+         * node's coordinate (none: the shuffled order stays) */
+        size_t *perm = cn_malloc(w.n * sizeof(*perm));
+        const char **names = cn_malloc(w.n * sizeof(*names));
+        const struct state_service **sorted = cn_malloc(w.n * sizeof(*sorted));
+        if (perm && names && sorted) {
+            for (size_t i = 0; i < w.n; i++)
+                names[i] = w.v[i]->node;
+            if (api__near_order(st, near, names, w.n, perm)) {
+                for (size_t i = 0; i < w.n; i++)
+                    sorted[i] = w.v[perm[i]];
+                memcpy(w.v, sorted, w.n * sizeof(*sorted));
+            }
+        }
+        cn_free(perm);
+        cn_free(names);
+        cn_free(sorted);
+    }
     if (near && *near) {
+        /* then the Near node itself first, if among the first ten */
         for (size_t i = 0; i < w.n && i < 10; i++) {
             if (!strcasecmp(w.v[i]->node, near)) {
                 const struct state_service *t = w.v[0];

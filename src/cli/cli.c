@@ -499,6 +499,16 @@ const struct cli_cmd cli__cmds[] = {
      "      $ cairn pick web user-42\n"
      "      $ cairn pick -policy=rendezvous web user-42",
      cli__pick_flags, 1, cli__run_pick},
+    {"rtt", "Estimates network round trip time between nodes",
+     "Usage: cairn rtt [options] node1 [node2]\n\n"
+     "  Estimates the round trip time between two nodes using Serf's network\n"
+     "  coordinate model of the cluster.\n\n"
+     "  At least one node name is required. If the second node name isn't given, it\n"
+     "  is set to the agent's node name. These are the node names as known to\n"
+     "  Cairn as the \"cairn members\" command would show, not IP addresses.\n\n"
+     "  The two nodes are nodes of the local datacenter and their LAN coordinates\n"
+     "  are used (-wan, WAN coordinates, needs a WAN pool cairn does not have yet).",
+     cli__rtt_flags, 1, cli__run_rtt},
     {"services", "Interact with services",
      "Usage: cairn services <subcommand> [options] [args]\n\n"
      "  This command has subcommands for interacting with services. The subcommands\n"

@@ -232,6 +232,7 @@ int cli__run_join(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_force_leave(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_leave(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_reload(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_rtt(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_maint(struct cli_ctx *c, const struct cli_args *a);
 /* cmd_keyring.c */
 int cli__run_keyring(struct cli_ctx *c, const struct cli_args *a);
@@ -266,6 +267,7 @@ extern const struct cli_flag cli__snapshot_inspect_flags[];
 /* Flag tables of the commands (defined next to their handlers). */
 extern const struct cli_flag cli__version_flags[];
 extern const struct cli_flag cli__members_flags[];
+extern const struct cli_flag cli__rtt_flags[];
 extern const struct cli_flag cli__catalog_services_flags[];
 extern const struct cli_flag cli__catalog_nodes_flags[];
 extern const struct cli_flag cli__services_register_flags[];

@@ -57,6 +57,8 @@ static int body(struct cn_buf *b, const struct gossip_msg *m)
         CN_TRY(put16(b, m->port));
         return cn_enc_u8(b, m->nack ? 1 : 0);
     case GMSG_ACK:
+        CN_TRY(cn_enc_u32(b, m->seq));
+        return m->has_coord ? coord_wire_put(b, &m->coord) : 0;
     case GMSG_NACK:
         return cn_enc_u32(b, m->seq);
     case GMSG_ALIVE:
@@ -120,6 +122,7 @@ size_t gossip_msg_size(const struct gossip_msg *m)
     case GMSG_PINGREQ:
         return 3 + 4 + 1 + strlen(m->node) + 1 + strlen(m->host) + 2 + 1;
     case GMSG_ACK:
+        return 3 + 4 + (m->has_coord ? COORD_WIRE_LEN : 0);
     case GMSG_NACK:
         return 3 + 4;
     case GMSG_ALIVE:
@@ -323,6 +326,17 @@ static void gmsg(struct rd *r, struct gossip_msg *m)
         }
         break;
     case GMSG_ACK:
+        m->seq = g32(&b, "truncated ack");
+        if (!b.why && b.off < b.len) {
+            /* the optional coordinate trailer: exactly one, of a known form */
+            if (coord_wire_get(b.p + b.off, b.len - b.off, &m->coord))
+                b.why = "bad ack coordinate";
+            else {
+                m->has_coord = true;
+                b.off = b.len;
+            }
+        }
+        break;
     case GMSG_NACK:
         m->seq = g32(&b, "truncated ack");
         break;

@@ -12,7 +12,10 @@
  * hosts 1..63. Integers little-endian. Bodies:
  *   PING     seq u32, target str8
  *   PINGREQ  seq u32, target str8, host str8, port u16, nack u8 (0/1)
- *   ACK      seq u32
+ *   ACK      seq u32 [coordinate]: the acking member's network coordinate
+ *            (coord/coord.h's wire form, COORD_WIRE_LEN bytes, Serf's ping
+ *            delegate payload) when the body runs past the seq; a relayed
+ *            ACK carries none
  *   NACK     seq u32
  *   ALIVE    inc u32, node str8, host str8, port u16, tags (u16 len + bytes)
  *   SUSPECT  inc u32, node str8, from str8
@@ -40,6 +43,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "coord/coord.h"
 #include "gossip/gossip.h"
 
 #define GOSSIP_WIRE_VERSION 1
@@ -103,6 +107,8 @@ struct gossip_msg {
     uint8_t nkeys;
     const uint8_t *keys; /* nkeys x (u8 len + bytes), borrowed */
     size_t keys_len;
+    bool has_coord; /* ACK: the trailer is present */
+    struct coord coord;
 };
 
 /* One state of a PUSHPULL. */

@@ -104,6 +104,18 @@ static void awareness_delta(struct gossip *g, int d)
 
 /* ---- members ----------------------------------------------------------------- */
 
+/* The event's time in microseconds (gossip_clock_us, else ms * 1000). */
+static uint64_t now_us(const struct gossip *g)
+{
+    return g->cur_us;
+}
+
+static void take_clock(struct gossip *g)
+{
+    g->cur_us = g->now_us_set ? g->now_us : g->now * 1000;
+    g->now_us_set = false;
+}
+
 static struct gm *find(const struct gossip *g, const char *name)
 {
     uint64_t h = hash_name(name);
@@ -228,6 +240,9 @@ static void remove_member(struct gossip *g, struct gm *m)
     if (g->probe_at > g->n)
         g->probe_at = g->n;
     count_state(g, m->state, -1);
+    if (g->cc)
+        coord_client_forget(g->cc, m->name);
+    cn_free(m->coord);
     cn_free(m->name);
     cn_free(m);
 }
@@ -648,6 +663,7 @@ static void start_probe(struct gossip *g)
     g->probe.ack_deadline = g->now + scale(g, g->cfg.probe_timeout_ms);
     g->probe.end = g->next_probe;
     g->probe.expected_nacks = g->probe.nacks = 0;
+    g->probe.sent_us = now_us(g);
     g->st.probes++;
     send_pkt(g, t->host, t->port, msgs, n, false);
 }
@@ -833,10 +849,17 @@ static void after_stall(struct gossip *g)
             g->relays[i].nack = false; /* a nack now would blame the target for us */
 }
 
+void gossip_clock_us(struct gossip *g, uint64_t us)
+{
+    g->now_us = us;
+    g->now_us_set = true;
+}
+
 void gossip_tick(struct gossip *g, uint64_t now)
 {
     if (now > g->now)
         g->now = now;
+    take_clock(g);
     if (g->cfg.lifeguard && g->last_tick && g->now - g->last_tick > g->cfg.probe_interval_ms &&
         g->now - g->last_tick > 2ull * g->cfg.gossip_interval_ms)
         after_stall(g);
@@ -918,9 +941,45 @@ static void on_pingreq(struct gossip *g, const struct gossip_hdr *h, const struc
     send_one(g, m->host, m->port, &p);
 }
 
-static void on_ack(struct gossip *g, uint32_t seq)
+/* Does m read an ACK's coordinate trailer? */
+static bool reads_coord(const struct gm *m)
 {
+    char v[8];
+    return m && gossip_tags_get(m->tags, m->tags_len, GOSSIP_TAG_COORD, v, sizeof(v)) == 0 &&
+           !strcmp(v, "1");
+}
+
+/* Serf's ping delegate (NotifyPingComplete): the ACK of a direct probe
+ * carries the target's coordinate; with the round-trip time it moves ours,
+ * and both are cached. An invalid coordinate or time is counted, nothing
+ * else. */
+static void ping_complete(struct gossip *g, const struct coord *other)
+{
+    struct gm *t = find(g, g->probe.name);
+    uint64_t now = now_us(g);
+    if (!t || !g->cc)
+        return;
+    int64_t rtt_ns = now >= g->probe.sent_us ? (int64_t)(now - g->probe.sent_us) * 1000 : -1;
+    int rc = coord_client_update(g->cc, t->name, other, rtt_ns);
+    if (rc) {
+        g->st.coord_rejected++;
+        return;
+    }
+    if (!t->coord && !(t->coord = cn_malloc(sizeof(*t->coord))))
+        return;
+    *t->coord = *other;
+    g->st.coord_updates++;
+    g->st.coord_resets = coord_client_resets(g->cc);
+}
+
+static void on_ack(struct gossip *g, const struct gossip_msg *m)
+{
+    uint32_t seq = m->seq;
     if (g->probe.active && seq == g->probe.seq) {
+        /* memberlist reports a round-trip time only for the direct ACK, not
+         * one relayed during the indirect phase */
+        if (!g->probe.indirect && m->has_coord)
+            ping_complete(g, &m->coord);
         probe_acked(g);
         return;
     }
@@ -959,6 +1018,10 @@ static void answer_ping(struct gossip *g, const struct gossip_hdr *h, uint32_t s
     }
     a[n].type = GMSG_ACK;
     a[n].seq = seq;
+    if (g->cc && reads_coord(s)) { /* Serf's AckPayload: our coordinate */
+        a[n].has_coord = true;
+        a[n].coord = *coord_client_get(g->cc);
+    }
     n++;
     send_pkt(g, h->host, h->port, a, n, false);
 }
@@ -982,6 +1045,7 @@ int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
 {
     if (now > g->now)
         g->now = now;
+    take_clock(g);
     struct gossip_pkt pkt;
     CN_TRY(check_pkt(g, p, len, false, &pkt));
     g->st.packets_recv++;
@@ -998,7 +1062,7 @@ int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
             on_pingreq(g, &pkt.hdr, &m);
             break;
         case GMSG_ACK:
-            on_ack(g, m.seq);
+            on_ack(g, &m);
             break;
         case GMSG_NACK:
             if (g->probe.active && m.seq == g->probe.seq)
@@ -1032,6 +1096,7 @@ int gossip_recv_stream(struct gossip *g, const void *p, size_t len, struct cn_bu
 {
     if (now > g->now)
         g->now = now;
+    take_clock(g);
     struct gossip_pkt pkt;
     CN_TRY(check_pkt(g, p, len, true, &pkt));
     size_t off = 0;
@@ -1050,6 +1115,20 @@ int gossip_recv_stream(struct gossip *g, const void *p, size_t len, struct cn_bu
 }
 
 /* ---- the public API ---------------------------------------------------------- */
+
+/* Our tags: the shell's, plus GOSSIP_TAG_COORD (the ACK trailer's version)
+ * when we compute coordinates, so peers only send us trailers we read and
+ * we only send them to peers that said they read them (a peer built before
+ * coordinates refuses an ACK with a trailer). */
+static int self_tags(bool disabled, const uint8_t *tags, size_t len, struct cn_buf *out)
+{
+    char v[8];
+    if (len)
+        CN_TRY(cn_buf_append(out, tags, len));
+    if (disabled || gossip_tags_get(tags, len, GOSSIP_TAG_COORD, v, sizeof(v)) == 0)
+        return 0;
+    return gossip_tags_put(out, GOSSIP_TAG_COORD, "1");
+}
 
 struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
 {
@@ -1077,7 +1156,13 @@ struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
         cn_free(g);
         return NULL;
     }
-    g->self = add_member(g, cfg->name, cfg->host, cfg->port, cfg->tags, cfg->tags_len, 1);
+    struct cn_buf tags = CN_BUF_INIT;
+    if (self_tags(cfg->disable_coordinates, cfg->tags, cfg->tags_len, &tags)) {
+        gossip_free(g);
+        return NULL;
+    }
+    g->self = add_member(g, cfg->name, cfg->host, cfg->port, (const uint8_t *)tags.p, tags.len, 1);
+    cn_buf_free(&tags);
     if (!g->self) {
         gossip_free(g);
         return NULL;
@@ -1087,6 +1172,14 @@ struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
      * is, in the shell); not drawn from the PRNG, whose sequence the
      * simulator's scenarios are tuned on */
     g->qseq = (uint32_t)(g->rng ^ (g->rng >> 32));
+    if (!cfg->disable_coordinates) {
+        struct coord_config cc;
+        coord_config_default(&cc);
+        if (!(g->cc = coord_client_new(&cc, g->rng ^ UINT64_C(0x5bd1e995)))) {
+            gossip_free(g);
+            return NULL;
+        }
+    }
     /* Random stagger of the periodic work (memberlist's triggerFunc). */
     g->next_probe = now + rnd_below(g, cfg->probe_interval_ms);
     g->next_gossip = now + rnd_below(g, cfg->gossip_interval_ms);
@@ -1118,9 +1211,11 @@ void gossip_free(struct gossip *g)
     while (g->susps)
         susp_free(g, g->susps->m);
     for (size_t i = 0; i < g->n; i++) {
+        cn_free(g->mem[i]->coord);
         cn_free(g->mem[i]->name);
         cn_free(g->mem[i]);
     }
+    coord_client_free(g->cc);
     cn_free(g->mem);
     cn_free(g->buckets);
     cn_free(g->outs);
@@ -1197,7 +1292,12 @@ int gossip_set_tags(struct gossip *g, const uint8_t *tags, size_t len)
     if (len && gossip_tags_valid(tags, len))
         return CN_EINVAL;
     struct gm *s = g->self;
-    CN_TRY(set_blob(s, s->name, tags, len));
+    struct cn_buf t = CN_BUF_INIT;
+    int rc = self_tags(!g->cc, tags, len, &t);
+    if (!rc)
+        rc = set_blob(s, s->name, (const uint8_t *)t.p, t.len);
+    cn_buf_free(&t);
+    CN_TRY(rc);
     s->inc++;
     bc_alive(g, s);
     event(g, GOSSIP_EV_UPDATE, s);
@@ -1302,4 +1402,25 @@ struct gm *gossip__find(const struct gossip *g, const char *name)
 uint64_t gossip__hash(const char *s)
 {
     return hash_name(s);
+}
+
+int gossip_coord_self(const struct gossip *g, struct coord *out)
+{
+    if (!g->cc)
+        return CN_ENOTFOUND;
+    *out = *coord_client_get(g->cc);
+    return 0;
+}
+
+int gossip_coord_get(const struct gossip *g, const char *name, struct coord *out)
+{
+    const struct gm *m = find(g, name);
+    if (!m || !g->cc)
+        return CN_ENOTFOUND;
+    if (m->self)
+        return gossip_coord_self(g, out);
+    if (!m->coord)
+        return CN_ENOTFOUND;
+    *out = *m->coord;
+    return 0;
 }

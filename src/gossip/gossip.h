@@ -71,6 +71,7 @@
 
 #include "base/buf.h"
 #include "gossip/keyring.h"
+#include "coord/coord.h"
 
 #define GOSSIP_NAME_MAX 128 /* node names, bytes */
 #define GOSSIP_HOST_MAX 63  /* an IP address as text */
@@ -120,7 +121,17 @@ struct gossip_config {
      * core keeps it and changes it as keyring queries say; the shell seals
      * with its primary and opens with any key (gossip_get_keyring). */
     const struct gossip_keyring *keyring;
+    /* Serf's network coordinates: every ACK carries this member's
+     * coordinate, and the round-trip time of each direct probe moves ours
+     * (coord/coord.h). Off: ACKs carry none, nothing is computed (Serf's
+     * DisableCoordinates). */
+    bool disable_coordinates;
 };
+/* The tag a member computing coordinates adds to its own (value "1", the
+ * ACK trailer's version): ACKs carry a coordinate only to members that
+ * have it, so a pool can mix members built before coordinates. */
+#define GOSSIP_TAG_COORD "coord_v"
+
 /* The defaults above, strings NULL. */
 void gossip_config_default(struct gossip_config *c);
 
@@ -199,8 +210,9 @@ struct gossip_stats {
     uint64_t streams_sent, stream_bytes_sent;
     uint64_t dropped_malformed, dropped_cluster; /* refused packets */
     uint64_t probes, probes_failed, refutes, suspects_started;
-    uint64_t stalls;    /* ticks that came more than a probe interval late (Lifeguard) */
-    unsigned awareness; /* current score */
+    uint64_t stalls; /* ticks that came more than a probe interval late (Lifeguard) */
+    uint64_t coord_updates, coord_rejected, coord_resets; /* network coordinates */
+    unsigned awareness;                                   /* current score */
 };
 
 struct gossip;
@@ -209,6 +221,12 @@ struct gossip;
  * tags too long or malformed, zero intervals). */
 struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now_ms);
 void gossip_free(struct gossip *g);
+
+/* The shell's high-resolution clock (microseconds, any origin, monotonic)
+ * at the event it hands in next (gossip_tick, gossip_recv): a probe's
+ * round-trip time is measured with it. Without it (the simulator may skip
+ * it), milliseconds * 1000 are used. Consumed by that one event. */
+void gossip_clock_us(struct gossip *g, uint64_t now_us);
 
 /* Advance time: probes, timeouts, suspicions, gossip, push/pull, reaping. */
 void gossip_tick(struct gossip *g, uint64_t now_ms);
@@ -266,6 +284,14 @@ int gossip_member_get(const struct gossip *g, const char *name, struct gossip_me
 size_t gossip_num_members(const struct gossip *g); /* all states */
 size_t gossip_num_alive(const struct gossip *g);   /* alive + suspect, self included */
 void gossip_get_stats(const struct gossip *g, struct gossip_stats *out);
+
+/* ---- network coordinates (Serf's coordCache) -------------------------------
+ * This member's coordinate: 0, or CN_ENOTFOUND with coordinates disabled. */
+int gossip_coord_self(const struct gossip *g, struct coord *out);
+/* The coordinate a member last sent us in an ACK (self: our own): 0, or
+ * CN_ENOTFOUND (none yet, unknown member, disabled). Forgotten when the
+ * member is reaped. */
+int gossip_coord_get(const struct gossip *g, const char *name, struct coord *out);
 
 /* ---- tags: a small key/value map, encoded (u8 key length, key, u8 value
  * length, value) repeated, keys non-empty and unique ---------------------- */

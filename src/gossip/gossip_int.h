@@ -47,6 +47,7 @@ struct gm {
     struct gm *hnext;
     struct gsusp *susp;
     struct gbc *bc;
+    struct coord *coord; /* its coordinate from its last ACK (Serf's coordCache), or NULL */
 };
 
 struct grelay {
@@ -89,6 +90,7 @@ struct gossip {
         uint32_t seq;
         uint64_t ack_deadline, end;
         uint32_t expected_nacks, nacks;
+        uint64_t sent_us; /* when the PING went out (round-trip time) */
     } probe;
     uint32_t seq;
     unsigned awareness;
@@ -97,6 +99,10 @@ struct gossip {
 
     uint64_t now, next_probe, next_gossip, next_pp, next_reconnect, next_reap;
     uint64_t last_tick; /* the previous gossip_tick (a long gap: we were stalled) */
+    uint64_t now_us;    /* gossip_clock_us for the event being handled */
+    bool now_us_set;
+    uint64_t cur_us;         /* the event's time in microseconds (take_clock) */
+    struct coord_client *cc; /* this member's coordinate; NULL when disabled */
     bool leaving;
 
     struct gbc *bq[GOSSIP_BC_LEVELS];

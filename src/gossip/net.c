@@ -179,6 +179,7 @@ static void on_net_closed(uv_handle_t *h)
 static void on_timer(uv_timer_t *t)
 {
     struct gossip_net *n = t->data;
+    gossip_clock_us(n->g, uv_hrtime() / 1000);
     gossip_tick(n->g, uv_now(n->loop));
     flush(n);
 }
@@ -349,6 +350,7 @@ static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     }
     uv_read_stop(h);
     if (s->outgoing) {
+        gossip_clock_us(n->g, uv_hrtime() / 1000);
         int rc = gossip_recv_stream(n->g, p, len, NULL, uv_now(n->loop));
         cn_buf_free(&tmp);
         stream_end(s, rc,
@@ -359,6 +361,7 @@ static void stream_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     struct cn_buf reply = CN_BUF_INIT;
+    gossip_clock_us(n->g, uv_hrtime() / 1000);
     int rc = gossip_recv_stream(n->g, p, len, &reply, uv_now(n->loop));
     cn_buf_free(&tmp);
     if (rc == 0)
@@ -478,6 +481,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
         cn_buf_free(&tmp);
         return;
     }
+    gossip_clock_us(n->g, uv_hrtime() / 1000);
     gossip_recv(n->g, p, len, uv_now(n->loop));
     cn_buf_free(&tmp);
     flush(n);
@@ -872,6 +876,7 @@ void gossip_net_leave(struct gossip_net *n, uint64_t max_wait_ms, void (*cb)(voi
     n->leave_arg = arg;
     flush(n);
     /* Push the announcement out at once instead of waiting a gossip round. */
+    gossip_clock_us(n->g, uv_hrtime() / 1000);
     gossip_tick(n->g, uv_now(n->loop));
     flush(n);
     uv_timer_start(&n->leave_timer, leave_poll, 20, 20);

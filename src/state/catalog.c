@@ -680,7 +680,8 @@ static int dereg_node(struct txn *t, struct node_rec *n)
         seek_node(&it, s->services, &state__svc_id_ops, name, v->s.id);
     }
     /* deleteNodeTxn: the node's remaining sessions go with it. */
-    if (state__sess_invalidate_node(t, name, NULL) || state__tx_reserve(t, 1, 0))
+    if (state__sess_invalidate_node(t, name, NULL) || state__coord_node_gone(t, name) ||
+        state__tx_reserve(t, 1, 0))
         return CN_ENOMEM;
     state__tx_remove(t, &s->nodes, &state__node_ops, &n->a, true);
     s->tidx[STATE_T_NODES] = t->idx;

@@ -14,8 +14,9 @@
 
 #define SNAP_MAGIC "CNST"
 /* 1: no sessions, four table indexes; 2: no prepared queries, checks without
- * their agent-only definition; 3: no intentions, no Connect CA, no ACL tables */
-#define SNAP_VERSION 4
+ * their agent-only definition; 3: no intentions, no Connect CA, no ACL tables;
+ * 4: no network coordinates */
+#define SNAP_VERSION 5
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
  * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
@@ -155,7 +156,7 @@ static int encode(const struct state *s, struct cn_buf *b)
         CN_TRY(cn_enc_u64(b, v->create_index));
         CN_TRY(cn_enc_u64(b, v->modify_index));
     }
-    return 0;
+    return state__coord_encode(s, b);
 }
 
 int state_snapshot_encode(const struct state *s, struct cn_buf *out)
@@ -640,6 +641,13 @@ static int decode(struct rd *r, uint8_t version)
             return fail(r, "%s", why);
         CN_TRY(rc);
         CN_TRY(rd_acl(r));
+    }
+    if (version >= 5) {
+        char why[160];
+        int rc = state__coord_decode(s, &r->d, r->clamp, why, sizeof(why));
+        if (rc == CN_ECORRUPT)
+            return fail(r, "%s", why);
+        CN_TRY(rc);
     }
     if (r->d.off != r->d.len)
         return fail(r, "%zu trailing bytes", r->d.len - r->d.off);

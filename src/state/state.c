@@ -66,6 +66,7 @@ void state_free(struct state *s)
     state__free_tree(s, s->ca, &state__ca_ops);
     cn_free(s->rst.p);
     state__free_tree(s, s->acl, &state__acl_ops);
+    state__free_tree(s, s->coords, &state__coord_ops);
     cn_free(s);
 }
 
@@ -374,6 +375,8 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__acl_apply_delete(t, &d);
     case STATE_CMD_ACL_BOOTSTRAP:
         return state__acl_apply_bootstrap(t, &d);
+    case STATE_CMD_COORD_BATCH:
+        return state__coord_apply_batch(t, &d);
     default:
         return CN_ECORRUPT;
     }

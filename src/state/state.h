@@ -170,6 +170,7 @@ enum state_table {
     STATE_T_INTENTIONS, /* service intentions (intention.c); key = destination */
     STATE_T_CA,         /* the Connect CA record (ca.c); key = "ca" */
     STATE_T_ACL,        /* ACL tokens, policies, roles (acl.c); key = ID */
+    STATE_T_COORDS,     /* network coordinates (coord.c); key = node name */
     STATE_T__COUNT
 };
 
@@ -239,6 +240,9 @@ enum state_cmd_type {
     STATE_CMD_ACL_SET = 18,
     STATE_CMD_ACL_DELETE = 19,
     STATE_CMD_ACL_BOOTSTRAP = 20,
+    /* Network coordinates (coord.c): a batch of (node, segment, coordinate)
+     * as the leader collected them (Consul's CoordinateBatchUpdate). */
+    STATE_CMD_COORD_BATCH = 21,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -627,6 +631,36 @@ struct state_ca {
 int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len, uint64_t expect);
 /* The record, or NULL before the leader initialised the CA. */
 const struct state_ca *state_ca_get(const struct state *s);
+
+/* ---- network coordinates (coord.c) -------------------------------------------
+ * Consul's coordinates table (agent/consul/state/coordinate.go): one LAN
+ * coordinate per (node, segment), the segment "" outside network segments.
+ * A batch replaces the coordinates it names; an entry for a node the
+ * catalog does not hold, or with a component that is not finite, is
+ * dropped (Consul drops the first: coordinates go with their node);
+ * deregistering a node removes its coordinates. The table index moves with
+ * every batch (Consul's indexUpdateMaxTxn), and (STATE_T_COORDS, node) is
+ * notified per node changed. The values are Serf's Coordinate, the
+ * dimensionality fixed at 8 (coord/coord.h; the API converts). */
+#define STATE_COORD_DIM 8
+#define STATE_COORD_BATCH_MAX 4096 /* entries per command */
+struct state_coord {
+    const char *node;
+    const char *segment;
+    double vec[STATE_COORD_DIM];
+    double error, adjustment, height;
+};
+/* 0, CN_EINVAL (no entries, more than STATE_COORD_BATCH_MAX, an empty node
+ * name or a NULL segment), CN_ENOMEM. */
+int state_cmd_coord_batch(struct cn_buf *out, const struct state_coord *v, size_t n);
+/* Borrowed, or NULL. */
+const struct state_coord *state_coord_get(const struct state *s, const char *node,
+                                          const char *segment);
+/* In (node, segment) order; node non-NULL: only that node's. Stops when cb
+ * returns non-zero (returned). */
+typedef int (*state_coord_cb)(void *arg, const struct state_coord *c);
+int state_coords_foreach(const struct state *s, const char *node, state_coord_cb cb, void *arg);
+size_t state_coord_count(const struct state *s);
 
 /* ---- ACL tokens, policies, roles (acl.c) -----------------------------------
  * Consul's ACL tables (agent/consul/state/acl.go). The state keeps what its

@@ -177,6 +177,7 @@ struct state {
         bool on;
     } rst;
     struct avl *acl;        /* acl_rec by (kind, id): acl.c */
+    struct avl *coords;     /* coord_rec by (node, segment): coord.c */
     uint64_t acl_bootstrap; /* index of the ACL bootstrap (0: never) */
     size_t mem;
     state_change_cb cb;
@@ -294,6 +295,14 @@ int state__ixn_encode(const struct state *s, struct cn_buf *b);
 /* clamp: 0, or a restore point (state_snapshot_restore_at): every modify
  * index becomes it, create indexes above it are lowered to it. */
 int state__ixn_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err, size_t errcap);
+int state__coord_apply_batch(struct txn *t, struct cn_dec *d);
+extern const struct avl_ops state__coord_ops;
+/* A node was removed: its coordinates go too (catalog.c). 0 or CN_ENOMEM. */
+int state__coord_node_gone(struct txn *t, const char *node);
+/* The coordinates section of a snapshot (snapshot.c's format 5). */
+int state__coord_encode(const struct state *s, struct cn_buf *b);
+int state__coord_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err,
+                        size_t errcap);
 int state__ca_apply_set(struct txn *t, struct cn_dec *d);
 extern const struct avl_ops state__ca_ops;
 int state__ca_encode(const struct state *s, struct cn_buf *b);

@@ -50,7 +50,6 @@ VARIANTS = [
     "/v1/health/service/web?node-meta=rack:r1",
     "/v1/health/service/web?filter=Service.Meta.ver%20%3D%3D%20%223%22",
     "/v1/health/service/web?pretty",
-    "/v1/health/service/web?near=_agent",
     "/v1/health/service/WEB",
     "/v1/health/service/nosuch",
     "/v1/health/checks/web",
@@ -106,6 +105,19 @@ def test_cached_answers_match_fresh_encodes(agent_factory, monkeypatch):
     assert read(a, "/v1/health/service/web?consistent").headers[
         "X-Consul-Effective-Consistency"] == "consistent"
     assert cache_stats(a)["mismatches"] == 0
+
+
+def test_near_is_not_cached(agent_factory, monkeypatch):
+    """?near= answers follow coordinates, which a cached entry's watch does
+    not cover: they are encoded every time, neither hits nor misses."""
+    monkeypatch.setenv("CAIRN_HTTP_CACHE_CHECK", "abort")
+    a = agent_factory("cachenear")
+    register(a, 1)
+    s0 = cache_stats(a)
+    for _ in range(3):
+        assert read(a, "/v1/health/service/web?near=_agent").status_code == 200
+    s1 = cache_stats(a)
+    assert (s1["hits"], s1["misses"], s1["stores"]) == (s0["hits"], s0["misses"], s0["stores"])
 
 
 def test_every_change_invalidates(agent_factory, monkeypatch):

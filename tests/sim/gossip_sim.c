@@ -66,6 +66,7 @@ struct world {
     uint64_t rng;
     double loss;
     uint32_t delay_min, delay_jitter;
+    uint32_t *lat; /* NULL, or n x n one-way delays (ms) added to delay_min */
     struct ev *heap;
     size_t nheap, capheap;
     uint64_t order;
@@ -305,6 +306,8 @@ static void drain(struct world *w, uint32_t i)
             size_t len = 0;
             uint8_t *d = seal(w, nd->g, o->data, o->len, &len);
             uint64_t delay = w->delay_min + (w->delay_jitter ? wrnd(w) % w->delay_jitter : 0);
+            if (w->lat)
+                delay += w->lat[(size_t)i * w->n + to];
             heap_push(w, (struct ev){.at = w->now + delay,
                                      .kind = o->stream ? EV_STREAM_REQ : EV_UDP,
                                      .to = to,
@@ -434,6 +437,10 @@ static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeg
             abort();
     }
     if (full_view) {
+        /* what each member's ALIVE would say: it reads coordinate trailers */
+        struct cn_buf tags = CN_BUF_INIT;
+        if (gossip_tags_put(&tags, GOSSIP_TAG_COORD, "1"))
+            abort();
         for (uint32_t i = 0; i < n; i++)
             for (uint32_t j = 0; j < n; j++) {
                 if (i == j)
@@ -441,8 +448,9 @@ static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeg
                 char name[32], host[32];
                 snprintf(name, sizeof(name), "node-%u", j);
                 host_of(j, host, sizeof(host));
-                gossip_learn(w->nodes[i].g, name, host, 8301, NULL, 0, 1);
+                gossip_learn(w->nodes[i].g, name, host, 8301, (const uint8_t *)tags.p, tags.len, 1);
             }
+        cn_buf_free(&tags);
     }
     for (uint32_t i = 0; i < n; i++) {
         drain(w, i); /* the self-join events */
@@ -469,6 +477,7 @@ static void world_free(struct world *w)
     free(w->heap);
     free(w->nodes);
     free(w->tr);
+    free(w->lat);
 }
 
 static void crash(struct world *w, uint32_t i)
@@ -820,6 +829,81 @@ static bool sc_key_rotation(char *why, size_t whycap)
     return true;
 }
 
+/* Network coordinates (Serf's Vivaldi, fed by the probes' round trips):
+ * 16 members on a 60 ms x 60 ms plane, each with a 1-4 ms access link
+ * (height), one-way delay = half the round trip, 1 ms of jitter. After
+ * 180 s of probing, the estimated RTT between any two members (their own
+ * coordinates) is within 8% of the true one for the median pair and
+ * within 20% for the 90th percentile (seen: 2.2%, 6.2%); every member holds a cached
+ * coordinate for the members it probed. */
+static bool sc_coordinates_converge(char *why, size_t whycap)
+{
+    struct world w;
+    enum { NC = 16 };
+    world_init(&w, NC, 11, true, 0.0, true);
+    w.delay_min = 0;
+    w.delay_jitter = 2;
+    double x[NC], y[NC], h[NC], truth[NC][NC];
+    for (uint32_t i = 0; i < NC; i++) {
+        x[i] = wfrac(&w) * 60;
+        y[i] = wfrac(&w) * 60;
+        h[i] = 1 + wfrac(&w) * 3;
+    }
+    w.lat = calloc((size_t)NC * NC, sizeof(*w.lat));
+    if (!w.lat)
+        abort();
+    for (uint32_t i = 0; i < NC; i++)
+        for (uint32_t j = 0; j < NC; j++) {
+            double rtt = i == j ? 0 : hypot(x[i] - x[j], y[i] - y[j]) + h[i] + h[j];
+            w.lat[i * NC + j] = (uint32_t)(rtt / 2 + 0.5);
+        }
+    /* the true round trip: both one-way delays plus the mean jitter (0.5 ms)
+     * each way */
+    for (uint32_t i = 0; i < NC; i++)
+        for (uint32_t j = 0; j < NC; j++)
+            truth[i][j] = (double)(w.lat[i * NC + j] + w.lat[j * NC + i]) + 1.0;
+    run_until(&w, 180000);
+    double errs[NC * NC];
+    size_t n = 0;
+    uint32_t cached = 0;
+    for (uint32_t i = 0; i < NC; i++) {
+        struct coord ci, cj;
+        if (gossip_coord_self(w.nodes[i].g, &ci))
+            break;
+        for (uint32_t j = 0; j < NC; j++) {
+            char name[32];
+            snprintf(name, sizeof(name), "node-%u", j);
+            struct coord seen;
+            if (j != i && gossip_coord_get(w.nodes[i].g, name, &seen) == 0)
+                cached++;
+            if (j <= i || gossip_coord_self(w.nodes[j].g, &cj))
+                continue;
+            double est = coord_distance(&ci, &cj) * 1000.0;
+            errs[n++] = fabs(est - truth[i][j]) / truth[i][j];
+        }
+    }
+    struct gossip_stats st;
+    gossip_get_stats(w.nodes[0].g, &st);
+    world_free(&w);
+    CHECK(n == NC * (NC - 1) / 2, "coordinates missing (%zu pairs)", n);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && errs[j - 1] > errs[j]; j--) {
+            double t = errs[j];
+            errs[j] = errs[j - 1];
+            errs[j - 1] = t;
+        }
+    printf("coordinates: %zu pairs, relative RTT error median %.3f p90 %.3f max %.3f; "
+           "node-0: %" PRIu64 " updates, %" PRIu64 " rejected\n",
+           n, errs[n / 2], errs[n * 9 / 10], errs[n - 1], st.coord_updates, st.coord_rejected);
+    CHECK(errs[n / 2] < 0.08, "median relative RTT error %.3f", errs[n / 2]);
+    CHECK(errs[n * 9 / 10] < 0.20, "p90 relative RTT error %.3f", errs[n * 9 / 10]);
+    CHECK(cached >= NC * (NC - 1) * 9 / 10, "only %u cached coordinates", cached);
+    CHECK(st.coord_updates >= 150 && st.coord_rejected == 0,
+          "node-0: %" PRIu64 " coordinate updates, %" PRIu64 " rejected", st.coord_updates,
+          st.coord_rejected);
+    return true;
+}
+
 struct scenario {
     const char *name;
     bool (*fn)(char *why, size_t whycap);
@@ -834,6 +918,7 @@ static const struct scenario scenarios[] = {
     {"stalled_prober", sc_stalled_prober},
     {"partition_heals", sc_partition_heals},
     {"key_rotation", sc_key_rotation},
+    {"coordinates_converge", sc_coordinates_converge},
 };
 
 /* ---- bench --------------------------------------------------------------------- */

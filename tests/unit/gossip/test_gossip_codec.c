@@ -92,6 +92,68 @@ static void test_roundtrip_and_strictness(void **state)
     cn_buf_free(&tags);
 }
 
+/* The ACK's optional coordinate trailer: present or absent, both decode; a
+ * trailer of another length, version or dimensionality refuses the packet;
+ * a NaN travels (the receiver refuses it, not the codec). */
+static void test_ack_coordinate_trailer(void **state)
+{
+    (void)state;
+    struct gossip_msg m[2];
+    memset(m, 0, sizeof(m));
+    m[0].type = GMSG_ACK;
+    m[0].seq = 9;
+    m[1].type = GMSG_ACK;
+    m[1].seq = 10;
+    m[1].has_coord = true;
+    for (int i = 0; i < COORD_DIM; i++)
+        m[1].coord.vec[i] = 0.001 * i;
+    m[1].coord.error = 0.4;
+    m[1].coord.adjustment = -0.00002;
+    m[1].coord.height = __builtin_nan("");
+    assert_int_equal(gossip_msg_size(&m[0]), 3 + 4);
+    assert_int_equal(gossip_msg_size(&m[1]), 3 + 4 + COORD_WIRE_LEN);
+    struct cn_buf b = CN_BUF_INIT;
+    build(&b, "dc1", m, 2);
+    struct gossip_pkt pkt;
+    char err[128];
+    assert_int_equal(gossip_pkt_decode(b.p, b.len, false, &pkt, err, sizeof(err)), 0);
+    size_t off = 0;
+    struct gossip_msg d;
+    assert_int_equal(gossip_pkt_next(&pkt, &off, &d), 1);
+    assert_int_equal(d.seq, 9);
+    assert_false(d.has_coord);
+    assert_int_equal(gossip_pkt_next(&pkt, &off, &d), 1);
+    assert_int_equal(d.seq, 10);
+    assert_true(d.has_coord);
+    assert_memory_equal(&d.coord, &m[1].coord, sizeof(d.coord));
+    /* canonical: re-encoding gives the same bytes */
+    struct cn_buf again = CN_BUF_INIT;
+    build(&again, "dc1", m, 2);
+    assert_memory_equal(again.p, b.p, b.len);
+    cn_buf_free(&again);
+    /* the trailer's version byte, then its dimensionality byte */
+    size_t tr = b.len - COORD_WIRE_LEN;
+    b.p[tr] = 2;
+    assert_int_equal(gossip_pkt_decode(b.p, b.len, false, &pkt, err, sizeof(err)), CN_ECORRUPT);
+    assert_string_equal(err, "bad ack coordinate");
+    b.p[tr] = COORD_WIRE_VERSION;
+    b.p[tr + 1] = 4;
+    assert_int_equal(gossip_pkt_decode(b.p, b.len, false, &pkt, err, sizeof(err)), CN_ECORRUPT);
+    cn_buf_free(&b);
+    /* a short trailer (one byte after the seq) */
+    struct gossip_msg one;
+    memset(&one, 0, sizeof(one));
+    one.type = GMSG_NACK;
+    one.seq = 1;
+    build(&b, "dc1", &one, 1);
+    b.p[b.len - 7] = GMSG_ACK;
+    b.p[b.len - 6] = 5;
+    assert_int_equal(cn_buf_putc(&b, 1), 0);
+    assert_int_equal(gossip_pkt_decode(b.p, b.len, false, &pkt, err, sizeof(err)), CN_ECORRUPT);
+    assert_string_equal(err, "bad ack coordinate");
+    cn_buf_free(&b);
+}
+
 static void test_other_cluster_refused(void **state)
 {
     (void)state;
@@ -166,6 +228,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_and_strictness),
+        cmocka_unit_test(test_ack_coordinate_trailer),
         cmocka_unit_test(test_other_cluster_refused),
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_keys),
