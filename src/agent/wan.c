@@ -1,6 +1,7 @@
 /* agent/wan.c: the WAN pool and the routes to other datacenters (wan.h). */
 #include "agent/wan.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,24 +302,37 @@ void agent_wan_leave(struct agent_wan *w, void (*cb)(void *arg), void *arg)
 struct collect {
     struct wan_server *sv;
     size_t n, cap;
+    const struct gossip *g;
+    struct coord self;
+    bool have_self; /* this server's WAN coordinate is known */
 };
 
 static int collect_cb(void *arg, const struct gossip_member *m)
 {
     struct collect *x = arg;
-    if (x->n < x->cap && wan_server_of(m, &x->sv[x->n]) == 0)
+    if (x->n < x->cap && wan_server_of(m, &x->sv[x->n]) == 0) {
+        struct coord c;
+        if (x->have_self && gossip_coord_get(x->g, m->name, &c) == 0) {
+            double d = coord_distance(&x->self, &c);
+            if (d >= 0 && isfinite(d))
+                x->sv[x->n].rtt_s = d;
+        }
         x->n++;
+    }
     return 0;
 }
 
 /* The WAN members that are servers (owned by the caller: cn_free). */
 static struct wan_server *members(const struct agent_wan *w, size_t *n)
 {
-    struct collect x = {cn_calloc(WAN_MAX_MEMBERS, sizeof(struct wan_server)), 0, WAN_MAX_MEMBERS};
+    struct collect x = {.sv = cn_calloc(WAN_MAX_MEMBERS, sizeof(struct wan_server)),
+                        .cap = WAN_MAX_MEMBERS,
+                        .g = gossip_net_core(w->net)};
     *n = 0;
     if (!x.sv)
         return NULL;
-    gossip_foreach(gossip_net_core(w->net), collect_cb, &x);
+    x.have_self = gossip_coord_self(x.g, &x.self) == 0;
+    gossip_foreach(x.g, collect_cb, &x);
     *n = x.n;
     return x.sv;
 }
@@ -572,6 +586,39 @@ void agent_wan_dns_cancel(void *arg, uint64_t handle)
     cn_free(d);
 }
 
+static size_t dc_coords(void *arg, const char *dc, struct api_coord_server *out, size_t cap)
+{
+    struct agent_wan *w = arg;
+    const struct gossip *g = gossip_net_core(w->net);
+    size_t n = 0, k = 0;
+    struct wan_server *sv = members(w, &n);
+    if (!sv)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[GOSSIP_NAME_MAX + WAN_DC_MAX + 2];
+        struct coord c;
+        if (sv[i].left || strcmp(sv[i].dc, dc) != 0)
+            continue;
+        snprintf(name, sizeof(name), "%s.%s", sv[i].node, sv[i].dc);
+        if (gossip_coord_get(g, name, &c) != 0)
+            continue;
+        if (k < cap) {
+            snprintf(out[k].node, sizeof(out[k].node), "%s", sv[i].node);
+            out[k].c = c;
+        }
+        k++;
+    }
+    cn_free(sv);
+    size_t m = k < cap ? k : cap; /* by node name, as Consul sorts them */
+    for (size_t i = 1; i < m; i++)
+        for (size_t j = i; j > 0 && strcmp(out[j - 1].node, out[j].node) > 0; j--) {
+            struct api_coord_server t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return k;
+}
+
 void agent_wan_api(struct agent_wan *w, struct api_wan *out)
 {
     memset(out, 0, sizeof(*out));
@@ -580,6 +627,7 @@ void agent_wan_api(struct agent_wan *w, struct api_wan *out)
     out->route = route;
     out->report = report;
     out->datacenters = datacenters;
+    out->dc_coords = dc_coords;
     out->arg = w;
     out->gossip = w->net;
 }

@@ -1,6 +1,7 @@
 /* agent/wan_table.c: the routing table of other datacenters (wan_table.h). */
 #include "agent/wan_table.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,33 +35,69 @@ int wan_server_of(const struct gossip_member *m, struct wan_server *out)
         snprintf(out->addr, sizeof(out->addr), "%s:%ld", m->host, p);
     out->alive = m->status == GOSSIP_ALIVE || m->status == GOSSIP_SUSPECT;
     out->left = m->status == GOSSIP_LEFT;
+    out->rtt_s = -1;
     return 0;
+}
+
+struct dc_rtt {
+    char name[WAN_DC_MAX];
+    double median; /* seconds; HUGE_VAL: no server's coordinate known */
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 static int cmp_dc(const void *a, const void *b)
 {
-    return strcmp((const char *)a, (const char *)b);
+    const struct dc_rtt *x = a, *y = b;
+    if (x->median != y->median)
+        return x->median < y->median ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* The median RTT to dc's servers (not left) with a known one. rtts: room for n. */
+static double dc_median(const struct wan_server *sv, size_t n, const char *dc, double *rtts)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sv[i].left && sv[i].rtt_s >= 0 && !strcmp(sv[i].dc, dc))
+            rtts[k++] = sv[i].rtt_s;
+    if (!k)
+        return HUGE_VAL;
+    qsort(rtts, k, sizeof(*rtts), cmp_double);
+    return rtts[k / 2];
 }
 
 size_t wan_datacenters(const struct wan_server *sv, size_t n, const char *local,
                        char (*out)[WAN_DC_MAX], size_t cap)
 {
     /* Collect the distinct names other than local, sort, then local first. */
-    char(*names)[WAN_DC_MAX] = NULL;
+    struct dc_rtt *names = NULL;
+    double *rtts = NULL;
     size_t k = 0;
     if (n) {
         names = cn_malloc(n * sizeof(*names));
-        if (!names)
+        rtts = cn_malloc(n * sizeof(*rtts));
+        if (!names || !rtts) {
+            cn_free(names);
+            cn_free(rtts);
             return 0;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         if (sv[i].left || !strcmp(sv[i].dc, local))
             continue;
         bool seen = false;
         for (size_t j = 0; j < k && !seen; j++)
-            seen = !strcmp(names[j], sv[i].dc);
-        if (!seen)
-            snprintf(names[k++], WAN_DC_MAX, "%s", sv[i].dc);
+            seen = !strcmp(names[j].name, sv[i].dc);
+        if (!seen) {
+            snprintf(names[k].name, WAN_DC_MAX, "%s", sv[i].dc);
+            names[k].median = dc_median(sv, n, sv[i].dc, rtts);
+            k++;
+        }
     }
     if (k > 1)
         qsort(names, k, sizeof(*names), cmp_dc);
@@ -70,8 +107,9 @@ size_t wan_datacenters(const struct wan_server *sv, size_t n, const char *local,
     total++;
     for (size_t j = 0; j < k; j++, total++)
         if (total < cap)
-            memcpy(out[total], names[j], WAN_DC_MAX);
+            memcpy(out[total], names[j].name, WAN_DC_MAX);
     cn_free(names);
+    cn_free(rtts);
     return total;
 }
 

@@ -19,6 +19,7 @@ struct wan_server {
     char addr[GOSSIP_HOST_MAX + 8]; /* "host:port" of its server RPC port */
     bool alive;                     /* alive or suspect (Serf shows a suspect alive) */
     bool left;                      /* left (gracefully or forced) */
+    double rtt_s; /* estimated round trip from this server (WAN coordinates), < 0: unknown */
 };
 
 /* A WAN member as a server of a datacenter. 0, or CN_EINVAL when it is not
@@ -27,10 +28,13 @@ struct wan_server {
 int wan_server_of(const struct gossip_member *m, struct wan_server *out);
 
 /* The datacenters known (a server in any state but left), `local` first
- * (always, even with no member), then by name; each once. This is the one
- * place that orders datacenters: /v1/catalog/datacenters lists them so and
- * prepared-query NearestN failover tries them so. Returns the count (may
- * exceed cap). */
+ * (always, even with no member), then by estimated round trip as Consul's
+ * router.GetDatacentersByDistance: the median of the RTTs to a datacenter's
+ * servers whose coordinate is known (sorted, the element at n/2); one with
+ * none known goes after every known one; ties by name. Each once. This is
+ * the one place that orders datacenters: /v1/catalog/datacenters lists them
+ * so and prepared-query NearestN failover tries them so. Returns the count
+ * (may exceed cap). */
 size_t wan_datacenters(const struct wan_server *sv, size_t n, const char *local,
                        char (*out)[WAN_DC_MAX], size_t cap);
 

@@ -119,6 +119,7 @@ void api_cache_stats(const struct api *a, struct api_cache_stats *out);
  * whole (api/forward.c, as a client agent's) through the srv `route` gives;
  * without a router every other datacenter has no path (500). */
 #define API_DC_MAX 64 /* a datacenter name's bytes, NUL included */
+struct api_coord_server;
 struct api_wan {
     /* The srv (client mode) reaching `dc`: 0 and *out, or CN_ENOTFOUND (an
      * unknown datacenter, or none of its servers alive in the WAN pool),
@@ -131,6 +132,10 @@ struct api_wan {
     /* Known datacenters, local first, then in wan_datacenters() order; the
      * count (may exceed cap). */
     size_t (*datacenters)(void *arg, char (*out)[API_DC_MAX], size_t cap);
+    /* The WAN coordinates of datacenter dc's servers (not left, coordinate
+     * known; node names without ".dc"), sorted by node; the count (may
+     * exceed cap). /v1/coordinate/datacenters. */
+    size_t (*dc_coords)(void *arg, const char *dc, struct api_coord_server *out, size_t cap);
     void *arg;
     struct gossip_net *gossip; /* the WAN pool: members ?wan, join ?wan, force-leave ?wan */
 };

@@ -172,36 +172,61 @@ size_t api_coord_local_servers(struct api *a, struct api_coord_server *out, size
     return n;
 }
 
-/* Not blocking, no index headers (the docs' table: blocking NO). The WAN
- * pool does not exist yet: the local datacenter, its servers' LAN
- * coordinates under AreaID "WAN". */
+static void dc_entry(struct cn_jsonw *w, const char *dc, const struct api_coord_server *sv,
+                     size_t n)
+{
+    cn_jsonw_obj_open(w);
+    cn_jsonw_kstr(w, "Datacenter", dc);
+    cn_jsonw_kstr(w, "AreaID", "WAN");
+    cn_jsonw_key(w, "Coordinates");
+    cn_jsonw_arr_open(w);
+    for (size_t i = 0; i < n; i++) {
+        cn_jsonw_obj_open(w);
+        cn_jsonw_kstr(w, "Node", sv[i].node);
+        cn_jsonw_kstr(w, "Segment", "");
+        cn_jsonw_key(w, "Coord");
+        json_coord(w, sv[i].c.vec, sv[i].c.error, sv[i].c.adjustment, sv[i].c.height);
+        cn_jsonw_obj_close(w);
+    }
+    cn_jsonw_arr_close(w);
+    cn_jsonw_obj_close(w);
+}
+
+/* Not blocking, no index headers (the docs' table: blocking NO). A server
+ * whose WAN pool knows other datacenters: every known datacenter in the
+ * router's order (by round trip), each with its servers' WAN coordinates,
+ * as Consul's GetDatacenterMaps. Otherwise (serf_wan off, or no other
+ * datacenter joined: cairn's servers do not flood-join the WAN pool, so a
+ * lone datacenter's pool holds this server only): this datacenter with its
+ * servers' LAN coordinates, one space, as before federation. */
 static void h_datacenters(struct api_ctx *c)
 {
     if (disabled(c))
         return;
     struct api_coord_server sv[64];
-    size_t n = api_coord_local_servers(c->api, sv, 64);
-    if (n > 64)
-        n = 64;
     struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
     api_jsonw(c, &w, &b);
     cn_jsonw_arr_open(&w);
-    cn_jsonw_obj_open(&w);
-    cn_jsonw_kstr(&w, "Datacenter", c->api->cfg.datacenter);
-    cn_jsonw_kstr(&w, "AreaID", "WAN");
-    cn_jsonw_key(&w, "Coordinates");
-    cn_jsonw_arr_open(&w);
-    for (size_t i = 0; i < n; i++) {
-        cn_jsonw_obj_open(&w);
-        cn_jsonw_kstr(&w, "Node", sv[i].node);
-        cn_jsonw_kstr(&w, "Segment", "");
-        cn_jsonw_key(&w, "Coord");
-        json_coord(&w, sv[i].c.vec, sv[i].c.error, sv[i].c.adjustment, sv[i].c.height);
-        cn_jsonw_obj_close(&w);
+    const struct api_wan *wan = &c->api->wan;
+    char(*dcs)[API_DC_MAX] = NULL;
+    size_t ndc = 0;
+    if (wan->datacenters && wan->dc_coords) {
+        dcs = cn_calloc(64, sizeof(*dcs));
+        ndc = dcs ? wan->datacenters(wan->arg, dcs, 64) : 0;
+        if (ndc > 64)
+            ndc = 64;
     }
-    cn_jsonw_arr_close(&w);
-    cn_jsonw_obj_close(&w);
+    if (ndc > 1) {
+        for (size_t i = 0; i < ndc; i++) {
+            size_t n = wan->dc_coords(wan->arg, dcs[i], sv, 64);
+            dc_entry(&w, dcs[i], sv, n > 64 ? 64 : n);
+        }
+    } else {
+        size_t n = api_coord_local_servers(c->api, sv, 64);
+        dc_entry(&w, c->api->cfg.datacenter, sv, n > 64 ? 64 : n);
+    }
+    cn_free(dcs);
     cn_jsonw_arr_close(&w);
     api_reply_jsonw(c, 200, &w, &b);
 }

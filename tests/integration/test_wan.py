@@ -38,6 +38,12 @@ def raw(a, key):
     return r.content
 
 
+def local_first(dcs, local, others):
+    """/v1/catalog/datacenters: the local one first, then the others in the
+    order of their estimated round trip (on loopback, any order)."""
+    return dcs[0] == local and sorted(dcs[1:]) == sorted(others)
+
+
 def wan_alive(a):
     r = a.get("/v1/agent/members", params={"wan": "1"})
     assert r.status_code == 200, r.text
@@ -67,7 +73,7 @@ def test_wan_members_tags_and_datacenters(two_dcs):
     assert m2["Port"] == a2.serf_wan_port
     # The LAN pool is unchanged: each server alone in its datacenter.
     assert {m["Name"] for m in a1.get("/v1/agent/members").json()} == {"w1"}
-    # local first, then the others (by name until coordinates order them)
+    # local first, then the others (by round trip: one other here)
     assert a1.get("/v1/catalog/datacenters").json() == ["dc1", "dc2"]
     assert a2.get("/v1/catalog/datacenters").json() == ["dc2", "dc1"]
     st = a1.get("/v1/agent/self").json()["Stats"]
@@ -79,6 +85,17 @@ def test_wan_members_tags_and_datacenters(two_dcs):
     assert "w1.dc1" in out.stdout and "w2.dc2" in out.stdout
     out = cairn_cli("catalog", "datacenters", http_port=a2.http_port)
     assert out.stdout.split() == ["dc2", "dc1"]
+    # /v1/coordinate/datacenters: every datacenter with its servers' WAN
+    # coordinates (the probes' round trips), in the same order.
+    def wan_coords():
+        r = a1.get("/v1/coordinate/datacenters")
+        assert r.status_code == 200, r.text
+        return {e["Datacenter"]: [c["Node"] for c in e["Coordinates"]] for e in r.json()}
+    wait_until(lambda: wan_coords() == {"dc1": ["w1"], "dc2": ["w2"]}, timeout=20,
+               what="WAN coordinates of both datacenters")
+    e = a1.get("/v1/coordinate/datacenters").json()
+    assert [x["Datacenter"] for x in e] == ["dc1", "dc2"] and e[1]["AreaID"] == "WAN"
+    assert len(e[1]["Coordinates"][0]["Coord"]["Vec"]) == 8
 
 
 def test_dc_forwarding_catalog_health_kv_txn(two_dcs):
@@ -218,7 +235,7 @@ def test_join_wan_api_force_leave_and_failed_member(agent_factory, tmp_path):
     out = cairn_cli("join", "-wan", "127.0.0.1:%d" % a1.serf_wan_port, http_port=a3.http_port)
     assert out.returncode == 0, out.stderr
     wait_wan([a1, a2, a3], {"j1.dc1", "j2.dc2", "j3.dc3"})
-    assert a2.get("/v1/catalog/datacenters").json() == ["dc2", "dc1", "dc3"]
+    assert local_first(a2.get("/v1/catalog/datacenters").json(), "dc2", ["dc1", "dc3"])
     # a WAN join to nothing is an error naming the WAN
     r = a1.put("/v1/agent/join/127.0.0.1:1", params={"wan": "1"})
     assert r.status_code == 500 and "WAN" in r.text
@@ -313,8 +330,8 @@ def test_three_dcs_one_with_three_servers(cluster_factory, agent_factory, tmp_pa
     names = {"%s.dc1" % s.name for s in c.agents} | {"t2.dc2", "t3.dc3"}
     wait_wan([a2, a3] + c.agents, names)
     for s in c.agents:
-        assert s.get("/v1/catalog/datacenters").json() == ["dc1", "dc2", "dc3"]
-    assert a3.get("/v1/catalog/datacenters").json() == ["dc3", "dc1", "dc2"]
+        assert local_first(s.get("/v1/catalog/datacenters").json(), "dc1", ["dc2", "dc3"])
+    assert local_first(a3.get("/v1/catalog/datacenters").json(), "dc3", ["dc1", "dc2"])
     # dc3 writes into dc1 and reads it back from dc2
     r = a3.put("/v1/kv/three", data=b"1", params={"dc": "dc1"})
     assert r.status_code == 200, r.text

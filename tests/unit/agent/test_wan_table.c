@@ -105,6 +105,7 @@ static struct wan_server sv(const char *node, const char *dc, const char *addr, 
     snprintf(s.addr, sizeof(s.addr), "%s", addr);
     s.alive = alive;
     s.left = left;
+    s.rtt_s = -1;
     return s;
 }
 
@@ -137,6 +138,40 @@ static void test_datacenters_order(void **state)
     assert_false(wan_dc_known(t, 6, "nope"));
 }
 
+/* With WAN coordinates: by the median round trip to each datacenter's
+ * servers (Consul's GetDatacentersByDistance), unknown ones last, ties by
+ * name; the local one first whatever its distance. */
+static void test_datacenters_by_rtt(void **state)
+{
+    (void)state;
+    struct wan_server t[] = {
+        sv("a1", "far", "10.0.1.1:8300", true, false),
+        sv("a2", "far", "10.0.1.2:8300", true, false),
+        sv("a3", "far", "10.0.1.3:8300", true, false),
+        sv("b1", "near", "10.0.2.1:8300", true, false),
+        sv("b2", "near", "10.0.2.2:8300", true, false),
+        sv("c1", "dark", "10.0.3.1:8300", true, false),
+        sv("d1", "mid", "10.0.4.1:8300", true, false),
+        sv("d2", "mid", "10.0.4.2:8300", false, true),
+        sv("e1", "dc1", "10.0.5.1:8300", true, false),
+        sv("f1", "bmid", "10.0.6.1:8300", true, false),
+    };
+    /* far: 0.010, 0.200, 0.300 -> median 0.200 (one close server does not make it near) */
+    t[0].rtt_s = 0.010, t[1].rtt_s = 0.200, t[2].rtt_s = 0.300;
+    /* near: 0.020, 0.040 -> the element at n/2: 0.040 */
+    t[3].rtt_s = 0.020, t[4].rtt_s = 0.040;
+    /* dark: no coordinate known. mid: 0.100 (the left server's 0.001 ignored) */
+    t[6].rtt_s = 0.100, t[7].rtt_s = 0.001;
+    t[8].rtt_s = 0.500; /* the local datacenter: first anyway */
+    t[9].rtt_s = 0.100; /* bmid ties with mid: by name */
+    char out[8][WAN_DC_MAX];
+    size_t n = wan_datacenters(t, 10, "dc1", out, 8);
+    assert_int_equal(n, 6);
+    const char *want[] = {"dc1", "near", "bmid", "mid", "far", "dark"};
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(out[i], want[i]);
+}
+
 static void test_dc_servers(void **state)
 {
     (void)state;
@@ -160,9 +195,8 @@ static void test_dc_servers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_server_of),
-        cmocka_unit_test(test_server_of_refuses),
-        cmocka_unit_test(test_datacenters_order),
+        cmocka_unit_test(test_server_of),         cmocka_unit_test(test_server_of_refuses),
+        cmocka_unit_test(test_datacenters_order), cmocka_unit_test(test_datacenters_by_rtt),
         cmocka_unit_test(test_dc_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
