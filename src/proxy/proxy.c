@@ -676,6 +676,7 @@ static void on_app_connect(uv_connect_t *r, int status)
         return;
     }
     c->up_connected = true;
+    uv_tcp_nodelay(&c->up, 1);
     flow(c);
 }
 

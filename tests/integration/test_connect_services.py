@@ -185,3 +185,47 @@ def test_catalog_register_proxy(agent):
     assert c["ServiceKind"] == "connect-proxy" and c["Node"] == "ext"
     ns = agent.get("/v1/catalog/node-services/ext").json()
     assert ns["Services"][0]["Proxy"]["DestinationServiceName"] == "ext"
+
+
+def test_config_file_sidecar(agent_factory):
+    a = agent_factory("cfgmesh", start=False)
+    cfg = a.workdir + "/svc.hcl"
+    with open(cfg, "w") as f:
+        f.write("""
+services {
+  name = "cfgweb"
+  id   = "cfgweb1"
+  port = 8080
+  connect {
+    sidecar_service {
+      port = 21900
+      proxy {
+        upstreams = [{ destination_name = "db", local_bind_port = 9393 }]
+        config { protocol = "tcp" }
+      }
+    }
+  }
+}
+services {
+  name = "nat"
+  port = 9000
+  connect { native = true }
+}
+""")
+    a.extra_args.append("-config-file=" + cfg)
+    a.start()
+    wait_until(lambda: "cfgweb1-sidecar-proxy" in a.get("/v1/agent/services").json(),
+               what="sidecar from the config file")
+    sc = a.get("/v1/agent/service/cfgweb1-sidecar-proxy").json()
+    assert sc["Port"] == 21900
+    assert sc["Proxy"]["DestinationServiceID"] == "cfgweb1"
+    assert sc["Proxy"]["Upstreams"][0]["DestinationName"] == "db"
+    assert sc["Proxy"]["Upstreams"][0]["LocalBindPort"] == 9393
+    assert sc["Proxy"]["Config"] == {"protocol": "tcp"}
+    assert a.get("/v1/agent/service/nat").json()["Connect"] == {"Native": True}
+    # a restart finds the same registrations (command version 3 in the log)
+    a.restart()
+    wait_until(lambda: "cfgweb1-sidecar-proxy" in a.get("/v1/agent/services").json(),
+               what="sidecar after restart")
+    (c,) = a.get("/v1/catalog/service/cfgweb-sidecar-proxy").json()
+    assert c["ServiceProxy"]["Upstreams"][0]["LocalBindPort"] == 9393
