@@ -560,14 +560,18 @@ static int send_tls(struct conn *c, const char *p, size_t n)
     return 0;
 }
 
+static void hold_check(struct conn *c, uv_stream_t *from);
+
 /* Decrypted bytes: to the plain side once it is ready, else held. */
 static int on_plain(void *arg, const char *p, size_t n)
 {
     struct conn *c = arg;
     /* public side: held until the application is dialed (after authorizing) */
     if (!c->u && (!c->up_connected || c->hold.len)) {
-        if (!cn_buf_append(&c->hold, p, n))
+        if (!cn_buf_append(&c->hold, p, n)) {
+            hold_check(c, tls_side(c));
             return 0;
+        }
         conn_close(c);
         return 1;
     }
@@ -579,6 +583,17 @@ static int on_plain(void *arg, const char *p, size_t n)
 }
 
 static void secured(struct conn *c);
+
+/* Bytes held while the other side is not ready: past HIGH_WATER the side
+ * they come from stops being read until flow() (bounded memory per caller). */
+static void hold_check(struct conn *c, uv_stream_t *from)
+{
+    bool *paused = from == (uv_stream_t *)&c->down ? &c->paused_down : &c->paused_up;
+    if (c->hold.len > HIGH_WATER && !*paused && !c->closing) {
+        uv_read_stop(from);
+        *paused = true;
+    }
+}
 
 /* Ciphertext from the TLS side. */
 static void tls_input(struct conn *c, const char *p, size_t n)
@@ -612,6 +627,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             /* the caller spoke before the other side is ready */
             if (cn_buf_append(&c->hold, b->base, (size_t)n))
                 conn_close(c);
+            else
+                hold_check(c, s);
         } else if (send_tls(c, b->base, (size_t)n)) { /* the plain side's bytes go out encrypted */
             conn_close(c);
         }
@@ -633,6 +650,15 @@ static void flow(struct conn *c)
         }
     }
     c->secure = true;
+    /* the caller's side, if hold_check paused it, reads again (both on the
+     * public side, TLS, and on an upstream's, plain, it is `down`) */
+    if (c->paused_down) {
+        c->paused_down = false;
+        if (uv_read_start((uv_stream_t *)&c->down, alloc_cb, on_read)) {
+            conn_close(c);
+            return;
+        }
+    }
     /* the upstream side reads its caller from the start (into the hold) */
     if (!c->u && uv_read_start(plain_side(c), alloc_cb, on_read))
         conn_close(c);
