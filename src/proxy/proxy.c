@@ -387,9 +387,11 @@ struct conn {
     uv_tcp_t down, up;
     uv_connect_t creq;
     struct tls_conn *tls;
-    SSL_CTX *ctx;       /* our reference to the context this connection started with */
-    struct cn_buf hold; /* plaintext waiting for the other side */
+    SSL_CTX *ctx;        /* our reference to the context this connection started with */
+    struct cn_buf hold;  /* plaintext waiting for the other side */
+    struct cn_buf batch; /* plaintext decrypted by one read, written at once */
     bool up_open, up_connected, secure, closing;
+    bool draining;             /* a side ended: close once what is queued is written */
     size_t pend_down, pend_up; /* bytes written and not yet taken by the kernel */
     bool paused_down, paused_up;
     int handles;
@@ -420,6 +422,7 @@ static void conn_closed(uv_handle_t *h)
         cairn_lb_release(c->lb);
     }
     cn_buf_free(&c->hold);
+    cn_buf_free(&c->batch);
     c->px->conns--;
     if (c->prev)
         c->prev->next = c->next;
@@ -440,6 +443,20 @@ static void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->down, conn_closed);
     if (c->up_open)
         uv_close((uv_handle_t *)&c->up, conn_closed);
+}
+
+/* One side ended (EOF, close_notify): read no more, let what is queued
+ * towards either side be written, then close both (no half-close). */
+static void conn_finish(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->draining = true;
+    uv_read_stop((uv_stream_t *)&c->down);
+    if (c->up_open)
+        uv_read_stop((uv_stream_t *)&c->up);
+    if (!c->pend_up && !c->pend_down)
+        conn_close(c);
 }
 
 static uv_stream_t *tls_side(struct conn *c)
@@ -470,7 +487,7 @@ static void pause_check(struct conn *c)
     uv_stream_t *tls_s = tls_side(c), *plain_s = plain_side(c);
     bool *tls_paused = c->u ? &c->paused_up : &c->paused_down;
     bool *plain_paused = c->u ? &c->paused_down : &c->paused_up;
-    if (c->closing)
+    if (c->closing || c->draining)
         return;
     if (to_tls > HIGH_WATER && !*plain_paused) {
         uv_read_stop(plain_s);
@@ -496,6 +513,11 @@ static void written(struct conn *c, bool to_up, size_t n, int status)
         c->pend_down -= n;
     if (status) {
         conn_close(c);
+        return;
+    }
+    if (c->draining) {
+        if (!c->pend_up && !c->pend_down)
+            conn_close(c);
         return;
     }
     pause_check(c);
@@ -575,7 +597,7 @@ static int on_plain(void *arg, const char *p, size_t n)
         conn_close(c);
         return 1;
     }
-    if (send_plain(c, p, n)) {
+    if (cn_buf_append(&c->batch, p, n)) {
         conn_close(c);
         return 1;
     }
@@ -607,6 +629,19 @@ static void tls_input(struct conn *c, const char *p, size_t n)
     int rc = tls_conn_read(c->tls, tls_side(c), on_plain, c, err, sizeof(err));
     if (rc == 1)
         return;
+    /* everything one read decrypted goes out in one write */
+    if (c->batch.len && !c->closing) {
+        int wrc = send_plain(c, c->batch.p, c->batch.len);
+        cn_buf_reset(&c->batch);
+        if (wrc) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (rc == CN_ESHUTDOWN) { /* close_notify: what came before it is on its way */
+        conn_finish(c);
+        return;
+    }
     if (rc) {
         if (rc == CN_EPROTO)
             cn_info("proxy", "%s connection refused: %s", c->u ? "upstream" : "inbound", err);
@@ -632,8 +667,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         } else if (send_tls(c, b->base, (size_t)n)) { /* the plain side's bytes go out encrypted */
             conn_close(c);
         }
+    } else if (n == UV_EOF) {
+        conn_finish(c); /* the whole connection ends once queued bytes are out */
     } else if (n < 0) {
-        conn_close(c); /* EOF or error: the whole connection ends (no half-close) */
+        conn_close(c);
     }
     cn_free(b->base);
 }
