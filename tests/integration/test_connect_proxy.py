@@ -267,3 +267,57 @@ def test_proxies_survive_agent_restart(mesh):
     wait_until(lambda: "the agent answers again" in mesh.client.text(), timeout=60,
                what="the proxy resumed its blocking queries")
     assert roundtrip(mesh.up, b"agent back") == b"agent back"
+
+
+def test_flag_mode_and_server_that_closes(mesh):
+    """`-service NAME -upstream NAME:PORT` without a registration of its own,
+    and an application that writes its answer and closes: every byte reaches
+    the caller before the connection ends."""
+    a = mesh.agent
+    payload = os.urandom(1 << 20)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+
+    def banner():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(payload)
+
+    threading.Thread(target=banner, daemon=True).start()
+    bp, up2 = free_port(), free_port()
+    r = a.put_json("/v1/agent/service/register", {
+        "Name": "banner", "ID": "banner1", "Port": srv.getsockname()[1],
+        "Connect": {"SidecarService": {
+            "Port": bp, "Proxy": {"Config": {"bind_address": "127.0.0.1"}},
+            "Checks": [{"Name": "listening", "TCP": "127.0.0.1:%d" % bp, "Interval": "1s"}]}}})
+    assert r.status_code == 200, r.text
+    side = Proxy(mesh.wd, "banner-proxy", a, "-sidecar-for=banner1")
+    tester = Proxy(mesh.wd, "tester-proxy", a, "-service=tester", "-upstream=banner:%d" % up2)
+    side.start()
+    tester.start()
+
+    def fetch():
+        try:
+            with socket.create_connection(("127.0.0.1", up2), timeout=5) as s:
+                got = bytearray()
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        return bytes(got)
+                    got += d
+        except OSError:
+            return None
+
+    try:
+        wait_until(lambda: fetch() == payload, timeout=60, what="the whole answer, then EOF")
+        assert fetch() == payload
+    finally:
+        rcs = [side.stop(), tester.stop()]
+        srv.close()
+    assert rcs == [0, 0], (side.text()[-2000:], tester.text()[-2000:])
+    assert "Sanitizer" not in side.text() + tester.text()
