@@ -1072,13 +1072,12 @@ static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *
         return CN_ENOTFOUND;
     }
     struct json_object *p = cn_json_get(found, "Proxy");
-    const char *dest = "", *laddr = "127.0.0.1", *addr = "";
+    const char *dest = "", *laddr = "127.0.0.1";
     int64_t lport = 0, port = 0;
     cn_json_get_str(p, "DestinationServiceName", &dest);
     cn_json_get_str(p, "LocalServiceAddress", &laddr);
     cn_json_get_i64(p, "LocalServicePort", &lport);
     cn_json_get_i64(found, "Port", &port);
-    cn_json_get_str(found, "Address", &addr);
     snprintf(px->service, sizeof(px->service), "%s", dest);
     if (lport > 0)
         snprintf(px->app, sizeof(px->app), "%s:%d", *laddr ? laddr : "127.0.0.1", (int)lport);
@@ -1088,7 +1087,6 @@ static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *
     struct json_object *cfg = cn_json_get(p, "Config");
     if (cfg)
         cn_json_get_str(cfg, "bind_address", &bind);
-    (void)addr;
     snprintf(px->listen, sizeof(px->listen), strchr(bind, ':') ? "[%s]:%d" : "%s:%d", bind,
              (int)port);
     struct json_object *ups = cn_json_get(p, "Upstreams");
