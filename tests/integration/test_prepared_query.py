@@ -197,7 +197,7 @@ def test_errors(cat):
     # What cairn refuses rather than pretends (400, the reason named).
     for svc, word in [({"Failover": {"Datacenters": ["dc2"]}}, "federation"),
                       ({"Failover": {"Targets": [{"Datacenter": "dc2"}]}}, "federation"),
-                      ({"Connect": True}, "service mesh"),
+                      ({"Connect": True}, "Connect is not supported in prepared queries"),
                       ({"Namespace": "team"}, "Enterprise"),
                       ({"Peer": "p"}, "peering")]:
         svc["Service"] = "redis"
