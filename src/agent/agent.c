@@ -1106,6 +1106,7 @@ static int run(struct agent *ag)
     if (!ag->client)
         local_set_server_port(ag->local, (int)c->server_port);
     local_set_script_checks(ag->local, c->enable_local_script_checks);
+    local_set_sidecar_ports(ag->local, (int)c->sidecar_min_port, (int)c->sidecar_max_port);
     if (c->acl_enabled)
         local_set_acl(ag->local, local_acl_may, ag);
     if (c->enable_agent_tls_for_checks && *c->tls_ca_file &&

@@ -40,6 +40,7 @@ struct agent_config {
     char *advertise_addr;
     int64_t http_port;
     int64_t dns_port;
+    int64_t sidecar_min_port, sidecar_max_port; /* ports.sidecar_{min,max}_port */
     int64_t server_port;
     int64_t serf_lan_port;
     bool connect_enabled; /* connect.enabled (-dev: on) */

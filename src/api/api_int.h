@@ -356,6 +356,10 @@ void api_json_agent_service(struct cn_jsonw *w, const struct state_service *svc,
                             const char *content_hash);
 /* A service's TaggedAddresses as {"name":{"Address","Port"}}. */
 void api_json_taddrs(struct cn_jsonw *w, const struct state_service *svc);
+/* Connect: structs.ConnectProxyConfig and structs.ServiceConnect of svc. */
+void api_json_proxy(struct cn_jsonw *w, const struct state_service *svc);
+void api_json_connect(struct cn_jsonw *w, const struct state_service *svc);
+bool api_service_is_proxy(const struct state_service *svc);
 
 /* ---- ?filter= (filter.c) -------------------------------------------------- */
 /* Selector schemas, one per item type (Consul's struct of each endpoint). */

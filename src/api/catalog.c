@@ -262,7 +262,6 @@ static void json_catalog_service(struct cn_jsonw *w, const struct state_node *n,
                                  const struct state_service *s, const char *dc)
 {
     static const struct state_map empty;
-    static const char proxy[] = "{\"MeshGateway\":{},\"Expose\":{}}";
     cn_jsonw_obj_open(w);
     cn_jsonw_kstr(w, "ID", n ? n->id : "");
     cn_jsonw_kstr(w, "Node", s->node);
@@ -296,9 +295,9 @@ static void json_catalog_service(struct cn_jsonw *w, const struct state_node *n,
     cn_jsonw_ki64(w, "ServicePort", s->port);
     cn_jsonw_kbool(w, "ServiceEnableTagOverride", s->enable_tag_override);
     cn_jsonw_key(w, "ServiceProxy");
-    cn_jsonw_raw(w, proxy, sizeof(proxy) - 1);
+    api_json_proxy(w, s);
     cn_jsonw_key(w, "ServiceConnect");
-    cn_jsonw_raw(w, "{}", 2);
+    api_json_connect(w, s);
     cn_jsonw_ku64(w, "CreateIndex", s->create_index);
     cn_jsonw_ku64(w, "ModifyIndex", s->modify_index);
     cn_jsonw_obj_close(w);
@@ -327,7 +326,9 @@ static int inst_cb(void *arg, const struct state_service *s)
     return iw->w->err;
 }
 
-static void r_service(struct api_ctx *c, struct api_read *r)
+/* Instances of service c->arg (connect: its proxies and Connect-native
+ * instances, Consul's /catalog/connect/:service). */
+static void service_read(struct api_ctx *c, struct api_read *r, bool connect)
 {
     if (!*c->arg)
         return api_read_error(r, 400, "Missing service name");
@@ -340,7 +341,10 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     struct inst_walk iw = {c, st, &w, f, NULL};
     cn_jsonw_arr_open(&w);
     iw.near = api__near_begin(c, &w); /* ?near= */
-    state_service_instances(st, c->arg, inst_cb, &iw);
+    if (connect)
+        state_connect_instances(st, c->arg, inst_cb, &iw);
+    else
+        state_service_instances(st, c->arg, inst_cb, &iw);
     api__near_end(iw.near, &w);
     cn_jsonw_arr_close(&w);
     filter_free(f);
@@ -509,6 +513,18 @@ static void h_register(struct api_ctx *c)
         state_register_clear(&reg);
         return;
     }
+    /* An upstream in another datacenter would need mesh gateways. */
+    for (size_t i = 0; reg.service && i < reg.service->proxy.nups; i++) {
+        const char *dc = reg.service->proxy.ups[i].datacenter;
+        if (dc && *dc && strcmp(dc, c->api->cfg.datacenter) != 0) {
+            api_error(c, 400,
+                      "Invalid service: upstream datacenter \"%.200s\" is not supported: cairn "
+                      "has no mesh gateways (only the local datacenter \"%.200s\")",
+                      dc, c->api->cfg.datacenter);
+            state_register_clear(&reg);
+            return;
+        }
+    }
     struct cn_buf cmd = CN_BUF_INIT;
     rc = state_cmd_register(&cmd, &reg);
     api_done_fn done = write_cb_for(c, reg.node.name);
@@ -565,6 +581,16 @@ static void h_deregister(struct api_ctx *c)
     cn_buf_free(&cmd);
 }
 
+static void r_service(struct api_ctx *c, struct api_read *r)
+{
+    service_read(c, r, false);
+}
+
+static void r_connect(struct api_ctx *c, struct api_read *r)
+{
+    service_read(c, r, true);
+}
+
 const struct api_route api_catalog_routes[] = {
     {"/v1/catalog/register", false, API_PUT, NULL, h_register, API_HANDLER, API_HANDLER},
     {"/v1/catalog/deregister", false, API_PUT, NULL, h_deregister, API_HANDLER, API_HANDLER},
@@ -572,6 +598,8 @@ const struct api_route api_catalog_routes[] = {
     {"/v1/catalog/nodes", false, API_GET, r_nodes, NULL, API_HANDLER, API_HANDLER},
     {"/v1/catalog/services", false, API_GET, r_services, NULL, API_HANDLER, API_HANDLER},
     {"/v1/catalog/service/", true, API_GET, r_service, NULL, API_ARG(SERVICE, READ),
+     API_ARG(SERVICE, READ)},
+    {"/v1/catalog/connect/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ),
      API_ARG(SERVICE, READ)},
     {"/v1/catalog/node/", true, API_GET, r_node, NULL, API_ARG(NODE, READ), API_ARG(NODE, READ)},
     {"/v1/catalog/node-services/", true, API_GET, r_node_services, NULL, API_ARG(NODE, READ),

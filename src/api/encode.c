@@ -61,9 +61,71 @@ static void json_weights(struct cn_jsonw *w, const struct state_service *s)
     cn_jsonw_obj_close(w);
 }
 
-/* The empty ConnectProxyConfig and ServiceConnect Consul's NodeService always
- * carries (not pointers in structs.NodeService, so never omitted). */
-#define EMPTY_PROXY "{\"MeshGateway\":{},\"Expose\":{}}"
+static bool set(const char *s)
+{
+    return s && *s;
+}
+
+/* structs.ConnectProxyConfig: Consul's NodeService always carries one (not a
+ * pointer, so never omitted); its empty form is {"MeshGateway":{},"Expose":{}}. */
+void api_json_proxy(struct cn_jsonw *w, const struct state_service *s)
+{
+    const struct state_proxy *p = &s->proxy;
+    cn_jsonw_obj_open(w);
+    if (set(p->dest_name))
+        cn_jsonw_kstr(w, "DestinationServiceName", p->dest_name);
+    if (set(p->dest_id))
+        cn_jsonw_kstr(w, "DestinationServiceID", p->dest_id);
+    if (set(p->local_address))
+        cn_jsonw_kstr(w, "LocalServiceAddress", p->local_address);
+    if (p->local_port)
+        cn_jsonw_ki64(w, "LocalServicePort", p->local_port);
+    if (set(p->config)) {
+        cn_jsonw_key(w, "Config");
+        cn_jsonw_raw(w, p->config, strlen(p->config));
+    }
+    if (p->nups) {
+        cn_jsonw_key(w, "Upstreams");
+        cn_jsonw_arr_open(w);
+        for (size_t i = 0; i < p->nups; i++) {
+            const struct state_upstream *u = &p->ups[i];
+            cn_jsonw_obj_open(w);
+            if (set(u->dest_type))
+                cn_jsonw_kstr(w, "DestinationType", u->dest_type);
+            cn_jsonw_kstr(w, "DestinationName", u->dest_name ? u->dest_name : "");
+            if (set(u->datacenter))
+                cn_jsonw_kstr(w, "Datacenter", u->datacenter);
+            if (set(u->local_bind_address))
+                cn_jsonw_kstr(w, "LocalBindAddress", u->local_bind_address);
+            if (u->local_bind_port)
+                cn_jsonw_ki64(w, "LocalBindPort", u->local_bind_port);
+            cn_jsonw_key(w, "MeshGateway");
+            cn_jsonw_raw(w, "{}", 2);
+            cn_jsonw_obj_close(w);
+        }
+        cn_jsonw_arr_close(w);
+    }
+    cn_jsonw_key(w, "MeshGateway");
+    cn_jsonw_raw(w, "{}", 2);
+    cn_jsonw_key(w, "Expose");
+    cn_jsonw_raw(w, "{}", 2);
+    cn_jsonw_obj_close(w);
+}
+
+/* structs.ServiceConnect: {} or {"Native":true} (the sidecar definition is
+ * expanded at registration and never stored, as in Consul). */
+void api_json_connect(struct cn_jsonw *w, const struct state_service *s)
+{
+    cn_jsonw_obj_open(w);
+    if (s->connect_native)
+        cn_jsonw_kbool(w, "Native", 1);
+    cn_jsonw_obj_close(w);
+}
+
+bool api_service_is_proxy(const struct state_service *s)
+{
+    return s->kind && !strcmp(s->kind, STATE_KIND_CONNECT_PROXY);
+}
 
 /* The opening both service shapes share: {Kind (omitempty), ID, Service, Tags. */
 static void json_service_head(struct cn_jsonw *w, const struct state_service *s)
@@ -93,9 +155,9 @@ void api_json_service(struct cn_jsonw *w, const struct state_service *s, const c
     json_weights(w, s);
     cn_jsonw_kbool(w, "EnableTagOverride", s->enable_tag_override);
     cn_jsonw_key(w, "Proxy");
-    cn_jsonw_raw(w, EMPTY_PROXY, sizeof(EMPTY_PROXY) - 1);
+    api_json_proxy(w, s);
     cn_jsonw_key(w, "Connect");
-    cn_jsonw_raw(w, "{}", 2);
+    api_json_connect(w, s);
     cn_jsonw_ku64(w, "CreateIndex", s->create_index);
     cn_jsonw_ku64(w, "ModifyIndex", s->modify_index);
     cn_jsonw_obj_close(w);
@@ -116,6 +178,15 @@ void api_json_agent_service(struct cn_jsonw *w, const struct state_service *s, c
     cn_jsonw_key(w, "Weights");
     json_weights(w, s);
     cn_jsonw_kbool(w, "EnableTagOverride", s->enable_tag_override);
+    /* api.AgentService: Proxy and Connect are pointers, omitted when unset. */
+    if (api_service_is_proxy(s)) {
+        cn_jsonw_key(w, "Proxy");
+        api_json_proxy(w, s);
+    }
+    if (s->connect_native) {
+        cn_jsonw_key(w, "Connect");
+        api_json_connect(w, s);
+    }
     cn_jsonw_kstr(w, "Datacenter", dc ? dc : "");
     if (content_hash)
         cn_jsonw_kstr(w, "ContentHash", content_hash);

@@ -180,7 +180,9 @@ static int inst_cb(void *arg, const struct state_service *s)
     return w->err;
 }
 
-static void r_service(struct api_ctx *c, struct api_read *r)
+/* Instances of service c->arg (connect: its proxies and Connect-native
+ * instances, Consul's /health/connect/:service). */
+static void service_read(struct api_ctx *c, struct api_read *r, bool connect)
 {
     if (!*c->arg)
         return api_read_error(r, 400, "Missing service name");
@@ -199,7 +201,10 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     struct svc_walk sw = {c, st, &w, passing > 0, false, f, NULL};
     cn_jsonw_arr_open(&w);
     sw.near = api__near_begin(c, &w); /* ?near= */
-    state_service_instances(st, c->arg, inst_cb, &sw);
+    if (connect)
+        state_connect_instances(st, c->arg, inst_cb, &sw);
+    else
+        state_service_instances(st, c->arg, inst_cb, &sw);
     api__near_end(sw.near, &w);
     cn_jsonw_arr_close(&w);
     filter_free(f);
@@ -210,9 +215,19 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     api_pick_apply(c, r);
 }
 
-/* Connect/ingress: cairn has no service mesh, so no instance is ever
- * connect-capable; answer like Consul does for such a service: []. */
+static void r_service(struct api_ctx *c, struct api_read *r)
+{
+    service_read(c, r, false);
+}
+
 static void r_connect(struct api_ctx *c, struct api_read *r)
+{
+    service_read(c, r, true);
+}
+
+/* Ingress: cairn has no ingress gateways, so no instance is ever behind one;
+ * answer like Consul does for such a service: []. */
+static void r_ingress(struct api_ctx *c, struct api_read *r)
 {
     struct filter *f;
     if (api_filter_open(c, api_filter_check_service_node, &f, r))
@@ -233,7 +248,7 @@ const struct api_route api_health_routes[] = {
     {"/v1/health/state/", true, API_GET, r_state, NULL, API_HANDLER, API_HANDLER},
     {"/v1/health/connect/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ),
      API_ARG(SERVICE, READ)},
-    {"/v1/health/ingress/", true, API_GET, r_connect, NULL, API_ARG(SERVICE, READ),
+    {"/v1/health/ingress/", true, API_GET, r_ingress, NULL, API_ARG(SERVICE, READ),
      API_ARG(SERVICE, READ)},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

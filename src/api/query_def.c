@@ -107,8 +107,8 @@ static int decode_service(struct json_object *s, const char *local_dc, struct ap
     CN_TRY(api__get_bool(s, "Connect", &connect, err, cap));
     if (connect)
         return refuse(status, err, cap,
-                      "Connect is not supported: cairn has no service mesh, so no instance is "
-                      "Connect-capable");
+                      "Connect is not supported in prepared queries by cairn yet (use "
+                      "/v1/health/connect/:service)");
     const char *v = NULL;
     if (cn_json_get_str(s, "Peer", &v) == 1 && *v)
         return refuse(status, err, cap, "Peer is not supported: cairn has no cluster peering yet");

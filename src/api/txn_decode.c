@@ -355,11 +355,25 @@ static int decode_service(struct json_object *s, struct state_cat_op *c, char *e
     if (port > 65535)
         return type_error(err, errcap, cn_json_get(s, "Port"), "AgentService.Port", "int");
     c->service.port = (int)port;
+    /* Connect services are registered through /v1/catalog/register or the
+     * agent; a transaction would drop their Proxy and Connect fields. */
     if (*c->service.kind) {
         snprintf(err, errcap,
-                 "Failed to parse body: Kind \"%.64s\" is not supported: cairn has no service mesh",
+                 "Failed to parse body: Kind \"%.64s\" is not supported in catalog transactions "
+                 "by cairn (no service mesh fields in /v1/txn yet)",
                  c->service.kind);
         return CN_EINVAL;
+    }
+    static const char *const mesh[] = {"Proxy", "Connect"};
+    for (size_t i = 0; i < 2; i++) {
+        struct json_object *m = cn_json_get(s, mesh[i]);
+        if (m && json_object_is_type(m, json_type_object) && json_object_object_length(m)) {
+            snprintf(err, errcap,
+                     "Failed to parse body: %s is not supported in catalog transactions by "
+                     "cairn (no service mesh fields in /v1/txn yet)",
+                     mesh[i]);
+            return CN_EINVAL;
+        }
     }
     int eto = 0;
     if (cn_json_get_bool(s, "EnableTagOverride", &eto) < 0)

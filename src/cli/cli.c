@@ -225,11 +225,21 @@ const struct cli_cmd cli__cmds[] = {
      "  To list services which run on a particular node:\n\n"
      "      $ cairn catalog services -node=web",
      cli__catalog_services_flags, 1, cli__run_catalog_services},
-    {"connect", "Interact with the service mesh's certificate authority",
+    {"connect", "Interact with the service mesh",
      "Usage: cairn connect <subcommand> [options] [args]\n\n"
-     "  Subcommands for the built-in Connect CA (docs/consul-compat.md).\n\n"
-     "      $ cairn connect ca get-config",
+     "  The built-in Connect CA and sidecar proxy (docs/connect-proxy.md).\n\n"
+     "      $ cairn connect ca get-config\n"
+     "      $ cairn connect proxy -sidecar-for web1",
      NULL, 0, NULL},
+    {"connect proxy", "Runs the built-in Connect proxy",
+     "Usage: cairn connect proxy [options]\n\n"
+     "  Runs cairn's built-in mutual-TLS proxy: for the sidecar registration of a\n"
+     "  service (-sidecar-for), or for -service with -listen/-service-addr and\n"
+     "  -upstream flags. It follows the local agent for its certificate, the CA\n"
+     "  roots, intentions and the upstreams' healthy proxies.\n\n"
+     "      $ cairn connect proxy -sidecar-for web1\n"
+     "      $ cairn connect proxy -service web -upstream db:9191",
+     cli__connect_proxy_flags, 1, cli__run_connect_proxy},
     {"connect ca", "Interact with the Connect Certificate Authority (CA)",
      "Usage: cairn connect ca <subcommand> [options] [args]\n\n"
      "  View or change the CA's configuration; a new PrivateKey and RootCert rotate\n"

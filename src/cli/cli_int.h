@@ -291,6 +291,8 @@ int cli__read_file(struct cn_buf *b, const char *path, char *err, size_t errcap)
 extern const struct cli_flag cli__connect_ca_set_flags[];
 int cli__run_connect_ca_get(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_connect_ca_set(struct cli_ctx *c, const struct cli_args *a);
+extern const struct cli_flag cli__connect_proxy_flags[];
+int cli__run_connect_proxy(struct cli_ctx *c, const struct cli_args *a);
 
 /* cmd_intention.c */
 extern const struct cli_flag cli__intention_create_flags[];

@@ -4,6 +4,7 @@
  * JSON; set sends the file's JSON ({"Provider": "consul", "Config": {...}})
  * and prints "Configuration updated!". */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -11,6 +12,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "cli/cli_int.h"
+#include "proxy/proxy.h"
 
 #define CA_CONFIG "/v1/connect/ca/configuration"
 
@@ -79,4 +81,67 @@ int cli__run_connect_ca_set(struct cli_ctx *c, const struct cli_args *a)
     cli__resp_free(&r);
     cn_buf_free(&body);
     return ret;
+}
+
+/* ---- cairn connect proxy ------------------------------------------------------------------- */
+
+const struct cli_flag cli__connect_proxy_flags[] = {
+    {"sidecar-for", CLI_STR, "id",
+     "The ID of the service this proxy is the sidecar of: its registered sidecar (Kind "
+     "connect-proxy, Proxy.DestinationServiceID = id) gives the service, ports and upstreams."},
+    {"service", CLI_STR, "name", "The service this proxy represents (without -sidecar-for)."},
+    {"service-addr", CLI_STR, "addr:port",
+     "Where the local application listens (with -service and -listen)."},
+    {"listen", CLI_STR, "addr:port",
+     "The public mutual-TLS listener (with -service): callers' proxies dial it."},
+    {"upstream", CLI_LIST, "name:port",
+     "An upstream: listen on 127.0.0.1:port and proxy to a healthy instance of name's "
+     "proxies. Repeatable."},
+    {NULL, 0, NULL, NULL},
+};
+
+int cli__run_connect_proxy(struct cli_ctx *c, const struct cli_args *a)
+{
+    if (a->npos) {
+        fprintf(c->err, "Too many arguments (expected 0, got %zu)\n", a->npos);
+        return 1;
+    }
+    struct px_opts o;
+    memset(&o, 0, sizeof(o));
+    o.http_addr = cli__flag_str(a, "http-addr", NULL);
+    if (!o.http_addr || !*o.http_addr)
+        o.http_addr = getenv("CAIRN_HTTP_ADDR");
+    o.token = cli__flag_str(a, "token", NULL);
+    if (!o.token || !*o.token)
+        o.token = getenv("CONSUL_HTTP_TOKEN");
+    o.sidecar_for = cli__flag_str(a, "sidecar-for", "");
+    o.service = cli__flag_str(a, "service", "");
+    o.service_addr = cli__flag_str(a, "service-addr", "");
+    o.listen = cli__flag_str(a, "listen", "");
+    if (*o.sidecar_for && (*o.service || *o.listen)) {
+        fprintf(c->err, "-sidecar-for and -service/-listen are exclusive\n");
+        return 1;
+    }
+    const struct cli_flag_val *ups = cli__flag(a, "upstream");
+    for (size_t i = 0; ups && i < ups->nlist; i++) {
+        const char *s = ups->list[i];
+        const char *colon = strrchr(s, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (!colon || colon == s || (size_t)(colon - s) >= sizeof(o.ups[0].name) || !end || *end ||
+            end == colon + 1 || port < 1 || port > 65535) {
+            fprintf(c->err, "-upstream %s: want name:port\n", s);
+            return 1;
+        }
+        if (o.nups == PX_MAX_UPSTREAMS) {
+            fprintf(c->err, "at most %d upstreams\n", PX_MAX_UPSTREAMS);
+            return 1;
+        }
+        struct px_upstream_opt *u = &o.ups[o.nups++];
+        memcpy(u->name, s, (size_t)(colon - s));
+        u->name[colon - s] = '\0';
+        snprintf(u->bind_addr, sizeof(u->bind_addr), "127.0.0.1");
+        u->bind_port = (int)port;
+    }
+    return px_run(&o);
 }

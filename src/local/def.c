@@ -13,5 +13,9 @@ void local_svc_def_free(struct local_svc_def *d)
     for (size_t i = 0; i < d->nchecks; i++)
         state_check_clear(&d->checks[i]);
     cn_free(d->checks);
+    if (d->sidecar) {
+        local_svc_def_free(d->sidecar);
+        cn_free(d->sidecar);
+    }
     memset(d, 0, sizeof(*d));
 }

@@ -128,6 +128,8 @@ struct local *local_new(uv_loop_t *loop, struct srv *srv, const char *node, cons
     l->node_id = cn_strdup(node_id ? node_id : "");
     l->address = cn_strdup(address ? address : "127.0.0.1");
     l->dc = cn_strdup(dc ? dc : "dc1");
+    l->sidecar_min = LOCAL_SIDECAR_MIN_PORT;
+    l->sidecar_max = LOCAL_SIDECAR_MAX_PORT;
     if (!l->node || !l->node_id || !l->address || !l->dc) {
         l->closing = true;
         local__maybe_release(l);
@@ -153,6 +155,12 @@ struct local *local_new(uv_loop_t *loop, struct srv *srv, const char *node, cons
 void local_set_server_port(struct local *l, int port)
 {
     l->server_port = port;
+}
+
+void local_set_sidecar_ports(struct local *l, int min, int max)
+{
+    l->sidecar_min = min;
+    l->sidecar_max = max;
 }
 
 void local_set_script_checks(struct local *l, bool enable)

@@ -38,7 +38,17 @@ struct local_svc_def {
     struct state_service svc;
     struct state_check *checks;
     size_t nchecks;
+    /* Connect: the sidecar expanded from Connect.SidecarService (api/
+     * fills every default it can; the agent allocates a port when it is 0
+     * and adds Consul's default checks when there are none). NULL: none. */
+    struct local_svc_def *sidecar;
+    bool is_sidecar; /* this definition is such a sidecar */
 };
+/* "<id>-sidecar-proxy", "<name>-sidecar-proxy" (structs.SidecarProxySuffix) */
+#define LOCAL_SIDECAR_SUFFIX "-sidecar-proxy"
+/* Consul's sidecar_min_port / sidecar_max_port defaults. */
+#define LOCAL_SIDECAR_MIN_PORT 21000
+#define LOCAL_SIDECAR_MAX_PORT 21255
 /* Free what d owns and zero it. NULL ok. */
 void local_svc_def_free(struct local_svc_def *d);
 
@@ -54,6 +64,9 @@ struct local *local_new(uv_loop_t *loop, struct srv *srv, const char *node, cons
  * also registers the "consul" service on it, as Consul servers do (tools list
  * /v1/catalog/services and expect "consul" there). */
 void local_set_server_port(struct local *l, int port);
+/* Optional: the range sidecar ports are allocated from (inclusive; Consul's
+ * sidecar_min_port / sidecar_max_port, 21000-21255 by default; 0 disables). */
+void local_set_sidecar_ports(struct local *l, int min, int max);
 /* Optional: run script checks (Args/ScriptArgs) registered through the HTTP
  * API (-enable-local-script-checks). Off: they are refused with Consul's
  * message. */

@@ -42,9 +42,10 @@ struct local {
     struct srv *srv;
     char *node, *node_id, *address, *dc;
     int server_port;
-    struct state_pair tagged[4]; /* lan, lan_ipv4, wan, wan_ipv4 -> address */
-    struct state_pair meta[1];   /* consul-network-segment -> "" */
-    struct state_service **svcs; /* sorted by id, owned */
+    int sidecar_min, sidecar_max; /* local_set_sidecar_ports */
+    struct state_pair tagged[4];  /* lan, lan_ipv4, wan, wan_ipv4 -> address */
+    struct state_pair meta[1];    /* consul-network-segment -> "" */
+    struct state_service **svcs;  /* sorted by id, owned */
     size_t nsvcs, capsvcs;
     struct local__chk **chks; /* sorted by check_id, owned */
     size_t nchks, capchks;
@@ -108,6 +109,18 @@ int local__put_service(struct local *l, struct state_service *s);
 /* Remove from the local maps (a service takes its checks with it). */
 void local__drop_check(struct local *l, const char *id);
 void local__drop_service(struct local *l, const char *id);
+
+/* ---- sidecar.c ------------------------------------------------------------------ */
+
+/* The port for sidecar `sidecar_id` among the local services svcs[0..n):
+ * its own when it already has one in [min, max], else the lowest port of the
+ * range no local service uses; CN_ENOTFOUND when none is left (or min < 1). */
+int local__sidecar_port(const struct state_service *const *svcs, size_t n, const char *sidecar_id,
+                        int min, int max);
+/* Consul's default sidecar checks ("Connect Sidecar Listening", a TCP check
+ * every 10 s on the sidecar's address and port; "Connect Sidecar Aliasing
+ * <parent>", an alias of the parent) when d has no checks. 0 or CN_ENOMEM. */
+int local__sidecar_checks(struct local_svc_def *d);
 
 /* ---- run.c ---------------------------------------------------------------------- */
 

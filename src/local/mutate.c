@@ -57,12 +57,107 @@ static void propose_remove(struct local *l, enum local__op_kind kind, const char
         local__propose_dereg(op, NULL, id);
 }
 
+/* A service registered with a SidecarService: the parent first, then the
+ * sidecar, answered once (Consul's agent registers both in one call). */
+struct sidecar_chain {
+    struct local *l;
+    struct local_svc_def *sidecar;
+    bool replace_checks;
+    local_done_cb cb;
+    void *arg;
+};
+
+static void sidecar_chain_done(void *arg, int rc, const char *msg)
+{
+    struct sidecar_chain *ch = arg;
+    if (rc)
+        local__answer(ch->cb, ch->arg, rc, msg);
+    else
+        local_add_service(ch->l, ch->sidecar, ch->replace_checks, ch->cb, ch->arg);
+    local_svc_def_free(ch->sidecar);
+    cn_free(ch->sidecar);
+    cn_free(ch);
+}
+
+/* An upstream of another datacenter: cairn's proxy has no mesh gateways to
+ * reach it (refused, not stored and ignored). */
+static const char *foreign_dc(const struct local *l, const struct state_service *s)
+{
+    for (size_t i = 0; i < s->proxy.nups; i++) {
+        const char *dc = s->proxy.ups[i].datacenter;
+        if (dc && *dc && strcmp(dc, l->dc) != 0)
+            return dc;
+    }
+    return NULL;
+}
+
+/* The agent's part of a sidecar's expansion: its port and default checks. */
+static int sidecar_complete(struct local *l, struct local_svc_def *d, char *msg, size_t cap)
+{
+    if (d->svc.port < 1) {
+        int p = local__sidecar_port((const struct state_service *const *)l->svcs, l->nsvcs,
+                                    d->svc.id, l->sidecar_min, l->sidecar_max);
+        if (p < 0) {
+            if (l->sidecar_min < 1 || l->sidecar_max < 1)
+                snprintf(msg, cap,
+                         "no port provided for sidecar_service and auto-assignment disabled "
+                         "in config");
+            else
+                snprintf(msg, cap,
+                         "no port provided for sidecar_service and none left in the configured "
+                         "range [%d, %d]",
+                         l->sidecar_min, l->sidecar_max);
+            return CN_EINVAL;
+        }
+        d->svc.port = p;
+    }
+    if (local__sidecar_checks(d)) {
+        snprintf(msg, cap, "out of memory");
+        return CN_ENOMEM;
+    }
+    return 0;
+}
+
 void local_add_service(struct local *l, struct local_svc_def *def, bool replace_checks,
                        local_done_cb cb, void *arg)
 {
     if (local__closing(l, cb, arg)) {
         local_svc_def_free(def);
         return;
+    }
+    const char *dc = foreign_dc(l, &def->svc);
+    if (!dc && def->sidecar)
+        dc = foreign_dc(l, &def->sidecar->svc);
+    if (dc) {
+        char msg[600];
+        snprintf(msg, sizeof(msg),
+                 "Invalid service: upstream datacenter \"%.200s\" is not supported: cairn has "
+                 "no mesh gateways (only the local datacenter \"%.200s\")",
+                 dc, l->dc);
+        local_svc_def_free(def);
+        local__answer(cb, arg, CN_EINVAL, msg);
+        return;
+    }
+    if (def->sidecar) {
+        struct sidecar_chain *ch = cn_calloc(1, sizeof(*ch));
+        if (!ch) {
+            local_svc_def_free(def);
+            local__answer(cb, arg, CN_ENOMEM, "out of memory");
+            return;
+        }
+        *ch = (struct sidecar_chain){l, def->sidecar, replace_checks, cb, arg};
+        def->sidecar = NULL;
+        local_add_service(l, def, replace_checks, sidecar_chain_done, ch);
+        return;
+    }
+    if (def->is_sidecar) {
+        char msg[300];
+        int rc = sidecar_complete(l, def, msg, sizeof(msg));
+        if (rc) {
+            local_svc_def_free(def);
+            local__answer(cb, arg, rc, msg);
+            return;
+        }
     }
     struct local__op *op = local__op_new(l, OP_ADD_SVC, cb, arg);
     if (!op) {
@@ -109,10 +204,57 @@ oom:
     local__finish(op, CN_ENOMEM, "out of memory");
 }
 
+/* The sidecar registered for service id (Consul deregisters it with its
+ * parent): "<id>-sidecar-proxy", a connect-proxy whose destination is id. */
+static const struct state_service *sidecar_of(const struct local *l, const char *id)
+{
+    char sid[600];
+    if (strlen(id) > 500)
+        return NULL;
+    snprintf(sid, sizeof(sid), "%s" LOCAL_SIDECAR_SUFFIX, id);
+    const struct state_service *s = local_service(l, sid);
+    return s && s->kind && !strcmp(s->kind, STATE_KIND_CONNECT_PROXY) && s->proxy.dest_id &&
+                   !strcmp(s->proxy.dest_id, id)
+               ? s
+               : NULL;
+}
+
+struct rm_chain {
+    struct local *l;
+    char *sidecar_id;
+    local_done_cb cb;
+    void *arg;
+};
+
+static void rm_chain_done(void *arg, int rc, const char *msg)
+{
+    struct rm_chain *ch = arg;
+    if (rc || !local_service(ch->l, ch->sidecar_id))
+        local__answer(ch->cb, ch->arg, rc, msg);
+    else
+        local_remove_service(ch->l, ch->sidecar_id, ch->cb, ch->arg);
+    cn_free(ch->sidecar_id);
+    cn_free(ch);
+}
+
 void local_remove_service(struct local *l, const char *id, local_done_cb cb, void *arg)
 {
     if (local__closing(l, cb, arg))
         return;
+    const struct state_service *sc = local_service(l, id) ? sidecar_of(l, id) : NULL;
+    if (sc) {
+        struct rm_chain *ch = cn_calloc(1, sizeof(*ch));
+        if (!ch || !(ch->sidecar_id = cn_strdup(sc->id))) {
+            cn_free(ch);
+            local__answer(cb, arg, CN_ENOMEM, "out of memory");
+            return;
+        }
+        ch->l = l;
+        ch->cb = cb;
+        ch->arg = arg;
+        propose_remove(l, OP_RM_SVC, id, rm_chain_done, ch);
+        return;
+    }
     if (!local_service(l, id)) {
         char msg[600];
         /* Take care: clients match on "Unknown service" (agent/agent.go

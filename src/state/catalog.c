@@ -60,6 +60,14 @@ static size_t svc_mem(const struct svc_rec *r)
         n += state__chunk(v->ntaddrs * sizeof(*v->taddrs));
     for (size_t i = 0; i < v->ntaddrs; i++)
         n += state__str_mem(v->taddrs[i].name) + state__str_mem(v->taddrs[i].address);
+    const struct state_proxy *p = &v->proxy;
+    n += state__str_mem(p->dest_name) + state__str_mem(p->dest_id) +
+         state__str_mem(p->local_address) + state__str_mem(p->config);
+    if (p->nups)
+        n += state__chunk(p->nups * sizeof(*p->ups));
+    for (size_t i = 0; i < p->nups; i++)
+        n += state__str_mem(p->ups[i].dest_type) + state__str_mem(p->ups[i].dest_name) +
+             state__str_mem(p->ups[i].datacenter) + state__str_mem(p->ups[i].local_bind_address);
     return n;
 }
 
@@ -285,6 +293,19 @@ static bool svc_same(const struct state_service *a, const struct state_service *
             !seq(a->taddrs[i].address, b->taddrs[i].address) ||
             a->taddrs[i].port != b->taddrs[i].port)
             return false;
+    const struct state_proxy *x = &a->proxy, *y = &b->proxy;
+    if (a->connect_native != b->connect_native || !seq(x->dest_name, y->dest_name) ||
+        !seq(x->dest_id, y->dest_id) || !seq(x->local_address, y->local_address) ||
+        x->local_port != y->local_port || !seq(x->config, y->config) || x->nups != y->nups)
+        return false;
+    for (size_t i = 0; i < x->nups; i++) {
+        const struct state_upstream *u = &x->ups[i], *w = &y->ups[i];
+        if (!seq(u->dest_type, w->dest_type) || !seq(u->dest_name, w->dest_name) ||
+            !seq(u->datacenter, w->datacenter) ||
+            !seq(u->local_bind_address, w->local_bind_address) ||
+            u->local_bind_port != w->local_bind_port)
+            return false;
+    }
     return true;
 }
 
@@ -376,6 +397,19 @@ static int touch_service(struct txn *t, const char *name)
     return 0;
 }
 
+static bool is_proxy(const struct state_service *v)
+{
+    return v->kind && !strcmp(v->kind, STATE_KIND_CONNECT_PROXY) && v->proxy.dest_name &&
+           *v->proxy.dest_name;
+}
+
+/* A proxy's change is a change of its destination's Connect view
+ * (/v1/health/connect/:dest watches the destination's name). */
+static int touch_mesh(struct txn *t, const struct state_service *v)
+{
+    return is_proxy(v) ? touch_service(t, v->proxy.dest_name) : 0;
+}
+
 /* Everything health views show for the node's instances changed. */
 static int touch_node_services(struct txn *t, const char *node)
 {
@@ -383,7 +417,7 @@ static int touch_node_services(struct txn *t, const char *node)
     struct svc_rec *v;
     seek_node(&it, t->s->services, &state__svc_id_ops, node, NULL);
     while ((v = next_svc(&it, node)))
-        if (touch_service(t, v->s.service))
+        if (touch_service(t, v->s.service) || touch_mesh(t, &v->s))
             return CN_ENOMEM;
     return 0;
 }
@@ -396,8 +430,11 @@ static int check_changed(struct txn *t, const struct state_check *c)
     t->s->tidx[STATE_T_CHECKS] = t->idx;
     state__tx_note(t, STATE_T_CHECKS, nr->name);
     state__tx_note(t, STATE_T_NODES, nr->name);
-    if (*c->service_id)
-        return touch_service(t, c->service_name);
+    if (*c->service_id) {
+        const struct svc_rec *v = find_svc(t->s, c->node, c->service_id);
+        int rc = v ? touch_mesh(t, &v->s) : 0;
+        return rc ? rc : touch_service(t, c->service_name);
+    }
     return touch_node_services(t, c->node);
 }
 
@@ -469,6 +506,10 @@ static int link_service(struct txn *t, struct svc_rec *old, struct svc_rec *nw)
     s->tidx[STATE_T_SERVICES] = t->idx;
     state__tx_note(t, STATE_T_SERVICES, nn->name);
     int rc = touch_node(t, nw->s.node);
+    if (!rc)
+        rc = touch_mesh(t, &nw->s);
+    if (!rc && old)
+        rc = touch_mesh(t, &old->s);
     if (rc || !renamed)
         return rc;
     /* Keep the checks' ServiceName in step with a renamed service. */
@@ -499,7 +540,8 @@ static int unlink_service(struct txn *t, struct svc_rec *v)
     state__tx_remove(t, &nn->inst, &state__svc_name_ops, &v->by_name, false);
     s->tidx[STATE_T_SERVICES] = t->idx;
     state__tx_note(t, STATE_T_SERVICES, nn->name);
-    return touch_node(t, v->s.node);
+    int rc = touch_mesh(t, &v->s);
+    return rc ? rc : touch_node(t, v->s.node);
 }
 
 /* ---- REGISTER ------------------------------------------------------------------- */
@@ -609,7 +651,7 @@ int state__cat_apply_register(struct txn *t, struct cn_dec *d)
     if (!d->err && (skip > 1 || has_svc > 1))
         d->err = CN_ECORRUPT;
     if (has_svc && !d->err)
-        state__dec_service(d, &svc);
+        state__dec_service(d, &svc, t->ver >= 3);
     uint32_t n = cn_dec_u32(d);
     if (!d->err && n > (d->len - d->off) / 16)
         d->err = CN_ECORRUPT;
@@ -845,6 +887,23 @@ void state_service_instances(const struct state *s, const char *name, state_serv
     while ((a = state__avl_next(&it)))
         if (cb(arg, &SVCN(a)->s))
             return;
+}
+
+void state_connect_instances(const struct state *s, const char *name, state_service_cb cb,
+                             void *arg)
+{
+    struct avl_iter it;
+    struct avl *a;
+    if (!name)
+        return;
+    state__avl_seek(&it, s->services, NULL, false, &state__svc_id_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct state_service *v = &SVC(a)->s;
+        bool hit = is_proxy(v) ? !strcmp(v->proxy.dest_name, name)
+                               : v->connect_native && !strcmp(v->service, name);
+        if (hit && cb(arg, v))
+            return;
+    }
 }
 
 void state_node_services(const struct state *s, const char *node, state_service_cb cb, void *arg)

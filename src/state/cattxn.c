@@ -218,7 +218,7 @@ static int run_op(struct txn *t, uint32_t i, const struct state_cat_op *op)
     }
 }
 
-static void dec_op(struct cn_dec *d, struct state_cat_op *op, bool ext)
+static void dec_op(struct cn_dec *d, struct state_cat_op *op, uint8_t ver)
 {
     op->kind = (enum state_cat_kind)cn_dec_u8(d);
     op->verb = (enum state_cat_verb)cn_dec_u8(d);
@@ -230,13 +230,13 @@ static void dec_op(struct cn_dec *d, struct state_cat_op *op, bool ext)
     } else if (op->kind == STATE_CAT_SERVICE) {
         op->node.name = cn_dec_strdup(d);
         if (!d->err)
-            state__dec_service(d, &op->service);
+            state__dec_service(d, &op->service, ver >= 3);
     } else if (op->kind == STATE_CAT_CHECK) {
         op->check.node = cn_dec_strdup(d);
         if (!d->err) {
             char *n = op->check.node;
             op->check.node = NULL;
-            state__dec_check(d, &op->check, ext);
+            state__dec_check(d, &op->check, ver >= 2);
             cn_free(op->check.node);
             op->check.node = n;
         }
@@ -257,7 +257,7 @@ int state__cattxn_apply(struct txn *t, struct cn_dec *d)
         return CN_ENOMEM;
     uint32_t got = 0;
     for (; got < n && !d->err; got++)
-        dec_op(d, &ops[got], t->ver >= 2);
+        dec_op(d, &ops[got], t->ver);
     int rc = d->err ? d->err : cn_dec_done(d) ? 0 : CN_ECORRUPT;
     if (rc == CN_ENOMEM || (rc && rc != CN_ENOMEM))
         goto out;

@@ -149,7 +149,27 @@ int state__enc_service(struct cn_buf *b, const struct state_service *v)
     }
     CN_TRY(cn_enc_u32(b, (uint32_t)v->weight_passing));
     CN_TRY(cn_enc_u32(b, (uint32_t)v->weight_warning));
-    return cn_enc_u8(b, v->enable_tag_override ? 1 : 0);
+    CN_TRY(cn_enc_u8(b, v->enable_tag_override ? 1 : 0));
+    /* Command version 3 / snapshot version 5: Connect. */
+    const struct state_proxy *p = &v->proxy;
+    if ((p->nups && !p->ups) || p->nups > UINT32_MAX)
+        return CN_EINVAL;
+    CN_TRY(cn_enc_u8(b, v->connect_native ? 1 : 0));
+    CN_TRY(cn_enc_str(b, p->dest_name));
+    CN_TRY(cn_enc_str(b, p->dest_id));
+    CN_TRY(cn_enc_str(b, p->local_address));
+    CN_TRY(cn_enc_u32(b, (uint32_t)p->local_port));
+    CN_TRY(cn_enc_str(b, p->config));
+    CN_TRY(cn_enc_u32(b, (uint32_t)p->nups));
+    for (size_t i = 0; i < p->nups; i++) {
+        const struct state_upstream *u = &p->ups[i];
+        CN_TRY(cn_enc_str(b, u->dest_type));
+        CN_TRY(cn_enc_str(b, u->dest_name));
+        CN_TRY(cn_enc_str(b, u->datacenter));
+        CN_TRY(cn_enc_str(b, u->local_bind_address));
+        CN_TRY(cn_enc_u32(b, (uint32_t)u->local_bind_port));
+    }
+    return 0;
 }
 
 static bool dec_bool(struct cn_dec *d)
@@ -160,7 +180,7 @@ static bool dec_bool(struct cn_dec *d)
     return v == 1;
 }
 
-void state__dec_service(struct cn_dec *d, struct state_service *v)
+void state__dec_service(struct cn_dec *d, struct state_service *v, bool mesh)
 {
     v->id = dstr(d);
     v->service = dstr(d);
@@ -191,6 +211,29 @@ void state__dec_service(struct cn_dec *d, struct state_service *v)
     v->weight_passing = (int)(int32_t)cn_dec_u32(d);
     v->weight_warning = (int)(int32_t)cn_dec_u32(d);
     v->enable_tag_override = dec_bool(d);
+    if (!mesh)
+        return;
+    struct state_proxy *p = &v->proxy;
+    v->connect_native = dec_bool(d);
+    p->dest_name = dstr(d);
+    p->dest_id = dstr(d);
+    p->local_address = dstr(d);
+    p->local_port = (int)(int32_t)cn_dec_u32(d);
+    p->config = dstr(d);
+    n = dec_count(d, 20);
+    if (!d->err && n) {
+        if (!(p->ups = cn_calloc(n, sizeof(*p->ups))))
+            d->err = CN_ENOMEM;
+        for (size_t i = 0; i < n && !d->err; i++) {
+            struct state_upstream *u = &p->ups[i];
+            p->nups = i + 1;
+            u->dest_type = dstr(d);
+            u->dest_name = dstr(d);
+            u->datacenter = dstr(d);
+            u->local_bind_address = dstr(d);
+            u->local_bind_port = (int)(int32_t)cn_dec_u32(d);
+        }
+    }
 }
 
 static int enc_strs(struct cn_buf *b, char *const *v, size_t n);

@@ -15,7 +15,7 @@
 #define SNAP_MAGIC "CNST"
 /* 1: no sessions, four table indexes; 2: no prepared queries, checks without
  * their agent-only definition; 3: no intentions, no Connect CA, no ACL tables;
- * 4: no network coordinates */
+ * 4: services without their Connect fields (proxy, native), no network coordinates */
 #define SNAP_VERSION 5
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
@@ -377,7 +377,7 @@ static int rd_services(struct rd *r)
         memset(&tmp, 0, sizeof(tmp));
         tmp.node = cn_dec_strdup(&r->d);
         if (!r->d.err)
-            state__dec_service(&r->d, &tmp);
+            state__dec_service(&r->d, &tmp, r->version >= 5);
         tmp.create_index = cl(r, cn_dec_u64(&r->d));
         tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "service");

@@ -53,6 +53,29 @@ struct state_node {
     uint64_t create_index, modify_index;
 };
 
+/* Connect: one upstream of a proxy (Consul's structs.Upstream, the fields
+ * cairn keeps; the rest is refused by the decoders). NULL strings = "". */
+struct state_upstream {
+    char *dest_type; /* "service" (Consul's default, stored as given: "" or "service") */
+    char *dest_name;
+    char *datacenter; /* "" = the local one (others are refused) */
+    char *local_bind_address;
+    int local_bind_port;
+};
+
+/* Connect: a proxy's configuration (Kind "connect-proxy"; Consul's
+ * structs.ConnectProxyConfig). All zero for any other service. */
+struct state_proxy {
+    char *dest_name, *dest_id;
+    char *local_address;
+    int local_port;
+    struct state_upstream *ups;
+    size_t nups;
+    char *config; /* the opaque Config object as JSON text, or "" / NULL: none */
+};
+
+#define STATE_KIND_CONNECT_PROXY "connect-proxy"
+
 struct state_service {
     char *node; /* node name */
     char *id;
@@ -68,6 +91,9 @@ struct state_service {
     int weight_passing, weight_warning; /* default 1, 1 */
     bool enable_tag_override;
     uint64_t create_index, modify_index;
+    /* Connect (command version 3, snapshot version 5; zero before). */
+    struct state_proxy proxy;
+    bool connect_native;
 };
 
 /* Check status strings are exactly Consul's: "passing", "warning", "critical"
@@ -125,6 +151,7 @@ struct state_check {
  * NULL strings are fine (a partly filled struct clears). NULL ok. */
 void state_node_clear(struct state_node *n);
 void state_service_clear(struct state_service *v);
+void state_proxy_clear(struct state_proxy *p);
 void state_check_clear(struct state_check *c);
 /* Deep copies: every string duplicated, NULL strings become "". 0 or
  * CN_ENOMEM; on error dst is zeroed (nothing left allocated). */
@@ -475,6 +502,12 @@ void state_nodes_foreach(const struct state *s, state_node_cb cb, void *arg);
 void state_services_foreach(const struct state *s, state_service_cb cb, void *arg); /* all */
 /* Instances of service `name`, ordered by (node, id); O(instances). */
 void state_service_instances(const struct state *s, const char *name, state_service_cb cb,
+                             void *arg);
+/* Connect-capable instances for destination `name`: proxies whose
+ * Proxy.DestinationServiceName is name, and Connect-native instances of name,
+ * ordered by (node, id); O(all instances). Their changes move
+ * state_service_index(name) and fire the watches of name (STATE_T_SERVICES). */
+void state_connect_instances(const struct state *s, const char *name, state_service_cb cb,
                              void *arg);
 void state_node_services(const struct state *s, const char *node, state_service_cb cb, void *arg);
 const struct state_service *state_service_get(const struct state *s, const char *node,

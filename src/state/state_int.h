@@ -385,7 +385,8 @@ struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c);
 struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index);
 
 /* ---- command/snapshot field codecs (cmd.c) --------------------------------- */
-#define STATE_CMD_VERSION 2     /* 2: a check carries its agent-only definition */
+#define STATE_CMD_VERSION                                                                          \
+    3 /* 2: a check carries its agent-only definition; 3: a service its Connect fields */
 #define STATE_CMD_VERSION_MIN 1 /* still applied (log entries written before) */
 int state__enc_node(struct cn_buf *b, const struct state_node *n);
 int state__enc_service(struct cn_buf *b, const struct state_service *v);
@@ -393,7 +394,9 @@ int state__enc_check(struct cn_buf *b, const struct state_check *c);
 /* Decode into caller-owned structs whose strings are cn_malloc'd; on error the
  * partially decoded struct is still freeable with state_*_clear. */
 void state__dec_node(struct cn_dec *d, struct state_node *n);
-void state__dec_service(struct cn_dec *d, struct state_service *v);
+/* mesh: the record carries the Connect fields (command version >= 3,
+ * snapshot version >= 5). */
+void state__dec_service(struct cn_dec *d, struct state_service *v, bool mesh);
 void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext);
 /* Deep copy of a node (values.c), as state_service_copy. */
 int state__node_copy(struct state_node *dst, const struct state_node *src);

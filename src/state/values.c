@@ -51,7 +51,25 @@ void state_service_clear(struct state_service *v)
         cn_free(v->taddrs[i].address);
     }
     cn_free(v->taddrs);
+    state_proxy_clear(&v->proxy);
     memset(v, 0, sizeof(*v));
+}
+
+void state_proxy_clear(struct state_proxy *p)
+{
+    cn_free(p->dest_name);
+    cn_free(p->dest_id);
+    cn_free(p->local_address);
+    cn_free(p->config);
+    for (size_t i = 0; i < p->nups; i++) {
+        struct state_upstream *u = &p->ups[i];
+        cn_free(u->dest_type);
+        cn_free(u->dest_name);
+        cn_free(u->datacenter);
+        cn_free(u->local_bind_address);
+    }
+    cn_free(p->ups);
+    memset(p, 0, sizeof(*p));
 }
 
 void state_check_clear(struct state_check *c)
@@ -207,6 +225,28 @@ int state_service_copy(struct state_service *dst, const struct state_service *sr
             dst->taddrs[i].port = src->taddrs[i].port;
             if (dup_into(&dst->taddrs[i].name, src->taddrs[i].name) ||
                 dup_into(&dst->taddrs[i].address, src->taddrs[i].address))
+                goto oom;
+        }
+    }
+    dst->connect_native = src->connect_native;
+    const struct state_proxy *sp = &src->proxy;
+    struct state_proxy *dp = &dst->proxy;
+    dp->local_port = sp->local_port;
+    if (dup_into(&dp->dest_name, sp->dest_name) || dup_into(&dp->dest_id, sp->dest_id) ||
+        dup_into(&dp->local_address, sp->local_address) || dup_into(&dp->config, sp->config))
+        goto oom;
+    if (sp->nups) {
+        if (!(dp->ups = cn_calloc(sp->nups, sizeof(*dp->ups))))
+            goto oom;
+        for (size_t i = 0; i < sp->nups; i++) {
+            const struct state_upstream *su = &sp->ups[i];
+            struct state_upstream *du = &dp->ups[i];
+            dp->nups++;
+            du->local_bind_port = su->local_bind_port;
+            if (dup_into(&du->dest_type, su->dest_type) ||
+                dup_into(&du->dest_name, su->dest_name) ||
+                dup_into(&du->datacenter, su->datacenter) ||
+                dup_into(&du->local_bind_address, su->local_bind_address))
                 goto oom;
         }
     }

@@ -229,3 +229,26 @@ bool tls_conn_peer_has_name(const struct tls_conn *t, const char *name)
         return false;
     return X509_check_host(c, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
 }
+
+int tls_conn_peer_uri(const struct tls_conn *t, char *out, size_t cap)
+{
+    X509 *c = SSL_get0_peer_certificate(t->ssl);
+    if (!c || !cap)
+        return CN_ENOTFOUND;
+    GENERAL_NAMES *names = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
+    int rc = CN_ENOTFOUND;
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && rc; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_URI)
+            continue;
+        const unsigned char *p = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+        int n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+        if (n > 0 && (size_t)n < cap && !memchr(p, 0, (size_t)n)) {
+            memcpy(out, p, (size_t)n);
+            out[n] = '\0';
+            rc = 0;
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return rc;
+}

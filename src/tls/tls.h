@@ -93,6 +93,10 @@ void tls_conn_idle(struct tls_conn *t);
 /* Queue a close_notify alert (written to st). */
 void tls_conn_close_notify(struct tls_conn *t, uv_stream_t *st);
 
+/* The first URI SAN of the peer certificate (Connect: its SPIFFE ID) into
+ * out. 0, or CN_ENOTFOUND (no certificate, no URI SAN, or it does not fit). */
+int tls_conn_peer_uri(const struct tls_conn *t, char *out, size_t cap);
+
 /* The peer certificate carries DNS SAN `name` (or, without SANs, CN). */
 bool tls_conn_peer_has_name(const struct tls_conn *t, const char *name);
 

@@ -197,7 +197,7 @@ def test_errors(cat):
     # What cairn refuses rather than pretends (400, the reason named).
     # (Failover.Datacenters is accepted: WAN federation, test_wan.py.)
     for svc, word in [({"Failover": {"Targets": [{"Datacenter": "dc2"}]}}, "peering"),
-                      ({"Connect": True}, "service mesh"),
+                      ({"Connect": True}, "Connect is not supported in prepared queries"),
                       ({"Namespace": "team"}, "Enterprise"),
                       ({"Peer": "p"}, "peering")]:
         svc["Service"] = "redis"

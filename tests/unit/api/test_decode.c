@@ -524,23 +524,128 @@ static void test_catalog_register_lenient_weights(void **state)
 
 /* No service mesh: Kind, Proxy and Connect (Native, SidecarService) are
  * refused on both decoders; empty values are what clients send for none. */
-static void test_mesh_refused(void **state)
+/* Connect: proxies, native services and sidecars as Consul stores them; what
+ * cairn does not build (gateways, transparent proxy, Envoy's knobs, other
+ * datacenters' upstreams are refused by the agent: local/) is refused. */
+static void test_mesh_decode(void **state)
 {
     (void)state;
-    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\"}",
-              "Invalid service: Kind \"connect-proxy\" is not supported: cairn has no service "
-              "mesh (only typical services)");
-    svc_fails("{\"Name\":\"a\",\"Proxy\":{\"DestinationServiceName\":\"b\"}}",
-              "Invalid service: Proxy is not supported: cairn has no service mesh");
-    svc_fails("{\"Name\":\"a\",\"Connect\":{\"Native\":true}}",
-              "Invalid service: Connect is not supported: cairn has no service mesh");
-    svc_fails("{\"Name\":\"a\",\"connect\":{\"sidecar_service\":{\"port\":1}}}",
-              "Invalid service: Connect is not supported: cairn has no service mesh");
     struct local_svc_def d;
+    assert_int_equal(
+        svc("{\"Name\":\"web-proxy\",\"Kind\":\"connect-proxy\",\"Port\":21000,\"Proxy\":{"
+            "\"DestinationServiceName\":\"web\",\"DestinationServiceID\":\"web1\","
+            "\"LocalServiceAddress\":\"127.0.0.1\",\"LocalServicePort\":8080,"
+            "\"Config\":{\"b\":[1,{\"x\":null}],\"a\":\"s\"},\"Upstreams\":[{\"DestinationName\":"
+            "\"db\",\"LocalBindPort\":9191},{\"DestinationType\":\"service\",\"DestinationName\":"
+            "\"cache\",\"Datacenter\":\"dc1\",\"LocalBindAddress\":\"127.0.0.2\","
+            "\"LocalBindPort\":9192}]}}",
+            &d),
+        0);
+    assert_string_equal(d.svc.kind, "connect-proxy");
+    assert_string_equal(d.svc.proxy.dest_name, "web");
+    assert_string_equal(d.svc.proxy.dest_id, "web1");
+    assert_int_equal(d.svc.proxy.local_port, 8080);
+    assert_string_equal(d.svc.proxy.config, "{\"b\":[1,{\"x\":null}],\"a\":\"s\"}");
+    assert_int_equal(d.svc.proxy.nups, 2);
+    assert_string_equal(d.svc.proxy.ups[0].dest_name, "db");
+    assert_int_equal(d.svc.proxy.ups[0].local_bind_port, 9191);
+    assert_string_equal(d.svc.proxy.ups[1].local_bind_address, "127.0.0.2");
+    assert_string_equal(d.svc.proxy.ups[1].datacenter, "dc1");
+    assert_null(d.sidecar);
+    local_svc_def_free(&d);
+    assert_int_equal(svc("{\"Name\":\"n\",\"Port\":1,\"Connect\":{\"Native\":true}}", &d), 0);
+    assert_true(d.svc.connect_native);
+    local_svc_def_free(&d);
+
+    /* A sidecar from Connect.SidecarService, with Consul's defaults. */
+    assert_int_equal(svc("{\"ID\":\"web1\",\"Name\":\"web\",\"Port\":8080,\"Tags\":[\"t\"],"
+                         "\"Meta\":{\"k\":\"v\"},\"Connect\":{\"SidecarService\":{}}}",
+                         &d),
+                     0);
+    assert_non_null(d.sidecar);
+    assert_false(d.svc.connect_native);
+    const struct state_service *sc = &d.sidecar->svc;
+    assert_true(d.sidecar->is_sidecar);
+    assert_string_equal(sc->id, "web1-sidecar-proxy");
+    assert_string_equal(sc->service, "web-sidecar-proxy");
+    assert_string_equal(sc->kind, "connect-proxy");
+    assert_int_equal(sc->port, 0); /* the agent allocates it */
+    assert_int_equal(sc->ntags, 1);
+    assert_string_equal(sc->tags[0], "t");
+    assert_int_equal(sc->meta.n, 1);
+    assert_string_equal(sc->proxy.dest_name, "web");
+    assert_string_equal(sc->proxy.dest_id, "web1");
+    assert_string_equal(sc->proxy.local_address, "127.0.0.1");
+    assert_int_equal(sc->proxy.local_port, 8080);
+    assert_int_equal(d.sidecar->nchecks, 0); /* the agent adds the defaults */
+    local_svc_def_free(&d);
+    /* Given fields win; a given check gets the sidecar's check ID. */
+    assert_int_equal(
+        svc("{\"Name\":\"web\",\"Port\":8080,\"connect\":{\"sidecar_service\":{\"port\":21005,"
+            "\"name\":\"px\",\"tags\":[\"own\"],\"proxy\":{\"local_service_port\":9000,"
+            "\"upstreams\":[{\"destination_name\":\"db\",\"local_bind_port\":5000}]},"
+            "\"check\":{\"ttl\":\"10s\"}}}}",
+            &d),
+        0);
+    sc = &d.sidecar->svc;
+    assert_string_equal(sc->id, "web-sidecar-proxy");
+    assert_string_equal(sc->service, "px");
+    assert_int_equal(sc->port, 21005);
+    assert_string_equal(sc->tags[0], "own");
+    assert_int_equal(sc->proxy.local_port, 9000);
+    assert_int_equal(sc->proxy.nups, 1);
+    assert_int_equal(d.sidecar->nchecks, 1);
+    assert_string_equal(d.sidecar->checks[0].check_id, "service:web-sidecar-proxy");
+    local_svc_def_free(&d);
+
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1}",
+              "Invalid service: Proxy.DestinationServiceName must be non-empty for Connect "
+              "proxy services");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Proxy\":{"
+              "\"DestinationServiceName\":\"b\"}}",
+              "Invalid service: Port must be set for a Connect proxy");
+    svc_fails("{\"Name\":\"a\",\"Proxy\":{\"DestinationServiceName\":\"b\"}}",
+              "Invalid service: Proxy is only valid on a service of Kind \"connect-proxy\"");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"mesh-gateway\",\"Port\":1}",
+              "Invalid service: Kind \"mesh-gateway\" is not supported: cairn has no gateways "
+              "(only typical services and \"connect-proxy\")");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1,\"Connect\":{\"Native\":"
+              "true},\"Proxy\":{\"DestinationServiceName\":\"b\"}}",
+              "Invalid service: A Proxy cannot also be Connect Native, only typical services");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1,\"Proxy\":{"
+              "\"DestinationServiceName\":\"b\",\"Mode\":\"transparent\"}}",
+              "Invalid service: Proxy.Mode \"transparent\" is not supported by cairn (only "
+              "\"direct\")");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1,\"Proxy\":{"
+              "\"DestinationServiceName\":\"b\",\"Expose\":{\"Checks\":true}}}",
+              "Invalid service: Proxy.Expose is not supported by cairn");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1,\"Proxy\":{"
+              "\"DestinationServiceName\":\"b\",\"Upstreams\":[{\"DestinationName\":\"c\"}]}}",
+              "Invalid service: upstream local bind port cannot be zero");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1,\"Proxy\":{"
+              "\"DestinationServiceName\":\"b\",\"Upstreams\":[{\"DestinationType\":"
+              "\"prepared_query\",\"DestinationName\":\"c\",\"LocalBindPort\":1}]}}",
+              "Invalid service: upstream DestinationType \"prepared_query\" is not supported by "
+              "cairn (only \"service\")");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1,\"Proxy\":{"
+              "\"DestinationServiceName\":\"b\",\"Upstreams\":[{\"DestinationName\":\"c\","
+              "\"LocalBindPort\":1},{\"DestinationName\":\"d\",\"LocalBindPort\":1}]}}",
+              "Invalid service: upstreams c and d both bind port 1");
+    svc_fails("{\"Name\":\"a\",\"Kind\":\"connect-proxy\",\"Port\":1,\"Proxy\":{"
+              "\"DestinationServiceName\":\"b\",\"Config\":[1]}}",
+              "Request decode failed: Proxy.Config: cannot use array as map");
+    svc_fails("{\"Name\":\"a\",\"Connect\":{\"SidecarService\":{\"ID\":\"x\"}}}",
+              "Invalid service: SidecarService cannot specify an ID");
+    svc_fails("{\"Name\":\"a\",\"Connect\":{\"SidecarService\":{\"Connect\":{"
+              "\"SidecarService\":{}}}}}",
+              "Invalid service: A SidecarService cannot have a nested SidecarService");
+    svc_fails("{\"Name\":\"a\",\"Connect\":{\"Native\":true,\"SidecarService\":{}}}",
+              "Invalid service: A SidecarService cannot be added to a Connect native service");
     assert_int_equal(svc("{\"Name\":\"a\",\"Kind\":\"\",\"Proxy\":null,\"Connect\":{"
                          "\"Native\":false,\"SidecarService\":null}}",
                          &d),
                      0);
+    assert_null(d.sidecar);
     local_svc_def_free(&d);
     struct state_register r;
     assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Service\":{"
@@ -548,6 +653,19 @@ static void test_mesh_refused(void **state)
                          &r),
                      CN_EINVAL);
     assert_non_null(strstr(err, "Kind \"mesh-gateway\" is not supported"));
+    state_register_clear(&r);
+    assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Service\":{"
+                         "\"Service\":\"s\",\"Connect\":{\"SidecarService\":{}}}}",
+                         &r),
+                     CN_EINVAL);
+    assert_non_null(strstr(err, "expanded only by an agent"));
+    state_register_clear(&r);
+    assert_int_equal(reg("{\"Node\":\"n\",\"Address\":\"1.2.3.4\",\"Service\":{"
+                         "\"Service\":\"p\",\"Kind\":\"connect-proxy\",\"Port\":2,\"Proxy\":{"
+                         "\"DestinationServiceName\":\"s\"}}}",
+                         &r),
+                     0);
+    assert_string_equal(r.service->proxy.dest_name, "s");
     state_register_clear(&r);
 }
 
@@ -754,7 +872,7 @@ int main(void)
         cmocka_unit_test(test_check_def),
         cmocka_unit_test(test_catalog_register),
         cmocka_unit_test(test_catalog_register_lenient_weights),
-        cmocka_unit_test(test_mesh_refused),
+        cmocka_unit_test(test_mesh_decode),
         cmocka_unit_test(test_catalog_deregister),
         cmocka_unit_test(test_nul_escape_refused),
         cmocka_unit_test(test_check_update),

@@ -266,7 +266,9 @@ static void test_not_kv_ops(void **state)
     expect_400("[{\"Service\":{\"Verb\":\"set\",\"Service\":{\"Tags\":[1]}}}]",
                "AgentService.Tags");
     expect_400("[{\"Service\":{\"Verb\":\"set\",\"Service\":{\"Kind\":\"connect-proxy\"}}}]",
-               "no service mesh");
+               "not supported in catalog transactions");
+    expect_400("[{\"Service\":{\"Verb\":\"set\",\"Service\":{\"Connect\":{\"Native\":true}}}}]",
+               "Connect is not supported in catalog transactions");
 }
 
 /* Node, Service and Check ops (api-docs/txn.mdx): fields, verbs, writes. */

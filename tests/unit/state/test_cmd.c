@@ -174,7 +174,7 @@ static void test_malformed(void **st)
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
         x.len--;
         char ver = x.p[1];
-        x.p[1] = 3;
+        x.p[1] = 4;
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
         x.p[1] = 0;
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
@@ -246,6 +246,111 @@ static void test_encoder_validation(void **st)
  * register whose only check has an empty definition, its 42 trailing
  * definition bytes cut (3 u32 counters, 3 empty strings, a bool, 2 empty
  * strings, an empty list, an empty string, a bool) and its version byte set to 1. */
+static int count_cb(void *arg, const struct state_service *v)
+{
+    (void)v;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* Version 3 carries a service's Connect fields; a version-2 register (no such
+ * bytes) still applies, with none. A proxy's changes move its destination's
+ * index, and state_connect_instances finds it and native instances. */
+static void test_service_mesh_versions(void **st)
+{
+    (void)st;
+    struct state *s = state_new();
+    struct reg_fixture f;
+    reg_init(&f, "n1", "10.0.0.1");
+    reg_service(&f, "web1-sidecar-proxy", "web-sidecar-proxy", 21000);
+    f.svc.kind = STATE_KIND_CONNECT_PROXY;
+    f.svc.proxy.dest_name = "web";
+    f.svc.proxy.dest_id = "web1";
+    f.svc.proxy.local_address = "127.0.0.1";
+    f.svc.proxy.local_port = 8080;
+    f.svc.proxy.config = "{\"protocol\":\"tcp\",\"n\":[1,2]}";
+    struct state_upstream ups[] = {{"", "db", "", "127.0.0.1", 9191},
+                                   {"service", "cache", "dc1", "", 9192}};
+    f.svc.proxy.ups = ups;
+    f.svc.proxy.nups = 2;
+    assert_int_equal(reg_apply(s, 1, &f, NULL), 0);
+    const struct state_service *got = state_service_get(s, "n1", "web1-sidecar-proxy");
+    assert_non_null(got);
+    assert_string_equal(got->kind, "connect-proxy");
+    assert_string_equal(got->proxy.dest_name, "web");
+    assert_string_equal(got->proxy.dest_id, "web1");
+    assert_int_equal(got->proxy.local_port, 8080);
+    assert_string_equal(got->proxy.config, "{\"protocol\":\"tcp\",\"n\":[1,2]}");
+    assert_int_equal(got->proxy.nups, 2);
+    assert_string_equal(got->proxy.ups[1].dest_type, "service");
+    assert_string_equal(got->proxy.ups[1].datacenter, "dc1");
+    assert_int_equal(got->proxy.ups[0].local_bind_port, 9191);
+    /* the destination's index moved with its proxy (blocking queries on
+     * /v1/health/connect/web wake) */
+    assert_int_equal(state_service_index(s, "web"), 1);
+    int n = 0;
+    state_connect_instances(s, "web", count_cb, &n);
+    assert_int_equal(n, 1);
+    /* an identical registration changes nothing; another upstream port does */
+    assert_int_equal(reg_apply(s, 2, &f, NULL), 0);
+    assert_int_equal(state_service_get(s, "n1", "web1-sidecar-proxy")->modify_index, 1);
+    ups[0].local_bind_port = 9193;
+    assert_int_equal(reg_apply(s, 3, &f, NULL), 0);
+    assert_int_equal(state_service_get(s, "n1", "web1-sidecar-proxy")->modify_index, 3);
+    assert_int_equal(state_service_index(s, "web"), 3);
+
+    /* a Connect-native instance of web counts; a typical one does not */
+    reg_init(&f, "n1", "10.0.0.1");
+    reg_service(&f, "web-native", "web", 8443);
+    f.svc.connect_native = true;
+    assert_int_equal(reg_apply(s, 4, &f, NULL), 0);
+    reg_init(&f, "n1", "10.0.0.1");
+    reg_service(&f, "web-plain", "web", 80);
+    assert_int_equal(reg_apply(s, 5, &f, NULL), 0);
+    n = 0;
+    state_connect_instances(s, "web", count_cb, &n);
+    assert_int_equal(n, 2);
+
+    /* version 2: the same record without the Connect bytes */
+    reg_init(&f, "n1", "10.0.0.1");
+    reg_service(&f, "old", "old", 1);
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(state_cmd_register(&b, &f.r), 0);
+    assert_int_equal((uint8_t)b.p[1], 3);
+    /* native u8, three empty strings, port u32, empty config, 0 upstreams */
+    size_t mesh = 1 + 3 * 4 + 4 + 4 + 4;
+    size_t tail = 4; /* the check count after the service */
+    memmove(b.p + b.len - tail - mesh, b.p + b.len - tail, tail);
+    b.len -= mesh;
+    b.p[1] = 2;
+    assert_int_equal(state_apply(s, 6, b.p, b.len, NULL), 0);
+    got = state_service_get(s, "n1", "old");
+    assert_non_null(got);
+    assert_false(got->connect_native);
+    assert_string_equal(got->proxy.dest_name, "");
+    assert_int_equal(got->proxy.nups, 0);
+    /* the same bytes at version 3 are short */
+    b.p[1] = 3;
+    assert_int_equal(state_apply(s, 7, b.p, b.len, NULL), CN_ECORRUPT);
+    cn_buf_free(&b);
+
+    /* the snapshot carries all of it */
+    struct cn_buf a;
+    snap(s, &a);
+    assert_int_equal(((uint8_t *)a.p)[4], 5);
+    struct state *t = state_new();
+    char err[160];
+    assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
+    assert_same_snap(&a, t);
+    got = state_service_get(t, "n1", "web1-sidecar-proxy");
+    assert_non_null(got);
+    assert_int_equal(got->proxy.ups[0].local_bind_port, 9193);
+    assert_true(state_service_get(t, "n1", "web-native")->connect_native);
+    cn_buf_free(&a);
+    state_free(t);
+    state_free(s);
+}
+
 static void test_check_definition_versions(void **st)
 {
     (void)st;
@@ -295,7 +400,7 @@ static void test_check_definition_versions(void **st)
     c->ttl_ns = 30000000000LL;
     struct cn_buf b = CN_BUF_INIT;
     assert_int_equal(state_cmd_register(&b, &f.r), 0);
-    assert_int_equal((uint8_t)b.p[1], 2);
+    assert_int_equal((uint8_t)b.p[1], 3);
     b.p[1] = 1;
     assert_int_equal(state_apply(s, 3, b.p, b.len, NULL), CN_ECORRUPT); /* 42 bytes extra */
     b.len -= 42;
@@ -371,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_oom_every_command),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_check_definition_versions),
+        cmocka_unit_test(test_service_mesh_versions),
         cmocka_unit_test(test_encoder_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,1246 @@
+/* proxy/proxy.c: the built-in sidecar proxy (proxy.h). Everything runs on one
+ * libuv loop; the agent is followed with blocking queries (struct watch),
+ * whose last good answers stay in force while the agent is unreachable. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "cairn/lb.h"
+#include "connect/ca.h"
+#include "proxy/proxy_int.h"
+#include "tls/tls.h"
+
+#define WAIT "5m"
+#define WAIT_MS (330u * 1000u) /* the HTTP timeout of a blocking query (5 m + jitter) */
+#define CALL_MS 5000u          /* of a plain request (authorize) */
+#define HIGH_WATER (4u << 20)  /* pending bytes to one side that pause reading the other */
+#define LOW_WATER (1u << 20)
+#define AUTHZ_MAX 4096 /* cached authorize answers */
+
+struct px;
+
+/* ---- blocking queries ------------------------------------------------------------------- */
+
+struct watch;
+typedef int (*watch_apply)(struct px *px, struct watch *w, struct json_object *o);
+
+struct watch {
+    struct px *px;
+    const char *what;
+    char path[1024];
+    uint64_t index;
+    struct px_http *req;
+    uv_timer_t retry;
+    unsigned failures;
+    bool ok; /* an answer was applied at least once */
+    watch_apply apply;
+    void *ctx;
+};
+
+struct upstream {
+    struct px *px;
+    struct px_upstream_opt o;
+    uv_tcp_t listener;
+    struct watch w;
+    struct cairn_lb *lb; /* healthy instances ("addr:port"), NULL: none known */
+};
+
+struct authz {
+    char uri[512];
+    bool allow;
+    uint64_t gen;
+};
+
+struct px {
+    uv_loop_t *loop;
+    struct sockaddr_storage agent;
+    char token[512];
+    char service[256]; /* our identity: the leaf's service */
+    char app[300];     /* host:port of the local application ("" = no public side) */
+    struct sockaddr_storage app_sa;
+    char listen[300];
+    uv_tcp_t public_l;
+    bool public_on;
+    struct upstream ups[PX_MAX_UPSTREAMS];
+    size_t nups;
+    struct watch leaf_w, roots_w, ixn_w;
+    char *leaf_cert, *leaf_key; /* PEM */
+    char *roots;                /* PEM, every root (and intermediate) trusted */
+    char trust_domain[256];
+    SSL_CTX *ctx; /* current; NULL until a leaf and roots are known */
+    uint64_t ixn_gen;
+    struct authz *authz;
+    size_t nauthz;
+    uv_signal_t sigint, sigterm;
+    struct conn *conns_head; /* every open connection */
+    size_t conns;
+    bool stopping;
+};
+
+static void watch_issue(struct watch *w);
+
+static void watch_later(uv_timer_t *t)
+{
+    watch_issue(t->data);
+}
+
+static void watch_done(void *arg, int rc, struct px_hresp *r, const char *err)
+{
+    struct watch *w = arg;
+    w->req = NULL;
+    char why[300] = "";
+    if (!rc && r->status != 200) {
+        snprintf(why, sizeof(why), "HTTP %d: %.200s", r->status, r->body.p ? r->body.p : "");
+        rc = CN_EIO;
+    } else if (rc) {
+        snprintf(why, sizeof(why), "%s", err ? err : cn_strerror(rc));
+    }
+    if (!rc) {
+        char perr[200];
+        struct json_object *o =
+            cn_json_parse(r->body.p ? r->body.p : "", r->body.len, perr, sizeof(perr));
+        if (!o) {
+            snprintf(why, sizeof(why), "bad JSON: %s", perr);
+            rc = CN_EPROTO;
+        } else {
+            uint64_t idx = r->index;
+            /* an index that went backwards (a restored or new agent) starts over */
+            if (!w->ok || idx != w->index)
+                rc = w->apply(w->px, w, o);
+            json_object_put(o);
+            if (!rc) {
+                if (w->failures)
+                    cn_info("proxy", "%s: the agent answers again", w->what);
+                w->failures = 0;
+                w->ok = true;
+                w->index = idx;
+                watch_issue(w);
+                return;
+            }
+            snprintf(why, sizeof(why), "the answer was not usable");
+        }
+    }
+    if (w->failures++ % 30 == 0)
+        cn_warn("proxy", "%s: %s (keeping the last known state; retrying)", w->what, why);
+    w->index = 0;
+    uint64_t delay = 250u << (w->failures < 4 ? w->failures : 3);
+    uv_timer_start(&w->retry, watch_later, delay, 0);
+}
+
+static void watch_issue(struct watch *w)
+{
+    if (w->px->stopping)
+        return;
+    char target[1200];
+    const char *sep = strchr(w->path, '?') ? "&" : "?";
+    snprintf(target, sizeof(target), "%s%sindex=%llu&wait=" WAIT, w->path, sep,
+             (unsigned long long)w->index);
+    w->req = px_http_do(w->px->loop, (const struct sockaddr *)&w->px->agent, "GET", target,
+                        w->px->token, NULL, 0, WAIT_MS, watch_done, w);
+    if (!w->req) {
+        w->failures++;
+        uv_timer_start(&w->retry, watch_later, 1000, 0);
+    }
+}
+
+static void watch_init(struct px *px, struct watch *w, const char *what, const char *path,
+                       watch_apply apply, void *ctx)
+{
+    w->px = px;
+    w->what = what;
+    snprintf(w->path, sizeof(w->path), "%s", path);
+    w->apply = apply;
+    w->ctx = ctx;
+    uv_timer_init(px->loop, &w->retry);
+    w->retry.data = w;
+}
+
+static void watch_stop(struct watch *w)
+{
+    if (!w->px)
+        return;
+    px_http_cancel(w->req);
+    w->req = NULL;
+    uv_close((uv_handle_t *)&w->retry, NULL);
+}
+
+/* ---- certificates ------------------------------------------------------------------------- */
+
+static void ssl_errors(const char *what)
+{
+    unsigned long e = ERR_get_error();
+    cn_warn("proxy", "%s: %s", what, e ? ERR_reason_error_string(e) : "failed");
+    ERR_clear_error();
+}
+
+/* A new context from the current leaf and roots: new connections use it,
+ * open ones keep the one they started with (SSL objects hold a reference). */
+static void rebuild_ctx(struct px *px)
+{
+    if (!px->leaf_cert || !px->leaf_key || !px->roots)
+        return;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    BIO *b = NULL;
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    if (!ctx)
+        goto fail;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    b = BIO_new_mem_buf(px->leaf_cert, -1);
+    if (!b || !(x = PEM_read_bio_X509(b, NULL, NULL, NULL)) || SSL_CTX_use_certificate(ctx, x) != 1)
+        goto fail;
+    X509_free(x);
+    x = NULL;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) /* the leaf's chain, if any */
+        if (SSL_CTX_add_extra_chain_cert(ctx, x) != 1)
+            goto fail;
+        else
+            x = NULL;
+    ERR_clear_error();
+    BIO_free(b);
+    b = BIO_new_mem_buf(px->leaf_key, -1);
+    if (!b || !(k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) ||
+        SSL_CTX_use_PrivateKey(ctx, k) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+        goto fail;
+    EVP_PKEY_free(k);
+    k = NULL;
+    BIO_free(b);
+    b = BIO_new_mem_buf(px->roots, -1);
+    X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+    int n = 0;
+    while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        if (X509_STORE_add_cert(st, x) == 1)
+            n++;
+        X509_free(x);
+        x = NULL;
+    }
+    ERR_clear_error();
+    if (!n)
+        goto fail;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    BIO_free(b);
+    if (px->ctx)
+        SSL_CTX_free(px->ctx);
+    px->ctx = ctx;
+    cn_info("proxy", "certificates loaded (%d trusted roots)", n);
+    return;
+fail:
+    ssl_errors("building the TLS context");
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    SSL_CTX_free(ctx);
+}
+
+static int set_str(char **dst, const char *v)
+{
+    char *n = cn_strdup(v);
+    if (!n)
+        return CN_ENOMEM;
+    cn_free(*dst);
+    *dst = n;
+    return 0;
+}
+
+static int apply_leaf(struct px *px, struct watch *w, struct json_object *o)
+{
+    (void)w;
+    const char *cert = NULL, *key = NULL;
+    if (cn_json_get_str(o, "CertPEM", &cert) != 1 || cn_json_get_str(o, "PrivateKeyPEM", &key) != 1)
+        return CN_EPROTO;
+    if (px->leaf_cert && !strcmp(px->leaf_cert, cert) && !strcmp(px->leaf_key, key))
+        return 0;
+    if (set_str(&px->leaf_cert, cert) || set_str(&px->leaf_key, key))
+        return CN_ENOMEM;
+    rebuild_ctx(px);
+    return 0;
+}
+
+static int apply_roots(struct px *px, struct watch *w, struct json_object *o)
+{
+    (void)w;
+    struct json_object *roots = cn_json_get(o, "Roots");
+    const char *td = NULL;
+    if (!roots || !json_object_is_type(roots, json_type_array))
+        return CN_EPROTO;
+    if (cn_json_get_str(o, "TrustDomain", &td) == 1)
+        snprintf(px->trust_domain, sizeof(px->trust_domain), "%s", td);
+    struct cn_buf b = CN_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < json_object_array_length(roots) && !rc; i++) {
+        struct json_object *r = json_object_array_get_idx(roots, i);
+        const char *pem = NULL;
+        if (cn_json_get_str(r, "RootCert", &pem) == 1)
+            rc = cn_buf_append(&b, pem, strlen(pem)) || cn_buf_append(&b, "\n", 1);
+        struct json_object *im = cn_json_get(r, "IntermediateCerts");
+        for (size_t k = 0; !rc && im && json_object_is_type(im, json_type_array) &&
+                           k < json_object_array_length(im);
+             k++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(im, k));
+            if (s)
+                rc = cn_buf_append(&b, s, strlen(s)) || cn_buf_append(&b, "\n", 1);
+        }
+    }
+    if (!rc)
+        rc = cn_buf_append(&b, "", 1);
+    if (rc) {
+        cn_buf_free(&b);
+        return CN_ENOMEM;
+    }
+    if (!px->roots || strcmp(px->roots, b.p) != 0) {
+        cn_free(px->roots);
+        px->roots = b.p;
+        rebuild_ctx(px);
+    } else {
+        cn_buf_free(&b);
+    }
+    return 0;
+}
+
+/* Any change of the intentions makes every cached answer stale: the next
+ * connection of each caller asks the agent again. */
+static int apply_ixn(struct px *px, struct watch *w, struct json_object *o)
+{
+    (void)w;
+    (void)o;
+    px->ixn_gen++;
+    return 0;
+}
+
+/* ---- upstream instances ------------------------------------------------------------------- */
+
+static int apply_instances(struct px *px, struct watch *w, struct json_object *o)
+{
+    (void)px;
+    struct upstream *u = w->ctx;
+    if (!json_object_is_type(o, json_type_array))
+        return CN_EPROTO;
+    size_t n = json_object_array_length(o);
+    struct cairn_lb_backend *b = n ? cn_calloc(n, sizeof(*b)) : NULL;
+    char(*ids)[320] = n ? cn_calloc(n, sizeof(*ids)) : NULL;
+    if (n && (!b || !ids)) {
+        cn_free(b);
+        cn_free(ids);
+        return CN_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(o, i);
+        struct json_object *svc = cn_json_get(e, "Service"), *node = cn_json_get(e, "Node");
+        const char *addr = NULL;
+        int64_t port = 0;
+        if (!svc || cn_json_get_i64(svc, "Port", &port) != 1 || port < 1 || port > 65535)
+            continue;
+        if (cn_json_get_str(svc, "Address", &addr) != 1 || !*addr)
+            if (!node || cn_json_get_str(node, "Address", &addr) != 1 || !*addr)
+                continue;
+        snprintf(ids[k], sizeof(ids[k]), strchr(addr, ':') ? "[%.256s]:%d" : "%.256s:%d", addr,
+                 (int)port);
+        bool dup = false;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = !strcmp(ids[j], ids[k]);
+        if (dup)
+            continue;
+        b[k].id = ids[k];
+        b[k].weight = 1;
+        k++;
+    }
+    struct cairn_lb *lb = NULL;
+    if (k) {
+        struct cairn_lb_opts lo = {.policy = CAIRN_LB_P2C};
+        int err = 0;
+        if (!(lb = cairn_lb_new(b, k, &lo, &err))) {
+            cn_free(b);
+            cn_free(ids);
+            return CN_ENOMEM;
+        }
+    }
+    cn_free(b);
+    cn_free(ids);
+    if (u->lb)
+        cairn_lb_release(u->lb);
+    u->lb = lb;
+    cn_info("proxy", "upstream %s: %zu healthy instance%s", u->o.name, k, k == 1 ? "" : "s");
+    return 0;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+/* One proxied connection. "down" is the accepted socket, "up" the dialed
+ * one. Public side: TLS on down (server), the application on up. Upstream
+ * side: the local caller on down, TLS on up (client). */
+struct conn {
+    struct conn *prev, *next;
+    struct px *px;
+    struct upstream *u; /* NULL: public side */
+    uv_tcp_t down, up;
+    uv_connect_t creq;
+    struct tls_conn *tls;
+    SSL_CTX *ctx;        /* our reference to the context this connection started with */
+    struct cn_buf hold;  /* plaintext waiting for the other side */
+    struct cn_buf batch; /* plaintext decrypted by one read, written at once */
+    bool up_open, up_connected, secure, closing;
+    bool draining;             /* a side ended: close once what is queued is written */
+    size_t pend_down, pend_up; /* bytes written and not yet taken by the kernel */
+    bool paused_down, paused_up;
+    int handles;
+    size_t lb_idx;
+    struct cairn_lb *lb;
+    struct px_http *authz_req;
+    char peer[512];
+};
+
+struct wr {
+    uv_write_t req;
+    struct conn *c;
+    bool to_up;
+    size_t n;
+    char data[];
+};
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->handles)
+        return;
+    tls_conn_free(c->tls);
+    if (c->ctx)
+        SSL_CTX_free(c->ctx);
+    if (c->lb) {
+        cairn_lb_done(c->lb, c->lb_idx);
+        cairn_lb_release(c->lb);
+    }
+    cn_buf_free(&c->hold);
+    cn_buf_free(&c->batch);
+    c->px->conns--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->px->conns_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    cn_free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    px_http_cancel(c->authz_req);
+    c->authz_req = NULL;
+    uv_close((uv_handle_t *)&c->down, conn_closed);
+    if (c->up_open)
+        uv_close((uv_handle_t *)&c->up, conn_closed);
+}
+
+/* One side ended (EOF, close_notify): read no more, let what is queued
+ * towards either side be written, then close both (no half-close). */
+static void conn_finish(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->draining = true;
+    uv_read_stop((uv_stream_t *)&c->down);
+    if (c->up_open)
+        uv_read_stop((uv_stream_t *)&c->up);
+    if (!c->pend_up && !c->pend_down)
+        conn_close(c);
+}
+
+static uv_stream_t *tls_side(struct conn *c)
+{
+    return c->u ? (uv_stream_t *)&c->up : (uv_stream_t *)&c->down;
+}
+
+static uv_stream_t *plain_side(struct conn *c)
+{
+    return c->u ? (uv_stream_t *)&c->down : (uv_stream_t *)&c->up;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)h;
+    (void)hint;
+    char *p = cn_malloc(65536);
+    *b = uv_buf_init(p, p ? 65536 : 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+static void pause_check(struct conn *c)
+{
+    /* the source of bytes queued towards a side is the other side */
+    size_t to_tls = c->u ? c->pend_up : c->pend_down;
+    size_t to_plain = c->u ? c->pend_down : c->pend_up;
+    uv_stream_t *tls_s = tls_side(c), *plain_s = plain_side(c);
+    bool *tls_paused = c->u ? &c->paused_up : &c->paused_down;
+    bool *plain_paused = c->u ? &c->paused_down : &c->paused_up;
+    if (c->closing || c->draining)
+        return;
+    if (to_tls > HIGH_WATER && !*plain_paused) {
+        uv_read_stop(plain_s);
+        *plain_paused = true;
+    } else if (to_tls < LOW_WATER && *plain_paused) {
+        *plain_paused = false;
+        uv_read_start(plain_s, alloc_cb, on_read);
+    }
+    if (to_plain > HIGH_WATER && !*tls_paused) {
+        uv_read_stop(tls_s);
+        *tls_paused = true;
+    } else if (to_plain < LOW_WATER && *tls_paused) {
+        *tls_paused = false;
+        uv_read_start(tls_s, alloc_cb, on_read);
+    }
+}
+
+static void written(struct conn *c, bool to_up, size_t n, int status)
+{
+    if (to_up)
+        c->pend_up -= n;
+    else
+        c->pend_down -= n;
+    if (status) {
+        conn_close(c);
+        return;
+    }
+    if (c->draining) {
+        if (!c->pend_up && !c->pend_down)
+            conn_close(c);
+        return;
+    }
+    pause_check(c);
+}
+
+static void on_plain_written(uv_write_t *req, int status)
+{
+    struct wr *w = (struct wr *)(void *)req;
+    written(w->c, w->to_up, w->n, status);
+    cn_free(w);
+}
+
+static void tls_written(void *arg, int status)
+{
+    struct wr *w = arg;
+    written(w->c, w->to_up, w->n, status);
+    cn_free(w);
+}
+
+/* Plaintext to the plain side (copied). */
+static int send_plain(struct conn *c, const char *p, size_t n)
+{
+    struct wr *w = cn_malloc(sizeof(*w) + n);
+    if (!w)
+        return CN_ENOMEM;
+    w->c = c;
+    w->to_up = !c->u;
+    w->n = n;
+    memcpy(w->data, p, n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    if (uv_write(&w->req, plain_side(c), &b, 1, on_plain_written)) {
+        cn_free(w);
+        return CN_EIO;
+    }
+    if (w->to_up)
+        c->pend_up += n;
+    else
+        c->pend_down += n;
+    pause_check(c);
+    return 0;
+}
+
+/* Plaintext to the TLS side, encrypted. */
+static int send_tls(struct conn *c, const char *p, size_t n)
+{
+    struct wr *w = cn_malloc(sizeof(*w));
+    if (!w)
+        return CN_ENOMEM;
+    w->c = c;
+    w->to_up = c->u != NULL;
+    w->n = n;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    if (tls_conn_write(c->tls, tls_side(c), &b, 1, tls_written, w)) {
+        cn_free(w);
+        return CN_EIO;
+    }
+    if (w->to_up)
+        c->pend_up += n;
+    else
+        c->pend_down += n;
+    pause_check(c);
+    return 0;
+}
+
+static void hold_check(struct conn *c, uv_stream_t *from);
+
+/* Decrypted bytes: to the plain side once it is ready, else held. */
+static int on_plain(void *arg, const char *p, size_t n)
+{
+    struct conn *c = arg;
+    /* public side: held until the application is dialed (after authorizing) */
+    if (!c->u && (!c->up_connected || c->hold.len)) {
+        if (!cn_buf_append(&c->hold, p, n)) {
+            hold_check(c, tls_side(c));
+            return 0;
+        }
+        conn_close(c);
+        return 1;
+    }
+    if (cn_buf_append(&c->batch, p, n)) {
+        conn_close(c);
+        return 1;
+    }
+    return 0;
+}
+
+static void secured(struct conn *c);
+
+/* Bytes held while the other side is not ready: past HIGH_WATER the side
+ * they come from stops being read until flow() (bounded memory per caller). */
+static void hold_check(struct conn *c, uv_stream_t *from)
+{
+    bool *paused = from == (uv_stream_t *)&c->down ? &c->paused_down : &c->paused_up;
+    if (c->hold.len > HIGH_WATER && !*paused && !c->closing) {
+        uv_read_stop(from);
+        *paused = true;
+    }
+}
+
+/* Ciphertext from the TLS side. */
+static void tls_input(struct conn *c, const char *p, size_t n)
+{
+    char err[300];
+    bool was = tls_conn_ready(c->tls);
+    if (tls_conn_input(c->tls, p, n)) {
+        conn_close(c);
+        return;
+    }
+    int rc = tls_conn_read(c->tls, tls_side(c), on_plain, c, err, sizeof(err));
+    if (rc == 1)
+        return;
+    /* everything one read decrypted goes out in one write */
+    if (c->batch.len && !c->closing) {
+        int wrc = send_plain(c, c->batch.p, c->batch.len);
+        cn_buf_reset(&c->batch);
+        if (wrc) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (rc == CN_ESHUTDOWN) { /* close_notify: what came before it is on its way */
+        conn_finish(c);
+        return;
+    }
+    if (rc) {
+        if (rc == CN_EPROTO)
+            cn_info("proxy", "%s connection refused: %s", c->u ? "upstream" : "inbound", err);
+        conn_close(c);
+        return;
+    }
+    if (!was && tls_conn_ready(c->tls))
+        secured(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    if (n > 0 && !c->closing) {
+        if (s == tls_side(c)) {
+            tls_input(c, b->base, (size_t)n);
+        } else if (!c->secure || c->hold.len) {
+            /* the caller spoke before the other side is ready */
+            if (cn_buf_append(&c->hold, b->base, (size_t)n))
+                conn_close(c);
+            else
+                hold_check(c, s);
+        } else if (send_tls(c, b->base, (size_t)n)) { /* the plain side's bytes go out encrypted */
+            conn_close(c);
+        }
+    } else if (n == UV_EOF) {
+        conn_finish(c); /* the whole connection ends once queued bytes are out */
+    } else if (n < 0) {
+        conn_close(c);
+    }
+    cn_free(b->base);
+}
+
+/* Held bytes go out; both directions flow. */
+static void flow(struct conn *c)
+{
+    if (c->hold.len) {
+        int rc = c->u ? send_tls(c, c->hold.p, c->hold.len) : send_plain(c, c->hold.p, c->hold.len);
+        cn_buf_free(&c->hold);
+        if (rc) {
+            conn_close(c);
+            return;
+        }
+    }
+    c->secure = true;
+    /* the caller's side, if hold_check paused it, reads again (both on the
+     * public side, TLS, and on an upstream's, plain, it is `down`) */
+    if (c->paused_down) {
+        c->paused_down = false;
+        if (uv_read_start((uv_stream_t *)&c->down, alloc_cb, on_read)) {
+            conn_close(c);
+            return;
+        }
+    }
+    /* the upstream side reads its caller from the start (into the hold) */
+    if (!c->u && uv_read_start(plain_side(c), alloc_cb, on_read))
+        conn_close(c);
+}
+
+/* ---- the public side: authorization ------------------------------------------------------ */
+
+static struct authz *authz_find(struct px *px, const char *uri)
+{
+    for (size_t i = 0; i < px->nauthz; i++)
+        if (!strcmp(px->authz[i].uri, uri))
+            return &px->authz[i];
+    return NULL;
+}
+
+static void authz_put(struct px *px, const char *uri, bool allow)
+{
+    struct authz *a = authz_find(px, uri);
+    if (!a) {
+        if (px->nauthz == AUTHZ_MAX)
+            px->nauthz = 0; /* a crude bound: start over */
+        struct authz *n = cn_realloc(px->authz, (px->nauthz + 1) * sizeof(*n));
+        if (!n)
+            return;
+        px->authz = n;
+        a = &px->authz[px->nauthz++];
+        snprintf(a->uri, sizeof(a->uri), "%s", uri);
+    }
+    a->allow = allow;
+    a->gen = px->ixn_gen;
+}
+
+static void on_app_connect(uv_connect_t *r, int status)
+{
+    struct conn *c = r->data;
+    if (c->closing)
+        return;
+    if (status) {
+        cn_warn("proxy", "dial the local application %s: %s", c->px->app, uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    c->up_connected = true;
+    uv_tcp_nodelay(&c->up, 1);
+    flow(c);
+}
+
+static void decided(struct conn *c, bool allow, const char *why)
+{
+    if (!allow) {
+        cn_info("proxy", "inbound connection from %s denied: %s", c->peer, why);
+        conn_close(c);
+        return;
+    }
+    uv_tcp_init(c->px->loop, &c->up);
+    c->up.data = c;
+    c->up_open = true;
+    c->handles++;
+    c->creq.data = c;
+    if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&c->px->app_sa, on_app_connect))
+        conn_close(c);
+}
+
+static void authz_done(void *arg, int rc, struct px_hresp *r, const char *err)
+{
+    struct conn *c = arg;
+    c->authz_req = NULL;
+    struct px *px = c->px;
+    struct json_object *o = NULL;
+    int ok = 0;
+    if (!rc && r->status == 200 &&
+        (o = cn_json_parse(r->body.p ? r->body.p : "", r->body.len, NULL, 0)) &&
+        cn_json_get_bool(o, "Authorized", &ok) == 1) {
+        const char *reason = "";
+        cn_json_get_str(o, "Reason", &reason);
+        authz_put(px, c->peer, ok != 0);
+        char why[300];
+        snprintf(why, sizeof(why), "%s", reason);
+        json_object_put(o);
+        decided(c, ok != 0, why);
+        return;
+    }
+    json_object_put(o);
+    /* The agent is unreachable or refused: the last answer for this caller
+     * stands; none means no. */
+    const struct authz *a = authz_find(px, c->peer);
+    char why[300];
+    snprintf(why, sizeof(why), "the agent could not authorize (%s)%s",
+             rc ? (err ? err : cn_strerror(rc)) : "bad answer",
+             a ? "; the last known answer stands" : "");
+    if (a && a->allow)
+        decided(c, true, why);
+    else
+        decided(c, false, why);
+}
+
+static void authorize(struct conn *c)
+{
+    struct px *px = c->px;
+    const struct authz *a = authz_find(px, c->peer);
+    if (a && a->gen == px->ixn_gen) {
+        decided(c, a->allow, "cached intention decision");
+        return;
+    }
+    char body[1200];
+    int n = snprintf(body, sizeof(body), "{\"Target\":\"%s\",\"ClientCertURI\":\"%s\"}",
+                     px->service, c->peer);
+    c->authz_req = px_http_do(px->loop, (const struct sockaddr *)&px->agent, "POST",
+                              "/v1/agent/connect/authorize", px->token, body, (size_t)n, CALL_MS,
+                              authz_done, c);
+    if (!c->authz_req)
+        authz_done(c, CN_ENOMEM, NULL, "out of memory");
+}
+
+/* The handshake finished (the chain verified against the roots): check the
+ * peer's identity. */
+static void secured(struct conn *c)
+{
+    char err[300];
+    struct connect_spiffe id;
+    if (tls_conn_peer_uri(c->tls, c->peer, sizeof(c->peer)) ||
+        connect_spiffe_parse(c->peer, &id, err, sizeof(err)) || id.kind != 1) {
+        cn_info("proxy", "%s connection refused: the peer certificate has no service SPIFFE ID",
+                c->u ? "upstream" : "inbound");
+        conn_close(c);
+        return;
+    }
+    if (c->u) {
+        /* the server must be the service we meant to reach */
+        if (strcmp(id.service, c->u->o.name) != 0) {
+            cn_warn("proxy", "upstream %s: the server presented %s; closing", c->u->o.name,
+                    c->peer);
+            conn_close(c);
+            return;
+        }
+        flow(c);
+        return;
+    }
+    authorize(c);
+}
+
+/* ---- accepting ----------------------------------------------------------------------------- */
+
+static struct conn *conn_accept(struct px *px, uv_stream_t *l, struct upstream *u)
+{
+    struct conn *c = cn_calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->px = px;
+    c->u = u;
+    uv_tcp_init(px->loop, &c->down);
+    c->down.data = c;
+    c->handles = 1;
+    px->conns++;
+    c->next = px->conns_head;
+    if (c->next)
+        c->next->prev = c;
+    px->conns_head = c;
+    if (uv_accept(l, (uv_stream_t *)&c->down)) {
+        conn_close(c);
+        return NULL;
+    }
+    uv_tcp_nodelay(&c->down, 1);
+    if (!px->ctx) {
+        cn_warn("proxy", "no certificates yet: connection refused");
+        conn_close(c);
+        return NULL;
+    }
+    SSL_CTX_up_ref(px->ctx);
+    c->ctx = px->ctx;
+    return c;
+}
+
+static void on_public(uv_stream_t *l, int status)
+{
+    struct px *px = l->data;
+    if (status)
+        return;
+    struct conn *c = conn_accept(px, l, NULL);
+    if (!c)
+        return;
+    if (!(c->tls = tls_conn_new(c->ctx, true, true, NULL)) ||
+        uv_read_start((uv_stream_t *)&c->down, alloc_cb, on_read))
+        conn_close(c);
+}
+
+static void on_upstream_connect(uv_connect_t *r, int status)
+{
+    struct conn *c = r->data;
+    if (c->closing)
+        return;
+    if (status) {
+        cn_warn("proxy", "upstream %s: dial %s: %s", c->u->o.name,
+                cairn_lb_backend_id(c->lb, c->lb_idx), uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    c->up_connected = true;
+    uv_tcp_nodelay(&c->up, 1);
+    if (!(c->tls = tls_conn_new(c->ctx, false, true, NULL)) ||
+        uv_read_start((uv_stream_t *)&c->up, alloc_cb, on_read)) {
+        conn_close(c);
+        return;
+    }
+    tls_input(c, NULL, 0); /* ClientHello */
+}
+
+static int parse_hostport(const char *s, struct sockaddr_storage *sa)
+{
+    char host[256];
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof(host))
+        return CN_EINVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || end == colon + 1)
+        return CN_EINVAL;
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (!strcmp(host, "localhost") || !*host)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (!uv_ip4_addr(host, (int)port, (struct sockaddr_in *)sa))
+        return 0;
+    if (!uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)sa))
+        return 0;
+    return CN_EINVAL;
+}
+
+static void on_local(uv_stream_t *l, int status)
+{
+    struct upstream *u = l->data;
+    struct px *px = u->px;
+    if (status)
+        return;
+    struct conn *c = conn_accept(px, l, u);
+    if (!c)
+        return;
+    size_t idx = u->lb ? cairn_lb_pick(u->lb, NULL, 0) : CAIRN_LB_NONE;
+    struct sockaddr_storage sa;
+    if (idx == CAIRN_LB_NONE) {
+        cn_warn("proxy", "upstream %s: no healthy instance; connection refused", u->o.name);
+        conn_close(c);
+        return;
+    }
+    c->lb = cairn_lb_ref(u->lb);
+    c->lb_idx = idx;
+    if (parse_hostport(cairn_lb_backend_id(c->lb, idx), &sa)) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_init(px->loop, &c->up);
+    c->up.data = c;
+    c->up_open = true;
+    c->handles++;
+    c->creq.data = c;
+    if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&sa, on_upstream_connect) ||
+        uv_read_start((uv_stream_t *)&c->down, alloc_cb, on_read))
+        conn_close(c);
+}
+
+static int listen_on(struct px *px, uv_tcp_t *t, const char *addr, uv_connection_cb cb, void *data)
+{
+    struct sockaddr_storage sa;
+    if (parse_hostport(addr, &sa)) {
+        fprintf(stderr, "Invalid address %s (want IP:port)\n", addr);
+        return 1;
+    }
+    uv_tcp_init(px->loop, t);
+    t->data = data;
+    int rc = uv_tcp_bind(t, (const struct sockaddr *)&sa, 0);
+    if (!rc)
+        rc = uv_listen((uv_stream_t *)t, 1024, cb);
+    if (rc) {
+        fprintf(stderr, "Error listening on %s: %s\n", addr, uv_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- configuration from the sidecar registration ----------------------------------------- */
+
+struct cfg_req {
+    bool done;
+    int rc;
+    struct cn_buf body;
+    char err[300];
+};
+
+static void cfg_cb(void *arg, int rc, struct px_hresp *r, const char *err)
+{
+    struct cfg_req *q = arg;
+    q->done = true;
+    q->rc = rc ? rc : r->status == 200 ? 0 : CN_EIO;
+    if (rc)
+        snprintf(q->err, sizeof(q->err), "%s", err);
+    else if (r->status != 200)
+        snprintf(q->err, sizeof(q->err), "HTTP %d: %.200s", r->status, r->body.p ? r->body.p : "");
+    else
+        q->rc = cn_buf_append(&q->body, r->body.p ? r->body.p : "", r->body.len) ||
+                cn_buf_append(&q->body, "", 1);
+}
+
+/* GET path once, running the loop until the answer (the proxy has nothing
+ * else to do before it knows its configuration). */
+static int get_once(struct px *px, const char *path, struct cn_buf *out, char *err, size_t cap)
+{
+    struct cfg_req q = {0};
+    if (!px_http_do(px->loop, (const struct sockaddr *)&px->agent, "GET", path, px->token, NULL, 0,
+                    CALL_MS, cfg_cb, &q)) {
+        snprintf(err, cap, "could not start a request");
+        return CN_ENOMEM;
+    }
+    while (!q.done)
+        uv_run(px->loop, UV_RUN_ONCE);
+    if (q.rc) {
+        snprintf(err, cap, "%s", q.err);
+        cn_buf_free(&q.body);
+        return q.rc;
+    }
+    *out = q.body;
+    return 0;
+}
+
+static void woke(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* Wait ms with the loop running (nothing else is open yet). */
+static void loop_sleep(struct px *px, uint64_t ms)
+{
+    uv_timer_t t;
+    bool fired = false;
+    uv_timer_init(px->loop, &t);
+    t.data = &fired;
+    uv_timer_start(&t, woke, ms, 0);
+    while (!fired)
+        uv_run(px->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(px->loop, UV_RUN_NOWAIT);
+}
+
+static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *err, size_t cap)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    int rc = get_once(px, "/v1/agent/services", &b, err, cap);
+    if (rc)
+        return rc;
+    struct json_object *all = cn_json_parse(b.p, b.len - 1, err, cap);
+    cn_buf_free(&b);
+    if (!all)
+        return CN_EPROTO;
+    struct json_object *found = NULL;
+    json_object_object_foreach(all, k, v)
+    {
+        (void)k;
+        const char *kind = NULL, *dest = NULL;
+        struct json_object *p = cn_json_get(v, "Proxy");
+        if (cn_json_get_str(v, "Kind", &kind) == 1 && !strcmp(kind, "connect-proxy") && p &&
+            cn_json_get_str(p, "DestinationServiceID", &dest) == 1 && !strcmp(dest, id)) {
+            found = v;
+            break;
+        }
+    }
+    if (!found) {
+        snprintf(err, cap, "No sidecar proxy registered for %s", id);
+        json_object_put(all);
+        return CN_ENOTFOUND;
+    }
+    struct json_object *p = cn_json_get(found, "Proxy");
+    const char *dest = "", *laddr = "127.0.0.1";
+    int64_t lport = 0, port = 0;
+    cn_json_get_str(p, "DestinationServiceName", &dest);
+    cn_json_get_str(p, "LocalServiceAddress", &laddr);
+    cn_json_get_i64(p, "LocalServicePort", &lport);
+    cn_json_get_i64(found, "Port", &port);
+    snprintf(px->service, sizeof(px->service), "%s", dest);
+    if (lport > 0)
+        snprintf(px->app, sizeof(px->app), "%s:%d", *laddr ? laddr : "127.0.0.1", (int)lport);
+    /* the public listener: Config.bind_address (Consul's built-in proxy),
+     * else every address, on the registered port */
+    const char *bind = "0.0.0.0";
+    struct json_object *cfg = cn_json_get(p, "Config");
+    if (cfg)
+        cn_json_get_str(cfg, "bind_address", &bind);
+    snprintf(px->listen, sizeof(px->listen), strchr(bind, ':') ? "[%s]:%d" : "%s:%d", bind,
+             (int)port);
+    struct json_object *ups = cn_json_get(p, "Upstreams");
+    for (size_t i = 0; ups && i < json_object_array_length(ups) && o->nups < PX_MAX_UPSTREAMS;
+         i++) {
+        struct json_object *u = json_object_array_get_idx(ups, i);
+        const char *name = "", *ba = "127.0.0.1";
+        int64_t bp = 0;
+        cn_json_get_str(u, "DestinationName", &name);
+        cn_json_get_str(u, "LocalBindAddress", &ba);
+        cn_json_get_i64(u, "LocalBindPort", &bp);
+        struct px_upstream_opt *uo = &o->ups[o->nups++];
+        snprintf(uo->name, sizeof(uo->name), "%s", name);
+        snprintf(uo->bind_addr, sizeof(uo->bind_addr), "%s", *ba ? ba : "127.0.0.1");
+        uo->bind_port = (int)bp;
+    }
+    json_object_put(all);
+    return 0;
+}
+
+/* ---- run --------------------------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+    (void)sig;
+    struct px *px = s->data;
+    px->stopping = true;
+    uv_stop(px->loop);
+}
+
+static int agent_addr(const char *s, struct sockaddr_storage *sa)
+{
+    if (!s || !*s)
+        s = getenv("CONSUL_HTTP_ADDR");
+    if (!s || !*s)
+        s = "127.0.0.1:8500";
+    if (!strncmp(s, "http://", 7))
+        s += 7;
+    return parse_hostport(s, sa);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int px_run(const struct px_opts *given)
+{
+    struct px_opts o = *given;
+    struct px *px = cn_calloc(1, sizeof(*px));
+    uv_loop_t loop;
+    if (!px || uv_loop_init(&loop)) {
+        fprintf(stderr, "out of memory\n");
+        cn_free(px);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    px->loop = &loop;
+    int ret = 1;
+    char err[400];
+    if (agent_addr(o.http_addr, &px->agent)) {
+        fprintf(stderr, "Invalid -http-addr %s (want IP:port)\n", o.http_addr);
+        goto out;
+    }
+    snprintf(px->token, sizeof(px->token), "%s", o.token ? o.token : "");
+    if (o.sidecar_for && *o.sidecar_for) {
+        int rc;
+        /* the sidecar may be registered a moment after we start */
+        for (int i = 0; (rc = from_sidecar(px, &o, o.sidecar_for, err, sizeof(err))); i++) {
+            if (i == 0)
+                fprintf(stderr, "Waiting for the sidecar registration: %s\n", err);
+            if (i >= 60) {
+                fprintf(stderr, "Error: %s\n", err);
+                goto out;
+            }
+            loop_sleep(px, 500);
+        }
+    } else {
+        if (!o.service || !*o.service) {
+            fprintf(stderr, "-service or -sidecar-for is required\n");
+            goto out;
+        }
+        snprintf(px->service, sizeof(px->service), "%s", o.service);
+        snprintf(px->app, sizeof(px->app), "%s", o.service_addr ? o.service_addr : "");
+        snprintf(px->listen, sizeof(px->listen), "%s", o.listen ? o.listen : "");
+        if (*px->listen && !*px->app) {
+            fprintf(stderr, "-listen needs -service-addr (where the application listens)\n");
+            goto out;
+        }
+    }
+    if (*px->app && parse_hostport(px->app, &px->app_sa)) {
+        fprintf(stderr, "Invalid local application address %s\n", px->app);
+        goto out;
+    }
+    char path[600];
+    snprintf(path, sizeof(path), "/v1/agent/connect/ca/leaf/%s", px->service);
+    watch_init(px, &px->leaf_w, "leaf certificate", path, apply_leaf, NULL);
+    watch_init(px, &px->roots_w, "CA roots", "/v1/agent/connect/ca/roots", apply_roots, NULL);
+    watch_init(px, &px->ixn_w, "intentions", "/v1/connect/intentions", apply_ixn, NULL);
+    if (*px->app && *px->listen) {
+        if (listen_on(px, &px->public_l, px->listen, on_public, px))
+            goto out;
+        px->public_on = true;
+        cn_info("proxy", "%s: public listener on %s, to the application at %s", px->service,
+                px->listen, px->app);
+    }
+    for (size_t i = 0; i < o.nups; i++) {
+        struct upstream *u = &px->ups[px->nups++];
+        u->px = px;
+        u->o = o.ups[i];
+        char addr[400];
+        snprintf(addr, sizeof(addr), strchr(u->o.bind_addr, ':') ? "[%s]:%d" : "%s:%d",
+                 u->o.bind_addr, u->o.bind_port);
+        if (listen_on(px, &u->listener, addr, on_local, u))
+            goto out;
+        snprintf(path, sizeof(path), "/v1/health/connect/%s?passing=1", u->o.name);
+        watch_init(px, &u->w, "upstream instances", path, apply_instances, u);
+        watch_issue(&u->w);
+        cn_info("proxy", "upstream %s on %s", u->o.name, addr);
+    }
+    watch_issue(&px->leaf_w);
+    watch_issue(&px->roots_w);
+    watch_issue(&px->ixn_w);
+    uv_signal_init(px->loop, &px->sigint);
+    uv_signal_init(px->loop, &px->sigterm);
+    px->sigint.data = px->sigterm.data = px;
+    uv_signal_start(&px->sigint, on_signal, SIGINT);
+    uv_signal_start(&px->sigterm, on_signal, SIGTERM);
+    fprintf(stderr, "==> cairn connect proxy running for service %s\n", px->service);
+    uv_run(px->loop, UV_RUN_DEFAULT);
+    ret = 0;
+out:
+    px->stopping = true;
+    for (struct conn *c = px->conns_head; c; c = c->next)
+        conn_close(c);
+    watch_stop(&px->leaf_w);
+    watch_stop(&px->roots_w);
+    watch_stop(&px->ixn_w);
+    for (size_t i = 0; i < px->nups; i++) {
+        watch_stop(&px->ups[i].w);
+        if (px->ups[i].lb)
+            cairn_lb_release(px->ups[i].lb);
+    }
+    uv_walk(px->loop, close_walk, NULL);
+    uv_run(px->loop, UV_RUN_DEFAULT);
+    uv_loop_close(px->loop);
+    if (px->ctx)
+        SSL_CTX_free(px->ctx);
+    cn_free(px->leaf_cert);
+    cn_free(px->leaf_key);
+    cn_free(px->roots);
+    cn_free(px->authz);
+    cn_free(px);
+    return ret;
+}
