@@ -113,13 +113,51 @@ static struct json_object *def_of(const struct state_acl *v)
     return v ? cn_json_parse((const char *)v->def, v->def_len, NULL, 0) : NULL;
 }
 
+/* The policies a token links (directly and through roles), as many as it
+ * has: Consul sets no bound. */
 struct pols {
-    struct acl_policy p[64];
-    const struct acl_policy *pp[64];
-    size_t n;
+    struct acl_policy *p;
+    size_t n, cap;
     bool manage;
+    bool oom;             /* a policy could not be kept: the token does not compile */
     struct cn_jsonw *out; /* set: write each policy's rules here instead */
 };
+
+/* Room for one more policy in ps->p (ps->oom set when there is none). */
+static bool pols_room(struct pols *ps)
+{
+    if (ps->n < ps->cap)
+        return true;
+    size_t cap = ps->cap ? ps->cap * 2 : 8;
+    struct acl_policy *p = cn_realloc(ps->p, cap * sizeof(*p));
+    if (!p) {
+        ps->oom = true;
+        return false;
+    }
+    ps->p = p;
+    ps->cap = cap;
+    return true;
+}
+
+/* The authorizer of the policies gathered (NULL: out of memory), and ps
+ * emptied. */
+static struct acl_authz *pols_compile(struct pols *ps, bool default_allow)
+{
+    struct acl_authz *z = NULL;
+    const struct acl_policy **pp = ps->n ? cn_calloc(ps->n, sizeof(*pp)) : NULL;
+    if (!ps->oom && (pp || !ps->n)) {
+        for (size_t i = 0; i < ps->n; i++)
+            pp[i] = &ps->p[i];
+        z = ps->manage ? acl_authz_manage() : acl_authz_new(pp, ps->n, default_allow);
+    }
+    cn_free(pp);
+    for (size_t i = 0; i < ps->n; i++)
+        acl_policy_clear(&ps->p[i]);
+    cn_free(ps->p);
+    ps->p = NULL;
+    ps->n = ps->cap = 0;
+    return z;
+}
 
 static void add_policy(struct api *a, struct pols *ps, const char *id)
 {
@@ -129,8 +167,6 @@ static void add_policy(struct api *a, struct pols *ps, const char *id)
         ps->manage = true;
         return;
     }
-    if (ps->n == 64)
-        return;
     const struct state_acl *pv = state_acl_get(srv_state(a->srv), STATE_ACL_POLICY, id);
     struct json_object *d = def_of(pv);
     if (!d)
@@ -150,8 +186,8 @@ static void add_policy(struct api *a, struct pols *ps, const char *id)
     if (here && rules && ps->out) {
         cn_jsonw_str(ps->out, rules);
         ps->n++;
-    } else if (here && rules && !acl_policy_parse(rules, strlen(rules), &ps->p[ps->n], NULL, 0)) {
-        ps->pp[ps->n] = &ps->p[ps->n];
+    } else if (here && rules && pols_room(ps) &&
+               !acl_policy_parse(rules, strlen(rules), &ps->p[ps->n], NULL, 0)) {
         ps->n++;
     }
     json_object_put(d);
@@ -190,10 +226,7 @@ static struct acl_authz *compile(struct api *a, const struct state_acl *tok)
         add_links(a, ps, d, true);
         json_object_put(d);
     }
-    struct acl_authz *z =
-        ps->manage ? acl_authz_manage() : acl_authz_new(ps->pp, ps->n, a->acl->default_allow);
-    for (size_t i = 0; i < ps->n; i++)
-        acl_policy_clear(&ps->p[i]);
+    struct acl_authz *z = pols_compile(ps, a->acl->default_allow);
     cn_free(ps);
     return z;
 }
@@ -551,16 +584,12 @@ static struct acl_authz *compile_answer(struct api_acl *m, const struct srv_cl_r
     } else if (rules && json_object_is_type(rules, json_type_array)) {
         struct pols *ps = cn_calloc(1, sizeof(*ps));
         if (ps) {
-            for (size_t i = 0; i < json_object_array_length(rules) && ps->n < 64; i++) {
+            for (size_t i = 0; i < json_object_array_length(rules); i++) {
                 const char *t = json_object_get_string(json_object_array_get_idx(rules, i));
-                if (t && !acl_policy_parse(t, strlen(t), &ps->p[ps->n], NULL, 0)) {
-                    ps->pp[ps->n] = &ps->p[ps->n];
+                if (t && pols_room(ps) && !acl_policy_parse(t, strlen(t), &ps->p[ps->n], NULL, 0))
                     ps->n++;
-                }
             }
-            z = acl_authz_new(ps->pp, ps->n, m->default_allow);
-            for (size_t i = 0; i < ps->n; i++)
-                acl_policy_clear(&ps->p[i]);
+            z = pols_compile(ps, m->default_allow);
             cn_free(ps);
         }
     }

@@ -246,6 +246,20 @@ def test_token_expiry(acl):
     assert r.status_code == 400 and "cannot be more than" in r.text
 
 
+def test_token_with_many_policies(acl):
+    """A token linking more policies than any fixed table (Consul sets no
+    bound): each one applies, the last as well as the first."""
+    names = []
+    for i in range(80):
+        mkpolicy(acl, "many-%02d" % i, 'key_prefix "many/%02d/" { policy = "write" }' % i)
+        names.append("many-%02d" % i)
+    t = mktoken(acl, *names)
+    for i in (0, 63, 64, 79):
+        r = acl.put("/v1/kv/many/%02d/k" % i, data="1", headers=tok(t["SecretID"]))
+        assert r.status_code == 200, (i, r.text)
+    assert acl.put("/v1/kv/many/80/k", data="1", headers=tok(t["SecretID"])).status_code == 403
+
+
 # ---- the permission matrix ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
