@@ -280,6 +280,51 @@ static uint32_t ms_of(const char *dur)
     return (uint32_t)(ns / CN_NS_PER_MS);
 }
 
+int agent_gossip_open(uv_loop_t *loop, const struct agent_config *c, struct agent_pool *p,
+                      struct gossip_net **out, size_t *nkeys, char *err, size_t errcap)
+{
+    *out = NULL;
+    *nkeys = 0;
+    p->tune.gossip_nodes = (uint32_t)p->gossip_nodes;
+    p->tune.retransmit_mult = (uint32_t)p->retransmit_mult;
+    p->tune.suspicion_mult = (uint32_t)p->suspicion_mult;
+    p->tune.gossip_interval_ms = ms_of(p->gossip_interval);
+    p->tune.probe_interval_ms = ms_of(p->probe_interval);
+    p->tune.probe_timeout_ms = ms_of(p->probe_timeout);
+    if (!p->tune.gossip_interval_ms || !p->tune.probe_interval_ms || !p->tune.probe_timeout_ms) {
+        snprintf(err, errcap, "%s: intervals and timeouts must be at least 1ms", p->knobs);
+        return CN_EINVAL;
+    }
+    struct gossip_keyring kr;
+    char kpath[4200];
+    int rc =
+        agent_gossip_keyring(c, p->keyring_file, p->pool, &kr, kpath, sizeof(kpath), err, errcap);
+    if (rc)
+        return rc;
+    struct gossip_net_options no = {
+        .bind_addr = p->bind,
+        .port = p->port,
+        .advertise = p->advertise,
+        .node_name = p->node_name,
+        .cluster = p->cluster,
+        .tags = p->tags,
+        .tags_len = p->tags_len,
+        .keyring = &kr,
+        .verify_incoming = c->encrypt_verify_incoming,
+        .verify_outgoing = c->encrypt_verify_outgoing,
+        .keyring_file = kpath[0] ? kpath : NULL,
+        .tuning = &p->tune,
+    };
+    char gerr[256] = "";
+    rc = gossip_net_start(loop, &no, out, gerr, sizeof(gerr));
+    if (rc) {
+        snprintf(err, errcap, "%s gossip: %s", p->pool, gerr[0] ? gerr : cn_strerror(rc));
+        return rc;
+    }
+    *nkeys = kr.n;
+    return 0;
+}
+
 struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_options *o, int *rc,
                                   char *err, size_t errcap)
 {
@@ -298,14 +343,6 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
     l->on_fatal = o->on_fatal;
     l->fatal_arg = o->fatal_arg;
     snprintf(l->self, sizeof(l->self), "%s", c->node_name);
-    struct gossip_keyring kr;
-    char kpath[4200];
-    *rc =
-        agent_gossip_keyring(c, GOSSIP_KEYRING_PATH, "LAN", &kr, kpath, sizeof(kpath), err, errcap);
-    if (*rc) {
-        cn_free(l);
-        return NULL;
-    }
     struct cn_buf tags = CN_BUF_INIT;
     if (build_tags(o, &tags)) {
         snprintf(err, errcap, "gossip tags too long (node ID, datacenter)");
@@ -314,38 +351,27 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
         *rc = CN_EINVAL;
         return NULL;
     }
-    struct gossip_config tune;
-    gossip_config_default(&tune);
-    tune.gossip_nodes = (uint32_t)c->gossip_nodes;
-    tune.retransmit_mult = (uint32_t)c->retransmit_mult;
-    tune.suspicion_mult = (uint32_t)c->suspicion_mult;
-    tune.gossip_interval_ms = ms_of(c->gossip_interval);
-    tune.probe_interval_ms = ms_of(c->probe_interval);
-    tune.probe_timeout_ms = ms_of(c->probe_timeout);
-    tune.disable_coordinates = c->disable_coordinates;
-    if (!tune.gossip_interval_ms || !tune.probe_interval_ms || !tune.probe_timeout_ms) {
-        snprintf(err, errcap, "gossip_lan: intervals and timeouts must be at least 1ms");
-        cn_buf_free(&tags);
-        cn_free(l);
-        *rc = CN_EINVAL;
-        return NULL;
-    }
     const char *bind = c->serf_lan_bind && *c->serf_lan_bind ? c->serf_lan_bind : c->bind_addr;
-    struct gossip_net_options no = {
-        .bind_addr = bind,
-        .port = (int)c->serf_lan_port,
-        .advertise = o->advertise,
-        .node_name = c->node_name,
-        .cluster = c->datacenter,
-        .tags = (const uint8_t *)tags.p,
-        .tags_len = tags.len,
-        .keyring = &kr,
-        .verify_incoming = c->encrypt_verify_incoming,
-        .verify_outgoing = c->encrypt_verify_outgoing,
-        .keyring_file = kpath[0] ? kpath : NULL,
-        .tuning = &tune,
-    };
-    *rc = gossip_net_start(loop, &no, &l->net, err, errcap);
+    struct agent_pool p = {.pool = "LAN",
+                           .knobs = "gossip_lan",
+                           .keyring_file = GOSSIP_KEYRING_PATH,
+                           .bind = bind,
+                           .port = (int)c->serf_lan_port,
+                           .advertise = o->advertise,
+                           .node_name = c->node_name,
+                           .cluster = c->datacenter,
+                           .tags = (const uint8_t *)tags.p,
+                           .tags_len = tags.len,
+                           .gossip_nodes = c->gossip_nodes,
+                           .retransmit_mult = c->retransmit_mult,
+                           .suspicion_mult = c->suspicion_mult,
+                           .gossip_interval = c->gossip_interval,
+                           .probe_interval = c->probe_interval,
+                           .probe_timeout = c->probe_timeout};
+    gossip_config_default(&p.tune);
+    p.tune.disable_coordinates = c->disable_coordinates;
+    size_t nkeys = 0;
+    *rc = agent_gossip_open(loop, c, &p, &l->net, &nkeys, err, errcap);
     cn_buf_free(&tags);
     if (*rc) {
         cn_free(l);
@@ -377,9 +403,9 @@ struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_option
     if (o->srv)
         uv_timer_start(&l->hints, on_hints, 1000, 3000);
     cn_info("agent", "gossip (LAN) on %s:%d%s%s%s", bind, gossip_net_port(l->net),
-            kr.n ? ", encrypted" : "",
-            kr.n && !c->encrypt_verify_incoming ? ", accepting unencrypted" : "",
-            kr.n && !c->encrypt_verify_outgoing ? ", sending unencrypted" : "");
+            nkeys ? ", encrypted" : "",
+            nkeys && !c->encrypt_verify_incoming ? ", accepting unencrypted" : "",
+            nkeys && !c->encrypt_verify_outgoing ? ", sending unencrypted" : "");
     return l;
 }
 

@@ -34,6 +34,27 @@ int agent_gossip_keyring(const struct agent_config *c, const char *file, const c
                          struct gossip_keyring *kr, char *path, size_t pathcap, char *err,
                          size_t errcap);
 
+/* What differs between the LAN and the WAN pool when one starts. */
+struct agent_pool {
+    const char *pool;         /* "LAN", "WAN": log lines and errors */
+    const char *knobs;        /* "gossip_lan", "gossip_wan": the timings' config block */
+    const char *keyring_file; /* GOSSIP_KEYRING_PATH, GOSSIP_WAN_KEYRING_PATH */
+    const char *bind;
+    int port;
+    const char *advertise, *node_name, *cluster;
+    const uint8_t *tags;
+    size_t tags_len;
+    int64_t gossip_nodes, retransmit_mult, suspicion_mult;
+    const char *gossip_interval, *probe_interval, *probe_timeout; /* Go durations */
+    struct gossip_config tune; /* the rest: gossip_config_default and the pool's own */
+};
+
+/* Start a pool: its keyring (agent_gossip_keyring, encrypt_verify_*), its
+ * timings (each at least 1 ms, else CN_EINVAL), gossip_net_start. 0 and
+ * *out, *nkeys (the keyring's size); or an error code with err set. */
+int agent_gossip_open(uv_loop_t *loop, const struct agent_config *c, struct agent_pool *p,
+                      struct gossip_net **out, size_t *nkeys, char *err, size_t errcap);
+
 struct agent_lan *agent_lan_start(uv_loop_t *loop, const struct agent_lan_options *o, int *rc,
                                   char *err, size_t errcap);
 void agent_lan_stop(struct agent_lan *l);              /* NULL ok */

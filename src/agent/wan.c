@@ -144,13 +144,6 @@ static int build_tags(const struct agent_wan_options *o, struct cn_buf *t)
     return rc;
 }
 
-static uint32_t ms_of(const char *dur)
-{
-    int64_t ns = 0;
-    cn_dur_parse(dur, &ns);
-    return (uint32_t)(ns / CN_NS_PER_MS);
-}
-
 struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_options *o, int *rc,
                                   char *err, size_t errcap)
 {
@@ -182,17 +175,6 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
         *rc = CN_EINVAL;
         return NULL;
     }
-    /* Consul keeps one keyring per pool: serf/remote.keyring for the WAN, set
-     * up from `encrypt` as the LAN's (cairn's keyring operations rotate the
-     * LAN ring only; docs/consul-compat.md). */
-    struct gossip_keyring kr;
-    char kpath[1024];
-    *rc = agent_gossip_keyring(c, GOSSIP_WAN_KEYRING_PATH, "WAN", &kr, kpath, sizeof(kpath), err,
-                               errcap);
-    if (*rc) {
-        cn_free(w);
-        return NULL;
-    }
     struct cn_buf tags = CN_BUF_INIT;
     if (build_tags(o, &tags)) {
         snprintf(err, errcap, "WAN gossip tags too long (node ID, datacenter)");
@@ -201,44 +183,34 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
         *rc = CN_EINVAL;
         return NULL;
     }
-    /* memberlist's DefaultWANConfig, as Consul's gossip_wan block sets it */
-    struct gossip_config tune;
-    gossip_config_default(&tune);
-    tune.gossip_nodes = (uint32_t)c->wan_gossip_nodes;
-    tune.retransmit_mult = (uint32_t)c->wan_retransmit_mult;
-    tune.suspicion_mult = (uint32_t)c->wan_suspicion_mult;
-    tune.gossip_interval_ms = ms_of(c->wan_gossip_interval);
-    tune.probe_interval_ms = ms_of(c->wan_probe_interval);
-    tune.probe_timeout_ms = ms_of(c->wan_probe_timeout);
-    tune.push_pull_interval_ms = 60000;
-    tune.gossip_to_the_dead_ms = 60000;
-    if (!tune.gossip_interval_ms || !tune.probe_interval_ms || !tune.probe_timeout_ms) {
-        snprintf(err, errcap, "gossip_wan: intervals and timeouts must be at least 1ms");
-        cn_buf_free(&tags);
-        cn_free(w);
-        *rc = CN_EINVAL;
-        return NULL;
-    }
+    /* memberlist's DefaultWANConfig, as Consul's gossip_wan block sets it.
+     * Consul keeps one keyring per pool: serf/remote.keyring for the WAN, set
+     * up from `encrypt` as the LAN's (cairn's keyring operations rotate the
+     * LAN ring only; docs/consul-compat.md). */
     const char *bind = c->serf_wan_bind && *c->serf_wan_bind ? c->serf_wan_bind : c->bind_addr;
-    struct gossip_net_options no = {
-        .bind_addr = bind,
-        .port = (int)c->serf_wan_port,
-        .advertise = o->advertise,
-        .node_name = w->self,
-        .cluster = WAN_CLUSTER,
-        .tags = (const uint8_t *)tags.p,
-        .tags_len = tags.len,
-        .keyring = &kr,
-        .verify_incoming = c->encrypt_verify_incoming,
-        .verify_outgoing = c->encrypt_verify_outgoing,
-        .keyring_file = kpath[0] ? kpath : NULL,
-        .tuning = &tune,
-    };
-    char gerr[256] = "";
-    *rc = gossip_net_start(loop, &no, &w->net, gerr, sizeof(gerr));
+    struct agent_pool p = {.pool = "WAN",
+                           .knobs = "gossip_wan",
+                           .keyring_file = GOSSIP_WAN_KEYRING_PATH,
+                           .bind = bind,
+                           .port = (int)c->serf_wan_port,
+                           .advertise = o->advertise,
+                           .node_name = w->self,
+                           .cluster = WAN_CLUSTER,
+                           .tags = (const uint8_t *)tags.p,
+                           .tags_len = tags.len,
+                           .gossip_nodes = c->wan_gossip_nodes,
+                           .retransmit_mult = c->wan_retransmit_mult,
+                           .suspicion_mult = c->wan_suspicion_mult,
+                           .gossip_interval = c->wan_gossip_interval,
+                           .probe_interval = c->wan_probe_interval,
+                           .probe_timeout = c->wan_probe_timeout};
+    gossip_config_default(&p.tune);
+    p.tune.push_pull_interval_ms = 60000;
+    p.tune.gossip_to_the_dead_ms = 60000;
+    size_t nkeys = 0;
+    *rc = agent_gossip_open(loop, c, &p, &w->net, &nkeys, err, errcap);
     cn_buf_free(&tags);
     if (*rc) {
-        snprintf(err, errcap, "WAN gossip: %s", gerr[0] ? gerr : cn_strerror(*rc));
         cn_free(w);
         return NULL;
     }
@@ -262,7 +234,7 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
     if (c->nretry_join_wan)
         uv_timer_start(&w->retry, on_retry, WAN_RETRY_JOIN_MS, WAN_RETRY_JOIN_MS);
     cn_info("agent", "gossip (WAN) on %s:%d as %s%s", bind, gossip_net_port(w->net), w->self,
-            kr.n ? ", encrypted" : "");
+            nkeys ? ", encrypted" : "");
     return w;
 }
 
