@@ -236,6 +236,30 @@ static void on_gossip_join(void *arg, int rc, const char *why)
     }
 }
 
+/* Join the gossip pool n through c->arg (default_port when none is given);
+ * on_gossip_join answers. */
+static void pool_join(struct api_ctx *c, struct gossip_net *n, int default_port, bool wan,
+                      bool rpc_too)
+{
+    struct join_try *t = cn_calloc(1, sizeof(*t));
+    if (!t) {
+        api_error(c, 500, "out of memory");
+        return;
+    }
+    t->c = c;
+    t->wan = wan;
+    t->rpc_too = rpc_too;
+    snprintf(t->addr, sizeof(t->addr), "%s", c->arg);
+    int rc = gossip_net_join(n, c->arg, default_port, on_gossip_join, t);
+    if (rc) {
+        cn_free(t);
+        if (rc == CN_EINVAL)
+            api_error(c, 400, "Invalid address: %s", c->arg);
+        else
+            op_refused(c, rc);
+    }
+}
+
 static void h_agent_join(struct api_ctx *c)
 {
     int wan = api_flag(c, "wan");
@@ -263,22 +287,7 @@ static void h_agent_join(struct api_ctx *c)
             return;
         }
         c->user = (void *)(uintptr_t)OP_JOIN;
-        struct join_try *t = cn_calloc(1, sizeof(*t));
-        if (!t) {
-            api_error(c, 500, "out of memory");
-            return;
-        }
-        t->c = c;
-        t->wan = true;
-        snprintf(t->addr, sizeof(t->addr), "%s", c->arg);
-        int rc = gossip_net_join(c->api->wan.gossip, c->arg, 8302, on_gossip_join, t);
-        if (rc) {
-            cn_free(t);
-            if (rc == CN_EINVAL)
-                api_error(c, 400, "Invalid address: %s", c->arg);
-            else
-                op_refused(c, rc);
-        }
+        pool_join(c, c->api->wan.gossip, 8302, true, false);
         return;
     }
     /* Consul joins the Serf LAN port (8301) when none is given. With an
@@ -295,22 +304,7 @@ static void h_agent_join(struct api_ctx *c)
     }
     c->user = (void *)(uintptr_t)OP_JOIN;
     if (c->api->cfg.gossip) {
-        struct join_try *t = cn_calloc(1, sizeof(*t));
-        if (!t) {
-            api_error(c, 500, "out of memory");
-            return;
-        }
-        t->c = c;
-        t->rpc_too = has_port;
-        snprintf(t->addr, sizeof(t->addr), "%s", c->arg);
-        int rc = gossip_net_join(c->api->cfg.gossip, c->arg, 8301, on_gossip_join, t);
-        if (rc) {
-            cn_free(t);
-            if (rc == CN_EINVAL)
-                api_error(c, 400, "Invalid address: %s", c->arg);
-            else
-                op_refused(c, rc);
-        }
+        pool_join(c, c->api->cfg.gossip, 8301, false, has_port);
         return;
     }
     char addr[300];
