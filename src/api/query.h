@@ -14,6 +14,8 @@
 #include "base/jsonw.h"
 #include "state/state.h"
 
+struct api_query_exec; /* api/api.h */
+
 /* Consul's structs.PreparedQuery, as cairn supports it (docs/consul-compat.md):
  * every string owned (cn_malloc'd, never NULL after a successful decode). */
 struct api_pq {
