@@ -44,7 +44,7 @@ start() {
     local name=$1 port=$2
     shift 2
     "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/$name" -node="$name" -client=127.0.0.1 \
-        -http-port="$port" -server-port=$((port + 1)) -dns-port=-1 -log-level=warn "$@" \
+        -http-port="$port" -server-port=$((port + 1)) -dns-port=-1 -serf-lan-port=-1 -log-level=warn "$@" \
         2>"$TMP/$name.log" &
     PIDS+=($!)
     local _

@@ -51,7 +51,7 @@ start_agent() {
     local name=$1 bin=$2 port rport
     port=$(free_port); rport=$(free_port)
     "$bin" agent -server -bootstrap -data-dir="$TMP/$name" -node=bench -client=127.0.0.1 \
-        -http-port="$port" -server-port="$rport" -dns-port=-1 -log-level=warn \
+        -http-port="$port" -server-port="$rport" -dns-port=-1 -serf-lan-port=-1 -log-level=warn \
         2>"$TMP/$name.log" &
     PIDS+=($!)
     local url=http://127.0.0.1:$port _

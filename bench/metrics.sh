@@ -44,7 +44,7 @@ start() {
     local name=$1 cfg=$2 port=$(( 20000 + RANDOM % 20000 ))
     printf '%s\n' "$cfg" >"$TMP/$name.hcl"
     "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/$name" -node="$name" \
-        -client=127.0.0.1 -http-port=$port -server-port=$((port + 1)) -dns-port=-1 \
+        -client=127.0.0.1 -http-port=$port -server-port=$((port + 1)) -dns-port=-1 -serf-lan-port=-1 \
         -config-file="$TMP/$name.hcl" -log-level=warn 2>"$TMP/$name.log" &
     local pid=$!
     PIDS+=("$pid")

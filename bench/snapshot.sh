@@ -38,7 +38,7 @@ start() {
     rpc=$(free_port)
     "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/$name" -node="$name" -datacenter=dc1 \
         -client=127.0.0.1 -bind=127.0.0.1 -http-port="$HTTPP" -server-port="$rpc" \
-        -dns-port=-1 -log-level=warn 2>>"$TMP/$name.log" &
+        -dns-port=-1 -serf-lan-port=-1 -log-level=warn 2>>"$TMP/$name.log" &
     PIDS+=($!)
     wait_http "http://127.0.0.1:$HTTPP/v1/status/leader" 60 || { say "bench: $name did not start"; exit 1; }
     for _ in $(seq 200); do

@@ -104,7 +104,7 @@ cat >"$TMP/https.hcl" <<EOF
 tls { https { cert_file = "$CERT" key_file = "$KEY" } }
 EOF
 "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/agent" -node=bench -client=127.0.0.1 \
-    -http-port="$HP" -https-port="$SP" -server-port="$RP" -dns-port=-1 -log-level=warn \
+    -http-port="$HP" -https-port="$SP" -server-port="$RP" -dns-port=-1 -serf-lan-port=-1 -log-level=warn \
     -config-file="$TMP/https.hcl" 2>"$TMP/agent.log" &
 PIDS+=($!)
 for _ in $(seq 300); do
@@ -170,7 +170,7 @@ if ! skip raft; then
             [ -n "$conf" ] && extra=("-config-file=$conf.$i.hcl")
             "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$TMP/$name$i" -node="$name$i" \
                 -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${C_HTTP[i]}" \
-                -dns-port=-1 -server-port="${C_RPC[i]}" -log-level=warn "${joins[@]}" "${extra[@]}" \
+                -dns-port=-1 -serf-lan-port=-1 -server-port="${C_RPC[i]}" -log-level=warn "${joins[@]}" "${extra[@]}" \
                 2>"$TMP/$name$i.log" &
             PIDS+=($!)
         done
