@@ -34,6 +34,8 @@ import tempfile
 import time
 import urllib.request
 
+from benchlib import free_port_tcp_udp
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build/release/cairn"))
@@ -44,21 +46,7 @@ USED = set()
 
 
 def free_port():
-    while True:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            u.close()
-        if p not in USED:
-            USED.add(p)
-            return p
+    return free_port_tcp_udp(USED)
 
 
 def get(port, path, timeout=5):

@@ -20,26 +20,14 @@ import time
 import urllib.request
 import json
 
+from benchlib import free_port_tcp_udp
+
 BIN = os.environ.get("CAIRN_BIN", "build/release/cairn")
 RUNS = int(os.environ.get("RUNS", "10"))
 
 
 def free_port(used):
-    while True:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            u.close()
-        if p not in used:
-            used.add(p)
-            return p
+    return free_port_tcp_udp(used)
 
 
 def get(port, path):

@@ -29,6 +29,8 @@ import tempfile
 import time
 import http.client
 
+from benchlib import free_port_tcp_udp
+
 BIN = os.environ.get("CAIRN_BIN", "build/release/cairn")
 N = int(os.environ.get("N", "2000"))
 RUNS = int(os.environ.get("RUNS", "5"))
@@ -36,21 +38,7 @@ WAN_PROBE = os.environ.get("WAN_PROBE", "200ms")  # or "default"
 
 
 def free_port(used):
-    while True:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            u.close()
-        if p not in used:
-            used.add(p)
-            return p
+    return free_port_tcp_udp(used)
 
 
 class Conn:
