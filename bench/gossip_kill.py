@@ -8,6 +8,7 @@ time until passing again (no restart). Prints p50/p90/max.
 
   CAIRN_BIN=build/release/cairn RUNS=10 bench/gossip_kill.py
 """
+import math
 import os
 import shutil
 import signal
@@ -120,7 +121,7 @@ def main():
         def fig(name, v):
             v = sorted(v)
             print("%-34s p50 %5.2f s  p90 %5.2f s  max %5.2f s  (%d runs)"
-                  % (name, statistics.median(v), v[int(0.9 * (len(v) - 1))], v[-1], len(v)))
+                  % (name, statistics.median(v), v[max(0, math.ceil(0.9 * len(v)) - 1)], v[-1], len(v)))
         print("3 servers, loopback, memberlist LAN defaults, binary %s" % BIN)
         fig("kill -9 -> serfHealth critical", kill_crit)
         fig("restart -> passing", kill_back)
