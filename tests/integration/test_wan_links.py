@@ -5,7 +5,7 @@ by tests/tools/delaylink.py (a userspace relay between a server's veth and
 the bridge: `tc netem` is missing here).
 
   - a lossy link keeps ?dc= forwarding and WAN membership working: over a
-    sustained run with 15% of the packets of dc2's server dropped each way,
+    sustained run with 10% of the packets of dc2's server dropped each way,
     every forwarded request is answered and no server ever sees another as
     failed;
   - coordinates order the datacenters by the delay the test injected:
@@ -21,14 +21,12 @@ import socket
 import sys
 import time
 
-import pytest
-import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import wannet  # noqa: E402
 
 from conftest import wait_until  # noqa: E402
-from test_wan_netns import Fed, pytestmark  # noqa: E402,F401
+from test_wan_netns import Fed, pytestmark  # noqa: E402,F401 (pytestmark: the same skip)
 
 # memberlist's WAN profile (probe 5s, timeout 3s, suspicion_mult 6, gossip
 # 500ms) scaled down to test timings; suspicion_mult as the WAN profile's.
@@ -38,7 +36,11 @@ LOSSY_WAN = ('gossip_wan {\n  probe_interval = "200ms"\n  probe_timeout = "100ms
 SLOW_WAN = ('gossip_wan {\n  probe_interval = "300ms"\n  probe_timeout = "200ms"\n'
             '  gossip_interval = "50ms"\n  suspicion_mult = 4\n}\n')
 
-LOSS_PERCENT = 15
+# 10%: a WAN route gives a server up after 4 s of silence (docs/benchmarks.md,
+# "WAN federation"), and TCP retransmission backs off 0.2, 0.4, 0.8, 1.6 s; at 10% per
+# direction the five losses in a row of one segment that take it past that
+# bound are ~1e-5 per segment, rare enough for the few hundred of a run.
+LOSS_PERCENT = 10
 LOSSY_SECONDS = 20      # the observation window: 100 WAN probe intervals
 LOSSY_MIN_ROUNDS = 40   # and at least this many forwarded write+read rounds
 
@@ -126,9 +128,15 @@ def test_coordinates_order_datacenters_by_injected_delay(tmp_path):
         assert min(_connect_ms(fed, 1) for _ in range(3)) >= 60
         assert min(_connect_ms(fed, 2) for _ in range(3)) >= 10
 
+        # every server's view, by its own round trips: dc1 10 (dc3) < 60 (dc2);
+        # dc2 60 (dc1) < 70 (dc3); dc3 10 (dc1) < 70 (dc2)
+        views = {0: ["dc1", "dc3", "dc2"], 1: ["dc2", "dc1", "dc3"], 2: ["dc3", "dc1", "dc2"]}
+
         def ordered():
-            return (fed.get(0, "/v1/catalog/datacenters").json() == ["dc1", "dc3", "dc2"]
-                    and fed.get(2, "/v1/catalog/datacenters").json() == ["dc3", "dc1", "dc2"])
+            return all(fed.get(i, "/v1/catalog/datacenters").json() == v
+                       for i, v in views.items())
+
+        inj = {"dc1-dc2": 60, "dc1-dc3": 10, "dc2-dc3": 70}
 
         def estimates():
             c = _coords(fed, 0)
@@ -136,19 +144,16 @@ def test_coordinates_order_datacenters_by_injected_delay(tmp_path):
                 return None
             e = {"dc1-dc2": _rtt_ms(c["dc1"], c["dc2"]), "dc1-dc3": _rtt_ms(c["dc1"], c["dc3"]),
                  "dc2-dc3": _rtt_ms(c["dc2"], c["dc3"])}
-            # near the injected round trips (the relay adds a little of its own)
-            ok = (30 <= e["dc1-dc2"] <= 120 and e["dc1-dc3"] <= 30
-                  and 35 <= e["dc2-dc3"] <= 140 and e["dc1-dc3"] < e["dc1-dc2"])
+            # near the injected round trips: within 30% below and 30% + 10 ms
+            # above (the relay adds a few ms of its own, more under load).
+            # Converged they are within ~5 ms (62/14/71 ms here).
+            ok = all(0.7 * inj[k] <= e[k] <= 1.3 * inj[k] + 10 for k in inj)
             return e if ok else None
 
         wait_until(ordered, timeout=120, what="datacenters ordered by the injected delay")
         est = wait_until(estimates, timeout=120,
                          what="coordinates estimating the injected round trips")
         print("estimated RTT (ms):", {k: round(v, 1) for k, v in est.items()})
-        # dc2's own view: dc1 (60 ms) before dc3 (70 ms) is too close a call
-        # for the estimates on a loaded machine; it must list all three, itself first
-        v = fed.get(1, "/v1/catalog/datacenters").json()
-        assert v[0] == "dc2" and sorted(v) == ["dc1", "dc2", "dc3"]
         # forwarding works over the slow links, and takes at least their round trip
         r = fed.put(0, "/v1/kv/slow", params={"dc": "dc2"}, data=b"1")
         assert r.status_code == 200 and r.json() is True
