@@ -21,7 +21,6 @@ import socket
 import sys
 import time
 
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import wannet  # noqa: E402
 
