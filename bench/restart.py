@@ -48,7 +48,7 @@ class Agent:
         self.argv = [binary, "agent", "-server", "-bootstrap", "-data-dir=" + data,
                      "-node=s1", "-client=127.0.0.1", "-http-port=%d" % self.http,
                      "-server-port=%d" % free_port(), "-dns-port=-1",
-                     "-log-level=info"] + list(extra)
+                     "-serf-lan-port=-1", "-serf-wan-port=-1", "-log-level=info"] + list(extra)
         self.log = log
         self.proc = None
 

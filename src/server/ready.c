@@ -247,6 +247,7 @@ void srv__process_ready(struct srv *s)
     }
     if (!any)
         return;
+    srv__post_commit(s);
     srv__watches_flush(s->watches);
     struct raft_status st;
     raft_get_status(s->raft, &st);
