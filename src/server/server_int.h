@@ -480,6 +480,8 @@ void srv__reads_applied(struct srv *s); /* finish reads whose index is applied *
 void srv__dispatch_held(struct srv *s); /* a leader is known: move held requests */
 void srv__expire(struct srv *s);        /* fail requests past their deadline; resend forwards */
 uint64_t srv__next_id(struct srv *s);   /* a new id, unique in this process and across restarts */
+/* Whether a request of this server with that envelope id waits for its entry. */
+bool srv__prop_waiting(const struct srv *s, uint64_t env_id);
 /* Apply path (ready.c): the entry of this server's request env_id was
  * applied with rc, res. */
 void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct state_result *res);
