@@ -135,8 +135,6 @@ void *srv__writer_main(void *arg)
             n_ents += (uint32_t)j->n;
             batch_seq = j->seq;
         }
-        if (!rc)
-            note_commit(s, batch_seq);
         if (batch) {
             /* The loop turns these into samples (srv__on_async): the writer
              * only fills the jobs it hands back under the mutex. */
@@ -173,6 +171,9 @@ void *srv__writer_main(void *arg)
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
+        /* After the batch went back: one pwrite that no answer waits for. */
+        if (!rc)
+            note_commit(s, batch_seq);
         /* Entries a follower needs that left the core's memory
          * (readback.c): after the batch went back, so reads never delay
          * a durable write's answer. */
