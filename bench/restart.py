@@ -81,6 +81,8 @@ class Agent:
             if self.proc.poll() is not None:
                 raise SystemExit("agent exited: see " + self.log)
             time.sleep(0.002)
+        self.proc.kill()  # not left running after the script gives up
+        self.proc.wait()
         raise SystemExit("not serving after %ds: see %s" % (timeout, self.log))
 
     def stop(self, sig=signal.SIGTERM):
