@@ -13,10 +13,12 @@ snapshot). Each measured run copies the seed (every binary starts from the
 same files), starts the binary on it, waits until it serves, stops it (clean
 stop: SIGTERM; kill -9: SIGKILL), starts it again and times that start:
 exec until GET /v1/kv/<last key> answers 200, polled every 2 ms.
-BENCH_ROUNDS (3) rounds, the binaries alternating within each. CPU = the
+BENCH_TIMEOUT (60) seconds at most per start. BENCH_ROUNDS (3) rounds, the binaries alternating within each. CPU = the
 agent's user+system time from exec to that first answer (what the restart
 costs whatever else runs on the machine). BENCH_SEED_ARGS: extra agent
-arguments for the loading run (e.g. -raft-snapshot-threshold=1000). The agent's
+arguments for the loading run (e.g. -raft-snapshot-threshold=1000). BENCH_SEED: the
+seed data dir of an earlier run kept with BENCH_KEEP=1 (the load is skipped; the
+1,000,000-key seed takes minutes to load on a busy machine). The agent's
 log (-log-level=info) is kept for the last run of each kind.
 """
 
@@ -48,7 +50,7 @@ class Agent:
         self.argv = [binary, "agent", "-server", "-bootstrap", "-data-dir=" + data,
                      "-node=s1", "-client=127.0.0.1", "-http-port=%d" % self.http,
                      "-server-port=%d" % free_port(), "-dns-port=-1",
-                     "-log-level=info"] + list(extra)
+                     "-serf-lan-port=-1", "-serf-wan-port=-1", "-log-level=info"] + list(extra)
         self.log = log
         self.proc = None
 
@@ -58,7 +60,7 @@ class Agent:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=f,
                                          stderr=f)
 
-    def serving(self, key, timeout=60):
+    def serving(self, key, timeout=int(os.environ.get("BENCH_TIMEOUT", "60"))):
         """Seconds from exec until GET /v1/kv/key answers 200."""
         deadline = self.t0 + timeout
         while time.monotonic() < deadline:
@@ -79,6 +81,8 @@ class Agent:
             if self.proc.poll() is not None:
                 raise SystemExit("agent exited: see " + self.log)
             time.sleep(0.002)
+        self.proc.kill()  # not left running after the script gives up
+        self.proc.wait()
         raise SystemExit("not serving after %ds: see %s" % (timeout, self.log))
 
     def stop(self, sig=signal.SIGTERM):
@@ -95,37 +99,44 @@ def put(port, key, value):
     assert r.status == 200, r.status
 
 
+def seed_load(a):
+    """Load KEYS pairs and mem-last through agent a, then kill -9 it."""
+    a.start()
+    t = time.monotonic()
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", a.http, timeout=2)
+            c.request("GET", "/v1/status/leader")
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            if r.status == 200 and body not in (b'""', b""):
+                break
+        except OSError:
+            pass
+        if time.monotonic() - t > 60:
+            raise SystemExit("seed agent did not start")
+        time.sleep(0.05)
+    t = time.monotonic()
+    load.kv_cairn(a.http, KEYS)
+    put(a.http, "mem-last", b"x")
+    print("loaded %d keys in %.1f s" % (KEYS, time.monotonic() - t), file=sys.stderr)
+    a.stop(signal.SIGKILL)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="restart.", dir=os.environ.get("BENCH_TMPDIR",
                                                                  os.path.join(ROOT, "build")))
     try:
-        seed = os.path.join(tmp, "seed")
-        a = Agent(BIN, seed, os.path.join(tmp, "seed.log"),
-                  os.environ.get("BENCH_SEED_ARGS", "").split())
-        a.start()
-        t = time.monotonic()
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", a.http, timeout=2)
-                c.request("GET", "/v1/status/leader")
-                r = c.getresponse()
-                body = r.read()
-                c.close()
-                if r.status == 200 and body not in (b'""', b""):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() - t > 60:
-                raise SystemExit("seed agent did not start")
-            time.sleep(0.05)
-        t = time.monotonic()
-        load.kv_cairn(a.http, KEYS)
-        put(a.http, "mem-last", b"x")
-        print("loaded %d keys in %.1f s" % (KEYS, time.monotonic() - t), file=sys.stderr)
-        a.stop(signal.SIGKILL)
+        # BENCH_SEED: a seed kept by an earlier run (BENCH_KEEP), not loaded again
+        seed = os.environ.get("BENCH_SEED") or os.path.join(tmp, "seed")
+        if not os.environ.get("BENCH_SEED"):
+            seed_load(Agent(BIN, seed, os.path.join(tmp, "seed.log"),
+                            os.environ.get("BENCH_SEED_ARGS", "").split()))
         bins = [("base", BASE), ("new", BIN)] if BASE else [("new", BIN)]
         env = " ".join("%s=%s" % (k, os.environ[k]) for k in
-                       ("BENCH_KEYS", "BENCH_ROUNDS", "BENCH_BASE_BIN", "BENCH_SEED_ARGS")
+                       ("BENCH_KEYS", "BENCH_ROUNDS", "BENCH_BASE_BIN", "BENCH_SEED_ARGS",
+                        "BENCH_SEED", "BENCH_TIMEOUT")
                        if os.environ.get(k))
         print("# %d keys; reproduce: %sCAIRN_BIN=%s /usr/bin/python3 bench/restart.py"
               % (KEYS, env + " " if env else "", BIN))

@@ -52,7 +52,11 @@ bool srv__apply_entry(struct srv *s, const struct raft_entry *e)
         /* Ours? (server/reqs.c; entries from before envelopes and malformed
          * ones apply as they are) */
         mine = srv_req_entry(e->data.base, e->data.len, s->id, &env_id, &cmd, &len) == 1;
-        rc = state_apply(s->state, e->index, cmd, len, &res);
+        /* Results (copies of the txn's keys and values) only for a caller
+         * that waits here: not for other servers' writes, nor for the
+         * entries recovery applies at open. */
+        mine = mine && srv__prop_waiting(s, env_id);
+        rc = state_apply(s->state, e->index, cmd, len, mine ? &res : NULL);
         if (rc == 0 && state_cmd_type(cmd, len) == STATE_CMD_RESTORE_COMMIT) {
             /* The whole state was replaced: wake every blocking query, and
              * snapshot at once so the chunks leave the log. */
@@ -247,6 +251,7 @@ void srv__process_ready(struct srv *s)
     }
     if (!any)
         return;
+    srv__post_commit(s);
     srv__watches_flush(s->watches);
     struct raft_status st;
     raft_get_status(s->raft, &st);

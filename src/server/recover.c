@@ -216,9 +216,13 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
     struct rec rec = {0};
     rec.blob = (struct cn_buf)CN_BUF_INIT;
     rec.s = s;
-    /* Committed for sure: up to the durable commit (written clamped to what
-     * was applied, so every entry up to it is committed). */
-    rec.apply_to = info->hs.commit < info->last_index ? info->hs.commit : info->last_index;
+    /* Committed for sure: up to the recorded commit (the meta file's,
+     * written clamped to what was applied, or the commit file's, written
+     * once the log up to it was durable and applied: stor_note_commit), so
+     * every entry up to it is committed and applied now, without waiting
+     * for a leader to say so again. */
+    rec.apply_to = info->commit < info->last_index ? info->commit : info->last_index;
+    s->commit_posted = info->commit;
     s->applied_conf = rs.snap.conf;
     if (info->last_index > s->applied && info->last_index >= info->first_index) {
         uint64_t lo = s->applied + 1;
@@ -268,7 +272,7 @@ int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct 
         rs.term = last_term;
         rs.vote = 0;
     }
-    rs.commit = info->hs.commit;
+    rs.commit = info->commit;
     rs.entries = rec.e;
     rs.n_entries = rec.n;
     /* Logs written before Raft carry no configuration: a single server. */

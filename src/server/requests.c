@@ -151,6 +151,14 @@ void srv__prop_answer(struct srv *s, const struct srv_fwd_resp *m)
         srv__prop_finish(s, p, rc, NULL); /* refused for good: nothing was proposed */
 }
 
+bool srv__prop_waiting(const struct srv *s, uint64_t env_id)
+{
+    for (const struct prop *p = s->props.head; p; p = p->next)
+        if (p->rq.env_id == env_id)
+            return true;
+    return false;
+}
+
 void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct state_result *res)
 {
     for (struct prop *p = s->props.head; p; p = p->next)

@@ -93,6 +93,7 @@ struct wjob { /* one update's durable part; loop -> writer -> loop */
     struct stor_entry *ents; /* data points into blob */
     size_t n;
     void *blob;
+    uint64_t seq; /* 1, 2, ... in submission order (writer.c) */
     int rc;
     /* metrics, handed back with the job: submitted (loop), durable (writer);
      * the first job of a batch carries the batch's figures */
@@ -300,6 +301,10 @@ struct srv {
      * held messages and the hard state last asked for (server/seq.h).
      * writer.c (submit, hand back), ready.c (plan, hold), recover.c (init). */
     struct srv_seq seq;
+    /* writer.c, loop only: jobs submitted so far (the last one's seq), the
+     * applied index last posted as commit_hint */
+    uint64_t job_seq;
+    uint64_t commit_posted;
 
     /* shared with the writer thread (writer.c) and the snapshot thread
      * (snapshot.c), under mu; created and destroyed by server.c */
@@ -317,6 +322,13 @@ struct srv {
     char snap_err[256];
     int write_err;
     bool stop;
+    /* The commit file (stor_note_commit, writer.c): the loop posts its
+     * applied index and the seq of the last job submitted by then; the
+     * writer notes it once every job up to that seq is durable (the log on
+     * disk is then the core's log as of the post, whose prefix up to the
+     * applied index is committed). wdone_seq: the last job written. */
+    uint64_t commit_hint, commit_hint_seq, commit_hint_taken, wdone_seq;
+    bool commit_warned; /* writer thread only */
     /* read-back of log entries the core evicted (readback.c): asked by the
      * loop, read by the writer thread, handed back through `async` */
     bool rb_want, rb_done;
@@ -422,6 +434,8 @@ struct wjob *srv__make_job(const struct raft_update *u, bool hs, const struct st
  * has_hs/hs) and for the writer. */
 void srv__submit_job(struct srv *s, struct wjob *j);
 void srv__free_job(struct wjob *j);
+/* Post s->applied for the commit file once it moved (after an apply). */
+void srv__post_commit(struct srv *s);
 void srv__on_async(uv_async_t *h); /* s->async: jobs written, snapshots done */
 
 /* readback.c: entries the core evicted from memory, read back from the log
@@ -466,6 +480,8 @@ void srv__reads_applied(struct srv *s); /* finish reads whose index is applied *
 void srv__dispatch_held(struct srv *s); /* a leader is known: move held requests */
 void srv__expire(struct srv *s);        /* fail requests past their deadline; resend forwards */
 uint64_t srv__next_id(struct srv *s);   /* a new id, unique in this process and across restarts */
+/* Whether a request of this server with that envelope id waits for its entry. */
+bool srv__prop_waiting(const struct srv *s, uint64_t env_id);
 /* Apply path (ready.c): the entry of this server's request env_id was
  * applied with rc, res. */
 void srv__prop_applied(struct srv *s, uint64_t env_id, int rc, const struct state_result *res);

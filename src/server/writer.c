@@ -50,12 +50,45 @@ static int write_job(struct srv *s, struct wjob *j, bool *need_sync)
     return 0;
 }
 
+/* Under mu: a posted commit the writer can note now (every job submitted
+ * before it was posted is written). */
+static bool commit_ready(const struct srv *s)
+{
+    return s->commit_hint > s->commit_hint_taken && s->commit_hint_seq <= s->wdone_seq;
+}
+
+/* Note the commit posted by the loop once the jobs it follows are durable
+ * (batch_seq: the last job of this round, already synced). Then the log on
+ * disk up to the posted (applied, so committed) index is the committed log,
+ * so a restart may apply it without a leader (storage.h, stor_note_commit).
+ * A failure is logged once and only costs that shortcut. */
+static void note_commit(struct srv *s, uint64_t batch_seq)
+{
+    pthread_mutex_lock(&s->mu);
+    if (batch_seq > s->wdone_seq)
+        s->wdone_seq = batch_seq;
+    bool ready = commit_ready(s);
+    uint64_t c = s->commit_hint;
+    if (ready)
+        s->commit_hint_taken = c; /* taken even when not written: no spin */
+    ready = ready && !s->write_err;
+    pthread_mutex_unlock(&s->mu);
+    if (!ready)
+        return;
+    int rc = stor_note_commit(s->st, c);
+    if (rc && !s->commit_warned) {
+        s->commit_warned = true;
+        cn_warn("server", "recording the commit index: %s (a restart re-applies from the log)",
+                cn_strerror(rc));
+    }
+}
+
 void *srv__writer_main(void *arg)
 {
     struct srv *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->wq_head && !s->install_pending && !s->rb_want && !s->stop)
+        while (!s->wq_head && !s->install_pending && !s->rb_want && !s->stop && !commit_ready(s))
             pthread_cond_wait(&s->cond, &s->mu);
         if (!s->wq_head && !s->install_pending && s->stop)
             break;
@@ -66,6 +99,14 @@ void *srv__writer_main(void *arg)
         s->install_pending = false;
         int rc = s->write_err;
         pthread_mutex_unlock(&s->mu);
+        if (!batch && !install) {
+            /* Only a commit to note (or a read-back, below). */
+            note_commit(s, 0);
+            if (srv__readback_serve(s))
+                uv_async_send(&s->async);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
 
         /* The newest hard state of the batch first: a durable entry must
          * never carry a term above the durable term (raft_new refuses that),
@@ -87,10 +128,12 @@ void *srv__writer_main(void *arg)
         }
         uint64_t t_done = cn_now_ns();
         uint32_t n_ents = 0;
+        uint64_t batch_seq = 0;
         for (struct wjob *j = batch; j; j = j->next) {
             j->rc = rc;
             j->done_ns = t_done;
             n_ents += (uint32_t)j->n;
+            batch_seq = j->seq;
         }
         if (batch) {
             /* The loop turns these into samples (srv__on_async): the writer
@@ -128,6 +171,9 @@ void *srv__writer_main(void *arg)
         pthread_cond_broadcast(&s->done_cond);
         pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
+        /* After the batch went back: one pwrite that no answer waits for. */
+        if (!rc)
+            note_commit(s, batch_seq);
         /* Entries a follower needs that left the core's memory
          * (readback.c): after the batch went back, so reads never delay
          * a durable write's answer. */
@@ -159,6 +205,7 @@ void srv__free_job(struct wjob *j)
 void srv__submit_job(struct srv *s, struct wjob *j)
 {
     j->submit_ns = cn_now_ns();
+    j->seq = ++s->job_seq;
     j->sq.has_hs = j->has_hs;
     if (j->has_hs)
         j->sq.hs = (struct raft_hard_state){
@@ -171,6 +218,19 @@ void srv__submit_job(struct srv *s, struct wjob *j)
         s->wq_head = j;
     s->wq_tail = j;
     pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void srv__post_commit(struct srv *s)
+{
+    if (s->applied <= s->commit_posted || !s->writer_started)
+        return;
+    s->commit_posted = s->applied;
+    pthread_mutex_lock(&s->mu);
+    s->commit_hint = s->applied;
+    s->commit_hint_seq = s->job_seq;
+    if (commit_ready(s))
+        pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -247,11 +247,17 @@ void stor_get_info(const struct stor *st, struct stor_info *info)
     info->snap_index = st->snap_index;
     info->snap_term = st->snap_term;
     info->hs = st->hs;
+    /* Committed for certain as far as the log reaches (stor_note_commit). */
+    uint64_t c = st->commit_noted > st->hs.commit ? st->commit_noted : st->hs.commit;
+    uint64_t top = st->last_index > st->snap_index ? st->last_index : st->snap_index;
+    info->commit = c < top ? c : top;
 }
 
 static void stor_free(struct stor *st)
 {
     stor__wal_close(st);
+    if (st->cfd >= 0)
+        close(st->cfd);
     if (st->snapdfd >= 0)
         close(st->snapdfd);
     if (st->waldfd >= 0)
@@ -289,7 +295,7 @@ int stor_open(const char *dir, const struct stor_options *opt, struct stor **out
         stor__errf(err, errcap, "out of memory");
         return CN_ENOMEM;
     }
-    st->dirfd = st->waldfd = st->snapdfd = st->lockfd = st->fd = st->rfd = -1;
+    st->dirfd = st->waldfd = st->snapdfd = st->lockfd = st->fd = st->rfd = st->cfd = -1;
     cn_buf_init(&st->wbuf);
     cn_buf_init(&st->rbuf);
     st->io = opt && opt->io ? opt->io : &stor_io_posix;
@@ -368,6 +374,7 @@ int stor_open(const char *dir, const struct stor_options *opt, struct stor **out
         goto fail;
     if ((rc = stor__wal_recover(st, err, errcap)) != 0)
         goto fail;
+    stor__commit_load(st);
     *out = st;
     return 0;
 fail:

@@ -95,6 +95,10 @@ struct stor_info {
     uint64_t first_index, last_index, last_term;
     uint64_t snap_index, snap_term;
     struct stor_hard_state hs;
+    /* Known committed: the higher of hs.commit and the commit file
+     * (stor_note_commit), at most max(last_index, snap_index). Every entry
+     * up to it on disk is committed and may be applied at open. */
+    uint64_t commit;
 };
 void stor_get_info(const struct stor *st, struct stor_info *info);
 
@@ -125,6 +129,16 @@ int stor_sync(struct stor *st);
 /* Drop entries > index (Raft conflict); durable on return. 0 when there is
  * nothing to drop. */
 int stor_truncate_suffix(struct stor *st, uint64_t index);
+
+/* Record that the log is committed up to `commit` (clamped to last_index),
+ * in DIR/commit, so that a restart can apply that far without a leader
+ * (docs/format-storage.md, "Commit file"). The CALLER guarantees that the
+ * log on disk up to `commit` IS the committed log: the entries are synced
+ * (stor_sync returned) and no pending truncation can replace them. One
+ * pwrite, no sync: a lost record only means applying less at the next open.
+ * Values at or below the last one noted are not written. 0, or CN_EIO
+ * (logged; the store is NOT poisoned: the log is intact). */
+int stor_note_commit(struct stor *st, uint64_t commit);
 
 /* Durable on return (meta.tmp, fsync, rename, fsync dir: three syncs, so
  * persist commit advances lazily). No I/O when hs equals the current state. */

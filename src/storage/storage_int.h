@@ -27,6 +27,7 @@
 #define STOR_SEG_MAGIC "CNWAL001"
 #define STOR_SNAP_MAGIC "CNSNAP01"
 #define STOR_META_MAGIC "CNMETA01"
+#define STOR_COMMIT_MAGIC "CNCOMIT1"
 #define STOR_VERSION 1u
 
 /* magic 8, version u32, first_index u64, header crc u32 */
@@ -38,6 +39,9 @@
 #define STOR_SNAP_HDR 44u
 /* magic 8, version u32, term u64, vote u64, commit u64, crc u32 */
 #define STOR_META_LEN 40u
+/* commit file: two slots of magic 8, commit u64, crc u32, a sector apart */
+#define STOR_COMMIT_LEN 20u
+#define STOR_COMMIT_SLOT 512u
 
 #define STOR_MAX_PAYLOAD (64u << 20)
 #define STOR_SEG_DEFAULT ((size_t)64 << 20)
@@ -78,6 +82,11 @@ struct stor {
 
     uint64_t snap_index, snap_term;
     struct stor_hard_state hs;
+    /* commit.c: the highest commit recorded in DIR/commit (0: none), the
+     * slot the next record goes to, the file (-1 until the first write) */
+    uint64_t commit_noted;
+    int commit_slot;
+    int cfd;
 
     struct cn_buf wbuf, rbuf;
     int failed;
@@ -105,5 +114,8 @@ void stor__wal_close(struct stor *st);
 /* snap.c */
 int stor__snap_recover(struct stor *st, char *err, size_t errcap);
 int stor__meta_load(struct stor *st, char *err, size_t errcap);
+
+/* commit.c: read DIR/commit into commit_noted (damage is ignored, logged) */
+void stor__commit_load(struct stor *st);
 
 #endif

@@ -10,7 +10,9 @@
  *   3: two segments: the rest is split at byte 1's position; the second
  *      segment's first index is byte 2 (each gets a valid header)
  *   4: the whole file snapshots/snap-<1>-<1>.snap (plus a one-entry log)
- *   5: the whole file meta */
+ *   5: the whole file meta
+ *   6: the whole file commit (plus a one-entry log): it never refuses the
+ *      open, and the commit reported never passes the log */
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -111,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
     const uint8_t *rest = in + 1;
     size_t rn = n - 1;
     const char *seg1 = "wal/00000000000000000001.wal";
-    switch (in[0] % 6) {
+    switch (in[0] % 7) {
     case 0:
         put_file(dir, seg1, rest, rn, NULL, 0);
         break;
@@ -141,6 +143,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
     case 5:
         put_file(dir, "meta", rest, rn, NULL, 0);
         break;
+    case 6:
+        put_file(dir, seg1, h, seg_prefix(h, 1, 1), NULL, 0);
+        put_file(dir, "commit", rest, rn, NULL, 0);
+        break;
     }
 
     struct stor_options opt = {.segment_bytes = 4096, .log = discard};
@@ -149,6 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
     if (stor_open(dir, &opt, &st, err, sizeof err) == 0) {
         struct stor_info info;
         stor_get_info(st, &info);
+        if (info.commit > info.last_index && info.commit > info.snap_index)
+            abort(); /* a commit past the log would apply what is not there */
         if (info.first_index <= info.last_index) {
             struct walk w = {.next = info.first_index};
             if (stor_read(st, info.first_index, info.last_index, walk_cb, &w) != 0)
@@ -160,7 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
         if (stor_snapshot_load(st, &idx, &term, &data, &len) == 0)
             cn_free(data);
         stor_close(st);
-    } else if (st != NULL || !err[0]) {
+    } else if (in[0] % 7 == 6 || st != NULL || !err[0]) {
+        /* A damaged commit file is ignored, never a refusal. */
         abort(); /* an error must come with a message and no handle */
     }
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);

@@ -313,3 +313,62 @@ def test_snapshot_at_clean_stop(agent_factory):
     assert a.kv_get("sc/0042")["Value"] is not None
     a.kv_put("sc/after", b"x")
     assert int(a.get("/v1/kv/sc/after").headers["X-Consul-Index"]) > idx
+
+
+def recorded_commit(agent):
+    """The highest commit index in DATA_DIR/raft/commit (two 20-byte slots
+    at offsets 0 and 512: magic CNCOMIT1, u64 commit, u32 crc32c;
+    docs/format-storage.md), 0 when there is none yet."""
+    import struct
+    try:
+        with open(os.path.join(agent.data_dir, "raft", "commit"), "rb") as f:
+            b = f.read()
+    except FileNotFoundError:
+        return 0
+    best = 0
+    for off in (0, 512):
+        rec = b[off:off + 20]
+        if len(rec) == 20 and rec[:8] == b"CNCOMIT1":
+            best = max(best, struct.unpack("<Q", rec[8:16])[0])
+    return best
+
+
+def test_kill9_server_serves_committed_data_without_a_leader(cluster_factory):
+    """A server records how far its log is committed (DATA_DIR/raft/commit)
+    and applies that far at open: after kill -9 of the whole cluster, one
+    server started alone (no quorum, so no election can complete) serves
+    every write it had applied with ?stale. Before, it applied only up to
+    the commit index of its last term change and served none of them."""
+    c = cluster_factory(3)
+    ldr = c.leader()
+    keys = ["restart/%03d" % i for i in range(40)]
+    for k in keys:
+        r = ldr.put("/v1/kv/" + k, data=("v-" + k).encode())
+        assert r.status_code == 200 and r.json() is True, r.text
+    idx = index_of(ldr.get("/v1/kv/" + keys[-1]))
+    f = [a for a in c.agents if a is not ldr][0]
+    # The follower applied the last write, and its writer recorded it.
+    wait_until(lambda: f.get("/v1/kv/" + keys[-1], params={"stale": ""}).status_code == 200,
+               what="the follower applied the last write")
+    wait_until(lambda: recorded_commit(f) >= idx, what="commit >= %d recorded on %s" % (idx, f.name))
+    for a in c.agents:
+        a.kill9()
+    f.start(wait=False)
+
+    def last_key_served():
+        r = f.get("/v1/kv/" + keys[-1], params={"stale": ""}, timeout=5)
+        return r.status_code == 200
+    wait_until(last_key_served, timeout=30, what="the last write served after restart")
+    # Its peers are dead: no leader exists, so what it serves came from its
+    # own disk, applied at open.
+    assert f.leader_addr() == ""
+    got = kv_dump_stale(f, "restart/")
+    assert sorted(got) == keys
+    assert all(got[k] == ("v-" + k).encode() for k in keys)
+    assert index_of(f.get("/v1/kv/" + keys[-1], params={"stale": ""})) >= idx
+
+
+def kv_dump_stale(agent, prefix):
+    r = agent.get("/v1/kv/" + prefix, params={"recurse": "", "stale": ""})
+    assert r.status_code == 200, r.text
+    return {p["Key"]: base64.b64decode(p["Value"] or "") for p in r.json()}

@@ -244,6 +244,126 @@ static size_t rec_offset(uint64_t first, uint64_t index)
 
 /* ---- tests -------------------------------------------------------------- */
 
+/* ---- the commit file (DIR/commit) ----------------------------------------- */
+
+/* A data dir written before the commit file existed: no file, the meta
+ * file's commit is the floor; noting a commit records it (clamped to the
+ * log) in the other slot each time; a reopen honours the highest. */
+static void test_commit_file(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 50, 2);
+    assert_int_equal(append_range(st, 1, 50, 2, 8), 0);
+    assert_int_equal(stor_sync(st), 0);
+    struct stor_hard_state hs = {.term = 2, .vote = 1, .commit = 10};
+    assert_int_equal(stor_set_hard_state(st, &hs), 0);
+    stor_close(st);
+    char p[160];
+    snprintf(p, sizeof p, "%s/commit", f->dir);
+    assert_int_equal(access(p, F_OK), -1); /* the old layout: nothing written */
+
+    /* Old layout readable: the meta file's commit. */
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 10);
+    assert_int_equal(in.hs.commit, 10);
+    /* Recorded; lower values and repeats write nothing new. */
+    assert_int_equal(stor_note_commit(st, 30), 0);
+    assert_int_equal(stor_note_commit(st, 20), 0);
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 30);
+    /* Clamped to the log: never a commit past what is on disk. */
+    assert_int_equal(stor_note_commit(st, 500), 0);
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 50);
+    stor_close(st);
+    assert_int_equal(f->nlog, 0);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 50);
+    assert_int_equal(in.hs.commit, 10); /* the meta file is untouched */
+    check_range(st, 1, 50, terms1);
+    stor_close(st);
+
+    /* The file outlives a log that shrank (a torn tail cut after a crash):
+     * the commit reported never passes the log that survived. */
+    size_t len;
+    uint8_t *b = read_file(p, &len);
+    assert_int_equal(len, 512 + 20);
+    free(b);
+    char sp[160];
+    seg_path(f, 1, sp, sizeof sp);
+    assert_int_equal(truncate(sp, (off_t)rec_offset(1, 45) + 3), 0);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 44);
+    assert_int_equal(in.commit, 44);
+    stor_close(st);
+}
+
+/* A torn or damaged record is ignored (and reported): the other slot, or
+ * the meta file's commit, is used; the next record goes to the bad slot. */
+static void test_commit_file_torn(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 60, 3);
+    assert_int_equal(append_range(st, 1, 60, 3, 16), 0);
+    assert_int_equal(stor_sync(st), 0);
+    struct stor_hard_state hs = {.term = 3, .vote = 1, .commit = 5};
+    assert_int_equal(stor_set_hard_state(st, &hs), 0);
+    assert_int_equal(stor_note_commit(st, 20), 0); /* slot 0 */
+    assert_int_equal(stor_note_commit(st, 40), 0); /* slot 1 */
+    stor_close(st);
+    char p[160];
+    snprintf(p, sizeof p, "%s/commit", f->dir);
+
+    /* Slot 1 (the newer) torn: a partial record at the end of the file. */
+    size_t len;
+    uint8_t *b = read_file(p, &len);
+    assert_int_equal(len, 512 + 20);
+    write_file(p, b, 512 + 11);
+    int before = f->nlog;
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 20);
+    assert_true(f->nlog > before);
+    assert_non_null(strstr(f->lastlog, "commit"));
+    /* The next record overwrites the torn slot, keeping slot 0. */
+    assert_int_equal(stor_note_commit(st, 50), 0);
+    stor_close(st);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 50);
+    stor_close(st);
+
+    /* A flipped bit in the newer slot: the older one holds. */
+    flip_byte(p, 512 + 9);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 20);
+    stor_close(st);
+
+    /* Both slots damaged: back to the meta file's commit. */
+    flip_byte(p, 3);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 5);
+    check_range(st, 1, 60, terms1);
+    stor_close(st);
+
+    /* Garbage of any length never refuses the open. */
+    write_file(p, "x", 1);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.commit, 5);
+    stor_close(st);
+    free(b);
+}
+
 static void test_append_reopen(void **state)
 {
     struct fx *f = *state;
@@ -1467,6 +1587,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_only_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hard_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_file_torn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_every_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_checksum_last_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
