@@ -1,11 +1,17 @@
 """bench/connect_proxy.py: the driver of bench/connect_proxy.sh.
 
-  measure NAME=PORT..  for each path in turn, in the same run: latency of
+  measure NAME=PORT[:PID,PID..]..
+                       for each path in turn, in the same run: latency of
                        BENCH_PINGS sequential 64-byte request/echo round trips
                        on one connection (p50/p99/max, microseconds), and the
                        throughput of BENCH_MB MiB echoed through one connection
                        (a sender and a reader thread); each path BENCH_ROUNDS
-                       times, alternating, the best round kept per path.
+                       times, alternating, the best round kept per path. With
+                       PIDs (the forwarding processes of the path), also the
+                       CPU time they used (user + system, with their waited
+                       children): per round trip and per MiB echoed. Unlike
+                       the times, that figure hardly depends on the machine's
+                       load.
 
 Both ends are bench/echo_peer (C; its path in ECHO_PEER): a Python echo
 application and client capped the direct path and the forwarded ones alike.
@@ -24,6 +30,29 @@ def peer(*args):
     return [float(x) for x in out.stdout.split()]
 
 
+def cpu(pids):
+    """CPU seconds used so far by pids (utime, stime, cutime, cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    todo, pids = list(pids), []
+    while todo:  # and their children now running (socat forks one per connection)
+        p = todo.pop()
+        pids.append(p)
+        try:
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a child that ended (its time is now its parent's)
+        total += sum(int(x) for x in fields[11:15])
+    return total / tick
+
+
 def latency(port, n):
     p50, p99, mx = peer("ping", port, n)
     return p50, p99, mx
@@ -40,23 +69,35 @@ def measure(paths):
     best = {}
     for r in range(rounds):
         order = paths if r % 2 == 0 else list(reversed(paths))
-        for name, port in order:
+        for name, port, pids in order:
+            c0 = cpu(pids)
             p50, p99, mx = latency(port, pings)
+            c1 = cpu(pids)
             mbs = throughput(port, mib)
-            b = best.setdefault(name, [p50, p99, mbs])
+            c2 = cpu(pids)
+            per_rt, per_mib = (c1 - c0) * 1e6 / (pings + 200), (c2 - c1) * 1e3 / mib
+            b = best.setdefault(name, [p50, p99, mbs, per_rt, per_mib])
             b[0], b[1], b[2] = min(b[0], p50), min(b[1], p99), max(b[2], mbs)
-            print("round %d %-8s p50 %7.1f us  p99 %7.1f us  max %8.1f us  %8.1f MiB/s"
-                  % (r, name, p50, p99, mx, mbs), flush=True)
+            b[3], b[4] = min(b[3], per_rt), min(b[4], per_mib)
+            cpus = ("  cpu %5.1f us/rt %6.2f ms/MiB" % (per_rt, per_mib)) if pids else ""
+            print("round %d %-8s p50 %7.1f us  p99 %7.1f us  max %8.1f us  %8.1f MiB/s%s"
+                  % (r, name, p50, p99, mx, mbs, cpus), flush=True)
     d = best["direct"]
     print("\nbest of %d rounds (echo of 64 B x %d; %d MiB echoed through one connection):"
           % (rounds, pings, mib))
-    for name, _ in paths:
+    for name, _, pids in paths:
         b = best[name]
-        print("%-8s p50 %7.1f us (+%6.1f)  p99 %7.1f us (+%6.1f)  %8.1f MiB/s (%.2f of direct)"
-              % (name, b[0], b[0] - d[0], b[1], b[1] - d[1], b[2], b[2] / d[2]))
+        cpus = ("  forwarder cpu %5.1f us/round trip %6.2f ms/MiB" % (b[3], b[4])) if pids else ""
+        print("%-8s p50 %7.1f us (+%6.1f)  p99 %7.1f us (+%6.1f)  %8.1f MiB/s (%.2f of direct)%s"
+              % (name, b[0], b[0] - d[0], b[1], b[1] - d[1], b[2], b[2] / d[2], cpus))
 
 
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] != "measure" or not PEER:
         sys.exit("usage: ECHO_PEER=path connect_proxy.py measure NAME=PORT...")
-    measure([(a.split("=")[0], int(a.split("=")[1])) for a in sys.argv[2:]])
+    paths = []
+    for a in sys.argv[2:]:
+        name, spec = a.split("=", 1)
+        port, _, pids = spec.partition(":")
+        paths.append((name, int(port), [int(p) for p in pids.split(",") if p]))
+    measure(paths)

@@ -37,14 +37,14 @@ APP=$((PORT + 2)) SSIDE=$((PORT + 3)) CSIDE=$((PORT + 4)) UP=$((PORT + 5)) SOCAT
 PIDS+=($!)
 socat TCP-LISTEN:$SOCAT,bind=127.0.0.1,reuseaddr,fork,nodelay TCP:127.0.0.1:$APP,nodelay &
 PIDS+=($!)
-PATHS="direct=$APP socat=$SOCAT"
+PATHS="direct=$APP socat=$SOCAT:$!"
 if command -v haproxy >/dev/null; then
     printf '%s\n' 'global' '    maxconn 100' 'defaults' '    mode tcp' '    timeout connect 5s' \
         '    timeout client 60s' '    timeout server 60s' 'listen echo' "    bind 127.0.0.1:$HAP" \
         "    server app 127.0.0.1:$APP" >"$TMP/haproxy.cfg"
     haproxy -f "$TMP/haproxy.cfg" -db 2>"$TMP/haproxy.log" &
     PIDS+=($!)
-    PATHS="$PATHS haproxy=$HAP"
+    PATHS="$PATHS haproxy=$HAP:$!"
 else
     say "bench: haproxy not installed (scripts/install-deps.sh --bench): measured without it"
 fi
@@ -75,7 +75,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
     PERF=$!
 fi
 say "shared machine: load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
-python3 "$HERE/connect_proxy.py" measure $PATHS proxy=$UP
+python3 "$HERE/connect_proxy.py" measure $PATHS "proxy=$UP:${PIDS[-2]},${PIDS[-1]}"
 if [ -n "$PERF" ]; then
     kill -INT $PERF
     wait $PERF

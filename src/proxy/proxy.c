@@ -87,6 +87,7 @@ struct px {
     struct conn *conns_head; /* every open connection */
     size_t conns;
     bool stopping;
+    bool params_logged;  /* the TLS version and suite, with the first connection */
     char rbuf[READ_BUF]; /* every read of every connection (alloc_cb) */
 };
 
@@ -914,8 +915,10 @@ static void secured(struct conn *c)
     }
     const char *ver, *cipher;
     tls_conn_params(c->tls, &ver, &cipher);
-    cn_debug("proxy", "%s connection with %s: %s %s", c->u ? "upstream" : "inbound", c->peer, ver,
-             cipher);
+    if (!c->px->params_logged) /* once: every connection negotiates the same */
+        cn_info("proxy", "%s connection with %s: %s %s", c->u ? "upstream" : "inbound", c->peer,
+                ver, cipher);
+    c->px->params_logged = true;
     if (c->u) {
         /* the server must be the service we meant to reach */
         if (strcmp(id.service, c->u->o.name) != 0) {
