@@ -24,9 +24,10 @@
 #define WAIT "5m"
 #define WAIT_MS (330u * 1000u) /* the HTTP timeout of a blocking query (5 m + jitter) */
 #define CALL_MS 5000u          /* of a plain request (authorize) */
-#define HIGH_WATER (4u << 20)  /* pending bytes to one side that pause reading the other */
-#define LOW_WATER (1u << 20)
-#define AUTHZ_MAX 4096 /* cached authorize answers */
+#define HIGH_WATER (1u << 20)  /* queued bytes to one side that pause reading the other */
+#define LOW_WATER (256u << 10) /* ... until they are fewer than this */
+#define READ_BUF (128u << 10)  /* one read */
+#define AUTHZ_MAX 4096         /* cached authorize answers */
 
 struct px;
 
@@ -86,6 +87,8 @@ struct px {
     struct conn *conns_head; /* every open connection */
     size_t conns;
     bool stopping;
+    bool params_logged;  /* the TLS version and suite, with the first connection */
+    char rbuf[READ_BUF]; /* every read of every connection (alloc_cb) */
 };
 
 static void watch_issue(struct watch *w);
@@ -379,21 +382,36 @@ static int apply_instances(struct px *px, struct watch *w, struct json_object *o
 
 /* One proxied connection. "down" is the accepted socket, "up" the dialed
  * one. Public side: TLS on down (server), the application on up. Upstream
- * side: the local caller on down, TLS on up (client). */
+ * side: the local caller on down, TLS on up (client).
+ *
+ * Each direction ends on its own (TCP half-close): the plain side's EOF
+ * becomes a close_notify on the TLS side (after the bytes before it), a
+ * close_notify read from the TLS side becomes shutdown(SHUT_WR) of the
+ * plain side; the other direction keeps flowing. The connection closes
+ * once both directions ended and every write is done, or at once on an
+ * error. A TCP EOF on the TLS side without a close_notify (a truncated
+ * stream) ends both directions: what is queued is written, then both
+ * sockets close. */
 struct conn {
     struct conn *prev, *next;
     struct px *px;
     struct upstream *u; /* NULL: public side */
     uv_tcp_t down, up;
     uv_connect_t creq;
+    uv_shutdown_t sreq;
     struct tls_conn *tls;
     SSL_CTX *ctx;        /* our reference to the context this connection started with */
     struct cn_buf hold;  /* plaintext waiting for the other side */
-    struct cn_buf batch; /* plaintext decrypted by one read, written at once */
-    bool up_open, up_connected, secure, closing;
-    bool draining;             /* a side ended: close once what is queued is written */
-    size_t pend_down, pend_up; /* bytes written and not yet taken by the kernel */
-    bool paused_down, paused_up;
+    struct cn_buf batch; /* plaintext decrypted by one read, written at once (memory kept) */
+    bool up_open, up_connected, closing;
+    bool secure;               /* flow() ran: both sides are ready */
+    bool draining;             /* truncated: close once what is queued is written */
+    bool eof_plain, notified;  /* the plain side's EOF was read; our close_notify sent */
+    bool eof_tls, shut;        /* the peer's close_notify was read; the plain side shut down */
+    bool rd_tls, rd_plain;     /* reading each side now */
+    bool full_tls, full_plain; /* more than HIGH_WATER queued towards that side */
+    size_t pend_down, pend_up; /* bytes queued to each socket, not yet taken by the kernel */
+    unsigned nreq;             /* write and shutdown requests in flight */
     int handles;
     size_t lb_idx;
     struct cairn_lb *lb;
@@ -445,20 +463,6 @@ static void conn_close(struct conn *c)
         uv_close((uv_handle_t *)&c->up, conn_closed);
 }
 
-/* One side ended (EOF, close_notify): read no more, let what is queued
- * towards either side be written, then close both (no half-close). */
-static void conn_finish(struct conn *c)
-{
-    if (c->closing)
-        return;
-    c->draining = true;
-    uv_read_stop((uv_stream_t *)&c->down);
-    if (c->up_open)
-        uv_read_stop((uv_stream_t *)&c->up);
-    if (!c->pend_up && !c->pend_down)
-        conn_close(c);
-}
-
 static uv_stream_t *tls_side(struct conn *c)
 {
     return c->u ? (uv_stream_t *)&c->up : (uv_stream_t *)&c->down;
@@ -469,44 +473,80 @@ static uv_stream_t *plain_side(struct conn *c)
     return c->u ? (uv_stream_t *)&c->down : (uv_stream_t *)&c->up;
 }
 
+/* Every read lands in the one buffer of the loop: on_read consumes it
+ * before returning (decrypted, encrypted or copied into the hold), so no
+ * read allocates. */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-    (void)h;
     (void)hint;
-    char *p = cn_malloc(65536);
-    *b = uv_buf_init(p, p ? 65536 : 0);
+    struct conn *c = h->data;
+    *b = uv_buf_init(c->px->rbuf, sizeof(c->px->rbuf));
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static void on_shutdown(uv_shutdown_t *r, int status);
 
-static void pause_check(struct conn *c)
+static void set_reading(struct conn *c, uv_stream_t *s, bool *on, bool want)
 {
-    /* the source of bytes queued towards a side is the other side */
+    if (c->closing || want == *on)
+        return;
+    if (want && uv_read_start(s, alloc_cb, on_read)) {
+        conn_close(c);
+        return;
+    }
+    if (!want)
+        uv_read_stop(s);
+    *on = want;
+}
+
+/* Which sides are read now: a side is read while its direction is open,
+ * while less than HIGH_WATER (down to LOW_WATER once past it) is queued
+ * towards the other socket, and while the hold is not full. Backpressure
+ * is the kernel's: bytes not read stay in the socket buffer and TCP's
+ * window slows the sender. */
+static void sync_reads(struct conn *c)
+{
+    if (c->closing)
+        return;
     size_t to_tls = c->u ? c->pend_up : c->pend_down;
     size_t to_plain = c->u ? c->pend_down : c->pend_up;
-    uv_stream_t *tls_s = tls_side(c), *plain_s = plain_side(c);
-    bool *tls_paused = c->u ? &c->paused_up : &c->paused_down;
-    bool *plain_paused = c->u ? &c->paused_down : &c->paused_up;
-    if (c->closing || c->draining)
-        return;
-    if (to_tls > HIGH_WATER && !*plain_paused) {
-        uv_read_stop(plain_s);
-        *plain_paused = true;
-    } else if (to_tls < LOW_WATER && *plain_paused) {
-        *plain_paused = false;
-        uv_read_start(plain_s, alloc_cb, on_read);
-    }
-    if (to_plain > HIGH_WATER && !*tls_paused) {
-        uv_read_stop(tls_s);
-        *tls_paused = true;
-    } else if (to_plain < LOW_WATER && *tls_paused) {
-        *tls_paused = false;
-        uv_read_start(tls_s, alloc_cb, on_read);
-    }
+    if (to_tls > HIGH_WATER)
+        c->full_tls = true;
+    else if (to_tls < LOW_WATER)
+        c->full_tls = false;
+    if (to_plain > HIGH_WATER)
+        c->full_plain = true;
+    else if (to_plain < LOW_WATER)
+        c->full_plain = false;
+    bool held = c->hold.len > HIGH_WATER;
+    /* the TLS side is read from the start (the handshake); the plain side
+     * of an upstream from the start too (into the hold), the application
+     * once it is dialed and the caller authorized */
+    bool tls_ready = c->u ? c->up_connected && c->tls : true;
+    bool plain_ready = c->u ? true : c->secure;
+    bool want_tls = !c->draining && tls_ready && !c->eof_tls && !c->full_plain && !(held && !c->u);
+    bool want_plain =
+        !c->draining && plain_ready && !c->eof_plain && !c->full_tls && !(held && c->u);
+    set_reading(c, tls_side(c), &c->rd_tls, want_tls);
+    set_reading(c, plain_side(c), &c->rd_plain, want_plain);
 }
+
+/* Truncated: read no more, write what is queued, then close. */
+static void conn_finish(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->draining = true;
+    sync_reads(c);
+    if (!c->nreq)
+        conn_close(c);
+}
+
+static void ends(struct conn *c);
 
 static void written(struct conn *c, bool to_up, size_t n, int status)
 {
+    c->nreq--;
     if (to_up)
         c->pend_up -= n;
     else
@@ -516,11 +556,12 @@ static void written(struct conn *c, bool to_up, size_t n, int status)
         return;
     }
     if (c->draining) {
-        if (!c->pend_up && !c->pend_down)
+        if (!c->nreq)
             conn_close(c);
         return;
     }
-    pause_check(c);
+    sync_reads(c);
+    ends(c);
 }
 
 static void on_plain_written(uv_write_t *req, int status)
@@ -537,30 +578,45 @@ static void tls_written(void *arg, int status)
     cn_free(w);
 }
 
-/* Plaintext to the plain side (copied). */
+/* Plaintext to the plain side: what the kernel takes now is written from
+ * p, only the rest is copied and queued. */
 static int send_plain(struct conn *c, const char *p, size_t n)
 {
-    struct wr *w = cn_malloc(sizeof(*w) + n);
+    uv_stream_t *s = plain_side(c);
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    size_t took = 0;
+    if (!uv_stream_get_write_queue_size(s)) {
+        int k = uv_try_write(s, &b, 1);
+        if (k > 0)
+            took = (size_t)k;
+        else if (k != UV_EAGAIN)
+            return CN_EIO;
+    }
+    if (took == n)
+        return 0;
+    struct wr *w = cn_malloc(sizeof(*w) + n - took);
     if (!w)
         return CN_ENOMEM;
     w->c = c;
     w->to_up = !c->u;
-    w->n = n;
-    memcpy(w->data, p, n);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    if (uv_write(&w->req, plain_side(c), &b, 1, on_plain_written)) {
+    w->n = n - took;
+    memcpy(w->data, p + took, w->n);
+    b = uv_buf_init(w->data, (unsigned)w->n);
+    if (uv_write(&w->req, s, &b, 1, on_plain_written)) {
         cn_free(w);
         return CN_EIO;
     }
+    c->nreq++;
     if (w->to_up)
-        c->pend_up += n;
+        c->pend_up += w->n;
     else
-        c->pend_down += n;
-    pause_check(c);
+        c->pend_down += w->n;
+    sync_reads(c);
     return 0;
 }
 
-/* Plaintext to the TLS side, encrypted. */
+/* Plaintext to the TLS side, encrypted (tls_conn_send: written from the
+ * records' buffer, the rest queued). */
 static int send_tls(struct conn *c, const char *p, size_t n)
 {
     struct wr *w = cn_malloc(sizeof(*w));
@@ -568,36 +624,81 @@ static int send_tls(struct conn *c, const char *p, size_t n)
         return CN_ENOMEM;
     w->c = c;
     w->to_up = c->u != NULL;
-    w->n = n;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    if (tls_conn_write(c->tls, tls_side(c), &b, 1, tls_written, w)) {
+    size_t queued = 0;
+    if (tls_conn_send(c->tls, tls_side(c), p, n, tls_written, w, &queued)) {
         cn_free(w);
         return CN_EIO;
     }
+    if (!queued) {
+        cn_free(w);
+        return 0;
+    }
+    w->n = queued;
+    c->nreq++;
     if (w->to_up)
-        c->pend_up += n;
+        c->pend_up += queued;
     else
-        c->pend_down += n;
-    pause_check(c);
+        c->pend_down += queued;
+    sync_reads(c);
     return 0;
 }
 
-static void hold_check(struct conn *c, uv_stream_t *from);
+/* Carry each direction's end to the other socket once both sides are
+ * ready; close when both ended and every request is done. */
+static void ends(struct conn *c)
+{
+    if (c->closing || c->draining || !c->secure)
+        return;
+    if (c->eof_plain && !c->notified) {
+        c->notified = true;
+        struct wr *w = cn_malloc(sizeof(*w));
+        if (!w) {
+            conn_close(c);
+            return;
+        }
+        w->c = c;
+        w->to_up = c->u != NULL;
+        w->n = 0;
+        /* the alert, then an empty write whose completion says it is out */
+        tls_conn_close_notify(c->tls, tls_side(c));
+        if (tls_conn_write(c->tls, tls_side(c), NULL, 0, tls_written, w)) {
+            cn_free(w);
+            conn_close(c);
+            return;
+        }
+        c->nreq++;
+    }
+    if (c->eof_tls && !c->shut) {
+        c->shut = true;
+        c->sreq.data = c;
+        if (uv_shutdown(&c->sreq, plain_side(c), on_shutdown)) {
+            conn_close(c);
+            return;
+        }
+        c->nreq++;
+    }
+    if (c->notified && c->shut && !c->nreq)
+        conn_close(c);
+}
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+    struct conn *c = r->data;
+    c->nreq--;
+    if (status) {
+        conn_close(c);
+        return;
+    }
+    ends(c);
+}
 
 /* Decrypted bytes: to the plain side once it is ready, else held. */
 static int on_plain(void *arg, const char *p, size_t n)
 {
     struct conn *c = arg;
     /* public side: held until the application is dialed (after authorizing) */
-    if (!c->u && (!c->up_connected || c->hold.len)) {
-        if (!cn_buf_append(&c->hold, p, n)) {
-            hold_check(c, tls_side(c));
-            return 0;
-        }
-        conn_close(c);
-        return 1;
-    }
-    if (cn_buf_append(&c->batch, p, n)) {
+    struct cn_buf *to = !c->u && !c->secure ? &c->hold : &c->batch;
+    if (cn_buf_append(to, p, n)) {
         conn_close(c);
         return 1;
     }
@@ -605,17 +706,6 @@ static int on_plain(void *arg, const char *p, size_t n)
 }
 
 static void secured(struct conn *c);
-
-/* Bytes held while the other side is not ready: past HIGH_WATER the side
- * they come from stops being read until flow() (bounded memory per caller). */
-static void hold_check(struct conn *c, uv_stream_t *from)
-{
-    bool *paused = from == (uv_stream_t *)&c->down ? &c->paused_down : &c->paused_up;
-    if (c->hold.len > HIGH_WATER && !*paused && !c->closing) {
-        uv_read_stop(from);
-        *paused = true;
-    }
-}
 
 /* Ciphertext from the TLS side. */
 static void tls_input(struct conn *c, const char *p, size_t n)
@@ -639,8 +729,8 @@ static void tls_input(struct conn *c, const char *p, size_t n)
         }
     }
     if (rc == CN_ESHUTDOWN) { /* close_notify: what came before it is on its way */
-        conn_finish(c);
-        return;
+        c->eof_tls = true;
+        rc = 0;
     }
     if (rc) {
         if (rc == CN_EPROTO)
@@ -649,35 +739,46 @@ static void tls_input(struct conn *c, const char *p, size_t n)
         return;
     }
     if (!was && tls_conn_ready(c->tls))
-        secured(c);
+        secured(c); /* (the handshake's last flight may carry data and a close_notify) */
+    sync_reads(c);
+    ends(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
-    if (n > 0 && !c->closing) {
-        if (s == tls_side(c)) {
+    if (c->closing)
+        return;
+    bool tls = s == tls_side(c);
+    if (n > 0) {
+        if (tls) {
             tls_input(c, b->base, (size_t)n);
-        } else if (!c->secure || c->hold.len) {
+        } else if (!c->secure) {
             /* the caller spoke before the other side is ready */
             if (cn_buf_append(&c->hold, b->base, (size_t)n))
                 conn_close(c);
             else
-                hold_check(c, s);
+                sync_reads(c);
         } else if (send_tls(c, b->base, (size_t)n)) { /* the plain side's bytes go out encrypted */
             conn_close(c);
         }
+    } else if (n == UV_EOF && !tls) {
+        c->eof_plain = true; /* our close_notify follows what was read */
+        sync_reads(c);
+        ends(c);
+    } else if (n == UV_EOF && c->eof_tls) {
+        sync_reads(c); /* the TCP end after the close_notify */
     } else if (n == UV_EOF) {
-        conn_finish(c); /* the whole connection ends once queued bytes are out */
+        conn_finish(c); /* no close_notify: truncated */
     } else if (n < 0) {
         conn_close(c);
     }
-    cn_free(b->base);
 }
 
 /* Held bytes go out; both directions flow. */
 static void flow(struct conn *c)
 {
+    c->secure = true;
     if (c->hold.len) {
         int rc = c->u ? send_tls(c, c->hold.p, c->hold.len) : send_plain(c, c->hold.p, c->hold.len);
         cn_buf_free(&c->hold);
@@ -686,19 +787,8 @@ static void flow(struct conn *c)
             return;
         }
     }
-    c->secure = true;
-    /* the caller's side, if hold_check paused it, reads again (both on the
-     * public side, TLS, and on an upstream's, plain, it is `down`) */
-    if (c->paused_down) {
-        c->paused_down = false;
-        if (uv_read_start((uv_stream_t *)&c->down, alloc_cb, on_read)) {
-            conn_close(c);
-            return;
-        }
-    }
-    /* the upstream side reads its caller from the start (into the hold) */
-    if (!c->u && uv_read_start(plain_side(c), alloc_cb, on_read))
-        conn_close(c);
+    sync_reads(c);
+    ends(c); /* an end that came while the other side was not ready */
 }
 
 /* ---- the public side: authorization ------------------------------------------------------ */
@@ -823,6 +913,12 @@ static void secured(struct conn *c)
         conn_close(c);
         return;
     }
+    const char *ver, *cipher;
+    tls_conn_params(c->tls, &ver, &cipher);
+    if (!c->px->params_logged) /* once: every connection negotiates the same */
+        cn_info("proxy", "%s connection with %s: %s %s", c->u ? "upstream" : "inbound", c->peer,
+                ver, cipher);
+    c->px->params_logged = true;
     if (c->u) {
         /* the server must be the service we meant to reach */
         if (strcmp(id.service, c->u->o.name) != 0) {
@@ -877,9 +973,10 @@ static void on_public(uv_stream_t *l, int status)
     struct conn *c = conn_accept(px, l, NULL);
     if (!c)
         return;
-    if (!(c->tls = tls_conn_new(c->ctx, true, true, NULL)) ||
-        uv_read_start((uv_stream_t *)&c->down, alloc_cb, on_read))
+    if (!(c->tls = tls_conn_new(c->ctx, true, true, NULL)))
         conn_close(c);
+    else
+        sync_reads(c);
 }
 
 static void on_upstream_connect(uv_connect_t *r, int status)
@@ -895,11 +992,11 @@ static void on_upstream_connect(uv_connect_t *r, int status)
     }
     c->up_connected = true;
     uv_tcp_nodelay(&c->up, 1);
-    if (!(c->tls = tls_conn_new(c->ctx, false, true, NULL)) ||
-        uv_read_start((uv_stream_t *)&c->up, alloc_cb, on_read)) {
+    if (!(c->tls = tls_conn_new(c->ctx, false, true, NULL))) {
         conn_close(c);
         return;
     }
+    sync_reads(c);
     tls_input(c, NULL, 0); /* ClientHello */
 }
 
@@ -957,9 +1054,10 @@ static void on_local(uv_stream_t *l, int status)
     c->up_open = true;
     c->handles++;
     c->creq.data = c;
-    if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&sa, on_upstream_connect) ||
-        uv_read_start((uv_stream_t *)&c->down, alloc_cb, on_read))
+    if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&sa, on_upstream_connect))
         conn_close(c);
+    else
+        sync_reads(c); /* the caller's first bytes go to the hold */
 }
 
 static int listen_on(struct px *px, uv_tcp_t *t, const char *addr, uv_connection_cb cb, void *data)

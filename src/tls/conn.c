@@ -4,21 +4,27 @@
  * gets plaintext back from tls_conn_read; whatever OpenSSL produces
  * (records, handshake messages, alerts) is drained from the write BIO right
  * after the call that produced it and written with one uv_write, so the
- * order of uv_writes is the order of the records on the wire. A memory BIO
- * grows as needed, so SSL_write never asks to be retried. */
+ * order of uv_writes is the order of the records on the wire. The network
+ * side is a memory BIO for input and, for output, a sink BIO appending to
+ * a buffer the connection owns (written from directly, emptied by
+ * resetting its length); both grow as needed, so SSL_write never asks to
+ * be retried. */
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "tls/tls.h"
 
 struct tls_conn {
     SSL *ssl;
-    BIO *rbio, *wbio; /* network -> SSL, SSL -> network (owned by ssl) */
+    BIO *rbio, *wbio;  /* network -> SSL, SSL -> network (owned by ssl) */
+    struct cn_buf out; /* what wbio was given and is not yet written */
+    bool out_failed;   /* an append to out failed (out of memory) */
 };
 
 struct tls_write {
@@ -35,6 +41,66 @@ static bool is_ip(const char *h)
     return !uv_ip4_addr(h, 0, &a4) || !uv_ip6_addr(h, 0, &a6);
 }
 
+/* ---- the output sink: a BIO whose writes append to tls_conn.out ---- */
+
+static int sink_write(BIO *b, const char *p, int n)
+{
+    struct tls_conn *t = BIO_get_data(b);
+    if (n <= 0)
+        return 0;
+    if (cn_buf_append(&t->out, p, (size_t)n)) {
+        t->out_failed = true;
+        return -1;
+    }
+    return n;
+}
+
+static long sink_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    struct tls_conn *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+        return (long)t->out.len;
+    default:
+        return 0;
+    }
+}
+
+static int sink_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *sink_method;
+
+static void sink_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cairn tls out");
+    if (m && BIO_meth_set_write(m, sink_write) == 1 && BIO_meth_set_ctrl(m, sink_ctrl) == 1 &&
+        BIO_meth_set_create(m, sink_create) == 1) {
+        sink_method = m;
+        return;
+    }
+    BIO_meth_free(m);
+}
+
+static BIO *sink_new(struct tls_conn *t)
+{
+    static CRYPTO_ONCE once = CRYPTO_ONCE_STATIC_INIT;
+    if (!CRYPTO_THREAD_run_once(&once, sink_method_make) || !sink_method)
+        return NULL;
+    BIO *b = BIO_new(sink_method);
+    if (b)
+        BIO_set_data(b, t);
+    return b;
+}
+
 struct tls_conn *tls_conn_new(SSL_CTX *ctx, bool server, bool verify, const char *verify_name)
 {
     struct tls_conn *t = cn_calloc(1, sizeof(*t));
@@ -42,7 +108,7 @@ struct tls_conn *tls_conn_new(SSL_CTX *ctx, bool server, bool verify, const char
         return NULL;
     t->ssl = SSL_new(ctx);
     t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = BIO_new(BIO_s_mem());
+    t->wbio = sink_new(t);
     if (!t->ssl || !t->rbio || !t->wbio) {
         BIO_free(t->rbio);
         BIO_free(t->wbio);
@@ -76,6 +142,7 @@ void tls_conn_free(struct tls_conn *t)
     if (!t)
         return;
     SSL_free(t->ssl); /* frees both BIOs */
+    cn_buf_free(&t->out);
     cn_free(t);
 }
 
@@ -99,24 +166,37 @@ static void on_written(uv_write_t *req, int status)
     cn_free(w);
 }
 
-/* Write what OpenSSL queued in its network BIO. */
-static int drain(struct tls_conn *t, uv_stream_t *st, void (*done)(void *, int), void *arg)
+/* Write what OpenSSL queued in its network BIO, from `skip` on (the
+ * bytes before it were written already). */
+static int drain_from(struct tls_conn *t, size_t skip, uv_stream_t *st, void (*done)(void *, int),
+                      void *arg)
 {
-    size_t n = BIO_ctrl_pending(t->wbio);
-    if (!n && !done)
+    if (t->out_failed)
+        return CN_ENOMEM;
+    size_t n = t->out.len - skip;
+    if (!n && !done) {
+        cn_buf_reset(&t->out);
         return 0; /* with a callback, even nothing is written: it runs later, never now */
+    }
     struct tls_write *w = cn_malloc(sizeof(*w) + n);
     if (!w)
         return CN_ENOMEM;
-    int got = BIO_read(t->wbio, w->data, (int)n);
+    if (n)
+        memcpy(w->data, t->out.p + skip, n);
+    cn_buf_reset(&t->out);
     w->done = done;
     w->arg = arg;
-    uv_buf_t b = uv_buf_init(w->data, got > 0 ? (unsigned)got : 0);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
     if (uv_write(&w->req, st, &b, 1, on_written) != 0) {
         cn_free(w);
         return CN_EIO;
     }
     return 0;
+}
+
+static int drain(struct tls_conn *t, uv_stream_t *st, void (*done)(void *, int), void *arg)
+{
+    return drain_from(t, 0, st, done, arg);
 }
 
 static void fail_reason(struct tls_conn *t, int e, char *err, size_t errcap)
@@ -210,9 +290,47 @@ int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, un
     return drain(t, st, done, arg);
 }
 
+int tls_conn_send(struct tls_conn *t, uv_stream_t *st, const char *p, size_t n,
+                  void (*done)(void *arg, int status), void *arg, size_t *queued)
+{
+    *queued = 0;
+    for (size_t off = 0; off < n;) { /* SSL_write takes an int */
+        int k = n - off > (1u << 30) ? 1 << 30 : (int)(n - off);
+        if (SSL_write(t->ssl, p + off, k) != k) {
+            ERR_clear_error();
+            return CN_EIO;
+        }
+        off += (size_t)k;
+    }
+    if (t->out_failed)
+        return CN_ENOMEM;
+    if (!t->out.len)
+        return 0;
+    size_t took = 0;
+    if (!uv_stream_get_write_queue_size(st)) { /* else it would pass what is queued */
+        uv_buf_t b = uv_buf_init(t->out.p, (unsigned)t->out.len);
+        int k = uv_try_write(st, &b, 1);
+        if (k > 0)
+            took = (size_t)k;
+        else if (k != UV_EAGAIN && k != UV_ENOSYS)
+            return CN_EIO;
+    }
+    if (took == t->out.len) {
+        cn_buf_reset(&t->out);
+        return 0;
+    }
+    size_t rest = t->out.len - took;
+    int rc = drain_from(t, took, st, done, arg);
+    if (!rc)
+        *queued = rest;
+    return rc;
+}
+
 void tls_conn_idle(struct tls_conn *t)
 {
     SSL_free_buffers(t->ssl); /* refuses (harmlessly) while records are pending */
+    if (!t->out.len)
+        cn_buf_free(&t->out);
 }
 
 void tls_conn_close_notify(struct tls_conn *t, uv_stream_t *st)
@@ -220,6 +338,13 @@ void tls_conn_close_notify(struct tls_conn *t, uv_stream_t *st)
     if (SSL_is_init_finished(t->ssl) && SSL_shutdown(t->ssl) >= 0)
         drain(t, st, NULL, NULL);
     ERR_clear_error();
+}
+
+void tls_conn_params(const struct tls_conn *t, const char **version, const char **cipher)
+{
+    *version = SSL_get_version(t->ssl);
+    const char *n = SSL_get_cipher_name(t->ssl);
+    *cipher = n ? n : "(none)";
 }
 
 bool tls_conn_peer_has_name(const struct tls_conn *t, const char *name)

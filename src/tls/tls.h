@@ -84,6 +84,15 @@ bool tls_conn_ready(const struct tls_conn *t); /* handshake done */
 int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, unsigned nbufs,
                    void (*done)(void *arg, int status), void *arg);
 
+/* Encrypt n bytes and write the records: what the kernel takes at once is
+ * written from the connection's own buffer (no copy), the rest is copied
+ * and queued with one uv_write whose completion runs `done` (status as for
+ * tls_conn_write). *queued is the number of bytes queued: `done` runs
+ * later if and only if it is not 0. Returns 0, or CN_EIO / CN_ENOMEM
+ * (nothing queued, done not called). */
+int tls_conn_send(struct tls_conn *t, uv_stream_t *st, const char *p, size_t n,
+                  void (*done)(void *arg, int status), void *arg, size_t *queued);
+
 /* A connection that will be quiet for a while (a parked blocking query):
  * give back OpenSSL's record buffers (about 34 KiB; allocated again on the
  * next record). Buffers are kept between records otherwise, for keep-alive
@@ -92,6 +101,9 @@ void tls_conn_idle(struct tls_conn *t);
 
 /* Queue a close_notify alert (written to st). */
 void tls_conn_close_notify(struct tls_conn *t, uv_stream_t *st);
+
+/* The negotiated protocol and cipher suite ("TLSv1.3", "TLS_AES_128_GCM_SHA256"). */
+void tls_conn_params(const struct tls_conn *t, const char **version, const char **cipher);
 
 /* The first URI SAN of the peer certificate (Connect: its SPIFFE ID) into
  * out. 0, or CN_ENOTFOUND (no certificate, no URI SAN, or it does not fit). */

@@ -6,6 +6,7 @@ valid certificate refused (plain TLS, a certificate of another CA), a CA root
 rotation while a connection stays open, and the proxies serving on while
 their agent restarts."""
 
+import hashlib
 import json
 import os
 import signal
@@ -321,3 +322,107 @@ def test_flag_mode_and_server_that_closes(mesh):
         srv.close()
     assert rcs == [0, 0], (side.text()[-2000:], tester.text()[-2000:])
     assert "Sanitizer" not in side.text() + tester.text()
+
+
+def test_half_close_carried_both_ways(mesh):
+    """TCP half-close through both proxies. The echo application: the caller
+    sends 2 MiB and shuts its write side; every echoed byte still reaches
+    it, then EOF. A second application reads to EOF before answering
+    (request, shutdown(SHUT_WR), the whole answer), and, in the other
+    order, answers, shuts its own write side down and keeps reading what
+    the caller sends after that."""
+    data = os.urandom(2 << 20)
+    with socket.create_connection(("127.0.0.1", mesh.up), timeout=30) as s:
+        got = bytearray()
+
+        def reader():
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    return
+                got.extend(d)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        t.join(60)
+        assert not t.is_alive()
+        assert bytes(got) == data
+
+    a = mesh.agent
+    answer = os.urandom(1 << 20)
+    seen = {}
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+
+    def read_to_eof(c):
+        b = bytearray()
+        while True:
+            d = c.recv(65536)
+            if not d:
+                return bytes(b)
+            b += d
+
+    def app():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                mode = c.recv(1)
+                if mode == b"A":  # the whole request, then the answer
+                    req = read_to_eof(c)
+                    c.sendall(hashlib.sha256(req).digest() + answer)
+                elif mode == b"B":  # the answer and our end first, then the request
+                    c.sendall(answer)
+                    c.shutdown(socket.SHUT_WR)
+                    seen["B"] = hashlib.sha256(read_to_eof(c)).digest()
+
+    threading.Thread(target=app, daemon=True).start()
+    hp, up2 = free_port(), free_port()
+    r = a.put_json("/v1/agent/service/register", {
+        "Name": "halfclose", "ID": "halfclose1", "Port": srv.getsockname()[1],
+        "Connect": {"SidecarService": {
+            "Port": hp, "Proxy": {"Config": {"bind_address": "127.0.0.1"}},
+            "Checks": [{"Name": "listening", "TCP": "127.0.0.1:%d" % hp, "Interval": "1s"}]}}})
+    assert r.status_code == 200, r.text
+    side = Proxy(mesh.wd, "halfclose-proxy", a, "-sidecar-for=halfclose1")
+    caller = Proxy(mesh.wd, "hccaller-proxy", a, "-service=hccaller",
+                   "-upstream=halfclose:%d" % up2)
+    side.start()
+    caller.start()
+    req = os.urandom(3 << 20)
+
+    def ask():
+        try:
+            with socket.create_connection(("127.0.0.1", up2), timeout=10) as s:
+                s.sendall(b"A" + req)
+                s.shutdown(socket.SHUT_WR)
+                return read_to_eof(s)
+        except OSError:
+            return None
+
+    try:
+        # the first call may find no healthy instance yet (refused, None)
+        wait_until(lambda: ask() is not None, timeout=60, what="the half-close path up")
+        assert ask() == hashlib.sha256(req).digest() + answer
+        # the other order: the application's end first, the caller keeps sending
+        with socket.create_connection(("127.0.0.1", up2), timeout=30) as s:
+            s.sendall(b"B")
+            assert read_to_eof(s) == answer
+            s.sendall(req)
+            s.shutdown(socket.SHUT_WR)
+            # our end reaches the application through both proxies; then
+            # both directions are over and the proxies close the connection
+            wait_until(lambda: seen.get("B") is not None, timeout=30,
+                       what="the application read the caller's bytes to EOF")
+            assert seen["B"] == hashlib.sha256(req).digest()
+            assert s.recv(10) == b""
+    finally:
+        rcs = [side.stop(), caller.stop()]
+        srv.close()
+    assert rcs == [0, 0], (side.text()[-2000:], caller.text()[-2000:])
+    assert "Sanitizer" not in side.text() + caller.text()

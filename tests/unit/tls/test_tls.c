@@ -16,7 +16,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "base/buf.h"
 #include "base/err.h"
+#include "base/mem.h"
 #include "tls/tls.h"
 
 static char dir[64];
@@ -321,12 +323,122 @@ static void test_mutual_tls(void **state)
     SSL_CTX_free(s);
 }
 
+/* ---- tls_conn_send: what the kernel takes is written at once, the rest queued ---- */
+
+struct peer {
+    uv_pipe_t pipe;
+    struct tls_conn *t;
+    struct cn_buf got;
+    struct peer *other;
+    const char *big;
+    size_t big_len, want;
+    size_t queued_small, queued_big;
+    int done_calls, done_status, rc;
+    bool sent;
+};
+
+static void send_done(void *arg, int status)
+{
+    struct peer *p = arg;
+    p->done_calls++;
+    p->done_status = status;
+}
+
+static int peer_plain(void *arg, const char *b, size_t n)
+{
+    struct peer *p = arg;
+    assert_int_equal(cn_buf_append(&p->got, b, n), 0);
+    return 0;
+}
+
+static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct peer *p = s->data;
+    char err[256];
+    if (n < 0) {
+        p->rc = CN_EIO;
+        uv_read_stop(s);
+        return;
+    }
+    if (!n)
+        return;
+    assert_int_equal(tls_conn_input(p->t, b->base, (size_t)n), 0);
+    p->rc = tls_conn_read(p->t, s, peer_plain, p, err, sizeof(err));
+    assert_int_equal(p->rc, 0);
+    if (p->big && tls_conn_ready(p->t) && !p->sent) {
+        p->sent = true;
+        /* a small write into an empty socket buffer: all taken, nothing queued */
+        assert_int_equal(tls_conn_send(p->t, s, "hello", 5, send_done, p, &p->queued_small), 0);
+        /* more than the socket buffer holds: the rest is queued */
+        assert_int_equal(tls_conn_send(p->t, s, p->big, p->big_len, send_done, p, &p->queued_big),
+                         0);
+    }
+    if (p->want && p->got.len >= p->want) {
+        uv_read_stop(s);
+        uv_read_stop((uv_stream_t *)&p->other->pipe);
+    }
+}
+
+static void test_send_writes_then_queues(void **state)
+{
+    (void)state;
+    SSL_CTX *sctx = ctx("a", "server", true), *cctx = ctx("a", "client", false);
+    size_t big_len = 8u << 20;
+    char *big = cn_malloc(big_len);
+    assert_non_null(big);
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (char)(i * 7 + i / 4096);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    struct peer srv = {.want = 5 + big_len}, cli = {.big = big, .big_len = big_len};
+    struct peer *ps[2] = {&srv, &cli};
+    srv.other = &cli;
+    cli.other = &srv;
+    for (int i = 0; i < 2; i++) {
+        uv_pipe_init(&loop, &ps[i]->pipe, 0);
+        uv_pipe_open(&ps[i]->pipe, fds[i]);
+        ps[i]->pipe.data = ps[i];
+        ps[i]->t = i == 0 ? tls_conn_new(sctx, true, false, NULL)
+                          : tls_conn_new(cctx, false, true, "server.dc1.consul");
+        assert_non_null(ps[i]->t);
+        uv_read_start((uv_stream_t *)&ps[i]->pipe, alloc_cb, peer_read);
+    }
+    char err[256];
+    assert_int_equal(
+        tls_conn_read(cli.t, (uv_stream_t *)&cli.pipe, peer_plain, &cli, err, sizeof(err)),
+        0); /* ClientHello */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_true(cli.sent);
+    assert_int_equal(cli.queued_small, 0);
+    assert_true(cli.queued_big > 0 && cli.queued_big < big_len + (big_len >> 5));
+    /* done ran once, for the queued rest, and only once it was written */
+    assert_int_equal(cli.done_calls, 1);
+    assert_int_equal(cli.done_status, 0);
+    assert_int_equal(srv.got.len, 5 + big_len);
+    assert_memory_equal(srv.got.p, "hello", 5);
+    assert_memory_equal(srv.got.p + 5, big, big_len);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *)&ps[i]->pipe, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    for (int i = 0; i < 2; i++) {
+        tls_conn_free(ps[i]->t);
+        cn_buf_free(&ps[i]->got);
+    }
+    cn_free(big);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_certificates),
         cmocka_unit_test(test_ctx_errors),
         cmocka_unit_test(test_mutual_tls),
+        cmocka_unit_test(test_send_writes_then_queues),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
