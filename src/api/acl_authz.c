@@ -920,12 +920,23 @@ static void propose(struct api_acl *m, struct cn_buf *cmd)
 
 struct expired {
     int64_t now;
+    bool local_only; /* a secondary: global tokens expire in the primary */
     const struct state_acl *hit;
 };
+static bool is_local_token(const struct state_acl *v)
+{
+    struct json_object *o = cn_json_parse((const char *)v->def, v->def_len, NULL, 0);
+    int local = 0;
+    if (o)
+        cn_json_get_bool(o, "Local", &local);
+    json_object_put(o);
+    return local != 0;
+}
 static int expired_cb(void *arg, const struct state_acl *v)
 {
     struct expired *e = arg;
-    if (v->expires_unix_ns && v->expires_unix_ns <= e->now) {
+    if (v->expires_unix_ns && v->expires_unix_ns <= e->now &&
+        (!e->local_only || is_local_token(v))) {
         e->hit = v;
         return 1;
     }
@@ -940,7 +951,11 @@ static void upkeep(struct api_acl *m)
     struct state *st = srv_state(a->srv);
     struct cn_buf cmd = CN_BUF_INIT;
     int which = -1;
-    if (!state_acl_get(st, STATE_ACL_POLICY, API_ACL_GM_ID))
+    /* A secondary datacenter gets the builtins (and the initial management
+     * token) from the primary through replication. */
+    if (api__acl_secondary(a))
+        ;
+    else if (!state_acl_get(st, STATE_ACL_POLICY, API_ACL_GM_ID))
         which = 0;
     else if (!state_acl_get(st, STATE_ACL_TOKEN, API_ACL_ANON_ID))
         which = 1;
@@ -953,7 +968,7 @@ static void upkeep(struct api_acl *m)
         cn_buf_free(&cmd);
         return;
     }
-    struct expired e = {now_unix_ns(), NULL};
+    struct expired e = {now_unix_ns(), api__acl_secondary(a), NULL};
     state_acl_foreach(st, STATE_ACL_TOKEN, expired_cb, &e);
     if (e.hit) {
         if (!state_cmd_acl_delete(&cmd, STATE_ACL_TOKEN, e.hit->id))
@@ -1067,6 +1082,8 @@ int api__acl_set_agent_token(struct api *a, const char *type, const char *tok)
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
+static void free_acl(struct api_acl *m);
+
 int api__acl_new(struct api *a)
 {
     const struct api_acl_config *cfg = &a->cfg.acl;
@@ -1095,6 +1112,11 @@ int api__acl_new(struct api *a)
     m->max_ttl = cfg->token_max_ttl_ns ? cfg->token_max_ttl_ns : 24LL * 3600 * 1000000000LL;
     load_persisted(m);
     a->acl = m;
+    if (api__acl_repl_new(a, cfg)) {
+        a->acl = NULL;
+        free_acl(m);
+        return CN_ENOMEM;
+    }
     if (a->loop) {
         uv_timer_init(a->loop, &m->timer);
         m->timer.data = m;
@@ -1129,6 +1151,7 @@ void api__acl_stop(struct api *a)
     struct api_acl *m = a->acl;
     if (!m)
         return;
+    api__acl_repl_stop(a);
     a->acl = NULL;
     while (m->fetches) { /* before the server closes */
         struct fetch *f = m->fetches;

@@ -1,0 +1,239 @@
+"""ACL replication between datacenters (Consul's primary_datacenter,
+acl.enable_token_replication, acl.tokens.replication, /v1/acl/replication).
+
+Two servers on loopback, dc1 the primary and dc2 a secondary, joined in the
+WAN pool. Every wait is on observable state: dc2's ReplicatedIndex reaching
+dc1's ACL index (X-Consul-Index of an ACL listing), a status field, a
+token's answer."""
+
+import os
+import signal
+
+import pytest
+import requests
+
+from conftest import Agent, assert_no_sanitizer_reports, index_of, wait_until
+from test_wan import FAST_WAN, wait_wan
+
+MGMT = "5b1f0e2c-1111-4a3b-9c2d-0123456789ab"
+
+
+def conf(path, extra):
+    with open(path, "w") as f:
+        f.write(FAST_WAN + extra)
+    return path
+
+
+class MgmtAgent(Agent):
+    """Its own HTTP session carries the management token."""
+
+    def _spawn(self):
+        super()._spawn()
+        self.http.headers["X-Consul-Token"] = MGMT
+
+
+def tok(secret):
+    return {"X-Consul-Token": secret}
+
+
+def status(a):
+    r = requests.get(a.url("/v1/acl/replication"), timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def acl_index(a):
+    """The primary's ACL table index (what a secondary's copy must reach)."""
+    r = a.get("/v1/acl/policies")
+    assert r.status_code == 200, r.text
+    return index_of(r)
+
+
+def wait_replicated(primary, secondary, what):
+    want = acl_index(primary)
+    wait_until(lambda: status(secondary)["ReplicatedIndex"] >= want, timeout=60,
+               what="dc2 to replicate dc1's ACL index %d (%s)" % (want, what))
+
+
+def start_feds(workdir, made):
+    d = str(workdir)
+    c1 = conf(os.path.join(d, "dc1.hcl"),
+              'primary_datacenter = "dc1"\n'
+              'acl {\n  enabled = true\n  default_policy = "deny"\n'
+              '  tokens {\n    initial_management = "%s"\n    agent = "%s"\n  }\n}\n'
+              % (MGMT, MGMT))
+    a1 = MgmtAgent(workdir, name="r1", extra_args=["-config-file=" + c1])
+    made.append(a1)
+    a1.start()
+    wait_until(lambda: a1.get("/v1/acl/policy/00000000-0000-0000-0000-000000000001")
+               .status_code == 200, what="dc1's builtin ACL objects")
+    c2 = conf(os.path.join(d, "dc2.hcl"),
+              'acl {\n  enabled = true\n  default_policy = "deny"\n'
+              '  enable_token_replication = true\n'
+              '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n' % (MGMT, MGMT))
+    a2 = MgmtAgent(workdir, name="r2", extra_args=[
+        "-datacenter=dc2", "-primary-datacenter=dc1", "-config-file=" + c2,
+        "-join-wan=127.0.0.1:%d" % a1.serf_wan_port])
+    made.append(a2)
+    # dc2 knows no token before its first replication: readiness is its
+    # leader, then the replicated management token.
+    a2.start(wait=False)
+    wait_until(lambda: a2.proc.poll() is None and _leader(a2), timeout=60,
+               what="dc2's leader")
+    # (the WAN pool is asked with the management token, dc2's once replicated)
+    wait_replicated(a1, a2, "the first round")
+    wait_wan([a1, a2], {"r1.dc1", "r2.dc2"})
+    return a1, a2
+
+
+def _leader(a):
+    try:
+        r = requests.get(a.url("/v1/status/leader"), timeout=5)
+        return r.status_code == 200 and bool(r.json())
+    except (requests.RequestException, ValueError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def feds(tmp_path_factory):
+    made = []
+    try:
+        yield start_feds(tmp_path_factory.mktemp("aclrepl"), made)
+    finally:
+        for a in made:
+            a.close()
+        assert_no_sanitizer_reports(made)
+
+
+def mkpolicy(a, name, rules):
+    r = a.put_json("/v1/acl/policy", {"Name": name, "Rules": rules})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def mktoken(a, policy, local=False):
+    r = a.put_json("/v1/acl/token", {"Description": "t", "Local": local,
+                                      "Policies": [{"Name": policy}]})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def kv_put(a, key, secret):
+    return requests.put(a.url("/v1/kv/" + key), data=b"v", headers=tok(secret), timeout=30)
+
+
+def test_status_of_both_datacenters(feds):
+    a1, a2 = feds
+    s1 = status(a1)
+    assert s1["Enabled"] is False and s1["Running"] is False
+    s2 = status(a2)
+    assert s2["Enabled"] is True and s2["Running"] is True
+    assert s2["SourceDatacenter"] == "dc1" and s2["ReplicationType"] == "tokens"
+    assert s2["ReplicatedIndex"] >= 1
+    assert s2["ReplicatedRoleIndex"] == s2["ReplicatedIndex"]
+    assert s2["ReplicatedTokenIndex"] == s2["ReplicatedIndex"]
+    assert not s2["LastSuccess"].startswith("0001-")
+    assert set(s2) == {"Enabled", "Running", "SourceDatacenter", "ReplicationType",
+                       "ReplicatedIndex", "ReplicatedRoleIndex", "ReplicatedTokenIndex",
+                       "LastSuccess", "LastError", "LastErrorMessage"}
+    # the builtins came from the primary: the same IDs and the same
+    # management token
+    r = a2.get("/v1/acl/token/self")
+    assert r.status_code == 200, r.text
+    assert r.json()["AccessorID"] == a1.get("/v1/acl/token/self").json()["AccessorID"]
+
+
+def test_policy_and_global_token_work_in_dc2_until_deleted(feds):
+    a1, a2 = feds
+    mkpolicy(a1, "app-w", 'key_prefix "app/" { policy = "write" }')
+    t = mktoken(a1, "app-w")
+    wait_replicated(a1, a2, "a policy and a token")
+    r = a2.get("/v1/acl/policy/name/app-w")
+    assert r.status_code == 200, r.text
+    assert "app/" in r.json()["Rules"]
+    assert kv_put(a2, "app/x", t["SecretID"]).status_code == 200
+    r = kv_put(a2, "other/x", t["SecretID"])
+    assert r.status_code == 403 and "Permission denied" in r.text
+    # deleted in dc1: unknown in dc2 once replicated
+    r = a1.request("DELETE", "/v1/acl/token/" + t["AccessorID"])
+    assert r.status_code == 200, r.text
+    wait_replicated(a1, a2, "a token's deletion")
+    r = kv_put(a2, "app/y", t["SecretID"])
+    assert r.status_code == 403 and "ACL not found" in r.text
+    assert a2.get("/v1/acl/token/" + t["AccessorID"]).status_code != 200
+
+
+def test_local_token_stays_in_its_datacenter(feds):
+    a1, a2 = feds
+    mkpolicy(a1, "loc-w", 'key_prefix "loc/" { policy = "write" }')
+    wait_replicated(a1, a2, "the policy")
+    t = mktoken(a2, "loc-w", local=True)
+    assert t["Local"] is True
+    assert kv_put(a2, "loc/a", t["SecretID"]).status_code == 200
+    # unknown in dc1
+    r = kv_put(a1, "loc/a", t["SecretID"])
+    assert r.status_code == 403 and "ACL not found" in r.text
+    assert a1.get("/v1/acl/token/" + t["AccessorID"]).status_code != 200
+    # and a later replication round leaves it alone
+    mkpolicy(a1, "later", 'key "z" { policy = "read" }')
+    wait_replicated(a1, a2, "a later round")
+    assert a2.get("/v1/acl/policy/name/later").status_code == 200
+    assert a2.get("/v1/acl/token/" + t["AccessorID"]).status_code == 200
+    assert kv_put(a2, "loc/b", t["SecretID"]).status_code == 200
+
+
+def test_writes_in_dc2_land_in_dc1(feds):
+    a1, a2 = feds
+    p = mkpolicy(a2, "from-dc2", 'key_prefix "d2/" { policy = "write" }')
+    r = a1.get("/v1/acl/policy/" + p["ID"])
+    assert r.status_code == 200, r.text
+    assert r.json()["Name"] == "from-dc2"
+    # a global token made in dc2 is the primary's too
+    t = mktoken(a2, "from-dc2")
+    assert a1.get("/v1/acl/token/" + t["AccessorID"]).status_code == 200
+    assert kv_put(a1, "d2/x", t["SecretID"]).status_code == 200
+    # and comes back to dc2 through replication
+    wait_replicated(a1, a2, "dc2's own writes")
+    assert a2.get("/v1/acl/policy/" + p["ID"]).status_code == 200
+    assert kv_put(a2, "d2/x", t["SecretID"]).status_code == 200
+    # an update and a delete in dc2 go to dc1 as well
+    r = a2.put_json("/v1/acl/policy/" + p["ID"],
+                    {"Name": "from-dc2", "Rules": 'key_prefix "d3/" { policy = "write" }'})
+    assert r.status_code == 200, r.text
+    assert "d3/" in a1.get("/v1/acl/policy/" + p["ID"]).json()["Rules"]
+    r = a2.request("DELETE", "/v1/acl/token/" + t["AccessorID"])
+    assert r.status_code == 200, r.text
+    assert a1.get("/v1/acl/token/" + t["AccessorID"]).status_code != 200
+
+
+def test_primary_dark_secondary_keeps_serving(tmp_path):
+    made = []
+    try:
+        a1, a2 = start_feds(tmp_path, made)
+        mkpolicy(a1, "app-w", 'key_prefix "app/" { policy = "write" }')
+        t = mktoken(a1, "app-w")
+        wait_replicated(a1, a2, "a token")
+        os.kill(a1.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: status(a2)["LastErrorMessage"] != "", timeout=60,
+                       what="dc2's replication to report the dark primary")
+            s = status(a2)
+            assert not s["LastError"].startswith("0001-")
+            assert s["Running"] is True
+            # the replicated copy keeps serving
+            assert kv_put(a2, "app/dark", t["SecretID"]).status_code == 200
+            assert kv_put(a2, "nope", t["SecretID"]).status_code == 403
+            # a write that must go to the primary fails instead of landing here
+            r = a2.put_json("/v1/acl/policy", {"Name": "while-dark", "Rules": ""})
+            assert r.status_code == 500, r.text
+        finally:
+            os.kill(a1.proc.pid, signal.SIGCONT)
+        # the primary back: replication resumes
+        mkpolicy(a1, "after", 'key "a" { policy = "read" }')
+        wait_replicated(a1, a2, "after the primary came back")
+        assert a2.get("/v1/acl/policy/name/after").status_code == 200
+    finally:
+        for a in made:
+            a.close()
+        assert_no_sanitizer_reports(made)
+
