@@ -445,7 +445,8 @@ bool api_acl_read_require(struct api_ctx *c, struct api_read *rd, enum acl_res r
     return false;
 }
 
-static bool client_enter(struct api_ctx *c);
+static bool client_enter(struct api_ctx *c, struct srv *to);
+static int remote_srv(struct api *a, struct srv **to);
 static bool route_check(struct api_ctx *c);
 
 bool api__acl_enter(struct api_ctx *c)
@@ -453,8 +454,10 @@ bool api__acl_enter(struct api_ctx *c)
     struct api *a = c->api;
     if (!a->acl)
         return true;
-    if (srv_is_client(a->srv))
-        return client_enter(c);
+    struct srv *to = NULL;
+    int rrc = remote_srv(a, &to);
+    if (rrc != CN_ENOTFOUND)
+        return client_enter(c, to);
     const char *secret = api__acl_token_of(c);
     int rc = api__acl_resolve(a, secret, &c->acl.authz, c->acl.accessor, sizeof(c->acl.accessor));
     if (rc == CN_ENOTFOUND) {
@@ -539,6 +542,7 @@ void api__acl_h_resolve(struct api_ctx *c)
 struct fetch {
     struct fetch *next, *prev;
     struct api_acl *m;
+    struct srv *to; /* a->srv (a client agent), or the route to the primary */
     struct api_ctx *c;
     uint64_t handle;
     size_t len;
@@ -618,13 +622,34 @@ static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r);
 static void on_park_timeout(struct http_req *req);
 static void on_park_abort(struct http_req *req);
 
-static int fetch_start(struct api_acl *m, const char *secret, struct api_ctx *c)
+/* Where a token not held here is resolved: a client agent's servers, or,
+ * in a secondary datacenter whose copy lacks tokens, the primary's
+ * (Consul's server resolver: remote while token replication is off or has
+ * not run). 0 and *to, CN_EAGAIN (no route to the primary now), or
+ * CN_ENOTFOUND (resolved here). */
+static int remote_srv(struct api *a, struct srv **to)
+{
+    *to = NULL;
+    if (srv_is_client(a->srv)) {
+        *to = a->srv;
+        return 0;
+    }
+    if (!api__acl_secondary(a))
+        return CN_ENOTFOUND;
+    if (api__acl_repl_tokens(a) &&
+        state_acl_get(srv_state(a->srv), STATE_ACL_TOKEN, API_ACL_ANON_ID))
+        return CN_ENOTFOUND; /* the replicated copy is authoritative */
+    return api__acl_primary_route(a, to) ? CN_EAGAIN : 0;
+}
+
+static int fetch_start(struct api_acl *m, struct srv *to, const char *secret, struct api_ctx *c)
 {
     size_t len = strlen(secret);
     struct fetch *f = cn_calloc(1, sizeof(*f) + len + 1);
     if (!f)
         return CN_ENOMEM;
     f->m = m;
+    f->to = to;
     f->c = c;
     f->len = len;
     memcpy(f->secret, secret, len + 1);
@@ -636,7 +661,7 @@ static int fetch_start(struct api_acl *m, const char *secret, struct api_ctx *c)
     q.target = target;
     q.target_len = sizeof(target) - 1;
     q.hdrs[q.nhdrs++] = (struct srv_cl_hdr){"X-Consul-Token", f->secret, 14, len};
-    int rc = srv_client_http(m->api->srv, &q, true, fetch_done, f, &f->handle);
+    int rc = srv_client_http(to, &q, true, fetch_done, f, &f->handle);
     if (rc) {
         cn_free(f);
         return rc;
@@ -761,7 +786,7 @@ static struct acl_authz *client_cached(struct api_acl *m, const char *secret, ch
     return NULL;
 }
 
-static bool client_enter(struct api_ctx *c)
+static bool client_enter(struct api_ctx *c, struct srv *to)
 {
     struct api_acl *m = c->api->acl;
     const char *secret = effective(m, api__acl_token_of(c));
@@ -784,15 +809,29 @@ static bool client_enter(struct api_ctx *c)
     }
     if (c->acl.authz)
         return route_check(c);
+    if (!to) {
+        /* no route to the primary now: down_policy at once */
+        cn_warn("acl", "resolving a token through the primary datacenter failed (No path to "
+                       "datacenter): down_policy applies");
+        char acc[40];
+        struct acl_authz *z = down_authz(m, stale, acc, sizeof(acc));
+        if (!z) {
+            api_error(c, 403, "ACL not found");
+            return false;
+        }
+        c->acl.authz = z;
+        snprintf(c->acl.accessor, sizeof(c->acl.accessor), "%s", acc);
+        return route_check(c);
+    }
     if (stale && m->down == DOWN_ASYNC) {
         /* async-cache: answer from the stale entry, fetch it again behind */
-        if (!stale->refreshing && !fetch_start(m, secret, NULL))
+        if (!stale->refreshing && !fetch_start(m, to, secret, NULL))
             stale->refreshing = true;
         c->acl.authz = acl_authz_ref(stale->z);
         snprintf(c->acl.accessor, sizeof(c->acl.accessor), "%s", stale->accessor);
         return route_check(c);
     }
-    if (fetch_start(m, secret, c)) {
+    if (fetch_start(m, to, secret, c)) {
         api_error(c, 500, "out of memory");
         return false;
     }
@@ -803,8 +842,8 @@ static bool client_enter(struct api_ctx *c)
 
 /* The agent's own writes on a client: the cache only (they cannot wait); a
  * miss starts a fetch and the next anti-entropy round finds it. */
-static int client_resolve_now(struct api *a, const char *secret, struct acl_authz **z, char *acc,
-                              size_t cap)
+static int client_resolve_now(struct api *a, struct srv *to, const char *secret,
+                              struct acl_authz **z, char *acc, size_t cap)
 {
     struct api_acl *m = a->acl;
     secret = effective(m, secret);
@@ -815,8 +854,8 @@ static int client_resolve_now(struct api *a, const char *secret, struct acl_auth
         return 0;
     if (expired)
         return CN_ENOTFOUND;
-    if (!stale || !stale->refreshing) {
-        if (!fetch_start(m, secret, NULL) && stale)
+    if (to && (!stale || !stale->refreshing)) {
+        if (!fetch_start(m, to, secret, NULL) && stale)
             stale->refreshing = true;
     }
     if (stale && (m->down == DOWN_EXTEND || m->down == DOWN_ASYNC)) {
@@ -848,8 +887,10 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
         cn_warn("agent", "The 'acl.tokens.agent' field is empty: the agent's own writes use "
                          "the default token");
     }
-    int rc = srv_is_client(a->srv) ? client_resolve_now(a, tok, &z, acc, sizeof(acc))
-                                   : api__acl_resolve(a, tok, &z, acc, sizeof(acc));
+    struct srv *to = NULL;
+    int rc = remote_srv(a, &to) != CN_ENOTFOUND
+                 ? client_resolve_now(a, to, tok, &z, acc, sizeof(acc))
+                 : api__acl_resolve(a, tok, &z, acc, sizeof(acc));
     if (rc)
         return false;
     bool ok = svc ? acl_allowed(z, ACL_R_SERVICE, svc, ACL_A_WRITE)
@@ -876,7 +917,11 @@ bool api_acl_dns_may_as(struct api *a, const char *secret, bool is_node, const c
         return true;
     struct acl_authz *z = NULL;
     char acc[40];
-    if (api__acl_resolve(a, secret && *secret ? secret : NULL, &z, acc, sizeof(acc)))
+    struct srv *to = NULL;
+    secret = secret && *secret ? secret : NULL;
+    bool remote = !srv_is_client(a->srv) && remote_srv(a, &to) != CN_ENOTFOUND;
+    if (remote ? client_resolve_now(a, to, secret, &z, acc, sizeof(acc))
+               : api__acl_resolve(a, secret, &z, acc, sizeof(acc)))
         return false;
     bool ok = acl_allowed(z, is_node ? ACL_R_NODE : ACL_R_SERVICE, name, ACL_A_READ);
     acl_authz_unref(z);
@@ -1156,7 +1201,7 @@ void api__acl_stop(struct api *a)
     while (m->fetches) { /* before the server closes */
         struct fetch *f = m->fetches;
         m->fetches = f->next;
-        srv_client_cancel(a->srv, f->handle); /* its callback never runs */
+        srv_client_cancel(f->to, f->handle); /* its callback never runs */
         cn_free(f);
     }
     if (a->loop)

@@ -17,7 +17,10 @@
  *   0 whenever a server becomes leader.
  * - Writes of policies, roles and global tokens received by a secondary
  *   are forwarded whole to the primary (Consul's RPCs name the primary
- *   datacenter); local tokens are written here.
+ *   datacenter); local tokens are written here. Without token replication
+ *   every token request goes to the primary (Consul's LocalTokensEnabled),
+ *   and api/acl_authz.c resolves tokens by asking the primary
+ *   (api__acl_primary_route), as it does until token replication ran.
  * - cairn's ACL table has one index for tokens, policies and roles: the
  *   three Replicated*Index fields are the primary's ACL index the copy
  *   matches. */
@@ -87,6 +90,20 @@ static char *dupe(const char *s)
 bool api__acl_secondary(const struct api *a)
 {
     return a->acl_repl && a->acl_repl->secondary;
+}
+
+bool api__acl_repl_tokens(const struct api *a)
+{
+    return a->acl_repl && a->acl_repl->tokens;
+}
+
+int api__acl_primary_route(struct api *a, struct srv **to)
+{
+    *to = NULL;
+    if (!api__acl_secondary(a) || !a->wan.route)
+        return CN_ENOTFOUND;
+    int rc = a->wan.route(a->wan.arg, a->acl_repl->primary, to);
+    return rc ? rc : *to ? 0 : CN_ENOTFOUND;
 }
 
 /* Whether a def holds "Local": true. */
@@ -547,14 +564,21 @@ bool api__acl_repl_forward(struct api_ctx *c)
 {
     struct api *a = c->api;
     struct http_req *req = c->req;
-    if (!a->acl || !api__acl_secondary(a) || req->method == HTTP_M_GET ||
-        req->method == HTTP_M_HEAD)
+    if (!a->acl || !api__acl_secondary(a))
         return false;
     const char *p = req->path;
     bool fwd = false;
-    if (!strcmp(p, "/v1/acl/policy") || prefix(p, "/v1/acl/policy/") ||
-        !strcmp(p, "/v1/acl/role") || prefix(p, "/v1/acl/role/") ||
-        !strcmp(p, "/v1/acl/bootstrap")) {
+    if (!a->acl_repl->tokens && (!strcmp(p, "/v1/acl/token") || !strcmp(p, "/v1/acl/tokens") ||
+                                 prefix(p, "/v1/acl/token/"))) {
+        /* without token replication this datacenter holds no tokens and
+         * makes none: every token request is the primary's (Consul's
+         * LocalTokensEnabled) */
+        fwd = true;
+    } else if (req->method == HTTP_M_GET || req->method == HTTP_M_HEAD) {
+        fwd = false;
+    } else if (!strcmp(p, "/v1/acl/policy") || prefix(p, "/v1/acl/policy/") ||
+               !strcmp(p, "/v1/acl/role") || prefix(p, "/v1/acl/role/") ||
+               !strcmp(p, "/v1/acl/bootstrap")) {
         fwd = true;
     } else if (!strcmp(p, "/v1/acl/token")) {
         /* a new token: local when its body says so */

@@ -466,6 +466,11 @@ void api__acl_repl_stop(struct api *a);
 /* This server is in a secondary datacenter (primary_datacenter names
  * another one). */
 bool api__acl_secondary(const struct api *a);
+/* acl.enable_token_replication (in a secondary). */
+bool api__acl_repl_tokens(const struct api *a);
+/* The route to a server of the primary datacenter: 0 and *to, or an error
+ * (not a secondary, no route now). */
+int api__acl_primary_route(struct api *a, struct srv **to);
 /* Router, after the common parameters: in a secondary, a write of a
  * policy, role or global token (and bootstrap) is forwarded to the primary
  * datacenter; true when it was (c is then freed). */

@@ -55,7 +55,7 @@ def wait_replicated(primary, secondary, what):
                what="dc2 to replicate dc1's ACL index %d (%s)" % (want, what))
 
 
-def start_feds(workdir, made):
+def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n'):
     d = str(workdir)
     c1 = conf(os.path.join(d, "dc1.hcl"),
               'primary_datacenter = "dc1"\n'
@@ -68,8 +68,7 @@ def start_feds(workdir, made):
     wait_until(lambda: a1.get("/v1/acl/policy/00000000-0000-0000-0000-000000000001")
                .status_code == 200, what="dc1's builtin ACL objects")
     c2 = conf(os.path.join(d, "dc2.hcl"),
-              'acl {\n  enabled = true\n  default_policy = "deny"\n'
-              '  enable_token_replication = true\n'
+              'acl {\n  enabled = true\n  default_policy = "deny"\n' + dc2_acl +
               '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n' % (MGMT, MGMT))
     a2 = MgmtAgent(workdir, name="r2", extra_args=[
         "-datacenter=dc2", "-primary-datacenter=dc1", "-config-file=" + c2,
@@ -237,3 +236,54 @@ def test_primary_dark_secondary_keeps_serving(tmp_path):
             a.close()
         assert_no_sanitizer_reports(made)
 
+
+
+def test_policies_only_tokens_resolved_at_primary(tmp_path):
+    """Without token replication dc2 copies policies and roles only; a token
+    is resolved by asking the primary (kept for acl.token_ttl), every token
+    request goes to the primary, and down_policy decides while it is dark."""
+    made = []
+    try:
+        a1, a2 = start_feds(tmp_path, made, dc2_acl='  token_ttl = "1s"\n'
+                            '  down_policy = "extend-cache"\n')
+        s = status(a2)
+        assert s["ReplicationType"] == "policies" and s["ReplicatedTokenIndex"] == 0
+        mkpolicy(a1, "app-w", 'key_prefix "app/" { policy = "write" }')
+        wait_replicated(a1, a2, "a policy")
+        # a token of dc1 works in dc2 at once (resolved at the primary)
+        t = mktoken(a1, "app-w")
+        assert kv_put(a2, "app/x", t["SecretID"]).status_code == 200
+        assert kv_put(a2, "other", t["SecretID"]).status_code == 403
+        # token requests in dc2 are the primary's
+        r = a2.get("/v1/acl/token/" + t["AccessorID"])
+        assert r.status_code == 200 and r.json()["SecretID"] == t["SecretID"]
+        t_local = mktoken(a2, "app-w", local=True)
+        assert a1.get("/v1/acl/token/" + t_local["AccessorID"]).status_code == 200
+        # deleted in dc1: refused in dc2 once its cached copy is older than the TTL
+        assert a1.request("DELETE", "/v1/acl/token/" + t["AccessorID"]).status_code == 200
+        wait_until(lambda: kv_put(a2, "app/x", t["SecretID"]).status_code == 403,
+                   timeout=30, what="the deleted token refused in dc2")
+        # the primary dark: a token resolved before keeps working
+        # (extend-cache), one never seen is refused
+        t2 = mktoken(a1, "app-w")
+        assert kv_put(a2, "app/y", t2["SecretID"]).status_code == 200
+        t3 = mktoken(a1, "app-w")
+        os.kill(a1.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: status(a2)["LastErrorMessage"] != "", timeout=60,
+                       what="dc2's replication to report the dark primary")
+            # once its cached copy is past the TTL, the failed fetch leaves
+            # it to down_policy (logged), and it still answers 200
+            wait_until(lambda: kv_put(a2, "app/z", t2["SecretID"]).status_code == 200 and
+                       "down_policy applies" in a2.log_text(), timeout=60,
+                       what="extend-cache to serve a token the dark primary cannot resolve")
+            assert kv_put(a2, "app/z", t2["SecretID"]).status_code == 200
+            assert kv_put(a2, "app/z", t3["SecretID"]).status_code == 403
+        finally:
+            os.kill(a1.proc.pid, signal.SIGCONT)
+        wait_until(lambda: kv_put(a2, "app/w", t3["SecretID"]).status_code == 200, timeout=60,
+                   what="a new token resolved again once the primary is back")
+    finally:
+        for a in made:
+            a.close()
+        assert_no_sanitizer_reports(made)
