@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "acl/repl.h"
+#include "api/acl_repl.h"
 #include "api/api_int.h"
 #include "base/err.h"
 #include "base/json.h"
@@ -64,11 +64,8 @@ struct api_acl_repl {
     struct pend *pend;     /* a batch on its way through the log */
     uint64_t next_ms;      /* no request before (backoff) */
     uint64_t backoff_ms;
-    /* the primary's last answer, kept until applied */
-    struct json_object *answer;
-    struct acl_repl_obj *remote;
-    size_t nremote;
-    uint64_t answer_index;
+    /* the primary's last answer, kept until applied (doc NULL: none) */
+    struct api_acl_repl_answer ans;
     /* status (GET /v1/acl/replication) */
     uint64_t replicated_index;
     int64_t last_success, last_error; /* unix ns, 0 = never */
@@ -225,11 +222,7 @@ void api__acl_h_replication(struct api_ctx *c)
 
 static void drop_answer(struct api_acl_repl *m)
 {
-    json_object_put(m->answer);
-    m->answer = NULL;
-    cn_free(m->remote);
-    m->remote = NULL;
-    m->nremote = 0;
+    api_acl_repl_answer_free(&m->ans);
 }
 
 static void fail(struct api_acl_repl *m, const char *fmt, const char *arg)
@@ -336,7 +329,7 @@ static void apply(struct api_acl_repl *m)
     if (m->tokens)
         state_acl_foreach(st, STATE_ACL_TOKEN, local_cb, &lw);
     struct acl_repl_diff d;
-    int rc = lw.oom ? CN_ENOMEM : acl_repl_diff(lw.v, lw.n, m->remote, m->nremote, kind_rank, &d);
+    int rc = lw.oom ? CN_ENOMEM : acl_repl_diff(lw.v, lw.n, m->ans.objs, m->ans.n, kind_rank, &d);
     if (rc) {
         cn_free(lw.v);
         fail(m, "diffing: %s", cn_strerror(rc));
@@ -345,7 +338,7 @@ static void apply(struct api_acl_repl *m)
     if (!d.ndel && !d.nset) {
         acl_repl_diff_free(&d);
         cn_free(lw.v);
-        m->replicated_index = m->answer_index;
+        m->replicated_index = m->ans.index;
         m->last_success = now_unix_ns();
         m->backoff_ms = 0;
         drop_answer(m);
@@ -353,7 +346,7 @@ static void apply(struct api_acl_repl *m)
         return;
     }
     size_t nd, ns;
-    acl_repl_batch(&d, lw.v, m->remote, 0, 0, REPL_BATCH_BYTES, &nd, &ns);
+    acl_repl_batch(&d, lw.v, m->ans.objs, 0, 0, REPL_BATCH_BYTES, &nd, &ns);
     struct state_acl *dels = cn_calloc(nd ? nd : 1, sizeof(*dels));
     struct state_acl *sets = cn_calloc(ns ? ns : 1, sizeof(*sets));
     struct cn_buf cmd = CN_BUF_INIT;
@@ -361,7 +354,7 @@ static void apply(struct api_acl_repl *m)
     for (size_t i = 0; !rc && i < nd; i++)
         dels[i] = to_state(&lw.v[d.del[i]]);
     for (size_t i = 0; !rc && i < ns; i++)
-        sets[i] = to_state(&m->remote[d.set[i]]);
+        sets[i] = to_state(&m->ans.objs[d.set[i]]);
     if (!rc)
         rc = state_cmd_acl_replicate(&cmd, dels, nd, sets, ns);
     cn_free(dels);
@@ -387,14 +380,21 @@ static void apply(struct api_acl_repl *m)
         fail(m, "applying a batch: %s", cn_strerror(rc));
 }
 
-/* The primary's answer into m->remote (pointing into m->answer). */
-static int parse_answer(struct api_acl_repl *m, const struct srv_cl_resp *r)
+#define ID_MAX 128
+
+static bool str_clean(struct json_object *o, const char *s)
 {
-    struct json_object *o = cn_json_parse((const char *)r->body, r->body_len, NULL, 0);
+    return strlen(s) == (size_t)json_object_get_string_len(o);
+}
+
+int api_acl_repl_parse(const void *body, size_t len, bool tokens, struct api_acl_repl_answer *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct json_object *o = cn_json_parse((const char *)body, len, NULL, 0);
     struct json_object *objs = o ? cn_json_get(o, "Objects") : NULL;
     uint64_t idx = 0;
-    if (!o || cn_json_get_u64(o, "Index", &idx) != 1 || !objs ||
-        !json_object_is_type(objs, json_type_array)) {
+    if (!o || !json_object_is_type(o, json_type_object) || cn_json_get_u64(o, "Index", &idx) != 1 ||
+        !objs || !json_object_is_type(objs, json_type_array)) {
         json_object_put(o);
         return CN_EINVAL;
     }
@@ -409,11 +409,12 @@ static int parse_answer(struct api_acl_repl *m, const struct srv_cl_resp *r)
         uint64_t kind = 0;
         int64_t exp = 0;
         const char *id = NULL, *name = NULL, *def = NULL;
-        if (cn_json_get_u64(e, "Kind", &kind) != 1 || kind < STATE_ACL_TOKEN ||
-            kind > STATE_ACL_ROLE || cn_json_get_str(e, "ID", &id) != 1 ||
+        if (!json_object_is_type(e, json_type_object) || cn_json_get_u64(e, "Kind", &kind) != 1 ||
+            kind < STATE_ACL_TOKEN || kind > STATE_ACL_ROLE || cn_json_get_str(e, "ID", &id) != 1 ||
             cn_json_get_str(e, "Name", &name) != 1 || cn_json_get_str(e, "Def", &def) != 1 ||
             (cn_json_get(e, "Expires") && cn_json_get_i64(e, "Expires", &exp) != 1) || !*id ||
-            !*name || (kind == STATE_ACL_TOKEN && !m->tokens)) {
+            strlen(id) > ID_MAX || !str_clean(cn_json_get(e, "ID"), id) ||
+            !str_clean(cn_json_get(e, "Name"), name) || (kind == STATE_ACL_TOKEN && !tokens)) {
             cn_free(v);
             json_object_put(o);
             return CN_EINVAL;
@@ -426,11 +427,29 @@ static int parse_answer(struct api_acl_repl *m, const struct srv_cl_resp *r)
                                      .def = (const uint8_t *)def,
                                      .def_len = (size_t)json_object_get_string_len(dj)};
     }
+    out->doc = o;
+    out->objs = v;
+    out->n = n;
+    out->index = idx;
+    return 0;
+}
+
+void api_acl_repl_answer_free(struct api_acl_repl_answer *a)
+{
+    json_object_put(a->doc);
+    cn_free(a->objs);
+    memset(a, 0, sizeof(*a));
+}
+
+/* The primary's answer into m->ans. */
+static int parse_answer(struct api_acl_repl *m, const struct srv_cl_resp *r)
+{
+    struct api_acl_repl_answer ans;
+    int rc = api_acl_repl_parse(r->body, r->body_len, m->tokens, &ans);
+    if (rc)
+        return rc;
     drop_answer(m);
-    m->answer = o;
-    m->remote = v;
-    m->nremote = n;
-    m->answer_index = idx;
+    m->ans = ans;
     return 0;
 }
 
@@ -533,7 +552,7 @@ static void step(struct api_acl_repl *m)
     }
     if (m->pend || now < m->next_ms)
         return;
-    if (m->answer)
+    if (m->ans.doc)
         apply(m);
     else
         query(m);
