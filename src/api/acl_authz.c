@@ -642,6 +642,12 @@ static int remote_srv(struct api *a, struct srv **to)
     return api__acl_primary_route(a, to) ? CN_EAGAIN : 0;
 }
 
+bool api__acl_remote_mode(struct api *a)
+{
+    struct srv *to;
+    return a->acl && !srv_is_client(a->srv) && remote_srv(a, &to) != CN_ENOTFOUND;
+}
+
 static int fetch_start(struct api_acl *m, struct srv *to, const char *secret, struct api_ctx *c)
 {
     size_t len = strlen(secret);

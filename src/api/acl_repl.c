@@ -587,8 +587,13 @@ bool api__acl_repl_forward(struct api_ctx *c)
         return false;
     const char *p = req->path;
     bool fwd = false;
-    if (!a->acl_repl->tokens && (!strcmp(p, "/v1/acl/token") || !strcmp(p, "/v1/acl/tokens") ||
-                                 prefix(p, "/v1/acl/token/"))) {
+    if (!strcmp(p, "/v1/internal/acl/resolve")) {
+        /* a client agent's token: the primary knows it when this copy does
+         * not, and answers its rules */
+        fwd = api__acl_remote_mode(a);
+    } else if (!a->acl_repl->tokens &&
+               (!strcmp(p, "/v1/acl/token") || !strcmp(p, "/v1/acl/tokens") ||
+                prefix(p, "/v1/acl/token/"))) {
         /* without token replication this datacenter holds no tokens and
          * makes none: every token request is the primary's (Consul's
          * LocalTokensEnabled) */

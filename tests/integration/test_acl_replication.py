@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from conftest import Agent, assert_no_sanitizer_reports, index_of, wait_until
+from test_client_agent import ClientAgent
 from test_wan import FAST_WAN, wait_wan
 
 MGMT = "5b1f0e2c-1111-4a3b-9c2d-0123456789ab"
@@ -27,6 +28,12 @@ def conf(path, extra):
 class MgmtAgent(Agent):
     """Its own HTTP session carries the management token."""
 
+    def _spawn(self):
+        super()._spawn()
+        self.http.headers["X-Consul-Token"] = MGMT
+
+
+class MgmtClient(ClientAgent):
     def _spawn(self):
         super()._spawn()
         self.http.headers["X-Consul-Token"] = MGMT
@@ -259,6 +266,21 @@ def test_policies_only_tokens_resolved_at_primary(tmp_path):
         assert r.status_code == 200 and r.json()["SecretID"] == t["SecretID"]
         t_local = mktoken(a2, "app-w", local=True)
         assert a1.get("/v1/acl/token/" + t_local["AccessorID"]).status_code == 200
+        # a client agent of dc2 resolves tokens through its server, which
+        # asks the primary (its own registration with the agent token too)
+        mkpolicy(a1, "agent-read", 'agent_prefix "" { policy = "read" }')
+        tr = mktoken(a1, "agent-read")
+        ccfg = conf(os.path.join(str(tmp_path), "c2.hcl"),
+                    'acl {\n  enabled = true\n  default_policy = "deny"\n'
+                    '  tokens {\n    agent = "%s"\n  }\n}\n' % MGMT)
+        c2 = MgmtClient(tmp_path, "rc2", [a2.server_port],
+                        extra_args=["-datacenter=dc2", "-config-file=" + ccfg])
+        made.append(c2)
+        c2.start()
+        r = requests.get(c2.url("/v1/agent/self"), headers=tok(tr["SecretID"]), timeout=30)
+        assert r.status_code == 200, r.text
+        r = requests.get(c2.url("/v1/agent/self"), headers=tok(t["SecretID"]), timeout=30)
+        assert r.status_code == 403 and "agent:read" in r.text
         # deleted in dc1: refused in dc2 once its cached copy is older than the TTL
         assert a1.request("DELETE", "/v1/acl/token/" + t["AccessorID"]).status_code == 200
         wait_until(lambda: kv_put(a2, "app/x", t["SecretID"]).status_code == 403,
