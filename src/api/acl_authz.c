@@ -61,6 +61,7 @@ struct api_acl {
     bool default_allow;
     char *initial_management, *agent_recovery, *data_dir, *down_policy;
     char *agent_tok, *default_tok; /* settable at run time (/v1/agent/token) */
+    char *repl_tok;                /* acl.tokens.replication, settable too */
     bool persist;
     int64_t min_ttl, max_ttl;
     uint64_t cache_index;
@@ -907,6 +908,12 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
     return ok;
 }
 
+const char *api__acl_replication_token(const struct api *a)
+{
+    const struct api_acl *m = a->acl;
+    return m && m->repl_tok && *m->repl_tok ? m->repl_tok : NULL;
+}
+
 const char *api_acl_default_token(const struct api *a)
 {
     return a && a->acl && a->acl->default_tok && *a->acl->default_tok ? a->acl->default_tok : NULL;
@@ -1074,6 +1081,11 @@ static void load_persisted(struct api_acl *m)
         cn_free(m->agent_recovery);
         m->agent_recovery = dupe(v);
     }
+    v = NULL;
+    if (cn_json_get_str(o, "replication", &v) == 1 && *v) {
+        cn_free(m->repl_tok);
+        m->repl_tok = dupe(v);
+    }
     json_object_put(o);
 }
 
@@ -1090,6 +1102,8 @@ static int persist(struct api_acl *m)
         json_object_object_add(o, "default", json_object_new_string(m->default_tok));
     if (m->agent_recovery)
         json_object_object_add(o, "agent_recovery", json_object_new_string(m->agent_recovery));
+    if (m->repl_tok)
+        json_object_object_add(o, "replication", json_object_new_string(m->repl_tok));
     const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     char path[4096], tmp[4200];
     snprintf(path, sizeof(path), "%s/acl-tokens.json", m->data_dir);
@@ -1119,6 +1133,8 @@ int api__acl_set_agent_token(struct api *a, const char *type, const char *tok)
     else if (!strcmp(type, "agent_recovery") || !strcmp(type, "agent_master") ||
              !strcmp(type, "acl_agent_master_token"))
         slot = &m->agent_recovery;
+    else if (!strcmp(type, "replication") || !strcmp(type, "acl_replication_token"))
+        slot = &m->repl_tok;
     else
         return CN_ENOTFOUND;
     char *d = dupe(tok);
@@ -1150,6 +1166,7 @@ int api__acl_new(struct api *a)
     m->agent_recovery = dupe(cfg->agent_recovery);
     m->agent_tok = dupe(cfg->agent_token);
     m->default_tok = dupe(cfg->default_token);
+    m->repl_tok = dupe(cfg->replication_token);
     m->data_dir = dupe(cfg->data_dir);
     m->down_policy = dupe(cfg->down_policy);
     const char *dp = cfg->down_policy ? cfg->down_policy : "extend-cache";
@@ -1187,6 +1204,7 @@ static void free_acl(struct api_acl *m)
     cn_free(m->agent_recovery);
     cn_free(m->agent_tok);
     cn_free(m->default_tok);
+    cn_free(m->repl_tok);
     cn_free(m->data_dir);
     cn_free(m->down_policy);
     cn_free(m);

@@ -51,7 +51,6 @@ struct pend; /* a write on its way (holds the module, cleared at stop) */
 struct api_acl_repl {
     struct api *api;
     char *primary;  /* primary_datacenter */
-    char *token;    /* acl.tokens.replication */
     bool tokens;    /* acl.enable_token_replication */
     bool secondary; /* primary set and not this datacenter */
     uv_timer_t timer;
@@ -499,8 +498,9 @@ static void query(struct api_acl_repl *m)
     q.method_len = 3;
     q.target = target;
     q.target_len = strlen(target);
-    if (m->token && *m->token)
-        q.hdrs[q.nhdrs++] = (struct srv_cl_hdr){"X-Consul-Token", m->token, 14, strlen(m->token)};
+    const char *tok = api__acl_replication_token(a);
+    if (tok)
+        q.hdrs[q.nhdrs++] = (struct srv_cl_hdr){"X-Consul-Token", tok, 14, strlen(tok)};
     m->to = to;
     m->in_flight_ms = uv_now(a->loop);
     rc = srv_client_http(to, &q, true, on_answer, m, &m->handle);
@@ -634,11 +634,8 @@ int api__acl_repl_new(struct api *a, const struct api_acl_config *cfg)
         return CN_ENOMEM;
     m->api = a;
     m->primary = dupe(cfg->primary_datacenter);
-    m->token = dupe(cfg->replication_token);
     m->tokens = cfg->token_replication;
-    if (!m->primary || !m->token) {
-        cn_free(m->primary);
-        cn_free(m->token);
+    if (!m->primary) {
         cn_free(m);
         return CN_ENOMEM;
     }
@@ -659,7 +656,6 @@ static void free_repl(struct api_acl_repl *m)
 {
     drop_answer(m);
     cn_free(m->primary);
-    cn_free(m->token);
     cn_free(m);
 }
 

@@ -469,6 +469,9 @@ bool api__acl_secondary(const struct api *a);
 /* A secondary's server that resolves tokens by asking the primary (token
  * replication off, or not run yet): acl_authz.c. */
 bool api__acl_remote_mode(struct api *a);
+/* acl.tokens.replication as set now (config, PUT /v1/agent/token/replication,
+ * or the persisted file), or NULL. */
+const char *api__acl_replication_token(const struct api *a);
 /* acl.enable_token_replication (in a secondary). */
 bool api__acl_repl_tokens(const struct api *a);
 /* The route to a server of the primary datacenter: 0 and *to, or an error

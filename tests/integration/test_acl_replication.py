@@ -62,7 +62,7 @@ def wait_replicated(primary, secondary, what):
                what="dc2 to replicate dc1's ACL index %d (%s)" % (want, what))
 
 
-def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n'):
+def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n', repl_token=MGMT):
     d = str(workdir)
     c1 = conf(os.path.join(d, "dc1.hcl"),
               'primary_datacenter = "dc1"\n'
@@ -76,7 +76,8 @@ def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n'):
                .status_code == 200, what="dc1's builtin ACL objects")
     c2 = conf(os.path.join(d, "dc2.hcl"),
               'acl {\n  enabled = true\n  default_policy = "deny"\n' + dc2_acl +
-              '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n' % (MGMT, MGMT))
+              '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n'
+              % (repl_token, MGMT))
     a2 = MgmtAgent(workdir, name="r2", extra_args=[
         "-datacenter=dc2", "-primary-datacenter=dc1", "-config-file=" + c2,
         "-join-wan=127.0.0.1:%d" % a1.serf_wan_port])
@@ -86,8 +87,8 @@ def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n'):
     a2.start(wait=False)
     wait_until(lambda: a2.proc.poll() is None and _leader(a2), timeout=60,
                what="dc2's leader")
-    # (the WAN pool is asked with the management token, dc2's once replicated)
-    wait_replicated(a1, a2, "the first round")
+    if repl_token == MGMT:
+        wait_replicated(a1, a2, "the first round")
     wait_wan([a1, a2], {"r1.dc1", "r2.dc2"})
     return a1, a2
 
@@ -305,6 +306,30 @@ def test_policies_only_tokens_resolved_at_primary(tmp_path):
             os.kill(a1.proc.pid, signal.SIGCONT)
         wait_until(lambda: kv_put(a2, "app/w", t3["SecretID"]).status_code == 200, timeout=60,
                    what="a new token resolved again once the primary is back")
+    finally:
+        for a in made:
+            a.close()
+        assert_no_sanitizer_reports(made)
+
+
+def test_replication_token_refused_then_set_at_run_time(tmp_path):
+    """A replication token the primary does not know: the status says so and
+    nothing is copied; PUT /v1/agent/token/replication fixes it without a
+    restart (and dc2's own requests are resolved at the primary meanwhile)."""
+    made = []
+    try:
+        a1, a2 = start_feds(tmp_path, made, repl_token="6f0c2d9e-0000-4000-8000-00000000beef")
+        wait_until(lambda: "ACL not found" in status(a2)["LastErrorMessage"], timeout=60,
+                   what="the primary's refusal in dc2's status")
+        s = status(a2)
+        assert s["ReplicatedIndex"] == 0 and s["LastSuccess"].startswith("0001-")
+        r = a2.get("/v1/acl/policies")
+        assert r.status_code == 200, r.text
+        assert r.json() == []  # nothing copied
+        r = a2.put_json("/v1/agent/token/replication", {"Token": MGMT})
+        assert r.status_code == 200, r.text
+        wait_replicated(a1, a2, "with the token set at run time")
+        assert a2.get("/v1/acl/policy/name/global-management").status_code == 200
     finally:
         for a in made:
             a.close()
