@@ -129,6 +129,11 @@ static const struct opt opts[] = {
     {"node-id", "node_id", OPT_STR, OFF(node_id), "", 0, 0,
      "UUID of this node (default: generated once and kept in the data dir)."},
     {"datacenter", "datacenter", OPT_STR, OFF(datacenter), "dc1", 0, 0, "Datacenter name."},
+    {"primary-datacenter", "primary_datacenter", OPT_STR, OFF(primary_datacenter), "", 0, 0,
+     "The datacenter authoritative for ACLs (default: this one). The servers of every other "
+     "datacenter replicate its policies and roles (and its global tokens with "
+     "acl.enable_token_replication) and forward ACL writes to it (docs/acl.md, "
+     "\"Replication\")."},
     {"domain", "domain", OPT_STR, OFF(domain), "consul.", 0, 0, "DNS domain."},
     {"client", "client_addr", OPT_STR, OFF(client_addr), "127.0.0.1", 0, 0,
      "Address the HTTP (and DNS) interfaces bind to."},
@@ -375,7 +380,12 @@ static const struct opt opts[] = {
      "the legacy name: use acl.tokens.initial_management"},
     {NULL, "acl.tokens.agent_master", OPT_UNSUP, 0, "", 0, 0,
      "the legacy name: use acl.tokens.agent_recovery"},
-    {NULL, "acl.tokens.replication", OPT_UNSUP, 0, "", 0, 0, "ACL replication (one datacenter)"},
+    {NULL, "acl.tokens.replication", OPT_STR, OFF(acl_replication_token), "", 0, 0,
+     "Token a secondary datacenter's leader replicates ACLs from the primary datacenter with "
+     "(acl:read for policies and roles, acl:write for tokens)."},
+    {NULL, "acl.enable_token_replication", OPT_BOOL, OFF(acl_token_replication), "false", 0, 0,
+     "In a secondary datacenter: replicate the primary's global tokens too, and create local "
+     "tokens here (policies and roles are always replicated)."},
     {NULL, "acl.tokens.config_file_service_registration", OPT_UNSUP, 0, "", 0, 0,
      "a separate token for file-defined services"},
     {NULL, "acl.token_ttl", OPT_DUR, OFF(acl_token_ttl), "30s", 0, 0,
@@ -432,7 +442,6 @@ static const struct opt opts[] = {
     {NULL, "telemetry.circonus_check_id", OPT_UNSUP, 0, "", 0, 0,
      "a Circonus sink (scrape /v1/agent/metrics)"},
     {NULL, "telemetry.enable_host_metrics", OPT_UNSUP, 0, "false", 0, 0, "host metrics"},
-    {NULL, "primary_datacenter", OPT_UNSUP, 0, "", 0, 0, "multiple datacenters"},
     {NULL, "enable_script_checks", OPT_UNSUP, 0, "false", 0, 0,
      "script checks registered remotely (use enable_local_script_checks)"},
     {NULL, "license_path", OPT_UNSUP, 0, "", 0, 0, "Consul Enterprise"},

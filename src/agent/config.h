@@ -34,6 +34,7 @@ struct agent_config {
     char *node_name;
     char *node_id;
     char *datacenter;
+    char *primary_datacenter; /* ACLs' authoritative datacenter ("": this one) */
     char *domain;
     char *client_addr;
     char *bind_addr;
@@ -135,7 +136,8 @@ struct agent_config {
     char *dns_recursor_timeout;
     bool dns_order_by_weight; /* cairn's own */
     /* acl { } (docs/acl.md) */
-    bool acl_enabled, acl_token_persistence;
+    bool acl_enabled, acl_token_persistence, acl_token_replication;
+    char *acl_replication_token; /* acl.tokens.replication */
     char *acl_default_policy, *acl_down_policy;
     char *acl_token_min_ttl, *acl_token_max_ttl, *acl_token_ttl; /* Go durations */
     char *acl_initial_management, *acl_agent_token, *acl_default_token, *acl_agent_recovery;

@@ -1207,6 +1207,8 @@ const struct api_route api_acl_routes[] = {
     {"/v1/acl/role/name/", true, API_GET, r_role_name, NULL, AR, AW},
     {"/v1/acl/role/", true, API_GET | API_PUT | API_DELETE, r_role_id, h_role_id, AR, AW},
     {"/v1/acl/roles", false, API_GET, r_roles, NULL, AR, AW},
+    {"/v1/acl/replication", false, API_GET, NULL, api__acl_h_replication, API_ACL_OPEN, API_ACL_OPEN},
+    {"/v1/internal/acl/replicate", false, API_GET, api__acl_r_replicate, NULL, API_FIXED(ACL, READ), API_FIXED(ACL, READ)},
     {"/v1/acl/", true, ALLM, NULL, h_unsupported, ANY, ANY},
     {"/v1/internal/acl/resolve", false, API_GET, NULL, api__acl_h_resolve, ANY, ANY},
     {"/v1/agent/token/", true, ALLM, NULL, h_agent_token, AW, AW},

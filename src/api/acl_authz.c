@@ -61,6 +61,7 @@ struct api_acl {
     bool default_allow;
     char *initial_management, *agent_recovery, *data_dir, *down_policy;
     char *agent_tok, *default_tok; /* settable at run time (/v1/agent/token) */
+    char *repl_tok;                /* acl.tokens.replication, settable too */
     bool persist;
     int64_t min_ttl, max_ttl;
     uint64_t cache_index;
@@ -445,7 +446,8 @@ bool api_acl_read_require(struct api_ctx *c, struct api_read *rd, enum acl_res r
     return false;
 }
 
-static bool client_enter(struct api_ctx *c);
+static bool client_enter(struct api_ctx *c, struct srv *to);
+static int remote_srv(struct api *a, struct srv **to);
 static bool route_check(struct api_ctx *c);
 
 bool api__acl_enter(struct api_ctx *c)
@@ -453,8 +455,10 @@ bool api__acl_enter(struct api_ctx *c)
     struct api *a = c->api;
     if (!a->acl)
         return true;
-    if (srv_is_client(a->srv))
-        return client_enter(c);
+    struct srv *to = NULL;
+    int rrc = remote_srv(a, &to);
+    if (rrc != CN_ENOTFOUND)
+        return client_enter(c, to);
     const char *secret = api__acl_token_of(c);
     int rc = api__acl_resolve(a, secret, &c->acl.authz, c->acl.accessor, sizeof(c->acl.accessor));
     if (rc == CN_ENOTFOUND) {
@@ -539,6 +543,7 @@ void api__acl_h_resolve(struct api_ctx *c)
 struct fetch {
     struct fetch *next, *prev;
     struct api_acl *m;
+    struct srv *to; /* a->srv (a client agent), or the route to the primary */
     struct api_ctx *c;
     uint64_t handle;
     size_t len;
@@ -618,13 +623,40 @@ static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r);
 static void on_park_timeout(struct http_req *req);
 static void on_park_abort(struct http_req *req);
 
-static int fetch_start(struct api_acl *m, const char *secret, struct api_ctx *c)
+/* Where a token not held here is resolved: a client agent's servers, or,
+ * in a secondary datacenter whose copy lacks tokens, the primary's
+ * (Consul's server resolver: remote while token replication is off or has
+ * not run). 0 and *to, CN_EAGAIN (no route to the primary now), or
+ * CN_ENOTFOUND (resolved here). */
+static int remote_srv(struct api *a, struct srv **to)
+{
+    *to = NULL;
+    if (srv_is_client(a->srv)) {
+        *to = a->srv;
+        return 0;
+    }
+    if (!api__acl_secondary(a))
+        return CN_ENOTFOUND;
+    if (api__acl_repl_tokens(a) &&
+        state_acl_get(srv_state(a->srv), STATE_ACL_TOKEN, API_ACL_ANON_ID))
+        return CN_ENOTFOUND; /* the replicated copy is authoritative */
+    return api__acl_primary_route(a, to) ? CN_EAGAIN : 0;
+}
+
+bool api__acl_remote_mode(struct api *a)
+{
+    struct srv *to;
+    return a->acl && !srv_is_client(a->srv) && remote_srv(a, &to) != CN_ENOTFOUND;
+}
+
+static int fetch_start(struct api_acl *m, struct srv *to, const char *secret, struct api_ctx *c)
 {
     size_t len = strlen(secret);
     struct fetch *f = cn_calloc(1, sizeof(*f) + len + 1);
     if (!f)
         return CN_ENOMEM;
     f->m = m;
+    f->to = to;
     f->c = c;
     f->len = len;
     memcpy(f->secret, secret, len + 1);
@@ -636,7 +668,7 @@ static int fetch_start(struct api_acl *m, const char *secret, struct api_ctx *c)
     q.target = target;
     q.target_len = sizeof(target) - 1;
     q.hdrs[q.nhdrs++] = (struct srv_cl_hdr){"X-Consul-Token", f->secret, 14, len};
-    int rc = srv_client_http(m->api->srv, &q, true, fetch_done, f, &f->handle);
+    int rc = srv_client_http(to, &q, true, fetch_done, f, &f->handle);
     if (rc) {
         cn_free(f);
         return rc;
@@ -761,7 +793,7 @@ static struct acl_authz *client_cached(struct api_acl *m, const char *secret, ch
     return NULL;
 }
 
-static bool client_enter(struct api_ctx *c)
+static bool client_enter(struct api_ctx *c, struct srv *to)
 {
     struct api_acl *m = c->api->acl;
     const char *secret = effective(m, api__acl_token_of(c));
@@ -784,15 +816,29 @@ static bool client_enter(struct api_ctx *c)
     }
     if (c->acl.authz)
         return route_check(c);
+    if (!to) {
+        /* no route to the primary now: down_policy at once */
+        cn_warn("acl", "resolving a token through the primary datacenter failed (No path to "
+                       "datacenter): down_policy applies");
+        char acc[40];
+        struct acl_authz *z = down_authz(m, stale, acc, sizeof(acc));
+        if (!z) {
+            api_error(c, 403, "ACL not found");
+            return false;
+        }
+        c->acl.authz = z;
+        snprintf(c->acl.accessor, sizeof(c->acl.accessor), "%s", acc);
+        return route_check(c);
+    }
     if (stale && m->down == DOWN_ASYNC) {
         /* async-cache: answer from the stale entry, fetch it again behind */
-        if (!stale->refreshing && !fetch_start(m, secret, NULL))
+        if (!stale->refreshing && !fetch_start(m, to, secret, NULL))
             stale->refreshing = true;
         c->acl.authz = acl_authz_ref(stale->z);
         snprintf(c->acl.accessor, sizeof(c->acl.accessor), "%s", stale->accessor);
         return route_check(c);
     }
-    if (fetch_start(m, secret, c)) {
+    if (fetch_start(m, to, secret, c)) {
         api_error(c, 500, "out of memory");
         return false;
     }
@@ -803,8 +849,8 @@ static bool client_enter(struct api_ctx *c)
 
 /* The agent's own writes on a client: the cache only (they cannot wait); a
  * miss starts a fetch and the next anti-entropy round finds it. */
-static int client_resolve_now(struct api *a, const char *secret, struct acl_authz **z, char *acc,
-                              size_t cap)
+static int client_resolve_now(struct api *a, struct srv *to, const char *secret,
+                              struct acl_authz **z, char *acc, size_t cap)
 {
     struct api_acl *m = a->acl;
     secret = effective(m, secret);
@@ -815,8 +861,8 @@ static int client_resolve_now(struct api *a, const char *secret, struct acl_auth
         return 0;
     if (expired)
         return CN_ENOTFOUND;
-    if (!stale || !stale->refreshing) {
-        if (!fetch_start(m, secret, NULL) && stale)
+    if (to && (!stale || !stale->refreshing)) {
+        if (!fetch_start(m, to, secret, NULL) && stale)
             stale->refreshing = true;
     }
     if (stale && (m->down == DOWN_EXTEND || m->down == DOWN_ASYNC)) {
@@ -848,8 +894,10 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
         cn_warn("agent", "The 'acl.tokens.agent' field is empty: the agent's own writes use "
                          "the default token");
     }
-    int rc = srv_is_client(a->srv) ? client_resolve_now(a, tok, &z, acc, sizeof(acc))
-                                   : api__acl_resolve(a, tok, &z, acc, sizeof(acc));
+    struct srv *to = NULL;
+    int rc = remote_srv(a, &to) != CN_ENOTFOUND
+                 ? client_resolve_now(a, to, tok, &z, acc, sizeof(acc))
+                 : api__acl_resolve(a, tok, &z, acc, sizeof(acc));
     if (rc)
         return false;
     bool ok = svc ? acl_allowed(z, ACL_R_SERVICE, svc, ACL_A_WRITE)
@@ -858,6 +906,12 @@ bool api_acl_agent_may(struct api *a, const char *node, const char *svc, char *a
     if (accessor && cap)
         snprintf(accessor, cap, "%s", acc);
     return ok;
+}
+
+const char *api__acl_replication_token(const struct api *a)
+{
+    const struct api_acl *m = a->acl;
+    return m && m->repl_tok && *m->repl_tok ? m->repl_tok : NULL;
 }
 
 const char *api_acl_default_token(const struct api *a)
@@ -876,7 +930,11 @@ bool api_acl_dns_may_as(struct api *a, const char *secret, bool is_node, const c
         return true;
     struct acl_authz *z = NULL;
     char acc[40];
-    if (api__acl_resolve(a, secret && *secret ? secret : NULL, &z, acc, sizeof(acc)))
+    struct srv *to = NULL;
+    secret = secret && *secret ? secret : NULL;
+    bool remote = !srv_is_client(a->srv) && remote_srv(a, &to) != CN_ENOTFOUND;
+    if (remote ? client_resolve_now(a, to, secret, &z, acc, sizeof(acc))
+               : api__acl_resolve(a, secret, &z, acc, sizeof(acc)))
         return false;
     bool ok = acl_allowed(z, is_node ? ACL_R_NODE : ACL_R_SERVICE, name, ACL_A_READ);
     acl_authz_unref(z);
@@ -920,12 +978,23 @@ static void propose(struct api_acl *m, struct cn_buf *cmd)
 
 struct expired {
     int64_t now;
+    bool local_only; /* a secondary: global tokens expire in the primary */
     const struct state_acl *hit;
 };
+static bool is_local_token(const struct state_acl *v)
+{
+    struct json_object *o = cn_json_parse((const char *)v->def, v->def_len, NULL, 0);
+    int local = 0;
+    if (o)
+        cn_json_get_bool(o, "Local", &local);
+    json_object_put(o);
+    return local != 0;
+}
 static int expired_cb(void *arg, const struct state_acl *v)
 {
     struct expired *e = arg;
-    if (v->expires_unix_ns && v->expires_unix_ns <= e->now) {
+    if (v->expires_unix_ns && v->expires_unix_ns <= e->now &&
+        (!e->local_only || is_local_token(v))) {
         e->hit = v;
         return 1;
     }
@@ -940,7 +1009,11 @@ static void upkeep(struct api_acl *m)
     struct state *st = srv_state(a->srv);
     struct cn_buf cmd = CN_BUF_INIT;
     int which = -1;
-    if (!state_acl_get(st, STATE_ACL_POLICY, API_ACL_GM_ID))
+    /* A secondary datacenter gets the builtins (and the initial management
+     * token) from the primary through replication. */
+    if (api__acl_secondary(a))
+        ;
+    else if (!state_acl_get(st, STATE_ACL_POLICY, API_ACL_GM_ID))
         which = 0;
     else if (!state_acl_get(st, STATE_ACL_TOKEN, API_ACL_ANON_ID))
         which = 1;
@@ -953,7 +1026,7 @@ static void upkeep(struct api_acl *m)
         cn_buf_free(&cmd);
         return;
     }
-    struct expired e = {now_unix_ns(), NULL};
+    struct expired e = {now_unix_ns(), api__acl_secondary(a), NULL};
     state_acl_foreach(st, STATE_ACL_TOKEN, expired_cb, &e);
     if (e.hit) {
         if (!state_cmd_acl_delete(&cmd, STATE_ACL_TOKEN, e.hit->id))
@@ -1008,6 +1081,11 @@ static void load_persisted(struct api_acl *m)
         cn_free(m->agent_recovery);
         m->agent_recovery = dupe(v);
     }
+    v = NULL;
+    if (cn_json_get_str(o, "replication", &v) == 1 && *v) {
+        cn_free(m->repl_tok);
+        m->repl_tok = dupe(v);
+    }
     json_object_put(o);
 }
 
@@ -1024,6 +1102,8 @@ static int persist(struct api_acl *m)
         json_object_object_add(o, "default", json_object_new_string(m->default_tok));
     if (m->agent_recovery)
         json_object_object_add(o, "agent_recovery", json_object_new_string(m->agent_recovery));
+    if (m->repl_tok)
+        json_object_object_add(o, "replication", json_object_new_string(m->repl_tok));
     const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     char path[4096], tmp[4200];
     snprintf(path, sizeof(path), "%s/acl-tokens.json", m->data_dir);
@@ -1053,6 +1133,8 @@ int api__acl_set_agent_token(struct api *a, const char *type, const char *tok)
     else if (!strcmp(type, "agent_recovery") || !strcmp(type, "agent_master") ||
              !strcmp(type, "acl_agent_master_token"))
         slot = &m->agent_recovery;
+    else if (!strcmp(type, "replication") || !strcmp(type, "acl_replication_token"))
+        slot = &m->repl_tok;
     else
         return CN_ENOTFOUND;
     char *d = dupe(tok);
@@ -1066,6 +1148,8 @@ int api__acl_set_agent_token(struct api *a, const char *type, const char *tok)
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
+
+static void free_acl(struct api_acl *m);
 
 int api__acl_new(struct api *a)
 {
@@ -1082,6 +1166,7 @@ int api__acl_new(struct api *a)
     m->agent_recovery = dupe(cfg->agent_recovery);
     m->agent_tok = dupe(cfg->agent_token);
     m->default_tok = dupe(cfg->default_token);
+    m->repl_tok = dupe(cfg->replication_token);
     m->data_dir = dupe(cfg->data_dir);
     m->down_policy = dupe(cfg->down_policy);
     const char *dp = cfg->down_policy ? cfg->down_policy : "extend-cache";
@@ -1095,6 +1180,11 @@ int api__acl_new(struct api *a)
     m->max_ttl = cfg->token_max_ttl_ns ? cfg->token_max_ttl_ns : 24LL * 3600 * 1000000000LL;
     load_persisted(m);
     a->acl = m;
+    if (api__acl_repl_new(a, cfg)) {
+        a->acl = NULL;
+        free_acl(m);
+        return CN_ENOMEM;
+    }
     if (a->loop) {
         uv_timer_init(a->loop, &m->timer);
         m->timer.data = m;
@@ -1114,6 +1204,7 @@ static void free_acl(struct api_acl *m)
     cn_free(m->agent_recovery);
     cn_free(m->agent_tok);
     cn_free(m->default_tok);
+    cn_free(m->repl_tok);
     cn_free(m->data_dir);
     cn_free(m->down_policy);
     cn_free(m);
@@ -1129,11 +1220,12 @@ void api__acl_stop(struct api *a)
     struct api_acl *m = a->acl;
     if (!m)
         return;
+    api__acl_repl_stop(a);
     a->acl = NULL;
     while (m->fetches) { /* before the server closes */
         struct fetch *f = m->fetches;
         m->fetches = f->next;
-        srv_client_cancel(a->srv, f->handle); /* its callback never runs */
+        srv_client_cancel(f->to, f->handle); /* its callback never runs */
         cn_free(f);
     }
     if (a->loop)

@@ -42,6 +42,12 @@ struct api_acl_config {
     const char *default_token;                  /* tokens.default */
     const char *agent_recovery;                 /* tokens.agent_recovery */
     int64_t token_min_ttl_ns, token_max_ttl_ns; /* 0: Consul's 1m and 24h */
+    /* Replication (api/acl_repl.c): the authoritative datacenter ("" or this
+     * one: this is the primary), the token a secondary's leader replicates
+     * with, and whether global tokens are replicated too. */
+    const char *primary_datacenter;
+    const char *replication_token;
+    bool token_replication;
 };
 
 struct api_config {

@@ -48,7 +48,8 @@ struct api {
     struct api_wan wan;           /* other datacenters (forward.c); route NULL: none */
     api_dns_answer_fn dns_answer; /* POST /v1/internal/dns (forward.c) */
     void *dns_arg;
-    struct api_coord *coord; /* coordinate.c: sending and batching coordinates */
+    struct api_coord *coord;       /* coordinate.c: sending and batching coordinates */
+    struct api_acl_repl *acl_repl; /* acl_repl.c: ACL replication; NULL when ACLs are off */
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -457,6 +458,33 @@ int api__acl_builtin_cmd(struct api *a, int which, const char *secret, struct cn
 void api__acl_ttl_bounds(const struct api *a, int64_t *min_ns, int64_t *max_ns);
 /* "X-Consul-Default-Acl-Policy: allow|deny\r\n" */
 const char *api__acl_policy_hdr(const struct api *a);
+/* ---- ACL replication between datacenters (acl_repl.c) ---- */
+struct api_acl_repl;
+/* Made and stopped by api__acl_new / api__acl_stop. */
+int api__acl_repl_new(struct api *a, const struct api_acl_config *cfg);
+void api__acl_repl_stop(struct api *a);
+/* This server is in a secondary datacenter (primary_datacenter names
+ * another one). */
+bool api__acl_secondary(const struct api *a);
+/* A secondary's server that resolves tokens by asking the primary (token
+ * replication off, or not run yet): acl_authz.c. */
+bool api__acl_remote_mode(struct api *a);
+/* acl.tokens.replication as set now (config, PUT /v1/agent/token/replication,
+ * or the persisted file), or NULL. */
+const char *api__acl_replication_token(const struct api *a);
+/* acl.enable_token_replication (in a secondary). */
+bool api__acl_repl_tokens(const struct api *a);
+/* The route to a server of the primary datacenter: 0 and *to, or an error
+ * (not a secondary, no route now). */
+int api__acl_primary_route(struct api *a, struct srv **to);
+/* Router, after the common parameters: in a secondary, a write of a
+ * policy, role or global token (and bootstrap) is forwarded to the primary
+ * datacenter; true when it was (c is then freed). */
+bool api__acl_repl_forward(struct api_ctx *c);
+/* GET /v1/internal/acl/replicate (what a secondary copies) and GET
+ * /v1/acl/replication (the status). */
+void api__acl_r_replicate(struct api_ctx *c, struct api_read *r);
+void api__acl_h_replication(struct api_ctx *c);
 /* Builtins (acl_objs.c). */
 #define API_ACL_GM_ID "00000000-0000-0000-0000-000000000001"
 #define API_ACL_ANON_ID "00000000-0000-0000-0000-000000000002"

@@ -327,6 +327,8 @@ void api_handle(void *arg, struct http_req *req)
         api__forward_dc(a, req, dcname);
         return;
     }
+    if (api__acl_repl_forward(c))
+        return;
     if (check_scope(c) || !api__acl_enter(c))
         return;
     api__route_run(c);

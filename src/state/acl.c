@@ -142,6 +142,35 @@ int state_cmd_acl_delete(struct cn_buf *out, uint8_t kind, const char *id)
     return rc;
 }
 
+int state_cmd_acl_replicate(struct cn_buf *out, const struct state_acl *dels, size_t ndel,
+                            const struct state_acl *sets, size_t nset)
+{
+    if (ndel > UINT32_MAX || nset > UINT32_MAX || (ndel && !dels) || (nset && !sets))
+        return CN_EINVAL;
+    for (size_t i = 0; i < ndel; i++)
+        if (!dels[i].id || !kind_ok(dels[i].kind))
+            return CN_EINVAL;
+    for (size_t i = 0; i < nset; i++)
+        if (!obj_ok(&sets[i]))
+            return CN_EINVAL;
+    size_t len0 = out->len;
+    int rc = begin(out, STATE_CMD_ACL_REPLICATE);
+    if (!rc)
+        rc = cn_enc_u32(out, (uint32_t)ndel);
+    for (size_t i = 0; !rc && i < ndel; i++) {
+        rc = cn_enc_u8(out, dels[i].kind);
+        if (!rc)
+            rc = cn_enc_str(out, dels[i].id);
+    }
+    if (!rc)
+        rc = cn_enc_u32(out, (uint32_t)nset);
+    for (size_t i = 0; !rc && i < nset; i++)
+        rc = enc_obj(out, &sets[i]);
+    if (rc)
+        out->len = len0;
+    return rc;
+}
+
 /* ---- reads -------------------------------------------------------------------- */
 
 const struct state_acl *state_acl_get(const struct state *s, uint8_t kind, const char *id)
@@ -317,6 +346,61 @@ int state__acl_apply_bootstrap(struct txn *t, struct cn_dec *d)
     }
     cn_free(mem);
     return rc;
+}
+
+/* Remove the object under key if there is one: 0, or CN_ENOMEM. */
+static int remove_key(struct txn *t, const char *key)
+{
+    struct avl *a = state__avl_find(t->s->acl, key, &state__acl_ops);
+    if (!a)
+        return 0;
+    if (state__tx_reserve(t, 1, 0))
+        return CN_ENOMEM;
+    state__tx_remove(t, &t->s->acl, &state__acl_ops, a, true);
+    return changed(t, AR(a)->v.id);
+}
+
+int state__acl_apply_replicate(struct txn *t, struct cn_dec *d)
+{
+    uint32_t ndel = cn_dec_u32(d);
+    if (d->err)
+        return CN_ECORRUPT;
+    char key[KEY_MAX];
+    for (uint32_t i = 0; i < ndel; i++) {
+        uint8_t kind = cn_dec_u8(d);
+        char *id = cn_dec_strdup(d);
+        if (!id)
+            return d->err == CN_ENOMEM ? CN_ENOMEM : CN_ECORRUPT;
+        int rc = kind_ok(kind) && mkkey(key, kind, id) ? remove_key(t, key) : CN_ECORRUPT;
+        cn_free(id);
+        if (rc)
+            return rc;
+    }
+    uint32_t nset = cn_dec_u32(d);
+    if (d->err)
+        return CN_ECORRUPT;
+    for (uint32_t i = 0; i < nset; i++) {
+        struct state_acl v;
+        char *mem = NULL;
+        int rc = dec_obj(d, &v, &mem);
+        if (!rc) {
+            /* the name another object of the kind holds: the primary's
+             * object takes it */
+            const struct state_acl *o = state_acl_by_name(t->s, v.kind, v.name);
+            if (o && strcmp(o->id, v.id) != 0 && mkkey(key, o->kind, o->id))
+                rc = remove_key(t, key);
+        }
+        if (!rc)
+            rc = put(t, 2, &v);
+        cn_free(mem);
+        if (rc)
+            return rc;
+    }
+    if (!cn_dec_done(d))
+        return CN_ECORRUPT;
+    if (t->res)
+        t->res->ok = true;
+    return 0;
 }
 
 int state__acl_apply_delete(struct txn *t, struct cn_dec *d)

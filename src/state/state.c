@@ -377,6 +377,8 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__acl_apply_bootstrap(t, &d);
     case STATE_CMD_COORD_BATCH:
         return state__coord_apply_batch(t, &d);
+    case STATE_CMD_ACL_REPLICATE:
+        return state__acl_apply_replicate(t, &d);
     default:
         return CN_ECORRUPT;
     }

@@ -270,6 +270,9 @@ enum state_cmd_type {
     /* Network coordinates (coord.c): a batch of (node, segment, coordinate)
      * as the leader collected them (Consul's CoordinateBatchUpdate). */
     STATE_CMD_COORD_BATCH = 21,
+    /* ACL replication (acl.c): a secondary datacenter's leader applies a
+     * batch of the primary's objects: deletes, then upserts, all or none. */
+    STATE_CMD_ACL_REPLICATE = 22,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -724,6 +727,15 @@ struct state_acl {
 int state_cmd_acl_set(struct cn_buf *out, int op, const struct state_acl *v);
 int state_cmd_acl_delete(struct cn_buf *out, uint8_t kind, const char *id);
 int state_cmd_acl_bootstrap(struct cn_buf *out, const struct state_acl *token);
+/* REPLICATE (a secondary datacenter's copy of the primary's objects, Consul's
+ * ACL replication): ndel deletes (kind and id of each dels[i]; an unknown ID
+ * is no error), then nset upserts (create or replace by ID). An upsert whose
+ * unique name (SecretID, policy or role Name) another object of its kind
+ * holds removes that object first: the primary is authoritative, and a
+ * rename in one batch may free a name a later upsert of the batch takes. All
+ * or nothing; CN_EINVAL for a malformed object. */
+int state_cmd_acl_replicate(struct cn_buf *out, const struct state_acl *dels, size_t ndel,
+                            const struct state_acl *sets, size_t nset);
 const struct state_acl *state_acl_get(const struct state *s, uint8_t kind, const char *id);
 /* By unique name (SecretID for tokens). NULL when none. */
 const struct state_acl *state_acl_by_name(const struct state *s, uint8_t kind, const char *name);

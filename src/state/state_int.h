@@ -342,6 +342,7 @@ struct acl_rec *state__acl_new(struct state *s, const struct state_acl *v);
 int state__acl_apply_set(struct txn *t, struct cn_dec *d);
 int state__acl_apply_delete(struct txn *t, struct cn_dec *d);
 int state__acl_apply_bootstrap(struct txn *t, struct cn_dec *d);
+int state__acl_apply_replicate(struct txn *t, struct cn_dec *d);
 
 /* ---- sessions (session.c) ---------------------------------------------------- */
 struct sess_rec *state__sess_find(const struct state *s, const char *id);
