@@ -170,9 +170,10 @@ static int entry_path(struct cli_ctx *c, const struct cli_args *a, bool with_nam
     }
     struct cn_buf k = CN_BUF_INIT;
     int rc = cli__path_seg(&k, "/v1/config/", kind) < 0;
-    if (!rc && with_name)
-        rc = cli__path_seg(p, k.p, name) < 0;
-    else if (!rc)
+    if (!rc && with_name) {
+        k.len = strlen(k.p);
+        rc = cn_buf_puts(&k, "/") || cn_buf_cstr(&k) || cli__path_seg(p, k.p, name) < 0;
+    } else if (!rc)
         rc = cn_buf_puts(p, k.p) || cn_buf_cstr(p);
     cn_buf_free(&k);
     if (rc)
