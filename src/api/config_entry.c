@@ -231,7 +231,7 @@ int api__config_entry_decode(const char *body, size_t len, struct api_config_ent
     struct json_object *srcs = rc ? NULL : cn_json_get(o, "Sources");
     if (!rc && srcs && !json_object_is_type(srcs, json_type_array))
         rc = api__fail(err, cap, "Sources: cannot use %s as array", api__type_name(srcs));
-    size_t n = srcs ? json_object_array_length(srcs) : 0;
+    size_t n = !rc && srcs ? json_object_array_length(srcs) : 0;
     if (!rc && n == 0)
         rc = api__fail(err, cap,
                        "Sources: at least one source is required (cairn keeps the entry as its "
