@@ -612,6 +612,11 @@ static int validate(struct agent *ag, char *err, size_t errcap)
         c->bootstrap = true;
         c->connect_enabled = true; /* as Consul's dev mode */
     }
+    int64_t leaf_min = 0;
+    if (cn_dur_parse(c->connect_test_min_leaf_ttl, &leaf_min) || leaf_min < CN_NS_PER_S) {
+        snprintf(err, errcap, "connect.test_only_min_leaf_cert_ttl must be at least 1s");
+        return CN_EINVAL;
+    }
     if (!c->server) {
         /* A client agent (Consul's builder.go texts). */
         if (c->bootstrap_expect > 0) {
@@ -1009,6 +1014,8 @@ static int run(struct agent *ag)
     cn_dur_parse(c->acl_token_ttl, &acl_ttl);
     cn_dur_parse(c->acl_token_min_ttl, &acl_min);
     cn_dur_parse(c->acl_token_max_ttl, &acl_max);
+    int64_t leaf_min = 0;
+    cn_dur_parse(c->connect_test_min_leaf_ttl, &leaf_min);
     struct api_config ac = {
         .node_name = c->node_name,
         .node_id = ag->node_id,
@@ -1017,6 +1024,7 @@ static int run(struct agent *ag)
         .server_port = (int)c->server_port,
         .serf_lan_port = (int)c->serf_lan_port,
         .connect_enabled = c->connect_enabled,
+        .connect_min_leaf_ttl_s = leaf_min / CN_NS_PER_S,
         .version = CAIRN_VERSION,
         .kv_max_value_size = (uint64_t)c->kv_max_value_size,
         .txn_max_req_len = (uint64_t)c->txn_max_req_len,

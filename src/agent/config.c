@@ -405,6 +405,10 @@ static const struct opt opts[] = {
     {NULL, "auto_encrypt", OPT_UNSUP, 0, "", 0, 0, "auto-encrypt (TLS)"},
     {NULL, "connect.enabled", OPT_BOOL, OFF(connect_enabled), "false", 0, 0,
      "Service mesh: the servers run the built-in CA (-dev turns it on)."},
+    {NULL, "connect.test_only_min_leaf_cert_ttl", OPT_DUR, OFF(connect_test_min_leaf_ttl), "1h", 0,
+     0,
+     "cairn-only, for tests: the shortest LeafCertTTL PUT /v1/connect/ca/configuration accepts "
+     "(Consul's fixed minimum is 1h; at least 1s), so a test can watch leaves renewed."},
     {NULL, "connect.ca_provider", OPT_UNSUP, 0, "", 0, 0,
      "CA providers other than the built-in one (change its settings with PUT "
      "/v1/connect/ca/configuration)"},

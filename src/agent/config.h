@@ -44,7 +44,8 @@ struct agent_config {
     int64_t sidecar_min_port, sidecar_max_port; /* ports.sidecar_{min,max}_port */
     int64_t server_port;
     int64_t serf_lan_port;
-    bool connect_enabled; /* connect.enabled (-dev: on) */
+    bool connect_enabled;            /* connect.enabled (-dev: on) */
+    char *connect_test_min_leaf_ttl; /* connect.test_only_min_leaf_cert_ttl (Go duration) */
     char *log_level;
     bool log_json;
     char *log_file;

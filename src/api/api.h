@@ -70,6 +70,9 @@ struct api_config {
     /* connect.enabled: this server initialises and serves the built-in CA,
      * this agent issues leaf certificates (Consul: off unless -dev). */
     bool connect_enabled;
+    /* connect.test_only_min_leaf_cert_ttl (cairn-only, for tests): the
+     * shortest LeafCertTTL the CA configuration accepts; 0: Consul's 1h. */
+    int64_t connect_min_leaf_ttl_s;
     api_reload_cb on_reload; /* NULL: /v1/agent/reload answers 500 */
     void *on_reload_arg;
     /* The LAN gossip pool (gossip/net.h): /v1/agent/members, join and

@@ -208,6 +208,27 @@ int api__ixn_check_body(const char *body, size_t len, bool exact_only, char *err
 /* "name" or "default/name" (a match entry, ?source=, ?destination=): 0 with
  * *name pointing into in, or CN_EINVAL with the reason. */
 int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap);
+/* intention.c's writers, for config_entry.c: Go's time.Time text of ns, and
+ * an intention's Meta (its stored JSON text). */
+void api__json_go_time(struct cn_jsonw *w, const char *k, int64_t ns);
+void api__json_ixn_meta(struct cn_jsonw *w, const char *meta);
+/* config_entry.c: /v1/config, service-intentions entries over the intentions. */
+extern const struct api_route api_config_routes[];
+/* A decoded service-intentions entry (strings owned). */
+struct api_config_entry {
+    char *name;
+    struct state_ixn_source *src;
+    size_t n;
+};
+/* Decode and validate a PUT /v1/config body: 0, CN_EINVAL with the reason
+ * (another kind, an unknown key, L7 Permissions...), CN_ENOMEM. Pure: for the
+ * endpoint and the fuzz target. */
+int api__config_entry_decode(const char *body, size_t len, struct api_config_entry *e, char *err,
+                             size_t cap);
+void api__config_entry_clear(struct api_config_entry *e);
+/* 0 for service-intentions; CN_EINVAL naming a kind cairn lacks or does not
+ * know. */
+int api__config_kind_check(const char *kind, char *err, size_t cap);
 extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
 extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
 /* metrics.c: /v1/agent/metrics */

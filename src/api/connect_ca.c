@@ -36,6 +36,7 @@
 struct leaf {
     char *service;
     struct connect_cert cert;
+    int64_t issued; /* when it was signed (its NotBefore is a minute earlier) */
     char root_id[64];
     uint64_t index;
 };
@@ -90,9 +91,10 @@ static void on_init_done(void *arg, int rc, const struct state_result *res)
         cn_warn("connect", "initializing the built-in CA failed: %s", cn_strerror(rc));
 }
 
-static void on_tick(uv_timer_t *t)
+static void renew_leaves(struct api_connect *k);
+
+static void leader_duty(struct api_connect *k)
 {
-    struct api_connect *k = t->data;
     struct srv *s = k->api->srv;
     if (k->init_in_flight || !srv_is_leader(s) || state_ca_get(srv_state(s)))
         return;
@@ -114,6 +116,13 @@ static void on_tick(uv_timer_t *t)
     if (!rc && srv_propose(s, cmd.p, cmd.len, on_init_done, k) == 0)
         k->init_in_flight = true;
     cn_buf_free(&cmd);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct api_connect *k = t->data;
+    leader_duty(k);
+    renew_leaves(k);
 }
 
 int api__connect_new(struct api *a)
@@ -343,7 +352,20 @@ static void h_config(struct api_ctx *c)
     struct connect_ca_config cc;
     void *keep = NULL;
     int rc = connect_ca_config_parse(cfg_text, strlen(cfg_text), &cc, &keep, err, sizeof(err));
+    int64_t min_leaf =
+        c->api->cfg.connect_min_leaf_ttl_s ? c->api->cfg.connect_min_leaf_ttl_s : 3600;
+    char dur[48];
+    if (!rc && cc.leaf_ttl_s && cc.leaf_ttl_s < min_leaf) {
+        /* CommonCAProviderConfig.Validate (MinLeafCertTTL, MaxLeafCertTTL) */
+        cn_dur_format(min_leaf * CN_NS_PER_S, dur, sizeof(dur));
+        snprintf(err, sizeof(err), "leaf cert TTL must be greater or equal than %s", dur);
+        rc = CN_EINVAL;
+    } else if (!rc && cc.leaf_ttl_s > 365 * 24 * 3600) {
+        snprintf(err, sizeof(err), "leaf cert TTL must be less than 8760h0m0s");
+        rc = CN_EINVAL;
+    }
     if (rc) {
+        json_object_put(keep);
         api_error(c, 400, "%s", err);
         json_object_put(o);
         return;
@@ -399,13 +421,66 @@ static struct leaf *leaf_slot(struct api_connect *k, const char *service)
 }
 
 /* A leaf is re-issued when the active root changed or two thirds of its
- * lifetime have passed (Consul renews in that window, with jitter). */
+ * lifetime (from its signing, not its backdated NotBefore) have passed:
+ * Consul's agent renews between 60% and 90% of it, with jitter. */
 static bool leaf_fresh(const struct leaf *l, const struct connect_ca_root *act, int64_t now)
 {
     if (!l->cert.cert_pem || strcmp(l->root_id, act->id) != 0)
         return false;
-    int64_t life = l->cert.not_after - l->cert.not_before;
-    return now < l->cert.not_before + life * 2 / 3;
+    int64_t life = l->cert.not_after - l->issued;
+    return now < l->issued + life * 2 / 3;
+}
+
+/* Sign a new leaf for l->service with the active root: 0, or an HTTP status
+ * with err set. */
+static int issue_leaf(struct api_connect *k, struct leaf *l, const struct connect_ca_doc *d,
+                      const struct connect_ca_root *act, int64_t now, char *err, size_t cap)
+{
+    char uri[1024], cn[600];
+    struct connect_cert nc;
+    if (connect_spiffe_service(uri, sizeof(uri), d->trust_domain, k->api->cfg.datacenter,
+                               l->service)) {
+        snprintf(err, cap, "service name too long");
+        return 400;
+    }
+    snprintf(cn, sizeof(cn), "%s.svc.default.%.8s.consul", l->service, d->trust_domain);
+    if (connect_ca_sign_leaf(act->cert_pem, act->key_pem, uri, cn, now, d->leaf_ttl_s, &nc, err,
+                             cap))
+        return 500;
+    connect_cert_clear(&l->cert);
+    l->cert = nc;
+    l->issued = now;
+    snprintf(l->root_id, sizeof(l->root_id), "%s", act->id);
+    uint64_t idx = state_last_index(srv_state(k->api->srv));
+    l->index = idx > l->index ? idx : l->index + 1;
+    return 0;
+}
+
+/* The agent's side of Consul's leaf cache: every leaf it holds is re-issued
+ * once it passes its renewal point (or the active root changed), without
+ * waiting for a reader, and the blocking leaf queries (watching the CA
+ * table) are woken to fetch it. */
+static void renew_leaves(struct api_connect *k)
+{
+    const struct state_ca *rec;
+    const struct connect_ca_doc *d = current_doc(k, &rec);
+    const struct connect_ca_root *act = d ? connect_ca_doc_active(d) : NULL;
+    if (!act)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    bool any = false;
+    for (size_t i = 0; i < k->nleaves; i++) {
+        struct leaf *l = &k->leaves[i];
+        char err[300];
+        if (!l->cert.cert_pem || leaf_fresh(l, act, now))
+            continue;
+        if (issue_leaf(k, l, d, act, now, err, sizeof(err)))
+            cn_warn("connect", "renewing the leaf certificate of %s failed: %s", l->service, err);
+        else
+            any = true;
+    }
+    if (any)
+        srv_watch_touch(k->api->srv, STATE_T_CA, NULL);
 }
 
 static void r_leaf(struct api_ctx *c, struct api_read *r)
@@ -429,19 +504,10 @@ static void r_leaf(struct api_ctx *c, struct api_read *r)
         return read_error(r, 500, "too many services with leaf certificates on this agent");
     int64_t now = (int64_t)time(NULL);
     if (!leaf_fresh(l, act, now)) {
-        char uri[1024], cn[600], err[300];
-        struct connect_cert nc;
-        if (connect_spiffe_service(uri, sizeof(uri), d->trust_domain, c->api->cfg.datacenter, svc))
-            return read_error(r, 400, "service name too long");
-        snprintf(cn, sizeof(cn), "%s.svc.default.%.8s.consul", svc, d->trust_domain);
-        if (connect_ca_sign_leaf(act->cert_pem, act->key_pem, uri, cn, now, d->leaf_ttl_s, &nc, err,
-                                 sizeof(err)))
-            return read_error(r, 500, err);
-        connect_cert_clear(&l->cert);
-        l->cert = nc;
-        snprintf(l->root_id, sizeof(l->root_id), "%s", act->id);
-        uint64_t idx = state_last_index(st);
-        l->index = idx > l->index ? idx : l->index + 1;
+        char err[300];
+        int status = issue_leaf(k, l, d, act, now, err, sizeof(err));
+        if (status)
+            return read_error(r, status, err);
     }
     r->index = l->index;
     char uri[1024];

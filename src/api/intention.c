@@ -162,7 +162,7 @@ static int validate(const struct ixn_body *b, char *err, size_t cap)
 /* ---- JSON ---------------------------------------------------------------------- */
 
 /* Go's time.Time in RFC 3339 with nanoseconds, trailing zeros trimmed. */
-static void json_time(struct cn_jsonw *w, const char *k, int64_t ns)
+void api__json_go_time(struct cn_jsonw *w, const char *k, int64_t ns)
 {
     time_t sec = (time_t)(ns / 1000000000);
     long frac = (long)(ns % 1000000000);
@@ -182,7 +182,7 @@ static void json_time(struct cn_jsonw *w, const char *k, int64_t ns)
 
 /* Meta: stored as compact canonical JSON (sorted keys, as Go writes a map);
  * written as is, or re-written pair by pair for ?pretty. */
-static void json_meta(struct cn_jsonw *w, const char *meta)
+void api__json_ixn_meta(struct cn_jsonw *w, const char *meta)
 {
     struct json_object *o = NULL;
     if (*meta && w->pretty)
@@ -216,12 +216,12 @@ static void json_ixn(struct cn_jsonw *w, const struct state_intention *x)
     cn_jsonw_kstr(w, "SourceType", "consul");
     cn_jsonw_kstr(w, "Action", x->action);
     cn_jsonw_key(w, "Meta");
-    json_meta(w, x->meta);
+    api__json_ixn_meta(w, x->meta);
     cn_jsonw_ki64(w, "Precedence", x->precedence);
     if (x->created_ns)
-        json_time(w, "CreatedAt", x->created_ns);
+        api__json_go_time(w, "CreatedAt", x->created_ns);
     if (x->updated_ns)
-        json_time(w, "UpdatedAt", x->updated_ns);
+        api__json_go_time(w, "UpdatedAt", x->updated_ns);
     cn_jsonw_ku64(w, "CreateIndex", x->create_index);
     cn_jsonw_ku64(w, "ModifyIndex", x->modify_index);
     cn_jsonw_obj_close(w);

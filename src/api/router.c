@@ -19,7 +19,7 @@ const struct api_route *const api__route_tables[] = {
     api_session_routes, api_coordinate_routes, api_event_routes, api_query_routes,
     api_intention_routes, api_connect_routes, api_snapshot_routes, api_monitor_routes,
     api_metrics_routes, api_ui_routes, api_dns_remote_routes, api_keyring_routes,
-    api_wan_routes, NULL,
+    api_wan_routes, api_config_routes, NULL,
 };
 // clang-format on
 #define tables api__route_tables

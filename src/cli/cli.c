@@ -225,6 +225,30 @@ const struct cli_cmd cli__cmds[] = {
      "  To list services which run on a particular node:\n\n"
      "      $ cairn catalog services -node=web",
      cli__catalog_services_flags, 1, cli__run_catalog_services},
+    {"config", "Interact with Cairn's centralized configurations",
+     "Usage: cairn config <subcommand> [options] [args]\n\n"
+     "  Configuration entries: cairn has the kind service-intentions, a view of\n"
+     "  the intentions of one destination service (the intention commands and\n"
+     "  this one see the same data).\n\n"
+     "      $ cairn config write db-intentions.hcl\n"
+     "      $ cairn config read -kind service-intentions -name db",
+     NULL, 0, NULL},
+    {"config delete", "Delete a centralized config entry",
+     "Usage: cairn config delete [options] -kind <config kind> -name <config name>\n\n"
+     "  Deletes the entry (for service-intentions: every intention of that\n"
+     "  destination).",
+     cli__config_delete_flags, 1, cli__run_config_delete},
+    {"config list", "List centralized config entries of a given kind",
+     "Usage: cairn config list -kind <config kind>", cli__config_list_flags, 1,
+     cli__run_config_list},
+    {"config read", "Read a centralized config entry",
+     "Usage: cairn config read -kind <config kind> -name <config name>", cli__config_read_flags, 1,
+     cli__run_config_read},
+    {"config write", "Create or update a centralized config entry",
+     "Usage: cairn config write [options] <configuration>\n\n"
+     "  Writes the entry in the file (HCL or JSON; \"-\" reads stdin).\n\n"
+     "      $ cairn config write -cas -modify-index=12 db-intentions.hcl",
+     cli__config_write_flags, 1, cli__run_config_write},
     {"connect", "Interact with the service mesh",
      "Usage: cairn connect <subcommand> [options] [args]\n\n"
      "  The built-in Connect CA and sidecar proxy (docs/connect-proxy.md).\n\n"

@@ -303,5 +303,14 @@ int cli__run_intention_delete(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_intention_check(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_intention_match(struct cli_ctx *c, const struct cli_args *a);
 int cli__run_intention_list(struct cli_ctx *c, const struct cli_args *a);
+/* cmd_config.c: config write|read|list|delete over /v1/config. */
+extern const struct cli_flag cli__config_write_flags[];
+extern const struct cli_flag cli__config_read_flags[];
+extern const struct cli_flag cli__config_list_flags[];
+extern const struct cli_flag cli__config_delete_flags[];
+int cli__run_config_write(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_config_read(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_config_list(struct cli_ctx *c, const struct cli_args *a);
+int cli__run_config_delete(struct cli_ctx *c, const struct cli_args *a);
 
 #endif

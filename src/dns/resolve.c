@@ -567,6 +567,37 @@ walked:
     answer_instances(c, service_ttl(r, service));
 }
 
+/* <service>.connect.<domain> (Consul's "Connect-capable service lookups"):
+ * the healthy connect-proxy instances whose destination is service and its
+ * Connect-native instances, answered as a service's (their own addresses
+ * and ports); no tags, this datacenter only, as Consul's docs say. */
+static void connect_lookup(struct ctx *c, const char *service)
+{
+    struct dns_resolver *r = c->r;
+    struct walk w = {c, NULL, 0, 0};
+    r->ninst = 0;
+    if (r->acl_may && !r->acl_may(r->query_arg, false, service))
+        return nxdomain(c);
+    state_connect_instances(c->st, service, inst_cb, &w);
+    char low[256];
+    size_t l = strlen(service);
+    bool differs = false;
+    for (size_t i = 0; r->ninst == 0 && i <= l && i < sizeof(low); i++) {
+        low[i] = (char)(service[i] >= 'A' && service[i] <= 'Z' ? service[i] + 32 : service[i]);
+        differs |= low[i] != service[i];
+    }
+    if (r->ninst == 0 && differs && l < sizeof(low)) /* as service_lookup */
+        state_connect_instances(c->st, low, inst_cb, &w);
+    if (w.err) {
+        dns_msg_set_rcode(c->m, DNS_RC_SERVFAIL);
+        return;
+    }
+    if (r->ninst == 0)
+        return nxdomain(c);
+    order(r, true);
+    answer_instances(c, service_ttl(r, service));
+}
+
 /* The answer (SRV with the targets' addresses additional, or A/AAAA) from
  * the r->inst[0..ninst) in their order. */
 static void answer_instances(struct ctx *c, uint32_t ttl)
@@ -1003,10 +1034,9 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
     }
     /* The kind label, looked for from the right (agent/dns.go dispatch); an
      * SRV query may leave out "service" in the RFC 2782 form. */
-    int kind = -1;               /* 0 service, 1 node, 2 addr, 3 other Consul kinds, 4 query */
+    int kind = -1; /* 0 service, 1 node, 2 addr, 3 other Consul kinds, 4 query, 5 connect */
     unsigned at = 0, nparts = 0; /* at: the first label after the kind */
-    static const char *const other[] = {"connect", "virtual", "ingress", "ap",
-                                        "peer",    "sg",      "ns",      "cluster"};
+    static const char *const other[] = {"virtual", "ingress", "ap", "peer", "sg", "ns", "cluster"};
     for (unsigned i = nl; i-- > 0;) {
         if (label_is(qn, i, "service"))
             kind = 0;
@@ -1016,6 +1046,8 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
             kind = 2;
         else if (label_is(qn, i, "query"))
             kind = 4;
+        else if (label_is(qn, i, "connect"))
+            kind = 5;
         else {
             for (size_t k = 0; k < sizeof(other) / sizeof(other[0]) && kind < 0; k++)
                 if (label_is(qn, i, other[k]))
@@ -1038,7 +1070,7 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
         }
     }
     if (kind < 0 || kind == 3)
-        goto nx; /* connect, peers, sameness groups...: cairn has none */
+        goto nx; /* virtual services, peers, sameness groups...: cairn has none */
     if (nl - at > 1)
         goto nx; /* labels between the kind and the domain: at most a datacenter */
     if (nl - at == 1) {
@@ -1071,6 +1103,13 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
         if (nparts == 0)
             goto nx;
         query_lookup(&c, qn, nparts);
+        return dns_msg_finish(&m);
+    }
+    if (kind == 5) {
+        char svc[256];
+        if (nparts != 1 || !label_str(qn, 0, svc, sizeof(svc), false) || !*svc)
+            goto nx; /* no tags on connect lookups */
+        connect_lookup(&c, svc);
         return dns_msg_finish(&m);
     }
     {

@@ -551,6 +551,14 @@ void srv_watch_disarm(struct srv *s, struct srv_watch *w)
         srv__watches_disarm(s->watches, w);
 }
 
+void srv_watch_touch(struct srv *s, enum state_table t, const char *key)
+{
+    if (!s->watches)
+        return;
+    srv__watches_change(s->watches, t, key, s->applied);
+    srv__watches_flush(s->watches);
+}
+
 bool srv_watch_live(const struct srv *s, const struct srv_watch *w)
 {
     return s->watches && srv__watches_live(s->watches, w);

@@ -243,6 +243,10 @@ struct srv_watch {
 int srv_watch_arm(struct srv *s, struct srv_watch *w, enum state_table t, const char *key,
                   bool prefix, srv_watch_cb cb, void *data);
 void srv_watch_disarm(struct srv *s, struct srv_watch *w); /* no-op if not armed */
+/* Fire the watches of (t, key) now, as an applied change would, for data an
+ * agent keeps beside the replicated state (its leaf certificates): never from
+ * inside a watch callback or an apply. */
+void srv_watch_touch(struct srv *s, enum state_table t, const char *key);
 /* Armed and its data unchanged since: false once a change that fires it has
  * been applied, even before its callback ran (callbacks run after the whole
  * batch; a reader between the two must not trust what the watch guards). */

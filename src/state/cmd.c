@@ -529,5 +529,5 @@ int state_cmd_type(const void *cmd, size_t len)
     if (!cmd || len < 1)
         return -1;
     uint8_t t = *(const uint8_t *)cmd;
-    return t <= STATE_CMD_ACL_REPLICATE ? (int)t : -1;
+    return t <= STATE_CMD_INTENTION_ENTRY ? (int)t : -1;
 }

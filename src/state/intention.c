@@ -133,7 +133,64 @@ int state_cmd_intention_delete(struct cn_buf *out, const char *id, const char *s
     return rc;
 }
 
+int state_cmd_intention_entry(struct cn_buf *out, const char *destination, bool del, bool cas,
+                              uint64_t cas_index, int64_t now_ns,
+                              const struct state_ixn_source *srcs, size_t n)
+{
+    if (!destination || !*destination || (del ? n != 0 : n == 0) || n > STATE_IXN_ENTRY_MAX)
+        return CN_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!srcs[i].source || !*srcs[i].source || !srcs[i].action ||
+            (strcmp(srcs[i].action, "allow") && strcmp(srcs[i].action, "deny")))
+            return CN_EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(srcs[i].source, srcs[j].source))
+                return CN_EINVAL;
+    }
+    size_t len0 = out->len;
+    int rc = cn_enc_u8(out, STATE_CMD_INTENTION_ENTRY);
+    rc = rc ? rc : cn_enc_u8(out, STATE_CMD_VERSION);
+    rc = rc ? rc : cn_enc_u8(out, (uint8_t)((del ? 1 : 0) | (cas ? 2 : 0)));
+    rc = rc ? rc : cn_enc_u64(out, cas_index);
+    rc = rc ? rc : cn_enc_str(out, destination);
+    rc = rc ? rc : cn_enc_u64(out, (uint64_t)now_ns);
+    rc = rc ? rc : cn_enc_u32(out, (uint32_t)n);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = cn_enc_str(out, srcs[i].source);
+        rc = rc ? rc : cn_enc_str(out, srcs[i].action);
+        rc = rc ? rc : cn_enc_str(out, nz(srcs[i].description));
+    }
+    if (rc)
+        out->len = len0;
+    return rc;
+}
+
 /* ---- reads -------------------------------------------------------------------- */
+
+/* The first intention of destination dst (or NULL): the tree is ordered by
+ * (destination, source) and no source is empty. */
+static void seek_dst(struct avl_iter *it, const struct state *s, const char *dst)
+{
+    struct ixn_key k = {dst, ""};
+    state__avl_seek(it, s->intentions, &k, false, &state__ixn_ops);
+}
+
+void state_intention_entry_index(const struct state *s, const char *destination,
+                                 uint64_t *create_index, uint64_t *modify_index)
+{
+    struct avl_iter it;
+    struct avl *a;
+    uint64_t ci = 0, mi = 0;
+    seek_dst(&it, s, destination);
+    while ((a = state__avl_next(&it)) && !strcmp(IX(a)->x.destination, destination)) {
+        if (!ci || IX(a)->x.create_index < ci)
+            ci = IX(a)->x.create_index;
+        if (IX(a)->x.modify_index > mi)
+            mi = IX(a)->x.modify_index;
+    }
+    *create_index = ci;
+    *modify_index = mi;
+}
 
 const struct state_intention *state_intention_get(const struct state *s, const char *source,
                                                   const char *destination)
@@ -241,6 +298,21 @@ static int remove_rec(struct txn *t, struct avl *a)
     return changed(t, IX(a)->x.destination);
 }
 
+/* The remaining intentions of dst take the write's index (the entry's
+ * ModifyIndex moves: state_intention_entry_index). */
+static int bump_dst(struct txn *t, const char *dst)
+{
+    struct avl_iter it;
+    struct avl *a;
+    seek_dst(&it, t->s, dst);
+    while ((a = state__avl_next(&it)) && !strcmp(IX(a)->x.destination, dst)) {
+        if (state__tx_reserve(t, 1, 0))
+            return CN_ENOMEM;
+        state__tx_set_u64(t, &IX(a)->x.modify_index, t->idx);
+    }
+    return 0;
+}
+
 static int apply_set(struct txn *t, uint8_t op, struct state_intention *x)
 {
     struct state *s = t->s;
@@ -276,9 +348,16 @@ static int apply_set(struct txn *t, uint8_t op, struct state_intention *x)
         x->create_index = pair ? IX(pair)->x.create_index : t->idx;
     }
     x->modify_index = t->idx;
-    if (pair)
-        CN_TRY(remove_rec(t, pair));
-    return insert(t, x);
+    char *moved_from = NULL; /* an update by ID to another destination */
+    if (pair && strcmp(IX(pair)->x.destination, x->destination) != 0 &&
+        !(moved_from = cn_strdup(IX(pair)->x.destination)))
+        return CN_ENOMEM;
+    int rc = pair ? remove_rec(t, pair) : 0;
+    rc = rc ? rc : insert(t, x);
+    if (!rc && moved_from)
+        rc = bump_dst(t, moved_from);
+    cn_free(moved_from);
+    return rc;
 }
 
 int state__ixn_apply_set(struct txn *t, struct cn_dec *d)
@@ -338,12 +417,127 @@ int state__ixn_apply_delete(struct txn *t, struct cn_dec *d)
     }
     /* By name, deleting what is not there is done (the config entry has no
      * such source): Consul answers true. */
+    char *dst = !rc && hit ? cn_strdup(IX(hit)->x.destination) : NULL;
+    if (!rc && hit && !dst)
+        rc = CN_ENOMEM;
     if (!rc && hit)
         rc = remove_rec(t, hit);
+    if (!rc && hit)
+        rc = bump_dst(t, dst);
     if (!rc && t->res)
         t->res->ok = true;
+    cn_free(dst);
     cn_free(a);
     cn_free(b);
+    return rc;
+}
+
+int state__ixn_apply_entry(struct txn *t, struct cn_dec *d)
+{
+    uint8_t flags = cn_dec_u8(d);
+    uint64_t cas = cn_dec_u64(d);
+    char *dst = cn_dec_strdup(d);
+    uint64_t now = cn_dec_u64(d);
+    uint32_t n = cn_dec_u32(d);
+    if (!dst || d->err || flags > 3 || n > STATE_IXN_ENTRY_MAX || (flags & 1 ? n : !n)) {
+        cn_free(dst);
+        return d->err == CN_ENOMEM ? CN_ENOMEM : CN_ECORRUPT;
+    }
+    struct state_intention *xs = cn_calloc(n ? n : 1, sizeof(*xs));
+    char **bufs = cn_calloc(n ? n : 1, sizeof(*bufs));
+    int rc = xs && bufs ? 0 : CN_ENOMEM;
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        size_t l[3];
+        const char *f[3];
+        for (int j = 0; j < 3; j++)
+            f[j] = (const char *)cn_dec_bytes(d, &l[j]);
+        if (d->err || !str_ok(f[0], l[0]) || !str_ok(f[1], l[1]) || !str_ok(f[2], l[2])) {
+            rc = d->err == CN_ENOMEM ? CN_ENOMEM : CN_ECORRUPT;
+            break;
+        }
+        char *at = bufs[i] = cn_malloc(l[0] + l[1] + l[2] + 3);
+        if (!at) {
+            rc = CN_ENOMEM;
+            break;
+        }
+        xs[i].source = cn_str_pack(&at, f[0], l[0]);
+        xs[i].action = cn_str_pack(&at, f[1], l[1]);
+        xs[i].description = cn_str_pack(&at, f[2], l[2]);
+        xs[i].destination = dst;
+    }
+    if (!rc && !cn_dec_done(d))
+        rc = CN_ECORRUPT;
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        if (!*xs[i].source || (strcmp(xs[i].action, "allow") && strcmp(xs[i].action, "deny")))
+            rc = fail(t, CN_EINVAL, "Sources: invalid source \"%s\"", xs[i].source);
+        for (uint32_t j = 0; !rc && j < i; j++)
+            if (!strcmp(xs[i].source, xs[j].source))
+                rc = fail(t, CN_EINVAL, "Sources: duplicate source \"%s\"", xs[i].source);
+    }
+    uint64_t ci, mi;
+    if (!rc && !*dst)
+        rc = fail(t, CN_EINVAL, "Name is required%s", "");
+    if (!rc)
+        state_intention_entry_index(t->s, dst, &ci, &mi);
+    if (!rc && (flags & 2) && cas != mi) {
+        /* a failed check-and-set: nothing changes, Consul answers false */
+        goto out;
+    }
+    /* the pairs the entry no longer names leave */
+    struct avl_iter it;
+    struct avl *a;
+    bool again = !rc;
+    while (again) {
+        again = false;
+        seek_dst(&it, t->s, dst);
+        while ((a = state__avl_next(&it)) && !strcmp(IX(a)->x.destination, dst)) {
+            bool named = false;
+            for (uint32_t i = 0; i < n && !named; i++)
+                named = !strcmp(xs[i].source, IX(a)->x.source);
+            if (!named) {
+                rc = remove_rec(t, a); /* the iterator is stale: start again */
+                again = !rc;
+                break;
+            }
+        }
+    }
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        struct ixn_key k = {dst, xs[i].source};
+        struct avl *pair = state__avl_find(t->s->intentions, &k, &state__ixn_ops);
+        struct state_intention *x = &xs[i];
+        const struct state_intention *o = pair ? &IX(pair)->x : NULL;
+        bool same = o && !strcmp(o->action, x->action) && !strcmp(o->description, x->description);
+        x->id = o ? o->id : "";
+        x->meta = o ? o->meta : "";
+        x->created_ns = o ? o->created_ns : 0;
+        x->updated_ns = same ? o->updated_ns : (o && o->updated_ns ? (int64_t)now : 0);
+        x->create_index = o ? o->create_index : t->idx;
+        x->modify_index = t->idx;
+        struct ixn_rec *r = rec_new(t->s, x); /* copies o's strings before o goes */
+        if (!r) {
+            rc = CN_ENOMEM;
+            break;
+        }
+        if (pair && (rc = remove_rec(t, pair)) != 0) {
+            x_free(t->s, &r->a);
+            break;
+        }
+        if (state__tx_reserve(t, 1, 0)) {
+            x_free(t->s, &r->a);
+            rc = CN_ENOMEM;
+            break;
+        }
+        state__tx_insert(t, &t->s->intentions, &state__ixn_ops, &r->a, true);
+        rc = changed(t, r->x.destination); /* the note outlives this apply */
+    }
+    if (!rc && t->res)
+        t->res->ok = true;
+out:
+    for (uint32_t i = 0; bufs && i < n; i++)
+        cn_free(bufs[i]);
+    cn_free(bufs);
+    cn_free(xs);
+    cn_free(dst);
     return rc;
 }
 

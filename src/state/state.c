@@ -367,6 +367,8 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__ixn_apply_set(t, &d);
     case STATE_CMD_INTENTION_DELETE:
         return state__ixn_apply_delete(t, &d);
+    case STATE_CMD_INTENTION_ENTRY:
+        return state__ixn_apply_entry(t, &d);
     case STATE_CMD_CA_SET:
         return state__ca_apply_set(t, &d);
     case STATE_CMD_ACL_SET:

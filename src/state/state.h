@@ -273,6 +273,11 @@ enum state_cmd_type {
     /* ACL replication (acl.c): a secondary datacenter's leader applies a
      * batch of the primary's objects: deletes, then upserts, all or none. */
     STATE_CMD_ACL_REPLICATE = 22,
+
+    /* A service-intentions config entry (intention.c): the intentions of one
+     * destination replaced as a whole, or deleted, optionally only if the
+     * entry's ModifyIndex is still the one given (Consul's ?cas=). */
+    STATE_CMD_INTENTION_ENTRY = 23,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -649,6 +654,29 @@ typedef int (*state_intention_cb)(void *arg, const struct state_intention *x);
 /* By (destination, source), bytewise; cb returns nonzero to stop. */
 void state_intentions_foreach(const struct state *s, state_intention_cb cb, void *arg);
 size_t state_intention_count(const struct state *s);
+/* A service-intentions config entry (Consul 1.9+) is a view of the
+ * intentions of one destination: its CreateIndex the lowest create index of
+ * them, its ModifyIndex the highest modify index (0, 0: no entry). Every
+ * write that removes an intention of a destination (a delete, an update by
+ * ID moving it elsewhere) gives the destination's remaining intentions the
+ * write's index, so that ModifyIndex moves with every change of the entry,
+ * as all intentions of a Consul entry share its index. */
+void state_intention_entry_index(const struct state *s, const char *destination,
+                                 uint64_t *create_index, uint64_t *modify_index);
+#define STATE_IXN_ENTRY_MAX 1024 /* sources per entry */
+struct state_ixn_source {
+    const char *source, *action, *description;
+};
+/* The entry of destination replaced by srcs[0..n) (n >= 1), or deleted (del,
+ * n = 0): pairs not named are deleted; a pair kept keeps its ID, creation and
+ * Meta; every intention written gets the write's index. With cas, only if
+ * the entry's ModifyIndex is still cas_index (0: there is no entry);
+ * otherwise nothing changes and res->ok is false. Inputs borrowed. 0,
+ * CN_ENOMEM or CN_EINVAL (an empty name, an action not allow/deny, too many
+ * sources, a repeated source). */
+int state_cmd_intention_entry(struct cn_buf *out, const char *destination, bool del, bool cas,
+                              uint64_t cas_index, int64_t now_ns,
+                              const struct state_ixn_source *srcs, size_t n);
 /* Consul's precedence of a (source, destination) pair: 9, 8, 6 or 5. */
 int state_intention_precedence(const char *source, const char *destination);
 

@@ -289,6 +289,7 @@ int state__query_apply_delete(struct txn *t, struct cn_dec *d);
 int state__query_session_gone(struct txn *t, const char *id);
 int state__ixn_apply_set(struct txn *t, struct cn_dec *d);
 int state__ixn_apply_delete(struct txn *t, struct cn_dec *d);
+int state__ixn_apply_entry(struct txn *t, struct cn_dec *d);
 extern const struct avl_ops state__ixn_ops;
 /* The intentions section of a snapshot (snapshot.c's format 4). */
 int state__ixn_encode(const struct state *s, struct cn_buf *b);

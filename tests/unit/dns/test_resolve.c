@@ -279,7 +279,8 @@ static void test_nxdomain_refused(void **st)
      * kind, another datacenter: NXDOMAIN with the SOA in authority. */
     const char *nx[] = {"nope.service.consul",    "x.web.service.consul", "foo.query.consul",
                         "web.service.dc2.consul", "web.bogus.consul",     "n9.node.consul",
-                        "zz.addr.consul"};
+                        "zz.addr.consul",         "web.connect.consul",   "v1.web.connect.consul",
+                        "web.connect.dc2.consul"};
     for (size_t i = 0; i < sizeof(nx) / sizeof(nx[0]); i++) {
         assert_int_equal(ask(f, nx[i], DNS_T_A, 0), DNS_RC_NXDOMAIN);
         assert_int_equal(f->a.n[1], 0);

@@ -239,10 +239,102 @@ static void test_ca_record(void **st)
     state_free(t);
 }
 
+static int ixentry(struct state *s, uint64_t idx, const char *dst, bool del, bool cas,
+                   uint64_t cas_index, const struct state_ixn_source *v, size_t n,
+                   struct state_result *res)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    assert_int_equal(state_cmd_intention_entry(&b, dst, del, cas, cas_index, (int64_t)idx, v, n),
+                     0);
+    return apply_buf(s, idx, &b, res);
+}
+
+/* INTENTION_ENTRY (a service-intentions config entry): replace the set of a
+ * destination, keeping a kept pair's ID and Meta, the entry's indexes, cas,
+ * delete, and a legacy delete moving the entry's ModifyIndex. */
+static void test_entry(void **st)
+{
+    (void)st;
+    struct state *s = state_new();
+    struct state_result res;
+    state_result_init(&res);
+    uint64_t ci, mi;
+    state_intention_entry_index(s, "db", &ci, &mi);
+    assert_true(ci == 0 && mi == 0);
+    assert_int_equal(ixset(s, 1, STATE_IXN_CREATE, "id1", "web", "db", "allow", &res), 0);
+    assert_int_equal(ixset(s, 2, STATE_IXN_CREATE, "id2", "old", "db", "allow", &res), 0);
+    assert_int_equal(ixset(s, 3, STATE_IXN_CREATE, "id3", "web", "other", "allow", &res), 0);
+    state_intention_entry_index(s, "db", &ci, &mi);
+    assert_true(ci == 1 && mi == 2);
+    /* a stale cas changes nothing and answers false */
+    struct state_ixn_source v[] = {{"web", "deny", "now deny"}, {"*", "allow", ""}};
+    assert_int_equal(ixentry(s, 4, "db", false, true, 1, v, 2, &res), 0);
+    assert_false(res.ok);
+    assert_non_null(state_intention_get(s, "old", "db"));
+    /* the right one replaces the set */
+    assert_int_equal(ixentry(s, 5, "db", false, true, 2, v, 2, &res), 0);
+    assert_true(res.ok);
+    assert_null(state_intention_get(s, "old", "db"));
+    const struct state_intention *x = state_intention_get(s, "web", "db");
+    assert_string_equal(x->id, "id1"); /* kept, with its Meta */
+    assert_string_equal(x->meta, "{\"a\":\"1\"}");
+    assert_string_equal(x->action, "deny");
+    assert_string_equal(x->description, "now deny");
+    assert_int_equal(x->create_index, 1);
+    assert_int_equal(x->modify_index, 5);
+    x = state_intention_get(s, "*", "db");
+    assert_string_equal(x->id, "");
+    assert_int_equal(x->precedence, 8);
+    assert_int_equal(state_intention_get(s, "web", "other")->modify_index, 3);
+    state_intention_entry_index(s, "db", &ci, &mi);
+    assert_true(ci == 1 && mi == 5);
+    /* cas 0: only when there is no entry */
+    assert_int_equal(ixentry(s, 6, "db", false, true, 0, v, 1, &res), 0);
+    assert_false(res.ok);
+    assert_int_equal(ixentry(s, 7, "new", false, true, 0, v, 1, &res), 0);
+    assert_true(res.ok);
+    /* a legacy delete of one source gives the rest the delete's index */
+    assert_int_equal(ixdel(s, 8, NULL, "*", "db", &res), 0);
+    state_intention_entry_index(s, "db", &ci, &mi);
+    assert_int_equal(mi, 8);
+    /* an update by ID moving web => db to web => moved bumps db's rest */
+    assert_int_equal(ixset(s, 9, STATE_IXN_CREATE, "id9", "api", "db", "allow", &res), 0);
+    assert_int_equal(ixset(s, 10, STATE_IXN_UPDATE, "id9", "api", "moved", "allow", &res), 0);
+    state_intention_entry_index(s, "db", &ci, &mi);
+    assert_int_equal(mi, 10);
+    /* delete the entry (with cas) */
+    assert_int_equal(ixentry(s, 11, "db", true, true, 9, NULL, 0, &res), 0);
+    assert_false(res.ok);
+    assert_int_equal(ixentry(s, 12, "db", true, true, 10, NULL, 0, &res), 0);
+    assert_true(res.ok);
+    assert_null(state_intention_get(s, "web", "db"));
+    assert_non_null(state_intention_get(s, "web", "other"));
+    /* the encoder refuses what the apply would */
+    struct cn_buf b = CN_BUF_INIT;
+    struct state_ixn_source dup[] = {{"a", "allow", ""}, {"a", "deny", ""}};
+    struct state_ixn_source bad[] = {{"a", "maybe", ""}};
+    assert_int_equal(state_cmd_intention_entry(&b, "db", false, false, 0, 1, dup, 2), CN_EINVAL);
+    assert_int_equal(state_cmd_intention_entry(&b, "db", false, false, 0, 1, bad, 1), CN_EINVAL);
+    assert_int_equal(state_cmd_intention_entry(&b, "db", false, false, 0, 1, NULL, 0), CN_EINVAL);
+    assert_int_equal(state_cmd_intention_entry(&b, "", true, false, 0, 1, NULL, 0), CN_EINVAL);
+    assert_int_equal(b.len, 0);
+    /* every truncation of a good command is refused as corrupt, changing nothing */
+    assert_int_equal(state_cmd_intention_entry(&b, "t", false, false, 0, 1, v, 2), 0);
+    for (size_t cut = 0; cut < b.len; cut++) {
+        size_t before = state_intention_count(s);
+        assert_int_not_equal(state_apply(s, 100 + cut, b.p, cut, &res), 0);
+        assert_int_equal(state_intention_count(s), before);
+    }
+    cn_buf_free(&b);
+    state_result_free(&res);
+    state_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_entry),
         cmocka_unit_test(test_create_update_upsert_delete),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_snapshot_round_trip),
