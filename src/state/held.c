@@ -68,7 +68,7 @@ static struct held_rec *held_new(struct state *s, const char *session, const cha
 /* The session a record holds its key for (NULL: none, or a tombstone). */
 static const char *holder(const struct kv_rec *r)
 {
-    if (!r || KV_IS_TOMB(r) || !(r->cx & KVR_SESS))
+    if (!r || KV_IS_TOMB(r) || !(r->mx & KVR_SESS))
         return NULL;
     struct state_kv v;
     state__kv_view(r, &v);
