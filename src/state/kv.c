@@ -259,7 +259,7 @@ uint64_t state_kv_prefix_index(const struct state *s, const char *prefix)
 static int put_rec(struct txn *t, struct kv_rec *old, struct kv_rec *nw)
 {
     struct state *s = t->s;
-    if (state__tx_reserve(t, 1, 1) || state__held_update(t, old, nw)) {
+    if (state__tx_reserve(t, 1, 1)) {
         kv_free(s, &nw->a);
         return CN_ENOMEM;
     }
@@ -278,7 +278,9 @@ static int put_rec(struct txn *t, struct kv_rec *old, struct kv_rec *nw)
         s->kv_live--;
     s->tidx[STATE_T_KV] = t->idx;
     state__tx_note(t, STATE_T_KV, KVR_KEY(nw));
-    return 0;
+    /* After the KV tree: the held index points into nw (held.c). On
+     * CN_ENOMEM nw is already the undo log's, and the command rolls back. */
+    return state__held_update(t, old, nw);
 }
 
 static int delete_rec(struct txn *t, struct kv_rec *old, struct kv_rec **out)

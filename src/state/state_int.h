@@ -360,8 +360,9 @@ int state__sess_invalidate_node(struct txn *t, const char *node, const char *che
 int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t delay_ns);
 /* ---- the session -> held keys index (held.c) ---------------------------------
  * Derived from the KV tree, never encoded. */
-/* Before old is replaced by nw (either may be NULL or a tombstone): move
- * the key's index record to nw's holder. 0 or CN_ENOMEM (nothing changed). */
+/* After old was replaced by nw in the KV tree (old may be NULL, either a
+ * tombstone): point the key's index record at nw and its holder. 0 or
+ * CN_ENOMEM (the index unchanged; the caller's command must roll back). */
 int state__held_update(struct txn *t, const struct kv_rec *old, const struct kv_rec *nw);
 /* Snapshot restore: index r (outside a txn). 0 or CN_ENOMEM. */
 int state__held_restore(struct state *s, const struct kv_rec *r);
