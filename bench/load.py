@@ -70,14 +70,28 @@ def kv_etcd(port, n):
     conn.close()
 
 
-def parallel(port, n, nconn, body_fn, path):
+RETRIES = []
+
+
+def parallel(port, n, nconn, body_fn, path, retry=False):
+    """retry: a 500 whose outcome is unknown ("rpc error: conflict", the
+    server's hold timeout under load) is sent again, up to 3 times (the
+    requests are idempotent upserts); each retry is counted and printed."""
     errors = []
 
     def worker(w):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
             for i in range(w, n, nconn):
-                request(conn, "PUT", path, json.dumps(body_fn(i)))
+                body = json.dumps(body_fn(i))
+                for attempt in range(4):
+                    try:
+                        request(conn, "PUT", path, body)
+                        break
+                    except SystemExit as e:
+                        if not retry or attempt == 3 or "rpc error: conflict" not in str(e):
+                            raise
+                        RETRIES.append(i)
             conn.close()
         except BaseException as e:  # reported below
             errors.append(e)
@@ -109,7 +123,10 @@ def instances_cairn(port, n, start=0):
                 "Address": "10.3.%d.%d" % (i // 250 % 250, i % 250),
                 "Meta": {"version": "1.0", "team": "core"},
                 "Check": {"CheckID": "inst-%06d-ttl" % i, "Name": "ttl", "TTL": "10m"}}
-    parallel(port, n - start, 8, lambda i: body(start + i), "/v1/agent/service/register")
+    parallel(port, n - start, 8, lambda i: body(start + i), "/v1/agent/service/register",
+             retry=True)
+    if RETRIES:
+        print("RETRIED %d registrations (rpc error: conflict)" % len(RETRIES))
 
 
 def catalog_count(port, node, n):
