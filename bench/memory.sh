@@ -67,10 +67,6 @@ say "bench: loading $N KV pairs into the cairn leader"
 $PY "$HERE/load.py" kv-cairn "${HTTP[LEADER]}" "$N" >&2 || say "bench: load failed"
 sleep 1
 L1=$(rss "${PID[LEADER]}"); F1R=$(rss "${PID[F1]}")
-# The Raft log window's payload on the leader (part of the RSS delta that is
-# not the state: docs/format-state.md "Memory" has the state's own bytes).
-LOGMEM=$(curl -fsS --max-time 5 "http://127.0.0.1:${HTTP[LEADER]}/v1/agent/metrics" 2>/dev/null |
-    $PY -c 'import json,sys; print(next((int(g["Value"]) for g in json.load(sys.stdin).get("Gauges", []) if g["Name"].endswith("raft.log.memory")), "n/a"))' 2>/dev/null)
 # One more write after the interval: a snapshot covering everything.
 sleep 2.5
 curl -fsS -X PUT --data-binary x "http://127.0.0.1:${HTTP[LEADER]}/v1/kv/mem-last" >/dev/null
@@ -92,8 +88,6 @@ sleep 2
 G1=$(rss "${PID[F2]}")
 grep -q "installed snapshot at index" "$TMP/c$F2.log" && how="a streamed snapshot" || how="the log"
 echo "cairn leader:   fresh $L0  after load $L1 ($(per $((L1 - L0))) B/entry)  after snapshot $L2 ($(per $((L2 - L0))) B/entry)"
-[[ "${LOGMEM:-}" =~ ^[0-9]+$ ]] &&
-    echo "cairn leader Raft log window after the load: $LOGMEM bytes of payload ($(per "$LOGMEM") B/entry)"
 echo "cairn follower: fresh $F0  after load $F1R ($(per $((F1R - F0))) B/entry)  after snapshot $F2R ($(per $((F2R - F0))) B/entry)"
 echo "cairn lagging follower (caught up through $how in $($PY -c "print('%.2f' % ($t1 - $t0))") s): fresh $G0  after catch-up $G1 ($(per $((G1 - G0))) B/entry)"
 CAIRN_PER=$(per $((L2 - L0)))
