@@ -7,6 +7,12 @@
                                   gateway (POST /v3/kv/txn, 64 puts each)
   load.py services-cairn PORT N  N service instances via /v1/catalog/register
                                   (100 nodes, 50 service names), 8 connections
+  load.py instances-cairn PORT N [START]
+                                 instances START..N-1 via the agent (3 tags, 2 meta
+                                  pairs, a TTL check each), 8 connections
+  load.py catalog-count PORT NODE N
+                                 wait until NODE has N instances and N checks in
+                                  the catalog
   load.py web PORT N             N instances of service "web" (passing check)
   load.py rss PID                VmRSS of PID in bytes
 
@@ -64,14 +70,28 @@ def kv_etcd(port, n):
     conn.close()
 
 
-def parallel(port, n, nconn, body_fn, path):
+RETRIES = []
+
+
+def parallel(port, n, nconn, body_fn, path, retry=False):
+    """retry: a 500 whose outcome is unknown ("rpc error: conflict", the
+    server's hold timeout under load) is sent again, up to 3 times (the
+    requests are idempotent upserts); each retry is counted and printed."""
     errors = []
 
     def worker(w):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
             for i in range(w, n, nconn):
-                request(conn, "PUT", path, json.dumps(body_fn(i)))
+                body = json.dumps(body_fn(i))
+                for attempt in range(4):
+                    try:
+                        request(conn, "PUT", path, body)
+                        break
+                    except SystemExit as e:
+                        if not retry or attempt == 3 or "rpc error: conflict" not in str(e):
+                            raise
+                        RETRIES.append(i)
             conn.close()
         except BaseException as e:  # reported below
             errors.append(e)
@@ -92,6 +112,42 @@ def services_cairn(port, n):
                             "Tags": ["primary", "v1"], "Port": 1000 + i % 50000,
                             "Meta": {"version": "1.0"}}}
     parallel(port, n, 8, body, "/v1/catalog/register")
+
+
+def instances_cairn(port, n, start=0):
+    """Instances start..n-1 through the agent (the server's own): 3 tags, 2 meta
+    pairs and a TTL check each, 100 service names."""
+    def body(i):
+        return {"ID": "inst-%06d" % i, "Name": "inst-svc-%02d" % (i % 100),
+                "Tags": ["primary", "v1", "zone-a"], "Port": 1000 + i % 50000,
+                "Address": "10.3.%d.%d" % (i // 250 % 250, i % 250),
+                "Meta": {"version": "1.0", "team": "core"},
+                "Check": {"CheckID": "inst-%06d-ttl" % i, "Name": "ttl", "TTL": "10m"}}
+    parallel(port, n - start, 8, lambda i: body(start + i), "/v1/agent/service/register",
+             retry=True)
+    if RETRIES:
+        print("RETRIED %d registrations (rpc error: conflict)" % len(RETRIES))
+
+
+def catalog_count(port, node, n):
+    """Wait until the catalog holds n services and n checks on node (the
+    agent's anti-entropy has synced them); prints the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        conn.request("GET", "/v1/catalog/node-services/%s" % node)
+        svcs = json.loads(conn.getresponse().read()).get("Services") or []
+        conn.request("GET", "/v1/health/node/%s" % node)
+        checks = json.loads(conn.getresponse().read()) or []
+        conn.close()
+        ns = sum(1 for v in svcs if v["ID"].startswith("inst-"))
+        nc = sum(1 for c in checks if c["CheckID"].startswith("inst-"))
+        if ns >= n and nc >= n:
+            print("SYNCED %d %.2f" % (n, time.monotonic() - t0))
+            return
+        if time.monotonic() - t0 > 600:
+            raise SystemExit("catalog holds %d services, %d checks of %d" % (ns, nc, n))
+        time.sleep(1)
 
 
 def web(port, n):
@@ -116,6 +172,15 @@ def main():
     what = sys.argv[1]
     if what == "rss":
         print(rss(int(sys.argv[2])))
+        return
+    if what == "instances-cairn":
+        t0 = time.monotonic()
+        start = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+        instances_cairn(int(sys.argv[2]), int(sys.argv[3]), start)
+        print("LOADED %s %d %.2f" % (what, int(sys.argv[3]) - start, time.monotonic() - t0))
+        return
+    if what == "catalog-count":
+        catalog_count(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
         return
     port, n = int(sys.argv[2]), int(sys.argv[3])
     fn = {"kv-cairn": kv_cairn, "kv-etcd": kv_etcd, "services-cairn": services_cairn,

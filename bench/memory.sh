@@ -41,7 +41,7 @@ start_server() { # I
     # load, so that "after the load" includes snapshots taken and sent.
     "$CAIRN_BIN" agent -server -bootstrap-expect=3 -data-dir="$TMP/c$i" -node="c$i" \
         -datacenter=dc1 -client=127.0.0.1 -bind=127.0.0.1 -http-port="${HTTP[i]}" \
-        -server-port="${RPC[i]}" -serf-lan-port="${SERF[i]}" -dns-port=-1 -log-level=info \
+        -server-port="${RPC[i]}" -serf-lan-port="${SERF[i]}" -serf-wan-port=-1 -dns-port=-1 -log-level=info \
         "${joins[@]}" \
         -raft-snapshot-threshold=1024 -raft-snapshot-interval=2s 2>>"$TMP/c$i.log" &
     PID[i]=$!; PIDS+=("${PID[i]}")
@@ -120,7 +120,7 @@ if ! skip restart; then
     H=$(free_port); HS=$(free_port)
     run1() {
         "$CAIRN_BIN" agent -server -bootstrap -data-dir="$TMP/single" -node=s1 -datacenter=dc1 \
-            -client=127.0.0.1 -http-port="$H" -server-port="$HS" -serf-lan-port=-1 -dns-port=-1 -log-level=warn \
+            -client=127.0.0.1 -http-port="$H" -server-port="$HS" -serf-lan-port=-1 -serf-wan-port=-1 -dns-port=-1 -log-level=warn \
             >/dev/null 2>>"$TMP/single.log" &
         SPID=$!; PIDS+=("$SPID")
     }

@@ -46,29 +46,10 @@ static size_t node_mem(const struct node_rec *r)
            state__str_mem(r->n.address) + map_mem(&r->n.tagged_addresses) + map_mem(&r->n.meta);
 }
 
+/* Service and check records are packed: one allocation each (pack.c). */
 static size_t svc_mem(const struct svc_rec *r)
 {
-    const struct state_service *v = &r->s;
-    size_t n = state__chunk(sizeof(*r)) + state__str_mem(v->node) + state__str_mem(v->id) +
-               state__str_mem(v->service) + state__str_mem(v->kind) + state__str_mem(v->address) +
-               map_mem(&v->meta);
-    if (v->ntags)
-        n += state__chunk(v->ntags * sizeof(char *));
-    for (size_t i = 0; i < v->ntags; i++)
-        n += state__str_mem(v->tags[i]);
-    if (v->ntaddrs)
-        n += state__chunk(v->ntaddrs * sizeof(*v->taddrs));
-    for (size_t i = 0; i < v->ntaddrs; i++)
-        n += state__str_mem(v->taddrs[i].name) + state__str_mem(v->taddrs[i].address);
-    const struct state_proxy *p = &v->proxy;
-    n += state__str_mem(p->dest_name) + state__str_mem(p->dest_id) +
-         state__str_mem(p->local_address) + state__str_mem(p->config);
-    if (p->nups)
-        n += state__chunk(p->nups * sizeof(*p->ups));
-    for (size_t i = 0; i < p->nups; i++)
-        n += state__str_mem(p->ups[i].dest_type) + state__str_mem(p->ups[i].dest_name) +
-             state__str_mem(p->ups[i].datacenter) + state__str_mem(p->ups[i].local_bind_address);
-    return n;
+    return state__chunk(sizeof(*r) + state__svc_pack(NULL, &r->s, NULL));
 }
 
 #define CHECK_STRS(c)                                                                              \
@@ -87,18 +68,7 @@ static size_t svc_mem(const struct svc_rec *r)
 
 static size_t chk_mem(const struct chk_rec *r)
 {
-    const char *strs[] = CHECK_STRS(&r->c);
-    const char *ext[] = CHECK_EXT_STRS(&r->c);
-    size_t n = state__chunk(sizeof(*r));
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-        n += state__str_mem(strs[i]);
-    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
-        n += ext[i] ? state__str_mem(ext[i]) : 0;
-    if (r->c.nargs)
-        n += state__chunk(r->c.nargs * sizeof(char *));
-    for (size_t i = 0; i < r->c.nargs; i++)
-        n += state__str_mem(r->c.args[i]);
-    return n;
+    return state__chunk(sizeof(*r) + state__chk_pack(NULL, &r->c, NULL));
 }
 
 static int node_cmp(const void *key, const struct avl *n)
@@ -129,7 +99,6 @@ static const void *svc_id_key(const struct avl *n)
 static void svc_free_rec(struct state *s, struct svc_rec *r)
 {
     s->mem -= svc_mem(r);
-    state_service_clear(&r->s);
     cn_free(r);
 }
 static void svc_id_free(struct state *s, struct avl *n)
@@ -164,7 +133,6 @@ static void chk_free(struct state *s, struct avl *n)
 {
     struct chk_rec *r = CHK(n);
     s->mem -= chk_mem(r);
-    state_check_clear(&r->c);
     cn_free(r);
 }
 const struct avl_ops state__chk_ops = {chk_cmp, chk_key, NULL, chk_free};
@@ -226,31 +194,29 @@ struct node_rec *state__node_dup(struct state *s, const struct state_node *n)
 
 struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v)
 {
-    struct svc_rec *r = cn_calloc(1, sizeof(*r));
+    size_t sz = sizeof(struct svc_rec) + state__svc_pack(NULL, v, NULL);
+    struct svc_rec *r = cn_malloc(sz);
     if (!r)
         return NULL;
-    if (state_service_copy(&r->s, v)) {
-        cn_free(r);
-        return NULL;
-    }
+    memset(r, 0, sizeof(*r));
+    state__svc_pack(&r->s, v, (char *)(r + 1));
     r->k.a = r->s.node;
     r->k.b = r->s.id;
-    s->mem += svc_mem(r);
+    s->mem += state__chunk(sz);
     return r;
 }
 
 struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c)
 {
-    struct chk_rec *r = cn_calloc(1, sizeof(*r));
+    size_t sz = sizeof(struct chk_rec) + state__chk_pack(NULL, c, NULL);
+    struct chk_rec *r = cn_malloc(sz);
     if (!r)
         return NULL;
-    if (state_check_copy(&r->c, c)) {
-        cn_free(r);
-        return NULL;
-    }
+    memset(r, 0, sizeof(*r));
+    state__chk_pack(&r->c, c, (char *)(r + 1));
     r->k.a = r->c.node;
     r->k.b = r->c.check_id;
-    s->mem += chk_mem(r);
+    s->mem += state__chunk(sz);
     return r;
 }
 

@@ -6,6 +6,13 @@
  * instead of a walk of the whole store. The index is derived data: it is
  * neither encoded in snapshots nor in commands.
  *
+ * An index record copies nothing: its (session, key) point into the KV
+ * record it indexes (48 bytes a record, whatever the key's length). So a KV
+ * record replaced by one with the same holder gets a new index record
+ * pointing into the new one, and the index changes only after the KV tree
+ * did: rolled back in reverse order, the index is undone while the KV
+ * record it points into still exists.
+ *
  * Agreement with the KV tree is checked: removing the record of a key whose
  * old version held a session must find it (CN_INVARIANT, every build: a
  * missing record means invalidation would leave a key locked by a dead
@@ -20,11 +27,9 @@
 
 #define HELD(n) CN_CONTAINER_OF(n, struct held_rec, a)
 
-/* data = session NUL key NUL */
 struct held_rec {
     struct avl a;
-    struct pair_key k; /* (session, key), pointing into data */
-    char data[];
+    struct pair_key k; /* (session, key), pointing into the KV record */
 };
 
 static int held_cmp(const void *key, const struct avl *n)
@@ -38,37 +43,30 @@ static const void *held_key(const struct avl *n)
 {
     return &HELD(n)->k;
 }
-static size_t held_size(const struct held_rec *r)
-{
-    return sizeof(*r) + strlen(r->k.a) + 1 + strlen(r->k.b) + 1;
-}
 static void held_free(struct state *s, struct avl *n)
 {
-    struct held_rec *r = HELD(n);
-    s->mem -= state__chunk(held_size(r));
-    cn_free(r);
+    s->mem -= state__chunk(sizeof(struct held_rec));
+    cn_free(HELD(n));
 }
 const struct avl_ops state__held_ops = {held_cmp, held_key, NULL, held_free};
 
-static struct held_rec *held_new(struct state *s, const char *session, const char *key)
+/* An index record for r's key, held by session (which points into r). */
+static struct held_rec *held_new(struct state *s, const char *session, const struct kv_rec *r)
 {
-    size_t sl = strlen(session), kl = strlen(key);
-    struct held_rec *r = cn_malloc(sizeof(*r) + sl + 1 + kl + 1);
-    if (!r)
+    struct held_rec *h = cn_malloc(sizeof(*h));
+    if (!h)
         return NULL;
-    memset(r, 0, sizeof(*r));
-    memcpy(r->data, session, sl + 1);
-    memcpy(r->data + sl + 1, key, kl + 1);
-    r->k.a = r->data;
-    r->k.b = r->data + sl + 1;
-    s->mem += state__chunk(held_size(r));
-    return r;
+    memset(h, 0, sizeof(*h));
+    h->k.a = session;
+    h->k.b = KVR_KEY(r);
+    s->mem += state__chunk(sizeof(*h));
+    return h;
 }
 
 /* The session a record holds its key for (NULL: none, or a tombstone). */
 static const char *holder(const struct kv_rec *r)
 {
-    if (!r || KV_IS_TOMB(r) || !(r->cx & KVR_SESS))
+    if (!r || KV_IS_TOMB(r) || !(r->mx & KVR_SESS))
         return NULL;
     struct state_kv v;
     state__kv_view(r, &v);
@@ -79,24 +77,30 @@ int state__held_update(struct txn *t, const struct kv_rec *old, const struct kv_
 {
     struct state *s = t->s;
     const char *was = holder(old), *now = holder(nw);
-    if (was == now || (was && now && strcmp(was, now) == 0))
-        return 0; /* the same holder (or none): the index is unchanged */
+    if (!was && !now)
+        return 0;
     struct held_rec *add = NULL;
-    if (now && !(add = held_new(s, now, KVR_KEY(nw))))
+    if (now && !(add = held_new(s, now, nw)))
         return CN_ENOMEM;
     if (state__tx_reserve(t, 2, 0)) {
         if (add)
             held_free(s, &add->a);
         return CN_ENOMEM;
     }
+    struct avl *gone = NULL;
     if (was) {
         struct pair_key k = {was, KVR_KEY(old)};
-        struct avl *a = state__avl_find(s->held, &k, &state__held_ops);
-        CN_INVARIANT(a != NULL); /* every held key is in the index */
-        state__tx_remove(t, &s->held, &state__held_ops, a, true);
+        gone = state__avl_find(s->held, &k, &state__held_ops);
+        CN_INVARIANT(gone != NULL); /* every held key is in the index */
     }
-    if (add)
-        state__tx_insert(t, &s->held, &state__held_ops, &add->a, true);
+    if (gone && add && strcmp(was, now) == 0) /* the same holder: repoint */
+        state__tx_replace(t, &s->held, &state__held_ops, gone, &add->a, true);
+    else {
+        if (gone)
+            state__tx_remove(t, &s->held, &state__held_ops, gone, true);
+        if (add)
+            state__tx_insert(t, &s->held, &state__held_ops, &add->a, true);
+    }
     return 0;
 }
 
@@ -105,7 +109,7 @@ int state__held_restore(struct state *s, const struct kv_rec *r)
     const char *sess = holder(r);
     if (!sess)
         return 0;
-    struct held_rec *h = held_new(s, sess, KVR_KEY(r));
+    struct held_rec *h = held_new(s, sess, r);
     if (!h)
         return CN_ENOMEM;
     state__avl_insert(&s->held, &h->a, &state__held_ops);

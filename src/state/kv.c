@@ -27,7 +27,7 @@ static const void *kv_key(const struct avl *n)
 
 static void kv_fix(struct avl *n)
 {
-    uint64_t m = KV(n)->modify;
+    uint64_t m = KVR_MODIFY(KV(n));
     if (n->l && AVL_AUG(n->l) > m)
         m = AVL_AUG(n->l);
     if (n->r && AVL_AUG(n->r) > m)
@@ -35,57 +35,70 @@ static void kv_fix(struct avl *n)
     n->hx = (m << 8) | (n->hx & 0xffu);
 }
 
+/* Bytes requested for a record; never below the struct (a short tombstone
+ * would be). */
 static size_t kv_rec_size(size_t klen, size_t vlen, uint64_t bits, size_t slen)
 {
-    return offsetof(struct kv_rec, data) + klen + 1 + vlen + (bits & KVR_FLAGS ? 8 : 0) +
-           (bits & KVR_LOCK ? 8 : 0) + (bits & KVR_SESS ? slen + 1 : 0);
+    size_t n = offsetof(struct kv_rec, data) + klen + 1 + vlen + (bits & KVR_CREATE ? 8 : 0) +
+               (bits & KVR_FLAGS ? 8 : 0) + (bits & KVR_LOCK ? 8 : 0) +
+               (bits & KVR_SESS ? slen + 1 : 0);
+    return n < sizeof(struct kv_rec) ? sizeof(struct kv_rec) : n;
 }
 
-/* Where r's trailer starts (after key NUL value). */
-static const char *trailer(const struct kv_rec *r)
+/* Where r's value starts (after key NUL); klen = strlen of the key. */
+static const char *value_at(const struct kv_rec *r, size_t *klen)
 {
-    return r->data + r->klen + 1 + r->vlen;
+    *klen = strlen(r->data);
+    return r->data + *klen + 1;
 }
 
-static size_t rec_size(const struct kv_rec *r)
+size_t state__kv_rec_mem(const struct kv_rec *r)
 {
-    const char *p = trailer(r);
-    p += (r->cx & KVR_FLAGS ? 8 : 0) + (r->cx & KVR_LOCK ? 8 : 0);
-    return kv_rec_size(r->klen, r->vlen, r->cx, r->cx & KVR_SESS ? strlen(p) : 0);
+    size_t klen;
+    const char *p = value_at(r, &klen) + r->vlen;
+    p += (r->mx & KVR_CREATE ? 8 : 0) + (r->mx & KVR_FLAGS ? 8 : 0) + (r->mx & KVR_LOCK ? 8 : 0);
+    return state__chunk(kv_rec_size(klen, r->vlen, r->mx, r->mx & KVR_SESS ? strlen(p) : 0));
 }
 
 static void kv_free(struct state *s, struct avl *n)
 {
     struct kv_rec *r = KV(n);
-    s->mem -= state__chunk(rec_size(r));
+    s->mem -= state__kv_rec_mem(r);
     cn_free(r);
 }
 
 const struct avl_ops state__kv_ops = {kv_cmp, kv_key, kv_fix, kv_free};
 
+static char *put_u64(char *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+    return p + 8;
+}
+
 struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v)
 {
     bool tomb = v->create_index == 0;
     size_t vlen = tomb ? 0 : v->value_len;
-    uint64_t bits = 0;
+    uint64_t bits = tomb ? KVR_TOMB : 0;
     size_t slen = 0;
     if (!tomb) {
-        bits |= (v->flags ? KVR_FLAGS : 0) | (v->lock_index ? KVR_LOCK : 0);
+        bits |= (v->create_index != v->modify_index ? KVR_CREATE : 0) | (v->flags ? KVR_FLAGS : 0) |
+                (v->lock_index ? KVR_LOCK : 0);
         if (v->session) {
             bits |= KVR_SESS;
             slen = strlen(v->session);
         }
     }
-    if (v->key_len > UINT32_MAX || vlen > UINT32_MAX || v->create_index > AVL_AUG_MAX)
+    if (v->key_len > UINT32_MAX || vlen > UINT32_MAX || v->create_index > AVL_AUG_MAX ||
+        v->modify_index > AVL_AUG_MAX)
         return NULL;
+    CN_ASSERT(memchr(v->key, 0, v->key_len) == NULL); /* decoders refuse a NUL in a key */
     size_t sz = kv_rec_size(v->key_len, vlen, bits, slen);
     struct kv_rec *r = cn_malloc(sz);
     if (!r)
         return NULL;
     memset(r, 0, offsetof(struct kv_rec, data));
-    r->cx = v->create_index | bits;
-    r->modify = v->modify_index;
-    r->klen = (uint32_t)v->key_len;
+    r->mx = v->modify_index | bits;
     r->vlen = (uint32_t)vlen;
     char *p = r->data;
     memcpy(p, v->key, v->key_len);
@@ -94,39 +107,41 @@ struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v)
     if (vlen)
         memcpy(p, v->value, vlen);
     p += vlen;
-    if (bits & KVR_FLAGS) {
-        memcpy(p, &v->flags, 8);
-        p += 8;
-    }
-    if (bits & KVR_LOCK) {
-        memcpy(p, &v->lock_index, 8);
-        p += 8;
-    }
+    if (bits & KVR_CREATE)
+        p = put_u64(p, v->create_index);
+    if (bits & KVR_FLAGS)
+        p = put_u64(p, v->flags);
+    if (bits & KVR_LOCK)
+        p = put_u64(p, v->lock_index);
     if (bits & KVR_SESS)
         memcpy(p, v->session, slen + 1);
     s->mem += state__chunk(sz);
     return r;
 }
 
+static const char *get_u64(const char *p, uint64_t *v)
+{
+    memcpy(v, p, 8);
+    return p + 8;
+}
+
 void state__kv_view(const struct kv_rec *r, struct state_kv *out)
 {
+    const char *val = value_at(r, &out->key_len);
     out->key = r->data;
-    out->key_len = r->klen;
-    out->value = r->vlen ? (const uint8_t *)r->data + r->klen + 1 : NULL;
+    out->value = r->vlen ? (const uint8_t *)val : NULL;
     out->value_len = r->vlen;
-    out->create_index = KVR_CREATE(r);
-    out->modify_index = r->modify;
-    const char *p = trailer(r);
+    out->modify_index = KVR_MODIFY(r);
+    out->create_index = KV_IS_TOMB(r) ? 0 : out->modify_index;
     out->flags = out->lock_index = 0;
-    if (r->cx & KVR_FLAGS) {
-        memcpy(&out->flags, p, 8);
-        p += 8;
-    }
-    if (r->cx & KVR_LOCK) {
-        memcpy(&out->lock_index, p, 8);
-        p += 8;
-    }
-    out->session = r->cx & KVR_SESS ? p : NULL;
+    const char *p = val + r->vlen;
+    if (r->mx & KVR_CREATE)
+        p = get_u64(p, &out->create_index);
+    if (r->mx & KVR_FLAGS)
+        p = get_u64(p, &out->flags);
+    if (r->mx & KVR_LOCK)
+        p = get_u64(p, &out->lock_index);
+    out->session = r->mx & KVR_SESS ? p : NULL;
 }
 
 /* ---- reads --------------------------------------------------------------- */
@@ -215,12 +230,12 @@ uint64_t state_kv_prefix_index(const struct state *s, const char *prefix)
         } else if (c > 0) {
             n = n->l;
         } else {
-            uint64_t m = KV(n)->modify;
+            uint64_t m = KVR_MODIFY(KV(n));
             for (const struct avl *x = n->l; x;) { /* keys >= prefix */
                 if (strncmp(KVR_KEY(KV(x)), prefix, plen) < 0) {
                     x = x->r;
                 } else {
-                    m = umax(m, umax(KV(x)->modify, aug(x->r)));
+                    m = umax(m, umax(KVR_MODIFY(KV(x)), aug(x->r)));
                     x = x->l;
                 }
             }
@@ -228,7 +243,7 @@ uint64_t state_kv_prefix_index(const struct state *s, const char *prefix)
                 if (strncmp(KVR_KEY(KV(x)), prefix, plen) > 0) {
                     x = x->l;
                 } else {
-                    m = umax(m, umax(KV(x)->modify, aug(x->l)));
+                    m = umax(m, umax(KVR_MODIFY(KV(x)), aug(x->l)));
                     x = x->r;
                 }
             }
@@ -244,7 +259,7 @@ uint64_t state_kv_prefix_index(const struct state *s, const char *prefix)
 static int put_rec(struct txn *t, struct kv_rec *old, struct kv_rec *nw)
 {
     struct state *s = t->s;
-    if (state__tx_reserve(t, 1, 1) || state__held_update(t, old, nw)) {
+    if (state__tx_reserve(t, 1, 1)) {
         kv_free(s, &nw->a);
         return CN_ENOMEM;
     }
@@ -263,13 +278,16 @@ static int put_rec(struct txn *t, struct kv_rec *old, struct kv_rec *nw)
         s->kv_live--;
     s->tidx[STATE_T_KV] = t->idx;
     state__tx_note(t, STATE_T_KV, KVR_KEY(nw));
-    return 0;
+    /* After the KV tree: the held index points into nw (held.c). On
+     * CN_ENOMEM nw is already the undo log's, and the command rolls back. */
+    return state__held_update(t, old, nw);
 }
 
 static int delete_rec(struct txn *t, struct kv_rec *old, struct kv_rec **out)
 {
     /* create_index 0 marks the tombstone */
-    struct state_kv v = {.key = KVR_KEY(old), .key_len = old->klen, .modify_index = t->idx};
+    struct state_kv v = {
+        .key = KVR_KEY(old), .key_len = strlen(KVR_KEY(old)), .modify_index = t->idx};
     struct kv_rec *nw = state__kv_rec_new(t->s, &v);
     if (!nw)
         return CN_ENOMEM;
@@ -690,7 +708,7 @@ int state__kv_apply_reap(struct txn *t, struct cn_dec *d)
     size_t k = 0;
     state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
     while ((a = state__avl_next(&it)))
-        k += KV_IS_TOMB(KV(a)) && KV(a)->modify <= upto;
+        k += KV_IS_TOMB(KV(a)) && KVR_MODIFY(KV(a)) <= upto;
     if (t->res)
         t->res->ok = true;
     /* Lock-delays started at or before the reaped index go too (they are
@@ -724,7 +742,7 @@ int state__kv_apply_reap(struct txn *t, struct cn_dec *d)
     size_t j = 0;
     state__avl_seek(&it, s->kv, NULL, false, &state__kv_ops);
     while ((a = state__avl_next(&it)))
-        if (KV_IS_TOMB(KV(a)) && KV(a)->modify <= upto)
+        if (KV_IS_TOMB(KV(a)) && KVR_MODIFY(KV(a)) <= upto)
             v[j++] = KV(a);
     for (j = 0; j < k; j++)
         state__tx_remove(t, &s->kv, &state__kv_ops, &v[j]->a, true);

@@ -68,29 +68,35 @@ struct avl *state__avl_next(struct avl_iter *it);
 /* One KV entry in one allocation, no stored pointers (views are built on
  * demand, state__kv_view):
  *
- *   avl links + subtree max (24) | cx (8) | modify (8) | klen, vlen (4 + 4)
- *   data = key NUL value [flags u64] [lock_index u64] [session NUL]
+ *   avl links + subtree max (24) | mx (8) | vlen (4)
+ *   data = key NUL value [create u64] [flags u64] [lock_index u64] [session NUL]
  *
- * cx holds CreateIndex in its low 56 bits (indexes never exceed AVL_AUG_MAX:
- * state_apply and restore refuse larger ones) and KVR_* bits above, saying
- * which optional trailer fields follow the value; a field that is zero (or a
- * NULL session) is not stored. Trailer integers are unaligned: read and
- * written with memcpy. A plain 32-byte key + 256-byte value entry is 48 + 289
- * bytes, one 352-byte glibc chunk. A tombstone has CreateIndex 0, only its key,
- * and modify = the index that deleted the key. */
+ * mx holds ModifyIndex in its low 56 bits (indexes never exceed AVL_AUG_MAX:
+ * state_apply and restore refuse larger ones) and KVR_* bits above. The key
+ * has no NUL inside (commands and snapshots refuse one), so its length is
+ * strlen(data). The trailer holds only what differs from the common case:
+ * CreateIndex when it is not ModifyIndex (a key written once has them equal),
+ * Flags and LockIndex when not zero, Session when there is one. Trailer
+ * integers are unaligned: read and written with memcpy. A key written once
+ * with a 32-byte key and a 256-byte value is 36 + 289 bytes, one 336-byte
+ * glibc chunk (352 once updated: + CreateIndex). A tombstone (KVR_TOMB) holds
+ * only its key; its ModifyIndex is the index that deleted the key. */
 struct kv_rec {
     struct avl a;
-    uint64_t cx;
-    uint64_t modify;
-    uint32_t klen, vlen; /* < 2^32: every decoder carries u32 lengths */
+    uint64_t mx;
+    uint32_t vlen; /* < 2^32: every decoder carries u32 lengths */
     char data[];
 };
-#define KVR_FLAGS (UINT64_C(1) << 56)
-#define KVR_LOCK (UINT64_C(1) << 57)
-#define KVR_SESS (UINT64_C(1) << 58)
-#define KVR_CREATE(r) ((r)->cx & AVL_AUG_MAX)
-#define KV_IS_TOMB(r) (KVR_CREATE(r) == 0)
+#define KVR_TOMB (UINT64_C(1) << 56)
+#define KVR_CREATE (UINT64_C(1) << 57) /* CreateIndex != ModifyIndex: stored */
+#define KVR_FLAGS (UINT64_C(1) << 58)
+#define KVR_LOCK (UINT64_C(1) << 59)
+#define KVR_SESS (UINT64_C(1) << 60)
+#define KVR_MODIFY(r) ((r)->mx & AVL_AUG_MAX)
+#define KV_IS_TOMB(r) (((r)->mx & KVR_TOMB) != 0)
 #define KVR_KEY(r) ((const char *)(r)->data)
+/* Heap bytes of one record (the glibc chunk), as state_mem_bytes counts it. */
+size_t state__kv_rec_mem(const struct kv_rec *r);
 
 struct node_rec {
     struct avl a;
@@ -356,8 +362,9 @@ int state__sess_invalidate_node(struct txn *t, const char *node, const char *che
 int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t delay_ns);
 /* ---- the session -> held keys index (held.c) ---------------------------------
  * Derived from the KV tree, never encoded. */
-/* Before old is replaced by nw (either may be NULL or a tombstone): move
- * the key's index record to nw's holder. 0 or CN_ENOMEM (nothing changed). */
+/* After old was replaced by nw in the KV tree (old may be NULL, either a
+ * tombstone): point the key's index record at nw and its holder. 0 or
+ * CN_ENOMEM (the index unchanged; the caller's command must roll back). */
 int state__held_update(struct txn *t, const struct kv_rec *old, const struct kv_rec *nw);
 /* Snapshot restore: index r (outside a txn). 0 or CN_ENOMEM. */
 int state__held_restore(struct state *s, const struct kv_rec *r);
@@ -382,6 +389,11 @@ struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v);
 void state__kv_view(const struct kv_rec *r, struct state_kv *out);
 void state__free_tree(struct state *s, struct avl *root, const struct avl_ops *ops);
 struct node_rec *state__node_dup(struct state *s, const struct state_node *n);
+/* Packed copies (pack.c): with block NULL, the bytes src's strings and
+ * arrays need (dst unused); else dst's pointers point into block (8-byte
+ * aligned, that many bytes). Returns the bytes used. */
+size_t state__svc_pack(struct state_service *dst, const struct state_service *src, char *block);
+size_t state__chk_pack(struct state_check *dst, const struct state_check *src, char *block);
 struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v);
 struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c);
 struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index);

@@ -1,5 +1,6 @@
 /* Catalog: register/update/deregister, index behaviour, change callbacks. */
 #include "helpers.h"
+#include "state/state_int.h" /* record sizes */
 
 static int setup(void **st)
 {
@@ -442,9 +443,84 @@ static void test_writes_match_node_case(void **st)
     assert_non_null(state_node_get(s, "NODE-A"));
 }
 
+/* A service instance with 3 tags, 2 meta pairs and a TTL check: its
+ * service and check records are one allocation each (pack.c), every string
+ * and array inside it, and read back whole. */
+static void test_instance_mem(void **st)
+{
+    struct state *s = *st;
+    char id[32], cid[40];
+    char *tags[] = {"primary", "v1", "zone-a"};
+    struct state_pair meta[] = {{"team", "core"}, {"version", "1.0"}};
+    size_t m0 = 0;
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++) {
+        if (i == 1)
+            m0 = state_mem_bytes(s); /* node and name rows exist from here */
+        struct reg_fixture f;
+        reg_init(&f, "n1", "10.0.0.1");
+        snprintf(id, sizeof(id), "inst-%06d", i);
+        snprintf(cid, sizeof(cid), "inst-%06d-ttl", i);
+        reg_service(&f, id, "web", 1000 + i);
+        f.svc.tags = tags;
+        f.svc.ntags = 3;
+        f.svc.meta.items = meta;
+        f.svc.meta.n = 2;
+        f.svc.address = "10.3.0.1";
+        struct state_check *c = reg_check(&f, cid, id, "critical");
+        c->type = STATE_CHECK_TTL;
+        c->ttl_ns = 30 * INT64_C(1000000000);
+        assert_int_equal(reg_apply(s, (uint64_t)i + 1, &f, NULL), 0);
+    }
+    const struct state_service *v = state_service_get(s, "n1", "inst-000007");
+    assert_non_null(v);
+    assert_string_equal(v->service, "web");
+    assert_string_equal(v->address, "10.3.0.1");
+    assert_int_equal(v->ntags, 3);
+    assert_string_equal(v->tags[2], "zone-a");
+    assert_int_equal(v->meta.n, 2);
+    assert_string_equal(v->meta.items[1].k, "version");
+    assert_string_equal(v->meta.items[1].v, "1.0");
+    assert_string_equal(v->kind, "");
+    assert_string_equal(v->proxy.config, "");
+    size_t svc_sz = sizeof(struct svc_rec) + state__svc_pack(NULL, v, NULL);
+    const char *lo = (const char *)v, *hi = lo + svc_sz;
+    const char *in[] = {v->node,           v->id,
+                        v->service,        v->kind,
+                        v->address,        (const char *)v->tags,
+                        v->tags[0],        (const char *)v->meta.items,
+                        v->meta.items[0].v};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+        assert_true(in[i] > lo && in[i] < hi); /* inside the one allocation */
+    const struct state_check *c = state_check_get(s, "n1", "inst-000007-ttl");
+    assert_non_null(c);
+    assert_string_equal(c->service_id, "inst-000007");
+    assert_string_equal(c->type, "ttl");
+    assert_int_equal(c->ttl_ns, 30 * INT64_C(1000000000));
+    assert_null(c->grpc); /* agent-only fields stay NULL */
+    size_t chk_sz = sizeof(struct chk_rec) + state__chk_pack(NULL, c, NULL);
+    size_t per = (state_mem_bytes(s) - m0) / (N - 1);
+    printf("state bytes per instance (3 tags, 2 meta pairs, a TTL check): %zu"
+           " (service %zu, check %zu)\n",
+           per, state__chunk(svc_sz), state__chunk(chk_sz));
+    assert_int_equal(state_mem_bytes(s) - m0,
+                     (N - 1) * (state__chunk(svc_sz) + state__chunk(chk_sz)));
+    /* a snapshot restores the same records and the same bytes */
+    struct cn_buf a;
+    snap(s, &a);
+    struct state *t = state_new();
+    char err[160];
+    assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
+    assert_same_snap(&a, t);
+    assert_int_equal(state_mem_bytes(t), state_mem_bytes(s));
+    cn_buf_free(&a);
+    state_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_instance_mem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks, setup, teardown),

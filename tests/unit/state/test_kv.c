@@ -1,7 +1,11 @@
 /* KV table: set/get/cas/delete verbs, scans, prefix indexes, tombstones. */
 #include <stdio.h>
 
+#include <malloc.h>
+#include <stdlib.h>
+
 #include "helpers.h"
+#include "state/state_int.h"
 
 static int setup(void **st)
 {
@@ -273,31 +277,129 @@ static void test_change_callback(void **st)
     assert_int_equal(recorded(&r, STATE_T_KV, "x"), 2);
 }
 
-/* Memory per entry for 100k keys of 32 bytes with 256-byte values. */
-static void test_mem_per_entry(void **st)
+/* Memory per entry for 100k keys of 32 bytes with 256-byte values, exactly
+ * as the record layout says (state_int.h): 36-byte header + key NUL value
+ * = 325 bytes, one 336-byte glibc chunk; 352 once updated (CreateIndex no
+ * longer equals ModifyIndex: + 8 bytes); a tombstone 36 + key NUL = 80. */
+static void put_all(struct state *s, uint64_t idx0, char fill, int n)
 {
-    struct state *s = *st;
-    size_t base = state_mem_bytes(s);
     char key[33], val[256];
-    memset(val, 'v', sizeof(val));
+    memset(val, fill, sizeof(val));
     struct cn_buf b = CN_BUF_INIT;
-    enum { N = 100000 };
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         snprintf(key, sizeof(key), "service/config/%017d", i);
         assert_int_equal(strlen(key), 32);
         struct state_kv_op op = {
             .verb = STATE_KV_SET, .key = key, .value = val, .value_len = sizeof(val)};
         cn_buf_reset(&b);
         assert_int_equal(state_cmd_kv_txn(&b, &op, 1), 0);
-        assert_int_equal(state_apply(s, (uint64_t)i + 1, b.p, b.len, NULL), 0);
+        assert_int_equal(state_apply(s, idx0 + (uint64_t)i, b.p, b.len, NULL), 0);
     }
     cn_buf_free(&b);
+}
+
+static void test_mem_per_entry(void **st)
+{
+    struct state *s = *st;
+    size_t base = state_mem_bytes(s);
+    enum { N = 100000 };
+    put_all(s, 1, 'v', N);
     size_t per = (state_mem_bytes(s) - base) / N;
     printf("state_mem_bytes per entry (32B key, 256B value, 100k keys): %zu\n", per);
-    /* One 352-byte chunk: 48-byte header + key NUL value (docs/format-state.md). */
-    assert_true(per <= 352);
+    assert_int_equal(state_mem_bytes(s) - base, (size_t)N * 336);
+    assert_int_equal(state__chunk(36 + 33 + 256), 336);
     assert_int_equal(state_kv_count(s), N);
     assert_int_equal(state_kv_scan(s, "service/config/0000000000000999", NULL, NULL), 10);
+
+    put_all(s, N + 1, 'w', N); /* every key updated: CreateIndex now stored */
+    assert_int_equal(state_mem_bytes(s) - base, (size_t)N * 352);
+    const struct state_kv *kv = kvget(s, "service/config/00000000000000007");
+    assert_int_equal(kv->create_index, 8);
+    assert_int_equal(kv->modify_index, N + 8);
+    assert_int_equal(kv->value[0], 'w');
+
+    for (int i = 0; i < 1000; i++) {
+        char key[33];
+        snprintf(key, sizeof(key), "service/config/%017d", i);
+        assert_int_equal(op1(s, 2 * N + 1 + (uint64_t)i, STATE_KV_DELETE, key, NULL, 0, NULL), 0);
+    }
+    assert_int_equal(state_mem_bytes(s) - base, (size_t)(N - 1000) * 352 + 1000 * 80);
+}
+
+/* Every combination of the record's optional fields reads back as written
+ * (the trailer holds only what is set), and costs what state__kv_rec_mem
+ * says. */
+static void test_record_fields(void **st)
+{
+    struct state *s = *st;
+    for (unsigned m = 0; m < 32; m++) {
+        size_t before = state_mem_bytes(s);
+        bool tomb = m & 16;
+        struct state_kv v = {.key = "some/key",
+                             .key_len = 8,
+                             .value = (const uint8_t *)"value",
+                             .value_len = m & 1 ? 5 : 0,
+                             .create_index = tomb ? 0 : (m & 2 ? 7 : 9),
+                             .modify_index = 9,
+                             .flags = m & 4 ? UINT64_C(0xfeedfacecafebeef) : 0,
+                             .lock_index = m & 8 ? 3 : 0,
+                             .session = m & 8 ? "5e5510n-1d" : NULL};
+        struct kv_rec *r = state__kv_rec_new(s, &v);
+        assert_non_null(r);
+        assert_int_equal(state_mem_bytes(s) - before, state__kv_rec_mem(r));
+        struct state_kv o;
+        state__kv_view(r, &o);
+        assert_string_equal(o.key, "some/key");
+        assert_int_equal(o.key_len, 8);
+        assert_int_equal(o.modify_index, 9);
+        assert_int_equal(!!KV_IS_TOMB(r), tomb);
+        if (tomb) {
+            assert_int_equal(o.create_index, 0);
+            assert_int_equal(o.value_len, 0);
+            assert_null(o.value);
+            assert_int_equal(o.flags, 0);
+            assert_int_equal(o.lock_index, 0);
+            assert_null(o.session);
+        } else {
+            assert_int_equal(o.create_index, m & 2 ? 7 : 9);
+            assert_int_equal(o.value_len, v.value_len);
+            if (m & 1)
+                assert_memory_equal(o.value, "value", 5);
+            else
+                assert_null(o.value);
+            assert_true(o.flags == v.flags);
+            assert_int_equal(o.lock_index, v.lock_index);
+            if (m & 8)
+                assert_string_equal(o.session, "5e5510n-1d");
+            else
+                assert_null(o.session);
+        }
+        state__kv_ops.free(s, &r->a);
+        assert_int_equal(state_mem_bytes(s), before);
+    }
+    /* Indexes above the 56 bits a record keeps are refused, never truncated. */
+    struct state_kv big = {
+        .key = "k", .key_len = 1, .create_index = 1, .modify_index = UINT64_C(1) << 56};
+    assert_null(state__kv_rec_new(s, &big));
+}
+
+/* The memory model (state__chunk) is glibc's: a chunk is the request plus an
+ * 8-byte header rounded up to 16, at least 32. Checked against the
+ * allocator itself where it answers truthfully (not under ASan, whose
+ * malloc_usable_size is the request). */
+static void test_chunk_model(void **st)
+{
+    (void)st;
+#if defined(__SANITIZE_ADDRESS__) || defined(__GLIBC__) == 0
+    skip();
+#else
+    for (size_t n = 1; n < 2048; n++) {
+        void *p = malloc(n);
+        assert_non_null(p);
+        assert_int_equal(malloc_usable_size(p) + 8, state__chunk(n));
+        free(p);
+    }
+#endif
 }
 
 int main(void)
@@ -311,6 +413,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefix_index_and_reap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mem_per_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_fields, setup, teardown),
+        cmocka_unit_test(test_chunk_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

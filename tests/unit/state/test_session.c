@@ -336,6 +336,49 @@ static void test_held_index(void **st)
     state_free(t);
 }
 
+/* The held index copies nothing: a locked key costs its KV record (with
+ * the session in its trailer) plus one 48-byte index record, whatever the
+ * key's length. A plain PUT on a locked key repoints the index record at the
+ * new KV record, all or nothing under failing allocations. */
+static void test_held_index_mem(void **st)
+{
+    struct state *s = *st;
+    node1(s, 1);
+    assert_int_equal(mksess(s, 2, "s1", "n1", "release", NULL, 0, 0, NULL), 0);
+    char key[201];
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    kvset(s, 3, key, "v");
+    size_t m0 = state_mem_bytes(s);
+    assert_int_equal(lock(s, 4, STATE_KV_LOCK, key, "v", "s1", NULL), 0);
+    /* 36 + key NUL "v" + CreateIndex + LockIndex + "s1" NUL: 36 + 202 + 16 + 3 = 257 */
+    assert_int_equal(state_mem_bytes(s) - m0, state__chunk(257) - state__chunk(36 + 202) + 48);
+    struct cn_buf a;
+    snap(s, &a);
+    for (long n = 0;; n++) {
+        struct cn_buf b = CN_BUF_INIT;
+        struct state_kv_op op = kvop(STATE_KV_SET, key, "plain", 0);
+        assert_int_equal(state_cmd_kv_txn(&b, &op, 1), 0);
+        cn_mem_fail_after(n);
+        int rc = state_apply(s, 5, b.p, b.len, NULL);
+        cn_mem_fail_after(-1);
+        cn_buf_free(&b);
+        assert_true(state__held_agrees(s, NULL));
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, CN_ENOMEM);
+        assert_same_snap(&a, s);
+    }
+    cn_buf_free(&a);
+    assert_string_equal(kvget(s, key)->session, "s1");
+    assert_int_equal(state__held_count(s, "s1"), 1);
+    assert_string_equal(state__held_first(s, "s1"), key);
+    assert_true(state__held_first(s, "s1") == kvget(s, key)->key); /* no copy */
+    assert_int_equal(destroy(s, 6, "s1", NULL), 0);
+    assert_null(kvget(s, key)->session);
+    assert_int_equal(state__held_count(s, "s1"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_removed_check_and_renew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_oom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_index_mem, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
