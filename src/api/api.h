@@ -148,6 +148,38 @@ typedef size_t (*api_dns_answer_fn)(void *arg, const uint8_t *q, size_t len, siz
                                     bool small_udp, uint8_t *out, size_t cap);
 void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg);
 
+/* Prepared-query failover for DNS (api/query_failover.c).
+ * POST /v1/internal/dns/query?limit=N[&small_udp=1]&msg=HEX, body a
+ * definition in the stored form: another datacenter's DNS failover; fn
+ * answers the query message msg from this server's DNS interface with
+ * prepared queries executed by run(run_arg, st, x) (x's inputs set by fn:
+ * agent node, rng; run fills the outputs as api_query_execute does), as
+ * dns_server_answer_exec. */
+#define API_DNS_QUERY_MAX 1024 /* the longest DNS query message sent so (bytes) */
+struct api_query_exec;
+typedef int (*api_pq_run_fn)(void *run_arg, const struct state *st, struct api_query_exec *x);
+typedef size_t (*api_dns_answer_exec_fn)(void *arg, const uint8_t *q, size_t len, size_t limit,
+                                         bool small_udp, api_pq_run_fn run, void *run_arg,
+                                         uint8_t *out, size_t cap);
+void api_set_dns_answer_exec(struct api *a, api_dns_answer_exec_fn fn, void *arg);
+/* Does prepared query `query_id` fail over to another datacenter (a
+ * Failover with NearestN or Datacenters, and this server has WAN routes)? */
+bool api_query_fails_over(struct api *a, const struct state *st, const char *query_id);
+/* The local DNS found no instance for prepared query name_or_id: try its
+ * Failover datacenters in Consul's order (as GET /v1/query/:id/execute),
+ * sending each the DNS message q with the rendered definition over its WAN
+ * route; done(ctx, 0, answer, n) with the first answer that is not
+ * NXDOMAIN, done(ctx, CN_ENOTFOUND, NULL, 0) when none has instances
+ * (possibly before this returns, after *handle is set). Returns 0, or
+ * CN_ENOTFOUND at once (nothing to try), or another code. The DNS asks with
+ * the agent's default token (Consul's DNS reads with it). */
+int api_query_failover_dns(struct api *a, const char *name_or_id, const uint8_t *q, size_t len,
+                           size_t limit, bool small_udp,
+                           void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n),
+                           void *ctx, uint64_t *handle);
+/* Stop one in flight (done is never called). */
+void api_query_failover_dns_cancel(struct api *a, uint64_t handle);
+
 /* This datacenter's servers with a coordinate in the catalog (their LAN
  * coordinates, segment ""), sorted by node name: what
  * /v1/coordinate/datacenters lists for the local datacenter, for a WAN

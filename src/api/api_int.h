@@ -48,6 +48,8 @@ struct api {
     struct api_wan wan;           /* other datacenters (forward.c); route NULL: none */
     api_dns_answer_fn dns_answer; /* POST /v1/internal/dns (forward.c) */
     void *dns_arg;
+    api_dns_answer_exec_fn dns_answer_exec; /* POST /v1/internal/dns/query (query_failover.c) */
+    void *dns_exec_arg;
     struct api_coord *coord; /* coordinate.c: sending and batching coordinates */
 };
 

@@ -463,3 +463,89 @@ def test_dns_names_of_another_datacenter(two_dcs):
     assert time.monotonic() - t0 < 2
     # unknown name in dc2: dc2's NXDOMAIN
     assert ask(a1, "nothing.service.dc2.consul").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_path):
+    """NAME.query.DOMAIN follows the query's Failover as the HTTP execute does:
+    with no healthy instance in dc1 the answer comes from the first listed
+    datacenter with one, its records as that datacenter's DNS gives them, the
+    query's DNS.TTL; none with instances: dc1's NXDOMAIN."""
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+    a1 = dc_server(agent_factory, tmp_path, "d1", "dc1")
+    a2 = dc_server(agent_factory, tmp_path, "d2", "dc2", join=a1)
+    a3 = dc_server(agent_factory, tmp_path, "d3", "dc3", join=a1)
+    wait_wan([a1, a2, a3], {"d1.dc1", "d2.dc2", "d3.dc3"})
+
+    def reg(a, dc, status):
+        r = a.put_json("/v1/catalog/register", {
+            "Node": "db-" + dc, "Address": "10.9.0.%s" % dc[-1],
+            "Service": {"ID": "db", "Service": "db", "Port": 5400 + int(dc[-1])},
+            "Check": {"CheckID": "db-ok", "ServiceID": "db", "Name": "db", "Status": status}})
+        assert r.status_code == 200, r.text
+
+    reg(a1, "dc1", "passing")
+    reg(a2, "dc2", "critical")
+    reg(a3, "dc3", "passing")
+    for name, fo in (("db", {"Datacenters": ["dc1", "nope", "dc2", "dc3"]}),
+                     ("db-near", {"NearestN": 2}), ("plain", {})):
+        r = a1.request("POST", "/v1/query", json={
+            "Name": name, "Service": {"Service": "db", "Failover": fo}, "DNS": {"TTL": "7s"}})
+        assert r.status_code == 200, r.text
+    r = a3.request("POST", "/v1/query", json={"Name": "only3", "Service": {"Service": "db"}})
+    assert r.status_code == 200, r.text
+
+    def ask(name, rdtype="A", tcp=False):
+        m = dns.message.make_query(name, rdtype, use_edns=False)
+        f = dns.query.tcp if tcp else dns.query.udp
+        return f(m, "127.0.0.1", port=a1.dns_port, timeout=10)
+
+    def addrs(name):
+        r = ask(name)
+        if r.rcode() != dns.rcode.NOERROR:
+            return dns.rcode.to_text(r.rcode())
+        recs = [(x.address, s.ttl) for s in r.answer if s.rdtype == dns.rdatatype.A for x in s]
+        return recs
+
+    assert addrs("db.query.consul") == [("10.9.0.1", 7)]
+    # dc1's instance critical: dc2 (listed first) has none healthy, dc3 answers
+    reg(a1, "dc1", "critical")
+    assert addrs("db.query.consul") == [("10.9.0.3", 7)]
+    assert addrs("db.query.dc1.consul") == [("10.9.0.3", 7)]
+    r = ask("_db._tcp.query.consul", "SRV", tcp=True)
+    assert r.rcode() == dns.rcode.NOERROR
+    srv = [(x.port, str(x.target), s.ttl) for s in r.answer
+           if s.rdtype == dns.rdatatype.SRV for x in s]
+    assert srv == [(5403, "db-dc3.node.dc3.consul.", 7)]
+    # NearestN 2 tries both others, in whichever order coordinates give:
+    # only dc3 has a healthy instance
+    assert addrs("db-near.query.consul") == [("10.9.0.3", 7)]
+    # no Failover: dc1's empty answer
+    assert addrs("plain.query.consul") == "NXDOMAIN"
+    # dc2 healthy: it answers, first in the list
+    reg(a2, "dc2", "passing")
+    assert addrs("db.query.consul") == [("10.9.0.2", 7)]
+    # nothing healthy anywhere: dc1's NXDOMAIN with its SOA
+    reg(a2, "dc2", "critical")
+    reg(a3, "dc3", "critical")
+    r = ask("db.query.consul")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert any(s.rdtype == dns.rdatatype.SOA for s in r.authority)
+    # NAME.query.DC: the query of that datacenter, asked of it
+    reg(a3, "dc3", "passing")
+    assert addrs("only3.query.dc3.consul") == [("10.9.0.3", 0)]
+    assert addrs("only3.query.consul") == "NXDOMAIN"
+    # and back home
+    reg(a1, "dc1", "passing")
+    assert addrs("db.query.consul") == [("10.9.0.1", 7)]
+    # a datacenter gone dark is passed over
+    reg(a1, "dc1", "critical")
+    reg(a2, "dc2", "passing")
+    os.kill(a2.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: addrs("db.query.consul") == [("10.9.0.3", 7)], timeout=30,
+                   what="DNS failover past dark dc2")
+    finally:
+        os.kill(a2.pid, signal.SIGCONT)

@@ -79,7 +79,7 @@ static int qexec(void *arg, const struct state *s, const char *agent_node, const
     snprintf(seen_node, sizeof(seen_node), "%s", agent_node);
     if (strcmp(name, "pq"))
         return CN_ENOTFOUND;
-    struct dns_query_answer a = {"web", "", NULL, 0};
+    struct dns_query_answer a = {"web", "", NULL, 0, false};
     visit(varg, &a);
     return 0;
 }
