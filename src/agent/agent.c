@@ -1047,6 +1047,7 @@ static int run(struct agent *ag)
         .tls_verify_hostname = ag->tls.rpc_server_hostname,
         .on_fatal = on_join_fatal,
         .fatal_arg = ag,
+        .lan = ag->lan ? agent_lan_net(ag->lan) : NULL,
     };
     ag->wan = agent_wan_start(&ag->loop, &wo, &rc, err, sizeof(err));
     if (rc) {

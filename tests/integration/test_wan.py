@@ -549,3 +549,30 @@ def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_pat
                    what="DNS failover past dark dc2")
     finally:
         os.kill(a2.pid, signal.SIGCONT)
+
+
+def test_wan_flood_join_brings_every_server_of_a_datacenter(cluster_factory, agent_factory,
+                                                            tmp_path):
+    """Consul's flood joiner: dc2 is a 3-server cluster where only one server
+    is given -join-wan; the two others reach the WAN pool because a server
+    joins the servers it learns through the LAN pool (their wan_join_port
+    tag) into the WAN pool."""
+    a1 = dc_server(agent_factory, tmp_path, "f1", "dc1")
+    conf = tmp_path / "flood-wan.hcl"
+    conf.write_text(FAST_WAN)
+    c = cluster_factory(3, start=False, prefix="g",
+                        extra_args=["-config-file=%s" % conf, "-datacenter=dc2"])
+    c.agents[0].extra_args = c.agents[0].extra_args + [
+        "-join-wan=127.0.0.1:%d" % a1.serf_wan_port]
+    c.start()
+    c.leader()
+    names = {"f1.dc1"} | {"%s.dc2" % s.name for s in c.agents}
+    wait_wan([a1] + c.agents, names, timeout=60)
+    out = cairn_cli("members", "-wan", http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    for s in c.agents:
+        assert "%s.dc2" % s.name in out.stdout, out.stdout
+    # every dc2 server is a route for dc1's requests
+    r = a1.put("/v1/kv/flood", data=b"x", params={"dc": "dc2"})
+    assert r.status_code == 200, r.text
+    assert raw(c.agents[2], "flood") == b"x"
