@@ -576,3 +576,74 @@ def test_wan_flood_join_brings_every_server_of_a_datacenter(cluster_factory, age
     r = a1.put("/v1/kv/flood", data=b"x", params={"dc": "dc2"})
     assert r.status_code == 200, r.text
     assert raw(c.agents[2], "flood") == b"x"
+
+
+def test_keyring_rotation_across_datacenters(agent_factory, tmp_path):
+    """Consul's keyring operations on a server act on the WAN pool (every
+    server of every datacenter, serf/remote.keyring) and on the LAN pool of
+    every datacenter: a key installed through dc1 is used for the WAN by
+    dc2's server too; after the rotation a server holding only the old key
+    is refused by the WAN pool."""
+    import base64
+    import json
+
+    def key():
+        return base64.b64encode(os.urandom(32)).decode()
+
+    def keyfile(a, name):
+        try:
+            with open(os.path.join(a.data_dir, "serf", name)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    k1, k2 = key(), key()
+    a1 = dc_server(agent_factory, tmp_path, "k1", "dc1", extra=["-encrypt=" + k1])
+    a2 = dc_server(agent_factory, tmp_path, "k2", "dc2", join=a1, extra=["-encrypt=" + k1])
+    wait_wan([a1, a2], {"k1.dc1", "k2.dc2"})
+
+    def pools(a, **params):
+        r = a.get("/v1/operator/keyring", params=params, timeout=30)
+        assert r.status_code == 200, r.text
+        return [(e["WAN"], e["Datacenter"], e["Keys"], e["PrimaryKeys"], e["NumNodes"], e["Error"])
+                for e in r.json()]
+
+    assert pools(a2) == [(True, "dc2", {k1: 2}, {k1: 2}, 2, ""),
+                         (False, "dc2", {k1: 1}, {k1: 1}, 1, ""),
+                         (False, "dc1", {k1: 1}, {k1: 1}, 1, "")]
+    assert pools(a1, **{"local-only": "true"}) == [(False, "dc1", {k1: 1}, {k1: 1}, 1, "")]
+    out = cairn_cli("keyring", "-install", k2, http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    assert pools(a1) == [(True, "dc1", {k1: 2, k2: 2}, {k1: 2}, 2, ""),
+                         (False, "dc1", {k1: 1, k2: 1}, {k1: 1}, 1, ""),
+                         (False, "dc2", {k1: 1, k2: 1}, {k1: 1}, 1, "")]
+    out = cairn_cli("keyring", "-use", k2, http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    # dc2's server seals WAN gossip with k2 now, and wrote it down
+    wait_until(lambda: keyfile(a2, "remote.keyring") == [k2, k1], timeout=10,
+               what="dc2's WAN keyring file with k2 first")
+    out = cairn_cli("keyring", "-remove", k1, http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    out = cairn_cli("keyring", "-list", http_port=a2.http_port)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ("==> Gathering installed encryption keys...\n\nWAN:\n  %s [2/2]\n"
+                          "\ndc2 (LAN):\n  %s [1/1]\n\ndc1 (LAN):\n  %s [1/1]\n"
+                          % (k2, k2, k2)), out.stdout
+    for a in (a1, a2):
+        wait_until(lambda: keyfile(a, "remote.keyring") == [k2], timeout=10,
+                   what="%s's WAN keyring file" % a.name)
+        wait_until(lambda: keyfile(a, "local.keyring") == [k2], timeout=10,
+                   what="%s's LAN keyring file" % a.name)
+    # the WAN still carries both datacenters, with k2 only
+    assert wan_alive(a1) == {"k1.dc1", "k2.dc2"} and wan_alive(a2) == {"k1.dc1", "k2.dc2"}
+    r = a1.put("/v1/kv/rotated", data=b"1", params={"dc": "dc2"})
+    assert r.status_code == 200, r.text
+    assert raw(a2, "rotated") == b"1"
+    # a dc3 server holding only the old key is refused by the WAN pool
+    old = dc_server(agent_factory, tmp_path, "k3", "dc3", extra=["-encrypt=" + k1])
+    r = old.put("/v1/agent/join/127.0.0.1:%d" % a1.serf_wan_port, params={"wan": "1"},
+                timeout=30)
+    assert r.status_code == 500, r.text
+    assert "a member without our encryption key" in r.text
+    assert "k3.dc3" not in {m["Name"] for m in
+                            a1.get("/v1/agent/members", params={"wan": "1"}).json()}
