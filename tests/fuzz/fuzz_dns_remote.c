@@ -51,7 +51,7 @@ static int fquery(void *arg, const struct state *s, const char *agent_node, cons
         abort();
     if (name[0] == 'n')
         return CN_ENOTFOUND;
-    struct dns_query_answer a = {name, "", NULL, 0};
+    struct dns_query_answer a = {name, "", NULL, 0, false};
     visit(varg, &a);
     return 0;
 }
