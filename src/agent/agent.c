@@ -750,10 +750,12 @@ static bool dns_acl_as(void *arg, bool is_node, const char *name)
 }
 
 static int dns_serve_client(void *arg, const char *token, const void *body, size_t len,
-                            struct cn_buf *out, char *err, size_t errcap)
+                            struct api_dns_failover *afo, struct cn_buf *out, char *err,
+                            size_t errcap)
 {
     struct agent *ag = arg;
     struct dns_as as = {ag, token};
+    struct dns_remote_failover *fo = afo && ag->wan ? cn_malloc(sizeof(*fo)) : NULL;
     struct dns_remote_env env = {
         .st = srv_state(ag->srv),
         .last_contact_ms = srv_last_contact_ms(ag->srv),
@@ -762,9 +764,23 @@ static int dns_serve_client(void *arg, const char *token, const void *body, size
         .query_exec = dns_query_as,
         .query_arg = &as,
         .acl_may = ag->cfg.acl_enabled ? dns_acl_as : NULL,
+        .failover = fo,
     };
     int rc = dns_remote_answer(body, len, &env, out, err, errcap);
-    return rc == DNS_REMOTE_ANSWER ? 0 : rc == DNS_REMOTE_FORWARD ? 1 : rc;
+    if (rc == DNS_REMOTE_FAILOVER) {
+        _Static_assert(sizeof(afo->key) == sizeof(fo->key) && sizeof(afo->q) == sizeof(fo->q),
+                       "one failover request layout");
+        memcpy(afo->key, fo->key, sizeof(afo->key));
+        memcpy(afo->q, fo->q, fo->qlen);
+        afo->qlen = fo->qlen;
+        afo->limit = fo->limit;
+        afo->small_udp = fo->small_udp;
+    }
+    cn_free(fo);
+    return rc == DNS_REMOTE_ANSWER     ? 0
+           : rc == DNS_REMOTE_FORWARD  ? 1
+           : rc == DNS_REMOTE_FAILOVER ? 2
+                                       : rc;
 }
 
 /* On the client: the query to a server as POST /v1/internal/cairn/dns, with
@@ -815,7 +831,8 @@ static int dns_failover(void *arg, const char *name_or_id, const uint8_t *q, siz
                         size_t limit, bool small_udp, dns_dc_done done, void *ctx, uint64_t *handle)
 {
     struct agent *ag = arg;
-    return api_query_failover_dns(ag->api, name_or_id, q, len, limit, small_udp, done, ctx, handle);
+    return api_query_failover_dns(ag->api, name_or_id, q, len, limit, small_udp, NULL, done, ctx,
+                                  handle);
 }
 
 static void dns_failover_cancel(void *arg, uint64_t handle)

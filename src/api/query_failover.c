@@ -384,7 +384,7 @@ bool api_query_fails_over(struct api *a, const struct state *st, const char *que
 }
 
 int api_query_failover_dns(struct api *a, const char *name_or_id, const uint8_t *q, size_t len,
-                           size_t limit, bool small_udp,
+                           size_t limit, bool small_udp, const char *token,
                            void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n),
                            void *ctx, uint64_t *handle)
 {
@@ -411,7 +411,7 @@ int api_query_failover_dns(struct api *a, const char *name_or_id, const uint8_t 
     f->done = done;
     f->ctx = ctx;
     memcpy(f->qid, q, 2);
-    const char *tok = api_acl_default_token(a);
+    const char *tok = token ? token : api_acl_default_token(a);
     snprintf(f->token, sizeof(f->token), "%s", tok ? tok : "");
     static const char hexd[] = "0123456789abcdef";
     rc = cn_buf_printf(&f->target, "/v1/internal/dns/query?limit=%zu%s&msg=", limit,

@@ -148,6 +148,9 @@ void dns_remote_done(void *query, int rc, int status, const void *msg, size_t le
  *    "NodeMetaTXT":b,"UDPAnswerLimit":n,"EnableTruncate":b,"SOARefresh":n,
  *    "SOARetry":n,"SOAExpire":n,"SOAMinTTL":n,"Recursors":b,"MaxStaleMs":n}}
  * Unknown keys are refused. */
+#define DNS_REMOTE_KEY_MAX 256
+#define DNS_REMOTE_QUERY_MAX 1024
+struct dns_remote_failover;
 struct dns_remote_env { /* the server's side of the resolution */
     const struct state *st;
     uint64_t last_contact_ms; /* ms since this server heard from a leader */
@@ -159,10 +162,23 @@ struct dns_remote_env { /* the server's side of the resolution */
                       const char *name_or_id, dns_query_visit visit, void *varg);
     void *query_arg;                                            /* also acl_may's */
     bool (*acl_may)(void *arg, bool is_node, const char *name); /* NULL: all */
+    /* NULL: an empty prepared query is NXDOMAIN; else one with a Failover
+     * (dns_query_answer.failover) gives DNS_REMOTE_FAILOVER with this
+     * filled: the server then asks other datacenters (dns_query_failover_fn's
+     * contract) and, when none has instances, answers again without it. */
+    struct dns_remote_failover *failover;
+};
+struct dns_remote_failover {
+    char key[DNS_REMOTE_KEY_MAX];    /* the prepared query's name or ID */
+    uint8_t q[DNS_REMOTE_QUERY_MAX]; /* the client's query message */
+    size_t qlen;
+    size_t limit; /* the answer's size limit */
+    bool small_udp;
 };
 enum dns_remote_result {
-    DNS_REMOTE_ANSWER = 0,  /* out holds the answer message */
-    DNS_REMOTE_FORWARD = 1, /* the name is for the client's recursors */
+    DNS_REMOTE_ANSWER = 0,   /* out holds the answer message */
+    DNS_REMOTE_FORWARD = 1,  /* the name is for the client's recursors */
+    DNS_REMOTE_FAILOVER = 2, /* env->failover filled: ask other datacenters */
 };
 /* Resolve a client's request. Returns DNS_REMOTE_ANSWER or
  * DNS_REMOTE_FORWARD, CN_EINVAL (a bad request: err says why) or

@@ -522,6 +522,28 @@ def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_pat
     # NearestN 2 tries both others, in whichever order coordinates give:
     # only dc3 has a healthy instance
     assert addrs("db-near.query.consul") == [("10.9.0.3", 7)]
+    # a client agent's DNS (resolved by its server) fails over the same way
+    class Client(Agent):
+        def argv(self):
+            return [CAIRN_BIN, "agent", "-data-dir=" + self.data_dir, "-node=" + self.name,
+                    "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
+                    "-http-port=%d" % self.http_port, "-serf-lan-port=%d" % self.serf_port,
+                    "-dns-port=%d" % self.dns_port, "-retry-join=127.0.0.1:%d" % a1.serf_port]
+
+    cl = Client(tmp_path, name="dc1-client")
+    cl.start()
+    try:
+        def client_addrs():
+            m = dns.message.make_query("db.query.consul", "A", use_edns=False)
+            r = dns.query.udp(m, "127.0.0.1", port=cl.dns_port, timeout=10)
+            return dns.rcode.to_text(r.rcode()), [
+                (x.address, s.ttl) for s in r.answer if s.rdtype == dns.rdatatype.A for x in s]
+        # SERVFAIL until the client found its server
+        wait_until(lambda: client_addrs()[0] != "SERVFAIL", timeout=START_TIMEOUT,
+                   what="the client agent's DNS answering")
+        assert client_addrs() == ("NOERROR", [("10.9.0.3", 7)])
+    finally:
+        cl.close()
     # no Failover: dc1's empty answer
     assert addrs("plain.query.consul") == "NXDOMAIN"
     # dc2 healthy: it answers, first in the list
