@@ -755,7 +755,8 @@ static int dns_serve_client(void *arg, const char *token, const void *body, size
 {
     struct agent *ag = arg;
     struct dns_as as = {ag, token};
-    struct dns_remote_failover *fo = afo && ag->wan ? cn_malloc(sizeof(*fo)) : NULL;
+    struct dns_remote_failover fob;
+    struct dns_remote_failover *fo = afo && ag->wan ? &fob : NULL;
     struct dns_remote_env env = {
         .st = srv_state(ag->srv),
         .last_contact_ms = srv_last_contact_ms(ag->srv),
@@ -776,7 +777,6 @@ static int dns_serve_client(void *arg, const char *token, const void *body, size
         afo->limit = fo->limit;
         afo->small_udp = fo->small_udp;
     }
-    cn_free(fo);
     return rc == DNS_REMOTE_ANSWER     ? 0
            : rc == DNS_REMOTE_FORWARD  ? 1
            : rc == DNS_REMOTE_FAILOVER ? 2

@@ -90,15 +90,9 @@ static void dns_remote(struct api_ctx *c)
         api_error(c, 404, "404 page not found");
         return;
     }
-    struct api_dns_failover *fo = cn_malloc(sizeof(*fo));
-    if (!fo) {
-        api_error(c, 500, "out of memory");
+    struct api_dns_failover fob, *fo = &fob; /* on the stack: the hot path allocates nothing */
+    if (answer(c, fo) != 2)
         return;
-    }
-    if (answer(c, fo) != 2) {
-        cn_free(fo);
-        return;
-    }
     struct dns_fo *d = cn_calloc(1, sizeof(*d));
     bool sync = false;
     int rc = CN_ENOMEM;
@@ -110,7 +104,6 @@ static void dns_remote(struct api_ctx *c)
         rc = api_query_failover_dns(a, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
                                     api__acl_token_of(c), fo_done, d, &d->handle);
     }
-    cn_free(fo);
     if (rc) { /* nothing to try: this datacenter's answer */
         c->user = NULL;
         cn_free(d);
