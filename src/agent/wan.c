@@ -456,6 +456,7 @@ static int dc_open(struct agent_wan *w, const char *dc, const char **addrs, size
                              .node_name = w->self,
                              .node_uuid = w->node_id,
                              .hold_ms = AGENT_WAN_HOLD_MS,
+                             .hold_first_ms = AGENT_WAN_HOLD_FIRST_MS,
                              /* a silent server (cut link) given up after 4 s */
                              .client_heartbeat_ms = 1000,
                              .client = true,

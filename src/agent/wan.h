@@ -42,6 +42,9 @@ struct agent_wan_options {
 /* How long a request to another datacenter waits for one of its servers to
  * take it before 500 "No path to datacenter" (the client-mode srv's hold). */
 #define AGENT_WAN_HOLD_MS 2000
+/* A new route's first requests wait as Consul's rpc_hold_timeout does: a SYN
+ * or hello lost on a lossy link is resent within it. */
+#define AGENT_WAN_HOLD_FIRST_MS 7000
 
 /* NULL with *rc = 0 when there is no WAN pool (a client agent, -dev,
  * serf_wan -1, or serf_lan -1: no gossip at all); NULL with *rc < 0 and err on failure. */

@@ -69,6 +69,7 @@ struct srv_cl {
     uint64_t next_id;
     uint64_t mirror_index;
     uint64_t rng;
+    bool ever_up; /* a server has been up: calls get hold_ms, else hold_first_ms */
 };
 
 /* ---- server side ------------------------------------------------------------------- */
@@ -662,6 +663,7 @@ void srv__client_peer_state(struct srv *s, uint64_t id, bool up)
 {
     struct cl_server *p = pref(s->cl);
     if (up) {
+        s->cl->ever_up = true;
         if (p && p->id == id)
             p->failed_at = 0;
         send_pending(s);
@@ -680,7 +682,9 @@ static struct cl_call *call_new(struct srv *s, enum cl_call_kind kind, bool idem
     k->kind = kind;
     k->id = ++s->cl->next_id;
     k->idempotent = idem;
-    k->deadline = uv_now(s->loop) + s->hold_ms;
+    /* A route still dialling its first server (a lossy link's SYN resent at
+     * 1 s) waits longer than one whose servers went silent (fail fast). */
+    k->deadline = uv_now(s->loop) + (s->cl->ever_up ? s->hold_ms : s->hold_first_ms);
     k->arg = arg;
     k->req = (struct cn_buf)CN_BUF_INIT;
     return k;

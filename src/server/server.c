@@ -89,6 +89,7 @@ int srv_open(uv_loop_t *loop, const struct srv_options *opt, struct srv **out, c
      * split the vote (a 1.7 s failover seen at 50 ms ticks). */
     s->tick_ms = opt->tick_ms ? opt->tick_ms : 10;
     s->hold_ms = opt->hold_ms ? opt->hold_ms : 7000;
+    s->hold_first_ms = opt->hold_first_ms ? opt->hold_first_ms : s->hold_ms;
     s->on_fatal = opt->on_fatal;
     s->fatal_arg = opt->fatal_arg;
     uint64_t election_ms = opt->election_ms ? opt->election_ms : 500;

@@ -69,11 +69,13 @@ struct srv_options {
     size_t njoin;
     uint64_t tick_ms;     /* Raft tick; 0 = 10 ms */
     uint64_t election_ms; /* election timeout; 0 = 500 ms (randomized to [t, 2t): failover < 1 s) */
-    uint64_t heartbeat_ms; /* heartbeat interval; 0 = election_ms / 10 */
-    const char *node_name; /* exchanged with peers (srv_peer.node); NULL = "" */
-    const char *node_uuid; /* the agent's node ID (srv_peer.node_id); NULL = "" */
-    uint64_t hold_ms;      /* how long writes/reads wait for a leader; 0 = 7000
-                            * (Consul's rpc_hold_timeout) */
+    uint64_t heartbeat_ms;  /* heartbeat interval; 0 = election_ms / 10 */
+    const char *node_name;  /* exchanged with peers (srv_peer.node); NULL = "" */
+    const char *node_uuid;  /* the agent's node ID (srv_peer.node_id); NULL = "" */
+    uint64_t hold_first_ms; /* client: the hold of calls made before any server was
+                             * ever up (a route still dialling); 0 = hold_ms */
+    uint64_t hold_ms;       /* how long writes/reads wait for a leader; 0 = 7000
+                             * (Consul's rpc_hold_timeout) */
     /* Called once, on the loop thread, when the log's storage failed (a write
      * or fsync returned an error: the store is poisoned, docs/format-storage.md).
      * By then the server has stopped taking part in Raft: it no longer ticks

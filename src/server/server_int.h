@@ -195,7 +195,7 @@ struct srv {
     uint16_t serf_port; /* ours, announced in INFO (0: no gossip) */
     char cluster[XPORT_CLUSTER_MAX + 1];
     uint64_t tick_at; /* loop time (ms) up to which the core got its ticks (ready.c) */
-    uint64_t tick_ms, hold_ms;
+    uint64_t tick_ms, hold_ms, hold_first_ms;
     unsigned election_ticks, heartbeat_ticks;
     int expect;
     bool had_log; /* the log was not empty at open */

@@ -161,6 +161,37 @@ def test_dc_forwarding_catalog_health_kv_txn(two_dcs):
     assert "web" in out.stdout.split()
 
 
+def test_new_route_waits_for_its_first_server(agent_factory, tmp_path):
+    """A route's first request waits Consul's 7 s hold for a server of that
+    datacenter to answer (a dial over a lossy link resends its SYN after 1 s
+    and 3 s), not the 2 s of a route whose servers have been up: dc2's server
+    stopped for 3 s when dc1 first asks for it still answers the request."""
+    a1 = agent_factory(name="r1", extra_args=["-datacenter=dc1"])
+    a2 = agent_factory(name="r2", extra_args=[
+        "-datacenter=dc2", "-join-wan=127.0.0.1:%d" % a1.serf_wan_port])
+    wait_wan([a1, a2], {"r1.dc1", "r2.dc2"})  # memberlist's WAN timing: 3 s is no failure
+    a2.kv_put("first", "v")
+    got = {}
+
+    def first():
+        t0 = time.monotonic()
+        got["r"] = a1.get("/v1/kv/first", params={"dc": "dc2", "raw": "1"})
+        got["took"] = time.monotonic() - t0
+
+    os.kill(a2.pid, signal.SIGSTOP)
+    try:
+        t = threading.Thread(target=first)
+        t.start()
+        t.join(3.0)  # the fault's length, not a wait for state
+        assert t.is_alive(), "answered while dc2's server was stopped: %r" % got
+    finally:
+        os.kill(a2.pid, signal.SIGCONT)
+    t.join(30)
+    assert not t.is_alive()
+    assert (got["r"].status_code, got["r"].content) == (200, b"v"), got["r"].text
+    assert got["took"] >= 3.0
+
+
 def test_unknown_datacenter_fast_500(two_dcs):
     a1, _ = two_dcs
     for path in ("/v1/kv/x", "/v1/catalog/nodes", "/v1/health/state/any", "/v1/txn",

@@ -31,8 +31,12 @@ FAST_WAN = ('gossip_wan {\n  probe_interval = "200ms"\n  probe_timeout = "100ms"
 
 
 class Fed:
-    def __init__(self, tmp_path, ndc):
-        self.net = netns.Net(ndc)
+    """ndc datacenters of one server each; `net` a netns.Net of ndc servers
+    (tests/tools/wannet.py for slow links), `wan_conf` the gossip_wan block."""
+
+    def __init__(self, tmp_path, ndc, net=None, wan_conf=FAST_WAN):
+        self.net = net or netns.Net(ndc)
+        self.wan_conf = wan_conf
         self.dir = str(tmp_path)
         self.procs = []
         self.ndc = ndc
@@ -44,7 +48,7 @@ class Fed:
         self.net.create()
         conf = os.path.join(self.dir, "wan.hcl")
         with open(conf, "w") as f:
-            f.write(FAST_WAN)
+            f.write(self.wan_conf)
         for i in range(self.ndc):
             ip = self.net.ip(i)
             argv = ["ip", "netns", "exec", self.net.ns(i), CAIRN_BIN, "agent", "-server",
