@@ -69,6 +69,7 @@ struct agent_wan {
     uv_timer_t flood;
     int flood_inflight; /* joins started by the flood, not yet answered */
     bool flood_again;   /* asked for while joins were in flight */
+    int closing;        /* timers not closed yet (agent_wan_stop) */
 };
 
 static void on_wan_event(void *arg, const struct gossip_event *e);
@@ -338,15 +339,14 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
     return w;
 }
 
-static void on_flood_closed(uv_handle_t *h)
-{
-    cn_free(h->data);
-}
-
-static void on_retry_closed(uv_handle_t *h)
+/* Both timers close at once (an agent that failed to start closes every
+ * handle still open right after: none may be closed later); w goes with
+ * the second. */
+static void on_timer_closed(uv_handle_t *h)
 {
     struct agent_wan *w = h->data;
-    uv_close((uv_handle_t *)&w->flood, on_flood_closed);
+    if (--w->closing == 0)
+        cn_free(w);
 }
 
 void agent_wan_stop(struct agent_wan *w)
@@ -360,7 +360,9 @@ void agent_wan_stop(struct agent_wan *w)
         srv_close(w->dcs[i].srv);
     w->ndcs = 0;
     gossip_net_stop(w->net);
-    uv_close((uv_handle_t *)&w->retry, on_retry_closed);
+    w->closing = 2;
+    uv_close((uv_handle_t *)&w->retry, on_timer_closed);
+    uv_close((uv_handle_t *)&w->flood, on_timer_closed);
 }
 
 struct gossip_net *agent_wan_net(struct agent_wan *w)
