@@ -700,3 +700,26 @@ def test_keyring_rotation_across_datacenters(agent_factory, tmp_path):
     assert "a member without our encryption key" in r.text
     assert "k3.dc3" not in {m["Name"] for m in
                             a1.get("/v1/agent/members", params={"wan": "1"}).json()}
+
+
+def test_server_failing_to_start_exits_cleanly_with_its_wan_pool(tmp_path):
+    """A server whose HTTP port is taken stops after its WAN pool started:
+    every handle closes once (exit 1, no abort)."""
+    import subprocess
+    from conftest import free_port
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        p = subprocess.run(
+            [CAIRN_BIN, "agent", "-server", "-data-dir=%s" % (tmp_path / "d"), "-node=x",
+             "-bind=127.0.0.1", "-client=127.0.0.1", "-bootstrap-expect=1",
+             "-http-port=%d" % busy.getsockname()[1], "-server-port=%d" % free_port(),
+             "-dns-port=%d" % free_port(), "-serf-lan-port=%d" % free_port(),
+             "-serf-wan-port=%d" % free_port()],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        busy.close()
+    assert p.returncode == 1, p.stderr[-2000:]
+    assert "address already in use" in p.stderr
+    assert "gossip (WAN) on" in p.stderr
