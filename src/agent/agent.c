@@ -716,7 +716,11 @@ static int dns_query_node(struct agent *ag, const struct state *st, const char *
             cn_warn("agent", "DNS prepared query %s: %s", name_or_id, err);
         return rc;
     }
-    struct dns_query_answer a = {x.service, x.dns_ttl, x.inst, x.ninst};
+    /* With no instance, a query with a Failover is taken by
+     * dns_failover (a server with WAN routes). */
+    struct dns_query_answer a = {x.service, x.dns_ttl, x.inst, x.ninst, false};
+    if (x.ninst == 0 && !ag->client)
+        a.failover = api_query_fails_over(ag->api, st, x.query_id);
     visit(varg, &a);
     api_query_exec_free(&x);
     return 0;
@@ -751,10 +755,13 @@ static bool dns_acl_as(void *arg, bool is_node, const char *name)
 }
 
 static int dns_serve_client(void *arg, const char *token, const void *body, size_t len,
-                            struct cn_buf *out, char *err, size_t errcap)
+                            struct api_dns_failover *afo, struct cn_buf *out, char *err,
+                            size_t errcap)
 {
     struct agent *ag = arg;
     struct dns_as as = {ag, token};
+    struct dns_remote_failover fob;
+    struct dns_remote_failover *fo = afo && ag->wan ? &fob : NULL;
     struct dns_remote_env env = {
         .st = srv_state(ag->srv),
         .last_contact_ms = srv_last_contact_ms(ag->srv),
@@ -763,9 +770,22 @@ static int dns_serve_client(void *arg, const char *token, const void *body, size
         .query_exec = dns_query_as,
         .query_arg = &as,
         .acl_may = ag->cfg.acl_enabled ? dns_acl_as : NULL,
+        .failover = fo,
     };
     int rc = dns_remote_answer(body, len, &env, out, err, errcap);
-    return rc == DNS_REMOTE_ANSWER ? 0 : rc == DNS_REMOTE_FORWARD ? 1 : rc;
+    if (rc == DNS_REMOTE_FAILOVER) {
+        _Static_assert(sizeof(afo->key) == sizeof(fo->key) && sizeof(afo->q) == sizeof(fo->q),
+                       "one failover request layout");
+        memcpy(afo->key, fo->key, sizeof(afo->key));
+        memcpy(afo->q, fo->q, fo->qlen);
+        afo->qlen = fo->qlen;
+        afo->limit = fo->limit;
+        afo->small_udp = fo->small_udp;
+    }
+    return rc == DNS_REMOTE_ANSWER     ? 0
+           : rc == DNS_REMOTE_FORWARD  ? 1
+           : rc == DNS_REMOTE_FAILOVER ? 2
+                                       : rc;
 }
 
 /* On the client: the query to a server as POST /v1/internal/cairn/dns, with
@@ -808,6 +828,60 @@ static uint32_t dur_s(const char *text)
     cn_dur_parse(text, &ns); /* validated by the config loader */
     int64_t s = ns / CN_NS_PER_S;
     return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+/* A prepared query's failover for the DNS: api/query_failover.c plans and
+ * asks the other datacenters. */
+static int dns_failover(void *arg, const char *name_or_id, const uint8_t *q, size_t len,
+                        size_t limit, bool small_udp, dns_dc_done done, void *ctx, uint64_t *handle)
+{
+    struct agent *ag = arg;
+    return api_query_failover_dns(ag->api, name_or_id, q, len, limit, small_udp, NULL, done, ctx,
+                                  handle);
+}
+
+static void dns_failover_cancel(void *arg, uint64_t handle)
+{
+    struct agent *ag = arg;
+    api_query_failover_dns_cancel(ag->api, handle);
+}
+
+/* POST /v1/internal/dns/query: another datacenter's failover sent its
+ * definition; api/ runs it (run), the DNS answers with it. */
+struct dns_exec_def {
+    struct agent *ag;
+    api_pq_run_fn run;
+    void *run_arg;
+};
+
+static int dns_exec_def(void *arg, const struct state *st, const char *name_or_id,
+                        dns_query_visit visit, void *varg)
+{
+    struct dns_exec_def *d = arg;
+    struct agent *ag = d->ag;
+    struct api_query_exec x = {
+        .name_or_id = name_or_id,
+        .agent_node = ag->cfg.node_name,
+        .rng = ag->dns_query_rng,
+    };
+    int rc = d->run(d->run_arg, st, &x);
+    ag->dns_query_rng = x.rng ? x.rng : 88172645463325252ull;
+    if (rc) /* not NXDOMAIN (the asker's "no instance there"): SERVFAIL */
+        return rc == CN_ENOTFOUND ? CN_EPROTO : rc;
+    struct dns_query_answer a = {x.service, x.dns_ttl, x.inst, x.ninst, false};
+    visit(varg, &a);
+    api_query_exec_free(&x);
+    return 0;
+}
+
+static size_t dns_answer_exec(void *arg, const uint8_t *q, size_t len, size_t limit, bool small_udp,
+                              api_pq_run_fn run, void *run_arg, uint8_t *out, size_t cap)
+{
+    struct agent *ag = arg;
+    struct dns_exec_def d = {ag, run, run_arg};
+    return ag->dns ? dns_server_answer_exec(ag->dns, q, len, limit, small_udp, dns_exec_def, &d,
+                                            out, cap)
+                   : 0;
 }
 
 /* POST /v1/internal/dns of another datacenter's DNS interface: this
@@ -871,6 +945,11 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
         .dc_remote = ag->wan ? agent_wan_dns_remote : NULL,
         .dc_cancel = agent_wan_dns_cancel,
         .dc_arg = ag->wan,
+        /* NAME.query with no instance here and a Failover: the other
+         * datacenters, as GET /v1/query/:id/execute */
+        .query_failover = ag->wan ? dns_failover : NULL,
+        .query_failover_cancel = dns_failover_cancel,
+        .qf_arg = ag,
     };
     if (ag->client) { /* no state here: a server resolves each query */
         o.remote = dns_remote_send;
@@ -879,8 +958,10 @@ static int start_dns(struct agent *ag, char *err, size_t errcap)
     }
     ag->dns_query_rng = (uint64_t)uv_hrtime() | 1;
     int rc = dns_server_start(&ag->loop, &o, &ag->dns, err, errcap);
-    if (!rc)
+    if (!rc) {
         api_set_dns_answer(ag->api, dns_answer, ag);
+        api_set_dns_answer_exec(ag->api, dns_answer_exec, ag);
+    }
     if (!rc)
         cn_info("agent", "DNS on %s:%d (UDP and TCP), domain %s", o.host, dns_server_port(ag->dns),
                 c->domain);
@@ -988,6 +1069,7 @@ static int run(struct agent *ag)
         .tls_verify_hostname = ag->tls.rpc_server_hostname,
         .on_fatal = on_join_fatal,
         .fatal_arg = ag,
+        .lan = ag->lan ? agent_lan_net(ag->lan) : NULL,
     };
     ag->wan = agent_wan_start(&ag->loop, &wo, &rc, err, sizeof(err));
     if (rc) {

@@ -209,6 +209,12 @@ static int build_tags(const struct agent_lan_options *o, struct cn_buf *t)
         if (c->bootstrap_expect > 1)
             rc = rc ? rc : gossip_tags_put(t, "expect", expect);
         rc = rc ? rc : gossip_tags_put(t, "raft_vsn", "3");
+        /* Consul's wan_join_port: the WAN pool's port, for the other
+         * servers' flood joiner (agent/wan.c) */
+        char wport[16];
+        snprintf(wport, sizeof(wport), "%lld", (long long)c->serf_wan_port);
+        if (c->serf_wan_port > 0 && !c->dev)
+            rc = rc ? rc : gossip_tags_put(t, "wan_join_port", wport);
     } else {
         rc = rc ? rc : gossip_tags_put(t, "role", "node");
         rc = rc ? rc : gossip_tags_put(t, "dc", c->datacenter);

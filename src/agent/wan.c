@@ -18,6 +18,8 @@
 #include "server/server.h"
 
 #define WAN_RETRY_JOIN_MS 30000 /* Consul's retry_interval_wan */
+#define WAN_FLOOD_MS 60000      /* Consul's SerfFloodInterval */
+#define WAN_FLOOD_MAX 16        /* flood joins in flight */
 #define WAN_LEAVE_WAIT_MS 2000
 #define WAN_MAX_DCS 64
 #define WAN_MAX_MEMBERS 512
@@ -62,6 +64,12 @@ struct agent_wan {
     struct wan_dc dcs[WAN_MAX_DCS];
     size_t ndcs;
     uint64_t rng;
+    /* the flood joiner: LAN servers of our datacenter joined into the WAN */
+    struct gossip_net *lan;
+    uv_timer_t flood;
+    int flood_inflight; /* joins started by the flood, not yet answered */
+    bool flood_again;   /* asked for while joins were in flight */
+    int closing;        /* timers not closed yet (agent_wan_stop) */
 };
 
 static void on_wan_event(void *arg, const struct gossip_event *e);
@@ -121,6 +129,92 @@ static void on_retry(uv_timer_t *t)
     for (size_t i = 0; i < w->njoins; i++)
         if (w->joins[i].retry)
             try_join(w, &w->joins[i]);
+}
+
+/* ---- the flood joiner (Consul's router.FloodJoins) -------------------------------
+ * A server that learns another server of its datacenter through the LAN pool
+ * joins it into the WAN pool (at its LAN address and its wan_join_port tag),
+ * so one server per datacenter given -join-wan brings the others. Run on
+ * each LAN server event (deferred: no join from inside an event) and every
+ * WAN_FLOOD_MS; a round waits for the previous one's joins. */
+struct flood_join {
+    struct agent_wan *w;
+    char addr[GOSSIP_HOST_MAX + 8];
+};
+
+static void on_flood_timer(uv_timer_t *t);
+
+static void on_flood_join(void *arg, int rc, const char *why)
+{
+    struct flood_join *j = arg;
+    struct agent_wan *w = j->w;
+    w->flood_inflight--;
+    if (rc == CN_ESHUTDOWN || w->stopping) {
+        cn_free(j);
+        return;
+    }
+    if (rc)
+        cn_warn("agent", "WAN flood join %s: %s", j->addr, why);
+    else
+        cn_info("agent", "WAN flood join: joined %s (a server of this datacenter)", j->addr);
+    cn_free(j);
+    if (w->flood_inflight == 0 && w->flood_again)
+        uv_timer_start(&w->flood, on_flood_timer, 0, WAN_FLOOD_MS);
+}
+
+struct flood_walk {
+    struct agent_wan *w;
+    const struct gossip *wan;
+};
+
+static int flood_cb(void *arg, const struct gossip_member *m)
+{
+    struct flood_walk *x = arg;
+    struct agent_wan *w = x->w;
+    char name[GOSSIP_NAME_MAX + WAN_DC_MAX + 2], addr[GOSSIP_HOST_MAX + 8];
+    if (w->flood_inflight >= WAN_FLOOD_MAX ||
+        wan_flood_target(m, w->cfg->datacenter, name, sizeof(name), addr, sizeof(addr)))
+        return 0;
+    struct gossip_member wm;
+    if (gossip_member_get(x->wan, name, &wm) == 0 &&
+        (wm.status == GOSSIP_ALIVE || wm.status == GOSSIP_SUSPECT))
+        return 0; /* already there (ourselves too) */
+    struct flood_join *j = cn_calloc(1, sizeof(*j));
+    if (!j)
+        return 0;
+    j->w = w;
+    snprintf(j->addr, sizeof(j->addr), "%s", addr);
+    w->flood_inflight++;
+    int rc = gossip_net_join(w->net, j->addr, 8302, on_flood_join, j);
+    if (rc)
+        on_flood_join(j, rc, cn_strerror(rc));
+    return 0;
+}
+
+static void flood(struct agent_wan *w)
+{
+    if (w->stopping || !w->lan || gossip_net_leaving(w->net))
+        return;
+    if (w->flood_inflight > 0) {
+        w->flood_again = true;
+        return;
+    }
+    w->flood_again = false;
+    struct flood_walk x = {w, gossip_net_core(w->net)};
+    gossip_foreach(gossip_net_core(w->lan), flood_cb, &x);
+}
+
+static void on_flood_timer(uv_timer_t *t)
+{
+    flood(t->data);
+}
+
+static void on_lan_event(void *arg, const struct gossip_event *e)
+{
+    struct agent_wan *w = arg;
+    if ((e->type == GOSSIP_EV_JOIN || e->type == GOSSIP_EV_UPDATE) && !w->stopping &&
+        gossip_net_is_server_event(w->lan, e))
+        uv_timer_start(&w->flood, on_flood_timer, 0, WAN_FLOOD_MS);
 }
 
 /* ---- tags: Consul's WAN Serf tags (agent/consul/server.go setupSerf, WAN) ------- */
@@ -217,6 +311,13 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
     gossip_net_subscribe(w->net, on_wan_event, w);
     uv_timer_init(loop, &w->retry);
     w->retry.data = w;
+    uv_timer_init(loop, &w->flood);
+    w->flood.data = w;
+    w->lan = o->lan;
+    if (w->lan && gossip_net_subscribe(w->lan, on_lan_event, w) == 0)
+        uv_timer_start(&w->flood, on_flood_timer, WAN_FLOOD_MS, WAN_FLOOD_MS);
+    else
+        w->lan = NULL;
     for (size_t i = 0; i < c->nstart_join_wan && w->njoins < 32; i++) {
         struct wan_join *j = &w->joins[w->njoins++];
         j->w = w;
@@ -238,9 +339,14 @@ struct agent_wan *agent_wan_start(uv_loop_t *loop, const struct agent_wan_option
     return w;
 }
 
-static void on_retry_closed(uv_handle_t *h)
+/* Both timers close at once (an agent that failed to start closes every
+ * handle still open right after: none may be closed later); w goes with
+ * the second. */
+static void on_timer_closed(uv_handle_t *h)
 {
-    cn_free(h->data);
+    struct agent_wan *w = h->data;
+    if (--w->closing == 0)
+        cn_free(w);
 }
 
 void agent_wan_stop(struct agent_wan *w)
@@ -248,11 +354,15 @@ void agent_wan_stop(struct agent_wan *w)
     if (!w)
         return;
     w->stopping = true;
+    if (w->lan)
+        gossip_net_unsubscribe(w->lan, on_lan_event, w);
     for (size_t i = 0; i < w->ndcs; i++)
         srv_close(w->dcs[i].srv);
     w->ndcs = 0;
     gossip_net_stop(w->net);
-    uv_close((uv_handle_t *)&w->retry, on_retry_closed);
+    w->closing = 2;
+    uv_close((uv_handle_t *)&w->retry, on_timer_closed);
+    uv_close((uv_handle_t *)&w->flood, on_timer_closed);
 }
 
 struct gossip_net *agent_wan_net(struct agent_wan *w)

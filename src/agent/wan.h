@@ -33,6 +33,10 @@ struct agent_wan_options {
     bool tls_verify_hostname;    /* then server.<remote dc>.<domain> */
     void (*on_fatal)(void *arg); /* -join-wan: none of the addresses answered */
     void *fatal_arg;
+    /* The LAN pool (NULL: none): its servers of this datacenter are joined
+     * into the WAN pool (Consul's flood joiner), on each LAN server event
+     * and every WAN_FLOOD_MS. */
+    struct gossip_net *lan;
 };
 
 /* How long a request to another datacenter waits for one of its servers to

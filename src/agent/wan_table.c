@@ -39,6 +39,32 @@ int wan_server_of(const struct gossip_member *m, struct wan_server *out)
     return 0;
 }
 
+int wan_flood_target(const struct gossip_member *lan_m, const char *local_dc, char *wan_name,
+                     size_t namecap, char *addr, size_t addrcap)
+{
+    char role[32], dc[WAN_DC_MAX], port[16];
+    if (lan_m->status != GOSSIP_ALIVE && lan_m->status != GOSSIP_SUSPECT)
+        return CN_EINVAL;
+    if (gossip_tags_get(lan_m->tags, lan_m->tags_len, "role", role, sizeof(role)) ||
+        strcmp(role, "consul") != 0 ||
+        gossip_tags_get(lan_m->tags, lan_m->tags_len, "dc", dc, sizeof(dc)) ||
+        strcmp(dc, local_dc) != 0 ||
+        gossip_tags_get(lan_m->tags, lan_m->tags_len, "wan_join_port", port, sizeof(port)))
+        return CN_EINVAL;
+    char *end = NULL;
+    long p = strtol(port, &end, 10);
+    if (!port[0] || *end || p < 1 || p > 65535)
+        return CN_EINVAL;
+    int n = snprintf(wan_name, namecap, "%s.%s", lan_m->name, dc);
+    if (n < 0 || (size_t)n >= namecap)
+        return CN_EINVAL;
+    n = strchr(lan_m->host, ':') ? snprintf(addr, addrcap, "[%s]:%ld", lan_m->host, p)
+                                 : snprintf(addr, addrcap, "%s:%ld", lan_m->host, p);
+    if (n < 0 || (size_t)n >= addrcap)
+        return CN_EINVAL;
+    return 0;
+}
+
 struct dc_rtt {
     char name[WAN_DC_MAX];
     double median; /* seconds; HUGE_VAL: no server's coordinate known */

@@ -43,6 +43,14 @@ size_t wan_datacenters(const struct wan_server *sv, size_t n, const char *local,
 size_t wan_dc_servers(const struct wan_server *sv, size_t n, const char *dc, const char **addrs,
                       size_t cap);
 
+/* Consul's flood joiner (router.FloodJoins): a LAN member that should be in
+ * the WAN pool, joined there by this server. 0 with *wan_name = NODE.DC and
+ * *addr = "host:port" of its WAN gossip port (its LAN address and its
+ * wan_join_port tag), when it is alive (or suspect), a server (role=consul)
+ * of local_dc and tags a wan_join_port of 1..65535; CN_EINVAL otherwise. */
+int wan_flood_target(const struct gossip_member *lan_m, const char *local_dc, char *wan_name,
+                     size_t namecap, char *addr, size_t addrcap);
+
 /* Is dc known at all (a server in any state but left)? */
 bool wan_dc_known(const struct wan_server *sv, size_t n, const char *dc);
 

@@ -157,6 +157,38 @@ typedef size_t (*api_dns_answer_fn)(void *arg, const uint8_t *q, size_t len, siz
                                     bool small_udp, uint8_t *out, size_t cap);
 void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg);
 
+/* Prepared-query failover for DNS (api/query_failover.c).
+ * POST /v1/internal/dns/query?limit=N[&small_udp=1]&msg=HEX, body a
+ * definition in the stored form: another datacenter's DNS failover; fn
+ * answers the query message msg from this server's DNS interface with
+ * prepared queries executed by run(run_arg, st, x) (x's inputs set by fn:
+ * agent node, rng; run fills the outputs as api_query_execute does), as
+ * dns_server_answer_exec. */
+struct api_query_exec;
+typedef int (*api_pq_run_fn)(void *run_arg, const struct state *st, struct api_query_exec *x);
+typedef size_t (*api_dns_answer_exec_fn)(void *arg, const uint8_t *q, size_t len, size_t limit,
+                                         bool small_udp, api_pq_run_fn run, void *run_arg,
+                                         uint8_t *out, size_t cap);
+void api_set_dns_answer_exec(struct api *a, api_dns_answer_exec_fn fn, void *arg);
+/* Does prepared query `query_id` fail over to another datacenter (a
+ * Failover with NearestN or Datacenters, and this server has WAN routes)? */
+bool api_query_fails_over(struct api *a, const struct state *st, const char *query_id);
+/* The local DNS found no instance for prepared query name_or_id: try its
+ * Failover datacenters in Consul's order (as GET /v1/query/:id/execute),
+ * sending each the DNS message q with the rendered definition over its WAN
+ * route; done(ctx, 0, answer, n) with the first answer that is not
+ * NXDOMAIN, done(ctx, CN_ENOTFOUND, NULL, 0) when none has instances
+ * (possibly before this returns, after *handle is set). Returns 0, or
+ * CN_ENOTFOUND at once (nothing to try), or another code. token: the
+ * client agent's (its default token), NULL: this agent's default token
+ * (Consul's DNS reads with it). */
+int api_query_failover_dns(struct api *a, const char *name_or_id, const uint8_t *q, size_t len,
+                           size_t limit, bool small_udp, const char *token,
+                           void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n),
+                           void *ctx, uint64_t *handle);
+/* Stop one in flight (done is never called). */
+void api_query_failover_dns_cancel(struct api *a, uint64_t handle);
+
 /* This datacenter's servers with a coordinate in the catalog (their LAN
  * coordinates, segment ""), sorted by node name: what
  * /v1/coordinate/datacenters lists for the local datacenter, for a WAN
@@ -187,6 +219,8 @@ const char *api_acl_default_token(const struct api *a);
  * agent's DNS query resolved here carries the client's default token. */
 bool api_acl_dns_may_as(struct api *a, const char *secret, bool is_node, const char *name);
 
+#define API_DNS_QUERY_MAX 1024 /* the longest DNS query message a failover sends (bytes) */
+
 /* ---- client agents' DNS queries (api/dns_remote.c) ----------------------------
  * On a server: POST /v1/internal/cairn/dns (a client agent's DNS query, sent
  * by its dns/remote.c through the client-agent RPC) is answered by fn(arg,
@@ -195,8 +229,19 @@ bool api_acl_dns_may_as(struct api *a, const char *secret, bool is_node, const c
  * recursors (204), CN_EINVAL (400 with err) or another error (500). Without
  * fn (a client agent) the path is 404. */
 struct cn_buf;
+/* fo (NULL: none) asks for prepared-query failover: fn returns 2 with fo
+ * filled when a query with a Failover has no instance here; the handler
+ * then runs api_query_failover_dns with it, and when no datacenter has
+ * instances calls fn again with fo NULL (this datacenter's answer). */
+struct api_dns_failover {
+    char key[256];
+    uint8_t q[API_DNS_QUERY_MAX];
+    size_t qlen, limit;
+    bool small_udp;
+};
 typedef int (*api_dns_remote_fn)(void *arg, const char *token, const void *body, size_t len,
-                                 struct cn_buf *out, char *err, size_t errcap);
+                                 struct api_dns_failover *fo, struct cn_buf *out, char *err,
+                                 size_t errcap);
 void api_set_dns_remote(struct api *a, api_dns_remote_fn fn, void *arg);
 
 /* ---- prepared queries, for the DNS interface (NAME.query.consul) -------------

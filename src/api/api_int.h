@@ -48,6 +48,8 @@ struct api {
     struct api_wan wan;           /* other datacenters (forward.c); route NULL: none */
     api_dns_answer_fn dns_answer; /* POST /v1/internal/dns (forward.c) */
     void *dns_arg;
+    api_dns_answer_exec_fn dns_answer_exec; /* POST /v1/internal/dns/query (query_failover.c) */
+    void *dns_exec_arg;
     struct api_coord *coord;       /* coordinate.c: sending and batching coordinates */
     struct api_acl_repl *acl_repl; /* acl_repl.c: ACL replication; NULL when ACLs are off */
 };
@@ -159,6 +161,11 @@ extern const struct api_route api_agent_routes[];    /* agent.c (uses local/loca
 extern const struct api_route api_operator_routes[]; /* operator.c: raft peers, join, leave */
 /* operator_keyring.c: /v1/operator/keyring (gossip keyring queries) */
 extern const struct api_route api_keyring_routes[];
+/* The entries (Consul's KeyringResponse objects, every field, typed) another
+ * datacenter's /v1/internal/keyring answered: 0 and *out (an owned JSON
+ * array), or CN_EINVAL. Fuzzed (fuzz_keyring_entries). */
+struct json_object;
+int api__keyring_entries_parse(const void *body, size_t len, struct json_object **out);
 extern const struct api_route api_session_routes[]; /* session.c */
 
 /* coordinate.c: /v1/coordinate/; event.c: /v1/event/; query.c: /v1/query */

@@ -27,6 +27,7 @@
 #include "api/query.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/text.h"
 
 static void read_error(struct api_read *r, int status, const char *msg)
 {
@@ -505,6 +506,99 @@ static void h_exec_remote(struct api_ctx *c)
     api_reply_read(c, &r);
 }
 
+/* ---- POST /v1/internal/dns/query?limit=N[&small_udp=1]&msg=HEX -----------------
+ * The DNS form of execute-remote: another datacenter's DNS found no
+ * instance of a prepared query with a Failover (api/query_failover.c) and
+ * sends the DNS message its client asked (msg, hex) with the rendered
+ * definition (the body, stored form); this server's DNS interface answers
+ * the message with that definition run here (the caller's token, as
+ * execute-remote), so the records are this datacenter's as its own DNS
+ * would give them. application/octet-stream. */
+struct dns_run {
+    struct api_ctx *c;
+    const struct api_pq *q;
+    bool unknown; /* the captured Token resolves to no token */
+};
+
+static int dns_run(void *arg, const struct state *st, struct api_query_exec *x)
+{
+    struct dns_run *d = arg;
+    struct exec_acl_arg ea = {d->c, false};
+    if (d->c->api->acl) {
+        x->acl = exec_acl;
+        x->acl_arg = &ea;
+    }
+    int rc = api__query_run(st, x, d->q);
+    d->unknown = d->unknown || ea.unknown;
+    return rc;
+}
+
+static int hex_decode(const char *h, uint8_t *out, size_t cap, size_t *n)
+{
+    size_t l = strlen(h);
+    if (l % 2 || l / 2 > cap)
+        return CN_EINVAL;
+    for (size_t i = 0; i < l / 2; i++) {
+        int hi = cn_hexval(h[2 * i]), lo = cn_hexval(h[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return CN_EINVAL;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *n = l / 2;
+    return 0;
+}
+
+static void h_dns_query(struct api_ctx *c)
+{
+    struct api *a = c->api;
+    if (!a->dns_answer_exec) {
+        api_error(c, 500, "this server runs no DNS interface");
+        return;
+    }
+    uint64_t limit = 512;
+    if (api_param_u64(c, "limit", &limit) < 0 || limit < 512 || limit > 65535) {
+        api_error(c, 400, "Invalid limit");
+        return;
+    }
+    int small = api_flag(c, "small_udp");
+    if (small < 0) {
+        api_error(c, 400, "Invalid value for small_udp");
+        return;
+    }
+    static uint8_t msg[API_DNS_QUERY_MAX];
+    size_t mlen = 0;
+    const char *hex = api_param(c, "msg");
+    if (!hex || hex_decode(hex, msg, sizeof(msg), &mlen)) {
+        api_error(c, 400, "Invalid msg: a DNS query in hex");
+        return;
+    }
+    char err[512];
+    int status = 400;
+    struct api_pq q;
+    if (!c->req->body_len) {
+        api_error(c, 400, "missing query definition");
+        return;
+    }
+    if (api__pq_decode_def(c->req->body, c->req->body_len, &q, &status, err, sizeof(err))) {
+        api_error(c, status, "%s", err);
+        return;
+    }
+    struct dns_run d = {c, &q, false};
+    static uint8_t out[65535];
+    size_t n = a->dns_answer_exec(a->dns_exec_arg, msg, mlen, (size_t)limit, small > 0, dns_run, &d,
+                                  out, sizeof(out));
+    api__pq_clear(&q);
+    if (d.unknown) {
+        api_error(c, 403, "ACL not found");
+        return;
+    }
+    if (n == 0) {
+        api_error(c, 400, "not a DNS query");
+        return;
+    }
+    api_reply_raw(c, 200, "application/octet-stream", out, n);
+}
+
 static void r_specific(struct api_ctx *c, struct api_read *r)
 {
     char id[512];
@@ -523,5 +617,6 @@ const struct api_route api_query_routes[] = {
      API_HANDLER},
     {"/v1/internal/query/execute-remote", false, API_POST, NULL, h_exec_remote, API_HANDLER,
      API_HANDLER},
+    {"/v1/internal/dns/query", false, API_POST, NULL, h_dns_query, API_HANDLER, API_HANDLER},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

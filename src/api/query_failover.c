@@ -11,7 +11,13 @@
  * instances is given, with Failovers = the datacenters tried. A datacenter
  * that cannot be reached, or answers an error, is passed over (logged).
  * With none answering instances the last answer is given (or this
- * datacenter's empty one). Everything else goes the usual way (query.c). */
+ * datacenter's empty one). Everything else goes the usual way (query.c).
+ *
+ * The DNS (NAME.query[.DC].DOMAIN, api_query_failover_dns) takes the same
+ * plan and routes: each datacenter gets the client's DNS message with the
+ * definition (POST /v1/internal/dns/query, query.c) and answers it from its
+ * own DNS interface; the first answer that is not NXDOMAIN (NXDOMAIN is
+ * what a query with no instance answers) goes to the client. */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +25,7 @@
 
 #include "api/api_int.h"
 #include "api/query.h"
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -27,22 +34,28 @@
 #define PQF_TIMEOUT_MS 60000 /* the whole chain; each hop is bounded by its route's hold */
 
 struct pqf {
-    struct api_ctx *c;
+    struct api *a;
+    struct api_ctx *c; /* the HTTP request; NULL for the DNS */
+    /* the DNS: its callback, and the query's id (an answer must carry it) */
+    void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n);
+    void *ctx;
+    uint8_t qid[2];
     char dcs[PQF_MAX_DCS][API_DC_MAX];
     size_t n, i;
     struct srv *to; /* the route of the hop in flight */
     uint64_t handle;
     bool in_flight;
-    struct cn_buf def;   /* the stored form of the rendered definition */
-    char target[96];     /* the remote path and ?limit */
-    char token[256];     /* X-Consul-Token, passed along */
-    struct cn_buf local; /* this datacenter's (empty) answer */
-    struct cn_buf last;  /* the last remote answer (no instances) */
+    struct cn_buf def;    /* the stored form of the rendered definition */
+    struct cn_buf target; /* the remote path and its parameters */
+    char token[256];      /* X-Consul-Token, passed along */
+    struct cn_buf local;  /* this datacenter's (empty) answer */
+    struct cn_buf last;   /* the last remote answer (no instances) */
     uint64_t index;
 };
 
 static void pqf_free(struct pqf *f)
 {
+    cn_buf_free(&f->target);
     cn_buf_free(&f->def);
     cn_buf_free(&f->local);
     cn_buf_free(&f->last);
@@ -85,10 +98,27 @@ static int set_failovers(const void *body, size_t len, size_t n, struct cn_buf *
 
 static bool next_hop(struct pqf *f);
 
+/* The DNS: an answer with this query's id that is not NXDOMAIN goes to
+ * the client; true when given (f freed). */
+static bool dns_hop_answered(struct pqf *f, const struct srv_cl_resp *m)
+{
+    const uint8_t *b = (const uint8_t *)m->body;
+    if (m->body_len < 12 || b[0] != f->qid[0] || b[1] != f->qid[1]) {
+        cn_warn("api", "prepared query failover (DNS): datacenter %s: a malformed answer",
+                f->dcs[f->i]);
+        return false;
+    }
+    if ((b[3] & 0x0F) == 3 /* NXDOMAIN: no instance there */)
+        return false;
+    f->done(f->ctx, 0, b, m->body_len);
+    pqf_free(f);
+    return true;
+}
+
 static void on_hop(void *arg, int rc, const struct srv_cl_resp *m)
 {
     struct pqf *f = arg;
-    struct api *a = f->c->api;
+    struct api *a = f->a;
     const char *dc = f->dcs[f->i];
     f->in_flight = false;
     if (a->wan.report)
@@ -103,6 +133,13 @@ static void on_hop(void *arg, int rc, const struct srv_cl_resp *m)
                     (const char *)m->body);
         f->i++;
         (void)next_hop(f);
+        return;
+    }
+    if (!f->c) {
+        if (!dns_hop_answered(f, m)) {
+            f->i++;
+            (void)next_hop(f);
+        }
         return;
     }
     struct cn_buf out = CN_BUF_INIT;
@@ -129,7 +166,7 @@ static void on_hop(void *arg, int rc, const struct srv_cl_resp *m)
 /* Send to the next datacenter, or answer: true when answered (f freed). */
 static bool next_hop(struct pqf *f)
 {
-    struct api *a = f->c->api;
+    struct api *a = f->a;
     while (f->i < f->n) {
         struct srv *to = NULL;
         if (a->wan.route(a->wan.arg, f->dcs[f->i], &to) || !to) {
@@ -141,8 +178,8 @@ static bool next_hop(struct pqf *f)
         memset(&m, 0, sizeof(m));
         m.method = "POST";
         m.method_len = 4;
-        m.target = f->target;
-        m.target_len = strlen(f->target);
+        m.target = f->target.p;
+        m.target_len = f->target.len;
         m.hdrs[m.nhdrs++] = (struct srv_cl_hdr){"Content-Type", "application/json", 12, 16};
         if (f->token[0])
             m.hdrs[m.nhdrs++] =
@@ -155,6 +192,11 @@ static bool next_hop(struct pqf *f)
             return false;
         }
         f->i++;
+    }
+    if (!f->c) { /* the DNS: this server's own NXDOMAIN */
+        f->done(f->ctx, CN_ENOTFOUND, NULL, 0);
+        pqf_free(f);
+        return true;
     }
     /* Nothing with instances: the last answer, or ours; Failovers counts
      * every datacenter in the list (Consul counts the iterations). */
@@ -231,6 +273,45 @@ static void plan(struct pqf *f, struct api *a, const struct api_pq *q)
     }
 }
 
+/* The plan and the rendered definition of stored query sq (looked up as
+ * key) into f: 0 with f->n > 0, or nonzero (nothing to try). */
+static int prepare(struct pqf *f, struct api *a, const struct state_query *sq, const char *key)
+{
+    char err[512];
+    struct api_pq def, rq;
+    int rc = api__pq_from_state(sq, &def);
+    bool have_def = rc == 0;
+    const struct api_pq *use = &def;
+    bool rendered = false;
+    if (!rc && sq->is_template) {
+        rc = api__pq_render(&def, key, &rq, err, sizeof(err));
+        rendered = rc == 0;
+        use = &rq;
+    }
+    if (!rc)
+        plan(f, a, use);
+    if (!rc && f->n)
+        rc = api__pq_encode_def(use, &f->def);
+    if (rendered)
+        api__pq_clear(&rq);
+    if (have_def)
+        api__pq_clear(&def);
+    return rc ? rc : f->n ? 0 : CN_ENOTFOUND;
+}
+
+static struct pqf *pqf_new(struct api *a)
+{
+    struct pqf *f = cn_calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->a = a;
+    f->def = (struct cn_buf)CN_BUF_INIT;
+    f->local = (struct cn_buf)CN_BUF_INIT;
+    f->last = (struct cn_buf)CN_BUF_INIT;
+    f->target = (struct cn_buf)CN_BUF_INIT;
+    return f;
+}
+
 bool api__query_failover(struct api_ctx *c)
 {
     struct api *a = c->api;
@@ -252,34 +333,13 @@ bool api__query_failover(struct api_ctx *c)
         return false; /* not found, a template error: answered the usual way */
     bool empty = x.ninst == 0;
     const struct state_query *sq = x.query_id ? state_query_get(st, x.query_id) : NULL;
-    struct pqf *f = empty && sq ? cn_calloc(1, sizeof(*f)) : NULL;
+    struct pqf *f = empty && sq ? pqf_new(a) : NULL;
     if (!f) {
         api_query_exec_free(&x);
         return false;
     }
     f->c = c;
-    f->def = (struct cn_buf)CN_BUF_INIT;
-    f->local = (struct cn_buf)CN_BUF_INIT;
-    f->last = (struct cn_buf)CN_BUF_INIT;
-    struct api_pq def, rq;
-    int rc = api__pq_from_state(sq, &def);
-    bool have_def = rc == 0;
-    const struct api_pq *use = &def;
-    bool rendered = false;
-    if (!rc && sq->is_template) {
-        rc = api__pq_render(&def, key, &rq, err, sizeof(err));
-        rendered = rc == 0;
-        use = &rq;
-    }
-    if (!rc)
-        plan(f, a, use);
-    if (!rc && f->n)
-        rc = api__pq_encode_def(use, &f->def);
-    if (rendered)
-        api__pq_clear(&rq);
-    if (have_def)
-        api__pq_clear(&def);
-    if (rc || f->n == 0) {
+    if (prepare(f, a, sq, key)) {
         api_query_exec_free(&x);
         pqf_free(f);
         return false; /* no failover: the usual answer */
@@ -293,14 +353,97 @@ bool api__query_failover(struct api_ctx *c)
     f->index = si > qi ? si : qi;
     api_query_exec_free(&x);
     const char *lim = api_param(c, "limit");
-    snprintf(f->target, sizeof(f->target), "/v1/internal/query/execute-remote%s%.40s",
-             lim && *lim ? "?limit=" : "", lim && *lim ? lim : "");
     const char *tok = http_req_header(c->req, "X-Consul-Token");
     snprintf(f->token, sizeof(f->token), "%s", tok ? tok : "");
+    if (cn_buf_printf(&f->target, "/v1/internal/query/execute-remote%s%.40s",
+                      lim && *lim ? "?limit=" : "", lim && *lim ? lim : "")) {
+        pqf_free(f);
+        return false;
+    }
     c->user = f;
     struct http_req *req = c->req;
     /* Parked while the hops run (next_hop may have answered at once). */
     if (!next_hop(f))
         http_req_park(req, PQF_TIMEOUT_MS, on_timeout, on_abort);
     return true;
+}
+
+/* ---- the DNS ----------------------------------------------------------------------- */
+
+bool api_query_fails_over(struct api *a, const struct state *st, const char *query_id)
+{
+    if (!a->wan.route || !a->wan.datacenters || !query_id)
+        return false;
+    const struct state_query *sq = state_query_get(st, query_id);
+    struct api_pq def;
+    if (!sq || api__pq_from_state(sq, &def))
+        return false;
+    bool fo = def.nearest_n > 0 || def.ndcs > 0;
+    api__pq_clear(&def);
+    return fo;
+}
+
+int api_query_failover_dns(struct api *a, const char *name_or_id, const uint8_t *q, size_t len,
+                           size_t limit, bool small_udp, const char *token,
+                           void (*done)(void *ctx, int rc, const uint8_t *answer, size_t n),
+                           void *ctx, uint64_t *handle)
+{
+    if (!a->wan.route || !a->wan.datacenters)
+        return CN_ENOTFOUND;
+    if (len < 12 || len > API_DNS_QUERY_MAX)
+        return CN_EINVAL;
+    struct state *st = srv_state(a->srv);
+    const struct state_query *sq = state_query_get(st, name_or_id);
+    if (!sq)
+        sq = state_query_by_name(st, name_or_id);
+    if (!sq)
+        sq = state_query_template_match(st, name_or_id);
+    if (!sq)
+        return CN_ENOTFOUND;
+    struct pqf *f = pqf_new(a);
+    if (!f)
+        return CN_ENOMEM;
+    int rc = prepare(f, a, sq, name_or_id);
+    if (rc) {
+        pqf_free(f);
+        return rc == CN_ENOMEM ? rc : CN_ENOTFOUND;
+    }
+    f->done = done;
+    f->ctx = ctx;
+    memcpy(f->qid, q, 2);
+    const char *tok = token ? token : api_acl_default_token(a);
+    snprintf(f->token, sizeof(f->token), "%s", tok ? tok : "");
+    static const char hexd[] = "0123456789abcdef";
+    rc = cn_buf_printf(&f->target, "/v1/internal/dns/query?limit=%zu%s&msg=", limit,
+                       small_udp ? "&small_udp=1" : "");
+    for (size_t i = 0; i < len && !rc; i++) {
+        rc = cn_buf_putc(&f->target, hexd[q[i] >> 4]);
+        if (!rc)
+            rc = cn_buf_putc(&f->target, hexd[q[i] & 15]);
+    }
+    if (rc) {
+        pqf_free(f);
+        return rc;
+    }
+    *handle = (uint64_t)(uintptr_t)f;
+    (void)next_hop(f); /* may answer (done) at once */
+    return 0;
+}
+
+void api_query_failover_dns_cancel(struct api *a, uint64_t handle)
+{
+    (void)a;
+    struct pqf *f = (struct pqf *)(uintptr_t)handle;
+    if (!f)
+        return;
+    CN_ASSERT(f->c == NULL);
+    if (f->in_flight)
+        srv_client_cancel(f->to, f->handle);
+    pqf_free(f);
+}
+
+void api_set_dns_answer_exec(struct api *a, api_dns_answer_exec_fn fn, void *arg)
+{
+    a->dns_answer_exec = fn;
+    a->dns_exec_arg = arg;
 }

@@ -1,7 +1,9 @@
-/* dns/dcremote.c: SERVICE.service.DC.DOMAIN and NODE.node.DC.DOMAIN for another
- * datacenter (Consul answers them through an RPC to that datacenter's
- * servers). The query goes, as the client sent it, to the agent's
- * dns_options.dc_remote (its WAN route); that datacenter's DNS interface answers
+/* dns/dcremote.c: SERVICE.service.DC.DOMAIN, NODE.node.DC.DOMAIN and
+ * NAME.query.DC.DOMAIN for another datacenter (Consul answers them through
+ * an RPC to that datacenter's servers), and a prepared query's failover to
+ * other datacenters (dns_options.query_failover: the agent tries them in
+ * the query's order and relays the first answer with instances). The query goes, as the client sent
+ * it, to the agent's dns_options.dc_remote (its WAN route); that datacenter's DNS interface answers
  * it from its own state (dns_server_answer) with this client's size limit,
  * and the answer is relayed (the client's id is in it already). A failure is
  * SERVFAIL. A TCP client that goes away detaches its questions; stopping the
@@ -19,10 +21,20 @@ struct dns__dcq {
     struct dns_server *s;
     struct dns__conn *conn; /* TCP client, or NULL */
     bool udp_client;
+    bool failover; /* asked through query_failover (cancelled by qf_cancel) */
     struct sockaddr_storage client;
     uint64_t handle;
     uint8_t hdr[DNS_HDR_LEN]; /* the query's header, for SERVFAIL */
+    uint8_t *q;               /* failover: the query, for this server's NXDOMAIN */
+    size_t qlen, limit;
+    bool small_udp;
 };
+
+static void dcq_free(struct dns__dcq *r)
+{
+    cn_free(r->q);
+    cn_free(r);
+}
 
 /* No such datacenter: this server's own NXDOMAIN (with the SOA), as for any
  * name it does not know: the resolver again, without the remote path. */
@@ -33,10 +45,13 @@ static void answer_nx(struct dns_server *s, const uint8_t *q, size_t len, size_t
     int action;
     size_t n = 0;
     if (dns_query_decode(q, len, &dq) == DNS_DEC_OK) {
+        bool dcr = s->res.dc_remote, qf = s->res.query_failover;
         s->res.dc_remote = false;
+        s->res.query_failover = false;
         n = dns__resolve(&s->res, s->state(s->state_arg), &dq, s->wbuf + 2, DNS_TCP_MAX, limit,
                          small_udp, (uint32_t)time(NULL), &action);
-        s->res.dc_remote = true;
+        s->res.dc_remote = dcr;
+        s->res.query_failover = qf;
         if (action != DNS__ANSWER)
             n = 0;
     }
@@ -66,7 +81,10 @@ static void on_done(void *ctx, int rc, const uint8_t *answer, size_t n)
     struct dns_server *s = r->s;
     unlink_rem(r);
     const struct sockaddr *to = r->udp_client ? (const struct sockaddr *)&r->client : NULL;
-    if (r->udp_client || r->conn) {
+    if ((r->udp_client || r->conn) && rc == CN_ENOTFOUND && r->q) {
+        /* no datacenter had instances: this server's own answer */
+        answer_nx(s, r->q, r->qlen, r->limit, r->small_udp, to, r->conn);
+    } else if (r->udp_client || r->conn) {
         /* an answer to this query: at least a header, our id */
         if (!rc && n >= DNS_HDR_LEN && answer[0] == r->hdr[0] && answer[1] == r->hdr[1]) {
             dns__reply(s, answer, n, to, r->conn);
@@ -76,16 +94,18 @@ static void on_done(void *ctx, int rc, const uint8_t *answer, size_t n)
             dns__reply(s, h, sizeof(h), to, r->conn);
         }
     }
-    cn_free(r);
+    dcq_free(r);
 }
 
-void dns__dc_ask(struct dns_server *s, const char *dc, const uint8_t *q, size_t len, size_t limit,
-                 bool small_udp, const struct sockaddr *addr, struct dns__conn *conn)
+/* dc: the datacenter asked (failover false), or the query's name or ID
+ * (failover true). */
+static void ask(struct dns_server *s, bool failover, const char *dc, const uint8_t *q, size_t len,
+                size_t limit, bool small_udp, const struct sockaddr *addr, struct dns__conn *conn)
 {
     uint8_t h[DNS_HDR_LEN];
-    struct dns__dcq *r = len >= DNS_HDR_LEN ? cn_calloc(1, sizeof(*r)) : NULL;
-    if (!r || !s->dc_remote) {
-        cn_free(r);
+    bool can = failover ? s->query_failover != NULL : s->dc_remote != NULL;
+    struct dns__dcq *r = len >= DNS_HDR_LEN && can ? cn_calloc(1, sizeof(*r)) : NULL;
+    if (!r) {
         if (len >= DNS_HDR_LEN) {
             dns_msg_header_only(q, h, DNS_RC_SERVFAIL);
             dns__reply(s, h, sizeof(h), addr, conn);
@@ -94,7 +114,21 @@ void dns__dc_ask(struct dns_server *s, const char *dc, const uint8_t *q, size_t 
     }
     r->s = s;
     r->conn = conn;
+    r->failover = failover;
     memcpy(r->hdr, q, DNS_HDR_LEN);
+    if (failover) {
+        r->q = cn_malloc(len);
+        if (!r->q) {
+            cn_free(r);
+            dns_msg_header_only(q, h, DNS_RC_SERVFAIL);
+            dns__reply(s, h, sizeof(h), addr, conn);
+            return;
+        }
+        memcpy(r->q, q, len);
+        r->qlen = len;
+        r->limit = limit;
+        r->small_udp = small_udp;
+    }
     if (addr) {
         r->udp_client = true;
         memcpy(&r->client, addr,
@@ -105,14 +139,29 @@ void dns__dc_ask(struct dns_server *s, const char *dc, const uint8_t *q, size_t 
     if (r->next)
         r->next->prev = r;
     s->dcqs = r;
-    int rc = s->dc_remote(s->dc_arg, dc, q, len, limit, small_udp, on_done, r, &r->handle);
+    int rc =
+        failover
+            ? s->query_failover(s->qf_arg, dc, q, len, limit, small_udp, on_done, r, &r->handle)
+            : s->dc_remote(s->dc_arg, dc, q, len, limit, small_udp, on_done, r, &r->handle);
     if (rc == CN_ENOTFOUND) {
         unlink_rem(r);
-        cn_free(r);
+        dcq_free(r);
         answer_nx(s, q, len, limit, small_udp, addr, conn);
     } else if (rc) {
         on_done(r, rc, NULL, 0);
     }
+}
+
+void dns__dc_ask(struct dns_server *s, const char *dc, const uint8_t *q, size_t len, size_t limit,
+                 bool small_udp, const struct sockaddr *addr, struct dns__conn *conn)
+{
+    ask(s, false, dc, q, len, limit, small_udp, addr, conn);
+}
+
+void dns__qf_ask(struct dns_server *s, const char *key, const uint8_t *q, size_t len, size_t limit,
+                 bool small_udp, const struct sockaddr *addr, struct dns__conn *conn)
+{
+    ask(s, true, key, q, len, limit, small_udp, addr, conn);
 }
 
 void dns__dc_detach(struct dns_server *s, struct dns__conn *conn)
@@ -127,8 +176,10 @@ void dns__dc_stop_all(struct dns_server *s)
     while (s->dcqs) {
         struct dns__dcq *r = s->dcqs;
         unlink_rem(r);
-        if (s->dc_cancel)
+        if (r->failover && s->qf_cancel)
+            s->qf_cancel(s->qf_arg, r->handle);
+        else if (!r->failover && s->dc_cancel)
             s->dc_cancel(s->dc_arg, r->handle);
-        cn_free(r);
+        dcq_free(r);
     }
 }

@@ -27,6 +27,10 @@ struct dns_query_answer {
     const char *ttl;     /* its DNS.TTL as written ("" = none: service_ttl applies) */
     const struct state_service *const *inst;
     size_t ninst;
+    /* The query has a Failover with a datacenter to try (NearestN or
+     * Datacenters) and this agent can reach other datacenters: with no
+     * instance the answer comes from dns_options.query_failover. */
+    bool failover;
 };
 typedef void (*dns_query_visit)(void *varg, const struct dns_query_answer *a);
 /* Execute prepared query `name_or_id` over st and call visit once with the
@@ -49,6 +53,19 @@ typedef int (*dns_dc_remote_fn)(void *arg, const char *dc, const uint8_t *q, siz
                                 size_t limit, bool small_udp, dns_dc_done done, void *ctx,
                                 uint64_t *handle);
 typedef void (*dns_dc_cancel_fn)(void *arg, uint64_t handle);
+
+/* A prepared query with no instance here and a Failover (its
+ * dns_query_answer.failover): the agent tries the query's datacenters in
+ * Consul's order (api/query_failover.c), each answering the query message q
+ * (as the client sent it, `limit`, `small_udp`) from the definition this
+ * datacenter sends (dns_server_answer_exec there), and calls done as
+ * dns_dc_remote_fn does with the first answer that is not NXDOMAIN, or
+ * done(ctx, CN_ENOTFOUND, NULL, 0) when none has instances (then this
+ * server's own NXDOMAIN is given). Returns 0 and *handle, CN_ENOTFOUND at
+ * once (nothing to try: NXDOMAIN here), or another code (SERVFAIL). */
+typedef int (*dns_query_failover_fn)(void *arg, const char *name_or_id, const uint8_t *q,
+                                     size_t len, size_t limit, bool small_udp, dns_dc_done done,
+                                     void *ctx, uint64_t *handle);
 
 /* dns_config.service_ttl: a name, or a prefix ending in '*' ("*" = all). */
 struct dns_service_ttl {
@@ -109,6 +126,11 @@ struct dns_options {
     dns_dc_remote_fn dc_remote;
     dns_dc_cancel_fn dc_cancel;
     void *dc_arg;
+    /* Prepared-query failover to other datacenters (NULL: an empty query
+     * is NXDOMAIN); query_failover_cancel and qf_arg as dc_cancel/dc_arg. */
+    dns_query_failover_fn query_failover;
+    dns_dc_cancel_fn query_failover_cancel;
+    void *qf_arg;
 };
 
 /* The server's answer to a remote query: rc 0 and the HTTP status and body
@@ -126,6 +148,9 @@ void dns_remote_done(void *query, int rc, int status, const void *msg, size_t le
  *    "NodeMetaTXT":b,"UDPAnswerLimit":n,"EnableTruncate":b,"SOARefresh":n,
  *    "SOARetry":n,"SOAExpire":n,"SOAMinTTL":n,"Recursors":b,"MaxStaleMs":n}}
  * Unknown keys are refused. */
+#define DNS_REMOTE_KEY_MAX 256
+#define DNS_REMOTE_QUERY_MAX 1024
+struct dns_remote_failover;
 struct dns_remote_env { /* the server's side of the resolution */
     const struct state *st;
     uint64_t last_contact_ms; /* ms since this server heard from a leader */
@@ -137,10 +162,23 @@ struct dns_remote_env { /* the server's side of the resolution */
                       const char *name_or_id, dns_query_visit visit, void *varg);
     void *query_arg;                                            /* also acl_may's */
     bool (*acl_may)(void *arg, bool is_node, const char *name); /* NULL: all */
+    /* NULL: an empty prepared query is NXDOMAIN; else one with a Failover
+     * (dns_query_answer.failover) gives DNS_REMOTE_FAILOVER with this
+     * filled: the server then asks other datacenters (dns_query_failover_fn's
+     * contract) and, when none has instances, answers again without it. */
+    struct dns_remote_failover *failover;
+};
+struct dns_remote_failover {
+    char key[DNS_REMOTE_KEY_MAX];    /* the prepared query's name or ID */
+    uint8_t q[DNS_REMOTE_QUERY_MAX]; /* the client's query message */
+    size_t qlen;
+    size_t limit; /* the answer's size limit */
+    bool small_udp;
 };
 enum dns_remote_result {
-    DNS_REMOTE_ANSWER = 0,  /* out holds the answer message */
-    DNS_REMOTE_FORWARD = 1, /* the name is for the client's recursors */
+    DNS_REMOTE_ANSWER = 0,   /* out holds the answer message */
+    DNS_REMOTE_FORWARD = 1,  /* the name is for the client's recursors */
+    DNS_REMOTE_FAILOVER = 2, /* env->failover filled: ask other datacenters */
 };
 /* Resolve a client's request. Returns DNS_REMOTE_ANSWER or
  * DNS_REMOTE_FORWARD, CN_EINVAL (a bad request: err says why) or
@@ -161,6 +199,13 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
  * SERVFAIL. Returns the answer's length (0: not a query: nothing to say). */
 size_t dns_server_answer(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
                          bool small_udp, uint8_t *out, size_t cap);
+/* As dns_server_answer, but prepared queries (NAME.query[.DC].DOMAIN, any DC
+ * taken as this one) are executed by exec (another datacenter's failover
+ * sends its definition: exec runs it here), and an empty one is NXDOMAIN
+ * (no failover from here: Consul's ExecuteRemote fails over no further). */
+size_t dns_server_answer_exec(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
+                              bool small_udp, dns_query_exec exec, void *exec_arg, uint8_t *out,
+                              size_t cap);
 /* The bound port (the UDP one; TCP is bound to the same). */
 int dns_server_port(const struct dns_server *s);
 /* Close every socket, connection and forward; `done` (may be NULL) runs once

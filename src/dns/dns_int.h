@@ -59,6 +59,9 @@ struct dns_resolver {
     void *query_arg;
     bool dc_remote;             /* names of other datacenters are asked of them */
     char other_dc[DNS__DC_MAX]; /* DNS__OTHER_DC: the datacenter named */
+    bool query_failover;        /* an empty prepared query with a Failover: DNS__QUERY_FAILOVER */
+    bool query_any_dc; /* NAME.query.DC: any DC is this one (a definition sent by another) */
+    char fo_key[DNS_NAME_MAX + 1]; /* DNS__QUERY_FAILOVER: the query's name or ID */
     bool (*acl_may)(void *arg, bool is_node, const char *name); /* NULL: all */
     uint64_t rng;
     struct dns__inst *inst;
@@ -69,9 +72,12 @@ struct dns_resolver {
     unsigned cache_next;
 };
 
-/* DNS__OTHER_DC: a service or node of another datacenter (r->other_dc), to
- * be asked of it (dcremote.c). */
-enum dns__action { DNS__ANSWER = 0, DNS__FORWARD = 1, DNS__OTHER_DC = 2 };
+/* DNS__OTHER_DC: a service, node or prepared query of another datacenter
+ * (r->other_dc), to be asked of it (dcremote.c). DNS__QUERY_FAILOVER: a
+ * prepared query (r->fo_key) with no instance here and a Failover (the
+ * agent's query_exec says so; r->query_failover set): the other
+ * datacenters are asked (dcremote.c). */
+enum dns__action { DNS__ANSWER = 0, DNS__FORWARD = 1, DNS__OTHER_DC = 2, DNS__QUERY_FAILOVER = 3 };
 
 /* Copy what the resolver needs from o. 0, CN_EINVAL (bad domain: err) or
  * CN_ENOMEM. */
@@ -83,8 +89,9 @@ void dns__resolver_free(struct dns_resolver *r);
  * `small_udp`: a UDP query without EDNS, where udp_answer_limit applies.
  * `serial`: the SOA serial (the caller's clock, Unix seconds). Returns the
  * message length with *action = DNS__ANSWER, or 0 with *action =
- * DNS__FORWARD when the query belongs to the recursors, or DNS__OTHER_DC when
- * it names a service or node of another datacenter (r->dc_remote set). */
+ * DNS__FORWARD when the query belongs to the recursors, DNS__OTHER_DC when
+ * it names a service, node or query of another datacenter (r->dc_remote
+ * set), or DNS__QUERY_FAILOVER (see above). */
 size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct dns_query *q,
                     uint8_t *buf, size_t cap, size_t limit, bool small_udp, uint32_t serial,
                     int *action);
@@ -134,6 +141,9 @@ struct dns_server {
     dns_dc_remote_fn dc_remote;
     dns_dc_cancel_fn dc_cancel;
     void *dc_arg;
+    dns_query_failover_fn query_failover;
+    dns_dc_cancel_fn qf_cancel;
+    void *qf_arg;
     uint16_t next_id;
     int port;
     int pending_close; /* handles whose close callback has not run */
@@ -171,6 +181,10 @@ void dns__remote_stop_all(struct dns_server *s);
 /* dcremote.c: ask datacenter dc (through the agent's dns_options.dc_remote) and
  * answer the client with what it answers (SERVFAIL on failure). */
 void dns__dc_ask(struct dns_server *s, const char *dc, const uint8_t *q, size_t len, size_t limit,
+                 bool small_udp, const struct sockaddr *addr, struct dns__conn *conn);
+/* dcremote.c: a prepared query's failover (r->fo_key) through the agent's
+ * dns_options.query_failover; answered as dns__dc_ask does. */
+void dns__qf_ask(struct dns_server *s, const char *key, const uint8_t *q, size_t len, size_t limit,
                  bool small_udp, const struct sockaddr *addr, struct dns__conn *conn);
 /* The connection closes: its questions answer nobody. */
 void dns__dc_detach(struct dns_server *s, struct dns__conn *conn);

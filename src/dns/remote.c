@@ -235,6 +235,7 @@ int dns_remote_answer(const void *body, size_t len, const struct dns_remote_env 
     if (rc)
         goto out;
     have_r = true;
+    r.query_failover = env->failover != NULL && q.len <= sizeof(env->failover->q);
     if (max_stale_ms && env->last_contact_ms > max_stale_ms) {
         /* dns_config.max_stale: this server lost its leader too long ago. */
         rc = servfail(msg, out);
@@ -249,6 +250,14 @@ int dns_remote_answer(const void *body, size_t len, const struct dns_remote_env 
                             small_udp, env->serial, &action);
     if (action == DNS__FORWARD) {
         rc = DNS_REMOTE_FORWARD;
+    } else if (action == DNS__QUERY_FAILOVER) {
+        struct dns_remote_failover *fo = env->failover;
+        snprintf(fo->key, sizeof(fo->key), "%s", r.fo_key);
+        memcpy(fo->q, msg, q.len);
+        fo->qlen = q.len;
+        fo->limit = limit;
+        fo->small_udp = small_udp;
+        rc = DNS_REMOTE_FAILOVER;
     } else if (n == 0) {
         rc = servfail(msg, out);
     } else {

@@ -87,6 +87,7 @@ int dns__resolver_init(struct dns_resolver *r, const struct dns_options *o, uint
     r->query_exec = o->query_exec;
     r->query_arg = o->query_arg;
     r->dc_remote = o->dc_remote != NULL;
+    r->query_failover = o->query_failover != NULL;
     r->acl_may = o->acl_may;
     r->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
     return 0;
@@ -132,6 +133,7 @@ struct ctx {
     const struct dns_name *base; /* the domain the query came in */
     bool small_udp;
     uint32_t serial;
+    int action; /* DNS__ANSWER, or DNS__QUERY_FAILOVER from query_visit */
 };
 
 static bool label_is(const struct dns_name *n, unsigned i, const char *word)
@@ -697,6 +699,7 @@ static void answer_instances(struct ctx *c, uint32_t ttl)
 
 struct qvisit {
     struct ctx *c;
+    const char *key; /* the query's name or ID as looked up */
     int worst;
     int err;
     bool visited;
@@ -732,6 +735,13 @@ static void query_visit(void *varg, const struct dns_query_answer *a)
     }
     if (v->err)
         return;
+    if (r->ninst == 0 && a->failover && r->query_failover) {
+        /* Consul's PreparedQuery.Execute fails over before the DNS sees
+         * the nodes: the shell asks the other datacenters (dcremote.c). */
+        snprintf(r->fo_key, sizeof(r->fo_key), "%s", v->key);
+        c->action = DNS__QUERY_FAILOVER;
+        return;
+    }
     if (r->ninst == 0)
         return nxdomain(c); /* agent/dns.go: no nodes, not found */
     /* agent/dns.go preparedQueryLookup: the query's DNS.TTL, else the
@@ -772,7 +782,7 @@ static void query_lookup(struct ctx *c, const struct dns_name *qn, unsigned npar
     const char *key = rfc2782 ? name + 1 : name;
     if (!c->r->query_exec || !*key)
         return nxdomain(c);
-    struct qvisit v = {c, 0, 0, false};
+    struct qvisit v = {c, key, 0, 0, false};
     int rc = c->r->query_exec(c->r->query_arg, c->st, key, query_visit, &v);
     if (rc == CN_ENOTFOUND && !v.visited) {
         /* DNS names are case-insensitive (and resolvers may randomise the
@@ -967,7 +977,7 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
     *action = DNS__ANSWER;
     if (dns_msg_start(&m, buf, cap, limit, q, DNS_RC_NOERROR))
         return 0; /* the question alone does not fit: cannot happen with limit >= 512 */
-    struct ctx c = {r, st, q, &m, &r->domain, small_udp, serial};
+    struct ctx c = {r, st, q, &m, &r->domain, small_udp, serial, DNS__ANSWER};
     const struct dns_name *qn = &q->qname;
     if (r->recursors)
         dns_msg_set_flags(&m, DNS_F_RA);
@@ -1077,10 +1087,12 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
         char dc[DNS__DC_MAX];
         if (!label_str(qn, nl - 1, dc, sizeof(dc), true))
             goto nx;
-        if (strcasecmp(dc, r->dc) != 0) {
-            /* another datacenter: a service or node is asked of it (the
-             * agent's WAN route); other kinds are NXDOMAIN */
-            if (!r->dc_remote || (kind != 0 && kind != 1) || nparts == 0)
+        if (strcasecmp(dc, r->dc) != 0 && !(kind == 4 && r->query_any_dc)) {
+            /* another datacenter: a service, node or prepared query is
+             * asked of it (the agent's WAN route; Consul's Datacenter of
+             * the RPC); other kinds are NXDOMAIN. A definition sent by the
+             * datacenter named (query_any_dc) answers here. */
+            if (!r->dc_remote || (kind != 0 && kind != 1 && kind != 4) || nparts == 0)
                 goto nx;
             snprintf(r->other_dc, sizeof(r->other_dc), "%s", dc);
             *action = DNS__OTHER_DC;
@@ -1103,6 +1115,10 @@ size_t dns__resolve(struct dns_resolver *r, const struct state *st, const struct
         if (nparts == 0)
             goto nx;
         query_lookup(&c, qn, nparts);
+        if (c.action == DNS__QUERY_FAILOVER) {
+            *action = DNS__QUERY_FAILOVER;
+            return 0;
+        }
         return dns_msg_finish(&m);
     }
     if (kind == 5) {

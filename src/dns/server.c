@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -127,6 +128,8 @@ static void handle(struct dns_server *s, const uint8_t *msg, size_t len,
         return dns__forward(s, msg, len, addr, conn);
     if (action == DNS__OTHER_DC)
         return dns__dc_ask(s, s->res.other_dc, msg, len, limit, udp && !q.edns, addr, conn);
+    if (action == DNS__QUERY_FAILOVER)
+        return dns__qf_ask(s, s->res.fo_key, msg, len, limit, udp && !q.edns, addr, conn);
     /* Consul (agent/dns.go) counts answers given on data whose leader
      * contact is older than 5 s, and times each in-domain and PTR query. */
     if (lc > 5000)
@@ -462,6 +465,9 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     s->dc_remote = o->dc_remote;
     s->dc_cancel = o->dc_cancel;
     s->dc_arg = o->dc_arg;
+    s->query_failover = o->query_failover;
+    s->qf_cancel = o->query_failover_cancel;
+    s->qf_arg = o->qf_arg;
     s->last_contact_ms = o->last_contact_ms;
     s->max_stale_ms = o->max_stale_ms;
     struct mx_label node = {"node", o->node_name ? o->node_name : ""};
@@ -569,8 +575,12 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
     return 0;
 }
 
-size_t dns_server_answer(struct dns_server *s, const uint8_t *msg, size_t len, size_t limit,
-                         bool small_udp, uint8_t *out, size_t cap)
+/* An answer for another datacenter: no failover from here (Consul's remote
+ * execution fails over no further; an empty query is NXDOMAIN), prepared
+ * queries through exec when given (then any DC label is this one). */
+static size_t answer_for_remote(struct dns_server *s, const uint8_t *msg, size_t len, size_t limit,
+                                bool small_udp, dns_query_exec exec, void *exec_arg, uint8_t *out,
+                                size_t cap)
 {
     struct dns_query q;
     if (cap < DNS_HDR_LEN)
@@ -594,13 +604,40 @@ size_t dns_server_answer(struct dns_server *s, const uint8_t *msg, size_t len, s
         limit = cap;
     int action;
     struct state *st = s->state(s->state_arg);
-    size_t n =
-        dns__resolve(&s->res, st, &q, out, cap, limit, small_udp, (uint32_t)time(NULL), &action);
+    struct dns_resolver *r = &s->res;
+    dns_query_exec saved_exec = r->query_exec;
+    void *saved_arg = r->query_arg;
+    bool saved_fo = r->query_failover;
+    r->query_failover = false;
+    if (exec) {
+        r->query_exec = exec;
+        r->query_arg = exec_arg;
+        r->query_any_dc = true;
+    }
+    size_t n = dns__resolve(r, st, &q, out, cap, limit, small_udp, (uint32_t)time(NULL), &action);
+    r->query_exec = saved_exec;
+    r->query_arg = saved_arg;
+    r->query_failover = saved_fo;
+    r->query_any_dc = false;
     if (action != DNS__ANSWER || n == 0) {
         dns_msg_header_only(msg, out, DNS_RC_SERVFAIL);
         return DNS_HDR_LEN;
     }
     return n;
+}
+
+size_t dns_server_answer(struct dns_server *s, const uint8_t *msg, size_t len, size_t limit,
+                         bool small_udp, uint8_t *out, size_t cap)
+{
+    return answer_for_remote(s, msg, len, limit, small_udp, NULL, NULL, out, cap);
+}
+
+size_t dns_server_answer_exec(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
+                              bool small_udp, dns_query_exec exec, void *exec_arg, uint8_t *out,
+                              size_t cap)
+{
+    CN_ASSERT(exec != NULL);
+    return answer_for_remote(s, q, len, limit, small_udp, exec, exec_arg, out, cap);
 }
 
 int dns_server_port(const struct dns_server *s)

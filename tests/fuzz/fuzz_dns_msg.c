@@ -79,13 +79,20 @@ static int fquery(void *arg, const struct state *s, const char *name, dns_query_
     case 'e':
         return CN_EINVAL;
     case 'z':
+    case 'f': /* empty, with a Failover: DNS__QUERY_FAILOVER */
         break;
     default:
         state_service_instances(s, name[0] == 'h' ? "hosted" : "web", fcollect_cb, &c);
     }
-    struct dns_query_answer a = {name, ttls[l % 6], c.v, c.n};
+    struct dns_query_answer a = {name, ttls[l % 6], c.v, c.n, name[0] == 'f'};
     visit(varg, &a);
     return 0;
+}
+
+static int ffailover(void *arg, const char *name_or_id, const uint8_t *q, size_t len, size_t limit,
+                     bool small_udp, dns_dc_done done, void *ctx, uint64_t *handle)
+{
+    abort(); /* the resolver only says what to do; the shell calls this */
 }
 
 static void setup(void)
@@ -107,7 +114,8 @@ static void setup(void)
                             .node_meta_txt = true,
                             .udp_answer_limit = 0,
                             .soa_min_ttl = 0,
-                            .query_exec = fquery};
+                            .query_exec = fquery,
+                            .query_failover = ffailover};
     char err[64];
     if (dns__resolver_init(&res, &o, 1, err, sizeof(err)))
         abort();
@@ -188,6 +196,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     len = dns__resolve(&res, st, &q, out, sizeof(out), ulimit, !q.edns, 1, &action);
     if (action == DNS__ANSWER)
         check(out, len, ulimit, &q);
+    if (action == DNS__QUERY_FAILOVER && (len != 0 || res.fo_key[0] != 'f'))
+        abort(); /* the query as looked up, to be asked of other datacenters */
     len = dns__resolve(&res, st, &q, out, sizeof(out), DNS_TCP_MAX, false, 1, &action);
     if (action == DNS__ANSWER)
         check(out, len, DNS_TCP_MAX, &q);

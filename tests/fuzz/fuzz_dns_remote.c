@@ -51,7 +51,7 @@ static int fquery(void *arg, const struct state *s, const char *agent_node, cons
         abort();
     if (name[0] == 'n')
         return CN_ENOTFOUND;
-    struct dns_query_answer a = {name, "", NULL, 0};
+    struct dns_query_answer a = {name, "", NULL, 0, name[0] == 'f'};
     visit(varg, &a);
     return 0;
 }
@@ -97,6 +97,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .serial = 1,
                                  .query_exec = fquery,
                                  .acl_may = facl};
+    static struct dns_remote_failover fo;
+    if (size & 1)
+        env.failover = &fo; /* a server that can fail over */
     struct cn_buf out = CN_BUF_INIT;
     char err[200] = "";
     int rc = dns_remote_answer(body.p ? body.p : "", body.len, &env, &out, err, sizeof(err));
@@ -106,6 +109,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     } else if (rc == DNS_REMOTE_FORWARD) {
         if (out.len)
+            abort();
+    } else if (rc == DNS_REMOTE_FAILOVER) {
+        /* only when asked for, a query named "f...", its message kept */
+        if (out.len || !env.failover || fo.key[0] != 'f' || fo.qlen < DNS_HDR_LEN ||
+            fo.qlen > sizeof(fo.q) || fo.limit < DNS_UDP_MIN)
             abort();
     } else if (rc == CN_EINVAL) {
         if (!err[0])

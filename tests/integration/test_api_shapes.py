@@ -55,7 +55,9 @@ EXTRA_OK = {
                          ("acls", "build", "raft_vsn", "segment", "vsn", "vsn_max", "vsn_min",
                           "id")},
                         coord_v="cairn's: this member reads ACK coordinate trailers "
-                                "(docs/consul-compat.md, Coordinates)"),
+                                "(docs/consul-compat.md, Coordinates)",
+                        wan_join_port="serf tag a Consul server with a WAN pool sets "
+                                      "(its serf_wan port, for the flood joiner)"),
 }
 MISSING_OK = {
     "agent-service": {"Kind": "the sample is a connect-proxy; the compared service is a typical "

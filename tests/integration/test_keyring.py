@@ -2,7 +2,8 @@
 /v1/operator/keyring and `cairn keyring` over real processes on loopback.
 Three servers and a client agent share an encrypted pool; the keys are
 rotated (install, use, remove) through the CLI and HTTP while every member
-stays alive; a restarted agent comes back with the new keyring from its data
+stays alive, in the LAN pool and in the servers' WAN pool (one entry per
+pool, as Consul's KeyringOperation; several datacenters: test_wan.py); a restarted agent comes back with the new keyring from its data
 dir (serf/local.keyring wins over -encrypt); an agent holding only the
 removed key is refused. Plus the encrypt_verify_* rollout onto a plain pool,
 the errors and the ACLs."""
@@ -27,17 +28,36 @@ def alive(agent):
     return sorted(m["Name"] for m in r.json() if m["Status"] == 1)
 
 
-def keyring_file(agent):
-    with open(os.path.join(agent.data_dir, "serf", "local.keyring")) as f:
+def keyring_file(agent, name="local.keyring"):
+    with open(os.path.join(agent.data_dir, "serf", name)) as f:
         return json.load(f)
 
 
-def listing(agent, **params):
+def pools(agent, **params):
     r = agent.get("/v1/operator/keyring", params=params, timeout=30)
     assert r.status_code == 200, r.text
-    body = r.json()
-    assert len(body) == 1
+    return r.json()
+
+
+def listing(agent, **params):
+    """The dc1 LAN pool's entry; a server also answers the WAN pool's, first
+    (unless local-only)."""
+    body = pools(agent, **params)
+    assert body[-1]["WAN"] is False and body[-1]["Datacenter"] == "dc1", body
+    assert len(body) == (2 if len(body) == 2 and body[0]["WAN"] else 1), body
+    return body[-1]
+
+
+def wan_listing(agent):
+    body = pools(agent)
+    assert len(body) == 2 and body[0]["WAN"] is True, body
     return body[0]
+
+
+def wan_alive(agent):
+    r = agent.get("/v1/agent/members", params={"wan": "1"})
+    assert r.status_code == 200, r.text
+    return sorted(m["Name"] for m in r.json() if m["Status"] == 1)
 
 
 @pytest.fixture
@@ -57,8 +77,11 @@ def pool(tmp_path):
         made.append(cl)
         cl.start(wait=False)
         names = sorted([a.name for a in c.agents] + ["client1"])
+        wan = sorted(a.name + ".dc1" for a in c.agents)
         for a in c.agents:
             wait_until(lambda: alive(a) == names, timeout=30, what="4 alive members on " + a.name)
+            # the servers flood-join each other into their WAN pool
+            wait_until(lambda: wan_alive(a) == wan, timeout=30, what="3 WAN members on " + a.name)
         yield c, cl, k1, names, made
     finally:
         for a in made:
@@ -75,11 +98,18 @@ def test_rotation_cli_and_http(pool, tmp_path):
 
     out = cairn_cli("keyring", "-list", http_port=s1.http_port)
     assert out.returncode == 0, out.stderr
+    assert out.stdout == ("==> Gathering installed encryption keys...\n\nWAN:\n  %s [3/3]\n"
+                          "\ndc1 (LAN):\n  %s [4/4]\n" % (k1, k1)), out.stdout
+    assert pools(s2) == [
+        {"WAN": True, "Datacenter": "dc1", "Segment": "", "Messages": {},
+         "Keys": {k1: 3}, "PrimaryKeys": {k1: 3}, "NumNodes": 3, "Error": ""},
+        {"WAN": False, "Datacenter": "dc1", "Segment": "", "Messages": {},
+         "Keys": {k1: 4}, "PrimaryKeys": {k1: 4}, "NumNodes": 4, "Error": ""}]
+    # local-only: the LAN pool alone
+    out = cairn_cli("keyring", "-list", "-local-only", http_port=s1.http_port)
+    assert out.returncode == 0, out.stderr
     assert out.stdout == ("==> Gathering installed encryption keys...\n\ndc1 (LAN):\n"
                           "  %s [4/4]\n" % k1), out.stdout
-    e = listing(s2)
-    assert e == {"WAN": False, "Datacenter": "dc1", "Segment": "", "Messages": {},
-                 "Keys": {k1: 4}, "PrimaryKeys": {k1: 4}, "NumNodes": 4, "Error": ""}
     # through the client agent (forwarded to a server), relayed answers
     assert listing(cl, **{"relay-factor": "2"})["Keys"] == {k1: 4}
 
@@ -89,22 +119,28 @@ def test_rotation_cli_and_http(pool, tmp_path):
     assert out.stdout == "==> Installing new gossip encryption key...\n"
     e = listing(s3)
     assert e["Keys"] == {k1: 4, k2: 4} and e["PrimaryKeys"] == {k1: 4}
+    e = wan_listing(s3)
+    assert e["Keys"] == {k1: 3, k2: 3} and e["PrimaryKeys"] == {k1: 3}
     out = cairn_cli("keyring", "-list-primary", http_port=s2.http_port)
     assert out.returncode == 0, out.stderr
     assert out.stdout == ("==> Gathering installed primary encryption keys...\n\n"
-                          "dc1 (LAN):\n  %s [4/4]\n" % k1)
+                          "WAN:\n  %s [3/3]\n\ndc1 (LAN):\n  %s [4/4]\n" % (k1, k1))
 
     # use k2 (HTTP, through the client agent)
     r = cl.put_json("/v1/operator/keyring", {"Key": k2}, timeout=30)
     assert r.status_code == 200, r.text
     assert listing(s1)["PrimaryKeys"] == {k2: 4}
+    assert wan_listing(s1)["PrimaryKeys"] == {k2: 3}
 
-    # the primary cannot be removed (every member refuses, Consul's text)
+    # the primary cannot be removed (every member of both pools refuses,
+    # Consul's text: the WAN pool's errors, then the LAN pool's)
     r = s1.http.delete(s1.url("/v1/operator/keyring"), json={"Key": k2}, timeout=30)
     assert r.status_code == 500, r.text
-    assert r.text.startswith("5 errors occurred:\n\t* dc1 (LAN) error: 4/4 nodes reported "
+    assert r.text.startswith("9 errors occurred:\n\t* WAN error: 3/3 nodes reported "
                              "failure\n"), r.text
-    assert r.text.count(": Removing the primary key is not allowed") == 4
+    assert "\n\t* dc1 (LAN) error: 4/4 nodes reported failure\n" in r.text
+    assert r.text.count(".dc1: Removing the primary key is not allowed") == 3
+    assert r.text.count(": Removing the primary key is not allowed") == 7
     out = cairn_cli("keyring", "-remove", k2, http_port=s1.http_port)
     assert out.returncode == 1
     assert "Removing the primary key is not allowed" in out.stderr
@@ -115,6 +151,9 @@ def test_rotation_cli_and_http(pool, tmp_path):
     assert out.stdout == "==> Removing gossip encryption key...\n"
     e = listing(s1, **{"local-only": "true"})
     assert e["Keys"] == {k2: 4} and e["PrimaryKeys"] == {k2: 4} and e["NumNodes"] == 4
+    assert len(pools(s1, **{"local-only": "true"})) == 1
+    e = wan_listing(s2)
+    assert e["Keys"] == {k2: 3} and e["PrimaryKeys"] == {k2: 3} and e["NumNodes"] == 3
 
     # every member stayed alive, everywhere (nobody was ever marked failed);
     # every keyring file holds [k2]
@@ -122,6 +161,10 @@ def test_rotation_cli_and_http(pool, tmp_path):
         assert alive(a) == names, a.name
         assert " failed (127.0.0.1:" not in a.log_text(), a.name
         wait_until(lambda: keyring_file(a) == [k2], timeout=10, what="keyring file of " + a.name)
+    for a in c.agents:
+        assert wan_alive(a) == sorted(s.name + ".dc1" for s in c.agents), a.name
+        wait_until(lambda: keyring_file(a, "remote.keyring") == [k2], timeout=10,
+                   what="WAN keyring file of " + a.name)
 
     # A restarted client (still started with -encrypt=k1) comes back with
     # the keyring of its data dir, and rejoins.
@@ -148,6 +191,10 @@ def test_rotation_cli_and_http(pool, tmp_path):
     r = lone.put("/v1/agent/join/127.0.0.1:%d" % s1.serf_port, timeout=30)
     assert r.status_code == 500, r.text
     assert "a member without our encryption key" in r.text
+    r = lone.put("/v1/agent/join/127.0.0.1:%d" % s1.serf_wan_port, params={"wan": "1"},
+                 timeout=30)
+    assert r.status_code == 500, r.text
+    assert "a member without our encryption key" in r.text
     for a in (s1, cl):
         assert [n for n in names if n not in alive(a)] == []
         assert not {"oldkey", "oldsrv"} & {m["Name"] for m in a.get("/v1/agent/members").json()}
@@ -172,7 +219,8 @@ def test_errors(pool):
     short = base64.b64encode(os.urandom(10)).decode()
     r = s1.http.post(u, json={"Key": short})
     assert r.status_code == 500
-    assert r.text == ("1 error occurred:\n\t* dc1 (LAN) error: key size must be 16, 24 or 32 "
+    assert r.text == ("2 errors occurred:\n\t* WAN error: key size must be 16, 24 or 32 "
+                      "bytes\n\t* dc1 (LAN) error: key size must be 16, 24 or 32 "
                       "bytes\n\n"), r.text
     r = s1.http.post(u, json={"Key": "not base64!"})
     assert r.status_code == 500 and "illegal base64 data at input byte" in r.text
@@ -200,7 +248,9 @@ def test_no_encryption(agent_factory):
     a = agent_factory("plain")
     r = a.get("/v1/operator/keyring", timeout=30)
     assert r.status_code == 500
-    assert r.text == ("2 errors occurred:\n\t* dc1 (LAN) error: 1/1 nodes reported failure\n"
+    assert r.text == ("4 errors occurred:\n\t* WAN error: 1/1 nodes reported failure\n"
+                      "\t* plain.dc1: Keyring is empty (encryption not enabled)\n"
+                      "\t* dc1 (LAN) error: 1/1 nodes reported failure\n"
                       "\t* plain: Keyring is empty (encryption not enabled)\n\n"), r.text
     r = a.http.post(a.url("/v1/operator/keyring"), json={"Key": key()}, timeout=30)
     assert r.status_code == 500 and "No keyring to modify (encryption not enabled)" in r.text

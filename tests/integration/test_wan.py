@@ -494,3 +494,232 @@ def test_dns_names_of_another_datacenter(two_dcs):
     assert time.monotonic() - t0 < 2
     # unknown name in dc2: dc2's NXDOMAIN
     assert ask(a1, "nothing.service.dc2.consul").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_path):
+    """NAME.query.DOMAIN follows the query's Failover as the HTTP execute does:
+    with no healthy instance in dc1 the answer comes from the first listed
+    datacenter with one, its records as that datacenter's DNS gives them, the
+    query's DNS.TTL; none with instances: dc1's NXDOMAIN."""
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+    a1 = dc_server(agent_factory, tmp_path, "d1", "dc1")
+    a2 = dc_server(agent_factory, tmp_path, "d2", "dc2", join=a1)
+    a3 = dc_server(agent_factory, tmp_path, "d3", "dc3", join=a1)
+    wait_wan([a1, a2, a3], {"d1.dc1", "d2.dc2", "d3.dc3"})
+
+    def reg(a, dc, status):
+        r = a.put_json("/v1/catalog/register", {
+            "Node": "db-" + dc, "Address": "10.9.0.%s" % dc[-1],
+            "Service": {"ID": "db", "Service": "db", "Port": 5400 + int(dc[-1])},
+            "Check": {"CheckID": "db-ok", "ServiceID": "db", "Name": "db", "Status": status}})
+        assert r.status_code == 200, r.text
+
+    reg(a1, "dc1", "passing")
+    reg(a2, "dc2", "critical")
+    reg(a3, "dc3", "passing")
+    for name, fo in (("db", {"Datacenters": ["dc1", "nope", "dc2", "dc3"]}),
+                     ("db-near", {"NearestN": 2}), ("plain", {})):
+        r = a1.request("POST", "/v1/query", json={
+            "Name": name, "Service": {"Service": "db", "Failover": fo}, "DNS": {"TTL": "7s"}})
+        assert r.status_code == 200, r.text
+    r = a3.request("POST", "/v1/query", json={"Name": "only3", "Service": {"Service": "db"}})
+    assert r.status_code == 200, r.text
+
+    def ask(name, rdtype="A", tcp=False):
+        m = dns.message.make_query(name, rdtype, use_edns=False)
+        f = dns.query.tcp if tcp else dns.query.udp
+        return f(m, "127.0.0.1", port=a1.dns_port, timeout=10)
+
+    def addrs(name):
+        r = ask(name)
+        if r.rcode() != dns.rcode.NOERROR:
+            return dns.rcode.to_text(r.rcode())
+        recs = [(x.address, s.ttl) for s in r.answer if s.rdtype == dns.rdatatype.A for x in s]
+        return recs
+
+    assert addrs("db.query.consul") == [("10.9.0.1", 7)]
+    # dc1's instance critical: dc2 (listed first) has none healthy, dc3 answers
+    reg(a1, "dc1", "critical")
+    assert addrs("db.query.consul") == [("10.9.0.3", 7)]
+    assert addrs("db.query.dc1.consul") == [("10.9.0.3", 7)]
+    r = ask("_db._tcp.query.consul", "SRV", tcp=True)
+    assert r.rcode() == dns.rcode.NOERROR
+    srv = [(x.port, str(x.target), s.ttl) for s in r.answer
+           if s.rdtype == dns.rdatatype.SRV for x in s]
+    assert srv == [(5403, "db-dc3.node.dc3.consul.", 7)]
+    # NearestN 2 tries both others, in whichever order coordinates give:
+    # only dc3 has a healthy instance
+    assert addrs("db-near.query.consul") == [("10.9.0.3", 7)]
+    # a client agent's DNS (resolved by its server) fails over the same way
+    class Client(Agent):
+        def argv(self):
+            return [CAIRN_BIN, "agent", "-data-dir=" + self.data_dir, "-node=" + self.name,
+                    "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
+                    "-http-port=%d" % self.http_port, "-serf-lan-port=%d" % self.serf_port,
+                    "-dns-port=%d" % self.dns_port, "-retry-join=127.0.0.1:%d" % a1.serf_port]
+
+    cl = Client(tmp_path, name="dc1-client")
+    cl.start()
+    try:
+        def client_addrs():
+            m = dns.message.make_query("db.query.consul", "A", use_edns=False)
+            r = dns.query.udp(m, "127.0.0.1", port=cl.dns_port, timeout=10)
+            return dns.rcode.to_text(r.rcode()), [
+                (x.address, s.ttl) for s in r.answer if s.rdtype == dns.rdatatype.A for x in s]
+        # SERVFAIL until the client found its server
+        wait_until(lambda: client_addrs()[0] != "SERVFAIL", timeout=START_TIMEOUT,
+                   what="the client agent's DNS answering")
+        assert client_addrs() == ("NOERROR", [("10.9.0.3", 7)])
+    finally:
+        cl.close()
+    # no Failover: dc1's empty answer
+    assert addrs("plain.query.consul") == "NXDOMAIN"
+    # dc2 healthy: it answers, first in the list
+    reg(a2, "dc2", "passing")
+    assert addrs("db.query.consul") == [("10.9.0.2", 7)]
+    # nothing healthy anywhere: dc1's NXDOMAIN with its SOA
+    reg(a2, "dc2", "critical")
+    reg(a3, "dc3", "critical")
+    r = ask("db.query.consul")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert any(s.rdtype == dns.rdatatype.SOA for s in r.authority)
+    # NAME.query.DC: the query of that datacenter, asked of it
+    reg(a3, "dc3", "passing")
+    assert addrs("only3.query.dc3.consul") == [("10.9.0.3", 0)]
+    assert addrs("only3.query.consul") == "NXDOMAIN"
+    # and back home
+    reg(a1, "dc1", "passing")
+    assert addrs("db.query.consul") == [("10.9.0.1", 7)]
+    # a datacenter gone dark is passed over
+    reg(a1, "dc1", "critical")
+    reg(a2, "dc2", "passing")
+    os.kill(a2.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: addrs("db.query.consul") == [("10.9.0.3", 7)], timeout=30,
+                   what="DNS failover past dark dc2")
+    finally:
+        os.kill(a2.pid, signal.SIGCONT)
+
+
+def test_wan_flood_join_brings_every_server_of_a_datacenter(cluster_factory, agent_factory,
+                                                            tmp_path):
+    """Consul's flood joiner: dc2 is a 3-server cluster where only one server
+    is given -join-wan; the two others reach the WAN pool because a server
+    joins the servers it learns through the LAN pool (their wan_join_port
+    tag) into the WAN pool."""
+    a1 = dc_server(agent_factory, tmp_path, "f1", "dc1")
+    conf = tmp_path / "flood-wan.hcl"
+    conf.write_text(FAST_WAN)
+    c = cluster_factory(3, start=False, prefix="g",
+                        extra_args=["-config-file=%s" % conf, "-datacenter=dc2"])
+    c.agents[0].extra_args = c.agents[0].extra_args + [
+        "-join-wan=127.0.0.1:%d" % a1.serf_wan_port]
+    c.start()
+    c.leader()
+    names = {"f1.dc1"} | {"%s.dc2" % s.name for s in c.agents}
+    wait_wan([a1] + c.agents, names, timeout=60)
+    out = cairn_cli("members", "-wan", http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    for s in c.agents:
+        assert "%s.dc2" % s.name in out.stdout, out.stdout
+    # every dc2 server is a route for dc1's requests
+    r = a1.put("/v1/kv/flood", data=b"x", params={"dc": "dc2"})
+    assert r.status_code == 200, r.text
+    assert raw(c.agents[2], "flood") == b"x"
+
+
+def test_keyring_rotation_across_datacenters(agent_factory, tmp_path):
+    """Consul's keyring operations on a server act on the WAN pool (every
+    server of every datacenter, serf/remote.keyring) and on the LAN pool of
+    every datacenter: a key installed through dc1 is used for the WAN by
+    dc2's server too; after the rotation a server holding only the old key
+    is refused by the WAN pool."""
+    import base64
+    import json
+
+    def key():
+        return base64.b64encode(os.urandom(32)).decode()
+
+    def keyfile(a, name):
+        try:
+            with open(os.path.join(a.data_dir, "serf", name)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    k1, k2 = key(), key()
+    a1 = dc_server(agent_factory, tmp_path, "k1", "dc1", extra=["-encrypt=" + k1])
+    a2 = dc_server(agent_factory, tmp_path, "k2", "dc2", join=a1, extra=["-encrypt=" + k1])
+    wait_wan([a1, a2], {"k1.dc1", "k2.dc2"})
+
+    def pools(a, **params):
+        r = a.get("/v1/operator/keyring", params=params, timeout=30)
+        assert r.status_code == 200, r.text
+        return [(e["WAN"], e["Datacenter"], e["Keys"], e["PrimaryKeys"], e["NumNodes"], e["Error"])
+                for e in r.json()]
+
+    assert pools(a2) == [(True, "dc2", {k1: 2}, {k1: 2}, 2, ""),
+                         (False, "dc2", {k1: 1}, {k1: 1}, 1, ""),
+                         (False, "dc1", {k1: 1}, {k1: 1}, 1, "")]
+    assert pools(a1, **{"local-only": "true"}) == [(False, "dc1", {k1: 1}, {k1: 1}, 1, "")]
+    out = cairn_cli("keyring", "-install", k2, http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    assert pools(a1) == [(True, "dc1", {k1: 2, k2: 2}, {k1: 2}, 2, ""),
+                         (False, "dc1", {k1: 1, k2: 1}, {k1: 1}, 1, ""),
+                         (False, "dc2", {k1: 1, k2: 1}, {k1: 1}, 1, "")]
+    out = cairn_cli("keyring", "-use", k2, http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    # dc2's server seals WAN gossip with k2 now, and wrote it down
+    wait_until(lambda: keyfile(a2, "remote.keyring") == [k2, k1], timeout=10,
+               what="dc2's WAN keyring file with k2 first")
+    out = cairn_cli("keyring", "-remove", k1, http_port=a1.http_port)
+    assert out.returncode == 0, out.stderr
+    out = cairn_cli("keyring", "-list", http_port=a2.http_port)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ("==> Gathering installed encryption keys...\n\nWAN:\n  %s [2/2]\n"
+                          "\ndc2 (LAN):\n  %s [1/1]\n\ndc1 (LAN):\n  %s [1/1]\n"
+                          % (k2, k2, k2)), out.stdout
+    for a in (a1, a2):
+        wait_until(lambda: keyfile(a, "remote.keyring") == [k2], timeout=10,
+                   what="%s's WAN keyring file" % a.name)
+        wait_until(lambda: keyfile(a, "local.keyring") == [k2], timeout=10,
+                   what="%s's LAN keyring file" % a.name)
+    # the WAN still carries both datacenters, with k2 only
+    assert wan_alive(a1) == {"k1.dc1", "k2.dc2"} and wan_alive(a2) == {"k1.dc1", "k2.dc2"}
+    r = a1.put("/v1/kv/rotated", data=b"1", params={"dc": "dc2"})
+    assert r.status_code == 200, r.text
+    assert raw(a2, "rotated") == b"1"
+    # a dc3 server holding only the old key is refused by the WAN pool
+    old = dc_server(agent_factory, tmp_path, "k3", "dc3", extra=["-encrypt=" + k1])
+    r = old.put("/v1/agent/join/127.0.0.1:%d" % a1.serf_wan_port, params={"wan": "1"},
+                timeout=30)
+    assert r.status_code == 500, r.text
+    assert "a member without our encryption key" in r.text
+    assert "k3.dc3" not in {m["Name"] for m in
+                            a1.get("/v1/agent/members", params={"wan": "1"}).json()}
+
+
+def test_server_failing_to_start_exits_cleanly_with_its_wan_pool(tmp_path):
+    """A server whose HTTP port is taken stops after its WAN pool started:
+    every handle closes once (exit 1, no abort)."""
+    import subprocess
+    from conftest import free_port
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        p = subprocess.run(
+            [CAIRN_BIN, "agent", "-server", "-data-dir=%s" % (tmp_path / "d"), "-node=x",
+             "-bind=127.0.0.1", "-client=127.0.0.1", "-bootstrap-expect=1",
+             "-http-port=%d" % busy.getsockname()[1], "-server-port=%d" % free_port(),
+             "-dns-port=%d" % free_port(), "-serf-lan-port=%d" % free_port(),
+             "-serf-wan-port=%d" % free_port()],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        busy.close()
+    assert p.returncode == 1, p.stderr[-2000:]
+    assert "address already in use" in p.stderr
+    assert "gossip (WAN) on" in p.stderr

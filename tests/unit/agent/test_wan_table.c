@@ -95,6 +95,56 @@ static void test_server_of_refuses(void **state)
     }
 }
 
+/* The flood joiner's choice: alive servers of our datacenter that tag a
+ * WAN port, as NODE.DC at their LAN address with that port. */
+static void test_flood_target(void **state)
+{
+    (void)state;
+    struct {
+        const char *role, *dc, *wport;
+        enum gossip_status st;
+        int rc;
+    } cases[] = {
+        {"consul", "dc1", "8302", GOSSIP_ALIVE, 0},
+        {"consul", "dc1", "8302", GOSSIP_SUSPECT, 0},
+        {"consul", "dc1", "8302", GOSSIP_FAILED, CN_EINVAL},
+        {"consul", "dc1", "8302", GOSSIP_LEFT, CN_EINVAL},
+        {"node", "dc1", "8302", GOSSIP_ALIVE, CN_EINVAL},   /* a client agent */
+        {"consul", "dc2", "8302", GOSSIP_ALIVE, CN_EINVAL}, /* another datacenter */
+        {"consul", "dc1", NULL, GOSSIP_ALIVE, CN_EINVAL},   /* no WAN pool */
+        {"consul", "dc1", "0", GOSSIP_ALIVE, CN_EINVAL},
+        {"consul", "dc1", "70000", GOSSIP_ALIVE, CN_EINVAL},
+        {"consul", "dc1", "83x", GOSSIP_ALIVE, CN_EINVAL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mem x;
+        mk(&x, "s2", "10.0.0.2", cases[i].role, cases[i].dc, "8300", cases[i].st);
+        if (cases[i].wport) {
+            assert_int_equal(gossip_tags_put(&x.tags, "wan_join_port", cases[i].wport), 0);
+            x.m.tags = (const uint8_t *)x.tags.p;
+            x.m.tags_len = x.tags.len;
+        }
+        char name[80], addr[80];
+        assert_int_equal(wan_flood_target(&x.m, "dc1", name, sizeof(name), addr, sizeof(addr)),
+                         cases[i].rc);
+        if (cases[i].rc == 0) {
+            assert_string_equal(name, "s2.dc1");
+            assert_string_equal(addr, "10.0.0.2:8302");
+        }
+        cn_buf_free(&x.tags);
+    }
+    struct mem x;
+    mk(&x, "s3", "fd00::3", "consul", "dc1", "8300", GOSSIP_ALIVE);
+    assert_int_equal(gossip_tags_put(&x.tags, "wan_join_port", "9302"), 0);
+    x.m.tags = (const uint8_t *)x.tags.p;
+    x.m.tags_len = x.tags.len;
+    char name[80], addr[80];
+    assert_int_equal(wan_flood_target(&x.m, "dc1", name, sizeof(name), addr, sizeof(addr)), 0);
+    assert_string_equal(addr, "[fd00::3]:9302");
+    assert_int_equal(wan_flood_target(&x.m, "dc1", name, 4, addr, sizeof(addr)), CN_EINVAL);
+    cn_buf_free(&x.tags);
+}
+
 static struct wan_server sv(const char *node, const char *dc, const char *addr, bool alive,
                             bool left)
 {
@@ -197,7 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_of),         cmocka_unit_test(test_server_of_refuses),
         cmocka_unit_test(test_datacenters_order), cmocka_unit_test(test_datacenters_by_rtt),
-        cmocka_unit_test(test_dc_servers),
+        cmocka_unit_test(test_dc_servers),        cmocka_unit_test(test_flood_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,9 +77,10 @@ static int qexec(void *arg, const struct state *s, const char *agent_node, const
     (void)arg;
     (void)s;
     snprintf(seen_node, sizeof(seen_node), "%s", agent_node);
-    if (strcmp(name, "pq"))
+    if (strcmp(name, "pq") && strcmp(name, "fq"))
         return CN_ENOTFOUND;
-    struct dns_query_answer a = {"web", "", NULL, 0};
+    /* "fq": no instance, a Failover */
+    struct dns_query_answer a = {"web", "", NULL, 0, name[0] == 'f'};
     visit(varg, &a);
     return 0;
 }
@@ -215,6 +216,33 @@ static void test_recursors_query_acl_stale(void **s)
     cn_buf_reset(&out);
     assert_int_equal(dns_remote_answer(b.p, b.len, &e, &out, err, sizeof(err)), 0);
     assert_string_equal(seen_node, "c1");
+    /* An empty query with a Failover: NXDOMAIN here, unless the server can
+     * fail over (env.failover): then what to ask other datacenters. */
+    n = build_query(q, "fq.query.consul", 1, 0);
+    body_for(&b, &o, q, n, true, 512);
+    cn_buf_reset(&out);
+    assert_int_equal(dns_remote_answer(b.p, b.len, &e, &out, err, sizeof(err)), 0);
+    read_answer((uint8_t *)out.p, out.len, &a);
+    assert_int_equal(a.rcode, DNS_RC_NXDOMAIN);
+    static struct dns_remote_failover fo;
+    memset(&fo, 0, sizeof(fo));
+    e.failover = &fo;
+    body_for(&b, &o, q, n, true, 700);
+    cn_buf_reset(&out);
+    assert_int_equal(dns_remote_answer(b.p, b.len, &e, &out, err, sizeof(err)),
+                     DNS_REMOTE_FAILOVER);
+    assert_int_equal(out.len, 0);
+    assert_string_equal(fo.key, "fq");
+    assert_int_equal(fo.qlen, n);
+    assert_memory_equal(fo.q, q, n);
+    assert_int_equal(fo.limit, 700);
+    assert_true(fo.small_udp);
+    /* ... and a query with instances is answered as before */
+    n = build_query(q, "pq.query.consul", 33, 0);
+    body_for(&b, &o, q, n, true, 512);
+    cn_buf_reset(&out);
+    assert_int_equal(dns_remote_answer(b.p, b.len, &e, &out, err, sizeof(err)), 0);
+    e.failover = NULL;
     /* ACLs: the callback decides, with the env's argument. */
     acl_calls = 0;
     n = build_query(q, "secret.service.consul", 1, 0);

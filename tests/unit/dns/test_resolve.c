@@ -112,6 +112,23 @@ static void reinit(struct fx *f)
     assert_int_equal(dns__resolver_init(&f->r, &f->o, 42, err, sizeof(err)), 0);
 }
 
+/* The resolver's action for name/type (no answer read). */
+static int ask_action(struct fx *f, const char *name, uint16_t type)
+{
+    uint8_t q[600];
+    size_t n = build_query(q, name, type, 0);
+    struct dns_query dq;
+    assert_int_equal(dns_query_decode(q, n, &dq), DNS_DEC_OK);
+    int action;
+    size_t len =
+        dns__resolve(&f->r, f->st, &dq, f->buf, sizeof(f->buf), 512, true, 1700000000, &action);
+    if (action != DNS__ANSWER)
+        assert_int_equal(len, 0);
+    else
+        read_answer(f->buf, len, &f->a);
+    return action;
+}
+
 /* Ask name/type over UDP (edns 0: plain 512) and read the answer. */
 static int ask(struct fx *f, const char *name, uint16_t type, uint16_t edns)
 {
@@ -371,6 +388,7 @@ struct qstub {
     int rc;          /* what the hook returns */
     const char *ttl; /* the query's DNS.TTL */
     bool empty;      /* an execution that kept nothing */
+    bool failover;   /* the query has a Failover (the agent's say) */
     const struct state *st;
 };
 
@@ -404,7 +422,7 @@ static int qstub_exec(void *arg, const struct state *st, const char *name, dns_q
     struct qcollect c = {{0}, 0};
     if (!q->empty)
         state_service_instances(st, "web", qcollect_cb, &c);
-    struct dns_query_answer a = {"web", q->ttl, c.v, c.n};
+    struct dns_query_answer a = {"web", q->ttl, c.v, c.n, q->failover};
     visit(varg, &a);
     return 0;
 }
@@ -484,6 +502,70 @@ static void test_prepared_query(void **st)
     fx_free(f);
 }
 
+static int fo_stub(void *arg, const char *name_or_id, const uint8_t *q, size_t len, size_t limit,
+                   bool small_udp, dns_dc_done done, void *ctx, uint64_t *handle)
+{
+    return CN_EIO; /* never called: the resolver only says what to do */
+}
+
+static int dc_stub(void *arg, const char *dc, const uint8_t *q, size_t len, size_t limit,
+                   bool small_udp, dns_dc_done done, void *ctx, uint64_t *handle)
+{
+    return CN_EIO;
+}
+
+/* A query with no instance and a Failover: DNS__QUERY_FAILOVER with the
+ * name as looked up, when the agent can fail over; else NXDOMAIN. Another
+ * datacenter's NAME.query.DC is asked of it; a definition sent by another
+ * (query_any_dc) answers any DC label here. */
+static void test_prepared_query_failover(void **st)
+{
+    (void)st;
+    struct fx *f = fx_new();
+    struct qstub qs;
+    memset(&qs, 0, sizeof(qs));
+    qs.ttl = "";
+    qs.st = f->st;
+    qs.empty = true;
+    qs.failover = true;
+    f->o.query_exec = qstub_exec;
+    f->o.query_arg = &qs;
+    reinit(f);
+    /* no query_failover hook: NXDOMAIN */
+    assert_int_equal(ask(f, "myq.query.consul", DNS_T_A, 0), DNS_RC_NXDOMAIN);
+    f->o.query_failover = fo_stub;
+    reinit(f);
+    assert_int_equal(ask_action(f, "myq.query.consul", DNS_T_A), DNS__QUERY_FAILOVER);
+    assert_string_equal(f->r.fo_key, "myq");
+    assert_int_equal(ask_action(f, "_myq._tcp.query.dc1.consul", DNS_T_SRV), DNS__QUERY_FAILOVER);
+    assert_string_equal(f->r.fo_key, "myq");
+    assert_int_equal(ask_action(f, "MyQ.query.consul", DNS_T_A), DNS__QUERY_FAILOVER);
+    assert_string_equal(f->r.fo_key, "myq"); /* found lowercased */
+    /* no Failover in the query: NXDOMAIN; instances: answered here */
+    qs.failover = false;
+    assert_int_equal(ask_action(f, "myq.query.consul", DNS_T_A), DNS__ANSWER);
+    assert_int_equal(f->a.rcode, DNS_RC_NXDOMAIN);
+    qs.failover = true;
+    qs.empty = false;
+    assert_int_equal(ask_action(f, "myq.query.consul", DNS_T_A), DNS__ANSWER);
+    assert_int_equal(f->a.rcode, DNS_RC_NOERROR);
+    assert_int_equal(count_type(&f->a, 1, DNS_T_A), 3);
+    /* NAME.query.DC of another datacenter: asked of it when it can be */
+    assert_int_equal(ask_action(f, "myq.query.dc2.consul", DNS_T_A), DNS__ANSWER);
+    assert_int_equal(f->a.rcode, DNS_RC_NXDOMAIN);
+    f->o.dc_remote = dc_stub;
+    reinit(f);
+    assert_int_equal(ask_action(f, "myq.query.dc2.consul", DNS_T_A), DNS__OTHER_DC);
+    assert_string_equal(f->r.other_dc, "dc2");
+    /* a definition another datacenter sent: its DC label answers here */
+    f->r.query_any_dc = true;
+    assert_int_equal(ask_action(f, "myq.query.dc2.consul", DNS_T_A), DNS__ANSWER);
+    assert_int_equal(count_type(&f->a, 1, DNS_T_A), 3);
+    /* ... but only for queries */
+    assert_int_equal(ask_action(f, "web.service.dc2.consul", DNS_T_A), DNS__OTHER_DC);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -491,7 +573,7 @@ int main(void)
         cmocka_unit_test(test_shuffle),           cmocka_unit_test(test_truncation_and_limit),
         cmocka_unit_test(test_nxdomain_refused),  cmocka_unit_test(test_maintenance),
         cmocka_unit_test(test_node_addr_ptr_soa), cmocka_unit_test(test_service_ttl),
-        cmocka_unit_test(test_prepared_query),
+        cmocka_unit_test(test_prepared_query),    cmocka_unit_test(test_prepared_query_failover),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
