@@ -1101,6 +1101,19 @@ static void bench_row(struct world *wp, uint32_t seconds, double loss, double st
            w.fp_episodes, w.fp_events, hours, hours > 0 ? (double)w.fp_episodes / hours : 0.0);
     printf("  bytes sent per member per second: %.0f\n",
            (double)(bytes1 - bytes0) / ((double)n * seconds));
+    /* the same as a markdown table row (bench/gossip.sh collects them) */
+    char stall_s[16];
+    if (stall_frac > 0)
+        snprintf(stall_s, sizeof(stall_s), "%g%%", stall_frac * 100);
+    else
+        snprintf(stall_s, sizeof(stall_s), "none");
+    printf("  table: | %u | %g%% | %s | %s | %.1f / %.1f s | %.1f / %.1f s | %.3f (%" PRIu64
+           ") | %.0f |%s\n",
+           n, loss * 100, stall_s, lifeguard ? "on" : "off", (double)pct(first, nf, 0.5) / 1000,
+           (double)pct(first, nf, 0.99) / 1000, (double)pct(all, na, 0.5) / 1000,
+           (double)pct(all, na, 0.99) / 1000, hours > 0 ? (double)w.fp_episodes / hours : 0.0,
+           w.fp_episodes, (double)(bytes1 - bytes0) / ((double)n * seconds),
+           undetected ? " (some crashes not all-failed within the run)" : "");
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("  harness: %u x %u member entries built in %.1f s, %u+5 simulated s run in %.1f s "
