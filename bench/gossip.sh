@@ -11,6 +11,7 @@
 #   bench/gossip.sh                          all sizes
 #   SIZES="100 1000" bench/gossip.sh
 #   SIZES=10000 SECS=60 bench/gossip.sh      one size, 60 simulated s a row
+#   PARALLEL=1 bench/gossip.sh               a size's rows at once (forked; more cores)
 # Each size and Lifeguard setting builds its pool once and runs its rows on
 # forked copies (cairn-gossip-sim --rows). Cost on a quiet core: 100 and
 # 1,000 members take seconds a row; 10,000 members (10^8 member entries,
@@ -34,7 +35,8 @@ for n in $SIZES; do
     secs=${SECS:-900} crash=10 rows="0.01:0,0.05:0,0.01:0.01,0.05:0.10"
   fi
   for lg in "" --no-lifeguard; do
-    "$SIM" --bench --nodes "$n" --seconds "$secs" --rows "$rows" --crash "$crash" --seed 7 $lg |
+    "$SIM" --bench --nodes "$n" --seconds "$secs" --rows "$rows" --crash "$crash" --seed 7 $lg \
+      ${PARALLEL:+--parallel} |
       tee -a "$out"
   done
 done

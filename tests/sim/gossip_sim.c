@@ -1131,7 +1131,8 @@ static void bench_row(struct world *wp, uint32_t seconds, double loss, double st
  * half the cost of a row): a row's figures are those of a single-row run
  * with the same seed. */
 static int bench(uint32_t n, uint32_t seconds, const double *loss, const double *stall,
-                 size_t nrows, uint32_t ncrash, uint64_t seed, bool lifeguard, bool trace)
+                 size_t nrows, bool parallel, uint32_t ncrash, uint64_t seed, bool lifeguard,
+                 bool trace)
 {
     struct world w;
     double t_start = wall_s();
@@ -1149,13 +1150,17 @@ static int bench(uint32_t n, uint32_t seconds, const double *loss, const double 
                   t_built);
         return 0;
     }
+    /* one after the other, or (--parallel) all at once: each child prints
+     * its row in one write when it ends */
     int rc = 0;
+    size_t running = 0;
     for (size_t r = 0; r < nrows; r++) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid < 0) {
             perror("fork");
-            return 1;
+            rc = 1;
+            break;
         }
         if (pid == 0) {
             bench_row(&w, seconds, loss[r], stall[r], ncrash, seed, lifeguard, t_built - t_start,
@@ -1163,9 +1168,15 @@ static int bench(uint32_t n, uint32_t seconds, const double *loss, const double 
             fflush(stdout);
             _exit(0);
         }
-        int st = 0;
-        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
-            rc = 1;
+        running++;
+        while (running && (!parallel || r + 1 == nrows)) {
+            int st = 0;
+            if (wait(&st) < 0)
+                break;
+            running--;
+            if (!WIFEXITED(st) || WEXITSTATUS(st))
+                rc = 1;
+        }
     }
     world_free(&w);
     return rc;
@@ -1197,6 +1208,7 @@ int main(int argc, char **argv)
         bool lg = true, trace = false;
         double rloss[BENCH_ROWS], rstall[BENCH_ROWS];
         size_t nrows = 0;
+        bool parallel = false;
         for (int i = 2; i < argc; i++) {
             const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
             if (!strcmp(a, "--nodes"))
@@ -1228,7 +1240,9 @@ int main(int argc, char **argv)
                     }
                 }
                 i++;
-            } else if (!strcmp(a, "--no-lifeguard"))
+            } else if (!strcmp(a, "--parallel"))
+                parallel = true;
+            else if (!strcmp(a, "--no-lifeguard"))
                 lg = false;
             else if (!strcmp(a, "--trace"))
                 trace = true;
@@ -1246,11 +1260,12 @@ int main(int argc, char **argv)
             rstall[0] = stallf;
             nrows = 1;
         }
-        return bench(n, seconds, rloss, rstall, nrows, ncrash, seed, lg, trace);
+        return bench(n, seconds, rloss, rstall, nrows, parallel, ncrash, seed, lg, trace);
     }
     fprintf(stderr, "usage: cairn-gossip-sim --scenario NAME|all\n"
                     "       cairn-gossip-sim --bench [--nodes N] [--seconds S] [--loss P] "
                     "[--stall P] [--crash K] [--seed X] [--no-lifeguard]\n"
-                    "         [--rows LOSS:STALL,...]   (one built world, a row each)\n");
+                    "         [--rows LOSS:STALL,...] [--parallel]   (one built world, a row "
+                    "each; rows at once)\n");
     return 64;
 }
