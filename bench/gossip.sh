@@ -12,6 +12,7 @@
 #   SIZES="100 1000" bench/gossip.sh
 #   SIZES=10000 SECS=60 bench/gossip.sh      one size, 60 simulated s a row
 #   PARALLEL=1 bench/gossip.sh               a size's rows at once (forked; more cores)
+#   ninja -C build/release gossip-sim-figures    the same through the build (not in ctest)
 # Each size and Lifeguard setting builds its pool once and runs its rows on
 # forked copies (cairn-gossip-sim --rows). Cost on a quiet core: 100 and
 # 1,000 members take seconds a row; 10,000 members (10^8 member entries,
@@ -19,10 +20,12 @@
 # build and a few a row. On a loaded machine multiply by the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=build/release
-cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$B" -j"${JOBS:-2}" cairn-gossip-sim >/dev/null
-SIM=$B/tests/sim/cairn-gossip-sim
+if [ -z "${SIM:-}" ]; then # else: the simulator given (the gossip-sim-figures target)
+  B=build/release
+  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C "$B" -j"${JOBS:-2}" cairn-gossip-sim >/dev/null
+  SIM=$B/tests/sim/cairn-gossip-sim
+fi
 SIZES=${SIZES:-"100 1000 10000"}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
