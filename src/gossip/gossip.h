@@ -56,9 +56,11 @@
  * Statuses (gossip_status): ALIVE, SUSPECT, FAILED (memberlist's dead), LEFT
  * (a graceful leave, or force-leave). FAILED and LEFT members are kept (and
  * gossiped to for gossip_to_the_dead_ms) and reaped after reap_failed_ms
- * (Consul's reconnect_timeout, 72h) / reap_left_ms (tombstone, 24h); a FAILED
- * member gets a push/pull attempt every reconnect_interval_ms (Serf's
- * reconnect), so a member that was only unreachable comes back.
+ * (Consul's reconnect_timeout, 72h) / reap_left_ms (tombstone, 24h); every
+ * reconnect_interval_ms a member makes a push/pull attempt to a random FAILED
+ * member with probability failed / alive (Serf's reconnect: the pool tries
+ * each about once per interval), so a member that was only unreachable
+ * comes back.
  *
  * Ownership: everything reachable from a gossip_update is owned by the core
  * until gossip_done. Every input is copied. */
