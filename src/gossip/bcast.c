@@ -42,8 +42,10 @@ static void link_head(struct gossip *g, struct gbc *b)
 /* Unlinked b leaves the queue for good. */
 static void free_bc(struct gossip *g, struct gbc *b)
 {
-    if (b->about)
-        b->about->bc = NULL;
+    if (b->x) {
+        g->xs[b->x - 1].bc = NULL;
+        gossip__x_gc(g, b->x);
+    }
     if (b->expires)
         g->nbc_expiring--;
     g->nbc--;
@@ -52,7 +54,8 @@ static void free_bc(struct gossip *g, struct gbc *b)
 
 void gossip__bc_drop(struct gossip *g, struct gm *m)
 {
-    struct gbc *b = m->bc;
+    struct gmx *x = gossip__x(g, m);
+    struct gbc *b = x ? x->bc : NULL;
     if (!b)
         return;
     unlink_bc(g, b);
@@ -64,7 +67,7 @@ void gossip__bc_queue_free(struct gossip *g, const struct gossip_msg *msg, uint6
     gossip__bc_queue(g, NULL, msg);
     /* the new entry is the head of level 0 */
     struct gbc *b = g->bq[0];
-    if (b && !b->about && !b->expires && expires) {
+    if (b && !b->x && !b->expires && expires) {
         b->expires = expires;
         g->nbc_expiring++;
     }
@@ -99,15 +102,21 @@ void gossip__bc_queue(struct gossip *g, struct gm *m, const struct gossip_msg *m
         cn_buf_free(&e);
         return;
     }
-    if (m)
+    if (m) {
         gossip__bc_drop(g, m);
+        if (!gossip__x_get(g, m)) {
+            cn_free(b);
+            cn_buf_free(&e);
+            return;
+        }
+    }
     memset(b, 0, sizeof(*b));
-    b->about = m;
+    b->x = m ? m->x : 0;
     b->len = (uint16_t)e.len;
     memcpy(b->msg, e.p, e.len);
     cn_buf_free(&e);
     if (m)
-        m->bc = b;
+        g->xs[m->x - 1].bc = b;
     link_head(g, b);
     g->nbc++;
 }
@@ -148,8 +157,8 @@ void gossip__bc_free_all(struct gossip *g)
         struct gbc *b = g->bq[lvl];
         while (b) {
             struct gbc *nx = b->next;
-            if (b->about)
-                b->about->bc = NULL;
+            if (b->x)
+                g->xs[b->x - 1].bc = NULL;
             cn_free(b);
             b = nx;
         }

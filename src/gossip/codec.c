@@ -153,12 +153,19 @@ int gossip_enc_pp_begin(struct cn_buf *b, bool join, uint32_t n, size_t *mark)
 
 int gossip_enc_pp_state(struct cn_buf *b, const struct gossip_pp_state *s)
 {
-    CN_TRY(str8(b, s->node));
-    CN_TRY(str8(b, s->host));
-    CN_TRY(put16(b, s->port));
-    CN_TRY(cn_enc_u32(b, s->inc));
-    CN_TRY(cn_enc_u8(b, s->status));
-    return tags16(b, s->tags, s->tags_len);
+    return gossip_enc_pp_entry(b, s->node, s->host, s->port, s->inc, s->status, s->tags,
+                               s->tags_len);
+}
+
+int gossip_enc_pp_entry(struct cn_buf *b, const char *node, const char *host, uint16_t port,
+                        uint32_t inc, uint8_t status, const uint8_t *tags, size_t tags_len)
+{
+    CN_TRY(str8(b, node));
+    CN_TRY(str8(b, host));
+    CN_TRY(put16(b, port));
+    CN_TRY(cn_enc_u32(b, inc));
+    CN_TRY(cn_enc_u8(b, status));
+    return tags16(b, tags, tags_len);
 }
 
 void gossip_enc_pp_end(struct cn_buf *b, size_t mark)

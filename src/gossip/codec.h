@@ -133,6 +133,9 @@ int gossip_enc_msg(struct cn_buf *b, const struct gossip_msg *m);
  * of the message). */
 int gossip_enc_pp_begin(struct cn_buf *b, bool join, uint32_t n, size_t *mark);
 int gossip_enc_pp_state(struct cn_buf *b, const struct gossip_pp_state *s);
+/* The same from borrowed strings (no copy into a gossip_pp_state). */
+int gossip_enc_pp_entry(struct cn_buf *b, const char *node, const char *host, uint16_t port,
+                        uint32_t inc, uint8_t status, const uint8_t *tags, size_t tags_len);
 void gossip_enc_pp_end(struct cn_buf *b, size_t mark);
 /* Encoded size of a message (what gossip_enc_msg appends). */
 size_t gossip_msg_size(const struct gossip_msg *m);

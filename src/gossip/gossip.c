@@ -82,10 +82,7 @@ static uint64_t rnd_below(struct gossip *g, uint64_t n)
 
 static uint64_t hash_name(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return gossip__name_hash(s);
 }
 
 static uint64_t scale(const struct gossip *g, uint64_t ms)
@@ -116,46 +113,167 @@ static void take_clock(struct gossip *g)
     g->now_us_set = false;
 }
 
+/* ---- the member table: records in g->mem, an index by name, extras ---------- */
+
+static size_t ix_home(const struct gossip *g, uint64_t h)
+{
+    return (size_t)(h ^ (h >> 32)) & (g->nix - 1);
+}
+
 static struct gm *find(const struct gossip *g, const char *name)
 {
     uint64_t h = hash_name(name);
-    for (struct gm *m = g->buckets[h & (g->nbuckets - 1)]; m; m = m->hnext)
-        if (m->hash == h && !strcmp(m->name, name))
+    for (size_t i = ix_home(g, h);; i = (i + 1) & (g->nix - 1)) {
+        uint32_t v = g->ix[i];
+        if (!v)
+            return NULL;
+        struct gm *m = &g->mem[v - 1];
+        const struct gident *id = gossip__id(g, m);
+        if (id->nhash == h && !strcmp(id->name, name))
             return m;
-    return NULL;
-}
-
-static int rehash(struct gossip *g, size_t nb)
-{
-    struct gm **b = cn_calloc(nb, sizeof(*b));
-    if (!b)
-        return CN_ENOMEM;
-    for (size_t i = 0; i < g->n; i++) {
-        struct gm *m = g->mem[i];
-        size_t k = m->hash & (nb - 1);
-        m->hnext = b[k];
-        b[k] = m;
     }
-    cn_free(g->buckets);
-    g->buckets = b;
-    g->nbuckets = nb;
+}
+
+/* The index position that holds slot (which must be there). */
+static size_t ix_pos(const struct gossip *g, size_t slot)
+{
+    uint64_t h = gossip__id(g, &g->mem[slot])->nhash;
+    for (size_t i = ix_home(g, h);; i = (i + 1) & (g->nix - 1)) {
+        CN_INVARIANT(g->ix[i] != 0);
+        if (g->ix[i] == slot + 1)
+            return i;
+    }
+}
+
+static void ix_insert(struct gossip *g, size_t slot)
+{
+    size_t i = ix_home(g, gossip__id(g, &g->mem[slot])->nhash);
+    while (g->ix[i])
+        i = (i + 1) & (g->nix - 1);
+    g->ix[i] = (uint32_t)(slot + 1);
+}
+
+/* Linear probing's deletion: later entries of the run move back. */
+static void ix_remove(struct gossip *g, size_t slot)
+{
+    size_t mask = g->nix - 1, i = ix_pos(g, slot);
+    for (size_t j = (i + 1) & mask; g->ix[j]; j = (j + 1) & mask) {
+        size_t home = ix_home(g, gossip__id(g, &g->mem[g->ix[j] - 1])->nhash);
+        /* j's entry may fill the hole at i unless its home lies in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            g->ix[i] = g->ix[j];
+            i = j;
+        }
+    }
+    g->ix[i] = 0;
+}
+
+static int ix_rebuild(struct gossip *g, size_t nix)
+{
+    uint32_t *v = cn_calloc(nix, sizeof(*v));
+    if (!v)
+        return CN_ENOMEM;
+    cn_free(g->ix);
+    g->ix = v;
+    g->nix = nix;
+    for (size_t i = 0; i < g->n; i++)
+        ix_insert(g, i);
     return 0;
 }
 
-static int set_blob(struct gm *m, const char *name, const uint8_t *tags, size_t tags_len)
+/* Put record r at slot (its extras and self follow; not the index). */
+static void place(struct gossip *g, size_t slot, const struct gm *r)
 {
-    size_t nl = strlen(name);
-    char *p = cn_malloc(nl + 1 + tags_len + 1);
-    if (!p)
+    g->mem[slot] = *r;
+    if (r->x)
+        g->xs[r->x - 1].slot = (uint32_t)slot;
+    if (r->self)
+        g->self_slot = slot;
+}
+
+struct gmx *gossip__x_get(struct gossip *g, struct gm *m)
+{
+    if (m->x)
+        return &g->xs[m->x - 1];
+    uint32_t i = g->xfree;
+    if (i) {
+        g->xfree = g->xs[i - 1].slot;
+    } else {
+        if (g->nxs == g->capxs) {
+            uint32_t nc = g->capxs ? g->capxs * 2 : 16;
+            struct gmx *v = cn_realloc(g->xs, (size_t)nc * sizeof(*v));
+            if (!v)
+                return NULL;
+            g->xs = v;
+            g->capxs = nc;
+        }
+        i = ++g->nxs;
+    }
+    struct gmx *x = &g->xs[i - 1];
+    memset(x, 0, sizeof(*x));
+    x->slot = (uint32_t)(m - g->mem);
+    m->x = i;
+    return x;
+}
+
+static void x_free(struct gossip *g, uint32_t i)
+{
+    struct gmx *x = &g->xs[i - 1];
+    g->mem[x->slot].x = 0;
+    memset(x, 0, sizeof(*x));
+    x->slot = g->xfree;
+    g->xfree = i;
+}
+
+void gossip__x_gc(struct gossip *g, uint32_t i)
+{
+    struct gmx *x = &g->xs[i - 1];
+    uint8_t st = g->mem[x->slot].state;
+    if (!x->susp && !x->bc && !x->coord && st != GOSSIP_FAILED && st != GOSSIP_LEFT)
+        x_free(g, i);
+}
+
+#define SELF(g) gossip__self(g)
+
+static const char *NAME(const struct gossip *g, const struct gm *m)
+{
+    return gossip__id(g, m)->name;
+}
+
+static const char *HOST(const struct gossip *g, const struct gm *m)
+{
+    return gossip__id(g, m)->host;
+}
+
+static uint16_t PORT(const struct gossip *g, const struct gm *m)
+{
+    return gossip__id(g, m)->port;
+}
+
+/* When m became FAILED or LEFT (now when that is not known: see set_state). */
+static uint64_t changed_at(const struct gossip *g, const struct gm *m)
+{
+    return m->x ? g->xs[m->x - 1].changed : g->now;
+}
+
+/* m's identity becomes (its name, host, port, tags). */
+static int set_ident(struct gossip *g, struct gm *m, const char *host, uint16_t port,
+                     const uint8_t *tags, size_t tags_len)
+{
+    uint32_t id = gossip__ident_get(g->ids, gossip__id(g, m)->name, host, port, tags, tags_len);
+    if (id == GIDENT_NONE)
         return CN_ENOMEM;
-    memcpy(p, name, nl + 1);
-    if (tags_len)
-        memcpy(p + nl + 1, tags, tags_len);
-    cn_free(m->name);
-    m->name = p;
-    m->tags = (uint8_t *)p + nl + 1;
-    m->tags_len = (uint16_t)tags_len;
+    gossip__ident_put(g->ids, m->id);
+    m->id = id;
     return 0;
+}
+
+static bool ident_differs(const struct gident *id, const char *host, uint16_t port,
+                          const uint8_t *tags, size_t tags_len)
+{
+    return strcmp(host, id->host) || port != id->port || tags_len != id->tags_len ||
+           (tags_len && memcmp(tags, id->tags, tags_len));
 }
 
 static void count_state(struct gossip *g, uint8_t st, int d)
@@ -169,47 +287,36 @@ static struct gm *add_member(struct gossip *g, const char *name, const char *hos
 {
     if (g->n == g->cap) {
         size_t nc = g->cap ? g->cap * 2 : 16;
-        struct gm **v = cn_realloc(g->mem, nc * sizeof(*v));
+        struct gm *v = cn_realloc(g->mem, nc * sizeof(*v));
         if (!v)
             return NULL;
         g->mem = v;
         g->cap = nc;
     }
-    if ((g->n + 1) * 2 > g->nbuckets && rehash(g, g->nbuckets * 2))
+    if ((g->n + 1) * 4 > g->nix * 3 && ix_rebuild(g, g->nix ? g->nix * 2 : 16))
         return NULL;
-    struct gm *m = cn_calloc(1, sizeof(*m));
-    if (!m || set_blob(m, name, tags, tags_len)) {
-        cn_free(m);
+    struct gm r = {.inc = inc, .state = GOSSIP_ALIVE};
+    r.id = gossip__ident_get(g->ids, name, host, port, tags, tags_len);
+    if (r.id == GIDENT_NONE)
         return NULL;
-    }
-    snprintf(m->host, sizeof(m->host), "%s", host);
-    m->port = port;
-    m->inc = inc;
-    m->state = GOSSIP_ALIVE;
-    m->changed = g->now;
-    m->hash = hash_name(name);
     /* A new member goes to a random place in the probe order (memberlist). */
     size_t at = g->n ? (size_t)rnd_below(g, g->n + 1) : 0;
-    g->mem[g->n] = m;
-    m->idx = (uint32_t)g->n;
     if (at != g->n) {
-        struct gm *o = g->mem[at];
-        g->mem[at] = m;
-        m->idx = (uint32_t)at;
-        g->mem[g->n] = o;
-        o->idx = (uint32_t)g->n;
+        size_t pos = ix_pos(g, at);
+        place(g, g->n, &g->mem[at]);
+        g->ix[pos] = (uint32_t)(g->n + 1);
     }
+    place(g, at, &r);
     g->n++;
-    size_t k = m->hash & (g->nbuckets - 1);
-    m->hnext = g->buckets[k];
-    g->buckets[k] = m;
+    ix_insert(g, at);
     count_state(g, GOSSIP_ALIVE, 1);
-    return m;
+    return &g->mem[at];
 }
 
 static void susp_free(struct gossip *g, struct gm *m)
 {
-    struct gsusp *s = m->susp;
+    struct gmx *x = gossip__x(g, m);
+    struct gsusp *s = x ? x->susp : NULL;
     if (!s)
         return;
     if (s->prev)
@@ -218,33 +325,35 @@ static void susp_free(struct gossip *g, struct gm *m)
         g->susps = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    m->susp = NULL;
+    x->susp = NULL;
     cn_free(s);
+    gossip__x_gc(g, m->x);
 }
 
 static void remove_member(struct gossip *g, struct gm *m)
 {
     CN_ASSERT(!m->self);
+    size_t i = (size_t)(m - g->mem);
     susp_free(g, m);
     gossip__bc_drop(g, m);
-    size_t k = m->hash & (g->nbuckets - 1);
-    for (struct gm **pp = &g->buckets[k]; *pp; pp = &(*pp)->hnext)
-        if (*pp == m) {
-            *pp = m->hnext;
-            break;
-        }
-    size_t i = m->idx;
-    g->mem[i] = g->mem[g->n - 1];
-    g->mem[i]->idx = (uint32_t)i;
+    if (g->cc)
+        coord_client_forget(g->cc, NAME(g, m));
+    if (m->x) {
+        cn_free(g->xs[m->x - 1].coord);
+        x_free(g, m->x);
+    }
+    ix_remove(g, i);
+    count_state(g, m->state, -1);
+    gossip__ident_put(g->ids, m->id);
+    size_t last = g->n - 1;
+    if (i != last) {
+        size_t pos = ix_pos(g, last);
+        place(g, i, &g->mem[last]);
+        g->ix[pos] = (uint32_t)(i + 1);
+    }
     g->n--;
     if (g->probe_at > g->n)
         g->probe_at = g->n;
-    count_state(g, m->state, -1);
-    if (g->cc)
-        coord_client_forget(g->cc, m->name);
-    cn_free(m->coord);
-    cn_free(m->name);
-    cn_free(m);
 }
 
 static void set_state(struct gossip *g, struct gm *m, uint8_t st)
@@ -254,20 +363,32 @@ static void set_state(struct gossip *g, struct gm *m, uint8_t st)
     count_state(g, m->state, -1);
     count_state(g, st, 1);
     m->state = st;
-    m->changed = g->now;
+    if (st == GOSSIP_FAILED || st == GOSSIP_LEFT) {
+        /* Without memory for the time, it stays "just changed": kept (not
+         * reaped) and gossiped to as a member that just failed. */
+        struct gmx *x = gossip__x_get(g, m);
+        if (x)
+            x->changed = g->now;
+        uint64_t due = g->now + (st == GOSSIP_FAILED ? g->cfg.reap_failed_ms : g->cfg.reap_left_ms);
+        if (due < g->reap_due)
+            g->reap_due = due;
+    }
     if (st != GOSSIP_SUSPECT)
         susp_free(g, m);
+    if (m->x)
+        gossip__x_gc(g, m->x);
 }
 
-static void view(const struct gm *m, bool leaving, struct gossip_member *v)
+static void view(const struct gossip *g, const struct gm *m, bool leaving, struct gossip_member *v)
 {
-    v->name = m->name;
-    v->host = m->host;
-    v->port = m->port;
+    const struct gident *id = gossip__id(g, m);
+    v->name = id->name;
+    v->host = id->host;
+    v->port = id->port;
     v->status = (enum gossip_status)m->state;
     v->incarnation = m->inc;
-    v->tags = m->tags_len ? m->tags : NULL;
-    v->tags_len = m->tags_len;
+    v->tags = id->tags_len ? id->tags : NULL;
+    v->tags_len = id->tags_len;
     v->leaving = m->self && leaving;
 }
 
@@ -283,20 +404,20 @@ static void event(struct gossip *g, enum gossip_event_type t, const struct gm *m
         g->events = v;
         g->events_cap = nc;
     }
-    size_t nl = strlen(m->name), hl = strlen(m->host);
-    char *p = cn_malloc(nl + 1 + hl + 1 + m->tags_len + 1);
+    size_t nl = strlen(NAME(g, m)), hl = strlen(HOST(g, m));
+    char *p = cn_malloc(nl + 1 + hl + 1 + gossip__id(g, m)->tags_len + 1);
     if (!p)
         return;
     struct gossip_event *e = &g->events[g->nevents++];
     e->type = t;
-    view(m, g->leaving, &e->m);
-    memcpy(p, m->name, nl + 1);
-    memcpy(p + nl + 1, m->host, hl + 1);
-    if (m->tags_len)
-        memcpy(p + nl + hl + 2, m->tags, m->tags_len);
+    view(g, m, g->leaving, &e->m);
+    memcpy(p, NAME(g, m), nl + 1);
+    memcpy(p + nl + 1, HOST(g, m), hl + 1);
+    if (gossip__id(g, m)->tags_len)
+        memcpy(p + nl + hl + 2, gossip__id(g, m)->tags, gossip__id(g, m)->tags_len);
     e->m.name = p;
     e->m.host = p + nl + 1;
-    e->m.tags = m->tags_len ? (const uint8_t *)p + nl + hl + 2 : NULL;
+    e->m.tags = gossip__id(g, m)->tags_len ? (const uint8_t *)p + nl + hl + 2 : NULL;
 }
 
 static struct gossip_out *new_out(struct gossip *g, const char *host, uint16_t port)
@@ -320,9 +441,9 @@ static int hdr(struct gossip *g, struct cn_buf *b, size_t *count_off)
 {
     struct gossip_hdr h;
     snprintf(h.cluster, sizeof(h.cluster), "%s", g->cluster);
-    snprintf(h.name, sizeof(h.name), "%s", g->self->name);
-    snprintf(h.host, sizeof(h.host), "%s", g->self->host);
-    h.port = g->self->port;
+    snprintf(h.name, sizeof(h.name), "%s", NAME(g, SELF(g)));
+    snprintf(h.host, sizeof(h.host), "%s", HOST(g, SELF(g)));
+    h.port = PORT(g, SELF(g));
     return gossip_enc_hdr(b, &h, count_off);
 }
 
@@ -371,17 +492,14 @@ static int encode_pp(struct gossip *g, struct cn_buf *b, bool join)
     CN_TRY(hdr(g, b, &count_off));
     b->p[count_off] = 1;
     CN_TRY(gossip_enc_pp_begin(b, join, (uint32_t)g->n, &mark));
+    size_t len0 = b->len;
     for (size_t i = 0; i < g->n; i++) {
-        struct gm *m = g->mem[i];
-        struct gossip_pp_state s;
-        snprintf(s.node, sizeof(s.node), "%s", m->name);
-        snprintf(s.host, sizeof(s.host), "%s", m->host);
-        s.port = m->port;
-        s.inc = m->inc;
-        s.status = m->state;
-        s.tags = m->tags;
-        s.tags_len = m->tags_len;
-        CN_TRY(gossip_enc_pp_state(b, &s));
+        const struct gm *m = &g->mem[i];
+        const struct gident *id = gossip__id(g, m);
+        if (i == 1) /* the rest at about the first entry's size, in one allocation */
+            CN_TRY(cn_buf_reserve(b, (b->len - len0 + 8) * (g->n - 1)));
+        CN_TRY(gossip_enc_pp_entry(b, id->name, id->host, id->port, m->inc, m->state, id->tags,
+                                   id->tags_len));
     }
     gossip_enc_pp_end(b, mark);
     return 0;
@@ -416,11 +534,11 @@ static void bc_alive(struct gossip *g, struct gm *m)
     memset(&a, 0, sizeof(a));
     a.type = GMSG_ALIVE;
     a.inc = m->inc;
-    snprintf(a.node, sizeof(a.node), "%s", m->name);
-    snprintf(a.host, sizeof(a.host), "%s", m->host);
-    a.port = m->port;
-    a.tags = m->tags;
-    a.tags_len = m->tags_len;
+    snprintf(a.node, sizeof(a.node), "%s", NAME(g, m));
+    snprintf(a.host, sizeof(a.host), "%s", HOST(g, m));
+    a.port = PORT(g, m);
+    a.tags = gossip__id(g, m)->tags;
+    a.tags_len = gossip__id(g, m)->tags_len;
     gossip__bc_queue(g, m, &a);
 }
 
@@ -430,7 +548,7 @@ static void bc_sd(struct gossip *g, struct gm *m, uint8_t type, uint32_t inc, co
     memset(&a, 0, sizeof(a));
     a.type = type;
     a.inc = inc;
-    snprintf(a.node, sizeof(a.node), "%s", m->name);
+    snprintf(a.node, sizeof(a.node), "%s", NAME(g, m));
     snprintf(a.from, sizeof(a.from), "%s", from);
     gossip__bc_queue(g, m, &a);
 }
@@ -439,7 +557,7 @@ static void bc_sd(struct gossip *g, struct gm *m, uint8_t type, uint32_t inc, co
  * one. Having to do so is a sign of our own slowness (LHA). */
 static void refute(struct gossip *g, uint32_t inc)
 {
-    struct gm *s = g->self;
+    struct gm *s = SELF(g);
     s->inc = (inc > s->inc ? inc : s->inc) + 1;
     g->st.refutes++;
     awareness_delta(g, 1);
@@ -459,21 +577,16 @@ static void on_alive(struct gossip *g, const char *name, const char *host, uint1
         return;
     }
     if (m->self) {
-        bool differs = strcmp(host, m->host) || port != m->port || tags_len != m->tags_len ||
-                       (tags_len && memcmp(tags, m->tags, tags_len));
+        bool differs = ident_differs(gossip__id(g, m), host, port, tags, tags_len);
         if (!g->leaving && (inc > m->inc || (inc == m->inc && differs)))
             refute(g, inc);
         return;
     }
     if (inc <= m->inc)
         return;
-    bool changed = strcmp(host, m->host) || port != m->port || tags_len != m->tags_len ||
-                   (tags_len && memcmp(tags, m->tags, tags_len));
-    if (changed && (tags_len != m->tags_len || (tags_len && memcmp(tags, m->tags, tags_len))) &&
-        set_blob(m, name, tags, tags_len))
+    bool changed = ident_differs(gossip__id(g, m), host, port, tags, tags_len);
+    if (changed && set_ident(g, m, host, port, tags, tags_len))
         return;
-    snprintf(m->host, sizeof(m->host), "%s", host);
-    m->port = port;
     m->inc = inc;
     uint8_t old = m->state;
     set_state(g, m, GOSSIP_ALIVE);
@@ -526,8 +639,9 @@ static void on_suspect(struct gossip *g, const char *name, uint32_t inc, const c
     struct gm *m = find(g, name);
     if (!m || inc < m->inc)
         return;
-    if (m->state == GOSSIP_SUSPECT && m->susp) {
-        if (susp_confirm(m->susp, from))
+    struct gmx *x = gossip__x(g, m);
+    if (m->state == GOSSIP_SUSPECT && x && x->susp) {
+        if (susp_confirm(x->susp, from))
             bc_sd(g, m, GMSG_SUSPECT, inc, from);
         return;
     }
@@ -548,7 +662,12 @@ static void on_suspect(struct gossip *g, const char *name, uint32_t inc, const c
     uint32_t k = g->cfg.lifeguard && g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
     if (n < 2 || n - 2 < k)
         k = 0;
-    s->m = m;
+    x = gossip__x_get(g, m);
+    if (!x) {
+        cn_free(s);
+        return; /* out of memory: suspected without a timer; push/pull or a probe settles it */
+    }
+    s->x = m->x;
     s->k = k;
     s->start = g->now;
     s->min = suspicion_min(g, n);
@@ -560,7 +679,7 @@ static void on_suspect(struct gossip *g, const char *name, uint32_t inc, const c
     if (s->next)
         s->next->prev = s;
     g->susps = s;
-    m->susp = s;
+    x->susp = s;
     g->st.suspects_started++;
     event(g, GOSSIP_EV_SUSPECT, m);
 }
@@ -611,12 +730,17 @@ static void shuffle(struct gossip *g)
 {
     for (size_t i = g->n; i > 1; i--) {
         size_t j = (size_t)rnd_below(g, i);
-        struct gm *t = g->mem[i - 1];
+        struct gm t = g->mem[i - 1];
         g->mem[i - 1] = g->mem[j];
         g->mem[j] = t;
     }
+    /* the records moved: their extras, self and the index follow (O(n),
+     * once per n probes) */
     for (size_t i = 0; i < g->n; i++)
-        g->mem[i]->idx = (uint32_t)i;
+        place(g, i, &g->mem[i]);
+    memset(g->ix, 0, g->nix * sizeof(*g->ix));
+    for (size_t i = 0; i < g->n; i++)
+        ix_insert(g, i);
 }
 
 static bool probeable(const struct gm *m)
@@ -635,7 +759,7 @@ static void start_probe(struct gossip *g)
             shuffle(g);
             g->probe_at = 0;
         }
-        struct gm *m = g->mem[g->probe_at++];
+        struct gm *m = &g->mem[g->probe_at++];
         if (probeable(m))
             t = m;
     }
@@ -648,24 +772,24 @@ static void start_probe(struct gossip *g)
         /* Buddy system: tell the suspect first. */
         msgs[n].type = GMSG_SUSPECT;
         msgs[n].inc = t->inc;
-        snprintf(msgs[n].node, sizeof(msgs[n].node), "%s", t->name);
-        snprintf(msgs[n].from, sizeof(msgs[n].from), "%s", g->self->name);
+        snprintf(msgs[n].node, sizeof(msgs[n].node), "%s", NAME(g, t));
+        snprintf(msgs[n].from, sizeof(msgs[n].from), "%s", NAME(g, SELF(g)));
         n++;
     }
     msgs[n].type = GMSG_PING;
     msgs[n].seq = ++g->seq;
-    snprintf(msgs[n].node, sizeof(msgs[n].node), "%s", t->name);
+    snprintf(msgs[n].node, sizeof(msgs[n].node), "%s", NAME(g, t));
     n++;
     g->probe.active = true;
     g->probe.indirect = false;
-    snprintf(g->probe.name, sizeof(g->probe.name), "%s", t->name);
+    snprintf(g->probe.name, sizeof(g->probe.name), "%s", NAME(g, t));
     g->probe.seq = g->seq;
     g->probe.ack_deadline = g->now + scale(g, g->cfg.probe_timeout_ms);
     g->probe.end = g->next_probe;
     g->probe.expected_nacks = g->probe.nacks = 0;
     g->probe.sent_us = now_us(g);
     g->st.probes++;
-    send_pkt(g, t->host, t->port, msgs, n, false);
+    send_pkt(g, HOST(g, t), PORT(g, t), msgs, n, false);
 }
 
 static void probe_acked(struct gossip *g)
@@ -682,7 +806,7 @@ static size_t pick_random(struct gossip *g, size_t k,
 {
     size_t got = 0;
     for (size_t i = 0; i < 3 * g->n && got < k; i++) {
-        struct gm *m = g->mem[rnd_below(g, g->n)];
+        struct gm *m = &g->mem[rnd_below(g, g->n)];
         if (m == not || !ok(g, m))
             continue;
         bool dup = false;
@@ -706,7 +830,7 @@ static bool ok_gossip(const struct gossip *g, const struct gm *m)
         return false;
     if (m->state == GOSSIP_ALIVE || m->state == GOSSIP_SUSPECT)
         return true;
-    return g->now - m->changed < g->cfg.gossip_to_the_dead_ms;
+    return g->now - changed_at(g, m) < g->cfg.gossip_to_the_dead_ms;
 }
 
 static bool ok_failed(const struct gossip *g, const struct gm *m)
@@ -733,12 +857,12 @@ static void probe_tick(struct gossip *g)
         memset(&r, 0, sizeof(r));
         r.type = GMSG_PINGREQ;
         r.seq = g->probe.seq;
-        snprintf(r.node, sizeof(r.node), "%s", t->name);
-        snprintf(r.host, sizeof(r.host), "%s", t->host);
-        r.port = t->port;
+        snprintf(r.node, sizeof(r.node), "%s", NAME(g, t));
+        snprintf(r.host, sizeof(r.host), "%s", HOST(g, t));
+        r.port = PORT(g, t);
         r.nack = g->cfg.lifeguard;
         for (size_t i = 0; i < k; i++)
-            send_one(g, via[i]->host, via[i]->port, &r);
+            send_one(g, HOST(g, via[i]), PORT(g, via[i]), &r);
         g->probe.expected_nacks = g->cfg.lifeguard ? (uint32_t)k : 0;
     }
     if (g->probe.indirect && g->now >= g->probe.end) {
@@ -750,7 +874,7 @@ static void probe_tick(struct gossip *g)
         } else {
             awareness_delta(g, 1);
         }
-        on_suspect(g, t->name, t->inc, g->self->name);
+        on_suspect(g, NAME(g, t), t->inc, NAME(g, SELF(g)));
     }
 }
 
@@ -780,9 +904,9 @@ static void susp_tick(struct gossip *g)
     while (s) {
         struct gsusp *nx = s->next;
         if (g->now >= s->deadline) {
-            struct gm *m = s->m;
+            struct gm *m = &g->mem[g->xs[s->x - 1].slot];
             uint32_t inc = m->inc;
-            on_dead(g, m->name, inc, g->self->name);
+            on_dead(g, NAME(g, m), inc, NAME(g, SELF(g)));
         }
         s = nx;
     }
@@ -797,7 +921,7 @@ static void gossip_round(struct gossip *g)
     size_t k = g->cfg.gossip_nodes < 16 ? g->cfg.gossip_nodes : 16;
     k = pick_random(g, k, ok_gossip, NULL, to);
     for (size_t i = 0; i < k && g->nbc; i++)
-        send_pkt(g, to[i]->host, to[i]->port, NULL, 0, true);
+        send_pkt(g, HOST(g, to[i]), PORT(g, to[i]), NULL, 0, true);
 }
 
 static uint64_t pp_interval(const struct gossip *g)
@@ -813,17 +937,27 @@ static uint64_t pp_interval(const struct gossip *g)
 static void reap_tick(struct gossip *g)
 {
     g->next_reap = g->now + 1000;
-    if (!g->nfailed && !g->nleft)
+    /* The scan is O(n): only when a member may be due (reap_due is the
+     * earliest any FAILED or LEFT member can be; it may be early, never
+     * late), and it recomputes reap_due. */
+    if ((!g->nfailed && !g->nleft) || g->now < g->reap_due)
         return;
+    g->reap_due = UINT64_MAX;
     for (size_t i = 0; i < g->n;) {
-        struct gm *m = g->mem[i];
-        uint64_t age = g->now - m->changed;
-        if ((m->state == GOSSIP_FAILED && age >= g->cfg.reap_failed_ms) ||
-            (m->state == GOSSIP_LEFT && age >= g->cfg.reap_left_ms)) {
+        struct gm *m = &g->mem[i];
+        if (m->state != GOSSIP_FAILED && m->state != GOSSIP_LEFT) {
+            i++;
+            continue;
+        }
+        uint64_t lim = m->state == GOSSIP_FAILED ? g->cfg.reap_failed_ms : g->cfg.reap_left_ms;
+        uint64_t at = changed_at(g, m);
+        if (g->now - at >= lim) {
             event(g, GOSSIP_EV_REAP, m);
             remove_member(g, m);
             continue; /* mem[i] is another member now */
         }
+        if (at + lim < g->reap_due)
+            g->reap_due = at + lim;
         i++;
     }
 }
@@ -875,13 +1009,21 @@ void gossip_tick(struct gossip *g, uint64_t now)
         g->next_pp = g->now + pp_interval(g);
         struct gm *m;
         if (!g->leaving && pick_random(g, 1, ok_alive, NULL, &m))
-            send_pp(g, m->host, m->port, false, 0);
+            send_pp(g, HOST(g, m), PORT(g, m), false, 0);
     }
     if (g->now >= g->next_reconnect) {
         g->next_reconnect = g->now + g->cfg.reconnect_interval_ms;
+        /* Serf's reconnect: with probability failed / alive (self
+         * included), so that the pool as a whole tries each failed member
+         * about once per interval; every member trying every interval
+         * would be n push/pulls of the whole list per interval (at 10,000
+         * members, 10,000 x 450 KB every 30 s). No draw when the
+         * probability is 1 (as many failed as alive: a partition). */
         struct gm *m;
-        if (!g->leaving && g->nfailed && pick_random(g, 1, ok_failed, NULL, &m))
-            send_pp(g, m->host, m->port, false, 0);
+        if (!g->leaving && g->nfailed &&
+            (g->nfailed >= g->nalive || rnd_below(g, g->nalive) < g->nfailed) &&
+            pick_random(g, 1, ok_failed, NULL, &m))
+            send_pp(g, HOST(g, m), PORT(g, m), false, 0);
     }
     if (g->now >= g->next_reap)
         reap_tick(g);
@@ -942,10 +1084,12 @@ static void on_pingreq(struct gossip *g, const struct gossip_hdr *h, const struc
 }
 
 /* Does m read an ACK's coordinate trailer? */
-static bool reads_coord(const struct gm *m)
+static bool reads_coord(const struct gossip *g, const struct gm *m)
 {
     char v[8];
-    return m && gossip_tags_get(m->tags, m->tags_len, GOSSIP_TAG_COORD, v, sizeof(v)) == 0 &&
+    return m &&
+           gossip_tags_get(gossip__id(g, m)->tags, gossip__id(g, m)->tags_len, GOSSIP_TAG_COORD, v,
+                           sizeof(v)) == 0 &&
            !strcmp(v, "1");
 }
 
@@ -960,14 +1104,18 @@ static void ping_complete(struct gossip *g, const struct coord *other)
     if (!t || !g->cc)
         return;
     int64_t rtt_ns = now >= g->probe.sent_us ? (int64_t)(now - g->probe.sent_us) * 1000 : -1;
-    int rc = coord_client_update(g->cc, t->name, other, rtt_ns);
+    int rc = coord_client_update(g->cc, NAME(g, t), other, rtt_ns);
     if (rc) {
         g->st.coord_rejected++;
         return;
     }
-    if (!t->coord && !(t->coord = cn_malloc(sizeof(*t->coord))))
+    struct gmx *x = gossip__x_get(g, t);
+    if (!x || (!x->coord && !(x->coord = cn_malloc(sizeof(*x->coord))))) {
+        if (x)
+            gossip__x_gc(g, t->x);
         return;
-    *t->coord = *other;
+    }
+    *x->coord = *other;
     g->st.coord_updates++;
     g->st.coord_resets = coord_client_resets(g->cc);
 }
@@ -1012,13 +1160,13 @@ static void answer_ping(struct gossip *g, const struct gossip_hdr *h, uint32_t s
         (s->state == GOSSIP_SUSPECT || s->state == GOSSIP_FAILED)) {
         a[n].type = s->state == GOSSIP_SUSPECT ? GMSG_SUSPECT : GMSG_DEAD;
         a[n].inc = s->inc;
-        snprintf(a[n].node, sizeof(a[n].node), "%s", s->name);
-        snprintf(a[n].from, sizeof(a[n].from), "%s", g->self->name);
+        snprintf(a[n].node, sizeof(a[n].node), "%s", NAME(g, s));
+        snprintf(a[n].from, sizeof(a[n].from), "%s", NAME(g, SELF(g)));
         n++;
     }
     a[n].type = GMSG_ACK;
     a[n].seq = seq;
-    if (g->cc && reads_coord(s)) { /* Serf's AckPayload: our coordinate */
+    if (g->cc && reads_coord(g, s)) { /* Serf's AckPayload: our coordinate */
         a[n].has_coord = true;
         a[n].coord = *coord_client_get(g->cc);
     }
@@ -1055,7 +1203,7 @@ int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
     while (gossip_pkt_next(&pkt, &off, &m)) {
         switch (m.type) {
         case GMSG_PING:
-            if (!strcmp(m.node, g->self->name))
+            if (!strcmp(m.node, NAME(g, SELF(g))))
                 answer_ping(g, &pkt.hdr, m.seq);
             break;
         case GMSG_PINGREQ:
@@ -1152,22 +1300,30 @@ struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
     snprintf(g->cluster, sizeof(g->cluster), "%s", cfg->cluster);
     g->rng = cfg->rng_seed ? cfg->rng_seed : 0x9E3779B97F4A7C15ull;
     g->now = now;
-    if (rehash(g, 16)) {
-        cn_free(g);
-        return NULL;
+    g->reap_due = UINT64_MAX;
+    g->ids = cfg->idents;
+    g->cfg.idents = NULL;
+    if (!g->ids) {
+        g->own_ids = true;
+        if (!(g->ids = gossip_idents_new())) {
+            cn_free(g);
+            return NULL;
+        }
     }
     struct cn_buf tags = CN_BUF_INIT;
     if (self_tags(cfg->disable_coordinates, cfg->tags, cfg->tags_len, &tags)) {
         gossip_free(g);
         return NULL;
     }
-    g->self = add_member(g, cfg->name, cfg->host, cfg->port, (const uint8_t *)tags.p, tags.len, 1);
+    struct gm *self =
+        add_member(g, cfg->name, cfg->host, cfg->port, (const uint8_t *)tags.p, tags.len, 1);
     cn_buf_free(&tags);
-    if (!g->self) {
+    if (!self) {
         gossip_free(g);
         return NULL;
     }
-    g->self->self = true;
+    self->self = true;
+    g->self_slot = (size_t)(self - g->mem);
     /* query ids of a restarted member differ from its last run's (the seed
      * is, in the shell); not drawn from the PRNG, whose sequence the
      * simulator's scenarios are tuned on */
@@ -1186,7 +1342,7 @@ struct gossip *gossip_new(const struct gossip_config *cfg, uint64_t now)
     g->next_pp = now + rnd_below(g, cfg->push_pull_interval_ms);
     g->next_reconnect = now + cfg->reconnect_interval_ms;
     g->next_reap = now + 1000;
-    event(g, GOSSIP_EV_JOIN, g->self);
+    event(g, GOSSIP_EV_JOIN, SELF(g));
     return g;
 }
 
@@ -1209,15 +1365,17 @@ void gossip_free(struct gossip *g)
     gossip__query_free_all(g);
     gossip__bc_free_all(g);
     while (g->susps)
-        susp_free(g, g->susps->m);
-    for (size_t i = 0; i < g->n; i++) {
-        cn_free(g->mem[i]->coord);
-        cn_free(g->mem[i]->name);
-        cn_free(g->mem[i]);
-    }
+        susp_free(g, &g->mem[g->xs[g->susps->x - 1].slot]);
+    for (uint32_t i = 0; i < g->nxs; i++)
+        cn_free(g->xs[i].coord); /* NULL in free entries */
+    for (size_t i = 0; i < g->n; i++)
+        gossip__ident_put(g->ids, g->mem[i].id);
+    if (g->own_ids)
+        gossip_idents_free(g->ids);
     coord_client_free(g->cc);
     cn_free(g->mem);
-    cn_free(g->buckets);
+    cn_free(g->ix);
+    cn_free(g->xs);
     cn_free(g->outs);
     cn_free(g->events);
     cn_free(g);
@@ -1238,9 +1396,9 @@ void gossip_leave(struct gossip *g)
         return;
     g->leaving = true;
     g->probe.active = false;
-    struct gm *s = g->self;
+    struct gm *s = SELF(g);
     set_state(g, s, GOSSIP_LEFT);
-    bc_sd(g, s, GMSG_DEAD, s->inc, s->name);
+    bc_sd(g, s, GMSG_DEAD, s->inc, NAME(g, s));
     event(g, GOSSIP_EV_LEFT, s);
 }
 
@@ -1252,7 +1410,8 @@ bool gossip_leave_sent(const struct gossip *g)
         return true;
     if (g->nalive == 0)
         return true; /* nobody alive to tell */
-    const struct gbc *b = g->self->bc;
+    const struct gmx *x = gossip__x(g, SELF(g));
+    const struct gbc *b = x ? x->bc : NULL;
     return !b || b->transmits >= 3;
 }
 
@@ -1265,7 +1424,7 @@ int gossip_force_leave(struct gossip *g, const char *name, bool prune)
         return CN_EINVAL;
     if (m->state != GOSSIP_LEFT) {
         set_state(g, m, GOSSIP_LEFT);
-        bc_sd(g, m, GMSG_DEAD, m->inc, m->name);
+        bc_sd(g, m, GMSG_DEAD, m->inc, NAME(g, m));
         event(g, GOSSIP_EV_LEFT, m);
     }
     if (prune) {
@@ -1274,13 +1433,13 @@ int gossip_force_leave(struct gossip *g, const char *name, bool prune)
         memset(&d, 0, sizeof(d));
         d.type = GMSG_DEAD;
         d.inc = m->inc;
-        snprintf(d.node, sizeof(d.node), "%s", m->name);
-        snprintf(d.from, sizeof(d.from), "%s", m->name);
+        snprintf(d.node, sizeof(d.node), "%s", NAME(g, m));
+        snprintf(d.from, sizeof(d.from), "%s", NAME(g, m));
         struct gm *to[16];
         size_t k =
             pick_random(g, g->cfg.gossip_nodes < 16 ? g->cfg.gossip_nodes : 16, ok_alive, NULL, to);
         for (size_t i = 0; i < k; i++)
-            send_one(g, to[i]->host, to[i]->port, &d);
+            send_one(g, HOST(g, to[i]), PORT(g, to[i]), &d);
         event(g, GOSSIP_EV_REAP, m);
         remove_member(g, m);
     }
@@ -1291,17 +1450,39 @@ int gossip_set_tags(struct gossip *g, const uint8_t *tags, size_t len)
 {
     if (len && gossip_tags_valid(tags, len))
         return CN_EINVAL;
-    struct gm *s = g->self;
+    struct gm *s = SELF(g);
     struct cn_buf t = CN_BUF_INIT;
     int rc = self_tags(!g->cc, tags, len, &t);
     if (!rc)
-        rc = set_blob(s, s->name, (const uint8_t *)t.p, t.len);
+        rc = set_ident(g, s, HOST(g, s), PORT(g, s), (const uint8_t *)t.p, t.len);
     cn_buf_free(&t);
     CN_TRY(rc);
     s->inc++;
     bc_alive(g, s);
     event(g, GOSSIP_EV_UPDATE, s);
     return 0;
+}
+
+int gossip_reserve(struct gossip *g, size_t members)
+{
+    if (members > UINT32_MAX / 2)
+        return CN_EINVAL;
+    if (members > g->cap) {
+        struct gm *v = cn_realloc(g->mem, members * sizeof(*v));
+        if (!v)
+            return CN_ENOMEM;
+        g->mem = v;
+        g->cap = members;
+    }
+    size_t nix = g->nix;
+    while (members * 4 > nix * 3)
+        nix *= 2;
+    return nix != g->nix ? ix_rebuild(g, nix) : 0;
+}
+
+void gossip_stagger_push_pull(struct gossip *g)
+{
+    g->next_pp = g->now + rnd_below(g, pp_interval(g));
 }
 
 int gossip_learn(struct gossip *g, const char *name, const char *host, uint16_t port,
@@ -1336,7 +1517,7 @@ int gossip_foreach(const struct gossip *g, gossip_member_cb cb, void *arg)
 {
     struct gossip_member v;
     for (size_t i = 0; i < g->n; i++) {
-        view(g->mem[i], g->leaving, &v);
+        view(g, &g->mem[i], g->leaving, &v);
         int rc = cb(arg, &v);
         if (rc)
             return rc;
@@ -1349,7 +1530,7 @@ int gossip_member_get(const struct gossip *g, const char *name, struct gossip_me
     const struct gm *m = find(g, name);
     if (!m)
         return CN_ENOTFOUND;
-    view(m, g->leaving, out);
+    view(g, m, g->leaving, out);
     return 0;
 }
 
@@ -1419,8 +1600,9 @@ int gossip_coord_get(const struct gossip *g, const char *name, struct coord *out
         return CN_ENOTFOUND;
     if (m->self)
         return gossip_coord_self(g, out);
-    if (!m->coord)
+    const struct gmx *x = gossip__x(g, m);
+    if (!x || !x->coord)
         return CN_ENOTFOUND;
-    *out = *m->coord;
+    *out = *x->coord;
     return 0;
 }

@@ -56,9 +56,11 @@
  * Statuses (gossip_status): ALIVE, SUSPECT, FAILED (memberlist's dead), LEFT
  * (a graceful leave, or force-leave). FAILED and LEFT members are kept (and
  * gossiped to for gossip_to_the_dead_ms) and reaped after reap_failed_ms
- * (Consul's reconnect_timeout, 72h) / reap_left_ms (tombstone, 24h); a FAILED
- * member gets a push/pull attempt every reconnect_interval_ms (Serf's
- * reconnect), so a member that was only unreachable comes back.
+ * (Consul's reconnect_timeout, 72h) / reap_left_ms (tombstone, 24h); every
+ * reconnect_interval_ms a member makes a push/pull attempt to a random FAILED
+ * member with probability failed / alive (Serf's reconnect: the pool tries
+ * each about once per interval), so a member that was only unreachable
+ * comes back.
  *
  * Ownership: everything reachable from a gossip_update is owned by the core
  * until gossip_done. Every input is copied. */
@@ -126,11 +128,24 @@ struct gossip_config {
      * (coord/coord.h). Off: ACKs carry none, nothing is computed (Serf's
      * DisableCoordinates). */
     bool disable_coordinates;
+    /* The identity table (gossip/ident.h) to share with other cores on the
+     * same thread, or NULL for a private one. A member table stores each
+     * member's name, address and tags once per table of identities, not
+     * once per core that knows it: the simulator shares one table among
+     * its N cores so that N x N member entries are 16 bytes each. */
+    struct gossip_idents *idents;
 };
 /* The tag a member computing coordinates adds to its own (value "1", the
  * ACK trailer's version): ACKs carry a coordinate only to members that
  * have it, so a pool can mix members built before coordinates. */
 #define GOSSIP_TAG_COORD "coord_v"
+
+/* A table of member identities to share (gossip_config.idents); free it
+ * after every core that uses it. */
+struct gossip_idents;
+struct gossip_idents *gossip_idents_new(void);
+void gossip_idents_free(struct gossip_idents *t);
+size_t gossip_idents_count(const struct gossip_idents *t); /* identities held */
 
 /* The defaults above, strings NULL. */
 void gossip_config_default(struct gossip_config *c);
@@ -271,6 +286,16 @@ const struct gossip_keyring *gossip_get_keyring(const struct gossip *g);
  * pools this way instead of n joins). */
 int gossip_learn(struct gossip *g, const char *name, const char *host, uint16_t port,
                  const uint8_t *tags, size_t tags_len, uint32_t incarnation);
+
+/* Make room for this many members (self included) at once: no regrowth
+ * while a big pool is learned. CN_ENOMEM, CN_EINVAL (absurd count). */
+int gossip_reserve(struct gossip *g, size_t members);
+
+/* Draw the next push/pull anywhere in the interval for the pool's current
+ * size (pushPullScale), as the phases of a pool that has been running are
+ * spread: a pool built at once with gossip_learn would otherwise have every
+ * member's first push/pull in the same (unscaled) 30 s. */
+void gossip_stagger_push_pull(struct gossip *g);
 
 bool gossip_ready(struct gossip *g, struct gossip_update *u);
 void gossip_done(struct gossip *g, struct gossip_update *u);

@@ -5,6 +5,7 @@
 
 #include "gossip/codec.h"
 #include "gossip/gossip.h"
+#include "gossip/ident.h"
 
 #define GOSSIP_BC_LEVELS 64 /* transmit counts tracked (the limit is clamped below) */
 #define GOSSIP_RELAYS 32    /* ping-reqs relayed at once */
@@ -17,7 +18,7 @@ struct gm;
  * about the same member replaces it (memberlist's invalidation by name). */
 struct gbc {
     struct gbc *prev, *next;
-    struct gm *about;
+    uint32_t x;       /* the member's extras (struct gmx, 1-based), 0: about no member */
     uint64_t expires; /* a query's: dropped once g->now reaches it (0: never) */
     uint32_t transmits;
     uint16_t len;
@@ -26,25 +27,32 @@ struct gbc {
 
 struct gsusp {
     struct gsusp *prev, *next;
-    struct gm *m;
+    uint32_t x; /* the suspect's extras (1-based) */
     uint64_t start, min, max, deadline;
     uint32_t k, n;
     uint64_t who[8]; /* hashes of the confirmers (and the first suspector, who[0]) */
     uint32_t nwho;
 };
 
+/* A member as one core knows it: 16 bytes, in the array g->mem (a core of
+ * a 10,000-member pool holds 10,000 of them). Its name, address and tags
+ * are an interned identity (ident.h); what few members have at a time (a
+ * suspicion, a queued update, a coordinate, the time it failed or left) is
+ * in an extras entry, g->xs[x - 1]. A struct gm * is valid until the
+ * member array changes (a member added or removed, the probe order
+ * shuffled): nothing keeps one across those; lasting references are extras
+ * indexes, which follow the member (gmx.slot). */
 struct gm {
-    char host[GOSSIP_HOST_MAX + 1];
-    char *name; /* one allocation: name, NUL, tags */
-    uint8_t *tags;
-    uint16_t tags_len, port;
+    uint32_t id;   /* identity (gossip__ident) */
+    uint32_t inc;  /* incarnation */
+    uint32_t x;    /* extras, 1-based; 0: none */
     uint8_t state; /* enum gossip_status */
     bool self;
-    uint32_t inc;
-    uint32_t idx; /* position in g->mem */
-    uint64_t hash;
-    uint64_t changed; /* when state last changed (ms) */
-    struct gm *hnext;
+};
+
+struct gmx {
+    uint32_t slot;    /* the member's index in g->mem; next free entry when unused */
+    uint64_t changed; /* when it became FAILED or LEFT (ms) */
     struct gsusp *susp;
     struct gbc *bc;
     struct coord *coord; /* its coordinate from its last ACK (Serf's coordCache), or NULL */
@@ -73,15 +81,20 @@ struct gossip {
     struct gossip_config cfg;
     char cluster[GOSSIP_CLUSTER_MAX + 1];
     uint64_t rng;
-    struct gm *self;
-    struct gm **mem;
+    struct gossip_idents *ids; /* identities (shared, or ours: own_ids) */
+    bool own_ids;
+    size_t self_slot; /* our own record in mem */
+    struct gm *mem;   /* the members, in probe order */
     size_t n, cap;
-    struct gm **buckets;
-    size_t nbuckets;
-    size_t nalive;   /* ALIVE + SUSPECT, self included */
-    size_t nfailed;  /* FAILED */
-    size_t nleft;    /* LEFT */
-    size_t probe_at; /* round-robin position in mem */
+    uint32_t *ix; /* open-addressing index by name hash: slot + 1, 0 empty */
+    size_t nix;
+    struct gmx *xs; /* extras entries */
+    uint32_t nxs, capxs, xfree;
+    uint64_t reap_due; /* the earliest a FAILED or LEFT member can be reaped */
+    size_t nalive;     /* ALIVE + SUSPECT, self included */
+    size_t nfailed;    /* FAILED */
+    size_t nleft;      /* LEFT */
+    size_t probe_at;   /* round-robin position in mem */
     struct gsusp *susps;
 
     struct {
@@ -127,7 +140,23 @@ struct gossip {
     size_t nqdone, qdone_cap;
 };
 
-/* gossip.c, for query.c */
+/* gossip.c, for query.c and bcast.c */
+static inline const struct gident *gossip__id(const struct gossip *g, const struct gm *m)
+{
+    return gossip__ident(g->ids, m->id);
+}
+static inline struct gm *gossip__self(const struct gossip *g)
+{
+    return &g->mem[g->self_slot];
+}
+static inline struct gmx *gossip__x(const struct gossip *g, const struct gm *m)
+{
+    return m->x ? &g->xs[m->x - 1] : NULL;
+}
+/* The member's extras entry (made when it has none), or NULL on out of memory. */
+struct gmx *gossip__x_get(struct gossip *g, struct gm *m);
+/* Free extras entry x (1-based) when it holds nothing any more. */
+void gossip__x_gc(struct gossip *g, uint32_t x);
 /* A datagram without piggybacked updates (answers to a query's origin: the
  * query's own transmits are not spent on the member that sent it). */
 void gossip__send_plain(struct gossip *g, const char *host, uint16_t port,

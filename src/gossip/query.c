@@ -92,7 +92,7 @@ static void apply(struct gossip *g, uint8_t op, const uint8_t *key, size_t key_l
                   struct gossip_qresp *r)
 {
     memset(r, 0, sizeof(*r));
-    snprintf(r->name, sizeof(r->name), "%s", g->self->name);
+    snprintf(r->name, sizeof(r->name), "%s", gossip__id(g, gossip__self(g))->name);
     if (g->kr.n == 0) {
         snprintf(r->msg, sizeof(r->msg), "%s",
                  op == GOSSIP_QOP_LIST ? "Keyring is empty (encryption not enabled)"
@@ -169,7 +169,7 @@ void gossip__on_query(struct gossip *g, const struct gossip_msg *m)
     remember(g, k);
     struct gossip_qresp r;
     apply(g, m->op, m->key, m->key_len, &r);
-    if (!strcmp(m->node, g->self->name)) {
+    if (!strcmp(m->node, gossip__id(g, gossip__self(g))->name)) {
         struct gquery *q = ours(g, m->seq);
         if (q)
             collect(g, q, &r);
@@ -190,7 +190,7 @@ void gossip__on_query(struct gossip *g, const struct gossip_msg *m)
         snprintf(a.host, sizeof(a.host), "%s", m->host);
         a.port = m->port;
         for (size_t i = 0; i < n; i++)
-            gossip__send_plain(g, via[i]->host, via[i]->port, &a);
+            gossip__send_plain(g, gossip__id(g, via[i])->host, gossip__id(g, via[i])->port, &a);
     }
     cn_buf_free(&keys);
 }
@@ -242,9 +242,9 @@ int gossip_query(struct gossip *g, uint8_t op, const uint8_t *key, size_t key_le
     memset(&m, 0, sizeof(m));
     m.type = GMSG_QUERY;
     m.seq = q->id;
-    snprintf(m.node, sizeof(m.node), "%s", g->self->name);
-    snprintf(m.host, sizeof(m.host), "%s", g->self->host);
-    m.port = g->self->port;
+    snprintf(m.node, sizeof(m.node), "%s", gossip__id(g, gossip__self(g))->name);
+    snprintf(m.host, sizeof(m.host), "%s", gossip__id(g, gossip__self(g))->host);
+    m.port = gossip__id(g, gossip__self(g))->port;
     m.relay = (uint8_t)relay;
     m.op = op;
     m.key_len = (uint8_t)key_len;

@@ -18,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <time.h>
 
 #include "base/mem.h"
 #include "gossip/codec.h"
@@ -60,6 +64,7 @@ struct track {              /* per subject member */
 
 struct world {
     struct node *nodes;
+    struct gossip_idents *ids; /* shared by every member's core: each name once */
     struct track *tr;
     uint32_t n, nlive;
     uint64_t now;
@@ -402,6 +407,10 @@ static void run_until(struct world *w, uint64_t until)
         w->now = until;
 }
 
+/* A scenario's push/pull interval (0: memberlist's default), read by
+ * world_init_kr. */
+static uint32_t sim_push_pull_ms;
+
 static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeguard, double loss,
                           bool full_view, const struct gossip_keyring *kr)
 {
@@ -416,7 +425,8 @@ static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeg
     w->lifeguard = lifeguard;
     w->nodes = calloc(n, sizeof(*w->nodes));
     w->tr = calloc(n, sizeof(*w->tr));
-    if (!w->nodes || !w->tr)
+    w->ids = gossip_idents_new();
+    if (!w->nodes || !w->tr || !w->ids)
         abort();
     for (uint32_t i = 0; i < n; i++) {
         char name[32], host[32];
@@ -431,7 +441,10 @@ static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeg
         c.rng_seed = wrnd(w);
         c.lifeguard = lifeguard;
         c.reap_failed_ms = 3600ull * 1000 * 1000; /* never, within a run */
+        if (sim_push_pull_ms)
+            c.push_pull_interval_ms = sim_push_pull_ms;
         c.keyring = kr;
+        c.idents = w->ids;
         w->nodes[i].g = gossip_new(&c, 0);
         if (!w->nodes[i].g)
             abort();
@@ -441,15 +454,27 @@ static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeg
         struct cn_buf tags = CN_BUF_INIT;
         if (gossip_tags_put(&tags, GOSSIP_TAG_COORD, "1"))
             abort();
-        for (uint32_t i = 0; i < n; i++)
+        char(*names)[16] = malloc((size_t)n * sizeof(*names));
+        char(*hosts)[16] = malloc((size_t)n * sizeof(*hosts));
+        if (!names || !hosts)
+            abort();
+        for (uint32_t j = 0; j < n; j++) {
+            snprintf(names[j], sizeof(names[j]), "node-%u", j);
+            host_of(j, hosts[j], sizeof(hosts[j]));
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (gossip_reserve(w->nodes[i].g, n))
+                abort();
             for (uint32_t j = 0; j < n; j++) {
                 if (i == j)
                     continue;
-                char name[32], host[32];
-                snprintf(name, sizeof(name), "node-%u", j);
-                host_of(j, host, sizeof(host));
-                gossip_learn(w->nodes[i].g, name, host, 8301, (const uint8_t *)tags.p, tags.len, 1);
+                if (gossip_learn(w->nodes[i].g, names[j], hosts[j], 8301, (const uint8_t *)tags.p,
+                                 tags.len, 1))
+                    abort();
             }
+        }
+        free(names);
+        free(hosts);
         cn_buf_free(&tags);
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -475,6 +500,7 @@ static void world_free(struct world *w)
     for (size_t k = 0; k < w->nheap; k++)
         free(w->heap[k].data);
     free(w->heap);
+    gossip_idents_free(w->ids); /* after every core that used it */
     free(w->nodes);
     free(w->tr);
     free(w->lat);
@@ -502,6 +528,14 @@ static enum gossip_status status_at(struct world *w, uint32_t obs, uint32_t subj
     if (gossip_member_get(w->nodes[obs].g, name, &m))
         return 0;
     return m.status;
+}
+
+/* Wall-clock seconds (the harness's own cost, printed beside the figures). */
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- scenarios --------------------------------------------------------------- */
@@ -904,6 +938,61 @@ static bool sc_coordinates_converge(char *why, size_t whycap)
     return true;
 }
 
+/* At scale: 1,000 members, each holding the whole member list (a million
+ * member entries, 16 bytes each plus the index), 1% loss. An update
+ * reaches every member within O(log n) gossip rounds, nobody is marked
+ * failed while it answers, and a crashed member is marked failed by all 998
+ * live members within the bound. Push/pull is put past the run: what is
+ * tested is probing and dissemination, and the first push/pull of 1,000
+ * members (a million merged entries) would cost most of the wall time
+ * (bench/gossip.sh runs it). A few seconds of wall time. */
+static bool sc_scale_1000(char *why, size_t whycap)
+{
+    struct world w;
+    double t_start = wall_s();
+    sim_push_pull_ms = 600000;
+    world_init(&w, 1000, 11, true, 0.01, true);
+    sim_push_pull_ms = 0;
+    double t_built = wall_s();
+    run_until(&w, 3000);
+    struct cn_buf tags = CN_BUF_INIT;
+    gossip_tags_put(&tags, "build", "2");
+    w.tag_subject = 7;
+    struct gossip_member me;
+    gossip_member_get(w.nodes[7].g, "node-7", &me);
+    w.tag_target_inc = me.incarnation + 1;
+    gossip_set_tags(w.nodes[7].g, (const uint8_t *)tags.p, tags.len);
+    cn_buf_free(&tags);
+    uint64_t t0 = w.now;
+    drain(&w, 7);
+    schedule_wake(&w, 7);
+    run_until(&w, t0 + 8000);
+    uint64_t tag_at = w.tag_all_at;
+    crash(&w, 500);
+    uint64_t t1 = w.now;
+    run_until(&w, t1 + 25000);
+    struct track t = w.tr[500];
+    uint64_t fp = w.fp_events;
+    size_t members = gossip_num_members(w.nodes[999].g);
+    world_free(&w);
+    printf("    1,000 members: built in %.1f s, 36 simulated s in %.1f s (wall); update at all in "
+           "%" PRIu64 " ms; crash: first suspicion %" PRIu64 " ms, all live marked failed %" PRIu64
+           " ms\n",
+           t_built - t_start, wall_s() - t_built, tag_at ? tag_at - t0 : 0,
+           t.first_suspect ? t.first_suspect - t1 : 0, t.all_failed ? t.all_failed - t1 : 0);
+    CHECK(members == 1000, "node-999 knows %zu members", members);
+    /* log2(1000) ~ 10: three times that many 200 ms rounds at most */
+    CHECK(tag_at && tag_at - t0 <= 30 * 200, "the update took %" PRIu64 " ms to reach everyone",
+          tag_at ? tag_at - t0 : 0);
+    CHECK(fp == 0, "%" PRIu64 " members wrongly marked failed", fp);
+    CHECK(t.first_suspect && t.first_suspect - t1 <= 5000, "no suspicion within 5 s");
+    /* suspicion min 4 * log10(1000) * 1 s = 12 s, shrinking from 72 s with
+     * confirmations (many at this size), plus the spread of DEAD */
+    CHECK(t.all_failed && t.all_failed - t1 <= 25000,
+          "not every live member marked the crashed one failed within 25 s");
+    return true;
+}
+
 struct scenario {
     const char *name;
     bool (*fn)(char *why, size_t whycap);
@@ -919,6 +1008,7 @@ static const struct scenario scenarios[] = {
     {"partition_heals", sc_partition_heals},
     {"key_rotation", sc_key_rotation},
     {"coordinates_converge", sc_coordinates_converge},
+    {"scale_1000", sc_scale_1000},
 };
 
 /* ---- bench --------------------------------------------------------------------- */
@@ -937,12 +1027,14 @@ static uint64_t pct(uint64_t *v, size_t n, double p)
     return v[i < n ? i : n - 1];
 }
 
-static int bench(uint32_t n, uint32_t seconds, double loss, double stall_frac, uint32_t ncrash,
-                 uint64_t seed, bool lifeguard, bool trace)
+/* One row of figures from a built world (which it consumes); build_s: what
+ * building it cost, t0: when this row started (wall clock). */
+static void bench_row(struct world *wp, uint32_t seconds, double loss, double stall_frac,
+                      uint32_t ncrash, uint64_t seed, bool lifeguard, double build_s, double t0)
 {
-    struct world w;
-    world_init(&w, n, seed, lifeguard, loss, true);
-    w.trace = trace;
+    struct world w = *wp;
+    uint32_t n = w.n;
+    w.loss = loss;
     uint64_t warm = 5000, end = warm + (uint64_t)seconds * 1000;
     run_until(&w, warm);
     uint64_t bytes0 = 0;
@@ -1009,9 +1101,85 @@ static int bench(uint32_t n, uint32_t seconds, double loss, double stall_frac, u
            w.fp_episodes, w.fp_events, hours, hours > 0 ? (double)w.fp_episodes / hours : 0.0);
     printf("  bytes sent per member per second: %.0f\n",
            (double)(bytes1 - bytes0) / ((double)n * seconds));
+    /* the same as a markdown table row (bench/gossip.sh collects them) */
+    char stall_s[16];
+    if (stall_frac > 0)
+        snprintf(stall_s, sizeof(stall_s), "%g%%", stall_frac * 100);
+    else
+        snprintf(stall_s, sizeof(stall_s), "none");
+    printf("  table: | %u | %g%% | %s | %s | %.1f / %.1f s | %.1f / %.1f s | %.3f (%" PRIu64
+           ") | %.0f |%s\n",
+           n, loss * 100, stall_s, lifeguard ? "on" : "off", (double)pct(first, nf, 0.5) / 1000,
+           (double)pct(first, nf, 0.99) / 1000, (double)pct(all, na, 0.5) / 1000,
+           (double)pct(all, na, 0.99) / 1000, hours > 0 ? (double)w.fp_episodes / hours : 0.0,
+           w.fp_episodes, (double)(bytes1 - bytes0) / ((double)n * seconds),
+           undetected ? " (some crashes not all-failed within the run)" : "");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  harness: %u x %u member entries built in %.1f s, %u+5 simulated s run in %.1f s "
+           "(wall), max RSS %.0f MiB\n",
+           n, n, build_s, seconds, wall_s() - t0, (double)ru.ru_maxrss / 1024.0);
     free(crash_at);
     world_free(&w);
-    return 0;
+}
+
+#define BENCH_ROWS 8
+
+/* Build the world once; run each (loss, stall) row on it. Several rows run
+ * one after the other in forked children, each on a copy-on-write image of
+ * the same built world (at 10,000 members building the 10^8 entries is
+ * half the cost of a row): a row's figures are those of a single-row run
+ * with the same seed. */
+static int bench(uint32_t n, uint32_t seconds, const double *loss, const double *stall,
+                 size_t nrows, bool parallel, uint32_t ncrash, uint64_t seed, bool lifeguard,
+                 bool trace)
+{
+    struct world w;
+    double t_start = wall_s();
+    world_init(&w, n, seed, lifeguard, loss[0], true);
+    /* a pool that has been running: push/pull phases spread over the scaled
+     * interval (not every member's first exchange in the same 30 s) */
+    for (uint32_t i = 0; i < n; i++) {
+        gossip_stagger_push_pull(w.nodes[i].g);
+        schedule_wake(&w, i);
+    }
+    double t_built = wall_s();
+    w.trace = trace;
+    if (nrows == 1) {
+        bench_row(&w, seconds, loss[0], stall[0], ncrash, seed, lifeguard, t_built - t_start,
+                  t_built);
+        return 0;
+    }
+    /* one after the other, or (--parallel) all at once: each child prints
+     * its row in one write when it ends */
+    int rc = 0;
+    size_t running = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("fork");
+            rc = 1;
+            break;
+        }
+        if (pid == 0) {
+            bench_row(&w, seconds, loss[r], stall[r], ncrash, seed, lifeguard, t_built - t_start,
+                      wall_s());
+            fflush(stdout);
+            _exit(0);
+        }
+        running++;
+        while (running && (!parallel || r + 1 == nrows)) {
+            int st = 0;
+            if (wait(&st) < 0)
+                break;
+            running--;
+            if (!WIFEXITED(st) || WEXITSTATUS(st))
+                rc = 1;
+        }
+    }
+    world_free(&w);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -1038,6 +1206,9 @@ int main(int argc, char **argv)
         double loss = 0, stallf = 0;
         uint64_t seed = 1;
         bool lg = true, trace = false;
+        double rloss[BENCH_ROWS], rstall[BENCH_ROWS];
+        size_t nrows = 0;
+        bool parallel = false;
         for (int i = 2; i < argc; i++) {
             const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
             if (!strcmp(a, "--nodes"))
@@ -1052,6 +1223,25 @@ int main(int argc, char **argv)
                 ncrash = (uint32_t)atoi(v), i++;
             else if (!strcmp(a, "--seed"))
                 seed = (uint64_t)atoll(v), i++;
+            else if (!strcmp(a, "--rows")) {
+                /* LOSS:STALL[,LOSS:STALL...]: one built world, a row each */
+                for (const char *p = v; *p && nrows < BENCH_ROWS;) {
+                    char *e1, *e2;
+                    rloss[nrows] = strtod(p, &e1);
+                    if (*e1 != ':') {
+                        fprintf(stderr, "bad --rows %s\n", v);
+                        return 64;
+                    }
+                    rstall[nrows++] = strtod(e1 + 1, &e2);
+                    p = *e2 == ',' ? e2 + 1 : e2;
+                    if (*e2 && *e2 != ',') {
+                        fprintf(stderr, "bad --rows %s\n", v);
+                        return 64;
+                    }
+                }
+                i++;
+            } else if (!strcmp(a, "--parallel"))
+                parallel = true;
             else if (!strcmp(a, "--no-lifeguard"))
                 lg = false;
             else if (!strcmp(a, "--trace"))
@@ -1065,10 +1255,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "bad --nodes/--crash\n");
             return 64;
         }
-        return bench(n, seconds, loss, stallf, ncrash, seed, lg, trace);
+        if (!nrows) {
+            rloss[0] = loss;
+            rstall[0] = stallf;
+            nrows = 1;
+        }
+        return bench(n, seconds, rloss, rstall, nrows, parallel, ncrash, seed, lg, trace);
     }
     fprintf(stderr, "usage: cairn-gossip-sim --scenario NAME|all\n"
                     "       cairn-gossip-sim --bench [--nodes N] [--seconds S] [--loss P] "
-                    "[--stall P] [--crash K] [--seed X] [--no-lifeguard]\n");
+                    "[--stall P] [--crash K] [--seed X] [--no-lifeguard]\n"
+                    "         [--rows LOSS:STALL,...] [--parallel]   (one built world, a row "
+                    "each; rows at once)\n");
     return 64;
 }

@@ -339,6 +339,115 @@ static void test_config_refused(void **state)
     assert_null(gossip_new(&c, 0));
 }
 
+/* Drain a core's update, counting its events by type. */
+static void drain_count(struct gossip *g, int *ev)
+{
+    struct gossip_update u;
+    while (gossip_ready(g, &u)) {
+        for (size_t k = 0; k < u.nevents; k++)
+            ev[u.events[k].type]++;
+        gossip_done(g, &u);
+    }
+}
+
+static struct gossip *table_core(const char *name, struct gossip_idents *ids)
+{
+    struct gossip_config c;
+    gossip_config_default(&c);
+    c.name = name;
+    c.host = "10.0.0.1";
+    c.port = 8301;
+    c.cluster = "dc1";
+    c.rng_seed = 42;
+    c.reap_left_ms = 5000;
+    c.idents = ids;
+    return gossip_new(&c, 0);
+}
+
+/* The member table at a size where the index wraps and collides: two cores
+ * sharing one identity table learn 3,000 members, one prunes every third;
+ * every member is still found with its own address, the pruned ones are
+ * not, identities are shared (one per member) and freed with their last
+ * holder; a changed tag is a new identity; a LEFT member is reaped when due. */
+static void test_member_table(void **state)
+{
+    (void)state;
+    struct gossip_idents *ids = gossip_idents_new();
+    assert_non_null(ids);
+    struct gossip *a = table_core("a", ids), *b = table_core("b", ids);
+    assert_non_null(a);
+    assert_non_null(b);
+    int ev[8] = {0};
+    enum { M = 3000 };
+    char name[32], host[32];
+    for (int i = 0; i < M; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        snprintf(host, sizeof(host), "10.1.%d.%d", i / 250, i % 250);
+        assert_int_equal(gossip_learn(a, name, host, (uint16_t)(1000 + i), NULL, 0, 1), 0);
+        assert_int_equal(gossip_learn(b, name, host, (uint16_t)(1000 + i), NULL, 0, 1), 0);
+    }
+    assert_int_equal(gossip_learn(a, "n7", "10.9.9.9", 1, NULL, 0, 1), CN_EEXIST);
+    assert_int_equal(gossip_num_members(a), M + 1);
+    assert_int_equal(gossip_idents_count(ids), M + 2); /* the members, a and b */
+    for (int i = 0; i < M; i += 3) {
+        snprintf(name, sizeof(name), "n%d", i);
+        assert_int_equal(gossip_force_leave(a, name, true), 0);
+    }
+    drain_count(a, ev);
+    assert_int_equal(ev[GOSSIP_EV_REAP], M / 3);
+    assert_int_equal(gossip_num_members(a), M + 1 - M / 3);
+    assert_int_equal(gossip_idents_count(ids), M + 2); /* b still holds them all */
+    for (int i = 0; i < M; i++) {
+        struct gossip_member m;
+        snprintf(name, sizeof(name), "n%d", i);
+        snprintf(host, sizeof(host), "10.1.%d.%d", i / 250, i % 250);
+        int rc = gossip_member_get(a, name, &m);
+        if (i % 3 == 0) {
+            assert_int_equal(rc, CN_ENOTFOUND);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_string_equal(m.name, name);
+        assert_string_equal(m.host, host);
+        assert_int_equal(m.port, 1000 + i);
+        assert_int_equal(m.status, GOSSIP_ALIVE);
+        assert_int_equal(gossip_member_get(b, name, &m), 0);
+    }
+    /* b's tags change: a new identity, the old one freed (nobody else held it) */
+    struct cn_buf t = CN_BUF_INIT;
+    assert_int_equal(gossip_tags_put(&t, "build", "2"), 0);
+    size_t before = gossip_idents_count(ids);
+    assert_int_equal(gossip_set_tags(b, (const uint8_t *)t.p, t.len), 0);
+    cn_buf_free(&t);
+    assert_int_equal(gossip_idents_count(ids), before);
+    struct gossip_member me;
+    assert_int_equal(gossip_member_get(b, "b", &me), 0);
+    char v[8];
+    assert_int_equal(gossip_tags_get(me.tags, me.tags_len, "build", v, sizeof(v)), 0);
+    assert_string_equal(v, "2");
+    /* reaping: a LEFT member goes once reap_left_ms (5 s) passed, not before */
+    memset(ev, 0, sizeof(ev));
+    gossip_tick(b, 1000);
+    assert_int_equal(gossip_force_leave(b, "n1", false), 0);
+    for (uint64_t now = 1100; now <= 5900; now += 100)
+        gossip_tick(b, now);
+    drain_count(b, ev);
+    assert_int_equal(ev[GOSSIP_EV_REAP], 0);
+    for (uint64_t now = 6000; now <= 7100; now += 100)
+        gossip_tick(b, now);
+    drain_count(b, ev);
+    assert_int_equal(ev[GOSSIP_EV_REAP], 1);
+    struct gossip_member m;
+    assert_int_equal(gossip_member_get(b, "n1", &m), CN_ENOTFOUND);
+    assert_int_equal(gossip_member_get(b, "n2", &m), 0);
+    gossip_free(a);
+    /* left: b's own members (all but the reaped n1) and b itself */
+    assert_int_equal(gossip_idents_count(ids), (M - 1) + 1);
+    gossip_free(b);
+    assert_int_equal(gossip_idents_count(ids), 0);
+    gossip_idents_free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_local_health_awareness),
         cmocka_unit_test(test_coordinates_from_probes),
         cmocka_unit_test(test_config_refused),
+        cmocka_unit_test(test_member_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
