@@ -116,6 +116,9 @@ static void on_applied(void *arg, int rc, const struct state_result *res)
             snprintf(msg, sizeof(msg), "%s", res->errors[0].what);
         else if (rc == CN_EAGAIN && srv_is_client(l->srv))
             snprintf(msg, sizeof(msg), "No known Consul servers"); /* structs.ErrNoServers */
+        else if (rc == CN_ECONFLICT)
+            /* outcome unknown (an election while committing): raft.ErrLeadershipLost */
+            snprintf(msg, sizeof(msg), "leadership lost while committing log");
         else
             snprintf(msg, sizeof(msg), "rpc error: %s", cn_strerror(rc));
         local__finish(op,
