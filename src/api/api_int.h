@@ -69,6 +69,9 @@ const char *api__agent_node(struct api_ctx *c);
 /* ?dc=: forward req to a server of datacenter dc through the WAN router
  * (answers 500 "No path to datacenter" when there is none). */
 void api__forward_dc(struct api *a, struct http_req *req, const char *dc);
+/* ?limit= (512..65535, default 512) and ?small_udp of the internal DNS
+ * endpoints (forward.c, query.c); false with a 400 answered. */
+bool api__dns_params(struct api_ctx *c, uint64_t *limit, bool *small);
 /* May ?dc= name another datacenter on this path (forwarded)? */
 bool api__dc_route(const char *path);
 struct api_ctx;

@@ -266,6 +266,22 @@ void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg)
     a->dns_arg = arg;
 }
 
+bool api__dns_params(struct api_ctx *c, uint64_t *limit, bool *small)
+{
+    *limit = 512;
+    if (api_param_u64(c, "limit", limit) < 0 || *limit < 512 || *limit > 65535) {
+        api_error(c, 400, "Invalid limit");
+        return false;
+    }
+    int f = api_flag(c, "small_udp");
+    if (f < 0) {
+        api_error(c, 400, "Invalid value for small_udp");
+        return false;
+    }
+    *small = f > 0;
+    return true;
+}
+
 /* ---- POST /v1/internal/dns[?limit=N][&small_udp=1] --------------------------------
  * cairn's form of the RPC Consul's DNS makes to another datacenter: the body
  * is a DNS query as a client sent it to that datacenter's agent; the answer
@@ -277,19 +293,13 @@ static void h_internal_dns(struct api_ctx *c)
         api_error(c, 500, "this server runs no DNS interface");
         return;
     }
-    uint64_t limit = 512;
-    if (api_param_u64(c, "limit", &limit) < 0 || limit < 512 || limit > 65535) {
-        api_error(c, 400, "Invalid limit");
+    uint64_t limit;
+    bool small;
+    if (!api__dns_params(c, &limit, &small))
         return;
-    }
-    int small = api_flag(c, "small_udp");
-    if (small < 0) {
-        api_error(c, 400, "Invalid value for small_udp");
-        return;
-    }
     static uint8_t out[65535];
     size_t n = a->dns_answer(a->dns_arg, (const uint8_t *)c->req->body, c->req->body_len,
-                             (size_t)limit, small > 0, out, sizeof(out));
+                             (size_t)limit, small, out, sizeof(out));
     if (n == 0) {
         api_error(c, 400, "not a DNS query");
         return;

@@ -447,6 +447,23 @@ void api__query_exec_json(struct cn_jsonw *w, struct state *st, const struct api
     cn_jsonw_obj_close(w);
 }
 
+/* The definition in the request body (the stored form), or false with the
+ * error answered. */
+static bool pq_decode_body(struct api_ctx *c, struct api_pq *q)
+{
+    char err[512];
+    int status = 400;
+    if (!c->req->body_len) {
+        api_error(c, 400, "missing query definition");
+        return false;
+    }
+    if (api__pq_decode_def(c->req->body, c->req->body_len, q, &status, err, sizeof(err))) {
+        api_error(c, status, "%s", err);
+        return false;
+    }
+    return true;
+}
+
 /* ---- POST /v1/internal/query/execute-remote[?limit=N] ----------------------------
  * cairn's form of Consul's PreparedQuery.ExecuteRemote RPC: another
  * datacenter's failover (api/query_failover.c) sends the definition it
@@ -455,17 +472,10 @@ void api__query_exec_json(struct cn_jsonw *w, struct state *st, const struct api
  * this one. Forwarded over the WAN route like any ?dc= request. */
 static void h_exec_remote(struct api_ctx *c)
 {
-    char err[512];
-    int status = 400;
     struct api_pq q;
-    if (!c->req->body_len) {
-        api_error(c, 400, "missing query definition");
+    if (!pq_decode_body(c, &q))
         return;
-    }
-    if (api__pq_decode_def(c->req->body, c->req->body_len, &q, &status, err, sizeof(err))) {
-        api_error(c, status, "%s", err);
-        return;
-    }
+    char err[512];
     struct state *st = srv_state(c->api->srv);
     struct api_query_exec x = {.agent_node = c->api->cfg.node_name, .rng = c->api->rng};
     if (parse_limit(c, &x.limit, err, sizeof(err))) {
@@ -555,16 +565,10 @@ static void h_dns_query(struct api_ctx *c)
         api_error(c, 500, "this server runs no DNS interface");
         return;
     }
-    uint64_t limit = 512;
-    if (api_param_u64(c, "limit", &limit) < 0 || limit < 512 || limit > 65535) {
-        api_error(c, 400, "Invalid limit");
+    uint64_t limit;
+    bool small;
+    if (!api__dns_params(c, &limit, &small))
         return;
-    }
-    int small = api_flag(c, "small_udp");
-    if (small < 0) {
-        api_error(c, 400, "Invalid value for small_udp");
-        return;
-    }
     static uint8_t msg[API_DNS_QUERY_MAX];
     size_t mlen = 0;
     const char *hex = api_param(c, "msg");
@@ -572,20 +576,12 @@ static void h_dns_query(struct api_ctx *c)
         api_error(c, 400, "Invalid msg: a DNS query in hex");
         return;
     }
-    char err[512];
-    int status = 400;
     struct api_pq q;
-    if (!c->req->body_len) {
-        api_error(c, 400, "missing query definition");
+    if (!pq_decode_body(c, &q))
         return;
-    }
-    if (api__pq_decode_def(c->req->body, c->req->body_len, &q, &status, err, sizeof(err))) {
-        api_error(c, status, "%s", err);
-        return;
-    }
     struct dns_run d = {c, &q, false};
     static uint8_t out[65535];
-    size_t n = a->dns_answer_exec(a->dns_exec_arg, msg, mlen, (size_t)limit, small > 0, dns_run, &d,
+    size_t n = a->dns_answer_exec(a->dns_exec_arg, msg, mlen, (size_t)limit, small, dns_run, &d,
                                   out, sizeof(out));
     api__pq_clear(&q);
     if (d.unknown) {
