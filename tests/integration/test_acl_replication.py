@@ -335,3 +335,31 @@ def test_replication_token_refused_then_set_at_run_time(tmp_path):
         for a in made:
             a.close()
         assert_no_sanitizer_reports(made)
+
+
+def test_dc_parameter_reaches_the_other_datacenter(feds):
+    """?dc= on /v1/acl/* is answered by that datacenter's servers (Consul
+    forwards ACL RPCs by datacenter): dc2's replication status asked of dc1,
+    and a local token made in dc2 through dc1 lives in dc2 only."""
+    a1, a2 = feds
+    s = a1.get("/v1/acl/replication?dc=dc2")
+    assert s.status_code == 200, s.text
+    assert s.json()["Enabled"] is True and s.json()["SourceDatacenter"] == "dc1"
+    assert a1.get("/v1/acl/replication").json()["Enabled"] is False
+    r = a1.put_json("/v1/acl/token?dc=dc2", {"Description": "made through dc1",
+                                              "Local": True})
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert t["Local"] is True
+    acc = t["AccessorID"]
+    assert a2.get("/v1/acl/token/" + acc).status_code == 200
+    assert a1.get("/v1/acl/token/" + acc).status_code in (403, 404)
+    listed = a1.get("/v1/acl/tokens?dc=dc2")
+    assert listed.status_code == 200, listed.text
+    assert acc in {x["AccessorID"] for x in listed.json()}
+    assert acc not in {x["AccessorID"] for x in a1.get("/v1/acl/tokens").json()}
+    # an unknown datacenter is refused, as Consul does
+    bad = a1.get("/v1/acl/policies?dc=nowhere")
+    assert bad.status_code == 500 and "No path to datacenter" in bad.text
+    assert a1.delete("/v1/acl/token/%s?dc=dc2" % acc).status_code == 200
+    assert a2.get("/v1/acl/token/" + acc).status_code in (403, 404)
