@@ -773,9 +773,10 @@ static int dns_serve_client(void *arg, const char *token, const void *body, size
         .failover = fo,
     };
     int rc = dns_remote_answer(body, len, &env, out, err, errcap);
-    if (rc == DNS_REMOTE_FAILOVER) {
+    if (rc == DNS_REMOTE_FAILOVER || rc == DNS_REMOTE_OTHER_DC) {
         _Static_assert(sizeof(afo->key) == sizeof(fo->key) && sizeof(afo->q) == sizeof(fo->q),
                        "one failover request layout");
+        afo->other_dc = fo->other_dc;
         memcpy(afo->key, fo->key, sizeof(afo->key));
         memcpy(afo->q, fo->q, fo->qlen);
         afo->qlen = fo->qlen;
@@ -785,6 +786,7 @@ static int dns_serve_client(void *arg, const char *token, const void *body, size
     return rc == DNS_REMOTE_ANSWER     ? 0
            : rc == DNS_REMOTE_FORWARD  ? 1
            : rc == DNS_REMOTE_FAILOVER ? 2
+           : rc == DNS_REMOTE_OTHER_DC ? 3
                                        : rc;
 }
 

@@ -711,6 +711,8 @@ void agent_wan_api(struct agent_wan *w, struct api_wan *out)
     out->report = report;
     out->datacenters = datacenters;
     out->dc_coords = dc_coords;
+    out->dns_remote = agent_wan_dns_remote;
+    out->dns_cancel = agent_wan_dns_cancel;
     out->arg = w;
     out->gossip = w->net;
 }

@@ -145,6 +145,14 @@ struct api_wan {
      * known; node names without ".dc"), sorted by node; the count (may
      * exceed cap). /v1/coordinate/datacenters. */
     size_t (*dc_coords)(void *arg, const char *dc, struct api_coord_server *out, size_t cap);
+    /* A DNS query (as a client sent it) answered by datacenter dc's DNS
+     * interface (as dns_dc_remote_fn: 0 and *handle then done exactly once
+     * unless cancelled; CN_ENOTFOUND: no such datacenter; another code: a
+     * failure). A client agent's name of another datacenter. */
+    int (*dns_remote)(void *arg, const char *dc, const uint8_t *q, size_t len, size_t limit,
+                      bool small_udp, void (*done)(void *ctx, int rc, const uint8_t *ans, size_t n),
+                      void *ctx, uint64_t *handle);
+    void (*dns_cancel)(void *arg, uint64_t handle);
     void *arg;
     struct gossip_net *gossip; /* the WAN pool: members ?wan, join ?wan, force-leave ?wan */
 };
@@ -232,8 +240,13 @@ struct cn_buf;
 /* fo (NULL: none) asks for prepared-query failover: fn returns 2 with fo
  * filled when a query with a Failover has no instance here; the handler
  * then runs api_query_failover_dns with it, and when no datacenter has
- * instances calls fn again with fo NULL (this datacenter's answer). */
+ * instances calls fn again with fo NULL (this datacenter's answer). fo also
+ * asks for names of other datacenters: fn returns 3 with fo filled
+ * (other_dc, key the datacenter); the handler asks that datacenter over the
+ * WAN route (api_wan.dns_remote); no such datacenter: fn again with fo
+ * NULL (NXDOMAIN); a failure: 500 (the client answers SERVFAIL). */
 struct api_dns_failover {
+    bool other_dc; /* key is a datacenter (fn returned 3), not a query */
     char key[256];
     uint8_t q[API_DNS_QUERY_MAX];
     size_t qlen, limit;

@@ -29,7 +29,7 @@ static int answer(struct api_ctx *c, struct api_dns_failover *fo)
         api_reply_raw(c, 200, "application/dns-message", out.p, out.len);
     else if (rc == 1)
         api_reply_raw(c, 204, "application/dns-message", "", 0);
-    else if (rc == 2)
+    else if (rc == 2 || rc == 3)
         ; /* the caller asks other datacenters */
     else if (rc == CN_EINVAL)
         api_error(c, 400, "Bad DNS request: %s", err);
@@ -41,12 +41,23 @@ static int answer(struct api_ctx *c, struct api_dns_failover *fo)
 
 /* A prepared query with a Failover and no instance here: the other
  * datacenters are asked (api_query_failover_dns) with the client's token;
- * none with instances: this datacenter's answer after all. */
+ * none with instances: this datacenter's answer after all. A name of another
+ * datacenter: that datacenter's DNS interface answers it (api_wan.dns_remote,
+ * as this server's own DNS does, dns/dcremote.c). */
 struct dns_fo {
     struct api_ctx *c;
     uint64_t handle;
-    bool *sync; /* set while api_query_failover_dns runs: done came at once */
+    bool other_dc; /* asked through api_wan.dns_remote */
+    bool *sync;    /* set while the ask runs: done came at once */
 };
+
+static void fo_cancel(struct api *a, struct dns_fo *d)
+{
+    if (d->other_dc)
+        a->wan.dns_cancel(a->wan.arg, d->handle);
+    else
+        api_query_failover_dns_cancel(a, d->handle);
+}
 
 static void fo_done(void *ctx, int rc, const uint8_t *ans, size_t n)
 {
@@ -54,10 +65,13 @@ static void fo_done(void *ctx, int rc, const uint8_t *ans, size_t n)
     struct api_ctx *c = d->c;
     if (d->sync)
         *d->sync = true;
+    bool other_dc = d->other_dc;
     c->user = NULL;
     cn_free(d);
     if (rc == 0)
         api_reply_raw(c, 200, "application/dns-message", ans, n);
+    else if (other_dc)
+        api_error(c, 500, "datacenter's DNS did not answer: %s", cn_strerror(rc));
     else
         (void)answer(c, NULL);
 }
@@ -67,7 +81,7 @@ static void fo_abort(struct http_req *req)
     struct api_ctx *c = req->user;
     struct dns_fo *d = c->user;
     c->user = NULL;
-    api_query_failover_dns_cancel(c->api, d->handle);
+    fo_cancel(c->api, d);
     cn_free(d);
     api__ctx_free(c);
     http_respond(req, 500, NULL, NULL, 0, NULL, 0); /* only frees */
@@ -77,10 +91,14 @@ static void fo_timeout(struct http_req *req)
 {
     struct api_ctx *c = req->user;
     struct dns_fo *d = c->user;
+    bool other_dc = d->other_dc;
     c->user = NULL;
-    api_query_failover_dns_cancel(c->api, d->handle);
+    fo_cancel(c->api, d);
     cn_free(d);
-    (void)answer(c, NULL);
+    if (other_dc)
+        api_error(c, 500, "datacenter's DNS did not answer in time");
+    else
+        (void)answer(c, NULL);
 }
 
 static void dns_remote(struct api_ctx *c)
@@ -90,8 +108,9 @@ static void dns_remote(struct api_ctx *c)
         api_error(c, 404, "404 page not found");
         return;
     }
-    struct api_dns_failover fob, *fo = &fob; /* on the stack: the hot path allocates nothing */
-    if (answer(c, fo) != 2)
+    struct api_dns_failover fob, *fo = a->wan.dns_remote ? &fob : NULL; /* on the stack */
+    int how = answer(c, fo);
+    if (how != 2 && how != 3)
         return;
     struct dns_fo *d = cn_calloc(1, sizeof(*d));
     bool sync = false;
@@ -100,14 +119,24 @@ static void dns_remote(struct api_ctx *c)
     if (d) {
         d->c = c;
         d->sync = &sync;
+        d->other_dc = how == 3;
         c->user = d;
-        rc = api_query_failover_dns(a, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
-                                    api__acl_token_of(c), fo_done, d, &d->handle);
+        rc = d->other_dc
+                 ? a->wan.dns_remote(a->wan.arg, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
+                                     fo_done, d, &d->handle)
+                 : api_query_failover_dns(a, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
+                                          api__acl_token_of(c), fo_done, d, &d->handle);
     }
-    if (rc) { /* nothing to try: this datacenter's answer */
+    if (rc && !(how == 3 && rc != CN_ENOTFOUND)) {
+        /* nothing to try (no such datacenter, no failover target): this
+         * datacenter's answer, NXDOMAIN */
         c->user = NULL;
         cn_free(d);
         (void)answer(c, NULL);
+    } else if (rc) { /* a known datacenter with no server up: SERVFAIL there */
+        c->user = NULL;
+        cn_free(d);
+        api_error(c, 500, "No path to datacenter");
     } else if (!sync) {
         d->sync = NULL;
         /* the client agent waits 2 s for an answer (dns/remote.c) */

@@ -162,14 +162,19 @@ struct dns_remote_env { /* the server's side of the resolution */
                       const char *name_or_id, dns_query_visit visit, void *varg);
     void *query_arg;                                            /* also acl_may's */
     bool (*acl_may)(void *arg, bool is_node, const char *name); /* NULL: all */
-    /* NULL: an empty prepared query is NXDOMAIN; else one with a Failover
+    /* NULL: an empty prepared query is NXDOMAIN and names of other
+     * datacenters too; else one with a Failover
      * (dns_query_answer.failover) gives DNS_REMOTE_FAILOVER with this
      * filled: the server then asks other datacenters (dns_query_failover_fn's
      * contract) and, when none has instances, answers again without it. */
     struct dns_remote_failover *failover;
 };
 struct dns_remote_failover {
-    char key[DNS_REMOTE_KEY_MAX];    /* the prepared query's name or ID */
+    /* false: key is the prepared query's name or ID (its Failover); true:
+     * key is the datacenter the name is of (DNS__OTHER_DC), asked the query
+     * over its WAN route */
+    bool other_dc;
+    char key[DNS_REMOTE_KEY_MAX];
     uint8_t q[DNS_REMOTE_QUERY_MAX]; /* the client's query message */
     size_t qlen;
     size_t limit; /* the answer's size limit */
@@ -179,9 +184,11 @@ enum dns_remote_result {
     DNS_REMOTE_ANSWER = 0,   /* out holds the answer message */
     DNS_REMOTE_FORWARD = 1,  /* the name is for the client's recursors */
     DNS_REMOTE_FAILOVER = 2, /* env->failover filled: ask other datacenters */
+    DNS_REMOTE_OTHER_DC = 3, /* env->failover filled (other_dc): ask that one */
 };
-/* Resolve a client's request. Returns DNS_REMOTE_ANSWER or
- * DNS_REMOTE_FORWARD, CN_EINVAL (a bad request: err says why) or
+/* Resolve a client's request. Returns DNS_REMOTE_ANSWER,
+ * DNS_REMOTE_FORWARD, DNS_REMOTE_FAILOVER or DNS_REMOTE_OTHER_DC (only with
+ * env->failover), CN_EINVAL (a bad request: err says why) or
  * CN_ENOMEM. A query the resolver cannot answer (or a max_stale passed)
  * is answered SERVFAIL in out, as the client's own DNS would. */
 int dns_remote_answer(const void *body, size_t len, const struct dns_remote_env *env,

@@ -236,6 +236,7 @@ int dns_remote_answer(const void *body, size_t len, const struct dns_remote_env 
         goto out;
     have_r = true;
     r.query_failover = env->failover != NULL && q.len <= sizeof(env->failover->q);
+    r.dc_remote = r.query_failover; /* the server asks the other datacenter */
     if (max_stale_ms && env->last_contact_ms > max_stale_ms) {
         /* dns_config.max_stale: this server lost its leader too long ago. */
         rc = servfail(msg, out);
@@ -250,14 +251,15 @@ int dns_remote_answer(const void *body, size_t len, const struct dns_remote_env 
                             small_udp, env->serial, &action);
     if (action == DNS__FORWARD) {
         rc = DNS_REMOTE_FORWARD;
-    } else if (action == DNS__QUERY_FAILOVER) {
+    } else if (action == DNS__QUERY_FAILOVER || action == DNS__OTHER_DC) {
         struct dns_remote_failover *fo = env->failover;
-        snprintf(fo->key, sizeof(fo->key), "%s", r.fo_key);
+        fo->other_dc = action == DNS__OTHER_DC;
+        snprintf(fo->key, sizeof(fo->key), "%s", fo->other_dc ? r.other_dc : r.fo_key);
         memcpy(fo->q, msg, q.len);
         fo->qlen = q.len;
         fo->limit = limit;
         fo->small_udp = small_udp;
-        rc = DNS_REMOTE_FAILOVER;
+        rc = fo->other_dc ? DNS_REMOTE_OTHER_DC : DNS_REMOTE_FAILOVER;
     } else if (n == 0) {
         rc = servfail(msg, out);
     } else {

@@ -110,10 +110,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc == DNS_REMOTE_FORWARD) {
         if (out.len)
             abort();
-    } else if (rc == DNS_REMOTE_FAILOVER) {
-        /* only when asked for, a query named "f...", its message kept */
-        if (out.len || !env.failover || fo.key[0] != 'f' || fo.qlen < DNS_HDR_LEN ||
-            fo.qlen > sizeof(fo.q) || fo.limit < DNS_UDP_MIN)
+    } else if (rc == DNS_REMOTE_FAILOVER || rc == DNS_REMOTE_OTHER_DC) {
+        /* only when asked for: a query named "f..." or a datacenter's name
+         * (not this one's), its message kept */
+        if (out.len || !env.failover || fo.other_dc != (rc == DNS_REMOTE_OTHER_DC) ||
+            (!fo.other_dc && fo.key[0] != 'f') || (fo.other_dc && !fo.key[0]) ||
+            fo.qlen < DNS_HDR_LEN || fo.qlen > sizeof(fo.q) || fo.limit < DNS_UDP_MIN)
             abort();
     } else if (rc == CN_EINVAL) {
         if (!err[0])

@@ -496,6 +496,64 @@ def test_dns_names_of_another_datacenter(two_dcs):
     assert ask(a1, "nothing.service.dc2.consul").rcode() == dns.rcode.NXDOMAIN
 
 
+def test_client_agent_dns_names_of_another_datacenter(two_dcs, tmp_path):
+    """A client agent's DNS (resolved by its server) answers names of another
+    datacenter as its server's own DNS does: its server asks that one."""
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+    a1, a2 = two_dcs
+    r = a2.put_json("/v1/catalog/register", {
+        "Node": "api-a", "Address": "10.3.0.1",
+        "Service": {"ID": "api", "Service": "api", "Port": 9090}})
+    assert r.status_code == 200, r.text
+
+    class Client(Agent):
+        def argv(self):
+            return [CAIRN_BIN, "agent", "-data-dir=" + self.data_dir, "-node=" + self.name,
+                    "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
+                    "-http-port=%d" % self.http_port, "-serf-lan-port=%d" % self.serf_port,
+                    "-dns-port=%d" % self.dns_port, "-retry-join=127.0.0.1:%d" % a1.serf_port]
+
+    def ask(name, rdtype="A", tcp=False):
+        m = dns.message.make_query(name, rdtype, use_edns=False)
+        f = dns.query.tcp if tcp else dns.query.udp
+        return f(m, "127.0.0.1", port=cl.dns_port, timeout=10)
+
+    def addrs(resp):
+        return [x.address for s in resp.answer if s.rdtype == dns.rdatatype.A for x in s]
+
+    cl = Client(tmp_path, name="dns-client")
+    cl.start()
+    try:
+        # SERVFAIL until the client found its server
+        wait_until(lambda: ask("api.service.dc2.consul").rcode() != dns.rcode.SERVFAIL,
+                   timeout=START_TIMEOUT, what="the client agent's DNS answering")
+        r = ask("api.service.dc2.consul")
+        assert r.rcode() == dns.rcode.NOERROR and addrs(r) == ["10.3.0.1"]
+        r = ask("api.service.dc2.consul", "SRV", tcp=True)
+        assert [(x.port, str(x.target)) for s in r.answer if s.rdtype == dns.rdatatype.SRV
+                for x in s] == [(9090, "api-a.node.dc2.consul.")]
+        assert addrs(ask("api-a.node.dc2.consul")) == ["10.3.0.1"]
+        # dc2's NXDOMAIN for a name it lacks; an unknown datacenter's at once
+        assert ask("nothing.service.dc2.consul").rcode() == dns.rcode.NXDOMAIN
+        assert ask("api.service.nope.consul").rcode() == dns.rcode.NXDOMAIN
+        # the local datacenter has no such service
+        assert ask("api.service.consul").rcode() == dns.rcode.NXDOMAIN
+        # dc2 gone dark: SERVFAIL (known datacenter, no answer), then back
+        os.kill(a2.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: ask("api.service.dc2.consul").rcode() == dns.rcode.SERVFAIL,
+                       timeout=60, what="SERVFAIL for a dark dc2")
+        finally:
+            os.kill(a2.pid, signal.SIGCONT)
+        wait_until(lambda: addrs(ask("api.service.dc2.consul")) == ["10.3.0.1"], timeout=60,
+                   what="dc2 answering again")
+    finally:
+        cl.close()
+
+
 def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_path):
     """NAME.query.DOMAIN follows the query's Failover as the HTTP execute does:
     with no healthy instance in dc1 the answer comes from the first listed

@@ -237,12 +237,33 @@ static void test_recursors_query_acl_stale(void **s)
     assert_memory_equal(fo.q, q, n);
     assert_int_equal(fo.limit, 700);
     assert_true(fo.small_udp);
+    assert_false(fo.other_dc);
+    /* A name of another datacenter: what to ask that one (the server's WAN
+     * route); without env.failover it is NXDOMAIN here. */
+    n = build_query(q, "web.service.dc2.consul", 1, 0);
+    body_for(&b, &o, q, n, false, 900);
+    cn_buf_reset(&out);
+    assert_int_equal(dns_remote_answer(b.p, b.len, &e, &out, err, sizeof(err)),
+                     DNS_REMOTE_OTHER_DC);
+    assert_int_equal(out.len, 0);
+    assert_true(fo.other_dc);
+    assert_string_equal(fo.key, "dc2");
+    assert_int_equal(fo.qlen, n);
+    assert_memory_equal(fo.q, q, n);
+    assert_int_equal(fo.limit, 900);
+    assert_false(fo.small_udp);
     /* ... and a query with instances is answered as before */
     n = build_query(q, "pq.query.consul", 33, 0);
     body_for(&b, &o, q, n, true, 512);
     cn_buf_reset(&out);
     assert_int_equal(dns_remote_answer(b.p, b.len, &e, &out, err, sizeof(err)), 0);
     e.failover = NULL;
+    n = build_query(q, "web.service.dc2.consul", 1, 0);
+    body_for(&b, &o, q, n, true, 512);
+    cn_buf_reset(&out);
+    assert_int_equal(dns_remote_answer(b.p, b.len, &e, &out, err, sizeof(err)), 0);
+    read_answer((uint8_t *)out.p, out.len, &a);
+    assert_int_equal(a.rcode, DNS_RC_NXDOMAIN);
     /* ACLs: the callback decides, with the env's argument. */
     acl_calls = 0;
     n = build_query(q, "secret.service.consul", 1, 0);
