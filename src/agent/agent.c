@@ -889,10 +889,12 @@ static size_t dns_answer_exec(void *arg, const uint8_t *q, size_t len, size_t li
 /* POST /v1/internal/dns of another datacenter's DNS interface: this
  * server's DNS answer to a query sent there. */
 static size_t dns_answer(void *arg, const uint8_t *q, size_t len, size_t limit, bool small_udp,
-                         uint8_t *out, size_t cap)
+                         char *fo_key, size_t fo_cap, uint8_t *out, size_t cap)
 {
     struct agent *ag = arg;
-    return ag->dns ? dns_server_answer(ag->dns, q, len, limit, small_udp, out, cap) : 0;
+    return ag->dns
+               ? dns_server_answer_fo(ag->dns, q, len, limit, small_udp, fo_key, fo_cap, out, cap)
+               : 0;
 }
 
 static int start_dns(struct agent *ag, char *err, size_t errcap)

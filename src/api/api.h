@@ -160,9 +160,15 @@ struct api_wan {
 void api_set_wan(struct api *a, const struct api_wan *w);
 /* POST /v1/internal/dns (another datacenter's DNS interface asking this
  * one, agent/wan.c): fn answers a raw query from this server's DNS
- * interface (dns_server_answer); NULL: 404-like refusal. */
+ * interface (dns_server_answer); NULL: 404-like refusal. With fo (NULL:
+ * none), a prepared query of this datacenter with a Failover and no
+ * instance here returns 0 with fo->key set (its name or ID): the handler
+ * runs the failover as this server's own DNS would (Consul executes
+ * NAME.query.DC in that datacenter, failover included). */
+struct api_dns_failover;
 typedef size_t (*api_dns_answer_fn)(void *arg, const uint8_t *q, size_t len, size_t limit,
-                                    bool small_udp, uint8_t *out, size_t cap);
+                                    bool small_udp, char *fo_key, size_t fo_cap, uint8_t *out,
+                                    size_t cap);
 void api_set_dns_answer(struct api *a, api_dns_answer_fn fn, void *arg);
 
 /* Prepared-query failover for DNS (api/query_failover.c).

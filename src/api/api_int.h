@@ -72,6 +72,13 @@ void api__forward_dc(struct api *a, struct http_req *req, const char *dc);
 /* ?limit= (512..65535, default 512) and ?small_udp of the internal DNS
  * endpoints (forward.c, query.c); false with a 400 answered. */
 bool api__dns_params(struct api_ctx *c, uint64_t *limit, bool *small);
+/* dns_remote.c: ask other datacenters for a DNS answer (fo: a prepared
+ * query's failover, or fo->other_dc: that datacenter's DNS), the request
+ * parked meanwhile; the answer relayed as ctype; none: fallback(c) answers
+ * (this datacenter's own answer). */
+struct api_dns_failover;
+void api__dns_ask_other(struct api_ctx *c, const struct api_dns_failover *fo, const char *ctype,
+                        void (*fallback)(struct api_ctx *c));
 /* May ?dc= name another datacenter on this path (forwarded)? */
 bool api__dc_route(const char *path);
 struct api_ctx;

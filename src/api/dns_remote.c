@@ -40,15 +40,17 @@ static int answer(struct api_ctx *c, struct api_dns_failover *fo)
 }
 
 /* A prepared query with a Failover and no instance here: the other
- * datacenters are asked (api_query_failover_dns) with the client's token;
- * none with instances: this datacenter's answer after all. A name of another
- * datacenter: that datacenter's DNS interface answers it (api_wan.dns_remote,
- * as this server's own DNS does, dns/dcremote.c). */
+ * datacenters are asked (api_query_failover_dns) with the request's token;
+ * none with instances: this datacenter's answer after all (fallback). A name
+ * of another datacenter: that datacenter's DNS interface answers it
+ * (api_wan.dns_remote, as this server's own DNS does, dns/dcremote.c). */
 struct dns_fo {
     struct api_ctx *c;
     uint64_t handle;
-    bool other_dc; /* asked through api_wan.dns_remote */
-    bool *sync;    /* set while the ask runs: done came at once */
+    bool other_dc;                       /* asked through api_wan.dns_remote */
+    bool *sync;                          /* set while the ask runs: done came at once */
+    void (*fallback)(struct api_ctx *c); /* this datacenter's own answer */
+    const char *ctype;                   /* of a relayed answer */
 };
 
 static void fo_cancel(struct api *a, struct dns_fo *d)
@@ -65,15 +67,15 @@ static void fo_done(void *ctx, int rc, const uint8_t *ans, size_t n)
     struct api_ctx *c = d->c;
     if (d->sync)
         *d->sync = true;
-    bool other_dc = d->other_dc;
+    struct dns_fo f = *d;
     c->user = NULL;
     cn_free(d);
     if (rc == 0)
-        api_reply_raw(c, 200, "application/dns-message", ans, n);
-    else if (other_dc)
+        api_reply_raw(c, 200, f.ctype, ans, n);
+    else if (f.other_dc)
         api_error(c, 500, "datacenter's DNS did not answer: %s", cn_strerror(rc));
     else
-        (void)answer(c, NULL);
+        f.fallback(c);
 }
 
 static void fo_abort(struct http_req *req)
@@ -91,14 +93,57 @@ static void fo_timeout(struct http_req *req)
 {
     struct api_ctx *c = req->user;
     struct dns_fo *d = c->user;
-    bool other_dc = d->other_dc;
+    struct dns_fo f = *d;
     c->user = NULL;
     fo_cancel(c->api, d);
     cn_free(d);
-    if (other_dc)
+    if (f.other_dc)
         api_error(c, 500, "datacenter's DNS did not answer in time");
     else
-        (void)answer(c, NULL);
+        f.fallback(c);
+}
+
+void api__dns_ask_other(struct api_ctx *c, const struct api_dns_failover *fo, const char *ctype,
+                        void (*fallback)(struct api_ctx *c))
+{
+    struct api *a = c->api;
+    struct dns_fo *d = cn_calloc(1, sizeof(*d));
+    bool sync = false;
+    int rc = CN_ENOMEM;
+    struct http_req *req = c->req;
+    if (d) {
+        d->c = c;
+        d->sync = &sync;
+        d->other_dc = fo->other_dc;
+        d->fallback = fallback;
+        d->ctype = ctype;
+        c->user = d;
+        rc = d->other_dc
+                 ? a->wan.dns_remote(a->wan.arg, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
+                                     fo_done, d, &d->handle)
+                 : api_query_failover_dns(a, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
+                                          api__acl_token_of(c), fo_done, d, &d->handle);
+    }
+    if (rc && !(fo->other_dc && rc != CN_ENOTFOUND)) {
+        /* nothing to try (no such datacenter, no failover target): this
+         * datacenter's answer, NXDOMAIN */
+        c->user = NULL;
+        cn_free(d);
+        fallback(c);
+    } else if (rc) { /* a known datacenter with no server up: SERVFAIL there */
+        c->user = NULL;
+        cn_free(d);
+        api_error(c, 500, "No path to datacenter");
+    } else if (!sync) {
+        d->sync = NULL;
+        /* a client agent waits 2 s for an answer (dns/remote.c) */
+        http_req_park(req, 5000, fo_timeout, fo_abort);
+    }
+}
+
+static void answer_here(struct api_ctx *c)
+{
+    (void)answer(c, NULL);
 }
 
 static void dns_remote(struct api_ctx *c)
@@ -110,38 +155,8 @@ static void dns_remote(struct api_ctx *c)
     }
     struct api_dns_failover fob, *fo = a->wan.dns_remote ? &fob : NULL; /* on the stack */
     int how = answer(c, fo);
-    if (how != 2 && how != 3)
-        return;
-    struct dns_fo *d = cn_calloc(1, sizeof(*d));
-    bool sync = false;
-    int rc = CN_ENOMEM;
-    struct http_req *req = c->req;
-    if (d) {
-        d->c = c;
-        d->sync = &sync;
-        d->other_dc = how == 3;
-        c->user = d;
-        rc = d->other_dc
-                 ? a->wan.dns_remote(a->wan.arg, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
-                                     fo_done, d, &d->handle)
-                 : api_query_failover_dns(a, fo->key, fo->q, fo->qlen, fo->limit, fo->small_udp,
-                                          api__acl_token_of(c), fo_done, d, &d->handle);
-    }
-    if (rc && !(how == 3 && rc != CN_ENOTFOUND)) {
-        /* nothing to try (no such datacenter, no failover target): this
-         * datacenter's answer, NXDOMAIN */
-        c->user = NULL;
-        cn_free(d);
-        (void)answer(c, NULL);
-    } else if (rc) { /* a known datacenter with no server up: SERVFAIL there */
-        c->user = NULL;
-        cn_free(d);
-        api_error(c, 500, "No path to datacenter");
-    } else if (!sync) {
-        d->sync = NULL;
-        /* the client agent waits 2 s for an answer (dns/remote.c) */
-        http_req_park(req, 5000, fo_timeout, fo_abort);
-    }
+    if (how == 2 || how == 3)
+        api__dns_ask_other(c, fo, "application/dns-message", answer_here);
 }
 
 const struct api_route api_dns_remote_routes[] = {

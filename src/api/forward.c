@@ -286,25 +286,54 @@ bool api__dns_params(struct api_ctx *c, uint64_t *limit, bool *small)
  * cairn's form of the RPC Consul's DNS makes to another datacenter: the body
  * is a DNS query as a client sent it to that datacenter's agent; the answer
  * is this server's DNS answer (application/octet-stream). */
-static void h_internal_dns(struct api_ctx *c)
+static size_t internal_dns(struct api_ctx *c, struct api_dns_failover *fo)
 {
     struct api *a = c->api;
     if (!a->dns_answer) {
         api_error(c, 500, "this server runs no DNS interface");
-        return;
+        return 0;
     }
     uint64_t limit;
     bool small;
     if (!api__dns_params(c, &limit, &small))
-        return;
+        return 0;
     static uint8_t out[65535];
-    size_t n = a->dns_answer(a->dns_arg, (const uint8_t *)c->req->body, c->req->body_len,
-                             (size_t)limit, small, out, sizeof(out));
+    const uint8_t *q = (const uint8_t *)c->req->body;
+    size_t len = c->req->body_len;
+    if (fo) {
+        fo->key[0] = '\0';
+        fo->other_dc = false;
+    }
+    size_t n = a->dns_answer(a->dns_arg, q, len, (size_t)limit, small, fo ? fo->key : NULL,
+                             fo && len <= sizeof(fo->q) ? sizeof(fo->key) : 0, out, sizeof(out));
+    if (n == 0 && fo && fo->key[0]) {
+        memcpy(fo->q, q, len);
+        fo->qlen = len;
+        fo->limit = (size_t)limit;
+        fo->small_udp = small;
+        return 0;
+    }
+    if (fo)
+        fo->key[0] = '\0';
     if (n == 0) {
         api_error(c, 400, "not a DNS query");
-        return;
+        return 0;
     }
     api_reply_raw(c, 200, "application/octet-stream", out, n);
+    return n;
+}
+
+static void internal_dns_here(struct api_ctx *c)
+{
+    (void)internal_dns(c, NULL);
+}
+
+static void h_internal_dns(struct api_ctx *c)
+{
+    struct api_dns_failover fo; /* on the stack: the hot path allocates nothing */
+    bool can = c->api->wan.dns_remote != NULL;
+    if (internal_dns(c, can ? &fo : NULL) == 0 && can && fo.key[0])
+        api__dns_ask_other(c, &fo, "application/octet-stream", internal_dns_here);
 }
 
 const struct api_route api_wan_routes[] = {

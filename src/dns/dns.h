@@ -206,6 +206,12 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
  * SERVFAIL. Returns the answer's length (0: not a query: nothing to say). */
 size_t dns_server_answer(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
                          bool small_udp, uint8_t *out, size_t cap);
+/* dns_server_answer, and for a prepared query of this datacenter with a
+ * Failover and no instance here (when this server can fail over): 0 with
+ * its name or ID in fo_key (fo_cap > 0; fo_key "" otherwise), for the
+ * caller to run the failover (dns_options.query_failover's work). */
+size_t dns_server_answer_fo(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
+                            bool small_udp, char *fo_key, size_t fo_cap, uint8_t *out, size_t cap);
 /* As dns_server_answer, but prepared queries (NAME.query[.DC].DOMAIN, any DC
  * taken as this one) are executed by exec (another datacenter's failover
  * sends its definition: exec runs it here), and an empty one is NXDOMAIN

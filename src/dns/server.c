@@ -579,9 +579,11 @@ int dns_server_start(uv_loop_t *loop, const struct dns_options *o, struct dns_se
  * execution fails over no further; an empty query is NXDOMAIN), prepared
  * queries through exec when given (then any DC label is this one). */
 static size_t answer_for_remote(struct dns_server *s, const uint8_t *msg, size_t len, size_t limit,
-                                bool small_udp, dns_query_exec exec, void *exec_arg, uint8_t *out,
-                                size_t cap)
+                                bool small_udp, dns_query_exec exec, void *exec_arg, char *fo_key,
+                                size_t fo_cap, uint8_t *out, size_t cap)
 {
+    if (fo_cap)
+        fo_key[0] = '\0';
     struct dns_query q;
     if (cap < DNS_HDR_LEN)
         return 0;
@@ -608,7 +610,7 @@ static size_t answer_for_remote(struct dns_server *s, const uint8_t *msg, size_t
     dns_query_exec saved_exec = r->query_exec;
     void *saved_arg = r->query_arg;
     bool saved_fo = r->query_failover;
-    r->query_failover = false;
+    r->query_failover = saved_fo && fo_cap > 0 && !exec;
     if (exec) {
         r->query_exec = exec;
         r->query_arg = exec_arg;
@@ -619,6 +621,10 @@ static size_t answer_for_remote(struct dns_server *s, const uint8_t *msg, size_t
     r->query_arg = saved_arg;
     r->query_failover = saved_fo;
     r->query_any_dc = false;
+    if (action == DNS__QUERY_FAILOVER && fo_cap) {
+        snprintf(fo_key, fo_cap, "%s", r->fo_key);
+        return 0;
+    }
     if (action != DNS__ANSWER || n == 0) {
         dns_msg_header_only(msg, out, DNS_RC_SERVFAIL);
         return DNS_HDR_LEN;
@@ -629,7 +635,13 @@ static size_t answer_for_remote(struct dns_server *s, const uint8_t *msg, size_t
 size_t dns_server_answer(struct dns_server *s, const uint8_t *msg, size_t len, size_t limit,
                          bool small_udp, uint8_t *out, size_t cap)
 {
-    return answer_for_remote(s, msg, len, limit, small_udp, NULL, NULL, out, cap);
+    return answer_for_remote(s, msg, len, limit, small_udp, NULL, NULL, NULL, 0, out, cap);
+}
+
+size_t dns_server_answer_fo(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
+                            bool small_udp, char *fo_key, size_t fo_cap, uint8_t *out, size_t cap)
+{
+    return answer_for_remote(s, q, len, limit, small_udp, NULL, NULL, fo_key, fo_cap, out, cap);
 }
 
 size_t dns_server_answer_exec(struct dns_server *s, const uint8_t *q, size_t len, size_t limit,
@@ -637,7 +649,7 @@ size_t dns_server_answer_exec(struct dns_server *s, const uint8_t *q, size_t len
                               size_t cap)
 {
     CN_ASSERT(exec != NULL);
-    return answer_for_remote(s, q, len, limit, small_udp, exec, exec_arg, out, cap);
+    return answer_for_remote(s, q, len, limit, small_udp, exec, exec_arg, NULL, 0, out, cap);
 }
 
 int dns_server_port(const struct dns_server *s)

@@ -585,6 +585,10 @@ def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_pat
         assert r.status_code == 200, r.text
     r = a3.request("POST", "/v1/query", json={"Name": "only3", "Service": {"Service": "db"}})
     assert r.status_code == 200, r.text
+    # dc2's own query with its own Failover (to dc3)
+    r = a2.request("POST", "/v1/query", json={
+        "Name": "via2", "Service": {"Service": "db", "Failover": {"Datacenters": ["dc3"]}}})
+    assert r.status_code == 200, r.text
 
     def ask(name, rdtype="A", tcp=False):
         m = dns.message.make_query(name, rdtype, use_edns=False)
@@ -648,6 +652,12 @@ def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_pat
     reg(a3, "dc3", "passing")
     assert addrs("only3.query.dc3.consul") == [("10.9.0.3", 0)]
     assert addrs("only3.query.consul") == "NXDOMAIN"
+    # ... executed there as Consul does, its Failover included: dc2 has no
+    # healthy instance, its query fails over to dc3
+    assert addrs("via2.query.dc2.consul") == [("10.9.0.3", 0)]
+    reg(a3, "dc3", "critical")
+    assert addrs("via2.query.dc2.consul") == "NXDOMAIN"
+    reg(a3, "dc3", "passing")
     # and back home
     reg(a1, "dc1", "passing")
     assert addrs("db.query.consul") == [("10.9.0.1", 7)]
