@@ -87,6 +87,21 @@ void state__avl_insert(struct avl **root, struct avl *n, const struct avl_ops *o
     *root = ins(*root, n, ops->key(n), ops);
 }
 
+struct avl *state__avl_build(struct avl **list, size_t n, const struct avl_ops *ops)
+{
+    if (n == 0)
+        return NULL;
+    size_t nl = (n - 1) / 2; /* the right side gets the odd node: sizes differ by <= 1 */
+    struct avl *l = state__avl_build(list, nl, ops);
+    struct avl *t = *list;
+    CN_ASSERT(t != NULL); /* the chain holds at least n nodes */
+    *list = t->r;
+    t->l = l;
+    t->r = state__avl_build(list, n - 1 - nl, ops);
+    update(t, ops);
+    return t;
+}
+
 static struct avl *del_min(struct avl *t, struct avl **min, const struct avl_ops *ops)
 {
     if (!t->l) {

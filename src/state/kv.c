@@ -52,19 +52,34 @@ static const char *value_at(const struct kv_rec *r, size_t *klen)
     return r->data + *klen + 1;
 }
 
-size_t state__kv_rec_mem(const struct kv_rec *r)
+/* What a record of sz bytes costs: its slab slot, or a glibc chunk. */
+static size_t rec_mem(size_t sz)
+{
+    return sz <= CN_SLAB_MAX ? cn_slab_slot(sz) : state__chunk(sz);
+}
+
+static size_t rec_bytes(const struct kv_rec *r)
 {
     size_t klen;
     const char *p = value_at(r, &klen) + r->vlen;
     p += (r->mx & KVR_CREATE ? 8 : 0) + (r->mx & KVR_FLAGS ? 8 : 0) + (r->mx & KVR_LOCK ? 8 : 0);
-    return state__chunk(kv_rec_size(klen, r->vlen, r->mx, r->mx & KVR_SESS ? strlen(p) : 0));
+    return kv_rec_size(klen, r->vlen, r->mx, r->mx & KVR_SESS ? strlen(p) : 0);
+}
+
+size_t state__kv_rec_mem(const struct kv_rec *r)
+{
+    return rec_mem(rec_bytes(r));
 }
 
 static void kv_free(struct state *s, struct avl *n)
 {
     struct kv_rec *r = KV(n);
-    s->mem -= state__kv_rec_mem(r);
-    cn_free(r);
+    size_t sz = rec_bytes(r);
+    s->mem -= rec_mem(sz);
+    if (sz <= CN_SLAB_MAX)
+        cn_slab_free(&s->kv_slab, r, sz);
+    else
+        cn_free(r);
 }
 
 const struct avl_ops state__kv_ops = {kv_cmp, kv_key, kv_fix, kv_free};
@@ -94,7 +109,7 @@ struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v)
         return NULL;
     CN_ASSERT(memchr(v->key, 0, v->key_len) == NULL); /* decoders refuse a NUL in a key */
     size_t sz = kv_rec_size(v->key_len, vlen, bits, slen);
-    struct kv_rec *r = cn_malloc(sz);
+    struct kv_rec *r = sz <= CN_SLAB_MAX ? cn_slab_alloc(&s->kv_slab, sz) : cn_malloc(sz);
     if (!r)
         return NULL;
     memset(r, 0, offsetof(struct kv_rec, data));
@@ -115,7 +130,7 @@ struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v)
         p = put_u64(p, v->lock_index);
     if (bits & KVR_SESS)
         memcpy(p, v->session, slen + 1);
-    s->mem += state__chunk(sz);
+    s->mem += rec_mem(sz);
     return r;
 }
 
