@@ -323,7 +323,7 @@ static int rd_kv(struct rd *r)
     /* On an error the chain is still a tree (a right spine) that state_free
      * frees; on success it becomes the balanced tree. */
     s->kv = rc ? head : state__avl_build(&head, count, &state__kv_ops);
-    CN_ASSERT(head == NULL || rc);
+    CN_ASSERT(rc || (head == NULL && state__avl_check(s->kv, &state__kv_ops) >= 0));
     return rc;
 }
 

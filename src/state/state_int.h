@@ -46,7 +46,14 @@ struct avl_ops {
 };
 
 struct avl *state__avl_find(struct avl *root, const void *key, const struct avl_ops *ops);
-/* Key must not be present. Never allocates. */
+/* Debug and tests: the tree's height if it is a valid AVL tree (keys in
+ * order, stored heights right, balanced), else -1. O(n). */
+int state__avl_check(const struct avl *root, const struct avl_ops *ops);
+/* The last node in key order (NULL for an empty tree): a walk down the right
+ * spine, no comparisons. */
+struct avl *state__avl_last(struct avl *root);
+/* Key must not be present. Never allocates. A key after the last one is
+ * appended down the right spine with one comparison in all. */
 void state__avl_insert(struct avl **root, struct avl *n, const struct avl_ops *ops);
 /* A balanced tree of the n nodes chained through ->r in strictly increasing
  * key order, starting at *list (advanced past them): O(n), no comparisons,
