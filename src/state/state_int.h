@@ -2,7 +2,8 @@
  * state.h and the undo log that makes every command all-or-nothing.
  *
  * Layout. Every table is an intrusive AVL tree (avl.c) of records allocated
- * one by one with cn_malloc. Records are immutable once linked: a change
+ * one by one with cn_malloc (KV records: from the state's slab, s->kv_slab,
+ * base/slab.h). Records are immutable once linked: a change
  * builds a new record and swaps it into the same tree position
  * (state__avl_replace, no rebalancing), so the old one can be swapped back.
  *
