@@ -1,6 +1,7 @@
 /* base/slab.c: size-class slabs (slab.h). */
 #include "base/slab.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,11 +31,12 @@ void cn_slab_init(struct cn_slab *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* A chunk of len bytes; 2 MiB ones aligned to 2 MiB and advised for huge
- * pages. The mapping is zero-filled and touched only as slots are carved. */
-static struct chunk *map_chunk(size_t len)
+/* A chunk of len bytes; huge ones (2 MiB) aligned to 2 MiB and advised for
+ * huge pages. The mapping is zero-filled and touched only as slots are
+ * carved. */
+static struct chunk *map_chunk(size_t len, bool huge)
 {
-    if (len < CHUNK_HUGE) {
+    if (!huge || len != CHUNK_HUGE) {
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
     }
@@ -59,13 +61,14 @@ static int grow(struct cn_slab *s, struct cn_slab_class *c, size_t slot)
     size_t len = c->next_len ? c->next_len : CHUNK_MIN;
     while (len - sizeof(struct chunk) < slot)
         len *= 2;
-    struct chunk *k = map_chunk(len);
+    struct chunk *k = map_chunk(len, c->mapped >= CN_SLAB_HUGE_AFTER);
     if (!k)
         return -1;
     k->next = s->chunks;
     k->len = len;
     s->chunks = k;
     s->mapped += len;
+    c->mapped += len;
     /* The previous chunk's tail (less than one slot) is given up. */
     c->cur = (char *)(k + 1);
     c->left = (len - sizeof(struct chunk)) / slot;

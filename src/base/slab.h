@@ -4,9 +4,12 @@
  * A request of n bytes (1..CN_SLAB_MAX) takes a slot of n rounded up to 8
  * bytes, with no header (glibc adds 8 bytes and rounds to 16). Slots are
  * carved from chunks mapped per size class: the first chunk of a class is
- * 4 KiB and each next one doubles, up to 2 MiB; 2 MiB chunks are 2 MiB
- * aligned and advised for transparent huge pages (one page fault per 2 MiB
- * while a large table loads). A freed slot goes on its class's free list and
+ * 4 KiB and each next one doubles, up to 2 MiB. Once a class has mapped
+ * CN_SLAB_HUGE_AFTER bytes, its next chunks are 2 MiB aligned and advised
+ * for transparent huge pages (one page fault per 2 MiB while a large table
+ * loads); before, a chunk's untouched pages cost nothing, so a small table
+ * never holds a mostly empty huge page (at most 2 MiB resident beyond what
+ * is used, for a class of at least 32 MiB). A freed slot goes on its class's free list and
  * is the next one that class hands out, so updates and deletes reuse memory.
  * Chunks are returned to the system only by cn_slab_destroy. Bound: a class
  * never maps more than its peak of live slots plus its last chunk (at most
@@ -26,12 +29,14 @@
 
 #define CN_SLAB_MAX 1024 /* larger requests are the caller's to cn_malloc */
 #define CN_SLAB_CLASSES (CN_SLAB_MAX / 8)
+#define CN_SLAB_HUGE_AFTER ((size_t)32 << 20)
 
 struct cn_slab_class {
     void *free;      /* freed slots, linked through their first 8 bytes */
     char *cur;       /* next uncarved byte of the newest chunk */
     size_t left;     /* slots left to carve there */
     size_t next_len; /* bytes of the next chunk this class maps */
+    size_t mapped;   /* bytes of this class's chunks */
 };
 
 struct cn_slab {
