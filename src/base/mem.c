@@ -15,6 +15,11 @@ static int should_fail(void)
     return 0;
 }
 
+int cn_mem_fail_now(void)
+{
+    return should_fail();
+}
+
 void cn_mem_fail_after(long n)
 {
     fail_after = n;

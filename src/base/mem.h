@@ -17,5 +17,8 @@ char *cn_strndup(const char *s, size_t n);
 /* Tests only: after `n` more successful allocations every allocation fails.
  * n < 0 disables injection. Not thread-safe; the loop thread only. */
 void cn_mem_fail_after(long n);
+/* For allocators built on other memory (base/slab.c): counts as one
+ * allocation for cn_mem_fail_after; nonzero when that allocation must fail. */
+int cn_mem_fail_now(void);
 
 #endif

@@ -82,9 +82,77 @@ static struct avl *ins(struct avl *t, struct avl *n, const void *key, const stru
     return balance(t, ops);
 }
 
+/* Height of t if it is a valid AVL tree (order, stored heights, balance),
+ * else -1. *lo: the subtree's first node. */
+static int valid(const struct avl *t, const struct avl **lo, const struct avl **hi,
+                 const struct avl_ops *ops)
+{
+    if (!t) {
+        *lo = *hi = NULL;
+        return 0;
+    }
+    const struct avl *llo, *lhi, *rlo, *rhi;
+    int hl = valid(t->l, &llo, &lhi, ops), hr = valid(t->r, &rlo, &rhi, ops);
+    if (hl < 0 || hr < 0 || hl - hr > 1 || hr - hl > 1)
+        return -1;
+    if ((lhi && ops->cmp(ops->key(lhi), t) >= 0) || (rlo && ops->cmp(ops->key(rlo), t) <= 0))
+        return -1;
+    int h = (hl > hr ? hl : hr) + 1;
+    if (AVL_H(t) != h)
+        return -1;
+    *lo = llo ? llo : t;
+    *hi = rhi ? rhi : t;
+    return h;
+}
+
+int state__avl_check(const struct avl *root, const struct avl_ops *ops)
+{
+    const struct avl *lo, *hi;
+    return valid(root, &lo, &hi, ops);
+}
+
+struct avl *state__avl_last(struct avl *t)
+{
+    while (t && t->r)
+        t = t->r;
+    return t;
+}
+
+/* ins() for a node known to be after every node of t. */
+static struct avl *ins_last(struct avl *t, struct avl *n, const struct avl_ops *ops)
+{
+    if (!t) {
+        n->l = n->r = NULL;
+        update(n, ops);
+        return n;
+    }
+    t->r = ins_last(t->r, n, ops);
+    return balance(t, ops);
+}
+
 void state__avl_insert(struct avl **root, struct avl *n, const struct avl_ops *ops)
 {
-    *root = ins(*root, n, ops->key(n), ops);
+    const void *key = ops->key(n);
+    struct avl *m = state__avl_last(*root);
+    if (m && ops->cmp(key, m) > 0)
+        *root = ins_last(*root, n, ops);
+    else
+        *root = ins(*root, n, key, ops);
+}
+
+struct avl *state__avl_build(struct avl **list, size_t n, const struct avl_ops *ops)
+{
+    if (n == 0)
+        return NULL;
+    size_t nl = (n - 1) / 2; /* the right side gets the odd node: sizes differ by <= 1 */
+    struct avl *l = state__avl_build(list, nl, ops);
+    struct avl *t = *list;
+    CN_ASSERT(t != NULL); /* the chain holds at least n nodes */
+    *list = t->r;
+    t->l = l;
+    t->r = state__avl_build(list, n - 1 - nl, ops);
+    update(t, ops);
+    return t;
 }
 
 static struct avl *del_min(struct avl *t, struct avl **min, const struct avl_ops *ops)

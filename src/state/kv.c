@@ -52,19 +52,34 @@ static const char *value_at(const struct kv_rec *r, size_t *klen)
     return r->data + *klen + 1;
 }
 
-size_t state__kv_rec_mem(const struct kv_rec *r)
+/* What a record of sz bytes costs: its slab slot, or a glibc chunk. */
+static size_t rec_mem(size_t sz)
+{
+    return sz <= CN_SLAB_MAX ? cn_slab_slot(sz) : state__chunk(sz);
+}
+
+static size_t rec_bytes(const struct kv_rec *r)
 {
     size_t klen;
     const char *p = value_at(r, &klen) + r->vlen;
     p += (r->mx & KVR_CREATE ? 8 : 0) + (r->mx & KVR_FLAGS ? 8 : 0) + (r->mx & KVR_LOCK ? 8 : 0);
-    return state__chunk(kv_rec_size(klen, r->vlen, r->mx, r->mx & KVR_SESS ? strlen(p) : 0));
+    return kv_rec_size(klen, r->vlen, r->mx, r->mx & KVR_SESS ? strlen(p) : 0);
+}
+
+size_t state__kv_rec_mem(const struct kv_rec *r)
+{
+    return rec_mem(rec_bytes(r));
 }
 
 static void kv_free(struct state *s, struct avl *n)
 {
     struct kv_rec *r = KV(n);
-    s->mem -= state__kv_rec_mem(r);
-    cn_free(r);
+    size_t sz = rec_bytes(r);
+    s->mem -= rec_mem(sz);
+    if (sz <= CN_SLAB_MAX)
+        cn_slab_free(&s->kv_slab, r, sz);
+    else
+        cn_free(r);
 }
 
 const struct avl_ops state__kv_ops = {kv_cmp, kv_key, kv_fix, kv_free};
@@ -94,7 +109,7 @@ struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v)
         return NULL;
     CN_ASSERT(memchr(v->key, 0, v->key_len) == NULL); /* decoders refuse a NUL in a key */
     size_t sz = kv_rec_size(v->key_len, vlen, bits, slen);
-    struct kv_rec *r = cn_malloc(sz);
+    struct kv_rec *r = sz <= CN_SLAB_MAX ? cn_slab_alloc(&s->kv_slab, sz) : cn_malloc(sz);
     if (!r)
         return NULL;
     memset(r, 0, offsetof(struct kv_rec, data));
@@ -115,7 +130,7 @@ struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v)
         p = put_u64(p, v->lock_index);
     if (bits & KVR_SESS)
         memcpy(p, v->session, slen + 1);
-    s->mem += state__chunk(sz);
+    s->mem += rec_mem(sz);
     return r;
 }
 
@@ -146,9 +161,20 @@ void state__kv_view(const struct kv_rec *r, struct state_kv *out)
 
 /* ---- reads --------------------------------------------------------------- */
 
+/* The record at key (live or tombstone). A key after the last one (keys
+ * written in increasing order: the common append) is answered by one
+ * comparison with the last record instead of a walk. */
+static struct avl *kv_find(const struct state *s, const char *key)
+{
+    const struct avl *m = state__avl_last(s->kv);
+    if (!m || strcmp(key, KVR_KEY(KV(m))) > 0)
+        return NULL;
+    return state__avl_find(s->kv, key, &state__kv_ops);
+}
+
 static struct kv_rec *live(const struct state *s, const char *key)
 {
-    struct avl *n = state__avl_find(s->kv, key, &state__kv_ops);
+    struct avl *n = kv_find(s, key);
     return n && !KV_IS_TOMB(KV(n)) ? KV(n) : NULL;
 }
 
@@ -399,7 +425,7 @@ static const char *goq(char *buf, size_t cap, const char *s)
 
 /* Set (or cas-set) key: keeps CreateIndex, LockIndex and Session; an update
  * that changes nothing writes nothing (kvsSetTxn's Equal check). */
-static int do_set(struct txn *t, const struct dop *op, const struct state_kv *cur)
+static int do_set(struct txn *t, const struct dop *op, const struct state_kv *cur, struct avl *old)
 {
     if (cur && cur->flags == op->flags && cur->value_len == op->vlen &&
         (op->vlen == 0 || memcmp(cur->value, op->val, op->vlen) == 0))
@@ -416,14 +442,13 @@ static int do_set(struct txn *t, const struct dop *op, const struct state_kv *cu
     struct kv_rec *nw = state__kv_rec_new(t->s, &v);
     if (!nw)
         return CN_ENOMEM;
-    struct avl *old = state__avl_find(t->s->kv, op->key, &state__kv_ops);
     int rc = put_rec(t, old ? KV(old) : NULL, nw);
     return rc ? rc : add_result(t, &v, false);
 }
 
 /* kvsLockTxn / kvsUnlockTxn (agent/consul/state/kvs.go). */
 static int do_lock(struct txn *t, uint32_t i, const struct dop *op, const struct state_kv *cur,
-                   int *failed, bool *ok)
+                   struct avl *old, int *failed, bool *ok)
 {
     char q1[160];
     const char *ks = op->key;
@@ -462,7 +487,6 @@ static int do_lock(struct txn *t, uint32_t i, const struct dop *op, const struct
     struct kv_rec *nw = state__kv_rec_new(t->s, &v);
     if (!nw)
         return CN_ENOMEM;
-    struct avl *old = state__avl_find(t->s->kv, op->key, &state__kv_ops);
     int rc = put_rec(t, old ? KV(old) : NULL, nw);
     if (rc)
         return rc;
@@ -528,7 +552,8 @@ int state__kv_session_gone(struct txn *t, const char *id, bool del, int64_t dela
 static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, bool *ok)
 {
     char q1[160], q2[40], q3[40];
-    struct kv_rec *cur = live(t->s, op->key);
+    struct avl *found = kv_find(t->s, op->key); /* live or tombstone */
+    struct kv_rec *cur = found && !KV_IS_TOMB(KV(found)) ? KV(found) : NULL;
     struct state_kv cv = {.key = NULL};
     if (cur)
         state__kv_view(cur, &cv);
@@ -548,7 +573,7 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
             return state__tx_error(t, i, "failed to set key %s, index is stale",
                                    goq(q1, sizeof(q1), ks));
         }
-        return do_set(t, op, cur ? &cv : NULL);
+        return do_set(t, op, cur ? &cv : NULL, found);
     case STATE_KV_GET:
         if (!cur) {
             *ok = false, *failed = CN_ECONFLICT;
@@ -643,7 +668,7 @@ static int do_op(struct txn *t, uint32_t i, const struct dop *op, int *failed, b
     }
     case STATE_KV_LOCK:
     case STATE_KV_UNLOCK:
-        return do_lock(t, i, op, cur ? &cv : NULL, failed, ok);
+        return do_lock(t, i, op, cur ? &cv : NULL, found, failed, ok);
     }
     return CN_ECORRUPT;
 }

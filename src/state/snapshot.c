@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/crc.h"
+#include "base/assert.h"
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -238,6 +239,13 @@ static int rd_kv(struct rd *r)
     CN_TRY(dec_check(r, "kv count"));
     if (n > (r->d.len - r->d.off) / 13)
         return fail(r, "kv count %" PRIu64 " too large", n);
+    /* Records come in strictly increasing key order (checked): they are
+     * chained through a.r and built into a balanced tree once all are read,
+     * with no comparisons or rotations (state__avl_build). */
+    CN_ASSERT(s->kv == NULL);
+    struct avl *head = NULL, **tail = &head;
+    size_t count = 0;
+    int rc = 0;
     const char *prev = NULL;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t kind = cn_dec_u8(&r->d);
@@ -254,14 +262,21 @@ static int rd_kv(struct rd *r)
             sess = cn_dec_bytes(&r->d, &sl);
         }
         uint64_t modify = mod(r, cn_dec_u64(&r->d));
-        CN_TRY(dec_check(r, "kv entry"));
-        if (kind > 1 || has_sess > 1 || (!has_sess && sl))
-            return fail(r, "kv entry %" PRIu64 ": bad flags", i);
-        if (memchr(key, 0, klen) || (sess && memchr(sess, 0, sl)))
-            return fail(r, "kv entry %" PRIu64 ": NUL in key or session", i);
+        if ((rc = dec_check(r, "kv entry")))
+            break;
+        if (kind > 1 || has_sess > 1 || (!has_sess && sl)) {
+            rc = fail(r, "kv entry %" PRIu64 ": bad flags", i);
+            break;
+        }
+        if (memchr(key, 0, klen) || (sess && memchr(sess, 0, sl))) {
+            rc = fail(r, "kv entry %" PRIu64 ": NUL in key or session", i);
+            break;
+        }
         char sbuf[256];
-        if (sl >= sizeof(sbuf))
-            return fail(r, "kv entry %" PRIu64 ": session too long", i);
+        if (sl >= sizeof(sbuf)) {
+            rc = fail(r, "kv entry %" PRIu64 ": session too long", i);
+            break;
+        }
         memcpy(sbuf, sess ? (const char *)sess : "", sl);
         sbuf[sl] = '\0';
         struct state_kv v = {.key = (const char *)key,
@@ -275,27 +290,41 @@ static int rd_kv(struct rd *r)
                              .session = has_sess ? sbuf : NULL};
         /* Indexes first: they bound create_index below AVL_AUG_MAX, which
          * state__kv_rec_new needs (it would fail as if out of memory). */
-        CN_TRY(kind == 1 ? (modify == 0 || modify > s->last_index
-                                ? fail(r, "kv tombstone %" PRIu64 ": bad index", i)
-                                : 0)
-                         : check_idx(r, "kv entry", create, modify));
+        rc = kind == 1 ? (modify == 0 || modify > s->last_index
+                              ? fail(r, "kv tombstone %" PRIu64 ": bad index", i)
+                              : 0)
+                       : check_idx(r, "kv entry", create, modify);
+        if (rc)
+            break;
         struct kv_rec *kr = state__kv_rec_new(s, &v);
-        if (!kr)
-            return CN_ENOMEM;
+        if (!kr) {
+            rc = CN_ENOMEM;
+            break;
+        }
         if (prev && strcmp(prev, KVR_KEY(kr)) >= 0) {
             state__kv_ops.free(s, &kr->a);
-            return fail(r, "kv keys out of order at entry %" PRIu64, i);
+            rc = fail(r, "kv keys out of order at entry %" PRIu64, i);
+            break;
         }
-        state__avl_insert(&s->kv, &kr->a, &state__kv_ops);
-        if (state__held_restore(s, kr))
-            return CN_ENOMEM;
+        kr->a.l = kr->a.r = NULL;
+        *tail = &kr->a;
+        tail = &kr->a.r;
+        count++;
+        if (state__held_restore(s, kr)) {
+            rc = CN_ENOMEM;
+            break;
+        }
         if (kind == 1)
             s->kv_tombs++;
         else
             s->kv_live++;
         prev = KVR_KEY(kr);
     }
-    return 0;
+    /* On an error the chain is still a tree (a right spine) that state_free
+     * frees; on success it becomes the balanced tree. */
+    s->kv = rc ? head : state__avl_build(&head, count, &state__kv_ops);
+    CN_ASSERT(rc || (head == NULL && state__avl_check(s->kv, &state__kv_ops) >= 0));
+    return rc;
 }
 
 static int rd_names(struct rd *r, struct avl **root, const char *what)

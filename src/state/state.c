@@ -52,6 +52,7 @@ void state_free(struct state *s)
     if (!s)
         return;
     state__free_tree(s, s->kv, &state__kv_ops);
+    cn_slab_destroy(&s->kv_slab);
     state__free_tree(s, s->sessions, &state__sess_id_ops); /* owns sess_rec */
     state__free_tree(s, s->lock_delays, &state__ld_ops);
     state__free_tree(s, s->held, &state__held_ops);

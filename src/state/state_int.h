@@ -2,7 +2,8 @@
  * state.h and the undo log that makes every command all-or-nothing.
  *
  * Layout. Every table is an intrusive AVL tree (avl.c) of records allocated
- * one by one with cn_malloc. Records are immutable once linked: a change
+ * one by one with cn_malloc (KV records: from the state's slab, s->kv_slab,
+ * base/slab.h). Records are immutable once linked: a change
  * builds a new record and swaps it into the same tree position
  * (state__avl_replace, no rebalancing), so the old one can be swapped back.
  *
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "base/enc.h"
+#include "base/slab.h"
 #include "state/state.h"
 
 #define CN_CONTAINER_OF(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
@@ -45,8 +47,20 @@ struct avl_ops {
 };
 
 struct avl *state__avl_find(struct avl *root, const void *key, const struct avl_ops *ops);
-/* Key must not be present. Never allocates. */
+/* Debug and tests: the tree's height if it is a valid AVL tree (keys in
+ * order, stored heights right, balanced), else -1. O(n). */
+int state__avl_check(const struct avl *root, const struct avl_ops *ops);
+/* The last node in key order (NULL for an empty tree): a walk down the right
+ * spine, no comparisons. */
+struct avl *state__avl_last(struct avl *root);
+/* Key must not be present. Never allocates. A key after the last one is
+ * appended down the right spine with one comparison in all. */
 void state__avl_insert(struct avl **root, struct avl *n, const struct avl_ops *ops);
+/* A balanced tree of the n nodes chained through ->r in strictly increasing
+ * key order, starting at *list (advanced past them): O(n), no comparisons,
+ * no rotations; ops->fix runs on every node bottom-up. Height
+ * floor(log2 n) + 1. For loading a snapshot, whose tables are in key order. */
+struct avl *state__avl_build(struct avl **list, size_t n, const struct avl_ops *ops);
 /* Unlink and return the node with `key` (NULL if absent). */
 struct avl *state__avl_remove(struct avl **root, const void *key, const struct avl_ops *ops);
 /* nw (same key as old) takes old's place; old's links are left intact. */
@@ -95,7 +109,8 @@ struct kv_rec {
 #define KVR_MODIFY(r) ((r)->mx & AVL_AUG_MAX)
 #define KV_IS_TOMB(r) (((r)->mx & KVR_TOMB) != 0)
 #define KVR_KEY(r) ((const char *)(r)->data)
-/* Heap bytes of one record (the glibc chunk), as state_mem_bytes counts it. */
+/* Heap bytes of one record (its slab slot, or the glibc chunk of a record
+ * over CN_SLAB_MAX), as state_mem_bytes counts it. */
 size_t state__kv_rec_mem(const struct kv_rec *r);
 
 struct node_rec {
@@ -153,6 +168,7 @@ struct state {
     uint64_t tidx[STATE_T__COUNT];
     struct avl *kv;
     size_t kv_live, kv_tombs;
+    struct cn_slab kv_slab;   /* the KV records up to CN_SLAB_MAX bytes (kv.c) */
     struct avl *nodes;        /* node_rec by name */
     struct avl *services;     /* svc_rec.by_id by (node, id) */
     struct avl *checks;       /* chk_rec by (node, check_id) */

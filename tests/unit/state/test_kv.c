@@ -279,8 +279,9 @@ static void test_change_callback(void **st)
 
 /* Memory per entry for 100k keys of 32 bytes with 256-byte values, exactly
  * as the record layout says (state_int.h): 36-byte header + key NUL value
- * = 325 bytes, one 336-byte glibc chunk; 352 once updated (CreateIndex no
- * longer equals ModifyIndex: + 8 bytes); a tombstone 36 + key NUL = 80. */
+ * = 325 bytes, a 328-byte slab slot (glibc's chunk was 336); 336 once
+ * updated (CreateIndex no longer equals ModifyIndex: + 8 bytes); a
+ * tombstone 36 + key NUL = 69, a 72-byte slot. */
 static void put_all(struct state *s, uint64_t idx0, char fill, int n)
 {
     char key[33], val[256];
@@ -306,13 +307,13 @@ static void test_mem_per_entry(void **st)
     put_all(s, 1, 'v', N);
     size_t per = (state_mem_bytes(s) - base) / N;
     printf("state_mem_bytes per entry (32B key, 256B value, 100k keys): %zu\n", per);
-    assert_int_equal(state_mem_bytes(s) - base, (size_t)N * 336);
-    assert_int_equal(state__chunk(36 + 33 + 256), 336);
+    assert_int_equal(state_mem_bytes(s) - base, (size_t)N * 328);
+    assert_int_equal(cn_slab_slot(36 + 33 + 256), 328);
     assert_int_equal(state_kv_count(s), N);
     assert_int_equal(state_kv_scan(s, "service/config/0000000000000999", NULL, NULL), 10);
 
     put_all(s, N + 1, 'w', N); /* every key updated: CreateIndex now stored */
-    assert_int_equal(state_mem_bytes(s) - base, (size_t)N * 352);
+    assert_int_equal(state_mem_bytes(s) - base, (size_t)N * 336);
     const struct state_kv *kv = kvget(s, "service/config/00000000000000007");
     assert_int_equal(kv->create_index, 8);
     assert_int_equal(kv->modify_index, N + 8);
@@ -323,7 +324,7 @@ static void test_mem_per_entry(void **st)
         snprintf(key, sizeof(key), "service/config/%017d", i);
         assert_int_equal(op1(s, 2 * N + 1 + (uint64_t)i, STATE_KV_DELETE, key, NULL, 0, NULL), 0);
     }
-    assert_int_equal(state_mem_bytes(s) - base, (size_t)(N - 1000) * 352 + 1000 * 80);
+    assert_int_equal(state_mem_bytes(s) - base, (size_t)(N - 1000) * 336 + 1000 * 72);
 }
 
 /* Every combination of the record's optional fields reads back as written

@@ -352,7 +352,7 @@ static void test_held_index_mem(void **st)
     size_t m0 = state_mem_bytes(s);
     assert_int_equal(lock(s, 4, STATE_KV_LOCK, key, "v", "s1", NULL), 0);
     /* 36 + key NUL "v" + CreateIndex + LockIndex + "s1" NUL: 36 + 202 + 16 + 3 = 257 */
-    assert_int_equal(state_mem_bytes(s) - m0, state__chunk(257) - state__chunk(36 + 202) + 48);
+    assert_int_equal(state_mem_bytes(s) - m0, cn_slab_slot(257) - cn_slab_slot(36 + 202) + 48);
     struct cn_buf a;
     snap(s, &a);
     for (long n = 0;; n++) {
