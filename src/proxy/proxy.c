@@ -200,11 +200,6 @@ static void rebuild_ctx(struct px *px)
     if (!ctx)
         goto fail;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* TLS 1.3 suites: AES-128-GCM first (as Envoy offers them; OpenSSL's
-     * default puts AES-256-GCM first, a third slower per byte here) */
-    if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
-                                      "TLS_CHACHA20_POLY1305_SHA256") != 1)
-        goto fail;
     b = BIO_new_mem_buf(px->leaf_cert, -1);
     if (!b || !(x = PEM_read_bio_X509(b, NULL, NULL, NULL)) || SSL_CTX_use_certificate(ctx, x) != 1)
         goto fail;

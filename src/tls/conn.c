@@ -346,6 +346,10 @@ int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *ar
 int tls_conn_feed(struct tls_conn *t, const void *p, size_t n, uv_stream_t *st,
                   struct cn_buf *plain, char *err, size_t errcap)
 {
+    /* the plaintext is shorter than the ciphertext: room for all of it (and
+     * for a record held from before) at once, so appends never move it */
+    if (cn_buf_reserve(plain, n + t->in.len - t->in_off + 16384))
+        return CN_ENOMEM;
     t->lent = p;
     t->nlent = n;
     int rc = read_records(t, st, NULL, NULL, plain, err, errcap);
