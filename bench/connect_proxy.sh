@@ -6,7 +6,8 @@
 # forwarding, and the proxy pair (a client sidecar's upstream port -> mutual
 # TLS -> the server sidecar -> the application). Latency: 64-byte
 # request/echo round trips on one connection (p50, p99, and what each path
-# adds to direct); throughput: BENCH_MB MiB echoed through one connection.
+# adds to direct); throughput: BENCH_MB MiB echoed through one connection;
+# first, what TLS 1.3's AEADs cost per MiB here (bench/aead_cost.c).
 # Prints numbers and ratios; never passes or fails on them. BENCH_PERF=1
 # records `perf record -g` of both sidecars during the run and prints
 # its top functions. BENCH_BASE_BIN=path (another cairn, main's say) adds a
@@ -46,6 +47,13 @@ BASE_BIN=${BENCH_BASE_BIN:-}
 
 export ECHO_PEER="$TMP/echo_peer"
 cc -O2 -pthread -o "$ECHO_PEER" "$HERE/echo_peer.c" || { say "bench: building echo_peer failed"; exit 1; }
+# the crypto floor: each MiB echoed through the pair is encrypted and decrypted twice
+if cc -O2 -o "$TMP/aead_cost" "$HERE/aead_cost.c" -lcrypto; then
+    say "AEAD cost on this machine (bench/aead_cost.c; x4 per MiB echoed through the pair):"
+    "$TMP/aead_cost" 32 >&2
+else
+    say "bench: building aead_cost failed (libssl-dev): measured without it"
+fi
 APP=$((PORT + 2)) SSIDE=$((PORT + 3)) CSIDE=$((PORT + 4)) UP=$((PORT + 5)) SOCAT=$((PORT + 6)) HAP=$((PORT + 7))
 BSSIDE=$((PORT + 8)) BCSIDE=$((PORT + 9)) BUP=$((PORT + 10))
 "$ECHO_PEER" serve $APP &
