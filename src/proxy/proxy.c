@@ -89,6 +89,9 @@ struct px {
     bool stopping;
     bool params_logged;  /* the TLS version and suite, with the first connection */
     char rbuf[READ_BUF]; /* every read of every connection (alloc_cb) */
+    /* the plaintext one read decrypted, for every connection: written (or
+     * handed to the write request) before the read returns */
+    struct cn_buf batch;
 };
 
 static void watch_issue(struct watch *w);
@@ -400,9 +403,8 @@ struct conn {
     uv_connect_t creq;
     uv_shutdown_t sreq;
     struct tls_conn *tls;
-    SSL_CTX *ctx;        /* our reference to the context this connection started with */
-    struct cn_buf hold;  /* plaintext waiting for the other side */
-    struct cn_buf batch; /* plaintext decrypted by one read, written at once (memory kept) */
+    SSL_CTX *ctx;       /* our reference to the context this connection started with */
+    struct cn_buf hold; /* plaintext waiting for the other side */
     bool up_open, up_connected, closing;
     bool secure;               /* flow() ran: both sides are ready */
     bool draining;             /* truncated: close once what is queued is written */
@@ -441,7 +443,6 @@ static void conn_closed(uv_handle_t *h)
         cairn_lb_release(c->lb);
     }
     cn_buf_free(&c->hold);
-    cn_buf_free(&c->batch);
     c->px->conns--;
     if (c->prev)
         c->prev->next = c->next;
@@ -717,14 +718,20 @@ static void tls_input(struct conn *c, const char *p, size_t n)
     bool was = tls_conn_ready(c->tls);
     /* decrypted in place: to the plain side once it is ready, else (public
      * side, until the application is dialed after authorizing) held */
-    struct cn_buf *to = !c->u && !c->secure ? &c->hold : &c->batch;
+    struct cn_buf *batch = &c->px->batch;
+    struct cn_buf *to = !c->u && !c->secure ? &c->hold : batch;
     int rc = tls_conn_feed(c->tls, p, n, tls_side(c), to, err, sizeof(err));
-    if (rc == CN_ENOMEM) {
-        conn_close(c);
-        return;
+    /* everything one read decrypted goes out in one write; the batch is
+     * left empty for the next read, whichever connection it is */
+    if (batch->len) {
+        int wrc = rc == CN_ENOMEM || c->closing ? 0 : send_plain(c, batch);
+        cn_buf_reset(batch);
+        if (wrc) {
+            conn_close(c);
+            return;
+        }
     }
-    /* everything one read decrypted goes out in one write */
-    if (c->batch.len && !c->closing && send_plain(c, &c->batch)) {
+    if (rc == CN_ENOMEM) {
         conn_close(c);
         return;
     }
@@ -1339,6 +1346,7 @@ out:
     cn_free(px->leaf_key);
     cn_free(px->roots);
     cn_free(px->authz);
+    cn_buf_free(&px->batch);
     cn_free(px);
     return ret;
 }
