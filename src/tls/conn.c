@@ -368,7 +368,12 @@ int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, un
                    void (*done)(void *arg, int status), void *arg)
 {
     char gather[16384];
-    size_t g = 0;
+    size_t g = 0, total = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    /* the records in one allocation (the buffer may have gone with the last write) */
+    if (cn_buf_reserve(&t->out, total + (total / 16384 + 1) * 64))
+        return CN_ENOMEM;
     for (unsigned i = 0; i <= nbufs; i++) {
         size_t len = i < nbufs ? bufs[i].len : 0;
         bool last = i == nbufs;
