@@ -1,14 +1,17 @@
-/* tls/conn.c: TLS over a libuv stream through OpenSSL memory BIOs.
+/* tls/conn.c: TLS over a libuv stream through OpenSSL BIOs of our own.
  *
  * The caller owns the socket: it passes what it read to tls_conn_input and
- * gets plaintext back from tls_conn_read; whatever OpenSSL produces
- * (records, handshake messages, alerts) is drained from the write BIO right
- * after the call that produced it and written with one uv_write, so the
- * order of uv_writes is the order of the records on the wire. The network
- * side is a memory BIO for input and, for output, a sink BIO appending to
- * a buffer the connection owns (written from directly, emptied by
- * resetting its length); both grow as needed, so SSL_write never asks to
- * be retried. */
+ * gets plaintext back from tls_conn_read (or both at once, tls_conn_feed);
+ * whatever OpenSSL produces (records, handshake messages, alerts) is
+ * drained from the write BIO right after the call that produced it and
+ * written with one uv_write, so the order of uv_writes is the order of the
+ * records on the wire. The network side is, for input, a source BIO reading
+ * the bytes held from earlier calls and then the bytes the caller lends for
+ * one call (tls_conn_feed: no copy of what OpenSSL consumes at once), and,
+ * for output, a sink BIO appending to a buffer the connection owns (written
+ * from directly, emptied by resetting its length, or handed to the
+ * uv_write request that writes it when the kernel takes only part of it);
+ * both grow as needed, so SSL_write never asks to be retried. */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,14 +26,23 @@
 struct tls_conn {
     SSL *ssl;
     BIO *rbio, *wbio;  /* network -> SSL, SSL -> network (owned by ssl) */
+    struct cn_buf in;  /* ciphertext held (tls_conn_input, or lent and not consumed) */
+    size_t in_off;     /* ... of which this much was read by SSL */
+    const char *lent;  /* ciphertext lent for one tls_conn_feed call */
+    size_t nlent;      /* ... bytes of it not yet read */
     struct cn_buf out; /* what wbio was given and is not yet written */
     bool out_failed;   /* an append to out failed (out of memory) */
 };
+
+/* Output at least this large is handed to its uv_write request rather than
+ * copied (the connection allocates a new buffer for the next records). */
+#define OUT_HANDOFF 4096
 
 struct tls_write {
     uv_write_t req; /* first: the request is the allocation */
     void (*done)(void *arg, int status);
     void *arg;
+    char *mem; /* the output buffer handed over (freed with the request), or NULL: data */
     char data[];
 };
 
@@ -77,25 +89,75 @@ static int sink_create(BIO *b)
     return 1;
 }
 
-static BIO_METHOD *sink_method;
+/* ---- the input source: a BIO reading tls_conn.in, then what is lent ---- */
 
-static void sink_method_make(void)
+static int source_read(BIO *b, char *p, int n)
+{
+    struct tls_conn *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (n <= 0)
+        return 0;
+    size_t want = (size_t)n, got = 0;
+    size_t held = t->in.len - t->in_off;
+    if (held) {
+        got = held < want ? held : want;
+        memcpy(p, t->in.p + t->in_off, got);
+        t->in_off += got;
+        if (t->in_off == t->in.len)
+            t->in_off = t->in.len = 0;
+    }
+    if (got < want && t->nlent) {
+        size_t k = t->nlent < want - got ? t->nlent : want - got;
+        memcpy(p + got, t->lent, k);
+        t->lent += k;
+        t->nlent -= k;
+        got += k;
+    }
+    if (!got) {
+        BIO_set_retry_read(b); /* nothing yet: OpenSSL waits for more */
+        return -1;
+    }
+    return (int)got;
+}
+
+static long source_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    struct tls_conn *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_PENDING:
+        return (long)(t->in.len - t->in_off + t->nlent);
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static BIO_METHOD *sink_method, *source_method;
+
+static void bio_methods_make(void)
 {
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cairn tls out");
-    if (m && BIO_meth_set_write(m, sink_write) == 1 && BIO_meth_set_ctrl(m, sink_ctrl) == 1 &&
-        BIO_meth_set_create(m, sink_create) == 1) {
+    BIO_METHOD *r = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cairn tls in");
+    if (m && r && BIO_meth_set_write(m, sink_write) == 1 && BIO_meth_set_ctrl(m, sink_ctrl) == 1 &&
+        BIO_meth_set_create(m, sink_create) == 1 && BIO_meth_set_read(r, source_read) == 1 &&
+        BIO_meth_set_ctrl(r, source_ctrl) == 1 && BIO_meth_set_create(r, sink_create) == 1) {
         sink_method = m;
+        source_method = r;
         return;
     }
     BIO_meth_free(m);
+    BIO_meth_free(r);
 }
 
-static BIO *sink_new(struct tls_conn *t)
+static BIO *bio_new(struct tls_conn *t, bool out)
 {
     static CRYPTO_ONCE once = CRYPTO_ONCE_STATIC_INIT;
-    if (!CRYPTO_THREAD_run_once(&once, sink_method_make) || !sink_method)
+    if (!CRYPTO_THREAD_run_once(&once, bio_methods_make) || !sink_method)
         return NULL;
-    BIO *b = BIO_new(sink_method);
+    BIO *b = BIO_new(out ? sink_method : source_method);
     if (b)
         BIO_set_data(b, t);
     return b;
@@ -107,8 +169,8 @@ struct tls_conn *tls_conn_new(SSL_CTX *ctx, bool server, bool verify, const char
     if (!t)
         return NULL;
     t->ssl = SSL_new(ctx);
-    t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = sink_new(t);
+    t->rbio = bio_new(t, false);
+    t->wbio = bio_new(t, true);
     if (!t->ssl || !t->rbio || !t->wbio) {
         BIO_free(t->rbio);
         BIO_free(t->wbio);
@@ -142,15 +204,14 @@ void tls_conn_free(struct tls_conn *t)
     if (!t)
         return;
     SSL_free(t->ssl); /* frees both BIOs */
+    cn_buf_free(&t->in);
     cn_buf_free(&t->out);
     cn_free(t);
 }
 
 int tls_conn_input(struct tls_conn *t, const void *p, size_t n)
 {
-    if (n && BIO_write(t->rbio, p, (int)n) != (int)n)
-        return CN_ENOMEM;
-    return 0;
+    return cn_buf_append(&t->in, p, n) ? CN_ENOMEM : 0;
 }
 
 bool tls_conn_ready(const struct tls_conn *t)
@@ -163,6 +224,7 @@ static void on_written(uv_write_t *req, int status)
     struct tls_write *w = (struct tls_write *)(void *)req;
     if (w->done)
         w->done(w->arg, status);
+    cn_free(w->mem);
     cn_free(w);
 }
 
@@ -178,16 +240,30 @@ static int drain_from(struct tls_conn *t, size_t skip, uv_stream_t *st, void (*d
         cn_buf_reset(&t->out);
         return 0; /* with a callback, even nothing is written: it runs later, never now */
     }
-    struct tls_write *w = cn_malloc(sizeof(*w) + n);
+    /* a large output goes with its buffer (no copy), a small one is copied
+     * (the buffer is kept for the next records) */
+    bool handoff = n >= OUT_HANDOFF;
+    struct tls_write *w = cn_malloc(sizeof(*w) + (handoff ? 0 : n));
     if (!w)
         return CN_ENOMEM;
-    if (n)
-        memcpy(w->data, t->out.p + skip, n);
-    cn_buf_reset(&t->out);
+    uv_buf_t b;
+    struct cn_buf kept = t->out;
+    if (handoff) {
+        w->mem = t->out.p;
+        b = uv_buf_init(t->out.p + skip, (unsigned)n);
+        cn_buf_init(&t->out);
+    } else {
+        w->mem = NULL;
+        if (n)
+            memcpy(w->data, t->out.p + skip, n);
+        b = uv_buf_init(w->data, (unsigned)n);
+        cn_buf_reset(&t->out);
+    }
     w->done = done;
     w->arg = arg;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
     if (uv_write(&w->req, st, &b, 1, on_written) != 0) {
+        if (handoff)
+            t->out = kept; /* the buffer stays the connection's */
         cn_free(w);
         return CN_EIO;
     }
@@ -217,8 +293,10 @@ static void fail_reason(struct tls_conn *t, int e, char *err, size_t errcap)
     ERR_clear_error();
 }
 
-int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *arg, char *err,
-                  size_t errcap)
+/* The handshake as far as the input allows, then every record buffered
+ * decrypted: to cb piece by piece, or (cb NULL) straight into `into`. */
+static int read_records(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *arg,
+                        struct cn_buf *into, char *err, size_t errcap)
 {
     char buf[16384];
     if (!SSL_is_init_finished(t->ssl)) {
@@ -234,7 +312,10 @@ int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *ar
         }
     }
     for (;;) {
-        int n = SSL_read(t->ssl, buf, sizeof(buf));
+        if (into && cn_buf_reserve(into, 16384))
+            return CN_ENOMEM;
+        char *to = into ? into->p + into->len : buf;
+        int n = SSL_read(t->ssl, to, 16384);
         if (n <= 0) {
             int e = SSL_get_error(t->ssl, n);
             if (drain(t, st, NULL, NULL))
@@ -246,12 +327,38 @@ int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *ar
             fail_reason(t, e, err, errcap);
             return CN_EPROTO;
         }
-        if (cb(arg, buf, (size_t)n))
+        if (into)
+            into->len += (size_t)n;
+        else if (cb(arg, buf, (size_t)n))
             return 1; /* the caller is closing: write nothing more */
     }
     if (drain(t, st, NULL, NULL)) /* tickets, key updates */
         return CN_EIO;
     return 0;
+}
+
+int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *arg, char *err,
+                  size_t errcap)
+{
+    return read_records(t, st, cb, arg, NULL, err, errcap);
+}
+
+int tls_conn_feed(struct tls_conn *t, const void *p, size_t n, uv_stream_t *st,
+                  struct cn_buf *plain, char *err, size_t errcap)
+{
+    /* the plaintext is shorter than the ciphertext: room for all of it (and
+     * for a record held from before) at once, so appends never move it */
+    if (cn_buf_reserve(plain, n + t->in.len - t->in_off + 16384))
+        return CN_ENOMEM;
+    t->lent = p;
+    t->nlent = n;
+    int rc = read_records(t, st, NULL, NULL, plain, err, errcap);
+    /* what OpenSSL did not take (the start of a record) is kept */
+    if (t->nlent && cn_buf_append(&t->in, t->lent, t->nlent) && !rc)
+        rc = CN_ENOMEM;
+    t->lent = NULL;
+    t->nlent = 0;
+    return rc;
 }
 
 /* Small buffers (Raft messages, frame headers) are gathered into records of
@@ -261,7 +368,12 @@ int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, un
                    void (*done)(void *arg, int status), void *arg)
 {
     char gather[16384];
-    size_t g = 0;
+    size_t g = 0, total = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    /* the records in one allocation (the buffer may have gone with the last write) */
+    if (cn_buf_reserve(&t->out, total + (total / 16384 + 1) * 64))
+        return CN_ENOMEM;
     for (unsigned i = 0; i <= nbufs; i++) {
         size_t len = i < nbufs ? bufs[i].len : 0;
         bool last = i == nbufs;
@@ -294,6 +406,9 @@ int tls_conn_send(struct tls_conn *t, uv_stream_t *st, const char *p, size_t n,
                   void (*done)(void *arg, int status), void *arg, size_t *queued)
 {
     *queued = 0;
+    /* the records in one allocation: 16 KiB each, 22 (TLS 1.3) or 29 (1.2) bytes of overhead */
+    if (cn_buf_reserve(&t->out, n + (n / 16384 + 1) * 64))
+        return CN_ENOMEM;
     for (size_t off = 0; off < n;) { /* SSL_write takes an int */
         int k = n - off > (1u << 30) ? 1 << 30 : (int)(n - off);
         if (SSL_write(t->ssl, p + off, k) != k) {
@@ -329,6 +444,8 @@ int tls_conn_send(struct tls_conn *t, uv_stream_t *st, const char *p, size_t n,
 void tls_conn_idle(struct tls_conn *t)
 {
     SSL_free_buffers(t->ssl); /* refuses (harmlessly) while records are pending */
+    if (!t->in.len)
+        cn_buf_free(&t->in);
     if (!t->out.len)
         cn_buf_free(&t->out);
 }

@@ -7,9 +7,10 @@
  *    minimum (TLSv1_0 and TLSv1_1 are refused), Consul's (Go) cipher suite
  *    names mapped to OpenSSL's, client certificates required when
  *    verify_incoming is set. Errors name the file and OpenSSL's reason.
- *  - conn.c: TLS over a libuv stream through memory BIOs (the socket I/O
- *    stays the caller's): ciphertext in, plaintext out by callback;
- *    plaintext in, ciphertext written with uv_write, in the order produced.
+ *  - conn.c: TLS over a libuv stream through BIOs of its own (the socket
+ *    I/O stays the caller's): ciphertext in, plaintext out by callback (or
+ *    into a buffer, tls_conn_feed); plaintext in, ciphertext written with
+ *    uv_write, in the order produced.
  *    Used by http/ (HTTPS) and transport/ (server RPC).
  *  - cert.c: the built-in CA of `cairn tls ca create` / `cairn tls cert
  *    create` (ECDSA P-256 keys, Consul's names and SANs).
@@ -25,6 +26,8 @@
 
 #include <openssl/ssl.h>
 #include <uv.h>
+
+#include "base/buf.h"
 
 /* ---- contexts (ctx.c) ------------------------------------------------------------ */
 
@@ -76,6 +79,13 @@ typedef int (*tls_plain_cb)(void *arg, const char *p, size_t n);
 int tls_conn_read(struct tls_conn *t, uv_stream_t *st, tls_plain_cb cb, void *arg, char *err,
                   size_t errcap);
 
+/* tls_conn_input and tls_conn_read in one call, for a data path: p is
+ * lent for the call (OpenSSL reads it in place; only the start of a record
+ * it has not taken is copied), and the plaintext is decrypted straight into
+ * `plain` (appended). Returns as tls_conn_read (never 1), or CN_ENOMEM. */
+int tls_conn_feed(struct tls_conn *t, const void *p, size_t n, uv_stream_t *st,
+                  struct cn_buf *plain, char *err, size_t errcap);
+
 bool tls_conn_ready(const struct tls_conn *t); /* handshake done */
 
 /* Encrypt the buffers and write the records to `st` in one uv_write; `done`
@@ -85,8 +95,9 @@ int tls_conn_write(struct tls_conn *t, uv_stream_t *st, const uv_buf_t *bufs, un
                    void (*done)(void *arg, int status), void *arg);
 
 /* Encrypt n bytes and write the records: what the kernel takes at once is
- * written from the connection's own buffer (no copy), the rest is copied
- * and queued with one uv_write whose completion runs `done` (status as for
+ * written from the connection's own buffer (no copy), the rest is queued
+ * (its buffer handed to the request when 4 KiB or more, else copied) with
+ * one uv_write whose completion runs `done` (status as for
  * tls_conn_write). *queued is the number of bytes queued: `done` runs
  * later if and only if it is not 0. Returns 0, or CN_EIO / CN_ENOMEM
  * (nothing queued, done not called). */

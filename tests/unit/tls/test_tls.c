@@ -333,6 +333,7 @@ struct peer {
     const char *big;
     size_t big_len, want;
     size_t queued_small, queued_big;
+    size_t feed; /* not 0: read with tls_conn_feed, lending pieces of this many bytes */
     int done_calls, done_status, rc;
     bool sent;
 };
@@ -362,9 +363,17 @@ static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     if (!n)
         return;
-    assert_int_equal(tls_conn_input(p->t, b->base, (size_t)n), 0);
-    p->rc = tls_conn_read(p->t, s, peer_plain, p, err, sizeof(err));
-    assert_int_equal(p->rc, 0);
+    if (p->feed) { /* records cut anywhere: the start of one is kept for the next piece */
+        for (size_t off = 0; off < (size_t)n; off += p->feed) {
+            size_t k = (size_t)n - off < p->feed ? (size_t)n - off : p->feed;
+            p->rc = tls_conn_feed(p->t, b->base + off, k, s, &p->got, err, sizeof(err));
+            assert_int_equal(p->rc, 0);
+        }
+    } else {
+        assert_int_equal(tls_conn_input(p->t, b->base, (size_t)n), 0);
+        p->rc = tls_conn_read(p->t, s, peer_plain, p, err, sizeof(err));
+        assert_int_equal(p->rc, 0);
+    }
     if (p->big && tls_conn_ready(p->t) && !p->sent) {
         p->sent = true;
         /* a small write into an empty socket buffer: all taken, nothing queued */
@@ -379,11 +388,11 @@ static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
 }
 
-static void test_send_writes_then_queues(void **state)
+/* The client sends "hello" and big_len bytes with tls_conn_send; the server
+ * reads them (with tls_conn_feed in pieces of `feed` bytes when not 0). */
+static void send_and_check(size_t big_len, size_t feed)
 {
-    (void)state;
     SSL_CTX *sctx = ctx("a", "server", true), *cctx = ctx("a", "client", false);
-    size_t big_len = 8u << 20;
     char *big = cn_malloc(big_len);
     assert_non_null(big);
     for (size_t i = 0; i < big_len; i++)
@@ -392,7 +401,7 @@ static void test_send_writes_then_queues(void **state)
     uv_loop_init(&loop);
     int fds[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    struct peer srv = {.want = 5 + big_len}, cli = {.big = big, .big_len = big_len};
+    struct peer srv = {.want = 5 + big_len, .feed = feed}, cli = {.big = big, .big_len = big_len};
     struct peer *ps[2] = {&srv, &cli};
     srv.other = &cli;
     cli.other = &srv;
@@ -432,13 +441,29 @@ static void test_send_writes_then_queues(void **state)
     SSL_CTX_free(cctx);
 }
 
+static void test_send_writes_then_queues(void **state)
+{
+    (void)state;
+    send_and_check(8u << 20, 0);
+}
+
+/* tls_conn_feed: the bytes lent in pieces that cut records (and the
+ * handshake) anywhere, the plaintext appended to the caller's buffer
+ * unchanged; with pieces as large as the reads, OpenSSL takes them in place. */
+static void test_feed_lends_pieces(void **state)
+{
+    (void)state;
+    send_and_check(1u << 20, 333);
+    send_and_check(1u << 20, 1);
+    send_and_check(4u << 20, 65536);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_certificates),
-        cmocka_unit_test(test_ctx_errors),
-        cmocka_unit_test(test_mutual_tls),
-        cmocka_unit_test(test_send_writes_then_queues),
+        cmocka_unit_test(test_certificates),      cmocka_unit_test(test_ctx_errors),
+        cmocka_unit_test(test_mutual_tls),        cmocka_unit_test(test_send_writes_then_queues),
+        cmocka_unit_test(test_feed_lends_pieces),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
