@@ -47,6 +47,10 @@ int px_public_config(struct json_object *svc, struct px_public_cfg *out, char *e
     cn_json_get_str(p, "LocalServiceAddress", &laddr);
     cn_json_get_i64(p, "LocalServicePort", &lport);
     cn_json_get_i64(svc, "Port", &port);
+    if (port < 0 || port > 65535 || lport < 0 || lport > 65535) {
+        snprintf(err, cap, "the registration's Port or Proxy.LocalServicePort is out of range");
+        return CN_EINVAL;
+    }
     snprintf(out->bind_addr, sizeof(out->bind_addr), "0.0.0.0");
     out->bind_port = (int)port;
     if (lport > 0)
