@@ -106,14 +106,16 @@ static int mesh_fields(struct json_object *o, char **mgw, char *err, size_t cap)
                 return api__fail(err, cap, "MeshGateway: invalid config key \"%s\"", mk);
         }
         CN_TRY(api__get_str(v, "Mode", mgw, false, err, cap));
-        /* "none": no gateway, which is all cairn does */
-        if (**mgw && strcmp(*mgw, "none") != 0) {
-            if (strcmp(*mgw, "local") != 0 && strcmp(*mgw, "remote") != 0)
+        /* any mode names gateways ("none" too: the registrations' decoder
+         * refuses every MeshGateway, so a merged one could not be shown) */
+        if (**mgw) {
+            if (strcmp(*mgw, "none") != 0 && strcmp(*mgw, "local") != 0 &&
+                strcmp(*mgw, "remote") != 0)
                 return api__fail(err, cap, "MeshGateway.Mode: invalid mesh gateway mode \"%s\"",
                                  *mgw);
             return api__fail(err, cap,
                              "MeshGateway.Mode \"%s\" is not supported: cairn has no mesh "
-                             "gateways (leave it empty or \"none\")",
+                             "gateways (leave it empty)",
                              *mgw);
         }
     } else if (!(*mgw = cn_strdup(""))) {

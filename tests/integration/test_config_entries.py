@@ -255,11 +255,11 @@ def test_defaults_write_read_list_delete(agent):
     # Protocol lower-cased, as Consul's Normalize
     assert put(agent, {"Kind": SD, "Name": "sd-web", "Protocol": "HTTP"}).json() is True
     assert put(agent, {"kind": SD, "name": "sd-api", "mode": "direct",
-                       "mesh_gateway": {"mode": "none"}}).json() is True
+                       "mesh_gateway": {"mode": ""}}).json() is True
     w = agent.get("/v1/config/%s/sd-web" % SD).json()
     assert w["Protocol"] == "http" and w["MeshGateway"] == {} and "Mode" not in w
     a = agent.get("/v1/config/%s/sd-api" % SD).json()
-    assert a["Protocol"] == "" and a["Mode"] == "direct" and a["MeshGateway"] == {"Mode": "none"}
+    assert a["Protocol"] == "" and a["Mode"] == "direct" and a["MeshGateway"] == {}
     lst = agent.get("/v1/config/" + SD)
     assert [x["Name"] for x in lst.json()] == ["sd-api", "sd-web"]
     assert index_of(lst) >= w["ModifyIndex"]
@@ -366,7 +366,7 @@ def test_defaults_cli(agent, tmp_path):
     pd = tmp_path / "pd.hcl"
     pd.write_text('kind = "proxy-defaults"\nname = "global"\n'
                   'config {\n  protocol = "tcp"\n  bind_address = "127.0.0.1"\n}\n'
-                  'mesh_gateway {\n  mode = "none"\n}\n')
+                  'mesh_gateway {\n  mode = ""\n}\n')
     p = cli(agent, "config", "write", str(pd))
     assert p.returncode == 0, p.stderr
     assert p.stdout == "Config entry written: proxy-defaults/global\n"
@@ -378,7 +378,7 @@ def test_defaults_cli(agent, tmp_path):
     assert p.returncode == 0, p.stderr
     e = json.loads(cli(agent, "config", "read", "-kind", PD, "-name", "global").stdout)
     assert e["Config"] == {"protocol": "tcp", "bind_address": "127.0.0.1"}
-    assert e["MeshGateway"] == {"Mode": "none"}
+    assert e["MeshGateway"] == {}
     e = json.loads(cli(agent, "config", "read", "-kind", SD, "-name", "cli-web").stdout)
     assert [e["Protocol"], e["BalanceInboundConnections"]] == ["http", "exact_balance"]
     p = cli(agent, "config", "list", "-kind", SD)

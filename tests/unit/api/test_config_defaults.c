@@ -30,7 +30,7 @@ static void test_decode_ok(void **st)
     struct api_config_entry e;
     assert_int_equal(dec("{\"Kind\":\"proxy-defaults\",\"Name\":\"global\",\"Config\":{"
                          "\"bind_port\":21000,\"Protocol\":\"x\"},\"Mode\":\"direct\","
-                         "\"MeshGateway\":{\"Mode\":\"none\"},\"TransparentProxy\":{},"
+                         "\"MeshGateway\":{\"Mode\":\"\"},\"TransparentProxy\":{},"
                          "\"Expose\":{\"Checks\":false},\"Meta\":{\"team\":\"a\"},"
                          "\"CreateIndex\":4,\"Namespace\":\"default\"}",
                          &e, err, sizeof(err)),
@@ -41,7 +41,7 @@ static void test_decode_ok(void **st)
     /* Config's keys as written; the defaults' objects always present */
     assert_string_equal(e.data.p, "{\"Kind\":\"proxy-defaults\",\"Name\":\"global\",\"Config\":{"
                                   "\"bind_port\":21000,\"Protocol\":\"x\"},\"Mode\":\"direct\","
-                                  "\"TransparentProxy\":{},\"MeshGateway\":{\"Mode\":\"none\"},"
+                                  "\"TransparentProxy\":{},\"MeshGateway\":{},"
                                   "\"Expose\":{},\"Meta\":{\"team\":\"a\"}}");
     api__config_entry_clear(&e);
     /* snake_case and lower case, as HCL gives it; an empty name is global */
@@ -104,6 +104,10 @@ static void test_decode_refusals(void **st)
          "TransparentProxy is not supported"},
         {"{\"Kind\":\"proxy-defaults\",\"MeshGateway\":{\"Mode\":\"local\"}}",
          "MeshGateway.Mode \"local\" is not supported"},
+        {"{\"Kind\":\"proxy-defaults\",\"MeshGateway\":{\"Mode\":\"none\"}}",
+         "MeshGateway.Mode \"none\" is not supported"},
+        {"{\"Kind\":\"proxy-defaults\",\"MeshGateway\":{\"Mode\":\"x\"}}",
+         "invalid mesh gateway mode \"x\""},
         {"{\"Kind\":\"proxy-defaults\",\"Expose\":{\"Paths\":[{\"Path\":\"/m\"}]}}",
          "Expose.Paths is not supported"},
         {"{\"Kind\":\"service-defaults\",\"Name\":\"w\",\"Expose\":{\"checks\":true}}",
