@@ -549,8 +549,11 @@ def test_builtin_proxy_binds_port_from_proxy_defaults(agent_factory, tmp_path):
                 return True
             except OSError:
                 return False
-        wait_until(lambda: listening(bound), timeout=60, what="the proxy on proxy-defaults' bind_port")
-        assert not listening(registered)
+        # the proxy says where it listens: proxy-defaults' port, not the registered one
+        want = "public listener on 127.0.0.1:%d," % bound
+        wait_until(lambda: want in px.text(), timeout=60, what="the proxy's public listener")
+        assert "public listener on 127.0.0.1:%d," % registered not in px.text()
+        assert listening(bound)
     finally:
         assert px.stop() == 0, px.text()[-2000:]
     echo.close()
