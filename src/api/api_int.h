@@ -52,6 +52,7 @@ struct api {
     void *dns_exec_arg;
     struct api_coord *coord;       /* coordinate.c: sending and batching coordinates */
     struct api_acl_repl *acl_repl; /* acl_repl.c: ACL replication; NULL when ACLs are off */
+    struct api_cfgwake *cfgwake;   /* config_resolve.c: wakes agent queries on entry changes */
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -229,23 +230,52 @@ int api__ixn_entry_name(const char *in, const char **name, char *err, size_t cap
  * an intention's Meta (its stored JSON text). */
 void api__json_go_time(struct cn_jsonw *w, const char *k, int64_t ns);
 void api__json_ixn_meta(struct cn_jsonw *w, const char *meta);
-/* config_entry.c: /v1/config, service-intentions entries over the intentions. */
+/* config_entry.c: /v1/config: service-intentions entries over the
+ * intentions, proxy-defaults and service-defaults entries stored
+ * (state/config.c, config_defaults.c). */
 extern const struct api_route api_config_routes[];
-/* A decoded service-intentions entry (strings owned). */
+#define API_CONFIG_INTENTIONS "service-intentions"
+#define API_CONFIG_PROXY_DEFAULTS "proxy-defaults"
+#define API_CONFIG_SERVICE_DEFAULTS "service-defaults"
+/* A decoded entry (strings owned): a service-intentions entry's sources, or
+ * another kind's canonical JSON (data). */
 struct api_config_entry {
+    char *kind; /* one of the API_CONFIG_* */
     char *name;
     struct state_ixn_source *src;
     size_t n;
+    struct cn_buf data;
 };
 /* Decode and validate a PUT /v1/config body: 0, CN_EINVAL with the reason
- * (another kind, an unknown key, L7 Permissions...), CN_ENOMEM. Pure: for the
- * endpoint and the fuzz target. */
+ * (another kind, an unknown key, a field cairn refuses...), CN_ENOMEM. Pure:
+ * for the endpoint and the fuzz target. */
 int api__config_entry_decode(const char *body, size_t len, struct api_config_entry *e, char *err,
                              size_t cap);
 void api__config_entry_clear(struct api_config_entry *e);
-/* 0 for service-intentions; CN_EINVAL naming a kind cairn lacks or does not
+/* 0 for a kind cairn has; CN_EINVAL naming a kind cairn lacks or does not
  * know. */
 int api__config_kind_check(const char *kind, char *err, size_t cap);
+/* config_defaults.c: a proxy-defaults or service-defaults body (o, its Kind
+ * checked) into *name (owned) and its canonical JSON appended to canon; 0,
+ * CN_EINVAL with Consul's text or cairn's refusal, CN_ENOMEM. Pure. */
+struct json_object;
+int api__config_defaults_decode(struct json_object *o, const char *kind, char **name,
+                                struct cn_buf *canon, char *err, size_t cap);
+/* A stored entry as Consul's JSON, with CreateIndex and ModifyIndex. */
+void api__config_defaults_json(struct cn_jsonw *w, const struct state_config_entry *e);
+/* config_resolve.c: the defaults the entries give a proxy of service (NULL:
+ * none): proxy-defaults' Config, then service-defaults' Protocol and
+ * BalanceInboundConnections as Config keys. *out: an owned object, or NULL
+ * when nothing applies. 0 or CN_ENOMEM. Pure. */
+int api__config_resolve_defaults(const struct state *st, const char *service,
+                                 struct json_object **out);
+/* The effective Proxy.Config of s (a connect-proxy): those defaults under
+ * the registration's own keys. *out: an owned JSON text, or NULL when s is
+ * not a proxy or nothing applies (its own Config stands). 0 or CN_ENOMEM. */
+int api__config_resolve_proxy(const struct state *st, const struct state_service *s, char **out);
+/* The watch that wakes the agent's blocking queries when an entry changes. */
+int api__cfgwake_new(struct api *a);
+void api__cfgwake_stop(struct api *a);
 extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
 extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
 /* metrics.c: /v1/agent/metrics */

@@ -6,15 +6,24 @@
  *   GET    /v1/config/:kind/:name      one entry, 404 when there is none
  *   DELETE /v1/config/:kind/:name      (?cas=N: true or false; else {})
  *
- * cairn has one kind, service-intentions, and it is a view: as in Consul 1.9+
- * an entry is the intentions of one destination (state/intention.c), so the
- * entry and /v1/connect/intentions always agree. Writing an entry replaces
- * that destination's intentions in one log entry (INTENTION_ENTRY); its
+ * Three kinds. service-intentions is a view: as in Consul 1.9+ an entry is
+ * the intentions of one destination (state/intention.c), so the entry and
+ * /v1/connect/intentions always agree. Writing an entry replaces that
+ * destination's intentions in one log entry (INTENTION_ENTRY); its
  * ModifyIndex is the highest of theirs. Sources carry Name, Action,
  * Description, Precedence (computed; given, it must match) and Type "consul";
  * L7 Permissions, peers, sameness groups, other namespaces or partitions, JWT
- * and entry Meta are refused with the reason. Consul's other kinds are
- * refused with 400 naming the kind (docs/consul-compat.md). */
+ * and entry Meta are refused with the reason. proxy-defaults and
+ * service-defaults are stored as they are (CONFIG_ENTRY, state/config.c;
+ * bodies: config_defaults.c) and resolved into proxy registrations
+ * (config_resolve.c). Consul's other kinds are refused with 400 naming the
+ * kind (docs/consul-compat.md).
+ *
+ * ACLs as Consul's entries' CanRead/CanWrite: service-intentions mesh
+ * read/write (cairn's intentions endpoints' rule); proxy-defaults readable
+ * by anyone, written with mesh:write (which falls back to operator);
+ * service-defaults service:read/write on its name, a list showing only the
+ * entries the token may read. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +35,10 @@
 #include "base/json.h"
 #include "base/mem.h"
 
-#define KIND_IXN "service-intentions"
+#define KIND_IXN API_CONFIG_INTENTIONS
 
 /* Consul's kinds cairn does not have (structs.MakeConfigEntry's list). */
 static const char *const other_kinds[] = {
-    "service-defaults",
-    "proxy-defaults",
     "service-router",
     "service-splitter",
     "service-resolver",
@@ -52,13 +59,15 @@ static const char *const other_kinds[] = {
 
 int api__config_kind_check(const char *kind, char *err, size_t cap)
 {
-    if (!strcmp(kind, KIND_IXN))
+    if (!strcmp(kind, KIND_IXN) || !strcmp(kind, API_CONFIG_PROXY_DEFAULTS) ||
+        !strcmp(kind, API_CONFIG_SERVICE_DEFAULTS))
         return 0;
     for (size_t i = 0; i < sizeof(other_kinds) / sizeof(other_kinds[0]); i++)
         if (!strcmp(kind, other_kinds[i]))
             return api__fail(err, cap,
-                             "config entry kind \"%s\" is not supported by cairn: its only kind "
-                             "is \"" KIND_IXN "\" (a view of the intentions)",
+                             "config entry kind \"%s\" is not supported by cairn: its kinds are "
+                             "\"" API_CONFIG_PROXY_DEFAULTS "\", \"" API_CONFIG_SERVICE_DEFAULTS
+                             "\" and \"" KIND_IXN "\"",
                              kind);
     return api__fail(err, cap, "invalid config entry kind: %s", kind);
 }
@@ -72,6 +81,8 @@ void api__config_entry_clear(struct api_config_entry *e)
     }
     cn_free(e->src);
     cn_free(e->name);
+    cn_free(e->kind);
+    cn_buf_free(&e->data);
     memset(e, 0, sizeof(*e));
 }
 
@@ -206,6 +217,15 @@ int api__config_entry_decode(const char *body, size_t len, struct api_config_ent
                        "Request decoding failed: Payload does not contain a kind/Kind "
                        "key at the top level");
     rc = rc ? rc : api__config_kind_check(kind, err, cap);
+    if (!rc && !(e->kind = cn_strdup(kind)))
+        rc = api__oom(err, cap);
+    if (!rc && strcmp(kind, KIND_IXN) != 0) {
+        rc = api__config_defaults_decode(o, kind, &e->name, &e->data, err, cap);
+        json_object_put(o);
+        if (rc)
+            api__config_entry_clear(e);
+        return rc;
+    }
     static const char *const known[] = {"Kind",        "Name",      "Sources", "Meta",
                                         "Namespace",   "Partition", "JWT",     "CreateIndex",
                                         "ModifyIndex", "Hash"};
@@ -344,6 +364,51 @@ static void json_entry(struct cn_jsonw *w, struct state *st, const struct state_
     cn_jsonw_obj_close(w);
 }
 
+struct defaults_walk {
+    struct api_ctx *c;
+    struct cn_jsonw *w;
+    bool service; /* service-defaults: filtered by service:read */
+};
+
+static int defaults_cb(void *arg, const struct state_config_entry *e)
+{
+    struct defaults_walk *dw = arg;
+    if (dw->service && !api_acl_keep(dw->c, ACL_R_SERVICE, e->name))
+        return 0;
+    api__config_defaults_json(dw->w, e);
+    return dw->w->err;
+}
+
+/* proxy-defaults, service-defaults: the stored entries. */
+static void r_defaults(struct api_ctx *c, struct api_read *r, const char *kind, const char *name)
+{
+    struct state *st = srv_state(c->api->srv);
+    bool service = !strcmp(kind, API_CONFIG_SERVICE_DEFAULTS);
+    /* ProxyConfigEntry.CanRead: anyone; ServiceConfigEntry: service:read */
+    if (name && service && !api_acl_read_require(c, r, ACL_R_SERVICE, name, ACL_A_READ))
+        return;
+    r->index = state_table_index(st, STATE_T_CONFIG);
+    api_read_watch(r, STATE_T_CONFIG, kind, false);
+    const struct state_config_entry *e = name ? state_config_entry_get(st, kind, name) : NULL;
+    if (name && !e) {
+        char err[600];
+        snprintf(err, sizeof(err), "Config entry not found for \"%s\" / \"%.400s\"", kind, name);
+        return read_error(r, 404, err);
+    }
+    struct cn_jsonw w;
+    api_jsonw(c, &w, &r->body);
+    if (e) {
+        api__config_defaults_json(&w, e);
+    } else {
+        struct defaults_walk dw = {c, &w, service};
+        cn_jsonw_arr_open(&w);
+        state_config_entries_foreach(st, kind, defaults_cb, &dw);
+        cn_jsonw_arr_close(&w);
+    }
+    if (w.err)
+        read_error(r, 500, "out of memory");
+}
+
 /* c->arg is "kind" or "kind/name". */
 static void r_config(struct api_ctx *c, struct api_read *r)
 {
@@ -358,6 +423,10 @@ static void r_config(struct api_ctx *c, struct api_read *r)
              c->arg);
     if (kl >= sizeof(kind) || api__config_kind_check(kind, err, sizeof(err)))
         return read_error(r, 400, kl >= sizeof(kind) ? "invalid config entry kind" : err);
+    if (strcmp(kind, KIND_IXN) != 0)
+        return r_defaults(c, r, kind, name);
+    if (!api_acl_read_require(c, r, ACL_R_MESH, "", ACL_A_READ))
+        return;
     r->index = state_table_index(st, STATE_T_INTENTIONS);
     api_read_watch(r, STATE_T_INTENTIONS, name, false);
     struct entry_walk wk = {.only = name};
@@ -445,6 +514,16 @@ static void propose(struct api_ctx *c, struct cn_buf *cmd, int rc, bool reply_bo
     api_propose_rc(c, rc, cmd, write_done);
 }
 
+/* The entry's CanWrite: mesh:write for service-intentions and
+ * proxy-defaults (mesh falls back to operator), service:write on the name
+ * for service-defaults. Answers 403 and returns false when denied. */
+static bool write_allowed(struct api_ctx *c, const char *kind, const char *name)
+{
+    if (!strcmp(kind, API_CONFIG_SERVICE_DEFAULTS))
+        return api_acl_require(c, ACL_R_SERVICE, name, ACL_A_WRITE);
+    return api_acl_require(c, ACL_R_MESH, "", ACL_A_WRITE);
+}
+
 static void h_apply(struct api_ctx *c)
 {
     char err[600];
@@ -460,9 +539,17 @@ static void h_apply(struct api_ctx *c)
         api_error(c, rc == CN_ENOMEM ? 500 : 400, "%s", err);
         return;
     }
+    if (!write_allowed(c, e.kind, e.name)) {
+        api__config_entry_clear(&e);
+        return;
+    }
     struct cn_buf cmd = CN_BUF_INIT;
-    rc =
-        state_cmd_intention_entry(&cmd, e.name, false, has_cas == 1, cas, cn_wall_ns(), e.src, e.n);
+    if (!strcmp(e.kind, KIND_IXN))
+        rc = state_cmd_intention_entry(&cmd, e.name, false, has_cas == 1, cas, cn_wall_ns(), e.src,
+                                       e.n);
+    else
+        rc = state_cmd_config_entry(&cmd, e.kind, e.name, false, has_cas == 1, cas, e.data.p,
+                                    e.data.len);
     api__config_entry_clear(&e);
     propose(c, &cmd, rc, true);
 }
@@ -486,17 +573,26 @@ static void h_delete(struct api_ctx *c)
     int has_cas = cas_param(c, &cas);
     if (has_cas < 0)
         return;
+    const char *name = slash + 1;
+    /* ProxyConfigEntry.Normalize, which delete runs too */
+    if (!strcmp(kind, API_CONFIG_PROXY_DEFAULTS) && strcmp(name, "global") != 0) {
+        api_error(c, 400, "invalid name (\"%s\"), only \"global\" is supported", name);
+        return;
+    }
+    if (!write_allowed(c, kind, name))
+        return;
     struct cn_buf cmd = CN_BUF_INIT;
-    int rc =
-        state_cmd_intention_entry(&cmd, slash + 1, true, has_cas == 1, cas, cn_wall_ns(), NULL, 0);
+    int rc;
+    if (!strcmp(kind, KIND_IXN))
+        rc = state_cmd_intention_entry(&cmd, name, true, has_cas == 1, cas, cn_wall_ns(), NULL, 0);
+    else
+        rc = state_cmd_config_entry(&cmd, kind, name, true, has_cas == 1, cas, NULL, 0);
     propose(c, &cmd, rc, has_cas == 1);
 }
 
 const struct api_route api_config_routes[] = {
-    /* service-intentions: the ACL of the intentions endpoints (mesh;
-     * Consul's intentions:read/write on the destination). */
-    {"/v1/config", false, API_PUT, NULL, h_apply, API_FIXED(MESH, READ), API_FIXED(MESH, WRITE)},
-    {"/v1/config/", true, API_GET | API_DELETE, r_config, h_delete, API_FIXED(MESH, READ),
-     API_FIXED(MESH, WRITE)},
+    /* the handlers check by kind (write_allowed, r_config) */
+    {"/v1/config", false, API_PUT, NULL, h_apply, API_HANDLER, API_HANDLER},
+    {"/v1/config/", true, API_GET | API_DELETE, r_config, h_delete, API_HANDLER, API_HANDLER},
     {NULL, false, 0, NULL, NULL, 0, 0},
 };

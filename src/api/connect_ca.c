@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "connect/ca.h"
+#include "connect/renew.h"
 #include "connect/ca_doc.h"
 
 #define TICK_MS 1000
@@ -36,7 +37,8 @@
 struct leaf {
     char *service;
     struct connect_cert cert;
-    int64_t issued; /* when it was signed (its NotBefore is a minute earlier) */
+    int64_t issued;   /* when it was signed (its NotBefore is a minute earlier) */
+    int64_t renew_at; /* its renewal point (connect/renew.h), drawn when signed */
     char root_id[64];
     uint64_t index;
 };
@@ -420,15 +422,15 @@ static struct leaf *leaf_slot(struct api_connect *k, const char *service)
     return l;
 }
 
-/* A leaf is re-issued when the active root changed or two thirds of its
- * lifetime (from its signing, not its backdated NotBefore) have passed:
- * Consul's agent renews between 60% and 90% of it, with jitter. */
+/* A leaf is re-issued when the active root changed or it reached its
+ * renewal point: as Consul's agent, a random point between 60% and 90% of
+ * its lifetime (from its signing, not its backdated NotBefore), drawn when it
+ * was signed from the agent's seeded generator. */
 static bool leaf_fresh(const struct leaf *l, const struct connect_ca_root *act, int64_t now)
 {
     if (!l->cert.cert_pem || strcmp(l->root_id, act->id) != 0)
         return false;
-    int64_t life = l->cert.not_after - l->issued;
-    return now < l->issued + life * 2 / 3;
+    return now < l->renew_at;
 }
 
 /* Sign a new leaf for l->service with the active root: 0, or an HTTP status
@@ -450,6 +452,7 @@ static int issue_leaf(struct api_connect *k, struct leaf *l, const struct connec
     connect_cert_clear(&l->cert);
     l->cert = nc;
     l->issued = now;
+    l->renew_at = connect_leaf_renew_at(now, nc.not_after, connect_rand_next(&k->api->rng));
     snprintf(l->root_id, sizeof(l->root_id), "%s", act->id);
     uint64_t idx = state_last_index(srv_state(k->api->srv));
     l->index = idx > l->index ? idx : l->index + 1;

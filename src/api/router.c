@@ -56,7 +56,8 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
     a->rng = cn_now_ns() | 1;
     if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
         !a->cfg.version || !a->cfg.config_json || api__sess_new(a) || api__connect_new(a) ||
-        api__acl_new(a) || api__cache_new(a, (size_t)cfg->http_cache_bytes) || api__coord_new(a)) {
+        api__acl_new(a) || api__cache_new(a, (size_t)cfg->http_cache_bytes) || api__coord_new(a) ||
+        api__cfgwake_new(a)) {
         memset(&a->cfg.acl, 0, sizeof(a->cfg.acl));
         api_free(a);
         return CN_ENOMEM;
@@ -75,6 +76,7 @@ void api_stop(struct api *a)
         api__acl_stop(a);
         api__cache_free(a); /* its watches live in the server */
         api__coord_stop(a);
+        api__cfgwake_stop(a);
     }
 }
 
@@ -98,6 +100,7 @@ void api_free(struct api *a)
     api__acl_free(a);
     api__cache_free(a);
     api__coord_stop(a);
+    api__cfgwake_stop(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);

@@ -9,7 +9,9 @@
  *   delete -kind K -name N [-cas -modify-index=N]
  *                                       "Config entry deleted: KIND/NAME"
  *
- * cairn's only kind is service-intentions; the agent refuses the others. */
+ * cairn's kinds are proxy-defaults, service-defaults and service-intentions;
+ * the agent refuses the others. Field names as Consul accepts them:
+ * CamelCase or snake_case (HCL's usual form). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,18 +33,22 @@ const struct cli_flag cli__config_write_flags[] = {
 };
 
 const struct cli_flag cli__config_read_flags[] = {
-    {"kind", CLI_STR, "kind", "The kind of the config entry (service-intentions)."},
+    {"kind", CLI_STR, "kind",
+     "The kind of the config entry (proxy-defaults, service-defaults, service-intentions)."},
     {"name", CLI_STR, "name", "The name of the config entry."},
     {NULL, 0, NULL, NULL},
 };
 
 const struct cli_flag cli__config_list_flags[] = {
-    {"kind", CLI_STR, "kind", "The kind of the config entries to list (service-intentions)."},
+    {"kind", CLI_STR, "kind",
+     "The kind of the config entries to list (proxy-defaults, service-defaults, "
+     "service-intentions)."},
     {NULL, 0, NULL, NULL},
 };
 
 const struct cli_flag cli__config_delete_flags[] = {
-    {"kind", CLI_STR, "kind", "The kind of the config entry (service-intentions)."},
+    {"kind", CLI_STR, "kind",
+     "The kind of the config entry (proxy-defaults, service-defaults, service-intentions)."},
     {"name", CLI_STR, "name", "The name of the config entry."},
     {"cas", CLI_BOOL, NULL,
      "Perform a Check-And-Set operation: delete only if the entry's ModifyIndex is "

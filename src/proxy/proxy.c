@@ -18,6 +18,7 @@
 #include "base/mem.h"
 #include "cairn/lb.h"
 #include "connect/ca.h"
+#include "proxy/pconf.h"
 #include "proxy/proxy_int.h"
 #include "tls/tls.h"
 
@@ -1177,23 +1178,19 @@ static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *
         return CN_ENOTFOUND;
     }
     struct json_object *p = cn_json_get(found, "Proxy");
-    const char *dest = "", *laddr = "127.0.0.1";
-    int64_t lport = 0, port = 0;
+    const char *dest = "";
     cn_json_get_str(p, "DestinationServiceName", &dest);
-    cn_json_get_str(p, "LocalServiceAddress", &laddr);
-    cn_json_get_i64(p, "LocalServicePort", &lport);
-    cn_json_get_i64(found, "Port", &port);
     snprintf(px->service, sizeof(px->service), "%s", dest);
-    if (lport > 0)
-        snprintf(px->app, sizeof(px->app), "%s:%d", *laddr ? laddr : "127.0.0.1", (int)lport);
-    /* the public listener: Config.bind_address (Consul's built-in proxy),
-     * else every address, on the registered port */
-    const char *bind = "0.0.0.0";
-    struct json_object *cfg = cn_json_get(p, "Config");
-    if (cfg)
-        cn_json_get_str(cfg, "bind_address", &bind);
-    snprintf(px->listen, sizeof(px->listen), strchr(bind, ':') ? "[%s]:%d" : "%s:%d", bind,
-             (int)port);
+    /* the public listener: the registration's port and local service, with
+     * Proxy.Config over them (the agent resolves it from the config entries) */
+    struct px_public_cfg pc;
+    if (px_public_config(found, &pc, err, cap)) {
+        json_object_put(all);
+        return CN_EINVAL;
+    }
+    snprintf(px->app, sizeof(px->app), "%s", pc.app);
+    snprintf(px->listen, sizeof(px->listen), strchr(pc.bind_addr, ':') ? "[%s]:%d" : "%s:%d",
+             pc.bind_addr, pc.bind_port);
     struct json_object *ups = cn_json_get(p, "Upstreams");
     for (size_t i = 0; ups && i < json_object_array_length(ups) && o->nups < PX_MAX_UPSTREAMS;
          i++) {
@@ -1263,6 +1260,10 @@ int px_run(const struct px_opts *given)
         int rc;
         /* the sidecar may be registered a moment after we start */
         for (int i = 0; (rc = from_sidecar(px, &o, o.sidecar_for, err, sizeof(err))); i++) {
+            if (rc == CN_EINVAL) { /* a configuration it cannot honour: no use waiting */
+                fprintf(stderr, "Error: %s\n", err);
+                goto out;
+            }
             if (i == 0)
                 fprintf(stderr, "Waiting for the sidecar registration: %s\n", err);
             if (i >= 60) {

@@ -16,8 +16,9 @@
 #define SNAP_MAGIC "CNST"
 /* 1: no sessions, four table indexes; 2: no prepared queries, checks without
  * their agent-only definition; 3: no intentions, no Connect CA, no ACL tables;
- * 4: services without their Connect fields (proxy, native), no network coordinates */
-#define SNAP_VERSION 5
+ * 4: services without their Connect fields (proxy, native), no network coordinates;
+ * 5: no config entries (proxy-defaults, service-defaults) */
+#define SNAP_VERSION 6
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
  * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
@@ -157,7 +158,8 @@ static int encode(const struct state *s, struct cn_buf *b)
         CN_TRY(cn_enc_u64(b, v->create_index));
         CN_TRY(cn_enc_u64(b, v->modify_index));
     }
-    return state__coord_encode(s, b);
+    CN_TRY(state__coord_encode(s, b));
+    return state__cfg_encode(s, b);
 }
 
 int state_snapshot_encode(const struct state *s, struct cn_buf *out)
@@ -674,6 +676,13 @@ static int decode(struct rd *r, uint8_t version)
     if (version >= 5) {
         char why[160];
         int rc = state__coord_decode(s, &r->d, r->clamp, why, sizeof(why));
+        if (rc == CN_ECORRUPT)
+            return fail(r, "%s", why);
+        CN_TRY(rc);
+    }
+    if (version >= 6) {
+        char why[160];
+        int rc = state__cfg_decode(s, &r->d, r->clamp, why, sizeof(why));
         if (rc == CN_ECORRUPT)
             return fail(r, "%s", why);
         CN_TRY(rc);

@@ -68,6 +68,7 @@ void state_free(struct state *s)
     cn_free(s->rst.p);
     state__free_tree(s, s->acl, &state__acl_ops);
     state__free_tree(s, s->coords, &state__coord_ops);
+    state__free_tree(s, s->config, &state__cfg_ops);
     cn_free(s);
 }
 
@@ -382,6 +383,8 @@ static int dispatch(struct txn *t, const void *cmd, size_t len)
         return state__coord_apply_batch(t, &d);
     case STATE_CMD_ACL_REPLICATE:
         return state__acl_apply_replicate(t, &d);
+    case STATE_CMD_CONFIG_ENTRY:
+        return state__cfg_apply(t, &d);
     default:
         return CN_ECORRUPT;
     }

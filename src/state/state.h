@@ -198,6 +198,7 @@ enum state_table {
     STATE_T_CA,         /* the Connect CA record (ca.c); key = "ca" */
     STATE_T_ACL,        /* ACL tokens, policies, roles (acl.c); key = ID */
     STATE_T_COORDS,     /* network coordinates (coord.c); key = node name */
+    STATE_T_CONFIG,     /* proxy-defaults, service-defaults entries (config.c); key = kind */
     STATE_T__COUNT
 };
 
@@ -278,6 +279,9 @@ enum state_cmd_type {
      * destination replaced as a whole, or deleted, optionally only if the
      * entry's ModifyIndex is still the one given (Consul's ?cas=). */
     STATE_CMD_INTENTION_ENTRY = 23,
+    /* A proxy-defaults or service-defaults config entry (config.c): upserted
+     * or deleted, optionally only if its ModifyIndex is the one given. */
+    STATE_CMD_CONFIG_ENTRY = 24,
 };
 
 /* KV verbs, as /v1/txn names them (Consul api-docs/txn.mdx). A plain PUT is a
@@ -695,6 +699,36 @@ struct state_ca {
 int state_cmd_ca_set(struct cn_buf *out, const void *data, size_t len, uint64_t expect);
 /* The record, or NULL before the leader initialised the CA. */
 const struct state_ca *state_ca_get(const struct state *s);
+
+/* ---- config entries (config.c) -----------------------------------------------
+ * Consul's config-entries table for the kinds cairn stores itself
+ * (proxy-defaults, service-defaults): one entry per (kind, name), its body
+ * opaque bytes (api/config_defaults.c: the entry's canonical JSON without
+ * its indexes), as prepared queries keep their definition. The state applies
+ * what needs it: check-and-set (Consul's upsert-cas, delete-cas: with cas,
+ * an upsert applies only if the entry's ModifyIndex is cas_index, 0 meaning
+ * there is none; a delete only if it exists with that ModifyIndex;
+ * otherwise nothing changes and res->ok is false) and the indexes. A delete
+ * of an absent entry succeeds and changes nothing. (STATE_T_CONFIG, kind) is
+ * notified per change. */
+struct state_config_entry {
+    const char *kind, *name;
+    const uint8_t *data; /* NUL-ended beyond len */
+    size_t len;
+    uint64_t create_index, modify_index;
+};
+/* Upsert (del false: data[0..len), len > 0) or delete (len 0). Inputs
+ * borrowed. 0, CN_ENOMEM, CN_EINVAL (an empty kind or name). */
+int state_cmd_config_entry(struct cn_buf *out, const char *kind, const char *name, bool del,
+                           bool cas, uint64_t cas_index, const void *data, size_t len);
+const struct state_config_entry *state_config_entry_get(const struct state *s, const char *kind,
+                                                        const char *name);
+typedef int (*state_config_entry_cb)(void *arg, const struct state_config_entry *e);
+/* The entries of kind (NULL: every kind) by (kind, name); cb returns nonzero
+ * to stop. */
+void state_config_entries_foreach(const struct state *s, const char *kind, state_config_entry_cb cb,
+                                  void *arg);
+size_t state_config_entry_count(const struct state *s);
 
 /* ---- network coordinates (coord.c) -------------------------------------------
  * Consul's coordinates table (agent/consul/state/coordinate.go): one LAN

@@ -201,6 +201,7 @@ struct state {
     struct avl *acl;        /* acl_rec by (kind, id): acl.c */
     struct avl *coords;     /* coord_rec by (node, segment): coord.c */
     uint64_t acl_bootstrap; /* index of the ACL bootstrap (0: never) */
+    struct avl *config;     /* cfg_rec by (kind, name): config.c */
     size_t mem;
     state_change_cb cb;
     void *cb_arg;
@@ -326,6 +327,11 @@ int state__coord_node_gone(struct txn *t, const char *node);
 int state__coord_encode(const struct state *s, struct cn_buf *b);
 int state__coord_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err,
                         size_t errcap);
+int state__cfg_apply(struct txn *t, struct cn_dec *d);
+extern const struct avl_ops state__cfg_ops;
+/* The config entries section of a snapshot (snapshot.c's format 6). */
+int state__cfg_encode(const struct state *s, struct cn_buf *b);
+int state__cfg_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *err, size_t errcap);
 int state__ca_apply_set(struct txn *t, struct cn_dec *d);
 extern const struct avl_ops state__ca_ops;
 int state__ca_encode(const struct state *s, struct cn_buf *b);

@@ -1,10 +1,16 @@
-/* libFuzzer target for a config entry body (api/config_entry.c: PUT
- * /v1/config). Beyond "no crash, no leak": every refusal carries a message;
- * an entry that decodes has a name and one or more distinct, non-empty
- * sources with an action allow or deny; it encodes as an INTENTION_ENTRY
- * command that a fresh state applies, after which the entry's view (the
- * intentions of that destination) has exactly those sources and the entry's
- * ModifyIndex is the command's index. The input is also tried as a kind. */
+/* libFuzzer target for a config entry body (api/config_entry.c,
+ * api/config_defaults.c: PUT /v1/config). Beyond "no crash, no leak": every
+ * refusal carries a message. A service-intentions entry that decodes has a
+ * name and one or more distinct, non-empty sources with an action allow or
+ * deny; it encodes as an INTENTION_ENTRY command that a fresh state applies,
+ * after which the entry's view (the intentions of that destination) has
+ * exactly those sources and the entry's ModifyIndex is the command's index.
+ * A proxy-defaults or service-defaults entry that decodes has a name
+ * ("global" for proxy-defaults) and canonical JSON that decodes again to the
+ * same bytes (a stored entry reads back as written); it encodes as a
+ * CONFIG_ENTRY command that a fresh state applies, holding exactly those
+ * bytes at the command's index, and a proxy of that service resolves. The
+ * input is also tried as a kind. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,52 @@ static int count_cb(void *arg, const struct state_intention *x)
     return 0;
 }
 
+static void defaults_checks(struct api_config_entry *e)
+{
+    if (!e->name || !*e->name || !e->data.len || e->n ||
+        (!strcmp(e->kind, API_CONFIG_PROXY_DEFAULTS) && strcmp(e->name, "global") != 0))
+        abort();
+    /* the canonical form decodes to itself */
+    char err[700];
+    struct api_config_entry again;
+    int rc = api__config_entry_decode(e->data.p, e->data.len, &again, err, sizeof(err));
+    if (rc == 0) {
+        if (again.data.len != e->data.len || memcmp(again.data.p, e->data.p, e->data.len) ||
+            strcmp(again.name, e->name) || strcmp(again.kind, e->kind))
+            abort();
+        api__config_entry_clear(&again);
+    } else if (rc != CN_ENOMEM) {
+        abort();
+    }
+    struct cn_buf cmd = CN_BUF_INIT;
+    struct state *st = state_new();
+    if (st &&
+        !state_cmd_config_entry(&cmd, e->kind, e->name, false, true, 0, e->data.p, e->data.len)) {
+        struct state_result res;
+        state_result_init(&res);
+        rc = state_apply(st, 1, cmd.p, cmd.len, &res);
+        if (rc == 0) {
+            const struct state_config_entry *got = state_config_entry_get(st, e->kind, e->name);
+            if (!res.ok || !got || got->len != e->data.len ||
+                memcmp(got->data, e->data.p, got->len) || got->modify_index != 1)
+                abort();
+            struct state_service v = {.kind = (char *)STATE_KIND_CONNECT_PROXY,
+                                      .proxy = {.dest_name = e->name, .config = (char *)"{}"}};
+            char *out = NULL;
+            rc = api__config_resolve_proxy(st, &v, &out);
+            if (rc && rc != CN_ENOMEM)
+                abort();
+            cn_free(out);
+        } else if (rc != CN_ENOMEM) {
+            abort();
+        }
+        state_result_free(&res);
+    }
+    state_free(st);
+    cn_buf_free(&cmd);
+    api__config_entry_clear(e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[700];
@@ -38,6 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc) {
         if ((rc != CN_EINVAL && rc != CN_ENOMEM) || !err[0])
             abort();
+    } else if (strcmp(e.kind, API_CONFIG_INTENTIONS) != 0) {
+        defaults_checks(&e);
     } else {
         if (!e.name || !*e.name || e.n == 0 || e.n > STATE_IXN_ENTRY_MAX)
             abort();

@@ -6,9 +6,22 @@ the entry's ModifyIndex moving with every change of its sources (a legacy
 delete included), a blocking read of an entry, 404 for a missing one, the
 refusals (other kinds naming the kind, unknown kinds, L7 Permissions, Meta,
 legacy fields, a wrong Precedence, duplicate sources), and `cairn config
-write|read|list|delete` with HCL and JSON files and -cas -modify-index."""
+write|read|list|delete` with HCL and JSON files and -cas -modify-index.
+
+proxy-defaults and service-defaults, stored: write/read/list/delete with
+Consul's fields and defaults, ?cas= for both, a blocking list woken by a
+write, Consul's texts for invalid entries and cairn's refusal of each field
+class it cannot honour, the CLI with HCL in snake_case, ACLs (mesh or
+operator write for proxy-defaults, service read/write on the name for
+service-defaults, lists filtered), the entries surviving a restart and a
+snapshot restore; and central resolution: a sidecar's Proxy.Config at
+/v1/agent/service/:id merges proxy-defaults, then service-defaults, then its
+own keys, a hash-blocking query wakes when an entry changes, and the built-in
+proxy listens on the bind_port proxy-defaults gives it (and refuses a
+timeout it cannot honour). python3-consul (1.1) has no config entry calls."""
 
 import json
+import socket
 import subprocess
 import threading
 
@@ -134,9 +147,8 @@ def test_blocking_read_wakes_on_change(agent):
 
 
 @pytest.mark.parametrize("body,text", [
-    ({"Kind": "service-defaults", "Name": "web", "Protocol": "http"},
-     'config entry kind "service-defaults" is not supported by cairn'),
-    ({"Kind": "proxy-defaults", "Name": "global"}, 'config entry kind "proxy-defaults"'),
+    ({"Kind": "service-router", "Name": "web"},
+     'config entry kind "service-router" is not supported by cairn'),
     ({"Kind": "service-resolver", "Name": "web"}, 'config entry kind "service-resolver"'),
     ({"Kind": "bogus", "Name": "x"}, "invalid config entry kind: bogus"),
     ({"Name": "x"}, "Payload does not contain a kind/Kind key"),
@@ -162,9 +174,9 @@ def test_refusals(agent, body, text):
 
 
 def test_paths(agent):
-    r = agent.get("/v1/config/service-defaults")
-    assert r.status_code == 400 and "service-defaults" in r.text
-    r = agent.get("/v1/config/service-defaults/web")
+    r = agent.get("/v1/config/service-splitter")
+    assert r.status_code == 400 and "service-splitter" in r.text
+    r = agent.get("/v1/config/service-splitter/web")
     assert r.status_code == 400
     r = agent.delete("/v1/config/" + KIND)
     assert r.status_code == 404 and "Must provide both a kind and name to delete" in r.text
@@ -206,10 +218,10 @@ def test_cli(agent, tmp_path):
     assert p.returncode == 1 and "-cas without -modify-index" in p.stderr
     # refusals come back with the agent's reason
     bad = tmp_path / "bad.hcl"
-    bad.write_text('Kind = "service-defaults"\nName = "web"\nProtocol = "http"\n')
+    bad.write_text('Kind = "service-router"\nName = "web"\n')
     p = cli(agent, "config", "write", str(bad))
     assert p.returncode == 1, p.stdout
-    assert "service-defaults" in p.stderr and "not supported by cairn" in p.stderr, p.stderr
+    assert "service-router" in p.stderr and "not supported by cairn" in p.stderr, p.stderr
     p = cli(agent, "config", "delete", "-kind", KIND, "-name", "cli-one")
     assert p.returncode == 0 and p.stdout == "Config entry deleted: service-intentions/cli-one\n"
     assert ixns(agent, "cli-one") == []
@@ -223,3 +235,333 @@ def test_cli(agent, tmp_path):
     assert p.returncode == 0, p.stderr
     p = cli(agent, "config", "read", "-kind", KIND, "-name", "cli-db")
     assert p.returncode == 1 and "404" in p.stderr
+
+
+# ---- proxy-defaults and service-defaults ---------------------------------------------------
+
+PD, SD = "proxy-defaults", "service-defaults"
+
+
+def test_defaults_write_read_list_delete(agent):
+    r = put(agent, {"Kind": PD, "Name": "global", "Config": {"protocol": "tcp", "n": 1},
+                    "Meta": {"team": "mesh"}})
+    assert r.status_code == 200 and r.json() is True, r.text
+    e = agent.get("/v1/config/%s/global" % PD).json()
+    assert e == {"Kind": PD, "Name": "global", "Config": {"protocol": "tcp", "n": 1},
+                 "TransparentProxy": {}, "MeshGateway": {}, "Expose": {},
+                 "Meta": {"team": "mesh"}, "CreateIndex": e["CreateIndex"],
+                 "ModifyIndex": e["ModifyIndex"]}
+    assert e["CreateIndex"] == e["ModifyIndex"] > 0
+    # Protocol lower-cased, as Consul's Normalize
+    assert put(agent, {"Kind": SD, "Name": "sd-web", "Protocol": "HTTP"}).json() is True
+    assert put(agent, {"kind": SD, "name": "sd-api", "mode": "direct",
+                       "mesh_gateway": {"mode": ""}}).json() is True
+    w = agent.get("/v1/config/%s/sd-web" % SD).json()
+    assert w["Protocol"] == "http" and w["MeshGateway"] == {} and "Mode" not in w
+    a = agent.get("/v1/config/%s/sd-api" % SD).json()
+    assert a["Protocol"] == "" and a["Mode"] == "direct" and a["MeshGateway"] == {}
+    lst = agent.get("/v1/config/" + SD)
+    assert [x["Name"] for x in lst.json()] == ["sd-api", "sd-web"]
+    assert index_of(lst) >= w["ModifyIndex"]
+    # an update keeps CreateIndex
+    assert put(agent, {"Kind": SD, "Name": "sd-web", "Protocol": "grpc"}).json() is True
+    w2 = agent.get("/v1/config/%s/sd-web" % SD).json()
+    assert w2["CreateIndex"] == w["CreateIndex"] and w2["ModifyIndex"] > w["ModifyIndex"]
+    r = agent.delete("/v1/config/%s/sd-api" % SD)
+    assert r.status_code == 200 and r.json() == {}
+    r = agent.get("/v1/config/%s/sd-api" % SD)
+    assert r.status_code == 404 and r.text == 'Config entry not found for "service-defaults" / "sd-api"'
+    assert [x["Name"] for x in agent.get("/v1/config/" + SD).json()] == ["sd-web"]
+    # deleting what is not there is no error
+    assert agent.delete("/v1/config/%s/sd-none" % SD).status_code == 200
+    # proxy-defaults is only ever "global" (Normalize runs on delete too)
+    r = agent.delete("/v1/config/%s/other" % PD)
+    assert r.status_code == 400 and 'invalid name ("other"), only "global" is supported' in r.text
+    assert agent.delete("/v1/config/%s/global" % PD).json() == {}
+    assert agent.get("/v1/config/" + PD).json() == []
+    assert agent.delete("/v1/config/%s/sd-web" % SD).status_code == 200
+
+
+def test_defaults_cas(agent):
+    body = {"Kind": SD, "Name": "cas-web", "Protocol": "http"}
+    assert put(agent, body, cas=0).json() is True
+    assert put(agent, body, cas=0).json() is False
+    mi = agent.get("/v1/config/%s/cas-web" % SD).json()["ModifyIndex"]
+    assert put(agent, dict(body, Protocol="tcp"), cas=mi + 1000).json() is False
+    assert put(agent, dict(body, Protocol="tcp"), cas=mi).json() is True
+    e = agent.get("/v1/config/%s/cas-web" % SD).json()
+    assert e["Protocol"] == "tcp" and e["ModifyIndex"] > mi
+    r = agent.delete("/v1/config/%s/cas-web" % SD, params={"cas": mi})
+    assert r.status_code == 200 and r.json() is False
+    assert agent.get("/v1/config/%s/cas-web" % SD).status_code == 200
+    r = agent.delete("/v1/config/%s/cas-web" % SD, params={"cas": e["ModifyIndex"]})
+    assert r.json() is True
+    assert agent.get("/v1/config/%s/cas-web" % SD).status_code == 404
+    # proxy-defaults too
+    assert put(agent, {"Kind": PD, "Config": {}}, cas=0).json() is True
+    g = agent.get("/v1/config/%s/global" % PD).json()
+    assert put(agent, {"Kind": PD, "Config": {"a": 1}}, cas=0).json() is False
+    assert agent.delete("/v1/config/%s/global" % PD, params={"cas": g["ModifyIndex"]}).json() is True
+
+
+def test_defaults_blocking_list(agent):
+    r = agent.get("/v1/config/" + SD)
+    idx = index_of(r)
+    out = {}
+
+    def wait():
+        out["r"] = agent.get("/v1/config/" + SD, params={"index": idx, "wait": "30s"}, timeout=60)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    agent.wait_parked(1)
+    assert put(agent, {"Kind": SD, "Name": "blk-web", "Protocol": "http"}).json() is True
+    t.join(60)
+    assert index_of(out["r"]) > idx
+    assert "blk-web" in [x["Name"] for x in out["r"].json()]
+    assert agent.delete("/v1/config/%s/blk-web" % SD).status_code == 200
+
+
+@pytest.mark.parametrize("body,text", [
+    # Consul's own texts
+    ({"Kind": PD, "Name": "web"}, 'invalid name ("web"), only "global" is supported'),
+    ({"Kind": SD, "Name": ""}, "Name is required"),
+    ({"Kind": SD, "Name": "*"}, "service-defaults name must be the name of a service, and not a wildcard"),
+    ({"Kind": SD, "Name": "x", "BalanceInboundConnections": "round"},
+     "invalid value for balance_inbound_connections: round"),
+    ({"Kind": SD, "Name": "x", "Bogus": 1}, 'invalid config key "Bogus"'),
+    ({"Kind": SD, "Name": "x", "Meta": {"k" * 129: "v"}}, "exceeds maximum length 128"),
+    # what cairn cannot honour, one per field class
+    ({"Kind": PD, "Mode": "transparent"}, 'Mode "transparent" is not supported'),
+    ({"Kind": SD, "Name": "x", "TransparentProxy": {"OutboundListenerPort": 15001}},
+     "TransparentProxy is not supported"),
+    ({"Kind": PD, "MeshGateway": {"Mode": "local"}}, 'MeshGateway.Mode "local" is not supported'),
+    ({"Kind": SD, "Name": "x", "Expose": {"Paths": [{"Path": "/metrics", "LocalPathPort": 9}]}},
+     "Expose.Paths is not supported"),
+    ({"Kind": SD, "Name": "x", "Expose": {"Checks": True}}, "Expose.Checks is not supported"),
+    ({"Kind": SD, "Name": "x", "Destination": {"Addresses": ["a.example"], "Port": 443}},
+     "Destination is not supported"),
+    ({"Kind": SD, "Name": "x", "UpstreamConfig": {"Overrides": [{"Name": "db", "Protocol": "http"}]}},
+     "UpstreamConfig is not supported"),
+    ({"Kind": SD, "Name": "x", "LocalConnectTimeoutMs": 500}, "LocalConnectTimeoutMs is not supported"),
+    ({"Kind": SD, "Name": "x", "local_request_timeout_ms": 500}, "LocalRequestTimeoutMs is not supported"),
+    ({"Kind": SD, "Name": "x", "MaxInboundConnections": 10}, "MaxInboundConnections is not supported"),
+    ({"Kind": SD, "Name": "x", "EnvoyExtensions": [{"Name": "builtin/lua"}]}, "EnvoyExtensions is not supported"),
+    ({"Kind": SD, "Name": "x", "RateLimits": {"InstanceLevel": {"RequestsPerSecond": 1}}},
+     "RateLimits is not supported"),
+    ({"Kind": SD, "Name": "x", "ExternalSNI": "x.example"}, "ExternalSNI is not supported"),
+    ({"Kind": PD, "AccessLogs": {"Enabled": True}}, "AccessLogs is not supported"),
+    ({"Kind": SD, "Name": "x", "Namespace": "team"}, 'Namespace "team" is not supported'),
+    ({"Kind": PD, "Partition": "p"}, 'Partition "p" is not supported'),
+])
+def test_defaults_refusals(agent, body, text):
+    r = put(agent, body)
+    assert r.status_code == 400, r.text
+    assert text in r.text
+    kind = body["Kind"]
+    assert agent.get("/v1/config/" + kind).json() == []
+
+
+def test_defaults_cli(agent, tmp_path):
+    pd = tmp_path / "pd.hcl"
+    pd.write_text('kind = "proxy-defaults"\nname = "global"\n'
+                  'config {\n  protocol = "tcp"\n  bind_address = "127.0.0.1"\n}\n'
+                  'mesh_gateway {\n  mode = ""\n}\n')
+    p = cli(agent, "config", "write", str(pd))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "Config entry written: proxy-defaults/global\n"
+    sd = tmp_path / "sd.hcl"
+    sd.write_text('Kind = "service-defaults"\nName = "cli-web"\nProtocol = "http"\n'
+                  'balance_inbound_connections = "exact_balance"\n')
+    assert cli(agent, "config", "write", str(sd)).returncode == 0
+    p = cli(agent, "config", "write", "-", stdin=json.dumps({"Kind": SD, "Name": "cli-api"}))
+    assert p.returncode == 0, p.stderr
+    e = json.loads(cli(agent, "config", "read", "-kind", PD, "-name", "global").stdout)
+    assert e["Config"] == {"protocol": "tcp", "bind_address": "127.0.0.1"}
+    assert e["MeshGateway"] == {}
+    e = json.loads(cli(agent, "config", "read", "-kind", SD, "-name", "cli-web").stdout)
+    assert [e["Protocol"], e["BalanceInboundConnections"]] == ["http", "exact_balance"]
+    p = cli(agent, "config", "list", "-kind", SD)
+    assert p.returncode == 0 and p.stdout.split() == ["cli-api", "cli-web"]
+    p = cli(agent, "config", "write", "-cas", "-modify-index=%d" % (e["ModifyIndex"] - 1), str(sd))
+    assert p.returncode == 1 and "Config entry not updated: service-defaults/cli-web" in p.stderr
+    bad = tmp_path / "bad.hcl"
+    bad.write_text('Kind = "service-defaults"\nName = "cli-web"\nmode = "transparent"\n')
+    p = cli(agent, "config", "write", str(bad))
+    assert p.returncode == 1 and 'Mode "transparent" is not supported' in p.stderr, p.stderr
+    for kind, name in ((SD, "cli-web"), (SD, "cli-api"), (PD, "global")):
+        p = cli(agent, "config", "delete", "-kind", kind, "-name", name)
+        assert p.returncode == 0 and p.stdout == "Config entry deleted: %s/%s\n" % (kind, name)
+    assert cli(agent, "config", "list", "-kind", SD).stdout == ""
+
+
+def sidecar_config(agent, sid):
+    r = agent.get("/v1/agent/service/" + sid)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_resolution_at_agent_service(agent):
+    r = agent.put_json("/v1/agent/service/register", {
+        "Name": "res-web", "ID": "res-web1", "Port": 8080,
+        "Connect": {"SidecarService": {"Proxy": {"Config": {"own": "yes", "protocol": "grpc"}}}}})
+    assert r.status_code == 200, r.text
+    sid = "res-web1-sidecar-proxy"
+    assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {"own": "yes", "protocol": "grpc"}
+    assert put(agent, {"Kind": PD, "Config": {"protocol": "tcp", "bind_port": 21999,
+                                              "own": "no"}}).json() is True
+    # proxy-defaults under the registration's own keys
+    assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {
+        "own": "yes", "protocol": "grpc", "bind_port": 21999}
+    # and in the agent's services list
+    svc = agent.get("/v1/agent/services").json()[sid]
+    assert svc["Proxy"]["Config"]["bind_port"] == 21999
+    # a hash-blocking query wakes when service-defaults changes the result
+    r = sidecar_config(agent, sid)
+    h = r.headers["X-Consul-ContentHash"]
+    out = {}
+
+    def wait():
+        out["r"] = agent.get("/v1/agent/service/" + sid, params={"hash": h, "wait": "30s"},
+                             timeout=60)
+
+    # a registration without its own protocol: service-defaults over proxy-defaults
+    r = agent.put_json("/v1/agent/service/register", {
+        "Name": "res-web", "ID": "res-web1", "Port": 8080,
+        "Connect": {"SidecarService": {"Proxy": {"Config": {"own": "yes"}}}}})
+    assert r.status_code == 200, r.text
+    cfg = sidecar_config(agent, sid).json()["Proxy"]["Config"]
+    assert cfg == {"own": "yes", "protocol": "tcp", "bind_port": 21999}
+    h = sidecar_config(agent, sid).headers["X-Consul-ContentHash"]
+    t = threading.Thread(target=wait)
+    t.start()
+    agent.wait_parked(1)
+    assert put(agent, {"Kind": SD, "Name": "res-web", "Protocol": "http"}).json() is True
+    t.join(60)
+    assert out["r"].status_code == 200
+    assert out["r"].headers["X-Consul-ContentHash"] != h
+    assert out["r"].json()["Proxy"]["Config"] == {"own": "yes", "protocol": "http",
+                                                  "bind_port": 21999}
+    # the catalog keeps the registration as written (docs/consul-compat.md)
+    cat = agent.get("/v1/catalog/service/res-web-sidecar-proxy").json()
+    assert cat[0]["ServiceProxy"]["Config"] == {"own": "yes"}
+    # entries gone: the registration's own Config again
+    assert agent.delete("/v1/config/%s/res-web" % SD).status_code == 200
+    assert agent.delete("/v1/config/%s/global" % PD).status_code == 200
+    assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {"own": "yes"}
+    assert agent.put("/v1/agent/service/deregister/res-web1").status_code == 200
+
+
+def test_defaults_survive_restart_and_snapshot(agent_factory):
+    a = agent_factory("cfg-persist")
+    assert put(a, {"Kind": PD, "Config": {"protocol": "tcp"}}).json() is True
+    assert put(a, {"Kind": SD, "Name": "p-web", "Protocol": "http"}).json() is True
+    before = {k: a.get("/v1/config/" + k).json() for k in (PD, SD)}
+    a.restart()
+    assert {k: a.get("/v1/config/" + k).json() for k in (PD, SD)} == before
+    archive = a.get("/v1/snapshot").content
+    assert a.delete("/v1/config/%s/p-web" % SD).status_code == 200
+    assert put(a, {"Kind": PD, "Config": {"protocol": "http"}}).json() is True
+    r = a.put("/v1/snapshot", data=archive)
+    assert r.status_code == 200, r.text
+    sd = a.get("/v1/config/%s/p-web" % SD)
+    assert sd.status_code == 200 and sd.json()["Protocol"] == "http"
+    pd = a.get("/v1/config/%s/global" % PD).json()
+    assert pd["Config"] == {"protocol": "tcp"}
+    # a restore moves the indexes forward, never back
+    assert pd["ModifyIndex"] > before[PD][0]["ModifyIndex"]
+    a.restart()
+    assert a.get("/v1/config/%s/p-web" % SD).json()["Protocol"] == "http"
+
+
+def test_defaults_acl(tmp_path):
+    from test_acl import MGMT, AclAgent, acl_config
+    cfg = acl_config(str(tmp_path / "acl.hcl"))
+    a = AclAgent(tmp_path, name="cfg-acl", extra_args=["-config-file=" + cfg])
+    a.start()
+    try:
+        defaults_acl_checks(a)
+    finally:
+        rc = a.stop()
+        a.close()
+    assert a.sanitizer_report() is None, a.sanitizer_report()
+    assert rc == 0
+
+
+def defaults_acl_checks(a):
+    def token(rules):
+        p = a.put_json("/v1/acl/policy", {"Name": "p%d" % len(rules), "Rules": rules})
+        assert p.status_code == 200, p.text
+        t = a.put_json("/v1/acl/token", {"Policies": [{"Name": p.json()["Name"]}]})
+        assert t.status_code == 200, t.text
+        return {"X-Consul-Token": t.json()["SecretID"]}
+
+    web = token('service "acl-web" { policy = "write" }')
+    oper = token('operator = "write"')
+    reader = token('service "acl-web" { policy = "read" }')
+    anon = {"X-Consul-Token": None}  # the anonymous token
+    sd = {"Kind": SD, "Name": "acl-web", "Protocol": "http"}
+    # service-defaults: service:write on its name
+    r = a.put("/v1/config", data=json.dumps(sd), headers=anon)
+    assert r.status_code == 403 and "Permission denied" in r.text, r.text
+    r = a.put("/v1/config", data=json.dumps(dict(sd, Name="acl-other")), headers=web)
+    assert r.status_code == 403
+    assert a.put("/v1/config", data=json.dumps(sd), headers=web).json() is True
+    assert a.put("/v1/config", data=json.dumps(dict(sd, Name="acl-other"))).json() is True
+    # read: service:read, and the list shows only what the token may read
+    assert a.get("/v1/config/%s/acl-web" % SD, headers=reader).status_code == 200
+    assert a.get("/v1/config/%s/acl-other" % SD, headers=reader).status_code == 403
+    lst = a.get("/v1/config/" + SD, headers=reader)
+    assert [x["Name"] for x in lst.json()] == ["acl-web"]
+    assert lst.headers.get("X-Consul-Results-Filtered-By-ACLs") == "true"
+    assert a.delete("/v1/config/%s/acl-web" % SD, headers=reader).status_code == 403
+    # proxy-defaults: mesh:write, which operator:write grants; anyone reads
+    pd = {"Kind": PD, "Config": {"protocol": "tcp"}}
+    assert a.put("/v1/config", data=json.dumps(pd), headers=web).status_code == 403
+    assert a.put("/v1/config", data=json.dumps(pd), headers=oper).json() is True
+    assert a.get("/v1/config/%s/global" % PD, headers=anon).status_code == 200
+    assert a.delete("/v1/config/%s/global" % PD, headers=web).status_code == 403
+    assert a.delete("/v1/config/%s/global" % PD, headers=oper).status_code == 200
+
+
+def test_builtin_proxy_binds_port_from_proxy_defaults(agent_factory, tmp_path):
+    cfg = tmp_path / "connect.hcl"
+    cfg.write_text("connect { enabled = true }\n")
+    a = agent_factory("cfg-proxy", extra_args=["-config-file=" + str(cfg)])
+    from test_connect_proxy import Echo, Proxy, roundtrip
+    from conftest import free_port, wait_until
+    wait_until(lambda: a.get("/v1/connect/ca/roots").json()["ActiveRootID"] != "",
+               what="CA initialised")
+    echo = Echo()
+    registered, bound = free_port(), free_port()
+    r = a.put_json("/v1/agent/service/register", {
+        "Name": "bp-web", "ID": "bp-web1", "Port": echo.port,
+        "Connect": {"SidecarService": {"Port": registered}}})
+    assert r.status_code == 200, r.text
+    assert put(a, {"Kind": PD, "Config": {"bind_port": bound,
+                                          "bind_address": "127.0.0.1"}}).json() is True
+    px = Proxy(tmp_path, "bp-proxy", a, "-sidecar-for=bp-web1")
+    px.start()
+    try:
+        def listening(port):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        # the proxy says where it listens: proxy-defaults' port, not the registered one
+        want = "public listener on 127.0.0.1:%d," % bound
+        wait_until(lambda: want in px.text(), timeout=60, what="the proxy's public listener")
+        assert "public listener on 127.0.0.1:%d," % registered not in px.text()
+        assert listening(bound)
+    finally:
+        assert px.stop() == 0, px.text()[-2000:]
+    echo.close()
+    # a timeout the built-in proxy cannot honour: it refuses to start, naming it
+    assert put(a, {"Kind": PD, "Config": {"handshake_timeout_ms": 10000}}).json() is True
+    px = Proxy(tmp_path, "bp-proxy2", a, "-sidecar-for=bp-web1")
+    px.start()
+    rc = px.proc.wait(60)
+    px.f.close()
+    assert rc != 0
+    assert "Proxy.Config.handshake_timeout_ms is not supported by cairn's built-in proxy" in px.text()

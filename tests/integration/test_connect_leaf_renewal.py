@@ -21,7 +21,7 @@ from test_config_files import start_fails
 from test_connect_proxy import Echo, Proxy, roundtrip
 
 LEAF = "/v1/agent/connect/ca/leaf/"
-TTL = 15  # seconds: renewal at two thirds (10 s), expiry at 15 s
+TTL = 15  # seconds: renewal between 60% and 90% (9-13.5 s, jittered as Consul), expiry at 15 s
 
 
 def valid_before(leaf):

@@ -52,8 +52,8 @@ static void test_decode_refusals(void **st)
 {
     (void)st;
     static const char *const cases[][2] = {
-        {"{\"Kind\":\"service-defaults\",\"Name\":\"web\"}",
-         "config entry kind \"service-defaults\" is not supported by cairn"},
+        {"{\"Kind\":\"service-router\",\"Name\":\"web\"}",
+         "config entry kind \"service-router\" is not supported by cairn"},
         {"{\"Kind\":\"nope\",\"Name\":\"web\"}", "invalid config entry kind: nope"},
         {"{\"Name\":\"web\"}", "Payload does not contain a kind/Kind key"},
         {"[]", ""},

@@ -337,7 +337,7 @@ static void test_service_mesh_versions(void **st)
     /* the snapshot carries all of it */
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 5);
+    assert_int_equal(((uint8_t *)a.p)[4], 6);
     struct state *t = state_new();
     char err[160];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -415,10 +415,10 @@ static void test_check_definition_versions(void **st)
     /* the script check registered with v2 is untouched by it */
     assert_int_equal(state_check_get(s, "n1", "scr")->nargs, 3);
 
-    /* and a snapshot (version 5) keeps the definition */
+    /* and a snapshot (version 6) keeps the definition */
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(a.p[4], 5);
+    assert_int_equal(a.p[4], 6);
     struct state *t = state_new();
     char err[160];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -446,10 +446,10 @@ static void test_check_definition_versions(void **st)
     a.len -= 42;
     /* and version 2 has no prepared-query or intention table (an index u64
      * and a count u32 0 each), no CA (an index u64, u8 0) and no ACL section
-     * (u64, u64, u32 0) or coordinates section (u64, u32 0): drop them
-     * before the CRC */
-    memmove(a.p + a.len - 69, a.p + a.len - 4, 4);
-    a.len -= 65;
+     * (u64, u64, u32 0), coordinates section (u64, u32 0) or config
+     * entries section (u64, u32 0): drop them before the CRC */
+    memmove(a.p + a.len - 81, a.p + a.len - 4, 4);
+    a.len -= 77;
     a.p[4] = 2;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     t = state_new();

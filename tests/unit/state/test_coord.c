@@ -120,7 +120,7 @@ static void test_snapshot_v5(void **st)
     assert_int_equal(batch(s, 3, v, 3), 0);
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 5);
+    assert_int_equal(((uint8_t *)a.p)[4], 6);
     struct state *t = state_new();
     char err[200];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -153,9 +153,10 @@ static void test_snapshot_v5(void **st)
     assert_int_equal(batch(lone, 2, v, 1), 0);
     struct cn_buf l;
     snap(lone, &l);
-    /* the last section: index u64, count u32, node (u32 length + "a"),
-     * segment (u32 0), 11 doubles, then the CRC: rename the node */
-    size_t name_at = l.len - 4 - 88 - 4 - 1;
+    /* the coordinates section: index u64, count u32, node (u32 length +
+     * "a"), segment (u32 0), 11 doubles, then the empty config entries
+     * section (u64, u32 0) and the CRC: rename the node */
+    size_t name_at = l.len - 4 - 12 - 88 - 4 - 1;
     assert_int_equal(l.p[name_at], 'a');
     l.p[name_at] = 'z';
     cn_put_u32((uint8_t *)l.p + l.len - 4, cn_crc32c(0, l.p, l.len - 4));
@@ -178,8 +179,10 @@ static void test_version4_restores(void **st)
     reg_node(s, 1, "a");
     struct cn_buf a;
     snap(s, &a);
-    memmove(a.p + a.len - 16, a.p + a.len - 4, 4);
-    a.len -= 12;
+    /* the coordinates (u64 index, u32 0) and config entries (u64, u32 0)
+     * sections cut before the CRC */
+    memmove(a.p + a.len - 28, a.p + a.len - 4, 4);
+    a.len -= 24;
     a.p[4] = 4;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     struct state *t = state_new();

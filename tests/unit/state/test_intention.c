@@ -143,7 +143,7 @@ static void test_snapshot_round_trip(void **st)
     assert_int_equal(ixset(s, 3, STATE_IXN_UPSERT, "", "api", "*", "deny", NULL), 0);
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 5);
+    assert_int_equal(((uint8_t *)a.p)[4], 6);
     struct state *t = state_new();
     char err[200];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -167,7 +167,7 @@ static void test_snapshot_round_trip(void **st)
     state_free(t);
 }
 
-/* A version-3 snapshot (before intentions) restores; re-encoded as version 5
+/* A version-3 snapshot (before intentions) restores; re-encoded as version 6
  * with an empty intention section. */
 static void test_version3_restores(void **st)
 {
@@ -178,9 +178,10 @@ static void test_version3_restores(void **st)
     snap(s, &a);
     /* cut the empty intention section (u64 index, u32 count), CA section
      * (u64 index, u8 0), ACL section (u64, u64, u32 0) and coordinates
-     * section (u64 index, u32 0) before the CRC */
-    memmove(a.p + a.len - 57, a.p + a.len - 4, 4);
-    a.len -= 53;
+     * section (u64 index, u32 0) and config entries section (u64, u32 0)
+     * before the CRC */
+    memmove(a.p + a.len - 69, a.p + a.len - 4, 4);
+    a.len -= 65;
     a.p[4] = 3;
     cn_put_u32((uint8_t *)a.p + a.len - 4, cn_crc32c(0, a.p, a.len - 4));
     struct state *t = state_new();

@@ -132,7 +132,7 @@ static void test_snapshot_round_trip(void **st)
     assert_int_equal(qset(s, 2, 0, "q2", "", "", true, NULL), 0);
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 5);
+    assert_int_equal(((uint8_t *)a.p)[4], 6);
     struct state *t = state_new();
     char err[160];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -189,11 +189,12 @@ static void test_version2_restores(void **st)
     assert_non_null(kvget(t, "k"));
     assert_int_equal(state_last_index(t), 7);
     assert_int_equal(state_query_count(t), 0);
-    /* Re-encoded: version 5, the same bytes plus empty query, intention
-     * and CA sections, an empty ACL section and no coordinates. */
+    /* Re-encoded: version 6, the same bytes plus empty query, intention
+     * and CA sections, an empty ACL section, no coordinates and no config
+     * entries. */
     struct cn_buf want = CN_BUF_INIT;
     assert_int_equal(cn_buf_append(&want, b.p, b.len - 4), 0);
-    ((uint8_t *)want.p)[4] = 5;
+    ((uint8_t *)want.p)[4] = 6;
     for (int i = 0; i < 2; i++) {
         assert_int_equal(cn_enc_u64(&want, 0), 0);
         assert_int_equal(cn_enc_u32(&want, 0), 0);
@@ -205,10 +206,12 @@ static void test_version2_restores(void **st)
     assert_int_equal(cn_enc_u32(&want, 0), 0);
     assert_int_equal(cn_enc_u64(&want, 0), 0); /* no coordinates */
     assert_int_equal(cn_enc_u32(&want, 0), 0);
+    assert_int_equal(cn_enc_u64(&want, 0), 0); /* no config entries */
+    assert_int_equal(cn_enc_u32(&want, 0), 0);
     assert_int_equal(cn_enc_u32(&want, cn_crc32c(0, want.p, want.len)), 0);
     assert_same_snap(&want, t);
     /* A version this build does not know is refused. */
-    ((uint8_t *)b.p)[4] = 6;
+    ((uint8_t *)b.p)[4] = 7;
     cn_put_u32((uint8_t *)b.p + b.len - 4, cn_crc32c(0, b.p, b.len - 4));
     assert_int_equal(state_snapshot_restore(t, b.p, b.len, err, sizeof(err)), CN_ECORRUPT);
     cn_buf_free(&b);
