@@ -12,8 +12,10 @@
  * driven by a single uv_timer. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -149,62 +151,103 @@ void http__req_free(struct http__req *r)
         cn_free(b);
         b = n;
     }
-    cn_free(r->body_buf);
+    if (r->flags & HTTP__R_HEAP_BODY)
+        cn_free((char *)r->pub.body);
     req_block_put(r->srv, r, r->flags & HTTP__R_EXACT);
 }
 
-/* p moved with the block [lo, lo + n) to nw: where it points now. Pointers
- * elsewhere (static strings, heap bodies, overflow blocks) stay. */
-static void *rebase(const void *p, const char *lo, size_t n, char *nw)
+bool http__server_keeps(const struct http_server *s, const char *name)
 {
-    uintptr_t q = (uintptr_t)p, l = (uintptr_t)lo;
-    if (q >= l && q < l + n)
-        return nw + (q - l);
-    return (void *)q;
+    const char *const *k = s->opt.keep_headers;
+    if (!k)
+        return true;
+    for (; *k; k++)
+        if (strcasecmp(*k, name) == 0)
+            return true;
+    return false;
 }
 
-#define REBASE(field) ((field) = rebase((field), lo, used, nw))
-
-struct http__req *http__req_compact(struct http__req *r)
+static bool keeps(const char *const *keep, const char *name)
 {
-    /* Only a request entirely within its inline block: with overflow blocks
-     * the inline block's end is not known (and the request is big anyway). */
-    if (r->arena.blocks || r->arena.open || (r->flags & HTTP__R_EXACT) || r->virt)
+    if (!*name)
+        return false; /* no one can ask for it; "" would end the packed list */
+    if (!keep)
+        return true;
+    for (; *keep; keep++)
+        if (strcasecmp(*keep, name) == 0)
+            return true;
+    return false;
+}
+
+/* Copy n bytes and a NUL to *o; the copy. */
+static char *put_str(char **o, const char *s, size_t n)
+{
+    char *d = *o;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *o += n + 1;
+    return d;
+}
+
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+struct http__req *http__req_compact(struct http__req *r, const char *const *keep)
+{
+    /* Only a request entirely within its inline block (the copy is bounded
+     * by it; a bigger request is not worth one). */
+    if (r->arena.blocks || r->arena.open || (r->flags & (HTTP__R_EXACT | HTTP__R_PACKED)) ||
+        r->virt)
         return r;
-    const char *lo = (const char *)r;
-    size_t used = ((size_t)(r->arena.cur - lo) + 7) & ~(size_t)7;
-    if (used > HTTP__REQ_BLOCK)
-        used = HTTP__REQ_BLOCK;
-    if (used + 64 > HTTP__REQ_BLOCK)
-        return r; /* not worth a copy */
-    char *nw = cn_malloc(used);
+    uintptr_t lo = (uintptr_t)r, b = (uintptr_t)r->pub.body;
+    bool body_in = b >= lo && b < lo + HTTP__REQ_BLOCK; /* else heap or static "" */
+    size_t np = r->pub.nparams, tlen = strlen(r->pub.raw_target);
+    size_t n = ALIGN8(sizeof(*r)) + np * sizeof(struct http_param);
+    n += tlen + 1 + r->pub.path_len + 1 + 1 /* end of the headers */;
+    for (size_t i = 0; i < np; i++)
+        n += strlen(r->pub.params[i].key) + strlen(r->pub.params[i].value) + 2;
+    for (const struct http__hdr *h = r->hdrs; h; h = h->next)
+        if (keeps(keep, h->name))
+            n += strlen(h->name) + strlen(h->value) + 2;
+    if (body_in)
+        n += r->pub.body_len + 1;
+    char *nw = cn_malloc(n);
     if (!nw)
         return r;
-    memcpy(nw, r, used);
     struct http__req *q = (struct http__req *)nw;
-    REBASE(q->pub.method_str);
-    REBASE(q->pub.path);
-    REBASE(q->pub.raw_target);
-    REBASE(q->pub.params);
-    for (size_t i = 0; i < q->pub.nparams; i++) {
-        REBASE(q->pub.params[i].key);
-        REBASE(q->pub.params[i].value);
+    *q = *r; /* scalars and pointers outside the block (method_str, a heap body) */
+    char *o = nw + ALIGN8(sizeof(*r));
+    q->pub.params = NULL;
+    if (np) {
+        q->pub.params = (struct http_param *)o;
+        o += np * sizeof(struct http_param);
     }
-    REBASE(q->pub.body);
-    REBASE(q->hdrs);
-    for (struct http__hdr *h = q->hdrs; h; h = h->next) {
-        REBASE(h->next);
-        REBASE(h->name);
-        REBASE(h->value);
+    q->pub.raw_target = put_str(&o, r->pub.raw_target, tlen);
+    q->pub.path = put_str(&o, r->pub.path, r->pub.path_len);
+    for (size_t i = 0; i < np; i++) {
+        const struct http_param *sp = &r->pub.params[i];
+        q->pub.params[i].has_value = sp->has_value;
+        q->pub.params[i].key = put_str(&o, sp->key, strlen(sp->key));
+        q->pub.params[i].value = put_str(&o, sp->value, strlen(sp->value));
     }
+    q->packed = o;
+    for (const struct http__hdr *h = r->hdrs; h; h = h->next) {
+        if (keeps(keep, h->name)) {
+            put_str(&o, h->name, strlen(h->name));
+            put_str(&o, h->value, strlen(h->value));
+        }
+    }
+    *o++ = '\0';
+    if (body_in)
+        q->pub.body = put_str(&o, r->pub.body, r->pub.body_len);
+    CN_ASSERT((size_t)(o - nw) == n);
     /* No room left: a later arena allocation takes an overflow block. */
-    q->arena.cur = q->arena.end = nw + used;
-    q->flags |= HTTP__R_EXACT;
+    q->arena.cur = q->arena.end = nw + n;
+    q->flags |= HTTP__R_EXACT | HTTP__R_PACKED;
     req_block_put(r->srv, r, false);
     return q;
 }
 
-#undef REBASE
+#undef ALIGN8
 
 /* ---- write requests ---- */
 
@@ -632,6 +675,7 @@ static struct http__parser *parser_get(struct http__conn *c)
         return NULL;
     }
     http__parser_init(p, s, s->opt.max_header_bytes, s->opt.max_body_bytes);
+    p->keep = s->opt.keep_headers;
     if (s->opt.large_body_path && s->opt.large_body_bytes > s->opt.max_body_bytes) {
         p->large_path = s->opt.large_body_path;
         p->large_body_bytes = s->opt.large_body_bytes;
