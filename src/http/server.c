@@ -56,11 +56,11 @@ struct http__pend {
  * from the server's pool when a message begins and given back once it is
  * complete, so an idle or parked connection holds none. */
 struct http__conn {
-    uv_tcp_t tcp;           /* first: a handle is its connection; tcp.data is the server */
-    struct http__req *cur;  /* dispatched and unanswered */
-    struct http__parser *p;         /* a message is being received (else NULL) */
-    struct tls_conn *tls;           /* HTTPS: the connection's TLS state (else NULL) */
-    struct http__pend *pend;        /* pipelined bytes not yet parsed (else NULL) */
+    uv_tcp_t tcp;            /* first: a handle is its connection; tcp.data is the server */
+    struct http__req *cur;   /* dispatched and unanswered */
+    struct http__parser *p;  /* a message is being received (else NULL) */
+    struct tls_conn *tls;    /* HTTPS: the connection's TLS state (else NULL) */
+    struct http__pend *pend; /* pipelined bytes not yet parsed (else NULL) */
     uint64_t deadline, park_deadline;
     uint32_t heap_idx;
     uint16_t writes; /* in flight */

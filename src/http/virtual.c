@@ -6,8 +6,8 @@
  * handle has closed. */
 #include <string.h>
 
-#include "base/buf.h"
 #include "base/assert.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "http/http_int.h"

@@ -192,9 +192,8 @@ static void test_go_query_keeps_what_handlers_read(void **state)
 {
     (void)state;
     size_t sz = 0;
-    assert_int_equal(http__parse_buffer_keep(go_query, strlen(go_query), 8192, 1024, keep_list,
-                                             go_cb, &sz),
-                     0);
+    assert_int_equal(
+        http__parse_buffer_keep(go_query, strlen(go_query), 8192, 1024, keep_list, go_cb, &sz), 0);
     /* struct http__req, the parameter array (2 x 24), target 46, path 20,
      * parameter strings 26, headers 52 + 21 + 1 */
     size_t want = sizeof(struct http__req) + 48 + 46 + 20 + 26 + 74;

@@ -102,9 +102,17 @@ static void test_service_one_block(void **state)
     assert_string_equal(v->tags[2], "zone-a");
     assert_string_equal(v->meta.items[1].v, "payments");
     /* everything it points to is inside its one allocation, exactly sized */
-    const char *ptrs[] = {v->node,  v->id,         v->service,         v->kind,
-                          v->address, (const char *)v->tags, v->tags[0], v->tags[2],
-                          (const char *)v->meta.items, v->meta.items[0].k, v->meta.items[1].v};
+    const char *ptrs[] = {v->node,
+                          v->id,
+                          v->service,
+                          v->kind,
+                          v->address,
+                          (const char *)v->tags,
+                          v->tags[0],
+                          v->tags[2],
+                          (const char *)v->meta.items,
+                          v->meta.items[0].k,
+                          v->meta.items[1].v};
     for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
         assert_inside(ptrs[i], v);
     size_t want = sizeof(struct state_service) + state_service_pack(NULL, &s, NULL);
@@ -132,9 +140,9 @@ static void test_check_packed_and_status(void **state)
     assert_string_equal(v->status, "critical");
     assert_string_equal(v->type, "ttl");
     assert_null(v->alias_node);
-    const char *ptrs[] = {v->node,       v->check_id,     v->name, v->status, v->notes,
-                          v->output,     v->service_id,   v->type, v->http,   v->header_json,
-                          v->service_name};
+    const char *ptrs[] = {v->node,  v->check_id,    v->name,        v->status,
+                          v->notes, v->output,      v->service_id,  v->type,
+                          v->http,  v->header_json, v->service_name};
     for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
         assert_inside(ptrs[k], ch->packed);
     assert_int_equal(malloc_usable_size(ch->packed) < state_check_pack(NULL, &c, NULL) + 16, 1);
