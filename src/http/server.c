@@ -68,7 +68,7 @@ struct http__conn {
     bool closing : 1, in_run : 1, reading : 1, close_after_write : 1, shutting : 1, held : 1;
 };
 
-/* The budget of a parked connection beside its (compacted) request: 336 B
+/* The budget of a parked connection beside its (compacted) request: 312 B
  * with malloc's header on x86-64 (docs/benchmarks.md, bench/parked.sh). */
 _Static_assert(sizeof(struct http__conn) <= sizeof(uv_tcp_t) + 56, "http__conn grew");
 _Static_assert(offsetof(struct http__conn, tcp) == 0, "a handle converts to its connection");
