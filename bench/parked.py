@@ -2,12 +2,13 @@
 """Parked blocking queries: what 5,000 long-polls cost cairn, and how fast a
 write wakes them.
 
-  parked.py --port P --pid PID [--n 5000] [--key bench/parked]
+  parked.py --port P --pid PID [--n 5000] [--key bench/parked] [--client plain|go]
 
 1. PUT the key, read its X-Consul-Index N.
 2. Open n connections (raw asyncio sockets, a few hundred connects at a
-   time), each sending GET /v1/kv/KEY?index=N&wait=5m, and give the agent a
-   moment to park them. RSS delta / n = bytes per parked query.
+   time), each sending GET /v1/kv/KEY?index=N&wait=5m (--client go: the
+   exact bytes of Consul's Go api client, request_bytes), and give the agent
+   a moment to park them. RSS delta / n = bytes per parked query.
 3. Write an unrelated key; count responses within 1 s (expect 0).
 4. Write KEY; time until every parked query has answered.
 
@@ -74,6 +75,25 @@ async def read_response(reader):
     return int(parts[1]) if len(parts) > 1 else 0
 
 
+# Consul's Go api client (api.KV().Get with QueryOptions{WaitIndex: N,
+# WaitTime: 5 * time.Minute} and a token) over net/http, byte for byte: Host
+# and User-Agent first (net/http), then the request's headers (X-Consul-Token,
+# api.go), then what the Transport adds (Accept-Encoding: gzip); the query as
+# url.Values.Encode writes it (sorted keys; durToMsec's "300000ms").
+GO_TOKEN = "0b8ab1bb-8e4d-4b5e-a5a4-1a2b3c4d5e6f"
+
+
+def request_bytes(client, port, key, idx):
+    if client == "go":
+        return ("GET /v1/kv/%s?index=%d&wait=300000ms HTTP/1.1\r\n"
+                "Host: 127.0.0.1:%d\r\n"
+                "User-Agent: Go-http-client/1.1\r\n"
+                "X-Consul-Token: %s\r\n"
+                "Accept-Encoding: gzip\r\n\r\n" % (key, idx, port, GO_TOKEN)).encode()
+    return ("GET /v1/kv/%s?index=%d&wait=5m HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            % (key, idx)).encode()
+
+
 class Parked:
     def __init__(self):
         self.connected = 0
@@ -110,8 +130,7 @@ async def park_one(st, port, req, connect_sem, stop):
 async def run(args):
     put(args.port, args.key, b"0")
     idx = index_of(args.port, args.key)
-    req = ("GET /v1/kv/%s?index=%d&wait=5m HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-           % (args.key, idx)).encode()
+    req = request_bytes(args.client, args.port, args.key, idx)
 
     # Let the agent settle, then measure.
     await asyncio.sleep(1.0)
@@ -176,6 +195,8 @@ def main():
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--key", default="bench/parked")
+    ap.add_argument("--client", choices=("plain", "go"), default="plain",
+                    help="request bytes: plain (GET, Host) or go (Consul's Go api client)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, args.n + 1000) if hard != resource.RLIM_INFINITY else args.n + 1000

@@ -18,6 +18,10 @@ CAIRN_BIN=${CAIRN_BIN:-$ROOT/build/release/cairn}
 BENCH_BASE_BIN=${BENCH_BASE_BIN:-}
 BENCH_PARKED=${BENCH_PARKED:-15000}
 BENCH_ROUNDS=${BENCH_ROUNDS:-2}
+# Request shapes (bench/parked.py --client): go = Consul's Go api client's
+# bytes (User-Agent, a token, Accept-Encoding, ?index=N&wait=300000ms),
+# plain = GET with Host only.
+BENCH_CLIENTS=${BENCH_CLIENTS:-go plain}
 
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
@@ -31,7 +35,7 @@ APID=""
 trap '[ -n "$APID" ] && kill $APID 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 
 one() {
-    local name=$1 bin=$2 port rport try _
+    local name=$1 bin=$2 client=$3 port rport try _
     # A port picked here can be taken by someone else before the agent binds
     # it (a shared machine): a fresh pair, up to three times.
     for try in 1 2 3; do
@@ -54,7 +58,7 @@ one() {
     done
     local out
     out=$(timeout 600 /usr/bin/python3 "$HERE/parked.py" --port "$port" --pid "$APID" \
-        --n "$BENCH_PARKED" 2>"$TMP/$name.client")
+        --n "$BENCH_PARKED" --client "$client" 2>"$TMP/$name.client")
     grep -q '^PARKED connections' <<<"$out" || { say "parked: $name failed:"; tail -n 5 "$TMP/$name.log" "$TMP/$name.client" >&2; }
     kill "$APID" 2>/dev/null
     wait "$APID" 2>/dev/null
@@ -65,17 +69,19 @@ one() {
     srvcpu=$(grep -o 'watchers in [0-9]* ms ([0-9]* ms of CPU)' "$TMP/$name.log" | tail -1 | awk '{print $5}' | tr -d '(')
     out+=$'\n'"PARKED server_wake_ms ${srvms:-?}"
     out+=$'\n'"PARKED server_wake_cpu_ms ${srvcpu:-?}"
-    awk -v n="$name" -v ld="$(cut -d' ' -f1 /proc/loadavg)" '
+    awk -v n="$name $client" -v ld="$(cut -d' ' -f1 /proc/loadavg)" '
         /^PARKED connections/ {c=$3} /^PARKED bytes_per_parked/ {b=$3}
         /^PARKED woken_by_key/ {w=$3} /^PARKED wake_all_ms/ {t=$3} /^PARKED wake_p50_ms/ {p=$3}
         /^PARKED woken_by_unrelated_1s/ {u=$3} /^PARKED server_cpu_ms/ {s=$3}
         /^PARKED server_wake_ms/ {sw=$3} /^PARKED server_wake_cpu_ms/ {sc=$3}
-        END {printf "%-5s parked %6s  %5s B each  unrelated woke %s  key woke %6s: client saw all in %7s ms (p50 %s ms); agent CPU %s ms, agent answered all in %s ms (%s ms of CPU); load %s\n",
+        END {printf "%-11s parked %6s  %5s B each  unrelated woke %s  key woke %6s: client saw all in %7s ms (p50 %s ms); agent CPU %s ms, agent answered all in %s ms (%s ms of CPU); load %s\n",
              n, c, b, u, w, t, p, s, sw, sc, ld}' <<<"$out"
 }
 
 for round in $(seq 1 "$BENCH_ROUNDS"); do
     echo "round $round"
-    [ -n "$BENCH_BASE_BIN" ] && one base "$BENCH_BASE_BIN"
-    one new "$CAIRN_BIN"
+    for client in $BENCH_CLIENTS; do
+        [ -n "$BENCH_BASE_BIN" ] && one base "$BENCH_BASE_BIN" "$client"
+        one new "$CAIRN_BIN" "$client"
+    done
 done

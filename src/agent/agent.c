@@ -1174,12 +1174,17 @@ static int run(struct agent *ag)
         rc = CN_ENOMEM;
         goto out_dns;
     }
+    /* What the handlers read of a request's headers: the rest is dropped
+     * once a request is complete (a parked query holds its token, not its
+     * User-Agent or Host). */
+    static const char *const http_headers[] = {API_HTTP_HEADERS, UI_HTTP_HEADERS, NULL};
     struct http_options ho = {
         .host = c->http_addr && *c->http_addr ? c->http_addr : c->client_addr,
         .port = (int)c->http_port,
         .max_body_bytes = (size_t)c->http_max_body,
         .large_body_path = API_SNAPSHOT_PATH,
         .large_body_bytes = API_SNAPSHOT_MAX_BODY,
+        .keep_headers = http_headers,
         .handler = ui_handle,
         .handler_arg = ag->ui,
     };

@@ -25,6 +25,16 @@ typedef void (*api_leave_cb)(void *arg);
  * configuration is then untouched. */
 typedef int (*api_reload_cb)(void *arg, char *err, size_t errcap);
 
+/* Every request header api/ reads (http_options.keep_headers: a complete
+ * request keeps only the headers its handlers read): the token
+ * (acl_authz.c, query_failover.c), namespace and partition (router.c),
+ * what a client agent forwards (forward.c), the client's node on a server
+ * (remote.c), Accept (metrics.c). A new http_req_header name goes here:
+ * debug builds abort on a name missing from the list. */
+#define API_HTTP_HEADERS                                                                           \
+    "X-Consul-Token", "Authorization", "X-Consul-Namespace", "X-Consul-Partition", "Content-Type", \
+        "Cache-Control", "X-Consul-Index", "X-Cairn-Agent-Node", "Accept"
+
 /* PUT /v1/snapshot carries a whole archive in its body (api/snapshot.c). */
 #define API_SNAPSHOT_PATH "/v1/snapshot"
 #define API_SNAPSHOT_MAX_BODY ((size_t)4 << 30)

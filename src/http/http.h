@@ -76,6 +76,12 @@ struct http_options {
      * may carry bodies up to large_body_bytes instead (NULL: none). */
     const char *large_body_path;
     size_t large_body_bytes;
+    /* The request headers the handlers read (case-insensitive names,
+     * NULL-terminated; NULL: all). A complete request keeps only these, so a
+     * parked one holds its token, not its User-Agent; in builds with
+     * CN_ASSERT on, http_req_header of any other name aborts. Borrowed:
+     * must outlive the server. */
+    const char *const *keep_headers;
     http_handler_cb handler;
     void *handler_arg;
     /* HTTPS: TLS on every connection with this context (tls/tls.h;

@@ -64,11 +64,12 @@ enum { /* http__req.flags */
        HTTP__R_PARKED = 1u << 3,  /* a park deadline is pending */
        HTTP__R_HEADERS_DONE = 1u << 4,
        HTTP__R_EXPECT = 1u << 5,     /* Expect: 100-continue */
-       HTTP__R_HEAP_BODY = 1u << 6,  /* body is malloc'd (chunked), not in the arena */
+       HTTP__R_HEAP_BODY = 1u << 6,  /* pub.body is malloc'd (chunked), not in the arena */
        HTTP__R_ABORT_SENT = 1u << 7, /* abort callback already ran */
        HTTP__R_STREAM = 1u << 8,     /* a streamed response is under way */
        HTTP__R_CHUNKED = 1u << 9,    /* ...in chunked transfer encoding */
        HTTP__R_EXACT = 1u << 10,     /* an exact-size block (http__req_compact) */
+       HTTP__R_PACKED = 1u << 11,    /* headers are `packed`, not the `hdrs` list */
 };
 
 struct http__conn;
@@ -77,8 +78,11 @@ struct http__req {
     struct http_req pub;     /* first: the public pointer converts by cast */
     struct http_server *srv; /* for the free list; NULL once detached */
     struct http__conn *conn; /* NULL once aborted */
-    struct http__hdr *hdrs;
-    char *body_buf; /* see HTTP__R_HEAP_BODY */
+    union {
+        struct http__hdr *hdrs; /* while parsed, and virtual requests */
+        /* compacted (HTTP__R_PACKED): "name\0value\0" pairs, then "\0" */
+        const char *packed;
+    };
     http_timeout_cb on_timeout;
     http_abort_cb on_abort;
     struct http__virt *virt; /* a virtual request (virtual.c), else NULL */
@@ -96,13 +100,17 @@ struct http__req {
 
 struct http__req *http__req_new(struct http_server *srv);
 void http__req_free(struct http__req *r);
-/* A complete request that fits its inline block moves to an exact-size
- * allocation (every pointer into the block rebased) and the block goes back
- * to the pool: what a parked request holds is its bytes, not 768. Returns
- * the request to use from now on (r itself when it is left as it is: it has
- * overflow blocks, or memory is short). Nothing may point into r yet but
- * its own fields. */
-struct http__req *http__req_compact(struct http__req *r);
+/* A complete request that fits its inline block is copied into one
+ * exact-size allocation (the struct, the parameter array, then every string
+ * back to back; the headers packed, only those named in `keep` when it is
+ * not NULL) and the block goes back to the pool: what a parked request holds
+ * is the bytes a handler may still read, not 768. Returns the request to use
+ * from now on (r itself when it is left as it is: it has overflow blocks, or
+ * memory is short). Nothing may point into r yet but its own fields. */
+struct http__req *http__req_compact(struct http__req *r, const char *const *keep);
+/* Whether the handlers of s may read header `name` (http_options
+ * .keep_headers; true when s keeps every header). */
+bool http__server_keeps(const struct http_server *s, const char *name);
 /* Tests: how many open connections hold a parser, and how many a block of
  * pipelined bytes. */
 void http__server_held(const struct http_server *s, size_t *parsers, size_t *pend);
@@ -131,6 +139,7 @@ struct http__parser {
     llhttp_t ll;
     struct http_server *srv; /* NULL in http_parse_buffer */
     struct http__req *req;   /* the message being parsed (or just completed) */
+    const char *const *keep; /* http_options.keep_headers (NULL: all) */
     size_t max_header_bytes, max_body_bytes;
     const char *large_path; /* http_options.large_body_path */
     size_t large_body_bytes;
@@ -145,7 +154,7 @@ struct http__parser {
     /* the message being parsed */
     struct http__hdr *hdr_tail; /* last of req->hdrs */
     const char *cur_name;       /* header name waiting for its value */
-    size_t body_cap;            /* of req->body_buf */
+    size_t body_cap;            /* of a heap body (HTTP__R_HEAP_BODY) */
     void *owner;                /* the connection (server.c) */
     uint64_t msg_start;         /* loop time of on_begin (server.c) */
 };
@@ -159,6 +168,11 @@ void http__parser_init(struct http__parser *p, struct http_server *srv, size_t m
 int http__parser_feed(struct http__parser *p, const char *data, size_t n, size_t *used,
                       bool *complete);
 void http__parser_resume(struct http__parser *p);
+/* http_parse_buffer keeping only the headers named in keep (NULL: all), as
+ * a server with http_options.keep_headers does. */
+int http__parse_buffer_keep(const char *data, size_t len, size_t max_header_bytes,
+                            size_t max_body_bytes, const char *const *keep,
+                            void (*cb)(void *arg, struct http_req *req), void *arg);
 /* Split and decode the request target into req->pub (path, params).
  * Returns 0 or an HTTP status (400, 500). Exposed for unit tests. */
 int http__parse_target(struct http__req *r, const char *raw, size_t len);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/text.h"
@@ -192,13 +193,31 @@ int http__parse_target(struct http__req *r, const char *raw, size_t len)
 
 /* ---- lookups ---- */
 
-const char *http_req_header(const struct http_req *req, const char *name)
+static const char *find_header(const struct http__req *r, const char *name)
 {
-    const struct http__req *r = (const struct http__req *)req;
+    if (r->flags & HTTP__R_PACKED) {
+        for (const char *h = r->packed; *h;) {
+            const char *v = h + strlen(h) + 1;
+            if (strcasecmp(h, name) == 0)
+                return v;
+            h = v + strlen(v) + 1;
+        }
+        return NULL;
+    }
     for (const struct http__hdr *h = r->hdrs; h; h = h->next)
         if (strcasecmp(h->name, name) == 0)
             return h->value;
     return NULL;
+}
+
+const char *http_req_header(const struct http_req *req, const char *name)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    /* A connection's request keeps only the headers its server's handlers
+     * declared (http_options.keep_headers): asking for another is a bug of
+     * the declaration (it would read NULL where the client sent a value). */
+    CN_ASSERT(!r->srv || http__server_keeps(r->srv, name));
+    return find_header(r, name);
 }
 
 const struct http_param *http_req_param(const struct http_req *req, const char *key)
@@ -364,7 +383,7 @@ static int on_headers_complete(llhttp_t *ll)
             return fail(p, 500);
         r->pub.body = b;
     }
-    const char *expect = http_req_header(&r->pub, "Expect");
+    const char *expect = find_header(r, "Expect"); /* ours, before any filtering */
     /* RFC 7231 §5.1.1: a client sending "Expect: 100-continue" waits for an
      * interim 100 before the body; only HTTP/1.1 clients may. The 413 above
      * already refused an announced body that is too large. */
@@ -395,14 +414,15 @@ static int on_body(llhttp_t *ll, const char *at, size_t n)
         size_t cap = p->body_cap ? p->body_cap : 256;
         while (cap < r->pub.body_len + n + 1)
             cap *= 2;
-        char *nb = cn_realloc(r->body_buf, cap);
+        char *old = r->flags & HTTP__R_HEAP_BODY ? (char *)r->pub.body : NULL;
+        char *nb = cn_realloc(old, cap);
         if (!nb)
             return fail(p, 500);
-        r->body_buf = nb;
+        r->pub.body = nb;
         p->body_cap = cap;
         r->flags |= HTTP__R_HEAP_BODY;
     }
-    memcpy(r->body_buf + r->pub.body_len, at, n);
+    memcpy((char *)r->pub.body + r->pub.body_len, at, n);
     r->pub.body_len += n;
     return 0;
 }
@@ -411,8 +431,6 @@ static int on_message_complete(llhttp_t *ll)
 {
     struct http__parser *p = P(ll);
     struct http__req *r = p->req;
-    if (r->flags & HTTP__R_HEAP_BODY)
-        r->pub.body = r->body_buf;
     if (r->pub.body)
         ((char *)r->pub.body)[r->pub.body_len] = '\0';
     else
@@ -423,7 +441,7 @@ static int on_message_complete(llhttp_t *ll)
     /* An upgrade (or CONNECT) is not ours to follow: answer, then close. */
     if (llhttp_should_keep_alive(ll) && !ll->upgrade)
         r->flags |= HTTP__R_KEEP_ALIVE;
-    p->req = http__req_compact(r);
+    p->req = http__req_compact(r, p->keep);
     return HPE_PAUSED;
 }
 
@@ -488,9 +506,17 @@ int http__parser_feed(struct http__parser *p, const char *data, size_t n, size_t
 int http_parse_buffer(const char *data, size_t len, size_t max_header_bytes, size_t max_body_bytes,
                       void (*cb)(void *arg, struct http_req *req), void *arg)
 {
+    return http__parse_buffer_keep(data, len, max_header_bytes, max_body_bytes, NULL, cb, arg);
+}
+
+int http__parse_buffer_keep(const char *data, size_t len, size_t max_header_bytes,
+                            size_t max_body_bytes, const char *const *keep,
+                            void (*cb)(void *arg, struct http_req *req), void *arg)
+{
     struct http__parser p;
     http__parser_init(&p, NULL, max_header_bytes ? max_header_bytes : 64 * 1024,
                       max_body_bytes ? max_body_bytes : 8 * 1024 * 1024);
+    p.keep = keep;
     int st = 0;
     for (;;) {
         size_t used;
@@ -502,11 +528,11 @@ int http_parse_buffer(const char *data, size_t len, size_t max_header_bytes, siz
             break;
         struct http__req *r = p.req;
         p.req = NULL;
-        bool keep = r->flags & HTTP__R_KEEP_ALIVE;
+        bool alive = r->flags & HTTP__R_KEEP_ALIVE;
         if (cb)
             cb(arg, &r->pub);
         http__req_free(r);
-        if (!keep)
+        if (!alive)
             break; /* a server would close here: later bytes are not requests */
         http__parser_resume(&p);
     }

@@ -12,8 +12,10 @@
  * driven by a single uv_timer. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -54,13 +56,11 @@ struct http__pend {
  * from the server's pool when a message begins and given back once it is
  * complete, so an idle or parked connection holds none. */
 struct http__conn {
-    uv_tcp_t tcp;
-    struct http_server *srv;
-    struct http__conn *prev, *next; /* srv->conns */
-    struct http__req *cur;          /* dispatched and unanswered */
-    struct http__parser *p;         /* a message is being received (else NULL) */
-    struct tls_conn *tls;           /* HTTPS: the connection's TLS state (else NULL) */
-    struct http__pend *pend;        /* pipelined bytes not yet parsed (else NULL) */
+    uv_tcp_t tcp;            /* first: a handle is its connection; tcp.data is the server */
+    struct http__req *cur;   /* dispatched and unanswered */
+    struct http__parser *p;  /* a message is being received (else NULL) */
+    struct tls_conn *tls;    /* HTTPS: the connection's TLS state (else NULL) */
+    struct http__pend *pend; /* pipelined bytes not yet parsed (else NULL) */
     uint64_t deadline, park_deadline;
     uint32_t heap_idx;
     uint16_t writes; /* in flight */
@@ -68,9 +68,14 @@ struct http__conn {
     bool closing : 1, in_run : 1, reading : 1, close_after_write : 1, shutting : 1, held : 1;
 };
 
-/* The budget of a parked connection beside its (compacted) request: 336 B
+/* The budget of a parked connection beside its (compacted) request: 312 B
  * with malloc's header on x86-64 (docs/benchmarks.md, bench/parked.sh). */
-_Static_assert(sizeof(struct http__conn) <= sizeof(uv_tcp_t) + 80, "http__conn grew");
+_Static_assert(sizeof(struct http__conn) <= sizeof(uv_tcp_t) + 56, "http__conn grew");
+_Static_assert(offsetof(struct http__conn, tcp) == 0, "a handle converts to its connection");
+
+/* A connection's server: its handle's data (no pointer of its own; the
+ * server finds its connections with uv_walk, so none holds list links). */
+#define SRV(c) ((struct http_server *)(c)->tcp.data)
 
 struct http_server {
     uv_loop_t *loop;
@@ -78,7 +83,7 @@ struct http_server {
     uv_timer_t timer;
     struct http_options opt;
     int port;
-    struct http__conn *conns;
+    size_t nconns; /* open (not closing) connections: see conns_each */
     struct http__conn **heap;
     size_t heap_len, heap_cap;
     bool timer_armed, stopping, rbuf_busy, draining;
@@ -149,62 +154,103 @@ void http__req_free(struct http__req *r)
         cn_free(b);
         b = n;
     }
-    cn_free(r->body_buf);
+    if (r->flags & HTTP__R_HEAP_BODY)
+        cn_free((char *)r->pub.body);
     req_block_put(r->srv, r, r->flags & HTTP__R_EXACT);
 }
 
-/* p moved with the block [lo, lo + n) to nw: where it points now. Pointers
- * elsewhere (static strings, heap bodies, overflow blocks) stay. */
-static void *rebase(const void *p, const char *lo, size_t n, char *nw)
+bool http__server_keeps(const struct http_server *s, const char *name)
 {
-    uintptr_t q = (uintptr_t)p, l = (uintptr_t)lo;
-    if (q >= l && q < l + n)
-        return nw + (q - l);
-    return (void *)q;
+    const char *const *k = s->opt.keep_headers;
+    if (!k)
+        return true;
+    for (; *k; k++)
+        if (strcasecmp(*k, name) == 0)
+            return true;
+    return false;
 }
 
-#define REBASE(field) ((field) = rebase((field), lo, used, nw))
-
-struct http__req *http__req_compact(struct http__req *r)
+static bool keeps(const char *const *keep, const char *name)
 {
-    /* Only a request entirely within its inline block: with overflow blocks
-     * the inline block's end is not known (and the request is big anyway). */
-    if (r->arena.blocks || r->arena.open || (r->flags & HTTP__R_EXACT) || r->virt)
+    if (!*name)
+        return false; /* no one can ask for it; "" would end the packed list */
+    if (!keep)
+        return true;
+    for (; *keep; keep++)
+        if (strcasecmp(*keep, name) == 0)
+            return true;
+    return false;
+}
+
+/* Copy n bytes and a NUL to *o; the copy. */
+static char *put_str(char **o, const char *s, size_t n)
+{
+    char *d = *o;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *o += n + 1;
+    return d;
+}
+
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+struct http__req *http__req_compact(struct http__req *r, const char *const *keep)
+{
+    /* Only a request entirely within its inline block (the copy is bounded
+     * by it; a bigger request is not worth one). */
+    if (r->arena.blocks || r->arena.open || (r->flags & (HTTP__R_EXACT | HTTP__R_PACKED)) ||
+        r->virt)
         return r;
-    const char *lo = (const char *)r;
-    size_t used = ((size_t)(r->arena.cur - lo) + 7) & ~(size_t)7;
-    if (used > HTTP__REQ_BLOCK)
-        used = HTTP__REQ_BLOCK;
-    if (used + 64 > HTTP__REQ_BLOCK)
-        return r; /* not worth a copy */
-    char *nw = cn_malloc(used);
+    uintptr_t lo = (uintptr_t)r, b = (uintptr_t)r->pub.body;
+    bool body_in = b >= lo && b < lo + HTTP__REQ_BLOCK; /* else heap or static "" */
+    size_t np = r->pub.nparams, tlen = strlen(r->pub.raw_target);
+    size_t n = ALIGN8(sizeof(*r)) + np * sizeof(struct http_param);
+    n += tlen + 1 + r->pub.path_len + 1 + 1 /* end of the headers */;
+    for (size_t i = 0; i < np; i++)
+        n += strlen(r->pub.params[i].key) + strlen(r->pub.params[i].value) + 2;
+    for (const struct http__hdr *h = r->hdrs; h; h = h->next)
+        if (keeps(keep, h->name))
+            n += strlen(h->name) + strlen(h->value) + 2;
+    if (body_in)
+        n += r->pub.body_len + 1;
+    char *nw = cn_malloc(n);
     if (!nw)
         return r;
-    memcpy(nw, r, used);
     struct http__req *q = (struct http__req *)nw;
-    REBASE(q->pub.method_str);
-    REBASE(q->pub.path);
-    REBASE(q->pub.raw_target);
-    REBASE(q->pub.params);
-    for (size_t i = 0; i < q->pub.nparams; i++) {
-        REBASE(q->pub.params[i].key);
-        REBASE(q->pub.params[i].value);
+    *q = *r; /* scalars and pointers outside the block (method_str, a heap body) */
+    char *o = nw + ALIGN8(sizeof(*r));
+    q->pub.params = NULL;
+    if (np) {
+        q->pub.params = (struct http_param *)o;
+        o += np * sizeof(struct http_param);
     }
-    REBASE(q->pub.body);
-    REBASE(q->hdrs);
-    for (struct http__hdr *h = q->hdrs; h; h = h->next) {
-        REBASE(h->next);
-        REBASE(h->name);
-        REBASE(h->value);
+    q->pub.raw_target = put_str(&o, r->pub.raw_target, tlen);
+    q->pub.path = put_str(&o, r->pub.path, r->pub.path_len);
+    for (size_t i = 0; i < np; i++) {
+        const struct http_param *sp = &r->pub.params[i];
+        q->pub.params[i].has_value = sp->has_value;
+        q->pub.params[i].key = put_str(&o, sp->key, strlen(sp->key));
+        q->pub.params[i].value = put_str(&o, sp->value, strlen(sp->value));
     }
+    q->packed = o;
+    for (const struct http__hdr *h = r->hdrs; h; h = h->next) {
+        if (keeps(keep, h->name)) {
+            put_str(&o, h->name, strlen(h->name));
+            put_str(&o, h->value, strlen(h->value));
+        }
+    }
+    *o++ = '\0';
+    if (body_in)
+        q->pub.body = put_str(&o, r->pub.body, r->pub.body_len);
+    CN_ASSERT((size_t)(o - nw) == n);
     /* No room left: a later arena allocation takes an overflow block. */
-    q->arena.cur = q->arena.end = nw + used;
-    q->flags |= HTTP__R_EXACT;
+    q->arena.cur = q->arena.end = nw + n;
+    q->flags |= HTTP__R_EXACT | HTTP__R_PACKED;
     req_block_put(r->srv, r, false);
     return q;
 }
 
-#undef REBASE
+#undef ALIGN8
 
 /* ---- write requests ---- */
 
@@ -338,7 +384,7 @@ static bool heap_set(struct http_server *s, struct http__conn *c, uint64_t deadl
 /* Recompute the connection's deadline and whether it should read. */
 static void conn_update(struct http__conn *c)
 {
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     if (c->closing)
         return;
     uint64_t now = uv_now(s->loop);
@@ -495,7 +541,7 @@ static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len, co
          * borrowed body, released by wreq_put) goes back now. */
         int rc =
             tls_conn_write(c->tls, (uv_stream_t *)&c->tcp, b, ref_len ? 2 : 1, tls_write_cb, c);
-        wreq_put(c->srv, w);
+        wreq_put(SRV(c), w);
         if (rc)
             return rc;
         c->writes++;
@@ -503,7 +549,7 @@ static int conn_write(struct http__conn *c, struct http__wreq *w, size_t len, co
     }
     int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, b, ref_len ? 2 : 1, write_cb);
     if (rc) {
-        wreq_put(c->srv, w);
+        wreq_put(SRV(c), w);
         return rc;
     }
     c->writes++;
@@ -517,7 +563,7 @@ static int write_response(struct http__conn *c, int status, const char *ctype, c
                           size_t extra_len, const void *body, size_t body_len, bool head, bool keep,
                           bool http10, void (*release)(void *), void *release_arg)
 {
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     if (status < 100 || status > 999)
         status = 500;
     const char *rs = reason(status);
@@ -567,7 +613,7 @@ static int write_response(struct http__conn *c, int status, const char *ctype, c
 
 static void shutdown_cb(uv_shutdown_t *sr, int status)
 {
-    struct http__conn *c = sr->handle->data;
+    struct http__conn *c = (struct http__conn *)sr->handle;
     cn_free(sr);
     conn_close(c);
 }
@@ -592,7 +638,7 @@ static void write_cb(uv_write_t *wr, int status)
 {
     struct http__wreq *w = (struct http__wreq *)wr;
     struct http__conn *c = w->c;
-    wreq_put(c->srv, w);
+    wreq_put(SRV(c), w);
     write_finished(c, status);
 }
 
@@ -623,7 +669,7 @@ static void on_continue(struct http__parser *p);
 
 static struct http__parser *parser_get(struct http__conn *c)
 {
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     struct http__parser *p = s->parser_free;
     if (p) {
         s->parser_free = p->owner;
@@ -632,6 +678,7 @@ static struct http__parser *parser_get(struct http__conn *c)
         return NULL;
     }
     http__parser_init(p, s, s->opt.max_header_bytes, s->opt.max_body_bytes);
+    p->keep = s->opt.keep_headers;
     if (s->opt.large_body_path && s->opt.large_body_bytes > s->opt.max_body_bytes) {
         p->large_path = s->opt.large_body_path;
         p->large_body_bytes = s->opt.large_body_bytes;
@@ -655,7 +702,7 @@ static void parser_put(struct http__conn *c)
         http__req_free(p->req);
         p->req = NULL;
     }
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     if (!s->stopping && s->nparser_free < PARSER_FREE_MAX) {
         p->owner = s->parser_free;
         s->parser_free = p;
@@ -710,7 +757,7 @@ static void dispatch(struct http__conn *c)
     r->conn = c;
     r->pub.tag = NULL;
     r->pub.tag_ns = 0;
-    c->srv->opt.handler(c->srv->opt.handler_arg, &r->pub);
+    SRV(c)->opt.handler(SRV(c)->opt.handler_arg, &r->pub);
 }
 
 void http_respond_ref(struct http_req *req, int status, const char *content_type,
@@ -732,7 +779,7 @@ void http_respond_ref(struct http_req *req, int status, const char *content_type
             release(release_arg);
         return;
     }
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     if (r->flags & HTTP__R_PARKED) {
         r->flags &= ~(uint32_t)HTTP__R_PARKED;
         s->stats.parked--;
@@ -773,7 +820,7 @@ int http_stream_start(struct http_req *req, int status, const char *content_type
         return http__virt_stream_start(r, status, content_type, extra_headers, extra_len);
     if (!c)
         return CN_ESHUTDOWN;
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     if (r->flags & HTTP__R_PARKED) {
         r->flags &= ~(uint32_t)HTTP__R_PARKED;
         s->stats.parked--;
@@ -833,7 +880,7 @@ int http_stream_write(struct http_req *req, const void *p, size_t n)
     if (!n)
         return 0;
     bool chunked = r->flags & HTTP__R_CHUNKED;
-    struct http__wreq *w = wreq_get(c->srv, n + 24);
+    struct http__wreq *w = wreq_get(SRV(c), n + 24);
     if (!w)
         return CN_ENOMEM;
     char *o = w->data;
@@ -865,7 +912,7 @@ void http_stream_end(struct http_req *req, bool ok)
         http__req_free(r);
         return;
     }
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     c->cur = NULL;
     r->conn = NULL;
     s->stats.requests++;
@@ -914,7 +961,7 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
     struct http__conn *c = r->conn;
     if (!c)
         return;
-    if (c->srv->draining) {
+    if (SRV(c)->draining) {
         /* Shutting down: no request waits any more; answer it now as if its
          * wait had run out (the caller parks as its last act). */
         if (on_timeout)
@@ -923,13 +970,13 @@ void http_req_park(struct http_req *req, uint64_t timeout_ms, http_timeout_cb on
     }
     if (!(r->flags & HTTP__R_PARKED)) {
         r->flags |= HTTP__R_PARKED;
-        c->srv->stats.parked++;
+        SRV(c)->stats.parked++;
         if (c->tls)
             tls_conn_idle(c->tls); /* a parked query keeps no TLS buffers */
     }
     /* At least 1 ms so that re-parking from the timeout callback cannot
      * spin the timer loop. */
-    c->park_deadline = uv_now(c->srv->loop) + (timeout_ms ? timeout_ms : 1);
+    c->park_deadline = uv_now(SRV(c)->loop) + (timeout_ms ? timeout_ms : 1);
     conn_update(c);
 }
 
@@ -944,7 +991,7 @@ void http_req_unpark(struct http_req *req)
     if (!c || !(r->flags & HTTP__R_PARKED))
         return;
     r->flags &= ~(uint32_t)HTTP__R_PARKED;
-    c->srv->stats.parked--;
+    SRV(c)->stats.parked--;
     conn_update(c);
 }
 
@@ -1075,8 +1122,8 @@ static void conn_run(struct http__conn *c, const char *data, size_t n)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    struct http__conn *c = h->data;
-    struct http_server *s = c->srv;
+    struct http__conn *c = (struct http__conn *)h;
+    struct http_server *s = SRV(c);
     if (!s->rbuf_busy) {
         s->rbuf_busy = true;
         *buf = uv_buf_init(s->rbuf, READ_BUF_SIZE);
@@ -1152,8 +1199,8 @@ static void tls_input(struct http__conn *c, const char *data, size_t n)
 
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-    struct http__conn *c = st->data;
-    struct http_server *s = c->srv;
+    struct http__conn *c = (struct http__conn *)st;
+    struct http_server *s = SRV(c);
     if (nread > 0 && !c->closing && !c->close_after_write) {
         if (c->tls)
             tls_input(c, buf->base, (size_t)nread);
@@ -1211,8 +1258,8 @@ static void srv_handle_closed(struct http_server *s)
 
 static void conn_closed_cb(uv_handle_t *h)
 {
-    struct http__conn *c = h->data;
-    struct http_server *s = c->srv;
+    struct http__conn *c = (struct http__conn *)h;
+    struct http_server *s = SRV(c);
     tls_conn_free(c->tls);
     cn_free(c);
     srv_handle_closed(s);
@@ -1222,17 +1269,12 @@ static void conn_close(struct http__conn *c)
 {
     if (c->closing)
         return;
-    struct http_server *s = c->srv;
+    struct http_server *s = SRV(c);
     c->closing = true;
     heap_del(s, c);
     parser_put(c);
     conn_drop_pending(c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    s->nconns--;
     s->stats.connections_open--;
     struct http__req *r = c->cur;
     c->cur = NULL;
@@ -1240,21 +1282,21 @@ static void conn_close(struct http__conn *c)
     if (r)
         req_abort(r);
     /* A graceful stop ends when the last answer is flushed. */
-    if (s->draining && !s->conns && !uv_is_closing((uv_handle_t *)&s->timer))
+    if (s->draining && !s->nconns && !uv_is_closing((uv_handle_t *)&s->timer))
         uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
 }
 
 static void on_begin(struct http__parser *p)
 {
     struct http__conn *c = p->owner;
-    p->msg_start = uv_now(c->srv->loop);
+    p->msg_start = uv_now(SRV(c)->loop);
 }
 
 static void on_continue(struct http__parser *p)
 {
     static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
     struct http__conn *c = p->owner;
-    struct http__wreq *w = wreq_get(c->srv, sizeof(msg) - 1);
+    struct http__wreq *w = wreq_get(SRV(c), sizeof(msg) - 1);
     if (!w)
         return; /* the client sends the body after a while anyway */
     memcpy(w->data, msg, sizeof(msg) - 1);
@@ -1264,8 +1306,8 @@ static void on_continue(struct http__parser *p)
 
 static void accepted_closed_cb(uv_handle_t *h)
 {
-    struct http__conn *c = h->data;
-    struct http_server *s = c->srv;
+    struct http__conn *c = (struct http__conn *)h;
+    struct http_server *s = SRV(c);
     cn_free(c);
     srv_handle_closed(s);
 }
@@ -1282,10 +1324,9 @@ static void on_connection(uv_stream_t *ls, int status)
     struct http__conn *c = cn_calloc(1, sizeof(*c));
     if (!c)
         return;
-    c->srv = s;
     c->heap_idx = NO_HEAP;
     uv_tcp_init(s->loop, &c->tcp);
-    c->tcp.data = c;
+    c->tcp.data = s;
     s->open_handles++;
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
         uv_close((uv_handle_t *)&c->tcp, accepted_closed_cb);
@@ -1296,10 +1337,7 @@ static void on_connection(uv_stream_t *ls, int status)
         uv_close((uv_handle_t *)&c->tcp, accepted_closed_cb);
         return;
     }
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    s->nconns++;
     s->stats.connections_open++;
     conn_update(c);
 }
@@ -1398,6 +1436,79 @@ int http_server_port(const struct http_server *s)
     return s->port;
 }
 
+/* ---- the server's connections: the loop's TCP handles whose data is the
+ * server (its listener aside), found by uv_walk, which allows closing the
+ * handle it is at (and any other: a closing one stays in the loop's queue
+ * until its close callback, and is skipped here). */
+
+static bool is_conn(const struct http_server *s, const uv_handle_t *h)
+{
+    return h->type == UV_TCP && h->data == s && h != (const uv_handle_t *)&s->listener &&
+           !uv_is_closing(h);
+}
+
+struct conns_each {
+    struct http_server *s;
+    void (*fn)(struct http__conn *c);
+};
+
+static void conns_each_walk(uv_handle_t *h, void *arg)
+{
+    struct conns_each *e = arg;
+    if (is_conn(e->s, h))
+        e->fn((struct http__conn *)h);
+}
+
+static void conns_each(struct http_server *s, void (*fn)(struct http__conn *c))
+{
+    struct conns_each e = {s, fn};
+    uv_walk(s->loop, conns_each_walk, &e);
+}
+
+struct held {
+    const struct http_server *s;
+    size_t parsers, pend;
+};
+
+static void held_walk(uv_handle_t *h, void *arg)
+{
+    struct held *e = arg;
+    if (!is_conn(e->s, h))
+        return;
+    const struct http__conn *c = (const struct http__conn *)h;
+    e->parsers += c->p != NULL;
+    e->pend += c->pend != NULL;
+}
+
+/* Drain: answer a parked request now, as if its wait had run out. */
+static void drain_parked(struct http__conn *c)
+{
+    struct http_server *s = SRV(c);
+    struct http__req *r = c->cur;
+    if (!r || !(r->flags & HTTP__R_PARKED))
+        return;
+    r->flags &= ~(uint32_t)HTTP__R_PARKED;
+    s->stats.parked--;
+    heap_del(s, c);
+    if (r->on_timeout)
+        r->on_timeout(&r->pub);
+}
+
+/* Drain: an idle connection or a half-received request closes now; an
+ * answer being written closes its connection once written. */
+static void drain_idle(struct http__conn *c)
+{
+    if (c->cur)
+        return;
+    if (!c->writes) {
+        conn_close(c);
+        return;
+    }
+    c->close_after_write = true;
+    conn_drop_pending(c);
+    parser_put(c);
+}
+
 void http_server_stop(struct http_server *s, void (*done)(void *), void *arg)
 {
     if (s->stopping)
@@ -1410,8 +1521,7 @@ void http_server_stop(struct http_server *s, void (*done)(void *), void *arg)
     uv_close((uv_handle_t *)&s->listener, srv_closed_cb);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
-    while (s->conns)
-        conn_close(s->conns);
+    conns_each(s, conn_close);
 }
 
 static void drain_timer_cb(uv_timer_t *t)
@@ -1419,8 +1529,7 @@ static void drain_timer_cb(uv_timer_t *t)
     struct http_server *s = t->data;
     /* The grace ran out: close whatever still has an answer in flight (the
      * last conn_close closes the timer). */
-    while (s->conns)
-        conn_close(s->conns);
+    conns_each(s, conn_close);
     if (!uv_is_closing((uv_handle_t *)&s->timer))
         uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
 }
@@ -1439,34 +1548,13 @@ void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(vo
     /* Answer every parked request now, as if its wait had run out: the
      * handler answers with what it has (with `stopping` set, each answer
      * closes its connection once written). */
-    for (struct http__conn *c = s->conns, *next; c; c = next) {
-        next = c->next;
-        struct http__req *r = c->cur;
-        if (!r || !(r->flags & HTTP__R_PARKED))
-            continue;
-        r->flags &= ~(uint32_t)HTTP__R_PARKED;
-        s->stats.parked--;
-        heap_del(s, c);
-        if (r->on_timeout)
-            r->on_timeout(&r->pub);
-    }
+    conns_each(s, drain_parked);
     /* Idle connections and half-received requests close now. A request still
      * being worked on (a write waiting for its commit) keeps its connection
      * for the grace: its answer, made with `stopping` set, closes it once
      * written; so does an answer still being written. */
-    for (struct http__conn *c = s->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->cur)
-            continue;
-        if (!c->writes) {
-            conn_close(c);
-            continue;
-        }
-        c->close_after_write = true;
-        conn_drop_pending(c);
-        parser_put(c);
-    }
-    if (!s->conns) {
+    conns_each(s, drain_idle);
+    if (!s->nconns) {
         if (!uv_is_closing((uv_handle_t *)&s->timer))
             uv_close((uv_handle_t *)&s->timer, srv_closed_cb);
         return;
@@ -1477,10 +1565,10 @@ void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(vo
 void http__server_held(const struct http_server *s, size_t *parsers, size_t *pend)
 {
     *parsers = *pend = 0;
-    for (const struct http__conn *c = s->conns; c; c = c->next) {
-        *parsers += c->p != NULL;
-        *pend += c->pend != NULL;
-    }
+    struct held h = {s, 0, 0};
+    uv_walk(s->loop, held_walk, &h);
+    *parsers = h.parsers;
+    *pend = h.pend;
 }
 
 void http_server_stats(const struct http_server *s, struct http_stats *out)

@@ -6,6 +6,7 @@
  * handle has closed. */
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -163,6 +164,7 @@ void http_vreq_abort(struct http_req *req)
 int http__req_add_header(struct http__req *r, const char *name, size_t nlen, const char *value,
                          size_t vlen)
 {
+    CN_ASSERT(!(r->flags & HTTP__R_PACKED)); /* virtual requests are never compacted */
     char *n = http__arena_alloc(&r->arena, nlen + 1);
     char *val = http__arena_alloc(&r->arena, vlen + 1);
     struct http__hdr *h = http__arena_alloc(&r->arena, sizeof(*h));

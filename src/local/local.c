@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -96,7 +97,7 @@ static void on_timer_closed(uv_handle_t *h)
     struct local__chk *ch = h->data;
     struct local *l = ch->l;
     local__runner_forget(ch);
-    state_check_clear(&ch->c);
+    cn_free(ch->packed);
     cn_free(ch);
     l->handles--;
     local__maybe_release(l);
@@ -112,7 +113,7 @@ static void chk_destroy(struct local__chk *ch)
         return; /* freed in the close callback */
     }
     local__runner_forget(ch);
-    state_check_clear(&ch->c);
+    cn_free(ch->packed);
     cn_free(ch);
 }
 
@@ -185,10 +186,8 @@ void local_free(struct local *l)
     if (!l)
         return;
     l->closing = true;
-    for (size_t i = 0; i < l->nsvcs; i++) {
-        state_service_clear(l->svcs[i]);
-        cn_free(l->svcs[i]);
-    }
+    for (size_t i = 0; i < l->nsvcs; i++)
+        cn_free(l->svcs[i]); /* packed: the strings go with it */
     l->nsvcs = 0;
     size_t n = l->nchks;
     l->nchks = 0;
@@ -298,32 +297,67 @@ void local__ttl_rearm(struct local *l, struct local__chk *ch)
 
 /* ---- applying to the local maps -------------------------------------------------------------- */
 
-/* Insert or replace a check; takes the strings of *c (zeroed). */
-int local__put_check(struct local *l, struct state_check *c)
+/* A packed copy of c's strings and arrays into *c_out (one block, *blk). */
+static int chk_pack(struct state_check *c_out, char **blk, const struct state_check *c)
 {
-    long i = local__chk_find(l, c->check_id);
+    size_t need = state_check_pack(NULL, c, NULL);
+    *blk = cn_malloc(need ? need : 1);
+    if (!*blk)
+        return CN_ENOMEM;
+    state_check_pack(c_out, c, *blk);
+    return 0;
+}
+
+/* Insert or replace a check with a packed copy of *c. */
+int local__put_check(struct local *l, const struct state_check *c)
+{
+    struct state_check nc;
+    char *blk;
+    if (chk_pack(&nc, &blk, c))
+        return CN_ENOMEM;
+    long i = local__chk_find(l, nc.check_id);
     struct local__chk *ch;
     if (i >= 0) {
         ch = l->chks[i];
         local__runner_stop(l, ch);
         local__runner_forget(ch);
-        state_check_clear(&ch->c);
+        cn_free(ch->packed);
         ch->reaping = false;
         ch->critical_since_ms = 0;
     } else {
         ch = cn_calloc(1, sizeof(*ch));
-        if (!ch)
+        if (!ch) {
+            cn_free(blk);
             return CN_ENOMEM;
+        }
         ch->l = l;
         if (arr_insert((void ***)&l->chks, &l->nchks, &l->capchks, (size_t)(-i - 1), ch)) {
             cn_free(ch);
+            cn_free(blk);
             return CN_ENOMEM;
         }
     }
-    ch->c = *c;
-    memset(c, 0, sizeof(*c));
+    ch->c = nc;
+    ch->packed = blk;
     local__ttl_rearm(l, ch);
     local__runner_start(l, ch);
+    return 0;
+}
+
+int local__set_check_status(struct local *l, size_t i, const char *status, const char *output)
+{
+    CN_ASSERT(i < l->nchks);
+    struct local__chk *ch = l->chks[i];
+    struct state_check v = ch->c; /* borrowed view with the new status */
+    v.status = (char *)status;
+    v.output = (char *)output;
+    struct state_check nc;
+    char *blk;
+    if (chk_pack(&nc, &blk, &v))
+        return CN_ENOMEM;
+    cn_free(ch->packed);
+    ch->c = nc;
+    ch->packed = blk;
     return 0;
 }
 
@@ -339,24 +373,21 @@ void local__drop_check(struct local *l, const char *id)
     chk_destroy(ch);
 }
 
-int local__put_service(struct local *l, struct state_service *s)
+int local__put_service(struct local *l, const struct state_service *s)
 {
-    long i = svc_find(l, s->id);
-    struct state_service *dst;
+    size_t need = state_service_pack(NULL, s, NULL);
+    struct state_service *dst = cn_malloc(sizeof(*dst) + need);
+    if (!dst)
+        return CN_ENOMEM;
+    state_service_pack(dst, s, (char *)(dst + 1));
+    long i = svc_find(l, dst->id);
     if (i >= 0) {
-        dst = l->svcs[i];
-        state_service_clear(dst);
-    } else {
-        dst = cn_calloc(1, sizeof(*dst));
-        if (!dst)
-            return CN_ENOMEM;
-        if (arr_insert((void ***)&l->svcs, &l->nsvcs, &l->capsvcs, (size_t)(-i - 1), dst)) {
-            cn_free(dst);
-            return CN_ENOMEM;
-        }
+        cn_free(l->svcs[i]);
+        l->svcs[i] = dst;
+    } else if (arr_insert((void ***)&l->svcs, &l->nsvcs, &l->capsvcs, (size_t)(-i - 1), dst)) {
+        cn_free(dst);
+        return CN_ENOMEM;
     }
-    *dst = *s;
-    memset(s, 0, sizeof(*s));
     return 0;
 }
 
@@ -374,8 +405,7 @@ void local__drop_service(struct local *l, const char *id)
         else
             k++;
     }
-    state_service_clear(s);
-    cn_free(s);
+    cn_free(s); /* packed: the strings go with it */
 }
 
 /* A TTL expiry whose "critical" write failed (no leader, the check briefly

@@ -16,7 +16,10 @@
 #include "state/state.h"
 
 struct local__chk {
-    struct state_check c; /* owned strings */
+    /* Its strings and arrays point into `packed` (one allocation,
+     * state_check_pack): replaced whole when the check changes. */
+    struct state_check c;
+    char *packed;
     struct local *l;
     uv_timer_t timer; /* TTL checks; initialised lazily */
     bool timer_init;
@@ -45,7 +48,9 @@ struct local {
     int sidecar_min, sidecar_max; /* local_set_sidecar_ports */
     struct state_pair tagged[4];  /* lan, lan_ipv4, wan, wan_ipv4 -> address */
     struct state_pair meta[1];    /* consul-network-segment -> "" */
-    struct state_service **svcs;  /* sorted by id, owned */
+    /* sorted by id, owned; each one allocation holding the struct and its
+     * strings (state_service_pack) */
+    struct state_service **svcs;
     size_t nsvcs, capsvcs;
     struct local__chk **chks; /* sorted by check_id, owned */
     size_t nchks, capchks;
@@ -102,10 +107,13 @@ void local__maybe_release(struct local *l);
 void local__ttl_rearm(struct local *l, struct local__chk *ch);
 /* After a failed "critical" write of a TTL expiry: fire the expiry again soon. */
 void local__retry_expiry_later(struct local *l, const char *check_id);
-/* Insert or replace in the local maps; take the strings of *c / *s (zeroed).
- * 0 or CN_ENOMEM. */
-int local__put_check(struct local *l, struct state_check *c);
-int local__put_service(struct local *l, struct state_service *s);
+/* Insert or replace in the local maps a packed copy of *c / *s (borrowed:
+ * the caller still owns and frees it). 0 or CN_ENOMEM (nothing changed). */
+int local__put_check(struct local *l, const struct state_check *c);
+int local__put_service(struct local *l, const struct state_service *s);
+/* Replace the status and output of the local check at index i (copied). 0
+ * or CN_ENOMEM (nothing changed). */
+int local__set_check_status(struct local *l, size_t i, const char *status, const char *output);
 /* Remove from the local maps (a service takes its checks with it). */
 void local__drop_check(struct local *l, const char *id);
 void local__drop_service(struct local *l, const char *id);

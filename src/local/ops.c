@@ -154,14 +154,8 @@ static void on_applied(void *arg, int rc, const struct state_result *res)
         break;
     case OP_STATUS: {
         long i = local__chk_find(l, op->id);
-        if (i >= 0) {
-            struct state_check *c = &l->chks[i]->c;
-            cn_free(c->status);
-            cn_free(c->output);
-            c->status = op->status;
-            c->output = op->output;
-            op->status = op->output = NULL;
-        }
+        if (i >= 0 && local__set_check_status(l, (size_t)i, op->status, op->output))
+            cn_warn("agent", "out of memory tracking a check's status locally");
         break;
     }
     case OP_NODE:

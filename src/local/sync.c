@@ -22,9 +22,7 @@ static int rebuild_svc(void *arg, const struct state_service *s)
     struct rebuild *rb = arg;
     if (!strcmp(s->id, "consul"))
         return 0; /* the node's own server service, not an agent registration */
-    struct state_service copy;
-    if (state_service_copy(&copy, s) || local__put_service(rb->l, &copy)) {
-        state_service_clear(&copy);
+    if (local__put_service(rb->l, s)) {
         rb->rc = CN_ENOMEM;
         return 1;
     }
@@ -36,9 +34,7 @@ static int rebuild_chk(void *arg, const struct state_check *c)
     struct rebuild *rb = arg;
     if (!strcmp(c->check_id, LOCAL_SERF_CHECK_ID))
         return 0;
-    struct state_check copy;
-    if (state_check_copy(&copy, c) || local__put_check(rb->l, &copy)) {
-        state_check_clear(&copy);
+    if (local__put_check(rb->l, c)) {
         rb->rc = CN_ENOMEM;
         return 1;
     }

@@ -49,7 +49,7 @@ static size_t node_mem(const struct node_rec *r)
 /* Service and check records are packed: one allocation each (pack.c). */
 static size_t svc_mem(const struct svc_rec *r)
 {
-    return state__chunk(sizeof(*r) + state__svc_pack(NULL, &r->s, NULL));
+    return state__chunk(sizeof(*r) + state_service_pack(NULL, &r->s, NULL));
 }
 
 #define CHECK_STRS(c)                                                                              \
@@ -68,7 +68,7 @@ static size_t svc_mem(const struct svc_rec *r)
 
 static size_t chk_mem(const struct chk_rec *r)
 {
-    return state__chunk(sizeof(*r) + state__chk_pack(NULL, &r->c, NULL));
+    return state__chunk(sizeof(*r) + state_check_pack(NULL, &r->c, NULL));
 }
 
 static int node_cmp(const void *key, const struct avl *n)
@@ -194,12 +194,12 @@ struct node_rec *state__node_dup(struct state *s, const struct state_node *n)
 
 struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v)
 {
-    size_t sz = sizeof(struct svc_rec) + state__svc_pack(NULL, v, NULL);
+    size_t sz = sizeof(struct svc_rec) + state_service_pack(NULL, v, NULL);
     struct svc_rec *r = cn_malloc(sz);
     if (!r)
         return NULL;
     memset(r, 0, sizeof(*r));
-    state__svc_pack(&r->s, v, (char *)(r + 1));
+    state_service_pack(&r->s, v, (char *)(r + 1));
     r->k.a = r->s.node;
     r->k.b = r->s.id;
     s->mem += state__chunk(sz);
@@ -208,12 +208,12 @@ struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v)
 
 struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c)
 {
-    size_t sz = sizeof(struct chk_rec) + state__chk_pack(NULL, c, NULL);
+    size_t sz = sizeof(struct chk_rec) + state_check_pack(NULL, c, NULL);
     struct chk_rec *r = cn_malloc(sz);
     if (!r)
         return NULL;
     memset(r, 0, sizeof(*r));
-    state__chk_pack(&r->c, c, (char *)(r + 1));
+    state_check_pack(&r->c, c, (char *)(r + 1));
     r->k.a = r->c.node;
     r->k.b = r->c.check_id;
     s->mem += state__chunk(sz);

@@ -65,7 +65,7 @@ static void pk_map_strs(struct pk *k, struct state_map *dst, const struct state_
     }
 }
 
-size_t state__svc_pack(struct state_service *dst, const struct state_service *src, char *block)
+size_t state_service_pack(struct state_service *dst, const struct state_service *src, char *block)
 {
     struct pk k = {block, 0};
     struct state_service tmp;
@@ -117,7 +117,7 @@ size_t state__svc_pack(struct state_service *dst, const struct state_service *sr
     return k.n;
 }
 
-size_t state__chk_pack(struct state_check *dst, const struct state_check *src, char *block)
+size_t state_check_pack(struct state_check *dst, const struct state_check *src, char *block)
 {
     struct pk k = {block, 0};
     struct state_check tmp;

@@ -157,6 +157,15 @@ void state_check_clear(struct state_check *c);
  * CN_ENOMEM; on error dst is zeroed (nothing left allocated). */
 int state_service_copy(struct state_service *dst, const struct state_service *src);
 int state_check_copy(struct state_check *dst, const struct state_check *src);
+/* Packed deep copies (pack.c): the copy's strings and arrays in one block
+ * the caller allocates. With block NULL, the bytes src needs (dst unused);
+ * else dst's pointers point into block (8-byte aligned, at least that many
+ * bytes) and dst is freed with the block, never with state_*_clear. NULL
+ * strings become "" as state_*_copy makes them (the agent-only check fields
+ * stay NULL). Returns the bytes used. The catalog's records and the agent's
+ * local copies (local/) are such blocks. */
+size_t state_service_pack(struct state_service *dst, const struct state_service *src, char *block);
+size_t state_check_pack(struct state_check *dst, const struct state_check *src, char *block);
 
 /* True for "passing", "warning", "critical". */
 bool state_check_status_valid(const char *s);

@@ -411,11 +411,6 @@ struct kv_rec *state__kv_rec_new(struct state *s, const struct state_kv *v);
 void state__kv_view(const struct kv_rec *r, struct state_kv *out);
 void state__free_tree(struct state *s, struct avl *root, const struct avl_ops *ops);
 struct node_rec *state__node_dup(struct state *s, const struct state_node *n);
-/* Packed copies (pack.c): with block NULL, the bytes src's strings and
- * arrays need (dst unused); else dst's pointers point into block (8-byte
- * aligned, that many bytes). Returns the bytes used. */
-size_t state__svc_pack(struct state_service *dst, const struct state_service *src, char *block);
-size_t state__chk_pack(struct state_check *dst, const struct state_check *src, char *block);
 struct svc_rec *state__svc_dup(struct state *s, const struct state_service *v);
 struct chk_rec *state__chk_dup(struct state *s, const struct state_check *c);
 struct name_rec *state__name_new(struct state *s, const char *name, uint64_t index);

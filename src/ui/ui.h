@@ -52,6 +52,9 @@ bool ui_etag_matches(const char *if_none_match, const char *etag);
  * too long). */
 int ui_content_path(const char *in, char *out, size_t cap, char *err, size_t errcap);
 
+/* The request headers ui_handle reads (http_options.keep_headers). */
+#define UI_HTTP_HEADERS "If-None-Match", "Accept-Encoding"
+
 /* The handler: ui_route, else next(next_arg, req). */
 struct ui;
 struct ui_options {

@@ -410,6 +410,66 @@ def test_blocking_query_does_not_leak(acl):
     assert "s3cret" not in r2.text and "b/priv" not in r2.text
 
 
+def _raw_get(port, head):
+    """Send one request's exact bytes; return (status, headers, body)."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        s.sendall(head.encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed before the answer"
+            buf += chunk
+        top, _, body = buf.partition(b"\r\n\r\n")
+        lines = top.decode().split("\r\n")
+        hdrs = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+        n = int(hdrs.get("content-length", "0"))
+        while len(body) < n:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed inside the body"
+            body += chunk
+        return int(lines[0].split()[1]), hdrs, body
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("auth", ["X-Consul-Token: %s", "Authorization: Bearer %s"])
+def test_parked_go_client_keeps_its_token(acl, auth):
+    """A blocking query with the exact bytes of Consul's Go api client (Host,
+    User-Agent, the token, Accept-Encoding; ?index=&wait= as url.Values
+    encodes them) parks, and its re-run after the write still reads with its
+    token: the server drops the headers no handler reads (Host, User-Agent)
+    from a complete request, never the token."""
+    key = "gopark/%s" % ("x" if auth.startswith("X") else "b")
+    mkpolicy(acl, "gopark-" + key[-1], 'key_prefix "%s" { policy = "read" }' % key)
+    secret = mktoken(acl, "gopark-" + key[-1])["SecretID"]
+    acl.kv_put(key, "one")
+    idx = index_of(acl.get("/v1/kv/" + key, headers=tok(secret)))
+    head = ("GET /v1/kv/%s?index=%d&wait=300000ms HTTP/1.1\r\n"
+            "Host: 127.0.0.1:%d\r\nUser-Agent: Go-http-client/1.1\r\n"
+            + auth + "\r\nAccept-Encoding: gzip\r\n\r\n") % (key, idx, acl.http_port, secret)
+    base = acl.parked()
+    out = {}
+
+    def waiter():
+        out["r"] = _raw_get(acl.http_port, head)
+    th = threading.Thread(target=waiter)
+    th.start()
+    acl.wait_parked(base + 1)
+    acl.kv_put(key, "two")
+    th.join(60)
+    assert not th.is_alive()
+    status, hdrs, body = out["r"]
+    assert status == 200, body
+    assert int(hdrs["x-consul-index"]) > idx
+    [kv] = json.loads(body)
+    assert kv["Key"] == key and kv["Value"] == "dHdv"  # "two"
+    # The same bytes without a token are the anonymous token's: denied.
+    anon = head.replace(auth % secret + "\r\n", "")
+    assert _raw_get(acl.http_port, anon)[0] == 403
+
+
 def test_python_consul_token(acl, tokens):
     import consul
     c = consul.Consul(host="127.0.0.1", port=acl.http_port, token=tokens["write"])

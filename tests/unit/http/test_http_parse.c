@@ -95,6 +95,13 @@ static void compact_cb(void *arg, struct http_req *req)
     assert_string_equal(req->body, "");
 }
 
+static void size_cb(void *arg, struct http_req *req)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    assert_true(r->flags & HTTP__R_EXACT);
+    *(size_t *)arg = (size_t)(r->arena.end - (const char *)r);
+}
+
 static void test_request_compacts(void **state)
 {
     (void)state;
@@ -143,6 +150,84 @@ static void test_parked_request_fits_inline(void **state)
                          0);
         assert_int_equal(fits, 1);
     }
+}
+
+/* A Go client's blocking query, byte for byte as net/http and Consul's api
+ * package send it (api.KV().Get with WaitIndex, WaitTime 5m and a token),
+ * on a server that keeps the headers its handlers read: the compacted
+ * request holds the struct, the target, the path, two parameters and two
+ * headers, packed (docs/benchmarks.md: a parked query <= 1 KiB). */
+static const char go_query[] =
+    "GET /v1/kv/bench/parked?index=12345&wait=300000ms HTTP/1.1\r\n"
+    "Host: 127.0.0.1:8500\r\nUser-Agent: Go-http-client/1.1\r\n"
+    "X-Consul-Token: 0b8ab1bb-8e4d-4b5e-a5a4-1a2b3c4d5e6f\r\nAccept-Encoding: gzip\r\n\r\n";
+static const char *const keep_list[] = {"X-Consul-Token", "Authorization", "Accept-Encoding",
+                                        "Content-Type", NULL};
+
+static void go_cb(void *arg, struct http_req *req)
+{
+    const struct http__req *r = (const struct http__req *)req;
+    size_t *sz = arg;
+    assert_true((r->flags & HTTP__R_EXACT) && (r->flags & HTTP__R_PACKED));
+    *sz = (size_t)(r->arena.end - (const char *)r);
+    assert_string_equal(req->raw_target, "/v1/kv/bench/parked?index=12345&wait=300000ms");
+    assert_string_equal(req->path, "/v1/kv/bench/parked");
+    assert_int_equal(req->nparams, 2);
+    assert_string_equal(http_req_param(req, "wait")->value, "300000ms");
+    assert_string_equal(http_req_header(req, "x-consul-token"),
+                        "0b8ab1bb-8e4d-4b5e-a5a4-1a2b3c4d5e6f");
+    assert_string_equal(http_req_header(req, "Accept-Encoding"), "gzip");
+    assert_null(http_req_header(req, "Host")); /* dropped: no handler reads it */
+    assert_null(http_req_header(req, "User-Agent"));
+    assert_null(http_req_header(req, "Content-Type")); /* kept if sent; not sent */
+    assert_string_equal(req->body, "");
+    /* the packed headers: exactly the two kept, in their order */
+    static const char want[] = "X-Consul-Token\0"
+                               "0b8ab1bb-8e4d-4b5e-a5a4-1a2b3c4d5e6f\0"
+                               "Accept-Encoding\0gzip\0";
+    assert_memory_equal(r->packed, want, sizeof(want)); /* with the final "\0" */
+}
+
+static void test_go_query_keeps_what_handlers_read(void **state)
+{
+    (void)state;
+    size_t sz = 0;
+    assert_int_equal(
+        http__parse_buffer_keep(go_query, strlen(go_query), 8192, 1024, keep_list, go_cb, &sz), 0);
+    /* struct http__req, the parameter array (2 x 24), target 46, path 20,
+     * parameter strings 26, headers 52 + 21 + 1 */
+    size_t want = sizeof(struct http__req) + 48 + 46 + 20 + 26 + 74;
+    print_message("Go client's parked query: %zu bytes compacted (all headers: see below)\n", sz);
+    assert_int_equal(sz, want);
+    assert_true(sz <= 408);
+    size_t all = 0;
+    assert_int_equal(http_parse_buffer(go_query, strlen(go_query), 8192, 1024, size_cb, &all), 0);
+    print_message("...keeping every header: %zu bytes\n", all);
+    assert_int_equal(all, want + 20 + 30); /* Host, User-Agent */
+}
+
+/* A body and a chunked body survive compaction with a keep list. */
+static void body_keep_cb(void *arg, struct http_req *req)
+{
+    int *n = arg;
+    assert_string_equal(req->body, *n == 0 ? "hello" : "abcdefgh");
+    assert_string_equal(http_req_header(req, "content-type"), "text/plain");
+    assert_null(http_req_header(req, "Host"));
+    (*n)++;
+}
+
+static void test_keep_with_bodies(void **state)
+{
+    (void)state;
+    static const char req[] =
+        "PUT /v1/kv/a HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 5\r\n\r\nhello"
+        "PUT /v1/kv/b HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n";
+    int n = 0;
+    assert_int_equal(
+        http__parse_buffer_keep(req, strlen(req), 8192, 1024, keep_list, body_keep_cb, &n), 0);
+    assert_int_equal(n, 2);
 }
 
 static void test_methods(void **state)
@@ -405,6 +490,8 @@ int main(void)
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_oom),
         cmocka_unit_test(test_parked_request_fits_inline),
+        cmocka_unit_test(test_go_query_keeps_what_handlers_read),
+        cmocka_unit_test(test_keep_with_bodies),
         cmocka_unit_test(test_request_compacts),
         cmocka_unit_test(test_request_compacts_body),
     };

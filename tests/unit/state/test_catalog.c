@@ -483,7 +483,7 @@ static void test_instance_mem(void **st)
     assert_string_equal(v->meta.items[1].v, "1.0");
     assert_string_equal(v->kind, "");
     assert_string_equal(v->proxy.config, "");
-    size_t svc_sz = sizeof(struct svc_rec) + state__svc_pack(NULL, v, NULL);
+    size_t svc_sz = sizeof(struct svc_rec) + state_service_pack(NULL, v, NULL);
     const char *lo = (const char *)v, *hi = lo + svc_sz;
     const char *in[] = {v->node,           v->id,
                         v->service,        v->kind,
@@ -498,7 +498,7 @@ static void test_instance_mem(void **st)
     assert_string_equal(c->type, "ttl");
     assert_int_equal(c->ttl_ns, 30 * INT64_C(1000000000));
     assert_null(c->grpc); /* agent-only fields stay NULL */
-    size_t chk_sz = sizeof(struct chk_rec) + state__chk_pack(NULL, c, NULL);
+    size_t chk_sz = sizeof(struct chk_rec) + state_check_pack(NULL, c, NULL);
     size_t per = (state_mem_bytes(s) - m0) / (N - 1);
     printf("state bytes per instance (3 tags, 2 meta pairs, a TTL check): %zu"
            " (service %zu, check %zu)\n",
