@@ -9,7 +9,8 @@
  * "LocalConnectTimeoutMs", "local_connect_timeout_ms"); the keys of Config
  * and Meta are kept as written. Accepted and stored: what cairn honours or
  * what Consul itself only hands to the proxy as data (Config, Protocol,
- * BalanceInboundConnections, Meta, the default modes). Refused with 400
+ * BalanceInboundConnections, LocalConnectTimeoutMs, Meta, the default
+ * modes). Refused with 400
  * naming the field: what would change traffic and cairn cannot do (a
  * transparent proxy, mesh gateways, exposed paths, per-upstream overrides,
  * external destinations, connection limits and timeouts its built-in proxy
@@ -200,7 +201,6 @@ static const struct refused service_refused[] = {
     {"UpstreamConfig", "cairn's built-in proxy applies no per-upstream configuration"},
     {"Destination", "cairn has no transparent proxy to reach external destinations"},
     {"MaxInboundConnections", "cairn's built-in proxy limits no inbound connections"},
-    {"LocalConnectTimeoutMs", "cairn's built-in proxy has no local connect timeout"},
     {"LocalRequestTimeoutMs", "cairn's built-in proxy is an L4 proxy (no requests)"},
     {"EnvoyExtensions", "cairn has no Envoy"},
     {"RateLimits", "cairn's built-in proxy limits no request rates"},
@@ -224,8 +224,8 @@ static int add_obj(struct json_object *o, const char *k, struct json_object *v)
 
 /* The canonical JSON of a decoded entry into canon. */
 static int build(bool proxy, const char *name, const char *protocol, const char *mode_s,
-                 const char *mgw, const char *balance, struct json_object *config,
-                 struct json_object *meta_o, struct cn_buf *canon)
+                 const char *mgw, const char *balance, int64_t local_connect_ms,
+                 struct json_object *config, struct json_object *meta_o, struct cn_buf *canon)
 {
     struct json_object *c = json_object_new_object();
     int rc = c ? 0 : CN_ENOMEM;
@@ -252,6 +252,8 @@ static int build(bool proxy, const char *name, const char *protocol, const char 
         rc = rc ? rc : add_obj(c, "MeshGateway", g);
     }
     rc = rc ? rc : add_obj(c, "Expose", json_object_new_object());
+    if (!rc && !proxy && local_connect_ms > 0)
+        rc = add_obj(c, "LocalConnectTimeoutMs", json_object_new_int64(local_connect_ms));
     if (!rc && !proxy && *balance)
         rc = add_str(c, "BalanceInboundConnections", balance);
     if (!rc && meta_o) {
@@ -291,6 +293,7 @@ int api__config_defaults_decode(struct json_object *o, const char *kind, char **
     CN_TRY(only_default(o, "Partition", err, cap));
     char *name = NULL, *mode_s = NULL, *mgw = NULL, *protocol = NULL, *balance = NULL;
     struct json_object *meta_o = NULL, *config = NULL;
+    int64_t local_connect_ms = 0;
     int rc = api__get_str(o, "Name", &name, false, err, cap);
     if (!rc && proxy) {
         /* Normalize: an empty name is "global"; Validate: nothing else */
@@ -331,9 +334,14 @@ int api__config_defaults_decode(struct json_object *o, const char *kind, char **
          * "exact_balance" is what the built-in proxy does anyway */
         if (!rc && *balance && strcmp(balance, "exact_balance") != 0)
             rc = api__fail(err, cap, "invalid value for balance_inbound_connections: %s", balance);
+        /* the built-in proxy's local_connect_timeout_ms (resolved into the
+         * proxies' Config); what it accepts, milliseconds up to a day */
+        rc =
+            rc ? rc
+               : api__get_int(o, "LocalConnectTimeoutMs", 0, 86400000, &local_connect_ms, err, cap);
     }
     if (!rc && (rc = build(proxy, name, protocol ? protocol : "", mode_s, mgw,
-                           balance ? balance : "", config, meta_o, canon)))
+                           balance ? balance : "", local_connect_ms, config, meta_o, canon)))
         api__oom(err, cap);
     json_object_put(meta_o);
     cn_free(mode_s);

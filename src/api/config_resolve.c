@@ -83,6 +83,14 @@ int api__config_resolve_defaults(const struct state *st, const char *service,
             }
         }
     }
+    int64_t lct = 0; /* LocalConnectTimeoutMs > 0 (computeResolvedServiceConfig) */
+    if (!rc && sd && cn_json_get_i64(sd, "LocalConnectTimeoutMs", &lct) == 1 && lct > 0) {
+        struct json_object *n = json_object_new_int64(lct);
+        if (!n || json_object_object_add(r, "local_connect_timeout_ms", n)) {
+            json_object_put(n);
+            rc = CN_ENOMEM;
+        }
+    }
     json_object_put(pd);
     json_object_put(sd);
     if (rc || !json_object_object_length(r)) {

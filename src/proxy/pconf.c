@@ -3,6 +3,7 @@
 #include "proxy/pconf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -38,6 +39,50 @@ static int port_of(struct json_object *v, int *out)
     return 0;
 }
 
+/* Milliseconds: a number or a string of digits; 0 (Go's zero value) is
+ * the default, as Consul's applyDefaults. */
+static int ms_of(struct json_object *cfg, const char *k, uint32_t dflt, uint32_t *out, char *err,
+                 size_t cap)
+{
+    struct json_object *v = key(cfg, k);
+    *out = dflt;
+    if (!v)
+        return 0;
+    int64_t n = -1;
+    if (json_object_is_type(v, json_type_int)) {
+        n = json_object_get_int64(v);
+    } else if (json_object_is_type(v, json_type_double)) {
+        double d = json_object_get_double(v);
+        n = d >= 0 && d <= (double)PX_TIMEOUT_MAX_MS && d == (double)(int64_t)d ? (int64_t)d : -1;
+    } else if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        char *end;
+        long long x = strtoll(s, &end, 10);
+        n = *s && !*end ? x : -1;
+    }
+    if (n < 0 || n > (int64_t)PX_TIMEOUT_MAX_MS) {
+        snprintf(err, cap, "Proxy.Config.%s: want milliseconds (0-%u)", k, PX_TIMEOUT_MAX_MS);
+        return CN_EINVAL;
+    }
+    if (n > 0)
+        *out = (uint32_t)n;
+    return 0;
+}
+
+int px_upstream_config(struct json_object *up, uint32_t *connect_ms, char *err, size_t cap)
+{
+    struct json_object *cfg = cn_json_get(up, "Config");
+    *connect_ms = PX_UPSTREAM_CONNECT_MS;
+    if (!cfg || !json_object_is_type(cfg, json_type_object))
+        return 0;
+    if (ms_of(cfg, "connect_timeout_ms", PX_UPSTREAM_CONNECT_MS, connect_ms, err, cap)) {
+        snprintf(err, cap, "Proxy.Upstreams[].Config.connect_timeout_ms: want milliseconds (0-%u)",
+                 PX_TIMEOUT_MAX_MS);
+        return CN_EINVAL;
+    }
+    return 0;
+}
+
 int px_public_config(struct json_object *svc, struct px_public_cfg *out, char *err, size_t cap)
 {
     memset(out, 0, sizeof(*out));
@@ -53,22 +98,18 @@ int px_public_config(struct json_object *svc, struct px_public_cfg *out, char *e
     }
     snprintf(out->bind_addr, sizeof(out->bind_addr), "0.0.0.0");
     out->bind_port = (int)port;
+    out->local_connect_ms = PX_LOCAL_CONNECT_MS;
+    out->handshake_ms = PX_HANDSHAKE_MS;
     if (lport > 0)
         snprintf(out->app, sizeof(out->app), "%s:%d", laddr && *laddr ? laddr : "127.0.0.1",
                  (int)lport);
     struct json_object *cfg = cn_json_get(p, "Config");
     if (!cfg || !json_object_is_type(cfg, json_type_object))
         return 0;
-    static const char *const unsupported[] = {"local_connect_timeout_ms", "handshake_timeout_ms"};
-    for (size_t i = 0; i < 2; i++)
-        if (key(cfg, unsupported[i])) {
-            snprintf(err, cap,
-                     "Proxy.Config.%s is not supported by cairn's built-in proxy (it has no such "
-                     "timeout); remove it from the registration or the proxy-defaults and "
-                     "service-defaults config entries",
-                     unsupported[i]);
-            return CN_EINVAL;
-        }
+    if (ms_of(cfg, "local_connect_timeout_ms", PX_LOCAL_CONNECT_MS, &out->local_connect_ms, err,
+              cap) ||
+        ms_of(cfg, "handshake_timeout_ms", PX_HANDSHAKE_MS, &out->handshake_ms, err, cap))
+        return CN_EINVAL;
     struct json_object *v = key(cfg, "bind_address");
     if (v) {
         if (!json_object_is_type(v, json_type_string) || !json_object_get_string_len(v) ||

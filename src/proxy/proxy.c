@@ -70,6 +70,7 @@ struct px {
     char token[512];
     char service[256]; /* our identity: the leaf's service */
     char app[300];     /* host:port of the local application ("" = no public side) */
+    uint32_t local_connect_ms, handshake_ms; /* Consul's built-in proxy's two timeouts */
     struct sockaddr_storage app_sa;
     char listen[300];
     uv_tcp_t public_l;
@@ -401,6 +402,8 @@ struct conn {
     struct px *px;
     struct upstream *u; /* NULL: public side */
     uv_tcp_t down, up;
+    uv_timer_t deadline;      /* the handshake, the dial: what must finish in time */
+    const char *deadline_for; /* ... what it is, for the log */
     uv_connect_t creq;
     uv_shutdown_t sreq;
     struct tls_conn *tls;
@@ -461,6 +464,7 @@ static void conn_close(struct conn *c)
     c->closing = true;
     px_http_cancel(c->authz_req);
     c->authz_req = NULL;
+    uv_close((uv_handle_t *)&c->deadline, conn_closed);
     uv_close((uv_handle_t *)&c->down, conn_closed);
     if (c->up_open)
         uv_close((uv_handle_t *)&c->up, conn_closed);
@@ -826,11 +830,32 @@ static void authz_put(struct px *px, const char *uri, bool allow)
     a->gen = px->ixn_gen;
 }
 
+static void on_deadline(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    cn_info("proxy", "%s connection%s%s: %s did not finish within its timeout; closing",
+            c->u ? "upstream" : "inbound", *c->peer ? " from " : "", c->peer, c->deadline_for);
+    conn_close(c);
+}
+
+/* Close the connection unless the step `what` is over (deadline_off) within ms. */
+static void deadline_on(struct conn *c, uint32_t ms, const char *what)
+{
+    c->deadline_for = what;
+    uv_timer_start(&c->deadline, on_deadline, ms, 0);
+}
+
+static void deadline_off(struct conn *c)
+{
+    uv_timer_stop(&c->deadline);
+}
+
 static void on_app_connect(uv_connect_t *r, int status)
 {
     struct conn *c = r->data;
     if (c->closing)
         return;
+    deadline_off(c);
     if (status) {
         cn_warn("proxy", "dial the local application %s: %s", c->px->app, uv_strerror(status));
         conn_close(c);
@@ -855,6 +880,8 @@ static void decided(struct conn *c, bool allow, const char *why)
     c->creq.data = c;
     if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&c->px->app_sa, on_app_connect))
         conn_close(c);
+    else /* local_connect_timeout_ms */
+        deadline_on(c, c->px->local_connect_ms, "dialing the local application");
 }
 
 static void authz_done(void *arg, int rc, struct px_hresp *r, const char *err)
@@ -912,6 +939,7 @@ static void authorize(struct conn *c)
  * peer's identity. */
 static void secured(struct conn *c)
 {
+    deadline_off(c);
     char err[300];
     struct connect_spiffe id;
     if (tls_conn_peer_uri(c->tls, c->peer, sizeof(c->peer)) ||
@@ -952,7 +980,9 @@ static struct conn *conn_accept(struct px *px, uv_stream_t *l, struct upstream *
     c->u = u;
     uv_tcp_init(px->loop, &c->down);
     c->down.data = c;
-    c->handles = 1;
+    uv_timer_init(px->loop, &c->deadline);
+    c->deadline.data = c;
+    c->handles = 2;
     px->conns++;
     c->next = px->conns_head;
     if (c->next)
@@ -981,10 +1011,12 @@ static void on_public(uv_stream_t *l, int status)
     struct conn *c = conn_accept(px, l, NULL);
     if (!c)
         return;
-    if (!(c->tls = tls_conn_new(c->ctx, true, true, NULL)))
+    if (!(c->tls = tls_conn_new(c->ctx, true, true, NULL))) {
         conn_close(c);
-    else
-        sync_reads(c);
+        return;
+    }
+    sync_reads(c);
+    deadline_on(c, px->handshake_ms, "the mutual-TLS handshake"); /* handshake_timeout_ms */
 }
 
 static void on_upstream_connect(uv_connect_t *r, int status)
@@ -1062,10 +1094,14 @@ static void on_local(uv_stream_t *l, int status)
     c->up_open = true;
     c->handles++;
     c->creq.data = c;
-    if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&sa, on_upstream_connect))
+    if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&sa, on_upstream_connect)) {
         conn_close(c);
-    else
-        sync_reads(c); /* the caller's first bytes go to the hold */
+        return;
+    }
+    sync_reads(c); /* the caller's first bytes go to the hold */
+    /* the upstream's connect_timeout_ms: the dial and the handshake */
+    deadline_on(c, u->o.connect_ms ? u->o.connect_ms : PX_UPSTREAM_CONNECT_MS,
+                "dialing the upstream and its handshake");
 }
 
 static int listen_on(struct px *px, uv_tcp_t *t, const char *addr, uv_connection_cb cb, void *data)
@@ -1189,6 +1225,8 @@ static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *
         return CN_EINVAL;
     }
     snprintf(px->app, sizeof(px->app), "%s", pc.app);
+    px->local_connect_ms = pc.local_connect_ms;
+    px->handshake_ms = pc.handshake_ms;
     snprintf(px->listen, sizeof(px->listen), strchr(pc.bind_addr, ':') ? "[%s]:%d" : "%s:%d",
              pc.bind_addr, pc.bind_port);
     struct json_object *ups = cn_json_get(p, "Upstreams");
@@ -1200,7 +1238,13 @@ static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *
         cn_json_get_str(u, "DestinationName", &name);
         cn_json_get_str(u, "LocalBindAddress", &ba);
         cn_json_get_i64(u, "LocalBindPort", &bp);
+        uint32_t cms;
+        if (px_upstream_config(u, &cms, err, cap)) {
+            json_object_put(all);
+            return CN_EINVAL;
+        }
         struct px_upstream_opt *uo = &o->ups[o->nups++];
+        uo->connect_ms = cms;
         snprintf(uo->name, sizeof(uo->name), "%s", name);
         snprintf(uo->bind_addr, sizeof(uo->bind_addr), "%s", *ba ? ba : "127.0.0.1");
         uo->bind_port = (int)bp;
@@ -1249,6 +1293,8 @@ int px_run(const struct px_opts *given)
     }
     signal(SIGPIPE, SIG_IGN);
     px->loop = &loop;
+    px->local_connect_ms = PX_LOCAL_CONNECT_MS; /* -service mode: Consul's defaults */
+    px->handshake_ms = PX_HANDSHAKE_MS;
     int ret = 1;
     char err[400];
     if (agent_addr(o.http_addr, &px->agent)) {

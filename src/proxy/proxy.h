@@ -16,6 +16,7 @@ struct px_upstream_opt {
     char name[256];
     char bind_addr[64];
     int bind_port;
+    unsigned connect_ms; /* dial + handshake; 0: PX_UPSTREAM_CONNECT_MS (pconf.h) */
 };
 
 struct px_opts {

@@ -21,6 +21,7 @@ proxy listens on the bind_port proxy-defaults gives it (and refuses a
 timeout it cannot honour). python3-consul (1.1) has no config entry calls."""
 
 import json
+import time
 import socket
 import subprocess
 import threading
@@ -343,7 +344,8 @@ def test_defaults_blocking_list(agent):
      "Destination is not supported"),
     ({"Kind": SD, "Name": "x", "UpstreamConfig": {"Overrides": [{"Name": "db", "Protocol": "http"}]}},
      "UpstreamConfig is not supported"),
-    ({"Kind": SD, "Name": "x", "LocalConnectTimeoutMs": 500}, "LocalConnectTimeoutMs is not supported"),
+    ({"Kind": SD, "Name": "x", "LocalConnectTimeoutMs": -1}, "LocalConnectTimeoutMs"),
+    ({"Kind": SD, "Name": "x", "LocalConnectTimeoutMs": "soon"}, "LocalConnectTimeoutMs"),
     ({"Kind": SD, "Name": "x", "local_request_timeout_ms": 500}, "LocalRequestTimeoutMs is not supported"),
     ({"Kind": SD, "Name": "x", "MaxInboundConnections": 10}, "MaxInboundConnections is not supported"),
     ({"Kind": SD, "Name": "x", "EnvoyExtensions": [{"Name": "builtin/lua"}]}, "EnvoyExtensions is not supported"),
@@ -442,6 +444,12 @@ def test_resolution_at_agent_service(agent):
     assert out["r"].headers["X-Consul-ContentHash"] != h
     assert out["r"].json()["Proxy"]["Config"] == {"own": "yes", "protocol": "http",
                                                   "bind_port": 21999}
+    # LocalConnectTimeoutMs: the built-in proxy's local_connect_timeout_ms
+    assert put(agent, {"Kind": SD, "Name": "res-web", "Protocol": "http",
+                       "LocalConnectTimeoutMs": 250}).json() is True
+    assert agent.get("/v1/config/%s/res-web" % SD).json()["LocalConnectTimeoutMs"] == 250
+    assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {
+        "own": "yes", "protocol": "http", "bind_port": 21999, "local_connect_timeout_ms": 250}
     # the catalog keeps the registration as written (docs/consul-compat.md)
     cat = agent.get("/v1/catalog/service/res-web-sidecar-proxy").json()
     assert cat[0]["ServiceProxy"]["Config"] == {"own": "yes"}
@@ -556,12 +564,34 @@ def test_builtin_proxy_binds_port_from_proxy_defaults(agent_factory, tmp_path):
         assert listening(bound)
     finally:
         assert px.stop() == 0, px.text()[-2000:]
-    echo.close()
-    # a timeout the built-in proxy cannot honour: it refuses to start, naming it
-    assert put(a, {"Kind": PD, "Config": {"handshake_timeout_ms": 10000}}).json() is True
+    # handshake_timeout_ms from proxy-defaults: a caller that never completes
+    # its mutual-TLS handshake is closed after it (Consul's default is 10 s)
+    assert put(a, {"Kind": PD, "Config": {"bind_port": bound, "bind_address": "127.0.0.1",
+                                          "handshake_timeout_ms": 400}}).json() is True
     px = Proxy(tmp_path, "bp-proxy2", a, "-sidecar-for=bp-web1")
+    px.start()
+    try:
+        wait_until(lambda: want in px.text(), timeout=60, what="the proxy's public listener")
+        wait_until(lambda: "certificates loaded" in px.text(), timeout=60,
+                   what="the proxy's certificates")
+        s = socket.create_connection(("127.0.0.1", bound), timeout=30)
+        t0 = time.monotonic()
+        try:
+            assert s.recv(1) == b""  # closed by the proxy, not by our timeout
+        finally:
+            s.close()
+        took = time.monotonic() - t0
+        assert 0.3 <= took < 10, took
+        wait_until(lambda: "the mutual-TLS handshake did not finish" in px.text(), timeout=30,
+                   what="the proxy's log of the timeout")
+    finally:
+        assert px.stop() == 0, px.text()[-2000:]
+    echo.close()
+    # a timeout that is not milliseconds: it refuses to start, naming the key
+    assert put(a, {"Kind": PD, "Config": {"handshake_timeout_ms": "soon"}}).json() is True
+    px = Proxy(tmp_path, "bp-proxy3", a, "-sidecar-for=bp-web1")
     px.start()
     rc = px.proc.wait(60)
     px.f.close()
     assert rc != 0
-    assert "Proxy.Config.handshake_timeout_ms is not supported by cairn's built-in proxy" in px.text()
+    assert "Proxy.Config.handshake_timeout_ms: want milliseconds" in px.text()
