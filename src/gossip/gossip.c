@@ -447,9 +447,9 @@ static int hdr(struct gossip *g, struct cn_buf *b, size_t *count_off)
     return gossip_enc_hdr(b, &h, count_off);
 }
 
-/* A datagram to host:port: msgs, then queued updates that fit (piggybacked). */
-static void send_pkt(struct gossip *g, const char *host, uint16_t port,
-                     const struct gossip_msg *msgs, unsigned n, bool need_bc)
+/* A datagram to host:port: msgs, then (piggyback) queued updates that fit. */
+static void send_pkt_pb(struct gossip *g, const char *host, uint16_t port,
+                        const struct gossip_msg *msgs, unsigned n, bool need_bc, bool piggyback)
 {
     struct cn_buf b = CN_BUF_INIT;
     size_t count_off;
@@ -459,7 +459,7 @@ static void send_pkt(struct gossip *g, const char *host, uint16_t port,
         if (gossip_enc_msg(&b, &msgs[i]))
             goto out;
     unsigned nb = 0;
-    if (b.len < g->cfg.udp_max)
+    if (piggyback && b.len < g->cfg.udp_max)
         nb = gossip__bc_fill(g, &b, g->cfg.udp_max - b.len, GOSSIP_MAX_MSGS - n);
     if (need_bc && !nb)
         goto out;
@@ -477,6 +477,12 @@ static void send_pkt(struct gossip *g, const char *host, uint16_t port,
     return;
 out:
     cn_buf_free(&b);
+}
+
+static void send_pkt(struct gossip *g, const char *host, uint16_t port,
+                     const struct gossip_msg *msgs, unsigned n, bool need_bc)
+{
+    send_pkt_pb(g, host, port, msgs, n, need_bc, true);
 }
 
 static void send_one(struct gossip *g, const char *host, uint16_t port,
@@ -930,7 +936,9 @@ static void ask_about(struct gossip *g, const struct gm *m, const struct gm *to)
     msgs[1].type = GMSG_PING;
     msgs[1].seq = ++g->seq; /* its ACK matches nothing: not waited for */
     snprintf(msgs[1].node, sizeof(msgs[1].node), "%s", NAME(g, to));
-    send_pkt(g, HOST(g, to), PORT(g, to), msgs, 2, false);
+    /* no piggyback: every member whose timer runs out for a crashed member
+     * asks 4 members; the answers carry what matters */
+    send_pkt_pb(g, HOST(g, to), PORT(g, to), msgs, 2, false, false);
 }
 
 /* Before an expired suspicion declares its member failed (Lifeguard), the
