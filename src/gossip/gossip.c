@@ -960,7 +960,9 @@ static void ask_about(struct gossip *g, const struct gm *m, const struct gm *to)
 static void last_chance(struct gossip *g, struct gm *m, struct gsusp *s)
 {
     s->asked = true;
-    s->deadline = g->now + scale(g, g->cfg.probe_timeout_ms);
+    /* unscaled: a member slow enough to miss its own deadlines gets its
+     * grace from after_stall; this wait is the answer's round trip */
+    s->deadline = g->now + g->cfg.probe_timeout_ms;
     g->st.last_chances++;
     struct gm *via[16];
     size_t k = g->cfg.indirect_checks < 16 ? g->cfg.indirect_checks : 16;
