@@ -447,9 +447,9 @@ static int hdr(struct gossip *g, struct cn_buf *b, size_t *count_off)
     return gossip_enc_hdr(b, &h, count_off);
 }
 
-/* A datagram to host:port: msgs, then queued updates that fit (piggybacked). */
-static void send_pkt(struct gossip *g, const char *host, uint16_t port,
-                     const struct gossip_msg *msgs, unsigned n, bool need_bc)
+/* A datagram to host:port: msgs, then (piggyback) queued updates that fit. */
+static void send_pkt_pb(struct gossip *g, const char *host, uint16_t port,
+                        const struct gossip_msg *msgs, unsigned n, bool need_bc, bool piggyback)
 {
     struct cn_buf b = CN_BUF_INIT;
     size_t count_off;
@@ -459,7 +459,7 @@ static void send_pkt(struct gossip *g, const char *host, uint16_t port,
         if (gossip_enc_msg(&b, &msgs[i]))
             goto out;
     unsigned nb = 0;
-    if (b.len < g->cfg.udp_max)
+    if (piggyback && b.len < g->cfg.udp_max)
         nb = gossip__bc_fill(g, &b, g->cfg.udp_max - b.len, GOSSIP_MAX_MSGS - n);
     if (need_bc && !nb)
         goto out;
@@ -477,6 +477,12 @@ static void send_pkt(struct gossip *g, const char *host, uint16_t port,
     return;
 out:
     cn_buf_free(&b);
+}
+
+static void send_pkt(struct gossip *g, const char *host, uint16_t port,
+                     const struct gossip_msg *msgs, unsigned n, bool need_bc)
+{
+    send_pkt_pb(g, host, port, msgs, n, need_bc, true);
 }
 
 static void send_one(struct gossip *g, const char *host, uint16_t port,
@@ -630,13 +636,31 @@ static bool susp_confirm(struct gsusp *s, const char *from)
     if (s->nwho < sizeof(s->who) / sizeof(s->who[0]))
         s->who[s->nwho++] = h;
     s->n++;
-    s->deadline = s->start + susp_timeout(s);
+    if (!s->asked) /* once asked, the suspect has its probe timeout to answer */
+        s->deadline = s->start + susp_timeout(s);
     return true;
+}
+
+/* A suspicion or death of m at an incarnation older than the one we hold
+ * it alive at (m may be us): whoever sent it missed m's refutation (its
+ * epidemic passed it by), so m's current ALIVE is queued again, as the
+ * freshest update: the packet that answers the sender (a last-chance
+ * probe's ACK) carries it, and it is gossiped again. */
+static void stale_news(struct gossip *g, struct gm *m)
+{
+    /* about another member, only when asked (a last-chance probe: the
+     * packet PINGs us); stale gossip in passing is left to the epidemic */
+    if (!g->cfg.lifeguard || g->leaving || m->state != GOSSIP_ALIVE || (!m->self && !g->rx_asked))
+        return;
+    g->st.reannounces++;
+    bc_alive(g, m);
 }
 
 static void on_suspect(struct gossip *g, const char *name, uint32_t inc, const char *from)
 {
     struct gm *m = find(g, name);
+    if (m && inc < m->inc)
+        stale_news(g, m);
     if (!m || inc < m->inc)
         return;
     struct gmx *x = gossip__x(g, m);
@@ -687,6 +711,8 @@ static void on_suspect(struct gossip *g, const char *name, uint32_t inc, const c
 static void on_dead(struct gossip *g, const char *name, uint32_t inc, const char *from)
 {
     struct gm *m = find(g, name);
+    if (m && inc < m->inc && strcmp(name, from))
+        stale_news(g, m);
     if (!m || inc < m->inc)
         return;
     bool leave = !strcmp(name, from);
@@ -898,6 +924,54 @@ static void relay_tick(struct gossip *g)
     }
 }
 
+/* The suspicion of m, and a PING, to `to` (m itself or a witness). */
+static void ask_about(struct gossip *g, const struct gm *m, const struct gm *to)
+{
+    struct gossip_msg msgs[2];
+    memset(msgs, 0, sizeof(msgs));
+    msgs[0].type = GMSG_SUSPECT;
+    msgs[0].inc = m->inc;
+    snprintf(msgs[0].node, sizeof(msgs[0].node), "%s", NAME(g, m));
+    snprintf(msgs[0].from, sizeof(msgs[0].from), "%s", NAME(g, SELF(g)));
+    msgs[1].type = GMSG_PING;
+    msgs[1].seq = ++g->seq; /* its ACK matches nothing: not waited for */
+    snprintf(msgs[1].node, sizeof(msgs[1].node), "%s", NAME(g, to));
+    /* no piggyback: every member whose timer runs out for a crashed member
+     * asks 4 members; the answers carry what matters */
+    send_pkt_pb(g, HOST(g, to), PORT(g, to), msgs, 2, false, false);
+}
+
+/* Before an expired suspicion declares its member failed (Lifeguard), the
+ * suspect and indirect_checks random members (witnesses) are asked once
+ * more, directly: a PING carrying the SUSPECT (the buddy system's packet).
+ * A live suspect that has not refuted yet refutes now; a suspect that
+ * refuted already, or a witness that holds it alive at a newer
+ * incarnation, finds the suspicion stale and queues that ALIVE again
+ * (stale_news): the ACK's packet carries it, and it ends the suspicion
+ * here. The ACKs alone prove nothing (SWIM: only a higher incarnation
+ * refutes), so they are not waited for: the member is declared a probe
+ * timeout later unless an ALIVE came. Found by the simulator: under many
+ * stalls the broadcast queues are saturated, each update is sent only a
+ * few times by each member, and a refutation's epidemic can pass a member
+ * by while the suspicion (gossiped again with each confirmation) reached
+ * it several times; that member then declared failed a live member the
+ * rest of the pool held alive (the witnesses cover a suspect that is
+ * stalled again at that moment). */
+static void last_chance(struct gossip *g, struct gm *m, struct gsusp *s)
+{
+    s->asked = true;
+    /* unscaled: a member slow enough to miss its own deadlines gets its
+     * grace from after_stall; this wait is the answer's round trip */
+    s->deadline = g->now + g->cfg.probe_timeout_ms;
+    g->st.last_chances++;
+    struct gm *via[16];
+    size_t k = g->cfg.indirect_checks < 16 ? g->cfg.indirect_checks : 16;
+    k = pick_random(g, k, ok_alive, m, via);
+    ask_about(g, m, m);
+    for (size_t i = 0; i < k; i++)
+        ask_about(g, m, via[i]);
+}
+
 static void susp_tick(struct gossip *g)
 {
     struct gsusp *s = g->susps;
@@ -905,8 +979,10 @@ static void susp_tick(struct gossip *g)
         struct gsusp *nx = s->next;
         if (g->now >= s->deadline) {
             struct gm *m = &g->mem[g->xs[s->x - 1].slot];
-            uint32_t inc = m->inc;
-            on_dead(g, NAME(g, m), inc, NAME(g, SELF(g)));
+            if (g->cfg.lifeguard && !s->asked && !g->leaving)
+                last_chance(g, m, s);
+            else
+                on_dead(g, NAME(g, m), m->inc, NAME(g, SELF(g)));
         }
         s = nx;
     }
@@ -1200,6 +1276,11 @@ int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
     g->st.bytes_recv += len;
     size_t off = 0;
     struct gossip_msg m;
+    g->rx_asked = false; /* does the packet PING us (stale_news)? */
+    while (gossip_pkt_next(&pkt, &off, &m))
+        if (m.type == GMSG_PING && !strcmp(m.node, NAME(g, SELF(g))))
+            g->rx_asked = true;
+    off = 0;
     while (gossip_pkt_next(&pkt, &off, &m)) {
         switch (m.type) {
         case GMSG_PING:
@@ -1236,6 +1317,7 @@ int gossip_recv(struct gossip *g, const void *p, size_t len, uint64_t now)
             break;
         }
     }
+    g->rx_asked = false;
     return 0;
 }
 

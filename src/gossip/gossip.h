@@ -45,7 +45,17 @@
  *     shrinks towards min with log(confirmations + 1) / log(k + 1) as
  *     independent members (k = suspicion_mult - 2) suspect the same member;
  *   - buddy system: the probe of a suspect carries the SUSPECT message, so
- *     the suspect learns of it (and refutes) at once.
+ *     the suspect learns of it (and refutes) at once;
+ *   - last chance (cairn's, in the buddy system's spirit): an expired
+ *     suspicion first sends the suspect and indirect_checks random members
+ *     a PING carrying the SUSPECT, and declares it failed a probe timeout
+ *     later unless a refutation came; the suspect, when it hears a
+ *     suspicion or death of itself at an incarnation older than its own,
+ *     and a member so asked that holds the suspect alive at a newer
+ *     incarnation, queue that ALIVE again (carried by the ACK, and
+ *     gossiped). A member that missed a refutation's epidemic (saturated
+ *     broadcast queues spread each update only a few times) thus learns
+ *     it before it declares;
  *   - missed deadlines: a tick that comes more than a probe interval late
  *     (the process did not run) drops the probe in flight, gives expired
  *     suspicions a probe timeout of grace to read what arrived meanwhile,
@@ -225,7 +235,9 @@ struct gossip_stats {
     uint64_t streams_sent, stream_bytes_sent;
     uint64_t dropped_malformed, dropped_cluster; /* refused packets */
     uint64_t probes, probes_failed, refutes, suspects_started;
-    uint64_t stalls; /* ticks that came more than a probe interval late (Lifeguard) */
+    uint64_t stalls;       /* ticks that came more than a probe interval late (Lifeguard) */
+    uint64_t last_chances; /* expired suspicions whose suspect was asked directly first */
+    uint64_t reannounces;  /* an ALIVE queued again for a stale suspicion (last chance) */
     uint64_t coord_updates, coord_rejected, coord_resets; /* network coordinates */
     unsigned awareness;                                   /* current score */
 };

@@ -32,6 +32,7 @@ struct gsusp {
     uint32_t k, n;
     uint64_t who[8]; /* hashes of the confirmers (and the first suspector, who[0]) */
     uint32_t nwho;
+    bool asked; /* expired once: the suspect was asked directly (last_chance) */
 };
 
 /* A member as one core knows it: 16 bytes, in the array g->mem (a core of
@@ -117,6 +118,7 @@ struct gossip {
     uint64_t cur_us;         /* the event's time in microseconds (take_clock) */
     struct coord_client *cc; /* this member's coordinate; NULL when disabled */
     bool leaving;
+    bool rx_asked; /* the datagram being read PINGs us (gossip_recv) */
 
     struct gbc *bq[GOSSIP_BC_LEVELS];
     size_t nbc;

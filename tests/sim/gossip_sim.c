@@ -8,6 +8,10 @@
  *   cairn-gossip-sim --scenario NAME|all         the ctest scenarios (asserting)
  *   cairn-gossip-sim --bench [options]           figures (bench/gossip.sh)
  *     --nodes N --seconds S --loss P --stall P --crash K --seed X --no-lifeguard
+ *     --rows LOSS:STALL,... --parallel --udp-max BYTES
+ *     --trace (each false positive: who declared it, both members' last
+ *     stall, the incarnations, how many members still hold an older one)
+ *     --watch OBS:SUBJ (every message about SUBJ that OBS sends or receives)
  *
  * Bench output: time to first suspicion and to "every live member marked it
  * failed" for each crashed member (median, p99), false positives (a member
@@ -46,6 +50,8 @@ struct node {
     struct gossip *g;
     bool crashed;
     uint64_t stalled_until;
+    uint64_t stall_start;
+    uint64_t refutes, last_refute_at, first_refute_after_stall;
     uint64_t wake_gen, wake_at;
     struct ev *held; /* arrived while stalled */
     size_t nheld, capheld;
@@ -188,6 +194,14 @@ static bool reachable(struct world *w, uint32_t a, uint32_t b)
     return w->nodes[a].group == w->nodes[b].group;
 }
 
+static uint32_t self_inc(struct world *w, uint32_t i)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "node-%u", i);
+    struct gossip_member m;
+    return gossip_member_get(w->nodes[i].g, name, &m) ? 0 : m.incarnation;
+}
+
 static void on_event(struct world *w, uint32_t obs, const struct gossip_event *e)
 {
     uint32_t subj = host_index(e->m.host);
@@ -209,9 +223,26 @@ static void on_event(struct world *w, uint32_t obs, const struct gossip_event *e
                 if (w->trace)
                     fprintf(stderr,
                             "t=%" PRIu64 " FALSE POSITIVE: %u marked failed by %u (stalled until "
-                            "%" PRIu64 "; observer stalled until %" PRIu64 ")\n",
+                            "%" PRIu64 " from %" PRIu64 "; observer stalled until %" PRIu64
+                            " from %" PRIu64 ") subj inc now %u, observer's inc %u\n",
                             w->now, subj, obs, w->nodes[subj].stalled_until,
-                            w->nodes[obs].stalled_until);
+                            w->nodes[subj].stall_start, w->nodes[obs].stalled_until,
+                            w->nodes[obs].stall_start, self_inc(w, subj), e->m.incarnation);
+                if (w->trace) {
+                    uint32_t stale = 0, cur = self_inc(w, subj);
+                    char nm[32];
+                    snprintf(nm, sizeof(nm), "node-%u", subj);
+                    for (uint32_t j = 0; j < w->n; j++) {
+                        struct gossip_member m;
+                        if (j != subj && !w->nodes[j].crashed &&
+                            !gossip_member_get(w->nodes[j].g, nm, &m) && m.incarnation < cur)
+                            stale++;
+                    }
+                    fprintf(stderr,
+                            "   subject refuted last at %" PRIu64 " (%" PRIu64
+                            " refutes); %u members still hold an older incarnation\n",
+                            w->nodes[subj].last_refute_at, w->nodes[subj].refutes, stale);
+                }
             }
         }
         if (t->crashed_at && !t->all_failed && t->nfailed >= w->nlive)
@@ -276,10 +307,21 @@ static const uint8_t *unseal(struct world *w, const struct gossip *g, const uint
     return p + 1 + kl;
 }
 
+static void watch_pkt(struct world *w, const char *what, uint32_t from, uint32_t to,
+                      const uint8_t *p, size_t len);
+
 static void drain(struct world *w, uint32_t i)
 {
     struct node *nd = &w->nodes[i];
     struct gossip_update u;
+    if (w->trace) {
+        struct gossip_stats st;
+        gossip_get_stats(nd->g, &st);
+        if (st.refutes != nd->refutes) {
+            nd->refutes = st.refutes;
+            nd->last_refute_at = w->now;
+        }
+    }
     while (gossip_ready(nd->g, &u)) {
         for (size_t k = 0; k < u.nevents; k++)
             on_event(w, i, &u.events[k]);
@@ -304,8 +346,13 @@ static void drain(struct world *w, uint32_t i)
             uint32_t to = host_index(o->host);
             if (to >= w->n)
                 continue;
-            if (!o->stream && wfrac(w) < w->loss)
+            if (!o->stream && wfrac(w) < w->loss) {
+                if (!o->stream)
+                    watch_pkt(w, "lost", i, to, o->data, o->len);
                 continue;
+            }
+            if (!o->stream)
+                watch_pkt(w, "sent", i, to, o->data, o->len);
             if (!reachable(w, i, to))
                 continue;
             size_t len = 0;
@@ -324,9 +371,40 @@ static void drain(struct world *w, uint32_t i)
     }
 }
 
+/* --watch OBS:SUBJ (-1: off) */
+static long wobs = -1, wsubj = -1;
+
+/* --watch: the messages about wsubj in a datagram to or from wobs */
+static void watch_pkt(struct world *w, const char *what, uint32_t from, uint32_t to,
+                      const uint8_t *p, size_t len)
+{
+    if (wobs < 0 || (from != (uint32_t)wobs && to != (uint32_t)wobs))
+        return;
+    struct gossip_pkt pkt;
+    char err[96];
+    if (gossip_pkt_decode(p, len, false, &pkt, err, sizeof(err)))
+        return;
+    char nm[32];
+    snprintf(nm, sizeof(nm), "node-%ld", wsubj);
+    size_t off = 0;
+    struct gossip_msg m;
+    unsigned nmsg = 0;
+    while (gossip_pkt_next(&pkt, &off, &m)) {
+        nmsg++;
+        if (strcmp(m.node, nm))
+            continue;
+        fprintf(stderr, "W t=%" PRIu64 " %s %u->%u type=%d inc=%u from=%s\n", w->now, what, from,
+                to, m.type, m.inc, m.from);
+    }
+    if (from == (uint32_t)wobs && !strcmp(what, "sent"))
+        fprintf(stderr, "W t=%" PRIu64 " obs sent to %u %u msgs\n", w->now, to, nmsg);
+}
+
 static void deliver(struct world *w, struct ev *e)
 {
     struct node *nd = &w->nodes[e->to];
+    if (e->kind == EV_UDP && !nd->crashed)
+        watch_pkt(w, "recv", e->from, e->to, e->data, e->len);
     if (nd->crashed) {
         free(e->data);
         return;
@@ -374,6 +452,9 @@ static void step(struct world *w, struct ev e)
         /* Resuming: the timers that expired meanwhile fire before the
          * socket is read (the slow prober of the Lifeguard paper: its probe
          * times out although the ack is waiting), then what arrived. */
+        if (wobs == (long)e.to && nd->nheld)
+            fprintf(stderr, "W t=%" PRIu64 " obs resumes (stalled from %" PRIu64 "), %zu held\n",
+                    w->now, nd->stall_start, nd->nheld);
         gossip_tick(nd->g, w->now);
         drain(w, e.to);
         for (size_t k = 0; k < nd->nheld; k++)
@@ -407,9 +488,9 @@ static void run_until(struct world *w, uint64_t until)
         w->now = until;
 }
 
-/* A scenario's push/pull interval (0: memberlist's default), read by
- * world_init_kr. */
-static uint32_t sim_push_pull_ms;
+/* A scenario's push/pull interval and datagram size (0: memberlist's
+ * defaults), read by world_init_kr. */
+static uint32_t sim_push_pull_ms, sim_udp_max;
 
 static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeguard, double loss,
                           bool full_view, const struct gossip_keyring *kr)
@@ -443,6 +524,8 @@ static void world_init_kr(struct world *w, uint32_t n, uint64_t seed, bool lifeg
         c.reap_failed_ms = 3600ull * 1000 * 1000; /* never, within a run */
         if (sim_push_pull_ms)
             c.push_pull_interval_ms = sim_push_pull_ms;
+        if (sim_udp_max)
+            c.udp_max = sim_udp_max;
         c.keyring = kr;
         c.idents = w->ids;
         w->nodes[i].g = gossip_new(&c, 0);
@@ -518,6 +601,7 @@ static void crash(struct world *w, uint32_t i)
 static void stall(struct world *w, uint32_t i, uint64_t ms)
 {
     w->nodes[i].stalled_until = w->now + ms;
+    w->nodes[i].stall_start = w->now;
 }
 
 static enum gossip_status status_at(struct world *w, uint32_t obs, uint32_t subj)
@@ -711,6 +795,48 @@ static uint64_t stalled_run(bool lifeguard)
     uint64_t fp = w.fp_events;
     world_free(&w);
     return fp;
+}
+
+/* Stalls that saturate the broadcast queues: 300 members, 1% loss, for 22
+ * s each second a member not stalled in the last 10 s stalls for 1-5 s with
+ * probability 1/10, datagrams of 400 bytes (so that the updates of the
+ * stalls outrun what each member can send, as 1% of 10,000 members
+ * stalling do with 1,400-byte datagrams). Each stall's suspicion is
+ * gossiped again with every confirmation, its refutation once: before the
+ * last-chance probe (gossip.h), a refutation's epidemic passed a member by
+ * every few seconds and that member declared a live member failed (4
+ * members in this run, 22 s of stalls). With Lifeguard none may. */
+static bool sc_stall_storm(char *why, size_t whycap)
+{
+    struct world w;
+    sim_udp_max = 400;
+    world_init(&w, 300, 7, true, 0.01, true);
+    sim_udp_max = 0;
+    w.trace = getenv("SIM_TRACE") != NULL;
+    run_until(&w, 3000);
+    for (uint64_t t = 3000; t < 25000; t += 1000) {
+        for (uint32_t i = 0; i < w.n; i++)
+            if (w.nodes[i].stalled_until + 10000 <= t && wfrac(&w) < 0.30 / 3.0)
+                stall(&w, i, 1000 + wrnd(&w) % 4001);
+        run_until(&w, t + 1000);
+    }
+    run_until(&w, w.now + 6000);
+    uint64_t fp = w.fp_episodes, lc = 0, re = 0, refutes = 0;
+    for (uint32_t i = 0; i < w.n; i++) {
+        struct gossip_stats st;
+        gossip_get_stats(w.nodes[i].g, &st);
+        lc += st.last_chances;
+        re += st.reannounces;
+        refutes += st.refutes;
+    }
+    world_free(&w);
+    printf("    stall storm, 300 members: %" PRIu64 " refutations, %" PRIu64
+           " last-chance probes, %" PRIu64 " stale suspicions answered, %" PRIu64
+           " members wrongly marked failed\n",
+           refutes, lc, re, fp);
+    CHECK(refutes > 100, "only %" PRIu64 " refutations: the stalls did not load the pool", refutes);
+    CHECK(fp == 0, "%" PRIu64 " members wrongly marked failed (Lifeguard on)", fp);
+    return true;
 }
 
 static bool sc_stalled_prober(char *why, size_t whycap)
@@ -1005,6 +1131,7 @@ static const struct scenario scenarios[] = {
     {"dissemination", sc_dissemination},
     {"refutation", sc_refutation},
     {"stalled_prober", sc_stalled_prober},
+    {"stall_storm", sc_stall_storm},
     {"partition_heals", sc_partition_heals},
     {"key_rotation", sc_key_rotation},
     {"coordinates_converge", sc_coordinates_converge},
@@ -1219,6 +1346,8 @@ int main(int argc, char **argv)
                 loss = atof(v), i++;
             else if (!strcmp(a, "--stall"))
                 stallf = atof(v), i++;
+            else if (!strcmp(a, "--udp-max"))
+                sim_udp_max = (uint32_t)atoi(v), i++;
             else if (!strcmp(a, "--crash"))
                 ncrash = (uint32_t)atoi(v), i++;
             else if (!strcmp(a, "--seed"))
@@ -1246,7 +1375,15 @@ int main(int argc, char **argv)
                 lg = false;
             else if (!strcmp(a, "--trace"))
                 trace = true;
-            else {
+            else if (!strcmp(a, "--watch")) {
+                /* OBS:SUBJ: print every message about member SUBJ that
+                 * member OBS sends, receives or loses */
+                if (sscanf(v, "%ld:%ld", &wobs, &wsubj) != 2) {
+                    fprintf(stderr, "bad --watch %s\n", v);
+                    return 64;
+                }
+                i++;
+            } else {
                 fprintf(stderr, "unknown option %s\n", a);
                 return 64;
             }
@@ -1265,6 +1402,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "usage: cairn-gossip-sim --scenario NAME|all\n"
                     "       cairn-gossip-sim --bench [--nodes N] [--seconds S] [--loss P] "
                     "[--stall P] [--crash K] [--seed X] [--no-lifeguard]\n"
+                    "         [--udp-max BYTES] [--trace] [--watch OBS:SUBJ]\n"
                     "         [--rows LOSS:STALL,...] [--parallel]   (one built world, a row "
                     "each; rows at once)\n");
     return 64;

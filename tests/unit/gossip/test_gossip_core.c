@@ -194,9 +194,14 @@ static void test_failure_and_force_leave_prune(void **state)
     assert_int_equal(m.status, GOSSIP_FAILED);
     assert_int_equal(gossip_serf_status(m.status, false), 4);
     /* 3 members: k = 0 confirmations expected, so the timeout is the minimum,
-     * suspicion_mult * max(1, log10(3)) * probe interval = 4 s */
+     * suspicion_mult * max(1, log10(3)) * probe interval = 4 s, then the
+     * last chance: one probe timeout (500 ms) for an answer from the suspect
+     * or a witness */
     uint64_t susp = n.failed_at[2] - n.suspect_at[2];
-    assert_true(susp >= 4000 && susp <= 4100);
+    struct gossip_stats st;
+    gossip_get_stats(n.g[0], &st);
+    assert_true(st.last_chances >= 1);
+    assert_true(susp >= 4500 && susp <= 4600);
     assert_int_equal(gossip_force_leave(n.g[0], "m2", true), 0);
     assert_int_equal(gossip_member_get(n.g[0], "m2", &m), CN_ENOTFOUND);
     assert_int_equal(gossip_force_leave(n.g[0], "m0", false), CN_EINVAL);
@@ -364,6 +369,245 @@ static struct gossip *table_core(const char *name, struct gossip_idents *ids)
     return gossip_new(&c, 0);
 }
 
+/* ---- the last chance, on single cores fed by hand ---- */
+
+/* A datagram from `from` (10.0.0.<from's last digit>) holding msgs. */
+static void feed(struct gossip *g, const char *from, const struct gossip_msg *msgs, unsigned n,
+                 uint64_t now)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    struct gossip_hdr h = {.port = 8301};
+    snprintf(h.cluster, sizeof(h.cluster), "dc1");
+    snprintf(h.name, sizeof(h.name), "%s", from);
+    snprintf(h.host, sizeof(h.host), "10.0.0.%c", from[strlen(from) - 1]);
+    size_t count_off;
+    assert_int_equal(gossip_enc_hdr(&b, &h, &count_off), 0);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(gossip_enc_msg(&b, &msgs[i]), 0);
+    b.p[count_off] = (char)n;
+    assert_int_equal(gossip_recv(g, b.p, b.len, now), 0);
+    cn_buf_free(&b);
+}
+
+static struct gossip_msg sd_msg(uint8_t type, const char *node, uint32_t inc, const char *from)
+{
+    struct gossip_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.inc = inc;
+    snprintf(m.node, sizeof(m.node), "%s", node);
+    snprintf(m.from, sizeof(m.from), "%s", from);
+    return m;
+}
+
+/* What a core sent since the last call: per destination host's last digit,
+ * whether a datagram held a PING carrying the SUSPECT of `about` (asks[]),
+ * and the highest incarnation of an ALIVE about `about` (alive_inc[]);
+ * events counted into ev. */
+struct sent {
+    int asks[10];
+    uint32_t alive_inc[10];
+    int ev[8];
+};
+
+static void collect(struct gossip *g, const char *about, struct sent *out)
+{
+    struct gossip_update u;
+    struct {
+        char from[8];
+        uint32_t seq;
+    } acks[64];
+    size_t nacks = 0;
+    while (gossip_ready(g, &u)) {
+        for (size_t k = 0; k < u.nevents; k++)
+            out->ev[u.events[k].type]++;
+        for (size_t k = 0; k < u.nouts; k++) {
+            const struct gossip_out *o = &u.outs[k];
+            struct gossip_pkt pkt;
+            char err[96];
+            if (o->stream || gossip_pkt_decode(o->data, o->len, false, &pkt, err, sizeof(err)))
+                continue;
+            int to = idx(o->host);
+            bool susp = false, ping = false;
+            size_t off = 0;
+            struct gossip_msg m;
+            while (gossip_pkt_next(&pkt, &off, &m)) {
+                if (m.type == GMSG_SUSPECT && !strcmp(m.node, about))
+                    susp = true;
+                if (m.type == GMSG_PING) {
+                    ping = true;
+                    /* every member but the suspect m2 answers */
+                    if (strcmp(m.node, "m2") && nacks < 64) {
+                        snprintf(acks[nacks].from, sizeof(acks[nacks].from), "%s", m.node);
+                        acks[nacks++].seq = m.seq;
+                    }
+                }
+                if (m.type == GMSG_ALIVE && !strcmp(m.node, about) && m.inc > out->alive_inc[to])
+                    out->alive_inc[to] = m.inc;
+            }
+            if (susp && ping)
+                out->asks[to]++;
+        }
+        gossip_done(g, &u);
+    }
+    for (size_t i = 0; i < nacks; i++) {
+        struct gossip_msg a;
+        memset(&a, 0, sizeof(a));
+        a.type = GMSG_ACK;
+        a.seq = acks[i].seq;
+        feed(g, acks[i].from, &a, 1, 0);
+    }
+    if (nacks)
+        collect(g, about, out);
+}
+
+static struct gossip *lc_core(const char *name, char digit)
+{
+    char host[16];
+    snprintf(host, sizeof(host), "10.0.0.%c", digit);
+    struct gossip_config c;
+    gossip_config_default(&c);
+    c.name = name;
+    c.host = host;
+    c.port = 8301;
+    c.cluster = "dc1";
+    c.rng_seed = 7;
+    c.disable_coordinates = true;
+    struct gossip *g = gossip_new(&c, 0);
+    assert_non_null(g);
+    const char *names[] = {"m1", "m2", "m3", "m4"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(names[i], name)) {
+            snprintf(host, sizeof(host), "10.0.0.%d", i + 1);
+            assert_int_equal(gossip_learn(g, names[i], host, 8301, NULL, 0, 1), 0);
+        }
+    return g;
+}
+
+/* m1 holds m2 suspect (k = 2 confirmations: the 4 s minimum) and missed
+ * its refutation. When the timer runs out m1 does not declare yet: it asks
+ * m2 and 3 witnesses (a PING carrying the SUSPECT); an ALIVE of a newer
+ * incarnation within the probe timeout ends the suspicion (no FAILED ever);
+ * without one, m2 is declared a probe timeout (500 ms) after the deadline. */
+static void test_last_chance(void **state)
+{
+    (void)state;
+    for (int answered = 0; answered < 2; answered++) {
+        struct gossip *a = lc_core("m1", '1');
+        struct sent s;
+        memset(&s, 0, sizeof(s));
+        collect(a, "m2", &s);
+        struct gossip_msg m[3] = {sd_msg(GMSG_SUSPECT, "m2", 1, "m3"),
+                                  sd_msg(GMSG_SUSPECT, "m2", 1, "m4"),
+                                  sd_msg(GMSG_SUSPECT, "m2", 1, "m9")};
+        feed(a, "m3", m, 3, 1000);
+        uint64_t now = 1000;
+        for (; now < 1000 + 4000; now += 100) {
+            gossip_tick(a, now);
+            collect(a, "m2", &s);
+        }
+        memset(&s, 0, sizeof(s));
+        collect(a, "m2", &s);
+        assert_int_equal(s.ev[GOSSIP_EV_FAILED], 0);
+        memset(&s, 0, sizeof(s)); /* (the buddy system's probes of m2 until now) */
+        gossip_tick(a, now);      /* the deadline: the last chance */
+        collect(a, "m2", &s);
+        struct gossip_stats st;
+        gossip_get_stats(a, &st);
+        assert_int_equal(st.last_chances, 1);
+        assert_int_equal(s.ev[GOSSIP_EV_FAILED], 0);
+        assert_true(s.asks[2] >= 1);                /* the suspect */
+        assert_int_equal(s.asks[3] + s.asks[4], 2); /* the witnesses: m3, m4 */
+        struct gossip_member mb;
+        assert_int_equal(gossip_member_get(a, "m2", &mb), 0);
+        assert_int_equal(mb.status, GOSSIP_SUSPECT);
+        if (answered) {
+            struct gossip_msg al;
+            memset(&al, 0, sizeof(al));
+            al.type = GMSG_ALIVE;
+            al.inc = 2;
+            snprintf(al.node, sizeof(al.node), "m2");
+            snprintf(al.host, sizeof(al.host), "10.0.0.2");
+            al.port = 8301;
+            feed(a, "m3", &al, 1, now + 50);
+        }
+        for (uint64_t end = now + 2000; now < end; now += 100) {
+            gossip_tick(a, now);
+            collect(a, "m2", &s);
+        }
+        assert_int_equal(gossip_member_get(a, "m2", &mb), 0);
+        if (answered) {
+            assert_int_equal(s.ev[GOSSIP_EV_FAILED], 0);
+            assert_int_equal(mb.status, GOSSIP_ALIVE);
+            assert_int_equal(mb.incarnation, 2);
+        } else {
+            assert_int_equal(s.ev[GOSSIP_EV_FAILED], 1);
+            assert_int_equal(mb.status, GOSSIP_FAILED);
+        }
+        gossip_free(a);
+    }
+}
+
+/* The other side: m2 refuted (incarnation 2); a last-chance PING carrying
+ * the stale SUSPECT at 1 is answered with an ACK whose datagram carries
+ * ALIVE at 2, without a new refutation. A witness (m3) that holds m2 alive
+ * at 2 answers the same; one that holds it at 1 does not. */
+static void test_stale_suspicion_answered(void **state)
+{
+    (void)state;
+    struct gossip *b = lc_core("m2", '2');
+    struct sent s;
+    memset(&s, 0, sizeof(s));
+    collect(b, "m2", &s);
+    struct gossip_msg su = sd_msg(GMSG_SUSPECT, "m2", 1, "m3");
+    feed(b, "m3", &su, 1, 100); /* refutes: incarnation 2 */
+    collect(b, "m2", &s);
+    struct gossip_stats st;
+    gossip_get_stats(b, &st);
+    assert_int_equal(st.refutes, 1);
+    struct gossip_msg ask[2] = {sd_msg(GMSG_SUSPECT, "m2", 1, "m1"), {0}};
+    ask[1].type = GMSG_PING;
+    ask[1].seq = 77;
+    snprintf(ask[1].node, sizeof(ask[1].node), "m2");
+    memset(&s, 0, sizeof(s));
+    feed(b, "m1", ask, 2, 200);
+    collect(b, "m2", &s);
+    gossip_get_stats(b, &st);
+    assert_int_equal(st.refutes, 1);
+    assert_true(st.reannounces >= 1);
+    assert_int_equal(s.alive_inc[1], 2); /* in the ACK's datagram to m1 */
+
+    /* witnesses */
+    struct gossip *w = lc_core("m3", '3');
+    collect(w, "m2", &s);
+    snprintf(ask[1].node, sizeof(ask[1].node), "m3");
+    memset(&s, 0, sizeof(s));
+    feed(w, "m1", ask, 2, 100); /* m3 holds m2 at 1: a suspicion, no ALIVE */
+    collect(w, "m2", &s);
+    assert_int_equal(s.alive_inc[1], 0);
+    struct gossip_msg al;
+    memset(&al, 0, sizeof(al));
+    al.type = GMSG_ALIVE;
+    al.inc = 2;
+    snprintf(al.node, sizeof(al.node), "m2");
+    snprintf(al.host, sizeof(al.host), "10.0.0.2");
+    al.port = 8301;
+    feed(w, "m2", &al, 1, 150);
+    collect(w, "m2", &s);
+    memset(&s, 0, sizeof(s));
+    feed(w, "m4", ask, 2, 200); /* now stale for m3: answered with ALIVE at 2 */
+    collect(w, "m2", &s);
+    assert_int_equal(s.alive_inc[4], 2);
+    /* stale gossip that does not ask (no PING to m3) is left alone */
+    gossip_get_stats(w, &st);
+    uint64_t re = st.reannounces;
+    feed(w, "m4", ask, 1, 300);
+    gossip_get_stats(w, &st);
+    assert_int_equal(st.reannounces, re);
+    gossip_free(b);
+    gossip_free(w);
+}
+
 /* The member table at a size where the index wraps and collides: two cores
  * sharing one identity table learn 3,000 members, one prunes every third;
  * every member is still found with its own address, the pruned ones are
@@ -458,6 +702,8 @@ int main(void)
         cmocka_unit_test(test_coordinates_from_probes),
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_member_table),
+        cmocka_unit_test(test_last_chance),
+        cmocka_unit_test(test_stale_suspicion_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
