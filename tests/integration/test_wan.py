@@ -32,6 +32,22 @@ def dc_server(agent_factory, tmp_path, name, dc, join=None, extra=()):
     return agent_factory(name=name, extra_args=args + list(extra))
 
 
+class Dc1Client(Agent):
+    """A client agent of dc1 joined to server `server` through gossip; its
+    DNS on when dns, else off."""
+
+    def __init__(self, workdir, name, server, dns=True):
+        self.server, self.dns = server, dns
+        super().__init__(workdir, name=name)
+
+    def argv(self):
+        return [CAIRN_BIN, "agent", "-data-dir=" + self.data_dir, "-node=" + self.name,
+                "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
+                "-http-port=%d" % self.http_port, "-serf-lan-port=%d" % self.serf_port,
+                "-dns-port=%d" % (self.dns_port if self.dns else -1),
+                "-retry-join=127.0.0.1:%d" % self.server.serf_port]
+
+
 def raw(a, key):
     r = a.get("/v1/kv/" + key, params={"raw": "1"})
     assert r.status_code == 200, r.text
@@ -290,14 +306,7 @@ def test_client_agent_forwards_dc_through_its_server(two_dcs, tmp_path):
     a1, a2 = two_dcs
     a2.kv_put("via-client", "yes")
 
-    class Client(Agent):
-        def argv(self):
-            return [CAIRN_BIN, "agent", "-data-dir=" + self.data_dir, "-node=" + self.name,
-                    "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
-                    "-http-port=%d" % self.http_port, "-serf-lan-port=%d" % self.serf_port,
-                    "-dns-port=-1", "-retry-join=127.0.0.1:%d" % a1.serf_port]
-
-    c = Client(tmp_path, name="wc1")
+    c = Dc1Client(tmp_path, "wc1", a1, dns=False)
     c.start()
     try:
         wait_until(lambda: c.get("/v1/kv/via-client", params={"dc": "dc2"}).status_code == 200,
@@ -509,13 +518,6 @@ def test_client_agent_dns_names_of_another_datacenter(two_dcs, tmp_path):
         "Service": {"ID": "api", "Service": "api", "Port": 9090}})
     assert r.status_code == 200, r.text
 
-    class Client(Agent):
-        def argv(self):
-            return [CAIRN_BIN, "agent", "-data-dir=" + self.data_dir, "-node=" + self.name,
-                    "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
-                    "-http-port=%d" % self.http_port, "-serf-lan-port=%d" % self.serf_port,
-                    "-dns-port=%d" % self.dns_port, "-retry-join=127.0.0.1:%d" % a1.serf_port]
-
     def ask(name, rdtype="A", tcp=False):
         m = dns.message.make_query(name, rdtype, use_edns=False)
         f = dns.query.tcp if tcp else dns.query.udp
@@ -524,7 +526,7 @@ def test_client_agent_dns_names_of_another_datacenter(two_dcs, tmp_path):
     def addrs(resp):
         return [x.address for s in resp.answer if s.rdtype == dns.rdatatype.A for x in s]
 
-    cl = Client(tmp_path, name="dns-client")
+    cl = Dc1Client(tmp_path, "dns-client", a1)
     cl.start()
     try:
         # SERVFAIL until the client found its server
@@ -616,14 +618,7 @@ def test_dns_prepared_query_failover_to_other_datacenters(agent_factory, tmp_pat
     # only dc3 has a healthy instance
     assert addrs("db-near.query.consul") == [("10.9.0.3", 7)]
     # a client agent's DNS (resolved by its server) fails over the same way
-    class Client(Agent):
-        def argv(self):
-            return [CAIRN_BIN, "agent", "-data-dir=" + self.data_dir, "-node=" + self.name,
-                    "-datacenter=dc1", "-client=127.0.0.1", "-bind=127.0.0.1",
-                    "-http-port=%d" % self.http_port, "-serf-lan-port=%d" % self.serf_port,
-                    "-dns-port=%d" % self.dns_port, "-retry-join=127.0.0.1:%d" % a1.serf_port]
-
-    cl = Client(tmp_path, name="dc1-client")
+    cl = Dc1Client(tmp_path, "dc1-client", a1)
     cl.start()
     try:
         def client_addrs():
