@@ -222,6 +222,7 @@ int state__cfg_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *e
         snprintf(err, errcap, "config entries: truncated, or table index out of range");
         return d->err == CN_ENOMEM ? CN_ENOMEM : CN_ECORRUPT;
     }
+    const struct cfg_rec *prev = NULL;
     for (uint32_t i = 0; i < n; i++) {
         size_t kl, nl, dl;
         const char *kind = (const char *)cn_dec_bytes(d, &kl);
@@ -240,12 +241,14 @@ int state__cfg_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *e
         struct cfg_rec *r = rec_new(s, kind, kl, name, nl, data, dl, ci, mi);
         if (!r)
             return CN_ENOMEM;
-        if (state__avl_find(s->config, &r->k, &state__cfg_ops)) {
+        /* written in (kind, name) order, each once: the canonical form */
+        if (prev && c_cmp(&r->k, &prev->a) <= 0) {
             c_free(s, &r->a);
-            snprintf(err, errcap, "config entry %u: duplicate", i);
+            snprintf(err, errcap, "config entry %u: duplicate or out of order", i);
             return CN_ECORRUPT;
         }
         state__avl_insert(&s->config, &r->a, &state__cfg_ops);
+        prev = r;
     }
     return 0;
 }
