@@ -363,3 +363,55 @@ def test_dc_parameter_reaches_the_other_datacenter(feds):
     assert bad.status_code == 500 and "No path to datacenter" in bad.text
     assert a1.delete("/v1/acl/token/%s?dc=dc2" % acc).status_code == 200
     assert a2.get("/v1/acl/token/" + acc).status_code in (403, 404)
+
+
+def test_status_is_the_leaders_on_every_server(tmp_path, cluster_factory):
+    """Replication runs on the secondary's leader alone; Consul forwards
+    ACL.ReplicationStatus to the leader unless ?stale, so a follower answers
+    the leader's status (running, its index), and with ?stale its own (not
+    running). dc2 is a three-server cluster."""
+    made = []
+    try:
+        d = str(tmp_path)
+        c1 = conf(os.path.join(d, "p1.hcl"),
+                  'primary_datacenter = "dc1"\n'
+                  'acl {\n  enabled = true\n  default_policy = "deny"\n'
+                  '  tokens {\n    initial_management = "%s"\n    agent = "%s"\n  }\n}\n'
+                  % (MGMT, MGMT))
+        a1 = MgmtAgent(tmp_path, name="p1", extra_args=["-config-file=" + c1])
+        made.append(a1)
+        a1.start()
+        wait_until(lambda: a1.get("/v1/acl/policy/00000000-0000-0000-0000-000000000001")
+                   .status_code == 200, what="dc1's builtin ACL objects")
+        c2 = conf(os.path.join(d, "s2.hcl"),
+                  'acl {\n  enabled = true\n  default_policy = "deny"\n'
+                  '  enable_token_replication = true\n'
+                  '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n'
+                  % (MGMT, MGMT))
+        c = cluster_factory(3, prefix="s", extra_args=[
+            "-datacenter=dc2", "-primary-datacenter=dc1", "-config-file=" + c2,
+            "-join-wan=127.0.0.1:%d" % a1.serf_wan_port])
+        ldr = c.leader()
+        wait_replicated(a1, ldr, "dc2's leader")
+        lead = status(ldr)
+        assert lead["Running"] is True
+        for f in c.followers():
+            s = status(f)
+            assert s["Enabled"] is True and s["Running"] is True, s
+            assert s["ReplicatedIndex"] >= lead["ReplicatedIndex"], (s, lead)
+            assert not s["LastSuccess"].startswith("0001-"), s
+            # its own memory: replication does not run here
+            r = requests.get(f.url("/v1/acl/replication"), params={"stale": ""}, timeout=30)
+            assert r.status_code == 200, r.text
+            own = r.json()
+            assert own["Enabled"] is True and own["Running"] is False, own
+            assert own["LastSuccess"].startswith("0001-"), own
+            # ?pretty is the leader's indentation
+            r = requests.get(f.url("/v1/acl/replication"), params={"pretty": ""}, timeout=30)
+            assert r.status_code == 200, r.text
+            assert r.headers["Content-Type"].startswith("application/json")
+            assert '\n    "Running": true' in r.text, r.text
+    finally:
+        for a in made:
+            a.close()
+        assert_no_sanitizer_reports(made)
