@@ -62,18 +62,25 @@ def wait_replicated(primary, secondary, what):
                what="dc2 to replicate dc1's ACL index %d (%s)" % (want, what))
 
 
-def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n', repl_token=MGMT):
-    d = str(workdir)
-    c1 = conf(os.path.join(d, "dc1.hcl"),
+def start_primary(workdir, made, name):
+    """dc1's server, the primary, with the management token; returns it
+    once its builtin ACL objects exist."""
+    c1 = conf(os.path.join(str(workdir), name + ".hcl"),
               'primary_datacenter = "dc1"\n'
               'acl {\n  enabled = true\n  default_policy = "deny"\n'
               '  tokens {\n    initial_management = "%s"\n    agent = "%s"\n  }\n}\n'
               % (MGMT, MGMT))
-    a1 = MgmtAgent(workdir, name="r1", extra_args=["-config-file=" + c1])
+    a1 = MgmtAgent(workdir, name=name, extra_args=["-config-file=" + c1])
     made.append(a1)
     a1.start()
     wait_until(lambda: a1.get("/v1/acl/policy/00000000-0000-0000-0000-000000000001")
                .status_code == 200, what="dc1's builtin ACL objects")
+    return a1
+
+
+def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n', repl_token=MGMT):
+    d = str(workdir)
+    a1 = start_primary(workdir, made, "r1")
     c2 = conf(os.path.join(d, "dc2.hcl"),
               'acl {\n  enabled = true\n  default_policy = "deny"\n' + dc2_acl +
               '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n'
@@ -372,18 +379,8 @@ def test_status_is_the_leaders_on_every_server(tmp_path, cluster_factory):
     running). dc2 is a three-server cluster."""
     made = []
     try:
-        d = str(tmp_path)
-        c1 = conf(os.path.join(d, "p1.hcl"),
-                  'primary_datacenter = "dc1"\n'
-                  'acl {\n  enabled = true\n  default_policy = "deny"\n'
-                  '  tokens {\n    initial_management = "%s"\n    agent = "%s"\n  }\n}\n'
-                  % (MGMT, MGMT))
-        a1 = MgmtAgent(tmp_path, name="p1", extra_args=["-config-file=" + c1])
-        made.append(a1)
-        a1.start()
-        wait_until(lambda: a1.get("/v1/acl/policy/00000000-0000-0000-0000-000000000001")
-                   .status_code == 200, what="dc1's builtin ACL objects")
-        c2 = conf(os.path.join(d, "s2.hcl"),
+        a1 = start_primary(tmp_path, made, "p1")
+        c2 = conf(os.path.join(str(tmp_path), "s2.hcl"),
                   'acl {\n  enabled = true\n  default_policy = "deny"\n'
                   '  enable_token_replication = true\n'
                   '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n'
