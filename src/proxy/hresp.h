@@ -1,7 +1,7 @@
 /* proxy/hresp.h: the agent's HTTP/1.1 answers as the proxy reads them (one
  * response per connection, `Connection: close`): status, X-Consul-Index,
- * X-Consul-ContentHash and the body (Content-Length, chunked, or up to the end of the stream). Pure:
- * no I/O, fuzzed by fuzz_proxy_hresp. */
+ * X-Consul-ContentHash and the body (Content-Length, chunked, or up to the end of the stream).
+ * Pure: no I/O, fuzzed by fuzz_proxy_hresp. */
 #ifndef CN_PROXY_HRESP_H
 #define CN_PROXY_HRESP_H
 

@@ -230,8 +230,7 @@ int px_sidecar_config(struct json_object *svc, struct px_cfg *out, char *err, si
         for (size_t j = 0; j < i; j++) {
             px_upstream_addr(&out->ups[j], b, sizeof(b));
             if (!strcmp(a, b)) {
-                snprintf(err, cap, "upstreams %s and %s both on %s", out->ups[j].name, uo->name,
-                         a);
+                snprintf(err, cap, "upstreams %s and %s both on %s", out->ups[j].name, uo->name, a);
                 return CN_EINVAL;
             }
         }

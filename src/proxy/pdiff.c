@@ -44,8 +44,8 @@ void px_cfg_diff(const struct px_cfg *old, const struct px_cfg *neu, struct px_d
                 const struct px_upstream_opt *o = &old->ups[j], *n = &neu->ups[i];
                 if (d->up_kept[j] || strcmp(o->name, n->name) != 0)
                     continue;
-                if (pass == 0 && (strcmp(o->bind_addr, n->bind_addr) != 0 ||
-                                  o->bind_port != n->bind_port))
+                if (pass == 0 &&
+                    (strcmp(o->bind_addr, n->bind_addr) != 0 || o->bind_port != n->bind_port))
                     continue;
                 d->up_kept[j] = true;
                 d->up_from[i] = (int)j;
@@ -60,8 +60,8 @@ void px_cfg_diff(const struct px_cfg *old, const struct px_cfg *neu, struct px_d
     }
     d->pub_lis = *neu->listen ? take_socket(old, d, neu->listen) : PX_LIS_NONE;
     d->app = strcmp(old->app, neu->app) != 0;
-    d->timeouts = old->local_connect_ms != neu->local_connect_ms ||
-                  old->handshake_ms != neu->handshake_ms;
+    d->timeouts =
+        old->local_connect_ms != neu->local_connect_ms || old->handshake_ms != neu->handshake_ms;
     d->any = d->app || d->timeouts || old->nups != neu->nups ||
              strcmp(old->listen, neu->listen) != 0 || strcmp(old->service, neu->service) != 0;
     for (size_t i = 0; i < neu->nups && !d->any; i++)

@@ -95,9 +95,10 @@ struct px {
     struct plisten *public_l; /* NULL: none */
     struct upstream *ups[PX_MAX_UPSTREAMS];
     size_t nups;
-    char proxy_id[256];   /* the sidecar registration followed ("": -service) */
-    char reg_what[300];   /* "registration <proxy_id>", for the log */
-    struct watch reg_w;   /* that registration (hash-based blocking) */
+    char proxy_id[256]; /* the sidecar registration followed ("": -service) */
+    char reg_what[300]; /* "registration <proxy_id>", for the log */
+    char reg_err[400];  /* why the last new configuration was not applied ("": it was) */
+    struct watch reg_w; /* that registration (hash-based blocking) */
     struct watch leaf_w, roots_w, ixn_w;
     char *leaf_cert, *leaf_key; /* PEM */
     char *roots;                /* PEM, every root (and intermediate) trusted */
@@ -130,7 +131,9 @@ static void watch_done(void *arg, int rc, struct px_hresp *r, const char *err)
     w->req = NULL;
     char why[300] = "";
     if (!rc && r->status != 200) {
-        snprintf(why, sizeof(why), "HTTP %d: %.200s", r->status, r->body.p ? r->body.p : "");
+        /* (the body is not NUL-terminated) */
+        snprintf(why, sizeof(why), "HTTP %d: %.*s", r->status,
+                 (int)(r->body.len < 200 ? r->body.len : 200), r->body.p ? r->body.p : "");
         rc = CN_EIO;
     } else if (rc) {
         snprintf(why, sizeof(why), "%s", err ? err : cn_strerror(rc));
@@ -163,6 +166,7 @@ static void watch_done(void *arg, int rc, struct px_hresp *r, const char *err)
             }
             snprintf(why, sizeof(why), "%s",
                      w->by_hash && !r->hash[0] ? "the answer has no X-Consul-ContentHash"
+                     : rc == CN_EIO            ? "it could not be applied"
                                                : "the answer was not usable");
         }
     }
@@ -1198,9 +1202,10 @@ static void plisten_freed(uv_handle_t *h)
     cn_free(h->data);
 }
 
-/* Bind and listen on addr (host:port). NULL with the reason in err. */
-static struct plisten *plisten_open(struct px *px, const char *addr, struct upstream *u, char *err,
-                                    size_t cap)
+/* Bind and listen on addr (host:port). NULL with the reason in err (and
+ * libuv's code in *uverr when not NULL). */
+static struct plisten *plisten_open(struct px *px, const char *addr, struct upstream *u, int *uverr,
+                                    char *err, size_t cap)
 {
     struct sockaddr_storage sa;
     if (parse_hostport(addr, &sa)) {
@@ -1221,6 +1226,8 @@ static struct plisten *plisten_open(struct px *px, const char *addr, struct upst
     if (!rc)
         rc = uv_listen((uv_stream_t *)&pl->t, 1024, on_accept);
     if (rc) {
+        if (uverr)
+            *uverr = rc;
         snprintf(err, cap, "listening on %s: %s", addr, uv_strerror(rc));
         uv_close((uv_handle_t *)&pl->t, plisten_freed);
         return NULL;
@@ -1250,21 +1257,30 @@ static struct plisten *taken(struct px *px, int lis, struct plisten *const *oldl
     return fresh;
 }
 
+static int port_of_addr(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    return colon ? atoi(colon + 1) : -1;
+}
+
 /* Sockets the new configuration needs and cannot take over: fresh[i] for
  * upstream i, fresh[nups] for the public side. A bind may fail because an
- * old socket that goes holds the address (a port moving from one upstream
- * to another, 0.0.0.0 instead of 127.0.0.1): then those old sockets close
- * first (*early) and the binds are tried again. On failure nothing has
- * changed: the fresh sockets are closed and any early-closed one is open
- * again. */
+ * old socket that goes holds the port (a port moving from one upstream to
+ * another, 0.0.0.0 instead of 127.0.0.1): then the old sockets that go on
+ * such a port close first (their owners' pointers become NULL) and those
+ * binds are tried again. On
+ * failure nothing has changed: the fresh sockets are closed and an
+ * early-closed one is open again. */
 static int bind_fresh(struct px *px, const struct px_cfg *n, const struct px_diff *d,
-                      struct plisten **fresh, bool *early, char *err, size_t cap)
+                      struct plisten **fresh, char *err, size_t cap)
 {
+    bool early = false;
     char addr[300];
-    bool missing = false;
-    *early = false;
+    int busy[PX_MAX_UPSTREAMS + 1]; /* ports whose bind found them in use */
+    size_t nbusy = 0;
     for (int round = 0; round < 2; round++) {
-        missing = false;
+        bool missing = false;
+        nbusy = 0;
         for (size_t i = 0; i <= n->nups; i++) {
             int lis = i < n->nups ? d->up_lis[i] : d->pub_lis;
             if (lis != PX_LIS_NEW || fresh[i])
@@ -1273,24 +1289,32 @@ static int bind_fresh(struct px *px, const struct px_cfg *n, const struct px_dif
                 px_upstream_addr(&n->ups[i], addr, sizeof(addr));
             else
                 snprintf(addr, sizeof(addr), "%s", n->listen);
-            if (!(fresh[i] = plisten_open(px, addr, NULL, err, cap)))
+            int uverr = 0;
+            if (!(fresh[i] = plisten_open(px, addr, NULL, &uverr, err, cap))) {
                 missing = true;
+                if (uverr == UV_EADDRINUSE)
+                    busy[nbusy++] = port_of_addr(addr);
+            }
         }
         if (!missing)
             return 0;
-        if (round == 1)
-            break;
-        /* the old sockets that go close now, and the binds are tried again */
-        for (size_t j = 0; j < px->nups; j++)
-            if (!d->lis_kept[j]) {
-                plisten_close(px->ups[j]->l);
-                px->ups[j]->l = NULL;
-            }
-        if (!d->pub_kept) {
-            plisten_close(px->public_l);
-            px->public_l = NULL;
+        /* the old sockets that go anyway and hold a port found in use */
+        bool closed = false;
+        for (size_t j = 0; round == 0 && j <= px->nups; j++) {
+            bool pub = j == px->nups;
+            struct plisten **pl = pub ? &px->public_l : &px->ups[j]->l;
+            if (!*pl || (pub ? d->pub_kept : d->lis_kept[j]))
+                continue;
+            for (size_t k = 0; k < nbusy; k++)
+                if (busy[k] == port_of_addr((*pl)->addr)) {
+                    plisten_close(*pl);
+                    *pl = NULL;
+                    closed = early = true;
+                    break;
+                }
         }
-        *early = true;
+        if (!closed)
+            break;
     }
     for (size_t i = 0; i <= n->nups; i++) {
         plisten_close(fresh[i]);
@@ -1298,16 +1322,16 @@ static int bind_fresh(struct px *px, const struct px_cfg *n, const struct px_dif
     }
     /* open again what closed early (its address was free a moment ago) */
     char e2[300];
-    for (size_t j = 0; j < px->nups; j++) {
+    for (size_t j = 0; early && j < px->nups; j++) {
         struct upstream *u = px->ups[j];
         if (u->l)
             continue;
         px_upstream_addr(&u->o, addr, sizeof(addr));
-        if (!(u->l = plisten_open(px, addr, u, e2, sizeof(e2))))
+        if (!(u->l = plisten_open(px, addr, u, NULL, e2, sizeof(e2))))
             cn_warn("proxy", "upstream %s: %s (its listener is closed)", u->o.name, e2);
     }
-    if (*px->cfg.listen && !px->public_l &&
-        !(px->public_l = plisten_open(px, px->cfg.listen, NULL, e2, sizeof(e2))))
+    if (early && *px->cfg.listen && !px->public_l &&
+        !(px->public_l = plisten_open(px, px->cfg.listen, NULL, NULL, e2, sizeof(e2))))
         cn_warn("proxy", "public listener: %s (it is closed)", e2);
     return CN_EIO;
 }
@@ -1320,8 +1344,7 @@ static int bind_fresh(struct px *px, const struct px_cfg *n, const struct px_dif
  * connections; open connections are never touched. When the whole of n
  * cannot be applied (its identity changed, an address that does not parse,
  * a bind that fails) nothing changes: an error with the reason in err. */
-static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, char *err,
-                        size_t cap)
+static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, char *err, size_t cap)
 {
     struct px_cfg *cur = &px->cfg;
     *changed = false;
@@ -1352,8 +1375,7 @@ static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, ch
             snprintf(err, cap, "out of memory");
             return CN_ENOMEM;
         }
-    bool early;
-    if (bind_fresh(px, n, &d, fresh, &early, err, cap)) {
+    if (bind_fresh(px, n, &d, fresh, err, cap)) {
         for (size_t i = 0; i < n->nups; i++)
             if (nu[i])
                 up_unref(nu[i]);
@@ -1388,7 +1410,7 @@ static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, ch
         u->l = pl;
     }
     for (size_t j = 0; j < px->nups; j++) {
-        if (!early && !d.lis_kept[j])
+        if (!d.lis_kept[j]) /* (NULL when bind_fresh closed it already) */
             plisten_close(oldl[j]);
         if (!d.up_kept[j]) {
             char addr[300];
@@ -1400,9 +1422,9 @@ static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, ch
             up_drop(px->ups[j]);
         }
     }
-    struct plisten *pub = d.pub_lis == PX_LIS_NONE ? NULL
-                                                   : taken(px, d.pub_lis, oldl, fresh[n->nups]);
-    if (!early && px->public_l && !d.pub_kept)
+    struct plisten *pub =
+        d.pub_lis == PX_LIS_NONE ? NULL : taken(px, d.pub_lis, oldl, fresh[n->nups]);
+    if (!d.pub_kept)
         plisten_close(px->public_l);
     if (pub)
         pub->u = NULL;
@@ -1419,8 +1441,7 @@ static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, ch
         cn_info("proxy", "%s: no public listener now (the registration names no application)",
                 n->service);
     if (d.timeouts && *cur->service)
-        cn_info("proxy",
-                "local_connect_timeout_ms %u, handshake_timeout_ms %u for new connections",
+        cn_info("proxy", "local_connect_timeout_ms %u, handshake_timeout_ms %u for new connections",
                 n->local_connect_ms, n->handshake_ms);
     px->app_sa = app_sa;
     *cur = *n;
@@ -1444,7 +1465,8 @@ static void cfg_cb(void *arg, int rc, struct px_hresp *r, const char *err)
     if (rc)
         snprintf(q->err, sizeof(q->err), "%s", err);
     else if (r->status != 200)
-        snprintf(q->err, sizeof(q->err), "HTTP %d: %.200s", r->status, r->body.p ? r->body.p : "");
+        snprintf(q->err, sizeof(q->err), "HTTP %d: %.*s", r->status,
+                 (int)(r->body.len < 200 ? r->body.len : 200), r->body.p ? r->body.p : "");
     else
         q->rc = cn_buf_append(&q->body, r->body.p ? r->body.p : "", r->body.len) ||
                 cn_buf_append(&q->body, "", 1);
@@ -1528,8 +1550,8 @@ static int from_sidecar(struct px *px, const char *id, struct px_cfg *cfg, char 
 
 /* The sidecar registration changed (or the config entries resolved into
  * it): the new configuration is applied, or, when it cannot be, logged and
- * the one in force stays. Only an allocation failure is the watch's
- * failure (asked again). */
+ * the one in force stays. A bind that failed and an allocation failure are
+ * the watch's failures (asked again after its backoff). */
 static int apply_reg(struct px *px, struct watch *w, struct json_object *o)
 {
     (void)w;
@@ -1544,11 +1566,20 @@ static int apply_reg(struct px *px, struct watch *w, struct json_object *o)
     cn_free(n);
     if (rc == CN_ENOMEM)
         return rc;
-    if (rc)
-        cn_warn("proxy", "%s: the new configuration is not applied (%s); the previous one stays "
-                         "in force",
-                px->reg_what, err);
-    else if (changed)
+    if (rc) {
+        if (strcmp(px->reg_err, err) != 0) /* once per reason, not at every retry */
+            cn_warn("proxy",
+                    "%s: the new configuration is not applied (%s); the previous one stays "
+                    "in force",
+                    px->reg_what, err);
+        snprintf(px->reg_err, sizeof(px->reg_err), "%s", err);
+        /* a bind that failed may succeed later (the port is freed): the watch
+         * asks again after its backoff; an invalid configuration waits for
+         * the registration to change */
+        return rc == CN_EIO ? CN_EIO : 0;
+    }
+    px->reg_err[0] = '\0';
+    if (changed)
         cn_info("proxy", "%s: the new configuration is in force", px->reg_what);
     return 0;
 }
@@ -1650,7 +1681,7 @@ int px_run(const struct px_opts *o)
             goto out;
         }
         if (!*cfg->listen)
-            cfg->app[0] = '\0'; /* no public side */
+            cfg->app[0] = '\0';                      /* no public side */
         cfg->local_connect_ms = PX_LOCAL_CONNECT_MS; /* Consul's defaults */
         cfg->handshake_ms = PX_HANDSHAKE_MS;
         for (size_t i = 0; i < o->nups && i < PX_MAX_UPSTREAMS; i++) {

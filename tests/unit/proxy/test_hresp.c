@@ -88,7 +88,8 @@ static void test_content_hash(void **st)
     assert_int_equal(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, &r), 0);
     assert_string_equal(r.hash, "");
     cn_buf_free(&r.body);
-    static const char *const bad[] = {"", "ab&index=1", "a b", "0123456789012345678901234567890123456789"};
+    static const char *const bad[] = {"", "ab&index=1", "a b",
+                                      "0123456789012345678901234567890123456789"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char a[300];
         snprintf(a, sizeof(a), "HTTP/1.1 200 OK\r\nX-Consul-ContentHash: %s\r\n\r\n", bad[i]);

@@ -154,8 +154,9 @@ static void test_sidecar_config(void **st)
     }
     /* more upstreams than the proxy runs: refused, not cut */
     char big[8192];
-    size_t k = (size_t)snprintf(big, sizeof(big), "{\"Kind\":\"connect-proxy\",\"Proxy\":{"
-                                                  "\"DestinationServiceName\":\"w\",\"Upstreams\":[");
+    size_t k = (size_t)snprintf(big, sizeof(big),
+                                "{\"Kind\":\"connect-proxy\",\"Proxy\":{"
+                                "\"DestinationServiceName\":\"w\",\"Upstreams\":[");
     for (int i = 0; i <= PX_MAX_UPSTREAMS; i++)
         k += (size_t)snprintf(big + k, sizeof(big) - k,
                               "%s{\"DestinationName\":\"u%d\",\"LocalBindPort\":%d}", i ? "," : "",
