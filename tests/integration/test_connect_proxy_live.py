@@ -7,7 +7,8 @@ LocalServicePort and public port take new connections to the new
 application; a configuration that cannot be applied (a timeout that is not
 milliseconds, a port that is taken) is logged and the previous one keeps
 running; proxy-defaults written with `cairn config write` reach the running
-proxy; a deregistered sidecar keeps serving with what it knew. Every wait is
+proxy; a new identity is refused; a deregistered sidecar keeps serving with
+what it knew. Every wait is
 on observable state: a port accepting or refusing, bytes through, a line of
 the proxy's log."""
 
@@ -252,7 +253,26 @@ def test_configuration_that_cannot_apply_keeps_the_previous(live):
     wait_until(lambda: not accepting(m.ua), timeout=30, what="alpha's old port closed")
     assert held.ask(b"held on") == b"held on"
     held.close()
+    # a new identity: the proxy's is fixed at start (as Consul's), refused
+    r = m.agent.put_json("/v1/agent/service/register", {
+        "Kind": "connect-proxy", "ID": "client1-sidecar-proxy", "Name": "client-sidecar-proxy",
+        "Port": m.cp, "Proxy": {"DestinationServiceName": "other",
+                                "DestinationServiceID": "client1",
+                                "LocalServicePort": m.client_app}})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: "Proxy.DestinationServiceName changed from client to other" in
+               m.client.text(), timeout=30, what="the refusal of a new identity")
+    assert roundtrip(ux, b"same") == b"same"
+    m.last = None
     reconfigure(m, [("alpha", m.ua)])
+
+
+def test_upstream_flag_refused_with_sidecar_for(live):
+    p = Proxy(live.wd, "both-proxy", live.agent, "-sidecar-for=client1", "-upstream=alpha:1")
+    p.start()
+    assert p.proc.wait(60) != 0
+    p.f.close()
+    assert "-upstream goes with -service" in p.text()
 
 
 def test_proxy_defaults_reach_the_running_proxy(live, tmp_path):
