@@ -1268,9 +1268,8 @@ static int port_of_addr(const char *addr)
  * old socket that goes holds the port (a port moving from one upstream to
  * another, 0.0.0.0 instead of 127.0.0.1): then the old sockets that go on
  * such a port close first (their owners' pointers become NULL) and those
- * binds are tried again. On
- * failure nothing has changed: the fresh sockets are closed and an
- * early-closed one is open again. */
+ * binds are tried again. On failure nothing has changed: the fresh sockets
+ * are closed and an early-closed one is open again. */
 static int bind_fresh(struct px *px, const struct px_cfg *n, const struct px_diff *d,
                       struct plisten **fresh, char *err, size_t cap)
 {
@@ -1390,6 +1389,7 @@ static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, ch
         const struct px_upstream_opt *no = &n->ups[i];
         struct upstream *u = d.up_from[i] >= 0 ? px->ups[d.up_from[i]] : nu[i];
         struct plisten *pl = taken(px, d.up_lis[i], oldl, fresh[i]);
+        CN_ASSERT(pl != NULL); /* only sockets nobody takes over closed early */
         char addr[300];
         px_upstream_addr(no, addr, sizeof(addr));
         char was[300];
