@@ -322,3 +322,14 @@ def test_deregistered_sidecar_keeps_serving(live):
     wait_until(lambda: "registration client1-sidecar-proxy: the agent answers again" in
                m.client.text(), timeout=30, what="the registration back")
     assert roundtrip(m.ua, b"back") == b"back"
+
+
+def test_registration_query_blocks(live):
+    """The registration is followed by a query that waits on the agent (a
+    hash that would not block would re-ask at once, never parked): every
+    proxy's five kinds of queries are parked at the same time."""
+    m = live
+    reconfigure(m, [("alpha", m.ua)])
+    # per proxy: leaf, roots, intentions, registration; plus the client's upstream
+    want = 4 * 3 + 1
+    m.agent.wait_parked(want, timeout=30)
