@@ -123,6 +123,10 @@ def test_default_chain(dev):
     # ?compile-dc: the chain as compiled for another datacenter (any name, as Consul)
     r = dev.get(CHAIN + "dc-web", params={"compile-dc": "dc7"})
     same(r.json(), expected("dc-web", "dc7", td))
+    # no agent cache: ?cached answers as a miss, as the other cached endpoints
+    r = dev.get(CHAIN + "dc-web", params={"cached": ""})
+    assert (r.headers.get("X-Cache"), r.headers.get("Age")) == ("MISS", "0")
+    same(r.json(), expected("dc-web", "dc1", td))
     # POST {} is the GET
     r = dev.request("POST", CHAIN + "dc-web", data="{}")
     assert r.status_code == 200, r.text
