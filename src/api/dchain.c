@@ -192,6 +192,20 @@ static struct json_object *config_protocol(struct json_object *config)
 
 /* ---- the compile ------------------------------------------------------------------------ */
 
+/* An entry's MeshGateway.Mode (structs.MeshGatewayMode): one of Consul's
+ * modes, else "" (the default). */
+static const char *entry_mgw_mode(struct json_object *entry)
+{
+    static const char *const modes[] = {"none", "local", "remote"};
+    const char *m = NULL;
+    if (cn_json_get_str(cn_json_get(entry, "MeshGateway"), "Mode", &m) != 1)
+        return "";
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (!strcmp(m, modes[i]))
+            return modes[i];
+    return "";
+}
+
 static struct json_object *entry_json(const struct state_config_entry *e, int *rc)
 {
     if (!e)
@@ -248,6 +262,11 @@ int api__dchain_compile(const struct api_dchain_in *in, struct api_dchain *out)
     } else if (!rc && pd) {
         out->protocol = api__dchain_weak_string(config_protocol(cn_json_get(pd, "Config")), &oom);
     }
+    /* the target's mesh gateway mode: service-defaults', else proxy-defaults'
+     * (config_defaults.c stores only "" today) */
+    out->mgw_mode = entry_mgw_mode(sd);
+    if (!*out->mgw_mode)
+        out->mgw_mode = entry_mgw_mode(pd);
     json_object_put(pd);
     json_object_put(sd);
     if (!rc && !oom && (!out->protocol || !*out->protocol)) { /* recordProtocol: "" is tcp */
@@ -275,8 +294,8 @@ int api__dchain_compile(const struct api_dchain_in *in, struct api_dchain *out)
         out->connect_timeout_ns = o->connect_timeout_ns;
         by_timeout = true;
     }
-    if (o && o->mgw_none) { /* the entries' mode is always "" */
-        out->mgw_none = true;
+    if (o && o->mgw_none && strcmp(out->mgw_mode, "none") != 0) {
+        out->mgw_mode = "none";
         by_mgw = true;
     }
     if (o && o->protocol && *o->protocol && strcmp(o->protocol, out->protocol) != 0) {
@@ -382,8 +401,8 @@ void api__dchain_json(struct cn_jsonw *w, const struct api_dchain *c)
     cn_jsonw_kstr(w, "Datacenter", c->datacenter);
     cn_jsonw_key(w, "MeshGateway"); /* structs are never omitted by Go's omitempty */
     cn_jsonw_obj_open(w);
-    if (c->mgw_none)
-        cn_jsonw_kstr(w, "Mode", "none");
+    if (*c->mgw_mode)
+        cn_jsonw_kstr(w, "Mode", c->mgw_mode);
     cn_jsonw_obj_close(w);
     cn_jsonw_key(w, "Subset");
     cn_jsonw_obj_open(w);

@@ -55,7 +55,7 @@ struct api_dchain {
     char *sni;                        /* "<svc>.default.<dc>.internal.<trust domain>" */
     char *protocol;                   /* lower-cased from the entries, or the override */
     int64_t connect_timeout_ns;       /* 5s, or the override */
-    bool mgw_none;                    /* the target's MeshGateway.Mode is "none" */
+    const char *mgw_mode;             /* the target's MeshGateway.Mode: "" or a mode (static) */
     char hash[17];                    /* CustomizationHash; "" when no override changed anything */
     struct json_object *service_meta; /* service-defaults' Meta (a reference), or NULL */
 };

@@ -180,6 +180,26 @@ static void test_overrides_and_hash(void **st)
              (unsigned long long)api__dchain_customization("", "TCP", 90 * 1000000000LL));
     snprintf(want, sizeof(want), "\"CustomizationHash\":\"%.8s\"", hex);
     assert_non_null(strstr(out, want));
+    /* a mode the entries give (service-defaults first) is the target's;
+     * overriding it with itself changes nothing */
+    struct state_config_entry pdm = entry("proxy-defaults", "global",
+                                          "{\"Kind\":\"proxy-defaults\",\"Name\":\"global\","
+                                          "\"MeshGateway\":{\"Mode\":\"none\"}}");
+    struct state_config_entry sdm = entry("service-defaults", "web",
+                                          "{\"Kind\":\"service-defaults\",\"Name\":\"web\","
+                                          "\"MeshGateway\":{\"Mode\":\"local\"}}");
+    struct api_dchain_override none = {0, NULL, true};
+    assert_int_equal(chain_json(&pdm, NULL, &none, NULL, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "\"MeshGateway\":{\"Mode\":\"none\"}"));
+    assert_null(strstr(out, "CustomizationHash"));
+    assert_int_equal(chain_json(&pdm, &sdm, NULL, NULL, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "\"MeshGateway\":{\"Mode\":\"local\"}"));
+    assert_int_equal(chain_json(&pdm, &sdm, &none, NULL, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "\"MeshGateway\":{\"Mode\":\"none\"}"));
+    snprintf(hex, sizeof(hex), "%llx",
+             (unsigned long long)api__dchain_customization("none", "", 0));
+    snprintf(want, sizeof(want), "\"CustomizationHash\":\"%.8s\"", hex);
+    assert_non_null(strstr(out, want));
     struct api_dchain_override t = {1500 * 1000000LL, NULL, false};
     assert_int_equal(chain_json(NULL, NULL, &t, NULL, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "\"ConnectTimeout\":\"1.5s\""));
