@@ -126,6 +126,16 @@ int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void 
 int stor_append(struct stor *st, const struct stor_entry *entries, size_t n);
 /* fdatasync the current segment (and directory after segment creation). */
 int stor_sync(struct stor *st);
+/* Zero-fill ahead of the live segment's append position and fdatasync, so
+ * that later appends overwrite zeros: their fdatasync then writes data
+ * blocks only, with no file-size change for the file system to commit to its
+ * journal (PostgreSQL and RocksDB recycle zero-filled files for this; etcd
+ * preallocates). Does nothing unless fewer than 256 KiB of zeros are ready;
+ * then writes up to 1 MiB (never past segment_bytes) and syncs. The owner
+ * calls it when idle (the server's writer thread, with no job queued).
+ * Recovery takes an all-zero tail as the clean end of the log (format:
+ * docs/format-storage.md). 0, or CN_EIO (the store is poisoned). */
+int stor_prepare(struct stor *st);
 /* Drop entries > index (Raft conflict); durable on return. 0 when there is
  * nothing to drop. */
 int stor_truncate_suffix(struct stor *st, uint64_t index);
