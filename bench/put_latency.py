@@ -16,6 +16,18 @@ The peers, in the same run, say where a tail comes from:
             scheduling: its p99 is the floor of any request's).
   FSYNC     N appends of 300 bytes + fdatasync to a file next to the
             servers' data (what one durable write costs the disk, alone).
+With --trace, strace (-f -T, seccomp-filtered to fdatasync/fsync) watches
+each server during the puts and two more lines per run say whether the
+slow puts are the disk's:
+  SYNCS     per server (leader first): count and p50/p99/max of its syncs
+  SLOWPUTS  the puts over 2 ms, by what the servers' syncs overlapping each
+            did: "all3" (a sync over 1 ms on every server), "leader"
+            (only the leader's, or the leader's and one follower's),
+            "followers" (both followers', not the leader's: the commit
+            waits for one of them), "one_follower", "none" (no slow sync:
+            scheduling, timers, the network)
+strace stops each traced thread at every traced call: absolute latencies
+are higher under --trace; the attribution is what it is for.
 Bounded: N requests, every wait has a timeout. Prints numbers; never passes
 or fails."""
 
@@ -96,7 +108,7 @@ def stop(procs):
             p.wait()
 
 
-def measure(port, n, warm=200):
+def measure(port, n, warm=200, spans=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     value = b"v" * 256
     lat = []
@@ -111,8 +123,114 @@ def measure(port, n, warm=200):
             raise SystemExit("PUT -> %d" % r.status)
         if i >= warm:
             lat.append((t1 - t0) * 1000.0)
+            if spans is not None:
+                # wall clock, as strace -ttt prints it
+                now = time.time()
+                spans.append((now - (t1 - t0), now))
     c.close()
     return lat
+
+
+def start_trace(procs, root):
+    """strace on every server's threads; returns the strace processes and
+    their output files once each has attached."""
+    tr, files = [], []
+    for i, p in enumerate(procs):
+        out = os.path.join(root, "c%d.trace" % i)
+        files.append(out)
+        tr.append(subprocess.Popen(
+            ["strace", "-f", "-qq", "-ttt", "-T", "--seccomp-bpf",
+             "-e", "trace=fdatasync,fsync", "-o", out, "-p", str(p.pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(os.path.exists(f) for f in files):
+        time.sleep(0.05)
+    return tr, files
+
+
+def stop_trace(tr):
+    for t in tr:
+        t.terminate()
+    for t in tr:
+        try:
+            t.wait(10)
+        except subprocess.TimeoutExpired:
+            t.kill()
+            t.wait()
+
+
+def parse_trace(path):
+    """(start, end) wall-clock seconds of every completed sync in one
+    strace -f -ttt -T output (calls split by other threads come as
+    "<unfinished ...>" and "<... resumed>" lines)."""
+    out, pending = [], {}
+    try:
+        f = open(path)
+    except OSError:
+        return out
+    with f:
+        for ln in f:
+            parts = ln.split(None, 2)
+            if len(parts) < 3:
+                continue
+            tid, ts, rest = parts[0], parts[1], parts[2]
+            try:
+                t = float(ts)
+            except ValueError:
+                continue
+            if "<unfinished ...>" in rest:
+                pending[tid] = t
+                continue
+            start = pending.pop(tid, t) if "resumed>" in rest else t
+            k = rest.rfind("<")
+            if k < 0 or not rest.rstrip().endswith(">"):
+                continue
+            try:
+                d = float(rest[k + 1:rest.rstrip().rfind(">")])
+            except ValueError:
+                continue
+            out.append((start, start + d))
+    return out
+
+
+def overlap_max(syncs, a, b):
+    m = 0.0
+    for s, e in syncs:
+        if s < b and e > a:
+            m = max(m, e - s)
+    return m
+
+
+def trace_lines(rnd, name, lat, spans, syncs_by_server, leader_idx):
+    order = [leader_idx] + [i for i in range(3) if i != leader_idx]
+    out = []
+    for i in order:
+        d = sorted((e - s) * 1000.0 for s, e in syncs_by_server[i])
+        if not d:
+            out.append("SYNCS round %d %-4s c%d %s n 0" % (
+                rnd, name, i, "leader" if i == leader_idx else "follower"))
+            continue
+        out.append("SYNCS round %d %-4s c%d %-8s n %d p50 %.3f p99 %.3f max %.3f over1ms %d" % (
+            rnd, name, i, "leader" if i == leader_idx else "follower", len(d), pct(d, 0.5),
+            pct(d, 0.99), d[-1], sum(1 for x in d if x > 1.0)))
+    kinds = {"all3": 0, "leader": 0, "followers": 0, "one_follower": 0, "none": 0}
+    for ms, (a, b) in zip(lat, spans):
+        if ms <= 2.0:
+            continue
+        slow = [overlap_max(syncs_by_server[i], a, b) > 0.001 for i in order]
+        if all(slow):
+            kinds["all3"] += 1
+        elif slow[0]:
+            kinds["leader"] += 1
+        elif slow[1] and slow[2]:
+            kinds["followers"] += 1
+        elif slow[1] or slow[2]:
+            kinds["one_follower"] += 1
+        else:
+            kinds["none"] += 1
+    out.append("SLOWPUTS round %d %-4s %s" % (
+        rnd, name, " ".join("%s %d" % kv for kv in kinds.items())))
+    return out
 
 
 def measure_get(port, n):
@@ -169,6 +287,8 @@ def main():
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--arg", action="append", default=[], help="extra agent flag")
+    ap.add_argument("--trace", action="store_true",
+                    help="strace the servers' syncs and attribute the slow puts")
     args = ap.parse_args()
     tmp_root = os.environ.get("BENCH_TMPDIR") or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bench")
@@ -188,11 +308,25 @@ def main():
                     os.makedirs(root)
                 if not procs:
                     raise SystemExit("a server exited at start three times (logs in %s)" % root)
-                lat = measure(port, args.n)
+                tr, spans, extra_lines = [], None, []
+                if args.trace:
+                    tr, files = start_trace(procs, root)
+                    spans = []
+                try:
+                    lat = measure(port, args.n, spans=spans)
+                finally:
+                    stop_trace(tr)
+                if args.trace:
+                    leader_idx = next(i for i in range(3) if procs[i].args and
+                                      ("-http-port=%d" % port) in procs[i].args)
+                    extra_lines = trace_lines(rnd + 1, name, lat, spans,
+                                              [parse_trace(f) for f in files], leader_idx)
                 glat = measure_get(port, args.n)
             finally:
                 stop(procs or [])
             print(line("LATENCY", rnd + 1, name, lat))
+            for ln in extra_lines:
+                print(ln)
             print(line("STALEGET", rnd + 1, name, glat))
             print(line("FSYNC", rnd + 1, name, measure_fsync(root, args.n)))
             if not os.environ.get("BENCH_KEEP"):
