@@ -21,11 +21,14 @@ each server during the puts and two more lines per run say whether the
 slow puts are the disk's:
   SYNCS     per server (leader first): count and p50/p99/max of its syncs
   SLOWPUTS  the puts over 2 ms, by what the servers' syncs overlapping each
-            did: "all3" (a sync over 1 ms on every server), "leader"
-            (only the leader's, or the leader's and one follower's),
-            "followers" (both followers', not the leader's: the commit
-            waits for one of them), "one_follower", "none" (no slow sync:
-            scheduling, timers, the network)
+            did: "all3" (a sync over 1 ms on every server), "leader_only"
+            (the answer waits for the leader's own sync: only counting a
+            commit by the followers' acks and applying it before that sync
+            could help these), "leader_and_one" (the leader's and one
+            follower's: a quorum of slow syncs), "followers" (both
+            followers', not the leader's), "one_follower" (the other one
+            acks in time), "none" (no slow sync: scheduling, timers, the
+            network)
 strace stops each traced thread at every traced call: absolute latencies
 are higher under --trace; the attribution is what it is for.
 Bounded: N requests, every wait has a timeout. Prints numbers; never passes
@@ -213,15 +216,18 @@ def trace_lines(rnd, name, lat, spans, syncs_by_server, leader_idx):
         out.append("SYNCS round %d %-4s c%d %-8s n %d p50 %.3f p99 %.3f max %.3f over1ms %d" % (
             rnd, name, i, "leader" if i == leader_idx else "follower", len(d), pct(d, 0.5),
             pct(d, 0.99), d[-1], sum(1 for x in d if x > 1.0)))
-    kinds = {"all3": 0, "leader": 0, "followers": 0, "one_follower": 0, "none": 0}
+    kinds = {"all3": 0, "leader_only": 0, "leader_and_one": 0, "followers": 0,
+             "one_follower": 0, "none": 0}
     for ms, (a, b) in zip(lat, spans):
         if ms <= 2.0:
             continue
         slow = [overlap_max(syncs_by_server[i], a, b) > 0.001 for i in order]
         if all(slow):
             kinds["all3"] += 1
+        elif slow[0] and (slow[1] or slow[2]):
+            kinds["leader_and_one"] += 1
         elif slow[0]:
-            kinds["leader"] += 1
+            kinds["leader_only"] += 1
         elif slow[1] and slow[2]:
             kinds["followers"] += 1
         elif slow[1] or slow[2]:
