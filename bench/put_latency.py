@@ -16,9 +16,10 @@ The peers, in the same run, say where a tail comes from:
             scheduling: its p99 is the floor of any request's).
   FSYNC     N appends of 300 bytes + fdatasync to a file next to the
             servers' data (what one durable write costs the disk, alone).
-With --trace, strace (-f -T, seccomp-filtered to fdatasync/fsync) watches
-each server during the puts and two more lines per run say whether the
-slow puts are the disk's:
+With --trace, `perf trace -a -T -e fdatasync,fsync` (kernel tracepoints:
+no stop of the traced threads, unlike strace) records every sync of the
+machine during the puts, and two more lines per run say whether the slow
+puts are the disk's:
   SYNCS     per server (leader first): count and p50/p99/max of its syncs
   SLOWPUTS  the puts over 2 ms, by what the servers' syncs overlapping each
             did: "all3" (a sync over 1 ms on every server), "leader_only"
@@ -29,8 +30,8 @@ slow puts are the disk's:
             followers', not the leader's), "one_follower" (the other one
             acks in time), "none" (no slow sync: scheduling, timers, the
             network)
-strace stops each traced thread at every traced call: absolute latencies
-are higher under --trace; the attribution is what it is for.
+perf's clock is matched to time.monotonic() by marker syncs of this script
+after the puts (offset error: tens of microseconds).
 Bounded: N requests, every wait has a timeout. Prints numbers; never passes
 or fails."""
 
@@ -38,6 +39,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -127,33 +129,46 @@ def measure(port, n, warm=200, spans=None):
         if i >= warm:
             lat.append((t1 - t0) * 1000.0)
             if spans is not None:
-                # wall clock, as strace -ttt prints it
-                now = time.time()
+                now = time.monotonic()
                 spans.append((now - (t1 - t0), now))
     c.close()
     return lat
 
 
 def start_trace(procs, root):
-    """strace on every server's threads; returns the strace processes and
-    their output files once each has attached."""
-    tr, files = [], []
-    for i, p in enumerate(procs):
-        out = os.path.join(root, "c%d.trace" % i)
-        files.append(out)
-        tr.append(subprocess.Popen(
-            ["strace", "-f", "-qq", "-ttt", "-T", "--seccomp-bpf",
-             "-e", "trace=fdatasync,fsync", "-o", out, "-p", str(p.pid)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    """perf trace of every fdatasync/fsync on the machine; returns the perf
+    process and its output file."""
+    out = os.path.join(root, "syncs.trace")
+    tr = subprocess.Popen(
+        ["perf", "trace", "-a", "-T", "-e", "fdatasync,fsync", "-o", out],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not all(os.path.exists(f) for f in files):
+    while time.monotonic() < deadline and not os.path.exists(out):
         time.sleep(0.05)
-    return tr, files
+    time.sleep(1.0)  # perf sets up its tracepoints after creating the file
+    return [tr], out
+
+
+def markers(root, k=5):
+    """Syncs of this process at known time.monotonic() instants."""
+    path = os.path.join(root, "marker.probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    at = []
+    try:
+        for _ in range(k):
+            t = time.monotonic()
+            os.fdatasync(fd)
+            at.append(t)
+            time.sleep(0.01)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return at
 
 
 def stop_trace(tr):
     for t in tr:
-        t.terminate()
+        t.send_signal(2)  # SIGINT: perf flushes and exits
     for t in tr:
         try:
             t.wait(10)
@@ -162,38 +177,48 @@ def stop_trace(tr):
             t.wait()
 
 
-def parse_trace(path):
-    """(start, end) wall-clock seconds of every completed sync in one
-    strace -f -ttt -T output (calls split by other threads come as
-    "<unfinished ...>" and "<... resumed>" lines)."""
-    out, pending = [], {}
+def parse_trace(path, tid_server, my_pid, mark_at):
+    """Per server index, (start, end) of every sync in time.monotonic()
+    seconds. perf trace -T lines: "TS ( DUR ms): comm/TID fdatasync(...)"
+    (TS in ms of perf's clock, at entry; a call interrupted by another
+    event's line comes back as "TS ( DUR ms): comm/TID ... [continued]:
+    fsync()) = 0" with the same entry TS)."""
+    rows = []
     try:
         f = open(path)
     except OSError:
-        return out
+        return None
     with f:
         for ln in f:
-            parts = ln.split(None, 2)
-            if len(parts) < 3:
+            m = re.match(r"\s*([\d.]+) \(\s*([\d.]+) ms\): (.*?)/(\d+) ", ln)
+            if not m or ("fdatasync" not in ln and "fsync" not in ln):
                 continue
-            tid, ts, rest = parts[0], parts[1], parts[2]
-            try:
-                t = float(ts)
-            except ValueError:
-                continue
-            if "<unfinished ...>" in rest:
-                pending[tid] = t
-                continue
-            start = pending.pop(tid, t) if "resumed>" in rest else t
-            k = rest.rfind("<")
-            if k < 0 or not rest.rstrip().endswith(">"):
-                continue
-            try:
-                d = float(rest[k + 1:rest.rstrip().rfind(">")])
-            except ValueError:
-                continue
-            out.append((start, start + d))
+            ts, dur, tid = float(m.group(1)) / 1000.0, float(m.group(2)) / 1000.0, int(m.group(4))
+            rows.append((tid, ts, dur))
+    mine = sorted(st for tid, st, _ in rows if tid == my_pid)
+    if not mine or not mark_at:
+        return None
+    # the last len(mark_at) syncs of this process are the markers
+    mine = mine[-len(mark_at):]
+    offs = sorted(a - b for a, b in zip(mine, mark_at))
+    off = offs[len(offs) // 2]
+    out = [[] for _ in range(3)]
+    for tid, st, dur in rows:
+        i = tid_server.get(tid)
+        if i is not None:
+            out[i].append((st - off, st - off + dur))
     return out
+
+
+def server_tids(procs):
+    m = {}
+    for i, p in enumerate(procs):
+        try:
+            for t in os.listdir("/proc/%d/task" % p.pid):
+                m[int(t)] = i
+        except OSError:
+            pass
+    return m
 
 
 def overlap_max(syncs, a, b):
@@ -314,19 +339,25 @@ def main():
                     os.makedirs(root)
                 if not procs:
                     raise SystemExit("a server exited at start three times (logs in %s)" % root)
-                tr, spans, extra_lines = [], None, []
+                tr, spans, extra_lines, mark_at = [], None, [], []
                 if args.trace:
-                    tr, files = start_trace(procs, root)
+                    tids = server_tids(procs)
+                    tr, tfile = start_trace(procs, root)
                     spans = []
                 try:
                     lat = measure(port, args.n, spans=spans)
+                    if args.trace:
+                        mark_at = markers(root)
                 finally:
                     stop_trace(tr)
                 if args.trace:
                     leader_idx = next(i for i in range(3) if procs[i].args and
                                       ("-http-port=%d" % port) in procs[i].args)
-                    extra_lines = trace_lines(rnd + 1, name, lat, spans,
-                                              [parse_trace(f) for f in files], leader_idx)
+                    syncs = parse_trace(tfile, tids, os.getpid(), mark_at)
+                    if syncs is None:
+                        extra_lines = ["TRACE round %d %-4s no usable perf trace" % (rnd + 1, name)]
+                    else:
+                        extra_lines = trace_lines(rnd + 1, name, lat, spans, syncs, leader_idx)
                 glat = measure_get(port, args.n)
             finally:
                 stop(procs or [])
