@@ -194,7 +194,8 @@ def parse_trace(path, tid_server, my_pid, mark_at):
             if not m or ("fdatasync" not in ln and "fsync" not in ln):
                 continue
             ts, dur, tid = float(m.group(1)) / 1000.0, float(m.group(2)) / 1000.0, int(m.group(4))
-            rows.append((tid, ts, dur))
+            if dur < 60.0:  # perf prints an unmatched entry as 2^64 ns
+                rows.append((tid, ts, dur))
     mine = sorted(st for tid, st, _ in rows if tid == my_pid)
     if not mine or not mark_at:
         return None
