@@ -14,13 +14,14 @@
  * with one exception: stor_snapshot_write may run concurrently on another
  * thread or in a forked child (see there).
  *
- * Recovery rules (stor_open): a torn tail of the LAST segment (a partial
- * record, a record whose checksum fails with nothing valid after it, or a
- * zero-filled tail) was never acknowledged: it is truncated and reported
- * through the log callback. Damage anywhere else (a bad record followed by
- * more data, a bad segment header, a gap in indexes, a corrupt snapshot that
- * is the only one) refuses to open: CN_ECORRUPT with a message naming the
- * file and byte offset. */
+ * Recovery rules (stor_open): zeros after the last record of the LAST
+ * segment are its clean end (space stor_prepare wrote ahead) and are kept.
+ * A torn tail of the last segment (a partial record, a record whose checksum
+ * fails with nothing valid after it, or, past the known commit, a record
+ * with an all-zero sector in it: a write into zeros cut short) was never
+ * acknowledged: it is truncated and reported through the log callback. Damage anywhere else (a bad
+ * record followed by more data, a bad segment header, a gap in indexes, a corrupt snapshot that is
+ * the only one) refuses to open: CN_ECORRUPT with a message naming the file and byte offset. */
 #ifndef CN_STORAGE_H
 #define CN_STORAGE_H
 
