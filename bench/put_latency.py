@@ -322,6 +322,8 @@ def main():
     ap.add_argument("--trace", action="store_true",
                     help="strace the servers' syncs and attribute the slow puts")
     args = ap.parse_args()
+    if args.trace and not shutil.which("perf"):
+        raise SystemExit("--trace needs perf (Debian: linux-perf; scripts/install-deps.sh --bench)")
     tmp_root = os.environ.get("BENCH_TMPDIR") or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bench")
     os.makedirs(tmp_root, exist_ok=True)
