@@ -20,6 +20,7 @@ if [ "${1:-}" = "--bench" ]; then
   PKGS+=(wrk etcd-server etcd-client nginx-light)
   PKGS+=(dnsperf unbound valgrind) # bench/dns.sh, bench/dns_profile.sh
   PKGS+=(socat)                     # bench/connect_proxy.sh: plain TCP forwarding beside the proxy
+  PKGS+=(linux-perf)                # bench/put_latency.py --trace: perf trace of the servers' syncs
 fi
 # `make deb` / `make test-deb`: Debian's packaging tools (docs/packaging.md).
 if [ "${1:-}" = "--deb" ]; then

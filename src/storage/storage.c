@@ -372,9 +372,11 @@ int stor_open(const char *dir, const struct stor_options *opt, struct stor **out
         goto fail;
     if ((rc = stor__snap_recover(st, err, errcap)) != 0)
         goto fail;
+    /* The commit file before the log: a record at or below the commit is
+     * known synced, so recovery never takes damage in it for a torn write. */
+    stor__commit_load(st);
     if ((rc = stor__wal_recover(st, err, errcap)) != 0)
         goto fail;
-    stor__commit_load(st);
     *out = st;
     return 0;
 fail:

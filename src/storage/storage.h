@@ -14,13 +14,14 @@
  * with one exception: stor_snapshot_write may run concurrently on another
  * thread or in a forked child (see there).
  *
- * Recovery rules (stor_open): a torn tail of the LAST segment (a partial
- * record, a record whose checksum fails with nothing valid after it, or a
- * zero-filled tail) was never acknowledged: it is truncated and reported
- * through the log callback. Damage anywhere else (a bad record followed by
- * more data, a bad segment header, a gap in indexes, a corrupt snapshot that
- * is the only one) refuses to open: CN_ECORRUPT with a message naming the
- * file and byte offset. */
+ * Recovery rules (stor_open): zeros after the last record of the LAST
+ * segment are its clean end (space stor_prepare wrote ahead) and are kept.
+ * A torn tail of the last segment (a partial record, a record whose checksum
+ * fails with nothing valid after it, or, past the known commit, a record
+ * with an all-zero sector in it: a write into zeros cut short) was never
+ * acknowledged: it is truncated and reported through the log callback. Damage anywhere else (a bad
+ * record followed by more data, a bad segment header, a gap in indexes, a corrupt snapshot that is
+ * the only one) refuses to open: CN_ECORRUPT with a message naming the file and byte offset. */
 #ifndef CN_STORAGE_H
 #define CN_STORAGE_H
 
@@ -126,6 +127,16 @@ int stor_read(struct stor *st, uint64_t lo, uint64_t hi, stor_entry_cb cb, void 
 int stor_append(struct stor *st, const struct stor_entry *entries, size_t n);
 /* fdatasync the current segment (and directory after segment creation). */
 int stor_sync(struct stor *st);
+/* Zero-fill ahead of the live segment's append position and fdatasync, so
+ * that later appends overwrite zeros: their fdatasync then writes data
+ * blocks only, with no file-size change for the file system to commit to its
+ * journal (PostgreSQL and RocksDB recycle zero-filled files for this; etcd
+ * preallocates). Does nothing unless fewer than 256 KiB of zeros are ready;
+ * then writes up to 1 MiB (never past segment_bytes) and syncs. The owner
+ * calls it when idle (the server's writer thread, with no job queued).
+ * Recovery takes an all-zero tail as the clean end of the log (format:
+ * docs/format-storage.md). 0, or CN_EIO (the store is poisoned). */
+int stor_prepare(struct stor *st);
 /* Drop entries > index (Raft conflict); durable on return. 0 when there is
  * nothing to drop. */
 int stor_truncate_suffix(struct stor *st, uint64_t index);

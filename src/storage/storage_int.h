@@ -11,7 +11,10 @@
  *    (noffs == last_index - first_index + 1). A segment is at most
  *    STOR_SEG_MAX bytes, so 32 bits suffice: 4 bytes of memory per entry.
  *  - fd is the last segment opened read-write (or -1 when nsegs == 0);
- *    segs[nsegs-1].size is its length in bytes, the append position.
+ *    segs[nsegs-1].size is its length in bytes, the append position; the
+ *    file may go on in zeros up to zend (written by stor_prepare, so that an
+ *    append's fdatasync changes no file size). Older segments end at their
+ *    last record: a roll truncates the zeros away first.
  *  - After an fsync/write failure `failed` is set and every mutating call
  *    returns CN_EIO: the kernel may have dropped dirty pages, so the file no
  *    longer matches what we believe (the "fsyncgate" lesson from PostgreSQL). */
@@ -49,6 +52,16 @@
 #define STOR_SEG_MAX ((size_t)1 << 30)
 /* Snapshot files are written back to disk in chunks of this size. */
 #define STOR_SNAP_WB_CHUNK ((size_t)8 << 20)
+/* Zero-filling ahead of the live segment's append position (stor_prepare):
+ * when less than STOR_PREP_LOW bytes of zeros are ready past it, up to
+ * STOR_PREP_CHUNK more are written and synced. */
+#define STOR_PREP_CHUNK ((size_t)1 << 20)
+#define STOR_PREP_LOW ((size_t)256 << 10)
+/* Recovery: a write cut short leaves whole sectors of preallocated zeros
+ * inside the record it tore; pieces shorter than STOR_TORN_MIN bytes (the
+ * end of a sector a record header starts in) do not count. */
+#define STOR_SECTOR 512u
+#define STOR_TORN_MIN 64u
 /* Reads of old entries and recovery scans go through buffers of this size. */
 #define STOR_READ_CHUNK ((size_t)1 << 20)
 
@@ -72,6 +85,8 @@ struct stor {
     struct stor_seg *segs;
     size_t nsegs, segcap;
     int fd;        /* last segment, read-write; -1 when none */
+    uint64_t zend; /* the live file's size: records up to segs[nsegs-1].size,
+                      zeros (stor_prepare) from there to zend */
     int dir_dirty; /* wal/ needs an fsync before the next sync returns */
     int rfd;       /* cached read-only fd of an older segment, or -1 */
     uint64_t rfd_first;

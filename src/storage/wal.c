@@ -276,6 +276,7 @@ static int seg_create(struct stor *st, uint64_t first)
         return CN_EIO;
     }
     st->fd = fd;
+    st->zend = sizeof h;
     st->segs[st->nsegs++] = (struct stor_seg){.first = first, .last = first - 1, .size = sizeof h};
     if (st->nsegs == 1)
         st->first_index = first;
@@ -315,6 +316,8 @@ static int seg_write(struct stor *st, const struct stor_entry *es, size_t n, siz
     }
     CN_ASSERT(off == s->size + blen && off <= STOR_SEG_MAX);
     s->size = off;
+    if (st->zend < off)
+        st->zend = off;
     s->last = es[n - 1].index;
     st->last_index = s->last;
     st->last_term = es[n - 1].term;
@@ -391,8 +394,16 @@ int stor_append(struct stor *st, const struct stor_entry *es, size_t n)
                 if (i > span_from &&
                     (rc = seg_write(st, es + span_from, i - span_from, bstart, bpos - bstart)))
                     return rc;
-                /* The old segment must be durable on its own: later syncs
-                 * only cover the live one. */
+                /* An older segment ends at its last record (recovery
+                 * refuses zeros after it), and must be durable on its own:
+                 * later syncs only cover the live one. */
+                uint64_t osz = st->segs[st->nsegs - 1].size;
+                if (st->zend > osz && st->io->ftruncate(st->fd, (off_t)osz) != 0) {
+                    stor__logf(st, "wal: truncate zeros before roll: %s", strerror(errno));
+                    st->failed = 1;
+                    return CN_EIO;
+                }
+                st->zend = osz;
                 if (st->io->fdatasync(st->fd) != 0) {
                     stor__logf(st, "wal: fdatasync before roll: %s", strerror(errno));
                     st->failed = 1;
@@ -443,12 +454,50 @@ int stor_sync(struct stor *st)
     return 0;
 }
 
+/* Never written: the source of the zeros stor_prepare writes. */
+static uint8_t prep_zeros[64 << 10];
+
+int stor_prepare(struct stor *st)
+{
+    if (!st)
+        return CN_EINVAL;
+    if (st->failed)
+        return CN_EIO;
+    if (st->fd < 0 || st->nsegs == 0)
+        return 0;
+    uint64_t size = st->segs[st->nsegs - 1].size;
+    CN_ASSERT(st->zend >= size);
+    uint64_t want = size + STOR_PREP_CHUNK;
+    if (want > st->seg_bytes)
+        want = st->seg_bytes;
+    if (st->zend >= want || st->zend - size >= STOR_PREP_LOW)
+        return 0;
+    for (uint64_t off = st->zend; off < want;) {
+        size_t k = want - off < sizeof prep_zeros ? (size_t)(want - off) : sizeof prep_zeros;
+        if (stor__pwrite_all(st, st->fd, prep_zeros, k, off) != 0) {
+            stor__logf(st, "wal: zero-fill ahead at offset %" PRIu64 ": %s", off, strerror(errno));
+            st->failed = 1;
+            return CN_EIO;
+        }
+        off += k;
+    }
+    /* The zeros and the new size durable now, not in an append's sync. */
+    if (st->io->fdatasync(st->fd) != 0) {
+        stor__logf(st, "wal: fdatasync after zero-fill: %s", strerror(errno));
+        st->failed = 1;
+        return CN_EIO;
+    }
+    st->zend = want;
+    return 0;
+}
+
 /* ---- truncation and compaction ----------------------------------------- */
 
 static void log_set_empty(struct stor *st, uint64_t last)
 {
     st->nsegs = 0;
     st->noffs = 0;
+    st->zend = 0;
     st->last_index = last;
     st->first_index = last + 1;
     st->last_term = (last == st->snap_index) ? st->snap_term : 0;
@@ -518,6 +567,8 @@ int stor_truncate_suffix(struct stor *st, uint64_t index)
         s->size = end;
         s->last = index;
     }
+    /* Reopened (an older segment ends at its last record) or truncated. */
+    st->zend = s->size;
     st->last_index = index;
     st->last_term = new_term;
     st->noffs = (size_t)(index - st->first_index + 1);
@@ -636,6 +687,38 @@ static int rd_find_record(struct rd *r, uint64_t from, uint64_t want, uint64_t *
             *at = o;
             return 1;
         }
+    }
+    return 0;
+}
+
+/* Did a write into preallocated zeros stop short in the bad record at
+ * [from, to)? Such a write leaves whole sectors of zeros: the pages of a
+ * write reach the disk in any order, and a file whose size no longer
+ * changes gets no journal ordering to hide the ones that did not. Cut the
+ * span at sector boundaries, extend the last piece to its sector's end (the
+ * bytes after an unwritten record were not written either), and look for a
+ * piece of at least STOR_TORN_MIN bytes that is all zero. */
+static int rd_zero_sector(struct rd *r, uint64_t from, uint64_t to, int *found)
+{
+    *found = 0;
+    for (uint64_t b = from; b < to && b < r->fsz;) {
+        uint64_t e = (b / STOR_SECTOR + 1) * STOR_SECTOR;
+        if (e > r->fsz)
+            e = r->fsz;
+        if (e - b >= STOR_TORN_MIN) {
+            const uint8_t *p;
+            int rc = rd_get(r, b, (size_t)(e - b), &p);
+            if (rc)
+                return rc;
+            size_t i = 0;
+            while (i < e - b && !p[i])
+                i++;
+            if (i == e - b) {
+                *found = 1;
+                return 0;
+            }
+        }
+        b = e;
     }
     return 0;
 }
@@ -832,19 +915,31 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
         want++;
     }
 
+    uint64_t zend = r->fsz;
     if (why) {
-        /* A bad record at `off`. Torn tail or damage? */
+        /* A bad record at `off`. Clean end, torn tail or damage? */
         if (!is_last)
             goto corrupt;
         if ((rc = rd_all_zero(r, off, &zero)) != 0)
             goto io;
+        /* Claimed end of the bad record (EOF when it claims more). */
+        uint64_t claimed = r->fsz;
+        if (r->fsz - off >= STOR_REC_HDR && (uint64_t)len + STOR_REC_HDR < r->fsz - off)
+            claimed = off + STOR_REC_HDR + len;
+        int torn = 0;
+        if (!zero && want > st->hs.commit && want > st->commit_noted &&
+            (rc = rd_zero_sector(r, off, claimed, &torn)) != 0)
+            goto io;
         if (zero) {
-            why = "zero-filled tail";
+            /* Zeros after the last record: preallocated space
+             * (stor_prepare), kept for the next appends. */
+            why = NULL;
+        } else if (torn) {
+            /* Only a record past the known commit: a committed one was
+             * synced, so zeros in it are damage. */
+            int k = snprintf(detail, sizeof detail, "%s, with an unwritten (all-zero) sector", why);
+            why = k > 0 ? detail : why;
         } else {
-            /* Claimed end of the bad record (EOF when it claims more). */
-            uint64_t claimed = r->fsz;
-            if (r->fsz - off >= STOR_REC_HDR && (uint64_t)len + STOR_REC_HDR < r->fsz - off)
-                claimed = off + STOR_REC_HDR + len;
             if (claimed < r->fsz) {
                 if ((rc = rd_all_zero(r, claimed, &zero)) != 0)
                     goto io;
@@ -865,6 +960,8 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
                 goto corrupt;
             }
         }
+    }
+    if (why) {
         /* Never acknowledged: a sync would have covered the whole write. */
         if (st->io->ftruncate(fd, (off_t)off) != 0 || st->io->fsync(fd) != 0) {
             stor__errf(err, errcap, "wal/%s: truncate torn tail: %s", name, strerror(errno));
@@ -875,6 +972,7 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
                    name, off, why, r->fsz - off,
                    off == STOR_SEG_HDR ? ", segment now empty and removed" : "");
         r->fsz = off;
+        zend = off;
     }
 
     if (want == first) {
@@ -906,6 +1004,7 @@ static int seg_recover(struct stor *st, uint64_t first, int is_last, struct rd *
     st->last_term = last_term;
     if (is_last) {
         st->fd = fd;
+        st->zend = zend;
         fd = -1;
     }
     rc = SEG_OK;

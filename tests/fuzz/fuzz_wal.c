@@ -12,7 +12,11 @@
  *   4: the whole file snapshots/snap-<1>-<1>.snap (plus a one-entry log)
  *   5: the whole file meta
  *   6: the whole file commit (plus a one-entry log): it never refuses the
- *      open, and the commit reported never passes the log */
+ *      open, and the commit reported never passes the log
+ *   7: a valid header and one valid record, the rest, then 4 KiB of zeros
+ *      (the space stor_prepare writes ahead of the append position)
+ * After every open that succeeds the log must go on: zero-fill ahead, append
+ * the next entry, sync, and a reopen finds it there. */
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -113,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
     const uint8_t *rest = in + 1;
     size_t rn = n - 1;
     const char *seg1 = "wal/00000000000000000001.wal";
-    switch (in[0] % 7) {
+    switch (in[0] % 8) {
     case 0:
         put_file(dir, seg1, rest, rn, NULL, 0);
         break;
@@ -147,6 +151,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
         put_file(dir, seg1, h, seg_prefix(h, 1, 1), NULL, 0);
         put_file(dir, "commit", rest, rn, NULL, 0);
         break;
+    case 7: {
+        uint8_t *buf = cn_calloc(1, rn + 4096);
+        if (!buf)
+            abort();
+        if (rn)
+            memcpy(buf, rest, rn);
+        put_file(dir, seg1, h, seg_prefix(h, 1, 1), buf, rn + 4096);
+        cn_free(buf);
+        break;
+    }
     }
 
     struct stor_options opt = {.segment_bytes = 4096, .log = discard};
@@ -167,8 +181,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
         uint64_t idx, term;
         if (stor_snapshot_load(st, &idx, &term, &data, &len) == 0)
             cn_free(data);
+        /* The log goes on from what recovery kept. */
+        uint64_t next = (info.last_index > info.snap_index ? info.last_index : info.snap_index) + 1;
+        uint64_t t = info.last_term > info.snap_term ? info.last_term : info.snap_term;
+        struct stor_entry e = {.index = next, .term = t ? t : 1, .data = "next", .len = 4};
+        if (stor_prepare(st) != 0 || stor_append(st, &e, 1) != 0 || stor_sync(st) != 0)
+            abort(); /* recovery left a log that cannot be appended to */
         stor_close(st);
-    } else if (in[0] % 7 == 6 || st != NULL || !err[0]) {
+        st = NULL;
+        if (stor_open(dir, &opt, &st, err, sizeof err) != 0)
+            abort(); /* an append to a recovered log broke it */
+        stor_get_info(st, &info);
+        if (info.last_index != next)
+            abort();
+        stor_close(st);
+    } else if (in[0] % 8 == 6 || st != NULL || !err[0]) {
         /* A damaged commit file is ignored, never a refusal. */
         abort(); /* an error must come with a message and no handle */
     }

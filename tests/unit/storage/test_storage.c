@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "base/crc.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "storage/storage.h"
@@ -756,11 +757,21 @@ static void test_torn_checksum_last_record(void **state)
     stor_close(st);
 }
 
+static off_t file_size(const char *p)
+{
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    return sb.st_size;
+}
+
+/* Zeros after the last record are the clean end of the log (space that
+ * stor_prepare wrote ahead): every record recovers, nothing is logged or
+ * truncated, and the next appends overwrite the zeros. */
 static void test_zero_tail(void **state)
 {
     struct fx *f = *state;
     struct stor *st = open_ok(f);
-    fill_terms(terms1, 1, 5, 1);
+    fill_terms(terms1, 1, 8, 1);
     assert_int_equal(append_range(st, 1, 5, 1, 5), 0);
     assert_int_equal(stor_sync(st), 0);
     stor_close(st);
@@ -771,18 +782,275 @@ static void test_zero_tail(void **state)
     b = realloc(b, len + 4096);
     memset(b + len, 0, 4096);
     write_file(p, b, len + 4096);
+    free(b);
     st = open_ok(f);
     struct stor_info in;
     stor_get_info(st, &in);
     assert_int_equal(in.last_index, 5);
     check_range(st, 1, 5, terms1);
-    assert_int_equal(f->nlog, 1);
-    assert_non_null(strstr(f->lastlog, "zero-filled"));
+    assert_int_equal(f->nlog, 0);
+    assert_int_equal((size_t)file_size(p), len + 4096);
+    assert_int_equal(append_range(st, 6, 8, 1, 2), 0);
+    assert_int_equal(stor_sync(st), 0);
     stor_close(st);
-    struct stat sb;
-    assert_int_equal(stat(p, &sb), 0);
-    assert_int_equal((size_t)sb.st_size, len);
+    assert_int_equal((size_t)file_size(p), len + 4096);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 8);
+    check_range(st, 1, 8, terms1);
+    assert_int_equal(f->nlog, 0);
+    stor_close(st);
+}
+
+/* stor_prepare zero-fills 1 MiB ahead of the append position, only when
+ * less than 256 KiB is ready, and appends then overwrite the zeros. */
+static void test_prepare_zero_fills_ahead(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    char p[128];
+    seg_path(f, 1, p, sizeof p);
+    assert_int_equal(stor_prepare(st), 0); /* no segment yet: nothing */
+    fill_terms(terms1, 1, 40, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    size_t end10 = rec_offset(1, 11);
+    assert_int_equal((size_t)file_size(p), end10);
+    assert_int_equal(stor_prepare(st), 0);
+    assert_int_equal((size_t)file_size(p), end10 + (1u << 20));
+    size_t len;
+    uint8_t *b = read_file(p, &len);
+    for (size_t i = end10; i < len; i++)
+        if (b[i])
+            fail_msg("byte %zu of the prepared space is not zero", i);
     free(b);
+    assert_int_equal(append_range(st, 11, 40, 1, 7), 0);
+    assert_int_equal(stor_sync(st), 0);
+    assert_int_equal(stor_prepare(st), 0); /* plenty still ready */
+    assert_int_equal((size_t)file_size(p), end10 + (1u << 20));
+    check_range(st, 1, 40, terms1);
+    stor_close(st);
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 40);
+    check_range(st, 1, 40, terms1);
+    assert_int_equal(f->nlog, 0);
+    /* A Raft conflict truncates the zeros with the suffix; appends grow the
+     * file again until the next prepare. */
+    assert_int_equal(stor_truncate_suffix(st, 30), 0);
+    assert_int_equal((size_t)file_size(p), rec_offset(1, 31));
+    fill_terms(terms1, 31, 35, 2);
+    assert_int_equal(append_range(st, 31, 35, 2, 5), 0);
+    assert_int_equal(stor_prepare(st), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    st = open_ok(f);
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 35);
+    assert_int_equal(in.last_term, 2);
+    check_range(st, 1, 35, terms1);
+    stor_close(st);
+}
+
+/* With small segments the zeros stop at segment_bytes, and a roll cuts them
+ * off the old segment before it is synced: only the live segment may end
+ * in zeros. */
+static void test_prepare_and_roll(void **state)
+{
+    struct fx *f = *state;
+    f->opt.segment_bytes = 1024;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 200, 1);
+    for (uint64_t i = 1; i <= 200; i += 4) {
+        assert_int_equal(append_range(st, i, i + 3, 1, 4), 0);
+        assert_int_equal(stor_sync(st), 0);
+        assert_int_equal(stor_prepare(st), 0);
+    }
+    stor_close(st);
+    uint64_t segs[128];
+    int n = list_segs(f, segs, 128);
+    assert_true(n >= 5);
+    char p[128];
+    for (int k = 0; k < n; k++) {
+        seg_path(f, segs[k], p, sizeof p);
+        if (k < n - 1)
+            assert_int_equal((size_t)file_size(p), rec_offset(segs[k], segs[k + 1]));
+        else
+            assert_int_equal((size_t)file_size(p), 1024);
+    }
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 200);
+    check_range(st, 1, 200, terms1);
+    assert_int_equal(f->nlog, 0);
+    stor_close(st);
+    /* Zeros after the records of an older segment are damage: a roll never
+     * leaves them (truncated and synced before the next segment exists). */
+    seg_path(f, segs[1], p, sizeof p);
+    assert_int_equal(truncate(p, 1024), 0);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    char want[64];
+    snprintf(want, sizeof want, "wal/%020" PRIu64 ".wal: offset ", segs[1]);
+    assert_non_null(strstr(f->err, want));
+}
+
+/* A last segment created and zero-filled but never written (a crash right
+ * after its header and zeros reached the disk) holds nothing: removed. */
+static void test_prepared_segment_never_written(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 6, 1);
+    assert_int_equal(append_range(st, 1, 5, 1, 5), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p1[128], p6[128];
+    seg_path(f, 1, p1, sizeof p1);
+    seg_path(f, 6, p6, sizeof p6);
+    size_t len;
+    uint8_t *b = read_file(p1, &len);
+    /* Segment 1's header, re-encoded for first index 6. */
+    uint8_t h[SEG_HDR + 8192];
+    memset(h, 0, sizeof h);
+    memcpy(h, b, 12);
+    free(b);
+    h[12] = 6;
+    uint32_t crc = cn_crc32c(0, h, 20);
+    for (int i = 0; i < 4; i++)
+        h[20 + i] = (uint8_t)(crc >> (8 * i));
+    write_file(p6, h, sizeof h);
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 5);
+    assert_int_equal(f->nlog, 1);
+    assert_non_null(strstr(f->lastlog, "removed empty segment"));
+    assert_int_equal(access(p6, F_OK), -1);
+    assert_int_equal(append_range(st, 6, 6, 1, 1), 0);
+    assert_int_equal(stor_sync(st), 0);
+    check_range(st, 1, 6, terms1);
+    stor_close(st);
+}
+
+/* A crash while zero-filling ahead (some zeros written, the size maybe not
+ * synced) or after it, before any append: every synced record is kept. */
+static void test_crash_while_preparing(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 12, 1);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_sync(st), 0);
+    assert_int_equal(stor_prepare(st), 0);
+    stor_close(st);
+    char p[128];
+    seg_path(f, 1, p, sizeof p);
+    size_t end10 = rec_offset(1, 11);
+    static const size_t cut[] = {1u << 20, 70000, 513, 1};
+    for (size_t c = 0; c < sizeof cut / sizeof cut[0]; c++) {
+        assert_int_equal(truncate(p, (off_t)(end10 + cut[c])), 0);
+        f->nlog = 0;
+        st = open_ok(f);
+        struct stor_info in;
+        stor_get_info(st, &in);
+        assert_int_equal(in.last_index, 10);
+        check_range(st, 1, 10, terms1);
+        assert_int_equal(f->nlog, 0);
+        stor_close(st);
+    }
+    /* And the log goes on from there. */
+    st = open_ok(f);
+    assert_int_equal(stor_prepare(st), 0);
+    assert_int_equal(append_range(st, 11, 12, 1, 2), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    st = open_ok(f);
+    check_range(st, 1, 12, terms1);
+    stor_close(st);
+}
+
+/* A bad last record followed by prepared zeros is a torn write: truncated
+ * there. A bad record with valid ones after it and no unwritten sector in
+ * it is still damage. */
+static void test_torn_record_then_zeros(void **state)
+{
+    struct fx *f = *state;
+    struct stor *st = open_ok(f);
+    fill_terms(terms1, 1, 10, 1);
+    assert_int_equal(stor_prepare(st), 0);
+    assert_int_equal(append_range(st, 1, 10, 1, 10), 0);
+    assert_int_equal(stor_prepare(st), 0);
+    assert_int_equal(stor_sync(st), 0);
+    stor_close(st);
+    char p[128];
+    seg_path(f, 1, p, sizeof p);
+    off_t fsz = file_size(p);
+    assert_true((size_t)fsz > rec_offset(1, 11));
+    flip_byte(p, rec_offset(1, 5) + REC_HDR + 2);
+    assert_int_equal(open_rc(f), CN_ECORRUPT);
+    assert_non_null(strstr(f->err, "followed by more data"));
+    flip_byte(p, rec_offset(1, 5) + REC_HDR + 2);
+    flip_byte(p, rec_offset(1, 10) + REC_HDR + 2);
+    f->nlog = 0;
+    st = open_ok(f);
+    struct stor_info in;
+    stor_get_info(st, &in);
+    assert_int_equal(in.last_index, 9);
+    check_range(st, 1, 9, terms1);
+    assert_int_equal(f->nlog, 1);
+    assert_non_null(strstr(f->lastlog, "torn tail (checksum mismatch)"));
+    stor_close(st);
+    assert_int_equal((size_t)file_size(p), rec_offset(1, 10));
+}
+
+/* A batch written into zeros whose pages reached the disk out of order
+ * (power cut before its sync): a sector of it is still zero, later records
+ * of it are whole. Not acknowledged, so cut at the torn record. Unless the
+ * commit file says that record was committed (hence synced): damage. */
+static void test_torn_batch_out_of_order(void **state)
+{
+    struct fx *f = *state;
+    for (int with_commit = 0; with_commit < 2; with_commit++) {
+        struct stor *st = open_ok(f);
+        fill_terms(terms1, 1, 40, 1);
+        assert_int_equal(stor_prepare(st), 0);
+        assert_int_equal(append_range(st, 1, 40, 1, 40), 0);
+        assert_int_equal(stor_sync(st), 0);
+        if (with_commit)
+            assert_int_equal(stor_note_commit(st, 40), 0);
+        stor_close(st);
+        char p[128];
+        seg_path(f, 1, p, sizeof p);
+        assert_true(rec_offset(1, 41) > 1536);
+        /* The record that runs into offset 512, and the sector after. */
+        uint64_t torn = 1;
+        while (rec_offset(1, torn + 1) <= 512)
+            torn++;
+        size_t len;
+        uint8_t *b = read_file(p, &len);
+        memset(b + 512, 0, 512);
+        write_file(p, b, len);
+        free(b);
+        f->nlog = 0;
+        if (with_commit) {
+            assert_int_equal(open_rc(f), CN_ECORRUPT);
+            assert_non_null(strstr(f->err, "followed by"));
+            break;
+        }
+        st = open_ok(f);
+        struct stor_info in;
+        stor_get_info(st, &in);
+        assert_int_equal(in.last_index, torn - 1);
+        check_range(st, 1, torn - 1, terms1);
+        assert_int_equal(f->nlog, 1);
+        assert_non_null(strstr(f->lastlog, "unwritten (all-zero) sector"));
+        stor_close(st);
+        /* Start over for the committed case. */
+        nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+    }
 }
 
 static void test_flip_middle_of_last_segment(void **state)
@@ -1424,6 +1692,57 @@ static void test_io_eio_on_append(void **state)
     stor_close(st);
 }
 
+/* A failed zero-fill (write, torn write or sync) poisons like a failed
+ * append; a roll that cannot cut the zeros off the old segment too. A
+ * restart recovers every synced record in each case. */
+static void test_io_prepare_failures(void **state)
+{
+    struct fx *f = *state;
+    for (int mode = 0; mode < 4; mode++) {
+        /* A fresh log each time (a zero-fill that reached the page cache
+         * before its sync failed is still there after the restart). */
+        nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+        f->opt.segment_bytes = mode == 3 ? 1024 : 0;
+        struct stor *st = open_inj(f);
+        struct stor_info in;
+        uint64_t lo = 1, hi = 10;
+        fill_terms(terms1, lo, hi + 40, 1);
+        assert_int_equal(append_range(st, lo, hi, 1, 10), 0);
+        assert_int_equal(stor_sync(st), 0);
+        if (mode == 0)
+            inj.sync_fail = 1;
+        else if (mode == 1)
+            inj.write_mode = INJ_EIO;
+        else if (mode == 2)
+            inj.write_mode = INJ_TORN;
+        if (mode < 3) {
+            assert_int_equal(stor_prepare(st), CN_EIO);
+        } else {
+            assert_int_equal(stor_prepare(st), 0);
+            inj.trunc_fail = 1;
+            /* Enough to roll past 1024 bytes. */
+            assert_int_equal(append_range(st, hi + 1, hi + 40, 1, 40), CN_EIO);
+        }
+        inj.sync_fail = inj.trunc_fail = 0;
+        inj.write_mode = INJ_OK;
+        assert_poisoned(st);
+        stor_close(st);
+        f->nlog = 0;
+        st = open_ok(f);
+        stor_get_info(st, &in);
+        /* mode 3: the records written before the failed roll were not
+         * synced, but no power was cut: the page cache still has them. */
+        if (mode == 3)
+            assert_true(in.last_index > hi);
+        else
+            assert_int_equal(in.last_index, hi);
+        check_range(st, 1, in.last_index, terms1);
+        assert_int_equal(f->nlog, 0);
+        stor_close(st);
+    }
+}
+
 static void test_io_short_writes(void **state)
 {
     struct fx *f = *state;
@@ -1592,6 +1911,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_every_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_checksum_last_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_zero_fills_ahead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_and_roll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepared_segment_never_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_while_preparing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_record_then_zeros, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_batch_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flip_middle_of_last_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flip_length_middle_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_record_then_garbage, setup, teardown),
@@ -1608,6 +1933,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_eio_on_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_short_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_prepare_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_fsync_failure_poisons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_torn_write_repaired_on_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_snapshot_write_failure_does_not_poison, setup,
