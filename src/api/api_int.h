@@ -304,6 +304,10 @@ typedef void (*api_svcmgr_go)(struct api_ctx *c, struct local_svc_def *def, bool
 bool api__svcmgr_before_register(struct api_ctx *c, struct local_svc_def *def, bool replace,
                                  api_svcmgr_go go);
 extern const struct api_route api_svccfg_routes[];   /* svc_config.c: the internal endpoint */
+/* A client agent's reading of a server's answer to that endpoint: 0 and *out
+ * (its ProxyConfig, an owned object; NULL when empty), or CN_EINVAL (not an
+ * object with a ProxyConfig object). Pure; fuzzed (fuzz_svccfg_answer). */
+int api__svccfg_answer_parse(const void *body, size_t len, struct json_object **out);
 extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
 extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
 /* metrics.c: /v1/agent/metrics */

@@ -220,13 +220,12 @@ static void wake_waiters(struct api_svcmgr *m, const char *name)
     }
 }
 
-/* The ProxyConfig of a 200 answer: 0 and *out (an owned object, NULL when
- * empty), or CN_EINVAL. */
-static int parse_answer(const struct srv_cl_resp *r, struct json_object **out)
+int api__svccfg_answer_parse(const void *body, size_t len, struct json_object **out)
 {
     *out = NULL;
-    struct json_object *o = cn_json_parse((const char *)r->body, r->body_len, NULL, 0);
-    struct json_object *p = o ? cn_json_get(o, "ProxyConfig") : NULL;
+    struct json_object *o = cn_json_parse((const char *)body, len, NULL, 0);
+    struct json_object *p =
+        o && json_object_is_type(o, json_type_object) ? cn_json_get(o, "ProxyConfig") : NULL;
     if (!p || !json_object_is_type(p, json_type_object)) {
         json_object_put(o);
         return CN_EINVAL;
@@ -251,7 +250,7 @@ static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r)
     e->inflight = false;
     uint64_t now = uv_now(m->api->loop);
     struct json_object *p = NULL;
-    bool ok = !rc && r->status == 200 && !parse_answer(r, &p);
+    bool ok = !rc && r->status == 200 && !api__svccfg_answer_parse(r->body, r->body_len, &p);
     bool changed = false;
     if (ok) {
         changed = !same_obj(p, e->proxy);
