@@ -187,6 +187,20 @@ def test_client_agent_syncs_merged_config(agent_factory, tmp_path):
         r = s.get("/v1/catalog/service/web-sidecar-proxy", params={"index": idx, "wait": "5s"},
                   timeout=30)
         assert index_of(r) == idx
+        # the server goes away: the client's query fails, it keeps what it had
+        s.stop()
+        wait_until(lambda: 'could not resolve the service configuration of "web"' in c.log_text(),
+                   timeout=60, what="the client's failed query")
+        assert c.get("/v1/agent/service/" + SID).json()["Proxy"]["Config"] == {
+            "own": "yes", "protocol": "http2", "bind_port": 21999}
+        # back (same data, same ports): the client's query follows it again
+        s.start()
+        register_web(c, {"own": "yes"})
+        merged = {"own": "yes", "protocol": "grpc", "bind_port": 21999}
+        assert_everywhere(s, "sm-client", merged)
+        put_entry(s, {"Kind": PD, "Config": {"protocol": "tcp", "bind_port": 22000}})
+        merged["bind_port"] = 22000
+        wait_catalog_config(s, merged)
     finally:
         c.stop()
         c.close()
