@@ -9,8 +9,10 @@
  * the local maps only after that command is applied, then answers through the
  * caller's callback. The local maps therefore mirror what the catalog holds for
  * this node (minus serfHealth and the "consul" service, which belong to the
- * node, not to the agent's registrations), and a restart rebuilds them from the
- * catalog (local_start).
+ * node, not to the agent's registrations), except that a connect-proxy is
+ * kept as registered while the catalog gets it merged with the central
+ * configuration (local_set_merge); a restart rebuilds them from the catalog
+ * (local_start), merged form included.
  *
  * All on the loop thread. Owns its timers. Sits below api/ and agent/ (both
  * use it) and above server/ and state/: it must not include api/ or agent/,
