@@ -99,6 +99,8 @@ static int merge_cb(void *arg, const struct state_service *given, char **config)
     if (!dest || !*dest)
         return 0;
     struct rcfg *e = rcfg_get(m, dest); /* NULL: out of memory, as given */
+    if (e && !e->tried)
+        return CN_EAGAIN; /* being asked: local_remerge runs with the answer */
     return e && e->proxy ? api__config_merge(given->proxy.config, e->proxy, config) : 0;
 }
 
@@ -250,6 +252,7 @@ static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r)
     e->inflight = false;
     uint64_t now = uv_now(m->api->loop);
     struct json_object *p = NULL;
+    bool first = !e->tried;
     bool ok = !rc && r->status == 200 && !api__svccfg_answer_parse(r->body, r->body_len, &p);
     bool changed = false;
     if (ok) {
@@ -284,7 +287,7 @@ static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r)
         wake_waiters(m, name);
         cn_free(name);
     }
-    if (changed && m->api->local)
+    if ((changed || first) && m->api->local)
         local_remerge(m->api->local);
     uv_timer_start(&m->t, on_timer, 0, 0);
 }
@@ -477,8 +480,8 @@ void api__svcmgr_stop(struct api *a)
     if (!m)
         return;
     a->svcmgr = NULL;
-    if (a->local)
-        local_set_merge(a->local, NULL, NULL);
+    /* local/ is freed before (agent.c), and never merges once closing: its
+     * callback is not reset here */
     if (!m->client)
         srv_watch_disarm(a->srv, &m->w);
     while (m->cfgs) {

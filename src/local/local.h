@@ -83,9 +83,11 @@ void local_set_acl(struct local *l, local_acl_cb may, void *arg);
  * keep each service as registered, and every write of a connect-proxy to the
  * catalog (registration, re-sync, anti-entropy) carries the Proxy.Config
  * `merge` returns for it: 0 and *config NULL (the registration's own stands)
- * or an owned JSON text; or an error (the write fails with it). NULL (the
- * default): services go as registered. The callback must not change the
- * local state. */
+ * or an owned JSON text; CN_EAGAIN when it does not know yet (a write goes
+ * as given, and anti-entropy and local_remerge leave the catalog's row as it
+ * is until local_remerge runs again); or another error (the write fails with
+ * it). NULL (the default): services go as registered. The callback must not
+ * change the local state. */
 typedef int (*local_merge_cb)(void *arg, const struct state_service *given, char **config);
 void local_set_merge(struct local *l, local_merge_cb merge, void *arg);
 /* What `merge` answers changed (a config entry, or a client agent's resolved

@@ -222,6 +222,8 @@ void local__propose_register(struct local__op *op, struct state_service *svc,
     char *owned = NULL;
     const struct state_service *ms = svc;
     int rc = svc ? local__merged(op->l, svc, &tmp, &owned, &ms) : 0;
+    if (rc == CN_EAGAIN) /* not known yet: as given, merged again later */
+        rc = 0;
     reg.service = (struct state_service *)ms;
     reg.checks = checks;
     reg.nchecks = nchecks;

@@ -237,7 +237,8 @@ static int svc_bytes(struct local *l, const struct state_service *s, struct cn_b
 }
 
 /* Is the catalog's row cat what the agent writes for `given` (merged)? A
- * failed merge counts as the same: nothing could be written anyway. */
+ * merge not known yet (CN_EAGAIN) or failed counts as the same: the row
+ * stays until the merge is known. */
 static bool svc_same(struct local *l, const struct state_service *cat,
                      const struct state_service *given)
 {
