@@ -1185,6 +1185,7 @@ static int run(struct agent *ag)
         .large_body_path = API_SNAPSHOT_PATH,
         .large_body_bytes = API_SNAPSHOT_MAX_BODY,
         .keep_headers = http_headers,
+        .clean_paths = true, /* Go's ServeMux: 301 to the clean path */
         .handler = ui_handle,
         .handler_arg = ag->ui,
     };

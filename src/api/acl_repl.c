@@ -186,21 +186,16 @@ static void fmt_time(int64_t ns, char *buf, size_t cap)
     snprintf(buf, cap, "%s.%09ldZ", base, (long)(ns % 1000000000LL));
 }
 
-void api__acl_h_replication(struct api_ctx *c)
+/* The status as JSON (pretty: Consul's ?pretty indentation) into *b: 0 or
+ * CN_ENOMEM. */
+static int status_json(struct api_acl_repl *m, bool pretty, struct cn_buf *b)
 {
-    struct api *a = c->api;
-    if (!a->acl) {
-        api_error(c, 401, "ACL support disabled");
-        return;
-    }
-    struct api_acl_repl *m = a->acl_repl;
     bool enabled = m && m->secondary;
     char ls[48], le[48];
     fmt_time(m ? m->last_success : 0, ls, sizeof(ls));
     fmt_time(m ? m->last_error : 0, le, sizeof(le));
-    struct cn_buf b = CN_BUF_INIT;
     struct cn_jsonw w;
-    api_jsonw(c, &w, &b);
+    cn_jsonw_init(&w, b, pretty);
     cn_jsonw_obj_open(&w);
     cn_jsonw_kbool(&w, "Enabled", enabled);
     cn_jsonw_kbool(&w, "Running", enabled && m->running);
@@ -214,7 +209,56 @@ void api__acl_h_replication(struct api_ctx *c)
     cn_jsonw_kstr(&w, "LastError", le);
     cn_jsonw_kstr(&w, "LastErrorMessage", enabled ? m->last_error_msg : "");
     cn_jsonw_obj_close(&w);
-    api_reply_jsonw(c, 200, &w, &b);
+    return w.err ? CN_ENOMEM : 0;
+}
+
+/* The questions a follower asks this server when it leads (srv_ask_leader). */
+#define ASK_STATUS "acl-replication"
+#define ASK_STATUS_PRETTY "acl-replication-pretty"
+
+static int on_ask(void *arg, const char *what, struct cn_buf *out)
+{
+    struct api *a = arg;
+    bool pretty = !strcmp(what, ASK_STATUS_PRETTY);
+    if (!pretty && strcmp(what, ASK_STATUS))
+        return CN_ENOTFOUND;
+    return status_json(a->acl_repl, pretty, out);
+}
+
+static void on_leader_status(void *arg, int rc, const void *answer, size_t len)
+{
+    struct api_ctx *c = arg;
+    if (rc == CN_EAGAIN)
+        api_error(c, 500, "No cluster leader");
+    else if (rc)
+        api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
+    else
+        api_reply_raw(c, 200, "application/json", answer, len);
+}
+
+/* Consul answers from the leader (ACL.ReplicationStatus is forwarded there
+ * unless ?stale): replication runs on the leader alone, so a follower's
+ * own status would say it is not running. */
+void api__acl_h_replication(struct api_ctx *c)
+{
+    struct api *a = c->api;
+    if (!a->acl) {
+        api_error(c, 401, "ACL support disabled");
+        return;
+    }
+    if (a->srv && !srv_is_client(a->srv) && !srv_is_leader(a->srv) && !api_flag(c, "stale")) {
+        int rc =
+            srv_ask_leader(a->srv, c->pretty ? ASK_STATUS_PRETTY : ASK_STATUS, on_leader_status, c);
+        if (rc)
+            api_error(c, rc == CN_ESHUTDOWN ? 503 : 500, "rpc error: %s", cn_strerror(rc));
+        return;
+    }
+    struct cn_buf b = CN_BUF_INIT;
+    if (status_json(a->acl_repl, c->pretty, &b))
+        api_error(c, 500, "out of memory");
+    else
+        api_reply_json(c, 200, &b);
+    cn_buf_free(&b);
 }
 
 /* ---- the secondary's loop ---------------------------------------------------------- */
@@ -642,6 +686,8 @@ int api__acl_repl_new(struct api *a, const struct api_acl_config *cfg)
     m->secondary = *m->primary && strcmp(m->primary, a->cfg.datacenter) != 0 &&
                    !(a->srv && srv_is_client(a->srv));
     a->acl_repl = m;
+    if (a->srv && !srv_is_client(a->srv))
+        srv_set_ask_handler(a->srv, on_ask, a);
     if (a->loop && m->secondary) {
         uv_timer_init(a->loop, &m->timer);
         m->timer.data = m;
@@ -670,6 +716,8 @@ void api__acl_repl_stop(struct api *a)
     if (!m)
         return;
     a->acl_repl = NULL;
+    if (a->srv && !srv_is_client(a->srv))
+        srv_set_ask_handler(a->srv, NULL, NULL);
     cancel_query(m);
     if (m->pend)
         m->pend->m = NULL;

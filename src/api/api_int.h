@@ -115,6 +115,10 @@ struct api_read {
     /* The index is not monotonic (user events: derived from an event ID):
      * a blocking query waits while it equals ?index, not while it is <=. */
     bool index_ne;
+    /* The read gave what it gave on its previous run for this request
+     * (Consul's errNotChanged, spurious wakeup suppression): a parked query
+     * parks again whatever the index. */
+    bool unchanged;
 };
 
 /* Sets the watch spec; key copied (may be NULL). */
@@ -217,6 +221,9 @@ extern const struct api_route api_connect_routes[]; /* connect_ca.c: CA, leaf, a
 /* connect_ca.c: the leader's CA duties (initialise the CA when Connect is
  * enabled and there is none) and the agent's leaf certificates. */
 int api__connect_new(struct api *a);
+/* The cluster's trust domain ("<cluster id>.consul") into out: 0,
+ * CN_ENOTFOUND before the leader set the CA up, CN_ECORRUPT. */
+int api__connect_trust_domain(struct api *a, char *out, size_t cap);
 void api__connect_stop(struct api *a);
 void api__connect_free(struct api *a);
 /* Decode and validate an intention body (exact_only: the PUT .../exact form)
@@ -234,6 +241,8 @@ void api__json_ixn_meta(struct cn_jsonw *w, const char *meta);
  * intentions, proxy-defaults and service-defaults entries stored
  * (state/config.c, config_defaults.c). */
 extern const struct api_route api_config_routes[];
+/* discovery_chain.c: GET and POST /v1/discovery-chain/:service (dchain.h). */
+extern const struct api_route api_dchain_routes[];
 #define API_CONFIG_INTENTIONS "service-intentions"
 #define API_CONFIG_PROXY_DEFAULTS "proxy-defaults"
 #define API_CONFIG_SERVICE_DEFAULTS "service-defaults"

@@ -142,7 +142,7 @@ static void run_read(struct api_ctx *c)
     }
     api__cache_store(c, &key, &r);
     uint64_t idx = r.index ? r.index : 1;
-    bool unmoved = r.index_ne ? idx == c->min_index : idx <= c->min_index;
+    bool unmoved = r.unchanged || (r.index_ne ? idx == c->min_index : idx <= c->min_index);
     bool park = r.park || (c->min_index != 0 && unmoved && !r.no_meta);
     if (!park || !r.wt_set || c->timed_out) {
         api_reply_read(c, &r);

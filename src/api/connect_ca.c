@@ -587,6 +587,28 @@ static void h_authorize(struct api_ctx *c)
     json_object_put(o);
 }
 
+int api__connect_trust_domain(struct api *a, char *out, size_t cap)
+{
+    const struct state_ca *rec = state_ca_get(srv_state(a->srv));
+    if (!rec)
+        return CN_ENOTFOUND;
+    if (a->connect) { /* the decoded document this agent keeps */
+        const struct connect_ca_doc *d = current_doc(a->connect, &rec);
+        if (!d)
+            return CN_ECORRUPT;
+        snprintf(out, cap, "%s", d->trust_domain);
+        return 0;
+    }
+    /* Connect off on this agent, the cluster's CA set up all the same */
+    struct connect_ca_doc d;
+    char err[200];
+    int rc = connect_ca_doc_decode(rec->data, rec->len, &d, err, sizeof(err));
+    if (!rc)
+        snprintf(out, cap, "%s", d.trust_domain);
+    connect_ca_doc_clear(&d);
+    return rc ? CN_ECORRUPT : 0;
+}
+
 const struct api_route api_connect_routes[] = {
     /* the ACL column of Consul's docs: roots for anyone, the configuration
      * operator:write (read too, since 1.8.6), a leaf service:write on the

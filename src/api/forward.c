@@ -230,8 +230,9 @@ void api__forward(struct api *a, struct http_req *req)
 bool api__dc_route(const char *path)
 {
     static const char *const pre[] = {
-        "/v1/catalog/", "/v1/health/", "/v1/kv/",         "/v1/session/",     "/v1/txn",
-        "/v1/query",    "/v1/event/",  "/v1/coordinate/", "/v1/internal/ui/", "/v1/acl/"};
+        "/v1/catalog/",        "/v1/health/", "/v1/kv/",         "/v1/session/",     "/v1/txn",
+        "/v1/query",           "/v1/event/",  "/v1/coordinate/", "/v1/internal/ui/", "/v1/acl/",
+        "/v1/discovery-chain/"};
     /* Answered by every agent about the whole federation, not forwarded. */
     if (!strcmp(path, "/v1/catalog/datacenters") || !strcmp(path, "/v1/coordinate/datacenters"))
         return false;

@@ -145,7 +145,8 @@ static const char *cons_name(enum api_consistency m)
 static bool route_caches(const struct api_route *r)
 {
     static const char *const paths[] = {"/v1/catalog/services", "/v1/catalog/service/",
-                                        "/v1/health/service/", "/v1/health/connect/", "/v1/query/"};
+                                        "/v1/health/service/",  "/v1/health/connect/",
+                                        "/v1/query/",           "/v1/discovery-chain/"};
     for (size_t i = 0; r && i < sizeof(paths) / sizeof(paths[0]); i++)
         if (!strcmp(r->path, paths[i]))
             return true;

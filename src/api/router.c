@@ -19,7 +19,7 @@ const struct api_route *const api__route_tables[] = {
     api_session_routes, api_coordinate_routes, api_event_routes, api_query_routes,
     api_intention_routes, api_connect_routes, api_snapshot_routes, api_monitor_routes,
     api_metrics_routes, api_ui_routes, api_dns_remote_routes, api_keyring_routes,
-    api_wan_routes, api_config_routes, api_svccfg_routes, NULL,
+    api_wan_routes, api_config_routes, api_dchain_routes, api_svccfg_routes, NULL,
 };
 // clang-format on
 #define tables api__route_tables
@@ -202,9 +202,9 @@ static bool has_prefix(const char *s, const char *p)
  * parse the enterprise meta): ?dc= naming another one has no path. */
 static bool rpc_route(const char *path)
 {
-    static const char *const pre[] = {"/v1/catalog/",   "/v1/health/", "/v1/kv/",
-                                      "/v1/session/",   "/v1/txn",     "/v1/agent/service",
-                                      "/v1/agent/check"};
+    static const char *const pre[] = {
+        "/v1/catalog/", "/v1/health/",       "/v1/kv/",         "/v1/session/",
+        "/v1/txn",      "/v1/agent/service", "/v1/agent/check", "/v1/discovery-chain/"};
     for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
         if (has_prefix(path, pre[i]))
             return true;

@@ -117,7 +117,8 @@ static void *campaign_main(void *arg)
 {
     struct cairn_election *e = arg;
     struct cairn__buf path = {0};
-    if (cairn__buf_add(&path, "/v1/kv/", 7) || cairn__buf_esc(&path, e->key, true))
+    const char *k = e->key[0] == '/' ? e->key + 1 : e->key; /* as kv.c's key_path */
+    if (cairn__buf_add(&path, "/v1/kv/", 7) || cairn__buf_esc(&path, k, true))
         goto out;
     uint64_t index = 0;
     bool have = false;

@@ -56,10 +56,12 @@ static int b64_decode(const char *s, char **out, size_t *outlen)
     return 0;
 }
 
+/* "/v1/kv/KEY", one leading '/' of the key dropped as Go's api.KV does
+ * (the server would answer "/v1/kv//k" with a redirect). */
 static int key_path(struct cairn__buf *p, const char *key)
 {
     int rc = cairn__buf_add(p, "/v1/kv/", 7);
-    return rc ? rc : cairn__buf_esc(p, key, true);
+    return rc ? rc : cairn__buf_esc(p, key[0] == '/' ? key + 1 : key, true);
 }
 
 /* The first entry of a GET /v1/kv answer: value and ModifyIndex. */

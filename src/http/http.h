@@ -82,6 +82,10 @@ struct http_options {
      * CN_ASSERT on, http_req_header of any other name aborts. Borrowed:
      * must outlive the server. */
     const char *const *keep_headers;
+    /* Go's ServeMux: a request whose decoded path is not clean (http_path_clean
+     * changes it) is answered 301 to the clean path, its query kept, and
+     * never reaches the handler (CONNECT excepted). */
+    bool clean_paths;
     http_handler_cb handler;
     void *handler_arg;
     /* HTTPS: TLS on every connection with this context (tls/tls.h;
@@ -105,6 +109,17 @@ void http_server_stop(struct http_server *s, void (*done)(void *), void *arg);
  * connections at once.
  * `done` as for http_server_stop. */
 void http_server_drain(struct http_server *s, uint64_t grace_ms, void (*done)(void *), void *arg);
+
+/* Go's path.Clean of the n bytes at p, rooted, a trailing slash kept (net/http's
+ * cleanPath): doubled slashes, "." elements and ".." with the element
+ * before it go. out holds n + 2 bytes; returns the length, NUL-terminated. */
+size_t http_path_clean(const char *p, size_t n, char *out);
+/* 1 with the Location of Go's redirect appended to *location (NUL-terminated:
+ * the clean path escaped as Go's URL.EscapedPath, then the request's query)
+ * when req's path is not clean; 0 when it is (or the method is CONNECT);
+ * CN_ENOMEM. */
+struct cn_buf;
+int http_path_redirect(const struct http_req *req, struct cn_buf *location);
 
 /* Lookups. Header names are case-insensitive. Return NULL when absent. */
 const char *http_req_header(const struct http_req *req, const char *name);

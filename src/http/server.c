@@ -749,6 +749,50 @@ static void req_abort(struct http__req *r)
     }
 }
 
+/* Go's http.Redirect(w, r, url, 301) for an unclean path: true when answered. */
+static bool redirect_unclean(struct http_req *req)
+{
+    struct cn_buf loc = CN_BUF_INIT;
+    int rc = http_path_redirect(req, &loc);
+    if (rc == 0)
+        return false;
+    if (rc < 0) {
+        static const char msg[] = "out of memory";
+        http_respond(req, 500, "text/plain; charset=utf-8", NULL, 0, msg, sizeof(msg) - 1);
+        return true;
+    }
+    struct cn_buf h = CN_BUF_INIT, body = CN_BUF_INIT;
+    int e = cn_buf_printf(&h, "Location: %s\r\n", loc.p);
+    bool get = req->method == HTTP_M_GET, head = req->method == HTTP_M_HEAD;
+    if (!e && get) { /* <a href="URL">Moved Permanently</a>.\n, then Fprintln's \n */
+        e = cn_buf_append(&body, "<a href=\"", 9);
+        for (const char *p = loc.p; !e && *p; p++) {
+            const char *x = *p == '&'    ? "&amp;"
+                            : *p == '<'  ? "&lt;"
+                            : *p == '>'  ? "&gt;"
+                            : *p == '"'  ? "&#34;"
+                            : *p == '\'' ? "&#39;"
+                                         : NULL;
+            e = x ? cn_buf_append(&body, x, strlen(x)) : cn_buf_append(&body, p, 1);
+        }
+        if (!e) {
+            static const char tail[] = "\">Moved Permanently</a>.\n\n";
+            e = cn_buf_append(&body, tail, sizeof(tail) - 1);
+        }
+    }
+    if (e) {
+        static const char msg[] = "out of memory";
+        http_respond(req, 500, "text/plain; charset=utf-8", NULL, 0, msg, sizeof(msg) - 1);
+    } else {
+        http_respond(req, 301, get || head ? "text/html; charset=utf-8" : NULL, h.p, h.len, body.p,
+                     body.len);
+    }
+    cn_buf_free(&loc);
+    cn_buf_free(&h);
+    cn_buf_free(&body);
+    return true;
+}
+
 static void dispatch(struct http__conn *c)
 {
     struct http__req *r = c->p->req;
@@ -757,6 +801,8 @@ static void dispatch(struct http__conn *c)
     r->conn = c;
     r->pub.tag = NULL;
     r->pub.tag_ns = 0;
+    if (SRV(c)->opt.clean_paths && redirect_unclean(&r->pub))
+        return;
     SRV(c)->opt.handler(SRV(c)->opt.handler_arg, &r->pub);
 }
 

@@ -1,4 +1,5 @@
 /* proxy/hresp.c: HTTP/1.1 response parsing for the proxy's agent client. */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,6 +104,16 @@ int px_hresp_parse(const char *p, size_t n, int eof, struct px_hresp *out, char 
         } else if (kl == 14 && !strncasecmp(h, "X-Consul-Index", 14)) {
             if (dec(vp, ve, &out->index))
                 return fail(err, cap, "bad X-Consul-Index");
+        } else if (kl == 20 && !strncasecmp(h, "X-Consul-ContentHash", 20)) {
+            /* sent back as ?hash=: letters and digits only */
+            size_t vl = (size_t)(ve - vp);
+            if (!vl || vl >= sizeof(out->hash))
+                return fail(err, cap, "bad X-Consul-ContentHash");
+            for (size_t i = 0; i < vl; i++)
+                if (!isalnum((unsigned char)vp[i]))
+                    return fail(err, cap, "bad X-Consul-ContentHash");
+            memcpy(out->hash, vp, vl);
+            out->hash[vl] = '\0';
         }
         h = hl + 2;
     }

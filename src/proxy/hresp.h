@@ -1,7 +1,7 @@
 /* proxy/hresp.h: the agent's HTTP/1.1 answers as the proxy reads them (one
- * response per connection, `Connection: close`): status, X-Consul-Index and
- * the body (Content-Length, chunked, or up to the end of the stream). Pure:
- * no I/O, fuzzed by fuzz_proxy_hresp. */
+ * response per connection, `Connection: close`): status, X-Consul-Index,
+ * X-Consul-ContentHash and the body (Content-Length, chunked, or up to the end of the stream).
+ * Pure: no I/O, fuzzed by fuzz_proxy_hresp. */
 #ifndef CN_PROXY_HRESP_H
 #define CN_PROXY_HRESP_H
 
@@ -13,6 +13,7 @@
 struct px_hresp {
     int status;         /* 100..599 */
     uint64_t index;     /* X-Consul-Index, 0 when absent */
+    char hash[40];      /* X-Consul-ContentHash (letters and digits), "" when absent */
     struct cn_buf body; /* owned (cn_buf_free) */
 };
 

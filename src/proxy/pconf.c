@@ -133,3 +133,108 @@ int px_public_config(struct json_object *svc, struct px_public_cfg *out, char *e
     }
     return 0;
 }
+
+/* "host:port", IPv6 hosts in brackets. */
+static void hostport(char *dst, size_t cap, const char *host, int port)
+{
+    snprintf(dst, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+void px_upstream_addr(const struct px_upstream_opt *u, char *dst, size_t cap)
+{
+    hostport(dst, cap, u->bind_addr, u->bind_port);
+}
+
+static int upstream_of(struct json_object *u, size_t i, struct px_upstream_opt *uo, char *err,
+                       size_t cap)
+{
+    const char *name = "", *ba = "";
+    int64_t bp = 0;
+    if (!u || !json_object_is_type(u, json_type_object)) {
+        snprintf(err, cap, "Proxy.Upstreams[%zu]: want an object", i);
+        return CN_EINVAL;
+    }
+    cn_json_get_str(u, "DestinationName", &name);
+    cn_json_get_str(u, "LocalBindAddress", &ba);
+    cn_json_get_i64(u, "LocalBindPort", &bp);
+    if (!*name || strlen(name) >= sizeof(uo->name)) {
+        snprintf(err, cap, "Proxy.Upstreams[%zu]: no DestinationName", i);
+        return CN_EINVAL;
+    }
+    if (bp < 1 || bp > 65535) {
+        snprintf(err, cap, "Proxy.Upstreams[%zu] (%s): LocalBindPort: want a port (1-65535)", i,
+                 name);
+        return CN_EINVAL;
+    }
+    if (strlen(ba) >= sizeof(uo->bind_addr)) {
+        snprintf(err, cap, "Proxy.Upstreams[%zu] (%s): LocalBindAddress: want an IP address", i,
+                 name);
+        return CN_EINVAL;
+    }
+    uint32_t cms;
+    if (px_upstream_config(u, &cms, err, cap))
+        return CN_EINVAL;
+    snprintf(uo->name, sizeof(uo->name), "%s", name);
+    snprintf(uo->bind_addr, sizeof(uo->bind_addr), "%s", *ba ? ba : "127.0.0.1");
+    uo->bind_port = (int)bp;
+    uo->connect_ms = cms;
+    return 0;
+}
+
+int px_sidecar_config(struct json_object *svc, struct px_cfg *out, char *err, size_t cap)
+{
+    memset(out, 0, sizeof(*out));
+    const char *kind = "", *dest = "";
+    struct json_object *p = cn_json_get(svc, "Proxy");
+    cn_json_get_str(svc, "Kind", &kind);
+    if (strcmp(kind, "connect-proxy") != 0 || !p || !json_object_is_type(p, json_type_object)) {
+        snprintf(err, cap, "the registration is not a connect-proxy");
+        return CN_EINVAL;
+    }
+    cn_json_get_str(p, "DestinationServiceName", &dest);
+    if (!*dest || strlen(dest) >= sizeof(out->service)) {
+        snprintf(err, cap, "Proxy.DestinationServiceName: want a service name");
+        return CN_EINVAL;
+    }
+    snprintf(out->service, sizeof(out->service), "%s", dest);
+    struct px_public_cfg pc;
+    if (px_public_config(svc, &pc, err, cap))
+        return CN_EINVAL;
+    out->local_connect_ms = pc.local_connect_ms;
+    out->handshake_ms = pc.handshake_ms;
+    if (*pc.app) {
+        snprintf(out->app, sizeof(out->app), "%s", pc.app);
+        hostport(out->listen, sizeof(out->listen), pc.bind_addr, pc.bind_port);
+    }
+    struct json_object *ups = cn_json_get(p, "Upstreams");
+    if (ups && !json_object_is_type(ups, json_type_array)) {
+        snprintf(err, cap, "Proxy.Upstreams: want an array");
+        return CN_EINVAL;
+    }
+    size_t n = ups ? json_object_array_length(ups) : 0;
+    if (n > PX_MAX_UPSTREAMS) {
+        snprintf(err, cap, "Proxy.Upstreams: %zu upstreams, the built-in proxy runs at most %d", n,
+                 PX_MAX_UPSTREAMS);
+        return CN_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct px_upstream_opt *uo = &out->ups[i];
+        if (upstream_of(json_object_array_get_idx(ups, i), i, uo, err, cap))
+            return CN_EINVAL;
+        char a[300], b[300];
+        px_upstream_addr(uo, a, sizeof(a));
+        if (*out->listen && !strcmp(a, out->listen)) {
+            snprintf(err, cap, "upstream %s and the public listener both on %s", uo->name, a);
+            return CN_EINVAL;
+        }
+        for (size_t j = 0; j < i; j++) {
+            px_upstream_addr(&out->ups[j], b, sizeof(b));
+            if (!strcmp(a, b)) {
+                snprintf(err, cap, "upstreams %s and %s both on %s", out->ups[j].name, uo->name, a);
+                return CN_EINVAL;
+            }
+        }
+    }
+    out->nups = n;
+    return 0;
+}

@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "base/assert.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/json.h"
@@ -19,6 +20,7 @@
 #include "cairn/lb.h"
 #include "connect/ca.h"
 #include "proxy/pconf.h"
+#include "proxy/pdiff.h"
 #include "proxy/proxy_int.h"
 #include "tls/tls.h"
 
@@ -48,12 +50,30 @@ struct watch {
     bool ok; /* an answer was applied at least once */
     watch_apply apply;
     void *ctx;
+    bool by_hash;  /* hash-based blocking (?hash=, X-Consul-ContentHash), else ?index= */
+    char hash[40]; /* the last answer's content hash ("": ask without waiting) */
 };
 
+struct upstream;
+
+/* A listening socket. Its owner changes when a new configuration puts
+ * another upstream (or the public side) on the same address; freed once
+ * closed. */
+struct plisten {
+    uv_tcp_t t;
+    struct px *px;
+    struct upstream *u; /* whose connections it accepts; NULL: the public side */
+    char addr[300];
+};
+
+/* One upstream of the configuration in force, or one a new configuration
+ * removed while connections through it are open: each connection holds a
+ * reference, so its name and settings stay valid until it ends. */
 struct upstream {
     struct px *px;
+    unsigned refs; /* the configuration's, one per connection, the retry timer's */
     struct px_upstream_opt o;
-    uv_tcp_t listener;
+    struct plisten *l; /* NULL once removed */
     struct watch w;
     struct cairn_lb *lb; /* healthy instances ("addr:port"), NULL: none known */
 };
@@ -68,15 +88,17 @@ struct px {
     uv_loop_t *loop;
     struct sockaddr_storage agent;
     char token[512];
-    char service[256]; /* our identity: the leaf's service */
-    char app[300];     /* host:port of the local application ("" = no public side) */
-    uint32_t local_connect_ms, handshake_ms; /* Consul's built-in proxy's two timeouts */
+    /* the configuration in force: cfg.service is our identity (the leaf's
+     * service, fixed at start), cfg.app the application ("": no public side) */
+    struct px_cfg cfg;
     struct sockaddr_storage app_sa;
-    char listen[300];
-    uv_tcp_t public_l;
-    bool public_on;
-    struct upstream ups[PX_MAX_UPSTREAMS];
+    struct plisten *public_l; /* NULL: none */
+    struct upstream *ups[PX_MAX_UPSTREAMS];
     size_t nups;
+    char proxy_id[256]; /* the sidecar registration followed ("": -service) */
+    char reg_what[300]; /* "registration <proxy_id>", for the log */
+    char reg_err[400];  /* why the last new configuration was not applied ("": it was) */
+    struct watch reg_w; /* that registration (hash-based blocking) */
     struct watch leaf_w, roots_w, ixn_w;
     char *leaf_cert, *leaf_key; /* PEM */
     char *roots;                /* PEM, every root (and intermediate) trusted */
@@ -109,7 +131,9 @@ static void watch_done(void *arg, int rc, struct px_hresp *r, const char *err)
     w->req = NULL;
     char why[300] = "";
     if (!rc && r->status != 200) {
-        snprintf(why, sizeof(why), "HTTP %d: %.200s", r->status, r->body.p ? r->body.p : "");
+        /* (the body is not NUL-terminated) */
+        snprintf(why, sizeof(why), "HTTP %d: %.*s", r->status,
+                 (int)(r->body.len < 200 ? r->body.len : 200), r->body.p ? r->body.p : "");
         rc = CN_EIO;
     } else if (rc) {
         snprintf(why, sizeof(why), "%s", err ? err : cn_strerror(rc));
@@ -124,7 +148,10 @@ static void watch_done(void *arg, int rc, struct px_hresp *r, const char *err)
         } else {
             uint64_t idx = r->index;
             /* an index that went backwards (a restored or new agent) starts over */
-            if (!w->ok || idx != w->index)
+            bool changed = w->by_hash ? strcmp(r->hash, w->hash) != 0 : idx != w->index;
+            if (w->by_hash && !r->hash[0]) /* no hash: waiting on it would not wait */
+                rc = CN_EPROTO;
+            else if (!w->ok || changed)
                 rc = w->apply(w->px, w, o);
             json_object_put(o);
             if (!rc) {
@@ -133,15 +160,20 @@ static void watch_done(void *arg, int rc, struct px_hresp *r, const char *err)
                 w->failures = 0;
                 w->ok = true;
                 w->index = idx;
+                snprintf(w->hash, sizeof(w->hash), "%s", r->hash);
                 watch_issue(w);
                 return;
             }
-            snprintf(why, sizeof(why), "the answer was not usable");
+            snprintf(why, sizeof(why), "%s",
+                     w->by_hash && !r->hash[0] ? "the answer has no X-Consul-ContentHash"
+                     : rc == CN_EIO            ? "it could not be applied"
+                                               : "the answer was not usable");
         }
     }
     if (w->failures++ % 30 == 0)
         cn_warn("proxy", "%s: %s (keeping the last known state; retrying)", w->what, why);
     w->index = 0;
+    w->hash[0] = '\0';
     uint64_t delay = 250u << (w->failures < 4 ? w->failures : 3);
     uv_timer_start(&w->retry, watch_later, delay, 0);
 }
@@ -152,8 +184,12 @@ static void watch_issue(struct watch *w)
         return;
     char target[1200];
     const char *sep = strchr(w->path, '?') ? "&" : "?";
-    snprintf(target, sizeof(target), "%s%sindex=%llu&wait=" WAIT, w->path, sep,
-             (unsigned long long)w->index);
+    if (w->by_hash)
+        snprintf(target, sizeof(target), "%s%s%s%s%swait=" WAIT, w->path, sep,
+                 *w->hash ? "hash=" : "", w->hash, *w->hash ? "&" : "");
+    else
+        snprintf(target, sizeof(target), "%s%sindex=%llu&wait=" WAIT, w->path, sep,
+                 (unsigned long long)w->index);
     w->req = px_http_do(w->px->loop, (const struct sockaddr *)&w->px->agent, "GET", target,
                         w->px->token, NULL, 0, WAIT_MS, watch_done, w);
     if (!w->req) {
@@ -174,13 +210,14 @@ static void watch_init(struct px *px, struct watch *w, const char *what, const c
     w->retry.data = w;
 }
 
-static void watch_stop(struct watch *w)
+/* Stop following; closed (NULL ok) runs once the retry timer is closed. */
+static void watch_stop(struct watch *w, uv_close_cb closed)
 {
     if (!w->px)
         return;
     px_http_cancel(w->req);
     w->req = NULL;
-    uv_close((uv_handle_t *)&w->retry, NULL);
+    uv_close((uv_handle_t *)&w->retry, closed);
 }
 
 /* ---- certificates ------------------------------------------------------------------------- */
@@ -383,6 +420,51 @@ static int apply_instances(struct px *px, struct watch *w, struct json_object *o
     return 0;
 }
 
+static void up_unref(struct upstream *u)
+{
+    CN_ASSERT(u->refs > 0);
+    if (--u->refs)
+        return;
+    if (u->lb)
+        cairn_lb_release(u->lb);
+    cn_free(u);
+}
+
+static void up_timer_closed(uv_handle_t *h)
+{
+    up_unref(((struct watch *)h->data)->ctx);
+}
+
+static struct upstream *up_new(struct px *px, const struct px_upstream_opt *o)
+{
+    struct upstream *u = cn_calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->px = px;
+    u->refs = 1;
+    u->o = *o;
+    return u;
+}
+
+/* Follow the upstream's healthy instances. */
+static void up_start(struct upstream *u)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "/v1/health/connect/%s?passing=1", u->o.name);
+    watch_init(u->px, &u->w, "upstream instances", path, apply_instances, u);
+    u->refs++; /* the retry timer's, given back once it is closed */
+    watch_issue(&u->w);
+}
+
+/* The configuration no longer has it: no more instances followed; the
+ * connections through it keep their references. */
+static void up_drop(struct upstream *u)
+{
+    watch_stop(&u->w, up_timer_closed);
+    u->l = NULL;
+    up_unref(u);
+}
+
 /* ---- connections ------------------------------------------------------------------------- */
 
 /* One proxied connection. "down" is the accepted socket, "up" the dialed
@@ -447,6 +529,8 @@ static void conn_closed(uv_handle_t *h)
         cairn_lb_release(c->lb);
     }
     cn_buf_free(&c->hold);
+    if (c->u)
+        up_unref(c->u);
     c->px->conns--;
     if (c->prev)
         c->prev->next = c->next;
@@ -857,7 +941,7 @@ static void on_app_connect(uv_connect_t *r, int status)
         return;
     deadline_off(c);
     if (status) {
-        cn_warn("proxy", "dial the local application %s: %s", c->px->app, uv_strerror(status));
+        cn_warn("proxy", "dial the local application %s: %s", c->px->cfg.app, uv_strerror(status));
         conn_close(c);
         return;
     }
@@ -881,7 +965,7 @@ static void decided(struct conn *c, bool allow, const char *why)
     if (uv_tcp_connect(&c->creq, &c->up, (const struct sockaddr *)&c->px->app_sa, on_app_connect))
         conn_close(c);
     else /* local_connect_timeout_ms */
-        deadline_on(c, c->px->local_connect_ms, "dialing the local application");
+        deadline_on(c, c->px->cfg.local_connect_ms, "dialing the local application");
 }
 
 static void authz_done(void *arg, int rc, struct px_hresp *r, const char *err)
@@ -927,7 +1011,7 @@ static void authorize(struct conn *c)
     }
     char body[1200];
     int n = snprintf(body, sizeof(body), "{\"Target\":\"%s\",\"ClientCertURI\":\"%s\"}",
-                     px->service, c->peer);
+                     px->cfg.service, c->peer);
     c->authz_req = px_http_do(px->loop, (const struct sockaddr *)&px->agent, "POST",
                               "/v1/agent/connect/authorize", px->token, body, (size_t)n, CALL_MS,
                               authz_done, c);
@@ -978,6 +1062,8 @@ static struct conn *conn_accept(struct px *px, uv_stream_t *l, struct upstream *
         return NULL;
     c->px = px;
     c->u = u;
+    if (u)
+        u->refs++; /* given back in conn_closed */
     uv_tcp_init(px->loop, &c->down);
     c->down.data = c;
     uv_timer_init(px->loop, &c->deadline);
@@ -1003,11 +1089,8 @@ static struct conn *conn_accept(struct px *px, uv_stream_t *l, struct upstream *
     return c;
 }
 
-static void on_public(uv_stream_t *l, int status)
+static void on_public(struct px *px, uv_stream_t *l)
 {
-    struct px *px = l->data;
-    if (status)
-        return;
     struct conn *c = conn_accept(px, l, NULL);
     if (!c)
         return;
@@ -1016,7 +1099,8 @@ static void on_public(uv_stream_t *l, int status)
         return;
     }
     sync_reads(c);
-    deadline_on(c, px->handshake_ms, "the mutual-TLS handshake"); /* handshake_timeout_ms */
+    /* handshake_timeout_ms */
+    deadline_on(c, px->cfg.handshake_ms, "the mutual-TLS handshake");
 }
 
 static void on_upstream_connect(uv_connect_t *r, int status)
@@ -1067,12 +1151,8 @@ static int parse_hostport(const char *s, struct sockaddr_storage *sa)
     return CN_EINVAL;
 }
 
-static void on_local(uv_stream_t *l, int status)
+static void on_local(struct px *px, uv_stream_t *l, struct upstream *u)
 {
-    struct upstream *u = l->data;
-    struct px *px = u->px;
-    if (status)
-        return;
     struct conn *c = conn_accept(px, l, u);
     if (!c)
         return;
@@ -1099,27 +1179,272 @@ static void on_local(uv_stream_t *l, int status)
         return;
     }
     sync_reads(c); /* the caller's first bytes go to the hold */
-    /* the upstream's connect_timeout_ms: the dial and the handshake */
+    /* the upstream's connect_timeout_ms (as configured now): the dial and the handshake */
     deadline_on(c, u->o.connect_ms ? u->o.connect_ms : PX_UPSTREAM_CONNECT_MS,
                 "dialing the upstream and its handshake");
 }
 
-static int listen_on(struct px *px, uv_tcp_t *t, const char *addr, uv_connection_cb cb, void *data)
+/* Every listener's connections: the public side's or an upstream's,
+ * whichever owns the socket now. */
+static void on_accept(uv_stream_t *l, int status)
+{
+    struct plisten *pl = l->data;
+    if (status)
+        return;
+    if (pl->u)
+        on_local(pl->px, l, pl->u);
+    else
+        on_public(pl->px, l);
+}
+
+static void plisten_freed(uv_handle_t *h)
+{
+    cn_free(h->data);
+}
+
+/* Bind and listen on addr (host:port). NULL with the reason in err (and
+ * libuv's code in *uverr when not NULL). */
+static struct plisten *plisten_open(struct px *px, const char *addr, struct upstream *u, int *uverr,
+                                    char *err, size_t cap)
 {
     struct sockaddr_storage sa;
     if (parse_hostport(addr, &sa)) {
-        fprintf(stderr, "Invalid address %s (want IP:port)\n", addr);
-        return 1;
+        snprintf(err, cap, "invalid listener address %s (want IP:port)", addr);
+        return NULL;
     }
-    uv_tcp_init(px->loop, t);
-    t->data = data;
-    int rc = uv_tcp_bind(t, (const struct sockaddr *)&sa, 0);
+    struct plisten *pl = cn_calloc(1, sizeof(*pl));
+    if (!pl) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    pl->px = px;
+    pl->u = u;
+    snprintf(pl->addr, sizeof(pl->addr), "%s", addr);
+    uv_tcp_init(px->loop, &pl->t);
+    pl->t.data = pl;
+    int rc = uv_tcp_bind(&pl->t, (const struct sockaddr *)&sa, 0);
     if (!rc)
-        rc = uv_listen((uv_stream_t *)t, 1024, cb);
+        rc = uv_listen((uv_stream_t *)&pl->t, 1024, on_accept);
     if (rc) {
-        fprintf(stderr, "Error listening on %s: %s\n", addr, uv_strerror(rc));
-        return 1;
+        if (uverr)
+            *uverr = rc;
+        snprintf(err, cap, "listening on %s: %s", addr, uv_strerror(rc));
+        uv_close((uv_handle_t *)&pl->t, plisten_freed);
+        return NULL;
     }
+    return pl;
+}
+
+/* The socket closes now (its address is free at once); NULL ok. */
+static void plisten_close(struct plisten *pl)
+{
+    if (!pl)
+        return;
+    pl->u = NULL;
+    uv_close((uv_handle_t *)&pl->t, plisten_freed);
+}
+
+/* ---- the configuration in force, and a new one --------------------------------------------- */
+
+/* The old socket a new listener takes over (pdiff.h), or fresh. */
+static struct plisten *taken(struct px *px, int lis, struct plisten *const *oldl,
+                             struct plisten *fresh)
+{
+    if (lis >= 0)
+        return oldl[lis];
+    if (lis == PX_LIS_PUBLIC)
+        return px->public_l;
+    return fresh;
+}
+
+static int port_of_addr(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    return colon ? atoi(colon + 1) : -1;
+}
+
+/* Sockets the new configuration needs and cannot take over: fresh[i] for
+ * upstream i, fresh[nups] for the public side. A bind may fail because an
+ * old socket that goes holds the port (a port moving from one upstream to
+ * another, 0.0.0.0 instead of 127.0.0.1): then the old sockets that go on
+ * such a port close first (their owners' pointers become NULL) and those
+ * binds are tried again. On failure nothing has changed: the fresh sockets
+ * are closed and an early-closed one is open again. */
+static int bind_fresh(struct px *px, const struct px_cfg *n, const struct px_diff *d,
+                      struct plisten **fresh, char *err, size_t cap)
+{
+    bool early = false;
+    char addr[300];
+    int busy[PX_MAX_UPSTREAMS + 1]; /* ports whose bind found them in use */
+    size_t nbusy = 0;
+    for (int round = 0; round < 2; round++) {
+        bool missing = false;
+        nbusy = 0;
+        for (size_t i = 0; i <= n->nups; i++) {
+            int lis = i < n->nups ? d->up_lis[i] : d->pub_lis;
+            if (lis != PX_LIS_NEW || fresh[i])
+                continue;
+            if (i < n->nups)
+                px_upstream_addr(&n->ups[i], addr, sizeof(addr));
+            else
+                snprintf(addr, sizeof(addr), "%s", n->listen);
+            int uverr = 0;
+            if (!(fresh[i] = plisten_open(px, addr, NULL, &uverr, err, cap))) {
+                missing = true;
+                if (uverr == UV_EADDRINUSE)
+                    busy[nbusy++] = port_of_addr(addr);
+            }
+        }
+        if (!missing)
+            return 0;
+        /* the old sockets that go anyway and hold a port found in use */
+        bool closed = false;
+        for (size_t j = 0; round == 0 && j <= px->nups; j++) {
+            bool pub = j == px->nups;
+            struct plisten **pl = pub ? &px->public_l : &px->ups[j]->l;
+            if (!*pl || (pub ? d->pub_kept : d->lis_kept[j]))
+                continue;
+            for (size_t k = 0; k < nbusy; k++)
+                if (busy[k] == port_of_addr((*pl)->addr)) {
+                    plisten_close(*pl);
+                    *pl = NULL;
+                    closed = early = true;
+                    break;
+                }
+        }
+        if (!closed)
+            break;
+    }
+    for (size_t i = 0; i <= n->nups; i++) {
+        plisten_close(fresh[i]);
+        fresh[i] = NULL;
+    }
+    /* open again what closed early (its address was free a moment ago) */
+    char e2[300];
+    for (size_t j = 0; early && j < px->nups; j++) {
+        struct upstream *u = px->ups[j];
+        if (u->l)
+            continue;
+        px_upstream_addr(&u->o, addr, sizeof(addr));
+        if (!(u->l = plisten_open(px, addr, u, NULL, e2, sizeof(e2))))
+            cn_warn("proxy", "upstream %s: %s (its listener is closed)", u->o.name, e2);
+    }
+    if (early && *px->cfg.listen && !px->public_l &&
+        !(px->public_l = plisten_open(px, px->cfg.listen, NULL, NULL, e2, sizeof(e2))))
+        cn_warn("proxy", "public listener: %s (it is closed)", e2);
+    return CN_EIO;
+}
+
+/* Run by n from now on (*changed: anything differed). The difference with
+ * the configuration in force is applied (pdiff.h): upstreams added (a
+ * listener, a health watch) or removed (their listener and watch closed;
+ * connections through them finish on their own), sockets whose address
+ * changed bound anew, the application and the timeouts taken by new
+ * connections; open connections are never touched. When the whole of n
+ * cannot be applied (its identity changed, an address that does not parse,
+ * a bind that fails) nothing changes: an error with the reason in err. */
+static int apply_config(struct px *px, const struct px_cfg *n, bool *changed, char *err, size_t cap)
+{
+    struct px_cfg *cur = &px->cfg;
+    *changed = false;
+    if (*cur->service && strcmp(cur->service, n->service) != 0) {
+        snprintf(err, cap,
+                 "Proxy.DestinationServiceName changed from %s to %s: the proxy's identity is "
+                 "set when it starts (restart it)",
+                 cur->service, n->service);
+        return CN_EINVAL;
+    }
+    struct sockaddr_storage app_sa;
+    memset(&app_sa, 0, sizeof(app_sa));
+    if (*n->app && parse_hostport(n->app, &app_sa)) {
+        snprintf(err, cap, "invalid application address %s (want IP:port)", n->app);
+        return CN_EINVAL;
+    }
+    struct px_diff d;
+    px_cfg_diff(cur, n, &d);
+    if (!d.any)
+        return 0;
+    struct upstream *nu[PX_MAX_UPSTREAMS] = {0};
+    struct plisten *fresh[PX_MAX_UPSTREAMS + 1] = {0};
+    for (size_t i = 0; i < n->nups; i++)
+        if (d.up_from[i] < 0 && !(nu[i] = up_new(px, &n->ups[i]))) {
+            for (size_t k = 0; k < i; k++)
+                if (nu[k])
+                    up_unref(nu[k]);
+            snprintf(err, cap, "out of memory");
+            return CN_ENOMEM;
+        }
+    if (bind_fresh(px, n, &d, fresh, err, cap)) {
+        for (size_t i = 0; i < n->nups; i++)
+            if (nu[i])
+                up_unref(nu[i]);
+        return CN_EIO;
+    }
+    /* from here on nothing fails */
+    *changed = true;
+    struct plisten *oldl[PX_MAX_UPSTREAMS];
+    for (size_t j = 0; j < px->nups; j++)
+        oldl[j] = px->ups[j]->l;
+    for (size_t i = 0; i < n->nups; i++) {
+        const struct px_upstream_opt *no = &n->ups[i];
+        struct upstream *u = d.up_from[i] >= 0 ? px->ups[d.up_from[i]] : nu[i];
+        struct plisten *pl = taken(px, d.up_lis[i], oldl, fresh[i]);
+        CN_ASSERT(pl != NULL); /* only sockets nobody takes over closed early */
+        char addr[300];
+        px_upstream_addr(no, addr, sizeof(addr));
+        char was[300];
+        if (d.up_from[i] >= 0)
+            px_upstream_addr(&cur->ups[d.up_from[i]], was, sizeof(was));
+        if (d.up_from[i] < 0)
+            cn_info("proxy", "upstream %s on %s", no->name, addr);
+        else if (strcmp(was, addr) != 0)
+            cn_info("proxy", "upstream %s now on %s (was %s)", no->name, addr, was);
+        if (d.up_from[i] >= 0 && u->o.connect_ms != no->connect_ms)
+            cn_info("proxy", "upstream %s: connect_timeout_ms %u for new connections", no->name,
+                    no->connect_ms);
+        nu[i] = u;
+        u->o = *no;
+        /* the socket's owner is u from now on; a socket u leaves closes below
+         * unless another upstream (or the public side) took it over */
+        pl->u = u;
+        u->l = pl;
+    }
+    for (size_t j = 0; j < px->nups; j++) {
+        if (!d.lis_kept[j]) /* (NULL when bind_fresh closed it already) */
+            plisten_close(oldl[j]);
+        if (!d.up_kept[j]) {
+            char addr[300];
+            px_upstream_addr(&cur->ups[j], addr, sizeof(addr));
+            cn_info("proxy",
+                    "upstream %s on %s removed: its listener is closed, the connections "
+                    "through it finish on their own",
+                    cur->ups[j].name, addr);
+            up_drop(px->ups[j]);
+        }
+    }
+    struct plisten *pub =
+        d.pub_lis == PX_LIS_NONE ? NULL : taken(px, d.pub_lis, oldl, fresh[n->nups]);
+    if (!d.pub_kept)
+        plisten_close(px->public_l);
+    if (pub)
+        pub->u = NULL;
+    px->public_l = pub;
+    for (size_t i = 0; i < n->nups; i++)
+        if (d.up_from[i] < 0)
+            up_start(nu[i]);
+    memcpy(px->ups, nu, sizeof(nu));
+    px->nups = n->nups;
+    if (pub && (d.app || strcmp(cur->listen, n->listen) != 0))
+        cn_info("proxy", "%s: public listener on %s, to the application at %s", n->service,
+                n->listen, n->app);
+    else if (!pub && *cur->listen)
+        cn_info("proxy", "%s: no public listener now (the registration names no application)",
+                n->service);
+    if (d.timeouts && *cur->service)
+        cn_info("proxy", "local_connect_timeout_ms %u, handshake_timeout_ms %u for new connections",
+                n->local_connect_ms, n->handshake_ms);
+    px->app_sa = app_sa;
+    *cur = *n;
     return 0;
 }
 
@@ -1140,7 +1465,8 @@ static void cfg_cb(void *arg, int rc, struct px_hresp *r, const char *err)
     if (rc)
         snprintf(q->err, sizeof(q->err), "%s", err);
     else if (r->status != 200)
-        snprintf(q->err, sizeof(q->err), "HTTP %d: %.200s", r->status, r->body.p ? r->body.p : "");
+        snprintf(q->err, sizeof(q->err), "HTTP %d: %.*s", r->status,
+                 (int)(r->body.len < 200 ? r->body.len : 200), r->body.p ? r->body.p : "");
     else
         q->rc = cn_buf_append(&q->body, r->body.p ? r->body.p : "", r->body.len) ||
                 cn_buf_append(&q->body, "", 1);
@@ -1186,7 +1512,9 @@ static void loop_sleep(struct px *px, uint64_t ms)
     uv_run(px->loop, UV_RUN_NOWAIT);
 }
 
-static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *err, size_t cap)
+/* The sidecar registration of service ID id: its ID (px->proxy_id) and the
+ * configuration it gives. CN_ENOTFOUND while there is none. */
+static int from_sidecar(struct px *px, const char *id, struct px_cfg *cfg, char *err, size_t cap)
 {
     struct cn_buf b = CN_BUF_INIT;
     int rc = get_once(px, "/v1/agent/services", &b, err, cap);
@@ -1197,14 +1525,15 @@ static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *
     if (!all)
         return CN_EPROTO;
     struct json_object *found = NULL;
+    const char *pid = NULL;
     json_object_object_foreach(all, k, v)
     {
-        (void)k;
         const char *kind = NULL, *dest = NULL;
         struct json_object *p = cn_json_get(v, "Proxy");
         if (cn_json_get_str(v, "Kind", &kind) == 1 && !strcmp(kind, "connect-proxy") && p &&
             cn_json_get_str(p, "DestinationServiceID", &dest) == 1 && !strcmp(dest, id)) {
             found = v;
+            pid = k;
             break;
         }
     }
@@ -1213,44 +1542,61 @@ static int from_sidecar(struct px *px, struct px_opts *o, const char *id, char *
         json_object_put(all);
         return CN_ENOTFOUND;
     }
-    struct json_object *p = cn_json_get(found, "Proxy");
-    const char *dest = "";
-    cn_json_get_str(p, "DestinationServiceName", &dest);
-    snprintf(px->service, sizeof(px->service), "%s", dest);
-    /* the public listener: the registration's port and local service, with
-     * Proxy.Config over them (the agent resolves it from the config entries) */
-    struct px_public_cfg pc;
-    if (px_public_config(found, &pc, err, cap)) {
-        json_object_put(all);
-        return CN_EINVAL;
-    }
-    snprintf(px->app, sizeof(px->app), "%s", pc.app);
-    px->local_connect_ms = pc.local_connect_ms;
-    px->handshake_ms = pc.handshake_ms;
-    snprintf(px->listen, sizeof(px->listen), strchr(pc.bind_addr, ':') ? "[%s]:%d" : "%s:%d",
-             pc.bind_addr, pc.bind_port);
-    struct json_object *ups = cn_json_get(p, "Upstreams");
-    for (size_t i = 0; ups && i < json_object_array_length(ups) && o->nups < PX_MAX_UPSTREAMS;
-         i++) {
-        struct json_object *u = json_object_array_get_idx(ups, i);
-        const char *name = "", *ba = "127.0.0.1";
-        int64_t bp = 0;
-        cn_json_get_str(u, "DestinationName", &name);
-        cn_json_get_str(u, "LocalBindAddress", &ba);
-        cn_json_get_i64(u, "LocalBindPort", &bp);
-        uint32_t cms;
-        if (px_upstream_config(u, &cms, err, cap)) {
-            json_object_put(all);
-            return CN_EINVAL;
-        }
-        struct px_upstream_opt *uo = &o->ups[o->nups++];
-        uo->connect_ms = cms;
-        snprintf(uo->name, sizeof(uo->name), "%s", name);
-        snprintf(uo->bind_addr, sizeof(uo->bind_addr), "%s", *ba ? ba : "127.0.0.1");
-        uo->bind_port = (int)bp;
-    }
+    snprintf(px->proxy_id, sizeof(px->proxy_id), "%s", pid);
+    rc = px_sidecar_config(found, cfg, err, cap);
     json_object_put(all);
+    return rc;
+}
+
+/* The sidecar registration changed (or the config entries resolved into
+ * it): the new configuration is applied, or, when it cannot be, logged and
+ * the one in force stays. A bind that failed and an allocation failure are
+ * the watch's failures (asked again after its backoff). */
+static int apply_reg(struct px *px, struct watch *w, struct json_object *o)
+{
+    (void)w;
+    struct px_cfg *n = cn_malloc(sizeof(*n));
+    if (!n)
+        return CN_ENOMEM;
+    char err[400];
+    bool changed = false;
+    int rc = px_sidecar_config(o, n, err, sizeof(err));
+    if (!rc)
+        rc = apply_config(px, n, &changed, err, sizeof(err));
+    cn_free(n);
+    if (rc == CN_ENOMEM)
+        return rc;
+    if (rc) {
+        if (strcmp(px->reg_err, err) != 0) /* once per reason, not at every retry */
+            cn_warn("proxy",
+                    "%s: the new configuration is not applied (%s); the previous one stays "
+                    "in force",
+                    px->reg_what, err);
+        snprintf(px->reg_err, sizeof(px->reg_err), "%s", err);
+        /* a bind that failed may succeed later (the port is freed): the watch
+         * asks again after its backoff; an invalid configuration waits for
+         * the registration to change */
+        return rc == CN_EIO ? CN_EIO : 0;
+    }
+    px->reg_err[0] = '\0';
+    if (changed)
+        cn_info("proxy", "%s: the new configuration is in force", px->reg_what);
     return 0;
+}
+
+/* s with every byte other than letters, digits and -._~ percent-encoded. */
+static void path_escape(char *dst, size_t cap, const char *s)
+{
+    size_t k = 0;
+    for (; *s && k + 4 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~')
+            dst[k++] = (char)ch;
+        else
+            k += (size_t)snprintf(dst + k, cap - k, "%%%02X", ch);
+    }
+    dst[k] = '\0';
 }
 
 /* ---- run --------------------------------------------------------------------------------- */
@@ -1281,31 +1627,35 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-int px_run(const struct px_opts *given)
+int px_run(const struct px_opts *o)
 {
-    struct px_opts o = *given;
     struct px *px = cn_calloc(1, sizeof(*px));
+    struct px_cfg *cfg = cn_calloc(1, sizeof(*cfg));
     uv_loop_t loop;
-    if (!px || uv_loop_init(&loop)) {
+    if (!px || !cfg || uv_loop_init(&loop)) {
         fprintf(stderr, "out of memory\n");
         cn_free(px);
+        cn_free(cfg);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
     px->loop = &loop;
-    px->local_connect_ms = PX_LOCAL_CONNECT_MS; /* -service mode: Consul's defaults */
-    px->handshake_ms = PX_HANDSHAKE_MS;
     int ret = 1;
     char err[400];
-    if (agent_addr(o.http_addr, &px->agent)) {
-        fprintf(stderr, "Invalid -http-addr %s (want IP:port)\n", o.http_addr);
+    if (agent_addr(o->http_addr, &px->agent)) {
+        fprintf(stderr, "Invalid -http-addr %s (want IP:port)\n", o->http_addr);
         goto out;
     }
-    snprintf(px->token, sizeof(px->token), "%s", o.token ? o.token : "");
-    if (o.sidecar_for && *o.sidecar_for) {
+    snprintf(px->token, sizeof(px->token), "%s", o->token ? o->token : "");
+    if (o->sidecar_for && *o->sidecar_for) {
+        if (o->nups) {
+            fprintf(stderr, "-upstream goes with -service: with -sidecar-for the registration's "
+                            "Proxy.Upstreams are the upstreams\n");
+            goto out;
+        }
         int rc;
         /* the sidecar may be registered a moment after we start */
-        for (int i = 0; (rc = from_sidecar(px, &o, o.sidecar_for, err, sizeof(err))); i++) {
+        for (int i = 0; (rc = from_sidecar(px, o->sidecar_for, cfg, err, sizeof(err))); i++) {
             if (rc == CN_EINVAL) { /* a configuration it cannot honour: no use waiting */
                 fprintf(stderr, "Error: %s\n", err);
                 goto out;
@@ -1319,71 +1669,72 @@ int px_run(const struct px_opts *given)
             loop_sleep(px, 500);
         }
     } else {
-        if (!o.service || !*o.service) {
+        if (!o->service || !*o->service) {
             fprintf(stderr, "-service or -sidecar-for is required\n");
             goto out;
         }
-        snprintf(px->service, sizeof(px->service), "%s", o.service);
-        snprintf(px->app, sizeof(px->app), "%s", o.service_addr ? o.service_addr : "");
-        snprintf(px->listen, sizeof(px->listen), "%s", o.listen ? o.listen : "");
-        if (*px->listen && !*px->app) {
+        snprintf(cfg->service, sizeof(cfg->service), "%s", o->service);
+        snprintf(cfg->app, sizeof(cfg->app), "%s", o->service_addr ? o->service_addr : "");
+        snprintf(cfg->listen, sizeof(cfg->listen), "%s", o->listen ? o->listen : "");
+        if (*cfg->listen && !*cfg->app) {
             fprintf(stderr, "-listen needs -service-addr (where the application listens)\n");
             goto out;
         }
+        if (!*cfg->listen)
+            cfg->app[0] = '\0';                      /* no public side */
+        cfg->local_connect_ms = PX_LOCAL_CONNECT_MS; /* Consul's defaults */
+        cfg->handshake_ms = PX_HANDSHAKE_MS;
+        for (size_t i = 0; i < o->nups && i < PX_MAX_UPSTREAMS; i++) {
+            cfg->ups[i] = o->ups[i];
+            if (!cfg->ups[i].connect_ms)
+                cfg->ups[i].connect_ms = PX_UPSTREAM_CONNECT_MS;
+        }
+        cfg->nups = o->nups < PX_MAX_UPSTREAMS ? o->nups : PX_MAX_UPSTREAMS;
     }
-    if (*px->app && parse_hostport(px->app, &px->app_sa)) {
-        fprintf(stderr, "Invalid local application address %s\n", px->app);
+    bool changed;
+    if (apply_config(px, cfg, &changed, err, sizeof(err))) {
+        fprintf(stderr, "Error: %s\n", err);
         goto out;
     }
-    char path[600];
-    snprintf(path, sizeof(path), "/v1/agent/connect/ca/leaf/%s", px->service);
+    char path[1200];
+    snprintf(path, sizeof(path), "/v1/agent/connect/ca/leaf/%s", px->cfg.service);
     watch_init(px, &px->leaf_w, "leaf certificate", path, apply_leaf, NULL);
     watch_init(px, &px->roots_w, "CA roots", "/v1/agent/connect/ca/roots", apply_roots, NULL);
     watch_init(px, &px->ixn_w, "intentions", "/v1/connect/intentions", apply_ixn, NULL);
-    if (*px->app && *px->listen) {
-        if (listen_on(px, &px->public_l, px->listen, on_public, px))
-            goto out;
-        px->public_on = true;
-        cn_info("proxy", "%s: public listener on %s, to the application at %s", px->service,
-                px->listen, px->app);
-    }
-    for (size_t i = 0; i < o.nups; i++) {
-        struct upstream *u = &px->ups[px->nups++];
-        u->px = px;
-        u->o = o.ups[i];
-        char addr[400];
-        snprintf(addr, sizeof(addr), strchr(u->o.bind_addr, ':') ? "[%s]:%d" : "%s:%d",
-                 u->o.bind_addr, u->o.bind_port);
-        if (listen_on(px, &u->listener, addr, on_local, u))
-            goto out;
-        snprintf(path, sizeof(path), "/v1/health/connect/%s?passing=1", u->o.name);
-        watch_init(px, &u->w, "upstream instances", path, apply_instances, u);
-        watch_issue(&u->w);
-        cn_info("proxy", "upstream %s on %s", u->o.name, addr);
-    }
     watch_issue(&px->leaf_w);
     watch_issue(&px->roots_w);
     watch_issue(&px->ixn_w);
+    if (*px->proxy_id) {
+        /* the registration is followed: a change applies while we run */
+        char id[800];
+        path_escape(id, sizeof(id), px->proxy_id);
+        snprintf(path, sizeof(path), "/v1/agent/service/%s", id);
+        snprintf(px->reg_what, sizeof(px->reg_what), "registration %s", px->proxy_id);
+        watch_init(px, &px->reg_w, px->reg_what, path, apply_reg, NULL);
+        px->reg_w.by_hash = true;
+        watch_issue(&px->reg_w);
+    }
     uv_signal_init(px->loop, &px->sigint);
     uv_signal_init(px->loop, &px->sigterm);
     px->sigint.data = px->sigterm.data = px;
     uv_signal_start(&px->sigint, on_signal, SIGINT);
     uv_signal_start(&px->sigterm, on_signal, SIGTERM);
-    fprintf(stderr, "==> cairn connect proxy running for service %s\n", px->service);
+    fprintf(stderr, "==> cairn connect proxy running for service %s\n", px->cfg.service);
     uv_run(px->loop, UV_RUN_DEFAULT);
     ret = 0;
 out:
     px->stopping = true;
     for (struct conn *c = px->conns_head; c; c = c->next)
         conn_close(c);
-    watch_stop(&px->leaf_w);
-    watch_stop(&px->roots_w);
-    watch_stop(&px->ixn_w);
+    watch_stop(&px->leaf_w, NULL);
+    watch_stop(&px->roots_w, NULL);
+    watch_stop(&px->ixn_w, NULL);
+    watch_stop(&px->reg_w, NULL);
     for (size_t i = 0; i < px->nups; i++) {
-        watch_stop(&px->ups[i].w);
-        if (px->ups[i].lb)
-            cairn_lb_release(px->ups[i].lb);
+        plisten_close(px->ups[i]->l);
+        up_drop(px->ups[i]);
     }
+    plisten_close(px->public_l);
     uv_walk(px->loop, close_walk, NULL);
     uv_run(px->loop, UV_RUN_DEFAULT);
     uv_loop_close(px->loop);
@@ -1395,5 +1746,6 @@ out:
     cn_free(px->authz);
     cn_buf_free(&px->batch);
     cn_free(px);
+    cn_free(cfg);
     return ret;
 }

@@ -5,7 +5,8 @@
  * caller when it applies the entry with its envelope itself (the state
  * machine is deterministic, so its result is the leader's; requests.c).
  * Reads ask the leader for a read index the same way, operations (ops.c)
- * for their outcome, session renewals (renew.c) for a TTL clock reset. */
+ * for their outcome, session renewals (renew.c) for a TTL clock reset,
+ * questions (renew.c) for what only the leader's memory holds. */
 #include <stdio.h>
 #include <string.h>
 
@@ -189,7 +190,7 @@ static void on_fw_req(struct srv *s, uint64_t from, const uint8_t *p, size_t len
         on_op(s, from, m);
     } else if (m->kind == SRV_FWD_READ) {
         on_read(s, from, m);
-    } else if (m->kind == SRV_FWD_RENEW) {
+    } else if (m->kind == SRV_FWD_RENEW || m->kind == SRV_FWD_ASK) {
         srv__on_renew(s, from, m);
     }
     cn_free(m);
@@ -207,7 +208,7 @@ static void on_fw_resp(struct srv *s, uint64_t from, const uint8_t *p, size_t le
     uint64_t req = m.req_id, idx = m.index;
     if (m.kind == SRV_FWD_PROPOSE) {
         srv__prop_answer(s, &m);
-    } else if (m.kind == SRV_FWD_RENEW) {
+    } else if (m.kind == SRV_FWD_RENEW || m.kind == SRV_FWD_ASK) {
         srv__renew_answer(s, &m);
     } else if (m.kind == SRV_FWD_OP) {
         for (struct op *o = s->ops.head; o; o = o->next) {

@@ -110,6 +110,11 @@ int srv_fwd_req_encode(const struct srv_fwd_req *m, struct cn_buf *b)
             return CN_EINVAL;
         rc = cn_enc_u64(b, m->req_id);
         return rc ? rc : enc_str(b, m->u.renew.session, sizeof(m->u.renew.session));
+    case SRV_FWD_ASK:
+        if (!m->u.ask.what[0])
+            return CN_EINVAL;
+        rc = cn_enc_u64(b, m->req_id);
+        return rc ? rc : enc_str(b, m->u.ask.what, sizeof(m->u.ask.what));
     }
     return CN_EINVAL;
 }
@@ -119,7 +124,10 @@ int srv_fwd_resp_encode(const struct srv_fwd_resp *m, struct cn_buf *b)
     if ((unsigned)m->code > SRV_FWD_CODE_MAX)
         return CN_EINVAL;
     if (m->kind != SRV_FWD_PROPOSE && m->kind != SRV_FWD_READ && m->kind != SRV_FWD_OP &&
-        m->kind != SRV_FWD_RENEW)
+        m->kind != SRV_FWD_RENEW && m->kind != SRV_FWD_ASK)
+        return CN_EINVAL;
+    if (m->kind == SRV_FWD_ASK &&
+        (m->answer_len > SRV_FWD_ANSWER_MAX || (m->code != SRV_FWD_OK && m->answer_len)))
         return CN_EINVAL;
     int rc = cn_enc_u8(b, SRV_FWD_VERSION);
     rc = rc ? rc : cn_enc_u8(b, (uint8_t)m->kind);
@@ -135,6 +143,8 @@ int srv_fwd_resp_encode(const struct srv_fwd_resp *m, struct cn_buf *b)
         return cn_enc_u64(b, m->index);
     if (m->kind == SRV_FWD_RENEW)
         return 0; /* the code says it all */
+    if (m->kind == SRV_FWD_ASK)
+        return cn_enc_bytes(b, m->answer, m->answer_len);
     return enc_str(b, m->msg, sizeof(m->msg));
 }
 
@@ -196,7 +206,7 @@ static enum srv_fwd_kind rd_head(struct srv_rd *r, bool req)
     }
     uint8_t k = srv_rd_u8(r, "kind");
     if (!r->bad && !(k == SRV_FWD_PROPOSE || k == SRV_FWD_READ || k == SRV_FWD_OP ||
-                     k == SRV_FWD_RENEW || (req && k == SRV_FWD_INFO))) {
+                     k == SRV_FWD_RENEW || k == SRV_FWD_ASK || (req && k == SRV_FWD_INFO))) {
         r->off--;
         srv_rd_fail(r, "unknown %s kind %u", req ? "request" : "answer", k);
         return 0;
@@ -267,6 +277,15 @@ int srv_fwd_req_decode(const void *p, size_t len, struct srv_fwd_req *m, char *e
             srv_rd_fail(&r, "empty session id");
         }
         break;
+    case SRV_FWD_ASK:
+        m->req_id = srv_rd_u64(&r, "request id");
+        at = r.off;
+        rd_str(&r, m->u.ask.what, sizeof(m->u.ask.what), "question");
+        if (!r.bad && !m->u.ask.what[0]) {
+            r.off = at;
+            srv_rd_fail(&r, "empty question");
+        }
+        break;
     }
     return srv_rd_end(&r);
 }
@@ -295,6 +314,14 @@ int srv_fwd_resp_decode(const void *p, size_t len, struct srv_fwd_resp *m, char 
         m->index = srv_rd_u64(&r, "index");
     } else if (m->kind == SRV_FWD_RENEW) {
         /* nothing after the code */
+    } else if (m->kind == SRV_FWD_ASK) {
+        at = r.off;
+        m->answer = srv_rd_bytes(&r, &m->answer_len, "answer");
+        if (!r.bad &&
+            (m->answer_len > SRV_FWD_ANSWER_MAX || (m->code != SRV_FWD_OK && m->answer_len))) {
+            r.off = at;
+            srv_rd_fail(&r, "answer of %zu bytes with code %u", m->answer_len, code);
+        }
     } else {
         rd_str(&r, m->msg, sizeof(m->msg), "message");
     }

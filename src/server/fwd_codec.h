@@ -26,6 +26,8 @@
 #define SRV_FWD_ADDR_MAX 64
 #define SRV_FWD_MSG_MAX 256
 #define SRV_FWD_SESSION_MAX 129 /* a session ID (state's STATE_SESSION_ID_MAX + NUL) */
+#define SRV_FWD_ASK_MAX 33      /* an ASK's question name, NUL included */
+#define SRV_FWD_ANSWER_MAX 8192 /* an ASK's answer bytes */
 
 enum srv_fwd_kind {
     SRV_FWD_INFO = 1,    /* request only: who I am, whom I know */
@@ -34,6 +36,8 @@ enum srv_fwd_kind {
     SRV_FWD_OP = 4,      /* a membership operation (remove, transfer) */
     SRV_FWD_RENEW = 5,   /* a session renewal: the leader restarts its TTL clock (no log
                           * write; Consul's Session.Renew RPC forwarded to the leader) */
+    SRV_FWD_ASK = 6,     /* a question only the leader answers, by name; the answer is
+                          * bytes (Consul's reads forwarded to the leader unless stale) */
 };
 
 /* Answer codes on the wire. FROZEN: a value keeps its meaning forever; new
@@ -108,17 +112,24 @@ struct srv_fwd_req {
         struct {
             char session[SRV_FWD_SESSION_MAX];
         } renew;
+        struct {
+            char what[SRV_FWD_ASK_MAX]; /* non-empty */
+        } ask;
     } u;
 };
 
 struct srv_fwd_resp {
-    enum srv_fwd_kind kind; /* PROPOSE, READ, OP or RENEW (RENEW: the code alone; OK
+    enum srv_fwd_kind kind; /* PROPOSE, READ, OP, RENEW or ASK (RENEW: the code alone; OK
                              * renewed, NOTFOUND no such session, NOT_LEADER retry) */
     uint64_t req_id;
     enum srv_fwd_code code;
     uint64_t index;            /* PROPOSE (OK): where proposed; READ (OK): the read index */
     uint64_t term;             /* PROPOSE: OK: the term proposed in; else the responder's term */
     char msg[SRV_FWD_MSG_MAX]; /* OP: what failed ("" = nothing to say) */
+    const void *answer;        /* ASK: the answer (OK: <= SRV_FWD_ANSWER_MAX bytes, else
+                                * none). Borrowed: encode from the caller's, decode into
+                                * the input */
+    size_t answer_len;
 };
 
 /* Append the encoding of m to out. 0, CN_ENOMEM, or CN_EINVAL (a field the

@@ -193,6 +193,26 @@ void srv_set_renew_handler(struct srv *s, srv_renew_fn fn, void *arg);
 typedef void (*srv_renew_cb)(void *arg, int rc);
 int srv_session_renew(struct srv *s, const char *session, srv_renew_cb cb, void *arg);
 
+/* Questions only the leader answers (Consul forwards such reads to the
+ * leader unless ?stale): the owner installs `fn`, which the leader calls
+ * with the question's name (at most SRV_ASK_MAX - 1 bytes) to append its
+ * answer to `out` (at most SRV_ASK_ANSWER_MAX bytes); fn returns 0 or a
+ * CN_E* code (CN_ENOTFOUND: no such question). */
+#define SRV_ASK_MAX 33
+#define SRV_ASK_ANSWER_MAX 8192
+struct cn_buf;
+typedef int (*srv_ask_fn)(void *arg, const char *what, struct cn_buf *out);
+void srv_set_ask_handler(struct srv *s, srv_ask_fn fn, void *arg);
+/* Ask the leader `what`: at once on the leader, else forwarded
+ * (SRV_FWD_ASK), again to the next leader as a renewal is. cb(arg, rc,
+ * answer, len) exactly once: 0 with the answer (borrowed for the call), or
+ * CN_ENOTFOUND, CN_EAGAIN (no leader answered within the hold timeout),
+ * CN_ESHUTDOWN, another code the leader's fn returned. Returns 0, or
+ * CN_ENOMEM / CN_EINVAL (an empty or long name; a client agent) /
+ * CN_ESHUTDOWN with cb not called. cb may run before this returns. */
+typedef void (*srv_ask_cb)(void *arg, int rc, const void *answer, size_t len);
+int srv_ask_leader(struct srv *s, const char *what, srv_ask_cb cb, void *arg);
+
 /* Leadership view for API headers. */
 bool srv_is_leader(const struct srv *s);
 bool srv_known_leader(const struct srv *s);

@@ -146,14 +146,16 @@ struct op {
     void *arg;
 };
 
-/* A session renewal waiting for the leader's answer (renew.c). */
+/* A session renewal or a question waiting for the leader's answer (renew.c). */
 struct renew {
     struct renew *next, *prev;
-    char session[SRV_FWD_SESSION_MAX];
-    uint64_t req_id;   /* of the last send (0: not sent to the current leader) */
-    uint64_t sent_at;  /* uv_now() of the last send */
-    uint64_t deadline; /* uv_now() ms: then CN_EAGAIN */
-    srv_renew_cb cb;
+    enum srv_fwd_kind kind;        /* SRV_FWD_RENEW or SRV_FWD_ASK */
+    char key[SRV_FWD_SESSION_MAX]; /* RENEW: the session; ASK: the question */
+    uint64_t req_id;               /* of the last send (0: not sent to the current leader) */
+    uint64_t sent_at;              /* uv_now() of the last send */
+    uint64_t deadline;             /* uv_now() ms: then CN_EAGAIN */
+    srv_renew_cb cb;               /* RENEW */
+    srv_ask_cb ask_cb;             /* ASK */
     void *arg;
 };
 
@@ -247,10 +249,13 @@ struct srv {
     /* operations: ops.c */
     struct list ops;
 
-    /* session renewals: renew.c (the handler set by srv_set_renew_handler) */
+    /* session renewals and questions for the leader: renew.c (the handlers set by
+     * srv_set_renew_handler, srv_set_ask_handler) */
     struct list renews;
     srv_renew_fn renew_fn;
     void *renew_arg;
+    srv_ask_fn ask_fn;
+    void *ask_arg;
 
     /* transport: server.c starts and stops it; discovery.c owns the
      * directory (ready.c's sync_conf marks entries dialed/was_member) */
@@ -396,7 +401,7 @@ void srv__raft_config(const struct srv *s, struct raft_config *cfg);
 int srv__recover(struct srv *s, const char *dir, bool empty, bool alone, struct stor_info *info,
                  char *err, size_t errcap);
 
-/* renew.c: session renewals. A leader's answer to a forwarded renewal, a
+/* renew.c: session renewals and questions. A leader's answer to a forwarded one, a
  * follower's handling of the leader's answer, the tick (resends, the hold
  * deadline), and failing them all at close. */
 void srv__on_renew(struct srv *s, uint64_t from, const struct srv_fwd_req *m);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/buf.h"
+#include "base/err.h"
 #include "http/http.h"
 #include "http/http_int.h"
 
@@ -40,6 +42,29 @@ static void walk(void *arg, struct http_req *req)
     const struct http_param *p = http_req_param(req, "index");
     if (p)
         *sum += strlen(p->value);
+    /* Go's path cleaning: rooted, no "//", idempotent, never longer than
+     * the path plus its leading and trailing slash; a redirect's Location
+     * is printable (escaped) and NUL-terminated. */
+    static char c1[1100], c2[1100];
+    if (req->path_len + 2 > sizeof(c1))
+        return;
+    size_t n1 = http_path_clean(req->path, req->path_len, c1);
+    if (n1 > req->path_len + 1 || c1[0] != '/' || strstr(c1, "//") || strlen(c1) != n1)
+        __builtin_trap();
+    if (http_path_clean(c1, n1, c2) != n1 || memcmp(c1, c2, n1))
+        __builtin_trap();
+    struct cn_buf loc = CN_BUF_INIT;
+    int rc = http_path_redirect(req, &loc);
+    if (rc == 1) {
+        for (size_t i = 0; i + 1 < loc.len; i++)
+            if ((unsigned char)loc.p[i] <= ' ' || (unsigned char)loc.p[i] >= 0x7f)
+                __builtin_trap();
+        if (loc.p[loc.len - 1] != '\0')
+            __builtin_trap();
+    } else if (rc != 0 && rc != CN_ENOMEM) {
+        __builtin_trap();
+    }
+    cn_buf_free(&loc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

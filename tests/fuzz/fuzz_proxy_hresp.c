@@ -1,9 +1,11 @@
 /* libFuzzer target for the proxy's reader of the agent's HTTP answers
  * (proxy/hresp.c): any bytes, as a complete stream (eof) and as a prefix.
  * Beyond "no crash, no leak": an accepted answer has a status in 100..599 and
- * a body no longer than the input; a prefix that asks for more bytes is never
+ * a body no longer than the input and a content hash of letters and digits
+ * only (it goes back into a query string); a prefix that asks for more bytes is never
  * an error that the whole input then contradicts by parsing differently in
  * status. */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == 0) {
             if (r.status < 100 || r.status > 599 || r.body.len > size)
                 abort();
+            for (const char *h = r.hash; *h; h++)
+                if (!isalnum((unsigned char)*h))
+                    abort();
             cn_buf_free(&r.body);
         } else if (rc == 1) {
             if (eof)

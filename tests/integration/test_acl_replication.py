@@ -62,18 +62,25 @@ def wait_replicated(primary, secondary, what):
                what="dc2 to replicate dc1's ACL index %d (%s)" % (want, what))
 
 
-def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n', repl_token=MGMT):
-    d = str(workdir)
-    c1 = conf(os.path.join(d, "dc1.hcl"),
+def start_primary(workdir, made, name):
+    """dc1's server, the primary, with the management token; returns it
+    once its builtin ACL objects exist."""
+    c1 = conf(os.path.join(str(workdir), name + ".hcl"),
               'primary_datacenter = "dc1"\n'
               'acl {\n  enabled = true\n  default_policy = "deny"\n'
               '  tokens {\n    initial_management = "%s"\n    agent = "%s"\n  }\n}\n'
               % (MGMT, MGMT))
-    a1 = MgmtAgent(workdir, name="r1", extra_args=["-config-file=" + c1])
+    a1 = MgmtAgent(workdir, name=name, extra_args=["-config-file=" + c1])
     made.append(a1)
     a1.start()
     wait_until(lambda: a1.get("/v1/acl/policy/00000000-0000-0000-0000-000000000001")
                .status_code == 200, what="dc1's builtin ACL objects")
+    return a1
+
+
+def start_feds(workdir, made, dc2_acl='  enable_token_replication = true\n', repl_token=MGMT):
+    d = str(workdir)
+    a1 = start_primary(workdir, made, "r1")
     c2 = conf(os.path.join(d, "dc2.hcl"),
               'acl {\n  enabled = true\n  default_policy = "deny"\n' + dc2_acl +
               '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n'
@@ -363,3 +370,45 @@ def test_dc_parameter_reaches_the_other_datacenter(feds):
     assert bad.status_code == 500 and "No path to datacenter" in bad.text
     assert a1.delete("/v1/acl/token/%s?dc=dc2" % acc).status_code == 200
     assert a2.get("/v1/acl/token/" + acc).status_code in (403, 404)
+
+
+def test_status_is_the_leaders_on_every_server(tmp_path, cluster_factory):
+    """Replication runs on the secondary's leader alone; Consul forwards
+    ACL.ReplicationStatus to the leader unless ?stale, so a follower answers
+    the leader's status (running, its index), and with ?stale its own (not
+    running). dc2 is a three-server cluster."""
+    made = []
+    try:
+        a1 = start_primary(tmp_path, made, "p1")
+        c2 = conf(os.path.join(str(tmp_path), "s2.hcl"),
+                  'acl {\n  enabled = true\n  default_policy = "deny"\n'
+                  '  enable_token_replication = true\n'
+                  '  tokens {\n    replication = "%s"\n    agent = "%s"\n  }\n}\n'
+                  % (MGMT, MGMT))
+        c = cluster_factory(3, prefix="s", extra_args=[
+            "-datacenter=dc2", "-primary-datacenter=dc1", "-config-file=" + c2,
+            "-join-wan=127.0.0.1:%d" % a1.serf_wan_port])
+        ldr = c.leader()
+        wait_replicated(a1, ldr, "dc2's leader")
+        lead = status(ldr)
+        assert lead["Running"] is True
+        for f in c.followers():
+            s = status(f)
+            assert s["Enabled"] is True and s["Running"] is True, s
+            assert s["ReplicatedIndex"] >= lead["ReplicatedIndex"], (s, lead)
+            assert not s["LastSuccess"].startswith("0001-"), s
+            # its own memory: replication does not run here
+            r = requests.get(f.url("/v1/acl/replication"), params={"stale": ""}, timeout=30)
+            assert r.status_code == 200, r.text
+            own = r.json()
+            assert own["Enabled"] is True and own["Running"] is False, own
+            assert own["LastSuccess"].startswith("0001-"), own
+            # ?pretty is the leader's indentation
+            r = requests.get(f.url("/v1/acl/replication"), params={"pretty": ""}, timeout=30)
+            assert r.status_code == 200, r.text
+            assert r.headers["Content-Type"].startswith("application/json")
+            assert '\n    "Running": true' in r.text, r.text
+    finally:
+        for a in made:
+            a.close()
+        assert_no_sanitizer_reports(made)

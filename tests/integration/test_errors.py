@@ -8,6 +8,7 @@ import json
 import socket
 
 import pytest
+import requests
 
 from conftest import _Reader, raw_send_large, read_response
 
@@ -300,3 +301,46 @@ def test_pipelined_error_then_request(seeded):
     assert (r1.status, r2.status, r3.status) == (404, 405, 200)
     assert r3.body == b"v"
 
+
+
+def _raw(agent, method, target, body=None):
+    """One request with the target sent as written (requests/urllib3 would
+    normalize dot segments); returns (status, headers, body)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", agent.http_port, timeout=30)
+    try:
+        c.request(method, target, body=body)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def test_unclean_path_is_301_to_the_clean_one_and_not_served(agent):
+    """Go's ServeMux, in front of every Consul endpoint, answers a path with
+    a doubled slash, "." or ".." with 301 to the cleaned path, its query
+    kept (a KV key with "//" cannot be written in Consul either)."""
+    assert agent.put("/v1/kv/clean/a", data=b"1").status_code == 200
+    st, h, body = _raw(agent, "GET", "/v1/kv/clean//a?raw")
+    assert st == 301 and h["location"] == "/v1/kv/clean/a?raw", (st, h)
+    assert h["content-type"] == "text/html; charset=utf-8"
+    assert body == b'<a href="/v1/kv/clean/a?raw">Moved Permanently</a>.\n\n'
+    st, h, body = _raw(agent, "PUT", "/v1/kv/clean/./b?flags=3", body=b"x")
+    assert st == 301 and h["location"] == "/v1/kv/clean/b?flags=3", (st, h)
+    assert "content-type" not in h and body == b""
+    st, h, _ = _raw(agent, "GET", "/v1/kv/clean/x/../a")
+    assert st == 301 and h["location"] == "/v1/kv/clean/a", (st, h)
+    st, h, _ = _raw(agent, "GET", "//v1/status/leader")
+    assert st == 301 and h["location"] == "/v1/status/leader", (st, h)
+    # the decoded path is what is cleaned, escaped again in the Location
+    st, h, _ = _raw(agent, "GET", "/v1/kv/clean/%2Fa%20b")
+    assert st == 301 and h["location"] == "/v1/kv/clean/a%20b", (st, h)
+    # nothing was written through the redirected PUT
+    keys = agent.get("/v1/kv/clean/", params={"keys": ""}).json()
+    assert keys == ["clean/a"], keys
+    # a client that follows the redirect reads the key
+    r = requests.get(agent.url("/v1/kv/clean//a"), params={"raw": ""}, timeout=30)
+    assert r.status_code == 200 and r.content == b"1" and r.history[0].status_code == 301
+    # clean paths are served as before, a trailing slash included
+    st, _, _ = _raw(agent, "GET", "/v1/kv/clean/?keys")
+    assert st == 200

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -71,11 +72,38 @@ static void test_refusals(void **st)
     }
 }
 
+/* X-Consul-ContentHash (hash-based blocking): kept when it is letters and
+ * digits, sent back as ?hash=; anything else is refused, never passed on. */
+static void test_content_hash(void **st)
+{
+    (void)st;
+    struct px_hresp r;
+    assert_int_equal(parse("HTTP/1.1 200 OK\r\nX-Consul-Contenthash: 9fa0c3e1d2b4a5f6\r\n"
+                           "Content-Length: 2\r\n\r\n{}",
+                           0, &r),
+                     0);
+    assert_string_equal(r.hash, "9fa0c3e1d2b4a5f6");
+    assert_int_equal(r.index, 0);
+    cn_buf_free(&r.body);
+    assert_int_equal(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, &r), 0);
+    assert_string_equal(r.hash, "");
+    cn_buf_free(&r.body);
+    static const char *const bad[] = {"", "ab&index=1", "a b",
+                                      "0123456789012345678901234567890123456789"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char a[300];
+        snprintf(a, sizeof(a), "HTTP/1.1 200 OK\r\nX-Consul-ContentHash: %s\r\n\r\n", bad[i]);
+        assert_int_equal(parse(a, 1, &r), CN_EPROTO);
+        assert_non_null(strstr(err, "X-Consul-ContentHash"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lengths_chunks_and_eof),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_content_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -196,6 +196,67 @@ static void test_renew_bytes(void **state)
     cn_buf_free(&b);
 }
 
+/* ASK (kind 6): version, kind, req_id, the question as u32 length then bytes;
+ * its answer is the code then the answer's bytes (u32 length), which only
+ * OK may carry, at most SRV_FWD_ANSWER_MAX. */
+static void test_ask_bytes(void **state)
+{
+    (void)state;
+    struct srv_fwd_req *m = req_new(SRV_FWD_ASK);
+    m->req_id = 9;
+    strcpy(m->u.ask.what, "q");
+    struct cn_buf b = CN_BUF_INIT;
+    enc_req(m, &b);
+    static const uint8_t want[] = {1, 6, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'q'};
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.p, want, sizeof(want));
+    struct srv_fwd_req *d = dec_req_ok(&b);
+    assert_int_equal(d->kind, SRV_FWD_ASK);
+    assert_int_equal(d->req_id, 9);
+    assert_string_equal(d->u.ask.what, "q");
+    m->u.ask.what[0] = '\0';
+    cn_buf_reset(&b);
+    assert_int_equal(srv_fwd_req_encode(m, &b), CN_EINVAL);
+    free(m);
+    char err[160];
+    static const uint8_t empty[] = {1, 6, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(srv_fwd_req_decode(empty, sizeof(empty), d, err, sizeof(err)), CN_EPROTO);
+    assert_non_null(strstr(err, "empty question"));
+    uint8_t longq[14 + SRV_FWD_ASK_MAX] = {1, 6, 9, 0, 0, 0, 0, 0, 0, 0, SRV_FWD_ASK_MAX, 0, 0, 0};
+    memset(longq + 14, 'x', SRV_FWD_ASK_MAX);
+    assert_int_equal(srv_fwd_req_decode(longq, sizeof(longq), d, err, sizeof(err)), CN_EPROTO);
+    free(d);
+
+    struct srv_fwd_resp r = {.kind = SRV_FWD_ASK, .req_id = 9, .code = SRV_FWD_OK};
+    r.answer = "{}";
+    r.answer_len = 2;
+    cn_buf_reset(&b);
+    assert_int_equal(srv_fwd_resp_encode(&r, &b), 0);
+    static const uint8_t rwant[] = {1, 6, 9, 0, 0, 0, 0, 0, 0, 0, SRV_FWD_OK, 2, 0, 0, 0, '{', '}'};
+    assert_int_equal(b.len, sizeof(rwant));
+    assert_memory_equal(b.p, rwant, sizeof(rwant));
+    struct srv_fwd_resp out;
+    assert_int_equal(srv_fwd_resp_decode(b.p, b.len, &out, err, sizeof(err)), 0);
+    assert_int_equal(out.kind, SRV_FWD_ASK);
+    assert_int_equal(out.answer_len, 2);
+    assert_memory_equal(out.answer, "{}", 2);
+    /* an error carries no answer, either way */
+    r.code = SRV_FWD_NOTFOUND;
+    cn_buf_reset(&b);
+    assert_int_equal(srv_fwd_resp_encode(&r, &b), CN_EINVAL);
+    static const uint8_t bad[] = {1, 6, 9, 0, 0, 0, 0, 0, 0, 0, SRV_FWD_NOTFOUND, 1, 0, 0, 0, 'x'};
+    assert_int_equal(srv_fwd_resp_decode(bad, sizeof(bad), &out, err, sizeof(err)), CN_EPROTO);
+    static const uint8_t none[] = {1, 6, 9, 0, 0, 0, 0, 0, 0, 0, SRV_FWD_NOTFOUND, 0, 0, 0, 0};
+    assert_int_equal(srv_fwd_resp_decode(none, sizeof(none), &out, err, sizeof(err)), 0);
+    assert_int_equal(out.code, SRV_FWD_NOTFOUND);
+    /* over the limit */
+    r.code = SRV_FWD_OK;
+    r.answer_len = SRV_FWD_ANSWER_MAX + 1;
+    cn_buf_reset(&b);
+    assert_int_equal(srv_fwd_resp_encode(&r, &b), CN_EINVAL);
+    cn_buf_free(&b);
+}
+
 static void test_resp_round_trip(void **state)
 {
     (void)state;
@@ -449,9 +510,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_req_round_trip), cmocka_unit_test(test_resp_round_trip),
         cmocka_unit_test(test_golden_bytes),   cmocka_unit_test(test_renew_bytes),
-        cmocka_unit_test(test_codes_frozen),   cmocka_unit_test(test_req_strict),
-        cmocka_unit_test(test_resp_strict),    cmocka_unit_test(test_encode_refuses),
-        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_ask_bytes),      cmocka_unit_test(test_codes_frozen),
+        cmocka_unit_test(test_req_strict),     cmocka_unit_test(test_resp_strict),
+        cmocka_unit_test(test_encode_refuses), cmocka_unit_test(test_envelope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
