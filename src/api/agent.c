@@ -463,40 +463,19 @@ static bool chk_acl(struct api_ctx *c, const char *id)
     return api_acl_require(c, ACL_R_NODE, c->api->cfg.node_name, ACL_A_WRITE);
 }
 
-/* cs as the agent shows it: a connect-proxy's Proxy.Config resolved from
- * the proxy-defaults and service-defaults entries (config_resolve.c). Either
- * cs, or *tmp (a shallow copy) whose Config is *owned, which the caller
- * frees; NULL when out of memory. */
-static const struct state_service *resolved(struct api_ctx *c, const struct state_service *cs,
-                                            struct state_service *tmp, char **owned)
-{
-    *owned = NULL;
-    if (api__config_resolve_proxy(srv_state(c->api->srv), cs, owned))
-        return NULL;
-    if (!*owned)
-        return cs;
-    *tmp = *cs;
-    tmp->proxy.config = *owned;
-    return tmp;
-}
-
 static int svc_map_cb(void *arg, const struct state_service *s)
 {
     struct agent_walk *aw = arg;
     if (!api_acl_keep(aw->c, ACL_R_SERVICE, s->service))
         return 0;
-    struct state_service tmp;
-    char *owned;
-    const struct state_service *rs = resolved(aw->c, catalog_svc(aw->c, s), &tmp, &owned);
-    if (!rs)
-        return aw->w->err = CN_ENOMEM;
+    /* the catalog's row: a connect-proxy's merged Config (svc_config.c) */
+    const struct state_service *rs = catalog_svc(aw->c, s);
     struct api_fmark m;
     api_filter_mark(aw->w, &m);
     cn_jsonw_key(aw->w, s->id);
     size_t at = aw->w->b->len;
     api_json_agent_service(aw->w, rs, aw->c->api->cfg.datacenter, NULL);
     api_filter_keep(aw->f, aw->w, &m, at);
-    cn_free(owned);
     return aw->w->err;
 }
 
@@ -627,16 +606,9 @@ static void r_service(struct api_ctx *c, struct api_read *r)
         r->content_type = "text/plain; charset=utf-8";
         return;
     }
-    /* a proxy's Config resolved from the config entries: the hash, hence
-     * a hash-blocking query, moves with them (config_resolve.c wakes it) */
-    struct state_service rtmp;
-    char *owned;
-    const struct state_service *cs = resolved(c, catalog_svc(c, s), &rtmp, &owned);
-    if (!cs) {
-        r->status = 500;
-        cn_buf_puts(&r->body, "out of memory");
-        return;
-    }
+    /* the catalog's row: a proxy's Config merged from the config entries,
+     * written again when they change (svc_config.c), which wakes this */
+    const struct state_service *cs = catalog_svc(c, s);
     struct cn_buf tmp = CN_BUF_INIT;
     struct cn_jsonw w;
     cn_jsonw_init(&w, &tmp, false);
@@ -646,7 +618,6 @@ static void r_service(struct api_ctx *c, struct api_read *r)
     cn_buf_free(&tmp);
     api_jsonw(c, &w, &r->body);
     api_json_agent_service(&w, cs, c->api->cfg.datacenter, hash);
-    cn_free(owned);
     if (w.err) {
         r->status = 500;
         cn_buf_free(&r->body);
@@ -669,6 +640,11 @@ static void h_checks(struct api_ctx *c)
 
 /* ---- services: register, deregister, maintenance --------------------------------------- */
 
+static void register_go(struct api_ctx *c, struct local_svc_def *def, bool replace)
+{
+    local_add_service(c->api->local, def, replace, local_done, c);
+}
+
 static void h_service_register(struct api_ctx *c)
 {
     if (!have_local(c))
@@ -689,6 +665,9 @@ static void h_service_register(struct api_ctx *c)
         local_svc_def_free(&def);
         return;
     }
+    /* a client agent first resolves a new proxy destination's configuration */
+    if (api__svcmgr_before_register(c, &def, replace > 0, register_go))
+        return;
     local_add_service(c->api->local, &def, replace > 0, local_done, c);
 }
 

@@ -52,7 +52,7 @@ struct api {
     void *dns_exec_arg;
     struct api_coord *coord;       /* coordinate.c: sending and batching coordinates */
     struct api_acl_repl *acl_repl; /* acl_repl.c: ACL replication; NULL when ACLs are off */
-    struct api_cfgwake *cfgwake;   /* config_resolve.c: wakes agent queries on entry changes */
+    struct api_svcmgr *svcmgr;     /* svc_config.c: central service configuration */
 };
 
 /* ---- client agents (forward.c: on a client; remote.c: on a server) ------ */
@@ -272,19 +272,51 @@ int api__config_defaults_decode(struct json_object *o, const char *kind, char **
                                 struct cn_buf *canon, char *err, size_t cap);
 /* A stored entry as Consul's JSON, with CreateIndex and ModifyIndex. */
 void api__config_defaults_json(struct cn_jsonw *w, const struct state_config_entry *e);
-/* config_resolve.c: the defaults the entries give a proxy of service (NULL:
- * none): proxy-defaults' Config, then service-defaults' Protocol and
- * BalanceInboundConnections as Config keys. *out: an owned object, or NULL
- * when nothing applies. 0 or CN_ENOMEM. Pure. */
+/* config_resolve.c (pure): the defaults the entries give a proxy whose
+ * destination is service (NULL: none): proxy-defaults' Config, then
+ * service-defaults' Protocol, BalanceInboundConnections and
+ * LocalConnectTimeoutMs as Config keys. *out: an owned object, or NULL when
+ * nothing applies. 0 or CN_ENOMEM. */
 int api__config_resolve_defaults(const struct state *st, const char *service,
                                  struct json_object **out);
-/* The effective Proxy.Config of s (a connect-proxy): those defaults under
- * the registration's own keys. *out: an owned JSON text, or NULL when s is
- * not a proxy or nothing applies (its own Config stands). 0 or CN_ENOMEM. */
+/* The config an upstream of service gets (ResolveServiceConfig's per-upstream
+ * config): {"protocol": its service-defaults' Protocol, else proxy-defaults'
+ * Config "protocol"}; *out NULL when neither sets one. 0 or CN_ENOMEM. */
+int api__config_resolve_upstream(const struct state *st, const char *service,
+                                 struct json_object **out);
+/* A registration's Config (JSON text; NULL or "": none) with def's keys added
+ * where it has none (MergeServiceConfig: the registration's keys win). *out:
+ * an owned JSON text, or NULL when def adds nothing to merge (own stands).
+ * 0 or CN_ENOMEM. */
+int api__config_merge(const char *own, const struct json_object *def, char **out);
+/* The effective Proxy.Config of s (a connect-proxy): the resolved defaults
+ * of its destination merged under its own keys. *out as api__config_merge;
+ * NULL too when s is not a proxy. 0 or CN_ENOMEM. */
 int api__config_resolve_proxy(const struct state *st, const struct state_service *s, char **out);
-/* The watch that wakes the agent's blocking queries when an entry changes. */
-int api__cfgwake_new(struct api *a);
-void api__cfgwake_stop(struct api *a);
+/* What GET /v1/internal/cairn/service-config/:service answers:
+ * {"ProxyConfig":{..},"UpstreamConfig":{..}} (each {} when empty). 0 or
+ * CN_ENOMEM. */
+int api__config_resolve_json(const struct state *st, const char *service, struct cn_jsonw *w);
+/* svc_config.c: the agent's service manager: what the agent writes to the
+ * catalog for its connect-proxies (local_set_merge), re-merged when the
+ * entries change (servers) or the resolved configuration a client agent
+ * follows on its servers changes. */
+int api__svcmgr_new(struct api *a);
+void api__svcmgr_stop(struct api *a);
+/* A client agent's registration of a connect-proxy (or of a service with a
+ * sidecar) whose destination's configuration it has not resolved yet: the
+ * request is parked, the servers asked, and then go(c, def, replace) runs
+ * (with the configuration, or without it when no server answered). True
+ * when it took *def (zeroed); false: register at once. */
+struct local_svc_def;
+typedef void (*api_svcmgr_go)(struct api_ctx *c, struct local_svc_def *def, bool replace);
+bool api__svcmgr_before_register(struct api_ctx *c, struct local_svc_def *def, bool replace,
+                                 api_svcmgr_go go);
+extern const struct api_route api_svccfg_routes[];   /* svc_config.c: the internal endpoint */
+/* A client agent's reading of a server's answer to that endpoint: 0 and *out
+ * (its ProxyConfig, an owned object; NULL when empty), or CN_EINVAL (not an
+ * object with a ProxyConfig object). Pure; fuzzed (fuzz_svccfg_answer). */
+int api__svccfg_answer_parse(const void *body, size_t len, struct json_object **out);
 extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
 extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
 /* metrics.c: /v1/agent/metrics */

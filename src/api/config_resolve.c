@@ -1,17 +1,19 @@
 /* api/config_resolve.c: central service configuration, as Consul's agent
- * does with enable_central_service_config (its default, true): a
- * connect-proxy registration's effective Proxy.Config is the proxy-defaults
- * entry's Config, then what the destination's service-defaults entry sets
- * (Protocol as "protocol", BalanceInboundConnections as
- * "balance_inbound_connections"; agent/configentry/resolve.go), then the
- * registration's own keys, which win (MergeServiceConfig). The agent
- * endpoints show it (/v1/agent/services, /v1/agent/service/:id).
+ * does with enable_central_service_config (its default, true), in two steps
+ * (agent/configentry/resolve.go, then MergeServiceConfig):
  *
- * The merge is computed when the agent answers, from the entries in the
- * state, so it is always current; the agent's hash-blocking queries on
- * /v1/agent/service/:id (which watch this node's catalog rows) are woken
- * when an entry changes: a watch on the config entries' table fires, and
- * from the next loop turn the node's rows' watchers are touched. */
+ *  1. resolve, for one service name, what the entries give (a server's
+ *     ConfigEntry.ResolveServiceConfig): as a proxy's destination, the
+ *     proxy-defaults entry's Config, then what the service's service-defaults
+ *     entry sets (Protocol as "protocol", BalanceInboundConnections as
+ *     "balance_inbound_connections", LocalConnectTimeoutMs as
+ *     "local_connect_timeout_ms"); as an upstream, "protocol" from its own
+ *     service-defaults, else the proxy-defaults Config's;
+ *  2. merge into a registration: the defaults go under its own keys, which
+ *     win (exact keys, as Go's maps).
+ *
+ * Pure: functions of the state and the registration. svc_config.c is the
+ * agent's side (what it writes to the catalog, the client's cache). */
 #include <string.h>
 
 #include <json-c/json.h>
@@ -101,6 +103,65 @@ int api__config_resolve_defaults(const struct state *st, const char *service,
     return 0;
 }
 
+int api__config_resolve_upstream(const struct state *st, const char *service,
+                                 struct json_object **out)
+{
+    *out = NULL;
+    struct json_object *pd = entry_object(st, API_CONFIG_PROXY_DEFAULTS, "global");
+    struct json_object *sd =
+        service ? entry_object(st, API_CONFIG_SERVICE_DEFAULTS, service) : NULL;
+    const char *proto = NULL;
+    if (cn_json_get_str(sd, "Protocol", &proto) != 1 || !proto || !*proto) {
+        struct json_object *pc = pd ? cn_json_get(pd, "Config") : NULL;
+        struct json_object *p =
+            pc && json_object_is_type(pc, json_type_object) ? cn_json_get(pc, "protocol") : NULL;
+        proto = p && json_object_is_type(p, json_type_string) ? json_object_get_string(p) : NULL;
+    }
+    int rc = 0;
+    if (proto && *proto) {
+        struct json_object *r = json_object_new_object();
+        struct json_object *v = r ? json_object_new_string(proto) : NULL;
+        if (!v || json_object_object_add(r, "protocol", v)) {
+            json_object_put(v);
+            json_object_put(r);
+            rc = CN_ENOMEM;
+        } else {
+            *out = r;
+        }
+    }
+    json_object_put(pd);
+    json_object_put(sd);
+    return rc;
+}
+
+int api__config_merge(const char *own, const struct json_object *def, char **out)
+{
+    *out = NULL;
+    if (!def || !json_object_is_type(def, json_type_object) || !json_object_object_length(def))
+        return 0;
+    struct json_object *m = own && *own ? cn_json_parse(own, strlen(own), NULL, 0) : NULL;
+    if (own && *own && (!m || !json_object_is_type(m, json_type_object))) {
+        /* the stored Config is always an object; anything else stands as it is */
+        json_object_put(m);
+        return 0;
+    }
+    if (!m && !(m = json_object_new_object()))
+        return CN_ENOMEM;
+    int rc = 0;
+    json_object_object_foreach((struct json_object *)def, k, v)
+    {
+        if ((rc = add_default(m, k, v)))
+            break;
+    }
+    const char *text = rc ? NULL
+                          : json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!rc && !(text && (*out = cn_strdup(text))))
+        rc = CN_ENOMEM;
+    json_object_put(m);
+    return rc;
+}
+
 int api__config_resolve_proxy(const struct state *st, const struct state_service *s, char **out)
 {
     *out = NULL;
@@ -108,92 +169,37 @@ int api__config_resolve_proxy(const struct state *st, const struct state_service
         return 0;
     struct json_object *def = NULL;
     CN_TRY(api__config_resolve_defaults(st, s->proxy.dest_name, &def));
-    if (!def)
-        return 0;
-    const char *own = s->proxy.config;
-    struct json_object *m = own && *own ? cn_json_parse(own, strlen(own), NULL, 0) : NULL;
-    if (own && *own && (!m || !json_object_is_type(m, json_type_object))) {
-        /* the stored Config is always an object; anything else stands as it is */
-        json_object_put(m);
-        json_object_put(def);
-        return 0;
-    }
-    if (!m && !(m = json_object_new_object())) {
-        json_object_put(def);
-        return CN_ENOMEM;
-    }
-    int rc = 0;
-    json_object_object_foreach(def, k, v)
-    {
-        if ((rc = add_default(m, k, v)))
-            break;
-    }
-    const char *text = rc ? NULL : json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
-    if (!rc && !(text && (*out = cn_strdup(text))))
-        rc = CN_ENOMEM;
-    json_object_put(m);
+    int rc = api__config_merge(s->proxy.config, def, out);
     json_object_put(def);
     return rc;
 }
 
-/* ---- waking the agent's hash-blocking queries ------------------------------------------- */
-
-struct api_cfgwake {
-    struct api *api;
-    struct srv_watch w;
-    uv_timer_t t;
-};
-
-static void arm(struct api_cfgwake *k);
-
-static void on_timer(uv_timer_t *t)
+static void raw_obj(struct cn_jsonw *w, const char *k, struct json_object *o)
 {
-    struct api_cfgwake *k = t->data;
-    arm(k);
-    if (k->api->local)
-        srv_watch_touch(k->api->srv, STATE_T_NODES, local_node(k->api->local));
+    const char *t = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE)
+                      : "{}";
+    cn_jsonw_key(w, k);
+    if (!t)
+        w->err = CN_ENOMEM;
+    else
+        cn_jsonw_raw(w, t, strlen(t));
 }
 
-static void on_change(struct srv_watch *w, uint64_t index)
+int api__config_resolve_json(const struct state *st, const char *service, struct cn_jsonw *w)
 {
-    (void)index;
-    struct api_cfgwake *k = w->data;
-    uv_timer_start(&k->t, on_timer, 0, 0); /* no touch from inside a watch callback */
-}
-
-static void arm(struct api_cfgwake *k)
-{
-    if (srv_watch_arm(k->api->srv, &k->w, STATE_T_CONFIG, NULL, false, on_change, k))
-        uv_timer_start(&k->t, on_timer, 1000, 0); /* out of memory: try again */
-}
-
-int api__cfgwake_new(struct api *a)
-{
-    if (!a->srv || !a->loop)
-        return 0;
-    struct api_cfgwake *k = cn_calloc(1, sizeof(*k));
-    if (!k)
-        return CN_ENOMEM;
-    k->api = a;
-    uv_timer_init(a->loop, &k->t);
-    k->t.data = k;
-    uv_unref((uv_handle_t *)&k->t);
-    a->cfgwake = k;
-    arm(k);
-    return 0;
-}
-
-static void on_closed(uv_handle_t *h)
-{
-    cn_free(h->data);
-}
-
-void api__cfgwake_stop(struct api *a)
-{
-    struct api_cfgwake *k = a->cfgwake;
-    if (!k)
-        return;
-    a->cfgwake = NULL;
-    srv_watch_disarm(a->srv, &k->w);
-    uv_close((uv_handle_t *)&k->t, on_closed);
+    struct json_object *p = NULL, *u = NULL;
+    int rc = api__config_resolve_defaults(st, service, &p);
+    if (!rc)
+        rc = api__config_resolve_upstream(st, service, &u);
+    if (!rc) {
+        cn_jsonw_obj_open(w);
+        raw_obj(w, "ProxyConfig", p);
+        raw_obj(w, "UpstreamConfig", u);
+        cn_jsonw_obj_close(w);
+        rc = w->err;
+    }
+    json_object_put(p);
+    json_object_put(u);
+    return rc;
 }

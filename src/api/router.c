@@ -19,7 +19,7 @@ const struct api_route *const api__route_tables[] = {
     api_session_routes, api_coordinate_routes, api_event_routes, api_query_routes,
     api_intention_routes, api_connect_routes, api_snapshot_routes, api_monitor_routes,
     api_metrics_routes, api_ui_routes, api_dns_remote_routes, api_keyring_routes,
-    api_wan_routes, api_config_routes, api_dchain_routes, NULL,
+    api_wan_routes, api_config_routes, api_dchain_routes, api_svccfg_routes, NULL,
 };
 // clang-format on
 #define tables api__route_tables
@@ -57,7 +57,7 @@ int api_new(uv_loop_t *loop, struct srv *srv, struct local *local, const struct 
     if (!a->cfg.node_name || !a->cfg.node_id || !a->cfg.datacenter || !a->cfg.advertise_addr ||
         !a->cfg.version || !a->cfg.config_json || api__sess_new(a) || api__connect_new(a) ||
         api__acl_new(a) || api__cache_new(a, (size_t)cfg->http_cache_bytes) || api__coord_new(a) ||
-        api__cfgwake_new(a)) {
+        api__svcmgr_new(a)) {
         memset(&a->cfg.acl, 0, sizeof(a->cfg.acl));
         api_free(a);
         return CN_ENOMEM;
@@ -76,7 +76,7 @@ void api_stop(struct api *a)
         api__acl_stop(a);
         api__cache_free(a); /* its watches live in the server */
         api__coord_stop(a);
-        api__cfgwake_stop(a);
+        api__svcmgr_stop(a);
     }
 }
 
@@ -100,7 +100,7 @@ void api_free(struct api *a)
     api__acl_free(a);
     api__cache_free(a);
     api__coord_stop(a);
-    api__cfgwake_stop(a);
+    api__svcmgr_stop(a);
     cn_free((char *)a->cfg.node_name);
     cn_free((char *)a->cfg.node_id);
     cn_free((char *)a->cfg.datacenter);

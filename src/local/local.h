@@ -9,8 +9,10 @@
  * the local maps only after that command is applied, then answers through the
  * caller's callback. The local maps therefore mirror what the catalog holds for
  * this node (minus serfHealth and the "consul" service, which belong to the
- * node, not to the agent's registrations), and a restart rebuilds them from the
- * catalog (local_start).
+ * node, not to the agent's registrations), except that a connect-proxy is
+ * kept as registered while the catalog gets it merged with the central
+ * configuration (local_set_merge); a restart rebuilds them from the catalog
+ * (local_start), merged form included.
  *
  * All on the loop thread. Owns its timers. Sits below api/ and agent/ (both
  * use it) and above server/ and state/: it must not include api/ or agent/,
@@ -77,6 +79,22 @@ void local_set_script_checks(struct local *l, bool enable);
  * nothing. NULL (the default): always allowed. */
 typedef bool (*local_acl_cb)(void *arg, const char *node, char *accessor, size_t cap);
 void local_set_acl(struct local *l, local_acl_cb may, void *arg);
+/* Central service configuration (Consul's service manager): the local maps
+ * keep each service as registered, and every write of a connect-proxy to the
+ * catalog (registration, re-sync, anti-entropy) carries the Proxy.Config
+ * `merge` returns for it: 0 and *config NULL (the registration's own stands)
+ * or an owned JSON text; CN_EAGAIN when it does not know yet (a write goes
+ * as given, and anti-entropy and local_remerge leave the catalog's row as it
+ * is until local_remerge runs again); or another error (the write fails with
+ * it). NULL (the default): services go as registered. The callback must not
+ * change the local state. */
+typedef int (*local_merge_cb)(void *arg, const struct state_service *given, char **config);
+void local_set_merge(struct local *l, local_merge_cb merge, void *arg);
+/* What `merge` answers changed (a config entry, or a client agent's resolved
+ * configuration): re-register every connect-proxy whose merged form differs
+ * from the catalog's row (on a client, its mirror). Returns the writes
+ * started. NULL ok. */
+size_t local_remerge(struct local *l);
 /* Whether the last attempt to write this node's registration was blocked. */
 bool local_acl_blocked(const struct local *l);
 /* HTTP, gRPC and H2PING checks verify TLS servers against the CA

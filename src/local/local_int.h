@@ -61,7 +61,9 @@ struct local {
     bool script_checks;    /* -enable-local-script-checks */
     local_acl_cb acl_may;  /* NULL: ACLs off */
     void *acl_arg;
-    bool acl_blocked;  /* the last node write was refused by ACLs */
+    bool acl_blocked;     /* the last node write was refused by ACLs */
+    local_merge_cb merge; /* local_set_merge; NULL: services go as given */
+    void *merge_arg;
     uv_timer_t reaper; /* run.c: DeregisterCriticalServiceAfter */
     bool reaper_init;
     /* run.c: runners' status writes. At most LOCAL_RUN_WRITES in flight (a
@@ -172,6 +174,11 @@ void local__propose_status(struct local__op *op);
 void local__propose_internal_status(struct local *l, const char *id, const char *status,
                                     const char *output);
 int local__propose_node(struct local *l);
+/* The service as the catalog gets it: *out = given, or tmp (a shallow copy
+ * of given) whose Proxy.Config is *owned (the caller frees it), merged from
+ * the central configuration by local_set_merge's callback. 0 or its error. */
+int local__merged(struct local *l, const struct state_service *given, struct state_service *tmp,
+                  char **owned, const struct state_service **out);
 
 /* taddr.c: Consul's agent-side default tagged addresses (lan_ipv4/wan_ipv4,
  * lan_ipv6/wan_ipv6) for a service with an IP Address. 0 or CN_ENOMEM (s

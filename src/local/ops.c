@@ -217,12 +217,37 @@ void local__propose_register(struct local__op *op, struct state_service *svc,
     memset(&reg, 0, sizeof(reg));
     fill_node(op->l, &reg.node);
     reg.skip_node_update = true;
-    reg.service = svc;
+    /* the catalog gets the merged service; the local maps keep svc as given */
+    struct state_service tmp;
+    char *owned = NULL;
+    const struct state_service *ms = svc;
+    int rc = svc ? local__merged(op->l, svc, &tmp, &owned, &ms) : 0;
+    if (rc == CN_EAGAIN) /* not known yet: as given, merged again later */
+        rc = 0;
+    reg.service = (struct state_service *)ms;
     reg.checks = checks;
     reg.nchecks = nchecks;
     struct cn_buf cmd = CN_BUF_INIT;
-    int rc = state_cmd_register(&cmd, &reg);
+    if (!rc)
+        rc = state_cmd_register(&cmd, &reg);
+    cn_free(owned);
     propose(op, &cmd, rc);
+}
+
+int local__merged(struct local *l, const struct state_service *given, struct state_service *tmp,
+                  char **owned, const struct state_service **out)
+{
+    *owned = NULL;
+    *out = given;
+    if (!l->merge || !given->kind || strcmp(given->kind, STATE_KIND_CONNECT_PROXY) != 0)
+        return 0;
+    int rc = l->merge(l->merge_arg, given, owned);
+    if (rc || !*owned)
+        return rc;
+    *tmp = *given;
+    tmp->proxy.config = *owned;
+    *out = tmp;
+    return 0;
 }
 
 void local__propose_status(struct local__op *op)

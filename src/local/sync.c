@@ -236,14 +236,50 @@ static int svc_bytes(struct local *l, const struct state_service *s, struct cn_b
     return state_cmd_register(out, &reg);
 }
 
-static bool svc_same(struct local *l, const struct state_service *a, const struct state_service *b)
+/* Is the catalog's row cat what the agent writes for `given` (merged)? A
+ * merge not known yet (CN_EAGAIN) or failed counts as the same: the row
+ * stays until the merge is known. */
+static bool svc_same(struct local *l, const struct state_service *cat,
+                     const struct state_service *given)
 {
+    struct state_service tmp;
+    char *owned = NULL;
+    const struct state_service *b = given;
+    if (local__merged(l, given, &tmp, &owned, &b))
+        return true;
     struct cn_buf x = CN_BUF_INIT, y = CN_BUF_INIT;
-    bool same =
-        !svc_bytes(l, a, &x) && !svc_bytes(l, b, &y) && x.len == y.len && !memcmp(x.p, y.p, x.len);
+    bool same = !svc_bytes(l, cat, &x) && !svc_bytes(l, b, &y) && x.len == y.len &&
+                !memcmp(x.p, y.p, x.len);
     cn_buf_free(&x);
     cn_buf_free(&y);
+    cn_free(owned);
     return same;
+}
+
+void local_set_merge(struct local *l, local_merge_cb merge, void *arg)
+{
+    l->merge = merge;
+    l->merge_arg = arg;
+}
+
+size_t local_remerge(struct local *l)
+{
+    if (!l || l->closing || !l->merge)
+        return 0;
+    struct state *st = srv_state(l->srv);
+    size_t writes = 0;
+    for (size_t i = 0; i < l->nsvcs; i++) {
+        const struct state_service *s = l->svcs[i];
+        if (!s->kind || strcmp(s->kind, STATE_KIND_CONNECT_PROXY) != 0)
+            continue;
+        /* a row missing altogether is anti-entropy's to write back */
+        const struct state_service *cat = state_service_get(st, l->node, s->id);
+        if (!cat || svc_same(l, cat, s))
+            continue;
+        propose_resync(l, l->svcs[i]);
+        writes++;
+    }
+    return writes;
 }
 
 /* Do the catalog's checks of service sid (node-level: "") match ours? */

@@ -403,6 +403,20 @@ def sidecar_config(agent, sid):
     return r
 
 
+def wait_agent_config(agent, sid, want):
+    """The agent writes the merged service again after an entry changed: wait
+    for it with hash-blocking queries (each wakes on a change, no sleep)."""
+    r = sidecar_config(agent, sid)
+    for _ in range(20):
+        if r.json()["Proxy"].get("Config") == want:  # omitted when empty
+            break
+        r = agent.get("/v1/agent/service/" + sid,
+                      params={"hash": r.headers["X-Consul-ContentHash"], "wait": "30s"},
+                      timeout=60)
+        assert r.status_code == 200, r.text
+    return r.json()["Proxy"].get("Config")
+
+
 def test_resolution_at_agent_service(agent):
     r = agent.put_json("/v1/agent/service/register", {
         "Name": "res-web", "ID": "res-web1", "Port": 8080,
@@ -412,8 +426,10 @@ def test_resolution_at_agent_service(agent):
     assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {"own": "yes", "protocol": "grpc"}
     assert put(agent, {"Kind": PD, "Config": {"protocol": "tcp", "bind_port": 21999,
                                               "own": "no"}}).json() is True
-    # proxy-defaults under the registration's own keys
-    assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {
+    # proxy-defaults under the registration's own keys (the agent writes the
+    # merged service again once it saw the entry)
+    assert wait_agent_config(agent, sid, {"own": "yes", "protocol": "grpc",
+                                          "bind_port": 21999}) == {
         "own": "yes", "protocol": "grpc", "bind_port": 21999}
     # and in the agent's services list
     svc = agent.get("/v1/agent/services").json()[sid]
@@ -448,15 +464,16 @@ def test_resolution_at_agent_service(agent):
     assert put(agent, {"Kind": SD, "Name": "res-web", "Protocol": "http",
                        "LocalConnectTimeoutMs": 250}).json() is True
     assert agent.get("/v1/config/%s/res-web" % SD).json()["LocalConnectTimeoutMs"] == 250
-    assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {
-        "own": "yes", "protocol": "http", "bind_port": 21999, "local_connect_timeout_ms": 250}
-    # the catalog keeps the registration as written (docs/consul-compat.md)
+    merged = {"own": "yes", "protocol": "http", "bind_port": 21999,
+              "local_connect_timeout_ms": 250}
+    assert wait_agent_config(agent, sid, merged) == merged
+    # the catalog holds the merged service too (test_service_manager.py)
     cat = agent.get("/v1/catalog/service/res-web-sidecar-proxy").json()
-    assert cat[0]["ServiceProxy"]["Config"] == {"own": "yes"}
+    assert cat[0]["ServiceProxy"]["Config"] == merged
     # entries gone: the registration's own Config again
     assert agent.delete("/v1/config/%s/res-web" % SD).status_code == 200
     assert agent.delete("/v1/config/%s/global" % PD).status_code == 200
-    assert sidecar_config(agent, sid).json()["Proxy"]["Config"] == {"own": "yes"}
+    assert wait_agent_config(agent, sid, {"own": "yes"}) == {"own": "yes"}
     assert agent.put("/v1/agent/service/deregister/res-web1").status_code == 200
 
 
@@ -548,6 +565,10 @@ def test_builtin_proxy_binds_port_from_proxy_defaults(agent_factory, tmp_path):
     assert r.status_code == 200, r.text
     assert put(a, {"Kind": PD, "Config": {"bind_port": bound,
                                           "bind_address": "127.0.0.1"}}).json() is True
+    # the agent writes the sidecar again with the merged Config: the proxy reads that
+    sc = "bp-web1-sidecar-proxy"
+    want_cfg = {"bind_port": bound, "bind_address": "127.0.0.1"}
+    assert wait_agent_config(a, sc, want_cfg) == want_cfg
     px = Proxy(tmp_path, "bp-proxy", a, "-sidecar-for=bp-web1")
     px.start()
     try:
@@ -568,6 +589,8 @@ def test_builtin_proxy_binds_port_from_proxy_defaults(agent_factory, tmp_path):
     # its mutual-TLS handshake is closed after it (Consul's default is 10 s)
     assert put(a, {"Kind": PD, "Config": {"bind_port": bound, "bind_address": "127.0.0.1",
                                           "handshake_timeout_ms": 400}}).json() is True
+    want_cfg = dict(want_cfg, handshake_timeout_ms=400)
+    assert wait_agent_config(a, sc, want_cfg) == want_cfg
     px = Proxy(tmp_path, "bp-proxy2", a, "-sidecar-for=bp-web1")
     px.start()
     try:
@@ -589,6 +612,8 @@ def test_builtin_proxy_binds_port_from_proxy_defaults(agent_factory, tmp_path):
     echo.close()
     # a timeout that is not milliseconds: it refuses to start, naming the key
     assert put(a, {"Kind": PD, "Config": {"handshake_timeout_ms": "soon"}}).json() is True
+    want_cfg = {"handshake_timeout_ms": "soon"}
+    assert wait_agent_config(a, sc, want_cfg) == want_cfg
     px = Proxy(tmp_path, "bp-proxy3", a, "-sidecar-for=bp-web1")
     px.start()
     rc = px.proc.wait(60)

@@ -4,7 +4,10 @@
  * cased) and its texts for invalid entries, one refusal per field class
  * cairn cannot honour, the canonical JSON stored; and the resolution of a
  * proxy's Config (api/config_resolve.c): proxy-defaults, then
- * service-defaults, then the registration's own keys. */
+ * service-defaults, then the registration's own keys; an upstream's
+ * protocol (its service-defaults, else proxy-defaults'); the merge of
+ * resolved defaults into a registration's Config (its keys win) and the
+ * internal endpoint's answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "api/api_int.h"
 #include "base/err.h"
@@ -220,12 +224,105 @@ static void test_resolve_merge_order(void **st)
     state_free(s);
 }
 
+static char *upstream(struct state *s, const char *name)
+{
+    struct json_object *o = NULL;
+    assert_int_equal(api__config_resolve_upstream(s, name, &o), 0);
+    char *t = o ? cn_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+    json_object_put(o);
+    return t;
+}
+
+static void test_resolve_upstream(void **st)
+{
+    (void)st;
+    struct state *s = state_new();
+    assert_null(upstream(s, "db"));
+    /* a proxy-defaults protocol that is not a string gives none */
+    put_entry(s, 1, "{\"Kind\":\"proxy-defaults\",\"Config\":{\"protocol\":7,\"a\":1}}");
+    assert_null(upstream(s, "db"));
+    put_entry(s, 2, "{\"Kind\":\"proxy-defaults\",\"Config\":{\"protocol\":\"tcp\",\"a\":1}}");
+    char *r = upstream(s, "db");
+    assert_string_equal(r, "{\"protocol\":\"tcp\"}"); /* only the protocol, not "a" */
+    cn_free(r);
+    /* a service-defaults without Protocol: proxy-defaults' still */
+    put_entry(s, 3, "{\"Kind\":\"service-defaults\",\"Name\":\"db\",\"LocalConnectTimeoutMs\":5}");
+    r = upstream(s, "db");
+    assert_string_equal(r, "{\"protocol\":\"tcp\"}");
+    cn_free(r);
+    /* the upstream's own service-defaults Protocol wins */
+    put_entry(s, 4, "{\"Kind\":\"service-defaults\",\"Name\":\"db\",\"Protocol\":\"HTTP\"}");
+    r = upstream(s, "db");
+    assert_string_equal(r, "{\"protocol\":\"http\"}"); /* stored lower-cased */
+    cn_free(r);
+    r = upstream(s, "other");
+    assert_string_equal(r, "{\"protocol\":\"tcp\"}");
+    cn_free(r);
+    /* the internal endpoint's answer */
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_jsonw w;
+    cn_jsonw_init(&w, &b, 0);
+    assert_int_equal(api__config_resolve_json(s, "db", &w), 0);
+    assert_int_equal(cn_buf_cstr(&b), 0);
+    assert_string_equal(b.p, "{\"ProxyConfig\":{\"protocol\":\"http\",\"a\":1},"
+                             "\"UpstreamConfig\":{\"protocol\":\"http\"}}");
+    cn_buf_free(&b);
+    struct state *e = state_new();
+    cn_jsonw_init(&w, &b, 0);
+    assert_int_equal(api__config_resolve_json(e, "db", &w), 0);
+    assert_int_equal(cn_buf_cstr(&b), 0);
+    assert_string_equal(b.p, "{\"ProxyConfig\":{},\"UpstreamConfig\":{}}");
+    cn_buf_free(&b);
+    state_free(e);
+    state_free(s);
+}
+
+static char *merge(const char *own, const char *def)
+{
+    struct json_object *d = def ? json_tokener_parse(def) : NULL;
+    char *out = NULL;
+    assert_int_equal(api__config_merge(own, d, &out), 0);
+    json_object_put(d);
+    return out;
+}
+
+static void test_merge(void **st)
+{
+    (void)st;
+    /* nothing to add: the registration's own stands (NULL) */
+    assert_null(merge("{\"a\":1}", NULL));
+    assert_null(merge("{\"a\":1}", "{}"));
+    assert_null(merge("{\"a\":1}", "[1]"));
+    /* a stored Config that is not an object stands as it is */
+    assert_null(merge("[1]", "{\"a\":2}"));
+    /* defaults under the registration's keys, which win; exact key match */
+    char *r =
+        merge("{\"a\":1,\"P\":\"x\"}", "{\"a\":2,\"p\":\"y\",\"n\":{\"d\":[1,{\"e\":null}]}}");
+    assert_string_equal(r, "{\"a\":1,\"P\":\"x\",\"p\":\"y\",\"n\":{\"d\":[1,{\"e\":null}]}}");
+    cn_free(r);
+    /* no own Config ("" or NULL): the defaults */
+    r = merge("", "{\"p\":\"a/b\"}");
+    assert_string_equal(r, "{\"p\":\"a/b\"}");
+    cn_free(r);
+    r = merge(NULL, "{\"p\":1}");
+    assert_string_equal(r, "{\"p\":1}");
+    cn_free(r);
+    /* idempotent: merging the merged form again changes nothing */
+    r = merge("{\"a\":1}", "{\"a\":2,\"b\":3}");
+    char *r2 = merge(r, "{\"a\":2,\"b\":3}");
+    assert_string_equal(r, r2);
+    cn_free(r);
+    cn_free(r2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_ok),
         cmocka_unit_test(test_decode_refusals),
         cmocka_unit_test(test_resolve_merge_order),
+        cmocka_unit_test(test_resolve_upstream),
+        cmocka_unit_test(test_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
