@@ -312,7 +312,7 @@ struct local_svc_def;
 typedef void (*api_svcmgr_go)(struct api_ctx *c, struct local_svc_def *def, bool replace);
 bool api__svcmgr_before_register(struct api_ctx *c, struct local_svc_def *def, bool replace,
                                  api_svcmgr_go go);
-extern const struct api_route api_svccfg_routes[];   /* svc_config.c: the internal endpoint */
+extern const struct api_route api_svccfg_routes[]; /* svc_config.c: the internal endpoint */
 /* A client agent's reading of a server's answer to that endpoint: 0 and *out
  * (its ProxyConfig, an owned object; NULL when empty), or CN_EINVAL (not an
  * object with a ProxyConfig object). Pure; fuzzed (fuzz_svccfg_answer). */
