@@ -141,12 +141,30 @@ static bool default_or_empty(struct json_object *o, const char *key)
     return cn_json_get_str(o, key, &v) != 1 || !*v || !strcmp(v, "default");
 }
 
+/* An opaque Config map (Proxy's, an upstream's) as JSON text into *out: ""
+ * when absent or empty; a non-object refused as Go's decoder does. */
+static int config_text(struct json_object *o, const char *what, char **out, char *err, size_t cap)
+{
+    struct json_object *cfg = cn_json_get(o, "Config");
+    const char *txt = "";
+    if (cfg && json_object_is_type(cfg, json_type_object)) {
+        if (json_object_object_length(cfg))
+            txt = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    } else if (cfg) {
+        return api__fail(err, cap, API_DECODE_FAILED "%s: cannot use %s as map", what,
+                         api__type_name(cfg));
+    }
+    if (!txt || !(*out = cn_strdup(txt)))
+        return api__oom(err, cap);
+    return 0;
+}
+
 static int get_upstream(struct json_object *o, size_t i, struct state_upstream *u, char *err,
                         size_t cap)
 {
-    static const char *const unsup[] = {
-        "LocalBindSocketPath", "LocalBindSocketMode", "Config", "MeshGateway",
-        "CentrallyConfigured", "DestinationPeer",     NULL};
+    static const char *const unsup[] = {"LocalBindSocketPath", "LocalBindSocketMode", "MeshGateway",
+                                        "CentrallyConfigured", "DestinationPeer",     NULL};
     int rc;
     int64_t port = 0;
     if (!o || !json_object_is_type(o, json_type_object))
@@ -167,6 +185,8 @@ static int get_upstream(struct json_object *o, size_t i, struct state_upstream *
         (rc = api__get_int(o, "LocalBindPort", 0, 65535, &port, err, cap)))
         return rc;
     u->local_bind_port = (int)port;
+    if ((rc = config_text(o, "Proxy.Upstreams[].Config", &u->config, err, cap)))
+        return rc;
     if (*u->dest_type && strcmp(u->dest_type, "service") != 0)
         return api__fail(err, cap,
                          "Invalid service: upstream DestinationType \"%s\" is not supported by "
@@ -207,18 +227,8 @@ static int get_proxy(struct json_object *o, struct state_proxy *p, char *err, si
         (rc = api__get_int(o, "LocalServicePort", 0, 65535, &port, err, cap)))
         return rc;
     p->local_port = (int)port;
-    struct json_object *cfg = cn_json_get(o, "Config");
-    const char *txt = "";
-    if (cfg && json_object_is_type(cfg, json_type_object)) {
-        if (json_object_object_length(cfg))
-            txt = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
-    } else if (cfg) {
-        return api__fail(err, cap, API_DECODE_FAILED "Proxy.Config: cannot use %s as map",
-                         api__type_name(cfg));
-    }
-    if (!txt || !(p->config = cn_strdup(txt)))
-        return api__oom(err, cap);
+    if ((rc = config_text(o, "Proxy.Config", &p->config, err, cap)))
+        return rc;
     struct json_object *ups = cn_json_get(o, "Upstreams");
     if (!ups)
         return 0;

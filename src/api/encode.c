@@ -99,6 +99,10 @@ void api_json_proxy(struct cn_jsonw *w, const struct state_service *s)
                 cn_jsonw_kstr(w, "LocalBindAddress", u->local_bind_address);
             if (u->local_bind_port)
                 cn_jsonw_ki64(w, "LocalBindPort", u->local_bind_port);
+            if (set(u->config)) {
+                cn_jsonw_key(w, "Config");
+                cn_jsonw_raw(w, u->config, strlen(u->config));
+            }
             cn_jsonw_key(w, "MeshGateway");
             cn_jsonw_raw(w, "{}", 2);
             cn_jsonw_obj_close(w);

@@ -269,7 +269,7 @@ static bool svc_same(const struct state_service *a, const struct state_service *
         if (!seq(u->dest_type, w->dest_type) || !seq(u->dest_name, w->dest_name) ||
             !seq(u->datacenter, w->datacenter) ||
             !seq(u->local_bind_address, w->local_bind_address) ||
-            u->local_bind_port != w->local_bind_port)
+            u->local_bind_port != w->local_bind_port || !seq(u->config, w->config))
             return false;
     }
     return true;
@@ -617,7 +617,10 @@ int state__cat_apply_register(struct txn *t, struct cn_dec *d)
     if (!d->err && (skip > 1 || has_svc > 1))
         d->err = CN_ECORRUPT;
     if (has_svc && !d->err)
-        state__dec_service(d, &svc, t->ver >= 3);
+        state__dec_service(d, &svc,
+                           t->ver >= 4   ? STATE_SVC_UPSTREAM_CONFIG
+                           : t->ver >= 3 ? STATE_SVC_MESH
+                                         : STATE_SVC_BASE);
     uint32_t n = cn_dec_u32(d);
     if (!d->err && n > (d->len - d->off) / 16)
         d->err = CN_ECORRUPT;

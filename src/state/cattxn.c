@@ -230,7 +230,10 @@ static void dec_op(struct cn_dec *d, struct state_cat_op *op, uint8_t ver)
     } else if (op->kind == STATE_CAT_SERVICE) {
         op->node.name = cn_dec_strdup(d);
         if (!d->err)
-            state__dec_service(d, &op->service, ver >= 3);
+            state__dec_service(d, &op->service,
+                               ver >= 4   ? STATE_SVC_UPSTREAM_CONFIG
+                               : ver >= 3 ? STATE_SVC_MESH
+                                          : STATE_SVC_BASE);
     } else if (op->kind == STATE_CAT_CHECK) {
         op->check.node = cn_dec_strdup(d);
         if (!d->err) {

@@ -168,6 +168,7 @@ int state__enc_service(struct cn_buf *b, const struct state_service *v)
         CN_TRY(cn_enc_str(b, u->datacenter));
         CN_TRY(cn_enc_str(b, u->local_bind_address));
         CN_TRY(cn_enc_u32(b, (uint32_t)u->local_bind_port));
+        CN_TRY(cn_enc_str(b, u->config)); /* command version 4 / snapshot version 7 */
     }
     return 0;
 }
@@ -180,7 +181,7 @@ static bool dec_bool(struct cn_dec *d)
     return v == 1;
 }
 
-void state__dec_service(struct cn_dec *d, struct state_service *v, bool mesh)
+void state__dec_service(struct cn_dec *d, struct state_service *v, int level)
 {
     v->id = dstr(d);
     v->service = dstr(d);
@@ -211,7 +212,7 @@ void state__dec_service(struct cn_dec *d, struct state_service *v, bool mesh)
     v->weight_passing = (int)(int32_t)cn_dec_u32(d);
     v->weight_warning = (int)(int32_t)cn_dec_u32(d);
     v->enable_tag_override = dec_bool(d);
-    if (!mesh)
+    if (level < STATE_SVC_MESH)
         return;
     struct state_proxy *p = &v->proxy;
     v->connect_native = dec_bool(d);
@@ -232,6 +233,7 @@ void state__dec_service(struct cn_dec *d, struct state_service *v, bool mesh)
             u->datacenter = dstr(d);
             u->local_bind_address = dstr(d);
             u->local_bind_port = (int)(int32_t)cn_dec_u32(d);
+            u->config = level >= STATE_SVC_UPSTREAM_CONFIG ? dstr(d) : NULL;
         }
     }
 }

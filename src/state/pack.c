@@ -105,6 +105,7 @@ size_t state_service_pack(struct state_service *dst, const struct state_service 
         const struct state_upstream *su = &sp->ups[i];
         char *a = pk_str(&k, su->dest_type), *b = pk_str(&k, su->dest_name);
         char *c = pk_str(&k, su->datacenter), *d = pk_str(&k, su->local_bind_address);
+        char *e = pk_str(&k, su->config);
         if (block) {
             struct state_upstream *du = &dp->ups[i];
             *du = *su;
@@ -112,6 +113,7 @@ size_t state_service_pack(struct state_service *dst, const struct state_service 
             du->dest_name = b;
             du->datacenter = c;
             du->local_bind_address = d;
+            du->config = e;
         }
     }
     return k.n;

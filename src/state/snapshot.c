@@ -17,8 +17,9 @@
 /* 1: no sessions, four table indexes; 2: no prepared queries, checks without
  * their agent-only definition; 3: no intentions, no Connect CA, no ACL tables;
  * 4: services without their Connect fields (proxy, native), no network coordinates;
- * 5: no config entries (proxy-defaults, service-defaults) */
-#define SNAP_VERSION 6
+ * 5: no config entries (proxy-defaults, service-defaults); 6: upstreams without their
+ * Config */
+#define SNAP_VERSION 7
 #define SNAP_V1_TABLES 4
 /* Table indexes a version-2 snapshot carries: kv, nodes, services, checks,
  * sessions. STATE_T_EVENTS is agent memory, never in a snapshot. */
@@ -408,7 +409,10 @@ static int rd_services(struct rd *r)
         memset(&tmp, 0, sizeof(tmp));
         tmp.node = cn_dec_strdup(&r->d);
         if (!r->d.err)
-            state__dec_service(&r->d, &tmp, r->version >= 5);
+            state__dec_service(&r->d, &tmp,
+                               r->version >= 7   ? STATE_SVC_UPSTREAM_CONFIG
+                               : r->version >= 5 ? STATE_SVC_MESH
+                                                 : STATE_SVC_BASE);
         tmp.create_index = cl(r, cn_dec_u64(&r->d));
         tmp.modify_index = mod(r, cn_dec_u64(&r->d));
         int rc = dec_check(r, "service");

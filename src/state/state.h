@@ -61,6 +61,7 @@ struct state_upstream {
     char *datacenter; /* "" = the local one (others are refused) */
     char *local_bind_address;
     int local_bind_port;
+    char *config; /* the opaque Config object as JSON text, or "" / NULL: none */
 };
 
 /* Connect: a proxy's configuration (Kind "connect-proxy"; Consul's

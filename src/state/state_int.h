@@ -417,7 +417,8 @@ struct name_rec *state__name_new(struct state *s, const char *name, uint64_t ind
 
 /* ---- command/snapshot field codecs (cmd.c) --------------------------------- */
 #define STATE_CMD_VERSION                                                                          \
-    3 /* 2: a check carries its agent-only definition; 3: a service its Connect fields */
+    4 /* 2: a check carries its agent-only definition; 3: a service its Connect fields; 4: an      \
+       * upstream its Config */
 #define STATE_CMD_VERSION_MIN 1 /* still applied (log entries written before) */
 int state__enc_node(struct cn_buf *b, const struct state_node *n);
 int state__enc_service(struct cn_buf *b, const struct state_service *v);
@@ -427,7 +428,13 @@ int state__enc_check(struct cn_buf *b, const struct state_check *c);
 void state__dec_node(struct cn_dec *d, struct state_node *n);
 /* mesh: the record carries the Connect fields (command version >= 3,
  * snapshot version >= 5). */
-void state__dec_service(struct cn_dec *d, struct state_service *v, bool mesh);
+/* What a service's encoding carries, by the version that wrote it. */
+enum {
+    STATE_SVC_BASE = 0,            /* command versions 1-2, snapshots before 5 */
+    STATE_SVC_MESH = 1,            /* command version 3, snapshots 5-6: Connect */
+    STATE_SVC_UPSTREAM_CONFIG = 2, /* command version 4, snapshot 7: an upstream's Config */
+};
+void state__dec_service(struct cn_dec *d, struct state_service *v, int level);
 void state__dec_check(struct cn_dec *d, struct state_check *c, bool ext);
 /* Deep copy of a node (values.c), as state_service_copy. */
 int state__node_copy(struct state_node *dst, const struct state_node *src);

@@ -67,6 +67,7 @@ void state_proxy_clear(struct state_proxy *p)
         cn_free(u->dest_name);
         cn_free(u->datacenter);
         cn_free(u->local_bind_address);
+        cn_free(u->config);
     }
     cn_free(p->ups);
     memset(p, 0, sizeof(*p));
@@ -246,7 +247,8 @@ int state_service_copy(struct state_service *dst, const struct state_service *sr
             if (dup_into(&du->dest_type, su->dest_type) ||
                 dup_into(&du->dest_name, su->dest_name) ||
                 dup_into(&du->datacenter, su->datacenter) ||
-                dup_into(&du->local_bind_address, su->local_bind_address))
+                dup_into(&du->local_bind_address, su->local_bind_address) ||
+                dup_into(&du->config, su->config))
                 goto oom;
         }
     }

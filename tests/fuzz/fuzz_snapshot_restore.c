@@ -24,10 +24,11 @@ static void one(const uint8_t *p, size_t n)
         struct cn_buf b = CN_BUF_INIT;
         /* Versions 1 (no sessions), 2 (no prepared queries, checks without
          * their agent-only definition), 3 (no intentions, Connect CA or
-         * ACL tables), 4 (no coordinates) and 5 (no config entries) restore
-         * and are re-encoded as the current version (6); only the current
-         * one must round-trip exactly. */
-        if (state_snapshot_encode(s, &b) || (p[4] == 6 && (b.len != n || memcmp(b.p, p, n))))
+         * ACL tables), 4 (no coordinates), 5 (no config entries) and 6
+         * (upstreams without their Config) restore and are re-encoded as
+         * the current version (7); only the current one must round-trip
+         * exactly. */
+        if (state_snapshot_encode(s, &b) || (p[4] == 7 && (b.len != n || memcmp(b.p, p, n))))
             abort();
         cn_buf_reset(&b);
         struct state_kv_op ops[] = {

@@ -22,7 +22,9 @@ PROXY = {
         "LocalServiceAddress": "127.0.0.1",
         "LocalServicePort": 5432,
         "Config": {"protocol": "tcp", "nested": {"a": [1, 2, None]}},
-        "Upstreams": [{"DestinationName": "cache", "LocalBindPort": 9191}],
+        "Upstreams": [{"DestinationName": "cache", "LocalBindPort": 9191},
+                      {"DestinationName": "api", "LocalBindPort": 9192,
+                       "Config": {"connect_timeout_ms": 500, "protocol": "http"}}],
     },
 }
 
@@ -40,12 +42,19 @@ def test_proxy_registration_shapes(agent):
     assert p["Config"] == PROXY["Proxy"]["Config"]
     assert p["Upstreams"][0]["DestinationName"] == "cache"
     assert p["Upstreams"][0]["LocalBindPort"] == 9191
+    # an upstream's Config is kept as given (Consul's structs.Upstream), omitted when empty
+    assert "Config" not in p["Upstreams"][0]
+    assert p["Upstreams"][1]["Config"] == {"connect_timeout_ms": 500, "protocol": "http"}
+    assert list(p["Upstreams"][1]) == ["DestinationName", "LocalBindPort", "Config",
+                                       "MeshGateway"]
     assert "Connect" not in svc
     wait_until(lambda: agent.get("/v1/catalog/service/db-proxy").json(), what="in catalog")
     (c,) = agent.get("/v1/catalog/service/db-proxy").json()
     assert c["ServiceKind"] == "connect-proxy"
     assert c["ServiceProxy"]["DestinationServiceName"] == "db"
     assert c["ServiceProxy"]["Config"] == PROXY["Proxy"]["Config"]
+    assert c["ServiceProxy"]["Upstreams"][1]["Config"] == {"connect_timeout_ms": 500,
+                                                           "protocol": "http"}
     assert c["ServiceProxy"]["MeshGateway"] == {} and c["ServiceProxy"]["Expose"] == {}
     assert c["ServiceConnect"] == {}
     (h,) = agent.get("/v1/health/service/db-proxy").json()
@@ -171,6 +180,11 @@ def test_refusals(agent):
                                "Upstreams": [{"DestinationName": "y", "Datacenter": "dc9",
                                               "LocalBindPort": 1}]}}},
         'upstream datacenter "dc9" is not supported', path="/v1/catalog/register")
+    bad({"Name": "p", "Kind": "connect-proxy", "Port": 1,
+         "Proxy": {"DestinationServiceName": "x",
+                   "Upstreams": [{"DestinationName": "y", "LocalBindPort": 1,
+                                  "Config": [1]}]}},
+        "Proxy.Upstreams[].Config: cannot use array as map")
     bad({"Name": "w", "Connect": {"SidecarService": {"ID": "x"}}},
         "SidecarService cannot specify an ID")
 

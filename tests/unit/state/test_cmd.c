@@ -174,7 +174,7 @@ static void test_malformed(void **st)
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
         x.len--;
         char ver = x.p[1];
-        x.p[1] = 4;
+        x.p[1] = 5;
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
         x.p[1] = 0;
         assert_int_equal(state_apply(s, 12, x.p, x.len, NULL), CN_ECORRUPT);
@@ -269,8 +269,9 @@ static void test_service_mesh_versions(void **st)
     f.svc.proxy.local_address = "127.0.0.1";
     f.svc.proxy.local_port = 8080;
     f.svc.proxy.config = "{\"protocol\":\"tcp\",\"n\":[1,2]}";
-    struct state_upstream ups[] = {{"", "db", "", "127.0.0.1", 9191},
-                                   {"service", "cache", "dc1", "", 9192}};
+    struct state_upstream ups[] = {
+        {"", "db", "", "127.0.0.1", 9191, "{\"connect_timeout_ms\":500}"},
+        {"service", "cache", "dc1", "", 9192, ""}};
     f.svc.proxy.ups = ups;
     f.svc.proxy.nups = 2;
     assert_int_equal(reg_apply(s, 1, &f, NULL), 0);
@@ -285,6 +286,8 @@ static void test_service_mesh_versions(void **st)
     assert_string_equal(got->proxy.ups[1].dest_type, "service");
     assert_string_equal(got->proxy.ups[1].datacenter, "dc1");
     assert_int_equal(got->proxy.ups[0].local_bind_port, 9191);
+    assert_string_equal(got->proxy.ups[0].config, "{\"connect_timeout_ms\":500}");
+    assert_string_equal(got->proxy.ups[1].config, "");
     /* the destination's index moved with its proxy (blocking queries on
      * /v1/health/connect/web wake) */
     assert_int_equal(state_service_index(s, "web"), 1);
@@ -298,7 +301,6 @@ static void test_service_mesh_versions(void **st)
     assert_int_equal(reg_apply(s, 3, &f, NULL), 0);
     assert_int_equal(state_service_get(s, "n1", "web1-sidecar-proxy")->modify_index, 3);
     assert_int_equal(state_service_index(s, "web"), 3);
-
     /* a Connect-native instance of web counts; a typical one does not */
     reg_init(&f, "n1", "10.0.0.1");
     reg_service(&f, "web-native", "web", 8443);
@@ -316,7 +318,7 @@ static void test_service_mesh_versions(void **st)
     reg_service(&f, "old", "old", 1);
     struct cn_buf b = CN_BUF_INIT;
     assert_int_equal(state_cmd_register(&b, &f.r), 0);
-    assert_int_equal((uint8_t)b.p[1], 3);
+    assert_int_equal((uint8_t)b.p[1], 4);
     /* native u8, three empty strings, port u32, empty config, 0 upstreams */
     size_t mesh = 1 + 3 * 4 + 4 + 4 + 4;
     size_t tail = 4; /* the check count after the service */
@@ -334,10 +336,57 @@ static void test_service_mesh_versions(void **st)
     assert_int_equal(state_apply(s, 7, b.p, b.len, NULL), CN_ECORRUPT);
     cn_buf_free(&b);
 
+    /* another upstream Config is a change */
+    reg_init(&f, "n1", "10.0.0.1");
+    reg_service(&f, "web1-sidecar-proxy", "web-sidecar-proxy", 21000);
+    f.svc.kind = STATE_KIND_CONNECT_PROXY;
+    f.svc.proxy.dest_name = "web";
+    f.svc.proxy.dest_id = "web1";
+    f.svc.proxy.local_address = "127.0.0.1";
+    f.svc.proxy.local_port = 8080;
+    f.svc.proxy.config = "{\"protocol\":\"tcp\",\"n\":[1,2]}";
+    f.svc.proxy.ups = ups;
+    f.svc.proxy.nups = 2;
+    ups[1].config = "{\"protocol\":\"http\"}";
+    assert_int_equal(reg_apply(s, 20, &f, NULL), 0);
+    assert_int_equal(state_service_get(s, "n1", "web1-sidecar-proxy")->modify_index, 20);
+    ups[1].config = "";
+    assert_int_equal(reg_apply(s, 21, &f, NULL), 0);
+    assert_int_equal(state_service_get(s, "n1", "web1-sidecar-proxy")->modify_index, 21);
+
+    /* version 3: an upstream without its Config bytes applies with none */
+    {
+        struct reg_fixture g;
+        reg_init(&g, "n3", "10.0.0.3");
+        reg_service(&g, "v3-proxy", "v3-proxy", 21001);
+        g.svc.kind = STATE_KIND_CONNECT_PROXY;
+        g.svc.proxy.dest_name = "web";
+        struct state_upstream one[] = {{"", "db", "", "", 9300, ""}};
+        g.svc.proxy.ups = one;
+        g.svc.proxy.nups = 1;
+        struct cn_buf v = CN_BUF_INIT;
+        assert_int_equal(state_cmd_register(&v, &g.r), 0);
+        assert_int_equal((uint8_t)v.p[1], 4);
+        size_t cnt = 4, cfg = 4; /* the check count; the empty Config string */
+        memmove(v.p + v.len - cnt - cfg, v.p + v.len - cnt, cnt);
+        v.len -= cfg;
+        v.p[1] = 3;
+        assert_int_equal(state_apply(s, 22, v.p, v.len, NULL), 0);
+        const struct state_service *o = state_service_get(s, "n3", "v3-proxy");
+        assert_non_null(o);
+        assert_int_equal(o->proxy.nups, 1);
+        assert_int_equal(o->proxy.ups[0].local_bind_port, 9300);
+        assert_true(!o->proxy.ups[0].config || !*o->proxy.ups[0].config);
+        /* the same bytes at version 4 are short */
+        v.p[1] = 4;
+        assert_int_equal(state_apply(s, 23, v.p, v.len, NULL), CN_ECORRUPT);
+        cn_buf_free(&v);
+    }
+
     /* the snapshot carries all of it */
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 6);
+    assert_int_equal(((uint8_t *)a.p)[4], 7);
     struct state *t = state_new();
     char err[160];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -345,6 +394,7 @@ static void test_service_mesh_versions(void **st)
     got = state_service_get(t, "n1", "web1-sidecar-proxy");
     assert_non_null(got);
     assert_int_equal(got->proxy.ups[0].local_bind_port, 9193);
+    assert_string_equal(got->proxy.ups[0].config, "{\"connect_timeout_ms\":500}");
     assert_true(state_service_get(t, "n1", "web-native")->connect_native);
     cn_buf_free(&a);
     state_free(t);
@@ -400,7 +450,7 @@ static void test_check_definition_versions(void **st)
     c->ttl_ns = 30000000000LL;
     struct cn_buf b = CN_BUF_INIT;
     assert_int_equal(state_cmd_register(&b, &f.r), 0);
-    assert_int_equal((uint8_t)b.p[1], 3);
+    assert_int_equal((uint8_t)b.p[1], 4);
     b.p[1] = 1;
     assert_int_equal(state_apply(s, 3, b.p, b.len, NULL), CN_ECORRUPT); /* 42 bytes extra */
     b.len -= 42;
@@ -415,10 +465,10 @@ static void test_check_definition_versions(void **st)
     /* the script check registered with v2 is untouched by it */
     assert_int_equal(state_check_get(s, "n1", "scr")->nargs, 3);
 
-    /* and a snapshot (version 6) keeps the definition */
+    /* and a snapshot (version 7) keeps the definition */
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(a.p[4], 6);
+    assert_int_equal(a.p[4], 7);
     struct state *t = state_new();
     char err[160];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);

@@ -120,7 +120,7 @@ static void test_snapshot_v5(void **st)
     assert_int_equal(batch(s, 3, v, 3), 0);
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 6);
+    assert_int_equal(((uint8_t *)a.p)[4], 7);
     struct state *t = state_new();
     char err[200];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);

@@ -143,7 +143,7 @@ static void test_snapshot_round_trip(void **st)
     assert_int_equal(ixset(s, 3, STATE_IXN_UPSERT, "", "api", "*", "deny", NULL), 0);
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 6);
+    assert_int_equal(((uint8_t *)a.p)[4], 7);
     struct state *t = state_new();
     char err[200];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);

@@ -132,7 +132,7 @@ static void test_snapshot_round_trip(void **st)
     assert_int_equal(qset(s, 2, 0, "q2", "", "", true, NULL), 0);
     struct cn_buf a;
     snap(s, &a);
-    assert_int_equal(((uint8_t *)a.p)[4], 6);
+    assert_int_equal(((uint8_t *)a.p)[4], 7);
     struct state *t = state_new();
     char err[160];
     assert_int_equal(state_snapshot_restore(t, a.p, a.len, err, sizeof(err)), 0);
@@ -189,12 +189,12 @@ static void test_version2_restores(void **st)
     assert_non_null(kvget(t, "k"));
     assert_int_equal(state_last_index(t), 7);
     assert_int_equal(state_query_count(t), 0);
-    /* Re-encoded: version 6, the same bytes plus empty query, intention
+    /* Re-encoded: version 7, the same bytes plus empty query, intention
      * and CA sections, an empty ACL section, no coordinates and no config
      * entries. */
     struct cn_buf want = CN_BUF_INIT;
     assert_int_equal(cn_buf_append(&want, b.p, b.len - 4), 0);
-    ((uint8_t *)want.p)[4] = 6;
+    ((uint8_t *)want.p)[4] = 7;
     for (int i = 0; i < 2; i++) {
         assert_int_equal(cn_enc_u64(&want, 0), 0);
         assert_int_equal(cn_enc_u32(&want, 0), 0);
@@ -211,7 +211,7 @@ static void test_version2_restores(void **st)
     assert_int_equal(cn_enc_u32(&want, cn_crc32c(0, want.p, want.len)), 0);
     assert_same_snap(&want, t);
     /* A version this build does not know is refused. */
-    ((uint8_t *)b.p)[4] = 7;
+    ((uint8_t *)b.p)[4] = 8;
     cn_put_u32((uint8_t *)b.p + b.len - 4, cn_crc32c(0, b.p, b.len - 4));
     assert_int_equal(state_snapshot_restore(t, b.p, b.len, err, sizeof(err)), CN_ECORRUPT);
     cn_buf_free(&b);

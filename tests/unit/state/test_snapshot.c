@@ -192,7 +192,7 @@ static void test_kv_optional_fields(void **st)
     (void)st;
     struct cn_buf b = CN_BUF_INIT;
     assert_int_equal(cn_buf_append(&b, "CNST", 4), 0);
-    assert_int_equal(cn_enc_u8(&b, 6), 0);  /* the current version: re-encodes the same */
+    assert_int_equal(cn_enc_u8(&b, 7), 0);  /* the current version: re-encodes the same */
     assert_int_equal(cn_enc_u64(&b, 3), 0); /* last index */
     for (int i = 0; i < 5; i++)             /* kv, nodes, services, checks, sessions */
         assert_int_equal(cn_enc_u64(&b, i == STATE_T_KV ? 3 : 0), 0);
