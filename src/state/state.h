@@ -394,9 +394,10 @@ struct state_kv_copy {
     char *session;
 };
 
+#define STATE_ERR_MAX 400 /* an error text's bytes with its NUL (longer ones are cut) */
 struct state_txn_error {
     uint32_t op_index;
-    char what[200];
+    char what[STATE_ERR_MAX];
 };
 
 /* ---- catalog transactions (cattxn.c) -----------------------------------------

@@ -1,0 +1,161 @@
+/* state/nodeid.c: the node ID -> node index. One record per node that has
+ * an ID, keyed by that ID compared ignoring ASCII case (Consul's "uuid"
+ * index parses the UUID, so `ABC...` and `abc...` are one ID), kept in step
+ * with the node tree by catalog.c (every node insert, replace and remove goes
+ * through state__nid_update) and rebuilt by snapshot restore. A registration
+ * then finds the node that already holds its ID in O(log n) instead of
+ * walking every node (ensureNodeTxn's getNodeIDTxn). The index is derived
+ * data: neither encoded in snapshots nor in commands.
+ *
+ * A record copies nothing: it points at the node record it indexes (40
+ * bytes a record, whatever the ID's length), so a node record replaced by
+ * one with the same ID gets a new index record pointing at the new one. The
+ * index changes only after the node tree did: rolled back in reverse order,
+ * the index is undone while the records it points at still exist.
+ *
+ * One ID, one node. A state written before this index existed (an older
+ * snapshot or log) may hold two nodes with one ID: the first in name order
+ * at restore (or the first registered) is indexed, the others are not, and
+ * removing an unindexed node leaves the entry of the indexed one alone. */
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "state/state_int.h"
+
+#define NID(n) CN_CONTAINER_OF(n, struct nid_rec, a)
+
+struct nid_rec {
+    struct avl a;
+    const struct node_rec *node; /* its n.id is the key */
+};
+
+static int fold(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int nid_cmp(const void *key, const struct avl *n)
+{
+    const unsigned char *a = key;
+    const unsigned char *b = (const unsigned char *)NID(n)->node->n.id;
+    for (;; a++, b++) {
+        int x = fold(*a), y = fold(*b);
+        if (x != y || !x)
+            return x - y;
+    }
+}
+static const void *nid_key(const struct avl *n)
+{
+    return NID(n)->node->n.id;
+}
+static void nid_free(struct state *s, struct avl *n)
+{
+    s->mem -= state__chunk(sizeof(struct nid_rec));
+    cn_free(NID(n));
+}
+const struct avl_ops state__nid_ops = {nid_cmp, nid_key, NULL, nid_free};
+
+static struct nid_rec *nid_new(struct state *s, const struct node_rec *r)
+{
+    struct nid_rec *x = cn_malloc(sizeof(*x));
+    if (!x)
+        return NULL;
+    memset(x, 0, sizeof(*x));
+    x->node = r;
+    s->mem += state__chunk(sizeof(*x));
+    return x;
+}
+
+static const char *id_of(const struct node_rec *r)
+{
+    return r && r->n.id && *r->n.id ? r->n.id : NULL;
+}
+
+int state__nid_update(struct txn *t, const struct node_rec *old, const struct node_rec *nw)
+{
+    struct state *s = t->s;
+    const char *was = id_of(old), *now = id_of(nw);
+    if (!was && !now)
+        return 0;
+    /* old's entry, if old is the node indexed under its ID */
+    struct avl *gone = was ? state__avl_find(s->node_ids, was, &state__nid_ops) : NULL;
+    if (gone && NID(gone)->node != old)
+        gone = NULL;
+    /* now's entry: old's (the same ID, maybe another spelling), none, or
+     * another node's (legacy states only: nw stays unindexed) */
+    struct avl *held = now ? state__avl_find(s->node_ids, now, &state__nid_ops) : NULL;
+    bool same = held && held == gone;
+    struct nid_rec *add = NULL;
+    if (now && (!held || same) && !(add = nid_new(s, nw)))
+        return CN_ENOMEM;
+    if (state__tx_reserve(t, 2, 0)) {
+        if (add)
+            nid_free(s, &add->a);
+        return CN_ENOMEM;
+    }
+    if (same) /* the same ID: repoint */
+        state__tx_replace(t, &s->node_ids, &state__nid_ops, gone, &add->a, true);
+    else {
+        if (gone)
+            state__tx_remove(t, &s->node_ids, &state__nid_ops, gone, true);
+        if (add)
+            state__tx_insert(t, &s->node_ids, &state__nid_ops, &add->a, true);
+    }
+    return 0;
+}
+
+int state__nid_restore(struct state *s, const struct node_rec *r)
+{
+    const char *id = id_of(r);
+    if (!id || state__avl_find(s->node_ids, id, &state__nid_ops))
+        return 0;
+    struct nid_rec *x = nid_new(s, r);
+    if (!x)
+        return CN_ENOMEM;
+    state__avl_insert(&s->node_ids, &x->a, &state__nid_ops);
+    return 0;
+}
+
+struct node_rec *state__nid_find(const struct state *s, const char *id)
+{
+    if (!id || !*id)
+        return NULL;
+    struct avl *a = state__avl_find(s->node_ids, id, &state__nid_ops);
+    return a ? (struct node_rec *)NID(a)->node : NULL;
+}
+
+size_t state__nid_count(const struct state *s)
+{
+    struct avl_iter it;
+    size_t n = 0;
+    state__avl_seek(&it, s->node_ids, NULL, false, &state__nid_ops);
+    while (state__avl_next(&it))
+        n++;
+    return n;
+}
+
+bool state__nid_agrees(const struct state *s)
+{
+    if (state__avl_check(s->node_ids, &state__nid_ops) < 0)
+        return false;
+    /* every entry points at the live node of that name */
+    struct avl_iter it;
+    struct avl *a;
+    state__avl_seek(&it, s->node_ids, NULL, false, &state__nid_ops);
+    while ((a = state__avl_next(&it))) {
+        const struct node_rec *r = NID(a)->node;
+        if (!id_of(r) || state_node_get(s, r->n.name) != &r->n)
+            return false;
+    }
+    /* every node with an ID has an entry (its own, or a legacy twin's) */
+    const struct state_node *n;
+    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
+    while ((a = state__avl_next(&it))) {
+        n = &CN_CONTAINER_OF(a, struct node_rec, a)->n;
+        if (n->id && *n->id && !state__nid_find(s, n->id))
+            return false;
+    }
+    return true;
+}
