@@ -5,7 +5,9 @@
  * applied and timed in thread CPU time: new nodes with new IDs, new nodes
  * without ID (the peer: no ID lookup at all), renames (an existing ID under
  * a new name: the old node removed, the new one written) and, their peer,
- * deregistrations of other existing nodes. Run at
+ * deregistrations of other existing nodes, and a renamed-away name
+ * registered again in another case (found through the index of names
+ * ignoring case; before it, a walk of every node). Run at
  * N = 1,000 and N = 100,000 in the same process: the 100k/1k ratio shows the
  * growth (O(log n) gives ~1.5-2x from tree depth and cache misses; a scan
  * of all nodes would give ~100x). Prints numbers, never passes or fails.
@@ -22,7 +24,7 @@
 #include "base/buf.h"
 #include "state/state.h"
 
-enum { R = 2000 };
+enum { R = 500 }; /* < the smaller N: every rename and deregister names another node */
 
 static double cpu_now(void)
 {
@@ -84,6 +86,9 @@ static double timed(struct state *s, unsigned n, int kind)
         } else if (kind == 2) { /* rename: node j's ID under a new name */
             snprintf(name, sizeof(name), "ren-%u-%u", n, i);
             mkid(id, 0xaaaa0000u, i * (n / R));
+        } else if (kind == 4) { /* a renamed-away name back, another case, no ID */
+            snprintf(name, sizeof(name), "NODE-%07u", i * (n / R));
+            id[0] = '\0';
         } else { /* the peer of a rename: deregister node j + 1 */
             snprintf(name, sizeof(name), "node-%07u", i * (n / R) + 1);
             if (state_cmd_deregister(&cmds[i], name, NULL, NULL))
@@ -107,7 +112,7 @@ static double timed(struct state *s, unsigned n, int kind)
 int main(void)
 {
     const unsigned sizes[] = {1000, 100000};
-    double v[2][4];
+    double v[2][5];
     for (int k = 0; k < 2; k++) {
         unsigned n = sizes[k];
         struct state *s = state_new();
@@ -118,16 +123,16 @@ int main(void)
             if (apply1(s, name, id, true))
                 abort();
         }
-        for (int kind = 0; kind < 4; kind++)
+        for (int kind = 0; kind < 5; kind++)
             v[k][kind] = timed(s, n, kind);
-        printf("N=%-6u new node with ID %6.0f ns  without ID %6.0f ns  rename %6.0f ns"
-               "  deregister %6.0f ns\n",
-               n, v[k][0], v[k][1], v[k][2], v[k][3]);
+        printf("N=%-6u new node: with ID %5.0f ns, without ID %5.0f ns;  rename %5.0f ns, "
+               "deregister %5.0f ns;  a renamed-away name again (other case) %5.0f ns\n",
+               n, v[k][0], v[k][1], v[k][2], v[k][3], v[k][4]);
         state_free(s);
     }
-    printf("100k/1k: with ID %.2f  without ID %.2f  rename %.2f  deregister %.2f;  at 100k: "
-           "with/without ID %.2f, rename/(deregister + new with ID) %.2f\n",
+    printf("100k/1k: with ID %.2f, without ID %.2f, rename %.2f, deregister %.2f, name again "
+           "%.2f;  at 100k: with/without ID %.2f, rename/(deregister + new with ID) %.2f\n",
            v[1][0] / v[0][0], v[1][1] / v[0][1], v[1][2] / v[0][2], v[1][3] / v[0][3],
-           v[1][0] / v[1][1], v[1][2] / (v[1][3] + v[1][0]));
+           v[1][4] / v[0][4], v[1][0] / v[1][1], v[1][2] / (v[1][3] + v[1][0]));
     return 0;
 }

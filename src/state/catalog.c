@@ -867,24 +867,15 @@ const struct state_node *state_node_lookup(const struct state *s, const char *na
     const struct state_node *n = state_node_get(s, name);
     if (n || !name)
         return n;
-    struct avl_iter it;
-    struct avl *a;
-    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
-    while ((a = state__avl_next(&it)))
-        if (ascii_case_eq(NODE(a)->n.name, name))
-            return &NODE(a)->n;
-    return NULL;
+    const struct node_rec *r = state__node_folded(s, name); /* O(log n): nodeid.c */
+    return r ? &r->n : NULL;
 }
 
 void state__node_canon(const struct state *s, char *name)
 {
     if (!name || !*name || find_node(s, name))
         return;
-    /* Every node has an entry in the (case-folded) name index and entries are
-     * never dropped: no entry, no node of that name in any spelling. */
-    if (!state__avl_find(s->node_names, name, &state__name_ops))
-        return;
-    const struct state_node *n = state_node_lookup(s, name);
+    const struct state_node *n = state_node_lookup(s, name); /* O(log n) */
     if (!n)
         return;
     size_t len = strlen(name);

@@ -1,17 +1,23 @@
-/* state/nodeid.c: the node ID -> node index. One record per node that has
- * an ID, keyed by that ID compared ignoring ASCII case (Consul's "uuid"
- * index parses the UUID, so `ABC...` and `abc...` are one ID), kept in step
- * with the node tree by catalog.c (every node insert, replace and remove goes
- * through state__nid_update) and rebuilt by snapshot restore. A registration
- * then finds the node that already holds its ID in O(log n) instead of
- * walking every node (ensureNodeTxn's getNodeIDTxn). The index is derived
- * data: neither encoded in snapshots nor in commands.
+/* state/nodeid.c: two indexes of the node tree.
  *
- * A record copies nothing: it points at the node record it indexes (40
- * bytes a record, whatever the ID's length), so a node record replaced by
- * one with the same ID gets a new index record pointing at the new one. The
- * index changes only after the node tree did: rolled back in reverse order,
- * the index is undone while the records it points at still exist.
+ * By ID (s->node_ids): one record per node that has an ID, keyed by that ID
+ * compared ignoring ASCII case (Consul's "uuid" index parses the UUID, so
+ * `ABC...` and `abc...` are one ID). A registration finds the node that
+ * already holds its ID in O(log n) (ensureNodeTxn's getNodeIDTxn).
+ *
+ * By name ignoring case (s->node_folded): one record per node, keyed by
+ * (name folded, name): the live node whose name equals a given one ignoring
+ * ASCII case (Consul's lower-cased node index; state__node_canon,
+ * state_node_lookup) is found in O(log n), not by walking every node.
+ *
+ * Both are kept in step with the node tree by catalog.c (every node insert,
+ * replace and remove goes through state__nid_update) and rebuilt by
+ * snapshot restore: derived data, neither encoded in snapshots nor in
+ * commands. A record copies nothing: it points at the node record it
+ * indexes (one 32-byte allocation), so a node record replaced by another
+ * gets a new index record pointing at the new one. The indexes change only
+ * after the node tree did: rolled back in reverse order, they are undone
+ * while the records they point at still exist.
  *
  * One ID, one node. A state written before this index existed (an older
  * snapshot or log) may hold two nodes with one ID: the first in name order
@@ -36,15 +42,19 @@ static int fold(int c)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-static int nid_cmp(const void *key, const struct avl *n)
+static int fold_cmp(const char *sa, const char *sb)
 {
-    const unsigned char *a = key;
-    const unsigned char *b = (const unsigned char *)NID(n)->node->n.id;
+    const unsigned char *a = (const unsigned char *)sa, *b = (const unsigned char *)sb;
     for (;; a++, b++) {
         int x = fold(*a), y = fold(*b);
         if (x != y || !x)
             return x - y;
     }
+}
+
+static int nid_cmp(const void *key, const struct avl *n)
+{
+    return fold_cmp(key, NID(n)->node->n.id);
 }
 static const void *nid_key(const struct avl *n)
 {
@@ -56,6 +66,18 @@ static void nid_free(struct state *s, struct avl *n)
     cn_free(NID(n));
 }
 const struct avl_ops state__nid_ops = {nid_cmp, nid_key, NULL, nid_free};
+
+static int nfold_cmp(const void *key, const struct avl *n)
+{
+    const char *b = NID(n)->node->n.name;
+    int c = fold_cmp(key, b);
+    return c ? c : strcmp(key, b);
+}
+static const void *nfold_key(const struct avl *n)
+{
+    return NID(n)->node->n.name;
+}
+const struct avl_ops state__nfold_ops = {nfold_cmp, nfold_key, NULL, nid_free};
 
 static struct nid_rec *nid_new(struct state *s, const struct node_rec *r)
 {
@@ -76,6 +98,23 @@ static const char *id_of(const struct node_rec *r)
 int state__nid_update(struct txn *t, const struct node_rec *old, const struct node_rec *nw)
 {
     struct state *s = t->s;
+    /* by name: nw takes old's place (a replace keeps the name) */
+    CN_ASSERT(!old || !nw || strcmp(old->n.name, nw->n.name) == 0);
+    struct avl *fo = old ? state__avl_find(s->node_folded, old->n.name, &state__nfold_ops) : NULL;
+    CN_INVARIANT(!old || (fo && NID(fo)->node == old)); /* every node is in it */
+    struct nid_rec *fn = nw ? nid_new(s, nw) : NULL;
+    if ((nw && !fn) || state__tx_reserve(t, 1, 0)) {
+        if (fn)
+            nid_free(s, &fn->a);
+        return CN_ENOMEM;
+    }
+    if (fo && fn)
+        state__tx_replace(t, &s->node_folded, &state__nfold_ops, fo, &fn->a, true);
+    else if (fo)
+        state__tx_remove(t, &s->node_folded, &state__nfold_ops, fo, true);
+    else
+        state__tx_insert(t, &s->node_folded, &state__nfold_ops, &fn->a, true);
+    /* by ID */
     const char *was = id_of(old), *now = id_of(nw);
     if (!was && !now)
         return 0;
@@ -108,6 +147,10 @@ int state__nid_update(struct txn *t, const struct node_rec *old, const struct no
 
 int state__nid_restore(struct state *s, const struct node_rec *r)
 {
+    struct nid_rec *f = nid_new(s, r);
+    if (!f)
+        return CN_ENOMEM;
+    state__avl_insert(&s->node_folded, &f->a, &state__nfold_ops);
     const char *id = id_of(r);
     if (!id || state__avl_find(s->node_ids, id, &state__nid_ops))
         return 0;
@@ -116,6 +159,23 @@ int state__nid_restore(struct state *s, const struct node_rec *r)
         return CN_ENOMEM;
     state__avl_insert(&s->node_ids, &x->a, &state__nid_ops);
     return 0;
+}
+
+const struct node_rec *state__node_folded(const struct state *s, const char *name)
+{
+    /* the leftmost record whose folded name equals name's: a lower-bound
+     * descent on the folded comparison alone */
+    const struct avl *a = s->node_folded, *hit = NULL;
+    while (a) {
+        int c = fold_cmp(name, NID(a)->node->n.name);
+        if (c <= 0) {
+            if (c == 0)
+                hit = a;
+            a = a->l;
+        } else
+            a = a->r;
+    }
+    return hit ? NID(hit)->node : NULL;
 }
 
 struct node_rec *state__nid_find(const struct state *s, const char *id)
@@ -138,7 +198,24 @@ size_t state__nid_count(const struct state *s)
 
 bool state__nid_agrees(const struct state *s)
 {
-    if (state__avl_check(s->node_ids, &state__nid_ops) < 0)
+    if (state__avl_check(s->node_ids, &state__nid_ops) < 0 ||
+        state__avl_check(s->node_folded, &state__nfold_ops) < 0)
+        return false;
+    /* the name index: exactly the live nodes */
+    struct avl_iter fi;
+    struct avl *f;
+    size_t nf = 0, nn = 0;
+    state__avl_seek(&fi, s->node_folded, NULL, false, &state__nfold_ops);
+    while ((f = state__avl_next(&fi))) {
+        const struct node_rec *r = NID(f)->node;
+        if (state_node_get(s, r->n.name) != &r->n)
+            return false;
+        nf++;
+    }
+    state__avl_seek(&fi, s->nodes, NULL, false, &state__node_ops);
+    while (state__avl_next(&fi))
+        nn++;
+    if (nf != nn)
         return false;
     /* every entry points at the live node of that name */
     struct avl_iter it;

@@ -175,6 +175,7 @@ struct state {
     struct avl *svc_names;    /* name_rec */
     struct avl *node_names;   /* name_rec */
     struct avl *node_ids;     /* nid_rec by node ID, ASCII case folded: nodeid.c */
+    struct avl *node_folded;  /* nid_rec by (name folded, name): nodeid.c */
     struct avl *sessions;     /* sess_rec.by_id by id */
     struct avl *sess_by_node; /* sess_rec.by_node by (node, id) */
     size_t nsess;
@@ -288,19 +289,23 @@ int state__tx_error(struct txn *t, uint32_t op, const char *fmt, ...)
 /* Get or create the name_rec for name in *root (logged). NULL on OOM. */
 struct name_rec *state__name_touch(struct txn *t, struct avl **root, const char *name);
 
-/* ---- the node ID -> node index (nodeid.c) ----------------------------------
+/* ---- the node indexes: by ID, by name ignoring case (nodeid.c) --------------
  * Derived from the node tree, never encoded. */
 extern const struct avl_ops state__nid_ops;
+extern const struct avl_ops state__nfold_ops;
 /* After old was replaced by nw in the node tree (old NULL: nw inserted; nw
- * NULL: old removed): point the ID's entry at nw. 0 or CN_ENOMEM (the index
- * unchanged; the caller's command must roll back). */
+ * NULL: old removed; a replace keeps the name): point both indexes at nw.
+ * 0 or CN_ENOMEM (then the caller's command must roll back). */
 int state__nid_update(struct txn *t, const struct node_rec *old, const struct node_rec *nw);
-/* Snapshot restore: index r (outside a txn; an ID already indexed is left to
- * its first node). 0 or CN_ENOMEM. */
+/* Snapshot restore: index r in both (outside a txn; an ID already indexed
+ * is left to its first node). 0 or CN_ENOMEM. */
 int state__nid_restore(struct state *s, const struct node_rec *r);
+/* The live node whose name equals name ignoring ASCII case (the first in
+ * name order if a legacy state holds several spellings), or NULL. O(log n). */
+const struct node_rec *state__node_folded(const struct state *s, const char *name);
 /* The node holding ID id (compared ignoring ASCII case), or NULL. */
 struct node_rec *state__nid_find(const struct state *s, const char *id);
-/* Tests: entries, and does the index match the node tree? O(n). */
+/* Tests: ID entries, and do both indexes match the node tree? O(n). */
 size_t state__nid_count(const struct state *s);
 bool state__nid_agrees(const struct state *s);
 

@@ -4,7 +4,7 @@
  * ID renames that node, a name reserved by a healthy node with another ID is
  * refused with Consul's texts, a critical or absent serfHealth frees it, an
  * ID-less node takes an ID, a failed txn leaves the index as it was, and a
- * restore rebuilds it. */
+ * restore rebuilds it; the index of names ignoring case beside it. */
 #include "helpers.h"
 #include "state/state_int.h" /* the index, record sizes */
 
@@ -368,6 +368,31 @@ static void test_index_mem(void **st)
     printf("node ID index: %zu bytes a node with an ID\n", rec);
 }
 
+/* The name index: the live node equal ignoring case, found without a walk,
+ * and a name once used and gone matches nothing. */
+static void test_folded_name_index(void **st)
+{
+    struct state *s = *st;
+    assert_int_equal(reg_bare(s, 1, "Foo", "", "10.0.0.1", NULL), 0);
+    assert_int_equal(reg_bare(s, 2, "bar", IDA, "10.0.0.2", NULL), 0);
+    assert_string_equal(state_node_lookup(s, "FOO")->name, "Foo");
+    assert_string_equal(state_node_lookup(s, "BAR")->name, "bar");
+    assert_null(state_node_lookup(s, "fo"));
+    assert_null(state_node_lookup(s, "fooo"));
+    /* a write by another spelling reaches Foo */
+    assert_int_equal(reg_bare(s, 3, "fOO", "", "10.0.0.3", NULL), 0);
+    assert_string_equal(state_node_get(s, "Foo")->address, "10.0.0.3");
+    assert_null(state_node_get(s, "fOO"));
+    /* renamed away (bar's ID on "baz"), the name is free in every spelling */
+    assert_int_equal(reg_bare(s, 4, "baz", IDA, "10.0.0.2", NULL), 0);
+    assert_null(state_node_lookup(s, "BAR"));
+    assert_int_equal(reg_bare(s, 5, "BAR", "", "10.0.0.5", NULL), 0);
+    assert_string_equal(state_node_lookup(s, "bar")->name, "BAR");
+    assert_int_equal(dereg(s, 6, "Foo", NULL, NULL, NULL), 0);
+    assert_null(state_node_lookup(s, "foo"));
+    assert_true(state__nid_agrees(s));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_rollback_keeps_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_rebuilds_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_mem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_folded_name_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
