@@ -33,9 +33,12 @@ static double cpu_now(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* A UUID-shaped ID, distinct per (tag, i), its first group scattered as
+ * random UUIDs' are (agents make random ones). */
 static void mkid(char *out, unsigned tag, unsigned i)
 {
-    snprintf(out, 37, "%08x-0000-4000-8000-%012x", tag, i);
+    unsigned h = (i + 1) * 2654435761u ^ tag * 40503u;
+    snprintf(out, 37, "%08x-%04x-4000-8000-%012x", h, tag & 0xffffu, i);
 }
 
 /* Encode one registration (node, optional ID, optional serfHealth). */

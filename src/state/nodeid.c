@@ -13,8 +13,10 @@
  * Both are kept in step with the node tree by catalog.c (every node insert,
  * replace and remove goes through state__nid_update) and rebuilt by
  * snapshot restore: derived data, neither encoded in snapshots nor in
- * commands. A record copies nothing: it points at the node record it
- * indexes (one 32-byte allocation), so a node record replaced by another
+ * commands. A record copies nothing but its key's first 8 bytes (folded:
+ * most comparisons end there, without a cache miss into the node record):
+ * it points at the node record it indexes (one 40-byte allocation, 48 bytes
+ * of heap like a 32-byte one), so a node record replaced by another
  * gets a new index record pointing at the new one. The indexes change only
  * after the node tree did: rolled back in reverse order, they are undone
  * while the records they point at still exist.
@@ -34,7 +36,8 @@
 
 struct nid_rec {
     struct avl a;
-    const struct node_rec *node; /* its n.id is the key */
+    const struct node_rec *node; /* its n.id (or n.name) is the key */
+    uint64_t pfx;                /* the key's first 8 bytes folded: pfx_of */
 };
 
 static int fold(int c)
@@ -46,15 +49,42 @@ static int fold_cmp(const char *sa, const char *sb)
 {
     const unsigned char *a = (const unsigned char *)sa, *b = (const unsigned char *)sb;
     for (;; a++, b++) {
+        if (*a == *b) { /* the common case: equal bytes, no folding */
+            if (!*a)
+                return 0;
+            continue;
+        }
         int x = fold(*a), y = fold(*b);
-        if (x != y || !x)
+        if (x != y)
             return x - y;
     }
 }
 
+/* The first 8 bytes of s folded, big-endian (NUL-padded): comparing two as
+ * integers orders them as fold_cmp orders the strings' first 8 bytes, so a
+ * descent compares in the record itself and follows the pointer into the
+ * node record only on a tie (random UUIDs: at the match). */
+static uint64_t pfx_of(const char *s)
+{
+    uint64_t v = 0;
+    int i = 0;
+    for (; i < 8 && s[i]; i++)
+        v = v << 8 | (uint64_t)fold((unsigned char)s[i]);
+    return v << (8 * (8 - i));
+}
+
+/* key vs a record keyed by str: by prefix, then ignoring case */
+static int pfx_cmp(const char *key, const struct avl *n, const char *str)
+{
+    uint64_t k = pfx_of(key), p = NID(n)->pfx;
+    if (k != p)
+        return k < p ? -1 : 1;
+    return fold_cmp(key, str);
+}
+
 static int nid_cmp(const void *key, const struct avl *n)
 {
-    return fold_cmp(key, NID(n)->node->n.id);
+    return pfx_cmp(key, n, NID(n)->node->n.id);
 }
 static const void *nid_key(const struct avl *n)
 {
@@ -70,7 +100,7 @@ const struct avl_ops state__nid_ops = {nid_cmp, nid_key, NULL, nid_free};
 static int nfold_cmp(const void *key, const struct avl *n)
 {
     const char *b = NID(n)->node->n.name;
-    int c = fold_cmp(key, b);
+    int c = pfx_cmp(key, n, b);
     return c ? c : strcmp(key, b);
 }
 static const void *nfold_key(const struct avl *n)
@@ -79,13 +109,15 @@ static const void *nfold_key(const struct avl *n)
 }
 const struct avl_ops state__nfold_ops = {nfold_cmp, nfold_key, NULL, nid_free};
 
-static struct nid_rec *nid_new(struct state *s, const struct node_rec *r)
+/* A record for r keyed by its ID (by_id) or its name. */
+static struct nid_rec *nid_new(struct state *s, const struct node_rec *r, bool by_id)
 {
     struct nid_rec *x = cn_malloc(sizeof(*x));
     if (!x)
         return NULL;
     memset(x, 0, sizeof(*x));
     x->node = r;
+    x->pfx = pfx_of(by_id ? r->n.id : r->n.name);
     s->mem += state__chunk(sizeof(*x));
     return x;
 }
@@ -102,7 +134,7 @@ int state__nid_update(struct txn *t, const struct node_rec *old, const struct no
     CN_ASSERT(!old || !nw || strcmp(old->n.name, nw->n.name) == 0);
     struct avl *fo = old ? state__avl_find(s->node_folded, old->n.name, &state__nfold_ops) : NULL;
     CN_INVARIANT(!old || (fo && NID(fo)->node == old)); /* every node is in it */
-    struct nid_rec *fn = nw ? nid_new(s, nw) : NULL;
+    struct nid_rec *fn = nw ? nid_new(s, nw, false) : NULL;
     if ((nw && !fn) || state__tx_reserve(t, 1, 0)) {
         if (fn)
             nid_free(s, &fn->a);
@@ -127,7 +159,7 @@ int state__nid_update(struct txn *t, const struct node_rec *old, const struct no
     struct avl *held = now ? state__avl_find(s->node_ids, now, &state__nid_ops) : NULL;
     bool same = held && held == gone;
     struct nid_rec *add = NULL;
-    if (now && (!held || same) && !(add = nid_new(s, nw)))
+    if (now && (!held || same) && !(add = nid_new(s, nw, true)))
         return CN_ENOMEM;
     if (state__tx_reserve(t, 2, 0)) {
         if (add)
@@ -147,14 +179,14 @@ int state__nid_update(struct txn *t, const struct node_rec *old, const struct no
 
 int state__nid_restore(struct state *s, const struct node_rec *r)
 {
-    struct nid_rec *f = nid_new(s, r);
+    struct nid_rec *f = nid_new(s, r, false);
     if (!f)
         return CN_ENOMEM;
     state__avl_insert(&s->node_folded, &f->a, &state__nfold_ops);
     const char *id = id_of(r);
     if (!id || state__avl_find(s->node_ids, id, &state__nid_ops))
         return 0;
-    struct nid_rec *x = nid_new(s, r);
+    struct nid_rec *x = nid_new(s, r, true);
     if (!x)
         return CN_ENOMEM;
     state__avl_insert(&s->node_ids, &x->a, &state__nid_ops);
@@ -167,7 +199,7 @@ const struct node_rec *state__node_folded(const struct state *s, const char *nam
      * descent on the folded comparison alone */
     const struct avl *a = s->node_folded, *hit = NULL;
     while (a) {
-        int c = fold_cmp(name, NID(a)->node->n.name);
+        int c = pfx_cmp(name, a, NID(a)->node->n.name);
         if (c <= 0) {
             if (c == 0)
                 hit = a;

@@ -363,7 +363,7 @@ static void test_index_mem(void **st)
     size_t dq = state_mem_bytes(s) - m1;
     assert_int_equal(dereg(s, 4, "q", NULL, NULL, NULL), 0);
     assert_int_equal(state_mem_bytes(s) - m1, m1 - m0); /* q's name row, no more */
-    size_t rec = state__chunk(sizeof(struct avl) + sizeof(void *));
+    size_t rec = state__chunk(sizeof(struct avl) + sizeof(void *) + sizeof(uint64_t));
     assert_int_equal(dq - dp, state__str_mem(IDA) - state__str_mem("") + rec);
     printf("node ID index: %zu bytes a node with an ID\n", rec);
 }
