@@ -517,7 +517,71 @@ static bool valid_status(const char *s)
     return !strcmp(s, "passing") || !strcmp(s, "warning") || !strcmp(s, "critical");
 }
 
-static int reg_node(struct txn *t, const struct state_node *node, bool skip)
+static int dereg_node(struct txn *t, struct node_rec *n);
+static bool ascii_case_eq(const char *a, const char *b);
+
+/* A node write refused (ensureNodeTxn's errors): recorded as op 0, CN_ECONFLICT
+ * (Consul's RPC error, a 500). A registration prefixes Consul's
+ * ensureRegistrationTxn wrapper; a txn Node op does not (txnNode). */
+static int node_refused(struct txn *t, bool txn_op, const char *why)
+{
+    int rc = state__tx_error(t, 0, "%s%s", txn_op ? "" : "failed inserting node: ", why);
+    return rc ? rc : CN_ECONFLICT;
+}
+
+/* ensureNoNodeWithSimilarNameTxn for node's name: a node of that name
+ * (node names are one per spelling-ignoring-case here: state__node_canon,
+ * so an exact lookup finds it) with another ID reserves the name while its
+ * serfHealth check is not critical; without that check it is an external
+ * node, free to take; one without an ID yields when `upgrade` (a node
+ * without ID gets one). The reason goes into why. */
+static bool name_reserved(const struct state *s, const struct state_node *node, bool upgrade,
+                          char *why, size_t cap)
+{
+    const struct node_rec *e = find_node(s, node->name);
+    const char *eid = e && e->n.id ? e->n.id : "";
+    if (!e || strcmp(eid, node->id) == 0 || (upgrade && !*eid))
+        return false;
+    const struct chk_rec *c = find_chk(s, e->n.name, "serfHealth");
+    if (!c || strcmp(c->c.status, "critical") == 0)
+        return false;
+    snprintf(why, cap, "Node name %s is reserved by node %s with name %s (%s)", node->name, eid,
+             e->n.name, e->n.address);
+    return true;
+}
+
+/* ensureNodeTxn's ID checks. The node holding node's ID under another name
+ * is renamed: removed (deleteNodeTxn: its services, checks, sessions and
+ * coordinates go) once the new name is free, and *create takes its
+ * CreateIndex. An ID no node holds may not take a name another node's ID
+ * reserves. O(log n): the ID index and a name lookup. */
+static int node_id_checks(struct txn *t, const struct state_node *node, bool txn_op,
+                          uint64_t *create)
+{
+    struct state *s = t->s;
+    char why[STATE_ERR_MAX], msg[STATE_ERR_MAX];
+    if (!node->id || !*node->id)
+        return 0; /* Consul: an ID-less node is found by name only */
+    struct node_rec *holder = state__nid_find(s, node->id);
+    if (holder && ascii_case_eq(holder->n.name, node->name))
+        return 0;
+    if (holder) {
+        if (name_reserved(s, node, false, why, sizeof(why))) {
+            snprintf(msg, sizeof(msg), "Error while renaming Node ID: \"%s\" (%s): %s", node->id,
+                     node->address, why);
+            return node_refused(t, txn_op, msg);
+        }
+        *create = holder->n.create_index;
+        return dereg_node(t, holder);
+    }
+    if (name_reserved(s, node, true, why, sizeof(why))) {
+        snprintf(msg, sizeof(msg), "Error while renaming Node ID: \"%s\": %s", node->id, why);
+        return node_refused(t, txn_op, msg);
+    }
+    return 0;
+}
+
+static int reg_node(struct txn *t, const struct state_node *node, bool skip, bool txn_op)
 {
     struct state *s = t->s;
     struct node_rec *cur = find_node(s, node->name);
@@ -530,6 +594,10 @@ static int reg_node(struct txn *t, const struct state_node *node, bool skip)
                       "", "");
     if (cur && node_same(&cur->n, node))
         return 0; /* no write, no index bump (ensureRegistrationTxn) */
+    uint64_t create = cur ? cur->n.create_index : t->idx;
+    int rc = node_id_checks(t, node, txn_op, &create);
+    if (rc)
+        return rc;
     struct node_rec *nr = state__node_dup(s, node);
     if (!nr)
         return CN_ENOMEM;
@@ -537,15 +605,17 @@ static int reg_node(struct txn *t, const struct state_node *node, bool skip)
         node_free(s, &nr->a);
         return CN_ENOMEM;
     }
-    nr->n.create_index = cur ? cur->n.create_index : t->idx;
+    nr->n.create_index = create;
     nr->n.modify_index = t->idx;
     if (cur)
         state__tx_replace(t, &s->nodes, &state__node_ops, &cur->a, &nr->a, true);
     else
         state__tx_insert(t, &s->nodes, &state__node_ops, &nr->a, true);
     s->tidx[STATE_T_NODES] = t->idx;
-    int rc = touch_node(t, nr->n.name);
-    return rc ? rc : touch_node_services(t, nr->n.name);
+    /* after the node tree: the ID index points at nr (nodeid.c) */
+    if ((rc = state__nid_update(t, cur, nr)) || (rc = touch_node(t, nr->n.name)))
+        return rc;
+    return touch_node_services(t, nr->n.name);
 }
 
 static int reg_service(struct txn *t, const char *node, const struct state_service *in)
@@ -637,7 +707,7 @@ int state__cat_apply_register(struct txn *t, struct cn_dec *d)
         if (!*node.name)
             rc = einval(t, "Must provide node%s%s", "", "");
         else
-            rc = reg_node(t, &node, skip);
+            rc = reg_node(t, &node, skip, false);
     }
     if (!rc && has_svc)
         rc = reg_service(t, node.name, &svc);
@@ -696,7 +766,8 @@ static int dereg_node(struct txn *t, struct node_rec *n)
         return CN_ENOMEM;
     state__tx_remove(t, &s->nodes, &state__node_ops, &n->a, true);
     s->tidx[STATE_T_NODES] = t->idx;
-    return touch_node(t, name);
+    int rc = state__nid_update(t, n, NULL);
+    return rc ? rc : touch_node(t, name);
 }
 
 int state__cat_apply_deregister(struct txn *t, struct cn_dec *d)
@@ -799,24 +870,15 @@ const struct state_node *state_node_lookup(const struct state *s, const char *na
     const struct state_node *n = state_node_get(s, name);
     if (n || !name)
         return n;
-    struct avl_iter it;
-    struct avl *a;
-    state__avl_seek(&it, s->nodes, NULL, false, &state__node_ops);
-    while ((a = state__avl_next(&it)))
-        if (ascii_case_eq(NODE(a)->n.name, name))
-            return &NODE(a)->n;
-    return NULL;
+    const struct node_rec *r = state__node_folded(s, name); /* O(log n): nodeid.c */
+    return r ? &r->n : NULL;
 }
 
 void state__node_canon(const struct state *s, char *name)
 {
     if (!name || !*name || find_node(s, name))
         return;
-    /* Every node has an entry in the (case-folded) name index and entries are
-     * never dropped: no entry, no node of that name in any spelling. */
-    if (!state__avl_find(s->node_names, name, &state__name_ops))
-        return;
-    const struct state_node *n = state_node_lookup(s, name);
+    const struct state_node *n = state_node_lookup(s, name); /* O(log n) */
     if (!n)
         return;
     size_t len = strlen(name);
@@ -964,7 +1026,7 @@ const struct state_check *state_check_get(const struct state *s, const char *nod
 
 int state__cat_set_node(struct txn *t, const struct state_node *n)
 {
-    return reg_node(t, n, false);
+    return reg_node(t, n, false, true);
 }
 
 int state__cat_set_service(struct txn *t, const char *node, const struct state_service *v)

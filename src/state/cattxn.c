@@ -116,7 +116,7 @@ static int op_fail(struct txn *t, uint32_t i, const char *fmt, const char *a, co
 /* A set's registration error (recorded as op 0) belongs to op i. */
 static int set_result(struct txn *t, uint32_t i, int rc)
 {
-    if (rc == CN_EINVAL) {
+    if (rc == CN_EINVAL || rc == CN_ECONFLICT) { /* invalid, or a refused node ID */
         if (t->res && t->res->nerrors)
             t->res->errors[t->res->nerrors - 1].op_index = i;
         return 1;

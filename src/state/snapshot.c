@@ -393,6 +393,8 @@ static int rd_nodes(struct rd *r)
         if (rc)
             return rc;
         state__avl_insert(&s->nodes, &nr->a, &state__node_ops);
+        if (state__nid_restore(s, nr)) /* derived: not in the snapshot */
+            return CN_ENOMEM;
         prev = nr->n.name;
     }
     return 0;

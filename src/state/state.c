@@ -58,6 +58,8 @@ void state_free(struct state *s)
     state__free_tree(s, s->held, &state__held_ops);
     state__free_tree(s, s->checks, &state__chk_ops);
     state__free_tree(s, s->services, &state__svc_id_ops); /* owns svc_rec */
+    state__free_tree(s, s->node_ids, &state__nid_ops);    /* point into nodes */
+    state__free_tree(s, s->node_folded, &state__nfold_ops);
     state__free_tree(s, s->nodes, &state__node_ops);
     free_name_tree(s, s->svc_names);
     free_name_tree(s, s->node_names);

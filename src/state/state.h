@@ -395,9 +395,10 @@ struct state_kv_copy {
     char *session;
 };
 
+#define STATE_ERR_MAX 400 /* an error text's bytes with its NUL (longer ones are cut) */
 struct state_txn_error {
     uint32_t op_index;
-    char what[200];
+    char what[STATE_ERR_MAX];
 };
 
 /* ---- catalog transactions (cattxn.c) -----------------------------------------
@@ -512,8 +513,8 @@ size_t state_kv_count(const struct state *s);
 const struct state_node *state_node_get(const struct state *s, const char *name);
 /* The node a client names, as Consul's lower-cased node index finds it: the
  * exact name, else the first node whose name equals it ignoring ASCII case
- * (a scan of the nodes, only on such a miss). For read paths (HTTP, DNS):
- * the write path matches names exactly. NULL when none. */
+ * (an index of the state, O(log n)). For read paths (HTTP, DNS): the write
+ * path matches names exactly. NULL when none. */
 const struct state_node *state_node_lookup(const struct state *s, const char *name);
 /* All in a stable order: nodes by name; services by (node, id); checks by
  * (node, check_id). cb returns nonzero to stop. */

@@ -174,6 +174,8 @@ struct state {
     struct avl *checks;       /* chk_rec by (node, check_id) */
     struct avl *svc_names;    /* name_rec */
     struct avl *node_names;   /* name_rec */
+    struct avl *node_ids;     /* nid_rec by node ID, ASCII case folded: nodeid.c */
+    struct avl *node_folded;  /* nid_rec by (name folded, name): nodeid.c */
     struct avl *sessions;     /* sess_rec.by_id by id */
     struct avl *sess_by_node; /* sess_rec.by_node by (node, id) */
     size_t nsess;
@@ -287,6 +289,26 @@ int state__tx_error(struct txn *t, uint32_t op, const char *fmt, ...)
 /* Get or create the name_rec for name in *root (logged). NULL on OOM. */
 struct name_rec *state__name_touch(struct txn *t, struct avl **root, const char *name);
 
+/* ---- the node indexes: by ID, by name ignoring case (nodeid.c) --------------
+ * Derived from the node tree, never encoded. */
+extern const struct avl_ops state__nid_ops;
+extern const struct avl_ops state__nfold_ops;
+/* After old was replaced by nw in the node tree (old NULL: nw inserted; nw
+ * NULL: old removed; a replace keeps the name): point both indexes at nw.
+ * 0 or CN_ENOMEM (then the caller's command must roll back). */
+int state__nid_update(struct txn *t, const struct node_rec *old, const struct node_rec *nw);
+/* Snapshot restore: index r in both (outside a txn; an ID already indexed
+ * is left to its first node). 0 or CN_ENOMEM. */
+int state__nid_restore(struct state *s, const struct node_rec *r);
+/* The live node whose name equals name ignoring ASCII case (the first in
+ * name order if a legacy state holds several spellings), or NULL. O(log n). */
+const struct node_rec *state__node_folded(const struct state *s, const char *name);
+/* The node holding ID id (compared ignoring ASCII case), or NULL. */
+struct node_rec *state__nid_find(const struct state *s, const char *id);
+/* Tests: ID entries, and do both indexes match the node tree? O(n). */
+size_t state__nid_count(const struct state *s);
+bool state__nid_agrees(const struct state *s);
+
 /* ---- per-command appliers ---------------------------------------------------- */
 int state__kv_apply_txn(struct txn *t, struct cn_dec *d);
 int state__kv_apply_reap(struct txn *t, struct cn_dec *d);
@@ -340,7 +362,8 @@ int state__ca_decode(struct state *s, struct cn_dec *d, uint64_t clamp, char *er
 /* ---- catalog txn operations (catalog.c entry points for cattxn.c) ------------
  * Sets behave as a REGISTER of that one item (CN_EINVAL with the error
  * recorded as op 0: the caller renumbers it); deletes are no-ops for unknown
- * items. 0, CN_EINVAL or CN_ENOMEM. */
+ * items. 0, CN_EINVAL, CN_ECONFLICT (a node set its ID refuses, ensureNodeTxn)
+ * or CN_ENOMEM. */
 int state__cat_set_node(struct txn *t, const struct state_node *n);
 int state__cat_set_service(struct txn *t, const char *node, const struct state_service *v);
 int state__cat_set_check(struct txn *t, const char *node, const struct state_check *c);
