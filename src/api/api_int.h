@@ -289,10 +289,15 @@ int api__config_resolve_upstream(const struct state *st, const char *service,
  * an owned JSON text, or NULL when def adds nothing to merge (own stands).
  * 0 or CN_ENOMEM. */
 int api__config_merge(const char *own, const struct json_object *def, char **out);
-/* The effective Proxy.Config of s (a connect-proxy): the resolved defaults
- * of its destination merged under its own keys. *out as api__config_merge;
- * NULL too when s is not a proxy. 0 or CN_ENOMEM. */
-int api__config_resolve_proxy(const struct state *st, const struct state_service *s, char **out);
+/* The effective Proxy.Config of s (a connect-proxy), the resolved defaults
+ * of its destination merged under its own keys, and each upstream's Config,
+ * its resolved upstream config merged under its own (out->config, out->ups[i]
+ * as api__config_merge: NULL where the registration's own stands; all NULL
+ * when s is not a proxy). 0 or CN_ENOMEM (out partly filled: the caller
+ * frees it). */
+struct local_merged;
+int api__config_resolve_proxy(const struct state *st, const struct state_service *s,
+                              struct local_merged *out);
 /* What GET /v1/internal/cairn/service-config/:service answers:
  * {"ProxyConfig":{..},"UpstreamConfig":{..}} (each {} when empty). 0 or
  * CN_ENOMEM. */
@@ -314,9 +319,11 @@ bool api__svcmgr_before_register(struct api_ctx *c, struct local_svc_def *def, b
                                  api_svcmgr_go go);
 extern const struct api_route api_svccfg_routes[]; /* svc_config.c: the internal endpoint */
 /* A client agent's reading of a server's answer to that endpoint: 0 and *out
- * (its ProxyConfig, an owned object; NULL when empty), or CN_EINVAL (not an
- * object with a ProxyConfig object). Pure; fuzzed (fuzz_svccfg_answer). */
-int api__svccfg_answer_parse(const void *body, size_t len, struct json_object **out);
+ * (its ProxyConfig, an owned object; NULL when empty) and *ups (its
+ * UpstreamConfig, likewise), or CN_EINVAL (not an object with both objects).
+ * Pure; fuzzed (fuzz_svccfg_answer). */
+int api__svccfg_answer_parse(const void *body, size_t len, struct json_object **out,
+                             struct json_object **ups);
 extern const struct api_route api_snapshot_routes[]; /* snapshot.c: /v1/snapshot */
 extern const struct api_route api_monitor_routes[];  /* monitor.c: /v1/agent/monitor */
 /* metrics.c: /v1/agent/metrics */

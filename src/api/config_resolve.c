@@ -162,15 +162,28 @@ int api__config_merge(const char *own, const struct json_object *def, char **out
     return rc;
 }
 
-int api__config_resolve_proxy(const struct state *st, const struct state_service *s, char **out)
+int api__config_resolve_proxy(const struct state *st, const struct state_service *s,
+                              struct local_merged *out)
 {
-    *out = NULL;
     if (!s->kind || strcmp(s->kind, STATE_KIND_CONNECT_PROXY) != 0)
         return 0;
     struct json_object *def = NULL;
     CN_TRY(api__config_resolve_defaults(st, s->proxy.dest_name, &def));
-    int rc = api__config_merge(s->proxy.config, def, out);
+    int rc = api__config_merge(s->proxy.config, def, &out->config);
     json_object_put(def);
+    if (rc || !s->proxy.nups)
+        return rc;
+    if (!(out->ups = cn_calloc(s->proxy.nups, sizeof(*out->ups))))
+        return CN_ENOMEM;
+    out->nups = s->proxy.nups;
+    for (size_t i = 0; i < s->proxy.nups && !rc; i++) {
+        const struct state_upstream *u = &s->proxy.ups[i];
+        struct json_object *ud = NULL;
+        rc = api__config_resolve_upstream(st, u->dest_name, &ud);
+        if (!rc)
+            rc = api__config_merge(u->config, ud, &out->ups[i]);
+        json_object_put(ud);
+    }
     return rc;
 }
 

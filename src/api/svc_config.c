@@ -46,6 +46,7 @@ struct rcfg {
     struct api_svcmgr *m;
     char *name;
     struct json_object *proxy; /* the last ProxyConfig answered; NULL: none */
+    struct json_object *ups;   /* the last UpstreamConfig answered; NULL: none */
     bool answered;             /* a server answered at least once */
     bool tried;                /* a query finished (answered or failed) */
     bool inflight;
@@ -57,7 +58,8 @@ struct rcfg {
     uint64_t used_ms;    /* last asked for (uv_now) */
 };
 
-/* A client's registration waiting for its destination's first answer. */
+/* A client's registration waiting for the first answers about its
+ * destination and its upstreams (name: the one it waits for now). */
 struct waiter {
     struct waiter *next;
     struct api_svcmgr *m;
@@ -89,19 +91,37 @@ static struct rcfg *rcfg_find(struct api_svcmgr *m, const char *name)
 
 static struct rcfg *rcfg_get(struct api_svcmgr *m, const char *name);
 
-static int merge_cb(void *arg, const struct state_service *given, char **config)
+static int merge_cb(void *arg, const struct state_service *given, struct local_merged *out)
 {
     struct api_svcmgr *m = arg;
-    *config = NULL;
     if (!m->client)
-        return api__config_resolve_proxy(srv_state(m->api->srv), given, config);
+        return api__config_resolve_proxy(srv_state(m->api->srv), given, out);
     const char *dest = given->proxy.dest_name;
     if (!dest || !*dest)
         return 0;
-    struct rcfg *e = rcfg_get(m, dest); /* NULL: out of memory, as given */
-    if (e && !e->tried)
-        return CN_EAGAIN; /* being asked: local_remerge runs with the answer */
-    return e && e->proxy ? api__config_merge(given->proxy.config, e->proxy, config) : 0;
+    /* the destination's ProxyConfig, each upstream's UpstreamConfig (NULL:
+     * out of memory, as given) */
+    struct rcfg *e = rcfg_get(m, dest);
+    bool known = !e || e->tried;
+    for (size_t i = 0; i < given->proxy.nups; i++) {
+        struct rcfg *u = rcfg_get(m, given->proxy.ups[i].dest_name);
+        known = known && (!u || u->tried);
+    }
+    if (!known)
+        return CN_EAGAIN; /* being asked: local_remerge runs with the answers */
+    int rc = e && e->proxy ? api__config_merge(given->proxy.config, e->proxy, &out->config) : 0;
+    if (rc || !given->proxy.nups)
+        return rc;
+    if (!(out->ups = cn_calloc(given->proxy.nups, sizeof(*out->ups))))
+        return CN_ENOMEM;
+    out->nups = given->proxy.nups;
+    for (size_t i = 0; i < given->proxy.nups && !rc; i++) {
+        const struct state_upstream *up = &given->proxy.ups[i];
+        struct rcfg *u = rcfg_find(m, up->dest_name);
+        if (u && u->ups)
+            rc = api__config_merge(up->config, u->ups, &out->ups[i]);
+    }
+    return rc;
 }
 
 /* ---- servers: re-merge when an entry changes ------------------------------------------ */
@@ -140,6 +160,7 @@ static struct rcfg *rcfg_get(struct api_svcmgr *m, const char *name)
 static void rcfg_free(struct rcfg *e)
 {
     json_object_put(e->proxy);
+    json_object_put(e->ups);
     cn_free(e->name);
     cn_free(e);
 }
@@ -207,7 +228,32 @@ static void fetch_start(struct api_svcmgr *m, struct rcfg *e)
 
 static void waiter_resume(struct waiter *w);
 
-/* Registrations waiting for e's first answer go on. */
+/* The proxy a registration writes (NULL: none), and the first of its
+ * destination and upstreams whose configuration no server answered yet
+ * (asked from now on; NULL: all known, or out of memory). */
+static const struct state_service *def_proxy(const struct local_svc_def *def)
+{
+    const struct state_service *p = def->sidecar ? &def->sidecar->svc : &def->svc;
+    return p->kind && !strcmp(p->kind, STATE_KIND_CONNECT_PROXY) && p->proxy.dest_name &&
+                   *p->proxy.dest_name
+               ? p
+               : NULL;
+}
+
+static const char *first_unknown(struct api_svcmgr *m, const struct state_service *p)
+{
+    struct rcfg *e = rcfg_get(m, p->proxy.dest_name);
+    const char *name = e && !e->tried ? e->name : NULL;
+    for (size_t i = 0; i < p->proxy.nups; i++) {
+        struct rcfg *u = rcfg_get(m, p->proxy.ups[i].dest_name); /* each asked at once */
+        if (!name && u && !u->tried)
+            name = u->name;
+    }
+    return name;
+}
+
+/* Registrations waiting for name's first answer go on, or wait for the next
+ * name they need. */
 static void wake_waiters(struct api_svcmgr *m, const char *name)
 {
     struct waiter **pp = &m->waits;
@@ -217,23 +263,37 @@ static void wake_waiters(struct api_svcmgr *m, const char *name)
             pp = &w->next;
             continue;
         }
+        const struct state_service *p = def_proxy(&w->def);
+        const char *next = p ? first_unknown(m, p) : NULL;
+        char *nn = next ? cn_strdup(next) : NULL;
+        if (nn) {
+            cn_free(w->name);
+            w->name = nn;
+            pp = &w->next;
+            continue;
+        }
         *pp = w->next;
         waiter_resume(w);
     }
 }
 
-int api__svccfg_answer_parse(const void *body, size_t len, struct json_object **out)
+int api__svccfg_answer_parse(const void *body, size_t len, struct json_object **out,
+                             struct json_object **ups)
 {
-    *out = NULL;
+    *out = *ups = NULL;
     struct json_object *o = cn_json_parse((const char *)body, len, NULL, 0);
-    struct json_object *p =
-        o && json_object_is_type(o, json_type_object) ? cn_json_get(o, "ProxyConfig") : NULL;
-    if (!p || !json_object_is_type(p, json_type_object)) {
+    bool obj = o && json_object_is_type(o, json_type_object);
+    struct json_object *p = obj ? cn_json_get(o, "ProxyConfig") : NULL;
+    struct json_object *u = obj ? cn_json_get(o, "UpstreamConfig") : NULL;
+    if (!p || !json_object_is_type(p, json_type_object) || !u ||
+        !json_object_is_type(u, json_type_object)) {
         json_object_put(o);
         return CN_EINVAL;
     }
     if (json_object_object_length(p))
         *out = json_object_get(p);
+    if (json_object_object_length(u))
+        *ups = json_object_get(u);
     json_object_put(o);
     return 0;
 }
@@ -251,14 +311,16 @@ static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r)
     struct api_svcmgr *m = e->m;
     e->inflight = false;
     uint64_t now = uv_now(m->api->loop);
-    struct json_object *p = NULL;
+    struct json_object *p = NULL, *u = NULL;
     bool first = !e->tried;
-    bool ok = !rc && r->status == 200 && !api__svccfg_answer_parse(r->body, r->body_len, &p);
+    bool ok = !rc && r->status == 200 && !api__svccfg_answer_parse(r->body, r->body_len, &p, &u);
     bool changed = false;
     if (ok) {
-        changed = !same_obj(p, e->proxy);
+        changed = !same_obj(p, e->proxy) || !same_obj(u, e->ups);
         json_object_put(e->proxy);
         e->proxy = p;
+        json_object_put(e->ups);
+        e->ups = u;
         e->answered = true;
         e->failing = false;
         e->backoff_ms = 0;
@@ -292,7 +354,8 @@ static void fetch_done(void *arg, int rc, const struct srv_cl_resp *r)
     uv_timer_start(&m->t, on_timer, 0, 0);
 }
 
-/* Does a local proxy (or a waiting registration) name dest? */
+/* Does a local proxy (or a waiting registration) name dest, as its
+ * destination or an upstream? */
 struct uses {
     const char *dest;
     bool yes;
@@ -301,9 +364,13 @@ struct uses {
 static int uses_cb(void *arg, const struct state_service *s)
 {
     struct uses *u = arg;
-    if (s->kind && !strcmp(s->kind, STATE_KIND_CONNECT_PROXY) && s->proxy.dest_name &&
-        !strcmp(s->proxy.dest_name, u->dest))
+    if (!s->kind || strcmp(s->kind, STATE_KIND_CONNECT_PROXY) != 0)
+        return 0;
+    if (s->proxy.dest_name && !strcmp(s->proxy.dest_name, u->dest))
         u->yes = true;
+    for (size_t i = 0; i < s->proxy.nups && !u->yes; i++)
+        if (s->proxy.ups[i].dest_name && !strcmp(s->proxy.ups[i].dest_name, u->dest))
+            u->yes = true; /* an upstream's configuration */
     return u->yes;
 }
 
@@ -419,19 +486,16 @@ bool api__svcmgr_before_register(struct api_ctx *c, struct local_svc_def *def, b
     struct api_svcmgr *m = c->api->svcmgr;
     if (!m || !m->client)
         return false;
-    const struct state_service *p = def->sidecar ? &def->sidecar->svc : &def->svc;
-    if (!p->kind || strcmp(p->kind, STATE_KIND_CONNECT_PROXY) != 0 || !p->proxy.dest_name ||
-        !*p->proxy.dest_name)
+    const struct state_service *p = def_proxy(def);
+    if (!p)
         return false;
-    struct rcfg *e = rcfg_get(m, p->proxy.dest_name);
-    cn_debug("agent", "registration of %s: %s", p->id,
-             !e         ? "out of memory"
-             : e->tried ? "configuration known"
-                        : "waiting for it");
-    if (!e || e->tried)
+    const char *name = first_unknown(m, p);
+    cn_debug("agent", "registration of %s: %s%s", p->id,
+             name ? "waiting for the configuration of " : "configuration known", name ? name : "");
+    if (!name)
         return false; /* known (or out of memory): at once */
     struct waiter *w = cn_calloc(1, sizeof(*w));
-    if (!w || !(w->name = cn_strdup(p->proxy.dest_name))) {
+    if (!w || !(w->name = cn_strdup(name))) {
         cn_free(w);
         return false;
     }

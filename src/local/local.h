@@ -81,14 +81,24 @@ typedef bool (*local_acl_cb)(void *arg, const char *node, char *accessor, size_t
 void local_set_acl(struct local *l, local_acl_cb may, void *arg);
 /* Central service configuration (Consul's service manager): the local maps
  * keep each service as registered, and every write of a connect-proxy to the
- * catalog (registration, re-sync, anti-entropy) carries the Proxy.Config
- * `merge` returns for it: 0 and *config NULL (the registration's own stands)
- * or an owned JSON text; CN_EAGAIN when it does not know yet (a write goes
- * as given, and anti-entropy and local_remerge leave the catalog's row as it
- * is until local_remerge runs again); or another error (the write fails with
- * it). NULL (the default): services go as registered. The callback must not
- * change the local state. */
-typedef int (*local_merge_cb)(void *arg, const struct state_service *given, char **config);
+ * catalog (registration, re-sync, anti-entropy) carries the Proxy.Config and
+ * the upstreams' Config `merge` returns for it (struct local_merged: each
+ * NULL where the registration's own stands, else an owned JSON text); 0, or
+ * CN_EAGAIN when it does not know yet (a write goes as given, and
+ * anti-entropy and local_remerge leave the catalog's row as it is until
+ * local_remerge runs again); or another error (the write fails with it).
+ * NULL (the default): services go as registered. The callback must not
+ * change the local state; out is zero on entry and freed by the caller
+ * (local_merged_free) whatever it returns. */
+struct local_merged {
+    char *config;                   /* Proxy.Config */
+    char **ups;                     /* NULL, or nups entries: Proxy.Upstreams[i].Config */
+    size_t nups;                    /* given->proxy.nups when ups is set */
+    struct state_upstream *tmp_ups; /* local/'s: the merged upstreams' copy */
+};
+void local_merged_free(struct local_merged *m);
+typedef int (*local_merge_cb)(void *arg, const struct state_service *given,
+                              struct local_merged *out);
 void local_set_merge(struct local *l, local_merge_cb merge, void *arg);
 /* What `merge` answers changed (a config entry, or a client agent's resolved
  * configuration): re-register every connect-proxy whose merged form differs

@@ -175,10 +175,11 @@ void local__propose_internal_status(struct local *l, const char *id, const char 
                                     const char *output);
 int local__propose_node(struct local *l);
 /* The service as the catalog gets it: *out = given, or tmp (a shallow copy
- * of given) whose Proxy.Config is *owned (the caller frees it), merged from
- * the central configuration by local_set_merge's callback. 0 or its error. */
+ * of given) whose Proxy.Config and upstreams' Config are in *owned (the caller
+ * frees it with local_merged_free, whatever this returns), merged from the
+ * central configuration by local_set_merge's callback. 0 or its error. */
 int local__merged(struct local *l, const struct state_service *given, struct state_service *tmp,
-                  char **owned, const struct state_service **out);
+                  struct local_merged *owned, const struct state_service **out);
 
 /* taddr.c: Consul's agent-side default tagged addresses (lan_ipv4/wan_ipv4,
  * lan_ipv6/wan_ipv6) for a service with an IP Address. 0 or CN_ENOMEM (s

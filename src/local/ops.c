@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -219,7 +220,7 @@ void local__propose_register(struct local__op *op, struct state_service *svc,
     reg.skip_node_update = true;
     /* the catalog gets the merged service; the local maps keep svc as given */
     struct state_service tmp;
-    char *owned = NULL;
+    struct local_merged owned = {0};
     const struct state_service *ms = svc;
     int rc = svc ? local__merged(op->l, svc, &tmp, &owned, &ms) : 0;
     if (rc == CN_EAGAIN) /* not known yet: as given, merged again later */
@@ -230,22 +231,47 @@ void local__propose_register(struct local__op *op, struct state_service *svc,
     struct cn_buf cmd = CN_BUF_INIT;
     if (!rc)
         rc = state_cmd_register(&cmd, &reg);
-    cn_free(owned);
+    local_merged_free(&owned);
     propose(op, &cmd, rc);
 }
 
-int local__merged(struct local *l, const struct state_service *given, struct state_service *tmp,
-                  char **owned, const struct state_service **out)
+void local_merged_free(struct local_merged *m)
 {
-    *owned = NULL;
+    if (!m)
+        return;
+    cn_free(m->config);
+    for (size_t i = 0; m->ups && i < m->nups; i++)
+        cn_free(m->ups[i]);
+    cn_free(m->ups);
+    cn_free(m->tmp_ups);
+    memset(m, 0, sizeof(*m));
+}
+
+int local__merged(struct local *l, const struct state_service *given, struct state_service *tmp,
+                  struct local_merged *owned, const struct state_service **out)
+{
+    memset(owned, 0, sizeof(*owned));
     *out = given;
     if (!l->merge || !given->kind || strcmp(given->kind, STATE_KIND_CONNECT_PROXY) != 0)
         return 0;
     int rc = l->merge(l->merge_arg, given, owned);
-    if (rc || !*owned)
+    if (rc || (!owned->config && !owned->ups))
         return rc;
     *tmp = *given;
-    tmp->proxy.config = *owned;
+    if (owned->config)
+        tmp->proxy.config = owned->config;
+    if (owned->ups && given->proxy.nups) {
+        CN_ASSERT(owned->nups == given->proxy.nups);
+        owned->tmp_ups = cn_calloc(given->proxy.nups, sizeof(*owned->tmp_ups));
+        if (!owned->tmp_ups)
+            return CN_ENOMEM;
+        for (size_t i = 0; i < given->proxy.nups; i++) {
+            owned->tmp_ups[i] = given->proxy.ups[i];
+            if (owned->ups[i])
+                owned->tmp_ups[i].config = owned->ups[i];
+        }
+        tmp->proxy.ups = owned->tmp_ups;
+    }
     *out = tmp;
     return 0;
 }

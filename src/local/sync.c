@@ -243,16 +243,18 @@ static bool svc_same(struct local *l, const struct state_service *cat,
                      const struct state_service *given)
 {
     struct state_service tmp;
-    char *owned = NULL;
+    struct local_merged owned;
     const struct state_service *b = given;
-    if (local__merged(l, given, &tmp, &owned, &b))
+    if (local__merged(l, given, &tmp, &owned, &b)) {
+        local_merged_free(&owned);
         return true;
+    }
     struct cn_buf x = CN_BUF_INIT, y = CN_BUF_INIT;
     bool same = !svc_bytes(l, cat, &x) && !svc_bytes(l, b, &y) && x.len == y.len &&
                 !memcmp(x.p, y.p, x.len);
     cn_buf_free(&x);
     cn_buf_free(&y);
-    cn_free(owned);
+    local_merged_free(&owned);
     return same;
 }
 

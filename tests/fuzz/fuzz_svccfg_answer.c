@@ -20,15 +20,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct json_object *p = NULL;
-    int rc = api__svccfg_answer_parse(data, size, &p);
+    struct json_object *p = NULL, *u = NULL;
+    int rc = api__svccfg_answer_parse(data, size, &p, &u);
     if (rc) {
-        if ((rc != CN_EINVAL && rc != CN_ENOMEM) || p)
+        if ((rc != CN_EINVAL && rc != CN_ENOMEM) || p || u)
             abort();
         return 0;
     }
     if (p && (!json_object_is_type(p, json_type_object) || !json_object_object_length(p)))
         abort();
+    if (u && (!json_object_is_type(u, json_type_object) || !json_object_object_length(u)))
+        abort();
+    json_object_put(u);
     static const char own[] = "{\"own-key\":\"own\"}";
     char *m = NULL;
     rc = api__config_merge(own, p, &m);

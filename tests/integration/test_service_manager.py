@@ -93,6 +93,27 @@ def wait_catalog_config(s, want, timeout=30):
     return idx
 
 
+def upstream_config(s):
+    """The sidecar's upstream ("db") Config as /v1/catalog/service shows it
+    (None: no Config)."""
+    (row,) = s.get("/v1/catalog/service/web-sidecar-proxy").json()
+    return row["ServiceProxy"]["Upstreams"][0].get("Config")
+
+
+def wait_upstream_config(s, want, timeout=30):
+    """Block on the sidecar's catalog index until its upstream Config is want."""
+    r = s.get("/v1/catalog/service/web-sidecar-proxy")
+    idx = index_of(r)
+    for _ in range(20):
+        if r.json()[0]["ServiceProxy"]["Upstreams"][0].get("Config") == want:
+            return
+        r = s.get("/v1/catalog/service/web-sidecar-proxy",
+                  params={"index": idx, "wait": "%ds" % timeout}, timeout=timeout + 30)
+        assert index_of(r) > idx, "the blocking query ran out without a change"
+        idx = index_of(r)
+    assert False, "upstream Config still %r" % r.json()
+
+
 def assert_not_rewritten(s, secs):
     """For secs seconds (blocking queries on the index, which any write
     wakes), the sidecar's catalog row keeps its ModifyIndex."""
@@ -114,6 +135,15 @@ def test_server_agent_catalog_shows_merged_config(agent_factory):
     register_web(s, {"own": "yes", "x": 1})
     merged = {"own": "yes", "x": 1, "protocol": "http", "bind_port": 21999}
     assert_everywhere(s, "sm-server", merged)
+    # the upstream db: proxy-defaults' protocol (it has no service-defaults)
+    assert upstream_config(s) == {"protocol": "tcp"}
+    assert s.get("/v1/agent/service/" + SID).json()["Proxy"]["Upstreams"][0]["Config"] == {
+        "protocol": "tcp"}
+    # its own service-defaults Protocol, once written, wins (Consul's UpstreamConfigs)
+    put_entry(s, {"Kind": SD, "Name": "db", "Protocol": "http"})
+    wait_upstream_config(s, {"protocol": "http"})
+    assert s.delete("/v1/config/%s/db" % SD).status_code == 200
+    wait_upstream_config(s, {"protocol": "tcp"})
     assert s.get("/v1/agent/service/" + SID).json()["Proxy"]["Config"] == merged
     assert s.get("/v1/agent/services").json()[SID]["Proxy"]["Config"] == merged
     # a config write: the agent merges again and the catalog's index moves
@@ -179,8 +209,10 @@ def test_client_agent_syncs_merged_config(agent_factory, tmp_path):
         c.start()
         register_web(c, {"own": "yes"})
         merged = {"own": "yes", "protocol": "http", "bind_port": 21999}
-        # the registration answered once merged: the catalog already has it
+        # the registration answered once merged: the catalog already has it,
+        # its upstream's configuration too (proxy-defaults' protocol)
         assert_everywhere(s, "sm-client", merged)
+        assert upstream_config(s) == {"protocol": "tcp"}
         assert c.get("/v1/agent/service/" + SID).json()["Proxy"]["Config"] == merged
         assert c.get("/v1/agent/services").json()[SID]["Proxy"]["Config"] == merged
         # a config write on the server: the client's blocking query sees it,

@@ -20,6 +20,7 @@
 #include "api/api_int.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "local/local.h"
 
 static int dec(const char *body, struct api_config_entry *e, char *err, size_t cap)
 {
@@ -179,9 +180,47 @@ static char *resolve(struct state *s, const char *kind, const char *dest, const 
     struct state_service v = {.kind = (char *)kind,
                               .service = (char *)"web-sidecar-proxy",
                               .proxy = {.dest_name = (char *)dest, .config = (char *)own}};
-    char *out = NULL;
+    struct local_merged out = {0};
     assert_int_equal(api__config_resolve_proxy(s, &v, &out), 0);
-    return out;
+    assert_null(out.ups); /* no upstreams */
+    char *r = out.config;
+    out.config = NULL;
+    local_merged_free(&out);
+    return r;
+}
+
+/* Each upstream's Config: its own keys, then the protocol its resolved
+ * upstream config gives (its service-defaults, else proxy-defaults'). */
+static void test_resolve_upstreams(void **st)
+{
+    (void)st;
+    struct state *s = state_new();
+    struct state_upstream ups[] = {{.dest_name = (char *)"db", .local_bind_port = 1},
+                                   {.dest_name = (char *)"api",
+                                    .local_bind_port = 2,
+                                    .config = (char *)"{\"connect_timeout_ms\":5}"},
+                                   {.dest_name = (char *)"own",
+                                    .local_bind_port = 3,
+                                    .config = (char *)"{\"protocol\":\"grpc\"}"}};
+    struct state_service v = {.kind = (char *)"connect-proxy",
+                              .service = (char *)"web-sidecar-proxy",
+                              .proxy = {.dest_name = (char *)"web", .ups = ups, .nups = 3}};
+    struct local_merged out = {0};
+    assert_int_equal(api__config_resolve_proxy(s, &v, &out), 0);
+    assert_int_equal(out.nups, 3); /* nothing configured: every one stands */
+    for (size_t i = 0; i < 3; i++)
+        assert_null(out.ups[i]);
+    local_merged_free(&out);
+    put_entry(s, 1, "{\"Kind\":\"proxy-defaults\",\"Config\":{\"protocol\":\"tcp\"}}");
+    put_entry(s, 2, "{\"Kind\":\"service-defaults\",\"Name\":\"api\",\"Protocol\":\"http\"}");
+    assert_int_equal(api__config_resolve_proxy(s, &v, &out), 0);
+    assert_string_equal(out.config, "{\"protocol\":\"tcp\"}");
+    assert_string_equal(out.ups[0], "{\"protocol\":\"tcp\"}");
+    assert_string_equal(out.ups[1], "{\"connect_timeout_ms\":5,\"protocol\":\"http\"}");
+    assert_null(out.ups[2]); /* its own protocol wins: nothing to add */
+    local_merged_free(&out);
+    assert_null(out.ups);
+    state_free(s);
 }
 
 static void test_resolve_merge_order(void **st)
@@ -318,11 +357,9 @@ static void test_merge(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decode_ok),
-        cmocka_unit_test(test_decode_refusals),
-        cmocka_unit_test(test_resolve_merge_order),
-        cmocka_unit_test(test_resolve_upstream),
-        cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_decode_ok),           cmocka_unit_test(test_decode_refusals),
+        cmocka_unit_test(test_resolve_merge_order), cmocka_unit_test(test_resolve_upstreams),
+        cmocka_unit_test(test_resolve_upstream),    cmocka_unit_test(test_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
