@@ -217,7 +217,7 @@ static void test_resolve_upstreams(void **st)
     assert_string_equal(out.config, "{\"protocol\":\"tcp\"}");
     assert_string_equal(out.ups[0], "{\"protocol\":\"tcp\"}");
     assert_string_equal(out.ups[1], "{\"connect_timeout_ms\":5,\"protocol\":\"http\"}");
-    assert_null(out.ups[2]); /* its own protocol wins: nothing to add */
+    assert_string_equal(out.ups[2], "{\"protocol\":\"grpc\"}"); /* its own protocol wins */
     local_merged_free(&out);
     assert_null(out.ups);
     state_free(s);
