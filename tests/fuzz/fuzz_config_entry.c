@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "local/local.h"
 #include "state/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -64,13 +65,19 @@ static void defaults_checks(struct api_config_entry *e)
             if (!res.ok || !got || got->len != e->data.len ||
                 memcmp(got->data, e->data.p, got->len) || got->modify_index != 1)
                 abort();
-            struct state_service v = {.kind = (char *)STATE_KIND_CONNECT_PROXY,
-                                      .proxy = {.dest_name = e->name, .config = (char *)"{}"}};
-            char *out = NULL;
+            /* the entry as a destination's and as an upstream's defaults */
+            struct state_upstream up = {
+                .dest_name = e->name, .local_bind_port = 1, .config = (char *)"{\"own\":1}"};
+            struct state_service v = {
+                .kind = (char *)STATE_KIND_CONNECT_PROXY,
+                .proxy = {.dest_name = e->name, .config = (char *)"{}", .ups = &up, .nups = 1}};
+            struct local_merged out = {0};
             rc = api__config_resolve_proxy(st, &v, &out);
             if (rc && rc != CN_ENOMEM)
                 abort();
-            cn_free(out);
+            if (!rc && (out.nups != 1 || (out.ups[0] && !strstr(out.ups[0], "\"own\":1"))))
+                abort(); /* the upstream's own key stays */
+            local_merged_free(&out);
         } else if (rc != CN_ENOMEM) {
             abort();
         }
