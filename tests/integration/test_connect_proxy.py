@@ -40,7 +40,11 @@ class Echo:
             threading.Thread(target=self.serve, args=(c,), daemon=True).start()
 
     @staticmethod
-    def serve(c):
+    def reply(d):
+        """What the application answers to the bytes d."""
+        return d
+
+    def serve(self, c):
         with c:
             while True:
                 try:
@@ -49,7 +53,7 @@ class Echo:
                     return
                 if not d:
                     return
-                c.sendall(d)
+                c.sendall(self.reply(d))
 
     def close(self):
         self.stop = True

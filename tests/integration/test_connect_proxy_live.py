@@ -31,16 +31,8 @@ class FlipEcho(Echo):
     so an answer says which application it came from."""
 
     @staticmethod
-    def serve(c):
-        with c:
-            while True:
-                try:
-                    d = c.recv(65536)
-                except OSError:
-                    return
-                if not d:
-                    return
-                c.sendall(bytes(b ^ 0x20 for b in d))
+    def reply(d):
+        return bytes(b ^ 0x20 for b in d)
 
 
 def accepting(port):

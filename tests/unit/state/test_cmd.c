@@ -253,6 +253,21 @@ static int count_cb(void *arg, const struct state_service *v)
     return 0;
 }
 
+/* f: the sidecar proxy web1-sidecar-proxy of web on n1, with ups. */
+static void proxy_fixture(struct reg_fixture *f, struct state_upstream *ups, size_t nups)
+{
+    reg_init(f, "n1", "10.0.0.1");
+    reg_service(f, "web1-sidecar-proxy", "web-sidecar-proxy", 21000);
+    f->svc.kind = STATE_KIND_CONNECT_PROXY;
+    f->svc.proxy.dest_name = "web";
+    f->svc.proxy.dest_id = "web1";
+    f->svc.proxy.local_address = "127.0.0.1";
+    f->svc.proxy.local_port = 8080;
+    f->svc.proxy.config = "{\"protocol\":\"tcp\",\"n\":[1,2]}";
+    f->svc.proxy.ups = ups;
+    f->svc.proxy.nups = nups;
+}
+
 /* Version 3 carries a service's Connect fields; a version-2 register (no such
  * bytes) still applies, with none. A proxy's changes move its destination's
  * index, and state_connect_instances finds it and native instances. */
@@ -261,19 +276,10 @@ static void test_service_mesh_versions(void **st)
     (void)st;
     struct state *s = state_new();
     struct reg_fixture f;
-    reg_init(&f, "n1", "10.0.0.1");
-    reg_service(&f, "web1-sidecar-proxy", "web-sidecar-proxy", 21000);
-    f.svc.kind = STATE_KIND_CONNECT_PROXY;
-    f.svc.proxy.dest_name = "web";
-    f.svc.proxy.dest_id = "web1";
-    f.svc.proxy.local_address = "127.0.0.1";
-    f.svc.proxy.local_port = 8080;
-    f.svc.proxy.config = "{\"protocol\":\"tcp\",\"n\":[1,2]}";
     struct state_upstream ups[] = {
         {"", "db", "", "127.0.0.1", 9191, "{\"connect_timeout_ms\":500}"},
         {"service", "cache", "dc1", "", 9192, ""}};
-    f.svc.proxy.ups = ups;
-    f.svc.proxy.nups = 2;
+    proxy_fixture(&f, ups, 2);
     assert_int_equal(reg_apply(s, 1, &f, NULL), 0);
     const struct state_service *got = state_service_get(s, "n1", "web1-sidecar-proxy");
     assert_non_null(got);
@@ -337,16 +343,7 @@ static void test_service_mesh_versions(void **st)
     cn_buf_free(&b);
 
     /* another upstream Config is a change */
-    reg_init(&f, "n1", "10.0.0.1");
-    reg_service(&f, "web1-sidecar-proxy", "web-sidecar-proxy", 21000);
-    f.svc.kind = STATE_KIND_CONNECT_PROXY;
-    f.svc.proxy.dest_name = "web";
-    f.svc.proxy.dest_id = "web1";
-    f.svc.proxy.local_address = "127.0.0.1";
-    f.svc.proxy.local_port = 8080;
-    f.svc.proxy.config = "{\"protocol\":\"tcp\",\"n\":[1,2]}";
-    f.svc.proxy.ups = ups;
-    f.svc.proxy.nups = 2;
+    proxy_fixture(&f, ups, 2);
     ups[1].config = "{\"protocol\":\"http\"}";
     assert_int_equal(reg_apply(s, 20, &f, NULL), 0);
     assert_int_equal(state_service_get(s, "n1", "web1-sidecar-proxy")->modify_index, 20);
